@@ -1,0 +1,23 @@
+import { z } from 'zod';
+
+/** Asymmetric algorithms only: JWKS carry public keys, so HS* and `none` are never acceptable. */
+export const ALLOWED_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+export type JwtAlgorithm = (typeof ALLOWED_ALGORITHMS)[number];
+
+const jwk = z.object({ kty: z.string(), kid: z.string().optional() }).passthrough();
+
+export const trustedIssuerSchema = z
+  .object({
+    issuer: z.string().url(),
+    jwks_uri: z.string().url().optional(),
+    jwks: z.object({ keys: z.array(jwk).min(1) }).strict().optional(),
+    algorithms: z.array(z.enum(ALLOWED_ALGORITHMS)).min(1),
+    tenant_claim: z.string().min(1).default('tid'),
+    default_tenant: z.string().min(1).optional(),
+  })
+  .strict()
+  .refine((v) => Boolean(v.jwks_uri) !== Boolean(v.jwks), { message: 'exactly one of jwks_uri or jwks is required' });
+
+export type TrustedIssuer = z.infer<typeof trustedIssuerSchema>;
+
+export const trustedIssuersSchema = z.array(trustedIssuerSchema);

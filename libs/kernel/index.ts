@@ -1,0 +1,5 @@
+export { Secret, constantTimeEqual } from './secret';
+export { DomainError, UnavailableError, ErrorCodes } from './errors';
+export type { ErrorCode, ErrorDetails } from './errors';
+export { asTenantId } from './tenant';
+export type { TenantId } from './tenant';
