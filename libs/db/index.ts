@@ -1,0 +1,6 @@
+export { createDataSource, runMigrations } from './data-source';
+export type { DatabaseOptions } from './data-source';
+export { startEmbeddedPostgres } from './embedded-postgres';
+export type { EmbeddedDatabase } from './embedded-postgres';
+export { DbModule } from './db.module';
+export { isDatabaseUnavailable, withDatabase } from './database-errors';
