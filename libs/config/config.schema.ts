@@ -28,6 +28,7 @@ const envSchema = z.object({
   VAULT_DEV_ISSUER: bool.optional(),
   VAULT_TK_CACHE_SIZE: z.coerce.number().int().min(1).default(10000),
   VAULT_TK_CACHE_MAX_AGE_SECONDS: z.coerce.number().int().min(1).default(3600),
+  VAULT_KEY_HEALTH_TTL_MS: z.coerce.number().int().min(0).max(600000).default(5000),
   VAULT_AUDIT_TIMEOUT_MS: z.coerce.number().int().min(10).max(60000).default(2000),
   VAULT_AUDIT_BATCH_MAX: z.coerce.number().int().min(1).max(10000).default(256),
   VAULT_RUN_WORKER: bool.default('false'),
@@ -57,6 +58,8 @@ export interface VaultConfig {
   /** A development token issuer under the data dir, for the embedded default only. */
   devIssuer: boolean;
   tenantKeyCache: { size: number; maxAgeMs: number };
+  /** How long a successful key-provider health check vouches for writes. */
+  keyHealthTtlMs: number;
   audit: { timeoutMs: number; batchMax: number };
   runWorkerInProcess: boolean;
   logLevel: string;
@@ -127,6 +130,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
     clockSkewSeconds: e.VAULT_CLOCK_SKEW_SECONDS,
     devIssuer: e.VAULT_DEV_ISSUER ?? (e.NODE_ENV !== 'production' && !e.DATABASE_URL),
     tenantKeyCache: { size: e.VAULT_TK_CACHE_SIZE, maxAgeMs: e.VAULT_TK_CACHE_MAX_AGE_SECONDS * 1000 },
+    keyHealthTtlMs: e.VAULT_KEY_HEALTH_TTL_MS,
     audit: { timeoutMs: e.VAULT_AUDIT_TIMEOUT_MS, batchMax: e.VAULT_AUDIT_BATCH_MAX },
     runWorkerInProcess: e.VAULT_RUN_WORKER,
     logLevel: e.LOG_LEVEL,

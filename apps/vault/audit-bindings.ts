@@ -1,0 +1,37 @@
+import { Global, Module } from '@nestjs/common';
+import { AUDIT_MAC_KEY, AuditLog, AuditModule } from '../../libs/audit';
+import { AUTH_REJECTION_SINK, AuthRejectionSink } from '../../libs/auth';
+import { SystemKeys } from '../../libs/crypto';
+
+/** Tenant under which refusals of tokens we could not attribute to a tenant are recorded. */
+export const UNATTRIBUTED_TENANT = '_unauthenticated';
+
+const macKey = { provide: AUDIT_MAC_KEY, inject: [SystemKeys], useFactory: (keys: SystemKeys) => ({ macKey: () => keys.get('audit-mac') }) };
+
+/** The audit log's MAC key comes from the keyring (a system key wrapped by the KEK). */
+@Global()
+@Module({ providers: [macKey], exports: [macKey] })
+export class AuditKeyBinding {}
+
+const rejectionSink = {
+    provide: AUTH_REJECTION_SINK,
+    inject: [AuditLog],
+    useFactory: (audit: AuditLog): AuthRejectionSink => ({
+      async rejected(e) {
+        await audit.record({
+          tenant: e.tenant ?? UNATTRIBUTED_TENANT,
+          action: e.route.startsWith('/v1/connections/') ? 'credential.release' : 'admin.access',
+          outcome: 'denied',
+          reason: e.code,
+          agent: e.agent,
+          subject: e.subject,
+          details: { route: e.route, issuer: e.issuer ?? null, detail: e.reason },
+        });
+      },
+    }),
+};
+
+/** Refused tokens are audited (SECURITY.md 1): the auth guards await this sink. */
+@Global()
+@Module({ imports: [AuditModule], providers: [rejectionSink], exports: [rejectionSink] })
+export class AuthRejectionAuditBinding {}

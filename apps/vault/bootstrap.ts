@@ -1,0 +1,73 @@
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { TrustedIssuerRegistry } from '../../libs/auth';
+import { VaultConfig } from '../../libs/config';
+import { createDataSource, EmbeddedDatabase, runMigrations, startEmbeddedPostgres } from '../../libs/db';
+import { AppModule } from './app.module';
+import { loadDevIssuer } from './dev-issuer';
+import { ProblemFilter } from './http/problem.filter';
+import { strictValidation } from './http/validation';
+
+export interface RunningVault {
+  app: NestFastifyApplication;
+  url: string;
+  embedded?: EmbeddedDatabase;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the API: Postgres (embedded when no DATABASE_URL), migrations under an
+ * advisory lock, the Nest app on Fastify. Used by main.ts and by the integration tests.
+ */
+export async function startVault(config: VaultConfig, opts: { logger?: false | Logger } = {}): Promise<RunningVault> {
+  const log = new Logger('vault');
+  let embedded: EmbeddedDatabase | undefined;
+  let dbUrl = config.database.url;
+  if (!dbUrl) {
+    embedded = await startEmbeddedPostgres(config.dataDir, (m) => log.warn(m));
+    dbUrl = embedded.url;
+  }
+  const ds = createDataSource({ url: dbUrl, schema: config.database.schema, poolSize: config.database.poolSize, applicationName: 'credential-vault-api' });
+  try {
+    await ds.initialize();
+    await runMigrations(ds, config.database.schema);
+    const app = await NestFactory.create<NestFastifyApplication>(
+      AppModule.forRoot(config, ds),
+      new FastifyAdapter({ bodyLimit: 256 * 1024, trustProxy: false }),
+      { logger: opts.logger === false ? false : ['error', 'warn', 'log'], bufferLogs: false },
+    );
+    app.useGlobalFilters(new ProblemFilter());
+    app.useGlobalPipes(strictValidation);
+    if (config.devIssuer) {
+      const dev = await loadDevIssuer(config.dataDir, config.publicUrl);
+      app.get(TrustedIssuerRegistry).register({
+        issuer: dev.issuer,
+        algorithms: ['ES256'],
+        tenant_claim: 'tid',
+        default_tenant: 'default',
+        getKey: async (kid?: string) => {
+          if (kid !== dev.kid) throw new Error('unknown kid');
+          return dev.publicKey;
+        },
+      });
+    }
+    await app.listen({ port: config.port, host: config.host });
+    const address = app.getHttpServer().address() as { port: number };
+    return {
+      app,
+      url: `http://127.0.0.1:${address.port}`,
+      embedded,
+      async close() {
+        await app.close();
+        if (ds.isInitialized) await ds.destroy();
+        if (embedded) await embedded.stop();
+      },
+    };
+  } catch (err) {
+    if (ds.isInitialized) await ds.destroy();
+    if (embedded) await embedded.stop();
+    throw err;
+  }
+}

@@ -1,0 +1,97 @@
+import { Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { Keyring } from '../crypto';
+import { DomainError, Secret, TenantId } from '../kernel';
+import { kindOf } from './providers';
+
+export interface IntegrationInput {
+  provider: string;
+  level: 'user' | 'tenant';
+  /** Everything that is not a secret: client_id, scopes, URLs, display name, API-key definition. */
+  config: Record<string, unknown>;
+  clientSecret?: Secret;
+}
+
+export interface Integration {
+  id: string;
+  name: string;
+  provider: string;
+  kind: 'oauth2' | 'api_key';
+  level: 'user' | 'tenant';
+  config: Record<string, unknown>;
+  hasClientSecret: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+const TABLE = 'integrations';
+
+/** A tenant's integrations. The client secret is sealed by the keyring and never read back out through here. */
+@Injectable()
+export class IntegrationStore {
+  constructor(
+    private readonly ds: DataSource,
+    private readonly keyring: Keyring,
+  ) {}
+
+  async get(tenant: TenantId, name: string): Promise<Integration | undefined> {
+    const rows = await this.ds.query(`SELECT * FROM integrations WHERE tenant = $1 AND name = $2`, [tenant, name]);
+    return rows[0] && toIntegration(rows[0]);
+  }
+
+  async list(tenant: TenantId): Promise<Integration[]> {
+    const rows = await this.ds.query(`SELECT * FROM integrations WHERE tenant = $1 ORDER BY name`, [tenant]);
+    return rows.map(toIntegration);
+  }
+
+  async put(tenant: TenantId, name: string, input: IntegrationInput): Promise<{ created: boolean; integration: Integration }> {
+    const existing = await this.get(tenant, name);
+    if (existing && existing.kind !== kindOf(input.provider)) {
+      throw new DomainError('conflict', `integration "${name}" is of kind ${existing.kind}; delete it before changing its kind`);
+    }
+    if (!existing && kindOf(input.provider) === 'oauth2' && !input.clientSecret) {
+      throw new DomainError('validation_failed', 'client_secret is required for OAuth integrations', { extra: { errors: [{ field: 'client_secret', message: 'is required' }] } });
+    }
+    const id = existing?.id ?? randomUUID();
+    let sealed: { tkVersion: number; dekWrapped: Buffer; ct: Buffer } | undefined;
+    if (input.clientSecret) {
+      const s = await this.keyring.seal({ tenant, table: TABLE, id }, { client_secret: Buffer.from(input.clientSecret.reveal(), 'utf8') });
+      sealed = { tkVersion: s.tkVersion, dekWrapped: s.dekWrapped, ct: s.fields.client_secret! };
+    }
+    const rows = await this.ds.query(
+      `INSERT INTO integrations (tenant, name, id, provider, level, config, tk_version, dek_wrapped, client_secret_ct)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+       ON CONFLICT (tenant, name) DO UPDATE SET provider = EXCLUDED.provider, level = EXCLUDED.level, config = EXCLUDED.config,
+         tk_version = COALESCE(EXCLUDED.tk_version, integrations.tk_version),
+         dek_wrapped = COALESCE(EXCLUDED.dek_wrapped, integrations.dek_wrapped),
+         client_secret_ct = COALESCE(EXCLUDED.client_secret_ct, integrations.client_secret_ct),
+         updated_at = now()
+       WHERE integrations.id = EXCLUDED.id
+       RETURNING *, (xmax = 0) AS created`,
+      [tenant, name, id, input.provider, input.level, JSON.stringify(input.config), sealed?.tkVersion ?? null, sealed?.dekWrapped ?? null, sealed?.ct ?? null],
+    );
+    if (!rows.length) throw new DomainError('conflict', `integration "${name}" was changed concurrently; retry`);
+    return { created: Boolean(rows[0].created), integration: toIntegration(rows[0]) };
+  }
+
+  async delete(tenant: TenantId, name: string): Promise<boolean> {
+    // Connections cascade: their rows, wrapped DEKs included, go with it (crypto-shredding).
+    const [, count] = await this.ds.query(`DELETE FROM integrations WHERE tenant = $1 AND name = $2`, [tenant, name]);
+    return count > 0;
+  }
+}
+
+function toIntegration(r: Record<string, unknown>): Integration {
+  return {
+    id: r.id as string,
+    name: r.name as string,
+    provider: r.provider as string,
+    kind: kindOf(r.provider as string),
+    level: r.level as 'user' | 'tenant',
+    config: r.config as Record<string, unknown>,
+    hasClientSecret: r.client_secret_ct != null,
+    createdAt: r.created_at as Date,
+    updatedAt: r.updated_at as Date,
+  };
+}

@@ -1,0 +1,119 @@
+import { Injectable } from '@nestjs/common';
+import { AuditLog } from '../audit';
+import { KeyUnwrapError } from '../crypto';
+import { DomainError, ErrorCode, TenantId } from '../kernel';
+import { AgentStore, evaluatePolicies, PolicyStore, rolesFromClaims } from '../policy';
+import { ConnectionRecord, ConnectionStore, TENANT_LEVEL } from './connection.store';
+import { IntegrationStore } from './integration.store';
+
+/** Who is asking: the verified exchanged token, reduced to what the release needs. */
+export interface ReleaseCaller {
+  tenant: TenantId;
+  subject: string;
+  agent: string;
+  scopes: string[];
+  claims: Record<string, unknown>;
+  jti?: string;
+}
+
+export type ReleaseResult =
+  | { integration: string; type: 'api_key'; api_key: string }
+  | {
+      integration: string;
+      type: 'oauth2';
+      access_token: string;
+      token_type: 'Bearer';
+      expires_at: string | null;
+      scopes: string[];
+      metadata: Record<string, unknown>;
+    };
+
+const ACTION = 'credential.release';
+
+/**
+ * The hot path of DESIGN.md: scope → agent → policy (again, it may have changed) →
+ * connection → decrypt → durable audit → release. Every refusal is audited with its code.
+ */
+@Injectable()
+export class CredentialReleaseService {
+  constructor(
+    private readonly integrations: IntegrationStore,
+    private readonly connections: ConnectionStore,
+    private readonly policies: PolicyStore,
+    private readonly agents: AgentStore,
+    private readonly audit: AuditLog,
+  ) {}
+
+  async release(caller: ReleaseCaller, integrationName: string, requestedScopes?: string[]): Promise<ReleaseResult> {
+    const base = { tenant: caller.tenant, action: ACTION, agent: caller.agent, subject: caller.subject, integration: integrationName };
+    const deny = async (code: ErrorCode, detail: string, extra?: Record<string, unknown>): Promise<never> => {
+      await this.audit.record({ ...base, outcome: 'denied', reason: code, details: { jti: caller.jti ?? null, ...extra } });
+      throw new DomainError(code, detail);
+    };
+
+    if (!caller.scopes.includes(`connections:${integrationName}`)) {
+      return deny('scope_missing', `the token's scope does not include connections:${integrationName}`);
+    }
+    if (!(await this.agents.exists(caller.tenant, caller.agent))) {
+      return deny('not_an_agent_token', 'the acting agent is not registered');
+    }
+    const integration = await this.integrations.get(caller.tenant, integrationName);
+    if (!integration) return deny('connection_not_found', 'no connection for this user and integration');
+
+    const decision = evaluatePolicies(await this.policies.applicable(caller.tenant, caller.agent, integrationName), {
+      agent: caller.agent,
+      integration: integrationName,
+      subject: caller.subject,
+      roles: rolesFromClaims(caller.claims),
+    });
+    if (!decision.allowed) return deny('policy_denied', 'policy does not allow this agent this credential for this user', { policy: decision.policy });
+
+    const subject = integration.level === 'tenant' ? TENANT_LEVEL : caller.subject;
+    const connection = await this.connections.find(caller.tenant, integrationName, subject);
+    if (!connection) return deny('connection_not_found', 'no connection for this user and integration');
+    if (connection.status !== 'active') return deny('needs_reauth', 'the connection must be re-authorized by the user');
+
+    const scopes = this.grantedScopes(connection, decision.scopeCeiling, requestedScopes);
+    if (!scopes) return deny('scope_missing', 'requested scopes exceed what the connection and policy grant');
+
+    const field = connection.kind === 'api_key' ? 'api_key' : 'access_token';
+    let secret: Buffer;
+    try {
+      secret = await this.connections.open(connection, field);
+    } catch (err) {
+      if (!(err instanceof KeyUnwrapError)) throw err;
+      // One generic failure, recorded for the security team: someone moved or altered ciphertext.
+      await this.audit.record({ ...base, outcome: 'error', reason: 'decrypt_failed', details: { connection: connection.id } });
+      throw new DomainError('internal_error', 'the credential could not be decrypted');
+    }
+    try {
+      // Durable before the response: if the audit log cannot take it, nothing is released.
+      await this.audit.record({
+        ...base,
+        outcome: 'allowed',
+        details: { connection: connection.id, version: connection.version, policies: decision.policies, scopes, jti: caller.jti ?? null },
+      });
+      const value = secret.toString('utf8');
+      return connection.kind === 'api_key'
+        ? { integration: integrationName, type: 'api_key', api_key: value }
+        : {
+            integration: integrationName,
+            type: 'oauth2',
+            access_token: value,
+            token_type: 'Bearer',
+            expires_at: connection.expiresAt ? connection.expiresAt.toISOString() : null,
+            scopes,
+            metadata: connection.metadata,
+          };
+    } finally {
+      secret.fill(0);
+    }
+  }
+
+  /** Requested ⊆ granted ∩ ceiling; with no request, everything granted under the ceiling. */
+  private grantedScopes(c: ConnectionRecord, ceiling: string[] | null, requested?: string[]): string[] | null {
+    const allowed = ceiling ? c.scopes.filter((s) => ceiling.includes(s)) : c.scopes;
+    if (!requested) return allowed;
+    return requested.every((s) => allowed.includes(s)) ? requested : null;
+  }
+}

@@ -1,0 +1,11 @@
+export { KEY_PROVIDER, KeyProviderUnavailableError, KeyUnwrapError } from './key-provider';
+export type { KeyProvider, WrappedKey } from './key-provider';
+export { LocalKeyProvider } from './local-key-provider';
+export { AzureKeyProvider } from './azure-key-provider';
+export { createKeyProvider } from './key-provider.factory';
+export { Keyring } from './keyring';
+export type { RecordRef, SealedRecord, KeyringOptions } from './keyring';
+export { SystemKeys } from './system-keys';
+export { TenantKeyCache } from './tenant-key-cache';
+export { CryptoModule } from './crypto.module';
+export { seal, open, nonceOf, context } from './aead';

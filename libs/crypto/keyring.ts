@@ -1,0 +1,220 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { DomainError, TenantId } from '../kernel';
+import { context, open, seal } from './aead';
+import { KeyProvider, KeyProviderUnavailableError, KeyUnwrapError } from './key-provider';
+import { TenantKeyCache } from './tenant-key-cache';
+import { TenantKeyStore } from './tenant-key-store';
+
+/** Where a ciphertext lives: bound into its AAD so it cannot be moved (invariant 3). */
+export interface RecordRef {
+  tenant: TenantId;
+  table: string;
+  id: string;
+}
+
+export interface SealedRecord {
+  tkVersion: number;
+  dekWrapped: Buffer;
+  fields: Record<string, Buffer | null>;
+}
+
+export interface KeyringOptions {
+  cacheSize: number;
+  cacheMaxAgeMs: number;
+  /** How long a successful provider health check vouches for writes. */
+  writeHealthTtlMs: number;
+  /** Encryptions under one TK before a new TK version is made (well below 2^32). */
+  maxEncryptionsPerKey: number;
+}
+
+const DEK_FORMAT = 0x01;
+const BIND = 32; // SHA-256 of the context, prefixed to key material before the KEK wraps it
+
+/**
+ * The key hierarchy of DESIGN.md: KEK (provider) → tenant key → per-record DEK → fields.
+ * Hot reads touch only the in-memory TK cache; the provider is called on a cache miss
+ * (unwrap) or when a tenant gets its first key.
+ */
+export class Keyring {
+  readonly cache: TenantKeyCache;
+  private readonly store: TenantKeyStore;
+  private healthyUntil = 0;
+
+  constructor(
+    private readonly ds: DataSource,
+    readonly provider: KeyProvider,
+    private readonly opts: KeyringOptions,
+  ) {
+    this.cache = new TenantKeyCache(opts.cacheSize, opts.cacheMaxAgeMs);
+    this.store = new TenantKeyStore(ds);
+  }
+
+  /** Encrypts the fields of one record under a fresh DEK, wrapped by the tenant's active TK. */
+  async seal(ref: RecordRef, fields: Record<string, Buffer | null>): Promise<SealedRecord> {
+    await this.ensureWritable();
+    const { version, key: tk } = await this.activeTenantKey(ref.tenant);
+    const count = await this.store.countEncryption(ref.tenant, version);
+    const dek = randomBytes(32);
+    try {
+      const out: Record<string, Buffer | null> = {};
+      for (const [name, value] of Object.entries(fields)) out[name] = value === null ? null : seal(dek, value, fieldAad(ref, name));
+      const header = Buffer.alloc(5);
+      header[0] = DEK_FORMAT;
+      header.writeUInt32BE(version, 1);
+      const dekWrapped = Buffer.concat([header, seal(tk, dek, dekAad(ref, version))]);
+      if (count >= this.opts.maxEncryptionsPerKey) await this.rotateTenantKey(ref.tenant);
+      return { tkVersion: version, dekWrapped, fields: out };
+    } finally {
+      dek.fill(0);
+    }
+  }
+
+  /** Decrypts one field. Every failure is the same generic `KeyUnwrapError`. */
+  async open(ref: RecordRef, dekWrapped: Buffer, field: string, ciphertext: Buffer): Promise<Buffer> {
+    const dek = await this.unwrapDek(ref, dekWrapped);
+    try {
+      return open(dek, ciphertext, fieldAad(ref, field));
+    } finally {
+      dek.fill(0);
+    }
+  }
+
+  /** The TK version a wrapped DEK names (for rewrap jobs and version counts). */
+  static versionOf(dekWrapped: Buffer): number {
+    if (dekWrapped.length < 5 || dekWrapped[0] !== DEK_FORMAT) throw new KeyUnwrapError();
+    return dekWrapped.readUInt32BE(1);
+  }
+
+  /** Re-wraps a DEK under the tenant's active TK; field ciphertexts stay as they are (invariant 2). */
+  async rewrapDek(ref: RecordRef, dekWrapped: Buffer): Promise<{ tkVersion: number; dekWrapped: Buffer }> {
+    const dek = await this.unwrapDek(ref, dekWrapped);
+    try {
+      const { version, key: tk } = await this.activeTenantKey(ref.tenant);
+      const header = Buffer.alloc(5);
+      header[0] = DEK_FORMAT;
+      header.writeUInt32BE(version, 1);
+      return { tkVersion: version, dekWrapped: Buffer.concat([header, seal(tk, dek, dekAad(ref, version))]) };
+    } finally {
+      dek.fill(0);
+    }
+  }
+
+  private async unwrapDek(ref: RecordRef, dekWrapped: Buffer): Promise<Buffer> {
+    const version = Keyring.versionOf(dekWrapped);
+    const tk = await this.tenantKey(ref.tenant, version);
+    return open(tk, dekWrapped.subarray(5), dekAad(ref, version));
+  }
+
+  /** The tenant's active TK, creating the first one on first use. */
+  async activeTenantKey(tenant: TenantId): Promise<{ version: number; key: Buffer }> {
+    let row = await this.store.active(tenant);
+    if (!row) {
+      await this.ensureWritable();
+      const tk = randomBytes(32);
+      try {
+        const wrapped = await this.provider.wrap(bind(tkContext(tenant, 1), tk));
+        await this.store.createFirst(tenant, wrapped.keyId, wrapped.wrapped);
+      } finally {
+        tk.fill(0);
+      }
+      row = await this.store.active(tenant);
+      if (!row) throw new Error('tenant key creation failed');
+    }
+    return { version: row.version, key: await this.tenantKey(tenant, row.version) };
+  }
+
+  /** An unwrapped TK by version, from the cache or (once, coalesced) from the provider. */
+  async tenantKey(tenant: TenantId, version: number): Promise<Buffer> {
+    return this.cache.get(`${tenant}\u0000${version}`, async () => {
+      const row = await this.store.byVersion(tenant, version);
+      // Unknown, destroyed or retired versions are refused the same way as bad ciphertext (invariant 5).
+      if (!row || row.status === 'destroyed' || version < row.min_key_version) throw new KeyUnwrapError();
+      const bound = await this.unwrapFromProvider(row.kek_key_id, row.wrapped);
+      return unbind(tkContext(tenant, version), bound);
+    });
+  }
+
+  private async unwrapFromProvider(keyId: string, wrapped: Buffer): Promise<Buffer> {
+    try {
+      return await this.provider.unwrap(keyId, wrapped);
+    } catch (err) {
+      if (err instanceof KeyProviderUnavailableError) this.healthyUntil = 0;
+      throw err;
+    }
+  }
+
+  /** New active TK version for a tenant; older versions stay decryptable until retired. */
+  async rotateTenantKey(tenant: TenantId): Promise<number> {
+    await this.ensureWritable();
+    const [{ next }] = await this.ds.query(`SELECT COALESCE(MAX(version), 0) + 1 AS next FROM tenant_keys WHERE tenant = $1`, [tenant]);
+    const tk = randomBytes(32);
+    try {
+      const wrapped = await this.provider.wrap(bind(tkContext(tenant, Number(next)), tk));
+      const version = await this.store.addVersion(tenant, wrapped.keyId, wrapped.wrapped);
+      if (version !== Number(next)) throw new DomainError('conflict', 'A concurrent tenant key rotation won; retry.');
+      return version;
+    } finally {
+      tk.fill(0);
+    }
+  }
+
+  /**
+   * Retires every TK version below `minVersion`: refused while any row still uses one;
+   * afterwards ciphertexts naming them are refused and their wrapped keys destroyed.
+   */
+  async retireBelow(tenant: TenantId, minVersion: number): Promise<void> {
+    await this.ds.transaction(async (m) => {
+      await m.query(`SELECT id FROM tenants WHERE id = $1 FOR UPDATE`, [tenant]);
+      const [{ n }] = await m.query(
+        `SELECT (SELECT count(*) FROM connections WHERE tenant = $1 AND tk_version < $2)
+              + (SELECT count(*) FROM integrations WHERE tenant = $1 AND tk_version < $2) AS n`,
+        [tenant, minVersion],
+      );
+      if (Number(n) > 0) throw new DomainError('conflict', `${n} records still use a key version below ${minVersion}; rewrap them first.`);
+      const [{ active }] = await m.query(`SELECT COALESCE(MAX(version), 0) AS active FROM tenant_keys WHERE tenant = $1 AND status = 'active'`, [tenant]);
+      if (Number(active) < minVersion) throw new DomainError('conflict', 'The active tenant key cannot be retired; rotate first.');
+      await m.query(`UPDATE tenants SET min_key_version = GREATEST(min_key_version, $2) WHERE id = $1`, [tenant, minVersion]);
+      await m.query(`UPDATE tenant_keys SET status = 'destroyed', wrapped = '\\x' WHERE tenant = $1 AND version < $2`, [tenant, minVersion]);
+    });
+    this.cache.evictTenant(`${tenant}\u0000`);
+  }
+
+  /** Fail closed on writes: the provider must have answered recently (invariant 6). */
+  async ensureWritable(): Promise<void> {
+    if (Date.now() < this.healthyUntil) return;
+    await this.provider.health();
+    this.healthyUntil = Date.now() + this.opts.writeHealthTtlMs;
+  }
+
+  /** Forgets any vouched-for health (e.g. after a provider error elsewhere). */
+  markUnhealthy(): void {
+    this.healthyUntil = 0;
+  }
+}
+
+function tkContext(tenant: string, version: number): Buffer {
+  return context('tk', tenant, version);
+}
+function dekAad(ref: RecordRef, version: number): Buffer {
+  return context('dek', ref.tenant, ref.table, ref.id, version);
+}
+function fieldAad(ref: RecordRef, field: string): Buffer {
+  return context('field', ref.tenant, ref.table, ref.id, field);
+}
+
+/** Key Vault's RSA wrap has no AAD: the context's hash travels inside the wrapped plaintext. */
+export function bind(ctx: Buffer, key: Buffer): Buffer {
+  return Buffer.concat([createHash('sha256').update(ctx).digest(), key]);
+}
+
+export function unbind(ctx: Buffer, bound: Buffer): Buffer {
+  const expected = createHash('sha256').update(ctx).digest();
+  if (bound.length !== BIND + 32 || !timingSafeEqual(bound.subarray(0, BIND), expected)) {
+    bound.fill(0);
+    throw new KeyUnwrapError();
+  }
+  const key = Buffer.from(bound.subarray(BIND));
+  bound.fill(0);
+  return key;
+}

@@ -1,0 +1,6 @@
+export { evaluatePolicies, rolesFromClaims } from './policy.evaluator';
+export type { Policy, PolicyRequest, PolicyDecision } from './policy.evaluator';
+export { PolicyStore } from './policy.store';
+export { AgentStore } from './agent.store';
+export type { Agent, AgentAuthMethod } from './agent.store';
+export { PolicyModule } from './policy.module';

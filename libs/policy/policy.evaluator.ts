@@ -1,0 +1,60 @@
+/** A stored policy, as the admin API defines it (CONTRACT.md). */
+export interface Policy {
+  name: string;
+  effect: 'allow' | 'deny';
+  agents: string[];
+  integrations: string[];
+  scopes: string[];
+  users: { roles_any?: string[]; subjects?: string[] };
+  max_ttl_seconds?: number | null;
+}
+
+export interface PolicyRequest {
+  agent: string;
+  integration: string;
+  subject: string;
+  /** Roles and groups of the user, from the subject token's claims. */
+  roles: string[];
+}
+
+export type PolicyDecision =
+  | { allowed: true; policies: string[]; scopeCeiling: string[] | null; maxTtlSeconds: number | null }
+  | { allowed: false; reason: 'policy_denied'; policy: string | null };
+
+function matches(p: Policy, r: PolicyRequest): boolean {
+  if (!p.agents.includes('*') && !p.agents.includes(r.agent)) return false;
+  if (!p.integrations.includes('*') && !p.integrations.includes(r.integration)) return false;
+  const roles = p.users.roles_any ?? [];
+  if (roles.length && !roles.some((x) => r.roles.includes(x))) return false;
+  const subjects = p.users.subjects ?? [];
+  if (subjects.length && !subjects.includes(r.subject)) return false;
+  return true;
+}
+
+/**
+ * Deny by default; any matching deny wins over every allow. Among matching allows,
+ * the scope ceiling is their union (an allow with no scopes imposes none), and the
+ * TTL cap is the smallest one given.
+ */
+export function evaluatePolicies(policies: readonly Policy[], r: PolicyRequest): PolicyDecision {
+  const matching = policies.filter((p) => matches(p, r));
+  const deny = matching.find((p) => p.effect === 'deny');
+  if (deny) return { allowed: false, reason: 'policy_denied', policy: deny.name };
+  const allows = matching.filter((p) => p.effect === 'allow');
+  if (!allows.length) return { allowed: false, reason: 'policy_denied', policy: null };
+  const unbounded = allows.some((p) => p.scopes.length === 0);
+  const ceiling = unbounded ? null : [...new Set(allows.flatMap((p) => p.scopes))];
+  const ttls = allows.map((p) => p.max_ttl_seconds).filter((t): t is number => typeof t === 'number');
+  return { allowed: true, policies: allows.map((p) => p.name), scopeCeiling: ceiling, maxTtlSeconds: ttls.length ? Math.min(...ttls) : null };
+}
+
+/** Roles and groups from a token's claims (`roles`, `groups`; string or array). */
+export function rolesFromClaims(claims: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  for (const name of ['roles', 'groups']) {
+    const v = claims[name];
+    if (typeof v === 'string') out.push(...v.split(' ').filter(Boolean));
+    else if (Array.isArray(v)) out.push(...v.filter((x): x is string => typeof x === 'string'));
+  }
+  return out;
+}

@@ -1,0 +1,43 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { TenantId } from '../kernel';
+import { Policy } from './policy.evaluator';
+
+const COLUMNS = 'name, effect, agents, integrations, scopes, users, max_ttl_seconds';
+
+/** Policies per tenant. Read on every release: a policy may change after a token was issued. */
+@Injectable()
+export class PolicyStore {
+  constructor(private readonly ds: DataSource) {}
+
+  async list(tenant: TenantId): Promise<Policy[]> {
+    return this.ds.query(`SELECT ${COLUMNS} FROM policies WHERE tenant = $1 ORDER BY name`, [tenant]);
+  }
+
+  /** Policies that could apply to this agent and integration (the index narrows by tenant). */
+  async applicable(tenant: TenantId, agent: string, integration: string): Promise<Policy[]> {
+    return this.ds.query(
+      `SELECT ${COLUMNS} FROM policies WHERE tenant = $1
+         AND (agents && ARRAY[$2, '*']::text[]) AND (integrations && ARRAY[$3, '*']::text[])`,
+      [tenant, agent, integration],
+    );
+  }
+
+  async put(tenant: TenantId, p: Policy): Promise<{ created: boolean }> {
+    await this.ds.query(`INSERT INTO tenants (id) VALUES ($1) ON CONFLICT DO NOTHING`, [tenant]);
+    const rows = await this.ds.query(
+      `INSERT INTO policies (tenant, ${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+       ON CONFLICT (tenant, name) DO UPDATE SET effect = EXCLUDED.effect, agents = EXCLUDED.agents,
+         integrations = EXCLUDED.integrations, scopes = EXCLUDED.scopes, users = EXCLUDED.users,
+         max_ttl_seconds = EXCLUDED.max_ttl_seconds, updated_at = now()
+       RETURNING (xmax = 0) AS created`,
+      [tenant, p.name, p.effect, p.agents, p.integrations, p.scopes, JSON.stringify(p.users), p.max_ttl_seconds ?? null],
+    );
+    return { created: Boolean(rows[0]?.created) };
+  }
+
+  async delete(tenant: TenantId, name: string): Promise<boolean> {
+    const [, count] = await this.ds.query(`DELETE FROM policies WHERE tenant = $1 AND name = $2`, [tenant, name]);
+    return count > 0;
+  }
+}
