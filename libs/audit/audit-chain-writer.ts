@@ -1,0 +1,139 @@
+import type { PoolClient } from 'pg';
+import type { DataSource } from 'typeorm';
+import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
+import { AuditReceipt } from './audit.types';
+import type { PreparedEvent } from './audit-event';
+import { chainHash, GENESIS_HASH } from './canonical';
+
+const SELECT_HEAD = 'SELECT seq::text AS seq, hash FROM audit_chain_head WHERE id = 1 FOR UPDATE';
+const CREATE_HEAD = 'INSERT INTO audit_chain_head (id, seq, hash) VALUES (1, 0, $1) ON CONFLICT (id) DO NOTHING';
+// Bounds every statement of the flush, the wait for the head lock included.
+const SET_TIMEOUT = "SELECT set_config('statement_timeout', $1, true)";
+// One statement for the whole batch (unnest keeps it at 15 parameters whatever the batch size).
+const APPEND = `
+  WITH appended AS (
+    INSERT INTO audit_events (seq, id, at, tenant, action, outcome, reason, agent, subject, integration, details, prev_hash, hash)
+    SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[],
+                         $8::text[], $9::text[], $10::text[], $11::jsonb[], $12::bytea[], $13::bytea[])
+  )
+  UPDATE audit_chain_head SET seq = $14, hash = $15 WHERE id = 1`;
+
+interface ChainedRow extends PreparedEvent {
+  seq: string;
+  prevHash: Buffer;
+  hash: Buffer;
+}
+
+/**
+ * Writes batches to the chain, one transaction each: lock the head row (which serialises
+ * every writer in every process), number and hash the events, insert them, move the head.
+ * It talks to a pool client directly so that a hung flush can be cut off: aborting the
+ * signal destroys the connection, and Postgres rolls the transaction back.
+ */
+export class AuditChainWriter {
+  constructor(
+    private readonly ds: DataSource,
+    private readonly timeoutMs: number,
+  ) {}
+
+  /**
+   * `take` is called once the head is locked, so that events queued while waiting for the
+   * lock join this batch and events whose caller already gave up are not written.
+   */
+  async append(macKey: Buffer, take: () => PreparedEvent[], signal: AbortSignal): Promise<AuditReceipt[]> {
+    const lease = await checkout(this.ds, signal);
+    try {
+      await lease.client.query('BEGIN');
+      await lease.client.query(SET_TIMEOUT, [String(this.timeoutMs)]);
+      const head = await lockHead(lease.client);
+      if (signal.aborted) throw new Error('audit flush abandoned');
+      const rows = chain(take(), head, macKey);
+      if (rows.length === 0) {
+        await lease.client.query('ROLLBACK');
+      } else {
+        const last = rows[rows.length - 1];
+        await lease.client.query(APPEND, [...columns(rows), last.seq, last.hash]);
+        await lease.client.query('COMMIT');
+      }
+      lease.release();
+      return rows.map((r) => ({ id: r.id, seq: r.seq }));
+    } catch (err) {
+      // Never reuse a connection in an unknown state; closing it also rolls back.
+      lease.release(err instanceof Error ? err : new Error('audit flush failed'));
+      throw err;
+    }
+  }
+}
+
+async function lockHead(client: PoolClient): Promise<{ seq: bigint; hash: Buffer }> {
+  let res = await client.query<{ seq: string; hash: Buffer }>(SELECT_HEAD);
+  if (res.rows.length === 0) {
+    // First use. Concurrent creators block on the primary key until the winner commits.
+    await client.query(CREATE_HEAD, [GENESIS_HASH]);
+    res = await client.query<{ seq: string; hash: Buffer }>(SELECT_HEAD);
+  }
+  return { seq: BigInt(res.rows[0].seq), hash: res.rows[0].hash };
+}
+
+function chain(events: PreparedEvent[], head: { seq: bigint; hash: Buffer }, macKey: Buffer): ChainedRow[] {
+  let seq = head.seq;
+  let prevHash = head.hash;
+  return events.map((e) => {
+    seq += 1n;
+    const withSeq = { ...e, seq: seq.toString() };
+    const hash = chainHash(macKey, prevHash, withSeq);
+    const row = { ...withSeq, prevHash, hash };
+    prevHash = hash;
+    return row;
+  });
+}
+
+function columns(rows: ChainedRow[]): unknown[] {
+  return [
+    rows.map((r) => r.seq),
+    rows.map((r) => r.id),
+    rows.map((r) => r.at),
+    rows.map((r) => r.tenant),
+    rows.map((r) => r.action),
+    rows.map((r) => r.outcome),
+    rows.map((r) => r.reason),
+    rows.map((r) => r.agent),
+    rows.map((r) => r.subject),
+    rows.map((r) => r.integration),
+    rows.map((r) => JSON.stringify(r.details)),
+    rows.map((r) => r.prevHash),
+    rows.map((r) => r.hash),
+  ];
+}
+
+interface Lease {
+  client: PoolClient;
+  /** Returns the client to the pool, or destroys it when given an error. Idempotent. */
+  release(destroy?: Error): void;
+}
+
+async function checkout(ds: DataSource, signal: AbortSignal): Promise<Lease> {
+  const [client, done] = (await (ds.driver as PostgresDriver).obtainMasterConnection()) as [PoolClient, (err?: Error) => void];
+  let released = false;
+  // A checked-out pg client emits 'error' on a broken socket; unhandled, that would crash the process.
+  const onClientError = (): void => lease.release(new Error('audit connection error'));
+  const onAbort = (): void => lease.release(new Error('audit flush abandoned'));
+  const lease: Lease = {
+    client,
+    release(destroy?: Error) {
+      if (released) return;
+      released = true;
+      signal.removeEventListener('abort', onAbort);
+      client.removeListener('error', onClientError);
+      if (destroy) client.on('error', () => undefined); // late errors from the socket being torn down
+      done(destroy);
+    },
+  };
+  client.on('error', onClientError);
+  if (signal.aborted) {
+    lease.release(new Error('audit flush abandoned'));
+    throw new Error('audit flush abandoned');
+  }
+  signal.addEventListener('abort', onAbort, { once: true });
+  return lease;
+}

@@ -1,0 +1,102 @@
+import { randomUUID } from 'node:crypto';
+import { Secret } from '../kernel';
+import { AUDIT_OUTCOMES, AuditEventInput, AuditInputError } from './audit.types';
+import { canonicalJson, ChainedEvent } from './canonical';
+
+/** An event ready to be chained: everything but its place in the chain. */
+export type PreparedEvent = Omit<ChainedEvent, 'seq' | 'details'> & { details: Record<string, unknown> };
+
+export const ACTION_PATTERN = /^[a-z][a-z0-9_-]{0,31}(\.[a-z][a-z0-9_-]{0,31}){0,3}$/;
+const REDACTED = '[REDACTED]';
+const MAX_TEXT = 512;
+const MAX_DEPTH = 8;
+const MAX_DETAILS_CHARS = 16 * 1024;
+/** Key fragments (lower-case, separators removed) that name a secret. */
+const SECRET_KEY_FRAGMENTS = ['token', 'secret', 'password', 'passwd', 'passphrase', 'apikey', 'privatekey', 'authorization', 'cookie', 'assertion', 'codeverifier'];
+/** NUL is refused by Postgres text and jsonb; a lone surrogate would not survive the round trip. */
+const UNSTORABLE = /\u0000|\p{Cs}/u;
+
+/**
+ * Validates an input, gives it an id and a time, and turns `details` into plain JSON.
+ * Throws `AuditInputError` (a programming error) for anything the log must not or cannot store.
+ */
+export function prepareEvent(input: AuditEventInput, now: Date = new Date()): PreparedEvent {
+  if (typeof input !== 'object' || input === null) throw new AuditInputError('audit event must be an object');
+  if (typeof input.action !== 'string' || !ACTION_PATTERN.test(input.action)) throw new AuditInputError('audit event action must be a dotted lower-case name');
+  if (!(AUDIT_OUTCOMES as readonly string[]).includes(input.outcome)) throw new AuditInputError('audit event outcome must be allowed, denied or error');
+  return {
+    id: randomUUID(),
+    at: now.toISOString(),
+    tenant: requiredText(input.tenant, 'tenant'),
+    action: input.action,
+    outcome: input.outcome,
+    reason: optionalText(input.reason, 'reason'),
+    agent: optionalText(input.agent, 'agent'),
+    subject: optionalText(input.subject, 'subject'),
+    integration: optionalText(input.integration, 'integration'),
+    details: sanitizeDetails(input.details),
+  };
+}
+
+/** Secret → "[REDACTED]", Date → ISO string; secret-like keys and non-JSON values are refused. */
+export function sanitizeDetails(details: Record<string, unknown> | undefined): Record<string, unknown> {
+  if (details === undefined || details === null) return {};
+  if (!isPlainObject(details)) throw new AuditInputError('audit details must be a plain object');
+  const clean = sanitizeValue(details, 'details', 0) as Record<string, unknown>;
+  if (canonicalJson(clean).length > MAX_DETAILS_CHARS) throw new AuditInputError('audit details are too large');
+  return clean;
+}
+
+function sanitizeValue(value: unknown, path: string, depth: number): unknown {
+  if (depth > MAX_DEPTH) throw new AuditInputError(`${path}: nested too deeply`);
+  if (value instanceof Secret) return REDACTED;
+  if (value === null || typeof value === 'boolean') return value;
+  if (typeof value === 'string') return checkText(value, path);
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new AuditInputError(`${path}: numbers must be finite`);
+    return value;
+  }
+  if (value instanceof Date) {
+    if (Number.isNaN(value.getTime())) throw new AuditInputError(`${path}: invalid date`);
+    return value.toISOString();
+  }
+  if (Array.isArray(value)) return value.map((v, i) => sanitizeValue(v, `${path}[${i}]`, depth + 1));
+  if (isPlainObject(value)) {
+    // No prototype: a "__proto__" key stays an ordinary key.
+    const out: Record<string, unknown> = Object.create(null);
+    for (const [key, v] of Object.entries(value)) {
+      checkKey(key, path);
+      if (v !== undefined) out[key] = sanitizeValue(v, `${path}.${key}`, depth + 1);
+    }
+    return out;
+  }
+  throw new AuditInputError(`${path}: only JSON values and Secret are allowed (got ${typeof value})`);
+}
+
+function checkKey(key: string, path: string): void {
+  if (UNSTORABLE.test(key) || key.length > 128) throw new AuditInputError(`${path}: invalid key`);
+  const normalized = key.toLowerCase().replace(/[^a-z0-9]/g, '');
+  if (SECRET_KEY_FRAGMENTS.some((f) => normalized.includes(f))) {
+    throw new AuditInputError(`${path}.${key}: keys that name secrets are not allowed in audit records`);
+  }
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== 'object' || v === null) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+function checkText(value: string, field: string): string {
+  if (UNSTORABLE.test(value)) throw new AuditInputError(`${field}: contains characters that cannot be stored`);
+  return value;
+}
+
+function requiredText(value: unknown, field: string): string {
+  if (typeof value !== 'string' || value.length > MAX_TEXT) throw new AuditInputError(`audit event ${field} must be a string of at most ${MAX_TEXT} characters`);
+  return checkText(value, field);
+}
+
+function optionalText(value: unknown, field: string): string | null {
+  return value === undefined || value === null ? null : requiredText(value, field);
+}

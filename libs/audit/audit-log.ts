@@ -1,0 +1,172 @@
+import { BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { VAULT_CONFIG, VaultConfig } from '../config';
+import { isDatabaseUnavailable } from '../db';
+import { TenantId, UnavailableError } from '../kernel';
+import { AUDIT_MAC_KEY, AuditEventInput, AuditListQuery, AuditLogStats, AuditMacKeySource, AuditPage, AuditReceipt } from './audit.types';
+import { AuditChainWriter } from './audit-chain-writer';
+import { PreparedEvent, prepareEvent } from './audit-event';
+import { parseAuditQuery } from './audit-query';
+import { listAuditEvents } from './audit-reader';
+import { assertMacKey } from './canonical';
+
+interface Waiter {
+  event: PreparedEvent;
+  settled: boolean;
+  timer: NodeJS.Timeout;
+  resolve(receipt: AuditReceipt): void;
+  reject(err: Error): void;
+}
+
+/**
+ * The audit log. `record` resolves only once the event is committed, and rejects with
+ * `UnavailableError('audit')` when that does not happen within `config.audit.timeoutMs`:
+ * the caller then releases nothing. Events are group-committed: one flusher writes up to
+ * `batchMax` queued events per transaction while new ones queue for the next flush.
+ *
+ * @example
+ *   await audit.record({ tenant, action: 'credential.release', outcome: 'allowed', agent, subject, integration });
+ *   return token; // only now
+ */
+@Injectable()
+export class AuditLog implements BeforeApplicationShutdown {
+  private readonly logger = new Logger('AuditLog');
+  private readonly writer: AuditChainWriter;
+  private readonly timeoutMs: number;
+  private readonly batchMax: number;
+  private queue: Waiter[] = [];
+  private running?: Promise<void>;
+  private readonly counters = { flushes: 0, committedEvents: 0, failedFlushes: 0, timeouts: 0 };
+
+  constructor(
+    @Inject(DataSource) private readonly ds: DataSource,
+    @Inject(VAULT_CONFIG) config: Pick<VaultConfig, 'audit'>,
+    @Inject(AUDIT_MAC_KEY) private readonly keys: AuditMacKeySource,
+  ) {
+    this.timeoutMs = config.audit.timeoutMs;
+    this.batchMax = config.audit.batchMax;
+    if (!Number.isInteger(this.timeoutMs) || this.timeoutMs < 1 || !Number.isInteger(this.batchMax) || this.batchMax < 1) {
+      throw new TypeError('config.audit.timeoutMs and config.audit.batchMax must be positive integers');
+    }
+    this.writer = new AuditChainWriter(ds, this.timeoutMs);
+  }
+
+  /** Queues an event and resolves with its id and seq once it is durable. */
+  async record(input: AuditEventInput): Promise<AuditReceipt> {
+    const event = prepareEvent(input);
+    return new Promise<AuditReceipt>((resolve, reject) => {
+      const waiter: Waiter = { event, settled: false, resolve, reject, timer: setTimeout(() => this.expire(waiter), this.timeoutMs) };
+      this.queue.push(waiter);
+      this.schedule();
+    });
+  }
+
+  /** One tenant's events, newest first. Throws `DomainError('validation_failed')` on a bad filter. */
+  async list(tenant: TenantId, query: AuditListQuery | Record<string, unknown>): Promise<AuditPage> {
+    return listAuditEvents(this.ds, tenant, parseAuditQuery(query));
+  }
+
+  stats(): AuditLogStats {
+    return { ...this.counters, queued: this.pending() };
+  }
+
+  /** Flushes everything queued. Called on shutdown, before the pool closes. */
+  async drain(): Promise<void> {
+    while (this.running || this.pending() > 0) {
+      this.schedule();
+      await this.running;
+    }
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.drain();
+  }
+
+  private schedule(): void {
+    if (this.running) return; // the running loop picks new events up
+    // setImmediate lets events recorded in the same turn of the event loop share the first flush.
+    this.running = new Promise<void>((r) => setImmediate(r))
+      .then(() => this.flushWhilePending())
+      .finally(() => {
+        this.running = undefined;
+        if (this.pending() > 0) this.schedule();
+      });
+  }
+
+  private async flushWhilePending(): Promise<void> {
+    while (this.pending() > 0) await this.flushOnce();
+  }
+
+  /** One transaction. Never throws: its waiters are resolved or rejected. */
+  private async flushOnce(): Promise<void> {
+    const abort = new AbortController();
+    // A flush on a dead socket may never return; past this it is abandoned (its connection destroyed).
+    const watchdog = setTimeout(() => abort.abort(), this.timeoutMs * 2);
+    let batch: Waiter[] | undefined;
+    const take = (): PreparedEvent[] => (batch = this.takeBatch()).map((w) => w.event);
+    try {
+      const key = await untilAborted(this.keys.macKey(), abort.signal);
+      assertMacKey(key);
+      const receipts = await untilAborted(this.writer.append(key, take, abort.signal), abort.signal);
+      if (batch && batch.length > 0) {
+        this.counters.flushes += 1;
+        this.counters.committedEvents += batch.length;
+        batch.forEach((w, i) => this.settle(w, () => w.resolve(receipts[i])));
+      }
+    } catch (err) {
+      // Nothing before `take` ran means nothing was written: fail what is queued now rather than spin.
+      const failed = batch ?? this.takeBatch();
+      this.counters.failedFlushes += 1;
+      this.logger.error(`audit flush failed (${failureCode(err, abort.signal)}); ${failed.length} event(s) not recorded`);
+      for (const w of failed) this.settle(w, () => w.reject(new UnavailableError('audit')));
+    } finally {
+      clearTimeout(watchdog);
+    }
+  }
+
+  private takeBatch(): Waiter[] {
+    const batch: Waiter[] = [];
+    while (batch.length < this.batchMax && this.queue.length > 0) {
+      for (const w of this.queue.splice(0, this.batchMax - batch.length)) if (!w.settled) batch.push(w);
+    }
+    return batch;
+  }
+
+  private pending(): number {
+    if (this.queue.some((w) => w.settled)) this.queue = this.queue.filter((w) => !w.settled);
+    return this.queue.length;
+  }
+
+  private expire(w: Waiter): void {
+    if (w.settled) return;
+    this.counters.timeouts += 1;
+    this.settle(w, () => w.reject(new UnavailableError('audit')));
+  }
+
+  private settle(w: Waiter, fn: () => void): void {
+    if (w.settled) return;
+    w.settled = true;
+    clearTimeout(w.timer);
+    fn();
+  }
+}
+
+/** Resolves or rejects with `p`, or rejects once `signal` aborts (leaving `p` to settle unobserved). */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  p.catch(() => undefined);
+  if (signal.aborted) return Promise.reject(new Error('audit flush abandoned'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new Error('audit flush abandoned'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+/** A code safe to log: a SQLSTATE or errno, never a message (those can quote parameters). */
+function failureCode(err: unknown, signal: AbortSignal): string {
+  if (signal.aborted) return 'watchdog';
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && /^[A-Z0-9_]{2,32}$/.test(code)) return code;
+  if (isDatabaseUnavailable(err)) return 'database_unavailable';
+  return err instanceof Error ? err.name.replace(/[^A-Za-z]/g, '').slice(0, 40) : 'unknown';
+}

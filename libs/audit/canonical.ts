@@ -1,0 +1,67 @@
+import { createHmac } from 'node:crypto';
+
+/** `prev_hash` of the first event, and the hash of an empty chain. */
+export const GENESIS_HASH: Buffer = Buffer.alloc(32);
+
+/** The fields of a stored event that its hash covers. Absent optionals are `null`. */
+export interface ChainedEvent {
+  seq: string;
+  id: string;
+  /** ISO 8601 with milliseconds, UTC (`2026-01-01T00:00:00.000Z`). */
+  at: string;
+  tenant: string;
+  action: string;
+  outcome: string;
+  reason: string | null;
+  agent: string | null;
+  subject: string | null;
+  integration: string | null;
+  details: unknown;
+}
+
+/**
+ * Deterministic JSON: object keys sorted (by UTF-16 code unit) at every depth, no
+ * whitespace. Only JSON values are expected (the writer sanitises `details`; the
+ * verifier reads them back from jsonb).
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') {
+    const text = JSON.stringify(value);
+    if (text === undefined) throw new TypeError('canonicalJson: not a JSON value');
+    return text;
+  }
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const obj = value as Record<string, unknown>;
+  const members = Object.keys(obj)
+    .filter((k) => obj[k] !== undefined)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`);
+  return `{${members.join(',')}}`;
+}
+
+/** The canonical bytes of an event: every covered field, absent ones as `null`. */
+export function canonicalEvent(e: ChainedEvent): string {
+  return canonicalJson({
+    seq: e.seq,
+    id: e.id,
+    at: e.at,
+    tenant: e.tenant,
+    action: e.action,
+    outcome: e.outcome,
+    reason: e.reason,
+    agent: e.agent,
+    subject: e.subject,
+    integration: e.integration,
+    details: e.details,
+  });
+}
+
+/** hash = HMAC-SHA256(macKey, prev_hash || canonical(event)). */
+export function chainHash(macKey: Buffer, prevHash: Buffer, e: ChainedEvent): Buffer {
+  return createHmac('sha256', macKey).update(prevHash).update(canonicalEvent(e), 'utf8').digest();
+}
+
+/** Refuses keys too short to be a MAC key (a wiring mistake, not an outage to hide). */
+export function assertMacKey(key: unknown): asserts key is Buffer {
+  if (!Buffer.isBuffer(key) || key.length < 32) throw new TypeError('audit MAC key must be a Buffer of at least 32 bytes');
+}

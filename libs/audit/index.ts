@@ -1,0 +1,15 @@
+export { AuditModule } from './audit.module';
+export { AuditLog } from './audit-log';
+export { verifyAuditChain } from './verify-chain';
+export type { AuditChainProblem, AuditChainReport, VerifyAuditChainOptions } from './verify-chain';
+export { AUDIT_MAC_KEY, AUDIT_OUTCOMES, AuditInputError } from './audit.types';
+export type {
+  AuditEventInput,
+  AuditEventView,
+  AuditListQuery,
+  AuditLogStats,
+  AuditMacKeySource,
+  AuditOutcome,
+  AuditPage,
+  AuditReceipt,
+} from './audit.types';
