@@ -20,7 +20,7 @@ const rejectionSink = {
       async rejected(e) {
         await audit.record({
           tenant: e.tenant ?? UNATTRIBUTED_TENANT,
-          action: e.route.startsWith('/v1/connections/') ? 'credential.release' : 'admin.access',
+          action: e.route.includes(' /v1/connections/') ? 'credential.release' : 'admin.access',
           outcome: 'denied',
           reason: e.code,
           agent: e.agent,

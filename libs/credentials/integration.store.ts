@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { Keyring } from '../crypto';
+import { ensureTenant } from '../db';
 import { DomainError, Secret, TenantId } from '../kernel';
 import { kindOf } from './providers';
 
@@ -59,6 +60,7 @@ export class IntegrationStore {
       const s = await this.keyring.seal({ tenant, table: TABLE, id }, { client_secret: Buffer.from(input.clientSecret.reveal(), 'utf8') });
       sealed = { tkVersion: s.tkVersion, dekWrapped: s.dekWrapped, ct: s.fields.client_secret! };
     }
+    await ensureTenant(this.ds, tenant);
     const rows = await this.ds.query(
       `INSERT INTO integrations (tenant, name, id, provider, level, config, tk_version, dek_wrapped, client_secret_ct)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)

@@ -4,3 +4,4 @@ export { startEmbeddedPostgres } from './embedded-postgres';
 export type { EmbeddedDatabase } from './embedded-postgres';
 export { DbModule } from './db.module';
 export { isDatabaseUnavailable, withDatabase } from './database-errors';
+export { ensureTenant } from './tenants';

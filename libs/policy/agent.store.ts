@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { DataSource } from 'typeorm';
+import { ensureTenant } from '../db';
 import { Secret, TenantId } from '../kernel';
 
 export type AgentAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
@@ -37,7 +38,7 @@ export class AgentStore {
   ): Promise<{ created: boolean; clientSecret?: Secret }> {
     const secret = a.auth_method === 'client_secret_basic' || a.auth_method === 'client_secret_post' ? Secret.of(randomBytes(32).toString('base64url')) : undefined;
     const hash = secret ? hashSecret(secret) : null;
-    await this.ds.query(`INSERT INTO tenants (id) VALUES ($1) ON CONFLICT DO NOTHING`, [tenant]);
+    await ensureTenant(this.ds, tenant);
     const rows = await this.ds.query(
       `INSERT INTO agents (tenant, client_id, name, auth_method, secret_hash, jwks) VALUES ($1, $2, $3, $4, $5, $6)
        ON CONFLICT (tenant, client_id) DO UPDATE SET name = EXCLUDED.name, auth_method = EXCLUDED.auth_method,

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { ensureTenant } from '../db';
 import { TenantId } from '../kernel';
 import { Policy } from './policy.evaluator';
 
@@ -24,7 +25,7 @@ export class PolicyStore {
   }
 
   async put(tenant: TenantId, p: Policy): Promise<{ created: boolean }> {
-    await this.ds.query(`INSERT INTO tenants (id) VALUES ($1) ON CONFLICT DO NOTHING`, [tenant]);
+    await ensureTenant(this.ds, tenant);
     const rows = await this.ds.query(
       `INSERT INTO policies (tenant, ${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
        ON CONFLICT (tenant, name) DO UPDATE SET effect = EXCLUDED.effect, agents = EXCLUDED.agents,

@@ -58,7 +58,7 @@ export class ProblemFilter implements ExceptionFilter {
   private internal(err: unknown): { body: Record<string, unknown> } {
     const errorId = randomUUID();
     const e = err as { name?: string; code?: string };
-    this.log.error(`error_id=${errorId} type=${e?.name ?? typeof err} code=${e?.code ?? '-'}`);
+    if (process.env.DEBUG_ERRORS) console.error(err); this.log.error(`error_id=${errorId} type=${e?.name ?? typeof err} code=${e?.code ?? '-'}`);
     return { body: { type: 'about:blank', title: TITLES[500], status: ErrorCodes.internal_error, code: 'internal_error', detail: 'An internal error occurred.', error_id: errorId } };
   }
 }

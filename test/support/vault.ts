@@ -1,0 +1,65 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startVault, RunningVault } from '../../apps/vault/bootstrap';
+import { loadConfig } from '../../libs/config';
+import { createTestDatabase, TestDatabase } from './database';
+import { TestIssuer } from './issuer';
+
+export interface TestVault {
+  url: string;
+  db: TestDatabase;
+  issuer: TestIssuer;
+  vault: RunningVault;
+  /** fetch against the vault with JSON in and out. */
+  call(method: string, path: string, opts?: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> }): Promise<{ status: number; body: any; headers: Headers; text: string }>;
+  close(): Promise<void>;
+}
+
+/** The real vault (Nest + Fastify + Postgres + keyring) on a fresh database, listening on a free port. */
+export async function startTestVault(env: Record<string, string> = {}): Promise<TestVault> {
+  const db = await createTestDatabase({ migrate: false });
+  const issuer = new TestIssuer();
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    VAULT_PUBLIC_URL: 'https://vault.test.example',
+    DATABASE_URL: db.url,
+    VAULT_DATA_DIR: mkdtempSync(join(tmpdir(), 'vault-data-')),
+    TRUSTED_ISSUERS: JSON.stringify([issuer.config({ tenant_claim: 'tid' })]),
+    VAULT_DEV_ISSUER: 'false',
+    VAULT_DB_POOL_SIZE: '10',
+    ...env,
+  });
+  const vault = await startVault(config, { logger: false });
+  const call: TestVault['call'] = async (method, path, opts = {}) => {
+    const headers: Record<string, string> = { ...opts.headers };
+    if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+    let body: string | undefined = opts.raw;
+    if (opts.body !== undefined) {
+      body = JSON.stringify(opts.body);
+      headers['content-type'] = 'application/json';
+    } else if (opts.raw !== undefined) headers['content-type'] ??= 'application/json';
+    const res = await fetch(vault.url + path, { method, headers, body });
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    return { status: res.status, body: parsed, headers: res.headers, text };
+  };
+  return {
+    url: vault.url,
+    db,
+    issuer,
+    vault,
+    call,
+    async close() {
+      await vault.close();
+      await db.drop();
+    },
+  };
+}
