@@ -9,3 +9,5 @@ export { SystemKeys } from './system-keys';
 export { TenantKeyCache } from './tenant-key-cache';
 export { CryptoModule } from './crypto.module';
 export { seal, open, nonceOf, context } from './aead';
+export { rewrapOntoCurrentKek } from './kek-rewrap';
+export type { KekRewrapResult } from './kek-rewrap';
