@@ -1,0 +1,12 @@
+export { AuthModule } from './auth.module';
+export { TrustedIssuerRegistry } from './trusted-issuer.registry';
+export type { IssuerRegistration, KeyHoldingIssuer, IssuerEntry } from './trusted-issuer.registry';
+export { JWKS_REQUESTS_PER_MINUTE } from './issuer-keys';
+export { TokenVerifier } from './token-verifier';
+export type { VerifiedToken } from './verified-token';
+export { AgentTokenGuard } from './agent-token.guard';
+export { AdminGuard, ADMIN_SCOPE } from './admin.guard';
+export { Principal, principalOf } from './principal';
+export { AUTH_REJECTION_SINK } from './rejection-sink';
+export type { AuthRejection, AuthRejectionSink } from './rejection-sink';
+export { MAX_TOKEN_LENGTH } from './unverified-jwt';

@@ -1,0 +1,49 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { VAULT_CONFIG, VaultConfig } from '../config';
+import { invalidToken, toInvalidToken } from './auth-errors';
+import { resolveSigningKey } from './signing-key';
+import { TrustedIssuerRegistry } from './trusted-issuer.registry';
+import { VaultJwtStrategy, authenticateToken } from './vault-jwt.strategy';
+import { toVerifiedToken, VerifiedToken } from './verified-token';
+import { VerifiedTokenCache } from './verified-token.cache';
+import { MAX_TOKEN_LENGTH } from './unverified-jwt';
+
+/**
+ * Verifies bearer tokens from trusted issuers: issuer by `iss`, `alg` in that issuer's
+ * allowlist, key by `kid` from its JWKS, signature, `aud` ∋ the vault's audience,
+ * `exp`/`nbf` within the configured skew, tenant from the issuer's tenant claim.
+ *
+ * @example
+ *   const token = await verifier.verify(raw); // throws DomainError('invalid_token', ...)
+ *   token.agent; // outermost act.sub, if any
+ */
+@Injectable()
+export class TokenVerifier {
+  private readonly strategy: VaultJwtStrategy;
+  private readonly cache = new VerifiedTokenCache();
+
+  constructor(@Inject(VAULT_CONFIG) config: VaultConfig, registry: TrustedIssuerRegistry) {
+    const skew = config.clockSkewSeconds;
+    this.strategy = new VaultJwtStrategy({
+      audience: config.audience,
+      clockSkewSeconds: skew,
+      resolveKey: (raw) => resolveSigningKey(registry, raw),
+      accept: (payload, issuer) => toVerifiedToken(payload, issuer, Math.floor(Date.now() / 1000), skew),
+    });
+  }
+
+  /** Resolves to the verified token, or rejects with `DomainError('invalid_token', reason)`. */
+  async verify(raw: string): Promise<VerifiedToken> {
+    if (typeof raw !== 'string' || raw.length === 0 || raw.length > MAX_TOKEN_LENGTH) throw invalidToken('token is malformed');
+    const cached = this.cache.get(raw);
+    if (cached) return cached;
+    let token: VerifiedToken;
+    try {
+      token = await authenticateToken(this.strategy, raw);
+    } catch (err) {
+      throw toInvalidToken(err);
+    }
+    this.cache.set(raw, token);
+    return token;
+  }
+}

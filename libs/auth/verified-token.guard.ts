@@ -1,0 +1,63 @@
+import { CanActivate, ExecutionContext, Inject, Injectable, Optional } from '@nestjs/common';
+import { ExtractJwt } from 'passport-jwt';
+import { DomainError } from '../kernel';
+import { invalidToken, toInvalidToken } from './auth-errors';
+import { setPrincipal } from './principal';
+import { AUTH_REJECTION_SINK, AuthRejection, AuthRejectionSink } from './rejection-sink';
+import { TokenVerifier } from './token-verifier';
+import { VerifiedToken } from './verified-token';
+
+interface HttpRequest {
+  method?: string;
+  url?: string;
+  headers: Record<string, string | string[] | undefined>;
+  routeOptions?: { url?: string }; // Fastify
+  route?: { path?: string }; // Express
+}
+
+const bearerToken = ExtractJwt.fromAuthHeaderAsBearerToken();
+
+/**
+ * Verifies the bearer token, lets the subclass authorize it, and puts it on the request
+ * for `@Principal()`. Every rejection is reported to the optional sink before it propagates.
+ */
+@Injectable()
+export abstract class VerifiedTokenGuard implements CanActivate {
+  constructor(
+    private readonly verifier: TokenVerifier,
+    @Optional() @Inject(AUTH_REJECTION_SINK) private readonly sink?: AuthRejectionSink,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const request = context.switchToHttp().getRequest<HttpRequest>();
+    let token: VerifiedToken | undefined;
+    try {
+      const raw = bearerToken(request);
+      if (!raw) throw invalidToken('a bearer token is required');
+      token = await this.verifier.verify(raw);
+      this.authorize(token);
+    } catch (err) {
+      const error = toInvalidToken(err);
+      // A failing sink fails the request with its own error: no unaudited rejection.
+      if (this.sink) await this.sink.rejected(rejectionOf(error, token, request));
+      throw error;
+    }
+    setPrincipal(request, token);
+    return true;
+  }
+
+  /** Throws a `DomainError` (403) when the verified token may not make this call. */
+  protected abstract authorize(token: VerifiedToken): void;
+}
+
+function rejectionOf(error: DomainError, token: VerifiedToken | undefined, request: HttpRequest): AuthRejection {
+  const path = request.routeOptions?.url ?? request.route?.path ?? (request.url ?? '').split('?')[0];
+  const event: AuthRejection = { code: error.code, reason: error.detail, route: `${request.method ?? ''} ${path}`.trim() };
+  if (token) {
+    event.issuer = token.issuer;
+    event.tenant = token.tenant;
+    event.subject = token.subject;
+    if (token.agent !== undefined) event.agent = token.agent;
+  }
+  return event;
+}
