@@ -77,7 +77,7 @@ main(process.argv.slice(2)).then(
       process.stderr.write(err.message + '\n');
       process.exit(EXIT.config);
     }
-    process.stderr.write(`error: ${err.name}: ${err.message}\n`);
+    process.stderr.write(`error: ${err?.name ?? 'Error'}: ${err?.message ?? String(err)}\n`);
     process.exit(EXIT.failure);
   },
 );

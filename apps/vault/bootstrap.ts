@@ -36,7 +36,7 @@ export async function startVault(config: VaultConfig, opts: { logger?: false | L
     const app = await NestFactory.create<NestFastifyApplication>(
       AppModule.forRoot(config, ds),
       new FastifyAdapter({ bodyLimit: 256 * 1024, trustProxy: false }),
-      { logger: opts.logger === false ? false : ['error', 'warn', 'log'], bufferLogs: false },
+      { logger: opts.logger === false ? false : ['error', 'warn'], bufferLogs: false },
     );
     app.useGlobalFilters(new ProblemFilter());
     app.useGlobalPipes(strictValidation);

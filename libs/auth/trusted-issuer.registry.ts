@@ -1,5 +1,5 @@
 import { KeyObject } from 'node:crypto';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { ALLOWED_ALGORITHMS, JwtAlgorithm, TrustedIssuer, trustedIssuerSchema, VAULT_CONFIG, VaultConfig } from '../config';
 import { asTenantId } from '../kernel';
 import { inlineJwksKeySource, jwksUriKeySource, KeySource } from './issuer-keys';
@@ -35,7 +35,6 @@ export interface IssuerEntry {
  */
 @Injectable()
 export class TrustedIssuerRegistry {
-  private readonly logger = new Logger(TrustedIssuerRegistry.name);
   private readonly entries = new Map<string, IssuerEntry>();
 
   constructor(@Inject(VAULT_CONFIG) config: VaultConfig) {
@@ -46,9 +45,6 @@ export class TrustedIssuerRegistry {
   register(registration: IssuerRegistration): void {
     const entry = 'getKey' in registration ? fromKeyHolder(registration) : fromConfig(registration);
     if (this.entries.has(entry.issuer)) throw new Error(`trusted issuer ${entry.issuer} is registered twice`);
-    if (entry.algorithms.has('EdDSA')) {
-      this.logger.warn(`issuer ${entry.issuer} allows EdDSA, which the JWT verifier does not support; such tokens are refused`);
-    }
     this.entries.set(entry.issuer, entry);
   }
 

@@ -18,9 +18,8 @@ export interface VaultJwtStrategyOptions {
   accept(payload: Record<string, unknown>, issuer: IssuerEntry): VerifiedToken;
 }
 
-// EdDSA is in the config allowlist but jsonwebtoken 9 cannot verify it; the per-issuer
-// allowlist is enforced in resolveKey, this list is only jsonwebtoken's outer bound.
-const VERIFIABLE = ALLOWED_ALGORITHMS.filter((a) => a !== 'EdDSA') as Algorithm[];
+// The per-issuer allowlist is enforced in resolveKey; this list is only jsonwebtoken's outer bound.
+const VERIFIABLE = [...ALLOWED_ALGORITHMS] as Algorithm[];
 
 /**
  * passport-jwt with a `secretOrKeyProvider` that picks issuer and key per token.

@@ -100,6 +100,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
   if (e?.KEY_PROVIDER === 'local' && e.NODE_ENV === 'production') {
     problems.push('KEY_PROVIDER: "local" is for development only and refuses NODE_ENV=production');
   }
+  if (e?.NODE_ENV === 'production' && !e.VAULT_PUBLIC_URL) {
+    problems.push('VAULT_PUBLIC_URL: required when NODE_ENV=production (it is the default token audience and issuer)');
+  }
   if (e?.VAULT_DEV_ISSUER && e.NODE_ENV === 'production') {
     problems.push('VAULT_DEV_ISSUER: the development issuer refuses NODE_ENV=production');
   }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /** Asymmetric algorithms only: JWKS carry public keys, so HS* and `none` are never acceptable. */
-export const ALLOWED_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+export const ALLOWED_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512'] as const;
 export type JwtAlgorithm = (typeof ALLOWED_ALGORITHMS)[number];
 
 const jwk = z.object({ kty: z.string(), kid: z.string().optional() }).passthrough();

@@ -43,6 +43,11 @@ export async function startEmbeddedPostgres(dataDir: string, log: (msg: string) 
     password = randomBytes(24).toString('base64url');
     await writeFile(pwFile, password, { mode: 0o600 });
   }
+  const running = initialised ? await runningPort(dbDir) : undefined;
+  if (running) {
+    // Another process of ours (the API, while the CLI runs) already serves this cluster: share it.
+    return { url: urlFor(password, running), stop: async () => undefined };
+  }
   const isRoot = userInfo().uid === 0;
   const port = await freePort();
   const pg = new EmbeddedPostgres({
@@ -67,11 +72,28 @@ export async function startEmbeddedPostgres(dataDir: string, log: (msg: string) 
     }
     await pg.initialise();
   }
-  await pg.start();
-  return {
-    url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
-    stop: () => pg.stop(),
-  };
+  try {
+    await pg.start();
+  } catch (err) {
+    throw new Error(`embedded PostgreSQL under ${dbDir} did not start${err instanceof Error ? `: ${err.message}` : ''}`);
+  }
+  return { url: urlFor(password, port), stop: () => pg.stop() };
+}
+
+function urlFor(password: string, port: number): string {
+  return `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+}
+
+/** The port of a live postmaster for this data directory (postmaster.pid: pid, dir, start, port). */
+async function runningPort(dbDir: string): Promise<number | undefined> {
+  try {
+    const lines = (await readFile(join(dbDir, 'postmaster.pid'), 'utf8')).split('\n');
+    process.kill(Number(lines[0]), 0);
+    const port = Number(lines[3]);
+    return Number.isInteger(port) && port > 0 ? port : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function postgresIds(): { uid: number; gid: number } | undefined {
