@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { AuditLog } from '../audit';
 import { KeyUnwrapError } from '../crypto';
 import { DomainError, ErrorCode, TenantId } from '../kernel';
@@ -36,6 +36,8 @@ const ACTION = 'credential.release';
  */
 @Injectable()
 export class CredentialReleaseService {
+  private readonly log = new Logger('release');
+
   constructor(
     private readonly integrations: IntegrationStore,
     private readonly connections: ConnectionStore,
@@ -83,6 +85,7 @@ export class CredentialReleaseService {
     } catch (err) {
       if (!(err instanceof KeyUnwrapError)) throw err;
       // One generic failure, recorded for the security team: someone moved or altered ciphertext.
+      this.log.error(`ALERT decrypt_failed tenant=${caller.tenant} integration=${integrationName} connection=${connection.id}`);
       await this.audit.record({ ...base, outcome: 'error', reason: 'decrypt_failed', details: { connection: connection.id } });
       throw new DomainError('internal_error', 'the credential could not be decrypted');
     }

@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { constants, createPublicKey, KeyObject, publicEncrypt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
@@ -43,6 +44,11 @@ const VERSION_RE = /^[0-9a-zA-Z]{1,64}$/;
  *   const back = await kek.unwrap(w.keyId, w.wrapped);
  */
 export class AzureKeyProvider implements KeyProvider {
+  /** Never print the credential (a static token for emulators) or clients, whoever logs this object. */
+  [inspect.custom](): string {
+    return 'AzureKeyProvider';
+  }
+
   readonly kind = 'azure' as const;
   private readonly opts: typeof DEFAULTS;
   private readonly vaultOrigin: string;

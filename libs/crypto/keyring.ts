@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { DomainError, TenantId } from '../kernel';
@@ -37,6 +38,11 @@ const BIND = 32; // SHA-256 of the context, prefixed to key material before the 
  * (unwrap) or when a tenant gets its first key.
  */
 export class Keyring {
+  /** Never print key material, connection strings or caches, whoever logs this object. */
+  [inspect.custom](): string {
+    return `Keyring(provider=${this.provider.kind}, cached=${this.cache.size})`;
+  }
+
   readonly cache: TenantKeyCache;
   private readonly store: TenantKeyStore;
   private healthyUntil = 0;

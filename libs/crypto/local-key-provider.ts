@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -16,6 +17,11 @@ const PREFIX = 'local:kek/';
  * under NODE_ENV=production). Versions are kept so rotation works like Key Vault's.
  */
 export class LocalKeyProvider implements KeyProvider {
+  /** Never print key material, connection strings or caches, whoever logs this object. */
+  [inspect.custom](): string {
+    return `LocalKeyProvider(${this.current})`;
+  }
+
   readonly kind = 'local' as const;
   private keys = new Map<string, Buffer>();
   private current = '';

@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { context } from './aead';
@@ -9,6 +10,11 @@ import { bind, unbind } from './keyring';
  * 256-bit secrets wrapped by the KEK like tenant keys, unwrapped once per process.
  */
 export class SystemKeys {
+  /** Never print key material, connection strings or caches, whoever logs this object. */
+  [inspect.custom](): string {
+    return 'SystemKeys';
+  }
+
   private readonly cache = new Map<string, Promise<Buffer>>();
 
   constructor(

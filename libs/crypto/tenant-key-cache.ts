@@ -1,3 +1,5 @@
+import { inspect } from 'node:util';
+
 /**
  * Bounded LRU of unwrapped tenant keys with a maximum age. Concurrent misses for the
  * same key share one load (one Key Vault call), DESIGN.md invariant 1.
@@ -50,6 +52,15 @@ export class TenantKeyCache {
   /** Drops every key of a tenant (after rotation, retirement or crypto-shredding). */
   evictTenant(prefix: string): void {
     for (const id of [...this.entries.keys()]) if (id.startsWith(prefix)) this.evict(id);
+  }
+
+  /** Never print key material, whoever logs this object. */
+  [inspect.custom](): string {
+    return `TenantKeyCache(${this.entries.size} keys)`;
+  }
+
+  toJSON(): Record<string, number> {
+    return { size: this.entries.size, hits: this.hits, misses: this.misses };
   }
 
   clear(): void {

@@ -1,0 +1,66 @@
+import { inspect } from 'node:util';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Keyring, LocalKeyProvider } from '../libs/crypto';
+import { asTenantId } from '../libs/kernel';
+import { createTestDatabase, TestDatabase } from './support/database';
+
+/** Keyring invariants 4, 5 and 7 on real Postgres with the local key provider. */
+describe('keyring (local provider, real Postgres)', () => {
+  let db: TestDatabase;
+  let provider: LocalKeyProvider;
+  const tenant = asTenantId('acme');
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    provider = new LocalKeyProvider(join(mkdtempSync(join(tmpdir(), 'kek-')), 'kek.json'));
+    await provider.init();
+  });
+  afterAll(() => db?.drop());
+
+  const keyring = (maxEncryptionsPerKey = 2 ** 30) => new Keyring(db.ds, provider, { cacheSize: 100, cacheMaxAgeMs: 60_000, writeHealthTtlMs: 0, maxEncryptionsPerKey });
+
+  it('invariant 4: counts encryptions per tenant key and moves to a new key before the budget runs out', async () => {
+    const k = keyring(5);
+    const sealed = [];
+    for (let i = 0; i < 12; i++) sealed.push(await k.seal({ tenant, table: 'connections', id: `r${i}` }, { api_key: Buffer.from(`v${i}`) }));
+    const rows = await db.ds.query(`SELECT version, status, encryptions::int AS n FROM vault.tenant_keys WHERE tenant = 'acme' ORDER BY version`);
+    expect(rows.length).toBeGreaterThanOrEqual(3);
+    for (const r of rows) expect(r.n).toBeLessThanOrEqual(5);
+    expect(rows.filter((r: { status: string }) => r.status === 'active')).toHaveLength(1);
+    // Everything sealed under earlier versions still opens.
+    for (let i = 0; i < 12; i++) {
+      const out = await k.open({ tenant, table: 'connections', id: `r${i}` }, sealed[i].dekWrapped, 'api_key', sealed[i].fields.api_key!);
+      expect(out.toString()).toBe(`v${i}`);
+    }
+  });
+
+  it('invariant 3: a sealed field opens only at its own record and field', async () => {
+    const k = keyring();
+    const s = await k.seal({ tenant, table: 'connections', id: 'x1' }, { api_key: Buffer.from('secret') });
+    await expect(k.open({ tenant, table: 'connections', id: 'x2' }, s.dekWrapped, 'api_key', s.fields.api_key!)).rejects.toThrow('key unwrap failed');
+    await expect(k.open({ tenant, table: 'connections', id: 'x1' }, s.dekWrapped, 'access_token', s.fields.api_key!)).rejects.toThrow('key unwrap failed');
+    await expect(k.open({ tenant, table: 'integrations', id: 'x1' }, s.dekWrapped, 'api_key', s.fields.api_key!)).rejects.toThrow('key unwrap failed');
+    await expect(k.open({ tenant: asTenantId('other'), table: 'connections', id: 'x1' }, s.dekWrapped, 'api_key', s.fields.api_key!)).rejects.toThrow('key unwrap failed');
+  });
+
+  it('invariant 3: a wrapped tenant key copied to another tenant does not unwrap there', async () => {
+    const k = keyring();
+    await k.seal({ tenant: asTenantId('victim'), table: 'connections', id: 'v1' }, { api_key: Buffer.from('a') });
+    await k.seal({ tenant: asTenantId('thief'), table: 'connections', id: 't1' }, { api_key: Buffer.from('b') });
+    await db.ds.query(`UPDATE vault.tenant_keys SET wrapped = (SELECT wrapped FROM vault.tenant_keys WHERE tenant = 'victim' AND version = 1), kek_key_id = (SELECT kek_key_id FROM vault.tenant_keys WHERE tenant = 'victim' AND version = 1) WHERE tenant = 'thief'`);
+    await expect(keyring().tenantKey(asTenantId('thief'), 1)).rejects.toThrow('key unwrap failed');
+  });
+
+  it('invariant 7: the keyring and its cache never print key material', async () => {
+    const k = keyring();
+    await k.seal({ tenant, table: 'connections', id: 'p1' }, { api_key: Buffer.from('x') });
+    const tk = await k.tenantKey(tenant, (await k.activeTenantKey(tenant)).version);
+    const hex = tk.toString('hex');
+    const shown = inspect(k, { depth: 10 }) + JSON.stringify(k.cache) + String(k.cache);
+    expect(shown).not.toContain(hex);
+    expect(shown).not.toContain(tk.toString('base64'));
+    expect(inspect(k, { depth: 10 })).not.toMatch(/<Buffer/);
+  });
+});
