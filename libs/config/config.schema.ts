@@ -31,7 +31,6 @@ const envSchema = z.object({
   VAULT_KEY_HEALTH_TTL_MS: z.coerce.number().int().min(0).max(600000).default(5000),
   VAULT_AUDIT_TIMEOUT_MS: z.coerce.number().int().min(10).max(60000).default(2000),
   VAULT_AUDIT_BATCH_MAX: z.coerce.number().int().min(1).max(10000).default(256),
-  VAULT_RUN_WORKER: bool.default('false'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -61,7 +60,6 @@ export interface VaultConfig {
   /** How long a successful key-provider health check vouches for writes. */
   keyHealthTtlMs: number;
   audit: { timeoutMs: number; batchMax: number };
-  runWorkerInProcess: boolean;
   logLevel: string;
 }
 
@@ -135,7 +133,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
     tenantKeyCache: { size: e.VAULT_TK_CACHE_SIZE, maxAgeMs: e.VAULT_TK_CACHE_MAX_AGE_SECONDS * 1000 },
     keyHealthTtlMs: e.VAULT_KEY_HEALTH_TTL_MS,
     audit: { timeoutMs: e.VAULT_AUDIT_TIMEOUT_MS, batchMax: e.VAULT_AUDIT_BATCH_MAX },
-    runWorkerInProcess: e.VAULT_RUN_WORKER,
     logLevel: e.LOG_LEVEL,
   };
 }
