@@ -1,7 +1,8 @@
 import 'reflect-metadata';
-import { Logger } from '@nestjs/common';
+import { Logger, LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { TrustedIssuerRegistry } from '../../libs/auth';
 import { VaultConfig } from '../../libs/config';
 import { createDataSource, EmbeddedDatabase, runMigrations, startEmbeddedPostgres } from '../../libs/db';
@@ -9,6 +10,17 @@ import { AppModule } from './app.module';
 import { loadDevIssuer } from './dev-issuer';
 import { ProblemFilter } from './http/problem.filter';
 import { strictValidation } from './http/validation';
+
+/**
+ * Requests the router itself refuses (over-long or badly percent-encoded path parameters)
+ * become the same 400 problem as any invalid name, without quoting the path back.
+ */
+function routerRefusal(_err: FastifyError, _req: FastifyRequest, reply: FastifyReply): void {
+  reply.code(400).header('content-type', 'application/problem+json').send({
+    type: 'about:blank', title: 'Bad Request', status: 400, code: 'validation_failed', detail: 'A path parameter is not a valid name.',
+    errors: [{ field: '(path)', message: 'must be a valid name' }],
+  });
+}
 
 export interface RunningVault {
   app: NestFastifyApplication;
@@ -20,8 +32,9 @@ export interface RunningVault {
 /**
  * Starts the API: Postgres (embedded when no DATABASE_URL), migrations under an
  * advisory lock, the Nest app on Fastify. Used by main.ts and by the integration tests.
+ * `logger`: `false` silences Nest; a `LoggerService` receives every line (tests capture them).
  */
-export async function startVault(config: VaultConfig, opts: { logger?: false | Logger } = {}): Promise<RunningVault> {
+export async function startVault(config: VaultConfig, opts: { logger?: false | LoggerService } = {}): Promise<RunningVault> {
   const log = new Logger('vault');
   let embedded: EmbeddedDatabase | undefined;
   let dbUrl = config.database.url;
@@ -35,8 +48,8 @@ export async function startVault(config: VaultConfig, opts: { logger?: false | L
     await runMigrations(ds, config.database.schema);
     const app = await NestFactory.create<NestFastifyApplication>(
       AppModule.forRoot(config, ds),
-      new FastifyAdapter({ bodyLimit: 256 * 1024, trustProxy: false }),
-      { logger: opts.logger === false ? false : ['error', 'warn'], bufferLogs: false },
+      new FastifyAdapter({ bodyLimit: 256 * 1024, trustProxy: false, maxParamLength: 128, frameworkErrors: routerRefusal }),
+      { logger: opts.logger ?? ['error', 'warn'], bufferLogs: false },
     );
     app.useGlobalFilters(new ProblemFilter());
     app.useGlobalPipes(strictValidation);

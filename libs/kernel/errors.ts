@@ -19,6 +19,7 @@ export const ErrorCodes = {
   rate_limited: 429,
   unavailable: 503,
   internal_error: 500,
+  not_implemented: 501,
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

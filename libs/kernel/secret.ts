@@ -43,8 +43,9 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 
 /** Compares two strings in time independent of where they differ; never throws on length. */
 export function constantTimeEqual(a: string, b: string): boolean {
-  // Hash both sides so the compared buffers always have equal length.
-  const ha = createHash('sha256').update(a, 'utf8').digest();
-  const hb = createHash('sha256').update(b, 'utf8').digest();
+  // Hash both sides so the compared buffers always have equal length. UTF-16 code units are
+  // hashed as they are (utf16le), so distinct strings never collapse onto one encoding.
+  const ha = createHash('sha256').update(a, 'utf16le').digest();
+  const hb = createHash('sha256').update(b, 'utf16le').digest();
   return timingSafeEqual(ha, hb) && a.length === b.length;
 }

@@ -1,6 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { LoggerService } from '@nestjs/common';
 import { startVault, RunningVault } from '../../apps/vault/bootstrap';
 import { loadConfig } from '../../libs/config';
 import { createTestDatabase, TestDatabase } from './database';
@@ -16,8 +17,11 @@ export interface TestVault {
   close(): Promise<void>;
 }
 
-/** The real vault (Nest + Fastify + Postgres + keyring) on a fresh database, listening on a free port. */
-export async function startTestVault(env: Record<string, string> = {}): Promise<TestVault> {
+/**
+ * The real vault (Nest + Fastify + Postgres + keyring) on a fresh database, listening on a free port.
+ * Silent unless `opts.logger` is given: then every line Nest logs goes to it.
+ */
+export async function startTestVault(env: Record<string, string> = {}, opts: { logger?: LoggerService } = {}): Promise<TestVault> {
   const db = await createTestDatabase({ migrate: false });
   const issuer = new TestIssuer();
   const config = loadConfig({
@@ -32,7 +36,7 @@ export async function startTestVault(env: Record<string, string> = {}): Promise<
     VAULT_DB_POOL_SIZE: '10',
     ...env,
   });
-  const vault = await startVault(config, { logger: false });
+  const vault = await startVault(config, { logger: opts.logger ?? false });
   const call: TestVault['call'] = async (method, path, opts = {}) => {
     const headers: Record<string, string> = { ...opts.headers };
     if (opts.token) headers.authorization = `Bearer ${opts.token}`;

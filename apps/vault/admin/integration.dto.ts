@@ -1,5 +1,5 @@
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsIn, IsOptional, IsString, IsUrl, Length, Matches, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsIn, IsObject, IsOptional, IsString, IsUrl, Length, Matches, ValidateNested } from 'class-validator';
 import { PROVIDERS } from '../../../libs/credentials';
 
 const SCOPE = /^[\x21\x23-\x5B\x5D-\x7E]{1,256}$/; // RFC 6749 scope-token
@@ -21,5 +21,6 @@ export class PutIntegrationDto {
   @IsOptional() @IsUrl({ protocols: ['https'], require_protocol: true, require_tld: false }) authorize_url?: string;
   @IsOptional() @IsUrl({ protocols: ['https'], require_protocol: true, require_tld: false }) token_url?: string;
   @IsOptional() @IsUrl({ protocols: ['https'], require_protocol: true, require_tld: false }) revocation_url?: string;
-  @IsOptional() @ValidateNested() @Type(() => ApiKeyDefinitionDto) api_key?: ApiKeyDefinitionDto;
+  /** An object, not an array of them (`ValidateNested` alone accepts both). */
+  @IsOptional() @IsObject() @ValidateNested() @Type(() => ApiKeyDefinitionDto) api_key?: ApiKeyDefinitionDto;
 }

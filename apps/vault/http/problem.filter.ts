@@ -6,7 +6,7 @@ import { DomainError, ErrorCodes } from '../../../libs/kernel';
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
-  409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable',
+  409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 429: 'Too Many Requests', 500: 'Internal Server Error', 501: 'Not Implemented', 503: 'Service Unavailable',
 };
 
 const HTTP_CODES: Record<number, string> = { 400: 'invalid_request', 404: 'not_found', 405: 'method_not_allowed', 413: 'payload_too_large', 415: 'unsupported_media_type', 429: 'rate_limited' };
@@ -57,8 +57,13 @@ export class ProblemFilter implements ExceptionFilter {
 
   private internal(err: unknown): { body: Record<string, unknown> } {
     const errorId = randomUUID();
-    const e = err as { name?: string; code?: string };
-    if (process.env.DEBUG_ERRORS) console.error(err); this.log.error(`error_id=${errorId} type=${e?.name ?? typeof err} code=${e?.code ?? '-'}`);
+    const e = err as { name?: unknown; code?: unknown } | null | undefined;
+    this.log.error(`error_id=${errorId} type=${token(e?.name) ?? typeof err} code=${token(e?.code) ?? '-'}`);
     return { body: { type: 'about:blank', title: TITLES[500], status: ErrorCodes.internal_error, code: 'internal_error', detail: 'An internal error occurred.', error_id: errorId } };
   }
+}
+
+/** A name or code as logged: a short identifier-like string, never free text (messages can carry data). */
+function token(value: unknown): string | undefined {
+  return typeof value === 'string' && /^[A-Za-z0-9_.-]{1,40}$/.test(value) ? value : undefined;
 }

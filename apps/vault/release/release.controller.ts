@@ -12,12 +12,12 @@ export class ReleaseController {
   @Post(':integration/token')
   @HttpCode(200)
   @UseGuards(AgentTokenGuard)
-  async token(@Principal() p: VerifiedToken, @Param('integration', validName('integration')) integration: string, @Body() body: ReleaseDto | undefined, @Res({ passthrough: true }) res: FastifyReply) {
+  async token(@Principal() p: VerifiedToken, @Param('integration', validName('integration')) integration: string, @Body() body: ReleaseDto, @Res({ passthrough: true }) res: FastifyReply) {
     res.header('Cache-Control', 'no-store').header('Pragma', 'no-cache');
     return this.release.release(
       { tenant: p.tenant, subject: p.subject, agent: p.agent!, scopes: p.scopes, claims: p.claims, jti: p.jti },
       integration,
-      body?.scopes,
+      body.scopes,
     );
   }
 }
