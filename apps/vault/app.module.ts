@@ -14,6 +14,7 @@ import { IntegrationsController } from './admin/integrations.controller';
 import { PoliciesController } from './admin/policies.controller';
 import { AuditKeyBinding, AuthRejectionAuditBinding } from './audit-bindings';
 import { HealthController } from './health/health.controller';
+import { OAuthHttpModule } from './oauth/oauth-http.module';
 import { ReleaseController } from './release/release.controller';
 
 @Module({})
@@ -21,7 +22,7 @@ export class AppModule {
   static forRoot(config: VaultConfig, ds: DataSource): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), DbModule.forDataSource(ds), CryptoModule, AuditModule, AuthModule, PolicyModule, CredentialsModule, AuditKeyBinding, AuthRejectionAuditBinding],
+      imports: [ConfigModule.forRoot(config), DbModule.forDataSource(ds), CryptoModule, AuditModule, AuthModule, PolicyModule, CredentialsModule, AuditKeyBinding, AuthRejectionAuditBinding, OAuthHttpModule],
       controllers: [HealthController, ReleaseController, IntegrationsController, AgentsController, PoliciesController, ConnectionsController, AuditController],
     };
   }

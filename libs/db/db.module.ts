@@ -1,20 +1,25 @@
-import { Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
+import { Global, Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 
 /**
- * Provides the already-initialised DataSource. The app's bootstrap creates it (after
- * starting embedded Postgres if needed and running migrations) and hands it in.
+ * Hands the already-initialised DataSource to `@nestjs/typeorm`. Bootstrap creates it
+ * first (embedded Postgres if needed, then migrations under the advisory lock), so Nest
+ * never opens a second pool; `@nestjs/typeorm` closes it on application shutdown.
  */
 @Global()
 @Module({})
-export class DbModule implements OnApplicationShutdown {
-  constructor(@Inject(DataSource) private readonly ds: DataSource) {}
-
+export class DbModule {
   static forDataSource(ds: DataSource) {
-    return { module: DbModule, providers: [{ provide: DataSource, useValue: ds }], exports: [DataSource] };
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    if (this.ds.isInitialized) await this.ds.destroy();
+    return {
+      module: DbModule,
+      imports: [
+        TypeOrmModule.forRootAsync({
+          useFactory: () => ds.options,
+          dataSourceFactory: async () => ds,
+        }),
+      ],
+      exports: [TypeOrmModule],
+    };
   }
 }

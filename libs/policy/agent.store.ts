@@ -27,6 +27,12 @@ export class AgentStore {
     return this.ds.query(`SELECT client_id, name, auth_method, jwks, created_at, updated_at FROM agents WHERE tenant = $1 ORDER BY client_id`, [tenant]);
   }
 
+  /** One agent, with what client authentication needs (never the secret hashes). */
+  async find(tenant: TenantId, clientId: string): Promise<Agent | undefined> {
+    const rows = await this.ds.query(`SELECT client_id, name, auth_method, jwks, created_at, updated_at FROM agents WHERE tenant = $1 AND client_id = $2`, [tenant, clientId]);
+    return rows[0];
+  }
+
   async exists(tenant: TenantId, clientId: string): Promise<boolean> {
     const rows = await this.ds.query(`SELECT 1 FROM agents WHERE tenant = $1 AND client_id = $2`, [tenant, clientId]);
     return rows.length > 0;
@@ -42,7 +48,8 @@ export class AgentStore {
     const rows = await this.ds.query(
       `INSERT INTO agents (tenant, client_id, name, auth_method, secret_hash, jwks) VALUES ($1, $2, $3, $4, $5, $6)
        ON CONFLICT (tenant, client_id) DO UPDATE SET name = EXCLUDED.name, auth_method = EXCLUDED.auth_method,
-         secret_hash = EXCLUDED.secret_hash, jwks = EXCLUDED.jwks, updated_at = now()
+         secret_hash = EXCLUDED.secret_hash, jwks = EXCLUDED.jwks, updated_at = now(),
+         previous_secret_hash = NULL, previous_secret_expires_at = NULL
        RETURNING (xmax = 0) AS created`,
       [tenant, a.client_id, a.name, a.auth_method, hash, a.jwks ? JSON.stringify(a.jwks) : null],
     );
@@ -54,13 +61,47 @@ export class AgentStore {
     return count > 0;
   }
 
-  /** Constant-time check of a presented client secret; unknown agents cost the same. */
+  /**
+   * Constant-time check of a presented client secret against the current secret and, until
+   * it expires, the previous one (rotation with overlap). Unknown agents cost the same.
+   */
   async verifySecret(tenant: TenantId, clientId: string, presented: Secret): Promise<boolean> {
-    const rows = await this.ds.query(`SELECT secret_hash FROM agents WHERE tenant = $1 AND client_id = $2`, [tenant, clientId]);
-    const stored = Buffer.from((rows[0]?.secret_hash as string | undefined) ?? '0'.repeat(64), 'hex');
+    const rows = await this.ds.query(
+      `SELECT secret_hash, CASE WHEN previous_secret_expires_at > now() THEN previous_secret_hash END AS previous_hash
+         FROM agents WHERE tenant = $1 AND client_id = $2`,
+      [tenant, clientId],
+    );
     const given = Buffer.from(hashSecret(presented), 'hex');
-    return timingSafeEqual(stored, given) && Boolean(rows[0]?.secret_hash);
+    const current = sameHash(rows[0]?.secret_hash, given);
+    const previous = sameHash(rows[0]?.previous_hash, given);
+    return current || previous;
   }
+
+  /**
+   * A new client secret (returned once); the old one keeps working for `overlapSeconds`.
+   * Undefined when the agent does not exist or does not authenticate with a secret.
+   */
+  async rotateSecret(tenant: TenantId, clientId: string, overlapSeconds: number): Promise<{ clientSecret: Secret; previousExpiresAt: Date | null } | undefined> {
+    const secret = Secret.of(randomBytes(32).toString('base64url'));
+    // TypeORM answers an UPDATE with [rows, affected].
+    const [rows] = await this.ds.query(
+      `UPDATE agents SET previous_secret_hash = secret_hash,
+              previous_secret_expires_at = CASE WHEN $4::int > 0 THEN now() + make_interval(secs => $4::int) END,
+              secret_hash = $3, updated_at = now()
+        WHERE tenant = $1 AND client_id = $2 AND auth_method IN ('client_secret_basic', 'client_secret_post')
+        RETURNING previous_secret_expires_at`,
+      [tenant, clientId, hashSecret(secret), overlapSeconds],
+    );
+    if (!rows.length) return undefined;
+    return { clientSecret: secret, previousExpiresAt: rows[0].previous_secret_expires_at ?? null };
+  }
+}
+
+/** Both sides are SHA-256 digests (32 bytes); a missing hash still costs one comparison. */
+function sameHash(storedHex: unknown, given: Buffer): boolean {
+  const present = typeof storedHex === 'string' && storedHex.length === 64;
+  const stored = Buffer.from(present ? storedHex : '0'.repeat(64), 'hex');
+  return timingSafeEqual(stored, given) && present;
 }
 
 function hashSecret(s: Secret): string {

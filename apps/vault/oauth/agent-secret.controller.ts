@@ -1,0 +1,44 @@
+import { Body, Controller, HttpCode, Param, Post, Res, UseGuards } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import { IsInt, IsOptional, Max, Min } from 'class-validator';
+import { AuditLog } from '../../../libs/audit';
+import { AdminGuard, Principal, VerifiedToken } from '../../../libs/auth';
+import { DomainError } from '../../../libs/kernel';
+import { AgentStore } from '../../../libs/policy';
+import { validName } from '../http/names';
+
+export class RotateAgentSecretDto {
+  /** How long the previous secret keeps working (default 1 hour, at most 30 days; 0 = not at all). */
+  @IsOptional() @IsInt() @Min(0) @Max(30 * 24 * 3600) overlap_seconds?: number;
+}
+
+const DEFAULT_OVERLAP_SECONDS = 3600;
+
+/**
+ * `POST /v1/admin/agents/{client_id}/secret`: a new client secret for a secret-authenticated
+ * agent, shown once; the previous one keeps working for `overlap_seconds` so the agent can be
+ * redeployed without downtime.
+ */
+@Controller('v1/admin/agents')
+@UseGuards(AdminGuard)
+export class AgentSecretController {
+  constructor(
+    private readonly agents: AgentStore,
+    private readonly audit: AuditLog,
+  ) {}
+
+  @Post(':client_id/secret')
+  @HttpCode(200)
+  async rotate(@Principal() p: VerifiedToken, @Param('client_id', validName('client_id')) clientId: string, @Body() dto: RotateAgentSecretDto, @Res({ passthrough: true }) res: FastifyReply) {
+    const overlap = dto?.overlap_seconds ?? DEFAULT_OVERLAP_SECONDS;
+    const rotated = await this.agents.rotateSecret(p.tenant, clientId, overlap);
+    if (!rotated) throw new DomainError('not_found', `no agent "${clientId}" that authenticates with a client secret`);
+    await this.audit.record({ tenant: p.tenant, action: 'agent.rotate', outcome: 'allowed', agent: clientId, details: { by: p.subject, overlap_seconds: overlap } });
+    res.header('Cache-Control', 'no-store');
+    return {
+      client_id: clientId,
+      client_secret: rotated.clientSecret.reveal(),
+      previous_secret_expires_at: rotated.previousExpiresAt ? rotated.previousExpiresAt.toISOString() : null,
+    };
+  }
+}

@@ -1,0 +1,39 @@
+import { ConfigError, loadConfig } from './config.schema';
+
+describe('loadConfig', () => {
+  it('defaults to the embedded database and the local key provider', () => {
+    const c = loadConfig({});
+    expect(c.database.url).toBeUndefined();
+    expect(c.keyProvider.kind).toBe('local');
+    expect(c.port).toBe(8080);
+    expect(c.publicUrl).toBe('http://localhost:8080');
+    expect(c.audience).toBe(c.publicUrl);
+  });
+
+  it('names every bad variable at once, without echoing values', () => {
+    let err: ConfigError | undefined;
+    try {
+      loadConfig({ PORT: 'eighty', DATABASE_URL: 'mysql://u:hunter2@x/db', KEY_PROVIDER: 'azure', TRUSTED_ISSUERS: '{"not":"an array"}', VAULT_CLOCK_SKEW_SECONDS: '-1' });
+    } catch (e) {
+      err = e as ConfigError;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    for (const name of ['PORT', 'DATABASE_URL', 'TRUSTED_ISSUERS', 'VAULT_CLOCK_SKEW_SECONDS']) expect(err!.message).toContain(name);
+    expect(err!.message).not.toContain('hunter2');
+  });
+
+  it('azure needs its URL and key name; local refuses production', () => {
+    expect(() => loadConfig({ KEY_PROVIDER: 'azure' })).toThrow(/AZURE_KEYVAULT_URL[\s\S]*AZURE_KEYVAULT_KEY_NAME/);
+    expect(() => loadConfig({ NODE_ENV: 'production', VAULT_PUBLIC_URL: 'https://vault.example.com' })).toThrow(/KEY_PROVIDER/);
+    expect(() => loadConfig({ NODE_ENV: 'production', KEY_PROVIDER: 'azure', AZURE_KEYVAULT_URL: 'https://kv.vault.azure.net', AZURE_KEYVAULT_KEY_NAME: 'kek' })).toThrow(/VAULT_PUBLIC_URL/);
+  });
+
+  it('reads TRUSTED_ISSUERS from a file with @path', () => {
+    const { writeFileSync, mkdtempSync } = require('node:fs');
+    const dir = mkdtempSync(require('node:path').join(require('node:os').tmpdir(), 'cfg-'));
+    const file = `${dir}/issuers.json`;
+    writeFileSync(file, JSON.stringify([{ issuer: 'https://sts.example.com', jwks_uri: 'https://sts.example.com/jwks', algorithms: ['RS256'] }]));
+    const c = loadConfig({ TRUSTED_ISSUERS: `@${file}` });
+    expect(c.trustedIssuers[0]).toMatchObject({ issuer: 'https://sts.example.com', tenant_claim: 'tid' });
+  });
+});

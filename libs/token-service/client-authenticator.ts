@@ -1,0 +1,130 @@
+import { createPublicKey, JsonWebKey } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import { TrustedIssuerRegistry } from '../auth';
+import { ALLOWED_ALGORITHMS, VAULT_CONFIG, VaultConfig } from '../config';
+import { asTenantId, TenantId } from '../kernel';
+import { Agent, AgentStore } from '../policy';
+import { ClientAssertionReplayStore } from './assertion-replay.store';
+import { AssertionKey, peekJwt, verifyAssertion } from './client-assertion';
+import { PresentedClient } from './exchange-request';
+import { OAuthError } from './oauth-error';
+
+/** How the agent proved who it is. `federation`: a token about the agent from a trusted issuer. */
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'federation';
+
+export interface AuthenticatedClient {
+  clientId: string;
+  method: ClientAuthMethod;
+  /** For `federation`: the issuer that vouched for the agent. */
+  issuer?: string;
+}
+
+/** private_key_jwt assertions may not be valid for longer than this (bounds the replay table). */
+const MAX_ASSERTION_LIFETIME_SECONDS = 600;
+const JTI = /^[\x21-\x7E]{1,256}$/;
+
+/**
+ * Authenticates an agent (a registered client of one tenant) at the token endpoint:
+ * - `client_secret_basic` / `client_secret_post`: the secret, compared in constant time
+ *   against the current and (during a rotation overlap) the previous hash;
+ * - `private_key_jwt` (RFC 7523): an assertion with iss = sub = client_id, aud = the token
+ *   endpoint or the issuer, signed with a key from the agent's registered JWKS; each `jti` once;
+ * - federation: an assertion from a TRUSTED_ISSUERS issuer (not the vault itself) whose `sub`
+ *   is the client_id of an agent registered with `auth_method: "none"`, whose tenant is the
+ *   agent's, and whose `aud` is the token endpoint — so a user's token for the vault can never
+ *   pass as one. No `jti` bookkeeping: workload identity tokens are reused until they expire.
+ * The agent must be registered with the method it uses. Every failure is `invalid_client`.
+ */
+@Injectable()
+export class ClientAuthenticator {
+  private readonly tokenEndpoint: string;
+
+  constructor(
+    private readonly agents: AgentStore,
+    private readonly replay: ClientAssertionReplayStore,
+    private readonly registry: TrustedIssuerRegistry,
+    @Inject(VAULT_CONFIG) private readonly config: VaultConfig,
+  ) {
+    this.tokenEndpoint = `${config.publicUrl}/oauth2/token`;
+  }
+
+  async authenticate(tenant: TenantId, presented: PresentedClient): Promise<AuthenticatedClient> {
+    if (presented.kind === 'secret') return this.bySecret(tenant, presented);
+    const peeked = peekJwt(presented.assertion);
+    if (!peeked) throw failed('client assertion is malformed');
+    const iss = peeked.payload.iss;
+    const sub = peeked.payload.sub;
+    if (typeof iss !== 'string' || typeof sub !== 'string') throw failed('client assertion needs iss and sub');
+    if (presented.clientId !== undefined && presented.clientId !== sub) throw failed('client_id does not match the assertion');
+    if (iss === sub) return this.byPrivateKeyJwt(tenant, sub, presented.assertion);
+    return this.byFederation(tenant, iss, sub, presented.assertion);
+  }
+
+  private async bySecret(tenant: TenantId, p: Extract<PresentedClient, { kind: 'secret' }>): Promise<AuthenticatedClient> {
+    // Check the secret first, for every caller, so unknown agents cost what known ones do.
+    const ok = await this.agents.verifySecret(tenant, p.clientId, p.secret);
+    const agent = ok ? await this.agents.find(tenant, p.clientId) : undefined;
+    if (!ok || !agent) throw failed('client authentication failed');
+    if (agent.auth_method !== p.method) throw failed(`this client is registered for ${agent.auth_method}`);
+    return { clientId: p.clientId, method: p.method };
+  }
+
+  private async byPrivateKeyJwt(tenant: TenantId, clientId: string, assertion: string): Promise<AuthenticatedClient> {
+    const agent = await this.agents.find(tenant, clientId);
+    if (!agent || agent.auth_method !== 'private_key_jwt') throw failed('client authentication failed');
+    const payload = await verifyAssertion(assertion, {
+      issuer: clientId,
+      audiences: [this.tokenEndpoint, this.config.publicUrl],
+      algorithms: new Set(ALLOWED_ALGORITHMS),
+      key: async (kid) => agentKey(agent, kid),
+      skewSeconds: this.config.clockSkewSeconds,
+    });
+    const now = Math.floor(Date.now() / 1000);
+    const exp = payload.exp as number;
+    if (exp > now + MAX_ASSERTION_LIFETIME_SECONDS + this.config.clockSkewSeconds) throw failed(`client assertion may be valid for at most ${MAX_ASSERTION_LIFETIME_SECONDS} s`);
+    if (typeof payload.jti !== 'string' || !JTI.test(payload.jti)) throw failed('client assertion needs a jti');
+    const fresh = await this.replay.use(tenant, clientId, payload.jti, new Date((exp + this.config.clockSkewSeconds) * 1000));
+    if (!fresh) throw failed('client assertion was already used');
+    return { clientId, method: 'private_key_jwt' };
+  }
+
+  private async byFederation(tenant: TenantId, iss: string, clientId: string, assertion: string): Promise<AuthenticatedClient> {
+    const issuer = iss === this.config.publicUrl ? undefined : this.registry.get(iss);
+    if (!issuer) throw failed('client assertion issuer is not trusted');
+    const agent = await this.agents.find(tenant, clientId);
+    if (!agent || agent.auth_method !== 'none') throw failed('client authentication failed');
+    const payload = await verifyAssertion(assertion, {
+      issuer: iss,
+      audiences: [this.tokenEndpoint],
+      algorithms: issuer.algorithms,
+      key: (kid) => issuer.keys(kid),
+      skewSeconds: this.config.clockSkewSeconds,
+    });
+    if (payload.act !== undefined) throw failed('a federated client assertion must not carry act');
+    const claimed = payload[issuer.tenantClaim] ?? issuer.defaultTenant;
+    if (typeof claimed !== 'string' || !sameTenant(claimed, tenant)) throw failed('client assertion is for another tenant');
+    return { clientId, method: 'federation', issuer: iss };
+  }
+}
+
+function agentKey(agent: Agent, kid: string | undefined): AssertionKey {
+  const keys = (agent.jwks?.keys ?? []).filter((k): k is Record<string, unknown> => k !== null && typeof k === 'object' && !Array.isArray(k));
+  const usable = keys.filter((k) => k.use === undefined || k.use === 'sig');
+  const jwk = kid === undefined ? (usable.length === 1 ? usable[0] : undefined) : usable.find((k) => k.kid === kid);
+  if (!jwk) throw new Error('key not found');
+  // Only the public members: a registered private key must not make us hold key material.
+  const key = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
+  return { key, alg: typeof jwk.alg === 'string' ? jwk.alg : undefined };
+}
+
+function sameTenant(claimed: string, tenant: TenantId): boolean {
+  try {
+    return asTenantId(claimed) === tenant;
+  } catch {
+    return false;
+  }
+}
+
+function failed(reason: string): OAuthError {
+  return new OAuthError('invalid_client', reason);
+}

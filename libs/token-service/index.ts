@@ -1,0 +1,8 @@
+export { TokenServiceModule } from './token-service.module';
+export { TokenExchangeService, TOKEN_EXCHANGE_ACTION, TOKEN_ENDPOINT_RATE } from './token-exchange.service';
+export type { TokenEndpointCall, TokenExchangeResponse } from './token-exchange.service';
+export { TokenSigningKeys, SIGNING_ALG } from './signing-keys';
+export { TokenServiceMetadata, TOKEN_ENDPOINT_PATH, JWKS_PATH } from './metadata';
+export { OAuthError } from './oauth-error';
+export type { OAuthErrorCode } from './oauth-error';
+export { TOKEN_EXCHANGE_GRANT, TOKEN_TYPES, JWT_BEARER_ASSERTION } from './exchange-request';

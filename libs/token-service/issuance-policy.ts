@@ -1,0 +1,48 @@
+import { PolicyDecision } from '../policy';
+import { integrationOf } from './exchange-request';
+
+/** Why a requested scope did not make it into the token. */
+export type RefusalReason = 'unknown_scope' | 'policy_denied' | 'not_delegated';
+
+export interface ScopeGrants {
+  granted: string[];
+  refused: Array<{ scope: string; reason: RefusalReason; policy: string | null }>;
+  /** The allow policies behind the granted scopes. */
+  policies: string[];
+  /** The smallest `max_ttl_seconds` among them, if any. */
+  maxTtlSeconds: number | null;
+}
+
+/**
+ * Policy at issuance: each `connections:<integration>` scope is put to the policies on its own,
+ * and only allowed ones are granted, so a refusal shrinks the token and never fails it open.
+ * Scopes the vault does not issue are refused as `unknown_scope`. When the subject token was
+ * itself delegated (it has `act`), its own `connections:` scopes bound what may be granted.
+ */
+export async function decideScopes(
+  requested: readonly string[],
+  decide: (integration: string) => Promise<PolicyDecision>,
+  delegatedScopes?: readonly string[],
+): Promise<ScopeGrants> {
+  const out: ScopeGrants = { granted: [], refused: [], policies: [], maxTtlSeconds: null };
+  for (const scope of requested) {
+    const integration = integrationOf(scope);
+    if (integration === undefined) {
+      out.refused.push({ scope, reason: 'unknown_scope', policy: null });
+      continue;
+    }
+    if (delegatedScopes && !delegatedScopes.includes(scope)) {
+      out.refused.push({ scope, reason: 'not_delegated', policy: null });
+      continue;
+    }
+    const decision = await decide(integration);
+    if (!decision.allowed) {
+      out.refused.push({ scope, reason: 'policy_denied', policy: decision.policy });
+      continue;
+    }
+    out.granted.push(scope);
+    for (const p of decision.policies) if (!out.policies.includes(p)) out.policies.push(p);
+    if (decision.maxTtlSeconds !== null) out.maxTtlSeconds = Math.min(out.maxTtlSeconds ?? Infinity, decision.maxTtlSeconds);
+  }
+  return out;
+}

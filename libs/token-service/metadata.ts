@@ -1,0 +1,53 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { TrustedIssuerRegistry } from '../auth';
+import { ALLOWED_ALGORITHMS, VAULT_CONFIG, VaultConfig } from '../config';
+import { JWT_BEARER_ASSERTION, TOKEN_EXCHANGE_GRANT } from './exchange-request';
+import { SIGNING_ALG } from './signing-keys';
+
+/** Where the token service's documents live, relative to VAULT_PUBLIC_URL. */
+export const TOKEN_ENDPOINT_PATH = '/oauth2/token';
+export const JWKS_PATH = '/.well-known/jwks.json';
+
+/** The discovery documents of the vault as an authorization server and as a protected resource. */
+@Injectable()
+export class TokenServiceMetadata {
+  constructor(
+    @Inject(VAULT_CONFIG) private readonly config: VaultConfig,
+    private readonly registry: TrustedIssuerRegistry,
+  ) {}
+
+  /** RFC 8414 authorization server metadata (the vault's own token service only). */
+  authorizationServer(): Record<string, unknown> {
+    const base = this.config.publicUrl;
+    return {
+      issuer: base,
+      token_endpoint: base + TOKEN_ENDPOINT_PATH,
+      jwks_uri: base + JWKS_PATH,
+      grant_types_supported: [TOKEN_EXCHANGE_GRANT],
+      // No authorization endpoint: the token service only exchanges tokens.
+      response_types_supported: [],
+      token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+      token_endpoint_auth_signing_alg_values_supported: [...ALLOWED_ALGORITHMS],
+      client_assertion_types_supported: [JWT_BEARER_ASSERTION],
+      // RFC 9068 access tokens, signed with the keys at jwks_uri.
+      access_token_signing_alg_values_supported: [SIGNING_ALG],
+      // RFC 9728 §4: the resource this server issues tokens for.
+      protected_resources: [this.config.audience],
+    };
+  }
+
+  /**
+   * RFC 9728 protected resource metadata. `authorization_servers` lists the vault's own
+   * token service first, then every other issuer whose tokens it accepts (TRUSTED_ISSUERS).
+   */
+  protectedResource(): Record<string, unknown> {
+    const own = this.config.publicUrl;
+    return {
+      resource: this.config.audience,
+      resource_name: 'Credential Vault',
+      authorization_servers: [own, ...this.registry.issuers().filter((i) => i !== own)],
+      bearer_methods_supported: ['header'],
+      resource_signing_alg_values_supported: [...ALLOWED_ALGORITHMS],
+    };
+  }
+}

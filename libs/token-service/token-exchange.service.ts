@@ -1,0 +1,250 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import jwt from 'jsonwebtoken';
+import { AuditLog } from '../audit';
+import { TokenVerifier, VerifiedToken } from '../auth';
+import { VAULT_CONFIG, VaultConfig } from '../config';
+import { isDatabaseUnavailable } from '../db';
+import { DomainError, TenantId } from '../kernel';
+import { evaluatePolicies, PolicyStore, rolesFromClaims } from '../policy';
+import { AuthenticatedClient, ClientAuthenticator } from './client-authenticator';
+import { peekJwt } from './client-assertion';
+import { ExchangeRequest, formOf, parseExchangeRequest, PresentedClient, presentedClient, TOKEN_TYPES } from './exchange-request';
+import { decideScopes, ScopeGrants } from './issuance-policy';
+import { OAuthError } from './oauth-error';
+import { RateDecision, TokenBucketLimiter } from './rate-limiter';
+import { TokenSigningKeys } from './signing-keys';
+
+/** What the HTTP edge hands over: the raw request, untouched. */
+export interface TokenEndpointCall {
+  ip: string;
+  contentType?: string;
+  authorization?: string;
+  body: unknown;
+}
+
+/** RFC 8693 §2.2.1. */
+export interface TokenExchangeResponse {
+  access_token: string;
+  issued_token_type: typeof TOKEN_TYPES.accessToken;
+  token_type: 'Bearer';
+  expires_in: number;
+  scope: string;
+}
+
+export const TOKEN_EXCHANGE_ACTION = 'token.exchange';
+/** Audit tenant for refusals that happen before any tenant is known (as the release path does). */
+export const UNATTRIBUTED_TENANT = '_unauthenticated';
+/** Per client id and IP, and (wider) per IP: SECURITY.md 29. */
+export const TOKEN_ENDPOINT_RATE = { perClient: { burst: 20, perSecond: 5 }, perIp: { burst: 100, perSecond: 25 } };
+const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
+
+interface Attempt {
+  tenant?: TenantId;
+  subject?: VerifiedToken;
+  client?: AuthenticatedClient;
+  claimedClientId?: string;
+  request?: ExchangeRequest;
+}
+
+/**
+ * The token endpoint's one use case: an agent exchanges a user's token for a short-lived
+ * vault token (RFC 8693) whose scopes policy decided at issuance.
+ *
+ * Order: rate limit → request syntax → subject token (it names the tenant, and agents are
+ * registered per tenant) → client authentication in that tenant → actor token → policy per
+ * scope → sign → durable audit → response. Every outcome but a rate-limit refusal is audited.
+ */
+@Injectable()
+export class TokenExchangeService {
+  private readonly perClient = new TokenBucketLimiter(TOKEN_ENDPOINT_RATE.perClient);
+  private readonly perIp = new TokenBucketLimiter(TOKEN_ENDPOINT_RATE.perIp);
+  private readonly vaultTargets: string[];
+
+  constructor(
+    private readonly verifier: TokenVerifier,
+    private readonly clients: ClientAuthenticator,
+    private readonly policies: PolicyStore,
+    private readonly keys: TokenSigningKeys,
+    private readonly audit: AuditLog,
+    @Inject(VAULT_CONFIG) private readonly config: VaultConfig,
+  ) {
+    this.vaultTargets = [...new Set([config.audience, config.publicUrl])];
+  }
+
+  async exchange(call: TokenEndpointCall): Promise<TokenExchangeResponse> {
+    const attempt: Attempt = {};
+    try {
+      return await this.run(call, attempt);
+    } catch (err) {
+      const refusal = toOAuthError(err);
+      if (refusal.error !== 'rate_limited') await this.recordRefusal(attempt, refusal);
+      throw refusal;
+    }
+  }
+
+  private async run(call: TokenEndpointCall, a: Attempt): Promise<TokenExchangeResponse> {
+    this.limit(this.perIp.take(call.ip));
+    const form = formOf(call.contentType, call.body);
+    a.claimedClientId = claimedClientId(form, call.authorization);
+    this.limit(this.perClient.take(`${call.ip}\u0000${a.claimedClientId ?? ''}`));
+
+    a.request = parseExchangeRequest(form, this.vaultTargets);
+    const presented: PresentedClient = presentedClient(form, call.authorization);
+
+    a.subject = await this.verifyInputToken(a.request.subjectToken, 'subject_token');
+    a.tenant = a.subject.tenant;
+    a.client = await this.clients.authenticate(a.tenant, presented);
+    const agent = a.client.clientId;
+
+    await this.checkActor(a.subject, agent, a.request.actorToken);
+
+    const grants = await decideScopes(
+      a.request.requestedScopes,
+      async (integration) =>
+        evaluatePolicies(await this.policies.applicable(a.tenant!, agent, integration), {
+          agent,
+          integration,
+          subject: a.subject!.subject,
+          roles: rolesFromClaims(a.subject!.claims),
+        }),
+      a.subject.actorChain.length ? a.subject.scopes : undefined,
+    );
+    if (!grants.granted.length) throw new GrantRefused(grants);
+
+    const issued = await this.issue(a.subject, agent, grants, a.request.requestedTtlSeconds);
+    // Durable before the response: if the audit log cannot take it, no token leaves.
+    await this.audit.record({
+      tenant: a.tenant,
+      action: TOKEN_EXCHANGE_ACTION,
+      outcome: 'allowed',
+      agent,
+      subject: a.subject.subject,
+      details: { ...this.inputs(a), granted: grants.granted, refused: grants.refused, policies: grants.policies, jti: issued.jti, expires_in: issued.expiresIn },
+    });
+    return {
+      access_token: issued.jwt,
+      issued_token_type: TOKEN_TYPES.accessToken,
+      token_type: 'Bearer',
+      expires_in: issued.expiresIn,
+      scope: grants.granted.join(' '),
+    };
+  }
+
+  /** The optional actor token and the subject token's `may_act` (RFC 8693 §4.4) must both name the agent. */
+  private async checkActor(subject: VerifiedToken, agent: string, actorToken: string | undefined): Promise<void> {
+    if (actorToken !== undefined) {
+      const actor = await this.verifyInputToken(actorToken, 'actor_token');
+      if (actor.subject !== agent || actor.tenant !== subject.tenant) throw new OAuthError('invalid_request', 'actor_token must identify the authenticated client');
+    }
+    const mayAct = subject.claims.may_act as { sub?: unknown } | undefined;
+    if (mayAct !== undefined && (typeof mayAct !== 'object' || mayAct === null || mayAct.sub !== agent)) {
+      throw new OAuthError('invalid_request', 'the subject token does not allow this client to act for its subject (may_act)');
+    }
+  }
+
+  /** Signs the exchanged token (CONTRACT.md "Exchanged token", RFC 9068 profile). */
+  private async issue(subject: VerifiedToken, agent: string, grants: ScopeGrants, requested?: number): Promise<{ jwt: string; jti: string; expiresIn: number }> {
+    const now = Math.floor(Date.now() / 1000);
+    // Never outlive the user's own token.
+    const caps = [this.config.tokenMaxTtlSeconds, grants.maxTtlSeconds, requested, subject.expiresAt - now].filter((v): v is number => typeof v === 'number');
+    const expiresIn = Math.max(1, Math.min(...caps));
+    const key = await this.keys.signingKey();
+    const jti = randomUUID();
+    const act = subject.claims.act !== undefined ? { sub: agent, act: subject.claims.act } : { sub: agent };
+    const claims = {
+      iss: this.config.publicUrl,
+      aud: this.config.audience,
+      sub: subject.subject,
+      tid: subject.tenant,
+      act,
+      scope: grants.granted.join(' '),
+      client_id: agent,
+      jti,
+      iat: now,
+      exp: now + expiresIn,
+    };
+    const token = jwt.sign(claims, key.privateKey, { algorithm: key.alg, keyid: key.kid, header: { alg: key.alg, typ: 'at+jwt' } });
+    return { jwt: token, jti, expiresIn };
+  }
+
+  private async verifyInputToken(raw: string, name: 'subject_token' | 'actor_token'): Promise<VerifiedToken> {
+    try {
+      return await this.verifier.verify(raw);
+    } catch (err) {
+      // RFC 8693 §2.2.2: an invalid subject or actor token is invalid_request.
+      if (err instanceof DomainError && err.code === 'invalid_token') throw new OAuthError('invalid_request', `${name} is invalid: ${err.detail}`);
+      throw err;
+    }
+  }
+
+  private limit(d: RateDecision): void {
+    if (!d.allowed) throw new OAuthError('rate_limited', 'too many token requests; retry later', { retryAfter: d.retryAfterSeconds });
+  }
+
+  /** The request's inputs for the audit record: identifiers only, never a token or secret. */
+  private inputs(a: Attempt): Record<string, unknown> {
+    return {
+      client_auth: a.client?.method ?? null,
+      ...(a.client?.issuer ? { client_issuer: a.client.issuer } : {}),
+      subject_issuer: a.subject?.issuer ?? null,
+      subject_jti: a.subject?.jti ?? null,
+      actor_chain: a.subject?.actorChain ?? [],
+      requested: a.request?.requestedScopes ?? [],
+    };
+  }
+
+  private async recordRefusal(a: Attempt, refusal: OAuthError): Promise<void> {
+    const grants = refusal instanceof GrantRefused ? refusal.grants : undefined;
+    await this.audit.record({
+      tenant: a.tenant ?? UNATTRIBUTED_TENANT,
+      action: TOKEN_EXCHANGE_ACTION,
+      outcome: refusal.status >= 500 ? 'error' : 'denied',
+      reason: refusal.error,
+      ...(a.client ? { agent: a.client.clientId } : {}),
+      ...(a.subject ? { subject: a.subject.subject } : {}),
+      details: {
+        ...this.inputs(a),
+        // Unauthenticated, so not the `agent`: only what the caller claimed, if it is a well-formed id.
+        ...(!a.client ? { claimed_client_id: a.claimedClientId ?? null } : {}),
+        detail: refusal.description,
+        ...(grants ? { granted: [], refused: grants.refused } : {}),
+      },
+    });
+  }
+}
+
+/** Nothing requested was granted (RFC 6749 `invalid_scope`); carries the per-scope refusals for the audit. */
+class GrantRefused extends OAuthError {
+  constructor(readonly grants: ScopeGrants) {
+    super('invalid_scope', 'no requested scope is allowed for this agent and user');
+  }
+}
+
+function toOAuthError(err: unknown): OAuthError {
+  if (err instanceof OAuthError) return err;
+  if (err instanceof DomainError && err.code === 'unavailable') {
+    return new OAuthError('temporarily_unavailable', err.detail, { retryAfter: err.details.retryAfter ?? 1 });
+  }
+  if (isDatabaseUnavailable(err)) return new OAuthError('temporarily_unavailable', 'the database is unavailable; no token was issued', { retryAfter: 1 });
+  throw err;
+}
+
+/** The client id the request claims, for the rate-limit key and the audit; never trusted. */
+function claimedClientId(form: Record<string, unknown>, authorization: string | undefined): string | undefined {
+  let id: unknown = form.client_id;
+  if (id === undefined && authorization && /^basic /i.test(authorization)) {
+    const decoded = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8');
+    id = decoded.includes(':') ? safeDecode(decoded.slice(0, decoded.indexOf(':'))) : undefined;
+  }
+  if (id === undefined && typeof form.client_assertion === 'string') id = peekJwt(form.client_assertion)?.payload.sub;
+  return typeof id === 'string' && CLIENT_ID.test(id) ? id : undefined;
+}
+
+function safeDecode(s: string): string | undefined {
+  try {
+    return decodeURIComponent(s.replace(/\+/g, ' '));
+  } catch {
+    return undefined;
+  }
+}

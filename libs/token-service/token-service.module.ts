@@ -1,0 +1,22 @@
+import { Module } from '@nestjs/common';
+import { AuditModule } from '../audit';
+import { AuthModule } from '../auth';
+import { PolicyModule } from '../policy';
+import { ClientAssertionReplayStore } from './assertion-replay.store';
+import { ClientAuthenticator } from './client-authenticator';
+import { TokenServiceMetadata } from './metadata';
+import { TokenSigningKeys } from './signing-keys';
+import { TokenExchangeService } from './token-exchange.service';
+import { VaultIssuerRegistration } from './vault-issuer';
+
+/**
+ * The vault's own token service (RFC 8693). Needs, from the app: `VAULT_CONFIG`, the
+ * `DataSource`, `SystemKeys` (CryptoModule) and what AuditModule needs. Registers the vault
+ * as a trusted issuer at init.
+ */
+@Module({
+  imports: [AuthModule, PolicyModule, AuditModule],
+  providers: [TokenSigningKeys, ClientAssertionReplayStore, ClientAuthenticator, TokenExchangeService, TokenServiceMetadata, VaultIssuerRegistration],
+  exports: [TokenExchangeService, TokenSigningKeys, TokenServiceMetadata],
+})
+export class TokenServiceModule {}
