@@ -1,10 +1,8 @@
 import { Global, Module } from '@nestjs/common';
-import { AUDIT_MAC_KEY, AuditLog, AuditModule } from '../../libs/audit';
+import { AUDIT_MAC_KEY, AuditLog, AuditModule, UNATTRIBUTED_TENANT } from '../../libs/audit';
 import { AUTH_REJECTION_SINK, AuthRejectionSink } from '../../libs/auth';
 import { SystemKeys } from '../../libs/crypto';
 
-/** Tenant under which refusals of tokens we could not attribute to a tenant are recorded. */
-export const UNATTRIBUTED_TENANT = '_unauthenticated';
 
 const macKey = { provide: AUDIT_MAC_KEY, inject: [SystemKeys], useFactory: (keys: SystemKeys) => ({ macKey: () => keys.get('audit-mac') }) };
 

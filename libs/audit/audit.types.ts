@@ -97,3 +97,6 @@ export class AuditInputError extends Error {
     this.name = 'AuditInputError';
   }
 }
+
+/** Tenant under which refusals that cannot be attributed to a tenant (unverifiable tokens) are recorded. */
+export const UNATTRIBUTED_TENANT = '_unauthenticated';

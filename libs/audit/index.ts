@@ -2,7 +2,7 @@ export { AuditModule } from './audit.module';
 export { AuditLog } from './audit-log';
 export { verifyAuditChain } from './verify-chain';
 export type { AuditChainProblem, AuditChainReport, VerifyAuditChainOptions } from './verify-chain';
-export { AUDIT_MAC_KEY, AUDIT_OUTCOMES, AuditInputError } from './audit.types';
+export { AUDIT_MAC_KEY, AUDIT_OUTCOMES, AuditInputError, UNATTRIBUTED_TENANT } from './audit.types';
 export type {
   AuditEventInput,
   AuditEventView,

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import jwt from 'jsonwebtoken';
-import { AuditLog } from '../audit';
+import { AuditLog, UNATTRIBUTED_TENANT } from '../audit';
 import { TokenVerifier, VerifiedToken } from '../auth';
 import { VAULT_CONFIG, VaultConfig } from '../config';
 import { isDatabaseUnavailable } from '../db';
@@ -33,8 +33,6 @@ export interface TokenExchangeResponse {
 }
 
 export const TOKEN_EXCHANGE_ACTION = 'token.exchange';
-/** Audit tenant for refusals that happen before any tenant is known (as the release path does). */
-export const UNATTRIBUTED_TENANT = '_unauthenticated';
 /** Per client id and IP, and (wider) per IP: SECURITY.md 29. */
 export const TOKEN_ENDPOINT_RATE = { perClient: { burst: 20, perSecond: 5 }, perIp: { burst: 100, perSecond: 25 } };
 const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
