@@ -1,5 +1,7 @@
 import { Initial1763800000000 } from './1763800000000-Initial';
+import { KeyRotation1763800000100 } from './1763800000100-KeyRotation';
 import { TokenService1763800000200 } from './1763800000200-TokenService';
+import { Connect1763800000300 } from './1763800000300-Connect';
 
 /** Every migration, in order. New migrations are appended here. */
-export const migrations = [Initial1763800000000, TokenService1763800000200];
+export const migrations = [Initial1763800000000, KeyRotation1763800000100, TokenService1763800000200, Connect1763800000300];

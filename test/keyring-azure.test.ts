@@ -143,7 +143,9 @@ describe('keyring on Azure Key Vault (emulator)', () => {
     const [row] = await v.db.ds.query(`SELECT id, dek_wrapped FROM vault.connections WHERE tenant = 't4' AND subject = 'u3'`);
     const relabelled = Buffer.from(row.dek_wrapped);
     relabelled.writeUInt32BE(1, 1);
-    await v.db.ds.query(`UPDATE vault.connections SET dek_wrapped = $1, tk_version = 1 WHERE id = $2`, [relabelled, row.id]);
+    // The tk_version column cannot name a retired version at all (key_version_guard trigger); the bytes can.
+    await expect(v.db.ds.query(`UPDATE vault.connections SET dek_wrapped = $1, tk_version = 1 WHERE id = $2`, [relabelled, row.id])).rejects.toMatchObject({ code: 'VK001' });
+    await v.db.ds.query(`UPDATE vault.connections SET dek_wrapped = $1 WHERE id = $2`, [relabelled, row.id]);
     const res = await release('u3', 't4');
     expect(res.status).toBe(500);
     expect(res.body.code).toBe('internal_error');

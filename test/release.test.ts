@@ -45,8 +45,12 @@ describe('credential release (API key)', () => {
     expect(bob.status).toBe(404);
     expect(bob.body.code).toBe('connection_not_found');
     expect(bob.headers.get('content-type')).toContain('application/problem+json');
-    // Identical to "no such integration at all": nothing to enumerate.
-    expect({ ...bob.body, instance: undefined }).toEqual({ ...none.body, instance: undefined });
+    // Identical to "no such integration at all": nothing to enumerate. Policy lets mcp-1 act for bob on
+    // openai, so bob's refusal also offers a connect URL (CONTRACT: "with connect_url when the caller
+    // may start a connect session"); it depends on policy, never on other users' connections.
+    expect(bob.body.connect_url).toMatch(/^https:\/\/vault\.test\.example\/connect\/[A-Za-z0-9_-]{43}$/);
+    const { connect_url: _u, connect_url_expires_at: _e, ...bobRest } = bob.body;
+    expect({ ...bobRest, instance: undefined }).toEqual({ ...none.body, instance: undefined });
   });
 
   it('scope without connections:<integration> → 403 scope_missing (SECURITY 8)', async () => {

@@ -5,12 +5,14 @@ import { ConfigError, loadConfig, VaultConfig } from '../../libs/config';
 import { createKeyProvider, SystemKeys } from '../../libs/crypto';
 import { createDataSource, runMigrations, startEmbeddedPostgres } from '../../libs/db';
 import { loadDevIssuer } from '../vault/dev-issuer';
+import { KEYS_USAGE, runKeysCommand } from './keys-commands';
 
 const USAGE = `usage: npm run cli -- <command>
   dev-token [--admin] [--tenant T] [--sub USER] [--agent CLIENT_ID] [--scope "a b"] [--ttl SECONDS]
                  mint a token from the development issuer (embedded default only)
   audit verify   recompute the audit hash chain; exit 0 if intact, 2 if tampered
-  migrate        apply pending migrations and exit`;
+  migrate        apply pending migrations and exit
+${KEYS_USAGE}`;
 
 /** Exit codes scripts can rely on. */
 const EXIT = { ok: 0, failure: 1, tampered: 2, usage: 64, config: 78 } as const;
@@ -28,6 +30,7 @@ async function withDatabase<T>(config: VaultConfig, fn: (ds: ReturnType<typeof c
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'keys') return runKeysCommand(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

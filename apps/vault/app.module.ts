@@ -1,4 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
+import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
 import { AuditModule } from '../../libs/audit';
 import { AuthModule } from '../../libs/auth';
@@ -6,24 +7,29 @@ import { ConfigModule, VaultConfig } from '../../libs/config';
 import { CredentialsModule } from '../../libs/credentials';
 import { CryptoModule } from '../../libs/crypto';
 import { DbModule } from '../../libs/db';
+import { KeysModule } from '../../libs/keys';
 import { PolicyModule } from '../../libs/policy';
 import { AgentsController } from './admin/agents.controller';
 import { AuditController } from './admin/audit.controller';
 import { ConnectionsController } from './admin/connections.controller';
 import { IntegrationsController } from './admin/integrations.controller';
+import { KeysController, ShredController } from './admin/keys.controller';
 import { PoliciesController } from './admin/policies.controller';
 import { AuditKeyBinding, AuthRejectionAuditBinding } from './audit-bindings';
+import { ConnectHttpModule } from './connect/connect-http.module';
 import { HealthController } from './health/health.controller';
 import { OAuthHttpModule } from './oauth/oauth-http.module';
+import { OpsModule } from './ops/ops.module';
 import { ReleaseController } from './release/release.controller';
 
 @Module({})
 export class AppModule {
-  static forRoot(config: VaultConfig, ds: DataSource): DynamicModule {
+  /** `logger`: where request logs and (when Nest uses it) Nest's own lines go; see bootstrap. */
+  static forRoot(config: VaultConfig, ds: DataSource, logger: Logger): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), DbModule.forDataSource(ds), CryptoModule, AuditModule, AuthModule, PolicyModule, CredentialsModule, AuditKeyBinding, AuthRejectionAuditBinding, OAuthHttpModule],
-      controllers: [HealthController, ReleaseController, IntegrationsController, AgentsController, PoliciesController, ConnectionsController, AuditController],
+      imports: [ConfigModule.forRoot(config), DbModule.forDataSource(ds), CryptoModule, AuditModule, AuthModule, PolicyModule, CredentialsModule, AuditKeyBinding, AuthRejectionAuditBinding, OAuthHttpModule, ConnectHttpModule, KeysModule.forRoot({ runJobs: config.keys.jobsInProcess, background: true }), OpsModule.forRoot(config, logger)],
+      controllers: [HealthController, ReleaseController, IntegrationsController, AgentsController, PoliciesController, ConnectionsController, AuditController, KeysController, ShredController],
     };
   }
 }

@@ -2,14 +2,19 @@ import 'reflect-metadata';
 import { Logger, LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { DestinationStream } from 'pino';
 import { TrustedIssuerRegistry } from '../../libs/auth';
 import { VaultConfig } from '../../libs/config';
 import { createDataSource, EmbeddedDatabase, runMigrations, startEmbeddedPostgres } from '../../libs/db';
+import { createVaultLogger } from '../../libs/observability';
 import { AppModule } from './app.module';
 import { loadDevIssuer } from './dev-issuer';
 import { ProblemFilter } from './http/problem.filter';
 import { strictValidation } from './http/validation';
+import { nestLogger, requestId } from './ops/logging';
+import { serveApiDocs } from './ops/openapi';
+import { drainHttp } from './ops/shutdown';
 
 /**
  * Requests the router itself refuses (over-long or badly percent-encoded path parameters)
@@ -29,13 +34,28 @@ export interface RunningVault {
   close(): Promise<void>;
 }
 
+export interface StartVaultOptions {
+  /**
+   * Nest's own lines (`new Logger(...)`). Unset: into the JSON logs (pino). `false` silences
+   * them; a `LoggerService` receives every line (tests capture them).
+   */
+  logger?: false | LoggerService;
+  /**
+   * Where the JSON logs (request lines, and Nest's lines when `logger` is unset) go. Unset:
+   * stdout when `logger` is unset, nowhere otherwise.
+   */
+  logStream?: DestinationStream;
+}
+
 /**
  * Starts the API: Postgres (embedded when no DATABASE_URL), migrations under an
- * advisory lock, the Nest app on Fastify. Used by main.ts and by the integration tests.
- * `logger`: `false` silences Nest; a `LoggerService` receives every line (tests capture them).
+ * advisory lock, the Nest app on Fastify, API docs at /docs. Used by main.ts and by the
+ * integration tests.
  */
-export async function startVault(config: VaultConfig, opts: { logger?: false | LoggerService } = {}): Promise<RunningVault> {
+export async function startVault(config: VaultConfig, opts: StartVaultOptions = {}): Promise<RunningVault> {
   const log = new Logger('vault');
+  const jsonLogs = opts.logger === undefined || opts.logStream !== undefined;
+  const pino = createVaultLogger({ level: jsonLogs ? config.logLevel : 'silent', stream: opts.logStream, base: { service: 'credential-vault-api' } });
   let embedded: EmbeddedDatabase | undefined;
   let dbUrl = config.database.url;
   if (!dbUrl) {
@@ -47,10 +67,14 @@ export async function startVault(config: VaultConfig, opts: { logger?: false | L
     await ds.initialize();
     await runMigrations(ds, config.database.schema);
     const app = await NestFactory.create<NestFastifyApplication>(
-      AppModule.forRoot(config, ds),
-      new FastifyAdapter({ bodyLimit: 256 * 1024, trustProxy: false, maxParamLength: 128, frameworkErrors: routerRefusal }),
-      { logger: opts.logger ?? ['error', 'warn'], bufferLogs: false },
+      AppModule.forRoot(config, ds, pino),
+      new FastifyAdapter({ bodyLimit: 256 * 1024, trustProxy: config.trustProxy, maxParamLength: 128, frameworkErrors: routerRefusal, genReqId: requestId }),
+      opts.logger === undefined ? { bufferLogs: true } : { logger: opts.logger, bufferLogs: false },
     );
+    if (opts.logger === undefined) {
+      app.useLogger(nestLogger(pino));
+      app.flushLogs();
+    }
     app.useGlobalFilters(new ProblemFilter());
     app.useGlobalPipes(strictValidation);
     if (config.devIssuer) {
@@ -66,13 +90,20 @@ export async function startVault(config: VaultConfig, opts: { logger?: false | L
         },
       });
     }
+    serveApiDocs(app);
     await app.listen({ port: config.port, host: config.host });
     const address = app.getHttpServer().address() as { port: number };
     return {
       app,
       url: `http://127.0.0.1:${address.port}`,
       embedded,
+      /**
+       * Graceful: stop accepting and let in-flight requests finish (each release awaits its
+       * audit record), then Nest's hooks (background jobs stop, the audit log drains its
+       * batches), then the pool closes.
+       */
       async close() {
+        await drainHttp(app.getHttpAdapter().getInstance() as FastifyInstance);
         await app.close();
         if (ds.isInitialized) await ds.destroy();
         if (embedded) await embedded.stop();

@@ -22,7 +22,10 @@ async function main(): Promise<void> {
     lines.push(`  admin token (development issuer): npm run cli -- dev-token --admin --tenant default`);
   }
   process.stdout.write(lines.join('\n') + '\n');
+  // SIGTERM: stop accepting, finish in-flight requests and audit batches, close the pool (RunningVault.close).
+  // Past the timeout the process exits anyway, before an orchestrator's SIGKILL would.
   const stop = async () => {
+    setTimeout(() => process.exit(1), config.shutdownTimeoutMs).unref();
     await vault.close();
     process.exit(0);
   };

@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 import { VAULT_CONFIG, VaultConfig } from '../config';
 import { isDatabaseUnavailable } from '../db';
 import { TenantId, UnavailableError } from '../kernel';
+import { reportAuditFlush, secondsSince } from '../observability';
 import { AUDIT_MAC_KEY, AuditEventInput, AuditListQuery, AuditLogStats, AuditMacKeySource, AuditPage, AuditReceipt } from './audit.types';
 import { AuditChainWriter } from './audit-chain-writer';
 import { PreparedEvent, prepareEvent } from './audit-event';
@@ -102,6 +103,7 @@ export class AuditLog implements BeforeApplicationShutdown {
     const abort = new AbortController();
     // A flush on a dead socket may never return; past this it is abandoned (its connection destroyed).
     const watchdog = setTimeout(() => abort.abort(), this.timeoutMs * 2);
+    const started = performance.now();
     let batch: Waiter[] | undefined;
     const take = (): PreparedEvent[] => (batch = this.takeBatch()).map((w) => w.event);
     try {
@@ -112,11 +114,14 @@ export class AuditLog implements BeforeApplicationShutdown {
         this.counters.flushes += 1;
         this.counters.committedEvents += batch.length;
         batch.forEach((w, i) => this.settle(w, () => w.resolve(receipts[i])));
+        const events = batch.length;
+        reportAuditFlush(() => ({ source: this, outcome: 'committed', events, seconds: secondsSince(started) }));
       }
     } catch (err) {
       // Nothing before `take` ran means nothing was written: fail what is queued now rather than spin.
       const failed = batch ?? this.takeBatch();
       this.counters.failedFlushes += 1;
+      reportAuditFlush(() => ({ source: this, outcome: 'failed', events: failed.length, seconds: secondsSince(started) }));
       this.logger.error(`audit flush failed (${failureCode(err, abort.signal)}); ${failed.length} event(s) not recorded`);
       for (const w of failed) this.settle(w, () => w.reject(new UnavailableError('audit')));
     } finally {

@@ -33,7 +33,35 @@ const envSchema = z.object({
   VAULT_AUDIT_TIMEOUT_MS: z.coerce.number().int().min(10).max(60000).default(2000),
   VAULT_AUDIT_BATCH_MAX: z.coerce.number().int().min(1).max(10000).default(256),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // Key rotation (issue 5): Key Vault request budget of rewrap jobs, batching, leases, cryptoperiods.
+  KEY_ROTATION_KV_RPS: z.coerce.number().positive().max(10000).default(20),
+  KEY_ROTATION_KV_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  KEY_ROTATION_BATCH_SIZE: z.coerce.number().int().min(1).max(10000).default(500),
+  KEY_ROTATION_PARALLELISM: z.coerce.number().int().min(1).max(8).default(2),
+  KEY_ROTATION_RETIRE_DELAY_MS: z.coerce.number().int().min(0).max(600000).default(5000),
+  KEY_ROTATION_PERIOD_DAYS_KEK: z.coerce.number().int().min(1).max(3650).optional(),
+  KEY_ROTATION_PERIOD_DAYS_TK: z.coerce.number().int().min(1).max(3650).optional(),
+  KEY_JOB_LEASE_SECONDS: z.coerce.number().int().min(2).max(3600).default(60),
+  KEY_SCHEDULER_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(86400).default(60),
+  KEY_CACHE_SYNC_SECONDS: z.coerce.number().int().min(1).max(3600).default(5),
+  KEY_PROVIDER_REFRESH_SECONDS: z.coerce.number().int().min(10).max(86400).default(300),
+  KEY_JOBS_IN_PROCESS: bool.optional(),
+  API_KEY_ROTATION_GRACE_SECONDS: z.coerce.number().int().min(0).max(90 * 86400).default(86400),
+  // Hosts, IPs or CIDRs provider calls may reach although private/loopback (on-premises providers, tests).
+  OUTBOUND_ALLOW_HOSTS: z.string().regex(/^[A-Za-z0-9.:\/\[\]_,\s-]*$/, 'must be a comma-separated list of hosts, IPs or CIDRs').default(''),
+  OUTBOUND_TIMEOUT_MS: z.coerce.number().int().min(100).max(60000).default(10000),
+  // Operations (issue 8): per-process request limits on the release and admin APIs (requests per window), proxies, shutdown.
+  RATE_LIMIT_WINDOW_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
+  RATE_LIMIT_RELEASE_PER_IP: z.coerce.number().int().min(1).max(1_000_000).default(6000),
+  RATE_LIMIT_RELEASE_PER_AGENT: z.coerce.number().int().min(1).max(1_000_000).default(6000),
+  RATE_LIMIT_ADMIN_PER_IP: z.coerce.number().int().min(1).max(1_000_000).default(1200),
+  RATE_LIMIT_ADMIN_PER_CALLER: z.coerce.number().int().min(1).max(1_000_000).default(1200),
+  VAULT_TRUST_PROXY: z.string().regex(/^(true|false|[0-9]{1,2}|[0-9A-Fa-f.:\/,\s]+)$/, 'must be true, false, a hop count or a comma-separated list of proxy IPs/CIDRs').default('false'),
+  VAULT_SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(600).default(25),
 });
+
+/** Every environment variable the configuration reads (checked against docker-compose.yml by the tests). */
+export const CONFIG_ENV_NAMES: readonly string[] = Object.freeze(Object.keys(envSchema.shape));
 
 export interface VaultConfig {
   env: 'development' | 'production' | 'test';
@@ -64,6 +92,37 @@ export interface VaultConfig {
   keyHealthTtlMs: number;
   audit: { timeoutMs: number; batchMax: number };
   logLevel: string;
+  /** Key rotation jobs, scheduling and the API-key grace period (see libs/keys). */
+  keys: {
+    /** Key Vault requests per second a rewrap job may make, and how many in parallel. */
+    kvRps: number;
+    kvConcurrency: number;
+    /** Records per DEK-rewrap transaction, and how many such transactions run side by side. */
+    batchSize: number;
+    rewrapLanes: number;
+    /** Pause between the last DEK rewrap and destroying the old tenant key (in-flight reads finish). */
+    retireDelayMs: number;
+    /** Automatic rotation periods; unset = no automatic rotation (warnings then use a 365-day cryptoperiod). */
+    rotationPeriodDays: { kek?: number; tk?: number };
+    leaseMs: number;
+    schedulerIntervalMs: number;
+    /** How often a process evicts tenant keys destroyed by another process from its cache. */
+    cacheSyncMs: number;
+    /** How often a process re-reads the KEK's current version (picks up rotations made elsewhere). */
+    providerRefreshMs: number;
+    /** Run key jobs inside the API process (default: only for the embedded database). */
+    jobsInProcess: boolean;
+    /** How long the previous value of a rotated API key is kept. */
+    apiKeyGraceMs: number;
+  };
+  /** Calls to OAuth providers: allowlisted private hosts, and the per-call timeout. */
+  outbound: { allowHosts: string[]; timeoutMs: number };
+  /** Requests per `windowMs` and process on the release API (per client IP, per agent) and the admin API (per IP, per admin). */
+  rateLimit: { windowMs: number; release: { perIp: number; perAgent: number }; admin: { perIp: number; perCaller: number } };
+  /** Fastify `trustProxy`: whose `X-Forwarded-For` names the client (per-IP limits behind a load balancer). */
+  trustProxy: boolean | number | string[];
+  /** How long SIGTERM waits for in-flight requests and audit batches before the process exits anyway. */
+  shutdownTimeoutMs: number;
 }
 
 /** Invalid configuration: names every bad variable, never echoes values (they may be secrets). */
@@ -138,5 +197,33 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
     keyHealthTtlMs: e.VAULT_KEY_HEALTH_TTL_MS,
     audit: { timeoutMs: e.VAULT_AUDIT_TIMEOUT_MS, batchMax: e.VAULT_AUDIT_BATCH_MAX },
     logLevel: e.LOG_LEVEL,
+    keys: {
+      kvRps: e.KEY_ROTATION_KV_RPS,
+      kvConcurrency: e.KEY_ROTATION_KV_CONCURRENCY,
+      batchSize: e.KEY_ROTATION_BATCH_SIZE,
+      rewrapLanes: e.KEY_ROTATION_PARALLELISM,
+      retireDelayMs: e.KEY_ROTATION_RETIRE_DELAY_MS,
+      rotationPeriodDays: { kek: e.KEY_ROTATION_PERIOD_DAYS_KEK, tk: e.KEY_ROTATION_PERIOD_DAYS_TK },
+      leaseMs: e.KEY_JOB_LEASE_SECONDS * 1000,
+      schedulerIntervalMs: e.KEY_SCHEDULER_INTERVAL_SECONDS * 1000,
+      cacheSyncMs: e.KEY_CACHE_SYNC_SECONDS * 1000,
+      providerRefreshMs: e.KEY_PROVIDER_REFRESH_SECONDS * 1000,
+      jobsInProcess: e.KEY_JOBS_IN_PROCESS ?? !e.DATABASE_URL,
+      apiKeyGraceMs: e.API_KEY_ROTATION_GRACE_SECONDS * 1000,
+    },
+    outbound: { allowHosts: e.OUTBOUND_ALLOW_HOSTS.split(',').map((h) => h.trim()).filter(Boolean), timeoutMs: e.OUTBOUND_TIMEOUT_MS },
+    rateLimit: {
+      windowMs: e.RATE_LIMIT_WINDOW_SECONDS * 1000,
+      release: { perIp: e.RATE_LIMIT_RELEASE_PER_IP, perAgent: e.RATE_LIMIT_RELEASE_PER_AGENT },
+      admin: { perIp: e.RATE_LIMIT_ADMIN_PER_IP, perCaller: e.RATE_LIMIT_ADMIN_PER_CALLER },
+    },
+    trustProxy: trustProxyOf(e.VAULT_TRUST_PROXY),
+    shutdownTimeoutMs: e.VAULT_SHUTDOWN_TIMEOUT_SECONDS * 1000,
   };
+}
+
+function trustProxyOf(v: string): boolean | number | string[] {
+  if (v === 'true' || v === 'false') return v === 'true';
+  if (/^[0-9]{1,2}$/.test(v)) return Number(v);
+  return v.split(',').map((h) => h.trim()).filter(Boolean);
 }

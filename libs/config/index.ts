@@ -1,4 +1,4 @@
-export { loadConfig, ConfigError } from './config.schema';
+export { loadConfig, ConfigError, CONFIG_ENV_NAMES } from './config.schema';
 export type { VaultConfig } from './config.schema';
 export { ConfigModule, VAULT_CONFIG } from './config.module';
 export { ALLOWED_ALGORITHMS, trustedIssuerSchema } from './trusted-issuers';

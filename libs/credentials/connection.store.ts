@@ -1,7 +1,8 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { Keyring } from '../crypto';
+import { VAULT_CONFIG, VaultConfig } from '../config';
+import { Keyring, KeyUnwrapError } from '../crypto';
 import { DomainError, TenantId } from '../kernel';
 
 export type ConnectionStatus = 'active' | 'needs_reauth' | 'revoked' | 'refresh_indeterminate';
@@ -22,8 +23,18 @@ export interface ConnectionSummary {
   lastRefreshAt: Date | null;
   nextRefreshAt: Date | null;
   lastErrorClass: string | null;
+  /** A rotated API key's previous value is kept (sealed, never released) until then; null when there is none. */
+  previousExpiresAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
+}
+
+/** A connection whose previous API key was destroyed after its grace period. */
+export interface ExpiredPreviousKey {
+  tenant: TenantId;
+  id: string;
+  integration: string;
+  subject: string;
 }
 
 /** What the release path reads: metadata plus the sealed fields it may open. */
@@ -40,35 +51,101 @@ export const TENANT_LEVEL = '';
 export const TABLE = 'connections';
 
 const SUMMARY = `id, integration, subject, kind, status, version, scopes, expires_at, metadata, provider_account_id,
-  last_refresh_at, next_refresh_at, last_error_class, created_at, updated_at`;
+  last_refresh_at, next_refresh_at, last_error_class, previous_expires_at, created_at, updated_at`;
+
+/** SQLSTATE raised by the key_version_guard trigger: the row was sealed under a tenant key retired meanwhile. */
+const RETIRED_KEY_VERSION = 'VK001';
 
 @Injectable()
 export class ConnectionStore {
+  private readonly graceMs: number;
+
   constructor(
     private readonly ds: DataSource,
     private readonly keyring: Keyring,
-  ) {}
+    @Inject(VAULT_CONFIG) config: Pick<VaultConfig, 'keys'>,
+  ) {
+    this.graceMs = config.keys.apiKeyGraceMs;
+  }
 
-  /** Stores (or replaces) an API key; a replacement gets a fresh DEK and a higher version. */
+  /**
+   * Stores an API key, or rotates it: the new value becomes current (agents only ever get that
+   * one) and the value it replaces is kept as the previous key, sealed under the same fresh DEK,
+   * until `previous_expires_at` (the configured grace period; 0 keeps nothing). A key replaced
+   * again within its grace period drops the older previous value. Writes compare-and-set on the
+   * version, so a concurrent rotation or disconnect is never overwritten blindly.
+   */
   async putApiKey(tenant: TenantId, integration: string, subject: string, apiKey: Buffer): Promise<{ created: boolean; connection: ConnectionSummary }> {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const existing = await this.ds.query(`SELECT id FROM connections WHERE tenant = $1 AND integration = $2 AND subject = $3`, [tenant, integration, subject]);
-      const id: string = existing[0]?.id ?? randomUUID();
-      const sealed = await this.keyring.seal({ tenant, table: TABLE, id }, { api_key: apiKey });
-      const rows = await this.ds.query(
-        `INSERT INTO connections (id, tenant, integration, subject, kind, status, tk_version, dek_wrapped, api_key_ct)
-         VALUES ($1, $2, $3, $4, 'api_key', 'active', $5, $6, $7)
-         ON CONFLICT (tenant, integration, subject) DO UPDATE SET tk_version = EXCLUDED.tk_version,
-           dek_wrapped = EXCLUDED.dek_wrapped, api_key_ct = EXCLUDED.api_key_ct, status = 'active',
-           version = connections.version + 1, updated_at = now()
-         WHERE connections.id = EXCLUDED.id
-         RETURNING ${SUMMARY}, (xmax = 0) AS created`,
-        [id, tenant, integration, subject, sealed.tkVersion, sealed.dekWrapped, sealed.fields.api_key],
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const [existing] = await this.ds.query(
+        `SELECT id, version, dek_wrapped, api_key_ct FROM connections WHERE tenant = $1 AND integration = $2 AND subject = $3`,
+        [tenant, integration, subject],
       );
+      const id: string = existing?.id ?? randomUUID();
+      const ref = { tenant, table: TABLE, id };
+      const previous = existing?.api_key_ct && this.graceMs > 0 ? await this.openQuietly(ref, existing.dek_wrapped, existing.api_key_ct) : undefined;
+      let rows: Array<Record<string, unknown>>;
+      try {
+        const sealed = await this.keyring.seal(ref, previous ? { api_key: apiKey, previous_api_key: previous } : { api_key: apiKey });
+        rows = existing
+          ? (
+              await this.ds.query(
+                `UPDATE connections SET tk_version = $1, dek_wrapped = $2, api_key_ct = $3,
+                   previous_api_key_ct = $4, previous_expires_at = CASE WHEN $4::bytea IS NULL THEN NULL ELSE now() + make_interval(secs => $5) END,
+                   status = 'active', version = version + 1, updated_at = now()
+                 WHERE id = $6 AND tenant = $7 AND version = $8
+                 RETURNING ${SUMMARY}, false AS created`,
+                [sealed.tkVersion, sealed.dekWrapped, sealed.fields.api_key, sealed.fields.previous_api_key ?? null, this.graceMs / 1000, id, tenant, existing.version],
+              )
+            )[0]
+          : await this.ds.query(
+              `INSERT INTO connections (id, tenant, integration, subject, kind, status, tk_version, dek_wrapped, api_key_ct)
+               VALUES ($1, $2, $3, $4, 'api_key', 'active', $5, $6, $7)
+               ON CONFLICT (tenant, integration, subject) DO NOTHING
+               RETURNING ${SUMMARY}, true AS created`,
+              [id, tenant, integration, subject, sealed.tkVersion, sealed.dekWrapped, sealed.fields.api_key],
+            );
+      } catch (err) {
+        // Sealed under a tenant key that was retired meanwhile (a rotation finished): seal again.
+        if (isRetiredKeyVersion(err)) continue;
+        throw err;
+      } finally {
+        previous?.fill(0);
+      }
       if (rows.length) return { created: Boolean(rows[0].created), connection: toSummary(rows[0]) };
-      // A concurrent writer created the row with another id between our read and write: go again.
+      // A concurrent writer changed or created the row between our read and write: go again.
     }
     throw new DomainError('conflict', 'the connection was changed concurrently; retry');
+  }
+
+  /** The previous value of a rotated API key is best kept, never worth failing a rotation over. */
+  private async openQuietly(ref: { tenant: TenantId; table: string; id: string }, dekWrapped: Buffer, ct: Buffer): Promise<Buffer | undefined> {
+    try {
+      return await this.keyring.open(ref, dekWrapped, 'api_key', ct);
+    } catch (err) {
+      if (err instanceof KeyUnwrapError) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Housekeeping: destroys previous API keys whose grace period is over (ciphertext removed;
+   * the record's DEK still protects the current value). Skips rows a writer holds.
+   */
+  async destroyExpiredPreviousKeys(limit: number): Promise<ExpiredPreviousKey[]> {
+    const [rows] = await this.ds.query(
+      `UPDATE connections SET previous_api_key_ct = NULL, previous_expires_at = NULL, updated_at = now()
+        WHERE id IN (SELECT id FROM connections WHERE previous_expires_at <= now() ORDER BY previous_expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+        RETURNING tenant, id, integration, subject`,
+      [limit],
+    );
+    return rows;
+  }
+
+  /** Crypto-shredding of a user: every connection of theirs, and with it the only copy of each DEK. */
+  async deleteAllForUser(tenant: TenantId, subject: string): Promise<Array<{ id: string; integration: string }>> {
+    const [rows] = await this.ds.query(`DELETE FROM connections WHERE tenant = $1 AND subject = $2 RETURNING id, integration`, [tenant, subject]);
+    return rows;
   }
 
   async find(tenant: TenantId, integration: string, subject: string): Promise<ConnectionRecord | undefined> {
@@ -122,7 +199,13 @@ function toSummary(r: Record<string, any>): ConnectionSummary {
     lastRefreshAt: r.last_refresh_at ?? null,
     nextRefreshAt: r.next_refresh_at ?? null,
     lastErrorClass: r.last_error_class ?? null,
+    previousExpiresAt: r.previous_expires_at ?? null,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
+}
+
+function isRetiredKeyVersion(err: unknown): boolean {
+  const e = err as { code?: unknown; driverError?: { code?: unknown } } | null;
+  return e?.code === RETIRED_KEY_VERSION || e?.driverError?.code === RETIRED_KEY_VERSION;
 }

@@ -1,13 +1,21 @@
 import { Module } from '@nestjs/common';
 import { AuditModule } from '../audit';
+import { OAuthModule } from '../oauth';
 import { PolicyModule } from '../policy';
+import { ConnectionRefresher } from './connection-refresher';
 import { ConnectionStore } from './connection.store';
 import { IntegrationStore } from './integration.store';
+import { OAuthAppCredentialReader } from './oauth-app-credentials';
+import { OAuthCredentialStore } from './oauth-credential.store';
 import { CredentialReleaseService } from './release.service';
 
+/**
+ * Integrations, connections and the release path. `CONNECT_LINKS` (a `ConnectLinkIssuer`) is
+ * optional: bind it globally to have 404/409 release refusals carry a `connect_url`.
+ */
 @Module({
-  imports: [PolicyModule, AuditModule],
-  providers: [IntegrationStore, ConnectionStore, CredentialReleaseService],
-  exports: [IntegrationStore, ConnectionStore, CredentialReleaseService],
+  imports: [PolicyModule, AuditModule, OAuthModule],
+  providers: [IntegrationStore, ConnectionStore, OAuthCredentialStore, OAuthAppCredentialReader, ConnectionRefresher, CredentialReleaseService],
+  exports: [IntegrationStore, ConnectionStore, OAuthCredentialStore, OAuthAppCredentialReader, ConnectionRefresher, CredentialReleaseService, OAuthModule],
 })
 export class CredentialsModule {}

@@ -1,8 +1,15 @@
 export { IntegrationStore } from './integration.store';
 export type { Integration, IntegrationInput } from './integration.store';
 export { ConnectionStore, TENANT_LEVEL } from './connection.store';
-export type { ConnectionSummary, ConnectionRecord, ConnectionStatus } from './connection.store';
+export type { ConnectionSummary, ConnectionRecord, ConnectionStatus, ExpiredPreviousKey } from './connection.store';
 export { CredentialReleaseService } from './release.service';
 export type { ReleaseCaller, ReleaseResult } from './release.service';
 export { CredentialsModule } from './credentials.module';
 export { PROVIDERS, OAUTH_PROVIDERS, kindOf } from './providers';
+export { OAuthCredentialStore } from './oauth-credential.store';
+export type { OAuthCredential, RefreshableConnection } from './oauth-credential.store';
+export { OAuthAppCredentialReader } from './oauth-app-credentials';
+export type { OAuthAppCredentials } from './oauth-app-credentials';
+export { ConnectionRefresher, isDue, REFRESH_AHEAD_MS } from './connection-refresher';
+export { CONNECT_LINKS } from './connect-links';
+export type { ConnectLinkIssuer } from './connect-links';

@@ -1,16 +1,12 @@
-/**
- * Provider ids the admin API accepts until the provider catalog (connect issue) lands
- * and replaces this list with validated catalog entries.
- */
-export const OAUTH_PROVIDERS = [
-  'google', 'microsoft', 'salesforce', 'salesforce-sandbox', 'github', 'github-app', 'slack',
-  'atlassian', 'hubspot', 'notion', 'zoom', 'dropbox', 'box', 'linear', 'asana', 'zendesk', 'intercom',
-  'custom-oauth2',
-] as const;
+import { API_KEY_PROVIDER, BUILT_IN_ENTRIES } from '../oauth';
 
-export const PROVIDERS = [...OAUTH_PROVIDERS, 'api_key'] as const;
-export type ProviderId = (typeof PROVIDERS)[number];
+/** Every OAuth provider id of the catalog (libs/oauth), `custom-oauth2` included. */
+export const OAUTH_PROVIDERS: readonly string[] = BUILT_IN_ENTRIES.map((e) => e.id as string);
+
+/** What `PUT /v1/admin/integrations/{name}` accepts as `provider`. */
+export const PROVIDERS: readonly string[] = [...OAUTH_PROVIDERS, API_KEY_PROVIDER];
+export type ProviderId = string;
 
 export function kindOf(provider: string): 'oauth2' | 'api_key' {
-  return provider === 'api_key' ? 'api_key' : 'oauth2';
+  return provider === API_KEY_PROVIDER ? 'api_key' : 'oauth2';
 }

@@ -1,8 +1,10 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { AuditLog } from '../audit';
 import { KeyUnwrapError } from '../crypto';
 import { DomainError, ErrorCode, TenantId } from '../kernel';
 import { AgentStore, evaluatePolicies, PolicyStore, rolesFromClaims } from '../policy';
+import { CONNECT_LINKS, ConnectLinkIssuer } from './connect-links';
+import { ConnectionRefresher, isDue } from './connection-refresher';
 import { ConnectionRecord, ConnectionStore, TENANT_LEVEL } from './connection.store';
 import { IntegrationStore } from './integration.store';
 
@@ -32,7 +34,9 @@ const ACTION = 'credential.release';
 
 /**
  * The hot path of DESIGN.md: scope → agent → policy (again, it may have changed) →
- * connection → decrypt → durable audit → release. Every refusal is audited with its code.
+ * connection → refresh if due (single flight) → decrypt → durable audit → release.
+ * Every refusal is audited with its code. Once policy has allowed the agent, a missing or
+ * expired-for-good connection comes with a `connect_url` the user can follow.
  */
 @Injectable()
 export class CredentialReleaseService {
@@ -44,13 +48,15 @@ export class CredentialReleaseService {
     private readonly policies: PolicyStore,
     private readonly agents: AgentStore,
     private readonly audit: AuditLog,
+    private readonly refresher: ConnectionRefresher,
+    @Optional() @Inject(CONNECT_LINKS) private readonly links?: ConnectLinkIssuer,
   ) {}
 
   async release(caller: ReleaseCaller, integrationName: string, requestedScopes?: string[]): Promise<ReleaseResult> {
     const base = { tenant: caller.tenant, action: ACTION, agent: caller.agent, subject: caller.subject, integration: integrationName };
-    const deny = async (code: ErrorCode, detail: string, extra?: Record<string, unknown>): Promise<never> => {
-      await this.audit.record({ ...base, outcome: 'denied', reason: code, details: { jti: caller.jti ?? null, ...extra } });
-      throw new DomainError(code, detail);
+    const deny = async (code: ErrorCode, detail: string, extra?: Record<string, unknown>, problem?: Record<string, unknown>): Promise<never> => {
+      await this.audit.record({ ...base, outcome: 'denied', reason: code, details: { jti: caller.jti ?? null, ...extra, ...(problem?.connect_url ? { connect_offered: true } : {}) } });
+      throw new DomainError(code, detail, problem ? { extra: problem } : {});
     };
 
     if (!caller.scopes.includes(`connections:${integrationName}`)) {
@@ -71,9 +77,22 @@ export class CredentialReleaseService {
     if (!decision.allowed) return deny('policy_denied', 'policy does not allow this agent this credential for this user', { policy: decision.policy });
 
     const subject = integration.level === 'tenant' ? TENANT_LEVEL : caller.subject;
-    const connection = await this.connections.find(caller.tenant, integrationName, subject);
-    if (!connection) return deny('connection_not_found', 'no connection for this user and integration');
-    if (connection.status !== 'active') return deny('needs_reauth', 'the connection must be re-authorized by the user');
+    const link = () => (subject === TENANT_LEVEL ? Promise.resolve(undefined) : this.connectLink(caller, integrationName));
+    let connection = await this.connections.find(caller.tenant, integrationName, subject);
+    if (!connection) return deny('connection_not_found', 'no connection for this user and integration', undefined, await link());
+    if (connection.status !== 'active') return deny('needs_reauth', 'the connection must be re-authorized by the user', undefined, await link());
+    if (connection.kind === 'oauth2' && isDue(connection.expiresAt)) {
+      try {
+        await this.refresher.refresh(caller.tenant, connection.id, 'on_demand');
+      } catch (err) {
+        if (err instanceof DomainError && err.code === 'needs_reauth') return deny('needs_reauth', err.detail, undefined, await link());
+        if (err instanceof DomainError && err.code === 'unavailable') await this.audit.record({ ...base, outcome: 'error', reason: 'provider_unavailable' });
+        throw err;
+      }
+      connection = await this.connections.find(caller.tenant, integrationName, subject);
+      if (!connection) return deny('connection_not_found', 'no connection for this user and integration', undefined, await link());
+      if (connection.status !== 'active') return deny('needs_reauth', 'the connection must be re-authorized by the user', undefined, await link());
+    }
 
     const scopes = this.grantedScopes(connection, decision.scopeCeiling, requestedScopes);
     if (!scopes) return deny('scope_missing', 'requested scopes exceed what the connection and policy grant');
@@ -110,6 +129,17 @@ export class CredentialReleaseService {
           };
     } finally {
       secret.fill(0);
+    }
+  }
+
+  /** `{ connect_url }` for this user when a connect link issuer is bound; never fails the denial it decorates. */
+  private async connectLink(caller: ReleaseCaller, integration: string): Promise<Record<string, unknown> | undefined> {
+    try {
+      const link = await this.links?.linkFor({ tenant: caller.tenant, subject: caller.subject, integration, agent: caller.agent });
+      return link ? { connect_url: link.url, connect_url_expires_at: link.expiresAt.toISOString() } : undefined;
+    } catch (err) {
+      this.log.warn(`connect link not issued (${err instanceof Error ? err.name : 'error'})`);
+      return undefined;
     }
   }
 

@@ -53,8 +53,9 @@ export class AzureKeyProvider implements KeyProvider {
   private readonly opts: typeof DEFAULTS;
   private readonly vaultOrigin: string;
   private client?: KeyClient;
-  private current?: { id: string; publicKey: KeyObject };
+  private current?: { id: string; publicKey: KeyObject; createdOn?: Date };
   private readonly cryptoClients = new Map<string, CryptographyClient>();
+  private readonly throttleListeners = new Set<(retryAfterMs: number) => void>();
 
   constructor(
     private readonly config: AzureKeyProviderConfig,
@@ -104,6 +105,29 @@ export class AzureKeyProvider implements KeyProvider {
     return this.currentKeyId();
   }
 
+  /** New KEK version (needs the `rotate` permission on the key); wraps use it from now on. */
+  async rotate(): Promise<string> {
+    try {
+      await this.requireClient().rotateKey(this.config.keyName, this.callOptions());
+    } catch (err) {
+      const { name, statusCode } = (err ?? {}) as ErrorFacts;
+      // No `rotate` permission (or no such key): retrying will not help; an operator must act.
+      if (name === 'RestError' && (statusCode === 401 || statusCode === 403 || statusCode === 404)) throw new KekRotationRefusedError(statusCode);
+      throw unavailable(err, 'rotateKey');
+    }
+    await this.loadCurrent();
+    return this.currentKeyId();
+  }
+
+  currentKeyCreatedAt(): Date | undefined {
+    return this.current?.createdOn;
+  }
+
+  onThrottle(listener: (retryAfterMs: number) => void): () => void {
+    this.throttleListeners.add(listener);
+    return () => this.throttleListeners.delete(listener);
+  }
+
   async health(): Promise<void> {
     try {
       await this.requireClient().getKey(this.config.keyName, this.callOptions());
@@ -120,7 +144,7 @@ export class AzureKeyProvider implements KeyProvider {
     const { maxRetries, retryDelayInMs, maxRetryDelayInMs, maxRetryAfterMs } = this.opts;
     return new Client(this.config.vaultUrl, credential, {
       retryOptions: { maxRetries, retryDelayInMs, maxRetryDelayInMs },
-      additionalPolicies: [{ policy: retryAfterCapPolicy(maxRetryAfterMs), position: 'perRetry' }],
+      additionalPolicies: [{ policy: retryAfterCapPolicy(maxRetryAfterMs, (ms) => this.throttled(ms)), position: 'perRetry' }],
       // `ca` replaces Node's bundled roots, so keep them and add the extra CA.
       ...(this.config.caFile ? { tlsOptions: { ca: [...rootCertificates, readFileSync(this.config.caFile, 'utf8')] } } : {}),
       disableChallengeResourceVerification: this.config.disableChallengeResourceVerification,
@@ -145,7 +169,17 @@ export class AzureKeyProvider implements KeyProvider {
       key: { kty: 'RSA', n: Buffer.from(jwk.n).toString('base64url'), e: Buffer.from(jwk.e).toString('base64url') },
       format: 'jwk',
     });
-    this.current = { id: key.id, publicKey };
+    this.current = { id: key.id, publicKey, createdOn: key.properties.createdOn };
+  }
+
+  private throttled(retryAfterMs: number): void {
+    for (const listener of this.throttleListeners) {
+      try {
+        listener(retryAfterMs);
+      } catch {
+        // a listener's failure is its own business
+      }
+    }
   }
 
   /**
@@ -189,6 +223,14 @@ export class AzureKeyProvider implements KeyProvider {
   }
 }
 
+/** Key Vault refused to create a KEK version (missing `rotate` permission, or the key is gone). */
+export class KekRotationRefusedError extends Error {
+  constructor(readonly statusCode: number) {
+    super(`Key Vault refused rotateKey (status ${statusCode})`);
+    this.name = 'KekRotationRefusedError';
+  }
+}
+
 class RetryAfterTooLongError extends Error {
   constructor(readonly retryAfterMs: number) {
     super(`Key Vault asked to retry after ${retryAfterMs} ms`);
@@ -200,7 +242,7 @@ class RetryAfterTooLongError extends Error {
  * The SDK honours any `Retry-After`, however long. Runs inside the retry loop and turns
  * a wait beyond our budget into an immediate failure (a non-RestError is not retried).
  */
-function retryAfterCapPolicy(maxMs: number): PipelinePolicy {
+function retryAfterCapPolicy(maxMs: number, onThrottle: (waitMs: number) => void): PipelinePolicy {
   return {
     name: 'retryAfterCapPolicy',
     async sendRequest(request, next) {
@@ -210,6 +252,7 @@ function retryAfterCapPolicy(maxMs: number): PipelinePolicy {
       const ms = Number(h.get('retry-after-ms') ?? h.get('x-ms-retry-after-ms') ?? NaN);
       const raw = h.get('retry-after');
       const wait = Number.isFinite(ms) ? ms : raw === undefined ? NaN : /^\d+$/.test(raw) ? Number(raw) * 1000 : Date.parse(raw) - Date.now();
+      if (response.status === 429 || Number.isFinite(wait)) onThrottle(Number.isFinite(wait) ? Math.max(0, wait) : 0);
       if (wait > maxMs) throw new RetryAfterTooLongError(wait);
       return response;
     },

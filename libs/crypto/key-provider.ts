@@ -30,6 +30,15 @@ export interface KeyProvider {
   refresh(): Promise<string>;
   /** Resolves when the provider can serve; throws `KeyProviderUnavailableError` otherwise. */
   health(): Promise<void>;
+  /** Creates a new KEK version and makes it current (Key Vault: `rotateKey`). Returns its versioned id. */
+  rotate?(): Promise<string>;
+  /** When the current KEK version was created, if the provider knows (cryptoperiod warnings). */
+  currentKeyCreatedAt?(): Date | undefined;
+  /**
+   * Subscribes to throttling answers (429/503 with a wait), so background jobs can slow down.
+   * Returns the unsubscribe function.
+   */
+  onThrottle?(listener: (retryAfterMs: number) => void): () => void;
 }
 
 export class KeyProviderUnavailableError extends UnavailableError {

@@ -1,6 +1,6 @@
 import { inspect } from 'node:util';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { DataSource } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 import { DomainError, TenantId } from '../kernel';
 import { context, open, seal } from './aead';
 import { KeyProvider, KeyProviderUnavailableError, KeyUnwrapError } from './key-provider';
@@ -28,6 +28,14 @@ export interface KeyringOptions {
   /** Encryptions under one TK before a new TK version is made (well below 2^32). */
   maxEncryptionsPerKey: number;
 }
+
+/**
+ * Tables whose records carry a DEK wrapped by a tenant key: columns `tenant`, `id` (uuid, part of
+ * the AAD with the table name), `tk_version`, `dek_wrapped`. Retirement counts them all; the
+ * tenant-key rotation job rewraps them all. A new sealed table must be added here.
+ */
+export const SEALED_TABLES = ['connections', 'integrations', 'connect_sessions'] as const;
+export type SealedTable = (typeof SEALED_TABLES)[number];
 
 const DEK_FORMAT = 0x01;
 const BIND = 32; // SHA-256 of the context, prefixed to key material before the KEK wraps it
@@ -92,11 +100,14 @@ export class Keyring {
     return dekWrapped.readUInt32BE(1);
   }
 
-  /** Re-wraps a DEK under the tenant's active TK; field ciphertexts stay as they are (invariant 2). */
-  async rewrapDek(ref: RecordRef, dekWrapped: Buffer): Promise<{ tkVersion: number; dekWrapped: Buffer }> {
+  /**
+   * Re-wraps a DEK under the tenant's active TK; field ciphertexts stay as they are (invariant 2).
+   * A batch job passes the active TK it looked up once as `target`.
+   */
+  async rewrapDek(ref: RecordRef, dekWrapped: Buffer, target?: { version: number; key: Buffer }): Promise<{ tkVersion: number; dekWrapped: Buffer }> {
     const dek = await this.unwrapDek(ref, dekWrapped);
     try {
-      const { version, key: tk } = await this.activeTenantKey(ref.tenant);
+      const { version, key: tk } = target ?? (await this.activeTenantKey(ref.tenant));
       const header = Buffer.alloc(5);
       header[0] = DEK_FORMAT;
       header.writeUInt32BE(version, 1);
@@ -112,15 +123,16 @@ export class Keyring {
     return open(tk, dekWrapped.subarray(5), dekAad(ref, version));
   }
 
-  /** The tenant's active TK, creating the first one on first use. */
+  /** The tenant's active TK, creating one on first use (or after the tenant was crypto-shredded). */
   async activeTenantKey(tenant: TenantId): Promise<{ version: number; key: Buffer }> {
     let row = await this.store.active(tenant);
     if (!row) {
       await this.ensureWritable();
       const tk = randomBytes(32);
       try {
-        const wrapped = await this.provider.wrap(bind(tkContext(tenant, 1), tk));
-        await this.store.createFirst(tenant, wrapped.keyId, wrapped.wrapped);
+        const version = await this.store.nextVersion(tenant);
+        const wrapped = await this.provider.wrap(bind(tkContext(tenant, version), tk));
+        await this.store.createFirst(tenant, version, wrapped.keyId, wrapped.wrapped);
       } finally {
         tk.fill(0);
       }
@@ -169,21 +181,54 @@ export class Keyring {
    * Retires every TK version below `minVersion`: refused while any row still uses one;
    * afterwards ciphertexts naming them are refused and their wrapped keys destroyed.
    */
-  async retireBelow(tenant: TenantId, minVersion: number): Promise<void> {
-    await this.ds.transaction(async (m) => {
+  async retireBelow(tenant: TenantId, minVersion: number): Promise<number[]> {
+    const destroyed = await this.ds.transaction(async (m) => {
       await m.query(`SELECT id FROM tenants WHERE id = $1 FOR UPDATE`, [tenant]);
       const [{ n }] = await m.query(
-        `SELECT (SELECT count(*) FROM connections WHERE tenant = $1 AND tk_version < $2)
-              + (SELECT count(*) FROM integrations WHERE tenant = $1 AND tk_version < $2) AS n`,
+        `SELECT ${SEALED_TABLES.map((t) => `(SELECT count(*) FROM ${t} WHERE tenant = $1 AND tk_version < $2)`).join(' + ')} AS n`,
         [tenant, minVersion],
       );
       if (Number(n) > 0) throw new DomainError('conflict', `${n} records still use a key version below ${minVersion}; rewrap them first.`);
       const [{ active }] = await m.query(`SELECT COALESCE(MAX(version), 0) AS active FROM tenant_keys WHERE tenant = $1 AND status = 'active'`, [tenant]);
       if (Number(active) < minVersion) throw new DomainError('conflict', 'The active tenant key cannot be retired; rotate first.');
       await m.query(`UPDATE tenants SET min_key_version = GREATEST(min_key_version, $2) WHERE id = $1`, [tenant, minVersion]);
-      await m.query(`UPDATE tenant_keys SET status = 'destroyed', wrapped = '\\x' WHERE tenant = $1 AND version < $2`, [tenant, minVersion]);
+      const [rows] = await m.query(
+        `UPDATE tenant_keys SET status = 'destroyed', wrapped = '\\x', destroyed_at = now()
+          WHERE tenant = $1 AND version < $2 AND status <> 'destroyed' RETURNING version`,
+        [tenant, minVersion],
+      );
+      return (rows as Array<{ version: number }>).map((r) => r.version).sort((a, b) => a - b);
     });
     this.cache.evictTenant(`${tenant}\u0000`);
+    return destroyed;
+  }
+
+  /**
+   * Crypto-shredding: destroys every TK version of a tenant (wrapped copies zeroed) and raises the
+   * minimum decryption version past them, inside the caller's transaction so the records go with
+   * them. Call `forgetTenantKeys` after commit. Returns the versions destroyed.
+   */
+  static async destroyTenantKeys(m: EntityManager, tenant: TenantId): Promise<number[]> {
+    await m.query(`INSERT INTO tenants (id) VALUES ($1) ON CONFLICT DO NOTHING`, [tenant]);
+    await m.query(`SELECT id FROM tenants WHERE id = $1 FOR UPDATE`, [tenant]);
+    const [rows] = await m.query(
+      `UPDATE tenant_keys SET status = 'destroyed', wrapped = '\\x', destroyed_at = now()
+        WHERE tenant = $1 AND status <> 'destroyed' RETURNING version`,
+      [tenant],
+    );
+    await m.query(
+      `UPDATE tenants SET shredded_at = now(),
+              min_key_version = GREATEST(min_key_version, COALESCE((SELECT MAX(version) FROM tenant_keys WHERE tenant = $1), 0) + 1)
+        WHERE id = $1`,
+      [tenant],
+    );
+    return (rows as Array<{ version: number }>).map((r) => r.version).sort((a, b) => a - b);
+  }
+
+  /** Drops cached TKs of a tenant (one version, or all): after another process destroyed them. */
+  forgetTenantKeys(tenant: string, version?: number): void {
+    if (version === undefined) this.cache.evictTenant(`${tenant}\u0000`);
+    else this.cache.evict(`${tenant}\u0000${version}`);
   }
 
   /** Fail closed on writes: the provider must have answered recently (invariant 6). */

@@ -25,6 +25,7 @@ export class LocalKeyProvider implements KeyProvider {
   readonly kind = 'local' as const;
   private keys = new Map<string, Buffer>();
   private current = '';
+  private currentCreated?: Date;
 
   constructor(private readonly file: string) {}
 
@@ -44,6 +45,8 @@ export class LocalKeyProvider implements KeyProvider {
     this.keys = new Map(data.versions.map((v) => [PREFIX + v.version, Buffer.from(v.key, 'base64')]));
     this.current = PREFIX + data.current;
     if (!this.keys.has(this.current)) throw new KeyProviderUnavailableError();
+    const created = data.versions.find((v) => v.version === data.current)?.created;
+    this.currentCreated = created ? new Date(created) : undefined;
   }
 
   private async addVersion(data: KekFile): Promise<void> {
@@ -66,6 +69,10 @@ export class LocalKeyProvider implements KeyProvider {
 
   currentKeyId(): string {
     return this.current;
+  }
+
+  currentKeyCreatedAt(): Date | undefined {
+    return this.currentCreated;
   }
 
   async wrap(plaintext: Buffer): Promise<WrappedKey> {

@@ -28,15 +28,28 @@ export class TenantKeyStore {
     return rows[0];
   }
 
-  /** Inserts the first TK of a tenant; loses gracefully to a concurrent creator. */
-  async createFirst(tenant: TenantId, kekKeyId: string, wrapped: Buffer): Promise<void> {
+  /**
+   * The version a tenant's next TK gets: 1 for a new tenant; after crypto-shredding, past every
+   * destroyed version and the minimum decryption version.
+   */
+  async nextVersion(tenant: TenantId): Promise<number> {
+    const [{ next }] = await this.ds.query(
+      `SELECT GREATEST(COALESCE((SELECT MAX(version) FROM tenant_keys WHERE tenant = $1), 0) + 1,
+                       COALESCE((SELECT min_key_version FROM tenants WHERE id = $1), 1)) AS next`,
+      [tenant],
+    );
+    return Number(next);
+  }
+
+  /** Inserts a tenant's TK when it has no active one (first use, or after shredding); loses gracefully to a concurrent creator. */
+  async createFirst(tenant: TenantId, version: number, kekKeyId: string, wrapped: Buffer): Promise<void> {
     await this.ds.transaction(async (m) => {
       await m.query(`INSERT INTO tenants (id) VALUES ($1) ON CONFLICT DO NOTHING`, [tenant]);
       await m.query(
         `INSERT INTO tenant_keys (tenant, version, kek_key_id, wrapped, status)
-         SELECT $1, 1, $2, $3, 'active' WHERE NOT EXISTS (SELECT 1 FROM tenant_keys WHERE tenant = $1)
+         SELECT $1, $2, $3, $4, 'active' WHERE NOT EXISTS (SELECT 1 FROM tenant_keys WHERE tenant = $1 AND status = 'active')
          ON CONFLICT DO NOTHING`,
-        [tenant, kekKeyId, wrapped],
+        [tenant, version, kekKeyId, wrapped],
       );
     });
   }

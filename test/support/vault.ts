@@ -2,6 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LoggerService } from '@nestjs/common';
+import type { DestinationStream } from 'pino';
 import { startVault, RunningVault } from '../../apps/vault/bootstrap';
 import { loadConfig } from '../../libs/config';
 import { createTestDatabase, TestDatabase } from './database';
@@ -19,9 +20,10 @@ export interface TestVault {
 
 /**
  * The real vault (Nest + Fastify + Postgres + keyring) on a fresh database, listening on a free port.
- * Silent unless `opts.logger` is given: then every line Nest logs goes to it.
+ * Silent unless `opts.logger` is given: then every line Nest logs goes to it. With `opts.logStream`
+ * the JSON logs (request lines, and Nest's lines unless `logger` is given) are written there.
  */
-export async function startTestVault(env: Record<string, string> = {}, opts: { logger?: LoggerService } = {}): Promise<TestVault> {
+export async function startTestVault(env: Record<string, string> = {}, opts: { logger?: LoggerService; logStream?: DestinationStream } = {}): Promise<TestVault> {
   const db = await createTestDatabase({ migrate: false });
   const issuer = new TestIssuer();
   const config = loadConfig({
@@ -36,7 +38,7 @@ export async function startTestVault(env: Record<string, string> = {}, opts: { l
     VAULT_DB_POOL_SIZE: '10',
     ...env,
   });
-  const vault = await startVault(config, { logger: opts.logger ?? false });
+  const vault = await startVault(config, { logger: opts.logger ?? (opts.logStream ? undefined : false), logStream: opts.logStream });
   const call: TestVault['call'] = async (method, path, opts = {}) => {
     const headers: Record<string, string> = { ...opts.headers };
     if (opts.token) headers.authorization = `Bearer ${opts.token}`;

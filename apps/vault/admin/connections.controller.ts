@@ -1,6 +1,8 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Put, Query, Res, UseGuards } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
+import { AuditLog } from '../../../libs/audit';
 import { AdminGuard, Principal, VerifiedToken } from '../../../libs/auth';
+import { DisconnectService } from '../../../libs/connect';
 import { ConnectionStore, ConnectionSummary, IntegrationStore, TENANT_LEVEL } from '../../../libs/credentials';
 import { DomainError, TenantId } from '../../../libs/kernel';
 import { validName } from '../http/names';
@@ -11,6 +13,7 @@ function view(c: ConnectionSummary) {
     id: c.id, integration: c.integration, user: c.user, level: c.level, type: c.kind, status: c.status, version: c.version,
     scopes: c.scopes, expires_at: c.expiresAt, metadata: c.metadata, provider_account_id: c.providerAccountId,
     last_refresh_at: c.lastRefreshAt, next_refresh_at: c.nextRefreshAt, last_error_class: c.lastErrorClass,
+    previous_expires_at: c.previousExpiresAt,
     created_at: c.createdAt, updated_at: c.updatedAt,
   };
 }
@@ -21,19 +24,22 @@ export class ConnectionsController {
   constructor(
     private readonly connections: ConnectionStore,
     private readonly integrations: IntegrationStore,
+    private readonly audit: AuditLog,
+    private readonly disconnects: DisconnectService,
   ) {}
 
   @Put(':integration/users/:user')
   putUser(@Principal() p: VerifiedToken, @Param('integration', validName('integration')) integration: string, @Param('user', validName('user')) user: string, @Body() dto: PutApiKeyDto, @Res({ passthrough: true }) res: FastifyReply) {
-    return this.putApiKey(p.tenant, integration, 'user', user, dto, res);
+    return this.putApiKey(p, integration, 'user', user, dto, res);
   }
 
   @Put(':integration/tenant')
   putTenant(@Principal() p: VerifiedToken, @Param('integration', validName('integration')) integration: string, @Body() dto: PutApiKeyDto, @Res({ passthrough: true }) res: FastifyReply) {
-    return this.putApiKey(p.tenant, integration, 'tenant', TENANT_LEVEL, dto, res);
+    return this.putApiKey(p, integration, 'tenant', TENANT_LEVEL, dto, res);
   }
 
-  private async putApiKey(tenant: TenantId, integration: string, level: 'user' | 'tenant', subject: string, dto: PutApiKeyDto, res: FastifyReply) {
+  private async putApiKey(p: VerifiedToken, integration: string, level: 'user' | 'tenant', subject: string, dto: PutApiKeyDto, res: FastifyReply) {
+    const tenant: TenantId = p.tenant;
     const i = await this.integrations.get(tenant, integration);
     if (!i) throw new DomainError('integration_not_found', `no integration named "${integration}"`);
     if (i.kind !== 'api_key') throw new DomainError('conflict', `integration "${integration}" is OAuth; users connect it through a connect session`);
@@ -41,6 +47,13 @@ export class ConnectionsController {
     const key = Buffer.from(dto.api_key, 'utf8');
     try {
       const r = await this.connections.putApiKey(tenant, integration, subject, key);
+      if (!r.created) {
+        // A stored API key replaced is a key rotation: the previous value lives on until previous_expires_at.
+        await this.audit.record({
+          tenant, action: 'key.rotate', outcome: 'allowed', subject: subject || undefined, integration,
+          details: { target: 'api_key', connection: r.connection.id, version: r.connection.version, previous_expires_at: r.connection.previousExpiresAt, by: p.subject },
+        });
+      }
       res.status(r.created ? 201 : 200);
       return view(r.connection);
     } finally {
@@ -57,12 +70,13 @@ export class ConnectionsController {
   @Delete(':integration/users/:user')
   @HttpCode(204)
   async removeUser(@Principal() p: VerifiedToken, @Param('integration', validName('integration')) integration: string, @Param('user', validName('user')) user: string) {
-    if (!(await this.connections.delete(p.tenant, integration, user))) throw new DomainError('connection_not_found', 'no such connection');
+    // Revoke at the provider where the entry has an endpoint, then destroy (row and wrapped DEK); audited.
+    if (!(await this.disconnects.disconnect(p.tenant, integration, user, `admin:${p.subject}`)).disconnected) throw new DomainError('connection_not_found', 'no such connection');
   }
 
   @Delete(':integration/tenant')
   @HttpCode(204)
   async removeTenant(@Principal() p: VerifiedToken, @Param('integration', validName('integration')) integration: string) {
-    if (!(await this.connections.delete(p.tenant, integration, TENANT_LEVEL))) throw new DomainError('connection_not_found', 'no such connection');
+    if (!(await this.disconnects.disconnect(p.tenant, integration, TENANT_LEVEL, `admin:${p.subject}`)).disconnected) throw new DomainError('connection_not_found', 'no such connection');
   }
 }

@@ -3,6 +3,7 @@ import type { FastifyReply } from 'fastify';
 import { AdminGuard, Principal, VerifiedToken } from '../../../libs/auth';
 import { Integration, IntegrationStore, kindOf } from '../../../libs/credentials';
 import { DomainError, Secret } from '../../../libs/kernel';
+import { CUSTOM_PROVIDER, OutboundPolicy, ProviderCatalog } from '../../../libs/oauth';
 import { validName } from '../http/names';
 import { PutIntegrationDto } from './integration.dto';
 
@@ -22,7 +23,11 @@ function view(i: Integration) {
 @Controller('v1/admin/integrations')
 @UseGuards(AdminGuard)
 export class IntegrationsController {
-  constructor(private readonly integrations: IntegrationStore) {}
+  constructor(
+    private readonly integrations: IntegrationStore,
+    private readonly catalog: ProviderCatalog,
+    private readonly outbound: OutboundPolicy,
+  ) {}
 
   @Put(':name')
   async put(@Principal() p: VerifiedToken, @Param('name', validName('name')) name: string, @Body() dto: PutIntegrationDto, @Res({ passthrough: true }) res: FastifyReply) {
@@ -30,9 +35,8 @@ export class IntegrationsController {
     if (kindOf(provider) === 'api_key' && (client_secret || config.client_id)) {
       throw new DomainError('validation_failed', 'api_key integrations take no client_id or client_secret', { extra: { errors: [{ field: 'client_secret', message: 'not allowed for api_key' }] } });
     }
-    if (provider === 'custom-oauth2' && (!config.authorize_url || !config.token_url)) {
-      throw new DomainError('validation_failed', 'custom-oauth2 needs authorize_url and token_url', { extra: { errors: [{ field: 'token_url', message: 'is required for custom-oauth2' }] } });
-    }
+    const errors = this.providerSettings(provider, config);
+    if (errors.length) throw new DomainError('validation_failed', `Invalid provider settings: ${[...new Set(errors.map((e) => e.field))].join(', ')}`, { extra: { errors } });
     const result = await this.integrations.put(p.tenant, name, {
       provider,
       level: level ?? 'user',
@@ -41,6 +45,24 @@ export class IntegrationsController {
     });
     res.status(result.created ? 201 : 200);
     return view(result.integration);
+  }
+
+  /** The catalog checks parameters and custom entries; plain-http URLs need an allowlisted host. Messages never echo values. */
+  private providerSettings(provider: string, config: Omit<PutIntegrationDto, 'provider' | 'level' | 'client_secret'>): Array<{ field: string; message: string }> {
+    const errors: Array<{ field: string; message: string }> = [];
+    const urls = (['authorize_url', 'token_url', 'revocation_url'] as const).filter((f) => config[f] !== undefined);
+    if (provider !== CUSTOM_PROVIDER) {
+      for (const f of [...urls, ...(config.provider_options ? ['provider_options'] : [])]) errors.push({ field: f, message: 'is only for custom-oauth2' });
+    }
+    for (const f of urls) {
+      const u = new URL(config[f]!);
+      if (u.protocol === 'http:' && !this.outbound.allowsPlainHttp(u.hostname)) errors.push({ field: f, message: 'must be https (plain http only for hosts in OUTBOUND_ALLOW_HOSTS)' });
+    }
+    if (kindOf(provider) === 'api_key') {
+      if (config.params) errors.push({ field: 'params', message: 'is not for api_key integrations' });
+      return errors;
+    }
+    return [...errors, ...this.catalog.check(provider, JSON.parse(JSON.stringify(config)))];
   }
 
   @Get()

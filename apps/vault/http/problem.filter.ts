@@ -11,6 +11,13 @@ const TITLES: Record<number, string> = {
 
 const HTTP_CODES: Record<number, string> = { 400: 'invalid_request', 404: 'not_found', 405: 'method_not_allowed', 413: 'payload_too_large', 415: 'unsupported_media_type', 429: 'rate_limited' };
 
+const PROBLEM_CODES = new WeakMap<object, string>();
+
+/** The `code` of the problem this request was answered with, if it was (for metrics). */
+export function problemCodeOf(req: object): string | undefined {
+  return PROBLEM_CODES.get(req);
+}
+
 /**
  * The one place errors become responses: RFC 9457 problem+json with a stable `code`.
  * Unknown errors become an opaque 500 with an error id; details stay server-side
@@ -25,6 +32,7 @@ export class ProblemFilter implements ExceptionFilter {
     const req = ctx.getRequest<FastifyRequest>();
     const reply = ctx.getResponse<FastifyReply>();
     const problem = this.toProblem(err);
+    PROBLEM_CODES.set(req, String(problem.body.code));
     if (problem.retryAfter !== undefined) reply.header('Retry-After', String(problem.retryAfter));
     if (problem.body.status === 401) reply.header('WWW-Authenticate', 'Bearer error="invalid_token"');
     reply

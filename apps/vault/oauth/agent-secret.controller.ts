@@ -1,4 +1,5 @@
 import { Body, Controller, HttpCode, Param, Post, Res, UseGuards } from '@nestjs/common';
+import { ApiPropertyOptional } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { IsInt, IsOptional, Max, Min } from 'class-validator';
 import { AuditLog } from '../../../libs/audit';
@@ -9,6 +10,7 @@ import { validName } from '../http/names';
 
 export class RotateAgentSecretDto {
   /** How long the previous secret keeps working (default 1 hour, at most 30 days; 0 = not at all). */
+  @ApiPropertyOptional({ type: 'integer', minimum: 0, maximum: 2592000, default: 3600, description: 'How long the previous secret keeps working' })
   @IsOptional() @IsInt() @Min(0) @Max(30 * 24 * 3600) overlap_seconds?: number;
 }
 

@@ -1,0 +1,90 @@
+import { Controller, Get, Inject, Param, Post, Req, Res, UseFilters } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AuthorizationFlow, ConnectSessionService, ConsentActions, ConsentViewService, csrfToken, withOutcome } from '../../../libs/connect';
+import type { BrowserSession } from '../../../libs/connect';
+import { VAULT_CONFIG, VaultConfig } from '../../../libs/config';
+import { checkForm, cookiesOf, formField } from './form';
+import { ConsentPageFilter } from './page-error.filter';
+import { apiKeyPage, consentPage, messagePage } from './pages/consent.pages';
+import { redirect, sendPage } from './pages/html';
+
+const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * The consent pages (CONTRACT.md): `GET /connect/{secret}` claims a session for this browser and
+ * sends it on to the session's page; Connect / Cancel / the API-key form post back with a CSRF
+ * token. Controllers validate and delegate; the flow lives in libs/connect.
+ */
+@Controller('connect')
+@UseFilters(ConsentPageFilter)
+export class ConsentController {
+  private readonly origin: string;
+
+  constructor(
+    private readonly sessions: ConnectSessionService,
+    private readonly flow: AuthorizationFlow,
+    private readonly actions: ConsentActions,
+    private readonly views: ConsentViewService,
+    @Inject(VAULT_CONFIG) config: Pick<VaultConfig, 'publicUrl'>,
+  ) {
+    this.origin = new URL(config.publicUrl).origin;
+  }
+
+  @Get(':secret')
+  async open(@Param('secret') secret: string, @Req() req: FastifyRequest, @Res() reply: FastifyReply) {
+    const held = await this.sessions.claim(secret, cookiesOf(req));
+    redirect(reply, `/connect/s/${held.session.id}`, held.setCookie);
+  }
+
+  @Get('s/:id')
+  async page(@Param('id') id: string, @Req() req: FastifyRequest, @Res() reply: FastifyReply) {
+    const { session, secret } = await this.held(id, req);
+    const back = session.returnUrl ? [{ href: session.returnUrl, label: 'Back to the app' }] : [];
+    if (session.status === 'completed' || session.status === 'cancelled') {
+      const done = session.status === 'completed';
+      sendPage(reply, 200, done ? 'Connected' : 'Cancelled', messagePage(done ? 'Connected' : 'Cancelled', done ? 'This account is connected.' : 'Nothing was connected.', [...back, { href: '/connections', label: 'Your connections' }]));
+      return;
+    }
+    const view = await this.views.consent(session);
+    const csrf = csrfToken(secret, session.id);
+    const returnOrigin = session.returnUrl ? [new URL(session.returnUrl).origin] : [];
+    if (view.kind === 'api_key') {
+      sendPage(reply, 200, `Add your ${view.title} API key`, apiKeyPage(view, session.id, csrf), { formAction: returnOrigin });
+      return;
+    }
+    const providerOrigin = view.providerHost ? [new URL((await this.flow.provider(session)).provider.authorizeUrl).origin] : [];
+    sendPage(reply, 200, `Connect your ${view.providerName} account`, consentPage(view, session.id, csrf), { formAction: [...providerOrigin, ...returnOrigin] });
+  }
+
+  @Post('s/:id/authorize')
+  async authorize(@Param('id') id: string, @Req() req: FastifyRequest, @Res() reply: FastifyReply) {
+    const { session } = await this.posted(id, req);
+    redirect(reply, await this.flow.start(session));
+  }
+
+  @Post('s/:id/cancel')
+  async cancel(@Param('id') id: string, @Req() req: FastifyRequest, @Res() reply: FastifyReply) {
+    const { session } = await this.posted(id, req);
+    await this.actions.cancel(session);
+    if (session.returnUrl) return redirect(reply, withOutcome(session.returnUrl, 'cancelled', session.integration));
+    sendPage(reply, 200, 'Cancelled', messagePage('Cancelled', 'Nothing was connected. You can close this page.', [{ href: '/connections', label: 'Your connections' }]));
+  }
+
+  @Post('s/:id/api-key')
+  async apiKey(@Param('id') id: string, @Req() req: FastifyRequest, @Res() reply: FastifyReply) {
+    const { session } = await this.posted(id, req);
+    await this.actions.pasteApiKey(session, formField(req, 'api_key') ?? '');
+    if (session.returnUrl) return redirect(reply, withOutcome(session.returnUrl, 'connected', session.integration));
+    redirect(reply, `/connections?connected=${encodeURIComponent(session.integration)}`);
+  }
+
+  private async held(id: string, req: FastifyRequest): Promise<BrowserSession> {
+    return this.sessions.authenticate(SESSION_ID.test(id) ? id : '', cookiesOf(req));
+  }
+
+  private async posted(id: string, req: FastifyRequest): Promise<BrowserSession> {
+    const held = await this.held(id, req);
+    checkForm(req, this.origin, held.secret, held.session.id);
+    return held;
+  }
+}

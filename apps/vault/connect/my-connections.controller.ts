@@ -1,0 +1,64 @@
+import { Controller, Get, Inject, Param, Post, Query, Req, Res, UseFilters } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ConnectSessionService, ConsentViewService, csrfToken, DisconnectService } from '../../../libs/connect';
+import { VAULT_CONFIG, VaultConfig } from '../../../libs/config';
+import { DomainError } from '../../../libs/kernel';
+import { validName } from '../http/names';
+import { checkForm, cookiesOf, formField } from './form';
+import { ConsentPageFilter } from './page-error.filter';
+import { connectionsPage } from './pages/consent.pages';
+import { redirect, sendPage } from './pages/html';
+
+const NO_SESSION = 'Open the connect link the app gave you to see your connections here.';
+
+/**
+ * "Your connections" (`/connections`): the user of the connect session this browser holds sees
+ * their connections (status, last agent from audit) and can reconnect or disconnect them.
+ */
+@Controller('connections')
+@UseFilters(ConsentPageFilter)
+export class MyConnectionsController {
+  private readonly origin: string;
+
+  constructor(
+    private readonly sessions: ConnectSessionService,
+    private readonly views: ConsentViewService,
+    private readonly disconnects: DisconnectService,
+    @Inject(VAULT_CONFIG) config: Pick<VaultConfig, 'publicUrl'>,
+  ) {
+    this.origin = new URL(config.publicUrl).origin;
+  }
+
+  @Get()
+  async list(@Query() q: Record<string, unknown>, @Req() req: FastifyRequest, @Res() reply: FastifyReply) {
+    const held = await this.sessions.anyForBrowser(cookiesOf(req));
+    if (!held) throw new DomainError('forbidden', NO_SESSION);
+    const { session, secret } = held;
+    const rows = await this.views.connectionsOf(session.tenant, session.subject);
+    const connected = typeof q.connected === 'string' ? rows.find((r) => r.integration === q.connected) : undefined;
+    const notice = connected ? `${connected.title} is connected.` : typeof q.disconnected === 'string' ? `${q.disconnected} was disconnected.` : null;
+    sendPage(reply, 200, 'Your connections', connectionsPage(session.subject, rows, session.id, csrfToken(secret, session.id), notice));
+  }
+
+  @Post(':integration/disconnect')
+  async disconnect(@Param('integration', validName('integration')) integration: string, @Req() req: FastifyRequest, @Res() reply: FastifyReply) {
+    const { session } = await this.posted(req);
+    await this.disconnects.disconnect(session.tenant, integration, session.subject, `user:${session.subject}`);
+    redirect(reply, `/connections?disconnected=${encodeURIComponent(integration)}`);
+  }
+
+  @Post(':integration/reconnect')
+  async reconnect(@Param('integration', validName('integration')) integration: string, @Req() req: FastifyRequest, @Res() reply: FastifyReply) {
+    const { session } = await this.posted(req);
+    const next = await this.sessions.reconnect(session, integration);
+    redirect(reply, `/connect/s/${next.session.id}`, next.setCookie);
+  }
+
+  /** The form names the session whose cookie signs its CSRF token. */
+  private async posted(req: FastifyRequest) {
+    const id = formField(req, 'session') ?? '';
+    const held = await this.sessions.authenticate(/^[0-9a-f-]{36}$/.test(id) ? id : '', cookiesOf(req));
+    checkForm(req, this.origin, held.secret, held.session.id);
+    return held;
+  }
+}

@@ -1,0 +1,71 @@
+import type { ConnectionRow, ConsentView } from '../../../../libs/connect';
+import { html, SafeHtml } from './html';
+
+/** A POST form with the CSRF token: every form on these pages is built here (SECURITY 19). */
+export function postForm(action: string, csrf: string, inner: SafeHtml, extra: Record<string, string> = {}): SafeHtml {
+  const hidden = Object.entries(extra).map(([k, v]) => html`<input type="hidden" name="${k}" value="${v}">`);
+  return html`<form method="post" action="${action}"><input type="hidden" name="csrf" value="${csrf}">${hidden}${inner}</form>`;
+}
+
+function agentsSection(v: ConsentView): SafeHtml {
+  const items = v.agents.map((a) => html`<li><strong>${a.name}</strong>${a.clientId ? html` <code>${a.clientId}</code>` : ''}${a.condition ? html` — ${a.condition}` : ''}</li>`);
+  return html`<section aria-labelledby="agents-h"><h2 id="agents-h">Agents that may use it</h2>
+    ${items.length ? html`<ul>${items}</ul>` : html`<p class="muted">No agent may use it yet. An administrator of ${v.tenant} decides which agents can.</p>`}
+    <p class="muted">An agent only ever receives a short-lived access token, never your password or refresh token, and every use is recorded.</p></section>`;
+}
+
+function header(v: ConsentView, heading: string): SafeHtml {
+  return html`<p class="eyebrow">${v.tenant}</p><h1>${heading}</h1>
+    <p><strong>${v.title}</strong> · requested by <strong>${v.tenant}</strong>${v.returnHost ? html` (${v.returnHost})` : ''}</p>
+    ${v.expectedEmail ? html`<p class="note">Sign in as <strong>${v.expectedEmail}</strong>. Another account will be refused.</p>` : ''}`;
+}
+
+export function consentPage(v: ConsentView, sessionId: string, csrf: string): SafeHtml {
+  const scopes = v.scopes.map((s) => html`<li>${s.description} <code>${s.scope}</code></li>`);
+  return html`<main>${header(v, `Connect your ${v.providerName} account`)}
+    <section aria-labelledby="scopes-h"><h2 id="scopes-h">What it will be able to do</h2>
+      ${scopes.length ? html`<ul>${scopes}</ul>` : html`<p>What the ${v.providerName} app is configured to allow.</p>`}</section>
+    ${agentsSection(v)}
+    <p>You will sign in at <strong>${v.providerHost ?? v.providerName}</strong>. You can disconnect at any time on <a href="/connections">your connections</a> page.</p>
+    <div class="actions">
+      ${postForm(`/connect/s/${sessionId}/authorize`, csrf, html`<button type="submit" class="primary" autofocus>Connect</button>`)}
+      ${postForm(`/connect/s/${sessionId}/cancel`, csrf, html`<button type="submit">Cancel</button>`)}
+    </div></main>`;
+}
+
+export function apiKeyPage(v: ConsentView, sessionId: string, csrf: string): SafeHtml {
+  return html`<main>${header(v, `Add your ${v.title} API key`)}
+    ${agentsSection(v)}
+    ${postForm(`/connect/s/${sessionId}/api-key`, csrf, html`<label for="api_key">API key</label>
+      <input id="api_key" name="api_key" type="password" autocomplete="off" spellcheck="false" required maxlength="8192" autofocus>
+      <p class="muted">It is stored encrypted and only released to the agents above.</p>
+      <div class="actions"><button type="submit" class="primary">Save key</button></div>`)}
+    <div class="actions">${postForm(`/connect/s/${sessionId}/cancel`, csrf, html`<button type="submit">Cancel</button>`)}</div></main>`;
+}
+
+export function messagePage(title: string, message: string, links: Array<{ href: string; label: string }>, error = false): SafeHtml {
+  return html`<main><h1>${title}</h1><p class="note${error ? ' error' : ''}" role="${error ? 'alert' : 'status'}">${message}</p>
+    ${links.length ? html`<div class="actions">${links.map((l) => html`<a class="button" href="${l.href}">${l.label}</a>`)}</div>` : ''}</main>`;
+}
+
+const STATUS: Record<string, string> = { active: 'Connected', needs_reauth: 'Needs reconnecting', revoked: 'Revoked', refresh_indeterminate: 'Being checked' };
+
+export function connectionsPage(subject: string, rows: ConnectionRow[], sessionId: string, csrf: string, notice: string | null): SafeHtml {
+  const when = (d: Date | string) => new Date(d).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
+  const body = rows.map(
+    (r) => html`<tr><th scope="row">${r.title}<br><code>${r.integration}</code></th>
+      <td>${STATUS[r.status] ?? r.status}</td><td>${when(r.connectedAt)}</td>
+      <td>${r.lastUsed ? html`${r.lastUsed.agent}<br><span class="muted">${when(r.lastUsed.at)}</span>` : html`<span class="muted">Not yet</span>`}</td>
+      <td><div class="actions">
+        ${postForm(`/connections/${encodeURIComponent(r.integration)}/reconnect`, csrf, html`<button type="submit" aria-label="Reconnect ${r.title}">Reconnect</button>`, { session: sessionId })}
+        ${postForm(`/connections/${encodeURIComponent(r.integration)}/disconnect`, csrf, html`<button type="submit" aria-label="Disconnect ${r.title}">Disconnect</button>`, { session: sessionId })}
+      </div></td></tr>`,
+  );
+  return html`<main><p class="eyebrow">Signed in for this visit as ${subject}</p><h1>Your connections</h1>
+    ${notice ? html`<p class="note" role="status">${notice}</p>` : ''}
+    ${rows.length
+      ? html`<table><caption class="muted">Accounts you connected, and which agent used each one last.</caption>
+        <thead><tr><th scope="col">Account</th><th scope="col">Status</th><th scope="col">Connected</th><th scope="col">Last used by</th><th scope="col"><span class="muted">Actions</span></th></tr></thead>
+        <tbody>${body}</tbody></table>`
+      : html`<p>You have not connected any account yet.</p>`}</main>`;
+}

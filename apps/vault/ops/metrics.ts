@@ -1,0 +1,98 @@
+import { Controller, Get, HttpCode, Inject, Injectable, OnApplicationShutdown, OnModuleInit, Res } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { DataSource } from 'typeorm';
+import { AuditLog } from '../../../libs/audit';
+import { principalOf } from '../../../libs/auth';
+import { VAULT_CONFIG, VaultConfig } from '../../../libs/config';
+import { KEY_PROVIDER, KeyProvider, Keyring } from '../../../libs/crypto';
+import { onAuditFlush, onKeyProviderCall, ReleaseOutcome, VaultMetrics } from '../../../libs/observability';
+import { problemCodeOf } from '../http/problem.filter';
+import { RELEASE_ROUTE } from './route-groups';
+
+interface PgPool {
+  totalCount: number;
+  idleCount: number;
+  waitingCount: number;
+}
+
+/** The app's metrics, reading the tenant-key cache, the audit log and the pool at scrape time. */
+export const metricsProvider = {
+  provide: VaultMetrics,
+  inject: [Keyring, AuditLog, DataSource, VAULT_CONFIG],
+  useFactory: (keyring: Keyring, audit: AuditLog, ds: DataSource, config: VaultConfig) =>
+    new VaultMetrics({
+      keyCache: () => ({ hits: keyring.cache.hits, misses: keyring.cache.misses }),
+      audit: () => audit.stats(),
+      pool: () => {
+        // TypeORM's postgres driver keeps its pg.Pool as `master`.
+        const pool = ds.isInitialized ? (ds.driver as unknown as { master?: PgPool }).master : undefined;
+        return pool ? { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: config.database.poolSize } : undefined;
+      },
+    }),
+};
+
+/**
+ * Feeds the metrics: Key Vault calls of this app's key provider and flushes of its audit log
+ * (libs report them on diagnostics channels), and every answered release (a Fastify hook, so
+ * refusals by the guards, the rate limiter and the router's validation are counted too).
+ */
+@Injectable()
+export class MetricsFeed implements OnModuleInit, OnApplicationShutdown {
+  private readonly unsubscribe: Array<() => void> = [];
+
+  constructor(
+    private readonly metrics: VaultMetrics,
+    private readonly adapter: HttpAdapterHost,
+    private readonly audit: AuditLog,
+    @Inject(KEY_PROVIDER) private readonly keyProvider: KeyProvider,
+  ) {}
+
+  onModuleInit(): void {
+    this.unsubscribe.push(onKeyProviderCall(this.keyProvider, (e) => this.metrics.recordKeyProviderCall(e)));
+    this.unsubscribe.push(onAuditFlush(this.audit, (e) => this.metrics.recordAuditFlush(e)));
+    const fastify = this.adapter.httpAdapter?.getInstance<FastifyInstance>();
+    fastify?.addHook('onResponse', (req: FastifyRequest, reply: FastifyReply, done: () => void) => {
+      if (req.method === 'POST' && req.routeOptions.url === RELEASE_ROUTE) this.release(req, reply);
+      done();
+    });
+  }
+
+  onApplicationShutdown(): void {
+    for (const off of this.unsubscribe.splice(0)) off();
+  }
+
+  private release(req: FastifyRequest, reply: FastifyReply): void {
+    const status = reply.statusCode;
+    const outcome: ReleaseOutcome = status < 400 ? 'released' : status < 500 ? 'denied' : 'error';
+    this.metrics.recordRelease({
+      outcome,
+      integration: verifiedIntegration(req),
+      reason: status >= 400 ? (problemCodeOf(req) ?? `http_${status}`) : undefined,
+      seconds: reply.elapsedTime / 1000,
+    });
+  }
+}
+
+/**
+ * The integration of the path, only when the verified token names it in a scope: a label value
+ * an unauthenticated caller cannot invent (cardinality), and never a user or an agent.
+ */
+function verifiedIntegration(req: FastifyRequest): string | undefined {
+  const integration = (req.params as Record<string, unknown> | undefined)?.integration;
+  const token = principalOf(req);
+  return typeof integration === 'string' && token?.scopes.includes(`connections:${integration}`) ? integration : undefined;
+}
+
+/** `GET /metrics`: Prometheus text exposition. Labels carry integration names and codes only. */
+@Controller('metrics')
+export class MetricsController {
+  constructor(private readonly metrics: VaultMetrics) {}
+
+  @Get()
+  @HttpCode(200)
+  async scrape(@Res({ passthrough: true }) res: FastifyReply): Promise<string> {
+    res.header('Content-Type', this.metrics.contentType).header('Cache-Control', 'no-store');
+    return this.metrics.text();
+  }
+}

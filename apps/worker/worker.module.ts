@@ -1,0 +1,19 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { AuditModule } from '../../libs/audit';
+import { ConfigModule, VaultConfig } from '../../libs/config';
+import { CryptoModule } from '../../libs/crypto';
+import { DbModule } from '../../libs/db';
+import { KeysModule, KeysModuleOptions } from '../../libs/keys';
+import { AuditKeyBinding } from '../vault/audit-bindings';
+
+/** The worker's Nest application context (no HTTP): key jobs, the key scheduler, housekeeping. The CLI reuses it without the background duties. */
+@Module({})
+export class WorkerModule {
+  static forRoot(config: VaultConfig, ds: DataSource, keys: KeysModuleOptions): DynamicModule {
+    return {
+      module: WorkerModule,
+      imports: [ConfigModule.forRoot(config), DbModule.forDataSource(ds), CryptoModule, AuditModule, AuditKeyBinding, KeysModule.forRoot(keys)],
+    };
+  }
+}

@@ -1,0 +1,139 @@
+import { Injectable } from '@nestjs/common';
+import { AuditLog } from '../audit';
+import { ConnectionStore, ConnectionStatus, Integration, IntegrationStore } from '../credentials';
+import { DomainError, TenantId } from '../kernel';
+import { ProviderCatalog } from '../oauth';
+import { AgentStore, Policy, PolicyStore } from '../policy';
+import { ConnectSession } from './connect-session.store';
+
+export interface AgentGrant {
+  name: string;
+  clientId: string | null;
+  /** A plain-words condition ("only when you have the role …"), or null. */
+  condition: string | null;
+}
+
+/** Everything the consent page shows. Plain data: the page escapes it. */
+export interface ConsentView {
+  tenant: string;
+  integration: string;
+  title: string;
+  providerName: string;
+  kind: 'oauth2' | 'api_key';
+  /** Where the user will sign in (the authorize URL's host), so they can check it. */
+  providerHost: string | null;
+  scopes: Array<{ scope: string; description: string }>;
+  agents: AgentGrant[];
+  expectedEmail: string | null;
+  returnHost: string | null;
+}
+
+export interface ConnectionRow {
+  integration: string;
+  title: string;
+  kind: 'oauth2' | 'api_key';
+  status: ConnectionStatus;
+  connectedAt: Date;
+  lastUsed: { agent: string; at: string } | null;
+}
+
+/** OpenID Connect's standard scopes in plain words, for entries (custom ones) that do not describe them. */
+const STANDARD_SCOPES: Record<string, string> = {
+  openid: 'Confirm who you are',
+  email: 'See your email address',
+  profile: 'See your name and profile',
+  offline_access: 'Keep access while you are away',
+};
+
+/** Reads for the consent and connections pages: integration, scopes in plain words, agents from policy, last use from audit. */
+@Injectable()
+export class ConsentViewService {
+  constructor(
+    private readonly integrations: IntegrationStore,
+    private readonly connections: ConnectionStore,
+    private readonly catalog: ProviderCatalog,
+    private readonly policies: PolicyStore,
+    private readonly agents: AgentStore,
+    private readonly audit: AuditLog,
+  ) {}
+
+  async consent(s: ConnectSession): Promise<ConsentView> {
+    const i = await this.integrations.get(s.tenant, s.integration);
+    if (!i) throw new DomainError('integration_not_found', 'This integration no longer exists.');
+    const entry = i.kind === 'oauth2' ? this.catalog.get(i.provider) : undefined;
+    let providerHost: string | null = null;
+    let scopes: ConsentView['scopes'] = [];
+    if (entry) {
+      const resolved = this.catalog.resolve(i.provider, i.config, String(i.config.client_id ?? ''));
+      providerHost = new URL(resolved.authorizeUrl).host;
+      const custom = (i.config.provider_options as { scope_descriptions?: Record<string, string> } | undefined)?.scope_descriptions ?? {};
+      scopes = resolved.scopes.map((scope) => ({ scope, description: custom[scope] ?? entry.scopes.descriptions[scope] ?? STANDARD_SCOPES[scope] ?? `Access “${scope}”` }));
+    }
+    return {
+      tenant: s.tenant,
+      integration: i.name,
+      title: this.title(i),
+      providerName: entry && entry.id !== 'custom-oauth2' ? entry.displayName : this.title(i),
+      kind: i.kind,
+      providerHost,
+      scopes,
+      agents: await this.agentsFor(s.tenant, i.name, s.subject),
+      expectedEmail: s.expectedEmail,
+      returnHost: s.returnUrl ? new URL(s.returnUrl).host : null,
+    };
+  }
+
+  async connectionsOf(tenant: TenantId, subject: string): Promise<ConnectionRow[]> {
+    const [rows, integrations] = await Promise.all([this.connections.list(tenant, { user: subject, limit: 200 }), this.integrations.list(tenant)]);
+    const byName = new Map(integrations.map((i) => [i.name, i]));
+    const names = new Map((await this.agents.list(tenant)).map((a) => [a.client_id, a.name]));
+    return Promise.all(
+      rows.map(async (c) => ({
+        integration: c.integration,
+        title: byName.get(c.integration) ? this.title(byName.get(c.integration)!) : c.integration,
+        kind: c.kind,
+        status: c.status,
+        connectedAt: c.createdAt,
+        lastUsed: await this.lastUse(tenant, subject, c.integration, names),
+      })),
+    );
+  }
+
+  /** Allowing policies for this integration and user, minus agents a deny without conditions excludes. */
+  async agentsFor(tenant: TenantId, integration: string, subject: string): Promise<AgentGrant[]> {
+    const policies = await this.policies.list(tenant);
+    const names = new Map((await this.agents.list(tenant)).map((a) => [a.client_id, a.name]));
+    const applies = (p: Policy) => (p.integrations.includes('*') || p.integrations.includes(integration)) && (!p.users.subjects?.length || p.users.subjects.includes(subject));
+    const denies = policies.filter((p) => p.effect === 'deny' && applies(p) && !p.users.roles_any?.length);
+    if (denies.some((d) => d.agents.includes('*'))) return [];
+    const denied = new Set(denies.flatMap((d) => d.agents));
+    const out = new Map<string, AgentGrant>();
+    for (const p of policies.filter((x) => x.effect === 'allow' && applies(x))) {
+      const roles = p.users.roles_any ?? [];
+      const condition = roles.length ? `only when you have the role ${roles.join(' or ')}` : null;
+      for (const a of p.agents) {
+        if (denied.has(a)) continue;
+        const key = a === '*' ? '*' : a;
+        const prev = out.get(key);
+        if (prev && prev.condition === null) continue;
+        out.set(key, a === '*' ? { name: 'Any agent registered by this app', clientId: null, condition } : { name: names.get(a) ?? a, clientId: a, condition });
+      }
+    }
+    return [...out.values()];
+  }
+
+  private async lastUse(tenant: TenantId, subject: string, integration: string, names: Map<string, string>): Promise<ConnectionRow['lastUsed']> {
+    try {
+      const page = await this.audit.list(tenant, { action: 'credential.release', outcome: 'allowed', user: subject, integration, limit: 1 });
+      const e = page.events[0];
+      return e?.agent ? { agent: names.get(e.agent) ?? e.agent, at: e.at } : null;
+    } catch {
+      return null; // a user id the audit filter cannot express: show "not yet"
+    }
+  }
+
+  private title(i: Integration): string {
+    const display = typeof i.config.display_name === 'string' ? i.config.display_name : undefined;
+    return display ?? this.catalog.get(i.provider)?.displayName ?? i.name;
+  }
+}

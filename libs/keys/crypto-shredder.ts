@@ -1,0 +1,62 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { ConnectionStore } from '../credentials';
+import { Keyring } from '../crypto';
+import { TenantId } from '../kernel';
+import { KeyJob } from './key-job';
+import { KeyJobStore } from './key-job.store';
+
+export interface TenantShredResult {
+  tenantKeysDestroyed: number[];
+  connections: number;
+  integrations: number;
+  agents: number;
+  policies: number;
+}
+
+/**
+ * Crypto-shredding: deleting data by destroying the keys that could read it.
+ *
+ * - A user: their connections go (each row held the only live copy of its DEK), and a tenant-key
+ *   rotation is started so the TK that wrapped those DEKs is destroyed once the tenant's other
+ *   records have moved to a new one. From then on a backup's copy of the user's rows needs a TK
+ *   that exists only wrapped in that same backup.
+ * - A tenant: in one transaction every TK version is destroyed (wrapped copies zeroed, minimum
+ *   decryption version raised past them) and every tenant-owned row deleted.
+ *
+ * Backups still hold the wrapped TKs themselves, under the KEK version of their day: they are
+ * unreadable for good once that KEK version is disabled in Key Vault after a KEK rotation
+ * (`GET /v1/admin/keys` lists the versions still in use).
+ */
+@Injectable()
+export class CryptoShredder {
+  constructor(
+    private readonly ds: DataSource,
+    private readonly keyring: Keyring,
+    private readonly connections: ConnectionStore,
+    private readonly jobs: KeyJobStore,
+  ) {}
+
+  async shredUser(tenant: TenantId, subject: string, requestedBy: string): Promise<{ connections: Array<{ id: string; integration: string }>; job?: KeyJob }> {
+    const deleted = await this.connections.deleteAllForUser(tenant, subject);
+    // Connect sessions under way for them hold a sealed PKCE verifier and the e-mail they expect.
+    await this.ds.query(`DELETE FROM connect_sessions WHERE tenant = $1 AND subject = $2`, [tenant, subject]);
+    if (!deleted.length) return { connections: [] };
+    // A rotation already running may have rewrapped this user's DEKs onto its new TK: run again after it.
+    const { job } = await this.jobs.enqueue({ kind: 'tenant_rotate', tenant, requestedBy, params: { audit_tenant: tenant, reason: 'shred' } }, { againIfRunning: true });
+    return { connections: deleted, job };
+  }
+
+  async shredTenant(tenant: TenantId): Promise<TenantShredResult> {
+    const result = await this.ds.transaction(async (m) => {
+      const tenantKeysDestroyed = await Keyring.destroyTenantKeys(m, tenant);
+      const remove = async (table: 'connections' | 'integrations' | 'agents' | 'policies') => Number((await m.query(`DELETE FROM ${table} WHERE tenant = $1`, [tenant]))[1] ?? 0);
+      const connections = await remove('connections');
+      const integrations = await remove('integrations');
+      return { tenantKeysDestroyed, connections, integrations, agents: await remove('agents'), policies: await remove('policies') };
+    });
+    this.keyring.forgetTenantKeys(tenant);
+    await this.jobs.cancelForTenant(tenant, 'tenant_shredded');
+    return result;
+  }
+}

@@ -1,0 +1,188 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { VAULT_CONFIG, VaultConfig } from '../config';
+import { KEY_PROVIDER, KeyProvider } from '../crypto';
+import { KeyJob } from './key-job';
+import { KeyJobStore } from './key-job.store';
+
+/** Cryptoperiod used for warnings when no automatic rotation period is configured (NIST SP 800-57 pt. 1 §5.3.6 suggests ≤ 1–2 years). */
+export const DEFAULT_CRYPTOPERIOD_DAYS = 365;
+const DAY_MS = 86_400_000;
+/** Tenants listed in full in an operator's vault-wide view (the others are counted). */
+const OPERATOR_TENANT_LIMIT = 200;
+
+export interface KeyWarning {
+  code: 'kek_past_cryptoperiod' | 'kek_rewrap_pending' | 'tenant_key_past_cryptoperiod' | 'tenant_key_versions_pending_retirement' | 'key_job_failed';
+  message: string;
+  tenant?: string;
+  version?: number;
+  job?: string;
+}
+
+export interface TenantKeyVersionView {
+  version: number;
+  status: 'active' | 'decrypt_only' | 'destroyed';
+  kek_key_id: string | null;
+  created_at: Date;
+  destroyed_at: Date | null;
+  encryptions: number;
+  records: { connections: number; integrations: number };
+}
+
+export interface KeyStatusView {
+  kek: {
+    provider: 'local' | 'azure';
+    current_key_id: string;
+    current_created_at: Date | null;
+    period_days: number;
+    automatic: boolean;
+    /** KEK versions that still wrap a live key, with how many. A version at zero can be disabled in Key Vault. */
+    versions: Array<{ key_id: string; current: boolean; tenant_keys: number; system_keys?: number }>;
+  };
+  tenant_keys: { period_days: number; automatic: boolean };
+  tenants: Array<{ tenant: string; active_version: number | null; min_version: number; shredded_at: Date | null; versions: TenantKeyVersionView[] }>;
+  /** Operators only: how many tenants there are, and how many were left out of `tenants`. */
+  summary?: { tenants: number; listed: number };
+  jobs: Array<ReturnType<typeof jobView>>;
+  warnings: KeyWarning[];
+}
+
+/**
+ * What `GET /v1/admin/keys` and `keys status` show: KEK versions in use with key counts, tenant
+ * key versions with record counts, job progress, and warnings (past the cryptoperiod, rewraps
+ * pending, failed jobs). A tenant admin sees their tenant; an operator sees the vault.
+ */
+@Injectable()
+export class KeyStatusService {
+  constructor(
+    private readonly ds: DataSource,
+    @Inject(KEY_PROVIDER) private readonly provider: KeyProvider,
+    private readonly jobs: KeyJobStore,
+    @Inject(VAULT_CONFIG) private readonly config: Pick<VaultConfig, 'keys'>,
+  ) {}
+
+  async status(scope: { tenant?: string; operator: boolean }): Promise<KeyStatusView> {
+    if (!scope.operator && !scope.tenant) throw new Error('a tenant admin sees one tenant');
+    const only = scope.tenant;
+    const currentKeyId = await this.provider.refresh().catch(() => this.provider.currentKeyId());
+    const createdAt = this.provider.currentKeyCreatedAt?.() ?? null;
+    const kekPeriod = this.config.keys.rotationPeriodDays.kek ?? DEFAULT_CRYPTOPERIOD_DAYS;
+    const tkPeriod = this.config.keys.rotationPeriodDays.tk ?? DEFAULT_CRYPTOPERIOD_DAYS;
+    const warnings: KeyWarning[] = [];
+
+    const versions = await this.kekVersions(only, scope.operator, currentKeyId);
+    const tenants = await this.tenants(only);
+    const jobs = await this.jobs.recent({ tenant: scope.operator ? undefined : only, limit: 20 });
+    const open = (kind: string, tenant: string | null) => jobs.some((j) => j.kind === kind && j.tenant === tenant && (j.status === 'pending' || j.status === 'running'));
+
+    if (createdAt && Date.now() - createdAt.getTime() > kekPeriod * DAY_MS) {
+      warnings.push({ code: 'kek_past_cryptoperiod', message: `the current KEK version is older than ${kekPeriod} days; rotate it (keys rotate --target kek, or a Key Vault rotation policy)` });
+    }
+    const stale = versions.filter((v) => !v.current).reduce((n, v) => n + v.tenant_keys + (v.system_keys ?? 0), 0);
+    if (stale > 0 && !open('kek_rotate', null)) {
+      warnings.push({ code: 'kek_rewrap_pending', message: `${stale} keys are wrapped by an older KEK version; a KEK rewrap job will move them` });
+    }
+    for (const t of tenants.list) {
+      const active = t.versions.find((v) => v.status === 'active');
+      if (active && Date.now() - active.created_at.getTime() > tkPeriod * DAY_MS) {
+        warnings.push({ code: 'tenant_key_past_cryptoperiod', tenant: t.tenant, version: active.version, message: `the active tenant key is older than ${tkPeriod} days; rotate it` });
+      }
+      if (t.versions.some((v) => v.status === 'decrypt_only') && !open('tenant_rotate', t.tenant)) {
+        warnings.push({ code: 'tenant_key_versions_pending_retirement', tenant: t.tenant, message: 'older tenant key versions are still live; a tenant rotation (or keys retire) destroys them' });
+      }
+    }
+    for (const j of jobs) {
+      if (j.status === 'failed' && j.finishedAt && Date.now() - j.finishedAt.getTime() < DAY_MS) {
+        warnings.push({ code: 'key_job_failed', job: j.id, tenant: j.tenant ?? undefined, message: `key job ${j.kind} failed (${j.errorClass ?? 'unknown'})` });
+      }
+    }
+    return {
+      kek: { provider: this.provider.kind, current_key_id: currentKeyId, current_created_at: createdAt, period_days: kekPeriod, automatic: this.config.keys.rotationPeriodDays.kek !== undefined, versions },
+      tenant_keys: { period_days: tkPeriod, automatic: this.config.keys.rotationPeriodDays.tk !== undefined },
+      tenants: tenants.list,
+      ...(scope.operator && !scope.tenant ? { summary: { tenants: tenants.count, listed: tenants.list.length } } : {}),
+      // Who asked for a vault-wide job is the operators' business.
+      jobs: jobs.map((j) => ({ ...jobView(j), ...(scope.operator || j.tenant !== null ? {} : { requested_by: null }) })),
+      warnings,
+    };
+  }
+
+  /** Tenants that have an active tenant key (what "rotate every tenant" covers). */
+  async activeTenants(): Promise<Array<{ tenant: string }>> {
+    return this.ds.query(`SELECT tenant FROM tenant_keys WHERE status = 'active' ORDER BY tenant`);
+  }
+
+  private async kekVersions(tenant: string | undefined, operator: boolean, currentKeyId: string) {
+    const rows: Array<{ kek_key_id: string; tks: string; sys: string }> = await this.ds.query(
+      `SELECT kek_key_id, count(*) FILTER (WHERE src = 'tk') AS tks, count(*) FILTER (WHERE src = 'sys') AS sys
+         FROM (SELECT kek_key_id, 'tk' AS src FROM tenant_keys WHERE status <> 'destroyed' AND ($1::text IS NULL OR tenant = $1)
+               UNION ALL SELECT kek_key_id, 'sys' FROM system_keys WHERE status <> 'destroyed' AND $2) k
+        GROUP BY kek_key_id ORDER BY kek_key_id`,
+      [tenant ?? null, operator],
+    );
+    const out = rows.map((r) => ({ key_id: r.kek_key_id, current: r.kek_key_id === currentKeyId, tenant_keys: Number(r.tks), ...(operator ? { system_keys: Number(r.sys) } : {}) }));
+    if (!out.some((v) => v.current)) out.push({ key_id: currentKeyId, current: true, tenant_keys: 0, ...(operator ? { system_keys: 0 } : {}) });
+    return out;
+  }
+
+  /** One tenant, or (operators) the tenants that need attention first, then the rest, up to a limit. */
+  private async tenants(tenant: string | undefined) {
+    const [{ n }] = await this.ds.query(`SELECT count(*) AS n FROM tenants WHERE $1::text IS NULL OR id = $1`, [tenant ?? null]);
+    const chosen: Array<{ id: string; min_key_version: number; shredded_at: Date | null }> = await this.ds.query(
+      `SELECT t.id, t.min_key_version, t.shredded_at FROM tenants t
+        WHERE $1::text IS NULL OR t.id = $1
+        ORDER BY (SELECT count(*) FROM tenant_keys k WHERE k.tenant = t.id AND k.status <> 'destroyed') DESC, t.id
+        LIMIT $2`,
+      [tenant ?? null, OPERATOR_TENANT_LIMIT],
+    );
+    const ids = chosen.map((t) => t.id);
+    const keys: Array<Record<string, any>> = await this.ds.query(
+      `SELECT tenant, version, status, kek_key_id, created_at, destroyed_at, encryptions FROM tenant_keys WHERE tenant = ANY($1) ORDER BY tenant, version`,
+      [ids],
+    );
+    const counts: Array<{ tenant: string; tbl: string; tk_version: number; n: string }> = await this.ds.query(
+      `SELECT tenant, 'connections' AS tbl, tk_version, count(*) AS n FROM connections WHERE tenant = ANY($1) GROUP BY tenant, tk_version
+       UNION ALL
+       SELECT tenant, 'integrations', tk_version, count(*) FROM integrations WHERE tenant = ANY($1) AND tk_version IS NOT NULL GROUP BY tenant, tk_version`,
+      [ids],
+    );
+    const list = chosen.map((t) => {
+      const versions: TenantKeyVersionView[] = keys
+        .filter((k) => k.tenant === t.id)
+        .map((k) => {
+          const count = (tbl: string) => Number(counts.find((c) => c.tenant === t.id && c.tbl === tbl && Number(c.tk_version) === Number(k.version))?.n ?? 0);
+          return {
+            version: Number(k.version),
+            status: k.status,
+            kek_key_id: k.status === 'destroyed' ? null : k.kek_key_id,
+            created_at: k.created_at,
+            destroyed_at: k.destroyed_at ?? null,
+            encryptions: Number(k.encryptions),
+            records: { connections: count('connections'), integrations: count('integrations') },
+          };
+        });
+      const active = versions.find((v) => v.status === 'active');
+      return { tenant: t.id, active_version: active?.version ?? null, min_version: Number(t.min_key_version), shredded_at: t.shredded_at ?? null, versions };
+    });
+    return { count: Number(n), list };
+  }
+}
+
+export function jobView(j: KeyJob) {
+  return {
+    id: j.id,
+    kind: j.kind,
+    tenant: j.tenant,
+    status: j.status,
+    done: j.done,
+    total: j.total,
+    progress: j.total > 0 ? Math.min(1, j.done / j.total) : j.status === 'succeeded' ? 1 : 0,
+    attempts: j.attempts,
+    requested_by: j.requestedBy as string | null,
+    error_class: j.errorClass,
+    created_at: j.createdAt,
+    started_at: j.startedAt,
+    finished_at: j.finishedAt,
+    updated_at: j.updatedAt,
+  };
+}

@@ -1,0 +1,108 @@
+import { z } from 'zod';
+
+/**
+ * One provider, as data. Every quirk of PROVIDERS.md is a field here, never a code branch:
+ * the flow, the token parser and the refresher read these fields and nothing else.
+ */
+
+/** A dotted path into a JSON document (`authed_user.access_token`, `id_token_claims.tid`). */
+const path = z.string().regex(/^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$/, 'must be a dotted path');
+/** An https URL that may contain `{param}` placeholders (declared in `params`, or `{client_id}`). */
+const templatedUrl = z.string().regex(/^https:\/\/[A-Za-z0-9.{}_-]+(:[0-9]+)?(\/[A-Za-z0-9._~{}\/%-]*)?$/, 'must be an https URL template');
+const clientAuth = z.enum(['client_secret_basic', 'client_secret_post', 'none']);
+const separator = z.enum([' ', ',']);
+/** Metadata names are plain identifiers and may never name a secret (they are stored and released in clear). */
+const metadataName = z.string().regex(/^[a-z][a-z0-9_]{0,39}$/).refine((n) => !/token|secret|password|signature|webhook_url/.test(n), 'must not name a secret');
+
+export const responseShapeSchema = z
+  .object({
+    accessToken: path.default('access_token'),
+    refreshToken: path.default('refresh_token'),
+    expiresIn: path.default('expires_in'),
+    refreshTokenExpiresIn: path.default('refresh_token_expires_in'),
+    /** Granted scopes; when absent the requested ones were granted (RFC 6749 §5.1). */
+    scope: path.default('scope'),
+    scopeSeparator: separator.default(' '),
+    tokenType: path.default('token_type'),
+    /** Errors that arrive with HTTP 200 and a false flag (Slack `ok:false`). `error` is always checked too. */
+    okFlag: path.optional(),
+  })
+  .strict();
+
+export const identitySchema = z.discriminatedUnion('source', [
+  z.object({ source: z.literal('none') }).strict(),
+  /** Claims of the ID token from the token endpoint (received directly over TLS: OIDC Core 3.1.3.7). */
+  z.object({ source: z.literal('id_token'), subject: path.default('sub'), email: path.optional() }).strict(),
+  z.object({ source: z.literal('response'), subject: path, email: path.optional() }).strict(),
+  z.object({ source: z.literal('userinfo'), url: templatedUrl, subject: path, email: path.optional() }).strict(),
+]);
+
+export const revocationSchema = z
+  .object({
+    url: templatedUrl,
+    method: z.enum(['POST', 'DELETE']).default('POST'),
+    /** Which token to revoke: revoking the refresh token ends the grant at most providers. */
+    token: z.enum(['refresh_token', 'access_token']).default('refresh_token'),
+    /** RFC 7009 is `form`; GitHub takes JSON; Dropbox, Linear and Zendesk a bearer header. */
+    tokenIn: z.enum(['form', 'json', 'bearer']).default('form'),
+    tokenParam: z.string().regex(/^[a-z_]+$/).default('token'),
+    hint: z.boolean().default(true),
+    clientAuth: clientAuth.default('none'),
+  })
+  .strict();
+
+export const providerEntrySchema = z
+  .object({
+    id: z.string().regex(/^[a-z0-9][a-z0-9-]{1,39}$/),
+    displayName: z.string().min(1).max(80),
+    docs: z.string().url().optional(),
+    /** Values an integration supplies (`params`): URL template parts, tunables. Anchored patterns. */
+    params: z.record(z.string().regex(/^[a-z_]+$/), z.object({ pattern: z.string(), default: z.string().optional(), description: z.string() }).strict()).default({}),
+    authorizeUrl: templatedUrl,
+    tokenUrl: templatedUrl,
+    /** Expected `iss` (RFC 9207) when the provider sends one; `requireIss` rejects responses without it. */
+    issuer: templatedUrl.optional(),
+    requireIss: z.boolean().default(false),
+    scopes: z
+      .object({
+        default: z.array(z.string()).default([]),
+        /** Always requested (a refresh token needs `offline_access` at Microsoft, `refresh_token` at Salesforce). */
+        required: z.array(z.string()).default([]),
+        separator: separator.default(' '),
+        /** The authorize parameter that carries them (Slack user tokens: `user_scope`). */
+        param: z.string().regex(/^[a-z_]+$/).default('scope'),
+        descriptions: z.record(z.string()).default({}),
+      })
+      .strict(),
+    /** Extra authorize parameters (Google `access_type=offline` + `prompt=consent`, Dropbox `token_access_type`). */
+    authorizeParams: z.record(z.string()).default({}),
+    pkce: z.boolean().default(true),
+    tokenAuthMethod: clientAuth,
+    /** Body encoding of token requests (Notion takes JSON). */
+    tokenEncoding: z.enum(['form', 'json']).default('form'),
+    response: responseShapeSchema.default({}),
+    /** Where a refresh response differs from the code response (Slack user tokens come back top-level). */
+    refreshResponse: responseShapeSchema.partial().optional(),
+    /** Kept in clear and released with the token; re-read on every refresh (Salesforce `instance_url`). */
+    metadata: z.record(metadataName, path).default({}),
+    /** Provider error codes that mean "the user must reconnect", besides the RFC 6749 ones. */
+    terminalErrors: z.array(z.string()).default([]),
+    refresh: z.object({ supported: z.boolean(), rotation: z.enum(['never', 'always', 'optional']) }).strict(),
+    /** What "expired" means without `expires_in`: never (GitHub OAuth Apps), or an assumed lifetime. */
+    expiry: z
+      .object({
+        whenMissing: z.union([z.literal('never'), z.object({ assumeSeconds: z.number().int().min(60), param: z.string().optional() }).strict()]),
+        issuedAt: z.object({ path, unit: z.enum(['s', 'ms']) }).strict().optional(),
+      })
+      .strict(),
+    identity: identitySchema.default({ source: 'none' }),
+    revocation: revocationSchema.optional(),
+  })
+  .strict();
+
+export type ProviderEntry = z.infer<typeof providerEntrySchema>;
+export type ProviderEntryInput = z.input<typeof providerEntrySchema>;
+export type ResponseShape = z.infer<typeof responseShapeSchema>;
+export type ClientAuthMethod = z.infer<typeof clientAuth>;
+export type Identity = z.infer<typeof identitySchema>;
+export type Revocation = z.infer<typeof revocationSchema>;

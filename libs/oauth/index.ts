@@ -1,0 +1,17 @@
+export { ProviderCatalog, BUILT_IN_ENTRIES, API_KEY_PROVIDER, validateEntry } from './catalog/catalog';
+export type { ResolvedProvider, FieldError } from './catalog/catalog';
+export { CUSTOM_PROVIDER, customOptionsSchema } from './catalog/custom';
+export { providerEntrySchema } from './catalog/entry.schema';
+export type { ProviderEntry, ProviderEntryInput, ClientAuthMethod } from './catalog/entry.schema';
+export { OutboundPolicy, embeddedIPv4 } from './outbound/address-policy';
+export { ProviderHttpClient, OutboundError } from './outbound/provider-http.client';
+export type { ProviderRequest, ProviderResponse, OutboundFailure, ResolveAll } from './outbound/provider-http.client';
+export { OAuthClient } from './protocol/oauth-client';
+export type { ClientCredentials, RevocationOutcome } from './protocol/oauth-client';
+export { parseTokenResponse } from './protocol/token-response';
+export type { ParsedGrant, ParseContext } from './protocol/token-response';
+export { ProviderError, TERMINAL_ERRORS } from './protocol/provider-error';
+export type { ProviderErrorClass } from './protocol/provider-error';
+export { authorizeUrl, checkAuthorizationIssuer } from './protocol/authorize-url';
+export { newPkce, randomSecret, s256 } from './protocol/pkce';
+export { OAuthModule } from './oauth.module';

@@ -1,0 +1,147 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { AuditFlushEvent, KeyProviderCallEvent } from './channels';
+
+/** What the metrics read at scrape time. Every source is optional (a worker has no HTTP, a test may omit some). */
+export interface MetricSources {
+  /** Tenant-key cache counters since start. */
+  keyCache?(): { hits: number; misses: number };
+  /** The audit log's group-commit counters (`AuditLog.stats()`). */
+  audit?(): { flushes: number; committedEvents: number; failedFlushes: number; timeouts: number; queued: number };
+  /** The database pool right now; `undefined` when it is not open. */
+  pool?(): { total: number; idle: number; waiting: number; max: number } | undefined;
+}
+
+export type ReleaseOutcome = 'released' | 'denied' | 'error';
+
+/** A label value is an identifier (integration name, reason code) or it becomes `other`: never free text. */
+const LABEL = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
+/** Distinct values a caller-influenced label may take before new ones are folded into `other`. */
+const MAX_LABEL_VALUES = 500;
+
+class BoundedLabel {
+  private readonly seen = new Set<string>();
+  value(raw: string | undefined): string {
+    if (raw === undefined || raw === '') return 'none';
+    if (!LABEL.test(raw)) return 'other';
+    if (this.seen.has(raw)) return raw;
+    if (this.seen.size >= MAX_LABEL_VALUES) return 'other';
+    this.seen.add(raw);
+    return raw;
+  }
+}
+
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/**
+ * The vault's Prometheus metrics, in a registry of their own (one per app, so several apps in
+ * one process do not share counters). Labels are integration names, reason codes, operation
+ * names and outcomes only: never a user, an agent, a tenant or a value.
+ *
+ * @example
+ *   const metrics = new VaultMetrics({ pool: () => ({ total: 3, idle: 2, waiting: 0, max: 20 }) });
+ *   metrics.recordRelease({ outcome: 'denied', integration: 'openai', reason: 'policy_denied', seconds: 0.004 });
+ *   res.header('content-type', metrics.contentType).send(await metrics.text());
+ */
+export class VaultMetrics {
+  readonly registry = new Registry();
+  private readonly releases: Counter<'outcome' | 'integration'>;
+  private readonly denials: Counter<'reason'>;
+  private readonly releaseSeconds: Histogram<'outcome'>;
+  private readonly rateLimited: Counter<'route_group' | 'limiter'>;
+  private readonly keyProviderCalls: Counter<'provider' | 'operation' | 'outcome'>;
+  private readonly keyProviderSeconds: Histogram<'provider' | 'operation'>;
+  private readonly auditFlushSeconds: Histogram<'outcome'>;
+  private readonly auditBatchEvents: Histogram;
+  private readonly integrations = new BoundedLabel();
+  private readonly reasons = new BoundedLabel();
+
+  constructor(sources: MetricSources = {}, opts: { processMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    this.releases = new Counter({ name: 'vault_releases_total', help: 'Credential release requests by outcome (released, denied, error) and integration', labelNames: ['outcome', 'integration'], registers });
+    this.denials = new Counter({ name: 'vault_release_denials_total', help: 'Refused credential releases by reason code', labelNames: ['reason'], registers });
+    this.releaseSeconds = new Histogram({ name: 'vault_release_duration_seconds', help: 'Credential release latency, request received to response sent', labelNames: ['outcome'], buckets: LATENCY_BUCKETS, registers });
+    this.rateLimited = new Counter({ name: 'vault_rate_limited_total', help: 'Requests refused with 429 by route group and limiter (ip, caller)', labelNames: ['route_group', 'limiter'], registers });
+    this.keyProviderCalls = new Counter({ name: 'vault_key_provider_calls_total', help: 'Key provider (Key Vault) operations by provider, operation and outcome', labelNames: ['provider', 'operation', 'outcome'], registers });
+    this.keyProviderSeconds = new Histogram({ name: 'vault_key_provider_call_duration_seconds', help: 'Key provider (Key Vault) operation latency', labelNames: ['provider', 'operation'], buckets: LATENCY_BUCKETS, registers });
+    this.auditFlushSeconds = new Histogram({ name: 'vault_audit_flush_duration_seconds', help: 'Audit group-commit flush (batch) latency by outcome', labelNames: ['outcome'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers });
+    this.auditBatchEvents = new Histogram({ name: 'vault_audit_flush_events', help: 'Events per committed audit flush', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024], registers });
+    this.pulled(sources);
+    if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** The Prometheus text exposition of every metric. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /** One answered release request. `reason` is the problem code of a refusal or error. */
+  recordRelease(r: { outcome: ReleaseOutcome; integration?: string; reason?: string; seconds: number }): void {
+    this.releases.inc({ outcome: r.outcome, integration: this.integrations.value(r.integration) });
+    if (r.outcome === 'denied') this.denials.inc({ reason: this.reasons.value(r.reason) });
+    this.releaseSeconds.observe({ outcome: r.outcome }, r.seconds);
+  }
+
+  recordRateLimited(routeGroup: string, limiter: string): void {
+    this.rateLimited.inc({ route_group: routeGroup, limiter });
+  }
+
+  recordKeyProviderCall(e: KeyProviderCallEvent): void {
+    this.keyProviderCalls.inc({ provider: e.provider, operation: e.operation, outcome: e.outcome });
+    this.keyProviderSeconds.observe({ provider: e.provider, operation: e.operation }, e.seconds);
+  }
+
+  recordAuditFlush(e: AuditFlushEvent): void {
+    this.auditFlushSeconds.observe({ outcome: e.outcome }, e.seconds);
+    if (e.outcome === 'committed') this.auditBatchEvents.observe(e.events);
+  }
+
+  /** Metrics read from their owners at scrape time. */
+  private pulled(s: MetricSources): void {
+    const registers = [this.registry];
+    const counter = (name: string, help: string, read: () => number | undefined) =>
+      new Counter({
+        name, help, registers,
+        collect() {
+          const v = read();
+          this.reset();
+          if (v !== undefined) this.inc(v);
+        },
+      });
+    const gauge = (name: string, help: string, read: () => number | undefined) =>
+      new Gauge({
+        name, help, registers,
+        collect() {
+          const v = read();
+          if (v !== undefined) this.set(v);
+        },
+      });
+    if (s.keyCache) {
+      const cache = s.keyCache;
+      counter('vault_tenant_key_cache_hits_total', 'Tenant-key cache hits', () => cache().hits);
+      counter('vault_tenant_key_cache_misses_total', 'Tenant-key cache misses (each is one coalesced key provider unwrap)', () => cache().misses);
+      gauge('vault_tenant_key_cache_hit_ratio', 'Tenant-key cache hits / lookups since start (1 before any lookup)', () => {
+        const { hits, misses } = cache();
+        return hits + misses === 0 ? 1 : hits / (hits + misses);
+      });
+    }
+    if (s.audit) {
+      const audit = s.audit;
+      counter('vault_audit_flushes_total', 'Committed audit flush transactions', () => audit().flushes);
+      counter('vault_audit_events_committed_total', 'Audit events committed', () => audit().committedEvents);
+      counter('vault_audit_flush_failures_total', 'Audit flushes that failed or were abandoned', () => audit().failedFlushes);
+      counter('vault_audit_timeouts_total', 'Audit records rejected because their deadline passed (the release answered 503)', () => audit().timeouts);
+      gauge('vault_audit_queue_events', 'Audit events waiting for a flush', () => audit().queued);
+    }
+    if (s.pool) {
+      const pool = s.pool;
+      gauge('vault_db_pool_connections', 'Open database connections (idle and in use)', () => pool()?.total);
+      gauge('vault_db_pool_idle_connections', 'Idle database connections', () => pool()?.idle);
+      gauge('vault_db_pool_waiting_requests', 'Queries waiting for a free connection', () => pool()?.waiting);
+      gauge('vault_db_pool_max_connections', 'Configured maximum of database connections', () => pool()?.max);
+    }
+  }
+}

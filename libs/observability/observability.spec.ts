@@ -1,0 +1,47 @@
+import { Writable } from 'node:stream';
+import { createVaultLogger, errorSummary, isSecretKey, scrubSecrets, VaultMetrics } from './index';
+
+describe('log redaction', () => {
+  it('knows secret-bearing field and header names, whatever their case or separators', () => {
+    for (const k of ['authorization', 'Authorization', 'cookie', 'Set-Cookie', 'x-api-key', 'client_secret', 'clientSecret', 'api_key', 'access_token', 'refresh_token', 'subject_token', 'client_assertion', 'code', 'code_verifier', 'password', 'db_password', 'session_secret', 'bearer_token']) {
+      expect([k, isSecretKey(k)]).toEqual([k, true]);
+    }
+    for (const k of ['integration', 'status', 'token_type', 'expires_at', 'reqId', 'route', 'context', 'scopes']) expect([k, isSecretKey(k)]).toEqual([k, false]);
+  });
+
+  it('scrubs at any depth, in arrays, and reduces errors to class and code', () => {
+    const err = Object.assign(new TypeError('has secret s3'), { code: 'E_X', parameters: ['s3'] });
+    expect(scrubSecrets({ a: 1, nested: [{ password: 's3', ok: 'yes', deeper: { token: 's3' } }], err })).toEqual({
+      a: 1,
+      nested: [{ password: '[REDACTED]', ok: 'yes', deeper: { token: '[REDACTED]' } }],
+      err: { type: 'TypeError', code: 'E_X' },
+    });
+    expect(errorSummary({ name: 'bad name with spaces', code: 'not a code!' })).toEqual({ type: 'Error' });
+  });
+
+  it('the logger writes JSON without secrets or error messages', () => {
+    const lines: string[] = [];
+    const stream = new Writable({ write: (c, _e, done) => (lines.push(String(c)), done()) });
+    const log = createVaultLogger({ level: 'info', stream });
+    log.info({ headers: { authorization: 'Bearer s3', cookie: 's3' }, client_secret: 's3' }, 'hello');
+    log.error(new Error('message with s3'));
+    log.error({ err: new Error('message with s3') });
+    log.debug('below the level');
+    expect(lines).toHaveLength(3);
+    for (const l of lines) expect(l).not.toContain('s3');
+    expect(JSON.parse(lines[1])).toMatchObject({ level: 'error', msg: 'Error', err: { type: 'Error' } });
+  });
+});
+
+describe('VaultMetrics', () => {
+  it('keeps label values to identifiers, and their number bounded', async () => {
+    const m = new VaultMetrics({}, { processMetrics: false });
+    m.recordRelease({ outcome: 'denied', integration: 'has space', reason: 'policy_denied', seconds: 0.01 });
+    for (let i = 0; i < 600; i++) m.recordRelease({ outcome: 'released', integration: `i${i}`, seconds: 0.001 });
+    const text = await m.text();
+    expect(text).toContain('vault_releases_total{outcome="denied",integration="other"} 1');
+    expect(text).toContain('vault_releases_total{outcome="released",integration="other"} 100');
+    expect(text).toContain('vault_releases_total{outcome="released",integration="i499"} 1');
+    expect(text).not.toContain('integration="i500"');
+  });
+});

@@ -1,0 +1,107 @@
+import { existsSync } from 'node:fs';
+import { AddressInfo, createServer } from 'node:net';
+import { Browser, chromium, Page } from 'playwright-core';
+import { startTestProvider, TestProvider } from '../support/oidc-provider';
+import { startTestVault, TestVault } from '../support/vault';
+import { T } from './support';
+
+const CHROMIUM = '/usr/bin/chromium';
+const available = existsSync(CHROMIUM);
+if (!available) {
+  // eslint-disable-next-line no-console
+  console.warn(`SKIPPED test/connect/browser.test.ts: no browser at ${CHROMIUM} (.ci/run installs Debian's chromium with apt)`);
+}
+const itInBrowser = available ? it : it.skip;
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as AddressInfo;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/**
+ * A person in a real browser (Debian's chromium via playwright-core, JavaScript off): the consent
+ * page, the authorization server's login and consent, back to the vault connected; the
+ * connections page shows it and the agent that used it; Disconnect removes it.
+ */
+describe('connect an account in a real browser', () => {
+  let v: TestVault;
+  let provider: TestProvider;
+  let browser: Browser;
+  let page: Page;
+  let base: string;
+
+  beforeAll(async () => {
+    if (!available) return;
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    provider = await startTestProvider({ mode: 'google', redirectUris: [`${base}/oauth/callback`] });
+    v = await startTestVault({ PORT: String(port), VAULT_PUBLIC_URL: base, VAULT_AUDIENCE: 'https://vault.test.example', OUTBOUND_ALLOW_HOSTS: '127.0.0.1' });
+    const admin = v.issuer.adminToken(T);
+    const put = (path: string, body: unknown) => v.call('PUT', path, { token: admin, body });
+    await put('/v1/admin/integrations/calendar', {
+      provider: 'custom-oauth2', display_name: 'Team Calendar', client_id: provider.clientId, client_secret: provider.clientSecret,
+      authorize_url: `${provider.url}/auth`, token_url: `${provider.url}/token`, revocation_url: `${provider.url}/token/revocation`,
+      scopes: ['openid', 'email', 'calendar.read'],
+      provider_options: { issuer: provider.issuer, require_iss: true, identity: { source: 'id_token', subject: 'sub', email: 'email' }, authorize_params: { access_type: 'offline', prompt: 'consent' }, scope_descriptions: { 'calendar.read': 'See your calendars and events' } },
+    });
+    await put('/v1/admin/agents/mcp-1', { name: 'Calendar assistant' });
+    await put('/v1/admin/policies/p1', { agents: ['mcp-1'], integrations: ['calendar'], effect: 'allow' });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    const context = await browser.newContext({ javaScriptEnabled: false });
+    // Nothing but the vault and the authorization server (the provider's dev pages import a web font).
+    await context.route((url) => url.hostname !== '127.0.0.1', (route) => route.abort());
+    page = await context.newPage();
+  }, 40_000);
+  afterAll(async () => {
+    await browser?.close();
+    await v?.close();
+    await provider?.close();
+  });
+
+  itInBrowser('consent page → provider login and consent → back on the connections page, connected', async () => {
+    const s = await v.call('POST', '/v1/connect/sessions', { token: v.issuer.adminToken(T), body: { user: 'alice', integration: 'calendar', expected_identity: { email: 'alice@example.test' } } });
+    expect(s.status).toBe(201);
+    await page.goto(s.body.url);
+    await expect(page.locator('h1').textContent()).resolves.toBe('Connect your Team Calendar account');
+    await expect(page.locator('main').textContent()).resolves.toContain('See your calendars and events');
+    await expect(page.locator('main').textContent()).resolves.toContain('Calendar assistant');
+    await expect(page.locator('main').textContent()).resolves.toContain('Sign in as alice@example.test');
+
+    // Keyboard only: Tab to "Connect", Enter.
+    let focused = '';
+    for (let i = 0; i < 10 && focused !== 'Connect'; i++) {
+      await page.keyboard.press('Tab');
+      focused = (await page.locator(':focus').textContent({ timeout: 1000 }).catch(() => ''))?.trim() ?? '';
+    }
+    expect(focused).toBe('Connect');
+    await Promise.all([page.waitForURL(`${provider.url}/**`), page.keyboard.press('Enter')]);
+
+    await page.fill('input[name=login]', 'alice');
+    await page.fill('input[name=password]', 'any password');
+    await Promise.all([page.waitForURL(/\/interaction\//), page.click('button[type=submit]')]);
+    await Promise.all([page.waitForURL(`${base}/connections**`), page.click('button:has-text("Continue")')]);
+
+    expect(page.url()).toBe(`${base}/connections?connected=calendar`);
+    const text = await page.locator('main').textContent();
+    expect(text).toContain('Team Calendar is connected.');
+    expect(text).toContain('Team Calendar');
+    expect(text).toContain('Connected');
+    expect(text).toContain('Not yet');
+  });
+
+  itInBrowser('an agent releases the token; the page shows who used it; Disconnect revokes and removes it', async () => {
+    const release = await v.call('POST', '/v1/connections/calendar/token', { token: v.issuer.agentToken({ tenant: T, user: 'alice', agent: 'mcp-1', integrations: ['calendar'] }) });
+    expect(release.status).toBe(200);
+    await page.reload();
+    await expect(page.locator('tbody').textContent()).resolves.toContain('Calendar assistant');
+
+    await provider.reset();
+    await Promise.all([page.waitForURL(`${base}/connections?disconnected=calendar`), page.click('button:has-text("Disconnect")')]);
+    await expect(page.locator('main').textContent()).resolves.toContain('You have not connected any account yet.');
+    expect((await provider.stats()).revocation).toBe(1);
+    expect((await v.call('POST', '/v1/connections/calendar/token', { token: v.issuer.agentToken({ tenant: T, user: 'alice', agent: 'mcp-1', integrations: ['calendar'] }) })).status).toBe(404);
+  });
+});

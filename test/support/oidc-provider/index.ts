@@ -1,0 +1,74 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+export type ProviderMode = 'google' | 'rotating' | 'no-expires-in';
+
+export interface ProviderOptions {
+  mode: ProviderMode;
+  clientId?: string;
+  clientSecret?: string;
+  authMethod?: 'client_secret_basic' | 'client_secret_post';
+  redirectUris?: string[];
+  accessTokenTtl?: number;
+  host?: string;
+}
+
+export interface ProviderStats {
+  authorize: Array<Record<string, string>>;
+  token: { authorization_code: number; refresh_token: number; other: number };
+  revocation: number;
+  faulted: number;
+}
+
+export interface Fault {
+  status?: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+/** A running `server.mjs`: a real oidc-provider in its own process (it is ESM-only; Jest is CommonJS). */
+export interface TestProvider {
+  url: string;
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
+  stats(): Promise<ProviderStats>;
+  reset(): Promise<void>;
+  faults(f: { latencyMs?: number; next?: Fault[] }): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startTestProvider(o: ProviderOptions): Promise<TestProvider> {
+  const options = { clientId: 'vault-client', clientSecret: `secret-${Math.random().toString(36).slice(2)}`, ...o };
+  const child: ChildProcess = spawn(process.execPath, [join(__dirname, 'server.mjs'), JSON.stringify(options)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  const ready = await new Promise<{ url: string; issuer: string }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`oidc-provider did not start: ${stderr}`)), 15000);
+    createInterface({ input: child.stdout! }).once('line', (line) => {
+      clearTimeout(timer);
+      resolve(JSON.parse(line));
+    });
+    child.once('exit', (code) => reject(new Error(`oidc-provider exited (${code}): ${stderr}`)));
+  });
+  const control = async (path: string, body?: unknown) => {
+    const res = await fetch(`${ready.url}/__control/${path}`, { method: body === undefined ? 'GET' : 'POST', body: body === undefined ? undefined : JSON.stringify(body) });
+    return res.json();
+  };
+  return {
+    url: ready.url,
+    issuer: ready.issuer,
+    clientId: options.clientId,
+    clientSecret: options.clientSecret,
+    stats: () => control('stats') as Promise<ProviderStats>,
+    reset: async () => void (await control('reset', {})),
+    faults: async (f) => void (await control('faults', f)),
+    close: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
