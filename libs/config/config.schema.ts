@@ -50,6 +50,14 @@ const envSchema = z.object({
   // Hosts, IPs or CIDRs provider calls may reach although private/loopback (on-premises providers, tests).
   OUTBOUND_ALLOW_HOSTS: z.string().regex(/^[A-Za-z0-9.:\/\[\]_,\s-]*$/, 'must be a comma-separated list of hosts, IPs or CIDRs').default(''),
   OUTBOUND_TIMEOUT_MS: z.coerce.number().int().min(100).max(60000).default(10000),
+  // Background refresh (issue 4): leases longer than a provider call, batches, backoff.
+  REFRESH_LEASE_SECONDS: z.coerce.number().int().min(2).max(3600).default(30),
+  REFRESH_BATCH_SIZE: z.coerce.number().int().min(1).max(10000).default(200),
+  REFRESH_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(32),
+  REFRESH_POLL_INTERVAL_MS: z.coerce.number().int().min(10).max(600000).default(1000),
+  REFRESH_BACKOFF_BASE_SECONDS: z.coerce.number().int().min(1).max(86400).default(30),
+  REFRESH_BACKOFF_MAX_SECONDS: z.coerce.number().int().min(1).max(7 * 86400).default(3600),
+  REFRESH_IN_PROCESS: bool.optional(),
   // Operations (issue 8): per-process request limits on the release and admin APIs (requests per window), proxies, shutdown.
   RATE_LIMIT_WINDOW_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
   RATE_LIMIT_RELEASE_PER_IP: z.coerce.number().int().min(1).max(1_000_000).default(6000),
@@ -117,6 +125,20 @@ export interface VaultConfig {
   };
   /** Calls to OAuth providers: allowlisted private hosts, and the per-call timeout. */
   outbound: { allowHosts: string[]; timeoutMs: number };
+  /** The refresh worker (libs/credentials RefreshScheduler). */
+  refresh: {
+    /** A refresher's claim on a connection; always longer than a provider call can take. */
+    leaseMs: number;
+    batchSize: number;
+    /** Provider calls in flight per process. */
+    concurrency: number;
+    pollMs: number;
+    /** Exponential backoff with jitter after a transient failure: first delay and cap. */
+    backoffBaseMs: number;
+    backoffMaxMs: number;
+    /** Run the scheduler inside the API process (default: only for the embedded database). */
+    inProcess: boolean;
+  };
   /** Requests per `windowMs` and process on the release API (per client IP, per agent) and the admin API (per IP, per admin). */
   rateLimit: { windowMs: number; release: { perIp: number; perAgent: number }; admin: { perIp: number; perCaller: number } };
   /** Fastify `trustProxy`: whose `X-Forwarded-For` names the client (per-IP limits behind a load balancer). */
@@ -166,6 +188,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
   if (e?.VAULT_DEV_ISSUER && e.NODE_ENV === 'production') {
     problems.push('VAULT_DEV_ISSUER: the development issuer refuses NODE_ENV=production');
   }
+  if (e && e.REFRESH_LEASE_SECONDS * 1000 < e.OUTBOUND_TIMEOUT_MS + 2000) {
+    problems.push('REFRESH_LEASE_SECONDS: must exceed OUTBOUND_TIMEOUT_MS by at least 2 s (a provider call must end before its lease)');
+  }
+  if (e && e.REFRESH_BACKOFF_MAX_SECONDS < e.REFRESH_BACKOFF_BASE_SECONDS) {
+    problems.push('REFRESH_BACKOFF_MAX_SECONDS: must be at least REFRESH_BACKOFF_BASE_SECONDS');
+  }
   if (!e || problems.length) throw new ConfigError(problems);
 
   const publicUrl = (e.VAULT_PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, '');
@@ -212,6 +240,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
       apiKeyGraceMs: e.API_KEY_ROTATION_GRACE_SECONDS * 1000,
     },
     outbound: { allowHosts: e.OUTBOUND_ALLOW_HOSTS.split(',').map((h) => h.trim()).filter(Boolean), timeoutMs: e.OUTBOUND_TIMEOUT_MS },
+    refresh: {
+      leaseMs: e.REFRESH_LEASE_SECONDS * 1000,
+      batchSize: e.REFRESH_BATCH_SIZE,
+      concurrency: e.REFRESH_CONCURRENCY,
+      pollMs: e.REFRESH_POLL_INTERVAL_MS,
+      backoffBaseMs: e.REFRESH_BACKOFF_BASE_SECONDS * 1000,
+      backoffMaxMs: e.REFRESH_BACKOFF_MAX_SECONDS * 1000,
+      inProcess: e.REFRESH_IN_PROCESS ?? !e.DATABASE_URL,
+    },
     rateLimit: {
       windowMs: e.RATE_LIMIT_WINDOW_SECONDS * 1000,
       release: { perIp: e.RATE_LIMIT_RELEASE_PER_IP, perAgent: e.RATE_LIMIT_RELEASE_PER_AGENT },
