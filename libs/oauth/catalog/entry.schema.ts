@@ -87,7 +87,16 @@ export const providerEntrySchema = z
     metadata: z.record(metadataName, path).default({}),
     /** Provider error codes that mean "the user must reconnect", besides the RFC 6749 ones. */
     terminalErrors: z.array(z.string()).default([]),
-    refresh: z.object({ supported: z.boolean(), rotation: z.enum(['never', 'always', 'optional']) }).strict(),
+    refresh: z
+      .object({
+        supported: z.boolean(),
+        rotation: z.enum(['never', 'always', 'optional']),
+        /** The worker refreshes this long before the access token expires. */
+        aheadSeconds: z.number().int().min(30).max(86400).default(300),
+        /** Providers that revoke refresh tokens left unused (Google: 6 months, Microsoft: 90 days) get a refresh at least this often. */
+        keepAliveDays: z.number().int().min(1).max(365).optional(),
+      })
+      .strict(),
     /** What "expired" means without `expires_in`: never (GitHub OAuth Apps), or an assumed lifetime. */
     expiry: z
       .object({

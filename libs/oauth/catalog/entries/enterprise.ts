@@ -25,7 +25,7 @@ export const google: ProviderEntryInput = {
   authorizeParams: { access_type: 'offline', prompt: 'consent', include_granted_scopes: 'true' },
   tokenAuthMethod: 'client_secret_post',
   metadata: { hd: 'id_token_claims.hd' },
-  refresh: { supported: true, rotation: 'never' },
+  refresh: { supported: true, rotation: 'never', keepAliveDays: 30 }, // unused for 6 months, a refresh token dies
   expiry: { whenMissing: { assumeSeconds: 3599 } },
   identity: { source: 'id_token', subject: 'sub', email: 'email' },
   revocation: { url: 'https://oauth2.googleapis.com/revoke', token: 'refresh_token', hint: false, clientAuth: 'none' },
@@ -60,7 +60,7 @@ export const microsoft: ProviderEntryInput = {
   tokenAuthMethod: 'client_secret_post',
   metadata: { tid: 'id_token_claims.tid', oid: 'id_token_claims.oid' },
   terminalErrors: ['interaction_required', 'consent_required'],
-  refresh: { supported: true, rotation: 'always' },
+  refresh: { supported: true, rotation: 'always', keepAliveDays: 30 }, // 90 days of inactivity end it (AADSTS700082)
   expiry: { whenMissing: { assumeSeconds: 3600 } },
   identity: { source: 'id_token', subject: 'oid', email: 'email' },
 };
