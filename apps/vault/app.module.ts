@@ -4,7 +4,7 @@ import { DataSource } from 'typeorm';
 import { AuditModule } from '../../libs/audit';
 import { AuthModule } from '../../libs/auth';
 import { ConfigModule, VaultConfig } from '../../libs/config';
-import { CredentialsModule } from '../../libs/credentials';
+import { CredentialsModule, RefreshWorkerModule } from '../../libs/credentials';
 import { CryptoModule } from '../../libs/crypto';
 import { DbModule } from '../../libs/db';
 import { KeysModule } from '../../libs/keys';
@@ -28,7 +28,7 @@ export class AppModule {
   static forRoot(config: VaultConfig, ds: DataSource, logger: Logger): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), DbModule.forDataSource(ds), CryptoModule, AuditModule, AuthModule, PolicyModule, CredentialsModule, AuditKeyBinding, AuthRejectionAuditBinding, OAuthHttpModule, ConnectHttpModule, KeysModule.forRoot({ runJobs: config.keys.jobsInProcess, background: true }), OpsModule.forRoot(config, logger)],
+      imports: [ConfigModule.forRoot(config), DbModule.forDataSource(ds), CryptoModule, AuditModule, AuthModule, PolicyModule, CredentialsModule, AuditKeyBinding, AuthRejectionAuditBinding, OAuthHttpModule, ConnectHttpModule, KeysModule.forRoot({ runJobs: config.keys.jobsInProcess, background: true }), RefreshWorkerModule.forRoot({ run: config.refresh.inProcess }), OpsModule.forRoot(config, logger)],
       controllers: [HealthController, ReleaseController, IntegrationsController, AgentsController, PoliciesController, ConnectionsController, AuditController, KeysController, ShredController],
     };
   }

@@ -5,21 +5,21 @@ import { createDataSource, runMigrations } from '../../libs/db';
 import { WorkerModule } from './worker.module';
 
 /**
- * The background worker: leases key jobs (KEK rewrap, tenant-key rotation) from Postgres,
+ * The background worker: refreshes OAuth connections before they expire (leases, SKIP LOCKED) and leases key jobs (KEK rewrap, tenant-key rotation) from Postgres,
  * schedules automatic rotations and destroys expired previous API keys. Any number may run;
  * SIGTERM gives the current job back, SIGKILL leaves it to be resumed once its lease expires.
  */
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
   if (!config.database.url) throw new Error('the worker needs DATABASE_URL (the embedded default runs jobs in the API process)');
-  const ds = createDataSource({ url: config.database.url, schema: config.database.schema, poolSize: config.keys.rewrapLanes + 3, applicationName: 'credential-vault-worker' });
+  const ds = createDataSource({ url: config.database.url, schema: config.database.schema, poolSize: config.keys.rewrapLanes + Math.min(config.refresh.concurrency, 16) + 3, applicationName: 'credential-vault-worker' });
   await ds.initialize();
   await runMigrations(ds, config.database.schema);
-  const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config, ds, { runJobs: true, background: true }), {
+  const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config, ds, { runJobs: true, background: true }, { run: true }), {
     logger: config.logLevel === 'silent' ? false : ['log', 'warn', 'error'],
   });
   app.enableShutdownHooks(['SIGINT', 'SIGTERM']);
-  process.stdout.write('credential vault worker started: key jobs, key scheduler\n');
+  process.stdout.write('credential vault worker started: refresh, key jobs, key scheduler\n');
 }
 
 main().catch((err: Error) => {

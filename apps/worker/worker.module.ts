@@ -1,19 +1,20 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AuditModule } from '../../libs/audit';
+import { RefreshWorkerModule } from '../../libs/credentials';
 import { ConfigModule, VaultConfig } from '../../libs/config';
 import { CryptoModule } from '../../libs/crypto';
 import { DbModule } from '../../libs/db';
 import { KeysModule, KeysModuleOptions } from '../../libs/keys';
 import { AuditKeyBinding } from '../vault/audit-bindings';
 
-/** The worker's Nest application context (no HTTP): key jobs, the key scheduler, housekeeping. The CLI reuses it without the background duties. */
+/** The worker's Nest application context (no HTTP): refresh, key jobs, the key scheduler, housekeeping. The CLI reuses it without the background duties. */
 @Module({})
 export class WorkerModule {
-  static forRoot(config: VaultConfig, ds: DataSource, keys: KeysModuleOptions): DynamicModule {
+  static forRoot(config: VaultConfig, ds: DataSource, keys: KeysModuleOptions, refresh = { run: false }): DynamicModule {
     return {
       module: WorkerModule,
-      imports: [ConfigModule.forRoot(config), DbModule.forDataSource(ds), CryptoModule, AuditModule, AuditKeyBinding, KeysModule.forRoot(keys)],
+      imports: [ConfigModule.forRoot(config), DbModule.forDataSource(ds), CryptoModule, AuditModule, AuditKeyBinding, KeysModule.forRoot(keys), RefreshWorkerModule.forRoot(refresh)],
     };
   }
 }

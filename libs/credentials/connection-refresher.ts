@@ -3,11 +3,14 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { AuditLog } from '../audit';
 import { VAULT_CONFIG, VaultConfig } from '../config';
-import { DomainError, TenantId } from '../kernel';
-import { OAuthClient, ParsedGrant, ProviderCatalog, ProviderError } from '../oauth';
+import { DomainError, Secret, TenantId } from '../kernel';
+import { reportRefresh, RefreshOutcome } from '../observability';
+import { OAuthClient, ParsedGrant, ProviderCatalog, ProviderError, ResolvedProvider } from '../oauth';
+import { ConnectionEvent, ConnectionEventType } from './connection-events';
 import { IntegrationStore } from './integration.store';
 import { OAuthAppCredentialReader } from './oauth-app-credentials';
-import { OAuthCredentialStore, RefreshableConnection } from './oauth-credential.store';
+import { ClaimedConnection, OAuthCredential, OAuthCredentialStore, RefreshableConnection } from './oauth-credential.store';
+import { backoffDelayMs, nextRefreshAt } from './refresh-schedule';
 
 /** A token this close to its expiry is refreshed before it is released. */
 export const REFRESH_AHEAD_MS = 60_000;
@@ -17,14 +20,24 @@ export function isDue(expiresAt: Date | null, now = Date.now(), aheadMs = REFRES
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+type Trigger = 'on_demand' | 'scheduled';
 
 /**
- * Refreshes one OAuth connection, for the release path now and the worker later (issue 4):
- * in-process single flight per connection; across processes the row lease (`lease_owner`,
- * `lease_expires_at`) so one provider call serves everyone; no transaction held across the
- * provider call; commit with compare-and-set on version + lease owner, the rotated refresh token
- * sealed in the same write. Terminal errors re-read first (a sibling may have won) and only then
- * set `needs_reauth`; transient ones keep the token. Nothing is ever deleted here.
+ * Refreshes OAuth connections, for the release path (on demand) and the worker (scheduled), with
+ * one protocol (DESIGN.md "Refresh"):
+ * - in-process single flight per connection; across processes the row lease, so one provider
+ *   call serves every waiter;
+ * - our own faults (database, key provider) happen before the provider call and prevent it;
+ * - no transaction is held across the provider call, whose timeout is shorter than the lease;
+ * - the answer is committed first, in one statement (compare-and-set on version + lease owner),
+ *   retried while the rotated refresh token exists only in memory;
+ * - a lease taken over from a refresher that never gave it back means its provider call may have
+ *   rotated the refresh token: for a provider that may rotate, no second call is made (it would
+ *   burn the family); the row is flagged `refresh_indeterminate` with an alert, and the
+ *   interrupted refresher, if it comes back with the answer, may still commit it;
+ * - terminal answers re-read first (a sibling may have won) and only then set `needs_reauth`;
+ *   transient ones keep the token and back off with jitter, honouring Retry-After.
+ * Nothing is ever deleted here.
  */
 @Injectable()
 export class ConnectionRefresher {
@@ -32,6 +45,7 @@ export class ConnectionRefresher {
   private readonly inflight = new Map<string, Promise<void>>();
   readonly owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   private readonly leaseMs: number;
+  private readonly backoff: { baseMs: number; maxMs: number };
 
   constructor(
     private readonly store: OAuthCredentialStore,
@@ -40,99 +54,186 @@ export class ConnectionRefresher {
     private readonly catalog: ProviderCatalog,
     private readonly oauth: OAuthClient,
     private readonly audit: AuditLog,
-    @Inject(VAULT_CONFIG) config: Pick<VaultConfig, 'outbound'>,
+    @Inject(VAULT_CONFIG) config: Pick<VaultConfig, 'refresh'>,
   ) {
-    // Longer than the provider call can take, so a live refresher never loses its lease.
-    this.leaseMs = config.outbound.timeoutMs + 5000;
+    // Config guarantees lease > provider timeout + 2 s: a live refresher never loses its lease mid-call.
+    this.leaseMs = config.refresh.leaseMs;
+    this.backoff = { baseMs: config.refresh.backoffBaseMs, maxMs: config.refresh.backoffMaxMs };
+  }
+
+  get leaseDurationMs(): number {
+    return this.leaseMs;
   }
 
   /**
-   * Resolves once the stored access token is usable (refreshed here or by a sibling, or still
-   * valid after a transient failure). Rejects with `needs_reauth`, or `unavailable` (Retry-After).
+   * On demand: resolves once the stored access token is usable (refreshed here or by a sibling, or
+   * still valid after a transient failure). Rejects with `needs_reauth`, or `unavailable` (Retry-After).
    */
-  refresh(tenant: TenantId, connectionId: string, trigger: 'on_demand' | 'scheduled' = 'on_demand'): Promise<void> {
-    const key = `${tenant}\u0000${connectionId}`;
+  refresh(tenant: TenantId, connectionId: string): Promise<void> {
+    return this.single(tenant, connectionId, () => this.onDemand(tenant, connectionId));
+  }
+
+  /** Scheduled: the worker claimed `c` (it holds the lease). Never rejects for provider outcomes. */
+  refreshClaimed(c: ClaimedConnection): Promise<void> {
+    return this.single(c.tenant, c.id, () => this.refreshLeased(c, 'scheduled')).catch((err) => {
+      if (err instanceof DomainError && (err.code === 'needs_reauth' || err.code === 'unavailable')) return;
+      throw err;
+    });
+  }
+
+  private single(tenant: TenantId, id: string, run: () => Promise<void>): Promise<void> {
+    const key = `${tenant}\u0000${id}`;
     let flight = this.inflight.get(key);
     if (!flight) {
-      flight = this.run(tenant, connectionId, trigger).finally(() => this.inflight.delete(key));
+      flight = run().finally(() => this.inflight.delete(key));
       this.inflight.set(key, flight);
     }
     return flight;
   }
 
-  private async run(tenant: TenantId, id: string, trigger: string): Promise<void> {
+  private async onDemand(tenant: TenantId, id: string): Promise<void> {
     const deadline = Date.now() + this.leaseMs + 2000;
+    let waited = false;
     for (;;) {
       const c = await this.store.load(tenant, id);
       if (!c) throw new DomainError('connection_not_found', 'no connection for this user and integration');
       if (c.status !== 'active') throw needsReauth();
       if (!isDue(c.expiresAt)) return; // a sibling refreshed it meanwhile
-      if (!c.refreshTokenCt) return this.terminal(c, new ProviderError('terminal', 'no_refresh_token'), trigger);
-      if (await this.store.claimLease(c, this.owner, this.leaseMs)) return this.refreshLeased(c, trigger);
+      const claimed = await this.store.claimLease(c, this.owner, this.leaseMs);
+      if (claimed) return this.refreshLeased(claimed, 'on_demand');
+      if (!waited) this.report('on_demand', null, 'lease_wait', null, 0);
+      waited = true;
       if (Date.now() > deadline) throw unavailable(1);
       await sleep(100); // another process holds the lease: wait for its commit
     }
   }
 
-  private async refreshLeased(c: RefreshableConnection, trigger: string): Promise<void> {
-    let grant: ParsedGrant;
-    let previous: Awaited<ReturnType<OAuthCredentialStore['openTokens']>>;
+  private async refreshLeased(c: ClaimedConnection, trigger: Trigger): Promise<void> {
+    const started = performance.now();
+    let provider: ResolvedProvider;
+    let previous: { access: Secret | null; refresh: Secret | null };
     try {
+      // Everything that can fail on our side happens before the provider is called.
       const integration = await this.integrations.get(c.tenant, c.integration);
-      const app = await this.apps.read(c.tenant, c.integration);
-      if (!integration || !app) throw new ProviderError('terminal', 'integration_changed');
-      const provider = this.catalog.resolve(integration.provider, integration.config, app.clientId);
+      const app = integration ? await this.apps.read(c.tenant, c.integration) : undefined;
+      if (!integration || !app) return await this.terminal(c, new ProviderError('terminal', 'integration_changed'), trigger, null);
+      provider = this.catalog.resolve(integration.provider, integration.config, app.clientId);
       previous = await this.store.openTokens(c);
-      grant = await this.oauth.refresh(provider, app, previous.refresh!, c.scopes);
+      if (!previous.refresh) return await this.terminal(c, new ProviderError('terminal', 'no_refresh_token'), trigger, provider);
+      if (c.takenOverFrom && provider.entry.refresh.rotation !== 'never') return await this.interrupted(c, trigger, provider);
+      let grant: ParsedGrant;
+      try {
+        grant = await this.oauth.refresh(provider, app, previous.refresh, c.scopes);
+      } catch (err) {
+        if (!(err instanceof ProviderError)) throw err;
+        return err.errorClass === 'terminal' ? await this.terminal(c, err, trigger, provider) : await this.transient(c, err, trigger, provider);
+      }
+      await this.commit(c, trigger, provider, grant, previous.refresh, started);
     } catch (err) {
-      if (err instanceof ProviderError) return err.errorClass === 'terminal' ? this.terminal(c, err, trigger) : this.transient(c, err, trigger);
-      await this.store.releaseLease(c, this.owner, 'internal').catch(() => undefined);
+      if (err instanceof DomainError) throw err;
+      // Ours (database, key provider): give the lease back untouched, the provider was not called or its answer is committed/flagged.
+      await this.store.releaseLease(c, this.owner, { errorClass: 'internal', failed: false }).catch(() => undefined);
+      this.report(trigger, null, 'internal', 'internal', started);
       throw err;
     }
-    const rotated = grant.refreshToken !== null && grant.refreshToken.reveal() !== previous.refresh?.reveal();
-    const next = { ...grant, refreshToken: grant.refreshToken ?? previous.refresh };
+  }
+
+  private async commit(c: ClaimedConnection, trigger: Trigger, provider: ResolvedProvider, grant: ParsedGrant, previousRefresh: Secret, started: number): Promise<void> {
+    const rotated = grant.refreshToken !== null && grant.refreshToken.reveal() !== previousRefresh.reveal();
+    const next: OAuthCredential = { ...grant, refreshToken: grant.refreshToken ?? previousRefresh };
+    const schedule = nextRefreshAt(next.expiresAt, true, provider.entry.refresh);
     // The rotated refresh token exists only in memory until this commit: retry it before giving up.
-    for (let attempt = 0; attempt < 3; attempt++) {
+    for (let attempt = 0; attempt < 5; attempt++) {
       try {
-        if (await this.store.commitRefresh(c, this.owner, next)) {
+        const recovered = c.refreshFailures > 0 ? this.event(c, 'connection.recovered', { status: 'active' }) : undefined;
+        if (await this.store.commitRefresh(c, this.owner, next, schedule, recovered)) {
+          this.report(trigger, provider, 'refreshed', null, started);
           await this.record(c, 'allowed', undefined, { trigger, rotated });
           return;
         }
         break;
       } catch {
-        await sleep(50 * 2 ** attempt);
+        await sleep(100 * 2 ** attempt);
       }
     }
-    const now = await this.store.load(c.tenant, c.id).catch(() => undefined);
-    if (now && now.version !== c.version) return; // a sibling committed: its token stands
-    this.log.error(`ALERT refresh_indeterminate tenant=${c.tenant} connection=${c.id} rotated=${rotated}`);
-    await this.store.markStatus(c, 'refresh_indeterminate', 'commit_failed').catch(() => false);
-    await this.record(c, 'error', 'refresh_indeterminate', { trigger, rotated });
+    // Lost the lease (stalled past it) or the row moved on: find out who holds the latest token.
+    for (const deadline = Date.now() + this.leaseMs; ; ) {
+      const now = await this.store.load(c.tenant, c.id).catch(() => undefined);
+      if (now?.status === 'refresh_indeterminate' && now.interruptedOwner === this.owner) {
+        if (await this.store.rescueRefresh(now, this.owner, next, schedule, this.event(c, 'connection.recovered', { status: 'active' })).catch(() => false)) {
+          this.log.warn(`refresh rescued after takeover tenant=${c.tenant} connection=${c.id}`);
+          this.report(trigger, provider, 'refreshed', null, started);
+          await this.record(c, 'allowed', undefined, { trigger, rotated, rescued: true });
+          return;
+        }
+      }
+      if (now && now.version !== c.version && now.status !== 'refresh_indeterminate') {
+        // A sibling committed (possible only for providers that never rotate, or a user reconnect): its token stands.
+        this.report(trigger, provider, 'sibling', 'stale_writer', started);
+        await this.record(c, 'error', 'stale_writer', { trigger, rotated });
+        return;
+      }
+      if (!now || Date.now() > deadline) break;
+      await sleep(100); // a successor holds the lease and is about to flag the row
+    }
+    this.log.error(`ALERT refresh_indeterminate tenant=${c.tenant} connection=${c.id} rotated=${rotated} (the provider answered; the commit failed)`);
+    const failed = this.event(c, 'connection.refresh_failed', { status: 'refresh_indeterminate', error_class: 'commit_failed' });
+    await this.store.markStatus(c, 'refresh_indeterminate', 'commit_failed', this.owner, failed).catch(() => false);
+    this.report(trigger, provider, 'indeterminate', 'commit_failed', started);
+    await this.record(c, 'error', 'refresh_indeterminate', { trigger, rotated }).catch(() => undefined);
     throw unavailable(1);
   }
 
-  private async terminal(c: RefreshableConnection, err: ProviderError, trigger: string): Promise<void> {
-    // `invalid_grant` because a sibling already rotated the token is not the user's problem: re-read first.
-    const now = await this.store.load(c.tenant, c.id);
-    if (now && now.version !== c.version) {
-      if (now.status === 'active' && !isDue(now.expiresAt)) return;
-      if (now.status !== 'active') throw needsReauth();
-    }
-    await this.store.markStatus(c, 'needs_reauth', `terminal:${err.code}`);
-    await this.record(c, 'denied', 'needs_reauth', { trigger, provider_error: err.code });
+  /** The previous holder's lease expired mid-refresh and this provider may rotate: a second call could burn the family. */
+  private async interrupted(c: ClaimedConnection, trigger: Trigger, provider: ResolvedProvider): Promise<void> {
+    this.log.error(`ALERT refresh_indeterminate tenant=${c.tenant} connection=${c.id} (lease of ${c.takenOverFrom} expired mid-refresh)`);
+    const failed = this.event(c, 'connection.refresh_failed', { status: 'refresh_indeterminate', error_class: 'interrupted' });
+    await this.store.markStatus(c, 'refresh_indeterminate', 'interrupted', c.takenOverFrom, failed);
+    this.report(trigger, provider, 'indeterminate', 'interrupted', 0);
+    await this.record(c, 'error', 'refresh_indeterminate', { trigger, interrupted: true });
     throw needsReauth();
   }
 
-  private async transient(c: RefreshableConnection, err: ProviderError, trigger: string): Promise<void> {
-    await this.store.releaseLease(c, this.owner, `${err.errorClass}:${err.code}`);
-    await this.record(c, 'error', 'provider_unavailable', { trigger, provider_error: err.code, status: err.status });
+  private async terminal(c: ClaimedConnection, err: ProviderError, trigger: Trigger, provider: ResolvedProvider | null): Promise<void> {
+    // `invalid_grant` because a sibling already rotated the token is not the user's problem: re-read first.
+    const now = await this.store.load(c.tenant, c.id);
+    if (now && now.version !== c.version) {
+      this.report(trigger, provider, 'sibling', err.code, 0);
+      if (now.status === 'active') return;
+      throw needsReauth();
+    }
+    // After an interrupted refresh the grant may have died of the interruption: say so, not "the user revoked it".
+    const status = c.takenOverFrom ? 'refresh_indeterminate' : 'needs_reauth';
+    const event = this.event(c, status === 'needs_reauth' ? 'connection.needs_reauth' : 'connection.refresh_failed', { status, error_class: `terminal:${err.code}` });
+    await this.store.markStatus(c, status, `terminal:${err.code}`, c.takenOverFrom, event);
+    this.report(trigger, provider, status === 'needs_reauth' ? 'terminal' : 'indeterminate', err.code, 0);
+    await this.record(c, 'denied', status, { trigger, provider_error: err.code });
+    throw needsReauth();
+  }
+
+  private async transient(c: ClaimedConnection, err: ProviderError, trigger: Trigger, provider: ResolvedProvider): Promise<void> {
+    const errorClass = `${err.errorClass}:${err.code}`;
+    const delay = backoffDelayMs(c.refreshFailures + 1, this.backoff, err.retryAfterSeconds);
+    // The first failure of a streak is news; the retries that follow are not.
+    const event = c.refreshFailures === 0 ? this.event(c, 'connection.refresh_failed', { status: 'active', error_class: errorClass }) : undefined;
+    await this.store.releaseLease(c, this.owner, { errorClass, retryAt: new Date(Date.now() + delay), failed: true }, event);
+    this.report(trigger, provider, 'transient', err.code, 0);
+    await this.record(c, 'error', 'provider_unavailable', { trigger, provider_error: err.code, status: err.status, retry_in_seconds: Math.round(delay / 1000) });
     // The token it would have replaced is still good: release that one.
     if (c.expiresAt && c.expiresAt.getTime() > Date.now()) return;
     throw unavailable(err.retryAfterSeconds ?? 5);
   }
 
+  private report(trigger: Trigger, provider: ResolvedProvider | null, outcome: RefreshOutcome, errorClass: string | null, started: number): void {
+    reportRefresh(() => ({ source: this, provider: provider?.entry.id ?? 'unknown', trigger, outcome, errorClass, seconds: started ? (performance.now() - started) / 1000 : 0 }));
+  }
+
   private async record(c: RefreshableConnection, outcome: 'allowed' | 'denied' | 'error', reason: string | undefined, details: Record<string, unknown>): Promise<void> {
     await this.audit.record({ tenant: c.tenant, action: 'connection.refresh', outcome, reason, subject: c.subject || undefined, integration: c.integration, details: { connection: c.id, version: c.version, ...details } });
+  }
+
+  private event(c: RefreshableConnection, type: ConnectionEventType, data: Record<string, unknown>): ConnectionEvent {
+    return { tenant: c.tenant, type, data: { connection_id: c.id, integration: c.integration, user: c.subject || null, ...data } };
   }
 }
 

@@ -1,8 +1,9 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { Keyring } from '../crypto';
 import { DomainError, Secret, TenantId } from '../kernel';
+import { CONNECTION_EVENTS, ConnectionEvent, ConnectionEvents, Queryable } from './connection-events';
 import { TABLE } from './connection.store';
 
 /** An OAuth credential as the connect flow or a refresh produced it. */
@@ -31,9 +32,19 @@ export interface RefreshableConnection {
   refreshTokenCt: Buffer | null;
   leaseOwner: string | null;
   leaseExpiresAt: Date | null;
+  /** Transient failures in a row (the backoff's exponent). */
+  refreshFailures: number;
+  /** Set with `refresh_indeterminate` after a takeover: the refresher that was interrupted. */
+  interruptedOwner: string | null;
 }
 
-/** Scheduled-refresh hint for the worker (issue 4 owns the schedule): five minutes before expiry. */
+/** A connection this refresher now holds the lease of. */
+export interface ClaimedConnection extends RefreshableConnection {
+  /** Set when the lease was taken over from a refresher that never gave it back (crashed, stalled): its provider call may have happened. */
+  takenOverFrom: string | null;
+}
+
+/** The worker's schedule for a fresh credential until its provider's window is known (the refresher then uses the catalog's). */
 const nextRefresh = (refresh: string, expires: string) => `CASE WHEN ${refresh}::bytea IS NOT NULL AND ${expires}::timestamptz IS NOT NULL THEN ${expires}::timestamptz - interval '300 seconds' END`;
 const RETIRED_KEY_VERSION = 'VK001';
 
@@ -47,16 +58,29 @@ export class OAuthCredentialStore {
   constructor(
     private readonly ds: DataSource,
     private readonly keyring: Keyring,
+    @Optional() @Inject(CONNECTION_EVENTS) private readonly events?: ConnectionEvents,
   ) {}
+
+  /** Runs one conditional write; when it changed a row, `event` joins the outbox in the same transaction. */
+  private async write(sql: string, params: unknown[], event?: ConnectionEvent): Promise<number> {
+    const sink = this.events;
+    if (!event || !sink) return ((await this.ds.query(sql, params)) as [unknown, number])[1];
+    return this.ds.transaction(async (m) => {
+      const [, n] = (await m.query(sql, params)) as [unknown, number];
+      if (n > 0) await sink.enqueue(m, event);
+      return n;
+    });
+  }
 
   /** Connects or reconnects: the previous credential (and its DEK) is replaced in one statement. */
   async put(tenant: TenantId, integration: string, subject: string, c: OAuthCredential): Promise<{ id: string; version: number; created: boolean }> {
     for (let attempt = 0; attempt < 3; attempt++) {
-      const existing = await this.ds.query(`SELECT id FROM connections WHERE tenant = $1 AND integration = $2 AND subject = $3`, [tenant, integration, subject]);
+      const existing = await this.ds.query(`SELECT id, status FROM connections WHERE tenant = $1 AND integration = $2 AND subject = $3`, [tenant, integration, subject]);
       const id: string = existing[0]?.id ?? randomUUID();
       const sealed = await this.seal(tenant, id, c);
-      try {
-        const rows = await this.ds.query(
+      const sink = this.events;
+      const upsert = async (db: Queryable) => {
+        const rows = await db.query(
           `INSERT INTO connections (id, tenant, integration, subject, kind, status, tk_version, dek_wrapped, access_token_ct, refresh_token_ct,
              expires_at, refresh_token_expires_at, scopes, metadata, provider_account_id, next_refresh_at)
            VALUES ($1, $2, $3, $4, 'oauth2', 'active', $5, $6, $7, $8, $9, $10, $11, $12, $13, ${nextRefresh('$8', '$9')})
@@ -65,11 +89,18 @@ export class OAuthCredentialStore {
              expires_at = EXCLUDED.expires_at, refresh_token_expires_at = EXCLUDED.refresh_token_expires_at, scopes = EXCLUDED.scopes,
              metadata = EXCLUDED.metadata, provider_account_id = EXCLUDED.provider_account_id, next_refresh_at = EXCLUDED.next_refresh_at,
              status = 'active', version = connections.version + 1, lease_owner = NULL, lease_expires_at = NULL,
-             last_error_class = NULL, last_refresh_at = NULL, updated_at = now()
+             last_error_class = NULL, last_refresh_at = NULL, refresh_failures = 0, interrupted_owner = NULL, updated_at = now()
            WHERE connections.id = EXCLUDED.id
            RETURNING id, version, (xmax = 0) AS created`,
           [id, tenant, integration, subject, sealed.tkVersion, sealed.dekWrapped, sealed.access, sealed.refresh, c.expiresAt, c.refreshTokenExpiresAt, c.scopes, JSON.stringify(c.metadata), c.providerAccountId ?? null],
-        );
+        ) as Array<{ id: string; version: string; created: boolean }>;
+        // A new account, or one that was broken and works again, is news for the tenant's backend.
+        const type = rows[0]?.created ? 'connection.created' : existing[0] && existing[0].status !== 'active' ? 'connection.recovered' : undefined;
+        if (sink && type) await sink.enqueue(db, { tenant, type, data: { connection_id: id, integration, user: subject, status: 'active' } });
+        return rows;
+      };
+      try {
+        const rows = sink ? await this.ds.transaction((m) => upsert(m)) : await upsert(this.ds);
         if (rows.length) return { id: rows[0].id, version: Number(rows[0].version), created: Boolean(rows[0].created) };
       } catch (err) {
         if (!isRetiredKeyVersion(err)) throw err;
@@ -79,18 +110,8 @@ export class OAuthCredentialStore {
   }
 
   async load(tenant: TenantId, id: string): Promise<RefreshableConnection | undefined> {
-    const rows = await this.ds.query(
-      `SELECT id, integration, subject, status, version, expires_at, scopes, dek_wrapped, access_token_ct, refresh_token_ct, lease_owner, lease_expires_at
-         FROM connections WHERE tenant = $1 AND id = $2 AND kind = 'oauth2'`,
-      [tenant, id],
-    );
-    const r = rows[0];
-    if (!r) return undefined;
-    return {
-      id: r.id, tenant, integration: r.integration, subject: r.subject, status: r.status, version: Number(r.version), expiresAt: r.expires_at,
-      scopes: r.scopes ?? [], dekWrapped: r.dek_wrapped, accessTokenCt: r.access_token_ct, refreshTokenCt: r.refresh_token_ct,
-      leaseOwner: r.lease_owner, leaseExpiresAt: r.lease_expires_at,
-    };
+    const rows = await this.ds.query(`SELECT ${COLUMNS} FROM connections WHERE tenant = $1 AND id = $2 AND kind = 'oauth2'`, [tenant, id]);
+    return rows[0] ? toRefreshable(rows[0]) : undefined;
   }
 
   /** Both tokens, opened. Key errors propagate (`KeyUnwrapError`: one generic failure). */
@@ -107,48 +128,114 @@ export class OAuthCredentialStore {
     return { access: await open('access_token', c.accessTokenCt), refresh: await open('refresh_token', c.refreshTokenCt) };
   }
 
-  /** Takes the refresh lease if the row is still at `c.version` and nobody holds an unexpired lease. */
-  async claimLease(c: RefreshableConnection, owner: string, leaseMs: number): Promise<boolean> {
-    const [, n] = await this.ds.query(
-      `UPDATE connections SET lease_owner = $4, lease_expires_at = now() + ($5::int * interval '1 millisecond')
-        WHERE tenant = $1 AND id = $2 AND version = $3 AND status = 'active' AND (lease_expires_at IS NULL OR lease_expires_at < now())`,
+  /**
+   * Takes the refresh lease if the row is still at `c.version` and nobody holds an unexpired lease.
+   * Reports the previous holder when its lease expired without being given back.
+   */
+  async claimLease(c: RefreshableConnection, owner: string, leaseMs: number): Promise<ClaimedConnection | undefined> {
+    const [rows] = await this.ds.query(
+      `WITH prev AS (
+         SELECT tenant, id, lease_owner FROM connections
+          WHERE tenant = $1 AND id = $2 AND version = $3 AND status = 'active' AND (lease_expires_at IS NULL OR lease_expires_at < now())
+          FOR UPDATE)
+       UPDATE connections c SET lease_owner = $4, lease_expires_at = now() + ($5::int * interval '1 millisecond')
+         FROM prev WHERE c.tenant = prev.tenant AND c.id = prev.id
+       RETURNING ${prefixed('c')}, prev.lease_owner AS previous_owner`,
       [c.tenant, c.id, c.version, owner, leaseMs],
+    );
+    return rows[0] ? { ...toRefreshable(rows[0]), takenOverFrom: rows[0].previous_owner } : undefined;
+  }
+
+  /**
+   * The worker's claim: up to `limit` active connections whose refresh is due, oldest first, that
+   * nobody holds (`SKIP LOCKED`: concurrent workers take disjoint batches, and rows a release is
+   * committing are passed over, not waited for).
+   */
+  async claimDue(owner: string, leaseMs: number, limit: number): Promise<ClaimedConnection[]> {
+    const [rows] = await this.ds.query(
+      `WITH due AS (
+         SELECT tenant, id, lease_owner FROM connections
+          WHERE kind = 'oauth2' AND status = 'active' AND next_refresh_at IS NOT NULL AND next_refresh_at <= now()
+            AND (lease_expires_at IS NULL OR lease_expires_at < now())
+          ORDER BY next_refresh_at
+          LIMIT $3
+          FOR UPDATE SKIP LOCKED)
+       UPDATE connections c SET lease_owner = $1, lease_expires_at = now() + ($2::int * interval '1 millisecond')
+         FROM due WHERE c.tenant = due.tenant AND c.id = due.id
+       RETURNING ${prefixed('c')}, due.lease_owner AS previous_owner`,
+      [owner, leaseMs, limit],
+    );
+    return rows.map((r: Row) => ({ ...toRefreshable(r), takenOverFrom: r.previous_owner }));
+  }
+
+  /** Seconds the oldest due, unclaimed refresh has been waiting (0 when none): the queue's lag. */
+  async dueLagSeconds(): Promise<number> {
+    const [r] = await this.ds.query(
+      `SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(next_refresh_at)), 0)::float8 AS lag FROM connections
+        WHERE kind = 'oauth2' AND status = 'active' AND next_refresh_at IS NOT NULL AND next_refresh_at <= now()
+          AND (lease_expires_at IS NULL OR lease_expires_at < now())`,
+    );
+    return Math.max(0, Number(r.lag));
+  }
+
+  /**
+   * Commits a refresh: compare-and-set on version and lease owner. The (possibly rotated) refresh
+   * token goes in with the access token under a fresh DEK, in this one statement, before anything
+   * else is attempted; metadata the provider sent is written back.
+   */
+  async commitRefresh(c: RefreshableConnection, owner: string, next: OAuthCredential, nextRefreshAt: Date | null, event?: ConnectionEvent): Promise<boolean> {
+    return this.writeRefresh(c, next, nextRefreshAt, `version = $3 AND lease_owner = $4 AND status = 'active'`, owner, event);
+  }
+
+  /**
+   * The refresher whose lease was taken over comes back with the provider's answer after its
+   * successor flagged the row `refresh_indeterminate` (and, for that reason, made no call of its
+   * own): its tokens are the latest there are, so they are committed and the row is active again.
+   */
+  async rescueRefresh(c: RefreshableConnection, owner: string, next: OAuthCredential, nextRefreshAt: Date | null, event?: ConnectionEvent): Promise<boolean> {
+    return this.writeRefresh(c, next, nextRefreshAt, `version = $3 AND status = 'refresh_indeterminate' AND interrupted_owner = $4`, owner, event);
+  }
+
+  private async writeRefresh(c: RefreshableConnection, next: OAuthCredential, nextRefreshAt: Date | null, where: string, owner: string, event?: ConnectionEvent): Promise<boolean> {
+    const sealed = await this.seal(c.tenant, c.id, next);
+    const n = await this.write(
+      `UPDATE connections SET tk_version = $5, dek_wrapped = $6, access_token_ct = $7, refresh_token_ct = $8, expires_at = $9,
+         refresh_token_expires_at = COALESCE($10, refresh_token_expires_at), scopes = $11, metadata = metadata || $12::jsonb,
+         next_refresh_at = $13, version = version + 1, status = 'active', lease_owner = NULL, lease_expires_at = NULL,
+         interrupted_owner = NULL, refresh_failures = 0, last_refresh_at = now(), last_error_class = NULL, updated_at = now()
+        WHERE tenant = $1 AND id = $2 AND ${where}`,
+      [c.tenant, c.id, c.version, owner, sealed.tkVersion, sealed.dekWrapped, sealed.access, sealed.refresh, next.expiresAt, next.refreshTokenExpiresAt, next.scopes, JSON.stringify(next.metadata), nextRefreshAt],
+      event,
     );
     return n > 0;
   }
 
   /**
-   * Commits a refresh: compare-and-set on version and lease owner. The (possibly rotated) refresh
-   * token goes in with the access token under a fresh DEK; metadata the provider sent is written back.
+   * Gives the lease back. After a failed attempt the token is kept, the error class recorded and the
+   * next attempt scheduled (`retryAt`, the backoff); `failed` extends the streak of failures.
    */
-  async commitRefresh(c: RefreshableConnection, owner: string, next: OAuthCredential): Promise<boolean> {
-    const sealed = await this.seal(c.tenant, c.id, next);
-    const [, n] = await this.ds.query(
-      `UPDATE connections SET tk_version = $5, dek_wrapped = $6, access_token_ct = $7, refresh_token_ct = $8, expires_at = $9,
-         refresh_token_expires_at = COALESCE($10, refresh_token_expires_at), scopes = $11, metadata = metadata || $12::jsonb,
-         next_refresh_at = ${nextRefresh('$8', '$9')}, version = version + 1, lease_owner = NULL, lease_expires_at = NULL,
-         last_refresh_at = now(), last_error_class = NULL, updated_at = now()
-        WHERE tenant = $1 AND id = $2 AND version = $3 AND lease_owner = $4`,
-      [c.tenant, c.id, c.version, owner, sealed.tkVersion, sealed.dekWrapped, sealed.access, sealed.refresh, next.expiresAt, next.refreshTokenExpiresAt, next.scopes, JSON.stringify(next.metadata)],
-    );
-    return n > 0;
-  }
-
-  /** Gives the lease back after a failed refresh, recording the error class; the token is kept. */
-  async releaseLease(c: RefreshableConnection, owner: string, errorClass: string | null): Promise<void> {
-    await this.ds.query(
-      `UPDATE connections SET lease_owner = NULL, lease_expires_at = NULL, last_error_class = $4, updated_at = now()
+  async releaseLease(c: RefreshableConnection, owner: string, outcome: { errorClass: string; retryAt?: Date; failed: boolean }, event?: ConnectionEvent): Promise<void> {
+    await this.write(
+      `UPDATE connections SET lease_owner = NULL, lease_expires_at = NULL, last_error_class = $4,
+         next_refresh_at = COALESCE($5, next_refresh_at), refresh_failures = refresh_failures + $6::int, updated_at = now()
         WHERE tenant = $1 AND id = $2 AND lease_owner = $3`,
-      [c.tenant, c.id, owner, errorClass],
+      [c.tenant, c.id, owner, outcome.errorClass, outcome.retryAt ?? null, outcome.failed ? 1 : 0],
+      event,
     );
   }
 
-  /** The provider refused the grant for good: the user must reconnect. Never deletes anything. */
-  async markStatus(c: RefreshableConnection, status: 'needs_reauth' | 'refresh_indeterminate', errorClass: string): Promise<boolean> {
-    const [, n] = await this.ds.query(
-      `UPDATE connections SET status = $4, last_error_class = $5, lease_owner = NULL, lease_expires_at = NULL, version = version + 1, updated_at = now()
+  /**
+   * The user must reconnect (`needs_reauth`, a terminal provider answer), or nobody knows whether the
+   * provider rotated the refresh token (`refresh_indeterminate`; `interruptedOwner` may still commit).
+   * Compare-and-set on version. Never deletes anything: the tokens stay for forensics and rescue.
+   */
+  async markStatus(c: RefreshableConnection, status: 'needs_reauth' | 'refresh_indeterminate', errorClass: string, interruptedOwner: string | null = null, event?: ConnectionEvent): Promise<boolean> {
+    const n = await this.write(
+      `UPDATE connections SET status = $4, last_error_class = $5, interrupted_owner = $6, lease_owner = NULL, lease_expires_at = NULL,
+         version = version + 1, updated_at = now()
         WHERE tenant = $1 AND id = $2 AND version = $3`,
-      [c.tenant, c.id, c.version, status, errorClass],
+      [c.tenant, c.id, c.version, status, errorClass, interruptedOwner],
+      event,
     );
     return n > 0;
   }
@@ -169,4 +256,18 @@ export class OAuthCredentialStore {
 function isRetiredKeyVersion(err: unknown): boolean {
   const e = err as { code?: unknown; driverError?: { code?: unknown } } | null;
   return e?.code === RETIRED_KEY_VERSION || e?.driverError?.code === RETIRED_KEY_VERSION;
+}
+
+type Row = Record<string, any>;
+
+const COLUMN_LIST = ['id', 'tenant', 'integration', 'subject', 'status', 'version', 'expires_at', 'scopes', 'dek_wrapped', 'access_token_ct', 'refresh_token_ct', 'lease_owner', 'lease_expires_at', 'refresh_failures', 'interrupted_owner'];
+const COLUMNS = COLUMN_LIST.join(', ');
+const prefixed = (alias: string) => COLUMN_LIST.map((c) => `${alias}.${c}`).join(', ');
+
+function toRefreshable(r: Row): RefreshableConnection {
+  return {
+    id: r.id, tenant: r.tenant as TenantId, integration: r.integration, subject: r.subject, status: r.status, version: Number(r.version), expiresAt: r.expires_at,
+    scopes: r.scopes ?? [], dekWrapped: r.dek_wrapped, accessTokenCt: r.access_token_ct, refreshTokenCt: r.refresh_token_ct,
+    leaseOwner: r.lease_owner, leaseExpiresAt: r.lease_expires_at, refreshFailures: Number(r.refresh_failures ?? 0), interruptedOwner: r.interrupted_owner ?? null,
+  };
 }

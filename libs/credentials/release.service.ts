@@ -83,7 +83,7 @@ export class CredentialReleaseService {
     if (connection.status !== 'active') return deny('needs_reauth', 'the connection must be re-authorized by the user', undefined, await link());
     if (connection.kind === 'oauth2' && isDue(connection.expiresAt)) {
       try {
-        await this.refresher.refresh(caller.tenant, connection.id, 'on_demand');
+        await this.refresher.refresh(caller.tenant, connection.id);
       } catch (err) {
         if (err instanceof DomainError && err.code === 'needs_reauth') return deny('needs_reauth', err.detail, undefined, await link());
         if (err instanceof DomainError && err.code === 'unavailable') await this.audit.record({ ...base, outcome: 'error', reason: 'provider_unavailable' });

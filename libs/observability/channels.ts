@@ -24,7 +24,21 @@ export interface AuditFlushEvent {
   seconds: number;
 }
 
+/** How a refresh attempt ended: `sibling` = another refresher's commit stands; `lease_wait` = waited for another process's lease. */
+export type RefreshOutcome = 'refreshed' | 'transient' | 'terminal' | 'indeterminate' | 'internal' | 'sibling' | 'lease_wait';
+
+/** One refresh attempt (or wait) of a connection refresher. `errorClass` is a provider error code or ours, never free text. */
+export interface RefreshEvent {
+  source: object;
+  provider: string;
+  trigger: 'on_demand' | 'scheduled';
+  outcome: RefreshOutcome;
+  errorClass: string | null;
+  seconds: number;
+}
+
 const keyProviderCalls = channel('credential-vault:key-provider-call');
+const refreshes = channel('credential-vault:refresh');
 const auditFlushes = channel('credential-vault:audit-flush');
 
 function publish<T>(ch: Channel, event: () => T): void {
@@ -42,6 +56,9 @@ function subscribe<T extends { source: object }>(ch: Channel, source: object, li
 export const reportKeyProviderCall = (event: () => KeyProviderCallEvent): void => publish(keyProviderCalls, event);
 export const reportAuditFlush = (event: () => AuditFlushEvent): void => publish(auditFlushes, event);
 
+export const reportRefresh = (event: () => RefreshEvent): void => publish(refreshes, event);
+/** Listens to the refresh attempts of one refresher. */
+export const onRefresh = (source: object, listener: (e: RefreshEvent) => void): (() => void) => subscribe(refreshes, source, listener);
 /** Listens to the calls of one key provider; returns the unsubscribe function. */
 export const onKeyProviderCall = (source: object, listener: (e: KeyProviderCallEvent) => void): (() => void) => subscribe(keyProviderCalls, source, listener);
 /** Listens to the flushes of one audit log; returns the unsubscribe function. */

@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { AuditFlushEvent, KeyProviderCallEvent } from './channels';
+import { AuditFlushEvent, KeyProviderCallEvent, RefreshEvent } from './channels';
 
 /** What the metrics read at scrape time. Every source is optional (a worker has no HTTP, a test may omit some). */
 export interface MetricSources {
@@ -9,6 +9,8 @@ export interface MetricSources {
   audit?(): { flushes: number; committedEvents: number; failedFlushes: number; timeouts: number; queued: number };
   /** The database pool right now; `undefined` when it is not open. */
   pool?(): { total: number; idle: number; waiting: number; max: number } | undefined;
+  /** Seconds the oldest due refresh has waited (the refresh queue's lag). */
+  refreshLag?(): Promise<number>;
 }
 
 export type ReleaseOutcome = 'released' | 'denied' | 'error';
@@ -52,6 +54,10 @@ export class VaultMetrics {
   private readonly keyProviderSeconds: Histogram<'provider' | 'operation'>;
   private readonly auditFlushSeconds: Histogram<'outcome'>;
   private readonly auditBatchEvents: Histogram;
+  private readonly refreshes: Counter<'provider' | 'trigger' | 'outcome' | 'error_class'>;
+  private readonly refreshSeconds: Histogram<'provider' | 'outcome'>;
+  private readonly providers = new BoundedLabel();
+  private readonly errorClasses = new BoundedLabel();
   private readonly integrations = new BoundedLabel();
   private readonly reasons = new BoundedLabel();
 
@@ -65,6 +71,8 @@ export class VaultMetrics {
     this.keyProviderSeconds = new Histogram({ name: 'vault_key_provider_call_duration_seconds', help: 'Key provider (Key Vault) operation latency', labelNames: ['provider', 'operation'], buckets: LATENCY_BUCKETS, registers });
     this.auditFlushSeconds = new Histogram({ name: 'vault_audit_flush_duration_seconds', help: 'Audit group-commit flush (batch) latency by outcome', labelNames: ['outcome'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers });
     this.auditBatchEvents = new Histogram({ name: 'vault_audit_flush_events', help: 'Events per committed audit flush', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024], registers });
+    this.refreshes = new Counter({ name: 'vault_refresh_total', help: 'OAuth refresh attempts by provider, trigger (on_demand, scheduled), outcome and error class; outcome lease_wait counts lease contention', labelNames: ['provider', 'trigger', 'outcome', 'error_class'], registers });
+    this.refreshSeconds = new Histogram({ name: 'vault_refresh_duration_seconds', help: 'OAuth refresh latency (provider call and commit) by provider and outcome', labelNames: ['provider', 'outcome'], buckets: LATENCY_BUCKETS, registers });
     this.pulled(sources);
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
@@ -97,6 +105,11 @@ export class VaultMetrics {
   recordAuditFlush(e: AuditFlushEvent): void {
     this.auditFlushSeconds.observe({ outcome: e.outcome }, e.seconds);
     if (e.outcome === 'committed') this.auditBatchEvents.observe(e.events);
+  }
+
+  recordRefresh(e: RefreshEvent): void {
+    this.refreshes.inc({ provider: this.providers.value(e.provider), trigger: e.trigger, outcome: e.outcome, error_class: this.errorClasses.value(e.errorClass ?? undefined) });
+    if (e.outcome !== 'lease_wait') this.refreshSeconds.observe({ provider: this.providers.value(e.provider), outcome: e.outcome }, e.seconds);
   }
 
   /** Metrics read from their owners at scrape time. */
@@ -142,6 +155,19 @@ export class VaultMetrics {
       gauge('vault_db_pool_idle_connections', 'Idle database connections', () => pool()?.idle);
       gauge('vault_db_pool_waiting_requests', 'Queries waiting for a free connection', () => pool()?.waiting);
       gauge('vault_db_pool_max_connections', 'Configured maximum of database connections', () => pool()?.max);
+    }
+    if (s.refreshLag) {
+      const lag = s.refreshLag;
+      new Gauge({
+        name: 'vault_refresh_queue_lag_seconds',
+        help: 'How long the oldest due, unclaimed OAuth refresh has been waiting (0 when the worker keeps up)',
+        registers,
+        async collect() {
+          // A scrape must not fail because the database is down: the gauge keeps its last value.
+          const v = await lag().catch(() => undefined);
+          if (v !== undefined) this.set(v);
+        },
+      });
     }
   }
 }

@@ -6,7 +6,8 @@ import { AuditLog } from '../../../libs/audit';
 import { principalOf } from '../../../libs/auth';
 import { VAULT_CONFIG, VaultConfig } from '../../../libs/config';
 import { KEY_PROVIDER, KeyProvider, Keyring } from '../../../libs/crypto';
-import { onAuditFlush, onKeyProviderCall, ReleaseOutcome, VaultMetrics } from '../../../libs/observability';
+import { ConnectionRefresher, OAuthCredentialStore } from '../../../libs/credentials';
+import { onAuditFlush, onKeyProviderCall, onRefresh, ReleaseOutcome, VaultMetrics } from '../../../libs/observability';
 import { problemCodeOf } from '../http/problem.filter';
 import { RELEASE_ROUTE } from './route-groups';
 
@@ -19,8 +20,8 @@ interface PgPool {
 /** The app's metrics, reading the tenant-key cache, the audit log and the pool at scrape time. */
 export const metricsProvider = {
   provide: VaultMetrics,
-  inject: [Keyring, AuditLog, DataSource, VAULT_CONFIG],
-  useFactory: (keyring: Keyring, audit: AuditLog, ds: DataSource, config: VaultConfig) =>
+  inject: [Keyring, AuditLog, DataSource, VAULT_CONFIG, OAuthCredentialStore],
+  useFactory: (keyring: Keyring, audit: AuditLog, ds: DataSource, config: VaultConfig, credentials: OAuthCredentialStore) =>
     new VaultMetrics({
       keyCache: () => ({ hits: keyring.cache.hits, misses: keyring.cache.misses }),
       audit: () => audit.stats(),
@@ -29,6 +30,7 @@ export const metricsProvider = {
         const pool = ds.isInitialized ? (ds.driver as unknown as { master?: PgPool }).master : undefined;
         return pool ? { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: config.database.poolSize } : undefined;
       },
+      refreshLag: () => credentials.dueLagSeconds(),
     }),
 };
 
@@ -45,12 +47,14 @@ export class MetricsFeed implements OnModuleInit, OnApplicationShutdown {
     private readonly metrics: VaultMetrics,
     private readonly adapter: HttpAdapterHost,
     private readonly audit: AuditLog,
+    private readonly refresher: ConnectionRefresher,
     @Inject(KEY_PROVIDER) private readonly keyProvider: KeyProvider,
   ) {}
 
   onModuleInit(): void {
     this.unsubscribe.push(onKeyProviderCall(this.keyProvider, (e) => this.metrics.recordKeyProviderCall(e)));
     this.unsubscribe.push(onAuditFlush(this.audit, (e) => this.metrics.recordAuditFlush(e)));
+    this.unsubscribe.push(onRefresh(this.refresher, (e) => this.metrics.recordRefresh(e)));
     const fastify = this.adapter.httpAdapter?.getInstance<FastifyInstance>();
     fastify?.addHook('onResponse', (req: FastifyRequest, reply: FastifyReply, done: () => void) => {
       if (req.method === 'POST' && req.routeOptions.url === RELEASE_ROUTE) this.release(req, reply);

@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { LoggerModule } from 'nestjs-pino';
 import type { Logger } from 'pino';
 import { AuditModule } from '../../../libs/audit';
+import { CredentialsModule } from '../../../libs/credentials';
 import { VaultConfig } from '../../../libs/config';
 import { requestLogging, tagRequests } from './logging';
 import { MetricsController, MetricsFeed, metricsProvider } from './metrics';
@@ -29,7 +30,7 @@ export class OpsModule {
   static forRoot(config: VaultConfig, logger: Logger): DynamicModule {
     return {
       module: OpsModule,
-      imports: [LoggerModule.forRoot(requestLogging(logger)), ThrottlerModule.forRoot(throttlerOptions(config)), AuditModule],
+      imports: [LoggerModule.forRoot(requestLogging(logger)), ThrottlerModule.forRoot(throttlerOptions(config)), AuditModule, CredentialsModule],
       controllers: [MetricsController],
       providers: [
         metricsProvider,

@@ -1,0 +1,26 @@
+import { TenantId } from '../kernel';
+
+/** Connection lifecycle events delivered to the tenant's webhook endpoint. */
+export type ConnectionEventType = 'connection.created' | 'connection.refresh_failed' | 'connection.needs_reauth' | 'connection.recovered' | 'connection.deleted';
+
+export interface ConnectionEvent {
+  tenant: TenantId;
+  type: ConnectionEventType;
+  /** Identifiers and states only (connection_id, integration, user, status, error_class): never a secret. */
+  data: Record<string, unknown>;
+}
+
+/** Anything that runs SQL: the DataSource, or the EntityManager of an open transaction. */
+export interface Queryable {
+  query(sql: string, params?: unknown[]): Promise<unknown>;
+}
+
+/**
+ * The transactional outbox the events go through (libs/webhooks binds it). `enqueue` runs inside
+ * the transaction that changes the connection, so an event exists exactly when its change does.
+ */
+export interface ConnectionEvents {
+  enqueue(db: Queryable, event: ConnectionEvent): Promise<unknown>;
+}
+
+export const CONNECTION_EVENTS = Symbol('CONNECTION_EVENTS');

@@ -1,0 +1,34 @@
+/** When the worker should next refresh a connection, from its provider's catalog entry. */
+export interface RefreshWindow {
+  aheadSeconds: number;
+  keepAliveDays?: number;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * `aheadSeconds` before the access token expires, and at least every `keepAliveDays` for providers
+ * that revoke refresh tokens left unused; never for a credential that cannot be refreshed. A token
+ * that lives shorter than twice the window is refreshed at half its life instead of at once.
+ */
+export function nextRefreshAt(expiresAt: Date | null, refreshable: boolean, w: RefreshWindow, now = Date.now()): Date | null {
+  if (!refreshable) return null;
+  const candidates: number[] = [];
+  if (expiresAt) {
+    const life = expiresAt.getTime() - now;
+    candidates.push(life > 2 * w.aheadSeconds * 1000 ? expiresAt.getTime() - w.aheadSeconds * 1000 : now + Math.max(0, life / 2));
+  }
+  if (w.keepAliveDays) candidates.push(now + w.keepAliveDays * DAY_MS);
+  return candidates.length ? new Date(Math.min(...candidates)) : null;
+}
+
+/**
+ * Exponential backoff with equal jitter for the `attempt`-th failure in a row (1-based): half the
+ * capped exponential delay plus a random half, so replicas spread out but never retry at once.
+ * A provider's Retry-After is a floor.
+ */
+export function backoffDelayMs(attempt: number, b: { baseMs: number; maxMs: number }, retryAfterSeconds?: number, random = Math.random): number {
+  const exp = Math.min(b.maxMs, b.baseMs * 2 ** Math.min(30, Math.max(0, attempt - 1)));
+  const jittered = exp / 2 + random() * (exp / 2);
+  return Math.round(Math.max(jittered, (retryAfterSeconds ?? 0) * 1000));
+}
