@@ -16,7 +16,12 @@ export interface ProviderOptions {
 
 export interface ProviderStats {
   authorize: Array<Record<string, string>>;
+  /** 200 answers by grant type. */
   token: { authorization_code: number; refresh_token: number; other: number };
+  /** POST /token arrivals, error answers by `error` code, answers written. */
+  tokenRequests: number;
+  tokenErrors: Record<string, number>;
+  tokenResponded: number;
   revocation: number;
   faulted: number;
 }
@@ -35,7 +40,8 @@ export interface TestProvider {
   clientSecret: string;
   stats(): Promise<ProviderStats>;
   reset(): Promise<void>;
-  faults(f: { latencyMs?: number; next?: Fault[] }): Promise<void>;
+  /** `latencyMs` delays before processing, `responseDelayMs` after (the grant is used, the answer late); `next` are canned answers, in order. */
+  faults(f: { latencyMs?: number; responseDelayMs?: number; next?: Fault[] }): Promise<void>;
   close(): Promise<void>;
 }
 

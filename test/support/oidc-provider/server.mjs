@@ -9,7 +9,7 @@
 //   no-expires-in  Salesforce-like: token responses lose expires_in and gain instance_url, id, issued_at (ms)
 //
 // Control (tests, issue 4's fault injection): GET /__control/stats, POST /__control/reset,
-// POST /__control/faults {"latencyMs":0,"next":[{"status":503,"body":{...},"headers":{...}}]}.
+// POST /__control/faults {"latencyMs":0,"responseDelayMs":0,"next":[{"status":503,"body":{...},"headers":{...}}]}.
 // Also usable by hand (README "Connect an account"):
 //   node test/support/oidc-provider/server.mjs '{"port":9000,"redirectUris":["http://localhost:8080/oauth/callback"]}'
 import { createServer } from 'node:http';
@@ -28,9 +28,13 @@ const opts = {
 };
 if (!['google', 'rotating', 'no-expires-in'].includes(opts.mode)) throw new Error(`unknown mode ${opts.mode}`);
 
-const stats = () => ({ authorize: [], token: { authorization_code: 0, refresh_token: 0, other: 0 }, revocation: 0, faulted: 0 });
+// token: 200 answers by grant; tokenRequests: POST /token arrivals; tokenErrors: error answers by code;
+// tokenResponded: answers written (after responseDelayMs).
+const stats = () => ({ authorize: [], token: { authorization_code: 0, refresh_token: 0, other: 0 }, tokenRequests: 0, tokenErrors: {}, tokenResponded: 0, revocation: 0, faulted: 0 });
 let counters = stats();
-let faults = { latencyMs: 0, next: [] };
+// latencyMs: before the request is processed; responseDelayMs: after it is processed (a refresh token
+// already rotated) and before the answer is written — "the provider answered, the caller has not heard".
+let faults = { latencyMs: 0, responseDelayMs: 0, next: [] };
 
 let handler = (_req, res) => res.writeHead(503).end();
 const server = createServer((req, res) => handler(req, res));
@@ -74,6 +78,7 @@ provider.use(async (ctx, next) => {
     }
   }
   if (ctx.path === '/token' && ctx.method === 'POST') {
+    counters.tokenRequests += 1;
     if (faults.latencyMs) await new Promise((r) => setTimeout(r, faults.latencyMs));
     const fault = faults.next.shift();
     if (fault) {
@@ -81,6 +86,7 @@ provider.use(async (ctx, next) => {
       ctx.status = fault.status ?? 503;
       for (const [k, v] of Object.entries(fault.headers ?? {})) ctx.set(k, v);
       ctx.body = fault.body ?? { error: 'temporarily_unavailable' };
+      counters.tokenResponded += 1;
       return;
     }
   }
@@ -97,6 +103,12 @@ provider.use(async (ctx, next) => {
       ctx.body.signature = 'not-a-real-signature';
     }
   }
+  if (ctx.path === '/token' && ctx.method === 'POST') {
+    const code = ctx.body && typeof ctx.body === 'object' ? ctx.body.error : undefined;
+    if (ctx.status >= 400 && typeof code === 'string') counters.tokenErrors[code] = (counters.tokenErrors[code] ?? 0) + 1;
+    if (faults.responseDelayMs) await new Promise((r) => setTimeout(r, faults.responseDelayMs));
+    counters.tokenResponded += 1;
+  }
 });
 
 const callback = provider.callback();
@@ -112,12 +124,12 @@ async function control(req, res) {
   if (req.url === '/__control/stats') return send(200, { ...counters, mode: opts.mode });
   if (req.url === '/__control/reset' && req.method === 'POST') {
     counters = stats();
-    faults = { latencyMs: 0, next: [] };
+    faults = { latencyMs: 0, responseDelayMs: 0, next: [] };
     return send(200, {});
   }
   if (req.url === '/__control/faults' && req.method === 'POST') {
     const f = JSON.parse(text || '{}');
-    faults = { latencyMs: f.latencyMs ?? 0, next: f.next ?? [] };
+    faults = { latencyMs: f.latencyMs ?? 0, responseDelayMs: f.responseDelayMs ?? 0, next: f.next ?? [] };
     return send(200, {});
   }
   send(404, { error: 'not_found' });
