@@ -1,0 +1,127 @@
+import { RefreshRig, startRefreshRig, waitFor } from './support';
+
+/**
+ * SECURITY 30 and 37 against real worker processes, the real vault and a real authorization
+ * server that rotates refresh tokens and revokes the whole family when an old one is reused.
+ */
+describe('background refresh across worker processes (rotating refresh tokens, family revocation on reuse)', () => {
+  let rig: RefreshRig;
+
+  beforeAll(async () => {
+    rig = await startRefreshRig({ mode: 'rotating', users: ['alice', 'bob'], env: {} });
+    await Promise.all([
+      rig.worker({ REFRESH_BACKOFF_BASE_SECONDS: '1', REFRESH_BACKOFF_MAX_SECONDS: '2' }),
+      rig.worker({ REFRESH_BACKOFF_BASE_SECONDS: '1', REFRESH_BACKOFF_MAX_SECONDS: '2' }),
+      rig.worker({ REFRESH_BACKOFF_BASE_SECONDS: '1', REFRESH_BACKOFF_MAX_SECONDS: '2' }),
+    ]);
+  }, 60_000);
+  afterAll(() => rig?.close());
+
+  it('the workers refresh a due connection before it expires: one provider call, rotated token stored, metadata of the refresh recorded', async () => {
+    const before = await rig.row('alice');
+    await rig.provider.reset();
+    await rig.makeDue('alice', 120); // due for the worker, still valid for releases
+    const after = await waitFor('a scheduled refresh', async () => {
+      const r = await rig.row('alice');
+      return r.version !== before.version && r;
+    });
+    expect(after).toMatchObject({ status: 'active', lease_owner: null, last_error_class: null, refresh_failures: 0 });
+    expect(after.refresh_token_ct.equals(before.refresh_token_ct)).toBe(false);
+    expect(after.last_refresh_at).not.toBeNull();
+    // The next refresh is scheduled from the new expiry (an hour-long token: five minutes before it).
+    expect(after.next_refresh_at.getTime()).toBeGreaterThan(Date.now() + 50 * 60_000);
+    const stats = await rig.provider.stats();
+    expect(stats.token.refresh_token).toBe(1);
+    expect(stats.tokenRequests).toBe(1);
+    expect((await rig.release('alice')).status).toBe(200);
+  });
+
+  it('SECURITY 30: three workers + 50 concurrent releases at expiry → exactly one refresh; everyone gets the new token; rotation kept', async () => {
+    for (let round = 0; round < 3; round++) {
+      const old = (await rig.release('bob')).body.access_token;
+      await rig.provider.reset();
+      await rig.makeDue('bob'); // expired: due for the workers and refreshed on demand by every release
+      const results = await Promise.all(Array.from({ length: 50 }, () => rig.release('bob')));
+      expect(results.map((r) => r.status)).toEqual(Array(50).fill(200));
+      const tokens = new Set(results.map((r) => r.body.access_token));
+      expect(tokens.size).toBe(1);
+      expect(tokens.has(old)).toBe(false);
+      const stats = await rig.provider.stats();
+      expect(stats.token.refresh_token).toBe(1);
+      expect(stats.tokenRequests).toBe(1);
+      expect(stats.tokenErrors).toEqual({}); // no reuse of a rotated refresh token, ever
+    }
+    expect(await rig.row('bob')).toMatchObject({ status: 'active', lease_owner: null });
+  });
+
+  it('SECURITY 37: provider 5xx → backoff with jitter, token kept and released meanwhile, then refreshed; the streak is recorded', async () => {
+    await rig.provider.reset();
+    const current = (await rig.release('alice')).body.access_token;
+    const before = await rig.row('alice');
+    await rig.provider.faults({ next: [{ status: 503, body: { error: 'temporarily_unavailable' } }, { status: 502, body: { error: 'server_error' } }] });
+    const auditBefore = (await rig.refreshAudit()).length;
+    await rig.makeDue('alice', 120);
+    const failing = await waitFor('two failed attempts', async () => {
+      const r = await rig.row('alice');
+      return r.refresh_failures === 2 && r;
+    });
+    expect(failing).toMatchObject({ status: 'active', version: before.version, last_error_class: expect.stringMatching(/^transient:/) });
+    expect(failing.refresh_token_ct.equals(before.refresh_token_ct)).toBe(true);
+    expect(failing.next_refresh_at.getTime()).toBeGreaterThan(Date.now() - 1000); // rescheduled, not retried in a loop
+    const meanwhile = await rig.release('alice');
+    expect(meanwhile.status).toBe(200);
+    expect(meanwhile.body.access_token).toBe(current);
+    const done = await waitFor('the refresh after the backoff', async () => {
+      const r = await rig.row('alice');
+      return r.version !== before.version && r;
+    }, 30_000);
+    expect(done).toMatchObject({ status: 'active', refresh_failures: 0, last_error_class: null });
+    const stats = await rig.provider.stats();
+    expect(stats.tokenRequests).toBe(3);
+    expect(stats.token.refresh_token).toBe(1);
+    const events = (await rig.refreshAudit()).slice(auditBefore);
+    expect(events.map((e) => [e.outcome, e.reason])).toEqual([
+      ['error', 'provider_unavailable'],
+      ['error', 'provider_unavailable'],
+      ['allowed', null],
+    ]);
+    // Exponential: the second delay's range [1, 2] s starts where the first's [0.5, 1] s ends.
+    expect(events[0].details.retry_in_seconds).toBeLessThanOrEqual(1);
+    expect(events[1].details.retry_in_seconds).toBeGreaterThanOrEqual(1);
+  });
+
+  it('SECURITY 37: 429 with Retry-After → the next attempt waits at least that long', async () => {
+    await rig.provider.reset();
+    const before = await rig.row('alice');
+    await rig.provider.faults({ next: [{ status: 429, headers: { 'retry-after': '4' }, body: { error: 'slow_down' } }] });
+    await rig.makeDue('alice', 120);
+    const failing = await waitFor('the throttled attempt', async () => {
+      const r = await rig.row('alice');
+      return r.refresh_failures === 1 && r;
+    });
+    const [{ ahead }] = await rig.v.db.ds.query(`SELECT EXTRACT(EPOCH FROM next_refresh_at - now())::float8 AS ahead FROM vault.connections WHERE subject = 'alice'`);
+    expect(ahead).toBeGreaterThan(2.5); // 4 s from the attempt, minus the time this poll took
+    expect(failing.version).toBe(before.version);
+    const last = (await rig.refreshAudit()).at(-1);
+    expect(last).toMatchObject({ outcome: 'error', reason: 'provider_unavailable', details: expect.objectContaining({ provider_error: 'rate_limited', status: 429, retry_in_seconds: 4 }) });
+    await waitFor('the refresh after Retry-After', async () => (await rig.row('alice')).version !== before.version, 30_000);
+    expect((await rig.provider.stats()).tokenRequests).toBe(2);
+  });
+
+  it('SECURITY 37: a terminal answer (invalid_grant) → needs_reauth, nothing deleted, no retry', async () => {
+    await rig.provider.reset();
+    await rig.provider.faults({ next: [{ status: 400, body: { error: 'invalid_grant', error_description: 'revoked by the user' } }] });
+    await rig.makeDue('alice', 120);
+    const r = await waitFor('needs_reauth', async () => {
+      const row = await rig.row('alice');
+      return row.status === 'needs_reauth' && row;
+    });
+    expect(r).toMatchObject({ last_error_class: 'terminal:invalid_grant', lease_owner: null });
+    expect(r.refresh_token_ct).not.toBeNull();
+    expect(r.access_token_ct).not.toBeNull();
+    const release = await rig.release('alice');
+    expect(release.status).toBe(409);
+    expect(release.body.connect_url).toMatch(/\/connect\//);
+    expect((await rig.provider.stats()).tokenRequests).toBe(1);
+  });
+});
