@@ -2,6 +2,7 @@ import { Initial1763800000000 } from './1763800000000-Initial';
 import { KeyRotation1763800000100 } from './1763800000100-KeyRotation';
 import { TokenService1763800000200 } from './1763800000200-TokenService';
 import { Connect1763800000300 } from './1763800000300-Connect';
+import { ConnectHardening1763800000400 } from './1763800000400-ConnectHardening';
 import { RefreshWorker1763800000500 } from './1763800000500-RefreshWorker';
 
 /** Every migration, in order. New migrations are appended here, one per line. */
@@ -10,5 +11,6 @@ export const migrations = [
   KeyRotation1763800000100,
   TokenService1763800000200,
   Connect1763800000300,
+  ConnectHardening1763800000400,
   RefreshWorker1763800000500,
 ];

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { AuditLog } from '../audit';
+import { AuditLog, UNATTRIBUTED_TENANT } from '../audit';
 import { VAULT_CONFIG, VaultConfig } from '../config';
 import { IntegrationStore, OAuthAppCredentialReader, OAuthAppCredentials, OAuthCredentialStore } from '../credentials';
 import { Keyring } from '../crypto';
@@ -9,8 +9,6 @@ import { matchesBrowser, sha256 } from './browser-binding';
 import { ConnectSession, ConnectSessionStore } from './connect-session.store';
 
 const TABLE = 'connect_sessions';
-/** Refusals we cannot attribute to a tenant (an unknown `state`) are audited here. */
-const UNATTRIBUTED_TENANT = '_unauthenticated';
 
 export type CallbackOutcome = { session: ConnectSession; outcome: 'connected' } | { session: ConnectSession; outcome: 'cancelled' | 'failed'; error: string };
 
@@ -62,15 +60,26 @@ export class AuthorizationFlow {
     const pkce = newPkce();
     const state = randomSecret();
     const verifier = Buffer.from(pkce.verifier, 'ascii');
-    let sealed;
+    let ok: boolean;
     try {
-      sealed = await this.keyring.seal({ tenant: s.tenant, table: TABLE, id: s.id }, { code_verifier: provider.entry.pkce ? verifier : null });
+      ok = await this.storeVerifier(s, sha256(state), provider.entry.pkce ? verifier : null);
     } finally {
       verifier.fill(0);
     }
-    const ok = await this.sessions.startAuthorization(s.id, sha256(state), { tkVersion: sealed.tkVersion, dekWrapped: sealed.dekWrapped, verifierCt: sealed.fields.code_verifier ?? null });
     if (!ok) throw new DomainError('invalid_request', 'This connect session has ended. Ask the app for a new link.');
     return authorizeUrl(provider, { clientId: app.clientId, redirectUri: this.redirectUri, state, codeChallenge: provider.entry.pkce ? pkce.challenge : null });
+  }
+
+  /** Seals the verifier onto the session; sealed under a tenant key retired meanwhile (VK001, a rotation just finished), seals again. */
+  private async storeVerifier(s: ConnectSession, stateHash: Buffer, verifier: Buffer | null): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      const sealed = await this.keyring.seal({ tenant: s.tenant, table: TABLE, id: s.id }, { code_verifier: verifier });
+      try {
+        return await this.sessions.startAuthorization(s.id, stateHash, { tkVersion: sealed.tkVersion, dekWrapped: sealed.dekWrapped, verifierCt: sealed.fields.code_verifier ?? null });
+      } catch (err) {
+        if (!isRetiredKeyVersion(err) || attempt >= 3) throw err;
+      }
+    }
   }
 
   /** `/oauth/callback`. Every refusal before the code exchange is a 400 and the token endpoint is not called. */
@@ -78,6 +87,7 @@ export class AuthorizationFlow {
     const state = typeof q.state === 'string' && /^[A-Za-z0-9_-]{43}$/.test(q.state) ? q.state : undefined;
     const s = state ? await this.sessions.byState(sha256(state)) : undefined;
     if (!state || !s) {
+      // Refusals we cannot attribute to a tenant (an unknown `state`) go to the audit context's own bucket.
       await this.audit.record({ tenant: UNATTRIBUTED_TENANT, action: 'connection.connect', outcome: 'denied', reason: 'invalid_state', details: { state_present: state !== undefined } });
       throw badState();
     }
@@ -173,6 +183,11 @@ export class AuthorizationFlow {
   private async record(s: ConnectSession, outcome: 'allowed' | 'denied' | 'error', reason?: string, details: Record<string, unknown> = {}): Promise<void> {
     await this.audit.record({ tenant: s.tenant, action: 'connection.connect', outcome, reason, subject: s.subject, integration: s.integration, details: { session: s.id, ...details } });
   }
+}
+
+function isRetiredKeyVersion(err: unknown): boolean {
+  const e = err as { code?: unknown; driverError?: { code?: unknown } } | null;
+  return e?.code === 'VK001' || e?.driverError?.code === 'VK001';
 }
 
 function badState(): DomainError {

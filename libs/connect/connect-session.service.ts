@@ -10,6 +10,12 @@ import { checkReturnUrl } from './return-url';
 
 /** How long a connect URL may wait to be opened, unless the request says otherwise. */
 export const CONNECT_URL_TTL_SECONDS = 900;
+/**
+ * Unopened links the release path may have offered for one user and integration at a time: an
+ * agent that retries a release in a loop gets a few links (each one a session and an audit
+ * record), then 404s without one until a link is opened or expires.
+ */
+export const MAX_UNOPENED_OFFERS = 5;
 /** How long the browser that opened it may use the consent and connections pages. */
 export const BROWSER_SESSION_SECONDS = 1800;
 
@@ -53,6 +59,19 @@ export class ConnectSessionService implements ConnectLinkIssuer {
 
   /** `POST /v1/connect/sessions`: a single-use URL bound to (tenant, user, integration, return URL). */
   async create(input: CreateConnectSession): Promise<{ id: string; url: string; expiresAt: Date }> {
+    return (await this.open(input, false))!;
+  }
+
+  /**
+   * The release path's offer to an agent whose policy allows this integration for this user; none
+   * while `MAX_UNOPENED_OFFERS` offered links for them are still unopened (the agent has those).
+   */
+  async linkFor(r: { tenant: TenantId; subject: string; integration: string; agent: string }): Promise<{ url: string; expiresAt: Date } | null> {
+    const offered = await this.open({ tenant: r.tenant, user: r.subject, integration: r.integration, createdBy: `agent:${r.agent}` }, true);
+    return offered ? { url: offered.url, expiresAt: offered.expiresAt } : null;
+  }
+
+  private async open(input: CreateConnectSession, offer: boolean): Promise<{ id: string; url: string; expiresAt: Date } | undefined> {
     const integration = await this.integrations.get(input.tenant, input.integration);
     if (!integration) throw new DomainError('integration_not_found', `no integration named "${input.integration}"`);
     if (integration.level !== 'user') throw new DomainError('conflict', `integration "${input.integration}" is tenant-level; an admin stores its credential`);
@@ -65,18 +84,11 @@ export class ConnectSessionService implements ConnectLinkIssuer {
     }
     const urlSecret = randomSecret();
     const ttlSeconds = input.ttlSeconds ?? CONNECT_URL_TTL_SECONDS;
-    const created = await this.store.create(
-      { tenant: input.tenant, integration: input.integration, subject: input.user, returnUrl, expectedEmail: input.expectedIdentity?.email?.toLowerCase() ?? null, expectedSubject: input.expectedIdentity?.subject ?? null, createdBy: input.createdBy, ttlSeconds },
-      sha256(urlSecret),
-    );
+    const row = { tenant: input.tenant, integration: input.integration, subject: input.user, returnUrl, expectedEmail: input.expectedIdentity?.email?.toLowerCase() ?? null, expectedSubject: input.expectedIdentity?.subject ?? null, createdBy: input.createdBy, ttlSeconds };
+    const created = offer ? await this.store.createOffered(row, sha256(urlSecret), MAX_UNOPENED_OFFERS) : await this.store.create(row, sha256(urlSecret));
+    if (!created) return undefined;
     await this.audit.record({ tenant: input.tenant, action: 'connect.session', outcome: 'allowed', subject: input.user, integration: input.integration, details: { session: created.id, by: input.createdBy } });
     return { id: created.id, url: `${this.publicUrl}/connect/${urlSecret}`, expiresAt: created.expiresAt };
-  }
-
-  /** The release path's offer to an agent whose policy allows this integration for this user. */
-  async linkFor(r: { tenant: TenantId; subject: string; integration: string; agent: string }): Promise<{ url: string; expiresAt: Date } | null> {
-    const { url, expiresAt } = await this.create({ tenant: r.tenant, user: r.subject, integration: r.integration, createdBy: `agent:${r.agent}` });
-    return { url, expiresAt };
   }
 
   /**

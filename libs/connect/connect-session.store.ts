@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { DataSource } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 import { ensureTenant } from '../db';
 import { TenantId } from '../kernel';
 
@@ -45,15 +45,32 @@ export class ConnectSessionStore {
   constructor(private readonly ds: DataSource) {}
 
   async create(s: NewConnectSession, urlHash: Buffer): Promise<{ id: string; expiresAt: Date }> {
-    await ensureTenant(this.ds, s.tenant);
-    // Housekeeping on the way in: sessions are worthless a day after their browser session ended.
-    await this.ds.query(`DELETE FROM connect_sessions WHERE tenant = $1 AND COALESCE(browser_expires_at, expires_at) < now() - interval '1 day'`, [s.tenant]);
-    const rows = await this.ds.query(
-      `INSERT INTO connect_sessions (id, tenant, integration, subject, return_url, expected_email, expected_subject, created_by, url_hash, expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + ($10::int * interval '1 second')) RETURNING id, expires_at`,
-      [randomUUID(), s.tenant, s.integration, s.subject, s.returnUrl, s.expectedEmail ?? null, s.expectedSubject ?? null, s.createdBy, urlHash, s.ttlSeconds],
-    );
-    return { id: rows[0].id, expiresAt: rows[0].expires_at };
+    await this.prepare(s.tenant);
+    return insert(this.ds, s, urlHash);
+  }
+
+  /**
+   * A session offered to an agent, unless `max` offered sessions for this user and integration are
+   * still unopened and unexpired (an agent retrying a release must not mint sessions without end).
+   * The count and the insert are serialised per (tenant, user, integration) by an advisory lock.
+   */
+  async createOffered(s: NewConnectSession, urlHash: Buffer, max: number): Promise<{ id: string; expiresAt: Date } | undefined> {
+    await this.prepare(s.tenant);
+    return this.ds.transaction(async (m) => {
+      await m.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 3))`, [JSON.stringify(['connect-offer', s.tenant, s.subject, s.integration])]);
+      const [{ n }] = await m.query(
+        `SELECT count(*)::int AS n FROM connect_sessions
+          WHERE tenant = $1 AND subject = $2 AND integration = $3 AND status = 'pending' AND expires_at > now() AND created_by LIKE 'agent:%'`,
+        [s.tenant, s.subject, s.integration],
+      );
+      return n >= max ? undefined : insert(m, s, urlHash);
+    });
+  }
+
+  /** The tenant row, and housekeeping on the way in: sessions are worthless a day after their browser session ended. */
+  private async prepare(tenant: TenantId): Promise<void> {
+    await ensureTenant(this.ds, tenant);
+    await this.ds.query(`DELETE FROM connect_sessions WHERE tenant = $1 AND COALESCE(browser_expires_at, expires_at) < now() - interval '1 day'`, [tenant]);
   }
 
   /** The first browser to open an unexpired URL claims it; any later one gets nothing. */
@@ -122,6 +139,15 @@ export class ConnectSessionStore {
       [id, status, errorCode],
     );
   }
+}
+
+async function insert(q: DataSource | EntityManager, s: NewConnectSession, urlHash: Buffer): Promise<{ id: string; expiresAt: Date }> {
+  const rows = await q.query(
+    `INSERT INTO connect_sessions (id, tenant, integration, subject, return_url, expected_email, expected_subject, created_by, url_hash, expires_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + ($10::int * interval '1 second')) RETURNING id, expires_at`,
+    [randomUUID(), s.tenant, s.integration, s.subject, s.returnUrl, s.expectedEmail ?? null, s.expectedSubject ?? null, s.createdBy, urlHash, s.ttlSeconds],
+  );
+  return { id: rows[0].id, expiresAt: rows[0].expires_at };
 }
 
 function toSession(r: Record<string, any>): ConnectSession {

@@ -1,5 +1,5 @@
 export { ConnectModule } from './connect.module';
-export { ConnectSessionService, CONNECT_URL_TTL_SECONDS, BROWSER_SESSION_SECONDS } from './connect-session.service';
+export { ConnectSessionService, CONNECT_URL_TTL_SECONDS, BROWSER_SESSION_SECONDS, MAX_UNOPENED_OFFERS } from './connect-session.service';
 export type { CreateConnectSession, BrowserSession } from './connect-session.service';
 export type { ConnectSession, ConnectSessionStatus } from './connect-session.store';
 export { AuthorizationFlow } from './authorization-flow.service';
