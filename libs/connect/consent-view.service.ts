@@ -94,7 +94,7 @@ export class ConsentViewService {
         kind: c.kind,
         status: c.status,
         connectedAt: c.createdAt,
-        lastUsed: await this.lastUse(tenant, subject, c.integration, names),
+        lastUsed: await this.lastUse(tenant, subject, c.integration, c.createdAt, names),
       })),
     );
   }
@@ -122,9 +122,16 @@ export class ConsentViewService {
     return [...out.values()];
   }
 
-  private async lastUse(tenant: TenantId, subject: string, integration: string, names: Map<string, string>): Promise<ConnectionRow['lastUsed']> {
+  /** The display name of an integration of the tenant, or null (a name from a URL is never shown as is). */
+  async titleOf(tenant: TenantId, name: string): Promise<string | null> {
+    const i = await this.integrations.get(tenant, name);
+    return i ? this.title(i) : null;
+  }
+
+  /** Since this connection was made: a disconnected and re-made one was not used by the old one's agents. */
+  private async lastUse(tenant: TenantId, subject: string, integration: string, since: Date, names: Map<string, string>): Promise<ConnectionRow['lastUsed']> {
     try {
-      const page = await this.audit.list(tenant, { action: 'credential.release', outcome: 'allowed', user: subject, integration, limit: 1 });
+      const page = await this.audit.list(tenant, { action: 'credential.release', outcome: 'allowed', user: subject, integration, since: since.toISOString(), limit: 1 });
       const e = page.events[0];
       return e?.agent ? { agent: names.get(e.agent) ?? e.agent, at: e.at } : null;
     } catch {

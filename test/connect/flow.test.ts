@@ -151,6 +151,29 @@ describe('connect an account (Google-like provider, over HTTP)', () => {
     expect(after.body.connect_url).toMatch(/^https:\/\/vault\.test\.example\/connect\//);
   });
 
+  it('after a disconnect: the notice names the integration (never text from the URL); a new connection was not used by the old one\'s agent', async () => {
+    const ua = rig.browser();
+    await openConsent(ua, (await createSession(rig, 'alice')).url);
+    const notice = await ua.get('https://vault.test.example/connections?disconnected=calendar');
+    expect(notice.body).toContain('Team Calendar was disconnected.');
+    for (const forged of ['Your%20bank%20account%20is%20locked', 'no-such-integration']) {
+      const page = await ua.get(`https://vault.test.example/connections?disconnected=${forged}`);
+      expect(page.status).toBe(200);
+      expect(page.body).not.toContain('was disconnected');
+      expect(page.body).not.toContain('bank account');
+    }
+
+    // alice connects again (the test above released her previous connection to mcp-1, then disconnected it):
+    // the agent that used the previous connection has not used this one.
+    await connectOverHttp(rig, 'alice');
+    const fresh = await ua.get('https://vault.test.example/connections');
+    expect(fresh.body).toContain('Connected');
+    expect(fresh.body).toContain('Not yet');
+    expect(fresh.body).not.toContain('Calendar assistant');
+    expect((await rig.v.call('POST', '/v1/connections/calendar/token', { token: rig.agentToken('alice') })).status).toBe(200);
+    expect((await ua.get('https://vault.test.example/connections')).body).toContain('Calendar assistant');
+  });
+
   it('admin DELETE revokes at the provider first, then destroys; audited', async () => {
     await connectOverHttp(rig, 'carol');
     await rig.provider.reset();

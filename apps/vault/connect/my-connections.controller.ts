@@ -36,7 +36,10 @@ export class MyConnectionsController {
     const { session, secret } = held;
     const rows = await this.views.connectionsOf(session.tenant, session.subject);
     const connected = typeof q.connected === 'string' ? rows.find((r) => r.integration === q.connected) : undefined;
-    const notice = connected ? `${connected.title} is connected.` : typeof q.disconnected === 'string' ? `${q.disconnected} was disconnected.` : null;
+    // Only names of this tenant's integrations: the query string is anyone's to write.
+    const gone = typeof q.disconnected === 'string' && /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/.test(q.disconnected) ? q.disconnected : undefined;
+    const disconnected = !connected && gone && !rows.some((r) => r.integration === gone) ? await this.views.titleOf(session.tenant, gone) : null;
+    const notice = connected ? `${connected.title} is connected.` : disconnected ? `${disconnected} was disconnected.` : null;
     sendPage(reply, 200, 'Your connections', connectionsPage(session.subject, rows, session.id, csrfToken(secret, session.id), notice));
   }
 
