@@ -59,6 +59,24 @@ describe('token responses, as each catalog entry reads them', () => {
     expect(catalog.ids().filter((id) => !covered.has(id))).toEqual([]);
   });
 
+  /**
+   * What each entry must be shown to do with real answers: a success and a failure; a successful
+   * refresh where it refreshes, with a new refresh token where it always rotates; a failure with
+   * HTTP 200 where the provider reports errors that way (an `ok` flag: Slack).
+   */
+  it.each(catalog.ids().filter((id) => id !== 'custom-oauth2'))('%s: success, failure, refresh and rotation are each recorded', (id) => {
+    const entry = catalog.get(id)!;
+    const of = cases.filter((c) => c.provider === id);
+    const missing: string[] = [];
+    const need = (what: string, found: boolean) => found || missing.push(what);
+    need('a success', of.some((c) => !c.expect.error));
+    need('a provider error', of.some((c) => c.expect.error && c.status < 500));
+    if (entry.refresh.supported) need('a successful refresh', of.some((c) => c.kind === 'refresh' && !c.expect.error));
+    if (entry.refresh.rotation === 'always') need('a refresh returning a new refresh token', of.some((c) => c.kind === 'refresh' && !c.expect.error && typeof c.expect.refresh === 'string'));
+    if (entry.response.okFlag) need('an error with HTTP 200', of.some((c) => c.expect.error && c.status === 200));
+    expect(missing).toEqual([]);
+  });
+
   it.each(cases.map((c) => [`${c.provider}: ${c.name}`, c] as const))('%s', (_label, c) => {
     const p = catalog.resolve(c.provider, c.config ?? {}, CLIENT);
     const parse = () =>

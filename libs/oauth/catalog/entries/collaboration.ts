@@ -52,7 +52,8 @@ const SLACK_SCOPES = {
   'users:read': 'See people in your workspace',
   'search:read': 'Search your workspace',
 };
-const SLACK_ERRORS = ['invalid_refresh_token', 'invalid_code', 'code_already_used', 'token_revoked', 'token_expired', 'invalid_client_id', 'bad_client_secret', 'bad_redirect_uri', 'invalid_grant_type'];
+// `invalid_auth` and `account_inactive` (HTTP 200, ok:false) mean the grant or the account is gone: no retry brings it back.
+const SLACK_ERRORS = ['invalid_refresh_token', 'invalid_code', 'code_already_used', 'token_revoked', 'token_expired', 'invalid_client_id', 'bad_client_secret', 'bad_redirect_uri', 'invalid_grant_type', 'invalid_auth', 'account_inactive'];
 const SLACK_METADATA = {
   team_id: 'team.id',
   team_name: 'team.name',
