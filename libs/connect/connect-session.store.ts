@@ -67,9 +67,18 @@ export class ConnectSessionStore {
     });
   }
 
-  /** The tenant row, and housekeeping on the way in: sessions are worthless a day after their browser session ended. */
+  /**
+   * The tenant row, and housekeeping on the way in. A flow abandoned at the provider can never be
+   * finished once its browser session ended (`consumeState` requires it), so its sealed verifier
+   * goes at once: it would only pin a tenant-key version. The row goes a day later.
+   */
   private async prepare(tenant: TenantId): Promise<void> {
     await ensureTenant(this.ds, tenant);
+    await this.ds.query(
+      `UPDATE connect_sessions SET state_hash = NULL, code_verifier_ct = NULL, dek_wrapped = NULL, tk_version = NULL
+        WHERE tenant = $1 AND tk_version IS NOT NULL AND browser_expires_at < now()`,
+      [tenant],
+    );
     await this.ds.query(`DELETE FROM connect_sessions WHERE tenant = $1 AND COALESCE(browser_expires_at, expires_at) < now() - interval '1 day'`, [tenant]);
   }
 

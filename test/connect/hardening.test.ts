@@ -115,4 +115,20 @@ describe('connect hardening', () => {
     const done = await ua.get(await ua.authorizeAt(authorize, CALLBACK, 'sam'));
     expect(done.location).toContain('connect_status=connected');
   });
+
+  it('a flow abandoned at the provider loses its sealed verifier once its browser session ends (it pins no key version)', async () => {
+    const ua = rig.browser();
+    const consent = await openConsent(ua, (await createSession(rig, 'abe')).url);
+    const authorize = await clickConnect(ua, consent);
+    const sealed = `SELECT tk_version, dek_wrapped IS NOT NULL AS dek, code_verifier_ct IS NOT NULL AS verifier, state_hash IS NOT NULL AS state FROM vault.connect_sessions WHERE id = $1`;
+    expect((await rig.v.db.ds.query(sealed, [consent.sessionId]))[0]).toMatchObject({ dek: true, verifier: true, state: true });
+    await rig.v.db.ds.query(`UPDATE vault.connect_sessions SET browser_expires_at = now() - interval '1 second' WHERE id = $1`, [consent.sessionId]);
+    await createSession(rig, 'someone-else'); // housekeeping runs as sessions are created
+    expect((await rig.v.db.ds.query(sealed, [consent.sessionId]))[0]).toEqual({ tk_version: null, dek: false, verifier: false, state: false });
+    // The user comes back from the provider after all: refused, nothing exchanged.
+    const calls = (await rig.provider.stats()).token.authorization_code;
+    const late = await ua.get(await ua.authorizeAt(authorize, CALLBACK, 'abe'));
+    expect(late.status).toBe(400);
+    expect((await rig.provider.stats()).token.authorization_code).toBe(calls);
+  });
 });
