@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { ConfigError, loadConfig } from '../../libs/config';
 import { createDataSource, runMigrations } from '../../libs/db';
+import { serveWorkerMetrics } from './metrics-server';
 import { WorkerModule } from './worker.module';
 
 /**
@@ -12,14 +13,21 @@ import { WorkerModule } from './worker.module';
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
   if (!config.database.url) throw new Error('the worker needs DATABASE_URL (the embedded default runs jobs in the API process)');
-  const ds = createDataSource({ url: config.database.url, schema: config.database.schema, poolSize: config.keys.rewrapLanes + Math.min(config.refresh.concurrency, 16) + 3, applicationName: 'credential-vault-worker' });
+  const poolSize = config.keys.rewrapLanes + Math.min(config.refresh.concurrency, 16) + 3;
+  const ds = createDataSource({ url: config.database.url, schema: config.database.schema, poolSize, applicationName: 'credential-vault-worker' });
   await ds.initialize();
   await runMigrations(ds, config.database.schema);
   const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config, ds, { runJobs: true, background: true }, { run: true }), {
     logger: config.logLevel === 'silent' ? false : ['log', 'warn', 'error'],
   });
   app.enableShutdownHooks(['SIGINT', 'SIGTERM']);
-  process.stdout.write('credential vault worker started: refresh, key jobs, key scheduler\n');
+  let metrics = '';
+  if (config.workerMetricsPort !== undefined) {
+    const served = await serveWorkerMetrics(app, config.workerMetricsPort, config.host, poolSize);
+    process.once('SIGTERM', () => served.server.close());
+    metrics = `; metrics on http://${config.host}:${served.port}/metrics`;
+  }
+  process.stdout.write(`credential vault worker started: refresh, key jobs, key scheduler${metrics}\n`);
 }
 
 main().catch((err: Error) => {

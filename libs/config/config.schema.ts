@@ -58,6 +58,19 @@ const envSchema = z.object({
   REFRESH_BACKOFF_BASE_SECONDS: z.coerce.number().int().min(1).max(86400).default(30),
   REFRESH_BACKOFF_MAX_SECONDS: z.coerce.number().int().min(1).max(7 * 86400).default(3600),
   REFRESH_IN_PROCESS: bool.optional(),
+  // Webhooks (issue 4): delivery of connection events from the outbox; backoff in ms (full jitter).
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60000).default(10000),
+  WEBHOOK_LEASE_SECONDS: z.coerce.number().int().min(2).max(3600).default(60),
+  WEBHOOK_BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(50),
+  WEBHOOK_POLL_INTERVAL_MS: z.coerce.number().int().min(10).max(600000).default(1000),
+  WEBHOOK_BACKOFF_BASE_MS: z.coerce.number().int().min(10).max(86400000).default(10000),
+  WEBHOOK_BACKOFF_MAX_MS: z.coerce.number().int().min(10).max(7 * 86400000).default(3600000),
+  WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(12),
+  WEBHOOK_RETENTION_HOURS: z.coerce.number().int().min(1).max(24 * 365).default(72),
+  WEBHOOK_DEAD_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
+  WEBHOOKS_IN_PROCESS: bool.optional(),
+  // The worker's Prometheus endpoint (it has no API): unset = none; 0 = a free port (printed at start).
+  WORKER_METRICS_PORT: port.optional(),
   // Operations (issue 8): per-process request limits on the release and admin APIs (requests per window), proxies, shutdown.
   RATE_LIMIT_WINDOW_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
   RATE_LIMIT_RELEASE_PER_IP: z.coerce.number().int().min(1).max(1_000_000).default(6000),
@@ -139,6 +152,26 @@ export interface VaultConfig {
     /** Run the scheduler inside the API process (default: only for the embedded database). */
     inProcess: boolean;
   };
+  /** The worker process's `GET /metrics` port; undefined = not served. */
+  workerMetricsPort?: number;
+  /** Webhook delivery from the outbox (libs/webhooks WebhookDispatcher). */
+  webhooks: {
+    /** One POST to a tenant endpoint; the lease (a claimed row) always outlasts it. */
+    timeoutMs: number;
+    leaseMs: number;
+    batchSize: number;
+    pollMs: number;
+    /** Exponential backoff with full jitter between attempts: first ceiling and cap. */
+    backoffBaseMs: number;
+    backoffMaxMs: number;
+    /** Attempts before an event is `dead`. */
+    maxAttempts: number;
+    /** How long delivered (`retentionMs`) and dead (`deadRetentionMs`) events are kept. */
+    retentionMs: number;
+    deadRetentionMs: number;
+    /** Run the dispatcher inside the API process (default: only for the embedded database). */
+    inProcess: boolean;
+  };
   /** Requests per `windowMs` and process on the release API (per client IP, per agent) and the admin API (per IP, per admin). */
   rateLimit: { windowMs: number; release: { perIp: number; perAgent: number }; admin: { perIp: number; perCaller: number } };
   /** Fastify `trustProxy`: whose `X-Forwarded-For` names the client (per-IP limits behind a load balancer). */
@@ -194,6 +227,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
   if (e && e.REFRESH_BACKOFF_MAX_SECONDS < e.REFRESH_BACKOFF_BASE_SECONDS) {
     problems.push('REFRESH_BACKOFF_MAX_SECONDS: must be at least REFRESH_BACKOFF_BASE_SECONDS');
   }
+  if (e && e.WEBHOOK_LEASE_SECONDS * 1000 < e.WEBHOOK_TIMEOUT_MS + 2000) {
+    problems.push('WEBHOOK_LEASE_SECONDS: must exceed WEBHOOK_TIMEOUT_MS by at least 2 s (a delivery must end before its lease)');
+  }
+  if (e && e.WEBHOOK_BACKOFF_MAX_MS < e.WEBHOOK_BACKOFF_BASE_MS) {
+    problems.push('WEBHOOK_BACKOFF_MAX_MS: must be at least WEBHOOK_BACKOFF_BASE_MS');
+  }
   if (!e || problems.length) throw new ConfigError(problems);
 
   const publicUrl = (e.VAULT_PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, '');
@@ -248,6 +287,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
       backoffBaseMs: e.REFRESH_BACKOFF_BASE_SECONDS * 1000,
       backoffMaxMs: e.REFRESH_BACKOFF_MAX_SECONDS * 1000,
       inProcess: e.REFRESH_IN_PROCESS ?? !e.DATABASE_URL,
+    },
+    workerMetricsPort: e.WORKER_METRICS_PORT,
+    webhooks: {
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      leaseMs: e.WEBHOOK_LEASE_SECONDS * 1000,
+      batchSize: e.WEBHOOK_BATCH_SIZE,
+      pollMs: e.WEBHOOK_POLL_INTERVAL_MS,
+      backoffBaseMs: e.WEBHOOK_BACKOFF_BASE_MS,
+      backoffMaxMs: e.WEBHOOK_BACKOFF_MAX_MS,
+      maxAttempts: e.WEBHOOK_MAX_ATTEMPTS,
+      retentionMs: e.WEBHOOK_RETENTION_HOURS * 3600_000,
+      deadRetentionMs: e.WEBHOOK_DEAD_RETENTION_DAYS * 86400_000,
+      inProcess: e.WEBHOOKS_IN_PROCESS ?? !e.DATABASE_URL,
     },
     rateLimit: {
       windowMs: e.RATE_LIMIT_WINDOW_SECONDS * 1000,
