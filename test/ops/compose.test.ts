@@ -23,7 +23,8 @@ type Service = {
 };
 
 describe('docker-compose.yml', () => {
-  const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')) as { services: Record<string, Service>; volumes?: Record<string, unknown> };
+  // Compose resolves YAML merge keys (`<<: *vault-env`), so the parse does too.
+  const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, Service>; volumes?: Record<string, unknown> };
   const s = compose.services;
 
   it('runs postgres, Lowkey Vault, the API and the worker, each with a health check', () => {
