@@ -1,0 +1,312 @@
+/**
+ * Background-refresh benchmark (issue 4): `npm run bench:refresh`. See bench/README.md "Refresh".
+ *
+ * Real parts, each in its own process: the vault API and BENCH_WORKERS workers (spawned from the
+ * TypeScript sources), Postgres, the Key Vault emulator, and a real OpenID provider
+ * (oidc-provider, Google-like: refresh tokens never rotate) answering after BENCH_PROVIDER_LATENCY_MS.
+ * BENCH_CREDENTIALS OAuth connections fall due at once; measured: the time until every one was
+ * refreshed, the provider calls made (each connection exactly once: no double refresh), the rows
+ * each worker refreshed, and the release path's p50/p99 meanwhile against the same load idle.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AzureKeyProvider, Keyring } from '../libs/crypto';
+import { OAuthCredentialStore } from '../libs/credentials';
+import { createDataSource } from '../libs/db';
+import { asTenantId, Secret } from '../libs/kernel';
+import { TestIssuer } from '../test/support/issuer';
+import { startTestProvider, TestProvider } from '../test/support/oidc-provider';
+import { parseForm, UserAgent } from '../test/support/oidc-provider/user-agent';
+import { benchDatabase, cpuSeconds, fmt, freePort, keyVaultEmulator, loadFor, LoadStats, log, machine, machineCpu, round, secs, sleep, Spawned, startTs, until } from './support/harness';
+
+const CREDENTIALS = Number(process.env.BENCH_CREDENTIALS ?? 10_000);
+const LATENCY_MS = Number(process.env.BENCH_PROVIDER_LATENCY_MS ?? 50);
+const WORKERS = Number(process.env.BENCH_WORKERS ?? 2);
+const LOAD_CONCURRENCY = Number(process.env.BENCH_LOAD_CONCURRENCY ?? 8);
+const API_KEY_USERS = 200;
+const BASELINE_MS = Number(process.env.BENCH_BASELINE_MS ?? 10_000);
+const TIMEOUT_MS = Number(process.env.BENCH_TIMEOUT_MS ?? 15 * 60_000);
+const T = 'bench';
+const INTEGRATION = 'calendar';
+const PUBLIC = 'https://vault.bench.example';
+const CALLBACK = `${PUBLIC}/oauth/callback`;
+const APP_RETURN = 'https://app.bench.example/settings/connections';
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const results: Record<string, unknown> = { machine_at_start: machine() };
+  const { url: dbUrl, drop, stopEmbedded } = await benchDatabase();
+  const kv = await keyVaultEmulator();
+  const provider = await startTestProvider({ mode: 'google', redirectUris: [CALLBACK] });
+  const issuer = new TestIssuer('https://sts.bench.example', PUBLIC);
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  // REFRESH_* from the bench's environment reach the workers (try other concurrency / batch sizes).
+  const refreshKnobs = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('REFRESH_') || k === 'VAULT_DB_POOL_SIZE')) as Record<string, string>;
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    NO_COLOR: '1',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    VAULT_PUBLIC_URL: PUBLIC,
+    DATABASE_URL: dbUrl,
+    VAULT_DATA_DIR: mkdtempSync(join(tmpdir(), 'vault-bench-')),
+    TRUSTED_ISSUERS: JSON.stringify([issuer.config({ tenant_claim: 'tid' })]),
+    KEY_PROVIDER: 'azure',
+    AZURE_KEYVAULT_URL: kv.url,
+    AZURE_KEYVAULT_KEY_NAME: 'kek',
+    AZURE_KEYVAULT_CA_FILE: kv.caFile,
+    AZURE_KEYVAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: 'true',
+    AZURE_KEYVAULT_CREDENTIAL: `static:${kv.token}`,
+    KEY_SCHEDULER_INTERVAL_SECONDS: '3600',
+    // The provider is on loopback over plain http.
+    OUTBOUND_ALLOW_HOSTS: '127.0.0.1',
+    // The release limiter (SECURITY 29) would answer most of a closed-loop load with 429s: not what is measured here.
+    RATE_LIMIT_RELEASE_PER_IP: '1000000',
+    RATE_LIMIT_RELEASE_PER_AGENT: '1000000',
+    ...refreshKnobs,
+  };
+  const children: Spawned[] = [];
+  try {
+    const vault = startTs('apps/vault/main.ts', env, 'vault');
+    children.push(vault);
+    await until(async () => (await fetch(`${base}/readyz`).catch(() => undefined))?.status === 200, 60_000);
+    const admin = issuer.sign({ sub: 'bench-admin', tid: T, scope: 'vault:admin vault:operator' }, { ttl: 7200 });
+    await setUp(base, admin, provider);
+
+    // ---- seed: one real connection through the connect flow, then CREDENTIALS - 1 more carrying its refresh token ----
+    let t0 = Date.now();
+    await connect(base, admin, 'u0');
+    const ds = createDataSource({ url: dbUrl, schema: 'vault', poolSize: 8 });
+    await ds.initialize();
+    const kp = new AzureKeyProvider({ kind: 'azure', vaultUrl: kv.url, keyName: 'kek', caFile: kv.caFile, disableChallengeResourceVerification: true, credential: { kind: 'static', token: kv.token } });
+    await kp.init();
+    const keyring = new Keyring(ds, kp, { cacheSize: 10, cacheMaxAgeMs: 3600_000, writeHealthTtlMs: 60_000, maxEncryptionsPerKey: 2 ** 30 });
+    const store = new OAuthCredentialStore(ds, keyring);
+    await seedConnections(ds, store);
+    results.seed = { connections: CREDENTIALS, seconds: secs(Date.now() - t0) };
+    log(`seeded ${CREDENTIALS} OAuth connections in ${secs(Date.now() - t0)} s`);
+    for (let i = 0; i < API_KEY_USERS; i += 20) {
+      await Promise.all(Array.from({ length: Math.min(20, API_KEY_USERS - i) }, (_, j) => api(base, admin, 'PUT', `/v1/admin/connections/openai/users/k${i + j}`, { api_key: `sk-bench-${i + j}` })));
+    }
+    await ds.query('VACUUM (ANALYZE) connections');
+    await countCommits(ds);
+
+    // ---- workers, idle: the connections are not due yet ----
+    const workers = Array.from({ length: WORKERS }, (_, i) => startTs('apps/worker/main.ts', env, `worker-${i + 1}`));
+    children.push(...workers);
+    await Promise.all(workers.map((w) => w.line(/worker started/)));
+    const tokens = Array.from({ length: API_KEY_USERS }, (_, i) => issuer.sign({ sub: `k${i}`, tid: T, act: { sub: 'mcp-1' }, scope: 'connections:openai' }, { ttl: 7200 }));
+    const release = async () => {
+      const r = await fetch(`${base}/v1/connections/openai/token`, { method: 'POST', headers: { authorization: `Bearer ${tokens[Math.floor(Math.random() * tokens.length)]}` } });
+      await r.arrayBuffer();
+      return r.status;
+    };
+    if ((await release()) !== 200) throw new Error('release of an API key failed');
+
+    // ---- baseline: release load with the workers polling an empty queue ----
+    results.release_baseline = await loadFor(LOAD_CONCURRENCY, release, () => sleep(BASELINE_MS));
+    log(`baseline release: ${fmt(results.release_baseline as LoadStats)}`);
+
+    // ---- all due at once ----
+    await provider.reset();
+    await provider.faults({ latencyMs: LATENCY_MS });
+    const before = await provider.stats();
+    const pids = [vault, ...workers].map((c) => c.proc.pid);
+    const cpuBefore = pids.map(cpuSeconds);
+    const machineBefore = machineCpu();
+    const [{ at: dueAt, n: due }] = await ds.query(
+      `WITH d AS (UPDATE connections SET expires_at = now(), next_refresh_at = now() WHERE tenant = $1 AND integration = $2 RETURNING 1)
+       SELECT now() AS at, count(*)::int AS n FROM d`,
+      [T, INTEGRATION],
+    );
+    if (due !== CREDENTIALS) throw new Error(`${due} connections made due, expected ${CREDENTIALS}`);
+    log(`${due} connections due at ${dueAt.toISOString()}; provider latency ${LATENCY_MS} ms; ${WORKERS} workers`);
+    const progress: Array<[number, number]> = [];
+    const during = await loadFor(LOAD_CONCURRENCY, release, async () => {
+      const end = Date.now() + TIMEOUT_MS;
+      for (;;) {
+        const [{ n }] = await ds.query(`SELECT count(*)::int AS n FROM connections WHERE tenant = $1 AND integration = $2 AND last_refresh_at >= $3`, [T, INTEGRATION, dueAt]);
+        progress.push([Date.now(), n]);
+        if (progress.length % 10 === 1 || n === CREDENTIALS) log(`  refreshed ${n}/${CREDENTIALS}`);
+        if (n === CREDENTIALS) return;
+        if (Date.now() > end) throw new Error(`only ${n}/${CREDENTIALS} refreshed after ${TIMEOUT_MS / 1000} s`);
+        await sleep(500);
+      }
+    });
+    const cpuAfter = pids.map(cpuSeconds);
+    const machineAfter = machineCpu();
+    await sleep(2000); // anything still in flight (a double refresh would be) reaches the provider's counters
+    const after = await provider.stats();
+
+    // ---- figures ----
+    const [span] = await ds.query(
+      `SELECT EXTRACT(EPOCH FROM min(last_refresh_at) - $3)::float8 AS first, EXTRACT(EPOCH FROM max(last_refresh_at) - $3)::float8 AS last,
+              count(*) FILTER (WHERE status <> 'active' OR refresh_failures > 0)::int AS unhealthy
+         FROM connections WHERE tenant = $1 AND integration = $2`,
+      [T, INTEGRATION, dueAt],
+    );
+    const refreshCalls = after.token.refresh_token - before.token.refresh_token;
+    const tokenRequests = after.tokenRequests - before.tokenRequests;
+    const commits = await ds.query(`SELECT owner, count(*)::int AS n, count(DISTINCT id)::int AS rows FROM public.bench_refresh_commits GROUP BY owner ORDER BY owner`);
+    const [{ audited }] = await ds.query(`SELECT count(*)::int AS audited FROM audit_events WHERE action = 'connection.refresh' AND outcome = 'allowed' AND details->>'trigger' = 'scheduled'`);
+    const seconds = Number(span.last);
+    const byWorker = Object.fromEntries(
+      commits.map((c: { owner: string; n: number }) => {
+        const pid = Number(c.owner?.split(':')[1]);
+        const i = workers.findIndex((w) => w.proc.pid === pid);
+        return [i >= 0 ? `worker-${i + 1}` : c.owner ?? 'unknown', c.n];
+      }),
+    );
+    const cpu = (i: number) => (cpuBefore[i] !== undefined && cpuAfter[i] !== undefined ? round(cpuAfter[i]! - cpuBefore[i]!) : null);
+    results.refresh = {
+      credentials: CREDENTIALS,
+      workers: WORKERS,
+      provider_latency_ms: LATENCY_MS,
+      settings: { REFRESH_CONCURRENCY: '32', REFRESH_BATCH_SIZE: '200', REFRESH_POLL_INTERVAL_MS: '1000', ...refreshKnobs },
+      seconds_until_all_refreshed: round(seconds),
+      seconds_until_first_refreshed: round(Number(span.first)),
+      refreshes_per_second: Math.round(CREDENTIALS / seconds),
+      provider_refresh_calls: refreshCalls,
+      provider_token_requests: tokenRequests,
+      provider_errors: after.tokenErrors,
+      double_refreshes: tokenRequests - CREDENTIALS,
+      commits_per_worker: byWorker,
+      committed_twice: commits.reduce((a: number, c: { n: number; rows: number }) => a + c.n, 0) - CREDENTIALS,
+      audited_refreshes: audited,
+      not_active_or_failed: span.unhealthy,
+      cpu_seconds: { vault_api: cpu(0), ...Object.fromEntries(workers.map((_, i) => [`worker-${i + 1}`, cpu(i + 1)])), machine_busy: machineBefore && machineAfter ? round(machineAfter.busy - machineBefore.busy) : null },
+      progress: thin(progress, Number(dueAt.getTime())),
+    };
+    results.release_during_refresh = during;
+    log(`refreshed ${CREDENTIALS} in ${round(seconds)} s (${Math.round(CREDENTIALS / seconds)}/s); provider refresh calls ${refreshCalls}, token requests ${tokenRequests}`);
+    log(`double refreshes: ${tokenRequests - CREDENTIALS}`);
+    log(`per worker: ${JSON.stringify(byWorker)}`);
+    log(`release during refresh: ${fmt(during)}`);
+    await ds.destroy();
+  } finally {
+    for (const c of children) c.proc.kill('SIGTERM');
+    await sleep(1500);
+    await provider.close();
+    await kv.stop().catch(() => undefined);
+    await drop();
+    await stopEmbedded();
+  }
+  results.machine_at_end = machine();
+  results.total_seconds = secs(Date.now() - started);
+  process.stdout.write(JSON.stringify(results, null, 2) + '\n');
+}
+
+/** The OAuth integration at the test provider, an API-key integration for the release load, one agent allowed both. */
+async function setUp(base: string, admin: string, provider: TestProvider): Promise<void> {
+  await api(base, admin, 'PUT', `/v1/admin/integrations/${INTEGRATION}`, {
+    provider: 'custom-oauth2',
+    display_name: 'Team Calendar',
+    client_id: provider.clientId,
+    client_secret: provider.clientSecret,
+    authorize_url: `${provider.url}/auth`,
+    token_url: `${provider.url}/token`,
+    revocation_url: `${provider.url}/token/revocation`,
+    scopes: ['openid', 'email', 'offline_access', 'calendar.read'],
+    return_urls: ['https://app.bench.example/settings/'],
+    provider_options: {
+      issuer: provider.issuer,
+      require_iss: true,
+      token_auth_method: 'client_secret_basic',
+      identity: { source: 'id_token', subject: 'sub', email: 'email' },
+      authorize_params: { access_type: 'offline', prompt: 'consent' },
+    },
+  });
+  await api(base, admin, 'PUT', '/v1/admin/integrations/openai', { provider: 'api_key' });
+  await api(base, admin, 'PUT', '/v1/admin/agents/mcp-1', { name: 'bench agent' });
+  await api(base, admin, 'PUT', '/v1/admin/policies/p', { agents: ['mcp-1'], integrations: ['openai', INTEGRATION], effect: 'allow' });
+}
+
+/** The connect flow over HTTP (consent page, the provider's login and consent, callback), as test/connect/support.ts runs it. */
+async function connect(base: string, admin: string, user: string): Promise<void> {
+  const ua = new UserAgent((url) => (url.startsWith(PUBLIC) ? base + url.slice(PUBLIC.length) : url));
+  const s = await api(base, admin, 'POST', '/v1/connect/sessions', { user, integration: INTEGRATION, return_url: APP_RETURN });
+  const claim = await ua.get(s.url);
+  if (claim.status !== 303 || !claim.location) throw new Error(`connect: claim ${claim.status}`);
+  const page = await ua.get(claim.location);
+  const form = parseForm(page.body, /\/authorize$/);
+  if (!form) throw new Error(`connect: consent page ${page.status}`);
+  const id = /\/connect\/s\/([0-9a-f-]{36})/.exec(claim.location)![1];
+  const authorize = await ua.post(`${PUBLIC}/connect/s/${id}/authorize`, { csrf: form.fields.csrf });
+  if (authorize.status !== 303 || !authorize.location) throw new Error(`connect: authorize ${authorize.status}`);
+  const done = await ua.get(await ua.authorizeAt(authorize.location, CALLBACK, user));
+  if (done.status !== 303 || !done.location?.includes('connected')) throw new Error(`connect: callback ${done.status} ${done.location}`);
+}
+
+/**
+ * u1…u(N-1) get the refresh token the provider issued to u0, each sealed by the real
+ * OAuthCredentialStore.put (own id, own DEK). The provider never rotates it, so every one of
+ * the N refreshes is a real call that succeeds.
+ */
+async function seedConnections(ds: ReturnType<typeof createDataSource>, store: OAuthCredentialStore): Promise<void> {
+  const [row] = await ds.query(`SELECT id, scopes, metadata, provider_account_id FROM connections WHERE tenant = $1 AND integration = $2 AND subject = 'u0'`, [T, INTEGRATION]);
+  const seed = await store.load(asTenantId(T), row.id);
+  if (!seed) throw new Error('the connected user has no connection');
+  const tokens = await store.openTokens(seed);
+  if (!tokens.access || !tokens.refresh) throw new Error('the provider issued no refresh token');
+  const credential = {
+    accessToken: Secret.of(tokens.access.reveal()),
+    refreshToken: Secret.of(tokens.refresh.reveal()),
+    expiresAt: new Date(Date.now() + 3600_000),
+    refreshTokenExpiresAt: null,
+    scopes: row.scopes,
+    metadata: row.metadata ?? {},
+    providerAccountId: row.provider_account_id,
+  };
+  let next = 1;
+  const lane = async () => {
+    while (next < CREDENTIALS) {
+      const i = next++;
+      await store.put(asTenantId(T), INTEGRATION, `u${i}`, credential);
+      if (i % 2000 === 0) log(`  seeding: ${i}/${CREDENTIALS}`);
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, lane));
+}
+
+/**
+ * Bench-only bookkeeping (this throwaway database, not the product): a trigger notes which lease
+ * owner committed each refresh, so rows per worker and any second commit of one row are counted
+ * exactly. One small insert into an unlogged table per refresh.
+ */
+async function countCommits(ds: ReturnType<typeof createDataSource>): Promise<void> {
+  await ds.query(`CREATE UNLOGGED TABLE public.bench_refresh_commits (id uuid NOT NULL, owner text, at timestamptz NOT NULL DEFAULT clock_timestamp())`);
+  await ds.query(`CREATE FUNCTION public.bench_note_refresh() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN INSERT INTO public.bench_refresh_commits (id, owner) VALUES (NEW.id, OLD.lease_owner); RETURN NULL; END $$`);
+  await ds.query(`CREATE TRIGGER bench_note_refresh AFTER UPDATE ON connections FOR EACH ROW
+    WHEN (NEW.last_refresh_at IS DISTINCT FROM OLD.last_refresh_at AND NEW.last_refresh_at IS NOT NULL) EXECUTE FUNCTION public.bench_note_refresh()`);
+}
+
+/** The refreshed-count curve, one point per ~2 s: "<seconds since due> s: <rows refreshed>". */
+function thin(points: Array<[number, number]>, t0: number): string[] {
+  const out: string[] = [];
+  let last = -Infinity;
+  for (const [t, n] of points) {
+    if (t - last >= 2000 || n === CREDENTIALS) {
+      out.push(`${round((t - t0) / 1000)} s: ${n}`);
+      last = t;
+    }
+  }
+  return out;
+}
+
+async function api(base: string, token: string, method: string, path: string, body: unknown): Promise<any> {
+  const r = await fetch(base + path, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const json = await r.json();
+  if (r.status >= 300) throw new Error(`${method} ${path} → ${r.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${err?.stack ?? err}\n`);
+  process.exit(1);
+});
+
