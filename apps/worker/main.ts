@@ -2,6 +2,8 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { ConfigError, loadConfig } from '../../libs/config';
 import { createDataSource, runMigrations } from '../../libs/db';
+import { createVaultLogger } from '../../libs/observability';
+import { nestLogger } from '../vault/ops/logging';
 import { serveWorkerMetrics } from './metrics-server';
 import { WorkerModule } from './worker.module';
 
@@ -17,8 +19,10 @@ async function main(): Promise<void> {
   const ds = createDataSource({ url: config.database.url, schema: config.database.schema, poolSize, applicationName: 'credential-vault-worker' });
   await ds.initialize();
   await runMigrations(ds, config.database.schema);
+  // Structured JSON logs with the API's redaction (libs/observability), one line per event.
+  const logs = createVaultLogger({ level: config.logLevel, base: { service: 'credential-vault-worker' } });
   const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config, ds, { runJobs: true, background: true }, { run: true }), {
-    logger: config.logLevel === 'silent' ? false : ['log', 'warn', 'error'],
+    logger: config.logLevel === 'silent' ? false : nestLogger(logs),
   });
   app.enableShutdownHooks(['SIGINT', 'SIGTERM']);
   let metrics = '';
