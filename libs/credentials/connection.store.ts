@@ -23,6 +23,8 @@ export interface ConnectionSummary {
   lastRefreshAt: Date | null;
   nextRefreshAt: Date | null;
   lastErrorClass: string | null;
+  /** Transient refresh failures in a row (0 after a success). */
+  refreshFailures: number;
   /** A rotated API key's previous value is kept (sealed, never released) until then; null when there is none. */
   previousExpiresAt: Date | null;
   createdAt: Date;
@@ -51,7 +53,7 @@ export const TENANT_LEVEL = '';
 export const TABLE = 'connections';
 
 const SUMMARY = `id, integration, subject, kind, status, version, scopes, expires_at, metadata, provider_account_id,
-  last_refresh_at, next_refresh_at, last_error_class, previous_expires_at, created_at, updated_at`;
+  last_refresh_at, next_refresh_at, last_error_class, refresh_failures, previous_expires_at, created_at, updated_at`;
 
 /** SQLSTATE raised by the key_version_guard trigger: the row was sealed under a tenant key retired meanwhile. */
 const RETIRED_KEY_VERSION = 'VK001';
@@ -199,6 +201,7 @@ function toSummary(r: Record<string, any>): ConnectionSummary {
     lastRefreshAt: r.last_refresh_at ?? null,
     nextRefreshAt: r.next_refresh_at ?? null,
     lastErrorClass: r.last_error_class ?? null,
+    refreshFailures: Number(r.refresh_failures ?? 0),
     previousExpiresAt: r.previous_expires_at ?? null,
     createdAt: r.created_at,
     updatedAt: r.updated_at,

@@ -85,6 +85,10 @@ describe('background refresh across worker processes (rotating refresh tokens, f
     expect(failing).toMatchObject({ status: 'active', version: before.version, last_error_class: expect.stringMatching(/^transient:/) });
     expect(failing.refresh_token_ct.equals(before.refresh_token_ct)).toBe(true);
     expect(failing.next_refresh_at.getTime()).toBeGreaterThan(Date.now() - 1000); // rescheduled, not retried in a loop
+    // What the security team sees: the admin listing shows the streak, the error class and the next attempt.
+    const listed = (await rig.v.call('GET', '/v1/admin/connections?user=alice', { token: rig.admin() })).body;
+    expect(JSON.stringify(listed)).toContain('"refresh_failures":2');
+    expect(JSON.stringify(listed)).toMatch(/"last_error_class":"transient:[a-z_]+"/);
     const meanwhile = await rig.release('alice');
     expect(meanwhile.status).toBe(200);
     expect(meanwhile.body.access_token).toBe(current);

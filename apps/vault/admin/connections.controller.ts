@@ -12,7 +12,7 @@ function view(c: ConnectionSummary) {
   return {
     id: c.id, integration: c.integration, user: c.user, level: c.level, type: c.kind, status: c.status, version: c.version,
     scopes: c.scopes, expires_at: c.expiresAt, metadata: c.metadata, provider_account_id: c.providerAccountId,
-    last_refresh_at: c.lastRefreshAt, next_refresh_at: c.nextRefreshAt, last_error_class: c.lastErrorClass,
+    last_refresh_at: c.lastRefreshAt, next_refresh_at: c.nextRefreshAt, last_error_class: c.lastErrorClass, refresh_failures: c.refreshFailures,
     previous_expires_at: c.previousExpiresAt,
     created_at: c.createdAt, updated_at: c.updatedAt,
   };

@@ -1,0 +1,60 @@
+import fc from 'fast-check';
+import { backoffDelayMs, nextRefreshAt } from './refresh-schedule';
+
+const NOW = Date.parse('2026-11-22T10:00:00Z');
+const at = (offsetMs: number) => new Date(NOW + offsetMs);
+
+describe('nextRefreshAt', () => {
+  it('is the window before expiry for a long-lived token', () => {
+    expect(nextRefreshAt(at(3600_000), true, { aheadSeconds: 300 }, NOW)).toEqual(at(3300_000));
+  });
+
+  it('is half the remaining life for a token shorter than twice the window, and now for an expired one', () => {
+    expect(nextRefreshAt(at(400_000), true, { aheadSeconds: 300 }, NOW)).toEqual(at(200_000));
+    expect(nextRefreshAt(at(-5_000), true, { aheadSeconds: 300 }, NOW)).toEqual(at(0));
+  });
+
+  it('keeps an idle grant alive (Google, Microsoft) and never schedules what cannot be refreshed', () => {
+    expect(nextRefreshAt(null, true, { aheadSeconds: 300, keepAliveDays: 30 }, NOW)).toEqual(at(30 * 86_400_000));
+    expect(nextRefreshAt(at(3600_000), true, { aheadSeconds: 300, keepAliveDays: 30 }, NOW)).toEqual(at(3300_000));
+    expect(nextRefreshAt(null, true, { aheadSeconds: 300 }, NOW)).toBeNull();
+    expect(nextRefreshAt(at(3600_000), false, { aheadSeconds: 300, keepAliveDays: 30 }, NOW)).toBeNull();
+  });
+
+  it('is never later than the expiry', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: -86_400_000, max: 400 * 86_400_000 }), fc.integer({ min: 30, max: 86_400 }), fc.option(fc.integer({ min: 1, max: 365 })), (life, ahead, keep) => {
+        const next = nextRefreshAt(at(life), true, { aheadSeconds: ahead, keepAliveDays: keep ?? undefined }, NOW)!;
+        expect(next.getTime()).toBeLessThanOrEqual(Math.max(NOW, NOW + life));
+        expect(next.getTime()).toBeGreaterThanOrEqual(NOW);
+      }),
+    );
+  });
+});
+
+describe('backoffDelayMs', () => {
+  const b = { baseMs: 1000, maxMs: 60_000 };
+
+  it('doubles per failure between half and all of the capped exponential', () => {
+    expect(backoffDelayMs(1, b, undefined, () => 0)).toBe(500);
+    expect(backoffDelayMs(1, b, undefined, () => 1)).toBe(1000);
+    expect(backoffDelayMs(4, b, undefined, () => 0)).toBe(4000);
+    expect(backoffDelayMs(4, b, undefined, () => 1)).toBe(8000);
+    expect(backoffDelayMs(40, b, undefined, () => 1)).toBe(60_000);
+  });
+
+  it('takes Retry-After as a floor', () => {
+    expect(backoffDelayMs(1, b, 30, () => 0)).toBe(30_000);
+    expect(backoffDelayMs(10, b, 1, () => 1)).toBe(60_000);
+  });
+
+  it('is bounded and jittered for any streak', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 10_000 }), fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }), (attempt, r) => {
+        const d = backoffDelayMs(attempt, b, undefined, () => r);
+        expect(d).toBeGreaterThanOrEqual(Math.min(b.maxMs, b.baseMs * 2 ** (attempt - 1)) / 2 - 1);
+        expect(d).toBeLessThanOrEqual(b.maxMs);
+      }),
+    );
+  });
+});
