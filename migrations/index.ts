@@ -4,6 +4,7 @@ import { TokenService1763800000200 } from './1763800000200-TokenService';
 import { Connect1763800000300 } from './1763800000300-Connect';
 import { ConnectHardening1763800000400 } from './1763800000400-ConnectHardening';
 import { RefreshWorker1763800000500 } from './1763800000500-RefreshWorker';
+import { Webhooks1763800000600 } from './1763800000600-Webhooks';
 
 /** Every migration, in order. New migrations are appended here, one per line. */
 export const migrations = [
@@ -13,4 +14,5 @@ export const migrations = [
   Connect1763800000300,
   ConnectHardening1763800000400,
   RefreshWorker1763800000500,
+  Webhooks1763800000600,
 ];

@@ -9,14 +9,17 @@ import { CryptoModule } from '../../libs/crypto';
 import { DbModule } from '../../libs/db';
 import { KeysModule } from '../../libs/keys';
 import { PolicyModule } from '../../libs/policy';
+import { WebhooksModule } from '../../libs/webhooks';
 import { AgentsController } from './admin/agents.controller';
 import { AuditController } from './admin/audit.controller';
 import { ConnectionsController } from './admin/connections.controller';
 import { IntegrationsController } from './admin/integrations.controller';
 import { KeysController, ShredController } from './admin/keys.controller';
 import { PoliciesController } from './admin/policies.controller';
+import { WebhooksController } from './admin/webhooks.controller';
 import { AuditKeyBinding, AuthRejectionAuditBinding } from './audit-bindings';
 import { ConnectHttpModule } from './connect/connect-http.module';
+import { DashboardModule } from './dashboard/dashboard.module';
 import { HealthController } from './health/health.controller';
 import { OAuthHttpModule } from './oauth/oauth-http.module';
 import { OpsModule } from './ops/ops.module';
@@ -28,8 +31,8 @@ export class AppModule {
   static forRoot(config: VaultConfig, ds: DataSource, logger: Logger): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), DbModule.forDataSource(ds), CryptoModule, AuditModule, AuthModule, PolicyModule, CredentialsModule, AuditKeyBinding, AuthRejectionAuditBinding, OAuthHttpModule, ConnectHttpModule, KeysModule.forRoot({ runJobs: config.keys.jobsInProcess, background: true }), RefreshWorkerModule.forRoot({ run: config.refresh.inProcess }), OpsModule.forRoot(config, logger)],
-      controllers: [HealthController, ReleaseController, IntegrationsController, AgentsController, PoliciesController, ConnectionsController, AuditController, KeysController, ShredController],
+      imports: [ConfigModule.forRoot(config), DbModule.forDataSource(ds), CryptoModule, AuditModule, AuthModule, PolicyModule, CredentialsModule, AuditKeyBinding, AuthRejectionAuditBinding, OAuthHttpModule, ConnectHttpModule, DashboardModule, KeysModule.forRoot({ runJobs: config.keys.jobsInProcess, background: true }), RefreshWorkerModule.forRoot({ run: config.refresh.inProcess }), WebhooksModule.forRoot({ run: config.webhooks.inProcess }), OpsModule.forRoot(config, logger)],
+      controllers: [HealthController, ReleaseController, IntegrationsController, AgentsController, PoliciesController, ConnectionsController, AuditController, KeysController, ShredController, WebhooksController],
     };
   }
 }

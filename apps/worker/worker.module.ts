@@ -6,6 +6,7 @@ import { ConfigModule, VaultConfig } from '../../libs/config';
 import { CryptoModule } from '../../libs/crypto';
 import { DbModule } from '../../libs/db';
 import { KeysModule, KeysModuleOptions } from '../../libs/keys';
+import { WebhooksModule } from '../../libs/webhooks';
 import { AuditKeyBinding } from '../vault/audit-bindings';
 
 /** The worker's Nest application context (no HTTP): refresh, key jobs, the key scheduler, housekeeping. The CLI reuses it without the background duties. */
@@ -14,7 +15,7 @@ export class WorkerModule {
   static forRoot(config: VaultConfig, ds: DataSource, keys: KeysModuleOptions, refresh = { run: false }): DynamicModule {
     return {
       module: WorkerModule,
-      imports: [ConfigModule.forRoot(config), DbModule.forDataSource(ds), CryptoModule, AuditModule, AuditKeyBinding, KeysModule.forRoot(keys), RefreshWorkerModule.forRoot(refresh)],
+      imports: [ConfigModule.forRoot(config), DbModule.forDataSource(ds), CryptoModule, AuditModule, AuditKeyBinding, KeysModule.forRoot(keys), RefreshWorkerModule.forRoot(refresh), WebhooksModule.forRoot({ run: refresh.run })],
     };
   }
 }

@@ -1,0 +1,14 @@
+export { WebhooksModule } from './webhooks.module';
+export { WebhookOutbox, OUTBOX_INSERT_SQL } from './webhook-outbox';
+export type { EnqueueResult } from './webhook-outbox';
+export { WebhookDispatcher } from './webhook-dispatcher';
+export type { TickResult } from './webhook-dispatcher';
+export { WebhookAdminService } from './webhook-admin.service';
+export type { WebhookActor } from './webhook-admin.service';
+export { WebhookEndpointStore } from './webhook-endpoint.store';
+export type { WebhookEndpoint } from './webhook-endpoint.store';
+export { CONNECTION_EVENT_TYPES, TEST_EVENT } from './webhook-events';
+export type { WebhookEvent, WebhookEventType } from './webhook-events';
+export { signDelivery, signingKey, newSigningSecret } from './signing';
+export { retryDelayMs, backoffCeilingMs, parseRetryAfter } from './backoff';
+export type { BackoffPolicy } from './backoff';
