@@ -1,0 +1,49 @@
+/** A released OAuth access token (CONTRACT.md "Release"). */
+export interface OAuthRelease {
+  integration: string;
+  type: 'oauth2';
+  access_token: string;
+  token_type: 'Bearer';
+  /** ISO 8601; null when the provider did not say. */
+  expires_at: string | null;
+  scopes: string[];
+  /** Provider extras, e.g. Salesforce's `instance_url`. */
+  metadata: Record<string, unknown>;
+}
+
+/** A released API key (CONTRACT.md "Release"). */
+export interface ApiKeyRelease {
+  integration: string;
+  type: 'api_key';
+  api_key: string;
+}
+
+export type Release = OAuthRelease | ApiKeyRelease;
+
+/** A vault token from the token service (RFC 8693): the user is its subject, this agent its actor. */
+export interface VaultToken {
+  accessToken: string;
+  tokenType: 'Bearer';
+  expiresAt: Date;
+  /** The scopes policy granted; refused ones are simply absent. */
+  scopes: string[];
+}
+
+/** Who a release is for: the user's own token (exchanged here), or a vault token the caller already has. */
+export type ReleaseAuth = { userToken: string; vaultToken?: never } | { vaultToken: string; userToken?: never };
+
+export interface ReleaseOptions {
+  /** Provider scopes to downscope to (must be a subset of what was granted). */
+  scopes?: string[];
+}
+
+export interface ExchangeOptions {
+  /** Scopes to ask for, e.g. `connections:openai`. Default: none (policy decides nothing; the vault refuses). */
+  scopes?: string[];
+  /** Shorthand for `scopes: integrations.map(i => "connections:" + i)`. */
+  integrations?: string[];
+  /** RFC 8707 `resource`: must name the vault if given. */
+  resource?: string;
+  /** Requested lifetime in seconds; the vault may grant less. */
+  expiresIn?: number;
+}
