@@ -1,5 +1,14 @@
 import { DataSource } from 'typeorm';
 import { migrations } from '../../migrations';
+import { DeadlineClient } from './deadline-client';
+
+/** Server-side bound on every statement. */
+const STATEMENT_TIMEOUT_MS = 10000;
+/**
+ * Client-side bound on waiting for an answer: a statement the server cancels answers at
+ * STATEMENT_TIMEOUT_MS; only a hung server or network gets this far (the connection is then dropped).
+ */
+const QUERY_TIMEOUT_MS = STATEMENT_TIMEOUT_MS + 2000;
 
 export interface DatabaseOptions {
   url: string;
@@ -28,8 +37,10 @@ export function createDataSource(opts: DatabaseOptions): DataSource {
       options: `-c search_path=${opts.schema}`,
       application_name: opts.applicationName ?? 'credential-vault',
       connectionTimeoutMillis: 5000,
-      // A statement that hangs must not hold a release forever.
-      statement_timeout: 10000,
+      // A statement that hangs must not hold a release forever; nor may a database that stops answering.
+      statement_timeout: STATEMENT_TIMEOUT_MS,
+      query_timeout: QUERY_TIMEOUT_MS,
+      Client: DeadlineClient,
       idle_in_transaction_session_timeout: 30000,
     },
   });

@@ -22,8 +22,12 @@ export interface TestVault {
  * The real vault (Nest + Fastify + Postgres + keyring) on a fresh database, listening on a free port.
  * Silent unless `opts.logger` is given: then every line Nest logs goes to it. With `opts.logStream`
  * the JSON logs (request lines, and Nest's lines unless `logger` is given) are written there.
+ * With `opts.databaseUrl` the vault connects to the rewritten URL of its fresh database.
  */
-export async function startTestVault(env: Record<string, string> = {}, opts: { logger?: LoggerService; logStream?: DestinationStream } = {}): Promise<TestVault> {
+export async function startTestVault(
+  env: Record<string, string> = {},
+  opts: { logger?: LoggerService; logStream?: DestinationStream; databaseUrl?: (url: string) => string } = {},
+): Promise<TestVault> {
   const db = await createTestDatabase({ migrate: false });
   const issuer = new TestIssuer();
   const config = loadConfig({
@@ -31,7 +35,8 @@ export async function startTestVault(env: Record<string, string> = {}, opts: { l
     PORT: '0',
     HOST: '127.0.0.1',
     VAULT_PUBLIC_URL: 'https://vault.test.example',
-    DATABASE_URL: db.url,
+    // `databaseUrl` lets a test route the vault's connections through something (a TCP proxy); `db` stays direct.
+    DATABASE_URL: opts.databaseUrl ? opts.databaseUrl(db.url) : db.url,
     VAULT_DATA_DIR: mkdtempSync(join(tmpdir(), 'vault-data-')),
     TRUSTED_ISSUERS: JSON.stringify([issuer.config({ tenant_claim: 'tid' })]),
     VAULT_DEV_ISSUER: 'false',
