@@ -45,6 +45,7 @@ export class ConnectionRefresher {
   private readonly inflight = new Map<string, Promise<void>>();
   readonly owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   private readonly leaseMs: number;
+  private readonly waitMs: number;
   private readonly backoff: { baseMs: number; maxMs: number };
 
   constructor(
@@ -54,10 +55,12 @@ export class ConnectionRefresher {
     private readonly catalog: ProviderCatalog,
     private readonly oauth: OAuthClient,
     private readonly audit: AuditLog,
-    @Inject(VAULT_CONFIG) config: Pick<VaultConfig, 'refresh'>,
+    @Inject(VAULT_CONFIG) config: Pick<VaultConfig, 'refresh' | 'outbound'>,
   ) {
     // Config guarantees lease > provider timeout + 2 s: a live refresher never loses its lease mid-call.
     this.leaseMs = config.refresh.leaseMs;
+    // A live lease holder answers within its provider timeout; waiting longer means it died.
+    this.waitMs = config.outbound.timeoutMs + 2000;
     this.backoff = { baseMs: config.refresh.backoffBaseMs, maxMs: config.refresh.backoffMaxMs };
   }
 
@@ -92,7 +95,7 @@ export class ConnectionRefresher {
   }
 
   private async onDemand(tenant: TenantId, id: string): Promise<void> {
-    const deadline = Date.now() + this.leaseMs + 2000;
+    const deadline = Date.now() + this.waitMs;
     let waited = false;
     for (;;) {
       const c = await this.store.load(tenant, id);
@@ -103,7 +106,7 @@ export class ConnectionRefresher {
       if (claimed) return this.refreshLeased(claimed, 'on_demand');
       if (!waited) this.report('on_demand', null, 'lease_wait', null, 0);
       waited = true;
-      if (Date.now() > deadline) throw unavailable(1);
+      if (Date.now() > deadline) throw unavailable(Math.max(1, Math.ceil(((c.leaseExpiresAt?.getTime() ?? 0) - Date.now()) / 1000)));
       await sleep(100); // another process holds the lease: wait for its commit
     }
   }
