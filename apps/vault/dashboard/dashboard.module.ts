@@ -1,0 +1,19 @@
+import { Module } from '@nestjs/common';
+import { AuditModule } from '../../../libs/audit';
+import { AuthModule } from '../../../libs/auth';
+import { KeyJobStore, KeyStatusService } from '../../../libs/keys';
+import { DashboardController } from './dashboard.controller';
+import { DashboardPageFilter } from './dashboard-page.filter';
+import { DashboardSession } from './dashboard-session';
+import { DashboardService } from './dashboard.service';
+
+/**
+ * `/dashboard`. KeysModule is configured once by the app (with its background tasks), so the
+ * two read-only, stateless services the status view needs are provided here instead of importing it.
+ */
+@Module({
+  imports: [AuditModule, AuthModule],
+  controllers: [DashboardController],
+  providers: [DashboardSession, DashboardService, DashboardPageFilter, KeyJobStore, KeyStatusService],
+})
+export class DashboardModule {}

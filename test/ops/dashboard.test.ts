@@ -1,0 +1,310 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { AddressInfo, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Browser, BrowserContext, chromium, Page } from 'playwright-core';
+import { startTestProvider, TestProvider } from '../support/oidc-provider';
+import { parseForm, UserAgent } from '../support/oidc-provider/user-agent';
+import { startTestVault, TestVault } from '../support/vault';
+
+const CHROMIUM = '/usr/bin/chromium';
+const available = existsSync(CHROMIUM);
+if (!available) {
+  // eslint-disable-next-line no-console
+  console.warn(`SKIPPED browser parts of test/ops/dashboard.test.ts: no browser at ${CHROMIUM} (.ci/run installs Debian's chromium with apt)`);
+}
+const itInBrowser = available ? it : it.skip;
+
+const T = 'acme';
+const OTHER = 'globex';
+const AUDIENCE = 'https://vault.test.example';
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as AddressInfo;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
+  for (const deadline = Date.now() + ms; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
+    const v = await probe();
+    if (v !== undefined) return v;
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/**
+ * The operator dashboard on a real vault, with data made through the real API and real code: API-key
+ * connections, OAuth connections through a real authorization server whose refreshes then fail
+ * (a refused grant and an outage: the vault's own refresher writes those audit rows), releases
+ * allowed and denied, a tenant-key rotation, and another tenant whose data must never show.
+ */
+describe('operator dashboard', () => {
+  let v: TestVault;
+  let provider: TestProvider;
+  let base: string;
+  let browser: Browser | undefined;
+  const admin = () => v.issuer.adminToken(T);
+
+  beforeAll(async () => {
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    provider = await startTestProvider({ mode: 'google', redirectUris: [`${base}/oauth/callback`] });
+    v = await startTestVault({
+      PORT: String(port), VAULT_PUBLIC_URL: base, VAULT_AUDIENCE: AUDIENCE, OUTBOUND_ALLOW_HOSTS: '127.0.0.1',
+      KEY_JOBS_IN_PROCESS: 'true', KEY_ROTATION_RETIRE_DELAY_MS: '0',
+    });
+    const put = async (tenant: string, path: string, body: unknown) => {
+      const r = await v.call('PUT', path, { token: v.issuer.adminToken(tenant), body });
+      if (r.status >= 300) throw new Error(`${path}: ${r.status} ${r.text}`);
+    };
+    await put(T, '/v1/admin/integrations/openai', { provider: 'api_key', display_name: 'OpenAI' });
+    await put(T, '/v1/admin/integrations/calendar', {
+      provider: 'custom-oauth2', display_name: 'Team Calendar', client_id: provider.clientId, client_secret: provider.clientSecret,
+      authorize_url: `${provider.url}/auth`, token_url: `${provider.url}/token`, scopes: ['openid', 'email', 'calendar.read'],
+      provider_options: { issuer: provider.issuer, require_iss: true, identity: { source: 'id_token', subject: 'sub', email: 'email' }, authorize_params: { access_type: 'offline', prompt: 'consent' } },
+    });
+    await put(T, '/v1/admin/agents/mcp-1', { name: 'Assistant' });
+    await put(T, '/v1/admin/agents/rogue', { name: 'Not allowed' });
+    await put(T, '/v1/admin/policies/p1', { agents: ['mcp-1'], integrations: ['openai', 'calendar'], effect: 'allow' });
+    for (const user of ['alice', 'bob', 'carol']) await put(T, `/v1/admin/connections/openai/users/${user}`, { api_key: `sk-${user}-123` });
+
+    // Two OAuth connections through the real flow (over HTTP), then their refreshes fail for real.
+    for (const user of ['dave', 'erin']) await connect(user);
+    const release = (user: string, agent: string, integration: string) =>
+      v.call('POST', `/v1/connections/${integration}/token`, { token: v.issuer.agentToken({ tenant: T, user, agent, integrations: [integration] }) });
+    const expire = (user: string) => v.db.ds.query(`UPDATE vault.connections SET expires_at = now() - interval '1 second' WHERE subject = $1`, [user]);
+    await expire('dave');
+    await provider.faults({ next: [{ status: 400, body: { error: 'invalid_grant', error_description: 'grant revoked' } }] });
+    expect((await release('dave', 'mcp-1', 'calendar')).status).toBe(409);
+    await expire('erin');
+    await provider.faults({ next: [{ status: 503, body: { error: 'temporarily_unavailable' } }] });
+    expect((await release('erin', 'mcp-1', 'calendar')).status).toBe(503);
+
+    expect((await release('alice', 'mcp-1', 'openai')).status).toBe(200);
+    expect((await release('alice', 'mcp-1', 'openai')).status).toBe(200);
+    expect((await release('bob', 'mcp-1', 'openai')).status).toBe(200);
+    expect((await release('carol', 'rogue', 'openai')).status).toBe(403);
+
+    // A finished tenant-key rotation, so the key section has two versions and a job.
+    const rotate = await v.call('POST', '/v1/admin/keys/rotate', { token: admin(), body: { target: 'tenant' } });
+    expect(rotate.status).toBe(202);
+    await waitFor('the rotation', async () => ((await v.call('GET', `/v1/admin/keys/jobs/${rotate.body.job.id}`, { token: admin() })).body.status === 'succeeded' ? true : undefined));
+
+    // Another tenant, with names that must never appear on acme's page.
+    await put(OTHER, '/v1/admin/integrations/globex-secret-int', { provider: 'api_key', display_name: 'Globex' });
+    await put(OTHER, '/v1/admin/agents/globex-agent', { name: 'G' });
+    await put(OTHER, '/v1/admin/policies/gp', { agents: ['globex-agent'], integrations: ['globex-secret-int'], effect: 'allow' });
+    await put(OTHER, '/v1/admin/connections/globex-secret-int/users/mallory', { api_key: 'sk-globex-999' });
+    for (let i = 0; i < 3; i++) {
+      const r = await v.call('POST', '/v1/connections/globex-secret-int/token', { token: v.issuer.agentToken({ tenant: OTHER, user: 'mallory', agent: 'globex-agent', integrations: ['globex-secret-int'] }) });
+      expect(r.status).toBe(200);
+    }
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await v?.close();
+    await provider?.close();
+  });
+
+  async function connect(user: string): Promise<void> {
+    const ua = new UserAgent();
+    const s = await v.call('POST', '/v1/connect/sessions', { token: admin(), body: { user, integration: 'calendar' } });
+    expect(s.status).toBe(201);
+    const claim = await ua.get(s.body.url);
+    const page = await ua.get(claim.location!);
+    const form = parseForm(page.body, /\/authorize$/)!;
+    const authorize = await ua.post(new URL(form.action, base).toString(), form.fields);
+    const callback = await ua.authorizeAt(authorize.location!, `${base}/oauth/callback`, user);
+    expect((await ua.get(callback)).status).toBe(303);
+  }
+
+  describe('who may see it', () => {
+    it('without a token: 401, the sign-in form, a Bearer challenge, no-store and a CSP without script', async () => {
+      const r = await fetch(`${base}/dashboard`);
+      expect(r.status).toBe(401);
+      expect(r.headers.get('www-authenticate')).toBe('Bearer');
+      expect(r.headers.get('cache-control')).toBe('no-store');
+      expect(r.headers.get('content-type')).toContain('text/html');
+      const csp = r.headers.get('content-security-policy')!;
+      expect(csp).toMatch(/default-src 'none'/);
+      expect(csp).toMatch(/frame-ancestors 'none'/);
+      expect(csp).not.toMatch(/script-src|unsafe-inline/);
+      const body = await r.text();
+      expect(body).toContain('action="/dashboard/session"');
+      expect(body).not.toMatch(/<script|globex|alice/i);
+    });
+
+    it('a user token or an agent token: 403; an unverifiable token: 401; none of them sees a figure', async () => {
+      const user = v.issuer.sign({ sub: 'alice', tid: T, scope: 'openid' });
+      const agent = v.issuer.agentToken({ tenant: T, user: 'alice', agent: 'mcp-1', integrations: ['openai'] });
+      const forged = admin().slice(0, -4) + 'AAAA';
+      for (const [token, status] of [[user, 403], [agent, 403], [forged, 401]] as const) {
+        const r = await v.call('GET', '/dashboard', { token });
+        expect([token === forged, r.status]).toEqual([token === forged, status]);
+        expect(r.text).not.toMatch(/data-figure|alice|openai/);
+      }
+      // The same tokens as a session cookie fare no better.
+      for (const token of [user, agent]) {
+        const r = await fetch(`${base}/dashboard`, { headers: { cookie: `vault_dashboard=${token}` } });
+        expect(r.status).toBe(403);
+      }
+    });
+
+    it('an admin token in the Authorization header sees its own tenant only', async () => {
+      const r = await v.call('GET', '/dashboard', { token: admin() });
+      expect(r.status).toBe(200);
+      expect(r.headers.get('cache-control')).toBe('no-store');
+      expect(r.text).toContain('Tenant acme');
+      expect(r.text).not.toMatch(/globex|mallory|sk-/);
+      const other = await v.call('GET', '/dashboard', { token: v.issuer.adminToken(OTHER) });
+      expect(other.status).toBe(200);
+      expect(other.text).toContain('globex-secret-int');
+      expect(other.text).not.toMatch(/alice|bob|carol|dave|erin|rogue|openai|calendar/);
+      expect(/data-figure="refresh-failures">(\d+)</.exec(other.text)![1]).toBe('0');
+      expect(/data-figure="releases-allowed">(\d+)</.exec(other.text)![1]).toBe('3');
+    });
+
+    it('signing in needs the page\'s CSRF token, the vault\'s origin and an admin token; the cookie is HttpOnly, Strict, scoped to /dashboard', async () => {
+      const ua = new UserAgent();
+      const page = await ua.get(`${base}/dashboard`);
+      const form = parseForm(page.body, /\/dashboard\/session$/)!;
+      expect(form.fields.csrf).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      const post = (fields: Record<string, string>, headers?: Record<string, string>) => ua.post(`${base}/dashboard/session`, fields, headers);
+
+      expect((await post({ token: admin() })).status).toBe(403); // no CSRF token
+      expect((await post({ token: admin(), csrf: form.fields.csrf }, { origin: 'https://evil.example' })).status).toBe(403);
+      expect((await new UserAgent().post(`${base}/dashboard/session`, { token: admin(), csrf: form.fields.csrf })).status).toBe(403); // another browser
+      const agent = await post({ token: v.issuer.agentToken({ tenant: T, user: 'alice', agent: 'mcp-1', integrations: ['openai'] }), csrf: form.fields.csrf });
+      expect(agent.status).toBe(403);
+      expect(agent.headers.getSetCookie().some((c) => c.startsWith('vault_dashboard='))).toBe(false);
+      expect(ua.cookies(base).has('vault_dashboard')).toBe(false);
+
+      const ok = await post({ token: admin(), csrf: form.fields.csrf });
+      expect(ok.status).toBe(303);
+      expect(ok.location).toBe(`${base}/dashboard`);
+      const cookie = ok.headers.getSetCookie().find((c) => c.startsWith('vault_dashboard='))!;
+      expect(cookie).toMatch(/; Path=\/dashboard; HttpOnly; SameSite=Strict; Max-Age=(\d+)$/);
+      expect(Number(/Max-Age=(\d+)/.exec(cookie)![1])).toBeLessThanOrEqual(300); // no longer than the token lives
+      expect((await ua.get(`${base}/dashboard`)).status).toBe(200);
+      // The API does not take the cookie: only the Authorization header.
+      expect((await ua.get(`${base}/v1/admin/audit`)).status).toBe(401);
+
+      const signedIn = parseForm((await ua.get(`${base}/dashboard`)).body, /\/session\/end$/)!;
+      expect((await ua.post(`${base}/dashboard/session/end`, { csrf: signedIn.fields.csrf })).status).toBe(303);
+      expect((await ua.get(`${base}/dashboard`)).status).toBe(401);
+    });
+  });
+
+  describe('in a real browser (JavaScript off)', () => {
+    let context: BrowserContext;
+    let page: Page;
+    const requests: string[] = [];
+
+    beforeAll(async () => {
+      if (!available) return;
+      browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+      context = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 1280, height: 900 } });
+      context.on('request', (r) => requests.push(r.url()));
+      // Anything off the vault's origin would be refused here, and recorded above.
+      await context.route((url) => url.origin !== base, (route) => route.abort());
+      page = await context.newPage();
+    }, 30_000);
+
+    itInBrowser('signs in with the form, keyboard only', async () => {
+      const first = await page.goto(`${base}/dashboard`);
+      expect(first!.status()).toBe(401);
+      await expect(page.locator('h1').textContent()).resolves.toBe('Operator dashboard');
+      // The token field has focus (autofocus); type, Tab to "Sign in", Enter.
+      let focused = '';
+      for (let i = 0; i < 5 && focused !== 'token'; i++) {
+        focused = (await page.locator(':focus').getAttribute('name', { timeout: 1000 }).catch(() => '')) ?? '';
+        if (focused !== 'token') await page.keyboard.press('Tab');
+      }
+      expect(focused).toBe('token');
+      await page.keyboard.type(admin());
+      await page.keyboard.press('Tab');
+      await expect(page.locator(':focus').textContent()).resolves.toBe('Sign in');
+      await Promise.all([page.waitForURL(`${base}/dashboard`), page.keyboard.press('Enter')]);
+      await expect(page.locator('h1').textContent()).resolves.toBe('Operator dashboard');
+      await expect(page.locator('.eyebrow').first().textContent()).resolves.toContain('Tenant acme');
+    });
+
+    itInBrowser('shows figures that match the data, a chart with bars, and nothing of the other tenant', async () => {
+      await page.reload();
+      const cell = (provider: string, status: string) => page.locator(`td[data-provider="${provider}"][data-status="${status}"]`).textContent();
+      await expect(cell('api_key', 'active')).resolves.toBe('3');
+      await expect(cell('custom-oauth2', 'active')).resolves.toBe('1');
+      await expect(cell('custom-oauth2', 'needs_reauth')).resolves.toBe('1');
+      await expect(cell('*', 'total')).resolves.toBe('5');
+
+      const figure = (name: string) => page.locator(`[data-figure="${name}"]`).textContent();
+      await expect(figure('refresh-failures')).resolves.toBe('2');
+      const bars = page.locator('svg.chart rect.bar');
+      await expect(bars.count()).resolves.toBeGreaterThan(0);
+      const counts = await bars.evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-count'))));
+      expect(counts.reduce((a, b) => a + b, 0)).toBe(2);
+      await expect(page.locator('svg.chart').getAttribute('role')).resolves.toBe('img');
+
+      // Releases: what the audit API says, and what we did.
+      const audit = (await v.call('GET', '/v1/admin/audit?action=credential.release&limit=200', { token: admin() })).body.events as Array<{ outcome: string }>;
+      const count = (o: string) => String(audit.filter((e) => e.outcome === o).length);
+      await expect(figure('releases-allowed')).resolves.toBe(count('allowed'));
+      await expect(figure('releases-denied')).resolves.toBe(count('denied'));
+      expect(Number(count('allowed'))).toBe(3);
+      await expect(page.locator('tr[data-outcome="denied"]').filter({ hasText: 'rogue' }).count()).resolves.toBe(1);
+      await expect(page.locator('tr[data-outcome="allowed"]').filter({ hasText: 'alice' }).count()).resolves.toBe(2);
+
+      // Keys: the rotation moved every record onto v2 and destroyed v1.
+      const keys = (await v.call('GET', '/v1/admin/keys', { token: admin() })).body;
+      const mine = keys.tenants.find((t: { tenant: string }) => t.tenant === T);
+      await expect(figure('active-key')).resolves.toBe(`v${mine.active_version}`);
+      expect(mine.active_version).toBe(2);
+      await expect(figure('on-active')).resolves.toBe('100%');
+      const v2 = mine.versions.find((x: { version: number }) => x.version === 2);
+      await expect(page.locator('[data-key-records="2"]').textContent()).resolves.toBe(String(v2.records.connections + v2.records.integrations));
+      await expect(page.locator('[data-key-version="1"]').textContent()).resolves.toBe('destroyed');
+      await expect(page.locator('[data-job-status]').first().textContent()).resolves.toBe('succeeded');
+      await expect(page.locator('[data-job-progress]').first().textContent()).resolves.toBe('100%');
+
+      const text = (await page.locator('body').textContent())!;
+      expect(text).not.toMatch(/globex|mallory|sk-/);
+    });
+
+    itInBrowser('keyboard focus reaches the skip link, sign-out and the chart\'s table, visibly', async () => {
+      await page.reload();
+      const seen: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        await page.keyboard.press('Tab');
+        const el = page.locator(':focus');
+        const label = ((await el.textContent({ timeout: 1000 }).catch(() => '')) ?? '').trim();
+        seen.push(label);
+        if (label === 'As a table') {
+          const outline = await el.evaluate((e) => (globalThis as any).getComputedStyle(e).outlineStyle as string);
+          expect(outline).toBe('solid');
+          await page.keyboard.press('Enter');
+          break;
+        }
+      }
+      expect(seen.slice(0, 3)).toEqual(['Skip to the figures', 'Sign out', 'As a table']);
+      await expect(page.locator('details').getAttribute('open')).resolves.toBe('');
+      await expect(page.locator('details tbody td').first().textContent()).resolves.toBe('2');
+    });
+
+    itInBrowser('loads nothing from another origin and saves a screenshot', async () => {
+      expect(requests.length).toBeGreaterThan(0);
+      for (const url of requests) expect(new URL(url).origin).toBe(base);
+      const path = join(tmpdir(), `vault-dashboard-${process.pid}.png`);
+      await page.screenshot({ path, fullPage: true });
+      const png = readFileSync(path);
+      expect(png.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))).toBe(true);
+      expect(png.subarray(12, 16).toString('ascii')).toBe('IHDR');
+      expect(png.readUInt32BE(16)).toBe(1280);
+      expect(png.readUInt32BE(20)).toBeGreaterThan(600);
+      expect(statSync(path).size).toBeGreaterThan(20_000);
+    });
+  });
+});
