@@ -23,6 +23,7 @@ export class DashboardController {
 
   @Get()
   @ApiOperation({ summary: 'Operator dashboard (HTML, vault:admin)' })
+  @ApiResponse({ status: 200, description: 'The dashboard', content: { 'text/html': { schema: { type: 'string' } } } })
   @ApiResponse(SIGN_IN)
   async show(@Req() req: FastifyRequest, @Res() reply: FastifyReply) {
     const admin = await this.session.authenticate(req);
