@@ -1,9 +1,10 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { VAULT_CONFIG, VaultConfig } from '../config';
 import { Keyring, KeyUnwrapError } from '../crypto';
 import { DomainError, TenantId } from '../kernel';
+import { CONNECTION_EVENTS, ConnectionEvent, ConnectionEvents, Queryable } from './connection-events';
 
 export type ConnectionStatus = 'active' | 'needs_reauth' | 'revoked' | 'refresh_indeterminate';
 
@@ -66,8 +67,20 @@ export class ConnectionStore {
     private readonly ds: DataSource,
     private readonly keyring: Keyring,
     @Inject(VAULT_CONFIG) config: Pick<VaultConfig, 'keys'>,
+    @Optional() @Inject(CONNECTION_EVENTS) private readonly events?: ConnectionEvents,
   ) {
     this.graceMs = config.keys.apiKeyGraceMs;
+  }
+
+  /** Runs `write`; with an event sink bound, inside a transaction that also queues `eventsOf(result)`. */
+  private async withEvents<T>(write: (db: Queryable) => Promise<T>, eventsOf: (result: T) => ConnectionEvent[]): Promise<T> {
+    const sink = this.events;
+    if (!sink) return write(this.ds);
+    return this.ds.transaction(async (m) => {
+      const result = await write(m);
+      for (const e of eventsOf(result)) await sink.enqueue(m, e);
+      return result;
+    });
   }
 
   /**
@@ -100,12 +113,16 @@ export class ConnectionStore {
                 [sealed.tkVersion, sealed.dekWrapped, sealed.fields.api_key, sealed.fields.previous_api_key ?? null, this.graceMs / 1000, id, tenant, existing.version],
               )
             )[0]
-          : await this.ds.query(
-              `INSERT INTO connections (id, tenant, integration, subject, kind, status, tk_version, dek_wrapped, api_key_ct)
-               VALUES ($1, $2, $3, $4, 'api_key', 'active', $5, $6, $7)
-               ON CONFLICT (tenant, integration, subject) DO NOTHING
-               RETURNING ${SUMMARY}, true AS created`,
-              [id, tenant, integration, subject, sealed.tkVersion, sealed.dekWrapped, sealed.fields.api_key],
+          : await this.withEvents(
+              (db) =>
+                db.query(
+                  `INSERT INTO connections (id, tenant, integration, subject, kind, status, tk_version, dek_wrapped, api_key_ct)
+                   VALUES ($1, $2, $3, $4, 'api_key', 'active', $5, $6, $7)
+                   ON CONFLICT (tenant, integration, subject) DO NOTHING
+                   RETURNING ${SUMMARY}, true AS created`,
+                  [id, tenant, integration, subject, sealed.tkVersion, sealed.dekWrapped, sealed.fields.api_key],
+                ) as Promise<Array<Record<string, unknown>>>,
+              (inserted) => (inserted.length ? [deletedOrCreated('connection.created', tenant, id, integration, subject)] : []),
             );
       } catch (err) {
         // Sealed under a tenant key that was retired meanwhile (a rotation finished): seal again.
@@ -146,8 +163,10 @@ export class ConnectionStore {
 
   /** Crypto-shredding of a user: every connection of theirs, and with it the only copy of each DEK. */
   async deleteAllForUser(tenant: TenantId, subject: string): Promise<Array<{ id: string; integration: string }>> {
-    const [rows] = await this.ds.query(`DELETE FROM connections WHERE tenant = $1 AND subject = $2 RETURNING id, integration`, [tenant, subject]);
-    return rows;
+    return this.withEvents(
+      async (db) => ((await db.query(`DELETE FROM connections WHERE tenant = $1 AND subject = $2 RETURNING id, integration`, [tenant, subject])) as [Array<{ id: string; integration: string }>])[0],
+      (rows) => rows.map((r) => deletedOrCreated('connection.deleted', tenant, r.id, r.integration, subject)),
+    );
   }
 
   async find(tenant: TenantId, integration: string, subject: string): Promise<ConnectionRecord | undefined> {
@@ -180,9 +199,16 @@ export class ConnectionStore {
 
   /** Destroys the connection row, and with it the only copy of its wrapped DEK. */
   async delete(tenant: TenantId, integration: string, subject: string): Promise<boolean> {
-    const [, count] = await this.ds.query(`DELETE FROM connections WHERE tenant = $1 AND integration = $2 AND subject = $3`, [tenant, integration, subject]);
-    return count > 0;
+    const rows = await this.withEvents(
+      async (db) => ((await db.query(`DELETE FROM connections WHERE tenant = $1 AND integration = $2 AND subject = $3 RETURNING id`, [tenant, integration, subject])) as [Array<{ id: string }>])[0],
+      (deleted) => deleted.map((r) => deletedOrCreated('connection.deleted', tenant, r.id, integration, subject)),
+    );
+    return rows.length > 0;
   }
+}
+
+function deletedOrCreated(type: 'connection.created' | 'connection.deleted', tenant: TenantId, id: string, integration: string, subject: string): ConnectionEvent {
+  return { tenant, type, data: { connection_id: id, integration, user: subject === TENANT_LEVEL ? null : subject, status: type === 'connection.created' ? 'active' : 'deleted' } };
 }
 
 function toSummary(r: Record<string, any>): ConnectionSummary {
