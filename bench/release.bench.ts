@@ -1,0 +1,176 @@
+/**
+ * Release-path benchmark (issue 7): `npm run bench`. See bench/README.md, "Release path".
+ *
+ * Real parts, each in its own process: the vault API (compiled like `npm run build`), the floor
+ * (bench/floor/server.ts: node:http + pg + node:crypto doing the same work), Postgres, the Key
+ * Vault emulator (HTTPS, real SDK). This process seeds both databases with the same data and
+ * runs the load (autocannon) against one server at a time, with the same request sequence.
+ *
+ * BENCH_SECONDS (15) per measured run, BENCH_ROUNDS (2) vault/floor pairs, BENCH_CONNECTIONS (32),
+ * BENCH_SCALE ("10k,100k,1M") stored-connection counts for the scaling runs ("" skips them),
+ * BENCH_LOG_LEVEL (info), BENCH_VAULT_ENV (JSON, extra vault env), BENCH_CPU_PROF (dir: profile the API).
+ */
+import { cpus, totalmem } from 'node:os';
+import { TestIssuer } from '../test/support/issuer';
+import { compileForBench } from './release/compile';
+import { benchDatabases } from './release/database';
+import { fmt, LoadStats, round, runLoad } from './release/load';
+import { Emulator, loadAverage, log, memoryOf, startEmulator, stop, waitFor200 } from './release/processes';
+import { printReport, Report } from './release/report';
+import { seedConnections, seededKey, schemaClient } from './release/seed';
+import { AUDIENCE, exchangedTokens, INTEGRATIONS, prepareFloorDatabase, releaseOnce, Server, startFloor, startVault, TENANT } from './release/setup';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const USERS = 10_000;
+const TOKENS = 2_000;
+const SCALES = (process.env.BENCH_SCALE ?? '10k,100k,1M').split(',').filter(Boolean).map(parseCount);
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const report: Report = { machine: machineInfo(), load_at_start: loadAverage(), rounds: [], cold_starts: [], scaling: [] };
+  log(`load average at start: ${report.load_at_start}`);
+  const compiled = compileForBench();
+  log(`compiled ${compiled.files} files to ${compiled.dir}`);
+  const dbs = await benchDatabases(['vault', 'floor']);
+  const kv = await startEmulator();
+  const issuer = new TestIssuer('https://sts.bench.example', AUDIENCE);
+  const servers: Server[] = [];
+  try {
+    const vault = await startVault(compiled.dir, dbs.urls.vault, kv, issuer);
+    servers.push(vault);
+    const tk = await vault.tenantKey();
+    const vdb = await schemaClient(dbs.urls.vault);
+    // The smallest scaling point first (fewer users than the main run), then the main run's data.
+    const firstScale = SCALES.find((n) => n <= USERS * INTEGRATIONS.length);
+    let users = 0;
+    const grow = async (to: number) => {
+      const t0 = Date.now();
+      await seedConnections(vdb, TENANT, tk, INTEGRATIONS, users, to);
+      await vdb.query('VACUUM (ANALYZE) connections');
+      log(`vault: ${to * INTEGRATIONS.length} connections stored (+${(to - users) * INTEGRATIONS.length} in ${secs(Date.now() - t0)} s)`);
+      users = to;
+    };
+    if (firstScale) {
+      await grow(firstScale / INTEGRATIONS.length);
+      report.scaling.push(await scalePoint(vault, issuer, users));
+    }
+    await grow(USERS);
+    await check(vault.base, issuer, [0, USERS - 1]);
+
+    const floorDb = await prepareFloorDatabase(dbs.urls.floor);
+    await seedConnections(floorDb.db, TENANT, floorDb.tk, INTEGRATIONS, 0, USERS);
+    await floorDb.db.query('VACUUM (ANALYZE) connections');
+    const floor = await startFloor(compiled.dir, dbs.urls.floor, floorDb.tk, floorDb.macKey, issuer);
+    servers.push(floor);
+    await check(floor.base, issuer, [0, USERS - 1]);
+
+    // ---- vault vs floor, same requests ----
+    const tokens = exchangedTokens(issuer, TOKENS, 0, USERS);
+    const plan = { tokens, integrations: INTEGRATIONS, connections: CONNECTIONS };
+    log('warming up (verified-token caches, tenant key, JIT)');
+    await runLoad({ ...plan, base: vault.base, seconds: 5, seed: 1 });
+    await runLoad({ ...plan, base: floor.base, seconds: 5, seed: 1 });
+    const auditBefore = await releasesAudited(vdb);
+    await kv.call('reset');
+    let vaultOk = 0;
+    for (let r = 0; r < ROUNDS; r++) {
+      const seed = 100 + r;
+      const v = await runLoad({ ...plan, base: vault.base, seconds: SECONDS, seed });
+      vaultOk += v.ok;
+      log(`round ${r + 1} vault: ${fmt(v)}`);
+      const f = await runLoad({ ...plan, base: floor.base, seconds: SECONDS, seed });
+      log(`round ${r + 1} floor: ${fmt(f)}`);
+      report.rounds.push({ vault: v, floor: f, load: loadAverage() });
+    }
+    report.key_vault = { calls: (await kv.call('counts')) as Record<string, number>, releases: vaultOk };
+    report.audited = { releases_ok: vaultOk, audit_events_written: (await releasesAudited(vdb)) - auditBefore };
+    report.memory = { vault: memoryOf(vault.proc.pid), floor: memoryOf(floor.proc.pid) };
+    await stop(floor.proc);
+
+    // ---- cold start: a new API process on the migrated database, then its first release ----
+    for (let i = 0; i < 3; i++) report.cold_starts.push(await coldStart(vault, issuer, kv));
+
+    // ---- scaling: p99 as stored connections grow ----
+    for (const n of SCALES.filter((s) => s !== firstScale)) {
+      if (n <= users * INTEGRATIONS.length) {
+        report.scaling.push(await scalePoint(vault, issuer, n / INTEGRATIONS.length));
+        continue;
+      }
+      await grow(n / INTEGRATIONS.length);
+      report.scaling.push(await scalePoint(vault, issuer, users));
+    }
+    await vdb.end();
+    await floorDb.db.end();
+  } finally {
+    for (const s of servers) await stop(s.proc).catch(() => undefined);
+    await kv.call('stop').catch(() => undefined);
+    await dbs.dropAll();
+  }
+  report.load_at_end = loadAverage();
+  report.total_seconds = secs(Date.now() - started);
+  printReport(report);
+}
+
+/** Releases through the server for a few seeded users: the data decrypts as the vault's own. */
+async function check(base: string, issuer: TestIssuer, users: number[]): Promise<void> {
+  for (const u of users) {
+    const t = issuer.agentToken({ tenant: TENANT, user: `u${u}`, agent: 'mcp-1', integrations: INTEGRATIONS });
+    for (const integration of INTEGRATIONS) {
+      const r = await releaseOnce(base, t, integration);
+      if (r.body?.api_key !== seededKey(`u${u}`, integration)) throw new Error(`${base}: u${u}/${integration} → ${r.status}`);
+    }
+  }
+}
+
+async function coldStart(vault: Server, issuer: TestIssuer, kv: Emulator): Promise<Report['cold_starts'][number]> {
+  await stop(vault.proc);
+  await kv.call('reset');
+  const t0 = performance.now();
+  const proc = vault.restart();
+  const ready = await waitFor200(`${vault.base}/readyz`, t0, 60_000, 5, proc);
+  const token = issuer.agentToken({ tenant: TENANT, user: 'u1', agent: 'mcp-1', integrations: INTEGRATIONS });
+  const s = performance.now();
+  const first = await releaseOnce(vault.base, token, INTEGRATIONS[0]);
+  const firstMs = performance.now() - s;
+  const s2 = performance.now();
+  await releaseOnce(vault.base, token, INTEGRATIONS[1]);
+  const secondMs = performance.now() - s2;
+  if (first.status !== 200) throw new Error(`first release after start → ${first.status}`);
+  const calls = (await kv.call('counts')) as Record<string, number>;
+  const cs = { ready_ms: Math.round(ready), first_release_ms: round(firstMs), second_release_ms: round(secondMs), key_vault_calls: calls };
+  log(`cold start: /readyz 200 after ${cs.ready_ms} ms; first release ${cs.first_release_ms} ms, second ${cs.second_release_ms} ms; Key Vault ${JSON.stringify(calls)}`);
+  return cs;
+}
+
+async function scalePoint(vault: Server, issuer: TestIssuer, users: number): Promise<Report['scaling'][number]> {
+  const tokens = exchangedTokens(issuer, TOKENS, 0, users);
+  const plan = { tokens, integrations: INTEGRATIONS, connections: CONNECTIONS, base: vault.base };
+  await runLoad({ ...plan, seconds: 3, seed: 2 });
+  const stats: LoadStats = await runLoad({ ...plan, seconds: Math.max(5, Math.round(SECONDS * 0.67)), seed: 3 });
+  log(`scaling, ${users * INTEGRATIONS.length} connections: ${fmt(stats)}`);
+  return { connections: users * INTEGRATIONS.length, stats, load: loadAverage() };
+}
+
+async function releasesAudited(db: { query(sql: string): Promise<{ rows: Array<{ n: string }> }> }): Promise<number> {
+  const { rows } = await db.query(`SELECT count(*) AS n FROM audit_events WHERE action = 'credential.release' AND outcome = 'allowed'`);
+  return Number(rows[0].n);
+}
+
+function machineInfo(): Report['machine'] {
+  return { cpus: cpus().length, cpu: cpus()[0]?.model ?? '?', memory_gb: Math.round(totalmem() / 2 ** 30), node: process.version };
+}
+
+function parseCount(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)([kKmM]?)$/.exec(s.trim());
+  if (!m) throw new Error(`BENCH_SCALE: cannot read "${s}"`);
+  return Math.round(Number(m[1]) * (m[2].toLowerCase() === 'k' ? 1e3 : m[2].toLowerCase() === 'm' ? 1e6 : 1));
+}
+
+const secs = (ms: number) => Math.round(ms / 100) / 10;
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${err?.stack ?? err}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,88 @@
+/**
+ * Release load with autocannon: `connections` keep-alive connections, each sending its next
+ * request when the previous one answered. Which token and integration each request carries
+ * comes from a seeded generator, so two runs (vault, floor) send the same sequence.
+ * Latencies are taken from every answer (autocannon's own histogram keeps only 2xx ones,
+ * in whole milliseconds).
+ */
+import autocannon = require('autocannon');
+
+export interface LoadStats {
+  requests: number;
+  ok: number;
+  errors: number;
+  /** Non-200 answers by status ("error" = no answer: reset, timeout). */
+  statuses?: Record<string, number>;
+  rps: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+export interface LoadPlan {
+  base: string;
+  /** Exchanged JWTs, each good for every integration in `integrations`. */
+  tokens: string[];
+  integrations: string[];
+  seconds: number;
+  connections: number;
+  seed?: number;
+}
+
+export async function runLoad(plan: LoadPlan): Promise<LoadStats> {
+  const next = prng(plan.seed ?? 7);
+  const latencies: number[] = [];
+  const statuses: Record<string, number> = {};
+  const instance = autocannon({
+    url: plan.base,
+    connections: plan.connections,
+    duration: plan.seconds,
+    timeout: 10,
+    requests: [
+      {
+        method: 'POST',
+        setupRequest: (req: any) => {
+          const token = plan.tokens[Math.floor(next() * plan.tokens.length)];
+          const integration = plan.integrations[Math.floor(next() * plan.integrations.length)];
+          return { ...req, path: `/v1/connections/${integration}/token`, headers: { authorization: `Bearer ${token}` } };
+        },
+      },
+    ],
+  });
+  instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
+    latencies.push(ms);
+    if (status !== 200) statuses[status] = (statuses[status] ?? 0) + 1;
+  });
+  instance.on('reqError', () => {
+    statuses.error = (statuses.error ?? 0) + 1;
+  });
+  const result = await instance;
+  latencies.sort((a, b) => a - b);
+  const q = (p: number) => round(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0);
+  const errors = Object.values(statuses).reduce((a, b) => a + b, 0);
+  return {
+    requests: latencies.length,
+    ok: latencies.length - (errors - (statuses.error ?? 0)),
+    errors,
+    ...(errors ? { statuses } : {}),
+    rps: Math.round(latencies.length / (result.duration || plan.seconds)),
+    p50: q(0.5),
+    p99: q(0.99),
+    max: q(1),
+  };
+}
+
+/** mulberry32: small, fast, seeded. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export const round = (x: number) => Math.round(x * 10) / 10;
+export const fmt = (s: LoadStats) => `${s.rps} req/s, p50 ${s.p50} ms, p99 ${s.p99} ms, max ${s.max} ms, errors ${s.errors}/${s.requests}`;

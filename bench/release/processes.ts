@@ -1,0 +1,109 @@
+/**
+ * The processes of the release benchmark: compiled servers (their stdout — the JSON request
+ * logs — goes to /dev/null, as a log shipper would take it away), the Key Vault emulator over
+ * IPC, and what /proc says about them (peak RSS).
+ */
+import { ChildProcess, fork, spawn } from 'node:child_process';
+import { openSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+
+const ROOT = join(__dirname, '..', '..');
+const REGISTER = join(ROOT, 'test/support/register-ts.js');
+
+export const log = (m: string) => process.stderr.write(`[bench] ${m}\n`);
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A compiled entry point (`<dir>/apps/vault/main.js`) in its own Node process. */
+export function spawnJs(file: string, env: Record<string, string>, label: string, nodeArgs: string[] = []): ChildProcess {
+  const devNull = openSync('/dev/null', 'w');
+  const child = spawn(process.execPath, [...nodeArgs, file], { env, stdio: ['ignore', devNull, 'inherit'] });
+  child.once('exit', (code, signal) => {
+    if (code) log(`${label} exited with ${code ?? signal}`);
+  });
+  return child;
+}
+
+/** Stops a child with SIGTERM and waits for it (SIGKILL after 10 s). */
+export async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Polls `url` until it answers 200; resolves with the milliseconds since `since`. */
+export async function waitFor200(url: string, since: number, timeoutMs = 60_000, everyMs = 10, proc?: ChildProcess): Promise<number> {
+  for (;;) {
+    if (proc && proc.exitCode !== null) throw new Error(`${url}: the process exited (${proc.exitCode})`);
+    const status = await fetch(url).then((r) => (r.body?.cancel(), r.status)).catch(() => 0);
+    if (status === 200) return performance.now() - since;
+    if (performance.now() - since > timeoutMs) throw new Error(`${url} not ready after ${timeoutMs} ms`);
+    await sleep(everyMs);
+  }
+}
+
+/** Peak (VmHWM) and current (VmRSS) resident set of a process, in MB, from /proc (Linux). */
+export function memoryOf(pid: number | undefined): { peak_rss_mb: number; rss_mb: number } | undefined {
+  if (!pid) return undefined;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+    return { peak_rss_mb: Math.round(kb('VmHWM') / 1024), rss_mb: Math.round(kb('VmRSS') / 1024) };
+  } catch {
+    return undefined;
+  }
+}
+
+export interface Emulator {
+  url: string;
+  caFile: string;
+  token: string;
+  /** 'reset' clears the request log; 'counts' → requests by "operation status"; 'stop'. */
+  call(cmd: 'reset' | 'counts' | 'stop'): Promise<unknown>;
+}
+
+/** bench/kv-emulator.process.ts (shared with the key-rotation bench), driven over IPC. */
+export async function startEmulator(): Promise<Emulator> {
+  const child = fork(join(ROOT, 'bench/kv-emulator.process.ts'), [], { execArgv: ['-r', REGISTER], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const waiting = new Map<number, (v: unknown) => void>();
+  let next = 1;
+  child.on('message', (m: { id: number; result: unknown }) => waiting.get(m.id)?.(m.result));
+  const info = (await new Promise<unknown>((resolve, reject) => {
+    waiting.set(0, resolve);
+    child.once('exit', (code) => reject(new Error(`Key Vault emulator exited (${code})`)));
+  })) as { url: string; caFile: string; token: string };
+  return {
+    ...info,
+    call(cmd) {
+      if (child.exitCode !== null) return Promise.resolve(undefined);
+      const id = next++;
+      return new Promise((resolve) => {
+        waiting.set(id, resolve);
+        if (cmd === 'stop') child.once('exit', () => resolve(undefined));
+        child.send({ id, cmd });
+      });
+    },
+  };
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** The machine's 1/5/15-minute load average, as `uptime` shows it. */
+export function loadAverage(): string {
+  try {
+    return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  } catch {
+    return 'n/a';
+  }
+}

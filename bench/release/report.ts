@@ -1,0 +1,64 @@
+/** The release benchmark's figures: a table with the floor beside the vault, then the raw JSON. */
+import { LoadStats, round } from './load';
+
+export interface Report {
+  machine: { cpus: number; cpu: string; memory_gb: number; node: string };
+  load_at_start: string;
+  load_at_end?: string;
+  rounds: Array<{ vault: LoadStats; floor: LoadStats; load: string }>;
+  key_vault?: { calls: Record<string, number>; releases: number };
+  audited?: { releases_ok: number; audit_events_written: number };
+  memory?: { vault?: { peak_rss_mb: number; rss_mb: number }; floor?: { peak_rss_mb: number; rss_mb: number } };
+  cold_starts: Array<{ ready_ms: number; first_release_ms: number; second_release_ms: number; key_vault_calls: Record<string, number> }>;
+  scaling: Array<{ connections: number; stats: LoadStats; load: string }>;
+  total_seconds?: number;
+}
+
+const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.floor((s.length - 1) / 2)] : NaN;
+};
+const pct = (x: number) => `${Math.round(x * 100)}%`;
+
+export function printReport(r: Report): void {
+  const out: string[] = [];
+  const row = (...cells: Array<string | number>) => out.push(`| ${cells.join(' | ')} |`);
+  out.push(`Machine: ${r.machine.cpus} × ${r.machine.cpu}, ${r.machine.memory_gb} GB, Node ${r.machine.node}; load average ${r.load_at_start} at start, ${r.load_at_end ?? '?'} at end`);
+  out.push('');
+  row('run', 'vault req/s', 'floor req/s', 'ratio (≥ 80%)', 'vault p50', 'floor p50', 'vault p99', 'floor p99', 'p99 ratio (≤ 1.25)', 'errors vault/floor', 'load');
+  row('---', '---', '---', '---', '---', '---', '---', '---', '---', '---', '---');
+  r.rounds.forEach((x, i) =>
+    row(i + 1, x.vault.rps, x.floor.rps, pct(x.vault.rps / x.floor.rps), x.vault.p50, x.floor.p50, x.vault.p99, x.floor.p99, round(x.vault.p99 / x.floor.p99).toFixed(2), `${x.vault.errors}/${x.floor.errors}`, x.load),
+  );
+  const v = r.rounds.map((x) => x.vault);
+  const f = r.rounds.map((x) => x.floor);
+  const vr = mean(v.map((s) => s.rps));
+  const fr = mean(f.map((s) => s.rps));
+  const vp = mean(v.map((s) => s.p99));
+  const fp = mean(f.map((s) => s.p99));
+  row('**mean**', Math.round(vr), Math.round(fr), `**${pct(vr / fr)}**`, round(mean(v.map((s) => s.p50))), round(mean(f.map((s) => s.p50))), round(vp), round(fp), `**${(vp / fp).toFixed(2)}**`, '', '');
+  out.push('');
+  if (r.key_vault) {
+    const calls = Object.values(r.key_vault.calls).reduce((a, b) => a + b, 0);
+    out.push(`Key Vault calls during the measured runs: ${calls} for ${r.key_vault.releases} releases = ${round((calls * 1000) / Math.max(1, r.key_vault.releases))} per 1,000 releases ${JSON.stringify(r.key_vault.calls)}`);
+  }
+  if (r.audited) out.push(`Audit: ${r.audited.audit_events_written} credential.release events committed for ${r.audited.releases_ok} 200 answers`);
+  if (r.memory) out.push(`Peak RSS under load: vault API ${r.memory.vault?.peak_rss_mb ?? '?'} MB (target ≤ 250), floor ${r.memory.floor?.peak_rss_mb ?? '?'} MB`);
+  if (r.cold_starts.length) {
+    const c = r.cold_starts;
+    out.push(
+      `Cold start (spawn → /readyz 200, migrated database): ${c.map((x) => x.ready_ms).join(', ')} ms, median ${median(c.map((x) => x.ready_ms))} ms (target ≤ 2000); ` +
+        `first release ${c.map((x) => x.first_release_ms).join(', ')} ms (TK unwrap: Key Vault ${JSON.stringify(c[0].key_vault_calls)}), second ${c.map((x) => x.second_release_ms).join(', ')} ms`,
+    );
+  }
+  if (r.scaling.length) {
+    out.push('');
+    row('stored connections', 'req/s', 'p50', 'p99', 'p99 vs first (≤ 1.20)', 'errors', 'load');
+    row('---', '---', '---', '---', '---', '---', '---');
+    const base = r.scaling[0].stats.p99;
+    for (const s of r.scaling) row(s.connections.toLocaleString('en'), s.stats.rps, s.stats.p50, s.stats.p99, (s.stats.p99 / base).toFixed(2), s.stats.errors, s.load);
+  }
+  out.push('');
+  process.stdout.write(out.join('\n') + '\n' + JSON.stringify(r, null, 2) + '\n');
+}
