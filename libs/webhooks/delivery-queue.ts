@@ -23,13 +23,14 @@ export class WebhookDeliveryQueue {
   constructor(private readonly ds: DataSource) {}
 
   async claim(owner: string, limit: number, leaseMs: number): Promise<ClaimedEvent[]> {
-    const rows: Array<{ id: string; tenant: string; event_type: string; payload: Record<string, unknown>; created_at: Date; attempts: number }> = await this.ds.query(
+    // An UPDATE through TypeORM resolves with [rows, count].
+    const [rows]: [Array<{ id: string; tenant: string; event_type: string; payload: Record<string, unknown>; created_at: Date; attempts: number }>] = await this.ds.query(
       `WITH due AS (
          SELECT id FROM webhook_outbox WHERE status = 'pending' AND next_attempt_at <= now()
           ORDER BY next_attempt_at, created_at LIMIT $2 FOR UPDATE SKIP LOCKED
        )
        UPDATE webhook_outbox o SET lease_owner = $1, lease_expires_at = now() + $3 * interval '1 millisecond',
-              next_attempt_at = now() + $3 * interval '1 millisecond', attempts = o.attempts + 1, last_attempt_at = now()
+              next_attempt_at = now() + $3 * interval '1 millisecond', attempts = o.attempts + 1
          FROM due WHERE o.id = due.id
        RETURNING o.id, o.tenant, o.event_type, o.payload, o.created_at, o.attempts`,
       [owner, limit, leaseMs],
@@ -43,10 +44,10 @@ export class WebhookDeliveryQueue {
     return this.finish(id, owner, `status = 'delivered', finished_at = now(), last_error = NULL`, []);
   }
 
-  /** A failed attempt: due again after `delayMs`, or `dead` once `maxAttempts` are used up. Resolves with the new status. */
+  /** A failed attempt: due again `delayMs` after its outcome (`last_attempt_at`), or `dead` once `maxAttempts` are used up. Resolves with the new status. */
   async failed(id: string, owner: string, errorClass: string, delayMs: number, maxAttempts: number): Promise<'pending' | 'dead' | 'lost'> {
-    const rows: Array<{ status: 'pending' | 'dead' }> = await this.ds.query(
-      `UPDATE webhook_outbox SET lease_owner = NULL, lease_expires_at = NULL, last_error = $3,
+    const [rows]: [Array<{ status: 'pending' | 'dead' }>] = await this.ds.query(
+      `UPDATE webhook_outbox SET lease_owner = NULL, lease_expires_at = NULL, last_error = $3, last_attempt_at = now(),
               status = CASE WHEN attempts >= $5 THEN 'dead' ELSE 'pending' END,
               finished_at = CASE WHEN attempts >= $5 THEN now() END,
               next_attempt_at = now() + $4 * interval '1 millisecond'
@@ -77,7 +78,7 @@ export class WebhookDeliveryQueue {
 
   private async finish(id: string, owner: string, set: string, extra: unknown[]): Promise<boolean> {
     const [, count] = await this.ds.query(
-      `UPDATE webhook_outbox SET ${set}, lease_owner = NULL, lease_expires_at = NULL WHERE id = $1 AND lease_owner = $2 AND status = 'pending'`,
+      `UPDATE webhook_outbox SET ${set}, lease_owner = NULL, lease_expires_at = NULL, last_attempt_at = now() WHERE id = $1 AND lease_owner = $2 AND status = 'pending'`,
       [id, owner, ...extra],
     );
     return Number(count) > 0;
