@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Client } from 'pg';
 import { AUDIT_MAC_KEY, AuditMacKeySource, verifyAuditChain } from '../../libs/audit';
 import { Keyring } from '../../libs/crypto';
 import { asTenantId } from '../../libs/kernel';
@@ -249,6 +250,8 @@ describe('database faults (SECURITY 35)', () => {
       }
     }
     console.info(`db-faults admin writes: ${JSON.stringify(tally)}`);
+    // The provider's real client secret back, for the refresh below.
+    expect((await send('PUT', '/v1/admin/integrations/calendar', admin(), { ...calendarBody(0), client_secret: provider.clientSecret })).status).toBe(200);
     expect(tally.ok).toBeGreaterThan(0);
     expect(tally.unavailable).toBeGreaterThan(0);
   });
@@ -289,5 +292,62 @@ describe('database faults (SECURITY 35)', () => {
     }
     expect((await v.call('GET', '/readyz')).status).toBe(200);
     expect((await release('alice', 'openai')).status).toBe(200);
+  });
+  it('SECURITY 39: the audit chain head locked by another transaction (audit hangs): 503 within the audit timeout, nothing released', async () => {
+    const jti = randomUUID();
+    const locker = new Client({ connectionString: v.db.url });
+    await locker.connect();
+    let answer: Answer;
+    try {
+      await locker.query('BEGIN');
+      await locker.query('SELECT seq FROM vault.audit_chain_head WHERE id = 1 FOR UPDATE');
+      answer = await release('alice', 'openai', jti);
+    } finally {
+      await locker.query('ROLLBACK');
+      await locker.end();
+    }
+    expectUnavailable(answer);
+    expect(answer.text).not.toContain(API_KEYS.alice);
+    expect((await release('alice', 'openai')).status).toBe(200);
+    expect(await allowedReleaseJtis()).not.toContain(jti);
+    await expectChainIntact();
+  });
+
+  it('SECURITY 39: the audit insert failing: 503, nothing released, and releases resume once it works', async () => {
+    const jti = randomUUID();
+    await v.db.ds.query(`CREATE FUNCTION vault.refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit refused'; END $$`);
+    await v.db.ds.query('CREATE TRIGGER refuse_audit BEFORE INSERT ON vault.audit_events FOR EACH ROW EXECUTE FUNCTION vault.refuse_audit()');
+    let answer: Answer;
+    try {
+      answer = await release('bob', 'openai', jti);
+    } finally {
+      await v.db.ds.query('DROP TRIGGER refuse_audit ON vault.audit_events');
+      await v.db.ds.query('DROP FUNCTION vault.refuse_audit()');
+    }
+    expectUnavailable(answer);
+    expect(answer.text).not.toContain(API_KEYS.bob);
+    expect((await release('bob', 'openai')).status).toBe(200);
+    expect(await allowedReleaseJtis()).not.toContain(jti);
+    await expectChainIntact();
+  });
+
+  it('SECURITY 33 on the release path: a due OAuth connection with the database unreachable → 503 and no call to the provider; refreshed once it is back', async () => {
+    await v.db.ds.query(`UPDATE vault.connections SET expires_at = now() - interval '1 minute' WHERE tenant = $1 AND integration = 'calendar' AND subject = 'carol'`, [T]);
+    const before = await provider.stats();
+    proxy.refuseNew(true);
+    proxy.resetAll();
+    let answer: Answer;
+    try {
+      answer = await release('carol', 'calendar');
+    } finally {
+      proxy.refuseNew(false);
+    }
+    expectUnavailable(answer);
+    expect((await provider.stats()).tokenRequests).toBe(before.tokenRequests);
+
+    const r = await release('carol', 'calendar');
+    expect(r.status).toBe(200);
+    expect(r.body.access_token).not.toBe(oauthBody.access_token);
+    expect((await provider.stats()).token.refresh_token).toBe(before.token.refresh_token + 1);
   });
 });
