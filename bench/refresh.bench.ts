@@ -18,7 +18,7 @@ import { asTenantId, Secret } from '../libs/kernel';
 import { TestIssuer } from '../test/support/issuer';
 import { startTestProvider, TestProvider } from '../test/support/oidc-provider';
 import { parseForm, UserAgent } from '../test/support/oidc-provider/user-agent';
-import { benchDatabase, cpuSeconds, fmt, freePort, keyVaultEmulator, loadFor, LoadStats, log, machine, machineCpu, round, secs, sleep, Spawned, startTs, until } from './support/harness';
+import { benchDatabase, childPids, cpuSeconds, fmt, freePort, keyVaultEmulator, loadFor, LoadStats, log, machine, machineCpu, round, secs, sleep, Spawned, startTs, until } from './support/harness';
 
 const CREDENTIALS = Number(process.env.BENCH_CREDENTIALS ?? 10_000);
 const LATENCY_MS = Number(process.env.BENCH_PROVIDER_LATENCY_MS ?? 50);
@@ -80,7 +80,7 @@ async function main(): Promise<void> {
     // ---- seed: one real connection through the connect flow, then CREDENTIALS - 1 more carrying its refresh token ----
     let t0 = Date.now();
     await connect(base, admin, 'u0');
-    const ds = createDataSource({ url: dbUrl, schema: 'vault', poolSize: 8 });
+    const ds = createDataSource({ url: dbUrl, schema: 'vault', poolSize: 8, applicationName: 'bench' });
     await ds.initialize();
     const kp = new AzureKeyProvider({ kind: 'azure', vaultUrl: kv.url, keyName: 'kek', caFile: kv.caFile, disableChallengeResourceVerification: true, credential: { kind: 'static', token: kv.token } });
     await kp.init();
@@ -115,8 +115,13 @@ async function main(): Promise<void> {
     await provider.reset();
     await provider.faults({ latencyMs: LATENCY_MS });
     const before = await provider.stats();
-    const pids = [vault, ...workers].map((c) => c.proc.pid);
-    const cpuBefore = pids.map(cpuSeconds);
+    const parts: Record<string, number | undefined> = {
+      vault_api: vault.proc.pid,
+      ...Object.fromEntries(workers.map((w, i) => [`worker-${i + 1}`, w.proc.pid])),
+      provider: childPids(process.pid, /server\.mjs/)[0],
+      key_vault_emulator: childPids(process.pid, /kv-emulator/)[0],
+    };
+    const cpuBefore = await cpuSnapshot(ds, parts);
     const machineBefore = machineCpu();
     const [{ at: dueAt, n: due }] = await ds.query(
       `WITH d AS (UPDATE connections SET expires_at = now(), next_refresh_at = now() WHERE tenant = $1 AND integration = $2 RETURNING 1)
@@ -126,6 +131,7 @@ async function main(): Promise<void> {
     if (due !== CREDENTIALS) throw new Error(`${due} connections made due, expected ${CREDENTIALS}`);
     log(`${due} connections due at ${dueAt.toISOString()}; provider latency ${LATENCY_MS} ms; ${WORKERS} workers`);
     const progress: Array<[number, number]> = [];
+    const waits = sampleWaits(ds);
     const during = await loadFor(LOAD_CONCURRENCY, release, async () => {
       const end = Date.now() + TIMEOUT_MS;
       for (;;) {
@@ -137,8 +143,9 @@ async function main(): Promise<void> {
         await sleep(500);
       }
     });
-    const cpuAfter = pids.map(cpuSeconds);
+    const cpuAfter = await cpuSnapshot(ds, parts);
     const machineAfter = machineCpu();
+    const waitSamples = await waits.stop();
     await sleep(2000); // anything still in flight (a double refresh would be) reaches the provider's counters
     const after = await provider.stats();
 
@@ -153,6 +160,10 @@ async function main(): Promise<void> {
     const tokenRequests = after.tokenRequests - before.tokenRequests;
     const commits = await ds.query(`SELECT owner, count(*)::int AS n, count(DISTINCT id)::int AS rows FROM public.bench_refresh_commits GROUP BY owner ORDER BY owner`);
     const [{ audited }] = await ds.query(`SELECT count(*)::int AS audited FROM audit_events WHERE action = 'connection.refresh' AND outcome = 'allowed' AND details->>'trigger' = 'scheduled'`);
+    const [{ takeovers }] = await ds.query(`SELECT count(*)::int AS takeovers FROM public.bench_lease_takeovers`);
+    const outcomes: Array<{ o: string; n: number }> = await ds.query(
+      `SELECT outcome || COALESCE(':' || reason, '') AS o, count(*)::int AS n FROM audit_events WHERE action = 'connection.refresh' GROUP BY 1 ORDER BY 2 DESC`,
+    );
     const seconds = Number(span.last);
     const byWorker = Object.fromEntries(
       commits.map((c: { owner: string; n: number }) => {
@@ -161,7 +172,6 @@ async function main(): Promise<void> {
         return [i >= 0 ? `worker-${i + 1}` : c.owner ?? 'unknown', c.n];
       }),
     );
-    const cpu = (i: number) => (cpuBefore[i] !== undefined && cpuAfter[i] !== undefined ? round(cpuAfter[i]! - cpuBefore[i]!) : null);
     results.refresh = {
       credentials: CREDENTIALS,
       workers: WORKERS,
@@ -176,15 +186,27 @@ async function main(): Promise<void> {
       double_refreshes: tokenRequests - CREDENTIALS,
       commits_per_worker: byWorker,
       committed_twice: commits.reduce((a: number, c: { n: number; rows: number }) => a + c.n, 0) - CREDENTIALS,
+      // A lease that expired while its worker still queued the row; the next claimer took the row over.
+      lease_takeovers: takeovers,
       audited_refreshes: audited,
+      audit_refresh_outcomes: Object.fromEntries(outcomes.map((r) => [r.o, r.n])),
       not_active_or_failed: span.unhealthy,
-      cpu_seconds: { vault_api: cpu(0), ...Object.fromEntries(workers.map((_, i) => [`worker-${i + 1}`, cpu(i + 1)])), machine_busy: machineBefore && machineAfter ? round(machineAfter.busy - machineBefore.busy) : null },
+      // CPU seconds each part used while the refresh ran (postgres: the backends of this database, by application).
+      cpu_seconds: {
+        ...cpuDelta(cpuBefore, cpuAfter),
+        machine_busy: machineBefore && machineAfter ? round(machineAfter.busy - machineBefore.busy) : null,
+        // Busy CPU no part of the benchmark used: Postgres's own background processes and whatever else runs on the machine.
+        not_ours: machineBefore && machineAfter ? round(machineAfter.busy - machineBefore.busy - Object.values(cpuDelta(cpuBefore, cpuAfter)).reduce((a, b) => a + b, 0)) : null,
+        machine_capacity: machineBefore && machineAfter ? round(machineAfter.total - machineBefore.total) : null,
+      },
+      // Postgres backends of this database seen active, by wait event, summed over samples every 250 ms.
+      db_active_backends_by_wait: waitSamples,
       progress: thin(progress, Number(dueAt.getTime())),
     };
     results.release_during_refresh = during;
     log(`refreshed ${CREDENTIALS} in ${round(seconds)} s (${Math.round(CREDENTIALS / seconds)}/s); provider refresh calls ${refreshCalls}, token requests ${tokenRequests}`);
     log(`double refreshes: ${tokenRequests - CREDENTIALS}`);
-    log(`per worker: ${JSON.stringify(byWorker)}`);
+    log(`per worker: ${JSON.stringify(byWorker)}; lease takeovers: ${takeovers}; audited: ${audited}`);
     log(`release during refresh: ${fmt(during)}`);
     await ds.destroy();
   } finally {
@@ -279,10 +301,74 @@ async function seedConnections(ds: ReturnType<typeof createDataSource>, store: O
  */
 async function countCommits(ds: ReturnType<typeof createDataSource>): Promise<void> {
   await ds.query(`CREATE UNLOGGED TABLE public.bench_refresh_commits (id uuid NOT NULL, owner text, at timestamptz NOT NULL DEFAULT clock_timestamp())`);
+  await ds.query(`CREATE UNLOGGED TABLE public.bench_lease_takeovers (id uuid NOT NULL, from_owner text, to_owner text, at timestamptz NOT NULL DEFAULT clock_timestamp())`);
   await ds.query(`CREATE FUNCTION public.bench_note_refresh() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN INSERT INTO public.bench_refresh_commits (id, owner) VALUES (NEW.id, OLD.lease_owner); RETURN NULL; END $$`);
+    BEGIN
+      IF NEW.last_refresh_at IS DISTINCT FROM OLD.last_refresh_at AND NEW.last_refresh_at IS NOT NULL THEN
+        INSERT INTO public.bench_refresh_commits (id, owner) VALUES (NEW.id, OLD.lease_owner);
+      END IF;
+      -- A claim of a row whose previous lease was never given back (it expired while its holder still had it).
+      IF OLD.lease_owner IS NOT NULL AND NEW.lease_owner IS NOT NULL AND NEW.lease_owner <> OLD.lease_owner THEN
+        INSERT INTO public.bench_lease_takeovers (id, from_owner, to_owner) VALUES (NEW.id, OLD.lease_owner, NEW.lease_owner);
+      END IF;
+      RETURN NULL;
+    END $$`);
   await ds.query(`CREATE TRIGGER bench_note_refresh AFTER UPDATE ON connections FOR EACH ROW
-    WHEN (NEW.last_refresh_at IS DISTINCT FROM OLD.last_refresh_at AND NEW.last_refresh_at IS NOT NULL) EXECUTE FUNCTION public.bench_note_refresh()`);
+    WHEN ((NEW.last_refresh_at IS DISTINCT FROM OLD.last_refresh_at AND NEW.last_refresh_at IS NOT NULL)
+       OR (OLD.lease_owner IS NOT NULL AND NEW.lease_owner IS NOT NULL AND NEW.lease_owner <> OLD.lease_owner))
+    EXECUTE FUNCTION public.bench_note_refresh()`);
+}
+
+/** CPU seconds used so far by each named process, this process, and each Postgres backend of this database (`postgres:<application>#<pid>`). */
+async function cpuSnapshot(ds: ReturnType<typeof createDataSource>, parts: Record<string, number | undefined>): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const [name, pid] of Object.entries(parts)) {
+    const c = cpuSeconds(pid);
+    if (c !== undefined) out[name] = c;
+  }
+  const self = process.cpuUsage();
+  out.bench_load_generator = (self.user + self.system) / 1e6;
+  const backends: Array<{ pid: number; app: string }> = await ds.query(`SELECT pid, application_name AS app FROM pg_stat_activity WHERE datname = current_database()`);
+  for (const b of backends) {
+    const c = cpuSeconds(b.pid);
+    if (c !== undefined) out[`postgres:${b.app || 'other'}#${b.pid}`] = c;
+  }
+  return out;
+}
+
+/** CPU seconds between two snapshots, backends summed per application (a backend that appeared meanwhile counts whole). */
+function cpuDelta(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) {
+    const name = k.replace(/#\d+$/, '');
+    out[name] = round((out[name] ?? 0) + v - (before[k] ?? 0));
+  }
+  return out;
+}
+
+/** Samples what this database's active backends wait on (Lock, IO, …, or "cpu" when none) and in which statement, until stopped. */
+function sampleWaits(ds: ReturnType<typeof createDataSource>): { stop(): Promise<Record<string, number>> } {
+  const counts: Record<string, number> = {};
+  let samples = 0;
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const rows: Array<{ w: string; app: string; n: number }> = await ds.query(
+        `SELECT COALESCE(wait_event_type || ':' || wait_event, 'cpu') || ' ' || regexp_replace(left(query, 48), '\\s+', ' ', 'g') AS w, application_name AS app, count(*)::int AS n FROM pg_stat_activity
+          WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid() GROUP BY 1, 2`,
+      );
+      samples++;
+      for (const r of rows) counts[`${r.app} ${r.w}`] = (counts[`${r.app} ${r.w}`] ?? 0) + r.n;
+      await sleep(250);
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return { samples, ...Object.fromEntries(Object.entries(counts).sort((a, b) => b[1] - a[1])) };
+    },
+  };
 }
 
 /** The refreshed-count curve, one point per ~2 s: "<seconds since due> s: <rows refreshed>". */

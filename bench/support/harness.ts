@@ -5,7 +5,7 @@
  */
 import { ChildProcess, fork, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -215,4 +215,23 @@ export async function keyVaultEmulator(): Promise<{ url: string; caFile: string;
         child.send({ id: 1, cmd: 'stop' });
       }),
   };
+}
+
+/** Pids of the direct children of `parent` whose command line matches `pattern` (Linux /proc). */
+export function childPids(parent: number, pattern: RegExp): number[] {
+  const out: number[] = [];
+  try {
+    for (const d of readdirSync('/proc')) {
+      if (!/^\d+$/.test(d)) continue;
+      try {
+        const ppid = Number(readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+        if (ppid === parent && pattern.test(readFileSync(`/proc/${d}/cmdline`, 'utf8'))) out.push(Number(d));
+      } catch {
+        // gone meanwhile
+      }
+    }
+  } catch {
+    // no /proc
+  }
+  return out;
 }
