@@ -31,8 +31,9 @@ export class Webhooks1763800000600 implements MigrationInterface {
 
       -- Events waiting for (or done with) delivery. The payload holds identifiers and states only, never
       -- a secret. A claim pushes next_attempt_at to the end of its lease, so a row whose dispatcher died
-      -- becomes due again by itself; last_attempt_at is when the last outcome was recorded; last_error is a
-      -- class (http_500, timeout), never a response body.
+      -- becomes due again by itself. lease_owner stays set after an outcome (who made the last attempt);
+      -- lease_expires_at is set only while a lease is held. last_attempt_at is when the last outcome was
+      -- recorded; last_error is a class (http_500, timeout), never a response body.
       CREATE TABLE webhook_outbox (
         id uuid PRIMARY KEY,
         tenant text NOT NULL,

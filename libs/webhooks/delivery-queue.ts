@@ -16,7 +16,8 @@ export interface ClaimedEvent {
  * The outbox as a work queue. A claim is one short statement (`FOR UPDATE SKIP LOCKED`, so dispatchers
  * never wait on each other) that leases the rows and pushes `next_attempt_at` to the lease's end: no
  * transaction stays open across the HTTP call, and a row whose dispatcher died is due again when its
- * lease runs out. Outcomes are written only by the lease holder (compare-and-set on `lease_owner`).
+ * lease runs out. Outcomes are written only by the lease holder (compare-and-set on `lease_owner`), which
+ * stays named after the outcome (who made the last attempt) until the next claim.
  */
 @Injectable()
 export class WebhookDeliveryQueue {
@@ -47,7 +48,7 @@ export class WebhookDeliveryQueue {
   /** A failed attempt: due again `delayMs` after its outcome (`last_attempt_at`), or `dead` once `maxAttempts` are used up. Resolves with the new status. */
   async failed(id: string, owner: string, errorClass: string, delayMs: number, maxAttempts: number): Promise<'pending' | 'dead' | 'lost'> {
     const [rows]: [Array<{ status: 'pending' | 'dead' }>] = await this.ds.query(
-      `UPDATE webhook_outbox SET lease_owner = NULL, lease_expires_at = NULL, last_error = $3, last_attempt_at = now(),
+      `UPDATE webhook_outbox SET lease_expires_at = NULL, last_error = $3, last_attempt_at = now(),
               status = CASE WHEN attempts >= $5 THEN 'dead' ELSE 'pending' END,
               finished_at = CASE WHEN attempts >= $5 THEN now() END,
               next_attempt_at = now() + $4 * interval '1 millisecond'
@@ -78,7 +79,7 @@ export class WebhookDeliveryQueue {
 
   private async finish(id: string, owner: string, set: string, extra: unknown[]): Promise<boolean> {
     const [, count] = await this.ds.query(
-      `UPDATE webhook_outbox SET ${set}, lease_owner = NULL, lease_expires_at = NULL, last_attempt_at = now() WHERE id = $1 AND lease_owner = $2 AND status = 'pending'`,
+      `UPDATE webhook_outbox SET ${set}, lease_expires_at = NULL, last_attempt_at = now() WHERE id = $1 AND lease_owner = $2 AND status = 'pending'`,
       [id, owner, ...extra],
     );
     return Number(count) > 0;

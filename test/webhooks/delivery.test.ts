@@ -56,7 +56,7 @@ describe('webhook delivery from the transactional outbox', () => {
     expect(got.headers['webhook-id']).toBe(r.body.id);
     expect(got.headers['content-type']).toBe('application/json');
     expect(got.json).toEqual({ id: r.body.id, type: 'webhook.test', timestamp: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), tenant: 't-test', data: { requested_by: expect.any(String) } });
-    expect(await outboxOf(v, 't-test')).toEqual([expect.objectContaining({ id: r.body.id, status: 'delivered', attempts: 1, last_error: null, lease_owner: null })]);
+    expect(await outboxOf(v, 't-test')).toEqual([expect.objectContaining({ id: r.body.id, status: 'delivered', attempts: 1, last_error: null, lease_owner: dispatcher.owner })]);
     expect((await dispatcher.tick()).claimed).toBe(0);
     expect(receiver.to('/hooks/t-test')).toHaveLength(1);
   });
@@ -140,7 +140,7 @@ describe('webhook delivery from the transactional outbox', () => {
       await dispatcher.tick();
     }
     const [row] = await outboxOf(v, 't-dead');
-    expect(row).toMatchObject({ status: 'dead', attempts: 3, last_error: 'http_500', lease_owner: null });
+    expect(row).toMatchObject({ status: 'dead', attempts: 3, last_error: 'http_500', lease_owner: dispatcher.owner });
     expect(row.finished_at).not.toBeNull();
     await ds.query(`UPDATE webhook_outbox SET next_attempt_at = now() - interval '1 hour' WHERE id = $1`, [id]);
     await dispatcher.tick();

@@ -30,6 +30,8 @@ export class Receiver {
   private readonly plans = new Map<string, Reply[]>();
   private server!: Server;
   url = '';
+  /** Every answer waits this long (a slow endpoint keeps deliveries of several dispatchers in flight together). */
+  delayMs = 0;
 
   async start(): Promise<this> {
     this.server = createServer((req, res) => {
@@ -72,7 +74,9 @@ export class Receiver {
     const entry: Received = { path, headers, body, json, verified: verify(this.secrets.get(path), headers, body), status: reply === 'hang' ? 0 : reply.status };
     this.received.push(entry);
     if (reply === 'hang') return; // never answers: the sender's timeout ends it
-    res.writeHead(reply.status, { 'content-type': 'text/plain', ...reply.headers }).end('ok');
+    const answer = () => res.writeHead(reply.status, { 'content-type': 'text/plain', ...reply.headers }).end('ok');
+    if (this.delayMs) setTimeout(answer, this.delayMs);
+    else answer();
   }
 }
 
@@ -106,7 +110,7 @@ export async function putEndpoint(v: TestVault, tenant: string, url: string, eve
 /** The outbox rows of a tenant, oldest first. */
 export async function outboxOf(v: TestVault, tenant: string): Promise<any[]> {
   return v.db.ds.query(
-    `SELECT id, event_type, payload, status, attempts, next_attempt_at, last_attempt_at, last_error, lease_owner, finished_at
+    `SELECT id, event_type, payload, status, attempts, next_attempt_at, last_attempt_at, last_error, lease_owner, lease_expires_at, finished_at
        FROM vault.webhook_outbox WHERE tenant = $1 ORDER BY created_at, id`,
     [tenant],
   );
