@@ -22,7 +22,7 @@ describe('interrupted refreshes (rotating provider: reuse of a rotated refresh t
   it('SECURITY 31: provider slower than the lease → the successor makes no second call, the stale writer\'s compare-and-set is rejected, no invalid_grant, the latest token is kept', async () => {
     const w = await rig.worker();
     const before = await rig.row('alice');
-    await rig.provider.faults({ responseDelayMs: 2500 });
+    await rig.provider.faults({ responseDelayMs: 4000 });
     await rig.makeDue('alice');
     await waitFor('the worker to call the provider', async () => (await rig.provider.stats()).tokenRequests === 1);
     await expireLeases(); // the provider is still answering when the worker's lease runs out
@@ -43,10 +43,14 @@ describe('interrupted refreshes (rotating provider: reuse of a rotated refresh t
     const stats = await rig.provider.stats();
     expect(stats.tokenRequests).toBe(1);
     expect(stats.tokenErrors).toEqual({});
-    const audit = await rig.refreshAudit();
+    // The worker audits right after its commit: wait for the record rather than race it.
+    const audit = await waitFor('the rescue to be audited', async () => {
+      const a = await rig.refreshAudit();
+      return a.at(-1)?.details?.rescued && a;
+    });
     expect(audit.at(-2)).toMatchObject({ outcome: 'error', reason: 'refresh_indeterminate', details: expect.objectContaining({ interrupted: true, trigger: 'on_demand' }) });
     expect(audit.at(-1)).toMatchObject({ outcome: 'allowed', details: expect.objectContaining({ rescued: true, rotated: true, trigger: 'scheduled' }) });
-    expect(w.output.join('')).toMatch(/refresh rescued after takeover/);
+    await waitFor('the rescue to be logged', () => w.output.join('').includes('refresh rescued after takeover'));
 
     // The rescued refresh token is the live one: the next refresh works.
     await rig.provider.reset();
@@ -56,9 +60,9 @@ describe('interrupted refreshes (rotating provider: reuse of a rotated refresh t
   });
 
   it('SECURITY 34: kill -9 after the provider\'s 200 and before the commit → after a restart the credential is flagged refresh_indeterminate with an alert, never silently lost', async () => {
-    const first = await rig.worker({ OUTBOUND_TIMEOUT_MS: '1000', REFRESH_LEASE_SECONDS: '3' });
+    const first = await rig.worker({ OUTBOUND_TIMEOUT_MS: '5000', REFRESH_LEASE_SECONDS: '7' });
     const before = await rig.row('bob');
-    await rig.provider.faults({ responseDelayMs: 1000 });
+    await rig.provider.faults({ responseDelayMs: 1500 }); // well inside the worker's 5 s timeout, so SIGSTOP lands mid-call
     await rig.makeDue('bob');
     await waitFor('the worker to call the provider', async () => (await rig.provider.stats()).tokenRequests === 1);
     first.proc.kill('SIGSTOP'); // the refresh token is rotated at the provider; the answer is on its way
@@ -66,7 +70,7 @@ describe('interrupted refreshes (rotating provider: reuse of a rotated refresh t
     await first.kill('SIGKILL');
     expect((await rig.row('bob')).version).toBe(before.version); // nothing committed
 
-    const second = await rig.worker({ OUTBOUND_TIMEOUT_MS: '1000', REFRESH_LEASE_SECONDS: '3' });
+    const second = await rig.worker({ OUTBOUND_TIMEOUT_MS: '5000', REFRESH_LEASE_SECONDS: '7' });
     const flagged = await waitFor('the restarted worker to flag the row', async () => {
       const r = await rig.row('bob');
       return r.status !== 'active' && r;
@@ -95,9 +99,9 @@ describe('interrupted refreshes (Google-like provider: refresh tokens never rota
   });
 
   it('SECURITY 34: kill -9 after the provider\'s 200 and before the commit → after a restart the credential is valid', async () => {
-    const first = await rig.worker({ OUTBOUND_TIMEOUT_MS: '1000', REFRESH_LEASE_SECONDS: '3' });
+    const first = await rig.worker({ OUTBOUND_TIMEOUT_MS: '5000', REFRESH_LEASE_SECONDS: '7' });
     const before = await rig.row('carol');
-    await rig.provider.faults({ responseDelayMs: 1000 });
+    await rig.provider.faults({ responseDelayMs: 1500 }); // well inside the worker's 5 s timeout, so SIGSTOP lands mid-call
     await rig.makeDue('carol');
     await waitFor('the worker to call the provider', async () => (await rig.provider.stats()).tokenRequests === 1);
     first.proc.kill('SIGSTOP');
@@ -105,7 +109,7 @@ describe('interrupted refreshes (Google-like provider: refresh tokens never rota
     await first.kill('SIGKILL');
     await rig.provider.faults({ responseDelayMs: 0 });
 
-    await rig.worker({ OUTBOUND_TIMEOUT_MS: '1000', REFRESH_LEASE_SECONDS: '3' });
+    await rig.worker({ OUTBOUND_TIMEOUT_MS: '5000', REFRESH_LEASE_SECONDS: '7' });
     const after = await waitFor('the restarted worker to refresh', async () => {
       const r = await rig.row('carol');
       return r.version !== before.version && r;
@@ -118,12 +122,12 @@ describe('interrupted refreshes (Google-like provider: refresh tokens never rota
   it('SECURITY 32: the losing refresher gets invalid_grant → it re-reads; no needs_reauth; the winner\'s answer is committed', async () => {
     await rig.worker();
     const before = await rig.row('dan');
-    await rig.provider.faults({ responseDelayMs: 2500 });
+    await rig.provider.faults({ responseDelayMs: 4000 });
     await rig.makeDue('dan');
     await waitFor('the worker to call the provider', async () => (await rig.provider.stats()).tokenRequests === 1);
     // The worker stalls past its lease; the provider will refuse the next call with invalid_grant.
     await rig.v.db.ds.query(`UPDATE vault.connections SET lease_expires_at = now() - interval '1 second' WHERE subject = 'dan'`);
-    await rig.provider.faults({ responseDelayMs: 2500, next: [{ status: 400, body: { error: 'invalid_grant' } }] });
+    await rig.provider.faults({ responseDelayMs: 4000, next: [{ status: 400, body: { error: 'invalid_grant' } }] });
     const during = await rig.release('dan'); // takes the lease over, calls, loses with invalid_grant
     expect(during.status).toBe(409);
     expect((await rig.row('dan')).status).toBe('refresh_indeterminate'); // not needs_reauth: the refresh it took over may explain it
@@ -132,7 +136,10 @@ describe('interrupted refreshes (Google-like provider: refresh tokens never rota
       return r.status === 'active' && r.version !== before.version && r;
     });
     expect(after.last_error_class).toBeNull();
-    const audit = await rig.refreshAudit();
+    const audit = await waitFor('the rescue to be audited', async () => {
+      const a = await rig.refreshAudit();
+      return a.at(-1)?.details?.rescued && a;
+    });
     expect(audit.some((e: any) => e.reason === 'needs_reauth')).toBe(false);
     expect(audit.at(-1)).toMatchObject({ outcome: 'allowed', details: expect.objectContaining({ rescued: true }) });
     expect((await rig.release('dan')).status).toBe(200);
