@@ -16,9 +16,9 @@ export class DeadlineClient extends Client {
     super(config);
     const query = this.query.bind(this) as (...args: unknown[]) => unknown;
     const drop = (err: unknown) => {
-      if ((err as { message?: unknown } | null)?.message === QUERY_READ_TIMEOUT) {
-        (this as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
-      }
+      // end() marks the client as ending at once (so the pool removes it when it is released,
+      // before any other caller can get it) and, with a query still active, destroys the socket.
+      if ((err as { message?: unknown } | null)?.message === QUERY_READ_TIMEOUT) this.end().catch(() => undefined);
     };
     (this as unknown as { query: unknown }).query = (...args: unknown[]): unknown => {
       const last = args[args.length - 1];

@@ -5,3 +5,4 @@ export type { EmbeddedDatabase } from './embedded-postgres';
 export { DbModule } from './db.module';
 export { isDatabaseUnavailable, withDatabase } from './database-errors';
 export { ensureTenant } from './tenants';
+export { DeadlineClient } from './deadline-client';

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { Client } from 'pg';
+import { Client, Pool } from 'pg';
 import { AUDIT_MAC_KEY, AuditMacKeySource, verifyAuditChain } from '../../libs/audit';
 import { Keyring } from '../../libs/crypto';
+import { DeadlineClient } from '../../libs/db';
 import { asTenantId } from '../../libs/kernel';
 import { CALLBACK, connectOverHttp, PUBLIC, Rig, T } from '../connect/support';
 import { startTestProvider, TestProvider } from '../support/oidc-provider';
@@ -349,5 +350,34 @@ describe('database faults (SECURITY 35)', () => {
     expect(r.status).toBe(200);
     expect(r.body.access_token).not.toBe(oauthBody.access_token);
     expect((await provider.stats()).token.refresh_token).toBe(before.token.refresh_token + 1);
+  });
+});
+
+describe('the pool client (libs/db DeadlineClient)', () => {
+  it('drops a connection whose query got no answer in time, so the pool never hands it out again', async () => {
+    const proxy = await TcpProxy.start(process.env.TEST_DATABASE_URL!);
+    const pool = new Pool({ connectionString: proxy.rewrite(process.env.TEST_DATABASE_URL!), max: 1, query_timeout: 300, Client: DeadlineClient });
+    pool.on('error', () => undefined);
+    const pid = async () => (await pool.query('SELECT pg_backend_pid() AS pid')).rows[0].pid as number;
+    try {
+      const first = await pid();
+      // Promise style, on a checked-out client.
+      proxy.pause();
+      const client = await pool.connect();
+      await expect(client.query('SELECT 1')).rejects.toThrow('Query read timeout');
+      client.release();
+      proxy.resume();
+      const second = await pid();
+      expect(second).not.toBe(first);
+      // Callback style, as pool.query uses it.
+      proxy.pause();
+      await expect(pool.query('SELECT 1')).rejects.toThrow('Query read timeout');
+      proxy.resume();
+      expect(await pid()).not.toBe(second);
+    } finally {
+      proxy.resume();
+      await pool.end();
+      await proxy.close();
+    }
   });
 });
