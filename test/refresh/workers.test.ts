@@ -100,7 +100,11 @@ describe('background refresh across worker processes (rotating refresh tokens, f
     const stats = await rig.provider.stats();
     expect(stats.tokenRequests).toBe(3);
     expect(stats.token.refresh_token).toBe(1);
-    const events = (await rig.refreshAudit()).slice(auditBefore);
+    // The worker audits right after its commit: wait for the record rather than race it.
+    const events = await waitFor('the refresh to be audited', async () => {
+      const e = (await rig.refreshAudit()).slice(auditBefore);
+      return e.at(-1)?.outcome === 'allowed' && e;
+    });
     expect(events.map((e) => [e.outcome, e.reason])).toEqual([
       ['error', 'provider_unavailable'],
       ['error', 'provider_unavailable'],
@@ -123,7 +127,7 @@ describe('background refresh across worker processes (rotating refresh tokens, f
     const [{ ahead }] = await rig.v.db.ds.query(`SELECT EXTRACT(EPOCH FROM next_refresh_at - now())::float8 AS ahead FROM vault.connections WHERE subject = 'alice'`);
     expect(ahead).toBeGreaterThan(2.5); // 4 s from the attempt, minus the time this poll took
     expect(failing.version).toBe(before.version);
-    const last = (await rig.refreshAudit()).at(-1);
+    const last = await waitFor('the throttled attempt to be audited', async () => (await rig.refreshAudit()).at(-1)?.details?.status === 429 && (await rig.refreshAudit()).at(-1));
     expect(last).toMatchObject({ outcome: 'error', reason: 'provider_unavailable', details: expect.objectContaining({ provider_error: 'rate_limited', status: 429, retry_in_seconds: 4 }) });
     await waitFor('the refresh after Retry-After', async () => (await rig.row('alice')).version !== before.version, 30_000);
     expect((await rig.provider.stats()).tokenRequests).toBe(2);
