@@ -23,6 +23,8 @@ import { benchDatabase, childPids, cpuSeconds, fmt, freePort, keyVaultEmulator, 
 const CREDENTIALS = Number(process.env.BENCH_CREDENTIALS ?? 10_000);
 const LATENCY_MS = Number(process.env.BENCH_PROVIDER_LATENCY_MS ?? 50);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 2);
+// 1 = every connection in one tenant (the worst case: one tenant key, see README); N spreads them round-robin over N tenants.
+const TENANTS = Number(process.env.BENCH_TENANTS ?? 1);
 const LOAD_CONCURRENCY = Number(process.env.BENCH_LOAD_CONCURRENCY ?? 8);
 const API_KEY_USERS = 200;
 const BASELINE_MS = Number(process.env.BENCH_BASELINE_MS ?? 10_000);
@@ -76,6 +78,7 @@ async function main(): Promise<void> {
     await until(async () => (await fetch(`${base}/readyz`).catch(() => undefined))?.status === 200, 60_000);
     const admin = issuer.sign({ sub: 'bench-admin', tid: T, scope: 'vault:admin vault:operator' }, { ttl: 7200 });
     await setUp(base, admin, provider);
+    for (let k = 1; k < TENANTS; k++) await putOAuthIntegration(base, issuer.sign({ sub: 'bench-admin', tid: tenantOf(k), scope: 'vault:admin' }, { ttl: 7200 }), provider);
 
     // ---- seed: one real connection through the connect flow, then CREDENTIALS - 1 more carrying its refresh token ----
     let t0 = Date.now();
@@ -124,9 +127,9 @@ async function main(): Promise<void> {
     const cpuBefore = await cpuSnapshot(ds, parts);
     const machineBefore = machineCpu();
     const [{ at: dueAt, n: due }] = await ds.query(
-      `WITH d AS (UPDATE connections SET expires_at = now(), next_refresh_at = now() WHERE tenant = $1 AND integration = $2 RETURNING 1)
+      `WITH d AS (UPDATE connections SET expires_at = now(), next_refresh_at = now() WHERE integration = $1 RETURNING 1)
        SELECT now() AS at, count(*)::int AS n FROM d`,
-      [T, INTEGRATION],
+      [INTEGRATION],
     );
     if (due !== CREDENTIALS) throw new Error(`${due} connections made due, expected ${CREDENTIALS}`);
     log(`${due} connections due at ${dueAt.toISOString()}; provider latency ${LATENCY_MS} ms; ${WORKERS} workers`);
@@ -135,7 +138,7 @@ async function main(): Promise<void> {
     const during = await loadFor(LOAD_CONCURRENCY, release, async () => {
       const end = Date.now() + TIMEOUT_MS;
       for (;;) {
-        const [{ n }] = await ds.query(`SELECT count(*)::int AS n FROM connections WHERE tenant = $1 AND integration = $2 AND last_refresh_at >= $3`, [T, INTEGRATION, dueAt]);
+        const [{ n }] = await ds.query(`SELECT count(*)::int AS n FROM connections WHERE integration = $1 AND last_refresh_at >= $2`, [INTEGRATION, dueAt]);
         progress.push([Date.now(), n]);
         if (progress.length % 10 === 1 || n === CREDENTIALS) log(`  refreshed ${n}/${CREDENTIALS}`);
         if (n === CREDENTIALS) return;
@@ -143,6 +146,9 @@ async function main(): Promise<void> {
         await sleep(500);
       }
     });
+    // A process that died mid-run (on this shared machine, anything may happen to it) makes the figures meaningless.
+    const died = children.filter((c) => !c.alive()).length;
+    if (died) throw new Error(`${died} of the benchmark's processes died during the refresh; see the log above`);
     const cpuAfter = await cpuSnapshot(ds, parts);
     const machineAfter = machineCpu();
     const waitSamples = await waits.stop();
@@ -151,10 +157,10 @@ async function main(): Promise<void> {
 
     // ---- figures ----
     const [span] = await ds.query(
-      `SELECT EXTRACT(EPOCH FROM min(last_refresh_at) - $3)::float8 AS first, EXTRACT(EPOCH FROM max(last_refresh_at) - $3)::float8 AS last,
+      `SELECT EXTRACT(EPOCH FROM min(last_refresh_at) - $2)::float8 AS first, EXTRACT(EPOCH FROM max(last_refresh_at) - $2)::float8 AS last,
               count(*) FILTER (WHERE status <> 'active' OR refresh_failures > 0)::int AS unhealthy
-         FROM connections WHERE tenant = $1 AND integration = $2`,
-      [T, INTEGRATION, dueAt],
+         FROM connections WHERE integration = $1`,
+      [INTEGRATION, dueAt],
     );
     const refreshCalls = after.token.refresh_token - before.token.refresh_token;
     const tokenRequests = after.tokenRequests - before.tokenRequests;
@@ -163,6 +169,13 @@ async function main(): Promise<void> {
     const [{ takeovers }] = await ds.query(`SELECT count(*)::int AS takeovers FROM public.bench_lease_takeovers`);
     const outcomes: Array<{ o: string; n: number }> = await ds.query(
       `SELECT outcome || COALESCE(':' || reason, '') AS o, count(*)::int AS n FROM audit_events WHERE action = 'connection.refresh' GROUP BY 1 ORDER BY 2 DESC`,
+    );
+    // Refresh audit events that are not "allowed": did their connection also get an "allowed" one, and how many commits?
+    const odd = await ds.query(
+      `SELECT e.outcome || COALESCE(':' || e.reason, '') AS o, e.details->>'connection' AS id, e.details->>'version' AS version,
+              (SELECT count(*) FROM audit_events a WHERE a.action = 'connection.refresh' AND a.outcome = 'allowed' AND a.details->>'connection' = e.details->>'connection')::int AS allowed,
+              (SELECT count(*) FROM public.bench_refresh_commits b WHERE b.id::text = e.details->>'connection')::int AS commits
+         FROM audit_events e WHERE e.action = 'connection.refresh' AND e.outcome <> 'allowed' LIMIT 5`,
     );
     const seconds = Number(span.last);
     const byWorker = Object.fromEntries(
@@ -175,6 +188,7 @@ async function main(): Promise<void> {
     results.refresh = {
       credentials: CREDENTIALS,
       workers: WORKERS,
+      tenants: TENANTS,
       provider_latency_ms: LATENCY_MS,
       settings: { REFRESH_CONCURRENCY: '32', REFRESH_BATCH_SIZE: '200', REFRESH_POLL_INTERVAL_MS: '1000', ...refreshKnobs },
       seconds_until_all_refreshed: round(seconds),
@@ -190,6 +204,7 @@ async function main(): Promise<void> {
       lease_takeovers: takeovers,
       audited_refreshes: audited,
       audit_refresh_outcomes: Object.fromEntries(outcomes.map((r) => [r.o, r.n])),
+      audit_refresh_not_allowed_sample: odd,
       not_active_or_failed: span.unhealthy,
       // CPU seconds each part used while the refresh ran (postgres: the backends of this database, by application).
       cpu_seconds: {
@@ -210,7 +225,7 @@ async function main(): Promise<void> {
     log(`release during refresh: ${fmt(during)}`);
     await ds.destroy();
   } finally {
-    for (const c of children) c.proc.kill('SIGTERM');
+    for (const c of children) c.stop();
     await sleep(1500);
     await provider.close();
     await kv.stop().catch(() => undefined);
@@ -224,6 +239,15 @@ async function main(): Promise<void> {
 
 /** The OAuth integration at the test provider, an API-key integration for the release load, one agent allowed both. */
 async function setUp(base: string, admin: string, provider: TestProvider): Promise<void> {
+  await putOAuthIntegration(base, admin, provider);
+  await api(base, admin, 'PUT', '/v1/admin/integrations/openai', { provider: 'api_key' });
+  await api(base, admin, 'PUT', '/v1/admin/agents/mcp-1', { name: 'bench agent' });
+  await api(base, admin, 'PUT', '/v1/admin/policies/p', { agents: ['mcp-1'], integrations: ['openai', INTEGRATION], effect: 'allow' });
+}
+
+const tenantOf = (i: number) => (i % TENANTS === 0 ? T : `${T}-${i % TENANTS}`);
+
+async function putOAuthIntegration(base: string, admin: string, provider: TestProvider): Promise<void> {
   await api(base, admin, 'PUT', `/v1/admin/integrations/${INTEGRATION}`, {
     provider: 'custom-oauth2',
     display_name: 'Team Calendar',
@@ -242,9 +266,6 @@ async function setUp(base: string, admin: string, provider: TestProvider): Promi
       authorize_params: { access_type: 'offline', prompt: 'consent' },
     },
   });
-  await api(base, admin, 'PUT', '/v1/admin/integrations/openai', { provider: 'api_key' });
-  await api(base, admin, 'PUT', '/v1/admin/agents/mcp-1', { name: 'bench agent' });
-  await api(base, admin, 'PUT', '/v1/admin/policies/p', { agents: ['mcp-1'], integrations: ['openai', INTEGRATION], effect: 'allow' });
 }
 
 /** The connect flow over HTTP (consent page, the provider's login and consent, callback), as test/connect/support.ts runs it. */
@@ -287,7 +308,7 @@ async function seedConnections(ds: ReturnType<typeof createDataSource>, store: O
   const lane = async () => {
     while (next < CREDENTIALS) {
       const i = next++;
-      await store.put(asTenantId(T), INTEGRATION, `u${i}`, credential);
+      await store.put(asTenantId(tenantOf(i)), INTEGRATION, `u${i}`, credential);
       if (i % 2000 === 0) log(`  seeding: ${i}/${CREDENTIALS}`);
     }
   };

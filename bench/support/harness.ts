@@ -29,6 +29,9 @@ export interface LoadStats {
 
 export interface Spawned {
   proc: ChildProcess;
+  /** Whether it is still running. */
+  alive(): boolean;
+  stop(): void;
   /** Resolves with the first stdout line matching `pattern` (the process's "started" line). */
   line(pattern: RegExp, timeoutMs?: number): Promise<string>;
 }
@@ -38,14 +41,22 @@ export function startTs(entry: string, env: Record<string, string>, label = entr
   const proc = spawn(process.execPath, ['-r', REGISTER, join(ROOT, entry)], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: string[] = [];
   const waiters: Array<() => void> = [];
+  let stopping = false;
   createInterface({ input: proc.stdout! }).on('line', (l) => {
     lines.push(l);
     process.stderr.write(`[${label}] ${l}\n`);
     waiters.splice(0).forEach((w) => w());
   });
-  proc.once('exit', (code, signal) => code && log(`${label} exited with ${code ?? signal}`));
+  proc.once('exit', (code, signal) => {
+    if (!stopping) log(`${label} exited unexpectedly (${code ?? signal}) at ${new Date().toISOString()}`);
+  });
   return {
     proc,
+    alive: () => proc.exitCode === null && proc.signalCode === null,
+    stop() {
+      stopping = true;
+      proc.kill('SIGTERM');
+    },
     line(pattern, timeoutMs = 60_000) {
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`${label}: no line matching ${pattern}`)), timeoutMs);
