@@ -5,6 +5,7 @@ import { Connect1763800000300 } from './1763800000300-Connect';
 import { ConnectHardening1763800000400 } from './1763800000400-ConnectHardening';
 import { RefreshWorker1763800000500 } from './1763800000500-RefreshWorker';
 import { Webhooks1763800000600 } from './1763800000600-Webhooks';
+import { PolicyNotify1763800000700 } from './1763800000700-PolicyNotify';
 
 /** Every migration, in order. New migrations are appended here, one per line. */
 export const migrations = [
@@ -15,4 +16,5 @@ export const migrations = [
   ConnectHardening1763800000400,
   RefreshWorker1763800000500,
   Webhooks1763800000600,
+  PolicyNotify1763800000700,
 ];

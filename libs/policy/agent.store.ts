@@ -1,8 +1,9 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { ensureTenant } from '../db';
 import { Secret, TenantId } from '../kernel';
+import { PolicySnapshots } from './policy-snapshots';
 
 export type AgentAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
 
@@ -21,7 +22,11 @@ export interface Agent {
  */
 @Injectable()
 export class AgentStore {
-  constructor(private readonly ds: DataSource) {}
+  constructor(
+    private readonly ds: DataSource,
+    /** Absent (a store built by hand, e.g. in a migration test): every read goes to the database. */
+    @Optional() private readonly snapshots?: PolicySnapshots,
+  ) {}
 
   async list(tenant: TenantId): Promise<Agent[]> {
     return this.ds.query(`SELECT client_id, name, auth_method, jwks, created_at, updated_at FROM agents WHERE tenant = $1 ORDER BY client_id`, [tenant]);
@@ -33,7 +38,9 @@ export class AgentStore {
     return rows[0];
   }
 
+  /** Whether the agent is registered (the release path asks on every call: from the tenant's snapshot). */
   async exists(tenant: TenantId, clientId: string): Promise<boolean> {
+    if (this.snapshots) return (await this.snapshots.get(tenant)).agents.has(clientId);
     const rows = await this.ds.query(`SELECT 1 FROM agents WHERE tenant = $1 AND client_id = $2`, [tenant, clientId]);
     return rows.length > 0;
   }
@@ -53,11 +60,13 @@ export class AgentStore {
        RETURNING (xmax = 0) AS created`,
       [tenant, a.client_id, a.name, a.auth_method, hash, a.jwks ? JSON.stringify(a.jwks) : null],
     );
+    this.snapshots?.changed(tenant);
     return { created: Boolean(rows[0]?.created), clientSecret: secret };
   }
 
   async delete(tenant: TenantId, clientId: string): Promise<boolean> {
     const [, count] = await this.ds.query(`DELETE FROM agents WHERE tenant = $1 AND client_id = $2`, [tenant, clientId]);
+    this.snapshots?.changed(tenant);
     return count > 0;
   }
 

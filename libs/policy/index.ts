@@ -4,3 +4,5 @@ export { PolicyStore } from './policy.store';
 export { AgentStore } from './agent.store';
 export type { Agent, AgentAuthMethod } from './agent.store';
 export { PolicyModule } from './policy.module';
+export { PolicyChangeFeed, POLICY_CHANNEL } from './policy-change.feed';
+export type { PolicyChangeListener } from './policy-change.feed';

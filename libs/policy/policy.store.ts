@@ -3,24 +3,28 @@ import { DataSource } from 'typeorm';
 import { ensureTenant } from '../db';
 import { TenantId } from '../kernel';
 import { Policy } from './policy.evaluator';
+import { POLICY_COLUMNS as COLUMNS, PolicySnapshots } from './policy-snapshots';
 
-const COLUMNS = 'name, effect, agents, integrations, scopes, users, max_ttl_seconds';
-
-/** Policies per tenant. Read on every release: a policy may change after a token was issued. */
+/**
+ * Policies per tenant. Checked on every release (a policy may change after a token was
+ * issued), from a snapshot that every change invalidates (PolicySnapshots).
+ */
 @Injectable()
 export class PolicyStore {
-  constructor(private readonly ds: DataSource) {}
+  constructor(
+    private readonly ds: DataSource,
+    private readonly snapshots: PolicySnapshots,
+  ) {}
 
   async list(tenant: TenantId): Promise<Policy[]> {
     return this.ds.query(`SELECT ${COLUMNS} FROM policies WHERE tenant = $1 ORDER BY name`, [tenant]);
   }
 
-  /** Policies that could apply to this agent and integration (the index narrows by tenant). */
+  /** Policies that could apply to this agent and integration (named, or '*'). */
   async applicable(tenant: TenantId, agent: string, integration: string): Promise<Policy[]> {
-    return this.ds.query(
-      `SELECT ${COLUMNS} FROM policies WHERE tenant = $1
-         AND (agents && ARRAY[$2, '*']::text[]) AND (integrations && ARRAY[$3, '*']::text[])`,
-      [tenant, agent, integration],
+    const { policies } = await this.snapshots.get(tenant);
+    return policies.filter(
+      (p) => (p.agents.includes(agent) || p.agents.includes('*')) && (p.integrations.includes(integration) || p.integrations.includes('*')),
     );
   }
 
@@ -34,11 +38,13 @@ export class PolicyStore {
        RETURNING (xmax = 0) AS created`,
       [tenant, p.name, p.effect, p.agents, p.integrations, p.scopes, JSON.stringify(p.users), p.max_ttl_seconds ?? null],
     );
+    this.snapshots.changed(tenant);
     return { created: Boolean(rows[0]?.created) };
   }
 
   async delete(tenant: TenantId, name: string): Promise<boolean> {
     const [, count] = await this.ds.query(`DELETE FROM policies WHERE tenant = $1 AND name = $2`, [tenant, name]);
+    this.snapshots.changed(tenant);
     return count > 0;
   }
 }

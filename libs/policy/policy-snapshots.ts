@@ -1,0 +1,69 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { TenantId } from '../kernel';
+import { Policy } from './policy.evaluator';
+import { PolicyChangeFeed } from './policy-change.feed';
+
+/** What the release path needs to know about a tenant's agents and policies. */
+export interface PolicySnapshot {
+  agents: ReadonlySet<string>;
+  policies: readonly Policy[];
+}
+
+/** Safety net: even if a notification were lost without the feed noticing, a snapshot is this old at most. */
+const MAX_AGE_MS = 10_000;
+const MAX_TENANTS = 10_000;
+export const POLICY_COLUMNS = 'name, effect, agents, integrations, scopes, users, max_ttl_seconds';
+
+const LOAD = `SELECT
+  ARRAY(SELECT client_id FROM agents WHERE tenant = $1) AS agents,
+  COALESCE((SELECT json_agg(p) FROM (SELECT ${POLICY_COLUMNS} FROM policies WHERE tenant = $1 ORDER BY name) p), '[]') AS policies`;
+
+/**
+ * Per-tenant snapshots of registered agents and policies, read in one query and kept until a
+ * change notification (PolicyChangeFeed), a write through this process, or MAX_AGE_MS. While
+ * the feed is down nothing is cached: every read goes to the database.
+ */
+@Injectable()
+export class PolicySnapshots {
+  private readonly entries = new Map<string, { snapshot: PolicySnapshot; until: number }>();
+  /** Bumped by every invalidation, so that a load that raced with one is not kept. */
+  private generation = 0;
+
+  constructor(
+    private readonly ds: DataSource,
+    private readonly feed: PolicyChangeFeed,
+  ) {
+    feed.subscribe((tenant) => this.invalidate(tenant));
+  }
+
+  async get(tenant: TenantId): Promise<PolicySnapshot> {
+    const live = this.feed.live();
+    const hit = live ? this.entries.get(tenant) : undefined;
+    if (hit && hit.until > Date.now()) return hit.snapshot;
+    const generation = this.generation;
+    const [row] = await this.ds.query(LOAD, [tenant]);
+    const snapshot: PolicySnapshot = { agents: new Set(row.agents as string[]), policies: (row.policies as Policy[]).map(normalise) };
+    if (live && this.feed.live() && generation === this.generation) {
+      if (this.entries.size >= MAX_TENANTS) this.entries.delete(this.entries.keys().next().value!);
+      this.entries.set(tenant, { snapshot, until: Date.now() + MAX_AGE_MS });
+    }
+    return snapshot;
+  }
+
+  /** After a write through this process: drop the tenant here now, other processes on the notification. */
+  changed(tenant: TenantId): void {
+    this.feed.publishLocally(tenant);
+  }
+
+  private invalidate(tenant: string): void {
+    this.generation++;
+    if (tenant === '*') this.entries.clear();
+    else this.entries.delete(tenant);
+  }
+}
+
+/** json_agg gives what the table holds; the evaluator expects the admin API's shape. */
+function normalise(p: Policy): Policy {
+  return { ...p, scopes: p.scopes ?? [], users: p.users ?? {}, max_ttl_seconds: p.max_ttl_seconds ?? null };
+}
