@@ -65,8 +65,9 @@ export class FloorAudit {
   private async flush(batch: Queued[]): Promise<void> {
     const client = await this.pool.connect();
     try {
-      await client.query('BEGIN');
-      const head = (await client.query('SELECT seq::text AS seq, hash FROM audit_chain_head WHERE id = 1 FOR UPDATE')).rows[0];
+      // Open and lock in one round trip, as the vault's AuditChainWriter does.
+      const results = (await client.query('BEGIN; SELECT seq::text AS seq, hash FROM audit_chain_head WHERE id = 1 FOR UPDATE')) as unknown as Array<{ rows: any[] }>;
+      const head = results[1].rows[0];
       let seq = BigInt(head.seq);
       let prev: Buffer = head.hash;
       const cols: unknown[][] = Array.from({ length: 10 }, () => []);

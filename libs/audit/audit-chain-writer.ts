@@ -1,4 +1,4 @@
-import type { PoolClient } from 'pg';
+import type { PoolClient, QueryResult } from 'pg';
 import type { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { AuditReceipt } from './audit.types';
@@ -7,8 +7,12 @@ import { chainHash, GENESIS_HASH } from './canonical';
 
 const SELECT_HEAD = 'SELECT seq::text AS seq, hash FROM audit_chain_head WHERE id = 1 FOR UPDATE';
 const CREATE_HEAD = 'INSERT INTO audit_chain_head (id, seq, hash) VALUES (1, 0, $1) ON CONFLICT (id) DO NOTHING';
-// Bounds every statement of the flush, the wait for the head lock included.
-const SET_TIMEOUT = "SELECT set_config('statement_timeout', $1, true)";
+/**
+ * One round trip (a simple-protocol query of three statements): open the transaction, bound every
+ * statement of the flush (the wait for the head lock included), lock the head. The timeout is an
+ * integer checked in the constructor, the only value written into the text.
+ */
+const OPEN_AND_LOCK = (timeoutMs: number) => `BEGIN; SET LOCAL statement_timeout = ${timeoutMs}; ${SELECT_HEAD}`;
 // One statement for the whole batch (unnest keeps it at 15 parameters whatever the batch size).
 const APPEND = `
   WITH appended AS (
@@ -31,10 +35,15 @@ interface ChainedRow extends PreparedEvent {
  * signal destroys the connection, and Postgres rolls the transaction back.
  */
 export class AuditChainWriter {
+  private readonly openAndLock: string;
+
   constructor(
     private readonly ds: DataSource,
-    private readonly timeoutMs: number,
-  ) {}
+    timeoutMs: number,
+  ) {
+    if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1) throw new TypeError('audit timeoutMs must be a positive integer');
+    this.openAndLock = OPEN_AND_LOCK(timeoutMs);
+  }
 
   /**
    * `take` is called once the head is locked, so that events queued while waiting for the
@@ -43,9 +52,7 @@ export class AuditChainWriter {
   async append(macKey: Buffer, take: () => PreparedEvent[], signal: AbortSignal): Promise<AuditReceipt[]> {
     const lease = await checkout(this.ds, signal);
     try {
-      await lease.client.query('BEGIN');
-      await lease.client.query(SET_TIMEOUT, [String(this.timeoutMs)]);
-      const head = await lockHead(lease.client);
+      const head = await lockHead(lease.client, this.openAndLock);
       if (signal.aborted) throw new Error('audit flush abandoned');
       const rows = chain(take(), head, macKey);
       if (rows.length === 0) {
@@ -65,8 +72,10 @@ export class AuditChainWriter {
   }
 }
 
-async function lockHead(client: PoolClient): Promise<{ seq: bigint; hash: Buffer }> {
-  let res = await client.query<{ seq: string; hash: Buffer }>(SELECT_HEAD);
+async function lockHead(client: PoolClient, openAndLock: string): Promise<{ seq: bigint; hash: Buffer }> {
+  // A multi-statement query answers with one result per statement.
+  const results = (await client.query(openAndLock)) as unknown as Array<QueryResult<{ seq: string; hash: Buffer }>>;
+  let res = results[results.length - 1];
   if (res.rows.length === 0) {
     // First use. Concurrent creators block on the primary key until the winner commits.
     await client.query(CREATE_HEAD, [GENESIS_HASH]);
