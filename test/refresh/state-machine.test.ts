@@ -43,19 +43,34 @@ const WRITES = new Set(['claimLease', 'claimDue', 'commitRefresh', 'rescueRefres
  */
 type Cmd =
   | { t: 'due' }
-  | { t: 'start'; r: number; via: 'on_demand' | 'worker'; due: boolean }
+  /**
+   * `due`: time passed until the token is due; `late`: and past whatever lease is held (the start is a
+   * takeover); `dies`: the process will die just before its n-th write from now (0: it does not).
+   */
+  | { t: 'start'; r: number; via: 'on_demand' | 'worker'; due: boolean; late: boolean; dies: 0 | 1 | 2 | 3 }
   | { t: 'answer'; r: number; kind: AnswerKind }
   | { t: 'expire_lease' }
-  | { t: 'crash'; r: number; at: 'now' | 'next_write' }
+  /** `now`, or just before its next write / the one after (e.g. after a takeover, before flagging it). */
+  | { t: 'crash'; r: number; at: 'now' | 'next_write' | 'second_write' }
   | { t: 'reconnect' };
 
 const r = fc.integer({ min: 0, max: REFRESHERS - 1 });
 const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ t: 'due' as const }) },
-  { weight: 4, arbitrary: fc.record({ t: fc.constant('start' as const), r, via: fc.constantFrom('on_demand' as const, 'worker' as const), due: fc.boolean() }) },
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      t: fc.constant('start' as const),
+      r,
+      via: fc.constantFrom('on_demand' as const, 'worker' as const),
+      due: fc.boolean(),
+      late: fc.boolean(),
+      dies: fc.constantFrom<0 | 1 | 2 | 3>(0, 0, 0, 0, 1, 2, 3),
+    }),
+  },
   { weight: 5, arbitrary: fc.record({ t: fc.constant('answer' as const), r, kind: fc.constantFrom<AnswerKind>('ok', 'ok', 'lost', 'transient', 'invalid_grant') }) },
   { weight: 2, arbitrary: fc.constant({ t: 'expire_lease' as const }) },
-  { weight: 1, arbitrary: fc.record({ t: fc.constant('crash' as const), r, at: fc.constantFrom('now' as const, 'next_write' as const) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('crash' as const), r, at: fc.constantFrom('now' as const, 'next_write' as const, 'second_write' as const) }) },
   { weight: 1, arbitrary: fc.constant({ t: 'reconnect' as const }) },
 );
 const show = (c: Cmd) => Object.values(c).join(' ');
@@ -67,7 +82,8 @@ const never = <T>() => new Promise<T>(() => undefined);
 /** What the test sees of one refresher's process: its calls in flight, its last call, whether it is dead. */
 class Gate {
   crashed = false;
-  armed = false;
+  /** Writes it may still make before it crashes (armed), or null. */
+  armed: number | null = null;
   inflight = 0;
   last: { method: string; result: unknown } | null = null;
   claimVersion: number | null = null;
@@ -159,7 +175,7 @@ describe('SECURITY 40: refresh state machine (model-based, real refreshers on re
             const actor = a();
             const g = actor.gate;
             if (g.crashed) return never();
-            if (g.armed && WRITES.has(String(prop))) {
+            if (g.armed !== null && WRITES.has(String(prop)) && g.armed-- === 0) {
               crash(actor);
               return never();
             }
@@ -296,6 +312,12 @@ describe('SECURITY 40: refresh state machine (model-based, real refreshers on re
       for (const f of provider.families) if (f.revoked === 'reuse' && !interrupted) return fail('I2: a family was revoked for reuse though no refresher crashed or lost an answer', where, at);
       if (rotation === 'always' && provider.reuses.length) return fail('I2 (strict): a refresher presented a rotated-away refresh token to a rotating provider', where, `${at} reuses=${JSON.stringify(provider.reuses)}`);
       if (c.status === 'needs_reauth' && !(fam.revoked === 'injected' || (fam.revoked === 'reuse' && interrupted))) return fail('I3: needs_reauth without a terminal answer or a crash-caused revocation', where, at);
+      // I6, the headline: a refresher that is alive never drops the latest refresh token it was given.
+      const cur = provider.currentFamily;
+      const holder = cur.holder === null ? undefined : actors[cur.holder];
+      if (holder && !holder.gate.crashed && holder.unsettled === 0 && cur.revoked === null && stored !== provider.current(cur)) {
+        return fail(`I6: live refresher #${holder.i} received the latest refresh token, finished, and the row does not hold it`, where, `${at} latest=${provider.current(cur)} status=${c.status}`);
+      }
     };
 
     const live = () => actors.filter((a) => !a.gate.crashed && a.unsettled > 0);
@@ -307,10 +329,17 @@ describe('SECURITY 40: refresh state machine (model-based, real refreshers on re
           case 'due':
             await makeDue();
             break;
-          case 'start':
+          case 'start': {
             if (cmd.due) await makeDue();
-            start(actors[cmd.r], cmd.via);
+            if (cmd.late) {
+              faults.stalls += 1;
+              await expireLease();
+            }
+            const a = actors[cmd.r];
+            if (cmd.dies && !a.gate.crashed && a.gate.armed === null) a.gate.armed = cmd.dies - 1;
+            start(a, cmd.via);
             break;
+          }
           case 'answer': {
             const waiting = actors.filter((a) => !a.gate.crashed && provider.hasPending(a.i));
             if (!waiting.length) break;
@@ -323,13 +352,12 @@ describe('SECURITY 40: refresh state machine (model-based, real refreshers on re
             await expireLease();
             break;
           case 'crash': {
-            const busy = actors.filter((a) => !a.gate.crashed && a.unsettled > 0);
-            const pool = busy.length ? busy : actors.filter((a) => !a.gate.crashed);
+            const pool = actors.filter((a) => !a.gate.crashed);
             const victim = pool[cmd.r % pool.length];
             if (!victim) break;
             log.push(`  -> #${victim.i}`);
             if (cmd.at === 'now') crash(victim);
-            else victim.gate.armed = true;
+            else victim.gate.armed = cmd.at === 'next_write' ? 0 : 1;
             break;
           }
           case 'reconnect':
@@ -388,7 +416,7 @@ describe('SECURITY 40: refresh state machine (model-based, real refreshers on re
     it(`rotation ${rotation}: no reachable state loses the latest refresh token`, async () => {
       await fc.assert(
         fc.asyncProperty(fc.array(cmdArb, { minLength: 1, maxLength: 25 }), (cmds) => run(rotation, cmds)),
-        { numRuns: 80 },
+        { numRuns: Number(process.env.SM_RUNS ?? 80) },
       );
     }, 600_000);
   }
