@@ -6,7 +6,6 @@ import { AgentStore, evaluatePolicies, PolicyStore, rolesFromClaims } from '../p
 import { CONNECT_LINKS, ConnectLinkIssuer } from './connect-links';
 import { ConnectionRefresher, isDue } from './connection-refresher';
 import { ConnectionRecord, ConnectionStore, TENANT_LEVEL } from './connection.store';
-import { IntegrationStore } from './integration.store';
 
 /** Who is asking: the verified exchanged token, reduced to what the release needs. */
 export interface ReleaseCaller {
@@ -43,7 +42,6 @@ export class CredentialReleaseService {
   private readonly log = new Logger('release');
 
   constructor(
-    private readonly integrations: IntegrationStore,
     private readonly connections: ConnectionStore,
     private readonly policies: PolicyStore,
     private readonly agents: AgentStore,
@@ -65,8 +63,9 @@ export class CredentialReleaseService {
     if (!(await this.agents.exists(caller.tenant, caller.agent))) {
       return deny('not_an_agent_token', 'the acting agent is not registered');
     }
-    const integration = await this.integrations.get(caller.tenant, integrationName);
-    if (!integration) return deny('connection_not_found', 'no connection for this user and integration');
+    // From the tenant's policy snapshot (no query): registered, and per user or per tenant.
+    const level = await this.policies.integrationLevel(caller.tenant, integrationName);
+    if (!level) return deny('connection_not_found', 'no connection for this user and integration');
 
     const decision = evaluatePolicies(await this.policies.applicable(caller.tenant, caller.agent, integrationName), {
       agent: caller.agent,
@@ -76,7 +75,7 @@ export class CredentialReleaseService {
     });
     if (!decision.allowed) return deny('policy_denied', 'policy does not allow this agent this credential for this user', { policy: decision.policy });
 
-    const subject = integration.level === 'tenant' ? TENANT_LEVEL : caller.subject;
+    const subject = level === 'tenant' ? TENANT_LEVEL : caller.subject;
     const link = () => (subject === TENANT_LEVEL ? Promise.resolve(undefined) : this.connectLink(caller, integrationName));
     let connection = await this.connections.find(caller.tenant, integrationName, subject);
     if (!connection) return deny('connection_not_found', 'no connection for this user and integration', undefined, await link());

@@ -8,6 +8,8 @@ import { PolicyChangeFeed } from './policy-change.feed';
 export interface PolicySnapshot {
   agents: ReadonlySet<string>;
   policies: readonly Policy[];
+  /** Registered integrations and their level (what policies name, and what a release looks up). */
+  integrations: ReadonlyMap<string, 'user' | 'tenant'>;
 }
 
 /** Safety net: even if a notification were lost without the feed noticing, a snapshot is this old at most. */
@@ -17,10 +19,11 @@ export const POLICY_COLUMNS = 'name, effect, agents, integrations, scopes, users
 
 const LOAD = `SELECT
   ARRAY(SELECT client_id FROM agents WHERE tenant = $1) AS agents,
-  COALESCE((SELECT json_agg(p) FROM (SELECT ${POLICY_COLUMNS} FROM policies WHERE tenant = $1 ORDER BY name) p), '[]') AS policies`;
+  COALESCE((SELECT json_agg(p) FROM (SELECT ${POLICY_COLUMNS} FROM policies WHERE tenant = $1 ORDER BY name) p), '[]') AS policies,
+  COALESCE((SELECT json_object_agg(name, level) FROM integrations WHERE tenant = $1), '{}') AS integrations`;
 
 /**
- * Per-tenant snapshots of registered agents and policies, read in one query and kept until a
+ * Per-tenant snapshots of registered agents, policies and integration levels, read in one query and kept until a
  * change notification (PolicyChangeFeed), a write through this process, or MAX_AGE_MS. While
  * the feed is down nothing is cached: every read goes to the database.
  */
@@ -37,13 +40,18 @@ export class PolicySnapshots {
     feed.subscribe((tenant) => this.invalidate(tenant));
   }
 
-  async get(tenant: TenantId): Promise<PolicySnapshot> {
+  /** `fresh`: skip the cached snapshot (and replace it). */
+  async get(tenant: TenantId, fresh = false): Promise<PolicySnapshot> {
     const live = this.feed.live();
-    const hit = live ? this.entries.get(tenant) : undefined;
+    const hit = live && !fresh ? this.entries.get(tenant) : undefined;
     if (hit && hit.until > Date.now()) return hit.snapshot;
     const generation = this.generation;
     const [row] = await this.ds.query(LOAD, [tenant]);
-    const snapshot: PolicySnapshot = { agents: new Set(row.agents as string[]), policies: (row.policies as Policy[]).map(normalise) };
+    const snapshot: PolicySnapshot = {
+      agents: new Set(row.agents as string[]),
+      policies: (row.policies as Policy[]).map(normalise),
+      integrations: new Map(Object.entries(row.integrations as Record<string, 'user' | 'tenant'>)),
+    };
     if (live && this.feed.live() && generation === this.generation) {
       if (this.entries.size >= MAX_TENANTS) this.entries.delete(this.entries.keys().next().value!);
       this.entries.set(tenant, { snapshot, until: Date.now() + MAX_AGE_MS });

@@ -28,6 +28,17 @@ export class PolicyStore {
     );
   }
 
+  /**
+   * Whether an integration is registered, and whether its connections are per user or per tenant
+   * (undefined: not registered). The release path asks on every call, so it comes with the
+   * tenant's policy snapshot; integration writes invalidate it like policy writes (migration 700).
+   * Not in the snapshot: read again, so that one registered a moment ago is never refused while
+   * its notification is on the way.
+   */
+  async integrationLevel(tenant: TenantId, integration: string): Promise<'user' | 'tenant' | undefined> {
+    return (await this.snapshots.get(tenant)).integrations.get(integration) ?? (await this.snapshots.get(tenant, true)).integrations.get(integration);
+  }
+
   async put(tenant: TenantId, p: Policy): Promise<{ created: boolean }> {
     await ensureTenant(this.ds, tenant);
     const rows = await this.ds.query(

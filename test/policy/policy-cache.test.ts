@@ -68,6 +68,20 @@ describe('policy snapshots', () => {
     await until(async () => !(await names()).includes('deny-all'));
   });
 
+  it('knows integration levels from the snapshot; one registered a moment ago is read at once', async () => {
+    expect(await policies.integrationLevel(T, 'openai')).toBeUndefined();
+    // No notification can have arrived yet for a row inserted with the trigger off: the miss reads again.
+    await db.ds.query(`ALTER TABLE integrations DISABLE TRIGGER integrations_changed`);
+    try {
+      await db.ds.query(`INSERT INTO integrations (tenant, name, id, provider, level) VALUES ('acme', 'openai', gen_random_uuid(), 'api_key', 'user')`);
+    } finally {
+      await db.ds.query(`ALTER TABLE integrations ENABLE TRIGGER integrations_changed`);
+    }
+    expect(await policies.integrationLevel(T, 'openai')).toBe('user');
+    await db.ds.query(`UPDATE integrations SET level = 'tenant' WHERE tenant = 'acme' AND name = 'openai'`);
+    await until(async () => (await policies.integrationLevel(T, 'openai')) === 'tenant');
+  });
+
   it('caches nothing while the LISTEN connection is down, and caches again once it is back', async () => {
     await policies.put(T, { name: 'p', effect: 'allow', agents: ['mcp-1'], integrations: ['openai'], scopes: [], users: {} });
     expect(await names()).toEqual(['p']);
