@@ -72,6 +72,21 @@ async function main(): Promise<void> {
     ...refreshKnobs,
   };
   const children: Spawned[] = [];
+  let cleaned: Promise<void> | undefined;
+  const cleanUp = () =>
+    (cleaned ??= (async () => {
+      for (const c of children) c.stop();
+      await sleep(1500);
+      await provider.close();
+      await kv.stop().catch(() => undefined);
+      await drop().catch((err) => log(`could not drop the database: ${err}`));
+      await stopEmbedded();
+    })());
+  // An error event nobody listens to (e.g. Postgres refusing a connection: "too many clients") must not orphan the processes.
+  process.once('uncaughtException', (err) => {
+    process.stderr.write(`bench failed: ${err?.stack ?? err}\n`);
+    void cleanUp().finally(() => process.exit(1));
+  });
   try {
     const vault = startTs('apps/vault/main.ts', env, 'vault');
     children.push(vault);
@@ -225,12 +240,7 @@ async function main(): Promise<void> {
     log(`release during refresh: ${fmt(during)}`);
     await ds.destroy();
   } finally {
-    for (const c of children) c.stop();
-    await sleep(1500);
-    await provider.close();
-    await kv.stop().catch(() => undefined);
-    await drop();
-    await stopEmbedded();
+    await cleanUp();
   }
   results.machine_at_end = machine();
   results.total_seconds = secs(Date.now() - started);

@@ -36,9 +36,15 @@ export interface Spawned {
   line(pattern: RegExp, timeoutMs?: number): Promise<string>;
 }
 
+const live = new Set<ChildProcess>();
+// Whatever way this process ends (Ctrl-C included), the processes it started end with it.
+process.once('exit', () => live.forEach((c) => c.kill('SIGTERM')));
+process.once('SIGINT', () => process.exit(130));
+
 /** A TypeScript entry point (apps/…/main.ts) in its own Node process, compiled on load by SWC. */
 export function startTs(entry: string, env: Record<string, string>, label = entry): Spawned {
   const proc = spawn(process.execPath, ['-r', REGISTER, join(ROOT, entry)], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] });
+  live.add(proc);
   const lines: string[] = [];
   const waiters: Array<() => void> = [];
   let stopping = false;
@@ -48,6 +54,7 @@ export function startTs(entry: string, env: Record<string, string>, label = entr
     waiters.splice(0).forEach((w) => w());
   });
   proc.once('exit', (code, signal) => {
+    live.delete(proc);
     if (!stopping) log(`${label} exited unexpectedly (${code ?? signal}) at ${new Date().toISOString()}`);
   });
   return {
@@ -213,6 +220,8 @@ export const log = (m: string) => process.stderr.write(`[bench] ${m}\n`);
 /** The Key Vault emulator (bench/kv-emulator.process.ts) in its own process, driven over IPC. */
 export async function keyVaultEmulator(): Promise<{ url: string; caFile: string; token: string; stop(): Promise<void> }> {
   const child = fork(join(ROOT, 'bench/kv-emulator.process.ts'), [], { execArgv: ['-r', REGISTER], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  live.add(child);
+  child.once('exit', () => live.delete(child));
   const info = await new Promise<{ url: string; caFile: string; token: string }>((resolve, reject) => {
     child.once('message', (m: { id: number; result: { url: string; caFile: string; token: string } }) => resolve(m.result));
     child.once('exit', (code) => reject(new Error(`Key Vault emulator exited (${code})`)));
