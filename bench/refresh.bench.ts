@@ -98,7 +98,7 @@ async function main(): Promise<void> {
     // ---- seed: one real connection through the connect flow, then CREDENTIALS - 1 more carrying its refresh token ----
     let t0 = Date.now();
     await connect(base, admin, 'u0');
-    const ds = createDataSource({ url: dbUrl, schema: 'vault', poolSize: 8, applicationName: 'bench' });
+    const ds = createDataSource({ url: dbUrl, schema: 'vault', poolSize: 4, applicationName: 'bench' });
     await ds.initialize();
     const kp = new AzureKeyProvider({ kind: 'azure', vaultUrl: kv.url, keyName: 'kek', caFile: kv.caFile, disableChallengeResourceVerification: true, credential: { kind: 'static', token: kv.token } });
     await kp.init();
