@@ -29,12 +29,13 @@ type Trigger = 'on_demand' | 'scheduled';
  *   call serves every waiter;
  * - our own faults (database, key provider) happen before the provider call and prevent it;
  * - no transaction is held across the provider call, whose timeout is shorter than the lease;
- * - the answer is committed first, in one statement (compare-and-set on version + lease owner),
- *   retried while the rotated refresh token exists only in memory;
+ * - the answer is committed first, in one statement (compare-and-set on version: unchanged, nobody
+ *   wrote a newer token), retried while the rotated refresh token exists only in memory;
  * - a lease taken over from a refresher that never gave it back means its provider call may have
  *   rotated the refresh token: for a provider that may rotate, no second call is made (it would
  *   burn the family); the row is flagged `refresh_indeterminate` with an alert, and the
- *   interrupted refresher, if it comes back with the answer, may still commit it;
+ *   interrupted refresher, if it comes back with the answer while the row still holds the token it
+ *   refreshed, may still commit it;
  * - terminal answers re-read first (a sibling may have won) and only then set `needs_reauth`;
  *   transient ones keep the token and back off with jitter, honouring Retry-After.
  * Nothing is ever deleted here.
@@ -149,7 +150,7 @@ export class ConnectionRefresher {
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
         const recovered = c.refreshFailures > 0 ? this.event(c, 'connection.recovered', { status: 'active' }) : undefined;
-        if (await this.store.commitRefresh(c, this.owner, next, schedule, recovered)) {
+        if (await this.store.commitRefresh(c, next, schedule, recovered)) {
           this.report(trigger, provider, 'refreshed', null, started);
           await this.record(c, 'allowed', undefined, { trigger, rotated });
           return;
@@ -162,8 +163,9 @@ export class ConnectionRefresher {
     // Lost the lease (stalled past it) or the row moved on: find out who holds the latest token.
     for (const deadline = Date.now() + this.leaseMs; ; ) {
       const now = await this.store.load(c.tenant, c.id).catch(() => undefined);
-      if (now?.status === 'refresh_indeterminate' && now.interruptedOwner === this.owner) {
-        if (await this.store.rescueRefresh(now, this.owner, next, schedule, this.event(c, 'connection.recovered', { status: 'active' })).catch(() => false)) {
+      // Flagged after a takeover while the row still holds the token this answer replaces: it is the latest (SECURITY 40).
+      if (now?.status === 'refresh_indeterminate' && c.refreshTokenCt && now.refreshTokenCt?.equals(c.refreshTokenCt)) {
+        if (await this.store.rescueRefresh(now, c.refreshTokenCt, next, schedule, this.event(c, 'connection.recovered', { status: 'active' })).catch(() => false)) {
           this.log.warn(`refresh rescued after takeover tenant=${c.tenant} connection=${c.id}`);
           this.report(trigger, provider, 'refreshed', null, started);
           await this.record(c, 'allowed', undefined, { trigger, rotated, rescued: true });

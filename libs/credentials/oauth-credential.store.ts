@@ -179,32 +179,42 @@ export class OAuthCredentialStore {
   }
 
   /**
-   * Commits a refresh: compare-and-set on version and lease owner. The (possibly rotated) refresh
-   * token goes in with the access token under a fresh DEK, in this one statement, before anything
-   * else is attempted; metadata the provider sent is written back.
+   * Commits a refresh: compare-and-set on version. The (possibly rotated) refresh token goes in with
+   * the access token under a fresh DEK, in this one statement, before anything else is attempted;
+   * metadata the provider sent is written back.
+   *
+   * Not on the lease owner (SECURITY 40): while the version is the one the refresher claimed, nobody
+   * has written a newer token, and its answer is the latest there is. A successor that took the lease
+   * over makes no call of its own for a provider that may rotate (it flags the row, which bumps the
+   * version), and for one that never rotates its answer carries the same refresh token. Requiring the
+   * lease owner lost the rotated token when the successor died between its takeover and its flag.
    */
-  async commitRefresh(c: RefreshableConnection, owner: string, next: OAuthCredential, nextRefreshAt: Date | null, event?: ConnectionEvent): Promise<boolean> {
-    return this.writeRefresh(c, next, nextRefreshAt, `version = $3 AND lease_owner = $4 AND status = 'active'`, owner, event);
+  async commitRefresh(c: RefreshableConnection, next: OAuthCredential, nextRefreshAt: Date | null, event?: ConnectionEvent): Promise<boolean> {
+    return this.writeRefresh(c, next, nextRefreshAt, `version = $3 AND status = 'active'`, [], event);
   }
 
   /**
-   * The refresher whose lease was taken over comes back with the provider's answer after its
-   * successor flagged the row `refresh_indeterminate` (and, for that reason, made no call of its
-   * own): its tokens are the latest there are, so they are committed and the row is active again.
+   * A refresher comes back with the provider's answer after a successor flagged the row
+   * `refresh_indeterminate` (and, for that reason, made no call of its own): if the row still holds
+   * the refresh token it refreshed (`refreshedCt`, as it read it when it claimed the lease: every
+   * commit or reconnect seals anew), its tokens are the latest there are, so they are committed and
+   * the row is active again. Matched on the token, not on `interrupted_owner` (SECURITY 40): the
+   * flagging successor may have taken the lease over from another successor that died before
+   * flagging, and then names that one.
    */
-  async rescueRefresh(c: RefreshableConnection, owner: string, next: OAuthCredential, nextRefreshAt: Date | null, event?: ConnectionEvent): Promise<boolean> {
-    return this.writeRefresh(c, next, nextRefreshAt, `version = $3 AND status = 'refresh_indeterminate' AND interrupted_owner = $4`, owner, event);
+  async rescueRefresh(now: RefreshableConnection, refreshedCt: Buffer, next: OAuthCredential, nextRefreshAt: Date | null, event?: ConnectionEvent): Promise<boolean> {
+    return this.writeRefresh(now, next, nextRefreshAt, `version = $3 AND status = 'refresh_indeterminate' AND refresh_token_ct = $13`, [refreshedCt], event);
   }
 
-  private async writeRefresh(c: RefreshableConnection, next: OAuthCredential, nextRefreshAt: Date | null, where: string, owner: string, event?: ConnectionEvent): Promise<boolean> {
+  private async writeRefresh(c: RefreshableConnection, next: OAuthCredential, nextRefreshAt: Date | null, where: string, whereParams: unknown[], event?: ConnectionEvent): Promise<boolean> {
     const sealed = await this.seal(c.tenant, c.id, next);
     const n = await this.write(
-      `UPDATE connections SET tk_version = $5, dek_wrapped = $6, access_token_ct = $7, refresh_token_ct = $8, expires_at = $9,
-         refresh_token_expires_at = COALESCE($10, refresh_token_expires_at), scopes = $11, metadata = metadata || $12::jsonb,
-         next_refresh_at = $13, version = version + 1, status = 'active', lease_owner = NULL, lease_expires_at = NULL,
+      `UPDATE connections SET tk_version = $4, dek_wrapped = $5, access_token_ct = $6, refresh_token_ct = $7, expires_at = $8,
+         refresh_token_expires_at = COALESCE($9, refresh_token_expires_at), scopes = $10, metadata = metadata || $11::jsonb,
+         next_refresh_at = $12, version = version + 1, status = 'active', lease_owner = NULL, lease_expires_at = NULL,
          interrupted_owner = NULL, refresh_failures = 0, last_refresh_at = now(), last_error_class = NULL, updated_at = now()
         WHERE tenant = $1 AND id = $2 AND ${where}`,
-      [c.tenant, c.id, c.version, owner, sealed.tkVersion, sealed.dekWrapped, sealed.access, sealed.refresh, next.expiresAt, next.refreshTokenExpiresAt, next.scopes, JSON.stringify(next.metadata), nextRefreshAt],
+      [c.tenant, c.id, c.version, sealed.tkVersion, sealed.dekWrapped, sealed.access, sealed.refresh, next.expiresAt, next.refreshTokenExpiresAt, next.scopes, JSON.stringify(next.metadata), nextRefreshAt, ...whereParams],
       event,
     );
     return n > 0;
