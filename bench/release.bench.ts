@@ -15,7 +15,8 @@ import { TestIssuer } from '../test/support/issuer';
 import { compileForBench } from './release/compile';
 import { benchDatabases } from './release/database';
 import { fmt, LoadStats, round, runLoad } from './release/load';
-import { Emulator, loadAverage, log, memoryOf, startEmulator, stop, waitFor200 } from './release/processes';
+import { cpuSeconds, Emulator, loadAverage, log, memoryOf, startEmulator, stop, waitFor200 } from './release/processes';
+import { describe, scrape } from './release/metrics';
 import { printReport, Report } from './release/report';
 import { seedConnections, seededKey, schemaClient } from './release/seed';
 import { AUDIENCE, exchangedTokens, INTEGRATIONS, prepareFloorDatabase, releaseOnce, Server, startFloor, startVault, TENANT } from './release/setup';
@@ -77,12 +78,18 @@ async function main(): Promise<void> {
     let vaultOk = 0;
     for (let r = 0; r < ROUNDS; r++) {
       const seed = 100 + r;
+      const before = await scrape(vault.base);
+      let cpu = cpuSeconds(vault.proc.pid);
       const v = await runLoad({ ...plan, base: vault.base, seconds: SECONDS, seed });
+      v.cpu_ms_per_request = round(((cpuSeconds(vault.proc.pid) - cpu) * 1000) / v.requests);
+      const inside = describe(before, await scrape(vault.base));
       vaultOk += v.ok;
-      log(`round ${r + 1} vault: ${fmt(v)}`);
+      log(`round ${r + 1} vault: ${fmt(v)}; ${JSON.stringify(inside)}`);
+      cpu = cpuSeconds(floor.proc.pid);
       const f = await runLoad({ ...plan, base: floor.base, seconds: SECONDS, seed });
+      f.cpu_ms_per_request = round(((cpuSeconds(floor.proc.pid) - cpu) * 1000) / f.requests);
       log(`round ${r + 1} floor: ${fmt(f)}`);
-      report.rounds.push({ vault: v, floor: f, load: loadAverage() });
+      report.rounds.push({ vault: v, floor: f, load: loadAverage(), vault_inside: inside });
     }
     report.key_vault = { calls: (await kv.call('counts')) as Record<string, number>, releases: vaultOk };
     report.audited = { releases_ok: vaultOk, audit_events_written: (await releasesAudited(vdb)) - auditBefore };

@@ -1,7 +1,7 @@
 /**
  * The floor's audit write, with the vault's durability: an event is committed (keyed hash
  * chain, same table, same indexes) before the caller is answered. Group commit like the
- * vault's AuditLog: one flush at a time, each taking every event queued meanwhile (≤ 256).
+ * vault's AuditLog: two flushes at most, each taking the events queued (≤ 256) once it holds the chain head.
  */
 import { randomUUID } from 'node:crypto';
 import { Pool } from 'pg';
@@ -32,7 +32,8 @@ const APPEND = `
 
 export class FloorAudit {
   private queue: Queued[] = [];
-  private flushing = false;
+  private inFlight = 0;
+  private awaitingLock = false;
 
   constructor(
     private readonly pool: Pool,
@@ -42,32 +43,41 @@ export class FloorAudit {
   record(e: FloorEvent): Promise<void> {
     return new Promise((resolve, reject) => {
       this.queue.push({ row: { id: randomUUID(), at: new Date().toISOString(), ...e }, done: (err) => (err ? reject(err) : resolve()) });
-      if (!this.flushing) {
-        this.flushing = true;
-        setImmediate(() => void this.flushAll());
-      }
+      this.schedule();
     });
   }
 
-  private async flushAll(): Promise<void> {
-    while (this.queue.length) {
-      const batch = this.queue.splice(0, BATCH_MAX);
-      try {
-        await this.flush(batch);
-        batch.forEach((q) => q.done());
-      } catch (err) {
-        batch.forEach((q) => q.done(err as Error));
-      }
-    }
-    this.flushing = false;
+  /** Like the vault's AuditLog: up to two flushes, the second waiting for the head lock; each takes its batch once it holds the lock. */
+  private schedule(): void {
+    if (this.awaitingLock || this.inFlight >= 2 || this.queue.length === 0) return;
+    this.awaitingLock = true;
+    this.inFlight++;
+    setImmediate(() =>
+      void this.flush().finally(() => {
+        this.inFlight--;
+        this.schedule();
+      }),
+    );
   }
 
-  private async flush(batch: Queued[]): Promise<void> {
-    const client = await this.pool.connect();
+  private async flush(): Promise<void> {
+    let batch: Queued[] = [];
+    let took = false;
+    let client;
     try {
+      client = await this.pool.connect();
       // Open and lock in one round trip, as the vault's AuditChainWriter does.
       const results = (await client.query('BEGIN; SELECT seq::text AS seq, hash FROM audit_chain_head WHERE id = 1 FOR UPDATE')) as unknown as Array<{ rows: any[] }>;
       const head = results[1].rows[0];
+      batch = this.queue.splice(0, BATCH_MAX);
+      took = true;
+      this.awaitingLock = false;
+      this.schedule();
+      if (batch.length === 0) {
+        await client.query('ROLLBACK');
+        client.release();
+        return;
+      }
       let seq = BigInt(head.seq);
       let prev: Buffer = head.hash;
       const cols: unknown[][] = Array.from({ length: 10 }, () => []);
@@ -81,9 +91,11 @@ export class FloorAudit {
       await client.query(APPEND, [...cols, seq.toString(), prev]);
       await client.query('COMMIT');
       client.release();
+      batch.forEach((q) => q.done());
     } catch (err) {
-      client.release(err as Error);
-      throw err;
+      if (!took) this.awaitingLock = false;
+      client?.release(err as Error);
+      batch.forEach((q) => q.done(err as Error));
     }
   }
 }

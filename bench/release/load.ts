@@ -17,6 +17,8 @@ export interface LoadStats {
   p50: number;
   p99: number;
   max: number;
+  /** CPU time the server process used per request (user + system), when measured. */
+  cpu_ms_per_request?: number;
 }
 
 export interface LoadPlan {
@@ -85,4 +87,4 @@ function prng(seed: number): () => number {
 }
 
 export const round = (x: number) => Math.round(x * 10) / 10;
-export const fmt = (s: LoadStats) => `${s.rps} req/s, p50 ${s.p50} ms, p99 ${s.p99} ms, max ${s.max} ms, errors ${s.errors}/${s.requests}`;
+export const fmt = (s: LoadStats) => `${s.rps} req/s, p50 ${s.p50} ms, p99 ${s.p99} ms, max ${s.max} ms, errors ${s.errors}/${s.requests}${s.cpu_ms_per_request !== undefined ? `, ${s.cpu_ms_per_request} ms CPU/request` : ''}`;

@@ -5,7 +5,7 @@ export interface Report {
   machine: { cpus: number; cpu: string; memory_gb: number; node: string };
   load_at_start: string;
   load_at_end?: string;
-  rounds: Array<{ vault: LoadStats; floor: LoadStats; load: string }>;
+  rounds: Array<{ vault: LoadStats; floor: LoadStats; load: string; vault_inside?: Record<string, number> }>;
   key_vault?: { calls: Record<string, number>; releases: number };
   audited?: { releases_ok: number; audit_events_written: number };
   memory?: { vault?: { peak_rss_mb: number; rss_mb: number }; floor?: { peak_rss_mb: number; rss_mb: number } };
@@ -38,7 +38,10 @@ export function printReport(r: Report): void {
   const vp = mean(v.map((s) => s.p99));
   const fp = mean(f.map((s) => s.p99));
   row('**mean**', Math.round(vr), Math.round(fr), `**${pct(vr / fr)}**`, round(mean(v.map((s) => s.p50))), round(mean(f.map((s) => s.p50))), round(vp), round(fp), `**${(vp / fp).toFixed(2)}**`, '', '');
+  const cpu = (xs: LoadStats[]) => round(mean(xs.map((s) => s.cpu_ms_per_request ?? NaN)));
   out.push('');
+  out.push(`Server CPU per request (user + system, machine-independent-ish): vault ${cpu(v)} ms, floor ${cpu(f)} ms`);
+  if (r.rounds[0]?.vault_inside) out.push(`Inside the vault (from /metrics): ${r.rounds.map((x) => JSON.stringify(x.vault_inside)).join('; ')}`);
   if (r.key_vault) {
     const calls = Object.values(r.key_vault.calls).reduce((a, b) => a + b, 0);
     out.push(`Key Vault calls during the measured runs: ${calls} for ${r.key_vault.releases} releases = ${round((calls * 1000) / Math.max(1, r.key_vault.releases))} per 1,000 releases ${JSON.stringify(r.key_vault.calls)}`);

@@ -11,6 +11,9 @@ import { parseAuditQuery } from './audit-query';
 import { listAuditEvents } from './audit-reader';
 import { assertMacKey } from './canonical';
 
+/** One flush committing, one waiting for the head lock with the next batch. */
+const FLUSHES_IN_FLIGHT = 2;
+
 interface Waiter {
   event: PreparedEvent;
   settled: boolean;
@@ -36,7 +39,11 @@ export class AuditLog implements BeforeApplicationShutdown {
   private readonly timeoutMs: number;
   private readonly batchMax: number;
   private queue: Waiter[] = [];
-  private running?: Promise<void>;
+  /** Flushes in flight (at most FLUSHES_IN_FLIGHT), and whether one is about to start. */
+  private readonly flushing = new Set<Promise<void>>();
+  private starting = false;
+  /** Flushes that have not taken their batch yet: while one waits, new events will be its. */
+  private awaitingLock = 0;
   private readonly counters = { flushes: 0, committedEvents: 0, failedFlushes: 0, timeouts: 0 };
 
   constructor(
@@ -73,9 +80,9 @@ export class AuditLog implements BeforeApplicationShutdown {
 
   /** Flushes everything queued. Called on shutdown, before the pool closes. */
   async drain(): Promise<void> {
-    while (this.running || this.pending() > 0) {
+    while (this.starting || this.flushing.size > 0 || this.pending() > 0) {
       this.schedule();
-      await this.running;
+      await (this.flushing.size > 0 ? Promise.race(this.flushing) : new Promise<void>((r) => setImmediate(r)));
     }
   }
 
@@ -83,29 +90,47 @@ export class AuditLog implements BeforeApplicationShutdown {
     await this.drain();
   }
 
+  /**
+   * Starts a flush unless one is about to start or FLUSHES_IN_FLIGHT are running. A second flush
+   * runs while the first commits: it waits for the chain head's row lock in Postgres and takes
+   * its batch only once it holds it, so the commit's round trip and fsync are not dead time.
+   */
   private schedule(): void {
-    if (this.running) return; // the running loop picks new events up
-    // setImmediate lets events recorded in the same turn of the event loop share the first flush.
-    this.running = new Promise<void>((r) => setImmediate(r))
-      .then(() => this.flushWhilePending())
-      .finally(() => {
-        this.running = undefined;
+    if (this.starting || this.awaitingLock > 0 || this.flushing.size >= FLUSHES_IN_FLIGHT) return;
+    this.starting = true;
+    // setImmediate lets events recorded in the same turn of the event loop share one flush.
+    setImmediate(() => {
+      this.starting = false;
+      if (this.pending() === 0 || this.awaitingLock > 0 || this.flushing.size >= FLUSHES_IN_FLIGHT) return;
+      this.awaitingLock++;
+      let took = false;
+      const markTaken = () => {
+        if (!took) this.awaitingLock--;
+        took = true;
+      };
+      const flush: Promise<void> = this.flushOnce(markTaken).finally(() => {
+        markTaken();
+        this.flushing.delete(flush);
         if (this.pending() > 0) this.schedule();
       });
-  }
-
-  private async flushWhilePending(): Promise<void> {
-    while (this.pending() > 0) await this.flushOnce();
+      this.flushing.add(flush);
+    });
   }
 
   /** One transaction. Never throws: its waiters are resolved or rejected. */
-  private async flushOnce(): Promise<void> {
+  private async flushOnce(onTake: () => void): Promise<void> {
     const abort = new AbortController();
     // A flush on a dead socket may never return; past this it is abandoned (its connection destroyed).
     const watchdog = setTimeout(() => abort.abort(), this.timeoutMs * 2);
     const started = performance.now();
     let batch: Waiter[] | undefined;
-    const take = (): PreparedEvent[] => (batch = this.takeBatch()).map((w) => w.event);
+    const take = (): PreparedEvent[] => {
+      onTake();
+      batch = this.takeBatch();
+      // More queued than one batch holds: the next flush can queue for the lock now.
+      if (this.pending() > 0) this.schedule();
+      return batch.map((w) => w.event);
+    };
     try {
       const key = await untilAborted(this.keys.macKey(), abort.signal);
       assertMacKey(key);
