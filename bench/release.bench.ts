@@ -41,6 +41,7 @@ async function main(): Promise<void> {
   try {
     const vault = await startVault(compiled.dir, dbs.urls.vault, kv, issuer);
     servers.push(vault);
+    const vaultAtReady = memoryOf(vault.proc.pid);
     const tk = await vault.tenantKey();
     const vdb = await schemaClient(dbs.urls.vault);
     // The smallest scaling point first (fewer users than the main run), then the main run's data.
@@ -93,7 +94,7 @@ async function main(): Promise<void> {
     }
     report.key_vault = { calls: (await kv.call('counts')) as Record<string, number>, releases: vaultOk };
     report.audited = { releases_ok: vaultOk, audit_events_written: (await releasesAudited(vdb)) - auditBefore };
-    report.memory = { vault: memoryOf(vault.proc.pid), floor: memoryOf(floor.proc.pid) };
+    report.memory = { vault_at_ready: vaultAtReady, vault: memoryOf(vault.proc.pid), floor: memoryOf(floor.proc.pid) };
     await stop(floor.proc);
 
     // ---- cold start: a new API process on the migrated database, then its first release ----
