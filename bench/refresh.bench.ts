@@ -7,10 +7,12 @@
  * BENCH_CREDENTIALS OAuth connections fall due at once; measured: the time until every one was
  * refreshed, the provider calls made (each connection exactly once: no double refresh), the rows
  * each worker refreshed, and the release path's p50/p99 meanwhile against the same load idle.
+ * BENCH_TENANTS spreads the connections over tenants; REFRESH_* in the environment reach the workers.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { loadConfig } from '../libs/config';
 import { AzureKeyProvider, Keyring } from '../libs/crypto';
 import { OAuthCredentialStore } from '../libs/credentials';
 import { createDataSource } from '../libs/db';
@@ -205,7 +207,8 @@ async function main(): Promise<void> {
       workers: WORKERS,
       tenants: TENANTS,
       provider_latency_ms: LATENCY_MS,
-      settings: { REFRESH_CONCURRENCY: '32', REFRESH_BATCH_SIZE: '200', REFRESH_POLL_INTERVAL_MS: '1000', ...refreshKnobs },
+      // What the workers run with (their configuration, parsed from the same environment).
+      settings: (({ concurrency, batchSize, pollMs, leaseMs }) => ({ concurrency, batchSize, pollMs, leaseMs }))(loadConfig(env).refresh),
       seconds_until_all_refreshed: round(seconds),
       seconds_until_first_refreshed: round(Number(span.first)),
       refreshes_per_second: Math.round(CREDENTIALS / seconds),
