@@ -16,7 +16,7 @@ import { compileForBench } from './release/compile';
 import { benchDatabases } from './release/database';
 import { fmt, LoadStats, round, runLoad } from './release/load';
 import { cpuSeconds, Emulator, loadAverage, log, memoryOf, startEmulator, stop, waitFor200 } from './release/processes';
-import { describe, scrape } from './release/metrics';
+import { describe, memoryFigures, scrape } from './release/metrics';
 import { printReport, Report } from './release/report';
 import { seedConnections, seededKey, schemaClient } from './release/seed';
 import { AUDIENCE, exchangedTokens, INTEGRATIONS, prepareFloorDatabase, releaseOnce, Server, startFloor, startVault, TENANT } from './release/setup';
@@ -95,6 +95,7 @@ async function main(): Promise<void> {
     report.key_vault = { calls: (await kv.call('counts')) as Record<string, number>, releases: vaultOk };
     report.audited = { releases_ok: vaultOk, audit_events_written: (await releasesAudited(vdb)) - auditBefore };
     report.memory = { vault_at_ready: vaultAtReady, vault: memoryOf(vault.proc.pid), floor: memoryOf(floor.proc.pid) };
+    report.vault_heap = await memoryFigures(vault.base);
     await stop(floor.proc);
 
     // ---- cold start: a new API process on the migrated database, then its first release ----

@@ -40,3 +40,17 @@ export function describe(before: VaultCounters | undefined, after: VaultCounters
     release_service_mean_ms: r(((after.releaseSeconds - before.releaseSeconds) / Math.max(1, releases)) * 1000),
   };
 }
+
+/** The API's memory as Node reports it (MB): V8 heap used/total, external, RSS. */
+export async function memoryFigures(base: string): Promise<Record<string, number> | undefined> {
+  const text = await fetch(`${base}/metrics`).then((r) => (r.ok ? r.text() : undefined)).catch(() => undefined);
+  if (!text) return undefined;
+  const value = (name: string) => Number(text.split('\n').find((l) => l.startsWith(`${name} `))?.split(' ')[1] ?? NaN);
+  const mb = (x: number) => Math.round(x / 2 ** 20);
+  return {
+    heap_used_mb: mb(value('nodejs_heap_size_used_bytes')),
+    heap_total_mb: mb(value('nodejs_heap_size_total_bytes')),
+    external_mb: mb(value('nodejs_external_memory_bytes')),
+    rss_mb: mb(value('process_resident_memory_bytes')),
+  };
+}

@@ -9,6 +9,7 @@ export interface Report {
   key_vault?: { calls: Record<string, number>; releases: number };
   audited?: { releases_ok: number; audit_events_written: number };
   memory?: Record<'vault' | 'vault_at_ready' | 'floor', { peak_rss_mb: number; rss_mb: number } | undefined>;
+  vault_heap?: Record<string, number>;
   cold_starts: Array<{ ready_ms: number; first_release_ms: number; second_release_ms: number; key_vault_calls: Record<string, number> }>;
   scaling: Array<{ connections: number; stats: LoadStats; load: string }>;
   total_seconds?: number;
@@ -48,6 +49,7 @@ export function printReport(r: Report): void {
   }
   if (r.audited) out.push(`Audit: ${r.audited.audit_events_written} credential.release events committed for ${r.audited.releases_ok} 200 answers`);
   if (r.memory) out.push(`Peak RSS under load: vault API ${r.memory.vault?.peak_rss_mb ?? '?'} MB (target ≤ 250; ${r.memory.vault_at_ready?.peak_rss_mb ?? '?'} MB peak once ready, before any load; ${r.memory.vault?.rss_mb ?? '?'} MB RSS after), floor ${r.memory.floor?.peak_rss_mb ?? '?'} MB`);
+  if (r.vault_heap) out.push(`Vault memory after the load (its /metrics): ${JSON.stringify(r.vault_heap)}`);
   if (r.cold_starts.length) {
     const c = r.cold_starts;
     out.push(
