@@ -255,7 +255,7 @@ async function main(): Promise<void> {
     };
     results.release_during_refresh = during;
     log(`refreshed ${CREDENTIALS} in ${round(seconds)} s (${Math.round(CREDENTIALS / seconds)}/s); provider refresh calls ${refreshCalls}, token requests ${tokenRequests}`);
-    log(`double refreshes: ${incomplete ? "n/a (incomplete)" : tokenRequests - CREDENTIALS}`);
+    log(`double refreshes: ${incomplete ? 'n/a (incomplete)' : tokenRequests - CREDENTIALS}`);
     log(`per worker: ${JSON.stringify(byWorker)}; lease takeovers: ${takeovers}; audited: ${audited}`);
     log(`release during refresh: ${fmt(during)}`);
     await ds.destroy();
