@@ -11,6 +11,7 @@
  * BENCH_LOG_LEVEL (info), BENCH_VAULT_ENV (JSON, extra vault env), BENCH_CPU_PROF (dir: profile the API).
  */
 import { cpus, totalmem } from 'node:os';
+import { Client } from 'pg';
 import { TestIssuer } from '../test/support/issuer';
 import { compileForBench } from './release/compile';
 import { benchDatabases } from './release/database';
@@ -56,7 +57,7 @@ async function main(): Promise<void> {
     };
     if (firstScale) {
       await grow(firstScale / INTEGRATIONS.length);
-      report.scaling.push(await scalePoint(vault, issuer, users));
+      report.scaling.push(await scalePoint(vault, issuer, users, vdb));
     }
     await grow(USERS);
     await check(vault.base, issuer, [0, USERS - 1]);
@@ -104,11 +105,11 @@ async function main(): Promise<void> {
     // ---- scaling: p99 as stored connections grow ----
     for (const n of SCALES.filter((s) => s !== firstScale)) {
       if (n <= users * INTEGRATIONS.length) {
-        report.scaling.push(await scalePoint(vault, issuer, n / INTEGRATIONS.length));
+        report.scaling.push(await scalePoint(vault, issuer, n / INTEGRATIONS.length, vdb));
         continue;
       }
       await grow(n / INTEGRATIONS.length);
-      report.scaling.push(await scalePoint(vault, issuer, users));
+      report.scaling.push(await scalePoint(vault, issuer, users, vdb));
     }
     await vdb.end();
     await floorDb.db.end();
@@ -153,13 +154,22 @@ async function coldStart(vault: Server, issuer: TestIssuer, kv: Emulator): Promi
   return cs;
 }
 
-async function scalePoint(vault: Server, issuer: TestIssuer, users: number): Promise<Report['scaling'][number]> {
+async function scalePoint(vault: Server, issuer: TestIssuer, users: number, db: Client): Promise<Report['scaling'][number]> {
   const tokens = exchangedTokens(issuer, TOKENS, 0, users);
+  const plan_ = await lookupPlan(db, `u${Math.floor(Math.random() * users)}`);
   const plan = { tokens, integrations: INTEGRATIONS, connections: CONNECTIONS, base: vault.base };
   await runLoad({ ...plan, seconds: 3, seed: 2 });
   const stats: LoadStats = await runLoad({ ...plan, seconds: Math.max(5, Math.round(SECONDS * 0.67)), seed: 3 });
-  log(`scaling, ${users * INTEGRATIONS.length} connections: ${fmt(stats)}`);
-  return { connections: users * INTEGRATIONS.length, stats, load: loadAverage() };
+  log(`scaling, ${users * INTEGRATIONS.length} connections: ${fmt(stats)}; lookup ${JSON.stringify(plan_)}`);
+  return { connections: users * INTEGRATIONS.length, stats, load: loadAverage(), lookup: plan_ };
+}
+
+/** How Postgres runs the release's connection lookup (ConnectionStore.find's WHERE): node, index, buffers, time. */
+async function lookupPlan(db: Client, subject: string): Promise<{ node: string; index?: string; buffers: number; ms: number }> {
+  const { rows } = await db.query(`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT * FROM connections WHERE tenant = $1 AND integration = $2 AND subject = $3`, [TENANT, INTEGRATIONS[0], subject]);
+  const top = rows[0]['QUERY PLAN'][0];
+  const node = top.Plan;
+  return { node: node['Node Type'], index: node['Index Name'], buffers: (node['Shared Hit Blocks'] ?? 0) + (node['Shared Read Blocks'] ?? 0), ms: top['Execution Time'] };
 }
 
 async function releasesAudited(db: { query(sql: string): Promise<{ rows: Array<{ n: string }> }> }): Promise<number> {

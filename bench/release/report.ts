@@ -11,7 +11,7 @@ export interface Report {
   memory?: Record<'vault' | 'vault_at_ready' | 'floor', { peak_rss_mb: number; rss_mb: number } | undefined>;
   vault_heap?: Record<string, number>;
   cold_starts: Array<{ ready_ms: number; first_release_ms: number; second_release_ms: number; key_vault_calls: Record<string, number> }>;
-  scaling: Array<{ connections: number; stats: LoadStats; load: string }>;
+  scaling: Array<{ connections: number; stats: LoadStats; load: string; lookup?: { node: string; index?: string; buffers: number; ms: number } }>;
   total_seconds?: number;
 }
 
@@ -59,10 +59,11 @@ export function printReport(r: Report): void {
   }
   if (r.scaling.length) {
     out.push('');
-    row('stored connections', 'req/s', 'p50', 'p99', 'p99 vs first (≤ 1.20)', 'errors', 'load');
-    row('---', '---', '---', '---', '---', '---', '---');
+    row('stored connections', 'req/s', 'p50', 'p99', 'p99 vs first (≤ 1.20)', 'errors', 'lookup plan (EXPLAIN ANALYZE)', 'load');
+    row('---', '---', '---', '---', '---', '---', '---', '---');
     const base = r.scaling[0].stats.p99;
-    for (const s of r.scaling) row(s.connections.toLocaleString('en'), s.stats.rps, s.stats.p50, s.stats.p99, (s.stats.p99 / base).toFixed(2), s.stats.errors, s.load);
+    const plan = (l?: { node: string; index?: string; buffers: number; ms: number }) => (l ? `${l.node}${l.index ? ` on ${l.index}` : ''}, ${l.buffers} buffers, ${round(l.ms * 1000) / 1000} ms` : '');
+    for (const s of r.scaling) row(s.connections.toLocaleString('en'), s.stats.rps, s.stats.p50, s.stats.p99, (s.stats.p99 / base).toFixed(2), s.stats.errors, plan(s.lookup), s.load);
   }
   out.push('');
   process.stdout.write(out.join('\n') + '\n' + JSON.stringify(r, null, 2) + '\n');
