@@ -24,6 +24,8 @@ export class PolicyChangeFeed implements OnApplicationShutdown {
   private connecting?: Promise<void>;
   private retryAt = 0;
   private closed = false;
+  /** One warning per outage, not one per retry. */
+  private warned = false;
 
   constructor(private readonly ds: DataSource) {}
 
@@ -61,6 +63,7 @@ export class PolicyChangeFeed implements OnApplicationShutdown {
       if (this.closed) throw new Error('closed');
       this.client = client;
       this.release = release;
+      this.warned = false;
       // Whatever changed while nobody listened is unknown.
       this.publishLocally('*');
     } catch (err) {
@@ -68,7 +71,8 @@ export class PolicyChangeFeed implements OnApplicationShutdown {
       client?.removeAllListeners('notification');
       client?.on('error', () => undefined);
       release?.(err instanceof Error ? err : new Error('listen failed'));
-      if (!this.closed) this.log.warn(`policy change feed unavailable (${err instanceof Error ? err.name : 'error'}); policies are read from the database`);
+      if (!this.closed && !this.warned) this.log.warn(`policy change feed unavailable (${err instanceof Error ? err.name : 'error'}); policies are read from the database until it is back`);
+      this.warned = true;
     }
   }
 

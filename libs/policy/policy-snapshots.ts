@@ -32,6 +32,7 @@ export class PolicySnapshots {
   private readonly entries = new Map<string, { snapshot: PolicySnapshot; until: number }>();
   /** Bumped by every invalidation, so that a load that raced with one is not kept. */
   private generation = 0;
+  private readonly loading = new Map<string, { generation: number; promise: Promise<PolicySnapshot> }>();
 
   constructor(
     private readonly ds: DataSource,
@@ -40,12 +41,27 @@ export class PolicySnapshots {
     feed.subscribe((tenant) => this.invalidate(tenant));
   }
 
-  /** `fresh`: skip the cached snapshot (and replace it). */
+  /** `fresh`: skip the cached snapshot and any load already under way (and replace it). */
   async get(tenant: TenantId, fresh = false): Promise<PolicySnapshot> {
     const live = this.feed.live();
     const hit = live && !fresh ? this.entries.get(tenant) : undefined;
     if (hit && hit.until > Date.now()) return hit.snapshot;
     const generation = this.generation;
+    // One load per tenant at a time: after an invalidation, concurrent releases share it.
+    const running = fresh ? undefined : this.loading.get(tenant);
+    if (running && running.generation === generation) return running.promise;
+    const promise = this.load(tenant, live, generation);
+    if (!fresh) {
+      this.loading.set(tenant, { generation, promise });
+      const done = () => {
+        if (this.loading.get(tenant)?.promise === promise) this.loading.delete(tenant);
+      };
+      promise.then(done, done);
+    }
+    return promise;
+  }
+
+  private async load(tenant: TenantId, live: boolean, generation: number): Promise<PolicySnapshot> {
     const [row] = await this.ds.query(LOAD, [tenant]);
     const snapshot: PolicySnapshot = {
       agents: new Set(row.agents as string[]),
