@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Keyring, LocalKeyProvider } from '../libs/crypto';
+import { context, open as aeadOpen } from '../libs/crypto/aead';
 import { asTenantId } from '../libs/kernel';
 import { createTestDatabase, TestDatabase } from './support/database';
 
@@ -62,5 +63,34 @@ describe('keyring (local provider, real Postgres)', () => {
     expect(shown).not.toContain(hex);
     expect(shown).not.toContain(tk.toString('base64'));
     expect(inspect(k, { depth: 10 })).not.toMatch(/<Buffer/);
+  });
+  it('a tenant key evicted from the cache while records are being sealed never wraps a DEK (found by bench/refresh)', async () => {
+    // Two cache slots, four tenants, many seals at once: every seal's key is evicted by another's load
+    // while its encryption counter round trip is in flight.
+    const k = new Keyring(db.ds, provider, { cacheSize: 2, cacheMaxAgeMs: 60_000, writeHealthTtlMs: 0, maxEncryptionsPerKey: 2 ** 30 });
+    const tenants = ['ev1', 'ev2', 'ev3', 'ev4'].map(asTenantId);
+    const jobs = Array.from({ length: 160 }, (_, i) => ({ ref: { tenant: tenants[i % 4], table: 'connections', id: `e${i}` }, value: Buffer.from(`secret-${i}`) }));
+    const sealed = await Promise.all(jobs.map((j) => k.seal(j.ref, { api_key: j.value })));
+    const zero = Buffer.alloc(32);
+    const cold = keyring(); // every key unwrapped again from the provider
+    for (const [i, s] of sealed.entries()) {
+      const version = Keyring.versionOf(s.dekWrapped);
+      // Under an all-zero key the wrapped DEK would open for anyone; the vault's own cold keyring must read it.
+      expect(() => aeadOpen(zero, s.dekWrapped.subarray(5), context('dek', jobs[i].ref.tenant, 'connections', jobs[i].ref.id, version))).toThrow();
+      expect((await cold.open(jobs[i].ref as never, s.dekWrapped, 'api_key', s.fields.api_key!)).toString()).toBe(`secret-${i}`);
+    }
+    expect(k.cache.size).toBeLessThanOrEqual(2);
+  });
+
+  it("a key handed out by activeTenantKey is the caller's own copy: eviction does not zero it", async () => {
+    const k = keyring();
+    await k.seal({ tenant, table: 'connections', id: 'c1' }, { api_key: Buffer.from('x') });
+    const { key } = await k.activeTenantKey(tenant);
+    const before = Buffer.from(key);
+    k.cache.clear();
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    expect(key.equals(before)).toBe(true);
+    expect(key.equals(Buffer.alloc(32))).toBe(false);
   });
 });

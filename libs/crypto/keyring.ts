@@ -39,6 +39,13 @@ export type SealedTable = (typeof SEALED_TABLES)[number];
 
 const DEK_FORMAT = 0x01;
 const BIND = 32; // SHA-256 of the context, prefixed to key material before the KEK wraps it
+const ZERO_KEY = Buffer.alloc(32);
+
+/** Refuses a key buffer the cache has zeroed: encrypting under it would publish the plaintext. */
+function live(key: Buffer): Buffer {
+  if (key.length !== 32 || key.equals(ZERO_KEY)) throw new Error('tenant key buffer is no longer live (zeroed on eviction); nothing was encrypted');
+  return key;
+}
 
 /**
  * The key hierarchy of DESIGN.md: KEK (provider) → tenant key → per-record DEK → fields.
@@ -67,8 +74,11 @@ export class Keyring {
   /** Encrypts the fields of one record under a fresh DEK, wrapped by the tenant's active TK. */
   async seal(ref: RecordRef, fields: Record<string, Buffer | null>): Promise<SealedRecord> {
     await this.ensureWritable();
-    const { version, key: tk } = await this.activeTenantKey(ref.tenant);
+    const version = await this.activeVersion(ref.tenant);
     const count = await this.store.countEncryption(ref.tenant, version);
+    // The cached TK is taken last, with no await between it and its use: the cache zeroes an
+    // evicted buffer on a later tick, and a DEK wrapped under zeros would be readable by anyone.
+    const tk = live(await this.cachedKey(ref.tenant, version));
     const dek = randomBytes(32);
     try {
       const out: Record<string, Buffer | null> = {};
@@ -105,26 +115,42 @@ export class Keyring {
    * A batch job passes the active TK it looked up once as `target`.
    */
   async rewrapDek(ref: RecordRef, dekWrapped: Buffer, target?: { version: number; key: Buffer }): Promise<{ tkVersion: number; dekWrapped: Buffer }> {
+    const own = target ? undefined : await this.activeTenantKey(ref.tenant);
     const dek = await this.unwrapDek(ref, dekWrapped);
     try {
-      const { version, key: tk } = target ?? (await this.activeTenantKey(ref.tenant));
+      const { version, key: tk } = target ?? own!;
       const header = Buffer.alloc(5);
       header[0] = DEK_FORMAT;
       header.writeUInt32BE(version, 1);
-      return { tkVersion: version, dekWrapped: Buffer.concat([header, seal(tk, dek, dekAad(ref, version))]) };
+      return { tkVersion: version, dekWrapped: Buffer.concat([header, seal(live(tk), dek, dekAad(ref, version))]) };
     } finally {
       dek.fill(0);
+      own?.key.fill(0);
     }
   }
 
   private async unwrapDek(ref: RecordRef, dekWrapped: Buffer): Promise<Buffer> {
     const version = Keyring.versionOf(dekWrapped);
-    const tk = await this.tenantKey(ref.tenant, version);
+    const tk = await this.cachedKey(ref.tenant, version);
     return open(tk, dekWrapped.subarray(5), dekAad(ref, version));
   }
 
-  /** The tenant's active TK, creating one on first use (or after the tenant was crypto-shredded). */
+  /**
+   * The tenant's active TK as a copy the caller owns (and should zero when done): a batch job
+   * holds it across awaits, while the cache may evict and zero its own buffer at any time.
+   */
   async activeTenantKey(tenant: TenantId): Promise<{ version: number; key: Buffer }> {
+    const version = await this.activeVersion(tenant);
+    return { version, key: Buffer.from(live(await this.cachedKey(tenant, version))) };
+  }
+
+  /** An unwrapped TK by version, as a copy the caller owns. */
+  async tenantKey(tenant: TenantId, version: number): Promise<Buffer> {
+    return Buffer.from(await this.cachedKey(tenant, version));
+  }
+
+  /** The active TK version, creating the first one on first use (or after crypto-shredding). */
+  private async activeVersion(tenant: TenantId): Promise<number> {
     let row = await this.store.active(tenant);
     if (!row) {
       await this.ensureWritable();
@@ -139,11 +165,14 @@ export class Keyring {
       row = await this.store.active(tenant);
       if (!row) throw new Error('tenant key creation failed');
     }
-    return { version: row.version, key: await this.tenantKey(tenant, row.version) };
+    return row.version;
   }
 
-  /** An unwrapped TK by version, from the cache or (once, coalesced) from the provider. */
-  async tenantKey(tenant: TenantId, version: number): Promise<Buffer> {
+  /**
+   * The cache's own buffer, loaded once (coalesced) from the provider on a miss. Use it before
+   * the next await: an eviction zeroes it on a later tick.
+   */
+  private async cachedKey(tenant: TenantId, version: number): Promise<Buffer> {
     return this.cache.get(`${tenant}\u0000${version}`, async () => {
       const row = await this.store.byVersion(tenant, version);
       // Unknown, destroyed or retired versions are refused the same way as bad ciphertext (invariant 5).

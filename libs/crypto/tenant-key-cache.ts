@@ -45,7 +45,8 @@ export class TenantKeyCache {
     const entry = this.entries.get(id);
     if (!entry) return;
     this.entries.delete(id);
-    // Zero only after a tick, so an in-flight caller holding the buffer finishes first.
+    // Zero only after a tick, so a caller that took the buffer finishes its synchronous use first.
+    // Holding it across an await is a bug: the Keyring hands out copies for that.
     setImmediate(() => entry.key.fill(0));
   }
 

@@ -78,28 +78,33 @@ export class TenantKeyRotationJob implements KeyJobHandler {
       if (remaining === 0) return done;
       // Warm the keys outside the batch transactions, so no row lock waits on Key Vault.
       await this.warmOldKeys(tenant, to);
+      // Our own copy of the active key, held across the whole pass and zeroed after it.
       const target = await this.keyring.activeTenantKey(tenant);
-      if (target.version < to) throw new KeyJobFailure('active_key_changed', 'the active tenant key is older than the rotation target');
       let updated = 0;
       let failed = 0;
-      for (const table of SEALED_TABLES) {
-        for (const version of await versionsBelow(this.ds, table, tenant, to)) {
-          // Disjoint id ranges side by side: one lane's crypto overlaps another's round trip.
-          await allLanes(
-            uuidLanes(this.config.keys.rewrapLanes).map((lane) => async (stopped: AbortSignal) => {
-              for (let after = lane.after; !stopped.aborted; ) {
-                ctx.signal.throwIfAborted();
-                const batch = await rewrapDekBatch(this.ds, this.keyring, { table, tenant, version, after, before: lane.before, limit: this.config.keys.batchSize, target });
-                if (!batch.scanned) return;
-                after = batch.cursor;
-                updated += batch.updated;
-                failed += batch.failed;
-                done += batch.updated;
-                ctx.progress(done, done + Math.max(0, remaining - updated));
-              }
-            }),
-          );
+      try {
+        if (target.version < to) throw new KeyJobFailure('active_key_changed', 'the active tenant key is older than the rotation target');
+        for (const table of SEALED_TABLES) {
+          for (const version of await versionsBelow(this.ds, table, tenant, to)) {
+            // Disjoint id ranges side by side: one lane's crypto overlaps another's round trip.
+            await allLanes(
+              uuidLanes(this.config.keys.rewrapLanes).map((lane) => async (stopped: AbortSignal) => {
+                for (let after = lane.after; !stopped.aborted; ) {
+                  ctx.signal.throwIfAborted();
+                  const batch = await rewrapDekBatch(this.ds, this.keyring, { table, tenant, version, after, before: lane.before, limit: this.config.keys.batchSize, target });
+                  if (!batch.scanned) return;
+                  after = batch.cursor;
+                  updated += batch.updated;
+                  failed += batch.failed;
+                  done += batch.updated;
+                  ctx.progress(done, done + Math.max(0, remaining - updated));
+                }
+              }),
+            );
+          }
         }
+      } finally {
+        target.key.fill(0);
       }
       if (updated > 0) {
         stuckPasses = 0;
@@ -117,7 +122,7 @@ export class TenantKeyRotationJob implements KeyJobHandler {
       `SELECT version FROM tenant_keys WHERE tenant = $1 AND version < $2 AND status <> 'destroyed'`,
       [tenant, below],
     );
-    for (const { version } of rows) await this.keyring.tenantKey(tenant, version).catch(() => undefined);
+    for (const { version } of rows) await this.keyring.tenantKey(tenant, version).then((k) => k.fill(0), () => undefined);
   }
 
   private async activeVersion(tenant: TenantId): Promise<number | undefined> {
