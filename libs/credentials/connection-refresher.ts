@@ -47,6 +47,7 @@ export class ConnectionRefresher {
   readonly owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   private readonly leaseMs: number;
   private readonly waitMs: number;
+  private readonly callMs: number;
   private readonly backoff: { baseMs: number; maxMs: number };
 
   constructor(
@@ -62,6 +63,7 @@ export class ConnectionRefresher {
     this.leaseMs = config.refresh.leaseMs;
     // A live lease holder answers within its provider timeout; waiting longer means it died.
     this.waitMs = config.outbound.timeoutMs + 2000;
+    this.callMs = config.outbound.timeoutMs;
     this.backoff = { baseMs: config.refresh.backoffBaseMs, maxMs: config.refresh.backoffMaxMs };
   }
 
@@ -125,6 +127,12 @@ export class ConnectionRefresher {
       previous = await this.store.openTokens(c);
       if (!previous.refresh) return await this.terminal(c, new ProviderError('terminal', 'no_refresh_token'), trigger, provider);
       if (c.takenOverFrom && provider.entry.refresh.rotation !== 'never') return await this.interrupted(c, trigger, provider);
+      if (trigger === 'scheduled' && Date.now() - c.claimedAt + this.callMs + 1000 > this.leaseMs) {
+        // A batch row reached this late: its lease could run out during the call and a successor would
+        // have to flag it. Give it back untouched; the next claim takes it with a fresh lease.
+        await this.store.releaseLease(c, this.owner, { errorClass: null, failed: false });
+        return;
+      }
       let grant: ParsedGrant;
       try {
         grant = await this.oauth.refresh(provider, app, previous.refresh, c.scopes);
@@ -135,8 +143,10 @@ export class ConnectionRefresher {
       await this.commit(c, trigger, provider, grant, previous.refresh, started);
     } catch (err) {
       if (err instanceof DomainError) throw err;
-      // Ours (database, key provider): give the lease back untouched, the provider was not called or its answer is committed/flagged.
-      await this.store.releaseLease(c, this.owner, { errorClass: 'internal', failed: false }).catch(() => undefined);
+      // Ours (database, key provider): give the lease back with the token untouched (the provider was
+      // not called, or its answer is committed or flagged), and wait a backoff rather than every poll.
+      const retryAt = new Date(Date.now() + backoffDelayMs(1, this.backoff));
+      await this.store.releaseLease(c, this.owner, { errorClass: 'internal', retryAt, failed: false }).catch(() => undefined);
       this.report(trigger, null, 'internal', 'internal', started);
       throw err;
     }
@@ -147,19 +157,18 @@ export class ConnectionRefresher {
     const next: OAuthCredential = { ...grant, refreshToken: grant.refreshToken ?? previousRefresh };
     const schedule = nextRefreshAt(next.expiresAt, true, provider.entry.refresh);
     // The rotated refresh token exists only in memory until this commit: retry it before giving up.
+    let committed = false;
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
         const recovered = c.refreshFailures > 0 ? this.event(c, 'connection.recovered', { status: 'active' }) : undefined;
-        if (await this.store.commitRefresh(c, next, schedule, recovered)) {
-          this.report(trigger, provider, 'refreshed', null, started);
-          await this.record(c, 'allowed', undefined, { trigger, rotated });
-          return;
-        }
+        committed = await this.store.commitRefresh(c, next, schedule, recovered);
         break;
       } catch {
         await sleep(100 * 2 ** attempt);
       }
     }
+    // Audited outside the retry: a failing audit write must not send a committed refresh round again.
+    if (committed) return this.committed(c, trigger, provider, started, { trigger, rotated });
     // Lost the lease (stalled past it) or the row moved on: find out who holds the latest token.
     for (const deadline = Date.now() + this.leaseMs; ; ) {
       const now = await this.store.load(c.tenant, c.id).catch(() => undefined);
@@ -171,6 +180,10 @@ export class ConnectionRefresher {
           await this.record(c, 'allowed', undefined, { trigger, rotated, rescued: true });
           return;
         }
+      }
+      if (now && now.version !== c.version && now.status === 'active' && (await this.holds(now, next))) {
+        // An attempt whose reply was lost (connection reset after COMMIT) did commit: ours is stored.
+        return this.committed(c, trigger, provider, started, { trigger, rotated });
       }
       if (now && now.version !== c.version && now.status !== 'refresh_indeterminate') {
         // A sibling committed (possible only for providers that never rotate, or a user reconnect): its token stands.
@@ -189,11 +202,33 @@ export class ConnectionRefresher {
     throw unavailable(1);
   }
 
+  private async committed(c: ClaimedConnection, trigger: Trigger, provider: ResolvedProvider, started: number, details: Record<string, unknown>): Promise<void> {
+    this.report(trigger, provider, 'refreshed', null, started);
+    await this.record(c, 'allowed', undefined, details);
+  }
+
+  /** Whether the stored row holds the access token of `next` (opened; a key error means no). */
+  private async holds(now: RefreshableConnection, next: OAuthCredential): Promise<boolean> {
+    const stored = await this.store.openTokens(now).catch(() => undefined);
+    return stored?.access?.equals(next.accessToken) ?? false;
+  }
+
+  /**
+   * The row moved on since this claim (a sibling committed, the earlier holder came back, the user
+   * reconnected): its state stands, nothing is flagged. Resolves if it is active, else needs_reauth.
+   */
+  private async movedOn(c: ClaimedConnection, trigger: Trigger, provider: ResolvedProvider | null, code: string): Promise<void> {
+    const now = await this.store.load(c.tenant, c.id);
+    this.report(trigger, provider, 'sibling', code, 0);
+    if (now?.status === 'active') return;
+    throw needsReauth();
+  }
+
   /** The previous holder's lease expired mid-refresh and this provider may rotate: a second call could burn the family. */
   private async interrupted(c: ClaimedConnection, trigger: Trigger, provider: ResolvedProvider): Promise<void> {
-    this.log.error(`ALERT refresh_indeterminate tenant=${c.tenant} connection=${c.id} (lease of ${c.takenOverFrom} expired mid-refresh)`);
     const failed = this.event(c, 'connection.refresh_failed', { status: 'refresh_indeterminate', error_class: 'interrupted' });
-    await this.store.markStatus(c, 'refresh_indeterminate', 'interrupted', c.takenOverFrom, failed);
+    if (!(await this.store.markStatus(c, 'refresh_indeterminate', 'interrupted', c.takenOverFrom, failed))) return this.movedOn(c, trigger, provider, 'interrupted');
+    this.log.error(`ALERT refresh_indeterminate tenant=${c.tenant} connection=${c.id} (lease of ${c.takenOverFrom} expired mid-refresh)`);
     this.report(trigger, provider, 'indeterminate', 'interrupted', 0);
     await this.record(c, 'error', 'refresh_indeterminate', { trigger, interrupted: true });
     throw needsReauth();
@@ -210,7 +245,7 @@ export class ConnectionRefresher {
     // After an interrupted refresh the grant may have died of the interruption: say so, not "the user revoked it".
     const status = c.takenOverFrom ? 'refresh_indeterminate' : 'needs_reauth';
     const event = this.event(c, status === 'needs_reauth' ? 'connection.needs_reauth' : 'connection.refresh_failed', { status, error_class: `terminal:${err.code}` });
-    await this.store.markStatus(c, status, `terminal:${err.code}`, c.takenOverFrom, event);
+    if (!(await this.store.markStatus(c, status, `terminal:${err.code}`, c.takenOverFrom, event))) return this.movedOn(c, trigger, provider, err.code);
     this.report(trigger, provider, status === 'needs_reauth' ? 'terminal' : 'indeterminate', err.code, 0);
     await this.record(c, 'denied', status, { trigger, provider_error: err.code });
     throw needsReauth();
@@ -221,12 +256,29 @@ export class ConnectionRefresher {
     const delay = backoffDelayMs(c.refreshFailures + 1, this.backoff, err.retryAfterSeconds);
     // The first failure of a streak is news; the retries that follow are not.
     const event = c.refreshFailures === 0 ? this.event(c, 'connection.refresh_failed', { status: 'active', error_class: errorClass }) : undefined;
-    await this.store.releaseLease(c, this.owner, { errorClass, retryAt: new Date(Date.now() + delay), failed: true }, event);
+    const retryAt = new Date(Date.now() + delay);
+    if (!(await this.store.releaseLease(c, this.owner, { errorClass, retryAt, failed: true }, event))) await this.refusedAfterTakeover(c, err, errorClass, retryAt);
     this.report(trigger, provider, 'transient', err.code, 0);
     await this.record(c, 'error', 'provider_unavailable', { trigger, provider_error: err.code, status: err.status, retry_in_seconds: Math.round(delay / 1000) });
     // The token it would have replaced is still good: release that one.
     if (c.expiresAt && c.expiresAt.getTime() > Date.now()) return;
     throw unavailable(err.retryAfterSeconds ?? 5);
+  }
+
+  /**
+   * This refresher's lease was taken over while it waited for the provider, and the successor (making
+   * no call of its own) flagged the row `refresh_indeterminate`. A 429 or 503 means the provider did
+   * not process the call, so nothing rotated: the row, still holding the token tried, is active again.
+   * A timeout or another 5xx proves nothing, and the flag stays.
+   */
+  private async refusedAfterTakeover(c: ClaimedConnection, err: ProviderError, errorClass: string, retryAt: Date): Promise<void> {
+    if (err.status !== 429 && err.status !== 503) return;
+    const now = await this.store.load(c.tenant, c.id);
+    if (!now || now.status !== 'refresh_indeterminate' || !c.refreshTokenCt || !now.refreshTokenCt?.equals(c.refreshTokenCt)) return;
+    const recovered = this.event(c, 'connection.recovered', { status: 'active' });
+    if (await this.store.clearIndeterminate(now, c.refreshTokenCt, { errorClass, retryAt }, recovered)) {
+      this.log.warn(`refresh_indeterminate cleared tenant=${c.tenant} connection=${c.id} (the provider refused the interrupted call: ${err.status})`);
+    }
   }
 
   private report(trigger: Trigger, provider: ResolvedProvider | null, outcome: RefreshOutcome, errorClass: string | null, started: number): void {

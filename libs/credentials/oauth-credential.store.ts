@@ -42,6 +42,8 @@ export interface RefreshableConnection {
 export interface ClaimedConnection extends RefreshableConnection {
   /** Set when the lease was taken over from a refresher that never gave it back (crashed, stalled): its provider call may have happened. */
   takenOverFrom: string | null;
+  /** Local clock just before the claim was sent: the lease runs out no sooner than `claimedAt + lease`. */
+  claimedAt: number;
 }
 
 /** The worker's schedule for a fresh credential until its provider's window is known (the refresher then uses the catalog's). */
@@ -133,6 +135,7 @@ export class OAuthCredentialStore {
    * Reports the previous holder when its lease expired without being given back.
    */
   async claimLease(c: RefreshableConnection, owner: string, leaseMs: number): Promise<ClaimedConnection | undefined> {
+    const claimedAt = Date.now();
     const [rows] = await this.ds.query(
       `WITH prev AS (
          SELECT tenant, id, lease_owner FROM connections
@@ -143,7 +146,7 @@ export class OAuthCredentialStore {
        RETURNING ${prefixed('c')}, prev.lease_owner AS previous_owner`,
       [c.tenant, c.id, c.version, owner, leaseMs],
     );
-    return rows[0] ? { ...toRefreshable(rows[0]), takenOverFrom: rows[0].previous_owner } : undefined;
+    return rows[0] ? { ...toRefreshable(rows[0]), takenOverFrom: rows[0].previous_owner, claimedAt } : undefined;
   }
 
   /**
@@ -152,6 +155,7 @@ export class OAuthCredentialStore {
    * committing are passed over, not waited for).
    */
   async claimDue(owner: string, leaseMs: number, limit: number): Promise<ClaimedConnection[]> {
+    const claimedAt = Date.now();
     const [rows] = await this.ds.query(
       `WITH due AS (
          SELECT tenant, id, lease_owner FROM connections
@@ -165,7 +169,7 @@ export class OAuthCredentialStore {
        RETURNING ${prefixed('c')}, due.lease_owner AS previous_owner`,
       [owner, leaseMs, limit],
     );
-    return rows.map((r: Row) => ({ ...toRefreshable(r), takenOverFrom: r.previous_owner }));
+    return rows.map((r: Row) => ({ ...toRefreshable(r), takenOverFrom: r.previous_owner, claimedAt }));
   }
 
   /** Seconds the oldest due, unclaimed refresh has been waiting (0 when none): the queue's lag. */
@@ -224,14 +228,31 @@ export class OAuthCredentialStore {
    * Gives the lease back. After a failed attempt the token is kept, the error class recorded and the
    * next attempt scheduled (`retryAt`, the backoff); `failed` extends the streak of failures.
    */
-  async releaseLease(c: RefreshableConnection, owner: string, outcome: { errorClass: string; retryAt?: Date; failed: boolean }, event?: ConnectionEvent): Promise<void> {
-    await this.write(
-      `UPDATE connections SET lease_owner = NULL, lease_expires_at = NULL, last_error_class = $4,
+  async releaseLease(c: RefreshableConnection, owner: string, outcome: { errorClass: string | null; retryAt?: Date; failed: boolean }, event?: ConnectionEvent): Promise<boolean> {
+    const n = await this.write(
+      `UPDATE connections SET lease_owner = NULL, lease_expires_at = NULL, last_error_class = COALESCE($4, last_error_class),
          next_refresh_at = COALESCE($5, next_refresh_at), refresh_failures = refresh_failures + $6::int, updated_at = now()
         WHERE tenant = $1 AND id = $2 AND lease_owner = $3`,
       [c.tenant, c.id, owner, outcome.errorClass, outcome.retryAt ?? null, outcome.failed ? 1 : 0],
       event,
     );
+    return n > 0;
+  }
+
+  /**
+   * A row flagged `refresh_indeterminate` after its lease was taken over, whose original refresher
+   * then learnt the provider refused the call outright (429, 503: not processed), so nothing rotated.
+   * Active again, matched on the refresh token it tried (still the stored one); the backoff stands.
+   */
+  async clearIndeterminate(now: RefreshableConnection, triedCt: Buffer, outcome: { errorClass: string; retryAt: Date }, event?: ConnectionEvent): Promise<boolean> {
+    const n = await this.write(
+      `UPDATE connections SET status = 'active', interrupted_owner = NULL, last_error_class = $5, next_refresh_at = $6,
+         refresh_failures = refresh_failures + 1, lease_owner = NULL, lease_expires_at = NULL, version = version + 1, updated_at = now()
+        WHERE tenant = $1 AND id = $2 AND version = $3 AND status = 'refresh_indeterminate' AND refresh_token_ct = $4`,
+      [now.tenant, now.id, now.version, triedCt, outcome.errorClass, outcome.retryAt],
+      event,
+    );
+    return n > 0;
   }
 
   /**

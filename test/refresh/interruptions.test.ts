@@ -59,6 +59,32 @@ describe('interrupted refreshes (rotating provider: reuse of a rotated refresh t
     expect(await rig.provider.stats()).toMatchObject({ tokenRequests: 1, tokenErrors: {} });
   });
 
+  it('the interrupted call is refused by the provider (503): the flag its successor set is cleared, nothing was rotated, the token is kept', async () => {
+    const w = await rig.worker();
+    const before = await rig.row('alice');
+    await rig.provider.faults({ latencyMs: 4000, next: [{ status: 503, body: { error: 'temporarily_unavailable' } }] });
+    await rig.makeDue('alice');
+    await waitFor('the worker to call the provider', async () => (await rig.provider.stats()).tokenRequests === 1);
+    await expireLeases();
+    const during = await rig.release('alice'); // takes the lease over: no second call, the row is flagged
+    expect(during.status).toBe(409);
+    expect((await rig.row('alice')).status).toBe('refresh_indeterminate');
+
+    const cleared = await waitFor('the worker to clear the flag after the 503', async () => {
+      const r = await rig.row('alice');
+      return r.status === 'active' && r;
+    });
+    expect(cleared).toMatchObject({ last_error_class: expect.stringMatching(/^transient:/), interrupted_owner: null, lease_owner: null });
+    expect(cleared.refresh_token_ct.equals(before.refresh_token_ct)).toBe(true);
+    await waitFor('the clearing to be logged', () => w.output.join('').includes('refresh_indeterminate cleared'));
+    expect(await rig.provider.stats()).toMatchObject({ tokenRequests: 1 });
+
+    // The kept refresh token is still the live one.
+    await rig.provider.reset();
+    expect((await rig.release('alice')).status).toBe(200);
+    expect(await rig.provider.stats()).toMatchObject({ tokenRequests: 1, tokenErrors: {} });
+  });
+
   it('SECURITY 34: kill -9 after the provider\'s 200 and before the commit → after a restart the credential is flagged refresh_indeterminate with an alert, never silently lost', async () => {
     const first = await rig.worker({ OUTBOUND_TIMEOUT_MS: '5000', REFRESH_LEASE_SECONDS: '7' });
     const before = await rig.row('bob');

@@ -46,7 +46,7 @@ const CONFIG: Pick<VaultConfig, 'refresh' | 'outbound'> = {
   refresh: { leaseMs: LEASE_MS, batchSize: 10, concurrency: 2, pollMs: 50, backoffBaseMs: 1000, backoffMaxMs: 2000, inProcess: false },
 };
 const REFRESHERS = 3;
-const WRITES = new Set(['claimLease', 'claimDue', 'commitRefresh', 'rescueRefresh', 'releaseLease', 'markStatus']);
+const WRITES = new Set(['claimLease', 'claimDue', 'commitRefresh', 'rescueRefresh', 'releaseLease', 'markStatus', 'clearIndeterminate']);
 
 /**
  * The commands. `r` picks a refresher; an answer picks among those with a pending call and a crash

@@ -149,4 +149,26 @@ describe('background refresh across worker processes (rotating refresh tokens, f
     expect(release.body.connect_url).toMatch(/\/connect\//);
     expect((await rig.provider.stats()).tokenRequests).toBe(1);
   });
+  it('our own fault (a record whose key does not unwrap) → no provider call, the lease is given back, and the next attempt waits a backoff instead of every poll', async () => {
+    await rig.provider.reset();
+    const [{ dek_wrapped: good }] = await rig.v.db.ds.query(`SELECT dek_wrapped FROM vault.connections WHERE subject = 'bob'`);
+    // Names a tenant key version that does not exist: the keyring refuses it as it would a forged one.
+    const broken = Buffer.from(good);
+    broken.writeUInt32BE(9999, 1);
+    await rig.v.db.ds.query(`UPDATE vault.connections SET dek_wrapped = $1 WHERE subject = 'bob'`, [broken]);
+    try {
+      await rig.makeDue('bob', 120);
+      const { next_refresh_at: dueAt } = await rig.row('bob');
+      const r = await waitFor('the failed attempt to give the lease back', async () => {
+        const row = await rig.row('bob');
+        return row.last_error_class === 'internal' && row.lease_owner === null && row;
+      });
+      // Retried only after the backoff (base 1 s here, equal jitter: at least 0.5 s), not at the next 50 ms poll.
+      expect(r.next_refresh_at.getTime() - dueAt.getTime()).toBeGreaterThanOrEqual(500);
+      expect(r).toMatchObject({ status: 'active', refresh_failures: 0 });
+      expect((await rig.provider.stats()).tokenRequests).toBe(0);
+    } finally {
+      await rig.v.db.ds.query(`UPDATE vault.connections SET dek_wrapped = $1 WHERE subject = 'bob'`, [good]);
+    }
+  });
 });
