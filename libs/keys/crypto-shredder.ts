@@ -12,6 +12,10 @@ export interface TenantShredResult {
   integrations: number;
   agents: number;
   policies: number;
+  /** The tenant's webhook endpoint (its signing secret was sealed under the destroyed keys): 0 or 1. */
+  webhookEndpoints: number;
+  /** Outbox events of the tenant, whatever their status: none is delivered after the shred. */
+  webhookEvents: number;
 }
 
 /**
@@ -22,7 +26,10 @@ export interface TenantShredResult {
  *   records have moved to a new one. From then on a backup's copy of the user's rows needs a TK
  *   that exists only wrapped in that same backup.
  * - A tenant: in one transaction every TK version is destroyed (wrapped copies zeroed, minimum
- *   decryption version raised past them) and every tenant-owned row deleted.
+ *   decryption version raised past them) and every tenant-owned row deleted, webhook endpoint and
+ *   outbox included (else pending events would go to an endpoint the tenant sets up afresh). A
+ *   delivery already in flight when the shred commits may still arrive: the dispatcher holds no
+ *   lock across its POST, and there is no recalling a request on the wire.
  *
  * Backups still hold the wrapped TKs themselves, under the KEK version of their day: they are
  * unreadable for good once that KEK version is disabled in Key Vault after a KEK rotation
@@ -50,10 +57,16 @@ export class CryptoShredder {
   async shredTenant(tenant: TenantId): Promise<TenantShredResult> {
     const result = await this.ds.transaction(async (m) => {
       const tenantKeysDestroyed = await Keyring.destroyTenantKeys(m, tenant);
-      const remove = async (table: 'connections' | 'integrations' | 'agents' | 'policies') => Number((await m.query(`DELETE FROM ${table} WHERE tenant = $1`, [tenant]))[1] ?? 0);
+      const remove = async (table: 'connections' | 'integrations' | 'agents' | 'policies' | 'webhook_endpoints' | 'webhook_outbox') =>
+        Number((await m.query(`DELETE FROM ${table} WHERE tenant = $1`, [tenant]))[1] ?? 0);
       const connections = await remove('connections');
       const integrations = await remove('integrations');
-      return { tenantKeysDestroyed, connections, integrations, agents: await remove('agents'), policies: await remove('policies') };
+      const agents = await remove('agents');
+      const policies = await remove('policies');
+      // Outbox inserts check for an enabled endpoint: none that starts after this commits writes a row.
+      const webhookEndpoints = await remove('webhook_endpoints');
+      const webhookEvents = await remove('webhook_outbox');
+      return { tenantKeysDestroyed, connections, integrations, agents, policies, webhookEndpoints, webhookEvents };
     });
     this.keyring.forgetTenantKeys(tenant);
     await this.jobs.cancelForTenant(tenant, 'tenant_shredded');

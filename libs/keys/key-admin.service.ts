@@ -107,7 +107,8 @@ export class KeyAdminService {
     const r = await this.shredder.shredTenant(tenant);
     await this.audit.record({
       tenant, action: 'key.shred', outcome: 'allowed',
-      details: { scope: 'tenant', tenant_keys: r.tenantKeysDestroyed, connections: r.connections, integrations: r.integrations, agents: r.agents, policies: r.policies, by: actor.subject },
+      details: { scope: 'tenant', tenant_keys: r.tenantKeysDestroyed, connections: r.connections, integrations: r.integrations, agents: r.agents, policies: r.policies,
+        webhook_endpoints: r.webhookEndpoints, webhook_events: r.webhookEvents, by: actor.subject },
     });
     return { tenant, ...r };
   }
