@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { VAULT_CONFIG, VaultConfig } from '../config';
-import { KEY_PROVIDER, KeyProvider } from '../crypto';
+import { KEY_PROVIDER, KeyProvider, SEALED_TABLES, SealedTable } from '../crypto';
 import { KeyJob } from './key-job';
 import { KeyJobStore } from './key-job.store';
 
@@ -26,7 +26,8 @@ export interface TenantKeyVersionView {
   created_at: Date;
   destroyed_at: Date | null;
   encryptions: number;
-  records: { connections: number; integrations: number };
+  /** Records sealed under this version, per sealed table: every table retirement counts before it destroys a version. */
+  records: Record<SealedTable, number>;
 }
 
 export interface KeyStatusView {
@@ -140,17 +141,16 @@ export class KeyStatusService {
       `SELECT tenant, version, status, kek_key_id, created_at, destroyed_at, encryptions FROM tenant_keys WHERE tenant = ANY($1) ORDER BY tenant, version`,
       [ids],
     );
-    const counts: Array<{ tenant: string; tbl: string; tk_version: number; n: string }> = await this.ds.query(
-      `SELECT tenant, 'connections' AS tbl, tk_version, count(*) AS n FROM connections WHERE tenant = ANY($1) GROUP BY tenant, tk_version
-       UNION ALL
-       SELECT tenant, 'integrations', tk_version, count(*) FROM integrations WHERE tenant = ANY($1) AND tk_version IS NOT NULL GROUP BY tenant, tk_version`,
+    // The tables come from the keyring's own list (what retireBelow and the rotation job cover), so a new sealed table is counted here too.
+    const counts: Array<{ tenant: string; tbl: SealedTable; tk_version: number; n: string }> = await this.ds.query(
+      SEALED_TABLES.map((t) => `SELECT tenant, '${t}' AS tbl, tk_version, count(*) AS n FROM ${t} WHERE tenant = ANY($1) AND tk_version IS NOT NULL GROUP BY tenant, tk_version`).join('\n       UNION ALL\n       '),
       [ids],
     );
     const list = chosen.map((t) => {
       const versions: TenantKeyVersionView[] = keys
         .filter((k) => k.tenant === t.id)
         .map((k) => {
-          const count = (tbl: string) => Number(counts.find((c) => c.tenant === t.id && c.tbl === tbl && Number(c.tk_version) === Number(k.version))?.n ?? 0);
+          const count = (tbl: SealedTable) => Number(counts.find((c) => c.tenant === t.id && c.tbl === tbl && Number(c.tk_version) === Number(k.version))?.n ?? 0);
           return {
             version: Number(k.version),
             status: k.status,
@@ -158,7 +158,7 @@ export class KeyStatusService {
             created_at: k.created_at,
             destroyed_at: k.destroyed_at ?? null,
             encryptions: Number(k.encryptions),
-            records: { connections: count('connections'), integrations: count('integrations') },
+            records: Object.fromEntries(SEALED_TABLES.map((tbl) => [tbl, count(tbl)])) as Record<SealedTable, number>,
           };
         });
       const active = versions.find((v) => v.status === 'active');

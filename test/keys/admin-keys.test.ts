@@ -32,7 +32,7 @@ describe('key management API and CLI', () => {
     expect(r.body.tenants).toEqual([
       {
         tenant: 'alpha', active_version: 1, min_version: 1, shredded_at: null,
-        versions: [expect.objectContaining({ version: 1, status: 'active', records: { connections: 3, integrations: 0 }, encryptions: 3 })],
+        versions: [expect.objectContaining({ version: 1, status: 'active', records: { connections: 3, integrations: 0, connect_sessions: 0, webhook_endpoints: 0 }, encryptions: 3 })],
       },
     ]);
     expect(r.body.summary).toBeUndefined();

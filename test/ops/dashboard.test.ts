@@ -265,7 +265,7 @@ describe('operator dashboard', () => {
       expect(mine.active_version).toBe(2);
       await expect(figure('on-active')).resolves.toBe('100%');
       const v2 = mine.versions.find((x: { version: number }) => x.version === 2);
-      await expect(page.locator('[data-key-records="2"]').textContent()).resolves.toBe(String(v2.records.connections + v2.records.integrations));
+      await expect(page.locator('[data-key-records="2"]').textContent()).resolves.toBe(String(Object.values(v2.records as Record<string, number>).reduce((a, b) => a + b, 0)));
       await expect(page.locator('[data-key-version="1"]').textContent()).resolves.toBe('destroyed');
       await expect(page.locator('[data-job-status]').first().textContent()).resolves.toBe('succeeded');
       await expect(page.locator('[data-job-progress]').first().textContent()).resolves.toBe('100%');

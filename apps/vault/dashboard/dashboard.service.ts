@@ -49,7 +49,7 @@ export class DashboardService {
       this.keyStatus.status({ operator: false, tenant }),
     ]);
     const mine = keys.tenants.find((t) => t.tenant === tenant);
-    const versions = (mine?.versions ?? []).map((v) => ({ version: v.version, status: v.status, records: v.records.connections + v.records.integrations, createdAt: v.created_at }));
+    const versions = (mine?.versions ?? []).map((v) => ({ version: v.version, status: v.status, records: Object.values(v.records).reduce((a, b) => a + b, 0), createdAt: v.created_at }));
     const all = versions.reduce((n, v) => n + v.records, 0);
     const onActive = versions.find((v) => v.version === mine?.active_version)?.records ?? 0;
     return {
