@@ -5,7 +5,7 @@ import { createDataSource } from '../../libs/db';
 import { Secret, UnavailableError } from '../../libs/kernel';
 import { createTestDatabase, TestDatabase } from '../support/database';
 import { captureLogs, event, eventually, newAuditLog, randomMacKey, separateClient } from './support';
-import { startTcpProxy, TcpProxy } from './tcp-proxy';
+import { TcpProxy } from '../support/tcp-proxy';
 
 /** SECURITY.md 26 and 39: a failing or hanging audit sink fails closed, and says nothing it should not. */
 describe('AuditLog under faults', () => {
@@ -22,15 +22,15 @@ describe('AuditLog under faults', () => {
   });
   afterAll(async () => {
     logs.restore();
-    for (const p of proxies) await p.refuse();
+    for (const p of proxies) await p.close();
     for (const ds of extra) if (ds.isInitialized) await ds.destroy();
     await db.drop();
   });
 
   async function throughProxy(): Promise<{ proxy: TcpProxy; ds: DataSource }> {
-    const proxy = await startTcpProxy(db.url);
+    const proxy = await TcpProxy.start(db.url);
     proxies.push(proxy);
-    const ds = createDataSource({ url: proxy.url, schema: 'vault', poolSize: 3 });
+    const ds = createDataSource({ url: proxy.rewrite(db.url), schema: 'vault', poolSize: 3 });
     extra.push(ds);
     await ds.initialize();
     return { proxy, ds };
@@ -45,7 +45,9 @@ describe('AuditLog under faults', () => {
     const { proxy, ds } = await throughProxy();
     const audit = newAuditLog(ds, key, { timeoutMs: 5000 });
     await audit.record(event('t', { action: 'test.before_outage' }));
-    await proxy.refuse();
+    // The database is gone: live connections reset, new ones refused.
+    proxy.refuseNew(true);
+    proxy.resetAll();
 
     const err = await audit.record(event('t', { action: 'test.outage', subject: canary })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnavailableError);
@@ -83,13 +85,13 @@ describe('AuditLog under faults', () => {
     const { proxy, ds } = await throughProxy();
     const audit = newAuditLog(ds, key, { timeoutMs: 300 });
     await audit.record(event('t', { action: 'test.before_blackhole' }));
-    proxy.blackhole();
+    proxy.pause();
 
     await expect(audit.record(event('t', { action: 'test.blackhole' }))).rejects.toBeInstanceOf(UnavailableError);
     await eventually(() => audit.stats().failedFlushes >= 1);
     expect(logs.lines.some((l) => l.includes('watchdog'))).toBe(true);
 
-    proxy.heal();
+    proxy.resume();
     await expect(audit.record(event('t', { action: 'test.after_blackhole' }))).resolves.toMatchObject({ seq: expect.any(String) });
     expect(await countRows('test.blackhole')).toBe(0);
     expect((await verifyAuditChain(db.ds, key)).ok).toBe(true);
