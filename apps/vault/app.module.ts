@@ -23,7 +23,7 @@ import { DashboardModule } from './dashboard/dashboard.module';
 import { HealthController } from './health/health.controller';
 import { OAuthHttpModule } from './oauth/oauth-http.module';
 import { OpsModule } from './ops/ops.module';
-import { ReleaseController } from './release/release.controller';
+import { ReleaseRoute } from './release/release.route';
 
 @Module({})
 export class AppModule {
@@ -32,7 +32,9 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [ConfigModule.forRoot(config), DbModule.forDataSource(ds), CryptoModule, AuditModule, AuthModule, PolicyModule, CredentialsModule, AuditKeyBinding, AuthRejectionAuditBinding, OAuthHttpModule, ConnectHttpModule, DashboardModule, KeysModule.forRoot({ runJobs: config.keys.jobsInProcess, background: true }), RefreshWorkerModule.forRoot({ run: config.refresh.inProcess }), WebhooksModule.forRoot({ run: config.webhooks.inProcess }), OpsModule.forRoot(config, logger)],
-      controllers: [HealthController, ReleaseController, IntegrationsController, AgentsController, PoliciesController, ConnectionsController, AuditController, KeysController, ShredController, WebhooksController],
+      controllers: [HealthController, IntegrationsController, AgentsController, PoliciesController, ConnectionsController, AuditController, KeysController, ShredController, WebhooksController],
+      // POST /v1/connections/{integration}/token: a plain Fastify route (see ReleaseRoute).
+      providers: [ReleaseRoute],
     };
   }
 }

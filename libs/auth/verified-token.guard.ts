@@ -7,7 +7,7 @@ import { AUTH_REJECTION_SINK, AuthRejection, AuthRejectionSink } from './rejecti
 import { TokenVerifier } from './token-verifier';
 import { VerifiedToken } from './verified-token';
 
-interface HttpRequest {
+export interface HttpRequest {
   method?: string;
   url?: string;
   headers: Record<string, string | string[] | undefined>;
@@ -29,7 +29,16 @@ export abstract class VerifiedTokenGuard implements CanActivate {
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    const request = context.switchToHttp().getRequest<HttpRequest>();
+    await this.authenticate(context.switchToHttp().getRequest<HttpRequest>());
+    return true;
+  }
+
+  /**
+   * What `canActivate` does, for a route served outside Nest's pipeline (the release route is a
+   * plain Fastify route): verify, authorize, report a rejection to the sink, put the token on the
+   * request. Resolves to the token, or rejects with the `DomainError` to answer.
+   */
+  async authenticate(request: HttpRequest): Promise<VerifiedToken> {
     let token: VerifiedToken | undefined;
     try {
       const raw = bearerToken(request);
@@ -43,7 +52,7 @@ export abstract class VerifiedTokenGuard implements CanActivate {
       throw error;
     }
     setPrincipal(request, token);
-    return true;
+    return token;
   }
 
   /** Throws a `DomainError` (403) when the verified token may not make this call. */

@@ -18,6 +18,8 @@ export function problemCodeOf(req: object): string | undefined {
   return PROBLEM_CODES.get(req);
 }
 
+const log = new Logger('errors');
+
 /**
  * The one place errors become responses: RFC 9457 problem+json with a stable `code`.
  * Unknown errors become an opaque 500 with an error id; details stay server-side
@@ -25,50 +27,51 @@ export function problemCodeOf(req: object): string | undefined {
  */
 @Catch()
 export class ProblemFilter implements ExceptionFilter {
-  private readonly log = new Logger('errors');
-
   catch(err: unknown, host: ArgumentsHost): void {
     const ctx = host.switchToHttp();
-    const req = ctx.getRequest<FastifyRequest>();
-    const reply = ctx.getResponse<FastifyReply>();
-    const problem = this.toProblem(err);
-    PROBLEM_CODES.set(req, String(problem.body.code));
-    if (problem.retryAfter !== undefined) reply.header('Retry-After', String(problem.retryAfter));
-    if (problem.body.status === 401) reply.header('WWW-Authenticate', 'Bearer error="invalid_token"');
-    reply
-      .status(problem.body.status as number)
-      .header('Content-Type', 'application/problem+json')
-      .header('Cache-Control', 'no-store')
-      .send({ ...problem.body, instance: req.url.split('?')[0] });
+    sendProblem(err, ctx.getRequest<FastifyRequest>(), ctx.getResponse<FastifyReply>());
   }
+}
 
-  private toProblem(err: unknown): { body: Record<string, unknown>; retryAfter?: number } {
-    if (err instanceof DomainError) {
-      if (err.status >= 500 && err.code === 'internal_error') return this.internal(err);
-      return {
-        body: { type: `about:blank`, title: TITLES[err.status] ?? 'Error', status: err.status, code: err.code, detail: err.detail, ...err.details.extra },
-        retryAfter: err.details.retryAfter,
-      };
-    }
-    if (isDatabaseUnavailable(err)) {
-      return { body: { type: 'about:blank', title: TITLES[503], status: 503, code: 'unavailable', detail: 'The database is unavailable; nothing was released or stored.' }, retryAfter: 1 };
-    }
-    const status = err instanceof HttpException ? err.getStatus() : (err as { statusCode?: number })?.statusCode;
-    if (typeof status === 'number' && status >= 400 && status < 500) {
-      // Framework errors (malformed JSON, unknown route, body too large): keep only a safe detail.
-      const code = HTTP_CODES[status] ?? 'invalid_request';
-      const detail = status === 400 ? 'The request body is not valid JSON or is malformed.' : (TITLES[status] ?? 'Client error');
-      return { body: { type: 'about:blank', title: TITLES[status] ?? 'Error', status, code, detail } };
-    }
-    return this.internal(err);
-  }
+/** What `ProblemFilter` answers, for a route served outside Nest's pipeline (the release route). */
+export function sendProblem(err: unknown, req: FastifyRequest, reply: FastifyReply): void {
+  const problem = toProblem(err);
+  PROBLEM_CODES.set(req, String(problem.body.code));
+  if (problem.retryAfter !== undefined) reply.header('Retry-After', String(problem.retryAfter));
+  if (problem.body.status === 401) reply.header('WWW-Authenticate', 'Bearer error="invalid_token"');
+  reply
+    .status(problem.body.status as number)
+    .header('Content-Type', 'application/problem+json')
+    .header('Cache-Control', 'no-store')
+    .send({ ...problem.body, instance: req.url.split('?')[0] });
+}
 
-  private internal(err: unknown): { body: Record<string, unknown> } {
-    const errorId = randomUUID();
-    const e = err as { name?: unknown; code?: unknown } | null | undefined;
-    this.log.error(`error_id=${errorId} type=${token(e?.name) ?? typeof err} code=${token(e?.code) ?? '-'}`);
-    return { body: { type: 'about:blank', title: TITLES[500], status: ErrorCodes.internal_error, code: 'internal_error', detail: 'An internal error occurred.', error_id: errorId } };
+function toProblem(err: unknown): { body: Record<string, unknown>; retryAfter?: number } {
+  if (err instanceof DomainError) {
+    if (err.status >= 500 && err.code === 'internal_error') return internal(err);
+    return {
+      body: { type: `about:blank`, title: TITLES[err.status] ?? 'Error', status: err.status, code: err.code, detail: err.detail, ...err.details.extra },
+      retryAfter: err.details.retryAfter,
+    };
   }
+  if (isDatabaseUnavailable(err)) {
+    return { body: { type: 'about:blank', title: TITLES[503], status: 503, code: 'unavailable', detail: 'The database is unavailable; nothing was released or stored.' }, retryAfter: 1 };
+  }
+  const status = err instanceof HttpException ? err.getStatus() : (err as { statusCode?: number })?.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    // Framework errors (malformed JSON, unknown route, body too large): keep only a safe detail.
+    const code = HTTP_CODES[status] ?? 'invalid_request';
+    const detail = status === 400 ? 'The request body is not valid JSON or is malformed.' : (TITLES[status] ?? 'Client error');
+    return { body: { type: 'about:blank', title: TITLES[status] ?? 'Error', status, code, detail } };
+  }
+  return internal(err);
+}
+
+function internal(err: unknown): { body: Record<string, unknown> } {
+  const errorId = randomUUID();
+  const e = err as { name?: unknown; code?: unknown } | null | undefined;
+  log.error(`error_id=${errorId} type=${token(e?.name) ?? typeof err} code=${token(e?.code) ?? '-'}`);
+  return { body: { type: 'about:blank', title: TITLES[500], status: ErrorCodes.internal_error, code: 'internal_error', detail: 'An internal error occurred.', error_id: errorId } };
 }
 
 /** A name or code as logged: a short identifier-like string, never free text (messages can carry data). */

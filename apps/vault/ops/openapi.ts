@@ -1,8 +1,10 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
+import { DocumentBuilder, getSchemaPath, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { RELEASE_OPENAPI_PATH, releaseOperation } from '../release/release.route';
+import { ReleaseDto } from '../release/release.dto';
 import { completeDocument } from './openapi-document';
 
 /** Swagger UI's files, from the copy @nestjs/swagger depends on. */
@@ -26,7 +28,10 @@ export function buildOpenApiDocument(app: NestFastifyApplication): OpenAPIObject
     .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'An exchanged agent token (release) or a `vault:admin` token (admin API)' }, 'bearer')
     .addBasicAuth({ type: 'http', scheme: 'basic', description: 'client_secret_basic (token endpoint)' }, 'client')
     .build();
-  return completeDocument(SwaggerModule.createDocument(app, config));
+  const doc = SwaggerModule.createDocument(app, config, { extraModels: [ReleaseDto] });
+  // The release route is a plain Fastify route (no controller for the scanner to see).
+  doc.paths[RELEASE_OPENAPI_PATH] = { post: releaseOperation(getSchemaPath(ReleaseDto)) };
+  return completeDocument(doc);
 }
 
 /**

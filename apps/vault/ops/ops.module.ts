@@ -9,7 +9,8 @@ import { CredentialsModule } from '../../../libs/credentials';
 import { VaultConfig } from '../../../libs/config';
 import { requestLogging, tagRequests } from './logging';
 import { MetricsController, MetricsFeed, metricsProvider } from './metrics';
-import { CallerRateLimitGuard, CallerRateLimitInterceptor, IpRateLimitGuard, throttlerOptions } from './rate-limit';
+import { FixedWindowCounters } from './fixed-window';
+import { CallerRateLimitGuard, CallerRateLimitInterceptor, IpRateLimitGuard, RATE_LIMIT_COUNTERS, ReleaseRateLimits, throttlerOptions } from './rate-limit';
 
 @Injectable()
 class RequestTags implements OnModuleInit {
@@ -28,18 +29,23 @@ class RequestTags implements OnModuleInit {
 @Module({})
 export class OpsModule {
   static forRoot(config: VaultConfig, logger: Logger): DynamicModule {
+    // One set of counters per app: the Nest guards and the release route count in it.
+    const counters = new FixedWindowCounters();
     return {
       module: OpsModule,
-      imports: [LoggerModule.forRoot(requestLogging(logger)), ThrottlerModule.forRoot(throttlerOptions(config)), AuditModule, CredentialsModule],
+      imports: [LoggerModule.forRoot(requestLogging(logger)), ThrottlerModule.forRoot(throttlerOptions(config, counters)), AuditModule, CredentialsModule],
       controllers: [MetricsController],
       providers: [
         metricsProvider,
         MetricsFeed,
         RequestTags,
         CallerRateLimitGuard,
+        { provide: RATE_LIMIT_COUNTERS, useValue: counters },
+        ReleaseRateLimits,
         { provide: APP_GUARD, useClass: IpRateLimitGuard },
         { provide: APP_INTERCEPTOR, useClass: CallerRateLimitInterceptor },
       ],
+      exports: [ReleaseRateLimits],
     };
   }
 }

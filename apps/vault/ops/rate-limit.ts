@@ -1,11 +1,12 @@
 import { CallHandler, ExecutionContext, Inject, Injectable, NestInterceptor } from '@nestjs/common';
-import { ThrottlerGuard, ThrottlerLimitDetail, ThrottlerModuleOptions } from '@nestjs/throttler';
+import { DEFAULT_IPV6_SUBNET_PREFIX, normalizeIp, ThrottlerGuard, ThrottlerLimitDetail, ThrottlerModuleOptions } from '@nestjs/throttler';
 import { Observable } from 'rxjs';
-import { principalOf } from '../../../libs/auth';
-import { VaultConfig } from '../../../libs/config';
+import { principalOf, VerifiedToken } from '../../../libs/auth';
+import { VAULT_CONFIG, VaultConfig } from '../../../libs/config';
 import { DomainError } from '../../../libs/kernel';
 import { VaultMetrics } from '../../../libs/observability';
-import { routeGroupOf } from './route-groups';
+import { FixedWindowCounters } from './fixed-window';
+import { RouteGroup, routeGroupOf } from './route-groups';
 
 type Limiter = 'ip' | 'caller';
 
@@ -13,13 +14,27 @@ function groupOf(context: ExecutionContext) {
   return routeGroupOf(context.switchToHttp().getRequest());
 }
 
+/** The counters every limiter of this app shares (one instance per app, built in OpsModule). */
+export const RATE_LIMIT_COUNTERS = Symbol('RATE_LIMIT_COUNTERS');
+
+/** The per-caller tracker: the agent (`act.sub`) for agent tokens, else the subject, each within its tenant. */
+function callerTracker(p: VerifiedToken): string {
+  return p.agent !== undefined ? `agent\u0000${p.tenant}\u0000${p.agent}` : `subject\u0000${p.tenant}\u0000${p.subject}`;
+}
+
+function limiterKey(limiter: Limiter, group: RouteGroup | undefined, tracker: string): string {
+  return `${limiter}\u0000${group}\u0000${tracker}`;
+}
+
 /**
  * The limits of SECURITY.md 29 on the release and admin APIs, per process, in one window:
  * `ip` counts every request by client address (before authentication, so guessing tokens is
  * limited too); `caller` counts by the verified token: the agent (`act.sub`) on the release
- * API, the admin (`sub`) on the admin API, each within its tenant.
+ * API, the admin (`sub`) on the admin API, each within its tenant. Counted in fixed windows
+ * (`FixedWindowCounters`). The release route is served outside Nest's pipeline and applies the
+ * same two limits, with the same keys, through `ReleaseRateLimits`.
  */
-export function throttlerOptions(config: Pick<VaultConfig, 'rateLimit'>): ThrottlerModuleOptions {
+export function throttlerOptions(config: Pick<VaultConfig, 'rateLimit'>, counters: FixedWindowCounters): ThrottlerModuleOptions {
   const { windowMs, release, admin } = config.rateLimit;
   return {
     throttlers: [
@@ -30,15 +45,59 @@ export function throttlerOptions(config: Pick<VaultConfig, 'rateLimit'>): Thrott
         limit: (ctx) => (groupOf(ctx) === 'release' ? release.perAgent : admin.perCaller),
         getTracker: (req) => {
           const p = principalOf(req);
-          if (!p) return '';
-          return p.agent !== undefined ? `agent\u0000${p.tenant}\u0000${p.agent}` : `subject\u0000${p.tenant}\u0000${p.subject}`;
+          return p ? callerTracker(p) : '';
         },
       },
     ],
     // `Retry-After` comes with the 429 problem (ProblemFilter); no per-limiter X-RateLimit headers.
     setHeaders: false,
-    generateKey: (ctx, tracker, name) => `${name}\u0000${groupOf(ctx)}\u0000${tracker}`,
+    generateKey: (ctx, tracker, name) => limiterKey(name as Limiter, groupOf(ctx), tracker),
+    storage: counters,
   };
+}
+
+function rateLimited(retryAfterSeconds: number): DomainError {
+  const retryAfter = Math.max(1, retryAfterSeconds);
+  return new DomainError('rate_limited', `Too many requests; retry in ${retryAfter} s.`, { retryAfter });
+}
+
+/**
+ * The release route's two limits, as the guards below apply them to Nest routes: `ip` before the
+ * token is verified, `caller` (the agent) after. Throws the same 429 and counts it the same way.
+ */
+@Injectable()
+export class ReleaseRateLimits {
+  private readonly windowMs: number;
+  private readonly perIp: number;
+  private readonly perAgent: number;
+
+  constructor(
+    @Inject(VAULT_CONFIG) config: VaultConfig,
+    @Inject(RATE_LIMIT_COUNTERS) private readonly counters: FixedWindowCounters,
+    private readonly metrics: VaultMetrics,
+  ) {
+    this.windowMs = config.rateLimit.windowMs;
+    this.perIp = config.rateLimit.release.perIp;
+    this.perAgent = config.rateLimit.release.perAgent;
+  }
+
+  /** `ip`: by the client address Fastify resolved (trustProxy), IPv6 by /64 like the throttler's default tracker. */
+  checkIp(ip: string): void {
+    this.check('ip', normalizeIp(ip, DEFAULT_IPV6_SUBNET_PREFIX), this.perIp);
+  }
+
+  /** `caller`: by the verified agent within its tenant. */
+  checkCaller(token: VerifiedToken): void {
+    this.check('caller', callerTracker(token), this.perAgent);
+  }
+
+  private check(limiter: Limiter, tracker: string, limit: number): void {
+    // Block duration = the window, as the throttler defaults it.
+    const hit = this.counters.hit(limiterKey(limiter, 'release', tracker), this.windowMs, limit, this.windowMs);
+    if (!hit.isBlocked) return;
+    this.metrics.recordRateLimited('release', limiter);
+    throw rateLimited(hit.timeToBlockExpire);
+  }
 }
 
 /** One limiter of `throttlerOptions`, answering 429 `rate_limited` with `Retry-After`. */
@@ -56,9 +115,8 @@ abstract class VaultRateLimitGuard extends ThrottlerGuard {
   }
 
   protected override async throwThrottlingException(context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {
-    const retryAfter = Math.max(1, detail.timeToBlockExpire);
     this.metrics.recordRateLimited(groupOf(context) ?? 'none', this.limiter);
-    throw new DomainError('rate_limited', `Too many requests; retry in ${retryAfter} s.`, { retryAfter });
+    throw rateLimited(detail.timeToBlockExpire);
   }
 }
 

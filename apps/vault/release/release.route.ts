@@ -1,0 +1,97 @@
+import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AgentTokenGuard } from '../../../libs/auth';
+import { CredentialReleaseService } from '../../../libs/credentials';
+import { validName } from '../http/names';
+import { sendProblem } from '../http/problem.filter';
+import { strictValidation } from '../http/validation';
+import { ReleaseRateLimits } from '../ops/rate-limit';
+import { RELEASE_ROUTE } from '../ops/route-groups';
+import { ReleaseDto } from './release.dto';
+
+const integrationName = validName('integration');
+const SCOPE = /^[\x21\x23-\x5B\x5D-\x7E]{1,256}$/;
+const MAX_SCOPES = 100;
+const BODY = { type: 'body', metatype: ReleaseDto, data: undefined } as const;
+
+/**
+ * `POST /v1/connections/{integration}/token`, the hot path, as a plain Fastify route: Nest's
+ * guard/interceptor/pipe pipeline (and its rxjs plumbing) cost more CPU per request than the
+ * release itself. The steps are the ones Nest ran, in its order, with the same code where it
+ * exists: the per-IP limit (the global guard) → `AgentTokenGuard.authenticate` (verification,
+ * `not_an_agent_token`, the rejection audited before the answer) → the per-agent limit (the
+ * interceptor) → the path name and body checks (the pipes; an invalid body is answered by the
+ * same `ValidationPipe` as before, so its 400 is unchanged) → `CredentialReleaseService`.
+ * Errors go through `sendProblem`, what `ProblemFilter` answers. Around it nothing changes:
+ * request logging and the request id (middleware and `onRequest` hooks), metrics (`onResponse`),
+ * body parsing and its errors (Fastify, then Nest's error handler).
+ */
+@Injectable()
+export class ReleaseRoute implements OnModuleInit {
+  constructor(
+    private readonly adapter: HttpAdapterHost,
+    private readonly auth: AgentTokenGuard,
+    private readonly limits: ReleaseRateLimits,
+    private readonly release: CredentialReleaseService,
+  ) {}
+
+  onModuleInit(): void {
+    const fastify = this.adapter.httpAdapter?.getInstance<FastifyInstance>();
+    if (!fastify) throw new Error('the release route needs the Fastify adapter');
+    fastify.post(RELEASE_ROUTE, (req, reply) => this.handle(req, reply));
+    // The line Nest logs for each route it maps (the OpenAPI test matches documented routes against these).
+    new Logger('ReleaseRoute').log(`Mapped {${RELEASE_ROUTE}, POST} route`);
+  }
+
+  private async handle(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    try {
+      this.limits.checkIp(req.ip);
+      const token = await this.auth.authenticate(req);
+      this.limits.checkCaller(token);
+      const integration = integrationName.transform((req.params as { integration?: unknown }).integration as string);
+      const scopes = await requestedScopes(req.body);
+      reply.header('Cache-Control', 'no-store').header('Pragma', 'no-cache');
+      const result = await this.release.release(
+        { tenant: token.tenant, subject: token.subject, agent: token.agent!, scopes: token.scopes, claims: token.claims, jti: token.jti },
+        integration,
+        scopes,
+      );
+      return reply.code(200).send(result);
+    } catch (err) {
+      sendProblem(err, req, reply);
+      return reply;
+    }
+  }
+}
+
+/** The route in the OpenAPI document (`completeDocument` adds its errors, security, tag and summary). */
+export const RELEASE_OPENAPI_PATH = '/v1/connections/{integration}/token';
+
+export function releaseOperation(bodySchemaRef: string) {
+  return {
+    operationId: 'ReleaseController_token',
+    parameters: [{ name: 'integration', required: true, in: 'path' as const, schema: { type: 'string' as const } }],
+    requestBody: { required: false, content: { 'application/json': { schema: { $ref: bodySchemaRef } } } },
+    responses: { '200': { description: 'The credential (`Cache-Control: no-store`)' } },
+  };
+}
+
+/**
+ * The body's `scopes`. The common shapes (no body, `{}`, `{ "scopes": [valid scopes] }`) are
+ * checked here; anything else goes through the `ReleaseDto` validation pipe, which accepts what
+ * it accepted before and refuses the rest with the same 400.
+ */
+async function requestedScopes(body: unknown): Promise<string[] | undefined> {
+  if (body === undefined) return undefined;
+  if (typeof body === 'object' && body !== null && Object.getPrototypeOf(body) === Object.prototype) {
+    const keys = Object.keys(body);
+    if (keys.length === 0) return undefined;
+    const scopes = (body as { scopes?: unknown }).scopes;
+    if (keys.length === 1 && keys[0] === 'scopes' && Array.isArray(scopes) && scopes.length <= MAX_SCOPES && scopes.every((s) => typeof s === 'string' && SCOPE.test(s))) {
+      return scopes as string[];
+    }
+  }
+  const dto = (await strictValidation.transform(body, BODY)) as ReleaseDto;
+  return dto.scopes ?? undefined;
+}
