@@ -6,6 +6,7 @@ import { AuditLog } from '../../libs/audit';
 import { ConnectionRefresher, OAuthCredentialStore } from '../../libs/credentials';
 import { KEY_PROVIDER, KeyProvider, Keyring } from '../../libs/crypto';
 import { onAuditFlush, onKeyProviderCall, onRefresh, VaultMetrics } from '../../libs/observability';
+import { feedWebhookMetrics, WebhookDispatcher } from '../../libs/webhooks';
 
 interface PgPool {
   totalCount: number;
@@ -15,7 +16,8 @@ interface PgPool {
 
 /**
  * `GET /metrics` of a worker process (it serves no API): scheduled refresh outcomes by provider and
- * class, lease contention, the refresh queue's lag, Key Vault calls, audit flushes, the pool.
+ * class, lease contention, the refresh queue's lag, webhook deliveries and the outbox's lag, Key
+ * Vault calls, audit flushes, the pool.
  * Every other path is 404. Returns the server and the port it listens on.
  */
 export async function serveWorkerMetrics(app: INestApplicationContext, port: number, host: string, poolMax: number): Promise<{ server: Server; port: number }> {
@@ -35,6 +37,7 @@ export async function serveWorkerMetrics(app: INestApplicationContext, port: num
   onRefresh(app.get(ConnectionRefresher), (e) => metrics.recordRefresh(e));
   onKeyProviderCall(app.get<KeyProvider>(KEY_PROVIDER), (e) => metrics.recordKeyProviderCall(e));
   onAuditFlush(audit, (e) => metrics.recordAuditFlush(e));
+  feedWebhookMetrics(metrics, app.get(WebhookDispatcher));
   const server = createServer((req, res) => {
     if (req.method !== 'GET' || req.url !== '/metrics') return void res.writeHead(404).end();
     metrics.text().then(

@@ -37,9 +37,20 @@ export interface RefreshEvent {
   seconds: number;
 }
 
+/** How one webhook delivery attempt ended: `retry` = the event stays pending (attempted again later); `dead` = given up (or dropped). */
+export type WebhookDeliveryOutcome = 'delivered' | 'retry' | 'dead';
+
+/** One webhook delivery attempt of a dispatcher. `eventType` is one of the known event types, never free text. */
+export interface WebhookDeliveryEvent {
+  source: object;
+  eventType: string;
+  outcome: WebhookDeliveryOutcome;
+}
+
 const keyProviderCalls = channel('credential-vault:key-provider-call');
 const refreshes = channel('credential-vault:refresh');
 const auditFlushes = channel('credential-vault:audit-flush');
+const webhookDeliveries = channel('credential-vault:webhook-delivery');
 
 function publish<T>(ch: Channel, event: () => T): void {
   if (ch.hasSubscribers) ch.publish(event());
@@ -59,6 +70,9 @@ export const reportAuditFlush = (event: () => AuditFlushEvent): void => publish(
 export const reportRefresh = (event: () => RefreshEvent): void => publish(refreshes, event);
 /** Listens to the refresh attempts of one refresher. */
 export const onRefresh = (source: object, listener: (e: RefreshEvent) => void): (() => void) => subscribe(refreshes, source, listener);
+export const reportWebhookDelivery = (event: () => WebhookDeliveryEvent): void => publish(webhookDeliveries, event);
+/** Listens to the delivery attempts of one webhook dispatcher; returns the unsubscribe function. */
+export const onWebhookDelivery = (source: object, listener: (e: WebhookDeliveryEvent) => void): (() => void) => subscribe(webhookDeliveries, source, listener);
 /** Listens to the calls of one key provider; returns the unsubscribe function. */
 export const onKeyProviderCall = (source: object, listener: (e: KeyProviderCallEvent) => void): (() => void) => subscribe(keyProviderCalls, source, listener);
 /** Listens to the flushes of one audit log; returns the unsubscribe function. */

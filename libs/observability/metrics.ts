@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { AuditFlushEvent, KeyProviderCallEvent, RefreshEvent } from './channels';
+import { AuditFlushEvent, KeyProviderCallEvent, RefreshEvent, WebhookDeliveryEvent } from './channels';
 
 /** What the metrics read at scrape time. Every source is optional (a worker has no HTTP, a test may omit some). */
 export interface MetricSources {
@@ -11,6 +11,8 @@ export interface MetricSources {
   pool?(): { total: number; idle: number; waiting: number; max: number } | undefined;
   /** Seconds the oldest due refresh has waited (the refresh queue's lag). */
   refreshLag?(): Promise<number>;
+  /** Seconds the oldest due, undelivered webhook event has waited (the outbox's lag); only where a dispatcher runs. */
+  webhookLag?(): Promise<number>;
 }
 
 export type ReleaseOutcome = 'released' | 'denied' | 'error';
@@ -37,7 +39,7 @@ const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 /**
  * The vault's Prometheus metrics, in a registry of their own (one per app, so several apps in
  * one process do not share counters). Labels are integration names, reason codes, operation
- * names and outcomes only: never a user, an agent, a tenant or a value.
+ * names, event types and outcomes only: never a user, an agent, a tenant, a URL or a value.
  *
  * @example
  *   const metrics = new VaultMetrics({ pool: () => ({ total: 3, idle: 2, waiting: 0, max: 20 }) });
@@ -56,10 +58,14 @@ export class VaultMetrics {
   private readonly auditBatchEvents: Histogram;
   private readonly refreshes: Counter<'provider' | 'trigger' | 'outcome' | 'error_class'>;
   private readonly refreshSeconds: Histogram<'provider' | 'outcome'>;
+  private readonly webhookDeliveries: Counter<'event_type' | 'outcome'>;
+  private webhookLagGauge?: Gauge;
+  private webhookLagSource?: () => Promise<number>;
   private readonly providers = new BoundedLabel();
   private readonly errorClasses = new BoundedLabel();
   private readonly integrations = new BoundedLabel();
   private readonly reasons = new BoundedLabel();
+  private readonly eventTypes = new BoundedLabel();
 
   constructor(sources: MetricSources = {}, opts: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -73,6 +79,7 @@ export class VaultMetrics {
     this.auditBatchEvents = new Histogram({ name: 'vault_audit_flush_events', help: 'Events per committed audit flush', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024], registers });
     this.refreshes = new Counter({ name: 'vault_refresh_total', help: 'OAuth refresh attempts by provider, trigger (on_demand, scheduled), outcome and error class; outcome lease_wait counts lease contention', labelNames: ['provider', 'trigger', 'outcome', 'error_class'], registers });
     this.refreshSeconds = new Histogram({ name: 'vault_refresh_duration_seconds', help: 'OAuth refresh latency (provider call and commit) by provider and outcome', labelNames: ['provider', 'outcome'], buckets: LATENCY_BUCKETS, registers });
+    this.webhookDeliveries = new Counter({ name: 'vault_webhook_deliveries_total', help: 'Webhook delivery attempts by event type and outcome (delivered, retry, dead)', labelNames: ['event_type', 'outcome'], registers });
     this.pulled(sources);
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
@@ -110,6 +117,31 @@ export class VaultMetrics {
   recordRefresh(e: RefreshEvent): void {
     this.refreshes.inc({ provider: this.providers.value(e.provider), trigger: e.trigger, outcome: e.outcome, error_class: this.errorClasses.value(e.errorClass ?? undefined) });
     if (e.outcome !== 'lease_wait') this.refreshSeconds.observe({ provider: this.providers.value(e.provider), outcome: e.outcome }, e.seconds);
+  }
+
+  recordWebhookDelivery(e: WebhookDeliveryEvent): void {
+    this.webhookDeliveries.inc({ event_type: this.eventTypes.value(e.eventType), outcome: e.outcome });
+  }
+
+  /**
+   * Exports `vault_webhook_outbox_lag_seconds`, read from `lag` at scrape time: for a process whose
+   * dispatcher starts after its metrics were built (the API's, with WEBHOOKS_IN_PROCESS). Calling it
+   * again replaces the source.
+   */
+  watchWebhookOutboxLag(lag: () => Promise<number>): void {
+    this.webhookLagSource = lag;
+    if (this.webhookLagGauge) return;
+    const read = () => this.webhookLagSource?.() ?? Promise.resolve(undefined);
+    this.webhookLagGauge = new Gauge({
+      name: 'vault_webhook_outbox_lag_seconds',
+      help: 'How long the oldest due, undelivered webhook event has been waiting (0 when the dispatchers keep up)',
+      registers: [this.registry],
+      async collect() {
+        // As for the refresh lag: a scrape must not fail because the database is down.
+        const v = await read().catch(() => undefined);
+        if (v !== undefined) this.set(v);
+      },
+    });
   }
 
   /** Metrics read from their owners at scrape time. */
@@ -169,5 +201,6 @@ export class VaultMetrics {
         },
       });
     }
+    if (s.webhookLag) this.watchWebhookOutboxLag(s.webhookLag);
   }
 }

@@ -45,3 +45,20 @@ describe('VaultMetrics', () => {
     expect(text).not.toContain('integration="i500"');
   });
 });
+
+describe('VaultMetrics webhooks', () => {
+  it('counts deliveries by event type and outcome, and reads the outbox lag from its latest source', async () => {
+    const m = new VaultMetrics({}, { processMetrics: false });
+    expect(await m.text()).not.toContain('vault_webhook_outbox_lag_seconds');
+    m.recordWebhookDelivery({ source: m, eventType: 'connection.created', outcome: 'delivered' });
+    m.recordWebhookDelivery({ source: m, eventType: 'https://evil.example/?t=1', outcome: 'retry' });
+    m.watchWebhookOutboxLag(async () => 7);
+    m.watchWebhookOutboxLag(async () => 3); // replaces the source; no second gauge
+    const text = await m.text();
+    expect(text).toContain('vault_webhook_deliveries_total{event_type="connection.created",outcome="delivered"} 1');
+    expect(text).toContain('vault_webhook_deliveries_total{event_type="other",outcome="retry"} 1');
+    expect(text).toContain('vault_webhook_outbox_lag_seconds 3');
+    m.watchWebhookOutboxLag(() => Promise.reject(new Error('database down')));
+    expect(await m.text()).toContain('vault_webhook_outbox_lag_seconds 3'); // the last reading, not a failed scrape
+  });
+});

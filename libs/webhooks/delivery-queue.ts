@@ -64,6 +64,18 @@ export class WebhookDeliveryQueue {
     return this.finish(id, owner, `status = 'dead', finished_at = now(), last_error = $3`, [reason]);
   }
 
+  /**
+   * Seconds the oldest due, unleased pending event has waited since it became due (0 when none is):
+   * the outbox's lag. A leased event is not due (its claim moved `next_attempt_at` to the lease's end).
+   */
+  async lagSeconds(): Promise<number> {
+    const [r] = await this.ds.query(
+      `SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(next_attempt_at)), 0)::float8 AS lag FROM webhook_outbox
+        WHERE status = 'pending' AND next_attempt_at <= now()`,
+    );
+    return Math.max(0, Number(r.lag));
+  }
+
   /** Deletes finished events past their retention, a bounded batch at a time. */
   async purge(deliveredBefore: Date, deadBefore: Date, limit = 1000): Promise<number> {
     const [, count] = await this.ds.query(

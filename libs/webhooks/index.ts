@@ -2,6 +2,7 @@ export { WebhooksModule } from './webhooks.module';
 export { WebhookOutbox, OUTBOX_INSERT_SQL } from './webhook-outbox';
 export type { EnqueueResult } from './webhook-outbox';
 export { WebhookDispatcher } from './webhook-dispatcher';
+export { feedWebhookMetrics } from './webhook-metrics';
 export type { TickResult } from './webhook-dispatcher';
 export { WebhookAdminService } from './webhook-admin.service';
 export type { WebhookActor } from './webhook-admin.service';

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { VAULT_CONFIG, VaultConfig } from '../config';
 import { TenantId } from '../kernel';
+import { reportWebhookDelivery } from '../observability';
 import { ClaimedEvent, WebhookDeliveryQueue } from './delivery-queue';
 import { parseRetryAfter, retryDelayMs } from './backoff';
 import { DeliveryTarget, WebhookEndpointStore } from './webhook-endpoint.store';
@@ -71,11 +72,18 @@ export class WebhookDispatcher {
           return 'failed' as const;
         });
         result[outcome] += 1;
+        // `failed` leaves the event pending (its retry, or another dispatcher's after a lost lease).
+        reportWebhookDelivery(() => ({ source: this, eventType: e.type, outcome: outcome === 'failed' ? 'retry' : outcome }));
       }));
     } finally {
       for (const t of targets.values()) void t.then((x) => x?.key.fill(0), () => undefined);
     }
     return result;
+  }
+
+  /** Seconds the oldest due event has been waiting for a dispatcher (`vault_webhook_outbox_lag_seconds`). */
+  outboxLagSeconds(): Promise<number> {
+    return this.queue.lagSeconds();
   }
 
   /** Deletes delivered and dead events past their retention. */

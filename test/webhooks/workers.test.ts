@@ -5,6 +5,7 @@ import { DataSource } from 'typeorm';
 import { asTenantId } from '../../libs/kernel';
 import { WebhookOutbox } from '../../libs/webhooks';
 import { connectOverHttp, Rig, startRig, T } from '../connect/support';
+import { parseMetrics, sample } from '../ops/support';
 import { SpawnedWorker, spawnWorker } from '../keys/support';
 import { outboxOf, putEndpoint, Receiver, waitFor } from './support';
 
@@ -62,7 +63,9 @@ describe('webhook dispatchers in worker processes', () => {
   });
 
   it('allowlisted workers deliver: the refused event on its retry, and connection.created from a real connect flow', async () => {
-    await Promise.all([worker({ OUTBOUND_ALLOW_HOSTS: '127.0.0.1' }), worker({ OUTBOUND_ALLOW_HOSTS: '127.0.0.1' })]);
+    // Each serves /metrics on a port of its own (scraped in the last test).
+    const env = { OUTBOUND_ALLOW_HOSTS: '127.0.0.1', WORKER_METRICS_PORT: '0', HOST: '127.0.0.1' };
+    await Promise.all([worker(env), worker(env)]);
     await rig.v.db.ds.query(`UPDATE vault.webhook_outbox SET next_attempt_at = now() WHERE status = 'pending'`);
     await waitFor('the test event', () => receiver.to(path).some((r) => r.json?.type === 'webhook.test'));
 
@@ -84,7 +87,7 @@ describe('webhook dispatchers in worker processes', () => {
     expect(workers.flatMap((w) => w.output).join('')).not.toContain(secret.slice('whsec_'.length));
   });
 
-  it('two dispatchers on one outbox: 120 events, each delivered exactly once, by both', async () => {
+  it('two dispatchers on one outbox: 120 events, each delivered exactly once, by both, and counted on their /metrics', async () => {
     receiver.delayMs = 20;
     const before = receiver.to(path).length;
     const ds = rig.v.vault.app.get(DataSource);
@@ -108,6 +111,12 @@ describe('webhook dispatchers in worker processes', () => {
     const rows = await ds.query(`SELECT attempts, lease_owner FROM webhook_outbox WHERE id = ANY($1)`, [ids]);
     expect(rows.every((r: any) => r.attempts === 1)).toBe(true);
     expect(new Set(rows.map((r: any) => r.lease_owner)).size).toBe(2); // both workers took part
+    // Each worker's /metrics counts its own deliveries: together, the 120; the outbox has no lag left.
+    const scrapes = await Promise.all(workers.slice(1).map(async (w) => (await fetch(/metrics on (http:\/\/\S+)/.exec(w.output.join(''))![1])).text()));
+    const delivered = scrapes.map((text) => parseMetrics(text)).map((m) => sample(m, 'vault_webhook_deliveries_total', { event_type: 'connection.refresh_failed', outcome: 'delivered' }));
+    expect(delivered.every((n) => n > 0)).toBe(true);
+    expect(delivered.reduce((a, b) => a + b, 0)).toBe(120);
+    for (const text of scrapes) expect(sample(parseMetrics(text), 'vault_webhook_outbox_lag_seconds')).toBe(0);
     await new Promise((r) => setTimeout(r, 300)); // nothing more arrives afterwards
     expect(receiver.to(path).slice(before).filter((r) => ids.includes(r.headers['webhook-id'] as string))).toHaveLength(120);
   });
