@@ -308,3 +308,43 @@ describe('operator dashboard', () => {
     });
   });
 });
+
+/**
+ * SECURITY 29 on the dashboard: the admin API's limits (per client IP before the token is even
+ * looked at, per admin once it is verified), answered with a 429 page and `Retry-After`.
+ */
+describe('operator dashboard: rate limits', () => {
+  let v: TestVault;
+  const page = (token?: string) => v.call('GET', '/dashboard', { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  const expectLimited = (r: { status: number; headers: Headers; text: string }) => {
+    expect(r.status).toBe(429);
+    expect(r.headers.get('content-type')).toContain('text/html');
+    expect(r.headers.get('cache-control')).toBe('no-store');
+    expect(r.headers.get('retry-after')).toMatch(/^[1-9][0-9]*$/);
+    expect(Number(r.headers.get('retry-after'))).toBeLessThanOrEqual(60);
+    expect(r.text).toContain('Too many requests');
+  };
+
+  beforeAll(async () => {
+    v = await startTestVault({ RATE_LIMIT_WINDOW_SECONDS: '60', RATE_LIMIT_ADMIN_PER_IP: '8', RATE_LIMIT_ADMIN_PER_CALLER: '3' });
+  });
+  afterAll(() => v?.close());
+
+  it('per admin: the fourth page view of one admin is refused; another admin of the tenant still has a budget', async () => {
+    const admin = v.issuer.adminToken(T);
+    for (let i = 0; i < 3; i++) expect((await page(admin)).status).toBe(200);
+    expectLimited(await page(admin));
+    expect((await page(v.issuer.sign({ sub: 'second-admin@acme', tid: T, scope: 'vault:admin' }))).status).toBe(200);
+  });
+
+  it('per IP: before any token is checked, for the page and the sign-in form alike; counted in the metrics', async () => {
+    // Five requests from 127.0.0.1 so far; the budget is eight.
+    for (let i = 0; i < 3; i++) expect((await page()).status).toBe(401);
+    expectLimited(await page());
+    expectLimited(await page(v.issuer.sign({ sub: 'third-admin@acme', tid: T, scope: 'vault:admin' })));
+    expectLimited(await v.call('POST', '/dashboard/session', { raw: 'token=guess&csrf=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } }));
+    const metrics = (await v.call('GET', '/metrics')).text;
+    expect(metrics).toMatch(/^vault_rate_limited_total\{route_group="dashboard",limiter="ip"\} [1-9]/m);
+    expect(metrics).toMatch(/^vault_rate_limited_total\{route_group="dashboard",limiter="caller"\} 1$/m);
+  });
+});

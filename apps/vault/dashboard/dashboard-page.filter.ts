@@ -29,6 +29,11 @@ export class DashboardPageFilter implements ExceptionFilter {
       sendDashboardPage(reply, 401, 'Sign in', signInPage(csrf.token, first ? null : err.detail), { 'www-authenticate': 'Bearer', ...(cookies.length ? { 'set-cookie': cookies } : {}) });
       return;
     }
+    if (err instanceof DomainError && err.code === 'rate_limited') {
+      const retryAfter = String(err.details.retryAfter ?? 1);
+      sendDashboardPage(reply, 429, 'Too many requests', messagePage('Too many requests', `Try again in ${retryAfter} s.`, back), { 'retry-after': retryAfter });
+      return;
+    }
     if (err instanceof DomainError && err.status < 500) {
       sendDashboardPage(reply, err.status, 'Not allowed', messagePage(err.status === 403 ? 'Not allowed' : 'This request cannot be used', err.detail, back));
       return;

@@ -1,6 +1,7 @@
-import { Controller, Get, HttpCode, Post, Req, Res, UseFilters } from '@nestjs/common';
+import { Controller, Get, HttpCode, Post, Req, Res, UseFilters, UseGuards } from '@nestjs/common';
 import { ApiOperation, ApiResponse } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { DashboardIpRateLimitGuard } from './dashboard-rate-limit';
 import { DashboardSession } from './dashboard-session';
 import { DashboardPageFilter } from './dashboard-page.filter';
 import { dashboardPage } from './dashboard-page';
@@ -12,9 +13,11 @@ const SIGN_IN = { status: 401, description: 'The sign-in page (no token, or one 
 /**
  * The operator dashboard (`vault:admin`, own tenant only): a server-rendered page that works
  * without JavaScript. `Authorization: Bearer` works for tools; people sign in with the form.
+ * Rate limited like the admin API (DashboardRateLimits).
  */
 @Controller('dashboard')
 @UseFilters(DashboardPageFilter)
+@UseGuards(DashboardIpRateLimitGuard)
 export class DashboardController {
   constructor(
     private readonly session: DashboardSession,
