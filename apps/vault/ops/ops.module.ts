@@ -1,4 +1,4 @@
-import { DynamicModule, Injectable, Module, OnModuleInit } from '@nestjs/common';
+import { DynamicModule, Injectable, Module, OnModuleInit, RequestMethod } from '@nestjs/common';
 import { APP_GUARD, APP_INTERCEPTOR, HttpAdapterHost } from '@nestjs/core';
 import { ThrottlerModule } from '@nestjs/throttler';
 import type { FastifyInstance } from 'fastify';
@@ -7,10 +7,14 @@ import type { Logger } from 'pino';
 import { AuditModule } from '../../../libs/audit';
 import { CredentialsModule } from '../../../libs/credentials';
 import { VaultConfig } from '../../../libs/config';
-import { requestLogging, tagRequests } from './logging';
+import { requestLogging, routeRequestLogging, tagRequests } from './logging';
 import { MetricsController, MetricsFeed, metricsProvider } from './metrics';
 import { FixedWindowCounters } from './fixed-window';
+import { RELEASE_ROUTE } from './route-groups';
 import { CallerRateLimitGuard, CallerRateLimitInterceptor, IpRateLimitGuard, RATE_LIMIT_COUNTERS, ReleaseRateLimits, throttlerOptions } from './rate-limit';
+
+/** The release route's `onRequest` hook: its request line and request-scoped logger (`routeRequestLogging`). */
+export const RELEASE_REQUEST_LOG = Symbol('RELEASE_REQUEST_LOG');
 
 @Injectable()
 class RequestTags implements OnModuleInit {
@@ -33,7 +37,8 @@ export class OpsModule {
     const counters = new FixedWindowCounters();
     return {
       module: OpsModule,
-      imports: [LoggerModule.forRoot(requestLogging(logger)), ThrottlerModule.forRoot(throttlerOptions(config, counters)), AuditModule, CredentialsModule],
+      // The release route logs itself (RELEASE_REQUEST_LOG): it is not behind Nest's middleware.
+      imports: [LoggerModule.forRoot(requestLogging(logger, [{ path: RELEASE_ROUTE.slice(1), method: RequestMethod.POST }])), ThrottlerModule.forRoot(throttlerOptions(config, counters)), AuditModule, CredentialsModule],
       controllers: [MetricsController],
       providers: [
         metricsProvider,
@@ -42,10 +47,11 @@ export class OpsModule {
         CallerRateLimitGuard,
         { provide: RATE_LIMIT_COUNTERS, useValue: counters },
         ReleaseRateLimits,
+        { provide: RELEASE_REQUEST_LOG, useValue: routeRequestLogging(logger) },
         { provide: APP_GUARD, useClass: IpRateLimitGuard },
         { provide: APP_INTERCEPTOR, useClass: CallerRateLimitInterceptor },
       ],
-      exports: [ReleaseRateLimits],
+      exports: [ReleaseRateLimits, RELEASE_REQUEST_LOG],
     };
   }
 }
