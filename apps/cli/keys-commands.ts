@@ -150,7 +150,7 @@ function renderStatus(v: KeyStatusView): string {
   if (v.summary) lines.push(`tenants: ${v.summary.tenants} (${v.summary.listed} listed)`);
   for (const t of v.tenants) {
     lines.push(`tenant ${t.tenant}: active v${t.active_version ?? '-'}, minimum decryption v${t.min_version}${t.shredded_at ? ', shredded' : ''}`);
-    for (const k of t.versions) lines.push(`    v${k.version} ${k.status.padEnd(12)} connections ${k.records.connections}  integrations ${k.records.integrations}  encryptions ${k.encryptions}`);
+    for (const k of t.versions) lines.push(`    v${k.version} ${k.status.padEnd(12)} ${Object.entries(k.records).map(([table, n]) => `${table} ${n}`).join('  ')}  encryptions ${k.encryptions}`);
   }
   for (const j of v.jobs.slice(0, 10)) lines.push(`job ${j.id} ${j.kind}${j.tenant ? ` ${j.tenant}` : ''} ${j.status} ${j.done}/${j.total}${j.error_class ? ` (${j.error_class})` : ''}`);
   for (const w of v.warnings) lines.push(`WARNING ${w.code}: ${w.message}${w.tenant ? ` [${w.tenant}]` : ''}`);
