@@ -1,8 +1,8 @@
-import { LoggerService, RequestMethod } from '@nestjs/common';
+import { LoggerService } from '@nestjs/common';
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { Logger as NestPinoLogger, Params, PinoLogger } from 'nestjs-pino';
+import { Logger as NestPinoLogger, PinoLogger } from 'nestjs-pino';
 import { storage, Store } from 'nestjs-pino/storage';
 import type { Logger } from 'pino';
 import { pinoHttp, Options as PinoHttpOptions } from 'pino-http';
@@ -12,7 +12,7 @@ import { errorSummary } from '../../../libs/observability';
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const ROUTE = Symbol('vault.route');
 
-type RawRequest = IncomingMessage & { [ROUTE]?: string; originalUrl?: string };
+type RawRequest = IncomingMessage & { [ROUTE]?: string };
 
 /** Fastify's `genReqId`: the request id every log line of the request carries. */
 export function requestId(req: IncomingMessage): string {
@@ -27,6 +27,54 @@ function requestLine(req: RawRequest, res: ServerResponse, responseTime: number)
 
 const QUIET_PATHS = new Set(['/healthz', '/metrics']);
 
+/**
+ * One JSON line per request (`reqId`, method, route template, status, time; none for the quiet
+ * paths), the request id on every line logged while handling it (a request-scoped logger in
+ * nestjs-pino's async-local storage, which `nestLogger` reads) and in the `x-request-id`
+ * response header (`tagRequests`). Bodies, headers, URLs and error messages are never logged.
+ *
+ * An `onRequest` hook of the whole Fastify instance, doing what nestjs-pino's middleware did
+ * (pino-http, then the storage) with pino-http's own logger and line, for less: the
+ * request-scoped child logger is made only when something logs during the request, and the
+ * line is written by one child logger instead of two made up front; no middleware runs.
+ */
+export function requestLogging(logger: Logger): onRequestHookHandler {
+  const options = pinoHttpOptions(logger);
+  const level = options.customLogLevel!;
+  const success = options.customSuccessObject!;
+  const failure = options.customErrorObject!;
+  // pino-http's own logger: its serializers wrapped the way it wraps them.
+  const base = pinoHttp(options).logger;
+  return function logRequest(this: FastifyInstance, req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void {
+    const raw = req.raw as RawRequest;
+    const res = reply.raw;
+    const started = Date.now();
+    const reqId = req.id;
+    let child: Logger | undefined;
+    const requestLogger = (): Logger => (child ??= base.child({ reqId }));
+    if (!QUIET_PATHS.has(req.url.split('?')[0])) {
+      // As pino-http: the line once the response is finished, or the request aborted.
+      const finished = (): void => {
+        res.removeListener('close', finished);
+        res.removeListener('finish', finished);
+        const responseTime = Date.now() - started;
+        const lvl = level(raw, res, undefined);
+        if (lvl === 'silent' || !base.isLevelEnabled(lvl)) return;
+        const err = (res as ServerResponse & { err?: Error }).err;
+        if (err || res.statusCode >= 500) {
+          requestLogger()[lvl](failure(raw, res, err ?? new Error(`failed with status code ${res.statusCode}`), { res, err, responseTime } as never), 'request errored');
+        } else {
+          requestLogger()[lvl](success(raw, res, { res, responseTime } as never), !raw.readableAborted && res.writableEnded ? 'request completed' : 'request aborted');
+        }
+      };
+      res.on('close', finished);
+      res.on('finish', finished);
+    }
+    const store = Object.create(Store.prototype, { logger: { get: requestLogger }, responseLogger: { value: undefined } }) as Store;
+    storage.run(store, done);
+  };
+}
+
 /** pino-http's options (a fresh object each time: pino-http takes them apart). */
 function pinoHttpOptions(logger: Logger): PinoHttpOptions {
   return {
@@ -38,63 +86,6 @@ function pinoHttpOptions(logger: Logger): PinoHttpOptions {
     customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
     customSuccessObject: (req, res, val: { responseTime: number }) => requestLine(req, res, val.responseTime),
     customErrorObject: (req, res, _err, val: { responseTime: number }) => requestLine(req, res, val.responseTime),
-    autoLogging: { ignore: (req: RawRequest) => QUIET_PATHS.has((req.originalUrl ?? req.url ?? '').split('?')[0]) },
-  };
-}
-
-/**
- * nestjs-pino: one JSON line per request (`reqId`, method, route template, status, time), the
- * request id on every line logged while handling it and in the `x-request-id` response
- * header. Bodies, headers, URLs and error messages are never logged. `own` lists routes that
- * log themselves with `routeRequestLogging` (the release route, served outside Nest).
- */
-export function requestLogging(logger: Logger, own: Array<{ path: string; method: RequestMethod }> = []): Params {
-  return {
-    pinoHttp: pinoHttpOptions(logger),
-    forRoutes: [{ path: '{*path}', method: RequestMethod.ALL }],
-    ...(own.length ? { exclude: own } : {}),
-  };
-}
-
-/**
- * What pino-http and nestjs-pino's middleware do for a request, as one `onRequest` hook of a
- * route that is not behind Nest's middleware: the request-scoped logger (Nest's lines logged
- * while handling the request carry its `reqId`) and, once the response is finished or the
- * request aborted, the same request line from the same pino-http logger. Cheaper than the
- * middleware: the request-scoped child logger is made only if something logs, and one child
- * per request writes the line instead of two made up front.
- */
-export function routeRequestLogging(logger: Logger): onRequestHookHandler {
-  const options = pinoHttpOptions(logger);
-  const level = options.customLogLevel!;
-  const success = options.customSuccessObject!;
-  const failure = options.customErrorObject!;
-  // pino-http's own logger (its serializers wrapped the way it wraps them).
-  const base = pinoHttp(options).logger;
-  return function logRequest(this: FastifyInstance, req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void {
-    const raw = req.raw as RawRequest;
-    const res = reply.raw;
-    const started = Date.now();
-    const reqId = req.id;
-    let child: Logger | undefined;
-    const requestLogger = (): Logger => (child ??= base.child({ reqId }));
-    const finished = (): void => {
-      res.removeListener('close', finished);
-      res.removeListener('finish', finished);
-      const responseTime = Date.now() - started;
-      const err = (res as ServerResponse & { err?: Error }).err;
-      const lvl = level(raw, res, undefined);
-      if (lvl === 'silent' || !base.isLevelEnabled(lvl)) return;
-      if (err || res.statusCode >= 500) {
-        requestLogger()[lvl](failure(raw, res, err ?? new Error(`failed with status code ${res.statusCode}`), { res, err, responseTime } as never), 'request errored');
-      } else {
-        requestLogger()[lvl](success(raw, res, { res, responseTime } as never), !raw.readableAborted && res.writableEnded ? 'request completed' : 'request aborted');
-      }
-    };
-    res.on('close', finished);
-    res.on('finish', finished);
-    const store = Object.create(Store.prototype, { logger: { get: requestLogger }, responseLogger: { value: undefined } }) as Store;
-    storage.run(store, done);
   };
 }
 

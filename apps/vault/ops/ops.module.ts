@@ -1,32 +1,36 @@
-import { DynamicModule, Injectable, Module, OnModuleInit, RequestMethod } from '@nestjs/common';
+import { DynamicModule, Inject, Injectable, Module, OnModuleInit } from '@nestjs/common';
 import { APP_GUARD, APP_INTERCEPTOR, HttpAdapterHost } from '@nestjs/core';
 import { ThrottlerModule } from '@nestjs/throttler';
 import type { FastifyInstance } from 'fastify';
-import { LoggerModule } from 'nestjs-pino';
 import type { Logger } from 'pino';
 import { AuditModule } from '../../../libs/audit';
 import { CredentialsModule } from '../../../libs/credentials';
 import { VaultConfig } from '../../../libs/config';
-import { requestLogging, routeRequestLogging, tagRequests } from './logging';
+import { requestLogging, tagRequests } from './logging';
 import { MetricsController, MetricsFeed, metricsProvider } from './metrics';
 import { FixedWindowCounters } from './fixed-window';
-import { RELEASE_ROUTE } from './route-groups';
 import { CallerRateLimitGuard, CallerRateLimitInterceptor, IpRateLimitGuard, RATE_LIMIT_COUNTERS, ReleaseRateLimits, throttlerOptions } from './rate-limit';
 
-/** The release route's `onRequest` hook: its request line and request-scoped logger (`routeRequestLogging`). */
-export const RELEASE_REQUEST_LOG = Symbol('RELEASE_REQUEST_LOG');
+/** The JSON logger request lines go to (bootstrap's pino). */
+const REQUEST_LOGGER = Symbol('REQUEST_LOGGER');
 
+/** Request ids and request logs on every route (Nest's, and the plain Fastify ones: the release route, /docs). */
 @Injectable()
 class RequestTags implements OnModuleInit {
-  constructor(private readonly adapter: HttpAdapterHost) {}
+  constructor(
+    private readonly adapter: HttpAdapterHost,
+    @Inject(REQUEST_LOGGER) private readonly logger: Logger,
+  ) {}
   onModuleInit(): void {
     const fastify = this.adapter.httpAdapter?.getInstance<FastifyInstance>();
-    if (fastify) tagRequests(fastify);
+    if (!fastify) return;
+    tagRequests(fastify);
+    fastify.addHook('onRequest', requestLogging(this.logger));
   }
 }
 
 /**
- * What an operator needs from the API process: structured request logs (nestjs-pino),
+ * What an operator needs from the API process: structured request logs (pino, `requestLogging`),
  * `GET /metrics` (prom-client), and the rate limits of the release and admin APIs
  * (@nestjs/throttler). API docs and graceful shutdown are wired in bootstrap.
  */
@@ -37,8 +41,7 @@ export class OpsModule {
     const counters = new FixedWindowCounters();
     return {
       module: OpsModule,
-      // The release route logs itself (RELEASE_REQUEST_LOG): it is not behind Nest's middleware.
-      imports: [LoggerModule.forRoot(requestLogging(logger, [{ path: RELEASE_ROUTE.slice(1), method: RequestMethod.POST }])), ThrottlerModule.forRoot(throttlerOptions(config, counters)), AuditModule, CredentialsModule],
+      imports: [ThrottlerModule.forRoot(throttlerOptions(config, counters)), AuditModule, CredentialsModule],
       controllers: [MetricsController],
       providers: [
         metricsProvider,
@@ -47,11 +50,11 @@ export class OpsModule {
         CallerRateLimitGuard,
         { provide: RATE_LIMIT_COUNTERS, useValue: counters },
         ReleaseRateLimits,
-        { provide: RELEASE_REQUEST_LOG, useValue: routeRequestLogging(logger) },
+        { provide: REQUEST_LOGGER, useValue: logger },
         { provide: APP_GUARD, useClass: IpRateLimitGuard },
         { provide: APP_INTERCEPTOR, useClass: CallerRateLimitInterceptor },
       ],
-      exports: [ReleaseRateLimits, RELEASE_REQUEST_LOG],
+      exports: [ReleaseRateLimits],
     };
   }
 }

@@ -1,12 +1,11 @@
-import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AgentTokenGuard } from '../../../libs/auth';
 import { CredentialReleaseService } from '../../../libs/credentials';
 import { validName } from '../http/names';
 import { sendProblem } from '../http/problem.filter';
 import { strictValidation } from '../http/validation';
-import { RELEASE_REQUEST_LOG } from '../ops/ops.module';
 import { ReleaseRateLimits } from '../ops/rate-limit';
 import { RELEASE_ROUTE } from '../ops/route-groups';
 import { ReleaseDto } from './release.dto';
@@ -24,10 +23,9 @@ const BODY = { type: 'body', metatype: ReleaseDto, data: undefined } as const;
  * `not_an_agent_token`, the rejection audited before the answer) → the per-agent limit (the
  * interceptor) → the path name and body checks (the pipes; an invalid body is answered by the
  * same `ValidationPipe` as before, so its 400 is unchanged) → `CredentialReleaseService`.
- * Errors go through `sendProblem`, what `ProblemFilter` answers. The request line and the
- * request-scoped logger come from `routeRequestLogging` (what nestjs-pino's middleware did, the
- * same line). Around it nothing changes: the request id (`onRequest` hook), metrics
- * (`onResponse`), body parsing and its errors (Fastify, then Nest's error handler).
+ * Errors go through `sendProblem`, what `ProblemFilter` answers. Around it nothing changes: the
+ * request id and request logging (`onRequest` hooks, ops/logging), metrics (`onResponse`), body
+ * parsing and its errors (Fastify, then Nest's error handler).
  */
 @Injectable()
 export class ReleaseRoute implements OnModuleInit {
@@ -36,13 +34,12 @@ export class ReleaseRoute implements OnModuleInit {
     private readonly auth: AgentTokenGuard,
     private readonly limits: ReleaseRateLimits,
     private readonly release: CredentialReleaseService,
-    @Inject(RELEASE_REQUEST_LOG) private readonly requestLog: onRequestHookHandler,
   ) {}
 
   onModuleInit(): void {
     const fastify = this.adapter.httpAdapter?.getInstance<FastifyInstance>();
     if (!fastify) throw new Error('the release route needs the Fastify adapter');
-    fastify.route({ method: 'POST', url: RELEASE_ROUTE, onRequest: this.requestLog, handler: (req, reply) => this.handle(req, reply) });
+    fastify.post(RELEASE_ROUTE, (req, reply) => this.handle(req, reply));
     // The line Nest logs for each route it maps (the OpenAPI test matches documented routes against these).
     new Logger('ReleaseRoute').log(`Mapped {${RELEASE_ROUTE}, POST} route`);
   }
