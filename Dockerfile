@@ -11,6 +11,9 @@ RUN npm run build
 
 FROM node:22-bookworm-slim
 ENV NODE_ENV=production
+# A bounded heap: under load V8 otherwise lets the heap grow to ~3x the live data (mostly garbage
+# between collections; bench/README.md, "Release path"). Live heap under load is 60-90 MB.
+ENV NODE_OPTIONS="--max-old-space-size=160 --max-semi-space-size=8"
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
