@@ -89,10 +89,24 @@ function chain(events: PreparedEvent[], head: { seq: bigint; hash: Buffer }, mac
   let prevHash = head.hash;
   return events.map((e) => {
     seq += 1n;
-    const withSeq = { ...e, seq: seq.toString() };
-    const hash = chainHash(macKey, prevHash, withSeq);
-    const row = { ...withSeq, prevHash, hash };
-    prevHash = hash;
+    const row: ChainedRow = {
+      seq: seq.toString(),
+      id: e.id,
+      at: e.at,
+      tenant: e.tenant,
+      action: e.action,
+      outcome: e.outcome,
+      reason: e.reason,
+      agent: e.agent,
+      subject: e.subject,
+      integration: e.integration,
+      details: e.details,
+      detailsJson: e.detailsJson,
+      prevHash,
+      hash: GENESIS_HASH,
+    };
+    row.hash = chainHash(macKey, prevHash, row, e.detailsJson);
+    prevHash = row.hash;
     return row;
   });
 }
@@ -109,7 +123,8 @@ function columns(rows: ChainedRow[]): unknown[] {
     rows.map((r) => r.agent),
     rows.map((r) => r.subject),
     rows.map((r) => r.integration),
-    rows.map((r) => JSON.stringify(r.details)),
+    // The canonical JSON that was hashed: the same value for jsonb as JSON.stringify(details).
+    rows.map((r) => r.detailsJson),
     rows.map((r) => r.prevHash),
     rows.map((r) => r.hash),
   ];

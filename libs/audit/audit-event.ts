@@ -4,7 +4,11 @@ import { AUDIT_OUTCOMES, AuditEventInput, AuditInputError } from './audit.types'
 import { canonicalJson, ChainedEvent } from './canonical';
 
 /** An event ready to be chained: everything but its place in the chain. */
-export type PreparedEvent = Omit<ChainedEvent, 'seq' | 'details'> & { details: Record<string, unknown> };
+export type PreparedEvent = Omit<ChainedEvent, 'seq' | 'details'> & {
+  details: Record<string, unknown>;
+  /** `canonicalJson(details)`, made once: it is hashed and stored. */
+  detailsJson: string;
+};
 
 export const ACTION_PATTERN = /^[a-z][a-z0-9_-]{0,31}(\.[a-z][a-z0-9_-]{0,31}){0,3}$/;
 const REDACTED = '[REDACTED]';
@@ -24,6 +28,7 @@ export function prepareEvent(input: AuditEventInput, now: Date = new Date()): Pr
   if (typeof input !== 'object' || input === null) throw new AuditInputError('audit event must be an object');
   if (typeof input.action !== 'string' || !ACTION_PATTERN.test(input.action)) throw new AuditInputError('audit event action must be a dotted lower-case name');
   if (!(AUDIT_OUTCOMES as readonly string[]).includes(input.outcome)) throw new AuditInputError('audit event outcome must be allowed, denied or error');
+  const { clean, json } = sanitizeAndEncode(input.details);
   return {
     id: randomUUID(),
     at: now.toISOString(),
@@ -34,17 +39,23 @@ export function prepareEvent(input: AuditEventInput, now: Date = new Date()): Pr
     agent: optionalText(input.agent, 'agent'),
     subject: optionalText(input.subject, 'subject'),
     integration: optionalText(input.integration, 'integration'),
-    details: sanitizeDetails(input.details),
+    details: clean,
+    detailsJson: json,
   };
 }
 
 /** Secret → "[REDACTED]", Date → ISO string; secret-like keys and non-JSON values are refused. */
 export function sanitizeDetails(details: Record<string, unknown> | undefined): Record<string, unknown> {
-  if (details === undefined || details === null) return {};
+  return sanitizeAndEncode(details).clean;
+}
+
+function sanitizeAndEncode(details: Record<string, unknown> | undefined): { clean: Record<string, unknown>; json: string } {
+  if (details === undefined || details === null) return { clean: {}, json: '{}' };
   if (!isPlainObject(details)) throw new AuditInputError('audit details must be a plain object');
   const clean = sanitizeValue(details, 'details', 0) as Record<string, unknown>;
-  if (canonicalJson(clean).length > MAX_DETAILS_CHARS) throw new AuditInputError('audit details are too large');
-  return clean;
+  const json = canonicalJson(clean);
+  if (json.length > MAX_DETAILS_CHARS) throw new AuditInputError('audit details are too large');
+  return { clean, json };
 }
 
 function sanitizeValue(value: unknown, path: string, depth: number): unknown {

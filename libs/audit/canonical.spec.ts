@@ -31,6 +31,19 @@ describe('canonicalJson', () => {
   });
 });
 
+describe('canonicalEvent', () => {
+  it('is canonicalJson of the event as an object (what the verifier recomputes)', () => {
+    const text = fc.option(fc.string({ unit: 'binary' }), { nil: null });
+    fc.assert(
+      fc.property(fc.string(), fc.string({ unit: 'binary' }), text, text, text, text, fc.dictionary(fc.string(), fc.jsonValue()), (seq, tenant, reason, agent, subject, integration, details) => {
+        const e: ChainedEvent = { ...event, seq, tenant, reason, agent, subject, integration, details };
+        expect(canonicalEvent(e)).toBe(canonicalJson({ ...e }));
+        expect(canonicalEvent(e, canonicalJson(details))).toBe(canonicalJson({ ...e }));
+      }),
+    );
+  });
+});
+
 describe('chainHash', () => {
   const key = Buffer.alloc(32, 7);
 

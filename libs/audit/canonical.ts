@@ -39,26 +39,23 @@ export function canonicalJson(value: unknown): string {
   return `{${members.join(',')}}`;
 }
 
-/** The canonical bytes of an event: every covered field, absent ones as `null`. */
-export function canonicalEvent(e: ChainedEvent): string {
-  return canonicalJson({
-    seq: e.seq,
-    id: e.id,
-    at: e.at,
-    tenant: e.tenant,
-    action: e.action,
-    outcome: e.outcome,
-    reason: e.reason,
-    agent: e.agent,
-    subject: e.subject,
-    integration: e.integration,
-    details: e.details,
-  });
+/**
+ * The canonical bytes of an event: every covered field, absent ones as `null`. What
+ * `canonicalJson` makes of the event as an object, written out in its key order; the writer
+ * passes the canonical JSON of `details` it already made (`canonicalDetails`).
+ */
+export function canonicalEvent(e: ChainedEvent, canonicalDetails: string = canonicalJson(e.details)): string {
+  const s = JSON.stringify;
+  // Keys in canonicalJson's order (sorted by UTF-16 code unit); every other field is a string or null.
+  return (
+    `{"action":${s(e.action)},"agent":${s(e.agent)},"at":${s(e.at)},"details":${canonicalDetails},"id":${s(e.id)},` +
+    `"integration":${s(e.integration)},"outcome":${s(e.outcome)},"reason":${s(e.reason)},"seq":${s(e.seq)},"subject":${s(e.subject)},"tenant":${s(e.tenant)}}`
+  );
 }
 
 /** hash = HMAC-SHA256(macKey, prev_hash || canonical(event)). */
-export function chainHash(macKey: Buffer, prevHash: Buffer, e: ChainedEvent): Buffer {
-  return createHmac('sha256', macKey).update(prevHash).update(canonicalEvent(e), 'utf8').digest();
+export function chainHash(macKey: Buffer, prevHash: Buffer, e: ChainedEvent, canonicalDetails?: string): Buffer {
+  return createHmac('sha256', macKey).update(prevHash).update(canonicalEvent(e, canonicalDetails), 'utf8').digest();
 }
 
 /** Refuses keys too short to be a MAC key (a wiring mistake, not an outage to hide). */
