@@ -27,6 +27,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const USERS = 10_000;
 const TOKENS = 2_000;
+/** BENCH_UNBOUNDED_HEAP=0 skips the run without heap flags. */
+const UNBOUNDED_HEAP = process.env.BENCH_UNBOUNDED_HEAP !== '0';
 const SCALES = (process.env.BENCH_SCALE ?? '10k,100k,1M').split(',').filter(Boolean).map(parseCount);
 
 async function main(): Promise<void> {
@@ -99,6 +101,9 @@ async function main(): Promise<void> {
     report.vault_heap = await memoryFigures(vault.base);
     await stop(floor.proc);
 
+    // ---- the same load on a vault without the Docker image's heap flags (peak RSS, CPU) ----
+    if (UNBOUNDED_HEAP) report.unbounded_heap = await unboundedHeap(vault, plan);
+
     // ---- cold start: a new API process on the migrated database, then its first release ----
     for (let i = 0; i < 3; i++) report.cold_starts.push(await coldStart(vault, issuer, kv));
 
@@ -132,6 +137,20 @@ async function check(base: string, issuer: TestIssuer, users: number[]): Promise
       if (r.body?.api_key !== seededKey(`u${u}`, integration)) throw new Error(`${base}: u${u}/${integration} → ${r.status}`);
     }
   }
+}
+
+/** A new vault process with NODE_OPTIONS='' (V8's default heap sizing): 5 s warm-up, one measured run. */
+async function unboundedHeap(vault: Server, plan: { tokens: string[]; integrations: string[]; connections: number }): Promise<NonNullable<Report['unbounded_heap']>> {
+  await stop(vault.proc);
+  const proc = vault.restart({ NODE_OPTIONS: '' });
+  await waitFor200(`${vault.base}/readyz`, performance.now(), 60_000, 20, proc);
+  await runLoad({ ...plan, base: vault.base, seconds: 5, seed: 1 });
+  const cpu = cpuSeconds(proc.pid);
+  const stats = await runLoad({ ...plan, base: vault.base, seconds: SECONDS, seed: 100 });
+  stats.cpu_ms_per_request = round(((cpuSeconds(proc.pid) - cpu) * 1000) / stats.requests);
+  const result = { node_options: '', stats, memory: memoryOf(proc.pid), heap: await memoryFigures(vault.base), load: loadAverage() };
+  log(`without heap flags: ${fmt(stats)}; peak RSS ${result.memory?.peak_rss_mb} MB`);
+  return result;
 }
 
 async function coldStart(vault: Server, issuer: TestIssuer, kv: Emulator): Promise<Report['cold_starts'][number]> {

@@ -10,6 +10,8 @@ export interface Report {
   audited?: { releases_ok: number; audit_events_written: number };
   memory?: Record<'vault' | 'vault_at_ready' | 'floor', { peak_rss_mb: number; rss_mb: number } | undefined>;
   vault_heap?: Record<string, number>;
+  /** One more measured run on a vault started without the Docker image's heap flags (NODE_OPTIONS=''). */
+  unbounded_heap?: { node_options: string; stats: LoadStats; memory?: { peak_rss_mb: number; rss_mb: number }; heap?: Record<string, number>; load: string };
   cold_starts: Array<{ ready_ms: number; first_release_ms: number; second_release_ms: number; key_vault_calls: Record<string, number> }>;
   scaling: Array<{ connections: number; stats: LoadStats; load: string; lookup?: { node: string; index?: string; buffers: number; ms: number } }>;
   total_seconds?: number;
@@ -50,6 +52,13 @@ export function printReport(r: Report): void {
   if (r.audited) out.push(`Audit: ${r.audited.audit_events_written} credential.release events committed for ${r.audited.releases_ok} 200 answers`);
   if (r.memory) out.push(`Peak RSS under load: vault API ${r.memory.vault?.peak_rss_mb ?? '?'} MB (target ≤ 250; ${r.memory.vault_at_ready?.peak_rss_mb ?? '?'} MB peak once ready, before any load; ${r.memory.vault?.rss_mb ?? '?'} MB RSS after), floor ${r.memory.floor?.peak_rss_mb ?? '?'} MB`);
   if (r.vault_heap) out.push(`Vault memory after the load (its /metrics): ${JSON.stringify(r.vault_heap)}`);
+  if (r.unbounded_heap) {
+    const u = r.unbounded_heap;
+    out.push(
+      `Without the heap flags (NODE_OPTIONS="${u.node_options}"): ${u.stats.rps} req/s (${pct(u.stats.rps / fr)} of the floor's mean), p50 ${u.stats.p50} ms, p99 ${u.stats.p99} ms, ` +
+        `${u.stats.cpu_ms_per_request ?? '?'} ms CPU/request, peak RSS ${u.memory?.peak_rss_mb ?? '?'} MB; memory after ${JSON.stringify(u.heap)}; load ${u.load}`,
+    );
+  }
   if (r.cold_starts.length) {
     const c = r.cold_starts;
     out.push(

@@ -24,8 +24,8 @@ export const AUDIENCE = 'https://vault.bench.example';
 export interface Server {
   base: string;
   proc: ChildProcess;
-  /** A new process on the same database and port (cold start). */
-  restart(): ChildProcess;
+  /** A new process on the same database and port (cold start); `env` adds to or overrides its environment. */
+  restart(env?: Record<string, string>): ChildProcess;
 }
 
 /** The Docker image's `NODE_OPTIONS` (keep in step with the Dockerfile). */
@@ -67,8 +67,8 @@ export async function startVault(jsDir: string, dbUrl: string, kv: Emulator, iss
   const env = vaultEnv(dbUrl, port, kv, issuer);
   const base = `http://127.0.0.1:${port}`;
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  const spawnIt = () => spawnJs(join(jsDir, 'apps/vault/main.js'), env, 'vault', profile);
-  const server = { base, proc: spawnIt(), restart: () => (server.proc = spawnIt()) };
+  const spawnIt = (extra: Record<string, string> = {}) => spawnJs(join(jsDir, 'apps/vault/main.js'), { ...env, ...extra }, 'vault', profile);
+  const server = { base, proc: spawnIt(), restart: (extra?: Record<string, string>) => (server.proc = spawnIt(extra)) };
   await waitFor200(`${base}/readyz`, performance.now(), 120_000, 200, server.proc);
   const admin = issuer.sign({ sub: 'bench-admin', tid: TENANT, scope: 'vault:admin' }, { ttl: 7200 });
   for (const name of INTEGRATIONS) await api(base, admin, 'PUT', `/v1/admin/integrations/${name}`, { provider: 'api_key' });
