@@ -136,6 +136,12 @@ describe('OpenAPI at /docs', () => {
     const token = doc.paths['/oauth2/token'].post;
     expect(token.responses['401'].content['application/json'].schema.allOf[1].properties.error.enum).toEqual(['invalid_client']);
     expect(Object.keys(token.requestBody.content)).toEqual(['application/x-www-form-urlencoded']);
+    // The operator dashboard is its own section, with its HTML sign-in page and its rate limit.
+    const dashboard = doc.paths['/dashboard'].get;
+    expect(dashboard.tags).toEqual(['Operator dashboard']);
+    expect(Object.keys(dashboard.responses['401'].content)).toEqual(['text/html']);
+    expect(Object.keys(dashboard.responses['429'].content)).toEqual(['text/html']);
+    expect(doc.paths['/dashboard/session'].post.responses['303']).toBeDefined();
   });
 
   it('documents every field each route validates (bodies and query DTOs)', () => {

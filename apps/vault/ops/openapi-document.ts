@@ -139,6 +139,7 @@ function tagOf(path: string): string {
   if (path.startsWith('/v1/connect/')) return 'Admin: connect sessions';
   if (path.startsWith('/oauth2/') || path.startsWith('/.well-known/')) return 'Token service';
   if (['/healthz', '/readyz', '/metrics'].includes(path)) return 'Operations';
+  if (path === '/dashboard' || path.startsWith('/dashboard/')) return 'Operator dashboard';
   return 'Consent pages';
 }
 
@@ -196,7 +197,7 @@ export function completeDocument(doc: OpenAPIObject): OpenAPIObject {
         op.security = [{ client: [] }, {}];
         op.requestBody = { required: true, content: { 'application/x-www-form-urlencoded': { schema: TOKEN_FORM } } };
         for (const [status, codes] of Object.entries(OAUTH_CODES)) op.responses[status] = oauthResponse(Number(status), codes);
-      } else if (tagOf(path) === 'Consent pages') {
+      } else if (tagOf(path) === 'Consent pages' || tagOf(path) === 'Operator dashboard') {
         // Browser pages: errors are HTML pages; actions answer with a redirect.
         if (method === 'post' || key === 'GET /connect/{secret}' || key === 'GET /oauth/callback') {
           delete op.responses['201'];
@@ -205,6 +206,8 @@ export function completeDocument(doc: OpenAPIObject): OpenAPIObject {
           op.responses['303'] = { description: 'Redirect to the next page, the provider or the app' };
         }
         for (const [status, title] of Object.entries(PAGE_ERRORS)) op.responses[status] = { description: title, content: { 'text/html': { schema: { type: 'string' } } } };
+        // The dashboard is rate limited like the admin API (a page with Retry-After).
+        if (tagOf(path) === 'Operator dashboard') op.responses['429'] = { description: 'Too many requests (Retry-After)', content: { 'text/html': { schema: { type: 'string' } } } };
       } else {
         const errors = merge(key === 'GET /readyz' || path.startsWith('/.well-known/') ? ALWAYS : { 500: ['internal_error'] });
         for (const [status, codes] of Object.entries(errors)) op.responses[status] = problemResponse(Number(status), codes!);
