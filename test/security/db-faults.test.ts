@@ -283,6 +283,21 @@ describe('database faults (SECURITY 35)', () => {
     await expectChainIntact();
   });
 
+  it('/readyz is 503 while the database hangs, without waiting out the pool\'s query timeout', async () => {
+    expect((await v.call('GET', '/readyz')).status).toBe(200);
+    proxy.pause();
+    try {
+      // The pool's query timeout is 12 s; a probe that has not answered in 8 s counts as hung.
+      const down = await Promise.race([v.call('GET', '/readyz'), sleep(8000).then(() => 'no answer' as const)]);
+      expect(down).toMatchObject({ status: 503, body: { code: 'unavailable', checks: { database: 'unavailable', key_provider: 'ok' } } });
+    } finally {
+      proxy.resume();
+    }
+    let again = 0;
+    for (let i = 0; i < 40 && again !== 200; i++, await sleep(250)) again = (await v.call('GET', '/readyz')).status;
+    expect(again).toBe(200);
+  });
+
   it('/readyz is 503 while the database is unreachable and 200 again after, without a restart', async () => {
     expect((await v.call('GET', '/readyz')).status).toBe(200);
     proxy.refuseNew(true);

@@ -3,6 +3,17 @@ import { DataSource } from 'typeorm';
 import { KEY_PROVIDER, KeyProvider } from '../../../libs/crypto';
 import { DomainError } from '../../../libs/kernel';
 
+/** How long a readiness check may take before it counts as unavailable. */
+const READY_CHECK_MS = 2000;
+
+function within<T>(check: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('readiness check timed out')), READY_CHECK_MS);
+  });
+  return Promise.race([check, deadline]).finally(() => clearTimeout(timer));
+}
+
 @Controller()
 export class HealthController {
   constructor(
@@ -19,7 +30,9 @@ export class HealthController {
   /** Ready to serve: the database answers and the key provider can unwrap. */
   @Get('readyz')
   async readyz() {
-    const checks = await Promise.allSettled([this.ds.query('SELECT 1'), this.keys.health()]);
+    // A hung database or provider is "not ready" now, not after the pool's query timeout (12 s):
+    // load balancers and orchestrators probe with short timeouts of their own.
+    const checks = await Promise.allSettled([within(this.ds.query('SELECT 1')), within(this.keys.health())]);
     const [db, kp] = checks.map((c) => (c.status === 'fulfilled' ? 'ok' : 'unavailable'));
     if (db !== 'ok' || kp !== 'ok') {
       throw new DomainError('unavailable', 'not ready', { retryAfter: 1, extra: { checks: { database: db, key_provider: kp } } });
