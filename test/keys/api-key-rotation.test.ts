@@ -43,7 +43,7 @@ describe('stored API-key rotation', () => {
     await expect(keyring.open(ref, r.dek_wrapped, 'api_key', r.previous_api_key_ct)).rejects.toThrow('key unwrap failed');
 
     const [event] = await v.db.ds.query(`SELECT action, outcome, subject, integration, details FROM vault.audit_events WHERE tenant = $1 AND action = 'key.rotate' ORDER BY seq DESC LIMIT 1`, [T]);
-    expect(event).toMatchObject({ outcome: 'allowed', subject: 'alice', integration: 'openai', details: { target: 'api_key', connection: r.id, version: 2, by: `admin@${T}` } });
+    expect(event).toMatchObject({ outcome: 'allowed', subject: 'alice', integration: 'openai', details: { target: 'api_key', connection: r.id, from_version: 1, by: `admin@${T}` } });
     expect(JSON.stringify(event)).not.toContain('sk-new-alice');
 
     // Rotating again within the grace period: the newest previous is kept, the older one dropped.
@@ -79,5 +79,30 @@ describe('stored API-key rotation', () => {
     } finally {
       await other.close();
     }
+  });
+
+  it('with the audit log refusing writes, an admin API-key write answers 503 and stores nothing (fail closed)', async () => {
+    const before = await row('alice');
+    await v.db.ds.query(`CREATE FUNCTION vault.refuse_audit_put() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit refused'; END $$`);
+    await v.db.ds.query('CREATE TRIGGER refuse_audit_put BEFORE INSERT ON vault.audit_events FOR EACH ROW EXECUTE FUNCTION vault.refuse_audit_put()');
+    try {
+      const rotate = await putKey(v, T, 'alice', 'sk-unaudited-alice');
+      expect(rotate.status).toBe(503);
+      const create = await putKey(v, T, 'carol', 'sk-unaudited-carol');
+      expect(create.status).toBe(503);
+    } finally {
+      await v.db.ds.query('DROP TRIGGER refuse_audit_put ON vault.audit_events');
+      await v.db.ds.query('DROP FUNCTION vault.refuse_audit_put()');
+    }
+    const after = await row('alice');
+    expect(after.version).toBe(before.version);
+    expect(after.api_key_ct.equals(before.api_key_ct)).toBe(true);
+    expect(await row('carol')).toBeUndefined();
+    expect((await release(v, T, 'alice')).body.api_key).not.toBe('sk-unaudited-alice');
+
+    // Audited again once the log takes writes: a new connection is recorded as connected by the admin.
+    expect((await putKey(v, T, 'carol', 'sk-carol')).status).toBe(201);
+    const [event] = await v.db.ds.query(`SELECT action, outcome, subject, details FROM vault.audit_events WHERE tenant = $1 AND subject = 'carol' ORDER BY seq DESC LIMIT 1`, [T]);
+    expect(event).toMatchObject({ action: 'connection.connect', outcome: 'allowed', details: { method: 'admin_api_key', by: `admin@${T}` } });
   });
 });

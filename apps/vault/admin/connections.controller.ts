@@ -46,14 +46,15 @@ export class ConnectionsController {
     if (i.level !== level) throw new DomainError('conflict', `integration "${integration}" is ${i.level}-level`);
     const key = Buffer.from(dto.api_key, 'utf8');
     try {
+      // Audited before the write, so that with the audit log down nothing is stored (fail closed).
+      // A stored API key replaced is a key rotation: the previous value lives on for the grace period.
+      const existing = await this.connections.find(tenant, integration, subject);
+      await this.audit.record(
+        existing
+          ? { tenant, action: 'key.rotate', outcome: 'allowed', subject: subject || undefined, integration, details: { target: 'api_key', connection: existing.id, from_version: existing.version, by: p.subject } }
+          : { tenant, action: 'connection.connect', outcome: 'allowed', subject: subject || undefined, integration, details: { method: 'admin_api_key', by: p.subject } },
+      );
       const r = await this.connections.putApiKey(tenant, integration, subject, key);
-      if (!r.created) {
-        // A stored API key replaced is a key rotation: the previous value lives on until previous_expires_at.
-        await this.audit.record({
-          tenant, action: 'key.rotate', outcome: 'allowed', subject: subject || undefined, integration,
-          details: { target: 'api_key', connection: r.connection.id, version: r.connection.version, previous_expires_at: r.connection.previousExpiresAt, by: p.subject },
-        });
-      }
       res.status(r.created ? 201 : 200);
       return view(r.connection);
     } finally {
