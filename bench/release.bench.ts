@@ -15,7 +15,7 @@ import { Client } from 'pg';
 import { TestIssuer } from '../test/support/issuer';
 import { compileForBench } from './release/compile';
 import { benchDatabases } from './release/database';
-import { fmt, LoadStats, round, runLoad } from './release/load';
+import { fmt, LoadStats, round, round2, runLoad } from './release/load';
 import { cpuSeconds, Emulator, loadAverage, log, memoryOf, startEmulator, stop, waitFor200 } from './release/processes';
 import { describe, memoryFigures, scrape } from './release/metrics';
 import { printReport, Report } from './release/report';
@@ -85,13 +85,13 @@ async function main(): Promise<void> {
       const before = await scrape(vault.base);
       let cpu = cpuSeconds(vault.proc.pid);
       const v = await runLoad({ ...plan, base: vault.base, seconds: SECONDS, seed });
-      v.cpu_ms_per_request = round(((cpuSeconds(vault.proc.pid) - cpu) * 1000) / v.requests);
+      v.cpu_ms_per_request = round2(((cpuSeconds(vault.proc.pid) - cpu) * 1000) / v.requests);
       const inside = describe(before, await scrape(vault.base));
       vaultOk += v.ok;
       log(`round ${r + 1} vault: ${fmt(v)}; ${JSON.stringify(inside)}`);
       cpu = cpuSeconds(floor.proc.pid);
       const f = await runLoad({ ...plan, base: floor.base, seconds: SECONDS, seed });
-      f.cpu_ms_per_request = round(((cpuSeconds(floor.proc.pid) - cpu) * 1000) / f.requests);
+      f.cpu_ms_per_request = round2(((cpuSeconds(floor.proc.pid) - cpu) * 1000) / f.requests);
       log(`round ${r + 1} floor: ${fmt(f)}`);
       report.rounds.push({ vault: v, floor: f, load: loadAverage(), vault_inside: inside });
     }
@@ -147,7 +147,7 @@ async function unboundedHeap(vault: Server, plan: { tokens: string[]; integratio
   await runLoad({ ...plan, base: vault.base, seconds: 5, seed: 1 });
   const cpu = cpuSeconds(proc.pid);
   const stats = await runLoad({ ...plan, base: vault.base, seconds: SECONDS, seed: 100 });
-  stats.cpu_ms_per_request = round(((cpuSeconds(proc.pid) - cpu) * 1000) / stats.requests);
+  stats.cpu_ms_per_request = round2(((cpuSeconds(proc.pid) - cpu) * 1000) / stats.requests);
   const result = { node_options: '', stats, memory: memoryOf(proc.pid), heap: await memoryFigures(vault.base), load: loadAverage() };
   log(`without heap flags: ${fmt(stats)}; peak RSS ${result.memory?.peak_rss_mb} MB`);
   return result;

@@ -1,5 +1,5 @@
 /** The release benchmark's figures: a table with the floor beside the vault, then the raw JSON. */
-import { LoadStats, round } from './load';
+import { LoadStats, round, round2 } from './load';
 
 export interface Report {
   machine: { cpus: number; cpu: string; memory_gb: number; node: string };
@@ -41,7 +41,7 @@ export function printReport(r: Report): void {
   const vp = mean(v.map((s) => s.p99));
   const fp = mean(f.map((s) => s.p99));
   row('**mean**', Math.round(vr), Math.round(fr), `**${pct(vr / fr)}**`, round(mean(v.map((s) => s.p50))), round(mean(f.map((s) => s.p50))), round(vp), round(fp), `**${(vp / fp).toFixed(2)}**`, '', '');
-  const cpu = (xs: LoadStats[]) => round(mean(xs.map((s) => s.cpu_ms_per_request ?? NaN)));
+  const cpu = (xs: LoadStats[]) => round2(mean(xs.map((s) => s.cpu_ms_per_request ?? NaN)));
   out.push('');
   out.push(`Server CPU per request (user + system, machine-independent-ish): vault ${cpu(v)} ms, floor ${cpu(f)} ms`);
   if (r.rounds[0]?.vault_inside) out.push(`Inside the vault (from /metrics): ${r.rounds.map((x) => JSON.stringify(x.vault_inside)).join('; ')}`);

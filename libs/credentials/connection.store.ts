@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { VAULT_CONFIG, VaultConfig } from '../config';
 import { Keyring, KeyUnwrapError } from '../crypto';
+import { pgPool } from '../db';
 import { DomainError, TenantId } from '../kernel';
 import { CONNECTION_EVENTS, ConnectionEvent, ConnectionEvents, Queryable } from './connection-events';
 
@@ -49,12 +50,22 @@ export interface ConnectionRecord extends ConnectionSummary {
   apiKeyCt: Buffer | null;
 }
 
+/** What a release reads of a connection (`findForRelease`). */
+export type ReleasableConnection = Pick<
+  ConnectionRecord,
+  'id' | 'kind' | 'status' | 'version' | 'scopes' | 'expiresAt' | 'metadata' | 'tenant' | 'tkVersion' | 'dekWrapped' | 'accessTokenCt' | 'apiKeyCt'
+>;
+
 /** The user id of a tenant-level connection (user ids are never empty). */
 export const TENANT_LEVEL = '';
 export const TABLE = 'connections';
 
 const SUMMARY = `id, integration, subject, kind, status, version, scopes, expires_at, metadata, provider_account_id,
   last_refresh_at, next_refresh_at, last_error_class, refresh_failures, previous_expires_at, created_at, updated_at`;
+
+/** `findForRelease`'s statement; the column order is what it reads by index. */
+const FIND_FOR_RELEASE = `SELECT id, kind, status, version, scopes, expires_at, metadata, tk_version, dek_wrapped, access_token_ct, api_key_ct
+  FROM connections WHERE tenant = $1 AND integration = $2 AND subject = $3`;
 
 /** SQLSTATE raised by the key_version_guard trigger: the row was sealed under a tenant key retired meanwhile. */
 const RETIRED_KEY_VERSION = 'VK001';
@@ -180,8 +191,33 @@ export class ConnectionStore {
     return { ...toSummary(r), tenant, tkVersion: r.tk_version, dekWrapped: r.dek_wrapped, accessTokenCt: r.access_token_ct, apiKeyCt: r.api_key_ct };
   }
 
+  /**
+   * `find` for the release path (once per release): the same row, only the columns a release
+   * reads, through a named prepared statement straight on the pool (parsed once per connection,
+   * rows as arrays) rather than TypeORM's per-query runner.
+   */
+  async findForRelease(tenant: TenantId, integration: string, subject: string): Promise<ReleasableConnection | undefined> {
+    const { rows } = await pgPool(this.ds).query<unknown[]>({ name: 'vault_connection_find_for_release', text: FIND_FOR_RELEASE, values: [tenant, integration, subject], rowMode: 'array' });
+    const r = rows[0] as any[] | undefined;
+    if (!r) return undefined;
+    return {
+      id: r[0],
+      kind: r[1],
+      status: r[2],
+      version: Number(r[3]),
+      scopes: r[4] ?? [],
+      expiresAt: r[5] ?? null,
+      metadata: r[6] ?? {},
+      tenant,
+      tkVersion: r[7],
+      dekWrapped: r[8],
+      accessTokenCt: r[9],
+      apiKeyCt: r[10],
+    };
+  }
+
   /** Opens one sealed field of a connection. */
-  async open(c: ConnectionRecord, field: 'access_token' | 'api_key'): Promise<Buffer> {
+  async open(c: ReleasableConnection, field: 'access_token' | 'api_key'): Promise<Buffer> {
     const ct = field === 'api_key' ? c.apiKeyCt : c.accessTokenCt;
     if (!ct) throw new DomainError('internal_error', 'connection has no such credential');
     return this.keyring.open({ tenant: c.tenant, table: TABLE, id: c.id }, c.dekWrapped, field, ct);

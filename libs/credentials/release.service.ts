@@ -5,7 +5,7 @@ import { DomainError, ErrorCode, TenantId } from '../kernel';
 import { AgentStore, evaluatePolicies, PolicyStore, rolesFromClaims } from '../policy';
 import { CONNECT_LINKS, ConnectLinkIssuer } from './connect-links';
 import { ConnectionRefresher, isDue } from './connection-refresher';
-import { ConnectionRecord, ConnectionStore, TENANT_LEVEL } from './connection.store';
+import { ConnectionStore, ReleasableConnection, TENANT_LEVEL } from './connection.store';
 
 /** Who is asking: the verified exchanged token, reduced to what the release needs. */
 export interface ReleaseCaller {
@@ -77,7 +77,7 @@ export class CredentialReleaseService {
 
     const subject = level === 'tenant' ? TENANT_LEVEL : caller.subject;
     const link = () => (subject === TENANT_LEVEL ? Promise.resolve(undefined) : this.connectLink(caller, integrationName));
-    let connection = await this.connections.find(caller.tenant, integrationName, subject);
+    let connection = await this.connections.findForRelease(caller.tenant, integrationName, subject);
     if (!connection) return deny('connection_not_found', 'no connection for this user and integration', undefined, await link());
     if (connection.status !== 'active') return deny('needs_reauth', 'the connection must be re-authorized by the user', undefined, await link());
     if (connection.kind === 'oauth2' && isDue(connection.expiresAt)) {
@@ -88,7 +88,7 @@ export class CredentialReleaseService {
         if (err instanceof DomainError && err.code === 'unavailable') await this.audit.record({ ...base, outcome: 'error', reason: 'provider_unavailable' });
         throw err;
       }
-      connection = await this.connections.find(caller.tenant, integrationName, subject);
+      connection = await this.connections.findForRelease(caller.tenant, integrationName, subject);
       if (!connection) return deny('connection_not_found', 'no connection for this user and integration', undefined, await link());
       if (connection.status !== 'active') return deny('needs_reauth', 'the connection must be re-authorized by the user', undefined, await link());
     }
@@ -143,7 +143,7 @@ export class CredentialReleaseService {
   }
 
   /** Requested ⊆ granted ∩ ceiling; with no request, everything granted under the ceiling. */
-  private grantedScopes(c: ConnectionRecord, ceiling: string[] | null, requested?: string[]): string[] | null {
+  private grantedScopes(c: ReleasableConnection, ceiling: string[] | null, requested?: string[]): string[] | null {
     const allowed = ceiling ? c.scopes.filter((s) => ceiling.includes(s)) : c.scopes;
     if (!requested) return allowed;
     return requested.every((s) => allowed.includes(s)) ? requested : null;

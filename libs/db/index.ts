@@ -6,3 +6,4 @@ export { DbModule } from './db.module';
 export { isDatabaseUnavailable, withDatabase } from './database-errors';
 export { ensureTenant } from './tenants';
 export { DeadlineClient } from './deadline-client';
+export { pgPool } from './pg-pool';
