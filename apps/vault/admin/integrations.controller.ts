@@ -1,5 +1,6 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Put, Res, UseGuards } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
+import { AuditLog } from '../../../libs/audit';
 import { AdminGuard, Principal, VerifiedToken } from '../../../libs/auth';
 import { Integration, IntegrationStore, kindOf } from '../../../libs/credentials';
 import { DomainError, Secret } from '../../../libs/kernel';
@@ -27,6 +28,7 @@ export class IntegrationsController {
     private readonly integrations: IntegrationStore,
     private readonly catalog: ProviderCatalog,
     private readonly outbound: OutboundPolicy,
+    private readonly audit: AuditLog,
   ) {}
 
   @Put(':name')
@@ -37,6 +39,11 @@ export class IntegrationsController {
     }
     const errors = this.providerSettings(provider, config);
     if (errors.length) throw new DomainError('validation_failed', `Invalid provider settings: ${[...new Set(errors.map((e) => e.field))].join(', ')}`, { extra: { errors } });
+    // Audited before it is stored (fail closed); the client secret only as "set" (audit keys may not name a secret), never its value.
+    await this.audit.record({
+      tenant: p.tenant, action: 'integration.put', outcome: 'allowed', integration: name,
+      details: { by: p.subject, provider, level: level ?? 'user', settings: Object.keys(config).filter((k) => config[k as keyof typeof config] !== undefined).sort(), client_credential_set: client_secret !== undefined },
+    });
     const result = await this.integrations.put(p.tenant, name, {
       provider,
       level: level ?? 'user',
@@ -81,5 +88,6 @@ export class IntegrationsController {
   @HttpCode(204)
   async remove(@Principal() p: VerifiedToken, @Param('name', validName('name')) name: string) {
     if (!(await this.integrations.delete(p.tenant, name))) throw new DomainError('integration_not_found', `no integration named "${name}"`);
+    await this.audit.record({ tenant: p.tenant, action: 'integration.delete', outcome: 'allowed', integration: name, details: { by: p.subject } });
   }
 }
