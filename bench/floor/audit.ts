@@ -1,11 +1,13 @@
 /**
  * The floor's audit write, with the vault's durability: an event is committed (keyed hash
  * chain, same table, same indexes) before the caller is answered. Group commit like the
- * vault's AuditLog: two flushes at most, each taking the events queued (≤ 256) once it holds the chain head.
+ * vault's AuditLog: two flushes at most, each taking the events queued (≤ 256) once it holds the chain head;
+ * two round trips per flush (open + lock the head; insert + COMMIT), like the vault's AuditChainWriter.
  */
 import { randomUUID } from 'node:crypto';
 import { Pool } from 'pg';
 import { chainHash } from '../../libs/audit/canonical';
+import { executeAndCommit } from '../../libs/db/execute-and-commit';
 
 export interface FloorEvent {
   tenant: string;
@@ -88,8 +90,8 @@ export class FloorAudit {
         [chained.seq, row.id, row.at, row.tenant, row.agent, row.subject, row.integration, JSON.stringify(row.details), prev, hash].forEach((v, i) => cols[i].push(v));
         prev = hash;
       }
-      await client.query(APPEND, [...cols, seq.toString(), prev]);
-      await client.query('COMMIT');
+      // The insert and the COMMIT in one round trip, as the vault's AuditChainWriter does.
+      await executeAndCommit(client, APPEND, [...cols, seq.toString(), prev]);
       client.release();
       batch.forEach((q) => q.done());
     } catch (err) {

@@ -1,6 +1,7 @@
 import type { PoolClient, QueryResult } from 'pg';
 import type { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
+import { executeAndCommit } from '../db';
 import { AuditReceipt } from './audit.types';
 import type { PreparedEvent } from './audit-event';
 import { chainHash, GENESIS_HASH } from './canonical';
@@ -59,8 +60,8 @@ export class AuditChainWriter {
         await lease.client.query('ROLLBACK');
       } else {
         const last = rows[rows.length - 1];
-        await lease.client.query(APPEND, [...columns(rows), last.seq, last.hash]);
-        await lease.client.query('COMMIT');
+        // The insert and the COMMIT in one round trip; resolves once Postgres has answered COMMIT.
+        await executeAndCommit(lease.client, APPEND, [...columns(rows), last.seq, last.hash]);
       }
       lease.release();
       return rows.map((r) => ({ id: r.id, seq: r.seq }));

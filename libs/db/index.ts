@@ -7,3 +7,4 @@ export { isDatabaseUnavailable, withDatabase } from './database-errors';
 export { ensureTenant } from './tenants';
 export { DeadlineClient } from './deadline-client';
 export { pgPool } from './pg-pool';
+export { executeAndCommit } from './execute-and-commit';
