@@ -183,7 +183,7 @@ async function scalePoint(vault: Server, issuer: TestIssuer, users: number, db: 
   return { connections: users * INTEGRATIONS.length, stats, load: loadAverage(), lookup: plan_ };
 }
 
-/** How Postgres runs the release's connection lookup (ConnectionStore.find's WHERE): node, index, buffers, time. */
+/** How Postgres runs the release's connection lookup (ConnectionStore.findForRelease's WHERE): node, index, buffers, time. */
 async function lookupPlan(db: Client, subject: string): Promise<{ node: string; index?: string; buffers: number; ms: number }> {
   const { rows } = await db.query(`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT * FROM connections WHERE tenant = $1 AND integration = $2 AND subject = $3`, [TENANT, INTEGRATIONS[0], subject]);
   const top = rows[0]['QUERY PLAN'][0];
