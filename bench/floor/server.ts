@@ -18,6 +18,8 @@ import { FloorVerifier } from './jwt';
 
 const env = process.env;
 const pool = new Pool({ connectionString: env.DATABASE_URL, max: Number(env.FLOOR_POOL_SIZE ?? 20), options: '-c search_path=vault' });
+// An idle pooled client whose backend dies emits 'error' on the pool; the pool drops it (as the vault's does).
+pool.on('error', () => undefined);
 const verifier = new FloorVerifier(JSON.parse(env.FLOOR_ISSUER!));
 const audit = new FloorAudit(pool, Buffer.from(env.FLOOR_MAC_KEY!, 'hex'));
 const tk = { version: Number(env.FLOOR_TENANT_KEY_VERSION), key: Buffer.from(env.FLOOR_TENANT_KEY!, 'hex') };

@@ -33,6 +33,7 @@ export async function benchDatabases(names: string[]): Promise<BenchDatabases> {
   const created: string[] = [];
   const admin = async (sql: string) => {
     const c = new Client({ connectionString: adminUrl });
+    c.on('error', () => undefined); // a terminated idle backend; the query below reports it
     await c.connect();
     try {
       await c.query(sql);
