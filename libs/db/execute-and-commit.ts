@@ -21,7 +21,13 @@ export function executeAndCommit(client: PoolClient, text: string, values: unkno
   return new Promise<void>((resolve, reject) => {
     const tags: string[] = [];
     // pg sets `callback` (wrapped by its read timeout) on the object; read it when answering.
-    const answer = (err?: Error): void => (statement as unknown as { callback(err?: Error): void }).callback(err);
+    // Once: after an error Postgres still sends ReadyForQuery, which must not answer a second time.
+    let answered = false;
+    const answer = (err?: Error): void => {
+      if (answered) return;
+      answered = true;
+      (statement as unknown as { callback(err?: Error): void }).callback(err);
+    };
     const statement = {
       submit(connection: Connection): void {
         const stream = connection.stream as { cork?(): void; uncork?(): void };

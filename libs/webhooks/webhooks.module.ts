@@ -1,15 +1,12 @@
 import { BeforeApplicationShutdown, DynamicModule, Inject, Injectable, Module, OnApplicationBootstrap } from '@nestjs/common';
-import { ModuleRef } from '@nestjs/core';
 import { AuditModule } from '../audit';
 import { VAULT_CONFIG, VaultConfig } from '../config';
 import { CONNECTION_EVENTS } from '../credentials';
 import { OAuthModule, OutboundPolicy } from '../oauth';
-import { VaultMetrics } from '../observability';
 import { WebhookDeliveryQueue } from './delivery-queue';
 import { WebhookAdminService } from './webhook-admin.service';
 import { WebhookDispatcher } from './webhook-dispatcher';
 import { WebhookEndpointStore } from './webhook-endpoint.store';
-import { feedWebhookMetrics } from './webhook-metrics';
 import { WebhookOutbox } from './webhook-outbox';
 import { WebhookHttpClient, WebhookSender } from './webhook-sender';
 
@@ -20,34 +17,17 @@ const MAX_RESPONSE_BYTES = 1024 * 1024;
 
 @Injectable()
 class WebhookDispatcherLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private unfeed?: () => void;
-
   constructor(
     @Inject(WEBHOOKS_OPTIONS) private readonly opts: { run: boolean },
     private readonly dispatcher: WebhookDispatcher,
-    private readonly moduleRef: ModuleRef,
   ) {}
 
   onApplicationBootstrap(): void {
-    if (!this.opts.run) return;
-    // The app's /metrics (the API's VaultMetrics, provided by its ops module) when it has one; the
-    // worker builds its metrics outside Nest and feeds them itself (apps/worker/metrics-server.ts).
-    const metrics = this.appMetrics();
-    if (metrics) this.unfeed = feedWebhookMetrics(metrics, this.dispatcher);
-    this.dispatcher.start();
+    if (this.opts.run) this.dispatcher.start();
   }
 
   async beforeApplicationShutdown(): Promise<void> {
     await this.dispatcher.stop();
-    this.unfeed?.();
-  }
-
-  private appMetrics(): VaultMetrics | undefined {
-    try {
-      return this.moduleRef.get(VaultMetrics, { strict: false });
-    } catch {
-      return undefined;
-    }
   }
 }
 

@@ -5,7 +5,7 @@ import { ADMIN_SCOPE, AUTH_REJECTION_SINK, AuthRejectionSink, TokenVerifier, Ver
 import { VAULT_CONFIG, VaultConfig } from '../../../libs/config';
 import { DomainError } from '../../../libs/kernel';
 import { formField } from '../connect/form';
-import { DashboardRateLimits } from './dashboard-rate-limit';
+import { RouteRateLimits } from '../ops/rate-limit';
 
 /** A cookie holds at most ~4 KB; longer tokens still work in the Authorization header. */
 const MAX_COOKIE_TOKEN = 3800;
@@ -34,7 +34,7 @@ export class DashboardSession {
     private readonly verifier: TokenVerifier,
     @Inject(VAULT_CONFIG) config: Pick<VaultConfig, 'publicUrl'>,
     @Optional() @Inject(AUTH_REJECTION_SINK) private readonly sink?: AuthRejectionSink,
-    @Optional() private readonly limits?: DashboardRateLimits,
+    @Optional() private readonly limits?: RouteRateLimits,
   ) {
     const url = new URL(config.publicUrl);
     this.secure = url.protocol === 'https:';
@@ -52,7 +52,7 @@ export class DashboardSession {
     // No token is simply the sign-in page; only presented tokens are worth an audit record.
     if (!raw) throw new DomainError('invalid_token', 'Sign in with a vault:admin token.');
     const token = await this.admit(raw, req);
-    await this.limits?.checkCaller(token);
+    this.limits?.checkCaller('dashboard', token);
     return token;
   }
 
@@ -62,7 +62,7 @@ export class DashboardSession {
     const raw = (formField(req, 'token') ?? '').trim().replace(/^Bearer\s+/i, '');
     if (!raw) throw new DomainError('invalid_token', 'Paste a vault:admin token.');
     const token = await this.admit(raw, req);
-    await this.limits?.checkCaller(token);
+    this.limits?.checkCaller('dashboard', token);
     if (raw.length > MAX_COOKIE_TOKEN || !COOKIE_VALUE.test(raw)) throw new DomainError('invalid_request', 'This token is too long for a browser session; send it in the Authorization header instead.');
     const maxAge = Math.min(MAX_SESSION_SECONDS, token.expiresAt - Math.floor(Date.now() / 1000));
     return [this.cookie(this.sessionCookie, raw, maxAge)];

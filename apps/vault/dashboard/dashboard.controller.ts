@@ -13,7 +13,7 @@ const SIGN_IN = { status: 401, description: 'The sign-in page (no token, or one 
 /**
  * The operator dashboard (`vault:admin`, own tenant only): a server-rendered page that works
  * without JavaScript. `Authorization: Bearer` works for tools; people sign in with the form.
- * Rate limited like the admin API (DashboardRateLimits).
+ * Rate limited like the admin API (DashboardIpRateLimitGuard, RouteRateLimits).
  */
 @Controller('dashboard')
 @UseFilters(DashboardPageFilter)

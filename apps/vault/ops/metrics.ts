@@ -1,4 +1,4 @@
-import { Controller, Get, HttpCode, Inject, Injectable, OnApplicationShutdown, OnModuleInit, Res } from '@nestjs/common';
+import { Controller, Get, HttpCode, Inject, Injectable, OnApplicationShutdown, OnModuleInit, Optional, Res } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DataSource } from 'typeorm';
@@ -8,6 +8,7 @@ import { VAULT_CONFIG, VaultConfig } from '../../../libs/config';
 import { KEY_PROVIDER, KeyProvider, Keyring } from '../../../libs/crypto';
 import { ConnectionRefresher, OAuthCredentialStore } from '../../../libs/credentials';
 import { onAuditFlush, onKeyProviderCall, onRefresh, ReleaseOutcome, VaultMetrics } from '../../../libs/observability';
+import { feedWebhookMetrics, WebhookDispatcher } from '../../../libs/webhooks';
 import { problemCodeOf } from '../http/problem.filter';
 import { RELEASE_ROUTE } from './route-groups';
 
@@ -35,7 +36,7 @@ export const metricsProvider = {
 };
 
 /**
- * Feeds the metrics: Key Vault calls of this app's key provider and flushes of its audit log
+ * Feeds the metrics: Key Vault calls of this app's key provider, flushes of its audit log, its webhook deliveries
  * (libs report them on diagnostics channels), and every answered release (a Fastify hook, so
  * refusals by the guards, the rate limiter and the router's validation are counted too).
  */
@@ -49,9 +50,13 @@ export class MetricsFeed implements OnModuleInit, OnApplicationShutdown {
     private readonly audit: AuditLog,
     private readonly refresher: ConnectionRefresher,
     @Inject(KEY_PROVIDER) private readonly keyProvider: KeyProvider,
+    @Inject(VAULT_CONFIG) private readonly config: Pick<VaultConfig, 'webhooks'>,
+    @Optional() private readonly webhooks?: WebhookDispatcher,
   ) {}
 
   onModuleInit(): void {
+    // Webhook deliveries and the outbox lag when this process delivers them (WEBHOOKS_IN_PROCESS).
+    if (this.webhooks && this.config.webhooks.inProcess) this.unsubscribe.push(feedWebhookMetrics(this.metrics, this.webhooks));
     this.unsubscribe.push(onKeyProviderCall(this.keyProvider, (e) => this.metrics.recordKeyProviderCall(e)));
     this.unsubscribe.push(onAuditFlush(this.audit, (e) => this.metrics.recordAuditFlush(e)));
     this.unsubscribe.push(onRefresh(this.refresher, (e) => this.metrics.recordRefresh(e)));

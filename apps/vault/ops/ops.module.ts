@@ -9,7 +9,7 @@ import { VaultConfig } from '../../../libs/config';
 import { requestLogging, tagRequests } from './logging';
 import { MetricsController, MetricsFeed, metricsProvider } from './metrics';
 import { FixedWindowCounters } from './fixed-window';
-import { CallerRateLimitGuard, CallerRateLimitInterceptor, IpRateLimitGuard, RATE_LIMIT_COUNTERS, ReleaseRateLimits, throttlerOptions } from './rate-limit';
+import { CallerRateLimitGuard, CallerRateLimitInterceptor, IpRateLimitGuard, RATE_LIMIT_COUNTERS, RouteRateLimits, throttlerOptions } from './rate-limit';
 
 /** The JSON logger request lines go to (bootstrap's pino). */
 const REQUEST_LOGGER = Symbol('REQUEST_LOGGER');
@@ -49,12 +49,14 @@ export class OpsModule {
         RequestTags,
         CallerRateLimitGuard,
         { provide: RATE_LIMIT_COUNTERS, useValue: counters },
-        ReleaseRateLimits,
+        RouteRateLimits,
         { provide: REQUEST_LOGGER, useValue: logger },
         { provide: APP_GUARD, useClass: IpRateLimitGuard },
         { provide: APP_INTERCEPTOR, useClass: CallerRateLimitInterceptor },
       ],
-      exports: [ReleaseRateLimits],
+      // Global, like ThrottlerModule: the release route and the dashboard count in the app's one set of counters.
+      global: true,
+      exports: [RouteRateLimits],
     };
   }
 }

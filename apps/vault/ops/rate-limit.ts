@@ -22,7 +22,7 @@ function callerTracker(p: VerifiedToken): string {
   return p.agent !== undefined ? `agent\u0000${p.tenant}\u0000${p.agent}` : `subject\u0000${p.tenant}\u0000${p.subject}`;
 }
 
-function limiterKey(limiter: Limiter, group: RouteGroup | undefined, tracker: string): string {
+function limiterKey(limiter: Limiter, group: RouteGroup | DirectRouteGroup | undefined, tracker: string): string {
   return `${limiter}\u0000${group}\u0000${tracker}`;
 }
 
@@ -32,7 +32,7 @@ function limiterKey(limiter: Limiter, group: RouteGroup | undefined, tracker: st
  * limited too); `caller` counts by the verified token: the agent (`act.sub`) on the release
  * API, the admin (`sub`) on the admin API, each within its tenant. Counted in fixed windows
  * (`FixedWindowCounters`). The release route is served outside Nest's pipeline and applies the
- * same two limits, with the same keys, through `ReleaseRateLimits`.
+ * same two limits, with the same keys, through `RouteRateLimits`.
  */
 export function throttlerOptions(config: Pick<VaultConfig, 'rateLimit'>, counters: FixedWindowCounters): ThrottlerModuleOptions {
   const { windowMs, release, admin } = config.rateLimit;
@@ -61,41 +61,44 @@ function rateLimited(retryAfterSeconds: number): DomainError {
   return new DomainError('rate_limited', `Too many requests; retry in ${retryAfter} s.`, { retryAfter });
 }
 
+/** Routes limited outside Nest's guards: the release route (a plain Fastify route) and the dashboard. */
+export type DirectRouteGroup = 'release' | 'dashboard';
+
 /**
- * The release route's two limits, as the guards below apply them to Nest routes: `ip` before the
- * token is verified, `caller` (the agent) after. Throws the same 429 and counts it the same way.
+ * The same two limits as the guards below, for `DirectRouteGroup`s: `ip` before the token is
+ * verified, `caller` after; same counters, key shape, 429 and metric. The release route has the
+ * release API's limits (per agent); the dashboard the admin API's, counted under its own keys.
  */
 @Injectable()
-export class ReleaseRateLimits {
+export class RouteRateLimits {
   private readonly windowMs: number;
-  private readonly perIp: number;
-  private readonly perAgent: number;
+  private readonly limits: Record<DirectRouteGroup, Record<Limiter, number>>;
 
   constructor(
     @Inject(VAULT_CONFIG) config: VaultConfig,
     @Inject(RATE_LIMIT_COUNTERS) private readonly counters: FixedWindowCounters,
     private readonly metrics: VaultMetrics,
   ) {
-    this.windowMs = config.rateLimit.windowMs;
-    this.perIp = config.rateLimit.release.perIp;
-    this.perAgent = config.rateLimit.release.perAgent;
+    const { windowMs, release, admin } = config.rateLimit;
+    this.windowMs = windowMs;
+    this.limits = { release: { ip: release.perIp, caller: release.perAgent }, dashboard: { ip: admin.perIp, caller: admin.perCaller } };
   }
 
   /** `ip`: by the client address Fastify resolved (trustProxy), IPv6 by /64 like the throttler's default tracker. */
-  checkIp(ip: string): void {
-    this.check('ip', normalizeIp(ip, DEFAULT_IPV6_SUBNET_PREFIX), this.perIp);
+  checkIp(group: DirectRouteGroup, ip: string): void {
+    this.check(group, 'ip', normalizeIp(ip, DEFAULT_IPV6_SUBNET_PREFIX));
   }
 
-  /** `caller`: by the verified agent within its tenant. */
-  checkCaller(token: VerifiedToken): void {
-    this.check('caller', callerTracker(token), this.perAgent);
+  /** `caller`: by the verified token (the agent, else the subject) within its tenant. */
+  checkCaller(group: DirectRouteGroup, token: VerifiedToken): void {
+    this.check(group, 'caller', callerTracker(token));
   }
 
-  private check(limiter: Limiter, tracker: string, limit: number): void {
+  private check(group: DirectRouteGroup, limiter: Limiter, tracker: string): void {
     // Block duration = the window, as the throttler defaults it.
-    const hit = this.counters.hit(limiterKey(limiter, 'release', tracker), this.windowMs, limit, this.windowMs);
+    const hit = this.counters.hit(limiterKey(limiter, group, tracker), this.windowMs, this.limits[group][limiter], this.windowMs);
     if (!hit.isBlocked) return;
-    this.metrics.recordRateLimited('release', limiter);
+    this.metrics.recordRateLimited(group, limiter);
     throw rateLimited(hit.timeToBlockExpire);
   }
 }

@@ -6,7 +6,7 @@ import { CredentialReleaseService } from '../../../libs/credentials';
 import { validName } from '../http/names';
 import { sendProblem } from '../http/problem.filter';
 import { strictValidation } from '../http/validation';
-import { ReleaseRateLimits } from '../ops/rate-limit';
+import { RouteRateLimits } from '../ops/rate-limit';
 import { RELEASE_ROUTE } from '../ops/route-groups';
 import { ReleaseDto } from './release.dto';
 
@@ -32,7 +32,7 @@ export class ReleaseRoute implements OnModuleInit {
   constructor(
     private readonly adapter: HttpAdapterHost,
     private readonly auth: AgentTokenGuard,
-    private readonly limits: ReleaseRateLimits,
+    private readonly limits: RouteRateLimits,
     private readonly release: CredentialReleaseService,
   ) {}
 
@@ -46,9 +46,9 @@ export class ReleaseRoute implements OnModuleInit {
 
   private async handle(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     try {
-      this.limits.checkIp(req.ip);
+      this.limits.checkIp('release', req.ip);
       const token = await this.auth.authenticate(req);
-      this.limits.checkCaller(token);
+      this.limits.checkCaller('release', token);
       const integration = integrationName.transform((req.params as { integration?: unknown }).integration as string);
       const scopes = await requestedScopes(req.body);
       reply.header('Cache-Control', 'no-store').header('Pragma', 'no-cache');
