@@ -15,8 +15,8 @@ import { Client } from 'pg';
 import { TestIssuer } from '../test/support/issuer';
 import { compileForBench } from './release/compile';
 import { benchDatabases } from './release/database';
-import { fmt, LoadStats, round, round2, runLoad } from './release/load';
-import { cpuSeconds, Emulator, loadAverage, log, memoryOf, startEmulator, stop, waitFor200 } from './release/processes';
+import { fmt, LoadStats, round, runLoad, runLoadOn } from './release/load';
+import { cpuMeter, Emulator, loadAverage, log, memoryOf, startEmulator, stop, waitFor200 } from './release/processes';
 import { describe, memoryFigures, scrape } from './release/metrics';
 import { printReport, Report } from './release/report';
 import { seedConnections, seededKey, schemaClient } from './release/seed';
@@ -29,6 +29,8 @@ const USERS = 10_000;
 const TOKENS = 2_000;
 /** BENCH_UNBOUNDED_HEAP=0 skips the run without heap flags. */
 const UNBOUNDED_HEAP = process.env.BENCH_UNBOUNDED_HEAP !== '0';
+/** Processes per server in the replica rounds (one per core by default); 1 skips them. */
+const REPLICAS = Number(process.env.BENCH_REPLICAS ?? cpus().length);
 const SCALES = (process.env.BENCH_SCALE ?? '10k,100k,1M').split(',').filter(Boolean).map(parseCount);
 
 async function main(): Promise<void> {
@@ -83,15 +85,15 @@ async function main(): Promise<void> {
     for (let r = 0; r < ROUNDS; r++) {
       const seed = 100 + r;
       const before = await scrape(vault.base);
-      let cpu = cpuSeconds(vault.proc.pid);
+      let meter = cpuMeter(vault.proc.pid);
       const v = await runLoad({ ...plan, base: vault.base, seconds: SECONDS, seed });
-      v.cpu_ms_per_request = round2(((cpuSeconds(vault.proc.pid) - cpu) * 1000) / v.requests);
+      Object.assign(v, meter.stop(v.requests));
       const inside = describe(before, await scrape(vault.base));
       vaultOk += v.ok;
       log(`round ${r + 1} vault: ${fmt(v)}; ${JSON.stringify(inside)}`);
-      cpu = cpuSeconds(floor.proc.pid);
+      meter = cpuMeter(floor.proc.pid);
       const f = await runLoad({ ...plan, base: floor.base, seconds: SECONDS, seed });
-      f.cpu_ms_per_request = round2(((cpuSeconds(floor.proc.pid) - cpu) * 1000) / f.requests);
+      Object.assign(f, meter.stop(f.requests));
       log(`round ${r + 1} floor: ${fmt(f)}`);
       report.rounds.push({ vault: v, floor: f, load: loadAverage(), vault_inside: inside });
     }
@@ -99,6 +101,9 @@ async function main(): Promise<void> {
     report.audited = { releases_ok: vaultOk, audit_events_written: (await releasesAudited(vdb)) - auditBefore };
     report.memory = { vault_at_ready: vaultAtReady, vault: memoryOf(vault.proc.pid), floor: memoryOf(floor.proc.pid) };
     report.vault_heap = await memoryFigures(vault.base);
+
+    // ---- one process per core: a second process of each server on the same database ----
+    if (REPLICAS > 1) report.replicas = await replicaRounds(vault, floor, plan);
     await stop(floor.proc);
 
     // ---- the same load on a vault without the Docker image's heap flags (peak RSS, CPU) ----
@@ -139,15 +144,48 @@ async function check(base: string, issuer: TestIssuer, users: number[]): Promise
   }
 }
 
+/**
+ * The vault as it would be deployed on this host, one API process per core (replicas on the
+ * same database: the audit chain, caches and leases are already shared through Postgres), and
+ * the floor given the same: REPLICAS processes each, the 32 connections shared out between them.
+ * 5 s of warm-up per server, then ROUNDS × SECONDS alternating, CPU summed over the processes.
+ */
+async function replicaRounds(vault: Server, floor: Server, plan: { tokens: string[]; integrations: string[]; connections: number }): Promise<NonNullable<Report['replicas']>> {
+  const extra: Server[] = [];
+  try {
+    for (let i = 1; i < REPLICAS; i++) extra.push(await vault.replica(), await floor.replica());
+    const vaults = [vault, ...extra.filter((_, i) => i % 2 === 0)];
+    const floors = [floor, ...extra.filter((_, i) => i % 2 === 1)];
+    const rounds: NonNullable<Report['replicas']>['rounds'] = [];
+    await runLoadOn(vaults.map((s) => s.base), { ...plan, seconds: 5, seed: 1 });
+    await runLoadOn(floors.map((s) => s.base), { ...plan, seconds: 5, seed: 1 });
+    for (let r = 0; r < ROUNDS; r++) {
+      const measure = async (servers: Server[]) => {
+        const meter = cpuMeter(servers.map((s) => s.proc.pid));
+        const stats = await runLoadOn(servers.map((s) => s.base), { ...plan, seconds: SECONDS, seed: 200 + r });
+        return Object.assign(stats, meter.stop(stats.requests));
+      };
+      const v = await measure(vaults);
+      log(`${REPLICAS} processes, round ${r + 1} vault: ${fmt(v)}`);
+      const f = await measure(floors);
+      log(`${REPLICAS} processes, round ${r + 1} floor: ${fmt(f)}`);
+      rounds.push({ vault: v, floor: f, load: loadAverage() });
+    }
+    return { processes: REPLICAS, rounds, peak_rss_mb: vaults.map((s) => memoryOf(s.proc.pid)?.peak_rss_mb ?? NaN) };
+  } finally {
+    for (const s of extra) await stop(s.proc).catch(() => undefined);
+  }
+}
+
 /** A new vault process with NODE_OPTIONS='' (V8's default heap sizing): 5 s warm-up, one measured run. */
 async function unboundedHeap(vault: Server, plan: { tokens: string[]; integrations: string[]; connections: number }): Promise<NonNullable<Report['unbounded_heap']>> {
   await stop(vault.proc);
   const proc = vault.restart({ NODE_OPTIONS: '' });
   await waitFor200(`${vault.base}/readyz`, performance.now(), 60_000, 20, proc);
   await runLoad({ ...plan, base: vault.base, seconds: 5, seed: 1 });
-  const cpu = cpuSeconds(proc.pid);
+  const meter = cpuMeter(proc.pid);
   const stats = await runLoad({ ...plan, base: vault.base, seconds: SECONDS, seed: 100 });
-  stats.cpu_ms_per_request = round2(((cpuSeconds(proc.pid) - cpu) * 1000) / stats.requests);
+  Object.assign(stats, meter.stop(stats.requests));
   const result = { node_options: '', stats, memory: memoryOf(proc.pid), heap: await memoryFigures(vault.base), load: loadAverage() };
   log(`without heap flags: ${fmt(stats)}; peak RSS ${result.memory?.peak_rss_mb} MB`);
   return result;

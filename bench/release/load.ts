@@ -19,6 +19,10 @@ export interface LoadStats {
   max: number;
   /** CPU time the server process used per request (user + system), when measured. */
   cpu_ms_per_request?: number;
+  /** The same for all PostgreSQL processes, the load generator, and the share of the machine busy. */
+  pg_cpu_ms_per_request?: number;
+  loadgen_cpu_ms_per_request?: number;
+  machine_busy?: number;
 }
 
 export interface LoadPlan {
@@ -32,9 +36,41 @@ export interface LoadPlan {
 }
 
 export async function runLoad(plan: LoadPlan): Promise<LoadStats> {
-  const next = prng(plan.seed ?? 7);
+  return runLoadOn([plan.base], plan);
+}
+
+/**
+ * The same load spread over several servers (replicas on one machine, each with its own port):
+ * the connections are shared out between them (each replica gets its own seeded sequence), the
+ * answers counted together.
+ */
+export async function runLoadOn(bases: string[], plan: Omit<LoadPlan, 'base'>): Promise<LoadStats> {
   const latencies: number[] = [];
   const statuses: Record<string, number> = {};
+  const durations = await Promise.all(
+    bases.map((base, i) => {
+      const connections = Math.floor(plan.connections / bases.length) + (i < plan.connections % bases.length ? 1 : 0);
+      return oneInstance({ ...plan, base, connections, seed: (plan.seed ?? 7) + i * 1000 }, latencies, statuses);
+    }),
+  );
+  latencies.sort((a, b) => a - b);
+  const q = (p: number) => round(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0);
+  const errors = Object.values(statuses).reduce((a, b) => a + b, 0);
+  return {
+    requests: latencies.length,
+    ok: latencies.length - (errors - (statuses.error ?? 0)),
+    errors,
+    ...(errors ? { statuses } : {}),
+    rps: Math.round(latencies.length / (Math.max(...durations) || plan.seconds)),
+    p50: q(0.5),
+    p99: q(0.99),
+    max: q(1),
+  };
+}
+
+/** One autocannon instance; latencies and non-200 statuses go into the shared collections. Resolves with its duration (s). */
+async function oneInstance(plan: LoadPlan, latencies: number[], statuses: Record<string, number>): Promise<number> {
+  const next = prng(plan.seed ?? 7);
   const instance = autocannon({
     url: plan.base,
     connections: plan.connections,
@@ -59,19 +95,7 @@ export async function runLoad(plan: LoadPlan): Promise<LoadStats> {
     statuses.error = (statuses.error ?? 0) + 1;
   });
   const result = await instance;
-  latencies.sort((a, b) => a - b);
-  const q = (p: number) => round(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0);
-  const errors = Object.values(statuses).reduce((a, b) => a + b, 0);
-  return {
-    requests: latencies.length,
-    ok: latencies.length - (errors - (statuses.error ?? 0)),
-    errors,
-    ...(errors ? { statuses } : {}),
-    rps: Math.round(latencies.length / (result.duration || plan.seconds)),
-    p50: q(0.5),
-    p99: q(0.99),
-    max: q(1),
-  };
+  return result.duration || plan.seconds;
 }
 
 /** mulberry32: small, fast, seeded. */
@@ -89,4 +113,4 @@ function prng(seed: number): () => number {
 export const round = (x: number) => Math.round(x * 10) / 10;
 /** CPU per request: a tenth of a millisecond is too coarse to tell changes of a few percent apart. */
 export const round2 = (x: number) => Math.round(x * 100) / 100;
-export const fmt = (s: LoadStats) => `${s.rps} req/s, p50 ${s.p50} ms, p99 ${s.p99} ms, max ${s.max} ms, errors ${s.errors}/${s.requests}${s.cpu_ms_per_request !== undefined ? `, ${s.cpu_ms_per_request} ms CPU/request` : ''}`;
+export const fmt = (s: LoadStats) => `${s.rps} req/s, p50 ${s.p50} ms, p99 ${s.p99} ms, max ${s.max} ms, errors ${s.errors}/${s.requests}${s.cpu_ms_per_request !== undefined ? `, ${s.cpu_ms_per_request} ms CPU/request` : ''}${s.pg_cpu_ms_per_request !== undefined ? ` (Postgres ${s.pg_cpu_ms_per_request}, load generator ${s.loadgen_cpu_ms_per_request}; machine ${Math.round((s.machine_busy ?? 0) * 100)}% busy)` : ''}`;

@@ -4,7 +4,7 @@
  * IPC, and what /proc says about them (peak RSS).
  */
 import { ChildProcess, fork, spawn } from 'node:child_process';
-import { openSync, readFileSync } from 'node:fs';
+import { openSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
@@ -117,4 +117,62 @@ export function cpuSeconds(pid: number | undefined): number {
   } catch {
     return NaN;
   }
+}
+
+/** CPU seconds of every PostgreSQL process on the machine (postmaster, backends, WAL writer…), exited backends included. */
+function postgresCpuSeconds(): number {
+  let total = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (!stat.includes('(postgres)')) continue;
+      const fields = stat.split(') ')[1].split(' ');
+      // utime + stime, and cutime + cstime: the postmaster's holds backends that have exited.
+      total += (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / 100;
+    } catch {
+      // the process ended between the listing and the read
+    }
+  }
+  return total;
+}
+
+/** Busy and total jiffies of the whole machine (/proc/stat's cpu line; idle and iowait are not busy). */
+function machineJiffies(): { busy: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - f[3] - f[4], total };
+}
+
+export interface CpuFigures {
+  /** The server's CPU (user + system) per request answered. */
+  cpu_ms_per_request: number;
+  /** All PostgreSQL processes' CPU per request answered. */
+  pg_cpu_ms_per_request: number;
+  /** The load generator's (this process's) CPU per request. */
+  loadgen_cpu_ms_per_request: number;
+  /** Share of the machine's cores busy during the run (all processes). */
+  machine_busy: number;
+}
+
+/** Starts counting CPU for one run of a server (its processes); `stop(requests)` gives the figures per request. */
+export function cpuMeter(pids: number | undefined | Array<number | undefined>): { stop(requests: number): CpuFigures } {
+  const serverSeconds = () => [pids].flat().reduce<number>((sum, pid) => sum + cpuSeconds(pid), 0);
+  const server = serverSeconds();
+  const pg = postgresCpuSeconds();
+  const own = process.cpuUsage();
+  const machine = machineJiffies();
+  return {
+    stop(requests: number): CpuFigures {
+      const perRequest = (seconds: number) => Math.round((seconds * 1000 * 100) / Math.max(1, requests)) / 100;
+      const ownUsed = process.cpuUsage(own);
+      const m = machineJiffies();
+      return {
+        cpu_ms_per_request: perRequest(serverSeconds() - server),
+        pg_cpu_ms_per_request: perRequest(postgresCpuSeconds() - pg),
+        loadgen_cpu_ms_per_request: perRequest((ownUsed.user + ownUsed.system) / 1e6),
+        machine_busy: Math.round(((m.busy - machine.busy) / Math.max(1, m.total - machine.total)) * 100) / 100,
+      };
+    },
+  };
 }

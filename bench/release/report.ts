@@ -12,6 +12,8 @@ export interface Report {
   vault_heap?: Record<string, number>;
   /** One more measured run on a vault started without the Docker image's heap flags (NODE_OPTIONS=''). */
   unbounded_heap?: { node_options: string; stats: LoadStats; memory?: { peak_rss_mb: number; rss_mb: number }; heap?: Record<string, number>; load: string };
+  /** The same load on REPLICAS processes of each server (one per core), connections shared out. */
+  replicas?: { processes: number; rounds: Array<{ vault: LoadStats; floor: LoadStats; load: string }>; peak_rss_mb: number[] };
   cold_starts: Array<{ ready_ms: number; first_release_ms: number; second_release_ms: number; key_vault_calls: Record<string, number> }>;
   scaling: Array<{ connections: number; stats: LoadStats; load: string; lookup?: { node: string; index?: string; buffers: number; ms: number } }>;
   total_seconds?: number;
@@ -44,6 +46,11 @@ export function printReport(r: Report): void {
   const cpu = (xs: LoadStats[]) => round2(mean(xs.map((s) => s.cpu_ms_per_request ?? NaN)));
   out.push('');
   out.push(`Server CPU per request (user + system, machine-independent-ish): vault ${cpu(v)} ms, floor ${cpu(f)} ms`);
+  const of = (xs: LoadStats[], k: 'pg_cpu_ms_per_request' | 'loadgen_cpu_ms_per_request' | 'machine_busy') => round2(mean(xs.map((s) => s[k] ?? NaN)));
+  out.push(
+    `Postgres CPU per request: vault ${of(v, 'pg_cpu_ms_per_request')} ms, floor ${of(f, 'pg_cpu_ms_per_request')} ms; load generator ${of(v, 'loadgen_cpu_ms_per_request')} / ${of(f, 'loadgen_cpu_ms_per_request')} ms; ` +
+      `machine busy ${pct(of(v, 'machine_busy'))} / ${pct(of(f, 'machine_busy'))} of ${r.machine.cpus} cores`,
+  );
   if (r.rounds[0]?.vault_inside) out.push(`Inside the vault (from /metrics): ${r.rounds.map((x) => JSON.stringify(x.vault_inside)).join('; ')}`);
   if (r.key_vault) {
     const calls = Object.values(r.key_vault.calls).reduce((a, b) => a + b, 0);
@@ -58,6 +65,24 @@ export function printReport(r: Report): void {
       `Without the heap flags (NODE_OPTIONS="${u.node_options}"): ${u.stats.rps} req/s (${pct(u.stats.rps / fr)} of the floor's mean), p50 ${u.stats.p50} ms, p99 ${u.stats.p99} ms, ` +
         `${u.stats.cpu_ms_per_request ?? '?'} ms CPU/request, peak RSS ${u.memory?.peak_rss_mb ?? '?'} MB; memory after ${JSON.stringify(u.heap)}; load ${u.load}`,
     );
+  }
+  if (r.replicas) {
+    const x = r.replicas;
+    out.push('');
+    out.push(`${x.processes} processes per server (one per core, the 32 connections shared out; CPU summed over the processes):`);
+    out.push('');
+    row('run', 'vault req/s', 'floor req/s', 'ratio (≥ 80%)', 'vault p50', 'floor p50', 'vault p99', 'floor p99', 'p99 ratio (≤ 1.25)', 'CPU/request vault / floor', 'machine busy', 'load');
+    row('---', '---', '---', '---', '---', '---', '---', '---', '---', '---', '---', '---');
+    x.rounds.forEach((y, i) =>
+      row(i + 1, y.vault.rps, y.floor.rps, pct(y.vault.rps / y.floor.rps), y.vault.p50, y.floor.p50, y.vault.p99, y.floor.p99, (y.vault.p99 / y.floor.p99).toFixed(2), `${y.vault.cpu_ms_per_request} / ${y.floor.cpu_ms_per_request} ms`, `${pct(y.vault.machine_busy ?? NaN)} / ${pct(y.floor.machine_busy ?? NaN)}`, y.load),
+    );
+    const rv = mean(x.rounds.map((y) => y.vault.rps));
+    const rf = mean(x.rounds.map((y) => y.floor.rps));
+    const pv = mean(x.rounds.map((y) => y.vault.p99));
+    const pf = mean(x.rounds.map((y) => y.floor.p99));
+    row('**mean**', Math.round(rv), Math.round(rf), `**${pct(rv / rf)}**`, '', '', round(pv), round(pf), `**${(pv / pf).toFixed(2)}**`, '', '', '');
+    out.push(`Peak RSS of the vault's processes: ${x.peak_rss_mb.join(', ')} MB`);
+    out.push('');
   }
   if (r.cold_starts.length) {
     const c = r.cold_starts;

@@ -26,6 +26,8 @@ export interface Server {
   proc: ChildProcess;
   /** A new process on the same database and port (cold start); `env` adds to or overrides its environment. */
   restart(env?: Record<string, string>): ChildProcess;
+  /** One more process of the same server on the same database, on its own port, once ready. */
+  replica(): Promise<Server>;
 }
 
 /** The Docker image's `NODE_OPTIONS` (keep in step with the Dockerfile). */
@@ -68,7 +70,7 @@ export async function startVault(jsDir: string, dbUrl: string, kv: Emulator, iss
   const base = `http://127.0.0.1:${port}`;
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
   const spawnIt = (extra: Record<string, string> = {}) => spawnJs(join(jsDir, 'apps/vault/main.js'), { ...env, ...extra }, 'vault', profile);
-  const server = { base, proc: spawnIt(), restart: (extra?: Record<string, string>) => (server.proc = spawnIt(extra)) };
+  const server: Server = { base, proc: spawnIt(), restart: (extra?: Record<string, string>) => (server.proc = spawnIt(extra)), replica: () => replicaOf(jsDir, 'apps/vault/main.js', env, 'vault replica', profile) };
   await waitFor200(`${base}/readyz`, performance.now(), 120_000, 200, server.proc);
   const admin = issuer.sign({ sub: 'bench-admin', tid: TENANT, scope: 'vault:admin' }, { ttl: 7200 });
   for (const name of INTEGRATIONS) await api(base, admin, 'PUT', `/v1/admin/integrations/${name}`, { provider: 'api_key' });
@@ -123,9 +125,19 @@ export async function startFloor(jsDir: string, dbUrl: string, tk: TenantKey, ma
     FLOOR_MAC_KEY: macKey.toString('hex'),
   };
   const base = `http://127.0.0.1:${port}`;
-  const spawnIt = () => spawnJs(join(jsDir, 'bench/floor/server.js'), env, 'floor');
-  const server = { base, proc: spawnIt(), restart: () => (server.proc = spawnIt()) };
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`, '--cpu-prof-name=floor.cpuprofile'] : [];
+  const spawnIt = () => spawnJs(join(jsDir, 'bench/floor/server.js'), env, 'floor', profile);
+  const server: Server = { base, proc: spawnIt(), restart: () => (server.proc = spawnIt()), replica: () => replicaOf(jsDir, 'bench/floor/server.js', env, 'floor replica', profile) };
   await waitFor200(`${base}/readyz`, performance.now(), 60_000, 100, server.proc);
+  return server;
+}
+
+/** Another process of a server (same environment and database, its own port), once `/readyz` answers 200. */
+async function replicaOf(jsDir: string, main: string, env: Record<string, string>, label: string, nodeArgs: string[]): Promise<Server> {
+  const port = await freePort();
+  const spawnIt = () => spawnJs(join(jsDir, main), { ...env, PORT: String(port) }, label, nodeArgs);
+  const server: Server = { base: `http://127.0.0.1:${port}`, proc: spawnIt(), restart: () => (server.proc = spawnIt()), replica: () => replicaOf(jsDir, main, env, label, nodeArgs) };
+  await waitFor200(`${server.base}/readyz`, performance.now(), 120_000, 100, server.proc);
   return server;
 }
 
