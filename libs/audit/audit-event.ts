@@ -52,44 +52,65 @@ export function sanitizeDetails(details: Record<string, unknown> | undefined): R
 function sanitizeAndEncode(details: Record<string, unknown> | undefined): { clean: Record<string, unknown>; json: string } {
   if (details === undefined || details === null) return { clean: {}, json: '{}' };
   if (!isPlainObject(details)) throw new AuditInputError('audit details must be a plain object');
-  const clean = sanitizeValue(details, 'details', 0) as Record<string, unknown>;
+  const clean = sanitizeValue(details, ROOT, 0) as Record<string, unknown>;
   const json = canonicalJson(clean);
   if (json.length > MAX_DETAILS_CHARS) throw new AuditInputError('audit details are too large');
   return { clean, json };
 }
 
-function sanitizeValue(value: unknown, path: string, depth: number): unknown {
-  if (depth > MAX_DEPTH) throw new AuditInputError(`${path}: nested too deeply`);
+/** Where a value sits in `details`, for error messages: made only when one is thrown (the hot path never builds it). */
+type PathOf = () => string;
+const ROOT: PathOf = () => 'details';
+
+function sanitizeValue(value: unknown, path: PathOf, depth: number): unknown {
+  if (depth > MAX_DEPTH) throw new AuditInputError(`${path()}: nested too deeply`);
   if (value instanceof Secret) return REDACTED;
   if (value === null || typeof value === 'boolean') return value;
-  if (typeof value === 'string') return checkText(value, path);
+  if (typeof value === 'string') {
+    if (UNSTORABLE.test(value)) throw new AuditInputError(`${path()}: contains characters that cannot be stored`);
+    return value;
+  }
   if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw new AuditInputError(`${path}: numbers must be finite`);
+    if (!Number.isFinite(value)) throw new AuditInputError(`${path()}: numbers must be finite`);
     return value;
   }
   if (value instanceof Date) {
-    if (Number.isNaN(value.getTime())) throw new AuditInputError(`${path}: invalid date`);
+    if (Number.isNaN(value.getTime())) throw new AuditInputError(`${path()}: invalid date`);
     return value.toISOString();
   }
-  if (Array.isArray(value)) return value.map((v, i) => sanitizeValue(v, `${path}[${i}]`, depth + 1));
+  if (Array.isArray(value)) {
+    const out = new Array<unknown>(value.length);
+    for (let i = 0; i < value.length; i++) out[i] = sanitizeValue(value[i], () => `${path()}[${i}]`, depth + 1);
+    return out;
+  }
   if (isPlainObject(value)) {
     // No prototype: a "__proto__" key stays an ordinary key.
     const out: Record<string, unknown> = Object.create(null);
-    for (const [key, v] of Object.entries(value)) {
+    for (const key of Object.keys(value)) {
       checkKey(key, path);
-      if (v !== undefined) out[key] = sanitizeValue(v, `${path}.${key}`, depth + 1);
+      const v = value[key];
+      if (v !== undefined) out[key] = sanitizeValue(v, () => `${path()}.${key}`, depth + 1);
     }
     return out;
   }
-  throw new AuditInputError(`${path}: only JSON values and Secret are allowed (got ${typeof value})`);
+  throw new AuditInputError(`${path()}: only JSON values and Secret are allowed (got ${typeof value})`);
 }
 
-function checkKey(key: string, path: string): void {
-  if (UNSTORABLE.test(key) || key.length > 128) throw new AuditInputError(`${path}: invalid key`);
+/**
+ * Keys already found storable and not naming a secret. Events reuse a handful of keys, so the
+ * check runs once per key, not once per event; bounded so odd keys cannot grow it for ever.
+ */
+const CHECKED_KEYS = new Set<string>();
+const MAX_CHECKED_KEYS = 1024;
+
+function checkKey(key: string, path: PathOf): void {
+  if (CHECKED_KEYS.has(key)) return;
+  if (UNSTORABLE.test(key) || key.length > 128) throw new AuditInputError(`${path()}: invalid key`);
   const normalized = key.toLowerCase().replace(/[^a-z0-9]/g, '');
   if (SECRET_KEY_FRAGMENTS.some((f) => normalized.includes(f))) {
-    throw new AuditInputError(`${path}.${key}: keys that name secrets are not allowed in audit records`);
+    throw new AuditInputError(`${path()}.${key}: keys that name secrets are not allowed in audit records`);
   }
+  if (CHECKED_KEYS.size < MAX_CHECKED_KEYS) CHECKED_KEYS.add(key);
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {

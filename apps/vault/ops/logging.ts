@@ -49,10 +49,10 @@ export function requestLogging(logger: Logger): onRequestHookHandler {
     const raw = req.raw as RawRequest;
     const res = reply.raw;
     const started = Date.now();
-    const reqId = req.id;
-    let child: Logger | undefined;
-    const requestLogger = (): Logger => (child ??= base.child({ reqId }));
-    if (!QUIET_PATHS.has(req.url.split('?')[0])) {
+    const store = new RequestStore(base, req.id);
+    const requestLogger = (): Logger => store.logger;
+    const query = req.url.indexOf('?');
+    if (!QUIET_PATHS.has(query < 0 ? req.url : req.url.slice(0, query))) {
       // As pino-http: the line once the response is finished, or the request aborted.
       const finished = (): void => {
         res.removeListener('close', finished);
@@ -70,10 +70,30 @@ export function requestLogging(logger: Logger): onRequestHookHandler {
       res.on('close', finished);
       res.on('finish', finished);
     }
-    const store = Object.create(Store.prototype, { logger: { get: requestLogger }, responseLogger: { value: undefined } }) as Store;
-    storage.run(store, done);
+    storage.run(store as unknown as Store, done);
   };
 }
+
+/**
+ * nestjs-pino's `Store` whose request logger (a pino child carrying `reqId`) is made the first
+ * time something reads it, usually never before the request line. A class rather than
+ * `Object.create` with property descriptors: this runs for every request.
+ */
+class RequestStore {
+  responseLogger: Logger | undefined = undefined;
+  private child: Logger | undefined;
+
+  constructor(
+    private readonly base: Logger,
+    private readonly reqId: string,
+  ) {}
+
+  get logger(): Logger {
+    return (this.child ??= this.base.child({ reqId: this.reqId }));
+  }
+}
+// What nestjs-pino's storage holds: `store instanceof Store` stays true.
+Object.setPrototypeOf(RequestStore.prototype, Store.prototype);
 
 /** pino-http's options (a fresh object each time: pino-http takes them apart). */
 function pinoHttpOptions(logger: Logger): PinoHttpOptions {

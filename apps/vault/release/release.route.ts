@@ -50,7 +50,8 @@ export class ReleaseRoute implements OnModuleInit {
       const token = await this.auth.authenticate(req);
       this.limits.checkCaller('release', token);
       const integration = integrationName.transform((req.params as { integration?: unknown }).integration as string);
-      const scopes = await requestedScopes(req.body);
+      // No body (the usual release) needs no check and no await.
+      const scopes = req.body === undefined ? undefined : await requestedScopes(req.body);
       reply.header('Cache-Control', 'no-store').header('Pragma', 'no-cache');
       const result = await this.release.release(
         { tenant: token.tenant, subject: token.subject, agent: token.agent!, scopes: token.scopes, claims: token.claims, jti: token.jti },
