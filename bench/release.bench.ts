@@ -8,7 +8,9 @@
  *
  * BENCH_SECONDS (15) per measured run, BENCH_ROUNDS (2) vault/floor pairs, BENCH_CONNECTIONS (32),
  * BENCH_SCALE ("10k,100k,1M") stored-connection counts for the scaling runs ("" skips them),
- * BENCH_LOG_LEVEL (info), BENCH_VAULT_ENV (JSON, extra vault env), BENCH_CPU_PROF (dir: profile the API).
+ * BENCH_LOG_LEVEL (info), BENCH_VAULT_ENV (JSON, extra vault env), BENCH_VAULT_NODE_ARGS (the API's node
+ * flags instead of the Docker image's), BENCH_REPLICAS (processes per server in the replica rounds),
+ * BENCH_CPU_PROF (dir: profile the API and the floor).
  */
 import { cpus, totalmem } from 'node:os';
 import { Client } from 'pg';
@@ -180,7 +182,7 @@ async function replicaRounds(vault: Server, floor: Server, plan: { tokens: strin
 /** A new vault process with NODE_OPTIONS='' (V8's default heap sizing): 5 s warm-up, one measured run. */
 async function unboundedHeap(vault: Server, plan: { tokens: string[]; integrations: string[]; connections: number }): Promise<NonNullable<Report['unbounded_heap']>> {
   await stop(vault.proc);
-  const proc = vault.restart({ NODE_OPTIONS: '' });
+  const proc = vault.restart({ NODE_OPTIONS: '' }, false);
   await waitFor200(`${vault.base}/readyz`, performance.now(), 60_000, 20, proc);
   await runLoad({ ...plan, base: vault.base, seconds: 5, seed: 1 });
   const meter = cpuMeter(proc.pid);

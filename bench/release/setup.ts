@@ -24,14 +24,18 @@ export const AUDIENCE = 'https://vault.bench.example';
 export interface Server {
   base: string;
   proc: ChildProcess;
-  /** A new process on the same database and port (cold start); `env` adds to or overrides its environment. */
-  restart(env?: Record<string, string>): ChildProcess;
+  /**
+   * A new process on the same database and port (cold start); `env` adds to or overrides its
+   * environment; `heapFlags: false` starts the vault without the Docker image's heap flags.
+   */
+  restart(env?: Record<string, string>, heapFlags?: boolean): ChildProcess;
   /** One more process of the same server on the same database, on its own port, once ready. */
   replica(): Promise<Server>;
 }
 
-/** The Docker image's `NODE_OPTIONS` (keep in step with the Dockerfile). */
-export const PRODUCTION_NODE_OPTIONS = '--max-old-space-size=160 --max-semi-space-size=8';
+/** The Docker image's heap flags (keep in step with the Dockerfile): its `NODE_OPTIONS`, and the V8 flag its `CMD` adds for the API. */
+export const PRODUCTION_NODE_OPTIONS = '--max-old-space-size=160';
+export const PRODUCTION_NODE_ARGS = ['--heap-growing-percent=100'];
 
 /** The vault's environment: production mode and logging, Key Vault through the emulator. */
 export function vaultEnv(dbUrl: string, port: number, kv: Emulator, issuer: TestIssuer): Record<string, string> {
@@ -53,7 +57,8 @@ export function vaultEnv(dbUrl: string, port: number, kv: Emulator, issuer: Test
     AZURE_KEYVAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: 'true',
     AZURE_KEYVAULT_CREDENTIAL: `static:${kv.token}`,
     KEY_SCHEDULER_INTERVAL_SECONDS: '3600',
-    // The heap flags the Docker image sets (Dockerfile); BENCH_VAULT_ENV='{"NODE_OPTIONS":""}' measures without.
+    // The heap flags the Docker image sets (Dockerfile); BENCH_VAULT_ENV='{"NODE_OPTIONS":""}' and
+    // BENCH_VAULT_NODE_ARGS='' measure without.
     NODE_OPTIONS: PRODUCTION_NODE_OPTIONS,
     // The release limiter (SECURITY 29) stays on, in its default 60 s window, but out of the way: a
     // closed-loop load from one IP and one agent would otherwise get 429s (the maximum, 1,000,000 per
@@ -69,8 +74,16 @@ export async function startVault(jsDir: string, dbUrl: string, kv: Emulator, iss
   const env = vaultEnv(dbUrl, port, kv, issuer);
   const base = `http://127.0.0.1:${port}`;
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  const spawnIt = (extra: Record<string, string> = {}) => spawnJs(join(jsDir, 'apps/vault/main.js'), { ...env, ...extra }, 'vault', profile);
-  const server: Server = { base, proc: spawnIt(), restart: (extra?: Record<string, string>) => (server.proc = spawnIt(extra)), replica: () => replicaOf(jsDir, 'apps/vault/main.js', env, 'vault replica', profile) };
+  // The Docker image's V8 flags for the API; BENCH_VAULT_NODE_ARGS replaces them (e.g. '' or '--trace-gc').
+  const heapArgs = process.env.BENCH_VAULT_NODE_ARGS !== undefined ? process.env.BENCH_VAULT_NODE_ARGS.split(' ').filter(Boolean) : PRODUCTION_NODE_ARGS;
+  const spawnIt = (extra: Record<string, string> = {}, heapFlags = true) =>
+    spawnJs(join(jsDir, 'apps/vault/main.js'), { ...env, ...extra }, 'vault', [...profile, ...(heapFlags ? heapArgs : [])]);
+  const server: Server = {
+    base,
+    proc: spawnIt(),
+    restart: (extra?: Record<string, string>, heapFlags?: boolean) => (server.proc = spawnIt(extra, heapFlags)),
+    replica: () => replicaOf(jsDir, 'apps/vault/main.js', env, 'vault replica', [...profile, ...heapArgs]),
+  };
   await waitFor200(`${base}/readyz`, performance.now(), 120_000, 200, server.proc);
   const admin = issuer.sign({ sub: 'bench-admin', tid: TENANT, scope: 'vault:admin' }, { ttl: 7200 });
   for (const name of INTEGRATIONS) await api(base, admin, 'PUT', `/v1/admin/integrations/${name}`, { provider: 'api_key' });

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -111,6 +112,28 @@ describe('Dockerfile', () => {
     const health = final.find((i) => /^HEALTHCHECK\s/.test(i));
     expect(health).toMatch(/CMD .*\/readyz/);
     expect(final.some((i) => /^ENV NODE_ENV=production/.test(i))).toBe(true);
-    expect(final.some((i) => /^CMD \["node", "dist\/apps\/vault\/main\.js"\]/.test(i))).toBe(true);
+    const cmd = final.filter((i) => /^CMD\s/.test(i)).pop();
+    const argv = JSON.parse(cmd!.replace(/^CMD\s+/, '')) as string[];
+    expect(argv[0]).toBe('node');
+    expect(argv[argv.length - 1]).toBe('dist/apps/vault/main.js');
+    for (const flag of argv.slice(1, -1)) expect(flag).toMatch(/^--[a-z-]+(=\S+)?$/);
+  });
+
+  it("starts node with heap flags node accepts (a rejected flag would stop the container at start)", () => {
+    const env = final.find((i) => /^ENV NODE_OPTIONS=/.test(i));
+    const nodeOptions = JSON.parse(env!.replace(/^ENV NODE_OPTIONS=/, '')) as string;
+    expect(nodeOptions).toMatch(/--max-old-space-size=\d+/);
+    const argv = JSON.parse(final.filter((i) => /^CMD\s/.test(i)).pop()!.replace(/^CMD\s+/, '')) as string[];
+    const run = spawnSync(process.execPath, [...argv.slice(1, -1), '-e', 'process.stdout.write(String(require("v8").getHeapStatistics().heap_size_limit))'], {
+      env: { PATH: process.env.PATH, NODE_OPTIONS: nodeOptions },
+      encoding: 'utf8',
+    });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    // The old-space bound took effect (V8 adds the young generation to it).
+    const limitMb = Number(run.stdout) / 2 ** 20;
+    const bound = Number(/--max-old-space-size=(\d+)/.exec(nodeOptions)![1]);
+    expect(limitMb).toBeGreaterThanOrEqual(bound);
+    expect(limitMb).toBeLessThan(bound + 100);
   });
 });
