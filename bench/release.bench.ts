@@ -18,7 +18,7 @@ import { TestIssuer } from '../test/support/issuer';
 import { compileForBench } from './release/compile';
 import { benchDatabases } from './release/database';
 import { fmt, LoadStats, round, runLoad, runLoadOn } from './release/load';
-import { cpuMeter, Emulator, loadAverage, log, memoryOf, startEmulator, stop, waitFor200 } from './release/processes';
+import { cpuMeter, Emulator, speedProbe, loadAverage, log, memoryOf, startEmulator, stop, waitFor200 } from './release/processes';
 import { describe, memoryFigures, scrape } from './release/metrics';
 import { printReport, Report } from './release/report';
 import { seedConnections, seededKey, schemaClient } from './release/seed';
@@ -37,8 +37,8 @@ const SCALES = (process.env.BENCH_SCALE ?? '10k,100k,1M').split(',').filter(Bool
 
 async function main(): Promise<void> {
   const started = Date.now();
-  const report: Report = { machine: machineInfo(), load_at_start: loadAverage(), rounds: [], cold_starts: [], scaling: [] };
-  log(`load average at start: ${report.load_at_start}`);
+  const report: Report = { machine: machineInfo(), load_at_start: loadAverage(), speed_probe_ms: { start: speedProbe() }, rounds: [], cold_starts: [], scaling: [] };
+  log(`load average at start: ${report.load_at_start}; speed probe ${report.speed_probe_ms!.start} ms`);
   const compiled = compileForBench();
   log(`compiled ${compiled.files} files to ${compiled.dir}`);
   const dbs = await benchDatabases(['vault', 'floor']);
@@ -131,6 +131,7 @@ async function main(): Promise<void> {
     await dbs.dropAll();
   }
   report.load_at_end = loadAverage();
+  report.speed_probe_ms!.end = speedProbe();
   report.total_seconds = secs(Date.now() - started);
   printReport(report);
 }

@@ -23,6 +23,7 @@ export interface LoadStats {
   pg_cpu_ms_per_request?: number;
   loadgen_cpu_ms_per_request?: number;
   machine_busy?: number;
+  machine_steal?: number;
 }
 
 export interface LoadPlan {
@@ -113,4 +114,4 @@ function prng(seed: number): () => number {
 export const round = (x: number) => Math.round(x * 10) / 10;
 /** CPU per request: a tenth of a millisecond is too coarse to tell changes of a few percent apart. */
 export const round2 = (x: number) => Math.round(x * 100) / 100;
-export const fmt = (s: LoadStats) => `${s.rps} req/s, p50 ${s.p50} ms, p99 ${s.p99} ms, max ${s.max} ms, errors ${s.errors}/${s.requests}${s.cpu_ms_per_request !== undefined ? `, ${s.cpu_ms_per_request} ms CPU/request` : ''}${s.pg_cpu_ms_per_request !== undefined ? ` (Postgres ${s.pg_cpu_ms_per_request}, load generator ${s.loadgen_cpu_ms_per_request}; machine ${Math.round((s.machine_busy ?? 0) * 100)}% busy)` : ''}`;
+export const fmt = (s: LoadStats) => `${s.rps} req/s, p50 ${s.p50} ms, p99 ${s.p99} ms, max ${s.max} ms, errors ${s.errors}/${s.requests}${s.cpu_ms_per_request !== undefined ? `, ${s.cpu_ms_per_request} ms CPU/request` : ''}${s.pg_cpu_ms_per_request !== undefined ? ` (Postgres ${s.pg_cpu_ms_per_request}, load generator ${s.loadgen_cpu_ms_per_request}; machine ${Math.round((s.machine_busy ?? 0) * 100)}% busy, ${Math.round((s.machine_steal ?? 0) * 100)}% stolen)` : ''}`;

@@ -137,11 +137,30 @@ function postgresCpuSeconds(): number {
   return total;
 }
 
-/** Busy and total jiffies of the whole machine (/proc/stat's cpu line; idle and iowait are not busy). */
-function machineJiffies(): { busy: number; total: number } {
+/**
+ * Busy, stolen and total jiffies of the whole machine (/proc/stat's cpu line; idle and iowait are
+ * not busy; steal is time the hypervisor gave this VM's CPUs to someone else).
+ */
+function machineJiffies(): { busy: number; steal: number; total: number } {
   const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
   const total = f.reduce((a, b) => a + b, 0);
-  return { busy: total - f[3] - f[4], total };
+  return { busy: total - f[3] - f[4] - f[7], steal: f[7], total };
+}
+
+/**
+ * How fast this machine runs plain JavaScript right now: milliseconds for a fixed piece of work
+ * (JSON and string handling, like a request's). The same code measured 2x apart within an hour
+ * on these VMs, so the report prints this beside the figures.
+ */
+export function speedProbe(): number {
+  const t0 = performance.now();
+  let n = 0;
+  for (let i = 0; i < 20_000; i++) {
+    const text = JSON.stringify({ id: `c-${i}`, version: i, scopes: ['a', 'b'], at: new Date(i * 1000).toISOString() });
+    n += (JSON.parse(text) as { version: number }).version + text.length;
+  }
+  if (n < 0) throw new Error('unreachable');
+  return Math.round(performance.now() - t0);
 }
 
 export interface CpuFigures {
@@ -153,6 +172,8 @@ export interface CpuFigures {
   loadgen_cpu_ms_per_request: number;
   /** Share of the machine's cores busy during the run (all processes). */
   machine_busy: number;
+  /** Share of the machine's cores' time stolen by the hypervisor during the run. */
+  machine_steal: number;
 }
 
 /** Starts counting CPU for one run of a server (its processes); `stop(requests)` gives the figures per request. */
@@ -172,6 +193,7 @@ export function cpuMeter(pids: number | undefined | Array<number | undefined>): 
         pg_cpu_ms_per_request: perRequest(postgresCpuSeconds() - pg),
         loadgen_cpu_ms_per_request: perRequest((ownUsed.user + ownUsed.system) / 1e6),
         machine_busy: Math.round(((m.busy - machine.busy) / Math.max(1, m.total - machine.total)) * 100) / 100,
+        machine_steal: Math.round(((m.steal - machine.steal) / Math.max(1, m.total - machine.total)) * 100) / 100,
       };
     },
   };

@@ -5,6 +5,8 @@ export interface Report {
   machine: { cpus: number; cpu: string; memory_gb: number; node: string };
   load_at_start: string;
   load_at_end?: string;
+  /** `speedProbe()` ms at the start and at the end (lower is faster). */
+  speed_probe_ms?: { start: number; end?: number };
   rounds: Array<{ vault: LoadStats; floor: LoadStats; load: string; vault_inside?: Record<string, number> }>;
   key_vault?: { calls: Record<string, number>; releases: number };
   audited?: { releases_ok: number; audit_events_written: number };
@@ -30,6 +32,7 @@ export function printReport(r: Report): void {
   const out: string[] = [];
   const row = (...cells: Array<string | number>) => out.push(`| ${cells.join(' | ')} |`);
   out.push(`Machine: ${r.machine.cpus} × ${r.machine.cpu}, ${r.machine.memory_gb} GB, Node ${r.machine.node}; load average ${r.load_at_start} at start, ${r.load_at_end ?? '?'} at end`);
+  if (r.speed_probe_ms) out.push(`Speed probe (fixed JavaScript work, lower is faster): ${r.speed_probe_ms.start} ms at start, ${r.speed_probe_ms.end ?? '?'} ms at end`);
   out.push('');
   row('run', 'vault req/s', 'floor req/s', 'ratio (≥ 80%)', 'vault p50', 'floor p50', 'vault p99', 'floor p99', 'p99 ratio (≤ 1.25)', 'errors vault/floor', 'load');
   row('---', '---', '---', '---', '---', '---', '---', '---', '---', '---', '---');
@@ -46,10 +49,10 @@ export function printReport(r: Report): void {
   const cpu = (xs: LoadStats[]) => round2(mean(xs.map((s) => s.cpu_ms_per_request ?? NaN)));
   out.push('');
   out.push(`Server CPU per request (user + system, machine-independent-ish): vault ${cpu(v)} ms, floor ${cpu(f)} ms`);
-  const of = (xs: LoadStats[], k: 'pg_cpu_ms_per_request' | 'loadgen_cpu_ms_per_request' | 'machine_busy') => round2(mean(xs.map((s) => s[k] ?? NaN)));
+  const of = (xs: LoadStats[], k: 'pg_cpu_ms_per_request' | 'loadgen_cpu_ms_per_request' | 'machine_busy' | 'machine_steal') => round2(mean(xs.map((s) => s[k] ?? NaN)));
   out.push(
     `Postgres CPU per request: vault ${of(v, 'pg_cpu_ms_per_request')} ms, floor ${of(f, 'pg_cpu_ms_per_request')} ms; load generator ${of(v, 'loadgen_cpu_ms_per_request')} / ${of(f, 'loadgen_cpu_ms_per_request')} ms; ` +
-      `machine busy ${pct(of(v, 'machine_busy'))} / ${pct(of(f, 'machine_busy'))} of ${r.machine.cpus} cores`,
+      `machine busy ${pct(of(v, 'machine_busy'))} / ${pct(of(f, 'machine_busy'))} of ${r.machine.cpus} cores, stolen by the hypervisor ${pct(of(v, 'machine_steal'))} / ${pct(of(f, 'machine_steal'))}`,
   );
   if (r.rounds[0]?.vault_inside) out.push(`Inside the vault (from /metrics): ${r.rounds.map((x) => JSON.stringify(x.vault_inside)).join('; ')}`);
   if (r.key_vault) {
