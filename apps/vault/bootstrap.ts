@@ -11,6 +11,7 @@ import { createVaultLogger } from '../../libs/observability';
 import { AppModule } from './app.module';
 import { loadDevIssuer } from './dev-issuer';
 import { ProblemFilter } from './http/problem.filter';
+import { OAuthErrorFilter, TOKEN_ROUTE } from './oauth/oauth-error.filter';
 import { strictValidation } from './http/validation';
 import { nestLogger, requestId } from './ops/logging';
 import { serveApiDocs } from './ops/openapi';
@@ -75,7 +76,7 @@ export async function startVault(config: VaultConfig, opts: StartVaultOptions = 
       app.useLogger(nestLogger(pino));
       app.flushLogs();
     }
-    app.useGlobalFilters(new ProblemFilter());
+    app.useGlobalFilters(new ProblemFilter({ [TOKEN_ROUTE]: new OAuthErrorFilter() }));
     app.useGlobalPipes(strictValidation);
     if (config.devIssuer) {
       const dev = await loadDevIssuer(config.dataDir, config.publicUrl);

@@ -27,9 +27,19 @@ const log = new Logger('errors');
  */
 @Catch()
 export class ProblemFilter implements ExceptionFilter {
+  /**
+   * `routes`: filters of routes that answer errors another way (the OAuth token endpoint), by
+   * Fastify route template. A controller's own filter handles what its handler throws, but an
+   * error before the handler (an unreadable or oversized body) reaches only this global filter.
+   */
+  constructor(private readonly routes: Record<string, ExceptionFilter> = {}) {}
+
   catch(err: unknown, host: ArgumentsHost): void {
     const ctx = host.switchToHttp();
-    sendProblem(err, ctx.getRequest<FastifyRequest>(), ctx.getResponse<FastifyReply>());
+    const req = ctx.getRequest<FastifyRequest>();
+    const own = this.routes[req.routeOptions?.url ?? ''];
+    if (own) return own.catch(err, host);
+    sendProblem(err, req, ctx.getResponse<FastifyReply>());
   }
 }
 

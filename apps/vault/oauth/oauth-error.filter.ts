@@ -11,6 +11,9 @@ import { OAuthError } from '../../../libs/token-service';
  * 429 and 503 carry `Retry-After`. Unknown errors become an opaque `server_error` with an id
  * that is logged (class and code only).
  */
+/** The route whose errors `OAuthErrorFilter` answers, also those before its handler runs (ProblemFilter). */
+export const TOKEN_ROUTE = '/oauth2/token';
+
 @Catch()
 export class OAuthErrorFilter implements ExceptionFilter {
   private readonly log = new Logger('oauth');
