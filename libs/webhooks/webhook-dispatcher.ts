@@ -104,6 +104,11 @@ export class WebhookDispatcher {
       return this.retry(e, 'key_unavailable');
     }
     if (!t) return (await this.queue.dropped(e.id, this.owner, 'no_endpoint')) ? 'dead' : 'failed';
+    // An event older than the endpoint was meant for an earlier one: an outbox insert that raced a
+    // tenant shred (its statement saw the old endpoint) must not reach the endpoint set up after.
+    // The event's time is its insert statement's start (it saw an endpoint then), the endpoint's
+    // its transaction's start: an event that saw this endpoint is never older than it.
+    if (e.createdAt < t.createdAt) return (await this.queue.dropped(e.id, this.owner, 'before_endpoint')) ? 'dead' : 'failed';
     if (e.type !== TEST_EVENT && !t.events.includes('*') && !t.events.includes(e.type)) {
       return (await this.queue.dropped(e.id, this.owner, 'unsubscribed')) ? 'dead' : 'failed';
     }

@@ -20,6 +20,8 @@ export interface DeliveryTarget {
   url: string;
   events: string[];
   key: Buffer;
+  /** When the endpoint was registered: it receives only events created after (see the dispatcher). */
+  createdAt: Date;
 }
 
 const TABLE = 'webhook_endpoints';
@@ -65,15 +67,15 @@ export class WebhookEndpointStore {
 
   /** The enabled endpoint with its opened key, or undefined. A key that does not open throws `KeyUnwrapError`. */
   async target(tenant: TenantId): Promise<DeliveryTarget | undefined> {
-    const rows: Array<{ id: string; url: string; events: string[]; dek_wrapped: Buffer; secret_ct: Buffer }> = await this.ds.query(
-      `SELECT id, url, events, dek_wrapped, secret_ct FROM webhook_endpoints WHERE tenant = $1 AND enabled`,
+    const rows: Array<{ id: string; url: string; events: string[]; dek_wrapped: Buffer; secret_ct: Buffer; created_at: Date }> = await this.ds.query(
+      `SELECT id, url, events, dek_wrapped, secret_ct, created_at FROM webhook_endpoints WHERE tenant = $1 AND enabled`,
       [tenant],
     );
     const r = rows[0];
     if (!r) return undefined;
     const plain = await this.keyring.open({ tenant, table: TABLE, id: r.id }, r.dek_wrapped, 'secret', r.secret_ct);
     try {
-      return { url: r.url, events: r.events, key: signingKey(Secret.of(plain.toString('utf8'))) };
+      return { url: r.url, events: r.events, key: signingKey(Secret.of(plain.toString('utf8'))), createdAt: r.created_at };
     } finally {
       plain.fill(0);
     }

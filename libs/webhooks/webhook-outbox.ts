@@ -13,8 +13,8 @@ import { checkEventData, isEventType, TEST_EVENT, WebhookEvent } from './webhook
  * Parameters: $1 id (uuid), $2 tenant, $3 event type, $4 payload (jsonb text). Callers writing their
  * state change as one statement can run this as a data-modifying CTE beside it.
  */
-export const OUTBOX_INSERT_SQL = `INSERT INTO webhook_outbox (id, tenant, event_type, payload)
-  SELECT $1::uuid, $2::text, $3::text, $4::jsonb
+export const OUTBOX_INSERT_SQL = `INSERT INTO webhook_outbox (id, tenant, event_type, payload, created_at)
+  SELECT $1::uuid, $2::text, $3::text, $4::jsonb, statement_timestamp()
    WHERE EXISTS (SELECT 1 FROM webhook_endpoints e
                   WHERE e.tenant = $2::text AND e.enabled AND ($3::text = ANY (e.events) OR '*' = ANY (e.events) OR $3::text = '${TEST_EVENT}'))
   RETURNING id`;

@@ -75,4 +75,24 @@ describe('webhooks of a shredded tenant', () => {
     expect(receiver.to('/hooks/keep').map((g) => g.verified)).toEqual([true]);
     expect((await outboxOf(v, 'wh-keep')).map((e) => e.status)).toEqual(['delivered']);
   });
+
+  it('an outbox insert that raced the shred (committed after it) is not delivered to the endpoint set up afterwards', async () => {
+    await endpoint('wh-race', '/hooks/race');
+    const r = await v.call('DELETE', '/v1/admin/tenant?confirm=wh-race', { token: v.issuer.adminToken('wh-race') });
+    expect(r.status).toBe(200);
+    // What the racing transaction leaves: a row whose transaction began before the shred committed
+    // (created_at is its start time) and that was committed after the shred's delete.
+    const [survivor] = await ds.query(
+      `INSERT INTO webhook_outbox (id, tenant, event_type, payload, created_at) VALUES (gen_random_uuid(), 'wh-race', 'connection.needs_reauth', $1::jsonb, now() - interval '2 seconds') RETURNING id`,
+      [JSON.stringify(needsReauth('wh-race').data)],
+    );
+    await endpoint('wh-race', '/hooks/race-again');
+    // An event of the new endpoint's time is delivered; the survivor is dropped, not sent.
+    await outbox.enqueue(ds, needsReauth('wh-race'));
+    await dispatcher.tick();
+    expect(receiver.to('/hooks/race-again').map((g) => g.verified)).toEqual([true]);
+    const [row] = await ds.query(`SELECT status, last_error FROM webhook_outbox WHERE id = $1`, [survivor.id]);
+    expect(row).toEqual({ status: 'dead', last_error: 'before_endpoint' });
+    expect(receiver.to('/hooks/race')).toEqual([]);
+  });
 });
