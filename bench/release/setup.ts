@@ -138,7 +138,8 @@ export async function startFloor(jsDir: string, dbUrl: string, tk: TenantKey, ma
     FLOOR_MAC_KEY: macKey.toString('hex'),
   };
   const base = `http://127.0.0.1:${port}`;
-  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`, '--cpu-prof-name=floor.cpuprofile'] : [];
+  // Its own directory (default, unique names): the floor's profiles apart from the vault's, replicas not overwriting each other.
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env.BENCH_CPU_PROF, 'floor')}`] : [];
   const spawnIt = () => spawnJs(join(jsDir, 'bench/floor/server.js'), env, 'floor', profile);
   const server: Server = { base, proc: spawnIt(), restart: () => (server.proc = spawnIt()), replica: () => replicaOf(jsDir, 'bench/floor/server.js', env, 'floor replica', profile) };
   await waitFor200(`${base}/readyz`, performance.now(), 60_000, 100, server.proc);

@@ -5,15 +5,15 @@ import { isDatabaseUnavailable } from '../../../libs/db';
 import { DomainError } from '../../../libs/kernel';
 import { OAuthError } from '../../../libs/token-service';
 
+/** The route whose errors `OAuthErrorFilter` answers, also those before its handler runs (ProblemFilter). */
+export const TOKEN_ROUTE = '/oauth2/token';
+
 /**
  * The token endpoint answers errors the OAuth way (RFC 6749 §5.2: `{ error, error_description }`),
  * not as problem+json. `invalid_client` is a 401 with a `WWW-Authenticate: Basic` challenge;
  * 429 and 503 carry `Retry-After`. Unknown errors become an opaque `server_error` with an id
  * that is logged (class and code only).
  */
-/** The route whose errors `OAuthErrorFilter` answers, also those before its handler runs (ProblemFilter). */
-export const TOKEN_ROUTE = '/oauth2/token';
-
 @Catch()
 export class OAuthErrorFilter implements ExceptionFilter {
   private readonly log = new Logger('oauth');

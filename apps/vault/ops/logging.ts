@@ -50,7 +50,6 @@ export function requestLogging(logger: Logger): onRequestHookHandler {
     const res = reply.raw;
     const started = Date.now();
     const store = new RequestStore(base, req.id);
-    const requestLogger = (): Logger => store.logger;
     const query = req.url.indexOf('?');
     if (!QUIET_PATHS.has(query < 0 ? req.url : req.url.slice(0, query))) {
       // As pino-http: the line once the response is finished, or the request aborted.
@@ -62,9 +61,9 @@ export function requestLogging(logger: Logger): onRequestHookHandler {
         if (lvl === 'silent' || !base.isLevelEnabled(lvl)) return;
         const err = (res as ServerResponse & { err?: Error }).err;
         if (err || res.statusCode >= 500) {
-          requestLogger()[lvl](failure(raw, res, err ?? new Error(`failed with status code ${res.statusCode}`), { res, err, responseTime } as never), 'request errored');
+          store.logger[lvl](failure(raw, res, err ?? new Error(`failed with status code ${res.statusCode}`), { res, err, responseTime } as never), 'request errored');
         } else {
-          requestLogger()[lvl](success(raw, res, { res, responseTime } as never), !raw.readableAborted && res.writableEnded ? 'request completed' : 'request aborted');
+          store.logger[lvl](success(raw, res, { res, responseTime } as never), !raw.readableAborted && res.writableEnded ? 'request completed' : 'request aborted');
         }
       };
       res.on('close', finished);
