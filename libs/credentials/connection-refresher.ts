@@ -87,6 +87,11 @@ export class ConnectionRefresher {
     });
   }
 
+  /** A claimed row this refresher will not call for (shutting down): its lease goes back, the row untouched. */
+  async giveBack(c: ClaimedConnection): Promise<void> {
+    await this.store.releaseLease(c, this.owner, { errorClass: null, failed: false });
+  }
+
   private single(tenant: TenantId, id: string, run: () => Promise<void>): Promise<void> {
     const key = `${tenant}\u0000${id}`;
     let flight = this.inflight.get(key);

@@ -91,3 +91,34 @@ describe('a worker killed mid-call (provider with a reuse grace window)', () => 
     expect(rig.provider.stats.reuseRevocations).toBe(0);
   });
 });
+
+describe('SIGTERM during a batch (strict reuse detection)', () => {
+  let rig: StormRig;
+  beforeAll(async () => {
+    rig = await startStormRig({ graceSeconds: 0 });
+  }, 60_000);
+  afterAll(() => rig?.close());
+
+  it('the worker stops claiming, finishes the call in flight and its commit, gives the rest back untouched, then exits; nothing is lost', async () => {
+    await rig.seed(4);
+    const before = await rig.v.db.ds.query(`SELECT subject, version FROM vault.connections ORDER BY subject`);
+    const w = await rig.worker({ ...WORKER, REFRESH_LEASE_SECONDS: '30' }); // room for the whole batch in one lease
+    rig.provider.faults.delayMs = 1500;
+    await rig.v.db.ds.query(`UPDATE vault.connections SET next_refresh_at = now(), expires_at = now() + interval '20 seconds'`);
+    await waitFor('the worker to call for the first row', () => rig.provider.stats.requests === 1);
+    await w.kill('SIGTERM'); // resolves once the process has exited
+    const rows = await rig.v.db.ds.query(`SELECT subject, status, version, lease_owner, refresh_call_started_at FROM vault.connections ORDER BY subject`);
+    expect(rig.provider.stats).toMatchObject({ requests: 1, responded: 1, reuseRevocations: 0 });
+    const changed = rows.filter((r: any, i: number) => r.version !== before[i].version);
+    expect(changed).toHaveLength(1); // the call in flight was committed before the exit
+    expect(rows.every((r: any) => r.status === 'active' && r.lease_owner === null && r.refresh_call_started_at === null)).toBe(true);
+
+    rig.provider.faults.delayMs = 0;
+    await rig.worker(WORKER);
+    await waitFor('a successor to refresh the rest', async () => {
+      const r = await rig.v.db.ds.query(`SELECT version FROM vault.connections ORDER BY subject`);
+      return r.every((x: any, i: number) => x.version !== before[i].version);
+    }, 30_000);
+    expect(rig.provider.stats).toMatchObject({ requests: 4, reuseRevocations: 0, invalidGrant: 0 });
+  });
+});
