@@ -119,7 +119,9 @@ export const atlassian: ProviderEntryInput = {
   authorizeParams: { audience: 'api.atlassian.com', prompt: 'consent' },
   pkce: false,
   tokenAuthMethod: 'client_secret_post',
-  refresh: { supported: true, rotation: 'always' },
+  // Reuse of a rotated token outside a 10-minute "leeway interval" revokes the family (Atlassian's
+  // rotating refresh tokens announcement, developer community, 2022): retry within it.
+  refresh: { supported: true, rotation: 'always', reuseGraceSeconds: 600 },
   expiry: { whenMissing: { assumeSeconds: 3600 } },
   identity: { source: 'userinfo', url: 'https://api.atlassian.com/me', subject: 'account_id', email: 'email' },
 };
