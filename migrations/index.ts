@@ -6,6 +6,7 @@ import { ConnectHardening1763800000400 } from './1763800000400-ConnectHardening'
 import { RefreshWorker1763800000500 } from './1763800000500-RefreshWorker';
 import { Webhooks1763800000600 } from './1763800000600-Webhooks';
 import { PolicyNotify1763800000700 } from './1763800000700-PolicyNotify';
+import { DerivedTokens1763800001000 } from './1763800001000-DerivedTokens';
 import { RefreshCallStart1763800001200 } from './1763800001200-RefreshCallStart';
 
 /** Every migration, in order. New migrations are appended here, one per line. */
@@ -18,5 +19,6 @@ export const migrations = [
   RefreshWorker1763800000500,
   Webhooks1763800000600,
   PolicyNotify1763800000700,
+  DerivedTokens1763800001000,
   RefreshCallStart1763800001200,
 ];

@@ -37,6 +37,8 @@ export const customOptionsSchema = z
     terminal_errors: z.array(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/)).max(20).optional(),
     identity: identitySchema.optional(),
     scope_descriptions: z.record(z.string().max(256), z.string().max(200)).optional(),
+    /** The provider honours `scope` on a refresh_token grant (RFC 6749 §6) with a token for only that set. Default false: refuse. */
+    downscope_on_refresh: z.boolean().optional(),
   })
   .strict();
 
@@ -65,6 +67,7 @@ export function customEntry(o: CustomOptions, withRevocation: boolean): Provider
       ...(o.issued_at ? { issuedAt: o.issued_at } : {}),
     },
     identity: o.identity ?? { source: 'none' },
+    downscope: { onRefresh: o.downscope_on_refresh ?? false, source: 'provider_options.downscope_on_refresh of the integration (the tenant admin)' },
     // RFC 7009 at the integration's revocation_url, authenticated like the token endpoint.
     ...(withRevocation ? { revocation: { url: 'https://custom.invalid/revoke', token: 'refresh_token', clientAuth: o.token_auth_method ?? 'client_secret_basic' } } : {}),
   };

@@ -112,6 +112,13 @@ export const providerEntrySchema = z
       .strict(),
     identity: identitySchema.default({ source: 'none' }),
     revocation: revocationSchema.optional(),
+    /**
+     * Whether a refresh may ask for a narrower scope set (RFC 6749 §6 `scope` on a `refresh_token`
+     * grant) and get an access token carrying only that set: how a policy's scope ceiling binds the
+     * credential itself. `source` is where the provider documents it (or why we say no): a built-in
+     * entry says "yes" only on the provider's own word.
+     */
+    downscope: z.object({ onRefresh: z.boolean(), source: z.string().min(10).max(400) }).strict(),
   })
   .strict();
 
