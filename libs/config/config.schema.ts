@@ -33,6 +33,10 @@ const envSchema = z.object({
   VAULT_KEY_HEALTH_TTL_MS: z.coerce.number().int().min(0).max(600000).default(5000),
   VAULT_AUDIT_TIMEOUT_MS: z.coerce.number().int().min(10).max(60000).default(2000),
   VAULT_AUDIT_BATCH_MAX: z.coerce.number().int().min(1).max(10000).default(256),
+  // Signed audit-chain anchors (issue 22): how often, an optional append-only file, the Key Vault signing key.
+  AUDIT_ANCHOR_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(86400).default(300),
+  AUDIT_ANCHOR_FILE: z.string().min(1).optional(),
+  AZURE_KEYVAULT_AUDIT_KEY_NAME: z.string().regex(/^[0-9a-zA-Z-]{1,127}$/, 'must be a Key Vault key name').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // Key rotation (issue 5): Key Vault request budget of rewrap jobs, batching, leases, cryptoperiods.
   KEY_ROTATION_KV_RPS: z.coerce.number().positive().max(10000).default(20),
@@ -99,6 +103,8 @@ export interface VaultConfig {
         kind: 'azure';
         vaultUrl: string;
         keyName: string;
+        /** The EC or RSA key that signs audit anchors (never leaves Key Vault); unset = no anchors. */
+        auditKeyName?: string;
         caFile?: string;
         disableChallengeResourceVerification: boolean;
         credential: { kind: 'default' } | { kind: 'static'; token: string };
@@ -115,6 +121,8 @@ export interface VaultConfig {
   /** How long a successful key-provider health check vouches for writes. */
   keyHealthTtlMs: number;
   audit: { timeoutMs: number; batchMax: number };
+  /** Signed anchors of the audit chain head: how often, an optional append-only file, whether the API emits them itself. */
+  auditAnchors: { intervalMs: number; file?: string; inProcess: boolean };
   logLevel: string;
   /** Key rotation jobs, scheduling and the API-key grace period (see libs/keys). */
   keys: {
@@ -255,6 +263,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
             kind: 'azure',
             vaultUrl: e.AZURE_KEYVAULT_URL!,
             keyName: e.AZURE_KEYVAULT_KEY_NAME!,
+            auditKeyName: e.AZURE_KEYVAULT_AUDIT_KEY_NAME,
             caFile: e.AZURE_KEYVAULT_CA_FILE,
             disableChallengeResourceVerification: e.AZURE_KEYVAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION,
             credential: e.AZURE_KEYVAULT_CREDENTIAL === 'default' ? { kind: 'default' } : { kind: 'static', token: e.AZURE_KEYVAULT_CREDENTIAL.slice(7) },
@@ -267,6 +276,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
     tenantKeyCache: { size: e.VAULT_TK_CACHE_SIZE, maxAgeMs: e.VAULT_TK_CACHE_MAX_AGE_SECONDS * 1000 },
     keyHealthTtlMs: e.VAULT_KEY_HEALTH_TTL_MS,
     audit: { timeoutMs: e.VAULT_AUDIT_TIMEOUT_MS, batchMax: e.VAULT_AUDIT_BATCH_MAX },
+    // The API emits anchors itself only where it runs the worker's duties (the embedded default).
+    auditAnchors: { intervalMs: e.AUDIT_ANCHOR_INTERVAL_SECONDS * 1000, file: e.AUDIT_ANCHOR_FILE ? resolve(e.AUDIT_ANCHOR_FILE) : undefined, inProcess: !e.DATABASE_URL },
     logLevel: e.LOG_LEVEL,
     keys: {
       kvRps: e.KEY_ROTATION_KV_RPS,

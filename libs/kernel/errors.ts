@@ -10,6 +10,8 @@ export const ErrorCodes = {
   not_a_user_token: 403,
   scope_missing: 403,
   policy_denied: 403,
+  /** The connection's grant exceeds the policy's scope ceiling (or a requested narrower set) and the provider cannot downscope. */
+  scope_exceeds_policy: 403,
   forbidden: 403,
   not_found: 404,
   connection_not_found: 404,
