@@ -122,7 +122,9 @@ export const atlassian: ProviderEntryInput = {
   authorizeParams: { audience: 'api.atlassian.com', prompt: 'consent' },
   pkce: false,
   tokenAuthMethod: 'client_secret_post',
-  refresh: { supported: true, rotation: 'always' },
+  // Reuse of a rotated token outside a 10-minute "leeway interval" revokes the family (Atlassian's
+  // rotating refresh tokens announcement, developer community, 2022): retry within it.
+  refresh: { supported: true, rotation: 'always', reuseGraceSeconds: 600 },
   downscope: { onRefresh: false, source: 'developer.atlassian.com/cloud/jira/platform/oauth-2-3lo-apps/ (Use a refresh token): grant_type, client_id, client_secret, refresh_token; no scope parameter; rotating refresh tokens' },
   expiry: { whenMissing: { assumeSeconds: 3600 } },
   identity: { source: 'userinfo', url: 'https://api.atlassian.com/me', subject: 'account_id', email: 'email' },
