@@ -77,6 +77,28 @@ describe('policy scope ceilings bind the credential itself (SECURITY 41)', () =>
       expect((await rig.provider.stats()).token.refresh_token).toBe(1);
     });
 
+    it('concurrent releases under the ceiling share one narrowing call', async () => {
+      await rig.v.db.ds.query(`DELETE FROM vault.derived_tokens`);
+      await rig.provider.reset();
+      const results = await Promise.all(Array.from({ length: 10 }, () => release()));
+      expect(results.map((r) => r.status)).toEqual(Array(10).fill(200));
+      expect(new Set(results.map((r) => r.body.access_token)).size).toBe(1);
+      expect((await rig.provider.stats()).token.refresh_token).toBe(1);
+    });
+
+    it('a derived token does not outlive the refresh token it came from: after the connection refreshes it is derived again', async () => {
+      const before = (await release()).body.access_token;
+      await rig.v.db.ds.query(`UPDATE vault.connections SET expires_at = now() - interval '1 second' WHERE subject = 'alice'`);
+      await rig.provider.reset();
+      const after = await release();
+      expect(after.status).toBe(200);
+      expect(after.body.access_token).not.toBe(before);
+      expect(after.body.scopes).toEqual(['calendar.read']);
+      // One refresh of the connection, one narrowing call.
+      expect((await rig.provider.stats()).token.refresh_token).toBe(2);
+      expect(await introspect(rig, after.body.access_token)).toMatchObject({ active: true, scope: 'calendar.read' });
+    });
+
     it('a release body narrower than the grant gets a token for that set only', async () => {
       await setCeiling(rig, []);
       const r = await release({ scopes: ['openid', 'calendar.read'] });
