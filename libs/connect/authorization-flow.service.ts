@@ -1,13 +1,12 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { AuditLog, UNATTRIBUTED_TENANT } from '../audit';
 import { VAULT_CONFIG, VaultConfig } from '../config';
-import { IntegrationStore, OAuthAppCredentialReader, OAuthAppCredentials, OAuthCredentialStore } from '../credentials';
+import { consentScopes, IntegrationStore, OAuthAppCredentialReader, OAuthAppCredentials, OAuthCredentialStore } from '../credentials';
 import { Keyring } from '../crypto';
 import { DomainError } from '../kernel';
 import { authorizeUrl, checkAuthorizationIssuer, newPkce, OAuthClient, ParsedGrant, ProviderCatalog, ProviderError, providerErrorCode, ProviderHttpClient, randomSecret, ResolvedProvider } from '../oauth';
 import { PolicyStore } from '../policy';
 import { matchesBrowser, sha256 } from './browser-binding';
-import { consentScopes } from '../credentials';
 import { ConnectSession, ConnectSessionStore } from './connect-session.store';
 
 const TABLE = 'connect_sessions';
