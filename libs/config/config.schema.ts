@@ -26,6 +26,7 @@ const envSchema = z.object({
   TRUSTED_ISSUERS: z.string().default('[]'),
   VAULT_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
   VAULT_TOKEN_MAX_TTL_SECONDS: z.coerce.number().int().min(10).max(3600).default(300),
+  VAULT_MAX_EXTERNAL_TOKEN_LIFETIME_SECONDS: z.coerce.number().int().min(60).max(31_536_000).default(86400),
   VAULT_DEV_ISSUER: bool.optional(),
   VAULT_TK_CACHE_SIZE: z.coerce.number().int().min(1).default(10000),
   VAULT_TK_CACHE_MAX_AGE_SECONDS: z.coerce.number().int().min(1).default(3600),
@@ -112,6 +113,8 @@ export interface VaultConfig {
   clockSkewSeconds: number;
   /** Global cap on the lifetime of tokens the vault's token service issues. */
   tokenMaxTtlSeconds: number;
+  /** Longest `exp - iat` (or `exp - now`) accepted on a token or assertion from a trusted issuer. */
+  maxExternalTokenLifetimeSeconds: number;
   /** A development token issuer under the data dir, for the embedded default only. */
   devIssuer: boolean;
   tenantKeyCache: { size: number; maxAgeMs: number };
@@ -268,6 +271,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
     trustedIssuers,
     clockSkewSeconds: e.VAULT_CLOCK_SKEW_SECONDS,
     tokenMaxTtlSeconds: e.VAULT_TOKEN_MAX_TTL_SECONDS,
+    maxExternalTokenLifetimeSeconds: e.VAULT_MAX_EXTERNAL_TOKEN_LIFETIME_SECONDS,
     devIssuer: e.VAULT_DEV_ISSUER ?? (e.NODE_ENV !== 'production' && !e.DATABASE_URL),
     tenantKeyCache: { size: e.VAULT_TK_CACHE_SIZE, maxAgeMs: e.VAULT_TK_CACHE_MAX_AGE_SECONDS * 1000 },
     keyHealthTtlMs: e.VAULT_KEY_HEALTH_TTL_MS,
