@@ -78,6 +78,11 @@ describe('audit anchors emitted by the worker', () => {
     expect(check.body).toMatchObject({ ok: true, last_verified_anchor: { seq: expect.any(String), age_seconds: expect.any(Number) } });
     expect(check.body.anchors).toBeGreaterThanOrEqual(2);
     expect((await v.call('GET', '/v1/admin/audit/verify', { token: v.issuer.adminToken('ops') })).status).toBe(403);
+    // The dashboard shows the newest anchor the chain was verified against, and its age.
+    const page = await v.call('GET', '/dashboard', { token: v.issuer.adminToken('ops') });
+    expect(page.status).toBe(200);
+    expect(page.text).toContain(`Verified against the signed anchor of <strong>${check.body.last_verified_anchor.at.replace('T', ' ').slice(0, 16)} UTC</strong>`);
+    expect(page.text).toMatch(/data-figure="audit-anchor-age">\d+ s</);
     await w.kill('SIGTERM');
   });
 
@@ -107,5 +112,7 @@ describe('audit anchors emitted by the worker', () => {
     const check = await v.call('GET', '/v1/admin/audit/verify', { token: operator() });
     expect(check.status).toBe(200);
     expect(check.body).toMatchObject({ ok: false, problem: 'anchor_mismatch', failed_anchor: { seq: first.seq }, last_verified_anchor: null });
+    const page = await v.call('GET', '/dashboard', { token: v.issuer.adminToken('ops') });
+    expect(page.text).toContain('The audit log does not match its signed anchors (<code>anchor_mismatch</code>)');
   });
 });
