@@ -6,6 +6,7 @@ import { ConnectHardening1763800000400 } from './1763800000400-ConnectHardening'
 import { RefreshWorker1763800000500 } from './1763800000500-RefreshWorker';
 import { Webhooks1763800000600 } from './1763800000600-Webhooks';
 import { PolicyNotify1763800000700 } from './1763800000700-PolicyNotify';
+import { AadScheme1763800000900 } from './1763800000900-AadScheme';
 
 /** Every migration, in order. New migrations are appended here, one per line. */
 export const migrations = [
@@ -17,4 +18,5 @@ export const migrations = [
   RefreshWorker1763800000500,
   Webhooks1763800000600,
   PolicyNotify1763800000700,
+  AadScheme1763800000900,
 ];

@@ -99,12 +99,10 @@ export class CredentialReleaseService {
     const field = connection.kind === 'api_key' ? 'api_key' : 'access_token';
     let secret: Buffer;
     try {
-      secret = await this.connections.open(connection, field);
+      // Alarmed and audited (decrypt_failed) by the store: someone moved, altered or relabelled ciphertext.
+      secret = await this.connections.open(connection, field, { action: ACTION, agent: caller.agent, subject: caller.subject, integration: integrationName, details: { connection: connection.id } });
     } catch (err) {
       if (!(err instanceof KeyUnwrapError)) throw err;
-      // One generic failure, recorded for the security team: someone moved or altered ciphertext.
-      this.log.error(`ALERT decrypt_failed tenant=${caller.tenant} integration=${integrationName} connection=${connection.id}`);
-      await this.audit.record({ ...base, outcome: 'error', reason: 'decrypt_failed', details: { connection: connection.id } });
       throw new DomainError('internal_error', 'the credential could not be decrypted');
     }
     try {
