@@ -1,6 +1,6 @@
-export { IntegrationStore } from './integration.store';
+export { IntegrationStore, integrationRef } from './integration.store';
 export type { Integration, IntegrationInput } from './integration.store';
-export { ConnectionStore, TENANT_LEVEL } from './connection.store';
+export { ConnectionStore, TENANT_LEVEL, connectionRef } from './connection.store';
 export type { ConnectionSummary, ConnectionRecord, ConnectionStatus, ExpiredPreviousKey } from './connection.store';
 export { CredentialReleaseService } from './release.service';
 export type { ReleaseCaller, ReleaseResult } from './release.service';
