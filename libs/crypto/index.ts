@@ -5,7 +5,7 @@ export { AzureKeyProvider } from './azure-key-provider';
 export { createKeyProvider } from './key-provider.factory';
 export { Keyring } from './keyring';
 export type { DekRef, SealedRecord, KeyringOptions } from './keyring';
-export { CURRENT_AAD_SCHEME, SEALED_LAYOUT, SEALED_TABLES, schemeOf } from './aad-scheme';
+export { blobOf, CURRENT_AAD_SCHEME, fieldAad, framed, SEALED_LAYOUT, SEALED_TABLES, schemeOf } from './aad-scheme';
 export type { AadScheme, RecordRef, SealedTable } from './aad-scheme';
 export { SealedFields, isRetiredKeyVersion } from './sealed-fields';
 export type { DecryptAlarm, SealedWrite } from './sealed-fields';
