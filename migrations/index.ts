@@ -7,6 +7,9 @@ import { RefreshWorker1763800000500 } from './1763800000500-RefreshWorker';
 import { Webhooks1763800000600 } from './1763800000600-Webhooks';
 import { PolicyNotify1763800000700 } from './1763800000700-PolicyNotify';
 import { AadScheme1763800000900 } from './1763800000900-AadScheme';
+import { DerivedTokens1763800001000 } from './1763800001000-DerivedTokens';
+import { AuditAnchors1763800001100 } from './1763800001100-AuditAnchors';
+import { RefreshCallStart1763800001200 } from './1763800001200-RefreshCallStart';
 
 /** Every migration, in order. New migrations are appended here, one per line. */
 export const migrations = [
@@ -19,4 +22,7 @@ export const migrations = [
   Webhooks1763800000600,
   PolicyNotify1763800000700,
   AadScheme1763800000900,
+  DerivedTokens1763800001000,
+  AuditAnchors1763800001100,
+  RefreshCallStart1763800001200,
 ];

@@ -5,7 +5,9 @@ import { IntegrationStore, OAuthAppCredentialReader, OAuthAppCredentials, OAuthC
 import { RecordRef, SealedFields } from '../crypto';
 import { DomainError } from '../kernel';
 import { authorizeUrl, checkAuthorizationIssuer, newPkce, OAuthClient, ParsedGrant, ProviderCatalog, ProviderError, ProviderHttpClient, randomSecret, ResolvedProvider } from '../oauth';
+import { PolicyStore } from '../policy';
 import { matchesBrowser, sha256 } from './browser-binding';
+import { consentScopes } from '../credentials';
 import { ConnectSession, ConnectSessionStore } from './connect-session.store';
 
 const TABLE = 'connect_sessions';
@@ -32,6 +34,7 @@ export class AuthorizationFlow {
     private readonly credentials: OAuthCredentialStore,
     private readonly sealed: SealedFields,
     private readonly audit: AuditLog,
+    private readonly policies: PolicyStore,
     @Inject(VAULT_CONFIG) config: Pick<VaultConfig, 'publicUrl'>,
   ) {
     this.redirectUri = `${config.publicUrl}/oauth/callback`;
@@ -42,7 +45,9 @@ export class AuthorizationFlow {
     const app = integration?.kind === 'oauth2' ? await this.apps.read(s.tenant, s.integration) : undefined;
     if (!integration) throw new DomainError('integration_not_found', 'This integration no longer exists.');
     if (!app) throw new DomainError('conflict', 'This integration is not complete (it has no OAuth client_id). An administrator must finish it.');
-    return { app, provider: this.catalog.resolve(integration.provider, integration.config, app.clientId) };
+    const resolved = this.catalog.resolve(integration.provider, integration.config, app.clientId);
+    // Ask for no scope that no policy could ever allow (issue 14); what is granted is parsed against the same list.
+    return { app, provider: { ...resolved, scopes: consentScopes(resolved, await this.policies.scopeReach(s.tenant, s.integration)) } };
   }
 
   /** Connect clicked: the provider's server-side endpoints are checked now (SECURITY 18), then a fresh state + PKCE. */

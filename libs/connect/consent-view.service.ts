@@ -5,6 +5,7 @@ import { DomainError, TenantId } from '../kernel';
 import { ProviderCatalog } from '../oauth';
 import { AgentStore, Policy, PolicyStore } from '../policy';
 import { ConnectSession } from './connect-session.store';
+import { consentScopes } from '../credentials';
 
 export interface AgentGrant {
   name: string;
@@ -67,7 +68,8 @@ export class ConsentViewService {
       const resolved = this.catalog.resolve(i.provider, i.config, String(i.config.client_id ?? ''));
       providerHost = new URL(resolved.authorizeUrl).host;
       const custom = (i.config.provider_options as { scope_descriptions?: Record<string, string> } | undefined)?.scope_descriptions ?? {};
-      scopes = resolved.scopes.map((scope) => ({ scope, description: custom[scope] ?? entry.scopes.descriptions[scope] ?? STANDARD_SCOPES[scope] ?? `Access “${scope}”` }));
+      const asked = consentScopes(resolved, await this.policies.scopeReach(s.tenant, i.name));
+      scopes = asked.map((scope) => ({ scope, description: custom[scope] ?? entry.scopes.descriptions[scope] ?? STANDARD_SCOPES[scope] ?? `Access “${scope}”` }));
     }
     return {
       tenant: s.tenant,

@@ -11,3 +11,4 @@ export { DisconnectService } from './disconnect.service';
 export type { DisconnectResult } from './disconnect.service';
 export { checkReturnUrl, withOutcome } from './return-url';
 export { checkCsrf, csrfToken, sessionCookies } from './browser-binding';
+

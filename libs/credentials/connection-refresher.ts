@@ -87,6 +87,11 @@ export class ConnectionRefresher {
     });
   }
 
+  /** A claimed row this refresher will not call for (shutting down): its lease goes back, the row untouched. */
+  async giveBack(c: ClaimedConnection): Promise<void> {
+    await this.store.releaseLease(c, this.owner, { errorClass: null, failed: false });
+  }
+
   private single(tenant: TenantId, id: string, run: () => Promise<void>): Promise<void> {
     const key = `${tenant}\u0000${id}`;
     let flight = this.inflight.get(key);
@@ -126,13 +131,16 @@ export class ConnectionRefresher {
       provider = this.catalog.resolve(integration.provider, integration.config, app.clientId);
       previous = await this.store.openTokens(c);
       if (!previous.refresh) return await this.terminal(c, new ProviderError('terminal', 'no_refresh_token'), trigger, provider);
-      if (c.takenOverFrom && provider.entry.refresh.rotation !== 'never') return await this.interrupted(c, trigger, provider);
+      // Only a call that was started can have rotated the token; a claim that never got that far cannot.
+      if (c.callStartedAt && provider.entry.refresh.rotation !== 'never' && !withinReuseGrace(c, provider)) return await this.interrupted(c, trigger, provider);
       if (trigger === 'scheduled' && Date.now() - c.claimedAt + this.callMs + 1000 > this.leaseMs) {
-        // A batch row reached this late: its lease could run out during the call and a successor would
-        // have to flag it. Give it back untouched; the next claim takes it with a fresh lease.
+        // A batch row reached this late: its lease could run out during the call. Give it back
+        // untouched; the next claim takes it with a fresh lease.
         await this.store.releaseLease(c, this.owner, { errorClass: null, failed: false });
         return;
       }
+      // The one write before the call: from here on a successor must assume the token may rotate.
+      if (!(await this.store.markCallStarted(c, this.owner))) return await this.movedOn(c, trigger, provider, 'lease_lost');
       let grant: ParsedGrant;
       try {
         grant = await this.oauth.refresh(provider, app, previous.refresh, c.scopes);
@@ -243,7 +251,7 @@ export class ConnectionRefresher {
       throw needsReauth();
     }
     // After an interrupted refresh the grant may have died of the interruption: say so, not "the user revoked it".
-    const status = c.takenOverFrom ? 'refresh_indeterminate' : 'needs_reauth';
+    const status = c.callStartedAt ? 'refresh_indeterminate' : 'needs_reauth';
     const event = this.event(c, status === 'needs_reauth' ? 'connection.needs_reauth' : 'connection.refresh_failed', { status, error_class: `terminal:${err.code}` });
     if (!(await this.store.markStatus(c, status, `terminal:${err.code}`, c.takenOverFrom, event))) return this.movedOn(c, trigger, provider, err.code);
     this.report(trigger, provider, status === 'needs_reauth' ? 'terminal' : 'indeterminate', err.code, 0);
@@ -257,7 +265,9 @@ export class ConnectionRefresher {
     // The first failure of a streak is news; the retries that follow are not.
     const event = c.refreshFailures === 0 ? this.event(c, 'connection.refresh_failed', { status: 'active', error_class: errorClass }) : undefined;
     const retryAt = new Date(Date.now() + delay);
-    if (!(await this.store.releaseLease(c, this.owner, { errorClass, retryAt, failed: true }, event))) await this.refusedAfterTakeover(c, err, errorClass, retryAt);
+    // The provider answered our call: it is settled, unless an earlier interrupted call is still outstanding.
+    const settled = { errorClass, retryAt, failed: true, callSettled: !c.callStartedAt };
+    if (!(await this.store.releaseLease(c, this.owner, settled, event))) await this.refusedAfterTakeover(c, err, errorClass, retryAt);
     this.report(trigger, provider, 'transient', err.code, 0);
     await this.record(c, 'error', 'provider_unavailable', { trigger, provider_error: err.code, status: err.status, retry_in_seconds: Math.round(delay / 1000) });
     // The token it would have replaced is still good: release that one.
@@ -292,6 +302,18 @@ export class ConnectionRefresher {
   private event(c: RefreshableConnection, type: ConnectionEventType, data: Record<string, unknown>): ConnectionEvent {
     return { tenant: c.tenant, type, data: { connection_id: c.id, integration: c.integration, user: c.subject || null, ...data } };
   }
+}
+
+/** Margin for a retry within a reuse grace window: the request must reach the provider before the window closes. */
+const GRACE_MARGIN_MS = 2000;
+
+/**
+ * An interrupted call to a provider that accepts the previous refresh token for a while after
+ * rotating it (`reuseGraceSeconds`): within that window a retry with the same token is safe.
+ */
+function withinReuseGrace(c: ClaimedConnection, provider: ResolvedProvider): boolean {
+  const graceMs = (provider.entry.refresh.reuseGraceSeconds ?? 0) * 1000;
+  return graceMs > 0 && c.callAgeMs !== null && c.callAgeMs + GRACE_MARGIN_MS < graceMs;
 }
 
 function needsReauth(): DomainError {

@@ -8,6 +8,8 @@ import { IntegrationStore } from './integration.store';
 import { OAuthAppCredentialReader } from './oauth-app-credentials';
 import { OAuthCredentialStore } from './oauth-credential.store';
 import { CredentialReleaseService } from './release.service';
+import { DerivedTokenStore } from './derived-token.store';
+import { DownscopedTokens } from './downscoped-tokens';
 
 /**
  * Integrations, connections and the release path. `CONNECT_LINKS` (a `ConnectLinkIssuer`) is
@@ -15,7 +17,7 @@ import { CredentialReleaseService } from './release.service';
  */
 @Module({
   imports: [PolicyModule, AuditModule, OAuthModule],
-  providers: [IntegrationStore, ConnectionStore, OAuthCredentialStore, OAuthAppCredentialReader, ConnectionRefresher, CredentialReleaseService],
+  providers: [IntegrationStore, ConnectionStore, OAuthCredentialStore, OAuthAppCredentialReader, ConnectionRefresher, DerivedTokenStore, DownscopedTokens, CredentialReleaseService],
   exports: [IntegrationStore, ConnectionStore, OAuthCredentialStore, OAuthAppCredentialReader, ConnectionRefresher, CredentialReleaseService, OAuthModule],
 })
 export class CredentialsModule {}

@@ -37,6 +37,11 @@ export interface RefreshableConnection {
   refreshFailures: number;
   /** Set with `refresh_indeterminate` after a takeover: the refresher that was interrupted. */
   interruptedOwner: string | null;
+  /**
+   * When a refresher last told the row it was about to call the provider, and the call's outcome is
+   * not known yet (the earliest such call): only then can the stored refresh token have been rotated.
+   */
+  callStartedAt: Date | null;
 }
 
 /** A connection this refresher now holds the lease of. */
@@ -45,6 +50,8 @@ export interface ClaimedConnection extends RefreshableConnection {
   takenOverFrom: string | null;
   /** Local clock just before the claim was sent: the lease runs out no sooner than `claimedAt + lease`. */
   claimedAt: number;
+  /** Milliseconds since `callStartedAt` by the database's clock (null when no call is outstanding). */
+  callAgeMs: number | null;
 }
 
 /** The worker's schedule for a fresh credential until its provider's window is known (the refresher then uses the catalog's). */
@@ -91,7 +98,8 @@ export class OAuthCredentialStore {
              expires_at = EXCLUDED.expires_at, refresh_token_expires_at = EXCLUDED.refresh_token_expires_at, scopes = EXCLUDED.scopes,
              metadata = EXCLUDED.metadata, provider_account_id = EXCLUDED.provider_account_id, next_refresh_at = EXCLUDED.next_refresh_at,
              status = 'active', version = connections.version + 1, lease_owner = NULL, lease_expires_at = NULL,
-             last_error_class = NULL, last_refresh_at = NULL, refresh_failures = 0, interrupted_owner = NULL, updated_at = now()
+             last_error_class = NULL, last_refresh_at = NULL, refresh_failures = 0, interrupted_owner = NULL,
+             refresh_call_started_at = NULL, updated_at = now()
            WHERE connections.id = EXCLUDED.id
            RETURNING id, version, (xmax = 0) AS created`,
           [id, tenant, integration, subject, sealed.tkVersion, sealed.dekWrapped, sealed.access, sealed.refresh, c.expiresAt, c.refreshTokenExpiresAt, c.scopes, JSON.stringify(c.metadata), c.providerAccountId ?? null],
@@ -148,10 +156,10 @@ export class OAuthCredentialStore {
           FOR UPDATE)
        UPDATE connections c SET lease_owner = $4, lease_expires_at = now() + ($5::int * interval '1 millisecond')
          FROM prev WHERE c.tenant = prev.tenant AND c.id = prev.id
-       RETURNING ${prefixed('c')}, prev.lease_owner AS previous_owner`,
+       RETURNING ${prefixed('c')}, prev.lease_owner AS previous_owner, ${CALL_AGE}`,
       [c.tenant, c.id, c.version, owner, leaseMs],
     );
-    return rows[0] ? { ...toRefreshable(rows[0]), takenOverFrom: rows[0].previous_owner, claimedAt } : undefined;
+    return rows[0] ? toClaimed(rows[0], claimedAt) : undefined;
   }
 
   /**
@@ -171,10 +179,10 @@ export class OAuthCredentialStore {
           FOR UPDATE SKIP LOCKED)
        UPDATE connections c SET lease_owner = $1, lease_expires_at = now() + ($2::int * interval '1 millisecond')
          FROM due WHERE c.tenant = due.tenant AND c.id = due.id
-       RETURNING ${prefixed('c')}, due.lease_owner AS previous_owner`,
+       RETURNING ${prefixed('c')}, due.lease_owner AS previous_owner, ${CALL_AGE}`,
       [owner, leaseMs, limit],
     );
-    return rows.map((r: Row) => ({ ...toRefreshable(r), takenOverFrom: r.previous_owner, claimedAt }));
+    return rows.map((r: Row) => toClaimed(r, claimedAt));
   }
 
   /** Seconds the oldest due, unclaimed refresh has been waiting (0 when none): the queue's lag. */
@@ -185,6 +193,20 @@ export class OAuthCredentialStore {
           AND (lease_expires_at IS NULL OR lease_expires_at < now())`,
     );
     return Math.max(0, Number(r.lag));
+  }
+
+  /**
+   * The one write before a provider call: the row now says a call may rotate its refresh token. Kept
+   * at the earliest outstanding call (a retry within a reuse grace window is measured from the first).
+   * False when this holder lost the lease or the row moved on: then no call may be made.
+   */
+  async markCallStarted(c: RefreshableConnection, owner: string): Promise<boolean> {
+    const n = await this.write(
+      `UPDATE connections SET refresh_call_started_at = COALESCE(refresh_call_started_at, now())
+        WHERE tenant = $1 AND id = $2 AND version = $3 AND status = 'active' AND lease_owner = $4 AND lease_expires_at > now()`,
+      [c.tenant, c.id, c.version, owner],
+    );
+    return n > 0;
   }
 
   /**
@@ -222,7 +244,7 @@ export class OAuthCredentialStore {
       `UPDATE connections SET tk_version = $4, dek_wrapped = $5, access_token_ct = $6, refresh_token_ct = $7, expires_at = $8,
          refresh_token_expires_at = COALESCE($9, refresh_token_expires_at), scopes = $10, metadata = metadata || $11::jsonb,
          next_refresh_at = $12, version = version + 1, status = 'active', lease_owner = NULL, lease_expires_at = NULL,
-         interrupted_owner = NULL, refresh_failures = 0, last_refresh_at = now(), last_error_class = NULL, updated_at = now()
+         interrupted_owner = NULL, refresh_failures = 0, last_refresh_at = now(), last_error_class = NULL, refresh_call_started_at = NULL, updated_at = now()
         WHERE tenant = $1 AND id = $2 AND ${where}`,
       [c.tenant, c.id, c.version, sealed.tkVersion, sealed.dekWrapped, sealed.access, sealed.refresh, next.expiresAt, next.refreshTokenExpiresAt, next.scopes, JSON.stringify(next.metadata), nextRefreshAt, ...whereParams],
       event,
@@ -234,13 +256,15 @@ export class OAuthCredentialStore {
   /**
    * Gives the lease back. After a failed attempt the token is kept, the error class recorded and the
    * next attempt scheduled (`retryAt`, the backoff); `failed` extends the streak of failures.
+   * `callSettled`: the provider refused the only outstanding call, so nothing can have rotated.
    */
-  async releaseLease(c: RefreshableConnection, owner: string, outcome: { errorClass: string | null; retryAt?: Date; failed: boolean }, event?: ConnectionEvent): Promise<boolean> {
+  async releaseLease(c: RefreshableConnection, owner: string, outcome: { errorClass: string | null; retryAt?: Date; failed: boolean; callSettled?: boolean }, event?: ConnectionEvent): Promise<boolean> {
     const n = await this.write(
       `UPDATE connections SET lease_owner = NULL, lease_expires_at = NULL, last_error_class = COALESCE($4, last_error_class),
-         next_refresh_at = COALESCE($5, next_refresh_at), refresh_failures = refresh_failures + $6::int, updated_at = now()
+         next_refresh_at = COALESCE($5, next_refresh_at), refresh_failures = refresh_failures + $6::int,
+         refresh_call_started_at = CASE WHEN $7::boolean THEN NULL ELSE refresh_call_started_at END, updated_at = now()
         WHERE tenant = $1 AND id = $2 AND lease_owner = $3`,
-      [c.tenant, c.id, owner, outcome.errorClass, outcome.retryAt ?? null, outcome.failed ? 1 : 0],
+      [c.tenant, c.id, owner, outcome.errorClass, outcome.retryAt ?? null, outcome.failed ? 1 : 0, outcome.callSettled ?? false],
       event,
     );
     return n > 0;
@@ -254,7 +278,7 @@ export class OAuthCredentialStore {
   async clearIndeterminate(now: RefreshableConnection, triedCt: Buffer, outcome: { errorClass: string; retryAt: Date }, event?: ConnectionEvent): Promise<boolean> {
     const n = await this.write(
       `UPDATE connections SET status = 'active', interrupted_owner = NULL, last_error_class = $5, next_refresh_at = $6,
-         refresh_failures = refresh_failures + 1, lease_owner = NULL, lease_expires_at = NULL, version = version + 1, updated_at = now()
+         refresh_failures = refresh_failures + 1, refresh_call_started_at = NULL, lease_owner = NULL, lease_expires_at = NULL, version = version + 1, updated_at = now()
         WHERE tenant = $1 AND id = $2 AND version = $3 AND status = 'refresh_indeterminate' AND refresh_token_ct = $4`,
       [now.tenant, now.id, now.version, triedCt, outcome.errorClass, outcome.retryAt],
       event,
@@ -293,7 +317,7 @@ function sealedTokens(s: SealedWrite) {
 
 type Row = Record<string, any>;
 
-const COLUMN_LIST = ['id', 'tenant', 'integration', 'subject', 'status', 'version', 'expires_at', 'scopes', 'dek_wrapped', 'access_token_ct', 'refresh_token_ct', 'lease_owner', 'lease_expires_at', 'refresh_failures', 'interrupted_owner'];
+const COLUMN_LIST = ['id', 'tenant', 'integration', 'subject', 'status', 'version', 'expires_at', 'scopes', 'dek_wrapped', 'access_token_ct', 'refresh_token_ct', 'lease_owner', 'lease_expires_at', 'refresh_failures', 'interrupted_owner', 'refresh_call_started_at'];
 const COLUMNS = COLUMN_LIST.join(', ');
 const prefixed = (alias: string) => COLUMN_LIST.map((c) => `${alias}.${c}`).join(', ');
 
@@ -302,5 +326,13 @@ function toRefreshable(r: Row): RefreshableConnection {
     id: r.id, tenant: r.tenant as TenantId, integration: r.integration, subject: r.subject, status: r.status, version: Number(r.version), expiresAt: r.expires_at,
     scopes: r.scopes ?? [], dekWrapped: r.dek_wrapped, accessTokenCt: r.access_token_ct, refreshTokenCt: r.refresh_token_ct,
     leaseOwner: r.lease_owner, leaseExpiresAt: r.lease_expires_at, refreshFailures: Number(r.refresh_failures ?? 0), interruptedOwner: r.interrupted_owner ?? null,
+    callStartedAt: r.refresh_call_started_at ?? null,
   };
+}
+
+/** A claim's view of the outstanding call's age, by the database's clock (no skew with ours). */
+const CALL_AGE = `(EXTRACT(EPOCH FROM (now() - c.refresh_call_started_at)) * 1000)::float8 AS call_age_ms`;
+
+function toClaimed(r: Row, claimedAt: number): ClaimedConnection {
+  return { ...toRefreshable(r), takenOverFrom: r.previous_owner, claimedAt, callAgeMs: r.call_age_ms === null ? null : Number(r.call_age_ms) };
 }

@@ -28,7 +28,10 @@ export const SEALED_LAYOUT = {
   integrations: { bind: ['name'], fields: { client_secret: 'client_secret_ct' } },
   connect_sessions: { bind: ['subject', 'integration'], fields: { code_verifier: 'code_verifier_ct' } },
   webhook_endpoints: { bind: ['url'], fields: { secret: 'secret_ct' } },
-} as const satisfies Record<string, { bind: readonly string[]; fields: Record<string, string> }>;
+  // A cache (re-derived on demand): bound also to its connection's owner columns, which live in
+  // `connections`, so the re-seal job drops old-scheme rows instead of re-sealing them.
+  derived_tokens: { bind: ['connection_id', 'scope_key', 'subject', 'integration'], fields: { access_token: 'access_token_ct' }, cache: true },
+} as const satisfies Record<string, { bind: readonly string[]; fields: Record<string, string>; cache?: true }>;
 
 export type SealedTable = keyof typeof SEALED_LAYOUT;
 export const SEALED_TABLES = Object.keys(SEALED_LAYOUT) as SealedTable[];

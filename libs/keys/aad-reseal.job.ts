@@ -3,9 +3,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource } from 'typeorm';
 import { AuditLog } from '../audit';
 import { VAULT_CONFIG, VaultConfig } from '../config';
-import { CURRENT_AAD_SCHEME, Keyring, RecordRef, SealedFields, SEALED_TABLES } from '../crypto';
+import { CURRENT_AAD_SCHEME, Keyring, RecordRef, SEALED_LAYOUT, SealedFields, SEALED_TABLES } from '../crypto';
 import { TenantId } from '../kernel';
-import { countOlderScheme, resealBatch } from './aad-reseal';
+import { countOlderScheme, olderSchemeWhere, resealBatch } from './aad-reseal';
 import { uuidLanes } from './dek-rewrap';
 import { KeyJob, KeyJobFailure } from './key-job';
 import { KeyJobContext, KeyJobHandler, KeyJobOutcome } from './key-job.runner';
@@ -68,6 +68,13 @@ export class AadResealJob implements KeyJobHandler {
       let updated = 0;
       const failed: RecordRef[] = [];
       for (const table of SEALED_TABLES) {
+        if ('cache' in SEALED_LAYOUT[table]) {
+          // A cache: old-scheme rows are dropped and derived again on demand (their owner columns live elsewhere).
+          const [, n] = await this.ds.query(`DELETE FROM ${table} WHERE tenant = $1 AND ${olderSchemeWhere(table, CURRENT_AAD_SCHEME)}`, [tenant]);
+          updated += Number(n);
+          done += Number(n);
+          continue;
+        }
         // Disjoint id ranges side by side: one lane's crypto overlaps another's round trip.
         await allLanes(
           uuidLanes(this.config.keys.rewrapLanes).map((lane) => async (stopped: AbortSignal) => {

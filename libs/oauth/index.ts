@@ -1,4 +1,4 @@
-export { ProviderCatalog, BUILT_IN_ENTRIES, API_KEY_PROVIDER, validateEntry } from './catalog/catalog';
+export { ProviderCatalog, BUILT_IN_ENTRIES, API_KEY_PROVIDER, validateEntry, downscopable } from './catalog/catalog';
 export type { ResolvedProvider, FieldError } from './catalog/catalog';
 export { CUSTOM_PROVIDER, customOptionsSchema } from './catalog/custom';
 export { providerEntrySchema } from './catalog/entry.schema';

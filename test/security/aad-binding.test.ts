@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { AuditLog } from '../../libs/audit';
 import { sessionRef } from '../../libs/connect';
-import { connectionRef, ConnectionStore, OAuthAppCredentialReader, OAuthCredentialStore } from '../../libs/credentials';
+import { connectionRef, ConnectionStore, DerivedTokenStore, OAuthAppCredentialReader, OAuthCredentialStore } from '../../libs/credentials';
 import { KeyUnwrapError, SEALED_LAYOUT, SealedFields } from '../../libs/crypto';
 import { asTenantId, Secret } from '../../libs/kernel';
 import { WebhookEndpointStore } from '../../libs/webhooks';
@@ -35,10 +35,13 @@ describe('SECURITY 20: sealed fields are bound to their row (property over every
     for (const u of ['alice', 'bob']) {
       await put(`/v1/admin/connections/openai/users/${u}`, { api_key: `old-${tenant}-${u}` });
       await put(`/v1/admin/connections/openai/users/${u}`, { api_key: `key-${tenant}-${u}` }); // the first value stays as previous_api_key
-      await v.vault.app.get(OAuthCredentialStore).put(asTenantId(tenant), 'calendar', u, {
+      const conn = await v.vault.app.get(OAuthCredentialStore).put(asTenantId(tenant), 'calendar', u, {
         accessToken: Secret.of(`at-${tenant}-${u}`), refreshToken: Secret.of(`rt-${tenant}-${u}`), expiresAt: new Date(Date.now() + 3600_000),
-        refreshTokenExpiresAt: null, scopes: ['calendar.readonly'], metadata: {},
+        refreshTokenExpiresAt: null, scopes: ['calendar.readonly', 'calendar.events'], metadata: {},
       });
+      // A downscoped token cached for the connection (a narrower scope set).
+      const [{ refresh_token_ct: source }] = await v.db.ds.query(`SELECT refresh_token_ct FROM vault.connections WHERE id = $1`, [conn.id]);
+      await v.vault.app.get(DerivedTokenStore).put(asTenantId(tenant), conn.id, 'calendar.readonly', source, { accessToken: Secret.of(`dt-${tenant}-${u}`), scopes: ['calendar.readonly'], expiresAt: new Date(Date.now() + 3600_000) });
       // A connect session under way holds its PKCE verifier sealed (bound to its subject and integration).
       const id = randomUUID();
       await v.vault.app.get(SealedFields).write(sessionRef({ tenant: asTenantId(tenant), id, subject: u, integration: 'calendar' }), { code_verifier: Buffer.from(`pkce-${tenant}-${u}`) }, (s) =>
@@ -69,6 +72,12 @@ describe('SECURITY 20: sealed fields are bound to their row (property over every
     'integrations.client_secret': async (r) => (await v.vault.app.get(OAuthAppCredentialReader).read(r.tenant, r.name))!.clientSecret,
     'connect_sessions.code_verifier': (r) => v.vault.app.get(SealedFields).open(sessionRef(r as never), { dekWrapped: r.dek_wrapped, ct: r.code_verifier_ct }, 'code_verifier', { audit: auditLog(), action: 'connection.connect' }),
     'webhook_endpoints.secret': (r) => v.vault.app.get(WebhookEndpointStore).target(r.tenant),
+    // The row as the store's `find` joins it (with its connection's owner columns as they are now).
+    'derived_tokens.access_token': async (r) => {
+      const [j] = await v.db.ds.query(`SELECT c.subject, c.integration FROM vault.connections c WHERE c.id = $1`, [r.connection_id]);
+      const row = { id: r.id, connectionId: r.connection_id, scopeKey: r.scope_key, subject: j.subject, integration: j.integration, scopes: r.scopes, expiresAt: r.expires_at, dekWrapped: r.dek_wrapped, accessTokenCt: r.access_token_ct };
+      return v.vault.app.get(DerivedTokenStore).open(r.tenant, row);
+    },
   };
   const auditLog = () => v.vault.app.get(AuditLog);
 
@@ -86,6 +95,10 @@ describe('SECURITY 20: sealed fields are bound to their row (property over every
     { table: 'connect_sessions', field: 'code_verifier', where: `subject = 'alice'`, nullable: true, donorInTenant: true },
     // One endpoint per tenant: the only donor is another tenant's.
     { table: 'webhook_endpoints', field: 'secret', where: `true`, nullable: false, donorInTenant: false },
+    {
+      table: 'derived_tokens', field: 'access_token', nullable: false, donorInTenant: true,
+      where: `connection_id = (SELECT id FROM vault.connections c WHERE c.tenant = derived_tokens.tenant AND c.integration = 'calendar' AND c.subject = 'alice')`,
+    },
   ];
   const columnOf = (table: Table, field: string) => (SEALED_LAYOUT[table].fields as Record<string, string>)[field];
   const rowOf = async (table: Table, tenant: string, where: string): Promise<Row> => (await v.db.ds.query(`SELECT * FROM vault.${table} WHERE tenant = $1 AND ${where}`, [tenant]))[0];
@@ -102,7 +115,10 @@ describe('SECURITY 20: sealed fields are bound to their row (property over every
 
   /** Relabels: each identifying column to another valid value (foreign keys allow it), and the tenant. */
   const relabels = (table: Table): Array<[string, unknown]> => {
-    const byColumn: Record<string, unknown[]> = { subject: ['mallory', 'bob2', 'ALICE'], integration: ['drive'], name: ['drive2'], url: ['http://127.0.0.1:9/evil'] };
+    const byColumn: Record<string, unknown[]> = {
+      subject: ['mallory', 'bob2', 'ALICE'], integration: ['drive'], name: ['drive2'], url: ['http://127.0.0.1:9/evil'],
+      connection_id: ['bob'], scope_key: ['calendar.readonly calendar.events'],
+    };
     const out: Array<[string, unknown]> = [];
     for (const c of SEALED_LAYOUT[table].bind) for (const value of byColumn[c]) out.push([c, value]);
     out.push(['tenant', OTHER]);
@@ -128,9 +144,18 @@ describe('SECURITY 20: sealed fields are bound to their row (property over every
     // Rows a relabel would collide with (unique owner columns, one endpoint per tenant) move aside first.
     const aside: Array<() => Promise<void>> = [];
     let values: Row;
-    if (m.kind === 'relabel') {
+    if (m.kind === 'relabel' && t.table === 'derived_tokens' && (m.column === 'subject' || m.column === 'integration')) {
+      // The owner columns of a derived token are its connection's: that row is relabelled.
+      aside.push(await patch('connections', victim.connection_id, { [m.column]: m.value }));
+      values = {};
+    } else if (m.kind === 'relabel' && m.column === 'connection_id') {
+      // Moved onto bob's connection of the same integration.
+      values = { connection_id: (await rowOf('connections', T, `integration = 'calendar' AND subject = 'bob'`)).id };
+      const [bobs] = await v.db.ds.query(`SELECT id FROM vault.derived_tokens WHERE connection_id = $1`, [values.connection_id]);
+      aside.push(await patch('derived_tokens', bobs.id, { scope_key: 'aside' }));
+    } else if (m.kind === 'relabel') {
       values = { [m.column]: m.value };
-      if (m.column === 'tenant') {
+      if (m.column === 'tenant' && t.table !== 'derived_tokens') {
         const clash = await rowOf(t.table, OTHER, t.table === 'webhook_endpoints' ? 'true' : t.where);
         if (clash) aside.push(await patch(t.table, clash.id, t.table === 'webhook_endpoints' ? { tenant: 'aadr' } : t.table === 'integrations' ? { name: 'drive-aside' } : { subject: 'aside' }));
       }
@@ -144,7 +169,7 @@ describe('SECURITY 20: sealed fields are bound to their row (property over every
     } else {
       values = { [col]: null };
     }
-    const undo = await patch(t.table, victim.id, values);
+    const undo = Object.keys(values).length ? await patch(t.table, victim.id, values) : async () => undefined;
     return {
       row: await rowById(t.table, victim.id),
       undo: async () => {

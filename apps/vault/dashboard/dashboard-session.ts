@@ -1,7 +1,7 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { ADMIN_SCOPE, AUTH_REJECTION_SINK, AuthRejectionSink, TokenVerifier, VerifiedToken } from '../../../libs/auth';
+import { ADMIN_SCOPE, AUTH_REJECTION_SINK, AuthRejectionSink, authorizeAdmin, bearerTokenOf, TokenVerifier, VerifiedToken } from '../../../libs/auth';
 import { VAULT_CONFIG, VaultConfig } from '../../../libs/config';
 import { DomainError } from '../../../libs/kernel';
 import { formField } from '../connect/form';
@@ -46,9 +46,7 @@ export class DashboardSession {
 
   /** The admin of this request: the bearer token if one is sent, else the session cookie's. */
   async authenticate(req: FastifyRequest): Promise<VerifiedToken> {
-    const header = req.headers.authorization;
-    const bearer = typeof header === 'string' ? /^Bearer[ ]+(\S+)$/i.exec(header)?.[1] : undefined;
-    const raw = bearer ?? this.cookies(req).get(this.sessionCookie);
+    const raw = bearerTokenOf(req.headers.authorization) ?? this.cookies(req).get(this.sessionCookie);
     // No token is simply the sign-in page; only presented tokens are worth an audit record.
     if (!raw) throw new DomainError('invalid_token', 'Sign in with a vault:admin token.');
     const token = await this.admit(raw, req);
@@ -94,7 +92,7 @@ export class DashboardSession {
     let token: VerifiedToken | undefined;
     try {
       token = await this.verifier.verify(raw);
-      if (!token.scopes.includes(ADMIN_SCOPE)) throw new DomainError('forbidden', `The dashboard requires the ${ADMIN_SCOPE} scope.`);
+      authorizeAdmin(token, `The dashboard requires the ${ADMIN_SCOPE} scope.`);
       return token;
     } catch (err) {
       const error = err instanceof DomainError ? err : new DomainError('invalid_token', 'The token was not accepted.');

@@ -21,7 +21,7 @@ type Errors = Partial<Record<number, ErrorCode[] | string[]>>;
 const RELEASE: Errors = {
   400: ['validation_failed', 'invalid_request'],
   401: ['invalid_token'],
-  403: ['not_an_agent_token', 'scope_missing', 'policy_denied'],
+  403: ['not_an_agent_token', 'scope_missing', 'policy_denied', 'scope_exceeds_policy'],
   404: ['connection_not_found'],
   409: ['needs_reauth'],
   415: ['unsupported_media_type'],

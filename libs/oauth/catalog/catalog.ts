@@ -148,6 +148,16 @@ function invalid(errors: FieldError[]): DomainError {
   return new DomainError('validation_failed', `Invalid provider settings: ${[...new Set(errors.map((e) => e.field))].join(', ')}`, { extra: { errors } });
 }
 
+/**
+ * Whether the vault asks this provider for a narrower access token on refresh (a policy's scope
+ * ceiling, a release's narrower `scopes`). Documented by the provider (`downscope.onRefresh`), and
+ * refresh tokens that never rotate: a rotating provider would answer with a new refresh token that
+ * must be committed to the connection under the refresh lease; until that path exists, refuse.
+ */
+export function downscopable(entry: ProviderEntry): boolean {
+  return entry.refresh.supported && entry.downscope.onRefresh && entry.refresh.rotation === 'never';
+}
+
 /** Schema, placeholders, parameter patterns, reserved authorize parameters: all checked at load. */
 export function validateEntry(input: ProviderEntryInput): ProviderEntry {
   const parsed = providerEntrySchema.safeParse(input);

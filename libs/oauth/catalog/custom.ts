@@ -32,9 +32,13 @@ export const customOptionsSchema = z
     expires_in_when_missing: z.number().int().min(60).max(31_536_000).nullable().optional(),
     issued_at: z.object({ path, unit: z.enum(['s', 'ms']) }).strict().optional(),
     refresh_rotation: z.enum(['never', 'always', 'optional']).optional(),
+    /** Seconds the provider still accepts a rotated-away refresh token (its reuse interval); 0 or absent = none. */
+    refresh_reuse_grace_seconds: z.number().int().min(0).max(3600).optional(),
     terminal_errors: z.array(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/)).max(20).optional(),
     identity: identitySchema.optional(),
     scope_descriptions: z.record(z.string().max(256), z.string().max(200)).optional(),
+    /** The provider honours `scope` on a refresh_token grant (RFC 6749 §6) with a token for only that set. Default false: refuse. */
+    downscope_on_refresh: z.boolean().optional(),
   })
   .strict();
 
@@ -57,12 +61,13 @@ export function customEntry(o: CustomOptions, withRevocation: boolean): Provider
     response: { scopeSeparator: o.scope_separator ?? ' ' },
     metadata: o.metadata ?? {},
     terminalErrors: o.terminal_errors ?? [],
-    refresh: { supported: true, rotation: o.refresh_rotation ?? 'optional' },
+    refresh: { supported: true, rotation: o.refresh_rotation ?? 'optional', reuseGraceSeconds: o.refresh_reuse_grace_seconds ?? 0 },
     expiry: {
       whenMissing: o.expires_in_when_missing === null ? 'never' : { assumeSeconds: o.expires_in_when_missing ?? 3600 },
       ...(o.issued_at ? { issuedAt: o.issued_at } : {}),
     },
     identity: o.identity ?? { source: 'none' },
+    downscope: { onRefresh: o.downscope_on_refresh ?? false, source: 'provider_options.downscope_on_refresh of the integration (the tenant admin)' },
     // RFC 7009 at the integration's revocation_url, authenticated like the token endpoint.
     ...(withRevocation ? { revocation: { url: 'https://custom.invalid/revoke', token: 'refresh_token', clientAuth: o.token_auth_method ?? 'client_secret_basic' } } : {}),
   };

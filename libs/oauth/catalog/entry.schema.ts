@@ -95,6 +95,12 @@ export const providerEntrySchema = z
         aheadSeconds: z.number().int().min(30).max(86400).default(300),
         /** Providers that revoke refresh tokens left unused (Google: 6 months, Microsoft: 90 days) get a refresh at least this often. */
         keepAliveDays: z.number().int().min(1).max(365).optional(),
+        /**
+         * Seconds a rotating provider still accepts the previous refresh token after rotating it (Okta's
+         * and Auth0's reuse interval, Xero's grace period); 0 = strict reuse detection. Within it, a
+         * refresher taking over an interrupted call retries with the same token instead of flagging the row.
+         */
+        reuseGraceSeconds: z.number().int().min(0).max(3600).default(0),
       })
       .strict(),
     /** What "expired" means without `expires_in`: never (GitHub OAuth Apps), or an assumed lifetime. */
@@ -106,6 +112,13 @@ export const providerEntrySchema = z
       .strict(),
     identity: identitySchema.default({ source: 'none' }),
     revocation: revocationSchema.optional(),
+    /**
+     * Whether a refresh may ask for a narrower scope set (RFC 6749 §6 `scope` on a `refresh_token`
+     * grant) and get an access token carrying only that set: how a policy's scope ceiling binds the
+     * credential itself. `source` is where the provider documents it (or why we say no): a built-in
+     * entry says "yes" only on the provider's own word.
+     */
+    downscope: z.object({ onRefresh: z.boolean(), source: z.string().min(10).max(400) }).strict(),
   })
   .strict();
 
