@@ -16,6 +16,12 @@ function columnsOf(table: SealedTable): { bind: readonly string[]; fields: Array
   return { bind: layout.bind, fields: Object.entries(layout.fields) };
 }
 
+/**
+ * A connection a refresher holds is left for a later pass: its commit seals it anew anyway, and the
+ * refresh protocol compares `refresh_token_ct` (rescue, clear) with what it read at its claim.
+ */
+const NOT_LEASED = ` AND (lease_expires_at IS NULL OR lease_expires_at < now())`;
+
 /** SQL true for a row with any field still under a scheme below `scheme` (its first byte is the old format byte). */
 export function olderSchemeWhere(table: SealedTable, scheme: AadScheme): string {
   if (scheme !== 2) throw new Error('only scheme 2 has an older scheme');
@@ -40,7 +46,7 @@ export async function resealBatch(
   return ds.transaction(async (m) => {
     const rows: Array<Record<string, any>> = await m.query(
       `SELECT id, dek_wrapped, ${[...bind, ...fields.map(([, c]) => c)].join(', ')} FROM ${o.table}
-        WHERE tenant = $1 AND id > $2 AND ($3::uuid IS NULL OR id < $3) AND ${olderSchemeWhere(o.table, o.scheme)}
+        WHERE tenant = $1 AND id > $2 AND ($3::uuid IS NULL OR id < $3) AND ${olderSchemeWhere(o.table, o.scheme)}${o.table === 'connections' ? NOT_LEASED : ''}
         ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED`,
       [o.tenant, o.after, o.before, o.limit],
     );
