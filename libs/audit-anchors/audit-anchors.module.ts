@@ -13,6 +13,8 @@ export class AuditAnchorsModule {
   static forRoot(opts: { run: boolean }): DynamicModule {
     return {
       module: AuditAnchorsModule,
+      // Global: the admin API and the dashboard read the verification without configuring the job again.
+      global: true,
       providers: [
         { provide: AUDIT_ANCHOR_OPTIONS, useValue: opts },
         // Null when Key Vault has no audit key configured: anchors are then off (warned at start).

@@ -21,3 +21,4 @@ export { nextRefreshAt, backoffDelayMs } from './refresh-schedule';
 export { RefreshWorkerModule } from './refresh-worker.module';
 export { consentScopes, scopesNoPolicyAllows } from './consent-scopes';
 export { DerivedTokenStore } from './derived-token.store';
+export { ScopeCeilingCheck } from './ceiling-check';

@@ -1,10 +1,17 @@
 import { createHash, verify } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { KeyClient } from '@azure/keyvault-keys';
-import { anchorPayload, anchorSignatureValid, AuditAnchor } from '../../libs/audit-anchors';
-import { AzureAuditSigner } from '../../libs/crypto';
+import { anchorPayload, anchorSignatureValid, AuditAnchor, AuditAnchorJob } from '../../libs/audit-anchors';
+import { loadConfig } from '../../libs/config';
+import { AzureAuditSigner, AzureKeyProvider, createAuditSigner, SystemKeys } from '../../libs/crypto';
 import { StaticTokenCredential } from '../../libs/crypto/azure-credential';
 import type { AzureKeyProviderConfig } from '../../libs/crypto/azure-key-provider';
 import { KeyVaultEmulator } from '../../libs/testing/keyvault-emulator';
+import { captureLogs, event, newAuditLog } from '../audit/support';
+import { runCli } from '../keys/support';
+import { createTestDatabase, TestDatabase } from '../support/database';
 
 /**
  * Key Vault's `sign` through the real @azure/keyvault-keys client against the emulator, and the
@@ -98,5 +105,60 @@ describe('AzureAuditSigner', () => {
   it('refuses at start a key that may not sign', async () => {
     await kv.createKey('audit-nosign', { kty: 'EC', keyOps: ['verify'] });
     await expect(new AzureAuditSigner(config(), 'audit-nosign').init()).rejects.toThrow('does not permit sign');
+  });
+});
+
+describe('audit verify --anchors with KEY_PROVIDER=azure', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(() => db.drop());
+
+  it('verifies anchors signed in Key Vault with the public key fetched from Key Vault, and catches a cut tail', async () => {
+    await kv.createKey('kek', { kty: 'RSA-HSM', keySize: 3072 });
+    await kv.createKey('audit-e2e', { kty: 'EC' });
+    const dir = await mkdtemp(join(tmpdir(), 'anchors-azure-'));
+    const file = join(dir, 'anchors.jsonl');
+    const env = {
+      DATABASE_URL: db.url,
+      VAULT_PUBLIC_URL: 'https://vault.test',
+      KEY_PROVIDER: 'azure',
+      AZURE_KEYVAULT_URL: kv.url,
+      AZURE_KEYVAULT_KEY_NAME: 'kek',
+      AZURE_KEYVAULT_AUDIT_KEY_NAME: 'audit-e2e',
+      AZURE_KEYVAULT_CA_FILE: kv.caFile,
+      AZURE_KEYVAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: 'true',
+      AZURE_KEYVAULT_CREDENTIAL: `static:${kv.token}`,
+      AUDIT_ANCHOR_FILE: file,
+      LOG_LEVEL: 'silent',
+    };
+    const config = loadConfig({ ...env, NODE_ENV: 'test' });
+    const kek = new AzureKeyProvider(config.keyProvider as AzureKeyProviderConfig);
+    await kek.init();
+    const audit = newAuditLog(db.ds, await new SystemKeys(db.ds, kek).get('audit-mac'));
+    const signer = createAuditSigner(config)!;
+    const job = new AuditAnchorJob(db.ds, config, signer, { run: false });
+    const logs = captureLogs();
+    try {
+      for (let i = 1; i <= 4; i++) await audit.record(event('t1', { details: { i } }));
+      kv.resetLog();
+      const anchor = await job.anchor();
+      expect(anchor).toMatchObject({ seq: '4', alg: 'ES256', kid: expect.stringContaining(`${kv.url}/keys/audit-e2e/`) });
+      expect(kv.requestLog.filter((e) => e.operation === 'sign' && e.status === 200)).toHaveLength(1);
+    } finally {
+      logs.restore();
+    }
+    expect((await runCli(['audit', 'verify', '--anchors', file], env)).code).toBe(0);
+    await db.ds.transaction(async (m) => {
+      await m.query('SET LOCAL session_replication_role = replica');
+      await m.query('DELETE FROM audit_events WHERE seq > 2');
+      await m.query('UPDATE audit_chain_head SET seq = 2, hash = (SELECT hash FROM audit_events WHERE seq = 2)');
+    });
+    expect((await runCli(['audit', 'verify'], env)).code).toBe(0);
+    const r = await runCli(['audit', 'verify', '--anchors', file], env);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('anchor seq=4');
+    await rm(dir, { recursive: true, force: true });
   });
 });
