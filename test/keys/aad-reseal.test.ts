@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Keyring, RecordRef, SEALED_LAYOUT, SEALED_TABLES, SealedTable } from '../../libs/crypto';
-import { KeyScheduler, TenantKeyCacheSync } from '../../libs/keys';
+import { KeyAdminService, KeyJobRunner, KeyScheduler, TenantKeyCacheSync } from '../../libs/keys';
 import { asTenantId } from '../../libs/kernel';
 import { separateClient } from '../audit/support';
 import { LogCapture } from '../support/log-capture';
@@ -41,14 +41,14 @@ describe('AAD re-seal job', () => {
    * What the vault before issue 14 wrote: every sealed field of the tenant re-sealed under scheme 1
    * with its own DEK (the keyring writes scheme 1 only while the tenant's floor is 1).
    */
-  async function writtenBeforeTheUpgrade(): Promise<number> {
+  async function writtenBeforeTheUpgrade(tenant = T): Promise<number> {
     const keyring = v.vault.app.get(Keyring);
     let n = 0;
     for (const table of SEALED_TABLES) {
       const layout = SEALED_LAYOUT[table];
       const fields = Object.entries(layout.fields as Record<string, string>);
-      for (const r of await v.db.ds.query(`SELECT * FROM vault.${table} WHERE tenant = $1 AND dek_wrapped IS NOT NULL`, [T])) {
-        const ref: RecordRef = { tenant: asTenantId(T), table, id: r.id, bind: Object.fromEntries(layout.bind.map((b) => [b, r[b]])) };
+      for (const r of await v.db.ds.query(`SELECT * FROM vault.${table} WHERE tenant = $1 AND dek_wrapped IS NOT NULL`, [tenant])) {
+        const ref: RecordRef = { tenant: asTenantId(tenant), table, id: r.id, bind: Object.fromEntries(layout.bind.map((b) => [b, r[b]])) };
         const old = await keyring.reseal(ref, r.dek_wrapped, Object.fromEntries(fields.map(([f, c]) => [f, r[c]])), 1);
         await v.db.ds.query(`UPDATE vault.${table} SET ${fields.map(([, c], i) => `${c} = $${i + 2}`).join(', ')} WHERE id = $1`, [r.id, ...fields.map(([f]) => old[f])]);
         n++;
@@ -140,5 +140,30 @@ describe('AAD re-seal job', () => {
     expect(logs.lines.slice(mark).filter((l) => l.includes('ALERT decrypt_failed') && l.includes(`record=${preUpgrade.id}`))).toHaveLength(1);
     // And the floor cannot be lowered again without DDL rights.
     await expect(v.db.ds.query(`UPDATE vault.tenants SET aad_scheme = 1 WHERE id = $1`, [T])).rejects.toMatchObject({ driverError: expect.objectContaining({ code: 'VK002' }) });
+  });
+
+  it('a record that does not open under its old scheme is left as it is, alarmed and audited once; the job still finishes the tenant', async () => {
+    const B = 'legacy-broken';
+    await v.db.ds.query(`INSERT INTO vault.tenants (id, aad_scheme) VALUES ($1, 1)`, [B]);
+    await seedTenant(v, B, ['u1', 'u2', 'u3']);
+    expect(await writtenBeforeTheUpgrade(B)).toBe(3);
+    // One ciphertext damaged while still on scheme 1 (a bit flipped in its tag).
+    const [broken] = await v.db.ds.query(
+      `UPDATE vault.connections SET api_key_ct = set_byte(api_key_ct, octet_length(api_key_ct) - 1, get_byte(api_key_ct, octet_length(api_key_ct) - 1) # 1)
+        WHERE tenant = $1 AND subject = 'u2' RETURNING id`,
+      [B],
+    ).then((r: [Array<{ id: string }>]) => r[0]);
+    const mark = logs.lines.length;
+    const { job } = await v.vault.app.get(KeyAdminService).reseal({ tenant: B, subject: 'ops', operator: true });
+    expect(await v.vault.app.get(KeyJobRunner).runOnce(job.id)).toMatchObject({ status: 'succeeded' });
+
+    expect((await v.db.ds.query(`SELECT aad_scheme FROM vault.tenants WHERE id = $1`, [B]))[0].aad_scheme).toBe(2);
+    const [finished] = await v.db.ds.query(`SELECT details FROM vault.audit_events WHERE tenant = $1 AND action = 'key.reseal' AND details->>'job' = $2`, [B, job.id]);
+    expect(finished.details).toMatchObject({ aad_scheme: 2, resealed: 2, unreadable: 1 });
+    expect(logs.lines.slice(mark).filter((l) => l.includes('ALERT decrypt_failed') && l.includes(`record=${broken.id}`))).toHaveLength(1);
+    const audited = await v.db.ds.query(`SELECT action FROM vault.audit_events WHERE tenant = $1 AND reason = 'decrypt_failed' AND details->>'record' = $2`, [B, broken.id]);
+    expect(audited).toEqual([{ action: 'key.reseal' }]);
+    for (const u of ['u1', 'u3']) expect((await release(v, B, u)).body.api_key).toBe(`key-${B}-${u}`);
+    expect((await release(v, B, 'u2')).status).toBe(500);
   });
 });
