@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { trustedIssuersSchema, TrustedIssuer } from './trusted-issuers';
+import { noUserInfo, trustedIssuersSchema, TrustedIssuer, USER_INFO } from './trusted-issuers';
 
 const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
 const port = z.coerce.number().int().min(0).max(65535);
@@ -10,7 +10,7 @@ const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: port.default(8080),
   HOST: z.string().default('0.0.0.0'),
-  VAULT_PUBLIC_URL: z.string().url().optional(),
+  VAULT_PUBLIC_URL: z.string().url().refine(noUserInfo, USER_INFO).optional(),
   VAULT_AUDIENCE: z.string().min(1).optional(),
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
   VAULT_DB_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier').default('vault'),
@@ -18,7 +18,7 @@ const envSchema = z.object({
   VAULT_DATA_DIR: z.string().min(1).default('./.data'),
   KEY_PROVIDER: z.enum(['local', 'azure']).default('local'),
   LOCAL_KEK_FILE: z.string().min(1).optional(),
-  AZURE_KEYVAULT_URL: z.string().url().optional(),
+  AZURE_KEYVAULT_URL: z.string().url().refine(noUserInfo, USER_INFO).optional(),
   AZURE_KEYVAULT_KEY_NAME: z.string().regex(/^[0-9a-zA-Z-]{1,127}$/, 'must be a Key Vault key name').optional(),
   AZURE_KEYVAULT_CA_FILE: z.string().min(1).optional(),
   AZURE_KEYVAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: bool.default('false'),

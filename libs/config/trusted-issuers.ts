@@ -4,8 +4,9 @@ import { z } from 'zod';
 export const ALLOWED_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512'] as const;
 export type JwtAlgorithm = (typeof ALLOWED_ALGORITHMS)[number];
 
-const USER_INFO = { message: 'must not carry user info (user:password@)' };
-function noUserInfo(url: string): boolean {
+export const USER_INFO = { message: 'must not carry user info (user:password@)' };
+/** True unless `url` parses with a user name or password: credentials never travel in a configured URL. */
+export function noUserInfo(url: string): boolean {
   try {
     const u = new URL(url);
     return !u.username && !u.password;

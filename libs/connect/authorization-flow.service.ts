@@ -1,13 +1,12 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { AuditLog, UNATTRIBUTED_TENANT } from '../audit';
 import { VAULT_CONFIG, VaultConfig } from '../config';
-import { IntegrationStore, OAuthAppCredentialReader, OAuthAppCredentials, OAuthCredentialStore } from '../credentials';
+import { consentScopes, IntegrationStore, OAuthAppCredentialReader, OAuthAppCredentials, OAuthCredentialStore } from '../credentials';
 import { Keyring } from '../crypto';
 import { DomainError } from '../kernel';
-import { authorizeUrl, checkAuthorizationIssuer, newPkce, OAuthClient, ParsedGrant, ProviderCatalog, ProviderError, ProviderHttpClient, randomSecret, ResolvedProvider } from '../oauth';
+import { authorizeUrl, checkAuthorizationIssuer, newPkce, OAuthClient, ParsedGrant, ProviderCatalog, ProviderError, providerErrorCode, ProviderHttpClient, randomSecret, ResolvedProvider } from '../oauth';
 import { PolicyStore } from '../policy';
 import { matchesBrowser, sha256 } from './browser-binding';
-import { consentScopes } from '../credentials';
 import { ConnectSession, ConnectSessionStore } from './connect-session.store';
 
 const TABLE = 'connect_sessions';
@@ -111,7 +110,7 @@ export class AuthorizationFlow {
     const issuer = checkAuthorizationIssuer(provider, iss);
     if (issuer !== 'ok') return this.refuse(s, issuer, 'The response did not come from the provider this connection was started with.');
     if (typeof q.error === 'string') {
-      const code = /^[a-z_]{1,64}$/.test(q.error) ? q.error : 'unknown_error';
+      const code = providerErrorCode(q.error, provider.entry.terminalErrors);
       await this.sessions.finish(s.id, code === 'access_denied' ? 'cancelled' : 'failed', code);
       await this.record(s, 'denied', code === 'access_denied' ? 'cancelled' : 'provider_error', { provider_error: code });
       return { session: s, outcome: code === 'access_denied' ? 'cancelled' : 'failed', error: code };

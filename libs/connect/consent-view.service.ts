@@ -1,11 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { AuditLog } from '../audit';
-import { ConnectionStore, ConnectionStatus, Integration, IntegrationStore } from '../credentials';
+import { ConnectionStore, ConnectionStatus, consentScopes, Integration, IntegrationStore } from '../credentials';
 import { DomainError, TenantId } from '../kernel';
 import { ProviderCatalog } from '../oauth';
 import { AgentStore, Policy, PolicyStore } from '../policy';
 import { ConnectSession } from './connect-session.store';
-import { consentScopes } from '../credentials';
 
 export interface AgentGrant {
   name: string;

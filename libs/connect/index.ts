@@ -11,4 +11,3 @@ export { DisconnectService } from './disconnect.service';
 export type { DisconnectResult } from './disconnect.service';
 export { checkReturnUrl, withOutcome } from './return-url';
 export { checkCsrf, csrfToken, sessionCookies } from './browser-binding';
-

@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { DomainError, TenantId } from '../kernel';
 import { downscopable, OAuthClient, ParsedGrant, ProviderCatalog, ProviderError, ResolvedProvider } from '../oauth';
-import { isDue } from './connection-refresher';
+import { ConnectionRefresher, isDue } from './connection-refresher';
 import { DerivedToken as Derived, DerivedTokenStore } from './derived-token.store';
 import { IntegrationStore } from './integration.store';
 import { OAuthAppCredentialReader } from './oauth-app-credentials';
@@ -35,9 +35,10 @@ export class NarrowingRefused extends Error {
  * it, checked (the answered `scope` must lie within what was asked), sealed and cached per
  * (connection, scope set) until near expiry, then derived again on the next release.
  *
- * Only providers whose refresh tokens never rotate: a rotating provider answers with a new refresh
- * token that would have to be committed to the connection under the refresher's lease; they are
- * refused (`downscopable`). Should one rotate anyway, nothing is released and an ALERT is logged.
+ * A provider that may rotate refresh tokens answers a narrowing call with a new refresh token: that
+ * call goes through the refresher (`ConnectionRefresher.narrow`), which commits the rotated token
+ * to the connection under its lease and compare-and-set, like any refresh. One whose entry says it
+ * never rotates is called directly; should it rotate anyway, nothing is released and an ALERT is logged.
  */
 @Injectable()
 export class DownscopedTokens {
@@ -51,6 +52,7 @@ export class DownscopedTokens {
     private readonly apps: OAuthAppCredentialReader,
     private readonly catalog: ProviderCatalog,
     private readonly oauth: OAuthClient,
+    private readonly refresher: ConnectionRefresher,
   ) {}
 
   /**
@@ -86,18 +88,30 @@ export class DownscopedTokens {
     if (!refresh || !c.refreshTokenCt) throw new NarrowingRefused('no_refresh_token');
 
     let grant: ParsedGrant;
-    try {
-      grant = await this.oauth.refreshNarrowed(provider, app, refresh, scopes);
-    } catch (err) {
-      if (!(err instanceof ProviderError)) throw err;
-      if (err.code === 'invalid_scope') throw new NarrowingRefused('provider_refused_scope');
-      if (err.errorClass === 'terminal') throw new DomainError('needs_reauth', 'the connection must be re-authorized by the user');
-      throw new DomainError('unavailable', 'the provider is unavailable; nothing was released', { retryAfter: err.retryAfterSeconds ?? 5 });
-    }
-    if (grant.refreshToken && grant.refreshToken.reveal() !== refresh.reveal()) {
-      // The catalog says this provider never rotates. Its new refresh token is not committed here.
-      this.log.error(`ALERT downscope_rotated tenant=${tenant} connection=${id} (the provider rotated the refresh token on a narrowed refresh)`);
-      throw new DomainError('unavailable', 'the provider answered unexpectedly; nothing was released', { retryAfter: 5 });
+    let sourceCt: Buffer | null = c.refreshTokenCt;
+    if (provider.entry.refresh.rotation !== 'never') {
+      // A rotated refresh token must reach the connection under the refresher's lease and compare-and-set.
+      try {
+        grant = await this.refresher.narrow(tenant, id, scopes);
+      } catch (err) {
+        if (err instanceof DomainError && err.code === 'scope_exceeds_policy') throw new NarrowingRefused('provider_refused_scope');
+        throw err;
+      }
+      sourceCt = (await this.credentials.load(tenant, id))?.refreshTokenCt ?? null;
+    } else {
+      try {
+        grant = await this.oauth.refreshNarrowed(provider, app, refresh, scopes);
+      } catch (err) {
+        if (!(err instanceof ProviderError)) throw err;
+        if (err.code === 'invalid_scope') throw new NarrowingRefused('provider_refused_scope');
+        if (err.errorClass === 'terminal') throw new DomainError('needs_reauth', 'the connection must be re-authorized by the user');
+        throw new DomainError('unavailable', 'the provider is unavailable; nothing was released', { retryAfter: err.retryAfterSeconds ?? 5 });
+      }
+      if (grant.refreshToken && grant.refreshToken.reveal() !== refresh.reveal()) {
+        // The catalog says this provider never rotates. Its new refresh token is not committed here.
+        this.log.error(`ALERT downscope_rotated tenant=${tenant} connection=${id} (the provider rotated the refresh token on a narrowed refresh)`);
+        throw new DomainError('unavailable', 'the provider answered unexpectedly; nothing was released', { retryAfter: 5 });
+      }
     }
     // Never more than asked for, whatever the label says (the provider's answered `scope` decides).
     const over = grant.scopes.filter((s) => !scopes.includes(s));
@@ -105,7 +119,7 @@ export class DownscopedTokens {
     if (grant.scopes.length === 0) throw new NarrowingRefused('provider_refused_scope');
 
     const derived: Derived = { accessToken: grant.accessToken, scopes: grant.scopes, expiresAt: grant.expiresAt };
-    await this.store.put(tenant, id, key, c.refreshTokenCt, derived);
+    if (sourceCt) await this.store.put(tenant, id, key, sourceCt, derived);
     return derived;
   }
 }

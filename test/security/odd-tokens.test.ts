@@ -118,9 +118,15 @@ describe('odd tokens on every route (real vault, real Postgres)', () => {
   it('Authorization must be exactly "Bearer <token68>"', async () => {
     const t = v.issuer.sign(agentClaims);
     expect((await release(t)).status).toBe(200);
-    for (const header of [`Bearer  ${t}`, `Bearer ${t} x`, `Bearer ${t},x`, `Bearer\t${t}`, `Token ${t}`, `Bearer ${t}\u0000`.slice(0, -1) + '!']) {
+    const admin = v.issuer.sign(adminClaims);
+    for (const header of [`Bearer  ${t}`, `Bearer ${t} x`, `Bearer ${t},x`, `Bearer\t${t}`, `Token ${t}`, `Bearer ${t}!`]) {
+      const before = await denials('invalid_token');
       const r = await release(t, { authorization: header });
       expect([header.slice(0, 8), r.status, JSON.parse(r.text).code]).toEqual([header.slice(0, 8), 401, 'invalid_token']);
+      const adminHeader = header.replace(t, admin);
+      expect((await v.call('GET', '/v1/admin/integrations', { headers: { authorization: adminHeader } })).status).toBe(401);
+      expect((await fetch(`${v.url}/dashboard`, { headers: { authorization: adminHeader } })).status).toBe(401);
+      expect(await denials('invalid_token')).toBe(before + 3);
     }
   });
 

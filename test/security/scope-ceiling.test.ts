@@ -77,6 +77,28 @@ describe('policy scope ceilings bind the credential itself (SECURITY 41)', () =>
       expect((await rig.provider.stats()).token.refresh_token).toBe(1);
     });
 
+    it('concurrent releases under the ceiling share one narrowing call', async () => {
+      await rig.v.db.ds.query(`DELETE FROM vault.derived_tokens`);
+      await rig.provider.reset();
+      const results = await Promise.all(Array.from({ length: 10 }, () => release()));
+      expect(results.map((r) => r.status)).toEqual(Array(10).fill(200));
+      expect(new Set(results.map((r) => r.body.access_token)).size).toBe(1);
+      expect((await rig.provider.stats()).token.refresh_token).toBe(1);
+    });
+
+    it('a derived token does not outlive the refresh token it came from: after the connection refreshes it is derived again', async () => {
+      const before = (await release()).body.access_token;
+      await rig.v.db.ds.query(`UPDATE vault.connections SET expires_at = now() - interval '1 second' WHERE subject = 'alice'`);
+      await rig.provider.reset();
+      const after = await release();
+      expect(after.status).toBe(200);
+      expect(after.body.access_token).not.toBe(before);
+      expect(after.body.scopes).toEqual(['calendar.read']);
+      // One refresh of the connection, one narrowing call.
+      expect((await rig.provider.stats()).token.refresh_token).toBe(2);
+      expect(await introspect(rig, after.body.access_token)).toMatchObject({ active: true, scope: 'calendar.read' });
+    });
+
     it('a release body narrower than the grant gets a token for that set only', async () => {
       await setCeiling(rig, []);
       const r = await release({ scopes: ['openid', 'calendar.read'] });
@@ -150,21 +172,48 @@ describe('policy scope ceilings bind the credential itself (SECURITY 41)', () =>
     });
   });
 
-  describe('a provider that rotates refresh tokens', () => {
+  describe('a provider that rotates refresh tokens (and revokes the family on reuse)', () => {
     let rig: Rig;
+    const release = () => rig.v.call('POST', `/v1/connections/${rig.integration}/token`, { token: rig.agentToken('alice') });
     beforeAll(async () => {
       rig = await startRig({ mode: 'rotating', scopes: GRANT, providerOptions: { downscope_on_refresh: true, refresh_rotation: 'always' } });
       await connectOverHttp(rig, 'alice');
     });
     afterAll(() => rig?.close());
 
-    it('is refused (a rotated refresh token from a narrowing call would not be committed): 403, no provider call', async () => {
+    it('narrows through the refresher: the rotated refresh token is committed to the connection, the stored access token kept', async () => {
+      const primary = (await release()).body.access_token;
+      const [before] = await rig.v.db.ds.query(`SELECT version FROM vault.connections WHERE subject = 'alice'`);
       await setCeiling(rig, ['calendar.read']);
       await rig.provider.reset();
-      const r = await rig.v.call('POST', `/v1/connections/${rig.integration}/token`, { token: rig.agentToken('alice') });
-      expect(r.status).toBe(403);
-      expect(r.body.code).toBe('scope_exceeds_policy');
-      expect((await rig.provider.stats()).token.refresh_token).toBe(0);
+      const r = await release();
+      expect(r.status).toBe(200);
+      expect(r.body.scopes).toEqual(['calendar.read']);
+      expect(await introspect(rig, r.body.access_token)).toMatchObject({ active: true, scope: 'calendar.read' });
+      expect((await rig.provider.stats()).token.refresh_token).toBe(1);
+      const [after] = await rig.v.db.ds.query(`SELECT version, status, lease_owner FROM vault.connections WHERE subject = 'alice'`);
+      expect(after).toMatchObject({ status: 'active', lease_owner: null });
+      expect(Number(after.version)).toBe(Number(before.version) + 1);
+      expect((await auditOf(rig, 'connection.refresh'))[0]).toMatchObject({ outcome: 'allowed', details: expect.objectContaining({ rotated: true, narrowed_for: ['calendar.read'] }) });
+      // The stored token is the same one, still valid at the provider.
+      await setCeiling(rig, []);
+      expect((await release()).body.access_token).toBe(primary);
+    });
+
+    it('the committed refresh token is the live one: the next refresh succeeds (the old one would have revoked the family)', async () => {
+      await rig.v.db.ds.query(`UPDATE vault.connections SET expires_at = now() - interval '1 second' WHERE subject = 'alice'`);
+      await rig.provider.reset();
+      const r = await release();
+      expect(r.status).toBe(200);
+      // The refreshed token's own scope set, as the provider answered it (it leaves offline_access out).
+      expect(sorted(r.body.scopes)).toEqual(sorted((await introspect(rig, r.body.access_token)).scope!.split(' ')));
+      expect(r.body.scopes).toContain('calendar.write');
+      expect((await rig.provider.stats()).tokenErrors).toEqual({});
+      // And narrowing again after that works too.
+      await setCeiling(rig, ['calendar.read']);
+      const narrowed = await release();
+      expect(narrowed.status).toBe(200);
+      expect(await introspect(rig, narrowed.body.access_token)).toMatchObject({ active: true, scope: 'calendar.read' });
     });
   });
 });

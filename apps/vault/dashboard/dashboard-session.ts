@@ -46,12 +46,23 @@ export class DashboardSession {
 
   /** The admin of this request: the bearer token if one is sent, else the session cookie's. */
   async authenticate(req: FastifyRequest): Promise<VerifiedToken> {
-    const raw = bearerTokenOf(req.headers.authorization) ?? this.cookies(req).get(this.sessionCookie);
+    const raw = (await this.bearerOf(req)) ?? this.cookies(req).get(this.sessionCookie);
     // No token is simply the sign-in page; only presented tokens are worth an audit record.
     if (!raw) throw new DomainError('invalid_token', 'Sign in with a vault:admin token.');
     const token = await this.admit(raw, req);
     this.limits?.checkCaller('dashboard', token);
     return token;
+  }
+
+  /** The `Authorization: Bearer` token, if sent; a malformed header is refused and audited like a bad token. */
+  private async bearerOf(req: FastifyRequest): Promise<string | undefined> {
+    try {
+      return bearerTokenOf(req.headers.authorization);
+    } catch (err) {
+      const error = err as DomainError;
+      await this.sink?.rejected({ code: error.code, reason: error.detail, route: `${req.method} ${req.routeOptions?.url ?? '/dashboard'}` });
+      throw error;
+    }
   }
 
   /** POST /dashboard/session: checks the form, verifies the pasted token, returns the cookies to set. */

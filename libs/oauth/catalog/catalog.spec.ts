@@ -17,9 +17,9 @@ describe('provider catalog', () => {
     for (const input of BUILT_IN_ENTRIES.filter((e) => e.id !== 'custom-oauth2')) {
       expect(input.downscope).toEqual({ onRefresh: expect.any(Boolean), source: expect.stringMatching(/^[a-z0-9.-]+\.[a-z]{2,}[/ ]|^help\.|^docs\.|^api\./) });
     }
-    // Documented: Dropbox (no rotation) and Microsoft (rotates, so refused until a rotated token can be committed).
+    // Documented: Microsoft (rotates: the refresher commits the new refresh token) and Dropbox.
     expect(catalog.ids().filter((id) => entry(id).downscope.onRefresh)).toEqual(['microsoft', 'dropbox']);
-    expect(catalog.ids().filter((id) => downscopable(entry(id)))).toEqual(['dropbox']);
+    expect(catalog.ids().filter((id) => downscopable(entry(id)))).toEqual(['microsoft', 'dropbox']);
     expect(entry('custom-oauth2').downscope.onRefresh).toBe(false);
   });
 

@@ -150,12 +150,11 @@ function invalid(errors: FieldError[]): DomainError {
 
 /**
  * Whether the vault asks this provider for a narrower access token on refresh (a policy's scope
- * ceiling, a release's narrower `scopes`). Documented by the provider (`downscope.onRefresh`), and
- * refresh tokens that never rotate: a rotating provider would answer with a new refresh token that
- * must be committed to the connection under the refresh lease; until that path exists, refuse.
+ * ceiling, a release's narrower `scopes`): documented by the provider (`downscope.onRefresh`) and
+ * refresh is supported. A rotated refresh token from such a call is committed by the refresher.
  */
 export function downscopable(entry: ProviderEntry): boolean {
-  return entry.refresh.supported && entry.downscope.onRefresh && entry.refresh.rotation === 'never';
+  return entry.refresh.supported && entry.downscope.onRefresh;
 }
 
 /** Schema, placeholders, parameter patterns, reserved authorize parameters: all checked at load. */
