@@ -12,7 +12,7 @@ import { Receiver } from '../webhooks/support';
  * `audit anchor` JSON log line, AUDIT_ANCHOR_FILE, the `audit.anchor` webhook (operators only) and
  * the database copy that `GET /v1/admin/audit/verify` checks.
  */
-describe('audit anchors emitted by the worker', () => {
+describe('audit anchors emitted by the worker (SECURITY 53)', () => {
   let v: TestVault;
   let receiver: Receiver;
   const dir = mkdtempSync(join(tmpdir(), 'anchor-emission-'));
