@@ -1,12 +1,13 @@
 import { verifyAuditChain } from '../../libs/audit';
 import { migrations } from '../../migrations';
 import { AuditAnchors1763800001100 } from '../../migrations/1763800001100-AuditAnchors';
+import { AuditRetention1763800001101 } from '../../migrations/1763800001101-AuditRetention';
 import { createTestDatabase, TestDatabase } from '../support/database';
 import { event, newAuditLog, randomMacKey } from './support';
 
 const stampOf = (m: (typeof migrations)[number]) => Number(/(\d{13})$/.exec(new m().name)![1]);
 
-/** STYLE.md 8: migration 1100 applies over a chain already written, guards it, and goes down and up again. */
+/** STYLE.md 8: migrations 1100 and 1101 apply over a chain already written, guard it, and go down and up again. */
 describe('migration 1763800001100-AuditAnchors', () => {
   let db: TestDatabase;
   const key = randomMacKey();
@@ -44,6 +45,16 @@ describe('migration 1763800001100-AuditAnchors', () => {
       await expect(q.query('DELETE FROM audit_chain_head')).rejects.toThrow(/only moves forward/);
       for (const M of migrations.filter((x) => stampOf(x) > 1763800001100)) await new M().up(q);
       await audit.record(event('t1', { details: { i: 9 } }));
+      expect(await verifyAuditChain(db.ds, key)).toMatchObject({ ok: true, checked: 9 });
+
+      // 1101 (retention) down: no boundary, and no DELETE gets through whatever the session sets.
+      const retention = new AuditRetention1763800001101();
+      await retention.down(q);
+      await q.startTransaction();
+      await q.query(`SELECT set_config('vault.audit_retain_through', '3', true)`);
+      await expect(q.query('DELETE FROM audit_events WHERE seq <= 3')).rejects.toThrow(/append-only/);
+      await q.rollbackTransaction();
+      await retention.up(q);
       expect(await verifyAuditChain(db.ds, key)).toMatchObject({ ok: true, checked: 9 });
     } finally {
       await q.release();
