@@ -9,6 +9,7 @@ import { PolicyNotify1763800000700 } from './1763800000700-PolicyNotify';
 import { AadScheme1763800000900 } from './1763800000900-AadScheme';
 import { DerivedTokens1763800001000 } from './1763800001000-DerivedTokens';
 import { AuditAnchors1763800001100 } from './1763800001100-AuditAnchors';
+import { AuditRetention1763800001101 } from './1763800001101-AuditRetention';
 import { RefreshCallStart1763800001200 } from './1763800001200-RefreshCallStart';
 
 /** Every migration, in order. New migrations are appended here, one per line. */
@@ -24,5 +25,6 @@ export const migrations = [
   AadScheme1763800000900,
   DerivedTokens1763800001000,
   AuditAnchors1763800001100,
+  AuditRetention1763800001101,
   RefreshCallStart1763800001200,
 ];
