@@ -3,7 +3,7 @@ import { ConfigError, loadConfig, VaultConfig } from '../../libs/config';
 import { createDataSource, runMigrations, startEmbeddedPostgres } from '../../libs/db';
 import { loadDevIssuer } from '../vault/dev-issuer';
 import { parseCommand, usageError } from './args';
-import { AUDIT_USAGE, runAuditVerify } from './audit-commands';
+import { AUDIT_USAGE, runAuditRetain, runAuditVerify } from './audit-commands';
 import { KEYS_USAGE, runKeysCommand } from './keys-commands';
 
 const USAGE = `usage: npm run cli -- <command> [--help]
@@ -44,15 +44,21 @@ async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   if (cmd === 'audit' && (sub === '--help' || sub === '-h')) {
-    process.stdout.write(`usage: npm run cli -- audit verify\n${AUDIT_USAGE}\n`);
+    process.stdout.write(`usage: npm run cli -- audit verify|retain\n${AUDIT_USAGE}\n`);
     return EXIT.ok;
   }
-  if (cmd === 'audit' && sub === 'verify') {
-    const parsed = parseCommand<{ anchors?: string; 'public-key'?: string }>(argv.slice(2), { anchors: { type: 'string' }, 'public-key': { type: 'string' } }, `usage: npm run cli -- audit verify\n${AUDIT_USAGE}`);
+  if (cmd === 'audit' && (sub === 'verify' || sub === 'retain')) {
+    const usage = `usage: npm run cli -- audit ${sub}\n${AUDIT_USAGE}`;
+    const text = { type: 'string' } as const;
+    const options: Record<string, typeof text> = { anchors: text, 'public-key': text };
+    if (sub === 'retain') options.before = text;
+    const parsed = parseCommand<{ anchors?: string; 'public-key'?: string; before?: string }>(argv.slice(2), options, usage);
     if ('exit' in parsed) return parsed.exit;
-    if (parsed.positionals.length) return usageError(`unexpected argument '${parsed.positionals[0]}'`, AUDIT_USAGE).exit;
+    if (parsed.positionals.length) return usageError(`unexpected argument '${parsed.positionals[0]}'`, usage).exit;
     const config = loadConfig(process.env);
-    return runAuditVerify(config, (fn) => withDatabase(config, fn), { anchors: parsed.values.anchors, publicKey: parsed.values['public-key'] });
+    const { anchors, 'public-key': publicKey, before } = parsed.values;
+    if (sub === 'retain') return runAuditRetain(config, (fn) => withDatabase(config, fn), { anchors, publicKey, before });
+    return runAuditVerify(config, (fn) => withDatabase(config, fn), { anchors, publicKey });
   }
   if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
     (cmd === undefined ? process.stderr : process.stdout).write(USAGE + '\n');
