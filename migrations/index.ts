@@ -7,6 +7,7 @@ import { RefreshWorker1763800000500 } from './1763800000500-RefreshWorker';
 import { Webhooks1763800000600 } from './1763800000600-Webhooks';
 import { PolicyNotify1763800000700 } from './1763800000700-PolicyNotify';
 import { RefreshCallStart1763800001200 } from './1763800001200-RefreshCallStart';
+import { TokenIssuedAt1763800001201 } from './1763800001201-TokenIssuedAt';
 
 /** Every migration, in order. New migrations are appended here, one per line. */
 export const migrations = [
@@ -19,4 +20,5 @@ export const migrations = [
   Webhooks1763800000600,
   PolicyNotify1763800000700,
   RefreshCallStart1763800001200,
+  TokenIssuedAt1763800001201,
 ];

@@ -12,11 +12,23 @@ import { OAuthAppCredentialReader } from './oauth-app-credentials';
 import { ClaimedConnection, OAuthCredential, OAuthCredentialStore, RefreshableConnection } from './oauth-credential.store';
 import { backoffDelayMs, nextRefreshAt } from './refresh-schedule';
 
-/** A token this close to its expiry is refreshed before it is released. */
+/** A token this close to its expiry is refreshed before it is released (at most; see `isDue`). */
 export const REFRESH_AHEAD_MS = 60_000;
+/** The share of a token's lifetime left when a release refreshes it: 20–40 s tokens are not refreshed on every release. */
+const AHEAD_SHARE = 0.25;
+/** A token with less than this left is not handed out while another process refreshes it. */
+const MIN_RELEASE_VALIDITY_MS = 1000;
 
-export function isDue(expiresAt: Date | null, now = Date.now(), aheadMs = REFRESH_AHEAD_MS): boolean {
-  return expiresAt !== null && expiresAt.getTime() - now <= aheadMs;
+/** Whether a release should refresh first: less than min(60 s, 25 % of the token's lifetime) left. */
+export function isDue(expiresAt: Date | null, issuedAt: Date | null = null, now = Date.now()): boolean {
+  if (expiresAt === null) return false;
+  const life = issuedAt ? Math.max(0, expiresAt.getTime() - issuedAt.getTime()) : Infinity;
+  return expiresAt.getTime() - now <= Math.min(REFRESH_AHEAD_MS, life * AHEAD_SHARE);
+}
+
+/** Whether the token may be released as it is: it has not expired (and will not within a second). */
+export function isUsable(expiresAt: Date | null, now = Date.now()): boolean {
+  return expiresAt === null || expiresAt.getTime() - now >= MIN_RELEASE_VALIDITY_MS;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -61,8 +73,8 @@ export class ConnectionRefresher {
   ) {
     // Config guarantees lease > provider timeout + 2 s: a live refresher never loses its lease mid-call.
     this.leaseMs = config.refresh.leaseMs;
-    // A live lease holder answers within its provider timeout; waiting longer means it died.
-    this.waitMs = config.outbound.timeoutMs + 2000;
+    // What a release may wait on another process's refresh of an expired token (REFRESH_RELEASE_WAIT_MS).
+    this.waitMs = config.refresh.releaseWaitMs;
     this.callMs = config.outbound.timeoutMs;
     this.backoff = { baseMs: config.refresh.backoffBaseMs, maxMs: config.refresh.backoffMaxMs };
   }
@@ -109,13 +121,16 @@ export class ConnectionRefresher {
       const c = await this.store.load(tenant, id);
       if (!c) throw new DomainError('connection_not_found', 'no connection for this user and integration');
       if (c.status !== 'active') throw needsReauth();
-      if (!isDue(c.expiresAt)) return; // a sibling refreshed it meanwhile
+      if (!isDue(c.expiresAt, c.tokenIssuedAt)) return; // a sibling refreshed it meanwhile
       const claimed = await this.store.claimLease(c, this.owner, this.leaseMs);
       if (claimed) return this.refreshLeased(claimed, 'on_demand');
+      // Another process is refreshing it. The current token, while it still works, serves the caller now.
+      if (isUsable(c.expiresAt)) return;
       if (!waited) this.report('on_demand', null, 'lease_wait', null, 0);
       waited = true;
-      if (Date.now() > deadline) throw unavailable(Math.max(1, Math.ceil(((c.leaseExpiresAt?.getTime() ?? 0) - Date.now()) / 1000)));
-      await sleep(100); // another process holds the lease: wait for its commit
+      const left = deadline - Date.now();
+      if (left <= 0) throw unavailable(Math.max(1, Math.ceil(((c.leaseExpiresAt?.getTime() ?? 0) - Date.now()) / 1000)));
+      await sleep(Math.min(100, left)); // wait for its commit, no longer than the caller may
     }
   }
 
@@ -164,17 +179,7 @@ export class ConnectionRefresher {
     const rotated = grant.refreshToken !== null && grant.refreshToken.reveal() !== previousRefresh.reveal();
     const next: OAuthCredential = { ...grant, refreshToken: grant.refreshToken ?? previousRefresh };
     const schedule = nextRefreshAt(next.expiresAt, true, provider.entry.refresh);
-    // The rotated refresh token exists only in memory until this commit: retry it before giving up.
-    let committed = false;
-    for (let attempt = 0; attempt < 5; attempt++) {
-      try {
-        const recovered = c.refreshFailures > 0 ? this.event(c, 'connection.recovered', { status: 'active' }) : undefined;
-        committed = await this.store.commitRefresh(c, next, schedule, recovered);
-        break;
-      } catch {
-        await sleep(100 * 2 ** attempt);
-      }
-    }
+    const committed = await this.commitWithinLease(c, next, schedule);
     // Audited outside the retry: a failing audit write must not send a committed refresh round again.
     if (committed) return this.committed(c, trigger, provider, started, { trigger, rotated });
     // Lost the lease (stalled past it) or the row moved on: find out who holds the latest token.
@@ -208,6 +213,32 @@ export class ConnectionRefresher {
     this.report(trigger, provider, 'indeterminate', 'commit_failed', started);
     await this.record(c, 'error', 'refresh_indeterminate', { trigger, rotated }).catch(() => undefined);
     throw unavailable(1);
+  }
+
+  /**
+   * The rotated refresh token exists only in memory until this commit (nothing is spilled to disk):
+   * retry through database and key provider blips with backoff for as long as the lease allows,
+   * renewing the lease whenever the database answers near its end (so no successor takes the row
+   * over while the answer is still on its way). False: the compare-and-set found the row moved on.
+   */
+  private async commitWithinLease(c: ClaimedConnection, next: OAuthCredential, schedule: Date | null): Promise<boolean> {
+    let deadline = c.claimedAt + this.leaseMs - COMMIT_MARGIN_MS;
+    let renewals = 0;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const recovered = c.refreshFailures > 0 ? this.event(c, 'connection.recovered', { status: 'active' }) : undefined;
+        return await this.store.commitRefresh(c, next, schedule, recovered);
+      } catch {
+        const delay = Math.min(1000, 100 * 2 ** attempt) * (0.5 + Math.random() / 2);
+        if (Date.now() + delay > deadline) {
+          const renewed = renewals < MAX_LEASE_RENEWALS && (await this.store.renewLease(c, this.owner, this.leaseMs).catch(() => false));
+          if (!renewed) return false;
+          renewals += 1;
+          deadline = Date.now() + this.leaseMs - COMMIT_MARGIN_MS;
+        }
+        await sleep(delay);
+      }
+    }
   }
 
   private async committed(c: ClaimedConnection, trigger: Trigger, provider: ResolvedProvider, started: number, details: Record<string, unknown>): Promise<void> {
@@ -303,6 +334,11 @@ export class ConnectionRefresher {
     return { tenant: c.tenant, type, data: { connection_id: c.id, integration: c.integration, user: c.subject || null, ...data } };
   }
 }
+
+/** A commit retry stops this long before the lease ends, so it never races a successor's takeover. */
+const COMMIT_MARGIN_MS = 1000;
+/** A commit failing while the database answers (the key provider is down) renews its lease this often at most. */
+const MAX_LEASE_RENEWALS = 3;
 
 /** Margin for a retry within a reuse grace window: the request must reach the provider before the window closes. */
 const GRACE_MARGIN_MS = 2000;

@@ -50,11 +50,11 @@ export interface ConnectionRecord extends ConnectionSummary {
   apiKeyCt: Buffer | null;
 }
 
-/** What a release reads of a connection (`findForRelease`). */
+/** What a release reads of a connection (`findForRelease`); `tokenIssuedAt` sizes the refresh-ahead window. */
 export type ReleasableConnection = Pick<
   ConnectionRecord,
   'id' | 'kind' | 'status' | 'version' | 'scopes' | 'expiresAt' | 'metadata' | 'tenant' | 'tkVersion' | 'dekWrapped' | 'accessTokenCt' | 'apiKeyCt'
->;
+> & { tokenIssuedAt?: Date | null };
 
 /** The user id of a tenant-level connection (user ids are never empty). */
 export const TENANT_LEVEL = '';
@@ -64,8 +64,8 @@ const SUMMARY = `id, integration, subject, kind, status, version, scopes, expire
   last_refresh_at, next_refresh_at, last_error_class, refresh_failures, previous_expires_at, created_at, updated_at`;
 
 /** `findForRelease`'s statement; the column order is what it reads by index. */
-const FIND_FOR_RELEASE = `SELECT id, kind, status, version, scopes, expires_at, metadata, tk_version, dek_wrapped, access_token_ct, api_key_ct
-  FROM connections WHERE tenant = $1 AND integration = $2 AND subject = $3`;
+const FIND_FOR_RELEASE = `SELECT id, kind, status, version, scopes, expires_at, metadata, tk_version, dek_wrapped, access_token_ct, api_key_ct,
+  token_issued_at FROM connections WHERE tenant = $1 AND integration = $2 AND subject = $3`;
 
 /** SQLSTATE raised by the key_version_guard trigger: the row was sealed under a tenant key retired meanwhile. */
 const RETIRED_KEY_VERSION = 'VK001';
@@ -213,6 +213,7 @@ export class ConnectionStore {
       dekWrapped: r[8],
       accessTokenCt: r[9],
       apiKeyCt: r[10],
+      tokenIssuedAt: r[11] ?? null,
     };
   }
 

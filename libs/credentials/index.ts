@@ -10,7 +10,7 @@ export { OAuthCredentialStore } from './oauth-credential.store';
 export type { OAuthCredential, RefreshableConnection } from './oauth-credential.store';
 export { OAuthAppCredentialReader } from './oauth-app-credentials';
 export type { OAuthAppCredentials } from './oauth-app-credentials';
-export { ConnectionRefresher, isDue, REFRESH_AHEAD_MS } from './connection-refresher';
+export { ConnectionRefresher, isDue, isUsable, REFRESH_AHEAD_MS } from './connection-refresher';
 export { CONNECT_LINKS } from './connect-links';
 export type { ConnectLinkIssuer } from './connect-links';
 export type { ClaimedConnection } from './oauth-credential.store';

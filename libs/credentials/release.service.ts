@@ -4,7 +4,7 @@ import { KeyUnwrapError } from '../crypto';
 import { DomainError, ErrorCode, TenantId } from '../kernel';
 import { AgentStore, evaluatePolicies, PolicyStore, rolesFromClaims } from '../policy';
 import { CONNECT_LINKS, ConnectLinkIssuer } from './connect-links';
-import { ConnectionRefresher, isDue } from './connection-refresher';
+import { ConnectionRefresher, isDue, isUsable } from './connection-refresher';
 import { ConnectionStore, ReleasableConnection, TENANT_LEVEL } from './connection.store';
 
 /** Who is asking: the verified exchanged token, reduced to what the release needs. */
@@ -80,7 +80,7 @@ export class CredentialReleaseService {
     let connection = await this.connections.findForRelease(caller.tenant, integrationName, subject);
     if (!connection) return deny('connection_not_found', 'no connection for this user and integration', undefined, await link());
     if (connection.status !== 'active') return deny('needs_reauth', 'the connection must be re-authorized by the user', undefined, await link());
-    if (connection.kind === 'oauth2' && isDue(connection.expiresAt)) {
+    if (connection.kind === 'oauth2' && isDue(connection.expiresAt, connection.tokenIssuedAt)) {
       try {
         await this.refresher.refresh(caller.tenant, connection.id);
       } catch (err) {
@@ -91,6 +91,11 @@ export class CredentialReleaseService {
       connection = await this.connections.findForRelease(caller.tenant, integrationName, subject);
       if (!connection) return deny('connection_not_found', 'no connection for this user and integration', undefined, await link());
       if (connection.status !== 'active') return deny('needs_reauth', 'the connection must be re-authorized by the user', undefined, await link());
+      // After any refresh or wait, never a dead token (SECURITY 46): the caller retries instead.
+      if (!isUsable(connection.expiresAt)) {
+        await this.audit.record({ ...base, outcome: 'error', reason: 'provider_unavailable', details: { expired: true } });
+        throw new DomainError('unavailable', 'No valid access token is available yet; nothing was released. Try again later.', { retryAfter: 1 });
+      }
     }
 
     const scopes = this.grantedScopes(connection, decision.scopeCeiling, requestedScopes);

@@ -21,11 +21,13 @@ export interface StormRig {
   v: TestVault;
   provider: RotatingProvider;
   workers: SpawnedWorker[];
+  /** The access token each seeded user was given. */
+  accessOf: Record<string, string>;
   worker(env?: Record<string, string>): Promise<SpawnedWorker>;
   /** `n` users `u0..u{n-1}`, each with a fresh grant; returns their connection ids. */
   seed(n: number): Promise<string[]>;
   row(user: string): Promise<Record<string, any>>;
-  release(user: string): Promise<{ status: number; body: any; headers: Headers }>;
+  release(user: string): ReturnType<TestVault['call']>;
   close(): Promise<void>;
 }
 
@@ -53,6 +55,7 @@ export async function startStormRig(o: { graceSeconds: number; accessTtl?: () =>
   await put('/v1/admin/policies/assistant-ledger', { agents: ['mcp-1'], integrations: [INTEGRATION], effect: 'allow' });
   const store = v.vault.app.get(OAuthCredentialStore);
   const workers: SpawnedWorker[] = [];
+  const accessOf: Record<string, string> = {};
   const base = {
     DATABASE_URL: v.db.url,
     LOCAL_KEK_FILE: kekFile,
@@ -66,6 +69,7 @@ export async function startStormRig(o: { graceSeconds: number; accessTtl?: () =>
     v,
     provider,
     workers,
+    accessOf,
     async worker(env = {}) {
       const w = spawnWorker({ ...base, ...env });
       workers.push(w);
@@ -85,6 +89,7 @@ export async function startStormRig(o: { graceSeconds: number; accessTtl?: () =>
           metadata: {},
         });
         ids.push(c.id);
+        accessOf[`u${i}`] = g.accessToken;
       }
       return ids;
     },
