@@ -6,6 +6,8 @@ import { ConnectHardening1763800000400 } from './1763800000400-ConnectHardening'
 import { RefreshWorker1763800000500 } from './1763800000500-RefreshWorker';
 import { Webhooks1763800000600 } from './1763800000600-Webhooks';
 import { PolicyNotify1763800000700 } from './1763800000700-PolicyNotify';
+import { DerivedTokens1763800001000 } from './1763800001000-DerivedTokens';
+import { AuditAnchors1763800001100 } from './1763800001100-AuditAnchors';
 import { RefreshCallStart1763800001200 } from './1763800001200-RefreshCallStart';
 import { TokenIssuedAt1763800001201 } from './1763800001201-TokenIssuedAt';
 
@@ -19,6 +21,8 @@ export const migrations = [
   RefreshWorker1763800000500,
   Webhooks1763800000600,
   PolicyNotify1763800000700,
+  DerivedTokens1763800001000,
+  AuditAnchors1763800001100,
   RefreshCallStart1763800001200,
   TokenIssuedAt1763800001201,
 ];

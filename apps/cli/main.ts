@@ -1,16 +1,15 @@
 import 'reflect-metadata';
 import { parseArgs } from 'node:util';
-import { verifyAuditChain } from '../../libs/audit';
 import { ConfigError, loadConfig, VaultConfig } from '../../libs/config';
-import { createKeyProvider, SystemKeys } from '../../libs/crypto';
 import { createDataSource, runMigrations, startEmbeddedPostgres } from '../../libs/db';
 import { loadDevIssuer } from '../vault/dev-issuer';
+import { AUDIT_USAGE, runAuditVerify } from './audit-commands';
 import { KEYS_USAGE, runKeysCommand } from './keys-commands';
 
 const USAGE = `usage: npm run cli -- <command>
   dev-token [--admin] [--tenant T] [--sub USER] [--agent CLIENT_ID] [--scope "a b"] [--ttl SECONDS]
                  mint a token from the development issuer (embedded default only)
-  audit verify   recompute the audit hash chain; exit 0 if intact, 2 if tampered
+${AUDIT_USAGE}
   migrate        apply pending migrations and exit
 ${KEYS_USAGE}`;
 
@@ -41,6 +40,8 @@ async function main(argv: string[]): Promise<number> {
       agent: { type: 'string' },
       scope: { type: 'string', default: '' },
       ttl: { type: 'string', default: '3600' },
+      anchors: { type: 'string' },
+      'public-key': { type: 'string' },
     },
   });
   const config = loadConfig(process.env);
@@ -63,11 +64,7 @@ async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   if (cmd === 'audit' && sub === 'verify') {
-    const provider = createKeyProvider(config);
-    await provider.init();
-    const result = await withDatabase(config, async (ds) => verifyAuditChain(ds, await new SystemKeys(ds, provider).get('audit-mac')));
-    process.stdout.write(JSON.stringify(result, null, 2) + '\n');
-    return result.ok ? EXIT.ok : EXIT.tampered;
+    return runAuditVerify(config, (fn) => withDatabase(config, fn), { anchors: values.anchors, publicKey: values['public-key'] });
   }
   process.stderr.write(USAGE + '\n');
   return EXIT.usage;

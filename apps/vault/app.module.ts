@@ -2,6 +2,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
 import { AuditModule } from '../../libs/audit';
+import { AuditAnchorsModule } from '../../libs/audit-anchors';
 import { AuthModule } from '../../libs/auth';
 import { ConfigModule, VaultConfig } from '../../libs/config';
 import { CredentialsModule, RefreshWorkerModule } from '../../libs/credentials';
@@ -31,7 +32,7 @@ export class AppModule {
   static forRoot(config: VaultConfig, ds: DataSource, logger: Logger): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), DbModule.forDataSource(ds), CryptoModule, AuditModule, AuthModule, PolicyModule, CredentialsModule, AuditKeyBinding, AuthRejectionAuditBinding, OAuthHttpModule, ConnectHttpModule, DashboardModule, KeysModule.forRoot({ runJobs: config.keys.jobsInProcess, background: true }), RefreshWorkerModule.forRoot({ run: config.refresh.inProcess }), WebhooksModule.forRoot({ run: config.webhooks.inProcess }), OpsModule.forRoot(config, logger)],
+      imports: [ConfigModule.forRoot(config), DbModule.forDataSource(ds), CryptoModule, AuditModule, AuthModule, PolicyModule, CredentialsModule, AuditKeyBinding, AuthRejectionAuditBinding, OAuthHttpModule, ConnectHttpModule, DashboardModule, KeysModule.forRoot({ runJobs: config.keys.jobsInProcess, background: true }), RefreshWorkerModule.forRoot({ run: config.refresh.inProcess }), WebhooksModule.forRoot({ run: config.webhooks.inProcess }), AuditAnchorsModule.forRoot({ run: config.auditAnchors.inProcess }), OpsModule.forRoot(config, logger)],
       controllers: [HealthController, IntegrationsController, AgentsController, PoliciesController, ConnectionsController, AuditController, KeysController, ShredController, WebhooksController],
       // POST /v1/connections/{integration}/token: a plain Fastify route (see ReleaseRoute).
       providers: [ReleaseRoute],

@@ -25,6 +25,11 @@ export interface VerifyAuditChainOptions {
    * by someone who also rewound audit_chain_head, which the table alone cannot show.
    */
   anchor?: { seq: string; hash: string };
+  /**
+   * Heads recorded outside the database (signed anchors, already checked by the caller). The chain
+   * must contain each `(seq, hash)` and reach the newest; a failure names the first anchor it breaks.
+   */
+  anchors?: Array<{ seq: string; hash: string }>;
 }
 
 export interface AuditChainReport {
@@ -36,6 +41,8 @@ export interface AuditChainReport {
   headHash: string;
   firstBadSeq?: string;
   problem?: AuditChainProblem;
+  /** With anchors: the oldest anchor the problem breaks (the chain no longer proves it). */
+  failedAnchor?: { seq: string; hash: string };
 }
 
 interface StoredRow extends Omit<ChainedEvent, 'at'> {
@@ -73,11 +80,20 @@ export async function verifyAuditChain(ds: DataSource, macKey: Buffer, opts: Ver
 async function walk(qr: QueryRunner, macKey: Buffer, opts: VerifyAuditChainOptions): Promise<AuditChainReport> {
   const pageSize = opts.pageSize ?? 1000;
   if (!Number.isInteger(pageSize) || pageSize < 1) throw new TypeError('pageSize must be a positive integer');
+  const anchors = [...(opts.anchors ?? []), ...(opts.anchor ? [opts.anchor] : [])]
+    .map((a) => ({ seq: BigInt(a.seq), hash: a.hash.toLowerCase(), given: a }))
+    .sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0));
+  const anchorAt = new Map<string, string[]>();
+  for (const a of anchors) anchorAt.set(String(a.seq), [...(anchorAt.get(String(a.seq)) ?? []), a.hash]);
   const [head] = (await qr.query('SELECT seq::text AS seq, hash FROM audit_chain_head WHERE id = 1')) as { seq: string; hash: Buffer }[];
   const headSeq = head?.seq ?? '0';
   const headHash = (head?.hash ?? GENESIS_HASH).toString('hex');
-  const result = (checked: number, firstBadSeq?: bigint, problem?: AuditChainProblem): AuditChainReport =>
-    problem ? { ok: false, checked, headSeq, headHash, firstBadSeq: String(firstBadSeq), problem } : { ok: true, checked, headSeq, headHash };
+  const result = (checked: number, firstBadSeq?: bigint, problem?: AuditChainProblem): AuditChainReport => {
+    if (!problem) return { ok: true, checked, headSeq, headHash };
+    // A row at or after the break is what an anchor at or after it vouched for.
+    const failed = anchors.find((a) => a.seq >= firstBadSeq!);
+    return { ok: false, checked, headSeq, headHash, firstBadSeq: String(firstBadSeq), problem, ...(failed ? { failedAnchor: failed.given } : {}) };
+  };
 
   const [stray] = (await qr.query('SELECT min(seq)::text AS seq FROM audit_events WHERE seq < 1 HAVING count(*) > 0')) as { seq: string }[];
   if (stray) return result(0, BigInt(stray.seq), 'stray_row');
@@ -91,7 +107,8 @@ async function walk(qr: QueryRunner, macKey: Buffer, opts: VerifyAuditChainOptio
       if (BigInt(row.seq) !== expected) return result(checked, expected, 'seq_gap');
       if (!row.prev_hash.equals(prev)) return result(checked, expected, 'prev_hash_mismatch');
       if (!chainHash(macKey, prev, toChained(row)).equals(row.hash)) return result(checked, expected, 'hash_mismatch');
-      if (opts.anchor && opts.anchor.seq === row.seq && opts.anchor.hash.toLowerCase() !== row.hash.toString('hex')) return result(checked, expected, 'anchor_mismatch');
+      const anchored = anchorAt.get(row.seq);
+      if (anchored && anchored.some((h) => h !== row.hash.toString('hex'))) return result(checked, expected, 'anchor_mismatch');
       prev = row.hash;
       expected += 1n;
     }
@@ -100,7 +117,7 @@ async function walk(qr: QueryRunner, macKey: Buffer, opts: VerifyAuditChainOptio
 
   const last = expected - 1n;
   const checked = Number(last);
-  if (opts.anchor && BigInt(opts.anchor.seq) > last) return result(checked, expected, 'anchor_mismatch');
+  if (anchors.length && anchors[anchors.length - 1].seq > last) return result(checked, expected, 'anchor_mismatch');
   if (!head) return last === 0n ? result(0) : result(checked, 1n, 'head_missing');
   if (BigInt(head.seq) !== last || !head.hash.equals(prev)) {
     const bad = BigInt(head.seq) > last ? expected : BigInt(head.seq) < last ? BigInt(head.seq) + 1n : last;

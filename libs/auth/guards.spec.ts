@@ -117,12 +117,12 @@ describe('AgentTokenGuard on a Fastify app', () => {
     await expectRejected(await release(main.url, sign(key, claims(ISS, { exp: now() - 120 }))), 401, 'invalid_token');
   });
 
-  it('403 not_an_agent_token for a user token (no act) and for act without sub', async () => {
+  it('403 not_an_agent_token for a user token (no act); 401 for an act without sub', async () => {
     const event = await expectRejected(await release(main.url, sign(key, claims(ISS, { act: undefined }))), 403, 'not_an_agent_token');
     expect(event).toMatchObject({ issuer: ISS, tenant: 'acme', subject: 'user-1', route: 'POST /v1/connections/:integration/token' });
     expect(event.agent).toBeUndefined();
     sink.events.length = 0;
-    await expectRejected(await release(main.url, sign(key, claims(ISS, { act: { act: { sub: 'allowed-agent' } } }))), 403, 'not_an_agent_token');
+    await expectRejected(await release(main.url, sign(key, claims(ISS, { act: { act: { sub: 'allowed-agent' } } }))), 401, 'invalid_token');
   });
 
   it('takes the outermost actor of a nested act', async () => {
@@ -157,8 +157,33 @@ describe('AdminGuard', () => {
     expect(await res.json()).toEqual({ tenant: 'globex', subject: 'admin-1' });
   });
 
+  it('403 not_a_user_token for a vault:admin token that carries act (issue 22), audited with the agent', async () => {
+    const event = await expectRejected(await whoami(sign(key, claims(ISS, { sub: 'admin-1', scope: 'vault:admin', act: { sub: 'agent-1' } }))), 403, 'not_a_user_token');
+    expect(event).toMatchObject({ route: 'GET /v1/admin/whoami', subject: 'admin-1', tenant: 'acme', agent: 'agent-1' });
+  });
+
   it('401 before 403: an invalid token is invalid_token even when it claims vault:admin', async () => {
     await expectRejected(await whoami(craft({ alg: 'none' }, claims(ISS, { scope: 'vault:admin' }))), 401, 'invalid_token');
+  });
+});
+
+describe('Authorization header (issue 14 §4)', () => {
+  it.each([
+    ['two spaces', (t: string) => `Bearer  ${t}`],
+    ['trailing text', (t: string) => `Bearer ${t} extra`],
+    ['a second credential', (t: string) => `Bearer ${t}, Bearer ${t}`],
+    ['a tab', (t: string) => `Bearer\t${t}`],
+    ['no space', (t: string) => `Bearer${t}`],
+    ['another scheme', (t: string) => `DPoPx ${t}`],
+    ['characters outside token68', (t: string) => `Bearer ${t}#`],
+  ])('%s → 401 invalid_token, audited', async (_what, header) => {
+    const res = await fetch(`${main.url}/v1/connections/github/token`, { method: 'POST', headers: { authorization: header(sign(key, claims(ISS))) } });
+    await expectRejected(res, 401, 'invalid_token');
+  });
+
+  it('the scheme is case-insensitive (RFC 9110 §11.1)', async () => {
+    const res = await fetch(`${main.url}/v1/connections/github/token`, { method: 'POST', headers: { authorization: `bearer ${sign(key, claims(ISS))}` } });
+    expect(res.status).toBe(200);
   });
 });
 

@@ -1,5 +1,6 @@
 import { KeyObject } from 'node:crypto';
 import { invalidToken } from './auth-errors';
+import { typMatches } from './claim-checks';
 import { IssuerEntry, TrustedIssuerRegistry } from './trusted-issuer.registry';
 import { decodeUnverified } from './unverified-jwt';
 
@@ -22,6 +23,8 @@ export async function resolveSigningKey(registry: TrustedIssuerRegistry, raw: st
 
   const issuer = typeof payload.iss === 'string' ? registry.get(payload.iss) : undefined;
   if (!issuer) throw invalidToken('token issuer is not trusted');
+
+  if (issuer.requireTyp !== undefined && !typMatches(header.typ, issuer.requireTyp)) throw invalidToken('token type is not accepted');
 
   const alg = header.alg;
   if (typeof alg !== 'string' || !issuer.algorithms.has(alg)) throw invalidToken('token algorithm is not accepted');

@@ -169,11 +169,15 @@ describe('TokenVerifier', () => {
       expect(token.actorChain).toEqual(['other', 'allowed-agent']);
     });
 
-    it('has no agent for user tokens or an act without sub', async () => {
-      for (const act of [undefined, {}, { act: { sub: 'inner' } }, 'agent-1', { sub: 42 }]) {
-        const token = await verifier.verify(sign(rsa, claims(ISS, { act })));
-        expect(token.agent).toBeUndefined();
-        expect(token.actorChain).toEqual([]);
+    it('has no agent for user tokens (no act)', async () => {
+      const token = await verifier.verify(sign(rsa, claims(ISS, { act: undefined })));
+      expect(token.agent).toBeUndefined();
+      expect(token.actorChain).toEqual([]);
+    });
+
+    it('refuses a malformed act instead of reading it as "no actor" (issue 14 §4)', async () => {
+      for (const act of [{}, { act: { sub: 'inner' } }, 'agent-1', { sub: 42 }, { sub: '' }, ['agent-1'], null, { sub: 'a', act: 'b' }, { sub: 'a', act: {} }]) {
+        await expectInvalid(verifier, sign(rsa, claims(ISS, { act })), 'token act claim is malformed');
       }
     });
   });

@@ -24,6 +24,8 @@ export interface IssuerEntry {
   readonly algorithms: ReadonlySet<string>;
   readonly tenantClaim: string;
   readonly defaultTenant?: string;
+  /** The `typ` header every token of this issuer must carry, if configured. */
+  readonly requireTyp?: string;
   readonly keys: KeySource;
 }
 
@@ -63,7 +65,7 @@ function fromConfig(raw: TrustedIssuer): IssuerEntry {
   // Runtime registrations bypass loadConfig, so the schema is applied again here.
   const cfg = trustedIssuerSchema.parse(raw);
   const keys = cfg.jwks_uri ? jwksUriKeySource(cfg.issuer, cfg.jwks_uri) : inlineJwksKeySource(cfg.issuer, cfg.jwks!);
-  return entry(cfg.issuer, cfg.algorithms, cfg.tenant_claim, cfg.default_tenant, keys);
+  return entry(cfg.issuer, cfg.algorithms, cfg.tenant_claim, cfg.default_tenant, keys, cfg.require_typ);
 }
 
 function fromKeyHolder(reg: KeyHoldingIssuer): IssuerEntry {
@@ -75,7 +77,7 @@ function fromKeyHolder(reg: KeyHoldingIssuer): IssuerEntry {
   return entry(reg.issuer, reg.algorithms, reg.tenant_claim, reg.default_tenant, async (kid) => ({ key: await getKey(kid) }));
 }
 
-function entry(issuer: string, algorithms: readonly string[], tenantClaim: string, defaultTenant: string | undefined, keys: KeySource): IssuerEntry {
+function entry(issuer: string, algorithms: readonly string[], tenantClaim: string, defaultTenant: string | undefined, keys: KeySource, requireTyp?: string): IssuerEntry {
   if (defaultTenant !== undefined) {
     try {
       asTenantId(defaultTenant);
@@ -83,5 +85,5 @@ function entry(issuer: string, algorithms: readonly string[], tenantClaim: strin
       throw new Error(`default_tenant of issuer ${issuer} is not a valid tenant id`);
     }
   }
-  return Object.freeze({ issuer, algorithms: new Set(algorithms), tenantClaim, defaultTenant, keys });
+  return Object.freeze({ issuer, algorithms: new Set(algorithms), tenantClaim, defaultTenant, keys, ...(requireTyp ? { requireTyp } : {}) });
 }

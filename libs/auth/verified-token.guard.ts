@@ -1,7 +1,7 @@
 import { CanActivate, ExecutionContext, Inject, Injectable, Optional } from '@nestjs/common';
-import { ExtractJwt } from 'passport-jwt';
 import { DomainError } from '../kernel';
 import { invalidToken, toInvalidToken } from './auth-errors';
+import { bearerTokenOf } from './bearer';
 import { setPrincipal } from './principal';
 import { AUTH_REJECTION_SINK, AuthRejection, AuthRejectionSink } from './rejection-sink';
 import { TokenVerifier } from './token-verifier';
@@ -14,8 +14,6 @@ export interface HttpRequest {
   routeOptions?: { url?: string }; // Fastify
   route?: { path?: string }; // Express
 }
-
-const bearerToken = ExtractJwt.fromAuthHeaderAsBearerToken();
 
 /**
  * Verifies the bearer token, lets the subclass authorize it, and puts it on the request
@@ -41,7 +39,7 @@ export abstract class VerifiedTokenGuard implements CanActivate {
   async authenticate(request: HttpRequest): Promise<VerifiedToken> {
     let token: VerifiedToken | undefined;
     try {
-      const raw = bearerToken(request);
+      const raw = bearerTokenOf(request.headers.authorization);
       if (!raw) throw invalidToken('a bearer token is required');
       token = await this.verifier.verify(raw);
       this.authorize(token);

@@ -1,5 +1,6 @@
 import { asTenantId, TenantId } from '../kernel';
 import { invalidToken } from './auth-errors';
+import { isWellFormedIdentifier, lifetimeProblem } from './claim-checks';
 import { IssuerEntry } from './trusted-issuer.registry';
 
 /** A token whose signature, issuer, audience and lifetime have been checked. Deep-frozen at runtime (it is cached and shared). */
@@ -27,15 +28,17 @@ const MAX_ACTOR_DEPTH = 16;
  * The checks jsonwebtoken does not make, and the mapping to `VerifiedToken`.
  * Call only with a payload whose signature was verified with `issuer`'s key.
  */
-export function toVerifiedToken(payload: Record<string, unknown>, issuer: IssuerEntry, nowSeconds: number, skewSeconds: number): VerifiedToken {
+export function toVerifiedToken(payload: Record<string, unknown>, issuer: IssuerEntry, nowSeconds: number, skewSeconds: number, maxLifetimeSeconds: number): VerifiedToken {
   if (payload.iss !== issuer.issuer) throw invalidToken('token issuer is not trusted');
   // jsonwebtoken accepts a token without `exp` as never expiring; we do not.
-  if (typeof payload.exp !== 'number') throw invalidToken('token has no expiry');
-  if (payload.iat !== undefined && (typeof payload.iat !== 'number' || payload.iat > nowSeconds + skewSeconds)) {
-    throw invalidToken('token issue time is invalid');
-  }
-  if (typeof payload.sub !== 'string' || payload.sub.length === 0) throw invalidToken('token has no subject');
-  if (payload.jti !== undefined && typeof payload.jti !== 'string') throw invalidToken('token id is invalid');
+  if (payload.exp === undefined) throw invalidToken('token has no expiry');
+  const lifetime = lifetimeProblem(payload, nowSeconds, maxLifetimeSeconds);
+  if (lifetime) throw invalidToken(lifetime);
+  if (typeof payload.iat === 'number' && payload.iat > nowSeconds + skewSeconds) throw invalidToken('token issue time is invalid');
+  if (payload.sub === undefined || payload.sub === '') throw invalidToken('token has no subject');
+  if (!isWellFormedIdentifier(payload.sub)) throw invalidToken('token subject is not a valid identifier');
+  if (payload.jti !== undefined && !isWellFormedIdentifier(payload.jti)) throw invalidToken('token id is invalid');
+  if (payload.client_id !== undefined && !isWellFormedIdentifier(payload.client_id)) throw invalidToken('token client_id is not a valid identifier');
 
   const actorChain = actorsOf(payload.act);
   return deepFreeze({
@@ -46,7 +49,7 @@ export function toVerifiedToken(payload: Record<string, unknown>, issuer: Issuer
     actorChain,
     scopes: scopesOf(payload),
     ...(payload.jti !== undefined ? { jti: payload.jti } : {}),
-    expiresAt: payload.exp,
+    expiresAt: payload.exp as number,
     claims: payload,
   });
 }
@@ -64,11 +67,16 @@ function tenantOf(payload: Record<string, unknown>, issuer: IssuerEntry): Tenant
   }
 }
 
-/** `act.sub`, `act.act.sub`, ... outermost first; stops at the first level without a string `sub`. */
+/**
+ * `act.sub`, `act.act.sub`, ... outermost first (RFC 8693 §4.1). Every `act` present must be an
+ * object with a well-formed `sub`: a string, array, `{}` or empty `sub` is an invalid token,
+ * never "no actor" (which would skip the delegation checks).
+ */
 function actorsOf(act: unknown): string[] {
   const chain: string[] = [];
   let level = act;
-  while (isObject(level) && typeof level.sub === 'string' && level.sub.length > 0) {
+  while (level !== undefined) {
+    if (!isObject(level) || !isWellFormedIdentifier(level.sub)) throw invalidToken('token act claim is malformed');
     if (chain.length === MAX_ACTOR_DEPTH) throw invalidToken('token actor chain is too deep');
     chain.push(level.sub);
     level = level.act;

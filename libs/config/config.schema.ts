@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { trustedIssuersSchema, TrustedIssuer } from './trusted-issuers';
+import { noUserInfo, trustedIssuersSchema, TrustedIssuer, USER_INFO } from './trusted-issuers';
 
 const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
 const port = z.coerce.number().int().min(0).max(65535);
@@ -10,7 +10,7 @@ const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: port.default(8080),
   HOST: z.string().default('0.0.0.0'),
-  VAULT_PUBLIC_URL: z.string().url().optional(),
+  VAULT_PUBLIC_URL: z.string().url().refine(noUserInfo, USER_INFO).optional(),
   VAULT_AUDIENCE: z.string().min(1).optional(),
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
   VAULT_DB_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier').default('vault'),
@@ -18,7 +18,7 @@ const envSchema = z.object({
   VAULT_DATA_DIR: z.string().min(1).default('./.data'),
   KEY_PROVIDER: z.enum(['local', 'azure']).default('local'),
   LOCAL_KEK_FILE: z.string().min(1).optional(),
-  AZURE_KEYVAULT_URL: z.string().url().optional(),
+  AZURE_KEYVAULT_URL: z.string().url().refine(noUserInfo, USER_INFO).optional(),
   AZURE_KEYVAULT_KEY_NAME: z.string().regex(/^[0-9a-zA-Z-]{1,127}$/, 'must be a Key Vault key name').optional(),
   AZURE_KEYVAULT_CA_FILE: z.string().min(1).optional(),
   AZURE_KEYVAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: bool.default('false'),
@@ -26,12 +26,17 @@ const envSchema = z.object({
   TRUSTED_ISSUERS: z.string().default('[]'),
   VAULT_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
   VAULT_TOKEN_MAX_TTL_SECONDS: z.coerce.number().int().min(10).max(3600).default(300),
+  VAULT_MAX_EXTERNAL_TOKEN_LIFETIME_SECONDS: z.coerce.number().int().min(60).max(31_536_000).default(86400),
   VAULT_DEV_ISSUER: bool.optional(),
   VAULT_TK_CACHE_SIZE: z.coerce.number().int().min(1).default(10000),
   VAULT_TK_CACHE_MAX_AGE_SECONDS: z.coerce.number().int().min(1).default(3600),
   VAULT_KEY_HEALTH_TTL_MS: z.coerce.number().int().min(0).max(600000).default(5000),
   VAULT_AUDIT_TIMEOUT_MS: z.coerce.number().int().min(10).max(60000).default(2000),
   VAULT_AUDIT_BATCH_MAX: z.coerce.number().int().min(1).max(10000).default(256),
+  // Signed audit-chain anchors (issue 22): how often, an optional append-only file, the Key Vault signing key.
+  AUDIT_ANCHOR_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(86400).default(300),
+  AUDIT_ANCHOR_FILE: z.string().min(1).optional(),
+  AZURE_KEYVAULT_AUDIT_KEY_NAME: z.string().regex(/^[0-9a-zA-Z-]{1,127}$/, 'must be a Key Vault key name').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // Key rotation (issue 5): Key Vault request budget of rewrap jobs, batching, leases, cryptoperiods.
   KEY_ROTATION_KV_RPS: z.coerce.number().positive().max(10000).default(20),
@@ -100,6 +105,8 @@ export interface VaultConfig {
         kind: 'azure';
         vaultUrl: string;
         keyName: string;
+        /** The EC or RSA key that signs audit anchors (never leaves Key Vault); unset = no anchors. */
+        auditKeyName?: string;
         caFile?: string;
         disableChallengeResourceVerification: boolean;
         credential: { kind: 'default' } | { kind: 'static'; token: string };
@@ -108,12 +115,16 @@ export interface VaultConfig {
   clockSkewSeconds: number;
   /** Global cap on the lifetime of tokens the vault's token service issues. */
   tokenMaxTtlSeconds: number;
+  /** Longest `exp - iat` (or `exp - now`) accepted on a token or assertion from a trusted issuer. */
+  maxExternalTokenLifetimeSeconds: number;
   /** A development token issuer under the data dir, for the embedded default only. */
   devIssuer: boolean;
   tenantKeyCache: { size: number; maxAgeMs: number };
   /** How long a successful key-provider health check vouches for writes. */
   keyHealthTtlMs: number;
   audit: { timeoutMs: number; batchMax: number };
+  /** Signed anchors of the audit chain head: how often, an optional append-only file, whether the API emits them itself. */
+  auditAnchors: { intervalMs: number; file?: string; inProcess: boolean };
   logLevel: string;
   /** Key rotation jobs, scheduling and the API-key grace period (see libs/keys). */
   keys: {
@@ -256,6 +267,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
             kind: 'azure',
             vaultUrl: e.AZURE_KEYVAULT_URL!,
             keyName: e.AZURE_KEYVAULT_KEY_NAME!,
+            auditKeyName: e.AZURE_KEYVAULT_AUDIT_KEY_NAME,
             caFile: e.AZURE_KEYVAULT_CA_FILE,
             disableChallengeResourceVerification: e.AZURE_KEYVAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION,
             credential: e.AZURE_KEYVAULT_CREDENTIAL === 'default' ? { kind: 'default' } : { kind: 'static', token: e.AZURE_KEYVAULT_CREDENTIAL.slice(7) },
@@ -263,10 +275,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
     trustedIssuers,
     clockSkewSeconds: e.VAULT_CLOCK_SKEW_SECONDS,
     tokenMaxTtlSeconds: e.VAULT_TOKEN_MAX_TTL_SECONDS,
+    maxExternalTokenLifetimeSeconds: e.VAULT_MAX_EXTERNAL_TOKEN_LIFETIME_SECONDS,
     devIssuer: e.VAULT_DEV_ISSUER ?? (e.NODE_ENV !== 'production' && !e.DATABASE_URL),
     tenantKeyCache: { size: e.VAULT_TK_CACHE_SIZE, maxAgeMs: e.VAULT_TK_CACHE_MAX_AGE_SECONDS * 1000 },
     keyHealthTtlMs: e.VAULT_KEY_HEALTH_TTL_MS,
     audit: { timeoutMs: e.VAULT_AUDIT_TIMEOUT_MS, batchMax: e.VAULT_AUDIT_BATCH_MAX },
+    // The API emits anchors itself only where it runs the worker's duties (the embedded default).
+    auditAnchors: { intervalMs: e.AUDIT_ANCHOR_INTERVAL_SECONDS * 1000, file: e.AUDIT_ANCHOR_FILE ? resolve(e.AUDIT_ANCHOR_FILE) : undefined, inProcess: !e.DATABASE_URL },
     logLevel: e.LOG_LEVEL,
     keys: {
       kvRps: e.KEY_ROTATION_KV_RPS,

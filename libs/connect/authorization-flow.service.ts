@@ -1,10 +1,11 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { AuditLog, UNATTRIBUTED_TENANT } from '../audit';
 import { VAULT_CONFIG, VaultConfig } from '../config';
-import { IntegrationStore, OAuthAppCredentialReader, OAuthAppCredentials, OAuthCredentialStore } from '../credentials';
+import { consentScopes, IntegrationStore, OAuthAppCredentialReader, OAuthAppCredentials, OAuthCredentialStore } from '../credentials';
 import { Keyring } from '../crypto';
 import { DomainError } from '../kernel';
-import { authorizeUrl, checkAuthorizationIssuer, newPkce, OAuthClient, ParsedGrant, ProviderCatalog, ProviderError, ProviderHttpClient, randomSecret, ResolvedProvider } from '../oauth';
+import { authorizeUrl, checkAuthorizationIssuer, newPkce, OAuthClient, ParsedGrant, ProviderCatalog, ProviderError, providerErrorCode, ProviderHttpClient, randomSecret, ResolvedProvider } from '../oauth';
+import { PolicyStore } from '../policy';
 import { matchesBrowser, sha256 } from './browser-binding';
 import { ConnectSession, ConnectSessionStore } from './connect-session.store';
 
@@ -32,6 +33,7 @@ export class AuthorizationFlow {
     private readonly credentials: OAuthCredentialStore,
     private readonly keyring: Keyring,
     private readonly audit: AuditLog,
+    private readonly policies: PolicyStore,
     @Inject(VAULT_CONFIG) config: Pick<VaultConfig, 'publicUrl'>,
   ) {
     this.redirectUri = `${config.publicUrl}/oauth/callback`;
@@ -42,7 +44,9 @@ export class AuthorizationFlow {
     const app = integration?.kind === 'oauth2' ? await this.apps.read(s.tenant, s.integration) : undefined;
     if (!integration) throw new DomainError('integration_not_found', 'This integration no longer exists.');
     if (!app) throw new DomainError('conflict', 'This integration is not complete (it has no OAuth client_id). An administrator must finish it.');
-    return { app, provider: this.catalog.resolve(integration.provider, integration.config, app.clientId) };
+    const resolved = this.catalog.resolve(integration.provider, integration.config, app.clientId);
+    // Ask for no scope that no policy could ever allow (issue 14); what is granted is parsed against the same list.
+    return { app, provider: { ...resolved, scopes: consentScopes(resolved, await this.policies.scopeReach(s.tenant, s.integration)) } };
   }
 
   /** Connect clicked: the provider's server-side endpoints are checked now (SECURITY 18), then a fresh state + PKCE. */
@@ -106,7 +110,7 @@ export class AuthorizationFlow {
     const issuer = checkAuthorizationIssuer(provider, iss);
     if (issuer !== 'ok') return this.refuse(s, issuer, 'The response did not come from the provider this connection was started with.');
     if (typeof q.error === 'string') {
-      const code = /^[a-z_]{1,64}$/.test(q.error) ? q.error : 'unknown_error';
+      const code = providerErrorCode(q.error, provider.entry.terminalErrors);
       await this.sessions.finish(s.id, code === 'access_denied' ? 'cancelled' : 'failed', code);
       await this.record(s, 'denied', code === 'access_denied' ? 'cancelled' : 'provider_error', { provider_error: code });
       return { session: s, outcome: code === 'access_denied' ? 'cancelled' : 'failed', error: code };

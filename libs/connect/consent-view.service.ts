@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { AuditLog } from '../audit';
-import { ConnectionStore, ConnectionStatus, Integration, IntegrationStore } from '../credentials';
+import { ConnectionStore, ConnectionStatus, consentScopes, Integration, IntegrationStore } from '../credentials';
 import { DomainError, TenantId } from '../kernel';
 import { ProviderCatalog } from '../oauth';
 import { AgentStore, Policy, PolicyStore } from '../policy';
@@ -67,7 +67,8 @@ export class ConsentViewService {
       const resolved = this.catalog.resolve(i.provider, i.config, String(i.config.client_id ?? ''));
       providerHost = new URL(resolved.authorizeUrl).host;
       const custom = (i.config.provider_options as { scope_descriptions?: Record<string, string> } | undefined)?.scope_descriptions ?? {};
-      scopes = resolved.scopes.map((scope) => ({ scope, description: custom[scope] ?? entry.scopes.descriptions[scope] ?? STANDARD_SCOPES[scope] ?? `Access “${scope}”` }));
+      const asked = consentScopes(resolved, await this.policies.scopeReach(s.tenant, i.name));
+      scopes = asked.map((scope) => ({ scope, description: custom[scope] ?? entry.scopes.descriptions[scope] ?? STANDARD_SCOPES[scope] ?? `Access “${scope}”` }));
     }
     return {
       tenant: s.tenant,

@@ -34,6 +34,12 @@ export function isUsable(expiresAt: Date | null, now = Date.now()): boolean {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 type Trigger = 'on_demand' | 'scheduled';
 
+/** A refresh asking for a narrower scope set (issue 14): the stored access token stays, the narrowed one goes to `deliver`. */
+interface Narrowing {
+  scopes: string[];
+  deliver: (grant: ParsedGrant) => void;
+}
+
 /**
  * Refreshes OAuth connections, for the release path (on demand) and the worker (scheduled), with
  * one protocol (DESIGN.md "Refresh"):
@@ -91,6 +97,25 @@ export class ConnectionRefresher {
     return this.single(tenant, connectionId, () => this.onDemand(tenant, connectionId));
   }
 
+  /**
+   * An access token for `scopes` only (issue 14), for a provider that may rotate refresh tokens:
+   * the narrowing call is a refresh like any other — under the lease, marked started, its rotated
+   * refresh token committed with compare-and-set before anything else — except that the stored
+   * access token is kept and the narrowed one is returned, never stored here. Rejects like `refresh`.
+   */
+  async narrow(tenant: TenantId, connectionId: string, scopes: string[]): Promise<ParsedGrant> {
+    // A flight already running for this connection (a plain refresh, another scope set) is waited out first.
+    for (let round = 0; round < 3; round++) {
+      let narrowed: ParsedGrant | undefined;
+      let ran = false;
+      await this.single(tenant, connectionId, () => ((ran = true), this.onDemand(tenant, connectionId, { scopes, deliver: (g) => (narrowed = g) })));
+      if (narrowed) return narrowed;
+      // Ours ran and delivered nothing (a transient answer, a sibling's commit): no second call now.
+      if (ran) break;
+    }
+    throw unavailable(1);
+  }
+
   /** Scheduled: the worker claimed `c` (it holds the lease). Never rejects for provider outcomes. */
   refreshClaimed(c: ClaimedConnection): Promise<void> {
     return this.single(c.tenant, c.id, () => this.refreshLeased(c, 'scheduled')).catch((err) => {
@@ -114,18 +139,19 @@ export class ConnectionRefresher {
     return flight;
   }
 
-  private async onDemand(tenant: TenantId, id: string): Promise<void> {
+  private async onDemand(tenant: TenantId, id: string, narrowing?: Narrowing): Promise<void> {
     const deadline = Date.now() + this.waitMs;
     let waited = false;
     for (;;) {
       const c = await this.store.load(tenant, id);
       if (!c) throw new DomainError('connection_not_found', 'no connection for this user and integration');
       if (c.status !== 'active') throw needsReauth();
-      if (!isDue(c.expiresAt, c.tokenIssuedAt)) return; // a sibling refreshed it meanwhile
+      if (!narrowing && !isDue(c.expiresAt, c.tokenIssuedAt)) return; // a sibling refreshed it meanwhile
       const claimed = await this.store.claimLease(c, this.owner, this.leaseMs);
-      if (claimed) return this.refreshLeased(claimed, 'on_demand');
-      // Another process is refreshing it. The current token, while it still works, serves the caller now.
-      if (isUsable(c.expiresAt)) return;
+      if (claimed) return this.refreshLeased(claimed, 'on_demand', narrowing);
+      // Another process is refreshing it. The current token, while it still works, serves the caller now
+      // (a narrower-scope request needs a call of its own: it waits, bounded like any other).
+      if (!narrowing && isUsable(c.expiresAt)) return;
       if (!waited) this.report('on_demand', null, 'lease_wait', null, 0);
       waited = true;
       const left = deadline - Date.now();
@@ -134,7 +160,7 @@ export class ConnectionRefresher {
     }
   }
 
-  private async refreshLeased(c: ClaimedConnection, trigger: Trigger): Promise<void> {
+  private async refreshLeased(c: ClaimedConnection, trigger: Trigger, narrowing?: Narrowing): Promise<void> {
     const started = performance.now();
     let provider: ResolvedProvider;
     let previous: { access: Secret | null; refresh: Secret | null };
@@ -146,6 +172,10 @@ export class ConnectionRefresher {
       provider = this.catalog.resolve(integration.provider, integration.config, app.clientId);
       previous = await this.store.openTokens(c);
       if (!previous.refresh) return await this.terminal(c, new ProviderError('terminal', 'no_refresh_token'), trigger, provider);
+      if (narrowing && !previous.access) {
+        await this.store.releaseLease(c, this.owner, { errorClass: null, failed: false });
+        throw unavailable(1); // nothing to keep as the stored access token: refresh it first
+      }
       // Only a call that was started can have rotated the token; a claim that never got that far cannot.
       if (c.callStartedAt && provider.entry.refresh.rotation !== 'never' && !withinReuseGrace(c, provider)) return await this.interrupted(c, trigger, provider);
       if (trigger === 'scheduled' && Date.now() - c.claimedAt + this.callMs + 1000 > this.leaseMs) {
@@ -158,12 +188,23 @@ export class ConnectionRefresher {
       if (!(await this.store.markCallStarted(c, this.owner))) return await this.movedOn(c, trigger, provider, 'lease_lost');
       let grant: ParsedGrant;
       try {
-        grant = await this.oauth.refresh(provider, app, previous.refresh, c.scopes);
+        grant = narrowing ? await this.oauth.refreshNarrowed(provider, app, previous.refresh, narrowing.scopes) : await this.oauth.refresh(provider, app, previous.refresh, c.scopes);
       } catch (err) {
         if (!(err instanceof ProviderError)) throw err;
+        if (narrowing && err.code === 'invalid_scope') {
+          // Refused before any token was issued: nothing rotated, the grant is as healthy as it was.
+          await this.store.releaseLease(c, this.owner, { errorClass: null, failed: false, callSettled: true });
+          throw new DomainError('scope_exceeds_policy', 'the provider refused the narrower scope set');
+        }
         return err.errorClass === 'terminal' ? await this.terminal(c, err, trigger, provider) : await this.transient(c, err, trigger, provider);
       }
-      await this.commit(c, trigger, provider, grant, previous.refresh, started);
+      if (!narrowing) {
+        await this.commit(c, trigger, provider, grant, previous.refresh, started);
+        return;
+      }
+      // The stored token stays what it was; only the (possibly rotated) refresh token is new.
+      const kept: ParsedGrant = { ...grant, accessToken: previous.access!, expiresAt: c.expiresAt, scopes: c.scopes, metadata: {} };
+      if (await this.commit(c, trigger, provider, kept, previous.refresh, started, { narrowed_for: narrowing.scopes })) narrowing.deliver(grant);
     } catch (err) {
       if (err instanceof DomainError) throw err;
       // Ours (database, key provider): give the lease back with the token untouched (the provider was
@@ -175,13 +216,14 @@ export class ConnectionRefresher {
     }
   }
 
-  private async commit(c: ClaimedConnection, trigger: Trigger, provider: ResolvedProvider, grant: ParsedGrant, previousRefresh: Secret, started: number): Promise<void> {
+  /** Commits a refresh's answer; resolves true when it is the stored one (committed, rescued), false when a sibling's stands. */
+  private async commit(c: ClaimedConnection, trigger: Trigger, provider: ResolvedProvider, grant: ParsedGrant, previousRefresh: Secret, started: number, extra: Record<string, unknown> = {}): Promise<boolean> {
     const rotated = grant.refreshToken !== null && grant.refreshToken.reveal() !== previousRefresh.reveal();
     const next: OAuthCredential = { ...grant, refreshToken: grant.refreshToken ?? previousRefresh };
     const schedule = nextRefreshAt(next.expiresAt, true, provider.entry.refresh);
     const committed = await this.commitWithinLease(c, next, schedule);
     // Audited outside the retry: a failing audit write must not send a committed refresh round again.
-    if (committed) return this.committed(c, trigger, provider, started, { trigger, rotated });
+    if (committed) return this.committed(c, trigger, provider, started, { trigger, rotated, ...extra });
     // Lost the lease (stalled past it) or the row moved on: find out who holds the latest token.
     for (const deadline = Date.now() + this.leaseMs; ; ) {
       const now = await this.store.load(c.tenant, c.id).catch(() => undefined);
@@ -190,19 +232,19 @@ export class ConnectionRefresher {
         if (await this.store.rescueRefresh(now, c.refreshTokenCt, next, schedule, this.event(c, 'connection.recovered', { status: 'active' })).catch(() => false)) {
           this.log.warn(`refresh rescued after takeover tenant=${c.tenant} connection=${c.id}`);
           this.report(trigger, provider, 'refreshed', null, started);
-          await this.record(c, 'allowed', undefined, { trigger, rotated, rescued: true });
-          return;
+          await this.record(c, 'allowed', undefined, { trigger, rotated, rescued: true, ...extra });
+          return true;
         }
       }
       if (now && now.version !== c.version && now.status === 'active' && (await this.holds(now, next))) {
         // An attempt whose reply was lost (connection reset after COMMIT) did commit: ours is stored.
-        return this.committed(c, trigger, provider, started, { trigger, rotated });
+        return this.committed(c, trigger, provider, started, { trigger, rotated, ...extra });
       }
       if (now && now.version !== c.version && now.status !== 'refresh_indeterminate') {
         // A sibling committed (possible only for providers that never rotate, or a user reconnect): its token stands.
         this.report(trigger, provider, 'sibling', 'stale_writer', started);
         await this.record(c, 'error', 'stale_writer', { trigger, rotated });
-        return;
+        return false;
       }
       if (!now || Date.now() > deadline) break;
       await sleep(100); // a successor holds the lease and is about to flag the row
@@ -241,9 +283,10 @@ export class ConnectionRefresher {
     }
   }
 
-  private async committed(c: ClaimedConnection, trigger: Trigger, provider: ResolvedProvider, started: number, details: Record<string, unknown>): Promise<void> {
+  private async committed(c: ClaimedConnection, trigger: Trigger, provider: ResolvedProvider, started: number, details: Record<string, unknown>): Promise<boolean> {
     this.report(trigger, provider, 'refreshed', null, started);
     await this.record(c, 'allowed', undefined, details);
+    return true;
   }
 
   /** Whether the stored row holds the access token of `next` (opened; a key error means no). */

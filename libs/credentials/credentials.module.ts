@@ -8,6 +8,9 @@ import { IntegrationStore } from './integration.store';
 import { OAuthAppCredentialReader } from './oauth-app-credentials';
 import { OAuthCredentialStore } from './oauth-credential.store';
 import { CredentialReleaseService } from './release.service';
+import { DerivedTokenStore } from './derived-token.store';
+import { DownscopedTokens } from './downscoped-tokens';
+import { ScopeCeilingCheck } from './ceiling-check';
 
 /**
  * Integrations, connections and the release path. `CONNECT_LINKS` (a `ConnectLinkIssuer`) is
@@ -15,7 +18,7 @@ import { CredentialReleaseService } from './release.service';
  */
 @Module({
   imports: [PolicyModule, AuditModule, OAuthModule],
-  providers: [IntegrationStore, ConnectionStore, OAuthCredentialStore, OAuthAppCredentialReader, ConnectionRefresher, CredentialReleaseService],
-  exports: [IntegrationStore, ConnectionStore, OAuthCredentialStore, OAuthAppCredentialReader, ConnectionRefresher, CredentialReleaseService, OAuthModule],
+  providers: [IntegrationStore, ConnectionStore, OAuthCredentialStore, OAuthAppCredentialReader, ConnectionRefresher, DerivedTokenStore, DownscopedTokens, ScopeCeilingCheck, CredentialReleaseService],
+  exports: [IntegrationStore, ConnectionStore, OAuthCredentialStore, OAuthAppCredentialReader, ConnectionRefresher, CredentialReleaseService, ScopeCeilingCheck, OAuthModule],
 })
 export class CredentialsModule {}

@@ -19,3 +19,5 @@ export type { ConnectionEvent, ConnectionEvents, ConnectionEventType, Queryable 
 export { RefreshScheduler } from './refresh-scheduler';
 export { nextRefreshAt, backoffDelayMs } from './refresh-schedule';
 export { RefreshWorkerModule } from './refresh-worker.module';
+export { consentScopes, scopesNoPolicyAllows } from './consent-scopes';
+export { ScopeCeilingCheck } from './ceiling-check';

@@ -5,7 +5,9 @@ import { DomainError, ErrorCode, TenantId } from '../kernel';
 import { AgentStore, evaluatePolicies, PolicyStore, rolesFromClaims } from '../policy';
 import { CONNECT_LINKS, ConnectLinkIssuer } from './connect-links';
 import { ConnectionRefresher, isDue, isUsable } from './connection-refresher';
-import { ConnectionStore, ReleasableConnection, TENANT_LEVEL } from './connection.store';
+import { ConnectionStore, TENANT_LEVEL } from './connection.store';
+import { DownscopedTokens, NarrowedToken, NarrowingRefused } from './downscoped-tokens';
+import { excessOf, planScopes } from './scope-ceiling';
 
 /** Who is asking: the verified exchanged token, reduced to what the release needs. */
 export interface ReleaseCaller {
@@ -47,6 +49,7 @@ export class CredentialReleaseService {
     private readonly agents: AgentStore,
     private readonly audit: AuditLog,
     private readonly refresher: ConnectionRefresher,
+    private readonly downscoped: DownscopedTokens,
     @Optional() @Inject(CONNECT_LINKS) private readonly links?: ConnectLinkIssuer,
   ) {}
 
@@ -98,14 +101,34 @@ export class CredentialReleaseService {
       }
     }
 
-    const scopes = this.grantedScopes(connection, decision.scopeCeiling, requestedScopes);
-    if (!scopes) return deny('scope_missing', 'requested scopes exceed what the connection and policy grant');
+    // A ceiling binds the credential itself (issue 14): the token released carries only allowed scopes.
+    const plan = planScopes(connection.scopes, decision.scopeCeiling, requestedScopes);
+    const scopeFacts = { granted: connection.scopes, ceiling: decision.scopeCeiling, requested: requestedScopes ?? null };
+    if (plan.kind === 'refused') {
+      const why = plan.code === 'scope_missing' ? 'requested scopes were never granted to the connection' : "the connection's grant exceeds the policy's scope ceiling";
+      return deny(plan.code, `${why}: ${plan.excess.join(' ')}`, { ...scopeFacts, excess: plan.excess }, { excess_scopes: plan.excess });
+    }
 
     const field = connection.kind === 'api_key' ? 'api_key' : 'access_token';
     let secret: Buffer;
+    let scopes = plan.scopes;
+    let expiresAt = connection.expiresAt;
+    let derived: boolean | undefined;
     try {
-      secret = await this.connections.open(connection, field);
+      if (plan.kind === 'narrowed' && connection.kind === 'oauth2') {
+        const narrowed = await this.narrow(caller, integrationName, connection.id, plan.scopes);
+        if ('refused' in narrowed) {
+          const excess = excessOf(connection.scopes, plan.scopes);
+          const detail = `the connection's grant exceeds the policy's scope ceiling and the provider cannot issue a narrower token: ${excess.join(' ')}`;
+          return deny('scope_exceeds_policy', detail, { ...scopeFacts, excess, narrowing: narrowed.refused.reason, answered: narrowed.refused.answered }, { excess_scopes: excess });
+        }
+        ({ token: secret, scopes, expiresAt, derived } = narrowed);
+      } else {
+        secret = await this.connections.open(connection, field);
+      }
     } catch (err) {
+      if (err instanceof DomainError && err.code === 'needs_reauth') return deny('needs_reauth', err.detail, undefined, await link());
+      if (err instanceof DomainError && err.code === 'unavailable') await this.audit.record({ ...base, outcome: 'error', reason: 'provider_unavailable' });
       if (!(err instanceof KeyUnwrapError)) throw err;
       // One generic failure, recorded for the security team: someone moved or altered ciphertext.
       this.log.error(`ALERT decrypt_failed tenant=${caller.tenant} integration=${integrationName} connection=${connection.id}`);
@@ -117,7 +140,10 @@ export class CredentialReleaseService {
       await this.audit.record({
         ...base,
         outcome: 'allowed',
-        details: { connection: connection.id, version: connection.version, policies: decision.policies, scopes, jti: caller.jti ?? null },
+        details: {
+          connection: connection.id, version: connection.version, policies: decision.policies, scopes, jti: caller.jti ?? null,
+          ...(plan.kind === 'narrowed' ? { granted: connection.scopes, ceiling: decision.scopeCeiling, narrowed: true, derived } : {}),
+        },
       });
       const value = secret.toString('utf8');
       return connection.kind === 'api_key'
@@ -127,7 +153,7 @@ export class CredentialReleaseService {
             type: 'oauth2',
             access_token: value,
             token_type: 'Bearer',
-            expires_at: connection.expiresAt ? connection.expiresAt.toISOString() : null,
+            expires_at: expiresAt ? expiresAt.toISOString() : null,
             scopes,
             metadata: connection.metadata,
           };
@@ -147,10 +173,13 @@ export class CredentialReleaseService {
     }
   }
 
-  /** Requested ⊆ granted ∩ ceiling; with no request, everything granted under the ceiling. */
-  private grantedScopes(c: ReleasableConnection, ceiling: string[] | null, requested?: string[]): string[] | null {
-    const allowed = ceiling ? c.scopes.filter((s) => ceiling.includes(s)) : c.scopes;
-    if (!requested) return allowed;
-    return requested.every((s) => allowed.includes(s)) ? requested : null;
+  /** A token for `scopes` only, from the provider; a refusal comes back as a value for the caller to audit. */
+  private async narrow(caller: ReleaseCaller, integration: string, id: string, scopes: string[]): Promise<NarrowedToken | { refused: NarrowingRefused }> {
+    try {
+      return await this.downscoped.obtain(caller.tenant, integration, id, scopes);
+    } catch (err) {
+      if (err instanceof NarrowingRefused) return { refused: err };
+      throw err;
+    }
   }
 }

@@ -11,3 +11,8 @@ export { CryptoModule } from './crypto.module';
 export { seal, open, nonceOf, context } from './aead';
 export { rewrapOntoCurrentKek } from './kek-rewrap';
 export type { KekRewrapResult, KekRewrapOptions } from './kek-rewrap';
+export { AUDIT_SIGNER, ANCHOR_DIGEST } from './audit-signer';
+export type { AuditSigner, AnchorAlgorithm } from './audit-signer';
+export { LocalAuditSigner, localAuditKeyFile } from './local-audit-signer';
+export { AzureAuditSigner } from './azure-audit-signer';
+export { createAuditSigner } from './audit-signer.factory';

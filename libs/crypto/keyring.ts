@@ -37,7 +37,7 @@ export interface KeyringOptions {
  * the AAD with the table name), `tk_version`, `dek_wrapped`. Retirement counts them all; the
  * tenant-key rotation job rewraps them all. A new sealed table must be added here.
  */
-export const SEALED_TABLES = ['connections', 'integrations', 'connect_sessions', 'webhook_endpoints'] as const;
+export const SEALED_TABLES = ['connections', 'integrations', 'connect_sessions', 'webhook_endpoints', 'derived_tokens'] as const;
 export type SealedTable = (typeof SEALED_TABLES)[number];
 
 const DEK_FORMAT = 0x01;

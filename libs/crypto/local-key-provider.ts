@@ -26,13 +26,15 @@ export class LocalKeyProvider implements KeyProvider {
   private keys = new Map<string, Buffer>();
   private current = '';
   private currentCreated?: Date;
+  /** Set when the KEK file could not be read or parsed at runtime: nothing wraps or unwraps. */
+  private failed = false;
 
   constructor(private readonly file: string) {}
 
   async init(): Promise<void> {
     let data: KekFile;
     try {
-      data = JSON.parse(await readFile(this.file, 'utf8')) as KekFile;
+      data = parseKekFile(await readFile(this.file, 'utf8'));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new KeyProviderUnavailableError();
       data = { current: '', versions: [] };
@@ -41,12 +43,29 @@ export class LocalKeyProvider implements KeyProvider {
     this.load(data);
   }
 
+  /**
+   * Swaps in a fully checked file or nothing. A file that became unreadable or corrupt makes the
+   * provider unavailable (503 on release, like an unreachable Key Vault) rather than leaving
+   * half a key map behind, whose misses would look like tampered ciphertexts.
+   */
   private load(data: KekFile): void {
-    this.keys = new Map(data.versions.map((v) => [PREFIX + v.version, Buffer.from(v.key, 'base64')]));
+    const keys = new Map(data.versions.map((v) => [PREFIX + v.version, Buffer.from(v.key, 'base64')]));
+    if (!keys.has(PREFIX + data.current)) throw new KeyProviderUnavailableError();
+    this.keys = keys;
     this.current = PREFIX + data.current;
-    if (!this.keys.has(this.current)) throw new KeyProviderUnavailableError();
+    this.failed = false;
     const created = data.versions.find((v) => v.version === data.current)?.created;
     this.currentCreated = created ? new Date(created) : undefined;
+  }
+
+  /** Reads the file; any failure marks the provider unavailable until a read succeeds. */
+  private async reload(): Promise<KekFile> {
+    try {
+      return parseKekFile(await readFile(this.file, 'utf8'));
+    } catch {
+      this.failed = true;
+      throw new KeyProviderUnavailableError();
+    }
   }
 
   private async addVersion(data: KekFile): Promise<void> {
@@ -61,7 +80,7 @@ export class LocalKeyProvider implements KeyProvider {
 
   /** Adds a new KEK version and makes it current (the local analogue of Key Vault's rotate). */
   async rotate(): Promise<string> {
-    const data = JSON.parse(await readFile(this.file, 'utf8')) as KekFile;
+    const data = await this.reload();
     await this.addVersion(data);
     this.load(data);
     return this.current;
@@ -77,22 +96,41 @@ export class LocalKeyProvider implements KeyProvider {
 
   async wrap(plaintext: Buffer): Promise<WrappedKey> {
     const key = this.keys.get(this.current);
-    if (!key) throw new KeyProviderUnavailableError();
+    if (!key || this.failed) throw new KeyProviderUnavailableError();
     return { keyId: this.current, wrapped: seal(key, plaintext, context('kek', this.current)) };
   }
 
   async unwrap(keyId: string, wrapped: Buffer): Promise<Buffer> {
+    if (this.failed) throw new KeyProviderUnavailableError();
     const key = this.keys.get(keyId);
     if (!key) throw new KeyUnwrapError();
     return open(key, wrapped, context('kek', keyId));
   }
 
   async refresh(): Promise<string> {
-    this.load(JSON.parse(await readFile(this.file, 'utf8')) as KekFile);
+    const data = await this.reload();
+    try {
+      this.load(data);
+    } catch (err) {
+      this.failed = true;
+      throw err;
+    }
     return this.current;
   }
 
   async health(): Promise<void> {
-    if (!this.keys.has(this.current)) throw new KeyProviderUnavailableError();
+    if (this.failed || !this.keys.has(this.current)) throw new KeyProviderUnavailableError();
   }
+}
+
+/** The KEK file, checked: every version a 256-bit key, the current one among them. */
+function parseKekFile(text: string): KekFile {
+  const data = JSON.parse(text) as Partial<KekFile> | null;
+  const versions = data?.versions;
+  const ok =
+    typeof data?.current === 'string' &&
+    Array.isArray(versions) &&
+    versions.every((v) => v && typeof v.version === 'string' && typeof v.key === 'string' && Buffer.from(v.key, 'base64').length === 32);
+  if (!ok) throw new Error('KEK file is not in the expected format');
+  return data as KekFile;
 }

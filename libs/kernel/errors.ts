@@ -7,8 +7,11 @@ export const ErrorCodes = {
   validation_failed: 400,
   invalid_token: 401,
   not_an_agent_token: 403,
+  not_a_user_token: 403,
   scope_missing: 403,
   policy_denied: 403,
+  /** The connection's grant exceeds the policy's scope ceiling (or a requested narrower set) and the provider cannot downscope. */
+  scope_exceeds_policy: 403,
   forbidden: 403,
   not_found: 404,
   connection_not_found: 404,

@@ -1,4 +1,4 @@
-export { ProviderCatalog, BUILT_IN_ENTRIES, API_KEY_PROVIDER, validateEntry } from './catalog/catalog';
+export { ProviderCatalog, BUILT_IN_ENTRIES, API_KEY_PROVIDER, validateEntry, downscopable } from './catalog/catalog';
 export type { ResolvedProvider, FieldError } from './catalog/catalog';
 export { CUSTOM_PROVIDER, customOptionsSchema } from './catalog/custom';
 export { providerEntrySchema } from './catalog/entry.schema';
@@ -10,7 +10,7 @@ export { OAuthClient } from './protocol/oauth-client';
 export type { ClientCredentials, RevocationOutcome } from './protocol/oauth-client';
 export { parseTokenResponse } from './protocol/token-response';
 export type { ParsedGrant, ParseContext } from './protocol/token-response';
-export { ProviderError, TERMINAL_ERRORS } from './protocol/provider-error';
+export { OTHER_PROVIDER_ERROR, ProviderError, providerErrorCode, TERMINAL_ERRORS } from './protocol/provider-error';
 export type { ProviderErrorClass } from './protocol/provider-error';
 export { authorizeUrl, checkAuthorizationIssuer } from './protocol/authorize-url';
 export { newPkce, randomSecret, s256 } from './protocol/pkce';

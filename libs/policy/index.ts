@@ -1,5 +1,5 @@
-export { evaluatePolicies, rolesFromClaims } from './policy.evaluator';
-export type { Policy, PolicyRequest, PolicyDecision } from './policy.evaluator';
+export { evaluatePolicies, rolesFromClaims, scopeReach } from './policy.evaluator';
+export type { Policy, PolicyRequest, PolicyDecision, ScopeReach } from './policy.evaluator';
 export { PolicyStore } from './policy.store';
 export { AgentStore } from './agent.store';
 export type { Agent, AgentAuthMethod } from './agent.store';

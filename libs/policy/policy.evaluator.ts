@@ -58,3 +58,18 @@ export function rolesFromClaims(claims: Record<string, unknown>): string[] {
   }
   return out;
 }
+
+/**
+ * The provider scopes the tenant's policies could ever let any agent have of `integration`, for
+ * any user: the union of the matching allows' ceilings. `unbounded` when one of them has no
+ * ceiling; `none` when no allow names the integration (nothing can be released yet).
+ * Deny policies do not narrow it: they refuse whole releases, not scopes.
+ */
+export type ScopeReach = { kind: 'none' } | { kind: 'unbounded' } | { kind: 'bounded'; scopes: string[] };
+
+export function scopeReach(policies: readonly Policy[], integration: string): ScopeReach {
+  const allows = policies.filter((p) => p.effect === 'allow' && (p.integrations.includes('*') || p.integrations.includes(integration)));
+  if (!allows.length) return { kind: 'none' };
+  if (allows.some((p) => p.scopes.length === 0)) return { kind: 'unbounded' };
+  return { kind: 'bounded', scopes: [...new Set(allows.flatMap((p) => p.scopes))] };
+}

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { ensureTenant } from '../db';
 import { TenantId } from '../kernel';
-import { Policy } from './policy.evaluator';
+import { Policy, ScopeReach, scopeReach } from './policy.evaluator';
 import { POLICY_COLUMNS as COLUMNS, PolicySnapshots } from './policy-snapshots';
 
 /**
@@ -26,6 +26,11 @@ export class PolicyStore {
     return policies.filter(
       (p) => (p.agents.includes(agent) || p.agents.includes('*')) && (p.integrations.includes(integration) || p.integrations.includes('*')),
     );
+  }
+
+  /** What the tenant's policies could ever allow of an integration (consent asks for no more). Read fresh: not a hot path. */
+  async scopeReach(tenant: TenantId, integration: string): Promise<ScopeReach> {
+    return scopeReach((await this.snapshots.get(tenant, true)).policies, integration);
   }
 
   /**

@@ -72,7 +72,8 @@ export async function verifyAssertion(raw: string, check: AssertionCheck): Promi
   } catch (err) {
     throw invalid(reasonOf(err));
   }
-  if (typeof payload.exp !== 'number') throw invalid('client assertion has no expiry');
+  // `1e999` parses to Infinity and passes jsonwebtoken's expiry check.
+  if (typeof payload.exp !== 'number' || !Number.isSafeInteger(payload.exp)) throw invalid('client assertion has no valid expiry');
   return payload;
 }
 

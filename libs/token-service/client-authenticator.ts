@@ -1,6 +1,6 @@
 import { createPublicKey, JsonWebKey } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import { TrustedIssuerRegistry } from '../auth';
+import { isWellFormedIdentifier, lifetimeProblem, TrustedIssuerRegistry } from '../auth';
 import { ALLOWED_ALGORITHMS, VAULT_CONFIG, VaultConfig } from '../config';
 import { asTenantId, TenantId } from '../kernel';
 import { Agent, AgentStore } from '../policy';
@@ -55,6 +55,8 @@ export class ClientAuthenticator {
     const iss = peeked.payload.iss;
     const sub = peeked.payload.sub;
     if (typeof iss !== 'string' || typeof sub !== 'string') throw failed('client assertion needs iss and sub');
+    // `sub` names the agent and is looked up before the signature is checked: it must be an identifier.
+    if (!isWellFormedIdentifier(sub) || !isWellFormedIdentifier(iss)) throw failed('client assertion iss and sub must be well-formed identifiers');
     if (presented.clientId !== undefined && presented.clientId !== sub) throw failed('client_id does not match the assertion');
     if (iss === sub) return this.byPrivateKeyJwt(tenant, sub, presented.assertion);
     return this.byFederation(tenant, iss, sub, presented.assertion);
@@ -101,6 +103,8 @@ export class ClientAuthenticator {
       skewSeconds: this.config.clockSkewSeconds,
     });
     if (payload.act !== undefined) throw failed('a federated client assertion must not carry act');
+    const lifetime = lifetimeProblem(payload, Math.floor(Date.now() / 1000), this.config.maxExternalTokenLifetimeSeconds);
+    if (lifetime) throw failed(lifetime.replace(/^token/, 'client assertion'));
     const claimed = payload[issuer.tenantClaim] ?? issuer.defaultTenant;
     if (typeof claimed !== 'string' || !sameTenant(claimed, tenant)) throw failed('client assertion is for another tenant');
     return { clientId, method: 'federation', issuer: iss };

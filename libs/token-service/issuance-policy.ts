@@ -2,11 +2,11 @@ import { PolicyDecision } from '../policy';
 import { integrationOf } from './exchange-request';
 
 /** Why a requested scope did not make it into the token. */
-export type RefusalReason = 'unknown_scope' | 'policy_denied' | 'not_delegated';
+export type RefusalReason = 'unknown_scope' | 'policy_denied' | 'not_delegated' | 'scope_exceeds_policy';
 
 export interface ScopeGrants {
   granted: string[];
-  refused: Array<{ scope: string; reason: RefusalReason; policy: string | null }>;
+  refused: Array<{ scope: string; reason: RefusalReason; policy: string | null; excess?: string[] }>;
   /** The allow policies behind the granted scopes. */
   policies: string[];
   /** The smallest `max_ttl_seconds` among them, if any. */
@@ -18,11 +18,14 @@ export interface ScopeGrants {
  * and only allowed ones are granted, so a refusal shrinks the token and never fails it open.
  * Scopes the vault does not issue are refused as `unknown_scope`. When the subject token was
  * itself delegated (it has `act`), its own `connections:` scopes bound what may be granted.
+ * The release's scope-ceiling rule applies here too (issue 14): a scope whose policy ceiling no
+ * release could honour (`excess` names what the connection would hold beyond it) is refused.
  */
 export async function decideScopes(
   requested: readonly string[],
   decide: (integration: string) => Promise<PolicyDecision>,
   delegatedScopes?: readonly string[],
+  ceilingExcess: (integration: string, ceiling: string[] | null) => Promise<string[]> = async () => [],
 ): Promise<ScopeGrants> {
   const out: ScopeGrants = { granted: [], refused: [], policies: [], maxTtlSeconds: null };
   for (const scope of requested) {
@@ -38,6 +41,11 @@ export async function decideScopes(
     const decision = await decide(integration);
     if (!decision.allowed) {
       out.refused.push({ scope, reason: 'policy_denied', policy: decision.policy });
+      continue;
+    }
+    const excess = await ceilingExcess(integration, decision.scopeCeiling);
+    if (excess.length) {
+      out.refused.push({ scope, reason: 'scope_exceeds_policy', policy: null, excess });
       continue;
     }
     out.granted.push(scope);

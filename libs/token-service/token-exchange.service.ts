@@ -4,6 +4,7 @@ import jwt from 'jsonwebtoken';
 import { AuditLog, UNATTRIBUTED_TENANT } from '../audit';
 import { TokenVerifier, VerifiedToken } from '../auth';
 import { VAULT_CONFIG, VaultConfig } from '../config';
+import { ScopeCeilingCheck } from '../credentials';
 import { isDatabaseUnavailable } from '../db';
 import { DomainError, TenantId } from '../kernel';
 import { evaluatePolicies, PolicyStore, rolesFromClaims } from '../policy';
@@ -65,6 +66,7 @@ export class TokenExchangeService {
     private readonly policies: PolicyStore,
     private readonly keys: TokenSigningKeys,
     private readonly audit: AuditLog,
+    private readonly ceilings: ScopeCeilingCheck,
     @Inject(VAULT_CONFIG) private readonly config: VaultConfig,
   ) {
     this.vaultTargets = [...new Set([config.audience, config.publicUrl])];
@@ -107,6 +109,7 @@ export class TokenExchangeService {
           roles: rolesFromClaims(a.subject!.claims),
         }),
       a.subject.actorChain.length ? a.subject.scopes : undefined,
+      (integration, ceiling) => this.ceilings.excess(a.tenant!, integration, ceiling),
     );
     if (!grants.granted.length) throw new GrantRefused(grants);
 

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { AuditModule } from '../audit';
 import { AuthModule } from '../auth';
+import { CredentialsModule } from '../credentials';
 import { PolicyModule } from '../policy';
 import { ClientAssertionReplayStore } from './assertion-replay.store';
 import { ClientAuthenticator } from './client-authenticator';
@@ -15,7 +16,7 @@ import { VaultIssuerRegistration } from './vault-issuer';
  * as a trusted issuer at init.
  */
 @Module({
-  imports: [AuthModule, PolicyModule, AuditModule],
+  imports: [AuthModule, PolicyModule, AuditModule, CredentialsModule],
   providers: [TokenSigningKeys, ClientAssertionReplayStore, ClientAuthenticator, TokenExchangeService, TokenServiceMetadata, VaultIssuerRegistration],
   exports: [TokenExchangeService, TokenSigningKeys, TokenServiceMetadata],
 })

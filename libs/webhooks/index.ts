@@ -1,5 +1,5 @@
 export { WebhooksModule } from './webhooks.module';
-export { WebhookOutbox, OUTBOX_INSERT_SQL } from './webhook-outbox';
+export { WebhookOutbox, OUTBOX_INSERT_SQL, enqueueAuditAnchor } from './webhook-outbox';
 export type { EnqueueResult } from './webhook-outbox';
 export { WebhookDispatcher } from './webhook-dispatcher';
 export { feedWebhookMetrics } from './webhook-metrics';
@@ -8,7 +8,7 @@ export { WebhookAdminService } from './webhook-admin.service';
 export type { WebhookActor } from './webhook-admin.service';
 export { WebhookEndpointStore } from './webhook-endpoint.store';
 export type { WebhookEndpoint } from './webhook-endpoint.store';
-export { CONNECTION_EVENT_TYPES, TEST_EVENT } from './webhook-events';
+export { AUDIT_ANCHOR_EVENT, CONNECTION_EVENT_TYPES, TEST_EVENT } from './webhook-events';
 export type { WebhookEvent, WebhookEventType } from './webhook-events';
 export { signDelivery, signingKey, newSigningSecret } from './signing';
 export { retryDelayMs, backoffCeilingMs, parseRetryAfter } from './backoff';

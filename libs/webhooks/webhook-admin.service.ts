@@ -4,7 +4,7 @@ import { AuditLog } from '../audit';
 import { DomainError, Secret, TenantId } from '../kernel';
 import { OutboundError } from '../oauth';
 import { WebhookEndpoint, WebhookEndpointStore } from './webhook-endpoint.store';
-import { CONNECTION_EVENT_TYPES, TEST_EVENT } from './webhook-events';
+import { AUDIT_ANCHOR_EVENT, CONNECTION_EVENT_TYPES, TEST_EVENT } from './webhook-events';
 import { WebhookOutbox } from './webhook-outbox';
 import { WebhookHttpClient } from './webhook-sender';
 
@@ -12,6 +12,8 @@ import { WebhookHttpClient } from './webhook-sender';
 export interface WebhookActor {
   tenant: TenantId;
   subject: string;
+  /** An operator (`vault:operator`) may also subscribe to the vault-wide `audit.anchor`. */
+  operator?: boolean;
 }
 
 const MAX_URL = 2048;
@@ -37,8 +39,9 @@ export class WebhookAdminService {
 
   async put(actor: WebhookActor, input: { url: string; events: string[] }): Promise<{ endpoint: WebhookEndpoint; secret: Secret; created: boolean }> {
     const events = [...new Set(input.events)];
-    const unknown = events.filter((e) => e !== '*' && !(CONNECTION_EVENT_TYPES as readonly string[]).includes(e));
-    if (unknown.length) throw invalid('events', `must be "*" or among ${CONNECTION_EVENT_TYPES.join(', ')}`);
+    const unknown = events.filter((e) => e !== '*' && e !== AUDIT_ANCHOR_EVENT && !(CONNECTION_EVENT_TYPES as readonly string[]).includes(e));
+    if (unknown.length) throw invalid('events', `must be "*" or among ${CONNECTION_EVENT_TYPES.join(', ')}, ${AUDIT_ANCHOR_EVENT}`);
+    if (events.includes(AUDIT_ANCHOR_EVENT) && !actor.operator) throw invalid('events', `${AUDIT_ANCHOR_EVENT} is vault-wide: only an operator (vault:operator) may subscribe to it`);
     const host = await this.checkUrl(input.url);
     const r = await this.endpoints.put(actor.tenant, { url: input.url, events });
     await this.audit.record({ tenant: actor.tenant, action: 'webhook.configure', outcome: 'allowed', details: { host, events, created: r.created, by: actor.subject } });

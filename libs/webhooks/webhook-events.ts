@@ -12,7 +12,13 @@ export const CONNECTION_EVENT_TYPES: readonly ConnectionEventType[] = [
 /** Sent by `POST /v1/admin/webhooks/test`; delivered whatever the endpoint's filter. */
 export const TEST_EVENT = 'webhook.test';
 
-export type WebhookEventType = ConnectionEventType | typeof TEST_EVENT;
+/**
+ * Vault-wide, not a tenant's: each signed audit anchor. Sent to every enabled endpoint that names it
+ * explicitly (never through "*"), and only an operator (`vault:operator`) may name it.
+ */
+export const AUDIT_ANCHOR_EVENT = 'audit.anchor';
+
+export type WebhookEventType = ConnectionEventType | typeof TEST_EVENT | typeof AUDIT_ANCHOR_EVENT;
 
 /** What goes into the outbox: a connection event, or the test event. */
 export interface WebhookEvent extends Omit<ConnectionEvent, 'type'> {
@@ -43,5 +49,5 @@ export function checkEventData(data: Record<string, unknown>): Record<string, st
 }
 
 export function isEventType(t: string): t is WebhookEventType {
-  return t === TEST_EVENT || (CONNECTION_EVENT_TYPES as readonly string[]).includes(t);
+  return t === TEST_EVENT || t === AUDIT_ANCHOR_EVENT || (CONNECTION_EVENT_TYPES as readonly string[]).includes(t);
 }

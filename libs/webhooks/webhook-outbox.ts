@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { ConnectionEvents, Queryable } from '../credentials';
-import { checkEventData, isEventType, TEST_EVENT, WebhookEvent } from './webhook-events';
+import { AUDIT_ANCHOR_EVENT, checkEventData, isEventType, TEST_EVENT, WebhookEvent } from './webhook-events';
 
 /**
  * The outbox insert. It only inserts when the tenant has an enabled endpoint that wants the event
@@ -47,6 +47,23 @@ export class WebhookOutbox implements ConnectionEvents {
     const result = await db.query(OUTBOX_INSERT_SQL, [id, event.tenant, event.type, JSON.stringify(data)]);
     return { id, enqueued: rowCount(result) > 0 };
   }
+}
+
+/** One row per enabled endpoint that names the vault-wide event itself ($1 payload). */
+const OPERATOR_OUTBOX_INSERT_SQL = `INSERT INTO webhook_outbox (id, tenant, event_type, payload, created_at)
+  SELECT gen_random_uuid(), e.tenant, '${AUDIT_ANCHOR_EVENT}', $1::jsonb, statement_timestamp()
+    FROM webhook_endpoints e WHERE e.enabled AND '${AUDIT_ANCHOR_EVENT}' = ANY (e.events)
+  RETURNING id`;
+
+/**
+ * Enqueues a signed audit anchor for the operators' endpoints. Data: short strings only (a signature
+ * may be longer than connection events allow, up to 1024 characters). Answers how many were queued.
+ */
+export async function enqueueAuditAnchor(db: Queryable, data: Record<string, string>): Promise<number> {
+  for (const [k, v] of Object.entries(data)) {
+    if (!/^[a-z][a-z0-9_]{0,39}$/.test(k) || typeof v !== 'string' || v.length > 1024) throw new TypeError(`audit anchor event: ${k} is not allowed`);
+  }
+  return rowCount(await db.query(OPERATOR_OUTBOX_INSERT_SQL, [JSON.stringify(data)]));
 }
 
 /** TypeORM returns the RETURNING rows; a bare pg client returns `{ rows }`. */

@@ -61,6 +61,9 @@ describe('SSRF protection for custom providers (SECURITY 18)', () => {
       `https://[::ffff:7f00:1]:${p}/token`, 'https://169.254.169.254/latest/meta-data/', 'https://[::ffff:169.254.169.254]/latest/meta-data/',
       'https://[::ffff:a9fe:a9fe]/token', 'https://10.0.0.7/token', 'https://172.16.5.4/token', 'https://192.168.1.1/token', 'https://100.64.0.1/token',
       'https://[fe80::1]/token', 'https://[fd00::1]/token', 'https://0.0.0.0/token', `https://0x7f.0.0.1:${p}/token`, 'https://[64:ff9b::a9fe:a9fe]/token',
+      // Issue 14 §5: SIIT, local-use NAT64, 6to4 and Teredo (client 127.0.0.1 = NOT 80ff:fffe), documentation 3fff::/20.
+      `https://[::ffff:0:7f00:1]:${p}/token`, 'https://[64:ff9b:1::a9fe:a9fe]/token', `https://[2002:7f00:1::1]:${p}/token`,
+      'https://[2001:0:4136:e378:8000:63bf:80ff:fffe]/token', 'https://[3fff::1]/token',
     ];
     const outcomes: Array<[string, number]> = [];
     let putRefused = 0;

@@ -219,4 +219,22 @@ describe('token exchange: policy at issuance', () => {
     expect(key).toMatchObject({ kty: 'EC', crv: 'P-256', alg: 'ES256', use: 'sig' });
     expect(key?.d).toBeUndefined();
   });
+
+  it('the scope-ceiling rule at issuance (issue 14): a connections scope whose ceiling no release could honour is refused, naming the excess', async () => {
+    const CAL = 'https://www.googleapis.com/auth/calendar';
+    await put(w, '/v1/admin/integrations/gcal', { provider: 'google', client_id: 'g-client', client_secret: 'g-secret', scopes: ['openid', 'email', `${CAL}.readonly`, CAL] });
+    await put(w, '/v1/admin/integrations/files', { provider: 'dropbox', client_id: 'd-client', client_secret: 'd-secret', scopes: ['files.content.read', 'files.content.write'] });
+    // Google cannot narrow a token on refresh: a connection would hold openid (its identity) beyond the ceiling.
+    await put(w, '/v1/admin/policies/gcal-read', { agents: ['mcp-1'], integrations: ['gcal'], scopes: [`${CAL}.readonly`], effect: 'allow' });
+    // Dropbox can: the release will hand out a token for files.content.read only.
+    await put(w, '/v1/admin/policies/files-read', { agents: ['mcp-1'], integrations: ['files'], scopes: ['files.content.read'], effect: 'allow' });
+    const res = await exchange(w, exchangeParams(await user(), 'connections:gcal connections:files'), auth());
+    expect(res.status).toBe(200);
+    expect(res.body.scope).toBe('connections:files');
+    const [event] = await auditEvents(w);
+    expect(event.details.refused).toEqual([{ scope: 'connections:gcal', reason: 'scope_exceeds_policy', policy: null, excess: ['openid'] }]);
+    // A ceiling the connection's scopes fit in is granted.
+    await put(w, '/v1/admin/policies/gcal-read', { agents: ['mcp-1'], integrations: ['gcal'], scopes: ['openid', `${CAL}.readonly`], effect: 'allow' });
+    expect((await exchange(w, exchangeParams(await user(), 'connections:gcal'), auth())).body.scope).toBe('connections:gcal');
+  });
 });

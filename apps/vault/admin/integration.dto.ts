@@ -11,7 +11,7 @@ export class ApiKeyDefinitionDto {
   @ApiPropertyOptional({ maxLength: 64, example: 'Bearer ' })
   @IsOptional() @IsString() @Length(0, 64) prefix?: string;
   @ApiPropertyOptional({ format: 'uri', description: 'https only' })
-  @IsOptional() @IsUrl({ protocols: ['https'], require_protocol: true }) validation_url?: string;
+  @IsOptional() @IsUrl({ protocols: ['https'], require_protocol: true, disallow_auth: true }) validation_url?: string;
 }
 
 export class PutIntegrationDto {
@@ -30,11 +30,11 @@ export class PutIntegrationDto {
   @IsOptional() @IsArray() @ArrayMaxSize(100) @Matches(SCOPE, { each: true }) scopes?: string[];
   /** custom-oauth2. Plain http only for hosts in OUTBOUND_ALLOW_HOSTS (checked by the controller). */
   @ApiPropertyOptional({ format: 'uri', description: 'custom-oauth2 only' })
-  @IsOptional() @IsUrl({ protocols: ['https', 'http'], require_protocol: true, require_tld: false }) authorize_url?: string;
+  @IsOptional() @IsUrl({ protocols: ['https', 'http'], require_protocol: true, require_tld: false, disallow_auth: true }) authorize_url?: string;
   @ApiPropertyOptional({ format: 'uri', description: 'custom-oauth2 only' })
-  @IsOptional() @IsUrl({ protocols: ['https', 'http'], require_protocol: true, require_tld: false }) token_url?: string;
+  @IsOptional() @IsUrl({ protocols: ['https', 'http'], require_protocol: true, require_tld: false, disallow_auth: true }) token_url?: string;
   @ApiPropertyOptional({ format: 'uri', description: 'custom-oauth2 only' })
-  @IsOptional() @IsUrl({ protocols: ['https', 'http'], require_protocol: true, require_tld: false }) revocation_url?: string;
+  @IsOptional() @IsUrl({ protocols: ['https', 'http'], require_protocol: true, require_tld: false, disallow_auth: true }) revocation_url?: string;
   /** Values of the catalog entry's parameters (Microsoft `tenant`, Salesforce `login_host`/`my_domain`, Zendesk `subdomain`); checked by the catalog. */
   @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'string' }, description: 'Parameters of the catalog entry (e.g. Microsoft tenant, Salesforce login_host)' })
   @IsOptional() @IsObject() params?: Record<string, string>;
@@ -43,7 +43,7 @@ export class PutIntegrationDto {
   @IsOptional() @IsObject() provider_options?: Record<string, unknown>;
   /** Where connect sessions may send the user back: URL prefixes, scheme/host/port compared exactly. */
   @ApiPropertyOptional({ type: 'array', items: { type: 'string', format: 'uri' }, maxItems: 20, description: 'Where connect sessions may send the user back (URL prefixes)' })
-  @IsOptional() @IsArray() @ArrayMaxSize(20) @IsUrl({ protocols: ['https', 'http'], require_protocol: true, require_tld: false }, { each: true }) return_urls?: string[];
+  @IsOptional() @IsArray() @ArrayMaxSize(20) @IsUrl({ protocols: ['https', 'http'], require_protocol: true, require_tld: false, disallow_auth: true }, { each: true }) return_urls?: string[];
   /** An object, not an array of them (`ValidateNested` alone accepts both). */
   @ApiPropertyOptional({ type: () => ApiKeyDefinitionDto })
   @IsOptional() @IsObject() @ValidateNested() @Type(() => ApiKeyDefinitionDto) api_key?: ApiKeyDefinitionDto;

@@ -5,10 +5,12 @@ import { AdminGuard, Principal, VerifiedToken } from '../../../libs/auth';
 import { Integration, IntegrationStore, kindOf } from '../../../libs/credentials';
 import { DomainError, Secret } from '../../../libs/kernel';
 import { CUSTOM_PROVIDER, OutboundPolicy, ProviderCatalog } from '../../../libs/oauth';
+import { scopesNoPolicyAllows } from '../../../libs/credentials';
+import { PolicyStore } from '../../../libs/policy';
 import { validName } from '../http/names';
 import { PutIntegrationDto } from './integration.dto';
 
-function view(i: Integration) {
+function view(i: Integration, extra: Record<string, unknown> = {}) {
   return {
     name: i.name,
     provider: i.provider,
@@ -18,6 +20,7 @@ function view(i: Integration) {
     has_client_secret: i.hasClientSecret,
     created_at: i.createdAt,
     updated_at: i.updatedAt,
+    ...extra,
   };
 }
 
@@ -29,6 +32,7 @@ export class IntegrationsController {
     private readonly catalog: ProviderCatalog,
     private readonly outbound: OutboundPolicy,
     private readonly audit: AuditLog,
+    private readonly policies: PolicyStore,
   ) {}
 
   @Put(':name')
@@ -51,7 +55,7 @@ export class IntegrationsController {
       clientSecret: client_secret === undefined ? undefined : Secret.of(client_secret),
     });
     res.status(result.created ? 201 : 200);
-    return view(result.integration);
+    return view(result.integration, await this.policyReach(p, result.integration));
   }
 
   /** The catalog checks parameters and custom entries; plain-http URLs need an allowlisted host. Messages never echo values. */
@@ -72,16 +76,23 @@ export class IntegrationsController {
     return [...errors, ...this.catalog.check(provider, JSON.parse(JSON.stringify(config)))];
   }
 
+  /** Which configured scopes no policy could ever allow (issue 14): consent will not ask for them. */
+  private async policyReach(p: VerifiedToken, i: Integration): Promise<Record<string, unknown>> {
+    if (i.kind !== 'oauth2') return {};
+    const resolved = this.catalog.resolve(i.provider, i.config, String(i.config.client_id ?? 'client'));
+    return { scopes_no_policy_allows: scopesNoPolicyAllows(resolved, await this.policies.scopeReach(p.tenant, i.name)) };
+  }
+
   @Get()
   async list(@Principal() p: VerifiedToken) {
-    return { integrations: (await this.integrations.list(p.tenant)).map(view) };
+    return { integrations: (await this.integrations.list(p.tenant)).map((i) => view(i)) };
   }
 
   @Get(':name')
   async get(@Principal() p: VerifiedToken, @Param('name', validName('name')) name: string) {
     const i = await this.integrations.get(p.tenant, name);
     if (!i) throw new DomainError('integration_not_found', `no integration named "${name}"`);
-    return view(i);
+    return view(i, await this.policyReach(p, i));
   }
 
   @Delete(':name')

@@ -1,6 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, Post, Put, Res, UseGuards } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { AdminGuard, Principal, VerifiedToken } from '../../../libs/auth';
+import { KEY_OPERATOR_SCOPE } from '../../../libs/keys';
 import { WebhookActor, WebhookAdminService, WebhookEndpoint } from '../../../libs/webhooks';
 import { PutWebhookDto } from './webhooks.dto';
 
@@ -9,7 +10,7 @@ function view(e: WebhookEndpoint) {
 }
 
 function actor(p: VerifiedToken): WebhookActor {
-  return { tenant: p.tenant, subject: p.subject };
+  return { tenant: p.tenant, subject: p.subject, operator: p.scopes.includes(KEY_OPERATOR_SCOPE) };
 }
 
 /**

@@ -63,6 +63,21 @@ function keysSection(k: DashboardView['keys']): SafeHtml {
       : html`<p class="muted">No rotation yet.</p>`}</section>`;
 }
 
+function age(seconds: number): string {
+  if (seconds < 120) return `${seconds} s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
+  return `${Math.round(seconds / 3600)} h`;
+}
+
+function auditSection(a: DashboardView['auditAnchor']): SafeHtml {
+  const status = !a.ok
+    ? html`<p class="note warn" role="status" data-figure="audit-anchor">The audit log does not match its signed anchors (<code>${a.problem ?? 'unknown'}</code>): run <code>audit verify --anchors</code> against the anchors kept outside.</p>`
+    : a.at && a.ageSeconds !== null
+      ? html`<p data-figure="audit-anchor">Verified against the signed anchor of <strong>${when(a.at)}</strong> (<span data-figure="audit-anchor-age">${age(a.ageSeconds)}</span> old).</p>`
+      : html`<p class="muted" data-figure="audit-anchor">No signed anchor yet.</p>`;
+  return html`<section aria-labelledby="audit-h"><h2 id="audit-h">Audit log</h2>${status}</section>`;
+}
+
 function releasesSection(view: DashboardView): SafeHtml {
   const t = view.releases24h;
   const rows = view.recentReleases.map(
@@ -80,7 +95,7 @@ function releasesSection(view: DashboardView): SafeHtml {
 }
 
 export function dashboardPage(view: DashboardView, csrf: string): SafeHtml {
-  return html`${topBar(view, csrf)}<main id="main">${connectionsSection(view.connections)}${refreshSection(view.refreshFailures)}${keysSection(view.keys)}${releasesSection(view)}</main>`;
+  return html`${topBar(view, csrf)}<main id="main">${connectionsSection(view.connections)}${refreshSection(view.refreshFailures)}${keysSection(view.keys)}${auditSection(view.auditAnchor)}${releasesSection(view)}</main>`;
 }
 
 /** The sign-in form: the token goes in a POST body (never a URL, which logs and history keep). */

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { ADMIN_SCOPE, AUTH_REJECTION_SINK, AuthRejectionSink, TokenVerifier, VerifiedToken } from '../../../libs/auth';
+import { ADMIN_SCOPE, AUTH_REJECTION_SINK, AuthRejectionSink, authorizeAdmin, bearerTokenOf, TokenVerifier, VerifiedToken } from '../../../libs/auth';
 import { VAULT_CONFIG, VaultConfig } from '../../../libs/config';
 import { DomainError } from '../../../libs/kernel';
 import { formField } from '../connect/form';
@@ -46,14 +46,23 @@ export class DashboardSession {
 
   /** The admin of this request: the bearer token if one is sent, else the session cookie's. */
   async authenticate(req: FastifyRequest): Promise<VerifiedToken> {
-    const header = req.headers.authorization;
-    const bearer = typeof header === 'string' ? /^Bearer[ ]+(\S+)$/i.exec(header)?.[1] : undefined;
-    const raw = bearer ?? this.cookies(req).get(this.sessionCookie);
+    const raw = (await this.bearerOf(req)) ?? this.cookies(req).get(this.sessionCookie);
     // No token is simply the sign-in page; only presented tokens are worth an audit record.
     if (!raw) throw new DomainError('invalid_token', 'Sign in with a vault:admin token.');
     const token = await this.admit(raw, req);
     this.limits?.checkCaller('dashboard', token);
     return token;
+  }
+
+  /** The `Authorization: Bearer` token, if sent; a malformed header is refused and audited like a bad token. */
+  private async bearerOf(req: FastifyRequest): Promise<string | undefined> {
+    try {
+      return bearerTokenOf(req.headers.authorization);
+    } catch (err) {
+      const error = err as DomainError;
+      await this.sink?.rejected({ code: error.code, reason: error.detail, route: `${req.method} ${req.routeOptions?.url ?? '/dashboard'}` });
+      throw error;
+    }
   }
 
   /** POST /dashboard/session: checks the form, verifies the pasted token, returns the cookies to set. */
@@ -94,7 +103,7 @@ export class DashboardSession {
     let token: VerifiedToken | undefined;
     try {
       token = await this.verifier.verify(raw);
-      if (!token.scopes.includes(ADMIN_SCOPE)) throw new DomainError('forbidden', `The dashboard requires the ${ADMIN_SCOPE} scope.`);
+      authorizeAdmin(token, `The dashboard requires the ${ADMIN_SCOPE} scope.`);
       return token;
     } catch (err) {
       const error = err instanceof DomainError ? err : new DomainError('invalid_token', 'The token was not accepted.');

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AuditLog } from '../../../libs/audit';
+import { AuditVerifyService } from '../../../libs/audit-anchors';
 import { KeyStatusService } from '../../../libs/keys';
 import { TenantId } from '../../../libs/kernel';
 
@@ -24,6 +25,11 @@ export interface DashboardView {
     jobs: Array<{ kind: string; status: string; done: number; total: number; progress: number; createdAt: Date; finishedAt: Date | null }>;
     warnings: string[];
   };
+  /**
+   * The vault-wide audit chain checked against the newest signed anchor it holds: when that anchor
+   * was signed and how old it is (seq numbers stay with operators: they count every tenant's events).
+   */
+  auditAnchor: { ok: boolean; at: string | null; ageSeconds: number | null; problem: string | null };
 }
 
 /**
@@ -38,15 +44,17 @@ export class DashboardService {
     private readonly ds: DataSource,
     private readonly audit: AuditLog,
     private readonly keyStatus: KeyStatusService,
+    private readonly auditVerify: AuditVerifyService,
   ) {}
 
   async view(tenant: TenantId, now = new Date()): Promise<DashboardView> {
     const windowStart = new Date(Math.floor(now.getTime() / HOUR_MS) * HOUR_MS - (CHART_HOURS - 1) * HOUR_MS);
-    const [connections, activity, recent, keys] = await Promise.all([
+    const [connections, activity, recent, keys, auditAnchor] = await Promise.all([
       this.connections(tenant),
       this.activity(tenant, windowStart),
       this.audit.list(tenant, { action: 'credential.release', limit: 20 }),
       this.keyStatus.status({ operator: false, tenant }),
+      this.anchorStatus(now),
     ]);
     const mine = keys.tenants.find((t) => t.tenant === tenant);
     const versions = (mine?.versions ?? []).map((v) => ({ version: v.version, status: v.status, records: Object.values(v.records).reduce((a, b) => a + b, 0), createdAt: v.created_at }));
@@ -60,6 +68,7 @@ export class DashboardService {
         hours: Array.from({ length: CHART_HOURS }, (_, i) => ({ start: new Date(windowStart.getTime() + i * HOUR_MS), count: activity.failures[i] ?? 0 })),
         total: activity.failures.reduce((a, b) => a + b, 0),
       },
+      auditAnchor,
       releases24h: activity.releases,
       recentReleases: recent.events.map((e) => ({ at: e.at, outcome: e.outcome, reason: e.reason, agent: e.agent, user: e.user, integration: e.integration })),
       keys: {
@@ -71,6 +80,17 @@ export class DashboardService {
         warnings: keys.warnings.filter((w) => w.tenant === undefined || w.tenant === tenant).map((w) => w.message),
       },
     };
+  }
+
+  private async anchorStatus(now: Date): Promise<DashboardView['auditAnchor']> {
+    try {
+      const r = await this.auditVerify.recent(now);
+      const last = r.lastVerifiedAnchor;
+      return { ok: r.ok, at: last?.at ?? null, ageSeconds: last?.ageSeconds ?? null, problem: r.problem ?? null };
+    } catch {
+      // The key provider or the database failing here must not take the whole dashboard down.
+      return { ok: false, at: null, ageSeconds: null, problem: 'unavailable' };
+    }
   }
 
   private async connections(tenant: TenantId): Promise<DashboardView['connections']> {

@@ -21,12 +21,12 @@ type Errors = Partial<Record<number, ErrorCode[] | string[]>>;
 const RELEASE: Errors = {
   400: ['validation_failed', 'invalid_request'],
   401: ['invalid_token'],
-  403: ['not_an_agent_token', 'scope_missing', 'policy_denied'],
+  403: ['not_an_agent_token', 'scope_missing', 'policy_denied', 'scope_exceeds_policy'],
   404: ['connection_not_found'],
   409: ['needs_reauth'],
   415: ['unsupported_media_type'],
 };
-const ADMIN: Errors = { 400: ['validation_failed', 'invalid_request'], 401: ['invalid_token'], 403: ['forbidden'] };
+const ADMIN: Errors = { 400: ['validation_failed', 'invalid_request'], 401: ['invalid_token'], 403: ['forbidden', 'not_a_user_token'] };
 const WITH_BODY: Errors = { 413: ['payload_too_large'], 415: ['unsupported_media_type'] };
 const ALWAYS: Errors = { 500: ['internal_error'], 503: ['unavailable'] };
 

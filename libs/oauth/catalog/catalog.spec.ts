@@ -1,4 +1,4 @@
-import { BUILT_IN_ENTRIES, ProviderCatalog, validateEntry } from './catalog';
+import { BUILT_IN_ENTRIES, downscopable, ProviderCatalog, validateEntry } from './catalog';
 import { google } from './entries/enterprise';
 
 /** The catalog is data, validated at load; every PROVIDERS.md quirk is a field of an entry. */
@@ -11,6 +11,16 @@ describe('provider catalog', () => {
     const more = ['atlassian', 'hubspot', 'notion', 'zoom', 'dropbox', 'box', 'linear', 'asana', 'zendesk', 'intercom'];
     expect(catalog.ids()).toEqual(expect.arrayContaining(more));
     expect(catalog.ids().length).toBeGreaterThanOrEqual(20);
+  });
+
+  it('every built-in entry says whether a refresh may narrow the scope set, with its source (issue 14)', () => {
+    for (const input of BUILT_IN_ENTRIES.filter((e) => e.id !== 'custom-oauth2')) {
+      expect(input.downscope).toEqual({ onRefresh: expect.any(Boolean), source: expect.stringMatching(/^[a-z0-9.-]+\.[a-z]{2,}[/ ]|^help\.|^docs\.|^api\./) });
+    }
+    // Documented: Microsoft (rotates: the refresher commits the new refresh token) and Dropbox.
+    expect(catalog.ids().filter((id) => entry(id).downscope.onRefresh)).toEqual(['microsoft', 'dropbox']);
+    expect(catalog.ids().filter((id) => downscopable(entry(id)))).toEqual(['microsoft', 'dropbox']);
+    expect(entry('custom-oauth2').downscope.onRefresh).toBe(false);
   });
 
   it('expresses the PROVIDERS.md quirks as fields', () => {

@@ -148,6 +148,15 @@ function invalid(errors: FieldError[]): DomainError {
   return new DomainError('validation_failed', `Invalid provider settings: ${[...new Set(errors.map((e) => e.field))].join(', ')}`, { extra: { errors } });
 }
 
+/**
+ * Whether the vault asks this provider for a narrower access token on refresh (a policy's scope
+ * ceiling, a release's narrower `scopes`): documented by the provider (`downscope.onRefresh`) and
+ * refresh is supported. A rotated refresh token from such a call is committed by the refresher.
+ */
+export function downscopable(entry: ProviderEntry): boolean {
+  return entry.refresh.supported && entry.downscope.onRefresh;
+}
+
 /** Schema, placeholders, parameter patterns, reserved authorize parameters: all checked at load. */
 export function validateEntry(input: ProviderEntryInput): ProviderEntry {
   const parsed = providerEntrySchema.safeParse(input);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { identitySchema, ProviderEntryInput } from './entry.schema';
+import { identitySchema, ProviderEntryInput, readablePath } from './entry.schema';
 
 /**
  * `custom-oauth2`: the same entry as the catalog's, written by a tenant admin. The URLs are the
@@ -11,9 +11,18 @@ export const CUSTOM_PROVIDER = 'custom-oauth2';
 const path = z.string().regex(/^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$/);
 const RESERVED_PARAMS = ['response_type', 'client_id', 'redirect_uri', 'state', 'scope', 'code_challenge', 'code_challenge_method'];
 
+function noUserInfo(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return !u.username && !u.password;
+  } catch {
+    return true; // .url() reports it
+  }
+}
+
 export const customOptionsSchema = z
   .object({
-    issuer: z.string().url().max(512).optional(),
+    issuer: z.string().url().max(512).refine(noUserInfo, 'must not carry user info (user:password@)').optional(),
     require_iss: z.boolean().optional(),
     pkce: z.boolean().optional(),
     token_auth_method: z.enum(['client_secret_basic', 'client_secret_post', 'none']).optional(),
@@ -25,7 +34,7 @@ export const customOptionsSchema = z
       .refine((o) => !Object.keys(o).some((k) => RESERVED_PARAMS.includes(k)), 'must not set response_type, client_id, redirect_uri, state, scope or PKCE parameters')
       .optional(),
     metadata: z
-      .record(z.string().regex(/^[a-z][a-z0-9_]{0,39}$/).refine((n) => !/token|secret|password|signature|webhook_url/.test(n), 'must not name a secret'), path)
+      .record(z.string().regex(/^[a-z][a-z0-9_]{0,39}$/).refine((n) => !/token|secret|password|signature|webhook_url/.test(n), 'must not name a secret'), readablePath)
       .refine((o) => Object.keys(o).length <= 20, 'at most 20 fields')
       .optional(),
     /** Seconds a token is assumed valid when the response has no `expires_in`; null = never expires. */
@@ -37,6 +46,8 @@ export const customOptionsSchema = z
     terminal_errors: z.array(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/)).max(20).optional(),
     identity: identitySchema.optional(),
     scope_descriptions: z.record(z.string().max(256), z.string().max(200)).optional(),
+    /** The provider honours `scope` on a refresh_token grant (RFC 6749 §6) with a token for only that set. Default false: refuse. */
+    downscope_on_refresh: z.boolean().optional(),
   })
   .strict();
 
@@ -65,6 +76,7 @@ export function customEntry(o: CustomOptions, withRevocation: boolean): Provider
       ...(o.issued_at ? { issuedAt: o.issued_at } : {}),
     },
     identity: o.identity ?? { source: 'none' },
+    downscope: { onRefresh: o.downscope_on_refresh ?? false, source: 'provider_options.downscope_on_refresh of the integration (the tenant admin)' },
     // RFC 7009 at the integration's revocation_url, authenticated like the token endpoint.
     ...(withRevocation ? { revocation: { url: 'https://custom.invalid/revoke', token: 'refresh_token', clientAuth: o.token_auth_method ?? 'client_secret_basic' } } : {}),
   };

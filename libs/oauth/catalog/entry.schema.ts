@@ -7,6 +7,20 @@ import { z } from 'zod';
 
 /** A dotted path into a JSON document (`authed_user.access_token`, `id_token_claims.tid`). */
 const path = z.string().regex(/^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$/, 'must be a dotted path');
+/**
+ * Paths whose value is kept in clear (metadata, released with the token) or read as the account's
+ * identity may not read a token, a secret or a field named like one (issue 14 §3). The verified
+ * ID token's claims (`id_token_claims.*`) may be read; the raw `id_token` may not.
+ */
+const SECRET_SEGMENT = /token|secret|passw|signature|assertion|credential|private|api_?key|code_verifier|cookie|session/i;
+const HARMLESS_SEGMENT = /^(token_type|[a-z_]*expires_(in|at)|[a-z_]*issued_at)$/i;
+export function isReadablePath(p: string): boolean {
+  return p.split('.').every((seg, i) => (i === 0 && seg === 'id_token_claims') || HARMLESS_SEGMENT.test(seg) || !SECRET_SEGMENT.test(seg));
+}
+export const READABLE_PATH_MESSAGE = 'must not read a token, a secret or a field named like one';
+/** A path whose value the vault keeps in clear or shows. */
+export const readablePath = path.refine(isReadablePath, (p) => ({ message: `path "${p}" ${READABLE_PATH_MESSAGE}` }));
+
 /** An https URL that may contain `{param}` placeholders (declared in `params`, or `{client_id}`). */
 const templatedUrl = z.string().regex(/^https:\/\/[A-Za-z0-9.{}_-]+(:[0-9]+)?(\/[A-Za-z0-9._~{}\/%-]*)?$/, 'must be an https URL template');
 const clientAuth = z.enum(['client_secret_basic', 'client_secret_post', 'none']);
@@ -32,9 +46,9 @@ export const responseShapeSchema = z
 export const identitySchema = z.discriminatedUnion('source', [
   z.object({ source: z.literal('none') }).strict(),
   /** Claims of the ID token from the token endpoint (received directly over TLS: OIDC Core 3.1.3.7). */
-  z.object({ source: z.literal('id_token'), subject: path.default('sub'), email: path.optional() }).strict(),
-  z.object({ source: z.literal('response'), subject: path, email: path.optional() }).strict(),
-  z.object({ source: z.literal('userinfo'), url: templatedUrl, subject: path, email: path.optional() }).strict(),
+  z.object({ source: z.literal('id_token'), subject: readablePath.default('sub'), email: readablePath.optional() }).strict(),
+  z.object({ source: z.literal('response'), subject: readablePath, email: readablePath.optional() }).strict(),
+  z.object({ source: z.literal('userinfo'), url: templatedUrl, subject: readablePath, email: readablePath.optional() }).strict(),
 ]);
 
 export const revocationSchema = z
@@ -84,7 +98,7 @@ export const providerEntrySchema = z
     /** Where a refresh response differs from the code response (Slack user tokens come back top-level). */
     refreshResponse: responseShapeSchema.partial().optional(),
     /** Kept in clear and released with the token; re-read on every refresh (Salesforce `instance_url`). */
-    metadata: z.record(metadataName, path).default({}),
+    metadata: z.record(metadataName, readablePath).default({}),
     /** Provider error codes that mean "the user must reconnect", besides the RFC 6749 ones. */
     terminalErrors: z.array(z.string()).default([]),
     refresh: z
@@ -112,6 +126,13 @@ export const providerEntrySchema = z
       .strict(),
     identity: identitySchema.default({ source: 'none' }),
     revocation: revocationSchema.optional(),
+    /**
+     * Whether a refresh may ask for a narrower scope set (RFC 6749 §6 `scope` on a `refresh_token`
+     * grant) and get an access token carrying only that set: how a policy's scope ceiling binds the
+     * credential itself. `source` is where the provider documents it (or why we say no): a built-in
+     * entry says "yes" only on the provider's own word.
+     */
+    downscope: z.object({ onRefresh: z.boolean(), source: z.string().min(10).max(400) }).strict(),
   })
   .strict();
 

@@ -34,6 +34,16 @@ export class OAuthClient {
     return parseTokenResponse(res, { entry: p.entry, kind: 'refresh', requestedScopes: granted, assumedLifetimeSeconds: p.assumedLifetimeSeconds, clientId: client.clientId, issuer: p.issuer, now });
   }
 
+  /**
+   * A refresh asking for a narrower scope set (RFC 6749 §6): an access token for `scopes` only.
+   * The answer's scopes are the provider's `scope` (or `scopes` when it omits it, RFC 6749 §5.1);
+   * the caller checks them against what it asked for.
+   */
+  async refreshNarrowed(p: ResolvedProvider, client: ClientCredentials, refreshToken: Secret, scopes: string[], now = new Date()): Promise<ParsedGrant> {
+    const res = await this.tokenCall(p, client, { grant_type: 'refresh_token', refresh_token: refreshToken.reveal(), scope: scopes.join(p.entry.scopes.separator) });
+    return parseTokenResponse(res, { entry: p.entry, kind: 'refresh', requestedScopes: scopes, assumedLifetimeSeconds: p.assumedLifetimeSeconds, clientId: client.clientId, issuer: p.issuer, now });
+  }
+
   /** Revokes the grant where the entry has an endpoint. Never throws: disconnect goes on either way. */
   async revoke(p: ResolvedProvider, client: ClientCredentials, tokens: { access: Secret | null; refresh: Secret | null }): Promise<RevocationOutcome> {
     const r = p.entry.revocation;

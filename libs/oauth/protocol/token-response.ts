@@ -2,7 +2,7 @@ import { Secret } from '../../kernel';
 import { ProviderEntry, ResponseShape } from '../catalog/entry.schema';
 import type { ProviderResponse } from '../outbound/provider-http.client';
 import { stringAt, valueAt } from './paths';
-import { ProviderError, safeCode, TERMINAL_ERRORS } from './provider-error';
+import { providerErrorCode, ProviderError, TERMINAL_ERRORS } from './provider-error';
 
 /** A token response, read through its catalog entry into what the vault stores. */
 export interface ParsedGrant {
@@ -44,7 +44,7 @@ export function parseTokenResponse(res: ProviderResponse, ctx: ParseContext): Pa
   if (res.status >= 500) throw new ProviderError('transient', 'server_error', res.status, retryAfter(res));
   const error = doc && typeof doc.error === 'string' ? doc.error : undefined;
   const notOk = shape.okFlag !== undefined && valueAt(doc, shape.okFlag) === false;
-  if (error !== undefined || notOk) throw classify(ctx.entry, safeCode(error ?? 'not_ok'), res.status);
+  if (error !== undefined || notOk) throw classify(ctx.entry, error !== undefined ? providerErrorCode(error, ctx.entry.terminalErrors) : 'not_ok', res.status);
   if (res.status >= 300 && res.status < 400) throw new ProviderError('transient', 'unexpected_redirect', res.status);
   if (res.status === 401) throw new ProviderError('terminal', 'invalid_client', 401);
   if (res.status < 200 || res.status >= 300 || !doc) throw new ProviderError('transient', res.status >= 300 ? `http_${res.status}` : 'invalid_response', res.status);

@@ -10,6 +10,7 @@ export type Operation =
   | 'unwrapkey'
   | 'encrypt'
   | 'decrypt'
+  | 'sign'
   | 'unknown';
 
 /**

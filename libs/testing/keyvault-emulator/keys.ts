@@ -3,13 +3,15 @@ import { promisify } from 'node:util';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
-export type KeyType = 'RSA' | 'RSA-HSM';
+export type KeyType = 'RSA' | 'RSA-HSM' | 'EC' | 'EC-HSM';
 export const KEY_SIZES = [2048, 3072, 4096] as const;
 export const DEFAULT_KEY_OPS = ['encrypt', 'decrypt', 'sign', 'verify', 'wrapKey', 'unwrapKey'];
 
 export interface CreateKeyOptions {
   kty?: KeyType;
   keySize?: number;
+  /** EC keys: the curve (only P-256, the curve the emulator's `sign` implements). */
+  crv?: 'P-256';
   keyOps?: string[];
   enabled?: boolean;
 }
@@ -24,8 +26,12 @@ export interface KeyVersion {
   enabled: boolean;
   created: number;
   updated: number;
-  n: string;
-  e: string;
+  /** The public JWK members: n, e (RSA) or crv, x, y (EC). */
+  n?: string;
+  e?: string;
+  crv?: string;
+  x?: string;
+  y?: string;
   privateKey: KeyObject;
   publicKey: KeyObject;
 }
@@ -73,10 +79,12 @@ export class KeyStore {
 
   async create(name: string, opts: CreateKeyOptions = {}): Promise<KeyVersion> {
     const kty = opts.kty ?? 'RSA';
-    const keySize = opts.keySize ?? 2048;
-    if (kty !== 'RSA' && kty !== 'RSA-HSM') throw new KeyVaultError(400, 'BadParameter', `Unsupported key type: ${String(kty)}`);
-    if (!(KEY_SIZES as readonly number[]).includes(keySize)) throw new KeyVaultError(400, 'BadParameter', `Unsupported key size: ${keySize}`);
-    const { privateKey, publicKey } = await generateKeyPairAsync('rsa', { modulusLength: keySize });
+    const ec = kty === 'EC' || kty === 'EC-HSM';
+    const keySize = ec ? 256 : (opts.keySize ?? 2048);
+    if (!ec && kty !== 'RSA' && kty !== 'RSA-HSM') throw new KeyVaultError(400, 'BadParameter', `Unsupported key type: ${String(kty)}`);
+    if (ec && (opts.crv ?? 'P-256') !== 'P-256') throw new KeyVaultError(400, 'BadParameter', `Unsupported curve: ${String(opts.crv)}`);
+    if (!ec && !(KEY_SIZES as readonly number[]).includes(keySize)) throw new KeyVaultError(400, 'BadParameter', `Unsupported key size: ${keySize}`);
+    const { privateKey, publicKey } = ec ? await generateKeyPairAsync('ec', { namedCurve: 'P-256' }) : await generateKeyPairAsync('rsa', { modulusLength: keySize });
     const jwk = publicKey.export({ format: 'jwk' });
     const at = nowSeconds();
     const key: KeyVersion = {
@@ -88,8 +96,7 @@ export class KeyStore {
       enabled: opts.enabled ?? true,
       created: at,
       updated: at,
-      n: jwk.n!,
-      e: jwk.e!,
+      ...(ec ? { crv: jwk.crv, x: jwk.x, y: jwk.y } : { n: jwk.n, e: jwk.e }),
       privateKey,
       publicKey,
     };
@@ -103,7 +110,7 @@ export class KeyStore {
   /** A new version with the current version's type, size and operations. */
   async rotate(name: string): Promise<KeyVersion> {
     const current = this.get(name);
-    return this.create(name, { kty: current.kty, keySize: current.keySize, keyOps: current.keyOps });
+    return this.create(name, { kty: current.kty, keySize: current.keySize, keyOps: current.keyOps, ...(current.crv ? { crv: 'P-256' as const } : {}) });
   }
 
   /** The named version, or the current one; KeyNotFound (404) when absent. */
@@ -136,7 +143,12 @@ export class KeyStore {
 /** The real KeyBundle shape: `{ key: JWK (public only), attributes }`. */
 export function keyBundle(vaultUrl: string, key: KeyVersion): object {
   return {
-    key: { kid: `${vaultUrl}/keys/${key.name}/${key.version}`, kty: key.kty, key_ops: key.keyOps, n: key.n, e: key.e },
+    key: {
+      kid: `${vaultUrl}/keys/${key.name}/${key.version}`,
+      kty: key.kty,
+      key_ops: key.keyOps,
+      ...(key.crv ? { crv: key.crv, x: key.x, y: key.y } : { n: key.n, e: key.e }),
+    },
     attributes: attributes(key),
   };
 }

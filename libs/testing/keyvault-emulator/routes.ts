@@ -1,5 +1,6 @@
 import type { Operation } from './faults';
 import { decrypt, encrypt, keyBundle, keyItem, KeyStore, KeyType, KeyVaultError } from './keys';
+import { signDigest } from './signing';
 
 /** What a request path means in the Key Vault keys API. */
 export interface Route {
@@ -9,7 +10,7 @@ export interface Route {
 }
 
 const NAME_RE = /^[0-9a-zA-Z-]{1,127}$/;
-const CRYPTO_OPS = new Set(['wrapkey', 'unwrapkey', 'encrypt', 'decrypt']);
+const CRYPTO_OPS = new Set(['wrapkey', 'unwrapkey', 'encrypt', 'decrypt', 'sign']);
 
 /** Maps `METHOD /keys/...` to an operation; `/keys/{name}/` (empty version, as the SDK sends it) is the current version. */
 export function parseRoute(method: string, pathname: string): Route {
@@ -48,6 +49,7 @@ export async function handleRoute(store: KeyStore, route: Route, body: Record<st
       const key = await store.create(keyName, {
         kty: body.kty as KeyType,
         keySize: body.key_size === undefined ? undefined : Number(body.key_size),
+        crv: body.crv as 'P-256' | undefined,
         keyOps: Array.isArray(body.key_ops) ? (body.key_ops as string[]) : undefined,
         enabled: attrs.enabled,
       });
@@ -65,7 +67,7 @@ export async function handleRoute(store: KeyStore, route: Route, body: Record<st
   }
 }
 
-const OP_NAMES: Record<string, string> = { wrapkey: 'wrapKey', unwrapkey: 'unwrapKey', encrypt: 'encrypt', decrypt: 'decrypt' };
+const OP_NAMES: Record<string, string> = { wrapkey: 'wrapKey', unwrapkey: 'unwrapKey', encrypt: 'encrypt', decrypt: 'decrypt', sign: 'sign' };
 
 function cryptoOperation(store: KeyStore, route: Route, body: Record<string, unknown>, vaultUrl: string): object {
   const key = store.get(route.keyName!, route.version);
@@ -76,6 +78,9 @@ function cryptoOperation(store: KeyStore, route: Route, body: Record<string, unk
     throw new KeyVaultError(400, 'BadParameter', 'Property value must be base64url.');
   }
   const input = Buffer.from(body.value, 'base64url');
+  // `sign` answers like the others: { kid, value } (value: the signature, base64url).
+  if (route.operation === 'sign') return { kid: `${vaultUrl}/keys/${key.name}/${key.version}`, value: signDigest(body.alg, key.privateKey, key.kty, input).toString('base64url') };
+  if (key.kty.startsWith('EC')) throw new KeyVaultError(400, 'BadParameter', `Operation ${opName} is not supported for EC keys.`);
   const out = route.operation === 'wrapkey' || route.operation === 'encrypt' ? encrypt(key, body.alg, input) : decrypt(key, body.alg, input);
   return { kid: `${vaultUrl}/keys/${key.name}/${key.version}`, value: out.toString('base64url') };
 }

@@ -11,6 +11,7 @@ export const hubspot: ProviderEntryInput = {
   pkce: false,
   tokenAuthMethod: 'client_secret_post',
   refresh: { supported: true, rotation: 'never' },
+  downscope: { onRefresh: false, source: 'developers.hubspot.com/docs/api/oauth-quickstart-guide (Refreshing OAuth tokens): grant_type, client_id, client_secret, redirect_uri, refresh_token; no scope parameter' },
   expiry: { whenMissing: { assumeSeconds: 1800 } },
 };
 
@@ -24,6 +25,7 @@ export const zoom: ProviderEntryInput = {
   scopes: { descriptions: { 'meeting:read': 'See your meetings', 'meeting:write': 'Create and edit your meetings', 'user:read': 'See your profile' } },
   tokenAuthMethod: 'client_secret_basic',
   refresh: { supported: true, rotation: 'always' },
+  downscope: { onRefresh: false, source: 'developers.zoom.us/docs/integrations/oauth/ (Refreshing an access token): grant_type and refresh_token only; no scope parameter' },
   expiry: { whenMissing: { assumeSeconds: 3600 } },
   identity: { source: 'userinfo', url: 'https://api.zoom.us/v2/users/me', subject: 'id', email: 'email' },
   revocation: { url: 'https://zoom.us/oauth/revoke', token: 'access_token', hint: false, clientAuth: 'client_secret_basic' },
@@ -41,6 +43,7 @@ export const dropbox: ProviderEntryInput = {
   tokenAuthMethod: 'client_secret_post',
   metadata: { account_id: 'account_id', uid: 'uid', team_id: 'team_id' },
   refresh: { supported: true, rotation: 'never' },
+  downscope: { onRefresh: true, source: 'www.dropbox.com/developers/documentation/http/documentation#oauth2-token: scope on a refresh_token grant requests a subset of the granted scopes for the short-lived token; refresh tokens do not rotate' },
   expiry: { whenMissing: { assumeSeconds: 14400 } },
   identity: { source: 'response', subject: 'account_id' },
   revocation: { url: 'https://api.dropboxapi.com/2/auth/token/revoke', token: 'access_token', tokenIn: 'bearer', hint: false },
@@ -57,6 +60,7 @@ export const box: ProviderEntryInput = {
   pkce: false,
   tokenAuthMethod: 'client_secret_post',
   refresh: { supported: true, rotation: 'always' },
+  downscope: { onRefresh: false, source: 'developer.box.com/guides/authentication/tokens/refresh/: grant_type, client_id, client_secret, refresh_token; no scope parameter; refresh tokens rotate' },
   expiry: { whenMissing: { assumeSeconds: 3600 } },
   identity: { source: 'userinfo', url: 'https://api.box.com/2.0/users/me', subject: 'id', email: 'login' },
   revocation: { url: 'https://api.box.com/oauth2/revoke', token: 'refresh_token', hint: false, clientAuth: 'client_secret_post' },
@@ -72,6 +76,7 @@ export const asana: ProviderEntryInput = {
   scopes: { default: ['default'], descriptions: { default: 'Read and write your tasks, projects and workspaces', 'tasks:read': 'Read your tasks' } },
   tokenAuthMethod: 'client_secret_post',
   refresh: { supported: true, rotation: 'never' },
+  downscope: { onRefresh: false, source: 'developers.asana.com/docs/oauth (Token exchange endpoint, refresh_token grant): no scope parameter documented' },
   expiry: { whenMissing: { assumeSeconds: 3600 } },
   identity: { source: 'response', subject: 'data.gid', email: 'data.email' },
   revocation: { url: 'https://app.asana.com/-/oauth_revoke', token: 'refresh_token', hint: false, clientAuth: 'client_secret_post' },
@@ -88,6 +93,7 @@ export const zendesk: ProviderEntryInput = {
   scopes: { default: ['read'], descriptions: { read: 'Read your tickets, users and organizations', write: 'Create and update tickets', 'tickets:read': 'Read tickets' } },
   tokenAuthMethod: 'client_secret_post',
   refresh: { supported: true, rotation: 'optional' },
+  downscope: { onRefresh: false, source: 'developer.zendesk.com/api-reference/ticketing/oauth/grant_type_tokens/ (refresh_token grant): no scope parameter documented; the refresh token rotates' },
   expiry: { whenMissing: 'never' },
   revocation: { url: 'https://{subdomain}.zendesk.com/api/v2/oauth/tokens/current.json', method: 'DELETE', token: 'access_token', tokenIn: 'bearer', hint: false },
 };
@@ -103,6 +109,7 @@ export const intercom: ProviderEntryInput = {
   pkce: false,
   tokenAuthMethod: 'client_secret_post',
   refresh: { supported: false, rotation: 'never' },
+  downscope: { onRefresh: false, source: 'developers.intercom.com setting-up-oauth: tokens do not expire and there is no refresh grant' },
   expiry: { whenMissing: 'never' },
   identity: { source: 'userinfo', url: 'https://api.intercom.io/me', subject: 'id', email: 'email' },
 };

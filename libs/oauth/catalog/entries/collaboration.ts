@@ -23,6 +23,7 @@ export const github: ProviderEntryInput = {
   response: { scopeSeparator: ',' },
   terminalErrors: GITHUB_ERRORS,
   refresh: { supported: false, rotation: 'never' },
+  downscope: { onRefresh: false, source: 'docs.github.com authorizing-oauth-apps: OAuth App tokens have no refresh grant' },
   expiry: { whenMissing: 'never' },
   identity: GITHUB_USER,
   revocation: { url: 'https://api.github.com/applications/{client_id}/grant', method: 'DELETE', token: 'access_token', tokenIn: 'json', tokenParam: 'access_token', hint: false, clientAuth: 'client_secret_basic' },
@@ -40,6 +41,7 @@ export const githubApp: ProviderEntryInput = {
   response: { scopeSeparator: ',' },
   terminalErrors: GITHUB_ERRORS,
   refresh: { supported: true, rotation: 'always' },
+  downscope: { onRefresh: false, source: 'docs.github.com refreshing-user-access-tokens: grant_type, client_id, client_secret, refresh_token; permissions come from the app, not scope' },
   expiry: { whenMissing: 'never' },
   identity: GITHUB_USER,
   revocation: { url: 'https://api.github.com/applications/{client_id}/token', method: 'DELETE', token: 'access_token', tokenIn: 'json', tokenParam: 'access_token', hint: false, clientAuth: 'client_secret_basic' },
@@ -81,6 +83,7 @@ export const slack: ProviderEntryInput = {
   metadata: SLACK_METADATA,
   terminalErrors: SLACK_ERRORS,
   refresh: { supported: true, rotation: 'optional' },
+  downscope: { onRefresh: false, source: 'api.slack.com/authentication/rotation: oauth.v2.access with grant_type=refresh_token takes no scope parameter' },
   expiry: { whenMissing: 'never' },
   identity: { source: 'response', subject: 'authed_user.id' },
   revocation: SLACK_REVOKE,
@@ -122,6 +125,7 @@ export const atlassian: ProviderEntryInput = {
   // Reuse of a rotated token outside a 10-minute "leeway interval" revokes the family (Atlassian's
   // rotating refresh tokens announcement, developer community, 2022): retry within it.
   refresh: { supported: true, rotation: 'always', reuseGraceSeconds: 600 },
+  downscope: { onRefresh: false, source: 'developer.atlassian.com/cloud/jira/platform/oauth-2-3lo-apps/ (Use a refresh token): grant_type, client_id, client_secret, refresh_token; no scope parameter; rotating refresh tokens' },
   expiry: { whenMissing: { assumeSeconds: 3600 } },
   identity: { source: 'userinfo', url: 'https://api.atlassian.com/me', subject: 'account_id', email: 'email' },
 };
@@ -138,6 +142,7 @@ export const linear: ProviderEntryInput = {
   tokenAuthMethod: 'client_secret_post',
   response: { scopeSeparator: ' ' },
   refresh: { supported: true, rotation: 'optional' },
+  downscope: { onRefresh: false, source: 'linear.app/developers/oauth-2-0-authentication (Refresh token): no scope parameter documented' },
   expiry: { whenMissing: 'never' },
   revocation: { url: 'https://api.linear.app/oauth/revoke', token: 'access_token', tokenIn: 'bearer', hint: false },
 };
@@ -156,6 +161,7 @@ export const notion: ProviderEntryInput = {
   tokenEncoding: 'json',
   metadata: { workspace_id: 'workspace_id', workspace_name: 'workspace_name', bot_id: 'bot_id' },
   refresh: { supported: true, rotation: 'optional' },
+  downscope: { onRefresh: false, source: 'developers.notion.com/docs/authorization: no scopes at all (capabilities are set on the integration)' },
   expiry: { whenMissing: 'never' },
   identity: { source: 'response', subject: 'owner.user.id', email: 'owner.user.person.email' },
 };
@@ -171,6 +177,7 @@ export const gitlab: ProviderEntryInput = {
   scopes: { default: ['openid', 'read_user'], descriptions: { read_user: 'Read your profile', api: 'Full access to the API as you', read_api: 'Read access to the API', read_repository: 'Read your repositories' } },
   tokenAuthMethod: 'client_secret_post',
   refresh: { supported: true, rotation: 'always' },
+  downscope: { onRefresh: false, source: 'docs.gitlab.com/api/oauth2/ (refresh_token grant): no scope parameter documented; refresh tokens rotate' },
   expiry: { whenMissing: { assumeSeconds: 7200 } },
   identity: { source: 'id_token', subject: 'sub', email: 'email' },
   revocation: { url: 'https://gitlab.com/oauth/revoke', token: 'refresh_token', clientAuth: 'client_secret_post' },

@@ -1,0 +1,17 @@
+import { invalidToken } from './auth-errors';
+
+// RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token, with exactly one space here (issue 14 §4);
+// the scheme is case-insensitive (RFC 9110 §11.1). Nothing may follow the token.
+const BEARER = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i;
+
+/**
+ * The token of an `Authorization: Bearer <token68>` header. Undefined when no header was sent;
+ * a 401 `invalid_token` for anything else (another scheme, two spaces, trailing text, a repeated
+ * header), so a request never reaches verification with a token cut out of a longer value.
+ */
+export function bearerTokenOf(header: string | string[] | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  const match = typeof header === 'string' ? BEARER.exec(header) : null;
+  if (!match) throw invalidToken('the Authorization header must be exactly "Bearer <token>"');
+  return match[1];
+}

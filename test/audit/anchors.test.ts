@@ -1,0 +1,189 @@
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DataSource } from 'typeorm';
+import { anchorPayload, AuditAnchor, AuditAnchorJob } from '../../libs/audit-anchors';
+import { loadConfig, VaultConfig } from '../../libs/config';
+import { LocalAuditSigner, LocalKeyProvider, localAuditKeyFile, SystemKeys } from '../../libs/crypto';
+import { createDataSource, runMigrations } from '../../libs/db';
+import { runCli } from '../keys/support';
+import { createTestDatabase, TestDatabase } from '../support/database';
+import { captureLogs, event, newAuditLog } from './support';
+
+/**
+ * SECURITY.md 53: tampering that leaves a consistent-looking table (truncation, a dropped tail with the
+ * triggers off, a reset head, a rewritten row) is caught by `audit verify --anchors` against anchors kept
+ * outside the database — exit 2 naming the first anchor that fails; forged anchors are refused.
+ * The chain is written by the real audit log, anchors by the real anchor job (local provider's key),
+ * and verification is the real CLI process.
+ */
+describe('audit verify --anchors', () => {
+  let db: TestDatabase;
+  let dir: string;
+  const open: DataSource[] = [];
+  let schemas = 0;
+  const logs = captureLogs();
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    dir = await mkdtemp(join(tmpdir(), 'anchors-'));
+  });
+  afterAll(async () => {
+    for (const ds of open) if (ds.isInitialized) await ds.destroy();
+    await db.drop();
+    await rm(dir, { recursive: true, force: true });
+    logs.restore();
+  });
+
+  interface Scenario {
+    ds: DataSource;
+    env: Record<string, string>;
+    file: string;
+    anchors: AuditAnchor[];
+  }
+
+  /** A fresh schema: 3 events, anchor, 3 more, anchor, 1 more (unanchored). Anchors go to AUDIT_ANCHOR_FILE. */
+  async function scenario(): Promise<Scenario> {
+    const schema = `anchors_${++schemas}`;
+    const file = join(dir, `${schema}.jsonl`);
+    const env = {
+      DATABASE_URL: db.url,
+      VAULT_DB_SCHEMA: schema,
+      LOCAL_KEK_FILE: join(dir, 'kek.json'),
+      VAULT_PUBLIC_URL: 'https://vault.test',
+      AUDIT_ANCHOR_FILE: file,
+      LOG_LEVEL: 'silent',
+    };
+    const config: VaultConfig = loadConfig({ ...env, NODE_ENV: 'test' });
+    const ds = createDataSource({ url: db.url, schema, poolSize: 3 });
+    open.push(ds);
+    await ds.initialize();
+    await runMigrations(ds, schema);
+    const kek = new LocalKeyProvider(env.LOCAL_KEK_FILE);
+    await kek.init();
+    const audit = newAuditLog(ds, await new SystemKeys(ds, kek).get('audit-mac'));
+    const job = new AuditAnchorJob(ds, config, new LocalAuditSigner(localAuditKeyFile(env.LOCAL_KEK_FILE)), { run: false });
+    const anchors: AuditAnchor[] = [];
+    for (let i = 1; i <= 7; i++) {
+      await audit.record(event(`t${i % 2}`, { details: { i } }));
+      if (i === 3 || i === 6) anchors.push(await job.anchor());
+    }
+    return { ds, env, file, anchors };
+  }
+
+  /** As a superuser: every trigger off for the statement's transaction. */
+  async function tamper(ds: DataSource, ...statements: string[]): Promise<void> {
+    await ds.transaction(async (m) => {
+      await m.query('SET LOCAL session_replication_role = replica');
+      for (const sql of statements) await m.query(sql);
+    });
+  }
+
+  const verify = (s: Scenario, ...extra: string[]) => runCli(['audit', 'verify', '--anchors', s.file, ...extra], s.env);
+
+  it('passes an untouched chain, the anchors as the file holds them', async () => {
+    const s = await scenario();
+    expect((await readFile(s.file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l))).toEqual(s.anchors);
+    expect(s.anchors.map((a) => a.seq)).toEqual(['3', '6']);
+    const r = await verify(s);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, checked: 7, anchors: 2, newestAnchor: { seq: '6' } });
+  });
+
+  it('catches a truncated log (head reset too): exit 2 naming the first anchor', async () => {
+    const s = await scenario();
+    await tamper(s.ds, 'TRUNCATE audit_events', 'DELETE FROM audit_chain_head');
+    const r = await verify(s);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`anchor seq=3 at=${s.anchors[0].at} fails: anchor_mismatch`);
+    // Without anchors the emptied log looks like a new one.
+    expect((await runCli(['audit', 'verify'], s.env)).code).toBe(0);
+  });
+
+  it('catches a dropped tail with the head rewound to match: exit 2 naming the anchor past the cut', async () => {
+    const s = await scenario();
+    await tamper(s.ds, 'DELETE FROM audit_events WHERE seq > 4', 'UPDATE audit_chain_head SET seq = 4, hash = (SELECT hash FROM audit_events WHERE seq = 4)');
+    expect((await runCli(['audit', 'verify'], s.env)).code).toBe(0);
+    const r = await verify(s);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`anchor seq=6 at=${s.anchors[1].at} fails: anchor_mismatch`);
+  });
+
+  it('catches a reset head: exit 2 naming the anchor it no longer reaches', async () => {
+    const s = await scenario();
+    await tamper(s.ds, 'UPDATE audit_chain_head SET seq = 2, hash = (SELECT hash FROM audit_events WHERE seq = 2)');
+    const r = await verify(s);
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, problem: 'head_mismatch', firstBadSeq: '3', failedAnchor: { seq: '3' } });
+    expect(r.stderr).toContain('anchor seq=3');
+  });
+
+  it('catches a rewritten row, even one whose chain was recomputed after it', async () => {
+    const s = await scenario();
+    await tamper(s.ds, `UPDATE audit_events SET outcome = 'denied' WHERE seq = 5`);
+    const r = await verify(s);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('anchor seq=6');
+    expect(JSON.parse(r.stdout)).toMatchObject({ problem: 'hash_mismatch', firstBadSeq: '5' });
+
+    // Someone holding the MAC key rewrites the whole chain consistently: only an anchor can tell.
+    const t = await scenario();
+    const kek = new LocalKeyProvider(t.env.LOCAL_KEK_FILE);
+    await kek.init();
+    const mac = await new SystemKeys(t.ds, kek).get('audit-mac');
+    await tamper(t.ds, 'TRUNCATE audit_events', 'DELETE FROM audit_chain_head');
+    const rewrite = newAuditLog(t.ds, mac);
+    for (let i = 1; i <= 7; i++) await rewrite.record(event('t0', { details: { i, rewritten: true } }));
+    expect((await runCli(['audit', 'verify'], t.env)).code).toBe(0);
+    const r2 = await verify(t);
+    expect(r2.code).toBe(2);
+    expect(r2.stderr).toContain(`anchor seq=3 at=${t.anchors[0].at} fails: anchor_mismatch`);
+  });
+
+  it('refuses a forged anchor: altered after signing, or signed by another key', async () => {
+    const s = await scenario();
+    const [a1, a2] = s.anchors;
+    // Moved back to cover for a cut tail: the signature no longer matches.
+    await writeFile(s.file, [a1, { ...a2, seq: '4' }].map((a) => JSON.stringify(a)).join('\n'));
+    const r = await verify(s);
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, problem: 'anchor_signature_invalid', failedAnchor: { seq: '4' } });
+    expect(r.stderr).toContain('anchor seq=4');
+
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const head = { seq: '2', hash: a1.hash, at: a1.at, vault: a1.vault };
+    const forged = { ...head, alg: 'ES256', kid: a1.kid, sig: sign('sha256', anchorPayload(head), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url') };
+    await writeFile(s.file, JSON.stringify(forged));
+    const r2 = await verify(s);
+    expect(r2.code).toBe(2);
+    expect(JSON.parse(r2.stdout)).toMatchObject({ problem: 'anchor_signature_invalid', failedAnchor: { seq: '2' } });
+  });
+
+  it('takes the public key from --public-key, and refuses anchors under a key that is not it', async () => {
+    const s = await scenario();
+    const signer = new LocalAuditSigner(localAuditKeyFile(s.env.LOCAL_KEK_FILE));
+    await signer.init();
+    const pem = (await signer.publicKey(s.anchors[0].kid))!.export({ type: 'spki', format: 'pem' }) as string;
+    await writeFile(join(dir, 'audit.pub.pem'), pem);
+    expect((await verify(s, '--public-key', join(dir, 'audit.pub.pem'))).code).toBe(0);
+    const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }) as string;
+    await writeFile(join(dir, 'other.pub.pem'), other);
+    const r = await verify(s, '--public-key', join(dir, 'other.pub.pem'));
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stdout)).toMatchObject({ problem: 'anchor_signature_invalid', failedAnchor: { seq: '3' } });
+  });
+
+  it('reads the log lines as emitted, and names a line that is not an anchor', async () => {
+    const s = await scenario();
+    const logs = [{ level: 30, msg: 'credential vault worker started' }, ...s.anchors.map((anchor) => ({ level: 30, msg: 'audit anchor', anchor }))];
+    const logFile = join(dir, 'worker.log');
+    await writeFile(logFile, logs.map((l) => JSON.stringify(l)).join('\n'));
+    expect((await runCli(['audit', 'verify', '--anchors', logFile], s.env)).code).toBe(0);
+    await writeFile(logFile, `${JSON.stringify(s.anchors[0])}\n{"seq": "3"}\n`);
+    const r = await runCli(['audit', 'verify', '--anchors', logFile], s.env);
+    expect(r.code).toBe(64);
+    expect(r.stderr).toContain('anchors line 2: hash must be 64 lower-case hex digits');
+  });
+});
