@@ -27,6 +27,8 @@ export interface StormOptions {
   /** Pause between one client's releases. */
   thinkMs: number;
   worker: Record<string, string>;
+  /** More settings for the API process (e.g. the release rate limits, for a closed-loop load). */
+  vaultEnv?: Record<string, string>;
   progress?: (line: string) => void;
 }
 
@@ -57,7 +59,7 @@ export async function runStorm(o: StormOptions): Promise<StormFigures> {
       AZURE_KEYVAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: 'true',
       AZURE_KEYVAULT_CREDENTIAL: `static:${kv.token}`,
     };
-    rig = await startStormRig({ graceSeconds: 30, accessTtl: o.ttl, keyEnv, extraIntegrations: { [STRICT]: 0 }, env: { REFRESH_RELEASE_WAIT_MS: String(o.releaseWaitMs) } });
+    rig = await startStormRig({ graceSeconds: 30, accessTtl: o.ttl, keyEnv, extraIntegrations: { [STRICT]: 0 }, env: { REFRESH_RELEASE_WAIT_MS: String(o.releaseWaitMs), ...o.vaultEnv } });
     const r = rig;
     proxy = await TcpProxy.start(r.v.db.url);
     const px = proxy;
@@ -70,6 +72,9 @@ export async function runStorm(o: StormOptions): Promise<StormFigures> {
     const t0 = Date.now();
     await r.seed(o.perIntegration, { integration: INTEGRATION, prefix: 'u', expiresIn: o.firstExpiry });
     await r.seed(o.perIntegration, { integration: STRICT, prefix: 's', expiresIn: o.firstExpiry });
+    // As the catalog schedules a fresh token (a quarter of its life left), not the store's pre-catalog
+    // placeholder (300 s before expiry), which would make every seeded token due at once.
+    await r.v.db.ds.query(`UPDATE vault.connections SET next_refresh_at = now() + (expires_at - now()) * 0.75`);
     say(`seeded ${users.length} connections in ${Math.round((Date.now() - t0) / 1000)} s`);
     const firstExpiry = (await r.v.db.ds.query(`SELECT expires_at FROM vault.connections`)).map((x: any) => new Date(x.expires_at).getTime()) as number[];
     const workers: SpawnedWorker[] = await Promise.all([r.worker(workerEnv), r.worker(workerEnv), r.worker(workerEnv)]);

@@ -96,10 +96,12 @@ export async function startStormRig(o: {
       const ids: string[] = [];
       for (let i = 0; i < n; i++) {
         const g = provider.grant(graces[integration]);
+        const expiresIn = so.expiresIn?.() ?? g.expiresIn;
+        provider.access.set(g.accessToken, Date.now() + expiresIn * 1000); // the provider agrees on its life
         const c = await store.put(asTenantId(T), integration, `${so.prefix ?? 'u'}${i}`, {
           accessToken: Secret.of(g.accessToken),
           refreshToken: Secret.of(g.refreshToken),
-          expiresAt: new Date(Date.now() + (so.expiresIn?.() ?? g.expiresIn) * 1000),
+          expiresAt: new Date(Date.now() + expiresIn * 1000),
           refreshTokenExpiresAt: null,
           scopes: ['read'],
           metadata: {},
