@@ -24,7 +24,7 @@ describe('local key provider failing at runtime (issue 14 §6)', () => {
     const token = v.issuer.agentToken({ tenant, user, agent: 'mcp-1', integrations: ['openai'] });
     const res = await fetch(`${cold.url}/v1/connections/openai/token`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
     const text = await res.text();
-    return { status: res.status, text, body: JSON.parse(text) };
+    return { status: res.status, text, body: JSON.parse(text), retryAfter: res.headers.get('retry-after') };
   };
   const provider = () => cold.app.get<KeyProvider>(KEY_PROVIDER);
 
@@ -70,6 +70,7 @@ describe('local key provider failing at runtime (issue 14 §6)', () => {
     await expect(provider().refresh()).rejects.toMatchObject({ name: 'KeyProviderUnavailableError' });
     const r = await release(tenant, 'alice');
     expect([r.status, r.body.code]).toEqual([503, 'unavailable']);
+    expect(Number(r.retryAfter)).toBeGreaterThan(0);
     expect(r.text).not.toContain('canary');
     const ready = await fetch(`${cold.url}/readyz`);
     expect(ready.status).toBe(503);
