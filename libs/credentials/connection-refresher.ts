@@ -11,6 +11,7 @@ import { IntegrationStore } from './integration.store';
 import { OAuthAppCredentialReader } from './oauth-app-credentials';
 import { ClaimedConnection, OAuthCredential, OAuthCredentialStore, RefreshableConnection } from './oauth-credential.store';
 import { backoffDelayMs, nextRefreshAt } from './refresh-schedule';
+import { step } from './refresh-transition';
 
 /** A token this close to its expiry is refreshed before it is released (at most; see `isDue`). */
 export const REFRESH_AHEAD_MS = 60_000;
@@ -176,16 +177,26 @@ export class ConnectionRefresher {
         await this.store.releaseLease(c, this.owner, { errorClass: null, failed: false });
         throw unavailable(1); // nothing to keep as the stored access token: refresh it first
       }
+      // The protocol's decisions are the pure transition function's (refresh-transition.ts); this runs them.
+      const facts = {
+        rotation: provider.entry.refresh.rotation,
+        reuseGraceSeconds: provider.entry.refresh.reuseGraceSeconds ?? 0,
+        callAgeMs: c.callAgeMs,
+        // A batch row reached this late: its lease could run out during the call.
+        late: trigger === 'scheduled' && Date.now() - c.claimedAt + this.callMs + 1000 > this.leaseMs,
+        stopping: false,
+      };
+      let state = step({ at: 'claimed', facts }, { on: 'decide' });
       // Only a call that was started can have rotated the token; a claim that never got that far cannot.
-      if (c.callStartedAt && provider.entry.refresh.rotation !== 'never' && !withinReuseGrace(c, provider)) return await this.interrupted(c, trigger, provider);
-      if (trigger === 'scheduled' && Date.now() - c.claimedAt + this.callMs + 1000 > this.leaseMs) {
-        // A batch row reached this late: its lease could run out during the call. Give it back
-        // untouched; the next claim takes it with a fresh lease.
-        await this.store.releaseLease(c, this.owner, { errorClass: null, failed: false });
+      if (state.at === 'indeterminate') return await this.interrupted(c, trigger, provider);
+      if (state.at === 'given_back') {
+        await this.store.releaseLease(c, this.owner, { errorClass: null, failed: false }); // untouched; the next claim gets a fresh lease
         return;
       }
       // The one write before the call: from here on a successor must assume the token may rotate.
-      if (!(await this.store.markCallStarted(c, this.owner))) return await this.movedOn(c, trigger, provider, 'lease_lost');
+      state = step(state, { on: 'call_marked', ok: await this.store.markCallStarted(c, this.owner) });
+      if (state.at === 'given_back') return await this.movedOn(c, trigger, provider, 'lease_lost');
+      const called = state;
       let grant: ParsedGrant;
       try {
         grant = narrowing ? await this.oauth.refreshNarrowed(provider, app, previous.refresh, narrowing.scopes) : await this.oauth.refresh(provider, app, previous.refresh, c.scopes);
@@ -196,7 +207,8 @@ export class ConnectionRefresher {
           await this.store.releaseLease(c, this.owner, { errorClass: null, failed: false, callSettled: true });
           throw new DomainError('scope_exceeds_policy', 'the provider refused the narrower scope set');
         }
-        return err.errorClass === 'terminal' ? await this.terminal(c, err, trigger, provider) : await this.transient(c, err, trigger, provider);
+        const answered = step(called, { on: 'answer', kind: err.errorClass === 'terminal' ? 'terminal' : 'transient' });
+        return answered.at === 'transient' ? await this.transient(c, err, trigger, provider, answered.callSettled) : await this.terminal(c, err, trigger, provider);
       }
       if (!narrowing) {
         await this.commit(c, trigger, provider, grant, previous.refresh, started);
@@ -333,14 +345,14 @@ export class ConnectionRefresher {
     throw needsReauth();
   }
 
-  private async transient(c: ClaimedConnection, err: ProviderError, trigger: Trigger, provider: ResolvedProvider): Promise<void> {
+  private async transient(c: ClaimedConnection, err: ProviderError, trigger: Trigger, provider: ResolvedProvider, callSettled: boolean): Promise<void> {
     const errorClass = `${err.errorClass}:${err.code}`;
     const delay = backoffDelayMs(c.refreshFailures + 1, this.backoff, err.retryAfterSeconds);
     // The first failure of a streak is news; the retries that follow are not.
     const event = c.refreshFailures === 0 ? this.event(c, 'connection.refresh_failed', { status: 'active', error_class: errorClass }) : undefined;
     const retryAt = new Date(Date.now() + delay);
     // The provider answered our call: it is settled, unless an earlier interrupted call is still outstanding.
-    const settled = { errorClass, retryAt, failed: true, callSettled: !c.callStartedAt };
+    const settled = { errorClass, retryAt, failed: true, callSettled };
     if (!(await this.store.releaseLease(c, this.owner, settled, event))) await this.refusedAfterTakeover(c, err, errorClass, retryAt);
     this.report(trigger, provider, 'transient', err.code, 0);
     await this.record(c, 'error', 'provider_unavailable', { trigger, provider_error: err.code, status: err.status, retry_in_seconds: Math.round(delay / 1000) });
@@ -382,18 +394,6 @@ export class ConnectionRefresher {
 const COMMIT_MARGIN_MS = 1000;
 /** A commit failing while the database answers (the key provider is down) renews its lease this often at most. */
 const MAX_LEASE_RENEWALS = 3;
-
-/** Margin for a retry within a reuse grace window: the request must reach the provider before the window closes. */
-const GRACE_MARGIN_MS = 2000;
-
-/**
- * An interrupted call to a provider that accepts the previous refresh token for a while after
- * rotating it (`reuseGraceSeconds`): within that window a retry with the same token is safe.
- */
-function withinReuseGrace(c: ClaimedConnection, provider: ResolvedProvider): boolean {
-  const graceMs = (provider.entry.refresh.reuseGraceSeconds ?? 0) * 1000;
-  return graceMs > 0 && c.callAgeMs !== null && c.callAgeMs + GRACE_MARGIN_MS < graceMs;
-}
 
 function needsReauth(): DomainError {
   return new DomainError('needs_reauth', 'the connection must be re-authorized by the user');
