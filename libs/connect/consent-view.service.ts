@@ -3,7 +3,7 @@ import { AuditLog } from '../audit';
 import { ConnectionStore, ConnectionStatus, consentScopes, Integration, IntegrationStore } from '../credentials';
 import { DomainError, TenantId } from '../kernel';
 import { ProviderCatalog } from '../oauth';
-import { AgentStore, Policy, PolicyStore } from '../policy';
+import { AgentStore, Policy, PolicyDecisionPoint, PolicyStore } from '../policy';
 import { ConnectSession } from './connect-session.store';
 
 export interface AgentGrant {
@@ -54,6 +54,7 @@ export class ConsentViewService {
     private readonly catalog: ProviderCatalog,
     private readonly policies: PolicyStore,
     private readonly agents: AgentStore,
+    private readonly decisions: PolicyDecisionPoint,
     private readonly audit: AuditLog,
   ) {}
 
@@ -67,7 +68,7 @@ export class ConsentViewService {
       const resolved = this.catalog.resolve(i.provider, i.config, String(i.config.client_id ?? ''));
       providerHost = new URL(resolved.authorizeUrl).host;
       const custom = (i.config.provider_options as { scope_descriptions?: Record<string, string> } | undefined)?.scope_descriptions ?? {};
-      const asked = consentScopes(resolved, await this.policies.scopeReach(s.tenant, i.name));
+      const asked = consentScopes(resolved, await this.decisions.reach(s.tenant, i.name));
       scopes = asked.map((scope) => ({ scope, description: custom[scope] ?? entry.scopes.descriptions[scope] ?? STANDARD_SCOPES[scope] ?? `Access “${scope}”` }));
     }
     return {

@@ -1,5 +1,7 @@
 export { evaluatePolicies, rolesFromClaims, scopeReach } from './policy.evaluator';
-export type { Policy, PolicyRequest, PolicyDecision, ScopeReach } from './policy.evaluator';
+export type { Policy, PolicyRequest, PolicyDecision, PolicyMatch, DecisionInputs, ScopeReach } from './policy.evaluator';
+export { PolicyDecisionPoint } from './policy-decision-point';
+export type { DecisionQuery } from './policy-decision-point';
 export { PolicyStore } from './policy.store';
 export { AgentStore } from './agent.store';
 export type { Agent, AgentAuthMethod } from './agent.store';

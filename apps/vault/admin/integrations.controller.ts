@@ -6,7 +6,7 @@ import { Integration, IntegrationStore, kindOf } from '../../../libs/credentials
 import { DomainError, Secret } from '../../../libs/kernel';
 import { CUSTOM_PROVIDER, OutboundPolicy, ProviderCatalog } from '../../../libs/oauth';
 import { scopesNoPolicyAllows } from '../../../libs/credentials';
-import { PolicyStore } from '../../../libs/policy';
+import { PolicyDecisionPoint } from '../../../libs/policy';
 import { validName } from '../http/names';
 import { PutIntegrationDto } from './integration.dto';
 
@@ -32,7 +32,7 @@ export class IntegrationsController {
     private readonly catalog: ProviderCatalog,
     private readonly outbound: OutboundPolicy,
     private readonly audit: AuditLog,
-    private readonly policies: PolicyStore,
+    private readonly decisions: PolicyDecisionPoint,
   ) {}
 
   @Put(':name')
@@ -80,7 +80,7 @@ export class IntegrationsController {
   private async policyReach(p: VerifiedToken, i: Integration): Promise<Record<string, unknown>> {
     if (i.kind !== 'oauth2') return {};
     const resolved = this.catalog.resolve(i.provider, i.config, String(i.config.client_id ?? 'client'));
-    return { scopes_no_policy_allows: scopesNoPolicyAllows(resolved, await this.policies.scopeReach(p.tenant, i.name)) };
+    return { scopes_no_policy_allows: scopesNoPolicyAllows(resolved, await this.decisions.reach(p.tenant, i.name)) };
   }
 
   @Get()
