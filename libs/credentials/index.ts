@@ -22,3 +22,7 @@ export { RefreshWorkerModule } from './refresh-worker.module';
 export { consentScopes, scopesNoPolicyAllows } from './consent-scopes';
 export { DerivedTokenStore } from './derived-token.store';
 export { ScopeCeilingCheck } from './ceiling-check';
+export { IntegrationAdminService } from './integration-admin.service';
+export type { IntegrationSettings, IntegrationReport } from './integration-admin.service';
+export { ConnectionAdminService } from './connection-admin.service';
+export type { ApiKeyTarget } from './connection-admin.service';

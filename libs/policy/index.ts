@@ -8,3 +8,7 @@ export type { Agent, AgentAuthMethod } from './agent.store';
 export { PolicyModule } from './policy.module';
 export { PolicyChangeFeed, POLICY_CHANNEL } from './policy-change.feed';
 export type { PolicyChangeListener } from './policy-change.feed';
+export { PolicyAdminService } from './policy-admin.service';
+export type { PolicyInput } from './policy-admin.service';
+export { AgentAdminService, DEFAULT_SECRET_OVERLAP_SECONDS } from './agent-admin.service';
+export type { AgentInput } from './agent-admin.service';
