@@ -1,4 +1,4 @@
-export { evaluatePolicies, rolesFromClaims, scopeReach } from './policy.evaluator';
+export { evaluatePolicies, scopeReach } from './policy.evaluator';
 export type { Policy, PolicyRequest, PolicyDecision, PolicyMatch, DecisionInputs, ScopeReach } from './policy.evaluator';
 export { PolicyDecisionPoint } from './policy-decision-point';
 export type { DecisionQuery } from './policy-decision-point';
@@ -6,9 +6,7 @@ export { PolicyStore } from './policy.store';
 export { AgentStore } from './agent.store';
 export type { Agent, AgentAuthMethod } from './agent.store';
 export { PolicyModule } from './policy.module';
-export { PolicyChangeFeed, POLICY_CHANNEL } from './policy-change.feed';
-export type { PolicyChangeListener } from './policy-change.feed';
 export { PolicyAdminService } from './policy-admin.service';
 export type { PolicyInput } from './policy-admin.service';
-export { AgentAdminService, DEFAULT_SECRET_OVERLAP_SECONDS } from './agent-admin.service';
+export { AgentAdminService } from './agent-admin.service';
 export type { AgentInput } from './agent-admin.service';
