@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { AuditLog } from '../audit';
 import { KeyUnwrapError } from '../crypto';
 import { DomainError, ErrorCode, TenantId } from '../kernel';
-import { AgentStore, PolicyDecisionPoint, PolicyStore } from '../policy';
+import { AgentStore, inputsForAudit, PolicyDecisionPoint, PolicyStore } from '../policy';
 import { CONNECT_LINKS, ConnectLinkIssuer } from './connect-links';
 import { ConnectionRefresher, isDue } from './connection-refresher';
 import { ConnectionStore, TENANT_LEVEL } from './connection.store';
@@ -73,7 +73,7 @@ export class CredentialReleaseService {
 
     const decision = await this.decisions.decide(caller.tenant, { agent: caller.agent, integration: integrationName, subject: caller.subject, claims: caller.claims });
     if (!decision.allowed) {
-      return deny('policy_denied', 'policy does not allow this agent this credential for this user', { policy: decision.policy, matched: decision.inputs.matched });
+      return deny('policy_denied', 'policy does not allow this agent this credential for this user', { policy: decision.policy, ...inputsForAudit(decision.inputs.matched) });
     }
 
     const subject = level === 'tenant' ? TENANT_LEVEL : caller.subject;
@@ -132,7 +132,7 @@ export class CredentialReleaseService {
         ...base,
         outcome: 'allowed',
         details: {
-          connection: connection.id, version: connection.version, policies: decision.policies, matched: decision.inputs.matched, scopes, jti: caller.jti ?? null,
+          connection: connection.id, version: connection.version, policies: decision.policies, ...inputsForAudit(decision.inputs.matched), scopes, jti: caller.jti ?? null,
           ...(plan.kind === 'narrowed' ? { granted: connection.scopes, ceiling: decision.scopeCeiling, narrowed: true, derived } : {}),
         },
       });

@@ -1,4 +1,4 @@
-import { evaluatePolicies, Policy, rolesFromClaims, scopeReach } from './policy.evaluator';
+import { evaluatePolicies, inputsForAudit, Policy, PolicyMatch, rolesFromClaims, scopeReach } from './policy.evaluator';
 
 const allow = (name: string, over: Partial<Policy> = {}): Policy => ({ name, effect: 'allow', agents: ['a1'], integrations: ['gh'], scopes: [], users: {}, ...over });
 const deny = (name: string, over: Partial<Policy> = {}): Policy => ({ ...allow(name, over), effect: 'deny' });
@@ -42,6 +42,29 @@ describe('evaluatePolicies (CONTRACT.md: deny by default, any matching deny wins
     const d = evaluatePolicies([allow('r', { scopes: ['read'], max_ttl_seconds: 300 }), allow('w', { scopes: ['write', 'read'], max_ttl_seconds: 60 })], req);
     expect(d).toMatchObject({ allowed: true, scopeCeiling: ['read', 'write'], maxTtlSeconds: 60 });
     expect(evaluatePolicies([allow('r', { scopes: ['read'] }), allow('all')], req)).toMatchObject({ scopeCeiling: null, maxTtlSeconds: null });
+  });
+});
+
+describe('inputsForAudit (an audit record holds 16 KiB of details: what a decision logs is bounded)', () => {
+  const m = (policy: string, effect: 'allow' | 'deny', roles: string[] = []): PolicyMatch => ({ policy, effect, roles, subject: false });
+
+  it('a few matches go in as they are', () => {
+    expect(inputsForAudit([m('a', 'allow', ['r1'])])).toEqual({ matched: [m('a', 'allow', ['r1'])] });
+  });
+
+  it('denies first, at most 8 policies and 2 roles each, counting what was left out', () => {
+    const many = [...Array.from({ length: 12 }, (_, i) => m(`allow-${i}`, 'allow', ['r1', 'r2', 'r3', 'r4'])), m('the-deny', 'deny')];
+    const out = inputsForAudit(many);
+    expect(out.matched).toHaveLength(8);
+    expect(out.matched[0]).toEqual(m('the-deny', 'deny'));
+    expect(out.matched[1]).toEqual({ ...m('allow-0', 'allow', ['r1', 'r2']), roles_omitted: 2 });
+    expect(out.matched_omitted).toBe(5);
+  });
+
+  it('stays far below the limit with the longest names the admin API takes', () => {
+    const long = (c: string) => c.repeat(256);
+    const many = Array.from({ length: 100 }, (_, i) => m(`${i}`.padEnd(128, 'p'), 'allow', Array.from({ length: 100 }, (_, j) => long(String.fromCharCode(97 + (j % 26))))));
+    expect(JSON.stringify(inputsForAudit(many)).length).toBeLessThan(8 * 1024);
   });
 });
 

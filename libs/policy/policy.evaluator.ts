@@ -74,6 +74,26 @@ export function evaluatePolicies(policies: readonly Policy[], r: PolicyRequest):
   return { allowed: true, policies: allows.map((p) => p.name), scopeCeiling: ceiling, maxTtlSeconds: ttls.length ? Math.min(...ttls) : null, inputs };
 }
 
+/**
+ * Bounds on what a decision logs: an audit record holds 16 KiB of details (a larger one fails the
+ * release closed), roles are up to 256 characters, and one role already explains an any-of match.
+ */
+const LOGGED_MATCHES = 8;
+const LOGGED_ROLES = 2;
+
+/**
+ * The decision's inputs as audit details: `matched` (denies first, since one of them decided; then
+ * the allows), within bounds; `matched_omitted` counts the policies left out, `roles_omitted` on a
+ * match the roles left out.
+ */
+export function inputsForAudit(matched: readonly PolicyMatch[]): { matched: Array<PolicyMatch & { roles_omitted?: number }>; matched_omitted?: number } {
+  const ordered = [...matched.filter((m) => m.effect === 'deny'), ...matched.filter((m) => m.effect === 'allow')];
+  const kept = ordered.slice(0, LOGGED_MATCHES).map((m) =>
+    m.roles.length > LOGGED_ROLES ? { ...m, roles: m.roles.slice(0, LOGGED_ROLES), roles_omitted: m.roles.length - LOGGED_ROLES } : m,
+  );
+  return kept.length < matched.length ? { matched: kept, matched_omitted: matched.length - kept.length } : { matched: kept };
+}
+
 /** Roles and groups from a token's claims (`roles`, `groups`; string or array). */
 export function rolesFromClaims(claims: Record<string, unknown>): string[] {
   const out: string[] = [];

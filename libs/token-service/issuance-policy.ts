@@ -13,8 +13,8 @@ export interface ScopeGrants {
   maxTtlSeconds: number | null;
   /**
    * The policies that applied to any scope put to them, once each, with the roles/subject they
-   * matched on (the audit's inputs). Those depend on the user, not the scope, so this stays as
-   * small as the tenant's policy list however many scopes are asked for.
+   * matched on (the audit's inputs). Those depend on the user, not the scope, so a policy that
+   * applied to several scopes is listed once.
    */
   matched: PolicyMatch[];
 }

@@ -7,7 +7,7 @@ import { VAULT_CONFIG, VaultConfig } from '../config';
 import { ScopeCeilingCheck } from '../credentials';
 import { isDatabaseUnavailable } from '../db';
 import { DomainError, TenantId } from '../kernel';
-import { PolicyDecisionPoint } from '../policy';
+import { inputsForAudit, PolicyDecisionPoint } from '../policy';
 import { AuthenticatedClient, ClientAuthenticator } from './client-authenticator';
 import { peekJwt } from './client-assertion';
 import { ExchangeRequest, formOf, parseExchangeRequest, PresentedClient, presentedClient, TOKEN_TYPES } from './exchange-request';
@@ -115,7 +115,7 @@ export class TokenExchangeService {
       outcome: 'allowed',
       agent,
       subject: a.subject.subject,
-      details: { ...this.inputs(a), granted: grants.granted, refused: grants.refused, policies: grants.policies, matched: grants.matched, jti: issued.jti, expires_in: issued.expiresIn },
+      details: { ...this.inputs(a), granted: grants.granted, refused: grants.refused, policies: grants.policies, ...inputsForAudit(grants.matched), jti: issued.jti, expires_in: issued.expiresIn },
     });
     return {
       access_token: issued.jwt,
@@ -203,7 +203,7 @@ export class TokenExchangeService {
         // Unauthenticated, so not the `agent`: only what the caller claimed, if it is a well-formed id.
         ...(!a.client ? { claimed_client_id: a.claimedClientId ?? null } : {}),
         detail: refusal.description,
-        ...(grants ? { granted: [], refused: grants.refused, matched: grants.matched } : {}),
+        ...(grants ? { granted: [], refused: grants.refused, ...inputsForAudit(grants.matched) } : {}),
       },
     });
   }
