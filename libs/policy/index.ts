@@ -6,6 +6,8 @@ export { PolicyStore } from './policy.store';
 export { AgentStore } from './agent.store';
 export type { Agent, AgentAuthMethod } from './agent.store';
 export { PolicyModule } from './policy.module';
+// Tests build the stores by hand over a real feed (PolicySnapshots needs one).
+export { PolicyChangeFeed } from './policy-change.feed';
 export { PolicyAdminService } from './policy-admin.service';
 export type { PolicyInput } from './policy-admin.service';
 export { AgentAdminService } from './agent-admin.service';

@@ -12,6 +12,6 @@ import { PolicyStore } from './policy.store';
 @Module({
   imports: [AuditModule],
   providers: [PolicyChangeFeed, PolicySnapshots, PolicyStore, AgentStore, PolicyDecisionPoint, PolicyAdminService, AgentAdminService],
-  exports: [PolicyStore, AgentStore, PolicyDecisionPoint, PolicyAdminService, AgentAdminService],
+  exports: [PolicyStore, AgentStore, PolicyChangeFeed, PolicyDecisionPoint, PolicyAdminService, AgentAdminService],
 })
 export class PolicyModule {}
