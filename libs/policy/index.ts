@@ -2,6 +2,7 @@ export { evaluatePolicies, inputsForAudit, scopeReach } from './policy.evaluator
 export type { Policy, PolicyRequest, PolicyDecision, PolicyMatch, DecisionInputs, ScopeReach } from './policy.evaluator';
 export { PolicyDecisionPoint } from './policy-decision-point';
 export type { DecisionQuery } from './policy-decision-point';
+export type { AgentReach } from './agent-reach';
 export { PolicyStore } from './policy.store';
 export { AgentStore } from './agent.store';
 export type { Agent, AgentAuthMethod } from './agent.store';

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { TenantId } from '../kernel';
+import { AgentReach, agentReach } from './agent-reach';
 import { evaluatePolicies, PolicyDecision, rolesFromClaims, ScopeReach, scopeReach } from './policy.evaluator';
 import { PolicySnapshots } from './policy-snapshots';
 
@@ -14,7 +15,7 @@ export interface DecisionQuery {
 
 /**
  * The one place policy is decided (issue 16 point 1): the release, the token exchange (per
- * scope) and consent (what any policy could ever allow) all ask here, so a new condition —
+ * scope) and consent (what any policy could ever allow, and for which agents) all ask here, so a new condition —
  * a time of day, an approval — is added to the query and the evaluator, not to each caller.
  * Reads the tenant's snapshot: no query on the release path while it is cached.
  */
@@ -30,5 +31,10 @@ export class PolicyDecisionPoint {
   /** What the tenant's policies could ever allow of an integration (consent asks for no more). Read fresh: not a hot path. */
   async reach(tenant: TenantId, integration: string): Promise<ScopeReach> {
     return scopeReach((await this.snapshots.get(tenant, true)).policies, integration);
+  }
+
+  /** Which agents policies could let act on `integration` for `subject` (what the consent page lists). Read fresh: not a hot path. */
+  async agentReach(tenant: TenantId, integration: string, subject: string): Promise<AgentReach[]> {
+    return agentReach((await this.snapshots.get(tenant, true)).policies, integration, subject);
   }
 }
