@@ -1,11 +1,11 @@
-export { IntegrationStore, integrationRef } from './integration.store';
-export type { Integration, IntegrationInput } from './integration.store';
+export { IntegrationStore } from './integration.store';
+export type { Integration } from './integration.store';
 export { ConnectionStore, TENANT_LEVEL, connectionRef } from './connection.store';
 export type { ConnectionSummary, ConnectionRecord, ConnectionStatus, ExpiredPreviousKey } from './connection.store';
 export { CredentialReleaseService } from './release.service';
 export type { ReleaseCaller, ReleaseResult } from './release.service';
 export { CredentialsModule } from './credentials.module';
-export { PROVIDERS, OAUTH_PROVIDERS, kindOf } from './providers';
+export { PROVIDERS } from './providers';
 export { OAuthCredentialStore } from './oauth-credential.store';
 export type { OAuthCredential, RefreshableConnection } from './oauth-credential.store';
 export { OAuthAppCredentialReader } from './oauth-app-credentials';
@@ -19,6 +19,10 @@ export type { ConnectionEvent, ConnectionEvents, ConnectionEventType, Queryable 
 export { RefreshScheduler } from './refresh-scheduler';
 export { nextRefreshAt, backoffDelayMs } from './refresh-schedule';
 export { RefreshWorkerModule } from './refresh-worker.module';
-export { consentScopes, scopesNoPolicyAllows } from './consent-scopes';
+export { consentScopes } from './consent-scopes';
 export { DerivedTokenStore } from './derived-token.store';
 export { ScopeCeilingCheck } from './ceiling-check';
+export { IntegrationAdminService } from './integration-admin.service';
+export type { IntegrationSettings, IntegrationReport } from './integration-admin.service';
+export { ConnectionAdminService } from './connection-admin.service';
+export type { ApiKeyTarget } from './connection-admin.service';

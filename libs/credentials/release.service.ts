@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { AuditLog } from '../audit';
 import { KeyUnwrapError } from '../crypto';
 import { DomainError, ErrorCode, TenantId } from '../kernel';
-import { AgentStore, evaluatePolicies, PolicyStore, rolesFromClaims } from '../policy';
+import { AgentStore, inputsForAudit, PolicyDecisionPoint, PolicyStore } from '../policy';
 import { CONNECT_LINKS, ConnectLinkIssuer } from './connect-links';
 import { ConnectionRefresher, isDue, isUsable } from './connection-refresher';
 import { ConnectionStore, TENANT_LEVEL } from './connection.store';
@@ -47,6 +47,7 @@ export class CredentialReleaseService {
     private readonly connections: ConnectionStore,
     private readonly policies: PolicyStore,
     private readonly agents: AgentStore,
+    private readonly decisions: PolicyDecisionPoint,
     private readonly audit: AuditLog,
     private readonly refresher: ConnectionRefresher,
     private readonly downscoped: DownscopedTokens,
@@ -70,13 +71,10 @@ export class CredentialReleaseService {
     const level = await this.policies.integrationLevel(caller.tenant, integrationName);
     if (!level) return deny('connection_not_found', 'no connection for this user and integration');
 
-    const decision = evaluatePolicies(await this.policies.applicable(caller.tenant, caller.agent, integrationName), {
-      agent: caller.agent,
-      integration: integrationName,
-      subject: caller.subject,
-      roles: rolesFromClaims(caller.claims),
-    });
-    if (!decision.allowed) return deny('policy_denied', 'policy does not allow this agent this credential for this user', { policy: decision.policy });
+    const decision = await this.decisions.decide(caller.tenant, { agent: caller.agent, integration: integrationName, subject: caller.subject, claims: caller.claims });
+    if (!decision.allowed) {
+      return deny('policy_denied', 'policy does not allow this agent this credential for this user', { policy: decision.policy, ...inputsForAudit(decision.inputs.matched) });
+    }
 
     const subject = level === 'tenant' ? TENANT_LEVEL : caller.subject;
     const link = () => (subject === TENANT_LEVEL ? Promise.resolve(undefined) : this.connectLink(caller, integrationName));
@@ -139,7 +137,7 @@ export class CredentialReleaseService {
         ...base,
         outcome: 'allowed',
         details: {
-          connection: connection.id, version: connection.version, policies: decision.policies, scopes, jti: caller.jti ?? null,
+          connection: connection.id, version: connection.version, policies: decision.policies, ...inputsForAudit(decision.inputs.matched), scopes, jti: caller.jti ?? null,
           ...(plan.kind === 'narrowed' ? { granted: connection.scopes, ceiling: decision.scopeCeiling, narrowed: true, derived } : {}),
         },
       });
