@@ -1,8 +1,14 @@
 import { Socket } from 'node:net';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbeddedPostgres } from '../libs/db';
+
+/** What global-teardown finds on globalThis: the embedded cluster and its folder. */
+export interface EmbeddedRun {
+  stop(): Promise<void>;
+  dir: string;
+}
 
 function reachable(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -27,7 +33,14 @@ export default async function globalSetup(): Promise<void> {
     return;
   }
   const dir = mkdtempSync(join(tmpdir(), 'vault-test-pg-'));
-  const db = await startEmbeddedPostgres(dir);
+  let db: Awaited<ReturnType<typeof startEmbeddedPostgres>>;
+  try {
+    db = await startEmbeddedPostgres(dir);
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   process.env.TEST_DATABASE_URL = db.url;
-  (globalThis as { __embeddedPg?: { stop(): Promise<void> } }).__embeddedPg = db;
+  // The cluster (~56 MB) goes with the run: global-teardown stops it and removes `dir`.
+  (globalThis as { __embeddedPg?: EmbeddedRun }).__embeddedPg = { stop: () => db.stop(), dir };
 }

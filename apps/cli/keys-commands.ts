@@ -2,12 +2,12 @@ import { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { userInfo } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
 import { loadConfig, VaultConfig } from '../../libs/config';
 import { createDataSource, isDatabaseUnavailable, runMigrations, startEmbeddedPostgres } from '../../libs/db';
 import { KeyActor, KeyAdminService, KeyJob, KeyJobRunner, KeyJobStore, KeyStatusService, KeyStatusView, SYSTEM_TENANT } from '../../libs/keys';
 import { DomainError } from '../../libs/kernel';
 import { WorkerModule } from '../worker/worker.module';
+import { parseCommand, usageError } from './args';
 import { ProgressDisplay } from './progress';
 
 export const KEYS_USAGE = `  keys status [--tenant T] [--json]
@@ -22,9 +22,11 @@ export const KEYS_USAGE = `  keys status [--tenant T] [--json]
                  owner columns), then refuse the old scheme; the scheduler starts it on its own
   keys retire --version N --tenant T
                  retire tenant key version N and every version below it
-  exit codes (keys): 0 ok · 1 error · 3 a job failed · 4 refused (records still use the
+  exit codes (keys): 0 ok · 1 error (e.g. an unknown tenant) · 3 a job failed · 4 refused (records still use the
                  version, active key, not implemented) · 5 status has warnings · 64 usage ·
                  69 database or key provider unavailable · 78 invalid configuration`;
+
+const KEYS_USAGE_FULL = `usage: npm run cli -- keys <command>\n${KEYS_USAGE}`;
 
 export const KEYS_EXIT = { ok: 0, failure: 1, jobFailed: 3, refused: 4, warnings: 5, usage: 64, unavailable: 69 } as const;
 
@@ -35,33 +37,31 @@ type Args = { tenant?: string; target?: string; version?: string; json: boolean;
 
 /** `keys …` commands. Runs against the database directly (like `audit verify`), as an operator. */
 export async function runKeysCommand(argv: string[]): Promise<number> {
-  let args: Args;
-  let sub: string | undefined;
-  try {
-    const parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        tenant: { type: 'string' },
-        target: { type: 'string' },
-        version: { type: 'string' },
-        json: { type: 'boolean', default: false },
-        run: { type: 'boolean', default: false },
-        'no-wait': { type: 'boolean', default: false },
-        'keep-version': { type: 'boolean', default: false },
-      },
-    });
-    args = parsed.values as Args;
-    sub = parsed.positionals[0];
-  } catch {
-    return usage();
-  }
-  const valid =
-    sub === 'status' ||
-    sub === 'reseal' ||
-    (sub === 'rotate' && ['kek', 'tenant', 'signing'].includes(args.target ?? '')) ||
-    (sub === 'retire' && /^[1-9][0-9]{0,9}$/.test(args.version ?? '') && Boolean(args.tenant));
-  if (!valid) return usage();
+  const parsed = parseCommand<Args>(
+    argv,
+    {
+      tenant: { type: 'string' },
+      target: { type: 'string' },
+      version: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      run: { type: 'boolean', default: false },
+      'no-wait': { type: 'boolean', default: false },
+      'keep-version': { type: 'boolean', default: false },
+    },
+    KEYS_USAGE_FULL,
+  );
+  if ('exit' in parsed) return parsed.exit;
+  const args = parsed.values;
+  const [sub, extra] = parsed.positionals;
+  const problem =
+    sub === undefined ? 'a keys command is needed'
+    : !['status', 'rotate', 'retire', 'reseal'].includes(sub) ? `unknown command 'keys ${sub}'`
+    : extra !== undefined ? `unexpected argument '${extra}'`
+    : sub === 'rotate' && !['kek', 'tenant', 'signing'].includes(args.target ?? '') ? `--target must be kek, tenant or signing${args.target === undefined ? '' : `, not '${args.target}'`}`
+    : sub === 'retire' && !/^[1-9][0-9]{0,9}$/.test(args.version ?? '') ? '--version must be a positive whole number'
+    : sub === 'retire' && !args.tenant ? '--tenant is required'
+    : undefined;
+  if (problem) return usageError(problem, KEYS_USAGE_FULL).exit;
   const config = loadConfig(process.env);
   const actor: KeyActor = { tenant: args.tenant ?? SYSTEM_TENANT, subject: `cli:${safeUser()}`, operator: true };
   try {
@@ -80,6 +80,7 @@ export async function runKeysCommand(argv: string[]): Promise<number> {
       process.stderr.write(`${err.code}: ${err.detail}\n`);
       if (err.code === 'unavailable') return KEYS_EXIT.unavailable;
       if (['conflict', 'not_implemented', 'forbidden'].includes(err.code)) return KEYS_EXIT.refused;
+      if (err.code === 'not_found') return KEYS_EXIT.failure;
       if (err.code === 'validation_failed') return KEYS_EXIT.usage;
     }
     if (isDatabaseUnavailable(err)) {
@@ -187,11 +188,6 @@ async function withKeysContext<T>(config: VaultConfig, fn: (app: INestApplicatio
     if (ds.isInitialized) await ds.destroy();
     await embedded?.stop();
   }
-}
-
-function usage(): number {
-  process.stderr.write(`usage: npm run cli -- keys <command>\n${KEYS_USAGE}\n`);
-  return KEYS_EXIT.usage;
 }
 
 function safeUser(): string {

@@ -1,12 +1,12 @@
 import 'reflect-metadata';
-import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, VaultConfig } from '../../libs/config';
 import { createDataSource, runMigrations, startEmbeddedPostgres } from '../../libs/db';
 import { loadDevIssuer } from '../vault/dev-issuer';
+import { parseCommand, usageError } from './args';
 import { AUDIT_USAGE, runAuditRetain, runAuditVerify } from './audit-commands';
 import { KEYS_USAGE, runKeysCommand } from './keys-commands';
 
-const USAGE = `usage: npm run cli -- <command>
+const USAGE = `usage: npm run cli -- <command> [--help]
   dev-token [--admin] [--tenant T] [--sub USER] [--agent CLIENT_ID] [--scope "a b"] [--ttl SECONDS]
                  mint a token from the development issuer (embedded default only)
 ${AUDIT_USAGE}
@@ -28,50 +28,76 @@ async function withDatabase<T>(config: VaultConfig, fn: (ds: ReturnType<typeof c
   }
 }
 
+const DEV_TOKEN_USAGE = USAGE.split('\n').slice(1, 3).join('\n');
+
 async function main(argv: string[]): Promise<number> {
-  if (argv[0] === 'keys') return runKeysCommand(argv.slice(1));
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
+  const [cmd, sub] = argv;
+  if (cmd === 'keys') return runKeysCommand(argv.slice(1));
+  if (cmd === 'dev-token') return devToken(argv.slice(1));
+  if (cmd === 'migrate') {
+    const parsed = parseCommand(argv.slice(1), {}, `usage: npm run cli -- migrate\n${USAGE.split('\n').find((l) => l.startsWith('  migrate'))}`);
+    if ('exit' in parsed) return parsed.exit;
+    if (parsed.positionals.length) return usageError(`unexpected argument '${parsed.positionals[0]}'`, USAGE).exit;
+    const config = loadConfig(process.env);
+    const applied = await withDatabase(config, (ds) => runMigrations(ds, config.database.schema));
+    process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'up to date\n');
+    return EXIT.ok;
+  }
+  if (cmd === 'audit' && (sub === '--help' || sub === '-h')) {
+    process.stdout.write(`usage: npm run cli -- audit verify|retain\n${AUDIT_USAGE}\n`);
+    return EXIT.ok;
+  }
+  if (cmd === 'audit' && (sub === 'verify' || sub === 'retain')) {
+    const usage = `usage: npm run cli -- audit ${sub}\n${AUDIT_USAGE}`;
+    const text = { type: 'string' } as const;
+    const options: Record<string, typeof text> = { anchors: text, 'public-key': text };
+    if (sub === 'retain') options.before = text;
+    const parsed = parseCommand<{ anchors?: string; 'public-key'?: string; before?: string }>(argv.slice(2), options, usage);
+    if ('exit' in parsed) return parsed.exit;
+    if (parsed.positionals.length) return usageError(`unexpected argument '${parsed.positionals[0]}'`, usage).exit;
+    const config = loadConfig(process.env);
+    const { anchors, 'public-key': publicKey, before } = parsed.values;
+    if (sub === 'retain') return runAuditRetain(config, (fn) => withDatabase(config, fn), { anchors, publicKey, before });
+    return runAuditVerify(config, (fn) => withDatabase(config, fn), { anchors, publicKey });
+  }
+  if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    (cmd === undefined ? process.stderr : process.stdout).write(USAGE + '\n');
+    return cmd === undefined ? EXIT.usage : EXIT.ok;
+  }
+  return usageError(`unknown command '${argv.slice(0, cmd === 'audit' ? 2 : 1).join(' ')}'`, USAGE).exit;
+}
+
+type DevTokenArgs = { admin: boolean; tenant: string; sub: string; agent?: string; scope: string; ttl: string };
+
+async function devToken(argv: string[]): Promise<number> {
+  const usage = `usage: npm run cli -- dev-token\n${DEV_TOKEN_USAGE}`;
+  const parsed = parseCommand<DevTokenArgs>(
+    argv,
+    {
       admin: { type: 'boolean', default: false },
       tenant: { type: 'string', default: 'default' },
       sub: { type: 'string', default: 'dev-user' },
       agent: { type: 'string' },
       scope: { type: 'string', default: '' },
       ttl: { type: 'string', default: '3600' },
-      anchors: { type: 'string' },
-      'public-key': { type: 'string' },
-      before: { type: 'string' },
     },
-  });
+    usage,
+  );
+  if ('exit' in parsed) return parsed.exit;
+  const { values } = parsed;
+  if (parsed.positionals.length) return usageError(`unexpected argument '${parsed.positionals[0]}'`, usage).exit;
+  if (!/^[1-9][0-9]{0,7}$/.test(values.ttl)) return usageError(`--ttl must be a positive whole number of seconds, not '${values.ttl}'`, usage).exit;
   const config = loadConfig(process.env);
-  const [cmd, sub] = positionals;
-  if (cmd === 'dev-token') {
-    if (!config.devIssuer) {
-      process.stderr.write('the development issuer is off (VAULT_DEV_ISSUER=false, DATABASE_URL set, or production)\n');
-      return EXIT.failure;
-    }
-    const dev = await loadDevIssuer(config.dataDir, config.publicUrl);
-    const scopes = [values.admin ? 'vault:admin' : '', values.scope].filter(Boolean).join(' ');
-    const claims: Record<string, unknown> = { sub: values.sub, tid: values.tenant, aud: config.audience, scope: scopes };
-    if (values.agent) claims.act = { sub: values.agent };
-    process.stdout.write(dev.sign(claims, Number(values.ttl)) + '\n');
-    return EXIT.ok;
+  if (!config.devIssuer) {
+    process.stderr.write('the development issuer is off (VAULT_DEV_ISSUER=false, DATABASE_URL set, or production)\n');
+    return EXIT.failure;
   }
-  if (cmd === 'migrate') {
-    const applied = await withDatabase(config, (ds) => runMigrations(ds, config.database.schema));
-    process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'up to date\n');
-    return EXIT.ok;
-  }
-  if (cmd === 'audit' && sub === 'verify') {
-    return runAuditVerify(config, (fn) => withDatabase(config, fn), { anchors: values.anchors, publicKey: values['public-key'] });
-  }
-  if (cmd === 'audit' && sub === 'retain') {
-    return runAuditRetain(config, (fn) => withDatabase(config, fn), { anchors: values.anchors, publicKey: values['public-key'], before: values.before });
-  }
-  process.stderr.write(USAGE + '\n');
-  return EXIT.usage;
+  const dev = await loadDevIssuer(config.dataDir, config.publicUrl);
+  const scopes = [values.admin ? 'vault:admin' : '', values.scope].filter(Boolean).join(' ');
+  const claims: Record<string, unknown> = { sub: values.sub, tid: values.tenant, aud: config.audience, scope: scopes };
+  if (values.agent) claims.act = { sub: values.agent };
+  process.stdout.write(dev.sign(claims, Number(values.ttl)) + '\n');
+  return EXIT.ok;
 }
 
 main(process.argv.slice(2)).then(

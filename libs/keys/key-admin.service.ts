@@ -63,6 +63,8 @@ export class KeyAdminService {
       return r;
     }
     const tenant = this.tenantFor(actor, opts.tenant);
+    // A typo must not "succeed" as a rotation of nothing.
+    if (!(await this.ds.query(`SELECT 1 FROM tenants WHERE id = $1`, [tenant])).length) throw new DomainError('not_found', `no tenant "${tenant}"`);
     const r = await this.jobs.enqueue({ kind: 'tenant_rotate', tenant, requestedBy: actor.subject, params: { audit_tenant: tenant } });
     await this.audit.record({ tenant, action: 'key.rotate', outcome: 'allowed', details: { target, job: r.job.id, phase: 'requested', new_job: r.created, by: actor.subject } });
     return r;

@@ -145,6 +145,11 @@ describe('key management API and CLI', () => {
     const [event] = await v.db.ds.query(`SELECT outcome, reason, details FROM vault.audit_events WHERE tenant = 'alpha' AND action = 'key.retire' ORDER BY seq DESC LIMIT 1`);
     expect(event).toMatchObject({ outcome: 'denied', reason: 'conflict', details: { by: expect.stringMatching(/^cli:/) } });
     expect((await runCli(['keys', 'rotate', '--target', 'everything'], cliEnv())).code).toBe(64);
+    // A mistyped tenant is an error naming it, not "succeeded 0/0"; no job is queued for it.
+    const typo = await runCli(['keys', 'rotate', '--target', 'tenant', '--tenant', 'alpah', '--run'], cliEnv());
+    expect([typo.code, typo.stderr.trim()]).toEqual([1, 'not_found: no tenant "alpah"']);
+    expect(typo.stdout).not.toContain('succeeded');
+    expect(await v.db.ds.query(`SELECT id FROM vault.key_jobs WHERE tenant = 'alpah'`)).toEqual([]);
 
     // The CLI runs with no rotation period configured: warnings use the 365-day default cryptoperiod.
     await v.db.ds.query(`UPDATE vault.tenant_keys SET created_at = now() - interval '400 days' WHERE tenant = 'alpha' AND status = 'active'`);

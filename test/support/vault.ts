@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LoggerService } from '@nestjs/common';
@@ -30,6 +30,7 @@ export async function startTestVault(
 ): Promise<TestVault> {
   const db = await createTestDatabase({ migrate: false });
   const issuer = new TestIssuer();
+  const dataDir = env.VAULT_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'vault-data-'));
   const config = loadConfig({
     NODE_ENV: 'test',
     PORT: '0',
@@ -37,7 +38,7 @@ export async function startTestVault(
     VAULT_PUBLIC_URL: 'https://vault.test.example',
     // `databaseUrl` lets a test route the vault's connections through something (a TCP proxy); `db` stays direct.
     DATABASE_URL: opts.databaseUrl ? opts.databaseUrl(db.url) : db.url,
-    VAULT_DATA_DIR: mkdtempSync(join(tmpdir(), 'vault-data-')),
+    VAULT_DATA_DIR: dataDir,
     TRUSTED_ISSUERS: JSON.stringify([issuer.config({ tenant_claim: 'tid' })]),
     VAULT_DEV_ISSUER: 'false',
     VAULT_DB_POOL_SIZE: '10',
@@ -71,6 +72,8 @@ export async function startTestVault(
     async close() {
       await vault.close();
       await db.drop();
+      // A data dir made here goes with the vault; one the caller passed is the caller's.
+      if (!env.VAULT_DATA_DIR) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
