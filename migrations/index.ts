@@ -11,6 +11,7 @@ import { DerivedTokens1763800001000 } from './1763800001000-DerivedTokens';
 import { AuditAnchors1763800001100 } from './1763800001100-AuditAnchors';
 import { AuditRetention1763800001101 } from './1763800001101-AuditRetention';
 import { RefreshCallStart1763800001200 } from './1763800001200-RefreshCallStart';
+import { TokenIssuedAt1763800001201 } from './1763800001201-TokenIssuedAt';
 
 /** Every migration, in order. New migrations are appended here, one per line. */
 export const migrations = [
@@ -27,4 +28,5 @@ export const migrations = [
   AuditAnchors1763800001100,
   AuditRetention1763800001101,
   RefreshCallStart1763800001200,
+  TokenIssuedAt1763800001201,
 ];

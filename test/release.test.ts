@@ -30,6 +30,8 @@ describe('credential release (API key)', () => {
     expect(audit.status).toBe(200);
     expect(audit.body.events[0]).toMatchObject({ action: 'credential.release', outcome: 'allowed', agent: 'mcp-1', user: 'alice', integration: 'openai' });
     expect(audit.text).not.toContain('sk-alice-canary-7f3a');
+    const [row] = await v.db.ds.query(`SELECT details FROM vault.audit_events WHERE action = 'credential.release' AND outcome = 'allowed' ORDER BY seq DESC LIMIT 1`);
+    expect(row.details).toMatchObject({ policies: ['mcp-openai'], matched: [{ policy: 'mcp-openai', effect: 'allow', roles: [], subject: false }] });
   });
 
   it('the stored key is ciphertext: the canary is in no column of the database', async () => {
@@ -84,6 +86,15 @@ describe('credential release (API key)', () => {
       expect(res.body.code).toBe('policy_denied');
       const audit = await v.call('GET', '/v1/admin/audit?outcome=denied&agent=mcp-1', { token: admin() });
       expect(audit.body.events[0]).toMatchObject({ outcome: 'denied', reason: 'policy_denied' });
+      // Logged with its inputs: every policy that applied, not only the deny that won.
+      const [row] = await v.db.ds.query(`SELECT details FROM vault.audit_events WHERE action = 'credential.release' AND reason = 'policy_denied' ORDER BY seq DESC LIMIT 1`);
+      expect(row.details).toMatchObject({
+        policy: 'deny-mcp',
+        matched: [
+          { policy: 'deny-mcp', effect: 'deny', roles: [], subject: false },
+          { policy: 'mcp-openai', effect: 'allow', roles: [], subject: false },
+        ],
+      });
     } finally {
       expect((await v.call('DELETE', '/v1/admin/policies/deny-mcp', { token: admin() })).status).toBe(204);
     }

@@ -63,6 +63,8 @@ const envSchema = z.object({
   REFRESH_BACKOFF_BASE_SECONDS: z.coerce.number().int().min(1).max(86400).default(30),
   REFRESH_BACKOFF_MAX_SECONDS: z.coerce.number().int().min(1).max(7 * 86400).default(3600),
   REFRESH_IN_PROCESS: bool.optional(),
+  // Issue 15: a release never waits longer than this on another process's refresh (then 503 + Retry-After).
+  REFRESH_RELEASE_WAIT_MS: z.coerce.number().int().min(0).max(60000).default(2000),
   // Webhooks (issue 4): delivery of connection events from the outbox; backoff in ms (full jitter).
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60000).default(10000),
   WEBHOOK_LEASE_SECONDS: z.coerce.number().int().min(2).max(3600).default(60),
@@ -162,6 +164,8 @@ export interface VaultConfig {
     backoffMaxMs: number;
     /** Run the scheduler inside the API process (default: only for the embedded database). */
     inProcess: boolean;
+    /** Longest a release waits on another process's refresh of an expired token; then 503 + Retry-After. */
+    releaseWaitMs: number;
   };
   /** The worker process's `GET /metrics` port; undefined = not served. */
   workerMetricsPort?: number;
@@ -302,6 +306,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
       backoffBaseMs: e.REFRESH_BACKOFF_BASE_SECONDS * 1000,
       backoffMaxMs: e.REFRESH_BACKOFF_MAX_SECONDS * 1000,
       inProcess: e.REFRESH_IN_PROCESS ?? !e.DATABASE_URL,
+      releaseWaitMs: e.REFRESH_RELEASE_WAIT_MS,
     },
     workerMetricsPort: e.WORKER_METRICS_PORT,
     webhooks: {

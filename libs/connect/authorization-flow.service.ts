@@ -5,7 +5,7 @@ import { consentScopes, IntegrationStore, OAuthAppCredentialReader, OAuthAppCred
 import { RecordRef, SealedFields } from '../crypto';
 import { DomainError } from '../kernel';
 import { authorizeUrl, checkAuthorizationIssuer, newPkce, OAuthClient, ParsedGrant, ProviderCatalog, ProviderError, providerErrorCode, ProviderHttpClient, randomSecret, ResolvedProvider } from '../oauth';
-import { PolicyStore } from '../policy';
+import { PolicyDecisionPoint } from '../policy';
 import { matchesBrowser, sha256 } from './browser-binding';
 import { ConnectSession, ConnectSessionStore } from './connect-session.store';
 
@@ -33,7 +33,7 @@ export class AuthorizationFlow {
     private readonly credentials: OAuthCredentialStore,
     private readonly sealed: SealedFields,
     private readonly audit: AuditLog,
-    private readonly policies: PolicyStore,
+    private readonly decisions: PolicyDecisionPoint,
     @Inject(VAULT_CONFIG) config: Pick<VaultConfig, 'publicUrl'>,
   ) {
     this.redirectUri = `${config.publicUrl}/oauth/callback`;
@@ -46,7 +46,7 @@ export class AuthorizationFlow {
     if (!app) throw new DomainError('conflict', 'This integration is not complete (it has no OAuth client_id). An administrator must finish it.');
     const resolved = this.catalog.resolve(integration.provider, integration.config, app.clientId);
     // Ask for no scope that no policy could ever allow (issue 14); what is granted is parsed against the same list.
-    return { app, provider: { ...resolved, scopes: consentScopes(resolved, await this.policies.scopeReach(s.tenant, s.integration)) } };
+    return { app, provider: { ...resolved, scopes: consentScopes(resolved, await this.decisions.reach(s.tenant, s.integration)) } };
   }
 
   /** Connect clicked: the provider's server-side endpoints are checked now (SECURITY 18), then a fresh state + PKCE. */

@@ -3,7 +3,7 @@ import { AuditLog } from '../audit';
 import { ConnectionStore, ConnectionStatus, consentScopes, Integration, IntegrationStore } from '../credentials';
 import { DomainError, TenantId } from '../kernel';
 import { ProviderCatalog } from '../oauth';
-import { AgentStore, Policy, PolicyStore } from '../policy';
+import { AgentStore, PolicyDecisionPoint } from '../policy';
 import { ConnectSession } from './connect-session.store';
 
 export interface AgentGrant {
@@ -52,8 +52,8 @@ export class ConsentViewService {
     private readonly integrations: IntegrationStore,
     private readonly connections: ConnectionStore,
     private readonly catalog: ProviderCatalog,
-    private readonly policies: PolicyStore,
     private readonly agents: AgentStore,
+    private readonly decisions: PolicyDecisionPoint,
     private readonly audit: AuditLog,
   ) {}
 
@@ -67,7 +67,7 @@ export class ConsentViewService {
       const resolved = this.catalog.resolve(i.provider, i.config, String(i.config.client_id ?? ''));
       providerHost = new URL(resolved.authorizeUrl).host;
       const custom = (i.config.provider_options as { scope_descriptions?: Record<string, string> } | undefined)?.scope_descriptions ?? {};
-      const asked = consentScopes(resolved, await this.policies.scopeReach(s.tenant, i.name));
+      const asked = consentScopes(resolved, await this.decisions.reach(s.tenant, i.name));
       scopes = asked.map((scope) => ({ scope, description: custom[scope] ?? entry.scopes.descriptions[scope] ?? STANDARD_SCOPES[scope] ?? `Access “${scope}”` }));
     }
     return {
@@ -102,25 +102,12 @@ export class ConsentViewService {
 
   /** Allowing policies for this integration and user, minus agents a deny without conditions excludes. */
   async agentsFor(tenant: TenantId, integration: string, subject: string): Promise<AgentGrant[]> {
-    const policies = await this.policies.list(tenant);
+    const reach = await this.decisions.agentReach(tenant, integration, subject);
     const names = new Map((await this.agents.list(tenant)).map((a) => [a.client_id, a.name]));
-    const applies = (p: Policy) => (p.integrations.includes('*') || p.integrations.includes(integration)) && (!p.users.subjects?.length || p.users.subjects.includes(subject));
-    const denies = policies.filter((p) => p.effect === 'deny' && applies(p) && !p.users.roles_any?.length);
-    if (denies.some((d) => d.agents.includes('*'))) return [];
-    const denied = new Set(denies.flatMap((d) => d.agents));
-    const out = new Map<string, AgentGrant>();
-    for (const p of policies.filter((x) => x.effect === 'allow' && applies(x))) {
-      const roles = p.users.roles_any ?? [];
-      const condition = roles.length ? `only when you have the role ${roles.join(' or ')}` : null;
-      for (const a of p.agents) {
-        if (denied.has(a)) continue;
-        const key = a === '*' ? '*' : a;
-        const prev = out.get(key);
-        if (prev && prev.condition === null) continue;
-        out.set(key, a === '*' ? { name: 'Any agent registered by this app', clientId: null, condition } : { name: names.get(a) ?? a, clientId: a, condition });
-      }
-    }
-    return [...out.values()];
+    return reach.map(({ agent, rolesAny }) => {
+      const condition = rolesAny.length ? `only when you have the role ${rolesAny.join(' or ')}` : null;
+      return agent === '*' ? { name: 'Any agent registered by this app', clientId: null, condition } : { name: names.get(agent) ?? agent, clientId: agent, condition };
+    });
   }
 
   /** The display name of an integration of the tenant, or null (a name from a URL is never shown as is). */

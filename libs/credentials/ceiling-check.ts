@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { TenantId } from '../kernel';
 import { downscopable, ProviderCatalog } from '../oauth';
-import { PolicyStore } from '../policy';
+import { PolicyDecisionPoint } from '../policy';
 import { consentScopes } from './consent-scopes';
 import { IntegrationStore } from './integration.store';
 
@@ -15,7 +15,7 @@ export class ScopeCeilingCheck {
   constructor(
     private readonly integrations: IntegrationStore,
     private readonly catalog: ProviderCatalog,
-    private readonly policies: PolicyStore,
+    private readonly decisions: PolicyDecisionPoint,
   ) {}
 
   /** The scopes such a connection would hold beyond `ceiling` that no release could leave out: empty when the ceiling can be honoured. */
@@ -24,7 +24,7 @@ export class ScopeCeilingCheck {
     const i = await this.integrations.get(tenant, integration);
     if (!i || i.kind !== 'oauth2') return [];
     const resolved = this.catalog.resolve(i.provider, i.config, String(i.config.client_id ?? 'client'));
-    const held = consentScopes(resolved, await this.policies.scopeReach(tenant, integration));
+    const held = consentScopes(resolved, await this.decisions.reach(tenant, integration));
     const over = held.filter((s) => !ceiling.includes(s));
     if (!over.length) return [];
     return downscopable(resolved.entry) && held.some((s) => ceiling.includes(s)) ? [] : over;

@@ -11,12 +11,25 @@ import { IntegrationStore } from './integration.store';
 import { OAuthAppCredentialReader } from './oauth-app-credentials';
 import { ClaimedConnection, OAuthCredential, OAuthCredentialStore, RefreshableConnection } from './oauth-credential.store';
 import { backoffDelayMs, nextRefreshAt } from './refresh-schedule';
+import { step } from './refresh-transition';
 
-/** A token this close to its expiry is refreshed before it is released. */
+/** A token this close to its expiry is refreshed before it is released (at most; see `isDue`). */
 export const REFRESH_AHEAD_MS = 60_000;
+/** The share of a token's lifetime left when a release refreshes it: 20–40 s tokens are not refreshed on every release. */
+const AHEAD_SHARE = 0.25;
+/** A token with less than this left is not handed out while another process refreshes it. */
+const MIN_RELEASE_VALIDITY_MS = 1000;
 
-export function isDue(expiresAt: Date | null, now = Date.now(), aheadMs = REFRESH_AHEAD_MS): boolean {
-  return expiresAt !== null && expiresAt.getTime() - now <= aheadMs;
+/** Whether a release should refresh first: less than min(60 s, 25 % of the token's lifetime) left. */
+export function isDue(expiresAt: Date | null, issuedAt: Date | null = null, now = Date.now()): boolean {
+  if (expiresAt === null) return false;
+  const life = issuedAt ? Math.max(0, expiresAt.getTime() - issuedAt.getTime()) : Infinity;
+  return expiresAt.getTime() - now <= Math.min(REFRESH_AHEAD_MS, life * AHEAD_SHARE);
+}
+
+/** Whether the token may be released as it is: it has not expired (and will not within a second). */
+export function isUsable(expiresAt: Date | null, now = Date.now()): boolean {
+  return expiresAt === null || expiresAt.getTime() - now >= MIN_RELEASE_VALIDITY_MS;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -67,8 +80,8 @@ export class ConnectionRefresher {
   ) {
     // Config guarantees lease > provider timeout + 2 s: a live refresher never loses its lease mid-call.
     this.leaseMs = config.refresh.leaseMs;
-    // A live lease holder answers within its provider timeout; waiting longer means it died.
-    this.waitMs = config.outbound.timeoutMs + 2000;
+    // What a release may wait on another process's refresh of an expired token (REFRESH_RELEASE_WAIT_MS).
+    this.waitMs = config.refresh.releaseWaitMs;
     this.callMs = config.outbound.timeoutMs;
     this.backoff = { baseMs: config.refresh.backoffBaseMs, maxMs: config.refresh.backoffMaxMs };
   }
@@ -134,13 +147,17 @@ export class ConnectionRefresher {
       const c = await this.store.load(tenant, id);
       if (!c) throw new DomainError('connection_not_found', 'no connection for this user and integration');
       if (c.status !== 'active') throw needsReauth();
-      if (!narrowing && !isDue(c.expiresAt)) return; // a sibling refreshed it meanwhile
+      if (!narrowing && !isDue(c.expiresAt, c.tokenIssuedAt)) return; // a sibling refreshed it meanwhile
       const claimed = await this.store.claimLease(c, this.owner, this.leaseMs);
       if (claimed) return this.refreshLeased(claimed, 'on_demand', narrowing);
+      // Another process is refreshing it. The current token, while it still works, serves the caller now
+      // (a narrower-scope request needs a call of its own: it waits, bounded like any other).
+      if (!narrowing && isUsable(c.expiresAt)) return;
       if (!waited) this.report('on_demand', null, 'lease_wait', null, 0);
       waited = true;
-      if (Date.now() > deadline) throw unavailable(Math.max(1, Math.ceil(((c.leaseExpiresAt?.getTime() ?? 0) - Date.now()) / 1000)));
-      await sleep(100); // another process holds the lease: wait for its commit
+      const left = deadline - Date.now();
+      if (left <= 0) throw unavailable(Math.max(1, Math.ceil(((c.leaseExpiresAt?.getTime() ?? 0) - Date.now()) / 1000)));
+      await sleep(Math.min(100, left)); // wait for its commit, no longer than the caller may
     }
   }
 
@@ -160,16 +177,26 @@ export class ConnectionRefresher {
         await this.store.releaseLease(c, this.owner, { errorClass: null, failed: false });
         throw unavailable(1); // nothing to keep as the stored access token: refresh it first
       }
+      // The protocol's decisions are the pure transition function's (refresh-transition.ts); this runs them.
+      const facts = {
+        rotation: provider.entry.refresh.rotation,
+        reuseGraceSeconds: provider.entry.refresh.reuseGraceSeconds ?? 0,
+        callAgeMs: c.callAgeMs,
+        // A batch row reached this late: its lease could run out during the call.
+        late: trigger === 'scheduled' && Date.now() - c.claimedAt + this.callMs + 1000 > this.leaseMs,
+        stopping: false,
+      };
+      let state = step({ at: 'claimed', facts }, { on: 'decide' });
       // Only a call that was started can have rotated the token; a claim that never got that far cannot.
-      if (c.callStartedAt && provider.entry.refresh.rotation !== 'never' && !withinReuseGrace(c, provider)) return await this.interrupted(c, trigger, provider);
-      if (trigger === 'scheduled' && Date.now() - c.claimedAt + this.callMs + 1000 > this.leaseMs) {
-        // A batch row reached this late: its lease could run out during the call. Give it back
-        // untouched; the next claim takes it with a fresh lease.
-        await this.store.releaseLease(c, this.owner, { errorClass: null, failed: false });
+      if (state.at === 'indeterminate') return await this.interrupted(c, trigger, provider);
+      if (state.at === 'given_back') {
+        await this.store.releaseLease(c, this.owner, { errorClass: null, failed: false }); // untouched; the next claim gets a fresh lease
         return;
       }
       // The one write before the call: from here on a successor must assume the token may rotate.
-      if (!(await this.store.markCallStarted(c, this.owner))) return await this.movedOn(c, trigger, provider, 'lease_lost');
+      state = step(state, { on: 'call_marked', ok: await this.store.markCallStarted(c, this.owner) });
+      if (state.at === 'given_back') return await this.movedOn(c, trigger, provider, 'lease_lost');
+      const called = state;
       let grant: ParsedGrant;
       try {
         grant = narrowing ? await this.oauth.refreshNarrowed(provider, app, previous.refresh, narrowing.scopes) : await this.oauth.refresh(provider, app, previous.refresh, c.scopes);
@@ -180,7 +207,8 @@ export class ConnectionRefresher {
           await this.store.releaseLease(c, this.owner, { errorClass: null, failed: false, callSettled: true });
           throw new DomainError('scope_exceeds_policy', 'the provider refused the narrower scope set');
         }
-        return err.errorClass === 'terminal' ? await this.terminal(c, err, trigger, provider) : await this.transient(c, err, trigger, provider);
+        const answered = step(called, { on: 'answer', kind: err.errorClass === 'terminal' ? 'terminal' : 'transient' });
+        return answered.at === 'transient' ? await this.transient(c, err, trigger, provider, answered.callSettled) : await this.terminal(c, err, trigger, provider);
       }
       if (!narrowing) {
         await this.commit(c, trigger, provider, grant, previous.refresh, started);
@@ -205,17 +233,7 @@ export class ConnectionRefresher {
     const rotated = grant.refreshToken !== null && grant.refreshToken.reveal() !== previousRefresh.reveal();
     const next: OAuthCredential = { ...grant, refreshToken: grant.refreshToken ?? previousRefresh };
     const schedule = nextRefreshAt(next.expiresAt, true, provider.entry.refresh);
-    // The rotated refresh token exists only in memory until this commit: retry it before giving up.
-    let committed = false;
-    for (let attempt = 0; attempt < 5; attempt++) {
-      try {
-        const recovered = c.refreshFailures > 0 ? this.event(c, 'connection.recovered', { status: 'active' }) : undefined;
-        committed = await this.store.commitRefresh(c, next, schedule, recovered);
-        break;
-      } catch {
-        await sleep(100 * 2 ** attempt);
-      }
-    }
+    const committed = await this.commitWithinLease(c, next, schedule);
     // Audited outside the retry: a failing audit write must not send a committed refresh round again.
     if (committed) return this.committed(c, trigger, provider, started, { trigger, rotated, ...extra });
     // Lost the lease (stalled past it) or the row moved on: find out who holds the latest token.
@@ -249,6 +267,32 @@ export class ConnectionRefresher {
     this.report(trigger, provider, 'indeterminate', 'commit_failed', started);
     await this.record(c, 'error', 'refresh_indeterminate', { trigger, rotated }).catch(() => undefined);
     throw unavailable(1);
+  }
+
+  /**
+   * The rotated refresh token exists only in memory until this commit (nothing is spilled to disk):
+   * retry through database and key provider blips with backoff for as long as the lease allows,
+   * renewing the lease whenever the database answers near its end (so no successor takes the row
+   * over while the answer is still on its way). False: the compare-and-set found the row moved on.
+   */
+  private async commitWithinLease(c: ClaimedConnection, next: OAuthCredential, schedule: Date | null): Promise<boolean> {
+    let deadline = c.claimedAt + this.leaseMs - COMMIT_MARGIN_MS;
+    let renewals = 0;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const recovered = c.refreshFailures > 0 ? this.event(c, 'connection.recovered', { status: 'active' }) : undefined;
+        return await this.store.commitRefresh(c, next, schedule, recovered);
+      } catch {
+        const delay = Math.min(1000, 100 * 2 ** attempt) * (0.5 + Math.random() / 2);
+        if (Date.now() + delay > deadline) {
+          const renewed = renewals < MAX_LEASE_RENEWALS && (await this.store.renewLease(c, this.owner, this.leaseMs).catch(() => false));
+          if (!renewed) return false;
+          renewals += 1;
+          deadline = Date.now() + this.leaseMs - COMMIT_MARGIN_MS;
+        }
+        await sleep(delay);
+      }
+    }
   }
 
   private async committed(c: ClaimedConnection, trigger: Trigger, provider: ResolvedProvider, started: number, details: Record<string, unknown>): Promise<boolean> {
@@ -301,14 +345,14 @@ export class ConnectionRefresher {
     throw needsReauth();
   }
 
-  private async transient(c: ClaimedConnection, err: ProviderError, trigger: Trigger, provider: ResolvedProvider): Promise<void> {
+  private async transient(c: ClaimedConnection, err: ProviderError, trigger: Trigger, provider: ResolvedProvider, callSettled: boolean): Promise<void> {
     const errorClass = `${err.errorClass}:${err.code}`;
     const delay = backoffDelayMs(c.refreshFailures + 1, this.backoff, err.retryAfterSeconds);
     // The first failure of a streak is news; the retries that follow are not.
     const event = c.refreshFailures === 0 ? this.event(c, 'connection.refresh_failed', { status: 'active', error_class: errorClass }) : undefined;
     const retryAt = new Date(Date.now() + delay);
     // The provider answered our call: it is settled, unless an earlier interrupted call is still outstanding.
-    const settled = { errorClass, retryAt, failed: true, callSettled: !c.callStartedAt };
+    const settled = { errorClass, retryAt, failed: true, callSettled };
     if (!(await this.store.releaseLease(c, this.owner, settled, event))) await this.refusedAfterTakeover(c, err, errorClass, retryAt);
     this.report(trigger, provider, 'transient', err.code, 0);
     await this.record(c, 'error', 'provider_unavailable', { trigger, provider_error: err.code, status: err.status, retry_in_seconds: Math.round(delay / 1000) });
@@ -346,17 +390,10 @@ export class ConnectionRefresher {
   }
 }
 
-/** Margin for a retry within a reuse grace window: the request must reach the provider before the window closes. */
-const GRACE_MARGIN_MS = 2000;
-
-/**
- * An interrupted call to a provider that accepts the previous refresh token for a while after
- * rotating it (`reuseGraceSeconds`): within that window a retry with the same token is safe.
- */
-function withinReuseGrace(c: ClaimedConnection, provider: ResolvedProvider): boolean {
-  const graceMs = (provider.entry.refresh.reuseGraceSeconds ?? 0) * 1000;
-  return graceMs > 0 && c.callAgeMs !== null && c.callAgeMs + GRACE_MARGIN_MS < graceMs;
-}
+/** A commit retry stops this long before the lease ends, so it never races a successor's takeover. */
+const COMMIT_MARGIN_MS = 1000;
+/** A commit failing while the database answers (the key provider is down) renews its lease this often at most. */
+const MAX_LEASE_RENEWALS = 3;
 
 function needsReauth(): DomainError {
   return new DomainError('needs_reauth', 'the connection must be re-authorized by the user');

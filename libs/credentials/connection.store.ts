@@ -53,11 +53,11 @@ export interface ConnectionRecord extends ConnectionSummary {
   apiKeyCt: Buffer | null;
 }
 
-/** What a release reads of a connection (`findForRelease`). */
+/** What a release reads of a connection (`findForRelease`); `tokenIssuedAt` sizes the refresh-ahead window. */
 export type ReleasableConnection = Pick<
   ConnectionRecord,
   'id' | 'kind' | 'status' | 'version' | 'scopes' | 'expiresAt' | 'metadata' | 'tenant' | 'tkVersion' | 'dekWrapped' | 'accessTokenCt' | 'apiKeyCt'
-> & { integration: string; subject: string };
+> & { integration: string; subject: string; tokenIssuedAt?: Date | null };
 
 /** The user id of a tenant-level connection (user ids are never empty). */
 export const TENANT_LEVEL = '';
@@ -67,8 +67,8 @@ const SUMMARY = `id, integration, subject, kind, status, version, scopes, expire
   last_refresh_at, next_refresh_at, last_error_class, refresh_failures, previous_expires_at, created_at, updated_at`;
 
 /** `findForRelease`'s statement; the column order is what it reads by index. */
-const FIND_FOR_RELEASE = `SELECT id, kind, status, version, scopes, expires_at, metadata, tk_version, dek_wrapped, access_token_ct, api_key_ct, integration, subject
-  FROM connections WHERE tenant = $1 AND integration = $2 AND subject = $3`;
+const FIND_FOR_RELEASE = `SELECT id, kind, status, version, scopes, expires_at, metadata, tk_version, dek_wrapped, access_token_ct, api_key_ct, integration, subject,
+  token_issued_at FROM connections WHERE tenant = $1 AND integration = $2 AND subject = $3`;
 
 /** What a connection's sealed fields are bound to: the row, and whose account on which integration it is (invariant 3). */
 export function connectionRef(tenant: TenantId, id: string, integration: string, subject: string): RecordRef {
@@ -216,6 +216,7 @@ export class ConnectionStore {
       apiKeyCt: r[10],
       integration: r[11],
       subject: r[12],
+      tokenIssuedAt: r[13] ?? null,
     };
   }
 

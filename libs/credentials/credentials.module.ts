@@ -11,6 +11,8 @@ import { CredentialReleaseService } from './release.service';
 import { DerivedTokenStore } from './derived-token.store';
 import { DownscopedTokens } from './downscoped-tokens';
 import { ScopeCeilingCheck } from './ceiling-check';
+import { ConnectionAdminService } from './connection-admin.service';
+import { IntegrationAdminService } from './integration-admin.service';
 
 /**
  * Integrations, connections and the release path. `CONNECT_LINKS` (a `ConnectLinkIssuer`) is
@@ -18,7 +20,7 @@ import { ScopeCeilingCheck } from './ceiling-check';
  */
 @Module({
   imports: [PolicyModule, AuditModule, OAuthModule],
-  providers: [IntegrationStore, ConnectionStore, OAuthCredentialStore, OAuthAppCredentialReader, ConnectionRefresher, DerivedTokenStore, DownscopedTokens, ScopeCeilingCheck, CredentialReleaseService],
-  exports: [IntegrationStore, ConnectionStore, OAuthCredentialStore, OAuthAppCredentialReader, ConnectionRefresher, CredentialReleaseService, ScopeCeilingCheck, OAuthModule],
+  providers: [IntegrationStore, ConnectionStore, OAuthCredentialStore, OAuthAppCredentialReader, ConnectionRefresher, DerivedTokenStore, DownscopedTokens, ScopeCeilingCheck, CredentialReleaseService, IntegrationAdminService, ConnectionAdminService],
+  exports: [IntegrationStore, ConnectionStore, OAuthCredentialStore, OAuthAppCredentialReader, ConnectionRefresher, CredentialReleaseService, ScopeCeilingCheck, IntegrationAdminService, ConnectionAdminService, OAuthModule],
 })
 export class CredentialsModule {}

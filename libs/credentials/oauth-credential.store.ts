@@ -42,6 +42,8 @@ export interface RefreshableConnection {
    * not known yet (the earliest such call): only then can the stored refresh token have been rotated.
    */
   callStartedAt: Date | null;
+  /** When the stored access token was issued (null: written before this was recorded). */
+  tokenIssuedAt: Date | null;
 }
 
 /** A connection this refresher now holds the lease of. */
@@ -91,12 +93,13 @@ export class OAuthCredentialStore {
       const upsert = async (db: Queryable, sealed: Sealed) => {
         const rows = await db.query(
           `INSERT INTO connections (id, tenant, integration, subject, kind, status, tk_version, dek_wrapped, access_token_ct, refresh_token_ct,
-             expires_at, refresh_token_expires_at, scopes, metadata, provider_account_id, next_refresh_at)
-           VALUES ($1, $2, $3, $4, 'oauth2', 'active', $5, $6, $7, $8, $9, $10, $11, $12, $13, ${nextRefresh('$8', '$9')})
+             expires_at, refresh_token_expires_at, scopes, metadata, provider_account_id, next_refresh_at, token_issued_at)
+           VALUES ($1, $2, $3, $4, 'oauth2', 'active', $5, $6, $7, $8, $9, $10, $11, $12, $13, ${nextRefresh('$8', '$9')}, now())
            ON CONFLICT (tenant, integration, subject) DO UPDATE SET tk_version = EXCLUDED.tk_version, dek_wrapped = EXCLUDED.dek_wrapped,
              access_token_ct = EXCLUDED.access_token_ct, refresh_token_ct = EXCLUDED.refresh_token_ct, api_key_ct = NULL,
              expires_at = EXCLUDED.expires_at, refresh_token_expires_at = EXCLUDED.refresh_token_expires_at, scopes = EXCLUDED.scopes,
              metadata = EXCLUDED.metadata, provider_account_id = EXCLUDED.provider_account_id, next_refresh_at = EXCLUDED.next_refresh_at,
+             token_issued_at = EXCLUDED.token_issued_at,
              status = 'active', version = connections.version + 1, lease_owner = NULL, lease_expires_at = NULL,
              last_error_class = NULL, last_refresh_at = NULL, refresh_failures = 0, interrupted_owner = NULL,
              refresh_call_started_at = NULL, updated_at = now()
@@ -195,6 +198,16 @@ export class OAuthCredentialStore {
     return Math.max(0, Number(r.lag));
   }
 
+  /** Extends this holder's lease (a commit retrying through a fault). False: the lease or the row moved on. */
+  async renewLease(c: RefreshableConnection, owner: string, leaseMs: number): Promise<boolean> {
+    const n = await this.write(
+      `UPDATE connections SET lease_expires_at = now() + ($5::int * interval '1 millisecond')
+        WHERE tenant = $1 AND id = $2 AND version = $3 AND lease_owner = $4`,
+      [c.tenant, c.id, c.version, owner, leaseMs],
+    );
+    return n > 0;
+  }
+
   /**
    * The one write before a provider call: the row now says a call may rotate its refresh token. Kept
    * at the earliest outstanding call (a retry within a reuse grace window is measured from the first).
@@ -243,7 +256,7 @@ export class OAuthCredentialStore {
       return this.write(
       `UPDATE connections SET tk_version = $4, dek_wrapped = $5, access_token_ct = $6, refresh_token_ct = $7, expires_at = $8,
          refresh_token_expires_at = COALESCE($9, refresh_token_expires_at), scopes = $10, metadata = metadata || $11::jsonb,
-         next_refresh_at = $12, version = version + 1, status = 'active', lease_owner = NULL, lease_expires_at = NULL,
+         next_refresh_at = $12, version = version + 1, status = 'active', lease_owner = NULL, lease_expires_at = NULL, token_issued_at = now(),
          interrupted_owner = NULL, refresh_failures = 0, last_refresh_at = now(), last_error_class = NULL, refresh_call_started_at = NULL, updated_at = now()
         WHERE tenant = $1 AND id = $2 AND ${where}`,
       [c.tenant, c.id, c.version, sealed.tkVersion, sealed.dekWrapped, sealed.access, sealed.refresh, next.expiresAt, next.refreshTokenExpiresAt, next.scopes, JSON.stringify(next.metadata), nextRefreshAt, ...whereParams],
@@ -317,7 +330,7 @@ function sealedTokens(s: SealedWrite) {
 
 type Row = Record<string, any>;
 
-const COLUMN_LIST = ['id', 'tenant', 'integration', 'subject', 'status', 'version', 'expires_at', 'scopes', 'dek_wrapped', 'access_token_ct', 'refresh_token_ct', 'lease_owner', 'lease_expires_at', 'refresh_failures', 'interrupted_owner', 'refresh_call_started_at'];
+const COLUMN_LIST = ['id', 'tenant', 'integration', 'subject', 'status', 'version', 'expires_at', 'scopes', 'dek_wrapped', 'access_token_ct', 'refresh_token_ct', 'lease_owner', 'lease_expires_at', 'refresh_failures', 'interrupted_owner', 'refresh_call_started_at', 'token_issued_at'];
 const COLUMNS = COLUMN_LIST.join(', ');
 const prefixed = (alias: string) => COLUMN_LIST.map((c) => `${alias}.${c}`).join(', ');
 
@@ -327,6 +340,7 @@ function toRefreshable(r: Row): RefreshableConnection {
     scopes: r.scopes ?? [], dekWrapped: r.dek_wrapped, accessTokenCt: r.access_token_ct, refreshTokenCt: r.refresh_token_ct,
     leaseOwner: r.lease_owner, leaseExpiresAt: r.lease_expires_at, refreshFailures: Number(r.refresh_failures ?? 0), interruptedOwner: r.interrupted_owner ?? null,
     callStartedAt: r.refresh_call_started_at ?? null,
+    tokenIssuedAt: r.token_issued_at ?? null,
   };
 }
 

@@ -9,8 +9,9 @@ describe('nextRefreshAt', () => {
     expect(nextRefreshAt(at(3600_000), true, { aheadSeconds: 300 }, NOW)).toEqual(at(3300_000));
   });
 
-  it('is half the remaining life for a token shorter than twice the window, and now for an expired one', () => {
-    expect(nextRefreshAt(at(400_000), true, { aheadSeconds: 300 }, NOW)).toEqual(at(200_000));
+  it('leaves a quarter of the remaining life for a token shorter than four windows, and is now for an expired one', () => {
+    expect(nextRefreshAt(at(400_000), true, { aheadSeconds: 300 }, NOW)).toEqual(at(300_000));
+    expect(nextRefreshAt(at(1200_000), true, { aheadSeconds: 300 }, NOW)).toEqual(at(900_000));
     expect(nextRefreshAt(at(-5_000), true, { aheadSeconds: 300 }, NOW)).toEqual(at(0));
   });
 

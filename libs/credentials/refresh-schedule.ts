@@ -9,14 +9,15 @@ const DAY_MS = 86_400_000;
 /**
  * `aheadSeconds` before the access token expires, and at least every `keepAliveDays` for providers
  * that revoke refresh tokens left unused; never for a credential that cannot be refreshed. A token
- * that lives shorter than twice the window is refreshed at half its life instead of at once.
+ * that lives shorter than four windows is refreshed when a quarter of its life is left (the release
+ * path's window too): earlier would multiply provider calls for short-lived tokens (at half life: 2x).
  */
 export function nextRefreshAt(expiresAt: Date | null, refreshable: boolean, w: RefreshWindow, now = Date.now()): Date | null {
   if (!refreshable) return null;
   const candidates: number[] = [];
   if (expiresAt) {
     const life = expiresAt.getTime() - now;
-    candidates.push(life > 2 * w.aheadSeconds * 1000 ? expiresAt.getTime() - w.aheadSeconds * 1000 : now + Math.max(0, life / 2));
+    candidates.push(life > 4 * w.aheadSeconds * 1000 ? expiresAt.getTime() - w.aheadSeconds * 1000 : now + Math.max(0, life * 0.75));
   }
   if (w.keepAliveDays) candidates.push(now + w.keepAliveDays * DAY_MS);
   return candidates.length ? new Date(Math.min(...candidates)) : null;

@@ -2,9 +2,9 @@ import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { AuditLog } from '../audit';
 import { KeyUnwrapError } from '../crypto';
 import { DomainError, ErrorCode, TenantId } from '../kernel';
-import { AgentStore, evaluatePolicies, PolicyStore, rolesFromClaims } from '../policy';
+import { AgentStore, inputsForAudit, PolicyDecisionPoint, PolicyStore } from '../policy';
 import { CONNECT_LINKS, ConnectLinkIssuer } from './connect-links';
-import { ConnectionRefresher, isDue } from './connection-refresher';
+import { ConnectionRefresher, isDue, isUsable } from './connection-refresher';
 import { ConnectionStore, TENANT_LEVEL } from './connection.store';
 import { DownscopedTokens, NarrowedToken, NarrowingRefused } from './downscoped-tokens';
 import { excessOf, planScopes } from './scope-ceiling';
@@ -47,6 +47,7 @@ export class CredentialReleaseService {
     private readonly connections: ConnectionStore,
     private readonly policies: PolicyStore,
     private readonly agents: AgentStore,
+    private readonly decisions: PolicyDecisionPoint,
     private readonly audit: AuditLog,
     private readonly refresher: ConnectionRefresher,
     private readonly downscoped: DownscopedTokens,
@@ -70,20 +71,17 @@ export class CredentialReleaseService {
     const level = await this.policies.integrationLevel(caller.tenant, integrationName);
     if (!level) return deny('connection_not_found', 'no connection for this user and integration');
 
-    const decision = evaluatePolicies(await this.policies.applicable(caller.tenant, caller.agent, integrationName), {
-      agent: caller.agent,
-      integration: integrationName,
-      subject: caller.subject,
-      roles: rolesFromClaims(caller.claims),
-    });
-    if (!decision.allowed) return deny('policy_denied', 'policy does not allow this agent this credential for this user', { policy: decision.policy });
+    const decision = await this.decisions.decide(caller.tenant, { agent: caller.agent, integration: integrationName, subject: caller.subject, claims: caller.claims });
+    if (!decision.allowed) {
+      return deny('policy_denied', 'policy does not allow this agent this credential for this user', { policy: decision.policy, ...inputsForAudit(decision.inputs.matched) });
+    }
 
     const subject = level === 'tenant' ? TENANT_LEVEL : caller.subject;
     const link = () => (subject === TENANT_LEVEL ? Promise.resolve(undefined) : this.connectLink(caller, integrationName));
     let connection = await this.connections.findForRelease(caller.tenant, integrationName, subject);
     if (!connection) return deny('connection_not_found', 'no connection for this user and integration', undefined, await link());
     if (connection.status !== 'active') return deny('needs_reauth', 'the connection must be re-authorized by the user', undefined, await link());
-    if (connection.kind === 'oauth2' && isDue(connection.expiresAt)) {
+    if (connection.kind === 'oauth2' && isDue(connection.expiresAt, connection.tokenIssuedAt)) {
       try {
         await this.refresher.refresh(caller.tenant, connection.id);
       } catch (err) {
@@ -94,6 +92,11 @@ export class CredentialReleaseService {
       connection = await this.connections.findForRelease(caller.tenant, integrationName, subject);
       if (!connection) return deny('connection_not_found', 'no connection for this user and integration', undefined, await link());
       if (connection.status !== 'active') return deny('needs_reauth', 'the connection must be re-authorized by the user', undefined, await link());
+      // After any refresh or wait, never a dead token (SECURITY 46): the caller retries instead.
+      if (!isUsable(connection.expiresAt)) {
+        await this.audit.record({ ...base, outcome: 'error', reason: 'provider_unavailable', details: { expired: true } });
+        throw new DomainError('unavailable', 'No valid access token is available yet; nothing was released. Try again later.', { retryAfter: 1 });
+      }
     }
 
     // A ceiling binds the credential itself (issue 14): the token released carries only allowed scopes.
@@ -134,7 +137,7 @@ export class CredentialReleaseService {
         ...base,
         outcome: 'allowed',
         details: {
-          connection: connection.id, version: connection.version, policies: decision.policies, scopes, jti: caller.jti ?? null,
+          connection: connection.id, version: connection.version, policies: decision.policies, ...inputsForAudit(decision.inputs.matched), scopes, jti: caller.jti ?? null,
           ...(plan.kind === 'narrowed' ? { granted: connection.scopes, ceiling: decision.scopeCeiling, narrowed: true, derived } : {}),
         },
       });

@@ -282,6 +282,7 @@ function classify(err: unknown, op: string): Error {
 function unavailable(err: unknown, op: string): KeyProviderUnavailableError {
   const { name, statusCode, code } = (err ?? {}) as ErrorFacts;
   const e = new KeyProviderUnavailableError();
+  e.throttled = statusCode === 429 || err instanceof RetryAfterTooLongError;
   const facts = [`status ${statusCode ?? 'none'}`, `code ${safeToken(code) ?? safeToken(name) ?? 'none'}`].join(', ');
   Object.defineProperty(e, 'cause', { value: new Error(`Key Vault ${op} failed (${facts})`), enumerable: false, configurable: true });
   return e;

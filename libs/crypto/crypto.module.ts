@@ -1,7 +1,7 @@
-import { Global, Inject, Module, OnModuleInit } from '@nestjs/common';
+import { Global, Inject, Logger, Module, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { VAULT_CONFIG, VaultConfig } from '../config';
-import { KEY_PROVIDER, KeyProvider } from './key-provider';
+import { KEY_PROVIDER, KeyProvider, KeyProviderUnavailableError } from './key-provider';
 import { Keyring } from './keyring';
 import { createKeyProvider } from './key-provider.factory';
 import { SealedFields } from './sealed-fields';
@@ -27,11 +27,67 @@ import { SystemKeys } from './system-keys';
   ],
   exports: [KEY_PROVIDER, Keyring, SealedFields, SystemKeys],
 })
-export class CryptoModule implements OnModuleInit {
-  constructor(@Inject(KEY_PROVIDER) private readonly provider: KeyProvider) {}
+export class CryptoModule implements OnModuleInit, OnModuleDestroy {
+  private readonly log = new Logger('key-provider');
+  private retry?: NodeJS.Timeout;
+  private stopped = false;
+  /** Key Vault's latest Retry-After during boot retries: the next attempt waits at least that. */
+  private retryAfterMs = 0;
+  private unsubscribe?: () => void;
 
-  /** The KEK must be reachable at boot; otherwise the process refuses to start. */
+  constructor(
+    @Inject(KEY_PROVIDER) private readonly provider: KeyProvider,
+    private readonly keyring: Keyring,
+  ) {}
+
+  /**
+   * Loads the KEK. Key Vault down or throttling at boot (SECURITY 48) does not end the process: it
+   * starts not ready (readiness 503, anything needing a key refused with 503) and retries in the
+   * background with backoff, never sooner than Key Vault's last Retry-After. A misconfigured KEK
+   * (not RSA, disabled, no unwrapKey) still refuses to start.
+   */
   async onModuleInit(): Promise<void> {
-    await this.provider.init();
+    this.unsubscribe = this.provider.onThrottle?.((ms) => (this.retryAfterMs = Math.max(this.retryAfterMs, ms)));
+    try {
+      await this.provider.init();
+      this.keyring.markProviderReady();
+    } catch (err) {
+      if (!(err instanceof KeyProviderUnavailableError)) throw err;
+      this.keyring.markProviderStarting();
+      this.log.warn(`key provider unavailable at boot (${err.throttled ? 'throttled' : 'unreachable'}); not ready, retrying`);
+      this.scheduleInit(1);
+    }
   }
+
+  onModuleDestroy(): void {
+    this.stopped = true;
+    clearTimeout(this.retry);
+    this.unsubscribe?.();
+    this.keyring.stopProbe();
+  }
+
+  private scheduleInit(attempt: number): void {
+    const delay = Math.max(backoffMs(attempt), this.retryAfterMs);
+    this.retryAfterMs = 0;
+    this.retry = setTimeout(() => {
+      if (this.stopped) return;
+      this.provider.init().then(
+        () => {
+          this.keyring.markProviderReady();
+          this.log.log(`key provider ready after ${attempt} retries`);
+        },
+        (err: unknown) => {
+          if (!(err instanceof KeyProviderUnavailableError)) this.log.error(`key provider misconfigured (${err instanceof Error ? err.message : 'error'}); not ready`);
+          else this.scheduleInit(attempt + 1);
+        },
+      );
+    }, delay);
+    this.retry.unref();
+  }
+}
+
+/** 1 s doubling to 30 s, with equal jitter: replicas started together do not retry together. */
+function backoffMs(attempt: number): number {
+  const exp = Math.min(30_000, 1000 * 2 ** Math.min(10, attempt - 1));
+  return exp / 2 + Math.random() * (exp / 2);
 }

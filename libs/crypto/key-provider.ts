@@ -42,6 +42,9 @@ export interface KeyProvider {
 }
 
 export class KeyProviderUnavailableError extends UnavailableError {
+  /** The provider answered, but throttled past its retries (429, a Retry-After too long): up, just busy. */
+  throttled = false;
+
   constructor() {
     super('key provider', 2);
     this.name = 'KeyProviderUnavailableError';

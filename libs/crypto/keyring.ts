@@ -20,7 +20,10 @@ export interface SealedRecord {
 export interface KeyringOptions {
   cacheSize: number;
   cacheMaxAgeMs: number;
-  /** How long a successful provider health check vouches for writes. */
+  /**
+   * The background probe's period: writes trust the provider's last known state (actual failures
+   * and this probe) and send it nothing of their own. 0 = a health read before every write (strict).
+   */
   writeHealthTtlMs: number;
   /** Encryptions under one TK before a new TK version is made (well below 2^32). */
   maxEncryptionsPerKey: number;
@@ -55,7 +58,11 @@ export class Keyring {
 
   readonly cache: TenantKeyCache;
   private readonly store: TenantKeyStore;
-  private healthyUntil = 0;
+  /** False until the provider's `init()` has completed (it may be retried in the background at boot). */
+  private providerReady = true;
+  /** Set by an actual failure (not a throttle) of a provider call or the probe; cleared by a success. */
+  private providerDown = false;
+  private probe?: NodeJS.Timeout;
   /** Per tenant, the oldest AAD scheme still opened (raised once its re-seal job finished). */
   private readonly aadFloor = new Map<string, AadScheme>();
 
@@ -235,10 +242,13 @@ export class Keyring {
   }
 
   private async unwrapFromProvider(keyId: string, wrapped: Buffer): Promise<Buffer> {
+    if (!this.providerReady) throw new KeyProviderUnavailableError();
     try {
-      return await this.provider.unwrap(keyId, wrapped);
+      const key = await this.provider.unwrap(keyId, wrapped);
+      this.providerDown = false;
+      return key;
     } catch (err) {
-      if (err instanceof KeyProviderUnavailableError) this.healthyUntil = 0;
+      this.noteFailure(err);
       throw err;
     }
   }
@@ -312,16 +322,73 @@ export class Keyring {
     else this.cache.evict(`${tenant}\u0000${version}`);
   }
 
-  /** Fail closed on writes: the provider must have answered recently (invariant 6). */
+  /**
+   * Fail closed on writes (invariant 6) without a Key Vault request per write (SECURITY 48): a
+   * provider known to be down (an actual failure, or the background probe) refuses the write; a
+   * throttling one does not, since a write under a cached tenant key needs nothing from it.
+   */
   async ensureWritable(): Promise<void> {
-    if (Date.now() < this.healthyUntil) return;
-    await this.provider.health();
-    this.healthyUntil = Date.now() + this.opts.writeHealthTtlMs;
+    if (!this.providerReady) throw new KeyProviderUnavailableError();
+    if (this.opts.writeHealthTtlMs > 0) {
+      if (this.providerDown) throw new KeyProviderUnavailableError();
+      return;
+    }
+    try {
+      await this.provider.health();
+      this.providerDown = false;
+    } catch (err) {
+      this.noteFailure(err);
+      throw err;
+    }
   }
 
-  /** Forgets any vouched-for health (e.g. after a provider error elsewhere). */
+  /** Readiness: the provider's known state (with the probe), or a live health read (strict mode). */
+  async checkProvider(): Promise<void> {
+    if (!this.providerReady) throw new KeyProviderUnavailableError();
+    if (this.opts.writeHealthTtlMs === 0) {
+      await this.provider.health();
+      this.providerDown = false;
+      return;
+    }
+    if (this.providerDown) throw new KeyProviderUnavailableError();
+  }
+
+  /** Forgets any known-good state (e.g. after a provider error elsewhere). */
   markUnhealthy(): void {
-    this.healthyUntil = 0;
+    this.providerDown = true;
+  }
+
+  /** Boot: the provider's `init()` has not completed yet (Key Vault throttling or down); refuse what needs it. */
+  markProviderStarting(): void {
+    this.providerReady = false;
+  }
+
+  /** Boot: `init()` completed; the probe starts (unless strict). */
+  markProviderReady(): void {
+    this.providerReady = true;
+    this.providerDown = false;
+    this.startProbe();
+  }
+
+  /** Checks the provider every `writeHealthTtlMs` in the background; a throttle is not an outage. */
+  startProbe(): void {
+    if (this.probe || this.opts.writeHealthTtlMs <= 0) return;
+    this.probe = setInterval(() => {
+      this.provider.health().then(
+        () => (this.providerDown = false),
+        (err: unknown) => this.noteFailure(err),
+      );
+    }, this.opts.writeHealthTtlMs);
+    this.probe.unref();
+  }
+
+  stopProbe(): void {
+    clearInterval(this.probe);
+    this.probe = undefined;
+  }
+
+  private noteFailure(err: unknown): void {
+    if (err instanceof KeyProviderUnavailableError && !err.throttled) this.providerDown = true;
   }
 }
 

@@ -1,8 +1,15 @@
-export { evaluatePolicies, rolesFromClaims, scopeReach } from './policy.evaluator';
-export type { Policy, PolicyRequest, PolicyDecision, ScopeReach } from './policy.evaluator';
+export { evaluatePolicies, inputsForAudit, scopeReach } from './policy.evaluator';
+export type { Policy, PolicyRequest, PolicyDecision, PolicyMatch, DecisionInputs, ScopeReach } from './policy.evaluator';
+export { PolicyDecisionPoint } from './policy-decision-point';
+export type { DecisionQuery } from './policy-decision-point';
+export type { AgentReach } from './agent-reach';
 export { PolicyStore } from './policy.store';
 export { AgentStore } from './agent.store';
 export type { Agent, AgentAuthMethod } from './agent.store';
 export { PolicyModule } from './policy.module';
-export { PolicyChangeFeed, POLICY_CHANNEL } from './policy-change.feed';
-export type { PolicyChangeListener } from './policy-change.feed';
+// Tests build the stores by hand over a real feed (PolicySnapshots needs one).
+export { PolicyChangeFeed } from './policy-change.feed';
+export { PolicyAdminService } from './policy-admin.service';
+export type { PolicyInput } from './policy-admin.service';
+export { AgentAdminService } from './agent-admin.service';
+export type { AgentInput } from './agent-admin.service';

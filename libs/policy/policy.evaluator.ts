@@ -17,18 +17,36 @@ export interface PolicyRequest {
   roles: string[];
 }
 
-export type PolicyDecision =
-  | { allowed: true; policies: string[]; scopeCeiling: string[] | null; maxTtlSeconds: number | null }
-  | { allowed: false; reason: 'policy_denied'; policy: string | null };
+/**
+ * Why a policy applied: the user's roles/groups it matched on (empty: it names none) and whether
+ * its subject list named the user (the subject itself is already on the audit record, so not repeated).
+ */
+export interface PolicyMatch {
+  policy: string;
+  effect: 'allow' | 'deny';
+  roles: string[];
+  subject: boolean;
+}
 
-function matches(p: Policy, r: PolicyRequest): boolean {
-  if (!p.agents.includes('*') && !p.agents.includes(r.agent)) return false;
-  if (!p.integrations.includes('*') && !p.integrations.includes(r.integration)) return false;
+/** The inputs that decided, for the audit record ("logs it with its inputs"): every policy that applied. */
+export interface DecisionInputs {
+  matched: PolicyMatch[];
+}
+
+export type PolicyDecision =
+  | { allowed: true; policies: string[]; scopeCeiling: string[] | null; maxTtlSeconds: number | null; inputs: DecisionInputs }
+  | { allowed: false; reason: 'policy_denied'; policy: string | null; inputs: DecisionInputs };
+
+/** The match, or undefined when the policy does not apply to the request. */
+function match(p: Policy, r: PolicyRequest): PolicyMatch | undefined {
+  if (!p.agents.includes('*') && !p.agents.includes(r.agent)) return undefined;
+  if (!p.integrations.includes('*') && !p.integrations.includes(r.integration)) return undefined;
   const roles = p.users.roles_any ?? [];
-  if (roles.length && !roles.some((x) => r.roles.includes(x))) return false;
+  const matchedRoles = roles.filter((x) => r.roles.includes(x));
+  if (roles.length && !matchedRoles.length) return undefined;
   const subjects = p.users.subjects ?? [];
-  if (subjects.length && !subjects.includes(r.subject)) return false;
-  return true;
+  if (subjects.length && !subjects.includes(r.subject)) return undefined;
+  return { policy: p.name, effect: p.effect, roles: matchedRoles, subject: subjects.length > 0 };
 }
 
 /**
@@ -37,15 +55,43 @@ function matches(p: Policy, r: PolicyRequest): boolean {
  * TTL cap is the smallest one given.
  */
 export function evaluatePolicies(policies: readonly Policy[], r: PolicyRequest): PolicyDecision {
-  const matching = policies.filter((p) => matches(p, r));
+  const matching: Policy[] = [];
+  const matched: PolicyMatch[] = [];
+  for (const p of policies) {
+    const m = match(p, r);
+    if (!m) continue;
+    matching.push(p);
+    matched.push(m);
+  }
+  const inputs = { matched };
   const deny = matching.find((p) => p.effect === 'deny');
-  if (deny) return { allowed: false, reason: 'policy_denied', policy: deny.name };
+  if (deny) return { allowed: false, reason: 'policy_denied', policy: deny.name, inputs };
   const allows = matching.filter((p) => p.effect === 'allow');
-  if (!allows.length) return { allowed: false, reason: 'policy_denied', policy: null };
+  if (!allows.length) return { allowed: false, reason: 'policy_denied', policy: null, inputs };
   const unbounded = allows.some((p) => p.scopes.length === 0);
   const ceiling = unbounded ? null : [...new Set(allows.flatMap((p) => p.scopes))];
   const ttls = allows.map((p) => p.max_ttl_seconds).filter((t): t is number => typeof t === 'number');
-  return { allowed: true, policies: allows.map((p) => p.name), scopeCeiling: ceiling, maxTtlSeconds: ttls.length ? Math.min(...ttls) : null };
+  return { allowed: true, policies: allows.map((p) => p.name), scopeCeiling: ceiling, maxTtlSeconds: ttls.length ? Math.min(...ttls) : null, inputs };
+}
+
+/**
+ * Bounds on what a decision logs: an audit record holds 16 KiB of details (a larger one fails the
+ * release closed), roles are up to 256 characters, and one role already explains an any-of match.
+ */
+const LOGGED_MATCHES = 8;
+const LOGGED_ROLES = 2;
+
+/**
+ * The decision's inputs as audit details: `matched` (denies first, since one of them decided; then
+ * the allows), within bounds; `matched_omitted` counts the policies left out, `roles_omitted` on a
+ * match the roles left out.
+ */
+export function inputsForAudit(matched: readonly PolicyMatch[]): { matched: Array<PolicyMatch & { roles_omitted?: number }>; matched_omitted?: number } {
+  const ordered = [...matched.filter((m) => m.effect === 'deny'), ...matched.filter((m) => m.effect === 'allow')];
+  const kept = ordered.slice(0, LOGGED_MATCHES).map((m) =>
+    m.roles.length > LOGGED_ROLES ? { ...m, roles: m.roles.slice(0, LOGGED_ROLES), roles_omitted: m.roles.length - LOGGED_ROLES } : m,
+  );
+  return kept.length < matched.length ? { matched: kept, matched_omitted: matched.length - kept.length } : { matched: kept };
 }
 
 /** Roles and groups from a token's claims (`roles`, `groups`; string or array). */

@@ -1,8 +1,17 @@
 import { Module } from '@nestjs/common';
+import { AuditModule } from '../audit';
+import { AgentAdminService } from './agent-admin.service';
+import { PolicyAdminService } from './policy-admin.service';
 import { AgentStore } from './agent.store';
 import { PolicyChangeFeed } from './policy-change.feed';
 import { PolicySnapshots } from './policy-snapshots';
+import { PolicyDecisionPoint } from './policy-decision-point';
 import { PolicyStore } from './policy.store';
 
-@Module({ providers: [PolicyChangeFeed, PolicySnapshots, PolicyStore, AgentStore], exports: [PolicyStore, AgentStore, PolicyChangeFeed] })
+/** Agents, policies and the decision; the admin services audit through the app's AuditLog. */
+@Module({
+  imports: [AuditModule],
+  providers: [PolicyChangeFeed, PolicySnapshots, PolicyStore, AgentStore, PolicyDecisionPoint, PolicyAdminService, AgentAdminService],
+  exports: [PolicyStore, AgentStore, PolicyChangeFeed, PolicyDecisionPoint, PolicyAdminService, AgentAdminService],
+})
 export class PolicyModule {}

@@ -2,12 +2,12 @@ import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { ensureTenant } from '../db';
 import { TenantId } from '../kernel';
-import { Policy, ScopeReach, scopeReach } from './policy.evaluator';
+import { Policy } from './policy.evaluator';
 import { POLICY_COLUMNS as COLUMNS, PolicySnapshots } from './policy-snapshots';
 
 /**
- * Policies per tenant. Checked on every release (a policy may change after a token was
- * issued), from a snapshot that every change invalidates (PolicySnapshots).
+ * Policies per tenant. Decided on every release (a policy may change after a token was
+ * issued) by PolicyDecisionPoint, from a snapshot that every change invalidates (PolicySnapshots).
  */
 @Injectable()
 export class PolicyStore {
@@ -18,19 +18,6 @@ export class PolicyStore {
 
   async list(tenant: TenantId): Promise<Policy[]> {
     return this.ds.query(`SELECT ${COLUMNS} FROM policies WHERE tenant = $1 ORDER BY name`, [tenant]);
-  }
-
-  /** Policies that could apply to this agent and integration (named, or '*'). */
-  async applicable(tenant: TenantId, agent: string, integration: string): Promise<Policy[]> {
-    const { policies } = await this.snapshots.get(tenant);
-    return policies.filter(
-      (p) => (p.agents.includes(agent) || p.agents.includes('*')) && (p.integrations.includes(integration) || p.integrations.includes('*')),
-    );
-  }
-
-  /** What the tenant's policies could ever allow of an integration (consent asks for no more). Read fresh: not a hot path. */
-  async scopeReach(tenant: TenantId, integration: string): Promise<ScopeReach> {
-    return scopeReach((await this.snapshots.get(tenant, true)).policies, integration);
   }
 
   /**

@@ -20,6 +20,13 @@ describe('decideScopes', () => {
       { scope: 'connections:slack', reason: 'policy_denied', policy: null },
       { scope: 'openid', reason: 'unknown_scope', policy: null },
     ]);
+    // The inputs that decided, once per policy: the role that let sales-crm apply, and the deny beside the allow.
+    expect(r.matched).toEqual([
+      { policy: 'mcp-openai', effect: 'allow', roles: [], subject: false },
+      { policy: 'sales-crm', effect: 'allow', roles: ['sales'], subject: false },
+      { policy: 'no-github', effect: 'deny', roles: [], subject: false },
+      { policy: 'all-github', effect: 'allow', roles: [], subject: false },
+    ]);
   });
 
   it('a user without the role loses only that scope', async () => {
@@ -36,7 +43,7 @@ describe('decideScopes', () => {
 
   it('refuses malformed integration names without asking policy', async () => {
     const asked: string[] = [];
-    const r = await decideScopes(['connections:', 'connections:../x'], async (i) => (asked.push(i), { allowed: false, reason: 'policy_denied', policy: null }));
+    const r = await decideScopes(['connections:', 'connections:../x'], async (i) => (asked.push(i), { allowed: false, reason: 'policy_denied', policy: null, inputs: { matched: [] } }));
     expect(r.granted).toEqual([]);
     expect(asked).toEqual([]);
   });

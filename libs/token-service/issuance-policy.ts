@@ -1,4 +1,4 @@
-import { PolicyDecision } from '../policy';
+import { PolicyDecision, PolicyMatch } from '../policy';
 import { integrationOf } from './exchange-request';
 
 /** Why a requested scope did not make it into the token. */
@@ -11,6 +11,12 @@ export interface ScopeGrants {
   policies: string[];
   /** The smallest `max_ttl_seconds` among them, if any. */
   maxTtlSeconds: number | null;
+  /**
+   * The policies that applied to any scope put to them, once each, with the roles/subject they
+   * matched on (the audit's inputs). Those depend on the user, not the scope, so a policy that
+   * applied to several scopes is listed once.
+   */
+  matched: PolicyMatch[];
 }
 
 /**
@@ -27,7 +33,7 @@ export async function decideScopes(
   delegatedScopes?: readonly string[],
   ceilingExcess: (integration: string, ceiling: string[] | null) => Promise<string[]> = async () => [],
 ): Promise<ScopeGrants> {
-  const out: ScopeGrants = { granted: [], refused: [], policies: [], maxTtlSeconds: null };
+  const out: ScopeGrants = { granted: [], refused: [], policies: [], maxTtlSeconds: null, matched: [] };
   for (const scope of requested) {
     const integration = integrationOf(scope);
     if (integration === undefined) {
@@ -39,6 +45,7 @@ export async function decideScopes(
       continue;
     }
     const decision = await decide(integration);
+    for (const m of decision.inputs.matched) if (!out.matched.some((x) => x.policy === m.policy)) out.matched.push(m);
     if (!decision.allowed) {
       out.refused.push({ scope, reason: 'policy_denied', policy: decision.policy });
       continue;

@@ -7,7 +7,7 @@ import { VAULT_CONFIG, VaultConfig } from '../config';
 import { ScopeCeilingCheck } from '../credentials';
 import { isDatabaseUnavailable } from '../db';
 import { DomainError, TenantId } from '../kernel';
-import { evaluatePolicies, PolicyStore, rolesFromClaims } from '../policy';
+import { inputsForAudit, PolicyDecisionPoint } from '../policy';
 import { AuthenticatedClient, ClientAuthenticator } from './client-authenticator';
 import { peekJwt } from './client-assertion';
 import { ExchangeRequest, formOf, parseExchangeRequest, PresentedClient, presentedClient, TOKEN_TYPES } from './exchange-request';
@@ -63,7 +63,7 @@ export class TokenExchangeService {
   constructor(
     private readonly verifier: TokenVerifier,
     private readonly clients: ClientAuthenticator,
-    private readonly policies: PolicyStore,
+    private readonly decisions: PolicyDecisionPoint,
     private readonly keys: TokenSigningKeys,
     private readonly audit: AuditLog,
     private readonly ceilings: ScopeCeilingCheck,
@@ -101,13 +101,7 @@ export class TokenExchangeService {
 
     const grants = await decideScopes(
       a.request.requestedScopes,
-      async (integration) =>
-        evaluatePolicies(await this.policies.applicable(a.tenant!, agent, integration), {
-          agent,
-          integration,
-          subject: a.subject!.subject,
-          roles: rolesFromClaims(a.subject!.claims),
-        }),
+      (integration) => this.decisions.decide(a.tenant!, { agent, integration, subject: a.subject!.subject, claims: a.subject!.claims }),
       a.subject.actorChain.length ? a.subject.scopes : undefined,
       (integration, ceiling) => this.ceilings.excess(a.tenant!, integration, ceiling),
     );
@@ -121,7 +115,7 @@ export class TokenExchangeService {
       outcome: 'allowed',
       agent,
       subject: a.subject.subject,
-      details: { ...this.inputs(a), granted: grants.granted, refused: grants.refused, policies: grants.policies, jti: issued.jti, expires_in: issued.expiresIn },
+      details: { ...this.inputs(a), granted: grants.granted, refused: grants.refused, policies: grants.policies, ...inputsForAudit(grants.matched), jti: issued.jti, expires_in: issued.expiresIn },
     });
     return {
       access_token: issued.jwt,
@@ -209,7 +203,7 @@ export class TokenExchangeService {
         // Unauthenticated, so not the `agent`: only what the caller claimed, if it is a well-formed id.
         ...(!a.client ? { claimed_client_id: a.claimedClientId ?? null } : {}),
         detail: refusal.description,
-        ...(grants ? { granted: [], refused: grants.refused } : {}),
+        ...(grants ? { granted: [], refused: grants.refused, ...inputsForAudit(grants.matched) } : {}),
       },
     });
   }

@@ -23,7 +23,9 @@ describe('GET /metrics (Prometheus text) after traffic', () => {
   const auditRows = async () => Number((await v.db.ds.query(`SELECT count(*)::int AS n FROM vault.audit_events`))[0].n);
 
   beforeAll(async () => {
-    v = await startTestVault();
+    // Strict key health (a live read per readiness check and write), so the one readiness check
+    // below is exactly one key provider call; by default readiness reads the keyring's known state.
+    v = await startTestVault({ VAULT_KEY_HEALTH_TTL_MS: '0' });
     const a = admin();
     const put = async (path: string, body: unknown) => expect((await v.call('PUT', path, { token: a, body })).status).toBe(201);
     await put('/v1/admin/integrations/openai', { provider: 'api_key' });

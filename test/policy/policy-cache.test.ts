@@ -1,5 +1,5 @@
 import { asTenantId } from '../../libs/kernel';
-import { AgentStore, PolicyStore } from '../../libs/policy';
+import { AgentStore, PolicyDecisionPoint, PolicyStore } from '../../libs/policy';
 import { PolicyChangeFeed } from '../../libs/policy/policy-change.feed';
 import { PolicySnapshots } from '../../libs/policy/policy-snapshots';
 import { createTestDatabase, TestDatabase } from '../support/database';
@@ -17,6 +17,7 @@ describe('policy snapshots', () => {
   let feed: PolicyChangeFeed;
   let policies: PolicyStore;
   let agents: AgentStore;
+  let decisions: PolicyDecisionPoint;
 
   beforeAll(async () => {
     db = await createTestDatabase();
@@ -24,6 +25,7 @@ describe('policy snapshots', () => {
     const snapshots = new PolicySnapshots(db.ds, feed);
     policies = new PolicyStore(db.ds, snapshots);
     agents = new AgentStore(db.ds, snapshots);
+    decisions = new PolicyDecisionPoint(snapshots);
     await agents.put(T, { client_id: 'mcp-1', name: 'MCP', auth_method: 'none' });
     await policies.put(T, { name: 'p', effect: 'allow', agents: ['mcp-1'], integrations: ['openai'], scopes: [], users: {} });
     await until(() => feed.live());
@@ -33,7 +35,7 @@ describe('policy snapshots', () => {
     await db?.drop();
   });
 
-  const names = async (integration = 'openai') => (await policies.applicable(T, 'mcp-1', integration)).map((p) => p.name);
+  const names = async (integration = 'openai') => (await decisions.decide(T, { agent: 'mcp-1', integration, subject: 'alice', claims: {} })).inputs.matched.map((m) => m.policy);
   const sqlWithoutNotify = async (sql: string) => {
     await db.ds.query(`ALTER TABLE policies DISABLE TRIGGER policies_changed`);
     try {

@@ -24,6 +24,8 @@ export interface RotatingProviderOptions {
 
 interface Family {
   id: number;
+  /** This family's reuse grace (the integration it was granted for). */
+  graceSeconds: number;
   current: string;
   /** Rotated-away tokens and when they were rotated. */
   previous: Map<string, number>;
@@ -56,14 +58,19 @@ export class RotatingProvider {
   }
 
   /** A new grant: its first tokens, as a connect flow would have stored them. */
-  grant(): { accessToken: string; refreshToken: string; expiresIn: number } {
-    const f: Family = { id: this.families.length, current: token('rt'), previous: new Map(), revoked: false };
+  grant(graceSeconds = this.o.graceSeconds): { accessToken: string; refreshToken: string; expiresIn: number } {
+    const f: Family = { id: this.families.length, graceSeconds, current: token('rt'), previous: new Map(), revoked: false };
     this.families.push(f);
     this.byToken.set(f.current, f);
     const expiresIn = this.o.accessTtl();
     const accessToken = token('at');
     this.access.set(accessToken, Date.now() + expiresIn * 1000);
     return { accessToken, refreshToken: f.current, expiresIn };
+  }
+
+  /** The family a refresh token belongs to. */
+  familyOf(rt: string): Family | undefined {
+    return this.byToken.get(rt);
   }
 
   /** Would a refresh with this token work now (without revoking anything)? */
@@ -111,7 +118,7 @@ export class RotatingProvider {
     }
     if (f.current !== rt) {
       const rotatedAt = f.previous.get(rt)!;
-      if (now - rotatedAt > this.o.graceSeconds * 1000) {
+      if (now - rotatedAt > f.graceSeconds * 1000) {
         f.revoked = true;
         this.stats.reuseRevocations += 1;
         this.stats.invalidGrant += 1;

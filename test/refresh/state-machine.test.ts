@@ -43,10 +43,10 @@ const LEASE_MS = 4000;
 const TIMEOUT_MS = 1500;
 const CONFIG: Pick<VaultConfig, 'refresh' | 'outbound'> = {
   outbound: { allowHosts: [], timeoutMs: TIMEOUT_MS },
-  refresh: { leaseMs: LEASE_MS, batchSize: 10, concurrency: 2, pollMs: 50, backoffBaseMs: 1000, backoffMaxMs: 2000, inProcess: false },
+  refresh: { leaseMs: LEASE_MS, batchSize: 10, concurrency: 2, pollMs: 50, backoffBaseMs: 1000, backoffMaxMs: 2000, inProcess: false, releaseWaitMs: TIMEOUT_MS + 2000 },
 };
 const REFRESHERS = 3;
-const WRITES = new Set(['claimLease', 'claimDue', 'commitRefresh', 'rescueRefresh', 'releaseLease', 'markStatus', 'clearIndeterminate']);
+const WRITES = new Set(['claimLease', 'claimDue', 'markCallStarted', 'renewLease', 'commitRefresh', 'rescueRefresh', 'releaseLease', 'markStatus', 'clearIndeterminate']);
 
 /**
  * The commands. `r` picks a refresher; an answer picks among those with a pending call and a crash

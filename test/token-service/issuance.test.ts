@@ -78,9 +78,18 @@ describe('token exchange: policy at issuance', () => {
   it('roles and groups come from the provider\'s token: a user without the role loses that scope', async () => {
     const alice = await exchange(w, exchangeParams(await user('alice'), 'connections:openai connections:crm connections:search'), auth());
     expect(alice.body.scope).toBe('connections:openai connections:crm connections:search');
+    // Logged with its inputs: the role and the group (from the provider's token) each allow matched on.
+    const [aliceEvent] = await auditEvents(w);
+    expect(aliceEvent.details.matched).toEqual([
+      { policy: 'mcp-openai', effect: 'allow', roles: [], subject: false },
+      { policy: 'sales-crm', effect: 'allow', roles: ['sales'], subject: false },
+      { policy: 'emea-search', effect: 'allow', roles: ['emea'], subject: false },
+    ]);
     const bob = await exchange(w, exchangeParams(await user('bob'), 'connections:openai connections:crm connections:search'), auth());
     expect(bob.status).toBe(200);
     expect(bob.body.scope).toBe('connections:openai');
+    const [bobEvent] = await auditEvents(w);
+    expect(bobEvent.details.matched).toEqual([{ policy: 'mcp-openai', effect: 'allow', roles: [], subject: false }]);
   });
 
   it('nothing granted → 400 invalid_scope, audited with the refusals', async () => {

@@ -1,6 +1,6 @@
-import { Controller, Get, Inject } from '@nestjs/common';
+import { Controller, Get } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { KEY_PROVIDER, KeyProvider } from '../../../libs/crypto';
+import { Keyring } from '../../../libs/crypto';
 import { DomainError } from '../../../libs/kernel';
 
 /** How long a readiness check may take before it counts as unavailable. */
@@ -18,7 +18,7 @@ function within<T>(check: Promise<T>): Promise<T> {
 export class HealthController {
   constructor(
     private readonly ds: DataSource,
-    @Inject(KEY_PROVIDER) private readonly keys: KeyProvider,
+    private readonly keyring: Keyring,
   ) {}
 
   /** The process is up. */
@@ -32,7 +32,9 @@ export class HealthController {
   async readyz() {
     // A hung database or provider is "not ready" now, not after the pool's query timeout (12 s):
     // load balancers and orchestrators probe with short timeouts of their own.
-    const checks = await Promise.allSettled([within(this.ds.query('SELECT 1')), within(this.keys.health())]);
+    // The key provider's state comes from actual failures and the keyring's background probe (a
+    // throttling Key Vault is not an outage: cached keys serve); strict mode reads it live.
+    const checks = await Promise.allSettled([within(this.ds.query('SELECT 1')), within(this.keyring.checkProvider())]);
     const [db, kp] = checks.map((c) => (c.status === 'fulfilled' ? 'ok' : 'unavailable'));
     if (db !== 'ok' || kp !== 'ok') {
       throw new DomainError('unavailable', 'not ready', { retryAfter: 1, extra: { checks: { database: db, key_provider: kp } } });

@@ -2,10 +2,8 @@ import { Body, Controller, HttpCode, Param, Post, Res, UseGuards } from '@nestjs
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { IsInt, IsOptional, Max, Min } from 'class-validator';
-import { AuditLog } from '../../../libs/audit';
 import { AdminGuard, Principal, VerifiedToken } from '../../../libs/auth';
-import { DomainError } from '../../../libs/kernel';
-import { AgentStore } from '../../../libs/policy';
+import { AgentAdminService } from '../../../libs/policy';
 import { validName } from '../http/names';
 
 export class RotateAgentSecretDto {
@@ -13,8 +11,6 @@ export class RotateAgentSecretDto {
   @ApiPropertyOptional({ type: 'integer', minimum: 0, maximum: 2592000, default: 3600, description: 'How long the previous secret keeps working' })
   @IsOptional() @IsInt() @Min(0) @Max(30 * 24 * 3600) overlap_seconds?: number;
 }
-
-const DEFAULT_OVERLAP_SECONDS = 3600;
 
 /**
  * `POST /v1/admin/agents/{client_id}/secret`: a new client secret for a secret-authenticated
@@ -24,18 +20,12 @@ const DEFAULT_OVERLAP_SECONDS = 3600;
 @Controller('v1/admin/agents')
 @UseGuards(AdminGuard)
 export class AgentSecretController {
-  constructor(
-    private readonly agents: AgentStore,
-    private readonly audit: AuditLog,
-  ) {}
+  constructor(private readonly agents: AgentAdminService) {}
 
   @Post(':client_id/secret')
   @HttpCode(200)
   async rotate(@Principal() p: VerifiedToken, @Param('client_id', validName('client_id')) clientId: string, @Body() dto: RotateAgentSecretDto, @Res({ passthrough: true }) res: FastifyReply) {
-    const overlap = dto?.overlap_seconds ?? DEFAULT_OVERLAP_SECONDS;
-    const rotated = await this.agents.rotateSecret(p.tenant, clientId, overlap);
-    if (!rotated) throw new DomainError('not_found', `no agent "${clientId}" that authenticates with a client secret`);
-    await this.audit.record({ tenant: p.tenant, action: 'agent.rotate', outcome: 'allowed', agent: clientId, details: { by: p.subject, overlap_seconds: overlap } });
+    const rotated = await this.agents.rotateSecret(p, clientId, dto?.overlap_seconds);
     res.header('Cache-Control', 'no-store');
     return {
       client_id: clientId,

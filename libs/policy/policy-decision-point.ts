@@ -1,0 +1,40 @@
+import { Injectable } from '@nestjs/common';
+import { TenantId } from '../kernel';
+import { AgentReach, agentReach } from './agent-reach';
+import { evaluatePolicies, PolicyDecision, rolesFromClaims, ScopeReach, scopeReach } from './policy.evaluator';
+import { PolicySnapshots } from './policy-snapshots';
+
+/** What a decision is asked about: who acts, for which user (and the claims of their token), on what. */
+export interface DecisionQuery {
+  agent: string;
+  integration: string;
+  subject: string;
+  /** The subject token's claims: roles and groups are read from them here, nowhere else. */
+  claims: Record<string, unknown>;
+}
+
+/**
+ * The one place policy is decided (issue 16 point 1): the release, the token exchange (per
+ * scope) and consent (what any policy could ever allow, and for which agents) all ask here, so a new condition —
+ * a time of day, an approval — is added to the query and the evaluator, not to each caller.
+ * Reads the tenant's snapshot: no query on the release path while it is cached.
+ */
+@Injectable()
+export class PolicyDecisionPoint {
+  constructor(private readonly snapshots: PolicySnapshots) {}
+
+  async decide(tenant: TenantId, q: DecisionQuery): Promise<PolicyDecision> {
+    const { policies } = await this.snapshots.get(tenant);
+    return evaluatePolicies(policies, { agent: q.agent, integration: q.integration, subject: q.subject, roles: rolesFromClaims(q.claims) });
+  }
+
+  /** What the tenant's policies could ever allow of an integration (consent asks for no more). Read fresh: not a hot path. */
+  async reach(tenant: TenantId, integration: string): Promise<ScopeReach> {
+    return scopeReach((await this.snapshots.get(tenant, true)).policies, integration);
+  }
+
+  /** Which agents policies could let act on `integration` for `subject` (what the consent page lists). Read fresh: not a hot path. */
+  async agentReach(tenant: TenantId, integration: string, subject: string): Promise<AgentReach[]> {
+    return agentReach((await this.snapshots.get(tenant, true)).policies, integration, subject);
+  }
+}

@@ -1,0 +1,198 @@
+import { OAuthCredentialStore } from '../../libs/credentials';
+import { KeyVaultEmulator } from '../../libs/testing/keyvault-emulator';
+import { SpawnedWorker } from '../keys/support';
+import { TcpProxy } from '../support/tcp-proxy';
+import { INTEGRATION, StormRig, startStormRig, waitFor } from './storm-support';
+
+/**
+ * Issue 15's refresh storm, for the suite (test/refresh/storm.test.ts, 80 connections) and the
+ * benchmark (bench/refresh.bench.ts, 10,000): a provider that rotates refresh tokens on every
+ * refresh and revokes the family on reuse (half the connections with a reuse grace window, half
+ * strict), three worker processes plus the API's on-demand refreshes, release clients throughout;
+ * SIGKILLs of workers mid-batch and mid-call, a Postgres outage for the workers through the TCP
+ * proxy, a KEK rotation under Key Vault 429 bursts, and a SIGTERM with calls in flight.
+ */
+export const STRICT = 'ledger-strict';
+
+export interface StormOptions {
+  perIntegration: number;
+  stormMs: number;
+  /** Access token lifetimes the provider issues (seconds), and their mean. */
+  ttl: () => number;
+  meanTtlSeconds: number;
+  /** First expiries of the seeded tokens (seconds from now). */
+  firstExpiry: () => number;
+  releaseWaitMs: number;
+  clients: number;
+  /** Pause between one client's releases. */
+  thinkMs: number;
+  worker: Record<string, string>;
+  /** More settings for the API process (e.g. the release rate limits, for a closed-loop load). */
+  vaultEnv?: Record<string, string>;
+  progress?: (line: string) => void;
+}
+
+export interface StormFigures {
+  seconds: { seed: number; storm: number; settle: number };
+  killed: string[];
+  releases: { total: number; ok: number; unavailable: number; reauth: number; other: number; expired: number; slow: number; maxMs: number; p50Ms: number; p99Ms: number };
+  outcome: { flaggedStrict: number; needlessReconsents: number; lostWithGrace: number; flaggedBySigterm: number; rotatedAndLost: number };
+  provider: { calls: number; graceReuses: number; reuseRevocations: number; invalidGrant: number };
+  minimumCalls: number;
+  callsToMinimum: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function runStorm(o: StormOptions): Promise<StormFigures> {
+  const say = o.progress ?? (() => undefined);
+  const kv = await KeyVaultEmulator.start();
+  let rig: StormRig | undefined;
+  let proxy: TcpProxy | undefined;
+  try {
+    await kv.createKey('kek', { kty: 'RSA', keySize: 2048 });
+    const keyEnv = {
+      KEY_PROVIDER: 'azure',
+      AZURE_KEYVAULT_URL: kv.url,
+      AZURE_KEYVAULT_KEY_NAME: 'kek',
+      AZURE_KEYVAULT_CA_FILE: kv.caFile,
+      AZURE_KEYVAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: 'true',
+      AZURE_KEYVAULT_CREDENTIAL: `static:${kv.token}`,
+    };
+    rig = await startStormRig({ graceSeconds: 30, accessTtl: o.ttl, keyEnv, extraIntegrations: { [STRICT]: 0 }, env: { REFRESH_RELEASE_WAIT_MS: String(o.releaseWaitMs), ...o.vaultEnv } });
+    const r = rig;
+    proxy = await TcpProxy.start(r.v.db.url);
+    const px = proxy;
+    const workerEnv = { DATABASE_URL: px.rewrite(r.v.db.url), ...o.worker };
+    const users = [
+      ...Array.from({ length: o.perIntegration }, (_, i) => [INTEGRATION, `u${i}`]),
+      ...Array.from({ length: o.perIntegration }, (_, i) => [STRICT, `s${i}`]),
+    ];
+
+    const t0 = Date.now();
+    await r.seed(o.perIntegration, { integration: INTEGRATION, prefix: 'u', expiresIn: o.firstExpiry });
+    await r.seed(o.perIntegration, { integration: STRICT, prefix: 's', expiresIn: o.firstExpiry });
+    // As the catalog schedules a fresh token (a quarter of its life left), not the store's pre-catalog
+    // placeholder (300 s before expiry), which would make every seeded token due at once.
+    await r.v.db.ds.query(`UPDATE vault.connections SET next_refresh_at = now() + (expires_at - now()) * 0.75`);
+    say(`seeded ${users.length} connections in ${Math.round((Date.now() - t0) / 1000)} s`);
+    const workers: SpawnedWorker[] = await Promise.all([r.worker(workerEnv), r.worker(workerEnv), r.worker(workerEnv)]);
+    const started = Date.now();
+    const end = started + o.stormMs;
+
+    const rel = { total: 0, ok: 0, unavailable: 0, reauth: 0, other: 0, expired: 0, slow: 0, maxMs: 0, p50Ms: 0, p99Ms: 0 };
+    const durations: number[] = [];
+    const client = async () => {
+      while (Date.now() < end) {
+        const [integration, user] = users[Math.floor(Math.random() * users.length)];
+        const t = Date.now();
+        const res = await r.releaseOf(integration, user);
+        const ms = Date.now() - t;
+        durations.push(ms);
+        rel.total += 1;
+        rel.maxMs = Math.max(rel.maxMs, ms);
+        if (ms > o.releaseWaitMs + 1000) rel.slow += 1;
+        if (res.status === 200) {
+          rel.ok += 1;
+          const exp = r.provider.access.get(res.body.access_token);
+          if (exp === undefined || exp <= Date.now()) rel.expired += 1;
+        } else if (res.status === 503) rel.unavailable += 1;
+        else if (res.status === 409) rel.reauth += 1;
+        else rel.other += 1;
+        await sleep(o.thinkMs);
+      }
+    };
+
+    const killed: string[] = [];
+    let termPid = 'none';
+    const kill = async (i: number, signal: 'SIGKILL' | 'SIGTERM') => {
+      await waitFor('a worker call in flight', () => r.provider.stats.inflight > 0, 60_000, 10);
+      killed.push(`${signal} pid ${workers[i].proc.pid} (${r.provider.stats.inflight} calls in flight)`);
+      if (signal === 'SIGTERM') termPid = String(workers[i].proc.pid);
+      await workers[i].kill(signal);
+      say(`${signal} worker ${i}`);
+      workers[i] = await r.worker(workerEnv);
+    };
+    const at = (fraction: number) => sleep(Math.max(0, started + o.stormMs * fraction - Date.now()));
+    const faults = async () => {
+      r.provider.faults.delayMs = 1200; // calls take a while: kills land mid-call and mid-batch
+      await at(0.08);
+      await kill(0, 'SIGKILL');
+      await at(0.16);
+      await kill(1, 'SIGKILL');
+      r.provider.faults.delayMs = 200;
+      await at(0.3);
+      say('postgres outage (workers) 3 s');
+      px.refuseNew(true);
+      px.resetAll();
+      await sleep(3000);
+      px.refuseNew(false);
+      await at(0.45);
+      say('KEK rotation under Key Vault 429 bursts');
+      await kv.rotateKey('kek');
+      const operator = r.v.issuer.sign({ sub: 'secops@acme', tid: 'acme', scope: 'vault:admin vault:operator' });
+      const rotate = await r.v.call('POST', '/v1/admin/keys/rotate', { token: operator, body: { target: 'kek', new_version: false } });
+      if (rotate.status !== 202) throw new Error(`KEK rotation not started: ${rotate.status} ${rotate.text}`);
+      for (let b = 0; b < 3; b++) {
+        kv.inject({ kind: 'throttle', retryAfterSeconds: 1, count: 20 });
+        await sleep(2000);
+      }
+      await at(0.75);
+      r.provider.faults.delayMs = 1200;
+      await kill(2, 'SIGTERM');
+      r.provider.faults.delayMs = 0;
+    };
+    await Promise.all([...Array.from({ length: o.clients }, client), faults()]);
+    const stormEnd = Date.now();
+    kv.clearFaults();
+    r.provider.faults.delayMs = 0;
+    say(`storm over: ${rel.total} releases`);
+
+    // Settle: every row at rest (no live lease), every active row's token valid (the workers caught up).
+    await waitFor('the storm to settle', async () => {
+      const [x] = await r.v.db.ds.query(
+        `SELECT count(*) FILTER (WHERE lease_owner IS NOT NULL AND lease_expires_at > now())::int AS leased,
+                count(*) FILTER (WHERE status = 'active' AND expires_at < now())::int AS expired FROM vault.connections`,
+      );
+      return x.leased === 0 && x.expired === 0;
+    }, 120_000, 250);
+    const settled = Date.now();
+
+    // Who holds what: each flagged row's stored refresh token against the provider's family.
+    const store = r.v.vault.app.get(OAuthCredentialStore);
+    const rows = await r.v.db.ds.query(`SELECT id, tenant, integration, status, interrupted_owner FROM vault.connections WHERE status <> 'active'`);
+    const outcome = { flaggedStrict: 0, needlessReconsents: 0, lostWithGrace: 0, flaggedBySigterm: 0, rotatedAndLost: 0 };
+    for (const row of rows) {
+      const c = (await store.load(row.tenant, row.id))!;
+      const rt = (await store.openTokens(c)).refresh!.reveal();
+      const fam = r.provider.familyOf(rt)!;
+      if (row.integration === INTEGRATION) outcome.lostWithGrace += 1;
+      else {
+        outcome.flaggedStrict += 1;
+        if (fam.current === rt) outcome.needlessReconsents += 1; // the provider never rotated it
+        else outcome.rotatedAndLost += 1; // the unrecoverable case: killed mid-call, strict, no grace
+      }
+      if (String(row.interrupted_owner ?? '').includes(`:${termPid}:`)) outcome.flaggedBySigterm += 1;
+    }
+    // The minimum: one refresh per token lifetime, for every connection, over the time the workers ran
+    // (first expiries are spread over one lifetime, so the window's edges average out).
+    const minimum = (users.length * (stormEnd - started)) / 1000 / o.meanTtlSeconds;
+    durations.sort((a, b) => a - b);
+    rel.p50Ms = durations[Math.floor(durations.length * 0.5)] ?? 0;
+    rel.p99Ms = durations[Math.floor(durations.length * 0.99)] ?? 0;
+    const s = r.provider.stats;
+    return {
+      seconds: { seed: Math.round((started - t0) / 1000), storm: Math.round((stormEnd - started) / 1000), settle: Math.round((settled - stormEnd) / 1000) },
+      killed,
+      releases: rel,
+      outcome,
+      provider: { calls: s.refreshed, graceReuses: s.graceReuses, reuseRevocations: s.reuseRevocations, invalidGrant: s.invalidGrant },
+      minimumCalls: Math.round(minimum),
+      callsToMinimum: Number((s.refreshed / minimum).toFixed(2)),
+    };
+  } finally {
+    await rig?.close();
+    await proxy?.close();
+    await kv.dispose();
+  }
+}
