@@ -1,8 +1,8 @@
 import 'reflect-metadata';
 import { parseArgs } from 'node:util';
+import { loadDevIssuer } from '../../libs/auth';
 import { ConfigError, loadConfig, VaultConfig } from '../../libs/config';
 import { createDataSource, runMigrations, startEmbeddedPostgres } from '../../libs/db';
-import { loadDevIssuer } from '../vault/dev-issuer';
 import { AUDIT_USAGE, runAuditVerify } from './audit-commands';
 import { KEYS_USAGE, runKeysCommand } from './keys-commands';
 

@@ -6,11 +6,10 @@ import { RefreshWorkerModule } from '../../libs/credentials';
 import { ConfigModule, VaultConfig } from '../../libs/config';
 import { CryptoModule } from '../../libs/crypto';
 import { DbModule } from '../../libs/db';
-import { KeysModule, KeysModuleOptions } from '../../libs/keys';
+import { AuditKeyBinding, KeysModule, KeysModuleOptions } from '../../libs/keys';
 import { WebhooksModule } from '../../libs/webhooks';
-import { AuditKeyBinding } from '../vault/audit-bindings';
 
-/** The worker's Nest application context (no HTTP): refresh, key jobs, the key scheduler, webhooks, signed audit anchors, housekeeping. The CLI reuses it without the background duties. */
+/** The worker's Nest application context (no HTTP): refresh, key jobs, the key scheduler, webhooks, signed audit anchors, housekeeping. The CLI composes its own (apps/cli/keys-context.module.ts). */
 @Module({})
 export class WorkerModule {
   static forRoot(config: VaultConfig, ds: DataSource, keys: KeysModuleOptions, refresh = { run: false }): DynamicModule {
