@@ -2,6 +2,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AuditModule } from '../../libs/audit';
 import { ConfigModule, VaultConfig } from '../../libs/config';
+import { NoConnectLinksModule } from '../../libs/credentials';
 import { CryptoModule } from '../../libs/crypto';
 import { DbModule } from '../../libs/db';
 import { AuditKeyBinding, KeysModule } from '../../libs/keys';
@@ -17,7 +18,7 @@ export class KeysContextModule {
   static forRoot(config: VaultConfig, ds: DataSource): DynamicModule {
     return {
       module: KeysContextModule,
-      imports: [ConfigModule.forRoot(config), DbModule.forDataSource(ds), CryptoModule, AuditModule, AuditKeyBinding, KeysModule.forRoot({ runJobs: false, background: false }), WebhooksModule.forRoot({ run: false })],
+      imports: [ConfigModule.forRoot(config), DbModule.forDataSource(ds), CryptoModule, AuditModule, AuditKeyBinding, NoConnectLinksModule, KeysModule.forRoot({ runJobs: false, background: false }), WebhooksModule.forRoot({ run: false })],
     };
   }
 }

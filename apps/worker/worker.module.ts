@@ -2,7 +2,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AuditModule } from '../../libs/audit';
 import { AuditAnchorsModule } from '../../libs/audit-anchors';
-import { RefreshWorkerModule } from '../../libs/credentials';
+import { NoConnectLinksModule, RefreshWorkerModule } from '../../libs/credentials';
 import { ConfigModule, VaultConfig } from '../../libs/config';
 import { CryptoModule } from '../../libs/crypto';
 import { DbModule } from '../../libs/db';
@@ -15,7 +15,7 @@ export class WorkerModule {
   static forRoot(config: VaultConfig, ds: DataSource, keys: KeysModuleOptions, refresh = { run: false }): DynamicModule {
     return {
       module: WorkerModule,
-      imports: [ConfigModule.forRoot(config), DbModule.forDataSource(ds), CryptoModule, AuditModule, AuditKeyBinding, KeysModule.forRoot(keys), RefreshWorkerModule.forRoot(refresh), WebhooksModule.forRoot({ run: refresh.run }), AuditAnchorsModule.forRoot({ run: refresh.run })],
+      imports: [ConfigModule.forRoot(config), DbModule.forDataSource(ds), CryptoModule, AuditModule, AuditKeyBinding, NoConnectLinksModule, KeysModule.forRoot(keys), RefreshWorkerModule.forRoot(refresh), WebhooksModule.forRoot({ run: refresh.run }), AuditAnchorsModule.forRoot({ run: refresh.run })],
     };
   }
 }

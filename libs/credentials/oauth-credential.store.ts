@@ -1,4 +1,4 @@
-import { Inject, Injectable, Optional } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { Keyring } from '../crypto';
@@ -67,13 +67,13 @@ export class OAuthCredentialStore {
   constructor(
     private readonly ds: DataSource,
     private readonly keyring: Keyring,
-    @Optional() @Inject(CONNECTION_EVENTS) private readonly events?: ConnectionEvents,
+    @Inject(CONNECTION_EVENTS) private readonly events: ConnectionEvents,
   ) {}
 
   /** Runs one conditional write; when it changed a row, `event` joins the outbox in the same transaction. */
   private async write(sql: string, params: unknown[], event?: ConnectionEvent): Promise<number> {
     const sink = this.events;
-    if (!event || !sink) return ((await this.ds.query(sql, params)) as [unknown, number])[1];
+    if (!event) return ((await this.ds.query(sql, params)) as [unknown, number])[1];
     return this.ds.transaction(async (m) => {
       const [, n] = (await m.query(sql, params)) as [unknown, number];
       if (n > 0) await sink.enqueue(m, event);
@@ -106,11 +106,11 @@ export class OAuthCredentialStore {
         ) as Array<{ id: string; version: string; created: boolean }>;
         // A new account, or one that was broken and works again, is news for the tenant's backend.
         const type = rows[0]?.created ? 'connection.created' : existing[0] && existing[0].status !== 'active' ? 'connection.recovered' : undefined;
-        if (sink && type) await sink.enqueue(db, { tenant, type, data: { connection_id: id, integration, user: subject, status: 'active' } });
+        if (type) await sink.enqueue(db, { tenant, type, data: { connection_id: id, integration, user: subject, status: 'active' } });
         return rows;
       };
       try {
-        const rows = sink ? await this.ds.transaction((m) => upsert(m)) : await upsert(this.ds);
+        const rows = await this.ds.transaction((m) => upsert(m));
         if (rows.length) return { id: rows[0].id, version: Number(rows[0].version), created: Boolean(rows[0].created) };
       } catch (err) {
         if (!isRetiredKeyVersion(err)) throw err;
