@@ -76,6 +76,8 @@ export class DerivedTokenStore {
              expires_at = EXCLUDED.expires_at, created_at = now()`,
           [id, tenant, connectionId, scopeKey, t.scopes, digest, sealed.tkVersion, sealed.dekWrapped, sealed.fields.access_token, t.expiresAt],
         );
+        // Rows derived from an older refresh token are never released again: keep the table to the live ones.
+        await this.ds.query(`DELETE FROM derived_tokens WHERE tenant = $1 AND connection_id = $2 AND source_digest <> $3`, [tenant, connectionId, digest]);
         return;
       } catch (err) {
         // Sealed under a tenant key retired meanwhile (a rotation just finished): seal again.

@@ -7,6 +7,7 @@
 export type VaultErrorCode =
   | 'needs_reauth'
   | 'policy_denied'
+  | 'scope_exceeds_policy'
   | 'connection_not_found'
   | 'invalid_token'
   | 'rate_limited'
@@ -77,6 +78,19 @@ export class PolicyDeniedError extends VaultError {
 export class InvalidTokenError extends VaultError {
   constructor(init: VaultErrorInit = {}) {
     super('invalid_token', init);
+  }
+}
+
+/**
+ * 403: the user's grant is broader than policy allows this agent and the provider cannot issue a
+ * narrower token (or the scopes asked for exceed the policy). `excessScopes` names what is over.
+ */
+export class ScopeExceedsPolicyError extends VaultError {
+  constructor(
+    readonly excessScopes: string[],
+    init: VaultErrorInit = {},
+  ) {
+    super('scope_exceeds_policy', init);
   }
 }
 

@@ -13,6 +13,7 @@ export {
   NeedsReauthError,
   PolicyDeniedError,
   RateLimitedError,
+  ScopeExceedsPolicyError,
   VaultError,
   VaultUnavailableError,
 } from './errors';
