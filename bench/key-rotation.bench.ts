@@ -15,7 +15,7 @@ import { cpus, totalmem, tmpdir } from 'node:os';
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { AzureKeyProvider, context, Keyring, seal } from '../libs/crypto';
+import { AzureKeyProvider, context, CURRENT_AAD_SCHEME, fieldAad, framed, Keyring, seal } from '../libs/crypto';
 import { bind } from '../libs/crypto/keyring';
 import { createDataSource, startEmbeddedPostgres } from '../libs/db';
 import { asTenantId } from '../libs/kernel';
@@ -173,7 +173,8 @@ async function seedRows(ds: ReturnType<typeof createDataSource>, keyring: Keyrin
       const dek = randomBytes(32);
       ids.push(id);
       subjects.push(`u${i + j}`);
-      cts.push(seal(dek, Buffer.from(`sk-bench-${i + j}`), context('field', T, 'connections', id, 'api_key')));
+      const ref = { tenant: asTenantId(T), table: 'connections', id, bind: { subject: `u${i + j}`, integration: 'openai' } };
+      cts.push(framed(seal(dek, Buffer.from(`sk-bench-${i + j}`), fieldAad(ref, 'api_key', CURRENT_AAD_SCHEME)), CURRENT_AAD_SCHEME));
       deks.push(Buffer.concat([header, seal(tk, dek, context('dek', T, 'connections', id, version))]));
       dek.fill(0);
     }

@@ -6,8 +6,10 @@ import { ConnectHardening1763800000400 } from './1763800000400-ConnectHardening'
 import { RefreshWorker1763800000500 } from './1763800000500-RefreshWorker';
 import { Webhooks1763800000600 } from './1763800000600-Webhooks';
 import { PolicyNotify1763800000700 } from './1763800000700-PolicyNotify';
+import { AadScheme1763800000900 } from './1763800000900-AadScheme';
 import { DerivedTokens1763800001000 } from './1763800001000-DerivedTokens';
 import { AuditAnchors1763800001100 } from './1763800001100-AuditAnchors';
+import { AuditRetention1763800001101 } from './1763800001101-AuditRetention';
 import { RefreshCallStart1763800001200 } from './1763800001200-RefreshCallStart';
 
 /** Every migration, in order. New migrations are appended here, one per line. */
@@ -20,7 +22,9 @@ export const migrations = [
   RefreshWorker1763800000500,
   Webhooks1763800000600,
   PolicyNotify1763800000700,
+  AadScheme1763800000900,
   DerivedTokens1763800001000,
   AuditAnchors1763800001100,
+  AuditRetention1763800001101,
   RefreshCallStart1763800001200,
 ];

@@ -17,6 +17,9 @@ export const KEYS_USAGE = `  keys status [--tenant T] [--json]
                  kek: new KEK version (--keep-version: only move keys onto the current one);
                  tenant: new tenant key for T, or for every tenant without --tenant;
                  --run executes the job in this process instead of waiting for a worker
+  keys reseal [--run] [--no-wait]
+                 re-seal every sealed field onto the current AAD scheme (bound to its row's
+                 owner columns), then refuse the old scheme; the scheduler starts it on its own
   keys retire --version N --tenant T
                  retire tenant key version N and every version below it
   exit codes (keys): 0 ok · 1 error · 3 a job failed · 4 refused (records still use the
@@ -55,6 +58,7 @@ export async function runKeysCommand(argv: string[]): Promise<number> {
   }
   const valid =
     sub === 'status' ||
+    sub === 'reseal' ||
     (sub === 'rotate' && ['kek', 'tenant', 'signing'].includes(args.target ?? '')) ||
     (sub === 'retire' && /^[1-9][0-9]{0,9}$/.test(args.version ?? '') && Boolean(args.tenant));
   if (!valid) return usage();
@@ -68,6 +72,7 @@ export async function runKeysCommand(argv: string[]): Promise<number> {
         process.stdout.write(`tenant ${r.tenant}: retired versions ${r.retired.join(', ') || '(none left)'}; minimum decryption version is now ${r.minVersion}\n`);
         return KEYS_EXIT.ok;
       }
+      if (sub === 'reseal') return reseal(app, actor, args);
       return rotate(app, actor, args);
     });
   } catch (err) {
@@ -102,6 +107,15 @@ async function rotate(app: INestApplicationContext, actor: KeyActor, args: Args)
   } else {
     jobs = [(await admin.rotate(actor, target, { tenant: args.tenant, newVersion: !args['keep-version'] })).job];
   }
+  return followJobs(app, jobs, args);
+}
+
+async function reseal(app: INestApplicationContext, actor: KeyActor, args: Args): Promise<number> {
+  return followJobs(app, [(await app.get(KeyAdminService).reseal(actor)).job], args);
+}
+
+/** Prints the jobs, then (unless --no-wait) follows them to their end, running them here with --run. */
+async function followJobs(app: INestApplicationContext, jobs: KeyJob[], args: Args): Promise<number> {
   for (const j of jobs) process.stdout.write(`job ${j.id} ${j.kind}${j.tenant ? ` (${j.tenant})` : ''} ${j.status}\n`);
   if (args['no-wait'] || !jobs.length) return KEYS_EXIT.ok;
   const running = args.run ? runHere(app.get(KeyJobRunner), jobs) : undefined;
@@ -149,7 +163,7 @@ function renderStatus(v: KeyStatusView): string {
   for (const k of v.kek.versions) lines.push(`  ${k.current ? '*' : ' '} ${k.key_id}  tenant keys ${k.tenant_keys}  system keys ${k.system_keys ?? '-'}`);
   if (v.summary) lines.push(`tenants: ${v.summary.tenants} (${v.summary.listed} listed)`);
   for (const t of v.tenants) {
-    lines.push(`tenant ${t.tenant}: active v${t.active_version ?? '-'}, minimum decryption v${t.min_version}${t.shredded_at ? ', shredded' : ''}`);
+    lines.push(`tenant ${t.tenant}: active v${t.active_version ?? '-'}, minimum decryption v${t.min_version}${t.shredded_at ? ', shredded' : ''}, AAD scheme ${t.aad.scheme}/${t.aad.current}${t.aad.records_on_older_scheme ? ` (${t.aad.records_on_older_scheme} records to re-seal)` : ''}`);
     for (const k of t.versions) lines.push(`    v${k.version} ${k.status.padEnd(12)} ${Object.entries(k.records).map(([table, n]) => `${table} ${n}`).join('  ')}  encryptions ${k.encryptions}`);
   }
   for (const j of v.jobs.slice(0, 10)) lines.push(`job ${j.id} ${j.kind}${j.tenant ? ` ${j.tenant}` : ''} ${j.status} ${j.done}/${j.total}${j.error_class ? ` (${j.error_class})` : ''}`);

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { loadDevIssuer } from '../../libs/auth';
 import { ConfigError, loadConfig, VaultConfig } from '../../libs/config';
 import { createDataSource, runMigrations, startEmbeddedPostgres } from '../../libs/db';
-import { AUDIT_USAGE, runAuditVerify } from './audit-commands';
+import { AUDIT_USAGE, runAuditRetain, runAuditVerify } from './audit-commands';
 import { KEYS_USAGE, runKeysCommand } from './keys-commands';
 
 const USAGE = `usage: npm run cli -- <command>
@@ -42,6 +42,7 @@ async function main(argv: string[]): Promise<number> {
       ttl: { type: 'string', default: '3600' },
       anchors: { type: 'string' },
       'public-key': { type: 'string' },
+      before: { type: 'string' },
     },
   });
   const config = loadConfig(process.env);
@@ -65,6 +66,9 @@ async function main(argv: string[]): Promise<number> {
   }
   if (cmd === 'audit' && sub === 'verify') {
     return runAuditVerify(config, (fn) => withDatabase(config, fn), { anchors: values.anchors, publicKey: values['public-key'] });
+  }
+  if (cmd === 'audit' && sub === 'retain') {
+    return runAuditRetain(config, (fn) => withDatabase(config, fn), { anchors: values.anchors, publicKey: values['public-key'], before: values.before });
   }
   process.stderr.write(USAGE + '\n');
   return EXIT.usage;

@@ -12,7 +12,9 @@
  */
 import { createServer, IncomingMessage, ServerResponse } from 'node:http';
 import { Pool } from 'pg';
+import { blobOf, fieldAad, schemeOf } from '../../libs/crypto/aad-scheme';
 import { context, open } from '../../libs/crypto/aead';
+import type { TenantId } from '../../libs/kernel';
 import { FloorAudit } from './audit';
 import { FloorVerifier } from './jwt';
 
@@ -41,7 +43,8 @@ async function release(req: IncomingMessage, res: ServerResponse, integration: s
   if (!row || row.status !== 'active') return send(res, 404, { code: 'connection_not_found' });
   if (row.tk_version !== tk.version) return send(res, 500, { code: 'internal_error' });
   const dek = open(tk.key, row.dek_wrapped.subarray(5), context('dek', claims.tenant, 'connections', row.id, tk.version));
-  const secret = open(dek, row.api_key_ct, context('field', claims.tenant, 'connections', row.id, 'api_key'));
+  const ref = { tenant: claims.tenant as TenantId, table: 'connections', id: row.id, bind: { subject: claims.subject, integration } };
+  const secret = open(dek, blobOf(row.api_key_ct, schemeOf(row.api_key_ct)), fieldAad(ref, 'api_key', schemeOf(row.api_key_ct)));
   dek.fill(0);
   try {
     await audit.record({ tenant: claims.tenant, agent: claims.agent, subject: claims.subject, integration, details: { connection: row.id, version: Number(row.version), jti: claims.jti } });

@@ -5,7 +5,8 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Client } from 'pg';
-import { context, seal } from '../../libs/crypto';
+import { asTenantId } from '../../libs/kernel';
+import { context, CURRENT_AAD_SCHEME, fieldAad, framed, seal } from '../../libs/crypto';
 import { log } from './processes';
 
 export interface TenantKey {
@@ -58,7 +59,9 @@ export async function seedConnections(db: Client, tenant: string, tk: TenantKey,
       ids.push(id);
       subjects.push(`u${u}`);
       names.push(integration);
-      cts.push(seal(dek, Buffer.from(seededKey(`u${u}`, integration)), context('field', tenant, 'connections', id, 'api_key')));
+      // As the keyring seals it: the current AAD scheme, bound to the row's subject and integration.
+      const ref = { tenant: asTenantId(tenant), table: 'connections', id, bind: { subject: `u${u}`, integration } };
+      cts.push(framed(seal(dek, Buffer.from(seededKey(`u${u}`, integration)), fieldAad(ref, 'api_key', CURRENT_AAD_SCHEME)), CURRENT_AAD_SCHEME));
       deks.push(Buffer.concat([header, seal(tk.key, dek, context('dek', tenant, 'connections', id, tk.version))]));
       dek.fill(0);
       if (ids.length === BATCH) {

@@ -28,10 +28,13 @@ export const anchorStore = {
     );
   },
 
-  /** The newest `limit` anchors, oldest first. */
+  /** The newest `limit` anchors and those at the retention boundary (verification starts there), oldest first. */
   async recent(db: Queryable, limit: number): Promise<AuditAnchor[]> {
     const rows = (await db.query(
-      `SELECT seq::text AS seq, hash, at, vault, alg, kid, sig FROM (SELECT * FROM audit_anchors ORDER BY at DESC, seq DESC LIMIT $1) r ORDER BY at, seq`,
+      `SELECT seq::text AS seq, hash, at, vault, alg, kid, sig FROM (
+         (SELECT * FROM audit_anchors ORDER BY at DESC, seq DESC LIMIT $1)
+         UNION SELECT a.* FROM audit_anchors a JOIN audit_retention r ON r.id = 1 AND a.seq = r.seq
+       ) r ORDER BY at, seq`,
       [limit],
     )) as AnchorRow[];
     return rows.map((r) => ({ ...r, at: r.at.toISOString() }));

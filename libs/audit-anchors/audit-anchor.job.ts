@@ -21,7 +21,7 @@ const GENESIS = '0'.repeat(64);
 export class AuditAnchorJob implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly log = new Logger('AuditAnchors');
   private timer?: NodeJS.Timeout;
-  private running?: Promise<unknown>;
+  private running?: Promise<void>;
 
   constructor(
     private readonly ds: DataSource,
@@ -44,7 +44,7 @@ export class AuditAnchorJob implements OnApplicationBootstrap, BeforeApplication
     if (!this.timer) return;
     clearInterval(this.timer);
     this.timer = undefined;
-    await this.running;
+    while (this.running) await this.running;
     await this.tick();
   }
 
@@ -61,10 +61,19 @@ export class AuditAnchorJob implements OnApplicationBootstrap, BeforeApplication
     return anchor;
   }
 
+  /** One anchor at a time: a tick that finds the previous one still signing (Key Vault slow) is skipped. */
   private async tick(): Promise<void> {
-    const run = this.anchor().catch((err: unknown) => this.log.error(`audit anchor not signed (${err instanceof Error ? err.name : 'error'})`));
+    if (this.running) return;
+    const run = this.anchor().then(
+      () => undefined,
+      (err: unknown) => this.log.error(`audit anchor not signed (${err instanceof Error ? err.name : 'error'})`),
+    );
     this.running = run;
-    await run;
+    try {
+      await run;
+    } finally {
+      this.running = undefined;
+    }
   }
 
   private async toFile(anchor: AuditAnchor): Promise<void> {

@@ -6,3 +6,4 @@ export { anchorPayload, anchorSignatureValid, parseAnchorLines, AnchorInputError
 export type { AuditAnchor } from './anchor';
 export { verifyWithAnchors } from './verify-with-anchors';
 export type { AnchoredVerifyReport, AnchorProblem, VerifyWithAnchorsOptions } from './verify-with-anchors';
+export { retainThrough, VAULT_AUDIT_TENANT } from './audit-retention';

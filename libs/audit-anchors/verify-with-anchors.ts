@@ -7,6 +7,10 @@ export type AnchorProblem =
   | AuditChainProblem
   /** The signature does not verify (forged or altered anchor), or no key is known for its `kid`. */
   | 'anchor_signature_invalid'
+  /** Rows were removed up to a point that is not one of the given anchors. */
+  | 'retention_unanchored'
+  /** Rows were removed without the vault's `audit.retention` record in the chain (not through the vault). */
+  | 'retention_unaudited'
   /** The anchor is another vault's. */
   | 'anchor_other_vault';
 
@@ -44,11 +48,28 @@ export async function verifyWithAnchors(ds: DataSource, macKey: Buffer, anchors:
     const problem = a.vault !== opts.vault ? 'anchor_other_vault' : (await signatureOk(a, keys, opts)) ? undefined : 'anchor_signature_invalid';
     if (problem) return { ok: false, checked: 0, headSeq: '', headHash: '', anchors: anchors.length, problem, failedAnchor: brief(a) };
   }
-  const report = await verifyAuditChain(ds, macKey, { pageSize: opts.pageSize, anchors });
+  const chain = await verifyAuditChain(ds, macKey, { pageSize: opts.pageSize, anchors });
+  const report = chain.ok && chain.retainedThrough ? await checkRetention(ds, chain, anchors) : chain;
   const newest = anchors.reduce<AuditAnchor | undefined>((n, a) => (!n || BigInt(a.seq) > BigInt(n.seq) ? a : n), undefined);
   const { failedAnchor, ...rest } = report;
   const failed = failedAnchor && anchors.find((a) => a.seq === failedAnchor.seq && a.hash === failedAnchor.hash.toLowerCase());
   return { ...rest, anchors: anchors.length, ...(newest ? { newestAnchor: brief(newest) } : {}), ...(failed ? { failedAnchor: brief(failed) } : {}) };
+}
+
+/**
+ * Retention may only have removed a segment ending at one of the signed anchors, and only through the
+ * vault, which first appends `audit.retention` naming that anchor (written with the MAC key, and
+ * checked by the walk like every row).
+ */
+async function checkRetention(ds: DataSource, report: AuditChainReport, anchors: AuditAnchor[]): Promise<AuditChainReport> {
+  const b = report.retainedThrough!;
+  const fail = (problem: AnchorProblem) => ({ ...report, ok: false, firstBadSeq: b.seq, problem: problem as AuditChainProblem });
+  if (!anchors.some((a) => a.seq === b.seq && a.hash === b.hash)) return fail('retention_unanchored');
+  const [audited] = (await ds.query(
+    `SELECT 1 AS one FROM audit_events WHERE seq > $1 AND action = 'audit.retention' AND details->>'through_seq' = $2 AND details->>'through_hash' = $3 LIMIT 1`,
+    [b.seq, b.seq, b.hash],
+  )) as unknown[];
+  return audited ? report : fail('retention_unaudited');
 }
 
 async function signatureOk(a: AuditAnchor, keys: Map<string, KeyObject | undefined>, opts: VerifyWithAnchorsOptions): Promise<boolean> {

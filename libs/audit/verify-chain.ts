@@ -43,6 +43,8 @@ export interface AuditChainReport {
   problem?: AuditChainProblem;
   /** With anchors: the oldest anchor the problem breaks (the chain no longer proves it). */
   failedAnchor?: { seq: string; hash: string };
+  /** Rows up to this anchored head were removed by retention; the walk started after it. */
+  retainedThrough?: { seq: string; hash: string };
 }
 
 interface StoredRow extends Omit<ChainedEvent, 'at'> {
@@ -54,6 +56,8 @@ interface StoredRow extends Omit<ChainedEvent, 'at'> {
 const PAGE = `SELECT seq::text AS seq, id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') AS at_us,
   tenant, action, outcome, reason, agent, subject, integration, details, prev_hash, hash
   FROM audit_events e WHERE e.seq > $1 ORDER BY e.seq LIMIT $2`; // e.seq: the bigint, not the text alias
+
+const RETENTION = 'SELECT seq::text AS seq, hash FROM audit_retention WHERE id = 1';
 
 /**
  * Recomputes the whole chain in seq order, in pages, inside one read-only snapshot so that
@@ -88,22 +92,28 @@ async function walk(qr: QueryRunner, macKey: Buffer, opts: VerifyAuditChainOptio
   const [head] = (await qr.query('SELECT seq::text AS seq, hash FROM audit_chain_head WHERE id = 1')) as { seq: string; hash: Buffer }[];
   const headSeq = head?.seq ?? '0';
   const headHash = (head?.hash ?? GENESIS_HASH).toString('hex');
+  // Retention (migration 1101) removed every row up to an anchored one: the chain continues from its hash.
+  // The table exists from migration 1101 on; a database migrated before it has no retention.
+  const [table] = (await qr.query(`SELECT to_regclass('audit_retention') IS NOT NULL AS present`)) as { present: boolean }[];
+  const [kept] = table.present ? ((await qr.query(RETENTION)) as { seq: string; hash: Buffer }[]) : [];
+  const start = kept ? BigInt(kept.seq) : 0n;
+  const retained = kept ? { retainedThrough: { seq: kept.seq, hash: kept.hash.toString('hex') } } : {};
   const result = (checked: number, firstBadSeq?: bigint, problem?: AuditChainProblem): AuditChainReport => {
-    if (!problem) return { ok: true, checked, headSeq, headHash };
+    if (!problem) return { ok: true, checked, headSeq, headHash, ...retained };
     // A row at or after the break is what an anchor at or after it vouched for.
     const failed = anchors.find((a) => a.seq >= firstBadSeq!);
-    return { ok: false, checked, headSeq, headHash, firstBadSeq: String(firstBadSeq), problem, ...(failed ? { failedAnchor: failed.given } : {}) };
+    return { ok: false, checked, headSeq, headHash, firstBadSeq: String(firstBadSeq), problem, ...(failed ? { failedAnchor: failed.given } : {}), ...retained };
   };
 
-  const [stray] = (await qr.query('SELECT min(seq)::text AS seq FROM audit_events WHERE seq < 1 HAVING count(*) > 0')) as { seq: string }[];
+  const [stray] = (await qr.query('SELECT min(seq)::text AS seq FROM audit_events WHERE seq < 1 OR seq <= $1 HAVING count(*) > 0', [String(start)])) as { seq: string }[];
   if (stray) return result(0, BigInt(stray.seq), 'stray_row');
 
-  let expected = 1n;
-  let prev = GENESIS_HASH;
+  let expected = start + 1n;
+  let prev = kept ? kept.hash : GENESIS_HASH;
   for (;;) {
     const rows = (await qr.query(PAGE, [String(expected - 1n), pageSize])) as StoredRow[];
     for (const row of rows) {
-      const checked = Number(expected - 1n);
+      const checked = Number(expected - 1n - start);
       if (BigInt(row.seq) !== expected) return result(checked, expected, 'seq_gap');
       if (!row.prev_hash.equals(prev)) return result(checked, expected, 'prev_hash_mismatch');
       if (!chainHash(macKey, prev, toChained(row)).equals(row.hash)) return result(checked, expected, 'hash_mismatch');
@@ -116,8 +126,11 @@ async function walk(qr: QueryRunner, macKey: Buffer, opts: VerifyAuditChainOptio
   }
 
   const last = expected - 1n;
-  const checked = Number(last);
-  if (anchors.length && anchors[anchors.length - 1].seq > last) return result(checked, expected, 'anchor_mismatch');
+  const checked = Number(last - start);
+  // Anchors inside the retained segment are history; the boundary itself must still match.
+  const beyond = anchors.filter((a) => a.seq >= start);
+  if (kept && beyond.some((a) => a.seq === start && a.hash !== kept.hash.toString('hex'))) return result(checked, start, 'anchor_mismatch');
+  if (beyond.length && beyond[beyond.length - 1].seq > last) return result(checked, expected, 'anchor_mismatch');
   if (!head) return last === 0n ? result(0) : result(checked, 1n, 'head_missing');
   if (BigInt(head.seq) !== last || !head.hash.equals(prev)) {
     const bad = BigInt(head.seq) > last ? expected : BigInt(head.seq) < last ? BigInt(head.seq) + 1n : last;

@@ -36,4 +36,12 @@ describe('loadConfig', () => {
     const c = loadConfig({ TRUSTED_ISSUERS: `@${file}` });
     expect(c.trustedIssuers[0]).toMatchObject({ issuer: 'https://sts.example.com', tenant_claim: 'tid' });
   });
+  it('audit anchors: every 300 s by default, the API emits them only on the embedded default, bad values are named', () => {
+    expect(loadConfig({}).auditAnchors).toEqual({ intervalMs: 300_000, file: undefined, inProcess: true });
+    const c = loadConfig({ DATABASE_URL: 'postgres://db/vault', AUDIT_ANCHOR_INTERVAL_SECONDS: '60', AUDIT_ANCHOR_FILE: '/var/anchors/vault.jsonl' });
+    expect(c.auditAnchors).toEqual({ intervalMs: 60_000, file: '/var/anchors/vault.jsonl', inProcess: false });
+    const azure = { KEY_PROVIDER: 'azure', AZURE_KEYVAULT_URL: 'https://kv.vault.azure.net', AZURE_KEYVAULT_KEY_NAME: 'kek' };
+    expect(loadConfig({ ...azure, AZURE_KEYVAULT_AUDIT_KEY_NAME: 'vault-audit' }).keyProvider).toMatchObject({ auditKeyName: 'vault-audit' });
+    expect(() => loadConfig({ ...azure, AUDIT_ANCHOR_INTERVAL_SECONDS: '0', AZURE_KEYVAULT_AUDIT_KEY_NAME: 'no/such' })).toThrow(/AUDIT_ANCHOR_INTERVAL_SECONDS[\s\S]*AZURE_KEYVAULT_AUDIT_KEY_NAME/);
+  });
 });

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { AuditLog, UNATTRIBUTED_TENANT } from '../audit';
 import { VAULT_CONFIG, VaultConfig } from '../config';
 import { consentScopes, IntegrationStore, OAuthAppCredentialReader, OAuthAppCredentials, OAuthCredentialStore } from '../credentials';
-import { Keyring } from '../crypto';
+import { RecordRef, SealedFields } from '../crypto';
 import { DomainError } from '../kernel';
 import { authorizeUrl, checkAuthorizationIssuer, newPkce, OAuthClient, ParsedGrant, ProviderCatalog, ProviderError, providerErrorCode, ProviderHttpClient, randomSecret, ResolvedProvider } from '../oauth';
 import { PolicyStore } from '../policy';
@@ -31,7 +31,7 @@ export class AuthorizationFlow {
     private readonly http: ProviderHttpClient,
     private readonly oauth: OAuthClient,
     private readonly credentials: OAuthCredentialStore,
-    private readonly keyring: Keyring,
+    private readonly sealed: SealedFields,
     private readonly audit: AuditLog,
     private readonly policies: PolicyStore,
     @Inject(VAULT_CONFIG) config: Pick<VaultConfig, 'publicUrl'>,
@@ -74,16 +74,11 @@ export class AuthorizationFlow {
     return authorizeUrl(provider, { clientId: app.clientId, redirectUri: this.redirectUri, state, codeChallenge: provider.entry.pkce ? pkce.challenge : null });
   }
 
-  /** Seals the verifier onto the session; sealed under a tenant key retired meanwhile (VK001, a rotation just finished), seals again. */
+  /** Seals the verifier onto the session (the helper seals again on VK001 and zeroes its copy). */
   private async storeVerifier(s: ConnectSession, stateHash: Buffer, verifier: Buffer | null): Promise<boolean> {
-    for (let attempt = 1; ; attempt++) {
-      const sealed = await this.keyring.seal({ tenant: s.tenant, table: TABLE, id: s.id }, { code_verifier: verifier });
-      try {
-        return await this.sessions.startAuthorization(s.id, stateHash, { tkVersion: sealed.tkVersion, dekWrapped: sealed.dekWrapped, verifierCt: sealed.fields.code_verifier ?? null });
-      } catch (err) {
-        if (!isRetiredKeyVersion(err) || attempt >= 3) throw err;
-      }
-    }
+    return this.sealed.write(sessionRef(s), { code_verifier: verifier && Buffer.from(verifier) }, (sealed) =>
+      this.sessions.startAuthorization(s.id, stateHash, { tkVersion: sealed.tkVersion, dekWrapped: sealed.dekWrapped, verifierCt: sealed.fields.code_verifier ?? null }),
+    );
   }
 
   /** `/oauth/callback`. Every refusal before the code exchange is a 400 and the token endpoint is not called. */
@@ -121,8 +116,10 @@ export class AuthorizationFlow {
 
   private async exchange(s: ConnectSession, app: OAuthAppCredentials, provider: ResolvedProvider, code: string, sealed: { dekWrapped: Buffer | null; verifierCt: Buffer | null }): Promise<CallbackOutcome> {
     let verifier: string | null = null;
-    if (sealed.verifierCt && sealed.dekWrapped) {
-      const b = await this.keyring.open({ tenant: s.tenant, table: TABLE, id: s.id }, sealed.dekWrapped, 'code_verifier', sealed.verifierCt);
+    // A PKCE flow without its sealed verifier (NULL) fails like a tampered one: alarmed and audited.
+    if (provider.entry.pkce || sealed.verifierCt) {
+      const alarm = { audit: this.audit, action: 'connection.connect', subject: s.subject, integration: s.integration, details: { session: s.id } };
+      const b = await this.sealed.open(sessionRef(s), { dekWrapped: sealed.dekWrapped, ct: sealed.verifierCt }, 'code_verifier', alarm);
       verifier = b.toString('ascii');
       b.fill(0);
     }
@@ -189,9 +186,9 @@ export class AuthorizationFlow {
   }
 }
 
-function isRetiredKeyVersion(err: unknown): boolean {
-  const e = err as { code?: unknown; driverError?: { code?: unknown } } | null;
-  return e?.code === 'VK001' || e?.driverError?.code === 'VK001';
+/** What a session's PKCE verifier is bound to: the session, and whose account on which integration it connects (invariant 3). */
+export function sessionRef(s: Pick<ConnectSession, 'tenant' | 'id' | 'subject' | 'integration'>): RecordRef {
+  return { tenant: s.tenant, table: TABLE, id: s.id, bind: { subject: s.subject, integration: s.integration } };
 }
 
 function badState(): DomainError {

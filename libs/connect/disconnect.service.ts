@@ -45,7 +45,7 @@ export class DisconnectService {
       if (!i || !app || !row) return 'failed';
       const provider = this.catalog.resolve(i.provider, i.config, app.clientId);
       if (!provider.entry.revocation || !provider.revocationUrl) return 'not_supported';
-      return await this.oauth.revoke(provider, app, await this.oauthStore.openTokens(row));
+      return await this.oauth.revoke(provider, app, await this.oauthStore.openTokens(row, 'connection.disconnect'));
     } catch (err) {
       this.log.warn(`revocation skipped for ${integration} (${err instanceof Error ? err.name : 'error'})`);
       return 'failed';

@@ -2,7 +2,8 @@ import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { VAULT_CONFIG, VaultConfig } from '../config';
-import { Keyring, KeyUnwrapError } from '../crypto';
+import { AuditLog } from '../audit';
+import { DecryptAlarm, KeyUnwrapError, RecordRef, SealedFields } from '../crypto';
 import { pgPool } from '../db';
 import { DomainError, TenantId } from '../kernel';
 import { CONNECTION_EVENTS, ConnectionEvent, ConnectionEvents, Queryable } from './connection-events';
@@ -44,6 +45,8 @@ export interface ExpiredPreviousKey {
 /** What the release path reads: metadata plus the sealed fields it may open. */
 export interface ConnectionRecord extends ConnectionSummary {
   tenant: TenantId;
+  /** The stored user column ('' for a tenant-level connection): bound into the AAD. */
+  subject: string;
   dekWrapped: Buffer;
   tkVersion: number;
   accessTokenCt: Buffer | null;
@@ -54,7 +57,7 @@ export interface ConnectionRecord extends ConnectionSummary {
 export type ReleasableConnection = Pick<
   ConnectionRecord,
   'id' | 'kind' | 'status' | 'version' | 'scopes' | 'expiresAt' | 'metadata' | 'tenant' | 'tkVersion' | 'dekWrapped' | 'accessTokenCt' | 'apiKeyCt'
->;
+> & { integration: string; subject: string };
 
 /** The user id of a tenant-level connection (user ids are never empty). */
 export const TENANT_LEVEL = '';
@@ -64,11 +67,13 @@ const SUMMARY = `id, integration, subject, kind, status, version, scopes, expire
   last_refresh_at, next_refresh_at, last_error_class, refresh_failures, previous_expires_at, created_at, updated_at`;
 
 /** `findForRelease`'s statement; the column order is what it reads by index. */
-const FIND_FOR_RELEASE = `SELECT id, kind, status, version, scopes, expires_at, metadata, tk_version, dek_wrapped, access_token_ct, api_key_ct
+const FIND_FOR_RELEASE = `SELECT id, kind, status, version, scopes, expires_at, metadata, tk_version, dek_wrapped, access_token_ct, api_key_ct, integration, subject
   FROM connections WHERE tenant = $1 AND integration = $2 AND subject = $3`;
 
-/** SQLSTATE raised by the key_version_guard trigger: the row was sealed under a tenant key retired meanwhile. */
-const RETIRED_KEY_VERSION = 'VK001';
+/** What a connection's sealed fields are bound to: the row, and whose account on which integration it is (invariant 3). */
+export function connectionRef(tenant: TenantId, id: string, integration: string, subject: string): RecordRef {
+  return { tenant, table: TABLE, id, bind: { subject, integration } };
+}
 
 @Injectable()
 export class ConnectionStore {
@@ -76,7 +81,8 @@ export class ConnectionStore {
 
   constructor(
     private readonly ds: DataSource,
-    private readonly keyring: Keyring,
+    private readonly sealed: SealedFields,
+    private readonly audit: AuditLog,
     @Inject(VAULT_CONFIG) config: Pick<VaultConfig, 'keys'>,
     @Inject(CONNECTION_EVENTS) private readonly events: ConnectionEvents,
   ) {
@@ -107,14 +113,15 @@ export class ConnectionStore {
         [tenant, integration, subject],
       );
       const id: string = existing?.id ?? randomUUID();
-      const ref = { tenant, table: TABLE, id };
+      const ref = connectionRef(tenant, id, integration, subject);
       const previous = existing?.api_key_ct && this.graceMs > 0 ? await this.openQuietly(ref, existing.dek_wrapped, existing.api_key_ct) : undefined;
-      let rows: Array<Record<string, unknown>>;
-      try {
-        const sealed = await this.keyring.seal(ref, previous ? { api_key: apiKey, previous_api_key: previous } : { api_key: apiKey });
-        rows = existing
-          ? (
-              await this.ds.query(
+      // The helper zeroes what it is given: a copy of the caller's key, made anew for each attempt.
+      const plaintext: Record<string, Buffer | null> = { api_key: Buffer.from(apiKey) };
+      if (previous) plaintext.previous_api_key = previous;
+      const rows = await this.sealed.write<Array<Record<string, unknown>>>(ref, plaintext, (sealed) =>
+        existing
+          ? this.ds
+              .query(
                 `UPDATE connections SET tk_version = $1, dek_wrapped = $2, api_key_ct = $3,
                    previous_api_key_ct = $4, previous_expires_at = CASE WHEN $4::bytea IS NULL THEN NULL ELSE now() + make_interval(secs => $5) END,
                    status = 'active', version = version + 1, updated_at = now()
@@ -122,8 +129,8 @@ export class ConnectionStore {
                  RETURNING ${SUMMARY}, false AS created`,
                 [sealed.tkVersion, sealed.dekWrapped, sealed.fields.api_key, sealed.fields.previous_api_key ?? null, this.graceMs / 1000, id, tenant, existing.version],
               )
-            )[0]
-          : await this.withEvents(
+              .then((r: [Array<Record<string, unknown>>, number]) => r[0])
+          : this.withEvents(
               (db) =>
                 db.query(
                   `INSERT INTO connections (id, tenant, integration, subject, kind, status, tk_version, dek_wrapped, api_key_ct)
@@ -133,24 +140,18 @@ export class ConnectionStore {
                   [id, tenant, integration, subject, sealed.tkVersion, sealed.dekWrapped, sealed.fields.api_key],
                 ) as Promise<Array<Record<string, unknown>>>,
               (inserted) => (inserted.length ? [deletedOrCreated('connection.created', tenant, id, integration, subject)] : []),
-            );
-      } catch (err) {
-        // Sealed under a tenant key that was retired meanwhile (a rotation finished): seal again.
-        if (isRetiredKeyVersion(err)) continue;
-        throw err;
-      } finally {
-        previous?.fill(0);
-      }
+            ),
+      );
       if (rows.length) return { created: Boolean(rows[0].created), connection: toSummary(rows[0]) };
       // A concurrent writer changed or created the row between our read and write: go again.
     }
     throw new DomainError('conflict', 'the connection was changed concurrently; retry');
   }
 
-  /** The previous value of a rotated API key is best kept, never worth failing a rotation over. */
-  private async openQuietly(ref: { tenant: TenantId; table: string; id: string }, dekWrapped: Buffer, ct: Buffer): Promise<Buffer | undefined> {
+  /** The previous value of a rotated API key is best kept, never worth failing a rotation over (the failure is still reported). */
+  private async openQuietly(ref: RecordRef, dekWrapped: Buffer, ct: Buffer): Promise<Buffer | undefined> {
     try {
-      return await this.keyring.open(ref, dekWrapped, 'api_key', ct);
+      return await this.sealed.open(ref, { dekWrapped, ct }, 'api_key', { audit: this.audit, action: 'key.rotate', subject: ref.bind.subject || undefined, integration: ref.bind.integration });
     } catch (err) {
       if (err instanceof KeyUnwrapError) return undefined;
       throw err;
@@ -187,7 +188,7 @@ export class ConnectionStore {
     );
     if (!rows[0]) return undefined;
     const r = rows[0];
-    return { ...toSummary(r), tenant, tkVersion: r.tk_version, dekWrapped: r.dek_wrapped, accessTokenCt: r.access_token_ct, apiKeyCt: r.api_key_ct };
+    return { ...toSummary(r), tenant, subject, tkVersion: r.tk_version, dekWrapped: r.dek_wrapped, accessTokenCt: r.access_token_ct, apiKeyCt: r.api_key_ct };
   }
 
   /**
@@ -212,14 +213,19 @@ export class ConnectionStore {
       dekWrapped: r[8],
       accessTokenCt: r[9],
       apiKeyCt: r[10],
+      integration: r[11],
+      subject: r[12],
     };
   }
 
-  /** Opens one sealed field of a connection. */
-  async open(c: ReleasableConnection, field: 'access_token' | 'api_key'): Promise<Buffer> {
+  /**
+   * Opens one sealed field of a connection, bound to the owner columns the row has now. Fails
+   * (`KeyUnwrapError`, alarmed and audited under `alarm`) when the field is missing, tampered with,
+   * moved, or the row was relabelled.
+   */
+  async open(c: ReleasableConnection, field: 'access_token' | 'api_key', alarm: Omit<DecryptAlarm, 'audit'>): Promise<Buffer> {
     const ct = field === 'api_key' ? c.apiKeyCt : c.accessTokenCt;
-    if (!ct) throw new DomainError('internal_error', 'connection has no such credential');
-    return this.keyring.open({ tenant: c.tenant, table: TABLE, id: c.id }, c.dekWrapped, field, ct);
+    return this.sealed.open(connectionRef(c.tenant, c.id, c.integration, c.subject), { dekWrapped: c.dekWrapped, ct }, field, { audit: this.audit, ...alarm });
   }
 
   async list(tenant: TenantId, filter: { user?: string; integration?: string; status?: ConnectionStatus; limit: number }): Promise<ConnectionSummary[]> {
@@ -267,9 +273,4 @@ function toSummary(r: Record<string, any>): ConnectionSummary {
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
-}
-
-function isRetiredKeyVersion(err: unknown): boolean {
-  const e = err as { code?: unknown; driverError?: { code?: unknown } } | null;
-  return e?.code === RETIRED_KEY_VERSION || e?.driverError?.code === RETIRED_KEY_VERSION;
 }

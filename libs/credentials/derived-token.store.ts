@@ -1,11 +1,20 @@
 import { Injectable } from '@nestjs/common';
 import { createHash, randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { Keyring } from '../crypto';
-import { Secret, TenantId } from '../kernel';
+import { AuditLog } from '../audit';
+import { RecordRef, SealedFields } from '../crypto';
+import { DomainError, Secret, TenantId } from '../kernel';
 
 const TABLE = 'derived_tokens';
-const RETIRED_KEY_VERSION = 'VK001';
+
+/**
+ * What a derived token is bound to: its row, the connection and scope set it was derived for, and
+ * whose account on which integration that connection is (as the connection row says now): a
+ * connection relabelled in place does not hand its cached narrowed tokens to the new label.
+ */
+function derivedRef(tenant: TenantId, id: string, o: { connectionId: string; scopeKey: string; subject: string; integration: string }): RecordRef {
+  return { tenant, table: TABLE, id, bind: { connection_id: o.connectionId, scope_key: o.scopeKey, subject: o.subject, integration: o.integration } };
+}
 
 /** A downscoped access token as the provider answered it. */
 export interface DerivedToken {
@@ -17,6 +26,11 @@ export interface DerivedToken {
 /** A cached row, still sealed. */
 export interface SealedDerivedToken {
   id: string;
+  connectionId: string;
+  scopeKey: string;
+  /** The connection's owner columns as they are now (joined): bound into the AAD. */
+  subject: string;
+  integration: string;
   scopes: string[];
   expiresAt: Date | null;
   dekWrapped: Buffer;
@@ -32,23 +46,27 @@ export interface SealedDerivedToken {
 export class DerivedTokenStore {
   constructor(
     private readonly ds: DataSource,
-    private readonly keyring: Keyring,
+    private readonly sealed: SealedFields,
+    private readonly audit: AuditLog,
   ) {}
 
   async find(tenant: TenantId, connectionId: string, scopeKey: string): Promise<SealedDerivedToken | undefined> {
     const rows = await this.ds.query(
-      `SELECT d.id, d.scopes, d.expires_at, d.dek_wrapped, d.access_token_ct FROM derived_tokens d
+      `SELECT d.id, d.connection_id, d.scope_key, c.subject, c.integration, d.scopes, d.expires_at, d.dek_wrapped, d.access_token_ct FROM derived_tokens d
          JOIN connections c ON c.tenant = d.tenant AND c.id = d.connection_id
         WHERE d.tenant = $1 AND d.connection_id = $2 AND d.scope_key = $3 AND d.source_digest = sha256(c.refresh_token_ct)`,
       [tenant, connectionId, scopeKey],
     );
     const r = rows[0];
-    return r ? { id: r.id, scopes: r.scopes, expiresAt: r.expires_at, dekWrapped: r.dek_wrapped, accessTokenCt: r.access_token_ct } : undefined;
+    return r
+      ? { id: r.id, connectionId: r.connection_id, scopeKey: r.scope_key, subject: r.subject, integration: r.integration, scopes: r.scopes, expiresAt: r.expires_at, dekWrapped: r.dek_wrapped, accessTokenCt: r.access_token_ct }
+      : undefined;
   }
 
-  /** The token, opened. Key errors propagate (`KeyUnwrapError`). */
+  /** The token, opened. Key errors propagate (`KeyUnwrapError`), alarmed and audited as `decrypt_failed`. */
   async open(tenant: TenantId, row: SealedDerivedToken): Promise<Buffer> {
-    return this.keyring.open({ tenant, table: TABLE, id: row.id }, row.dekWrapped, 'access_token', row.accessTokenCt);
+    const alarm = { audit: this.audit, action: 'credential.release', subject: row.subject || undefined, integration: row.integration, details: { connection: row.connectionId } };
+    return this.sealed.open(derivedRef(tenant, row.id, row), { dekWrapped: row.dekWrapped, ct: row.accessTokenCt }, 'access_token', alarm);
   }
 
   /**
@@ -57,37 +75,22 @@ export class DerivedTokenStore {
    */
   async put(tenant: TenantId, connectionId: string, scopeKey: string, sourceCt: Buffer, t: DerivedToken): Promise<void> {
     const digest = createHash('sha256').update(sourceCt).digest();
-    for (let attempt = 0; ; attempt++) {
-      const id = randomUUID();
-      const plain = Buffer.from(t.accessToken.reveal(), 'utf8');
-      let sealed;
-      try {
-        sealed = await this.keyring.seal({ tenant, table: TABLE, id }, { access_token: plain });
-      } finally {
-        plain.fill(0);
-      }
-      try {
-        // The id is part of the AAD: a replaced row takes the new id with its new ciphertext.
-        await this.ds.query(
-          `INSERT INTO derived_tokens (id, tenant, connection_id, scope_key, scopes, source_digest, tk_version, dek_wrapped, access_token_ct, expires_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-           ON CONFLICT (tenant, connection_id, scope_key) DO UPDATE SET id = EXCLUDED.id, scopes = EXCLUDED.scopes, source_digest = EXCLUDED.source_digest,
-             tk_version = EXCLUDED.tk_version, dek_wrapped = EXCLUDED.dek_wrapped, access_token_ct = EXCLUDED.access_token_ct,
-             expires_at = EXCLUDED.expires_at, created_at = now()`,
-          [id, tenant, connectionId, scopeKey, t.scopes, digest, sealed.tkVersion, sealed.dekWrapped, sealed.fields.access_token, t.expiresAt],
-        );
-        // Rows derived from an older refresh token are never released again: keep the table to the live ones.
-        await this.ds.query(`DELETE FROM derived_tokens WHERE tenant = $1 AND connection_id = $2 AND source_digest <> $3`, [tenant, connectionId, digest]);
-        return;
-      } catch (err) {
-        // Sealed under a tenant key retired meanwhile (a rotation just finished): seal again.
-        if (attempt >= 2 || !isRetiredKeyVersion(err)) throw err;
-      }
-    }
+    const [owner]: Array<{ subject: string; integration: string }> = await this.ds.query(`SELECT subject, integration FROM connections WHERE tenant = $1 AND id = $2`, [tenant, connectionId]);
+    if (!owner) throw new DomainError('connection_not_found', 'no connection for this user and integration');
+    const id = randomUUID();
+    const ref = derivedRef(tenant, id, { connectionId, scopeKey, ...owner });
+    // The id is part of the AAD: a replaced row takes the new id with its new ciphertext.
+    await this.sealed.write(ref, { access_token: Buffer.from(t.accessToken.reveal(), 'utf8') }, (sealed) =>
+      this.ds.query(
+        `INSERT INTO derived_tokens (id, tenant, connection_id, scope_key, scopes, source_digest, tk_version, dek_wrapped, access_token_ct, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (tenant, connection_id, scope_key) DO UPDATE SET id = EXCLUDED.id, scopes = EXCLUDED.scopes, source_digest = EXCLUDED.source_digest,
+           tk_version = EXCLUDED.tk_version, dek_wrapped = EXCLUDED.dek_wrapped, access_token_ct = EXCLUDED.access_token_ct,
+           expires_at = EXCLUDED.expires_at, created_at = now()`,
+        [id, tenant, connectionId, scopeKey, t.scopes, digest, sealed.tkVersion, sealed.dekWrapped, sealed.fields.access_token, t.expiresAt],
+      ),
+    );
+    // Rows derived from an older refresh token are never released again: keep the table to the live ones.
+    await this.ds.query(`DELETE FROM derived_tokens WHERE tenant = $1 AND connection_id = $2 AND source_digest <> $3`, [tenant, connectionId, digest]);
   }
-}
-
-function isRetiredKeyVersion(err: unknown): boolean {
-  const e = err as { code?: unknown; driverError?: { code?: unknown } } | null;
-  return e?.code === RETIRED_KEY_VERSION || e?.driverError?.code === RETIRED_KEY_VERSION;
 }

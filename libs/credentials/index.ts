@@ -1,6 +1,6 @@
-export { IntegrationStore } from './integration.store';
+export { IntegrationStore, integrationRef } from './integration.store';
 export type { Integration, IntegrationInput } from './integration.store';
-export { ConnectionStore, TENANT_LEVEL } from './connection.store';
+export { ConnectionStore, TENANT_LEVEL, connectionRef } from './connection.store';
 export type { ConnectionSummary, ConnectionRecord, ConnectionStatus, ExpiredPreviousKey } from './connection.store';
 export { CredentialReleaseService } from './release.service';
 export type { ReleaseCaller, ReleaseResult } from './release.service';
@@ -20,4 +20,5 @@ export { RefreshScheduler } from './refresh-scheduler';
 export { nextRefreshAt, backoffDelayMs } from './refresh-schedule';
 export { RefreshWorkerModule } from './refresh-worker.module';
 export { consentScopes, scopesNoPolicyAllows } from './consent-scopes';
+export { DerivedTokenStore } from './derived-token.store';
 export { ScopeCeilingCheck } from './ceiling-check';

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { Keyring } from '../crypto';
+import { RecordRef, SealedFields, SealedWrite } from '../crypto';
 import { ensureTenant } from '../db';
 import { DomainError, Secret, TenantId } from '../kernel';
 import { kindOf } from './providers';
@@ -28,12 +28,17 @@ export interface Integration {
 
 const TABLE = 'integrations';
 
+/** What an integration's client secret is bound to: the row, and the integration's name (invariant 3). */
+export function integrationRef(tenant: TenantId, id: string, name: string): RecordRef {
+  return { tenant, table: TABLE, id, bind: { name } };
+}
+
 /** A tenant's integrations. The client secret is sealed by the keyring and never read back out through here. */
 @Injectable()
 export class IntegrationStore {
   constructor(
     private readonly ds: DataSource,
-    private readonly keyring: Keyring,
+    private readonly sealed: SealedFields,
   ) {}
 
   async get(tenant: TenantId, name: string): Promise<Integration | undefined> {
@@ -55,24 +60,23 @@ export class IntegrationStore {
       throw new DomainError('validation_failed', 'client_secret is required for OAuth integrations', { extra: { errors: [{ field: 'client_secret', message: 'is required' }] } });
     }
     const id = existing?.id ?? randomUUID();
-    let sealed: { tkVersion: number; dekWrapped: Buffer; ct: Buffer } | undefined;
-    if (input.clientSecret) {
-      const s = await this.keyring.seal({ tenant, table: TABLE, id }, { client_secret: Buffer.from(input.clientSecret.reveal(), 'utf8') });
-      sealed = { tkVersion: s.tkVersion, dekWrapped: s.dekWrapped, ct: s.fields.client_secret! };
-    }
     await ensureTenant(this.ds, tenant);
-    const rows = await this.ds.query(
-      `INSERT INTO integrations (tenant, name, id, provider, level, config, tk_version, dek_wrapped, client_secret_ct)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-       ON CONFLICT (tenant, name) DO UPDATE SET provider = EXCLUDED.provider, level = EXCLUDED.level, config = EXCLUDED.config,
-         tk_version = COALESCE(EXCLUDED.tk_version, integrations.tk_version),
-         dek_wrapped = COALESCE(EXCLUDED.dek_wrapped, integrations.dek_wrapped),
-         client_secret_ct = COALESCE(EXCLUDED.client_secret_ct, integrations.client_secret_ct),
-         updated_at = now()
-       WHERE integrations.id = EXCLUDED.id
-       RETURNING *, (xmax = 0) AS created`,
-      [tenant, name, id, input.provider, input.level, JSON.stringify(input.config), sealed?.tkVersion ?? null, sealed?.dekWrapped ?? null, sealed?.ct ?? null],
-    );
+    const upsert = async (sealed?: SealedWrite): Promise<Array<Record<string, unknown>>> =>
+      this.ds.query(
+        `INSERT INTO integrations (tenant, name, id, provider, level, config, tk_version, dek_wrapped, client_secret_ct)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (tenant, name) DO UPDATE SET provider = EXCLUDED.provider, level = EXCLUDED.level, config = EXCLUDED.config,
+           tk_version = COALESCE(EXCLUDED.tk_version, integrations.tk_version),
+           dek_wrapped = COALESCE(EXCLUDED.dek_wrapped, integrations.dek_wrapped),
+           client_secret_ct = COALESCE(EXCLUDED.client_secret_ct, integrations.client_secret_ct),
+           updated_at = now()
+         WHERE integrations.id = EXCLUDED.id
+         RETURNING *, (xmax = 0) AS created`,
+        [tenant, name, id, input.provider, input.level, JSON.stringify(input.config), sealed?.tkVersion ?? null, sealed?.dekWrapped ?? null, sealed?.fields.client_secret ?? null],
+      );
+    const rows = input.clientSecret
+      ? await this.sealed.write(integrationRef(tenant, id, name), { client_secret: Buffer.from(input.clientSecret.reveal(), 'utf8') }, upsert)
+      : await upsert();
     if (!rows.length) throw new DomainError('conflict', `integration "${name}" was changed concurrently; retry`);
     return { created: Boolean(rows[0].created), integration: toIntegration(rows[0]) };
   }

@@ -1,7 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { Keyring } from '../crypto';
+import { AuditLog } from '../audit';
+import { SealedFields } from '../crypto';
 import { Secret, TenantId } from '../kernel';
+import { integrationRef } from './integration.store';
 
 /** An integration's OAuth client: its id, and its secret opened for one provider call. */
 export interface OAuthAppCredentials {
@@ -17,18 +19,24 @@ export interface OAuthAppCredentials {
 export class OAuthAppCredentialReader {
   constructor(
     private readonly ds: DataSource,
-    private readonly keyring: Keyring,
+    private readonly sealed: SealedFields,
+    private readonly audit: AuditLog,
   ) {}
 
-  async read(tenant: TenantId, integration: string): Promise<OAuthAppCredentials | undefined> {
+  /**
+   * The client id, and the secret opened under the integration's name as stored. An OAuth
+   * integration without a sealed secret (NULL) fails like a tampered one: alarmed, audited as
+   * `decrypt_failed` under `action`, `KeyUnwrapError`.
+   */
+  async read(tenant: TenantId, integration: string, action = 'integration.client_secret'): Promise<OAuthAppCredentials | undefined> {
     const rows = await this.ds.query(
-      `SELECT id, config->>'client_id' AS client_id, dek_wrapped, client_secret_ct FROM integrations WHERE tenant = $1 AND name = $2`,
+      `SELECT id, name, provider, config->>'client_id' AS client_id, dek_wrapped, client_secret_ct FROM integrations WHERE tenant = $1 AND name = $2`,
       [tenant, integration],
     );
     const r = rows[0];
     if (!r || typeof r.client_id !== 'string') return undefined;
-    if (!r.client_secret_ct || !r.dek_wrapped) return { clientId: r.client_id, clientSecret: null };
-    const b = await this.keyring.open({ tenant, table: 'integrations', id: r.id }, r.dek_wrapped, 'client_secret', r.client_secret_ct);
+    const alarm = { audit: this.audit, action, integration: r.name, details: { integration_id: r.id } };
+    const b = await this.sealed.open(integrationRef(tenant, r.id, r.name), { dekWrapped: r.dek_wrapped, ct: r.client_secret_ct }, 'client_secret', alarm);
     try {
       return { clientId: r.client_id, clientSecret: Secret.of(b.toString('utf8')) };
     } finally {

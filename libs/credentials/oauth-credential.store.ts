@@ -1,10 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { Keyring } from '../crypto';
+import { AuditLog } from '../audit';
+import { SealedFields, SealedWrite } from '../crypto';
 import { DomainError, Secret, TenantId } from '../kernel';
 import { CONNECTION_EVENTS, ConnectionEvent, ConnectionEvents, Queryable } from './connection-events';
-import { TABLE } from './connection.store';
+import { connectionRef } from './connection.store';
 
 /** An OAuth credential as the connect flow or a refresh produced it. */
 export interface OAuthCredential {
@@ -55,7 +56,6 @@ export interface ClaimedConnection extends RefreshableConnection {
 
 /** The worker's schedule for a fresh credential until its provider's window is known (the refresher then uses the catalog's). */
 const nextRefresh = (refresh: string, expires: string) => `CASE WHEN ${refresh}::bytea IS NOT NULL AND ${expires}::timestamptz IS NOT NULL THEN ${expires}::timestamptz - interval '300 seconds' END`;
-const RETIRED_KEY_VERSION = 'VK001';
 
 /**
  * Writes of OAuth credentials: connect/reconnect (one upsert, a fresh DEK, version + 1) and the
@@ -66,7 +66,8 @@ const RETIRED_KEY_VERSION = 'VK001';
 export class OAuthCredentialStore {
   constructor(
     private readonly ds: DataSource,
-    private readonly keyring: Keyring,
+    private readonly sealed: SealedFields,
+    private readonly audit: AuditLog,
     @Inject(CONNECTION_EVENTS) private readonly events: ConnectionEvents,
   ) {}
 
@@ -86,9 +87,8 @@ export class OAuthCredentialStore {
     for (let attempt = 0; attempt < 3; attempt++) {
       const existing = await this.ds.query(`SELECT id, status FROM connections WHERE tenant = $1 AND integration = $2 AND subject = $3`, [tenant, integration, subject]);
       const id: string = existing[0]?.id ?? randomUUID();
-      const sealed = await this.seal(tenant, id, c);
       const sink = this.events;
-      const upsert = async (db: Queryable) => {
+      const upsert = async (db: Queryable, sealed: Sealed) => {
         const rows = await db.query(
           `INSERT INTO connections (id, tenant, integration, subject, kind, status, tk_version, dek_wrapped, access_token_ct, refresh_token_ct,
              expires_at, refresh_token_expires_at, scopes, metadata, provider_account_id, next_refresh_at)
@@ -109,12 +109,11 @@ export class OAuthCredentialStore {
         if (type) await sink.enqueue(db, { tenant, type, data: { connection_id: id, integration, user: subject, status: 'active' } });
         return rows;
       };
-      try {
-        const rows = await this.ds.transaction((m) => upsert(m));
-        if (rows.length) return { id: rows[0].id, version: Number(rows[0].version), created: Boolean(rows[0].created) };
-      } catch (err) {
-        if (!isRetiredKeyVersion(err)) throw err;
-      }
+      const rows = await this.sealed.write(connectionRef(tenant, id, integration, subject), plaintextOf(c), (s) => {
+        const sealed = sealedTokens(s);
+        return this.ds.transaction((m) => upsert(m, sealed));
+      });
+      if (rows.length) return { id: rows[0].id, version: Number(rows[0].version), created: Boolean(rows[0].created) };
     }
     throw new DomainError('conflict', 'the connection was changed concurrently; retry');
   }
@@ -124,11 +123,17 @@ export class OAuthCredentialStore {
     return rows[0] ? toRefreshable(rows[0]) : undefined;
   }
 
-  /** Both tokens, opened. Key errors propagate (`KeyUnwrapError`: one generic failure). */
-  async openTokens(c: RefreshableConnection): Promise<{ access: Secret | null; refresh: Secret | null }> {
+  /**
+   * Both tokens, opened, bound to the row's owner columns. Key errors propagate (`KeyUnwrapError`:
+   * one generic failure), alarmed and audited as `decrypt_failed` under `action`. A missing access
+   * token is such a failure; a missing refresh token is not (some grants have none).
+   */
+  async openTokens(c: RefreshableConnection, action = 'connection.refresh'): Promise<{ access: Secret | null; refresh: Secret | null }> {
+    const ref = connectionRef(c.tenant, c.id, c.integration, c.subject);
+    const alarm = { audit: this.audit, action, subject: c.subject || undefined, integration: c.integration, details: { connection: c.id } };
     const open = async (field: 'access_token' | 'refresh_token', ct: Buffer | null) => {
-      if (!ct) return null;
-      const b = await this.keyring.open({ tenant: c.tenant, table: TABLE, id: c.id }, c.dekWrapped, field, ct);
+      if (!ct && field === 'refresh_token') return null;
+      const b = await this.sealed.open(ref, { dekWrapped: c.dekWrapped, ct }, field, alarm);
       try {
         return Secret.of(b.toString('utf8'));
       } finally {
@@ -233,8 +238,9 @@ export class OAuthCredentialStore {
   }
 
   private async writeRefresh(c: RefreshableConnection, next: OAuthCredential, nextRefreshAt: Date | null, where: string, whereParams: unknown[], event?: ConnectionEvent): Promise<boolean> {
-    const sealed = await this.seal(c.tenant, c.id, next);
-    const n = await this.write(
+    const n = await this.sealed.write(connectionRef(c.tenant, c.id, c.integration, c.subject), plaintextOf(next), (s) => {
+      const sealed = sealedTokens(s);
+      return this.write(
       `UPDATE connections SET tk_version = $4, dek_wrapped = $5, access_token_ct = $6, refresh_token_ct = $7, expires_at = $8,
          refresh_token_expires_at = COALESCE($9, refresh_token_expires_at), scopes = $10, metadata = metadata || $11::jsonb,
          next_refresh_at = $12, version = version + 1, status = 'active', lease_owner = NULL, lease_expires_at = NULL,
@@ -242,7 +248,8 @@ export class OAuthCredentialStore {
         WHERE tenant = $1 AND id = $2 AND ${where}`,
       [c.tenant, c.id, c.version, sealed.tkVersion, sealed.dekWrapped, sealed.access, sealed.refresh, next.expiresAt, next.refreshTokenExpiresAt, next.scopes, JSON.stringify(next.metadata), nextRefreshAt, ...whereParams],
       event,
-    );
+      );
+    });
     return n > 0;
   }
 
@@ -295,22 +302,17 @@ export class OAuthCredentialStore {
     return n > 0;
   }
 
-  private async seal(tenant: TenantId, id: string, c: OAuthCredential) {
-    const access = Buffer.from(c.accessToken.reveal(), 'utf8');
-    const refresh = c.refreshToken ? Buffer.from(c.refreshToken.reveal(), 'utf8') : null;
-    try {
-      const s = await this.keyring.seal({ tenant, table: TABLE, id }, { access_token: access, refresh_token: refresh });
-      return { tkVersion: s.tkVersion, dekWrapped: s.dekWrapped, access: s.fields.access_token, refresh: s.fields.refresh_token ?? null };
-    } finally {
-      access.fill(0);
-      refresh?.fill(0);
-    }
-  }
 }
 
-function isRetiredKeyVersion(err: unknown): boolean {
-  const e = err as { code?: unknown; driverError?: { code?: unknown } } | null;
-  return e?.code === RETIRED_KEY_VERSION || e?.driverError?.code === RETIRED_KEY_VERSION;
+type Sealed = ReturnType<typeof sealedTokens>;
+
+/** Both tokens of a credential as fresh buffers, for the sealing helper to zero. */
+function plaintextOf(c: OAuthCredential): Record<string, Buffer | null> {
+  return { access_token: Buffer.from(c.accessToken.reveal(), 'utf8'), refresh_token: c.refreshToken ? Buffer.from(c.refreshToken.reveal(), 'utf8') : null };
+}
+
+function sealedTokens(s: SealedWrite) {
+  return { tkVersion: s.tkVersion, dekWrapped: s.dekWrapped, access: s.fields.access_token, refresh: s.fields.refresh_token ?? null };
 }
 
 type Row = Record<string, any>;

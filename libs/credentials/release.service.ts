@@ -119,15 +119,13 @@ export class CredentialReleaseService {
         }
         ({ token: secret, scopes, expiresAt, derived } = narrowed);
       } else {
-        secret = await this.connections.open(connection, field);
+        // Alarmed and audited (decrypt_failed) by the store: someone moved, altered or relabelled ciphertext.
+        secret = await this.connections.open(connection, field, { action: ACTION, agent: caller.agent, subject: caller.subject, integration: integrationName, details: { connection: connection.id } });
       }
     } catch (err) {
       if (err instanceof DomainError && err.code === 'needs_reauth') return deny('needs_reauth', err.detail, undefined, await link());
       if (err instanceof DomainError && err.code === 'unavailable') await this.audit.record({ ...base, outcome: 'error', reason: 'provider_unavailable' });
       if (!(err instanceof KeyUnwrapError)) throw err;
-      // One generic failure, recorded for the security team: someone moved or altered ciphertext.
-      this.log.error(`ALERT decrypt_failed tenant=${caller.tenant} integration=${integrationName} connection=${connection.id}`);
-      await this.audit.record({ ...base, outcome: 'error', reason: 'decrypt_failed', details: { connection: connection.id } });
       throw new DomainError('internal_error', 'the credential could not be decrypted');
     }
     try {

@@ -4,6 +4,7 @@ import { VAULT_CONFIG, VaultConfig } from '../config';
 import { KEY_PROVIDER, KeyProvider } from './key-provider';
 import { Keyring } from './keyring';
 import { createKeyProvider } from './key-provider.factory';
+import { SealedFields } from './sealed-fields';
 import { SystemKeys } from './system-keys';
 
 @Global()
@@ -21,9 +22,10 @@ import { SystemKeys } from './system-keys';
           maxEncryptionsPerKey: 2 ** 30,
         }),
     },
+    { provide: SealedFields, inject: [Keyring], useFactory: (k: Keyring) => new SealedFields(k) },
     { provide: SystemKeys, inject: [DataSource, KEY_PROVIDER], useFactory: (ds: DataSource, p: KeyProvider) => new SystemKeys(ds, p) },
   ],
-  exports: [KEY_PROVIDER, Keyring, SystemKeys],
+  exports: [KEY_PROVIDER, Keyring, SealedFields, SystemKeys],
 })
 export class CryptoModule implements OnModuleInit {
   constructor(@Inject(KEY_PROVIDER) private readonly provider: KeyProvider) {}

@@ -2,17 +2,14 @@ import { inspect } from 'node:util';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
 import { DomainError, TenantId } from '../kernel';
+import { AadScheme, blobOf, checkRef, CURRENT_AAD_SCHEME, fieldAad, framed, RecordRef, schemeOf, SEALED_TABLES } from './aad-scheme';
 import { context, open, seal } from './aead';
 import { KeyProvider, KeyProviderUnavailableError, KeyUnwrapError } from './key-provider';
 import { TenantKeyCache } from './tenant-key-cache';
 import { TenantKeyStore } from './tenant-key-store';
 
-/** Where a ciphertext lives: bound into its AAD so it cannot be moved (invariant 3). */
-export interface RecordRef {
-  tenant: TenantId;
-  table: string;
-  id: string;
-}
+/** What a wrapped DEK is bound to: the record, not its owner columns (a DEK rewrap reads no more than this). */
+export type DekRef = Pick<RecordRef, 'tenant' | 'table' | 'id'>;
 
 export interface SealedRecord {
   tkVersion: number;
@@ -29,13 +26,11 @@ export interface KeyringOptions {
   maxEncryptionsPerKey: number;
 }
 
-/**
- * Tables whose records carry a DEK wrapped by a tenant key: columns `tenant`, `id` (uuid, part of
- * the AAD with the table name), `tk_version`, `dek_wrapped`. Retirement counts them all; the
- * tenant-key rotation job rewraps them all. A new sealed table must be added here.
+/*
+ * Tables whose records carry a DEK wrapped by a tenant key (`SEALED_TABLES`, from `SEALED_LAYOUT`):
+ * columns `tenant`, `id` (uuid, part of the AAD with the table name), `tk_version`, `dek_wrapped`.
+ * Retirement counts them all; the tenant-key rotation job rewraps them all.
  */
-export const SEALED_TABLES = ['connections', 'integrations', 'connect_sessions', 'webhook_endpoints', 'derived_tokens'] as const;
-export type SealedTable = (typeof SEALED_TABLES)[number];
 
 const DEK_FORMAT = 0x01;
 const BIND = 32; // SHA-256 of the context, prefixed to key material before the KEK wraps it
@@ -61,6 +56,8 @@ export class Keyring {
   readonly cache: TenantKeyCache;
   private readonly store: TenantKeyStore;
   private healthyUntil = 0;
+  /** Per tenant, the oldest AAD scheme still opened (raised once its re-seal job finished). */
+  private readonly aadFloor = new Map<string, AadScheme>();
 
   constructor(
     private readonly ds: DataSource,
@@ -73,6 +70,7 @@ export class Keyring {
 
   /** Encrypts the fields of one record under a fresh DEK, wrapped by the tenant's active TK. */
   async seal(ref: RecordRef, fields: Record<string, Buffer | null>): Promise<SealedRecord> {
+    checkRef(ref);
     await this.ensureWritable();
     const version = await this.activeVersion(ref.tenant);
     const count = await this.store.countEncryption(ref.tenant, version);
@@ -82,7 +80,7 @@ export class Keyring {
     const dek = randomBytes(32);
     try {
       const out: Record<string, Buffer | null> = {};
-      for (const [name, value] of Object.entries(fields)) out[name] = value === null ? null : seal(dek, value, fieldAad(ref, name));
+      for (const [name, value] of Object.entries(fields)) out[name] = value === null ? null : sealField(dek, ref, name, value, CURRENT_AAD_SCHEME);
       const header = Buffer.alloc(5);
       header[0] = DEK_FORMAT;
       header.writeUInt32BE(version, 1);
@@ -94,14 +92,67 @@ export class Keyring {
     }
   }
 
-  /** Decrypts one field. Every failure is the same generic `KeyUnwrapError`. */
+  /**
+   * Decrypts one field, under the AAD scheme its header names. Every failure is the same generic
+   * `KeyUnwrapError`: a tampered or moved ciphertext, a relabelled row, a scheme the tenant no
+   * longer accepts.
+   */
   async open(ref: RecordRef, dekWrapped: Buffer, field: string, ciphertext: Buffer): Promise<Buffer> {
+    checkRef(ref);
     const dek = await this.unwrapDek(ref, dekWrapped);
     try {
-      return open(dek, ciphertext, fieldAad(ref, field));
+      return this.openField(dek, ref, field, ciphertext);
     } finally {
       dek.fill(0);
     }
+  }
+
+  /**
+   * Re-seals the fields of one record under AAD scheme `to`, with the same DEK (the wrapped DEK and
+   * its tenant-key version stay as they are). Each field is opened under the scheme it names first,
+   * so a relabelled row fails here as it would on a read. The re-seal job's one crypto step.
+   */
+  async reseal(ref: RecordRef, dekWrapped: Buffer, fields: Record<string, Buffer | null>, to: AadScheme): Promise<Record<string, Buffer | null>> {
+    checkRef(ref);
+    const dek = await this.unwrapDek(ref, dekWrapped);
+    if (to < this.aadSchemeFloor(ref.tenant)) {
+      dek.fill(0);
+      throw new KeyUnwrapError();
+    }
+    try {
+      const out: Record<string, Buffer | null> = {};
+      for (const [name, ct] of Object.entries(fields)) {
+        if (ct === null) {
+          out[name] = null;
+          continue;
+        }
+        const plain = this.openField(dek, ref, name, ct);
+        try {
+          out[name] = sealField(dek, ref, name, plain, to);
+        } finally {
+          plain.fill(0);
+        }
+      }
+      return out;
+    } finally {
+      dek.fill(0);
+    }
+  }
+
+  private openField(dek: Buffer, ref: RecordRef, field: string, ciphertext: Buffer): Buffer {
+    const scheme = schemeOf(ciphertext);
+    if (scheme < this.aadSchemeFloor(ref.tenant)) throw new KeyUnwrapError();
+    return open(dek, blobOf(ciphertext, scheme), fieldAad(ref, field, scheme));
+  }
+
+  /** The oldest AAD scheme this process still opens for the tenant (as of its last key load or sync). */
+  aadSchemeFloor(tenant: string): AadScheme {
+    return this.aadFloor.get(tenant) ?? 1;
+  }
+
+  /** Refuses older AAD schemes for the tenant from now on (never lowers the floor). */
+  raiseAadSchemeFloor(tenant: string, scheme: AadScheme): void {
+    if (scheme > this.aadSchemeFloor(tenant)) this.aadFloor.set(tenant, scheme);
   }
 
   /** The TK version a wrapped DEK names (for rewrap jobs and version counts). */
@@ -114,7 +165,7 @@ export class Keyring {
    * Re-wraps a DEK under the tenant's active TK; field ciphertexts stay as they are (invariant 2).
    * A batch job passes the active TK it looked up once as `target`.
    */
-  async rewrapDek(ref: RecordRef, dekWrapped: Buffer, target?: { version: number; key: Buffer }): Promise<{ tkVersion: number; dekWrapped: Buffer }> {
+  async rewrapDek(ref: DekRef, dekWrapped: Buffer, target?: { version: number; key: Buffer }): Promise<{ tkVersion: number; dekWrapped: Buffer }> {
     const own = target ? undefined : await this.activeTenantKey(ref.tenant);
     const dek = await this.unwrapDek(ref, dekWrapped);
     try {
@@ -129,7 +180,7 @@ export class Keyring {
     }
   }
 
-  private async unwrapDek(ref: RecordRef, dekWrapped: Buffer): Promise<Buffer> {
+  private async unwrapDek(ref: DekRef, dekWrapped: Buffer): Promise<Buffer> {
     const version = Keyring.versionOf(dekWrapped);
     const tk = await this.cachedKey(ref.tenant, version);
     return open(tk, dekWrapped.subarray(5), dekAad(ref, version));
@@ -177,6 +228,7 @@ export class Keyring {
       const row = await this.store.byVersion(tenant, version);
       // Unknown, destroyed or retired versions are refused the same way as bad ciphertext (invariant 5).
       if (!row || row.status === 'destroyed' || version < row.min_key_version) throw new KeyUnwrapError();
+      this.raiseAadSchemeFloor(tenant, Number(row.aad_scheme) as AadScheme);
       const bound = await this.unwrapFromProvider(row.kek_key_id, row.wrapped);
       return unbind(tkContext(tenant, version), bound);
     });
@@ -276,11 +328,11 @@ export class Keyring {
 function tkContext(tenant: string, version: number): Buffer {
   return context('tk', tenant, version);
 }
-function dekAad(ref: RecordRef, version: number): Buffer {
+function dekAad(ref: DekRef, version: number): Buffer {
   return context('dek', ref.tenant, ref.table, ref.id, version);
 }
-function fieldAad(ref: RecordRef, field: string): Buffer {
-  return context('field', ref.tenant, ref.table, ref.id, field);
+function sealField(dek: Buffer, ref: RecordRef, field: string, plaintext: Buffer, scheme: AadScheme): Buffer {
+  return framed(seal(dek, plaintext, fieldAad(ref, field, scheme)), scheme);
 }
 
 /** Key Vault's RSA wrap has no AAD: the context's hash travels inside the wrapped plaintext. */

@@ -18,9 +18,9 @@ export class TenantKeyStore {
     return rows[0];
   }
 
-  async byVersion(tenant: TenantId, version: number): Promise<(TenantKeyRow & { min_key_version: number }) | undefined> {
+  async byVersion(tenant: TenantId, version: number): Promise<(TenantKeyRow & { min_key_version: number; aad_scheme: number }) | undefined> {
     const rows = await this.ds.query(
-      `SELECT k.tenant, k.version, k.kek_key_id, k.wrapped, k.status, t.min_key_version
+      `SELECT k.tenant, k.version, k.kek_key_id, k.wrapped, k.status, t.min_key_version, t.aad_scheme
          FROM tenant_keys k JOIN tenants t ON t.id = k.tenant
         WHERE k.tenant = $1 AND k.version = $2`,
       [tenant, version],

@@ -69,6 +69,18 @@ export class KeyAdminService {
   }
 
   /**
+   * Starts (or returns the open) re-seal job: every sealed field onto the current AAD scheme,
+   * then the old scheme refused, tenant by tenant. Vault-wide, so operators only. The scheduler
+   * starts it on its own after an upgrade; this is for an operator who does not want to wait.
+   */
+  async reseal(actor: KeyActor): Promise<{ job: KeyJob; created: boolean }> {
+    this.requireOperator(actor, 're-sealing every tenant');
+    const r = await this.jobs.enqueue({ kind: 'aad_reseal', tenant: null, requestedBy: actor.subject, params: { audit_tenant: actor.tenant } });
+    await this.audit.record({ tenant: actor.tenant, action: 'key.reseal', outcome: 'allowed', details: { target: 'aad', job: r.job.id, phase: 'requested', new_job: r.created, by: actor.subject } });
+    return r;
+  }
+
+  /**
    * Retires tenant-key `version` and every version below it: refused (409) while any record still
    * uses one, or when it is the active version; afterwards the minimum decryption version is
    * `version + 1`, ciphertexts naming a retired version are refused, and their keys are destroyed.

@@ -129,7 +129,7 @@ export class KeyJobRunner {
       },
     };
     const auditTenant = job.tenant ?? job.params.audit_tenant ?? SYSTEM_TENANT;
-    const target = job.kind === 'kek_rotate' ? 'kek' : 'tenant';
+    const target = job.kind === 'kek_rotate' ? 'kek' : job.kind === 'aad_reseal' ? 'aad' : 'tenant';
     try {
       const outcome = await handler.run(job, ctx);
       await this.audit.record({ tenant: auditTenant, action: 'key.rotate', outcome: 'allowed', details: { target, job: job.id, phase: 'completed', done: outcome.done, ...outcome.details } });

@@ -1,9 +1,10 @@
 /**
  * What a key job does. `kek_rotate`: every tenant/system key onto the KEK's current version.
  * `tenant_rotate`: a new TK, DEKs rewrapped onto it, old TKs destroyed. `signing_rotate`: a new
- * token-signing key (instant: recorded as a finished job).
+ * token-signing key (instant: recorded as a finished job). `aad_reseal`: every sealed field onto the
+ * current AAD scheme, then the old scheme refused (vault-wide).
  */
-export type KeyJobKind = 'kek_rotate' | 'tenant_rotate' | 'signing_rotate';
+export type KeyJobKind = 'kek_rotate' | 'tenant_rotate' | 'signing_rotate' | 'aad_reseal';
 export type KeyJobStatus = 'pending' | 'running' | 'succeeded' | 'failed';
 
 /** One row of `key_jobs`. Progress (`done`/`total`) counts keys (KEK) or records (tenant). */

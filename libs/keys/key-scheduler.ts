@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import { AuditLog } from '../audit';
 import { VAULT_CONFIG, VaultConfig } from '../config';
 import { ConnectionStore } from '../credentials';
-import { KEY_PROVIDER, KeyProvider } from '../crypto';
+import { CURRENT_AAD_SCHEME, KEY_PROVIDER, KeyProvider } from '../crypto';
 import { KeyJob } from './key-job';
 import { KeyJobStore } from './key-job.store';
 
@@ -20,7 +20,8 @@ const HOUSEKEEPING_BATCH = 500;
  * - pick up a KEK version made elsewhere (Key Vault rotation policy, an operator): keys still
  *   under an older version → a KEK rewrap job;
  * - automatic rotation when a period is configured (KEY_ROTATION_PERIOD_DAYS_KEK / _TK);
- * - destroy previous API keys whose grace period is over (audited `key.destroy`).
+ * - destroy previous API keys whose grace period is over (audited `key.destroy`);
+ * - tenants whose records may still be under an older AAD scheme → the re-seal job (`aad_reseal`).
  */
 @Injectable()
 export class KeyScheduler {
@@ -40,6 +41,8 @@ export class KeyScheduler {
     const kekJob = await this.kek();
     if (kekJob) enqueued.push(kekJob);
     enqueued.push(...(await this.tenantKeys()));
+    const reseal = await this.aadReseal();
+    if (reseal) enqueued.push(reseal);
     return { enqueued, previousKeysDestroyed: await this.destroyExpiredPreviousKeys() };
   }
 
@@ -81,6 +84,13 @@ export class KeyScheduler {
       if (job) out.push(job);
     }
     return out;
+  }
+
+  /** Once per upgrade: existing tenants start on the old AAD scheme until the re-seal job has moved their records. */
+  private async aadReseal(): Promise<KeyJob | undefined> {
+    const [{ pending }] = await this.ds.query(`SELECT EXISTS (SELECT 1 FROM tenants WHERE aad_scheme < $1) AS pending`, [CURRENT_AAD_SCHEME]);
+    if (!pending || (await this.jobs.failedRecently('aad_reseal', null, FAILED_QUIET_MS))) return undefined;
+    return this.enqueueIfNew('aad_reseal', null, { reason: 'aad_scheme_upgrade' });
   }
 
   private async enqueueIfNew(kind: KeyJob['kind'], tenant: string | null, params: Record<string, unknown>): Promise<KeyJob | undefined> {

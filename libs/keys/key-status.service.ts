@@ -1,7 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { VAULT_CONFIG, VaultConfig } from '../config';
-import { KEY_PROVIDER, KeyProvider, SEALED_TABLES, SealedTable } from '../crypto';
+import { CURRENT_AAD_SCHEME, KEY_PROVIDER, KeyProvider, SEALED_TABLES, SealedTable } from '../crypto';
+import { olderSchemeWhere } from './aad-reseal';
 import { KeyJob } from './key-job';
 import { KeyJobStore } from './key-job.store';
 
@@ -12,7 +13,7 @@ const DAY_MS = 86_400_000;
 const OPERATOR_TENANT_LIMIT = 200;
 
 export interface KeyWarning {
-  code: 'kek_past_cryptoperiod' | 'kek_rewrap_pending' | 'tenant_key_past_cryptoperiod' | 'tenant_key_versions_pending_retirement' | 'key_job_failed';
+  code: 'kek_past_cryptoperiod' | 'kek_rewrap_pending' | 'tenant_key_past_cryptoperiod' | 'tenant_key_versions_pending_retirement' | 'key_job_failed' | 'aad_reseal_pending';
   message: string;
   tenant?: string;
   version?: number;
@@ -41,7 +42,15 @@ export interface KeyStatusView {
     versions: Array<{ key_id: string; current: boolean; tenant_keys: number; system_keys?: number }>;
   };
   tenant_keys: { period_days: number; automatic: boolean };
-  tenants: Array<{ tenant: string; active_version: number | null; min_version: number; shredded_at: Date | null; versions: TenantKeyVersionView[] }>;
+  tenants: Array<{
+    tenant: string;
+    active_version: number | null;
+    min_version: number;
+    shredded_at: Date | null;
+    /** The oldest AAD scheme still opened for the tenant, and how many records still use an older one than the current (the re-seal job's work left). */
+    aad: { scheme: number; current: number; records_on_older_scheme: number };
+    versions: TenantKeyVersionView[];
+  }>;
   /** Operators only: how many tenants there are, and how many were left out of `tenants`. */
   summary?: { tenants: number; listed: number };
   jobs: Array<ReturnType<typeof jobView>>;
@@ -92,6 +101,11 @@ export class KeyStatusService {
         warnings.push({ code: 'tenant_key_versions_pending_retirement', tenant: t.tenant, message: 'older tenant key versions are still live; a tenant rotation (or keys retire) destroys them' });
       }
     }
+    for (const t of tenants.list) {
+      if (t.aad.scheme < t.aad.current && !open('aad_reseal', null)) {
+        warnings.push({ code: 'aad_reseal_pending', tenant: t.tenant, message: `${t.aad.records_on_older_scheme} records still use AAD scheme ${t.aad.scheme}; the re-seal job (aad_reseal) moves them and then refuses the old scheme` });
+      }
+    }
     for (const j of jobs) {
       if (j.status === 'failed' && j.finishedAt && Date.now() - j.finishedAt.getTime() < DAY_MS) {
         warnings.push({ code: 'key_job_failed', job: j.id, tenant: j.tenant ?? undefined, message: `key job ${j.kind} failed (${j.errorClass ?? 'unknown'})` });
@@ -129,8 +143,8 @@ export class KeyStatusService {
   /** One tenant, or (operators) the tenants that need attention first, then the rest, up to a limit. */
   private async tenants(tenant: string | undefined) {
     const [{ n }] = await this.ds.query(`SELECT count(*) AS n FROM tenants WHERE $1::text IS NULL OR id = $1`, [tenant ?? null]);
-    const chosen: Array<{ id: string; min_key_version: number; shredded_at: Date | null }> = await this.ds.query(
-      `SELECT t.id, t.min_key_version, t.shredded_at FROM tenants t
+    const chosen: Array<{ id: string; min_key_version: number; shredded_at: Date | null; aad_scheme: number }> = await this.ds.query(
+      `SELECT t.id, t.min_key_version, t.shredded_at, t.aad_scheme FROM tenants t
         WHERE $1::text IS NULL OR t.id = $1
         ORDER BY (SELECT count(*) FROM tenant_keys k WHERE k.tenant = t.id AND k.status <> 'destroyed') DESC, t.id
         LIMIT $2`,
@@ -146,6 +160,14 @@ export class KeyStatusService {
       SEALED_TABLES.map((t) => `SELECT tenant, '${t}' AS tbl, tk_version, count(*) AS n FROM ${t} WHERE tenant = ANY($1) AND tk_version IS NOT NULL GROUP BY tenant, tk_version`).join('\n       UNION ALL\n       '),
       [ids],
     );
+    // Only tenants still on an older scheme can have such records: the others cost no scan.
+    const older = chosen.filter((t) => Number(t.aad_scheme) < CURRENT_AAD_SCHEME).map((t) => t.id);
+    const olderCounts: Array<{ tenant: string; n: string }> = older.length
+      ? await this.ds.query(
+          `SELECT tenant, sum(n) AS n FROM (${SEALED_TABLES.map((t) => `SELECT tenant, count(*) AS n FROM ${t} WHERE tenant = ANY($1) AND ${olderSchemeWhere(t, CURRENT_AAD_SCHEME)} GROUP BY tenant`).join(' UNION ALL ')}) c GROUP BY tenant`,
+          [older],
+        )
+      : [];
     const list = chosen.map((t) => {
       const versions: TenantKeyVersionView[] = keys
         .filter((k) => k.tenant === t.id)
@@ -162,7 +184,8 @@ export class KeyStatusService {
           };
         });
       const active = versions.find((v) => v.status === 'active');
-      return { tenant: t.id, active_version: active?.version ?? null, min_version: Number(t.min_key_version), shredded_at: t.shredded_at ?? null, versions };
+      const aad = { scheme: Number(t.aad_scheme), current: CURRENT_AAD_SCHEME as number, records_on_older_scheme: Number(olderCounts.find((c) => c.tenant === t.id)?.n ?? 0) };
+      return { tenant: t.id, active_version: active?.version ?? null, min_version: Number(t.min_key_version), shredded_at: t.shredded_at ?? null, aad, versions };
     });
     return { count: Number(n), list };
   }

@@ -2,6 +2,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { AuditLog, AuditModule } from '../audit';
 import { VAULT_CONFIG, VaultConfig } from '../config';
 import { CredentialsModule } from '../credentials';
+import { AadResealJob } from './aad-reseal.job';
 import { CryptoShredder } from './crypto-shredder';
 import { KekRotationJob } from './kek-rotation.job';
 import { KeyAdminService } from './key-admin.service';
@@ -28,6 +29,7 @@ export class KeysModule {
         KeyJobStore,
         KekRotationJob,
         TenantKeyRotationJob,
+        AadResealJob,
         KeyStatusService,
         CryptoShredder,
         KeyAdminService,
@@ -35,9 +37,9 @@ export class KeysModule {
         TenantKeyCacheSync,
         {
           provide: KeyJobRunner,
-          inject: [KeyJobStore, KekRotationJob, TenantKeyRotationJob, AuditLog, VAULT_CONFIG],
-          useFactory: (store: KeyJobStore, kek: KekRotationJob, tk: TenantKeyRotationJob, audit: AuditLog, c: VaultConfig) =>
-            new KeyJobRunner(store, [kek, tk], audit, { leaseMs: c.keys.leaseMs, pollMs: Math.min(1000, c.keys.schedulerIntervalMs) }),
+          inject: [KeyJobStore, KekRotationJob, TenantKeyRotationJob, AadResealJob, AuditLog, VAULT_CONFIG],
+          useFactory: (store: KeyJobStore, kek: KekRotationJob, tk: TenantKeyRotationJob, aad: AadResealJob, audit: AuditLog, c: VaultConfig) =>
+            new KeyJobRunner(store, [kek, tk, aad], audit, { leaseMs: c.keys.leaseMs, pollMs: Math.min(1000, c.keys.schedulerIntervalMs) }),
         },
         KeyBackgroundTasks,
       ],

@@ -132,7 +132,7 @@ export class TenantKeyRotationJob implements KeyJobHandler {
 }
 
 /** Runs the lanes together; the first failure stops the others (at their next batch) and is thrown once all have stopped. */
-async function allLanes(lanes: Array<(stopped: AbortSignal) => Promise<void>>): Promise<void> {
+export async function allLanes(lanes: Array<(stopped: AbortSignal) => Promise<void>>): Promise<void> {
   const stop = new AbortController();
   const results = await Promise.allSettled(lanes.map((run) => run(stop.signal).catch((err: unknown) => (stop.abort(), Promise.reject(err)))));
   const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');

@@ -42,13 +42,28 @@ export class AgentStore {
     return (await this.snapshots.get(tenant)).agents.has(clientId);
   }
 
+  /**
+   * Creates or replaces an agent. Without `auth_method` an existing agent keeps its method and
+   * credentials (secret, previous secret, JWKS) and only its name changes: a body that does not
+   * mention them must not silently drop them (issue 20 item 1). A new agent defaults to `none`.
+   */
   async put(
     tenant: TenantId,
-    a: { client_id: string; name: string; auth_method: AgentAuthMethod; jwks?: { keys: unknown[] } | null },
-  ): Promise<{ created: boolean; clientSecret?: Secret }> {
+    a: { client_id: string; name: string; auth_method?: AgentAuthMethod; jwks?: { keys: unknown[] } | null },
+  ): Promise<{ created: boolean; authMethod: AgentAuthMethod; clientSecret?: Secret }> {
+    await ensureTenant(this.ds, tenant);
+    if (a.auth_method === undefined) {
+      const kept = await this.ds.query(
+        `INSERT INTO agents (tenant, client_id, name, auth_method, secret_hash, jwks) VALUES ($1, $2, $3, 'none', NULL, NULL)
+         ON CONFLICT (tenant, client_id) DO UPDATE SET name = EXCLUDED.name, updated_at = now()
+         RETURNING (xmax = 0) AS created, auth_method`,
+        [tenant, a.client_id, a.name],
+      );
+      this.snapshots.changed(tenant);
+      return { created: Boolean(kept[0]?.created), authMethod: kept[0].auth_method };
+    }
     const secret = a.auth_method === 'client_secret_basic' || a.auth_method === 'client_secret_post' ? Secret.of(randomBytes(32).toString('base64url')) : undefined;
     const hash = secret ? hashSecret(secret) : null;
-    await ensureTenant(this.ds, tenant);
     const rows = await this.ds.query(
       `INSERT INTO agents (tenant, client_id, name, auth_method, secret_hash, jwks) VALUES ($1, $2, $3, $4, $5, $6)
        ON CONFLICT (tenant, client_id) DO UPDATE SET name = EXCLUDED.name, auth_method = EXCLUDED.auth_method,
@@ -58,7 +73,7 @@ export class AgentStore {
       [tenant, a.client_id, a.name, a.auth_method, hash, a.jwks ? JSON.stringify(a.jwks) : null],
     );
     this.snapshots.changed(tenant);
-    return { created: Boolean(rows[0]?.created), clientSecret: secret };
+    return { created: Boolean(rows[0]?.created), authMethod: a.auth_method, clientSecret: secret };
   }
 
   async delete(tenant: TenantId, clientId: string): Promise<boolean> {

@@ -3,7 +3,7 @@ import { inspect } from 'node:util';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { VAULT_CONFIG, VaultConfig } from '../config';
-import { context, open, seal, SystemKeys } from '../crypto';
+import { context, KeyUnwrapError, open, seal, SystemKeys } from '../crypto';
 
 /** The system key (32 bytes, wrapped by the KEK) under which signing keys are sealed. */
 const SEALING_PURPOSE = 'token-signing';
@@ -162,7 +162,14 @@ export class TokenSigningKeys {
   }
 
   private async unseal(row: { kid: string; private_key_sealed: Buffer | null }): Promise<KeyObject> {
-    const der = open(await this.systemKeys.get(SEALING_PURPOSE), row.private_key_sealed ?? Buffer.alloc(0), sealingContext(row.kid));
+    let der: Buffer;
+    try {
+      // Bound to its kid and algorithm (its identifying columns): a key copied under another kid does not open.
+      der = open(await this.systemKeys.get(SEALING_PURPOSE), row.private_key_sealed ?? Buffer.alloc(0), sealingContext(row.kid));
+    } catch (err) {
+      if (err instanceof KeyUnwrapError) this.log.error(`ALERT decrypt_failed table=signing_keys record=${row.kid} field=private_key`);
+      throw err;
+    }
     try {
       return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
     } finally {

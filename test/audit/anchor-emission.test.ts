@@ -12,16 +12,18 @@ import { Receiver } from '../webhooks/support';
  * `audit anchor` JSON log line, AUDIT_ANCHOR_FILE, the `audit.anchor` webhook (operators only) and
  * the database copy that `GET /v1/admin/audit/verify` checks.
  */
-describe('audit anchors emitted by the worker', () => {
+describe('audit anchors emitted by the worker (SECURITY 53)', () => {
   let v: TestVault;
   let receiver: Receiver;
   const dir = mkdtempSync(join(tmpdir(), 'anchor-emission-'));
   const kekFile = join(dir, 'kek.json');
   const workers: SpawnedWorker[] = [];
   const operator = () => v.issuer.sign({ sub: 'secops@ops', tid: 'ops', scope: 'vault:admin vault:operator' });
-  const lines = (file: string): AuditAnchor[] => (existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditAnchor) : []);
+  /** Complete lines only: a line still being written (or a stdout chunk cut mid-line) is left for the next look. */
+  const complete = (text: string): string[] => text.split('\n').slice(0, -1).filter(Boolean);
+  const lines = (file: string): AuditAnchor[] => (existsSync(file) ? complete(readFileSync(file, 'utf8')).map((l) => JSON.parse(l) as AuditAnchor) : []);
   const logged = (w: SpawnedWorker): AuditAnchor[] =>
-    w.output.join('').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).filter((l) => l.msg === 'audit anchor').map((l) => l.anchor);
+    complete(w.output.join('')).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).filter((l) => l.msg === 'audit anchor').map((l) => l.anchor);
 
   async function worker(env: Record<string, string>): Promise<SpawnedWorker> {
     const w = spawnWorker({ DATABASE_URL: v.db.url, LOCAL_KEK_FILE: kekFile, VAULT_PUBLIC_URL: 'https://vault.test.example', KEY_SCHEDULER_INTERVAL_SECONDS: '3600', LOG_LEVEL: 'info', ...env });
@@ -68,10 +70,12 @@ describe('audit anchors emitted by the worker', () => {
 
     const delivered = await waitFor('an audit.anchor delivery', () => receiver.to('/anchors').find((r) => r.json?.type === 'audit.anchor'), 30_000);
     expect(delivered.verified).toBe(true);
-    expect(anchors).toContainEqual(delivered.json.data);
+    expect(lines(file)).toContainEqual(delivered.json.data); // the file has grown meanwhile: deliveries need not come in order
 
-    const stored = (await v.db.ds.query('SELECT seq::text AS seq, sig FROM vault.audit_anchors ORDER BY at')) as { seq: string; sig: string }[];
-    expect(stored.map((s) => s.sig)).toEqual(expect.arrayContaining(anchors.map((a) => a.sig)));
+    // The database copy is written beside the file, not after it.
+    const stored = async () => ((await v.db.ds.query('SELECT sig FROM vault.audit_anchors')) as { sig: string }[]).map((s) => s.sig);
+    await waitFor('the anchors in the database', async () => ((all) => anchors.every((a) => all.includes(a.sig)))(await stored()));
+    expect(await stored()).toEqual(expect.arrayContaining(anchors.map((a) => a.sig)));
 
     const check = await v.call('GET', '/v1/admin/audit/verify', { token: operator() });
     expect(check.status).toBe(200);
@@ -95,6 +99,8 @@ describe('audit anchors emitted by the worker', () => {
     await w.kill('SIGTERM');
     expect(w.proc.signalCode).toBe('SIGTERM'); // Nest re-raises the signal once its shutdown hooks are done
     expect(lines(file)).toEqual([expect.objectContaining({ seq: head.seq, hash: head.hash })]);
+    // 'exit' may come before the last stdout chunk is read.
+    await waitFor('the log line', () => logged(w).length > 0);
     expect(logged(w)).toEqual(lines(file));
   });
 

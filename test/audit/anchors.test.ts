@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -18,7 +19,7 @@ import { captureLogs, event, newAuditLog } from './support';
  * The chain is written by the real audit log, anchors by the real anchor job (local provider's key),
  * and verification is the real CLI process.
  */
-describe('audit verify --anchors', () => {
+describe('audit verify --anchors (SECURITY 53)', () => {
   let db: TestDatabase;
   let dir: string;
   const open: DataSource[] = [];
@@ -173,6 +174,30 @@ describe('audit verify --anchors', () => {
     const r = await verify(s, '--public-key', join(dir, 'other.pub.pem'));
     expect(r.code).toBe(2);
     expect(JSON.parse(r.stdout)).toMatchObject({ problem: 'anchor_signature_invalid', failedAnchor: { seq: '3' } });
+  });
+
+  it('reads anchors from stdin (`--anchors -`), e.g. grepped out of the logs', async () => {
+    const s = await scenario();
+    const input = s.anchors.map((anchor) => JSON.stringify({ level: 30, msg: 'audit anchor', anchor })).join('\n');
+    const run = (text: string) =>
+      new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        const root = join(__dirname, '..', '..');
+        const proc = spawn(process.execPath, ['-r', join(root, 'test/support/register-ts.js'), join(root, 'apps/cli/main.ts'), 'audit', 'verify', '--anchors', '-'], {
+          cwd: root,
+          env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', ...s.env },
+          stdio: ['pipe', 'ignore', 'pipe'],
+        });
+        let stderr = '';
+        proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        proc.once('exit', (code) => resolve({ code, stderr }));
+        proc.stdin.end(text);
+      });
+    expect((await run(input)).code).toBe(0);
+    await tamper(s.ds, 'DELETE FROM audit_events WHERE seq > 5', 'UPDATE audit_chain_head SET seq = 5, hash = (SELECT hash FROM audit_events WHERE seq = 5)');
+    const r = await run(input);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('anchor seq=6');
+    expect((await run('')).stderr).toContain('holds no anchor');
   });
 
   it('reads the log lines as emitted, and names a line that is not an anchor', async () => {

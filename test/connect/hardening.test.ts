@@ -89,7 +89,7 @@ describe('connect hardening', () => {
     const tenant = asTenantId(T);
     const ua = rig.browser();
     const consent = await openConsent(ua, (await createSession(rig, 'sam')).url);
-    const stale = await keyring.seal({ tenant, table: 'connect_sessions', id: consent.sessionId }, { code_verifier: Buffer.from('x'.repeat(43)) });
+    const stale = await keyring.seal({ tenant, table: 'connect_sessions', id: consent.sessionId, bind: { subject: 'sam', integration: 'calendar' } }, { code_verifier: Buffer.from('x'.repeat(43)) });
     const rotate = await rig.v.call('POST', '/v1/admin/keys/rotate', { token: rig.admin(), body: { target: 'tenant' } });
     expect(await rig.v.vault.app.get(KeyJobRunner).runOnce(rotate.body.job.id)).toMatchObject({ status: 'succeeded' });
     const [{ min_key_version: floor }] = await rig.v.db.ds.query(`SELECT min_key_version FROM vault.tenants WHERE id = $1`, [T]);

@@ -26,10 +26,12 @@ export interface RigOptions {
   providerOptions?: Record<string, unknown>;
   env?: Record<string, string>;
   scopes?: string[];
+  /** Lifetime of the provider's access tokens, seconds (oidc-provider's default otherwise). */
+  accessTokenTtl?: number;
 }
 
 export async function startRig(o: RigOptions): Promise<Rig> {
-  const provider = await startTestProvider({ mode: o.mode, authMethod: o.authMethod, redirectUris: [CALLBACK] });
+  const provider = await startTestProvider({ mode: o.mode, authMethod: o.authMethod, redirectUris: [CALLBACK], accessTokenTtl: o.accessTokenTtl });
   const v = await startTestVault({ OUTBOUND_ALLOW_HOSTS: '127.0.0.1', ...o.env });
   const integration = o.integration ?? 'calendar';
   const admin = () => v.issuer.adminToken(T);

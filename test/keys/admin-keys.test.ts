@@ -31,7 +31,7 @@ describe('key management API and CLI', () => {
     expect(r.body.kek.versions).toEqual([{ key_id: r.body.kek.current_key_id, current: true, tenant_keys: 1 }]);
     expect(r.body.tenants).toEqual([
       {
-        tenant: 'alpha', active_version: 1, min_version: 1, shredded_at: null,
+        tenant: 'alpha', active_version: 1, min_version: 1, shredded_at: null, aad: { scheme: 2, current: 2, records_on_older_scheme: 0 },
         versions: [expect.objectContaining({ version: 1, status: 'active', records: { connections: 3, integrations: 0, connect_sessions: 0, webhook_endpoints: 0, derived_tokens: 0 }, encryptions: 3 })],
       },
     ]);

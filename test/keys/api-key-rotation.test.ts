@@ -37,7 +37,7 @@ describe('stored API-key rotation', () => {
     for (let i = 0; i < 5; i++) expect((await release(v, T, 'alice')).body.api_key).toBe('sk-new-alice');
     // The previous value is kept under the record's (new) DEK, bound to its own field.
     const r = await row('alice');
-    const ref = { tenant: asTenantId(T), table: 'connections', id: r.id };
+    const ref = { tenant: asTenantId(T), table: 'connections', id: r.id, bind: { subject: 'alice', integration: 'openai' } };
     const keyring = v.vault.app.get(Keyring);
     expect((await keyring.open(ref, r.dek_wrapped, 'previous_api_key', r.previous_api_key_ct)).toString()).toBe('key-apik-alice');
     await expect(keyring.open(ref, r.dek_wrapped, 'api_key', r.previous_api_key_ct)).rejects.toThrow('key unwrap failed');

@@ -26,9 +26,9 @@ describe('crypto-shredding', () => {
   afterAll(() => v?.close());
 
   const backupOf = async (tenant: string, user: string) =>
-    (await v.db.ds.query(`SELECT id, tk_version, dek_wrapped, api_key_ct FROM vault.connections WHERE tenant = $1 AND subject = $2`, [tenant, user]))[0];
-  const opens = (b: { id: string; dek_wrapped: Buffer; api_key_ct: Buffer }, tenant: string, keyring = v.vault.app.get(Keyring)) =>
-    keyring.open({ tenant: asTenantId(tenant), table: 'connections', id: b.id }, b.dek_wrapped, 'api_key', b.api_key_ct).then((k) => k.toString());
+    (await v.db.ds.query(`SELECT id, subject, integration, tk_version, dek_wrapped, api_key_ct FROM vault.connections WHERE tenant = $1 AND subject = $2`, [tenant, user]))[0];
+  const opens = (b: { id: string; subject: string; integration: string; dek_wrapped: Buffer; api_key_ct: Buffer }, tenant: string, keyring = v.vault.app.get(Keyring)) =>
+    keyring.open({ tenant: asTenantId(tenant), table: 'connections', id: b.id, bind: { subject: b.subject, integration: b.integration } }, b.dek_wrapped, 'api_key', b.api_key_ct).then((k) => k.toString());
 
   it("a user: their connections go, and a tenant-key rotation destroys the key that wrapped them; a backup copy no longer decrypts", async () => {
     const backup = await backupOf('shr', 'alice');

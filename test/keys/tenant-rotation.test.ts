@@ -108,7 +108,7 @@ describe('tenant-key rotation', () => {
 
   it('SECURITY 23: retiring is refused while records use a version; a version relabelled to a retired one is refused; no row can name one', async () => {
     const keyring = v.vault.app.get(Keyring);
-    const stale = await keyring.seal({ tenant: asTenantId(T), table: 'connections', id: 'x' }, { api_key: Buffer.from('stale') }); // under v3
+    const stale = await keyring.seal({ tenant: asTenantId(T), table: 'connections', id: 'x', bind: { subject: 'u1', integration: 'openai' } }, { api_key: Buffer.from('stale') }); // under v3
     expect(await keyring.rotateTenantKey(asTenantId(T))).toBe(4);
     for (const version of [3, 4]) {
       const r = await v.call('POST', '/v1/admin/keys/retire', { token: admin(), body: { version } });

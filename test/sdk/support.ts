@@ -15,8 +15,8 @@ export interface SdkWorld {
  * through the real browser-less connect flow. `openai`: API keys, allowed to mcp-1, alice has one.
  * `github`: API keys, in no policy.
  */
-export async function startSdkWorld(): Promise<SdkWorld> {
-  const rig = await startRig({ mode: 'google' });
+export async function startSdkWorld(o: { accessTokenTtl?: number } = {}): Promise<SdkWorld> {
+  const rig = await startRig({ mode: 'google', accessTokenTtl: o.accessTokenTtl });
   const put = async (path: string, body: unknown) => {
     const r = await rig.v.call('PUT', path, { token: rig.admin(), body });
     if (r.status >= 300) throw new Error(`${path}: ${r.status} ${r.text}`);

@@ -191,8 +191,10 @@ describe('database faults (SECURITY 35)', () => {
   it('admin writes during a reset: 503 or success, never half-written', async () => {
     const keyring = v.vault.app.get(Keyring);
     const tenant = asTenantId(T);
-    const open = async (table: string, row: { id: string; dek_wrapped: Buffer }, field: string, ct: Buffer) =>
-      (await keyring.open({ tenant, table, id: row.id }, row.dek_wrapped, field, ct)).toString('utf8');
+    const open = async (table: string, row: { id: string; dek_wrapped: Buffer }, field: string, ct: Buffer) => {
+      const bind: Record<string, string> = table === 'integrations' ? { name: 'calendar' } : { subject: 'dave', integration: 'openai' };
+      return (await keyring.open({ tenant, table, id: row.id, bind }, row.dek_wrapped, field, ct)).toString('utf8');
+    };
     // Each state is read in one statement, straight from Postgres (not through the proxy).
     const integrationState = async () => {
       const [row] = await v.db.ds.query(`SELECT id, dek_wrapped, client_secret_ct, config->>'display_name' AS name FROM vault.integrations WHERE tenant = $1 AND name = 'calendar'`, [T]);

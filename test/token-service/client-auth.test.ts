@@ -189,6 +189,35 @@ describe('token exchange: client authentication', () => {
     expect((await w.v.call('POST', '/v1/admin/agents/mcp-basic/secret', { token: w.admin(), body: { overlap_seconds: -1 } })).status).toBe(400);
   });
 
+  it('PUT of an agent without auth_method (the README renaming it) keeps its secret and keys; jwks alone is refused', async () => {
+    const token = async () => exchange(w, exchangeParams(await userToken(), 'connections:openai'), basic('mcp-post-2', secret));
+    const secret = (await put(w, '/v1/admin/agents/mcp-post-2', { name: 'two', auth_method: 'client_secret_basic' })).client_secret as string;
+    await put(w, '/v1/admin/policies/agents-openai-2', { agents: ['mcp-post-2'], integrations: ['openai'], effect: 'allow' });
+    expect((await token()).status).toBe(200);
+
+    const renamed = await w.v.call('PUT', '/v1/admin/agents/mcp-post-2', { token: w.admin(), body: { name: 'Renamed' } });
+    expect([renamed.status, renamed.body]).toEqual([200, { client_id: 'mcp-post-2', name: 'Renamed', auth_method: 'client_secret_basic' }]);
+    expect((await token()).status).toBe(200);
+    const jwtRenamed = await w.v.call('PUT', '/v1/admin/agents/mcp-jwt', { token: w.admin(), body: { name: 'jwt, renamed' } });
+    expect(jwtRenamed.body.auth_method).toBe('private_key_jwt');
+    expect((await w.v.call('GET', '/v1/admin/agents', { token: w.admin() })).body.agents).toContainEqual(
+      expect.objectContaining({ client_id: 'mcp-jwt', name: 'jwt, renamed', auth_method: 'private_key_jwt', jwks: { keys: [jwtKey.publicJwk] } }),
+    );
+    const changes = await w.v.db.ds.query(`SELECT details FROM vault.audit_events WHERE action = 'agent.put' AND agent = 'mcp-post-2' ORDER BY seq`);
+    expect(changes.map((e: { details: { auth_method: string } }) => e.details.auth_method)).toEqual(['client_secret_basic', 'unchanged']);
+
+    const keysAlone = await w.v.call('PUT', '/v1/admin/agents/mcp-post-2', { token: w.admin(), body: { name: 'two', jwks: { keys: [jwtKey.publicJwk] } } });
+    expect([keysAlone.status, keysAlone.body.code, keysAlone.body.errors]).toEqual([400, 'validation_failed', [expect.objectContaining({ field: 'auth_method' })]]);
+    expect((await token()).status).toBe(200);
+
+    // Saying so is a deliberate change: the secret goes.
+    const none = await w.v.call('PUT', '/v1/admin/agents/mcp-post-2', { token: w.admin(), body: { name: 'two', auth_method: 'none' } });
+    expect([none.status, none.body.auth_method]).toEqual([200, 'none']);
+    expect((await token()).status).toBe(401);
+    // A new agent without auth_method is `none`, as before.
+    expect((await put(w, '/v1/admin/agents/mcp-new', { name: 'new' })).auth_method).toBe('none');
+  });
+
   it('rate limiting: a burst of guesses for one client gets 429 with Retry-After, not audited', async () => {
     const before = (await auditEvents(w)).length;
     const subject = await userToken();

@@ -1,0 +1,42 @@
+"""Async variants: the blocking client run in a worker thread with ``asyncio.to_thread``.
+
+The standard library has no asyncio HTTP client; a vault call is one short request, so a thread per
+call in flight is cheap, and the shared (thread-safe) cache still makes concurrent identical calls
+one request. Each call takes a thread from the event loop's default executor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Iterable, Optional, Sequence
+
+from .client import VaultClient
+from .types import Release, VaultToken
+
+
+class AsyncVaultClient:
+    """``VaultClient`` for ``async`` code: same options (``AsyncVaultClient(url, client_id, client_secret=…)``),
+    same caching and exceptions, awaitable methods."""
+
+    def __init__(self, url: str, client_id: str, **options: Any) -> None:
+        self.sync = VaultClient(url, client_id, **options)
+
+    def __repr__(self) -> str:
+        return f"Async{self.sync!r}"
+
+    async def exchange(
+        self, user_token: str, *, scopes: Sequence[str] = (), integrations: Sequence[str] = (), resource: Optional[str] = None, expires_in: Optional[int] = None
+    ) -> VaultToken:
+        return await asyncio.to_thread(self.sync.exchange, user_token, scopes=scopes, integrations=integrations, resource=resource, expires_in=expires_in)
+
+    async def release(self, integration: str, *, user_token: Optional[str] = None, vault_token: Optional[str] = None, scopes: Iterable[str] = ()) -> Release:
+        return await asyncio.to_thread(self.sync.release, integration, user_token=user_token, vault_token=vault_token, scopes=tuple(scopes))
+
+    async def access_token(self, integration: str, *, user_token: Optional[str] = None, vault_token: Optional[str] = None, scopes: Iterable[str] = ()) -> str:
+        return (await self.release(integration, user_token=user_token, vault_token=vault_token, scopes=scopes)).secret
+
+    def forget(self, integration: Optional[str] = None) -> None:
+        self.sync.forget(integration)
+
+    def clear(self) -> None:
+        self.sync.clear()
