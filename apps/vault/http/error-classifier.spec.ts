@@ -59,7 +59,7 @@ describe('classify', () => {
     // Free text in a name or code is not logged either.
     asInternal(Object.assign(new Error('m'), { name: `Bad ${SECRET}`, code: `a b ${SECRET}` }));
     asInternal(`a thrown string ${SECRET}`);
-    expect(logged.slice(1)).toEqual([expect.stringMatching(/ type=object code=-$/), expect.stringMatching(/ type=string code=-$/)]);
+    expect(logged.slice(1)).toEqual([expect.stringMatching(/ type=Error code=-$/), expect.stringMatching(/ type=Error code=-$/)]);
     expect(logged.join('\n')).not.toContain(SECRET);
   });
 });

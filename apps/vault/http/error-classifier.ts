@@ -2,6 +2,7 @@ import { HttpException, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { isDatabaseUnavailable } from '../../../libs/db';
 import { DomainError, ErrorCode, ErrorCodes } from '../../../libs/kernel';
+import { errorSummary } from '../../../libs/observability';
 
 /**
  * How an error is answered, whatever the answer looks like:
@@ -40,7 +41,7 @@ export const REASON_PHRASES: Record<number, string> = {
 };
 
 /** Codes of the framework's 4xx (CONTRACT.md); any other 4xx is `invalid_request`. */
-const FRAMEWORK_CODES: Record<number, string> = { 400: 'invalid_request', 404: 'not_found', 405: 'method_not_allowed', 413: 'payload_too_large', 415: 'unsupported_media_type', 429: 'rate_limited' };
+export const FRAMEWORK_CODES: Readonly<Record<number, string>> = { 400: 'invalid_request', 404: 'not_found', 405: 'method_not_allowed', 413: 'payload_too_large', 415: 'unsupported_media_type', 429: 'rate_limited' };
 
 const log = new Logger('errors');
 
@@ -69,8 +70,9 @@ export function classify(err: unknown): ClassifiedError {
  */
 export function asInternal(err: unknown): ClassifiedError {
   const errorId = randomUUID();
-  const e = err as { name?: unknown; code?: unknown } | null | undefined;
-  log.error(`error_id=${errorId} type=${token(e?.name) ?? typeof err} code=${token(e?.code) ?? '-'}`);
+  // The same summary the request log's error serializer writes: class and code, never a message.
+  const { type, code } = errorSummary(err);
+  log.error(`error_id=${errorId} type=${type} code=${code ?? '-'}`);
   return { kind: 'internal', origin: err instanceof DomainError ? 'domain' : 'unknown', status: ErrorCodes.internal_error, code: 'internal_error', detail: 'An internal error occurred.', errorId };
 }
 
@@ -118,9 +120,4 @@ function classifyDomain(err: DomainError): ClassifiedError {
 /** `code: never` makes the switch above exhaustive at compile time; at run time (a cast code) fail closed. */
 function unclassified(_code: never, err: DomainError): ClassifiedError {
   return asInternal(err);
-}
-
-/** A name or code as logged: a short identifier-like string, never free text. */
-function token(value: unknown): string | undefined {
-  return typeof value === 'string' && /^[A-Za-z0-9_.-]{1,40}$/.test(value) ? value : undefined;
 }
