@@ -4,7 +4,7 @@
  * { cmd: 'rotate' } → the new versioned key id; { cmd: 'counts' } → requests by "operation status";
  * { cmd: 'reset' } clears the request log.
  */
-import { KeyVaultEmulator } from '../libs/testing/keyvault-emulator';
+import { KeyVaultEmulator } from '../test/support/keyvault-emulator';
 
 async function main(): Promise<void> {
   const kv = await KeyVaultEmulator.start();

@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../libs/config';
 import { AzureKeyProvider, Keyring, SealedFields } from '../libs/crypto';
-import { OAuthCredentialStore } from '../libs/credentials';
+import { NoConnectionEvents, OAuthCredentialStore } from '../libs/credentials';
 import { createDataSource } from '../libs/db';
 import { asTenantId, Secret } from '../libs/kernel';
 import { TestIssuer } from '../test/support/issuer';
@@ -116,8 +116,9 @@ async function main(): Promise<void> {
     // The vault's default cache size. With fewer entries than tenants being sealed at once, a seal
     // can wrap its DEK under a tenant key the cache zeroed meanwhile (README "Refresh", notes).
     const keyring = new Keyring(ds, kp, { cacheSize: 10_000, cacheMaxAgeMs: 3600_000, writeHealthTtlMs: 60_000, maxEncryptionsPerKey: 2 ** 30 });
-    // Seeding only writes: the audit log (for decrypt failures on reads) is never reached.
-    const store = new OAuthCredentialStore(ds, new SealedFields(keyring), { record: () => Promise.reject(new Error('seeding does not read')) } as never);
+    // Seeding only writes: the audit log (for decrypt failures on reads) is never reached, and the
+    // workers under test enqueue their events in the real outbox.
+    const store = new OAuthCredentialStore(ds, new SealedFields(keyring), { record: () => Promise.reject(new Error('seeding does not read')) } as never, new NoConnectionEvents());
     await seedConnections(ds, store);
     results.seed = { connections: CREDENTIALS, seconds: secs(Date.now() - t0) };
     log(`seeded ${CREDENTIALS} OAuth connections in ${secs(Date.now() - t0)} s`);

@@ -1,6 +1,6 @@
 import { Keyring, KEY_PROVIDER, KeyProvider, rewrapOntoCurrentKek } from '../libs/crypto';
 import { asTenantId } from '../libs/kernel';
-import { KeyVaultEmulator } from '../libs/testing/keyvault-emulator';
+import { KeyVaultEmulator } from './support/keyvault-emulator';
 import { startVault } from '../apps/vault/bootstrap';
 import { loadConfig } from '../libs/config';
 import { startTestVault, TestVault } from './support/vault';

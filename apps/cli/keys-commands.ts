@@ -6,8 +6,8 @@ import { loadConfig, VaultConfig } from '../../libs/config';
 import { createDataSource, isDatabaseUnavailable, runMigrations, startEmbeddedPostgres } from '../../libs/db';
 import { KeyActor, KeyAdminService, KeyJob, KeyJobRunner, KeyJobStore, KeyStatusService, KeyStatusView, SYSTEM_TENANT } from '../../libs/keys';
 import { DomainError } from '../../libs/kernel';
-import { WorkerModule } from '../worker/worker.module';
 import { parseCommand, usageError } from './args';
+import { KeysContextModule } from './keys-context.module';
 import { ProgressDisplay } from './progress';
 
 export const KEYS_USAGE = `  keys status [--tenant T] [--json]
@@ -178,7 +178,7 @@ async function withKeysContext<T>(config: VaultConfig, fn: (app: INestApplicatio
   try {
     await ds.initialize();
     await runMigrations(ds, config.database.schema);
-    const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config, ds, { runJobs: false, background: false }), { logger: ['error'] });
+    const app = await NestFactory.createApplicationContext(KeysContextModule.forRoot(config, ds), { logger: ['error'] });
     try {
       return await fn(app);
     } finally {

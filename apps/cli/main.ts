@@ -1,7 +1,7 @@
 import 'reflect-metadata';
+import { loadDevIssuer } from '../../libs/auth';
 import { ConfigError, loadConfig, VaultConfig } from '../../libs/config';
 import { createDataSource, runMigrations, startEmbeddedPostgres } from '../../libs/db';
-import { loadDevIssuer } from '../vault/dev-issuer';
 import { parseCommand, usageError } from './args';
 import { AUDIT_USAGE, runAuditRetain, runAuditVerify } from './audit-commands';
 import { KEYS_USAGE, runKeysCommand } from './keys-commands';

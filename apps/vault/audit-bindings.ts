@@ -1,15 +1,6 @@
 import { Global, Module } from '@nestjs/common';
-import { AUDIT_MAC_KEY, AuditLog, AuditModule, UNATTRIBUTED_TENANT } from '../../libs/audit';
+import { AuditLog, AuditModule, UNATTRIBUTED_TENANT } from '../../libs/audit';
 import { AUTH_REJECTION_SINK, AuthRejectionSink } from '../../libs/auth';
-import { SystemKeys } from '../../libs/crypto';
-
-
-const macKey = { provide: AUDIT_MAC_KEY, inject: [SystemKeys], useFactory: (keys: SystemKeys) => ({ macKey: () => keys.get('audit-mac') }) };
-
-/** The audit log's MAC key comes from the keyring (a system key wrapped by the KEK). */
-@Global()
-@Module({ providers: [macKey], exports: [macKey] })
-export class AuditKeyBinding {}
 
 const rejectionSink = {
     provide: AUTH_REJECTION_SINK,

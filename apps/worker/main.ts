@@ -2,8 +2,7 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { ConfigError, loadConfig } from '../../libs/config';
 import { createDataSource, runMigrations } from '../../libs/db';
-import { createVaultLogger } from '../../libs/observability';
-import { nestLogger } from '../vault/ops/logging';
+import { createVaultLogger, nestLogger } from '../../libs/observability';
 import { serveWorkerMetrics } from './metrics-server';
 import { WorkerModule } from './worker.module';
 

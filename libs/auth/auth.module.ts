@@ -6,8 +6,8 @@ import { TrustedIssuerRegistry } from './trusted-issuer.registry';
 
 /**
  * Token verification and the guards built on it. Needs the global `VAULT_CONFIG`
- * (`ConfigModule.forRoot`). Bind `AUTH_REJECTION_SINK` where the guarded controllers can
- * see it (a global module, e.g. the audit module) to have rejections audited.
+ * (`ConfigModule.forRoot`) and a global `AUTH_REJECTION_SINK` binding (the API audits rejections,
+ * SECURITY.md 1): required, so an app that forgets it fails at boot instead of refusing unaudited.
  */
 @Module({
   providers: [TrustedIssuerRegistry, TokenVerifier, AgentTokenGuard, AdminGuard],

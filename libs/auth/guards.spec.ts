@@ -42,19 +42,18 @@ class ProbeFilter implements ExceptionFilter {
 }
 
 const sink = { events: [] as AuthRejection[], fail: false };
+/** The second app's own sink: rejections must not cross apps. */
+const otherSink = { events: [] as AuthRejection[] };
 
-@Global()
-@Module({
-  providers: [{
-    provide: AUTH_REJECTION_SINK,
-    useValue: { rejected: async (e: AuthRejection) => { if (sink.fail) throw new UnavailableError('audit'); sink.events.push(e); } },
-  }],
-  exports: [AUTH_REJECTION_SINK],
-})
-class SinkModule {}
+function sinkModule(record: (e: AuthRejection) => Promise<void>) {
+  @Global()
+  @Module({ providers: [{ provide: AUTH_REJECTION_SINK, useValue: { rejected: record } }], exports: [AUTH_REJECTION_SINK] })
+  class SinkModule {}
+  return SinkModule;
+}
 
-async function start(config: VaultConfig, withSink: boolean): Promise<{ app: INestApplication; url: string }> {
-  @Module({ imports: [ConfigModule.forRoot(config), ...(withSink ? [SinkModule] : []), AuthModule], controllers: [ProbeController] })
+async function start(config: VaultConfig, record: (e: AuthRejection) => Promise<void>): Promise<{ app: INestApplication; url: string }> {
+  @Module({ imports: [ConfigModule.forRoot(config), sinkModule(record), AuthModule], controllers: [ProbeController] })
   class ProbeModule {}
   const app = await NestFactory.create(ProbeModule, new FastifyAdapter(), { logger: false });
   app.useGlobalFilters(new ProbeFilter());
@@ -66,9 +65,14 @@ let main: { app: INestApplication; url: string };
 let other: { app: INestApplication; url: string };
 
 beforeAll(async () => {
-  main = await start(testConfig([{ issuer: ISS, jwks: { keys: [key.jwk] }, algorithms: ['RS256'] }]), true);
-  // A second app in the same process, another audience and no sink: guards must not share state.
-  other = await start(testConfig([{ issuer: ISS, jwks: { keys: [key.jwk] }, algorithms: ['RS256'] }], { VAULT_AUDIENCE: 'https://other.vault' }), false);
+  main = await start(testConfig([{ issuer: ISS, jwks: { keys: [key.jwk] }, algorithms: ['RS256'] }]), async (e) => {
+    if (sink.fail) throw new UnavailableError('audit');
+    sink.events.push(e);
+  });
+  // A second app in the same process, another audience and its own sink: guards must not share state.
+  other = await start(testConfig([{ issuer: ISS, jwks: { keys: [key.jwk] }, algorithms: ['RS256'] }], { VAULT_AUDIENCE: 'https://other.vault' }), async (e) => {
+    otherSink.events.push(e);
+  });
 });
 afterAll(async () => {
   await main.app.close();
@@ -77,6 +81,7 @@ afterAll(async () => {
 beforeEach(() => {
   sink.events.length = 0;
   sink.fail = false;
+  otherSink.events.length = 0;
 });
 
 const release = (base: string, token?: string) =>
@@ -137,11 +142,13 @@ describe('AgentTokenGuard on a Fastify app', () => {
     expect(await res.json()).toMatchObject({ code: 'unavailable' });
   });
 
-  it('keeps apps apart: each verifies against its own audience; the sink is optional', async () => {
+  it('keeps apps apart: each verifies against its own audience and reports to its own sink', async () => {
     const forOther = sign(key, claims(ISS, { aud: 'https://other.vault' }));
     expect((await release(other.url, forOther)).status).toBe(200);
     expect((await release(main.url, forOther)).status).toBe(401);
     expect((await release(other.url, sign(key, claims(ISS)))).status).toBe(401);
+    expect(sink.events.map((e) => e.code)).toEqual(['invalid_token']);
+    expect(otherSink.events.map((e) => e.code)).toEqual(['invalid_token']);
   });
 });
 

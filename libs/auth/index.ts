@@ -12,3 +12,5 @@ export { Principal, principalOf } from './principal';
 export { AUTH_REJECTION_SINK } from './rejection-sink';
 export type { AuthRejection, AuthRejectionSink } from './rejection-sink';
 export { MAX_TOKEN_LENGTH } from './unverified-jwt';
+export { loadDevIssuer } from './dev-issuer';
+export type { DevIssuer } from './dev-issuer';

@@ -1,4 +1,4 @@
-import { CanActivate, ExecutionContext, Inject, Injectable, Optional } from '@nestjs/common';
+import { CanActivate, ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import { DomainError } from '../kernel';
 import { invalidToken, toInvalidToken } from './auth-errors';
 import { bearerTokenOf } from './bearer';
@@ -17,13 +17,13 @@ export interface HttpRequest {
 
 /**
  * Verifies the bearer token, lets the subclass authorize it, and puts it on the request
- * for `@Principal()`. Every rejection is reported to the optional sink before it propagates.
+ * for `@Principal()`. Every rejection is reported to the sink (`AUTH_REJECTION_SINK`, required) before it propagates.
  */
 @Injectable()
 export abstract class VerifiedTokenGuard implements CanActivate {
   constructor(
     private readonly verifier: TokenVerifier,
-    @Optional() @Inject(AUTH_REJECTION_SINK) private readonly sink?: AuthRejectionSink,
+    @Inject(AUTH_REJECTION_SINK) private readonly sink: AuthRejectionSink,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -46,7 +46,7 @@ export abstract class VerifiedTokenGuard implements CanActivate {
     } catch (err) {
       const error = toInvalidToken(err);
       // A failing sink fails the request with its own error: no unaudited rejection.
-      if (this.sink) await this.sink.rejected(rejectionOf(error, token, request));
+      await this.sink.rejected(rejectionOf(error, token, request));
       throw error;
     }
     setPrincipal(request, token);

@@ -24,3 +24,12 @@ export interface ConnectionEvents {
 }
 
 export const CONNECTION_EVENTS = Symbol('CONNECTION_EVENTS');
+
+/**
+ * Events go nowhere: for a store built by hand where no webhook can be delivered (a benchmark, a
+ * migration test). Every process binds the real outbox (libs/webhooks); naming this one keeps the
+ * choice visible where it is made, instead of an optional injection that drops events unnoticed.
+ */
+export class NoConnectionEvents implements ConnectionEvents {
+  async enqueue(): Promise<void> {}
+}

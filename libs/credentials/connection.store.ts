@@ -1,4 +1,4 @@
-import { Inject, Injectable, Optional } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { VAULT_CONFIG, VaultConfig } from '../config';
@@ -84,15 +84,14 @@ export class ConnectionStore {
     private readonly sealed: SealedFields,
     private readonly audit: AuditLog,
     @Inject(VAULT_CONFIG) config: Pick<VaultConfig, 'keys'>,
-    @Optional() @Inject(CONNECTION_EVENTS) private readonly events?: ConnectionEvents,
+    @Inject(CONNECTION_EVENTS) private readonly events: ConnectionEvents,
   ) {
     this.graceMs = config.keys.apiKeyGraceMs;
   }
 
-  /** Runs `write`; with an event sink bound, inside a transaction that also queues `eventsOf(result)`. */
+  /** Runs `write` inside a transaction that also queues `eventsOf(result)` in the outbox. */
   private async withEvents<T>(write: (db: Queryable) => Promise<T>, eventsOf: (result: T) => ConnectionEvent[]): Promise<T> {
     const sink = this.events;
-    if (!sink) return write(this.ds);
     return this.ds.transaction(async (m) => {
       const result = await write(m);
       for (const e of eventsOf(result)) await sink.enqueue(m, e);

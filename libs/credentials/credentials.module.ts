@@ -15,8 +15,9 @@ import { ConnectionAdminService } from './connection-admin.service';
 import { IntegrationAdminService } from './integration-admin.service';
 
 /**
- * Integrations, connections and the release path. `CONNECT_LINKS` (a `ConnectLinkIssuer`) is
- * optional: bind it globally to have 404/409 release refusals carry a `connect_url`.
+ * Integrations, connections and the release path. Needs two global bindings from the app, so that
+ * forgetting one fails at boot: `CONNECT_LINKS` (404/409 release refusals carry a `connect_url`;
+ * `NoConnectLinksModule` where none can be offered) and `CONNECTION_EVENTS` (libs/webhooks' outbox).
  */
 @Module({
   imports: [PolicyModule, AuditModule, OAuthModule],

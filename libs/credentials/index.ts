@@ -11,10 +11,10 @@ export type { OAuthCredential, RefreshableConnection } from './oauth-credential.
 export { OAuthAppCredentialReader } from './oauth-app-credentials';
 export type { OAuthAppCredentials } from './oauth-app-credentials';
 export { ConnectionRefresher, isDue, isUsable, REFRESH_AHEAD_MS } from './connection-refresher';
-export { CONNECT_LINKS } from './connect-links';
+export { CONNECT_LINKS, NoConnectLinks, NoConnectLinksModule } from './connect-links';
 export type { ConnectLinkIssuer } from './connect-links';
 export type { ClaimedConnection } from './oauth-credential.store';
-export { CONNECTION_EVENTS } from './connection-events';
+export { CONNECTION_EVENTS, NoConnectionEvents } from './connection-events';
 export type { ConnectionEvent, ConnectionEvents, ConnectionEventType, Queryable } from './connection-events';
 export { RefreshScheduler } from './refresh-scheduler';
 export { nextRefreshAt, backoffDelayMs } from './refresh-schedule';

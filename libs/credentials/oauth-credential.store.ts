@@ -1,4 +1,4 @@
-import { Inject, Injectable, Optional } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { AuditLog } from '../audit';
@@ -70,13 +70,13 @@ export class OAuthCredentialStore {
     private readonly ds: DataSource,
     private readonly sealed: SealedFields,
     private readonly audit: AuditLog,
-    @Optional() @Inject(CONNECTION_EVENTS) private readonly events?: ConnectionEvents,
+    @Inject(CONNECTION_EVENTS) private readonly events: ConnectionEvents,
   ) {}
 
   /** Runs one conditional write; when it changed a row, `event` joins the outbox in the same transaction. */
   private async write(sql: string, params: unknown[], event?: ConnectionEvent): Promise<number> {
     const sink = this.events;
-    if (!event || !sink) return ((await this.ds.query(sql, params)) as [unknown, number])[1];
+    if (!event) return ((await this.ds.query(sql, params)) as [unknown, number])[1];
     return this.ds.transaction(async (m) => {
       const [, n] = (await m.query(sql, params)) as [unknown, number];
       if (n > 0) await sink.enqueue(m, event);
@@ -109,12 +109,12 @@ export class OAuthCredentialStore {
         ) as Array<{ id: string; version: string; created: boolean }>;
         // A new account, or one that was broken and works again, is news for the tenant's backend.
         const type = rows[0]?.created ? 'connection.created' : existing[0] && existing[0].status !== 'active' ? 'connection.recovered' : undefined;
-        if (sink && type) await sink.enqueue(db, { tenant, type, data: { connection_id: id, integration, user: subject, status: 'active' } });
+        if (type) await sink.enqueue(db, { tenant, type, data: { connection_id: id, integration, user: subject, status: 'active' } });
         return rows;
       };
       const rows = await this.sealed.write(connectionRef(tenant, id, integration, subject), plaintextOf(c), (s) => {
         const sealed = sealedTokens(s);
-        return sink ? this.ds.transaction((m) => upsert(m, sealed)) : upsert(this.ds, sealed);
+        return this.ds.transaction((m) => upsert(m, sealed));
       });
       if (rows.length) return { id: rows[0].id, version: Number(rows[0].version), created: Boolean(rows[0].created) };
     }

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { AuditLog } from '../audit';
 import { KeyUnwrapError } from '../crypto';
 import { DomainError, ErrorCode, TenantId } from '../kernel';
@@ -51,7 +51,7 @@ export class CredentialReleaseService {
     private readonly audit: AuditLog,
     private readonly refresher: ConnectionRefresher,
     private readonly downscoped: DownscopedTokens,
-    @Optional() @Inject(CONNECT_LINKS) private readonly links?: ConnectLinkIssuer,
+    @Inject(CONNECT_LINKS) private readonly links: ConnectLinkIssuer,
   ) {}
 
   async release(caller: ReleaseCaller, integrationName: string, requestedScopes?: string[]): Promise<ReleaseResult> {
@@ -161,7 +161,7 @@ export class CredentialReleaseService {
   /** `{ connect_url }` for this user when a connect link issuer is bound; never fails the denial it decorates. */
   private async connectLink(caller: ReleaseCaller, integration: string): Promise<Record<string, unknown> | undefined> {
     try {
-      const link = await this.links?.linkFor({ tenant: caller.tenant, subject: caller.subject, integration, agent: caller.agent });
+      const link = await this.links.linkFor({ tenant: caller.tenant, subject: caller.subject, integration, agent: caller.agent });
       return link ? { connect_url: link.url, connect_url_expires_at: link.expiresAt.toISOString() } : undefined;
     } catch (err) {
       this.log.warn(`connect link not issued (${err instanceof Error ? err.name : 'error'})`);

@@ -12,3 +12,4 @@ export { TenantKeyCacheSync } from './tenant-key-cache-sync';
 export { RequestBudget } from './request-budget';
 export { KeyJobFailure, SYSTEM_TENANT } from './key-job';
 export type { KeyJob, KeyJobKind, KeyJobStatus, KeyJobParams } from './key-job';
+export { AuditKeyBinding } from './audit-key.binding';

@@ -4,3 +4,4 @@ export { reportKeyProviderCall, reportAuditFlush, reportRefresh, reportWebhookDe
 export type { KeyProviderCallEvent, AuditFlushEvent, RefreshEvent, RefreshOutcome, WebhookDeliveryEvent, WebhookDeliveryOutcome } from './channels';
 export { createVaultLogger, scrubSecrets, errorSummary, isSecretKey, REDACTED } from './logging';
 export type { VaultLoggerOptions } from './logging';
+export { nestLogger } from './nest-logger';

@@ -1,4 +1,4 @@
-import { Injectable, Optional } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { ensureTenant } from '../db';
@@ -24,8 +24,7 @@ export interface Agent {
 export class AgentStore {
   constructor(
     private readonly ds: DataSource,
-    /** Absent (a store built by hand, e.g. in a migration test): every read goes to the database. */
-    @Optional() private readonly snapshots?: PolicySnapshots,
+    private readonly snapshots: PolicySnapshots,
   ) {}
 
   async list(tenant: TenantId): Promise<Agent[]> {
@@ -40,9 +39,7 @@ export class AgentStore {
 
   /** Whether the agent is registered (the release path asks on every call: from the tenant's snapshot). */
   async exists(tenant: TenantId, clientId: string): Promise<boolean> {
-    if (this.snapshots) return (await this.snapshots.get(tenant)).agents.has(clientId);
-    const rows = await this.ds.query(`SELECT 1 FROM agents WHERE tenant = $1 AND client_id = $2`, [tenant, clientId]);
-    return rows.length > 0;
+    return (await this.snapshots.get(tenant)).agents.has(clientId);
   }
 
   /**
@@ -62,7 +59,7 @@ export class AgentStore {
          RETURNING (xmax = 0) AS created, auth_method`,
         [tenant, a.client_id, a.name],
       );
-      this.snapshots?.changed(tenant);
+      this.snapshots.changed(tenant);
       return { created: Boolean(kept[0]?.created), authMethod: kept[0].auth_method };
     }
     const secret = a.auth_method === 'client_secret_basic' || a.auth_method === 'client_secret_post' ? Secret.of(randomBytes(32).toString('base64url')) : undefined;
@@ -75,13 +72,13 @@ export class AgentStore {
        RETURNING (xmax = 0) AS created`,
       [tenant, a.client_id, a.name, a.auth_method, hash, a.jwks ? JSON.stringify(a.jwks) : null],
     );
-    this.snapshots?.changed(tenant);
+    this.snapshots.changed(tenant);
     return { created: Boolean(rows[0]?.created), authMethod: a.auth_method, clientSecret: secret };
   }
 
   async delete(tenant: TenantId, clientId: string): Promise<boolean> {
     const [, count] = await this.ds.query(`DELETE FROM agents WHERE tenant = $1 AND client_id = $2`, [tenant, clientId]);
-    this.snapshots?.changed(tenant);
+    this.snapshots.changed(tenant);
     return count > 0;
   }
 

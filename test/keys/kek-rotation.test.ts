@@ -1,7 +1,7 @@
 import { startVault } from '../../apps/vault/bootstrap';
 import { loadConfig } from '../../libs/config';
 import { KeyJobRunner } from '../../libs/keys';
-import { KeyVaultEmulator } from '../../libs/testing/keyvault-emulator';
+import { KeyVaultEmulator } from '../support/keyvault-emulator';
 import { startTestVault, TestVault } from '../support/vault';
 import { release, seedTenant, spawnWorker, SpawnedWorker, trafficDuring, waitFor } from './support';
 

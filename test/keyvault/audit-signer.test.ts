@@ -8,7 +8,7 @@ import { loadConfig } from '../../libs/config';
 import { AzureAuditSigner, AzureKeyProvider, createAuditSigner, SystemKeys } from '../../libs/crypto';
 import { StaticTokenCredential } from '../../libs/crypto/azure-credential';
 import type { AzureKeyProviderConfig } from '../../libs/crypto/azure-key-provider';
-import { KeyVaultEmulator } from '../../libs/testing/keyvault-emulator';
+import { KeyVaultEmulator } from '../support/keyvault-emulator';
 import { captureLogs, event, newAuditLog } from '../audit/support';
 import { runCli } from '../keys/support';
 import { createTestDatabase, TestDatabase } from '../support/database';

@@ -5,7 +5,7 @@ import { KeyClient } from '@azure/keyvault-keys';
 import { StaticTokenCredential } from '../../libs/crypto/azure-credential';
 import { AzureKeyProvider, AzureKeyProviderConfig, AzureKeyProviderOptions } from '../../libs/crypto/azure-key-provider';
 import { KeyProviderUnavailableError, KeyUnwrapError } from '../../libs/crypto/key-provider';
-import { KeyVaultEmulator, Operation, RequestLogEntry } from '../../libs/testing/keyvault-emulator';
+import { KeyVaultEmulator, Operation, RequestLogEntry } from '../support/keyvault-emulator';
 
 /** Short retries so failure paths finish in milliseconds; Retry-After is still honoured as sent. */
 const FAST: AzureKeyProviderOptions = { retry: { maxRetries: 2, retryDelayInMs: 20, maxRetryDelayInMs: 50 }, deadlineMs: 10000 };

@@ -1,5 +1,5 @@
 import { Keyring } from '../../libs/crypto';
-import { KeyVaultEmulator } from '../../libs/testing/keyvault-emulator';
+import { KeyVaultEmulator } from '../support/keyvault-emulator';
 import { startTestVault, TestVault } from '../support/vault';
 import { parseMetrics, sample } from './support';
 

@@ -1,5 +1,5 @@
 import { OAuthCredentialStore } from '../../libs/credentials';
-import { KeyVaultEmulator } from '../../libs/testing/keyvault-emulator';
+import { KeyVaultEmulator } from '../support/keyvault-emulator';
 import { SpawnedWorker } from '../keys/support';
 import { TcpProxy } from '../support/tcp-proxy';
 import { INTEGRATION, StormRig, startStormRig, waitFor } from './storm-support';

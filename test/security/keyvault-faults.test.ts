@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { RunningVault, startVault } from '../../apps/vault/bootstrap';
 import { loadConfig } from '../../libs/config';
-import { KeyVaultEmulator, RequestLogEntry } from '../../libs/testing/keyvault-emulator';
+import { KeyVaultEmulator, RequestLogEntry } from '../support/keyvault-emulator';
 import { startTestVault, TestVault } from '../support/vault';
 
 /**

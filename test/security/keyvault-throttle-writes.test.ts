@@ -1,6 +1,6 @@
 import { RunningVault, startVault } from '../../apps/vault/bootstrap';
 import { loadConfig } from '../../libs/config';
-import { KeyVaultEmulator } from '../../libs/testing/keyvault-emulator';
+import { KeyVaultEmulator } from '../support/keyvault-emulator';
 import { waitFor } from '../keys/support';
 import { startTestVault, TestVault } from '../support/vault';
 

@@ -4,7 +4,7 @@ import { Console } from 'node:console';
 import { Writable } from 'node:stream';
 import { format, inspect } from 'node:util';
 import { Secret } from '../../libs/kernel';
-import { KeyVaultEmulator } from '../../libs/testing/keyvault-emulator';
+import { KeyVaultEmulator } from '../support/keyvault-emulator';
 import { LogCapture } from '../support/log-capture';
 import { TestDatabase } from '../support/database';
 import { startTestVault, TestVault } from '../support/vault';

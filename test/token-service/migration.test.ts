@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { Initial1763800000000 } from '../../migrations/1763800000000-Initial';
 import { TokenService1763800000200 } from '../../migrations/1763800000200-TokenService';
 import { asTenantId, Secret } from '../../libs/kernel';
-import { AgentStore } from '../../libs/policy';
+import { AgentStore, PolicyChangeFeed } from '../../libs/policy';
+import { PolicySnapshots } from '../../libs/policy/policy-snapshots';
 import { createTestDatabase, TestDatabase } from '../support/database';
 
 /** STYLE.md 8: the token-service migration applies on the previous schema with data, and reverts. */
@@ -24,7 +25,7 @@ describe('migration 1763800000200-TokenService', () => {
 
       const migration = new TokenService1763800000200();
       await migration.up(q);
-      const agents = new AgentStore(db.ds);
+      const agents = new AgentStore(db.ds, new PolicySnapshots(db.ds, new PolicyChangeFeed(db.ds)));
       expect(await agents.verifySecret(asTenantId('acme'), 'mcp-1', Secret.of('s3cret'))).toBe(true);
       expect(await agents.find(asTenantId('acme'), 'mcp-1')).toMatchObject({ client_id: 'mcp-1', auth_method: 'client_secret_basic' });
       const [row] = await q.query(`SELECT previous_secret_hash, previous_secret_expires_at FROM agents WHERE client_id = 'mcp-1'`);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import jwt from 'jsonwebtoken';
 import { DataSource } from 'typeorm';
-import { loadDevIssuer } from '../../apps/vault/dev-issuer';
+import { loadDevIssuer } from '../../libs/auth';
 import { TrustedIssuerRegistry } from '../../libs/auth';
 import { VAULT_CONFIG, VaultConfig } from '../../libs/config';
 import { SystemKeys } from '../../libs/crypto';

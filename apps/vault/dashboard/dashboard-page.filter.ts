@@ -1,56 +1,54 @@
-import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import { ArgumentsHost, Catch, ExceptionFilter } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { randomUUID } from 'node:crypto';
-import { isDatabaseUnavailable } from '../../../libs/db';
-import { DomainError } from '../../../libs/kernel';
+import { asInternal, classify, ClassifiedError } from '../http/error-classifier';
 import { DashboardSession } from './dashboard-session';
 import { messagePage, signInPage } from './dashboard-page';
 import { sendDashboardPage } from './page';
 
+const BACK = [{ href: '/dashboard', label: 'Back to the dashboard' }];
+
 /**
- * Errors on the dashboard are pages. 401 is the sign-in form (with a Bearer challenge, and the
- * session cookie cleared if the one sent no longer works); other refusals show the error's public
- * detail; anything unexpected an opaque error id, with only class and code logged.
+ * Errors on the dashboard are pages, rendered from the one classification (`classify`). 401 is
+ * the sign-in form (with a Bearer challenge, and the session cookie cleared if the one sent no
+ * longer works); other refusals show the error's public detail; anything unexpected an opaque
+ * error id.
  */
 @Catch()
 export class DashboardPageFilter implements ExceptionFilter {
-  private readonly log = new Logger('dashboard');
-
   constructor(private readonly session: DashboardSession) {}
 
   catch(err: unknown, host: ArgumentsHost): void {
     const req = host.switchToHttp().getRequest<FastifyRequest>();
     const reply = host.switchToHttp().getResponse<FastifyReply>();
-    const back = [{ href: '/dashboard', label: 'Back to the dashboard' }];
-    if (err instanceof DomainError && err.code === 'invalid_token') {
+    const c = classify(err);
+    switch (c.kind) {
+      case 'refusal':
+        return this.refusal(c, req, reply);
+      case 'unavailable':
+        return sendDashboardPage(reply, 503, 'Try again in a moment', messagePage('Try again in a moment', 'The vault is temporarily unavailable.', BACK), { 'retry-after': '5' });
+      case 'unreadable':
+        return sendDashboardPage(reply, c.status, 'Bad request', messagePage('Bad request', 'The request was malformed.', BACK));
+      case 'not_implemented':
+      case 'internal': {
+        const errorId = c.errorId ?? asInternal(err).errorId;
+        return sendDashboardPage(reply, 500, 'Something went wrong', messagePage('Something went wrong', `If it happens again, quote error ${errorId}.`, BACK));
+      }
+    }
+  }
+
+  private refusal(c: ClassifiedError, req: FastifyRequest, reply: FastifyReply): void {
+    if (c.code === 'invalid_token') {
       const csrf = this.session.csrf(req);
       const cookies = [...(csrf.setCookie ? [csrf.setCookie] : []), ...(this.session.hasSessionCookie(req) ? [this.session.clearSession()] : [])];
       const first = req.method === 'GET' && !req.headers.authorization && !this.session.hasSessionCookie(req);
-      sendDashboardPage(reply, 401, 'Sign in', signInPage(csrf.token, first ? null : err.detail), { 'www-authenticate': 'Bearer', ...(cookies.length ? { 'set-cookie': cookies } : {}) });
+      sendDashboardPage(reply, 401, 'Sign in', signInPage(csrf.token, first ? null : c.detail), { 'www-authenticate': 'Bearer', ...(cookies.length ? { 'set-cookie': cookies } : {}) });
       return;
     }
-    if (err instanceof DomainError && err.code === 'rate_limited') {
-      const retryAfter = String(err.details.retryAfter ?? 1);
-      sendDashboardPage(reply, 429, 'Too many requests', messagePage('Too many requests', `Try again in ${retryAfter} s.`, back), { 'retry-after': retryAfter });
+    if (c.code === 'rate_limited') {
+      const retryAfter = String(c.retryAfter ?? 1);
+      sendDashboardPage(reply, 429, 'Too many requests', messagePage('Too many requests', `Try again in ${retryAfter} s.`, BACK), { 'retry-after': retryAfter });
       return;
     }
-    if (err instanceof DomainError && err.status < 500) {
-      sendDashboardPage(reply, err.status, 'Not allowed', messagePage(err.status === 403 ? 'Not allowed' : 'This request cannot be used', err.detail, back));
-      return;
-    }
-    if ((err instanceof DomainError && err.code === 'unavailable') || isDatabaseUnavailable(err)) {
-      sendDashboardPage(reply, 503, 'Try again in a moment', messagePage('Try again in a moment', 'The vault is temporarily unavailable.', back), { 'retry-after': '5' });
-      return;
-    }
-    const status = err instanceof HttpException ? err.getStatus() : (err as { statusCode?: number } | null)?.statusCode;
-    if (typeof status === 'number' && status >= 400 && status < 500) {
-      sendDashboardPage(reply, status, 'Bad request', messagePage('Bad request', 'The request was malformed.', back));
-      return;
-    }
-    const errorId = randomUUID();
-    const e = err as { name?: unknown; code?: unknown } | null;
-    const token = (v: unknown) => (typeof v === 'string' && /^[A-Za-z0-9_.-]{1,40}$/.test(v) ? v : '-');
-    this.log.error(`error_id=${errorId} type=${token(e?.name)} code=${token(e?.code)}`);
-    sendDashboardPage(reply, 500, 'Something went wrong', messagePage('Something went wrong', `If it happens again, quote error ${errorId}.`, back));
+    sendDashboardPage(reply, c.status, 'Not allowed', messagePage(c.status === 403 ? 'Not allowed' : 'This request cannot be used', c.detail, BACK));
   }
 }

@@ -1,10 +1,12 @@
 import type { FastifyRequest } from 'fastify';
-import { TokenVerifier } from '../../../libs/auth';
+import { AuthRejectionSink, TokenVerifier } from '../../../libs/auth';
+import { RouteRateLimits } from '../ops/rate-limit';
 import { DashboardSession } from './dashboard-session';
 
 const request = (headers: Record<string, string> = {}, body?: Record<string, string>) => ({ method: 'POST', headers, body }) as unknown as FastifyRequest;
-// The cookie and CSRF rules need no token verification: sign-in is refused before the token is looked at.
-const session = (publicUrl: string) => new DashboardSession(undefined as unknown as TokenVerifier, { publicUrl });
+// The cookie and CSRF rules need no token verification, rejection sink or rate limit: sign-in is refused before the token is looked at.
+const session = (publicUrl: string) =>
+  new DashboardSession(undefined as unknown as TokenVerifier, { publicUrl }, undefined as unknown as AuthRejectionSink, undefined as unknown as RouteRateLimits);
 
 describe('dashboard session cookies', () => {
   it('over https: __Secure- names and the Secure flag; always HttpOnly, SameSite=Strict, Path=/dashboard', () => {

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Optional } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ADMIN_SCOPE, AUTH_REJECTION_SINK, AuthRejectionSink, authorizeAdmin, bearerTokenOf, TokenVerifier, VerifiedToken } from '../../../libs/auth';
@@ -33,8 +33,8 @@ export class DashboardSession {
   constructor(
     private readonly verifier: TokenVerifier,
     @Inject(VAULT_CONFIG) config: Pick<VaultConfig, 'publicUrl'>,
-    @Optional() @Inject(AUTH_REJECTION_SINK) private readonly sink?: AuthRejectionSink,
-    @Optional() private readonly limits?: RouteRateLimits,
+    @Inject(AUTH_REJECTION_SINK) private readonly sink: AuthRejectionSink,
+    private readonly limits: RouteRateLimits,
   ) {
     const url = new URL(config.publicUrl);
     this.secure = url.protocol === 'https:';
@@ -50,7 +50,7 @@ export class DashboardSession {
     // No token is simply the sign-in page; only presented tokens are worth an audit record.
     if (!raw) throw new DomainError('invalid_token', 'Sign in with a vault:admin token.');
     const token = await this.admit(raw, req);
-    this.limits?.checkCaller('dashboard', token);
+    this.limits.checkCaller('dashboard', token);
     return token;
   }
 
@@ -60,7 +60,7 @@ export class DashboardSession {
       return bearerTokenOf(req.headers.authorization);
     } catch (err) {
       const error = err as DomainError;
-      await this.sink?.rejected({ code: error.code, reason: error.detail, route: `${req.method} ${req.routeOptions?.url ?? '/dashboard'}` });
+      await this.sink.rejected({ code: error.code, reason: error.detail, route: `${req.method} ${req.routeOptions?.url ?? '/dashboard'}` });
       throw error;
     }
   }
@@ -71,7 +71,7 @@ export class DashboardSession {
     const raw = (formField(req, 'token') ?? '').trim().replace(/^Bearer\s+/i, '');
     if (!raw) throw new DomainError('invalid_token', 'Paste a vault:admin token.');
     const token = await this.admit(raw, req);
-    this.limits?.checkCaller('dashboard', token);
+    this.limits.checkCaller('dashboard', token);
     if (raw.length > MAX_COOKIE_TOKEN || !COOKIE_VALUE.test(raw)) throw new DomainError('invalid_request', 'This token is too long for a browser session; send it in the Authorization header instead.');
     const maxAge = Math.min(MAX_SESSION_SECONDS, token.expiresAt - Math.floor(Date.now() / 1000));
     return [this.cookie(this.sessionCookie, raw, maxAge)];
@@ -108,7 +108,7 @@ export class DashboardSession {
     } catch (err) {
       const error = err instanceof DomainError ? err : new DomainError('invalid_token', 'The token was not accepted.');
       // A failing sink fails the request with its own error, as the API's guards do.
-      await this.sink?.rejected({
+      await this.sink.rejected({
         code: error.code, reason: error.detail, route: `${req.method} ${req.routeOptions?.url ?? '/dashboard'}`,
         ...(token ? { issuer: token.issuer, tenant: token.tenant, subject: token.subject, ...(token.agent !== undefined ? { agent: token.agent } : {}) } : {}),
       });

@@ -1,8 +1,6 @@
-import { LoggerService } from '@nestjs/common';
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { Logger as NestPinoLogger, PinoLogger } from 'nestjs-pino';
 import { storage, Store } from 'nestjs-pino/storage';
 import type { Logger } from 'pino';
 import { pinoHttp, Options as PinoHttpOptions } from 'pino-http';
@@ -30,7 +28,7 @@ const QUIET_PATHS = new Set(['/healthz', '/metrics']);
 /**
  * One JSON line per request (`reqId`, method, route template, status, time; none for the quiet
  * paths), the request id on every line logged while handling it (a request-scoped logger in
- * nestjs-pino's async-local storage, which `nestLogger` reads) and in the `x-request-id`
+ * nestjs-pino's async-local storage, which libs/observability's `nestLogger` reads) and in the `x-request-id`
  * response header (`tagRequests`). Bodies, headers, URLs and error messages are never logged.
  *
  * An `onRequest` hook of the whole Fastify instance, doing what nestjs-pino's middleware did
@@ -115,23 +113,4 @@ export function tagRequests(fastify: FastifyInstance): void {
     reply.header('x-request-id', req.id);
     done();
   });
-}
-
-/**
- * Nest's own lines (`new Logger(...)`) into this app's pino logger, bound to the request's
- * logger (and so its `reqId`) while one is handled. Outside requests nestjs-pino would use the
- * first logger the process ever made, which is another app's when a process runs several (tests).
- */
-class AppPinoLogger extends PinoLogger {
-  constructor(private readonly root: Logger) {
-    super({ pinoHttp: { logger: root } });
-  }
-
-  override get logger(): Logger {
-    return storage.getStore()?.logger ?? this.root;
-  }
-}
-
-export function nestLogger(root: Logger): LoggerService {
-  return new NestPinoLogger(new AppPinoLogger(root), {});
 }

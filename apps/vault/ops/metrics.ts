@@ -1,4 +1,4 @@
-import { Controller, Get, HttpCode, Inject, Injectable, OnApplicationShutdown, OnModuleInit, Optional, Res } from '@nestjs/common';
+import { Controller, Get, HttpCode, Inject, Injectable, OnApplicationShutdown, OnModuleInit, Res } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DataSource } from 'typeorm';
@@ -51,12 +51,12 @@ export class MetricsFeed implements OnModuleInit, OnApplicationShutdown {
     private readonly refresher: ConnectionRefresher,
     @Inject(KEY_PROVIDER) private readonly keyProvider: KeyProvider,
     @Inject(VAULT_CONFIG) private readonly config: Pick<VaultConfig, 'webhooks'>,
-    @Optional() private readonly webhooks?: WebhookDispatcher,
+    private readonly webhooks: WebhookDispatcher,
   ) {}
 
   onModuleInit(): void {
     // Webhook deliveries and the outbox lag when this process delivers them (WEBHOOKS_IN_PROCESS).
-    if (this.webhooks && this.config.webhooks.inProcess) this.unsubscribe.push(feedWebhookMetrics(this.metrics, this.webhooks));
+    if (this.config.webhooks.inProcess) this.unsubscribe.push(feedWebhookMetrics(this.metrics, this.webhooks));
     this.unsubscribe.push(onKeyProviderCall(this.keyProvider, (e) => this.metrics.recordKeyProviderCall(e)));
     this.unsubscribe.push(onAuditFlush(this.audit, (e) => this.metrics.recordAuditFlush(e)));
     this.unsubscribe.push(onRefresh(this.refresher, (e) => this.metrics.recordRefresh(e)));

@@ -1,13 +1,12 @@
 import type { OpenAPIObject } from '@nestjs/swagger';
 import { ErrorCode, ErrorCodes } from '../../../libs/kernel';
 import type { OAuthErrorCode } from '../../../libs/token-service';
+import { FRAMEWORK_CODES } from '../http/error-classifier';
 import { routeGroupOf } from './route-groups';
 
 type Schema = Record<string, unknown>;
 type Operation = { operationId?: string; summary?: string; tags?: string[]; security?: Array<Record<string, string[]>>; parameters?: Schema[]; requestBody?: Schema; responses: Record<string, Schema> };
 
-/** Codes of problems the HTTP layer answers before our code runs (ProblemFilter), beside the domain's. */
-const FRAMEWORK_CODES = ['payload_too_large', 'method_not_allowed'] as const;
 const OAUTH_CODES: Record<number, OAuthErrorCode[]> = {
   400: ['invalid_request', 'invalid_grant', 'unsupported_grant_type', 'invalid_scope', 'invalid_target'],
   401: ['invalid_client'],
@@ -149,7 +148,8 @@ function tagOf(path: string): string {
  * summaries, and what the scanner cannot see (the audit filters, the token endpoint's form).
  */
 export function completeDocument(doc: OpenAPIObject): OpenAPIObject {
-  const allCodes = [...Object.keys(ErrorCodes), ...FRAMEWORK_CODES];
+  // The domain's codes, then those the HTTP layer answers before our code runs (the classifier's).
+  const allCodes = [...new Set([...Object.keys(ErrorCodes), ...Object.values(FRAMEWORK_CODES)])];
   doc.components = doc.components ?? {};
   doc.components.schemas = {
     ...doc.components.schemas,

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { constantTimeEqual } from '../../kernel';
+import { constantTimeEqual } from '../../../libs/kernel';
 import { generateEmulatorTls, EmulatorTls } from './certs';
 import { Fault, FaultQueue, Operation } from './faults';
 import { CreateKeyOptions, KeyStore, KeyVaultError, KeyVersion } from './keys';

@@ -6,7 +6,8 @@ import jwt from 'jsonwebtoken';
 /**
  * A development token issuer for the embedded default, so a person can try the vault
  * without an identity provider: its key lives in the data dir and tokens are minted
- * with `npm run cli -- dev-token`. Refused under NODE_ENV=production (config).
+ * with `npm run cli -- dev-token`. Refused under NODE_ENV=production (config). In libs/auth
+ * because two apps use it: the API trusts its key, the CLI mints with it.
  */
 export interface DevIssuer {
   issuer: string;

@@ -1,0 +1,24 @@
+import { LoggerService } from '@nestjs/common';
+import { Logger as NestPinoLogger, PinoLogger } from 'nestjs-pino';
+import { storage } from 'nestjs-pino/storage';
+import type { Logger } from 'pino';
+
+/**
+ * Nest's own lines (`new Logger(...)`) into this app's pino logger, bound to the request's
+ * logger (and so its `reqId`) while one is handled. Outside requests nestjs-pino would use the
+ * first logger the process ever made, which is another app's when a process runs several (tests).
+ */
+class AppPinoLogger extends PinoLogger {
+  constructor(private readonly root: Logger) {
+    super({ pinoHttp: { logger: root } });
+  }
+
+  override get logger(): Logger {
+    return storage.getStore()?.logger ?? this.root;
+  }
+}
+
+/** Nest's logger for a process (the API, the worker) writing into its pino logger from `createVaultLogger`. */
+export function nestLogger(root: Logger): LoggerService {
+  return new NestPinoLogger(new AppPinoLogger(root), {});
+}
