@@ -21,7 +21,7 @@ const envSchema = z.object({
   AZURE_KEYVAULT_URL: z.string().url().refine(noUserInfo, USER_INFO).optional(),
   AZURE_KEYVAULT_KEY_NAME: z.string().regex(/^[0-9a-zA-Z-]{1,127}$/, 'must be a Key Vault key name').optional(),
   AZURE_KEYVAULT_CA_FILE: z.string().min(1).optional(),
-  AZURE_KEYVAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: bool.default('false'),
+  AZURE_KEYVAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: bool.default(false),
   AZURE_KEYVAULT_CREDENTIAL: z.string().regex(/^(default|static:.+)$/, 'must be "default" or "static:<token>"').default('default'),
   TRUSTED_ISSUERS: z.string().default('[]'),
   VAULT_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(300).default(30),

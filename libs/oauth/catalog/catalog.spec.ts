@@ -88,6 +88,11 @@ describe('provider catalog', () => {
     expect(() => new ProviderCatalog([...BUILT_IN_ENTRIES, google])).toThrow(/duplicate/);
   });
 
+  it('a refresh response overrides only the paths it names: Slack user scopes stay comma-separated on refresh', () => {
+    expect(entry('slack-user').refreshResponse).toEqual({ accessToken: 'access_token', refreshToken: 'refresh_token', expiresIn: 'expires_in', scope: 'scope', tokenType: 'token_type' });
+    expect({ ...entry('slack-user').response, ...entry('slack-user').refreshResponse }.scopeSeparator).toBe(',');
+  });
+
   it('entries are frozen', () => {
     expect(Object.isFrozen(entry('google').authorizeParams)).toBe(true);
   });

@@ -3,7 +3,7 @@ import { asana, box, dropbox, hubspot, intercom, zendesk, zoom } from './entries
 import { atlassian, github, githubApp, gitlab, linear, notion, slack, slackUser } from './entries/collaboration';
 import { google, microsoft, salesforceMyDomain, salesforceProduction, salesforceSandbox } from './entries/enterprise';
 import { CUSTOM_PROVIDER, customEntry, customEntryBase, customOptionsSchema } from './custom';
-import { ProviderEntry, ProviderEntryInput, providerEntrySchema } from './entry.schema';
+import { issuesOf, ProviderEntry, ProviderEntryInput, providerEntrySchema } from './entry.schema';
 
 export const API_KEY_PROVIDER = 'api_key';
 
@@ -100,7 +100,7 @@ export class ProviderCatalog {
 
   private resolveCustom(config: Record<string, unknown>, errors: FieldError[]): ResolvedProvider {
     const parsed = customOptionsSchema.safeParse(config.provider_options ?? {});
-    if (!parsed.success) for (const i of parsed.error.issues) errors.push({ field: ['provider_options', ...i.path].join('.'), message: i.message });
+    if (!parsed.success) for (const i of issuesOf(parsed.error)) errors.push({ field: ['provider_options', ...i.path].join('.'), message: i.message });
     for (const field of ['authorize_url', 'token_url'] as const) if (typeof config[field] !== 'string') errors.push({ field, message: 'is required for custom-oauth2' });
     if (errors.length || !parsed.success) throw invalid(errors);
     const o = parsed.data;
@@ -160,7 +160,7 @@ export function downscopable(entry: ProviderEntry): boolean {
 /** Schema, placeholders, parameter patterns, reserved authorize parameters: all checked at load. */
 export function validateEntry(input: ProviderEntryInput): ProviderEntry {
   const parsed = providerEntrySchema.safeParse(input);
-  if (!parsed.success) throw new Error(`provider catalog: ${String(input.id)}: ${parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
+  if (!parsed.success) throw new Error(`provider catalog: ${String(input.id)}: ${issuesOf(parsed.error).map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
   const e = parsed.data;
   const fail = (why: string): never => {
     throw new Error(`provider catalog: ${e.id}: ${why}`);

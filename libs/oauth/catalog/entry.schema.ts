@@ -19,7 +19,7 @@ export function isReadablePath(p: string): boolean {
 }
 export const READABLE_PATH_MESSAGE = 'must not read a token, a secret or a field named like one';
 /** A path whose value the vault keeps in clear or shows. */
-export const readablePath = path.refine(isReadablePath, (p) => ({ message: `path "${p}" ${READABLE_PATH_MESSAGE}` }));
+export const readablePath = path.refine(isReadablePath, { error: (issue) => `path "${String(issue.input)}" ${READABLE_PATH_MESSAGE}` });
 
 /** An https URL that may contain `{param}` placeholders (declared in `params`, or `{client_id}`). */
 const templatedUrl = z.string().regex(/^https:\/\/[A-Za-z0-9.{}_-]+(:[0-9]+)?(\/[A-Za-z0-9._~{}\/%-]*)?$/, 'must be an https URL template');
@@ -41,6 +41,15 @@ export const responseShapeSchema = z
     /** Errors that arrive with HTTP 200 and a false flag (Slack `ok:false`). `error` is always checked too. */
     okFlag: path.optional(),
   })
+  .strict();
+
+/**
+ * A refresh response's differences from `response`: only the paths given. Not `responseShapeSchema.partial()`:
+ * Zod 4 applies defaults inside optional fields, which would reset every path `response` changed.
+ */
+const responseOverridesSchema = z
+  .object({ accessToken: path, refreshToken: path, expiresIn: path, refreshTokenExpiresIn: path, scope: path, scopeSeparator: separator, tokenType: path, okFlag: path })
+  .partial()
   .strict();
 
 export const identitySchema = z.discriminatedUnion('source', [
@@ -85,18 +94,19 @@ export const providerEntrySchema = z
         separator: separator.default(' '),
         /** The authorize parameter that carries them (Slack user tokens: `user_scope`). */
         param: z.string().regex(/^[a-z_]+$/).default('scope'),
-        descriptions: z.record(z.string()).default({}),
+        descriptions: z.record(z.string(), z.string()).default({}),
       })
       .strict(),
     /** Extra authorize parameters (Google `access_type=offline` + `prompt=consent`, Dropbox `token_access_type`). */
-    authorizeParams: z.record(z.string()).default({}),
+    authorizeParams: z.record(z.string(), z.string()).default({}),
     pkce: z.boolean().default(true),
     tokenAuthMethod: clientAuth,
     /** Body encoding of token requests (Notion takes JSON). */
     tokenEncoding: z.enum(['form', 'json']).default('form'),
-    response: responseShapeSchema.default({}),
+    // `prefault`: `{}` is parsed, so the shape's own defaults fill it in (Zod 4's `default` would not parse it).
+    response: responseShapeSchema.prefault({}),
     /** Where a refresh response differs from the code response (Slack user tokens come back top-level). */
-    refreshResponse: responseShapeSchema.partial().optional(),
+    refreshResponse: responseOverridesSchema.optional(),
     /** Kept in clear and released with the token; re-read on every refresh (Salesforce `instance_url`). */
     metadata: z.record(metadataName, readablePath).default({}),
     /** Provider error codes that mean "the user must reconnect", besides the RFC 6749 ones. */
@@ -135,6 +145,14 @@ export const providerEntrySchema = z
     downscope: z.object({ onRefresh: z.boolean(), source: z.string().min(10).max(400) }).strict(),
   })
   .strict();
+
+/**
+ * The issues of a failed parse, one per problem. Zod 4 reports a bad record key as "Invalid key in
+ * record" with the key's own issues nested (e.g. "must not name a secret"): those are the ones to show.
+ */
+export function issuesOf(error: z.ZodError): Array<{ path: PropertyKey[]; message: string }> {
+  return error.issues.flatMap((i) => (i.code === 'invalid_key' ? i.issues.map((k) => ({ path: i.path, message: k.message })) : [{ path: i.path, message: i.message }]));
+}
 
 export type ProviderEntry = z.infer<typeof providerEntrySchema>;
 export type ProviderEntryInput = z.input<typeof providerEntrySchema>;
