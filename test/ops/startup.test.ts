@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +8,8 @@ import { loadConfig } from '../../libs/config';
 import { createTestDatabase } from '../support/database';
 import { startTestVault } from '../support/vault';
 import { JsonLines } from './support';
+
+const ROOT = join(__dirname, '../..');
 
 /**
  * What a new user sees at `npm start` (issue 20 item 5): the development issuer's vault is not
@@ -64,6 +67,33 @@ describe('start-up', () => {
     } finally {
       await new Promise((r) => busy.close(r));
       await db.drop();
+    }
+  });
+
+  it('npm start on the embedded default: a busy 127.0.0.1 port stops the process before PostgreSQL starts, with one clear line', async () => {
+    const busy: Server = createServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));
+    const port = (busy.address() as { port: number }).port;
+    const data = mkdtempSync(join(tmpdir(), 'vault-busy-'));
+    try {
+      // No HOST, no DATABASE_URL: the development issuer is on, so the vault binds 127.0.0.1, where the port is taken.
+      const proc = spawn(process.execPath, ['-r', join(ROOT, 'test/support/register-ts.js'), join(ROOT, 'apps/vault/main.ts')], {
+        cwd: ROOT,
+        env: { PATH: process.env.PATH ?? '', NODE_ENV: 'development', PORT: String(port), VAULT_DATA_DIR: data, LOG_LEVEL: 'info' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const code = await new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c)));
+      expect({ code, stderr: stderr.trim() }).toEqual({ code: 1, stderr: expect.stringContaining(`cannot listen on 127.0.0.1:${port} (EADDRINUSE)`) });
+      expect(stdout).not.toMatch(/successfully started|listening on/i);
+      // Nothing was started or written: no embedded cluster, no key files.
+      expect(readdirSync(data)).toEqual([]);
+    } finally {
+      await new Promise((r) => busy.close(r));
+      rmSync(data, { recursive: true, force: true });
     }
   });
 });
