@@ -45,6 +45,13 @@ describe('documentation links', () => {
     expect(links(readFileSync(join(ROOT, 'README.md'), 'utf8')).length).toBeGreaterThan(5);
   });
 
+  it('docs/README.md (the index) links every page in docs/, and README.md links the index', () => {
+    const index = links(readFileSync(join(DOCS, 'README.md'), 'utf8')).map((t) => t.split('#')[0]);
+    const unlisted = readdirSync(DOCS).filter((f) => f.endsWith('.md') && f !== 'README.md' && !index.includes(f));
+    expect(unlisted).toEqual([]);
+    expect(links(readFileSync(join(ROOT, 'README.md'), 'utf8'))).toContain('docs/README.md');
+  });
+
   it.each(pages)('%s: every relative link resolves inside the repository, fragments to headings', (page) => {
     const text = readFileSync(join(ROOT, page), 'utf8');
     const problems: string[] = [];
