@@ -4,6 +4,7 @@ import { CONFIG_ENV_NAMES } from '../../libs/config';
 import { ErrorCodes } from '../../libs/kernel';
 import { VaultMetrics } from '../../libs/observability';
 import { AUDIT_ANCHOR_EVENT, CONNECTION_EVENT_TYPES, TEST_EVENT } from '../../libs/webhooks';
+import { startTestVault } from '../support/vault';
 
 /**
  * The project's own documentation (issue 20 item 6): README.md and docs/*.md link only inside the
@@ -127,5 +128,20 @@ describe('reference pages list what the code defines', () => {
     const names = [...(await metrics.text()).matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]);
     expect(names.length).toBeGreaterThan(20);
     expect(missing(doc('api.md'), names)).toEqual([]);
+  });
+
+  it('api.md: every endpoint of the generated OpenAPI document', async () => {
+    const v = await startTestVault();
+    try {
+      const res = await v.call('GET', '/docs/openapi.json');
+      expect(res.status).toBe(200);
+      const endpoints = Object.entries(res.body.paths as Record<string, Record<string, unknown>>).flatMap(([path, ops]) =>
+        Object.keys(ops).filter((m) => ['get', 'put', 'post', 'patch', 'delete'].includes(m)).map((m) => `${m.toUpperCase()} ${path}`),
+      );
+      expect(endpoints.length).toBeGreaterThan(40);
+      expect(missing(doc('api.md'), endpoints)).toEqual([]);
+    } finally {
+      await v.close();
+    }
   });
 });
