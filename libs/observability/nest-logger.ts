@@ -18,8 +18,8 @@ class AppPinoLogger extends PinoLogger {
   }
 }
 
-/** Nest's start-up inventory (one line per controller and route, ~90 of them): debug, so the banner stays readable. */
-const INVENTORY_CONTEXTS = new Set(['RoutesResolver', 'RouterExplorer']);
+/** Nest's start-up inventory (one line per module, controller and route, ~120 of them): debug, so the banner stays readable. */
+const INVENTORY_CONTEXTS = new Set(['InstanceLoader', 'RoutesResolver', 'RouterExplorer']);
 
 class VaultNestLogger extends NestPinoLogger {
   override log(message: unknown, ...optionalParams: unknown[]): void {

@@ -32,7 +32,7 @@ describe('start-up', () => {
     expect(loadConfig({ VAULT_DATA_DIR: dataDir, DATABASE_URL: 'postgres://db/vault', VAULT_DEV_ISSUER: 'true' }).host).toBe('127.0.0.1');
   });
 
-  it('logs route mapping at debug and raises no Fastify deprecation warning', async () => {
+  it('logs route mapping (and module loading) at debug and raises no Fastify deprecation warning', async () => {
     const warnings: string[] = [];
     const onWarning = (w: Error & { code?: string }) => warnings.push(`${w.code ?? w.name}: ${w.message}`);
     process.on('warning', onWarning);
@@ -44,6 +44,12 @@ describe('start-up', () => {
       const mapped = records.filter((r) => /Mapped \{/.test(String(r.msg)) || ['RoutesResolver', 'RouterExplorer'].includes(String(r.context)));
       expect(mapped.length).toBeGreaterThan(20);
       expect(mapped.filter((r) => r.level !== 'debug')).toEqual([]);
+      const loaded = records.filter((r) => r.context === 'InstanceLoader');
+      expect(loaded.length).toBeGreaterThan(10);
+      expect(loaded.filter((r) => r.level !== 'debug')).toEqual([]);
+      // What is left at info before the banner: Nest's start and started lines.
+      const startInfo = records.filter((r) => r.level === 'info' && typeof r.context === 'string' && r.context.startsWith('Nest'));
+      expect(startInfo.length).toBeLessThanOrEqual(3);
       expect(warnings.filter((w) => /FSTDEP|deprecat/i.test(w))).toEqual([]);
     } finally {
       process.off('warning', onWarning);
