@@ -53,11 +53,11 @@ export interface ConnectionRecord extends ConnectionSummary {
   apiKeyCt: Buffer | null;
 }
 
-/** What a release reads of a connection (`findForRelease`); `tokenIssuedAt` sizes the refresh-ahead window. */
+/** What a release reads of a connection (`findForRelease`); `tokenIssuedAt` and `provider` size the refresh-ahead window. */
 export type ReleasableConnection = Pick<
   ConnectionRecord,
   'id' | 'kind' | 'status' | 'version' | 'scopes' | 'expiresAt' | 'metadata' | 'tenant' | 'tkVersion' | 'dekWrapped' | 'accessTokenCt' | 'apiKeyCt'
-> & { integration: string; subject: string; tokenIssuedAt?: Date | null };
+> & { integration: string; subject: string; tokenIssuedAt?: Date | null; provider?: string | null };
 
 /** The user id of a tenant-level connection (user ids are never empty). */
 export const TENANT_LEVEL = '';
@@ -66,9 +66,11 @@ export const TABLE = 'connections';
 const SUMMARY = `id, integration, subject, kind, status, version, scopes, expires_at, metadata, provider_account_id,
   last_refresh_at, next_refresh_at, last_error_class, refresh_failures, previous_expires_at, created_at, updated_at`;
 
-/** `findForRelease`'s statement; the column order is what it reads by index. */
-const FIND_FOR_RELEASE = `SELECT id, kind, status, version, scopes, expires_at, metadata, tk_version, dek_wrapped, access_token_ct, api_key_ct, integration, subject,
-  token_issued_at FROM connections WHERE tenant = $1 AND integration = $2 AND subject = $3`;
+/** `findForRelease`'s statement; the column order is what it reads by index. The provider sizes the refresh-ahead window. */
+const FIND_FOR_RELEASE = `SELECT c.id, c.kind, c.status, c.version, c.scopes, c.expires_at, c.metadata, c.tk_version, c.dek_wrapped, c.access_token_ct, c.api_key_ct,
+  c.integration, c.subject, c.token_issued_at, i.provider
+  FROM connections c LEFT JOIN integrations i ON i.tenant = c.tenant AND i.name = c.integration
+  WHERE c.tenant = $1 AND c.integration = $2 AND c.subject = $3`;
 
 /** What a connection's sealed fields are bound to: the row, and whose account on which integration it is (invariant 3). */
 export function connectionRef(tenant: TenantId, id: string, integration: string, subject: string): RecordRef {
@@ -216,6 +218,7 @@ export class ConnectionStore {
       integration: r[11],
       subject: r[12],
       tokenIssuedAt: r[13] ?? null,
+      provider: r[14] ?? null,
     };
   }
 

@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import { AuditLog } from '../audit';
 import { SealedFields, SealedWrite } from '../crypto';
 import { DomainError, Secret, TenantId } from '../kernel';
+import { REFRESH_AHEAD } from '../oauth';
 import { CONNECTION_EVENTS, ConnectionEvent, ConnectionEvents, Queryable } from './connection-events';
 import { connectionRef } from './connection.store';
 
@@ -56,8 +57,9 @@ export interface ClaimedConnection extends RefreshableConnection {
   callAgeMs: number | null;
 }
 
-/** The worker's schedule for a fresh credential until its provider's window is known (the refresher then uses the catalog's). */
-const nextRefresh = (refresh: string, expires: string) => `CASE WHEN ${refresh}::bytea IS NOT NULL AND ${expires}::timestamptz IS NOT NULL THEN ${expires}::timestamptz - interval '300 seconds' END`;
+/** The worker's first schedule for a fresh credential: its provider's `refresh.aheadSeconds` (`ahead`) before expiry. */
+const nextRefresh = (refresh: string, expires: string, ahead: string) =>
+  `CASE WHEN ${refresh}::bytea IS NOT NULL AND ${expires}::timestamptz IS NOT NULL THEN ${expires}::timestamptz - make_interval(secs => ${ahead}::int) END`;
 
 /**
  * Writes of OAuth credentials: connect/reconnect (one upsert, a fresh DEK, version + 1) and the
@@ -85,7 +87,13 @@ export class OAuthCredentialStore {
   }
 
   /** Connects or reconnects: the previous credential (and its DEK) is replaced in one statement. */
-  async put(tenant: TenantId, integration: string, subject: string, c: OAuthCredential): Promise<{ id: string; version: number; created: boolean }> {
+  async put(
+    tenant: TenantId,
+    integration: string,
+    subject: string,
+    c: OAuthCredential,
+    aheadSeconds: number = REFRESH_AHEAD.aheadSeconds,
+  ): Promise<{ id: string; version: number; created: boolean }> {
     for (let attempt = 0; attempt < 3; attempt++) {
       const existing = await this.ds.query(`SELECT id, status FROM connections WHERE tenant = $1 AND integration = $2 AND subject = $3`, [tenant, integration, subject]);
       const id: string = existing[0]?.id ?? randomUUID();
@@ -94,7 +102,7 @@ export class OAuthCredentialStore {
         const rows = await db.query(
           `INSERT INTO connections (id, tenant, integration, subject, kind, status, tk_version, dek_wrapped, access_token_ct, refresh_token_ct,
              expires_at, refresh_token_expires_at, scopes, metadata, provider_account_id, next_refresh_at, token_issued_at)
-           VALUES ($1, $2, $3, $4, 'oauth2', 'active', $5, $6, $7, $8, $9, $10, $11, $12, $13, ${nextRefresh('$8', '$9')}, now())
+           VALUES ($1, $2, $3, $4, 'oauth2', 'active', $5, $6, $7, $8, $9, $10, $11, $12, $13, ${nextRefresh('$8', '$9', '$14')}, now())
            ON CONFLICT (tenant, integration, subject) DO UPDATE SET tk_version = EXCLUDED.tk_version, dek_wrapped = EXCLUDED.dek_wrapped,
              access_token_ct = EXCLUDED.access_token_ct, refresh_token_ct = EXCLUDED.refresh_token_ct, api_key_ct = NULL,
              expires_at = EXCLUDED.expires_at, refresh_token_expires_at = EXCLUDED.refresh_token_expires_at, scopes = EXCLUDED.scopes,
@@ -105,7 +113,7 @@ export class OAuthCredentialStore {
              refresh_call_started_at = NULL, updated_at = now()
            WHERE connections.id = EXCLUDED.id
            RETURNING id, version, (xmax = 0) AS created`,
-          [id, tenant, integration, subject, sealed.tkVersion, sealed.dekWrapped, sealed.access, sealed.refresh, c.expiresAt, c.refreshTokenExpiresAt, c.scopes, JSON.stringify(c.metadata), c.providerAccountId ?? null],
+          [id, tenant, integration, subject, sealed.tkVersion, sealed.dekWrapped, sealed.access, sealed.refresh, c.expiresAt, c.refreshTokenExpiresAt, c.scopes, JSON.stringify(c.metadata), c.providerAccountId ?? null, aheadSeconds],
         ) as Array<{ id: string; version: string; created: boolean }>;
         // A new account, or one that was broken and works again, is news for the tenant's backend.
         const type = rows[0]?.created ? 'connection.created' : existing[0] && existing[0].status !== 'active' ? 'connection.recovered' : undefined;
