@@ -242,6 +242,17 @@ export class ConnectionStore {
     return rows.map(toSummary);
   }
 
+  /** A tenant's connections counted by their integration's provider and status (for the operator dashboard). */
+  async countByProviderAndStatus(tenant: TenantId): Promise<Array<{ provider: string; status: ConnectionStatus; count: number }>> {
+    return this.ds.query(
+      `SELECT i.provider, c.status, count(*)::int AS count
+         FROM connections c JOIN integrations i ON i.tenant = c.tenant AND i.name = c.integration
+        WHERE c.tenant = $1
+        GROUP BY i.provider, c.status ORDER BY i.provider`,
+      [tenant],
+    );
+  }
+
   /** Destroys the connection row, and with it the only copy of its wrapped DEK. */
   async delete(tenant: TenantId, integration: string, subject: string): Promise<boolean> {
     const rows = await this.withEvents(
