@@ -72,7 +72,7 @@ export async function startVault(config: VaultConfig, opts: StartVaultOptions = 
     const app = await NestFactory.create<NestFastifyApplication>(
       AppModule.forRoot(config, ds, pino),
       // Router options under `routerOptions`: at the top level Fastify 5 warns (FSTDEP022).
-      new FastifyAdapter({ bodyLimit: 256 * 1024, trustProxy: config.trustProxy, routerOptions: { maxParamLength: 128 }, frameworkErrors: routerRefusal, genReqId: requestId }),
+      new FastifyAdapter({ bodyLimit: 256 * 1024, trustProxy: fastifyTrustProxy(config.trustProxy), routerOptions: { maxParamLength: 128 }, frameworkErrors: routerRefusal, genReqId: requestId }),
       opts.logger === undefined ? { bufferLogs: true } : { logger: opts.logger, bufferLogs: false },
     );
     if (opts.logger === undefined) {
@@ -118,4 +118,13 @@ export async function startVault(config: VaultConfig, opts: StartVaultOptions = 
     if (embedded) await embedded.stop();
     throw err;
   }
+}
+
+/**
+ * VAULT_TRUST_PROXY as a Fastify option. Since Fastify 5.12 a bare hop count trusts no hop at all
+ * (a direct client could spoof X-Forwarded-For past the count); we keep the documented meaning,
+ * the nearest `n` hops are our proxies, as proxy-addr defines it.
+ */
+function fastifyTrustProxy(t: boolean | number | string[]): boolean | string[] | ((addr: string, hop: number) => boolean) {
+  return typeof t === 'number' ? (_addr, hop) => hop < t : t;
 }
