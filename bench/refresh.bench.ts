@@ -107,7 +107,7 @@ async function main(): Promise<void> {
     for (let k = 1; k < TENANTS; k++) await putOAuthIntegration(base, issuer.sign({ sub: 'bench-admin', tid: tenantOf(k), scope: 'vault:admin' }, { ttl: 7200 }), provider);
 
     // ---- seed: one real connection through the connect flow, then CREDENTIALS - 1 more carrying its refresh token ----
-    let t0 = Date.now();
+    const t0 = Date.now();
     await connect(base, admin, 'u0');
     const ds = createDataSource({ url: dbUrl, schema: 'vault', poolSize: 4, applicationName: 'bench' });
     await ds.initialize();

@@ -72,7 +72,7 @@ async function main(): Promise<void> {
     const provider = new AzureKeyProvider({ kind: 'azure', vaultUrl: kv.url, keyName: 'kek', caFile: kv.caFile, disableChallengeResourceVerification: true, credential: { kind: 'static', token: kv.token } });
     await provider.init();
     const keyring = new Keyring(ds, provider, { cacheSize: 10, cacheMaxAgeMs: 3600_000, writeHealthTtlMs: 60_000, maxEncryptionsPerKey: 2 ** 30 });
-    let t0 = Date.now();
+    const t0 = Date.now();
     await seedOldScheme(ds, keyring);
     results.seed_rows = { rows: ROWS, seconds: secs(Date.now() - t0) };
     log(`seeded ${ROWS} scheme-1 connections in ${secs(Date.now() - t0)} s`);

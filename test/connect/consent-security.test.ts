@@ -17,7 +17,10 @@ describe('consent flow security (SECURITY 12–17, 19)', () => {
   }
   const withParams = (u: URL, change: Record<string, string | null>) => {
     const c = new URL(u);
-    for (const [k, v] of Object.entries(change)) (v === null ? c.searchParams.delete(k) : c.searchParams.set(k, v));
+    for (const [k, v] of Object.entries(change)) {
+      if (v === null) c.searchParams.delete(k);
+      else c.searchParams.set(k, v);
+    }
     return c.toString();
   };
   const expectRefusedPage = (hop: { status: number; headers: Headers; body: string }, status = 400) => {
