@@ -128,7 +128,8 @@ async function main(): Promise<void> {
     const tkSeconds = (tk.finished_at.getTime() - tk.started_at.getTime()) / 1000;
     results.tenant_key_rotation = { status: tk.status, records: Number(tk.done), seconds: round(tkSeconds), rows_per_second: Math.round(Number(tk.done) / tkSeconds), batch_size: 500 };
     results.release_during_tenant_rotation = tkLoad;
-    log(`tenant-key rotation: ${tk.done} DEKs in ${round(tkSeconds)} s = ${Math.round(Number(tk.done) / tkSeconds)} rows/s; release ${fmt(tkLoad)}`);
+    log(`tenant-key rotation: ${tk.done} DEKs in ${round(tkSeconds)} s = ${Math.round(Number(tk.done) / tkSeconds)} ` +
+      `rows/s; release ${fmt(tkLoad)}`);
 
     // ---- KEK rotation of TENANTS tenant keys ----
     await kv.call('rotate');
@@ -140,7 +141,8 @@ async function main(): Promise<void> {
     const calls = (await kv.call('counts')) as Record<string, number>;
     results.kek_rotation = { status: kek.status, keys: Number(kek.done), seconds: round(kekSeconds), budget_rps: KV_RPS, concurrency: KV_CONCURRENCY, key_vault_calls: calls };
     results.release_during_kek_rotation = kekLoad;
-    log(`KEK rotation: ${kek.done} keys in ${round(kekSeconds)} s at ${KV_RPS} req/s; Key Vault calls ${JSON.stringify(calls)}; release ${fmt(kekLoad)}`);
+    log(`KEK rotation: ${kek.done} keys in ${round(kekSeconds)} s at ${KV_RPS} req/s; Key Vault calls ` +
+      `${JSON.stringify(calls)}; release ${fmt(kekLoad)}`);
     await ds.destroy();
   } finally {
     for (const c of children) c.kill('SIGTERM');
@@ -203,7 +205,8 @@ async function seedTenantKeys(ds: ReturnType<typeof createDataSource>, provider:
       tk.fill(0);
     }
     await ds.query(`INSERT INTO tenants (id) SELECT unnest($1::text[])`, [names]);
-    await ds.query(`INSERT INTO tenant_keys (tenant, version, kek_key_id, wrapped, status) SELECT t, 1, $1, w, 'active' FROM unnest($2::text[], $3::bytea[]) AS u(t, w)`, [
+    await ds.query(`INSERT INTO tenant_keys (tenant, version, kek_key_id, wrapped, status) SELECT t, 1, $1, w, 'active' ` +
+      `FROM unnest($2::text[], $3::bytea[]) AS u(t, w)`, [
       provider.currentKeyId(),
       names,
       wrapped,

@@ -206,10 +206,12 @@ async function main(): Promise<void> {
     const refreshCalls = after.token.refresh_token - before.token.refresh_token;
     const tokenRequests = after.tokenRequests - before.tokenRequests;
     const commits = await ds.query(`SELECT owner, count(*)::int AS n, count(DISTINCT id)::int AS rows FROM public.bench_refresh_commits GROUP BY owner ORDER BY owner`);
-    const [{ audited }] = await ds.query(`SELECT count(*)::int AS audited FROM audit_events WHERE action = 'connection.refresh' AND outcome = 'allowed' AND details->>'trigger' = 'scheduled'`);
+    const [{ audited }] = await ds.query(`SELECT count(*)::int AS audited FROM audit_events WHERE action = ` +
+      `'connection.refresh' AND outcome = 'allowed' AND details->>'trigger' = 'scheduled'`);
     const [{ takeovers }] = await ds.query(`SELECT count(*)::int AS takeovers FROM public.bench_lease_takeovers`);
     const outcomes: Array<{ o: string; n: number }> = await ds.query(
-      `SELECT outcome || COALESCE(':' || reason, '') AS o, count(*)::int AS n FROM audit_events WHERE action = 'connection.refresh' GROUP BY 1 ORDER BY 2 DESC`,
+      `SELECT outcome || COALESCE(':' || reason, '') AS o, count(*)::int AS n FROM audit_events WHERE action = ` +
+        `'connection.refresh' GROUP BY 1 ORDER BY 2 DESC`,
     );
     // Refresh audit events that are not "allowed": did their connection also get an "allowed" one, and how many commits?
     const odd = await ds.query(
@@ -263,7 +265,8 @@ async function main(): Promise<void> {
       progress: thin(progress, Number(dueAt.getTime())),
     };
     results.release_during_refresh = during;
-    log(`refreshed ${CREDENTIALS} in ${round(seconds)} s (${Math.round(CREDENTIALS / seconds)}/s); provider refresh calls ${refreshCalls}, token requests ${tokenRequests}`);
+    log(`refreshed ${CREDENTIALS} in ${round(seconds)} s (${Math.round(CREDENTIALS / seconds)}/s); provider refresh ` +
+      `calls ${refreshCalls}, token requests ${tokenRequests}`);
     log(`double refreshes: ${incomplete ? 'n/a (incomplete)' : tokenRequests - CREDENTIALS}`);
     log(`per worker: ${JSON.stringify(byWorker)}; lease takeovers: ${takeovers}; audited: ${audited}`);
     log(`release during refresh: ${fmt(during)}`);
@@ -361,7 +364,8 @@ async function seedConnections(ds: ReturnType<typeof createDataSource>, store: O
  */
 async function countCommits(ds: ReturnType<typeof createDataSource>): Promise<void> {
   await ds.query(`CREATE UNLOGGED TABLE public.bench_refresh_commits (id uuid NOT NULL, owner text, at timestamptz NOT NULL DEFAULT clock_timestamp())`);
-  await ds.query(`CREATE UNLOGGED TABLE public.bench_lease_takeovers (id uuid NOT NULL, from_owner text, to_owner text, at timestamptz NOT NULL DEFAULT clock_timestamp())`);
+  await ds.query(`CREATE UNLOGGED TABLE public.bench_lease_takeovers (id uuid NOT NULL, from_owner text, to_owner text, ` +
+    `at timestamptz NOT NULL DEFAULT clock_timestamp())`);
   await ds.query(`CREATE FUNCTION public.bench_note_refresh() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
       IF NEW.last_refresh_at IS DISTINCT FROM OLD.last_refresh_at AND NEW.last_refresh_at IS NOT NULL THEN
@@ -379,7 +383,10 @@ async function countCommits(ds: ReturnType<typeof createDataSource>): Promise<vo
     EXECUTE FUNCTION public.bench_note_refresh()`);
 }
 
-/** CPU seconds used so far by each named process, this process, and each Postgres backend of this database (`postgres:<application>#<pid>`). */
+/**
+ * CPU seconds used so far by each named process, this process, and each Postgres backend of this database
+ * (`postgres:<application>#<pid>`).
+ */
 async function cpuSnapshot(ds: ReturnType<typeof createDataSource>, parts: Record<string, number | undefined>): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const [name, pid] of Object.entries(parts)) {

@@ -9,7 +9,8 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
  *   an AFTER trigger, queued until the end of that statement, so it sees the inserted rows: the new
  *   head must be a stored row, every seq between the old head and it must be present, and the first
  *   of them must link to the old head. One primary-key range scan inside the statement the writer
- *   already runs: no round trip is added (bench/audit-head-guard.bench.ts measures its time). DELETE and TRUNCATE are refused; a first INSERT only creates the genesis
+ *   already runs: no round trip is added (bench/audit-head-guard.bench.ts measures its time). DELETE and
+ * TRUNCATE are refused; a first INSERT only creates the genesis
  *   head of an empty log.
  * - `audit_anchors`: a convenience copy of what was sent outside. Verification never trusts it alone.
  *

@@ -118,7 +118,8 @@ describe('credential release (API key)', () => {
     const token = `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ iss: v.issuer.issuer, aud: v.issuer.audience, sub: 'alice', tid: T, act: { sub: 'mcp-1' }, scope: 'connections:openai', exp: now + 60 })}.`;
     const res = await v.call('POST', '/v1/connections/openai/token', { token });
     expect(res.status).toBe(401);
-    const rows = await v.db.ds.query(`SELECT reason, details FROM vault.audit_events WHERE action = 'credential.release' AND reason = 'invalid_token' ORDER BY seq DESC LIMIT 1`);
+    const rows = await v.db.ds.query(`SELECT reason, details FROM vault.audit_events WHERE action = 'credential.release' ` +
+      `AND reason = 'invalid_token' ORDER BY seq DESC LIMIT 1`);
     expect(rows.length).toBe(1);
   });
 

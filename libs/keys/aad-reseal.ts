@@ -88,7 +88,8 @@ export async function resealBatch(
 /** Records of the tenant with a field still under a scheme older than `scheme`. */
 export async function countOlderScheme(ds: DataSource, tenant: string | null, scheme: AadScheme, tables: readonly SealedTable[]): Promise<number> {
   const [{ n }] = await ds.query(
-    `SELECT ${tables.map((t) => `(SELECT count(*) FROM ${t} WHERE ($1::text IS NULL OR tenant = $1) AND ${olderSchemeWhere(t, scheme)})`).join(' + ')} AS n`,
+    `SELECT ` +
+      `${tables.map((t) => `(SELECT count(*) FROM ${t} WHERE ($1::text IS NULL OR tenant = $1) AND ${olderSchemeWhere(t, scheme)})`).join(' + ')} AS n`,
     [tenant],
   );
   return Number(n);

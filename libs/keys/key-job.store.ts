@@ -82,7 +82,8 @@ export class KeyJobStore {
   /** Merges into the job's params (its resumable state); false when the lease is no longer ours. */
   async checkpoint(id: string, owner: string, patch: KeyJobParams): Promise<boolean> {
     const [rows] = await this.ds.query(
-      `UPDATE key_jobs SET params = params || $3::jsonb, updated_at = now() WHERE id = $1 AND lease_owner = $2 AND status = 'running' RETURNING id`,
+      `UPDATE key_jobs SET params = params || $3::jsonb, updated_at = now() WHERE id = $1 AND lease_owner = $2 AND ` +
+        `status = 'running' RETURNING id`,
       [id, owner, JSON.stringify(patch)],
     );
     return rows.length > 0;

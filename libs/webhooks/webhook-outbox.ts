@@ -35,7 +35,8 @@ export interface EnqueueResult {
  * @example
  *   await ds.transaction(async (m) => {
  *     await m.query(`UPDATE connections SET status = 'needs_reauth' WHERE ...`);
- *     await outbox.enqueue(m, { tenant, type: 'connection.needs_reauth', data: { connection_id, integration, user, status: 'needs_reauth', error_class } });
+ *     await outbox.enqueue(m, { tenant, type: 'connection.needs_reauth', data: { connection_id, integration,
+ * user, status: 'needs_reauth', error_class } });
  *   });
  */
 @Injectable()

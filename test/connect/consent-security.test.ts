@@ -84,7 +84,8 @@ describe('consent flow security (SECURITY 12–17, 19)', () => {
     expect((await rig.v.call('GET', '/v1/admin/audit?action=connection.connect&user=dave', { token: rig.admin() })).body.events[0]).toMatchObject({ outcome: 'denied', reason: 'provider_error', details: expect.objectContaining({ provider_error: 'invalid_grant' }) });
   });
 
-  it('15: every authorization request carries an S256 challenge from a fresh CSPRNG verifier; the verifier never leaves sealed', async () => {
+  it('15: every authorization request carries an S256 challenge from a fresh CSPRNG verifier; the verifier never leaves ' +
+    'sealed', async () => {
     await rig.provider.reset();
     const ua = rig.browser();
     const consent = await openConsent(ua, (await createSession(rig, 'erin')).url);

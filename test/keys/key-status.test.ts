@@ -41,7 +41,8 @@ describe('key status: record counts per tenant-key version', () => {
     ]);
   });
 
-  it('after a tenant-key rotation the records are counted under the new version and the old one, which the rotation retired, shows none', async () => {
+  it('after a tenant-key rotation the records are counted under the new version and the old one, which the rotation ' +
+    'retired, shows none', async () => {
     const r = await v.call('POST', '/v1/admin/keys/rotate', { token: v.issuer.adminToken('rec'), body: { target: 'tenant' } });
     expect(r.status).toBe(202);
     expect(await v.vault.app.get(KeyJobRunner).runOnce(r.body.job.id)).toMatchObject({ status: 'succeeded' });

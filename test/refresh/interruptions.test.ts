@@ -59,7 +59,8 @@ describe('interrupted refreshes (rotating provider: reuse of a rotated refresh t
     expect(await rig.provider.stats()).toMatchObject({ tokenRequests: 1, tokenErrors: {} });
   });
 
-  it('the interrupted call is refused by the provider (503): the flag its successor set is cleared, nothing was rotated, the token is kept', async () => {
+  it('the interrupted call is refused by the provider (503): the flag its successor set is cleared, nothing was rotated, ' +
+    'the token is kept', async () => {
     const w = await rig.worker();
     const before = await rig.row('alice');
     await rig.provider.faults({ latencyMs: 4000, next: [{ status: 503, body: { error: 'temporarily_unavailable' } }] });

@@ -26,7 +26,9 @@ export const google: ProviderEntryInput = {
   tokenAuthMethod: 'client_secret_post',
   metadata: { hd: 'id_token_claims.hd' },
   refresh: { supported: true, rotation: 'never', keepAliveDays: 30 }, // unused for 6 months, a refresh token dies
-  downscope: { onRefresh: false, source: 'developers.google.com/identity/protocols/oauth2/web-server#offline: the refresh request takes client_id, client_secret, grant_type, refresh_token; no scope parameter is documented' },
+  downscope: { onRefresh: false, source: 'developers.google.com/identity/protocols/oauth2/web-server#offline: the ' +
+    'refresh request takes client_id, client_secret, grant_type, refresh_token; no scope parameter is ' +
+    'documented' },
   expiry: { whenMissing: { assumeSeconds: 3599 } },
   identity: { source: 'id_token', subject: 'sub', email: 'email' },
   revocation: { url: 'https://oauth2.googleapis.com/revoke', token: 'refresh_token', hint: false, clientAuth: 'none' },
@@ -84,7 +86,8 @@ const SALESFORCE_COMMON = {
   tokenAuthMethod: 'client_secret_post' as const,
   metadata: { instance_url: 'instance_url', id: 'id', issued_at: 'issued_at' },
   refresh: { supported: true, rotation: 'optional' as const },
-  downscope: { onRefresh: false, source: 'help.salesforce.com remoteaccess_oauth_refresh_token_flow.htm: grant_type, refresh_token, client_id, client_secret, format; no scope parameter' },
+  downscope: { onRefresh: false, source: 'help.salesforce.com remoteaccess_oauth_refresh_token_flow.htm: grant_type, ' +
+    'refresh_token, client_id, client_secret, format; no scope parameter' },
   identity: { source: 'response' as const, subject: 'id' },
 };
 
