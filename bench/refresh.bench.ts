@@ -216,7 +216,8 @@ async function main(): Promise<void> {
     // Refresh audit events that are not "allowed": did their connection also get an "allowed" one, and how many commits?
     const odd = await ds.query(
       `SELECT e.outcome || COALESCE(':' || e.reason, '') AS o, e.details->>'connection' AS id, e.details->>'version' AS version,
-              (SELECT count(*) FROM audit_events a WHERE a.action = 'connection.refresh' AND a.outcome = 'allowed' AND a.details->>'connection' = e.details->>'connection')::int AS allowed,
+              (SELECT count(*) FROM audit_events a WHERE a.action = 'connection.refresh' AND a.outcome = 'allowed'
+                AND a.details->>'connection' = e.details->>'connection')::int AS allowed,
               (SELECT count(*) FROM public.bench_refresh_commits b WHERE b.id::text = e.details->>'connection')::int AS commits
          FROM audit_events e WHERE e.action = 'connection.refresh' AND e.outcome <> 'allowed' LIMIT 5`,
     );
@@ -421,7 +422,8 @@ function sampleWaits(ds: ReturnType<typeof createDataSource>): { stop(): Promise
   const loop = (async () => {
     while (running) {
       const rows: Array<{ w: string; app: string; n: number }> = await ds.query(
-        `SELECT COALESCE(wait_event_type || ':' || wait_event, 'cpu') || ' ' || regexp_replace(left(query, 48), '\\s+', ' ', 'g') AS w, application_name AS app, count(*)::int AS n FROM pg_stat_activity
+        `SELECT COALESCE(wait_event_type || ':' || wait_event, 'cpu') || ' ' || regexp_replace(left(query, 48), '\\s+', ' ', 'g')
+          AS w, application_name AS app, count(*)::int AS n FROM pg_stat_activity
           WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid() GROUP BY 1, 2`,
       );
       samples++;
@@ -487,7 +489,8 @@ async function storm(): Promise<void> {
     vaultEnv: { RATE_LIMIT_RELEASE_PER_IP: '1000000', RATE_LIMIT_RELEASE_PER_AGENT: '1000000' },
     progress: log,
   });
-  process.stdout.write(`${JSON.stringify({ scenario: 'storm', connections: CREDENTIALS, machine_at_start: machine(), total_seconds: secs(Date.now() - started), ...figures }, null, 2)}\n`);
+  const summary = { scenario: 'storm', connections: CREDENTIALS, machine_at_start: machine(), total_seconds: secs(Date.now() - started), ...figures };
+  process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
   process.exit(0);
 }
 

@@ -117,7 +117,8 @@ describe('keyring on Azure Key Vault (emulator)', () => {
 
     // Whole sealed credential (DEK + ciphertext) moved to another tenant's row.
     await v.db.ds.query(
-      `UPDATE vault.connections SET (dek_wrapped, api_key_ct, tk_version) = (SELECT dek_wrapped, api_key_ct, tk_version FROM vault.connections WHERE tenant = 't1' AND subject = 'u1')
+      `UPDATE vault.connections SET (dek_wrapped, api_key_ct, tk_version) = (SELECT dek_wrapped, api_key_ct, tk_version
+        FROM vault.connections WHERE tenant = 't1' AND subject = 'u1')
         WHERE tenant = 't2' AND subject = 'u1'`,
     );
     const moved = await release('u1', 't2');

@@ -161,8 +161,9 @@ async function follow(store: KeyJobStore, jobs: KeyJob[], hintWorker: boolean): 
 }
 
 function renderStatus(v: KeyStatusView): string {
-  const lines = [`KEK (${v.kek.provider}) current ` +
-    `${v.kek.current_key_id}${v.kek.current_created_at ? ` created ${new Date(v.kek.current_created_at).toISOString()}` : ''} · cryptoperiod ${v.kek.period_days} d${v.kek.automatic ? ' (automatic)' : ''}`];
+  const created = v.kek.current_created_at ? ` created ${new Date(v.kek.current_created_at).toISOString()}` : '';
+  const period = `cryptoperiod ${v.kek.period_days} d${v.kek.automatic ? ' (automatic)' : ''}`;
+  const lines = [`KEK (${v.kek.provider}) current ${v.kek.current_key_id}${created} · ${period}`];
   for (const k of v.kek.versions) lines.push(`  ${k.current ? '*' : ' '} ${k.key_id}  tenant keys ${k.tenant_keys}  system keys ${k.system_keys ?? '-'}`);
   if (v.summary) lines.push(`tenants: ${v.summary.tenants} (${v.summary.listed} listed)`);
   for (const t of v.tenants) {

@@ -66,7 +66,8 @@ describe('migrations 1763800000300-Connect and 1763800000400-ConnectHardening', 
       await q.query(`UPDATE tenants SET min_key_version = 2 WHERE id = 'acme'`);
       const session = (tk: number | null, hash: string) =>
         q.query(
-          `INSERT INTO connect_sessions (id, tenant, integration, subject, created_by, url_hash, expires_at, status, tk_version, dek_wrapped, code_verifier_ct)
+          `INSERT INTO connect_sessions (id, tenant, integration, subject, created_by, url_hash, expires_at, status, tk_version,
+            dek_wrapped, code_verifier_ct)
            VALUES (gen_random_uuid(), 'acme', 'cal', 'bob', 'admin:x', $2, now() + interval '10 minutes', 'authorizing', $1, '\\x00', '\\x00') RETURNING id`,
           [tk, Buffer.from(hash)],
         );
@@ -79,8 +80,8 @@ describe('migrations 1763800000300-Connect and 1763800000400-ConnectHardening', 
       await session(null, 'pending');
       await expect(q.query(`UPDATE connect_sessions SET tk_version = 1 WHERE url_hash = $1`, [Buffer.from('ok')])).rejects.toMatchObject({ driverError: expect.objectContaining({ code: 'VK001' }) });
       await q.query(`UPDATE connect_sessions SET tk_version = 3 WHERE id = $1`, [old]); // a rewrap moves rows up
-      await q.query(`UPDATE connect_sessions SET tk_version = NULL, dek_wrapped = NULL, code_verifier_ct = NULL WHERE id ` +
-        `= $1`, [old]); // a flow ends
+      // a flow ends
+      await q.query(`UPDATE connect_sessions SET tk_version = NULL, dek_wrapped = NULL, code_verifier_ct = NULL WHERE id = $1`, [old]);
       const plan = await q.query(`SELECT indexdef FROM pg_indexes WHERE tablename = 'connect_sessions' AND indexname = 'connect_sessions_tk_version'`);
       expect(plan[0].indexdef).toContain('(tenant, tk_version, id) WHERE (tk_version IS NOT NULL)');
 
