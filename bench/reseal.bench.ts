@@ -142,7 +142,8 @@ async function seedOldScheme(ds: Ds, keyring: Keyring): Promise<void> {
     }
     await ds.query(
       `INSERT INTO connections (id, tenant, integration, subject, kind, tk_version, dek_wrapped, api_key_ct)
-       SELECT u.id, $1, 'openai', u.s, 'api_key', $2, u.d, u.c FROM unnest($3::uuid[], $4::text[], $5::bytea[], $6::bytea[]) AS u(id, s, d, c)`,
+       SELECT u.id, $1, 'openai', u.s, 'api_key', $2, u.d, u.c
+         FROM unnest($3::uuid[], $4::text[], $5::bytea[], $6::bytea[]) AS u(id, s, d, c)`,
       [T, version, ids, subjects, deks, cts],
     );
   }

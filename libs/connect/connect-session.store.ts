@@ -84,7 +84,8 @@ export class ConnectSessionStore {
       await m.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 3))`, [JSON.stringify(['connect-offer', s.tenant, s.subject, s.integration])]);
       const [{ n }]: Array<{ n: number }> = await m.query(
         `SELECT count(*)::int AS n FROM connect_sessions
-          WHERE tenant = $1 AND subject = $2 AND integration = $3 AND status = 'pending' AND expires_at > now() AND created_by LIKE 'agent:%'`,
+          WHERE tenant = $1 AND subject = $2 AND integration = $3 AND status = 'pending'
+           AND expires_at > now() AND created_by LIKE 'agent:%'`,
         [s.tenant, s.subject, s.integration],
       );
       return n >= max ? undefined : insert(m, s, urlHash);
@@ -148,7 +149,8 @@ export class ConnectSessionStore {
   async startAuthorization(id: string, stateHash: Buffer, sealed: { tkVersion: number; dekWrapped: Buffer; verifierCt: Buffer | null }): Promise<boolean> {
     const [, n]: Returned<never> = await this.ds.query(
       `UPDATE connect_sessions
-        SET status = 'authorizing', state_hash = $2, tk_version = $3, dek_wrapped = $4, code_verifier_ct = $5, error_code = NULL, updated_at = now()
+        SET status = 'authorizing', state_hash = $2, tk_version = $3, dek_wrapped = $4, code_verifier_ct = $5, error_code = NULL,
+          updated_at = now()
         WHERE id = $1 AND status IN ('claimed', 'authorizing', 'failed') AND browser_expires_at > now()`,
       [id, stateHash, sealed.tkVersion, sealed.dekWrapped, sealed.verifierCt],
     );
@@ -170,7 +172,8 @@ export class ConnectSessionStore {
   async finish(id: string, status: 'completed' | 'cancelled' | 'failed', errorCode: string | null = null): Promise<void> {
     await this.ds.query(
       `UPDATE connect_sessions
-        SET status = $2, error_code = $3, state_hash = NULL, code_verifier_ct = NULL, dek_wrapped = NULL, tk_version = NULL, updated_at = now()
+        SET status = $2, error_code = $3, state_hash = NULL, code_verifier_ct = NULL, dek_wrapped = NULL, tk_version = NULL,
+          updated_at = now()
         WHERE id = $1 AND status NOT IN ('completed', 'cancelled')`,
       [id, status, errorCode],
     );

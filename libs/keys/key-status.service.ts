@@ -170,12 +170,11 @@ export class KeyStatusService {
     );
     // Only tenants still on an older scheme can have such records: the others cost no scan.
     const older = chosen.filter((t) => Number(t.aad_scheme) < CURRENT_AAD_SCHEME).map((t) => t.id);
+    const perTable = SEALED_TABLES.map(
+      (t) => `SELECT tenant, count(*) AS n FROM ${t} WHERE tenant = ANY($1) AND ${olderSchemeWhere(t, CURRENT_AAD_SCHEME)} GROUP BY tenant`,
+    );
     const olderCounts: Array<{ tenant: string; n: string }> = older.length
-      ? await this.ds.query(
-          `SELECT tenant, sum(n) AS n FROM ` +
-            `(${SEALED_TABLES.map((t) => `SELECT tenant, count(*) AS n FROM ${t} WHERE tenant = ANY($1) AND ${olderSchemeWhere(t, CURRENT_AAD_SCHEME)} GROUP BY tenant`).join(' UNION ALL ')}) c GROUP BY tenant`,
-          [older],
-        )
+      ? await this.ds.query(`SELECT tenant, sum(n) AS n FROM (${perTable.join(' UNION ALL ')}) c GROUP BY tenant`, [older])
       : [];
     const list = chosen.map((t) => {
       const versions: TenantKeyVersionView[] = keys

@@ -152,7 +152,8 @@ describe('AAD re-seal job', () => {
     expect(await writtenBeforeTheUpgrade(B)).toBe(3);
     // One ciphertext damaged while still on scheme 1 (a bit flipped in its tag).
     const [broken] = await v.db.ds.query(
-      `UPDATE vault.connections SET api_key_ct = set_byte(api_key_ct, octet_length(api_key_ct) - 1, get_byte(api_key_ct, octet_length(api_key_ct) - 1) # 1)
+      `UPDATE vault.connections
+        SET api_key_ct = set_byte(api_key_ct, octet_length(api_key_ct) - 1, get_byte(api_key_ct, octet_length(api_key_ct) - 1) # 1)
         WHERE tenant = $1 AND subject = 'u2' RETURNING id`,
       [B],
     ).then((r: [Array<{ id: string }>]) => r[0]);

@@ -121,7 +121,8 @@ describe('tenant-key rotation', () => {
     const denied = await v.db.ds.query(`SELECT outcome, reason FROM vault.audit_events WHERE tenant = $1 AND action = 'key.retire' ORDER BY seq DESC LIMIT 2`, [T]);
     expect(denied).toEqual([{ outcome: 'denied', reason: 'conflict' }, { outcome: 'denied', reason: 'conflict' }]);
 
-    expect(await v.vault.app.get(KeyJobRunner).runOnce(await requestRotation())).toMatchObject({ status: 'succeeded' }); // → v5, v3 and v4 destroyed
+    // → v5, v3 and v4 destroyed
+    expect(await v.vault.app.get(KeyJobRunner).runOnce(await requestRotation())).toMatchObject({ status: 'succeeded' });
     expect((await keyVersions()).filter((k: any) => k.status !== 'destroyed').map((k: any) => k.version)).toEqual([5]);
 
     // A DEK relabelled to claim a retired version (the ciphertext of its day, e.g. from a backup): refused.

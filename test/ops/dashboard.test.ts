@@ -169,7 +169,8 @@ describe('operator dashboard', () => {
       expect(/data-figure="releases-allowed">(\d+)</.exec(other.text)![1]).toBe('3');
     });
 
-    it('signing in needs the page\'s CSRF token, the vault\'s origin and an admin token; the cookie is HttpOnly, Strict, scoped to /dashboard', async () => {
+    it('signing in needs the page\'s CSRF token, the vault\'s origin and an admin token; the cookie is ' +
+      'HttpOnly, Strict, scoped to /dashboard', async () => {
       const ua = new UserAgent();
       const page = await ua.get(`${base}/dashboard`);
       const form = parseForm(page.body, /\/dashboard\/session$/)!;
@@ -178,7 +179,8 @@ describe('operator dashboard', () => {
 
       expect((await post({ token: admin() })).status).toBe(403); // no CSRF token
       expect((await post({ token: admin(), csrf: form.fields.csrf }, { origin: 'https://evil.example' })).status).toBe(403);
-      expect((await new UserAgent().post(`${base}/dashboard/session`, { token: admin(), csrf: form.fields.csrf })).status).toBe(403); // another browser
+      // another browser
+      expect((await new UserAgent().post(`${base}/dashboard/session`, { token: admin(), csrf: form.fields.csrf })).status).toBe(403);
       const agent = await post({ token: v.issuer.agentToken({ tenant: T, user: 'alice', agent: 'mcp-1', integrations: ['openai'] }), csrf: form.fields.csrf });
       expect(agent.status).toBe(403);
       expect(agent.headers.getSetCookie().some((c) => c.startsWith('vault_dashboard='))).toBe(false);

@@ -46,7 +46,8 @@ describe('SECURITY 20: sealed fields are bound to their row (property over every
       const id = randomUUID();
       await v.vault.app.get(SealedFields).write(sessionRef({ tenant: asTenantId(tenant), id, subject: u, integration: 'calendar' }), { code_verifier: Buffer.from(`pkce-${tenant}-${u}`) }, (s) =>
         v.db.ds.query(
-          `INSERT INTO vault.connect_sessions (id, tenant, integration, subject, created_by, url_hash, state_hash, status, tk_version, dek_wrapped, code_verifier_ct, expires_at)
+          `INSERT INTO vault.connect_sessions (id, tenant, integration, subject, created_by, url_hash, state_hash, status, tk_version,
+             dek_wrapped, code_verifier_ct, expires_at)
            VALUES ($1, $2, 'calendar', $3, 'test', $4, $5, 'authorizing', $6, $7, $8, now() + interval '1 hour')`,
           [id, tenant, u, randomBytes(32), randomBytes(32), s.tkVersion, s.dekWrapped, s.fields.code_verifier],
         ),

@@ -41,7 +41,9 @@ export const microsoft: ProviderEntryInput = {
   docs: 'https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow',
   params: {
     tenant: {
-      pattern: '^(common|organizations|consumers|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[A-Za-z0-9-]{1,63}(\\.[A-Za-z0-9-]{1,63}){1,4})$',
+      pattern:
+        '^(common|organizations|consumers|' +
+        '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[A-Za-z0-9-]{1,63}(\\.[A-Za-z0-9-]{1,63}){1,4})$',
       default: 'common',
       description: 'Directory (tenant) id or domain; common, organizations or consumers',
     },
@@ -67,7 +69,8 @@ export const microsoft: ProviderEntryInput = {
   // refresh tokens" (learn.microsoft.com, refresh tokens in the Microsoft identity platform): the token
   // an interrupted call presented still works, so a retry is safe long after (the schema's maximum).
   refresh: { supported: true, rotation: 'always', keepAliveDays: 30, reuseGraceSeconds: 3600 },
-  downscope: { onRefresh: true, source: 'learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow#refresh-the-access-token: scope on a refresh may be a subset of the granted ones (PROVIDERS.md). Rotates refresh tokens: the vault refuses to downscope it for now' },
+  downscope: { onRefresh: true, source: 'learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow#refresh-the-access-token: scope on a refresh may be a subset of the granted ones (PROVIDERS.md). ' +
+      'Rotates refresh tokens: the vault refuses to downscope it for now' },
   expiry: { whenMissing: { assumeSeconds: 3600 } },
   identity: { source: 'id_token', subject: 'oid', email: 'email' },
 };
