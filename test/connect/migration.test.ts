@@ -68,7 +68,8 @@ describe('migrations 1763800000300-Connect and 1763800000400-ConnectHardening', 
         q.query(
           `INSERT INTO connect_sessions (id, tenant, integration, subject, created_by, url_hash, expires_at, status, tk_version,
             dek_wrapped, code_verifier_ct)
-           VALUES (gen_random_uuid(), 'acme', 'cal', 'bob', 'admin:x', $2, now() + interval '10 minutes', 'authorizing', $1, '\\x00', '\\x00')
+           VALUES (gen_random_uuid(), 'acme', 'cal', 'bob', 'admin:x', $2, now() + interval '10 minutes',
+             'authorizing', $1, '\\x00', '\\x00')
            RETURNING id`,
           [tk, Buffer.from(hash)],
         );

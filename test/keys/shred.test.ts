@@ -30,7 +30,8 @@ describe('crypto-shredding', () => {
   const opens = (b: { id: string; subject: string; integration: string; dek_wrapped: Buffer; api_key_ct: Buffer }, tenant: string, keyring = v.vault.app.get(Keyring)) =>
     keyring.open({ tenant: asTenantId(tenant), table: 'connections', id: b.id, bind: { subject: b.subject, integration: b.integration } }, b.dek_wrapped, 'api_key', b.api_key_ct).then((k) => k.toString());
 
-  it("a user: their connections go, and a tenant-key rotation destroys the key that wrapped them; a backup copy no longer decrypts", async () => {
+  it('a user: their connections go, and a tenant-key rotation destroys the key that wrapped them; ' +
+    'a backup copy no longer decrypts', async () => {
     const backup = await backupOf('shr', 'alice');
     expect(await opens(backup, 'shr')).toBe('key-shr-alice');
     const r = await v.call('DELETE', '/v1/admin/users/alice', { token: v.issuer.adminToken('shr') });

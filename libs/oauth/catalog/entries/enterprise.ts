@@ -69,7 +69,8 @@ export const microsoft: ProviderEntryInput = {
   // refresh tokens" (learn.microsoft.com, refresh tokens in the Microsoft identity platform): the token
   // an interrupted call presented still works, so a retry is safe long after (the schema's maximum).
   refresh: { supported: true, rotation: 'always', keepAliveDays: 30, reuseGraceSeconds: 3600 },
-  downscope: { onRefresh: true, source: 'learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow#refresh-the-access-token: scope on a refresh may be a subset of the granted ones (PROVIDERS.md). ' +
+  downscope: { onRefresh: true, source: 'learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow#refresh-the-access-token: ' +
+      'scope on a refresh may be a subset of the granted ones (PROVIDERS.md). ' +
       'Rotates refresh tokens: the vault refuses to downscope it for now' },
   expiry: { whenMissing: { assumeSeconds: 3600 } },
   identity: { source: 'id_token', subject: 'oid', email: 'email' },
