@@ -3,6 +3,14 @@ import { DataSource } from 'typeorm';
 import { TenantId } from '../kernel';
 import { Policy } from './policy.evaluator';
 import { PolicyChangeFeed } from './policy-change.feed';
+import { POLICY_COLUMNS, PolicyRow, toPolicy } from './policy-row';
+
+/** `LOAD`'s one row. */
+interface SnapshotRow {
+  agents: string[];
+  policies: PolicyRow[];
+  integrations: Record<string, 'user' | 'tenant'>;
+}
 
 /** What the release path needs to know about a tenant's agents and policies. */
 export interface PolicySnapshot {
@@ -15,7 +23,6 @@ export interface PolicySnapshot {
 /** Safety net: even if a notification were lost without the feed noticing, a snapshot is this old at most. */
 const MAX_AGE_MS = 10_000;
 const MAX_TENANTS = 10_000;
-export const POLICY_COLUMNS = 'name, effect, agents, integrations, scopes, users, max_ttl_seconds';
 
 const LOAD = `SELECT
   ARRAY(SELECT client_id FROM agents WHERE tenant = $1) AS agents,
@@ -62,11 +69,11 @@ export class PolicySnapshots {
   }
 
   private async load(tenant: TenantId, live: boolean, generation: number): Promise<PolicySnapshot> {
-    const [row] = await this.ds.query(LOAD, [tenant]);
+    const [row]: SnapshotRow[] = await this.ds.query(LOAD, [tenant]);
     const snapshot: PolicySnapshot = {
-      agents: new Set(row.agents as string[]),
-      policies: (row.policies as Policy[]).map(normalise),
-      integrations: new Map(Object.entries(row.integrations as Record<string, 'user' | 'tenant'>)),
+      agents: new Set(row.agents),
+      policies: row.policies.map(toPolicy),
+      integrations: new Map(Object.entries(row.integrations)),
     };
     if (live && this.feed.live() && generation === this.generation) {
       if (this.entries.size >= MAX_TENANTS) this.entries.delete(this.entries.keys().next().value!);
@@ -88,6 +95,3 @@ export class PolicySnapshots {
 }
 
 /** json_agg gives what the table holds; the evaluator expects the admin API's shape. */
-function normalise(p: Policy): Policy {
-  return { ...p, scopes: p.scopes ?? [], users: p.users ?? {}, max_ttl_seconds: p.max_ttl_seconds ?? null };
-}
