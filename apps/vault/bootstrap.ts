@@ -15,6 +15,7 @@ import { strictValidation } from './http/validation';
 import { requestId } from './ops/logging';
 import { serveApiDocs } from './ops/openapi';
 import { drainHttp } from './ops/shutdown';
+import { assertPortFree } from './ops/port-check';
 
 /**
  * Requests the router itself refuses (over-long or badly percent-encoded path parameters)
@@ -54,6 +55,8 @@ export interface StartVaultOptions {
  */
 export async function startVault(config: VaultConfig, opts: StartVaultOptions = {}): Promise<RunningVault> {
   const log = new Logger('vault');
+  // A busy port fails here, before the database starts and before Nest says it started.
+  await assertPortFree(config.host, config.port);
   const jsonLogs = opts.logger === undefined || opts.logStream !== undefined;
   const pino = createVaultLogger({ level: jsonLogs ? config.logLevel : 'silent', stream: opts.logStream, base: { service: 'credential-vault-api' } });
   let embedded: EmbeddedDatabase | undefined;
@@ -68,7 +71,8 @@ export async function startVault(config: VaultConfig, opts: StartVaultOptions = 
     await runMigrations(ds, config.database.schema);
     const app = await NestFactory.create<NestFastifyApplication>(
       AppModule.forRoot(config, ds, pino),
-      new FastifyAdapter({ bodyLimit: 256 * 1024, trustProxy: config.trustProxy, maxParamLength: 128, frameworkErrors: routerRefusal, genReqId: requestId }),
+      // Router options under `routerOptions`: at the top level Fastify 5 warns (FSTDEP022).
+      new FastifyAdapter({ bodyLimit: 256 * 1024, trustProxy: config.trustProxy, routerOptions: { maxParamLength: 128 }, frameworkErrors: routerRefusal, genReqId: requestId }),
       opts.logger === undefined ? { bufferLogs: true } : { logger: opts.logger, bufferLogs: false },
     );
     if (opts.logger === undefined) {

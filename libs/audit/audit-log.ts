@@ -8,7 +8,7 @@ import { AUDIT_MAC_KEY, AuditEventInput, AuditListQuery, AuditLogStats, AuditMac
 import { AuditChainWriter } from './audit-chain-writer';
 import { PreparedEvent, prepareEvent } from './audit-event';
 import { parseAuditQuery } from './audit-query';
-import { listAuditEvents } from './audit-reader';
+import { AuditHourlyCount, countAuditEventsPerHour, listAuditEvents } from './audit-reader';
 import { assertMacKey } from './canonical';
 
 /** One flush committing, one waiting for the head lock with the next batch. */
@@ -72,6 +72,11 @@ export class AuditLog implements BeforeApplicationShutdown {
   /** One tenant's events, newest first. Throws `DomainError('validation_failed')` on a bad filter. */
   async list(tenant: TenantId, query: AuditListQuery | Record<string, unknown>): Promise<AuditPage> {
     return listAuditEvents(this.ds, tenant, parseAuditQuery(query));
+  }
+
+  /** One tenant's events per hour since `start`, for `actions` (each with the outcomes to count; empty: every outcome). */
+  async countPerHour(tenant: TenantId, start: Date, actions: Record<string, readonly string[]>): Promise<AuditHourlyCount[]> {
+    return countAuditEventsPerHour(this.ds, tenant, start, actions);
   }
 
   stats(): AuditLogStats {

@@ -49,9 +49,34 @@ export async function listAuditEvents(ds: DataSource, tenant: TenantId, q: Parse
   };
 }
 
-async function query(ds: DataSource, sql: string, params: unknown[]): Promise<EventRow[]> {
+/** Events counted per (action, outcome) and hour since `start` (hour 0 starts at `start`), for the actions asked about. */
+export interface AuditHourlyCount {
+  action: string;
+  outcome: string;
+  hour: number;
+  count: number;
+}
+
+/** One tenant's hourly counts for `actions` (each with the outcomes to count; empty: all) since `start`. */
+export async function countAuditEventsPerHour(ds: DataSource, tenant: TenantId, start: Date, actions: Record<string, readonly string[]>): Promise<AuditHourlyCount[]> {
+  const params: unknown[] = [tenant, start.toISOString()];
+  const match = Object.entries(actions).map(([action, outcomes]) => {
+    const a = `action = $${params.push(action)}`;
+    return outcomes.length ? `(${a} AND outcome = ANY($${params.push(outcomes)}::text[]))` : `(${a})`;
+  });
+  if (!match.length) return [];
+  return query<AuditHourlyCount>(
+    ds,
+    `SELECT action, outcome, floor(extract(epoch FROM at - $2::timestamptz) / 3600)::int AS hour, count(*)::int AS count
+       FROM audit_events WHERE tenant = $1 AND at >= $2::timestamptz AND (${match.join(' OR ')})
+      GROUP BY 1, 2, 3`,
+    params,
+  );
+}
+
+async function query<R = EventRow>(ds: DataSource, sql: string, params: unknown[]): Promise<R[]> {
   try {
-    return (await ds.query(sql, params)) as EventRow[];
+    return (await ds.query(sql, params)) as R[];
   } catch (err) {
     if (isDatabaseUnavailable(err)) throw new UnavailableError('database');
     // A QueryFailedError carries the SQL and the parameters: keep neither.

@@ -1,5 +1,6 @@
 export { AuditModule } from './audit.module';
 export { AuditLog } from './audit-log';
+export type { AuditHourlyCount } from './audit-reader';
 export { verifyAuditChain } from './verify-chain';
 export type { AuditChainProblem, AuditChainReport, VerifyAuditChainOptions } from './verify-chain';
 export { AUDIT_MAC_KEY, AUDIT_OUTCOMES, AuditInputError, UNATTRIBUTED_TENANT } from './audit.types';

@@ -9,7 +9,8 @@ const port = z.coerce.number().int().min(0).max(65535);
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: port.default(8080),
-  HOST: z.string().default('0.0.0.0'),
+  // Unset: 127.0.0.1 while the development issuer is on (its tokens are admin keys), else 0.0.0.0.
+  HOST: z.string().min(1).optional(),
   VAULT_PUBLIC_URL: z.string().url().refine(noUserInfo, USER_INFO).optional(),
   VAULT_AUDIENCE: z.string().min(1).optional(),
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
@@ -258,10 +259,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
 
   const publicUrl = (e.VAULT_PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, '');
   const dataDir = resolve(e.VAULT_DATA_DIR);
+  const devIssuer = e.VAULT_DEV_ISSUER ?? (e.NODE_ENV !== 'production' && !e.DATABASE_URL);
   return {
     env: e.NODE_ENV,
     port: e.PORT,
-    host: e.HOST,
+    host: e.HOST ?? (devIssuer ? '127.0.0.1' : '0.0.0.0'),
     publicUrl,
     audience: e.VAULT_AUDIENCE ?? publicUrl,
     users: { defaultTenant: e.VAULT_DEFAULT_TENANT, sessionIdleSeconds: e.USER_SESSION_IDLE_SECONDS, sessionMaxSeconds: e.USER_SESSION_MAX_SECONDS },
@@ -283,7 +285,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
     clockSkewSeconds: e.VAULT_CLOCK_SKEW_SECONDS,
     tokenMaxTtlSeconds: e.VAULT_TOKEN_MAX_TTL_SECONDS,
     maxExternalTokenLifetimeSeconds: e.VAULT_MAX_EXTERNAL_TOKEN_LIFETIME_SECONDS,
-    devIssuer: e.VAULT_DEV_ISSUER ?? (e.NODE_ENV !== 'production' && !e.DATABASE_URL),
+    devIssuer,
     tenantKeyCache: { size: e.VAULT_TK_CACHE_SIZE, maxAgeMs: e.VAULT_TK_CACHE_MAX_AGE_SECONDS * 1000 },
     keyHealthTtlMs: e.VAULT_KEY_HEALTH_TTL_MS,
     audit: { timeoutMs: e.VAULT_AUDIT_TIMEOUT_MS, batchMax: e.VAULT_AUDIT_BATCH_MAX },

@@ -143,7 +143,7 @@ export class AuthorizationFlow {
     }
     let stored: { id: string; version: number; created: boolean };
     try {
-      stored = await this.credentials.put(s.tenant, s.integration, s.subject, { ...grant, providerAccountId: identity.subject });
+      stored = await this.credentials.put(s.tenant, s.integration, s.subject, { ...grant, providerAccountId: identity.subject }, provider.entry.refresh.aheadSeconds);
     } catch (err) {
       // The user must start over. No revocation here: at some providers (Google) revoking the new token
       // revokes the whole grant, and with it the connection this one was about to replace.

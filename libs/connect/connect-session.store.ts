@@ -33,8 +33,32 @@ export interface NewConnectSession {
   ttlSeconds: number;
 }
 
+/** A `connect_sessions` row as `toSession` reads it (the one row type of the table; the sealed verifier is read by `consumeState` only). */
+interface ConnectSessionRow {
+  id: string;
+  tenant: string;
+  integration: string;
+  subject: string;
+  return_url: string | null;
+  expected_email: string | null;
+  expected_subject: string | null;
+  created_by: string;
+  status: ConnectSessionStatus;
+  error_code: string | null;
+  expires_at: Date;
+  browser_expires_at: Date | null;
+  browser_hash: Buffer | null;
+  dek_wrapped: Buffer | null;
+  code_verifier_ct: Buffer | null;
+}
+
 const COLUMNS = `id, tenant, integration, subject, return_url, expected_email, expected_subject, created_by, status, error_code,
   expires_at, browser_expires_at, browser_hash`;
+
+/** What `COLUMNS` selects. */
+type SessionRow = Omit<ConnectSessionRow, 'dek_wrapped' | 'code_verifier_ct'>;
+/** An UPDATE … RETURNING through TypeORM: the rows and the count. */
+type Returned<R> = [R[], number];
 
 /**
  * Connect sessions. Every transition is one conditional UPDATE, so a URL is claimed by one
@@ -58,7 +82,7 @@ export class ConnectSessionStore {
     await this.prepare(s.tenant);
     return this.ds.transaction(async (m) => {
       await m.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 3))`, [JSON.stringify(['connect-offer', s.tenant, s.subject, s.integration])]);
-      const [{ n }] = await m.query(
+      const [{ n }]: Array<{ n: number }> = await m.query(
         `SELECT count(*)::int AS n FROM connect_sessions
           WHERE tenant = $1 AND subject = $2 AND integration = $3 AND status = 'pending' AND expires_at > now() AND created_by LIKE 'agent:%'`,
         [s.tenant, s.subject, s.integration],
@@ -84,7 +108,7 @@ export class ConnectSessionStore {
 
   /** The first browser to open an unexpired URL claims it; any later one gets nothing. */
   async claim(urlHash: Buffer, browserHash: Buffer, browserTtlSeconds: number): Promise<ConnectSession | undefined> {
-    const [rows] = await this.ds.query(
+    const [rows]: Returned<SessionRow> = await this.ds.query(
       `UPDATE connect_sessions SET status = 'claimed', browser_hash = $2, browser_expires_at = now() + ($3::int * interval '1 second'), updated_at = now()
         WHERE url_hash = $1 AND status = 'pending' AND expires_at > now() RETURNING ${COLUMNS}`,
       [urlHash, browserHash, browserTtlSeconds],
@@ -95,7 +119,7 @@ export class ConnectSessionStore {
   /** A new session for an already authenticated browser (reconnect from the connections page). */
   async createClaimed(s: NewConnectSession, urlHash: Buffer, browserHash: Buffer, browserTtlSeconds: number): Promise<ConnectSession> {
     const { id } = await this.create(s, urlHash);
-    const [rows] = await this.ds.query(
+    const [rows]: Returned<SessionRow> = await this.ds.query(
       `UPDATE connect_sessions SET status = 'claimed', browser_hash = $2, browser_expires_at = now() + ($3::int * interval '1 second')
         WHERE id = $1 RETURNING ${COLUMNS}`,
       [id, browserHash, browserTtlSeconds],
@@ -104,24 +128,24 @@ export class ConnectSessionStore {
   }
 
   async byUrlHash(urlHash: Buffer): Promise<ConnectSession | undefined> {
-    const rows = await this.ds.query(`SELECT ${COLUMNS} FROM connect_sessions WHERE url_hash = $1`, [urlHash]);
+    const rows: SessionRow[] = await this.ds.query(`SELECT ${COLUMNS} FROM connect_sessions WHERE url_hash = $1`, [urlHash]);
     return rows[0] && toSession(rows[0]);
   }
 
   async byId(id: string): Promise<ConnectSession | undefined> {
     if (!/^[0-9a-f-]{36}$/.test(id)) return undefined;
-    const rows = await this.ds.query(`SELECT ${COLUMNS} FROM connect_sessions WHERE id = $1`, [id]);
+    const rows: SessionRow[] = await this.ds.query(`SELECT ${COLUMNS} FROM connect_sessions WHERE id = $1`, [id]);
     return rows[0] && toSession(rows[0]);
   }
 
   async byState(stateHash: Buffer): Promise<ConnectSession | undefined> {
-    const rows = await this.ds.query(`SELECT ${COLUMNS} FROM connect_sessions WHERE state_hash = $1`, [stateHash]);
+    const rows: SessionRow[] = await this.ds.query(`SELECT ${COLUMNS} FROM connect_sessions WHERE state_hash = $1`, [stateHash]);
     return rows[0] && toSession(rows[0]);
   }
 
   /** Records a fresh `state` and sealed PKCE verifier; an earlier `state` of this session stops working. */
   async startAuthorization(id: string, stateHash: Buffer, sealed: { tkVersion: number; dekWrapped: Buffer; verifierCt: Buffer | null }): Promise<boolean> {
-    const [, n] = await this.ds.query(
+    const [, n]: Returned<never> = await this.ds.query(
       `UPDATE connect_sessions SET status = 'authorizing', state_hash = $2, tk_version = $3, dek_wrapped = $4, code_verifier_ct = $5, error_code = NULL, updated_at = now()
         WHERE id = $1 AND status IN ('claimed', 'authorizing', 'failed') AND browser_expires_at > now()`,
       [id, stateHash, sealed.tkVersion, sealed.dekWrapped, sealed.verifierCt],
@@ -131,7 +155,7 @@ export class ConnectSessionStore {
 
   /** Consumes a `state` exactly once; returns the sealed verifier of the session it belonged to. */
   async consumeState(id: string, stateHash: Buffer): Promise<{ dekWrapped: Buffer | null; verifierCt: Buffer | null } | undefined> {
-    const [rows] = await this.ds.query(
+    const [rows]: Returned<Pick<ConnectSessionRow, 'dek_wrapped' | 'code_verifier_ct'>> = await this.ds.query(
       `UPDATE connect_sessions SET status = 'exchanging', state_hash = NULL, updated_at = now()
         WHERE id = $1 AND state_hash = $2 AND status = 'authorizing' AND browser_expires_at > now()
         RETURNING dek_wrapped, code_verifier_ct`,
@@ -151,7 +175,7 @@ export class ConnectSessionStore {
 }
 
 async function insert(q: DataSource | EntityManager, s: NewConnectSession, urlHash: Buffer): Promise<{ id: string; expiresAt: Date }> {
-  const rows = await q.query(
+  const rows: Array<Pick<ConnectSessionRow, 'id' | 'expires_at'>> = await q.query(
     `INSERT INTO connect_sessions (id, tenant, integration, subject, return_url, expected_email, expected_subject, created_by, url_hash, expires_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + ($10::int * interval '1 second')) RETURNING id, expires_at`,
     [randomUUID(), s.tenant, s.integration, s.subject, s.returnUrl, s.expectedEmail ?? null, s.expectedSubject ?? null, s.createdBy, urlHash, s.ttlSeconds],
@@ -159,9 +183,10 @@ async function insert(q: DataSource | EntityManager, s: NewConnectSession, urlHa
   return { id: rows[0].id, expiresAt: rows[0].expires_at };
 }
 
-function toSession(r: Record<string, any>): ConnectSession {
+/** The one mapper of a `connect_sessions` row. */
+function toSession(r: SessionRow): ConnectSession {
   return {
-    id: r.id, tenant: r.tenant, integration: r.integration, subject: r.subject, returnUrl: r.return_url, expectedEmail: r.expected_email,
+    id: r.id, tenant: r.tenant as TenantId, integration: r.integration, subject: r.subject, returnUrl: r.return_url, expectedEmail: r.expected_email,
     expectedSubject: r.expected_subject, createdBy: r.created_by, status: r.status, errorCode: r.error_code, expiresAt: r.expires_at,
     browserExpiresAt: r.browser_expires_at, browserHash: r.browser_hash,
   };

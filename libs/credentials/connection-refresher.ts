@@ -5,27 +5,16 @@ import { AuditLog } from '../audit';
 import { VAULT_CONFIG, VaultConfig } from '../config';
 import { DomainError, Secret, TenantId } from '../kernel';
 import { reportRefresh, RefreshOutcome } from '../observability';
-import { OAuthClient, ParsedGrant, ProviderCatalog, ProviderError, ResolvedProvider } from '../oauth';
+import { OAuthClient, ParsedGrant, ProviderCatalog, ProviderError, REFRESH_AHEAD, ResolvedProvider } from '../oauth';
 import { ConnectionEvent, ConnectionEventType } from './connection-events';
 import { IntegrationStore } from './integration.store';
 import { OAuthAppCredentialReader } from './oauth-app-credentials';
 import { ClaimedConnection, OAuthCredential, OAuthCredentialStore, RefreshableConnection } from './oauth-credential.store';
-import { backoffDelayMs, nextRefreshAt } from './refresh-schedule';
+import { backoffDelayMs, isDue, nextRefreshAt, RefreshWindow } from './refresh-schedule';
 import { step } from './refresh-transition';
 
-/** A token this close to its expiry is refreshed before it is released (at most; see `isDue`). */
-export const REFRESH_AHEAD_MS = 60_000;
-/** The share of a token's lifetime left when a release refreshes it: 20–40 s tokens are not refreshed on every release. */
-const AHEAD_SHARE = 0.25;
 /** A token with less than this left is not handed out while another process refreshes it. */
 const MIN_RELEASE_VALIDITY_MS = 1000;
-
-/** Whether a release should refresh first: less than min(60 s, 25 % of the token's lifetime) left. */
-export function isDue(expiresAt: Date | null, issuedAt: Date | null = null, now = Date.now()): boolean {
-  if (expiresAt === null) return false;
-  const life = issuedAt ? Math.max(0, expiresAt.getTime() - issuedAt.getTime()) : Infinity;
-  return expiresAt.getTime() - now <= Math.min(REFRESH_AHEAD_MS, life * AHEAD_SHARE);
-}
 
 /** Whether the token may be released as it is: it has not expired (and will not within a second). */
 export function isUsable(expiresAt: Date | null, now = Date.now()): boolean {
@@ -94,8 +83,8 @@ export class ConnectionRefresher {
    * On demand: resolves once the stored access token is usable (refreshed here or by a sibling, or
    * still valid after a transient failure). Rejects with `needs_reauth`, or `unavailable` (Retry-After).
    */
-  refresh(tenant: TenantId, connectionId: string): Promise<void> {
-    return this.single(tenant, connectionId, () => this.onDemand(tenant, connectionId));
+  refresh(tenant: TenantId, connectionId: string, window: Pick<RefreshWindow, 'releaseAheadSeconds'> = REFRESH_AHEAD): Promise<void> {
+    return this.single(tenant, connectionId, () => this.onDemand(tenant, connectionId, undefined, window));
   }
 
   /**
@@ -140,14 +129,14 @@ export class ConnectionRefresher {
     return flight;
   }
 
-  private async onDemand(tenant: TenantId, id: string, narrowing?: Narrowing): Promise<void> {
+  private async onDemand(tenant: TenantId, id: string, narrowing?: Narrowing, window: Pick<RefreshWindow, 'releaseAheadSeconds'> = REFRESH_AHEAD): Promise<void> {
     const deadline = Date.now() + this.waitMs;
     let waited = false;
     for (;;) {
       const c = await this.store.load(tenant, id);
       if (!c) throw new DomainError('connection_not_found', 'no connection for this user and integration');
       if (c.status !== 'active') throw needsReauth();
-      if (!narrowing && !isDue(c.expiresAt, c.tokenIssuedAt)) return; // a sibling refreshed it meanwhile
+      if (!narrowing && !isDue(c.expiresAt, c.tokenIssuedAt, window)) return; // a sibling refreshed it meanwhile
       const claimed = await this.store.claimLease(c, this.owner, this.leaseMs);
       if (claimed) return this.refreshLeased(claimed, 'on_demand', narrowing);
       // Another process is refreshing it. The current token, while it still works, serves the caller now

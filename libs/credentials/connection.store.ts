@@ -7,6 +7,10 @@ import { DecryptAlarm, KeyUnwrapError, RecordRef, SealedFields } from '../crypto
 import { pgPool } from '../db';
 import { DomainError, TenantId } from '../kernel';
 import { CONNECTION_EVENTS, ConnectionEvent, ConnectionEvents, Queryable } from './connection-events';
+import { Connection, connectionColumns, ConnectionRow, summaryOf, toConnection } from './connection-row';
+
+/** A row an API-key write returned, and whether it inserted it. */
+type Written = ConnectionRow & { created: boolean };
 
 export type ConnectionStatus = 'active' | 'needs_reauth' | 'revoked' | 'refresh_indeterminate';
 
@@ -42,33 +46,45 @@ export interface ExpiredPreviousKey {
   subject: string;
 }
 
-/** What the release path reads: metadata plus the sealed fields it may open. */
-export interface ConnectionRecord extends ConnectionSummary {
-  tenant: TenantId;
-  /** The stored user column ('' for a tenant-level connection): bound into the AAD. */
-  subject: string;
-  dekWrapped: Buffer;
-  tkVersion: number;
-  accessTokenCt: Buffer | null;
-  apiKeyCt: Buffer | null;
-}
+/** A whole connection as its stores read it (the `connections` row, mapped once: connection-row.ts). */
+export type ConnectionRecord = Connection;
 
-/** What a release reads of a connection (`findForRelease`); `tokenIssuedAt` sizes the refresh-ahead window. */
+/** What a release reads of a connection (`findForRelease`); `tokenIssuedAt` and `provider` size the refresh-ahead window. */
 export type ReleasableConnection = Pick<
   ConnectionRecord,
   'id' | 'kind' | 'status' | 'version' | 'scopes' | 'expiresAt' | 'metadata' | 'tenant' | 'tkVersion' | 'dekWrapped' | 'accessTokenCt' | 'apiKeyCt'
-> & { integration: string; subject: string; tokenIssuedAt?: Date | null };
+> & { integration: string; subject: string; tokenIssuedAt?: Date | null; provider?: string | null };
 
 /** The user id of a tenant-level connection (user ids are never empty). */
 export const TENANT_LEVEL = '';
 export const TABLE = 'connections';
 
-const SUMMARY = `id, integration, subject, kind, status, version, scopes, expires_at, metadata, provider_account_id,
-  last_refresh_at, next_refresh_at, last_error_class, refresh_failures, previous_expires_at, created_at, updated_at`;
+const COLUMNS = connectionColumns();
 
-/** `findForRelease`'s statement; the column order is what it reads by index. */
-const FIND_FOR_RELEASE = `SELECT id, kind, status, version, scopes, expires_at, metadata, tk_version, dek_wrapped, access_token_ct, api_key_ct, integration, subject,
-  token_issued_at FROM connections WHERE tenant = $1 AND integration = $2 AND subject = $3`;
+/** `findForRelease`'s statement; the column order is `ReleaseTuple`'s. The provider sizes the refresh-ahead window. */
+const FIND_FOR_RELEASE = `SELECT c.id, c.kind, c.status, c.version, c.scopes, c.expires_at, c.metadata, c.tk_version, c.dek_wrapped, c.access_token_ct, c.api_key_ct,
+  c.integration, c.subject, c.token_issued_at, i.provider
+  FROM connections c LEFT JOIN integrations i ON i.tenant = c.tenant AND i.name = c.integration
+  WHERE c.tenant = $1 AND c.integration = $2 AND c.subject = $3`;
+
+/** One row of `FIND_FOR_RELEASE`, read as an array (rowMode 'array'). */
+type ReleaseTuple = [
+  id: string,
+  kind: ConnectionRow['kind'],
+  status: ConnectionStatus,
+  version: string,
+  scopes: string[] | null,
+  expiresAt: Date | null,
+  metadata: Record<string, unknown> | null,
+  tkVersion: number,
+  dekWrapped: Buffer,
+  accessTokenCt: Buffer | null,
+  apiKeyCt: Buffer | null,
+  integration: string,
+  subject: string,
+  tokenIssuedAt: Date | null,
+  provider: string | null,
+];
 
 /** What a connection's sealed fields are bound to: the row, and whose account on which integration it is (invariant 3). */
 export function connectionRef(tenant: TenantId, id: string, integration: string, subject: string): RecordRef {
@@ -108,17 +124,14 @@ export class ConnectionStore {
    */
   async putApiKey(tenant: TenantId, integration: string, subject: string, apiKey: Buffer): Promise<{ created: boolean; connection: ConnectionSummary }> {
     for (let attempt = 0; attempt < 4; attempt++) {
-      const [existing] = await this.ds.query(
-        `SELECT id, version, dek_wrapped, api_key_ct FROM connections WHERE tenant = $1 AND integration = $2 AND subject = $3`,
-        [tenant, integration, subject],
-      );
+      const existing = await this.find(tenant, integration, subject);
       const id: string = existing?.id ?? randomUUID();
       const ref = connectionRef(tenant, id, integration, subject);
-      const previous = existing?.api_key_ct && this.graceMs > 0 ? await this.openQuietly(ref, existing.dek_wrapped, existing.api_key_ct) : undefined;
+      const previous = existing?.apiKeyCt && this.graceMs > 0 ? await this.openQuietly(ref, existing.dekWrapped, existing.apiKeyCt) : undefined;
       // The helper zeroes what it is given: a copy of the caller's key, made anew for each attempt.
       const plaintext: Record<string, Buffer | null> = { api_key: Buffer.from(apiKey) };
       if (previous) plaintext.previous_api_key = previous;
-      const rows = await this.sealed.write<Array<Record<string, unknown>>>(ref, plaintext, (sealed) =>
+      const rows = await this.sealed.write<Written[]>(ref, plaintext, (sealed) =>
         existing
           ? this.ds
               .query(
@@ -126,23 +139,23 @@ export class ConnectionStore {
                    previous_api_key_ct = $4, previous_expires_at = CASE WHEN $4::bytea IS NULL THEN NULL ELSE now() + make_interval(secs => $5) END,
                    status = 'active', version = version + 1, updated_at = now()
                  WHERE id = $6 AND tenant = $7 AND version = $8
-                 RETURNING ${SUMMARY}, false AS created`,
+                 RETURNING ${COLUMNS}, false AS created`,
                 [sealed.tkVersion, sealed.dekWrapped, sealed.fields.api_key, sealed.fields.previous_api_key ?? null, this.graceMs / 1000, id, tenant, existing.version],
               )
-              .then((r: [Array<Record<string, unknown>>, number]) => r[0])
+              .then((r: [Written[], number]) => r[0])
           : this.withEvents(
               (db) =>
                 db.query(
                   `INSERT INTO connections (id, tenant, integration, subject, kind, status, tk_version, dek_wrapped, api_key_ct)
                    VALUES ($1, $2, $3, $4, 'api_key', 'active', $5, $6, $7)
                    ON CONFLICT (tenant, integration, subject) DO NOTHING
-                   RETURNING ${SUMMARY}, true AS created`,
+                   RETURNING ${COLUMNS}, true AS created`,
                   [id, tenant, integration, subject, sealed.tkVersion, sealed.dekWrapped, sealed.fields.api_key],
-                ) as Promise<Array<Record<string, unknown>>>,
+                ) as Promise<Written[]>,
               (inserted) => (inserted.length ? [deletedOrCreated('connection.created', tenant, id, integration, subject)] : []),
             ),
       );
-      if (rows.length) return { created: Boolean(rows[0].created), connection: toSummary(rows[0]) };
+      if (rows.length) return { created: Boolean(rows[0].created), connection: summaryOf(toConnection(rows[0])) };
       // A concurrent writer changed or created the row between our read and write: go again.
     }
     throw new DomainError('conflict', 'the connection was changed concurrently; retry');
@@ -180,15 +193,9 @@ export class ConnectionStore {
     );
   }
 
-  async find(tenant: TenantId, integration: string, subject: string): Promise<ConnectionRecord | undefined> {
-    const rows = await this.ds.query(
-      `SELECT ${SUMMARY}, tenant, tk_version, dek_wrapped, access_token_ct, api_key_ct
-         FROM connections WHERE tenant = $1 AND integration = $2 AND subject = $3`,
-      [tenant, integration, subject],
-    );
-    if (!rows[0]) return undefined;
-    const r = rows[0];
-    return { ...toSummary(r), tenant, subject, tkVersion: r.tk_version, dekWrapped: r.dek_wrapped, accessTokenCt: r.access_token_ct, apiKeyCt: r.api_key_ct };
+  async find(tenant: TenantId, integration: string, subject: string): Promise<Connection | undefined> {
+    const rows: ConnectionRow[] = await this.ds.query(`SELECT ${COLUMNS} FROM connections WHERE tenant = $1 AND integration = $2 AND subject = $3`, [tenant, integration, subject]);
+    return rows[0] ? toConnection(rows[0]) : undefined;
   }
 
   /**
@@ -197,25 +204,27 @@ export class ConnectionStore {
    * rows as arrays) rather than TypeORM's per-query runner.
    */
   async findForRelease(tenant: TenantId, integration: string, subject: string): Promise<ReleasableConnection | undefined> {
-    const { rows } = await pgPool(this.ds).query<unknown[]>({ name: 'vault_connection_find_for_release', text: FIND_FOR_RELEASE, values: [tenant, integration, subject], rowMode: 'array' });
-    const r = rows[0] as any[] | undefined;
+    const { rows } = await pgPool(this.ds).query<ReleaseTuple>({ name: 'vault_connection_find_for_release', text: FIND_FOR_RELEASE, values: [tenant, integration, subject], rowMode: 'array' });
+    const r = rows[0];
     if (!r) return undefined;
+    const [id, kind, status, version, scopes, expiresAt, metadata, tkVersion, dekWrapped, accessTokenCt, apiKeyCt, integrationName, storedSubject, tokenIssuedAt, provider] = r;
     return {
-      id: r[0],
-      kind: r[1],
-      status: r[2],
-      version: Number(r[3]),
-      scopes: r[4] ?? [],
-      expiresAt: r[5] ?? null,
-      metadata: r[6] ?? {},
+      id,
+      kind,
+      status,
+      version: Number(version),
+      scopes: scopes ?? [],
+      expiresAt: expiresAt ?? null,
+      metadata: metadata ?? {},
       tenant,
-      tkVersion: r[7],
-      dekWrapped: r[8],
-      accessTokenCt: r[9],
-      apiKeyCt: r[10],
-      integration: r[11],
-      subject: r[12],
-      tokenIssuedAt: r[13] ?? null,
+      tkVersion,
+      dekWrapped,
+      accessTokenCt,
+      apiKeyCt,
+      integration: integrationName,
+      subject: storedSubject,
+      tokenIssuedAt: tokenIssuedAt ?? null,
+      provider: provider ?? null,
     };
   }
 
@@ -230,13 +239,24 @@ export class ConnectionStore {
   }
 
   async list(tenant: TenantId, filter: { user?: string; integration?: string; status?: ConnectionStatus; limit: number }): Promise<ConnectionSummary[]> {
-    const rows = await this.ds.query(
-      `SELECT ${SUMMARY} FROM connections WHERE tenant = $1
+    const rows: ConnectionRow[] = await this.ds.query(
+      `SELECT ${COLUMNS} FROM connections WHERE tenant = $1
          AND ($2::text IS NULL OR subject = $2) AND ($3::text IS NULL OR integration = $3) AND ($4::text IS NULL OR status = $4)
        ORDER BY integration, subject LIMIT $5`,
       [tenant, filter.user ?? null, filter.integration ?? null, filter.status ?? null, filter.limit],
     );
-    return rows.map(toSummary);
+    return rows.map((r) => summaryOf(toConnection(r)));
+  }
+
+  /** A tenant's connections counted by their integration's provider and status (for the operator dashboard). */
+  async countByProviderAndStatus(tenant: TenantId): Promise<Array<{ provider: string; status: ConnectionStatus; count: number }>> {
+    return this.ds.query(
+      `SELECT i.provider, c.status, count(*)::int AS count
+         FROM connections c JOIN integrations i ON i.tenant = c.tenant AND i.name = c.integration
+        WHERE c.tenant = $1
+        GROUP BY i.provider, c.status ORDER BY i.provider`,
+      [tenant],
+    );
   }
 
   /** Destroys the connection row, and with it the only copy of its wrapped DEK. */
@@ -251,27 +271,4 @@ export class ConnectionStore {
 
 function deletedOrCreated(type: 'connection.created' | 'connection.deleted', tenant: TenantId, id: string, integration: string, subject: string): ConnectionEvent {
   return { tenant, type, data: { connection_id: id, integration, user: subject === TENANT_LEVEL ? null : subject, status: type === 'connection.created' ? 'active' : 'deleted' } };
-}
-
-function toSummary(r: Record<string, any>): ConnectionSummary {
-  return {
-    id: r.id,
-    integration: r.integration,
-    user: r.subject === TENANT_LEVEL ? null : r.subject,
-    level: r.subject === TENANT_LEVEL ? 'tenant' : 'user',
-    kind: r.kind,
-    status: r.status,
-    version: Number(r.version),
-    scopes: r.scopes ?? [],
-    expiresAt: r.expires_at ?? null,
-    metadata: r.metadata ?? {},
-    providerAccountId: r.provider_account_id ?? null,
-    lastRefreshAt: r.last_refresh_at ?? null,
-    nextRefreshAt: r.next_refresh_at ?? null,
-    lastErrorClass: r.last_error_class ?? null,
-    refreshFailures: Number(r.refresh_failures ?? 0),
-    previousExpiresAt: r.previous_expires_at ?? null,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-  };
 }

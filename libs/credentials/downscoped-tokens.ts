@@ -1,7 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { DomainError, TenantId } from '../kernel';
 import { downscopable, OAuthClient, ParsedGrant, ProviderCatalog, ProviderError, ResolvedProvider } from '../oauth';
-import { ConnectionRefresher, isDue } from './connection-refresher';
+import { ConnectionRefresher } from './connection-refresher';
+import { isDue } from './refresh-schedule';
 import { DerivedToken as Derived, DerivedTokenStore } from './derived-token.store';
 import { IntegrationStore } from './integration.store';
 import { OAuthAppCredentialReader } from './oauth-app-credentials';

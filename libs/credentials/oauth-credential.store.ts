@@ -4,7 +4,9 @@ import { DataSource } from 'typeorm';
 import { AuditLog } from '../audit';
 import { SealedFields, SealedWrite } from '../crypto';
 import { DomainError, Secret, TenantId } from '../kernel';
+import { REFRESH_AHEAD } from '../oauth';
 import { CONNECTION_EVENTS, ConnectionEvent, ConnectionEvents, Queryable } from './connection-events';
+import { Connection, connectionColumns, ConnectionRow, toConnection } from './connection-row';
 import { connectionRef } from './connection.store';
 
 /** An OAuth credential as the connect flow or a refresh produced it. */
@@ -18,33 +20,12 @@ export interface OAuthCredential {
   providerAccountId?: string | null;
 }
 
-/** What a refresh needs of a connection row. */
-export interface RefreshableConnection {
-  id: string;
-  tenant: TenantId;
-  integration: string;
-  subject: string;
-  status: string;
-  version: number;
-  expiresAt: Date | null;
-  scopes: string[];
-  dekWrapped: Buffer;
-  accessTokenCt: Buffer | null;
-  refreshTokenCt: Buffer | null;
-  leaseOwner: string | null;
-  leaseExpiresAt: Date | null;
-  /** Transient failures in a row (the backoff's exponent). */
-  refreshFailures: number;
-  /** Set with `refresh_indeterminate` after a takeover: the refresher that was interrupted. */
-  interruptedOwner: string | null;
-  /**
-   * When a refresher last told the row it was about to call the provider, and the call's outcome is
-   * not known yet (the earliest such call): only then can the stored refresh token have been rotated.
-   */
-  callStartedAt: Date | null;
-  /** When the stored access token was issued (null: written before this was recorded). */
-  tokenIssuedAt: Date | null;
-}
+/** What a refresh needs of a connection (mapped from the row once, by `toConnection`). */
+export type RefreshableConnection = Pick<
+  Connection,
+  | 'id' | 'tenant' | 'integration' | 'subject' | 'status' | 'version' | 'expiresAt' | 'scopes' | 'dekWrapped' | 'accessTokenCt' | 'refreshTokenCt'
+  | 'leaseOwner' | 'leaseExpiresAt' | 'refreshFailures' | 'interruptedOwner' | 'callStartedAt' | 'tokenIssuedAt'
+>;
 
 /** A connection this refresher now holds the lease of. */
 export interface ClaimedConnection extends RefreshableConnection {
@@ -56,8 +37,9 @@ export interface ClaimedConnection extends RefreshableConnection {
   callAgeMs: number | null;
 }
 
-/** The worker's schedule for a fresh credential until its provider's window is known (the refresher then uses the catalog's). */
-const nextRefresh = (refresh: string, expires: string) => `CASE WHEN ${refresh}::bytea IS NOT NULL AND ${expires}::timestamptz IS NOT NULL THEN ${expires}::timestamptz - interval '300 seconds' END`;
+/** The worker's first schedule for a fresh credential: its provider's `refresh.aheadSeconds` (`ahead`) before expiry. */
+const nextRefresh = (refresh: string, expires: string, ahead: string) =>
+  `CASE WHEN ${refresh}::bytea IS NOT NULL AND ${expires}::timestamptz IS NOT NULL THEN ${expires}::timestamptz - make_interval(secs => ${ahead}::int) END`;
 
 /**
  * Writes of OAuth credentials: connect/reconnect (one upsert, a fresh DEK, version + 1) and the
@@ -85,16 +67,25 @@ export class OAuthCredentialStore {
   }
 
   /** Connects or reconnects: the previous credential (and its DEK) is replaced in one statement. */
-  async put(tenant: TenantId, integration: string, subject: string, c: OAuthCredential): Promise<{ id: string; version: number; created: boolean }> {
+  async put(
+    tenant: TenantId,
+    integration: string,
+    subject: string,
+    c: OAuthCredential,
+    aheadSeconds: number = REFRESH_AHEAD.aheadSeconds,
+  ): Promise<{ id: string; version: number; created: boolean }> {
     for (let attempt = 0; attempt < 3; attempt++) {
-      const existing = await this.ds.query(`SELECT id, status FROM connections WHERE tenant = $1 AND integration = $2 AND subject = $3`, [tenant, integration, subject]);
-      const id: string = existing[0]?.id ?? randomUUID();
+      const [existing]: Array<Pick<ConnectionRow, 'id' | 'status'>> = await this.ds.query(
+        `SELECT id, status FROM connections WHERE tenant = $1 AND integration = $2 AND subject = $3`,
+        [tenant, integration, subject],
+      );
+      const id: string = existing?.id ?? randomUUID();
       const sink = this.events;
       const upsert = async (db: Queryable, sealed: Sealed) => {
         const rows = await db.query(
           `INSERT INTO connections (id, tenant, integration, subject, kind, status, tk_version, dek_wrapped, access_token_ct, refresh_token_ct,
              expires_at, refresh_token_expires_at, scopes, metadata, provider_account_id, next_refresh_at, token_issued_at)
-           VALUES ($1, $2, $3, $4, 'oauth2', 'active', $5, $6, $7, $8, $9, $10, $11, $12, $13, ${nextRefresh('$8', '$9')}, now())
+           VALUES ($1, $2, $3, $4, 'oauth2', 'active', $5, $6, $7, $8, $9, $10, $11, $12, $13, ${nextRefresh('$8', '$9', '$14')}, now())
            ON CONFLICT (tenant, integration, subject) DO UPDATE SET tk_version = EXCLUDED.tk_version, dek_wrapped = EXCLUDED.dek_wrapped,
              access_token_ct = EXCLUDED.access_token_ct, refresh_token_ct = EXCLUDED.refresh_token_ct, api_key_ct = NULL,
              expires_at = EXCLUDED.expires_at, refresh_token_expires_at = EXCLUDED.refresh_token_expires_at, scopes = EXCLUDED.scopes,
@@ -105,10 +96,10 @@ export class OAuthCredentialStore {
              refresh_call_started_at = NULL, updated_at = now()
            WHERE connections.id = EXCLUDED.id
            RETURNING id, version, (xmax = 0) AS created`,
-          [id, tenant, integration, subject, sealed.tkVersion, sealed.dekWrapped, sealed.access, sealed.refresh, c.expiresAt, c.refreshTokenExpiresAt, c.scopes, JSON.stringify(c.metadata), c.providerAccountId ?? null],
+          [id, tenant, integration, subject, sealed.tkVersion, sealed.dekWrapped, sealed.access, sealed.refresh, c.expiresAt, c.refreshTokenExpiresAt, c.scopes, JSON.stringify(c.metadata), c.providerAccountId ?? null, aheadSeconds],
         ) as Array<{ id: string; version: string; created: boolean }>;
         // A new account, or one that was broken and works again, is news for the tenant's backend.
-        const type = rows[0]?.created ? 'connection.created' : existing[0] && existing[0].status !== 'active' ? 'connection.recovered' : undefined;
+        const type = rows[0]?.created ? 'connection.created' : existing && existing.status !== 'active' ? 'connection.recovered' : undefined;
         if (type) await sink.enqueue(db, { tenant, type, data: { connection_id: id, integration, user: subject, status: 'active' } });
         return rows;
       };
@@ -122,8 +113,8 @@ export class OAuthCredentialStore {
   }
 
   async load(tenant: TenantId, id: string): Promise<RefreshableConnection | undefined> {
-    const rows = await this.ds.query(`SELECT ${COLUMNS} FROM connections WHERE tenant = $1 AND id = $2 AND kind = 'oauth2'`, [tenant, id]);
-    return rows[0] ? toRefreshable(rows[0]) : undefined;
+    const rows: ConnectionRow[] = await this.ds.query(`SELECT ${connectionColumns()} FROM connections WHERE tenant = $1 AND id = $2 AND kind = 'oauth2'`, [tenant, id]);
+    return rows[0] ? toConnection(rows[0]) : undefined;
   }
 
   /**
@@ -152,14 +143,14 @@ export class OAuthCredentialStore {
    */
   async claimLease(c: RefreshableConnection, owner: string, leaseMs: number): Promise<ClaimedConnection | undefined> {
     const claimedAt = Date.now();
-    const [rows] = await this.ds.query(
+    const [rows]: [ClaimRow[], number] = await this.ds.query(
       `WITH prev AS (
          SELECT tenant, id, lease_owner FROM connections
           WHERE tenant = $1 AND id = $2 AND version = $3 AND status = 'active' AND (lease_expires_at IS NULL OR lease_expires_at < now())
           FOR UPDATE)
        UPDATE connections c SET lease_owner = $4, lease_expires_at = now() + ($5::int * interval '1 millisecond')
          FROM prev WHERE c.tenant = prev.tenant AND c.id = prev.id
-       RETURNING ${prefixed('c')}, prev.lease_owner AS previous_owner, ${CALL_AGE}`,
+       RETURNING ${connectionColumns('c')}, prev.lease_owner AS previous_owner, ${CALL_AGE}`,
       [c.tenant, c.id, c.version, owner, leaseMs],
     );
     return rows[0] ? toClaimed(rows[0], claimedAt) : undefined;
@@ -172,7 +163,7 @@ export class OAuthCredentialStore {
    */
   async claimDue(owner: string, leaseMs: number, limit: number): Promise<ClaimedConnection[]> {
     const claimedAt = Date.now();
-    const [rows] = await this.ds.query(
+    const [rows]: [ClaimRow[], number] = await this.ds.query(
       `WITH due AS (
          SELECT tenant, id, lease_owner FROM connections
           WHERE kind = 'oauth2' AND status = 'active' AND next_refresh_at IS NOT NULL AND next_refresh_at <= now()
@@ -182,15 +173,15 @@ export class OAuthCredentialStore {
           FOR UPDATE SKIP LOCKED)
        UPDATE connections c SET lease_owner = $1, lease_expires_at = now() + ($2::int * interval '1 millisecond')
          FROM due WHERE c.tenant = due.tenant AND c.id = due.id
-       RETURNING ${prefixed('c')}, due.lease_owner AS previous_owner, ${CALL_AGE}`,
+       RETURNING ${connectionColumns('c')}, due.lease_owner AS previous_owner, ${CALL_AGE}`,
       [owner, leaseMs, limit],
     );
-    return rows.map((r: Row) => toClaimed(r, claimedAt));
+    return rows.map((r) => toClaimed(r, claimedAt));
   }
 
   /** Seconds the oldest due, unclaimed refresh has been waiting (0 when none): the queue's lag. */
   async dueLagSeconds(): Promise<number> {
-    const [r] = await this.ds.query(
+    const [r]: Array<{ lag: number }> = await this.ds.query(
       `SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(next_refresh_at)), 0)::float8 AS lag FROM connections
         WHERE kind = 'oauth2' AND status = 'active' AND next_refresh_at IS NOT NULL AND next_refresh_at <= now()
           AND (lease_expires_at IS NULL OR lease_expires_at < now())`,
@@ -328,25 +319,12 @@ function sealedTokens(s: SealedWrite) {
   return { tkVersion: s.tkVersion, dekWrapped: s.dekWrapped, access: s.fields.access_token, refresh: s.fields.refresh_token ?? null };
 }
 
-type Row = Record<string, any>;
-
-const COLUMN_LIST = ['id', 'tenant', 'integration', 'subject', 'status', 'version', 'expires_at', 'scopes', 'dek_wrapped', 'access_token_ct', 'refresh_token_ct', 'lease_owner', 'lease_expires_at', 'refresh_failures', 'interrupted_owner', 'refresh_call_started_at', 'token_issued_at'];
-const COLUMNS = COLUMN_LIST.join(', ');
-const prefixed = (alias: string) => COLUMN_LIST.map((c) => `${alias}.${c}`).join(', ');
-
-function toRefreshable(r: Row): RefreshableConnection {
-  return {
-    id: r.id, tenant: r.tenant as TenantId, integration: r.integration, subject: r.subject, status: r.status, version: Number(r.version), expiresAt: r.expires_at,
-    scopes: r.scopes ?? [], dekWrapped: r.dek_wrapped, accessTokenCt: r.access_token_ct, refreshTokenCt: r.refresh_token_ct,
-    leaseOwner: r.lease_owner, leaseExpiresAt: r.lease_expires_at, refreshFailures: Number(r.refresh_failures ?? 0), interruptedOwner: r.interrupted_owner ?? null,
-    callStartedAt: r.refresh_call_started_at ?? null,
-    tokenIssuedAt: r.token_issued_at ?? null,
-  };
-}
+/** A claim's row: the connection, the lease holder it replaced and the outstanding call's age. */
+type ClaimRow = ConnectionRow & { previous_owner: string | null; call_age_ms: number | null };
 
 /** A claim's view of the outstanding call's age, by the database's clock (no skew with ours). */
 const CALL_AGE = `(EXTRACT(EPOCH FROM (now() - c.refresh_call_started_at)) * 1000)::float8 AS call_age_ms`;
 
-function toClaimed(r: Row, claimedAt: number): ClaimedConnection {
-  return { ...toRefreshable(r), takenOverFrom: r.previous_owner, claimedAt, callAgeMs: r.call_age_ms === null ? null : Number(r.call_age_ms) };
+function toClaimed(r: ClaimRow, claimedAt: number): ClaimedConnection {
+  return { ...toConnection(r), takenOverFrom: r.previous_owner, claimedAt, callAgeMs: r.call_age_ms === null ? null : Number(r.call_age_ms) };
 }

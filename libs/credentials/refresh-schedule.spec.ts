@@ -1,8 +1,51 @@
 import fc from 'fast-check';
-import { backoffDelayMs, nextRefreshAt } from './refresh-schedule';
+import { BUILT_IN_ENTRIES, ProviderCatalog, REFRESH_AHEAD } from '../oauth';
+import { backoffDelayMs, isDue, nextRefreshAt } from './refresh-schedule';
 
 const NOW = Date.parse('2026-11-22T10:00:00Z');
 const at = (offsetMs: number) => new Date(NOW + offsetMs);
+
+describe('isDue (a release refreshes first)', () => {
+  const hourToken = (leftMs: number) => [at(leftMs), at(leftMs - 3600_000)] as const;
+
+  it("uses the release window, 60 s by default, for a long-lived token", () => {
+    expect(isDue(...hourToken(60_000), REFRESH_AHEAD, NOW)).toBe(true);
+    expect(isDue(...hourToken(61_000), REFRESH_AHEAD, NOW)).toBe(false);
+    expect(isDue(...hourToken(61_000), undefined, NOW)).toBe(false);
+  });
+
+  it("is a quarter of a short token's lifetime when that is less than the window", () => {
+    const issued = at(-16_000); // a 20 s token with 4 s left: due; with 6 s left: not
+    expect(isDue(at(4_000), issued, REFRESH_AHEAD, NOW)).toBe(true);
+    expect(isDue(at(6_000), at(-14_000), REFRESH_AHEAD, NOW)).toBe(false);
+  });
+
+  it("gives a row without token_issued_at the whole window, and never refreshes a token that does not expire", () => {
+    expect(isDue(at(59_000), null, REFRESH_AHEAD, NOW)).toBe(true);
+    expect(isDue(null, null, REFRESH_AHEAD, NOW)).toBe(false);
+  });
+
+  it("follows the provider's releaseAheadSeconds", () => {
+    expect(isDue(...hourToken(100_000), { releaseAheadSeconds: 120 }, NOW)).toBe(true);
+    expect(isDue(...hourToken(100_000), { releaseAheadSeconds: 60 }, NOW)).toBe(false);
+  });
+});
+
+describe('the catalog decides how early', () => {
+  it('fills both windows with the documented defaults, per provider', () => {
+    expect(REFRESH_AHEAD).toEqual({ aheadSeconds: 300, releaseAheadSeconds: 60 });
+    const catalog = new ProviderCatalog();
+    expect(catalog.refreshWindow('google')).toMatchObject(REFRESH_AHEAD);
+    expect(catalog.refreshWindow('no-such-provider')).toBe(REFRESH_AHEAD);
+    expect(catalog.refreshWindow(null)).toBe(REFRESH_AHEAD);
+  });
+
+  it("carries a provider's own windows", () => {
+    const google = BUILT_IN_ENTRIES.find((e) => e.id === 'google')!;
+    const catalog = new ProviderCatalog([{ ...google, refresh: { ...google.refresh, aheadSeconds: 900, releaseAheadSeconds: 120 } }]);
+    expect(catalog.refreshWindow('google')).toMatchObject({ aheadSeconds: 900, releaseAheadSeconds: 120 });
+  });
+});
 
 describe('nextRefreshAt', () => {
   it('is the window before expiry for a long-lived token', () => {

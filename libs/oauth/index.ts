@@ -1,7 +1,7 @@
 export { ProviderCatalog, BUILT_IN_ENTRIES, API_KEY_PROVIDER, validateEntry, downscopable } from './catalog/catalog';
 export type { ResolvedProvider, FieldError } from './catalog/catalog';
 export { CUSTOM_PROVIDER, customOptionsSchema } from './catalog/custom';
-export { providerEntrySchema } from './catalog/entry.schema';
+export { providerEntrySchema, REFRESH_AHEAD } from './catalog/entry.schema';
 export type { ProviderEntry, ProviderEntryInput, ClientAuthMethod } from './catalog/entry.schema';
 export { OutboundPolicy, embeddedIPv4 } from './outbound/address-policy';
 export { ProviderHttpClient, OutboundError } from './outbound/provider-http.client';

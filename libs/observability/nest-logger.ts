@@ -18,7 +18,18 @@ class AppPinoLogger extends PinoLogger {
   }
 }
 
+/** Nest's start-up inventory (one line per module, controller and route, ~120 of them): debug, so the banner stays readable. */
+const INVENTORY_CONTEXTS = new Set(['InstanceLoader', 'RoutesResolver', 'RouterExplorer']);
+
+class VaultNestLogger extends NestPinoLogger {
+  override log(message: unknown, ...optionalParams: unknown[]): void {
+    const context = optionalParams[optionalParams.length - 1];
+    if (typeof context === 'string' && INVENTORY_CONTEXTS.has(context)) return this.debug(message, ...optionalParams);
+    return super.log(message, ...optionalParams);
+  }
+}
+
 /** Nest's logger for a process (the API, the worker) writing into its pino logger from `createVaultLogger`. */
 export function nestLogger(root: Logger): LoggerService {
-  return new NestPinoLogger(new AppPinoLogger(root), {});
+  return new VaultNestLogger(new AppPinoLogger(root), {});
 }

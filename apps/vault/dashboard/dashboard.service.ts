@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
 import { AuditLog } from '../../../libs/audit';
 import { AuditVerifyService } from '../../../libs/audit-anchors';
+import { ConnectionStore } from '../../../libs/credentials';
 import { KeyStatusService } from '../../../libs/keys';
 import { TenantId } from '../../../libs/kernel';
 
@@ -34,14 +34,13 @@ export interface DashboardView {
 
 /**
  * What the operator dashboard shows, for one tenant only. The figures come from the contexts that
- * own them: key status from libs/keys, recent releases through the audit log's own query; the two
- * aggregates the contexts do not offer (connections by status and provider, audit counts per hour)
- * are read-only SQL here, every statement bound to the tenant.
+ * own them, no SQL here: key status from libs/keys, connections by provider and status from the
+ * connection store, recent releases and hourly counts from the audit log.
  */
 @Injectable()
 export class DashboardService {
   constructor(
-    private readonly ds: DataSource,
+    private readonly connectionStore: ConnectionStore,
     private readonly audit: AuditLog,
     private readonly keyStatus: KeyStatusService,
     private readonly auditVerify: AuditVerifyService,
@@ -94,20 +93,13 @@ export class DashboardService {
   }
 
   private async connections(tenant: TenantId): Promise<DashboardView['connections']> {
-    const rows: Array<{ provider: string; status: string; n: number }> = await this.ds.query(
-      `SELECT i.provider, c.status, count(*)::int AS n
-         FROM connections c JOIN integrations i ON i.tenant = c.tenant AND i.name = c.integration
-        WHERE c.tenant = $1
-        GROUP BY i.provider, c.status ORDER BY i.provider`,
-      [tenant],
-    );
     const byProvider = new Map<string, Record<string, number>>();
     const byStatus: Record<string, number> = Object.fromEntries(CONNECTION_STATUSES.map((s) => [s, 0]));
-    for (const r of rows) {
+    for (const r of await this.connectionStore.countByProviderAndStatus(tenant)) {
       const counts = byProvider.get(r.provider) ?? {};
-      counts[r.status] = r.n;
+      counts[r.status] = r.count;
       byProvider.set(r.provider, counts);
-      byStatus[r.status] = (byStatus[r.status] ?? 0) + r.n;
+      byStatus[r.status] = (byStatus[r.status] ?? 0) + r.count;
     }
     const list = [...byProvider].map(([provider, counts]) => ({ provider, counts, total: Object.values(counts).reduce((a, b) => a + b, 0) }));
     return { rows: list, byStatus, total: list.reduce((n, r) => n + r.total, 0) };
@@ -115,21 +107,14 @@ export class DashboardService {
 
   /** Refresh failures per hour (an `error` or `denied` refresh) and release outcomes, since `start`. */
   private async activity(tenant: TenantId, start: Date) {
-    const rows: Array<{ action: string; outcome: string; bucket: number; n: number }> = await this.ds.query(
-      `SELECT action, outcome, floor(extract(epoch FROM at - $2::timestamptz) / 3600)::int AS bucket, count(*)::int AS n
-         FROM audit_events
-        WHERE tenant = $1 AND at >= $2::timestamptz
-          AND ((action = 'connection.refresh' AND outcome IN ('error', 'denied')) OR action = 'credential.release')
-        GROUP BY 1, 2, 3`,
-      [tenant, start.toISOString()],
-    );
+    const rows = await this.audit.countPerHour(tenant, start, { 'connection.refresh': ['error', 'denied'], 'credential.release': [] });
     const failures: number[] = Array(CHART_HOURS).fill(0);
     const releases = { allowed: 0, denied: 0, error: 0 };
     for (const r of rows) {
       if (r.action === 'connection.refresh') {
         // A clock a little ahead of the database's lands in the last hour rather than nowhere.
-        failures[Math.min(CHART_HOURS - 1, Math.max(0, r.bucket))] += r.n;
-      } else releases[r.outcome as keyof typeof releases] += r.n;
+        failures[Math.min(CHART_HOURS - 1, Math.max(0, r.hour))] += r.count;
+      } else releases[r.outcome as keyof typeof releases] += r.count;
     }
     return { failures, releases };
   }

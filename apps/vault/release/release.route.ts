@@ -40,8 +40,8 @@ export class ReleaseRoute implements OnModuleInit {
     const fastify = this.adapter.httpAdapter?.getInstance<FastifyInstance>();
     if (!fastify) throw new Error('the release route needs the Fastify adapter');
     fastify.post(RELEASE_ROUTE, (req, reply) => this.handle(req, reply));
-    // The line Nest logs for each route it maps (the OpenAPI test matches documented routes against these).
-    new Logger('ReleaseRoute').log(`Mapped {${RELEASE_ROUTE}, POST} route`);
+    // The line Nest logs for each route it maps, at debug as Nest's (the OpenAPI test matches documented routes against these).
+    new Logger('ReleaseRoute').debug(`Mapped {${RELEASE_ROUTE}, POST} route`);
   }
 
   private async handle(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {

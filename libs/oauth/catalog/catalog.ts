@@ -3,7 +3,7 @@ import { asana, box, dropbox, hubspot, intercom, zendesk, zoom } from './entries
 import { atlassian, github, githubApp, gitlab, linear, notion, slack, slackUser } from './entries/collaboration';
 import { google, microsoft, salesforceMyDomain, salesforceProduction, salesforceSandbox } from './entries/enterprise';
 import { CUSTOM_PROVIDER, customEntry, customEntryBase, customOptionsSchema } from './custom';
-import { ProviderEntry, ProviderEntryInput, providerEntrySchema } from './entry.schema';
+import { ProviderEntry, ProviderEntryInput, providerEntrySchema, REFRESH_AHEAD } from './entry.schema';
 
 export const API_KEY_PROVIDER = 'api_key';
 
@@ -63,6 +63,11 @@ export class ProviderCatalog {
 
   get(id: string): ProviderEntry | undefined {
     return this.entries.get(id);
+  }
+
+  /** How early a provider's tokens are refreshed (its catalog entry's `refresh` window; the defaults for an unknown id). */
+  refreshWindow(id: string | null | undefined): ProviderEntry['refresh'] | typeof REFRESH_AHEAD {
+    return (id ? this.entries.get(id)?.refresh : undefined) ?? REFRESH_AHEAD;
   }
 
   /** The problems with an integration's provider settings (empty when it resolves). */

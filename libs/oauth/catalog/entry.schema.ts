@@ -65,6 +65,12 @@ export const revocationSchema = z
   })
   .strict();
 
+/**
+ * How early access tokens are refreshed, unless a provider's catalog entry says otherwise: the one
+ * place these defaults live (the worker's schedule, a fresh connection's first schedule, the release check).
+ */
+export const REFRESH_AHEAD = Object.freeze({ aheadSeconds: 300, releaseAheadSeconds: 60 });
+
 export const providerEntrySchema = z
   .object({
     id: z.string().regex(/^[a-z0-9][a-z0-9-]{1,39}$/),
@@ -105,8 +111,14 @@ export const providerEntrySchema = z
       .object({
         supported: z.boolean(),
         rotation: z.enum(['never', 'always', 'optional']),
-        /** The worker refreshes this long before the access token expires. */
-        aheadSeconds: z.number().int().min(30).max(86400).default(300),
+        /** The worker refreshes this long before the access token expires (default `REFRESH_AHEAD.aheadSeconds`). */
+        aheadSeconds: z.number().int().min(30).max(86400).default(REFRESH_AHEAD.aheadSeconds),
+        /**
+         * A release refreshes first only with less than this left, or a quarter of the token's lifetime
+         * when that is less (default `REFRESH_AHEAD.releaseAheadSeconds`): the worker's earlier window
+         * keeps releases from waiting on a provider call.
+         */
+        releaseAheadSeconds: z.number().int().min(1).max(3600).default(REFRESH_AHEAD.releaseAheadSeconds),
         /** Providers that revoke refresh tokens left unused (Google: 6 months, Microsoft: 90 days) get a refresh at least this often. */
         keepAliveDays: z.number().int().min(1).max(365).optional(),
         /**

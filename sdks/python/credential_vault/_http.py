@@ -44,9 +44,10 @@ def call_vault(method: str, url: str, headers: Mapping[str, str], body: Optional
             status = response.status if response.status is not None else response.getcode()
             answer_headers = {k.lower(): v for k, v in response.headers.items()}
             text = response.read()
-    except (socket.timeout, TimeoutError):
-        raise VaultUnavailable(detail=f"the vault did not answer within {timeout:g} s") from None
     except (urllib.error.URLError, OSError) as err:
+        # A timeout while connecting arrives wrapped in URLError; one while reading, bare.
+        if isinstance(err, (socket.timeout, TimeoutError)) or isinstance(getattr(err, "reason", None), (socket.timeout, TimeoutError)):
+            raise VaultUnavailable(detail=f"the vault did not answer within {timeout:g} s") from None
         raise VaultUnavailable(detail="the vault could not be reached") from err
     return Answer(status=int(status), headers=answer_headers, body=_json(text))
 

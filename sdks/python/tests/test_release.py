@@ -214,3 +214,13 @@ def test_a_vault_that_cannot_be_reached_is_vault_unavailable() -> None:
     with pytest.raises(VaultUnavailable) as down:
         VaultClient(f"http://127.0.0.1:{port}", "mcp-1", client_secret="s").release("openai", user_token="t")
     assert down.value.status == 0 and down.value.detail == "the vault could not be reached"
+
+
+def test_a_vault_that_does_not_answer_in_time_is_vault_unavailable() -> None:
+    with socket.socket() as silent:  # listens (the connection is made) but never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        with pytest.raises(VaultUnavailable) as slow:
+            VaultClient(url, "mcp-1", client_secret="s", timeout_seconds=0.5).release("openai", user_token="t")
+    assert slow.value.status == 0 and slow.value.detail == "the vault did not answer within 0.5 s"

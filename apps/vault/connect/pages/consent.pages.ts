@@ -7,11 +7,22 @@ export function postForm(action: string, csrf: string, inner: SafeHtml, extra: R
   return html`<form method="post" action="${action}"><input type="hidden" name="csrf" value="${csrf}">${hidden}${inner}</form>`;
 }
 
-function agentsSection(v: ConsentView): SafeHtml {
+/**
+ * What an agent gets differs by integration type, and every sentence must be true for the one
+ * shown: OAuth agents get an access token (never the refresh token); API-key agents get the key.
+ */
+const WHAT_AGENTS_GET = {
+  oauth: (v: ConsentView) =>
+    html`Agents receive only an access token for your ${v.providerName} account, when they act for you — never your password or the refresh token the vault keeps. Each time one is handed to an agent, that is recorded.`,
+  api_key: () =>
+    html`Agents receive this API key itself when they act for you: a key cannot be narrowed or made short-lived, so add one with only the access agents need. Each time it is handed to an agent, that is recorded.`,
+};
+
+function agentsSection(v: ConsentView, kind: keyof typeof WHAT_AGENTS_GET): SafeHtml {
   const items = v.agents.map((a) => html`<li><strong>${a.name}</strong>${a.clientId ? html` <code>${a.clientId}</code>` : ''}${a.condition ? html` — ${a.condition}` : ''}</li>`);
   return html`<section aria-labelledby="agents-h"><h2 id="agents-h">Agents that may use it</h2>
     ${items.length ? html`<ul>${items}</ul>` : html`<p class="muted">No agent may use it yet. An administrator of ${v.tenant} decides which agents can.</p>`}
-    <p class="muted">An agent only ever receives a short-lived access token, never your password or refresh token, and every use is recorded.</p></section>`;
+    <p class="muted">${WHAT_AGENTS_GET[kind](v)}</p></section>`;
 }
 
 function header(v: ConsentView, heading: string): SafeHtml {
@@ -25,7 +36,7 @@ export function consentPage(v: ConsentView, sessionId: string, csrf: string): Sa
   return html`<main>${header(v, `Connect your ${v.providerName} account`)}
     <section aria-labelledby="scopes-h"><h2 id="scopes-h">What it will be able to do</h2>
       ${scopes.length ? html`<ul>${scopes}</ul>` : html`<p>What the ${v.providerName} app is configured to allow.</p>`}</section>
-    ${agentsSection(v)}
+    ${agentsSection(v, 'oauth')}
     <p>You will sign in at <strong>${v.providerHost ?? v.providerName}</strong>. You can disconnect at any time on <a href="/connections">your connections</a> page.</p>
     <div class="actions">
       ${postForm(`/connect/s/${sessionId}/authorize`, csrf, html`<button type="submit" class="primary" autofocus>Connect</button>`)}
@@ -35,10 +46,10 @@ export function consentPage(v: ConsentView, sessionId: string, csrf: string): Sa
 
 export function apiKeyPage(v: ConsentView, sessionId: string, csrf: string): SafeHtml {
   return html`<main>${header(v, `Add your ${v.title} API key`)}
-    ${agentsSection(v)}
+    ${agentsSection(v, 'api_key')}
     ${postForm(`/connect/s/${sessionId}/api-key`, csrf, html`<label for="api_key">API key</label>
       <input id="api_key" name="api_key" type="password" autocomplete="off" spellcheck="false" required maxlength="8192" autofocus>
-      <p class="muted">It is stored encrypted and only released to the agents above.</p>
+      <p class="muted">It is stored encrypted, and handed only to agents that policy allows (today, those listed above).</p>
       <div class="actions"><button type="submit" class="primary">Save key</button></div>`)}
     <div class="actions">${postForm(`/connect/s/${sessionId}/cancel`, csrf, html`<button type="submit">Cancel</button>`)}</div></main>`;
 }
