@@ -7,6 +7,7 @@ const ACTIONS: Record<string, string> = {
   'credential.release': 'An agent received a token',
   'grant.revoke': 'You turned an agent off',
   'grant.restore': 'You turned an agent back on',
+  'connection.connect': 'Connected',
   'connection.disconnect': 'Disconnected',
   'user.sign_in': 'You signed in',
 };
