@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import { AuditLog } from '../audit';
 import { RecordRef, SealedFields } from '../crypto';
 import { DomainError, Secret, TenantId } from '../kernel';
+import type { ConnectionRow } from './connection-row';
 
 const TABLE = 'derived_tokens';
 
@@ -37,6 +38,24 @@ export interface SealedDerivedToken {
   accessTokenCt: Buffer;
 }
 
+/** A `derived_tokens` row as `find` reads it, with its connection's owner columns (joined, bound into the AAD). */
+interface DerivedTokenRow {
+  id: string;
+  connection_id: string;
+  scope_key: string;
+  subject: string;
+  integration: string;
+  scopes: string[];
+  expires_at: Date | null;
+  dek_wrapped: Buffer;
+  access_token_ct: Buffer;
+}
+
+/** The one mapper of a `derived_tokens` row. */
+function toSealedDerived(r: DerivedTokenRow): SealedDerivedToken {
+  return { id: r.id, connectionId: r.connection_id, scopeKey: r.scope_key, subject: r.subject, integration: r.integration, scopes: r.scopes, expiresAt: r.expires_at, dekWrapped: r.dek_wrapped, accessTokenCt: r.access_token_ct };
+}
+
 /**
  * Downscoped access tokens, sealed, one per (connection, scope set). A row counts only while the
  * connection still holds the refresh token it was derived from (`source_digest`): after a reconnect
@@ -51,16 +70,13 @@ export class DerivedTokenStore {
   ) {}
 
   async find(tenant: TenantId, connectionId: string, scopeKey: string): Promise<SealedDerivedToken | undefined> {
-    const rows = await this.ds.query(
+    const rows: DerivedTokenRow[] = await this.ds.query(
       `SELECT d.id, d.connection_id, d.scope_key, c.subject, c.integration, d.scopes, d.expires_at, d.dek_wrapped, d.access_token_ct FROM derived_tokens d
          JOIN connections c ON c.tenant = d.tenant AND c.id = d.connection_id
         WHERE d.tenant = $1 AND d.connection_id = $2 AND d.scope_key = $3 AND d.source_digest = sha256(c.refresh_token_ct)`,
       [tenant, connectionId, scopeKey],
     );
-    const r = rows[0];
-    return r
-      ? { id: r.id, connectionId: r.connection_id, scopeKey: r.scope_key, subject: r.subject, integration: r.integration, scopes: r.scopes, expiresAt: r.expires_at, dekWrapped: r.dek_wrapped, accessTokenCt: r.access_token_ct }
-      : undefined;
+    return rows[0] ? toSealedDerived(rows[0]) : undefined;
   }
 
   /** The token, opened. Key errors propagate (`KeyUnwrapError`), alarmed and audited as `decrypt_failed`. */
@@ -75,7 +91,7 @@ export class DerivedTokenStore {
    */
   async put(tenant: TenantId, connectionId: string, scopeKey: string, sourceCt: Buffer, t: DerivedToken): Promise<void> {
     const digest = createHash('sha256').update(sourceCt).digest();
-    const [owner]: Array<{ subject: string; integration: string }> = await this.ds.query(`SELECT subject, integration FROM connections WHERE tenant = $1 AND id = $2`, [tenant, connectionId]);
+    const [owner]: Array<Pick<ConnectionRow, 'subject' | 'integration'>> = await this.ds.query(`SELECT subject, integration FROM connections WHERE tenant = $1 AND id = $2`, [tenant, connectionId]);
     if (!owner) throw new DomainError('connection_not_found', 'no connection for this user and integration');
     const id = randomUUID();
     const ref = derivedRef(tenant, id, { connectionId, scopeKey, ...owner });

@@ -28,6 +28,21 @@ export interface Integration {
 
 const TABLE = 'integrations';
 
+/** An `integrations` row (`SELECT *`): the one row type of the table, read by this store and the client-secret reader. */
+export interface IntegrationRow {
+  tenant: string;
+  name: string;
+  id: string;
+  provider: string;
+  level: 'user' | 'tenant';
+  config: Record<string, unknown>;
+  tk_version: number | null;
+  dek_wrapped: Buffer | null;
+  client_secret_ct: Buffer | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
 /** What an integration's client secret is bound to: the row, and the integration's name (invariant 3). */
 export function integrationRef(tenant: TenantId, id: string, name: string): RecordRef {
   return { tenant, table: TABLE, id, bind: { name } };
@@ -42,12 +57,12 @@ export class IntegrationStore {
   ) {}
 
   async get(tenant: TenantId, name: string): Promise<Integration | undefined> {
-    const rows = await this.ds.query(`SELECT * FROM integrations WHERE tenant = $1 AND name = $2`, [tenant, name]);
+    const rows: IntegrationRow[] = await this.ds.query(`SELECT * FROM integrations WHERE tenant = $1 AND name = $2`, [tenant, name]);
     return rows[0] && toIntegration(rows[0]);
   }
 
   async list(tenant: TenantId): Promise<Integration[]> {
-    const rows = await this.ds.query(`SELECT * FROM integrations WHERE tenant = $1 ORDER BY name`, [tenant]);
+    const rows: IntegrationRow[] = await this.ds.query(`SELECT * FROM integrations WHERE tenant = $1 ORDER BY name`, [tenant]);
     return rows.map(toIntegration);
   }
 
@@ -61,7 +76,7 @@ export class IntegrationStore {
     }
     const id = existing?.id ?? randomUUID();
     await ensureTenant(this.ds, tenant);
-    const upsert = async (sealed?: SealedWrite): Promise<Array<Record<string, unknown>>> =>
+    const upsert = async (sealed?: SealedWrite): Promise<Array<IntegrationRow & { created: boolean }>> =>
       this.ds.query(
         `INSERT INTO integrations (tenant, name, id, provider, level, config, tk_version, dek_wrapped, client_secret_ct)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -83,21 +98,22 @@ export class IntegrationStore {
 
   async delete(tenant: TenantId, name: string): Promise<boolean> {
     // Connections cascade: their rows, wrapped DEKs included, go with it (crypto-shredding).
-    const [, count] = await this.ds.query(`DELETE FROM integrations WHERE tenant = $1 AND name = $2`, [tenant, name]);
+    const [, count]: [unknown, number] = await this.ds.query(`DELETE FROM integrations WHERE tenant = $1 AND name = $2`, [tenant, name]);
     return count > 0;
   }
 }
 
-function toIntegration(r: Record<string, unknown>): Integration {
+/** The one mapper of an `integrations` row (the sealed secret stays behind). */
+function toIntegration(r: IntegrationRow): Integration {
   return {
-    id: r.id as string,
-    name: r.name as string,
-    provider: r.provider as string,
-    kind: kindOf(r.provider as string),
-    level: r.level as 'user' | 'tenant',
-    config: r.config as Record<string, unknown>,
+    id: r.id,
+    name: r.name,
+    provider: r.provider,
+    kind: kindOf(r.provider),
+    level: r.level,
+    config: r.config,
     hasClientSecret: r.client_secret_ct != null,
-    createdAt: r.created_at as Date,
-    updatedAt: r.updated_at as Date,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
   };
 }

@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import { AuditLog } from '../audit';
 import { SealedFields } from '../crypto';
 import { Secret, TenantId } from '../kernel';
-import { integrationRef } from './integration.store';
+import { integrationRef, IntegrationRow } from './integration.store';
 
 /** An integration's OAuth client: its id, and its secret opened for one provider call. */
 export interface OAuthAppCredentials {
@@ -29,7 +29,7 @@ export class OAuthAppCredentialReader {
    * `decrypt_failed` under `action`, `KeyUnwrapError`.
    */
   async read(tenant: TenantId, integration: string, action = 'integration.client_secret'): Promise<OAuthAppCredentials | undefined> {
-    const rows = await this.ds.query(
+    const rows: Array<Pick<IntegrationRow, 'id' | 'name' | 'provider' | 'dek_wrapped' | 'client_secret_ct'> & { client_id: string | null }> = await this.ds.query(
       `SELECT id, name, provider, config->>'client_id' AS client_id, dek_wrapped, client_secret_ct FROM integrations WHERE tenant = $1 AND name = $2`,
       [tenant, integration],
     );

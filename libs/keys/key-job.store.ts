@@ -1,7 +1,31 @@
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { KeyJob, KeyJobKind, KeyJobParams } from './key-job';
+import { KeyJob, KeyJobKind, KeyJobParams, KeyJobStatus } from './key-job';
+
+/** A `key_jobs` row (`RETURNING *` / `SELECT *`): the one row type of the table; bigints come back as text. */
+interface KeyJobRow {
+  id: string;
+  kind: KeyJobKind;
+  tenant: string | null;
+  status: KeyJobStatus;
+  params: KeyJobParams | null;
+  total: string | number;
+  done: string | number;
+  attempts: number;
+  requested_by: string;
+  error_class: string | null;
+  lease_owner: string | null;
+  lease_expires_at: Date | null;
+  not_before: Date;
+  created_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+  updated_at: Date;
+}
+
+/** An UPDATE … RETURNING through TypeORM: the rows and the count. */
+type Returned<R> = [R[], number];
 
 export interface EnqueueKeyJob {
   kind: KeyJobKind;
@@ -25,13 +49,13 @@ export class KeyJobStore {
    */
   async enqueue(input: EnqueueKeyJob, opts: { againIfRunning?: boolean } = {}): Promise<{ job: KeyJob; created: boolean }> {
     for (let attempt = 0; attempt < 5; attempt++) {
-      const inserted = await this.ds.query(
+      const inserted: KeyJobRow[] = await this.ds.query(
         `INSERT INTO key_jobs (id, kind, tenant, params, requested_by) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT DO NOTHING RETURNING *`,
         [randomUUID(), input.kind, input.tenant, JSON.stringify(input.params ?? {}), input.requestedBy],
       );
       if (inserted.length) return { job: toJob(inserted[0]), created: true };
-      const [open] = await this.ds.query(
+      const [open]: Array<KeyJobRow | undefined> = await this.ds.query(
         `SELECT * FROM key_jobs WHERE kind = $1 AND COALESCE(tenant, '') = COALESCE($2, '') AND status IN ('pending', 'running')`,
         [input.kind, input.tenant],
       );
@@ -46,7 +70,7 @@ export class KeyJobStore {
 
   /** Records an operation that completed at once (a signing-key rotation) as a finished job. */
   async recordCompleted(input: EnqueueKeyJob): Promise<KeyJob> {
-    const rows = await this.ds.query(
+    const rows: KeyJobRow[] = await this.ds.query(
       `INSERT INTO key_jobs (id, kind, tenant, params, requested_by, status, total, done, started_at, finished_at)
        VALUES ($1, $2, $3, $4, $5, 'succeeded', 1, 1, now(), now()) RETURNING *`,
       [randomUUID(), input.kind, input.tenant, JSON.stringify(input.params ?? {}), input.requestedBy],
@@ -56,7 +80,7 @@ export class KeyJobStore {
 
   /** Leases the oldest runnable job (pending, or running with an expired lease), or `only` that one. */
   async claim(owner: string, leaseMs: number, only?: string): Promise<KeyJob | undefined> {
-    const [rows] = await this.ds.query(
+    const [rows]: Returned<KeyJobRow> = await this.ds.query(
       `UPDATE key_jobs SET status = 'running', lease_owner = $1, lease_expires_at = now() + make_interval(secs => $2),
               attempts = attempts + 1, started_at = COALESCE(started_at, now()), updated_at = now()
         WHERE id = (SELECT id FROM key_jobs
@@ -71,7 +95,7 @@ export class KeyJobStore {
 
   /** Extends the lease and records progress; false when the lease is no longer ours. */
   async heartbeat(id: string, owner: string, leaseMs: number, progress: { done?: number; total?: number } = {}): Promise<boolean> {
-    const [rows] = await this.ds.query(
+    const [rows]: Returned<Pick<KeyJobRow, 'id'>> = await this.ds.query(
       `UPDATE key_jobs SET lease_expires_at = now() + make_interval(secs => $3), done = COALESCE($4, done), total = COALESCE($5, total), updated_at = now()
         WHERE id = $1 AND lease_owner = $2 AND status = 'running' RETURNING id`,
       [id, owner, leaseMs / 1000, progress.done ?? null, progress.total ?? null],
@@ -81,7 +105,7 @@ export class KeyJobStore {
 
   /** Merges into the job's params (its resumable state); false when the lease is no longer ours. */
   async checkpoint(id: string, owner: string, patch: KeyJobParams): Promise<boolean> {
-    const [rows] = await this.ds.query(
+    const [rows]: Returned<Pick<KeyJobRow, 'id'>> = await this.ds.query(
       `UPDATE key_jobs SET params = params || $3::jsonb, updated_at = now() WHERE id = $1 AND lease_owner = $2 AND status = 'running' RETURNING id`,
       [id, owner, JSON.stringify(patch)],
     );
@@ -90,7 +114,7 @@ export class KeyJobStore {
 
   /** Ends a job. Returns it as it ended, or undefined when the lease was no longer ours. */
   async finish(id: string, owner: string, outcome: { status: 'succeeded' | 'failed'; errorClass?: string; done?: number; total?: number }): Promise<KeyJob | undefined> {
-    const [rows] = await this.ds.query(
+    const [rows]: Returned<KeyJobRow> = await this.ds.query(
       `UPDATE key_jobs SET status = $3, error_class = $4, done = COALESCE($5, done), total = COALESCE($6, total),
               finished_at = now(), updated_at = now(), lease_owner = NULL, lease_expires_at = NULL
         WHERE id = $1 AND lease_owner = $2 AND status = 'running' RETURNING *`,
@@ -120,7 +144,7 @@ export class KeyJobStore {
 
   /** Whether a job of this kind and tenant failed within `withinMs` (the scheduler does not retry those on its own). */
   async failedRecently(kind: KeyJobKind, tenant: string | null, withinMs: number): Promise<boolean> {
-    const rows = await this.ds.query(
+    const rows: unknown[] = await this.ds.query(
       `SELECT 1 FROM key_jobs WHERE kind = $1 AND COALESCE(tenant, '') = COALESCE($2, '') AND status = 'failed'
           AND finished_at > now() - make_interval(secs => $3) LIMIT 1`,
       [kind, tenant, withinMs / 1000],
@@ -129,13 +153,13 @@ export class KeyJobStore {
   }
 
   async get(id: string): Promise<KeyJob | undefined> {
-    const rows = await this.ds.query(`SELECT * FROM key_jobs WHERE id = $1`, [id]);
+    const rows: KeyJobRow[] = await this.ds.query(`SELECT * FROM key_jobs WHERE id = $1`, [id]);
     return rows[0] ? toJob(rows[0]) : undefined;
   }
 
   /** Open jobs and the most recent others, newest first; `tenant` limits to that tenant's and vault-wide jobs. */
   async recent(opts: { tenant?: string; limit: number }): Promise<KeyJob[]> {
-    const rows = await this.ds.query(
+    const rows: KeyJobRow[] = await this.ds.query(
       `SELECT * FROM key_jobs WHERE ($1::text IS NULL OR tenant = $1 OR tenant IS NULL)
         ORDER BY (status IN ('pending', 'running')) DESC, created_at DESC LIMIT $2`,
       [opts.tenant ?? null, opts.limit],
@@ -144,7 +168,8 @@ export class KeyJobStore {
   }
 }
 
-function toJob(r: Record<string, any>): KeyJob {
+/** The one mapper of a `key_jobs` row. */
+function toJob(r: KeyJobRow): KeyJob {
   return {
     id: r.id,
     kind: r.kind,

@@ -151,7 +151,7 @@ export class KeyStatusService {
       [tenant ?? null, OPERATOR_TENANT_LIMIT],
     );
     const ids = chosen.map((t) => t.id);
-    const keys: Array<Record<string, any>> = await this.ds.query(
+    const keys: Array<{ tenant: string; version: number; status: 'active' | 'decrypt_only' | 'destroyed'; kek_key_id: string; created_at: Date; destroyed_at: Date | null; encryptions: string }> = await this.ds.query(
       `SELECT tenant, version, status, kek_key_id, created_at, destroyed_at, encryptions FROM tenant_keys WHERE tenant = ANY($1) ORDER BY tenant, version`,
       [ids],
     );

@@ -16,6 +16,22 @@ export interface Agent {
   updated_at: Date;
 }
 
+/** An `agents` row: the one row type of the table (the secret hashes never leave this store). */
+interface AgentRow extends Agent {
+  tenant: string;
+  secret_hash: string | null;
+  previous_secret_hash: string | null;
+  previous_secret_expires_at: Date | null;
+}
+
+/** The columns `toAgent` reads. */
+const COLUMNS = 'client_id, name, auth_method, jwks, created_at, updated_at';
+
+/** The one mapper of an `agents` row: the public columns only, whatever the statement selected. */
+function toAgent(r: Agent): Agent {
+  return { client_id: r.client_id, name: r.name, auth_method: r.auth_method, jwks: r.jwks ?? null, created_at: r.created_at, updated_at: r.updated_at };
+}
+
 /**
  * Registered agents (clients of the token service). A generated client secret is
  * shown once; only its SHA-256 is stored (it is 256 random bits, so no slow KDF is needed).
@@ -28,13 +44,14 @@ export class AgentStore {
   ) {}
 
   async list(tenant: TenantId): Promise<Agent[]> {
-    return this.ds.query(`SELECT client_id, name, auth_method, jwks, created_at, updated_at FROM agents WHERE tenant = $1 ORDER BY client_id`, [tenant]);
+    const rows: Agent[] = await this.ds.query(`SELECT ${COLUMNS} FROM agents WHERE tenant = $1 ORDER BY client_id`, [tenant]);
+    return rows.map(toAgent);
   }
 
   /** One agent, with what client authentication needs (never the secret hashes). */
   async find(tenant: TenantId, clientId: string): Promise<Agent | undefined> {
-    const rows = await this.ds.query(`SELECT client_id, name, auth_method, jwks, created_at, updated_at FROM agents WHERE tenant = $1 AND client_id = $2`, [tenant, clientId]);
-    return rows[0];
+    const rows: Agent[] = await this.ds.query(`SELECT ${COLUMNS} FROM agents WHERE tenant = $1 AND client_id = $2`, [tenant, clientId]);
+    return rows[0] && toAgent(rows[0]);
   }
 
   /** Whether the agent is registered (the release path asks on every call: from the tenant's snapshot). */
@@ -53,7 +70,7 @@ export class AgentStore {
   ): Promise<{ created: boolean; authMethod: AgentAuthMethod; clientSecret?: Secret }> {
     await ensureTenant(this.ds, tenant);
     if (a.auth_method === undefined) {
-      const kept = await this.ds.query(
+      const kept: Array<Pick<AgentRow, 'auth_method'> & { created: boolean }> = await this.ds.query(
         `INSERT INTO agents (tenant, client_id, name, auth_method, secret_hash, jwks) VALUES ($1, $2, $3, 'none', NULL, NULL)
          ON CONFLICT (tenant, client_id) DO UPDATE SET name = EXCLUDED.name, updated_at = now()
          RETURNING (xmax = 0) AS created, auth_method`,
@@ -64,7 +81,7 @@ export class AgentStore {
     }
     const secret = a.auth_method === 'client_secret_basic' || a.auth_method === 'client_secret_post' ? Secret.of(randomBytes(32).toString('base64url')) : undefined;
     const hash = secret ? hashSecret(secret) : null;
-    const rows = await this.ds.query(
+    const rows: Array<{ created: boolean }> = await this.ds.query(
       `INSERT INTO agents (tenant, client_id, name, auth_method, secret_hash, jwks) VALUES ($1, $2, $3, $4, $5, $6)
        ON CONFLICT (tenant, client_id) DO UPDATE SET name = EXCLUDED.name, auth_method = EXCLUDED.auth_method,
          secret_hash = EXCLUDED.secret_hash, jwks = EXCLUDED.jwks, updated_at = now(),
@@ -77,7 +94,7 @@ export class AgentStore {
   }
 
   async delete(tenant: TenantId, clientId: string): Promise<boolean> {
-    const [, count] = await this.ds.query(`DELETE FROM agents WHERE tenant = $1 AND client_id = $2`, [tenant, clientId]);
+    const [, count]: [unknown, number] = await this.ds.query(`DELETE FROM agents WHERE tenant = $1 AND client_id = $2`, [tenant, clientId]);
     this.snapshots.changed(tenant);
     return count > 0;
   }
@@ -87,7 +104,7 @@ export class AgentStore {
    * it expires, the previous one (rotation with overlap). Unknown agents cost the same.
    */
   async verifySecret(tenant: TenantId, clientId: string, presented: Secret): Promise<boolean> {
-    const rows = await this.ds.query(
+    const rows: Array<Pick<AgentRow, 'secret_hash'> & { previous_hash: string | null }> = await this.ds.query(
       `SELECT secret_hash, CASE WHEN previous_secret_expires_at > now() THEN previous_secret_hash END AS previous_hash
          FROM agents WHERE tenant = $1 AND client_id = $2`,
       [tenant, clientId],
@@ -105,7 +122,7 @@ export class AgentStore {
   async rotateSecret(tenant: TenantId, clientId: string, overlapSeconds: number): Promise<{ clientSecret: Secret; previousExpiresAt: Date | null } | undefined> {
     const secret = Secret.of(randomBytes(32).toString('base64url'));
     // TypeORM answers an UPDATE with [rows, affected].
-    const [rows] = await this.ds.query(
+    const [rows]: [Array<Pick<AgentRow, 'previous_secret_expires_at'>>, number] = await this.ds.query(
       `UPDATE agents SET previous_secret_hash = secret_hash,
               previous_secret_expires_at = CASE WHEN $4::int > 0 THEN now() + make_interval(secs => $4::int) END,
               secret_hash = $3, updated_at = now()

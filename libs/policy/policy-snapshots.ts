@@ -3,6 +3,16 @@ import { DataSource } from 'typeorm';
 import { TenantId } from '../kernel';
 import { Policy } from './policy.evaluator';
 import { PolicyChangeFeed } from './policy-change.feed';
+import { POLICY_COLUMNS, PolicyRow, toPolicy } from './policy-row';
+
+/** `LOAD`'s one row. */
+interface SnapshotRow {
+  agents: string[];
+  policies: PolicyRow[];
+  integrations: Record<string, 'user' | 'tenant'>;
+  /** A user's own per-agent switches that are off: [subject, integration, agent]. */
+  user_denies: Array<[string, string, string]>;
+}
 
 /** What the release path needs to know about a tenant's agents and policies. */
 export interface PolicySnapshot {
@@ -22,7 +32,6 @@ export function userDenyKey(subject: string, integration: string, agent: string)
 /** Safety net: even if a notification were lost without the feed noticing, a snapshot is this old at most. */
 const MAX_AGE_MS = 10_000;
 const MAX_TENANTS = 10_000;
-export const POLICY_COLUMNS = 'name, effect, agents, integrations, scopes, users, max_ttl_seconds';
 
 const LOAD = `SELECT
   ARRAY(SELECT client_id FROM agents WHERE tenant = $1) AS agents,
@@ -70,12 +79,12 @@ export class PolicySnapshots {
   }
 
   private async load(tenant: TenantId, live: boolean, generation: number): Promise<PolicySnapshot> {
-    const [row] = await this.ds.query(LOAD, [tenant]);
+    const [row]: SnapshotRow[] = await this.ds.query(LOAD, [tenant]);
     const snapshot: PolicySnapshot = {
-      agents: new Set(row.agents as string[]),
-      policies: (row.policies as Policy[]).map(normalise),
-      integrations: new Map(Object.entries(row.integrations as Record<string, 'user' | 'tenant'>)),
-      userDenies: new Set((row.user_denies as Array<[string, string, string]>).map(([s, i, a]) => userDenyKey(s, i, a))),
+      agents: new Set(row.agents),
+      policies: row.policies.map(toPolicy),
+      integrations: new Map(Object.entries(row.integrations)),
+      userDenies: new Set(row.user_denies.map(([s, i, a]) => userDenyKey(s, i, a))),
     };
     if (live && this.feed.live() && generation === this.generation) {
       if (this.entries.size >= MAX_TENANTS) this.entries.delete(this.entries.keys().next().value!);
@@ -97,6 +106,3 @@ export class PolicySnapshots {
 }
 
 /** json_agg gives what the table holds; the evaluator expects the admin API's shape. */
-function normalise(p: Policy): Policy {
-  return { ...p, scopes: p.scopes ?? [], users: p.users ?? {}, max_ttl_seconds: p.max_ttl_seconds ?? null };
-}

@@ -3,7 +3,8 @@ import { DataSource } from 'typeorm';
 import { ensureTenant } from '../db';
 import { TenantId } from '../kernel';
 import { Policy } from './policy.evaluator';
-import { POLICY_COLUMNS as COLUMNS, PolicySnapshots } from './policy-snapshots';
+import { POLICY_COLUMNS as COLUMNS, PolicyRow, toPolicy } from './policy-row';
+import { PolicySnapshots } from './policy-snapshots';
 
 /**
  * Policies per tenant. Decided on every release (a policy may change after a token was
@@ -17,7 +18,8 @@ export class PolicyStore {
   ) {}
 
   async list(tenant: TenantId): Promise<Policy[]> {
-    return this.ds.query(`SELECT ${COLUMNS} FROM policies WHERE tenant = $1 ORDER BY name`, [tenant]);
+    const rows: PolicyRow[] = await this.ds.query(`SELECT ${COLUMNS} FROM policies WHERE tenant = $1 ORDER BY name`, [tenant]);
+    return rows.map(toPolicy);
   }
 
   /**
@@ -33,7 +35,7 @@ export class PolicyStore {
 
   async put(tenant: TenantId, p: Policy): Promise<{ created: boolean }> {
     await ensureTenant(this.ds, tenant);
-    const rows = await this.ds.query(
+    const rows: Array<{ created: boolean }> = await this.ds.query(
       `INSERT INTO policies (tenant, ${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
        ON CONFLICT (tenant, name) DO UPDATE SET effect = EXCLUDED.effect, agents = EXCLUDED.agents,
          integrations = EXCLUDED.integrations, scopes = EXCLUDED.scopes, users = EXCLUDED.users,
@@ -46,7 +48,7 @@ export class PolicyStore {
   }
 
   async delete(tenant: TenantId, name: string): Promise<boolean> {
-    const [, count] = await this.ds.query(`DELETE FROM policies WHERE tenant = $1 AND name = $2`, [tenant, name]);
+    const [, count]: [unknown, number] = await this.ds.query(`DELETE FROM policies WHERE tenant = $1 AND name = $2`, [tenant, name]);
     this.snapshots.changed(tenant);
     return count > 0;
   }

@@ -36,6 +36,23 @@ export function endpointRef(tenant: TenantId, id: string, url: string): RecordRe
  * One webhook endpoint per tenant. Its signing secret is generated here, sealed by the keyring (DEK
  * under the tenant key, AAD bound to table, tenant and row id) and shown to the admin once.
  */
+/** A `webhook_endpoints` row: the one row type of the table (the sealed secret is read by `target` only). */
+interface WebhookEndpointRow {
+  tenant: string;
+  id: string;
+  url: string;
+  events: string[];
+  enabled: boolean;
+  tk_version: number;
+  dek_wrapped: Buffer;
+  secret_ct: Buffer;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** What `view` reads. */
+type ViewRow = Pick<WebhookEndpointRow, 'url' | 'events' | 'enabled' | 'created_at' | 'updated_at'>;
+
 @Injectable()
 export class WebhookEndpointStore {
   constructor(
@@ -49,7 +66,7 @@ export class WebhookEndpointStore {
     const id = randomUUID();
     const secret = newSigningSecret();
     await ensureTenant(this.ds, tenant);
-    const rows = await this.sealed.write(endpointRef(tenant, id, input.url), { secret: Buffer.from(secret.reveal(), 'utf8') }, (sealed) => this.ds.query(
+    const rows = await this.sealed.write<Array<ViewRow & { created: boolean }>>(endpointRef(tenant, id, input.url), { secret: Buffer.from(secret.reveal(), 'utf8') }, (sealed) => this.ds.query(
       `INSERT INTO webhook_endpoints (tenant, id, url, events, enabled, tk_version, dek_wrapped, secret_ct)
        VALUES ($1, $2, $3, $4, true, $5, $6, $7)
        ON CONFLICT (tenant) DO UPDATE SET id = EXCLUDED.id, url = EXCLUDED.url, events = EXCLUDED.events, enabled = true,
@@ -61,13 +78,13 @@ export class WebhookEndpointStore {
   }
 
   async get(tenant: TenantId): Promise<WebhookEndpoint | undefined> {
-    const rows = await this.ds.query(`SELECT url, events, enabled, created_at, updated_at FROM webhook_endpoints WHERE tenant = $1`, [tenant]);
+    const rows: ViewRow[] = await this.ds.query(`SELECT url, events, enabled, created_at, updated_at FROM webhook_endpoints WHERE tenant = $1`, [tenant]);
     return rows[0] ? view(rows[0]) : undefined;
   }
 
   /** Removes the endpoint; events still pending for it are dropped by the dispatcher. */
   async delete(tenant: TenantId): Promise<boolean> {
-    const [, count] = await this.ds.query(`DELETE FROM webhook_endpoints WHERE tenant = $1`, [tenant]);
+    const [, count]: [unknown, number] = await this.ds.query(`DELETE FROM webhook_endpoints WHERE tenant = $1`, [tenant]);
     return Number(count) > 0;
   }
 
@@ -77,7 +94,7 @@ export class WebhookEndpointStore {
    * alarmed, audited as `decrypt_failed` and throws `KeyUnwrapError`.
    */
   async target(tenant: TenantId): Promise<DeliveryTarget | undefined> {
-    const rows: Array<{ id: string; url: string; events: string[]; dek_wrapped: Buffer; secret_ct: Buffer; created_at: Date }> = await this.ds.query(
+    const rows: Array<Pick<WebhookEndpointRow, 'id' | 'url' | 'events' | 'dek_wrapped' | 'secret_ct' | 'created_at'>> = await this.ds.query(
       `SELECT id, url, events, dek_wrapped, secret_ct, created_at FROM webhook_endpoints WHERE tenant = $1 AND enabled`,
       [tenant],
     );
@@ -96,6 +113,7 @@ export class WebhookEndpointStore {
   }
 }
 
-function view(r: { url: string; events: string[]; enabled: boolean; created_at: Date; updated_at: Date }): WebhookEndpoint {
+/** The one mapper of a `webhook_endpoints` row (no secret in it). */
+function view(r: ViewRow): WebhookEndpoint {
   return { url: r.url, events: r.events, enabled: r.enabled, createdAt: r.created_at, updatedAt: r.updated_at };
 }

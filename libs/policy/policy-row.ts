@@ -1,0 +1,22 @@
+import { Policy } from './policy.evaluator';
+
+/**
+ * A `policies` row as `POLICY_COLUMNS` selects it: the one row type of the table, read by the
+ * policy store and by the snapshot load (which gets the same columns back through `json_agg`).
+ */
+export interface PolicyRow {
+  name: string;
+  effect: 'allow' | 'deny';
+  agents: string[];
+  integrations: string[];
+  scopes: string[] | null;
+  users: Policy['users'] | null;
+  max_ttl_seconds: number | null;
+}
+
+export const POLICY_COLUMNS = 'name, effect, agents, integrations, scopes, users, max_ttl_seconds';
+
+/** The one mapper of a `policies` row. */
+export function toPolicy(r: PolicyRow): Policy {
+  return { name: r.name, effect: r.effect, agents: r.agents, integrations: r.integrations, scopes: r.scopes ?? [], users: r.users ?? {}, max_ttl_seconds: r.max_ttl_seconds ?? null };
+}
