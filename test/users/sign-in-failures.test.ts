@@ -82,7 +82,14 @@ describe('user sign-in failures', () => {
     expect(await sessions()).toBe(0);
   });
 
-  it('the real flow then works, and its callback cannot be replayed', async () => {
+  it('the real flow then works, and its callback cannot be replayed; ended sessions are swept', async () => {
+    await v.db.ds.query(
+      `INSERT INTO user_sessions (id_hash, tenant, subject, expires_at, revoked_at, last_seen_at) VALUES
+         ('\\x01', $1, 'old', now() - interval '1 minute', NULL, now() - interval '1 hour'),
+         ('\\x02', $1, 'out', now() + interval '1 hour', now(), now()),
+         ('\\x03', $1, 'idle', now() + interval '1 hour', NULL, now() - interval '2 hours')`,
+      [T],
+    );
     const ua = new UserAgent();
     const start = await ua.get(`${base}/account`);
     const callback = await ua.authorizeAt(start.location!, `${base}/auth/callback`, 'alice');
