@@ -10,6 +10,7 @@ import { UserLogin, UserLoginStore } from './user-login.store';
 import { hashOf, UserSessionStore } from './user-session.store';
 
 const FLOW_SECONDS = 600;
+const MAX_FLOWS_PER_TENANT = 10_000;
 export const CALLBACK_PATH = '/auth/callback';
 
 /** Shown when a sign-in cannot finish; never the IdP's own message (it is the IdP's to write). */
@@ -53,14 +54,13 @@ export class UserSignIn {
     const nonce = oidc.randomNonce();
     const flowId = randomBytes(32).toString('base64url');
     await this.ds.query(`DELETE FROM user_login_flows WHERE expires_at < now()`);
-    await this.ds.query(`INSERT INTO user_login_flows (id_hash, tenant, state, nonce, return_to, expires_at) VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))`, [
-      hashOf(flowId),
-      tenant,
-      state,
-      nonce,
-      returnTo,
-      FLOW_SECONDS,
-    ]);
+    // Anyone may open /account: the sign-ins under way per tenant are bounded, so a flood cannot grow the table without end.
+    const inserted: unknown[] = await this.ds.query(
+      `INSERT INTO user_login_flows (id_hash, tenant, state, nonce, return_to, expires_at)
+       SELECT $1, $2, $3, $4, $5, now() + make_interval(secs => $6) WHERE (SELECT count(*) FROM user_login_flows WHERE tenant = $2) < $7 RETURNING 1`,
+      [hashOf(flowId), tenant, state, nonce, returnTo, FLOW_SECONDS, MAX_FLOWS_PER_TENANT],
+    );
+    if (!inserted.length) throw new DomainError('rate_limited', 'Too many sign-ins are under way. Try again in a few minutes.', { retryAfter: 60 });
     const url = oidc.buildAuthorizationUrl(config, {
       redirect_uri: this.redirectUri(),
       scope: login.scopes.join(' '),

@@ -100,6 +100,21 @@ describe('user sign-in failures', () => {
     expect(await sessions()).toBe(1);
   });
 
+  it('sign-ins under way are bounded per tenant: past the bound, 429 with Retry-After and no new row', async () => {
+    await v.db.ds.query(
+      `INSERT INTO user_login_flows (id_hash, tenant, state, nonce, return_to, expires_at)
+       SELECT sha256(i::text::bytea), $1, 's', 'n', '/account', now() + interval '5 minutes' FROM generate_series(1, 10000) i`,
+      [T],
+    );
+    const before = (await v.db.ds.query(`SELECT count(*)::int AS n FROM user_login_flows`))[0].n;
+    const r = await fetch(`${base}/account`, { redirect: 'manual' });
+    expect(r.status).toBe(429);
+    expect(r.headers.get('retry-after')).toBe('60');
+    expect((await v.db.ds.query(`SELECT count(*)::int AS n FROM user_login_flows`))[0].n).toBe(before);
+    await v.db.ds.query(`DELETE FROM user_login_flows WHERE state = 's'`);
+    expect((await fetch(`${base}/account`, { redirect: 'manual' })).status).toBe(303);
+  });
+
   it('a tenant without a sign-in configured says so (404 page); connect links do not need one', async () => {
     const r = await fetch(`${base}/t/globex/account`, { redirect: 'manual' });
     expect(r.status).toBe(404);
