@@ -1,5 +1,6 @@
 import { asTenantId, Secret } from '../../libs/kernel';
-import { OAuthCredentialStore } from '../../libs/credentials';
+import { ConnectionStore, OAuthCredentialStore } from '../../libs/credentials';
+import { ProviderCatalog, REFRESH_AHEAD } from '../../libs/oauth';
 import { StormRig, startStormRig } from './storm-support';
 
 /**
@@ -87,6 +88,24 @@ describe('release while another process refreshes', () => {
     const refreshed = await rig.release('u3');
     expect(refreshed.status).toBe(200);
     expect(refreshed.body.access_token).not.toBe(rig.accessOf.u3);
+    expect(rig.provider.stats.requests).toBe(requests + 1);
+  });
+
+  it("the release read carries the connection's provider, whose catalog entry sizes the window (issue 16: one place decides)", async () => {
+    const [row] = await q(`SELECT integration FROM vault.connections WHERE subject = 'u4'`);
+    const c = await rig.v.vault.app.get(ConnectionStore).findForRelease(asTenantId('acme'), row.integration, 'u4');
+    expect(c?.provider).toBe('custom-oauth2');
+    const window = rig.v.vault.app.get(ProviderCatalog).refreshWindow(c!.provider);
+    expect(window).toMatchObject({ aheadSeconds: REFRESH_AHEAD.aheadSeconds, releaseAheadSeconds: REFRESH_AHEAD.releaseAheadSeconds });
+    // A row from before token_issued_at gets the whole release window: refreshed with 59 s left, not with 61 s.
+    const requests = rig.provider.stats.requests;
+    await q(`UPDATE vault.connections SET token_issued_at = NULL, expires_at = now() + make_interval(secs => $1) WHERE subject = 'u4'`, [window.releaseAheadSeconds + 30]);
+    expect((await rig.release('u4')).body.access_token).toBe(rig.accessOf.u4);
+    expect(rig.provider.stats.requests).toBe(requests);
+    await q(`UPDATE vault.connections SET token_issued_at = NULL, expires_at = now() + make_interval(secs => $1) WHERE subject = 'u4'`, [window.releaseAheadSeconds - 5]);
+    const refreshed = await rig.release('u4');
+    expect(refreshed.status).toBe(200);
+    expect(refreshed.body.access_token).not.toBe(rig.accessOf.u4);
     expect(rig.provider.stats.requests).toBe(requests + 1);
   });
 });
