@@ -1,12 +1,13 @@
 /** Two tiers: fast unit tests beside the code, integration tests on real Postgres under test/. */
 const swc = ['@swc/jest', JSON.parse(require('fs').readFileSync(__dirname + '/.swcrc', 'utf8'))];
-// jose 6 (under jwks-rsa 4) and NestJS 12 (@nestjs/*) ship ESM only. Node >= 20.19 require()s
-// them natively (tsconfig `module: node20` says so to tsc), but jest's module runtime cannot, so
-// jest compiles these packages to CommonJS.
-const esmToCjs = ['@swc/jest', { jsc: { parser: { syntax: 'ecmascript' }, target: 'es2022' }, module: { type: 'commonjs' } }];
+// ES-module-only dependencies: openid-client (and its oauth4webapi, jose; jose also under jwks-rsa 4)
+// and NestJS 12 (@nestjs/*). Node >= 20.19 require()s them natively (tsconfig `module: node20` says
+// so to tsc), but Jest's CommonJS runtime cannot: it gets them compiled by SWC.
+const esm = ['@swc/jest', { ...swc[1], jsc: { ...swc[1].jsc, parser: { syntax: 'ecmascript' } } }];
+const ESM_ONLY = '(openid-client|oauth4webapi|jose|@nestjs)';
 const base = {
-  transform: { '^.+\\.ts$': swc, '/node_modules/(jose|@nestjs)/.+\\.js$': esmToCjs },
-  transformIgnorePatterns: ['/node_modules/(?!(jose|@nestjs)/)'],
+  transform: { '^.+\\.ts$': swc, [`/node_modules/${ESM_ONLY}/.+\\.js$`]: esm },
+  transformIgnorePatterns: [`/node_modules/(?!${ESM_ONLY}/)`],
   testEnvironment: 'node',
   moduleFileExtensions: ['ts', 'js', 'json'],
 };

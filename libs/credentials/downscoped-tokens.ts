@@ -1,8 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { DomainError, TenantId } from '../kernel';
-import { downscopable, OAuthClient, ParsedGrant, ProviderCatalog, ProviderError, ResolvedProvider } from '../oauth';
+import { downscopable, OAuthClient, ParsedGrant, ProviderCatalog, ProviderError, REFRESH_AHEAD, ResolvedProvider } from '../oauth';
 import { ConnectionRefresher } from './connection-refresher';
-import { isDue } from './refresh-schedule';
+import { isDue, RefreshWindow } from './refresh-schedule';
 import { DerivedToken as Derived, DerivedTokenStore } from './derived-token.store';
 import { IntegrationStore } from './integration.store';
 import { OAuthAppCredentialReader } from './oauth-app-credentials';
@@ -60,10 +60,11 @@ export class DownscopedTokens {
    * A token for exactly `scopes` (or fewer, if the provider granted fewer) of connection `id`.
    * Rejects with `NarrowingRefused`, `needs_reauth`, `unavailable`, or a `KeyUnwrapError` from a cached row.
    */
-  async obtain(tenant: TenantId, integration: string, id: string, scopes: string[]): Promise<NarrowedToken> {
+  async obtain(tenant: TenantId, integration: string, id: string, scopes: string[], window: Pick<RefreshWindow, 'releaseAheadSeconds'> = REFRESH_AHEAD): Promise<NarrowedToken> {
     const key = scopeSetKey(scopes);
     const cached = await this.store.find(tenant, id, key);
-    if (cached && !isDue(cached.expiresAt)) {
+    // A cached narrowed token is renewed on the release's window (its provider's releaseAheadSeconds).
+    if (cached && !isDue(cached.expiresAt, null, window)) {
       return { token: await this.store.open(tenant, cached), scopes: cached.scopes, expiresAt: cached.expiresAt, derived: false };
     }
     // One provider call per process for a scope set; the token is opened per caller.

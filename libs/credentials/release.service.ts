@@ -8,7 +8,7 @@ import { ProviderCatalog } from '../oauth';
 import { ConnectionRefresher, isUsable } from './connection-refresher';
 import { ConnectionStore, TENANT_LEVEL } from './connection.store';
 import { DownscopedTokens, NarrowedToken, NarrowingRefused } from './downscoped-tokens';
-import { isDue } from './refresh-schedule';
+import { isDue, RefreshWindow } from './refresh-schedule';
 import { excessOf, planScopes } from './scope-ceiling';
 
 /** Who is asking: the verified exchanged token, reduced to what the release needs. */
@@ -76,7 +76,7 @@ export class CredentialReleaseService {
 
     const decision = await this.decisions.decide(caller.tenant, { agent: caller.agent, integration: integrationName, subject: caller.subject, claims: caller.claims });
     if (!decision.allowed) {
-      return deny('policy_denied', 'policy does not allow this agent this credential for this user', { policy: decision.policy, ...inputsForAudit(decision.inputs.matched) });
+      return deny('policy_denied', 'policy does not allow this agent this credential for this user', { policy: decision.policy, ...inputsForAudit(decision.inputs.matched), ...(decision.inputs.user_switch ? { user_switch: decision.inputs.user_switch } : {}) });
     }
 
     const subject = level === 'tenant' ? TENANT_LEVEL : caller.subject;
@@ -118,7 +118,7 @@ export class CredentialReleaseService {
     let derived: boolean | undefined;
     try {
       if (plan.kind === 'narrowed' && connection.kind === 'oauth2') {
-        const narrowed = await this.narrow(caller, integrationName, connection.id, plan.scopes);
+        const narrowed = await this.narrow(caller, integrationName, connection.id, plan.scopes, window);
         if ('refused' in narrowed) {
           const excess = excessOf(connection.scopes, plan.scopes);
           const detail = `the connection's grant exceeds the policy's scope ceiling and the provider cannot issue a narrower token: ${excess.join(' ')}`;
@@ -174,9 +174,9 @@ export class CredentialReleaseService {
   }
 
   /** A token for `scopes` only, from the provider; a refusal comes back as a value for the caller to audit. */
-  private async narrow(caller: ReleaseCaller, integration: string, id: string, scopes: string[]): Promise<NarrowedToken | { refused: NarrowingRefused }> {
+  private async narrow(caller: ReleaseCaller, integration: string, id: string, scopes: string[], window: Pick<RefreshWindow, 'releaseAheadSeconds'>): Promise<NarrowedToken | { refused: NarrowingRefused }> {
     try {
-      return await this.downscoped.obtain(caller.tenant, integration, id, scopes);
+      return await this.downscoped.obtain(caller.tenant, integration, id, scopes, window);
     } catch (err) {
       if (err instanceof NarrowingRefused) return { refused: err };
       throw err;

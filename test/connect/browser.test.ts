@@ -10,7 +10,6 @@ const available = existsSync(CHROMIUM);
 // In CI the browser parts must run: a missing browser fails the suite there instead of skipping it.
 if (!available && process.env.CI) throw new Error(`no browser at ${CHROMIUM}: .ci/run installs Debian's chromium with apt`);
 if (!available) {
-  // eslint-disable-next-line no-console
   console.warn(`SKIPPED test/connect/browser.test.ts: no browser at ${CHROMIUM} (.ci/run installs Debian's chromium with apt)`);
 }
 const itInBrowser = available ? it : it.skip;
@@ -67,6 +66,9 @@ describe('connect an account in a real browser', () => {
     const s = await v.call('POST', '/v1/connect/sessions', { token: v.issuer.adminToken(T), body: { user: 'alice', integration: 'calendar', expected_identity: { email: 'alice@example.test' } } });
     expect(s.status).toBe(201);
     await page.goto(s.body.url);
+    // Opening the link does not use it up: Continue does.
+    await expect(page.locator('h1').textContent()).resolves.toBe('Connect your Team Calendar account');
+    await Promise.all([page.waitForURL(`${base}/connect/s/**`), page.click('button:has-text("Continue")')]);
     await expect(page.locator('h1').textContent()).resolves.toBe('Connect your Team Calendar account');
     await expect(page.locator('main').textContent()).resolves.toContain('See your calendars and events');
     await expect(page.locator('main').textContent()).resolves.toContain('Calendar assistant');

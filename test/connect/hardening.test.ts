@@ -2,7 +2,7 @@ import { Keyring } from '../../libs/crypto';
 import { MAX_UNOPENED_OFFERS } from '../../libs/connect';
 import { KeyJobRunner } from '../../libs/keys';
 import { asTenantId } from '../../libs/kernel';
-import { auditOf, CALLBACK, clickConnect, createSession, openConsent, Rig, startRig, T } from './support';
+import { auditOf, CALLBACK, claimLink, clickConnect, createSession, openConsent, Rig, startRig, T } from './support';
 
 /**
  * Loose ends of issue 3: the release path's connect links are bounded per user and integration;
@@ -46,9 +46,9 @@ describe('connect hardening', () => {
     expect(again.body.connect_url).toBeUndefined();
     expect(await sessionsOf('nina')).toBe(MAX_UNOPENED_OFFERS);
 
-    // Once the user opens one of the links, the agent may be offered a fresh one again.
+    // Once the user opens one of the links (and presses Continue), the agent may be offered a fresh one again.
     const ua = rig.browser();
-    const opened = await ua.get([...urls][0]);
+    const opened = await claimLink(ua, [...urls][0]);
     expect(opened.status).toBe(303);
     const next = await release('nina');
     expect(next.body.connect_url).toMatch(/\/connect\/[A-Za-z0-9_-]{43}$/);
@@ -120,7 +120,8 @@ describe('connect hardening', () => {
     const ua = rig.browser();
     const consent = await openConsent(ua, (await createSession(rig, 'abe')).url);
     const authorize = await clickConnect(ua, consent);
-    const sealed = `SELECT tk_version, dek_wrapped IS NOT NULL AS dek, code_verifier_ct IS NOT NULL AS verifier, state_hash IS NOT NULL AS state FROM vault.connect_sessions WHERE id = $1`;
+    const sealed = `SELECT tk_version, dek_wrapped IS NOT NULL AS dek, code_verifier_ct IS NOT NULL AS verifier, ` +
+      `state_hash IS NOT NULL AS state FROM vault.connect_sessions WHERE id = $1`;
     expect((await rig.v.db.ds.query(sealed, [consent.sessionId]))[0]).toMatchObject({ dek: true, verifier: true, state: true });
     await rig.v.db.ds.query(`UPDATE vault.connect_sessions SET browser_expires_at = now() - interval '1 second' WHERE id = $1`, [consent.sessionId]);
     await createSession(rig, 'someone-else'); // housekeeping runs as sessions are created

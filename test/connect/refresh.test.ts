@@ -1,4 +1,4 @@
-import { auditOf, connectOverHttp, Rig, startRig } from './support';
+import { auditOf, claimLink, connectOverHttp, Rig, startRig } from './support';
 
 /**
  * Release of OAuth connections against a provider that rotates refresh tokens and revokes the
@@ -40,10 +40,12 @@ describe('release and refresh (rotating refresh tokens, family revocation on reu
     expect(row).toMatchObject({ status: 'active', last_error_class: null });
   });
 
-  it('a transient provider error (503) while the token is still valid → the current token is released, kept, error class recorded', async () => {
+  it('a transient provider error (503) while the token is still valid → the current token is released, kept, error class ' +
+    'recorded', async () => {
     const current = (await release()).body.access_token;
     // Inside the refresh-ahead window (30 s left of a one-hour token: under min(60 s, 25 %)) but not yet expired.
-    await rig.v.db.ds.query(`UPDATE vault.connections SET expires_at = now() + interval '30 seconds', token_issued_at = now() - interval '3570 seconds' WHERE subject = 'alice'`);
+    await rig.v.db.ds.query(`UPDATE vault.connections SET expires_at = now() + interval '30 seconds', token_issued_at = ` +
+      `now() - interval '3570 seconds' WHERE subject = 'alice'`);
     await rig.provider.faults({ next: [{ status: 503, body: { error: 'temporarily_unavailable' } }] });
     const r = await release();
     expect(r.status).toBe(200);
@@ -83,7 +85,7 @@ describe('release and refresh (rotating refresh tokens, family revocation on reu
   it('following the connect_url reconnects: active again, released', async () => {
     const offered = (await release()).body.connect_url as string;
     const ua = rig.browser();
-    const claim = await ua.get(offered);
+    const claim = await claimLink(ua, offered);
     const page = await ua.get(claim.location!);
     expect(page.body).toContain('Calendar assistant');
     const csrf = /name="csrf" value="([^"]+)"/.exec(page.body)![1];

@@ -25,7 +25,8 @@ describe('key status: record counts per tenant-key version', () => {
     const id = randomUUID();
     const sealed = await v.vault.app.get(Keyring).seal({ tenant: asTenantId('rec'), table: 'connect_sessions', id, bind: { subject: 'u1', integration: 'openai' } }, { code_verifier: randomBytes(32) });
     await v.db.ds.query(
-      `INSERT INTO vault.connect_sessions (id, tenant, integration, subject, created_by, url_hash, state_hash, status, tk_version, dek_wrapped, code_verifier_ct, expires_at)
+      `INSERT INTO vault.connect_sessions (id, tenant, integration, subject, created_by, url_hash, state_hash, status, tk_version,
+        dek_wrapped, code_verifier_ct, expires_at)
        VALUES ($1, 'rec', 'openai', 'u1', 'admin@rec', $2, $3, 'authorizing', $4, $5, $6, now() + interval '10 minutes')`,
       [id, randomBytes(32), randomBytes(32), sealed.tkVersion, sealed.dekWrapped, sealed.fields.code_verifier],
     );
@@ -37,17 +38,18 @@ describe('key status: record counts per tenant-key version', () => {
   it('every table of SEALED_TABLES is counted, connect sessions and webhook endpoints included', async () => {
     expect(Object.keys((await versions())[0].records).sort()).toEqual([...SEALED_TABLES].sort());
     expect(await versions()).toEqual([
-      expect.objectContaining({ version: 1, status: 'active', records: { connections: 2, integrations: 0, connect_sessions: 1, webhook_endpoints: 1, derived_tokens: 0 } }),
+      expect.objectContaining({ version: 1, status: 'active', records: { connections: 2, integrations: 0, connect_sessions: 1, webhook_endpoints: 1, derived_tokens: 0, user_logins: 0 } }),
     ]);
   });
 
-  it('after a tenant-key rotation the records are counted under the new version and the old one, which the rotation retired, shows none', async () => {
+  it('after a tenant-key rotation the records are counted under the new version and the old one, which the rotation ' +
+    'retired, shows none', async () => {
     const r = await v.call('POST', '/v1/admin/keys/rotate', { token: v.issuer.adminToken('rec'), body: { target: 'tenant' } });
     expect(r.status).toBe(202);
     expect(await v.vault.app.get(KeyJobRunner).runOnce(r.body.job.id)).toMatchObject({ status: 'succeeded' });
     const after = await versions();
     expect(after.find((k) => k.version === 2)).toMatchObject({ status: 'active', records: { connections: 2, integrations: 0, connect_sessions: 1, webhook_endpoints: 1 } });
     expect(after.find((k) => k.version === 1)).toMatchObject({ status: 'destroyed' });
-    expect(after.find((k) => k.version === 1)?.records).toEqual({ connections: 0, integrations: 0, connect_sessions: 0, webhook_endpoints: 0, derived_tokens: 0 });
+    expect(after.find((k) => k.version === 1)?.records).toEqual({ connections: 0, integrations: 0, connect_sessions: 0, webhook_endpoints: 0, derived_tokens: 0, user_logins: 0 });
   });
 });

@@ -12,7 +12,6 @@ const available = existsSync(CHROMIUM);
 // In CI the browser parts must run: a missing browser fails the suite there instead of skipping it.
 if (!available && process.env.CI) throw new Error(`no browser at ${CHROMIUM}: .ci/run installs Debian's chromium with apt`);
 if (!available) {
-  // eslint-disable-next-line no-console
   console.warn(`SKIPPED browser parts of test/ops/dashboard.test.ts: no browser at ${CHROMIUM} (.ci/run installs Debian's chromium with apt)`);
 }
 const itInBrowser = available ? it : it.skip;
@@ -116,7 +115,8 @@ describe('operator dashboard', () => {
     const ua = new UserAgent();
     const s = await v.call('POST', '/v1/connect/sessions', { token: admin(), body: { user, integration: 'calendar' } });
     expect(s.status).toBe(201);
-    const claim = await ua.get(s.body.url);
+    const opened = await ua.get(s.body.url);
+    const claim = await ua.post(s.body.url, parseForm(opened.body, /\/connect\//)!.fields);
     const page = await ua.get(claim.location!);
     const form = parseForm(page.body, /\/authorize$/)!;
     const authorize = await ua.post(new URL(form.action, base).toString(), form.fields);
@@ -170,7 +170,8 @@ describe('operator dashboard', () => {
       expect(/data-figure="releases-allowed">(\d+)</.exec(other.text)![1]).toBe('3');
     });
 
-    it('signing in needs the page\'s CSRF token, the vault\'s origin and an admin token; the cookie is HttpOnly, Strict, scoped to /dashboard', async () => {
+    it('signing in needs the page\'s CSRF token, the vault\'s origin and an admin token; the cookie is ' +
+      'HttpOnly, Strict, scoped to /dashboard', async () => {
       const ua = new UserAgent();
       const page = await ua.get(`${base}/dashboard`);
       const form = parseForm(page.body, /\/dashboard\/session$/)!;
@@ -179,7 +180,8 @@ describe('operator dashboard', () => {
 
       expect((await post({ token: admin() })).status).toBe(403); // no CSRF token
       expect((await post({ token: admin(), csrf: form.fields.csrf }, { origin: 'https://evil.example' })).status).toBe(403);
-      expect((await new UserAgent().post(`${base}/dashboard/session`, { token: admin(), csrf: form.fields.csrf })).status).toBe(403); // another browser
+      // another browser
+      expect((await new UserAgent().post(`${base}/dashboard/session`, { token: admin(), csrf: form.fields.csrf })).status).toBe(403);
       const agent = await post({ token: v.issuer.agentToken({ tenant: T, user: 'alice', agent: 'mcp-1', integrations: ['openai'] }), csrf: form.fields.csrf });
       expect(agent.status).toBe(403);
       expect(agent.headers.getSetCookie().some((c) => c.startsWith('vault_dashboard='))).toBe(false);

@@ -1,5 +1,6 @@
 import { asTenantId, Secret } from '../../libs/kernel';
-import { OAuthCredentialStore } from '../../libs/credentials';
+import { ConnectionStore, OAuthCredentialStore } from '../../libs/credentials';
+import { ProviderCatalog, REFRESH_AHEAD } from '../../libs/oauth';
 import { StormRig, startStormRig } from './storm-support';
 
 /**
@@ -38,7 +39,8 @@ describe('release while another process refreshes', () => {
 
   it('the current token still works: it is released at once, without waiting for the other refresh', async () => {
     // 100 s token, 10 s left: due on release (under 25 % of its life), but still good.
-    await q(`UPDATE vault.connections SET token_issued_at = now() - interval '90 seconds', expires_at = now() + interval '10 seconds' WHERE subject = 'u0'`);
+    await q(`UPDATE vault.connections SET token_issued_at = now() - interval '90 seconds', expires_at = now() + interval ` +
+      `'10 seconds' WHERE subject = 'u0'`);
     await ghostLease('u0');
     const ghost = ghostCommitsAfter('u0', 3000);
     const r = await rig.release('u0');
@@ -47,7 +49,8 @@ describe('release while another process refreshes', () => {
     await ghost;
   });
 
-  it('SECURITY 46: the token has expired and the other refresh takes longer than REFRESH_RELEASE_WAIT_MS → 503 unavailable with Retry-After, nothing released', async () => {
+  it('SECURITY 46: the token has expired and the other refresh takes longer than REFRESH_RELEASE_WAIT_MS → 503 ' +
+    'unavailable with Retry-After, nothing released', async () => {
     await q(`UPDATE vault.connections SET expires_at = now() - interval '5 seconds' WHERE subject = 'u1'`);
     await ghostLease('u1');
     const ghost = ghostCommitsAfter('u1', 3000);
@@ -78,15 +81,35 @@ describe('release while another process refreshes', () => {
 
   it('the ahead window scales with the token: 40 s left of 100 s is not refreshed on release, 20 s left is', async () => {
     const requests = rig.provider.stats.requests;
-    await q(`UPDATE vault.connections SET token_issued_at = now() - interval '60 seconds', expires_at = now() + interval '40 seconds' WHERE subject = 'u3'`);
+    await q(`UPDATE vault.connections SET token_issued_at = now() - interval '60 seconds', expires_at = now() + interval ` +
+      `'40 seconds' WHERE subject = 'u3'`);
     const kept = await rig.release('u3');
     expect(kept.status).toBe(200);
     expect(kept.body.access_token).toBe(rig.accessOf.u3);
     expect(rig.provider.stats.requests).toBe(requests);
-    await q(`UPDATE vault.connections SET token_issued_at = now() - interval '80 seconds', expires_at = now() + interval '20 seconds' WHERE subject = 'u3'`);
+    await q(`UPDATE vault.connections SET token_issued_at = now() - interval '80 seconds', expires_at = now() + interval ` +
+      `'20 seconds' WHERE subject = 'u3'`);
     const refreshed = await rig.release('u3');
     expect(refreshed.status).toBe(200);
     expect(refreshed.body.access_token).not.toBe(rig.accessOf.u3);
+    expect(rig.provider.stats.requests).toBe(requests + 1);
+  });
+
+  it("the release read carries the connection's provider, whose catalog entry sizes the window (issue 16: one place decides)", async () => {
+    const [row] = await q(`SELECT integration FROM vault.connections WHERE subject = 'u4'`);
+    const c = await rig.v.vault.app.get(ConnectionStore).findForRelease(asTenantId('acme'), row.integration, 'u4');
+    expect(c?.provider).toBe('custom-oauth2');
+    const window = rig.v.vault.app.get(ProviderCatalog).refreshWindow(c!.provider);
+    expect(window).toMatchObject({ aheadSeconds: REFRESH_AHEAD.aheadSeconds, releaseAheadSeconds: REFRESH_AHEAD.releaseAheadSeconds });
+    // A row from before token_issued_at gets the whole release window: refreshed with 59 s left, not with 61 s.
+    const requests = rig.provider.stats.requests;
+    await q(`UPDATE vault.connections SET token_issued_at = NULL, expires_at = now() + make_interval(secs => $1) WHERE subject = 'u4'`, [window.releaseAheadSeconds + 30]);
+    expect((await rig.release('u4')).body.access_token).toBe(rig.accessOf.u4);
+    expect(rig.provider.stats.requests).toBe(requests);
+    await q(`UPDATE vault.connections SET token_issued_at = NULL, expires_at = now() + make_interval(secs => $1) WHERE subject = 'u4'`, [window.releaseAheadSeconds - 5]);
+    const refreshed = await rig.release('u4');
+    expect(refreshed.status).toBe(200);
+    expect(refreshed.body.access_token).not.toBe(rig.accessOf.u4);
     expect(rig.provider.stats.requests).toBe(requests + 1);
   });
 });

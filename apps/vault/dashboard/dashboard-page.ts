@@ -29,12 +29,14 @@ function connectionsSection(c: DashboardView['connections']): SafeHtml {
       ? html`<table><caption>${c.total} connection${c.total === 1 ? '' : 's'}</caption>
         <thead><tr><th scope="col">Provider</th>${head}<th scope="col" class="n">Total</th></tr></thead>
         <tbody>${rows}</tbody>
-        <tfoot><tr><th scope="row">All providers</th>${totals}<td class="n" data-provider="*" data-status="total">${c.total}</td></tr></tfoot></table>`
+        <tfoot><tr><th scope="row">All providers</th>${totals}<td class="n" data-provider="*" data-status="total">${c.total}</td></tr>
+          </tfoot></table>`
       : html`<p class="muted">No connections yet.</p>`}</section>`;
 }
 
 function refreshSection(r: DashboardView['refreshFailures']): SafeHtml {
-  const rows = r.hours.filter((h) => h.count > 0).map((h) => html`<tr><th scope="row">${when(h.start).slice(0, 13)}:00 UTC</th><td class="n">${h.count}</td></tr>`);
+  const rows = r.hours.filter((h) => h.count > 0).map((h) => html`<tr><th scope="row">${when(h.start).slice(0, 13)}:00 UTC</th>
+    <td class="n">${h.count}</td></tr>`);
   return html`<section aria-labelledby="refresh-h"><h2 id="refresh-h">Refresh failures, last 24 hours</h2>
     <p><strong data-figure="refresh-failures">${r.total}</strong> failed refresh${r.total === 1 ? '' : 'es'} (provider errors and refused grants).</p>
     ${refreshChart(r.hours, r.total)}
@@ -45,7 +47,8 @@ function refreshSection(r: DashboardView['refreshFailures']): SafeHtml {
 
 function keysSection(k: DashboardView['keys']): SafeHtml {
   const versions = k.versions.map(
-    (v) => html`<tr><th scope="row">v${v.version}</th><td data-key-version="${v.version}">${v.status}</td><td class="n" data-key-records="${v.version}">${v.records}</td><td>${when(v.createdAt)}</td></tr>`,
+    (v) => html`<tr><th scope="row">v${v.version}</th><td data-key-version="${v.version}">${v.status}</td>
+      <td class="n" data-key-records="${v.version}">${v.records}</td><td>${when(v.createdAt)}</td></tr>`,
   );
   const jobs = k.jobs.map(
     (j) => html`<tr><th scope="row">${j.kind}</th><td data-job-status>${j.status}</td>
@@ -59,7 +62,8 @@ function keysSection(k: DashboardView['keys']): SafeHtml {
     ${versions.length ? html`<table><thead><tr><th scope="col">Version</th><th scope="col">Status</th><th scope="col" class="n">Records</th><th scope="col">Created</th></tr></thead><tbody>${versions}</tbody></table>` : ''}
     <h2 id="jobs-h">Rotation jobs</h2>
     ${jobs.length
-      ? html`<table aria-labelledby="jobs-h"><thead><tr><th scope="col">Job</th><th scope="col">Status</th><th scope="col">Progress</th><th scope="col">Started</th></tr></thead><tbody>${jobs}</tbody></table>`
+      ? html`<table aria-labelledby="jobs-h"><thead><tr><th scope="col">Job</th><th scope="col">Status</th>
+        <th scope="col">Progress</th><th scope="col">Started</th></tr></thead><tbody>${jobs}</tbody></table>`
       : html`<p class="muted">No rotation yet.</p>`}</section>`;
 }
 
@@ -89,13 +93,15 @@ function releasesSection(view: DashboardView): SafeHtml {
       <strong data-figure="releases-denied">${t.denied}</strong> denied, <strong data-figure="releases-error">${t.error}</strong> failed.</p>
     ${rows.length
       ? html`<table><caption>The ${rows.length} most recent, newest first</caption>
-        <thead><tr><th scope="col">When</th><th scope="col">Outcome</th><th scope="col">Agent</th><th scope="col">User</th><th scope="col">Integration</th></tr></thead>
+        <thead><tr><th scope="col">When</th><th scope="col">Outcome</th><th scope="col">Agent</th><th scope="col">User</th>
+          <th scope="col">Integration</th></tr></thead>
         <tbody>${rows}</tbody></table>`
       : html`<p class="muted">No release yet.</p>`}</section>`;
 }
 
 export function dashboardPage(view: DashboardView, csrf: string): SafeHtml {
-  return html`${topBar(view, csrf)}<main id="main">${connectionsSection(view.connections)}${refreshSection(view.refreshFailures)}${keysSection(view.keys)}${auditSection(view.auditAnchor)}${releasesSection(view)}</main>`;
+  return html`${topBar(view, csrf)}<main id="main">${connectionsSection(view.connections)}${refreshSection(view.refreshFailures)}
+    ${keysSection(view.keys)}${auditSection(view.auditAnchor)}${releasesSection(view)}</main>`;
 }
 
 /** The sign-in form: the token goes in a POST body (never a URL, which logs and history keep). */

@@ -2,7 +2,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
-export type ProviderMode = 'google' | 'rotating' | 'no-expires-in';
+export type ProviderMode = 'google' | 'rotating' | 'no-expires-in' | 'login';
 
 export interface ProviderOptions {
   mode: ProviderMode;
@@ -40,7 +40,10 @@ export interface TestProvider {
   clientSecret: string;
   stats(): Promise<ProviderStats>;
   reset(): Promise<void>;
-  /** `latencyMs` delays before processing, `responseDelayMs` after (the grant is used, the answer late); `next` are canned answers, in order. */
+  /**
+   * `latencyMs` delays before processing, `responseDelayMs` after (the grant is used, the answer late);
+   * `next` are canned answers, in order.
+   */
   faults(f: { latencyMs?: number; responseDelayMs?: number; next?: Fault[] }): Promise<void>;
   close(): Promise<void>;
 }
