@@ -104,6 +104,21 @@ describe('operator dashboard', () => {
       const r = await v.call('POST', '/v1/connections/globex-secret-int/token', { token: v.issuer.agentToken({ tenant: OTHER, user: 'mallory', agent: 'globex-agent', integrations: ['globex-secret-int'] }) });
       expect(r.status).toBe(200);
     }
+
+    // Refusals for the security view: an unverifiable token (no tenant: `_unauthenticated`), an acme
+    // agent token at the admin API (acme, verified issuer), a globex one (globex), and failed client
+    // authentication at the token endpoint by a client nobody can be sure of (unattributed).
+    const forged = admin().slice(0, -4) + 'AAAA';
+    for (let i = 0; i < 2; i++) expect((await v.call('GET', '/v1/admin/agents', { token: forged })).status).toBe(401);
+    expect((await v.call('GET', '/v1/admin/agents', { token: v.issuer.agentToken({ tenant: T, user: 'alice', agent: 'mcp-1', integrations: ['openai'] }) })).status).toBe(403);
+    expect((await v.call('GET', '/v1/admin/agents', { token: v.issuer.agentToken({ tenant: OTHER, user: 'mallory', agent: 'globex-agent', integrations: ['globex-secret-int'] }) })).status).toBe(403);
+    for (let i = 0; i < 3; i++) {
+      const r = await fetch(`${base}/oauth2/token`, {
+        method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: 'x.y.z', subject_token_type: 'urn:ietf:params:oauth:token-type:access_token', scope: 'connections:openai', client_id: 'ghost-client', client_assertion_type: 'bogus', client_assertion: 'a' }).toString(),
+      });
+      expect([r.status, await r.text()]).toEqual([401, expect.stringContaining('invalid_client')]);
+    }
   }, 120_000);
 
   afterAll(async () => {
@@ -168,6 +183,58 @@ describe('operator dashboard', () => {
       expect(other.text).not.toMatch(/alice|bob|carol|dave|erin|rogue|openai|calendar/);
       expect(/data-figure="refresh-failures">(\d+)</.exec(other.text)![1]).toBe('0');
       expect(/data-figure="releases-allowed">(\d+)</.exec(other.text)![1]).toBe('3');
+    });
+
+    /** Refused tokens of one tenant as its admin reads them through the audit API (the rejection sink's records carry a route). */
+    async function refusalsOf(tenant: string): Promise<Array<{ reason: string; details: { issuer: string | null } }>> {
+      const out = [];
+      for (const action of ['admin.access', 'credential.release']) {
+        const r = await v.call('GET', `/v1/admin/audit?action=${action}&outcome=denied&limit=200`, { token: v.issuer.adminToken(tenant) });
+        out.push(...(r.body.events as Array<{ reason: string; details: { route?: string; issuer: string | null } }>).filter((e) => e.details.route));
+      }
+      return out;
+    }
+    const figureOf = (text: string, name: string) => new RegExp(`data-figure="${name}"[^>]*>([^<]*)<`).exec(text)?.[1];
+    const cellOf = (text: string, attr: string, key: string) => Number(new RegExp(`data-${attr}="${key.replace(/[.()/]/g, '\\$&')}">(\\d+)<`).exec(text)?.[1] ?? 0);
+
+    it('security view: a tenant admin sees its own refused tokens and admin changes, never other tenants\' or unattributed ones', async () => {
+      const r = await v.call('GET', '/dashboard', { token: admin() });
+      expect(r.status).toBe(200);
+      expect(figureOf(r.text, 'security-scope')).toBe('Covers this tenant.');
+      const mine = await refusalsOf(T);
+      // The acme agent token refused at the admin API, and the 403s of the tests above.
+      expect(mine.filter((e) => e.reason === 'not_a_user_token').length).toBeGreaterThanOrEqual(1);
+      expect(figureOf(r.text, 'refused-tokens')).toBe(String(mine.length));
+      for (const reason of new Set(mine.map((e) => e.reason))) expect(cellOf(r.text, 'refusal-reason', reason)).toBe(mine.filter((e) => e.reason === reason).length);
+      expect(cellOf(r.text, 'refusal-issuer', v.issuer.issuer)).toBe(mine.filter((e) => e.details.issuer === v.issuer.issuer).length);
+      // Nothing unattributed (forged tokens, the ghost client) and nothing of globex.
+      expect(r.text).not.toMatch(/not verified|invalid_token"|ghost-client|globex|mallory/);
+      expect(figureOf(r.text, 'invalid-client')).toBe('0');
+      // Admin changes: what, of what, by whom; newest first (the rotation was the last).
+      const changes = [...r.text.matchAll(/<tr data-admin-change="([a-z_.]+)"><td>[^<]+<\/td><td><code[^>]*>[^<]+<\/code><\/td><td>([^<]+)<\/td><td>([^<]+)<\/td>/g)].map((m) => `${m[1]} ${m[2]} ${m[3]}`);
+      expect(changes[0]).toMatch(/^key\./);
+      expect(changes).toEqual(expect.arrayContaining(['agent.put mcp-1 admin@acme', 'agent.put rogue admin@acme', 'policy.put p1 admin@acme', 'integration.put openai admin@acme', 'integration.put calendar admin@acme', 'key.rotate tenant admin@acme']));
+      expect(figureOf(r.text, 'tenant-key-version')).toBe('v2');
+      expect(figureOf(r.text, 'kek-version')).toMatch(/^[0-9a-f]{32}$/);
+    });
+
+    it('security view: an operator (vault:operator) sees every tenant\'s refused tokens and the unattributed ones, by reason, issuer and client', async () => {
+      const operator = v.issuer.sign({ sub: 'ops@vault', tid: T, scope: 'vault:admin vault:operator' });
+      const r = await v.call('GET', '/dashboard', { token: operator });
+      expect(r.status).toBe(200);
+      expect(figureOf(r.text, 'security-scope')).toMatch(/every tenant/);
+      const attributed = [...(await refusalsOf(T)), ...(await refusalsOf(OTHER))];
+      // Unattributed: the two forged tokens at the admin API and the earlier tests' unverifiable ones.
+      const unattributed = Number(figureOf(r.text, 'refused-tokens')) - attributed.length;
+      expect(unattributed).toBeGreaterThanOrEqual(2);
+      expect(cellOf(r.text, 'refusal-issuer', '(not verified)')).toBe(unattributed);
+      expect(cellOf(r.text, 'refusal-reason', 'invalid_token')).toBeGreaterThanOrEqual(2);
+      expect(cellOf(r.text, 'refusal-reason', 'not_a_user_token')).toBe(attributed.filter((e) => e.reason === 'not_a_user_token').length);
+      expect(attributed.filter((e) => e.reason === 'not_a_user_token').length).toBeGreaterThanOrEqual(2);
+      expect(figureOf(r.text, 'invalid-client')).toBe('3');
+      expect(cellOf(r.text, 'invalid-client', 'ghost-client')).toBe(3);
+      // Other tenants' admin changes too, with their tenant named.
+      expect(r.text).toMatch(/<tr data-admin-change="agent.put">(?:<td>[^<]*<\/td>|<td><code[^>]*>[^<]*<\/code><\/td>){2}<td>globex-agent<\/td><td>admin@globex<\/td><td>globex<\/td><\/tr>/);
     });
 
     it('signing in needs the page\'s CSRF token, the vault\'s origin and an admin token; the cookie is HttpOnly, Strict, scoped to /dashboard', async () => {

@@ -94,8 +94,39 @@ function releasesSection(view: DashboardView): SafeHtml {
       : html`<p class="muted">No release yet.</p>`}</section>`;
 }
 
+function counts<K extends string>(caption: string, key: K, label: string, figure: string, rows: Array<Record<K, string> & { count: number }>): SafeHtml {
+  if (!rows.length) return html``;
+  return html`<table><caption>${caption}</caption><thead><tr><th scope="col">${label}</th><th scope="col" class="n">Count</th></tr></thead>
+    <tbody>${rows.map((r) => html`<tr><th scope="row"><code class="nowrap">${r[key]}</code></th><td class="n" data-${figure}="${r[key]}">${r.count}</td></tr>`)}</tbody></table>`;
+}
+
+function ageAgainst(ageDays: number | null, periodDays: number): SafeHtml {
+  if (ageDays === null) return html`age unknown`;
+  return html`<span class="${ageDays > periodDays ? 'warn' : ''}">${ageDays} day${ageDays === 1 ? '' : 's'} old</span> (cryptoperiod ${periodDays} days)`;
+}
+
+function securitySection(s: DashboardView['security']): SafeHtml {
+  const who = s.scope === 'vault' ? 'every tenant, and requests no tenant can be named for' : 'this tenant';
+  const changes = s.adminChanges.map(
+    (c) => html`<tr data-admin-change="${c.action}"><td>${when(c.at)}</td><td><code class="nowrap">${c.action}</code></td><td>${c.target ?? '—'}</td><td>${c.by ?? '—'}</td>${s.scope === 'vault' ? html`<td>${c.tenant}</td>` : ''}</tr>`,
+  );
+  return html`<section aria-labelledby="sec-h"><h2 id="sec-h">Security, last 24 hours</h2>
+    <p class="muted" data-figure="security-scope">Covers ${who}.</p>
+    <p><strong data-figure="refused-tokens">${s.refusals.total}</strong> refused token${s.refusals.total === 1 ? '' : 's'};
+      <strong data-figure="invalid-client">${s.invalidClient.total}</strong> failed client authentication${s.invalidClient.total === 1 ? '' : 's'} (<code class="nowrap">invalid_client</code>) at the token endpoint.</p>
+    ${counts('Refused tokens by reason', 'reason', 'Reason', 'refusal-reason', s.refusals.byReason)}
+    ${counts('Refused tokens by issuer', 'issuer', 'Issuer', 'refusal-issuer', s.refusals.byIssuer)}
+    ${counts('invalid_client by client', 'client', 'Client', 'invalid-client', s.invalidClient.byClient)}
+    <p>KEK <code class="nowrap" data-figure="kek-version">${s.kek.keyId.split('/').pop() ?? s.kek.keyId}</code>: ${ageAgainst(s.kek.ageDays, s.kek.periodDays)}.
+      Tenant key <strong data-figure="tenant-key-version">${s.tenantKey.version === null ? 'none' : `v${s.tenantKey.version}`}</strong>: <span data-figure="tenant-key-age">${ageAgainst(s.tenantKey.ageDays, s.tenantKey.periodDays)}</span>.</p>
+    <h3 id="changes-h">Admin changes</h3>
+    ${changes.length
+      ? html`<table aria-labelledby="changes-h"><thead><tr><th scope="col">When</th><th scope="col">Change</th><th scope="col">Of</th><th scope="col">By</th>${s.scope === 'vault' ? html`<th scope="col">Tenant</th>` : ''}</tr></thead><tbody>${changes}</tbody></table>`
+      : html`<p class="muted">No admin change yet.</p>`}</section>`;
+}
+
 export function dashboardPage(view: DashboardView, csrf: string): SafeHtml {
-  return html`${topBar(view, csrf)}<main id="main">${connectionsSection(view.connections)}${refreshSection(view.refreshFailures)}${keysSection(view.keys)}${auditSection(view.auditAnchor)}${releasesSection(view)}</main>`;
+  return html`${topBar(view, csrf)}<main id="main">${connectionsSection(view.connections)}${refreshSection(view.refreshFailures)}${keysSection(view.keys)}${auditSection(view.auditAnchor)}${securitySection(view.security)}${releasesSection(view)}</main>`;
 }
 
 /** The sign-in form: the token goes in a POST body (never a URL, which logs and history keep). */

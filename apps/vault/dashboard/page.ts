@@ -15,7 +15,7 @@ section{background:var(--card);border:1px solid var(--line);border-radius:12px;p
 h1{font-size:1.4rem;margin:0}h2{font-size:1.05rem;margin:0 0 .75rem}.eyebrow{color:var(--muted);margin:0;font-size:.9rem}
 table{width:100%;border-collapse:collapse;font-variant-numeric:tabular-nums}th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid var(--line);vertical-align:top}
 td.n,th.n{text-align:right}caption{text-align:left;color:var(--muted);padding-bottom:.5rem}
-code{font-size:.85em;color:var(--muted);overflow-wrap:anywhere}th code{white-space:nowrap}section h2+p,section>h2:not(:first-child){margin-top:1.25rem}.muted{color:var(--muted)}
+code{font-size:.85em;color:var(--muted);overflow-wrap:anywhere}th code,td code,.nowrap{white-space:nowrap;overflow-wrap:normal}span.warn{color:var(--warn);font-weight:600}section h2+p,section>h2:not(:first-child){margin-top:1.25rem}.muted{color:var(--muted)}
 .allowed{color:inherit}.denied,.error{color:var(--warn);font-weight:600}
 .note{border-left:4px solid var(--accent);padding:.5rem .75rem;background:var(--bg)}.note.warn{border-left-color:var(--warn)}
 svg.chart{width:100%;height:auto;display:block}svg .bar{fill:var(--bar)}svg .axis{stroke:var(--line)}svg text{fill:var(--muted);font-size:10px}
