@@ -12,6 +12,7 @@ import { AuditAnchors1763800001100 } from './1763800001100-AuditAnchors';
 import { AuditRetention1763800001101 } from './1763800001101-AuditRetention';
 import { RefreshCallStart1763800001200 } from './1763800001200-RefreshCallStart';
 import { TokenIssuedAt1763800001201 } from './1763800001201-TokenIssuedAt';
+import { UserLogin1763800001600 } from './1763800001600-UserLogin';
 
 /** Every migration, in order. New migrations are appended here, one per line. */
 export const migrations = [
@@ -29,4 +30,5 @@ export const migrations = [
   AuditRetention1763800001101,
   RefreshCallStart1763800001200,
   TokenIssuedAt1763800001201,
+  UserLogin1763800001600,
 ];

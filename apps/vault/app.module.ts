@@ -10,13 +10,16 @@ import { CryptoModule } from '../../libs/crypto';
 import { DbModule } from '../../libs/db';
 import { AuditKeyBinding, KeysModule } from '../../libs/keys';
 import { PolicyModule } from '../../libs/policy';
+import { UsersModule } from '../../libs/users';
 import { WebhooksModule } from '../../libs/webhooks';
+import { AccountHttpModule } from './account/account-http.module';
 import { AgentsController } from './admin/agents.controller';
 import { AuditController } from './admin/audit.controller';
 import { ConnectionsController } from './admin/connections.controller';
 import { IntegrationsController } from './admin/integrations.controller';
 import { KeysController, ShredController } from './admin/keys.controller';
 import { PoliciesController } from './admin/policies.controller';
+import { UserLoginController } from './admin/user-login.controller';
 import { WebhooksController } from './admin/webhooks.controller';
 import { AuthRejectionAuditBinding } from './audit-bindings';
 import { ConnectHttpModule } from './connect/connect-http.module';
@@ -32,8 +35,8 @@ export class AppModule {
   static forRoot(config: VaultConfig, ds: DataSource, logger: Logger): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), DbModule.forDataSource(ds), CryptoModule, AuditModule, AuthModule, PolicyModule, CredentialsModule, AuditKeyBinding, AuthRejectionAuditBinding, OAuthHttpModule, ConnectHttpModule, DashboardModule, KeysModule.forRoot({ runJobs: config.keys.jobsInProcess, background: true }), RefreshWorkerModule.forRoot({ run: config.refresh.inProcess }), WebhooksModule.forRoot({ run: config.webhooks.inProcess }), AuditAnchorsModule.forRoot({ run: config.auditAnchors.inProcess }), OpsModule.forRoot(config, logger)],
-      controllers: [HealthController, IntegrationsController, AgentsController, PoliciesController, ConnectionsController, AuditController, KeysController, ShredController, WebhooksController],
+      imports: [ConfigModule.forRoot(config), DbModule.forDataSource(ds), CryptoModule, AuditModule, AuthModule, PolicyModule, CredentialsModule, AuditKeyBinding, AuthRejectionAuditBinding, OAuthHttpModule, ConnectHttpModule, AccountHttpModule, UsersModule, DashboardModule, KeysModule.forRoot({ runJobs: config.keys.jobsInProcess, background: true }), RefreshWorkerModule.forRoot({ run: config.refresh.inProcess }), WebhooksModule.forRoot({ run: config.webhooks.inProcess }), AuditAnchorsModule.forRoot({ run: config.auditAnchors.inProcess }), OpsModule.forRoot(config, logger)],
+      controllers: [HealthController, IntegrationsController, AgentsController, PoliciesController, ConnectionsController, AuditController, KeysController, ShredController, WebhooksController, UserLoginController],
       // POST /v1/connections/{integration}/token: a plain Fastify route (see ReleaseRoute).
       providers: [ReleaseRoute],
     };

@@ -87,6 +87,10 @@ const envSchema = z.object({
   RATE_LIMIT_ADMIN_PER_CALLER: z.coerce.number().int().min(1).max(1_000_000).default(1200),
   VAULT_TRUST_PROXY: z.string().regex(/^(true|false|[0-9]{1,2}|[0-9A-Fa-f.:\/,\s]+)$/, 'must be true, false, a hop count or a comma-separated list of proxy IPs/CIDRs').default('false'),
   VAULT_SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(600).default(25),
+  // Users signing in (issue 17): the tenant of /account without /t/{tenant}, and the session timeouts.
+  VAULT_DEFAULT_TENANT: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be a tenant id').default('default'),
+  USER_SESSION_IDLE_SECONDS: z.coerce.number().int().min(60).max(86400).default(1800),
+  USER_SESSION_MAX_SECONDS: z.coerce.number().int().min(60).max(30 * 86400).default(43200),
 });
 
 /** Every environment variable the configuration reads (checked against docker-compose.yml by the tests). */
@@ -98,6 +102,8 @@ export interface VaultConfig {
   host: string;
   publicUrl: string;
   audience: string;
+  /** Users signing in: the tenant of `/account` (no `/t/{tenant}`), session idle and absolute timeouts. */
+  users: { defaultTenant: string; sessionIdleSeconds: number; sessionMaxSeconds: number };
   database: { url?: string; schema: string; poolSize: number };
   dataDir: string;
   keyProvider:
@@ -260,6 +266,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
     host: e.HOST ?? (devIssuer ? '127.0.0.1' : '0.0.0.0'),
     publicUrl,
     audience: e.VAULT_AUDIENCE ?? publicUrl,
+    users: { defaultTenant: e.VAULT_DEFAULT_TENANT, sessionIdleSeconds: e.USER_SESSION_IDLE_SECONDS, sessionMaxSeconds: e.USER_SESSION_MAX_SECONDS },
     database: { url: e.DATABASE_URL, schema: e.VAULT_DB_SCHEMA, poolSize: e.VAULT_DB_POOL_SIZE },
     dataDir,
     keyProvider:

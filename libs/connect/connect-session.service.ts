@@ -92,7 +92,7 @@ export class ConnectSessionService implements ConnectLinkIssuer {
   }
 
   /**
-   * `GET /connect/{secret}`: the first browser claims the session; the same browser may come back
+   * `POST /connect/{secret}` (the Continue button): the first browser claims the session; the same browser may come back
    * (reload); anyone else, or anyone after expiry, gets 400.
    */
   async claim(urlSecret: string, cookies: Map<string, string>): Promise<BrowserSession> {
@@ -105,6 +105,21 @@ export class ConnectSessionService implements ConnectLinkIssuer {
     const secret = existing && cookies.get(existing.id);
     if (existing && secret && this.holds(existing, secret)) return { session: existing, secret };
     throw gone;
+  }
+
+  /**
+   * `GET /connect/{secret}` without using the link up (link previews and mail scanners open links):
+   * the session if this browser already holds it (a reload), else the pending session the link names.
+   */
+  async peek(urlSecret: string, cookies: Map<string, string>): Promise<{ held: BrowserSession } | { pending: ConnectSession }> {
+    const gone = new DomainError('invalid_request', 'This connect link has expired or has already been used. Ask the app for a new one.');
+    if (!/^[A-Za-z0-9_-]{43}$/.test(urlSecret)) throw gone;
+    const existing = await this.store.byUrlHash(sha256(urlSecret));
+    if (!existing) throw gone;
+    const secret = cookies.get(existing.id);
+    if (secret && this.holds(existing, secret)) return { held: { session: existing, secret } };
+    if (existing.status !== 'pending' || existing.expiresAt.getTime() <= Date.now()) throw gone;
+    return { pending: existing };
   }
 
   /** The session behind a page, if this browser holds it. */

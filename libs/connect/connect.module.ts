@@ -3,6 +3,7 @@ import { AuditModule } from '../audit';
 import { CredentialsModule } from '../credentials';
 import { OAuthModule } from '../oauth';
 import { PolicyModule } from '../policy';
+import { AccountViewService } from './account-view.service';
 import { AuthorizationFlow } from './authorization-flow.service';
 import { ConnectSessionService } from './connect-session.service';
 import { ConnectSessionStore } from './connect-session.store';
@@ -17,7 +18,7 @@ import { DisconnectService } from './disconnect.service';
  */
 @Module({
   imports: [CredentialsModule, OAuthModule, PolicyModule, AuditModule],
-  providers: [ConnectSessionStore, ConnectSessionService, AuthorizationFlow, ConsentActions, ConsentViewService, DisconnectService],
-  exports: [ConnectSessionService, AuthorizationFlow, ConsentActions, ConsentViewService, DisconnectService],
+  providers: [ConnectSessionStore, ConnectSessionService, AuthorizationFlow, ConsentActions, ConsentViewService, DisconnectService, AccountViewService],
+  exports: [AccountViewService, ConnectSessionService, AuthorizationFlow, ConsentActions, ConsentViewService, DisconnectService],
 })
 export class ConnectModule {}

@@ -35,6 +35,11 @@ export interface ConnectionRow {
   status: ConnectionStatus;
   connectedAt: Date;
   lastUsed: { agent: string; at: string } | null;
+  /** The provider account (its id, or the e-mail the provider reported), when known. */
+  account: string | null;
+  /** Granted scopes in plain words. */
+  scopes: Array<{ scope: string; description: string }>;
+  lastRefreshAt: Date | null;
 }
 
 /** OpenID Connect's standard scopes in plain words, for entries (custom ones) that do not describe them. */
@@ -96,6 +101,9 @@ export class ConsentViewService {
         status: c.status,
         connectedAt: c.createdAt,
         lastUsed: await this.lastUse(tenant, subject, c.integration, c.createdAt, names),
+        account: c.providerAccountId ?? (typeof c.metadata.email === 'string' ? c.metadata.email : null),
+        scopes: c.scopes.map((scope) => ({ scope, description: this.describe(byName.get(c.integration), scope) })),
+        lastRefreshAt: c.lastRefreshAt,
       })),
     );
   }
@@ -108,6 +116,13 @@ export class ConsentViewService {
       const condition = rolesAny.length ? `only when you have the role ${rolesAny.join(' or ')}` : null;
       return agent === '*' ? { name: 'Any agent registered by this app', clientId: null, condition } : { name: names.get(agent) ?? agent, clientId: agent, condition };
     });
+  }
+
+  /** A provider scope in plain words, as the consent page words it. */
+  private describe(i: Integration | undefined, scope: string): string {
+    const entry = i?.kind === 'oauth2' ? this.catalog.get(i.provider) : undefined;
+    const custom = (i?.config.provider_options as { scope_descriptions?: Record<string, string> } | undefined)?.scope_descriptions ?? {};
+    return custom[scope] ?? entry?.scopes.descriptions[scope] ?? STANDARD_SCOPES[scope] ?? `Access “${scope}”`;
   }
 
   /** The display name of an integration of the tenant, or null (a name from a URL is never shown as is). */

@@ -11,3 +11,5 @@ export { DisconnectService } from './disconnect.service';
 export type { DisconnectResult } from './disconnect.service';
 export { checkReturnUrl, withOutcome } from './return-url';
 export { checkCsrf, csrfToken, sessionCookies } from './browser-binding';
+export { AccountViewService } from './account-view.service';
+export type { AccountAgent, AccountConnection, ActivityRow } from './account-view.service';

@@ -76,7 +76,7 @@ export class CredentialReleaseService {
 
     const decision = await this.decisions.decide(caller.tenant, { agent: caller.agent, integration: integrationName, subject: caller.subject, claims: caller.claims });
     if (!decision.allowed) {
-      return deny('policy_denied', 'policy does not allow this agent this credential for this user', { policy: decision.policy, ...inputsForAudit(decision.inputs.matched) });
+      return deny('policy_denied', 'policy does not allow this agent this credential for this user', { policy: decision.policy, ...inputsForAudit(decision.inputs.matched), ...(decision.inputs.user_switch ? { user_switch: decision.inputs.user_switch } : {}) });
     }
 
     const subject = level === 'tenant' ? TENANT_LEVEL : caller.subject;

@@ -28,6 +28,8 @@ export const SEALED_LAYOUT = {
   integrations: { bind: ['name'], fields: { client_secret: 'client_secret_ct' } },
   connect_sessions: { bind: ['subject', 'integration'], fields: { code_verifier: 'code_verifier_ct' } },
   webhook_endpoints: { bind: ['url'], fields: { secret: 'secret_ct' } },
+  // The tenant's OpenID provider for user sign-in: the secret opens only for the IdP it was given for.
+  user_logins: { bind: ['issuer', 'client_id'], fields: { client_secret: 'client_secret_ct' } },
   // A cache (re-derived on demand): bound also to its connection's owner columns, which live in
   // `connections`, so the re-seal job drops old-scheme rows instead of re-sealing them.
   derived_tokens: { bind: ['connection_id', 'scope_key', 'subject', 'integration'], fields: { access_token: 'access_token_ct' }, cache: true },

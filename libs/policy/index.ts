@@ -13,3 +13,4 @@ export { PolicyAdminService } from './policy-admin.service';
 export type { PolicyInput } from './policy-admin.service';
 export { AgentAdminService } from './agent-admin.service';
 export type { AgentInput } from './agent-admin.service';
+export { UserGrantSwitches } from './user-grant-switches';

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { TenantId } from '../kernel';
 import { AgentReach, agentReach } from './agent-reach';
 import { evaluatePolicies, PolicyDecision, rolesFromClaims, ScopeReach, scopeReach } from './policy.evaluator';
-import { PolicySnapshots } from './policy-snapshots';
+import { PolicySnapshots, userDenyKey } from './policy-snapshots';
 
 /** What a decision is asked about: who acts, for which user (and the claims of their token), on what. */
 export interface DecisionQuery {
@@ -24,8 +24,19 @@ export class PolicyDecisionPoint {
   constructor(private readonly snapshots: PolicySnapshots) {}
 
   async decide(tenant: TenantId, q: DecisionQuery): Promise<PolicyDecision> {
-    const { policies } = await this.snapshots.get(tenant);
-    return evaluatePolicies(policies, { agent: q.agent, integration: q.integration, subject: q.subject, roles: rolesFromClaims(q.claims) });
+    const { policies, userDenies } = await this.snapshots.get(tenant);
+    const decision = evaluatePolicies(policies, { agent: q.agent, integration: q.integration, subject: q.subject, roles: rolesFromClaims(q.claims) });
+    // A user's own switch is a deny that wins over every tenant allow.
+    if (decision.allowed && userDenies.has(userDenyKey(q.subject, q.integration, q.agent))) {
+      return { allowed: false, reason: 'policy_denied', policy: null, inputs: { ...decision.inputs, user_switch: 'off' } };
+    }
+    return decision;
+  }
+
+  /** Which agents the user has switched off for `integration` (the account page). Read fresh: not a hot path. */
+  async switchedOff(tenant: TenantId, subject: string, integration: string, agents: readonly string[]): Promise<Set<string>> {
+    const { userDenies } = await this.snapshots.get(tenant, true);
+    return new Set(agents.filter((a) => userDenies.has(userDenyKey(subject, integration, a))));
   }
 
   /** What the tenant's policies could ever allow of an integration (consent asks for no more). Read fresh: not a hot path. */

@@ -10,6 +10,8 @@ interface SnapshotRow {
   agents: string[];
   policies: PolicyRow[];
   integrations: Record<string, 'user' | 'tenant'>;
+  /** A user's own per-agent switches that are off: [subject, integration, agent]. */
+  user_denies: Array<[string, string, string]>;
 }
 
 /** What the release path needs to know about a tenant's agents and policies. */
@@ -18,6 +20,13 @@ export interface PolicySnapshot {
   policies: readonly Policy[];
   /** Registered integrations and their level (what policies name, and what a release looks up). */
   integrations: ReadonlyMap<string, 'user' | 'tenant'>;
+  /** Users' own per-agent switches that are off (`userDenyKey`): each is a deny (DESIGN.md policy). */
+  userDenies: ReadonlySet<string>;
+}
+
+/** The key of a user's per-agent switch in a snapshot. */
+export function userDenyKey(subject: string, integration: string, agent: string): string {
+  return JSON.stringify([subject, integration, agent]);
 }
 
 /** Safety net: even if a notification were lost without the feed noticing, a snapshot is this old at most. */
@@ -27,7 +36,8 @@ const MAX_TENANTS = 10_000;
 const LOAD = `SELECT
   ARRAY(SELECT client_id FROM agents WHERE tenant = $1) AS agents,
   COALESCE((SELECT json_agg(p) FROM (SELECT ${POLICY_COLUMNS} FROM policies WHERE tenant = $1 ORDER BY name) p), '[]') AS policies,
-  COALESCE((SELECT json_object_agg(name, level) FROM integrations WHERE tenant = $1), '{}') AS integrations`;
+  COALESCE((SELECT json_object_agg(name, level) FROM integrations WHERE tenant = $1), '{}') AS integrations,
+  COALESCE((SELECT json_agg(json_build_array(subject, integration, agent)) FROM user_agent_denies WHERE tenant = $1), '[]') AS user_denies`;
 
 /**
  * Per-tenant snapshots of registered agents, policies and integration levels, read in one query and kept until a
@@ -74,6 +84,7 @@ export class PolicySnapshots {
       agents: new Set(row.agents),
       policies: row.policies.map(toPolicy),
       integrations: new Map(Object.entries(row.integrations)),
+      userDenies: new Set(row.user_denies.map(([s, i, a]) => userDenyKey(s, i, a))),
     };
     if (live && this.feed.live() && generation === this.generation) {
       if (this.entries.size >= MAX_TENANTS) this.entries.delete(this.entries.keys().next().value!);

@@ -31,6 +31,8 @@ export interface PolicyMatch {
 /** The inputs that decided, for the audit record ("logs it with its inputs"): every policy that applied. */
 export interface DecisionInputs {
   matched: PolicyMatch[];
+  /** The user turned this agent off for this integration themselves (their switch on /account). */
+  user_switch?: 'off';
 }
 
 export type PolicyDecision =

@@ -7,11 +7,12 @@ import { PolicyChangeFeed } from './policy-change.feed';
 import { PolicySnapshots } from './policy-snapshots';
 import { PolicyDecisionPoint } from './policy-decision-point';
 import { PolicyStore } from './policy.store';
+import { UserGrantSwitches } from './user-grant-switches';
 
 /** Agents, policies and the decision; the admin services audit through the app's AuditLog. */
 @Module({
   imports: [AuditModule],
-  providers: [PolicyChangeFeed, PolicySnapshots, PolicyStore, AgentStore, PolicyDecisionPoint, PolicyAdminService, AgentAdminService],
-  exports: [PolicyStore, AgentStore, PolicyChangeFeed, PolicyDecisionPoint, PolicyAdminService, AgentAdminService],
+  providers: [PolicyChangeFeed, PolicySnapshots, PolicyStore, AgentStore, PolicyDecisionPoint, PolicyAdminService, AgentAdminService, UserGrantSwitches],
+  exports: [PolicyStore, AgentStore, PolicyChangeFeed, PolicyDecisionPoint, PolicyAdminService, AgentAdminService, UserGrantSwitches],
 })
 export class PolicyModule {}

@@ -67,6 +67,9 @@ describe('connect an account in a real browser', () => {
     const s = await v.call('POST', '/v1/connect/sessions', { token: v.issuer.adminToken(T), body: { user: 'alice', integration: 'calendar', expected_identity: { email: 'alice@example.test' } } });
     expect(s.status).toBe(201);
     await page.goto(s.body.url);
+    // Opening the link does not use it up: Continue does.
+    await expect(page.locator('h1').textContent()).resolves.toBe('Connect your Team Calendar account');
+    await Promise.all([page.waitForURL(`${base}/connect/s/**`), page.click('button:has-text("Continue")')]);
     await expect(page.locator('h1').textContent()).resolves.toBe('Connect your Team Calendar account');
     await expect(page.locator('main').textContent()).resolves.toContain('See your calendars and events');
     await expect(page.locator('main').textContent()).resolves.toContain('Calendar assistant');

@@ -1,4 +1,4 @@
-import { APP_RETURN, auditOf, clickConnect, connectOverHttp, createSession, openConsent, Rig, startRig, T, CALLBACK } from './support';
+import { APP_RETURN, auditOf, claimLink, clickConnect, connectOverHttp, createSession, openConsent, Rig, startRig, T, CALLBACK } from './support';
 
 /**
  * A user connects an account through HTTP end to end against a real authorization server
@@ -17,8 +17,12 @@ describe('connect an account (Google-like provider, over HTTP)', () => {
     const ua = rig.browser();
     const s = await createSession(rig, 'alice');
     expect(s.url).toMatch(/^https:\/\/vault\.test\.example\/connect\/[A-Za-z0-9_-]{43}$/);
-    const claim = await ua.get(s.url);
-    expect(claim.status).toBe(303);
+    // Opening the link does not use it up (link previews); Continue does.
+    const opened = await ua.get(s.url);
+    expect(opened.status).toBe(200);
+    expect(opened.headers.get('set-cookie')).toBeNull();
+    expect(await rig.browser().get(s.url).then((r) => r.status)).toBe(200); // a preview by someone else: still usable
+    const claim = await claimLink(ua, s.url);
     expect(claim.headers.get('set-cookie')).toMatch(/^__Host-vault_cs_[0-9a-f]{32}=[A-Za-z0-9_-]{43}; Path=\/; Max-Age=1800; HttpOnly; SameSite=Lax; Secure$/);
     const page = await ua.get(claim.location!);
     expect(page.status).toBe(200);
@@ -113,7 +117,7 @@ describe('connect an account (Google-like provider, over HTTP)', () => {
     const s = await createSession(rig, 'bob');
     const first = rig.browser();
     await openConsent(first, s.url);
-    expect((await first.get(s.url)).status).toBe(303);
+    expect((await first.get(s.url)).status).toBe(303); // the same browser goes on to its page
     const second = await rig.browser().get(s.url);
     expect(second.status).toBe(400);
     expect(second.headers.get('content-type')).toContain('text/html');

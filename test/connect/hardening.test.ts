@@ -2,7 +2,7 @@ import { Keyring } from '../../libs/crypto';
 import { MAX_UNOPENED_OFFERS } from '../../libs/connect';
 import { KeyJobRunner } from '../../libs/keys';
 import { asTenantId } from '../../libs/kernel';
-import { auditOf, CALLBACK, clickConnect, createSession, openConsent, Rig, startRig, T } from './support';
+import { auditOf, CALLBACK, claimLink, clickConnect, createSession, openConsent, Rig, startRig, T } from './support';
 
 /**
  * Loose ends of issue 3: the release path's connect links are bounded per user and integration;
@@ -46,9 +46,9 @@ describe('connect hardening', () => {
     expect(again.body.connect_url).toBeUndefined();
     expect(await sessionsOf('nina')).toBe(MAX_UNOPENED_OFFERS);
 
-    // Once the user opens one of the links, the agent may be offered a fresh one again.
+    // Once the user opens one of the links (and presses Continue), the agent may be offered a fresh one again.
     const ua = rig.browser();
-    const opened = await ua.get([...urls][0]);
+    const opened = await claimLink(ua, [...urls][0]);
     expect(opened.status).toBe(303);
     const next = await release('nina');
     expect(next.body.connect_url).toMatch(/\/connect\/[A-Za-z0-9_-]{43}$/);

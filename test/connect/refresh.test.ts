@@ -1,4 +1,4 @@
-import { auditOf, connectOverHttp, Rig, startRig } from './support';
+import { auditOf, claimLink, connectOverHttp, Rig, startRig } from './support';
 
 /**
  * Release of OAuth connections against a provider that rotates refresh tokens and revokes the
@@ -83,7 +83,7 @@ describe('release and refresh (rotating refresh tokens, family revocation on reu
   it('following the connect_url reconnects: active again, released', async () => {
     const offered = (await release()).body.connect_url as string;
     const ua = rig.browser();
-    const claim = await ua.get(offered);
+    const claim = await claimLink(ua, offered);
     const page = await ua.get(claim.location!);
     expect(page.body).toContain('Calendar assistant');
     const csrf = /name="csrf" value="([^"]+)"/.exec(page.body)![1];

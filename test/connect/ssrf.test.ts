@@ -30,7 +30,8 @@ async function listen(handler: (req: IncomingMessage, res: ServerResponse) => vo
 async function clickConnect(v: TestVault, integration: string): Promise<{ status: number; body: string; location?: string; ua: UserAgent }> {
   const s = await v.call('POST', '/v1/connect/sessions', { token: v.issuer.adminToken(T), body: { user: 'alice', integration } });
   const ua = new UserAgent((u) => (u.startsWith(PUBLIC) ? v.url + u.slice(PUBLIC.length) : u));
-  const claim = await ua.get(s.body.url);
+  const opened = await ua.get(s.body.url);
+  const claim = await ua.post(s.body.url, { csrf: /name="csrf" value="([^"]+)"/.exec(opened.body)![1] });
   const page = await ua.get(claim.location!);
   const csrf = /name="csrf" value="([^"]+)"/.exec(page.body)![1];
   const hop = await ua.post(`${PUBLIC}${new URL(claim.location!).pathname}/authorize`, { csrf });

@@ -1,5 +1,5 @@
 import { ProviderMode, startTestProvider, TestProvider } from '../support/oidc-provider';
-import { parseForm, UserAgent } from '../support/oidc-provider/user-agent';
+import { Hop, parseForm, UserAgent } from '../support/oidc-provider/user-agent';
 import { startTestVault, TestVault } from '../support/vault';
 
 export const PUBLIC = 'https://vault.test.example';
@@ -83,12 +83,21 @@ export async function createSession(rig: Rig, user: string, body: Record<string,
 
 /** Opens a connect URL in `ua` and returns the consent page (its session id and CSRF token). */
 export async function openConsent(ua: UserAgent, url: string): Promise<{ sessionId: string; csrf: string; page: string; pageUrl: string }> {
-  const claim = await ua.get(url);
-  if (claim.status !== 303 || !claim.location) throw new Error(`claim: ${claim.status} ${claim.body.slice(0, 200)}`);
+  const claim = await claimLink(ua, url);
   const page = await ua.get(claim.location);
   const form = parseForm(page.body, /\/authorize$|\/api-key$/);
   if (page.status !== 200 || !form) throw new Error(`consent page: ${page.status} ${page.body.slice(0, 300)}`);
   return { sessionId: /\/connect\/s\/([0-9a-f-]{36})/.exec(claim.location)![1], csrf: form.fields.csrf, page: page.body, pageUrl: claim.location };
+}
+
+/** Opens a connect link (a page that does not use it up) and presses Continue: the 303 to the consent page. */
+export async function claimLink(ua: UserAgent, url: string): Promise<Hop & { location: string }> {
+  const opened = await ua.get(url);
+  const form = parseForm(opened.body, /\/connect\/[A-Za-z0-9_-]{43}$/);
+  if (opened.status !== 200 || !form) throw new Error(`connect link: ${opened.status} ${opened.body.slice(0, 200)}`);
+  const claim = await ua.post(url, form.fields);
+  if (claim.status !== 303 || !claim.location) throw new Error(`claim: ${claim.status} ${claim.body.slice(0, 200)}`);
+  return { ...claim, location: claim.location };
 }
 
 /** Clicks Connect: returns the authorization request the vault redirected the browser to. */

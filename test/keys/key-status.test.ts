@@ -37,7 +37,7 @@ describe('key status: record counts per tenant-key version', () => {
   it('every table of SEALED_TABLES is counted, connect sessions and webhook endpoints included', async () => {
     expect(Object.keys((await versions())[0].records).sort()).toEqual([...SEALED_TABLES].sort());
     expect(await versions()).toEqual([
-      expect.objectContaining({ version: 1, status: 'active', records: { connections: 2, integrations: 0, connect_sessions: 1, webhook_endpoints: 1, derived_tokens: 0 } }),
+      expect.objectContaining({ version: 1, status: 'active', records: { connections: 2, integrations: 0, connect_sessions: 1, webhook_endpoints: 1, derived_tokens: 0, user_logins: 0 } }),
     ]);
   });
 
@@ -48,6 +48,6 @@ describe('key status: record counts per tenant-key version', () => {
     const after = await versions();
     expect(after.find((k) => k.version === 2)).toMatchObject({ status: 'active', records: { connections: 2, integrations: 0, connect_sessions: 1, webhook_endpoints: 1 } });
     expect(after.find((k) => k.version === 1)).toMatchObject({ status: 'destroyed' });
-    expect(after.find((k) => k.version === 1)?.records).toEqual({ connections: 0, integrations: 0, connect_sessions: 0, webhook_endpoints: 0, derived_tokens: 0 });
+    expect(after.find((k) => k.version === 1)?.records).toEqual({ connections: 0, integrations: 0, connect_sessions: 0, webhook_endpoints: 0, derived_tokens: 0, user_logins: 0 });
   });
 });

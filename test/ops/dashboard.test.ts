@@ -131,7 +131,8 @@ describe('operator dashboard', () => {
     const ua = new UserAgent();
     const s = await v.call('POST', '/v1/connect/sessions', { token: admin(), body: { user, integration: 'calendar' } });
     expect(s.status).toBe(201);
-    const claim = await ua.get(s.body.url);
+    const opened = await ua.get(s.body.url);
+    const claim = await ua.post(s.body.url, parseForm(opened.body, /\/connect\//)!.fields);
     const page = await ua.get(claim.location!);
     const form = parseForm(page.body, /\/authorize$/)!;
     const authorize = await ua.post(new URL(form.action, base).toString(), form.fields);

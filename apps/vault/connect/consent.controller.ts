@@ -1,18 +1,21 @@
 import { Controller, Get, Inject, Param, Post, Req, Res, UseFilters } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { AuthorizationFlow, ConnectSessionService, ConsentActions, ConsentViewService, csrfToken, withOutcome } from '../../../libs/connect';
+import { AuthorizationFlow, checkCsrf, ConnectSessionService, ConsentActions, ConsentViewService, csrfToken, withOutcome } from '../../../libs/connect';
 import type { BrowserSession } from '../../../libs/connect';
 import { VAULT_CONFIG, VaultConfig } from '../../../libs/config';
+import { DomainError } from '../../../libs/kernel';
 import { checkForm, cookiesOf, formField } from './form';
 import { ConsentPageFilter } from './page-error.filter';
-import { apiKeyPage, consentPage, messagePage } from './pages/consent.pages';
+import { apiKeyPage, consentPage, messagePage, openLinkPage } from './pages/consent.pages';
 import { redirect, sendPage } from './pages/html';
 
+/** The Continue form's token is derived from the link's secret: before a claim there is no session to bind one to. */
+const LINK_FORM = 'connect-link';
 const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
- * The consent pages (CONTRACT.md): `GET /connect/{secret}` claims a session for this browser and
- * sends it on to the session's page; Connect / Cancel / the API-key form post back with a CSRF
+ * The consent pages (CONTRACT.md): `GET /connect/{secret}` shows a Continue button whose POST
+ * claims the session for this browser and sends it on to the session's page; Connect / Cancel / the API-key form post back with a CSRF
  * token. Controllers validate and delegate; the flow lives in libs/connect.
  */
 @Controller('connect')
@@ -30,8 +33,24 @@ export class ConsentController {
     this.origin = new URL(config.publicUrl).origin;
   }
 
+  /**
+   * Opening a link does not use it up (link previews and mail scanners open links): a page with one
+   * button; the browser whose person presses it claims the session. A browser that holds it already goes on.
+   */
   @Get(':secret')
   async open(@Param('secret') secret: string, @Req() req: FastifyRequest, @Res() reply: FastifyReply) {
+    const seen = await this.sessions.peek(secret, cookiesOf(req));
+    if ('held' in seen) return redirect(reply, `/connect/s/${seen.held.session.id}`);
+    const title = (await this.views.titleOf(seen.pending.tenant, seen.pending.integration)) ?? seen.pending.integration;
+    sendPage(reply, 200, `Connect your ${title} account`, openLinkPage(title, seen.pending.tenant, `/connect/${secret}`, csrfToken(secret, LINK_FORM)));
+  }
+
+  /** The link's secret is the credential here (no session exists yet to bind a CSRF token to); the form must come from the vault's own page. */
+  @Post(':secret')
+  async claim(@Param('secret') secret: string, @Req() req: FastifyRequest, @Res() reply: FastifyReply) {
+    const origin = req.headers.origin;
+    if (origin !== undefined && origin !== this.origin) throw new DomainError('forbidden', 'This form was not sent from the vault\'s own page.');
+    if (!checkCsrf(secret, LINK_FORM, formField(req, 'csrf'))) throw new DomainError('forbidden', 'Open the link again and press Continue.');
     const held = await this.sessions.claim(secret, cookiesOf(req));
     redirect(reply, `/connect/s/${held.session.id}`, held.setCookie);
   }

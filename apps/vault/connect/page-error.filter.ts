@@ -4,7 +4,7 @@ import { asInternal, classify } from '../http/error-classifier';
 import { messagePage } from './pages/consent.pages';
 import { sendPage } from './pages/html';
 
-const TITLES: Record<number, string> = { 400: 'This link cannot be used', 403: 'Not allowed', 404: 'Not found', 409: 'Conflict', 503: 'Try again in a moment' };
+const TITLES: Record<number, string> = { 400: 'This link cannot be used', 403: 'Not allowed', 404: 'Not found', 409: 'Conflict', 429: 'Try again in a moment', 503: 'Try again in a moment' };
 
 /**
  * Errors on the consent pages and the OAuth callback become pages, not JSON, rendered from the one
@@ -20,6 +20,7 @@ export class ConsentPageFilter implements ExceptionFilter {
     const c = classify(err);
     switch (c.kind) {
       case 'refusal':
+        if (c.retryAfter !== undefined) reply.header('retry-after', String(c.retryAfter));
         return page(c.status, TITLES[c.status] ?? 'Something went wrong', c.detail);
       case 'unavailable':
         if (c.origin === 'database') return page(503, TITLES[503], 'The vault is temporarily unavailable. Nothing was changed.');

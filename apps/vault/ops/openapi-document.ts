@@ -81,9 +81,15 @@ const SUMMARIES: Record<string, string> = {
   'GET /healthz': 'The process is up',
   'GET /readyz': 'Ready: database and key provider answer',
   'GET /metrics': 'Prometheus metrics',
-  'GET /connect/{secret}': 'Open a connect link (consent page)',
+  'GET /connect/{secret}': 'Open a connect link (a Continue page; opening does not use it up)',
+  'POST /connect/{secret}': 'Continue: claim the connect session for this browser (single use)',
   'GET /oauth/callback': 'OAuth redirect URI',
   'GET /connections': 'The user\'s connections page',
+  'GET /account': 'Your account (signed in through the tenant\'s OpenID provider)',
+  'GET /t/{tenant}/account': 'Your account, for a named tenant',
+  'GET /auth/callback': 'User sign-in redirect URI (register it at the OpenID provider)',
+  'PUT /v1/admin/user-login': 'Configure the OpenID provider users sign in with (secret write-only)',
+  'GET /v1/admin/user-login': 'The OpenID provider users sign in with (never the secret)',
 };
 
 const AUDIT_FILTERS = [
@@ -182,6 +188,10 @@ export function completeDocument(doc: OpenAPIObject): OpenAPIObject {
     for (const [method, op] of Object.entries(item as Record<string, Operation>)) {
       const key = `${method.toUpperCase()} ${path}`;
       op.tags = [tagOf(path)];
+      // A route mapped at two paths (`/account` and `/t/{tenant}/account`) is scanned with the first one's parameters.
+      for (const [, name] of path.matchAll(/\{([^}]+)\}/g)) {
+        if (!(op.parameters ?? []).some((x) => 'in' in x && x.in === 'path' && x.name === name)) (op.parameters ??= []).push({ name, in: 'path', required: true, schema: { type: 'string' } });
+      }
       if (SUMMARIES[key]) op.summary = SUMMARIES[key];
       const group = routeGroupOf({ method: method.toUpperCase(), routeOptions: { url: fastifyPath(path) } });
       const hasBody = op.requestBody !== undefined;

@@ -2,7 +2,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
-export type ProviderMode = 'google' | 'rotating' | 'no-expires-in';
+export type ProviderMode = 'google' | 'rotating' | 'no-expires-in' | 'login';
 
 export interface ProviderOptions {
   mode: ProviderMode;

@@ -7,6 +7,8 @@
 //                  and prompt=consent (else 400), as Google needs for a refresh token
 //   rotating       every refresh returns a new refresh token; reusing an old one revokes the family
 //   no-expires-in  Salesforce-like: token responses lose expires_in and gain instance_url, id, issued_at (ms)
+//   login          a plain OpenID provider for people signing in to the vault's /account (issue 17):
+//                  no Google-style parameters required
 //
 // Control (tests, issue 4's fault injection): GET /__control/stats, POST /__control/reset,
 // POST /__control/faults {"latencyMs":0,"responseDelayMs":0,"next":[{"status":503,"body":{...},"headers":{...}}]}.
@@ -26,7 +28,7 @@ const opts = {
   accessTokenTtl: 3600,
   ...JSON.parse(process.argv[2] ?? '{}'),
 };
-if (!['google', 'rotating', 'no-expires-in'].includes(opts.mode)) throw new Error(`unknown mode ${opts.mode}`);
+if (!['google', 'rotating', 'no-expires-in', 'login'].includes(opts.mode)) throw new Error(`unknown mode ${opts.mode}`);
 
 // token: 200 answers by grant; tokenRequests: POST /token arrivals; tokenErrors: error answers by code;
 // tokenResponded: answers written (after responseDelayMs).

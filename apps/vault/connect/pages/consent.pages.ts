@@ -54,6 +54,13 @@ export function apiKeyPage(v: ConsentView, sessionId: string, csrf: string): Saf
     <div class="actions">${postForm(`/connect/s/${sessionId}/cancel`, csrf, html`<button type="submit">Cancel</button>`)}</div></main>`;
 }
 
+/** What `GET /connect/{secret}` shows: opening the link does not use it up; Continue does. */
+export function openLinkPage(title: string, tenant: string, action: string, csrf: string): SafeHtml {
+  return html`<main><p class="eyebrow">${tenant}</p><h1>Connect your ${title} account</h1>
+    <p><strong>${tenant}</strong> asks you to connect your ${title} account. Continue to see what it will be able to do and which agents may use it.</p>
+    <div class="actions">${postForm(action, csrf, html`<button type="submit" class="primary" autofocus>Continue</button>`)}</div></main>`;
+}
+
 export function messagePage(title: string, message: string, links: Array<{ href: string; label: string }>, error = false): SafeHtml {
   return html`<main><h1>${title}</h1><p class="note${error ? ' error' : ''}" role="${error ? 'alert' : 'status'}">${message}</p>
     ${links.length ? html`<div class="actions">${links.map((l) => html`<a class="button" href="${l.href}">${l.label}</a>`)}</div>` : ''}</main>`;

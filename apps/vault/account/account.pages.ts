@@ -1,0 +1,56 @@
+import type { AccountConnection, ActivityRow } from '../../../libs/connect';
+import { postForm } from '../connect/pages/consent.pages';
+import { html, SafeHtml } from '../connect/pages/html';
+
+const STATUS: Record<string, string> = { active: 'Connected', needs_reauth: 'Needs reconnecting', revoked: 'Revoked', refresh_indeterminate: 'Being checked' };
+const ACTIONS: Record<string, string> = {
+  'credential.release': 'An agent received a token',
+  'grant.revoke': 'You turned an agent off',
+  'grant.restore': 'You turned an agent back on',
+  'connection.connect': 'Connected',
+  'connection.disconnect': 'Disconnected',
+  'user.sign_in': 'You signed in',
+};
+const when = (d: Date | string) => new Date(d).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
+
+function agentsOf(base: string, c: AccountConnection, csrf: string): SafeHtml {
+  if (!c.agents.length) return html`<p class="muted">No agent may use it.</p>`;
+  const items = c.agents.map((a) => {
+    const action = `${base}/account/connections/${encodeURIComponent(c.integration)}/agents/${encodeURIComponent(a.clientId)}/${a.on ? 'off' : 'on'}`;
+    const label = a.on ? 'Turn off' : 'Turn on';
+    return html`<li data-agent="${a.clientId}"><strong>${a.name}</strong> <code>${a.clientId}</code>${a.condition ? html` — ${a.condition}` : ''}
+      · <span class="state">${a.on ? 'On' : 'Off'}</span>
+      ${postForm(action, csrf, html`<button type="submit" aria-label="${label} ${a.name} for ${c.title}">${label}</button>`)}</li>`;
+  });
+  return html`<ul>${items}</ul>`;
+}
+
+export function accountPage(base: string, who: string, connections: AccountConnection[], activity: ActivityRow[], csrf: string, notice: string | null): SafeHtml {
+  const cards = connections.map(
+    (c) => html`<section class="connection" data-integration="${c.integration}" aria-labelledby="c-${c.integration}">
+      <h2 id="c-${c.integration}">${c.title} <code>${c.integration}</code></h2>
+      <p>${STATUS[c.status] ?? c.status}${c.account ? html` · account <strong>${c.account}</strong>` : ''} · connected ${when(c.connectedAt)}
+        · last refresh ${c.lastRefreshAt ? when(c.lastRefreshAt) : html`<span class="muted">never</span>`}
+        · last used ${c.lastUsed ? html`by <strong>${c.lastUsed.agent}</strong> ${when(c.lastUsed.at)}` : html`<span class="muted">not yet</span>`}</p>
+      ${c.scopes.length ? html`<ul class="scopes">${c.scopes.map((s) => html`<li>${s.description} <code>${s.scope}</code></li>`)}</ul>` : ''}
+      <h3>Agents that may use it</h3>${agentsOf(base, c, csrf)}
+      <div class="actions"><a class="button" href="${base}/account/connections/${encodeURIComponent(c.integration)}/disconnect">Disconnect…</a></div></section>`,
+  );
+  const rows = activity.map(
+    (e) => html`<tr><td>${when(e.at)}</td><td>${ACTIONS[e.action] ?? e.action}</td><td>${e.agent ?? ''}</td><td>${e.integration ?? ''}</td><td>${e.outcome}${e.reason ? html` (${e.reason})` : ''}</td></tr>`,
+  );
+  return html`<main><p class="eyebrow">Signed in as ${who}</p><h1>Your account</h1>
+    ${notice ? html`<p class="note" role="status">${notice}</p>` : ''}
+    ${connections.length ? cards : html`<p>You have not connected any account yet.</p>`}
+    <h2>Recent activity</h2>
+    ${rows.length ? html`<table id="activity"><thead><tr><th scope="col">When</th><th scope="col">What</th><th scope="col">Agent</th><th scope="col">Account</th><th scope="col">Outcome</th></tr></thead><tbody>${rows}</tbody></table>` : html`<p class="muted">Nothing yet.</p>`}
+    <div class="actions">${postForm(`${base}/account/sign-out`, csrf, html`<button type="submit">Sign out</button>`)}</div></main>`;
+}
+
+export function disconnectPage(base: string, c: AccountConnection, csrf: string): SafeHtml {
+  return html`<main><h1>Disconnect ${c.title}?</h1>
+    <p>Agents will no longer receive tokens for it, and the vault asks ${c.title} to revoke its access where it can. You can connect it again later through the app.</p>
+    <div class="actions">
+      ${postForm(`${base}/account/connections/${encodeURIComponent(c.integration)}/disconnect`, csrf, html`<button type="submit" class="primary">Disconnect</button>`)}
+      <a class="button" href="${base}/account">Keep it</a></div></main>`;
+}
