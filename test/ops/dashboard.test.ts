@@ -72,6 +72,9 @@ describe('operator dashboard', () => {
     await put(T, '/v1/admin/agents/rogue', { name: 'Not allowed' });
     await put(T, '/v1/admin/policies/p1', { agents: ['mcp-1'], integrations: ['openai', 'calendar'], effect: 'allow' });
     for (const user of ['alice', 'bob', 'carol']) await put(T, `/v1/admin/connections/openai/users/${user}`, { api_key: `sk-${user}-123` });
+    // A second integration of the same provider type: the page counts by integration, not provider.
+    await put(T, '/v1/admin/integrations/anthropic', { provider: 'api_key', display_name: 'Anthropic' });
+    await put(T, '/v1/admin/connections/anthropic/users/alice', { api_key: 'sk-alice-456' });
 
     // Two OAuth connections through the real flow (over HTTP), then their refreshes fail for real.
     for (const user of ['dave', 'erin']) await connect(user);
@@ -305,11 +308,12 @@ describe('operator dashboard', () => {
 
     itInBrowser('shows figures that match the data, a chart with bars, and nothing of the other tenant', async () => {
       await page.reload();
-      const cell = (provider: string, status: string) => page.locator(`td[data-provider="${provider}"][data-status="${status}"]`).textContent();
-      await expect(cell('api_key', 'active')).resolves.toBe('3');
-      await expect(cell('custom-oauth2', 'active')).resolves.toBe('1');
-      await expect(cell('custom-oauth2', 'needs_reauth')).resolves.toBe('1');
-      await expect(cell('*', 'total')).resolves.toBe('5');
+      const cell = (integration: string, status: string) => page.locator(`td[data-integration="${integration}"][data-status="${status}"]`).textContent();
+      await expect(cell('openai', 'active')).resolves.toBe('3');
+      await expect(cell('anthropic', 'active')).resolves.toBe('1');
+      await expect(cell('calendar', 'active')).resolves.toBe('1');
+      await expect(cell('calendar', 'needs_reauth')).resolves.toBe('1');
+      await expect(cell('*', 'total')).resolves.toBe('6');
 
       const figure = (name: string) => page.locator(`[data-figure="${name}"]`).textContent();
       await expect(figure('refresh-failures')).resolves.toBe('2');
@@ -318,6 +322,14 @@ describe('operator dashboard', () => {
       const counts = await bars.evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-count'))));
       expect(counts.reduce((a, b) => a + b, 0)).toBe(2);
       await expect(page.locator('svg.chart').getAttribute('role')).resolves.toBe('img');
+      // Readable labels: hour ticks say what they are, and render at 11 px or more once the chart is scaled into its card.
+      const ticks = await page.locator('svg.chart text.tick').allTextContents();
+      expect(ticks[0]).toMatch(/^\d\d:00$/);
+      const tickPx = await page.locator('svg.chart text.tick').first().evaluate((t) => {
+        const svg = (t as any).ownerSVGElement;
+        return parseFloat((globalThis as any).getComputedStyle(t).fontSize) * (svg.getBoundingClientRect().width / svg.viewBox.baseVal.width);
+      });
+      expect(tickPx).toBeGreaterThanOrEqual(11);
 
       // Releases: what the audit API says, and what we did.
       const audit = (await v.call('GET', '/v1/admin/audit?action=credential.release&limit=200', { token: admin() })).body.events as Array<{ outcome: string }>;

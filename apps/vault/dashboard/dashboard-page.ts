@@ -19,17 +19,17 @@ function topBar(view: DashboardView, csrf: string): SafeHtml {
 function connectionsSection(c: DashboardView['connections']): SafeHtml {
   const head = CONNECTION_STATUSES.map((s) => html`<th scope="col" class="n">${STATUS_LABEL[s]}</th>`);
   const rows = c.rows.map(
-    (r) => html`<tr><th scope="row"><code>${r.provider}</code></th>
-      ${CONNECTION_STATUSES.map((s) => html`<td class="n" data-provider="${r.provider}" data-status="${s}">${r.counts[s] ?? 0}</td>`)}
-      <td class="n" data-provider="${r.provider}" data-status="total">${r.total}</td></tr>`,
+    (r) => html`<tr><th scope="row"><code>${r.integration}</code> <span class="muted">${r.provider}</span></th>
+      ${CONNECTION_STATUSES.map((s) => html`<td class="n" data-integration="${r.integration}" data-status="${s}">${r.counts[s] ?? 0}</td>`)}
+      <td class="n" data-integration="${r.integration}" data-status="total">${r.total}</td></tr>`,
   );
-  const totals = CONNECTION_STATUSES.map((s) => html`<td class="n" data-provider="*" data-status="${s}">${c.byStatus[s] ?? 0}</td>`);
-  return html`<section aria-labelledby="conn-h"><h2 id="conn-h">Connections by status and provider</h2>
+  const totals = CONNECTION_STATUSES.map((s) => html`<td class="n" data-integration="*" data-status="${s}">${c.byStatus[s] ?? 0}</td>`);
+  return html`<section aria-labelledby="conn-h"><h2 id="conn-h">Connections by status and integration</h2>
     ${c.rows.length
       ? html`<table><caption>${c.total} connection${c.total === 1 ? '' : 's'}</caption>
-        <thead><tr><th scope="col">Provider</th>${head}<th scope="col" class="n">Total</th></tr></thead>
+        <thead><tr><th scope="col">Integration</th>${head}<th scope="col" class="n">Total</th></tr></thead>
         <tbody>${rows}</tbody>
-        <tfoot><tr><th scope="row">All providers</th>${totals}<td class="n" data-provider="*" data-status="total">${c.total}</td></tr></tfoot></table>`
+        <tfoot><tr><th scope="row">All integrations</th>${totals}<td class="n" data-integration="*" data-status="total">${c.total}</td></tr></tfoot></table>`
       : html`<p class="muted">No connections yet.</p>`}</section>`;
 }
 

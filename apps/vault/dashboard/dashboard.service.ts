@@ -20,7 +20,7 @@ export const CONNECTION_STATUSES = ['active', 'needs_reauth', 'refresh_indetermi
 export interface DashboardView {
   tenant: string;
   generatedAt: Date;
-  connections: { rows: Array<{ provider: string; counts: Record<string, number>; total: number }>; byStatus: Record<string, number>; total: number };
+  connections: { rows: Array<{ integration: string; provider: string; counts: Record<string, number>; total: number }>; byStatus: Record<string, number>; total: number };
   /** Oldest hour first; the last one is the current (partial) hour. */
   refreshFailures: { hours: Array<{ start: Date; count: number }>; total: number };
   releases24h: { allowed: number; denied: number; error: number };
@@ -59,7 +59,7 @@ export interface SecurityView {
 
 /**
  * What the operator dashboard shows, for one tenant only. The figures come from the contexts that
- * own them, no SQL here: key status from libs/keys, connections by provider and status from the
+ * own them, no SQL here: key status from libs/keys, connections by integration and status from the
  * connection store, recent releases and hourly counts from the audit log.
  */
 @Injectable()
@@ -133,15 +133,16 @@ export class DashboardService {
   }
 
   private async connections(tenant: TenantId): Promise<DashboardView['connections']> {
-    const byProvider = new Map<string, Record<string, number>>();
+    // By integration, not provider type: two integrations of one provider are different credentials.
+    const byIntegration = new Map<string, { provider: string; counts: Record<string, number> }>();
     const byStatus: Record<string, number> = Object.fromEntries(CONNECTION_STATUSES.map((s) => [s, 0]));
-    for (const r of await this.connectionStore.countByProviderAndStatus(tenant)) {
-      const counts = byProvider.get(r.provider) ?? {};
-      counts[r.status] = r.count;
-      byProvider.set(r.provider, counts);
+    for (const r of await this.connectionStore.countByIntegrationAndStatus(tenant)) {
+      const row = byIntegration.get(r.integration) ?? { provider: r.provider, counts: {} };
+      row.counts[r.status] = r.count;
+      byIntegration.set(r.integration, row);
       byStatus[r.status] = (byStatus[r.status] ?? 0) + r.count;
     }
-    const list = [...byProvider].map(([provider, counts]) => ({ provider, counts, total: Object.values(counts).reduce((a, b) => a + b, 0) }));
+    const list = [...byIntegration].map(([integration, r]) => ({ integration, provider: r.provider, counts: r.counts, total: Object.values(r.counts).reduce((a, b) => a + b, 0) }));
     return { rows: list, byStatus, total: list.reduce((n, r) => n + r.total, 0) };
   }
 
