@@ -68,7 +68,10 @@ async function main(): Promise<void> {
     await c.connect();
     const [f] = (await c.query(`SELECT calls, total_time FROM pg_stat_user_functions WHERE funcname = 'audit_chain_head_guard'`)).rows as { calls: string; total_time: number }[];
     await c.end();
-    if (f) process.stdout.write(`${JSON.stringify({ guard_calls: Number(f.calls), guard_ms_total: Math.round(f.total_time), guard_us_per_flush: Math.round((f.total_time * 1000) / Number(f.calls)) })}\n`);
+    if (f) {
+      const perFlushUs = Math.round((f.total_time * 1000) / Number(f.calls));
+      process.stdout.write(`${JSON.stringify({ guard_calls: Number(f.calls), guard_ms_total: Math.round(f.total_time), guard_us_per_flush: perFlushUs })}\n`);
+    }
   } finally {
     if (ds.isInitialized) await ds.destroy();
     await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);

@@ -128,7 +128,8 @@ async function main(): Promise<void> {
     const tkSeconds = (tk.finished_at.getTime() - tk.started_at.getTime()) / 1000;
     results.tenant_key_rotation = { status: tk.status, records: Number(tk.done), seconds: round(tkSeconds), rows_per_second: Math.round(Number(tk.done) / tkSeconds), batch_size: 500 };
     results.release_during_tenant_rotation = tkLoad;
-    log(`tenant-key rotation: ${tk.done} DEKs in ${round(tkSeconds)} s = ${Math.round(Number(tk.done) / tkSeconds)} rows/s; release ${fmt(tkLoad)}`);
+    log(`tenant-key rotation: ${tk.done} DEKs in ${round(tkSeconds)} s = ${Math.round(Number(tk.done) / tkSeconds)} ` +
+      `rows/s; release ${fmt(tkLoad)}`);
 
     // ---- KEK rotation of TENANTS tenant keys ----
     await kv.call('rotate');
@@ -140,7 +141,8 @@ async function main(): Promise<void> {
     const calls = (await kv.call('counts')) as Record<string, number>;
     results.kek_rotation = { status: kek.status, keys: Number(kek.done), seconds: round(kekSeconds), budget_rps: KV_RPS, concurrency: KV_CONCURRENCY, key_vault_calls: calls };
     results.release_during_kek_rotation = kekLoad;
-    log(`KEK rotation: ${kek.done} keys in ${round(kekSeconds)} s at ${KV_RPS} req/s; Key Vault calls ${JSON.stringify(calls)}; release ${fmt(kekLoad)}`);
+    log(`KEK rotation: ${kek.done} keys in ${round(kekSeconds)} s at ${KV_RPS} req/s; Key Vault calls ` +
+      `${JSON.stringify(calls)}; release ${fmt(kekLoad)}`);
     await ds.destroy();
   } finally {
     for (const c of children) c.kill('SIGTERM');
@@ -181,7 +183,8 @@ async function seedRows(ds: ReturnType<typeof createDataSource>, keyring: Keyrin
     await inflight;
     inflight = ds.query(
       `INSERT INTO connections (id, tenant, integration, subject, kind, tk_version, dek_wrapped, api_key_ct)
-       SELECT u.id, $1, 'openai', u.s, 'api_key', $2, u.d, u.c FROM unnest($3::uuid[], $4::text[], $5::bytea[], $6::bytea[]) AS u(id, s, d, c)`,
+       SELECT u.id, $1, 'openai', u.s, 'api_key', $2, u.d, u.c
+         FROM unnest($3::uuid[], $4::text[], $5::bytea[], $6::bytea[]) AS u(id, s, d, c)`,
       [T, version, ids, subjects, deks, cts],
     );
     if ((i / BATCH) % 40 === 0) log(`  seeding rows: ${i}/${ROWS}`);
@@ -203,7 +206,8 @@ async function seedTenantKeys(ds: ReturnType<typeof createDataSource>, provider:
       tk.fill(0);
     }
     await ds.query(`INSERT INTO tenants (id) SELECT unnest($1::text[])`, [names]);
-    await ds.query(`INSERT INTO tenant_keys (tenant, version, kek_key_id, wrapped, status) SELECT t, 1, $1, w, 'active' FROM unnest($2::text[], $3::bytea[]) AS u(t, w)`, [
+    await ds.query(`INSERT INTO tenant_keys (tenant, version, kek_key_id, wrapped, status) SELECT t, 1, $1, w, 'active' ` +
+      `FROM unnest($2::text[], $3::bytea[]) AS u(t, w)`, [
       provider.currentKeyId(),
       names,
       wrapped,

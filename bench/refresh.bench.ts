@@ -107,7 +107,7 @@ async function main(): Promise<void> {
     for (let k = 1; k < TENANTS; k++) await putOAuthIntegration(base, issuer.sign({ sub: 'bench-admin', tid: tenantOf(k), scope: 'vault:admin' }, { ttl: 7200 }), provider);
 
     // ---- seed: one real connection through the connect flow, then CREDENTIALS - 1 more carrying its refresh token ----
-    let t0 = Date.now();
+    const t0 = Date.now();
     await connect(base, admin, 'u0');
     const ds = createDataSource({ url: dbUrl, schema: 'vault', poolSize: 4, applicationName: 'bench' });
     await ds.initialize();
@@ -206,15 +206,18 @@ async function main(): Promise<void> {
     const refreshCalls = after.token.refresh_token - before.token.refresh_token;
     const tokenRequests = after.tokenRequests - before.tokenRequests;
     const commits = await ds.query(`SELECT owner, count(*)::int AS n, count(DISTINCT id)::int AS rows FROM public.bench_refresh_commits GROUP BY owner ORDER BY owner`);
-    const [{ audited }] = await ds.query(`SELECT count(*)::int AS audited FROM audit_events WHERE action = 'connection.refresh' AND outcome = 'allowed' AND details->>'trigger' = 'scheduled'`);
+    const [{ audited }] = await ds.query(`SELECT count(*)::int AS audited FROM audit_events WHERE action = ` +
+      `'connection.refresh' AND outcome = 'allowed' AND details->>'trigger' = 'scheduled'`);
     const [{ takeovers }] = await ds.query(`SELECT count(*)::int AS takeovers FROM public.bench_lease_takeovers`);
     const outcomes: Array<{ o: string; n: number }> = await ds.query(
-      `SELECT outcome || COALESCE(':' || reason, '') AS o, count(*)::int AS n FROM audit_events WHERE action = 'connection.refresh' GROUP BY 1 ORDER BY 2 DESC`,
+      `SELECT outcome || COALESCE(':' || reason, '') AS o, count(*)::int AS n FROM audit_events WHERE action = ` +
+        `'connection.refresh' GROUP BY 1 ORDER BY 2 DESC`,
     );
     // Refresh audit events that are not "allowed": did their connection also get an "allowed" one, and how many commits?
     const odd = await ds.query(
       `SELECT e.outcome || COALESCE(':' || e.reason, '') AS o, e.details->>'connection' AS id, e.details->>'version' AS version,
-              (SELECT count(*) FROM audit_events a WHERE a.action = 'connection.refresh' AND a.outcome = 'allowed' AND a.details->>'connection' = e.details->>'connection')::int AS allowed,
+              (SELECT count(*) FROM audit_events a WHERE a.action = 'connection.refresh' AND a.outcome = 'allowed'
+                AND a.details->>'connection' = e.details->>'connection')::int AS allowed,
               (SELECT count(*) FROM public.bench_refresh_commits b WHERE b.id::text = e.details->>'connection')::int AS commits
          FROM audit_events e WHERE e.action = 'connection.refresh' AND e.outcome <> 'allowed' LIMIT 5`,
     );
@@ -263,7 +266,8 @@ async function main(): Promise<void> {
       progress: thin(progress, Number(dueAt.getTime())),
     };
     results.release_during_refresh = during;
-    log(`refreshed ${CREDENTIALS} in ${round(seconds)} s (${Math.round(CREDENTIALS / seconds)}/s); provider refresh calls ${refreshCalls}, token requests ${tokenRequests}`);
+    log(`refreshed ${CREDENTIALS} in ${round(seconds)} s (${Math.round(CREDENTIALS / seconds)}/s); provider refresh ` +
+      `calls ${refreshCalls}, token requests ${tokenRequests}`);
     log(`double refreshes: ${incomplete ? 'n/a (incomplete)' : tokenRequests - CREDENTIALS}`);
     log(`per worker: ${JSON.stringify(byWorker)}; lease takeovers: ${takeovers}; audited: ${audited}`);
     log(`release during refresh: ${fmt(during)}`);
@@ -361,7 +365,8 @@ async function seedConnections(ds: ReturnType<typeof createDataSource>, store: O
  */
 async function countCommits(ds: ReturnType<typeof createDataSource>): Promise<void> {
   await ds.query(`CREATE UNLOGGED TABLE public.bench_refresh_commits (id uuid NOT NULL, owner text, at timestamptz NOT NULL DEFAULT clock_timestamp())`);
-  await ds.query(`CREATE UNLOGGED TABLE public.bench_lease_takeovers (id uuid NOT NULL, from_owner text, to_owner text, at timestamptz NOT NULL DEFAULT clock_timestamp())`);
+  await ds.query(`CREATE UNLOGGED TABLE public.bench_lease_takeovers (id uuid NOT NULL, from_owner text, to_owner text, ` +
+    `at timestamptz NOT NULL DEFAULT clock_timestamp())`);
   await ds.query(`CREATE FUNCTION public.bench_note_refresh() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
       IF NEW.last_refresh_at IS DISTINCT FROM OLD.last_refresh_at AND NEW.last_refresh_at IS NOT NULL THEN
@@ -379,7 +384,10 @@ async function countCommits(ds: ReturnType<typeof createDataSource>): Promise<vo
     EXECUTE FUNCTION public.bench_note_refresh()`);
 }
 
-/** CPU seconds used so far by each named process, this process, and each Postgres backend of this database (`postgres:<application>#<pid>`). */
+/**
+ * CPU seconds used so far by each named process, this process, and each Postgres backend of this database
+ * (`postgres:<application>#<pid>`).
+ */
 async function cpuSnapshot(ds: ReturnType<typeof createDataSource>, parts: Record<string, number | undefined>): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const [name, pid] of Object.entries(parts)) {
@@ -414,7 +422,8 @@ function sampleWaits(ds: ReturnType<typeof createDataSource>): { stop(): Promise
   const loop = (async () => {
     while (running) {
       const rows: Array<{ w: string; app: string; n: number }> = await ds.query(
-        `SELECT COALESCE(wait_event_type || ':' || wait_event, 'cpu') || ' ' || regexp_replace(left(query, 48), '\\s+', ' ', 'g') AS w, application_name AS app, count(*)::int AS n FROM pg_stat_activity
+        `SELECT COALESCE(wait_event_type || ':' || wait_event, 'cpu') || ' ' || regexp_replace(left(query, 48), '\\s+', ' ', 'g')
+          AS w, application_name AS app, count(*)::int AS n FROM pg_stat_activity
           WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid() GROUP BY 1, 2`,
       );
       samples++;
@@ -480,7 +489,8 @@ async function storm(): Promise<void> {
     vaultEnv: { RATE_LIMIT_RELEASE_PER_IP: '1000000', RATE_LIMIT_RELEASE_PER_AGENT: '1000000' },
     progress: log,
   });
-  process.stdout.write(`${JSON.stringify({ scenario: 'storm', connections: CREDENTIALS, machine_at_start: machine(), total_seconds: secs(Date.now() - started), ...figures }, null, 2)}\n`);
+  const summary = { scenario: 'storm', connections: CREDENTIALS, machine_at_start: machine(), total_seconds: secs(Date.now() - started), ...figures };
+  process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
   process.exit(0);
 }
 

@@ -210,7 +210,8 @@ async function coldStart(vault: Server, issuer: TestIssuer, kv: Emulator): Promi
   if (first.status !== 200) throw new Error(`first release after start → ${first.status}`);
   const calls = (await kv.call('counts')) as Record<string, number>;
   const cs = { ready_ms: Math.round(ready), first_release_ms: round(firstMs), second_release_ms: round(secondMs), key_vault_calls: calls };
-  log(`cold start: /readyz 200 after ${cs.ready_ms} ms; first release ${cs.first_release_ms} ms, second ${cs.second_release_ms} ms; Key Vault ${JSON.stringify(calls)}`);
+  log(`cold start: /readyz 200 after ${cs.ready_ms} ms; first release ${cs.first_release_ms} ms, second ` +
+    `${cs.second_release_ms} ms; Key Vault ${JSON.stringify(calls)}`);
   return cs;
 }
 

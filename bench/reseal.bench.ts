@@ -72,7 +72,7 @@ async function main(): Promise<void> {
     const provider = new AzureKeyProvider({ kind: 'azure', vaultUrl: kv.url, keyName: 'kek', caFile: kv.caFile, disableChallengeResourceVerification: true, credential: { kind: 'static', token: kv.token } });
     await provider.init();
     const keyring = new Keyring(ds, provider, { cacheSize: 10, cacheMaxAgeMs: 3600_000, writeHealthTtlMs: 60_000, maxEncryptionsPerKey: 2 ** 30 });
-    let t0 = Date.now();
+    const t0 = Date.now();
     await seedOldScheme(ds, keyring);
     results.seed_rows = { rows: ROWS, seconds: secs(Date.now() - t0) };
     log(`seeded ${ROWS} scheme-1 connections in ${secs(Date.now() - t0)} s`);
@@ -142,7 +142,8 @@ async function seedOldScheme(ds: Ds, keyring: Keyring): Promise<void> {
     }
     await ds.query(
       `INSERT INTO connections (id, tenant, integration, subject, kind, tk_version, dek_wrapped, api_key_ct)
-       SELECT u.id, $1, 'openai', u.s, 'api_key', $2, u.d, u.c FROM unnest($3::uuid[], $4::text[], $5::bytea[], $6::bytea[]) AS u(id, s, d, c)`,
+       SELECT u.id, $1, 'openai', u.s, 'api_key', $2, u.d, u.c
+         FROM unnest($3::uuid[], $4::text[], $5::bytea[], $6::bytea[]) AS u(id, s, d, c)`,
       [T, version, ids, subjects, deks, cts],
     );
   }

@@ -15,7 +15,8 @@ export class RefreshWorker1763800000500 implements MigrationInterface {
                               ADD COLUMN interrupted_owner text;
       -- Due rows in time order, only those the worker may claim (the claim also skips leased rows).
       DROP INDEX connections_refresh_due;
-      CREATE INDEX connections_refresh_due ON connections (next_refresh_at) WHERE kind = 'oauth2' AND status = 'active' AND next_refresh_at IS NOT NULL;
+      CREATE INDEX connections_refresh_due ON connections (next_refresh_at) WHERE kind = 'oauth2' AND status = 'active'
+        AND next_refresh_at IS NOT NULL;
     `);
   }
 

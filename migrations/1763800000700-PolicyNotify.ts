@@ -21,7 +21,8 @@ export class PolicyNotify1763800000700 implements MigrationInterface {
         END $$;
       CREATE TRIGGER policies_changed AFTER INSERT OR UPDATE OR DELETE ON policies FOR EACH ROW EXECUTE FUNCTION policy_changed_notify();
       CREATE TRIGGER agents_changed AFTER INSERT OR UPDATE OR DELETE ON agents FOR EACH ROW EXECUTE FUNCTION policy_changed_notify();
-      CREATE TRIGGER integrations_changed AFTER INSERT OR UPDATE OR DELETE ON integrations FOR EACH ROW EXECUTE FUNCTION policy_changed_notify();
+      CREATE TRIGGER integrations_changed AFTER INSERT OR UPDATE OR DELETE ON integrations FOR EACH ROW
+        EXECUTE FUNCTION policy_changed_notify();
       CREATE TRIGGER policies_truncated AFTER TRUNCATE ON policies FOR EACH STATEMENT EXECUTE FUNCTION policy_changed_notify();
       CREATE TRIGGER agents_truncated AFTER TRUNCATE ON agents FOR EACH STATEMENT EXECUTE FUNCTION policy_changed_notify();
       CREATE TRIGGER integrations_truncated AFTER TRUNCATE ON integrations FOR EACH STATEMENT EXECUTE FUNCTION policy_changed_notify();
@@ -30,7 +31,8 @@ export class PolicyNotify1763800000700 implements MigrationInterface {
 
   async down(q: QueryRunner): Promise<void> {
     await q.query(`
-      DROP TRIGGER integrations_truncated ON integrations; DROP TRIGGER agents_truncated ON agents; DROP TRIGGER policies_truncated ON policies;
+      DROP TRIGGER integrations_truncated ON integrations; DROP TRIGGER agents_truncated ON agents;
+      DROP TRIGGER policies_truncated ON policies;
       DROP TRIGGER integrations_changed ON integrations; DROP TRIGGER agents_changed ON agents; DROP TRIGGER policies_changed ON policies;
       DROP FUNCTION policy_changed_notify();
     `);

@@ -28,7 +28,8 @@ export class AadScheme1763800000900 implements MigrationInterface {
       CREATE TRIGGER tenants_aad_scheme_guard BEFORE UPDATE OF aad_scheme ON tenants FOR EACH ROW EXECUTE FUNCTION aad_scheme_guard();
 
       ALTER TABLE key_jobs DROP CONSTRAINT key_jobs_kind_check;
-      ALTER TABLE key_jobs ADD CONSTRAINT key_jobs_kind_check CHECK (kind IN ('kek_rotate', 'tenant_rotate', 'signing_rotate', 'aad_reseal'));
+      ALTER TABLE key_jobs ADD CONSTRAINT key_jobs_kind_check
+        CHECK (kind IN ('kek_rotate', 'tenant_rotate', 'signing_rotate', 'aad_reseal'));
     `);
   }
 

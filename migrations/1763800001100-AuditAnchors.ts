@@ -9,7 +9,8 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
  *   an AFTER trigger, queued until the end of that statement, so it sees the inserted rows: the new
  *   head must be a stored row, every seq between the old head and it must be present, and the first
  *   of them must link to the old head. One primary-key range scan inside the statement the writer
- *   already runs: no round trip is added (bench/audit-head-guard.bench.ts measures its time). DELETE and TRUNCATE are refused; a first INSERT only creates the genesis
+ *   already runs: no round trip is added (bench/audit-head-guard.bench.ts measures its time). DELETE and
+ * TRUNCATE are refused; a first INSERT only creates the genesis
  *   head of an empty log.
  * - `audit_anchors`: a convenience copy of what was sent outside. Verification never trusts it alone.
  *
@@ -39,7 +40,8 @@ export class AuditAnchors1763800001100 implements MigrationInterface {
           IF TG_OP <> 'UPDATE' THEN RAISE EXCEPTION 'audit_chain_head only moves forward'; END IF;
           IF NEW.id <> OLD.id OR NEW.seq <= OLD.seq THEN RAISE EXCEPTION 'audit_chain_head only moves forward'; END IF;
           -- One range scan of the primary key over the batch just inserted.
-          SELECT count(*) = NEW.seq - OLD.seq AND bool_or(seq = NEW.seq AND hash = NEW.hash) AND bool_or(seq = OLD.seq + 1 AND prev_hash = OLD.hash)
+          SELECT count(*) = NEW.seq - OLD.seq AND bool_or(seq = NEW.seq AND hash = NEW.hash) AND bool_or(seq = OLD.seq + 1
+            AND prev_hash = OLD.hash)
             INTO ok FROM audit_events WHERE seq > OLD.seq AND seq <= NEW.seq;
           IF ok IS NOT TRUE THEN RAISE EXCEPTION 'audit_chain_head must move to the last row of an appended batch'; END IF;
           RETURN NULL;

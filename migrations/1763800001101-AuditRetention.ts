@@ -27,8 +27,10 @@ export class AuditRetention1763800001101 implements MigrationInterface {
           IF TG_OP = 'UPDATE' AND NEW.seq > OLD.seq THEN RETURN NEW; END IF;
           RAISE EXCEPTION 'audit_retention only moves forward';
         END $$;
-      CREATE TRIGGER audit_retention_forward BEFORE UPDATE OR DELETE ON audit_retention FOR EACH ROW EXECUTE FUNCTION audit_retention_forward();
-      CREATE TRIGGER audit_retention_no_truncate BEFORE TRUNCATE ON audit_retention FOR EACH STATEMENT EXECUTE FUNCTION audit_retention_forward();
+      CREATE TRIGGER audit_retention_forward BEFORE UPDATE OR DELETE ON audit_retention FOR EACH ROW
+        EXECUTE FUNCTION audit_retention_forward();
+      CREATE TRIGGER audit_retention_no_truncate BEFORE TRUNCATE ON audit_retention FOR EACH STATEMENT
+        EXECUTE FUNCTION audit_retention_forward();
 
       CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN

@@ -105,7 +105,8 @@ describe('keyring on Azure Key Vault (emulator)', () => {
   });
 
   it('SECURITY 20: ciphertext or wrapped DEK copied to another row or tenant fails, generically, and is recorded', async () => {
-    await v.db.ds.query(`UPDATE vault.connections SET api_key_ct = (SELECT api_key_ct FROM vault.connections WHERE tenant = 'acme' AND subject = 'alice') WHERE tenant = 'acme' AND subject = 'bob'`);
+    await v.db.ds.query(`UPDATE vault.connections SET api_key_ct = (SELECT api_key_ct FROM vault.connections WHERE ` +
+      `tenant = 'acme' AND subject = 'alice') WHERE tenant = 'acme' AND subject = 'bob'`);
     const bob = await release('bob');
     expect(bob.status).toBe(500);
     expect(bob.body).toMatchObject({ code: 'internal_error', detail: 'An internal error occurred.' });
@@ -116,7 +117,8 @@ describe('keyring on Azure Key Vault (emulator)', () => {
 
     // Whole sealed credential (DEK + ciphertext) moved to another tenant's row.
     await v.db.ds.query(
-      `UPDATE vault.connections SET (dek_wrapped, api_key_ct, tk_version) = (SELECT dek_wrapped, api_key_ct, tk_version FROM vault.connections WHERE tenant = 't1' AND subject = 'u1')
+      `UPDATE vault.connections SET (dek_wrapped, api_key_ct, tk_version) = (SELECT dek_wrapped, api_key_ct, tk_version
+        FROM vault.connections WHERE tenant = 't1' AND subject = 'u1')
         WHERE tenant = 't2' AND subject = 'u1'`,
     );
     const moved = await release('u1', 't2');
@@ -125,7 +127,8 @@ describe('keyring on Azure Key Vault (emulator)', () => {
     expect((await release('u1', 't1')).body.api_key).toBe('key-t1-u1');
   });
 
-  it('SECURITY 23 / invariant 5: retiring is refused while rows use a version; relabelled ciphertext under a retired version is refused', async () => {
+  it('SECURITY 23 / invariant 5: retiring is refused while rows use a version; relabelled ciphertext under a retired ' +
+    'version is refused', async () => {
     const keyring = v.vault.app.get(Keyring);
     const t4 = asTenantId('t4');
     expect(await keyring.rotateTenantKey(t4)).toBe(2);

@@ -63,7 +63,9 @@ describe('keyring (local provider, real Postgres)', () => {
     const k = keyring();
     await k.seal({ tenant: asTenantId('victim'), table: 'connections', id: 'v1', bind: { subject: 'u1', integration: 'openai' } }, { api_key: Buffer.from('a') });
     await k.seal({ tenant: asTenantId('thief'), table: 'connections', id: 't1', bind: { subject: 'u1', integration: 'openai' } }, { api_key: Buffer.from('b') });
-    await db.ds.query(`UPDATE vault.tenant_keys SET wrapped = (SELECT wrapped FROM vault.tenant_keys WHERE tenant = 'victim' AND version = 1), kek_key_id = (SELECT kek_key_id FROM vault.tenant_keys WHERE tenant = 'victim' AND version = 1) WHERE tenant = 'thief'`);
+    await db.ds.query(`UPDATE vault.tenant_keys SET wrapped = (SELECT wrapped FROM vault.tenant_keys WHERE tenant = ` +
+      `'victim' AND version = 1), kek_key_id = (SELECT kek_key_id FROM vault.tenant_keys WHERE tenant = ` +
+      `'victim' AND version = 1) WHERE tenant = 'thief'`);
     await expect(keyring().tenantKey(asTenantId('thief'), 1)).rejects.toThrow('key unwrap failed');
   });
 

@@ -115,10 +115,12 @@ describe('credential release (API key)', () => {
   it('alg none → 401 and audited (SECURITY 1)', async () => {
     const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
     const now = Math.floor(Date.now() / 1000);
-    const token = `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ iss: v.issuer.issuer, aud: v.issuer.audience, sub: 'alice', tid: T, act: { sub: 'mcp-1' }, scope: 'connections:openai', exp: now + 60 })}.`;
+    const claims = { iss: v.issuer.issuer, aud: v.issuer.audience, sub: 'alice', tid: T, act: { sub: 'mcp-1' }, scope: 'connections:openai', exp: now + 60 };
+    const token = `${b64({ alg: 'none', typ: 'JWT' })}.${b64(claims)}.`;
     const res = await v.call('POST', '/v1/connections/openai/token', { token });
     expect(res.status).toBe(401);
-    const rows = await v.db.ds.query(`SELECT reason, details FROM vault.audit_events WHERE action = 'credential.release' AND reason = 'invalid_token' ORDER BY seq DESC LIMIT 1`);
+    const rows = await v.db.ds.query(`SELECT reason, details FROM vault.audit_events WHERE action = 'credential.release' ` +
+      `AND reason = 'invalid_token' ORDER BY seq DESC LIMIT 1`);
     expect(rows.length).toBe(1);
   });
 

@@ -91,7 +91,8 @@ async function readInput(cmd: string, config: VaultConfig, opts: { anchors?: str
     if (anchors !== undefined && anchors.length === 0) throw new InputError('the anchors input holds no anchor');
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    process.stderr.write(`audit ${cmd}: ${err instanceof AnchorInputError || err instanceof InputError ? e.message : `cannot read ${e.path ?? 'input'} (${e.code ?? 'error'})`}\n`);
+    const reason = err instanceof AnchorInputError || err instanceof InputError ? e.message : `cannot read ${e.path ?? 'input'} (${e.code ?? 'error'})`;
+    process.stderr.write(`audit ${cmd}: ${reason}\n`);
     return USAGE_ERROR;
   }
   if (!anchors || givenKey) return { anchors, publicKey: async () => givenKey };

@@ -69,7 +69,8 @@ export async function runKeysCommand(argv: string[]): Promise<number> {
       if (sub === 'status') return status(app, args);
       if (sub === 'retire') {
         const r = await app.get(KeyAdminService).retire(actor, Number(args.version), args.tenant);
-        process.stdout.write(`tenant ${r.tenant}: retired versions ${r.retired.join(', ') || '(none left)'}; minimum decryption version is now ${r.minVersion}\n`);
+        process.stdout.write(`tenant ${r.tenant}: retired versions ${r.retired.join(', ') || '(none left)'}; minimum ` +
+          `decryption version is now ${r.minVersion}\n`);
         return KEYS_EXIT.ok;
       }
       if (sub === 'reseal') return reseal(app, actor, args);
@@ -160,14 +161,19 @@ async function follow(store: KeyJobStore, jobs: KeyJob[], hintWorker: boolean): 
 }
 
 function renderStatus(v: KeyStatusView): string {
-  const lines = [`KEK (${v.kek.provider}) current ${v.kek.current_key_id}${v.kek.current_created_at ? ` created ${new Date(v.kek.current_created_at).toISOString()}` : ''} · cryptoperiod ${v.kek.period_days} d${v.kek.automatic ? ' (automatic)' : ''}`];
+  const created = v.kek.current_created_at ? ` created ${new Date(v.kek.current_created_at).toISOString()}` : '';
+  const period = `cryptoperiod ${v.kek.period_days} d${v.kek.automatic ? ' (automatic)' : ''}`;
+  const lines = [`KEK (${v.kek.provider}) current ${v.kek.current_key_id}${created} · ${period}`];
   for (const k of v.kek.versions) lines.push(`  ${k.current ? '*' : ' '} ${k.key_id}  tenant keys ${k.tenant_keys}  system keys ${k.system_keys ?? '-'}`);
   if (v.summary) lines.push(`tenants: ${v.summary.tenants} (${v.summary.listed} listed)`);
   for (const t of v.tenants) {
-    lines.push(`tenant ${t.tenant}: active v${t.active_version ?? '-'}, minimum decryption v${t.min_version}${t.shredded_at ? ', shredded' : ''}, AAD scheme ${t.aad.scheme}/${t.aad.current}${t.aad.records_on_older_scheme ? ` (${t.aad.records_on_older_scheme} records to re-seal)` : ''}`);
+    lines.push(`tenant ${t.tenant}: active v${t.active_version ?? '-'}, minimum decryption ` +
+      `v${t.min_version}${t.shredded_at ? ', shredded' : ''}, AAD scheme ` +
+      `${t.aad.scheme}/${t.aad.current}${t.aad.records_on_older_scheme ? ` (${t.aad.records_on_older_scheme} records to re-seal)` : ''}`);
     for (const k of t.versions) lines.push(`    v${k.version} ${k.status.padEnd(12)} ${Object.entries(k.records).map(([table, n]) => `${table} ${n}`).join('  ')}  encryptions ${k.encryptions}`);
   }
-  for (const j of v.jobs.slice(0, 10)) lines.push(`job ${j.id} ${j.kind}${j.tenant ? ` ${j.tenant}` : ''} ${j.status} ${j.done}/${j.total}${j.error_class ? ` (${j.error_class})` : ''}`);
+  for (const j of v.jobs.slice(0, 10)) lines.push(`job ${j.id} ${j.kind}${j.tenant ? ` ${j.tenant}` : ''} ${j.status} ` +
+    `${j.done}/${j.total}${j.error_class ? ` (${j.error_class})` : ''}`);
   for (const w of v.warnings) lines.push(`WARNING ${w.code}: ${w.message}${w.tenant ? ` [${w.tenant}]` : ''}`);
   return lines.join('\n') + '\n';
 }

@@ -15,7 +15,8 @@ async function main(): Promise<void> {
   const vault = await startVault(config);
   const lines = [
     `Credential Vault listening on ${config.publicUrl} (bound to ${config.host}:${config.port})`,
-    `  database: ${config.database.url ? 'DATABASE_URL' : `embedded PostgreSQL under ${config.dataDir}`}; key provider: ${config.keyProvider.kind}`,
+    `  database: ${config.database.url ? 'DATABASE_URL' : `embedded PostgreSQL under ${config.dataDir}`}; key provider: ` +
+      `${config.keyProvider.kind}`,
     `  ready:    curl ${config.publicUrl}/readyz`,
   ];
   if (config.devIssuer) {

@@ -7,7 +7,8 @@ import { serveWorkerMetrics } from './metrics-server';
 import { WorkerModule } from './worker.module';
 
 /**
- * The background worker: refreshes OAuth connections before they expire (leases, SKIP LOCKED) and leases key jobs (KEK rewrap, tenant-key rotation) from Postgres,
+ * The background worker: refreshes OAuth connections before they expire (leases, SKIP LOCKED) and leases key
+ * jobs (KEK rewrap, tenant-key rotation) from Postgres,
  * schedules automatic rotations and destroys expired previous API keys. Any number may run;
  * SIGTERM gives the current job back, SIGKILL leaves it to be resumed once its lease expires.
  */

@@ -9,7 +9,10 @@ import { DbModule } from '../../libs/db';
 import { AuditKeyBinding, KeysModule, KeysModuleOptions } from '../../libs/keys';
 import { WebhooksModule } from '../../libs/webhooks';
 
-/** The worker's Nest application context (no HTTP): refresh, key jobs, the key scheduler, webhooks, signed audit anchors, housekeeping. The CLI composes its own (apps/cli/keys-context.module.ts). */
+/**
+ * The worker's Nest application context (no HTTP): refresh, key jobs, the key scheduler, webhooks, signed
+ * audit anchors, housekeeping. The CLI composes its own (apps/cli/keys-context.module.ts).
+ */
 @Module({})
 export class WorkerModule {
   static forRoot(config: VaultConfig, ds: DataSource, keys: KeysModuleOptions, refresh = { run: false }): DynamicModule {

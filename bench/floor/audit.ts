@@ -27,7 +27,8 @@ const APPEND = `
   WITH appended AS (
     INSERT INTO audit_events (seq, id, at, tenant, action, outcome, agent, subject, integration, details, prev_hash, hash)
     SELECT u.seq, u.id, u.at, u.tenant, 'credential.release', 'allowed', u.agent, u.subject, u.integration, u.details, u.prev, u.hash
-      FROM unnest($1::bigint[], $2::uuid[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::jsonb[], $9::bytea[], $10::bytea[])
+      FROM unnest($1::bigint[], $2::uuid[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::jsonb[],
+        $9::bytea[], $10::bytea[])
         AS u(seq, id, at, tenant, agent, subject, integration, details, prev, hash)
   )
   UPDATE audit_chain_head SET seq = $11, hash = $12 WHERE id = 1`;

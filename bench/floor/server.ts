@@ -26,7 +26,8 @@ const verifier = new FloorVerifier(JSON.parse(env.FLOOR_ISSUER!));
 const audit = new FloorAudit(pool, Buffer.from(env.FLOOR_MAC_KEY!, 'hex'));
 const tk = { version: Number(env.FLOOR_TENANT_KEY_VERSION), key: Buffer.from(env.FLOOR_TENANT_KEY!, 'hex') };
 const ROUTE = /^\/v1\/connections\/([A-Za-z0-9._-]{1,64})\/token$/;
-const SELECT = `SELECT id, version, status, tk_version, dek_wrapped, api_key_ct FROM connections WHERE tenant = $1 AND integration = $2 AND subject = $3`;
+const SELECT = `SELECT id, version, status, tk_version, dek_wrapped, api_key_ct FROM connections WHERE tenant = $1 AND ` +
+  `integration = $2 AND subject = $3`;
 
 function send(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);

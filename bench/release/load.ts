@@ -114,4 +114,10 @@ function prng(seed: number): () => number {
 export const round = (x: number) => Math.round(x * 10) / 10;
 /** CPU per request: a tenth of a millisecond is too coarse to tell changes of a few percent apart. */
 export const round2 = (x: number) => Math.round(x * 100) / 100;
-export const fmt = (s: LoadStats) => `${s.rps} req/s, p50 ${s.p50} ms, p99 ${s.p99} ms, max ${s.max} ms, errors ${s.errors}/${s.requests}${s.cpu_ms_per_request !== undefined ? `, ${s.cpu_ms_per_request} ms CPU/request` : ''}${s.pg_cpu_ms_per_request !== undefined ? ` (Postgres ${s.pg_cpu_ms_per_request}, load generator ${s.loadgen_cpu_ms_per_request}; machine ${Math.round((s.machine_busy ?? 0) * 100)}% busy, ${Math.round((s.machine_steal ?? 0) * 100)}% stolen)` : ''}`;
+export const fmt = (s: LoadStats) => {
+  const cpu = s.cpu_ms_per_request !== undefined ? `, ${s.cpu_ms_per_request} ms CPU/request` : '';
+  const machine = `machine ${Math.round((s.machine_busy ?? 0) * 100)}% busy, ${Math.round((s.machine_steal ?? 0) * 100)}% stolen`;
+  const others =
+    s.pg_cpu_ms_per_request !== undefined ? ` (Postgres ${s.pg_cpu_ms_per_request}, load generator ${s.loadgen_cpu_ms_per_request}; ${machine})` : '';
+  return `${s.rps} req/s, p50 ${s.p50} ms, p99 ${s.p99} ms, max ${s.max} ms, errors ${s.errors}/${s.requests}${cpu}${others}`;
+};

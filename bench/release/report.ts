@@ -31,8 +31,10 @@ const pct = (x: number) => `${Math.round(x * 100)}%`;
 export function printReport(r: Report): void {
   const out: string[] = [];
   const row = (...cells: Array<string | number>) => out.push(`| ${cells.join(' | ')} |`);
-  out.push(`Machine: ${r.machine.cpus} × ${r.machine.cpu}, ${r.machine.memory_gb} GB, Node ${r.machine.node}; load average ${r.load_at_start} at start, ${r.load_at_end ?? '?'} at end`);
-  if (r.speed_probe_ms) out.push(`Speed probe (fixed JavaScript work, lower is faster): ${r.speed_probe_ms.start} ms at start, ${r.speed_probe_ms.end ?? '?'} ms at end`);
+  out.push(`Machine: ${r.machine.cpus} × ${r.machine.cpu}, ${r.machine.memory_gb} GB, Node ${r.machine.node}; load ` +
+    `average ${r.load_at_start} at start, ${r.load_at_end ?? '?'} at end`);
+  if (r.speed_probe_ms) out.push(`Speed probe (fixed JavaScript work, lower is faster): ${r.speed_probe_ms.start} ms at ` +
+    `start, ${r.speed_probe_ms.end ?? '?'} ms at end`);
   out.push('');
   row('run', 'vault req/s', 'floor req/s', 'ratio (≥ 80%)', 'vault p50', 'floor p50', 'vault p99', 'floor p99', 'p99 ratio (≤ 1.25)', 'errors vault/floor', 'load');
   row('---', '---', '---', '---', '---', '---', '---', '---', '---', '---', '---');
@@ -51,22 +53,30 @@ export function printReport(r: Report): void {
   out.push(`Server CPU per request (user + system, machine-independent-ish): vault ${cpu(v)} ms, floor ${cpu(f)} ms`);
   const of = (xs: LoadStats[], k: 'pg_cpu_ms_per_request' | 'loadgen_cpu_ms_per_request' | 'machine_busy' | 'machine_steal') => round2(mean(xs.map((s) => s[k] ?? NaN)));
   out.push(
-    `Postgres CPU per request: vault ${of(v, 'pg_cpu_ms_per_request')} ms, floor ${of(f, 'pg_cpu_ms_per_request')} ms; load generator ${of(v, 'loadgen_cpu_ms_per_request')} / ${of(f, 'loadgen_cpu_ms_per_request')} ms; ` +
-      `machine busy ${pct(of(v, 'machine_busy'))} / ${pct(of(f, 'machine_busy'))} of ${r.machine.cpus} cores, stolen by the hypervisor ${pct(of(v, 'machine_steal'))} / ${pct(of(f, 'machine_steal'))}`,
+    `Postgres CPU per request: vault ${of(v, 'pg_cpu_ms_per_request')} ms, floor ${of(f, 'pg_cpu_ms_per_request')} ms; ` +
+      `load generator ${of(v, 'loadgen_cpu_ms_per_request')} / ${of(f, 'loadgen_cpu_ms_per_request')} ms; ` +
+      `machine busy ${pct(of(v, 'machine_busy'))} / ${pct(of(f, 'machine_busy'))} of ${r.machine.cpus} cores, stolen by ` +
+        `the hypervisor ${pct(of(v, 'machine_steal'))} / ${pct(of(f, 'machine_steal'))}`,
   );
   if (r.rounds[0]?.vault_inside) out.push(`Inside the vault (from /metrics): ${r.rounds.map((x) => JSON.stringify(x.vault_inside)).join('; ')}`);
   if (r.key_vault) {
     const calls = Object.values(r.key_vault.calls).reduce((a, b) => a + b, 0);
-    out.push(`Key Vault calls during the measured runs: ${calls} for ${r.key_vault.releases} releases = ${round((calls * 1000) / Math.max(1, r.key_vault.releases))} per 1,000 releases ${JSON.stringify(r.key_vault.calls)}`);
+    out.push(`Key Vault calls during the measured runs: ${calls} for ${r.key_vault.releases} releases = ` +
+      `${round((calls * 1000) / Math.max(1, r.key_vault.releases))} per 1,000 releases ` +
+      `${JSON.stringify(r.key_vault.calls)}`);
   }
   if (r.audited) out.push(`Audit: ${r.audited.audit_events_written} credential.release events committed for ${r.audited.releases_ok} 200 answers`);
-  if (r.memory) out.push(`Peak RSS under load: vault API ${r.memory.vault?.peak_rss_mb ?? '?'} MB (target ≤ 250; ${r.memory.vault_at_ready?.peak_rss_mb ?? '?'} MB peak once ready, before any load; ${r.memory.vault?.rss_mb ?? '?'} MB RSS after), floor ${r.memory.floor?.peak_rss_mb ?? '?'} MB`);
+  if (r.memory) out.push(`Peak RSS under load: vault API ${r.memory.vault?.peak_rss_mb ?? '?'} MB (target ≤ 250; ` +
+    `${r.memory.vault_at_ready?.peak_rss_mb ?? '?'} MB peak once ready, before any load; ` +
+    `${r.memory.vault?.rss_mb ?? '?'} MB RSS after), floor ${r.memory.floor?.peak_rss_mb ?? '?'} MB`);
   if (r.vault_heap) out.push(`Vault memory after the load (its /metrics): ${JSON.stringify(r.vault_heap)}`);
   if (r.unbounded_heap) {
     const u = r.unbounded_heap;
     out.push(
-      `Without the heap flags (NODE_OPTIONS="${u.node_options}"): ${u.stats.rps} req/s (${pct(u.stats.rps / fr)} of the floor's mean), p50 ${u.stats.p50} ms, p99 ${u.stats.p99} ms, ` +
-        `${u.stats.cpu_ms_per_request ?? '?'} ms CPU/request, peak RSS ${u.memory?.peak_rss_mb ?? '?'} MB; memory after ${JSON.stringify(u.heap)}; load ${u.load}`,
+      `Without the heap flags (NODE_OPTIONS="${u.node_options}"): ${u.stats.rps} req/s (${pct(u.stats.rps / fr)} of the ` +
+        `floor's mean), p50 ${u.stats.p50} ms, p99 ${u.stats.p99} ms, ` +
+        `${u.stats.cpu_ms_per_request ?? '?'} ms CPU/request, peak RSS ${u.memory?.peak_rss_mb ?? '?'} MB; memory after ` +
+          `${JSON.stringify(u.heap)}; load ${u.load}`,
     );
   }
   if (r.replicas) {
@@ -90,8 +100,10 @@ export function printReport(r: Report): void {
   if (r.cold_starts.length) {
     const c = r.cold_starts;
     out.push(
-      `Cold start (spawn → /readyz 200, migrated database): ${c.map((x) => x.ready_ms).join(', ')} ms, median ${median(c.map((x) => x.ready_ms))} ms (target ≤ 2000); ` +
-        `first release ${c.map((x) => x.first_release_ms).join(', ')} ms (TK unwrap: Key Vault ${JSON.stringify(c[0].key_vault_calls)}), second ${c.map((x) => x.second_release_ms).join(', ')} ms`,
+      `Cold start (spawn → /readyz 200, migrated database): ${c.map((x) => x.ready_ms).join(', ')} ms, median ` +
+        `${median(c.map((x) => x.ready_ms))} ms (target ≤ 2000); ` +
+        `first release ${c.map((x) => x.first_release_ms).join(', ')} ms (TK unwrap: Key Vault ` +
+          `${JSON.stringify(c[0].key_vault_calls)}), second ${c.map((x) => x.second_release_ms).join(', ')} ms`,
     );
   }
   if (r.scaling.length) {

@@ -48,7 +48,8 @@ export async function seedConnections(db: Client, tenant: string, tk: TenantKey,
     await inflight;
     inflight = db.query(
       `INSERT INTO connections (id, tenant, integration, subject, kind, tk_version, dek_wrapped, api_key_ct)
-       SELECT u.id, $1, u.i, u.s, 'api_key', $2, u.d, u.c FROM unnest($3::uuid[], $4::text[], $5::text[], $6::bytea[], $7::bytea[]) AS u(id, i, s, d, c)`,
+       SELECT u.id, $1, u.i, u.s, 'api_key', $2, u.d, u.c
+         FROM unnest($3::uuid[], $4::text[], $5::text[], $6::bytea[], $7::bytea[]) AS u(id, i, s, d, c)`,
       [tenant, tk.version, ids.splice(0), names.splice(0), subjects.splice(0), deks.splice(0), cts.splice(0)],
     );
   };

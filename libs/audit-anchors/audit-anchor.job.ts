@@ -36,6 +36,7 @@ export class AuditAnchorJob implements OnApplicationBootstrap, BeforeApplication
       this.log.warn('audit anchors are off: KEY_PROVIDER=azure needs AZURE_KEYVAULT_AUDIT_KEY_NAME (an EC or RSA key allowed to sign)');
       return;
     }
+    // Fire-and-forget on a timer: tick() never rejects (a failed anchor is logged by name there).
     this.timer = setInterval(() => void this.tick(), this.config.auditAnchors.intervalMs);
     this.timer.unref();
   }

@@ -39,7 +39,8 @@ export interface VerifyWithAnchorsOptions {
  * signatures are checked before anything is read from the database.
  *
  * @example
- *   const report = await verifyWithAnchors(ds, macKey, parseAnchorLines(text), { publicKey: (kid) => signer.publicKey(kid), vault: config.publicUrl });
+ *   const report = await verifyWithAnchors(ds, macKey, parseAnchorLines(text), { publicKey: (kid) =>
+ * signer.publicKey(kid), vault: config.publicUrl });
  *   if (!report.ok) console.error(`anchor ${report.failedAnchor?.seq} fails: ${report.problem}`);
  */
 export async function verifyWithAnchors(ds: DataSource, macKey: Buffer, anchors: AuditAnchor[], opts: VerifyWithAnchorsOptions): Promise<AnchoredVerifyReport> {
@@ -66,7 +67,8 @@ async function checkRetention(ds: DataSource, report: AuditChainReport, anchors:
   const fail = (problem: AnchorProblem) => ({ ...report, ok: false, firstBadSeq: b.seq, problem: problem as AuditChainProblem });
   if (!anchors.some((a) => a.seq === b.seq && a.hash === b.hash)) return fail('retention_unanchored');
   const [audited] = (await ds.query(
-    `SELECT 1 AS one FROM audit_events WHERE seq > $1 AND action = 'audit.retention' AND details->>'through_seq' = $2 AND details->>'through_hash' = $3 LIMIT 1`,
+    `SELECT 1 AS one FROM audit_events WHERE seq > $1 AND action = 'audit.retention' AND details->>'through_seq' = $2 ` +
+      `AND details->>'through_hash' = $3 LIMIT 1`,
     [b.seq, b.seq, b.hash],
   )) as unknown[];
   return audited ? report : fail('retention_unaudited');

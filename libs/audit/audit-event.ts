@@ -18,6 +18,7 @@ const MAX_DETAILS_CHARS = 16 * 1024;
 /** Key fragments (lower-case, separators removed) that name a secret. */
 const SECRET_KEY_FRAGMENTS = ['token', 'secret', 'password', 'passwd', 'passphrase', 'apikey', 'privatekey', 'authorization', 'cookie', 'assertion', 'codeverifier'];
 /** NUL is refused by Postgres text and jsonb; a lone surrogate would not survive the round trip. */
+// eslint-disable-next-line no-control-regex -- NUL is exactly what this refuses
 const UNSTORABLE = /\u0000|\p{Cs}/u;
 
 /**

@@ -57,7 +57,8 @@ export function canonicalEvent(e: ChainedEvent, canonicalDetails: string = canon
   // Keys in canonicalJson's order (sorted by UTF-16 code unit); every other field is a string or null.
   return (
     `{"action":${s(e.action)},"agent":${s(e.agent)},"at":${s(e.at)},"details":${canonicalDetails},"id":${s(e.id)},` +
-    `"integration":${s(e.integration)},"outcome":${s(e.outcome)},"reason":${s(e.reason)},"seq":${s(e.seq)},"subject":${s(e.subject)},"tenant":${s(e.tenant)}}`
+    `"integration":${s(e.integration)},"outcome":${s(e.outcome)},"reason":${s(e.reason)},"seq":${s(e.seq)},` +
+    `"subject":${s(e.subject)},"tenant":${s(e.tenant)}}`
   );
 }
 

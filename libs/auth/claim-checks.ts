@@ -7,6 +7,7 @@
 export const MAX_IDENTIFIER_LENGTH = 255;
 
 // C0, DEL and C1 controls; a high surrogate not followed by a low one; a low one not preceded by a high one.
+// eslint-disable-next-line no-control-regex -- matching controls is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 

@@ -192,6 +192,7 @@ export function sessionRef(s: Pick<ConnectSession, 'tenant' | 'id' | 'subject' |
 }
 
 function badState(): DomainError {
-  return new DomainError('invalid_request', 'This sign-in response is not valid for this browser: it is unknown, expired, already used or was started elsewhere. Start again from the app.');
+  return new DomainError('invalid_request', 'This sign-in response is not valid for this browser: it is unknown, ' +
+    'expired, already used or was started elsewhere. Start again from the app.');
 }
 

@@ -84,7 +84,8 @@ export class ConnectSessionStore {
       await m.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 3))`, [JSON.stringify(['connect-offer', s.tenant, s.subject, s.integration])]);
       const [{ n }]: Array<{ n: number }> = await m.query(
         `SELECT count(*)::int AS n FROM connect_sessions
-          WHERE tenant = $1 AND subject = $2 AND integration = $3 AND status = 'pending' AND expires_at > now() AND created_by LIKE 'agent:%'`,
+          WHERE tenant = $1 AND subject = $2 AND integration = $3 AND status = 'pending'
+           AND expires_at > now() AND created_by LIKE 'agent:%'`,
         [s.tenant, s.subject, s.integration],
       );
       return n >= max ? undefined : insert(m, s, urlHash);
@@ -109,7 +110,8 @@ export class ConnectSessionStore {
   /** The first browser to open an unexpired URL claims it; any later one gets nothing. */
   async claim(urlHash: Buffer, browserHash: Buffer, browserTtlSeconds: number): Promise<ConnectSession | undefined> {
     const [rows]: Returned<SessionRow> = await this.ds.query(
-      `UPDATE connect_sessions SET status = 'claimed', browser_hash = $2, browser_expires_at = now() + ($3::int * interval '1 second'), updated_at = now()
+      `UPDATE connect_sessions
+        SET status = 'claimed', browser_hash = $2, browser_expires_at = now() + ($3::int * interval '1 second'), updated_at = now()
         WHERE url_hash = $1 AND status = 'pending' AND expires_at > now() RETURNING ${COLUMNS}`,
       [urlHash, browserHash, browserTtlSeconds],
     );
@@ -146,7 +148,9 @@ export class ConnectSessionStore {
   /** Records a fresh `state` and sealed PKCE verifier; an earlier `state` of this session stops working. */
   async startAuthorization(id: string, stateHash: Buffer, sealed: { tkVersion: number; dekWrapped: Buffer; verifierCt: Buffer | null }): Promise<boolean> {
     const [, n]: Returned<never> = await this.ds.query(
-      `UPDATE connect_sessions SET status = 'authorizing', state_hash = $2, tk_version = $3, dek_wrapped = $4, code_verifier_ct = $5, error_code = NULL, updated_at = now()
+      `UPDATE connect_sessions
+        SET status = 'authorizing', state_hash = $2, tk_version = $3, dek_wrapped = $4, code_verifier_ct = $5, error_code = NULL,
+          updated_at = now()
         WHERE id = $1 AND status IN ('claimed', 'authorizing', 'failed') AND browser_expires_at > now()`,
       [id, stateHash, sealed.tkVersion, sealed.dekWrapped, sealed.verifierCt],
     );
@@ -167,7 +171,9 @@ export class ConnectSessionStore {
   /** Ends a flow; the sealed verifier goes with it. */
   async finish(id: string, status: 'completed' | 'cancelled' | 'failed', errorCode: string | null = null): Promise<void> {
     await this.ds.query(
-      `UPDATE connect_sessions SET status = $2, error_code = $3, state_hash = NULL, code_verifier_ct = NULL, dek_wrapped = NULL, tk_version = NULL, updated_at = now()
+      `UPDATE connect_sessions
+        SET status = $2, error_code = $3, state_hash = NULL, code_verifier_ct = NULL, dek_wrapped = NULL, tk_version = NULL,
+          updated_at = now()
         WHERE id = $1 AND status NOT IN ('completed', 'cancelled')`,
       [id, status, errorCode],
     );
@@ -176,7 +182,8 @@ export class ConnectSessionStore {
 
 async function insert(q: DataSource | EntityManager, s: NewConnectSession, urlHash: Buffer): Promise<{ id: string; expiresAt: Date }> {
   const rows: Array<Pick<ConnectSessionRow, 'id' | 'expires_at'>> = await q.query(
-    `INSERT INTO connect_sessions (id, tenant, integration, subject, return_url, expected_email, expected_subject, created_by, url_hash, expires_at)
+    `INSERT INTO connect_sessions (id, tenant, integration, subject, return_url, expected_email, expected_subject, created_by,
+      url_hash, expires_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + ($10::int * interval '1 second')) RETURNING id, expires_at`,
     [randomUUID(), s.tenant, s.integration, s.subject, s.returnUrl, s.expectedEmail ?? null, s.expectedSubject ?? null, s.createdBy, urlHash, s.ttlSeconds],
   );

@@ -62,6 +62,8 @@ export function executeAndCommit(client: PoolClient, text: string, values: unkno
         answer(tags.length === 2 && tags[1] === 'COMMIT' ? undefined : new Error('the transaction was not committed'));
       },
     } satisfies Submittable & Record<string, unknown>;
-    client.query(statement as never, ((err?: Error) => (err ? reject(err) : resolve())) as never);
+    // Not awaited: given a Submittable, pg returns it (not a promise); the callback above and
+    // handleError/handleReadyForQuery settle the promise this function returns.
+    void client.query(statement as never, ((err?: Error) => (err ? reject(err) : resolve())) as never);
   });
 }

@@ -46,7 +46,8 @@ export async function resealBatch(
   return ds.transaction(async (m) => {
     const rows: Array<Record<string, any>> = await m.query(
       `SELECT id, dek_wrapped, ${[...bind, ...fields.map(([, c]) => c)].join(', ')} FROM ${o.table}
-        WHERE tenant = $1 AND id > $2 AND ($3::uuid IS NULL OR id < $3) AND ${olderSchemeWhere(o.table, o.scheme)}${o.table === 'connections' ? NOT_LEASED : ''}
+        WHERE tenant = $1 AND id > $2 AND ($3::uuid IS NULL OR id < $3)
+          AND ${olderSchemeWhere(o.table, o.scheme)}${o.table === 'connections' ? NOT_LEASED : ''}
         ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED`,
       [o.tenant, o.after, o.before, o.limit],
     );
@@ -87,9 +88,7 @@ export async function resealBatch(
 
 /** Records of the tenant with a field still under a scheme older than `scheme`. */
 export async function countOlderScheme(ds: DataSource, tenant: string | null, scheme: AadScheme, tables: readonly SealedTable[]): Promise<number> {
-  const [{ n }] = await ds.query(
-    `SELECT ${tables.map((t) => `(SELECT count(*) FROM ${t} WHERE ($1::text IS NULL OR tenant = $1) AND ${olderSchemeWhere(t, scheme)})`).join(' + ')} AS n`,
-    [tenant],
-  );
+  const counts = tables.map((t) => `(SELECT count(*) FROM ${t} WHERE ($1::text IS NULL OR tenant = $1) AND ${olderSchemeWhere(t, scheme)})`);
+  const [{ n }] = await ds.query(`SELECT ${counts.join(' + ')} AS n`, [tenant]);
   return Number(n);
 }

@@ -74,7 +74,8 @@ export async function versionsBelow(ds: DataSource, table: SealedTable, tenant: 
     `WITH RECURSIVE vs AS (
        SELECT (SELECT min(tk_version) FROM ${table} WHERE tenant = $1 AND tk_version < $2) AS v
        UNION ALL
-       SELECT (SELECT min(tk_version) FROM ${table} WHERE tenant = $1 AND tk_version > vs.v AND tk_version < $2) FROM vs WHERE vs.v IS NOT NULL
+       SELECT (SELECT min(tk_version) FROM ${table} WHERE tenant = $1 AND tk_version > vs.v AND tk_version < $2) FROM vs
+         WHERE vs.v IS NOT NULL
      ) SELECT v FROM vs WHERE v IS NOT NULL`,
     [tenant, below],
   );

@@ -62,6 +62,7 @@ export class KeyBackgroundTasks implements OnApplicationBootstrap, BeforeApplica
   }
 
   private schedule(run: () => Promise<void>, ms: number): void {
+    // Fire-and-forget on a timer: run() catches and logs its job's failure, then reschedules itself.
     const t = setTimeout(() => void run(), ms);
     t.unref();
     this.timers.push(t);

@@ -96,7 +96,8 @@ export class KeyJobStore {
   /** Extends the lease and records progress; false when the lease is no longer ours. */
   async heartbeat(id: string, owner: string, leaseMs: number, progress: { done?: number; total?: number } = {}): Promise<boolean> {
     const [rows]: Returned<Pick<KeyJobRow, 'id'>> = await this.ds.query(
-      `UPDATE key_jobs SET lease_expires_at = now() + make_interval(secs => $3), done = COALESCE($4, done), total = COALESCE($5, total), updated_at = now()
+      `UPDATE key_jobs
+        SET lease_expires_at = now() + make_interval(secs => $3), done = COALESCE($4, done), total = COALESCE($5, total), updated_at = now()
         WHERE id = $1 AND lease_owner = $2 AND status = 'running' RETURNING id`,
       [id, owner, leaseMs / 1000, progress.done ?? null, progress.total ?? null],
     );
@@ -106,7 +107,8 @@ export class KeyJobStore {
   /** Merges into the job's params (its resumable state); false when the lease is no longer ours. */
   async checkpoint(id: string, owner: string, patch: KeyJobParams): Promise<boolean> {
     const [rows]: Returned<Pick<KeyJobRow, 'id'>> = await this.ds.query(
-      `UPDATE key_jobs SET params = params || $3::jsonb, updated_at = now() WHERE id = $1 AND lease_owner = $2 AND status = 'running' RETURNING id`,
+      `UPDATE key_jobs SET params = params || $3::jsonb, updated_at = now() WHERE id = $1 AND lease_owner = $2 AND ` +
+        `status = 'running' RETURNING id`,
       [id, owner, JSON.stringify(patch)],
     );
     return rows.length > 0;
@@ -136,7 +138,8 @@ export class KeyJobStore {
   /** Ends open jobs of a tenant that no longer has anything to rotate (crypto-shredded). */
   async cancelForTenant(tenant: string, errorClass: string): Promise<void> {
     await this.ds.query(
-      `UPDATE key_jobs SET status = 'failed', error_class = $2, finished_at = now(), updated_at = now(), lease_owner = NULL, lease_expires_at = NULL
+      `UPDATE key_jobs
+        SET status = 'failed', error_class = $2, finished_at = now(), updated_at = now(), lease_owner = NULL, lease_expires_at = NULL
         WHERE tenant = $1 AND status IN ('pending', 'running')`,
       [tenant, errorClass],
     );

@@ -74,7 +74,8 @@ export class KeyScheduler {
       `SELECT k.tenant FROM tenant_keys k
         WHERE k.status = 'active' AND k.created_at < now() - make_interval(days => $1)
           AND NOT EXISTS (SELECT 1 FROM key_jobs j WHERE j.kind = 'tenant_rotate' AND j.tenant = k.tenant
-                            AND (j.status IN ('pending', 'running') OR (j.status = 'failed' AND j.finished_at > now() - make_interval(secs => $2))))
+                            AND (j.status IN ('pending', 'running') OR (j.status = 'failed'
+                              AND j.finished_at > now() - make_interval(secs => $2))))
         ORDER BY k.created_at LIMIT $3`,
       [period, FAILED_QUIET_MS / 1000, TENANTS_PER_TICK],
     );

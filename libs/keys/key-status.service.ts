@@ -47,7 +47,10 @@ export interface KeyStatusView {
     active_version: number | null;
     min_version: number;
     shredded_at: Date | null;
-    /** The oldest AAD scheme still opened for the tenant, and how many records still use an older one than the current (the re-seal job's work left). */
+    /**
+     * The oldest AAD scheme still opened for the tenant, and how many records still use an older one than the
+     * current (the re-seal job's work left).
+     */
     aad: { scheme: number; current: number; records_on_older_scheme: number };
     versions: TenantKeyVersionView[];
   }>;
@@ -86,7 +89,8 @@ export class KeyStatusService {
     const open = (kind: string, tenant: string | null) => jobs.some((j) => j.kind === kind && j.tenant === tenant && (j.status === 'pending' || j.status === 'running'));
 
     if (createdAt && Date.now() - createdAt.getTime() > kekPeriod * DAY_MS) {
-      warnings.push({ code: 'kek_past_cryptoperiod', message: `the current KEK version is older than ${kekPeriod} days; rotate it (keys rotate --target kek, or a Key Vault rotation policy)` });
+      warnings.push({ code: 'kek_past_cryptoperiod', message: `the current KEK version is older than ${kekPeriod} days; ` +
+        `rotate it (keys rotate --target kek, or a Key Vault rotation policy)` });
     }
     const stale = versions.filter((v) => !v.current).reduce((n, v) => n + v.tenant_keys + (v.system_keys ?? 0), 0);
     if (stale > 0 && !open('kek_rotate', null)) {
@@ -103,7 +107,9 @@ export class KeyStatusService {
     }
     for (const t of tenants.list) {
       if (t.aad.scheme < t.aad.current && !open('aad_reseal', null)) {
-        warnings.push({ code: 'aad_reseal_pending', tenant: t.tenant, message: `${t.aad.records_on_older_scheme} records still use AAD scheme ${t.aad.scheme}; the re-seal job (aad_reseal) moves them and then refuses the old scheme` });
+        warnings.push({ code: 'aad_reseal_pending', tenant: t.tenant, message: `${t.aad.records_on_older_scheme} records ` +
+          `still use AAD scheme ${t.aad.scheme}; the re-seal job (aad_reseal) moves them and then refuses the ` +
+          `old scheme` });
       }
     }
     for (const j of jobs) {
@@ -152,21 +158,23 @@ export class KeyStatusService {
     );
     const ids = chosen.map((t) => t.id);
     const keys: Array<{ tenant: string; version: number; status: 'active' | 'decrypt_only' | 'destroyed'; kek_key_id: string; created_at: Date; destroyed_at: Date | null; encryptions: string }> = await this.ds.query(
-      `SELECT tenant, version, status, kek_key_id, created_at, destroyed_at, encryptions FROM tenant_keys WHERE tenant = ANY($1) ORDER BY tenant, version`,
+      `SELECT tenant, version, status, kek_key_id, created_at, destroyed_at, encryptions FROM tenant_keys WHERE tenant = ` +
+        `ANY($1) ORDER BY tenant, version`,
       [ids],
     );
     // The tables come from the keyring's own list (what retireBelow and the rotation job cover), so a new sealed table is counted here too.
     const counts: Array<{ tenant: string; tbl: SealedTable; tk_version: number; n: string }> = await this.ds.query(
-      SEALED_TABLES.map((t) => `SELECT tenant, '${t}' AS tbl, tk_version, count(*) AS n FROM ${t} WHERE tenant = ANY($1) AND tk_version IS NOT NULL GROUP BY tenant, tk_version`).join('\n       UNION ALL\n       '),
+      SEALED_TABLES.map((t) => `SELECT tenant, '${t}' AS tbl, tk_version, count(*) AS n FROM ${t} WHERE tenant = ANY($1) ` +
+        `AND tk_version IS NOT NULL GROUP BY tenant, tk_version`).join('\n       UNION ALL\n       '),
       [ids],
     );
     // Only tenants still on an older scheme can have such records: the others cost no scan.
     const older = chosen.filter((t) => Number(t.aad_scheme) < CURRENT_AAD_SCHEME).map((t) => t.id);
+    const perTable = SEALED_TABLES.map(
+      (t) => `SELECT tenant, count(*) AS n FROM ${t} WHERE tenant = ANY($1) AND ${olderSchemeWhere(t, CURRENT_AAD_SCHEME)} GROUP BY tenant`,
+    );
     const olderCounts: Array<{ tenant: string; n: string }> = older.length
-      ? await this.ds.query(
-          `SELECT tenant, sum(n) AS n FROM (${SEALED_TABLES.map((t) => `SELECT tenant, count(*) AS n FROM ${t} WHERE tenant = ANY($1) AND ${olderSchemeWhere(t, CURRENT_AAD_SCHEME)} GROUP BY tenant`).join(' UNION ALL ')}) c GROUP BY tenant`,
-          [older],
-        )
+      ? await this.ds.query(`SELECT tenant, sum(n) AS n FROM (${perTable.join(' UNION ALL ')}) c GROUP BY tenant`, [older])
       : [];
     const list = chosen.map((t) => {
       const versions: TenantKeyVersionView[] = keys

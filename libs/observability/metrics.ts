@@ -77,7 +77,8 @@ export class VaultMetrics {
     this.keyProviderSeconds = new Histogram({ name: 'vault_key_provider_call_duration_seconds', help: 'Key provider (Key Vault) operation latency', labelNames: ['provider', 'operation'], buckets: LATENCY_BUCKETS, registers });
     this.auditFlushSeconds = new Histogram({ name: 'vault_audit_flush_duration_seconds', help: 'Audit group-commit flush (batch) latency by outcome', labelNames: ['outcome'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers });
     this.auditBatchEvents = new Histogram({ name: 'vault_audit_flush_events', help: 'Events per committed audit flush', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024], registers });
-    this.refreshes = new Counter({ name: 'vault_refresh_total', help: 'OAuth refresh attempts by provider, trigger (on_demand, scheduled), outcome and error class; outcome lease_wait counts lease contention', labelNames: ['provider', 'trigger', 'outcome', 'error_class'], registers });
+    this.refreshes = new Counter({ name: 'vault_refresh_total', help: 'OAuth refresh attempts by provider, trigger ' +
+      '(on_demand, scheduled), outcome and error class; outcome lease_wait counts lease contention', labelNames: ['provider', 'trigger', 'outcome', 'error_class'], registers });
     this.refreshSeconds = new Histogram({ name: 'vault_refresh_duration_seconds', help: 'OAuth refresh latency (provider call and commit) by provider and outcome', labelNames: ['provider', 'outcome'], buckets: LATENCY_BUCKETS, registers });
     this.webhookDeliveries = new Counter({ name: 'vault_webhook_deliveries_total', help: 'Webhook delivery attempts by event type and outcome (delivered, retry, dead)', labelNames: ['event_type', 'outcome'], registers });
     this.pulled(sources);

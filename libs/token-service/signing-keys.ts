@@ -133,7 +133,8 @@ export class TokenSigningKeys {
       const fresh = newKey(await this.systemKeys.get(SEALING_PURPOSE));
       // Two replicas may race here: the partial unique index lets exactly one insert win.
       await this.ds.query(
-        `INSERT INTO signing_keys (kid, alg, public_jwk, private_key_sealed, status) VALUES ($1, $2, $3, $4, 'active') ON CONFLICT DO NOTHING`,
+        `INSERT INTO signing_keys (kid, alg, public_jwk, private_key_sealed, status) VALUES ($1, $2, $3, $4, 'active') ` +
+          `ON CONFLICT DO NOTHING`,
         [fresh.kid, SIGNING_ALG, JSON.stringify(fresh.jwk), fresh.sealed],
       );
       rows = await this.rows();

@@ -45,7 +45,10 @@ export class WebhookDeliveryQueue {
     return this.finish(id, owner, `status = 'delivered', finished_at = now(), last_error = NULL`, []);
   }
 
-  /** A failed attempt: due again `delayMs` after its outcome (`last_attempt_at`), or `dead` once `maxAttempts` are used up. Resolves with the new status. */
+  /**
+   * A failed attempt: due again `delayMs` after its outcome (`last_attempt_at`), or `dead` once `maxAttempts`
+   * are used up. Resolves with the new status.
+   */
   async failed(id: string, owner: string, errorClass: string, delayMs: number, maxAttempts: number): Promise<'pending' | 'dead' | 'lost'> {
     const [rows]: [Array<{ status: 'pending' | 'dead' }>] = await this.ds.query(
       `UPDATE webhook_outbox SET lease_expires_at = NULL, last_error = $3, last_attempt_at = now(),
@@ -91,7 +94,8 @@ export class WebhookDeliveryQueue {
 
   private async finish(id: string, owner: string, set: string, extra: unknown[]): Promise<boolean> {
     const [, count] = await this.ds.query(
-      `UPDATE webhook_outbox SET ${set}, lease_expires_at = NULL, last_attempt_at = now() WHERE id = $1 AND lease_owner = $2 AND status = 'pending'`,
+      `UPDATE webhook_outbox SET ${set}, lease_expires_at = NULL, last_attempt_at = now() WHERE id = $1 AND lease_owner ` +
+        `= $2 AND status = 'pending'`,
       [id, owner, ...extra],
     );
     return Number(count) > 0;

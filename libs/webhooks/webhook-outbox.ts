@@ -16,7 +16,8 @@ import { AUDIT_ANCHOR_EVENT, checkEventData, isEventType, TEST_EVENT, WebhookEve
 export const OUTBOX_INSERT_SQL = `INSERT INTO webhook_outbox (id, tenant, event_type, payload, created_at)
   SELECT $1::uuid, $2::text, $3::text, $4::jsonb, statement_timestamp()
    WHERE EXISTS (SELECT 1 FROM webhook_endpoints e
-                  WHERE e.tenant = $2::text AND e.enabled AND ($3::text = ANY (e.events) OR '*' = ANY (e.events) OR $3::text = '${TEST_EVENT}'))
+                  WHERE e.tenant = $2::text AND e.enabled AND ($3::text = ANY (e.events) OR '*' = ANY (e.events)
+                    OR $3::text = '${TEST_EVENT}'))
   RETURNING id`;
 
 export interface EnqueueResult {
@@ -35,7 +36,8 @@ export interface EnqueueResult {
  * @example
  *   await ds.transaction(async (m) => {
  *     await m.query(`UPDATE connections SET status = 'needs_reauth' WHERE ...`);
- *     await outbox.enqueue(m, { tenant, type: 'connection.needs_reauth', data: { connection_id, integration, user, status: 'needs_reauth', error_class } });
+ *     await outbox.enqueue(m, { tenant, type: 'connection.needs_reauth', data: { connection_id, integration,
+ * user, status: 'needs_reauth', error_class } });
  *   });
  */
 @Injectable()

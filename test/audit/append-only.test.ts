@@ -50,7 +50,8 @@ describe('append-only audit tables', () => {
       db.ds.transaction(async (m) => {
         await m.query(
           `INSERT INTO audit_events (seq, id, at, tenant, action, outcome, details, prev_hash, hash)
-           VALUES (6, gen_random_uuid(), now(), 't1', 'credential.release', 'allowed', '{}', (SELECT hash FROM audit_events WHERE seq = 5), $1)`,
+           VALUES (6, gen_random_uuid(), now(), 't1', 'credential.release', 'allowed', '{}',
+             (SELECT hash FROM audit_events WHERE seq = 5), $1)`,
           [Buffer.alloc(32, 7)],
         );
         await m.query('UPDATE audit_chain_head SET seq = 6, hash = $1', [Buffer.alloc(32, 8)]);

@@ -10,7 +10,6 @@ const available = existsSync(CHROMIUM);
 // In CI the browser parts must run: a missing browser fails the suite there instead of skipping it.
 if (!available && process.env.CI) throw new Error(`no browser at ${CHROMIUM}: .ci/run installs Debian's chromium with apt`);
 if (!available) {
-  // eslint-disable-next-line no-console
   console.warn(`SKIPPED test/connect/browser.test.ts: no browser at ${CHROMIUM} (.ci/run installs Debian's chromium with apt)`);
 }
 const itInBrowser = available ? it : it.skip;

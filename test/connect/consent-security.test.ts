@@ -17,7 +17,10 @@ describe('consent flow security (SECURITY 12–17, 19)', () => {
   }
   const withParams = (u: URL, change: Record<string, string | null>) => {
     const c = new URL(u);
-    for (const [k, v] of Object.entries(change)) (v === null ? c.searchParams.delete(k) : c.searchParams.set(k, v));
+    for (const [k, v] of Object.entries(change)) {
+      if (v === null) c.searchParams.delete(k);
+      else c.searchParams.set(k, v);
+    }
     return c.toString();
   };
   const expectRefusedPage = (hop: { status: number; headers: Headers; body: string }, status = 400) => {
@@ -81,7 +84,8 @@ describe('consent flow security (SECURITY 12–17, 19)', () => {
     expect((await rig.v.call('GET', '/v1/admin/audit?action=connection.connect&user=dave', { token: rig.admin() })).body.events[0]).toMatchObject({ outcome: 'denied', reason: 'provider_error', details: expect.objectContaining({ provider_error: 'invalid_grant' }) });
   });
 
-  it('15: every authorization request carries an S256 challenge from a fresh CSPRNG verifier; the verifier never leaves sealed', async () => {
+  it('15: every authorization request carries an S256 challenge from a fresh CSPRNG verifier; the verifier never leaves ' +
+    'sealed', async () => {
     await rig.provider.reset();
     const ua = rig.browser();
     const consent = await openConsent(ua, (await createSession(rig, 'erin')).url);

@@ -155,7 +155,8 @@ describe('connect an account (Google-like provider, over HTTP)', () => {
     expect(after.body.connect_url).toMatch(/^https:\/\/vault\.test\.example\/connect\//);
   });
 
-  it('after a disconnect: the notice names the integration (never text from the URL); a new connection was not used by the old one\'s agent', async () => {
+  it('after a disconnect: the notice names the integration (never text from the URL); a new connection ' +
+    'was not used by the old one\'s agent', async () => {
     const ua = rig.browser();
     await openConsent(ua, (await createSession(rig, 'alice')).url);
     const notice = await ua.get('https://vault.test.example/connections?disconnected=calendar');

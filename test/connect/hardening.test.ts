@@ -120,7 +120,8 @@ describe('connect hardening', () => {
     const ua = rig.browser();
     const consent = await openConsent(ua, (await createSession(rig, 'abe')).url);
     const authorize = await clickConnect(ua, consent);
-    const sealed = `SELECT tk_version, dek_wrapped IS NOT NULL AS dek, code_verifier_ct IS NOT NULL AS verifier, state_hash IS NOT NULL AS state FROM vault.connect_sessions WHERE id = $1`;
+    const sealed = `SELECT tk_version, dek_wrapped IS NOT NULL AS dek, code_verifier_ct IS NOT NULL AS verifier, ` +
+      `state_hash IS NOT NULL AS state FROM vault.connect_sessions WHERE id = $1`;
     expect((await rig.v.db.ds.query(sealed, [consent.sessionId]))[0]).toMatchObject({ dek: true, verifier: true, state: true });
     await rig.v.db.ds.query(`UPDATE vault.connect_sessions SET browser_expires_at = now() - interval '1 second' WHERE id = $1`, [consent.sessionId]);
     await createSession(rig, 'someone-else'); // housekeeping runs as sessions are created

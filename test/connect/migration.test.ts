@@ -19,23 +19,28 @@ describe('migrations 1763800000300-Connect and 1763800000400-ConnectHardening', 
     expect(migrations.map((m) => new m().name)).toEqual(expect.arrayContaining(['Connect1763800000300', 'ConnectHardening1763800000400']));
   });
 
-  it('applies over the previous schema with integrations and connections in it, cascades with its integration, and goes down and up again', async () => {
+  it('applies over the previous schema with integrations and connections in it, cascades with its integration, and goes ' +
+    'down and up again', async () => {
     const q = db.ds.createQueryRunner();
     try {
       await q.query(`CREATE SCHEMA IF NOT EXISTS vault`);
       for (const M of migrations.filter((m) => stampOf(m) < 1763800000300)) await new M().up(q);
       await q.query(`INSERT INTO tenants (id) VALUES ('acme')`);
-      await q.query(`INSERT INTO integrations (tenant, name, id, provider, level, config) VALUES ('acme', 'gcal', gen_random_uuid(), 'google', 'user', '{}')`);
+      await q.query(`INSERT INTO integrations (tenant, name, id, provider, level, config) VALUES ('acme', 'gcal', ` +
+        `gen_random_uuid(), 'google', 'user', '{}')`);
       await q.query(`INSERT INTO tenant_keys (tenant, version, kek_key_id, wrapped, status) VALUES ('acme', 1, 'k', '\\x00', 'active')`);
-      await q.query(`INSERT INTO connections (id, tenant, integration, subject, kind, tk_version, dek_wrapped) VALUES (gen_random_uuid(), 'acme', 'gcal', 'alice', 'oauth2', 1, '\\x00')`);
+      await q.query(`INSERT INTO connections (id, tenant, integration, subject, kind, tk_version, dek_wrapped) VALUES ` +
+        `(gen_random_uuid(), 'acme', 'gcal', 'alice', 'oauth2', 1, '\\x00')`);
 
       const m = new Connect1763800000300();
       await m.up(q);
       const insert = (hash: string) =>
-        q.query(`INSERT INTO connect_sessions (id, tenant, integration, subject, created_by, url_hash, expires_at) VALUES (gen_random_uuid(), 'acme', 'gcal', 'alice', 'admin:x', $1, now() + interval '10 minutes')`, [Buffer.from(hash)]);
+        q.query(`INSERT INTO connect_sessions (id, tenant, integration, subject, created_by, url_hash, expires_at) ` +
+          `VALUES (gen_random_uuid(), 'acme', 'gcal', 'alice', 'admin:x', $1, now() + interval '10 minutes')`, [Buffer.from(hash)]);
       await insert('a');
       await expect(insert('a')).rejects.toThrow(); // one URL, one session
-      await expect(q.query(`INSERT INTO connect_sessions (id, tenant, integration, subject, created_by, url_hash, expires_at) VALUES (gen_random_uuid(), 'acme', 'gcal', '', 'x', '\\x01', now())`)).rejects.toThrow();
+      await expect(q.query(`INSERT INTO connect_sessions (id, tenant, integration, subject, created_by, url_hash, ` +
+        `expires_at) VALUES (gen_random_uuid(), 'acme', 'gcal', '', 'x', '\\x01', now())`)).rejects.toThrow();
       await expect(q.query(`UPDATE connect_sessions SET status = 'bogus'`)).rejects.toThrow();
       expect(await q.query(`SELECT count(*)::int AS n FROM connections`)).toEqual([{ n: 1 }]);
 
@@ -56,12 +61,16 @@ describe('migrations 1763800000300-Connect and 1763800000400-ConnectHardening', 
     const q = db.ds.createQueryRunner();
     try {
       // The schema of the test above (everything up to 300), with data in it.
-      await q.query(`INSERT INTO integrations (tenant, name, id, provider, level, config) VALUES ('acme', 'cal', gen_random_uuid(), 'google', 'user', '{}')`);
+      await q.query(`INSERT INTO integrations (tenant, name, id, provider, level, config) VALUES ('acme', 'cal', ` +
+        `gen_random_uuid(), 'google', 'user', '{}')`);
       await q.query(`UPDATE tenants SET min_key_version = 2 WHERE id = 'acme'`);
       const session = (tk: number | null, hash: string) =>
         q.query(
-          `INSERT INTO connect_sessions (id, tenant, integration, subject, created_by, url_hash, expires_at, status, tk_version, dek_wrapped, code_verifier_ct)
-           VALUES (gen_random_uuid(), 'acme', 'cal', 'bob', 'admin:x', $2, now() + interval '10 minutes', 'authorizing', $1, '\\x00', '\\x00') RETURNING id`,
+          `INSERT INTO connect_sessions (id, tenant, integration, subject, created_by, url_hash, expires_at, status, tk_version,
+            dek_wrapped, code_verifier_ct)
+           VALUES (gen_random_uuid(), 'acme', 'cal', 'bob', 'admin:x', $2, now() + interval '10 minutes',
+             'authorizing', $1, '\\x00', '\\x00')
+           RETURNING id`,
           [tk, Buffer.from(hash)],
         );
       const [{ id: old }] = await session(1, 'old'); // allowed before the trigger exists
@@ -73,7 +82,8 @@ describe('migrations 1763800000300-Connect and 1763800000400-ConnectHardening', 
       await session(null, 'pending');
       await expect(q.query(`UPDATE connect_sessions SET tk_version = 1 WHERE url_hash = $1`, [Buffer.from('ok')])).rejects.toMatchObject({ driverError: expect.objectContaining({ code: 'VK001' }) });
       await q.query(`UPDATE connect_sessions SET tk_version = 3 WHERE id = $1`, [old]); // a rewrap moves rows up
-      await q.query(`UPDATE connect_sessions SET tk_version = NULL, dek_wrapped = NULL, code_verifier_ct = NULL WHERE id = $1`, [old]); // a flow ends
+      // a flow ends
+      await q.query(`UPDATE connect_sessions SET tk_version = NULL, dek_wrapped = NULL, code_verifier_ct = NULL WHERE id = $1`, [old]);
       const plan = await q.query(`SELECT indexdef FROM pg_indexes WHERE tablename = 'connect_sessions' AND indexname = 'connect_sessions_tk_version'`);
       expect(plan[0].indexdef).toContain('(tenant, tk_version, id) WHERE (tk_version IS NOT NULL)');
 

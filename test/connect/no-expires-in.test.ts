@@ -42,7 +42,8 @@ describe('a provider without expires_in (Salesforce-like)', () => {
 
   it('a refresh writes the metadata back (a new issued_at) and a new assumed expiry', async () => {
     const [before] = await rig.v.db.ds.query(`SELECT metadata FROM vault.connections`);
-    await rig.v.db.ds.query(`UPDATE vault.connections SET expires_at = now() - interval '1 second', metadata = metadata || '{"instance_url":"https://stale.example"}'`);
+    await rig.v.db.ds.query(`UPDATE vault.connections SET expires_at = now() - interval '1 second', metadata = metadata ` +
+      `|| '{"instance_url":"https://stale.example"}'`);
     await new Promise((r) => setTimeout(r, 5));
     const r = await release();
     expect(r.status).toBe(200);

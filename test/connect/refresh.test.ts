@@ -40,10 +40,12 @@ describe('release and refresh (rotating refresh tokens, family revocation on reu
     expect(row).toMatchObject({ status: 'active', last_error_class: null });
   });
 
-  it('a transient provider error (503) while the token is still valid → the current token is released, kept, error class recorded', async () => {
+  it('a transient provider error (503) while the token is still valid → the current token is released, kept, error class ' +
+    'recorded', async () => {
     const current = (await release()).body.access_token;
     // Inside the refresh-ahead window (30 s left of a one-hour token: under min(60 s, 25 %)) but not yet expired.
-    await rig.v.db.ds.query(`UPDATE vault.connections SET expires_at = now() + interval '30 seconds', token_issued_at = now() - interval '3570 seconds' WHERE subject = 'alice'`);
+    await rig.v.db.ds.query(`UPDATE vault.connections SET expires_at = now() + interval '30 seconds', token_issued_at = ` +
+      `now() - interval '3570 seconds' WHERE subject = 'alice'`);
     await rig.provider.faults({ next: [{ status: 503, body: { error: 'temporarily_unavailable' } }] });
     const r = await release();
     expect(r.status).toBe(200);

@@ -55,7 +55,8 @@ describe('SSRF protection for custom providers (SECURITY 18)', () => {
     loop6?.server.close();
   });
 
-  it('token URLs resolving to loopback, link-local, private ranges or ::ffff: forms → refused at Connect; nothing reaches them', async () => {
+  it('token URLs resolving to loopback, link-local, private ranges or ::ffff: forms → refused at Connect; nothing ' +
+    'reaches them', async () => {
     const p = loop4.port;
     const corpus = [
       `https://localhost:${p}/token`, `https://127.0.0.1:${p}/token`, `https://[::1]:${loop6?.port ?? p}/token`, `https://[::ffff:127.0.0.1]:${p}/token`,

@@ -73,7 +73,8 @@ describe('AAD re-seal job', () => {
     await v?.close();
   });
 
-  it('re-seals online: releases run throughout, SIGKILL of the worker mid-job, a second worker finishes; progress in GET /v1/admin/keys; the old scheme is refused afterwards', async () => {
+  it('re-seals online: releases run throughout, SIGKILL of the worker mid-job, a second worker finishes; progress in GET ' +
+    '/v1/admin/keys; the old scheme is refused afterwards', async () => {
     expect(await onOldScheme()).toBe(USERS.length + 2);
     // Scheme-1 rows still read (the floor is 1): every user gets their key.
     for (const u of USERS.slice(0, 5)) expect((await release(v, T, u)).body.api_key).toBe(`key-${T}-${u}`);
@@ -121,7 +122,8 @@ describe('AAD re-seal job', () => {
 
     expect(await onOldScheme()).toBe(0);
     expect((await v.db.ds.query(`SELECT aad_scheme FROM vault.tenants WHERE id = $1`, [T]))[0].aad_scheme).toBe(2);
-    const [done] = await v.db.ds.query(`SELECT details FROM vault.audit_events WHERE tenant = $1 AND action = 'key.reseal' AND outcome = 'allowed' ORDER BY seq DESC LIMIT 1`, [T]);
+    const [done] = await v.db.ds.query(`SELECT details FROM vault.audit_events WHERE tenant = $1 AND action = ` +
+      `'key.reseal' AND outcome = 'allowed' ORDER BY seq DESC LIMIT 1`, [T]);
     expect(done.details).toMatchObject({ job: id, aad_scheme: 2, unreadable: 0 });
     const after = await v.call('GET', '/v1/admin/keys', { token: admin() });
     expect(after.body.tenants[0].aad).toEqual({ scheme: 2, current: 2, records_on_older_scheme: 0 });
@@ -142,14 +144,16 @@ describe('AAD re-seal job', () => {
     await expect(v.db.ds.query(`UPDATE vault.tenants SET aad_scheme = 1 WHERE id = $1`, [T])).rejects.toMatchObject({ driverError: expect.objectContaining({ code: 'VK002' }) });
   });
 
-  it('a record that does not open under its old scheme is left as it is, alarmed and audited once; the job still finishes the tenant', async () => {
+  it('a record that does not open under its old scheme is left as it is, alarmed and audited once; the job still ' +
+    'finishes the tenant', async () => {
     const B = 'legacy-broken';
     await v.db.ds.query(`INSERT INTO vault.tenants (id, aad_scheme) VALUES ($1, 1)`, [B]);
     await seedTenant(v, B, ['u1', 'u2', 'u3']);
     expect(await writtenBeforeTheUpgrade(B)).toBe(3);
     // One ciphertext damaged while still on scheme 1 (a bit flipped in its tag).
     const [broken] = await v.db.ds.query(
-      `UPDATE vault.connections SET api_key_ct = set_byte(api_key_ct, octet_length(api_key_ct) - 1, get_byte(api_key_ct, octet_length(api_key_ct) - 1) # 1)
+      `UPDATE vault.connections
+        SET api_key_ct = set_byte(api_key_ct, octet_length(api_key_ct) - 1, get_byte(api_key_ct, octet_length(api_key_ct) - 1) # 1)
         WHERE tenant = $1 AND subject = 'u2' RETURNING id`,
       [B],
     ).then((r: [Array<{ id: string }>]) => r[0]);

@@ -74,7 +74,8 @@ describe('key management API and CLI', () => {
     expect(status.body.jobs[0]).toMatchObject({ id: first.body.job.id, status: 'succeeded' });
   });
 
-  it('{"target":"signing"} rotates the token service signing key at once: the new key is published with the previous one, audited', async () => {
+  it('{"target":"signing"} rotates the token service signing key at once: the new key is published with the previous ' +
+    'one, audited', async () => {
     const jwks = async () => ((await v.call('GET', '/.well-known/jwks.json')).body.keys as Array<{ kid: string }>).map((k) => k.kid);
     const before = await jwks();
     const r = await v.call('POST', '/v1/admin/keys/rotate', { token: operator(), body: { target: 'signing' } });

@@ -14,7 +14,8 @@ describe('stored API-key rotation', () => {
   const T = 'apik';
   const admin = () => v.issuer.adminToken(T);
   const row = async (user: string) =>
-    (await v.db.ds.query(`SELECT id, dek_wrapped, api_key_ct, previous_api_key_ct, previous_expires_at, version::int FROM vault.connections WHERE tenant = $1 AND subject = $2`, [T, user]))[0];
+    (await v.db.ds.query(`SELECT id, dek_wrapped, api_key_ct, previous_api_key_ct, previous_expires_at, version::int ` +
+      `FROM vault.connections WHERE tenant = $1 AND subject = $2`, [T, user]))[0];
   const listed = async (user: string) => (await v.call('GET', `/v1/admin/connections?user=${user}`, { token: admin() })).body.connections[0];
 
   beforeAll(async () => {
@@ -42,7 +43,8 @@ describe('stored API-key rotation', () => {
     expect((await keyring.open(ref, r.dek_wrapped, 'previous_api_key', r.previous_api_key_ct)).toString()).toBe('key-apik-alice');
     await expect(keyring.open(ref, r.dek_wrapped, 'api_key', r.previous_api_key_ct)).rejects.toThrow('key unwrap failed');
 
-    const [event] = await v.db.ds.query(`SELECT action, outcome, subject, integration, details FROM vault.audit_events WHERE tenant = $1 AND action = 'key.rotate' ORDER BY seq DESC LIMIT 1`, [T]);
+    const [event] = await v.db.ds.query(`SELECT action, outcome, subject, integration, details FROM vault.audit_events ` +
+      `WHERE tenant = $1 AND action = 'key.rotate' ORDER BY seq DESC LIMIT 1`, [T]);
     expect(event).toMatchObject({ outcome: 'allowed', subject: 'alice', integration: 'openai', details: { target: 'api_key', connection: r.id, from_version: 1, by: `admin@${T}` } });
     expect(JSON.stringify(event)).not.toContain('sk-new-alice');
 
@@ -53,7 +55,8 @@ describe('stored API-key rotation', () => {
     expect((await release(v, T, 'alice')).body.api_key).toBe('sk-newer-alice');
   });
 
-  it('after the grace period the housekeeping job destroys the previous key (audited key.destroy); the current one is untouched', async () => {
+  it('after the grace period the housekeeping job destroys the previous key (audited key.destroy); the current one is ' +
+    'untouched', async () => {
     await putKey(v, T, 'bob', 'sk-new-bob');
     await v.db.ds.query(`UPDATE vault.connections SET previous_expires_at = now() - interval '1 second' WHERE tenant = $1 AND subject = 'bob'`, [T]);
     const { previousKeysDestroyed } = await v.vault.app.get(KeyScheduler).tick();

@@ -21,9 +21,11 @@ describe('KEK rotation job (Key Vault emulator, real SDK)', () => {
   const unwraps = (status = 200) => kv.requestLog.filter((e) => e.operation === 'unwrapkey' && e.status === status);
   const operator = () => v.issuer.sign({ sub: 'secops@kt1', tid: 'kt1', scope: 'vault:admin vault:operator' });
   const liveKeys = async () =>
-    Number((await v.db.ds.query(`SELECT (SELECT count(*) FROM vault.tenant_keys WHERE status <> 'destroyed') + (SELECT count(*) FROM vault.system_keys WHERE status <> 'destroyed') AS n`))[0].n);
+    Number((await v.db.ds.query(`SELECT (SELECT count(*) FROM vault.tenant_keys WHERE status <> 'destroyed') + (SELECT ` +
+      `count(*) FROM vault.system_keys WHERE status <> 'destroyed') AS n`))[0].n);
   const onVersion = async (kid: string) =>
-    Number((await v.db.ds.query(`SELECT (SELECT count(*) FROM vault.tenant_keys WHERE kek_key_id = $1) + (SELECT count(*) FROM vault.system_keys WHERE kek_key_id = $1) AS n`, [kid]))[0].n);
+    Number((await v.db.ds.query(`SELECT (SELECT count(*) FROM vault.tenant_keys WHERE kek_key_id = $1) + (SELECT ` +
+      `count(*) FROM vault.system_keys WHERE kek_key_id = $1) AS n`, [kid]))[0].n);
   const job = async (id: string) => (await v.db.ds.query(`SELECT status, done::int, total::int, error_class, lease_owner FROM vault.key_jobs WHERE id = $1`, [id]))[0];
 
   async function requestKekRewrap(): Promise<string> {
@@ -82,7 +84,8 @@ describe('KEK rotation job (Key Vault emulator, real SDK)', () => {
     await kv?.dispose();
   });
 
-  it('rewraps every tenant and system key onto the new version: O(keys) Key Vault calls, records untouched, releases throughout', async () => {
+  it('rewraps every tenant and system key onto the new version: O(keys) Key Vault calls, records untouched, releases ' +
+    'throughout', async () => {
     const before = await v.db.ds.query(`SELECT id, tk_version, dek_wrapped, api_key_ct FROM vault.connections ORDER BY id`);
     const rotated = await kv.rotateKey('kek'); // made in Key Vault (an operator or a rotation policy)
     const id = await requestKekRewrap();
@@ -125,7 +128,8 @@ describe('KEK rotation job (Key Vault emulator, real SDK)', () => {
     expect(await onVersion(after.current_key_id)).toBe(await liveKeys());
   });
 
-  it('SECURITY 38: SIGKILL of the worker mid-rewrap, then a new worker resumes; every row decrypts; reads and writes work throughout', async () => {
+  it('SECURITY 38: SIGKILL of the worker mid-rewrap, then a new worker resumes; every row decrypts; reads and writes ' +
+    'work throughout', async () => {
     const keys = await liveKeys();
     const rotated = await kv.rotateKey('kek');
     kv.resetLog();
@@ -164,7 +168,8 @@ describe('KEK rotation job (Key Vault emulator, real SDK)', () => {
     await everyRowDecryptsInAColdProcess((t, u) => (t === 'kt2' && traffic.written.has(u) ? traffic.written.get(u)! : `key-${t}-${u}`), rotated.kid);
   });
 
-  it('SECURITY 36: Key Vault 429 with Retry-After during the job: honoured, the job slows down and finishes; cached reads keep working', async () => {
+  it('SECURITY 36: Key Vault 429 with Retry-After during the job: honoured, the job slows down and finishes; cached ' +
+    'reads keep working', async () => {
     const keys = await liveKeys();
     const rotated = await kv.rotateKey('kek');
     kv.resetLog();

@@ -25,7 +25,8 @@ describe('key status: record counts per tenant-key version', () => {
     const id = randomUUID();
     const sealed = await v.vault.app.get(Keyring).seal({ tenant: asTenantId('rec'), table: 'connect_sessions', id, bind: { subject: 'u1', integration: 'openai' } }, { code_verifier: randomBytes(32) });
     await v.db.ds.query(
-      `INSERT INTO vault.connect_sessions (id, tenant, integration, subject, created_by, url_hash, state_hash, status, tk_version, dek_wrapped, code_verifier_ct, expires_at)
+      `INSERT INTO vault.connect_sessions (id, tenant, integration, subject, created_by, url_hash, state_hash, status, tk_version,
+        dek_wrapped, code_verifier_ct, expires_at)
        VALUES ($1, 'rec', 'openai', 'u1', 'admin@rec', $2, $3, 'authorizing', $4, $5, $6, now() + interval '10 minutes')`,
       [id, randomBytes(32), randomBytes(32), sealed.tkVersion, sealed.dekWrapped, sealed.fields.code_verifier],
     );
@@ -41,7 +42,8 @@ describe('key status: record counts per tenant-key version', () => {
     ]);
   });
 
-  it('after a tenant-key rotation the records are counted under the new version and the old one, which the rotation retired, shows none', async () => {
+  it('after a tenant-key rotation the records are counted under the new version and the old one, which the rotation ' +
+    'retired, shows none', async () => {
     const r = await v.call('POST', '/v1/admin/keys/rotate', { token: v.issuer.adminToken('rec'), body: { target: 'tenant' } });
     expect(r.status).toBe(202);
     expect(await v.vault.app.get(KeyJobRunner).runOnce(r.body.job.id)).toMatchObject({ status: 'succeeded' });

@@ -30,7 +30,8 @@ describe('crypto-shredding', () => {
   const opens = (b: { id: string; subject: string; integration: string; dek_wrapped: Buffer; api_key_ct: Buffer }, tenant: string, keyring = v.vault.app.get(Keyring)) =>
     keyring.open({ tenant: asTenantId(tenant), table: 'connections', id: b.id, bind: { subject: b.subject, integration: b.integration } }, b.dek_wrapped, 'api_key', b.api_key_ct).then((k) => k.toString());
 
-  it("a user: their connections go, and a tenant-key rotation destroys the key that wrapped them; a backup copy no longer decrypts", async () => {
+  it('a user: their connections go, and a tenant-key rotation destroys the key that wrapped them; ' +
+    'a backup copy no longer decrypts', async () => {
     const backup = await backupOf('shr', 'alice');
     expect(await opens(backup, 'shr')).toBe('key-shr-alice');
     const r = await v.call('DELETE', '/v1/admin/users/alice', { token: v.issuer.adminToken('shr') });
@@ -42,7 +43,8 @@ describe('crypto-shredding', () => {
     await expect(opens(backup, 'shr')).rejects.toBeInstanceOf(KeyUnwrapError);
     // Putting the backup row back is refused outright: it names a destroyed tenant-key version.
     await expect(
-      v.db.ds.query(`INSERT INTO vault.connections (id, tenant, integration, subject, kind, tk_version, dek_wrapped, api_key_ct) VALUES ($1, 'shr', 'openai', 'alice', 'api_key', $2, $3, $4)`, [
+      v.db.ds.query(`INSERT INTO vault.connections (id, tenant, integration, subject, kind, tk_version, dek_wrapped, ` +
+        `api_key_ct) VALUES ($1, 'shr', 'openai', 'alice', 'api_key', $2, $3, $4)`, [
         backup.id, backup.tk_version, backup.dek_wrapped, backup.api_key_ct,
       ]),
     ).rejects.toMatchObject({ code: 'VK001' });
@@ -55,7 +57,8 @@ describe('crypto-shredding', () => {
     expect(none.body).toEqual({ user: 'nobody', connections_destroyed: 0, tenant_key_rotation: null });
   });
 
-  it('a tenant: every tenant key destroyed and every row deleted in one step; other processes drop their cached keys; the tenant can start afresh', async () => {
+  it('a tenant: every tenant key destroyed and every row deleted in one step; other processes drop their cached keys; ' +
+    'the tenant can start afresh', async () => {
     const backup = await backupOf('gone', 'dave');
     // Another API process that has the tenant's key cached.
     const other = await startVault(

@@ -21,7 +21,8 @@ describe('tenant-key rotation', () => {
   const workers: SpawnedWorker[] = [];
   const admin = () => v.issuer.adminToken(T);
   const keyVersions = async (tenant = T) =>
-    v.db.ds.query(`SELECT version, status, octet_length(wrapped) AS len, destroyed_at IS NOT NULL AS destroyed FROM vault.tenant_keys WHERE tenant = $1 ORDER BY version`, [tenant]);
+    v.db.ds.query(`SELECT version, status, octet_length(wrapped) AS len, destroyed_at IS NOT NULL AS destroyed FROM ` +
+      `vault.tenant_keys WHERE tenant = $1 ORDER BY version`, [tenant]);
   const below = async (version: number) => Number((await v.db.ds.query(`SELECT count(*) AS n FROM vault.connections WHERE tenant = $1 AND tk_version < $2`, [T, version]))[0].n);
   const jobRow = async (id: string) => (await v.db.ds.query(`SELECT status, params, done::int, total::int FROM vault.key_jobs WHERE id = $1`, [id]))[0];
 
@@ -79,7 +80,8 @@ describe('tenant-key rotation', () => {
     await everyoneGets((u) => traffic.written.get(u) ?? `key-${T}-${u}`);
 
     // (The writes meanwhile were API-key rotations, audited as key.rotate with target api_key.)
-    const audit = await v.db.ds.query(`SELECT action, outcome, details FROM vault.audit_events WHERE tenant = $1 AND action LIKE 'key.%' AND details->>'target' = 'tenant' ORDER BY seq`, [T]);
+    const audit = await v.db.ds.query(`SELECT action, outcome, details FROM vault.audit_events WHERE tenant = $1 AND ` +
+      `action LIKE 'key.%' AND details->>'target' = 'tenant' ORDER BY seq`, [T]);
     expect(audit.map((a: any) => [a.action, a.details.phase ?? a.details.versions])).toEqual([
       ['key.rotate', 'requested'],
       ['key.retire', [1]],
@@ -106,7 +108,8 @@ describe('tenant-key rotation', () => {
     expect((await keyVersions()).map((k: any) => k.status)).toEqual(['destroyed', 'destroyed', 'active']);
   });
 
-  it('SECURITY 23: retiring is refused while records use a version; a version relabelled to a retired one is refused; no row can name one', async () => {
+  it('SECURITY 23: retiring is refused while records use a version; a version relabelled to a retired one is refused; no ' +
+    'row can name one', async () => {
     const keyring = v.vault.app.get(Keyring);
     const stale = await keyring.seal({ tenant: asTenantId(T), table: 'connections', id: 'x', bind: { subject: 'u1', integration: 'openai' } }, { api_key: Buffer.from('stale') }); // under v3
     expect(await keyring.rotateTenantKey(asTenantId(T))).toBe(4);
@@ -118,7 +121,8 @@ describe('tenant-key rotation', () => {
     const denied = await v.db.ds.query(`SELECT outcome, reason FROM vault.audit_events WHERE tenant = $1 AND action = 'key.retire' ORDER BY seq DESC LIMIT 2`, [T]);
     expect(denied).toEqual([{ outcome: 'denied', reason: 'conflict' }, { outcome: 'denied', reason: 'conflict' }]);
 
-    expect(await v.vault.app.get(KeyJobRunner).runOnce(await requestRotation())).toMatchObject({ status: 'succeeded' }); // → v5, v3 and v4 destroyed
+    // → v5, v3 and v4 destroyed
+    expect(await v.vault.app.get(KeyJobRunner).runOnce(await requestRotation())).toMatchObject({ status: 'succeeded' });
     expect((await keyVersions()).filter((k: any) => k.status !== 'destroyed').map((k: any) => k.version)).toEqual([5]);
 
     // A DEK relabelled to claim a retired version (the ciphertext of its day, e.g. from a backup): refused.
@@ -144,7 +148,8 @@ describe('tenant-key rotation', () => {
     expect((await release(v, T, 'user3')).body.api_key).toBe('after-retirement');
   });
 
-  it('SECURITY 38 for tenant keys: SIGKILL of the worker mid-rewrap; a new worker resumes without making another key; every record decrypts', async () => {
+  it('SECURITY 38 for tenant keys: SIGKILL of the worker mid-rewrap; a new worker resumes without making another key; ' +
+    'every record decrypts', async () => {
     const values = new Map<string, string>();
     for (const u of USERS) values.set(u, (await release(v, T, u)).body.api_key);
     const id = await requestRotation();

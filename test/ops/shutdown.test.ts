@@ -56,7 +56,8 @@ describe('graceful shutdown', () => {
     const inFlight = jtis.map((jti) =>
       fetch(`${url}/v1/connections/openai/token`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${v.issuer.agentToken({ tenant: T, user: 'alice', agent: 'mcp-1', integrations: ['openai'], claims: { jti } })}` },
+        headers: { authorization: `Bearer ` +
+          `${v.issuer.agentToken({ tenant: T, user: 'alice', agent: 'mcp-1', integrations: ['openai'], claims: { jti } })}` },
       }).then(async (r) => ({ jti, status: r.status, body: (await r.json()) as { api_key?: string } })),
     );
     // Every release has reached the audit log: queued behind the flush that waits for the lock (it takes its batch once it holds it).
@@ -86,7 +87,8 @@ describe('graceful shutdown', () => {
     for (const r of results) expect(r.body.api_key).toBe('sk-shutdown');
 
     const rows: Array<{ jti: string }> = await v.db.ds.query(
-      `SELECT details->>'jti' AS jti FROM vault.audit_events WHERE action = 'credential.release' AND outcome = 'allowed' AND details->>'jti' LIKE 'shutdown-%'`,
+      `SELECT details->>'jti' AS jti FROM vault.audit_events WHERE action = 'credential.release' AND outcome = 'allowed' ` +
+        `AND details->>'jti' LIKE 'shutdown-%'`,
     );
     expect(rows.map((r) => r.jti).sort()).toEqual([...jtis].sort());
     const rowsAfter = Number((await v.db.ds.query(`SELECT count(*)::int AS n FROM vault.audit_events WHERE action = 'credential.release'`))[0].n);
@@ -155,7 +157,8 @@ describe('SIGTERM on the real process (apps/vault/main.ts)', () => {
 
       expect(await exited).toBe(0);
       expect(await Promise.all(inFlight)).toEqual(jtis.map(() => 200));
-      const rows: Array<{ jti: string }> = await db.ds.query(`SELECT details->>'jti' AS jti FROM vault.audit_events WHERE action = 'credential.release' AND outcome = 'allowed' AND details->>'jti' LIKE 'sigterm-%'`);
+      const rows: Array<{ jti: string }> = await db.ds.query(`SELECT details->>'jti' AS jti FROM vault.audit_events ` +
+        `WHERE action = 'credential.release' AND outcome = 'allowed' AND details->>'jti' LIKE 'sigterm-%'`);
       expect(rows.map((r) => r.jti).sort()).toEqual([...jtis].sort());
       // After the banner, stdout is JSON lines: the request lines of the releases among them.
       const json = stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);

@@ -76,7 +76,8 @@ describe('start-up', () => {
     }
   });
 
-  it('npm start on the embedded default: a busy 127.0.0.1 port stops the process before PostgreSQL starts, with one clear line', async () => {
+  it('npm start on the embedded default: a busy 127.0.0.1 port stops the process before PostgreSQL ' +
+    'starts, with one clear line', async () => {
     const busy: Server = createServer();
     await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));
     const port = (busy.address() as { port: number }).port;

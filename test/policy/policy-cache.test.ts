@@ -88,7 +88,8 @@ describe('policy snapshots', () => {
     await policies.put(T, { name: 'p', effect: 'allow', agents: ['mcp-1'], integrations: ['openai'], scopes: [], users: {} });
     expect(await names()).toEqual(['p']);
     const [{ n }] = await db.ds.query(
-      `SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN vault_policy_changed'`,
+      `SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity WHERE datname = current_database() AND query = ` +
+        `'LISTEN vault_policy_changed'`,
     );
     expect(Number(n)).toBe(1);
     await until(() => !feed.live());

@@ -33,7 +33,8 @@ describe('worker with the database unreachable', () => {
     // Cut the worker off: no new connections to this database, its open ones terminated.
     await admin().query(`ALTER DATABASE "${dbName}" ALLOW_CONNECTIONS false`);
     const { rows: [{ n }] } = await admin().query(
-      `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = 'credential-vault-worker'`,
+      `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = ` +
+        `'credential-vault-worker'`,
       [dbName],
     );
     expect(n).toBeGreaterThan(0);

@@ -19,7 +19,8 @@ describe('interrupted refreshes (rotating provider: reuse of a rotated refresh t
     await rig.provider.reset();
   });
 
-  it('SECURITY 31: provider slower than the lease → the successor makes no second call, the stale writer\'s compare-and-set is rejected, no invalid_grant, the latest token is kept', async () => {
+  it('SECURITY 31: provider slower than the lease → the successor makes no second call, the stale ' +
+    'writer\'s compare-and-set is rejected, no invalid_grant, the latest token is kept', async () => {
     const w = await rig.worker();
     const before = await rig.row('alice');
     await rig.provider.faults({ responseDelayMs: 4000 });
@@ -59,7 +60,8 @@ describe('interrupted refreshes (rotating provider: reuse of a rotated refresh t
     expect(await rig.provider.stats()).toMatchObject({ tokenRequests: 1, tokenErrors: {} });
   });
 
-  it('the interrupted call is refused by the provider (503): the flag its successor set is cleared, nothing was rotated, the token is kept', async () => {
+  it('the interrupted call is refused by the provider (503): the flag its successor set is cleared, nothing was rotated, ' +
+    'the token is kept', async () => {
     const w = await rig.worker();
     const before = await rig.row('alice');
     await rig.provider.faults({ latencyMs: 4000, next: [{ status: 503, body: { error: 'temporarily_unavailable' } }] });
@@ -85,7 +87,8 @@ describe('interrupted refreshes (rotating provider: reuse of a rotated refresh t
     expect(await rig.provider.stats()).toMatchObject({ tokenRequests: 1, tokenErrors: {} });
   });
 
-  it('SECURITY 34: kill -9 after the provider\'s 200 and before the commit → after a restart the credential is flagged refresh_indeterminate with an alert, never silently lost', async () => {
+  it('SECURITY 34: kill -9 after the provider\'s 200 and before the commit → after a restart the ' +
+    'credential is flagged refresh_indeterminate with an alert, never silently lost', async () => {
     const first = await rig.worker({ OUTBOUND_TIMEOUT_MS: '5000', REFRESH_LEASE_SECONDS: '7' });
     const before = await rig.row('bob');
     await rig.provider.faults({ responseDelayMs: 1500 }); // well inside the worker's 5 s timeout, so SIGSTOP lands mid-call
@@ -124,7 +127,8 @@ describe('interrupted refreshes (Google-like provider: refresh tokens never rota
     await rig.provider.reset();
   });
 
-  it('SECURITY 34: kill -9 after the provider\'s 200 and before the commit → after a restart the credential is valid', async () => {
+  it('SECURITY 34: kill -9 after the provider\'s 200 and before the commit → after a restart the ' +
+    'credential is valid', async () => {
     const first = await rig.worker({ OUTBOUND_TIMEOUT_MS: '5000', REFRESH_LEASE_SECONDS: '7' });
     const before = await rig.row('carol');
     await rig.provider.faults({ responseDelayMs: 1500 }); // well inside the worker's 5 s timeout, so SIGSTOP lands mid-call

@@ -39,7 +39,8 @@ describe('release while another process refreshes', () => {
 
   it('the current token still works: it is released at once, without waiting for the other refresh', async () => {
     // 100 s token, 10 s left: due on release (under 25 % of its life), but still good.
-    await q(`UPDATE vault.connections SET token_issued_at = now() - interval '90 seconds', expires_at = now() + interval '10 seconds' WHERE subject = 'u0'`);
+    await q(`UPDATE vault.connections SET token_issued_at = now() - interval '90 seconds', expires_at = now() + interval ` +
+      `'10 seconds' WHERE subject = 'u0'`);
     await ghostLease('u0');
     const ghost = ghostCommitsAfter('u0', 3000);
     const r = await rig.release('u0');
@@ -48,7 +49,8 @@ describe('release while another process refreshes', () => {
     await ghost;
   });
 
-  it('SECURITY 46: the token has expired and the other refresh takes longer than REFRESH_RELEASE_WAIT_MS → 503 unavailable with Retry-After, nothing released', async () => {
+  it('SECURITY 46: the token has expired and the other refresh takes longer than REFRESH_RELEASE_WAIT_MS → 503 ' +
+    'unavailable with Retry-After, nothing released', async () => {
     await q(`UPDATE vault.connections SET expires_at = now() - interval '5 seconds' WHERE subject = 'u1'`);
     await ghostLease('u1');
     const ghost = ghostCommitsAfter('u1', 3000);
@@ -79,12 +81,14 @@ describe('release while another process refreshes', () => {
 
   it('the ahead window scales with the token: 40 s left of 100 s is not refreshed on release, 20 s left is', async () => {
     const requests = rig.provider.stats.requests;
-    await q(`UPDATE vault.connections SET token_issued_at = now() - interval '60 seconds', expires_at = now() + interval '40 seconds' WHERE subject = 'u3'`);
+    await q(`UPDATE vault.connections SET token_issued_at = now() - interval '60 seconds', expires_at = now() + interval ` +
+      `'40 seconds' WHERE subject = 'u3'`);
     const kept = await rig.release('u3');
     expect(kept.status).toBe(200);
     expect(kept.body.access_token).toBe(rig.accessOf.u3);
     expect(rig.provider.stats.requests).toBe(requests);
-    await q(`UPDATE vault.connections SET token_issued_at = now() - interval '80 seconds', expires_at = now() + interval '20 seconds' WHERE subject = 'u3'`);
+    await q(`UPDATE vault.connections SET token_issued_at = now() - interval '80 seconds', expires_at = now() + interval ` +
+      `'20 seconds' WHERE subject = 'u3'`);
     const refreshed = await rig.release('u3');
     expect(refreshed.status).toBe(200);
     expect(refreshed.body.access_token).not.toBe(rig.accessOf.u3);

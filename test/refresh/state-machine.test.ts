@@ -253,7 +253,8 @@ describe('SECURITY 40: refresh state machine (model-based, real refreshers on re
     const readRow = async (): Promise<Row | undefined> =>
       (
         await ds.query(
-          `SELECT status, version, expires_at, lease_owner, interrupted_owner, (lease_owner IS NULL OR lease_expires_at < now()) AS lease_free FROM vault.connections WHERE id = $1`,
+          `SELECT status, version, expires_at, lease_owner, interrupted_owner, (lease_owner IS NULL OR lease_expires_at ` +
+            `< now()) AS lease_free FROM vault.connections WHERE id = $1`,
           [id],
         )
       )[0];
@@ -292,12 +293,15 @@ describe('SECURITY 40: refresh state machine (model-based, real refreshers on re
     };
 
     const describeActors = () =>
-      actors.map((a) => `#${a.i}${a.gate.crashed ? '(crashed)' : ''} unsettled=${a.unsettled} held=${a.held ?? '-'} last=${a.gate.last?.method ?? '-'} outcomes=[${a.outcomes.join(',')}]`).join('; ');
+      actors.map((a) => `#${a.i}${a.gate.crashed ? '(crashed)' : ''} unsettled=${a.unsettled} held=${a.held ?? '-'} ` +
+        `last=${a.gate.last?.method ?? '-'} outcomes=[${a.outcomes.join(',')}]`).join('; ');
 
     const fail = async (invariant: string, where: string, extra = ''): Promise<never> => {
       const row = await readRow();
       throw new Error(
-        `${invariant}\n  at: ${where}\n  row: ${JSON.stringify(row)} ${extra}\n  provider: ${provider.trace.join(' | ')}\n  families: ${JSON.stringify(provider.families)}\n  refreshers: ${describeActors()}\n  events: ${log.join(' | ')}`,
+        `${invariant}\n  at: ${where}\n  row: ${JSON.stringify(row)} ${extra}\n  provider: ` +
+          `${provider.trace.join(' | ')}\n  families: ${JSON.stringify(provider.families)}\n  refreshers: ` +
+          `${describeActors()}\n  events: ${log.join(' | ')}`,
       );
     };
 

@@ -15,7 +15,8 @@ import { runStorm } from './storm-scenario';
 const RELEASE_WAIT_MS = 2000;
 
 describe('refresh storm', () => {
-  it('0 reuse revocations, 0 needless re-consents, 0 lost tokens with a grace window, 0 expired tokens released; calls ≤ 1.5× the minimum; SIGTERM loses nothing', async () => {
+  it('0 reuse revocations, 0 needless re-consents, 0 lost tokens with a grace window, 0 expired tokens released; calls ≤ ' +
+    '1.5× the minimum; SIGTERM loses nothing', async () => {
     const f = await runStorm({
       perIntegration: 40,
       stormMs: 40_000,

@@ -29,7 +29,8 @@ describe('a worker killed mid-batch (strict reuse detection, no grace)', () => {
   }, 60_000);
   afterAll(() => rig?.close());
 
-  it('SECURITY 45: rows whose provider call had not started are refreshed normally by a successor; only the one in flight is flagged', async () => {
+  it('SECURITY 45: rows whose provider call had not started are refreshed normally by a successor; only the one in ' +
+    'flight is flagged', async () => {
     await rig.seed(4);
     const before = await rig.v.db.ds.query(`SELECT subject, version FROM vault.connections ORDER BY subject`);
     await killMidCall(rig, 4);
@@ -99,7 +100,8 @@ describe('SIGTERM during a batch (strict reuse detection)', () => {
   }, 60_000);
   afterAll(() => rig?.close());
 
-  it('the worker stops claiming, finishes the call in flight and its commit, gives the rest back untouched, then exits; nothing is lost', async () => {
+  it('the worker stops claiming, finishes the call in flight and its commit, gives the rest back untouched, then exits; ' +
+    'nothing is lost', async () => {
     await rig.seed(4);
     const before = await rig.v.db.ds.query(`SELECT subject, version FROM vault.connections ORDER BY subject`);
     const w = await rig.worker({ ...WORKER, REFRESH_LEASE_SECONDS: '30' }); // room for the whole batch in one lease

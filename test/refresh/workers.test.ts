@@ -31,7 +31,8 @@ describe('background refresh across worker processes (rotating refresh tokens, f
   }, 60_000);
   afterAll(() => rig?.close());
 
-  it('the workers refresh a due connection before it expires: one provider call, rotated token stored, metadata of the refresh recorded', async () => {
+  it('the workers refresh a due connection before it expires: one provider call, rotated token stored, metadata of the ' +
+    'refresh recorded', async () => {
     const before = await rig.row('alice');
     await rig.provider.reset();
     await rig.makeDue('alice', 120); // due for the worker, still valid for releases
@@ -53,7 +54,8 @@ describe('background refresh across worker processes (rotating refresh tokens, f
     expect(await scraped('vault_refresh_queue_lag_seconds', [])).toBe(0);
   });
 
-  it('SECURITY 30: three workers + 50 concurrent releases at expiry → exactly one refresh; everyone gets the new token; rotation kept', async () => {
+  it('SECURITY 30: three workers + 50 concurrent releases at expiry → exactly one refresh; everyone gets the new token; ' +
+    'rotation kept', async () => {
     for (let round = 0; round < 3; round++) {
       const old = (await rig.release('bob')).body.access_token;
       await rig.provider.reset();
@@ -71,7 +73,8 @@ describe('background refresh across worker processes (rotating refresh tokens, f
     expect(await rig.row('bob')).toMatchObject({ status: 'active', lease_owner: null });
   });
 
-  it('SECURITY 37: provider 5xx → backoff with jitter, token kept and released meanwhile, then refreshed; the streak is recorded', async () => {
+  it('SECURITY 37: provider 5xx → backoff with jitter, token kept and released meanwhile, then refreshed; the streak is ' +
+    'recorded', async () => {
     await rig.provider.reset();
     const current = (await rig.release('alice')).body.access_token;
     const before = await rig.row('alice');
@@ -149,7 +152,8 @@ describe('background refresh across worker processes (rotating refresh tokens, f
     expect(release.body.connect_url).toMatch(/\/connect\//);
     expect((await rig.provider.stats()).tokenRequests).toBe(1);
   });
-  it('our own fault (a record whose key does not unwrap) → no provider call, the lease is given back, and the next attempt waits a backoff instead of every poll', async () => {
+  it('our own fault (a record whose key does not unwrap) → no provider call, the lease is given back, and the next ' +
+    'attempt waits a backoff instead of every poll', async () => {
     await rig.provider.reset();
     const [{ dek_wrapped: good }] = await rig.v.db.ds.query(`SELECT dek_wrapped FROM vault.connections WHERE subject = 'bob'`);
     // Names a tenant key version that does not exist: the keyring refuses it as it would a forged one.

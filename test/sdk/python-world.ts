@@ -22,7 +22,8 @@ async function main(): Promise<void> {
     '/connect': async (q) => (await connectOverHttp(w.rig, q.get('sub')!), {}),
     '/break-grant': async (q) => (await breakGrant(w, q.get('sub')!), {}),
     '/releases': async (q) => {
-      const sql = `SELECT count(*)::int AS n FROM vault.audit_events WHERE action = 'credential.release' AND outcome = 'allowed' AND subject = $1 AND integration = $2`;
+      const sql = `SELECT count(*)::int AS n FROM vault.audit_events WHERE action = 'credential.release' AND outcome = ` +
+        `'allowed' AND subject = $1 AND integration = $2`;
       return { count: (await w.rig.v.db.ds.query(sql, [q.get('sub'), q.get('integration')]))[0].n };
     },
   };

@@ -20,7 +20,8 @@ describe('@credential-vault/sdk against the real vault', () => {
   let w: SdkWorld;
   const client = (extra: Partial<ConstructorParameters<typeof VaultClient>[0]> = {}) => new VaultClient({ url: w.rig.v.url, clientId: 'mcp-1', clientSecret: w.secret, ...extra });
   const releasesAudited = async (user: string, integration: string): Promise<number> =>
-    Number((await w.rig.v.db.ds.query(`SELECT count(*) AS n FROM vault.audit_events WHERE action = 'credential.release' AND outcome = 'allowed' AND subject = $1 AND integration = $2`, [user, integration]))[0].n);
+    Number((await w.rig.v.db.ds.query(`SELECT count(*) AS n FROM vault.audit_events WHERE action = 'credential.release' ` +
+      `AND outcome = 'allowed' AND subject = $1 AND integration = $2`, [user, integration]))[0].n);
 
   beforeAll(async () => {
     w = await startSdkWorld();
@@ -83,7 +84,8 @@ describe('@credential-vault/sdk against the real vault', () => {
     expect(counted.calls).toEqual(['/oauth2/token', '/v1/connections/openai/token']);
   });
 
-  it('an integration in no policy → PolicyDeniedError at exchange (invalid_scope); a deny policy → PolicyDeniedError at release', async () => {
+  it('an integration in no policy → PolicyDeniedError at exchange (invalid_scope); a deny policy → PolicyDeniedError at ' +
+    'release', async () => {
     const atExchange = await client().release('github', { userToken: w.userToken('alice') }).catch((e: unknown) => e);
     expect(atExchange).toBeInstanceOf(PolicyDeniedError);
     expect(atExchange).toMatchObject({ code: 'policy_denied', status: 400, vaultCode: 'invalid_scope' });

@@ -46,7 +46,8 @@ describe('SECURITY 20: sealed fields are bound to their row (property over every
       const id = randomUUID();
       await v.vault.app.get(SealedFields).write(sessionRef({ tenant: asTenantId(tenant), id, subject: u, integration: 'calendar' }), { code_verifier: Buffer.from(`pkce-${tenant}-${u}`) }, (s) =>
         v.db.ds.query(
-          `INSERT INTO vault.connect_sessions (id, tenant, integration, subject, created_by, url_hash, state_hash, status, tk_version, dek_wrapped, code_verifier_ct, expires_at)
+          `INSERT INTO vault.connect_sessions (id, tenant, integration, subject, created_by, url_hash, state_hash, status, tk_version,
+             dek_wrapped, code_verifier_ct, expires_at)
            VALUES ($1, $2, 'calendar', $3, 'test', $4, $5, 'authorizing', $6, $7, $8, now() + interval '1 hour')`,
           [id, tenant, u, randomBytes(32), randomBytes(32), s.tkVersion, s.dekWrapped, s.fields.code_verifier],
         ),
@@ -97,7 +98,8 @@ describe('SECURITY 20: sealed fields are bound to their row (property over every
     { table: 'webhook_endpoints', field: 'secret', where: `true`, nullable: false, donorInTenant: false },
     {
       table: 'derived_tokens', field: 'access_token', nullable: false, donorInTenant: true,
-      where: `connection_id = (SELECT id FROM vault.connections c WHERE c.tenant = derived_tokens.tenant AND c.integration = 'calendar' AND c.subject = 'alice')`,
+      where: `connection_id = (SELECT id FROM vault.connections c WHERE c.tenant = derived_tokens.tenant AND ` +
+        `c.integration = 'calendar' AND c.subject = 'alice')`,
     },
   ];
   const columnOf = (table: Table, field: string) => (SEALED_LAYOUT[table].fields as Record<string, string>)[field];
@@ -203,7 +205,8 @@ describe('SECURITY 20: sealed fields are bound to their row (property over every
           const alerts = logs.lines.slice(mark).filter((l) => l.includes('ALERT decrypt_failed') && l.includes(`record=${row.id}`));
           expect(alerts).toHaveLength(1);
           const audited = await v.db.ds.query(
-            `SELECT tenant, details FROM vault.audit_events WHERE seq > $1 AND reason = 'decrypt_failed' AND outcome = 'error' AND details->>'record' = $2 AND details->>'table' = $3`,
+            `SELECT tenant, details FROM vault.audit_events WHERE seq > $1 AND reason = 'decrypt_failed' AND outcome = ` +
+              `'error' AND details->>'record' = $2 AND details->>'table' = $3`,
             [seq, row.id, t.table],
           );
           expect(audited).toHaveLength(1);
@@ -218,7 +221,8 @@ describe('SECURITY 20: sealed fields are bound to their row (property over every
     expect(await read(await rowOf(t.table, T, t.where))).toBeTruthy();
   });
 
-  it("the headline attack over HTTP: alice's row relabelled to bob → bob's agent gets an opaque 500, never alice's key; audited with bob", async () => {
+  it("the headline attack over HTTP: alice's row relabelled to bob → bob's agent gets an opaque 500, never alice's key; " +
+    "audited with bob", async () => {
     const token = (user: string) => v.issuer.agentToken({ tenant: T, user, agent: 'mcp-1', integrations: ['openai'] });
     await v.call('PUT', '/v1/admin/agents/mcp-1', { token: admin(), body: { name: 'agent' } });
     await v.call('PUT', '/v1/admin/policies/p', { token: admin(), body: { agents: ['mcp-1'], integrations: ['openai'], effect: 'allow' } });
@@ -231,7 +235,8 @@ describe('SECURITY 20: sealed fields are bound to their row (property over every
     expect(res.body).toMatchObject({ code: 'internal_error' });
     expect(res.text).not.toContain(`key-${T}-alice`);
     expect(logs.lines.slice(mark).filter((l) => l.includes('ALERT decrypt_failed'))).toHaveLength(1);
-    const [event] = await v.db.ds.query(`SELECT action, subject, integration, agent FROM vault.audit_events WHERE reason = 'decrypt_failed' AND action = 'credential.release' ORDER BY seq DESC LIMIT 1`);
+    const [event] = await v.db.ds.query(`SELECT action, subject, integration, agent FROM vault.audit_events WHERE reason ` +
+      `= 'decrypt_failed' AND action = 'credential.release' ORDER BY seq DESC LIMIT 1`);
     expect(event).toEqual({ action: 'credential.release', subject: 'bob', integration: 'openai', agent: 'mcp-1' });
   });
 });

@@ -68,7 +68,8 @@ describe('database faults (SECURITY 35)', () => {
   async function vaultBackendsIdle(): Promise<void> {
     const db = new URL(v.db.url).pathname.slice(1);
     for (let i = 0; i < 500; i++) {
-      const [{ n }] = await v.db.ds.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = 'credential-vault-api' AND state = 'active'`, [db]);
+      const [{ n }] = await v.db.ds.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND ` +
+        `application_name = 'credential-vault-api' AND state = 'active'`, [db]);
       if (n === 0) return;
       await sleep(20);
     }
@@ -129,7 +130,8 @@ describe('database faults (SECURITY 35)', () => {
     await proxy?.close();
   });
 
-  it('releases while every connection is reset, repeatedly: 200 with the full body or 503; the audit log matches; the pool recovers', async () => {
+  it('releases while every connection is reset, repeatedly: 200 with the full body or 503; the audit log matches; the ' +
+    'pool recovers', async () => {
     const jobs: Array<{ user: string; integration: string; expected: unknown }> = [
       { user: 'alice', integration: 'openai', expected: { integration: 'openai', type: 'api_key', api_key: API_KEYS.alice } },
       { user: 'bob', integration: 'openai', expected: { integration: 'openai', type: 'api_key', api_key: API_KEYS.bob } },
@@ -177,7 +179,8 @@ describe('database faults (SECURITY 35)', () => {
     const strays = [...audited].filter((j) => ours.has(j) && !ok.some((o) => o.jti === j));
     for (const j of strays) expect(answered503.has(j)).toBe(true);
     expect(strays.length).toBeLessThanOrEqual(unavailable.length);
-    console.info(`db-faults: ${outcomes.length} releases, ${ok.length} × 200, ${unavailable.length} × 503, ${resets} connections reset, ${strays.length} audited-but-503`);
+    console.info(`db-faults: ${outcomes.length} releases, ${ok.length} × 200, ${unavailable.length} × 503, ${resets} ` +
+      `connections reset, ${strays.length} audited-but-503`);
     await expectChainIntact();
 
     // The same process serves again: the pool replaced its broken connections.
@@ -197,11 +200,13 @@ describe('database faults (SECURITY 35)', () => {
     };
     // Each state is read in one statement, straight from Postgres (not through the proxy).
     const integrationState = async () => {
-      const [row] = await v.db.ds.query(`SELECT id, dek_wrapped, client_secret_ct, config->>'display_name' AS name FROM vault.integrations WHERE tenant = $1 AND name = 'calendar'`, [T]);
+      const [row] = await v.db.ds.query(`SELECT id, dek_wrapped, client_secret_ct, config->>'display_name' AS name FROM ` +
+        `vault.integrations WHERE tenant = $1 AND name = 'calendar'`, [T]);
       return { name: row.name as string, secret: await open('integrations', row, 'client_secret', row.client_secret_ct) };
     };
     const connectionState = async () => {
-      const [row] = await v.db.ds.query(`SELECT id, dek_wrapped, api_key_ct, version FROM vault.connections WHERE tenant = $1 AND integration = 'openai' AND subject = 'dave'`, [T]);
+      const [row] = await v.db.ds.query(`SELECT id, dek_wrapped, api_key_ct, version FROM vault.connections WHERE tenant ` +
+        `= $1 AND integration = 'openai' AND subject = 'dave'`, [T]);
       return { version: Number(row.version), key: await open('connections', row, 'api_key', row.api_key_ct) };
     };
     const calendarBody = (n: number) => ({
@@ -316,7 +321,8 @@ describe('database faults (SECURITY 35)', () => {
     expect((await v.call('GET', '/readyz')).status).toBe(200);
     expect((await release('alice', 'openai')).status).toBe(200);
   });
-  it('SECURITY 39: the audit chain head locked by another transaction (audit hangs): 503 within the audit timeout, nothing released', async () => {
+  it('SECURITY 39: the audit chain head locked by another transaction (audit hangs): 503 within the audit timeout, ' +
+    'nothing released', async () => {
     const jti = randomUUID();
     const locker = new Client({ connectionString: v.db.url });
     await locker.connect();
@@ -354,8 +360,10 @@ describe('database faults (SECURITY 35)', () => {
     await expectChainIntact();
   });
 
-  it('SECURITY 33 on the release path: a due OAuth connection with the database unreachable → 503 and no call to the provider; refreshed once it is back', async () => {
-    await v.db.ds.query(`UPDATE vault.connections SET expires_at = now() - interval '1 minute' WHERE tenant = $1 AND integration = 'calendar' AND subject = 'carol'`, [T]);
+  it('SECURITY 33 on the release path: a due OAuth connection with the database unreachable → 503 and no call to the ' +
+    'provider; refreshed once it is back', async () => {
+    await v.db.ds.query(`UPDATE vault.connections SET expires_at = now() - interval '1 minute' WHERE tenant = $1 AND ` +
+      `integration = 'calendar' AND subject = 'carol'`, [T]);
     const before = await provider.stats();
     proxy.refuseNew(true);
     proxy.resetAll();

@@ -4,7 +4,10 @@ import { createTestDatabase, TestDatabase } from '../support/database';
 
 const stampOf = (m: (typeof migrations)[number]) => Number(/(\d{13})$/.exec(new m().name)![1]);
 
-/** STYLE.md 8: migration 1000 (downscoped tokens, issue 14) applies on the previous schema with data, guards key versions, cascades, goes down and up again. */
+/**
+ * STYLE.md 8: migration 1000 (downscoped tokens, issue 14) applies on the previous schema with data, guards
+ * key versions, cascades, goes down and up again.
+ */
 describe('migration 1763800001000-DerivedTokens', () => {
   let db: TestDatabase;
   beforeAll(async () => {
@@ -18,19 +21,25 @@ describe('migration 1763800001000-DerivedTokens', () => {
     expect(migrations).toContain(DerivedTokens1763800001000);
   });
 
-  it('applies over the previous schema with data; one row per (connection, scope set); retired key versions refused; deleted with the connection', async () => {
+  it('applies over the previous schema with data; one row per (connection, scope set); retired key versions refused; ' +
+    'deleted with the connection', async () => {
     const q = db.ds.createQueryRunner();
     try {
       await q.query(`CREATE SCHEMA IF NOT EXISTS vault`);
       for (const M of migrations.filter((m) => stampOf(m) < 1763800001000)) await new M().up(q);
       await q.query(`INSERT INTO tenants (id) VALUES ('acme')`);
-      await q.query(`INSERT INTO integrations (tenant, name, id, provider, level, config) VALUES ('acme', 'gcal', gen_random_uuid(), 'google', 'user', '{}')`);
-      const [{ id: conn }] = await q.query(`INSERT INTO connections (id, tenant, integration, subject, kind, tk_version, dek_wrapped, refresh_token_ct) VALUES (gen_random_uuid(), 'acme', 'gcal', 'alice', 'oauth2', 1, '\\x00', '\\x01') RETURNING id`);
+      await q.query(`INSERT INTO integrations (tenant, name, id, provider, level, config) VALUES ('acme', 'gcal', ` +
+        `gen_random_uuid(), 'google', 'user', '{}')`);
+      const [{ id: conn }] = await q.query(`INSERT INTO connections (id, tenant, integration, subject, kind, tk_version, ` +
+        `dek_wrapped, refresh_token_ct) VALUES (gen_random_uuid(), 'acme', 'gcal', 'alice', 'oauth2', 1, ` +
+        `'\\x00', '\\x01') RETURNING id`);
 
       const m = new DerivedTokens1763800001000();
       await m.up(q);
       const derived = (key: string, version = 1) =>
-        q.query(`INSERT INTO derived_tokens (id, tenant, connection_id, scope_key, scopes, source_digest, tk_version, dek_wrapped, access_token_ct) VALUES (gen_random_uuid(), 'acme', $1, $2, $3, sha256('\\x01'), $4, '\\x00', '\\x00')`, [conn, key, key.split(' '), version]);
+        q.query(`INSERT INTO derived_tokens (id, tenant, connection_id, scope_key, scopes, source_digest, tk_version, ` +
+          `dek_wrapped, access_token_ct) VALUES (gen_random_uuid(), 'acme', $1, $2, $3, sha256('\\x01'), $4, ` +
+          `'\\x00', '\\x00')`, [conn, key, key.split(' '), version]);
       await derived('calendar.read');
       await derived('calendar.read openid');
       await expect(derived('calendar.read')).rejects.toThrow();

@@ -97,7 +97,8 @@ describe('Key Vault throttling on the release path (SECURITY 36)', () => {
     expect(kv.requestLog).toHaveLength(0);
   });
 
-  it('throttled past the retry budget: bounded retries, 503 unavailable, nothing released; a warm tenant keeps releasing with zero Key Vault calls', async () => {
+  it('throttled past the retry budget: bounded retries, 503 unavailable, nothing released; a warm tenant keeps releasing ' +
+    'with zero Key Vault calls', async () => {
     kv.resetLog();
     kv.inject({ kind: 'throttle', retryAfterSeconds: 1, count: Infinity }); // every operation, until cleared
     const jti = randomUUID();

@@ -21,7 +21,10 @@ import { startTestVault, TestVault } from '../support/vault';
 const rand = () => randomBytes(8).toString('hex');
 const API_KEY = `sk-canary-apikey-${rand()}`;
 const CLIENT_SECRET = `cs-canary-secret-${rand()}`;
-/** Not a secret: rides in the parameters of a failing INSERT, so finding it in a log means SQL parameters or pg error details were logged. */
+/**
+ * Not a secret: rides in the parameters of a failing INSERT, so finding it in a log means SQL parameters or
+ * pg error details were logged.
+ */
 const SQL_MARKER = `sqlparam-marker-${rand()}`;
 const KV_TOKEN = `kv-canary-token-${rand()}`;
 
@@ -186,7 +189,8 @@ describe('canary secrets through every error path (SECURITY 26)', () => {
     expect(leaked(res.text)).not.toEqual([]);
   });
 
-  it('a database error while storing the canary → opaque 500 with an error_id; no SQL, parameters or row in the body or the logs; nothing stored', async () => {
+  it('a database error while storing the canary → opaque 500 with an error_id; no SQL, parameters or row in the body or ' +
+    'the logs; nothing stored', async () => {
     await v.db.ds.query(`ALTER TABLE vault.connections ADD CONSTRAINT leak_probe CHECK (false) NOT VALID`);
     await v.db.ds.query(`ALTER TABLE vault.integrations ADD CONSTRAINT leak_probe_i CHECK (false) NOT VALID`);
     try {

@@ -64,7 +64,8 @@ describe('odd tokens on every route (real vault, real Postgres)', () => {
 
   /** RS256 by the test issuer over payload JSON text (for values JSON.stringify cannot write, e.g. 1e999). */
   const signText = (payloadJson: string) => {
-    const input = `${Buffer.from(JSON.stringify({ alg: 'RS256', kid: v.issuer.kid })).toString('base64url')}.${Buffer.from(payloadJson).toString('base64url')}`;
+    const header = Buffer.from(JSON.stringify({ alg: 'RS256', kid: v.issuer.kid })).toString('base64url');
+    const input = `${header}.${Buffer.from(payloadJson).toString('base64url')}`;
     return `${input}.${cryptoSign('sha256', Buffer.from(input), v.issuer.privateKey).toString('base64url')}`;
   };
 
@@ -132,7 +133,7 @@ describe('odd tokens on every route (real vault, real Postgres)', () => {
 
   it('external tokens: exp a finite integer, lifetime at most VAULT_MAX_EXTERNAL_TOKEN_LIFETIME_SECONDS (86400)', async () => {
     const now = Math.floor(Date.now() / 1000);
-    const base = `"iss":"${v.issuer.issuer}","aud":"${v.issuer.audience}","sub":"alice","tid":"${T}","act":{"sub":"mcp-1"},"scope":"connections:openai"`;
+    const base = `"iss":"${v.issuer.issuer}","aud":"${v.issuer.audience}",` + `"sub":"alice","tid":"${T}","act":{"sub":"mcp-1"},"scope":"connections:openai"`;
     for (const exp of ['1e999', `${now + 60}.5`, '9007199254740993']) expect((await release(signText(`{${base},"iat":${now},"exp":${exp}}`))).status).toBe(401);
     expect((await release(signText(`{${base},"iat":${now},"exp":${now + 86401}}`))).status).toBe(401);
     expect((await release(signText(`{${base},"exp":${now + 90000}}`))).status).toBe(401);

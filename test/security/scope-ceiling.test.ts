@@ -45,7 +45,8 @@ describe('policy scope ceilings bind the credential itself (SECURITY 41)', () =>
       expect(sorted((await introspect(rig, primary)).scope!.split(' '))).toEqual(sorted(GRANT));
     });
 
-    it('a ceiling narrower than the grant: a derived token carrying only the ceiling (introspected), never the full one; audited', async () => {
+    it('a ceiling narrower than the grant: a derived token carrying only the ceiling (introspected), never the full one; ' +
+      'audited', async () => {
       await setCeiling(rig, ['calendar.read']);
       await rig.provider.reset();
       const r = await release();
@@ -136,7 +137,8 @@ describe('policy scope ceilings bind the credential itself (SECURITY 41)', () =>
       expect(r.body).toMatchObject({ code: 'scope_exceeds_policy', excess_scopes: ['calendar.write'] });
     });
 
-    it('the same provider without downscoping in its entry → 403 scope_exceeds_policy, audited with granted, ceiling and excess; no provider call', async () => {
+    it('the same provider without downscoping in its entry → 403 scope_exceeds_policy, audited with granted, ceiling and ' +
+      'excess; no provider call', async () => {
       const current = await rig.v.call('GET', `/v1/admin/integrations/${rig.integration}`, { token: rig.admin() });
       const { name: _n, kind: _k, has_client_secret: _h, created_at: _c, updated_at: _u, scopes_no_policy_allows: _s, ...config } = current.body;
       const put = await rig.v.call('PUT', `/v1/admin/integrations/${rig.integration}`, {
@@ -181,7 +183,8 @@ describe('policy scope ceilings bind the credential itself (SECURITY 41)', () =>
     });
     afterAll(() => rig?.close());
 
-    it('narrows through the refresher: the rotated refresh token is committed to the connection, the stored access token kept', async () => {
+    it('narrows through the refresher: the rotated refresh token is committed to the connection, the stored access token ' +
+      'kept', async () => {
       const primary = (await release()).body.access_token;
       const [before] = await rig.v.db.ds.query(`SELECT version FROM vault.connections WHERE subject = 'alice'`);
       await setCeiling(rig, ['calendar.read']);

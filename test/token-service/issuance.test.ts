@@ -229,7 +229,8 @@ describe('token exchange: policy at issuance', () => {
     expect(key?.d).toBeUndefined();
   });
 
-  it('the scope-ceiling rule at issuance (issue 14): a connections scope whose ceiling no release could honour is refused, naming the excess', async () => {
+  it('the scope-ceiling rule at issuance (issue 14): a connections scope whose ceiling no release could honour is ' +
+    'refused, naming the excess', async () => {
     const CAL = 'https://www.googleapis.com/auth/calendar';
     await put(w, '/v1/admin/integrations/gcal', { provider: 'google', client_id: 'g-client', client_secret: 'g-secret', scopes: ['openid', 'email', `${CAL}.readonly`, CAL] });
     await put(w, '/v1/admin/integrations/files', { provider: 'dropbox', client_id: 'd-client', client_secret: 'd-secret', scopes: ['files.content.read', 'files.content.write'] });

@@ -95,5 +95,6 @@ export class AgentKey {
 
 /** Audit events of the tenant for one action, newest first, straight from the table. */
 export async function auditEvents(w: TokenServiceWorld, tenant = TENANT): Promise<Array<{ outcome: string; reason: string | null; agent: string | null; subject: string | null; details: any }>> {
-  return w.v.db.ds.query(`SELECT outcome, reason, agent, subject, details FROM vault.audit_events WHERE tenant = $1 AND action = 'token.exchange' ORDER BY seq DESC`, [tenant]);
+  return w.v.db.ds.query(`SELECT outcome, reason, agent, subject, details FROM vault.audit_events WHERE tenant = $1 AND ` +
+    `action = 'token.exchange' ORDER BY seq DESC`, [tenant]);
 }

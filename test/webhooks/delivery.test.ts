@@ -166,7 +166,8 @@ describe('webhook delivery from the transactional outbox', () => {
     for (let i = 0; i < 3; i++) ids.push((await outbox.enqueue(ds, event('t-purge'))).id);
     await dispatcher.tick();
     await ds.query(`UPDATE webhook_outbox SET finished_at = now() - interval '4 days' WHERE id = $1`, [ids[0]]); // past 72 h
-    await ds.query(`UPDATE webhook_outbox SET status = 'dead', finished_at = now() - interval '4 days' WHERE id = $1`, [ids[1]]); // dead are kept 30 days
+    // dead are kept 30 days
+    await ds.query(`UPDATE webhook_outbox SET status = 'dead', finished_at = now() - interval '4 days' WHERE id = $1`, [ids[1]]);
     const pending = await outbox.enqueue(ds, event('t-purge'));
     await ds.query(`UPDATE webhook_outbox SET created_at = now() - interval '90 days', next_attempt_at = now() + interval '1 hour' WHERE id = $1`, [pending.id]);
     expect(await dispatcher.purge()).toBeGreaterThanOrEqual(1);

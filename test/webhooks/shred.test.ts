@@ -38,7 +38,8 @@ describe('webhooks of a shredded tenant', () => {
     await receiver?.close();
   });
 
-  it('the endpoint and every outbox event of the tenant go with the shred; nothing is delivered afterwards; other tenants are untouched', async () => {
+  it('the endpoint and every outbox event of the tenant go with the shred; nothing is delivered afterwards; other ' +
+    'tenants are untouched', async () => {
     await endpoint('wh-shred', '/hooks/shred');
     await endpoint('wh-keep', '/hooks/keep');
     // One delivered event, one waiting for a retry, one not yet attempted.
@@ -83,7 +84,8 @@ describe('webhooks of a shredded tenant', () => {
     // What the racing transaction leaves: a row whose transaction began before the shred committed
     // (created_at is its start time) and that was committed after the shred's delete.
     const [survivor] = await ds.query(
-      `INSERT INTO webhook_outbox (id, tenant, event_type, payload, created_at) VALUES (gen_random_uuid(), 'wh-race', 'connection.needs_reauth', $1::jsonb, now() - interval '2 seconds') RETURNING id`,
+      `INSERT INTO webhook_outbox (id, tenant, event_type, payload, created_at) VALUES (gen_random_uuid(), 'wh-race', ` +
+        `'connection.needs_reauth', $1::jsonb, now() - interval '2 seconds') RETURNING id`,
       [JSON.stringify(needsReauth('wh-race').data)],
     );
     await endpoint('wh-race', '/hooks/race-again');

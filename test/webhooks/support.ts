@@ -110,7 +110,8 @@ export async function putEndpoint(v: TestVault, tenant: string, url: string, eve
 /** The outbox rows of a tenant, oldest first. */
 export async function outboxOf(v: TestVault, tenant: string): Promise<any[]> {
   return v.db.ds.query(
-    `SELECT id, event_type, payload, status, attempts, next_attempt_at, last_attempt_at, last_error, lease_owner, lease_expires_at, finished_at
+    `SELECT id, event_type, payload, status, attempts, next_attempt_at, last_attempt_at, last_error, lease_owner,
+      lease_expires_at, finished_at
        FROM vault.webhook_outbox WHERE tenant = $1 ORDER BY created_at, id`,
     [tenant],
   );

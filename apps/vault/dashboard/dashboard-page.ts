@@ -29,12 +29,14 @@ function connectionsSection(c: DashboardView['connections']): SafeHtml {
       ? html`<table><caption>${c.total} connection${c.total === 1 ? '' : 's'}</caption>
         <thead><tr><th scope="col">Integration</th>${head}<th scope="col" class="n">Total</th></tr></thead>
         <tbody>${rows}</tbody>
-        <tfoot><tr><th scope="row">All integrations</th>${totals}<td class="n" data-integration="*" data-status="total">${c.total}</td></tr></tfoot></table>`
+        <tfoot><tr><th scope="row">All integrations</th>${totals}<td class="n" data-integration="*" data-status="total">${c.total}</td></tr>
+          </tfoot></table>`
       : html`<p class="muted">No connections yet.</p>`}</section>`;
 }
 
 function refreshSection(r: DashboardView['refreshFailures']): SafeHtml {
-  const rows = r.hours.filter((h) => h.count > 0).map((h) => html`<tr><th scope="row">${when(h.start).slice(0, 13)}:00 UTC</th><td class="n">${h.count}</td></tr>`);
+  const rows = r.hours.filter((h) => h.count > 0).map((h) => html`<tr><th scope="row">${when(h.start).slice(0, 13)}:00 UTC</th>
+    <td class="n">${h.count}</td></tr>`);
   return html`<section aria-labelledby="refresh-h"><h2 id="refresh-h">Refresh failures, last 24 hours</h2>
     <p><strong data-figure="refresh-failures">${r.total}</strong> failed refresh${r.total === 1 ? '' : 'es'} (provider errors and refused grants).</p>
     ${refreshChart(r.hours, r.total)}
@@ -45,7 +47,8 @@ function refreshSection(r: DashboardView['refreshFailures']): SafeHtml {
 
 function keysSection(k: DashboardView['keys']): SafeHtml {
   const versions = k.versions.map(
-    (v) => html`<tr><th scope="row">v${v.version}</th><td data-key-version="${v.version}">${v.status}</td><td class="n" data-key-records="${v.version}">${v.records}</td><td>${when(v.createdAt)}</td></tr>`,
+    (v) => html`<tr><th scope="row">v${v.version}</th><td data-key-version="${v.version}">${v.status}</td>
+      <td class="n" data-key-records="${v.version}">${v.records}</td><td>${when(v.createdAt)}</td></tr>`,
   );
   const jobs = k.jobs.map(
     (j) => html`<tr><th scope="row">${j.kind}</th><td data-job-status>${j.status}</td>
@@ -59,7 +62,8 @@ function keysSection(k: DashboardView['keys']): SafeHtml {
     ${versions.length ? html`<table><thead><tr><th scope="col">Version</th><th scope="col">Status</th><th scope="col" class="n">Records</th><th scope="col">Created</th></tr></thead><tbody>${versions}</tbody></table>` : ''}
     <h2 id="jobs-h">Rotation jobs</h2>
     ${jobs.length
-      ? html`<table aria-labelledby="jobs-h"><thead><tr><th scope="col">Job</th><th scope="col">Status</th><th scope="col">Progress</th><th scope="col">Started</th></tr></thead><tbody>${jobs}</tbody></table>`
+      ? html`<table aria-labelledby="jobs-h"><thead><tr><th scope="col">Job</th><th scope="col">Status</th>
+        <th scope="col">Progress</th><th scope="col">Started</th></tr></thead><tbody>${jobs}</tbody></table>`
       : html`<p class="muted">No rotation yet.</p>`}</section>`;
 }
 
@@ -89,44 +93,64 @@ function releasesSection(view: DashboardView): SafeHtml {
       <strong data-figure="releases-denied">${t.denied}</strong> denied, <strong data-figure="releases-error">${t.error}</strong> failed.</p>
     ${rows.length
       ? html`<table><caption>The ${rows.length} most recent, newest first</caption>
-        <thead><tr><th scope="col">When</th><th scope="col">Outcome</th><th scope="col">Agent</th><th scope="col">User</th><th scope="col">Integration</th></tr></thead>
+        <thead><tr><th scope="col">When</th><th scope="col">Outcome</th><th scope="col">Agent</th><th scope="col">User</th>
+          <th scope="col">Integration</th></tr></thead>
         <tbody>${rows}</tbody></table>`
       : html`<p class="muted">No release yet.</p>`}</section>`;
 }
 
-function counts<K extends string>(caption: string, key: K, label: string, figure: string, rows: Array<Record<K, string> & { count: number }>): SafeHtml {
+type Counted<K extends string> = Array<Record<K, string> & { count: number }>;
+
+function counts<K extends string>(caption: string, key: K, label: string, figure: string, rows: Counted<K>): SafeHtml {
   if (!rows.length) return html``;
-  return html`<table><caption>${caption}</caption><thead><tr><th scope="col">${label}</th><th scope="col" class="n">Count</th></tr></thead>
-    <tbody>${rows.map((r) => html`<tr><th scope="row"><code class="nowrap">${r[key]}</code></th><td class="n" data-${figure}="${r[key]}">${r.count}</td></tr>`)}</tbody></table>`;
+  const body = rows.map(
+    (r) => html`<tr><th scope="row"><code class="nowrap">${r[key]}</code></th>
+      <td class="n" data-${figure}="${r[key]}">${r.count}</td></tr>`,
+  );
+  return html`<table><caption>${caption}</caption>
+    <thead><tr><th scope="col">${label}</th><th scope="col" class="n">Count</th></tr></thead><tbody>${body}</tbody></table>`;
 }
 
 function ageAgainst(ageDays: number | null, periodDays: number): SafeHtml {
   if (ageDays === null) return html`age unknown`;
-  return html`<span class="${ageDays > periodDays ? 'warn' : ''}">${ageDays} day${ageDays === 1 ? '' : 's'} old</span> (cryptoperiod ${periodDays} days)`;
+  const days = html`${ageDays} day${ageDays === 1 ? '' : 's'} old`;
+  return html`<span class="${ageDays > periodDays ? 'warn' : ''}">${days}</span> (cryptoperiod ${periodDays} days)`;
+}
+
+function adminChanges(s: DashboardView['security']): SafeHtml {
+  const vault = s.scope === 'vault';
+  const rows = s.adminChanges.map(
+    (c) => html`<tr data-admin-change="${c.action}"><td>${when(c.at)}</td><td><code class="nowrap">${c.action}</code></td>
+      <td>${c.target ?? '—'}</td><td>${c.by ?? '—'}</td>${vault ? html`<td>${c.tenant}</td>` : ''}</tr>`,
+  );
+  if (!rows.length) return html`<h3 id="changes-h">Admin changes</h3><p class="muted">No admin change yet.</p>`;
+  return html`<h3 id="changes-h">Admin changes</h3><table aria-labelledby="changes-h">
+    <thead><tr><th scope="col">When</th><th scope="col">Change</th><th scope="col">Of</th><th scope="col">By</th>
+      ${vault ? html`<th scope="col">Tenant</th>` : ''}</tr></thead><tbody>${rows}</tbody></table>`;
 }
 
 function securitySection(s: DashboardView['security']): SafeHtml {
   const who = s.scope === 'vault' ? 'every tenant, and requests no tenant can be named for' : 'this tenant';
-  const changes = s.adminChanges.map(
-    (c) => html`<tr data-admin-change="${c.action}"><td>${when(c.at)}</td><td><code class="nowrap">${c.action}</code></td><td>${c.target ?? '—'}</td><td>${c.by ?? '—'}</td>${s.scope === 'vault' ? html`<td>${c.tenant}</td>` : ''}</tr>`,
-  );
+  const plural = (n: number) => (n === 1 ? '' : 's');
+  const tenantKey = s.tenantKey.version === null ? 'none' : `v${s.tenantKey.version}`;
   return html`<section aria-labelledby="sec-h"><h2 id="sec-h">Security, last 24 hours</h2>
     <p class="muted" data-figure="security-scope">Covers ${who}.</p>
-    <p><strong data-figure="refused-tokens">${s.refusals.total}</strong> refused token${s.refusals.total === 1 ? '' : 's'};
-      <strong data-figure="invalid-client">${s.invalidClient.total}</strong> failed client authentication${s.invalidClient.total === 1 ? '' : 's'} (<code class="nowrap">invalid_client</code>) at the token endpoint.</p>
+    <p><strong data-figure="refused-tokens">${s.refusals.total}</strong> refused token${plural(s.refusals.total)};
+      <strong data-figure="invalid-client">${s.invalidClient.total}</strong> failed client authentication${plural(s.invalidClient.total)}
+      (<code class="nowrap">invalid_client</code>) at the token endpoint.</p>
     ${counts('Refused tokens by reason', 'reason', 'Reason', 'refusal-reason', s.refusals.byReason)}
     ${counts('Refused tokens by issuer', 'issuer', 'Issuer', 'refusal-issuer', s.refusals.byIssuer)}
     ${counts('invalid_client by client', 'client', 'Client', 'invalid-client', s.invalidClient.byClient)}
-    <p>KEK <code class="nowrap" data-figure="kek-version">${s.kek.keyId.split('/').pop() ?? s.kek.keyId}</code>: ${ageAgainst(s.kek.ageDays, s.kek.periodDays)}.
-      Tenant key <strong data-figure="tenant-key-version">${s.tenantKey.version === null ? 'none' : `v${s.tenantKey.version}`}</strong>: <span data-figure="tenant-key-age">${ageAgainst(s.tenantKey.ageDays, s.tenantKey.periodDays)}</span>.</p>
-    <h3 id="changes-h">Admin changes</h3>
-    ${changes.length
-      ? html`<table aria-labelledby="changes-h"><thead><tr><th scope="col">When</th><th scope="col">Change</th><th scope="col">Of</th><th scope="col">By</th>${s.scope === 'vault' ? html`<th scope="col">Tenant</th>` : ''}</tr></thead><tbody>${changes}</tbody></table>`
-      : html`<p class="muted">No admin change yet.</p>`}</section>`;
+    <p>KEK <code class="nowrap" data-figure="kek-version">${s.kek.keyId.split('/').pop() ?? s.kek.keyId}</code>:
+      ${ageAgainst(s.kek.ageDays, s.kek.periodDays)}.
+      Tenant key <strong data-figure="tenant-key-version">${tenantKey}</strong>:
+      <span data-figure="tenant-key-age">${ageAgainst(s.tenantKey.ageDays, s.tenantKey.periodDays)}</span>.</p>
+    ${adminChanges(s)}</section>`;
 }
 
 export function dashboardPage(view: DashboardView, csrf: string): SafeHtml {
-  return html`${topBar(view, csrf)}<main id="main">${connectionsSection(view.connections)}${refreshSection(view.refreshFailures)}${keysSection(view.keys)}${auditSection(view.auditAnchor)}${securitySection(view.security)}${releasesSection(view)}</main>`;
+  return html`${topBar(view, csrf)}<main id="main">${connectionsSection(view.connections)}${refreshSection(view.refreshFailures)}
+    ${keysSection(view.keys)}${auditSection(view.auditAnchor)}${securitySection(view.security)}${releasesSection(view)}</main>`;
 }
 
 /** The sign-in form: the token goes in a POST body (never a URL, which logs and history keep). */

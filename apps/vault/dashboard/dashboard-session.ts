@@ -127,7 +127,8 @@ export class DashboardSession {
   }
 
   private cookie(name: string, value: string, maxAge?: number): string {
-    return `${name}=${value}; Path=/dashboard; HttpOnly; SameSite=Strict${this.secure ? '; Secure' : ''}${maxAge !== undefined ? `; Max-Age=${maxAge}` : ''}`;
+    return `${name}=${value}; Path=/dashboard; HttpOnly; ` +
+      `SameSite=Strict${this.secure ? '; Secure' : ''}${maxAge !== undefined ? `; Max-Age=${maxAge}` : ''}`;
   }
 
   private cookies(req: FastifyRequest): Map<string, string> {

@@ -30,7 +30,9 @@ export function refreshChart(hours: Array<{ start: Date; count: number }>, total
   });
   const grid = ticks.map((t) => html`<line class="axis" x1="${PAD.left}" x2="${W - PAD.right}" y1="${fmt(y(t))}" y2="${fmt(y(t))}" stroke-width="1"></line><text x="${PAD.left - 6}" y="${fmt(y(t) + 5)}" text-anchor="end">${t}</text>`);
   const first = hours[0]?.start;
-  const desc = `${total} refresh failure${total === 1 ? '' : 's'} in the last ${hours.length} hours${first ? `, hourly from ${first.toISOString().slice(0, 13).replace('T', ' ')}:00 UTC` : ''}; the highest hour has ${max === 1 && total === 0 ? 0 : max}.`;
+  const desc = `${total} refresh failure${total === 1 ? '' : 's'} in the last ${hours.length} ` +
+    `hours${first ? `, hourly from ${first.toISOString().slice(0, 13).replace('T', ' ')}:00 UTC` : ''}; ` +
+    `the highest hour has ${max === 1 && total === 0 ? 0 : max}.`;
   return html`<svg class="chart" viewBox="0 0 ${W} ${H}" role="img" aria-labelledby="chart-title chart-desc" focusable="false">
     <title id="chart-title">Refresh failures per hour, last ${hours.length} hours (UTC)</title><desc id="chart-desc">${desc}</desc>
     ${grid}${bars}</svg>`;

@@ -17,13 +17,16 @@ const PAGE = `<!doctype html>
 <body><div id="ui"></div><script src="/docs/swagger-ui-bundle.js"></script><script src="/docs/init.js"></script></body></html>`;
 const INIT = `window.ui = SwaggerUIBundle({ url: '/docs/openapi.json', dom_id: '#ui', deepLinking: true });`;
 /** Scripts only from here (no inline script); Swagger UI styles inline. */
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src " +
+  "'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 /** The OpenAPI 3 document of the app's routes, from the controllers and DTOs, with every route's errors. */
 export function buildOpenApiDocument(app: NestFastifyApplication): OpenAPIObject {
   const config = new DocumentBuilder()
     .setTitle('Credential Vault')
-    .setDescription('Releases third-party credentials to AI agents under policy. Errors are RFC 9457 `application/problem+json` with a stable `code` (the token endpoint answers OAuth errors, RFC 6749 §5.2).')
+    .setDescription('Releases third-party credentials to AI agents under policy. Errors are RFC 9457 ' +
+      '`application/problem+json` with a stable `code` (the token endpoint answers OAuth errors, RFC 6749 ' +
+      '§5.2).')
     .setVersion('1')
     .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'An exchanged agent token (release) or a `vault:admin` token (admin API)' }, 'bearer')
     .addBasicAuth({ type: 'http', scheme: 'basic', description: 'client_secret_basic (token endpoint)' }, 'client')

@@ -3,7 +3,8 @@ import { createServer } from 'node:net';
 /** The listen address is taken (or not ours to bind): said before anything else starts. */
 export class PortUnavailableError extends Error {
   constructor(host: string, port: number, code: string) {
-    super(`cannot listen on ${host}:${port} (${code}): ${code === 'EADDRINUSE' ? 'another process is using it; stop it or set PORT' : 'set HOST or PORT'}`);
+    const hint = code === 'EADDRINUSE' ? 'another process is using it; stop it or set PORT' : 'set HOST or PORT';
+    super(`cannot listen on ${host}:${port} (${code}): ${hint}`);
     this.name = 'PortUnavailableError';
   }
 }

@@ -40,7 +40,10 @@ export interface TestProvider {
   clientSecret: string;
   stats(): Promise<ProviderStats>;
   reset(): Promise<void>;
-  /** `latencyMs` delays before processing, `responseDelayMs` after (the grant is used, the answer late); `next` are canned answers, in order. */
+  /**
+   * `latencyMs` delays before processing, `responseDelayMs` after (the grant is used, the answer late);
+   * `next` are canned answers, in order.
+   */
   faults(f: { latencyMs?: number; responseDelayMs?: number; next?: Fault[] }): Promise<void>;
   close(): Promise<void>;
 }

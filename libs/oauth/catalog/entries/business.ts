@@ -11,7 +11,8 @@ export const hubspot: ProviderEntryInput = {
   pkce: false,
   tokenAuthMethod: 'client_secret_post',
   refresh: { supported: true, rotation: 'never' },
-  downscope: { onRefresh: false, source: 'developers.hubspot.com/docs/api/oauth-quickstart-guide (Refreshing OAuth tokens): grant_type, client_id, client_secret, redirect_uri, refresh_token; no scope parameter' },
+  downscope: { onRefresh: false, source: 'developers.hubspot.com/docs/api/oauth-quickstart-guide (Refreshing OAuth ' +
+    'tokens): grant_type, client_id, client_secret, redirect_uri, refresh_token; no scope parameter' },
   expiry: { whenMissing: { assumeSeconds: 1800 } },
 };
 
@@ -43,7 +44,9 @@ export const dropbox: ProviderEntryInput = {
   tokenAuthMethod: 'client_secret_post',
   metadata: { account_id: 'account_id', uid: 'uid', team_id: 'team_id' },
   refresh: { supported: true, rotation: 'never' },
-  downscope: { onRefresh: true, source: 'www.dropbox.com/developers/documentation/http/documentation#oauth2-token: scope on a refresh_token grant requests a subset of the granted scopes for the short-lived token; refresh tokens do not rotate' },
+  downscope: { onRefresh: true, source: 'www.dropbox.com/developers/documentation/http/documentation#oauth2-token: scope ' +
+    'on a refresh_token grant requests a subset of the granted scopes for the short-lived token; refresh ' +
+    'tokens do not rotate' },
   expiry: { whenMissing: { assumeSeconds: 14400 } },
   identity: { source: 'response', subject: 'account_id' },
   revocation: { url: 'https://api.dropboxapi.com/2/auth/token/revoke', token: 'access_token', tokenIn: 'bearer', hint: false },
@@ -60,7 +63,8 @@ export const box: ProviderEntryInput = {
   pkce: false,
   tokenAuthMethod: 'client_secret_post',
   refresh: { supported: true, rotation: 'always' },
-  downscope: { onRefresh: false, source: 'developer.box.com/guides/authentication/tokens/refresh/: grant_type, client_id, client_secret, refresh_token; no scope parameter; refresh tokens rotate' },
+  downscope: { onRefresh: false, source: 'developer.box.com/guides/authentication/tokens/refresh/: grant_type, ' +
+    'client_id, client_secret, refresh_token; no scope parameter; refresh tokens rotate' },
   expiry: { whenMissing: { assumeSeconds: 3600 } },
   identity: { source: 'userinfo', url: 'https://api.box.com/2.0/users/me', subject: 'id', email: 'login' },
   revocation: { url: 'https://api.box.com/oauth2/revoke', token: 'refresh_token', hint: false, clientAuth: 'client_secret_post' },
@@ -93,7 +97,8 @@ export const zendesk: ProviderEntryInput = {
   scopes: { default: ['read'], descriptions: { read: 'Read your tickets, users and organizations', write: 'Create and update tickets', 'tickets:read': 'Read tickets' } },
   tokenAuthMethod: 'client_secret_post',
   refresh: { supported: true, rotation: 'optional' },
-  downscope: { onRefresh: false, source: 'developer.zendesk.com/api-reference/ticketing/oauth/grant_type_tokens/ (refresh_token grant): no scope parameter documented; the refresh token rotates' },
+  downscope: { onRefresh: false, source: 'developer.zendesk.com/api-reference/ticketing/oauth/grant_type_tokens/ ' +
+    '(refresh_token grant): no scope parameter documented; the refresh token rotates' },
   expiry: { whenMissing: 'never' },
   revocation: { url: 'https://{subdomain}.zendesk.com/api/v2/oauth/tokens/current.json', method: 'DELETE', token: 'access_token', tokenIn: 'bearer', hint: false },
 };

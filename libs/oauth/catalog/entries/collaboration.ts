@@ -41,7 +41,8 @@ export const githubApp: ProviderEntryInput = {
   response: { scopeSeparator: ',' },
   terminalErrors: GITHUB_ERRORS,
   refresh: { supported: true, rotation: 'always' },
-  downscope: { onRefresh: false, source: 'docs.github.com refreshing-user-access-tokens: grant_type, client_id, client_secret, refresh_token; permissions come from the app, not scope' },
+  downscope: { onRefresh: false, source: 'docs.github.com refreshing-user-access-tokens: grant_type, client_id, ' +
+    'client_secret, refresh_token; permissions come from the app, not scope' },
   expiry: { whenMissing: 'never' },
   identity: GITHUB_USER,
   revocation: { url: 'https://api.github.com/applications/{client_id}/token', method: 'DELETE', token: 'access_token', tokenIn: 'json', tokenParam: 'access_token', hint: false, clientAuth: 'client_secret_basic' },
@@ -125,7 +126,9 @@ export const atlassian: ProviderEntryInput = {
   // Reuse of a rotated token outside a 10-minute "leeway interval" revokes the family (Atlassian's
   // rotating refresh tokens announcement, developer community, 2022): retry within it.
   refresh: { supported: true, rotation: 'always', reuseGraceSeconds: 600 },
-  downscope: { onRefresh: false, source: 'developer.atlassian.com/cloud/jira/platform/oauth-2-3lo-apps/ (Use a refresh token): grant_type, client_id, client_secret, refresh_token; no scope parameter; rotating refresh tokens' },
+  downscope: { onRefresh: false, source: 'developer.atlassian.com/cloud/jira/platform/oauth-2-3lo-apps/ (Use a refresh ' +
+    'token): grant_type, client_id, client_secret, refresh_token; no scope parameter; rotating refresh ' +
+    'tokens' },
   expiry: { whenMissing: { assumeSeconds: 3600 } },
   identity: { source: 'userinfo', url: 'https://api.atlassian.com/me', subject: 'account_id', email: 'email' },
 };

@@ -26,7 +26,9 @@ export const google: ProviderEntryInput = {
   tokenAuthMethod: 'client_secret_post',
   metadata: { hd: 'id_token_claims.hd' },
   refresh: { supported: true, rotation: 'never', keepAliveDays: 30 }, // unused for 6 months, a refresh token dies
-  downscope: { onRefresh: false, source: 'developers.google.com/identity/protocols/oauth2/web-server#offline: the refresh request takes client_id, client_secret, grant_type, refresh_token; no scope parameter is documented' },
+  downscope: { onRefresh: false, source: 'developers.google.com/identity/protocols/oauth2/web-server#offline: the ' +
+    'refresh request takes client_id, client_secret, grant_type, refresh_token; no scope parameter is ' +
+    'documented' },
   expiry: { whenMissing: { assumeSeconds: 3599 } },
   identity: { source: 'id_token', subject: 'sub', email: 'email' },
   revocation: { url: 'https://oauth2.googleapis.com/revoke', token: 'refresh_token', hint: false, clientAuth: 'none' },
@@ -39,7 +41,9 @@ export const microsoft: ProviderEntryInput = {
   docs: 'https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow',
   params: {
     tenant: {
-      pattern: '^(common|organizations|consumers|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[A-Za-z0-9-]{1,63}(\\.[A-Za-z0-9-]{1,63}){1,4})$',
+      pattern:
+        '^(common|organizations|consumers|' +
+        '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[A-Za-z0-9-]{1,63}(\\.[A-Za-z0-9-]{1,63}){1,4})$',
       default: 'common',
       description: 'Directory (tenant) id or domain; common, organizations or consumers',
     },
@@ -65,7 +69,9 @@ export const microsoft: ProviderEntryInput = {
   // refresh tokens" (learn.microsoft.com, refresh tokens in the Microsoft identity platform): the token
   // an interrupted call presented still works, so a retry is safe long after (the schema's maximum).
   refresh: { supported: true, rotation: 'always', keepAliveDays: 30, reuseGraceSeconds: 3600 },
-  downscope: { onRefresh: true, source: 'learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow#refresh-the-access-token: scope on a refresh may be a subset of the granted ones (PROVIDERS.md). Rotates refresh tokens: the vault refuses to downscope it for now' },
+  downscope: { onRefresh: true, source: 'learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow#refresh-the-access-token: ' +
+      'scope on a refresh may be a subset of the granted ones (PROVIDERS.md). ' +
+      'Rotates refresh tokens: the vault refuses to downscope it for now' },
   expiry: { whenMissing: { assumeSeconds: 3600 } },
   identity: { source: 'id_token', subject: 'oid', email: 'email' },
 };
@@ -84,7 +90,8 @@ const SALESFORCE_COMMON = {
   tokenAuthMethod: 'client_secret_post' as const,
   metadata: { instance_url: 'instance_url', id: 'id', issued_at: 'issued_at' },
   refresh: { supported: true, rotation: 'optional' as const },
-  downscope: { onRefresh: false, source: 'help.salesforce.com remoteaccess_oauth_refresh_token_flow.htm: grant_type, refresh_token, client_id, client_secret, format; no scope parameter' },
+  downscope: { onRefresh: false, source: 'help.salesforce.com remoteaccess_oauth_refresh_token_flow.htm: grant_type, ' +
+    'refresh_token, client_id, client_secret, format; no scope parameter' },
   identity: { source: 'response' as const, subject: 'id' },
 };
 
