@@ -393,6 +393,32 @@ describe('operator dashboard', () => {
       await expect(page.locator('details tbody td').first().textContent()).resolves.toBe('2');
     });
 
+    itInBrowser('security section: figures shown, codes never broken mid-word (even on a phone), and a screenshot of it', async () => {
+      await page.reload();
+      const section = page.locator('section[aria-labelledby="sec-h"]');
+      await expect(section.locator('[data-figure="refused-tokens"]').textContent()).resolves.toMatch(/^[1-9]\d*$/);
+      await expect(section.locator('[data-refusal-reason="not_a_user_token"]').count()).resolves.toBe(1);
+      await expect(section.locator('tr[data-admin-change]').count()).resolves.toBeGreaterThanOrEqual(6);
+      // Every code (reason codes, actions, integration names) stays on one line, at a desktop and a phone width.
+      const broken = () =>
+        page.locator('main code').evaluateAll((els) => els.filter((e) => e.getClientRects().length > 1 || e.getBoundingClientRect().height > 2 * parseFloat((globalThis as any).getComputedStyle(e).fontSize)).map((e) => e.textContent));
+      await expect(broken()).resolves.toEqual([]);
+      await page.setViewportSize({ width: 390, height: 900 });
+      try {
+        await expect(broken()).resolves.toEqual([]);
+      } finally {
+        await page.setViewportSize({ width: 1280, height: 900 });
+      }
+      const path = join(tmpdir(), `vault-dashboard-security-${process.pid}.png`);
+      await section.screenshot({ path });
+      const png = readFileSync(path);
+      expect(png.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))).toBe(true);
+      expect(png.subarray(12, 16).toString('ascii')).toBe('IHDR');
+      expect(png.readUInt32BE(16)).toBeGreaterThan(300);
+      expect(png.readUInt32BE(20)).toBeGreaterThan(300);
+      expect(statSync(path).size).toBeGreaterThan(10_000);
+    });
+
     itInBrowser('loads nothing from another origin and saves a screenshot', async () => {
       expect(requests.length).toBeGreaterThan(0);
       for (const url of requests) expect(new URL(url).origin).toBe(base);
