@@ -166,7 +166,7 @@ function daysSince(d: Date | null, now: Date): number | null {
 }
 
 /** Refused tokens by reason and issuer (unverified tokens have none); refused client authentication by client. */
-function countRefusals(rows: AuditRefusalCount[]): Pick<SecurityView, 'refusals' | 'invalidClient'> {
+export function countRefusals(rows: AuditRefusalCount[]): Pick<SecurityView, 'refusals' | 'invalidClient'> {
   const tally = (into: Map<string, number>, key: string, n: number) => into.set(key, (into.get(key) ?? 0) + n);
   const reasons = new Map<string, number>();
   const issuers = new Map<string, number>();
