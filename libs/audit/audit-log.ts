@@ -9,6 +9,7 @@ import { AuditChainWriter } from './audit-chain-writer';
 import { PreparedEvent, prepareEvent } from './audit-event';
 import { parseAuditQuery } from './audit-query';
 import { AuditHourlyCount, countAuditEventsPerHour, listAuditEvents } from './audit-reader';
+import { AuditAdminChange, AuditRefusalCount, AuditTenantScope, countAuditRefusals, listAuditAdminChanges } from './audit-security-reader';
 import { assertMacKey } from './canonical';
 
 /** One flush committing, one waiting for the head lock with the next batch. */
@@ -77,6 +78,16 @@ export class AuditLog implements BeforeApplicationShutdown {
   /** One tenant's events per hour since `start`, for `actions` (each with the outcomes to count; empty: every outcome). */
   async countPerHour(tenant: TenantId, start: Date, actions: Record<string, readonly string[]>): Promise<AuditHourlyCount[]> {
     return countAuditEventsPerHour(this.ds, tenant, start, actions);
+  }
+
+  /** Refused tokens and token exchanges since `start`, grouped; `scope` null: every tenant and the unattributed (operators only). */
+  async countRefusals(scope: AuditTenantScope, start: Date, tokenExchangeAction: string): Promise<AuditRefusalCount[]> {
+    return countAuditRefusals(this.ds, scope, start, tokenExchangeAction);
+  }
+
+  /** The latest admin changes (`actions`, allowed), newest first; `scope` null: every tenant. */
+  async adminChanges(scope: AuditTenantScope, actions: readonly string[], limit: number): Promise<AuditAdminChange[]> {
+    return listAuditAdminChanges(this.ds, scope, actions, limit);
   }
 
   stats(): AuditLogStats {

@@ -74,7 +74,7 @@ export async function countAuditEventsPerHour(ds: DataSource, tenant: TenantId, 
   );
 }
 
-async function query<R = EventRow>(ds: DataSource, sql: string, params: unknown[]): Promise<R[]> {
+export async function query<R = EventRow>(ds: DataSource, sql: string, params: unknown[]): Promise<R[]> {
   try {
     return (await ds.query(sql, params)) as R[];
   } catch (err) {

@@ -249,12 +249,12 @@ export class ConnectionStore {
   }
 
   /** A tenant's connections counted by their integration's provider and status (for the operator dashboard). */
-  async countByProviderAndStatus(tenant: TenantId): Promise<Array<{ provider: string; status: ConnectionStatus; count: number }>> {
+  async countByIntegrationAndStatus(tenant: TenantId): Promise<Array<{ integration: string; provider: string; status: ConnectionStatus; count: number }>> {
     return this.ds.query(
-      `SELECT i.provider, c.status, count(*)::int AS count
+      `SELECT c.integration, i.provider, c.status, count(*)::int AS count
          FROM connections c JOIN integrations i ON i.tenant = c.tenant AND i.name = c.integration
         WHERE c.tenant = $1
-        GROUP BY i.provider, c.status ORDER BY i.provider`,
+        GROUP BY c.integration, i.provider, c.status ORDER BY c.integration`,
       [tenant],
     );
   }

@@ -32,7 +32,7 @@ describe('key management API and CLI', () => {
     expect(r.body.tenants).toEqual([
       {
         tenant: 'alpha', active_version: 1, min_version: 1, shredded_at: null, aad: { scheme: 2, current: 2, records_on_older_scheme: 0 },
-        versions: [expect.objectContaining({ version: 1, status: 'active', records: { connections: 3, integrations: 0, connect_sessions: 0, webhook_endpoints: 0, derived_tokens: 0 }, encryptions: 3 })],
+        versions: [expect.objectContaining({ version: 1, status: 'active', records: { connections: 3, integrations: 0, connect_sessions: 0, webhook_endpoints: 0, derived_tokens: 0, user_logins: 0 }, encryptions: 3 })],
       },
     ]);
     expect(r.body.summary).toBeUndefined();
@@ -158,6 +158,6 @@ describe('key management API and CLI', () => {
     expect(warned.code).toBe(5);
     expect(warned.stdout).toContain('WARNING tenant_key_past_cryptoperiod');
     // Every sealed table is counted per version, as retirement counts them.
-    expect(warned.stdout).toMatch(/v\d+ active +connections \d+ +integrations \d+ +connect_sessions \d+ +webhook_endpoints \d+ +derived_tokens \d+ +encryptions \d+/);
+    expect(warned.stdout).toMatch(/v\d+ active +connections \d+ +integrations \d+ +connect_sessions \d+ +webhook_endpoints \d+ +user_logins \d+ +derived_tokens \d+ +encryptions \d+/);
   });
 });

@@ -71,6 +71,9 @@ describe('operator dashboard', () => {
     await put(T, '/v1/admin/agents/rogue', { name: 'Not allowed' });
     await put(T, '/v1/admin/policies/p1', { agents: ['mcp-1'], integrations: ['openai', 'calendar'], effect: 'allow' });
     for (const user of ['alice', 'bob', 'carol']) await put(T, `/v1/admin/connections/openai/users/${user}`, { api_key: `sk-${user}-123` });
+    // A second integration of the same provider type: the page counts by integration, not provider.
+    await put(T, '/v1/admin/integrations/anthropic', { provider: 'api_key', display_name: 'Anthropic' });
+    await put(T, '/v1/admin/connections/anthropic/users/alice', { api_key: 'sk-alice-456' });
 
     // Two OAuth connections through the real flow (over HTTP), then their refreshes fail for real.
     for (const user of ['dave', 'erin']) await connect(user);
@@ -102,6 +105,21 @@ describe('operator dashboard', () => {
     for (let i = 0; i < 3; i++) {
       const r = await v.call('POST', '/v1/connections/globex-secret-int/token', { token: v.issuer.agentToken({ tenant: OTHER, user: 'mallory', agent: 'globex-agent', integrations: ['globex-secret-int'] }) });
       expect(r.status).toBe(200);
+    }
+
+    // Refusals for the security view: an unverifiable token (no tenant: `_unauthenticated`), an acme
+    // agent token at the admin API (acme, verified issuer), a globex one (globex), and failed client
+    // authentication at the token endpoint by a client nobody can be sure of (unattributed).
+    const forged = admin().slice(0, -4) + 'AAAA';
+    for (let i = 0; i < 2; i++) expect((await v.call('GET', '/v1/admin/agents', { token: forged })).status).toBe(401);
+    expect((await v.call('GET', '/v1/admin/agents', { token: v.issuer.agentToken({ tenant: T, user: 'alice', agent: 'mcp-1', integrations: ['openai'] }) })).status).toBe(403);
+    expect((await v.call('GET', '/v1/admin/agents', { token: v.issuer.agentToken({ tenant: OTHER, user: 'mallory', agent: 'globex-agent', integrations: ['globex-secret-int'] }) })).status).toBe(403);
+    for (let i = 0; i < 3; i++) {
+      const r = await fetch(`${base}/oauth2/token`, {
+        method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: 'x.y.z', subject_token_type: 'urn:ietf:params:oauth:token-type:access_token', scope: 'connections:openai', client_id: 'ghost-client', client_assertion_type: 'bogus', client_assertion: 'a' }).toString(),
+      });
+      expect([r.status, await r.text()]).toEqual([401, expect.stringContaining('invalid_client')]);
     }
   }, 120_000);
 
@@ -168,6 +186,74 @@ describe('operator dashboard', () => {
       expect(other.text).not.toMatch(/alice|bob|carol|dave|erin|rogue|openai|calendar/);
       expect(/data-figure="refresh-failures">(\d+)</.exec(other.text)![1]).toBe('0');
       expect(/data-figure="releases-allowed">(\d+)</.exec(other.text)![1]).toBe('3');
+    });
+
+    /** Refused tokens of one tenant as its admin reads them through the audit API (the rejection sink's records carry a route). */
+    type Refusal = { reason: string; details: { route?: string; issuer: string | null } };
+    async function refusalsOf(tenant: string): Promise<Refusal[]> {
+      const out: Refusal[] = [];
+      for (const action of ['admin.access', 'credential.release']) {
+        const r = await v.call('GET', `/v1/admin/audit?action=${action}&outcome=denied&limit=200`, { token: v.issuer.adminToken(tenant) });
+        out.push(...(r.body.events as Refusal[]).filter((e) => e.details.route));
+      }
+      return out;
+    }
+    const figureOf = (text: string, name: string) => new RegExp(`data-figure="${name}"[^>]*>([^<]*)<`).exec(text)?.[1];
+    const cellOf = (text: string, attr: string, key: string) =>
+      Number(new RegExp(`data-${attr}="${key.replace(/[.()/]/g, '\\$&')}">(\\d+)<`).exec(text)?.[1] ?? 0);
+    /** The admin-change rows as "action target by [tenant]". */
+    const changesOf = (text: string) =>
+      [...text.matchAll(/<tr data-admin-change="[a-z_.]+">([^]*?)<\/tr>/g)].map((m) =>
+        [...m[1].matchAll(/<td>(?:<code[^>]*>)?([^<]*)/g)].slice(1).map((c) => c[1]).join(' '),
+      );
+
+    it('security view: a tenant admin sees its own refused tokens and admin changes, never other tenants\' or unattributed ones', async () => {
+      const r = await v.call('GET', '/dashboard', { token: admin() });
+      expect(r.status).toBe(200);
+      expect(figureOf(r.text, 'security-scope')).toBe('Covers this tenant.');
+      const mine = await refusalsOf(T);
+      // The acme agent token refused at the admin API, and the 403s of the tests above.
+      expect(mine.filter((e) => e.reason === 'not_a_user_token').length).toBeGreaterThanOrEqual(1);
+      expect(figureOf(r.text, 'refused-tokens')).toBe(String(mine.length));
+      for (const reason of new Set(mine.map((e) => e.reason))) {
+        expect(cellOf(r.text, 'refusal-reason', reason)).toBe(mine.filter((e) => e.reason === reason).length);
+      }
+      expect(cellOf(r.text, 'refusal-issuer', v.issuer.issuer)).toBe(mine.filter((e) => e.details.issuer === v.issuer.issuer).length);
+      // Nothing unattributed (forged tokens, the ghost client) and nothing of globex.
+      expect(r.text).not.toMatch(/not verified|invalid_token"|ghost-client|globex|mallory/);
+      expect(figureOf(r.text, 'invalid-client')).toBe('0');
+      // Admin changes: what, of what, by whom; newest first (the rotation was the last).
+      const changes = changesOf(r.text);
+      expect(changes[0]).toMatch(/^key\./);
+      expect(changes).toEqual(
+        expect.arrayContaining([
+          'agent.put mcp-1 admin@acme', 'agent.put rogue admin@acme', 'policy.put p1 admin@acme',
+          'integration.put openai admin@acme', 'integration.put calendar admin@acme', 'key.rotate tenant admin@acme',
+        ]),
+      );
+      expect(figureOf(r.text, 'tenant-key-version')).toBe('v2');
+      expect(figureOf(r.text, 'kek-version')).toMatch(/^[0-9a-f]{32}$/);
+    });
+
+    it('security view: an operator (vault:operator) sees every tenant\'s refused tokens and the unattributed ones, ' +
+      'by reason, issuer and client', async () => {
+      const operator = v.issuer.sign({ sub: 'ops@vault', tid: T, scope: 'vault:admin vault:operator' });
+      const r = await v.call('GET', '/dashboard', { token: operator });
+      expect(r.status).toBe(200);
+      expect(figureOf(r.text, 'security-scope')).toMatch(/every tenant/);
+      const attributed = [...(await refusalsOf(T)), ...(await refusalsOf(OTHER))];
+      // Unattributed: the two forged tokens at the admin API and the earlier tests' unverifiable ones.
+      const unattributed = Number(figureOf(r.text, 'refused-tokens')) - attributed.length;
+      expect(unattributed).toBeGreaterThanOrEqual(2);
+      expect(cellOf(r.text, 'refusal-issuer', '(not verified)')).toBe(unattributed);
+      expect(cellOf(r.text, 'refusal-reason', 'invalid_token')).toBeGreaterThanOrEqual(2);
+      const notUser = attributed.filter((e) => e.reason === 'not_a_user_token').length;
+      expect(notUser).toBeGreaterThanOrEqual(2);
+      expect(cellOf(r.text, 'refusal-reason', 'not_a_user_token')).toBe(notUser);
+      expect(figureOf(r.text, 'invalid-client')).toBe('3');
+      expect(cellOf(r.text, 'invalid-client', 'ghost-client')).toBe(3);
+      // Other tenants' admin changes too, with their tenant named.
+      expect(changesOf(r.text)).toEqual(expect.arrayContaining(['agent.put globex-agent admin@globex globex', 'agent.put mcp-1 admin@acme acme']));
     });
 
     it('signing in needs the page\'s CSRF token, the vault\'s origin and an admin token; the cookie is ' +
@@ -239,11 +325,12 @@ describe('operator dashboard', () => {
 
     itInBrowser('shows figures that match the data, a chart with bars, and nothing of the other tenant', async () => {
       await page.reload();
-      const cell = (provider: string, status: string) => page.locator(`td[data-provider="${provider}"][data-status="${status}"]`).textContent();
-      await expect(cell('api_key', 'active')).resolves.toBe('3');
-      await expect(cell('custom-oauth2', 'active')).resolves.toBe('1');
-      await expect(cell('custom-oauth2', 'needs_reauth')).resolves.toBe('1');
-      await expect(cell('*', 'total')).resolves.toBe('5');
+      const cell = (integration: string, status: string) => page.locator(`td[data-integration="${integration}"][data-status="${status}"]`).textContent();
+      await expect(cell('openai', 'active')).resolves.toBe('3');
+      await expect(cell('anthropic', 'active')).resolves.toBe('1');
+      await expect(cell('calendar', 'active')).resolves.toBe('1');
+      await expect(cell('calendar', 'needs_reauth')).resolves.toBe('1');
+      await expect(cell('*', 'total')).resolves.toBe('6');
 
       const figure = (name: string) => page.locator(`[data-figure="${name}"]`).textContent();
       await expect(figure('refresh-failures')).resolves.toBe('2');
@@ -252,6 +339,14 @@ describe('operator dashboard', () => {
       const counts = await bars.evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-count'))));
       expect(counts.reduce((a, b) => a + b, 0)).toBe(2);
       await expect(page.locator('svg.chart').getAttribute('role')).resolves.toBe('img');
+      // Readable labels: hour ticks say what they are, and render at 11 px or more once the chart is scaled into its card.
+      const ticks = await page.locator('svg.chart text.tick').allTextContents();
+      expect(ticks[0]).toMatch(/^\d\d:00$/);
+      const tickPx = await page.locator('svg.chart text.tick').first().evaluate((t) => {
+        const svg = (t as any).ownerSVGElement;
+        return parseFloat((globalThis as any).getComputedStyle(t).fontSize) * (svg.getBoundingClientRect().width / svg.viewBox.baseVal.width);
+      });
+      expect(tickPx).toBeGreaterThanOrEqual(11);
 
       // Releases: what the audit API says, and what we did.
       const audit = (await v.call('GET', '/v1/admin/audit?action=credential.release&limit=200', { token: admin() })).body.events as Array<{ outcome: string }>;
@@ -296,6 +391,32 @@ describe('operator dashboard', () => {
       expect(seen.slice(0, 3)).toEqual(['Skip to the figures', 'Sign out', 'As a table']);
       await expect(page.locator('details').getAttribute('open')).resolves.toBe('');
       await expect(page.locator('details tbody td').first().textContent()).resolves.toBe('2');
+    });
+
+    itInBrowser('security section: figures shown, codes never broken mid-word (even on a phone), and a screenshot of it', async () => {
+      await page.reload();
+      const section = page.locator('section[aria-labelledby="sec-h"]');
+      await expect(section.locator('[data-figure="refused-tokens"]').textContent()).resolves.toMatch(/^[1-9]\d*$/);
+      await expect(section.locator('[data-refusal-reason="not_a_user_token"]').count()).resolves.toBe(1);
+      await expect(section.locator('tr[data-admin-change]').count()).resolves.toBeGreaterThanOrEqual(6);
+      // Every code (reason codes, actions, integration names) stays on one line, at a desktop and a phone width.
+      const broken = () =>
+        page.locator('main code').evaluateAll((els) => els.filter((e) => e.getClientRects().length > 1 || e.getBoundingClientRect().height > 2 * parseFloat((globalThis as any).getComputedStyle(e).fontSize)).map((e) => e.textContent));
+      await expect(broken()).resolves.toEqual([]);
+      await page.setViewportSize({ width: 390, height: 900 });
+      try {
+        await expect(broken()).resolves.toEqual([]);
+      } finally {
+        await page.setViewportSize({ width: 1280, height: 900 });
+      }
+      const path = join(tmpdir(), `vault-dashboard-security-${process.pid}.png`);
+      await section.screenshot({ path });
+      const png = readFileSync(path);
+      expect(png.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))).toBe(true);
+      expect(png.subarray(12, 16).toString('ascii')).toBe('IHDR');
+      expect(png.readUInt32BE(16)).toBeGreaterThan(300);
+      expect(png.readUInt32BE(20)).toBeGreaterThan(300);
+      expect(statSync(path).size).toBeGreaterThan(10_000);
     });
 
     itInBrowser('loads nothing from another origin and saves a screenshot', async () => {

@@ -19,17 +19,17 @@ function topBar(view: DashboardView, csrf: string): SafeHtml {
 function connectionsSection(c: DashboardView['connections']): SafeHtml {
   const head = CONNECTION_STATUSES.map((s) => html`<th scope="col" class="n">${STATUS_LABEL[s]}</th>`);
   const rows = c.rows.map(
-    (r) => html`<tr><th scope="row"><code>${r.provider}</code></th>
-      ${CONNECTION_STATUSES.map((s) => html`<td class="n" data-provider="${r.provider}" data-status="${s}">${r.counts[s] ?? 0}</td>`)}
-      <td class="n" data-provider="${r.provider}" data-status="total">${r.total}</td></tr>`,
+    (r) => html`<tr><th scope="row"><code>${r.integration}</code> <span class="muted">${r.provider}</span></th>
+      ${CONNECTION_STATUSES.map((s) => html`<td class="n" data-integration="${r.integration}" data-status="${s}">${r.counts[s] ?? 0}</td>`)}
+      <td class="n" data-integration="${r.integration}" data-status="total">${r.total}</td></tr>`,
   );
-  const totals = CONNECTION_STATUSES.map((s) => html`<td class="n" data-provider="*" data-status="${s}">${c.byStatus[s] ?? 0}</td>`);
-  return html`<section aria-labelledby="conn-h"><h2 id="conn-h">Connections by status and provider</h2>
+  const totals = CONNECTION_STATUSES.map((s) => html`<td class="n" data-integration="*" data-status="${s}">${c.byStatus[s] ?? 0}</td>`);
+  return html`<section aria-labelledby="conn-h"><h2 id="conn-h">Connections by status and integration</h2>
     ${c.rows.length
       ? html`<table><caption>${c.total} connection${c.total === 1 ? '' : 's'}</caption>
-        <thead><tr><th scope="col">Provider</th>${head}<th scope="col" class="n">Total</th></tr></thead>
+        <thead><tr><th scope="col">Integration</th>${head}<th scope="col" class="n">Total</th></tr></thead>
         <tbody>${rows}</tbody>
-        <tfoot><tr><th scope="row">All providers</th>${totals}<td class="n" data-provider="*" data-status="total">${c.total}</td></tr>
+        <tfoot><tr><th scope="row">All integrations</th>${totals}<td class="n" data-integration="*" data-status="total">${c.total}</td></tr>
           </tfoot></table>`
       : html`<p class="muted">No connections yet.</p>`}</section>`;
 }
@@ -99,9 +99,58 @@ function releasesSection(view: DashboardView): SafeHtml {
       : html`<p class="muted">No release yet.</p>`}</section>`;
 }
 
+type Counted<K extends string> = Array<Record<K, string> & { count: number }>;
+
+function counts<K extends string>(caption: string, key: K, label: string, figure: string, rows: Counted<K>): SafeHtml {
+  if (!rows.length) return html``;
+  const body = rows.map(
+    (r) => html`<tr><th scope="row"><code class="nowrap">${r[key]}</code></th>
+      <td class="n" data-${figure}="${r[key]}">${r.count}</td></tr>`,
+  );
+  return html`<table><caption>${caption}</caption>
+    <thead><tr><th scope="col">${label}</th><th scope="col" class="n">Count</th></tr></thead><tbody>${body}</tbody></table>`;
+}
+
+function ageAgainst(ageDays: number | null, periodDays: number): SafeHtml {
+  if (ageDays === null) return html`age unknown`;
+  const days = html`${ageDays} day${ageDays === 1 ? '' : 's'} old`;
+  return html`<span class="${ageDays > periodDays ? 'warn' : ''}">${days}</span> (cryptoperiod ${periodDays} days)`;
+}
+
+function adminChanges(s: DashboardView['security']): SafeHtml {
+  const vault = s.scope === 'vault';
+  const rows = s.adminChanges.map(
+    (c) => html`<tr data-admin-change="${c.action}"><td>${when(c.at)}</td><td><code class="nowrap">${c.action}</code></td>
+      <td>${c.target ?? '—'}</td><td>${c.by ?? '—'}</td>${vault ? html`<td>${c.tenant}</td>` : ''}</tr>`,
+  );
+  if (!rows.length) return html`<h3 id="changes-h">Admin changes</h3><p class="muted">No admin change yet.</p>`;
+  return html`<h3 id="changes-h">Admin changes</h3><table aria-labelledby="changes-h">
+    <thead><tr><th scope="col">When</th><th scope="col">Change</th><th scope="col">Of</th><th scope="col">By</th>
+      ${vault ? html`<th scope="col">Tenant</th>` : ''}</tr></thead><tbody>${rows}</tbody></table>`;
+}
+
+function securitySection(s: DashboardView['security']): SafeHtml {
+  const who = s.scope === 'vault' ? 'every tenant, and requests no tenant can be named for' : 'this tenant';
+  const plural = (n: number) => (n === 1 ? '' : 's');
+  const tenantKey = s.tenantKey.version === null ? 'none' : `v${s.tenantKey.version}`;
+  return html`<section aria-labelledby="sec-h"><h2 id="sec-h">Security, last 24 hours</h2>
+    <p class="muted" data-figure="security-scope">Covers ${who}.</p>
+    <p><strong data-figure="refused-tokens">${s.refusals.total}</strong> refused token${plural(s.refusals.total)};
+      <strong data-figure="invalid-client">${s.invalidClient.total}</strong> failed client authentication${plural(s.invalidClient.total)}
+      (<code class="nowrap">invalid_client</code>) at the token endpoint.</p>
+    ${counts('Refused tokens by reason', 'reason', 'Reason', 'refusal-reason', s.refusals.byReason)}
+    ${counts('Refused tokens by issuer', 'issuer', 'Issuer', 'refusal-issuer', s.refusals.byIssuer)}
+    ${counts('invalid_client by client', 'client', 'Client', 'invalid-client', s.invalidClient.byClient)}
+    <p>KEK <code class="nowrap" data-figure="kek-version">${s.kek.keyId.split('/').pop() ?? s.kek.keyId}</code>:
+      ${ageAgainst(s.kek.ageDays, s.kek.periodDays)}.
+      Tenant key <strong data-figure="tenant-key-version">${tenantKey}</strong>:
+      <span data-figure="tenant-key-age">${ageAgainst(s.tenantKey.ageDays, s.tenantKey.periodDays)}</span>.</p>
+    ${adminChanges(s)}</section>`;
+}
+
 export function dashboardPage(view: DashboardView, csrf: string): SafeHtml {
   return html`${topBar(view, csrf)}<main id="main">${connectionsSection(view.connections)}${refreshSection(view.refreshFailures)}
-    ${keysSection(view.keys)}${auditSection(view.auditAnchor)}${releasesSection(view)}</main>`;
+    ${keysSection(view.keys)}${auditSection(view.auditAnchor)}${securitySection(view.security)}${releasesSection(view)}</main>`;
 }
 
 /** The sign-in form: the token goes in a POST body (never a URL, which logs and history keep). */
