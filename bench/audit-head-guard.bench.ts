@@ -28,7 +28,14 @@ async function run(audit: AuditLog): Promise<{ perSecond: number; p50: number; p
       while (next < EVENTS) {
         next++;
         const t = performance.now();
-        await audit.record({ tenant: 'bench', action: 'credential.release', outcome: 'allowed', agent: 'agent-1', subject: 'user-1', integration: 'openai' });
+        await audit.record({
+          tenant: 'bench',
+          action: 'credential.release',
+          outcome: 'allowed',
+          agent: 'agent-1',
+          subject: 'user-1',
+          integration: 'openai',
+        });
         latencies.push(performance.now() - t);
       }
     }),
@@ -66,11 +73,16 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 1500));
     const c = new Client({ connectionString: url.toString() });
     await c.connect();
-    const [f] = (await c.query(`SELECT calls, total_time FROM pg_stat_user_functions WHERE funcname = 'audit_chain_head_guard'`)).rows as { calls: string; total_time: number }[];
+    const [f] = (await c.query(`SELECT calls, total_time FROM pg_stat_user_functions WHERE funcname = 'audit_chain_head_guard'`)).rows as {
+      calls: string;
+      total_time: number;
+    }[];
     await c.end();
     if (f) {
       const perFlushUs = Math.round((f.total_time * 1000) / Number(f.calls));
-      process.stdout.write(`${JSON.stringify({ guard_calls: Number(f.calls), guard_ms_total: Math.round(f.total_time), guard_us_per_flush: perFlushUs })}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ guard_calls: Number(f.calls), guard_ms_total: Math.round(f.total_time), guard_us_per_flush: perFlushUs })}\n`,
+      );
     }
   } finally {
     if (ds.isInitialized) await ds.destroy();

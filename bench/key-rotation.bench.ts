@@ -89,9 +89,21 @@ async function main(): Promise<void> {
     // ---- seed ----
     const ds = createDataSource({ url: dbUrl, schema: 'vault', poolSize: 4 });
     await ds.initialize();
-    const provider = new AzureKeyProvider({ kind: 'azure', vaultUrl: kv.url, keyName: 'kek', caFile: kv.caFile, disableChallengeResourceVerification: true, credential: { kind: 'static', token: kv.token } });
+    const provider = new AzureKeyProvider({
+      kind: 'azure',
+      vaultUrl: kv.url,
+      keyName: 'kek',
+      caFile: kv.caFile,
+      disableChallengeResourceVerification: true,
+      credential: { kind: 'static', token: kv.token },
+    });
     await provider.init();
-    const keyring = new Keyring(ds, provider, { cacheSize: 10, cacheMaxAgeMs: 3600_000, writeHealthTtlMs: 60_000, maxEncryptionsPerKey: 2 ** 30 });
+    const keyring = new Keyring(ds, provider, {
+      cacheSize: 10,
+      cacheMaxAgeMs: 3600_000,
+      writeHealthTtlMs: 60_000,
+      maxEncryptionsPerKey: 2 ** 30,
+    });
     let t0 = Date.now();
     await seedRows(ds, keyring);
     results.seed_rows = { rows: ROWS, seconds: secs(Date.now() - t0) };
@@ -126,10 +138,18 @@ async function main(): Promise<void> {
     const tkLoad = await loadFor(base, tokens, () => jobDone(ds, tkJob));
     const tk = await jobRow(ds, tkJob);
     const tkSeconds = (tk.finished_at.getTime() - tk.started_at.getTime()) / 1000;
-    results.tenant_key_rotation = { status: tk.status, records: Number(tk.done), seconds: round(tkSeconds), rows_per_second: Math.round(Number(tk.done) / tkSeconds), batch_size: 500 };
+    results.tenant_key_rotation = {
+      status: tk.status,
+      records: Number(tk.done),
+      seconds: round(tkSeconds),
+      rows_per_second: Math.round(Number(tk.done) / tkSeconds),
+      batch_size: 500,
+    };
     results.release_during_tenant_rotation = tkLoad;
-    log(`tenant-key rotation: ${tk.done} DEKs in ${round(tkSeconds)} s = ${Math.round(Number(tk.done) / tkSeconds)} ` +
-      `rows/s; release ${fmt(tkLoad)}`);
+    log(
+      `tenant-key rotation: ${tk.done} DEKs in ${round(tkSeconds)} s = ${Math.round(Number(tk.done) / tkSeconds)} ` +
+        `rows/s; release ${fmt(tkLoad)}`,
+    );
 
     // ---- KEK rotation of TENANTS tenant keys ----
     await kv.call('rotate');
@@ -139,10 +159,19 @@ async function main(): Promise<void> {
     const kek = await jobRow(ds, kekJob);
     const kekSeconds = (kek.finished_at.getTime() - kek.started_at.getTime()) / 1000;
     const calls = (await kv.call('counts')) as Record<string, number>;
-    results.kek_rotation = { status: kek.status, keys: Number(kek.done), seconds: round(kekSeconds), budget_rps: KV_RPS, concurrency: KV_CONCURRENCY, key_vault_calls: calls };
+    results.kek_rotation = {
+      status: kek.status,
+      keys: Number(kek.done),
+      seconds: round(kekSeconds),
+      budget_rps: KV_RPS,
+      concurrency: KV_CONCURRENCY,
+      key_vault_calls: calls,
+    };
     results.release_during_kek_rotation = kekLoad;
-    log(`KEK rotation: ${kek.done} keys in ${round(kekSeconds)} s at ${KV_RPS} req/s; Key Vault calls ` +
-      `${JSON.stringify(calls)}; release ${fmt(kekLoad)}`);
+    log(
+      `KEK rotation: ${kek.done} keys in ${round(kekSeconds)} s at ${KV_RPS} req/s; Key Vault calls ` +
+        `${JSON.stringify(calls)}; release ${fmt(kekLoad)}`,
+    );
     await ds.destroy();
   } finally {
     for (const c of children) c.kill('SIGTERM');
@@ -206,12 +235,11 @@ async function seedTenantKeys(ds: ReturnType<typeof createDataSource>, provider:
       tk.fill(0);
     }
     await ds.query(`INSERT INTO tenants (id) SELECT unnest($1::text[])`, [names]);
-    await ds.query(`INSERT INTO tenant_keys (tenant, version, kek_key_id, wrapped, status) SELECT t, 1, $1, w, 'active' ` +
-      `FROM unnest($2::text[], $3::bytea[]) AS u(t, w)`, [
-      provider.currentKeyId(),
-      names,
-      wrapped,
-    ]);
+    await ds.query(
+      `INSERT INTO tenant_keys (tenant, version, kek_key_id, wrapped, status) SELECT t, 1, $1, w, 'active' ` +
+        `FROM unnest($2::text[], $3::bytea[]) AS u(t, w)`,
+      [provider.currentKeyId(), names, wrapped],
+    );
   }
 }
 
@@ -240,7 +268,15 @@ async function loadFor(base: string, tokens: string[], during: () => Promise<unk
   await lanes;
   latencies.sort((a, b) => a - b);
   const q = (p: number) => round(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0);
-  return { requests: latencies.length, errors, ...(errors ? { error_statuses: statuses } : {}), rps: Math.round(latencies.length / ((Date.now() - t0) / 1000)), p50: q(0.5), p99: q(0.99), max: q(1) };
+  return {
+    requests: latencies.length,
+    errors,
+    ...(errors ? { error_statuses: statuses } : {}),
+    rps: Math.round(latencies.length / ((Date.now() - t0) / 1000)),
+    p50: q(0.5),
+    p99: q(0.99),
+    max: q(1),
+  };
 }
 
 async function release(base: string, token: string): Promise<{ status: number; body: any }> {
@@ -249,7 +285,11 @@ async function release(base: string, token: string): Promise<{ status: number; b
 }
 
 async function api(base: string, token: string, method: string, path: string, body: unknown): Promise<any> {
-  const r = await fetch(base + path, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const r = await fetch(base + path, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   const json = await r.json();
   if (r.status >= 300) throw new Error(`${method} ${path} → ${r.status} ${JSON.stringify(json)}`);
   return json;
@@ -274,7 +314,10 @@ async function jobDone(ds: ReturnType<typeof createDataSource>, id: string): Pro
 
 /** The emulator in its own process (bench/kv-emulator.process.ts), driven over IPC. */
 async function emulatorProcess(): Promise<{ url: string; caFile: string; token: string; call(cmd: string): Promise<unknown> }> {
-  const child = fork(join(__dirname, 'kv-emulator.process.ts'), [], { execArgv: ['-r', REGISTER], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(join(__dirname, 'kv-emulator.process.ts'), [], {
+    execArgv: ['-r', REGISTER],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const waiting = new Map<number, (v: unknown) => void>();
   let next = 1;
   child.on('message', (m: { id: number; result: unknown }) => waiting.get(m.id)?.(m.result));

@@ -27,7 +27,25 @@ import { TestIssuer } from '../test/support/issuer';
 import { startTestProvider, TestProvider } from '../test/support/oidc-provider';
 import { parseForm, UserAgent } from '../test/support/oidc-provider/user-agent';
 import { runStorm } from '../test/refresh/storm-scenario';
-import { benchDatabase, childPids, cpuSeconds, fmt, freePort, keyVaultEmulator, loadFor, LoadStats, log, machine, machineCpu, round, secs, sleep, Spawned, startTs, until } from './support/harness';
+import {
+  benchDatabase,
+  childPids,
+  cpuSeconds,
+  fmt,
+  freePort,
+  keyVaultEmulator,
+  loadFor,
+  LoadStats,
+  log,
+  machine,
+  machineCpu,
+  round,
+  secs,
+  sleep,
+  Spawned,
+  startTs,
+  until,
+} from './support/harness';
 
 const CREDENTIALS = Number(process.env.BENCH_CREDENTIALS ?? 10_000);
 const LATENCY_MS = Number(process.env.BENCH_PROVIDER_LATENCY_MS ?? 50);
@@ -56,7 +74,9 @@ async function main(): Promise<void> {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   // REFRESH_* from the bench's environment reach the workers (try other concurrency / batch sizes).
-  const refreshKnobs = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('REFRESH_') || k === 'VAULT_DB_POOL_SIZE')) as Record<string, string>;
+  const refreshKnobs = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => k.startsWith('REFRESH_') || k === 'VAULT_DB_POOL_SIZE'),
+  ) as Record<string, string>;
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '',
     NODE_ENV: 'production',
@@ -104,26 +124,48 @@ async function main(): Promise<void> {
     await until(async () => (await fetch(`${base}/readyz`).catch(() => undefined))?.status === 200, 60_000);
     const admin = issuer.sign({ sub: 'bench-admin', tid: T, scope: 'vault:admin vault:operator' }, { ttl: 7200 });
     await setUp(base, admin, provider);
-    for (let k = 1; k < TENANTS; k++) await putOAuthIntegration(base, issuer.sign({ sub: 'bench-admin', tid: tenantOf(k), scope: 'vault:admin' }, { ttl: 7200 }), provider);
+    for (let k = 1; k < TENANTS; k++)
+      await putOAuthIntegration(base, issuer.sign({ sub: 'bench-admin', tid: tenantOf(k), scope: 'vault:admin' }, { ttl: 7200 }), provider);
 
     // ---- seed: one real connection through the connect flow, then CREDENTIALS - 1 more carrying its refresh token ----
     const t0 = Date.now();
     await connect(base, admin, 'u0');
     const ds = createDataSource({ url: dbUrl, schema: 'vault', poolSize: 4, applicationName: 'bench' });
     await ds.initialize();
-    const kp = new AzureKeyProvider({ kind: 'azure', vaultUrl: kv.url, keyName: 'kek', caFile: kv.caFile, disableChallengeResourceVerification: true, credential: { kind: 'static', token: kv.token } });
+    const kp = new AzureKeyProvider({
+      kind: 'azure',
+      vaultUrl: kv.url,
+      keyName: 'kek',
+      caFile: kv.caFile,
+      disableChallengeResourceVerification: true,
+      credential: { kind: 'static', token: kv.token },
+    });
     await kp.init();
     // The vault's default cache size. With fewer entries than tenants being sealed at once, a seal
     // can wrap its DEK under a tenant key the cache zeroed meanwhile (README "Refresh", notes).
-    const keyring = new Keyring(ds, kp, { cacheSize: 10_000, cacheMaxAgeMs: 3600_000, writeHealthTtlMs: 60_000, maxEncryptionsPerKey: 2 ** 30 });
+    const keyring = new Keyring(ds, kp, {
+      cacheSize: 10_000,
+      cacheMaxAgeMs: 3600_000,
+      writeHealthTtlMs: 60_000,
+      maxEncryptionsPerKey: 2 ** 30,
+    });
     // Seeding only writes: the audit log (for decrypt failures on reads) is never reached, and the
     // workers under test enqueue their events in the real outbox.
-    const store = new OAuthCredentialStore(ds, new SealedFields(keyring), { record: () => Promise.reject(new Error('seeding does not read')) } as never, new NoConnectionEvents());
+    const store = new OAuthCredentialStore(
+      ds,
+      new SealedFields(keyring),
+      { record: () => Promise.reject(new Error('seeding does not read')) } as never,
+      new NoConnectionEvents(),
+    );
     await seedConnections(ds, store);
     results.seed = { connections: CREDENTIALS, seconds: secs(Date.now() - t0) };
     log(`seeded ${CREDENTIALS} OAuth connections in ${secs(Date.now() - t0)} s`);
     for (let i = 0; i < API_KEY_USERS; i += 20) {
-      await Promise.all(Array.from({ length: Math.min(20, API_KEY_USERS - i) }, (_, j) => api(base, admin, 'PUT', `/v1/admin/connections/openai/users/k${i + j}`, { api_key: `sk-bench-${i + j}` })));
+      await Promise.all(
+        Array.from({ length: Math.min(20, API_KEY_USERS - i) }, (_, j) =>
+          api(base, admin, 'PUT', `/v1/admin/connections/openai/users/k${i + j}`, { api_key: `sk-bench-${i + j}` }),
+        ),
+      );
     }
     await ds.query('VACUUM (ANALYZE) connections');
     await countCommits(ds);
@@ -132,9 +174,14 @@ async function main(): Promise<void> {
     const workers = Array.from({ length: WORKERS }, (_, i) => startTs('apps/worker/main.ts', env, `worker-${i + 1}`));
     children.push(...workers);
     await Promise.all(workers.map((w) => w.line(/worker started/)));
-    const tokens = Array.from({ length: API_KEY_USERS }, (_, i) => issuer.sign({ sub: `k${i}`, tid: T, act: { sub: 'mcp-1' }, scope: 'connections:openai' }, { ttl: 7200 }));
+    const tokens = Array.from({ length: API_KEY_USERS }, (_, i) =>
+      issuer.sign({ sub: `k${i}`, tid: T, act: { sub: 'mcp-1' }, scope: 'connections:openai' }, { ttl: 7200 }),
+    );
     const release = async () => {
-      const r = await fetch(`${base}/v1/connections/openai/token`, { method: 'POST', headers: { authorization: `Bearer ${tokens[Math.floor(Math.random() * tokens.length)]}` } });
+      const r = await fetch(`${base}/v1/connections/openai/token`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${tokens[Math.floor(Math.random() * tokens.length)]}` },
+      });
       await r.arrayBuffer();
       return r.status;
     };
@@ -170,7 +217,10 @@ async function main(): Promise<void> {
       const end = Date.now() + TIMEOUT_MS;
       let moved = Date.now();
       for (;;) {
-        const [{ n }] = await ds.query(`SELECT count(*)::int AS n FROM connections WHERE integration = $1 AND last_refresh_at >= $2`, [INTEGRATION, dueAt]);
+        const [{ n }] = await ds.query(`SELECT count(*)::int AS n FROM connections WHERE integration = $1 AND last_refresh_at >= $2`, [
+          INTEGRATION,
+          dueAt,
+        ]);
         if (n !== progress.at(-1)?.[1]) moved = Date.now();
         progress.push([Date.now(), n]);
         if (progress.length % 10 === 1 || n === CREDENTIALS) log(`  refreshed ${n}/${CREDENTIALS}`);
@@ -205,9 +255,13 @@ async function main(): Promise<void> {
     );
     const refreshCalls = after.token.refresh_token - before.token.refresh_token;
     const tokenRequests = after.tokenRequests - before.tokenRequests;
-    const commits = await ds.query(`SELECT owner, count(*)::int AS n, count(DISTINCT id)::int AS rows FROM public.bench_refresh_commits GROUP BY owner ORDER BY owner`);
-    const [{ audited }] = await ds.query(`SELECT count(*)::int AS audited FROM audit_events WHERE action = ` +
-      `'connection.refresh' AND outcome = 'allowed' AND details->>'trigger' = 'scheduled'`);
+    const commits = await ds.query(
+      `SELECT owner, count(*)::int AS n, count(DISTINCT id)::int AS rows FROM public.bench_refresh_commits GROUP BY owner ORDER BY owner`,
+    );
+    const [{ audited }] = await ds.query(
+      `SELECT count(*)::int AS audited FROM audit_events WHERE action = ` +
+        `'connection.refresh' AND outcome = 'allowed' AND details->>'trigger' = 'scheduled'`,
+    );
     const [{ takeovers }] = await ds.query(`SELECT count(*)::int AS takeovers FROM public.bench_lease_takeovers`);
     const outcomes: Array<{ o: string; n: number }> = await ds.query(
       `SELECT outcome || COALESCE(':' || reason, '') AS o, count(*)::int AS n FROM audit_events WHERE action = ` +
@@ -226,7 +280,7 @@ async function main(): Promise<void> {
       commits.map((c: { owner: string; n: number }) => {
         const pid = Number(c.owner?.split(':')[1]);
         const i = workers.findIndex((w) => w.proc.pid === pid);
-        return [i >= 0 ? `worker-${i + 1}` : c.owner ?? 'unknown', c.n];
+        return [i >= 0 ? `worker-${i + 1}` : (c.owner ?? 'unknown'), c.n];
       }),
     );
     results.refresh = {
@@ -258,7 +312,10 @@ async function main(): Promise<void> {
         ...cpuDelta(cpuBefore, cpuAfter),
         machine_busy: machineBefore && machineAfter ? round(machineAfter.busy - machineBefore.busy) : null,
         // Busy CPU no part of the benchmark used: Postgres's own background processes and whatever else runs on the machine.
-        not_ours: machineBefore && machineAfter ? round(machineAfter.busy - machineBefore.busy - Object.values(cpuDelta(cpuBefore, cpuAfter)).reduce((a, b) => a + b, 0)) : null,
+        not_ours:
+          machineBefore && machineAfter
+            ? round(machineAfter.busy - machineBefore.busy - Object.values(cpuDelta(cpuBefore, cpuAfter)).reduce((a, b) => a + b, 0))
+            : null,
         machine_capacity: machineBefore && machineAfter ? round(machineAfter.total - machineBefore.total) : null,
       },
       // Postgres backends of this database seen active, by wait event, summed over samples every 250 ms.
@@ -266,8 +323,10 @@ async function main(): Promise<void> {
       progress: thin(progress, Number(dueAt.getTime())),
     };
     results.release_during_refresh = during;
-    log(`refreshed ${CREDENTIALS} in ${round(seconds)} s (${Math.round(CREDENTIALS / seconds)}/s); provider refresh ` +
-      `calls ${refreshCalls}, token requests ${tokenRequests}`);
+    log(
+      `refreshed ${CREDENTIALS} in ${round(seconds)} s (${Math.round(CREDENTIALS / seconds)}/s); provider refresh ` +
+        `calls ${refreshCalls}, token requests ${tokenRequests}`,
+    );
     log(`double refreshes: ${incomplete ? 'n/a (incomplete)' : tokenRequests - CREDENTIALS}`);
     log(`per worker: ${JSON.stringify(byWorker)}; lease takeovers: ${takeovers}; audited: ${audited}`);
     log(`release during refresh: ${fmt(during)}`);
@@ -333,7 +392,10 @@ async function connect(base: string, admin: string, user: string): Promise<void>
  * the N refreshes is a real call that succeeds.
  */
 async function seedConnections(ds: ReturnType<typeof createDataSource>, store: OAuthCredentialStore): Promise<void> {
-  const [row] = await ds.query(`SELECT id, scopes, metadata, provider_account_id FROM connections WHERE tenant = $1 AND integration = $2 AND subject = 'u0'`, [T, INTEGRATION]);
+  const [row] = await ds.query(
+    `SELECT id, scopes, metadata, provider_account_id FROM connections WHERE tenant = $1 AND integration = $2 AND subject = 'u0'`,
+    [T, INTEGRATION],
+  );
   const seed = await store.load(asTenantId(T), row.id);
   if (!seed) throw new Error('the connected user has no connection');
   const tokens = await store.openTokens(seed);
@@ -364,9 +426,13 @@ async function seedConnections(ds: ReturnType<typeof createDataSource>, store: O
  * exactly. One small insert into an unlogged table per refresh.
  */
 async function countCommits(ds: ReturnType<typeof createDataSource>): Promise<void> {
-  await ds.query(`CREATE UNLOGGED TABLE public.bench_refresh_commits (id uuid NOT NULL, owner text, at timestamptz NOT NULL DEFAULT clock_timestamp())`);
-  await ds.query(`CREATE UNLOGGED TABLE public.bench_lease_takeovers (id uuid NOT NULL, from_owner text, to_owner text, ` +
-    `at timestamptz NOT NULL DEFAULT clock_timestamp())`);
+  await ds.query(
+    `CREATE UNLOGGED TABLE public.bench_refresh_commits (id uuid NOT NULL, owner text, at timestamptz NOT NULL DEFAULT clock_timestamp())`,
+  );
+  await ds.query(
+    `CREATE UNLOGGED TABLE public.bench_lease_takeovers (id uuid NOT NULL, from_owner text, to_owner text, ` +
+      `at timestamptz NOT NULL DEFAULT clock_timestamp())`,
+  );
   await ds.query(`CREATE FUNCTION public.bench_note_refresh() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
       IF NEW.last_refresh_at IS DISTINCT FROM OLD.last_refresh_at AND NEW.last_refresh_at IS NOT NULL THEN
@@ -388,7 +454,10 @@ async function countCommits(ds: ReturnType<typeof createDataSource>): Promise<vo
  * CPU seconds used so far by each named process, this process, and each Postgres backend of this database
  * (`postgres:<application>#<pid>`).
  */
-async function cpuSnapshot(ds: ReturnType<typeof createDataSource>, parts: Record<string, number | undefined>): Promise<Record<string, number>> {
+async function cpuSnapshot(
+  ds: ReturnType<typeof createDataSource>,
+  parts: Record<string, number | undefined>,
+): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const [name, pid] of Object.entries(parts)) {
     const c = cpuSeconds(pid);
@@ -396,7 +465,9 @@ async function cpuSnapshot(ds: ReturnType<typeof createDataSource>, parts: Recor
   }
   const self = process.cpuUsage();
   out.bench_load_generator = (self.user + self.system) / 1e6;
-  const backends: Array<{ pid: number; app: string }> = await ds.query(`SELECT pid, application_name AS app FROM pg_stat_activity WHERE datname = current_database()`);
+  const backends: Array<{ pid: number; app: string }> = await ds.query(
+    `SELECT pid, application_name AS app FROM pg_stat_activity WHERE datname = current_database()`,
+  );
   for (const b of backends) {
     const c = cpuSeconds(b.pid);
     if (c !== undefined) out[`postgres:${b.app || 'other'}#${b.pid}`] = c;
@@ -454,7 +525,11 @@ function thin(points: Array<[number, number]>, t0: number): string[] {
 }
 
 async function api(base: string, token: string, method: string, path: string, body: unknown): Promise<any> {
-  const r = await fetch(base + path, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const r = await fetch(base + path, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   const json = await r.json();
   if (r.status >= 300) throw new Error(`${method} ${path} → ${r.status} ${JSON.stringify(json)}`);
   return json;
@@ -489,7 +564,13 @@ async function storm(): Promise<void> {
     vaultEnv: { RATE_LIMIT_RELEASE_PER_IP: '1000000', RATE_LIMIT_RELEASE_PER_AGENT: '1000000' },
     progress: log,
   });
-  const summary = { scenario: 'storm', connections: CREDENTIALS, machine_at_start: machine(), total_seconds: secs(Date.now() - started), ...figures };
+  const summary = {
+    scenario: 'storm',
+    connections: CREDENTIALS,
+    machine_at_start: machine(),
+    total_seconds: secs(Date.now() - started),
+    ...figures,
+  };
   process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
   process.exit(0);
 }
@@ -498,4 +579,3 @@ async function storm(): Promise<void> {
   process.stderr.write(`bench failed: ${err?.stack ?? err}\n`);
   process.exit(1);
 });
-

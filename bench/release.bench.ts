@@ -22,7 +22,17 @@ import { cpuMeter, Emulator, speedProbe, loadAverage, log, memoryOf, startEmulat
 import { describe, memoryFigures, scrape } from './release/metrics';
 import { printReport, Report } from './release/report';
 import { seedConnections, seededKey, schemaClient } from './release/seed';
-import { AUDIENCE, exchangedTokens, INTEGRATIONS, prepareFloorDatabase, releaseOnce, Server, startFloor, startVault, TENANT } from './release/setup';
+import {
+  AUDIENCE,
+  exchangedTokens,
+  INTEGRATIONS,
+  prepareFloorDatabase,
+  releaseOnce,
+  Server,
+  startFloor,
+  startVault,
+  TENANT,
+} from './release/setup';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
@@ -37,7 +47,14 @@ const SCALES = (process.env.BENCH_SCALE ?? '10k,100k,1M').split(',').filter(Bool
 
 async function main(): Promise<void> {
   const started = Date.now();
-  const report: Report = { machine: machineInfo(), load_at_start: loadAverage(), speed_probe_ms: { start: speedProbe() }, rounds: [], cold_starts: [], scaling: [] };
+  const report: Report = {
+    machine: machineInfo(),
+    load_at_start: loadAverage(),
+    speed_probe_ms: { start: speedProbe() },
+    rounds: [],
+    cold_starts: [],
+    scaling: [],
+  };
   log(`load average at start: ${report.load_at_start}; speed probe ${report.speed_probe_ms!.start} ms`);
   const compiled = compileForBench();
   log(`compiled ${compiled.files} files to ${compiled.dir}`);
@@ -153,19 +170,32 @@ async function check(base: string, issuer: TestIssuer, users: number[]): Promise
  * the floor given the same: REPLICAS processes each, the 32 connections shared out between them.
  * 5 s of warm-up per server, then ROUNDS × SECONDS alternating, CPU summed over the processes.
  */
-async function replicaRounds(vault: Server, floor: Server, plan: { tokens: string[]; integrations: string[]; connections: number }): Promise<NonNullable<Report['replicas']>> {
+async function replicaRounds(
+  vault: Server,
+  floor: Server,
+  plan: { tokens: string[]; integrations: string[]; connections: number },
+): Promise<NonNullable<Report['replicas']>> {
   const extra: Server[] = [];
   try {
     for (let i = 1; i < REPLICAS; i++) extra.push(await vault.replica(), await floor.replica());
     const vaults = [vault, ...extra.filter((_, i) => i % 2 === 0)];
     const floors = [floor, ...extra.filter((_, i) => i % 2 === 1)];
     const rounds: NonNullable<Report['replicas']>['rounds'] = [];
-    await runLoadOn(vaults.map((s) => s.base), { ...plan, seconds: 5, seed: 1 });
-    await runLoadOn(floors.map((s) => s.base), { ...plan, seconds: 5, seed: 1 });
+    await runLoadOn(
+      vaults.map((s) => s.base),
+      { ...plan, seconds: 5, seed: 1 },
+    );
+    await runLoadOn(
+      floors.map((s) => s.base),
+      { ...plan, seconds: 5, seed: 1 },
+    );
     for (let r = 0; r < ROUNDS; r++) {
       const measure = async (servers: Server[]) => {
         const meter = cpuMeter(servers.map((s) => s.proc.pid));
-        const stats = await runLoadOn(servers.map((s) => s.base), { ...plan, seconds: SECONDS, seed: 200 + r });
+        const stats = await runLoadOn(
+          servers.map((s) => s.base),
+          { ...plan, seconds: SECONDS, seed: 200 + r },
+        );
         return Object.assign(stats, meter.stop(stats.requests));
       };
       const v = await measure(vaults);
@@ -181,7 +211,10 @@ async function replicaRounds(vault: Server, floor: Server, plan: { tokens: strin
 }
 
 /** A new vault process with NODE_OPTIONS='' (V8's default heap sizing): 5 s warm-up, one measured run. */
-async function unboundedHeap(vault: Server, plan: { tokens: string[]; integrations: string[]; connections: number }): Promise<NonNullable<Report['unbounded_heap']>> {
+async function unboundedHeap(
+  vault: Server,
+  plan: { tokens: string[]; integrations: string[]; connections: number },
+): Promise<NonNullable<Report['unbounded_heap']>> {
   await stop(vault.proc);
   const proc = vault.restart({ NODE_OPTIONS: '' }, false);
   await waitFor200(`${vault.base}/readyz`, performance.now(), 60_000, 20, proc);
@@ -210,8 +243,10 @@ async function coldStart(vault: Server, issuer: TestIssuer, kv: Emulator): Promi
   if (first.status !== 200) throw new Error(`first release after start → ${first.status}`);
   const calls = (await kv.call('counts')) as Record<string, number>;
   const cs = { ready_ms: Math.round(ready), first_release_ms: round(firstMs), second_release_ms: round(secondMs), key_vault_calls: calls };
-  log(`cold start: /readyz 200 after ${cs.ready_ms} ms; first release ${cs.first_release_ms} ms, second ` +
-    `${cs.second_release_ms} ms; Key Vault ${JSON.stringify(calls)}`);
+  log(
+    `cold start: /readyz 200 after ${cs.ready_ms} ms; first release ${cs.first_release_ms} ms, second ` +
+      `${cs.second_release_ms} ms; Key Vault ${JSON.stringify(calls)}`,
+  );
   return cs;
 }
 
@@ -227,10 +262,18 @@ async function scalePoint(vault: Server, issuer: TestIssuer, users: number, db: 
 
 /** How Postgres runs the release's connection lookup (ConnectionStore.findForRelease's WHERE): node, index, buffers, time. */
 async function lookupPlan(db: Client, subject: string): Promise<{ node: string; index?: string; buffers: number; ms: number }> {
-  const { rows } = await db.query(`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT * FROM connections WHERE tenant = $1 AND integration = $2 AND subject = $3`, [TENANT, INTEGRATIONS[0], subject]);
+  const { rows } = await db.query(
+    `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT * FROM connections WHERE tenant = $1 AND integration = $2 AND subject = $3`,
+    [TENANT, INTEGRATIONS[0], subject],
+  );
   const top = rows[0]['QUERY PLAN'][0];
   const node = top.Plan;
-  return { node: node['Node Type'], index: node['Index Name'], buffers: (node['Shared Hit Blocks'] ?? 0) + (node['Shared Read Blocks'] ?? 0), ms: top['Execution Time'] };
+  return {
+    node: node['Node Type'],
+    index: node['Index Name'],
+    buffers: (node['Shared Hit Blocks'] ?? 0) + (node['Shared Read Blocks'] ?? 0),
+    ms: top['Execution Time'],
+  };
 }
 
 async function releasesAudited(db: { query(sql: string): Promise<{ rows: Array<{ n: string }> }> }): Promise<number> {

@@ -17,7 +17,22 @@ import { AzureKeyProvider, context, fieldAad, framed, Keyring, seal } from '../l
 import { createDataSource } from '../libs/db';
 import { asTenantId } from '../libs/kernel';
 import { TestIssuer } from '../test/support/issuer';
-import { benchDatabase, fmt, freePort, keyVaultEmulator, loadFor, LoadStats, log, machine, round, secs, sleep, Spawned, startTs, until } from './support/harness';
+import {
+  benchDatabase,
+  fmt,
+  freePort,
+  keyVaultEmulator,
+  loadFor,
+  LoadStats,
+  log,
+  machine,
+  round,
+  secs,
+  sleep,
+  Spawned,
+  startTs,
+  until,
+} from './support/harness';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 100_000);
 const LOAD_CONCURRENCY = Number(process.env.BENCH_LOAD_CONCURRENCY ?? 4);
@@ -69,9 +84,21 @@ async function main(): Promise<void> {
     await api(base, admin, 'PUT', '/v1/admin/agents/mcp-1', { name: 'bench agent' });
     await api(base, admin, 'PUT', '/v1/admin/policies/p', { agents: ['mcp-1'], integrations: ['openai'], effect: 'allow' });
 
-    const provider = new AzureKeyProvider({ kind: 'azure', vaultUrl: kv.url, keyName: 'kek', caFile: kv.caFile, disableChallengeResourceVerification: true, credential: { kind: 'static', token: kv.token } });
+    const provider = new AzureKeyProvider({
+      kind: 'azure',
+      vaultUrl: kv.url,
+      keyName: 'kek',
+      caFile: kv.caFile,
+      disableChallengeResourceVerification: true,
+      credential: { kind: 'static', token: kv.token },
+    });
     await provider.init();
-    const keyring = new Keyring(ds, provider, { cacheSize: 10, cacheMaxAgeMs: 3600_000, writeHealthTtlMs: 60_000, maxEncryptionsPerKey: 2 ** 30 });
+    const keyring = new Keyring(ds, provider, {
+      cacheSize: 10,
+      cacheMaxAgeMs: 3600_000,
+      writeHealthTtlMs: 60_000,
+      maxEncryptionsPerKey: 2 ** 30,
+    });
     const t0 = Date.now();
     await seedOldScheme(ds, keyring);
     results.seed_rows = { rows: ROWS, seconds: secs(Date.now() - t0) };
@@ -81,7 +108,12 @@ async function main(): Promise<void> {
       const r = await release(base, issuer.agentToken({ tenant: T, user: `u${i}`, agent: 'mcp-1', integrations: ['openai'] }));
       if (r.body?.api_key !== `sk-bench-${i}`) throw new Error(`seeded row u${i} does not decrypt through the vault`);
     }
-    const tokens = Array.from({ length: 500 }, () => issuer.sign({ sub: `u${Math.floor(Math.random() * ROWS)}`, tid: T, act: { sub: 'mcp-1' }, scope: 'connections:openai' }, { ttl: 7200 }));
+    const tokens = Array.from({ length: 500 }, () =>
+      issuer.sign(
+        { sub: `u${Math.floor(Math.random() * ROWS)}`, tid: T, act: { sub: 'mcp-1' }, scope: 'connections:openai' },
+        { ttl: 7200 },
+      ),
+    );
     const send = () => release(base, tokens[Math.floor(Math.random() * tokens.length)]).then((r) => r.status);
 
     results.release_baseline = await loadFor(LOAD_CONCURRENCY, send, () => sleep(BASELINE_MS));
@@ -91,14 +123,26 @@ async function main(): Promise<void> {
     children.push(startTs('apps/worker/main.ts', env, 'worker'));
     let jobId = '';
     const during = await loadFor(LOAD_CONCURRENCY, send, async () => {
-      await until(async () => Boolean((jobId = (await ds.query(`SELECT id FROM key_jobs WHERE kind = 'aad_reseal'`))[0]?.id ?? '')), 60_000);
+      await until(
+        async () => Boolean((jobId = (await ds.query(`SELECT id FROM key_jobs WHERE kind = 'aad_reseal'`))[0]?.id ?? '')),
+        60_000,
+      );
       await until(async () => ['succeeded', 'failed'].includes((await jobRow(ds, jobId)).status), 3_600_000, 500);
     });
     const job = await jobRow(ds, jobId);
     const seconds = (job.finished_at.getTime() - job.started_at.getTime()) / 1000;
-    const [{ left }] = await ds.query(`SELECT count(*)::int AS left FROM connections WHERE substring(api_key_ct from 1 for 1) = '\\x01'::bytea`);
+    const [{ left }] = await ds.query(
+      `SELECT count(*)::int AS left FROM connections WHERE substring(api_key_ct from 1 for 1) = '\\x01'::bytea`,
+    );
     const [{ aad_scheme }] = await ds.query(`SELECT aad_scheme FROM tenants WHERE id = $1`, [T]);
-    results.reseal = { status: job.status, records: Number(job.done), seconds: round(seconds), rows_per_second: Math.round(Number(job.done) / seconds), left_on_old_scheme: left, tenant_aad_scheme: aad_scheme };
+    results.reseal = {
+      status: job.status,
+      records: Number(job.done),
+      seconds: round(seconds),
+      rows_per_second: Math.round(Number(job.done) / seconds),
+      left_on_old_scheme: left,
+      tenant_aad_scheme: aad_scheme,
+    };
     results.release_during_reseal = during;
     log(`re-seal: ${job.done} records in ${round(seconds)} s = ${Math.round(Number(job.done) / seconds)} rows/s; release ${fmt(during)}`);
     for (const i of [0, Math.floor(ROWS / 2), ROWS - 1]) {
@@ -156,7 +200,11 @@ async function release(base: string, token: string): Promise<{ status: number; b
 }
 
 async function api(base: string, token: string, method: string, path: string, body: unknown): Promise<any> {
-  const r = await fetch(base + path, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const r = await fetch(base + path, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
   return r.json();
 }

@@ -69,8 +69,24 @@ describe('lib graph', () => {
       for (const [a, b] of edges) (m.get(a) ?? m.set(a, new Set()).get(a)!).add(b);
       return m;
     };
-    expect(findCycle(g([['a', 'b'], ['b', 'c'], ['c', 'a']]))).toEqual(['a', 'b', 'c', 'a']);
-    expect(findCycle(g([['a', 'b'], ['b', 'c'], ['a', 'c']]))).toBeUndefined();
+    expect(
+      findCycle(
+        g([
+          ['a', 'b'],
+          ['b', 'c'],
+          ['c', 'a'],
+        ]),
+      ),
+    ).toEqual(['a', 'b', 'c', 'a']);
+    expect(
+      findCycle(
+        g([
+          ['a', 'b'],
+          ['b', 'c'],
+          ['a', 'c'],
+        ]),
+      ),
+    ).toBeUndefined();
   });
 
   it('sees the imports between libs', () => {

@@ -78,6 +78,8 @@ export class UserLogin1763800001600 implements MigrationInterface {
   }
 
   async down(q: QueryRunner): Promise<void> {
-    await q.query(`DROP TABLE user_agent_denies; DROP FUNCTION user_agent_denies_notify(); DROP TABLE user_sessions; DROP TABLE user_login_flows; DROP TABLE user_logins;`);
+    await q.query(
+      `DROP TABLE user_agent_denies; DROP FUNCTION user_agent_denies_notify(); DROP TABLE user_sessions; DROP TABLE user_login_flows; DROP TABLE user_logins;`,
+    );
   }
 }

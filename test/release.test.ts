@@ -12,14 +12,26 @@ describe('credential release (API key)', () => {
   beforeAll(async () => {
     v = await startTestVault();
     const a = admin();
-    expect((await v.call('PUT', '/v1/admin/integrations/openai', { token: a, body: { provider: 'api_key', display_name: 'OpenAI' } })).status).toBe(201);
+    expect(
+      (await v.call('PUT', '/v1/admin/integrations/openai', { token: a, body: { provider: 'api_key', display_name: 'OpenAI' } })).status,
+    ).toBe(201);
     expect((await v.call('PUT', '/v1/admin/agents/mcp-1', { token: a, body: { name: 'MCP tool server' } })).status).toBe(201);
-    expect((await v.call('PUT', '/v1/admin/policies/mcp-openai', { token: a, body: { agents: ['mcp-1'], integrations: ['openai'], effect: 'allow' } })).status).toBe(201);
-    expect((await v.call('PUT', '/v1/admin/connections/openai/users/alice', { token: a, body: { api_key: 'sk-alice-canary-7f3a' } })).status).toBe(201);
+    expect(
+      (
+        await v.call('PUT', '/v1/admin/policies/mcp-openai', {
+          token: a,
+          body: { agents: ['mcp-1'], integrations: ['openai'], effect: 'allow' },
+        })
+      ).status,
+    ).toBe(201);
+    expect(
+      (await v.call('PUT', '/v1/admin/connections/openai/users/alice', { token: a, body: { api_key: 'sk-alice-canary-7f3a' } })).status,
+    ).toBe(201);
   });
   afterAll(() => v?.close());
 
-  const agentToken = (user = 'alice', agent = 'mcp-1', integrations = ['openai']) => v.issuer.agentToken({ tenant: T, user, agent, integrations });
+  const agentToken = (user = 'alice', agent = 'mcp-1', integrations = ['openai']) =>
+    v.issuer.agentToken({ tenant: T, user, agent, integrations });
 
   it('releases the key with no-store, and audits it', async () => {
     const res = await v.call('POST', '/v1/connections/openai/token', { token: agentToken() });
@@ -28,10 +40,21 @@ describe('credential release (API key)', () => {
     expect(res.headers.get('cache-control')).toBe('no-store');
     const audit = await v.call('GET', '/v1/admin/audit?action=credential.release&outcome=allowed', { token: admin() });
     expect(audit.status).toBe(200);
-    expect(audit.body.events[0]).toMatchObject({ action: 'credential.release', outcome: 'allowed', agent: 'mcp-1', user: 'alice', integration: 'openai' });
+    expect(audit.body.events[0]).toMatchObject({
+      action: 'credential.release',
+      outcome: 'allowed',
+      agent: 'mcp-1',
+      user: 'alice',
+      integration: 'openai',
+    });
     expect(audit.text).not.toContain('sk-alice-canary-7f3a');
-    const [row] = await v.db.ds.query(`SELECT details FROM vault.audit_events WHERE action = 'credential.release' AND outcome = 'allowed' ORDER BY seq DESC LIMIT 1`);
-    expect(row.details).toMatchObject({ policies: ['mcp-openai'], matched: [{ policy: 'mcp-openai', effect: 'allow', roles: [], subject: false }] });
+    const [row] = await v.db.ds.query(
+      `SELECT details FROM vault.audit_events WHERE action = 'credential.release' AND outcome = 'allowed' ORDER BY seq DESC LIMIT 1`,
+    );
+    expect(row.details).toMatchObject({
+      policies: ['mcp-openai'],
+      matched: [{ policy: 'mcp-openai', effect: 'allow', roles: [], subject: false }],
+    });
   });
 
   it('the stored key is ciphertext: the canary is in no column of the database', async () => {
@@ -79,7 +102,14 @@ describe('credential release (API key)', () => {
 
   it('policy revoked after the token was issued → 403 policy_denied, audited (SECURITY 8)', async () => {
     const token = agentToken();
-    expect((await v.call('PUT', '/v1/admin/policies/deny-mcp', { token: admin(), body: { agents: ['mcp-1'], integrations: ['*'], effect: 'deny' } })).status).toBe(201);
+    expect(
+      (
+        await v.call('PUT', '/v1/admin/policies/deny-mcp', {
+          token: admin(),
+          body: { agents: ['mcp-1'], integrations: ['*'], effect: 'deny' },
+        })
+      ).status,
+    ).toBe(201);
     try {
       const res = await v.call('POST', '/v1/connections/openai/token', { token });
       expect(res.status).toBe(403);
@@ -87,7 +117,9 @@ describe('credential release (API key)', () => {
       const audit = await v.call('GET', '/v1/admin/audit?outcome=denied&agent=mcp-1', { token: admin() });
       expect(audit.body.events[0]).toMatchObject({ outcome: 'denied', reason: 'policy_denied' });
       // Logged with its inputs: every policy that applied, not only the deny that won.
-      const [row] = await v.db.ds.query(`SELECT details FROM vault.audit_events WHERE action = 'credential.release' AND reason = 'policy_denied' ORDER BY seq DESC LIMIT 1`);
+      const [row] = await v.db.ds.query(
+        `SELECT details FROM vault.audit_events WHERE action = 'credential.release' AND reason = 'policy_denied' ORDER BY seq DESC LIMIT 1`,
+      );
       expect(row.details).toMatchObject({
         policy: 'deny-mcp',
         matched: [
@@ -108,19 +140,35 @@ describe('credential release (API key)', () => {
     expect(garbage.status).toBe(401);
     expect(garbage.body.code).toBe('invalid_token');
     expect(garbage.headers.get('www-authenticate')).toContain('Bearer');
-    const expired = v.issuer.sign({ sub: 'alice', tid: T, act: { sub: 'mcp-1' }, scope: 'connections:openai', exp: Math.floor(Date.now() / 1000) - 3600 });
+    const expired = v.issuer.sign({
+      sub: 'alice',
+      tid: T,
+      act: { sub: 'mcp-1' },
+      scope: 'connections:openai',
+      exp: Math.floor(Date.now() / 1000) - 3600,
+    });
     expect((await v.call('POST', '/v1/connections/openai/token', { token: expired })).status).toBe(401);
   });
 
   it('alg none → 401 and audited (SECURITY 1)', async () => {
     const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
     const now = Math.floor(Date.now() / 1000);
-    const claims = { iss: v.issuer.issuer, aud: v.issuer.audience, sub: 'alice', tid: T, act: { sub: 'mcp-1' }, scope: 'connections:openai', exp: now + 60 };
+    const claims = {
+      iss: v.issuer.issuer,
+      aud: v.issuer.audience,
+      sub: 'alice',
+      tid: T,
+      act: { sub: 'mcp-1' },
+      scope: 'connections:openai',
+      exp: now + 60,
+    };
     const token = `${b64({ alg: 'none', typ: 'JWT' })}.${b64(claims)}.`;
     const res = await v.call('POST', '/v1/connections/openai/token', { token });
     expect(res.status).toBe(401);
-    const rows = await v.db.ds.query(`SELECT reason, details FROM vault.audit_events WHERE action = 'credential.release' ` +
-      `AND reason = 'invalid_token' ORDER BY seq DESC LIMIT 1`);
+    const rows = await v.db.ds.query(
+      `SELECT reason, details FROM vault.audit_events WHERE action = 'credential.release' ` +
+        `AND reason = 'invalid_token' ORDER BY seq DESC LIMIT 1`,
+    );
     expect(rows.length).toBe(1);
   });
 
@@ -138,9 +186,20 @@ describe('credential release (API key)', () => {
 
   it('tenant-level API key is released by policy alone', async () => {
     const a = admin();
-    expect((await v.call('PUT', '/v1/admin/integrations/shared-search', { token: a, body: { provider: 'api_key', level: 'tenant' } })).status).toBe(201);
-    expect((await v.call('PUT', '/v1/admin/connections/shared-search/tenant', { token: a, body: { api_key: 'tenant-key-1' } })).status).toBe(201);
-    expect((await v.call('PUT', '/v1/admin/policies/all-search', { token: a, body: { agents: ['*'], integrations: ['shared-search'], effect: 'allow' } })).status).toBe(201);
+    expect(
+      (await v.call('PUT', '/v1/admin/integrations/shared-search', { token: a, body: { provider: 'api_key', level: 'tenant' } })).status,
+    ).toBe(201);
+    expect(
+      (await v.call('PUT', '/v1/admin/connections/shared-search/tenant', { token: a, body: { api_key: 'tenant-key-1' } })).status,
+    ).toBe(201);
+    expect(
+      (
+        await v.call('PUT', '/v1/admin/policies/all-search', {
+          token: a,
+          body: { agents: ['*'], integrations: ['shared-search'], effect: 'allow' },
+        })
+      ).status,
+    ).toBe(201);
     const res = await v.call('POST', '/v1/connections/shared-search/token', { token: agentToken('anyone', 'mcp-1', ['shared-search']) });
     expect(res.status).toBe(200);
     expect(res.body.api_key).toBe('tenant-key-1');

@@ -28,7 +28,11 @@ interface AnchorInput {
 }
 
 /** `audit verify`: the report on stdout; on a failure, the first anchor it breaks on stderr. Returns the exit code. */
-export async function runAuditVerify(config: VaultConfig, withDatabase: WithDatabase, opts: { anchors?: string; publicKey?: string }): Promise<number> {
+export async function runAuditVerify(
+  config: VaultConfig,
+  withDatabase: WithDatabase,
+  opts: { anchors?: string; publicKey?: string },
+): Promise<number> {
   const input = await readInput('verify', config, opts);
   if (typeof input === 'number') return input;
   const provider = createKeyProvider(config);
@@ -44,7 +48,11 @@ export async function runAuditVerify(config: VaultConfig, withDatabase: WithData
 }
 
 /** `audit retain`: only over a chain that verifies against the anchors, and only up to one of them. */
-export async function runAuditRetain(config: VaultConfig, withDatabase: WithDatabase, opts: { anchors?: string; publicKey?: string; before?: string }): Promise<number> {
+export async function runAuditRetain(
+  config: VaultConfig,
+  withDatabase: WithDatabase,
+  opts: { anchors?: string; publicKey?: string; before?: string },
+): Promise<number> {
   const before = Date.parse(opts.before ?? '');
   if (opts.anchors === undefined || !Number.isFinite(before)) {
     process.stderr.write('audit retain: needs --anchors FILE|- and --before ISO_TIME\n');
@@ -63,7 +71,9 @@ export async function runAuditRetain(config: VaultConfig, withDatabase: WithData
       return 2;
     }
     const from = BigInt(report.retainedThrough?.seq ?? '0');
-    const through = input.anchors!.filter((a) => Date.parse(a.at) < before && BigInt(a.seq) > from).sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? 1 : -1))[0];
+    const through = input
+      .anchors!.filter((a) => Date.parse(a.at) < before && BigInt(a.seq) > from)
+      .sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? 1 : -1))[0];
     if (!through) {
       process.stderr.write(`audit retain: no anchor signed before ${opts.before} lies past the current retention point (seq ${from})\n`);
       return USAGE_ERROR;
@@ -78,7 +88,11 @@ export async function runAuditRetain(config: VaultConfig, withDatabase: WithData
 
 function tell(cmd: string, report: { failedAnchor?: { seq: string; at?: string }; problem?: string; firstBadSeq?: string }): void {
   const a = report.failedAnchor;
-  process.stderr.write(a ? `audit ${cmd}: anchor seq=${a.seq}${a.at ? ` at=${a.at}` : ''} fails: ${report.problem}\n` : `audit ${cmd}: chain broken at seq ${report.firstBadSeq}: ${report.problem}\n`);
+  process.stderr.write(
+    a
+      ? `audit ${cmd}: anchor seq=${a.seq}${a.at ? ` at=${a.at}` : ''} fails: ${report.problem}\n`
+      : `audit ${cmd}: chain broken at seq ${report.firstBadSeq}: ${report.problem}\n`,
+  );
 }
 
 /** The anchors (if asked for) and where their public keys come from; an exit code when the input is unusable. */
@@ -86,12 +100,14 @@ async function readInput(cmd: string, config: VaultConfig, opts: { anchors?: str
   let anchors: AuditAnchor[] | undefined;
   let givenKey: KeyObject | undefined;
   try {
-    if (opts.anchors !== undefined) anchors = parseAnchorLines(opts.anchors === '-' ? await readStdin() : await readFile(opts.anchors, 'utf8'));
+    if (opts.anchors !== undefined)
+      anchors = parseAnchorLines(opts.anchors === '-' ? await readStdin() : await readFile(opts.anchors, 'utf8'));
     if (opts.publicKey !== undefined) givenKey = readPublicKey(await readFile(opts.publicKey, 'utf8'));
     if (anchors !== undefined && anchors.length === 0) throw new InputError('the anchors input holds no anchor');
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    const reason = err instanceof AnchorInputError || err instanceof InputError ? e.message : `cannot read ${e.path ?? 'input'} (${e.code ?? 'error'})`;
+    const reason =
+      err instanceof AnchorInputError || err instanceof InputError ? e.message : `cannot read ${e.path ?? 'input'} (${e.code ?? 'error'})`;
     process.stderr.write(`audit ${cmd}: ${reason}\n`);
     return USAGE_ERROR;
   }
@@ -109,7 +125,9 @@ async function readInput(cmd: string, config: VaultConfig, opts: { anchors?: str
 function readPublicKey(text: string): KeyObject {
   try {
     const trimmed = text.trim();
-    const key = trimmed.startsWith('{') ? createPublicKey({ key: JSON.parse(trimmed) as import('node:crypto').JsonWebKey, format: 'jwk' }) : createPublicKey(trimmed);
+    const key = trimmed.startsWith('{')
+      ? createPublicKey({ key: JSON.parse(trimmed) as import('node:crypto').JsonWebKey, format: 'jwk' })
+      : createPublicKey(trimmed);
     if (key.type !== 'public') throw new Error('not public');
     return key;
   } catch {

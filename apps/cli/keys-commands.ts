@@ -4,7 +4,16 @@ import { userInfo } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig, VaultConfig } from '../../libs/config';
 import { createDataSource, isDatabaseUnavailable, runMigrations, startEmbeddedPostgres } from '../../libs/db';
-import { KeyActor, KeyAdminService, KeyJob, KeyJobRunner, KeyJobStore, KeyStatusService, KeyStatusView, SYSTEM_TENANT } from '../../libs/keys';
+import {
+  KeyActor,
+  KeyAdminService,
+  KeyJob,
+  KeyJobRunner,
+  KeyJobStore,
+  KeyStatusService,
+  KeyStatusView,
+  SYSTEM_TENANT,
+} from '../../libs/keys';
 import { DomainError } from '../../libs/kernel';
 import { parseCommand, usageError } from './args';
 import { KeysContextModule } from './keys-context.module';
@@ -33,7 +42,15 @@ export const KEYS_EXIT = { ok: 0, failure: 1, jobFailed: 3, refused: 4, warnings
 const POLL_MS = 500;
 const WORKER_HINT_AFTER_MS = 10_000;
 
-type Args = { tenant?: string; target?: string; version?: string; json: boolean; run: boolean; 'no-wait': boolean; 'keep-version': boolean };
+type Args = {
+  tenant?: string;
+  target?: string;
+  version?: string;
+  json: boolean;
+  run: boolean;
+  'no-wait': boolean;
+  'keep-version': boolean;
+};
 
 /** `keys …` commands. Runs against the database directly (like `audit verify`), as an operator. */
 export async function runKeysCommand(argv: string[]): Promise<number> {
@@ -54,13 +71,19 @@ export async function runKeysCommand(argv: string[]): Promise<number> {
   const args = parsed.values;
   const [sub, extra] = parsed.positionals;
   const problem =
-    sub === undefined ? 'a keys command is needed'
-    : !['status', 'rotate', 'retire', 'reseal'].includes(sub) ? `unknown command 'keys ${sub}'`
-    : extra !== undefined ? `unexpected argument '${extra}'`
-    : sub === 'rotate' && !['kek', 'tenant', 'signing'].includes(args.target ?? '') ? `--target must be kek, tenant or signing${args.target === undefined ? '' : `, not '${args.target}'`}`
-    : sub === 'retire' && !/^[1-9][0-9]{0,9}$/.test(args.version ?? '') ? '--version must be a positive whole number'
-    : sub === 'retire' && !args.tenant ? '--tenant is required'
-    : undefined;
+    sub === undefined
+      ? 'a keys command is needed'
+      : !['status', 'rotate', 'retire', 'reseal'].includes(sub)
+        ? `unknown command 'keys ${sub}'`
+        : extra !== undefined
+          ? `unexpected argument '${extra}'`
+          : sub === 'rotate' && !['kek', 'tenant', 'signing'].includes(args.target ?? '')
+            ? `--target must be kek, tenant or signing${args.target === undefined ? '' : `, not '${args.target}'`}`
+            : sub === 'retire' && !/^[1-9][0-9]{0,9}$/.test(args.version ?? '')
+              ? '--version must be a positive whole number'
+              : sub === 'retire' && !args.tenant
+                ? '--tenant is required'
+                : undefined;
   if (problem) return usageError(problem, KEYS_USAGE_FULL).exit;
   const config = loadConfig(process.env);
   const actor: KeyActor = { tenant: args.tenant ?? SYSTEM_TENANT, subject: `cli:${safeUser()}`, operator: true };
@@ -69,8 +92,10 @@ export async function runKeysCommand(argv: string[]): Promise<number> {
       if (sub === 'status') return status(app, args);
       if (sub === 'retire') {
         const r = await app.get(KeyAdminService).retire(actor, Number(args.version), args.tenant);
-        process.stdout.write(`tenant ${r.tenant}: retired versions ${r.retired.join(', ') || '(none left)'}; minimum ` +
-          `decryption version is now ${r.minVersion}\n`);
+        process.stdout.write(
+          `tenant ${r.tenant}: retired versions ${r.retired.join(', ') || '(none left)'}; minimum ` +
+            `decryption version is now ${r.minVersion}\n`,
+        );
         return KEYS_EXIT.ok;
       }
       if (sub === 'reseal') return reseal(app, actor, args);
@@ -146,7 +171,13 @@ async function follow(store: KeyJobStore, jobs: KeyJob[], hintWorker: boolean): 
     const done = now.reduce((n, j) => n + j.done, 0);
     const total = now.reduce((n, j) => n + j.total, 0);
     const open = now.filter((j) => j.status === 'pending' || j.status === 'running');
-    const status = open.length ? (open.some((j) => j.status === 'running') ? 'running' : 'pending') : now.some((j) => j.status === 'failed') ? 'failed' : 'succeeded';
+    const status = open.length
+      ? open.some((j) => j.status === 'running')
+        ? 'running'
+        : 'pending'
+      : now.some((j) => j.status === 'failed')
+        ? 'failed'
+        : 'succeeded';
     display.update(label, status, done, total);
     if (!open.length) {
       display.end();
@@ -164,23 +195,39 @@ function renderStatus(v: KeyStatusView): string {
   const created = v.kek.current_created_at ? ` created ${new Date(v.kek.current_created_at).toISOString()}` : '';
   const period = `cryptoperiod ${v.kek.period_days} d${v.kek.automatic ? ' (automatic)' : ''}`;
   const lines = [`KEK (${v.kek.provider}) current ${v.kek.current_key_id}${created} · ${period}`];
-  for (const k of v.kek.versions) lines.push(`  ${k.current ? '*' : ' '} ${k.key_id}  tenant keys ${k.tenant_keys}  system keys ${k.system_keys ?? '-'}`);
+  for (const k of v.kek.versions)
+    lines.push(`  ${k.current ? '*' : ' '} ${k.key_id}  tenant keys ${k.tenant_keys}  system keys ${k.system_keys ?? '-'}`);
   if (v.summary) lines.push(`tenants: ${v.summary.tenants} (${v.summary.listed} listed)`);
   for (const t of v.tenants) {
-    lines.push(`tenant ${t.tenant}: active v${t.active_version ?? '-'}, minimum decryption ` +
-      `v${t.min_version}${t.shredded_at ? ', shredded' : ''}, AAD scheme ` +
-      `${t.aad.scheme}/${t.aad.current}${t.aad.records_on_older_scheme ? ` (${t.aad.records_on_older_scheme} records to re-seal)` : ''}`);
-    for (const k of t.versions) lines.push(`    v${k.version} ${k.status.padEnd(12)} ${Object.entries(k.records).map(([table, n]) => `${table} ${n}`).join('  ')}  encryptions ${k.encryptions}`);
+    lines.push(
+      `tenant ${t.tenant}: active v${t.active_version ?? '-'}, minimum decryption ` +
+        `v${t.min_version}${t.shredded_at ? ', shredded' : ''}, AAD scheme ` +
+        `${t.aad.scheme}/${t.aad.current}${t.aad.records_on_older_scheme ? ` (${t.aad.records_on_older_scheme} records to re-seal)` : ''}`,
+    );
+    for (const k of t.versions)
+      lines.push(
+        `    v${k.version} ${k.status.padEnd(12)} ${Object.entries(k.records)
+          .map(([table, n]) => `${table} ${n}`)
+          .join('  ')}  encryptions ${k.encryptions}`,
+      );
   }
-  for (const j of v.jobs.slice(0, 10)) lines.push(`job ${j.id} ${j.kind}${j.tenant ? ` ${j.tenant}` : ''} ${j.status} ` +
-    `${j.done}/${j.total}${j.error_class ? ` (${j.error_class})` : ''}`);
+  for (const j of v.jobs.slice(0, 10))
+    lines.push(
+      `job ${j.id} ${j.kind}${j.tenant ? ` ${j.tenant}` : ''} ${j.status} ` +
+        `${j.done}/${j.total}${j.error_class ? ` (${j.error_class})` : ''}`,
+    );
   for (const w of v.warnings) lines.push(`WARNING ${w.code}: ${w.message}${w.tenant ? ` [${w.tenant}]` : ''}`);
   return lines.join('\n') + '\n';
 }
 
 async function withKeysContext<T>(config: VaultConfig, fn: (app: INestApplicationContext) => Promise<T>): Promise<T> {
   const embedded = config.database.url ? undefined : await startEmbeddedPostgres(config.dataDir);
-  const ds = createDataSource({ url: config.database.url ?? embedded!.url, schema: config.database.schema, poolSize: config.keys.rewrapLanes + 4, applicationName: 'credential-vault-cli' });
+  const ds = createDataSource({
+    url: config.database.url ?? embedded!.url,
+    schema: config.database.schema,
+    poolSize: config.keys.rewrapLanes + 4,
+    applicationName: 'credential-vault-cli',
+  });
   try {
     await ds.initialize();
     await runMigrations(ds, config.database.schema);
@@ -198,7 +245,11 @@ async function withKeysContext<T>(config: VaultConfig, fn: (app: INestApplicatio
 
 function safeUser(): string {
   try {
-    return userInfo().username.replace(/[^A-Za-z0-9._-]/g, '').slice(0, 64) || 'unknown';
+    return (
+      userInfo()
+        .username.replace(/[^A-Za-z0-9._-]/g, '')
+        .slice(0, 64) || 'unknown'
+    );
   } catch {
     return 'unknown';
   }

@@ -18,7 +18,16 @@ export class KeysContextModule {
   static forRoot(config: VaultConfig, ds: DataSource): DynamicModule {
     return {
       module: KeysContextModule,
-      imports: [ConfigModule.forRoot(config), DbModule.forDataSource(ds), CryptoModule, AuditModule, AuditKeyBinding, NoConnectLinksModule, KeysModule.forRoot({ runJobs: false, background: false }), WebhooksModule.forRoot({ run: false })],
+      imports: [
+        ConfigModule.forRoot(config),
+        DbModule.forDataSource(ds),
+        CryptoModule,
+        AuditModule,
+        AuditKeyBinding,
+        NoConnectLinksModule,
+        KeysModule.forRoot({ runJobs: false, background: false }),
+        WebhooksModule.forRoot({ run: false }),
+      ],
     };
   }
 }

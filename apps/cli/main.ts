@@ -18,7 +18,12 @@ const EXIT = { ok: 0, failure: 1, tampered: 2, usage: 64, config: 78 } as const;
 
 async function withDatabase<T>(config: VaultConfig, fn: (ds: ReturnType<typeof createDataSource>) => Promise<T>): Promise<T> {
   const embedded = config.database.url ? undefined : await startEmbeddedPostgres(config.dataDir);
-  const ds = createDataSource({ url: config.database.url ?? embedded!.url, schema: config.database.schema, poolSize: 2, applicationName: 'credential-vault-cli' });
+  const ds = createDataSource({
+    url: config.database.url ?? embedded!.url,
+    schema: config.database.schema,
+    poolSize: 2,
+    applicationName: 'credential-vault-cli',
+  });
   await ds.initialize();
   try {
     return await fn(ds);
@@ -35,7 +40,11 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'keys') return runKeysCommand(argv.slice(1));
   if (cmd === 'dev-token') return devToken(argv.slice(1));
   if (cmd === 'migrate') {
-    const parsed = parseCommand(argv.slice(1), {}, `usage: npm run cli -- migrate\n${USAGE.split('\n').find((l) => l.startsWith('  migrate'))}`);
+    const parsed = parseCommand(
+      argv.slice(1),
+      {},
+      `usage: npm run cli -- migrate\n${USAGE.split('\n').find((l) => l.startsWith('  migrate'))}`,
+    );
     if ('exit' in parsed) return parsed.exit;
     if (parsed.positionals.length) return usageError(`unexpected argument '${parsed.positionals[0]}'`, USAGE).exit;
     const config = loadConfig(process.env);
@@ -86,7 +95,8 @@ async function devToken(argv: string[]): Promise<number> {
   if ('exit' in parsed) return parsed.exit;
   const { values } = parsed;
   if (parsed.positionals.length) return usageError(`unexpected argument '${parsed.positionals[0]}'`, usage).exit;
-  if (!/^[1-9][0-9]{0,7}$/.test(values.ttl)) return usageError(`--ttl must be a positive whole number of seconds, not '${values.ttl}'`, usage).exit;
+  if (!/^[1-9][0-9]{0,7}$/.test(values.ttl))
+    return usageError(`--ttl must be a positive whole number of seconds, not '${values.ttl}'`, usage).exit;
   const config = loadConfig(process.env);
   if (!config.devIssuer) {
     process.stderr.write('the development issuer is off (VAULT_DEV_ISSUER=false, DATABASE_URL set, or production)\n');

@@ -13,7 +13,9 @@ export class ProgressDisplay {
     if (this.out.isTTY) {
       const width = 30;
       const filled = Math.round((pct / 100) * width);
-      this.out.write(`\r${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(pct).padStart(3)}% ${done}/${total} ${status}\x1b[K`);
+      this.out.write(
+        `\r${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(pct).padStart(3)}% ${done}/${total} ${status}\x1b[K`,
+      );
       this.drawn = true;
       return;
     }

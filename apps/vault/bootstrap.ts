@@ -22,10 +22,17 @@ import { assertPortFree } from './ops/port-check';
  * become the same 400 problem as any invalid name, without quoting the path back.
  */
 function routerRefusal(_err: FastifyError, _req: FastifyRequest, reply: FastifyReply): void {
-  reply.code(400).header('content-type', 'application/problem+json').send({
-    type: 'about:blank', title: 'Bad Request', status: 400, code: 'validation_failed', detail: 'A path parameter is not a valid name.',
-    errors: [{ field: '(path)', message: 'must be a valid name' }],
-  });
+  reply
+    .code(400)
+    .header('content-type', 'application/problem+json')
+    .send({
+      type: 'about:blank',
+      title: 'Bad Request',
+      status: 400,
+      code: 'validation_failed',
+      detail: 'A path parameter is not a valid name.',
+      errors: [{ field: '(path)', message: 'must be a valid name' }],
+    });
 }
 
 export interface RunningVault {
@@ -58,21 +65,36 @@ export async function startVault(config: VaultConfig, opts: StartVaultOptions = 
   // A busy port fails here, before the database starts and before Nest says it started.
   await assertPortFree(config.host, config.port);
   const jsonLogs = opts.logger === undefined || opts.logStream !== undefined;
-  const pino = createVaultLogger({ level: jsonLogs ? config.logLevel : 'silent', stream: opts.logStream, base: { service: 'credential-vault-api' } });
+  const pino = createVaultLogger({
+    level: jsonLogs ? config.logLevel : 'silent',
+    stream: opts.logStream,
+    base: { service: 'credential-vault-api' },
+  });
   let embedded: EmbeddedDatabase | undefined;
   let dbUrl = config.database.url;
   if (!dbUrl) {
     embedded = await startEmbeddedPostgres(config.dataDir, (m) => log.warn(m));
     dbUrl = embedded.url;
   }
-  const ds = createDataSource({ url: dbUrl, schema: config.database.schema, poolSize: config.database.poolSize, applicationName: 'credential-vault-api' });
+  const ds = createDataSource({
+    url: dbUrl,
+    schema: config.database.schema,
+    poolSize: config.database.poolSize,
+    applicationName: 'credential-vault-api',
+  });
   try {
     await ds.initialize();
     await runMigrations(ds, config.database.schema);
     const app = await NestFactory.create<NestFastifyApplication>(
       AppModule.forRoot(config, ds, pino),
       // Router options under `routerOptions`: at the top level Fastify 5 warns (FSTDEP022).
-      new FastifyAdapter({ bodyLimit: 256 * 1024, trustProxy: fastifyTrustProxy(config.trustProxy), routerOptions: { maxParamLength: 128 }, frameworkErrors: routerRefusal, genReqId: requestId }),
+      new FastifyAdapter({
+        bodyLimit: 256 * 1024,
+        trustProxy: fastifyTrustProxy(config.trustProxy),
+        routerOptions: { maxParamLength: 128 },
+        frameworkErrors: routerRefusal,
+        genReqId: requestId,
+      }),
       opts.logger === undefined ? { bufferLogs: true } : { logger: opts.logger, bufferLogs: false },
     );
     if (opts.logger === undefined) {

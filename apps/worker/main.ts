@@ -16,14 +16,22 @@ async function main(): Promise<void> {
   const config = loadConfig(process.env);
   if (!config.database.url) throw new Error('the worker needs DATABASE_URL (the embedded default runs jobs in the API process)');
   const poolSize = config.keys.rewrapLanes + Math.min(config.refresh.concurrency, 16) + 3;
-  const ds = createDataSource({ url: config.database.url, schema: config.database.schema, poolSize, applicationName: 'credential-vault-worker' });
+  const ds = createDataSource({
+    url: config.database.url,
+    schema: config.database.schema,
+    poolSize,
+    applicationName: 'credential-vault-worker',
+  });
   await ds.initialize();
   await runMigrations(ds, config.database.schema);
   // Structured JSON logs with the API's redaction (libs/observability), one line per event.
   const logs = createVaultLogger({ level: config.logLevel, base: { service: 'credential-vault-worker' } });
-  const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config, ds, { runJobs: true, background: true }, { run: true }), {
-    logger: config.logLevel === 'silent' ? false : nestLogger(logs),
-  });
+  const app = await NestFactory.createApplicationContext(
+    WorkerModule.forRoot(config, ds, { runJobs: true, background: true }, { run: true }),
+    {
+      logger: config.logLevel === 'silent' ? false : nestLogger(logs),
+    },
+  );
   app.enableShutdownHooks(['SIGINT', 'SIGTERM']);
   let metrics = '';
   if (config.workerMetricsPort !== undefined) {

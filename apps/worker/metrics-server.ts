@@ -20,7 +20,12 @@ interface PgPool {
  * Vault calls, audit flushes, the pool.
  * Every other path is 404. Returns the server and the port it listens on.
  */
-export async function serveWorkerMetrics(app: INestApplicationContext, port: number, host: string, poolMax: number): Promise<{ server: Server; port: number }> {
+export async function serveWorkerMetrics(
+  app: INestApplicationContext,
+  port: number,
+  host: string,
+  poolMax: number,
+): Promise<{ server: Server; port: number }> {
   const keyring = app.get(Keyring);
   const audit = app.get(AuditLog);
   const ds = app.get(DataSource);

@@ -18,7 +18,18 @@ export class WorkerModule {
   static forRoot(config: VaultConfig, ds: DataSource, keys: KeysModuleOptions, refresh = { run: false }): DynamicModule {
     return {
       module: WorkerModule,
-      imports: [ConfigModule.forRoot(config), DbModule.forDataSource(ds), CryptoModule, AuditModule, AuditKeyBinding, NoConnectLinksModule, KeysModule.forRoot(keys), RefreshWorkerModule.forRoot(refresh), WebhooksModule.forRoot({ run: refresh.run }), AuditAnchorsModule.forRoot({ run: refresh.run })],
+      imports: [
+        ConfigModule.forRoot(config),
+        DbModule.forDataSource(ds),
+        CryptoModule,
+        AuditModule,
+        AuditKeyBinding,
+        NoConnectLinksModule,
+        KeysModule.forRoot(keys),
+        RefreshWorkerModule.forRoot(refresh),
+        WebhooksModule.forRoot({ run: refresh.run }),
+        AuditAnchorsModule.forRoot({ run: refresh.run }),
+      ],
     };
   }
 }

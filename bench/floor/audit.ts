@@ -55,11 +55,12 @@ export class FloorAudit {
     if (this.awaitingLock || this.inFlight >= 2 || this.queue.length === 0) return;
     this.awaitingLock = true;
     this.inFlight++;
-    setImmediate(() =>
-      void this.flush().finally(() => {
-        this.inFlight--;
-        this.schedule();
-      }),
+    setImmediate(
+      () =>
+        void this.flush().finally(() => {
+          this.inFlight--;
+          this.schedule();
+        }),
     );
   }
 
@@ -70,7 +71,9 @@ export class FloorAudit {
     try {
       client = await this.pool.connect();
       // Open and lock in one round trip, as the vault's AuditChainWriter does.
-      const results = (await client.query('BEGIN; SELECT seq::text AS seq, hash FROM audit_chain_head WHERE id = 1 FOR UPDATE')) as unknown as Array<{ rows: any[] }>;
+      const results = (await client.query(
+        'BEGIN; SELECT seq::text AS seq, hash FROM audit_chain_head WHERE id = 1 FOR UPDATE',
+      )) as unknown as Array<{ rows: any[] }>;
       const head = results[1].rows[0];
       batch = this.queue.splice(0, BATCH_MAX);
       took = true;
@@ -86,9 +89,23 @@ export class FloorAudit {
       const cols: unknown[][] = Array.from({ length: 10 }, () => []);
       for (const { row } of batch) {
         seq += 1n;
-        const chained = { seq: seq.toString(), id: row.id, at: row.at, tenant: row.tenant, action: 'credential.release', outcome: 'allowed', reason: null, agent: row.agent, subject: row.subject, integration: row.integration, details: row.details };
+        const chained = {
+          seq: seq.toString(),
+          id: row.id,
+          at: row.at,
+          tenant: row.tenant,
+          action: 'credential.release',
+          outcome: 'allowed',
+          reason: null,
+          agent: row.agent,
+          subject: row.subject,
+          integration: row.integration,
+          details: row.details,
+        };
         const hash = chainHash(this.macKey, prev, chained);
-        [chained.seq, row.id, row.at, row.tenant, row.agent, row.subject, row.integration, JSON.stringify(row.details), prev, hash].forEach((v, i) => cols[i].push(v));
+        [chained.seq, row.id, row.at, row.tenant, row.agent, row.subject, row.integration, JSON.stringify(row.details), prev, hash].forEach(
+          (v, i) => cols[i].push(v),
+        );
         prev = hash;
       }
       // The insert and the COMMIT in one round trip, as the vault's AuditChainWriter does.

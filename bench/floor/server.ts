@@ -26,12 +26,18 @@ const verifier = new FloorVerifier(JSON.parse(env.FLOOR_ISSUER!));
 const audit = new FloorAudit(pool, Buffer.from(env.FLOOR_MAC_KEY!, 'hex'));
 const tk = { version: Number(env.FLOOR_TENANT_KEY_VERSION), key: Buffer.from(env.FLOOR_TENANT_KEY!, 'hex') };
 const ROUTE = /^\/v1\/connections\/([A-Za-z0-9._-]{1,64})\/token$/;
-const SELECT = `SELECT id, version, status, tk_version, dek_wrapped, api_key_ct FROM connections WHERE tenant = $1 AND ` +
+const SELECT =
+  `SELECT id, version, status, tk_version, dek_wrapped, api_key_ct FROM connections WHERE tenant = $1 AND ` +
   `integration = $2 AND subject = $3`;
 
 function send(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', pragma: 'no-cache' });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    pragma: 'no-cache',
+  });
   res.end(text);
 }
 
@@ -48,7 +54,13 @@ async function release(req: IncomingMessage, res: ServerResponse, integration: s
   const secret = open(dek, blobOf(row.api_key_ct, schemeOf(row.api_key_ct)), fieldAad(ref, 'api_key', schemeOf(row.api_key_ct)));
   dek.fill(0);
   try {
-    await audit.record({ tenant: claims.tenant, agent: claims.agent, subject: claims.subject, integration, details: { connection: row.id, version: Number(row.version), jti: claims.jti } });
+    await audit.record({
+      tenant: claims.tenant,
+      agent: claims.agent,
+      subject: claims.subject,
+      integration,
+      details: { connection: row.id, version: Number(row.version), jti: claims.jti },
+    });
     send(res, 200, { integration, type: 'api_key', api_key: secret.toString('utf8') });
   } finally {
     secret.fill(0);

@@ -19,7 +19,13 @@ export function compileForBench(): { dir: string; files: number } {
   let files = 0;
   for (const source of SOURCES) {
     for (const file of walk(join(ROOT, source))) {
-      const { code } = transformSync(readFileSync(file, 'utf8'), { ...swcrc, filename: file, swcrc: false, configFile: false, sourceMaps: false });
+      const { code } = transformSync(readFileSync(file, 'utf8'), {
+        ...swcrc,
+        filename: file,
+        swcrc: false,
+        configFile: false,
+        sourceMaps: false,
+      });
       const out = join(dir, relative(ROOT, file)).replace(/\.ts$/, '.js');
       mkdirSync(dirname(out), { recursive: true });
       writeFileSync(out, code);

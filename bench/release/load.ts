@@ -118,6 +118,8 @@ export const fmt = (s: LoadStats) => {
   const cpu = s.cpu_ms_per_request !== undefined ? `, ${s.cpu_ms_per_request} ms CPU/request` : '';
   const machine = `machine ${Math.round((s.machine_busy ?? 0) * 100)}% busy, ${Math.round((s.machine_steal ?? 0) * 100)}% stolen`;
   const others =
-    s.pg_cpu_ms_per_request !== undefined ? ` (Postgres ${s.pg_cpu_ms_per_request}, load generator ${s.loadgen_cpu_ms_per_request}; ${machine})` : '';
+    s.pg_cpu_ms_per_request !== undefined
+      ? ` (Postgres ${s.pg_cpu_ms_per_request}, load generator ${s.loadgen_cpu_ms_per_request}; ${machine})`
+      : '';
   return `${s.rps} req/s, p50 ${s.p50} ms, p99 ${s.p99} ms, max ${s.max} ms, errors ${s.errors}/${s.requests}${cpu}${others}`;
 };

@@ -11,7 +11,9 @@ export interface VaultCounters {
 }
 
 export async function scrape(base: string): Promise<VaultCounters | undefined> {
-  const text = await fetch(`${base}/metrics`).then((r) => (r.ok ? r.text() : undefined)).catch(() => undefined);
+  const text = await fetch(`${base}/metrics`)
+    .then((r) => (r.ok ? r.text() : undefined))
+    .catch(() => undefined);
   if (!text) return undefined;
   const sum = (name: string, filter = '') =>
     text
@@ -43,9 +45,17 @@ export function describe(before: VaultCounters | undefined, after: VaultCounters
 
 /** The API's memory as Node reports it (MB): V8 heap used/total, external, RSS. */
 export async function memoryFigures(base: string): Promise<Record<string, number> | undefined> {
-  const text = await fetch(`${base}/metrics`).then((r) => (r.ok ? r.text() : undefined)).catch(() => undefined);
+  const text = await fetch(`${base}/metrics`)
+    .then((r) => (r.ok ? r.text() : undefined))
+    .catch(() => undefined);
   if (!text) return undefined;
-  const value = (name: string) => Number(text.split('\n').find((l) => l.startsWith(`${name} `))?.split(' ')[1] ?? NaN);
+  const value = (name: string) =>
+    Number(
+      text
+        .split('\n')
+        .find((l) => l.startsWith(`${name} `))
+        ?.split(' ')[1] ?? NaN,
+    );
   const mb = (x: number) => Math.round(x / 2 ** 20);
   return {
     heap_used_mb: mb(value('nodejs_heap_size_used_bytes')),

@@ -38,7 +38,9 @@ export async function stop(child: ChildProcess): Promise<void> {
 export async function waitFor200(url: string, since: number, timeoutMs = 60_000, everyMs = 10, proc?: ChildProcess): Promise<number> {
   for (;;) {
     if (proc && proc.exitCode !== null) throw new Error(`${url}: the process exited (${proc.exitCode})`);
-    const status = await fetch(url).then((r) => (r.body?.cancel(), r.status)).catch(() => 0);
+    const status = await fetch(url)
+      .then((r) => (r.body?.cancel(), r.status))
+      .catch(() => 0);
     if (status === 200) return performance.now() - since;
     if (performance.now() - since > timeoutMs) throw new Error(`${url} not ready after ${timeoutMs} ms`);
     await sleep(everyMs);
@@ -67,7 +69,10 @@ export interface Emulator {
 
 /** bench/kv-emulator.process.ts (shared with the key-rotation bench), driven over IPC. */
 export async function startEmulator(): Promise<Emulator> {
-  const child = fork(join(ROOT, 'bench/kv-emulator.process.ts'), [], { execArgv: ['-r', REGISTER], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(join(ROOT, 'bench/kv-emulator.process.ts'), [], {
+    execArgv: ['-r', REGISTER],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const waiting = new Map<number, (v: unknown) => void>();
   let next = 1;
   child.on('message', (m: { id: number; result: unknown }) => waiting.get(m.id)?.(m.result));

@@ -31,7 +31,14 @@ export const seededKey = (subject: string, integration: string) => `sk-bench-${i
  * Users `u<from>` … `u<to - 1>`, one connection per integration each. The DEK header (format
  * byte, TK version) and both AADs are Keyring's.
  */
-export async function seedConnections(db: Client, tenant: string, tk: TenantKey, integrations: string[], from: number, to: number): Promise<void> {
+export async function seedConnections(
+  db: Client,
+  tenant: string,
+  tk: TenantKey,
+  integrations: string[],
+  from: number,
+  to: number,
+): Promise<void> {
   const header = Buffer.alloc(5);
   header[0] = 0x01;
   header.writeUInt32BE(tk.version, 1);
@@ -62,7 +69,9 @@ export async function seedConnections(db: Client, tenant: string, tk: TenantKey,
       names.push(integration);
       // As the keyring seals it: the current AAD scheme, bound to the row's subject and integration.
       const ref = { tenant: asTenantId(tenant), table: 'connections', id, bind: { subject: `u${u}`, integration } };
-      cts.push(framed(seal(dek, Buffer.from(seededKey(`u${u}`, integration)), fieldAad(ref, 'api_key', CURRENT_AAD_SCHEME)), CURRENT_AAD_SCHEME));
+      cts.push(
+        framed(seal(dek, Buffer.from(seededKey(`u${u}`, integration)), fieldAad(ref, 'api_key', CURRENT_AAD_SCHEME)), CURRENT_AAD_SCHEME),
+      );
       deks.push(Buffer.concat([header, seal(tk.key, dek, context('dek', tenant, 'connections', id, tk.version))]));
       dek.fill(0);
       if (ids.length === BATCH) {

@@ -69,13 +69,19 @@ export function vaultEnv(dbUrl: string, port: number, kv: Emulator, issuer: Test
   };
 }
 
-export async function startVault(jsDir: string, dbUrl: string, kv: Emulator, issuer: TestIssuer): Promise<Server & { tenantKey(): Promise<TenantKey> }> {
+export async function startVault(
+  jsDir: string,
+  dbUrl: string,
+  kv: Emulator,
+  issuer: TestIssuer,
+): Promise<Server & { tenantKey(): Promise<TenantKey> }> {
   const port = await freePort();
   const env = vaultEnv(dbUrl, port, kv, issuer);
   const base = `http://127.0.0.1:${port}`;
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
   // The Docker image's V8 flags for the API; BENCH_VAULT_NODE_ARGS replaces them (e.g. '' or '--trace-gc').
-  const heapArgs = process.env.BENCH_VAULT_NODE_ARGS !== undefined ? process.env.BENCH_VAULT_NODE_ARGS.split(' ').filter(Boolean) : PRODUCTION_NODE_ARGS;
+  const heapArgs =
+    process.env.BENCH_VAULT_NODE_ARGS !== undefined ? process.env.BENCH_VAULT_NODE_ARGS.split(' ').filter(Boolean) : PRODUCTION_NODE_ARGS;
   const spawnIt = (extra: Record<string, string> = {}, heapFlags = true) =>
     spawnJs(join(jsDir, 'apps/vault/main.js'), { ...env, ...extra }, 'vault', [...profile, ...(heapFlags ? heapArgs : [])]);
   const server: Server = {
@@ -96,9 +102,21 @@ export async function startVault(jsDir: string, dbUrl: string, kv: Emulator, iss
       const ds = createDataSource({ url: dbUrl, schema: 'vault', poolSize: 2 });
       await ds.initialize();
       try {
-        const provider = new AzureKeyProvider({ kind: 'azure', vaultUrl: kv.url, keyName: 'kek', caFile: kv.caFile, disableChallengeResourceVerification: true, credential: { kind: 'static', token: kv.token } });
+        const provider = new AzureKeyProvider({
+          kind: 'azure',
+          vaultUrl: kv.url,
+          keyName: 'kek',
+          caFile: kv.caFile,
+          disableChallengeResourceVerification: true,
+          credential: { kind: 'static', token: kv.token },
+        });
         await provider.init();
-        const keyring = new Keyring(ds, provider, { cacheSize: 10, cacheMaxAgeMs: 3600_000, writeHealthTtlMs: 60_000, maxEncryptionsPerKey: 2 ** 30 });
+        const keyring = new Keyring(ds, provider, {
+          cacheSize: 10,
+          cacheMaxAgeMs: 3600_000,
+          writeHealthTtlMs: 60_000,
+          maxEncryptionsPerKey: 2 ** 30,
+        });
         const { version, key } = await keyring.activeTenantKey(asTenantId(TENANT));
         return { version, key: Buffer.from(key) };
       } finally {
@@ -117,7 +135,11 @@ export async function prepareFloorDatabase(dbUrl: string): Promise<{ tk: TenantK
   const db = await schemaClient(dbUrl);
   await db.query(`INSERT INTO tenants (id) VALUES ($1)`, [TENANT]);
   for (const name of INTEGRATIONS) {
-    await db.query(`INSERT INTO integrations (tenant, name, id, provider, level) VALUES ($1, $2, $3, 'api_key', 'user')`, [TENANT, name, randomUUID()]);
+    await db.query(`INSERT INTO integrations (tenant, name, id, provider, level) VALUES ($1, $2, $3, 'api_key', 'user')`, [
+      TENANT,
+      name,
+      randomUUID(),
+    ]);
   }
   await db.query(`INSERT INTO audit_chain_head (id, seq, hash) VALUES (1, 0, $1)`, [Buffer.alloc(32)]);
   return { tk: { version: 1, key: randomBytes(32) }, macKey: randomBytes(32), db };
@@ -141,7 +163,12 @@ export async function startFloor(jsDir: string, dbUrl: string, tk: TenantKey, ma
   // Its own directory (default, unique names): the floor's profiles apart from the vault's, replicas not overwriting each other.
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env.BENCH_CPU_PROF, 'floor')}`] : [];
   const spawnIt = () => spawnJs(join(jsDir, 'bench/floor/server.js'), env, 'floor', profile);
-  const server: Server = { base, proc: spawnIt(), restart: () => (server.proc = spawnIt()), replica: () => replicaOf(jsDir, 'bench/floor/server.js', env, 'floor replica', profile) };
+  const server: Server = {
+    base,
+    proc: spawnIt(),
+    restart: () => (server.proc = spawnIt()),
+    replica: () => replicaOf(jsDir, 'bench/floor/server.js', env, 'floor replica', profile),
+  };
   await waitFor200(`${base}/readyz`, performance.now(), 60_000, 100, server.proc);
   return server;
 }
@@ -150,7 +177,12 @@ export async function startFloor(jsDir: string, dbUrl: string, tk: TenantKey, ma
 async function replicaOf(jsDir: string, main: string, env: Record<string, string>, label: string, nodeArgs: string[]): Promise<Server> {
   const port = await freePort();
   const spawnIt = () => spawnJs(join(jsDir, main), { ...env, PORT: String(port) }, label, nodeArgs);
-  const server: Server = { base: `http://127.0.0.1:${port}`, proc: spawnIt(), restart: () => (server.proc = spawnIt()), replica: () => replicaOf(jsDir, main, env, label, nodeArgs) };
+  const server: Server = {
+    base: `http://127.0.0.1:${port}`,
+    proc: spawnIt(),
+    restart: () => (server.proc = spawnIt()),
+    replica: () => replicaOf(jsDir, main, env, label, nodeArgs),
+  };
   await waitFor200(`${server.base}/readyz`, performance.now(), 120_000, 100, server.proc);
   return server;
 }
@@ -165,12 +197,22 @@ export async function releaseOnce(base: string, token: string, integration: stri
 export function exchangedTokens(issuer: TestIssuer, count: number, from: number, to: number): string[] {
   return Array.from({ length: count }, () => {
     const user = from + Math.floor(Math.random() * (to - from));
-    return issuer.agentToken({ tenant: TENANT, user: `u${user}`, agent: AGENT, integrations: INTEGRATIONS, claims: { exp: Math.floor(Date.now() / 1000) + 7200 } });
+    return issuer.agentToken({
+      tenant: TENANT,
+      user: `u${user}`,
+      agent: AGENT,
+      integrations: INTEGRATIONS,
+      claims: { exp: Math.floor(Date.now() / 1000) + 7200 },
+    });
   });
 }
 
 async function api(base: string, token: string, method: string, path: string, body: unknown): Promise<any> {
-  const r = await fetch(base + path, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const r = await fetch(base + path, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   const json = await r.json();
   if (r.status >= 300) throw new Error(`${method} ${path} → ${r.status} ${JSON.stringify(json)}`);
   return json;

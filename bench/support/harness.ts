@@ -145,7 +145,15 @@ export async function loadFor(lanes: number, send: () => Promise<number>, during
   }
   latencies.sort((a, b) => a - b);
   const q = (p: number) => round(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0);
-  return { requests: latencies.length, errors, ...(errors ? { error_statuses: statuses } : {}), rps: Math.round(latencies.length / ((Date.now() - t0) / 1000)), p50: q(0.5), p99: q(0.99), max: q(1) };
+  return {
+    requests: latencies.length,
+    errors,
+    ...(errors ? { error_statuses: statuses } : {}),
+    rps: Math.round(latencies.length / ((Date.now() - t0) / 1000)),
+    p50: q(0.5),
+    p99: q(0.99),
+    max: q(1),
+  };
 }
 
 /** CPU seconds (user + system) a process has used so far, from /proc (Linux); undefined elsewhere. */
@@ -179,7 +187,13 @@ export function machine(): Record<string, unknown> {
   } catch {
     load = undefined;
   }
-  return { cpus: cpus().length, cpu: cpus()[0]?.model, memory_gb: Math.round(totalmem() / 2 ** 30), node: process.version, loadavg_1_5_15: load };
+  return {
+    cpus: cpus().length,
+    cpu: cpus()[0]?.model,
+    memory_gb: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    loadavg_1_5_15: load,
+  };
 }
 
 export function reachable(host: string, port: number): Promise<boolean> {
@@ -219,7 +233,10 @@ export const log = (m: string) => process.stderr.write(`[bench] ${m}\n`);
 
 /** The Key Vault emulator (bench/kv-emulator.process.ts) in its own process, driven over IPC. */
 export async function keyVaultEmulator(): Promise<{ url: string; caFile: string; token: string; stop(): Promise<void> }> {
-  const child = fork(join(ROOT, 'bench/kv-emulator.process.ts'), [], { execArgv: ['-r', REGISTER], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(join(ROOT, 'bench/kv-emulator.process.ts'), [], {
+    execArgv: ['-r', REGISTER],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   live.add(child);
   child.once('exit', () => live.delete(child));
   const info = await new Promise<{ url: string; caFile: string; token: string }>((resolve, reject) => {

@@ -31,12 +31,18 @@ export async function getProfile(d: ProfileToolDeps): Promise<CallToolResult> {
 
 async function callProvider(d: ProfileToolDeps): Promise<Response> {
   const token = await d.vault.accessToken(d.integration, { userToken: d.userToken });
-  return fetch(d.profileUrl, { headers: { authorization: `Bearer ${token}`, accept: 'application/json' }, signal: AbortSignal.timeout(10_000) });
+  return fetch(d.profileUrl, {
+    headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+    signal: AbortSignal.timeout(10_000),
+  });
 }
 
 function refusal(err: unknown, integration: string): CallToolResult {
   if (err instanceof NeedsReauthError) {
-    return failure(`Your ${integration} connection has expired. Open ${err.connectUrl ?? 'your connections page'} to reconnect, then try again.`, { code: err.code, connect_url: err.connectUrl });
+    return failure(
+      `Your ${integration} connection has expired. Open ${err.connectUrl ?? 'your connections page'} to reconnect, then try again.`,
+      { code: err.code, connect_url: err.connectUrl },
+    );
   }
   if (err instanceof ConnectionNotFoundError) {
     const how = err.connectUrl ? `Open ${err.connectUrl} to connect it` : 'Ask your administrator to connect it';

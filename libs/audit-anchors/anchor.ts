@@ -38,7 +38,12 @@ export function anchorSignatureValid(a: AuditAnchor, publicKey: KeyObject): bool
   const isEc = a.alg.startsWith('ES');
   if ((publicKey.asymmetricKeyType === 'ec') !== isEc) return false;
   try {
-    return verify(digest, anchorPayload(a), isEc ? { key: publicKey, dsaEncoding: 'ieee-p1363' } : publicKey, Buffer.from(a.sig, 'base64url'));
+    return verify(
+      digest,
+      anchorPayload(a),
+      isEc ? { key: publicKey, dsaEncoding: 'ieee-p1363' } : publicKey,
+      Buffer.from(a.sig, 'base64url'),
+    );
   } catch {
     return false;
   }

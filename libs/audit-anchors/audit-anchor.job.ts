@@ -53,8 +53,16 @@ export class AuditAnchorJob implements OnApplicationBootstrap, BeforeApplication
   async anchor(): Promise<AuditAnchor> {
     if (!this.signer) throw new Error('no audit signing key is configured');
     await this.signer.init();
-    const [head] = (await this.ds.query('SELECT seq::text AS seq, hash FROM audit_chain_head WHERE id = 1')) as { seq: string; hash: Buffer }[];
-    const signed = { seq: head?.seq ?? '0', hash: head ? head.hash.toString('hex') : GENESIS, at: new Date().toISOString(), vault: this.config.publicUrl };
+    const [head] = (await this.ds.query('SELECT seq::text AS seq, hash FROM audit_chain_head WHERE id = 1')) as {
+      seq: string;
+      hash: Buffer;
+    }[];
+    const signed = {
+      seq: head?.seq ?? '0',
+      hash: head ? head.hash.toString('hex') : GENESIS,
+      at: new Date().toISOString(),
+      vault: this.config.publicUrl,
+    };
     const { alg, kid, sig } = await this.signer.sign(anchorPayload(signed));
     const anchor: AuditAnchor = { ...signed, alg, kid, sig: sig.toString('base64url') };
     this.log.log({ anchor }, 'audit anchor');

@@ -19,6 +19,8 @@ export async function retainThrough(ds: DataSource, audit: AuditLog, anchor: Aud
     subject: by,
     details: { through_seq: anchor.seq, through_hash: anchor.hash, anchor_at: anchor.at },
   });
-  const [row] = (await ds.query('SELECT audit_retain_through($1, $2)::text AS n', [anchor.seq, Buffer.from(anchor.hash, 'hex')])) as { n: string }[];
+  const [row] = (await ds.query('SELECT audit_retain_through($1, $2)::text AS n', [anchor.seq, Buffer.from(anchor.hash, 'hex')])) as {
+    n: string;
+  }[];
   return Number(row.n);
 }

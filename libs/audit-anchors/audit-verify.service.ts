@@ -45,7 +45,15 @@ export class AuditVerifyService {
     const view: AuditVerifyView = {
       ...report,
       verifiedAt: now.toISOString(),
-      ...(report.ok && newest ? { lastVerifiedAnchor: { seq: newest.seq, at: newest.at, ageSeconds: Math.max(0, Math.round((now.getTime() - Date.parse(newest.at)) / 1000)) } } : {}),
+      ...(report.ok && newest
+        ? {
+            lastVerifiedAnchor: {
+              seq: newest.seq,
+              at: newest.at,
+              ageSeconds: Math.max(0, Math.round((now.getTime() - Date.parse(newest.at)) / 1000)),
+            },
+          }
+        : {}),
     };
     this.last = { at: now.getTime(), view };
     return view;

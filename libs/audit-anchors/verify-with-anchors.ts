@@ -43,10 +43,16 @@ export interface VerifyWithAnchorsOptions {
  * signer.publicKey(kid), vault: config.publicUrl });
  *   if (!report.ok) console.error(`anchor ${report.failedAnchor?.seq} fails: ${report.problem}`);
  */
-export async function verifyWithAnchors(ds: DataSource, macKey: Buffer, anchors: AuditAnchor[], opts: VerifyWithAnchorsOptions): Promise<AnchoredVerifyReport> {
+export async function verifyWithAnchors(
+  ds: DataSource,
+  macKey: Buffer,
+  anchors: AuditAnchor[],
+  opts: VerifyWithAnchorsOptions,
+): Promise<AnchoredVerifyReport> {
   const keys = new Map<string, KeyObject | undefined>();
   for (const a of anchors) {
-    const problem = a.vault !== opts.vault ? 'anchor_other_vault' : (await signatureOk(a, keys, opts)) ? undefined : 'anchor_signature_invalid';
+    const problem =
+      a.vault !== opts.vault ? 'anchor_other_vault' : (await signatureOk(a, keys, opts)) ? undefined : 'anchor_signature_invalid';
     if (problem) return { ok: false, checked: 0, headSeq: '', headHash: '', anchors: anchors.length, problem, failedAnchor: brief(a) };
   }
   const chain = await verifyAuditChain(ds, macKey, { pageSize: opts.pageSize, anchors });
@@ -54,7 +60,12 @@ export async function verifyWithAnchors(ds: DataSource, macKey: Buffer, anchors:
   const newest = anchors.reduce<AuditAnchor | undefined>((n, a) => (!n || BigInt(a.seq) > BigInt(n.seq) ? a : n), undefined);
   const { failedAnchor, ...rest } = report;
   const failed = failedAnchor && anchors.find((a) => a.seq === failedAnchor.seq && a.hash === failedAnchor.hash.toLowerCase());
-  return { ...rest, anchors: anchors.length, ...(newest ? { newestAnchor: brief(newest) } : {}), ...(failed ? { failedAnchor: brief(failed) } : {}) };
+  return {
+    ...rest,
+    anchors: anchors.length,
+    ...(newest ? { newestAnchor: brief(newest) } : {}),
+    ...(failed ? { failedAnchor: brief(failed) } : {}),
+  };
 }
 
 /**

@@ -27,13 +27,21 @@ describe('sanitizeDetails', () => {
     });
   });
 
-  it.each(['token', 'id_token', 'clientSecret', 'PASSWORD', 'api-key', 'private_key', 'Authorization', 'set-cookie', 'client_assertion', 'code_verifier'])(
-    'refuses the key %s at any depth',
-    (key) => {
-      expect(() => sanitizeDetails({ [key]: 'x' })).toThrow(AuditInputError);
-      expect(() => sanitizeDetails({ outer: [{ [key]: 'x' }] })).toThrow(AuditInputError);
-    },
-  );
+  it.each([
+    'token',
+    'id_token',
+    'clientSecret',
+    'PASSWORD',
+    'api-key',
+    'private_key',
+    'Authorization',
+    'set-cookie',
+    'client_assertion',
+    'code_verifier',
+  ])('refuses the key %s at any depth', (key) => {
+    expect(() => sanitizeDetails({ [key]: 'x' })).toThrow(AuditInputError);
+    expect(() => sanitizeDetails({ outer: [{ [key]: 'x' }] })).toThrow(AuditInputError);
+  });
 
   it('keeps a "__proto__" key as data', () => {
     const clean = sanitizeDetails(JSON.parse('{"__proto__": {"polluted": true}}'));
@@ -42,7 +50,8 @@ describe('sanitizeDetails', () => {
   });
 
   it('refuses values that are not JSON, too deep or too large', () => {
-    for (const bad of [new Map(), new Error('x'), 1n, Symbol('s'), NaN, Buffer.from('x')]) expect(() => sanitizeDetails({ v: bad })).toThrow(AuditInputError);
+    for (const bad of [new Map(), new Error('x'), 1n, Symbol('s'), NaN, Buffer.from('x')])
+      expect(() => sanitizeDetails({ v: bad })).toThrow(AuditInputError);
     let deep: Record<string, unknown> = {};
     for (let i = 0; i < 12; i++) deep = { d: deep };
     expect(() => sanitizeDetails(deep)).toThrow(AuditInputError);

@@ -16,7 +16,19 @@ const MAX_TEXT = 512;
 const MAX_DEPTH = 8;
 const MAX_DETAILS_CHARS = 16 * 1024;
 /** Key fragments (lower-case, separators removed) that name a secret. */
-const SECRET_KEY_FRAGMENTS = ['token', 'secret', 'password', 'passwd', 'passphrase', 'apikey', 'privatekey', 'authorization', 'cookie', 'assertion', 'codeverifier'];
+const SECRET_KEY_FRAGMENTS = [
+  'token',
+  'secret',
+  'password',
+  'passwd',
+  'passphrase',
+  'apikey',
+  'privatekey',
+  'authorization',
+  'cookie',
+  'assertion',
+  'codeverifier',
+];
 /** NUL is refused by Postgres text and jsonb; a lone surrogate would not survive the round trip. */
 // eslint-disable-next-line no-control-regex -- NUL is exactly what this refuses
 const UNSTORABLE = /\u0000|\p{Cs}/u;
@@ -27,8 +39,10 @@ const UNSTORABLE = /\u0000|\p{Cs}/u;
  */
 export function prepareEvent(input: AuditEventInput, now: Date = new Date()): PreparedEvent {
   if (typeof input !== 'object' || input === null) throw new AuditInputError('audit event must be an object');
-  if (typeof input.action !== 'string' || !ACTION_PATTERN.test(input.action)) throw new AuditInputError('audit event action must be a dotted lower-case name');
-  if (!(AUDIT_OUTCOMES as readonly string[]).includes(input.outcome)) throw new AuditInputError('audit event outcome must be allowed, denied or error');
+  if (typeof input.action !== 'string' || !ACTION_PATTERN.test(input.action))
+    throw new AuditInputError('audit event action must be a dotted lower-case name');
+  if (!(AUDIT_OUTCOMES as readonly string[]).includes(input.outcome))
+    throw new AuditInputError('audit event outcome must be allowed, denied or error');
   const { clean, json } = sanitizeAndEncode(input.details);
   return {
     id: randomUUID(),
@@ -126,7 +140,8 @@ function checkText(value: string, field: string): string {
 }
 
 function requiredText(value: unknown, field: string): string {
-  if (typeof value !== 'string' || value.length > MAX_TEXT) throw new AuditInputError(`audit event ${field} must be a string of at most ${MAX_TEXT} characters`);
+  if (typeof value !== 'string' || value.length > MAX_TEXT)
+    throw new AuditInputError(`audit event ${field} must be a string of at most ${MAX_TEXT} characters`);
   return checkText(value, field);
 }
 

@@ -89,7 +89,8 @@ export function parseAuditQuery(query: object | undefined | null): ParsedAuditQu
     const message = typeof value === 'string' ? parse(value, out) : 'must be a single string value';
     if (message) errors.push({ field: name, message });
   }
-  if (out.since && out.until && Date.parse(out.since) > Date.parse(out.until)) errors.push({ field: 'until', message: 'must not be before since' });
+  if (out.since && out.until && Date.parse(out.since) > Date.parse(out.until))
+    errors.push({ field: 'until', message: 'must not be before since' });
   if (errors.length > 0) {
     const first = errors[0];
     throw new DomainError('validation_failed', `${first.field} ${first.message}`, { extra: { errors } });

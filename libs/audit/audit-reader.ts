@@ -58,7 +58,12 @@ export interface AuditHourlyCount {
 }
 
 /** One tenant's hourly counts for `actions` (each with the outcomes to count; empty: all) since `start`. */
-export async function countAuditEventsPerHour(ds: DataSource, tenant: TenantId, start: Date, actions: Record<string, readonly string[]>): Promise<AuditHourlyCount[]> {
+export async function countAuditEventsPerHour(
+  ds: DataSource,
+  tenant: TenantId,
+  start: Date,
+  actions: Record<string, readonly string[]>,
+): Promise<AuditHourlyCount[]> {
   const params: unknown[] = [tenant, start.toISOString()];
   const match = Object.entries(actions).map(([action, outcomes]) => {
     const a = `action = $${params.push(action)}`;

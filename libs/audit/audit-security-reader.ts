@@ -34,7 +34,12 @@ const MAX_GROUPS = 100;
  * exchanges since `start`. Identity columns come from verified tokens only; `client` falls back
  * to the client id an unauthenticated caller claimed, which is what a security reader needs to see.
  */
-export function countAuditRefusals(ds: DataSource, scope: AuditTenantScope, start: Date, tokenExchangeAction: string): Promise<AuditRefusalCount[]> {
+export function countAuditRefusals(
+  ds: DataSource,
+  scope: AuditTenantScope,
+  start: Date,
+  tokenExchangeAction: string,
+): Promise<AuditRefusalCount[]> {
   return query<AuditRefusalCount>(
     ds,
     `SELECT tenant, action, reason, details->>'issuer' AS issuer, coalesce(agent, details->>'claimed_client_id') AS client, count(*)::int AS count
@@ -47,7 +52,12 @@ export function countAuditRefusals(ds: DataSource, scope: AuditTenantScope, star
 }
 
 /** The latest `limit` allowed events of `actions` (admin changes), newest first. */
-export function listAuditAdminChanges(ds: DataSource, scope: AuditTenantScope, actions: readonly string[], limit: number): Promise<AuditAdminChange[]> {
+export function listAuditAdminChanges(
+  ds: DataSource,
+  scope: AuditTenantScope,
+  actions: readonly string[],
+  limit: number,
+): Promise<AuditAdminChange[]> {
   return query<AuditAdminChange>(
     ds,
     `SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at, action, tenant, details->>'by' AS by,

@@ -23,7 +23,9 @@ describe('canonicalJson', () => {
   it('does not depend on insertion order, and survives a JSON round trip (as jsonb does)', () => {
     fc.assert(
       fc.property(fc.jsonValue(), (v) => {
-        const reversed = JSON.parse(JSON.stringify(v), (_k, x) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).reverse()) : x));
+        const reversed = JSON.parse(JSON.stringify(v), (_k, x) =>
+          x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).reverse()) : x,
+        );
         expect(canonicalJson(reversed)).toBe(canonicalJson(v));
         expect(canonicalJson(JSON.parse(canonicalJson(v)))).toBe(canonicalJson(v));
       }),
@@ -35,11 +37,20 @@ describe('canonicalEvent', () => {
   it('is canonicalJson of the event as an object (what the verifier recomputes)', () => {
     const text = fc.option(fc.string({ unit: 'binary' }), { nil: null });
     fc.assert(
-      fc.property(fc.string(), fc.string({ unit: 'binary' }), text, text, text, text, fc.dictionary(fc.string(), fc.jsonValue()), (seq, tenant, reason, agent, subject, integration, details) => {
-        const e: ChainedEvent = { ...event, seq, tenant, reason, agent, subject, integration, details };
-        expect(canonicalEvent(e)).toBe(canonicalJson({ ...e }));
-        expect(canonicalEvent(e, canonicalJson(details))).toBe(canonicalJson({ ...e }));
-      }),
+      fc.property(
+        fc.string(),
+        fc.string({ unit: 'binary' }),
+        text,
+        text,
+        text,
+        text,
+        fc.dictionary(fc.string(), fc.jsonValue()),
+        (seq, tenant, reason, agent, subject, integration, details) => {
+          const e: ChainedEvent = { ...event, seq, tenant, reason, agent, subject, integration, details };
+          expect(canonicalEvent(e)).toBe(canonicalJson({ ...e }));
+          expect(canonicalEvent(e, canonicalJson(details))).toBe(canonicalJson({ ...e }));
+        },
+      ),
     );
   });
 });
@@ -49,13 +60,21 @@ describe('chainHash', () => {
 
   it('covers every field, the previous hash and the key', () => {
     const base = chainHash(key, GENESIS_HASH, event);
-    const variants: Partial<ChainedEvent>[] = [{ seq: '2' }, { reason: '' }, { agent: null }, { details: { b: 1, a: [{ d: 2, c: 4 }] } }, { at: '2026-01-01T00:00:00.001Z' }];
+    const variants: Partial<ChainedEvent>[] = [
+      { seq: '2' },
+      { reason: '' },
+      { agent: null },
+      { details: { b: 1, a: [{ d: 2, c: 4 }] } },
+      { at: '2026-01-01T00:00:00.001Z' },
+    ];
     for (const v of variants) expect(chainHash(key, GENESIS_HASH, { ...event, ...v }).equals(base)).toBe(false);
     expect(chainHash(key, Buffer.alloc(32, 1), event).equals(base)).toBe(false);
     expect(chainHash(Buffer.alloc(32, 8), GENESIS_HASH, event).equals(base)).toBe(false);
   });
 
   it('keeps field boundaries unambiguous', () => {
-    expect(canonicalEvent({ ...event, agent: 'a', subject: 'b' })).not.toBe(canonicalEvent({ ...event, agent: 'a","subject":"b', subject: null }));
+    expect(canonicalEvent({ ...event, agent: 'a', subject: 'b' })).not.toBe(
+      canonicalEvent({ ...event, agent: 'a","subject":"b', subject: null }),
+    );
   });
 });

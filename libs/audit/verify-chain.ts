@@ -102,10 +102,21 @@ async function walk(qr: QueryRunner, macKey: Buffer, opts: VerifyAuditChainOptio
     if (!problem) return { ok: true, checked, headSeq, headHash, ...retained };
     // A row at or after the break is what an anchor at or after it vouched for.
     const failed = anchors.find((a) => a.seq >= firstBadSeq!);
-    return { ok: false, checked, headSeq, headHash, firstBadSeq: String(firstBadSeq), problem, ...(failed ? { failedAnchor: failed.given } : {}), ...retained };
+    return {
+      ok: false,
+      checked,
+      headSeq,
+      headHash,
+      firstBadSeq: String(firstBadSeq),
+      problem,
+      ...(failed ? { failedAnchor: failed.given } : {}),
+      ...retained,
+    };
   };
 
-  const [stray] = (await qr.query('SELECT min(seq)::text AS seq FROM audit_events WHERE seq < 1 OR seq <= $1 HAVING count(*) > 0', [String(start)])) as { seq: string }[];
+  const [stray] = (await qr.query('SELECT min(seq)::text AS seq FROM audit_events WHERE seq < 1 OR seq <= $1 HAVING count(*) > 0', [
+    String(start),
+  ])) as { seq: string }[];
   if (stray) return result(0, BigInt(stray.seq), 'stray_row');
 
   let expected = start + 1n;

@@ -12,7 +12,11 @@ export const ADMIN_SCOPE = 'vault:admin';
  * `not_a_user_token`, issue 22), with the `vault:admin` scope.
  */
 export function authorizeAdmin(token: VerifiedToken, missingScope = `this call requires the ${ADMIN_SCOPE} scope`): void {
-  if (token.agent !== undefined) throw new DomainError('not_a_user_token', 'admin calls need a user or service token; this token carries act (an agent acting for someone)');
+  if (token.agent !== undefined)
+    throw new DomainError(
+      'not_a_user_token',
+      'admin calls need a user or service token; this token carries act (an agent acting for someone)',
+    );
   if (!token.scopes.includes(ADMIN_SCOPE)) throw new DomainError('forbidden', missingScope);
 }
 

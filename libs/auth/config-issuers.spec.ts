@@ -46,6 +46,8 @@ describe('TRUSTED_ISSUERS validation', () => {
   });
 
   it('accepts a good issuer and defaults tenant_claim to tid', () => {
-    expect(loadConfig({ NODE_ENV: 'test', TRUSTED_ISSUERS: JSON.stringify([good]) }).trustedIssuers).toEqual([{ ...good, tenant_claim: 'tid' }]);
+    expect(loadConfig({ NODE_ENV: 'test', TRUSTED_ISSUERS: JSON.stringify([good]) }).trustedIssuers).toEqual([
+      { ...good, tenant_claim: 'tid' },
+    ]);
   });
 });

@@ -1,4 +1,16 @@
-import { ArgumentsHost, Catch, Controller, ExceptionFilter, Get, Global, HttpCode, INestApplication, Module, Post, UseGuards } from '@nestjs/common';
+import {
+  ArgumentsHost,
+  Catch,
+  Controller,
+  ExceptionFilter,
+  Get,
+  Global,
+  HttpCode,
+  INestApplication,
+  Module,
+  Post,
+  UseGuards,
+} from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type { FastifyReply } from 'fastify';
@@ -70,9 +82,12 @@ beforeAll(async () => {
     sink.events.push(e);
   });
   // A second app in the same process, another audience and its own sink: guards must not share state.
-  other = await start(testConfig([{ issuer: ISS, jwks: { keys: [key.jwk] }, algorithms: ['RS256'] }], { VAULT_AUDIENCE: 'https://other.vault' }), async (e) => {
-    otherSink.events.push(e);
-  });
+  other = await start(
+    testConfig([{ issuer: ISS, jwks: { keys: [key.jwk] }, algorithms: ['RS256'] }], { VAULT_AUDIENCE: 'https://other.vault' }),
+    async (e) => {
+      otherSink.events.push(e);
+    },
+  );
 });
 afterAll(async () => {
   await main.app.close();
@@ -106,13 +121,20 @@ describe('AgentTokenGuard on a Fastify app', () => {
   it('401 without a bearer token, or with another scheme', async () => {
     await expectRejected(await release(main.url), 401, 'invalid_token');
     sink.events.length = 0;
-    const basic = await fetch(`${main.url}/v1/connections/github/token`, { method: 'POST', headers: { authorization: 'Basic dXNlcjpwYXNz' } });
+    const basic = await fetch(`${main.url}/v1/connections/github/token`, {
+      method: 'POST',
+      headers: { authorization: 'Basic dXNlcjpwYXNz' },
+    });
     await expectRejected(basic, 401, 'invalid_token');
   });
 
   it('401 for alg none, audited with the route and no identity', async () => {
     const event = await expectRejected(await release(main.url, craft({ alg: 'none' }, claims(ISS))), 401, 'invalid_token');
-    expect(event).toEqual({ code: 'invalid_token', reason: 'token algorithm is not accepted', route: 'POST /v1/connections/:integration/token' });
+    expect(event).toEqual({
+      code: 'invalid_token',
+      reason: 'token algorithm is not accepted',
+      route: 'POST /v1/connections/:integration/token',
+    });
   });
 
   it('401 for HS256 signed with the RSA public key, and for an expired token', async () => {
@@ -165,7 +187,11 @@ describe('AdminGuard', () => {
   });
 
   it('403 not_a_user_token for a vault:admin token that carries act (issue 22), audited with the agent', async () => {
-    const event = await expectRejected(await whoami(sign(key, claims(ISS, { sub: 'admin-1', scope: 'vault:admin', act: { sub: 'agent-1' } }))), 403, 'not_a_user_token');
+    const event = await expectRejected(
+      await whoami(sign(key, claims(ISS, { sub: 'admin-1', scope: 'vault:admin', act: { sub: 'agent-1' } }))),
+      403,
+      'not_a_user_token',
+    );
     expect(event).toMatchObject({ route: 'GET /v1/admin/whoami', subject: 'admin-1', tenant: 'acme', agent: 'agent-1' });
   });
 
@@ -184,12 +210,18 @@ describe('Authorization header (issue 14 §4)', () => {
     ['another scheme', (t: string) => `DPoPx ${t}`],
     ['characters outside token68', (t: string) => `Bearer ${t}#`],
   ])('%s → 401 invalid_token, audited', async (_what, header) => {
-    const res = await fetch(`${main.url}/v1/connections/github/token`, { method: 'POST', headers: { authorization: header(sign(key, claims(ISS))) } });
+    const res = await fetch(`${main.url}/v1/connections/github/token`, {
+      method: 'POST',
+      headers: { authorization: header(sign(key, claims(ISS))) },
+    });
     await expectRejected(res, 401, 'invalid_token');
   });
 
   it('the scheme is case-insensitive (RFC 9110 §11.1)', async () => {
-    const res = await fetch(`${main.url}/v1/connections/github/token`, { method: 'POST', headers: { authorization: `bearer ${sign(key, claims(ISS))}` } });
+    const res = await fetch(`${main.url}/v1/connections/github/token`, {
+      method: 'POST',
+      headers: { authorization: `bearer ${sign(key, claims(ISS))}` },
+    });
     expect(res.status).toBe(200);
   });
 });

@@ -34,11 +34,9 @@ function signText(payloadJson: string): string {
 }
 
 // One character no identifier may hold: C0/C1 controls, DEL, NUL, or half a surrogate pair.
-const badChar = fc.oneof(
-  fc.integer({ min: 0, max: 0x1f }),
-  fc.integer({ min: 0x7f, max: 0x9f }),
-  fc.integer({ min: 0xd800, max: 0xdfff }),
-).map((c) => String.fromCharCode(c));
+const badChar = fc
+  .oneof(fc.integer({ min: 0, max: 0x1f }), fc.integer({ min: 0x7f, max: 0x9f }), fc.integer({ min: 0xd800, max: 0xdfff }))
+  .map((c) => String.fromCharCode(c));
 const printable = fc.string({ unit: 'grapheme', maxLength: 40 }).filter((s) => isWellFormedIdentifier(s) || s === '');
 const oddValue = fc.oneof(
   fc.tuple(printable, badChar, printable).map(([a, b, c]) => a + b + c),
@@ -75,7 +73,15 @@ describe('odd claim values (issue 14 §4)', () => {
   });
 
   it('a malformed act at any depth is invalid, never "no act"', async () => {
-    const malformed = fc.oneof(fc.string(), fc.array(fc.string()), fc.constant({}), fc.constant({ sub: '' }), fc.constant(null), fc.integer(), fc.record({ sub: fc.integer() }));
+    const malformed = fc.oneof(
+      fc.string(),
+      fc.array(fc.string()),
+      fc.constant({}),
+      fc.constant({ sub: '' }),
+      fc.constant(null),
+      fc.integer(),
+      fc.record({ sub: fc.integer() }),
+    );
     await fc.assert(
       fc.asyncProperty(malformed, fc.boolean(), async (act, nested) => {
         const detail = await expectInvalid(sign(rsa, claims(ISS, { act: nested ? { sub: 'agent-1', act } : act })));
@@ -92,12 +98,17 @@ describe('token lifetime and type (issue 14 §4)', () => {
     for (const exp of ['1e999', `${t + 60}.5`, `"${t + 60}"`, 'null']) {
       await expectInvalid(signText(`{"iss":"${ISS}","aud":"https://vault.test","sub":"u","tid":"acme","iat":${t},"exp":${exp}}`));
     }
-    expect((await verifier.verify(signText(`{"iss":"${ISS}","aud":"https://vault.test","sub":"u","tid":"acme","iat":${t},"exp":${t + 60}}`))).subject).toBe('u');
+    expect(
+      (await verifier.verify(signText(`{"iss":"${ISS}","aud":"https://vault.test","sub":"u","tid":"acme","iat":${t},"exp":${t + 60}}`)))
+        .subject,
+    ).toBe('u');
   });
 
   it('exp - iat, or exp - now without iat, above VAULT_MAX_EXTERNAL_TOKEN_LIFETIME_SECONDS is refused', async () => {
     const t = now();
-    expect(await expectInvalid(sign(rsa, claims(ISS, { iat: t, exp: t + 3601 })))).toBe('token lifetime exceeds the accepted maximum (3600 s)');
+    expect(await expectInvalid(sign(rsa, claims(ISS, { iat: t, exp: t + 3601 })))).toBe(
+      'token lifetime exceeds the accepted maximum (3600 s)',
+    );
     expect(await expectInvalid(sign(rsa, claims(ISS, { iat: t - 3000, exp: t + 700 })))).toMatch(/lifetime/);
     expect(await expectInvalid(sign(rsa, claims(ISS, { iat: undefined, exp: t + 3700 })))).toMatch(/lifetime/);
     expect((await verifier.verify(sign(rsa, claims(ISS, { iat: t, exp: t + 3600 })))).subject).toBe('user-1');
@@ -108,9 +119,11 @@ describe('token lifetime and type (issue 14 §4)', () => {
     expect(testConfig([]).maxExternalTokenLifetimeSeconds).toBe(86400);
   });
 
-  it('require_typ: the issuer\'s tokens must carry that typ (RFC 8725 §3.11), compared as a media type', async () => {
-    for (const typ of ['at+jwt', 'AT+JWT', 'application/at+jwt']) expect((await verifier.verify(sign(rsa, claims(TYPED), { typ }))).issuer).toBe(TYPED);
-    for (const typ of ['JWT', 'jwt', undefined, 'at+jwt2']) expect(await expectInvalid(sign(rsa, claims(TYPED), typ ? { typ } : {}))).toBe('token type is not accepted');
+  it("require_typ: the issuer's tokens must carry that typ (RFC 8725 §3.11), compared as a media type", async () => {
+    for (const typ of ['at+jwt', 'AT+JWT', 'application/at+jwt'])
+      expect((await verifier.verify(sign(rsa, claims(TYPED), { typ }))).issuer).toBe(TYPED);
+    for (const typ of ['JWT', 'jwt', undefined, 'at+jwt2'])
+      expect(await expectInvalid(sign(rsa, claims(TYPED), typ ? { typ } : {}))).toBe('token type is not accepted');
     // Other issuers do not require one.
     expect((await verifier.verify(sign(rsa, claims(ISS), { typ: 'JWT' }))).issuer).toBe(ISS);
   });

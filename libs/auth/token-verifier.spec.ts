@@ -1,6 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import jwt from 'jsonwebtoken';
-import { AUDIENCE, claims, craft, ecKey, hs256, now, rejectionOf, rs256ByHand, rsaKey, sign, SKEW, testConfig } from '../../test/auth/token-fixtures';
+import {
+  AUDIENCE,
+  claims,
+  craft,
+  ecKey,
+  hs256,
+  now,
+  rejectionOf,
+  rs256ByHand,
+  rsaKey,
+  sign,
+  SKEW,
+  testConfig,
+} from '../../test/auth/token-fixtures';
 import { TokenVerifier } from './token-verifier';
 import { TrustedIssuerRegistry } from './trusted-issuer.registry';
 
@@ -68,7 +81,13 @@ describe('TokenVerifier', () => {
 
     it('refuses HS256 signed with the issuer RSA public key as the HMAC secret', async () => {
       const pem = rsa.publicKey.export({ format: 'pem', type: 'spki' });
-      const secrets = [pem, pem.toString().trim(), rsa.publicKey.export({ format: 'der', type: 'spki' }), JSON.stringify(rsa.jwk), rsa.publicKey.export({ format: 'pem', type: 'pkcs1' })];
+      const secrets = [
+        pem,
+        pem.toString().trim(),
+        rsa.publicKey.export({ format: 'der', type: 'spki' }),
+        JSON.stringify(rsa.jwk),
+        rsa.publicKey.export({ format: 'pem', type: 'pkcs1' }),
+      ];
       for (const secret of secrets) {
         await expectInvalid(verifier, hs256({ kid: rsa.kid, typ: 'JWT' }, claims(ISS), secret), 'token algorithm is not accepted');
       }
@@ -105,7 +124,11 @@ describe('TokenVerifier', () => {
     it('refuses a signature by another key under a known kid, and a tampered payload', async () => {
       await expectInvalid(verifier, sign(stranger, claims(ISS)), 'token signature is invalid');
       const [h, , s] = sign(rsa, claims(ISS)).split('.');
-      await expectInvalid(verifier, `${h}.${Buffer.from(JSON.stringify(claims(ISS, { sub: 'admin' }))).toString('base64url')}.${s}`, 'token signature is invalid');
+      await expectInvalid(
+        verifier,
+        `${h}.${Buffer.from(JSON.stringify(claims(ISS, { sub: 'admin' }))).toString('base64url')}.${s}`,
+        'token signature is invalid',
+      );
     });
 
     it('refuses critical header extensions', async () => {
@@ -176,7 +199,17 @@ describe('TokenVerifier', () => {
     });
 
     it('refuses a malformed act instead of reading it as "no actor" (issue 14 §4)', async () => {
-      for (const act of [{}, { act: { sub: 'inner' } }, 'agent-1', { sub: 42 }, { sub: '' }, ['agent-1'], null, { sub: 'a', act: 'b' }, { sub: 'a', act: {} }]) {
+      for (const act of [
+        {},
+        { act: { sub: 'inner' } },
+        'agent-1',
+        { sub: 42 },
+        { sub: '' },
+        ['agent-1'],
+        null,
+        { sub: 'a', act: 'b' },
+        { sub: 'a', act: {} },
+      ]) {
         await expectInvalid(verifier, sign(rsa, claims(ISS, { act })), 'token act claim is malformed');
       }
     });
@@ -199,27 +232,48 @@ describe('TokenVerifier', () => {
   describe('registered issuers', () => {
     it('verifies with keys the vault holds itself', async () => {
       const own = ecKey('own-1');
-      registry.register({ issuer: 'http://localhost:8080', algorithms: ['ES256'], tenant_claim: 'tid', getKey: async (kid) => {
-        if (kid !== own.kid) throw new Error('unknown kid');
-        return own.publicKey;
-      } });
+      registry.register({
+        issuer: 'http://localhost:8080',
+        algorithms: ['ES256'],
+        tenant_claim: 'tid',
+        getKey: async (kid) => {
+          if (kid !== own.kid) throw new Error('unknown kid');
+          return own.publicKey;
+        },
+      });
       expect((await verifier.verify(sign(own, claims('http://localhost:8080')))).issuer).toBe('http://localhost:8080');
       await expectInvalid(verifier, sign({ ...own, kid: 'nope' }, claims('http://localhost:8080')), 'token signing key is not known');
     });
 
     it('refuses a getKey that returns a private key', async () => {
       const own = ecKey('own-2');
-      registry.register({ issuer: 'https://private.example', algorithms: ['ES256'], tenant_claim: 'tid', getKey: async () => own.privateKey });
+      registry.register({
+        issuer: 'https://private.example',
+        algorithms: ['ES256'],
+        tenant_claim: 'tid',
+        getKey: async () => own.privateKey,
+      });
       await expectInvalid(verifier, sign(own, claims('https://private.example')), 'token signing key is not known');
     });
 
     it('refuses duplicates, symmetric algorithms and invalid default tenants', () => {
       const getKey = async () => rsa.publicKey;
       expect(() => registry.register({ issuer: ISS, algorithms: ['RS256'], tenant_claim: 'tid', getKey })).toThrow(/twice/);
-      expect(() => registry.register({ issuer: 'https://hs', algorithms: ['HS256' as 'RS256'], tenant_claim: 'tid', getKey })).toThrow(/asymmetric/);
+      expect(() => registry.register({ issuer: 'https://hs', algorithms: ['HS256' as 'RS256'], tenant_claim: 'tid', getKey })).toThrow(
+        /asymmetric/,
+      );
       expect(() => registry.register({ issuer: 'https://none', algorithms: [], tenant_claim: 'tid', getKey })).toThrow(/asymmetric/);
-      expect(() => registry.register({ issuer: 'https://t', algorithms: ['RS256'], tenant_claim: 'tid', default_tenant: '../x', getKey })).toThrow(/default_tenant/);
-      expect(() => registry.register({ issuer: 'https://oct', jwks: { keys: [{ kty: 'oct', k: 'c2VjcmV0' }] }, algorithms: ['RS256'], tenant_claim: 'tid' })).toThrow(/not a usable public key/);
+      expect(() =>
+        registry.register({ issuer: 'https://t', algorithms: ['RS256'], tenant_claim: 'tid', default_tenant: '../x', getKey }),
+      ).toThrow(/default_tenant/);
+      expect(() =>
+        registry.register({
+          issuer: 'https://oct',
+          jwks: { keys: [{ kty: 'oct', k: 'c2VjcmV0' }] },
+          algorithms: ['RS256'],
+          tenant_claim: 'tid',
+        }),
+      ).toThrow(/not a usable public key/);
     });
   });
 

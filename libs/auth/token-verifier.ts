@@ -28,7 +28,8 @@ export class TokenVerifier {
       audience: config.audience,
       clockSkewSeconds: skew,
       resolveKey: (raw) => resolveSigningKey(registry, raw),
-      accept: (payload, issuer) => toVerifiedToken(payload, issuer, Math.floor(Date.now() / 1000), skew, config.maxExternalTokenLifetimeSeconds),
+      accept: (payload, issuer) =>
+        toVerifiedToken(payload, issuer, Math.floor(Date.now() / 1000), skew, config.maxExternalTokenLifetimeSeconds),
     });
   }
 

@@ -77,7 +77,14 @@ function fromKeyHolder(reg: KeyHoldingIssuer): IssuerEntry {
   return entry(reg.issuer, reg.algorithms, reg.tenant_claim, reg.default_tenant, async (kid) => ({ key: await getKey(kid) }));
 }
 
-function entry(issuer: string, algorithms: readonly string[], tenantClaim: string, defaultTenant: string | undefined, keys: KeySource, requireTyp?: string): IssuerEntry {
+function entry(
+  issuer: string,
+  algorithms: readonly string[],
+  tenantClaim: string,
+  defaultTenant: string | undefined,
+  keys: KeySource,
+  requireTyp?: string,
+): IssuerEntry {
   if (defaultTenant !== undefined) {
     try {
       asTenantId(defaultTenant);
@@ -85,5 +92,12 @@ function entry(issuer: string, algorithms: readonly string[], tenantClaim: strin
       throw new Error(`default_tenant of issuer ${issuer} is not a valid tenant id`);
     }
   }
-  return Object.freeze({ issuer, algorithms: new Set(algorithms), tenantClaim, defaultTenant, keys, ...(requireTyp ? { requireTyp } : {}) });
+  return Object.freeze({
+    issuer,
+    algorithms: new Set(algorithms),
+    tenantClaim,
+    defaultTenant,
+    keys,
+    ...(requireTyp ? { requireTyp } : {}),
+  });
 }

@@ -28,7 +28,13 @@ const MAX_ACTOR_DEPTH = 16;
  * The checks jsonwebtoken does not make, and the mapping to `VerifiedToken`.
  * Call only with a payload whose signature was verified with `issuer`'s key.
  */
-export function toVerifiedToken(payload: Record<string, unknown>, issuer: IssuerEntry, nowSeconds: number, skewSeconds: number, maxLifetimeSeconds: number): VerifiedToken {
+export function toVerifiedToken(
+  payload: Record<string, unknown>,
+  issuer: IssuerEntry,
+  nowSeconds: number,
+  skewSeconds: number,
+  maxLifetimeSeconds: number,
+): VerifiedToken {
   if (payload.iss !== issuer.issuer) throw invalidToken('token issuer is not trusted');
   // jsonwebtoken accepts a token without `exp` as never expiring; we do not.
   if (payload.exp === undefined) throw invalidToken('token has no expiry');
@@ -38,7 +44,8 @@ export function toVerifiedToken(payload: Record<string, unknown>, issuer: Issuer
   if (payload.sub === undefined || payload.sub === '') throw invalidToken('token has no subject');
   if (!isWellFormedIdentifier(payload.sub)) throw invalidToken('token subject is not a valid identifier');
   if (payload.jti !== undefined && !isWellFormedIdentifier(payload.jti)) throw invalidToken('token id is invalid');
-  if (payload.client_id !== undefined && !isWellFormedIdentifier(payload.client_id)) throw invalidToken('token client_id is not a valid identifier');
+  if (payload.client_id !== undefined && !isWellFormedIdentifier(payload.client_id))
+    throw invalidToken('token client_id is not a valid identifier');
 
   const actorChain = actorsOf(payload.act);
   return deepFreeze({

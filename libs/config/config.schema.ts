@@ -13,17 +13,29 @@ const envSchema = z.object({
   HOST: z.string().min(1).optional(),
   VAULT_PUBLIC_URL: z.string().url().refine(noUserInfo, USER_INFO).optional(),
   VAULT_AUDIENCE: z.string().min(1).optional(),
-  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
-  VAULT_DB_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier').default('vault'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+    .optional(),
+  VAULT_DB_SCHEMA: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier')
+    .default('vault'),
   VAULT_DB_POOL_SIZE: z.coerce.number().int().min(1).max(500).default(20),
   VAULT_DATA_DIR: z.string().min(1).default('./.data'),
   KEY_PROVIDER: z.enum(['local', 'azure']).default('local'),
   LOCAL_KEK_FILE: z.string().min(1).optional(),
   AZURE_KEYVAULT_URL: z.string().url().refine(noUserInfo, USER_INFO).optional(),
-  AZURE_KEYVAULT_KEY_NAME: z.string().regex(/^[0-9a-zA-Z-]{1,127}$/, 'must be a Key Vault key name').optional(),
+  AZURE_KEYVAULT_KEY_NAME: z
+    .string()
+    .regex(/^[0-9a-zA-Z-]{1,127}$/, 'must be a Key Vault key name')
+    .optional(),
   AZURE_KEYVAULT_CA_FILE: z.string().min(1).optional(),
   AZURE_KEYVAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: bool.default(false),
-  AZURE_KEYVAULT_CREDENTIAL: z.string().regex(/^(default|static:.+)$/, 'must be "default" or "static:<token>"').default('default'),
+  AZURE_KEYVAULT_CREDENTIAL: z
+    .string()
+    .regex(/^(default|static:.+)$/, 'must be "default" or "static:<token>"')
+    .default('default'),
   TRUSTED_ISSUERS: z.string().default('[]'),
   VAULT_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
   VAULT_TOKEN_MAX_TTL_SECONDS: z.coerce.number().int().min(10).max(3600).default(300),
@@ -37,7 +49,10 @@ const envSchema = z.object({
   // Signed audit-chain anchors (issue 22): how often, an optional append-only file, the Key Vault signing key.
   AUDIT_ANCHOR_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(86400).default(300),
   AUDIT_ANCHOR_FILE: z.string().min(1).optional(),
-  AZURE_KEYVAULT_AUDIT_KEY_NAME: z.string().regex(/^[0-9a-zA-Z-]{1,127}$/, 'must be a Key Vault key name').optional(),
+  AZURE_KEYVAULT_AUDIT_KEY_NAME: z
+    .string()
+    .regex(/^[0-9a-zA-Z-]{1,127}$/, 'must be a Key Vault key name')
+    .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // Key rotation (issue 5): Key Vault request budget of rewrap jobs, batching, leases, cryptoperiods.
   KEY_ROTATION_KV_RPS: z.coerce.number().positive().max(10000).default(20),
@@ -52,9 +67,17 @@ const envSchema = z.object({
   KEY_CACHE_SYNC_SECONDS: z.coerce.number().int().min(1).max(3600).default(5),
   KEY_PROVIDER_REFRESH_SECONDS: z.coerce.number().int().min(10).max(86400).default(300),
   KEY_JOBS_IN_PROCESS: bool.optional(),
-  API_KEY_ROTATION_GRACE_SECONDS: z.coerce.number().int().min(0).max(90 * 86400).default(86400),
+  API_KEY_ROTATION_GRACE_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(90 * 86400)
+    .default(86400),
   // Hosts, IPs or CIDRs provider calls may reach although private/loopback (on-premises providers, tests).
-  OUTBOUND_ALLOW_HOSTS: z.string().regex(/^[A-Za-z0-9.:\/\[\]_,\s-]*$/, 'must be a comma-separated list of hosts, IPs or CIDRs').default(''),
+  OUTBOUND_ALLOW_HOSTS: z
+    .string()
+    .regex(/^[A-Za-z0-9.:\/\[\]_,\s-]*$/, 'must be a comma-separated list of hosts, IPs or CIDRs')
+    .default(''),
   OUTBOUND_TIMEOUT_MS: z.coerce.number().int().min(100).max(60000).default(10000),
   // Background refresh (issue 4): leases longer than a provider call, batches, backoff.
   REFRESH_LEASE_SECONDS: z.coerce.number().int().min(2).max(3600).default(30),
@@ -62,7 +85,12 @@ const envSchema = z.object({
   REFRESH_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(32),
   REFRESH_POLL_INTERVAL_MS: z.coerce.number().int().min(10).max(600000).default(1000),
   REFRESH_BACKOFF_BASE_SECONDS: z.coerce.number().int().min(1).max(86400).default(30),
-  REFRESH_BACKOFF_MAX_SECONDS: z.coerce.number().int().min(1).max(7 * 86400).default(3600),
+  REFRESH_BACKOFF_MAX_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 86400)
+    .default(3600),
   REFRESH_IN_PROCESS: bool.optional(),
   // Issue 15: a release never waits longer than this on another process's refresh (then 503 + Retry-After).
   REFRESH_RELEASE_WAIT_MS: z.coerce.number().int().min(0).max(60000).default(2000),
@@ -72,9 +100,19 @@ const envSchema = z.object({
   WEBHOOK_BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(50),
   WEBHOOK_POLL_INTERVAL_MS: z.coerce.number().int().min(10).max(600000).default(1000),
   WEBHOOK_BACKOFF_BASE_MS: z.coerce.number().int().min(10).max(86400000).default(10000),
-  WEBHOOK_BACKOFF_MAX_MS: z.coerce.number().int().min(10).max(7 * 86400000).default(3600000),
+  WEBHOOK_BACKOFF_MAX_MS: z.coerce
+    .number()
+    .int()
+    .min(10)
+    .max(7 * 86400000)
+    .default(3600000),
   WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(12),
-  WEBHOOK_RETENTION_HOURS: z.coerce.number().int().min(1).max(24 * 365).default(72),
+  WEBHOOK_RETENTION_HOURS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 365)
+    .default(72),
   WEBHOOK_DEAD_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
   WEBHOOKS_IN_PROCESS: bool.optional(),
   // The worker's Prometheus endpoint (it has no API): unset = none; 0 = a free port (printed at start).
@@ -85,12 +123,23 @@ const envSchema = z.object({
   RATE_LIMIT_RELEASE_PER_AGENT: z.coerce.number().int().min(1).max(1_000_000).default(6000),
   RATE_LIMIT_ADMIN_PER_IP: z.coerce.number().int().min(1).max(1_000_000).default(1200),
   RATE_LIMIT_ADMIN_PER_CALLER: z.coerce.number().int().min(1).max(1_000_000).default(1200),
-  VAULT_TRUST_PROXY: z.string().regex(/^(true|false|[0-9]{1,2}|[0-9A-Fa-f.:\/,\s]+)$/, 'must be true, false, a hop count or a comma-separated list of proxy IPs/CIDRs').default('false'),
+  VAULT_TRUST_PROXY: z
+    .string()
+    .regex(/^(true|false|[0-9]{1,2}|[0-9A-Fa-f.:\/,\s]+)$/, 'must be true, false, a hop count or a comma-separated list of proxy IPs/CIDRs')
+    .default('false'),
   VAULT_SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(600).default(25),
   // Users signing in (issue 17): the tenant of /account without /t/{tenant}, and the session timeouts.
-  VAULT_DEFAULT_TENANT: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be a tenant id').default('default'),
+  VAULT_DEFAULT_TENANT: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be a tenant id')
+    .default('default'),
   USER_SESSION_IDLE_SECONDS: z.coerce.number().int().min(60).max(86400).default(1800),
-  USER_SESSION_MAX_SECONDS: z.coerce.number().int().min(60).max(30 * 86400).default(43200),
+  USER_SESSION_MAX_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .max(30 * 86400)
+    .default(43200),
 });
 
 /** Every environment variable the configuration reads (checked against docker-compose.yml by the tests). */
@@ -266,7 +315,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
     host: e.HOST ?? (devIssuer ? '127.0.0.1' : '0.0.0.0'),
     publicUrl,
     audience: e.VAULT_AUDIENCE ?? publicUrl,
-    users: { defaultTenant: e.VAULT_DEFAULT_TENANT, sessionIdleSeconds: e.USER_SESSION_IDLE_SECONDS, sessionMaxSeconds: e.USER_SESSION_MAX_SECONDS },
+    users: {
+      defaultTenant: e.VAULT_DEFAULT_TENANT,
+      sessionIdleSeconds: e.USER_SESSION_IDLE_SECONDS,
+      sessionMaxSeconds: e.USER_SESSION_MAX_SECONDS,
+    },
     database: { url: e.DATABASE_URL, schema: e.VAULT_DB_SCHEMA, poolSize: e.VAULT_DB_POOL_SIZE },
     dataDir,
     keyProvider:
@@ -279,7 +332,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
             auditKeyName: e.AZURE_KEYVAULT_AUDIT_KEY_NAME,
             caFile: e.AZURE_KEYVAULT_CA_FILE,
             disableChallengeResourceVerification: e.AZURE_KEYVAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION,
-            credential: e.AZURE_KEYVAULT_CREDENTIAL === 'default' ? { kind: 'default' } : { kind: 'static', token: e.AZURE_KEYVAULT_CREDENTIAL.slice(7) },
+            credential:
+              e.AZURE_KEYVAULT_CREDENTIAL === 'default'
+                ? { kind: 'default' }
+                : { kind: 'static', token: e.AZURE_KEYVAULT_CREDENTIAL.slice(7) },
           },
     trustedIssuers,
     clockSkewSeconds: e.VAULT_CLOCK_SKEW_SECONDS,
@@ -290,7 +346,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
     keyHealthTtlMs: e.VAULT_KEY_HEALTH_TTL_MS,
     audit: { timeoutMs: e.VAULT_AUDIT_TIMEOUT_MS, batchMax: e.VAULT_AUDIT_BATCH_MAX },
     // The API emits anchors itself only where it runs the worker's duties (the embedded default).
-    auditAnchors: { intervalMs: e.AUDIT_ANCHOR_INTERVAL_SECONDS * 1000, file: e.AUDIT_ANCHOR_FILE ? resolve(e.AUDIT_ANCHOR_FILE) : undefined, inProcess: !e.DATABASE_URL },
+    auditAnchors: {
+      intervalMs: e.AUDIT_ANCHOR_INTERVAL_SECONDS * 1000,
+      file: e.AUDIT_ANCHOR_FILE ? resolve(e.AUDIT_ANCHOR_FILE) : undefined,
+      inProcess: !e.DATABASE_URL,
+    },
     logLevel: e.LOG_LEVEL,
     keys: {
       kvRps: e.KEY_ROTATION_KV_RPS,
@@ -306,7 +366,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
       jobsInProcess: e.KEY_JOBS_IN_PROCESS ?? !e.DATABASE_URL,
       apiKeyGraceMs: e.API_KEY_ROTATION_GRACE_SECONDS * 1000,
     },
-    outbound: { allowHosts: e.OUTBOUND_ALLOW_HOSTS.split(',').map((h) => h.trim()).filter(Boolean), timeoutMs: e.OUTBOUND_TIMEOUT_MS },
+    outbound: {
+      allowHosts: e.OUTBOUND_ALLOW_HOSTS.split(',')
+        .map((h) => h.trim())
+        .filter(Boolean),
+      timeoutMs: e.OUTBOUND_TIMEOUT_MS,
+    },
     refresh: {
       leaseMs: e.REFRESH_LEASE_SECONDS * 1000,
       batchSize: e.REFRESH_BATCH_SIZE,
@@ -343,5 +408,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
 function trustProxyOf(v: string): boolean | number | string[] {
   if (v === 'true' || v === 'false') return v === 'true';
   if (/^[0-9]{1,2}$/.test(v)) return Number(v);
-  return v.split(',').map((h) => h.trim()).filter(Boolean);
+  return v
+    .split(',')
+    .map((h) => h.trim())
+    .filter(Boolean);
 }

@@ -21,12 +21,18 @@ export const trustedIssuerSchema = z
   .object({
     issuer: z.string().url().refine(noUserInfo, USER_INFO),
     jwks_uri: z.string().url().refine(noUserInfo, USER_INFO).optional(),
-    jwks: z.object({ keys: z.array(jwk).min(1) }).strict().optional(),
+    jwks: z
+      .object({ keys: z.array(jwk).min(1) })
+      .strict()
+      .optional(),
     algorithms: z.array(z.enum(ALLOWED_ALGORITHMS)).min(1),
     tenant_claim: z.string().min(1).default('tid'),
     default_tenant: z.string().min(1).optional(),
     /** RFC 8725 §3.11: the JWT `typ` this issuer's tokens must carry (e.g. `at+jwt`), so an ID token cannot pass as an access token. */
-    require_typ: z.string().regex(/^[A-Za-z0-9.+\/-]{1,64}$/, 'must be a media type such as at+jwt').optional(),
+    require_typ: z
+      .string()
+      .regex(/^[A-Za-z0-9.+\/-]{1,64}$/, 'must be a media type such as at+jwt')
+      .optional(),
   })
   .strict()
   .refine((v) => Boolean(v.jwks_uri) !== Boolean(v.jwks), { message: 'exactly one of jwks_uri or jwks is required' });

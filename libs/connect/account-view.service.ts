@@ -52,10 +52,19 @@ export class AccountViewService {
         const agents = new Map<string, string | null>();
         for (const { agent, rolesAny } of reach) {
           const condition = rolesAny.length ? `only when you have the role ${rolesAny.join(' or ')}` : null;
-          for (const id of agent === '*' ? [...names.keys()] : [agent]) if (!agents.has(id) || condition === null) agents.set(id, condition);
+          for (const id of agent === '*' ? [...names.keys()] : [agent])
+            if (!agents.has(id) || condition === null) agents.set(id, condition);
         }
         const off = await this.decisions.switchedOff(tenant, subject, r.integration, [...agents.keys()]);
-        return { ...r, agents: [...agents].map(([clientId, condition]) => ({ clientId, name: names.get(clientId) ?? clientId, condition, on: !off.has(clientId) })) };
+        return {
+          ...r,
+          agents: [...agents].map(([clientId, condition]) => ({
+            clientId,
+            name: names.get(clientId) ?? clientId,
+            condition,
+            on: !off.has(clientId),
+          })),
+        };
       }),
     );
   }
@@ -63,7 +72,14 @@ export class AccountViewService {
   async activity(tenant: TenantId, subject: string): Promise<ActivityRow[]> {
     try {
       const page = await this.audit.list(tenant, { user: subject, limit: ACTIVITY });
-      return page.events.map((e) => ({ at: e.at, action: e.action, outcome: e.outcome, reason: e.reason, agent: e.agent, integration: e.integration }));
+      return page.events.map((e) => ({
+        at: e.at,
+        action: e.action,
+        outcome: e.outcome,
+        reason: e.reason,
+        agent: e.agent,
+        integration: e.integration,
+      }));
     } catch (err) {
       if (err instanceof DomainError && err.code === 'validation_failed') return []; // a user id the audit filter cannot express
       throw err;
@@ -73,7 +89,8 @@ export class AccountViewService {
   /** Turns an agent on or off for one of the user's own connections (only agents the page offers). */
   async setSwitch(tenant: TenantId, subject: string, integration: string, agent: string, on: boolean): Promise<void> {
     const mine = (await this.connections(tenant, subject)).find((c) => c.integration === integration);
-    if (!mine?.agents.some((a) => a.clientId === agent)) throw new DomainError('not_found', 'You have no such connection, or that agent cannot use it.');
+    if (!mine?.agents.some((a) => a.clientId === agent))
+      throw new DomainError('not_found', 'You have no such connection, or that agent cannot use it.');
     await this.switches.set(tenant, subject, integration, agent, on);
   }
 }

@@ -4,14 +4,27 @@ import { VAULT_CONFIG, VaultConfig } from '../config';
 import { consentScopes, IntegrationStore, OAuthAppCredentialReader, OAuthAppCredentials, OAuthCredentialStore } from '../credentials';
 import { RecordRef, SealedFields } from '../crypto';
 import { DomainError } from '../kernel';
-import { authorizeUrl, checkAuthorizationIssuer, newPkce, OAuthClient, ParsedGrant, ProviderCatalog, ProviderError, providerErrorCode, ProviderHttpClient, randomSecret, ResolvedProvider } from '../oauth';
+import {
+  authorizeUrl,
+  checkAuthorizationIssuer,
+  newPkce,
+  OAuthClient,
+  ParsedGrant,
+  ProviderCatalog,
+  ProviderError,
+  providerErrorCode,
+  ProviderHttpClient,
+  randomSecret,
+  ResolvedProvider,
+} from '../oauth';
 import { PolicyDecisionPoint } from '../policy';
 import { matchesBrowser, sha256 } from './browser-binding';
 import { ConnectSession, ConnectSessionStore } from './connect-session.store';
 
 const TABLE = 'connect_sessions';
 
-export type CallbackOutcome = { session: ConnectSession; outcome: 'connected' } | { session: ConnectSession; outcome: 'cancelled' | 'failed'; error: string };
+export type CallbackOutcome =
+  { session: ConnectSession; outcome: 'connected' } | { session: ConnectSession; outcome: 'cancelled' | 'failed'; error: string };
 
 /**
  * The authorization code flow (RFC 6749 §4.1 with PKCE S256, RFC 9207 `iss`): `start` when the
@@ -43,7 +56,8 @@ export class AuthorizationFlow {
     const integration = await this.integrations.get(s.tenant, s.integration);
     const app = integration?.kind === 'oauth2' ? await this.apps.read(s.tenant, s.integration) : undefined;
     if (!integration) throw new DomainError('integration_not_found', 'This integration no longer exists.');
-    if (!app) throw new DomainError('conflict', 'This integration is not complete (it has no OAuth client_id). An administrator must finish it.');
+    if (!app)
+      throw new DomainError('conflict', 'This integration is not complete (it has no OAuth client_id). An administrator must finish it.');
     const resolved = this.catalog.resolve(integration.provider, integration.config, app.clientId);
     // Ask for no scope that no policy could ever allow (issue 14); what is granted is parsed against the same list.
     return { app, provider: { ...resolved, scopes: consentScopes(resolved, await this.decisions.reach(s.tenant, s.integration)) } };
@@ -58,7 +72,10 @@ export class AuthorizationFlow {
         await this.http.preflight(url);
       } catch {
         await this.record(s, 'denied', 'outbound_blocked', { endpoint: new URL(url).host });
-        throw new DomainError('invalid_request', 'This provider\'s address is not allowed for this vault. An administrator must fix the integration.');
+        throw new DomainError(
+          'invalid_request',
+          "This provider's address is not allowed for this vault. An administrator must fix the integration.",
+        );
       }
     }
     const pkce = newPkce();
@@ -71,13 +88,22 @@ export class AuthorizationFlow {
       verifier.fill(0);
     }
     if (!ok) throw new DomainError('invalid_request', 'This connect session has ended. Ask the app for a new link.');
-    return authorizeUrl(provider, { clientId: app.clientId, redirectUri: this.redirectUri, state, codeChallenge: provider.entry.pkce ? pkce.challenge : null });
+    return authorizeUrl(provider, {
+      clientId: app.clientId,
+      redirectUri: this.redirectUri,
+      state,
+      codeChallenge: provider.entry.pkce ? pkce.challenge : null,
+    });
   }
 
   /** Seals the verifier onto the session (the helper seals again on VK001 and zeroes its copy). */
   private async storeVerifier(s: ConnectSession, stateHash: Buffer, verifier: Buffer | null): Promise<boolean> {
     return this.sealed.write(sessionRef(s), { code_verifier: verifier && Buffer.from(verifier) }, (sealed) =>
-      this.sessions.startAuthorization(s.id, stateHash, { tkVersion: sealed.tkVersion, dekWrapped: sealed.dekWrapped, verifierCt: sealed.fields.code_verifier ?? null }),
+      this.sessions.startAuthorization(s.id, stateHash, {
+        tkVersion: sealed.tkVersion,
+        dekWrapped: sealed.dekWrapped,
+        verifierCt: sealed.fields.code_verifier ?? null,
+      }),
     );
   }
 
@@ -87,7 +113,13 @@ export class AuthorizationFlow {
     const s = state ? await this.sessions.byState(sha256(state)) : undefined;
     if (!state || !s) {
       // Refusals we cannot attribute to a tenant (an unknown `state`) go to the audit context's own bucket.
-      await this.audit.record({ tenant: UNATTRIBUTED_TENANT, action: 'connection.connect', outcome: 'denied', reason: 'invalid_state', details: { state_present: state !== undefined } });
+      await this.audit.record({
+        tenant: UNATTRIBUTED_TENANT,
+        action: 'connection.connect',
+        outcome: 'denied',
+        reason: 'invalid_state',
+        details: { state_present: state !== undefined },
+      });
       throw badState();
     }
     // The state of session A in a browser that does not hold A (SECURITY 13): refused, A left intact.
@@ -110,15 +142,28 @@ export class AuthorizationFlow {
       await this.record(s, 'denied', code === 'access_denied' ? 'cancelled' : 'provider_error', { provider_error: code });
       return { session: s, outcome: code === 'access_denied' ? 'cancelled' : 'failed', error: code };
     }
-    if (typeof q.code !== 'string' || q.code.length === 0 || q.code.length > 4096) return this.refuse(s, 'missing_code', 'The provider sent no authorization code.');
+    if (typeof q.code !== 'string' || q.code.length === 0 || q.code.length > 4096)
+      return this.refuse(s, 'missing_code', 'The provider sent no authorization code.');
     return this.exchange(s, app, provider, q.code, consumed);
   }
 
-  private async exchange(s: ConnectSession, app: OAuthAppCredentials, provider: ResolvedProvider, code: string, sealed: { dekWrapped: Buffer | null; verifierCt: Buffer | null }): Promise<CallbackOutcome> {
+  private async exchange(
+    s: ConnectSession,
+    app: OAuthAppCredentials,
+    provider: ResolvedProvider,
+    code: string,
+    sealed: { dekWrapped: Buffer | null; verifierCt: Buffer | null },
+  ): Promise<CallbackOutcome> {
     let verifier: string | null = null;
     // A PKCE flow without its sealed verifier (NULL) fails like a tampered one: alarmed and audited.
     if (provider.entry.pkce || sealed.verifierCt) {
-      const alarm = { audit: this.audit, action: 'connection.connect', subject: s.subject, integration: s.integration, details: { session: s.id } };
+      const alarm = {
+        audit: this.audit,
+        action: 'connection.connect',
+        subject: s.subject,
+        integration: s.integration,
+        details: { session: s.id },
+      };
       const b = await this.sealed.open(sessionRef(s), { dekWrapped: sealed.dekWrapped, ct: sealed.verifierCt }, 'code_verifier', alarm);
       verifier = b.toString('ascii');
       b.fill(0);
@@ -131,8 +176,12 @@ export class AuthorizationFlow {
     } catch (err) {
       if (!(err instanceof ProviderError)) throw err;
       await this.sessions.finish(s.id, 'failed', err.code);
-      await this.record(s, err.errorClass === 'terminal' ? 'denied' : 'error', 'provider_error', { provider_error: err.code, class: err.errorClass });
-      if (err.errorClass === 'transient') throw new DomainError('unavailable', 'The provider is unavailable; nothing was connected. Try again.', { retryAfter: 5 });
+      await this.record(s, err.errorClass === 'terminal' ? 'denied' : 'error', 'provider_error', {
+        provider_error: err.code,
+        class: err.errorClass,
+      });
+      if (err.errorClass === 'transient')
+        throw new DomainError('unavailable', 'The provider is unavailable; nothing was connected. Try again.', { retryAfter: 5 });
       throw new DomainError('invalid_request', `The provider did not accept the authorization (${err.code}). Nothing was connected.`);
     }
     if (!this.expected(s, identity)) {
@@ -143,7 +192,13 @@ export class AuthorizationFlow {
     }
     let stored: { id: string; version: number; created: boolean };
     try {
-      stored = await this.credentials.put(s.tenant, s.integration, s.subject, { ...grant, providerAccountId: identity.subject }, provider.entry.refresh.aheadSeconds);
+      stored = await this.credentials.put(
+        s.tenant,
+        s.integration,
+        s.subject,
+        { ...grant, providerAccountId: identity.subject },
+        provider.entry.refresh.aheadSeconds,
+      );
     } catch (err) {
       // The user must start over. No revocation here: at some providers (Google) revoking the new token
       // revokes the whole grant, and with it the connection this one was about to replace.
@@ -152,12 +207,21 @@ export class AuthorizationFlow {
       throw err;
     }
     await this.sessions.finish(s.id, 'completed');
-    await this.record(s, 'allowed', undefined, { connection: stored.id, version: stored.version, reconnected: !stored.created, scopes: grant.scopes });
+    await this.record(s, 'allowed', undefined, {
+      connection: stored.id,
+      version: stored.version,
+      reconnected: !stored.created,
+      scopes: grant.scopes,
+    });
     return { session: s, outcome: 'connected' };
   }
 
   /** Who signed in: from the token response or ID token, else the entry's userinfo endpoint. */
-  private async identity(s: ConnectSession, p: ResolvedProvider, g: ParsedGrant): Promise<{ subject: string | null; email: string | null }> {
+  private async identity(
+    s: ConnectSession,
+    p: ResolvedProvider,
+    g: ParsedGrant,
+  ): Promise<{ subject: string | null; email: string | null }> {
     if (p.entry.identity.source !== 'userinfo') return g.identity;
     try {
       return await this.oauth.userinfo(p, g.accessToken);
@@ -181,8 +245,21 @@ export class AuthorizationFlow {
     throw new DomainError('invalid_request', `${detail} Nothing was connected.`);
   }
 
-  private async record(s: ConnectSession, outcome: 'allowed' | 'denied' | 'error', reason?: string, details: Record<string, unknown> = {}): Promise<void> {
-    await this.audit.record({ tenant: s.tenant, action: 'connection.connect', outcome, reason, subject: s.subject, integration: s.integration, details: { session: s.id, ...details } });
+  private async record(
+    s: ConnectSession,
+    outcome: 'allowed' | 'denied' | 'error',
+    reason?: string,
+    details: Record<string, unknown> = {},
+  ): Promise<void> {
+    await this.audit.record({
+      tenant: s.tenant,
+      action: 'connection.connect',
+      outcome,
+      reason,
+      subject: s.subject,
+      integration: s.integration,
+      details: { session: s.id, ...details },
+    });
   }
 }
 
@@ -192,7 +269,9 @@ export function sessionRef(s: Pick<ConnectSession, 'tenant' | 'id' | 'subject' |
 }
 
 function badState(): DomainError {
-  return new DomainError('invalid_request', 'This sign-in response is not valid for this browser: it is unknown, ' +
-    'expired, already used or was started elsewhere. Start again from the app.');
+  return new DomainError(
+    'invalid_request',
+    'This sign-in response is not valid for this browser: it is unknown, ' +
+      'expired, already used or was started elsewhere. Start again from the app.',
+  );
 }
-

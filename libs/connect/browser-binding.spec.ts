@@ -19,10 +19,14 @@ describe('browser binding and CSRF tokens', () => {
   });
 
   it('cookies: __Host- and Secure under https, HttpOnly and SameSite=Lax always; only well-formed session cookies are read', () => {
-    expect(setCookieHeader(id, 's'.repeat(43), 1800, true)).toBe(`__Host-vault_cs_0f8fad5bd9cb469fa16570867728950e=${'s'.repeat(43)}; Path=/; Max-Age=1800; HttpOnly; SameSite=Lax; Secure`);
+    expect(setCookieHeader(id, 's'.repeat(43), 1800, true)).toBe(
+      `__Host-vault_cs_0f8fad5bd9cb469fa16570867728950e=${'s'.repeat(43)}; Path=/; Max-Age=1800; HttpOnly; SameSite=Lax; Secure`,
+    );
     expect(cookieName(id, false)).toBe('vault_cs_0f8fad5bd9cb469fa16570867728950e');
     const v = 'v'.repeat(43);
-    const jar = sessionCookies(`other=1; __Host-vault_cs_0f8fad5bd9cb469fa16570867728950e=${v}; vault_cs_zz=${v}; vault_cs_0f8fad5bd9cb469fa16570867728950f=short`);
+    const jar = sessionCookies(
+      `other=1; __Host-vault_cs_0f8fad5bd9cb469fa16570867728950e=${v}; vault_cs_zz=${v}; vault_cs_0f8fad5bd9cb469fa16570867728950f=short`,
+    );
     expect([...jar]).toEqual([[id, v]]);
     expect(sessionCookies(undefined).size).toBe(0);
   });

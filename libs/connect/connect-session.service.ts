@@ -66,7 +66,12 @@ export class ConnectSessionService implements ConnectLinkIssuer {
    * The release path's offer to an agent whose policy allows this integration for this user; none
    * while `MAX_UNOPENED_OFFERS` offered links for them are still unopened (the agent has those).
    */
-  async linkFor(r: { tenant: TenantId; subject: string; integration: string; agent: string }): Promise<{ url: string; expiresAt: Date } | null> {
+  async linkFor(r: {
+    tenant: TenantId;
+    subject: string;
+    integration: string;
+    agent: string;
+  }): Promise<{ url: string; expiresAt: Date } | null> {
     const offered = await this.open({ tenant: r.tenant, user: r.subject, integration: r.integration, createdBy: `agent:${r.agent}` }, true);
     return offered ? { url: offered.url, expiresAt: offered.expiresAt } : null;
   }
@@ -74,20 +79,42 @@ export class ConnectSessionService implements ConnectLinkIssuer {
   private async open(input: CreateConnectSession, offer: boolean): Promise<{ id: string; url: string; expiresAt: Date } | undefined> {
     const integration = await this.integrations.get(input.tenant, input.integration);
     if (!integration) throw new DomainError('integration_not_found', `no integration named "${input.integration}"`);
-    if (integration.level !== 'user') throw new DomainError('conflict', `integration "${input.integration}" is tenant-level; an admin stores its credential`);
+    if (integration.level !== 'user')
+      throw new DomainError('conflict', `integration "${input.integration}" is tenant-level; an admin stores its credential`);
     let returnUrl: string | null = null;
     if (input.returnUrl !== undefined) {
       const allowlist = Array.isArray(integration.config.return_urls) ? (integration.config.return_urls as string[]) : [];
       const v = checkReturnUrl(input.returnUrl, allowlist, this.publicUrl);
-      if (!v.ok) throw new DomainError('validation_failed', `return_url ${v.reason}`, { extra: { errors: [{ field: 'return_url', message: v.reason }] } });
+      if (!v.ok)
+        throw new DomainError('validation_failed', `return_url ${v.reason}`, {
+          extra: { errors: [{ field: 'return_url', message: v.reason }] },
+        });
       returnUrl = v.url;
     }
     const urlSecret = randomSecret();
     const ttlSeconds = input.ttlSeconds ?? CONNECT_URL_TTL_SECONDS;
-    const row = { tenant: input.tenant, integration: input.integration, subject: input.user, returnUrl, expectedEmail: input.expectedIdentity?.email?.toLowerCase() ?? null, expectedSubject: input.expectedIdentity?.subject ?? null, createdBy: input.createdBy, ttlSeconds };
-    const created = offer ? await this.store.createOffered(row, sha256(urlSecret), MAX_UNOPENED_OFFERS) : await this.store.create(row, sha256(urlSecret));
+    const row = {
+      tenant: input.tenant,
+      integration: input.integration,
+      subject: input.user,
+      returnUrl,
+      expectedEmail: input.expectedIdentity?.email?.toLowerCase() ?? null,
+      expectedSubject: input.expectedIdentity?.subject ?? null,
+      createdBy: input.createdBy,
+      ttlSeconds,
+    };
+    const created = offer
+      ? await this.store.createOffered(row, sha256(urlSecret), MAX_UNOPENED_OFFERS)
+      : await this.store.create(row, sha256(urlSecret));
     if (!created) return undefined;
-    await this.audit.record({ tenant: input.tenant, action: 'connect.session', outcome: 'allowed', subject: input.user, integration: input.integration, details: { session: created.id, by: input.createdBy } });
+    await this.audit.record({
+      tenant: input.tenant,
+      action: 'connect.session',
+      outcome: 'allowed',
+      subject: input.user,
+      integration: input.integration,
+      details: { session: created.id, by: input.createdBy },
+    });
     return { id: created.id, url: `${this.publicUrl}/connect/${urlSecret}`, expiresAt: created.expiresAt };
   }
 
@@ -100,7 +127,12 @@ export class ConnectSessionService implements ConnectLinkIssuer {
     if (!/^[A-Za-z0-9_-]{43}$/.test(urlSecret)) throw gone;
     const browser = newBrowserSecret();
     const claimed = await this.store.claim(sha256(urlSecret), browser.hash, BROWSER_SESSION_SECONDS);
-    if (claimed) return { session: claimed, secret: browser.secret, setCookie: setCookieHeader(claimed.id, browser.secret, BROWSER_SESSION_SECONDS, this.secureCookies) };
+    if (claimed)
+      return {
+        session: claimed,
+        secret: browser.secret,
+        setCookie: setCookieHeader(claimed.id, browser.secret, BROWSER_SESSION_SECONDS, this.secureCookies),
+      };
     const existing = await this.store.byUrlHash(sha256(urlSecret));
     const secret = existing && cookies.get(existing.id);
     if (existing && secret && this.holds(existing, secret)) return { session: existing, secret };
@@ -127,7 +159,10 @@ export class ConnectSessionService implements ConnectLinkIssuer {
     const session = await this.store.byId(sessionId);
     const secret = cookies.get(sessionId);
     if (!session || !secret || !this.holds(session, secret)) {
-      throw new DomainError('forbidden', 'This page belongs to a connect session this browser does not hold, or it has expired. Ask the app for a new link.');
+      throw new DomainError(
+        'forbidden',
+        'This page belongs to a connect session this browser does not hold, or it has expired. Ask the app for a new link.',
+      );
     }
     return { session, secret };
   }
@@ -137,7 +172,8 @@ export class ConnectSessionService implements ConnectLinkIssuer {
     let best: BrowserSession | undefined;
     for (const [id, secret] of cookies) {
       const session = await this.store.byId(id);
-      if (session && this.holds(session, secret) && (!best || session.browserExpiresAt! > best.session.browserExpiresAt!)) best = { session, secret };
+      if (session && this.holds(session, secret) && (!best || session.browserExpiresAt! > best.session.browserExpiresAt!))
+        best = { session, secret };
     }
     return best;
   }
@@ -145,15 +181,27 @@ export class ConnectSessionService implements ConnectLinkIssuer {
   /** "Reconnect" on the connections page: a new session for the same user, already held by this browser. */
   async reconnect(from: ConnectSession, integrationName: string): Promise<BrowserSession> {
     const integration = await this.integrations.get(from.tenant, integrationName);
-    if (!integration || integration.level !== 'user') throw new DomainError('integration_not_found', `no integration named "${integrationName}"`);
+    if (!integration || integration.level !== 'user')
+      throw new DomainError('integration_not_found', `no integration named "${integrationName}"`);
     const browser = newBrowserSecret();
     const session = await this.store.createClaimed(
-      { tenant: from.tenant, integration: integrationName, subject: from.subject, returnUrl: null, createdBy: `user:${from.subject}`, ttlSeconds: CONNECT_URL_TTL_SECONDS },
+      {
+        tenant: from.tenant,
+        integration: integrationName,
+        subject: from.subject,
+        returnUrl: null,
+        createdBy: `user:${from.subject}`,
+        ttlSeconds: CONNECT_URL_TTL_SECONDS,
+      },
       sha256(randomSecret()),
       browser.hash,
       BROWSER_SESSION_SECONDS,
     );
-    return { session, secret: browser.secret, setCookie: setCookieHeader(session.id, browser.secret, BROWSER_SESSION_SECONDS, this.secureCookies) };
+    return {
+      session,
+      secret: browser.secret,
+      setCookie: setCookieHeader(session.id, browser.secret, BROWSER_SESSION_SECONDS, this.secureCookies),
+    };
   }
 
   private holds(s: ConnectSession, secret: string): boolean {

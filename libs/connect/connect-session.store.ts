@@ -81,7 +81,9 @@ export class ConnectSessionStore {
   async createOffered(s: NewConnectSession, urlHash: Buffer, max: number): Promise<{ id: string; expiresAt: Date } | undefined> {
     await this.prepare(s.tenant);
     return this.ds.transaction(async (m) => {
-      await m.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 3))`, [JSON.stringify(['connect-offer', s.tenant, s.subject, s.integration])]);
+      await m.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 3))`, [
+        JSON.stringify(['connect-offer', s.tenant, s.subject, s.integration]),
+      ]);
       const [{ n }]: Array<{ n: number }> = await m.query(
         `SELECT count(*)::int AS n FROM connect_sessions
           WHERE tenant = $1 AND subject = $2 AND integration = $3 AND status = 'pending'
@@ -104,7 +106,10 @@ export class ConnectSessionStore {
         WHERE tenant = $1 AND tk_version IS NOT NULL AND browser_expires_at < now()`,
       [tenant],
     );
-    await this.ds.query(`DELETE FROM connect_sessions WHERE tenant = $1 AND COALESCE(browser_expires_at, expires_at) < now() - interval '1 day'`, [tenant]);
+    await this.ds.query(
+      `DELETE FROM connect_sessions WHERE tenant = $1 AND COALESCE(browser_expires_at, expires_at) < now() - interval '1 day'`,
+      [tenant],
+    );
   }
 
   /** The first browser to open an unexpired URL claims it; any later one gets nothing. */
@@ -146,7 +151,11 @@ export class ConnectSessionStore {
   }
 
   /** Records a fresh `state` and sealed PKCE verifier; an earlier `state` of this session stops working. */
-  async startAuthorization(id: string, stateHash: Buffer, sealed: { tkVersion: number; dekWrapped: Buffer; verifierCt: Buffer | null }): Promise<boolean> {
+  async startAuthorization(
+    id: string,
+    stateHash: Buffer,
+    sealed: { tkVersion: number; dekWrapped: Buffer; verifierCt: Buffer | null },
+  ): Promise<boolean> {
     const [, n]: Returned<never> = await this.ds.query(
       `UPDATE connect_sessions
         SET status = 'authorizing', state_hash = $2, tk_version = $3, dek_wrapped = $4, code_verifier_ct = $5, error_code = NULL,
@@ -185,7 +194,18 @@ async function insert(q: DataSource | EntityManager, s: NewConnectSession, urlHa
     `INSERT INTO connect_sessions (id, tenant, integration, subject, return_url, expected_email, expected_subject, created_by,
       url_hash, expires_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + ($10::int * interval '1 second')) RETURNING id, expires_at`,
-    [randomUUID(), s.tenant, s.integration, s.subject, s.returnUrl, s.expectedEmail ?? null, s.expectedSubject ?? null, s.createdBy, urlHash, s.ttlSeconds],
+    [
+      randomUUID(),
+      s.tenant,
+      s.integration,
+      s.subject,
+      s.returnUrl,
+      s.expectedEmail ?? null,
+      s.expectedSubject ?? null,
+      s.createdBy,
+      urlHash,
+      s.ttlSeconds,
+    ],
   );
   return { id: rows[0].id, expiresAt: rows[0].expires_at };
 }
@@ -193,8 +213,18 @@ async function insert(q: DataSource | EntityManager, s: NewConnectSession, urlHa
 /** The one mapper of a `connect_sessions` row. */
 function toSession(r: SessionRow): ConnectSession {
   return {
-    id: r.id, tenant: r.tenant as TenantId, integration: r.integration, subject: r.subject, returnUrl: r.return_url, expectedEmail: r.expected_email,
-    expectedSubject: r.expected_subject, createdBy: r.created_by, status: r.status, errorCode: r.error_code, expiresAt: r.expires_at,
-    browserExpiresAt: r.browser_expires_at, browserHash: r.browser_hash,
+    id: r.id,
+    tenant: r.tenant as TenantId,
+    integration: r.integration,
+    subject: r.subject,
+    returnUrl: r.return_url,
+    expectedEmail: r.expected_email,
+    expectedSubject: r.expected_subject,
+    createdBy: r.created_by,
+    status: r.status,
+    errorCode: r.error_code,
+    expiresAt: r.expires_at,
+    browserExpiresAt: r.browser_expires_at,
+    browserHash: r.browser_hash,
   };
 }

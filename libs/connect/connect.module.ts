@@ -18,7 +18,15 @@ import { DisconnectService } from './disconnect.service';
  */
 @Module({
   imports: [CredentialsModule, OAuthModule, PolicyModule, AuditModule],
-  providers: [ConnectSessionStore, ConnectSessionService, AuthorizationFlow, ConsentActions, ConsentViewService, DisconnectService, AccountViewService],
+  providers: [
+    ConnectSessionStore,
+    ConnectSessionService,
+    AuthorizationFlow,
+    ConsentActions,
+    ConsentViewService,
+    DisconnectService,
+    AccountViewService,
+  ],
   exports: [AccountViewService, ConnectSessionService, AuthorizationFlow, ConsentActions, ConsentViewService, DisconnectService],
 })
 export class ConnectModule {}

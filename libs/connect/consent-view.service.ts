@@ -73,7 +73,10 @@ export class ConsentViewService {
       providerHost = new URL(resolved.authorizeUrl).host;
       const custom = (i.config.provider_options as { scope_descriptions?: Record<string, string> } | undefined)?.scope_descriptions ?? {};
       const asked = consentScopes(resolved, await this.decisions.reach(s.tenant, i.name));
-      scopes = asked.map((scope) => ({ scope, description: custom[scope] ?? entry.scopes.descriptions[scope] ?? STANDARD_SCOPES[scope] ?? `Access “${scope}”` }));
+      scopes = asked.map((scope) => ({
+        scope,
+        description: custom[scope] ?? entry.scopes.descriptions[scope] ?? STANDARD_SCOPES[scope] ?? `Access “${scope}”`,
+      }));
     }
     return {
       tenant: s.tenant,
@@ -90,7 +93,10 @@ export class ConsentViewService {
   }
 
   async connectionsOf(tenant: TenantId, subject: string): Promise<ConnectionRow[]> {
-    const [rows, integrations] = await Promise.all([this.connections.list(tenant, { user: subject, limit: 200 }), this.integrations.list(tenant)]);
+    const [rows, integrations] = await Promise.all([
+      this.connections.list(tenant, { user: subject, limit: 200 }),
+      this.integrations.list(tenant),
+    ]);
     const byName = new Map(integrations.map((i) => [i.name, i]));
     const names = new Map((await this.agents.list(tenant)).map((a) => [a.client_id, a.name]));
     return Promise.all(
@@ -114,7 +120,9 @@ export class ConsentViewService {
     const names = new Map((await this.agents.list(tenant)).map((a) => [a.client_id, a.name]));
     return reach.map(({ agent, rolesAny }) => {
       const condition = rolesAny.length ? `only when you have the role ${rolesAny.join(' or ')}` : null;
-      return agent === '*' ? { name: 'Any agent registered by this app', clientId: null, condition } : { name: names.get(agent) ?? agent, clientId: agent, condition };
+      return agent === '*'
+        ? { name: 'Any agent registered by this app', clientId: null, condition }
+        : { name: names.get(agent) ?? agent, clientId: agent, condition };
     });
   }
 
@@ -132,9 +140,22 @@ export class ConsentViewService {
   }
 
   /** Since this connection was made: a disconnected and re-made one was not used by the old one's agents. */
-  private async lastUse(tenant: TenantId, subject: string, integration: string, since: Date, names: Map<string, string>): Promise<ConnectionRow['lastUsed']> {
+  private async lastUse(
+    tenant: TenantId,
+    subject: string,
+    integration: string,
+    since: Date,
+    names: Map<string, string>,
+  ): Promise<ConnectionRow['lastUsed']> {
     try {
-      const page = await this.audit.list(tenant, { action: 'credential.release', outcome: 'allowed', user: subject, integration, since: since.toISOString(), limit: 1 });
+      const page = await this.audit.list(tenant, {
+        action: 'credential.release',
+        outcome: 'allowed',
+        user: subject,
+        integration,
+        since: since.toISOString(),
+        limit: 1,
+      });
       const e = page.events[0];
       return e?.agent ? { agent: names.get(e.agent) ?? e.agent, at: e.at } : null;
     } catch {

@@ -31,7 +31,11 @@ export class DisconnectService {
     const revocation = c.kind === 'oauth2' ? await this.revoke(tenant, integration, c.id) : 'not_applicable';
     if (!(await this.connections.delete(tenant, integration, subject))) return { disconnected: false };
     await this.audit.record({
-      tenant, action: 'connection.disconnect', outcome: 'allowed', subject: subject || undefined, integration,
+      tenant,
+      action: 'connection.disconnect',
+      outcome: 'allowed',
+      subject: subject || undefined,
+      integration,
       details: { connection: c.id, version: c.version, revocation, by },
     });
     return { disconnected: true, revocation };

@@ -11,9 +11,11 @@ export type ReturnUrlVerdict = { ok: true; url: string } | { ok: false; reason: 
 const MAX = 2048;
 
 export function checkReturnUrl(raw: unknown, allowlist: readonly string[], publicUrl: string): ReturnUrlVerdict {
-  if (typeof raw !== 'string' || raw.length === 0 || raw.length > MAX) return { ok: false, reason: 'must be an absolute http(s) URL of at most 2048 characters' };
+  if (typeof raw !== 'string' || raw.length === 0 || raw.length > MAX)
+    return { ok: false, reason: 'must be an absolute http(s) URL of at most 2048 characters' };
   // eslint-disable-next-line no-control-regex
-  if (/[\\\u0000-\u0020\u007f-\u009f\u2028\u2029]/.test(raw)) return { ok: false, reason: 'must not contain backslashes, whitespace or control characters' };
+  if (/[\\\u0000-\u0020\u007f-\u009f\u2028\u2029]/.test(raw))
+    return { ok: false, reason: 'must not contain backslashes, whitespace or control characters' };
   if (!/^https?:\/\/[^/?#]/i.test(raw)) return { ok: false, reason: 'must be an absolute http(s) URL' };
   const authority = raw.replace(/^https?:\/\//i, '').split(/[/?#]/)[0];
   if (/%|@/.test(authority)) return { ok: false, reason: 'must not carry user info or encoded characters in the host' };
@@ -25,7 +27,9 @@ export function checkReturnUrl(raw: unknown, allowlist: readonly string[], publi
   }
   if (url.username || url.password) return { ok: false, reason: 'must not carry user info' };
   const candidates = [...allowlist, `${new URL(publicUrl).origin}/`];
-  return candidates.some((entry) => under(url, entry)) ? { ok: true, url: url.toString() } : { ok: false, reason: 'is not on the integration\'s return_urls allowlist' };
+  return candidates.some((entry) => under(url, entry))
+    ? { ok: true, url: url.toString() }
+    : { ok: false, reason: "is not on the integration's return_urls allowlist" };
 }
 
 /** Is `url` at or below the allowlist entry? Origins must match exactly; paths on a segment boundary. */

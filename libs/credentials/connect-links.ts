@@ -8,7 +8,12 @@ import type { TenantId } from '../kernel';
  * pages (worker, CLI) binds `NoConnectLinks` instead, so no module forgets it unnoticed.
  */
 export interface ConnectLinkIssuer {
-  linkFor(request: { tenant: TenantId; subject: string; integration: string; agent: string }): Promise<{ url: string; expiresAt: Date } | null>;
+  linkFor(request: {
+    tenant: TenantId;
+    subject: string;
+    integration: string;
+    agent: string;
+  }): Promise<{ url: string; expiresAt: Date } | null>;
 }
 
 export const CONNECT_LINKS = Symbol('CONNECT_LINKS');

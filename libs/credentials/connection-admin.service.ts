@@ -34,7 +34,8 @@ export class ConnectionAdminService {
     const subject = target.user ?? TENANT_LEVEL;
     const i = await this.integrations.get(tenant, integration);
     if (!i) throw new DomainError('integration_not_found', `no integration named "${integration}"`);
-    if (i.kind !== 'api_key') throw new DomainError('conflict', `integration "${integration}" is OAuth; users connect it through a connect session`);
+    if (i.kind !== 'api_key')
+      throw new DomainError('conflict', `integration "${integration}" is OAuth; users connect it through a connect session`);
     if (i.level !== level) throw new DomainError('conflict', `integration "${integration}" is ${i.level}-level`);
     const key = Buffer.from(apiKey, 'utf8');
     try {
@@ -42,8 +43,22 @@ export class ConnectionAdminService {
       const existing = await this.connections.find(tenant, integration, subject);
       await this.audit.record(
         existing
-          ? { tenant, action: 'key.rotate', outcome: 'allowed', subject: subject || undefined, integration, details: { target: 'api_key', connection: existing.id, from_version: existing.version, by: actor.subject } }
-          : { tenant, action: 'connection.connect', outcome: 'allowed', subject: subject || undefined, integration, details: { method: 'admin_api_key', by: actor.subject } },
+          ? {
+              tenant,
+              action: 'key.rotate',
+              outcome: 'allowed',
+              subject: subject || undefined,
+              integration,
+              details: { target: 'api_key', connection: existing.id, from_version: existing.version, by: actor.subject },
+            }
+          : {
+              tenant,
+              action: 'connection.connect',
+              outcome: 'allowed',
+              subject: subject || undefined,
+              integration,
+              details: { method: 'admin_api_key', by: actor.subject },
+            },
       );
       return await this.connections.putApiKey(tenant, integration, subject, key);
     } finally {
@@ -52,7 +67,10 @@ export class ConnectionAdminService {
   }
 
   /** Ordered by integration and user; `limit` defaults to 500 and is capped at 1000. */
-  list(actor: AdminActor, filter: { user?: string; integration?: string; status?: ConnectionStatus; limit?: number }): Promise<ConnectionSummary[]> {
+  list(
+    actor: AdminActor,
+    filter: { user?: string; integration?: string; status?: ConnectionStatus; limit?: number },
+  ): Promise<ConnectionSummary[]> {
     return this.connections.list(actor.tenant, { ...filter, limit: Math.min(filter.limit ?? DEFAULT_LIST, MAX_LIST) });
   }
 }

@@ -1,7 +1,8 @@
 import { TenantId } from '../kernel';
 
 /** Connection lifecycle events delivered to the tenant's webhook endpoint. */
-export type ConnectionEventType = 'connection.created' | 'connection.refresh_failed' | 'connection.needs_reauth' | 'connection.recovered' | 'connection.deleted';
+export type ConnectionEventType =
+  'connection.created' | 'connection.refresh_failed' | 'connection.needs_reauth' | 'connection.recovered' | 'connection.deleted';
 
 export interface ConnectionEvent {
   tenant: TenantId;

@@ -98,7 +98,11 @@ export class ConnectionRefresher {
     for (let round = 0; round < 3; round++) {
       let narrowed: ParsedGrant | undefined;
       let ran = false;
-      await this.single(tenant, connectionId, () => ((ran = true), this.onDemand(tenant, connectionId, { scopes, deliver: (g) => (narrowed = g) })));
+      await this.single(
+        tenant,
+        connectionId,
+        () => ((ran = true), this.onDemand(tenant, connectionId, { scopes, deliver: (g) => (narrowed = g) })),
+      );
       if (narrowed) return narrowed;
       // Ours ran and delivered nothing (a transient answer, a sibling's commit): no second call now.
       if (ran) break;
@@ -129,7 +133,12 @@ export class ConnectionRefresher {
     return flight;
   }
 
-  private async onDemand(tenant: TenantId, id: string, narrowing?: Narrowing, window: Pick<RefreshWindow, 'releaseAheadSeconds'> = REFRESH_AHEAD): Promise<void> {
+  private async onDemand(
+    tenant: TenantId,
+    id: string,
+    narrowing?: Narrowing,
+    window: Pick<RefreshWindow, 'releaseAheadSeconds'> = REFRESH_AHEAD,
+  ): Promise<void> {
     const deadline = Date.now() + this.waitMs;
     let waited = false;
     for (;;) {
@@ -188,7 +197,9 @@ export class ConnectionRefresher {
       const called = state;
       let grant: ParsedGrant;
       try {
-        grant = narrowing ? await this.oauth.refreshNarrowed(provider, app, previous.refresh, narrowing.scopes) : await this.oauth.refresh(provider, app, previous.refresh, c.scopes);
+        grant = narrowing
+          ? await this.oauth.refreshNarrowed(provider, app, previous.refresh, narrowing.scopes)
+          : await this.oauth.refresh(provider, app, previous.refresh, c.scopes);
       } catch (err) {
         if (!(err instanceof ProviderError)) throw err;
         if (narrowing && err.code === 'invalid_scope') {
@@ -197,7 +208,9 @@ export class ConnectionRefresher {
           throw new DomainError('scope_exceeds_policy', 'the provider refused the narrower scope set');
         }
         const answered = step(called, { on: 'answer', kind: err.errorClass === 'terminal' ? 'terminal' : 'transient' });
-        return answered.at === 'transient' ? await this.transient(c, err, trigger, provider, answered.callSettled) : await this.terminal(c, err, trigger, provider);
+        return answered.at === 'transient'
+          ? await this.transient(c, err, trigger, provider, answered.callSettled)
+          : await this.terminal(c, err, trigger, provider);
       }
       if (!narrowing) {
         await this.commit(c, trigger, provider, grant, previous.refresh, started);
@@ -205,7 +218,8 @@ export class ConnectionRefresher {
       }
       // The stored token stays what it was; only the (possibly rotated) refresh token is new.
       const kept: ParsedGrant = { ...grant, accessToken: previous.access!, expiresAt: c.expiresAt, scopes: c.scopes, metadata: {} };
-      if (await this.commit(c, trigger, provider, kept, previous.refresh, started, { narrowed_for: narrowing.scopes })) narrowing.deliver(grant);
+      if (await this.commit(c, trigger, provider, kept, previous.refresh, started, { narrowed_for: narrowing.scopes }))
+        narrowing.deliver(grant);
     } catch (err) {
       if (err instanceof DomainError) throw err;
       // Ours (database, key provider): give the lease back with the token untouched (the provider was
@@ -218,7 +232,15 @@ export class ConnectionRefresher {
   }
 
   /** Commits a refresh's answer; resolves true when it is the stored one (committed, rescued), false when a sibling's stands. */
-  private async commit(c: ClaimedConnection, trigger: Trigger, provider: ResolvedProvider, grant: ParsedGrant, previousRefresh: Secret, started: number, extra: Record<string, unknown> = {}): Promise<boolean> {
+  private async commit(
+    c: ClaimedConnection,
+    trigger: Trigger,
+    provider: ResolvedProvider,
+    grant: ParsedGrant,
+    previousRefresh: Secret,
+    started: number,
+    extra: Record<string, unknown> = {},
+  ): Promise<boolean> {
     const rotated = grant.refreshToken !== null && grant.refreshToken.reveal() !== previousRefresh.reveal();
     const next: OAuthCredential = { ...grant, refreshToken: grant.refreshToken ?? previousRefresh };
     const schedule = nextRefreshAt(next.expiresAt, true, provider.entry.refresh);
@@ -226,11 +248,15 @@ export class ConnectionRefresher {
     // Audited outside the retry: a failing audit write must not send a committed refresh round again.
     if (committed) return this.committed(c, trigger, provider, started, { trigger, rotated, ...extra });
     // Lost the lease (stalled past it) or the row moved on: find out who holds the latest token.
-    for (const deadline = Date.now() + this.leaseMs; ; ) {
+    for (const deadline = Date.now() + this.leaseMs; ;) {
       const now = await this.store.load(c.tenant, c.id).catch(() => undefined);
       // Flagged after a takeover while the row still holds the token this answer replaces: it is the latest (SECURITY 40).
       if (now?.status === 'refresh_indeterminate' && c.refreshTokenCt && now.refreshTokenCt?.equals(c.refreshTokenCt)) {
-        if (await this.store.rescueRefresh(now, c.refreshTokenCt, next, schedule, this.event(c, 'connection.recovered', { status: 'active' })).catch(() => false)) {
+        if (
+          await this.store
+            .rescueRefresh(now, c.refreshTokenCt, next, schedule, this.event(c, 'connection.recovered', { status: 'active' }))
+            .catch(() => false)
+        ) {
           this.log.warn(`refresh rescued after takeover tenant=${c.tenant} connection=${c.id}`);
           this.report(trigger, provider, 'refreshed', null, started);
           await this.record(c, 'allowed', undefined, { trigger, rotated, rescued: true, ...extra });
@@ -250,7 +276,9 @@ export class ConnectionRefresher {
       if (!now || Date.now() > deadline) break;
       await sleep(100); // a successor holds the lease and is about to flag the row
     }
-    this.log.error(`ALERT refresh_indeterminate tenant=${c.tenant} connection=${c.id} rotated=${rotated} (the provider answered; the commit failed)`);
+    this.log.error(
+      `ALERT refresh_indeterminate tenant=${c.tenant} connection=${c.id} rotated=${rotated} (the provider answered; the commit failed)`,
+    );
     const failed = this.event(c, 'connection.refresh_failed', { status: 'refresh_indeterminate', error_class: 'commit_failed' });
     await this.store.markStatus(c, 'refresh_indeterminate', 'commit_failed', this.owner, failed).catch(() => false);
     this.report(trigger, provider, 'indeterminate', 'commit_failed', started);
@@ -284,7 +312,13 @@ export class ConnectionRefresher {
     }
   }
 
-  private async committed(c: ClaimedConnection, trigger: Trigger, provider: ResolvedProvider, started: number, details: Record<string, unknown>): Promise<boolean> {
+  private async committed(
+    c: ClaimedConnection,
+    trigger: Trigger,
+    provider: ResolvedProvider,
+    started: number,
+    details: Record<string, unknown>,
+  ): Promise<boolean> {
     this.report(trigger, provider, 'refreshed', null, started);
     await this.record(c, 'allowed', undefined, details);
     return true;
@@ -310,7 +344,8 @@ export class ConnectionRefresher {
   /** The previous holder's lease expired mid-refresh and this provider may rotate: a second call could burn the family. */
   private async interrupted(c: ClaimedConnection, trigger: Trigger, provider: ResolvedProvider): Promise<void> {
     const failed = this.event(c, 'connection.refresh_failed', { status: 'refresh_indeterminate', error_class: 'interrupted' });
-    if (!(await this.store.markStatus(c, 'refresh_indeterminate', 'interrupted', c.takenOverFrom, failed))) return this.movedOn(c, trigger, provider, 'interrupted');
+    if (!(await this.store.markStatus(c, 'refresh_indeterminate', 'interrupted', c.takenOverFrom, failed)))
+      return this.movedOn(c, trigger, provider, 'interrupted');
     this.log.error(`ALERT refresh_indeterminate tenant=${c.tenant} connection=${c.id} (lease of ${c.takenOverFrom} expired mid-refresh)`);
     this.report(trigger, provider, 'indeterminate', 'interrupted', 0);
     await this.record(c, 'error', 'refresh_indeterminate', { trigger, interrupted: true });
@@ -327,24 +362,40 @@ export class ConnectionRefresher {
     }
     // After an interrupted refresh the grant may have died of the interruption: say so, not "the user revoked it".
     const status = c.callStartedAt ? 'refresh_indeterminate' : 'needs_reauth';
-    const event = this.event(c, status === 'needs_reauth' ? 'connection.needs_reauth' : 'connection.refresh_failed', { status, error_class: `terminal:${err.code}` });
-    if (!(await this.store.markStatus(c, status, `terminal:${err.code}`, c.takenOverFrom, event))) return this.movedOn(c, trigger, provider, err.code);
+    const event = this.event(c, status === 'needs_reauth' ? 'connection.needs_reauth' : 'connection.refresh_failed', {
+      status,
+      error_class: `terminal:${err.code}`,
+    });
+    if (!(await this.store.markStatus(c, status, `terminal:${err.code}`, c.takenOverFrom, event)))
+      return this.movedOn(c, trigger, provider, err.code);
     this.report(trigger, provider, status === 'needs_reauth' ? 'terminal' : 'indeterminate', err.code, 0);
     await this.record(c, 'denied', status, { trigger, provider_error: err.code });
     throw needsReauth();
   }
 
-  private async transient(c: ClaimedConnection, err: ProviderError, trigger: Trigger, provider: ResolvedProvider, callSettled: boolean): Promise<void> {
+  private async transient(
+    c: ClaimedConnection,
+    err: ProviderError,
+    trigger: Trigger,
+    provider: ResolvedProvider,
+    callSettled: boolean,
+  ): Promise<void> {
     const errorClass = `${err.errorClass}:${err.code}`;
     const delay = backoffDelayMs(c.refreshFailures + 1, this.backoff, err.retryAfterSeconds);
     // The first failure of a streak is news; the retries that follow are not.
-    const event = c.refreshFailures === 0 ? this.event(c, 'connection.refresh_failed', { status: 'active', error_class: errorClass }) : undefined;
+    const event =
+      c.refreshFailures === 0 ? this.event(c, 'connection.refresh_failed', { status: 'active', error_class: errorClass }) : undefined;
     const retryAt = new Date(Date.now() + delay);
     // The provider answered our call: it is settled, unless an earlier interrupted call is still outstanding.
     const settled = { errorClass, retryAt, failed: true, callSettled };
     if (!(await this.store.releaseLease(c, this.owner, settled, event))) await this.refusedAfterTakeover(c, err, errorClass, retryAt);
     this.report(trigger, provider, 'transient', err.code, 0);
-    await this.record(c, 'error', 'provider_unavailable', { trigger, provider_error: err.code, status: err.status, retry_in_seconds: Math.round(delay / 1000) });
+    await this.record(c, 'error', 'provider_unavailable', {
+      trigger,
+      provider_error: err.code,
+      status: err.status,
+      retry_in_seconds: Math.round(delay / 1000),
+    });
     // The token it would have replaced is still good: release that one.
     if (c.expiresAt && c.expiresAt.getTime() > Date.now()) return;
     throw unavailable(err.retryAfterSeconds ?? 5);
@@ -362,16 +413,44 @@ export class ConnectionRefresher {
     if (!now || now.status !== 'refresh_indeterminate' || !c.refreshTokenCt || !now.refreshTokenCt?.equals(c.refreshTokenCt)) return;
     const recovered = this.event(c, 'connection.recovered', { status: 'active' });
     if (await this.store.clearIndeterminate(now, c.refreshTokenCt, { errorClass, retryAt }, recovered)) {
-      this.log.warn(`refresh_indeterminate cleared tenant=${c.tenant} connection=${c.id} (the provider refused the interrupted call: ${err.status})`);
+      this.log.warn(
+        `refresh_indeterminate cleared tenant=${c.tenant} connection=${c.id} (the provider refused the interrupted call: ${err.status})`,
+      );
     }
   }
 
-  private report(trigger: Trigger, provider: ResolvedProvider | null, outcome: RefreshOutcome, errorClass: string | null, started: number): void {
-    reportRefresh(() => ({ source: this, provider: provider?.entry.id ?? 'unknown', trigger, outcome, errorClass, seconds: started ? (performance.now() - started) / 1000 : 0 }));
+  private report(
+    trigger: Trigger,
+    provider: ResolvedProvider | null,
+    outcome: RefreshOutcome,
+    errorClass: string | null,
+    started: number,
+  ): void {
+    reportRefresh(() => ({
+      source: this,
+      provider: provider?.entry.id ?? 'unknown',
+      trigger,
+      outcome,
+      errorClass,
+      seconds: started ? (performance.now() - started) / 1000 : 0,
+    }));
   }
 
-  private async record(c: RefreshableConnection, outcome: 'allowed' | 'denied' | 'error', reason: string | undefined, details: Record<string, unknown>): Promise<void> {
-    await this.audit.record({ tenant: c.tenant, action: 'connection.refresh', outcome, reason, subject: c.subject || undefined, integration: c.integration, details: { connection: c.id, version: c.version, ...details } });
+  private async record(
+    c: RefreshableConnection,
+    outcome: 'allowed' | 'denied' | 'error',
+    reason: string | undefined,
+    details: Record<string, unknown>,
+  ): Promise<void> {
+    await this.audit.record({
+      tenant: c.tenant,
+      action: 'connection.refresh',
+      outcome,
+      reason,
+      subject: c.subject || undefined,
+      integration: c.integration,
+      details: { connection: c.id, version: c.version, ...details },
+    });
   }
 
   private event(c: RefreshableConnection, type: ConnectionEventType, data: Record<string, unknown>): ConnectionEvent {

@@ -35,19 +35,47 @@ const row = (over: Partial<ConnectionRow> = {}): ConnectionRow => ({
 describe('toConnection (the one mapper of a connections row)', () => {
   it('maps every column, the bigint version (text from pg) to a number', () => {
     const c = toConnection(row());
-    expect(c).toMatchObject({ tenant: 'acme', subject: 'alice', user: 'alice', level: 'user', version: 12, refreshFailures: 2, tkVersion: 3, providerAccountId: 'acct-1' });
+    expect(c).toMatchObject({
+      tenant: 'acme',
+      subject: 'alice',
+      user: 'alice',
+      level: 'user',
+      version: 12,
+      refreshFailures: 2,
+      tkVersion: 3,
+      providerAccountId: 'acct-1',
+    });
     expect(c.refreshTokenCt?.toString()).toBe('rt');
     expect(c.tokenIssuedAt).toEqual(new Date('2026-12-01T09:00:00Z'));
   });
 
   it("reads a tenant-level row ('' subject) as having no user, and fills nullable columns with their defaults", () => {
     const c = toConnection(row({ subject: '', scopes: null, metadata: null, refresh_failures: null, token_issued_at: null }));
-    expect(c).toMatchObject({ user: null, level: 'tenant', subject: '', scopes: [], metadata: {}, refreshFailures: 0, tokenIssuedAt: null });
+    expect(c).toMatchObject({
+      user: null,
+      level: 'tenant',
+      subject: '',
+      scopes: [],
+      metadata: {},
+      refreshFailures: 0,
+      tokenIssuedAt: null,
+    });
   });
 
   it('leaves the sealed fields and refresh internals out of a summary', () => {
     const summary = summaryOf(toConnection(row({ api_key_ct: Buffer.from('k') })));
-    for (const k of ['dekWrapped', 'accessTokenCt', 'refreshTokenCt', 'apiKeyCt', 'tkVersion', 'tenant', 'subject', 'leaseOwner', 'callStartedAt']) expect(summary).not.toHaveProperty(k);
+    for (const k of [
+      'dekWrapped',
+      'accessTokenCt',
+      'refreshTokenCt',
+      'apiKeyCt',
+      'tkVersion',
+      'tenant',
+      'subject',
+      'leaseOwner',
+      'callStartedAt',
+    ])
+      expect(summary).not.toHaveProperty(k);
     expect(summary).toMatchObject({ id: row().id, integration: 'calendar', version: 12, scopes: ['calendar.read'] });
   });
 

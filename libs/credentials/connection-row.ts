@@ -39,10 +39,34 @@ export interface ConnectionRow {
 
 /** The columns `toConnection` reads, in `ConnectionRow`'s order (previous_api_key_ct is never read back: it is only destroyed). */
 export const CONNECTION_COLUMN_LIST = [
-  'id', 'tenant', 'integration', 'subject', 'kind', 'status', 'version', 'tk_version', 'dek_wrapped', 'access_token_ct', 'refresh_token_ct',
-  'api_key_ct', 'expires_at', 'scopes', 'metadata', 'provider_account_id', 'lease_owner', 'lease_expires_at', 'next_refresh_at',
-  'last_refresh_at', 'last_error_class', 'refresh_failures', 'interrupted_owner', 'refresh_call_started_at', 'token_issued_at',
-  'previous_expires_at', 'created_at', 'updated_at',
+  'id',
+  'tenant',
+  'integration',
+  'subject',
+  'kind',
+  'status',
+  'version',
+  'tk_version',
+  'dek_wrapped',
+  'access_token_ct',
+  'refresh_token_ct',
+  'api_key_ct',
+  'expires_at',
+  'scopes',
+  'metadata',
+  'provider_account_id',
+  'lease_owner',
+  'lease_expires_at',
+  'next_refresh_at',
+  'last_refresh_at',
+  'last_error_class',
+  'refresh_failures',
+  'interrupted_owner',
+  'refresh_call_started_at',
+  'token_issued_at',
+  'previous_expires_at',
+  'created_at',
+  'updated_at',
 ] as const satisfies ReadonlyArray<keyof ConnectionRow>;
 
 /** `CONNECTION_COLUMN_LIST` for a select list, optionally qualified by a table alias. */
@@ -112,5 +136,24 @@ export function toConnection(r: ConnectionRow): Connection {
 export function summaryOf(c: Connection): ConnectionSummary {
   const { id, integration, user, level, kind, status, version, scopes, expiresAt, metadata, providerAccountId } = c;
   const { lastRefreshAt, nextRefreshAt, lastErrorClass, refreshFailures, previousExpiresAt, createdAt, updatedAt } = c;
-  return { id, integration, user, level, kind, status, version, scopes, expiresAt, metadata, providerAccountId, lastRefreshAt, nextRefreshAt, lastErrorClass, refreshFailures, previousExpiresAt, createdAt, updatedAt };
+  return {
+    id,
+    integration,
+    user,
+    level,
+    kind,
+    status,
+    version,
+    scopes,
+    expiresAt,
+    metadata,
+    providerAccountId,
+    lastRefreshAt,
+    nextRefreshAt,
+    lastErrorClass,
+    refreshFailures,
+    previousExpiresAt,
+    createdAt,
+    updatedAt,
+  };
 }

@@ -52,7 +52,18 @@ export type ConnectionRecord = Connection;
 /** What a release reads of a connection (`findForRelease`); `tokenIssuedAt` and `provider` size the refresh-ahead window. */
 export type ReleasableConnection = Pick<
   ConnectionRecord,
-  'id' | 'kind' | 'status' | 'version' | 'scopes' | 'expiresAt' | 'metadata' | 'tenant' | 'tkVersion' | 'dekWrapped' | 'accessTokenCt' | 'apiKeyCt'
+  | 'id'
+  | 'kind'
+  | 'status'
+  | 'version'
+  | 'scopes'
+  | 'expiresAt'
+  | 'metadata'
+  | 'tenant'
+  | 'tkVersion'
+  | 'dekWrapped'
+  | 'accessTokenCt'
+  | 'apiKeyCt'
 > & { integration: string; subject: string; tokenIssuedAt?: Date | null; provider?: string | null };
 
 /** The user id of a tenant-level connection (user ids are never empty). */
@@ -122,12 +133,18 @@ export class ConnectionStore {
    * again within its grace period drops the older previous value. Writes compare-and-set on the
    * version, so a concurrent rotation or disconnect is never overwritten blindly.
    */
-  async putApiKey(tenant: TenantId, integration: string, subject: string, apiKey: Buffer): Promise<{ created: boolean; connection: ConnectionSummary }> {
+  async putApiKey(
+    tenant: TenantId,
+    integration: string,
+    subject: string,
+    apiKey: Buffer,
+  ): Promise<{ created: boolean; connection: ConnectionSummary }> {
     for (let attempt = 0; attempt < 4; attempt++) {
       const existing = await this.find(tenant, integration, subject);
       const id: string = existing?.id ?? randomUUID();
       const ref = connectionRef(tenant, id, integration, subject);
-      const previous = existing?.apiKeyCt && this.graceMs > 0 ? await this.openQuietly(ref, existing.dekWrapped, existing.apiKeyCt) : undefined;
+      const previous =
+        existing?.apiKeyCt && this.graceMs > 0 ? await this.openQuietly(ref, existing.dekWrapped, existing.apiKeyCt) : undefined;
       // The helper zeroes what it is given: a copy of the caller's key, made anew for each attempt.
       const plaintext: Record<string, Buffer | null> = { api_key: Buffer.from(apiKey) };
       if (previous) plaintext.previous_api_key = previous;
@@ -140,7 +157,16 @@ export class ConnectionStore {
                    status = 'active', version = version + 1, updated_at = now()
                  WHERE id = $6 AND tenant = $7 AND version = $8
                  RETURNING ${COLUMNS}, false AS created`,
-                [sealed.tkVersion, sealed.dekWrapped, sealed.fields.api_key, sealed.fields.previous_api_key ?? null, this.graceMs / 1000, id, tenant, existing.version],
+                [
+                  sealed.tkVersion,
+                  sealed.dekWrapped,
+                  sealed.fields.api_key,
+                  sealed.fields.previous_api_key ?? null,
+                  this.graceMs / 1000,
+                  id,
+                  tenant,
+                  existing.version,
+                ],
               )
               .then((r: [Written[], number]) => r[0])
           : this.withEvents(
@@ -164,7 +190,12 @@ export class ConnectionStore {
   /** The previous value of a rotated API key is best kept, never worth failing a rotation over (the failure is still reported). */
   private async openQuietly(ref: RecordRef, dekWrapped: Buffer, ct: Buffer): Promise<Buffer | undefined> {
     try {
-      return await this.sealed.open(ref, { dekWrapped, ct }, 'api_key', { audit: this.audit, action: 'key.rotate', subject: ref.bind.subject || undefined, integration: ref.bind.integration });
+      return await this.sealed.open(ref, { dekWrapped, ct }, 'api_key', {
+        audit: this.audit,
+        action: 'key.rotate',
+        subject: ref.bind.subject || undefined,
+        integration: ref.bind.integration,
+      });
     } catch (err) {
       if (err instanceof KeyUnwrapError) return undefined;
       throw err;
@@ -188,13 +219,21 @@ export class ConnectionStore {
   /** Crypto-shredding of a user: every connection of theirs, and with it the only copy of each DEK. */
   async deleteAllForUser(tenant: TenantId, subject: string): Promise<Array<{ id: string; integration: string }>> {
     return this.withEvents(
-      async (db) => ((await db.query(`DELETE FROM connections WHERE tenant = $1 AND subject = $2 RETURNING id, integration`, [tenant, subject])) as [Array<{ id: string; integration: string }>])[0],
+      async (db) =>
+        (
+          (await db.query(`DELETE FROM connections WHERE tenant = $1 AND subject = $2 RETURNING id, integration`, [tenant, subject])) as [
+            Array<{ id: string; integration: string }>,
+          ]
+        )[0],
       (rows) => rows.map((r) => deletedOrCreated('connection.deleted', tenant, r.id, r.integration, subject)),
     );
   }
 
   async find(tenant: TenantId, integration: string, subject: string): Promise<Connection | undefined> {
-    const rows: ConnectionRow[] = await this.ds.query(`SELECT ${COLUMNS} FROM connections WHERE tenant = $1 AND integration = $2 AND subject = $3`, [tenant, integration, subject]);
+    const rows: ConnectionRow[] = await this.ds.query(
+      `SELECT ${COLUMNS} FROM connections WHERE tenant = $1 AND integration = $2 AND subject = $3`,
+      [tenant, integration, subject],
+    );
     return rows[0] ? toConnection(rows[0]) : undefined;
   }
 
@@ -204,10 +243,31 @@ export class ConnectionStore {
    * rows as arrays) rather than TypeORM's per-query runner.
    */
   async findForRelease(tenant: TenantId, integration: string, subject: string): Promise<ReleasableConnection | undefined> {
-    const { rows } = await pgPool(this.ds).query<ReleaseTuple>({ name: 'vault_connection_find_for_release', text: FIND_FOR_RELEASE, values: [tenant, integration, subject], rowMode: 'array' });
+    const { rows } = await pgPool(this.ds).query<ReleaseTuple>({
+      name: 'vault_connection_find_for_release',
+      text: FIND_FOR_RELEASE,
+      values: [tenant, integration, subject],
+      rowMode: 'array',
+    });
     const r = rows[0];
     if (!r) return undefined;
-    const [id, kind, status, version, scopes, expiresAt, metadata, tkVersion, dekWrapped, accessTokenCt, apiKeyCt, integrationName, storedSubject, tokenIssuedAt, provider] = r;
+    const [
+      id,
+      kind,
+      status,
+      version,
+      scopes,
+      expiresAt,
+      metadata,
+      tkVersion,
+      dekWrapped,
+      accessTokenCt,
+      apiKeyCt,
+      integrationName,
+      storedSubject,
+      tokenIssuedAt,
+      provider,
+    ] = r;
     return {
       id,
       kind,
@@ -235,10 +295,16 @@ export class ConnectionStore {
    */
   async open(c: ReleasableConnection, field: 'access_token' | 'api_key', alarm: Omit<DecryptAlarm, 'audit'>): Promise<Buffer> {
     const ct = field === 'api_key' ? c.apiKeyCt : c.accessTokenCt;
-    return this.sealed.open(connectionRef(c.tenant, c.id, c.integration, c.subject), { dekWrapped: c.dekWrapped, ct }, field, { audit: this.audit, ...alarm });
+    return this.sealed.open(connectionRef(c.tenant, c.id, c.integration, c.subject), { dekWrapped: c.dekWrapped, ct }, field, {
+      audit: this.audit,
+      ...alarm,
+    });
   }
 
-  async list(tenant: TenantId, filter: { user?: string; integration?: string; status?: ConnectionStatus; limit: number }): Promise<ConnectionSummary[]> {
+  async list(
+    tenant: TenantId,
+    filter: { user?: string; integration?: string; status?: ConnectionStatus; limit: number },
+  ): Promise<ConnectionSummary[]> {
     const rows: ConnectionRow[] = await this.ds.query(
       `SELECT ${COLUMNS} FROM connections WHERE tenant = $1
          AND ($2::text IS NULL OR subject = $2) AND ($3::text IS NULL OR integration = $3) AND ($4::text IS NULL OR status = $4)
@@ -249,7 +315,9 @@ export class ConnectionStore {
   }
 
   /** A tenant's connections counted by their integration's provider and status (for the operator dashboard). */
-  async countByIntegrationAndStatus(tenant: TenantId): Promise<Array<{ integration: string; provider: string; status: ConnectionStatus; count: number }>> {
+  async countByIntegrationAndStatus(
+    tenant: TenantId,
+  ): Promise<Array<{ integration: string; provider: string; status: ConnectionStatus; count: number }>> {
     return this.ds.query(
       `SELECT c.integration, i.provider, c.status, count(*)::int AS count
          FROM connections c JOIN integrations i ON i.tenant = c.tenant AND i.name = c.integration
@@ -262,13 +330,35 @@ export class ConnectionStore {
   /** Destroys the connection row, and with it the only copy of its wrapped DEK. */
   async delete(tenant: TenantId, integration: string, subject: string): Promise<boolean> {
     const rows = await this.withEvents(
-      async (db) => ((await db.query(`DELETE FROM connections WHERE tenant = $1 AND integration = $2 AND subject = $3 RETURNING id`, [tenant, integration, subject])) as [Array<{ id: string }>])[0],
+      async (db) =>
+        (
+          (await db.query(`DELETE FROM connections WHERE tenant = $1 AND integration = $2 AND subject = $3 RETURNING id`, [
+            tenant,
+            integration,
+            subject,
+          ])) as [Array<{ id: string }>]
+        )[0],
       (deleted) => deleted.map((r) => deletedOrCreated('connection.deleted', tenant, r.id, integration, subject)),
     );
     return rows.length > 0;
   }
 }
 
-function deletedOrCreated(type: 'connection.created' | 'connection.deleted', tenant: TenantId, id: string, integration: string, subject: string): ConnectionEvent {
-  return { tenant, type, data: { connection_id: id, integration, user: subject === TENANT_LEVEL ? null : subject, status: type === 'connection.created' ? 'active' : 'deleted' } };
+function deletedOrCreated(
+  type: 'connection.created' | 'connection.deleted',
+  tenant: TenantId,
+  id: string,
+  integration: string,
+  subject: string,
+): ConnectionEvent {
+  return {
+    tenant,
+    type,
+    data: {
+      connection_id: id,
+      integration,
+      user: subject === TENANT_LEVEL ? null : subject,
+      status: type === 'connection.created' ? 'active' : 'deleted',
+    },
+  };
 }

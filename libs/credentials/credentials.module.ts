@@ -21,7 +21,30 @@ import { IntegrationAdminService } from './integration-admin.service';
  */
 @Module({
   imports: [PolicyModule, AuditModule, OAuthModule],
-  providers: [IntegrationStore, ConnectionStore, OAuthCredentialStore, OAuthAppCredentialReader, ConnectionRefresher, DerivedTokenStore, DownscopedTokens, ScopeCeilingCheck, CredentialReleaseService, IntegrationAdminService, ConnectionAdminService],
-  exports: [IntegrationStore, ConnectionStore, OAuthCredentialStore, OAuthAppCredentialReader, ConnectionRefresher, CredentialReleaseService, ScopeCeilingCheck, IntegrationAdminService, ConnectionAdminService, OAuthModule],
+  providers: [
+    IntegrationStore,
+    ConnectionStore,
+    OAuthCredentialStore,
+    OAuthAppCredentialReader,
+    ConnectionRefresher,
+    DerivedTokenStore,
+    DownscopedTokens,
+    ScopeCeilingCheck,
+    CredentialReleaseService,
+    IntegrationAdminService,
+    ConnectionAdminService,
+  ],
+  exports: [
+    IntegrationStore,
+    ConnectionStore,
+    OAuthCredentialStore,
+    OAuthAppCredentialReader,
+    ConnectionRefresher,
+    CredentialReleaseService,
+    ScopeCeilingCheck,
+    IntegrationAdminService,
+    ConnectionAdminService,
+    OAuthModule,
+  ],
 })
 export class CredentialsModule {}

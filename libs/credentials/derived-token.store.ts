@@ -13,8 +13,17 @@ const TABLE = 'derived_tokens';
  * whose account on which integration that connection is (as the connection row says now): a
  * connection relabelled in place does not hand its cached narrowed tokens to the new label.
  */
-function derivedRef(tenant: TenantId, id: string, o: { connectionId: string; scopeKey: string; subject: string; integration: string }): RecordRef {
-  return { tenant, table: TABLE, id, bind: { connection_id: o.connectionId, scope_key: o.scopeKey, subject: o.subject, integration: o.integration } };
+function derivedRef(
+  tenant: TenantId,
+  id: string,
+  o: { connectionId: string; scopeKey: string; subject: string; integration: string },
+): RecordRef {
+  return {
+    tenant,
+    table: TABLE,
+    id,
+    bind: { connection_id: o.connectionId, scope_key: o.scopeKey, subject: o.subject, integration: o.integration },
+  };
 }
 
 /** A downscoped access token as the provider answered it. */
@@ -53,7 +62,17 @@ interface DerivedTokenRow {
 
 /** The one mapper of a `derived_tokens` row. */
 function toSealedDerived(r: DerivedTokenRow): SealedDerivedToken {
-  return { id: r.id, connectionId: r.connection_id, scopeKey: r.scope_key, subject: r.subject, integration: r.integration, scopes: r.scopes, expiresAt: r.expires_at, dekWrapped: r.dek_wrapped, accessTokenCt: r.access_token_ct };
+  return {
+    id: r.id,
+    connectionId: r.connection_id,
+    scopeKey: r.scope_key,
+    subject: r.subject,
+    integration: r.integration,
+    scopes: r.scopes,
+    expiresAt: r.expires_at,
+    dekWrapped: r.dek_wrapped,
+    accessTokenCt: r.access_token_ct,
+  };
 }
 
 /**
@@ -81,7 +100,13 @@ export class DerivedTokenStore {
 
   /** The token, opened. Key errors propagate (`KeyUnwrapError`), alarmed and audited as `decrypt_failed`. */
   async open(tenant: TenantId, row: SealedDerivedToken): Promise<Buffer> {
-    const alarm = { audit: this.audit, action: 'credential.release', subject: row.subject || undefined, integration: row.integration, details: { connection: row.connectionId } };
+    const alarm = {
+      audit: this.audit,
+      action: 'credential.release',
+      subject: row.subject || undefined,
+      integration: row.integration,
+      details: { connection: row.connectionId },
+    };
     return this.sealed.open(derivedRef(tenant, row.id, row), { dekWrapped: row.dekWrapped, ct: row.accessTokenCt }, 'access_token', alarm);
   }
 
@@ -91,7 +116,10 @@ export class DerivedTokenStore {
    */
   async put(tenant: TenantId, connectionId: string, scopeKey: string, sourceCt: Buffer, t: DerivedToken): Promise<void> {
     const digest = createHash('sha256').update(sourceCt).digest();
-    const [owner]: Array<Pick<ConnectionRow, 'subject' | 'integration'>> = await this.ds.query(`SELECT subject, integration FROM connections WHERE tenant = $1 AND id = $2`, [tenant, connectionId]);
+    const [owner]: Array<Pick<ConnectionRow, 'subject' | 'integration'>> = await this.ds.query(
+      `SELECT subject, integration FROM connections WHERE tenant = $1 AND id = $2`,
+      [tenant, connectionId],
+    );
     if (!owner) throw new DomainError('connection_not_found', 'no connection for this user and integration');
     const id = randomUUID();
     const ref = derivedRef(tenant, id, { connectionId, scopeKey, ...owner });
@@ -103,10 +131,25 @@ export class DerivedTokenStore {
          ON CONFLICT (tenant, connection_id, scope_key) DO UPDATE SET id = EXCLUDED.id, scopes = EXCLUDED.scopes, source_digest = EXCLUDED.source_digest,
            tk_version = EXCLUDED.tk_version, dek_wrapped = EXCLUDED.dek_wrapped, access_token_ct = EXCLUDED.access_token_ct,
            expires_at = EXCLUDED.expires_at, created_at = now()`,
-        [id, tenant, connectionId, scopeKey, t.scopes, digest, sealed.tkVersion, sealed.dekWrapped, sealed.fields.access_token, t.expiresAt],
+        [
+          id,
+          tenant,
+          connectionId,
+          scopeKey,
+          t.scopes,
+          digest,
+          sealed.tkVersion,
+          sealed.dekWrapped,
+          sealed.fields.access_token,
+          t.expiresAt,
+        ],
       ),
     );
     // Rows derived from an older refresh token are never released again: keep the table to the live ones.
-    await this.ds.query(`DELETE FROM derived_tokens WHERE tenant = $1 AND connection_id = $2 AND source_digest <> $3`, [tenant, connectionId, digest]);
+    await this.ds.query(`DELETE FROM derived_tokens WHERE tenant = $1 AND connection_id = $2 AND source_digest <> $3`, [
+      tenant,
+      connectionId,
+      digest,
+    ]);
   }
 }

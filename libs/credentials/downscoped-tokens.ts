@@ -60,7 +60,13 @@ export class DownscopedTokens {
    * A token for exactly `scopes` (or fewer, if the provider granted fewer) of connection `id`.
    * Rejects with `NarrowingRefused`, `needs_reauth`, `unavailable`, or a `KeyUnwrapError` from a cached row.
    */
-  async obtain(tenant: TenantId, integration: string, id: string, scopes: string[], window: Pick<RefreshWindow, 'releaseAheadSeconds'> = REFRESH_AHEAD): Promise<NarrowedToken> {
+  async obtain(
+    tenant: TenantId,
+    integration: string,
+    id: string,
+    scopes: string[],
+    window: Pick<RefreshWindow, 'releaseAheadSeconds'> = REFRESH_AHEAD,
+  ): Promise<NarrowedToken> {
     const key = scopeSetKey(scopes);
     const cached = await this.store.find(tenant, id, key);
     // A cached narrowed token is renewed on the release's window (its provider's releaseAheadSeconds).
@@ -107,11 +113,15 @@ export class DownscopedTokens {
         if (!(err instanceof ProviderError)) throw err;
         if (err.code === 'invalid_scope') throw new NarrowingRefused('provider_refused_scope');
         if (err.errorClass === 'terminal') throw new DomainError('needs_reauth', 'the connection must be re-authorized by the user');
-        throw new DomainError('unavailable', 'the provider is unavailable; nothing was released', { retryAfter: err.retryAfterSeconds ?? 5 });
+        throw new DomainError('unavailable', 'the provider is unavailable; nothing was released', {
+          retryAfter: err.retryAfterSeconds ?? 5,
+        });
       }
       if (grant.refreshToken && grant.refreshToken.reveal() !== refresh.reveal()) {
         // The catalog says this provider never rotates. Its new refresh token is not committed here.
-        this.log.error(`ALERT downscope_rotated tenant=${tenant} connection=${id} (the provider rotated the refresh token on a narrowed refresh)`);
+        this.log.error(
+          `ALERT downscope_rotated tenant=${tenant} connection=${id} (the provider rotated the refresh token on a narrowed refresh)`,
+        );
         throw new DomainError('unavailable', 'the provider answered unexpectedly; nothing was released', { retryAfter: 5 });
       }
     }

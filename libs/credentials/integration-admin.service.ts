@@ -47,14 +47,30 @@ export class IntegrationAdminService {
   async put(actor: AdminActor, name: string, input: IntegrationSettings): Promise<IntegrationReport & { created: boolean }> {
     const { provider, level, client_secret, ...config } = input;
     if (kindOf(provider) === 'api_key' && (client_secret || config.client_id)) {
-      throw new DomainError('validation_failed', 'api_key integrations take no client_id or client_secret', { extra: { errors: [{ field: 'client_secret', message: 'not allowed for api_key' }] } });
+      throw new DomainError('validation_failed', 'api_key integrations take no client_id or client_secret', {
+        extra: { errors: [{ field: 'client_secret', message: 'not allowed for api_key' }] },
+      });
     }
     const errors = this.providerSettings(provider, config);
-    if (errors.length) throw new DomainError('validation_failed', `Invalid provider settings: ${[...new Set(errors.map((e) => e.field))].join(', ')}`, { extra: { errors } });
+    if (errors.length)
+      throw new DomainError('validation_failed', `Invalid provider settings: ${[...new Set(errors.map((e) => e.field))].join(', ')}`, {
+        extra: { errors },
+      });
     // Audited before it is stored (fail closed); the client secret only as "set" (audit keys may not name a secret), never its value.
     await this.audit.record({
-      tenant: actor.tenant, action: 'integration.put', outcome: 'allowed', integration: name,
-      details: { by: actor.subject, provider, level: level ?? 'user', settings: Object.keys(config).filter((k) => config[k as keyof typeof config] !== undefined).sort(), client_credential_set: client_secret !== undefined },
+      tenant: actor.tenant,
+      action: 'integration.put',
+      outcome: 'allowed',
+      integration: name,
+      details: {
+        by: actor.subject,
+        provider,
+        level: level ?? 'user',
+        settings: Object.keys(config)
+          .filter((k) => config[k as keyof typeof config] !== undefined)
+          .sort(),
+        client_credential_set: client_secret !== undefined,
+      },
     });
     const result = await this.integrations.put(actor.tenant, name, {
       provider,
@@ -76,8 +92,15 @@ export class IntegrationAdminService {
   }
 
   async remove(actor: AdminActor, name: string): Promise<void> {
-    if (!(await this.integrations.delete(actor.tenant, name))) throw new DomainError('integration_not_found', `no integration named "${name}"`);
-    await this.audit.record({ tenant: actor.tenant, action: 'integration.delete', outcome: 'allowed', integration: name, details: { by: actor.subject } });
+    if (!(await this.integrations.delete(actor.tenant, name)))
+      throw new DomainError('integration_not_found', `no integration named "${name}"`);
+    await this.audit.record({
+      tenant: actor.tenant,
+      action: 'integration.delete',
+      outcome: 'allowed',
+      integration: name,
+      details: { by: actor.subject },
+    });
   }
 
   /** The catalog checks parameters and custom entries; plain-http URLs need an allowlisted host. Messages never echo values. */
@@ -85,11 +108,13 @@ export class IntegrationAdminService {
     const errors: FieldError[] = [];
     const urls = (['authorize_url', 'token_url', 'revocation_url'] as const).filter((f) => config[f] !== undefined);
     if (provider !== CUSTOM_PROVIDER) {
-      for (const f of [...urls, ...(config.provider_options ? ['provider_options'] : [])]) errors.push({ field: f, message: 'is only for custom-oauth2' });
+      for (const f of [...urls, ...(config.provider_options ? ['provider_options'] : [])])
+        errors.push({ field: f, message: 'is only for custom-oauth2' });
     }
     for (const f of urls) {
       const u = new URL(config[f]!);
-      if (u.protocol === 'http:' && !this.outbound.allowsPlainHttp(u.hostname)) errors.push({ field: f, message: 'must be https (plain http only for hosts in OUTBOUND_ALLOW_HOSTS)' });
+      if (u.protocol === 'http:' && !this.outbound.allowsPlainHttp(u.hostname))
+        errors.push({ field: f, message: 'must be https (plain http only for hosts in OUTBOUND_ALLOW_HOSTS)' });
     }
     if (kindOf(provider) === 'api_key') {
       if (config.params) errors.push({ field: 'params', message: 'is not for api_key integrations' });

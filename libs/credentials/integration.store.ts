@@ -72,7 +72,9 @@ export class IntegrationStore {
       throw new DomainError('conflict', `integration "${name}" is of kind ${existing.kind}; delete it before changing its kind`);
     }
     if (!existing && kindOf(input.provider) === 'oauth2' && !input.clientSecret) {
-      throw new DomainError('validation_failed', 'client_secret is required for OAuth integrations', { extra: { errors: [{ field: 'client_secret', message: 'is required' }] } });
+      throw new DomainError('validation_failed', 'client_secret is required for OAuth integrations', {
+        extra: { errors: [{ field: 'client_secret', message: 'is required' }] },
+      });
     }
     const id = existing?.id ?? randomUUID();
     await ensureTenant(this.ds, tenant);
@@ -87,10 +89,24 @@ export class IntegrationStore {
            updated_at = now()
          WHERE integrations.id = EXCLUDED.id
          RETURNING *, (xmax = 0) AS created`,
-        [tenant, name, id, input.provider, input.level, JSON.stringify(input.config), sealed?.tkVersion ?? null, sealed?.dekWrapped ?? null, sealed?.fields.client_secret ?? null],
+        [
+          tenant,
+          name,
+          id,
+          input.provider,
+          input.level,
+          JSON.stringify(input.config),
+          sealed?.tkVersion ?? null,
+          sealed?.dekWrapped ?? null,
+          sealed?.fields.client_secret ?? null,
+        ],
       );
     const rows = input.clientSecret
-      ? await this.sealed.write(integrationRef(tenant, id, name), { client_secret: Buffer.from(input.clientSecret.reveal(), 'utf8') }, upsert)
+      ? await this.sealed.write(
+          integrationRef(tenant, id, name),
+          { client_secret: Buffer.from(input.clientSecret.reveal(), 'utf8') },
+          upsert,
+        )
       : await upsert();
     if (!rows.length) throw new DomainError('conflict', `integration "${name}" was changed concurrently; retry`);
     return { created: Boolean(rows[0].created), integration: toIntegration(rows[0]) };

@@ -29,14 +29,21 @@ export class OAuthAppCredentialReader {
    * `decrypt_failed` under `action`, `KeyUnwrapError`.
    */
   async read(tenant: TenantId, integration: string, action = 'integration.client_secret'): Promise<OAuthAppCredentials | undefined> {
-    const rows: Array<Pick<IntegrationRow, 'id' | 'name' | 'provider' | 'dek_wrapped' | 'client_secret_ct'> & { client_id: string | null }> = await this.ds.query(
+    const rows: Array<
+      Pick<IntegrationRow, 'id' | 'name' | 'provider' | 'dek_wrapped' | 'client_secret_ct'> & { client_id: string | null }
+    > = await this.ds.query(
       `SELECT id, name, provider, config->>'client_id' AS client_id, dek_wrapped, client_secret_ct FROM integrations WHERE tenant = $1 AND name = $2`,
       [tenant, integration],
     );
     const r = rows[0];
     if (!r || typeof r.client_id !== 'string') return undefined;
     const alarm = { audit: this.audit, action, integration: r.name, details: { integration_id: r.id } };
-    const b = await this.sealed.open(integrationRef(tenant, r.id, r.name), { dekWrapped: r.dek_wrapped, ct: r.client_secret_ct }, 'client_secret', alarm);
+    const b = await this.sealed.open(
+      integrationRef(tenant, r.id, r.name),
+      { dekWrapped: r.dek_wrapped, ct: r.client_secret_ct },
+      'client_secret',
+      alarm,
+    );
     try {
       return { clientId: r.client_id, clientSecret: Secret.of(b.toString('utf8')) };
     } finally {

@@ -23,8 +23,23 @@ export interface OAuthCredential {
 /** What a refresh needs of a connection (mapped from the row once, by `toConnection`). */
 export type RefreshableConnection = Pick<
   Connection,
-  | 'id' | 'tenant' | 'integration' | 'subject' | 'status' | 'version' | 'expiresAt' | 'scopes' | 'dekWrapped' | 'accessTokenCt' | 'refreshTokenCt'
-  | 'leaseOwner' | 'leaseExpiresAt' | 'refreshFailures' | 'interruptedOwner' | 'callStartedAt' | 'tokenIssuedAt'
+  | 'id'
+  | 'tenant'
+  | 'integration'
+  | 'subject'
+  | 'status'
+  | 'version'
+  | 'expiresAt'
+  | 'scopes'
+  | 'dekWrapped'
+  | 'accessTokenCt'
+  | 'refreshTokenCt'
+  | 'leaseOwner'
+  | 'leaseExpiresAt'
+  | 'refreshFailures'
+  | 'interruptedOwner'
+  | 'callStartedAt'
+  | 'tokenIssuedAt'
 >;
 
 /** A connection this refresher now holds the lease of. */
@@ -82,7 +97,7 @@ export class OAuthCredentialStore {
       const id: string = existing?.id ?? randomUUID();
       const sink = this.events;
       const upsert = async (db: Queryable, sealed: Sealed) => {
-        const rows = await db.query(
+        const rows = (await db.query(
           `INSERT INTO connections (id, tenant, integration, subject, kind, status, tk_version, dek_wrapped, access_token_ct, refresh_token_ct,
              expires_at, refresh_token_expires_at, scopes, metadata, provider_account_id, next_refresh_at, token_issued_at)
            VALUES ($1, $2, $3, $4, 'oauth2', 'active', $5, $6, $7, $8, $9, $10, $11, $12, $13, ${nextRefresh('$8', '$9', '$14')}, now())
@@ -96,10 +111,29 @@ export class OAuthCredentialStore {
              refresh_call_started_at = NULL, updated_at = now()
            WHERE connections.id = EXCLUDED.id
            RETURNING id, version, (xmax = 0) AS created`,
-          [id, tenant, integration, subject, sealed.tkVersion, sealed.dekWrapped, sealed.access, sealed.refresh, c.expiresAt, c.refreshTokenExpiresAt, c.scopes, JSON.stringify(c.metadata), c.providerAccountId ?? null, aheadSeconds],
-        ) as Array<{ id: string; version: string; created: boolean }>;
+          [
+            id,
+            tenant,
+            integration,
+            subject,
+            sealed.tkVersion,
+            sealed.dekWrapped,
+            sealed.access,
+            sealed.refresh,
+            c.expiresAt,
+            c.refreshTokenExpiresAt,
+            c.scopes,
+            JSON.stringify(c.metadata),
+            c.providerAccountId ?? null,
+            aheadSeconds,
+          ],
+        )) as Array<{ id: string; version: string; created: boolean }>;
         // A new account, or one that was broken and works again, is news for the tenant's backend.
-        const type = rows[0]?.created ? 'connection.created' : existing && existing.status !== 'active' ? 'connection.recovered' : undefined;
+        const type = rows[0]?.created
+          ? 'connection.created'
+          : existing && existing.status !== 'active'
+            ? 'connection.recovered'
+            : undefined;
         if (type) await sink.enqueue(db, { tenant, type, data: { connection_id: id, integration, user: subject, status: 'active' } });
         return rows;
       };
@@ -113,7 +147,10 @@ export class OAuthCredentialStore {
   }
 
   async load(tenant: TenantId, id: string): Promise<RefreshableConnection | undefined> {
-    const rows: ConnectionRow[] = await this.ds.query(`SELECT ${connectionColumns()} FROM connections WHERE tenant = $1 AND id = $2 AND kind = 'oauth2'`, [tenant, id]);
+    const rows: ConnectionRow[] = await this.ds.query(
+      `SELECT ${connectionColumns()} FROM connections WHERE tenant = $1 AND id = $2 AND kind = 'oauth2'`,
+      [tenant, id],
+    );
     return rows[0] ? toConnection(rows[0]) : undefined;
   }
 
@@ -224,7 +261,12 @@ export class OAuthCredentialStore {
    * version), and for one that never rotates its answer carries the same refresh token. Requiring the
    * lease owner lost the rotated token when the successor died between its takeover and its flag.
    */
-  async commitRefresh(c: RefreshableConnection, next: OAuthCredential, nextRefreshAt: Date | null, event?: ConnectionEvent): Promise<boolean> {
+  async commitRefresh(
+    c: RefreshableConnection,
+    next: OAuthCredential,
+    nextRefreshAt: Date | null,
+    event?: ConnectionEvent,
+  ): Promise<boolean> {
     return this.writeRefresh(c, next, nextRefreshAt, `version = $3 AND status = 'active'`, [], event);
   }
 
@@ -237,21 +279,55 @@ export class OAuthCredentialStore {
    * flagging successor may have taken the lease over from another successor that died before
    * flagging, and then names that one.
    */
-  async rescueRefresh(now: RefreshableConnection, refreshedCt: Buffer, next: OAuthCredential, nextRefreshAt: Date | null, event?: ConnectionEvent): Promise<boolean> {
-    return this.writeRefresh(now, next, nextRefreshAt, `version = $3 AND status = 'refresh_indeterminate' AND refresh_token_ct = $13`, [refreshedCt], event);
+  async rescueRefresh(
+    now: RefreshableConnection,
+    refreshedCt: Buffer,
+    next: OAuthCredential,
+    nextRefreshAt: Date | null,
+    event?: ConnectionEvent,
+  ): Promise<boolean> {
+    return this.writeRefresh(
+      now,
+      next,
+      nextRefreshAt,
+      `version = $3 AND status = 'refresh_indeterminate' AND refresh_token_ct = $13`,
+      [refreshedCt],
+      event,
+    );
   }
 
-  private async writeRefresh(c: RefreshableConnection, next: OAuthCredential, nextRefreshAt: Date | null, where: string, whereParams: unknown[], event?: ConnectionEvent): Promise<boolean> {
+  private async writeRefresh(
+    c: RefreshableConnection,
+    next: OAuthCredential,
+    nextRefreshAt: Date | null,
+    where: string,
+    whereParams: unknown[],
+    event?: ConnectionEvent,
+  ): Promise<boolean> {
     const n = await this.sealed.write(connectionRef(c.tenant, c.id, c.integration, c.subject), plaintextOf(next), (s) => {
       const sealed = sealedTokens(s);
       return this.write(
-      `UPDATE connections SET tk_version = $4, dek_wrapped = $5, access_token_ct = $6, refresh_token_ct = $7, expires_at = $8,
+        `UPDATE connections SET tk_version = $4, dek_wrapped = $5, access_token_ct = $6, refresh_token_ct = $7, expires_at = $8,
          refresh_token_expires_at = COALESCE($9, refresh_token_expires_at), scopes = $10, metadata = metadata || $11::jsonb,
          next_refresh_at = $12, version = version + 1, status = 'active', lease_owner = NULL, lease_expires_at = NULL, token_issued_at = now(),
          interrupted_owner = NULL, refresh_failures = 0, last_refresh_at = now(), last_error_class = NULL, refresh_call_started_at = NULL, updated_at = now()
         WHERE tenant = $1 AND id = $2 AND ${where}`,
-      [c.tenant, c.id, c.version, sealed.tkVersion, sealed.dekWrapped, sealed.access, sealed.refresh, next.expiresAt, next.refreshTokenExpiresAt, next.scopes, JSON.stringify(next.metadata), nextRefreshAt, ...whereParams],
-      event,
+        [
+          c.tenant,
+          c.id,
+          c.version,
+          sealed.tkVersion,
+          sealed.dekWrapped,
+          sealed.access,
+          sealed.refresh,
+          next.expiresAt,
+          next.refreshTokenExpiresAt,
+          next.scopes,
+          JSON.stringify(next.metadata),
+          nextRefreshAt,
+          ...whereParams,
+        ],
+        event,
       );
     });
     return n > 0;
@@ -262,7 +338,12 @@ export class OAuthCredentialStore {
    * next attempt scheduled (`retryAt`, the backoff); `failed` extends the streak of failures.
    * `callSettled`: the provider refused the only outstanding call, so nothing can have rotated.
    */
-  async releaseLease(c: RefreshableConnection, owner: string, outcome: { errorClass: string | null; retryAt?: Date; failed: boolean; callSettled?: boolean }, event?: ConnectionEvent): Promise<boolean> {
+  async releaseLease(
+    c: RefreshableConnection,
+    owner: string,
+    outcome: { errorClass: string | null; retryAt?: Date; failed: boolean; callSettled?: boolean },
+    event?: ConnectionEvent,
+  ): Promise<boolean> {
     const n = await this.write(
       `UPDATE connections SET lease_owner = NULL, lease_expires_at = NULL, last_error_class = COALESCE($4, last_error_class),
          next_refresh_at = COALESCE($5, next_refresh_at), refresh_failures = refresh_failures + $6::int,
@@ -279,7 +360,12 @@ export class OAuthCredentialStore {
    * then learnt the provider refused the call outright (429, 503: not processed), so nothing rotated.
    * Active again, matched on the refresh token it tried (still the stored one); the backoff stands.
    */
-  async clearIndeterminate(now: RefreshableConnection, triedCt: Buffer, outcome: { errorClass: string; retryAt: Date }, event?: ConnectionEvent): Promise<boolean> {
+  async clearIndeterminate(
+    now: RefreshableConnection,
+    triedCt: Buffer,
+    outcome: { errorClass: string; retryAt: Date },
+    event?: ConnectionEvent,
+  ): Promise<boolean> {
     const n = await this.write(
       `UPDATE connections SET status = 'active', interrupted_owner = NULL, last_error_class = $5, next_refresh_at = $6,
          refresh_failures = refresh_failures + 1, refresh_call_started_at = NULL, lease_owner = NULL, lease_expires_at = NULL, version = version + 1, updated_at = now()
@@ -295,7 +381,13 @@ export class OAuthCredentialStore {
    * provider rotated the refresh token (`refresh_indeterminate`; `interruptedOwner` may still commit).
    * Compare-and-set on version. Never deletes anything: the tokens stay for forensics and rescue.
    */
-  async markStatus(c: RefreshableConnection, status: 'needs_reauth' | 'refresh_indeterminate', errorClass: string, interruptedOwner: string | null = null, event?: ConnectionEvent): Promise<boolean> {
+  async markStatus(
+    c: RefreshableConnection,
+    status: 'needs_reauth' | 'refresh_indeterminate',
+    errorClass: string,
+    interruptedOwner: string | null = null,
+    event?: ConnectionEvent,
+  ): Promise<boolean> {
     const n = await this.write(
       `UPDATE connections SET status = $4, last_error_class = $5, interrupted_owner = $6, lease_owner = NULL, lease_expires_at = NULL,
          version = version + 1, updated_at = now()
@@ -305,14 +397,16 @@ export class OAuthCredentialStore {
     );
     return n > 0;
   }
-
 }
 
 type Sealed = ReturnType<typeof sealedTokens>;
 
 /** Both tokens of a credential as fresh buffers, for the sealing helper to zero. */
 function plaintextOf(c: OAuthCredential): Record<string, Buffer | null> {
-  return { access_token: Buffer.from(c.accessToken.reveal(), 'utf8'), refresh_token: c.refreshToken ? Buffer.from(c.refreshToken.reveal(), 'utf8') : null };
+  return {
+    access_token: Buffer.from(c.accessToken.reveal(), 'utf8'),
+    refresh_token: c.refreshToken ? Buffer.from(c.refreshToken.reveal(), 'utf8') : null,
+  };
 }
 
 function sealedTokens(s: SealedWrite) {
@@ -326,5 +420,10 @@ type ClaimRow = ConnectionRow & { previous_owner: string | null; call_age_ms: nu
 const CALL_AGE = `(EXTRACT(EPOCH FROM (now() - c.refresh_call_started_at)) * 1000)::float8 AS call_age_ms`;
 
 function toClaimed(r: ClaimRow, claimedAt: number): ClaimedConnection {
-  return { ...toConnection(r), takenOverFrom: r.previous_owner, claimedAt, callAgeMs: r.call_age_ms === null ? null : Number(r.call_age_ms) };
+  return {
+    ...toConnection(r),
+    takenOverFrom: r.previous_owner,
+    claimedAt,
+    callAgeMs: r.call_age_ms === null ? null : Number(r.call_age_ms),
+  };
 }

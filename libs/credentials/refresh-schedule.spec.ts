@@ -8,7 +8,7 @@ const at = (offsetMs: number) => new Date(NOW + offsetMs);
 describe('isDue (a release refreshes first)', () => {
   const hourToken = (leftMs: number) => [at(leftMs), at(leftMs - 3600_000)] as const;
 
-  it("uses the release window, 60 s by default, for a long-lived token", () => {
+  it('uses the release window, 60 s by default, for a long-lived token', () => {
     expect(isDue(...hourToken(60_000), REFRESH_AHEAD, NOW)).toBe(true);
     expect(isDue(...hourToken(61_000), REFRESH_AHEAD, NOW)).toBe(false);
     expect(isDue(...hourToken(61_000), undefined, NOW)).toBe(false);
@@ -20,7 +20,7 @@ describe('isDue (a release refreshes first)', () => {
     expect(isDue(at(6_000), at(-14_000), REFRESH_AHEAD, NOW)).toBe(false);
   });
 
-  it("gives a row without token_issued_at the whole window, and never refreshes a token that does not expire", () => {
+  it('gives a row without token_issued_at the whole window, and never refreshes a token that does not expire', () => {
     expect(isDue(at(59_000), null, REFRESH_AHEAD, NOW)).toBe(true);
     expect(isDue(null, null, REFRESH_AHEAD, NOW)).toBe(false);
   });
@@ -67,11 +67,16 @@ describe('nextRefreshAt', () => {
 
   it('is never later than the expiry', () => {
     fc.assert(
-      fc.property(fc.integer({ min: -86_400_000, max: 400 * 86_400_000 }), fc.integer({ min: 30, max: 86_400 }), fc.option(fc.integer({ min: 1, max: 365 })), (life, ahead, keep) => {
-        const next = nextRefreshAt(at(life), true, { aheadSeconds: ahead, keepAliveDays: keep ?? undefined }, NOW)!;
-        expect(next.getTime()).toBeLessThanOrEqual(Math.max(NOW, NOW + life));
-        expect(next.getTime()).toBeGreaterThanOrEqual(NOW);
-      }),
+      fc.property(
+        fc.integer({ min: -86_400_000, max: 400 * 86_400_000 }),
+        fc.integer({ min: 30, max: 86_400 }),
+        fc.option(fc.integer({ min: 1, max: 365 })),
+        (life, ahead, keep) => {
+          const next = nextRefreshAt(at(life), true, { aheadSeconds: ahead, keepAliveDays: keep ?? undefined }, NOW)!;
+          expect(next.getTime()).toBeLessThanOrEqual(Math.max(NOW, NOW + life));
+          expect(next.getTime()).toBeGreaterThanOrEqual(NOW);
+        },
+      ),
     );
   });
 });

@@ -16,7 +16,12 @@ const RELEASE_SHARE = 0.25;
  * Whether a release should refresh first: less than min(`releaseAheadSeconds`, 25 % of the token's
  * lifetime) left. A token without `issuedAt` (stored before `token_issued_at`) gets the whole window.
  */
-export function isDue(expiresAt: Date | null, issuedAt: Date | null = null, w: Pick<RefreshWindow, 'releaseAheadSeconds'> = REFRESH_AHEAD, now = Date.now()): boolean {
+export function isDue(
+  expiresAt: Date | null,
+  issuedAt: Date | null = null,
+  w: Pick<RefreshWindow, 'releaseAheadSeconds'> = REFRESH_AHEAD,
+  now = Date.now(),
+): boolean {
   if (expiresAt === null) return false;
   const life = issuedAt ? Math.max(0, expiresAt.getTime() - issuedAt.getTime()) : Infinity;
   return expiresAt.getTime() - now <= Math.min(w.releaseAheadSeconds * 1000, life * RELEASE_SHARE);
@@ -30,7 +35,12 @@ const DAY_MS = 86_400_000;
  * that lives shorter than four windows is refreshed when a quarter of its life is left (the release
  * path's window too): earlier would multiply provider calls for short-lived tokens (at half life: 2x).
  */
-export function nextRefreshAt(expiresAt: Date | null, refreshable: boolean, w: Pick<RefreshWindow, 'aheadSeconds' | 'keepAliveDays'>, now = Date.now()): Date | null {
+export function nextRefreshAt(
+  expiresAt: Date | null,
+  refreshable: boolean,
+  w: Pick<RefreshWindow, 'aheadSeconds' | 'keepAliveDays'>,
+  now = Date.now(),
+): Date | null {
   if (!refreshable) return null;
   const candidates: number[] = [];
   if (expiresAt) {
@@ -46,7 +56,12 @@ export function nextRefreshAt(expiresAt: Date | null, refreshable: boolean, w: P
  * capped exponential delay plus a random half, so replicas spread out but never retry at once.
  * A provider's Retry-After is a floor.
  */
-export function backoffDelayMs(attempt: number, b: { baseMs: number; maxMs: number }, retryAfterSeconds?: number, random = Math.random): number {
+export function backoffDelayMs(
+  attempt: number,
+  b: { baseMs: number; maxMs: number },
+  retryAfterSeconds?: number,
+  random = Math.random,
+): number {
   const exp = Math.min(b.maxMs, b.baseMs * 2 ** Math.min(30, Math.max(0, attempt - 1)));
   const jittered = exp / 2 + random() * (exp / 2);
   return Math.round(Math.max(jittered, (retryAfterSeconds ?? 0) * 1000));

@@ -56,7 +56,9 @@ export class RefreshScheduler {
     const lane = async () => {
       while (next < batch.length && !this.stopping) {
         const c = batch[next++];
-        await this.refresher.refreshClaimed(c).catch((err) => this.log.warn(`refresh of a connection failed (${err instanceof Error ? err.name : 'error'})`));
+        await this.refresher
+          .refreshClaimed(c)
+          .catch((err) => this.log.warn(`refresh of a connection failed (${err instanceof Error ? err.name : 'error'})`));
       }
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, batch.length) }, lane));
@@ -76,7 +78,8 @@ export class RefreshScheduler {
       } catch (err) {
         // The database (ours): back off; no lease was taken, so no provider was called.
         failures += 1;
-        if (failures === 1 || failures % 30 === 0) this.log.warn(`refresh claim failed (${err instanceof Error ? err.name : 'error'}); retrying`);
+        if (failures === 1 || failures % 30 === 0)
+          this.log.warn(`refresh claim failed (${err instanceof Error ? err.name : 'error'}); retrying`);
       }
       if (!this.running) break;
       if (claimed >= this.settings.batchSize) continue; // more are due: keep going

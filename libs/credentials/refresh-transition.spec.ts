@@ -14,7 +14,12 @@ const commit = fc.constantFrom('stored' as const, 'moved_on' as const, 'failed' 
 /** Drives one refresh to its end with generated outcomes; returns every state it went through. */
 function run(f: ClaimFacts, marked: boolean, a: 'ok' | 'transient' | 'terminal', c: 'stored' | 'moved_on' | 'failed'): RefreshState[] {
   const trace: RefreshState[] = [{ at: 'claimed', facts: f }];
-  const events: RefreshEvent[] = [{ on: 'decide' }, { on: 'call_marked', ok: marked }, { on: 'answer', kind: a }, { on: 'commit', result: c }];
+  const events: RefreshEvent[] = [
+    { on: 'decide' },
+    { on: 'call_marked', ok: marked },
+    { on: 'answer', kind: a },
+    { on: 'commit', result: c },
+  ];
   for (const e of events) {
     const s = trace[trace.length - 1];
     if (FINAL.has(s.at)) break;
@@ -33,7 +38,8 @@ describe('refresh transition function (issue 15)', () => {
         const trace = run(f, m, a, c);
         expect(FINAL.has(trace[trace.length - 1].at)).toBe(true);
         for (const s of trace.slice(0, -1)) expect(FINAL.has(s.at)).toBe(false);
-        for (const s of trace.filter((x) => FINAL.has(x.at))) for (const e of [{ on: 'decide' }, { on: 'answer', kind: 'ok' }] as RefreshEvent[]) expect(() => step(s, e)).toThrow();
+        for (const s of trace.filter((x) => FINAL.has(x.at)))
+          for (const e of [{ on: 'decide' }, { on: 'answer', kind: 'ok' }] as RefreshEvent[]) expect(() => step(s, e)).toThrow();
       }),
     );
   });
@@ -42,7 +48,8 @@ describe('refresh transition function (issue 15)', () => {
     fc.assert(
       fc.property(all, ([f, m, a, c]) => {
         const called = run(f, m, a, c).some((s) => s.at === 'called');
-        if (called && f.callAgeMs !== null && f.rotation !== 'never') expect(f.callAgeMs + GRACE_MARGIN_MS).toBeLessThan(f.reuseGraceSeconds * 1000);
+        if (called && f.callAgeMs !== null && f.rotation !== 'never')
+          expect(f.callAgeMs + GRACE_MARGIN_MS).toBeLessThan(f.reuseGraceSeconds * 1000);
       }),
     );
   });
@@ -86,7 +93,8 @@ describe('refresh transition function (issue 15)', () => {
     fc.assert(
       fc.property(facts, commit, (f, c) => {
         const end = run(f, true, 'terminal', c).at(-1)!;
-        if (f.callAgeMs !== null && end.at !== 'given_back' && !(end.at === 'indeterminate' && end.why === 'interrupted')) expect(end).toEqual({ at: 'indeterminate', why: 'terminal_after_interruption' });
+        if (f.callAgeMs !== null && end.at !== 'given_back' && !(end.at === 'indeterminate' && end.why === 'interrupted'))
+          expect(end).toEqual({ at: 'indeterminate', why: 'terminal_after_interruption' });
         if (f.callAgeMs === null && !f.late && !f.stopping) expect(end).toEqual({ at: 'terminal' });
       }),
     );
@@ -97,7 +105,9 @@ describe('refresh transition function (issue 15)', () => {
       fc.property(facts, commit, (f, c) => {
         const trace = run(f, true, 'ok', c);
         if (!trace.some((s) => s.at === 'called')) return;
-        expect(trace.at(-1)).toEqual(c === 'stored' ? { at: 'committed' } : c === 'moved_on' ? { at: 'superseded' } : { at: 'indeterminate', why: 'commit_failed' });
+        expect(trace.at(-1)).toEqual(
+          c === 'stored' ? { at: 'committed' } : c === 'moved_on' ? { at: 'superseded' } : { at: 'indeterminate', why: 'commit_failed' },
+        );
       }),
     );
   });

@@ -59,8 +59,18 @@ export class CredentialReleaseService {
 
   async release(caller: ReleaseCaller, integrationName: string, requestedScopes?: string[]): Promise<ReleaseResult> {
     const base = { tenant: caller.tenant, action: ACTION, agent: caller.agent, subject: caller.subject, integration: integrationName };
-    const deny = async (code: ErrorCode, detail: string, extra?: Record<string, unknown>, problem?: Record<string, unknown>): Promise<never> => {
-      await this.audit.record({ ...base, outcome: 'denied', reason: code, details: { jti: caller.jti ?? null, ...extra, ...(problem?.connect_url ? { connect_offered: true } : {}) } });
+    const deny = async (
+      code: ErrorCode,
+      detail: string,
+      extra?: Record<string, unknown>,
+      problem?: Record<string, unknown>,
+    ): Promise<never> => {
+      await this.audit.record({
+        ...base,
+        outcome: 'denied',
+        reason: code,
+        details: { jti: caller.jti ?? null, ...extra, ...(problem?.connect_url ? { connect_offered: true } : {}) },
+      });
       throw new DomainError(code, detail, problem ? { extra: problem } : {});
     };
 
@@ -74,32 +84,46 @@ export class CredentialReleaseService {
     const level = await this.policies.integrationLevel(caller.tenant, integrationName);
     if (!level) return deny('connection_not_found', 'no connection for this user and integration');
 
-    const decision = await this.decisions.decide(caller.tenant, { agent: caller.agent, integration: integrationName, subject: caller.subject, claims: caller.claims });
+    const decision = await this.decisions.decide(caller.tenant, {
+      agent: caller.agent,
+      integration: integrationName,
+      subject: caller.subject,
+      claims: caller.claims,
+    });
     if (!decision.allowed) {
-      return deny('policy_denied', 'policy does not allow this agent this credential for this user', { policy: decision.policy, ...inputsForAudit(decision.inputs.matched), ...(decision.inputs.user_switch ? { user_switch: decision.inputs.user_switch } : {}) });
+      return deny('policy_denied', 'policy does not allow this agent this credential for this user', {
+        policy: decision.policy,
+        ...inputsForAudit(decision.inputs.matched),
+        ...(decision.inputs.user_switch ? { user_switch: decision.inputs.user_switch } : {}),
+      });
     }
 
     const subject = level === 'tenant' ? TENANT_LEVEL : caller.subject;
     const link = () => (subject === TENANT_LEVEL ? Promise.resolve(undefined) : this.connectLink(caller, integrationName));
     let connection = await this.connections.findForRelease(caller.tenant, integrationName, subject);
     if (!connection) return deny('connection_not_found', 'no connection for this user and integration', undefined, await link());
-    if (connection.status !== 'active') return deny('needs_reauth', 'the connection must be re-authorized by the user', undefined, await link());
+    if (connection.status !== 'active')
+      return deny('needs_reauth', 'the connection must be re-authorized by the user', undefined, await link());
     const window = this.catalog.refreshWindow(connection.provider);
     if (connection.kind === 'oauth2' && isDue(connection.expiresAt, connection.tokenIssuedAt, window)) {
       try {
         await this.refresher.refresh(caller.tenant, connection.id, window);
       } catch (err) {
         if (err instanceof DomainError && err.code === 'needs_reauth') return deny('needs_reauth', err.detail, undefined, await link());
-        if (err instanceof DomainError && err.code === 'unavailable') await this.audit.record({ ...base, outcome: 'error', reason: 'provider_unavailable' });
+        if (err instanceof DomainError && err.code === 'unavailable')
+          await this.audit.record({ ...base, outcome: 'error', reason: 'provider_unavailable' });
         throw err;
       }
       connection = await this.connections.findForRelease(caller.tenant, integrationName, subject);
       if (!connection) return deny('connection_not_found', 'no connection for this user and integration', undefined, await link());
-      if (connection.status !== 'active') return deny('needs_reauth', 'the connection must be re-authorized by the user', undefined, await link());
+      if (connection.status !== 'active')
+        return deny('needs_reauth', 'the connection must be re-authorized by the user', undefined, await link());
       // After any refresh or wait, never a dead token (SECURITY 46): the caller retries instead.
       if (!isUsable(connection.expiresAt)) {
         await this.audit.record({ ...base, outcome: 'error', reason: 'provider_unavailable', details: { expired: true } });
-        throw new DomainError('unavailable', 'No valid access token is available yet; nothing was released. Try again later.', { retryAfter: 1 });
+        throw new DomainError('unavailable', 'No valid access token is available yet; nothing was released. Try again later.', {
+          retryAfter: 1,
+        });
       }
     }
 
@@ -107,7 +131,10 @@ export class CredentialReleaseService {
     const plan = planScopes(connection.scopes, decision.scopeCeiling, requestedScopes);
     const scopeFacts = { granted: connection.scopes, ceiling: decision.scopeCeiling, requested: requestedScopes ?? null };
     if (plan.kind === 'refused') {
-      const why = plan.code === 'scope_missing' ? 'requested scopes were never granted to the connection' : "the connection's grant exceeds the policy's scope ceiling";
+      const why =
+        plan.code === 'scope_missing'
+          ? 'requested scopes were never granted to the connection'
+          : "the connection's grant exceeds the policy's scope ceiling";
       return deny(plan.code, `${why}: ${plan.excess.join(' ')}`, { ...scopeFacts, excess: plan.excess }, { excess_scopes: plan.excess });
     }
 
@@ -122,16 +149,28 @@ export class CredentialReleaseService {
         if ('refused' in narrowed) {
           const excess = excessOf(connection.scopes, plan.scopes);
           const detail = `the connection's grant exceeds the policy's scope ceiling and the provider cannot issue a narrower token: ${excess.join(' ')}`;
-          return deny('scope_exceeds_policy', detail, { ...scopeFacts, excess, narrowing: narrowed.refused.reason, answered: narrowed.refused.answered }, { excess_scopes: excess });
+          return deny(
+            'scope_exceeds_policy',
+            detail,
+            { ...scopeFacts, excess, narrowing: narrowed.refused.reason, answered: narrowed.refused.answered },
+            { excess_scopes: excess },
+          );
         }
         ({ token: secret, scopes, expiresAt, derived } = narrowed);
       } else {
         // Alarmed and audited (decrypt_failed) by the store: someone moved, altered or relabelled ciphertext.
-        secret = await this.connections.open(connection, field, { action: ACTION, agent: caller.agent, subject: caller.subject, integration: integrationName, details: { connection: connection.id } });
+        secret = await this.connections.open(connection, field, {
+          action: ACTION,
+          agent: caller.agent,
+          subject: caller.subject,
+          integration: integrationName,
+          details: { connection: connection.id },
+        });
       }
     } catch (err) {
       if (err instanceof DomainError && err.code === 'needs_reauth') return deny('needs_reauth', err.detail, undefined, await link());
-      if (err instanceof DomainError && err.code === 'unavailable') await this.audit.record({ ...base, outcome: 'error', reason: 'provider_unavailable' });
+      if (err instanceof DomainError && err.code === 'unavailable')
+        await this.audit.record({ ...base, outcome: 'error', reason: 'provider_unavailable' });
       if (!(err instanceof KeyUnwrapError)) throw err;
       throw new DomainError('internal_error', 'the credential could not be decrypted');
     }
@@ -141,7 +180,12 @@ export class CredentialReleaseService {
         ...base,
         outcome: 'allowed',
         details: {
-          connection: connection.id, version: connection.version, policies: decision.policies, ...inputsForAudit(decision.inputs.matched), scopes, jti: caller.jti ?? null,
+          connection: connection.id,
+          version: connection.version,
+          policies: decision.policies,
+          ...inputsForAudit(decision.inputs.matched),
+          scopes,
+          jti: caller.jti ?? null,
           ...(plan.kind === 'narrowed' ? { granted: connection.scopes, ceiling: decision.scopeCeiling, narrowed: true, derived } : {}),
         },
       });
@@ -174,7 +218,13 @@ export class CredentialReleaseService {
   }
 
   /** A token for `scopes` only, from the provider; a refusal comes back as a value for the caller to audit. */
-  private async narrow(caller: ReleaseCaller, integration: string, id: string, scopes: string[], window: Pick<RefreshWindow, 'releaseAheadSeconds'>): Promise<NarrowedToken | { refused: NarrowingRefused }> {
+  private async narrow(
+    caller: ReleaseCaller,
+    integration: string,
+    id: string,
+    scopes: string[],
+    window: Pick<RefreshWindow, 'releaseAheadSeconds'>,
+  ): Promise<NarrowedToken | { refused: NarrowingRefused }> {
     try {
       return await this.downscoped.obtain(caller.tenant, integration, id, scopes, window);
     } catch (err) {

@@ -8,7 +8,10 @@ describe('planScopes (issue 14: a ceiling binds the credential itself)', () => {
   });
 
   it('a ceiling covering the grant: the grant as it is', () => {
-    expect(planScopes(granted, ['calendar.read', 'calendar.write', 'openid', 'mail.read'])).toEqual({ kind: 'as_granted', scopes: granted });
+    expect(planScopes(granted, ['calendar.read', 'calendar.write', 'openid', 'mail.read'])).toEqual({
+      kind: 'as_granted',
+      scopes: granted,
+    });
   });
 
   it('a ceiling narrower than the grant: a narrowed token for grant ∩ ceiling, never the full token under a label', () => {
@@ -25,12 +28,23 @@ describe('planScopes (issue 14: a ceiling binds the credential itself)', () => {
   });
 
   it('a request equal to the grant (any order, duplicates): as granted', () => {
-    expect(planScopes(granted, null, ['calendar.write', 'openid', 'calendar.read', 'openid'])).toEqual({ kind: 'as_granted', scopes: granted });
+    expect(planScopes(granted, null, ['calendar.write', 'openid', 'calendar.read', 'openid'])).toEqual({
+      kind: 'as_granted',
+      scopes: granted,
+    });
   });
 
   it('a request beyond the grant is scope_missing; beyond the ceiling scope_exceeds_policy; each names the excess', () => {
-    expect(planScopes(granted, null, ['calendar.read', 'mail.send'])).toEqual({ kind: 'refused', code: 'scope_missing', excess: ['mail.send'] });
-    expect(planScopes(granted, ['calendar.read'], ['calendar.read', 'calendar.write'])).toEqual({ kind: 'refused', code: 'scope_exceeds_policy', excess: ['calendar.write'] });
+    expect(planScopes(granted, null, ['calendar.read', 'mail.send'])).toEqual({
+      kind: 'refused',
+      code: 'scope_missing',
+      excess: ['mail.send'],
+    });
+    expect(planScopes(granted, ['calendar.read'], ['calendar.read', 'calendar.write'])).toEqual({
+      kind: 'refused',
+      code: 'scope_exceeds_policy',
+      excess: ['calendar.write'],
+    });
   });
 
   it('an empty request asks for nothing the connection can give', () => {

@@ -11,14 +11,21 @@ describe('AAD schemes', () => {
       tenant: fc.stringMatching(/^[a-z][a-z0-9-]{0,8}$/).map(asTenantId),
       table: fc.constant(t as string),
       id: fc.uuid(),
-      bind: fc.tuple(...SEALED_LAYOUT[t].bind.map(() => text)).map((vs) => Object.fromEntries(SEALED_LAYOUT[t].bind.map((k, i) => [k, vs[i]]))),
+      bind: fc
+        .tuple(...SEALED_LAYOUT[t].bind.map(() => text))
+        .map((vs) => Object.fromEntries(SEALED_LAYOUT[t].bind.map((k, i) => [k, vs[i]]))),
     }),
   );
 
   it('scheme 2 binds every part of the record, owner columns included; the two schemes never share an AAD', () => {
     fc.assert(
       fc.property(ref, ref, fc.constantFrom('a', 'b'), fc.constantFrom('a', 'b'), (r1: RecordRef, r2: RecordRef, f1, f2) => {
-        const same = r1.tenant === r2.tenant && r1.table === r2.table && r1.id === r2.id && f1 === f2 && JSON.stringify(r1.bind) === JSON.stringify(r2.bind);
+        const same =
+          r1.tenant === r2.tenant &&
+          r1.table === r2.table &&
+          r1.id === r2.id &&
+          f1 === f2 &&
+          JSON.stringify(r1.bind) === JSON.stringify(r2.bind);
         expect(fieldAad(r1, f1, 2).equals(fieldAad(r2, f2, 2))).toBe(same);
         // The two schemes never share an AAD, so a ciphertext cannot be reinterpreted under the other.
         expect(fieldAad(r1, f1, 2).equals(fieldAad(r2, f2, 1))).toBe(false);
@@ -38,14 +45,18 @@ describe('AAD schemes', () => {
     expect(() => schemeOf(Buffer.alloc(0))).toThrow(KeyUnwrapError);
   });
 
-  it('a record must bind exactly its table\'s identifying columns', () => {
+  it("a record must bind exactly its table's identifying columns", () => {
     for (const t of SEALED_TABLES) {
       const bind = Object.fromEntries(SEALED_LAYOUT[t].bind.map((k) => [k, 'x']));
       expect(() => checkRef({ tenant: asTenantId('acme'), table: t, id: 'i', bind })).not.toThrow();
       expect(() => checkRef({ tenant: asTenantId('acme'), table: t, id: 'i', bind: { ...bind, extra: 'x' } })).toThrow('must bind exactly');
       const [first, ...rest] = SEALED_LAYOUT[t].bind;
-      expect(() => checkRef({ tenant: asTenantId('acme'), table: t, id: 'i', bind: Object.fromEntries(rest.map((k) => [k, 'x'])) })).toThrow('must bind exactly');
-      expect(() => checkRef({ tenant: asTenantId('acme'), table: t, id: 'i', bind: { ...bind, [first]: 1 as never } })).toThrow('must bind exactly');
+      expect(() =>
+        checkRef({ tenant: asTenantId('acme'), table: t, id: 'i', bind: Object.fromEntries(rest.map((k) => [k, 'x'])) }),
+      ).toThrow('must bind exactly');
+      expect(() => checkRef({ tenant: asTenantId('acme'), table: t, id: 'i', bind: { ...bind, [first]: 1 as never } })).toThrow(
+        'must bind exactly',
+      );
     }
     expect(() => checkRef({ tenant: asTenantId('acme'), table: 'agents', id: 'i', bind: {} })).toThrow('not a sealed table');
   });

@@ -23,7 +23,12 @@ const V1_FORMAT = 0x01;
 export const SEALED_LAYOUT = {
   connections: {
     bind: ['subject', 'integration'],
-    fields: { access_token: 'access_token_ct', refresh_token: 'refresh_token_ct', api_key: 'api_key_ct', previous_api_key: 'previous_api_key_ct' },
+    fields: {
+      access_token: 'access_token_ct',
+      refresh_token: 'refresh_token_ct',
+      api_key: 'api_key_ct',
+      previous_api_key: 'previous_api_key_ct',
+    },
   },
   integrations: { bind: ['name'], fields: { client_secret: 'client_secret_ct' } },
   connect_sessions: { bind: ['subject', 'integration'], fields: { code_verifier: 'code_verifier_ct' } },
@@ -32,7 +37,11 @@ export const SEALED_LAYOUT = {
   user_logins: { bind: ['issuer', 'client_id'], fields: { client_secret: 'client_secret_ct' } },
   // A cache (re-derived on demand): bound also to its connection's owner columns, which live in
   // `connections`, so the re-seal job drops old-scheme rows instead of re-sealing them.
-  derived_tokens: { bind: ['connection_id', 'scope_key', 'subject', 'integration'], fields: { access_token: 'access_token_ct' }, cache: true },
+  derived_tokens: {
+    bind: ['connection_id', 'scope_key', 'subject', 'integration'],
+    fields: { access_token: 'access_token_ct' },
+    cache: true,
+  },
 } as const satisfies Record<string, { bind: readonly string[]; fields: Record<string, string>; cache?: true }>;
 
 export type SealedTable = keyof typeof SEALED_LAYOUT;

@@ -25,4 +25,9 @@ export interface AuditSigner {
 export const AUDIT_SIGNER = Symbol('AUDIT_SIGNER');
 
 /** The SHA-2 of each algorithm: Key Vault signs a digest of exactly this size. */
-export const ANCHOR_DIGEST: Record<AnchorAlgorithm, 'sha256' | 'sha384' | 'sha512'> = { ES256: 'sha256', ES384: 'sha384', ES512: 'sha512', RS256: 'sha256' };
+export const ANCHOR_DIGEST: Record<AnchorAlgorithm, 'sha256' | 'sha384' | 'sha512'> = {
+  ES256: 'sha256',
+  ES384: 'sha384',
+  ES512: 'sha512',
+  RS256: 'sha256',
+};

@@ -121,7 +121,10 @@ export class AzureAuditSigner implements AuditSigner {
 function toPublicKey(jwk: JsonWebKey | undefined, what: string): { alg: AnchorAlgorithm; publicKey: KeyObject } {
   const b64 = (v: Uint8Array) => Buffer.from(v).toString('base64url');
   if ((jwk?.kty === 'EC' || jwk?.kty === 'EC-HSM') && jwk.crv && CURVE_ALG[jwk.crv] && jwk.x && jwk.y) {
-    return { alg: CURVE_ALG[jwk.crv], publicKey: createPublicKey({ key: { kty: 'EC', crv: jwk.crv, x: b64(jwk.x), y: b64(jwk.y) }, format: 'jwk' }) };
+    return {
+      alg: CURVE_ALG[jwk.crv],
+      publicKey: createPublicKey({ key: { kty: 'EC', crv: jwk.crv, x: b64(jwk.x), y: b64(jwk.y) }, format: 'jwk' }),
+    };
   }
   if ((jwk?.kty === 'RSA' || jwk?.kty === 'RSA-HSM') && jwk.n && jwk.e) {
     return { alg: 'RS256', publicKey: createPublicKey({ key: { kty: 'RSA', n: b64(jwk.n), e: b64(jwk.e) }, format: 'jwk' }) };

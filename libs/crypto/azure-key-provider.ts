@@ -112,7 +112,8 @@ export class AzureKeyProvider implements KeyProvider {
     } catch (err) {
       const { name, statusCode } = (err ?? {}) as ErrorFacts;
       // No `rotate` permission (or no such key): retrying will not help; an operator must act.
-      if (name === 'RestError' && (statusCode === 401 || statusCode === 403 || statusCode === 404)) throw new KekRotationRefusedError(statusCode);
+      if (name === 'RestError' && (statusCode === 401 || statusCode === 403 || statusCode === 404))
+        throw new KekRotationRefusedError(statusCode);
       throw unavailable(err, 'rotateKey');
     }
     await this.loadCurrent();
@@ -160,7 +161,8 @@ export class AzureKeyProvider implements KeyProvider {
     }
     const jwk = key.key;
     const what = `Key Vault key "${this.config.keyName}"`;
-    if (!jwk?.n || !jwk.e || (jwk.kty !== 'RSA' && jwk.kty !== 'RSA-HSM')) throw new Error(`${what} must be an RSA key (kty RSA or RSA-HSM)`);
+    if (!jwk?.n || !jwk.e || (jwk.kty !== 'RSA' && jwk.kty !== 'RSA-HSM'))
+      throw new Error(`${what} must be an RSA key (kty RSA or RSA-HSM)`);
     if (key.properties.enabled === false) throw new Error(`${what}: the current version is disabled`);
     if (key.keyOperations && !key.keyOperations.includes('unwrapKey')) throw new Error(`${what} does not permit unwrapKey`);
     // Unwrap checks ids against the configured vault, so the service must answer with one of ours.
@@ -251,7 +253,13 @@ function retryAfterCapPolicy(maxMs: number, onThrottle: (waitMs: number) => void
       const h = response.headers;
       const ms = Number(h.get('retry-after-ms') ?? h.get('x-ms-retry-after-ms') ?? NaN);
       const raw = h.get('retry-after');
-      const wait = Number.isFinite(ms) ? ms : raw === undefined ? NaN : /^\d+$/.test(raw) ? Number(raw) * 1000 : Date.parse(raw) - Date.now();
+      const wait = Number.isFinite(ms)
+        ? ms
+        : raw === undefined
+          ? NaN
+          : /^\d+$/.test(raw)
+            ? Number(raw) * 1000
+            : Date.parse(raw) - Date.now();
       if (response.status === 429 || Number.isFinite(wait)) onThrottle(Number.isFinite(wait) ? Math.max(0, wait) : 0);
       if (wait > maxMs) throw new RetryAfterTooLongError(wait);
       return response;

@@ -77,7 +77,8 @@ export class CryptoModule implements OnModuleInit, OnModuleDestroy {
           this.log.log(`key provider ready after ${attempt} retries`);
         },
         (err: unknown) => {
-          if (!(err instanceof KeyProviderUnavailableError)) this.log.error(`key provider misconfigured (${err instanceof Error ? err.message : 'error'}); not ready`);
+          if (!(err instanceof KeyProviderUnavailableError))
+            this.log.error(`key provider misconfigured (${err instanceof Error ? err.message : 'error'}); not ready`);
           else this.scheduleInit(attempt + 1);
         },
       );

@@ -94,7 +94,15 @@ export async function rewrapOntoCurrentKek(ds: DataSource, provider: KeyProvider
 }
 
 /** True when rewrapped (or already moved by someone else); false when the key does not unwrap. */
-async function rewrapOne(ds: DataSource, provider: KeyProvider, table: string, owner: string, ctx: Buffer, row: KeyRow, opts: KekRewrapOptions): Promise<boolean> {
+async function rewrapOne(
+  ds: DataSource,
+  provider: KeyProvider,
+  table: string,
+  owner: string,
+  ctx: Buffer,
+  row: KeyRow,
+  opts: KekRewrapOptions,
+): Promise<boolean> {
   for (let attempt = 1; ; attempt++) {
     opts.signal?.throwIfAborted();
     try {

@@ -26,7 +26,13 @@ function timed(provider: KeyProvider): KeyProvider {
       return async (...args: unknown[]) => {
         const started = performance.now();
         const report = (outcome: 'ok' | 'error') =>
-          reportKeyProviderCall(() => ({ source: proxy, provider: target.kind, operation: String(prop), outcome, seconds: secondsSince(started) }));
+          reportKeyProviderCall(() => ({
+            source: proxy,
+            provider: target.kind,
+            operation: String(prop),
+            outcome,
+            seconds: secondsSince(started),
+          }));
         try {
           const result: unknown = await value.apply(target, args);
           report('ok');

@@ -41,7 +41,8 @@ const ZERO_KEY = Buffer.alloc(32);
 
 /** Refuses a key buffer the cache has zeroed: encrypting under it would publish the plaintext. */
 function live(key: Buffer): Buffer {
-  if (key.length !== 32 || key.equals(ZERO_KEY)) throw new Error('tenant key buffer is no longer live (zeroed on eviction); nothing was encrypted');
+  if (key.length !== 32 || key.equals(ZERO_KEY))
+    throw new Error('tenant key buffer is no longer live (zeroed on eviction); nothing was encrypted');
   return key;
 }
 
@@ -87,7 +88,8 @@ export class Keyring {
     const dek = randomBytes(32);
     try {
       const out: Record<string, Buffer | null> = {};
-      for (const [name, value] of Object.entries(fields)) out[name] = value === null ? null : sealField(dek, ref, name, value, CURRENT_AAD_SCHEME);
+      for (const [name, value] of Object.entries(fields))
+        out[name] = value === null ? null : sealField(dek, ref, name, value, CURRENT_AAD_SCHEME);
       const header = Buffer.alloc(5);
       header[0] = DEK_FORMAT;
       header.writeUInt32BE(version, 1);
@@ -119,7 +121,12 @@ export class Keyring {
    * its tenant-key version stay as they are). Each field is opened under the scheme it names first,
    * so a relabelled row fails here as it would on a read. The re-seal job's one crypto step.
    */
-  async reseal(ref: RecordRef, dekWrapped: Buffer, fields: Record<string, Buffer | null>, to: AadScheme): Promise<Record<string, Buffer | null>> {
+  async reseal(
+    ref: RecordRef,
+    dekWrapped: Buffer,
+    fields: Record<string, Buffer | null>,
+    to: AadScheme,
+  ): Promise<Record<string, Buffer | null>> {
     checkRef(ref);
     const dek = await this.unwrapDek(ref, dekWrapped);
     if (to < this.aadSchemeFloor(ref.tenant)) {
@@ -172,7 +179,11 @@ export class Keyring {
    * Re-wraps a DEK under the tenant's active TK; field ciphertexts stay as they are (invariant 2).
    * A batch job passes the active TK it looked up once as `target`.
    */
-  async rewrapDek(ref: DekRef, dekWrapped: Buffer, target?: { version: number; key: Buffer }): Promise<{ tkVersion: number; dekWrapped: Buffer }> {
+  async rewrapDek(
+    ref: DekRef,
+    dekWrapped: Buffer,
+    target?: { version: number; key: Buffer },
+  ): Promise<{ tkVersion: number; dekWrapped: Buffer }> {
     const own = target ? undefined : await this.activeTenantKey(ref.tenant);
     const dek = await this.unwrapDek(ref, dekWrapped);
     try {
@@ -280,7 +291,10 @@ export class Keyring {
         [tenant, minVersion],
       );
       if (Number(n) > 0) throw new DomainError('conflict', `${n} records still use a key version below ${minVersion}; rewrap them first.`);
-      const [{ active }] = await m.query(`SELECT COALESCE(MAX(version), 0) AS active FROM tenant_keys WHERE tenant = $1 AND status = 'active'`, [tenant]);
+      const [{ active }] = await m.query(
+        `SELECT COALESCE(MAX(version), 0) AS active FROM tenant_keys WHERE tenant = $1 AND status = 'active'`,
+        [tenant],
+      );
       if (Number(active) < minVersion) throw new DomainError('conflict', 'The active tenant key cannot be retired; rotate first.');
       await m.query(`UPDATE tenants SET min_key_version = GREATEST(min_key_version, $2) WHERE id = $1`, [tenant, minVersion]);
       const [rows] = await m.query(

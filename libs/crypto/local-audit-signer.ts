@@ -71,5 +71,8 @@ export class LocalAuditSigner implements AuditSigner {
 
 /** `local:audit/` and the first 16 bytes of the SHA-256 of the public key (SPKI DER), hex. */
 export function localAuditKid(pub: KeyObject): string {
-  return `local:audit/${createHash('sha256').update(pub.export({ type: 'spki', format: 'der' })).digest('hex').slice(0, 32)}`;
+  return `local:audit/${createHash('sha256')
+    .update(pub.export({ type: 'spki', format: 'der' }))
+    .digest('hex')
+    .slice(0, 32)}`;
 }

@@ -19,7 +19,18 @@ export interface SealedWrite {
  * depend on it); the rest names the decision the failure belongs to, as its audit record does.
  */
 export interface DecryptAlarm {
-  audit: { record(e: { tenant: string; action: string; outcome: 'error'; reason: string; agent?: string; subject?: string; integration?: string; details?: Record<string, unknown> }): Promise<unknown> };
+  audit: {
+    record(e: {
+      tenant: string;
+      action: string;
+      outcome: 'error';
+      reason: string;
+      agent?: string;
+      subject?: string;
+      integration?: string;
+      details?: Record<string, unknown>;
+    }): Promise<unknown>;
+  };
   action: string;
   agent?: string;
   subject?: string;
@@ -65,7 +76,12 @@ export class SealedFields {
   }
 
   /** Opens one field; the caller zeroes the result. */
-  async open(ref: RecordRef, sealed: { dekWrapped: Buffer | null; ct: Buffer | null }, field: string, alarm: DecryptAlarm): Promise<Buffer> {
+  async open(
+    ref: RecordRef,
+    sealed: { dekWrapped: Buffer | null; ct: Buffer | null },
+    field: string,
+    alarm: DecryptAlarm,
+  ): Promise<Buffer> {
     try {
       if (!sealed.dekWrapped || !sealed.ct) throw new KeyUnwrapError();
       return await this.keyring.open(ref, sealed.dekWrapped, field, sealed.ct);

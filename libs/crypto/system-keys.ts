@@ -34,16 +34,23 @@ export class SystemKeys {
   }
 
   private async load(purpose: string): Promise<Buffer> {
-    let rows = await this.ds.query(`SELECT version, kek_key_id, wrapped FROM system_keys WHERE purpose = $1 AND status = 'active' ORDER BY version DESC LIMIT 1`, [purpose]);
+    let rows = await this.ds.query(
+      `SELECT version, kek_key_id, wrapped FROM system_keys WHERE purpose = $1 AND status = 'active' ORDER BY version DESC LIMIT 1`,
+      [purpose],
+    );
     if (!rows.length) {
       const key = randomBytes(32);
       const wrapped = await this.provider.wrap(bind(context('sys', purpose, 1), key));
       key.fill(0);
-      await this.ds.query(
-        `INSERT INTO system_keys (purpose, version, kek_key_id, wrapped) VALUES ($1, 1, $2, $3) ON CONFLICT DO NOTHING`,
-        [purpose, wrapped.keyId, wrapped.wrapped],
+      await this.ds.query(`INSERT INTO system_keys (purpose, version, kek_key_id, wrapped) VALUES ($1, 1, $2, $3) ON CONFLICT DO NOTHING`, [
+        purpose,
+        wrapped.keyId,
+        wrapped.wrapped,
+      ]);
+      rows = await this.ds.query(
+        `SELECT version, kek_key_id, wrapped FROM system_keys WHERE purpose = $1 AND status = 'active' ORDER BY version DESC LIMIT 1`,
+        [purpose],
       );
-      rows = await this.ds.query(`SELECT version, kek_key_id, wrapped FROM system_keys WHERE purpose = $1 AND status = 'active' ORDER BY version DESC LIMIT 1`, [purpose]);
     }
     const row = rows[0] as { version: number; kek_key_id: string; wrapped: Buffer };
     return unbind(context('sys', purpose, row.version), await this.provider.unwrap(row.kek_key_id, row.wrapped));

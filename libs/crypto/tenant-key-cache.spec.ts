@@ -31,7 +31,11 @@ describe('TenantKeyCache', () => {
 
   it('a failed load is not cached', async () => {
     const cache = new TenantKeyCache(2, 1000);
-    await expect(cache.get('a', async () => { throw new Error('down'); })).rejects.toThrow('down');
+    await expect(
+      cache.get('a', async () => {
+        throw new Error('down');
+      }),
+    ).rejects.toThrow('down');
     await expect(cache.get('a', async () => Buffer.alloc(32))).resolves.toHaveLength(32);
   });
 });

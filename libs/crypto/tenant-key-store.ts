@@ -14,11 +14,17 @@ export class TenantKeyStore {
   constructor(private readonly ds: DataSource) {}
 
   async active(tenant: TenantId): Promise<TenantKeyRow | undefined> {
-    const rows = await this.ds.query(`SELECT tenant, version, kek_key_id, wrapped, status FROM tenant_keys WHERE tenant = $1 AND status = 'active'`, [tenant]);
+    const rows = await this.ds.query(
+      `SELECT tenant, version, kek_key_id, wrapped, status FROM tenant_keys WHERE tenant = $1 AND status = 'active'`,
+      [tenant],
+    );
     return rows[0];
   }
 
-  async byVersion(tenant: TenantId, version: number): Promise<(TenantKeyRow & { min_key_version: number; aad_scheme: number }) | undefined> {
+  async byVersion(
+    tenant: TenantId,
+    version: number,
+  ): Promise<(TenantKeyRow & { min_key_version: number; aad_scheme: number }) | undefined> {
     const rows = await this.ds.query(
       `SELECT k.tenant, k.version, k.kek_key_id, k.wrapped, k.status, t.min_key_version, t.aad_scheme
          FROM tenant_keys k JOIN tenants t ON t.id = k.tenant
@@ -56,7 +62,10 @@ export class TenantKeyStore {
 
   /** Counts one more encryption under a TK (nonce budget, invariant 4); returns the new count. */
   async countEncryption(tenant: TenantId, version: number): Promise<number> {
-    const rows = await this.ds.query(`UPDATE tenant_keys SET encryptions = encryptions + 1 WHERE tenant = $1 AND version = $2 RETURNING encryptions`, [tenant, version]);
+    const rows = await this.ds.query(
+      `UPDATE tenant_keys SET encryptions = encryptions + 1 WHERE tenant = $1 AND version = $2 RETURNING encryptions`,
+      [tenant, version],
+    );
     return Number(rows[0]?.[0]?.encryptions ?? rows[0]?.encryptions ?? 0);
   }
 
@@ -66,7 +75,12 @@ export class TenantKeyStore {
       await m.query(`SELECT id FROM tenants WHERE id = $1 FOR UPDATE`, [tenant]);
       const [{ next }] = await m.query(`SELECT COALESCE(MAX(version), 0) + 1 AS next FROM tenant_keys WHERE tenant = $1`, [tenant]);
       await m.query(`UPDATE tenant_keys SET status = 'decrypt_only' WHERE tenant = $1 AND status = 'active'`, [tenant]);
-      await m.query(`INSERT INTO tenant_keys (tenant, version, kek_key_id, wrapped, status) VALUES ($1, $2, $3, $4, 'active')`, [tenant, next, kekKeyId, wrapped]);
+      await m.query(`INSERT INTO tenant_keys (tenant, version, kek_key_id, wrapped, status) VALUES ($1, $2, $3, $4, 'active')`, [
+        tenant,
+        next,
+        kekKeyId,
+        wrapped,
+      ]);
       return Number(next);
     });
   }

@@ -4,7 +4,23 @@ import { UnavailableError } from '../kernel';
  * pg / network error codes that mean "the database is not there right now", or not answering in
  * time (57014: statement_timeout cancelled the statement — an overloaded or locked database, not a bug).
  */
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57014', '57P01', '57P02', '57P03', '53300', '08000', '08003', '08006', '08001', '08004']);
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  '57014',
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+  '08000',
+  '08003',
+  '08006',
+  '08001',
+  '08004',
+]);
 
 /** pg's and the pool's messages for a connection that is gone or never came (they carry no code). */
 const UNAVAILABLE = new RegExp(

@@ -22,7 +22,10 @@ async function freePort(): Promise<number> {
 }
 
 async function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false);
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 // The package stops every cluster it started on SIGTERM/SIGINT/SIGHUP (async-exit-hook) and then

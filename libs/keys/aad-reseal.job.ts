@@ -46,16 +46,28 @@ export class AadResealJob implements KeyJobHandler {
       done = r.done;
       unreadable += r.unreadable;
       // Only old-scheme rows that do not open under any scheme may be left: they were unreadable already.
-      await this.ds.query(`UPDATE tenants SET aad_scheme = $2, aad_scheme_raised_at = now() WHERE id = $1 AND aad_scheme < $2`, [tenant, scheme]);
+      await this.ds.query(`UPDATE tenants SET aad_scheme = $2, aad_scheme_raised_at = now() WHERE id = $1 AND aad_scheme < $2`, [
+        tenant,
+        scheme,
+      ]);
       this.keyring.raiseAadSchemeFloor(tenant, scheme);
       raised.push(tenant);
-      await this.audit.record({ tenant, action: 'key.reseal', outcome: 'allowed', details: { job: job.id, aad_scheme: scheme, resealed: r.updated, unreadable: r.unreadable } });
+      await this.audit.record({
+        tenant,
+        action: 'key.reseal',
+        outcome: 'allowed',
+        details: { job: job.id, aad_scheme: scheme, resealed: r.updated, unreadable: r.unreadable },
+      });
     }
     return { done, total: done, details: { aad_scheme: scheme, tenants: raised.length, unreadable } };
   }
 
   /** Passes over every sealed table of the tenant until nothing but unreadable records is left under an older scheme. */
-  private async resealTenant(tenant: TenantId, ctx: KeyJobContext, doneBefore: number): Promise<{ done: number; updated: number; unreadable: number }> {
+  private async resealTenant(
+    tenant: TenantId,
+    ctx: KeyJobContext,
+    doneBefore: number,
+  ): Promise<{ done: number; updated: number; unreadable: number }> {
     let done = doneBefore;
     let updatedTotal = 0;
     let stuckPasses = 0;
@@ -70,7 +82,9 @@ export class AadResealJob implements KeyJobHandler {
       for (const table of SEALED_TABLES) {
         if ('cache' in SEALED_LAYOUT[table]) {
           // A cache: old-scheme rows are dropped and derived again on demand (their owner columns live elsewhere).
-          const [, n] = await this.ds.query(`DELETE FROM ${table} WHERE tenant = $1 AND ${olderSchemeWhere(table, CURRENT_AAD_SCHEME)}`, [tenant]);
+          const [, n] = await this.ds.query(`DELETE FROM ${table} WHERE tenant = $1 AND ${olderSchemeWhere(table, CURRENT_AAD_SCHEME)}`, [
+            tenant,
+          ]);
           updated += Number(n);
           done += Number(n);
           continue;
@@ -78,9 +92,16 @@ export class AadResealJob implements KeyJobHandler {
         // Disjoint id ranges side by side: one lane's crypto overlaps another's round trip.
         await allLanes(
           uuidLanes(this.config.keys.rewrapLanes).map((lane) => async (stopped: AbortSignal) => {
-            for (let after = lane.after; !stopped.aborted; ) {
+            for (let after = lane.after; !stopped.aborted;) {
               ctx.signal.throwIfAborted();
-              const batch = await resealBatch(this.ds, this.keyring, { table, tenant, after, before: lane.before, limit: this.config.keys.batchSize, scheme: CURRENT_AAD_SCHEME });
+              const batch = await resealBatch(this.ds, this.keyring, {
+                table,
+                tenant,
+                after,
+                before: lane.before,
+                limit: this.config.keys.batchSize,
+                scheme: CURRENT_AAD_SCHEME,
+              });
               if (!batch.scanned) return;
               after = batch.cursor;
               updated += batch.updated;
@@ -95,7 +116,12 @@ export class AadResealJob implements KeyJobHandler {
       // Outside the batch transactions: an ALERT and a durable audit record per record that did not open.
       for (const ref of failed.filter((f) => !alerted.has(`${f.table}/${f.id}`))) {
         alerted.add(`${ref.table}/${ref.id}`);
-        await this.sealed.alert(ref, '*', { audit: this.audit, action: 'key.reseal', integration: ref.bind.integration ?? ref.bind.name, subject: ref.bind.subject || undefined });
+        await this.sealed.alert(ref, '*', {
+          audit: this.audit,
+          action: 'key.reseal',
+          integration: ref.bind.integration ?? ref.bind.name,
+          subject: ref.bind.subject || undefined,
+        });
       }
       if (updated > 0) {
         stuckPasses = 0;

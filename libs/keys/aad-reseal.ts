@@ -87,8 +87,15 @@ export async function resealBatch(
 }
 
 /** Records of the tenant with a field still under a scheme older than `scheme`. */
-export async function countOlderScheme(ds: DataSource, tenant: string | null, scheme: AadScheme, tables: readonly SealedTable[]): Promise<number> {
-  const counts = tables.map((t) => `(SELECT count(*) FROM ${t} WHERE ($1::text IS NULL OR tenant = $1) AND ${olderSchemeWhere(t, scheme)})`);
+export async function countOlderScheme(
+  ds: DataSource,
+  tenant: string | null,
+  scheme: AadScheme,
+  tables: readonly SealedTable[],
+): Promise<number> {
+  const counts = tables.map(
+    (t) => `(SELECT count(*) FROM ${t} WHERE ($1::text IS NULL OR tenant = $1) AND ${olderSchemeWhere(t, scheme)})`,
+  );
   const [{ n }] = await ds.query(`SELECT ${counts.join(' + ')} AS n`, [tenant]);
   return Number(n);
 }

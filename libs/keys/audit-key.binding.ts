@@ -2,7 +2,11 @@ import { Global, Module } from '@nestjs/common';
 import { AUDIT_MAC_KEY } from '../audit';
 import { SystemKeys } from '../crypto';
 
-const macKey = { provide: AUDIT_MAC_KEY, inject: [SystemKeys], useFactory: (keys: SystemKeys) => ({ macKey: () => keys.get('audit-mac') }) };
+const macKey = {
+  provide: AUDIT_MAC_KEY,
+  inject: [SystemKeys],
+  useFactory: (keys: SystemKeys) => ({ macKey: () => keys.get('audit-mac') }),
+};
 
 /**
  * The audit log's MAC key comes from the keyring (a system key wrapped by the KEK). Here, not in

@@ -44,13 +44,20 @@ export class CryptoShredder {
     private readonly jobs: KeyJobStore,
   ) {}
 
-  async shredUser(tenant: TenantId, subject: string, requestedBy: string): Promise<{ connections: Array<{ id: string; integration: string }>; job?: KeyJob }> {
+  async shredUser(
+    tenant: TenantId,
+    subject: string,
+    requestedBy: string,
+  ): Promise<{ connections: Array<{ id: string; integration: string }>; job?: KeyJob }> {
     const deleted = await this.connections.deleteAllForUser(tenant, subject);
     // Connect sessions under way for them hold a sealed PKCE verifier and the e-mail they expect.
     await this.ds.query(`DELETE FROM connect_sessions WHERE tenant = $1 AND subject = $2`, [tenant, subject]);
     if (!deleted.length) return { connections: [] };
     // A rotation already running may have rewrapped this user's DEKs onto its new TK: run again after it.
-    const { job } = await this.jobs.enqueue({ kind: 'tenant_rotate', tenant, requestedBy, params: { audit_tenant: tenant, reason: 'shred' } }, { againIfRunning: true });
+    const { job } = await this.jobs.enqueue(
+      { kind: 'tenant_rotate', tenant, requestedBy, params: { audit_tenant: tenant, reason: 'shred' } },
+      { againIfRunning: true },
+    );
     return { connections: deleted, job };
   }
 

@@ -15,7 +15,10 @@ export interface RewrapBatchResult {
  * side by side. No v4 uuid equals a bound (their third group starts with 4), so "after" is exact.
  */
 export function uuidLanes(lanes: number): Array<{ after: string; before: string | null }> {
-  const bound = (i: number) => `${Math.floor((i * 0x1_0000_0000) / lanes).toString(16).padStart(8, '0')}-0000-0000-0000-000000000000`;
+  const bound = (i: number) =>
+    `${Math.floor((i * 0x1_0000_0000) / lanes)
+      .toString(16)
+      .padStart(8, '0')}-0000-0000-0000-000000000000`;
   return Array.from({ length: lanes }, (_, i) => ({ after: bound(i), before: i + 1 < lanes ? bound(i + 1) : null }));
 }
 
@@ -29,7 +32,15 @@ export function uuidLanes(lanes: number): Array<{ after: string; before: string 
 export async function rewrapDekBatch(
   ds: DataSource,
   keyring: Keyring,
-  o: { table: SealedTable; tenant: TenantId; version: number; after: string; before: string | null; limit: number; target: { version: number; key: Buffer } },
+  o: {
+    table: SealedTable;
+    tenant: TenantId;
+    version: number;
+    after: string;
+    before: string | null;
+    limit: number;
+    target: { version: number; key: Buffer };
+  },
 ): Promise<RewrapBatchResult> {
   return ds.transaction(async (m) => {
     const rows: Array<{ id: string; dek_wrapped: Buffer }> = await m.query(
@@ -84,6 +95,9 @@ export async function versionsBelow(ds: DataSource, table: SealedTable, tenant: 
 
 /** Records of the tenant still under a TK version below `below`. */
 export async function countBelow(ds: DataSource, tenant: TenantId, below: number): Promise<number> {
-  const [{ n }] = await ds.query(`SELECT ${SEALED_TABLES.map((t) => `(SELECT count(*) FROM ${t} WHERE tenant = $1 AND tk_version < $2)`).join(' + ')} AS n`, [tenant, below]);
+  const [{ n }] = await ds.query(
+    `SELECT ${SEALED_TABLES.map((t) => `(SELECT count(*) FROM ${t} WHERE tenant = $1 AND tk_version < $2)`).join(' + ')} AS n`,
+    [tenant, below],
+  );
   return Number(n);
 }

@@ -48,25 +48,55 @@ export class KeyAdminService {
    * `signing` (operator) is instant: the token service's new key signs from now on, the old one
    * stays published for its overlap; it is returned as a finished job.
    */
-  async rotate(actor: KeyActor, target: RotationTarget, opts: { tenant?: string; newVersion?: boolean } = {}): Promise<{ job: KeyJob; created: boolean }> {
+  async rotate(
+    actor: KeyActor,
+    target: RotationTarget,
+    opts: { tenant?: string; newVersion?: boolean } = {},
+  ): Promise<{ job: KeyJob; created: boolean }> {
     if (target === 'signing') {
       this.requireOperator(actor, 'rotating the token-signing key');
       const { kid, previous } = await this.signingKeys().rotate();
-      const job = await this.jobs.recordCompleted({ kind: 'signing_rotate', tenant: null, requestedBy: actor.subject, params: { kid, previous, audit_tenant: actor.tenant } });
-      await this.audit.record({ tenant: actor.tenant, action: 'key.rotate', outcome: 'allowed', details: { target, job: job.id, phase: 'completed', kid, previous, by: actor.subject } });
+      const job = await this.jobs.recordCompleted({
+        kind: 'signing_rotate',
+        tenant: null,
+        requestedBy: actor.subject,
+        params: { kid, previous, audit_tenant: actor.tenant },
+      });
+      await this.audit.record({
+        tenant: actor.tenant,
+        action: 'key.rotate',
+        outcome: 'allowed',
+        details: { target, job: job.id, phase: 'completed', kid, previous, by: actor.subject },
+      });
       return { job, created: true };
     }
     if (target === 'kek') {
       this.requireOperator(actor, 'rotating the KEK');
-      const r = await this.jobs.enqueue({ kind: 'kek_rotate', tenant: null, requestedBy: actor.subject, params: { create_version: opts.newVersion ?? true, audit_tenant: actor.tenant } });
-      await this.audit.record({ tenant: actor.tenant, action: 'key.rotate', outcome: 'allowed', details: { target, job: r.job.id, phase: 'requested', new_job: r.created, by: actor.subject } });
+      const r = await this.jobs.enqueue({
+        kind: 'kek_rotate',
+        tenant: null,
+        requestedBy: actor.subject,
+        params: { create_version: opts.newVersion ?? true, audit_tenant: actor.tenant },
+      });
+      await this.audit.record({
+        tenant: actor.tenant,
+        action: 'key.rotate',
+        outcome: 'allowed',
+        details: { target, job: r.job.id, phase: 'requested', new_job: r.created, by: actor.subject },
+      });
       return r;
     }
     const tenant = this.tenantFor(actor, opts.tenant);
     // A typo must not "succeed" as a rotation of nothing.
-    if (!(await this.ds.query(`SELECT 1 FROM tenants WHERE id = $1`, [tenant])).length) throw new DomainError('not_found', `no tenant "${tenant}"`);
+    if (!(await this.ds.query(`SELECT 1 FROM tenants WHERE id = $1`, [tenant])).length)
+      throw new DomainError('not_found', `no tenant "${tenant}"`);
     const r = await this.jobs.enqueue({ kind: 'tenant_rotate', tenant, requestedBy: actor.subject, params: { audit_tenant: tenant } });
-    await this.audit.record({ tenant, action: 'key.rotate', outcome: 'allowed', details: { target, job: r.job.id, phase: 'requested', new_job: r.created, by: actor.subject } });
+    await this.audit.record({
+      tenant,
+      action: 'key.rotate',
+      outcome: 'allowed',
+      details: { target, job: r.job.id, phase: 'requested', new_job: r.created, by: actor.subject },
+    });
     return r;
   }
 
@@ -77,8 +107,18 @@ export class KeyAdminService {
    */
   async reseal(actor: KeyActor): Promise<{ job: KeyJob; created: boolean }> {
     this.requireOperator(actor, 're-sealing every tenant');
-    const r = await this.jobs.enqueue({ kind: 'aad_reseal', tenant: null, requestedBy: actor.subject, params: { audit_tenant: actor.tenant } });
-    await this.audit.record({ tenant: actor.tenant, action: 'key.reseal', outcome: 'allowed', details: { target: 'aad', job: r.job.id, phase: 'requested', new_job: r.created, by: actor.subject } });
+    const r = await this.jobs.enqueue({
+      kind: 'aad_reseal',
+      tenant: null,
+      requestedBy: actor.subject,
+      params: { audit_tenant: actor.tenant },
+    });
+    await this.audit.record({
+      tenant: actor.tenant,
+      action: 'key.reseal',
+      outcome: 'allowed',
+      details: { target: 'aad', job: r.job.id, phase: 'requested', new_job: r.created, by: actor.subject },
+    });
     return r;
   }
 
@@ -87,16 +127,31 @@ export class KeyAdminService {
    * uses one, or when it is the active version; afterwards the minimum decryption version is
    * `version + 1`, ciphertexts naming a retired version are refused, and their keys are destroyed.
    */
-  async retire(actor: KeyActor, version: number, tenantName?: string): Promise<{ tenant: TenantId; retired: number[]; minVersion: number }> {
+  async retire(
+    actor: KeyActor,
+    version: number,
+    tenantName?: string,
+  ): Promise<{ tenant: TenantId; retired: number[]; minVersion: number }> {
     if (!Number.isInteger(version) || version < 1) throw new DomainError('validation_failed', 'version must be a positive integer');
     const tenant = this.tenantFor(actor, tenantName);
     try {
       const retired = await this.keyring.retireBelow(tenant, version + 1);
-      await this.audit.record({ tenant, action: 'key.retire', outcome: 'allowed', details: { target: 'tenant', versions: retired, min_version: version + 1, by: actor.subject } });
+      await this.audit.record({
+        tenant,
+        action: 'key.retire',
+        outcome: 'allowed',
+        details: { target: 'tenant', versions: retired, min_version: version + 1, by: actor.subject },
+      });
       return { tenant, retired, minVersion: version + 1 };
     } catch (err) {
       if (err instanceof DomainError && err.code === 'conflict') {
-        await this.audit.record({ tenant, action: 'key.retire', outcome: 'denied', reason: 'conflict', details: { target: 'tenant', version, by: actor.subject } });
+        await this.audit.record({
+          tenant,
+          action: 'key.retire',
+          outcome: 'denied',
+          reason: 'conflict',
+          details: { target: 'tenant', version, by: actor.subject },
+        });
       }
       throw err;
     }
@@ -107,9 +162,18 @@ export class KeyAdminService {
     const tenant = asTenantId(actor.tenant);
     const r = await this.shredder.shredUser(tenant, subject, actor.subject);
     await this.audit.record({
-      tenant, action: 'key.shred', outcome: 'allowed', subject,
+      tenant,
+      action: 'key.shred',
+      outcome: 'allowed',
+      subject,
       // Ids of the first hundred only: an audit record stays small whatever the user had.
-      details: { scope: 'user', connections: r.connections.length, connection_ids: r.connections.slice(0, 100).map((c) => c.id), job: r.job?.id ?? null, by: actor.subject },
+      details: {
+        scope: 'user',
+        connections: r.connections.length,
+        connection_ids: r.connections.slice(0, 100).map((c) => c.id),
+        job: r.job?.id ?? null,
+        by: actor.subject,
+      },
     });
     return r;
   }
@@ -117,12 +181,26 @@ export class KeyAdminService {
   /** Crypto-shreds a whole tenant: `confirm` must repeat the tenant id. */
   async shredTenant(actor: KeyActor, confirm: string, tenantName?: string): Promise<TenantShredResult & { tenant: TenantId }> {
     const tenant = this.tenantFor(actor, tenantName);
-    if (confirm !== tenant) throw new DomainError('validation_failed', 'confirm must repeat the tenant id', { extra: { errors: [{ field: 'confirm', message: 'must equal the tenant id' }] } });
+    if (confirm !== tenant)
+      throw new DomainError('validation_failed', 'confirm must repeat the tenant id', {
+        extra: { errors: [{ field: 'confirm', message: 'must equal the tenant id' }] },
+      });
     const r = await this.shredder.shredTenant(tenant);
     await this.audit.record({
-      tenant, action: 'key.shred', outcome: 'allowed',
-      details: { scope: 'tenant', tenant_keys: r.tenantKeysDestroyed, connections: r.connections, integrations: r.integrations, agents: r.agents, policies: r.policies,
-        webhook_endpoints: r.webhookEndpoints, webhook_events: r.webhookEvents, by: actor.subject },
+      tenant,
+      action: 'key.shred',
+      outcome: 'allowed',
+      details: {
+        scope: 'tenant',
+        tenant_keys: r.tenantKeysDestroyed,
+        connections: r.connections,
+        integrations: r.integrations,
+        agents: r.agents,
+        policies: r.policies,
+        webhook_endpoints: r.webhookEndpoints,
+        webhook_events: r.webhookEvents,
+        by: actor.subject,
+      },
     });
     return { tenant, ...r };
   }
@@ -148,7 +226,9 @@ export class KeyAdminService {
     } catch {
       // fall through: one answer for every name that is not a tenant id
     }
-    throw new DomainError('validation_failed', 'not a valid tenant id', { extra: { errors: [{ field: 'tenant', message: 'is not a tenant id' }] } });
+    throw new DomainError('validation_failed', 'not a valid tenant id', {
+      extra: { errors: [{ field: 'tenant', message: 'is not a tenant id' }] },
+    });
   }
 
   private requireOperator(actor: KeyActor, what: string): void {

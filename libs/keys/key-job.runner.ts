@@ -108,12 +108,15 @@ export class KeyJobRunner {
     const onStop = () => abort.abort();
     this.stopping.signal.addEventListener('abort', onStop);
     const progress: { done?: number; total?: number } = {};
-    const renew = setInterval(() => {
-      this.store.heartbeat(job.id, this.owner, this.opts.leaseMs, progress).then(
-        (ours) => ours || abort.abort(new LeaseLost()),
-        () => undefined, // database blip: the next renewal tries again; the lease outlasts a few misses
-      );
-    }, Math.min(1000, this.opts.leaseMs / 3));
+    const renew = setInterval(
+      () => {
+        this.store.heartbeat(job.id, this.owner, this.opts.leaseMs, progress).then(
+          (ours) => ours || abort.abort(new LeaseLost()),
+          () => undefined, // database blip: the next renewal tries again; the lease outlasts a few misses
+        );
+      },
+      Math.min(1000, this.opts.leaseMs / 3),
+    );
     const ctx: KeyJobContext = {
       signal: abort.signal,
       progress: (done, total) => {
@@ -132,10 +135,20 @@ export class KeyJobRunner {
     const target = job.kind === 'kek_rotate' ? 'kek' : job.kind === 'aad_reseal' ? 'aad' : 'tenant';
     try {
       const outcome = await handler.run(job, ctx);
-      await this.audit.record({ tenant: auditTenant, action: 'key.rotate', outcome: 'allowed', details: { target, job: job.id, phase: 'completed', done: outcome.done, ...outcome.details } });
+      await this.audit.record({
+        tenant: auditTenant,
+        action: 'key.rotate',
+        outcome: 'allowed',
+        details: { target, job: job.id, phase: 'completed', done: outcome.done, ...outcome.details },
+      });
       const ended = await this.store.finish(job.id, this.owner, { status: 'succeeded', done: outcome.done, total: outcome.total });
       if (ended?.params.again) {
-        await this.store.enqueue({ kind: job.kind, tenant: job.tenant, requestedBy: job.requestedBy, params: pick(job.params, ['audit_tenant', 'create_version', 'rotate']) });
+        await this.store.enqueue({
+          kind: job.kind,
+          tenant: job.tenant,
+          requestedBy: job.requestedBy,
+          params: pick(job.params, ['audit_tenant', 'create_version', 'rotate']),
+        });
       }
       return ended;
     } catch (err) {
@@ -153,7 +166,13 @@ export class KeyJobRunner {
       const cls = errorClass(err);
       this.log.error(`key job ${job.id} (${job.kind}) failed: ${cls}`);
       await this.audit
-        .record({ tenant: auditTenant, action: 'key.rotate', outcome: 'error', reason: cls, details: { target, job: job.id, phase: 'failed' } })
+        .record({
+          tenant: auditTenant,
+          action: 'key.rotate',
+          outcome: 'error',
+          reason: cls,
+          details: { target, job: job.id, phase: 'failed' },
+        })
         .catch(() => this.log.error(`key job ${job.id}: the failure could not be audited`));
       return this.store.finish(job.id, this.owner, { status: 'failed', errorClass: cls, done: progress.done, total: progress.total });
     } finally {

@@ -115,7 +115,11 @@ export class KeyJobStore {
   }
 
   /** Ends a job. Returns it as it ended, or undefined when the lease was no longer ours. */
-  async finish(id: string, owner: string, outcome: { status: 'succeeded' | 'failed'; errorClass?: string; done?: number; total?: number }): Promise<KeyJob | undefined> {
+  async finish(
+    id: string,
+    owner: string,
+    outcome: { status: 'succeeded' | 'failed'; errorClass?: string; done?: number; total?: number },
+  ): Promise<KeyJob | undefined> {
     const [rows]: Returned<KeyJobRow> = await this.ds.query(
       `UPDATE key_jobs SET status = $3, error_class = $4, done = COALESCE($5, done), total = COALESCE($6, total),
               finished_at = now(), updated_at = now(), lease_owner = NULL, lease_expires_at = NULL

@@ -48,7 +48,10 @@ export interface KeyJobParams {
 
 /** A job that cannot succeed by retrying: it ends `failed` with this class. */
 export class KeyJobFailure extends Error {
-  constructor(readonly errorClass: string, message: string) {
+  constructor(
+    readonly errorClass: string,
+    message: string,
+  ) {
     super(message);
     this.name = 'KeyJobFailure';
   }

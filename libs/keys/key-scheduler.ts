@@ -89,7 +89,9 @@ export class KeyScheduler {
 
   /** Once per upgrade: existing tenants start on the old AAD scheme until the re-seal job has moved their records. */
   private async aadReseal(): Promise<KeyJob | undefined> {
-    const [{ pending }] = await this.ds.query(`SELECT EXISTS (SELECT 1 FROM tenants WHERE aad_scheme < $1) AS pending`, [CURRENT_AAD_SCHEME]);
+    const [{ pending }] = await this.ds.query(`SELECT EXISTS (SELECT 1 FROM tenants WHERE aad_scheme < $1) AS pending`, [
+      CURRENT_AAD_SCHEME,
+    ]);
     if (!pending || (await this.jobs.failedRecently('aad_reseal', null, FAILED_QUIET_MS))) return undefined;
     return this.enqueueIfNew('aad_reseal', null, { reason: 'aad_scheme_upgrade' });
   }
@@ -106,7 +108,11 @@ export class KeyScheduler {
       const destroyed = await this.connections.destroyExpiredPreviousKeys(HOUSEKEEPING_BATCH);
       for (const d of destroyed) {
         await this.audit.record({
-          tenant: d.tenant, action: 'key.destroy', outcome: 'allowed', subject: d.subject || undefined, integration: d.integration,
+          tenant: d.tenant,
+          action: 'key.destroy',
+          outcome: 'allowed',
+          subject: d.subject || undefined,
+          integration: d.integration,
           details: { target: 'api_key_previous', connection: d.id, reason: 'grace_period_over' },
         });
       }

@@ -13,7 +13,13 @@ const DAY_MS = 86_400_000;
 const OPERATOR_TENANT_LIMIT = 200;
 
 export interface KeyWarning {
-  code: 'kek_past_cryptoperiod' | 'kek_rewrap_pending' | 'tenant_key_past_cryptoperiod' | 'tenant_key_versions_pending_retirement' | 'key_job_failed' | 'aad_reseal_pending';
+  code:
+    | 'kek_past_cryptoperiod'
+    | 'kek_rewrap_pending'
+    | 'tenant_key_past_cryptoperiod'
+    | 'tenant_key_versions_pending_retirement'
+    | 'key_job_failed'
+    | 'aad_reseal_pending';
   message: string;
   tenant?: string;
   version?: number;
@@ -86,39 +92,73 @@ export class KeyStatusService {
     const versions = await this.kekVersions(only, scope.operator, currentKeyId);
     const tenants = await this.tenants(only);
     const jobs = await this.jobs.recent({ tenant: scope.operator ? undefined : only, limit: 20 });
-    const open = (kind: string, tenant: string | null) => jobs.some((j) => j.kind === kind && j.tenant === tenant && (j.status === 'pending' || j.status === 'running'));
+    const open = (kind: string, tenant: string | null) =>
+      jobs.some((j) => j.kind === kind && j.tenant === tenant && (j.status === 'pending' || j.status === 'running'));
 
     if (createdAt && Date.now() - createdAt.getTime() > kekPeriod * DAY_MS) {
-      warnings.push({ code: 'kek_past_cryptoperiod', message: `the current KEK version is older than ${kekPeriod} days; ` +
-        `rotate it (keys rotate --target kek, or a Key Vault rotation policy)` });
+      warnings.push({
+        code: 'kek_past_cryptoperiod',
+        message:
+          `the current KEK version is older than ${kekPeriod} days; ` +
+          `rotate it (keys rotate --target kek, or a Key Vault rotation policy)`,
+      });
     }
     const stale = versions.filter((v) => !v.current).reduce((n, v) => n + v.tenant_keys + (v.system_keys ?? 0), 0);
     if (stale > 0 && !open('kek_rotate', null)) {
-      warnings.push({ code: 'kek_rewrap_pending', message: `${stale} keys are wrapped by an older KEK version; a KEK rewrap job will move them` });
+      warnings.push({
+        code: 'kek_rewrap_pending',
+        message: `${stale} keys are wrapped by an older KEK version; a KEK rewrap job will move them`,
+      });
     }
     for (const t of tenants.list) {
       const active = t.versions.find((v) => v.status === 'active');
       if (active && Date.now() - active.created_at.getTime() > tkPeriod * DAY_MS) {
-        warnings.push({ code: 'tenant_key_past_cryptoperiod', tenant: t.tenant, version: active.version, message: `the active tenant key is older than ${tkPeriod} days; rotate it` });
+        warnings.push({
+          code: 'tenant_key_past_cryptoperiod',
+          tenant: t.tenant,
+          version: active.version,
+          message: `the active tenant key is older than ${tkPeriod} days; rotate it`,
+        });
       }
       if (t.versions.some((v) => v.status === 'decrypt_only') && !open('tenant_rotate', t.tenant)) {
-        warnings.push({ code: 'tenant_key_versions_pending_retirement', tenant: t.tenant, message: 'older tenant key versions are still live; a tenant rotation (or keys retire) destroys them' });
+        warnings.push({
+          code: 'tenant_key_versions_pending_retirement',
+          tenant: t.tenant,
+          message: 'older tenant key versions are still live; a tenant rotation (or keys retire) destroys them',
+        });
       }
     }
     for (const t of tenants.list) {
       if (t.aad.scheme < t.aad.current && !open('aad_reseal', null)) {
-        warnings.push({ code: 'aad_reseal_pending', tenant: t.tenant, message: `${t.aad.records_on_older_scheme} records ` +
-          `still use AAD scheme ${t.aad.scheme}; the re-seal job (aad_reseal) moves them and then refuses the ` +
-          `old scheme` });
+        warnings.push({
+          code: 'aad_reseal_pending',
+          tenant: t.tenant,
+          message:
+            `${t.aad.records_on_older_scheme} records ` +
+            `still use AAD scheme ${t.aad.scheme}; the re-seal job (aad_reseal) moves them and then refuses the ` +
+            `old scheme`,
+        });
       }
     }
     for (const j of jobs) {
       if (j.status === 'failed' && j.finishedAt && Date.now() - j.finishedAt.getTime() < DAY_MS) {
-        warnings.push({ code: 'key_job_failed', job: j.id, tenant: j.tenant ?? undefined, message: `key job ${j.kind} failed (${j.errorClass ?? 'unknown'})` });
+        warnings.push({
+          code: 'key_job_failed',
+          job: j.id,
+          tenant: j.tenant ?? undefined,
+          message: `key job ${j.kind} failed (${j.errorClass ?? 'unknown'})`,
+        });
       }
     }
     return {
-      kek: { provider: this.provider.kind, current_key_id: currentKeyId, current_created_at: createdAt, period_days: kekPeriod, automatic: this.config.keys.rotationPeriodDays.kek !== undefined, versions },
+      kek: {
+        provider: this.provider.kind,
+        current_key_id: currentKeyId,
+        current_created_at: createdAt,
+        period_days: kekPeriod,
+        automatic: this.config.keys.rotationPeriodDays.kek !== undefined,
+        versions,
+      },
       tenant_keys: { period_days: tkPeriod, automatic: this.config.keys.rotationPeriodDays.tk !== undefined },
       tenants: tenants.list,
       ...(scope.operator && !scope.tenant ? { summary: { tenants: tenants.count, listed: tenants.list.length } } : {}),
@@ -141,8 +181,14 @@ export class KeyStatusService {
         GROUP BY kek_key_id ORDER BY kek_key_id`,
       [tenant ?? null, operator],
     );
-    const out = rows.map((r) => ({ key_id: r.kek_key_id, current: r.kek_key_id === currentKeyId, tenant_keys: Number(r.tks), ...(operator ? { system_keys: Number(r.sys) } : {}) }));
-    if (!out.some((v) => v.current)) out.push({ key_id: currentKeyId, current: true, tenant_keys: 0, ...(operator ? { system_keys: 0 } : {}) });
+    const out = rows.map((r) => ({
+      key_id: r.kek_key_id,
+      current: r.kek_key_id === currentKeyId,
+      tenant_keys: Number(r.tks),
+      ...(operator ? { system_keys: Number(r.sys) } : {}),
+    }));
+    if (!out.some((v) => v.current))
+      out.push({ key_id: currentKeyId, current: true, tenant_keys: 0, ...(operator ? { system_keys: 0 } : {}) });
     return out;
   }
 
@@ -157,15 +203,26 @@ export class KeyStatusService {
       [tenant ?? null, OPERATOR_TENANT_LIMIT],
     );
     const ids = chosen.map((t) => t.id);
-    const keys: Array<{ tenant: string; version: number; status: 'active' | 'decrypt_only' | 'destroyed'; kek_key_id: string; created_at: Date; destroyed_at: Date | null; encryptions: string }> = await this.ds.query(
+    const keys: Array<{
+      tenant: string;
+      version: number;
+      status: 'active' | 'decrypt_only' | 'destroyed';
+      kek_key_id: string;
+      created_at: Date;
+      destroyed_at: Date | null;
+      encryptions: string;
+    }> = await this.ds.query(
       `SELECT tenant, version, status, kek_key_id, created_at, destroyed_at, encryptions FROM tenant_keys WHERE tenant = ` +
         `ANY($1) ORDER BY tenant, version`,
       [ids],
     );
     // The tables come from the keyring's own list (what retireBelow and the rotation job cover), so a new sealed table is counted here too.
     const counts: Array<{ tenant: string; tbl: SealedTable; tk_version: number; n: string }> = await this.ds.query(
-      SEALED_TABLES.map((t) => `SELECT tenant, '${t}' AS tbl, tk_version, count(*) AS n FROM ${t} WHERE tenant = ANY($1) ` +
-        `AND tk_version IS NOT NULL GROUP BY tenant, tk_version`).join('\n       UNION ALL\n       '),
+      SEALED_TABLES.map(
+        (t) =>
+          `SELECT tenant, '${t}' AS tbl, tk_version, count(*) AS n FROM ${t} WHERE tenant = ANY($1) ` +
+          `AND tk_version IS NOT NULL GROUP BY tenant, tk_version`,
+      ).join('\n       UNION ALL\n       '),
       [ids],
     );
     // Only tenants still on an older scheme can have such records: the others cost no scan.
@@ -180,7 +237,8 @@ export class KeyStatusService {
       const versions: TenantKeyVersionView[] = keys
         .filter((k) => k.tenant === t.id)
         .map((k) => {
-          const count = (tbl: SealedTable) => Number(counts.find((c) => c.tenant === t.id && c.tbl === tbl && Number(c.tk_version) === Number(k.version))?.n ?? 0);
+          const count = (tbl: SealedTable) =>
+            Number(counts.find((c) => c.tenant === t.id && c.tbl === tbl && Number(c.tk_version) === Number(k.version))?.n ?? 0);
           return {
             version: Number(k.version),
             status: k.status,
@@ -192,8 +250,19 @@ export class KeyStatusService {
           };
         });
       const active = versions.find((v) => v.status === 'active');
-      const aad = { scheme: Number(t.aad_scheme), current: CURRENT_AAD_SCHEME as number, records_on_older_scheme: Number(olderCounts.find((c) => c.tenant === t.id)?.n ?? 0) };
-      return { tenant: t.id, active_version: active?.version ?? null, min_version: Number(t.min_key_version), shredded_at: t.shredded_at ?? null, aad, versions };
+      const aad = {
+        scheme: Number(t.aad_scheme),
+        current: CURRENT_AAD_SCHEME as number,
+        records_on_older_scheme: Number(olderCounts.find((c) => c.tenant === t.id)?.n ?? 0),
+      };
+      return {
+        tenant: t.id,
+        active_version: active?.version ?? null,
+        min_version: Number(t.min_key_version),
+        shredded_at: t.shredded_at ?? null,
+        aad,
+        versions,
+      };
     });
     return { count: Number(n), list };
   }

@@ -38,7 +38,14 @@ export class KeysModule {
         {
           provide: KeyJobRunner,
           inject: [KeyJobStore, KekRotationJob, TenantKeyRotationJob, AadResealJob, AuditLog, VAULT_CONFIG],
-          useFactory: (store: KeyJobStore, kek: KekRotationJob, tk: TenantKeyRotationJob, aad: AadResealJob, audit: AuditLog, c: VaultConfig) =>
+          useFactory: (
+            store: KeyJobStore,
+            kek: KekRotationJob,
+            tk: TenantKeyRotationJob,
+            aad: AadResealJob,
+            audit: AuditLog,
+            c: VaultConfig,
+          ) =>
             new KeyJobRunner(store, [kek, tk, aad], audit, { leaseMs: c.keys.leaseMs, pollMs: Math.min(1000, c.keys.schedulerIntervalMs) }),
         },
         KeyBackgroundTasks,

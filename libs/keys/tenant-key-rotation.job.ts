@@ -42,7 +42,12 @@ export class TenantKeyRotationJob implements KeyJobHandler {
       try {
         const destroyed = await this.keyring.retireBelow(tenant, to);
         if (destroyed.length) {
-          await this.audit.record({ tenant, action: 'key.retire', outcome: 'allowed', details: { target: 'tenant', job: job.id, versions: destroyed, min_version: to } });
+          await this.audit.record({
+            tenant,
+            action: 'key.retire',
+            outcome: 'allowed',
+            details: { target: 'tenant', job: job.id, versions: destroyed, min_version: to },
+          });
         }
         return { done, total: done, details: { version: to, retired: destroyed } };
       } catch (err) {
@@ -89,9 +94,17 @@ export class TenantKeyRotationJob implements KeyJobHandler {
             // Disjoint id ranges side by side: one lane's crypto overlaps another's round trip.
             await allLanes(
               uuidLanes(this.config.keys.rewrapLanes).map((lane) => async (stopped: AbortSignal) => {
-                for (let after = lane.after; !stopped.aborted; ) {
+                for (let after = lane.after; !stopped.aborted;) {
                   ctx.signal.throwIfAborted();
-                  const batch = await rewrapDekBatch(this.ds, this.keyring, { table, tenant, version, after, before: lane.before, limit: this.config.keys.batchSize, target });
+                  const batch = await rewrapDekBatch(this.ds, this.keyring, {
+                    table,
+                    tenant,
+                    version,
+                    after,
+                    before: lane.before,
+                    limit: this.config.keys.batchSize,
+                    target,
+                  });
                   if (!batch.scanned) return;
                   after = batch.cursor;
                   updated += batch.updated;
@@ -111,7 +124,8 @@ export class TenantKeyRotationJob implements KeyJobHandler {
         continue;
       }
       // Nothing moved: every remaining record is either locked by a writer right now, or broken.
-      if (failed >= remaining) throw new KeyJobFailure('key_unwrap_failed', `${failed} records' keys did not unwrap; the old tenant key is kept`);
+      if (failed >= remaining)
+        throw new KeyJobFailure('key_unwrap_failed', `${failed} records' keys did not unwrap; the old tenant key is kept`);
       if (++stuckPasses > 300) throw new KeyJobFailure('records_locked', 'records stayed locked by writers');
       await sleep(LOCKED_ROWS_WAIT_MS, undefined, { signal: ctx.signal });
     }
@@ -122,7 +136,11 @@ export class TenantKeyRotationJob implements KeyJobHandler {
       `SELECT version FROM tenant_keys WHERE tenant = $1 AND version < $2 AND status <> 'destroyed'`,
       [tenant, below],
     );
-    for (const { version } of rows) await this.keyring.tenantKey(tenant, version).then((k) => k.fill(0), () => undefined);
+    for (const { version } of rows)
+      await this.keyring.tenantKey(tenant, version).then(
+        (k) => k.fill(0),
+        () => undefined,
+      );
   }
 
   private async activeVersion(tenant: TenantId): Promise<number | undefined> {
@@ -134,7 +152,9 @@ export class TenantKeyRotationJob implements KeyJobHandler {
 /** Runs the lanes together; the first failure stops the others (at their next batch) and is thrown once all have stopped. */
 export async function allLanes(lanes: Array<(stopped: AbortSignal) => Promise<void>>): Promise<void> {
   const stop = new AbortController();
-  const results = await Promise.allSettled(lanes.map((run) => run(stop.signal).catch((err: unknown) => (stop.abort(), Promise.reject(err)))));
+  const results = await Promise.allSettled(
+    lanes.map((run) => run(stop.signal).catch((err: unknown) => (stop.abort(), Promise.reject(err)))),
+  );
   const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failure) throw failure.reason;
 }

@@ -14,7 +14,11 @@ import { OAuthClient } from './protocol/oauth-client';
   providers: [
     { provide: ProviderCatalog, useFactory: () => new ProviderCatalog() },
     { provide: OutboundPolicy, inject: [VAULT_CONFIG], useFactory: (c: VaultConfig) => new OutboundPolicy(c.outbound.allowHosts) },
-    { provide: ProviderHttpClient, inject: [OutboundPolicy, VAULT_CONFIG], useFactory: (p: OutboundPolicy, c: VaultConfig) => new ProviderHttpClient(p, { timeoutMs: c.outbound.timeoutMs }) },
+    {
+      provide: ProviderHttpClient,
+      inject: [OutboundPolicy, VAULT_CONFIG],
+      useFactory: (p: OutboundPolicy, c: VaultConfig) => new ProviderHttpClient(p, { timeoutMs: c.outbound.timeoutMs }),
+    },
     { provide: OAuthClient, inject: [ProviderHttpClient], useFactory: (h: ProviderHttpClient) => new OAuthClient(h) },
   ],
   exports: [ProviderCatalog, OutboundPolicy, ProviderHttpClient, OAuthClient],

@@ -72,11 +72,14 @@ export const reportRefresh = (event: () => RefreshEvent): void => publish(refres
 export const onRefresh = (source: object, listener: (e: RefreshEvent) => void): (() => void) => subscribe(refreshes, source, listener);
 export const reportWebhookDelivery = (event: () => WebhookDeliveryEvent): void => publish(webhookDeliveries, event);
 /** Listens to the delivery attempts of one webhook dispatcher; returns the unsubscribe function. */
-export const onWebhookDelivery = (source: object, listener: (e: WebhookDeliveryEvent) => void): (() => void) => subscribe(webhookDeliveries, source, listener);
+export const onWebhookDelivery = (source: object, listener: (e: WebhookDeliveryEvent) => void): (() => void) =>
+  subscribe(webhookDeliveries, source, listener);
 /** Listens to the calls of one key provider; returns the unsubscribe function. */
-export const onKeyProviderCall = (source: object, listener: (e: KeyProviderCallEvent) => void): (() => void) => subscribe(keyProviderCalls, source, listener);
+export const onKeyProviderCall = (source: object, listener: (e: KeyProviderCallEvent) => void): (() => void) =>
+  subscribe(keyProviderCalls, source, listener);
 /** Listens to the flushes of one audit log; returns the unsubscribe function. */
-export const onAuditFlush = (source: object, listener: (e: AuditFlushEvent) => void): (() => void) => subscribe(auditFlushes, source, listener);
+export const onAuditFlush = (source: object, listener: (e: AuditFlushEvent) => void): (() => void) =>
+  subscribe(auditFlushes, source, listener);
 
 /** Seconds since `startedMs` (a `performance.now()` reading). */
 export function secondsSince(startedMs: number): number {

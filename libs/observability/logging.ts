@@ -5,9 +5,30 @@ export const REDACTED = '[REDACTED]';
 /** Field and header names that carry secrets, compared without case, `-` or `_`. */
 const SECRET_NAMES = new Set(
   [
-    'authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key', 'api_key', 'client_secret', 'secret', 'password',
-    'access_token', 'refresh_token', 'id_token', 'subject_token', 'actor_token', 'token', 'client_assertion', 'assertion',
-    'code', 'code_verifier', 'private_key', 'csrf', 'state', 'connect_url', 'plaintext',
+    'authorization',
+    'proxy-authorization',
+    'cookie',
+    'set-cookie',
+    'x-api-key',
+    'api_key',
+    'client_secret',
+    'secret',
+    'password',
+    'access_token',
+    'refresh_token',
+    'id_token',
+    'subject_token',
+    'actor_token',
+    'token',
+    'client_assertion',
+    'assertion',
+    'code',
+    'code_verifier',
+    'private_key',
+    'csrf',
+    'state',
+    'connect_url',
+    'plaintext',
   ].map(normalize),
 );
 /** …and any name ending like one of these (`session_secret`, `bearer_token`, `db_password`). */
@@ -73,7 +94,8 @@ const REDACT_PATHS = ['authorization', 'cookie', 'set-cookie', 'proxy-authorizat
  */
 function withoutErrorMessages(this: Logger, args: Parameters<LogFn>, method: LogFn): void {
   const [first, second] = args as unknown[];
-  const err = first instanceof Error ? first : (first as { err?: unknown } | null)?.err instanceof Error ? (first as { err: Error }).err : undefined;
+  const err =
+    first instanceof Error ? first : (first as { err?: unknown } | null)?.err instanceof Error ? (first as { err: Error }).err : undefined;
   if (err && typeof second !== 'string') {
     const { type, code } = errorSummary(err);
     return method.apply(this, [first, code ? `${type} (${code})` : type]);

@@ -69,18 +69,78 @@ export class VaultMetrics {
 
   constructor(sources: MetricSources = {}, opts: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
-    this.releases = new Counter({ name: 'vault_releases_total', help: 'Credential release requests by outcome (released, denied, error) and integration', labelNames: ['outcome', 'integration'], registers });
-    this.denials = new Counter({ name: 'vault_release_denials_total', help: 'Refused credential releases by reason code', labelNames: ['reason'], registers });
-    this.releaseSeconds = new Histogram({ name: 'vault_release_duration_seconds', help: 'Credential release latency, request received to response sent', labelNames: ['outcome'], buckets: LATENCY_BUCKETS, registers });
-    this.rateLimited = new Counter({ name: 'vault_rate_limited_total', help: 'Requests refused with 429 by route group and limiter (ip, caller)', labelNames: ['route_group', 'limiter'], registers });
-    this.keyProviderCalls = new Counter({ name: 'vault_key_provider_calls_total', help: 'Key provider (Key Vault) operations by provider, operation and outcome', labelNames: ['provider', 'operation', 'outcome'], registers });
-    this.keyProviderSeconds = new Histogram({ name: 'vault_key_provider_call_duration_seconds', help: 'Key provider (Key Vault) operation latency', labelNames: ['provider', 'operation'], buckets: LATENCY_BUCKETS, registers });
-    this.auditFlushSeconds = new Histogram({ name: 'vault_audit_flush_duration_seconds', help: 'Audit group-commit flush (batch) latency by outcome', labelNames: ['outcome'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers });
-    this.auditBatchEvents = new Histogram({ name: 'vault_audit_flush_events', help: 'Events per committed audit flush', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024], registers });
-    this.refreshes = new Counter({ name: 'vault_refresh_total', help: 'OAuth refresh attempts by provider, trigger ' +
-      '(on_demand, scheduled), outcome and error class; outcome lease_wait counts lease contention', labelNames: ['provider', 'trigger', 'outcome', 'error_class'], registers });
-    this.refreshSeconds = new Histogram({ name: 'vault_refresh_duration_seconds', help: 'OAuth refresh latency (provider call and commit) by provider and outcome', labelNames: ['provider', 'outcome'], buckets: LATENCY_BUCKETS, registers });
-    this.webhookDeliveries = new Counter({ name: 'vault_webhook_deliveries_total', help: 'Webhook delivery attempts by event type and outcome (delivered, retry, dead)', labelNames: ['event_type', 'outcome'], registers });
+    this.releases = new Counter({
+      name: 'vault_releases_total',
+      help: 'Credential release requests by outcome (released, denied, error) and integration',
+      labelNames: ['outcome', 'integration'],
+      registers,
+    });
+    this.denials = new Counter({
+      name: 'vault_release_denials_total',
+      help: 'Refused credential releases by reason code',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.releaseSeconds = new Histogram({
+      name: 'vault_release_duration_seconds',
+      help: 'Credential release latency, request received to response sent',
+      labelNames: ['outcome'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.rateLimited = new Counter({
+      name: 'vault_rate_limited_total',
+      help: 'Requests refused with 429 by route group and limiter (ip, caller)',
+      labelNames: ['route_group', 'limiter'],
+      registers,
+    });
+    this.keyProviderCalls = new Counter({
+      name: 'vault_key_provider_calls_total',
+      help: 'Key provider (Key Vault) operations by provider, operation and outcome',
+      labelNames: ['provider', 'operation', 'outcome'],
+      registers,
+    });
+    this.keyProviderSeconds = new Histogram({
+      name: 'vault_key_provider_call_duration_seconds',
+      help: 'Key provider (Key Vault) operation latency',
+      labelNames: ['provider', 'operation'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.auditFlushSeconds = new Histogram({
+      name: 'vault_audit_flush_duration_seconds',
+      help: 'Audit group-commit flush (batch) latency by outcome',
+      labelNames: ['outcome'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    this.auditBatchEvents = new Histogram({
+      name: 'vault_audit_flush_events',
+      help: 'Events per committed audit flush',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+      registers,
+    });
+    this.refreshes = new Counter({
+      name: 'vault_refresh_total',
+      help:
+        'OAuth refresh attempts by provider, trigger ' +
+        '(on_demand, scheduled), outcome and error class; outcome lease_wait counts lease contention',
+      labelNames: ['provider', 'trigger', 'outcome', 'error_class'],
+      registers,
+    });
+    this.refreshSeconds = new Histogram({
+      name: 'vault_refresh_duration_seconds',
+      help: 'OAuth refresh latency (provider call and commit) by provider and outcome',
+      labelNames: ['provider', 'outcome'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.webhookDeliveries = new Counter({
+      name: 'vault_webhook_deliveries_total',
+      help: 'Webhook delivery attempts by event type and outcome (delivered, retry, dead)',
+      labelNames: ['event_type', 'outcome'],
+      registers,
+    });
     this.pulled(sources);
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
@@ -116,8 +176,14 @@ export class VaultMetrics {
   }
 
   recordRefresh(e: RefreshEvent): void {
-    this.refreshes.inc({ provider: this.providers.value(e.provider), trigger: e.trigger, outcome: e.outcome, error_class: this.errorClasses.value(e.errorClass ?? undefined) });
-    if (e.outcome !== 'lease_wait') this.refreshSeconds.observe({ provider: this.providers.value(e.provider), outcome: e.outcome }, e.seconds);
+    this.refreshes.inc({
+      provider: this.providers.value(e.provider),
+      trigger: e.trigger,
+      outcome: e.outcome,
+      error_class: this.errorClasses.value(e.errorClass ?? undefined),
+    });
+    if (e.outcome !== 'lease_wait')
+      this.refreshSeconds.observe({ provider: this.providers.value(e.provider), outcome: e.outcome }, e.seconds);
   }
 
   recordWebhookDelivery(e: WebhookDeliveryEvent): void {
@@ -150,7 +216,9 @@ export class VaultMetrics {
     const registers = [this.registry];
     const counter = (name: string, help: string, read: () => number | undefined) =>
       new Counter({
-        name, help, registers,
+        name,
+        help,
+        registers,
         collect() {
           const v = read();
           this.reset();
@@ -159,7 +227,9 @@ export class VaultMetrics {
       });
     const gauge = (name: string, help: string, read: () => number | undefined) =>
       new Gauge({
-        name, help, registers,
+        name,
+        help,
+        registers,
         collect() {
           const v = read();
           if (v !== undefined) this.set(v);
@@ -168,7 +238,11 @@ export class VaultMetrics {
     if (s.keyCache) {
       const cache = s.keyCache;
       counter('vault_tenant_key_cache_hits_total', 'Tenant-key cache hits', () => cache().hits);
-      counter('vault_tenant_key_cache_misses_total', 'Tenant-key cache misses (each is one coalesced key provider unwrap)', () => cache().misses);
+      counter(
+        'vault_tenant_key_cache_misses_total',
+        'Tenant-key cache misses (each is one coalesced key provider unwrap)',
+        () => cache().misses,
+      );
       gauge('vault_tenant_key_cache_hit_ratio', 'Tenant-key cache hits / lookups since start (1 before any lookup)', () => {
         const { hits, misses } = cache();
         return hits + misses === 0 ? 1 : hits / (hits + misses);
@@ -179,7 +253,11 @@ export class VaultMetrics {
       counter('vault_audit_flushes_total', 'Committed audit flush transactions', () => audit().flushes);
       counter('vault_audit_events_committed_total', 'Audit events committed', () => audit().committedEvents);
       counter('vault_audit_flush_failures_total', 'Audit flushes that failed or were abandoned', () => audit().failedFlushes);
-      counter('vault_audit_timeouts_total', 'Audit records rejected because their deadline passed (the release answered 503)', () => audit().timeouts);
+      counter(
+        'vault_audit_timeouts_total',
+        'Audit records rejected because their deadline passed (the release answered 503)',
+        () => audit().timeouts,
+      );
       gauge('vault_audit_queue_events', 'Audit events waiting for a flush', () => audit().queued);
     }
     if (s.pool) {

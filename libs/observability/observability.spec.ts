@@ -3,10 +3,30 @@ import { createVaultLogger, errorSummary, isSecretKey, scrubSecrets, VaultMetric
 
 describe('log redaction', () => {
   it('knows secret-bearing field and header names, whatever their case or separators', () => {
-    for (const k of ['authorization', 'Authorization', 'cookie', 'Set-Cookie', 'x-api-key', 'client_secret', 'clientSecret', 'api_key', 'access_token', 'refresh_token', 'subject_token', 'client_assertion', 'code', 'code_verifier', 'password', 'db_password', 'session_secret', 'bearer_token']) {
+    for (const k of [
+      'authorization',
+      'Authorization',
+      'cookie',
+      'Set-Cookie',
+      'x-api-key',
+      'client_secret',
+      'clientSecret',
+      'api_key',
+      'access_token',
+      'refresh_token',
+      'subject_token',
+      'client_assertion',
+      'code',
+      'code_verifier',
+      'password',
+      'db_password',
+      'session_secret',
+      'bearer_token',
+    ]) {
       expect([k, isSecretKey(k)]).toEqual([k, true]);
     }
-    for (const k of ['integration', 'status', 'token_type', 'expires_at', 'reqId', 'route', 'context', 'scopes']) expect([k, isSecretKey(k)]).toEqual([k, false]);
+    for (const k of ['integration', 'status', 'token_type', 'expires_at', 'reqId', 'route', 'context', 'scopes'])
+      expect([k, isSecretKey(k)]).toEqual([k, false]);
   });
 
   it('scrubs at any depth, in arrays, and reduces errors to class and code', () => {

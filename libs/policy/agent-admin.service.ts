@@ -21,19 +21,40 @@ export class AgentAdminService {
     private readonly audit: AuditLog,
   ) {}
 
-  async put(actor: AdminActor, clientId: string, input: AgentInput): Promise<{ created: boolean; authMethod: AgentAuthMethod; clientSecret?: Secret }> {
+  async put(
+    actor: AdminActor,
+    clientId: string,
+    input: AgentInput,
+  ): Promise<{ created: boolean; authMethod: AgentAuthMethod; clientSecret?: Secret }> {
     if (input.auth_method === 'private_key_jwt' && !Array.isArray(input.jwks?.keys)) {
-      throw new DomainError('validation_failed', 'private_key_jwt needs jwks with keys', { extra: { errors: [{ field: 'jwks', message: 'must be {"keys":[...]}' }] } });
+      throw new DomainError('validation_failed', 'private_key_jwt needs jwks with keys', {
+        extra: { errors: [{ field: 'jwks', message: 'must be {"keys":[...]}' }] },
+      });
     }
     if (input.auth_method === undefined && input.jwks !== undefined) {
       // Replacing keys is a credential change: it says which method the keys are for.
-      throw new DomainError('validation_failed', 'jwks needs auth_method', { extra: { errors: [{ field: 'auth_method', message: 'required with jwks ("private_key_jwt")' }] } });
+      throw new DomainError('validation_failed', 'jwks needs auth_method', {
+        extra: { errors: [{ field: 'auth_method', message: 'required with jwks ("private_key_jwt")' }] },
+      });
     }
     // Audited before it takes effect (fail closed); key ids only, never key material or secrets.
-    const kids = Array.isArray(input.jwks?.keys) ? (input.jwks.keys as Array<{ kid?: unknown }>).map((k) => (typeof k?.kid === 'string' ? k.kid : null)) : undefined;
+    const kids = Array.isArray(input.jwks?.keys)
+      ? (input.jwks.keys as Array<{ kid?: unknown }>).map((k) => (typeof k?.kid === 'string' ? k.kid : null))
+      : undefined;
     const audited = input.auth_method ?? 'unchanged';
-    await this.audit.record({ tenant: actor.tenant, action: 'agent.put', outcome: 'allowed', agent: clientId, details: { by: actor.subject, auth_method: audited, ...(kids ? { jwks_kids: kids } : {}) } });
-    return this.agents.put(actor.tenant, { client_id: clientId, name: input.name, auth_method: input.auth_method, jwks: input.jwks ?? null });
+    await this.audit.record({
+      tenant: actor.tenant,
+      action: 'agent.put',
+      outcome: 'allowed',
+      agent: clientId,
+      details: { by: actor.subject, auth_method: audited, ...(kids ? { jwks_kids: kids } : {}) },
+    });
+    return this.agents.put(actor.tenant, {
+      client_id: clientId,
+      name: input.name,
+      auth_method: input.auth_method,
+      jwks: input.jwks ?? null,
+    });
   }
 
   list(actor: AdminActor): Promise<Agent[]> {
@@ -43,14 +64,30 @@ export class AgentAdminService {
   async remove(actor: AdminActor, clientId: string): Promise<void> {
     // Takes access away: not held back by an audit outage, audited after (a 503 if that fails).
     if (!(await this.agents.delete(actor.tenant, clientId))) throw new DomainError('not_found', `no agent "${clientId}"`);
-    await this.audit.record({ tenant: actor.tenant, action: 'agent.delete', outcome: 'allowed', agent: clientId, details: { by: actor.subject } });
+    await this.audit.record({
+      tenant: actor.tenant,
+      action: 'agent.delete',
+      outcome: 'allowed',
+      agent: clientId,
+      details: { by: actor.subject },
+    });
   }
 
   /** A new client secret, shown once; the previous one keeps working for `overlapSeconds` so the agent can be redeployed without downtime. */
-  async rotateSecret(actor: AdminActor, clientId: string, overlapSeconds = DEFAULT_SECRET_OVERLAP_SECONDS): Promise<{ clientSecret: Secret; previousExpiresAt: Date | null }> {
+  async rotateSecret(
+    actor: AdminActor,
+    clientId: string,
+    overlapSeconds = DEFAULT_SECRET_OVERLAP_SECONDS,
+  ): Promise<{ clientSecret: Secret; previousExpiresAt: Date | null }> {
     const rotated = await this.agents.rotateSecret(actor.tenant, clientId, overlapSeconds);
     if (!rotated) throw new DomainError('not_found', `no agent "${clientId}" that authenticates with a client secret`);
-    await this.audit.record({ tenant: actor.tenant, action: 'agent.rotate', outcome: 'allowed', agent: clientId, details: { by: actor.subject, overlap_seconds: overlapSeconds } });
+    await this.audit.record({
+      tenant: actor.tenant,
+      action: 'agent.rotate',
+      outcome: 'allowed',
+      agent: clientId,
+      details: { by: actor.subject, overlap_seconds: overlapSeconds },
+    });
     return rotated;
   }
 }

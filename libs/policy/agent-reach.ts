@@ -14,7 +14,9 @@ export interface AgentReach {
  * without condition even when another allows it only with a role.
  */
 export function agentReach(policies: readonly Policy[], integration: string, subject: string): AgentReach[] {
-  const applies = (p: Policy) => (p.integrations.includes('*') || p.integrations.includes(integration)) && (!p.users.subjects?.length || p.users.subjects.includes(subject));
+  const applies = (p: Policy) =>
+    (p.integrations.includes('*') || p.integrations.includes(integration)) &&
+    (!p.users.subjects?.length || p.users.subjects.includes(subject));
   const denies = policies.filter((p) => p.effect === 'deny' && applies(p) && !p.users.roles_any?.length);
   if (denies.some((d) => d.agents.includes('*'))) return [];
   const denied = new Set(denies.flatMap((d) => d.agents));

@@ -29,7 +29,14 @@ const COLUMNS = 'client_id, name, auth_method, jwks, created_at, updated_at';
 
 /** The one mapper of an `agents` row: the public columns only, whatever the statement selected. */
 function toAgent(r: Agent): Agent {
-  return { client_id: r.client_id, name: r.name, auth_method: r.auth_method, jwks: r.jwks ?? null, created_at: r.created_at, updated_at: r.updated_at };
+  return {
+    client_id: r.client_id,
+    name: r.name,
+    auth_method: r.auth_method,
+    jwks: r.jwks ?? null,
+    created_at: r.created_at,
+    updated_at: r.updated_at,
+  };
 }
 
 /**
@@ -79,7 +86,10 @@ export class AgentStore {
       this.snapshots.changed(tenant);
       return { created: Boolean(kept[0]?.created), authMethod: kept[0].auth_method };
     }
-    const secret = a.auth_method === 'client_secret_basic' || a.auth_method === 'client_secret_post' ? Secret.of(randomBytes(32).toString('base64url')) : undefined;
+    const secret =
+      a.auth_method === 'client_secret_basic' || a.auth_method === 'client_secret_post'
+        ? Secret.of(randomBytes(32).toString('base64url'))
+        : undefined;
     const hash = secret ? hashSecret(secret) : null;
     const rows: Array<{ created: boolean }> = await this.ds.query(
       `INSERT INTO agents (tenant, client_id, name, auth_method, secret_hash, jwks) VALUES ($1, $2, $3, $4, $5, $6)
@@ -119,7 +129,11 @@ export class AgentStore {
    * A new client secret (returned once); the old one keeps working for `overlapSeconds`.
    * Undefined when the agent does not exist or does not authenticate with a secret.
    */
-  async rotateSecret(tenant: TenantId, clientId: string, overlapSeconds: number): Promise<{ clientSecret: Secret; previousExpiresAt: Date | null } | undefined> {
+  async rotateSecret(
+    tenant: TenantId,
+    clientId: string,
+    overlapSeconds: number,
+  ): Promise<{ clientSecret: Secret; previousExpiresAt: Date | null } | undefined> {
     const secret = Secret.of(randomBytes(32).toString('base64url'));
     // TypeORM answers an UPDATE with [rows, affected].
     const [rows]: [Array<Pick<AgentRow, 'previous_secret_expires_at'>>, number] = await this.ds.query(

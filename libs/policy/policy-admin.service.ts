@@ -37,8 +37,20 @@ export class PolicyAdminService {
     // Audited before it takes effect: with the audit log down no grant changes (fail closed). User
     // subjects named by the policy are counted, not copied into the log.
     await this.audit.record({
-      tenant: actor.tenant, action: 'policy.put', outcome: 'allowed',
-      details: { policy: name, by: actor.subject, effect: policy.effect, agents: policy.agents, integrations: policy.integrations, scopes: policy.scopes, roles_any: roles, subjects: subjects.length, max_ttl_seconds: policy.max_ttl_seconds },
+      tenant: actor.tenant,
+      action: 'policy.put',
+      outcome: 'allowed',
+      details: {
+        policy: name,
+        by: actor.subject,
+        effect: policy.effect,
+        agents: policy.agents,
+        integrations: policy.integrations,
+        scopes: policy.scopes,
+        roles_any: roles,
+        subjects: subjects.length,
+        max_ttl_seconds: policy.max_ttl_seconds,
+      },
     });
     const r = await this.policies.put(actor.tenant, policy);
     return { policy, created: r.created };
@@ -51,6 +63,11 @@ export class PolicyAdminService {
   async remove(actor: AdminActor, name: string): Promise<void> {
     // A removal only takes access away, so it is not held back by an audit outage: audited after (a 503 if that fails).
     if (!(await this.policies.delete(actor.tenant, name))) throw new DomainError('not_found', `no policy "${name}"`);
-    await this.audit.record({ tenant: actor.tenant, action: 'policy.delete', outcome: 'allowed', details: { policy: name, by: actor.subject } });
+    await this.audit.record({
+      tenant: actor.tenant,
+      action: 'policy.delete',
+      outcome: 'allowed',
+      details: { policy: name, by: actor.subject },
+    });
   }
 }

@@ -32,7 +32,8 @@ export class PolicyChangeFeed implements OnApplicationShutdown {
   /** True while notifications are being received (starts listening on first call). */
   live(): boolean {
     if (this.client) return true;
-    if (!this.connecting && !this.closed && Date.now() >= this.retryAt) this.connecting = this.connect().finally(() => (this.connecting = undefined));
+    if (!this.connecting && !this.closed && Date.now() >= this.retryAt)
+      this.connecting = this.connect().finally(() => (this.connecting = undefined));
     return false;
   }
 
@@ -71,7 +72,10 @@ export class PolicyChangeFeed implements OnApplicationShutdown {
       client?.removeAllListeners('notification');
       client?.on('error', () => undefined);
       release?.(err instanceof Error ? err : new Error('listen failed'));
-      if (!this.closed && !this.warned) this.log.warn(`policy change feed unavailable (${err instanceof Error ? err.name : 'error'}); policies are read from the database until it is back`);
+      if (!this.closed && !this.warned)
+        this.log.warn(
+          `policy change feed unavailable (${err instanceof Error ? err.name : 'error'}); policies are read from the database until it is back`,
+        );
       this.warned = true;
     }
   }

@@ -25,7 +25,12 @@ export class PolicyDecisionPoint {
 
   async decide(tenant: TenantId, q: DecisionQuery): Promise<PolicyDecision> {
     const { policies, userDenies } = await this.snapshots.get(tenant);
-    const decision = evaluatePolicies(policies, { agent: q.agent, integration: q.integration, subject: q.subject, roles: rolesFromClaims(q.claims) });
+    const decision = evaluatePolicies(policies, {
+      agent: q.agent,
+      integration: q.integration,
+      subject: q.subject,
+      roles: rolesFromClaims(q.claims),
+    });
     // A user's own switch is a deny that wins over every tenant allow.
     if (decision.allowed && userDenies.has(userDenyKey(q.subject, q.integration, q.agent))) {
       return { allowed: false, reason: 'policy_denied', policy: null, inputs: { ...decision.inputs, user_switch: 'off' } };

@@ -1,15 +1,35 @@
 import { POLICY_COLUMNS, PolicyRow, toPolicy } from './policy-row';
 
 describe('toPolicy (the one mapper of a policies row)', () => {
-  const row: PolicyRow = { name: 'p', effect: 'allow', agents: ['a'], integrations: ['i'], scopes: ['s'], users: { roles_any: ['r'] }, max_ttl_seconds: 300 };
+  const row: PolicyRow = {
+    name: 'p',
+    effect: 'allow',
+    agents: ['a'],
+    integrations: ['i'],
+    scopes: ['s'],
+    users: { roles_any: ['r'] },
+    max_ttl_seconds: 300,
+  };
 
   it('maps every selected column', () => {
-    expect(toPolicy(row)).toEqual({ name: 'p', effect: 'allow', agents: ['a'], integrations: ['i'], scopes: ['s'], users: { roles_any: ['r'] }, max_ttl_seconds: 300 });
+    expect(toPolicy(row)).toEqual({
+      name: 'p',
+      effect: 'allow',
+      agents: ['a'],
+      integrations: ['i'],
+      scopes: ['s'],
+      users: { roles_any: ['r'] },
+      max_ttl_seconds: 300,
+    });
     expect(POLICY_COLUMNS.split(', ').sort()).toEqual(Object.keys(row).sort());
   });
 
   it('fills what a row (or a json_agg of rows) may leave null', () => {
-    expect(toPolicy({ ...row, scopes: null, users: null, max_ttl_seconds: null })).toMatchObject({ scopes: [], users: {}, max_ttl_seconds: null });
+    expect(toPolicy({ ...row, scopes: null, users: null, max_ttl_seconds: null })).toMatchObject({
+      scopes: [],
+      users: {},
+      max_ttl_seconds: null,
+    });
   });
 
   it('keeps only the policy columns, whatever else the statement returned', () => {

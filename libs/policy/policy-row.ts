@@ -18,5 +18,13 @@ export const POLICY_COLUMNS = 'name, effect, agents, integrations, scopes, users
 
 /** The one mapper of a `policies` row. */
 export function toPolicy(r: PolicyRow): Policy {
-  return { name: r.name, effect: r.effect, agents: r.agents, integrations: r.integrations, scopes: r.scopes ?? [], users: r.users ?? {}, max_ttl_seconds: r.max_ttl_seconds ?? null };
+  return {
+    name: r.name,
+    effect: r.effect,
+    agents: r.agents,
+    integrations: r.integrations,
+    scopes: r.scopes ?? [],
+    users: r.users ?? {},
+    max_ttl_seconds: r.max_ttl_seconds ?? null,
+  };
 }

@@ -1,13 +1,23 @@
 import { evaluatePolicies, inputsForAudit, Policy, PolicyMatch, rolesFromClaims, scopeReach } from './policy.evaluator';
 
-const allow = (name: string, over: Partial<Policy> = {}): Policy => ({ name, effect: 'allow', agents: ['a1'], integrations: ['gh'], scopes: [], users: {}, ...over });
+const allow = (name: string, over: Partial<Policy> = {}): Policy => ({
+  name,
+  effect: 'allow',
+  agents: ['a1'],
+  integrations: ['gh'],
+  scopes: [],
+  users: {},
+  ...over,
+});
 const deny = (name: string, over: Partial<Policy> = {}): Policy => ({ ...allow(name, over), effect: 'deny' });
 const req = { agent: 'a1', integration: 'gh', subject: 'alice', roles: ['eng', 'oncall'] };
 
 describe('evaluatePolicies (CONTRACT.md: deny by default, any matching deny wins)', () => {
   it('denies by default, naming no policy, with nothing matched', () => {
     expect(evaluatePolicies([], req)).toEqual({ allowed: false, reason: 'policy_denied', policy: null, inputs: { matched: [] } });
-    expect(evaluatePolicies([allow('other', { agents: ['a2'] }), allow('elsewhere', { integrations: ['slack'] })], req).allowed).toBe(false);
+    expect(evaluatePolicies([allow('other', { agents: ['a2'] }), allow('elsewhere', { integrations: ['slack'] })], req).allowed).toBe(
+      false,
+    );
   });
 
   it('a matching deny wins over every allow and is named', () => {
@@ -17,7 +27,10 @@ describe('evaluatePolicies (CONTRACT.md: deny by default, any matching deny wins
   });
 
   it("'*' matches any agent and integration", () => {
-    expect(evaluatePolicies([allow('any', { agents: ['*'], integrations: ['*'] })], req)).toMatchObject({ allowed: true, policies: ['any'] });
+    expect(evaluatePolicies([allow('any', { agents: ['*'], integrations: ['*'] })], req)).toMatchObject({
+      allowed: true,
+      policies: ['any'],
+    });
   });
 
   it('roles_any needs one shared role; the roles that matched are the decision inputs', () => {
@@ -35,13 +48,22 @@ describe('evaluatePolicies (CONTRACT.md: deny by default, any matching deny wins
   });
 
   it('a deny limited to a role spares users without it', () => {
-    expect(evaluatePolicies([allow('p'), deny('no-sales', { users: { roles_any: ['sales'] } })], req)).toMatchObject({ allowed: true, policies: ['p'] });
+    expect(evaluatePolicies([allow('p'), deny('no-sales', { users: { roles_any: ['sales'] } })], req)).toMatchObject({
+      allowed: true,
+      policies: ['p'],
+    });
   });
 
   it('scope ceiling: union of the allows; one allow without scopes lifts it; TTL: the smallest given', () => {
-    const d = evaluatePolicies([allow('r', { scopes: ['read'], max_ttl_seconds: 300 }), allow('w', { scopes: ['write', 'read'], max_ttl_seconds: 60 })], req);
+    const d = evaluatePolicies(
+      [allow('r', { scopes: ['read'], max_ttl_seconds: 300 }), allow('w', { scopes: ['write', 'read'], max_ttl_seconds: 60 })],
+      req,
+    );
     expect(d).toMatchObject({ allowed: true, scopeCeiling: ['read', 'write'], maxTtlSeconds: 60 });
-    expect(evaluatePolicies([allow('r', { scopes: ['read'] }), allow('all')], req)).toMatchObject({ scopeCeiling: null, maxTtlSeconds: null });
+    expect(evaluatePolicies([allow('r', { scopes: ['read'] }), allow('all')], req)).toMatchObject({
+      scopeCeiling: null,
+      maxTtlSeconds: null,
+    });
   });
 });
 
@@ -63,7 +85,13 @@ describe('inputsForAudit (an audit record holds 16 KiB of details: what a decisi
 
   it('stays far below the limit with the longest names the admin API takes', () => {
     const long = (c: string) => c.repeat(256);
-    const many = Array.from({ length: 100 }, (_, i) => m(`${i}`.padEnd(128, 'p'), 'allow', Array.from({ length: 100 }, (_, j) => long(String.fromCharCode(97 + (j % 26))))));
+    const many = Array.from({ length: 100 }, (_, i) =>
+      m(
+        `${i}`.padEnd(128, 'p'),
+        'allow',
+        Array.from({ length: 100 }, (_, j) => long(String.fromCharCode(97 + (j % 26)))),
+      ),
+    );
     expect(JSON.stringify(inputsForAudit(many)).length).toBeLessThan(8 * 1024);
   });
 });
@@ -77,7 +105,12 @@ describe('rolesFromClaims', () => {
 
 describe('scopeReach', () => {
   it('ignores denies and other integrations', () => {
-    expect(scopeReach([deny('d', { scopes: ['x'] }), allow('o', { integrations: ['slack'], scopes: ['y'] })], 'gh')).toEqual({ kind: 'none' });
-    expect(scopeReach([allow('a', { scopes: ['x'] }), allow('b', { integrations: ['*'], scopes: ['y', 'x'] })], 'gh')).toEqual({ kind: 'bounded', scopes: ['x', 'y'] });
+    expect(scopeReach([deny('d', { scopes: ['x'] }), allow('o', { integrations: ['slack'], scopes: ['y'] })], 'gh')).toEqual({
+      kind: 'none',
+    });
+    expect(scopeReach([allow('a', { scopes: ['x'] }), allow('b', { integrations: ['*'], scopes: ['y', 'x'] })], 'gh')).toEqual({
+      kind: 'bounded',
+      scopes: ['x', 'y'],
+    });
   });
 });

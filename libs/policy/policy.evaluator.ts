@@ -73,7 +73,13 @@ export function evaluatePolicies(policies: readonly Policy[], r: PolicyRequest):
   const unbounded = allows.some((p) => p.scopes.length === 0);
   const ceiling = unbounded ? null : [...new Set(allows.flatMap((p) => p.scopes))];
   const ttls = allows.map((p) => p.max_ttl_seconds).filter((t): t is number => typeof t === 'number');
-  return { allowed: true, policies: allows.map((p) => p.name), scopeCeiling: ceiling, maxTtlSeconds: ttls.length ? Math.min(...ttls) : null, inputs };
+  return {
+    allowed: true,
+    policies: allows.map((p) => p.name),
+    scopeCeiling: ceiling,
+    maxTtlSeconds: ttls.length ? Math.min(...ttls) : null,
+    inputs,
+  };
 }
 
 /**
@@ -88,11 +94,16 @@ const LOGGED_ROLES = 2;
  * the allows), within bounds; `matched_omitted` counts the policies left out, `roles_omitted` on a
  * match the roles left out.
  */
-export function inputsForAudit(matched: readonly PolicyMatch[]): { matched: Array<PolicyMatch & { roles_omitted?: number }>; matched_omitted?: number } {
+export function inputsForAudit(matched: readonly PolicyMatch[]): {
+  matched: Array<PolicyMatch & { roles_omitted?: number }>;
+  matched_omitted?: number;
+} {
   const ordered = [...matched.filter((m) => m.effect === 'deny'), ...matched.filter((m) => m.effect === 'allow')];
-  const kept = ordered.slice(0, LOGGED_MATCHES).map((m) =>
-    m.roles.length > LOGGED_ROLES ? { ...m, roles: m.roles.slice(0, LOGGED_ROLES), roles_omitted: m.roles.length - LOGGED_ROLES } : m,
-  );
+  const kept = ordered
+    .slice(0, LOGGED_MATCHES)
+    .map((m) =>
+      m.roles.length > LOGGED_ROLES ? { ...m, roles: m.roles.slice(0, LOGGED_ROLES), roles_omitted: m.roles.length - LOGGED_ROLES } : m,
+    );
   return kept.length < matched.length ? { matched: kept, matched_omitted: matched.length - kept.length } : { matched: kept };
 }
 

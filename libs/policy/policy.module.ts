@@ -12,7 +12,16 @@ import { UserGrantSwitches } from './user-grant-switches';
 /** Agents, policies and the decision; the admin services audit through the app's AuditLog. */
 @Module({
   imports: [AuditModule],
-  providers: [PolicyChangeFeed, PolicySnapshots, PolicyStore, AgentStore, PolicyDecisionPoint, PolicyAdminService, AgentAdminService, UserGrantSwitches],
+  providers: [
+    PolicyChangeFeed,
+    PolicySnapshots,
+    PolicyStore,
+    AgentStore,
+    PolicyDecisionPoint,
+    PolicyAdminService,
+    AgentAdminService,
+    UserGrantSwitches,
+  ],
   exports: [PolicyStore, AgentStore, PolicyChangeFeed, PolicyDecisionPoint, PolicyAdminService, AgentAdminService, UserGrantSwitches],
 })
 export class PolicyModule {}

@@ -30,7 +30,10 @@ export class PolicyStore {
    * its notification is on the way.
    */
   async integrationLevel(tenant: TenantId, integration: string): Promise<'user' | 'tenant' | undefined> {
-    return (await this.snapshots.get(tenant)).integrations.get(integration) ?? (await this.snapshots.get(tenant, true)).integrations.get(integration);
+    return (
+      (await this.snapshots.get(tenant)).integrations.get(integration) ??
+      (await this.snapshots.get(tenant, true)).integrations.get(integration)
+    );
   }
 
   async put(tenant: TenantId, p: Policy): Promise<{ created: boolean }> {

@@ -23,8 +23,17 @@ export class UserGrantSwitches {
       const args = [tenant, subject, integration, agent];
       // TypeORM answers a DELETE with [rows, count] and an INSERT with its rows.
       const changed = on
-        ? Number((await m.query(`DELETE FROM user_agent_denies WHERE tenant = $1 AND subject = $2 AND integration = $3 AND agent = $4`, args))[1]) > 0
-        : (await m.query(`INSERT INTO user_agent_denies (tenant, subject, integration, agent) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING 1`, args)).length > 0;
+        ? Number(
+            (
+              await m.query(`DELETE FROM user_agent_denies WHERE tenant = $1 AND subject = $2 AND integration = $3 AND agent = $4`, args)
+            )[1],
+          ) > 0
+        : (
+            await m.query(
+              `INSERT INTO user_agent_denies (tenant, subject, integration, agent) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING 1`,
+              args,
+            )
+          ).length > 0;
       await this.audit.record({
         tenant,
         action: on ? 'grant.restore' : 'grant.revoke',

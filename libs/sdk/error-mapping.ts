@@ -34,7 +34,10 @@ export function releaseError(answer: VaultAnswer, integration: string): VaultErr
     case 'policy_denied':
       return new PolicyDeniedError(init);
     case 'scope_exceeds_policy':
-      return new ScopeExceedsPolicyError(Array.isArray(body.excess_scopes) ? body.excess_scopes.filter((s): s is string => typeof s === 'string') : [], init);
+      return new ScopeExceedsPolicyError(
+        Array.isArray(body.excess_scopes) ? body.excess_scopes.filter((s): s is string => typeof s === 'string') : [],
+        init,
+      );
     case 'invalid_token':
       return new InvalidTokenError(init);
     case 'rate_limited':

@@ -6,7 +6,13 @@ describe('@credential-vault/sdk package', () => {
   const pkg = JSON.parse(readFileSync(join(__dirname, 'package.json'), 'utf8'));
 
   it('points main/types at its own build output, needs Node ≥ 20.19 and nothing at run time', () => {
-    expect(pkg).toMatchObject({ name: '@credential-vault/sdk', version: '0.1.0', main: 'dist/index.js', types: 'dist/index.d.ts', engines: { node: '>=20.19' } });
+    expect(pkg).toMatchObject({
+      name: '@credential-vault/sdk',
+      version: '0.1.0',
+      main: 'dist/index.js',
+      types: 'dist/index.d.ts',
+      engines: { node: '>=20.19' },
+    });
     expect(pkg.private).toBeUndefined();
     expect(Object.keys(pkg.dependencies ?? {})).toEqual([]);
     expect(pkg.peerDependencies).toBeUndefined();

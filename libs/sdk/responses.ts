@@ -10,7 +10,10 @@ const REDACTED = '[REDACTED]';
 export function parseExchange(answer: VaultAnswer, now: number): VaultToken {
   const b = (answer.body ?? {}) as Record<string, unknown>;
   if (typeof b.access_token !== 'string' || !b.access_token || typeof b.expires_in !== 'number' || !(b.expires_in > 0)) {
-    throw new VaultError('invalid_response', { status: answer.status, detail: 'the token endpoint answered without an access_token and expires_in' });
+    throw new VaultError('invalid_response', {
+      status: answer.status,
+      detail: 'the token endpoint answered without an access_token and expires_in',
+    });
   }
   const token: VaultToken = {
     accessToken: b.access_token,
@@ -30,7 +33,8 @@ export function parseRelease(answer: VaultAnswer): Release | undefined {
   }
   if (b.type === 'oauth2' && typeof b.access_token === 'string') {
     const scopes = Array.isArray(b.scopes) ? b.scopes.filter((s): s is string => typeof s === 'string') : [];
-    const metadata = b.metadata && typeof b.metadata === 'object' && !Array.isArray(b.metadata) ? (b.metadata as Record<string, unknown>) : {};
+    const metadata =
+      b.metadata && typeof b.metadata === 'object' && !Array.isArray(b.metadata) ? (b.metadata as Record<string, unknown>) : {};
     return sealed<OAuthRelease>(
       {
         integration: b.integration,
@@ -56,7 +60,12 @@ export function principalOf(vaultToken: string): string {
   const p = payloadOf(vaultToken);
   if (!p) return `t:${createHash('sha256').update(vaultToken).digest('base64url')}`;
   const actors: unknown[] = [];
-  for (let act = p.act as Record<string, unknown> | undefined; act && typeof act === 'object' && actors.length < 10; act = act.act as Record<string, unknown> | undefined) actors.push(act.sub);
+  for (
+    let act = p.act as Record<string, unknown> | undefined;
+    act && typeof act === 'object' && actors.length < 10;
+    act = act.act as Record<string, unknown> | undefined
+  )
+    actors.push(act.sub);
   return `p:${JSON.stringify([p.iss, p.tid, p.sub, actors, p.client_id])}`;
 }
 

@@ -18,8 +18,16 @@ describe('TtlCache', () => {
   it('does not keep a value whose time is not in the future', async () => {
     const cache = new TtlCache<string>(clock);
     let loads = 0;
-    await cache.get('k', async () => `v${++loads}`, () => now);
-    await cache.get('k', async () => `v${++loads}`, () => now);
+    await cache.get(
+      'k',
+      async () => `v${++loads}`,
+      () => now,
+    );
+    await cache.get(
+      'k',
+      async () => `v${++loads}`,
+      () => now,
+    );
     expect([loads, cache.size]).toEqual([2, 0]);
   });
 
@@ -51,18 +59,35 @@ describe('TtlCache', () => {
     const results = await Promise.allSettled([cache.get('k', failing, () => now + 1000), cache.get('k', failing, () => now + 1000)]);
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
     expect(loads).toBe(1);
-    expect((await cache.get('k', async () => 7, () => now + 1000)).value).toBe(7);
+    expect(
+      (
+        await cache.get(
+          'k',
+          async () => 7,
+          () => now + 1000,
+        )
+      ).value,
+    ).toBe(7);
   });
 
   it('forgets the least recently used entry beyond maxEntries, and by prefix', async () => {
     const cache = new TtlCache<string>(clock, 2);
-    const put = (k: string) => cache.get(k, async () => k, () => now + 1000);
+    const put = (k: string) =>
+      cache.get(
+        k,
+        async () => k,
+        () => now + 1000,
+      );
     await put('a:1');
     await put('b:1');
     await put('a:1'); // touch: b is now the oldest
     await put('c:1');
     let loads = 0;
-    await cache.get('b:1', async () => `b${++loads}`, () => now + 1000);
+    await cache.get(
+      'b:1',
+      async () => `b${++loads}`,
+      () => now + 1000,
+    );
     expect(loads).toBe(1);
     cache.deletePrefix('b:');
     expect(cache.size).toBe(1);

@@ -18,12 +18,39 @@ describe('VaultClient against a local HTTP server', () => {
     if (req.path === '/oauth2/token') {
       const form = new URLSearchParams(req.body);
       issued += 1;
-      const access_token = fakeJwt({ iss: 'https://vault', tid: 'acme', sub: 'alice', act: { sub: 'mcp-1' }, client_id: 'mcp-1', n: issued, exp: Math.floor(now / 1000) + 120 });
-      return { status: 200, body: { access_token, token_type: 'Bearer', issued_token_type: 'urn:ietf:params:oauth:token-type:access_token', expires_in: 120, scope: form.get('scope') } };
+      const access_token = fakeJwt({
+        iss: 'https://vault',
+        tid: 'acme',
+        sub: 'alice',
+        act: { sub: 'mcp-1' },
+        client_id: 'mcp-1',
+        n: issued,
+        exp: Math.floor(now / 1000) + 120,
+      });
+      return {
+        status: 200,
+        body: {
+          access_token,
+          token_type: 'Bearer',
+          issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+          expires_in: 120,
+          scope: form.get('scope'),
+        },
+      };
     }
     return { status: 200, body: release(req) };
   };
-  const oauth = (expiresInMs: number, token = 'at-1') => () => ({ integration: 'calendar', type: 'oauth2', access_token: token, token_type: 'Bearer', expires_at: new Date(now + expiresInMs).toISOString(), scopes: ['calendar.read'], metadata: {} });
+  const oauth =
+    (expiresInMs: number, token = 'at-1') =>
+    () => ({
+      integration: 'calendar',
+      type: 'oauth2',
+      access_token: token,
+      token_type: 'Bearer',
+      expires_at: new Date(now + expiresInMs).toISOString(),
+      scopes: ['calendar.read'],
+      metadata: {},
+    });
 
   beforeEach(async () => {
     now = Date.UTC(2026, 0, 1);
@@ -61,7 +88,14 @@ describe('VaultClient against a local HTTP server', () => {
     vault.route = happyRoutes(oauth(3600_000));
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
-    await new VaultClient({ url: vault.url, clientId: 'mcp-1', privateKey: pem, keyId: 'k1', publicUrl: 'https://vault.example', now: () => now }).exchange(USER_TOKEN, { integrations: ['calendar'] });
+    await new VaultClient({
+      url: vault.url,
+      clientId: 'mcp-1',
+      privateKey: pem,
+      keyId: 'k1',
+      publicUrl: 'https://vault.example',
+      now: () => now,
+    }).exchange(USER_TOKEN, { integrations: ['calendar'] });
     const form = new URLSearchParams(vault.seen[0].body);
     expect(form.get('client_assertion_type')).toBe('urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
     const [h, p, s] = form.get('client_assertion')!.split('.');
@@ -119,7 +153,10 @@ describe('VaultClient against a local HTTP server', () => {
     vault.route = happyRoutes(oauth(3600_000));
     const c = client();
     await c.release('calendar', { userToken: USER_TOKEN });
-    vault.route = (req) => (req.path === '/oauth2/token' ? { status: 400, body: { error: 'invalid_request', error_description: 'subject_token is invalid: bad signature' } } : { status: 500 });
+    vault.route = (req) =>
+      req.path === '/oauth2/token'
+        ? { status: 400, body: { error: 'invalid_request', error_description: 'subject_token is invalid: bad signature' } }
+        : { status: 500 };
     const forged = fakeJwt({ sub: 'alice', tid: 'acme' });
     await expect(c.release('calendar', { userToken: forged })).rejects.toBeInstanceOf(InvalidTokenError);
   });
@@ -130,7 +167,9 @@ describe('VaultClient against a local HTTP server', () => {
     const token = fakeJwt({ sub: 'alice', act: { sub: 'mcp-1' }, exp: Math.floor(now / 1000) + 300 });
     await c.release('calendar', { vaultToken: token });
     await c.release('calendar', { vaultToken: token });
-    await c.release('calendar', { vaultToken: fakeJwt({ sub: 'alice', act: { sub: 'mcp-1' }, exp: Math.floor(now / 1000) + 300, other: 1 }) });
+    await c.release('calendar', {
+      vaultToken: fakeJwt({ sub: 'alice', act: { sub: 'mcp-1' }, exp: Math.floor(now / 1000) + 300, other: 1 }),
+    });
     expect([vault.count('/oauth2/token'), vault.count('/v1/')]).toEqual([0, 2]);
     expect(vault.seen[0].headers.authorization).toBe(`Bearer ${token}`);
   });
@@ -138,7 +177,10 @@ describe('VaultClient against a local HTTP server', () => {
   it('a cached vault token the vault now refuses is exchanged again, once', async () => {
     let refuse = false;
     const routes = happyRoutes(() => ({ integration: 'openai', type: 'api_key', api_key: 'sk-1' }));
-    vault.route = (req) => (refuse && req.path.startsWith('/v1/') ? { status: 401, body: { code: 'invalid_token', status: 401, detail: 'signature' } } : routes(req));
+    vault.route = (req) =>
+      refuse && req.path.startsWith('/v1/')
+        ? { status: 401, body: { code: 'invalid_token', status: 401, detail: 'signature' } }
+        : routes(req);
     const c = client();
     await c.release('openai', { userToken: USER_TOKEN });
     refuse = true;
@@ -161,7 +203,14 @@ describe('VaultClient against a local HTTP server', () => {
     const c = client();
     const token = await c.exchange(USER_TOKEN, { integrations: ['calendar'] });
     const r = await c.release('calendar', { userToken: USER_TOKEN });
-    for (const shown of [inspect(c, { showHidden: true, depth: 5 }), JSON.stringify(c), String(c), inspect(r), inspect(token), inspect({ nested: [r, token] })]) {
+    for (const shown of [
+      inspect(c, { showHidden: true, depth: 5 }),
+      JSON.stringify(c),
+      String(c),
+      inspect(r),
+      inspect(token),
+      inspect({ nested: [r, token] }),
+    ]) {
       expect(shown).not.toContain(SECRET);
       expect(shown).not.toContain('do-not-print');
       expect(shown).not.toContain(token.accessToken);

@@ -145,7 +145,11 @@ export class VaultClient {
 
   async #exchange(userToken: string, opts: ExchangeOptions): Promise<{ value: VaultToken; fresh: boolean }> {
     if (typeof userToken !== 'string' || !userToken) throw new TypeError('userToken is required');
-    return this.#exchanges.get(exchangeKey(userToken, opts), () => this.#callExchange(userToken, opts), (t) => this.#goodUntil(t.expiresAt.getTime()));
+    return this.#exchanges.get(
+      exchangeKey(userToken, opts),
+      () => this.#callExchange(userToken, opts),
+      (t) => this.#goodUntil(t.expiresAt.getTime()),
+    );
   }
 
   async #callExchange(userToken: string, opts: ExchangeOptions): Promise<VaultToken> {
@@ -156,7 +160,12 @@ export class VaultClient {
     if (opts.expiresIn !== undefined) form.set('expires_in', String(opts.expiresIn));
     const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
     await authenticate(this.#credentials, form, headers);
-    const answer = await callVault(this.#fetch, `${this.url}/oauth2/token`, { method: 'POST', headers, body: form.toString() }, this.#timeoutMs);
+    const answer = await callVault(
+      this.#fetch,
+      `${this.url}/oauth2/token`,
+      { method: 'POST', headers, body: form.toString() },
+      this.#timeoutMs,
+    );
     if (answer.status !== 200) throw exchangeError(answer);
     return parseExchange(answer, this.#now());
   }
@@ -181,7 +190,12 @@ export class VaultClient {
     const answer = await callVault(this.#fetch, url, { method: 'POST', headers, body }, this.#timeoutMs);
     if (answer.status !== 200) throw releaseError(answer, integration);
     const release = parseRelease(answer);
-    if (!release) throw new VaultError('invalid_response', { status: answer.status, integration, detail: 'the vault answered with an unexpected body' });
+    if (!release)
+      throw new VaultError('invalid_response', {
+        status: answer.status,
+        integration,
+        detail: 'the vault answered with an unexpected body',
+      });
     return release;
   }
 

@@ -12,13 +12,20 @@ export async function callVault(fetchImpl: typeof fetch, url: string, init: Requ
   try {
     res = await fetchImpl(url, {
       ...init,
-      headers: { 'user-agent': `credential-vault-sdk/${SDK_VERSION}`, accept: 'application/json, application/problem+json', ...(init.headers as Record<string, string>) },
+      headers: {
+        'user-agent': `credential-vault-sdk/${SDK_VERSION}`,
+        accept: 'application/json, application/problem+json',
+        ...(init.headers as Record<string, string>),
+      },
       redirect: 'manual', // a token must never follow a redirect to another host
       signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (err) {
     const timedOut = (err as { name?: string } | null)?.name === 'TimeoutError';
-    throw new VaultUnavailableError(undefined, { detail: timedOut ? `the vault did not answer within ${timeoutMs} ms` : 'the vault could not be reached', cause: err });
+    throw new VaultUnavailableError(undefined, {
+      detail: timedOut ? `the vault did not answer within ${timeoutMs} ms` : 'the vault could not be reached',
+      cause: err,
+    });
   }
   let text: string;
   try {

@@ -51,7 +51,8 @@ export async function verifyAssertion(raw: string, check: AssertionCheck): Promi
   const alg = header.alg;
   if (typeof alg !== 'string' || !check.algorithms.has(alg)) throw invalid('client assertion algorithm is not accepted');
   const kid = header.kid;
-  if (kid !== undefined && (typeof kid !== 'string' || kid.length === 0 || kid.length > MAX_KID)) throw invalid('client assertion key is not known');
+  if (kid !== undefined && (typeof kid !== 'string' || kid.length === 0 || kid.length > MAX_KID))
+    throw invalid('client assertion key is not known');
   let key: AssertionKey;
   try {
     key = await check.key(kid);

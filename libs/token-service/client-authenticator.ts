@@ -56,7 +56,8 @@ export class ClientAuthenticator {
     const sub = peeked.payload.sub;
     if (typeof iss !== 'string' || typeof sub !== 'string') throw failed('client assertion needs iss and sub');
     // `sub` names the agent and is looked up before the signature is checked: it must be an identifier.
-    if (!isWellFormedIdentifier(sub) || !isWellFormedIdentifier(iss)) throw failed('client assertion iss and sub must be well-formed identifiers');
+    if (!isWellFormedIdentifier(sub) || !isWellFormedIdentifier(iss))
+      throw failed('client assertion iss and sub must be well-formed identifiers');
     if (presented.clientId !== undefined && presented.clientId !== sub) throw failed('client_id does not match the assertion');
     if (iss === sub) return this.byPrivateKeyJwt(tenant, sub, presented.assertion);
     return this.byFederation(tenant, iss, sub, presented.assertion);
@@ -83,7 +84,8 @@ export class ClientAuthenticator {
     });
     const now = Math.floor(Date.now() / 1000);
     const exp = payload.exp as number;
-    if (exp > now + MAX_ASSERTION_LIFETIME_SECONDS + this.config.clockSkewSeconds) throw failed(`client assertion may be valid for at most ${MAX_ASSERTION_LIFETIME_SECONDS} s`);
+    if (exp > now + MAX_ASSERTION_LIFETIME_SECONDS + this.config.clockSkewSeconds)
+      throw failed(`client assertion may be valid for at most ${MAX_ASSERTION_LIFETIME_SECONDS} s`);
     if (typeof payload.jti !== 'string' || !JTI.test(payload.jti)) throw failed('client assertion needs a jti');
     const fresh = await this.replay.use(tenant, clientId, payload.jti, new Date((exp + this.config.clockSkewSeconds) * 1000));
     if (!fresh) throw failed('client assertion was already used');
@@ -112,7 +114,9 @@ export class ClientAuthenticator {
 }
 
 function agentKey(agent: Agent, kid: string | undefined): AssertionKey {
-  const keys = (agent.jwks?.keys ?? []).filter((k): k is Record<string, unknown> => k !== null && typeof k === 'object' && !Array.isArray(k));
+  const keys = (agent.jwks?.keys ?? []).filter(
+    (k): k is Record<string, unknown> => k !== null && typeof k === 'object' && !Array.isArray(k),
+  );
   const usable = keys.filter((k) => k.use === undefined || k.use === 'sig');
   const jwk = kid === undefined ? (usable.length === 1 ? usable[0] : undefined) : usable.find((k) => k.kid === kid);
   if (!jwk) throw new Error('key not found');

@@ -2,7 +2,12 @@ import { formOf, parseExchangeRequest, presentedClient, TOKEN_EXCHANGE_GRANT, TO
 import { OAuthError } from './oauth-error';
 
 const VAULT = ['https://vault.example'];
-const base = { grant_type: TOKEN_EXCHANGE_GRANT, subject_token: 'a.b.c', subject_token_type: TOKEN_TYPES.accessToken, scope: 'connections:openai' };
+const base = {
+  grant_type: TOKEN_EXCHANGE_GRANT,
+  subject_token: 'a.b.c',
+  subject_token_type: TOKEN_TYPES.accessToken,
+  scope: 'connections:openai',
+};
 
 function oauthError(fn: () => unknown): string {
   try {
@@ -16,8 +21,17 @@ function oauthError(fn: () => unknown): string {
 
 describe('parseExchangeRequest', () => {
   it('parses a minimal request; scopes de-duplicated in order', () => {
-    const r = parseExchangeRequest({ ...base, scope: 'connections:b connections:a connections:b', resource: VAULT[0], expires_in: '60' }, VAULT);
-    expect(r).toEqual({ subjectToken: 'a.b.c', subjectTokenType: TOKEN_TYPES.accessToken, targets: VAULT, requestedScopes: ['connections:b', 'connections:a'], requestedTtlSeconds: 60 });
+    const r = parseExchangeRequest(
+      { ...base, scope: 'connections:b connections:a connections:b', resource: VAULT[0], expires_in: '60' },
+      VAULT,
+    );
+    expect(r).toEqual({
+      subjectToken: 'a.b.c',
+      subjectTokenType: TOKEN_TYPES.accessToken,
+      targets: VAULT,
+      requestedScopes: ['connections:b', 'connections:a'],
+      requestedTtlSeconds: 60,
+    });
   });
 
   it.each([
@@ -40,7 +54,8 @@ describe('parseExchangeRequest', () => {
 });
 
 describe('presentedClient', () => {
-  const basicOf = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+  const basicOf = (id: string, secret: string) =>
+    `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 
   it('reads HTTP Basic with form-urlencoded parts (RFC 6749 §2.3.1)', () => {
     const p = presentedClient({}, basicOf('mcp-1', 's3cr:et+/='));
@@ -50,8 +65,17 @@ describe('presentedClient', () => {
   });
 
   it('reads client_secret_post and client assertions', () => {
-    expect(presentedClient({ client_id: 'a', client_secret: 's' }, undefined)).toMatchObject({ kind: 'secret', method: 'client_secret_post', clientId: 'a' });
-    expect(presentedClient({ client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: 'x.y.z' }, undefined)).toEqual({ kind: 'assertion', assertion: 'x.y.z' });
+    expect(presentedClient({ client_id: 'a', client_secret: 's' }, undefined)).toMatchObject({
+      kind: 'secret',
+      method: 'client_secret_post',
+      clientId: 'a',
+    });
+    expect(
+      presentedClient(
+        { client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: 'x.y.z' },
+        undefined,
+      ),
+    ).toEqual({ kind: 'assertion', assertion: 'x.y.z' });
   });
 
   it.each([

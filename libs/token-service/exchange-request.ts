@@ -80,7 +80,8 @@ export function parseExchangeRequest(form: Form, vaultTargets: readonly string[]
   if (actorToken !== undefined && (!actorTokenType || !INPUT_TOKEN_TYPES.includes(actorTokenType))) {
     throw new OAuthError('invalid_request', 'actor_token_type is required with actor_token and must be a JWT token type');
   }
-  if (actorToken === undefined && actorTokenType !== undefined) throw new OAuthError('invalid_request', 'actor_token_type without actor_token');
+  if (actorToken === undefined && actorTokenType !== undefined)
+    throw new OAuthError('invalid_request', 'actor_token_type without actor_token');
   const requested = single(form, 'requested_token_type');
   if (requested !== undefined && !OUTPUT_TOKEN_TYPES.includes(requested)) {
     throw new OAuthError('invalid_request', 'requested_token_type must be the access_token or jwt token type');
@@ -111,15 +112,19 @@ export function presentedClient(form: Form, authorization: string | undefined): 
   const assertionType = single(form, 'client_assertion_type');
   const assertion = single(form, 'client_assertion');
   const basic = authorization !== undefined && /^basic /i.test(authorization) ? authorization.slice(6).trim() : undefined;
-  if (authorization !== undefined && basic === undefined) throw new OAuthError('invalid_client', 'only HTTP Basic client authentication is accepted in the Authorization header');
+  if (authorization !== undefined && basic === undefined)
+    throw new OAuthError('invalid_client', 'only HTTP Basic client authentication is accepted in the Authorization header');
 
-  const methods = [basic !== undefined, postSecret !== undefined, assertion !== undefined || assertionType !== undefined].filter(Boolean).length;
+  const methods = [basic !== undefined, postSecret !== undefined, assertion !== undefined || assertionType !== undefined].filter(
+    Boolean,
+  ).length;
   if (methods > 1) throw new OAuthError('invalid_request', 'use exactly one client authentication method');
   if (methods === 0) throw new OAuthError('invalid_client', 'client authentication is required');
 
   if (basic !== undefined) {
     const { clientId, secret } = decodeBasic(basic);
-    if (clientIdParam !== undefined && clientIdParam !== clientId) throw new OAuthError('invalid_request', 'client_id does not match the Authorization header');
+    if (clientIdParam !== undefined && clientIdParam !== clientId)
+      throw new OAuthError('invalid_request', 'client_id does not match the Authorization header');
     return { kind: 'secret', method: 'client_secret_basic', clientId, secret };
   }
   if (postSecret !== undefined) {
@@ -127,7 +132,8 @@ export function presentedClient(form: Form, authorization: string | undefined): 
     if (postSecret.length > MAX_SECRET) throw new OAuthError('invalid_client', 'client authentication failed');
     return { kind: 'secret', method: 'client_secret_post', clientId: clientIdParam, secret: Secret.of(postSecret) };
   }
-  if (assertionType !== JWT_BEARER_ASSERTION) throw new OAuthError('invalid_client', `client_assertion_type must be ${JWT_BEARER_ASSERTION}`);
+  if (assertionType !== JWT_BEARER_ASSERTION)
+    throw new OAuthError('invalid_client', `client_assertion_type must be ${JWT_BEARER_ASSERTION}`);
   if (!assertion) throw new OAuthError('invalid_client', 'client_assertion is required');
   return { kind: 'assertion', ...(clientIdParam ? { clientId: clientIdParam } : {}), assertion };
 }

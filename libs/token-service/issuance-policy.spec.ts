@@ -3,15 +3,27 @@ import { decideScopes } from './issuance-policy';
 
 const policies: Policy[] = [
   { name: 'mcp-openai', effect: 'allow', agents: ['mcp-1'], integrations: ['openai'], scopes: [], users: {}, max_ttl_seconds: 120 },
-  { name: 'sales-crm', effect: 'allow', agents: ['*'], integrations: ['salesforce'], scopes: [], users: { roles_any: ['sales'] }, max_ttl_seconds: 60 },
+  {
+    name: 'sales-crm',
+    effect: 'allow',
+    agents: ['*'],
+    integrations: ['salesforce'],
+    scopes: [],
+    users: { roles_any: ['sales'] },
+    max_ttl_seconds: 60,
+  },
   { name: 'no-github', effect: 'deny', agents: ['*'], integrations: ['github'], scopes: [], users: {} },
   { name: 'all-github', effect: 'allow', agents: ['*'], integrations: ['github'], scopes: [], users: {} },
 ];
-const decide = (roles: string[]) => async (integration: string) => evaluatePolicies(policies, { agent: 'mcp-1', integration, subject: 'alice', roles });
+const decide = (roles: string[]) => async (integration: string) =>
+  evaluatePolicies(policies, { agent: 'mcp-1', integration, subject: 'alice', roles });
 
 describe('decideScopes', () => {
   it('grants what policy allows, refuses the rest with the deciding policy, smallest TTL wins', async () => {
-    const r = await decideScopes(['connections:openai', 'connections:salesforce', 'connections:github', 'connections:slack', 'openid'], decide(['sales']));
+    const r = await decideScopes(
+      ['connections:openai', 'connections:salesforce', 'connections:github', 'connections:slack', 'openid'],
+      decide(['sales']),
+    );
     expect(r.granted).toEqual(['connections:openai', 'connections:salesforce']);
     expect(r.policies).toEqual(['mcp-openai', 'sales-crm']);
     expect(r.maxTtlSeconds).toBe(60);
@@ -43,7 +55,10 @@ describe('decideScopes', () => {
 
   it('refuses malformed integration names without asking policy', async () => {
     const asked: string[] = [];
-    const r = await decideScopes(['connections:', 'connections:../x'], async (i) => (asked.push(i), { allowed: false, reason: 'policy_denied', policy: null, inputs: { matched: [] } }));
+    const r = await decideScopes(
+      ['connections:', 'connections:../x'],
+      async (i) => (asked.push(i), { allowed: false, reason: 'policy_denied', policy: null, inputs: { matched: [] } }),
+    );
     expect(r.granted).toEqual([]);
     expect(asked).toEqual([]);
   });

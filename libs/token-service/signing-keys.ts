@@ -141,7 +141,8 @@ export class TokenSigningKeys {
     }
     const activeRow = rows.find((r) => r.status === 'active');
     if (!activeRow) throw new Error('no active token signing key');
-    const active = this.current?.active.kid === activeRow.kid ? this.current.active : { kid: activeRow.kid, privateKey: await this.unseal(activeRow) };
+    const active =
+      this.current?.active.kid === activeRow.kid ? this.current.active : { kid: activeRow.kid, privateKey: await this.unseal(activeRow) };
     return {
       loadedAt: Date.now(),
       active,
@@ -155,7 +156,15 @@ export class TokenSigningKeys {
     };
   }
 
-  private async rows(): Promise<Array<{ kid: string; public_jwk: Record<string, unknown>; status: 'active' | 'previous'; rotated_at: Date | null; private_key_sealed: Buffer | null }>> {
+  private async rows(): Promise<
+    Array<{
+      kid: string;
+      public_jwk: Record<string, unknown>;
+      status: 'active' | 'previous';
+      rotated_at: Date | null;
+      private_key_sealed: Buffer | null;
+    }>
+  > {
     return this.ds.query(
       `SELECT kid, public_jwk, status, rotated_at, CASE WHEN status = 'active' THEN private_key_sealed END AS private_key_sealed
          FROM signing_keys WHERE status IN ('active', 'previous') ORDER BY created_at DESC`,
@@ -187,10 +196,16 @@ function sealingContext(kid: string): Buffer {
 function newKey(sealingKey: Buffer): { kid: string; jwk: Record<string, unknown>; sealed: Buffer } {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const pub = publicKey.export({ format: 'jwk' }) as { crv: string; kty: string; x: string; y: string };
-  const kid = createHash('sha256').update(JSON.stringify({ crv: pub.crv, kty: pub.kty, x: pub.x, y: pub.y })).digest('base64url');
+  const kid = createHash('sha256')
+    .update(JSON.stringify({ crv: pub.crv, kty: pub.kty, x: pub.x, y: pub.y }))
+    .digest('base64url');
   const der = privateKey.export({ format: 'der', type: 'pkcs8' });
   try {
-    return { kid, jwk: { kty: pub.kty, crv: pub.crv, x: pub.x, y: pub.y, kid, use: 'sig', alg: SIGNING_ALG }, sealed: seal(sealingKey, der, sealingContext(kid)) };
+    return {
+      kid,
+      jwk: { kty: pub.kty, crv: pub.crv, x: pub.x, y: pub.y, kid, use: 'sig', alg: SIGNING_ALG },
+      sealed: seal(sealingKey, der, sealingContext(kid)),
+    };
   } finally {
     der.fill(0);
   }

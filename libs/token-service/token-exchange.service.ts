@@ -115,7 +115,15 @@ export class TokenExchangeService {
       outcome: 'allowed',
       agent,
       subject: a.subject.subject,
-      details: { ...this.inputs(a), granted: grants.granted, refused: grants.refused, policies: grants.policies, ...inputsForAudit(grants.matched), jti: issued.jti, expires_in: issued.expiresIn },
+      details: {
+        ...this.inputs(a),
+        granted: grants.granted,
+        refused: grants.refused,
+        policies: grants.policies,
+        ...inputsForAudit(grants.matched),
+        jti: issued.jti,
+        expires_in: issued.expiresIn,
+      },
     });
     return {
       access_token: issued.jwt,
@@ -130,7 +138,8 @@ export class TokenExchangeService {
   private async checkActor(subject: VerifiedToken, agent: string, actorToken: string | undefined): Promise<void> {
     if (actorToken !== undefined) {
       const actor = await this.verifyInputToken(actorToken, 'actor_token');
-      if (actor.subject !== agent || actor.tenant !== subject.tenant) throw new OAuthError('invalid_request', 'actor_token must identify the authenticated client');
+      if (actor.subject !== agent || actor.tenant !== subject.tenant)
+        throw new OAuthError('invalid_request', 'actor_token must identify the authenticated client');
     }
     const mayAct = subject.claims.may_act as { sub?: unknown } | undefined;
     if (mayAct !== undefined && (typeof mayAct !== 'object' || mayAct === null || mayAct.sub !== agent)) {
@@ -139,10 +148,17 @@ export class TokenExchangeService {
   }
 
   /** Signs the exchanged token (CONTRACT.md "Exchanged token", RFC 9068 profile). */
-  private async issue(subject: VerifiedToken, agent: string, grants: ScopeGrants, requested?: number): Promise<{ jwt: string; jti: string; expiresIn: number }> {
+  private async issue(
+    subject: VerifiedToken,
+    agent: string,
+    grants: ScopeGrants,
+    requested?: number,
+  ): Promise<{ jwt: string; jti: string; expiresIn: number }> {
     const now = Math.floor(Date.now() / 1000);
     // Never outlive the user's own token.
-    const caps = [this.config.tokenMaxTtlSeconds, grants.maxTtlSeconds, requested, subject.expiresAt - now].filter((v): v is number => typeof v === 'number');
+    const caps = [this.config.tokenMaxTtlSeconds, grants.maxTtlSeconds, requested, subject.expiresAt - now].filter(
+      (v): v is number => typeof v === 'number',
+    );
     const expiresIn = Math.max(1, Math.min(...caps));
     const key = await this.keys.signingKey();
     const jti = randomUUID();
@@ -168,7 +184,8 @@ export class TokenExchangeService {
       return await this.verifier.verify(raw);
     } catch (err) {
       // RFC 8693 §2.2.2: an invalid subject or actor token is invalid_request.
-      if (err instanceof DomainError && err.code === 'invalid_token') throw new OAuthError('invalid_request', `${name} is invalid: ${err.detail}`);
+      if (err instanceof DomainError && err.code === 'invalid_token')
+        throw new OAuthError('invalid_request', `${name} is invalid: ${err.detail}`);
       throw err;
     }
   }
@@ -221,7 +238,8 @@ function toOAuthError(err: unknown): OAuthError {
   if (err instanceof DomainError && err.code === 'unavailable') {
     return new OAuthError('temporarily_unavailable', err.detail, { retryAfter: err.details.retryAfter ?? 1 });
   }
-  if (isDatabaseUnavailable(err)) return new OAuthError('temporarily_unavailable', 'the database is unavailable; no token was issued', { retryAfter: 1 });
+  if (isDatabaseUnavailable(err))
+    return new OAuthError('temporarily_unavailable', 'the database is unavailable; no token was issued', { retryAfter: 1 });
   throw err;
 }
 

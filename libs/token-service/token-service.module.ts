@@ -17,7 +17,14 @@ import { VaultIssuerRegistration } from './vault-issuer';
  */
 @Module({
   imports: [AuthModule, PolicyModule, AuditModule, CredentialsModule],
-  providers: [TokenSigningKeys, ClientAssertionReplayStore, ClientAuthenticator, TokenExchangeService, TokenServiceMetadata, VaultIssuerRegistration],
+  providers: [
+    TokenSigningKeys,
+    ClientAssertionReplayStore,
+    ClientAuthenticator,
+    TokenExchangeService,
+    TokenServiceMetadata,
+    VaultIssuerRegistration,
+  ],
   exports: [TokenExchangeService, TokenSigningKeys, TokenServiceMetadata],
 })
 export class TokenServiceModule {}

@@ -42,14 +42,28 @@ export class UserLoginAdminService {
     const issuer = await this.checkIssuer(input.issuer);
     const scopes = [...new Set(input.scopes ?? ['openid', 'email', 'profile'])];
     if (!scopes.includes('openid')) throw invalid('scopes', 'must include "openid"');
-    if (scopes.some((s) => !/^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/.test(s))) throw invalid('scopes', 'each scope must be 1–128 printable characters without spaces, quotes or backslashes');
+    if (scopes.some((s) => !/^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/.test(s)))
+      throw invalid('scopes', 'each scope must be 1–128 printable characters without spaces, quotes or backslashes');
     const subjectClaim = input.subject_claim ?? 'sub';
     if (!CLAIM.test(subjectClaim)) throw invalid('subject_claim', 'must be a claim name (letters, digits, _ . : -)');
     const rolesClaim = input.roles_claim === undefined ? 'roles' : input.roles_claim;
-    if (rolesClaim !== null && !CLAIM.test(rolesClaim)) throw invalid('roles_claim', 'must be a claim name (letters, digits, _ . : -) or null');
+    if (rolesClaim !== null && !CLAIM.test(rolesClaim))
+      throw invalid('roles_claim', 'must be a claim name (letters, digits, _ . : -) or null');
     if (!input.client_secret) throw invalid('client_secret', 'must not be empty');
-    const r = await this.store.put(tenant, { issuer, clientId: input.client_id, scopes, subjectClaim, rolesClaim, clientSecret: Secret.of(input.client_secret) });
-    await this.audit.record({ tenant, action: 'user_login.configure', outcome: 'allowed', details: { issuer_host: new URL(issuer).host, client_id: input.client_id, created: r.created, by } });
+    const r = await this.store.put(tenant, {
+      issuer,
+      clientId: input.client_id,
+      scopes,
+      subjectClaim,
+      rolesClaim,
+      clientSecret: Secret.of(input.client_secret),
+    });
+    await this.audit.record({
+      tenant,
+      action: 'user_login.configure',
+      outcome: 'allowed',
+      details: { issuer_host: new URL(issuer).host, client_id: input.client_id, created: r.created, by },
+    });
     return r;
   }
 
@@ -68,7 +82,10 @@ export class UserLoginAdminService {
     } catch (err) {
       if (!(err instanceof OutboundError)) throw err;
       if (err.kind === 'network') throw invalid('issuer', 'its host does not resolve');
-      throw invalid('issuer', 'must not reach a private, loopback, link-local or reserved address (unless allowlisted in OUTBOUND_ALLOW_HOSTS)');
+      throw invalid(
+        'issuer',
+        'must not reach a private, loopback, link-local or reserved address (unless allowlisted in OUTBOUND_ALLOW_HOSTS)',
+      );
     }
     return issuer;
   }

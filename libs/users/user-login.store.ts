@@ -35,19 +35,36 @@ export class UserLoginStore {
   ) {}
 
   /** Creates or replaces; a replacement gets a new id (and so a new binding for its secret). */
-  async put(tenant: TenantId, input: Omit<UserLogin, 'createdAt' | 'updatedAt'> & { clientSecret: Secret }): Promise<{ login: UserLogin; created: boolean }> {
+  async put(
+    tenant: TenantId,
+    input: Omit<UserLogin, 'createdAt' | 'updatedAt'> & { clientSecret: Secret },
+  ): Promise<{ login: UserLogin; created: boolean }> {
     const id = randomUUID();
     await ensureTenant(this.ds, tenant);
-    const rows = await this.sealed.write(loginRef(tenant, id, input.issuer, input.clientId), { client_secret: Buffer.from(input.clientSecret.reveal(), 'utf8') }, (s) =>
-      this.ds.query(
-        `INSERT INTO user_logins (tenant, id, issuer, client_id, scopes, subject_claim, roles_claim, tk_version, dek_wrapped, client_secret_ct)
+    const rows = await this.sealed.write(
+      loginRef(tenant, id, input.issuer, input.clientId),
+      { client_secret: Buffer.from(input.clientSecret.reveal(), 'utf8') },
+      (s) =>
+        this.ds.query(
+          `INSERT INTO user_logins (tenant, id, issuer, client_id, scopes, subject_claim, roles_claim, tk_version, dek_wrapped, client_secret_ct)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT (tenant) DO UPDATE SET id = EXCLUDED.id, issuer = EXCLUDED.issuer, client_id = EXCLUDED.client_id, scopes = EXCLUDED.scopes,
            subject_claim = EXCLUDED.subject_claim, roles_claim = EXCLUDED.roles_claim, tk_version = EXCLUDED.tk_version,
            dek_wrapped = EXCLUDED.dek_wrapped, client_secret_ct = EXCLUDED.client_secret_ct, updated_at = now()
          RETURNING ${COLUMNS}, (xmax = 0) AS created`,
-        [tenant, id, input.issuer, input.clientId, input.scopes, input.subjectClaim, input.rolesClaim, s.tkVersion, s.dekWrapped, s.fields.client_secret],
-      ),
+          [
+            tenant,
+            id,
+            input.issuer,
+            input.clientId,
+            input.scopes,
+            input.subjectClaim,
+            input.rolesClaim,
+            s.tkVersion,
+            s.dekWrapped,
+            s.fields.client_secret,
+          ],
+        ),
     );
     return { login: view(rows[0]), created: Boolean(rows[0].created) };
   }
@@ -62,10 +79,15 @@ export class UserLoginStore {
     const rows = await this.ds.query(`SELECT id, dek_wrapped, client_secret_ct, ${COLUMNS} FROM user_logins WHERE tenant = $1`, [tenant]);
     const r = rows[0];
     if (!r) return undefined;
-    const plain = await this.sealed.open(loginRef(tenant, r.id, r.issuer, r.client_id), { dekWrapped: r.dek_wrapped, ct: r.client_secret_ct }, 'client_secret', {
-      audit: this.audit,
-      action: 'user.sign_in',
-    });
+    const plain = await this.sealed.open(
+      loginRef(tenant, r.id, r.issuer, r.client_id),
+      { dekWrapped: r.dek_wrapped, ct: r.client_secret_ct },
+      'client_secret',
+      {
+        audit: this.audit,
+        action: 'user.sign_in',
+      },
+    );
     try {
       return { ...view(r), clientSecret: Secret.of(plain.toString('utf8')) };
     } finally {
@@ -75,5 +97,13 @@ export class UserLoginStore {
 }
 
 function view(r: Record<string, any>): UserLogin {
-  return { issuer: r.issuer, clientId: r.client_id, scopes: r.scopes, subjectClaim: r.subject_claim, rolesClaim: r.roles_claim, createdAt: r.created_at, updatedAt: r.updated_at };
+  return {
+    issuer: r.issuer,
+    clientId: r.client_id,
+    scopes: r.scopes,
+    subjectClaim: r.subject_claim,
+    rolesClaim: r.roles_claim,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
 }

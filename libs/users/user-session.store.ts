@@ -29,7 +29,12 @@ export class UserSessionStore {
     @Inject(VAULT_CONFIG) private readonly config: Pick<VaultConfig, 'users'>,
   ) {}
 
-  async create(tenant: TenantId, subject: string, email: string | null, roles: string[]): Promise<{ cookie: string; maxAgeSeconds: number }> {
+  async create(
+    tenant: TenantId,
+    subject: string,
+    email: string | null,
+    roles: string[],
+  ): Promise<{ cookie: string; maxAgeSeconds: number }> {
     const cookie = randomBytes(32).toString('base64url');
     const max = this.config.users.sessionMaxSeconds;
     // Ended sessions are of no further use (sign-ins are audited): each sign-in sweeps a bounded batch.
@@ -37,14 +42,10 @@ export class UserSessionStore {
       `DELETE FROM user_sessions WHERE id_hash IN (SELECT id_hash FROM user_sessions WHERE expires_at < now() OR revoked_at IS NOT NULL OR last_seen_at < now() - make_interval(secs => $1) LIMIT 100)`,
       [this.config.users.sessionIdleSeconds],
     );
-    await this.ds.query(`INSERT INTO user_sessions (id_hash, tenant, subject, email, roles, expires_at) VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))`, [
-      hashOf(cookie),
-      tenant,
-      subject,
-      email,
-      roles,
-      max,
-    ]);
+    await this.ds.query(
+      `INSERT INTO user_sessions (id_hash, tenant, subject, email, roles, expires_at) VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))`,
+      [hashOf(cookie), tenant, subject, email, roles, max],
+    );
     return { cookie, maxAgeSeconds: max };
   }
 

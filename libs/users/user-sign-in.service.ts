@@ -60,7 +60,8 @@ export class UserSignIn {
        SELECT $1, $2, $3, $4, $5, now() + make_interval(secs => $6) WHERE (SELECT count(*) FROM user_login_flows WHERE tenant = $2) < $7 RETURNING 1`,
       [hashOf(flowId), tenant, state, nonce, returnTo, FLOW_SECONDS, MAX_FLOWS_PER_TENANT],
     );
-    if (!inserted.length) throw new DomainError('rate_limited', 'Too many sign-ins are under way. Try again in a few minutes.', { retryAfter: 60 });
+    if (!inserted.length)
+      throw new DomainError('rate_limited', 'Too many sign-ins are under way. Try again in a few minutes.', { retryAfter: 60 });
     const url = oidc.buildAuthorizationUrl(config, {
       redirect_uri: this.redirectUri(),
       scope: login.scopes.join(' '),
@@ -76,13 +77,16 @@ export class UserSignIn {
    * Finishes a sign-in from the callback's query string and the flow cookie: a new session for the
    * subject in the configured claim. Any failure is one clear 400 page; nothing is stored.
    */
-  async finish(search: string, flowCookie: string | undefined): Promise<{ tenant: TenantId; cookie: string; maxAgeSeconds: number; returnTo: string }> {
+  async finish(
+    search: string,
+    flowCookie: string | undefined,
+  ): Promise<{ tenant: TenantId; cookie: string; maxAgeSeconds: number; returnTo: string }> {
     const [flowId, verifier] = (flowCookie ?? '').split('.');
     if (!flowId || !verifier) throw new DomainError('invalid_request', FAILED);
-    const [rows] = (await this.ds.query(`DELETE FROM user_login_flows WHERE id_hash = $1 AND expires_at > now() RETURNING tenant, state, nonce, return_to`, [hashOf(flowId)])) as [
-      Array<{ tenant: TenantId; state: string; nonce: string; return_to: string }>,
-      number,
-    ];
+    const [rows] = (await this.ds.query(
+      `DELETE FROM user_login_flows WHERE id_hash = $1 AND expires_at > now() RETURNING tenant, state, nonce, return_to`,
+      [hashOf(flowId)],
+    )) as [Array<{ tenant: TenantId; state: string; nonce: string; return_to: string }>, number];
     const flow = rows[0];
     if (!flow) throw new DomainError('invalid_request', FAILED);
     const login = await this.logins.withSecret(flow.tenant);
@@ -100,18 +104,36 @@ export class UserSignIn {
     } catch (err) {
       // The library's message may quote the provider; only its code is recorded.
       const code = typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : 'sign_in_failed';
-      await this.audit.record({ tenant: flow.tenant, action: 'user.sign_in', outcome: 'denied', reason: 'sign_in_failed', details: { error: code.slice(0, 64) } });
+      await this.audit.record({
+        tenant: flow.tenant,
+        action: 'user.sign_in',
+        outcome: 'denied',
+        reason: 'sign_in_failed',
+        details: { error: code.slice(0, 64) },
+      });
       throw new DomainError('invalid_request', FAILED);
     }
     const subject = claims[login.subjectClaim];
     if (typeof subject !== 'string' || !subject || subject.length > 255) {
-      await this.audit.record({ tenant: flow.tenant, action: 'user.sign_in', outcome: 'denied', reason: 'subject_missing', details: { claim: login.subjectClaim } });
+      await this.audit.record({
+        tenant: flow.tenant,
+        action: 'user.sign_in',
+        outcome: 'denied',
+        reason: 'subject_missing',
+        details: { claim: login.subjectClaim },
+      });
       throw new DomainError('invalid_request', FAILED);
     }
     const roles = rolesOf(login.rolesClaim ? claims[login.rolesClaim] : undefined);
     const email = typeof claims.email === 'string' ? claims.email.slice(0, 320) : null;
     const s = await this.sessions.create(flow.tenant, subject, email, roles);
-    await this.audit.record({ tenant: flow.tenant, action: 'user.sign_in', outcome: 'allowed', subject, details: { issuer_host: new URL(login.issuer).host } });
+    await this.audit.record({
+      tenant: flow.tenant,
+      action: 'user.sign_in',
+      outcome: 'allowed',
+      subject,
+      details: { issuer_host: new URL(login.issuer).host },
+    });
     return { tenant: flow.tenant, cookie: s.cookie, maxAgeSeconds: s.maxAgeSeconds, returnTo: flow.return_to };
   }
 

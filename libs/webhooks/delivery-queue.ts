@@ -25,7 +25,9 @@ export class WebhookDeliveryQueue {
 
   async claim(owner: string, limit: number, leaseMs: number): Promise<ClaimedEvent[]> {
     // An UPDATE through TypeORM resolves with [rows, count].
-    const [rows]: [Array<{ id: string; tenant: string; event_type: string; payload: Record<string, unknown>; created_at: Date; attempts: number }>] = await this.ds.query(
+    const [rows]: [
+      Array<{ id: string; tenant: string; event_type: string; payload: Record<string, unknown>; created_at: Date; attempts: number }>,
+    ] = await this.ds.query(
       `WITH due AS (
          SELECT id FROM webhook_outbox WHERE status = 'pending' AND next_attempt_at <= now()
           ORDER BY next_attempt_at, created_at LIMIT $2 FOR UPDATE SKIP LOCKED
@@ -37,7 +39,14 @@ export class WebhookDeliveryQueue {
       [owner, limit, leaseMs],
     );
     return rows
-      .map((r) => ({ id: r.id, tenant: r.tenant as TenantId, type: r.event_type, payload: r.payload, createdAt: r.created_at, attempts: r.attempts }))
+      .map((r) => ({
+        id: r.id,
+        tenant: r.tenant as TenantId,
+        type: r.event_type,
+        payload: r.payload,
+        createdAt: r.created_at,
+        attempts: r.attempts,
+      }))
       .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
   }
 

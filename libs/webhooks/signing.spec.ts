@@ -6,7 +6,9 @@ import { newSigningSecret, signDelivery, signingKey } from './signing';
 describe('webhook signing', () => {
   it('reproduces the Standard Webhooks reference signature', () => {
     const key = signingKey(Secret.of('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'));
-    expect(signDelivery(key, 'msg_p5jXN8AQM9LWM0D4loKWxJek', 1614265330, '{"test": 2432232314}')).toBe('v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=');
+    expect(signDelivery(key, 'msg_p5jXN8AQM9LWM0D4loKWxJek', 1614265330, '{"test": 2432232314}')).toBe(
+      'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=',
+    );
   });
 
   it('a fresh secret is whsec_ + base64 of 32 random bytes, and signs what a receiver computes from it', () => {
@@ -17,7 +19,9 @@ describe('webhook signing', () => {
     expect(newSigningSecret().reveal()).not.toBe(raw);
     // What a receiver does with the secret it was given (the spec's verification steps).
     const body = JSON.stringify({ id: 'e1', type: 'connection.created', data: { user: 'ä' } });
-    const expected = createHmac('sha256', Buffer.from(raw.split('_')[1], 'base64')).update(`e1.1700000000.${body}`).digest('base64');
+    const expected = createHmac('sha256', Buffer.from(raw.split('_')[1], 'base64'))
+      .update(`e1.1700000000.${body}`)
+      .digest('base64');
     expect(signDelivery(signingKey(secret), 'e1', 1700000000, body)).toBe(`v1,${expected}`);
   });
 

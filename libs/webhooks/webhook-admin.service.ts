@@ -37,14 +37,25 @@ export class WebhookAdminService {
     private readonly audit: AuditLog,
   ) {}
 
-  async put(actor: WebhookActor, input: { url: string; events: string[] }): Promise<{ endpoint: WebhookEndpoint; secret: Secret; created: boolean }> {
+  async put(
+    actor: WebhookActor,
+    input: { url: string; events: string[] },
+  ): Promise<{ endpoint: WebhookEndpoint; secret: Secret; created: boolean }> {
     const events = [...new Set(input.events)];
-    const unknown = events.filter((e) => e !== '*' && e !== AUDIT_ANCHOR_EVENT && !(CONNECTION_EVENT_TYPES as readonly string[]).includes(e));
+    const unknown = events.filter(
+      (e) => e !== '*' && e !== AUDIT_ANCHOR_EVENT && !(CONNECTION_EVENT_TYPES as readonly string[]).includes(e),
+    );
     if (unknown.length) throw invalid('events', `must be "*" or among ${CONNECTION_EVENT_TYPES.join(', ')}, ${AUDIT_ANCHOR_EVENT}`);
-    if (events.includes(AUDIT_ANCHOR_EVENT) && !actor.operator) throw invalid('events', `${AUDIT_ANCHOR_EVENT} is vault-wide: only an operator (vault:operator) may subscribe to it`);
+    if (events.includes(AUDIT_ANCHOR_EVENT) && !actor.operator)
+      throw invalid('events', `${AUDIT_ANCHOR_EVENT} is vault-wide: only an operator (vault:operator) may subscribe to it`);
     const host = await this.checkUrl(input.url);
     const r = await this.endpoints.put(actor.tenant, { url: input.url, events });
-    await this.audit.record({ tenant: actor.tenant, action: 'webhook.configure', outcome: 'allowed', details: { host, events, created: r.created, by: actor.subject } });
+    await this.audit.record({
+      tenant: actor.tenant,
+      action: 'webhook.configure',
+      outcome: 'allowed',
+      details: { host, events, created: r.created, by: actor.subject },
+    });
     return r;
   }
 
@@ -63,7 +74,12 @@ export class WebhookAdminService {
   async test(actor: WebhookActor): Promise<{ id: string }> {
     const r = await this.outbox.enqueue(this.ds, { tenant: actor.tenant, type: TEST_EVENT, data: { requested_by: actor.subject } });
     if (!r.enqueued) throw new DomainError('not_found', 'no enabled webhook endpoint is configured');
-    await this.audit.record({ tenant: actor.tenant, action: 'webhook.test', outcome: 'allowed', details: { event: r.id, by: actor.subject } });
+    await this.audit.record({
+      tenant: actor.tenant,
+      action: 'webhook.test',
+      outcome: 'allowed',
+      details: { event: r.id, by: actor.subject },
+    });
     return { id: r.id };
   }
 
@@ -84,7 +100,10 @@ export class WebhookAdminService {
       if (!(err instanceof OutboundError)) throw err;
       if (err.kind === 'invalid_url') throw invalid('url', 'must be an absolute https URL without user info');
       if (err.kind === 'network') throw invalid('url', 'its host does not resolve');
-      throw invalid('url', 'must be https and must not reach a private, loopback, link-local or reserved address (unless allowlisted in OUTBOUND_ALLOW_HOSTS)');
+      throw invalid(
+        'url',
+        'must be https and must not reach a private, loopback, link-local or reserved address (unless allowlisted in OUTBOUND_ALLOW_HOSTS)',
+      );
     }
     return u.hostname;
   }

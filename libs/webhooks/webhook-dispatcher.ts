@@ -65,18 +65,24 @@ export class WebhookDispatcher {
     const result: TickResult = { claimed: batch.length, delivered: 0, failed: 0, dead: 0 };
     const targets = new Map<TenantId, Promise<DeliveryTarget | undefined>>();
     try {
-      await Promise.all(batch.map(async (e) => {
-        if (!targets.has(e.tenant)) targets.set(e.tenant, this.endpoints.target(e.tenant));
-        const outcome = await this.deliver(e, targets.get(e.tenant)!).catch((err) => {
-          this.log.warn(`webhook delivery bookkeeping failed (${err instanceof Error ? err.name : 'error'})`);
-          return 'failed' as const;
-        });
-        result[outcome] += 1;
-        // `failed` leaves the event pending (its retry, or another dispatcher's after a lost lease).
-        reportWebhookDelivery(() => ({ source: this, eventType: e.type, outcome: outcome === 'failed' ? 'retry' : outcome }));
-      }));
+      await Promise.all(
+        batch.map(async (e) => {
+          if (!targets.has(e.tenant)) targets.set(e.tenant, this.endpoints.target(e.tenant));
+          const outcome = await this.deliver(e, targets.get(e.tenant)!).catch((err) => {
+            this.log.warn(`webhook delivery bookkeeping failed (${err instanceof Error ? err.name : 'error'})`);
+            return 'failed' as const;
+          });
+          result[outcome] += 1;
+          // `failed` leaves the event pending (its retry, or another dispatcher's after a lost lease).
+          reportWebhookDelivery(() => ({ source: this, eventType: e.type, outcome: outcome === 'failed' ? 'retry' : outcome }));
+        }),
+      );
     } finally {
-      for (const t of targets.values()) void t.then((x) => x?.key.fill(0), () => undefined);
+      for (const t of targets.values())
+        void t.then(
+          (x) => x?.key.fill(0),
+          () => undefined,
+        );
     }
     return result;
   }
@@ -126,7 +132,9 @@ export class WebhookDispatcher {
     const status = await this.queue.failed(e.id, this.owner, errorClass, delay, s.maxAttempts);
     if (status !== 'dead') return 'failed';
     // Identifiers and the error class only: no URL (it may carry a token), no body, no secret.
-    this.log.warn(`webhook event ${e.id} (${e.type}) for tenant ${e.tenant} is dead after ${e.attempts} attempts (last error: ${errorClass})`);
+    this.log.warn(
+      `webhook event ${e.id} (${e.type}) for tenant ${e.tenant} is dead after ${e.attempts} attempts (last error: ${errorClass})`,
+    );
     return 'dead';
   }
 
@@ -143,7 +151,8 @@ export class WebhookDispatcher {
         failures = 0;
       } catch (err) {
         failures += 1;
-        if (failures === 1 || failures % 30 === 0) this.log.warn(`webhook claim failed (${err instanceof Error ? err.name : 'error'}); retrying`);
+        if (failures === 1 || failures % 30 === 0)
+          this.log.warn(`webhook claim failed (${err instanceof Error ? err.name : 'error'}); retrying`);
       }
       if (!this.running) break;
       if (claimed >= this.settings.batchSize) continue;

@@ -62,23 +62,34 @@ export class WebhookEndpointStore {
   ) {}
 
   /** Creates or replaces the endpoint; a replacement gets a new id and secret (the old secret stops signing at once). */
-  async put(tenant: TenantId, input: { url: string; events: string[] }): Promise<{ endpoint: WebhookEndpoint; secret: Secret; created: boolean }> {
+  async put(
+    tenant: TenantId,
+    input: { url: string; events: string[] },
+  ): Promise<{ endpoint: WebhookEndpoint; secret: Secret; created: boolean }> {
     const id = randomUUID();
     const secret = newSigningSecret();
     await ensureTenant(this.ds, tenant);
-    const rows = await this.sealed.write<Array<ViewRow & { created: boolean }>>(endpointRef(tenant, id, input.url), { secret: Buffer.from(secret.reveal(), 'utf8') }, (sealed) => this.ds.query(
-      `INSERT INTO webhook_endpoints (tenant, id, url, events, enabled, tk_version, dek_wrapped, secret_ct)
+    const rows = await this.sealed.write<Array<ViewRow & { created: boolean }>>(
+      endpointRef(tenant, id, input.url),
+      { secret: Buffer.from(secret.reveal(), 'utf8') },
+      (sealed) =>
+        this.ds.query(
+          `INSERT INTO webhook_endpoints (tenant, id, url, events, enabled, tk_version, dek_wrapped, secret_ct)
        VALUES ($1, $2, $3, $4, true, $5, $6, $7)
        ON CONFLICT (tenant) DO UPDATE SET id = EXCLUDED.id, url = EXCLUDED.url, events = EXCLUDED.events, enabled = true,
          tk_version = EXCLUDED.tk_version, dek_wrapped = EXCLUDED.dek_wrapped, secret_ct = EXCLUDED.secret_ct, updated_at = now()
        RETURNING url, events, enabled, created_at, updated_at, (xmax = 0) AS created`,
-      [tenant, id, input.url, input.events, sealed.tkVersion, sealed.dekWrapped, sealed.fields.secret],
-    ));
+          [tenant, id, input.url, input.events, sealed.tkVersion, sealed.dekWrapped, sealed.fields.secret],
+        ),
+    );
     return { endpoint: view(rows[0]), secret, created: Boolean(rows[0].created) };
   }
 
   async get(tenant: TenantId): Promise<WebhookEndpoint | undefined> {
-    const rows: ViewRow[] = await this.ds.query(`SELECT url, events, enabled, created_at, updated_at FROM webhook_endpoints WHERE tenant = $1`, [tenant]);
+    const rows: ViewRow[] = await this.ds.query(
+      `SELECT url, events, enabled, created_at, updated_at FROM webhook_endpoints WHERE tenant = $1`,
+      [tenant],
+    );
     return rows[0] ? view(rows[0]) : undefined;
   }
 

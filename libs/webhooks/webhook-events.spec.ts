@@ -4,11 +4,40 @@ import { checkEventData } from './webhook-events';
 /** What may enter the outbox: identifiers and states, never a secret. */
 describe('webhook event data', () => {
   it('keeps a flat object of identifiers and states', () => {
-    const data = { connection_id: 'c1', integration: 'gcal', user: 'alice', status: 'needs_reauth', error_class: 'terminal:invalid_grant', attempt: 2, dropped: undefined, retried: false, account: null };
-    expect(checkEventData(data)).toEqual({ connection_id: 'c1', integration: 'gcal', user: 'alice', status: 'needs_reauth', error_class: 'terminal:invalid_grant', attempt: 2, retried: false, account: null });
+    const data = {
+      connection_id: 'c1',
+      integration: 'gcal',
+      user: 'alice',
+      status: 'needs_reauth',
+      error_class: 'terminal:invalid_grant',
+      attempt: 2,
+      dropped: undefined,
+      retried: false,
+      account: null,
+    };
+    expect(checkEventData(data)).toEqual({
+      connection_id: 'c1',
+      integration: 'gcal',
+      user: 'alice',
+      status: 'needs_reauth',
+      error_class: 'terminal:invalid_grant',
+      attempt: 2,
+      retried: false,
+      account: null,
+    });
   });
 
-  it.each(['access_token', 'refresh_token', 'client_secret', 'api_key', 'apiKey', 'password', 'authorization', 'code_verifier', 'credential'])('refuses the key %s', (key) => {
+  it.each([
+    'access_token',
+    'refresh_token',
+    'client_secret',
+    'api_key',
+    'apiKey',
+    'password',
+    'authorization',
+    'code_verifier',
+    'credential',
+  ])('refuses the key %s', (key) => {
     expect(() => checkEventData({ [key]: 'x' })).toThrow(TypeError);
   });
 

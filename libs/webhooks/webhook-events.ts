@@ -39,9 +39,14 @@ export function checkEventData(data: Record<string, unknown>): Record<string, st
   if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new TypeError('webhook event data must be an object');
   const out: Record<string, string | number | boolean | null> = {};
   for (const [k, v] of Object.entries(data)) {
-    if (!KEY.test(k) || SECRET_KEY.test(k)) throw new TypeError(`webhook event data: key "${KEY.test(k) ? k : '(invalid)'}" is not allowed`);
+    if (!KEY.test(k) || SECRET_KEY.test(k))
+      throw new TypeError(`webhook event data: key "${KEY.test(k) ? k : '(invalid)'}" is not allowed`);
     if (v === undefined) continue;
-    const ok = v === null || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v)) || (typeof v === 'string' && v.length <= MAX_STRING);
+    const ok =
+      v === null ||
+      typeof v === 'boolean' ||
+      (typeof v === 'number' && Number.isFinite(v)) ||
+      (typeof v === 'string' && v.length <= MAX_STRING);
     if (!ok) throw new TypeError(`webhook event data: ${k} must be a short string, number, boolean or null`);
     out[k] = v as string | number | boolean | null;
   }

@@ -63,7 +63,8 @@ const OPERATOR_OUTBOX_INSERT_SQL = `INSERT INTO webhook_outbox (id, tenant, even
  */
 export async function enqueueAuditAnchor(db: Queryable, data: Record<string, string>): Promise<number> {
   for (const [k, v] of Object.entries(data)) {
-    if (!/^[a-z][a-z0-9_]{0,39}$/.test(k) || typeof v !== 'string' || v.length > 1024) throw new TypeError(`audit anchor event: ${k} is not allowed`);
+    if (!/^[a-z][a-z0-9_]{0,39}$/.test(k) || typeof v !== 'string' || v.length > 1024)
+      throw new TypeError(`audit anchor event: ${k} is not allowed`);
   }
   return rowCount(await db.query(OPERATOR_OUTBOX_INSERT_SQL, [JSON.stringify(data)]));
 }

@@ -50,7 +50,8 @@ export class WebhooksModule {
         {
           provide: WebhookHttpClient,
           inject: [OutboundPolicy, VAULT_CONFIG],
-          useFactory: (p: OutboundPolicy, c: VaultConfig) => new WebhookHttpClient(p, { timeoutMs: c.webhooks.timeoutMs, maxResponseBytes: MAX_RESPONSE_BYTES }),
+          useFactory: (p: OutboundPolicy, c: VaultConfig) =>
+            new WebhookHttpClient(p, { timeoutMs: c.webhooks.timeoutMs, maxResponseBytes: MAX_RESPONSE_BYTES }),
         },
         WebhookOutbox,
         { provide: CONNECTION_EVENTS, useExisting: WebhookOutbox },

@@ -21,20 +21,41 @@ describe('audit anchors emitted by the worker (SECURITY 53)', () => {
   const operator = () => v.issuer.sign({ sub: 'secops@ops', tid: 'ops', scope: 'vault:admin vault:operator' });
   /** Complete lines only: a line still being written (or a stdout chunk cut mid-line) is left for the next look. */
   const complete = (text: string): string[] => text.split('\n').slice(0, -1).filter(Boolean);
-  const lines = (file: string): AuditAnchor[] => (existsSync(file) ? complete(readFileSync(file, 'utf8')).map((l) => JSON.parse(l) as AuditAnchor) : []);
+  const lines = (file: string): AuditAnchor[] =>
+    existsSync(file) ? complete(readFileSync(file, 'utf8')).map((l) => JSON.parse(l) as AuditAnchor) : [];
   const logged = (w: SpawnedWorker): AuditAnchor[] =>
-    complete(w.output.join('')).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).filter((l) => l.msg === 'audit anchor').map((l) => l.anchor);
+    complete(w.output.join(''))
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.msg === 'audit anchor')
+      .map((l) => l.anchor);
 
   async function worker(env: Record<string, string>): Promise<SpawnedWorker> {
-    const w = spawnWorker({ DATABASE_URL: v.db.url, LOCAL_KEK_FILE: kekFile, VAULT_PUBLIC_URL: 'https://vault.test.example', KEY_SCHEDULER_INTERVAL_SECONDS: '3600', LOG_LEVEL: 'info', ...env });
+    const w = spawnWorker({
+      DATABASE_URL: v.db.url,
+      LOCAL_KEK_FILE: kekFile,
+      VAULT_PUBLIC_URL: 'https://vault.test.example',
+      KEY_SCHEDULER_INTERVAL_SECONDS: '3600',
+      LOG_LEVEL: 'info',
+      ...env,
+    });
     workers.push(w);
-    await waitFor('the worker to start', () => w.output.join('').includes('worker started') || (w.proc.exitCode !== null && Promise.reject(new Error(w.output.join('')))), 30_000);
+    await waitFor(
+      'the worker to start',
+      () => w.output.join('').includes('worker started') || (w.proc.exitCode !== null && Promise.reject(new Error(w.output.join('')))),
+      30_000,
+    );
     return w;
   }
 
   beforeAll(async () => {
     receiver = await new Receiver().start();
-    v = await startTestVault({ LOCAL_KEK_FILE: kekFile, OUTBOUND_ALLOW_HOSTS: '127.0.0.1', WEBHOOKS_IN_PROCESS: 'true', WEBHOOK_POLL_INTERVAL_MS: '20' });
+    v = await startTestVault({
+      LOCAL_KEK_FILE: kekFile,
+      OUTBOUND_ALLOW_HOSTS: '127.0.0.1',
+      WEBHOOKS_IN_PROCESS: 'true',
+      WEBHOOK_POLL_INTERVAL_MS: '20',
+    });
   }, 60_000);
   afterAll(async () => {
     await Promise.all(workers.map((w) => w.kill('SIGKILL')));
@@ -43,7 +64,8 @@ describe('audit anchors emitted by the worker (SECURITY 53)', () => {
   });
 
   it('only an operator subscribes an endpoint to audit.anchor', async () => {
-    const put = (token: string) => v.call('PUT', '/v1/admin/webhooks', { token, body: { url: `${receiver.url}/anchors`, events: ['audit.anchor'] } });
+    const put = (token: string) =>
+      v.call('PUT', '/v1/admin/webhooks', { token, body: { url: `${receiver.url}/anchors`, events: ['audit.anchor'] } });
     const refused = await put(v.issuer.adminToken('ops'));
     expect(refused.status).toBe(400);
     expect(JSON.stringify(refused.body.errors)).toContain('vault:operator');
@@ -53,7 +75,10 @@ describe('audit anchors emitted by the worker (SECURITY 53)', () => {
   });
 
   it('emits signed anchors on schedule: log line, file, webhook, database; the admin check verifies them', async () => {
-    await v.call('PUT', '/v1/admin/policies/p1', { token: v.issuer.adminToken('ops'), body: { agents: ['*'], integrations: ['x'], effect: 'allow' } });
+    await v.call('PUT', '/v1/admin/policies/p1', {
+      token: v.issuer.adminToken('ops'),
+      body: { agents: ['*'], integrations: ['x'], effect: 'allow' },
+    });
     const file = join(dir, 'scheduled.jsonl');
     const w = await worker({ AUDIT_ANCHOR_INTERVAL_SECONDS: '1', AUDIT_ANCHOR_FILE: file });
     await waitFor('two anchors in the file', () => lines(file).length >= 2, 30_000);
@@ -68,7 +93,11 @@ describe('audit anchors emitted by the worker (SECURITY 53)', () => {
     await waitFor('the log lines', () => logged(w).length >= 2);
     expect(logged(w).slice(0, 2)).toEqual(anchors.slice(0, 2));
 
-    const delivered = await waitFor('an audit.anchor delivery', () => receiver.to('/anchors').find((r) => r.json?.type === 'audit.anchor'), 30_000);
+    const delivered = await waitFor(
+      'an audit.anchor delivery',
+      () => receiver.to('/anchors').find((r) => r.json?.type === 'audit.anchor'),
+      30_000,
+    );
     expect(delivered.verified).toBe(true);
     expect(lines(file)).toContainEqual(delivered.json.data); // the file has grown meanwhile: deliveries need not come in order
 
@@ -85,7 +114,9 @@ describe('audit anchors emitted by the worker (SECURITY 53)', () => {
     // The dashboard shows the newest anchor the chain was verified against, and its age.
     const page = await v.call('GET', '/dashboard', { token: v.issuer.adminToken('ops') });
     expect(page.status).toBe(200);
-    expect(page.text).toContain(`Verified against the signed anchor of <strong>${check.body.last_verified_anchor.at.replace('T', ' ').slice(0, 16)} UTC</strong>`);
+    expect(page.text).toContain(
+      `Verified against the signed anchor of <strong>${check.body.last_verified_anchor.at.replace('T', ' ').slice(0, 16)} UTC</strong>`,
+    );
     expect(page.text).toMatch(/data-figure="audit-anchor-age">\d+ s</);
     await w.kill('SIGTERM');
   });
@@ -93,9 +124,15 @@ describe('audit anchors emitted by the worker (SECURITY 53)', () => {
   it('emits one anchor on SIGTERM, of the head at that moment', async () => {
     const file = join(dir, 'shutdown.jsonl');
     const w = await worker({ AUDIT_ANCHOR_INTERVAL_SECONDS: '3600', AUDIT_ANCHOR_FILE: file });
-    await v.call('PUT', '/v1/admin/policies/p2', { token: v.issuer.adminToken('ops'), body: { agents: ['*'], integrations: ['y'], effect: 'allow' } });
+    await v.call('PUT', '/v1/admin/policies/p2', {
+      token: v.issuer.adminToken('ops'),
+      body: { agents: ['*'], integrations: ['y'], effect: 'allow' },
+    });
     expect(lines(file)).toEqual([]);
-    const [head] = (await v.db.ds.query('SELECT seq::text AS seq, encode(hash, \'hex\') AS hash FROM vault.audit_chain_head')) as { seq: string; hash: string }[];
+    const [head] = (await v.db.ds.query("SELECT seq::text AS seq, encode(hash, 'hex') AS hash FROM vault.audit_chain_head")) as {
+      seq: string;
+      hash: string;
+    }[];
     await w.kill('SIGTERM');
     expect(w.proc.signalCode).toBe('SIGTERM'); // Nest re-raises the signal once its shutdown hooks are done
     expect(lines(file)).toEqual([expect.objectContaining({ seq: head.seq, hash: head.hash })]);
@@ -117,7 +154,12 @@ describe('audit anchors emitted by the worker (SECURITY 53)', () => {
     expect(first.seq).not.toBeNull();
     const check = await v.call('GET', '/v1/admin/audit/verify', { token: operator() });
     expect(check.status).toBe(200);
-    expect(check.body).toMatchObject({ ok: false, problem: 'anchor_mismatch', failed_anchor: { seq: first.seq }, last_verified_anchor: null });
+    expect(check.body).toMatchObject({
+      ok: false,
+      problem: 'anchor_mismatch',
+      failed_anchor: { seq: first.seq },
+      last_verified_anchor: null,
+    });
     const page = await v.call('GET', '/dashboard', { token: v.issuer.adminToken('ops') });
     expect(page.text).toContain('The audit log does not match its signed anchors (<code>anchor_mismatch</code>)');
   });

@@ -85,7 +85,12 @@ describe('audit verify --anchors (SECURITY 53)', () => {
 
   it('passes an untouched chain, the anchors as the file holds them', async () => {
     const s = await scenario();
-    expect((await readFile(s.file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l))).toEqual(s.anchors);
+    expect(
+      (await readFile(s.file, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    ).toEqual(s.anchors);
     expect(s.anchors.map((a) => a.seq)).toEqual(['3', '6']);
     const r = await verify(s);
     expect(r.stderr).toBe('');
@@ -105,7 +110,11 @@ describe('audit verify --anchors (SECURITY 53)', () => {
 
   it('catches a dropped tail with the head rewound to match: exit 2 naming the anchor past the cut', async () => {
     const s = await scenario();
-    await tamper(s.ds, 'DELETE FROM audit_events WHERE seq > 4', 'UPDATE audit_chain_head SET seq = 4, hash = (SELECT hash FROM audit_events WHERE seq = 4)');
+    await tamper(
+      s.ds,
+      'DELETE FROM audit_events WHERE seq > 4',
+      'UPDATE audit_chain_head SET seq = 4, hash = (SELECT hash FROM audit_events WHERE seq = 4)',
+    );
     expect((await runCli(['audit', 'verify'], s.env)).code).toBe(0);
     const r = await verify(s);
     expect(r.code).toBe(2);
@@ -155,7 +164,12 @@ describe('audit verify --anchors (SECURITY 53)', () => {
 
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const head = { seq: '2', hash: a1.hash, at: a1.at, vault: a1.vault };
-    const forged = { ...head, alg: 'ES256', kid: a1.kid, sig: sign('sha256', anchorPayload(head), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url') };
+    const forged = {
+      ...head,
+      alg: 'ES256',
+      kid: a1.kid,
+      sig: sign('sha256', anchorPayload(head), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url'),
+    };
     await writeFile(s.file, JSON.stringify(forged));
     const r2 = await verify(s);
     expect(r2.code).toBe(2);
@@ -182,18 +196,26 @@ describe('audit verify --anchors (SECURITY 53)', () => {
     const run = (text: string) =>
       new Promise<{ code: number | null; stderr: string }>((resolve) => {
         const root = join(__dirname, '..', '..');
-        const proc = spawn(process.execPath, ['-r', join(root, 'test/support/register-ts.js'), join(root, 'apps/cli/main.ts'), 'audit', 'verify', '--anchors', '-'], {
-          cwd: root,
-          env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', ...s.env },
-          stdio: ['pipe', 'ignore', 'pipe'],
-        });
+        const proc = spawn(
+          process.execPath,
+          ['-r', join(root, 'test/support/register-ts.js'), join(root, 'apps/cli/main.ts'), 'audit', 'verify', '--anchors', '-'],
+          {
+            cwd: root,
+            env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', ...s.env },
+            stdio: ['pipe', 'ignore', 'pipe'],
+          },
+        );
         let stderr = '';
         proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
         proc.once('exit', (code) => resolve({ code, stderr }));
         proc.stdin.end(text);
       });
     expect((await run(input)).code).toBe(0);
-    await tamper(s.ds, 'DELETE FROM audit_events WHERE seq > 5', 'UPDATE audit_chain_head SET seq = 5, hash = (SELECT hash FROM audit_events WHERE seq = 5)');
+    await tamper(
+      s.ds,
+      'DELETE FROM audit_events WHERE seq > 5',
+      'UPDATE audit_chain_head SET seq = 5, hash = (SELECT hash FROM audit_events WHERE seq = 5)',
+    );
     const r = await run(input);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('anchor seq=6');
@@ -202,7 +224,10 @@ describe('audit verify --anchors (SECURITY 53)', () => {
 
   it('reads the log lines as emitted, and names a line that is not an anchor', async () => {
     const s = await scenario();
-    const logs = [{ level: 30, msg: 'credential vault worker started' }, ...s.anchors.map((anchor) => ({ level: 30, msg: 'audit anchor', anchor }))];
+    const logs = [
+      { level: 30, msg: 'credential vault worker started' },
+      ...s.anchors.map((anchor) => ({ level: 30, msg: 'audit anchor', anchor })),
+    ];
     const logFile = join(dir, 'worker.log');
     await writeFile(logFile, logs.map((l) => JSON.stringify(l)).join('\n'));
     expect((await runCli(['audit', 'verify', '--anchors', logFile], s.env)).code).toBe(0);

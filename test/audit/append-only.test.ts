@@ -28,7 +28,7 @@ describe('append-only audit tables', () => {
     ['DELETE the head', 'DELETE FROM audit_chain_head', /only moves forward/],
     ['rewind the head', 'UPDATE audit_chain_head SET seq = 3, hash = (SELECT hash FROM audit_events WHERE seq = 3)', /only moves forward/],
     ['move the head past the rows', `UPDATE audit_chain_head SET seq = 6`, /last row of an appended batch/],
-    ['move the head with a hash that is not the row\'s', `UPDATE audit_chain_head SET seq = seq`, /only moves forward/],
+    ["move the head with a hash that is not the row's", `UPDATE audit_chain_head SET seq = seq`, /only moves forward/],
   ])('refuses: %s', async (_what, sql, message) => {
     await expect(db.ds.query(sql)).rejects.toThrow(message);
     expect(await head()).toBe('5');
@@ -66,9 +66,14 @@ describe('append-only audit tables', () => {
         await m.query('SET LOCAL session_replication_role = replica');
         await m.query(sql);
       });
-    const [saved] = (await db.ds.query('SELECT seq::text AS seq, encode(hash, \'hex\') AS hash FROM audit_chain_head')) as { seq: string; hash: string }[];
+    const [saved] = (await db.ds.query("SELECT seq::text AS seq, encode(hash, 'hex') AS hash FROM audit_chain_head")) as {
+      seq: string;
+      hash: string;
+    }[];
     await superuser('DELETE FROM audit_chain_head');
-    await expect(db.ds.query(`INSERT INTO audit_chain_head (id, seq, hash) VALUES (1, 0, '\\x${'00'.repeat(32)}')`)).rejects.toThrow(/genesis of an empty log/);
+    await expect(db.ds.query(`INSERT INTO audit_chain_head (id, seq, hash) VALUES (1, 0, '\\x${'00'.repeat(32)}')`)).rejects.toThrow(
+      /genesis of an empty log/,
+    );
     await superuser(`INSERT INTO audit_chain_head (id, seq, hash) VALUES (1, ${saved.seq}, '\\x${saved.hash}')`);
     expect(await head()).toBe('5');
   });

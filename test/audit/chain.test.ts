@@ -127,7 +127,13 @@ describe('the audit chain', () => {
   it('detects a truncated tail (the head is ahead of the table)', async () => {
     const ds = await chainOf(6);
     await tamper(ds, 'DELETE FROM audit_events WHERE seq > 4');
-    expect(await verifyAuditChain(ds, key)).toMatchObject({ ok: false, checked: 4, headSeq: '6', firstBadSeq: '5', problem: 'head_mismatch' });
+    expect(await verifyAuditChain(ds, key)).toMatchObject({
+      ok: false,
+      checked: 4,
+      headSeq: '6',
+      firstBadSeq: '5',
+      problem: 'head_mismatch',
+    });
   });
 
   it('detects rows past the head, and a missing head', async () => {

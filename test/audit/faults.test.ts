@@ -63,7 +63,10 @@ describe('AuditLog under faults', () => {
     await locker.query('BEGIN');
     await locker.query('SELECT seq FROM audit_chain_head WHERE id = 1 FOR UPDATE');
     try {
-      const results = await Promise.allSettled([audit.record(event('t', { action: 'test.hung' })), audit.record(event('t', { action: 'test.hung' }))]);
+      const results = await Promise.allSettled([
+        audit.record(event('t', { action: 'test.hung' })),
+        audit.record(event('t', { action: 'test.hung' })),
+      ]);
       // Both gave up while the lock is still held: the flush did not make them wait for it.
       for (const r of results) expect(r).toMatchObject({ status: 'rejected', reason: expect.any(UnavailableError) });
       // And the flush itself gave up waiting for the lock (statement_timeout), rather than holding a connection.

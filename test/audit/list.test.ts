@@ -15,14 +15,47 @@ describe('AuditLog.list', () => {
     db = await createTestDatabase();
     audit = newAuditLog(db.ds, randomMacKey());
     // Sequential, so that seq order is the order below.
-    await audit.record(event('acme', { action: 'credential.release', outcome: 'allowed', agent: 'bot-a', subject: 'alice', integration: 'github' }));
-    await audit.record(event('acme', { action: 'credential.release', outcome: 'denied', reason: 'policy_denied', agent: 'bot-b', subject: 'alice', integration: 'github' }));
-    await audit.record(event('globex', { action: 'credential.release', outcome: 'allowed', agent: 'bot-a', subject: 'alice', integration: 'github' }));
-    await audit.record(event('acme', { action: 'connection.connect', outcome: 'allowed', agent: undefined, subject: 'bob', integration: 'slack', details: { scopes: ['chat:write'] } }));
+    await audit.record(
+      event('acme', { action: 'credential.release', outcome: 'allowed', agent: 'bot-a', subject: 'alice', integration: 'github' }),
+    );
+    await audit.record(
+      event('acme', {
+        action: 'credential.release',
+        outcome: 'denied',
+        reason: 'policy_denied',
+        agent: 'bot-b',
+        subject: 'alice',
+        integration: 'github',
+      }),
+    );
+    await audit.record(
+      event('globex', { action: 'credential.release', outcome: 'allowed', agent: 'bot-a', subject: 'alice', integration: 'github' }),
+    );
+    await audit.record(
+      event('acme', {
+        action: 'connection.connect',
+        outcome: 'allowed',
+        agent: undefined,
+        subject: 'bob',
+        integration: 'slack',
+        details: { scopes: ['chat:write'] },
+      }),
+    );
     await new Promise((r) => setTimeout(r, 5)); // a strictly later millisecond for the time filter
     middle = new Date().toISOString();
     await new Promise((r) => setTimeout(r, 5));
-    for (let i = 0; i < 5; i++) await audit.record(event('acme', { action: 'credential.release', outcome: 'error', reason: 'unavailable', agent: 'bot-a', subject: 'carol', integration: 'openai', details: { i } }));
+    for (let i = 0; i < 5; i++)
+      await audit.record(
+        event('acme', {
+          action: 'credential.release',
+          outcome: 'error',
+          reason: 'unavailable',
+          agent: 'bot-a',
+          subject: 'carol',
+          integration: 'openai',
+          details: { i },
+        }),
+      );
   });
   afterAll(async () => {
     await audit.drain();
@@ -108,7 +141,7 @@ describe('AuditLog.list', () => {
     ['a date without zone', { since: '2026-01-01T00:00:00' }, 'since'],
     ['since after until', { since: '2026-02-01T00:00:00Z', until: '2026-01-01T00:00:00Z' }, 'until'],
     ['a garbage cursor', { cursor: "' OR 1=1 --" }, 'cursor'],
-    ['a forged cursor', { cursor: Buffer.from("s:1 OR 1=1").toString('base64url') }, 'cursor'],
+    ['a forged cursor', { cursor: Buffer.from('s:1 OR 1=1').toString('base64url') }, 'cursor'],
     ['an empty value', { integration: '' }, 'integration'],
   ])('refuses %s with validation_failed (400) naming the field, not the value', async (_what, query, field) => {
     const err = await audit.list(acme, query).catch((e: unknown) => e);
@@ -116,7 +149,8 @@ describe('AuditLog.list', () => {
     const e = err as DomainError;
     expect(e).toMatchObject({ code: 'validation_failed', status: 400 });
     expect(e.details.extra?.errors).toEqual(expect.arrayContaining([{ field, message: expect.any(String) }]));
-    for (const v of Object.values(query)) if (typeof v === 'string' && v.length > 3) expect(JSON.stringify([e.message, e.details])).not.toContain(v);
+    for (const v of Object.values(query))
+      if (typeof v === 'string' && v.length > 3) expect(JSON.stringify([e.message, e.details])).not.toContain(v);
   });
 
   it('reports every bad parameter at once', async () => {

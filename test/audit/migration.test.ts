@@ -40,7 +40,11 @@ describe('migration 1763800001100-AuditAnchors', () => {
 
       await m.down(q);
       expect(await q.query(`SELECT to_regclass('audit_anchors') AS a`)).toEqual([{ a: null }]);
-      expect(await q.query(`SELECT count(*)::int AS n FROM pg_trigger WHERE tgname LIKE 'audit_chain_head%' OR tgname = 'audit_events_no_truncate'`)).toEqual([{ n: 0 }]);
+      expect(
+        await q.query(
+          `SELECT count(*)::int AS n FROM pg_trigger WHERE tgname LIKE 'audit_chain_head%' OR tgname = 'audit_events_no_truncate'`,
+        ),
+      ).toEqual([{ n: 0 }]);
       await m.up(q);
       await expect(q.query('DELETE FROM audit_chain_head')).rejects.toThrow(/only moves forward/);
       for (const M of migrations.filter((x) => stampOf(x) > 1763800001100)) await new M().up(q);

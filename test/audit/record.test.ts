@@ -23,8 +23,18 @@ describe('AuditLog.record', () => {
 
   it('resolves only once the row is committed: another connection sees it', async () => {
     const receipt = await audit.record(event('t-durable', { reason: undefined, details: { scopes: ['repo'], attempt: 1 } }));
-    const { rows } = await other.query('SELECT seq::text AS seq, tenant, action, outcome, details FROM audit_events WHERE id = $1', [receipt.id]);
-    expect(rows).toEqual([{ seq: receipt.seq, tenant: 't-durable', action: 'credential.release', outcome: 'allowed', details: { scopes: ['repo'], attempt: 1 } }]);
+    const { rows } = await other.query('SELECT seq::text AS seq, tenant, action, outcome, details FROM audit_events WHERE id = $1', [
+      receipt.id,
+    ]);
+    expect(rows).toEqual([
+      {
+        seq: receipt.seq,
+        tenant: 't-durable',
+        action: 'credential.release',
+        outcome: 'allowed',
+        details: { scopes: ['repo'], attempt: 1 },
+      },
+    ]);
     const head = await other.query('SELECT seq::text AS seq FROM audit_chain_head WHERE id = 1');
     expect(head.rows[0].seq).toBe(receipt.seq);
   });
@@ -38,7 +48,9 @@ describe('AuditLog.record', () => {
     for (let i = 1; i < seqs.length; i++) expect(seqs[i] - seqs[i - 1]).toBe(1n);
     expect(new Set(receipts.map((r) => r.id)).size).toBe(500);
 
-    const { rows } = await other.query("SELECT count(*)::int AS n, min(seq)::text AS lo, max(seq)::text AS hi FROM audit_events WHERE tenant = 't-burst'");
+    const { rows } = await other.query(
+      "SELECT count(*)::int AS n, min(seq)::text AS lo, max(seq)::text AS hi FROM audit_events WHERE tenant = 't-burst'",
+    );
     expect(rows[0]).toEqual({ n: 500, lo: String(seqs[0]), hi: String(seqs[499]) });
 
     const flushes = after.flushes - before.flushes;
@@ -58,7 +70,11 @@ describe('AuditLog.record', () => {
   });
 
   it('hashes exactly what jsonb gives back (numbers, unicode, escapes, key order)', async () => {
-    const details = { z: 1, a: { n: [0.1 + 0.2, 1e21, 1e-7, -0, 2 ** 53 + 2, -1.5e-300], s: 'é😀"\\\n\u2028', '': [] }, ...JSON.parse('{"__proto__": "x"}') };
+    const details = {
+      z: 1,
+      a: { n: [0.1 + 0.2, 1e21, 1e-7, -0, 2 ** 53 + 2, -1.5e-300], s: 'é😀"\\\n\u2028', '': [] },
+      ...JSON.parse('{"__proto__": "x"}'),
+    };
     await audit.record(event('t-roundtrip', { details, reason: '' }));
     expect(await verifyAuditChain(db.ds, key)).toMatchObject({ ok: true });
   });

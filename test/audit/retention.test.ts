@@ -37,7 +37,14 @@ describe('audit retention', () => {
   async function scenario(): Promise<{ ds: DataSource; env: Record<string, string>; file: string; anchors: AuditAnchor[] }> {
     const schema = `retention_${++schemas}`;
     const file = join(dir, `${schema}.jsonl`);
-    const env = { DATABASE_URL: db.url, VAULT_DB_SCHEMA: schema, LOCAL_KEK_FILE: join(dir, 'kek.json'), VAULT_PUBLIC_URL: 'https://vault.test', AUDIT_ANCHOR_FILE: file, LOG_LEVEL: 'silent' };
+    const env = {
+      DATABASE_URL: db.url,
+      VAULT_DB_SCHEMA: schema,
+      LOCAL_KEK_FILE: join(dir, 'kek.json'),
+      VAULT_PUBLIC_URL: 'https://vault.test',
+      AUDIT_ANCHOR_FILE: file,
+      LOG_LEVEL: 'silent',
+    };
     const ds = createDataSource({ url: db.url, schema, poolSize: 3 });
     open.push(ds);
     await ds.initialize();
@@ -45,7 +52,12 @@ describe('audit retention', () => {
     const kek = new LocalKeyProvider(env.LOCAL_KEK_FILE);
     await kek.init();
     const audit = newAuditLog(ds, await new SystemKeys(ds, kek).get('audit-mac'));
-    const job = new AuditAnchorJob(ds, loadConfig({ ...env, NODE_ENV: 'test' }), new LocalAuditSigner(localAuditKeyFile(env.LOCAL_KEK_FILE)), { run: false });
+    const job = new AuditAnchorJob(
+      ds,
+      loadConfig({ ...env, NODE_ENV: 'test' }),
+      new LocalAuditSigner(localAuditKeyFile(env.LOCAL_KEK_FILE)),
+      { run: false },
+    );
     const anchors: AuditAnchor[] = [];
     for (let i = 1; i <= 7; i++) {
       await audit.record(event('t1', { details: { i } }));
@@ -57,8 +69,10 @@ describe('audit retention', () => {
     return { ds, env, file, anchors };
   }
 
-  const seqs = async (ds: DataSource) => ((await ds.query('SELECT seq::int AS seq FROM audit_events ORDER BY seq')) as { seq: number }[]).map((r) => r.seq);
-  const hashOf = async (ds: DataSource, seq: number) => ((await ds.query('SELECT hash FROM audit_events WHERE seq = $1', [seq])) as { hash: Buffer }[])[0].hash;
+  const seqs = async (ds: DataSource) =>
+    ((await ds.query('SELECT seq::int AS seq FROM audit_events ORDER BY seq')) as { seq: number }[]).map((r) => r.seq);
+  const hashOf = async (ds: DataSource, seq: number) =>
+    ((await ds.query('SELECT hash FROM audit_events WHERE seq = $1', [seq])) as { hash: Buffer }[])[0].hash;
   const between = (a: AuditAnchor, b: AuditAnchor) => new Date((Date.parse(a.at) + Date.parse(b.at)) / 2).toISOString();
 
   it('removes the segment up to the newest anchor before --before, audited; the rest still verifies from that anchor', async () => {
@@ -68,8 +82,16 @@ describe('audit retention', () => {
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ retained_through: { seq: '3', at: s.anchors[0].at }, deleted: 3 });
     expect(await seqs(s.ds)).toEqual([4, 5, 6, 7, 8]);
-    const [record] = (await s.ds.query(`SELECT tenant, action, details FROM audit_events WHERE seq = 8`)) as { tenant: string; action: string; details: Record<string, string> }[];
-    expect(record).toMatchObject({ tenant: '_vault', action: 'audit.retention', details: { through_seq: '3', through_hash: s.anchors[0].hash } });
+    const [record] = (await s.ds.query(`SELECT tenant, action, details FROM audit_events WHERE seq = 8`)) as {
+      tenant: string;
+      action: string;
+      details: Record<string, string>;
+    }[];
+    expect(record).toMatchObject({
+      tenant: '_vault',
+      action: 'audit.retention',
+      details: { through_seq: '3', through_hash: s.anchors[0].hash },
+    });
 
     const v = await runCli(['audit', 'verify', '--anchors', s.file], s.env);
     expect(v.code).toBe(0);
@@ -82,7 +104,7 @@ describe('audit retention', () => {
     await expect(s.ds.query('UPDATE audit_retention SET seq = 2')).rejects.toThrow(/only moves forward/);
   });
 
-  it('a segment removed behind the vault\'s back does not verify: not audited, or not ending at an anchor', async () => {
+  it("a segment removed behind the vault's back does not verify: not audited, or not ending at an anchor", async () => {
     const s = await scenario();
     // The function itself, called directly: anchor 6 is a real one, but no audit.retention record names it.
     await s.ds.query('SELECT audit_retain_through(6, $1)', [await hashOf(s.ds, 6)]);

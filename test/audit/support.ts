@@ -38,5 +38,13 @@ export async function eventually(cond: () => boolean | Promise<boolean>): Promis
 }
 
 export function event(tenant: string, over: Record<string, unknown> = {}) {
-  return { tenant, action: 'credential.release', outcome: 'allowed' as const, agent: 'agent-1', subject: 'user-1', integration: 'github', ...over };
+  return {
+    tenant,
+    action: 'credential.release',
+    outcome: 'allowed' as const,
+    agent: 'agent-1',
+    subject: 'user-1',
+    integration: 'github',
+    ...over,
+  };
 }

@@ -39,21 +39,43 @@ describe('connect an account in a real browser', () => {
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
     provider = await startTestProvider({ mode: 'google', redirectUris: [`${base}/oauth/callback`] });
-    v = await startTestVault({ PORT: String(port), VAULT_PUBLIC_URL: base, VAULT_AUDIENCE: 'https://vault.test.example', OUTBOUND_ALLOW_HOSTS: '127.0.0.1' });
+    v = await startTestVault({
+      PORT: String(port),
+      VAULT_PUBLIC_URL: base,
+      VAULT_AUDIENCE: 'https://vault.test.example',
+      OUTBOUND_ALLOW_HOSTS: '127.0.0.1',
+    });
     const admin = v.issuer.adminToken(T);
     const put = (path: string, body: unknown) => v.call('PUT', path, { token: admin, body });
     await put('/v1/admin/integrations/calendar', {
-      provider: 'custom-oauth2', display_name: 'Team Calendar', client_id: provider.clientId, client_secret: provider.clientSecret,
-      authorize_url: `${provider.url}/auth`, token_url: `${provider.url}/token`, revocation_url: `${provider.url}/token/revocation`,
+      provider: 'custom-oauth2',
+      display_name: 'Team Calendar',
+      client_id: provider.clientId,
+      client_secret: provider.clientSecret,
+      authorize_url: `${provider.url}/auth`,
+      token_url: `${provider.url}/token`,
+      revocation_url: `${provider.url}/token/revocation`,
       scopes: ['openid', 'email', 'calendar.read'],
-      provider_options: { issuer: provider.issuer, require_iss: true, identity: { source: 'id_token', subject: 'sub', email: 'email' }, authorize_params: { access_type: 'offline', prompt: 'consent' }, scope_descriptions: { 'calendar.read': 'See your calendars and events' } },
+      provider_options: {
+        issuer: provider.issuer,
+        require_iss: true,
+        identity: { source: 'id_token', subject: 'sub', email: 'email' },
+        authorize_params: { access_type: 'offline', prompt: 'consent' },
+        scope_descriptions: { 'calendar.read': 'See your calendars and events' },
+      },
     });
     await put('/v1/admin/agents/mcp-1', { name: 'Calendar assistant' });
     await put('/v1/admin/policies/p1', { agents: ['mcp-1'], integrations: ['calendar'], effect: 'allow' });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
     const context = await browser.newContext({ javaScriptEnabled: false });
     // Nothing but the vault and the authorization server (the provider's dev pages import a web font).
-    await context.route((url) => url.hostname !== '127.0.0.1', (route) => route.abort());
+    await context.route(
+      (url) => url.hostname !== '127.0.0.1',
+      (route) => route.abort(),
+    );
     page = await context.newPage();
   }, 40_000);
   afterAll(async () => {
@@ -63,7 +85,10 @@ describe('connect an account in a real browser', () => {
   });
 
   itInBrowser('consent page → provider login and consent → back on the connections page, connected', async () => {
-    const s = await v.call('POST', '/v1/connect/sessions', { token: v.issuer.adminToken(T), body: { user: 'alice', integration: 'calendar', expected_identity: { email: 'alice@example.test' } } });
+    const s = await v.call('POST', '/v1/connect/sessions', {
+      token: v.issuer.adminToken(T),
+      body: { user: 'alice', integration: 'calendar', expected_identity: { email: 'alice@example.test' } },
+    });
     expect(s.status).toBe(201);
     await page.goto(s.body.url);
     // Opening the link does not use it up: Continue does.
@@ -78,7 +103,13 @@ describe('connect an account in a real browser', () => {
     let focused = '';
     for (let i = 0; i < 10 && focused !== 'Connect'; i++) {
       await page.keyboard.press('Tab');
-      focused = (await page.locator(':focus').textContent({ timeout: 1000 }).catch(() => ''))?.trim() ?? '';
+      focused =
+        (
+          await page
+            .locator(':focus')
+            .textContent({ timeout: 1000 })
+            .catch(() => '')
+        )?.trim() ?? '';
     }
     expect(focused).toBe('Connect');
     await Promise.all([page.waitForURL(`${provider.url}/**`), page.keyboard.press('Enter')]);
@@ -97,7 +128,9 @@ describe('connect an account in a real browser', () => {
   });
 
   itInBrowser('an agent releases the token; the page shows who used it; Disconnect revokes and removes it', async () => {
-    const release = await v.call('POST', '/v1/connections/calendar/token', { token: v.issuer.agentToken({ tenant: T, user: 'alice', agent: 'mcp-1', integrations: ['calendar'] }) });
+    const release = await v.call('POST', '/v1/connections/calendar/token', {
+      token: v.issuer.agentToken({ tenant: T, user: 'alice', agent: 'mcp-1', integrations: ['calendar'] }),
+    });
     expect(release.status).toBe(200);
     await page.reload();
     await expect(page.locator('tbody').textContent()).resolves.toContain('Calendar assistant');
@@ -106,6 +139,12 @@ describe('connect an account in a real browser', () => {
     await Promise.all([page.waitForURL(`${base}/connections?disconnected=calendar`), page.click('button:has-text("Disconnect")')]);
     await expect(page.locator('main').textContent()).resolves.toContain('You have not connected any account yet.');
     expect((await provider.stats()).revocation).toBe(1);
-    expect((await v.call('POST', '/v1/connections/calendar/token', { token: v.issuer.agentToken({ tenant: T, user: 'alice', agent: 'mcp-1', integrations: ['calendar'] }) })).status).toBe(404);
+    expect(
+      (
+        await v.call('POST', '/v1/connections/calendar/token', {
+          token: v.issuer.agentToken({ tenant: T, user: 'alice', agent: 'mcp-1', integrations: ['calendar'] }),
+        })
+      ).status,
+    ).toBe(404);
   });
 });

@@ -1,4 +1,16 @@
-import { APP_RETURN, auditOf, claimLink, clickConnect, connectOverHttp, createSession, openConsent, Rig, startRig, T, CALLBACK } from './support';
+import {
+  APP_RETURN,
+  auditOf,
+  claimLink,
+  clickConnect,
+  connectOverHttp,
+  createSession,
+  openConsent,
+  Rig,
+  startRig,
+  T,
+  CALLBACK,
+} from './support';
 
 /**
  * A user connects an account through HTTP end to end against a real authorization server
@@ -21,14 +33,23 @@ describe('connect an account (Google-like provider, over HTTP)', () => {
     const opened = await ua.get(s.url);
     expect(opened.status).toBe(200);
     expect(opened.headers.get('set-cookie')).toBeNull();
-    expect(await rig.browser().get(s.url).then((r) => r.status)).toBe(200); // a preview by someone else: still usable
+    expect(
+      await rig
+        .browser()
+        .get(s.url)
+        .then((r) => r.status),
+    ).toBe(200); // a preview by someone else: still usable
     const claim = await claimLink(ua, s.url);
-    expect(claim.headers.get('set-cookie')).toMatch(/^__Host-vault_cs_[0-9a-f]{32}=[A-Za-z0-9_-]{43}; Path=\/; Max-Age=1800; HttpOnly; SameSite=Lax; Secure$/);
+    expect(claim.headers.get('set-cookie')).toMatch(
+      /^__Host-vault_cs_[0-9a-f]{32}=[A-Za-z0-9_-]{43}; Path=\/; Max-Age=1800; HttpOnly; SameSite=Lax; Secure$/,
+    );
     const page = await ua.get(claim.location!);
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
     expect(page.headers.get('cache-control')).toBe('no-store');
-    expect(page.headers.get('content-security-policy')).toMatch(/default-src 'none'; style-src 'nonce-[^']+'; img-src 'self'; form-action 'self' http:\/\/127\.0\.0\.1:\d+ https:\/\/app\.test\.example; frame-ancestors 'none'; base-uri 'none'/);
+    expect(page.headers.get('content-security-policy')).toMatch(
+      /default-src 'none'; style-src 'nonce-[^']+'; img-src 'self'; form-action 'self' http:\/\/127\.0\.0\.1:\d+ https:\/\/app\.test\.example; frame-ancestors 'none'; base-uri 'none'/,
+    );
     expect(page.headers.get('referrer-policy')).toBe('same-origin');
     expect(page.headers.get('x-frame-options')).toBe('DENY');
     expect(page.body).toContain('Team Calendar');
@@ -49,13 +70,27 @@ describe('connect an account (Google-like provider, over HTTP)', () => {
     const stats = await rig.provider.stats();
     expect(stats.token.authorization_code).toBe(1);
     const auth = stats.authorize[0];
-    expect(auth).toMatchObject({ response_type: 'code', client_id: rig.provider.clientId, redirect_uri: CALLBACK, code_challenge_method: 'S256', access_type: 'offline', prompt: 'consent' });
+    expect(auth).toMatchObject({
+      response_type: 'code',
+      client_id: rig.provider.clientId,
+      redirect_uri: CALLBACK,
+      code_challenge_method: 'S256',
+      access_type: 'offline',
+      prompt: 'consent',
+    });
     expect(auth.scope.split(' ').sort()).toEqual(['calendar.read', 'email', 'offline_access', 'openid']);
     expect(auth.state).toMatch(/^[A-Za-z0-9_-]{43}$/);
 
     const list = await rig.v.call('GET', '/v1/admin/connections?user=alice', { token: rig.admin() });
     expect(list.body.connections).toEqual([
-      expect.objectContaining({ integration: 'calendar', user: 'alice', type: 'oauth2', status: 'active', version: 1, provider_account_id: 'alice' }),
+      expect.objectContaining({
+        integration: 'calendar',
+        user: 'alice',
+        type: 'oauth2',
+        status: 'active',
+        version: 1,
+        provider_account_id: 'alice',
+      }),
     ]);
     expect(list.body.connections[0].scopes.sort()).toEqual(['calendar.read', 'email', 'offline_access', 'openid']);
     const connects = await auditOf(rig, 'connection.connect');
@@ -99,7 +134,11 @@ describe('connect an account (Google-like provider, over HTTP)', () => {
     expect(row.last_refresh_at).not.toBeNull();
     expect(Buffer.compare(row.refresh_token_ct, rtBefore)).not.toBe(0); // re-sealed under a fresh DEK
     const refreshes = await auditOf(rig, 'connection.refresh');
-    expect(refreshes[0]).toMatchObject({ outcome: 'allowed', user: 'alice', details: expect.objectContaining({ rotated: false, trigger: 'on_demand' }) });
+    expect(refreshes[0]).toMatchObject({
+      outcome: 'allowed',
+      user: 'alice',
+      details: expect.objectContaining({ rotated: false, trigger: 'on_demand' }),
+    });
   });
 
   it('reconnecting replaces the credential atomically (same row, version + 1, new token)', async () => {
@@ -139,7 +178,10 @@ describe('connect an account (Google-like provider, over HTTP)', () => {
 
     await rig.provider.reset();
     const csrf = /name="csrf" value="([^"]+)"/.exec(page.body)![1];
-    const bad = await ua.post('https://vault.test.example/connections/calendar/disconnect', { csrf: 'x'.repeat(43), session: consent.sessionId });
+    const bad = await ua.post('https://vault.test.example/connections/calendar/disconnect', {
+      csrf: 'x'.repeat(43),
+      session: consent.sessionId,
+    });
     expect(bad.status).toBe(403);
     const done = await ua.post('https://vault.test.example/connections/calendar/disconnect', { csrf, session: consent.sessionId });
     expect(done.status).toBe(303);
@@ -149,35 +191,42 @@ describe('connect an account (Google-like provider, over HTTP)', () => {
     // The released access token died with the grant at the provider.
     const userinfo = await fetch(`${rig.provider.url}/me`, { headers: { authorization: `Bearer ${release.body.access_token}` } });
     expect(userinfo.status).toBe(401);
-    expect((await auditOf(rig, 'connection.disconnect'))[0]).toMatchObject({ outcome: 'allowed', user: 'alice', details: expect.objectContaining({ revocation: 'revoked', by: 'user:alice' }) });
+    expect((await auditOf(rig, 'connection.disconnect'))[0]).toMatchObject({
+      outcome: 'allowed',
+      user: 'alice',
+      details: expect.objectContaining({ revocation: 'revoked', by: 'user:alice' }),
+    });
     const after = await rig.v.call('POST', '/v1/connections/calendar/token', { token: rig.agentToken('alice') });
     expect(after.status).toBe(404);
     expect(after.body.connect_url).toMatch(/^https:\/\/vault\.test\.example\/connect\//);
   });
 
-  it('after a disconnect: the notice names the integration (never text from the URL); a new connection ' +
-    'was not used by the old one\'s agent', async () => {
-    const ua = rig.browser();
-    await openConsent(ua, (await createSession(rig, 'alice')).url);
-    const notice = await ua.get('https://vault.test.example/connections?disconnected=calendar');
-    expect(notice.body).toContain('Team Calendar was disconnected.');
-    for (const forged of ['Your%20bank%20account%20is%20locked', 'no-such-integration']) {
-      const page = await ua.get(`https://vault.test.example/connections?disconnected=${forged}`);
-      expect(page.status).toBe(200);
-      expect(page.body).not.toContain('was disconnected');
-      expect(page.body).not.toContain('bank account');
-    }
+  it(
+    'after a disconnect: the notice names the integration (never text from the URL); a new connection ' +
+      "was not used by the old one's agent",
+    async () => {
+      const ua = rig.browser();
+      await openConsent(ua, (await createSession(rig, 'alice')).url);
+      const notice = await ua.get('https://vault.test.example/connections?disconnected=calendar');
+      expect(notice.body).toContain('Team Calendar was disconnected.');
+      for (const forged of ['Your%20bank%20account%20is%20locked', 'no-such-integration']) {
+        const page = await ua.get(`https://vault.test.example/connections?disconnected=${forged}`);
+        expect(page.status).toBe(200);
+        expect(page.body).not.toContain('was disconnected');
+        expect(page.body).not.toContain('bank account');
+      }
 
-    // alice connects again (the test above released her previous connection to mcp-1, then disconnected it):
-    // the agent that used the previous connection has not used this one.
-    await connectOverHttp(rig, 'alice');
-    const fresh = await ua.get('https://vault.test.example/connections');
-    expect(fresh.body).toContain('Connected');
-    expect(fresh.body).toContain('Not yet');
-    expect(fresh.body).not.toContain('Calendar assistant');
-    expect((await rig.v.call('POST', '/v1/connections/calendar/token', { token: rig.agentToken('alice') })).status).toBe(200);
-    expect((await ua.get('https://vault.test.example/connections')).body).toContain('Calendar assistant');
-  });
+      // alice connects again (the test above released her previous connection to mcp-1, then disconnected it):
+      // the agent that used the previous connection has not used this one.
+      await connectOverHttp(rig, 'alice');
+      const fresh = await ua.get('https://vault.test.example/connections');
+      expect(fresh.body).toContain('Connected');
+      expect(fresh.body).toContain('Not yet');
+      expect(fresh.body).not.toContain('Calendar assistant');
+      expect((await rig.v.call('POST', '/v1/connections/calendar/token', { token: rig.agentToken('alice') })).status).toBe(200);
+      expect((await ua.get('https://vault.test.example/connections')).body).toContain('Calendar assistant');
+    },
+  );
 
   it('admin DELETE revokes at the provider first, then destroys; audited', async () => {
     await connectOverHttp(rig, 'carol');
@@ -185,7 +234,10 @@ describe('connect an account (Google-like provider, over HTTP)', () => {
     const del = await rig.v.call('DELETE', '/v1/admin/connections/calendar/users/carol', { token: rig.admin() });
     expect(del.status).toBe(204);
     expect((await rig.provider.stats()).revocation).toBe(1);
-    expect((await auditOf(rig, 'connection.disconnect'))[0]).toMatchObject({ user: 'carol', details: expect.objectContaining({ revocation: 'revoked', by: `admin:admin@${T}` }) });
+    expect((await auditOf(rig, 'connection.disconnect'))[0]).toMatchObject({
+      user: 'carol',
+      details: expect.objectContaining({ revocation: 'revoked', by: `admin:admin@${T}` }),
+    });
     expect((await rig.v.call('DELETE', '/v1/admin/connections/calendar/users/carol', { token: rig.admin() })).status).toBe(404);
   });
 
@@ -202,7 +254,14 @@ describe('connect an account (Google-like provider, over HTTP)', () => {
     const next = await ua.get(hop.location!);
     expect(next.status).toBe(200);
     expect(next.body).toContain('Connect your Team Calendar account');
-    const callback = await ua.authorizeAt(await clickConnect(ua, { sessionId: /s\/([0-9a-f-]{36})$/.exec(hop.location!)![1], csrf: /name="csrf" value="([^"]+)"/.exec(next.body)![1] }), CALLBACK, 'erin');
+    const callback = await ua.authorizeAt(
+      await clickConnect(ua, {
+        sessionId: /s\/([0-9a-f-]{36})$/.exec(hop.location!)![1],
+        csrf: /name="csrf" value="([^"]+)"/.exec(next.body)![1],
+      }),
+      CALLBACK,
+      'erin',
+    );
     expect((await ua.get(callback)).location).toBe('https://vault.test.example/connections?connected=calendar');
     expect((await rig.v.db.ds.query(`SELECT version FROM vault.connections WHERE subject = 'erin'`))[0].version).toBe('2');
   });

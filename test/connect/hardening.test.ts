@@ -13,7 +13,8 @@ describe('connect hardening', () => {
   let rig: Rig;
   const release = (user: string) => rig.v.call('POST', '/v1/connections/calendar/token', { token: rig.agentToken(user) });
   const sessionsOf = async (user: string) =>
-    (await rig.v.db.ds.query(`SELECT count(*)::int AS n FROM vault.connect_sessions WHERE tenant = $1 AND subject = $2`, [T, user]))[0].n as number;
+    (await rig.v.db.ds.query(`SELECT count(*)::int AS n FROM vault.connect_sessions WHERE tenant = $1 AND subject = $2`, [T, user]))[0]
+      .n as number;
   const offersAudited = async (user: string) => (await auditOf(rig, 'connect.session')).filter((e) => e.user === user).length;
 
   beforeAll(async () => {
@@ -64,14 +65,18 @@ describe('connect hardening', () => {
     const ua = rig.browser();
     const consent = await openConsent(ua, (await createSession(rig, 'rita')).url);
     const authorize = await clickConnect(ua, consent);
-    const [before] = await rig.v.db.ds.query(`SELECT tk_version, dek_wrapped, code_verifier_ct FROM vault.connect_sessions WHERE id = $1`, [consent.sessionId]);
+    const [before] = await rig.v.db.ds.query(`SELECT tk_version, dek_wrapped, code_verifier_ct FROM vault.connect_sessions WHERE id = $1`, [
+      consent.sessionId,
+    ]);
     expect(before.code_verifier_ct).not.toBeNull();
 
     const rotate = await rig.v.call('POST', '/v1/admin/keys/rotate', { token: rig.admin(), body: { target: 'tenant' } });
     expect(rotate.status).toBe(202);
     expect(await rig.v.vault.app.get(KeyJobRunner).runOnce(rotate.body.job.id)).toMatchObject({ status: 'succeeded' });
 
-    const [after] = await rig.v.db.ds.query(`SELECT tk_version, dek_wrapped, code_verifier_ct FROM vault.connect_sessions WHERE id = $1`, [consent.sessionId]);
+    const [after] = await rig.v.db.ds.query(`SELECT tk_version, dek_wrapped, code_verifier_ct FROM vault.connect_sessions WHERE id = $1`, [
+      consent.sessionId,
+    ]);
     expect(after.tk_version).toBe(before.tk_version + 1);
     expect(after.dek_wrapped).not.toEqual(before.dek_wrapped); // rewrapped onto the new key…
     expect(after.code_verifier_ct).toEqual(before.code_verifier_ct); // …the ciphertext untouched
@@ -89,20 +94,28 @@ describe('connect hardening', () => {
     const tenant = asTenantId(T);
     const ua = rig.browser();
     const consent = await openConsent(ua, (await createSession(rig, 'sam')).url);
-    const stale = await keyring.seal({ tenant, table: 'connect_sessions', id: consent.sessionId, bind: { subject: 'sam', integration: 'calendar' } }, { code_verifier: Buffer.from('x'.repeat(43)) });
+    const stale = await keyring.seal(
+      { tenant, table: 'connect_sessions', id: consent.sessionId, bind: { subject: 'sam', integration: 'calendar' } },
+      { code_verifier: Buffer.from('x'.repeat(43)) },
+    );
     const rotate = await rig.v.call('POST', '/v1/admin/keys/rotate', { token: rig.admin(), body: { target: 'tenant' } });
     expect(await rig.v.vault.app.get(KeyJobRunner).runOnce(rotate.body.job.id)).toMatchObject({ status: 'succeeded' });
     const [{ min_key_version: floor }] = await rig.v.db.ds.query(`SELECT min_key_version FROM vault.tenants WHERE id = $1`, [T]);
     expect(stale.tkVersion).toBeLessThan(floor);
 
     // The key_version_guard trigger (migration 1763800000400).
-    await expect(rig.v.db.ds.query(`UPDATE vault.connect_sessions SET tk_version = $1 WHERE id = $2`, [stale.tkVersion, consent.sessionId])).rejects.toMatchObject({
+    await expect(
+      rig.v.db.ds.query(`UPDATE vault.connect_sessions SET tk_version = $1 WHERE id = $2`, [stale.tkVersion, consent.sessionId]),
+    ).rejects.toMatchObject({
       driverError: expect.objectContaining({ code: 'VK001' }),
     });
 
     // Connect clicked just as the rotation retired the key the verifier was sealed under: sealed again, the flow completes.
     const original = keyring.seal.bind(keyring);
-    const spy = jest.spyOn(keyring, 'seal').mockImplementationOnce(async () => stale).mockImplementation(original);
+    const spy = jest
+      .spyOn(keyring, 'seal')
+      .mockImplementationOnce(async () => stale)
+      .mockImplementation(original);
     let authorize: string;
     try {
       authorize = await clickConnect(ua, consent);
@@ -120,12 +133,20 @@ describe('connect hardening', () => {
     const ua = rig.browser();
     const consent = await openConsent(ua, (await createSession(rig, 'abe')).url);
     const authorize = await clickConnect(ua, consent);
-    const sealed = `SELECT tk_version, dek_wrapped IS NOT NULL AS dek, code_verifier_ct IS NOT NULL AS verifier, ` +
+    const sealed =
+      `SELECT tk_version, dek_wrapped IS NOT NULL AS dek, code_verifier_ct IS NOT NULL AS verifier, ` +
       `state_hash IS NOT NULL AS state FROM vault.connect_sessions WHERE id = $1`;
     expect((await rig.v.db.ds.query(sealed, [consent.sessionId]))[0]).toMatchObject({ dek: true, verifier: true, state: true });
-    await rig.v.db.ds.query(`UPDATE vault.connect_sessions SET browser_expires_at = now() - interval '1 second' WHERE id = $1`, [consent.sessionId]);
+    await rig.v.db.ds.query(`UPDATE vault.connect_sessions SET browser_expires_at = now() - interval '1 second' WHERE id = $1`, [
+      consent.sessionId,
+    ]);
     await createSession(rig, 'someone-else'); // housekeeping runs as sessions are created
-    expect((await rig.v.db.ds.query(sealed, [consent.sessionId]))[0]).toEqual({ tk_version: null, dek: false, verifier: false, state: false });
+    expect((await rig.v.db.ds.query(sealed, [consent.sessionId]))[0]).toEqual({
+      tk_version: null,
+      dek: false,
+      verifier: false,
+      state: false,
+    });
     // The user comes back from the provider after all: refused, nothing exchanged.
     const calls = (await rig.provider.stats()).token.authorization_code;
     const late = await ua.get(await ua.authorizeAt(authorize, CALLBACK, 'abe'));

@@ -37,7 +37,17 @@ describe('nothing leaked through the connect error paths (SECURITY 26)', () => {
   it('the code exchange fails with the secret echoed in error_description → 400 page with the code only', async () => {
     const { ua, callback } = await callbackFor('alice');
     canaries.push(new URL(callback).searchParams.get('code')!);
-    await rig.provider.faults({ next: [{ status: 401, body: { error: 'invalid_client', error_description: `client_secret ${rig.provider.clientSecret} is wrong; code ${new URL(callback).searchParams.get('code')}` } }] });
+    await rig.provider.faults({
+      next: [
+        {
+          status: 401,
+          body: {
+            error: 'invalid_client',
+            error_description: `client_secret ${rig.provider.clientSecret} is wrong; code ${new URL(callback).searchParams.get('code')}`,
+          },
+        },
+      ],
+    });
     const hop = await ua.get(callback);
     expect(hop.status).toBe(400);
     expect(hop.body).toContain('invalid_client');
@@ -46,7 +56,9 @@ describe('nothing leaked through the connect error paths (SECURITY 26)', () => {
 
   it('a provider 5xx whose body carries the canaries → 503 page', async () => {
     const { ua, callback } = await callbackFor('bob');
-    await rig.provider.faults({ next: [{ status: 502, body: { error: 'server_error', access_token: ACCESS, echo: rig.provider.clientSecret } }] });
+    await rig.provider.faults({
+      next: [{ status: 502, body: { error: 'server_error', access_token: ACCESS, echo: rig.provider.clientSecret } }],
+    });
     const hop = await ua.get(callback);
     expect(hop.status).toBe(503);
     seen.push(hop.body);
@@ -54,7 +66,9 @@ describe('nothing leaked through the connect error paths (SECURITY 26)', () => {
 
   it('a database error while storing the provider-issued tokens → opaque 500 page; tokens nowhere', async () => {
     const { ua, callback } = await callbackFor('carol');
-    await rig.provider.faults({ next: [{ status: 200, body: { access_token: ACCESS, refresh_token: REFRESH, token_type: 'Bearer', expires_in: 3600 } }] });
+    await rig.provider.faults({
+      next: [{ status: 200, body: { access_token: ACCESS, refresh_token: REFRESH, token_type: 'Bearer', expires_in: 3600 } }],
+    });
     await rig.v.db.ds.query(`ALTER TABLE vault.connections ADD CONSTRAINT leak_probe CHECK (false) NOT VALID`);
     try {
       const hop = await ua.get(callback);
@@ -71,10 +85,14 @@ describe('nothing leaked through the connect error paths (SECURITY 26)', () => {
     const release = () => rig.v.call('POST', '/v1/connections/calendar/token', { token: rig.agentToken('dave') });
     const expire = () => rig.v.db.ds.query(`UPDATE vault.connections SET expires_at = now() - interval '1 second' WHERE subject = 'dave'`);
     await expire();
-    await rig.provider.faults({ next: [{ status: 503, body: { error: 'temporarily_unavailable', error_description: `${REFRESH} ${rig.provider.clientSecret}` } }] });
+    await rig.provider.faults({
+      next: [{ status: 503, body: { error: 'temporarily_unavailable', error_description: `${REFRESH} ${rig.provider.clientSecret}` } }],
+    });
     const transient = await release();
     expect(transient.status).toBe(503);
-    await rig.provider.faults({ next: [{ status: 400, body: { error: 'invalid_grant', error_description: `refresh token ${REFRESH} revoked` } }] });
+    await rig.provider.faults({
+      next: [{ status: 400, body: { error: 'invalid_grant', error_description: `refresh token ${REFRESH} revoked` } }],
+    });
     const terminal = await release();
     expect(terminal.status).toBe(409);
     seen.push(transient.text, terminal.text);
@@ -83,7 +101,20 @@ describe('nothing leaked through the connect error paths (SECURITY 26)', () => {
   it('the token endpoint unreachable (connection refused) while the request body holds the client secret → 503', async () => {
     await rig.v.call('PUT', '/v1/admin/integrations/calendar', {
       token: rig.admin(),
-      body: { provider: 'custom-oauth2', client_id: rig.provider.clientId, authorize_url: `${rig.provider.url}/auth`, token_url: 'http://127.0.0.1:9/token', scopes: ['openid', 'offline_access'], return_urls: ['https://app.test.example/settings/'], provider_options: { issuer: rig.provider.issuer, require_iss: true, token_auth_method: 'client_secret_post', authorize_params: { access_type: 'offline', prompt: 'consent' } } },
+      body: {
+        provider: 'custom-oauth2',
+        client_id: rig.provider.clientId,
+        authorize_url: `${rig.provider.url}/auth`,
+        token_url: 'http://127.0.0.1:9/token',
+        scopes: ['openid', 'offline_access'],
+        return_urls: ['https://app.test.example/settings/'],
+        provider_options: {
+          issuer: rig.provider.issuer,
+          require_iss: true,
+          token_auth_method: 'client_secret_post',
+          authorize_params: { access_type: 'offline', prompt: 'consent' },
+        },
+      },
     });
     const { ua, callback } = await callbackFor('erin');
     const hop = await ua.get(callback);

@@ -27,7 +27,11 @@ describe('a provider without expires_in (Salesforce-like)', () => {
 
   it('stores instance_url, id and issued_at, and an expiry of issued_at + the assumed lifetime', async () => {
     const [row] = await rig.v.db.ds.query(`SELECT metadata, expires_at, provider_account_id FROM vault.connections`);
-    expect(row.metadata).toEqual({ instance_url: `${rig.provider.url}/instance`, id: `${rig.provider.url}/id/00Dxx0000001gPL/005xx000001Sv6A`, issued_at: expect.stringMatching(/^\d{13}$/) });
+    expect(row.metadata).toEqual({
+      instance_url: `${rig.provider.url}/instance`,
+      id: `${rig.provider.url}/id/00Dxx0000001gPL/005xx000001Sv6A`,
+      issued_at: expect.stringMatching(/^\d{13}$/),
+    });
     expect(row.provider_account_id).toBe(row.metadata.id);
     const lifetime = row.expires_at.getTime() - Number(row.metadata.issued_at);
     expect(lifetime).toBe(900_000);
@@ -42,8 +46,10 @@ describe('a provider without expires_in (Salesforce-like)', () => {
 
   it('a refresh writes the metadata back (a new issued_at) and a new assumed expiry', async () => {
     const [before] = await rig.v.db.ds.query(`SELECT metadata FROM vault.connections`);
-    await rig.v.db.ds.query(`UPDATE vault.connections SET expires_at = now() - interval '1 second', metadata = metadata ` +
-      `|| '{"instance_url":"https://stale.example"}'`);
+    await rig.v.db.ds.query(
+      `UPDATE vault.connections SET expires_at = now() - interval '1 second', metadata = metadata ` +
+        `|| '{"instance_url":"https://stale.example"}'`,
+    );
     await new Promise((r) => setTimeout(r, 5));
     const r = await release();
     expect(r.status).toBe(200);

@@ -8,12 +8,22 @@ import { createSession, openConsent, Rig, startRig } from './support';
 describe('consent page wording per integration type', () => {
   let rig: Rig;
   /** The page's visible text: tags and attributes (e.g. `type="password"`) are not sentences. */
-  const text = (page: string) => page.replace(/<style[\s\S]*?<\/style>/g, ' ').replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ');
+  const text = (page: string) =>
+    page
+      .replace(/<style[\s\S]*?<\/style>/g, ' ')
+      .replace(/<[^>]+>/g, ' ')
+      .replace(/\s+/g, ' ');
 
   beforeAll(async () => {
     rig = await startRig({ mode: 'google' });
-    await rig.v.call('PUT', '/v1/admin/integrations/search', { token: rig.admin(), body: { provider: 'api_key', display_name: 'Search API', return_urls: ['https://app.test.example/settings/'] } });
-    await rig.v.call('PUT', '/v1/admin/policies/search', { token: rig.admin(), body: { agents: ['mcp-1'], integrations: ['search'], effect: 'allow' } });
+    await rig.v.call('PUT', '/v1/admin/integrations/search', {
+      token: rig.admin(),
+      body: { provider: 'api_key', display_name: 'Search API', return_urls: ['https://app.test.example/settings/'] },
+    });
+    await rig.v.call('PUT', '/v1/admin/policies/search', {
+      token: rig.admin(),
+      body: { agents: ['mcp-1'], integrations: ['search'], effect: 'allow' },
+    });
   });
   afterAll(() => rig?.close());
 

@@ -8,7 +8,8 @@ import { auditOf, claimLink, connectOverHttp, Rig, startRig } from './support';
 describe('release and refresh (rotating refresh tokens, family revocation on reuse)', () => {
   let rig: Rig;
   const release = (user = 'alice') => rig.v.call('POST', '/v1/connections/calendar/token', { token: rig.agentToken(user) });
-  const expire = (user = 'alice') => rig.v.db.ds.query(`UPDATE vault.connections SET expires_at = now() - interval '1 second' WHERE subject = $1`, [user]);
+  const expire = (user = 'alice') =>
+    rig.v.db.ds.query(`UPDATE vault.connections SET expires_at = now() - interval '1 second' WHERE subject = $1`, [user]);
 
   beforeAll(async () => {
     rig = await startRig({ mode: 'rotating', authMethod: 'client_secret_post' });
@@ -26,7 +27,10 @@ describe('release and refresh (rotating refresh tokens, family revocation on reu
     expect(tokens.size).toBe(1);
     expect(tokens.has(before)).toBe(false);
     expect((await rig.provider.stats()).token.refresh_token).toBe(1);
-    expect((await auditOf(rig, 'connection.refresh'))[0]).toMatchObject({ outcome: 'allowed', details: expect.objectContaining({ rotated: true }) });
+    expect((await auditOf(rig, 'connection.refresh'))[0]).toMatchObject({
+      outcome: 'allowed',
+      details: expect.objectContaining({ rotated: true }),
+    });
   });
 
   it('the rotated refresh token was persisted: the next refresh succeeds (reusing the old one would have revoked the family)', async () => {
@@ -40,19 +44,23 @@ describe('release and refresh (rotating refresh tokens, family revocation on reu
     expect(row).toMatchObject({ status: 'active', last_error_class: null });
   });
 
-  it('a transient provider error (503) while the token is still valid → the current token is released, kept, error class ' +
-    'recorded', async () => {
-    const current = (await release()).body.access_token;
-    // Inside the refresh-ahead window (30 s left of a one-hour token: under min(60 s, 25 %)) but not yet expired.
-    await rig.v.db.ds.query(`UPDATE vault.connections SET expires_at = now() + interval '30 seconds', token_issued_at = ` +
-      `now() - interval '3570 seconds' WHERE subject = 'alice'`);
-    await rig.provider.faults({ next: [{ status: 503, body: { error: 'temporarily_unavailable' } }] });
-    const r = await release();
-    expect(r.status).toBe(200);
-    expect(r.body.access_token).toBe(current);
-    const [row] = await rig.v.db.ds.query(`SELECT status, last_error_class, lease_owner FROM vault.connections WHERE subject = 'alice'`);
-    expect(row).toEqual({ status: 'active', last_error_class: 'transient:server_error', lease_owner: null });
-  });
+  it(
+    'a transient provider error (503) while the token is still valid → the current token is released, kept, error class ' + 'recorded',
+    async () => {
+      const current = (await release()).body.access_token;
+      // Inside the refresh-ahead window (30 s left of a one-hour token: under min(60 s, 25 %)) but not yet expired.
+      await rig.v.db.ds.query(
+        `UPDATE vault.connections SET expires_at = now() + interval '30 seconds', token_issued_at = ` +
+          `now() - interval '3570 seconds' WHERE subject = 'alice'`,
+      );
+      await rig.provider.faults({ next: [{ status: 503, body: { error: 'temporarily_unavailable' } }] });
+      const r = await release();
+      expect(r.status).toBe(200);
+      expect(r.body.access_token).toBe(current);
+      const [row] = await rig.v.db.ds.query(`SELECT status, last_error_class, lease_owner FROM vault.connections WHERE subject = 'alice'`);
+      expect(row).toEqual({ status: 'active', last_error_class: 'transient:server_error', lease_owner: null });
+    },
+  );
 
   it('429 with Retry-After on an expired token → 503 unavailable with Retry-After; nothing lost, audited', async () => {
     await expire();
@@ -73,9 +81,15 @@ describe('release and refresh (rotating refresh tokens, family revocation on reu
     expect(r.status).toBe(409);
     expect(r.body.code).toBe('needs_reauth');
     expect(r.body.connect_url).toMatch(/^https:\/\/vault\.test\.example\/connect\/[A-Za-z0-9_-]{43}$/);
-    const [row] = await rig.v.db.ds.query(`SELECT status, last_error_class, refresh_token_ct IS NOT NULL AS kept FROM vault.connections WHERE subject = 'alice'`);
+    const [row] = await rig.v.db.ds.query(
+      `SELECT status, last_error_class, refresh_token_ct IS NOT NULL AS kept FROM vault.connections WHERE subject = 'alice'`,
+    );
     expect(row).toEqual({ status: 'needs_reauth', last_error_class: 'terminal:invalid_grant', kept: true });
-    expect((await auditOf(rig, 'connection.refresh'))[0]).toMatchObject({ outcome: 'denied', reason: 'needs_reauth', details: expect.objectContaining({ provider_error: 'invalid_grant' }) });
+    expect((await auditOf(rig, 'connection.refresh'))[0]).toMatchObject({
+      outcome: 'denied',
+      reason: 'needs_reauth',
+      details: expect.objectContaining({ provider_error: 'invalid_grant' }),
+    });
     // Still 409 (no provider call) until the user reconnects through the offered URL.
     await rig.provider.reset();
     expect((await release()).status).toBe(409);
@@ -105,7 +119,10 @@ describe('release and refresh (rotating refresh tokens, family revocation on reu
     expect(r.body.connect_url).toMatch(/^https:\/\/vault\.test\.example\/connect\//);
     const rows = await rig.v.db.ds.query(`SELECT created_by, subject, return_url FROM vault.connect_sessions WHERE subject = 'zoe'`);
     expect(rows).toEqual([{ created_by: 'agent:mcp-1', subject: 'zoe', return_url: null }]);
-    await rig.v.call('PUT', '/v1/admin/policies/no-zoe', { token: rig.admin(), body: { agents: ['*'], integrations: ['calendar'], users: { subjects: ['zoe'] }, effect: 'deny' } });
+    await rig.v.call('PUT', '/v1/admin/policies/no-zoe', {
+      token: rig.admin(),
+      body: { agents: ['*'], integrations: ['calendar'], users: { subjects: ['zoe'] }, effect: 'deny' },
+    });
     const denied = await release('zoe');
     expect(denied.status).toBe(403);
     expect(denied.body.connect_url).toBeUndefined();
@@ -113,9 +130,13 @@ describe('release and refresh (rotating refresh tokens, family revocation on reu
 
   it('a connection whose provider issued no refresh token and has expired → needs_reauth', async () => {
     await connectOverHttp(rig, 'yann');
-    await rig.v.db.ds.query(`UPDATE vault.connections SET refresh_token_ct = NULL, expires_at = now() - interval '1 second' WHERE subject = 'yann'`);
+    await rig.v.db.ds.query(
+      `UPDATE vault.connections SET refresh_token_ct = NULL, expires_at = now() - interval '1 second' WHERE subject = 'yann'`,
+    );
     const r = await release('yann');
     expect(r.status).toBe(409);
-    expect((await rig.v.db.ds.query(`SELECT last_error_class FROM vault.connections WHERE subject = 'yann'`))[0].last_error_class).toBe('terminal:no_refresh_token');
+    expect((await rig.v.db.ds.query(`SELECT last_error_class FROM vault.connections WHERE subject = 'yann'`))[0].last_error_class).toBe(
+      'terminal:no_refresh_token',
+    );
   });
 });

@@ -27,7 +27,10 @@ async function listen(handler: (req: IncomingMessage, res: ServerResponse) => vo
 }
 
 /** Drives a consent page up to the Connect click for an integration; returns that click's response. */
-async function clickConnect(v: TestVault, integration: string): Promise<{ status: number; body: string; location?: string; ua: UserAgent }> {
+async function clickConnect(
+  v: TestVault,
+  integration: string,
+): Promise<{ status: number; body: string; location?: string; ua: UserAgent }> {
   const s = await v.call('POST', '/v1/connect/sessions', { token: v.issuer.adminToken(T), body: { user: 'alice', integration } });
   const ua = new UserAgent((u) => (u.startsWith(PUBLIC) ? v.url + u.slice(PUBLIC.length) : u));
   const opened = await ua.get(s.body.url);
@@ -55,46 +58,72 @@ describe('SSRF protection for custom providers (SECURITY 18)', () => {
     loop6?.server.close();
   });
 
-  it('token URLs resolving to loopback, link-local, private ranges or ::ffff: forms → refused at Connect; nothing ' +
-    'reaches them', async () => {
-    const p = loop4.port;
-    const corpus = [
-      `https://localhost:${p}/token`, `https://127.0.0.1:${p}/token`, `https://[::1]:${loop6?.port ?? p}/token`, `https://[::ffff:127.0.0.1]:${p}/token`,
-      `https://[::ffff:7f00:1]:${p}/token`, 'https://169.254.169.254/latest/meta-data/', 'https://[::ffff:169.254.169.254]/latest/meta-data/',
-      'https://[::ffff:a9fe:a9fe]/token', 'https://10.0.0.7/token', 'https://172.16.5.4/token', 'https://192.168.1.1/token', 'https://100.64.0.1/token',
-      'https://[fe80::1]/token', 'https://[fd00::1]/token', 'https://0.0.0.0/token', `https://0x7f.0.0.1:${p}/token`, 'https://[64:ff9b::a9fe:a9fe]/token',
-      // Issue 14 §5: SIIT, local-use NAT64, 6to4 and Teredo (client 127.0.0.1 = NOT 80ff:fffe), documentation 3fff::/20.
-      `https://[::ffff:0:7f00:1]:${p}/token`, 'https://[64:ff9b:1::a9fe:a9fe]/token', `https://[2002:7f00:1::1]:${p}/token`,
-      'https://[2001:0:4136:e378:8000:63bf:80ff:fffe]/token', 'https://[3fff::1]/token',
-    ];
-    const outcomes: Array<[string, number]> = [];
-    let putRefused = 0;
-    for (const [i, tokenUrl] of corpus.entries()) {
-      const name = `custom-${i}`;
-      const put = await v.call('PUT', `/v1/admin/integrations/${name}`, {
-        token: v.issuer.adminToken(T),
-        body: { provider: 'custom-oauth2', client_id: 'c', client_secret: SECRET, authorize_url: 'https://idp.example/authorize', token_url: tokenUrl },
-      });
-      if (put.status === 400) {
-        outcomes.push([tokenUrl, 400]); // refused already when the admin wrote it
-        putRefused += 1;
-        continue;
+  it(
+    'token URLs resolving to loopback, link-local, private ranges or ::ffff: forms → refused at Connect; nothing ' + 'reaches them',
+    async () => {
+      const p = loop4.port;
+      const corpus = [
+        `https://localhost:${p}/token`,
+        `https://127.0.0.1:${p}/token`,
+        `https://[::1]:${loop6?.port ?? p}/token`,
+        `https://[::ffff:127.0.0.1]:${p}/token`,
+        `https://[::ffff:7f00:1]:${p}/token`,
+        'https://169.254.169.254/latest/meta-data/',
+        'https://[::ffff:169.254.169.254]/latest/meta-data/',
+        'https://[::ffff:a9fe:a9fe]/token',
+        'https://10.0.0.7/token',
+        'https://172.16.5.4/token',
+        'https://192.168.1.1/token',
+        'https://100.64.0.1/token',
+        'https://[fe80::1]/token',
+        'https://[fd00::1]/token',
+        'https://0.0.0.0/token',
+        `https://0x7f.0.0.1:${p}/token`,
+        'https://[64:ff9b::a9fe:a9fe]/token',
+        // Issue 14 §5: SIIT, local-use NAT64, 6to4 and Teredo (client 127.0.0.1 = NOT 80ff:fffe), documentation 3fff::/20.
+        `https://[::ffff:0:7f00:1]:${p}/token`,
+        'https://[64:ff9b:1::a9fe:a9fe]/token',
+        `https://[2002:7f00:1::1]:${p}/token`,
+        'https://[2001:0:4136:e378:8000:63bf:80ff:fffe]/token',
+        'https://[3fff::1]/token',
+      ];
+      const outcomes: Array<[string, number]> = [];
+      let putRefused = 0;
+      for (const [i, tokenUrl] of corpus.entries()) {
+        const name = `custom-${i}`;
+        const put = await v.call('PUT', `/v1/admin/integrations/${name}`, {
+          token: v.issuer.adminToken(T),
+          body: {
+            provider: 'custom-oauth2',
+            client_id: 'c',
+            client_secret: SECRET,
+            authorize_url: 'https://idp.example/authorize',
+            token_url: tokenUrl,
+          },
+        });
+        if (put.status === 400) {
+          outcomes.push([tokenUrl, 400]); // refused already when the admin wrote it
+          putRefused += 1;
+          continue;
+        }
+        expect(put.status).toBe(201);
+        const hop = await clickConnect(v, name);
+        outcomes.push([tokenUrl, hop.status]);
+        expect(hop.location).toBeUndefined(); // the user is not sent to the provider
+        expect(hop.body).toContain('not allowed');
       }
-      expect(put.status).toBe(201);
-      const hop = await clickConnect(v, name);
-      outcomes.push([tokenUrl, hop.status]);
-      expect(hop.location).toBeUndefined(); // the user is not sent to the provider
-      expect(hop.body).toContain('not allowed');
-    }
-    expect(outcomes.filter(([, s]) => s !== 400)).toEqual([]);
-    expect(loop4.hits()).toBe(0);
-    expect(loop6?.hits() ?? 0).toBe(0);
-    // Each refusal at Connect is audited with its reason.
-    const atConnect = outcomes.length - putRefused;
-    expect(atConnect).toBeGreaterThan(10);
-    const rows = await v.db.ds.query(`SELECT count(*)::int AS n FROM vault.audit_events WHERE action = 'connection.connect' AND reason = 'outbound_blocked'`);
-    expect(rows[0].n).toBe(atConnect);
-  });
+      expect(outcomes.filter(([, s]) => s !== 400)).toEqual([]);
+      expect(loop4.hits()).toBe(0);
+      expect(loop6?.hits() ?? 0).toBe(0);
+      // Each refusal at Connect is audited with its reason.
+      const atConnect = outcomes.length - putRefused;
+      expect(atConnect).toBeGreaterThan(10);
+      const rows = await v.db.ds.query(
+        `SELECT count(*)::int AS n FROM vault.audit_events WHERE action = 'connection.connect' AND reason = 'outbound_blocked'`,
+      );
+      expect(rows[0].n).toBe(atConnect);
+    },
+  );
 });
 
 describe('provider calls never follow a redirect (SECURITY 18)', () => {
@@ -116,7 +145,13 @@ describe('provider calls never follow a redirect (SECURITY 18)', () => {
     v = await startTestVault({ OUTBOUND_ALLOW_HOSTS: '127.0.0.1' });
     const put = await v.call('PUT', '/v1/admin/integrations/redirector', {
       token: v.issuer.adminToken(T),
-      body: { provider: 'custom-oauth2', client_id: 'c', client_secret: SECRET, authorize_url: `${fake.url}/auth`, token_url: `${fake.url}/token` },
+      body: {
+        provider: 'custom-oauth2',
+        client_id: 'c',
+        client_secret: SECRET,
+        authorize_url: `${fake.url}/auth`,
+        token_url: `${fake.url}/token`,
+      },
     });
     expect(put.status).toBe(201);
   });
@@ -136,7 +171,9 @@ describe('provider calls never follow a redirect (SECURITY 18)', () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(internal.hits()).toBe(0);
     expect(internal.seen()).not.toContain(SECRET);
-    const [e] = await v.db.ds.query(`SELECT reason, details FROM vault.audit_events WHERE action = 'connection.connect' ORDER BY seq DESC LIMIT 1`);
+    const [e] = await v.db.ds.query(
+      `SELECT reason, details FROM vault.audit_events WHERE action = 'connection.connect' ORDER BY seq DESC LIMIT 1`,
+    );
     expect(e).toMatchObject({ reason: 'provider_error', details: expect.objectContaining({ provider_error: 'unexpected_redirect' }) });
   });
 });

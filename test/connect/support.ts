@@ -31,7 +31,12 @@ export interface RigOptions {
 }
 
 export async function startRig(o: RigOptions): Promise<Rig> {
-  const provider = await startTestProvider({ mode: o.mode, authMethod: o.authMethod, redirectUris: [CALLBACK], accessTokenTtl: o.accessTokenTtl });
+  const provider = await startTestProvider({
+    mode: o.mode,
+    authMethod: o.authMethod,
+    redirectUris: [CALLBACK],
+    accessTokenTtl: o.accessTokenTtl,
+  });
   const v = await startTestVault({ OUTBOUND_ALLOW_HOSTS: '127.0.0.1', ...o.env });
   const integration = o.integration ?? 'calendar';
   const admin = () => v.issuer.adminToken(T);
@@ -75,8 +80,15 @@ export async function startRig(o: RigOptions): Promise<Rig> {
   };
 }
 
-export async function createSession(rig: Rig, user: string, body: Record<string, unknown> = {}): Promise<{ url: string; expires_at: string; id: string }> {
-  const r = await rig.v.call('POST', '/v1/connect/sessions', { token: rig.admin(), body: { user, integration: rig.integration, return_url: APP_RETURN, ...body } });
+export async function createSession(
+  rig: Rig,
+  user: string,
+  body: Record<string, unknown> = {},
+): Promise<{ url: string; expires_at: string; id: string }> {
+  const r = await rig.v.call('POST', '/v1/connect/sessions', {
+    token: rig.admin(),
+    body: { user, integration: rig.integration, return_url: APP_RETURN, ...body },
+  });
   if (r.status !== 201) throw new Error(`connect session: ${r.status} ${r.text}`);
   return r.body;
 }
@@ -87,7 +99,12 @@ export async function openConsent(ua: UserAgent, url: string): Promise<{ session
   const page = await ua.get(claim.location);
   const form = parseForm(page.body, /\/authorize$|\/api-key$/);
   if (page.status !== 200 || !form) throw new Error(`consent page: ${page.status} ${page.body.slice(0, 300)}`);
-  return { sessionId: /\/connect\/s\/([0-9a-f-]{36})/.exec(claim.location)![1], csrf: form.fields.csrf, page: page.body, pageUrl: claim.location };
+  return {
+    sessionId: /\/connect\/s\/([0-9a-f-]{36})/.exec(claim.location)![1],
+    csrf: form.fields.csrf,
+    page: page.body,
+    pageUrl: claim.location,
+  };
 }
 
 /** Opens a connect link (a page that does not use it up) and presses Continue: the 303 to the consent page. */
@@ -108,7 +125,11 @@ export async function clickConnect(ua: UserAgent, c: { sessionId: string; csrf: 
 }
 
 /** The whole flow over HTTP for `user`: returns the vault's final redirect (to the app's return URL). */
-export async function connectOverHttp(rig: Rig, user: string, opts: { login?: string; session?: Record<string, unknown> } = {}): Promise<string> {
+export async function connectOverHttp(
+  rig: Rig,
+  user: string,
+  opts: { login?: string; session?: Record<string, unknown> } = {},
+): Promise<string> {
   const ua = rig.browser();
   const s = await createSession(rig, user, opts.session);
   const consent = await openConsent(ua, s.url);

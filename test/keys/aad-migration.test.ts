@@ -19,7 +19,9 @@ describe('migration 1763800000900-AadScheme', () => {
     try {
       await migration.down(q);
       await db.ds.query(`INSERT INTO tenants (id) VALUES ('before')`);
-      await expect(db.ds.query(`INSERT INTO key_jobs (id, kind, requested_by) VALUES (gen_random_uuid(), 'aad_reseal', 't')`)).rejects.toThrow();
+      await expect(
+        db.ds.query(`INSERT INTO key_jobs (id, kind, requested_by) VALUES (gen_random_uuid(), 'aad_reseal', 't')`),
+      ).rejects.toThrow();
       await migration.up(q);
       await db.ds.query(`INSERT INTO tenants (id) VALUES ('after')`);
       expect(await db.ds.query(`SELECT id, aad_scheme FROM tenants WHERE id IN ('before', 'after') ORDER BY id`)).toEqual([
@@ -27,7 +29,9 @@ describe('migration 1763800000900-AadScheme', () => {
         { id: 'before', aad_scheme: 1 },
       ]);
       await db.ds.query(`UPDATE tenants SET aad_scheme = 2, aad_scheme_raised_at = now() WHERE id = 'before'`);
-      await expect(db.ds.query(`UPDATE tenants SET aad_scheme = 1 WHERE id = 'before'`)).rejects.toMatchObject({ driverError: expect.objectContaining({ code: 'VK002' }) });
+      await expect(db.ds.query(`UPDATE tenants SET aad_scheme = 1 WHERE id = 'before'`)).rejects.toMatchObject({
+        driverError: expect.objectContaining({ code: 'VK002' }),
+      });
       await expect(db.ds.query(`UPDATE tenants SET aad_scheme = 3 WHERE id = 'before'`)).rejects.toThrow();
       await db.ds.query(`INSERT INTO key_jobs (id, kind, requested_by) VALUES (gen_random_uuid(), 'aad_reseal', 't')`);
     } finally {

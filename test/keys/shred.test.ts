@@ -26,74 +26,134 @@ describe('crypto-shredding', () => {
   afterAll(() => v?.close());
 
   const backupOf = async (tenant: string, user: string) =>
-    (await v.db.ds.query(`SELECT id, subject, integration, tk_version, dek_wrapped, api_key_ct FROM vault.connections WHERE tenant = $1 AND subject = $2`, [tenant, user]))[0];
-  const opens = (b: { id: string; subject: string; integration: string; dek_wrapped: Buffer; api_key_ct: Buffer }, tenant: string, keyring = v.vault.app.get(Keyring)) =>
-    keyring.open({ tenant: asTenantId(tenant), table: 'connections', id: b.id, bind: { subject: b.subject, integration: b.integration } }, b.dek_wrapped, 'api_key', b.api_key_ct).then((k) => k.toString());
+    (
+      await v.db.ds.query(
+        `SELECT id, subject, integration, tk_version, dek_wrapped, api_key_ct FROM vault.connections WHERE tenant = $1 AND subject = $2`,
+        [tenant, user],
+      )
+    )[0];
+  const opens = (
+    b: { id: string; subject: string; integration: string; dek_wrapped: Buffer; api_key_ct: Buffer },
+    tenant: string,
+    keyring = v.vault.app.get(Keyring),
+  ) =>
+    keyring
+      .open(
+        { tenant: asTenantId(tenant), table: 'connections', id: b.id, bind: { subject: b.subject, integration: b.integration } },
+        b.dek_wrapped,
+        'api_key',
+        b.api_key_ct,
+      )
+      .then((k) => k.toString());
 
-  it('a user: their connections go, and a tenant-key rotation destroys the key that wrapped them; ' +
-    'a backup copy no longer decrypts', async () => {
-    const backup = await backupOf('shr', 'alice');
-    expect(await opens(backup, 'shr')).toBe('key-shr-alice');
-    const r = await v.call('DELETE', '/v1/admin/users/alice', { token: v.issuer.adminToken('shr') });
-    expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ user: 'alice', connections_destroyed: 1, tenant_key_rotation: { kind: 'tenant_rotate', tenant: 'shr' } });
-    expect((await release(v, 'shr', 'alice')).status).toBe(404);
-
-    expect(await v.vault.app.get(KeyJobRunner).runOnce(r.body.tenant_key_rotation.id)).toMatchObject({ status: 'succeeded' });
-    await expect(opens(backup, 'shr')).rejects.toBeInstanceOf(KeyUnwrapError);
-    // Putting the backup row back is refused outright: it names a destroyed tenant-key version.
-    await expect(
-      v.db.ds.query(`INSERT INTO vault.connections (id, tenant, integration, subject, kind, tk_version, dek_wrapped, ` +
-        `api_key_ct) VALUES ($1, 'shr', 'openai', 'alice', 'api_key', $2, $3, $4)`, [
-        backup.id, backup.tk_version, backup.dek_wrapped, backup.api_key_ct,
-      ]),
-    ).rejects.toMatchObject({ code: 'VK001' });
-    expect((await release(v, 'shr', 'bob')).body.api_key).toBe('key-shr-bob');
-
-    const [event] = await v.db.ds.query(`SELECT outcome, subject, details FROM vault.audit_events WHERE tenant = 'shr' AND action = 'key.shred'`);
-    expect(event).toMatchObject({ outcome: 'allowed', subject: 'alice', details: { scope: 'user', connections: 1, connection_ids: [backup.id], job: r.body.tenant_key_rotation.id, by: 'admin@shr' } });
-    // A user with nothing stored: nothing to rotate.
-    const none = await v.call('DELETE', '/v1/admin/users/nobody', { token: v.issuer.adminToken('shr') });
-    expect(none.body).toEqual({ user: 'nobody', connections_destroyed: 0, tenant_key_rotation: null });
-  });
-
-  it('a tenant: every tenant key destroyed and every row deleted in one step; other processes drop their cached keys; ' +
-    'the tenant can start afresh', async () => {
-    const backup = await backupOf('gone', 'dave');
-    // Another API process that has the tenant's key cached.
-    const other = await startVault(
-      loadConfig({ NODE_ENV: 'test', PORT: '0', HOST: '127.0.0.1', VAULT_PUBLIC_URL: 'https://vault.test.example', DATABASE_URL: v.db.url, LOCAL_KEK_FILE: kekFile, TRUSTED_ISSUERS: JSON.stringify([v.issuer.config()]), VAULT_DEV_ISSUER: 'false', KEY_CACHE_SYNC_SECONDS: '1' }),
-      { logger: false },
-    );
-    try {
-      expect((await release(v, 'gone', 'dave', other.url)).status).toBe(200);
-      const admin = v.issuer.adminToken('gone');
-      expect((await v.call('DELETE', '/v1/admin/tenant', { token: admin })).status).toBe(400);
-      expect((await v.call('DELETE', '/v1/admin/tenant?confirm=shr', { token: admin })).status).toBe(400);
-      const r = await v.call('DELETE', '/v1/admin/tenant?confirm=gone', { token: admin });
+  it(
+    'a user: their connections go, and a tenant-key rotation destroys the key that wrapped them; ' + 'a backup copy no longer decrypts',
+    async () => {
+      const backup = await backupOf('shr', 'alice');
+      expect(await opens(backup, 'shr')).toBe('key-shr-alice');
+      const r = await v.call('DELETE', '/v1/admin/users/alice', { token: v.issuer.adminToken('shr') });
       expect(r.status).toBe(200);
-      expect(r.body).toEqual({ tenant: 'gone', tenant_keys_destroyed: [1], connections_destroyed: 2, integrations_destroyed: 1, agents_deleted: 1, policies_deleted: 1 });
+      expect(r.body).toMatchObject({
+        user: 'alice',
+        connections_destroyed: 1,
+        tenant_key_rotation: { kind: 'tenant_rotate', tenant: 'shr' },
+      });
+      expect((await release(v, 'shr', 'alice')).status).toBe(404);
 
-      const keys = await v.db.ds.query(`SELECT status, octet_length(wrapped) AS len FROM vault.tenant_keys WHERE tenant = 'gone'`);
-      expect(keys).toEqual([{ status: 'destroyed', len: 0 }]);
-      for (const table of ['connections', 'integrations', 'agents', 'policies']) {
-        expect((await v.db.ds.query(`SELECT count(*)::int AS n FROM vault.${table} WHERE tenant = 'gone'`))[0].n).toBe(0);
+      expect(await v.vault.app.get(KeyJobRunner).runOnce(r.body.tenant_key_rotation.id)).toMatchObject({ status: 'succeeded' });
+      await expect(opens(backup, 'shr')).rejects.toBeInstanceOf(KeyUnwrapError);
+      // Putting the backup row back is refused outright: it names a destroyed tenant-key version.
+      await expect(
+        v.db.ds.query(
+          `INSERT INTO vault.connections (id, tenant, integration, subject, kind, tk_version, dek_wrapped, ` +
+            `api_key_ct) VALUES ($1, 'shr', 'openai', 'alice', 'api_key', $2, $3, $4)`,
+          [backup.id, backup.tk_version, backup.dek_wrapped, backup.api_key_ct],
+        ),
+      ).rejects.toMatchObject({ code: 'VK001' });
+      expect((await release(v, 'shr', 'bob')).body.api_key).toBe('key-shr-bob');
+
+      const [event] = await v.db.ds.query(
+        `SELECT outcome, subject, details FROM vault.audit_events WHERE tenant = 'shr' AND action = 'key.shred'`,
+      );
+      expect(event).toMatchObject({
+        outcome: 'allowed',
+        subject: 'alice',
+        details: { scope: 'user', connections: 1, connection_ids: [backup.id], job: r.body.tenant_key_rotation.id, by: 'admin@shr' },
+      });
+      // A user with nothing stored: nothing to rotate.
+      const none = await v.call('DELETE', '/v1/admin/users/nobody', { token: v.issuer.adminToken('shr') });
+      expect(none.body).toEqual({ user: 'nobody', connections_destroyed: 0, tenant_key_rotation: null });
+    },
+  );
+
+  it(
+    'a tenant: every tenant key destroyed and every row deleted in one step; other processes drop their cached keys; ' +
+      'the tenant can start afresh',
+    async () => {
+      const backup = await backupOf('gone', 'dave');
+      // Another API process that has the tenant's key cached.
+      const other = await startVault(
+        loadConfig({
+          NODE_ENV: 'test',
+          PORT: '0',
+          HOST: '127.0.0.1',
+          VAULT_PUBLIC_URL: 'https://vault.test.example',
+          DATABASE_URL: v.db.url,
+          LOCAL_KEK_FILE: kekFile,
+          TRUSTED_ISSUERS: JSON.stringify([v.issuer.config()]),
+          VAULT_DEV_ISSUER: 'false',
+          KEY_CACHE_SYNC_SECONDS: '1',
+        }),
+        { logger: false },
+      );
+      try {
+        expect((await release(v, 'gone', 'dave', other.url)).status).toBe(200);
+        const admin = v.issuer.adminToken('gone');
+        expect((await v.call('DELETE', '/v1/admin/tenant', { token: admin })).status).toBe(400);
+        expect((await v.call('DELETE', '/v1/admin/tenant?confirm=shr', { token: admin })).status).toBe(400);
+        const r = await v.call('DELETE', '/v1/admin/tenant?confirm=gone', { token: admin });
+        expect(r.status).toBe(200);
+        expect(r.body).toEqual({
+          tenant: 'gone',
+          tenant_keys_destroyed: [1],
+          connections_destroyed: 2,
+          integrations_destroyed: 1,
+          agents_deleted: 1,
+          policies_deleted: 1,
+        });
+
+        const keys = await v.db.ds.query(`SELECT status, octet_length(wrapped) AS len FROM vault.tenant_keys WHERE tenant = 'gone'`);
+        expect(keys).toEqual([{ status: 'destroyed', len: 0 }]);
+        for (const table of ['connections', 'integrations', 'agents', 'policies']) {
+          expect((await v.db.ds.query(`SELECT count(*)::int AS n FROM vault.${table} WHERE tenant = 'gone'`))[0].n).toBe(0);
+        }
+        await expect(opens(backup, 'gone')).rejects.toBeInstanceOf(KeyUnwrapError);
+        // The other process forgets the destroyed key within its cache-sync interval.
+        await waitFor(
+          'the other process to drop the key',
+          () =>
+            opens(backup, 'gone', other.app.get(Keyring)).then(
+              () => false,
+              (e) => e instanceof KeyUnwrapError,
+            ),
+          10_000,
+          200,
+        );
+        const [event] = await v.db.ds.query(
+          `SELECT outcome, details FROM vault.audit_events WHERE tenant = 'gone' AND action = 'key.shred'`,
+        );
+        expect(event).toMatchObject({ outcome: 'allowed', details: { scope: 'tenant', tenant_keys: [1], connections: 2 } });
+      } finally {
+        await other.close();
       }
-      await expect(opens(backup, 'gone')).rejects.toBeInstanceOf(KeyUnwrapError);
-      // The other process forgets the destroyed key within its cache-sync interval.
-      await waitFor('the other process to drop the key', () => opens(backup, 'gone', other.app.get(Keyring)).then(() => false, (e) => e instanceof KeyUnwrapError), 10_000, 200);
-      const [event] = await v.db.ds.query(`SELECT outcome, details FROM vault.audit_events WHERE tenant = 'gone' AND action = 'key.shred'`);
-      expect(event).toMatchObject({ outcome: 'allowed', details: { scope: 'tenant', tenant_keys: [1], connections: 2 } });
-    } finally {
-      await other.close();
-    }
-    // Another tenant is untouched; the shredded one starts again under a new tenant key.
-    expect((await release(v, 'shr', 'carol')).body.api_key).toBe('key-shr-carol');
-    await seedTenant(v, 'gone', ['dave']);
-    expect((await release(v, 'gone', 'dave')).body.api_key).toBe('key-gone-dave');
-    expect(await v.db.ds.query(`SELECT version, status FROM vault.tenant_keys WHERE tenant = 'gone' ORDER BY version`)).toEqual([
-      { version: 1, status: 'destroyed' },
-      { version: 2, status: 'active' },
-    ]);
-  });
+      // Another tenant is untouched; the shredded one starts again under a new tenant key.
+      expect((await release(v, 'shr', 'carol')).body.api_key).toBe('key-shr-carol');
+      await seedTenant(v, 'gone', ['dave']);
+      expect((await release(v, 'gone', 'dave')).body.api_key).toBe('key-gone-dave');
+      expect(await v.db.ds.query(`SELECT version, status FROM vault.tenant_keys WHERE tenant = 'gone' ORDER BY version`)).toEqual([
+        { version: 1, status: 'destroyed' },
+        { version: 2, status: 'active' },
+      ]);
+    },
+  );
 });

@@ -5,7 +5,12 @@ import { TestVault } from '../support/vault';
 const ROOT = join(__dirname, '..', '..');
 
 /** Polls until `cond` holds; fails with `what` after `timeoutMs` (a bound, not a timing assertion). */
-export async function waitFor<T>(what: string, cond: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20_000, everyMs = 50): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  cond: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 20_000,
+  everyMs = 50,
+): Promise<T> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const v = await cond();
@@ -20,7 +25,10 @@ export async function seedTenant(v: TestVault, tenant: string, users: string[], 
   const a = v.issuer.adminToken(tenant);
   expect((await v.call('PUT', '/v1/admin/integrations/openai', { token: a, body: { provider: 'api_key' } })).status).toBeLessThan(300);
   expect((await v.call('PUT', '/v1/admin/agents/mcp-1', { token: a, body: { name: 'agent' } })).status).toBeLessThan(300);
-  expect((await v.call('PUT', '/v1/admin/policies/p', { token: a, body: { agents: ['mcp-1'], integrations: ['openai'], effect: 'allow' } })).status).toBeLessThan(300);
+  expect(
+    (await v.call('PUT', '/v1/admin/policies/p', { token: a, body: { agents: ['mcp-1'], integrations: ['openai'], effect: 'allow' } }))
+      .status,
+  ).toBeLessThan(300);
   await inBatches(users, concurrency, async (u) => {
     const r = await putKey(v, tenant, u, `key-${tenant}-${u}`);
     expect(r.status).toBeLessThan(300);
@@ -34,7 +42,9 @@ export function putKey(v: TestVault, tenant: string, user: string, value: string
 export function release(v: TestVault, tenant: string, user: string, base?: string) {
   const token = v.issuer.agentToken({ tenant, user, agent: 'mcp-1', integrations: ['openai'] });
   if (!base) return v.call('POST', '/v1/connections/openai/token', { token });
-  return fetch(`${base}/v1/connections/openai/token`, { method: 'POST', headers: { authorization: `Bearer ${token}` } }).then(async (r) => ({ status: r.status, body: (await r.json()) as any }));
+  return fetch(`${base}/v1/connections/openai/token`, { method: 'POST', headers: { authorization: `Bearer ${token}` } }).then(
+    async (r) => ({ status: r.status, body: (await r.json()) as any }),
+  );
 }
 
 export async function inBatches<T>(items: T[], size: number, fn: (item: T) => Promise<void>): Promise<void> {

@@ -25,11 +25,22 @@ beforeAll(async () => {
 afterAll(() => kv.dispose());
 
 function sdkClient(): KeyClient {
-  return new KeyClient(kv.url, new StaticTokenCredential(kv.token), { tlsOptions: { ca: kv.caPem }, disableChallengeResourceVerification: true, retryOptions: { maxRetries: 0 } });
+  return new KeyClient(kv.url, new StaticTokenCredential(kv.token), {
+    tlsOptions: { ca: kv.caPem },
+    disableChallengeResourceVerification: true,
+    retryOptions: { maxRetries: 0 },
+  });
 }
 
 function config(): AzureKeyProviderConfig {
-  return { kind: 'azure', vaultUrl: kv.url, keyName: 'kek', caFile: kv.caFile, disableChallengeResourceVerification: true, credential: { kind: 'static', token: kv.token } };
+  return {
+    kind: 'azure',
+    vaultUrl: kv.url,
+    keyName: 'kek',
+    caFile: kv.caFile,
+    disableChallengeResourceVerification: true,
+    credential: { kind: 'static', token: kv.token },
+  };
 }
 
 const head = { seq: '42', hash: 'ab'.repeat(32), at: '2026-12-04T15:00:00.000Z', vault: 'https://vault.example.com' };
@@ -47,13 +58,24 @@ describe('the emulator sign operation (real SDK)', () => {
     const es = await client.getCryptographyClient('sign-ec', { keyVersion: ec.version }).sign('ES256', digest);
     expect(es.keyID).toBe(ec.kid);
     expect(es.result).toHaveLength(64);
-    const ecPublic = { key: { kty: 'EC', crv: 'P-256', x: Buffer.from(ecKey.key!.x!).toString('base64url'), y: Buffer.from(ecKey.key!.y!).toString('base64url') }, format: 'jwk' as const };
+    const ecPublic = {
+      key: {
+        kty: 'EC',
+        crv: 'P-256',
+        x: Buffer.from(ecKey.key!.x!).toString('base64url'),
+        y: Buffer.from(ecKey.key!.y!).toString('base64url'),
+      },
+      format: 'jwk' as const,
+    };
     expect(verify('sha256', data, { ...ecPublic, dsaEncoding: 'ieee-p1363' }, Buffer.from(es.result))).toBe(true);
     expect(verify('sha256', Buffer.from('other data'), { ...ecPublic, dsaEncoding: 'ieee-p1363' }, Buffer.from(es.result))).toBe(false);
 
     const rsaKey = await client.getKey('sign-rsa');
     const rs = await client.getCryptographyClient('sign-rsa', { keyVersion: rsa.version }).sign('RS256', digest);
-    const rsaPublic = { key: { kty: 'RSA', n: Buffer.from(rsaKey.key!.n!).toString('base64url'), e: Buffer.from(rsaKey.key!.e!).toString('base64url') }, format: 'jwk' as const };
+    const rsaPublic = {
+      key: { kty: 'RSA', n: Buffer.from(rsaKey.key!.n!).toString('base64url'), e: Buffer.from(rsaKey.key!.e!).toString('base64url') },
+      format: 'jwk' as const,
+    };
     expect(verify('sha256', data, rsaPublic, Buffer.from(rs.result))).toBe(true);
     expect(kv.requestLog.filter((e) => e.operation === 'sign' && e.status === 200)).toHaveLength(2);
   });
@@ -69,7 +91,7 @@ describe('the emulator sign operation (real SDK)', () => {
 });
 
 describe('AzureAuditSigner', () => {
-  it('signs anchors in Key Vault; verifiers get each version\'s public key, and nothing for a foreign kid', async () => {
+  it("signs anchors in Key Vault; verifiers get each version's public key, and nothing for a foreign kid", async () => {
     const first = await kv.createKey('audit', { kty: 'EC' });
     const signer = new AzureAuditSigner(config(), 'audit');
     await signer.init();
@@ -99,7 +121,9 @@ describe('AzureAuditSigner', () => {
     await signer.init();
     const s = await signer.sign(anchorPayload(head));
     expect(s.alg).toBe('RS256');
-    expect(anchorSignatureValid({ ...head, alg: s.alg, kid: s.kid, sig: s.sig.toString('base64url') }, (await signer.publicKey(s.kid))!)).toBe(true);
+    expect(
+      anchorSignatureValid({ ...head, alg: s.alg, kid: s.kid, sig: s.sig.toString('base64url') }, (await signer.publicKey(s.kid))!),
+    ).toBe(true);
   });
 
   it('refuses at start a key that may not sign', async () => {

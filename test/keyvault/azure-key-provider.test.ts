@@ -63,7 +63,9 @@ describe('Key Vault emulator with the real SDK', () => {
       req.end();
     });
     expect(res.status).toBe(401);
-    expect(res.headers['www-authenticate']).toMatch(/^Bearer authorization="https:\/\/login\.microsoftonline\.com\/[0-9a-f-]{36}", resource="https:\/\/vault\.azure\.net"$/);
+    expect(res.headers['www-authenticate']).toMatch(
+      /^Bearer authorization="https:\/\/login\.microsoftonline\.com\/[0-9a-f-]{36}", resource="https:\/\/vault\.azure\.net"$/,
+    );
     expect(JSON.parse(res.body)).toEqual({ error: { code: 'Unauthorized', message: expect.any(String) } });
   });
 

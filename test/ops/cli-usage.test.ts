@@ -24,8 +24,11 @@ describe('CLI usage: --help and usage errors', () => {
   });
 
   it.each([
-    [['dev-token', '--ttl', '-5'], "error: Option '--ttl' argument is ambiguous. Did you forget to specify the option " +
-      "argument for '--ttl'? To specify an option argument starting with a dash use '--ttl=-XYZ'."],
+    [
+      ['dev-token', '--ttl', '-5'],
+      "error: Option '--ttl' argument is ambiguous. Did you forget to specify the option " +
+        "argument for '--ttl'? To specify an option argument starting with a dash use '--ttl=-XYZ'.",
+    ],
     [['dev-token', '--ttl=-5'], "error: --ttl must be a positive whole number of seconds, not '-5'"],
     [['dev-token', '--ttl', 'soon'], "error: --ttl must be a positive whole number of seconds, not 'soon'"],
     [['dev-token', '--bogus'], "error: Unknown option '--bogus'."],

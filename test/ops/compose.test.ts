@@ -25,7 +25,10 @@ type Service = {
 
 describe('docker-compose.yml', () => {
   // Compose resolves YAML merge keys (`<<: *vault-env`), so the parse does too.
-  const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, Service>; volumes?: Record<string, unknown> };
+  const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+    services: Record<string, Service>;
+    volumes?: Record<string, unknown>;
+  };
   const s = compose.services;
 
   it('runs postgres, Lowkey Vault, the API and the worker, each with a health check', () => {
@@ -50,7 +53,9 @@ describe('docker-compose.yml', () => {
     const kvDependency = Object.entries(conditions('vault')).find(([k]) => k !== 'postgres')!;
     expect(kvDependency[1]).toMatch(/^service_(completed_successfully|healthy)$/);
     const init = s[kvDependency[0]];
-    expect(Object.fromEntries(Object.entries(init.depends_on ?? {}).map(([k, v]) => [k, v.condition]))).toMatchObject({ 'lowkey-vault': 'service_healthy' });
+    expect(Object.fromEntries(Object.entries(init.depends_on ?? {}).map(([k, v]) => [k, v.condition]))).toMatchObject({
+      'lowkey-vault': 'service_healthy',
+    });
     for (const svc of Object.values(s)) for (const dep of Object.keys(svc.depends_on ?? {})) expect(Object.keys(s)).toContain(dep);
   });
 
@@ -67,10 +72,18 @@ describe('docker-compose.yml', () => {
       expect([name, unknown]).toEqual([name, []]);
     }
     // `${VAR:-default}` as compose would substitute it with VAR unset.
-    const env = Object.fromEntries(Object.entries(s.vault.environment!).map(([k, v]) => [k, String(v).replace(/\$\{[A-Z_]+:-([^}]*)\}/g, '$1')]));
+    const env = Object.fromEntries(
+      Object.entries(s.vault.environment!).map(([k, v]) => [k, String(v).replace(/\$\{[A-Z_]+:-([^}]*)\}/g, '$1')]),
+    );
     const config = loadConfig(env);
     expect(config.env).toBe('production');
-    expect(config.keyProvider).toMatchObject({ kind: 'azure', vaultUrl: 'https://lowkey-vault:8443', keyName: 'kek', caFile: '/certs/lowkey-vault.pem', disableChallengeResourceVerification: true });
+    expect(config.keyProvider).toMatchObject({
+      kind: 'azure',
+      vaultUrl: 'https://lowkey-vault:8443',
+      keyName: 'kek',
+      caFile: '/certs/lowkey-vault.pem',
+      disableChallengeResourceVerification: true,
+    });
     expect(config.database.url).toMatch(/@postgres:5432\//);
     // The CA file is the one keyvault-init fetched into the shared volume.
     const certVolume = (svc: Service & { volumes?: string[] }) => (svc.volumes ?? []).find((v) => v.includes(':/certs'));
@@ -119,15 +132,24 @@ describe('Dockerfile', () => {
     for (const flag of argv.slice(1, -1)) expect(flag).toMatch(/^--[a-z-]+(=\S+)?$/);
   });
 
-  it("starts node with heap flags node accepts (a rejected flag would stop the container at start)", () => {
+  it('starts node with heap flags node accepts (a rejected flag would stop the container at start)', () => {
     const env = final.find((i) => /^ENV NODE_OPTIONS=/.test(i));
     const nodeOptions = JSON.parse(env!.replace(/^ENV NODE_OPTIONS=/, '')) as string;
     expect(nodeOptions).toMatch(/--max-old-space-size=\d+/);
-    const argv = JSON.parse(final.filter((i) => /^CMD\s/.test(i)).pop()!.replace(/^CMD\s+/, '')) as string[];
-    const run = spawnSync(process.execPath, [...argv.slice(1, -1), '-e', 'process.stdout.write(String(require("v8").getHeapStatistics().heap_size_limit))'], {
-      env: { PATH: process.env.PATH, NODE_OPTIONS: nodeOptions },
-      encoding: 'utf8',
-    });
+    const argv = JSON.parse(
+      final
+        .filter((i) => /^CMD\s/.test(i))
+        .pop()!
+        .replace(/^CMD\s+/, ''),
+    ) as string[];
+    const run = spawnSync(
+      process.execPath,
+      [...argv.slice(1, -1), '-e', 'process.stdout.write(String(require("v8").getHeapStatistics().heap_size_limit))'],
+      {
+        env: { PATH: process.env.PATH, NODE_OPTIONS: nodeOptions },
+        encoding: 'utf8',
+      },
+    );
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     // The old-space bound took effect (V8 adds the young generation to it).

@@ -12,7 +12,9 @@ const available = existsSync(CHROMIUM);
 // In CI the browser parts must run: a missing browser fails the suite there instead of skipping it.
 if (!available && process.env.CI) throw new Error(`no browser at ${CHROMIUM}: .ci/run installs Debian's chromium with apt`);
 if (!available) {
-  console.warn(`SKIPPED browser parts of test/ops/dashboard.test.ts: no browser at ${CHROMIUM} (.ci/run installs Debian's chromium with apt)`);
+  console.warn(
+    `SKIPPED browser parts of test/ops/dashboard.test.ts: no browser at ${CHROMIUM} (.ci/run installs Debian's chromium with apt)`,
+  );
 }
 const itInBrowser = available ? it : it.skip;
 
@@ -54,8 +56,12 @@ describe('operator dashboard', () => {
     base = `http://127.0.0.1:${port}`;
     provider = await startTestProvider({ mode: 'google', redirectUris: [`${base}/oauth/callback`] });
     v = await startTestVault({
-      PORT: String(port), VAULT_PUBLIC_URL: base, VAULT_AUDIENCE: AUDIENCE, OUTBOUND_ALLOW_HOSTS: '127.0.0.1',
-      KEY_JOBS_IN_PROCESS: 'true', KEY_ROTATION_RETIRE_DELAY_MS: '0',
+      PORT: String(port),
+      VAULT_PUBLIC_URL: base,
+      VAULT_AUDIENCE: AUDIENCE,
+      OUTBOUND_ALLOW_HOSTS: '127.0.0.1',
+      KEY_JOBS_IN_PROCESS: 'true',
+      KEY_ROTATION_RETIRE_DELAY_MS: '0',
     });
     const put = async (tenant: string, path: string, body: unknown) => {
       const r = await v.call('PUT', path, { token: v.issuer.adminToken(tenant), body });
@@ -63,9 +69,19 @@ describe('operator dashboard', () => {
     };
     await put(T, '/v1/admin/integrations/openai', { provider: 'api_key', display_name: 'OpenAI' });
     await put(T, '/v1/admin/integrations/calendar', {
-      provider: 'custom-oauth2', display_name: 'Team Calendar', client_id: provider.clientId, client_secret: provider.clientSecret,
-      authorize_url: `${provider.url}/auth`, token_url: `${provider.url}/token`, scopes: ['openid', 'email', 'calendar.read'],
-      provider_options: { issuer: provider.issuer, require_iss: true, identity: { source: 'id_token', subject: 'sub', email: 'email' }, authorize_params: { access_type: 'offline', prompt: 'consent' } },
+      provider: 'custom-oauth2',
+      display_name: 'Team Calendar',
+      client_id: provider.clientId,
+      client_secret: provider.clientSecret,
+      authorize_url: `${provider.url}/auth`,
+      token_url: `${provider.url}/token`,
+      scopes: ['openid', 'email', 'calendar.read'],
+      provider_options: {
+        issuer: provider.issuer,
+        require_iss: true,
+        identity: { source: 'id_token', subject: 'sub', email: 'email' },
+        authorize_params: { access_type: 'offline', prompt: 'consent' },
+      },
     });
     await put(T, '/v1/admin/agents/mcp-1', { name: 'Assistant' });
     await put(T, '/v1/admin/agents/rogue', { name: 'Not allowed' });
@@ -78,8 +94,11 @@ describe('operator dashboard', () => {
     // Two OAuth connections through the real flow (over HTTP), then their refreshes fail for real.
     for (const user of ['dave', 'erin']) await connect(user);
     const release = (user: string, agent: string, integration: string) =>
-      v.call('POST', `/v1/connections/${integration}/token`, { token: v.issuer.agentToken({ tenant: T, user, agent, integrations: [integration] }) });
-    const expire = (user: string) => v.db.ds.query(`UPDATE vault.connections SET expires_at = now() - interval '1 second' WHERE subject = $1`, [user]);
+      v.call('POST', `/v1/connections/${integration}/token`, {
+        token: v.issuer.agentToken({ tenant: T, user, agent, integrations: [integration] }),
+      });
+    const expire = (user: string) =>
+      v.db.ds.query(`UPDATE vault.connections SET expires_at = now() - interval '1 second' WHERE subject = $1`, [user]);
     await expire('dave');
     await provider.faults({ next: [{ status: 400, body: { error: 'invalid_grant', error_description: 'grant revoked' } }] });
     expect((await release('dave', 'mcp-1', 'calendar')).status).toBe(409);
@@ -95,7 +114,9 @@ describe('operator dashboard', () => {
     // A finished tenant-key rotation, so the key section has two versions and a job.
     const rotate = await v.call('POST', '/v1/admin/keys/rotate', { token: admin(), body: { target: 'tenant' } });
     expect(rotate.status).toBe(202);
-    await waitFor('the rotation', async () => ((await v.call('GET', `/v1/admin/keys/jobs/${rotate.body.job.id}`, { token: admin() })).body.status === 'succeeded' ? true : undefined));
+    await waitFor('the rotation', async () =>
+      (await v.call('GET', `/v1/admin/keys/jobs/${rotate.body.job.id}`, { token: admin() })).body.status === 'succeeded' ? true : undefined,
+    );
 
     // Another tenant, with names that must never appear on acme's page.
     await put(OTHER, '/v1/admin/integrations/globex-secret-int', { provider: 'api_key', display_name: 'Globex' });
@@ -103,7 +124,9 @@ describe('operator dashboard', () => {
     await put(OTHER, '/v1/admin/policies/gp', { agents: ['globex-agent'], integrations: ['globex-secret-int'], effect: 'allow' });
     await put(OTHER, '/v1/admin/connections/globex-secret-int/users/mallory', { api_key: 'sk-globex-999' });
     for (let i = 0; i < 3; i++) {
-      const r = await v.call('POST', '/v1/connections/globex-secret-int/token', { token: v.issuer.agentToken({ tenant: OTHER, user: 'mallory', agent: 'globex-agent', integrations: ['globex-secret-int'] }) });
+      const r = await v.call('POST', '/v1/connections/globex-secret-int/token', {
+        token: v.issuer.agentToken({ tenant: OTHER, user: 'mallory', agent: 'globex-agent', integrations: ['globex-secret-int'] }),
+      });
       expect(r.status).toBe(200);
     }
 
@@ -112,12 +135,33 @@ describe('operator dashboard', () => {
     // authentication at the token endpoint by a client nobody can be sure of (unattributed).
     const forged = admin().slice(0, -4) + 'AAAA';
     for (let i = 0; i < 2; i++) expect((await v.call('GET', '/v1/admin/agents', { token: forged })).status).toBe(401);
-    expect((await v.call('GET', '/v1/admin/agents', { token: v.issuer.agentToken({ tenant: T, user: 'alice', agent: 'mcp-1', integrations: ['openai'] }) })).status).toBe(403);
-    expect((await v.call('GET', '/v1/admin/agents', { token: v.issuer.agentToken({ tenant: OTHER, user: 'mallory', agent: 'globex-agent', integrations: ['globex-secret-int'] }) })).status).toBe(403);
+    expect(
+      (
+        await v.call('GET', '/v1/admin/agents', {
+          token: v.issuer.agentToken({ tenant: T, user: 'alice', agent: 'mcp-1', integrations: ['openai'] }),
+        })
+      ).status,
+    ).toBe(403);
+    expect(
+      (
+        await v.call('GET', '/v1/admin/agents', {
+          token: v.issuer.agentToken({ tenant: OTHER, user: 'mallory', agent: 'globex-agent', integrations: ['globex-secret-int'] }),
+        })
+      ).status,
+    ).toBe(403);
     for (let i = 0; i < 3; i++) {
       const r = await fetch(`${base}/oauth2/token`, {
-        method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: 'x.y.z', subject_token_type: 'urn:ietf:params:oauth:token-type:access_token', scope: 'connections:openai', client_id: 'ghost-client', client_assertion_type: 'bogus', client_assertion: 'a' }).toString(),
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+          subject_token: 'x.y.z',
+          subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+          scope: 'connections:openai',
+          client_id: 'ghost-client',
+          client_assertion_type: 'bogus',
+          client_assertion: 'a',
+        }).toString(),
       });
       expect([r.status, await r.text()]).toEqual([401, expect.stringContaining('invalid_client')]);
     }
@@ -162,7 +206,11 @@ describe('operator dashboard', () => {
       const user = v.issuer.sign({ sub: 'alice', tid: T, scope: 'openid' });
       const agent = v.issuer.agentToken({ tenant: T, user: 'alice', agent: 'mcp-1', integrations: ['openai'] });
       const forged = admin().slice(0, -4) + 'AAAA';
-      for (const [token, status] of [[user, 403], [agent, 403], [forged, 401]] as const) {
+      for (const [token, status] of [
+        [user, 403],
+        [agent, 403],
+        [forged, 401],
+      ] as const) {
         const r = await v.call('GET', '/dashboard', { token });
         expect([token === forged, r.status]).toEqual([token === forged, status]);
         expect(r.text).not.toMatch(/data-figure|alice|openai/);
@@ -204,10 +252,13 @@ describe('operator dashboard', () => {
     /** The admin-change rows as "action target by [tenant]". */
     const changesOf = (text: string) =>
       [...text.matchAll(/<tr data-admin-change="[a-z_.]+">([^]*?)<\/tr>/g)].map((m) =>
-        [...m[1].matchAll(/<td>(?:<code[^>]*>)?([^<]*)/g)].slice(1).map((c) => c[1]).join(' '),
+        [...m[1].matchAll(/<td>(?:<code[^>]*>)?([^<]*)/g)]
+          .slice(1)
+          .map((c) => c[1])
+          .join(' '),
       );
 
-    it('security view: a tenant admin sees its own refused tokens and admin changes, never other tenants\' or unattributed ones', async () => {
+    it("security view: a tenant admin sees its own refused tokens and admin changes, never other tenants' or unattributed ones", async () => {
       const r = await v.call('GET', '/dashboard', { token: admin() });
       expect(r.status).toBe(200);
       expect(figureOf(r.text, 'security-scope')).toBe('Covers this tenant.');
@@ -227,66 +278,82 @@ describe('operator dashboard', () => {
       expect(changes[0]).toMatch(/^key\./);
       expect(changes).toEqual(
         expect.arrayContaining([
-          'agent.put mcp-1 admin@acme', 'agent.put rogue admin@acme', 'policy.put p1 admin@acme',
-          'integration.put openai admin@acme', 'integration.put calendar admin@acme', 'key.rotate tenant admin@acme',
+          'agent.put mcp-1 admin@acme',
+          'agent.put rogue admin@acme',
+          'policy.put p1 admin@acme',
+          'integration.put openai admin@acme',
+          'integration.put calendar admin@acme',
+          'key.rotate tenant admin@acme',
         ]),
       );
       expect(figureOf(r.text, 'tenant-key-version')).toBe('v2');
       expect(figureOf(r.text, 'kek-version')).toMatch(/^[0-9a-f]{32}$/);
     });
 
-    it('security view: an operator (vault:operator) sees every tenant\'s refused tokens and the unattributed ones, ' +
-      'by reason, issuer and client', async () => {
-      const operator = v.issuer.sign({ sub: 'ops@vault', tid: T, scope: 'vault:admin vault:operator' });
-      const r = await v.call('GET', '/dashboard', { token: operator });
-      expect(r.status).toBe(200);
-      expect(figureOf(r.text, 'security-scope')).toMatch(/every tenant/);
-      const attributed = [...(await refusalsOf(T)), ...(await refusalsOf(OTHER))];
-      // Unattributed: the two forged tokens at the admin API and the earlier tests' unverifiable ones.
-      const unattributed = Number(figureOf(r.text, 'refused-tokens')) - attributed.length;
-      expect(unattributed).toBeGreaterThanOrEqual(2);
-      expect(cellOf(r.text, 'refusal-issuer', '(not verified)')).toBe(unattributed);
-      expect(cellOf(r.text, 'refusal-reason', 'invalid_token')).toBeGreaterThanOrEqual(2);
-      const notUser = attributed.filter((e) => e.reason === 'not_a_user_token').length;
-      expect(notUser).toBeGreaterThanOrEqual(2);
-      expect(cellOf(r.text, 'refusal-reason', 'not_a_user_token')).toBe(notUser);
-      expect(figureOf(r.text, 'invalid-client')).toBe('3');
-      expect(cellOf(r.text, 'invalid-client', 'ghost-client')).toBe(3);
-      // Other tenants' admin changes too, with their tenant named.
-      expect(changesOf(r.text)).toEqual(expect.arrayContaining(['agent.put globex-agent admin@globex globex', 'agent.put mcp-1 admin@acme acme']));
-    });
+    it(
+      "security view: an operator (vault:operator) sees every tenant's refused tokens and the unattributed ones, " +
+        'by reason, issuer and client',
+      async () => {
+        const operator = v.issuer.sign({ sub: 'ops@vault', tid: T, scope: 'vault:admin vault:operator' });
+        const r = await v.call('GET', '/dashboard', { token: operator });
+        expect(r.status).toBe(200);
+        expect(figureOf(r.text, 'security-scope')).toMatch(/every tenant/);
+        const attributed = [...(await refusalsOf(T)), ...(await refusalsOf(OTHER))];
+        // Unattributed: the two forged tokens at the admin API and the earlier tests' unverifiable ones.
+        const unattributed = Number(figureOf(r.text, 'refused-tokens')) - attributed.length;
+        expect(unattributed).toBeGreaterThanOrEqual(2);
+        expect(cellOf(r.text, 'refusal-issuer', '(not verified)')).toBe(unattributed);
+        expect(cellOf(r.text, 'refusal-reason', 'invalid_token')).toBeGreaterThanOrEqual(2);
+        const notUser = attributed.filter((e) => e.reason === 'not_a_user_token').length;
+        expect(notUser).toBeGreaterThanOrEqual(2);
+        expect(cellOf(r.text, 'refusal-reason', 'not_a_user_token')).toBe(notUser);
+        expect(figureOf(r.text, 'invalid-client')).toBe('3');
+        expect(cellOf(r.text, 'invalid-client', 'ghost-client')).toBe(3);
+        // Other tenants' admin changes too, with their tenant named.
+        expect(changesOf(r.text)).toEqual(
+          expect.arrayContaining(['agent.put globex-agent admin@globex globex', 'agent.put mcp-1 admin@acme acme']),
+        );
+      },
+    );
 
-    it('signing in needs the page\'s CSRF token, the vault\'s origin and an admin token; the cookie is ' +
-      'HttpOnly, Strict, scoped to /dashboard', async () => {
-      const ua = new UserAgent();
-      const page = await ua.get(`${base}/dashboard`);
-      const form = parseForm(page.body, /\/dashboard\/session$/)!;
-      expect(form.fields.csrf).toMatch(/^[A-Za-z0-9_-]{43}$/);
-      const post = (fields: Record<string, string>, headers?: Record<string, string>) => ua.post(`${base}/dashboard/session`, fields, headers);
+    it(
+      "signing in needs the page's CSRF token, the vault's origin and an admin token; the cookie is " +
+        'HttpOnly, Strict, scoped to /dashboard',
+      async () => {
+        const ua = new UserAgent();
+        const page = await ua.get(`${base}/dashboard`);
+        const form = parseForm(page.body, /\/dashboard\/session$/)!;
+        expect(form.fields.csrf).toMatch(/^[A-Za-z0-9_-]{43}$/);
+        const post = (fields: Record<string, string>, headers?: Record<string, string>) =>
+          ua.post(`${base}/dashboard/session`, fields, headers);
 
-      expect((await post({ token: admin() })).status).toBe(403); // no CSRF token
-      expect((await post({ token: admin(), csrf: form.fields.csrf }, { origin: 'https://evil.example' })).status).toBe(403);
-      // another browser
-      expect((await new UserAgent().post(`${base}/dashboard/session`, { token: admin(), csrf: form.fields.csrf })).status).toBe(403);
-      const agent = await post({ token: v.issuer.agentToken({ tenant: T, user: 'alice', agent: 'mcp-1', integrations: ['openai'] }), csrf: form.fields.csrf });
-      expect(agent.status).toBe(403);
-      expect(agent.headers.getSetCookie().some((c) => c.startsWith('vault_dashboard='))).toBe(false);
-      expect(ua.cookies(base).has('vault_dashboard')).toBe(false);
+        expect((await post({ token: admin() })).status).toBe(403); // no CSRF token
+        expect((await post({ token: admin(), csrf: form.fields.csrf }, { origin: 'https://evil.example' })).status).toBe(403);
+        // another browser
+        expect((await new UserAgent().post(`${base}/dashboard/session`, { token: admin(), csrf: form.fields.csrf })).status).toBe(403);
+        const agent = await post({
+          token: v.issuer.agentToken({ tenant: T, user: 'alice', agent: 'mcp-1', integrations: ['openai'] }),
+          csrf: form.fields.csrf,
+        });
+        expect(agent.status).toBe(403);
+        expect(agent.headers.getSetCookie().some((c) => c.startsWith('vault_dashboard='))).toBe(false);
+        expect(ua.cookies(base).has('vault_dashboard')).toBe(false);
 
-      const ok = await post({ token: admin(), csrf: form.fields.csrf });
-      expect(ok.status).toBe(303);
-      expect(ok.location).toBe(`${base}/dashboard`);
-      const cookie = ok.headers.getSetCookie().find((c) => c.startsWith('vault_dashboard='))!;
-      expect(cookie).toMatch(/; Path=\/dashboard; HttpOnly; SameSite=Strict; Max-Age=(\d+)$/);
-      expect(Number(/Max-Age=(\d+)/.exec(cookie)![1])).toBeLessThanOrEqual(300); // no longer than the token lives
-      expect((await ua.get(`${base}/dashboard`)).status).toBe(200);
-      // The API does not take the cookie: only the Authorization header.
-      expect((await ua.get(`${base}/v1/admin/audit`)).status).toBe(401);
+        const ok = await post({ token: admin(), csrf: form.fields.csrf });
+        expect(ok.status).toBe(303);
+        expect(ok.location).toBe(`${base}/dashboard`);
+        const cookie = ok.headers.getSetCookie().find((c) => c.startsWith('vault_dashboard='))!;
+        expect(cookie).toMatch(/; Path=\/dashboard; HttpOnly; SameSite=Strict; Max-Age=(\d+)$/);
+        expect(Number(/Max-Age=(\d+)/.exec(cookie)![1])).toBeLessThanOrEqual(300); // no longer than the token lives
+        expect((await ua.get(`${base}/dashboard`)).status).toBe(200);
+        // The API does not take the cookie: only the Authorization header.
+        expect((await ua.get(`${base}/v1/admin/audit`)).status).toBe(401);
 
-      const signedIn = parseForm((await ua.get(`${base}/dashboard`)).body, /\/session\/end$/)!;
-      expect((await ua.post(`${base}/dashboard/session/end`, { csrf: signedIn.fields.csrf })).status).toBe(303);
-      expect((await ua.get(`${base}/dashboard`)).status).toBe(401);
-    });
+        const signedIn = parseForm((await ua.get(`${base}/dashboard`)).body, /\/session\/end$/)!;
+        expect((await ua.post(`${base}/dashboard/session/end`, { csrf: signedIn.fields.csrf })).status).toBe(303);
+        expect((await ua.get(`${base}/dashboard`)).status).toBe(401);
+      },
+    );
   });
 
   describe('in a real browser (JavaScript off)', () => {
@@ -296,11 +363,17 @@ describe('operator dashboard', () => {
 
     beforeAll(async () => {
       if (!available) return;
-      browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+      browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+      });
       context = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 1280, height: 900 } });
       context.on('request', (r) => requests.push(r.url()));
       // Anything off the vault's origin would be refused here, and recorded above.
-      await context.route((url) => url.origin !== base, (route) => route.abort());
+      await context.route(
+        (url) => url.origin !== base,
+        (route) => route.abort(),
+      );
       page = await context.newPage();
     }, 30_000);
 
@@ -311,7 +384,11 @@ describe('operator dashboard', () => {
       // The token field has focus (autofocus); type, Tab to "Sign in", Enter.
       let focused = '';
       for (let i = 0; i < 5 && focused !== 'token'; i++) {
-        focused = (await page.locator(':focus').getAttribute('name', { timeout: 1000 }).catch(() => '')) ?? '';
+        focused =
+          (await page
+            .locator(':focus')
+            .getAttribute('name', { timeout: 1000 })
+            .catch(() => '')) ?? '';
         if (focused !== 'token') await page.keyboard.press('Tab');
       }
       expect(focused).toBe('token');
@@ -325,7 +402,8 @@ describe('operator dashboard', () => {
 
     itInBrowser('shows figures that match the data, a chart with bars, and nothing of the other tenant', async () => {
       await page.reload();
-      const cell = (integration: string, status: string) => page.locator(`td[data-integration="${integration}"][data-status="${status}"]`).textContent();
+      const cell = (integration: string, status: string) =>
+        page.locator(`td[data-integration="${integration}"][data-status="${status}"]`).textContent();
       await expect(cell('openai', 'active')).resolves.toBe('3');
       await expect(cell('anthropic', 'active')).resolves.toBe('1');
       await expect(cell('calendar', 'active')).resolves.toBe('1');
@@ -342,14 +420,21 @@ describe('operator dashboard', () => {
       // Readable labels: hour ticks say what they are, and render at 11 px or more once the chart is scaled into its card.
       const ticks = await page.locator('svg.chart text.tick').allTextContents();
       expect(ticks[0]).toMatch(/^\d\d:00$/);
-      const tickPx = await page.locator('svg.chart text.tick').first().evaluate((t) => {
-        const svg = (t as any).ownerSVGElement;
-        return parseFloat((globalThis as any).getComputedStyle(t).fontSize) * (svg.getBoundingClientRect().width / svg.viewBox.baseVal.width);
-      });
+      const tickPx = await page
+        .locator('svg.chart text.tick')
+        .first()
+        .evaluate((t) => {
+          const svg = (t as any).ownerSVGElement;
+          return (
+            parseFloat((globalThis as any).getComputedStyle(t).fontSize) * (svg.getBoundingClientRect().width / svg.viewBox.baseVal.width)
+          );
+        });
       expect(tickPx).toBeGreaterThanOrEqual(11);
 
       // Releases: what the audit API says, and what we did.
-      const audit = (await v.call('GET', '/v1/admin/audit?action=credential.release&limit=200', { token: admin() })).body.events as Array<{ outcome: string }>;
+      const audit = (await v.call('GET', '/v1/admin/audit?action=credential.release&limit=200', { token: admin() })).body.events as Array<{
+        outcome: string;
+      }>;
       const count = (o: string) => String(audit.filter((e) => e.outcome === o).length);
       await expect(figure('releases-allowed')).resolves.toBe(count('allowed'));
       await expect(figure('releases-denied')).resolves.toBe(count('denied'));
@@ -364,7 +449,9 @@ describe('operator dashboard', () => {
       expect(mine.active_version).toBe(2);
       await expect(figure('on-active')).resolves.toBe('100%');
       const v2 = mine.versions.find((x: { version: number }) => x.version === 2);
-      await expect(page.locator('[data-key-records="2"]').textContent()).resolves.toBe(String(Object.values(v2.records as Record<string, number>).reduce((a, b) => a + b, 0)));
+      await expect(page.locator('[data-key-records="2"]').textContent()).resolves.toBe(
+        String(Object.values(v2.records as Record<string, number>).reduce((a, b) => a + b, 0)),
+      );
       await expect(page.locator('[data-key-version="1"]').textContent()).resolves.toBe('destroyed');
       await expect(page.locator('[data-job-status]').first().textContent()).resolves.toBe('succeeded');
       await expect(page.locator('[data-job-progress]').first().textContent()).resolves.toBe('100%');
@@ -373,7 +460,7 @@ describe('operator dashboard', () => {
       expect(text).not.toMatch(/globex|mallory|sk-/);
     });
 
-    itInBrowser('keyboard focus reaches the skip link, sign-out and the chart\'s table, visibly', async () => {
+    itInBrowser("keyboard focus reaches the skip link, sign-out and the chart's table, visibly", async () => {
       await page.reload();
       const seen: string[] = [];
       for (let i = 0; i < 6; i++) {
@@ -401,7 +488,17 @@ describe('operator dashboard', () => {
       await expect(section.locator('tr[data-admin-change]').count()).resolves.toBeGreaterThanOrEqual(6);
       // Every code (reason codes, actions, integration names) stays on one line, at a desktop and a phone width.
       const broken = () =>
-        page.locator('main code').evaluateAll((els) => els.filter((e) => e.getClientRects().length > 1 || e.getBoundingClientRect().height > 2 * parseFloat((globalThis as any).getComputedStyle(e).fontSize)).map((e) => e.textContent));
+        page
+          .locator('main code')
+          .evaluateAll((els) =>
+            els
+              .filter(
+                (e) =>
+                  e.getClientRects().length > 1 ||
+                  e.getBoundingClientRect().height > 2 * parseFloat((globalThis as any).getComputedStyle(e).fontSize),
+              )
+              .map((e) => e.textContent),
+          );
       await expect(broken()).resolves.toEqual([]);
       await page.setViewportSize({ width: 390, height: 900 });
       try {
@@ -467,7 +564,12 @@ describe('operator dashboard: rate limits', () => {
     for (let i = 0; i < 3; i++) expect((await page()).status).toBe(401);
     expectLimited(await page());
     expectLimited(await page(v.issuer.sign({ sub: 'third-admin@acme', tid: T, scope: 'vault:admin' })));
-    expectLimited(await v.call('POST', '/dashboard/session', { raw: 'token=guess&csrf=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } }));
+    expectLimited(
+      await v.call('POST', '/dashboard/session', {
+        raw: 'token=guess&csrf=x',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      }),
+    );
     const metrics = (await v.call('GET', '/metrics')).text;
     expect(metrics).toMatch(/^vault_rate_limited_total\{route_group="dashboard",limiter="ip"\} [1-9]/m);
     expect(metrics).toMatch(/^vault_rate_limited_total\{route_group="dashboard",limiter="caller"\} 1$/m);

@@ -15,7 +15,12 @@ import { startTestVault } from '../support/vault';
 
 const ROOT = resolve(__dirname, '../..');
 const DOCS = join(ROOT, 'docs');
-const pages = ['README.md', ...readdirSync(DOCS).filter((f) => f.endsWith('.md')).map((f) => join('docs', f))];
+const pages = [
+  'README.md',
+  ...readdirSync(DOCS)
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => join('docs', f)),
+];
 
 /** Markdown without fenced code blocks and inline code spans (links there are examples, not links). */
 function prose(text: string): string {
@@ -32,7 +37,11 @@ function anchors(text: string): Set<string> {
   const out = new Set<string>();
   const seen = new Map<string, number>();
   for (const m of text.replace(/^(```|~~~)[^\n]*\n[\s\S]*?^\1[^\n]*$/gm, '').matchAll(/^#{1,6}\s+(.+?)\s*#*\s*$/gm)) {
-    const base = m[1].toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').trim().replace(/\s/g, '-');
+    const base = m[1]
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+      .trim()
+      .replace(/\s/g, '-');
     const n = seen.get(base) ?? 0;
     seen.set(base, n + 1);
     out.add(n ? `${base}-${n}` : base);
@@ -42,7 +51,15 @@ function anchors(text: string): Set<string> {
 
 describe('documentation links', () => {
   it('finds the pages and their links', () => {
-    expect(pages).toEqual(expect.arrayContaining(['README.md', join('docs', 'README.md'), join('docs', 'api.md'), join('docs', 'configuration.md'), join('docs', 'operations.md')]));
+    expect(pages).toEqual(
+      expect.arrayContaining([
+        'README.md',
+        join('docs', 'README.md'),
+        join('docs', 'api.md'),
+        join('docs', 'configuration.md'),
+        join('docs', 'operations.md'),
+      ]),
+    );
     expect(links(readFileSync(join(ROOT, 'README.md'), 'utf8')).length).toBeGreaterThan(5);
   });
 
@@ -79,7 +96,8 @@ describe('documentation links', () => {
       }
       if (fragment !== undefined) {
         if (!statSync(file).isFile() || !file.endsWith('.md')) problems.push(`${target}: a fragment on a file that is not Markdown`);
-        else if (!anchors(readFileSync(file, 'utf8')).has(fragment.toLowerCase())) problems.push(`${target}: no heading #${fragment} in ${rel}`);
+        else if (!anchors(readFileSync(file, 'utf8')).has(fragment.toLowerCase()))
+          problems.push(`${target}: no heading #${fragment} in ${rel}`);
       }
     }
     expect(problems).toEqual([]);
@@ -136,7 +154,9 @@ describe('reference pages list what the code defines', () => {
       const res = await v.call('GET', '/docs/openapi.json');
       expect(res.status).toBe(200);
       const endpoints = Object.entries(res.body.paths as Record<string, Record<string, unknown>>).flatMap(([path, ops]) =>
-        Object.keys(ops).filter((m) => ['get', 'put', 'post', 'patch', 'delete'].includes(m)).map((m) => `${m.toUpperCase()} ${path}`),
+        Object.keys(ops)
+          .filter((m) => ['get', 'put', 'post', 'patch', 'delete'].includes(m))
+          .map((m) => `${m.toUpperCase()} ${path}`),
       );
       expect(endpoints.length).toBeGreaterThan(40);
       expect(missing(doc('api.md'), endpoints)).toEqual([]);

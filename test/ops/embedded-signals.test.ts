@@ -13,8 +13,11 @@ const ROOT = join(__dirname, '..', '..');
 describe('embedded PostgreSQL and process signals', () => {
   const run = (script: string) =>
     new Promise<string>((resolve, reject) =>
-      execFile(process.execPath, ['-r', './test/support/register-ts.js', '-e', script], { cwd: ROOT, timeout: 60_000 }, (err, stdout, stderr) =>
-        err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+      execFile(
+        process.execPath,
+        ['-r', './test/support/register-ts.js', '-e', script],
+        { cwd: ROOT, timeout: 60_000 },
+        (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
       ),
     );
   const counts = `['SIGTERM','SIGINT','SIGHUP'].map((s) => process.listenerCount(s))`;

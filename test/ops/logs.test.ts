@@ -46,12 +46,21 @@ describe('structured logs: request ids and redaction, proven with canaries (SECU
     // Bearer tokens are secrets too.
     canaries.push(admin, agent);
 
-    const put = async (path: string, body: unknown, status = 201) => expect((await call('PUT', path, { token: admin, body })).status).toBe(status);
+    const put = async (path: string, body: unknown, status = 201) =>
+      expect((await call('PUT', path, { token: admin, body })).status).toBe(status);
     await put('/v1/admin/integrations/openai', { provider: 'api_key' });
-    await put('/v1/admin/integrations/gcal', { provider: 'google', client_id: 'gcal-client', client_secret: CLIENT_SECRET, scopes: ['calendar.readonly'] });
+    await put('/v1/admin/integrations/gcal', {
+      provider: 'google',
+      client_id: 'gcal-client',
+      client_secret: CLIENT_SECRET,
+      scopes: ['calendar.readonly'],
+    });
     await put('/v1/admin/policies/p1', { agents: ['mcp-1'], integrations: ['*'], effect: 'allow' });
     await put('/v1/admin/agents/mcp-1', { name: 'MCP' });
-    const withSecret = await call('PUT', '/v1/admin/agents/mcp-2', { token: admin, body: { name: 'secret agent', auth_method: 'client_secret_basic' } });
+    const withSecret = await call('PUT', '/v1/admin/agents/mcp-2', {
+      token: admin,
+      body: { name: 'secret agent', auth_method: 'client_secret_basic' },
+    });
     canaries.push(withSecret.body.client_secret);
     await put('/v1/admin/connections/openai/users/alice', { api_key: API_KEY });
 
@@ -61,7 +70,13 @@ describe('structured logs: request ids and redaction, proven with canaries (SECU
 
     // Secrets in headers, query strings and paths.
     expect((await call('POST', '/v1/connections/openai/token', { token: HEADER_SECRET })).status).toBe(401);
-    expect((await call('GET', '/v1/admin/agents', { headers: { authorization: `Basic ${Buffer.from(`x:${HEADER_SECRET}`).toString('base64')}`, 'x-api-key': HEADER_SECRET } })).status).toBe(401);
+    expect(
+      (
+        await call('GET', '/v1/admin/agents', {
+          headers: { authorization: `Basic ${Buffer.from(`x:${HEADER_SECRET}`).toString('base64')}`, 'x-api-key': HEADER_SECRET },
+        })
+      ).status,
+    ).toBe(401);
     expect((await call('GET', '/connections', { headers: { cookie: `vault_connect=${HEADER_SECRET}` } })).status).toBe(403);
     expect((await call('GET', `/oauth/callback?code=${QUERY_SECRET}&state=${QUERY_SECRET}`)).status).toBe(400);
     expect((await call('GET', `/v1/admin/connections?user=${QUERY_SECRET}'`, { token: admin })).status).toBe(400);
@@ -69,16 +84,39 @@ describe('structured logs: request ids and redaction, proven with canaries (SECU
     expect((await call('GET', `/nowhere/${PATH_SECRET}?access_token=${QUERY_SECRET}`)).status).toBe(404);
 
     // Secrets in bodies: the token endpoint's form, validation failures, malformed JSON.
-    const form = new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: FORM_SECRET, subject_token_type: 'urn:ietf:params:oauth:token-type:access_token', client_id: 'mcp-2', client_secret: FORM_SECRET, client_assertion: FORM_SECRET, code_verifier: FORM_SECRET });
-    expect((await call('POST', '/oauth2/token', { raw: form.toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } })).status).toBeGreaterThanOrEqual(400);
-    expect((await call('PUT', '/v1/admin/connections/openai/users/erin', { token: admin, body: { api_key: API_KEY, tenantId: API_KEY } })).status).toBe(400);
-    expect((await call('PUT', '/v1/admin/connections/openai/users/erin', { token: admin, raw: `{"api_key": "${API_KEY}",}` })).status).toBe(400);
-    expect((await call('PUT', '/v1/admin/integrations/bad', { token: admin, body: { provider: 'api_key', client_secret: CLIENT_SECRET } })).status).toBe(400);
+    const form = new URLSearchParams({
+      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+      subject_token: FORM_SECRET,
+      subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+      client_id: 'mcp-2',
+      client_secret: FORM_SECRET,
+      client_assertion: FORM_SECRET,
+      code_verifier: FORM_SECRET,
+    });
+    expect(
+      (await call('POST', '/oauth2/token', { raw: form.toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } }))
+        .status,
+    ).toBeGreaterThanOrEqual(400);
+    expect(
+      (await call('PUT', '/v1/admin/connections/openai/users/erin', { token: admin, body: { api_key: API_KEY, tenantId: API_KEY } }))
+        .status,
+    ).toBe(400);
+    expect((await call('PUT', '/v1/admin/connections/openai/users/erin', { token: admin, raw: `{"api_key": "${API_KEY}",}` })).status).toBe(
+      400,
+    );
+    expect(
+      (await call('PUT', '/v1/admin/integrations/bad', { token: admin, body: { provider: 'api_key', client_secret: CLIENT_SECRET } }))
+        .status,
+    ).toBe(400);
 
     // A database error whose INSERT parameters hold the sealed canary: an opaque 500 logged with its error id.
     await v.db.ds.query(`ALTER TABLE vault.connections ADD CONSTRAINT log_probe CHECK (false) NOT VALID`);
     try {
-      const failed = await call('PUT', '/v1/admin/connections/openai/users/bob', { token: admin, body: { api_key: API_KEY }, headers: { 'x-request-id': 'db-error-1' } });
+      const failed = await call('PUT', '/v1/admin/connections/openai/users/bob', {
+        token: admin,
+        body: { api_key: API_KEY },
+        headers: { 'x-request-id': 'db-error-1' },
+      });
       expect(failed.status).toBe(500);
     } finally {
       await v.db.ds.query(`ALTER TABLE vault.connections DROP CONSTRAINT log_probe`);
@@ -90,9 +128,26 @@ describe('structured logs: request ids and redaction, proven with canaries (SECU
 
     // Nest's own loggers, handed secrets the careless way (fields named like secrets, errors with them in the message).
     const nest = new Logger('ops-test');
-    nest.warn({ msg: 'careless object', client_secret: NEST_SECRET, nested: { authorization: `Bearer ${NEST_SECRET}`, list: [{ refresh_token: NEST_SECRET, code_verifier: NEST_SECRET }] }, Cookie: NEST_SECRET, 'X-Api-Key': NEST_SECRET });
+    nest.warn({
+      msg: 'careless object',
+      client_secret: NEST_SECRET,
+      nested: { authorization: `Bearer ${NEST_SECRET}`, list: [{ refresh_token: NEST_SECRET, code_verifier: NEST_SECRET }] },
+      Cookie: NEST_SECRET,
+      'X-Api-Key': NEST_SECRET,
+    });
     nest.error(Object.assign(new Error(`failed with ${NEST_SECRET}`), { parameters: [NEST_SECRET], query: `INSERT ... ${NEST_SECRET}` }));
-    nest.log({ cause: { api_key: NEST_SECRET, password: NEST_SECRET, subject_token: NEST_SECRET, client_assertion: NEST_SECRET, code: NEST_SECRET } }, 'ops-test');
+    nest.log(
+      {
+        cause: {
+          api_key: NEST_SECRET,
+          password: NEST_SECRET,
+          subject_token: NEST_SECRET,
+          client_assertion: NEST_SECRET,
+          code: NEST_SECRET,
+        },
+      },
+      'ops-test',
+    );
   });
 
   afterAll(async () => {
@@ -122,10 +177,25 @@ describe('structured logs: request ids and redaction, proven with canaries (SECU
     const recs = logs.records().filter((r) => r.context === 'ops-test');
     expect(recs).toHaveLength(3);
     const [careless, error, cause] = recs;
-    expect(careless).toMatchObject({ level: 'warn', client_secret: '[REDACTED]', Cookie: '[REDACTED]', 'X-Api-Key': '[REDACTED]', nested: { authorization: '[REDACTED]', list: [{ refresh_token: '[REDACTED]', code_verifier: '[REDACTED]' }] } });
+    expect(careless).toMatchObject({
+      level: 'warn',
+      client_secret: '[REDACTED]',
+      Cookie: '[REDACTED]',
+      'X-Api-Key': '[REDACTED]',
+      nested: { authorization: '[REDACTED]', list: [{ refresh_token: '[REDACTED]', code_verifier: '[REDACTED]' }] },
+    });
     expect(error).toMatchObject({ level: 'error', err: { type: 'Error' } });
     expect(Object.keys(error.err as object)).toEqual(['type']);
-    expect(cause).toMatchObject({ level: 'info', cause: { api_key: '[REDACTED]', password: '[REDACTED]', subject_token: '[REDACTED]', client_assertion: '[REDACTED]', code: '[REDACTED]' } });
+    expect(cause).toMatchObject({
+      level: 'info',
+      cause: {
+        api_key: '[REDACTED]',
+        password: '[REDACTED]',
+        subject_token: '[REDACTED]',
+        client_assertion: '[REDACTED]',
+        code: '[REDACTED]',
+      },
+    });
   });
 
   it('one request line per request, with its request id, which the response carries', () => {
@@ -140,7 +210,9 @@ describe('structured logs: request ids and redaction, proven with canaries (SECU
     }
     expect(new Set(answered.map((a) => a.requestId)).size).toBe(answered.length);
     // Routes are templates: the connect link's secret and the unknown path are not in them.
-    expect(requests.map((r) => r.route)).toEqual(expect.arrayContaining(['/v1/connections/:integration/token', '/connect/:secret', '(no route)']));
+    expect(requests.map((r) => r.route)).toEqual(
+      expect.arrayContaining(['/v1/connections/:integration/token', '/connect/:secret', '(no route)']),
+    );
   });
 
   it('an incoming X-Request-Id is kept when it looks like an id, replaced otherwise', () => {
@@ -153,7 +225,10 @@ describe('structured logs: request ids and redaction, proven with canaries (SECU
     const errorLine = logs.records().find((r) => r.context === 'errors' && /error_id=/.test(String(r.msg)));
     expect(errorLine).toMatchObject({ level: 'error', reqId: 'db-error-1' });
     expect(String(errorLine!.msg)).toMatch(/type=QueryFailedError code=23514/);
-    expect(logs.records().find((r) => r.reqId === 'db-error-1' && r.msg === 'request errored')).toMatchObject({ status: 500, level: 'error' });
+    expect(logs.records().find((r) => r.reqId === 'db-error-1' && r.msg === 'request errored')).toMatchObject({
+      status: 500,
+      level: 'error',
+    });
   });
 });
 

@@ -14,7 +14,8 @@ describe('GET /metrics (Prometheus text) after traffic', () => {
   const T = 'acme';
   const API_KEY = 'sk-metrics-canary-4f1e';
   const admin = () => v.issuer.adminToken(T);
-  const agentToken = (user: string, agent = 'mcp-1', integrations = ['openai']) => v.issuer.agentToken({ tenant: T, user, agent, integrations });
+  const agentToken = (user: string, agent = 'mcp-1', integrations = ['openai']) =>
+    v.issuer.agentToken({ tenant: T, user, agent, integrations });
   const scrape = async () => {
     const res = await v.call('GET', '/metrics');
     expect(res.status).toBe(200);
@@ -42,7 +43,8 @@ describe('GET /metrics (Prometheus text) after traffic', () => {
     expect(before.type).toMatch(/^text\/plain; version=0\.0\.4/);
 
     const statuses: number[] = [];
-    const release = async (token: string | undefined, integration = 'openai') => statuses.push((await v.call('POST', `/v1/connections/${integration}/token`, { token })).status);
+    const release = async (token: string | undefined, integration = 'openai') =>
+      statuses.push((await v.call('POST', `/v1/connections/${integration}/token`, { token })).status);
     for (let i = 0; i < 3; i++) await release(agentToken('alice'));
     await release(agentToken('alice', 'mcp-2')); // policy_denied
     await release(agentToken('alice', 'mcp-2')); // policy_denied
@@ -95,7 +97,8 @@ describe('GET /metrics (Prometheus text) after traffic', () => {
   it('a cold tenant-key cache: one miss, one key provider unwrap (timed), then hits', async () => {
     v.vault.app.get(Keyring).cache.clear();
     const before = await scrape();
-    for (let i = 0; i < 2; i++) expect((await v.call('POST', '/v1/connections/openai/token', { token: agentToken('alice') })).status).toBe(200);
+    for (let i = 0; i < 2; i++)
+      expect((await v.call('POST', '/v1/connections/openai/token', { token: agentToken('alice') })).status).toBe(200);
     const after = await scrape();
     const delta = (name: string, labels: Record<string, string> = {}) => sample(after.m, name, labels) - sample(before.m, name, labels);
     expect(delta('vault_tenant_key_cache_misses_total')).toBe(1);
@@ -151,7 +154,8 @@ describe('Key Vault calls on the metrics match what Key Vault saw (azure provide
   });
 
   it('every unwrap Key Vault answered is on /metrics (cold cache); warm releases cost none at either', async () => {
-    const unwrapsAtKeyVault = (from: number) => kv.requestLog.slice(from).filter((e) => e.operation === 'unwrapkey' && e.authorized && e.status === 200).length;
+    const unwrapsAtKeyVault = (from: number) =>
+      kv.requestLog.slice(from).filter((e) => e.operation === 'unwrapkey' && e.authorized && e.status === 200).length;
     const labels = { provider: 'azure', operation: 'unwrap', outcome: 'ok' };
     const token = v.issuer.agentToken({ tenant: 'initech', user: 'alice', agent: 'mcp-1', integrations: ['openai'] });
     const round = async () => {
@@ -162,7 +166,9 @@ describe('Key Vault calls on the metrics match what Key Vault saw (azure provide
       return {
         keyVault: unwrapsAtKeyVault(seen),
         calls: sample(after, 'vault_key_provider_calls_total', labels) - sample(before, 'vault_key_provider_calls_total', labels),
-        timed: sample(after, 'vault_key_provider_call_duration_seconds_count', { provider: 'azure', operation: 'unwrap' }) - sample(before, 'vault_key_provider_call_duration_seconds_count', { provider: 'azure', operation: 'unwrap' }),
+        timed:
+          sample(after, 'vault_key_provider_call_duration_seconds_count', { provider: 'azure', operation: 'unwrap' }) -
+          sample(before, 'vault_key_provider_call_duration_seconds_count', { provider: 'azure', operation: 'unwrap' }),
       };
     };
     v.vault.app.get(Keyring).cache.clear();

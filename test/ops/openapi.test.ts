@@ -82,8 +82,10 @@ describe('OpenAPI at /docs', () => {
       for (const p of op.parameters ?? []) expect(['path', 'query', 'header', 'cookie']).toContain(p.in);
     }
     for (const ref of refsIn(doc)) expect([ref, resolvePointer(doc, ref) !== undefined]).toEqual([ref, true]);
-    for (const [name, scheme] of Object.entries(doc.components.securitySchemes as Json)) expect([name, scheme.type]).toEqual([name, 'http']);
-    for (const { op } of operations(doc)) for (const req of op.security ?? []) for (const name of Object.keys(req)) expect(doc.components.securitySchemes[name]).toBeDefined();
+    for (const [name, scheme] of Object.entries(doc.components.securitySchemes as Json))
+      expect([name, scheme.type]).toEqual([name, 'http']);
+    for (const { op } of operations(doc))
+      for (const req of op.security ?? []) for (const name of Object.keys(req)) expect(doc.components.securitySchemes[name]).toBeDefined();
   });
 
   it('has exactly the routes the router registered (and the router has each of them)', () => {
@@ -96,14 +98,17 @@ describe('OpenAPI at /docs', () => {
     expect([...documented].sort()).toEqual([...new Set(mapped)].sort());
     const fastify = v.vault.app.getHttpAdapter().getInstance() as FastifyInstance;
     for (const { method, path } of operations(doc)) {
-      expect([method, path, fastify.hasRoute({ method: method.toUpperCase() as 'GET', url: path.replace(/\{([^}]+)\}/g, ':$1') })]).toEqual([method, path, true]);
+      expect([method, path, fastify.hasRoute({ method: method.toUpperCase() as 'GET', url: path.replace(/\{([^}]+)\}/g, ':$1') })]).toEqual(
+        [method, path, true],
+      );
     }
   });
 
   it('documents the errors of every route: problem+json with the stable codes', () => {
     const problem = doc.components.schemas.Problem;
     expect(problem.properties.code.enum).toEqual(expect.arrayContaining(Object.keys(ErrorCodes)));
-    const codesOf = (r: Json, type = 'application/problem+json') => r.content?.[type]?.schema?.allOf?.[1]?.properties?.code?.enum as string[] | undefined;
+    const codesOf = (r: Json, type = 'application/problem+json') =>
+      r.content?.[type]?.schema?.allOf?.[1]?.properties?.code?.enum as string[] | undefined;
     for (const { key, op } of operations(doc)) {
       const errors = Object.entries(op.responses as Json).filter(([s]) => /^[45]/.test(s));
       expect([key, errors.length > 0]).toEqual([key, true]);
@@ -146,7 +151,8 @@ describe('OpenAPI at /docs', () => {
 
   it('documents every field each route validates (bodies and query DTOs)', () => {
     const storage = getMetadataStorage();
-    const validated = (cls: Function) => [...new Set(storage.getTargetValidationMetadatas(cls, '', true, false).map((m) => m.propertyName))].sort();
+    const validated = (cls: Function) =>
+      [...new Set(storage.getTargetValidationMetadatas(cls, '', true, false).map((m) => m.propertyName))].sort();
     const byId = new Map(operations(doc).map((o) => [o.op.operationId as string, o.op]));
     let checked = 0;
     for (const module of v.vault.app.get(ModulesContainer).values()) {
@@ -158,7 +164,13 @@ describe('OpenAPI at /docs', () => {
           for (const [key, arg] of Object.entries(args)) {
             const kind = Number(key.split(':')[0]);
             const dto = types[arg.index];
-            if ((kind !== RouteParamtypes.BODY && kind !== RouteParamtypes.QUERY) || arg.data !== undefined || typeof dto !== 'function' || validated(dto).length === 0) continue;
+            if (
+              (kind !== RouteParamtypes.BODY && kind !== RouteParamtypes.QUERY) ||
+              arg.data !== undefined ||
+              typeof dto !== 'function' ||
+              validated(dto).length === 0
+            )
+              continue;
             const op = byId.get(`${ctrl.name}_${method}`);
             expect([ctrl.name, method, op !== undefined]).toEqual([ctrl.name, method, true]);
             const documented =

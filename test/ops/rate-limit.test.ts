@@ -22,7 +22,13 @@ describe('rate limits (SECURITY 29)', () => {
   const release = (token: string) => v.call('POST', '/v1/connections/openai/token', { token });
   const agentToken = (agent: string) => v.issuer.agentToken({ tenant: T, user: 'alice', agent, integrations: ['openai'] });
   const invalidTokenAudits = async () =>
-    Number((await v.db.ds.query(`SELECT count(*)::int AS n FROM vault.audit_events WHERE action = 'credential.release' AND reason = 'invalid_token'`))[0].n);
+    Number(
+      (
+        await v.db.ds.query(
+          `SELECT count(*)::int AS n FROM vault.audit_events WHERE action = 'credential.release' AND reason = 'invalid_token'`,
+        )
+      )[0].n,
+    );
 
   beforeAll(async () => {
     v = await startTestVault({
@@ -69,11 +75,16 @@ describe('rate limits (SECURITY 29)', () => {
     // Another admin (another tenant) has its own caller budget, but the IP's (12) is nearly spent: 9 used.
     const other = v.issuer.adminToken('globex');
     for (let i = 0; i < 3; i++) expect((await v.call('GET', '/v1/admin/policies', { token: other })).status).toBe(200);
-    expectRateLimited(await v.call('PUT', '/v1/admin/policies/x', { token: other, body: { agents: ['a1'], integrations: ['openai'], effect: 'allow' } }));
+    expectRateLimited(
+      await v.call('PUT', '/v1/admin/policies/x', { token: other, body: { agents: ['a1'], integrations: ['openai'], effect: 'allow' } }),
+    );
     expect(await v.db.ds.query(`SELECT 1 FROM vault.policies WHERE name = 'x'`)).toEqual([]);
     // Health, metrics and the token endpoint are outside these limits.
     for (let i = 0; i < 20; i++) expect((await v.call('GET', '/healthz')).status).toBe(200);
-    expect((await v.call('POST', '/oauth2/token', { raw: 'grant_type=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } })).status).toBe(400);
+    expect(
+      (await v.call('POST', '/oauth2/token', { raw: 'grant_type=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } }))
+        .status,
+    ).toBe(400);
   });
 
   it('refusals are counted on /metrics by route group and limiter', async () => {

@@ -34,7 +34,13 @@ describe('graceful shutdown', () => {
       expect((await v.call('PUT', path, { token: a, body })).status).toBe(201);
     }
     // A first release: the audit chain has its head row (what the test locks) and every cache is warm.
-    expect((await v.call('POST', '/v1/connections/openai/token', { token: v.issuer.agentToken({ tenant: T, user: 'alice', agent: 'mcp-1', integrations: ['openai'] }) })).status).toBe(200);
+    expect(
+      (
+        await v.call('POST', '/v1/connections/openai/token', {
+          token: v.issuer.agentToken({ tenant: T, user: 'alice', agent: 'mcp-1', integrations: ['openai'] }),
+        })
+      ).status,
+    ).toBe(200);
   });
   afterAll(async () => {
     await v?.db.drop();
@@ -56,25 +62,39 @@ describe('graceful shutdown', () => {
     const inFlight = jtis.map((jti) =>
       fetch(`${url}/v1/connections/openai/token`, {
         method: 'POST',
-        headers: { authorization: `Bearer ` +
-          `${v.issuer.agentToken({ tenant: T, user: 'alice', agent: 'mcp-1', integrations: ['openai'], claims: { jti } })}` },
+        headers: {
+          authorization:
+            `Bearer ` + `${v.issuer.agentToken({ tenant: T, user: 'alice', agent: 'mcp-1', integrations: ['openai'], claims: { jti } })}`,
+        },
       }).then(async (r) => ({ jti, status: r.status, body: (await r.json()) as { api_key?: string } })),
     );
     // Every release has reached the audit log: queued behind the flush that waits for the lock (it takes its batch once it holds it).
     const deadline = Date.now() + 10_000;
-    const waitingOnLock = async () => Number((await v.db.ds.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`))[0].n);
+    const waitingOnLock = async () =>
+      Number(
+        (
+          await v.db.ds.query(
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+          )
+        )[0].n,
+      );
     while ((await waitingOnLock()) < 1 || audit.stats().queued < N) {
       if (Date.now() > deadline) throw new Error(`releases did not all reach the audit log (queued ${audit.stats().queued})`);
       await new Promise((r) => setTimeout(r, 20));
     }
-    const rowsBefore = Number((await v.db.ds.query(`SELECT count(*)::int AS n FROM vault.audit_events WHERE action = 'credential.release'`))[0].n);
+    const rowsBefore = Number(
+      (await v.db.ds.query(`SELECT count(*)::int AS n FROM vault.audit_events WHERE action = 'credential.release'`))[0].n,
+    );
 
     let closing: Promise<void> | undefined;
     try {
       closing = v.vault.close();
       await new Promise((r) => setTimeout(r, 200));
       // Closing: no new request is served (the listener is gone, or the server answers 503 while closing).
-      const late = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(3000) }).then((r) => r.status, (e: Error) => (e.name === 'TimeoutError' ? 'hung' : 'refused'));
+      const late = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(3000) }).then(
+        (r) => r.status,
+        (e: Error) => (e.name === 'TimeoutError' ? 'hung' : 'refused'),
+      );
       expect(['refused', 503]).toContain(late);
     } finally {
       await blocker.query('COMMIT');
@@ -91,7 +111,9 @@ describe('graceful shutdown', () => {
         `AND details->>'jti' LIKE 'shutdown-%'`,
     );
     expect(rows.map((r) => r.jti).sort()).toEqual([...jtis].sort());
-    const rowsAfter = Number((await v.db.ds.query(`SELECT count(*)::int AS n FROM vault.audit_events WHERE action = 'credential.release'`))[0].n);
+    const rowsAfter = Number(
+      (await v.db.ds.query(`SELECT count(*)::int AS n FROM vault.audit_events WHERE action = 'credential.release'`))[0].n,
+    );
     expect(rowsAfter - rowsBefore).toBe(N);
     expect(audit.stats()).toMatchObject({ queued: 0, failedFlushes: 0, timeouts: 0 });
     expect(appDataSource.isInitialized).toBe(false);
@@ -106,9 +128,17 @@ describe('SIGTERM on the real process (apps/vault/main.ts)', () => {
     const proc = spawn(process.execPath, ['-r', join(ROOT, 'test/support/register-ts.js'), join(ROOT, 'apps/vault/main.ts')], {
       cwd: ROOT,
       env: {
-        PATH: process.env.PATH ?? '', NODE_ENV: 'test', PORT: String(port), HOST: '127.0.0.1', VAULT_PUBLIC_URL: 'https://vault.test.example',
-        DATABASE_URL: db.url, VAULT_DATA_DIR: mkdtempSync(join(tmpdir(), 'vault-sigterm-')), VAULT_DEV_ISSUER: 'false',
-        TRUSTED_ISSUERS: JSON.stringify([issuer.config({ tenant_claim: 'tid' })]), VAULT_AUDIT_TIMEOUT_MS: '10000', LOG_LEVEL: 'info',
+        PATH: process.env.PATH ?? '',
+        NODE_ENV: 'test',
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        VAULT_PUBLIC_URL: 'https://vault.test.example',
+        DATABASE_URL: db.url,
+        VAULT_DATA_DIR: mkdtempSync(join(tmpdir(), 'vault-sigterm-')),
+        VAULT_DEV_ISSUER: 'false',
+        TRUSTED_ISSUERS: JSON.stringify([issuer.config({ tenant_claim: 'tid' })]),
+        VAULT_AUDIT_TIMEOUT_MS: '10000',
+        LOG_LEVEL: 'info',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -122,12 +152,21 @@ describe('SIGTERM on the real process (apps/vault/main.ts)', () => {
     try {
       const url = `http://127.0.0.1:${port}`;
       const deadline = Date.now() + 20_000;
-      while ((await fetch(`${url}/readyz`).then((r) => r.status, () => 0)) !== 200) {
+      while (
+        (await fetch(`${url}/readyz`).then(
+          (r) => r.status,
+          () => 0,
+        )) !== 200
+      ) {
         if (Date.now() > deadline || proc.exitCode !== null) throw new Error(`the vault did not start: ${stderr}`);
         await new Promise((r) => setTimeout(r, 100));
       }
       const call = (method: string, path: string, token: string, body?: unknown) =>
-        fetch(url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+        fetch(url + path, {
+          method,
+          headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+          body: body ? JSON.stringify(body) : undefined,
+        });
       const admin = issuer.adminToken('acme');
       for (const [path, body] of [
         ['/v1/admin/integrations/openai', { provider: 'api_key' }],
@@ -137,16 +176,30 @@ describe('SIGTERM on the real process (apps/vault/main.ts)', () => {
       ] as const) {
         expect((await call('PUT', path, admin, body)).status).toBe(201);
       }
-      const agent = (jti: string) => issuer.agentToken({ tenant: 'acme', user: 'alice', agent: 'mcp-1', integrations: ['openai'], claims: { jti } });
+      const agent = (jti: string) =>
+        issuer.agentToken({ tenant: 'acme', user: 'alice', agent: 'mcp-1', integrations: ['openai'], claims: { jti } });
       expect((await call('POST', '/v1/connections/openai/token', agent('warm-up'))).status).toBe(200);
 
       await blocker.connect();
       await blocker.query('BEGIN');
       await blocker.query('SELECT 1 FROM vault.audit_chain_head WHERE id = 1 FOR UPDATE');
       const jtis = Array.from({ length: 10 }, (_, i) => `sigterm-${i}`);
-      const inFlight = jtis.map((jti) => call('POST', '/v1/connections/openai/token', agent(jti)).then((r) => r.status, () => 0));
+      const inFlight = jtis.map((jti) =>
+        call('POST', '/v1/connections/openai/token', agent(jti)).then(
+          (r) => r.status,
+          () => 0,
+        ),
+      );
       // The audit flush is waiting on the lock, with releases queued behind it.
-      while (Number((await db.ds.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`))[0].n) < 1) {
+      while (
+        Number(
+          (
+            await db.ds.query(
+              `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+            )
+          )[0].n,
+        ) < 1
+      ) {
         await new Promise((r) => setTimeout(r, 20));
       }
       await new Promise((r) => setTimeout(r, 200));
@@ -157,11 +210,16 @@ describe('SIGTERM on the real process (apps/vault/main.ts)', () => {
 
       expect(await exited).toBe(0);
       expect(await Promise.all(inFlight)).toEqual(jtis.map(() => 200));
-      const rows: Array<{ jti: string }> = await db.ds.query(`SELECT details->>'jti' AS jti FROM vault.audit_events ` +
-        `WHERE action = 'credential.release' AND outcome = 'allowed' AND details->>'jti' LIKE 'sigterm-%'`);
+      const rows: Array<{ jti: string }> = await db.ds.query(
+        `SELECT details->>'jti' AS jti FROM vault.audit_events ` +
+          `WHERE action = 'credential.release' AND outcome = 'allowed' AND details->>'jti' LIKE 'sigterm-%'`,
+      );
       expect(rows.map((r) => r.jti).sort()).toEqual([...jtis].sort());
       // After the banner, stdout is JSON lines: the request lines of the releases among them.
-      const json = stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+      const json = stdout
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
       expect(json.filter((r) => r.route === '/v1/connections/:integration/token' && r.status === 200).length).toBe(jtis.length + 1);
       // Only Node's deprecation warnings (Fastify's FSTDEP022, from Nest's adapter) on stderr.
       expect(stderr.split('\n').filter((l) => l.trim() && !/Warning|--trace-warnings/.test(l))).toEqual([]);

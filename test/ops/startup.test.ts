@@ -41,7 +41,9 @@ describe('start-up', () => {
     try {
       await new Promise((r) => setImmediate(r)); // process warnings are emitted on a later tick
       const records = logs.records();
-      const mapped = records.filter((r) => /Mapped \{/.test(String(r.msg)) || ['RoutesResolver', 'RouterExplorer'].includes(String(r.context)));
+      const mapped = records.filter(
+        (r) => /Mapped \{/.test(String(r.msg)) || ['RoutesResolver', 'RouterExplorer'].includes(String(r.context)),
+      );
       expect(mapped.length).toBeGreaterThan(20);
       expect(mapped.filter((r) => r.level !== 'debug')).toEqual([]);
       const loaded = records.filter((r) => r.context === 'InstanceLoader');
@@ -65,8 +67,13 @@ describe('start-up', () => {
     const logs = new JsonLines();
     try {
       const config = loadConfig({
-        NODE_ENV: 'test', HOST: '127.0.0.1', PORT: String(port), DATABASE_URL: db.url, VAULT_DATA_DIR: dataDir,
-        VAULT_PUBLIC_URL: 'https://vault.test.example', VAULT_DEV_ISSUER: 'false',
+        NODE_ENV: 'test',
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        DATABASE_URL: db.url,
+        VAULT_DATA_DIR: dataDir,
+        VAULT_PUBLIC_URL: 'https://vault.test.example',
+        VAULT_DEV_ISSUER: 'false',
       });
       await expect(startVault(config, { logStream: logs })).rejects.toThrow(`cannot listen on 127.0.0.1:${port} (EADDRINUSE)`);
       expect(logs.lines.filter((l) => /successfully started/i.test(l))).toEqual([]);
@@ -76,31 +83,36 @@ describe('start-up', () => {
     }
   });
 
-  it('npm start on the embedded default: a busy 127.0.0.1 port stops the process before PostgreSQL ' +
-    'starts, with one clear line', async () => {
-    const busy: Server = createServer();
-    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));
-    const port = (busy.address() as { port: number }).port;
-    const data = mkdtempSync(join(tmpdir(), 'vault-busy-'));
-    try {
-      // No HOST, no DATABASE_URL: the development issuer is on, so the vault binds 127.0.0.1, where the port is taken.
-      const proc = spawn(process.execPath, ['-r', join(ROOT, 'test/support/register-ts.js'), join(ROOT, 'apps/vault/main.ts')], {
-        cwd: ROOT,
-        env: { PATH: process.env.PATH ?? '', NODE_ENV: 'development', PORT: String(port), VAULT_DATA_DIR: data, LOG_LEVEL: 'info' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      const code = await new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c)));
-      expect({ code, stderr: stderr.trim() }).toEqual({ code: 1, stderr: expect.stringContaining(`cannot listen on 127.0.0.1:${port} (EADDRINUSE)`) });
-      expect(stdout).not.toMatch(/successfully started|listening on/i);
-      // Nothing was started or written: no embedded cluster, no key files.
-      expect(readdirSync(data)).toEqual([]);
-    } finally {
-      await new Promise((r) => busy.close(r));
-      rmSync(data, { recursive: true, force: true });
-    }
-  });
+  it(
+    'npm start on the embedded default: a busy 127.0.0.1 port stops the process before PostgreSQL ' + 'starts, with one clear line',
+    async () => {
+      const busy: Server = createServer();
+      await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));
+      const port = (busy.address() as { port: number }).port;
+      const data = mkdtempSync(join(tmpdir(), 'vault-busy-'));
+      try {
+        // No HOST, no DATABASE_URL: the development issuer is on, so the vault binds 127.0.0.1, where the port is taken.
+        const proc = spawn(process.execPath, ['-r', join(ROOT, 'test/support/register-ts.js'), join(ROOT, 'apps/vault/main.ts')], {
+          cwd: ROOT,
+          env: { PATH: process.env.PATH ?? '', NODE_ENV: 'development', PORT: String(port), VAULT_DATA_DIR: data, LOG_LEVEL: 'info' },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let stdout = '';
+        let stderr = '';
+        proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+        proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        const code = await new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c)));
+        expect({ code, stderr: stderr.trim() }).toEqual({
+          code: 1,
+          stderr: expect.stringContaining(`cannot listen on 127.0.0.1:${port} (EADDRINUSE)`),
+        });
+        expect(stdout).not.toMatch(/successfully started|listening on/i);
+        // Nothing was started or written: no embedded cluster, no key files.
+        expect(readdirSync(data)).toEqual([]);
+      } finally {
+        await new Promise((r) => busy.close(r));
+        rmSync(data, { recursive: true, force: true });
+      }
+    },
+  );
 });

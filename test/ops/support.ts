@@ -45,7 +45,12 @@ export function parseMetrics(text: string): Map<string, number> {
     if (!line || line.startsWith('#')) continue;
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
     if (!m) throw new Error(`not a sample line: ${line}`);
-    const labels = m[2] ? [...m[2].matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)].map((l) => `${l[1]}="${l[2]}"`).sort().join(',') : '';
+    const labels = m[2]
+      ? [...m[2].matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)]
+          .map((l) => `${l[1]}="${l[2]}"`)
+          .sort()
+          .join(',')
+      : '';
     out.set(labels ? `${m[1]}{${labels}}` : m[1], Number(m[3]));
   }
   return out;
@@ -53,6 +58,9 @@ export function parseMetrics(text: string): Map<string, number> {
 
 /** A sample's value, 0 when absent (a counter that never moved has no labelled series yet). */
 export function sample(metrics: Map<string, number>, name: string, labels: Record<string, string> = {}): number {
-  const l = Object.entries(labels).map(([k, v]) => `${k}="${v}"`).sort().join(',');
+  const l = Object.entries(labels)
+    .map(([k, v]) => `${k}="${v}"`)
+    .sort()
+    .join(',');
   return metrics.get(l ? `${name}{${l}}` : name) ?? 0;
 }

@@ -22,8 +22,11 @@ describe('test runs clean up the temp directory', () => {
   /** Runs `script` (CommonJS, TypeScript requires allowed) with TMPDIR = scratch; resolves its stdout. */
   const run = (script: string, env: Record<string, string> = {}) =>
     new Promise<string>((resolve, reject) =>
-      execFile(process.execPath, ['-r', './test/support/register-ts.js', '-e', script], { cwd: ROOT, env: { ...process.env, TMPDIR: scratch, ...env }, timeout: 120_000 }, (err, stdout, stderr) =>
-        err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+      execFile(
+        process.execPath,
+        ['-r', './test/support/register-ts.js', '-e', script],
+        { cwd: ROOT, env: { ...process.env, TMPDIR: scratch, ...env }, timeout: 120_000 },
+        (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
       ),
     );
 

@@ -33,7 +33,9 @@ describe('migration 1763800000700-PolicyNotify', () => {
       await migration.down(q);
       await db.ds.query(`UPDATE policies SET effect = 'deny' WHERE tenant = 'beta'`);
       await migration.up(q);
-      await db.ds.query(`INSERT INTO integrations (tenant, name, id, provider, level) VALUES ('acme', 'openai', gen_random_uuid(), 'api_key', 'user')`);
+      await db.ds.query(
+        `INSERT INTO integrations (tenant, name, id, provider, level) VALUES ('acme', 'openai', gen_random_uuid(), 'api_key', 'user')`,
+      );
       await db.ds.query(`TRUNCATE policies`);
       await until(() => heard.length === 4);
       expect(heard.slice(2)).toEqual(['vault_policy_changed:acme', 'vault_policy_changed:*']);

@@ -35,7 +35,8 @@ describe('policy snapshots', () => {
     await db?.drop();
   });
 
-  const names = async (integration = 'openai') => (await decisions.decide(T, { agent: 'mcp-1', integration, subject: 'alice', claims: {} })).inputs.matched.map((m) => m.policy);
+  const names = async (integration = 'openai') =>
+    (await decisions.decide(T, { agent: 'mcp-1', integration, subject: 'alice', claims: {} })).inputs.matched.map((m) => m.policy);
   const sqlWithoutNotify = async (sql: string) => {
     await db.ds.query(`ALTER TABLE policies DISABLE TRIGGER policies_changed`);
     try {
@@ -61,7 +62,9 @@ describe('policy snapshots', () => {
     await policies.put(T, { name: 'p', effect: 'allow', agents: ['mcp-1'], integrations: ['openai'], scopes: [], users: {} });
     expect(await names()).toEqual(['p']);
     // Another process (here: plain SQL on another pooled connection) adds a deny.
-    await db.ds.query(`INSERT INTO policies (tenant, name, effect, agents, integrations) VALUES ('acme', 'deny-all', 'deny', '{*}', '{*}')`);
+    await db.ds.query(
+      `INSERT INTO policies (tenant, name, effect, agents, integrations) VALUES ('acme', 'deny-all', 'deny', '{*}', '{*}')`,
+    );
     await until(async () => (await names()).includes('deny-all'));
     expect(await agents.exists(T, 'mcp-1')).toBe(true);
     await db.ds.query(`DELETE FROM agents WHERE tenant = 'acme' AND client_id = 'mcp-1'`);
@@ -75,7 +78,9 @@ describe('policy snapshots', () => {
     // No notification can have arrived yet for a row inserted with the trigger off: the miss reads again.
     await db.ds.query(`ALTER TABLE integrations DISABLE TRIGGER integrations_changed`);
     try {
-      await db.ds.query(`INSERT INTO integrations (tenant, name, id, provider, level) VALUES ('acme', 'openai', gen_random_uuid(), 'api_key', 'user')`);
+      await db.ds.query(
+        `INSERT INTO integrations (tenant, name, id, provider, level) VALUES ('acme', 'openai', gen_random_uuid(), 'api_key', 'user')`,
+      );
     } finally {
       await db.ds.query(`ALTER TABLE integrations ENABLE TRIGGER integrations_changed`);
     }

@@ -33,10 +33,14 @@ describe('a database outage between the provider answer and the commit', () => {
     expect((await rig.row('u0')).version).toBe(before.version); // not committed during the outage
     proxy.refuseNew(false);
 
-    const after = await waitFor('the commit once the database is back', async () => {
-      const r = await rig.row('u0');
-      return r.version !== before.version && r;
-    }, 20_000);
+    const after = await waitFor(
+      'the commit once the database is back',
+      async () => {
+        const r = await rig.row('u0');
+        return r.version !== before.version && r;
+      },
+      20_000,
+    );
     expect(after).toMatchObject({ status: 'active', lease_owner: null, refresh_call_started_at: null });
     expect(after.refresh_token_ct.equals(before.refresh_token_ct)).toBe(false);
     expect(rig.provider.stats).toMatchObject({ requests: 1, reuseRevocations: 0, invalidGrant: 0 });

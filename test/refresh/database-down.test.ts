@@ -32,7 +32,9 @@ describe('worker with the database unreachable', () => {
     await rig.provider.reset();
     // Cut the worker off: no new connections to this database, its open ones terminated.
     await admin().query(`ALTER DATABASE "${dbName}" ALLOW_CONNECTIONS false`);
-    const { rows: [{ n }] } = await admin().query(
+    const {
+      rows: [{ n }],
+    } = await admin().query(
       `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = ` +
         `'credential-vault-worker'`,
       [dbName],
@@ -46,10 +48,14 @@ describe('worker with the database unreachable', () => {
     expect(await rig.row('alice')).toMatchObject({ version: before.version, lease_owner: null, status: 'active' });
 
     await admin().query(`ALTER DATABASE "${dbName}" ALLOW_CONNECTIONS true`);
-    const after = await waitFor('the refresh once the database is back', async () => {
-      const r = await rig.row('alice');
-      return r.version !== before.version && r;
-    }, 40_000);
+    const after = await waitFor(
+      'the refresh once the database is back',
+      async () => {
+        const r = await rig.row('alice');
+        return r.version !== before.version && r;
+      },
+      40_000,
+    );
     expect(after).toMatchObject({ status: 'active', lease_owner: null });
     expect(await rig.provider.stats()).toMatchObject({ tokenRequests: 1, tokenErrors: {} });
     expect(w.output.join('')).toMatch(/refresh claim failed/);

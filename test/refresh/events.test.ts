@@ -10,7 +10,10 @@ describe('connection events from connect, refresh and disconnect', () => {
   let rig: RefreshRig;
   let receiver: Receiver;
   const events = () => receiver.to('/hooks').map((r) => r.json);
-  const typesFor = (user: string) => events().filter((e) => e.data.user === user).map((e) => e.type);
+  const typesFor = (user: string) =>
+    events()
+      .filter((e) => e.data.user === user)
+      .map((e) => e.type);
 
   beforeAll(async () => {
     rig = await startRefreshRig({ mode: 'rotating', users: [] });
@@ -27,7 +30,12 @@ describe('connection events from connect, refresh and disconnect', () => {
     await connectOverHttp(rig, 'erin');
     await waitFor('connection.created', () => typesFor('erin').includes('connection.created'));
 
-    await rig.provider.faults({ next: [{ status: 503, body: { error: 'temporarily_unavailable' } }, { status: 503, body: { error: 'temporarily_unavailable' } }] });
+    await rig.provider.faults({
+      next: [
+        { status: 503, body: { error: 'temporarily_unavailable' } },
+        { status: 503, body: { error: 'temporarily_unavailable' } },
+      ],
+    });
     const v0 = (await rig.row('erin')).version;
     await rig.makeDue('erin', 120);
     await waitFor('the refresh after two failures', async () => (await rig.row('erin')).version !== v0, 30_000);
@@ -44,9 +52,24 @@ describe('connection events from connect, refresh and disconnect', () => {
     expect(del.status).toBe(204);
     await waitFor('connection.deleted', () => typesFor('erin').includes('connection.deleted'));
 
-    expect(typesFor('erin')).toEqual(['connection.created', 'connection.refresh_failed', 'connection.recovered', 'connection.needs_reauth', 'connection.recovered', 'connection.deleted']);
-    const byType = Object.fromEntries(events().filter((e) => e.data.user === 'erin').map((e) => [e.type, e.data]));
-    expect(byType['connection.refresh_failed']).toMatchObject({ integration: rig.integration, status: 'active', error_class: 'transient:server_error' });
+    expect(typesFor('erin')).toEqual([
+      'connection.created',
+      'connection.refresh_failed',
+      'connection.recovered',
+      'connection.needs_reauth',
+      'connection.recovered',
+      'connection.deleted',
+    ]);
+    const byType = Object.fromEntries(
+      events()
+        .filter((e) => e.data.user === 'erin')
+        .map((e) => [e.type, e.data]),
+    );
+    expect(byType['connection.refresh_failed']).toMatchObject({
+      integration: rig.integration,
+      status: 'active',
+      error_class: 'transient:server_error',
+    });
     expect(byType['connection.needs_reauth']).toMatchObject({ status: 'needs_reauth', error_class: 'terminal:invalid_grant' });
     expect(byType['connection.deleted']).toMatchObject({ status: 'deleted', connection_id: expect.any(String) });
     expect(receiver.to('/hooks').every((r) => r.verified)).toBe(true);
@@ -55,8 +78,12 @@ describe('connection events from connect, refresh and disconnect', () => {
   it('no event carries a token or a secret', async () => {
     const [row] = await rig.v.db.ds.query(`SELECT count(*)::int AS n FROM vault.webhook_outbox`);
     expect(row.n).toBeGreaterThan(0);
-    const bodies = receiver.to('/hooks').map((r) => r.body).join('\n');
+    const bodies = receiver
+      .to('/hooks')
+      .map((r) => r.body)
+      .join('\n');
     expect(bodies).not.toMatch(/access_token|refresh_token|client_secret|"token"/i);
-    for (const e of events()) expect(Object.keys(e.data).sort()).toEqual(expect.arrayContaining(['connection_id', 'integration', 'user', 'status']));
+    for (const e of events())
+      expect(Object.keys(e.data).sort()).toEqual(expect.arrayContaining(['connection_id', 'integration', 'user', 'status']));
   });
 });

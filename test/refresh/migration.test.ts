@@ -28,24 +28,35 @@ describe('migrations 1763800001200-RefreshCallStart and 1763800001201-TokenIssue
       await q.query(`CREATE SCHEMA IF NOT EXISTS vault`);
       for (const M of migrations.filter((m) => stampOf(m) < 1763800001200)) await new M().up(q);
       await q.query(`INSERT INTO tenants (id) VALUES ('acme')`);
-      await q.query(`INSERT INTO integrations (tenant, name, id, provider, level, config) VALUES ('acme', 'gcal', ` +
-        `gen_random_uuid(), 'google', 'user', '{}')`);
-      await q.query(`INSERT INTO connections (id, tenant, integration, subject, kind, tk_version, dek_wrapped, ` +
-        `lease_owner, lease_expires_at) VALUES (gen_random_uuid(), 'acme', 'gcal', 'alice', 'oauth2', 1, ` +
-        `'\\x00', 'w:1:x', now())`);
+      await q.query(
+        `INSERT INTO integrations (tenant, name, id, provider, level, config) VALUES ('acme', 'gcal', ` +
+          `gen_random_uuid(), 'google', 'user', '{}')`,
+      );
+      await q.query(
+        `INSERT INTO connections (id, tenant, integration, subject, kind, tk_version, dek_wrapped, ` +
+          `lease_owner, lease_expires_at) VALUES (gen_random_uuid(), 'acme', 'gcal', 'alice', 'oauth2', 1, ` +
+          `'\\x00', 'w:1:x', now())`,
+      );
 
       const callStart = new RefreshCallStart1763800001200();
       const issued = new TokenIssuedAt1763800001201();
       await callStart.up(q);
       await issued.up(q);
       // A lease taken before the upgrade is a claim, not a call: a successor refreshes the row normally.
-      expect(await q.query(`SELECT lease_owner, refresh_call_started_at, token_issued_at FROM connections`)).toEqual([{ lease_owner: 'w:1:x', refresh_call_started_at: null, token_issued_at: null }]);
+      expect(await q.query(`SELECT lease_owner, refresh_call_started_at, token_issued_at FROM connections`)).toEqual([
+        { lease_owner: 'w:1:x', refresh_call_started_at: null, token_issued_at: null },
+      ]);
       await q.query(`UPDATE connections SET refresh_call_started_at = now(), token_issued_at = now()`);
 
       await issued.down(q);
       await callStart.down(q);
-      const cols = async () => (await q.query(`SELECT column_name FROM information_schema.columns WHERE table_name = ` +
-        `'connections' AND column_name IN ('refresh_call_started_at', 'token_issued_at')`)).length;
+      const cols = async () =>
+        (
+          await q.query(
+            `SELECT column_name FROM information_schema.columns WHERE table_name = ` +
+              `'connections' AND column_name IN ('refresh_call_started_at', 'token_issued_at')`,
+          )
+        ).length;
       expect(await cols()).toBe(0);
       await callStart.up(q);
       await issued.up(q);
@@ -60,9 +71,11 @@ describe('migrations 1763800001200-RefreshCallStart and 1763800001201-TokenIssue
   it('apply on an empty database (the whole list)', async () => {
     const fresh = await createTestDatabase({ migrate: true });
     try {
-      const [r] = await fresh.ds.query(`SELECT count(*)::int AS n FROM information_schema.columns WHERE table_schema = ` +
-        `'vault' AND table_name = 'connections' AND column_name IN ('refresh_call_started_at', ` +
-        `'token_issued_at')`);
+      const [r] = await fresh.ds.query(
+        `SELECT count(*)::int AS n FROM information_schema.columns WHERE table_schema = ` +
+          `'vault' AND table_name = 'connections' AND column_name IN ('refresh_call_started_at', ` +
+          `'token_issued_at')`,
+      );
       expect(r.n).toBe(2);
     } finally {
       await fresh.drop();

@@ -49,15 +49,32 @@ export class ModelProvider {
   readonly trace: string[] = [];
   private seq = 0;
 
-  constructor(readonly rotation: Rotation, private readonly tag: string) {}
+  constructor(
+    readonly rotation: Rotation,
+    private readonly tag: string,
+  ) {}
 
   /** A new grant (the user connects or reconnects): a new family; its first refresh token. */
-  grant(): { accessToken: Secret; refreshToken: Secret; expiresAt: Date; refreshTokenExpiresAt: null; scopes: string[]; metadata: Record<string, unknown> } {
+  grant(): {
+    accessToken: Secret;
+    refreshToken: Secret;
+    expiresAt: Date;
+    refreshTokenExpiresAt: null;
+    scopes: string[];
+    metadata: Record<string, unknown>;
+  } {
     const f: Family = { id: this.families.length, tokens: [], revoked: null, holder: null };
     this.families.push(f);
     const rt = this.newToken(f);
     this.trace.push(`grant F${f.id}`);
-    return { accessToken: Secret.of(this.access()), refreshToken: Secret.of(rt), expiresAt: hourFromNow(), refreshTokenExpiresAt: null, scopes: ['read'], metadata: {} };
+    return {
+      accessToken: Secret.of(this.access()),
+      refreshToken: Secret.of(rt),
+      expiresAt: hourFromNow(),
+      refreshTokenExpiresAt: null,
+      scopes: ['read'],
+      metadata: {},
+    };
   }
 
   get currentFamily(): Family {

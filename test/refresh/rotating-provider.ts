@@ -89,8 +89,8 @@ export class RotatingProvider {
     if (req.url !== '/token' || req.method !== 'POST') return send(404, { error: 'not_found' });
     this.stats.requests += 1;
     const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
-    const basic = `Basic ` +
-      `${Buffer.from(`${encodeURIComponent(this.o.clientId)}:${encodeURIComponent(this.o.clientSecret)}`).toString('base64')}`;
+    const basic =
+      `Basic ` + `${Buffer.from(`${encodeURIComponent(this.o.clientId)}:${encodeURIComponent(this.o.clientSecret)}`).toString('base64')}`;
     if (req.headers.authorization !== basic) return send(401, { error: 'invalid_client' });
     if (form.get('grant_type') !== 'refresh_token') return send(400, { error: 'unsupported_grant_type' });
     if (this.faults.refuse > 0) {

@@ -1,7 +1,14 @@
 import fc from 'fast-check';
 import { AuditLog } from '../../libs/audit';
 import type { VaultConfig } from '../../libs/config';
-import { ConnectionRefresher, IntegrationStore, isDue, OAuthAppCredentialReader, OAuthCredentialStore, RefreshScheduler } from '../../libs/credentials';
+import {
+  ConnectionRefresher,
+  IntegrationStore,
+  isDue,
+  OAuthAppCredentialReader,
+  OAuthCredentialStore,
+  RefreshScheduler,
+} from '../../libs/credentials';
 import { asTenantId, Secret } from '../../libs/kernel';
 import { ProviderCatalog } from '../../libs/oauth';
 import { startTestVault, TestVault } from '../support/vault';
@@ -43,10 +50,29 @@ const LEASE_MS = 4000;
 const TIMEOUT_MS = 1500;
 const CONFIG: Pick<VaultConfig, 'refresh' | 'outbound'> = {
   outbound: { allowHosts: [], timeoutMs: TIMEOUT_MS },
-  refresh: { leaseMs: LEASE_MS, batchSize: 10, concurrency: 2, pollMs: 50, backoffBaseMs: 1000, backoffMaxMs: 2000, inProcess: false, releaseWaitMs: TIMEOUT_MS + 2000 },
+  refresh: {
+    leaseMs: LEASE_MS,
+    batchSize: 10,
+    concurrency: 2,
+    pollMs: 50,
+    backoffBaseMs: 1000,
+    backoffMaxMs: 2000,
+    inProcess: false,
+    releaseWaitMs: TIMEOUT_MS + 2000,
+  },
 };
 const REFRESHERS = 3;
-const WRITES = new Set(['claimLease', 'claimDue', 'markCallStarted', 'renewLease', 'commitRefresh', 'rescueRefresh', 'releaseLease', 'markStatus', 'clearIndeterminate']);
+const WRITES = new Set([
+  'claimLease',
+  'claimDue',
+  'markCallStarted',
+  'renewLease',
+  'commitRefresh',
+  'rescueRefresh',
+  'releaseLease',
+  'markStatus',
+  'clearIndeterminate',
+]);
 
 /**
  * The commands. `r` picks a refresher; an answer picks among those with a pending call and a crash
@@ -79,9 +105,23 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
       dies: fc.constantFrom<0 | 1 | 2 | 3>(0, 0, 0, 0, 1, 2, 3),
     }),
   },
-  { weight: 5, arbitrary: fc.record({ t: fc.constant('answer' as const), r, kind: fc.constantFrom<AnswerKind>('ok', 'ok', 'lost', 'transient', 'invalid_grant') }) },
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      t: fc.constant('answer' as const),
+      r,
+      kind: fc.constantFrom<AnswerKind>('ok', 'ok', 'lost', 'transient', 'invalid_grant'),
+    }),
+  },
   { weight: 2, arbitrary: fc.constant({ t: 'expire_lease' as const }) },
-  { weight: 1, arbitrary: fc.record({ t: fc.constant('crash' as const), r, at: fc.constantFrom('now' as const, 'next_write' as const, 'second_write' as const) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      t: fc.constant('crash' as const),
+      r,
+      at: fc.constantFrom('now' as const, 'next_write' as const, 'second_write' as const),
+    }),
+  },
   { weight: 1, arbitrary: fc.constant({ t: 'reconnect' as const }) },
 );
 const show = (c: Cmd) => Object.values(c).join(' ');
@@ -135,20 +175,37 @@ describe('SECURITY 40: refresh state machine (model-based, real refreshers on re
     v = await startTestVault({ REFRESH_IN_PROCESS: 'false' });
     const app = v.vault.app;
     store = app.get(OAuthCredentialStore);
-    deps = { integrations: app.get(IntegrationStore), apps: app.get(OAuthAppCredentialReader), catalog: app.get(ProviderCatalog), audit: app.get(AuditLog) };
+    deps = {
+      integrations: app.get(IntegrationStore),
+      apps: app.get(OAuthAppCredentialReader),
+      catalog: app.get(ProviderCatalog),
+      audit: app.get(AuditLog),
+    };
     for (const rotation of ['always', 'never'] as const) {
       // custom-oauth2 pointing nowhere: the model provider answers instead.
       await deps.integrations.put(T, `sm-${rotation}`, {
         provider: 'custom-oauth2',
         level: 'user',
-        config: { client_id: 'sm-client', authorize_url: 'https://provider.invalid/auth', token_url: 'https://provider.invalid/token', scopes: ['read'], provider_options: { refresh_rotation: rotation } },
+        config: {
+          client_id: 'sm-client',
+          authorize_url: 'https://provider.invalid/auth',
+          token_url: 'https://provider.invalid/token',
+          scopes: ['read'],
+          provider_options: { refresh_rotation: rotation },
+        },
         clientSecret: Secret.of('sm-client-secret'),
       });
     }
   }, 60_000);
   afterAll(async () => {
     // SM_STATS=1: how the runs ended and what they exercised (provider answers, crashes, outcomes).
-    if (process.env.SM_STATS) console.log(`SECURITY 40 run endings: ${[...endings].map(([k, n]) => `${k}=${n}`).join(', ')}\n${[...stats].sort().map(([k, n]) => `${k}=${n}`).join('\n')}`);
+    if (process.env.SM_STATS)
+      console.log(
+        `SECURITY 40 run endings: ${[...endings].map(([k, n]) => `${k}=${n}`).join(', ')}\n${[...stats]
+          .sort()
+          .map(([k, n]) => `${k}=${n}`)
+          .join('\n')}`,
+      );
     await v?.close();
   });
 
@@ -160,8 +217,12 @@ describe('SECURITY 40: refresh state machine (model-based, real refreshers on re
     const subject = `user-${n}`;
     const { id } = await store.put(T, integration, subject, provider.grant());
     const ds = v.db.ds;
-    const makeDue = () => ds.query(`UPDATE vault.connections SET expires_at = now() - interval '1 second', next_refresh_at = now() WHERE id = $1`, [id]);
-    const expireLease = () => ds.query(`UPDATE vault.connections SET lease_expires_at = now() - interval '1 second' WHERE id = $1 AND lease_owner IS NOT NULL`, [id]);
+    const makeDue = () =>
+      ds.query(`UPDATE vault.connections SET expires_at = now() - interval '1 second', next_refresh_at = now() WHERE id = $1`, [id]);
+    const expireLease = () =>
+      ds.query(`UPDATE vault.connections SET lease_expires_at = now() - interval '1 second' WHERE id = $1 AND lease_owner IS NOT NULL`, [
+        id,
+      ]);
     await makeDue();
 
     const actors: Actor[] = [];
@@ -220,8 +281,24 @@ describe('SECURITY 40: refresh state machine (model-based, real refreshers on re
       const self = () => actors[i];
       const gate = new Gate();
       const s = gated(self, store);
-      const refresher = new ConnectionRefresher(s, gated(self, deps.integrations), gated(self, deps.apps), deps.catalog, provider.client(i, () => gate.crashed), gated(self, deps.audit), CONFIG);
-      const actor: Actor = { i, gate, refresher, scheduler: new RefreshScheduler(s, refresher, CONFIG), unsettled: 0, held: null, outcomes: [] };
+      const refresher = new ConnectionRefresher(
+        s,
+        gated(self, deps.integrations),
+        gated(self, deps.apps),
+        deps.catalog,
+        provider.client(i, () => gate.crashed),
+        gated(self, deps.audit),
+        CONFIG,
+      );
+      const actor: Actor = {
+        i,
+        gate,
+        refresher,
+        scheduler: new RefreshScheduler(s, refresher, CONFIG),
+        unsettled: 0,
+        held: null,
+        outcomes: [],
+      };
       actors.push(actor);
       return actor;
     };
@@ -270,11 +347,16 @@ describe('SECURITY 40: refresh state machine (model-based, real refreshers on re
       if (provider.hasPending(a.i)) return true;
       const now = Date.now();
       if (g.commitFailedAt !== null) {
-        const moves = !row || (row.status === 'refresh_indeterminate' && row.interrupted_owner === a.refresher.owner) || (Number(row.version) !== g.claimVersion && row.status !== 'refresh_indeterminate') || now > g.commitFailedAt + LEASE_MS;
+        const moves =
+          !row ||
+          (row.status === 'refresh_indeterminate' && row.interrupted_owner === a.refresher.owner) ||
+          (Number(row.version) !== g.claimVersion && row.status !== 'refresh_indeterminate') ||
+          now > g.commitFailedAt + LEASE_MS;
         return !moves;
       }
       if (g.last?.method === 'claimLease' && g.last.result === undefined) {
-        const moves = !row || row.status !== 'active' || !isDue(row.expires_at) || row.lease_free || now > g.opStartedAt + TIMEOUT_MS + 2000;
+        const moves =
+          !row || row.status !== 'active' || !isDue(row.expires_at) || row.lease_free || now > g.opStartedAt + TIMEOUT_MS + 2000;
         return !moves;
       }
       return false; // between two calls: it is about to make the next one
@@ -293,8 +375,13 @@ describe('SECURITY 40: refresh state machine (model-based, real refreshers on re
     };
 
     const describeActors = () =>
-      actors.map((a) => `#${a.i}${a.gate.crashed ? '(crashed)' : ''} unsettled=${a.unsettled} held=${a.held ?? '-'} ` +
-        `last=${a.gate.last?.method ?? '-'} outcomes=[${a.outcomes.join(',')}]`).join('; ');
+      actors
+        .map(
+          (a) =>
+            `#${a.i}${a.gate.crashed ? '(crashed)' : ''} unsettled=${a.unsettled} held=${a.held ?? '-'} ` +
+            `last=${a.gate.last?.method ?? '-'} outcomes=[${a.outcomes.join(',')}]`,
+        )
+        .join('; ');
 
     const fail = async (invariant: string, where: string, extra = ''): Promise<never> => {
       const row = await readRow();
@@ -321,16 +408,29 @@ describe('SECURITY 40: refresh state machine (model-based, real refreshers on re
         const latest = provider.current(fam);
         // Stale is allowed only while the latest is in a live refresher's memory on its way to a commit,
         // or while an unreturned lease guarantees that the next claimant flags the row instead of calling.
-        if (stored !== latest && !holding.has(latest) && c.leaseOwner === null) return fail('I1: an active row holds a rotated-away refresh token; nobody holds the latest', where, `${at} latest=${latest}`);
+        if (stored !== latest && !holding.has(latest) && c.leaseOwner === null)
+          return fail('I1: an active row holds a rotated-away refresh token; nobody holds the latest', where, `${at} latest=${latest}`);
       }
-      for (const f of provider.families) if (f.revoked === 'reuse' && !interrupted) return fail('I2: a family was revoked for reuse though no refresher crashed or lost an answer', where, at);
-      if (rotation === 'always' && provider.reuses.length) return fail('I2 (strict): a refresher presented a rotated-away refresh token to a rotating provider', where, `${at} reuses=${JSON.stringify(provider.reuses)}`);
-      if (c.status === 'needs_reauth' && !(fam.revoked === 'injected' || (fam.revoked === 'reuse' && interrupted))) return fail('I3: needs_reauth without a terminal answer or a crash-caused revocation', where, at);
+      for (const f of provider.families)
+        if (f.revoked === 'reuse' && !interrupted)
+          return fail('I2: a family was revoked for reuse though no refresher crashed or lost an answer', where, at);
+      if (rotation === 'always' && provider.reuses.length)
+        return fail(
+          'I2 (strict): a refresher presented a rotated-away refresh token to a rotating provider',
+          where,
+          `${at} reuses=${JSON.stringify(provider.reuses)}`,
+        );
+      if (c.status === 'needs_reauth' && !(fam.revoked === 'injected' || (fam.revoked === 'reuse' && interrupted)))
+        return fail('I3: needs_reauth without a terminal answer or a crash-caused revocation', where, at);
       // I6, the headline: a refresher that is alive never drops the latest refresh token it was given.
       const cur = provider.currentFamily;
       const holder = cur.holder === null ? undefined : actors[cur.holder];
       if (holder && !holder.gate.crashed && holder.unsettled === 0 && cur.revoked === null && stored !== provider.current(cur)) {
-        return fail(`I6: live refresher #${holder.i} received the latest refresh token, finished, and the row does not hold it`, where, `${at} latest=${provider.current(cur)} status=${c.status}`);
+        return fail(
+          `I6: live refresher #${holder.i} received the latest refresh token, finished, and the row does not hold it`,
+          where,
+          `${at} latest=${provider.current(cur)} status=${c.status}`,
+        );
       }
     };
 
@@ -411,13 +511,19 @@ describe('SECURITY 40: refresh state machine (model-based, real refreshers on re
       const c = (await store.load(T, id))!;
       const stored = (await store.openTokens(c)).refresh?.reveal() ?? null;
       // I4: an active row always holds a working refresh token.
-      if (c.status === 'active' && !provider.accepts(stored)) await fail('I4: at the end the row is active but its refresh token no longer works', 'end', `stored=${stored}`);
+      if (c.status === 'active' && !provider.accepts(stored))
+        await fail('I4: at the end the row is active but its refresh token no longer works', 'end', `stored=${stored}`);
       // Without crash, stall or terminal answer, nothing may take the connection out of service.
-      if (!faults.crashes && !faults.stalls && !faults.injected && c.status !== 'active') await fail('I5: the row left active though nothing went wrong', 'end');
+      if (!faults.crashes && !faults.stalls && !faults.injected && c.status !== 'active')
+        await fail('I5: the row left active though nothing went wrong', 'end');
       endings.set(`${rotation}:${c.status}`, (endings.get(`${rotation}:${c.status}`) ?? 0) + 1);
       if (process.env.SM_STATS) {
         for (const line of [...provider.trace, ...log, ...actors.flatMap((a) => a.outcomes)]) {
-          const key = `${rotation}:${line.replace(/^\d+: /, '').replace(/#\d+ ?/g, '').replace(/F\d+/g, 'F').replace(/ \d+$/, '')}`;
+          const key = `${rotation}:${line
+            .replace(/^\d+: /, '')
+            .replace(/#\d+ ?/g, '')
+            .replace(/F\d+/g, 'F')
+            .replace(/ \d+$/, '')}`;
           stats.set(key, (stats.get(key) ?? 0) + 1);
         }
       }

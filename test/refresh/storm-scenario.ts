@@ -35,7 +35,18 @@ export interface StormOptions {
 export interface StormFigures {
   seconds: { seed: number; storm: number; settle: number };
   killed: string[];
-  releases: { total: number; ok: number; unavailable: number; reauth: number; other: number; expired: number; slow: number; maxMs: number; p50Ms: number; p99Ms: number };
+  releases: {
+    total: number;
+    ok: number;
+    unavailable: number;
+    reauth: number;
+    other: number;
+    expired: number;
+    slow: number;
+    maxMs: number;
+    p50Ms: number;
+    p99Ms: number;
+  };
   outcome: { flaggedStrict: number; needlessReconsents: number; lostWithGrace: number; flaggedBySigterm: number; rotatedAndLost: number };
   provider: { calls: number; graceReuses: number; reuseRevocations: number; invalidGrant: number };
   minimumCalls: number;
@@ -59,7 +70,13 @@ export async function runStorm(o: StormOptions): Promise<StormFigures> {
       AZURE_KEYVAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: 'true',
       AZURE_KEYVAULT_CREDENTIAL: `static:${kv.token}`,
     };
-    rig = await startStormRig({ graceSeconds: 30, accessTtl: o.ttl, keyEnv, extraIntegrations: { [STRICT]: 0 }, env: { REFRESH_RELEASE_WAIT_MS: String(o.releaseWaitMs), ...o.vaultEnv } });
+    rig = await startStormRig({
+      graceSeconds: 30,
+      accessTtl: o.ttl,
+      keyEnv,
+      extraIntegrations: { [STRICT]: 0 },
+      env: { REFRESH_RELEASE_WAIT_MS: String(o.releaseWaitMs), ...o.vaultEnv },
+    });
     const r = rig;
     proxy = await TcpProxy.start(r.v.db.url);
     const px = proxy;
@@ -149,18 +166,25 @@ export async function runStorm(o: StormOptions): Promise<StormFigures> {
     say(`storm over: ${rel.total} releases`);
 
     // Settle: every row at rest (no live lease), every active row's token valid (the workers caught up).
-    await waitFor('the storm to settle', async () => {
-      const [x] = await r.v.db.ds.query(
-        `SELECT count(*) FILTER (WHERE lease_owner IS NOT NULL AND lease_expires_at > now())::int AS leased,
+    await waitFor(
+      'the storm to settle',
+      async () => {
+        const [x] = await r.v.db.ds.query(
+          `SELECT count(*) FILTER (WHERE lease_owner IS NOT NULL AND lease_expires_at > now())::int AS leased,
                 count(*) FILTER (WHERE status = 'active' AND expires_at < now())::int AS expired FROM vault.connections`,
-      );
-      return x.leased === 0 && x.expired === 0;
-    }, 120_000, 250);
+        );
+        return x.leased === 0 && x.expired === 0;
+      },
+      120_000,
+      250,
+    );
     const settled = Date.now();
 
     // Who holds what: each flagged row's stored refresh token against the provider's family.
     const store = r.v.vault.app.get(OAuthCredentialStore);
-    const rows = await r.v.db.ds.query(`SELECT id, tenant, integration, status, interrupted_owner FROM vault.connections WHERE status <> 'active'`);
+    const rows = await r.v.db.ds.query(
+      `SELECT id, tenant, integration, status, interrupted_owner FROM vault.connections WHERE status <> 'active'`,
+    );
     const outcome = { flaggedStrict: 0, needlessReconsents: 0, lostWithGrace: 0, flaggedBySigterm: 0, rotatedAndLost: 0 };
     for (const row of rows) {
       const c = (await store.load(row.tenant, row.id))!;
@@ -169,7 +193,8 @@ export async function runStorm(o: StormOptions): Promise<StormFigures> {
       if (row.integration === INTEGRATION) outcome.lostWithGrace += 1;
       else {
         outcome.flaggedStrict += 1;
-        if (fam.current === rt) outcome.needlessReconsents += 1; // the provider never rotated it
+        if (fam.current === rt)
+          outcome.needlessReconsents += 1; // the provider never rotated it
         else outcome.rotatedAndLost += 1; // the unrecoverable case: killed mid-call, strict, no grace
       }
       if (String(row.interrupted_owner ?? '').includes(`:${termPid}:`)) outcome.flaggedBySigterm += 1;
@@ -182,7 +207,11 @@ export async function runStorm(o: StormOptions): Promise<StormFigures> {
     rel.p99Ms = durations[Math.floor(durations.length * 0.99)] ?? 0;
     const s = r.provider.stats;
     return {
-      seconds: { seed: Math.round((started - t0) / 1000), storm: Math.round((stormEnd - started) / 1000), settle: Math.round((settled - stormEnd) / 1000) },
+      seconds: {
+        seed: Math.round((started - t0) / 1000),
+        storm: Math.round((stormEnd - started) / 1000),
+        settle: Math.round((settled - stormEnd) / 1000),
+      },
       killed,
       releases: rel,
       outcome,

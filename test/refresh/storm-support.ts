@@ -45,8 +45,16 @@ export async function startStormRig(o: {
 }): Promise<StormRig> {
   const kekFile = join(mkdtempSync(join(tmpdir(), 'storm-kek-')), 'kek.json');
   const keyEnv = o.keyEnv ?? { LOCAL_KEK_FILE: kekFile };
-  const provider = await new RotatingProvider({ clientId: 'storm-client', clientSecret: 'storm-secret', graceSeconds: o.graceSeconds, accessTtl: o.accessTtl ?? (() => 3600) }).start();
-  const v = await startTestVault({ OUTBOUND_ALLOW_HOSTS: '127.0.0.1', ...keyEnv, REFRESH_IN_PROCESS: 'false', ...o.env }, { databaseUrl: o.databaseUrl });
+  const provider = await new RotatingProvider({
+    clientId: 'storm-client',
+    clientSecret: 'storm-secret',
+    graceSeconds: o.graceSeconds,
+    accessTtl: o.accessTtl ?? (() => 3600),
+  }).start();
+  const v = await startTestVault(
+    { OUTBOUND_ALLOW_HOSTS: '127.0.0.1', ...keyEnv, REFRESH_IN_PROCESS: 'false', ...o.env },
+    { databaseUrl: o.databaseUrl },
+  );
   const admin = v.issuer.adminToken(T);
   const put = async (path: string, body: unknown) => {
     const r = await v.call('PUT', path, { token: admin, body });
@@ -88,7 +96,11 @@ export async function startStormRig(o: {
     async worker(env = {}) {
       const w = spawnWorker({ ...base, ...env });
       workers.push(w);
-      await waitFor('the worker to start', () => w.output.join('').includes('worker started') || (w.proc.exitCode !== null && Promise.reject(new Error(w.output.join('')))), 30_000);
+      await waitFor(
+        'the worker to start',
+        () => w.output.join('').includes('worker started') || (w.proc.exitCode !== null && Promise.reject(new Error(w.output.join('')))),
+        30_000,
+      );
       return w;
     },
     async seed(n, so = {}) {
@@ -119,8 +131,14 @@ export async function startStormRig(o: {
       );
       return r;
     },
-    release: (user) => v.call('POST', `/v1/connections/${INTEGRATION}/token`, { token: v.issuer.agentToken({ tenant: T, user, agent: 'mcp-1', integrations: [INTEGRATION] }) }),
-    releaseOf: (integration, user) => v.call('POST', `/v1/connections/${integration}/token`, { token: v.issuer.agentToken({ tenant: T, user, agent: 'mcp-1', integrations: [integration] }) }),
+    release: (user) =>
+      v.call('POST', `/v1/connections/${INTEGRATION}/token`, {
+        token: v.issuer.agentToken({ tenant: T, user, agent: 'mcp-1', integrations: [INTEGRATION] }),
+      }),
+    releaseOf: (integration, user) =>
+      v.call('POST', `/v1/connections/${integration}/token`, {
+        token: v.issuer.agentToken({ tenant: T, user, agent: 'mcp-1', integrations: [integration] }),
+      }),
     async close() {
       await Promise.all(workers.map((w) => w.kill('SIGKILL')));
       await v.close();

@@ -15,37 +15,41 @@ import { runStorm } from './storm-scenario';
 const RELEASE_WAIT_MS = 2000;
 
 describe('refresh storm', () => {
-  it('0 reuse revocations, 0 needless re-consents, 0 lost tokens with a grace window, 0 expired tokens released; calls ≤ ' +
-    '1.5× the minimum; SIGTERM loses nothing', async () => {
-    const f = await runStorm({
-      perIntegration: 40,
-      stormMs: 40_000,
-      ttl: () => 20 + Math.floor(Math.random() * 21),
-      meanTtlSeconds: 30,
-      firstExpiry: () => 3 + Math.floor(Math.random() * 37),
-      releaseWaitMs: RELEASE_WAIT_MS,
-      clients: 5,
-      thinkMs: 150,
-      worker: {
-        OUTBOUND_TIMEOUT_MS: '4000',
-        REFRESH_LEASE_SECONDS: '7',
-        REFRESH_CONCURRENCY: '4',
-        REFRESH_BATCH_SIZE: '20',
-        REFRESH_POLL_INTERVAL_MS: '200',
-        KEY_ROTATION_KV_RPS: '50',
-        KEY_JOB_LEASE_SECONDS: '3',
-      },
-    });
-    if (process.env.STORM_STATS) console.log(JSON.stringify(f, null, 1));
-    expect(f.killed).toHaveLength(3);
-    expect(f.provider.reuseRevocations).toBe(0);
-    expect(f.outcome.needlessReconsents).toBe(0);
-    expect(f.outcome.lostWithGrace).toBe(0);
-    expect(f.outcome.flaggedBySigterm).toBe(0);
-    expect(f.releases.expired).toBe(0);
-    expect(f.releases.other).toBe(0);
-    expect(f.releases.ok).toBeGreaterThan(f.releases.total / 2);
-    expect(f.releases.slow).toBeLessThanOrEqual(Math.ceil(f.releases.total * 0.01));
-    expect(f.callsToMinimum).toBeLessThanOrEqual(1.5);
-  }, 240_000);
+  it(
+    '0 reuse revocations, 0 needless re-consents, 0 lost tokens with a grace window, 0 expired tokens released; calls ≤ ' +
+      '1.5× the minimum; SIGTERM loses nothing',
+    async () => {
+      const f = await runStorm({
+        perIntegration: 40,
+        stormMs: 40_000,
+        ttl: () => 20 + Math.floor(Math.random() * 21),
+        meanTtlSeconds: 30,
+        firstExpiry: () => 3 + Math.floor(Math.random() * 37),
+        releaseWaitMs: RELEASE_WAIT_MS,
+        clients: 5,
+        thinkMs: 150,
+        worker: {
+          OUTBOUND_TIMEOUT_MS: '4000',
+          REFRESH_LEASE_SECONDS: '7',
+          REFRESH_CONCURRENCY: '4',
+          REFRESH_BATCH_SIZE: '20',
+          REFRESH_POLL_INTERVAL_MS: '200',
+          KEY_ROTATION_KV_RPS: '50',
+          KEY_JOB_LEASE_SECONDS: '3',
+        },
+      });
+      if (process.env.STORM_STATS) console.log(JSON.stringify(f, null, 1));
+      expect(f.killed).toHaveLength(3);
+      expect(f.provider.reuseRevocations).toBe(0);
+      expect(f.outcome.needlessReconsents).toBe(0);
+      expect(f.outcome.lostWithGrace).toBe(0);
+      expect(f.outcome.flaggedBySigterm).toBe(0);
+      expect(f.releases.expired).toBe(0);
+      expect(f.releases.other).toBe(0);
+      expect(f.releases.ok).toBeGreaterThan(f.releases.total / 2);
+      expect(f.releases.slow).toBeLessThanOrEqual(Math.ceil(f.releases.total * 0.01));
+      expect(f.callsToMinimum).toBeLessThanOrEqual(1.5);
+    },
+    240_000,
+  );
 });

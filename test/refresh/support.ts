@@ -42,7 +42,11 @@ export async function startRefreshRig(o: RigOptions & { users?: string[] }): Pro
     async worker(env = {}) {
       const w = spawnWorker({ ...base, ...env });
       workers.push(w);
-      await waitFor('the worker to start', () => w.output.join('').includes('worker started') || (w.proc.exitCode !== null && Promise.reject(new Error(w.output.join('')))), 30_000);
+      await waitFor(
+        'the worker to start',
+        () => w.output.join('').includes('worker started') || (w.proc.exitCode !== null && Promise.reject(new Error(w.output.join('')))),
+        30_000,
+      );
       return w;
     },
     async row(user) {
@@ -54,11 +58,16 @@ export async function startRefreshRig(o: RigOptions & { users?: string[] }): Pro
       return r;
     },
     async makeDue(user, expiresInSeconds = -1) {
-      await ds.query(`UPDATE vault.connections SET expires_at = now() + ($2::int * interval '1 second'), next_refresh_at = now() WHERE subject = $1`, [user, expiresInSeconds]);
+      await ds.query(
+        `UPDATE vault.connections SET expires_at = now() + ($2::int * interval '1 second'), next_refresh_at = now() WHERE subject = $1`,
+        [user, expiresInSeconds],
+      );
     },
     release: (user) => rig.v.call('POST', `/v1/connections/${rig.integration}/token`, { token: rig.agentToken(user) }),
     async refreshAudit() {
-      const rows = await ds.query(`SELECT outcome, reason, details FROM vault.audit_events WHERE action = 'connection.refresh' ORDER BY seq`);
+      const rows = await ds.query(
+        `SELECT outcome, reason, details FROM vault.audit_events WHERE action = 'connection.refresh' ORDER BY seq`,
+      );
       return rows;
     },
     async close() {

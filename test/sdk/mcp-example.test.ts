@@ -40,7 +40,8 @@ describe('example MCP server (stdio) using the SDK', () => {
     return started;
   }
 
-  const textOf = (result: Awaited<ReturnType<Client['callTool']>>) => (result.content as Array<{ type: string; text: string }>).map((c) => c.text).join('');
+  const textOf = (result: Awaited<ReturnType<Client['callTool']>>) =>
+    (result.content as Array<{ type: string; text: string }>).map((c) => c.text).join('');
 
   beforeAll(async () => {
     w = await startSdkWorld();
@@ -50,7 +51,7 @@ describe('example MCP server (stdio) using the SDK', () => {
     await w?.close();
   });
 
-  it('lists get_profile and answers with the connected user\'s profile from the provider', async () => {
+  it("lists get_profile and answers with the connected user's profile from the provider", async () => {
     const { client, stderr } = await startExample('alice');
     const { tools } = await client.listTools();
     expect(tools.map((t) => t.name)).toEqual(['get_profile']);
@@ -64,7 +65,9 @@ describe('example MCP server (stdio) using the SDK', () => {
 
     // Called again: the access token comes from the SDK's cache, the provider is asked again.
     expect(JSON.parse(textOf(await client.callTool({ name: 'get_profile', arguments: {} }))).sub).toBe('alice');
-    const released = await w.rig.v.db.ds.query(`SELECT count(*)::int AS n FROM vault.audit_events WHERE action = 'credential.release' AND outcome = 'allowed' AND subject = 'alice'`);
+    const released = await w.rig.v.db.ds.query(
+      `SELECT count(*)::int AS n FROM vault.audit_events WHERE action = 'credential.release' AND outcome = 'allowed' AND subject = 'alice'`,
+    );
     expect(released[0].n).toBe(1);
     expect(stderr()).not.toContain(w.secret);
   });

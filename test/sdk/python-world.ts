@@ -22,7 +22,8 @@ async function main(): Promise<void> {
     '/connect': async (q) => (await connectOverHttp(w.rig, q.get('sub')!), {}),
     '/break-grant': async (q) => (await breakGrant(w, q.get('sub')!), {}),
     '/releases': async (q) => {
-      const sql = `SELECT count(*)::int AS n FROM vault.audit_events WHERE action = 'credential.release' AND outcome = ` +
+      const sql =
+        `SELECT count(*)::int AS n FROM vault.audit_events WHERE action = 'credential.release' AND outcome = ` +
         `'allowed' AND subject = $1 AND integration = $2`;
       return { count: (await w.rig.v.db.ds.query(sql, [q.get('sub'), q.get('integration')]))[0].n };
     },
@@ -30,9 +31,13 @@ async function main(): Promise<void> {
   const control = createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://control');
     const action = actions[url.pathname];
-    const answer = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    const answer = (status: number, body: unknown) =>
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     if (!action) return answer(404, { error: url.pathname });
-    action(url.searchParams).then((body) => answer(200, body), (err: Error) => answer(500, { error: err.message }));
+    action(url.searchParams).then(
+      (body) => answer(200, body),
+      (err: Error) => answer(500, { error: err.message }),
+    );
   });
   await new Promise<void>((resolve) => control.listen(0, '127.0.0.1', resolve));
   let closing = false;
@@ -47,7 +52,16 @@ async function main(): Promise<void> {
   process.stdin.on('end', close).on('close', close).resume();
   process.on('SIGTERM', close);
   const port = (control.address() as AddressInfo).port;
-  process.stdout.write(JSON.stringify({ url: w.rig.v.url, public_url: PUBLIC, client_id: 'mcp-1', client_secret: w.secret, provider_url: w.rig.provider.url, control: `http://127.0.0.1:${port}` }) + '\n');
+  process.stdout.write(
+    JSON.stringify({
+      url: w.rig.v.url,
+      public_url: PUBLIC,
+      client_id: 'mcp-1',
+      client_secret: w.secret,
+      provider_url: w.rig.provider.url,
+      control: `http://127.0.0.1:${port}`,
+    }) + '\n',
+  );
 }
 
 main().catch((err: Error) => {

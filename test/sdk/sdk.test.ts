@@ -18,10 +18,18 @@ import { breakGrant, countingFetch, SdkWorld, startSdkWorld } from './support';
  */
 describe('@credential-vault/sdk against the real vault', () => {
   let w: SdkWorld;
-  const client = (extra: Partial<ConstructorParameters<typeof VaultClient>[0]> = {}) => new VaultClient({ url: w.rig.v.url, clientId: 'mcp-1', clientSecret: w.secret, ...extra });
+  const client = (extra: Partial<ConstructorParameters<typeof VaultClient>[0]> = {}) =>
+    new VaultClient({ url: w.rig.v.url, clientId: 'mcp-1', clientSecret: w.secret, ...extra });
   const releasesAudited = async (user: string, integration: string): Promise<number> =>
-    Number((await w.rig.v.db.ds.query(`SELECT count(*) AS n FROM vault.audit_events WHERE action = 'credential.release' ` +
-      `AND outcome = 'allowed' AND subject = $1 AND integration = $2`, [user, integration]))[0].n);
+    Number(
+      (
+        await w.rig.v.db.ds.query(
+          `SELECT count(*) AS n FROM vault.audit_events WHERE action = 'credential.release' ` +
+            `AND outcome = 'allowed' AND subject = $1 AND integration = $2`,
+          [user, integration],
+        )
+      )[0].n,
+    );
 
   beforeAll(async () => {
     w = await startSdkWorld();
@@ -45,7 +53,11 @@ describe('@credential-vault/sdk against the real vault', () => {
     const put = (path: string, body: unknown) => v.call('PUT', path, { token: w.rig.admin(), body });
     const post = (await put('/v1/admin/agents/mcp-post', { name: 'post', auth_method: 'client_secret_post' })).body.client_secret;
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    await put('/v1/admin/agents/mcp-jwt', { name: 'jwt', auth_method: 'private_key_jwt', jwks: { keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'ES256', use: 'sig' }] } });
+    await put('/v1/admin/agents/mcp-jwt', {
+      name: 'jwt',
+      auth_method: 'private_key_jwt',
+      jwks: { keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'ES256', use: 'sig' }] },
+    });
     await put('/v1/admin/policies/others-openai', { agents: ['mcp-post', 'mcp-jwt'], integrations: ['openai'], effect: 'allow' });
 
     const viaPost = new VaultClient({ url: v.url, clientId: 'mcp-post', clientSecret: post, authMethod: 'client_secret_post' });
@@ -64,7 +76,12 @@ describe('@credential-vault/sdk against the real vault', () => {
     const before = await releasesAudited('alice', 'calendar');
 
     const first = (await c.release('calendar', { userToken })) as OAuthRelease;
-    expect(first).toMatchObject({ integration: 'calendar', type: 'oauth2', token_type: 'Bearer', scopes: expect.arrayContaining(['calendar.read']) });
+    expect(first).toMatchObject({
+      integration: 'calendar',
+      type: 'oauth2',
+      token_type: 'Bearer',
+      scopes: expect.arrayContaining(['calendar.read']),
+    });
     expect(Date.parse(first.expires_at!)).toBeGreaterThan(Date.now());
     expect(counted.calls).toEqual(['/oauth2/token', '/v1/connections/calendar/token']);
 
@@ -84,27 +101,48 @@ describe('@credential-vault/sdk against the real vault', () => {
     expect(counted.calls).toEqual(['/oauth2/token', '/v1/connections/openai/token']);
   });
 
-  it('an integration in no policy → PolicyDeniedError at exchange (invalid_scope); a deny policy → PolicyDeniedError at ' +
-    'release', async () => {
-    const atExchange = await client().release('github', { userToken: w.userToken('alice') }).catch((e: unknown) => e);
-    expect(atExchange).toBeInstanceOf(PolicyDeniedError);
-    expect(atExchange).toMatchObject({ code: 'policy_denied', status: 400, vaultCode: 'invalid_scope' });
+  it(
+    'an integration in no policy → PolicyDeniedError at exchange (invalid_scope); a deny policy → PolicyDeniedError at ' + 'release',
+    async () => {
+      const atExchange = await client()
+        .release('github', { userToken: w.userToken('alice') })
+        .catch((e: unknown) => e);
+      expect(atExchange).toBeInstanceOf(PolicyDeniedError);
+      expect(atExchange).toMatchObject({ code: 'policy_denied', status: 400, vaultCode: 'invalid_scope' });
 
-    const token = await client().exchange(w.userToken('alice'), { integrations: ['openai'] });
-    await w.rig.v.call('PUT', '/v1/admin/policies/no-alice-openai', { token: w.rig.admin(), body: { agents: ['*'], integrations: ['openai'], users: { subjects: ['alice'] }, effect: 'deny' } });
-    try {
-      const atRelease = await client().release('openai', { vaultToken: token.accessToken }).catch((e: unknown) => e);
-      expect(atRelease).toBeInstanceOf(PolicyDeniedError);
-      expect(atRelease).toMatchObject({ code: 'policy_denied', status: 403, vaultCode: 'policy_denied', integration: 'openai', requestId: expect.any(String) });
-    } finally {
-      await w.rig.v.call('DELETE', '/v1/admin/policies/no-alice-openai', { token: w.rig.admin() });
-    }
-  });
+      const token = await client().exchange(w.userToken('alice'), { integrations: ['openai'] });
+      await w.rig.v.call('PUT', '/v1/admin/policies/no-alice-openai', {
+        token: w.rig.admin(),
+        body: { agents: ['*'], integrations: ['openai'], users: { subjects: ['alice'] }, effect: 'deny' },
+      });
+      try {
+        const atRelease = await client()
+          .release('openai', { vaultToken: token.accessToken })
+          .catch((e: unknown) => e);
+        expect(atRelease).toBeInstanceOf(PolicyDeniedError);
+        expect(atRelease).toMatchObject({
+          code: 'policy_denied',
+          status: 403,
+          vaultCode: 'policy_denied',
+          integration: 'openai',
+          requestId: expect.any(String),
+        });
+      } finally {
+        await w.rig.v.call('DELETE', '/v1/admin/policies/no-alice-openai', { token: w.rig.admin() });
+      }
+    },
+  );
 
   it('a user with no connection → ConnectionNotFoundError with the connect URL the vault offers', async () => {
-    const err = await client().release('calendar', { userToken: w.userToken('zoe') }).catch((e: unknown) => e);
+    const err = await client()
+      .release('calendar', { userToken: w.userToken('zoe') })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConnectionNotFoundError);
-    expect(err).toMatchObject({ code: 'connection_not_found', status: 404, connectUrl: expect.stringMatching(/^https:\/\/vault\.test\.example\/connect\//) });
+    expect(err).toMatchObject({
+      code: 'connection_not_found',
+      status: 404,
+      connectUrl: expect.stringMatching(/^https:\/\/vault\.test\.example\/connect\//),
+    });
   });
 
   it('a grant the provider revoked → NeedsReauthError carrying connect_url; no credential cached', async () => {
@@ -123,7 +161,9 @@ describe('@credential-vault/sdk against the real vault', () => {
   it('an expired user token → InvalidTokenError; a wrong client secret → invalid_client', async () => {
     const expired = w.rig.v.issuer.sign({ sub: 'alice', tid: 'acme' }, { ttl: -120 });
     await expect(client().release('openai', { userToken: expired })).rejects.toBeInstanceOf(InvalidTokenError);
-    const wrong = await new VaultClient({ url: w.rig.v.url, clientId: 'mcp-1', clientSecret: 'not-the-secret' }).release('openai', { userToken: w.userToken('alice') }).catch((e: unknown) => e);
+    const wrong = await new VaultClient({ url: w.rig.v.url, clientId: 'mcp-1', clientSecret: 'not-the-secret' })
+      .release('openai', { userToken: w.userToken('alice') })
+      .catch((e: unknown) => e);
     expect(wrong).toMatchObject({ code: 'invalid_client', status: 401 });
     expect(JSON.stringify(wrong) + inspect(wrong)).not.toContain('not-the-secret');
   });

@@ -38,7 +38,12 @@ describe('database faults (SECURITY 35)', () => {
   async function send(method: string, path: string, token: string, body?: unknown): Promise<Answer> {
     const headers: Record<string, string> = { authorization: `Bearer ${token}` };
     if (body !== undefined) headers['content-type'] = 'application/json';
-    const res = await fetch(v.url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(CLIENT_TIMEOUT_MS) });
+    const res = await fetch(v.url + path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(CLIENT_TIMEOUT_MS),
+    });
     const text = await res.text();
     let parsed: unknown;
     try {
@@ -50,7 +55,11 @@ describe('database faults (SECURITY 35)', () => {
   }
 
   const release = (user: string, integration: string, jti: string = randomUUID()) =>
-    send('POST', `/v1/connections/${integration}/token`, v.issuer.agentToken({ tenant: T, user, agent: 'mcp-1', integrations: [integration], claims: { jti } }));
+    send(
+      'POST',
+      `/v1/connections/${integration}/token`,
+      v.issuer.agentToken({ tenant: T, user, agent: 'mcp-1', integrations: [integration], claims: { jti } }),
+    );
 
   function expectUnavailable(a: Answer): void {
     expect(a.contentType).toContain('application/problem+json');
@@ -68,12 +77,15 @@ describe('database faults (SECURITY 35)', () => {
   async function vaultBackendsIdle(): Promise<void> {
     const db = new URL(v.db.url).pathname.slice(1);
     for (let i = 0; i < 500; i++) {
-      const [{ n }] = await v.db.ds.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND ` +
-        `application_name = 'credential-vault-api' AND state = 'active'`, [db]);
+      const [{ n }] = await v.db.ds.query(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND ` +
+          `application_name = 'credential-vault-api' AND state = 'active'`,
+        [db],
+      );
       if (n === 0) return;
       await sleep(20);
     }
-    throw new Error('the vault\'s statements never finished');
+    throw new Error("the vault's statements never finished");
   }
 
   async function expectChainIntact(): Promise<void> {
@@ -130,66 +142,72 @@ describe('database faults (SECURITY 35)', () => {
     await proxy?.close();
   });
 
-  it('releases while every connection is reset, repeatedly: 200 with the full body or 503; the audit log matches; the ' +
-    'pool recovers', async () => {
-    const jobs: Array<{ user: string; integration: string; expected: unknown }> = [
-      { user: 'alice', integration: 'openai', expected: { integration: 'openai', type: 'api_key', api_key: API_KEYS.alice } },
-      { user: 'bob', integration: 'openai', expected: { integration: 'openai', type: 'api_key', api_key: API_KEYS.bob } },
-      { user: 'carol', integration: 'calendar', expected: oauthBody },
-    ];
-    const outcomes: Array<{ jti: string; expected: unknown; answer: Answer }> = [];
-    let stop = false;
-    const worker = async (w: number) => {
-      for (let i = w; !stop; i++) {
-        const job = jobs[i % jobs.length];
-        const jti = randomUUID();
-        outcomes.push({ jti, expected: job.expected, answer: await release(job.user, job.integration, jti) });
+  it(
+    'releases while every connection is reset, repeatedly: 200 with the full body or 503; the audit log matches; the ' + 'pool recovers',
+    async () => {
+      const jobs: Array<{ user: string; integration: string; expected: unknown }> = [
+        { user: 'alice', integration: 'openai', expected: { integration: 'openai', type: 'api_key', api_key: API_KEYS.alice } },
+        { user: 'bob', integration: 'openai', expected: { integration: 'openai', type: 'api_key', api_key: API_KEYS.bob } },
+        { user: 'carol', integration: 'calendar', expected: oauthBody },
+      ];
+      const outcomes: Array<{ jti: string; expected: unknown; answer: Answer }> = [];
+      let stop = false;
+      const worker = async (w: number) => {
+        for (let i = w; !stop; i++) {
+          const job = jobs[i % jobs.length];
+          const jti = randomUUID();
+          outcomes.push({ jti, expected: job.expected, answer: await release(job.user, job.integration, jti) });
+        }
+      };
+      const workers = Array.from({ length: 6 }, (_, w) => worker(w));
+      let resets = 0;
+      const served = () => outcomes.filter((o) => o.answer.status === 200).length;
+      for (let k = 0; k < 12; k++) {
+        // Between resets, the vault serves again (whatever the machine's load), then the next reset
+        // comes after an uneven gap, so resets land at different points of a request.
+        const before = served();
+        for (let i = 0; i < 3000 && served() === before; i++) await sleep(10);
+        await sleep((k * 37) % 90);
+        resets += proxy.resetAll();
       }
-    };
-    const workers = Array.from({ length: 6 }, (_, w) => worker(w));
-    let resets = 0;
-    const served = () => outcomes.filter((o) => o.answer.status === 200).length;
-    for (let k = 0; k < 12; k++) {
-      // Between resets, the vault serves again (whatever the machine's load), then the next reset
-      // comes after an uneven gap, so resets land at different points of a request.
-      const before = served();
-      for (let i = 0; i < 3000 && served() === before; i++) await sleep(10);
-      await sleep((k * 37) % 90);
-      resets += proxy.resetAll();
-    }
-    stop = true;
-    await Promise.all(workers);
+      stop = true;
+      await Promise.all(workers);
 
-    expect(resets).toBeGreaterThan(0);
-    const ok = outcomes.filter((o) => o.answer.status === 200);
-    const unavailable = outcomes.filter((o) => o.answer.status === 503);
-    // Only these two answers, never a 500, and never a partial body.
-    expect(outcomes.filter((o) => o.answer.status !== 200 && o.answer.status !== 503).map((o) => `${o.answer.status} ${o.answer.text}`)).toEqual([]);
-    for (const o of ok) expect(o.answer.body).toEqual(o.expected);
-    for (const o of unavailable) expectUnavailable(o.answer);
-    expect(ok.length).toBeGreaterThan(0);
-    expect(unavailable.length).toBeGreaterThan(0); // the faults did land mid-request
+      expect(resets).toBeGreaterThan(0);
+      const ok = outcomes.filter((o) => o.answer.status === 200);
+      const unavailable = outcomes.filter((o) => o.answer.status === 503);
+      // Only these two answers, never a 500, and never a partial body.
+      expect(
+        outcomes.filter((o) => o.answer.status !== 200 && o.answer.status !== 503).map((o) => `${o.answer.status} ${o.answer.text}`),
+      ).toEqual([]);
+      for (const o of ok) expect(o.answer.body).toEqual(o.expected);
+      for (const o of unavailable) expectUnavailable(o.answer);
+      expect(ok.length).toBeGreaterThan(0);
+      expect(unavailable.length).toBeGreaterThan(0); // the faults did land mid-request
 
-    // No release without a durable audit record. An `allowed` record without its release can only be a
-    // request that was answered 503 while its audit commit's acknowledgement was lost (counted, below).
-    const audited = new Set(await allowedReleaseJtis());
-    for (const o of ok) expect(audited.has(o.jti)).toBe(true);
-    const answered503 = new Set(unavailable.map((o) => o.jti));
-    const ours = new Set(outcomes.map((o) => o.jti));
-    const strays = [...audited].filter((j) => ours.has(j) && !ok.some((o) => o.jti === j));
-    for (const j of strays) expect(answered503.has(j)).toBe(true);
-    expect(strays.length).toBeLessThanOrEqual(unavailable.length);
-    console.info(`db-faults: ${outcomes.length} releases, ${ok.length} × 200, ${unavailable.length} × 503, ${resets} ` +
-      `connections reset, ${strays.length} audited-but-503`);
-    await expectChainIntact();
+      // No release without a durable audit record. An `allowed` record without its release can only be a
+      // request that was answered 503 while its audit commit's acknowledgement was lost (counted, below).
+      const audited = new Set(await allowedReleaseJtis());
+      for (const o of ok) expect(audited.has(o.jti)).toBe(true);
+      const answered503 = new Set(unavailable.map((o) => o.jti));
+      const ours = new Set(outcomes.map((o) => o.jti));
+      const strays = [...audited].filter((j) => ours.has(j) && !ok.some((o) => o.jti === j));
+      for (const j of strays) expect(answered503.has(j)).toBe(true);
+      expect(strays.length).toBeLessThanOrEqual(unavailable.length);
+      console.info(
+        `db-faults: ${outcomes.length} releases, ${ok.length} × 200, ${unavailable.length} × 503, ${resets} ` +
+          `connections reset, ${strays.length} audited-but-503`,
+      );
+      await expectChainIntact();
 
-    // The same process serves again: the pool replaced its broken connections.
-    for (const job of jobs) {
-      const r = await release(job.user, job.integration);
-      expect(r.status).toBe(200);
-      expect(r.body).toEqual(job.expected);
-    }
-  });
+      // The same process serves again: the pool replaced its broken connections.
+      for (const job of jobs) {
+        const r = await release(job.user, job.integration);
+        expect(r.status).toBe(200);
+        expect(r.body).toEqual(job.expected);
+      }
+    },
+  );
 
   it('admin writes during a reset: 503 or success, never half-written', async () => {
     const keyring = v.vault.app.get(Keyring);
@@ -200,13 +218,19 @@ describe('database faults (SECURITY 35)', () => {
     };
     // Each state is read in one statement, straight from Postgres (not through the proxy).
     const integrationState = async () => {
-      const [row] = await v.db.ds.query(`SELECT id, dek_wrapped, client_secret_ct, config->>'display_name' AS name FROM ` +
-        `vault.integrations WHERE tenant = $1 AND name = 'calendar'`, [T]);
+      const [row] = await v.db.ds.query(
+        `SELECT id, dek_wrapped, client_secret_ct, config->>'display_name' AS name FROM ` +
+          `vault.integrations WHERE tenant = $1 AND name = 'calendar'`,
+        [T],
+      );
       return { name: row.name as string, secret: await open('integrations', row, 'client_secret', row.client_secret_ct) };
     };
     const connectionState = async () => {
-      const [row] = await v.db.ds.query(`SELECT id, dek_wrapped, api_key_ct, version FROM vault.connections WHERE tenant ` +
-        `= $1 AND integration = 'openai' AND subject = 'dave'`, [T]);
+      const [row] = await v.db.ds.query(
+        `SELECT id, dek_wrapped, api_key_ct, version FROM vault.connections WHERE tenant ` +
+          `= $1 AND integration = 'openai' AND subject = 'dave'`,
+        [T],
+      );
       return { version: Number(row.version), key: await open('connections', row, 'api_key', row.api_key_ct) };
     };
     const calendarBody = (n: number) => ({
@@ -264,7 +288,9 @@ describe('database faults (SECURITY 35)', () => {
     }
     console.info(`db-faults admin writes: ${JSON.stringify(tally)}`);
     // The provider's real client secret back, for the refresh below.
-    expect((await send('PUT', '/v1/admin/integrations/calendar', admin(), { ...calendarBody(0), client_secret: provider.clientSecret })).status).toBe(200);
+    expect(
+      (await send('PUT', '/v1/admin/integrations/calendar', admin(), { ...calendarBody(0), client_secret: provider.clientSecret })).status,
+    ).toBe(200);
     expect(tally.ok).toBeGreaterThan(0);
     expect(tally.unavailable).toBeGreaterThan(0);
   });
@@ -290,7 +316,7 @@ describe('database faults (SECURITY 35)', () => {
     await expectChainIntact();
   });
 
-  it('/readyz is 503 while the database hangs, without waiting out the pool\'s query timeout', async () => {
+  it("/readyz is 503 while the database hangs, without waiting out the pool's query timeout", async () => {
     expect((await v.call('GET', '/readyz')).status).toBe(200);
     proxy.pause();
     try {
@@ -321,31 +347,37 @@ describe('database faults (SECURITY 35)', () => {
     expect((await v.call('GET', '/readyz')).status).toBe(200);
     expect((await release('alice', 'openai')).status).toBe(200);
   });
-  it('SECURITY 39: the audit chain head locked by another transaction (audit hangs): 503 within the audit timeout, ' +
-    'nothing released', async () => {
-    const jti = randomUUID();
-    const locker = new Client({ connectionString: v.db.url });
-    await locker.connect();
-    let answer: Answer;
-    try {
-      await locker.query('BEGIN');
-      await locker.query('SELECT seq FROM vault.audit_chain_head WHERE id = 1 FOR UPDATE');
-      answer = await release('alice', 'openai', jti);
-    } finally {
-      await locker.query('ROLLBACK');
-      await locker.end();
-    }
-    expectUnavailable(answer);
-    expect(answer.text).not.toContain(API_KEYS.alice);
-    expect((await release('alice', 'openai')).status).toBe(200);
-    expect(await allowedReleaseJtis()).not.toContain(jti);
-    await expectChainIntact();
-  });
+  it(
+    'SECURITY 39: the audit chain head locked by another transaction (audit hangs): 503 within the audit timeout, ' + 'nothing released',
+    async () => {
+      const jti = randomUUID();
+      const locker = new Client({ connectionString: v.db.url });
+      await locker.connect();
+      let answer: Answer;
+      try {
+        await locker.query('BEGIN');
+        await locker.query('SELECT seq FROM vault.audit_chain_head WHERE id = 1 FOR UPDATE');
+        answer = await release('alice', 'openai', jti);
+      } finally {
+        await locker.query('ROLLBACK');
+        await locker.end();
+      }
+      expectUnavailable(answer);
+      expect(answer.text).not.toContain(API_KEYS.alice);
+      expect((await release('alice', 'openai')).status).toBe(200);
+      expect(await allowedReleaseJtis()).not.toContain(jti);
+      await expectChainIntact();
+    },
+  );
 
   it('SECURITY 39: the audit insert failing: 503, nothing released, and releases resume once it works', async () => {
     const jti = randomUUID();
-    await v.db.ds.query(`CREATE FUNCTION vault.refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit refused'; END $$`);
-    await v.db.ds.query('CREATE TRIGGER refuse_audit BEFORE INSERT ON vault.audit_events FOR EACH ROW EXECUTE FUNCTION vault.refuse_audit()');
+    await v.db.ds.query(
+      `CREATE FUNCTION vault.refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit refused'; END $$`,
+    );
+    await v.db.ds.query(
+      'CREATE TRIGGER refuse_audit BEFORE INSERT ON vault.audit_events FOR EACH ROW EXECUTE FUNCTION vault.refuse_audit()',
+    );
     let answer: Answer;
     try {
       answer = await release('bob', 'openai', jti);
@@ -360,33 +392,44 @@ describe('database faults (SECURITY 35)', () => {
     await expectChainIntact();
   });
 
-  it('SECURITY 33 on the release path: a due OAuth connection with the database unreachable → 503 and no call to the ' +
-    'provider; refreshed once it is back', async () => {
-    await v.db.ds.query(`UPDATE vault.connections SET expires_at = now() - interval '1 minute' WHERE tenant = $1 AND ` +
-      `integration = 'calendar' AND subject = 'carol'`, [T]);
-    const before = await provider.stats();
-    proxy.refuseNew(true);
-    proxy.resetAll();
-    let answer: Answer;
-    try {
-      answer = await release('carol', 'calendar');
-    } finally {
-      proxy.refuseNew(false);
-    }
-    expectUnavailable(answer);
-    expect((await provider.stats()).tokenRequests).toBe(before.tokenRequests);
+  it(
+    'SECURITY 33 on the release path: a due OAuth connection with the database unreachable → 503 and no call to the ' +
+      'provider; refreshed once it is back',
+    async () => {
+      await v.db.ds.query(
+        `UPDATE vault.connections SET expires_at = now() - interval '1 minute' WHERE tenant = $1 AND ` +
+          `integration = 'calendar' AND subject = 'carol'`,
+        [T],
+      );
+      const before = await provider.stats();
+      proxy.refuseNew(true);
+      proxy.resetAll();
+      let answer: Answer;
+      try {
+        answer = await release('carol', 'calendar');
+      } finally {
+        proxy.refuseNew(false);
+      }
+      expectUnavailable(answer);
+      expect((await provider.stats()).tokenRequests).toBe(before.tokenRequests);
 
-    const r = await release('carol', 'calendar');
-    expect(r.status).toBe(200);
-    expect(r.body.access_token).not.toBe(oauthBody.access_token);
-    expect((await provider.stats()).token.refresh_token).toBe(before.token.refresh_token + 1);
-  });
+      const r = await release('carol', 'calendar');
+      expect(r.status).toBe(200);
+      expect(r.body.access_token).not.toBe(oauthBody.access_token);
+      expect((await provider.stats()).token.refresh_token).toBe(before.token.refresh_token + 1);
+    },
+  );
 });
 
 describe('the pool client (libs/db DeadlineClient)', () => {
   it('drops a connection whose query got no answer in time, so the pool never hands it out again', async () => {
     const proxy = await TcpProxy.start(process.env.TEST_DATABASE_URL!);
-    const pool = new Pool({ connectionString: proxy.rewrite(process.env.TEST_DATABASE_URL!), max: 1, query_timeout: 300, Client: DeadlineClient });
+    const pool = new Pool({
+      connectionString: proxy.rewrite(process.env.TEST_DATABASE_URL!),
+      max: 1,
+      query_timeout: 300,
+      Client: DeadlineClient,
+    });
     pool.on('error', () => undefined);
     const pid = async () => (await pool.query('SELECT pg_backend_pid() AS pid')).rows[0].pid as number;
     try {

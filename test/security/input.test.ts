@@ -2,7 +2,13 @@ import { request } from 'node:http';
 import { startTestVault, TestVault } from '../support/vault';
 
 /** A request with the path exactly as given: fetch would resolve `..` and `%2e%2e` before sending. */
-function rawCall(base: string, method: string, path: string, token: string, body?: unknown): Promise<{ status: number; body: any; text: string; contentType: string }> {
+function rawCall(
+  base: string,
+  method: string,
+  path: string,
+  token: string,
+  body?: unknown,
+): Promise<{ status: number; body: any; text: string; contentType: string }> {
   return new Promise((resolve, reject) => {
     const u = new URL(base);
     const payload = body === undefined ? undefined : JSON.stringify(body);
@@ -64,7 +70,15 @@ describe('input validation (SECURITY 27, 28)', () => {
   });
   afterAll(() => v?.close());
 
-  type Case = { name: string; method?: string; path: string; body?: unknown; raw?: string; headers?: Record<string, string>; field?: string };
+  type Case = {
+    name: string;
+    method?: string;
+    path: string;
+    body?: unknown;
+    raw?: string;
+    headers?: Record<string, string>;
+    field?: string;
+  };
 
   /** Sends a bad request; expects a 400 problem naming `field`, and no row of any table changed. */
   async function expectRefused(c: Case): Promise<void> {
@@ -72,7 +86,9 @@ describe('input validation (SECURITY 27, 28)', () => {
     const res =
       c.raw === undefined && c.headers === undefined
         ? await rawCall(v.url, c.method ?? 'PUT', c.path, admin(), c.body)
-        : await v.call(c.method ?? 'PUT', c.path, { token: admin(), body: c.body, raw: c.raw, headers: c.headers }).then((r) => ({ ...r, contentType: r.headers.get('content-type') ?? '' }));
+        : await v
+            .call(c.method ?? 'PUT', c.path, { token: admin(), body: c.body, raw: c.raw, headers: c.headers })
+            .then((r) => ({ ...r, contentType: r.headers.get('content-type') ?? '' }));
     expect({ case: c.name, status: res.status }).toEqual({ case: c.name, status: 400 });
     expect(res.contentType).toContain('application/problem+json');
     expect(['validation_failed', 'invalid_request']).toContain(res.body.code);
@@ -92,66 +108,201 @@ describe('input validation (SECURITY 27, 28)', () => {
   describe('admin PUT bodies: unknown, extra and nested fields (SECURITY 27)', () => {
     const cases: Case[] = [
       // Fields a caller must never choose: the tenant comes from the token, key versions from the keyring.
-      { name: 'integration + tenantId', path: '/v1/admin/integrations/openai', body: integration({ tenantId: 'globex' }), field: 'tenantId' },
+      {
+        name: 'integration + tenantId',
+        path: '/v1/admin/integrations/openai',
+        body: integration({ tenantId: 'globex' }),
+        field: 'tenantId',
+      },
       { name: 'integration + tenant', path: '/v1/admin/integrations/new-one', body: integration({ tenant: 'globex' }), field: 'tenant' },
-      { name: 'integration + keyVersion', path: '/v1/admin/integrations/openai', body: integration({ keyVersion: 1 }), field: 'keyVersion' },
+      {
+        name: 'integration + keyVersion',
+        path: '/v1/admin/integrations/openai',
+        body: integration({ keyVersion: 1 }),
+        field: 'keyVersion',
+      },
       { name: 'integration + raw config', path: '/v1/admin/integrations/openai', body: integration({ config: { a: 1 } }), field: 'config' },
-      { name: 'integration + client_secret_ct', path: '/v1/admin/integrations/new-one', body: { provider: 'google', client_secret: 's', client_secret_ct: 'AAAA' }, field: 'client_secret_ct' },
-      { name: 'integration api_key.extra', path: '/v1/admin/integrations/openai', body: integration({ api_key: { header_name: 'x', extra: 1 } }), field: 'api_key.extra' },
-      { name: 'integration api_key.$gt', path: '/v1/admin/integrations/openai', body: integration({ api_key: { $gt: '' } }), field: 'api_key.$gt' },
+      {
+        name: 'integration + client_secret_ct',
+        path: '/v1/admin/integrations/new-one',
+        body: { provider: 'google', client_secret: 's', client_secret_ct: 'AAAA' },
+        field: 'client_secret_ct',
+      },
+      {
+        name: 'integration api_key.extra',
+        path: '/v1/admin/integrations/openai',
+        body: integration({ api_key: { header_name: 'x', extra: 1 } }),
+        field: 'api_key.extra',
+      },
+      {
+        name: 'integration api_key.$gt',
+        path: '/v1/admin/integrations/openai',
+        body: integration({ api_key: { $gt: '' } }),
+        field: 'api_key.$gt',
+      },
       { name: 'agent + tenantId', path: '/v1/admin/agents/a1', body: { name: 'renamed', tenantId: 'globex' }, field: 'tenantId' },
       { name: 'agent + tenant', path: '/v1/admin/agents/a2', body: { name: 'x', tenant: 'globex' }, field: 'tenant' },
-      { name: 'agent chooses its own client_secret', path: '/v1/admin/agents/a2', body: { name: 'x', auth_method: 'client_secret_post', client_secret: 'mine' }, field: 'client_secret' },
-      { name: 'agent jwks.extra', path: '/v1/admin/agents/a2', body: { name: 'x', auth_method: 'private_key_jwt', jwks: { keys: [{ kty: 'RSA' }], extra: 1 } }, field: 'jwks.extra' },
+      {
+        name: 'agent chooses its own client_secret',
+        path: '/v1/admin/agents/a2',
+        body: { name: 'x', auth_method: 'client_secret_post', client_secret: 'mine' },
+        field: 'client_secret',
+      },
+      {
+        name: 'agent jwks.extra',
+        path: '/v1/admin/agents/a2',
+        body: { name: 'x', auth_method: 'private_key_jwt', jwks: { keys: [{ kty: 'RSA' }], extra: 1 } },
+        field: 'jwks.extra',
+      },
       { name: 'policy + tenantId', path: '/v1/admin/policies/p1', body: policy({ tenantId: 'globex' }), field: 'tenantId' },
       { name: 'policy + tenant', path: '/v1/admin/policies/p2', body: policy({ tenant: 'globex' }), field: 'tenant' },
-      { name: 'policy users.evil', path: '/v1/admin/policies/p2', body: policy({ users: { roles_any: [], evil: 1 } }), field: 'users.evil' },
-      { name: 'connection + tenantId', path: '/v1/admin/connections/openai/users/alice', body: { api_key: 'k', tenantId: 'globex' }, field: 'tenantId' },
-      { name: 'connection + keyVersion', path: '/v1/admin/connections/openai/users/alice', body: { api_key: 'k', keyVersion: 7 }, field: 'keyVersion' },
+      {
+        name: 'policy users.evil',
+        path: '/v1/admin/policies/p2',
+        body: policy({ users: { roles_any: [], evil: 1 } }),
+        field: 'users.evil',
+      },
+      {
+        name: 'connection + tenantId',
+        path: '/v1/admin/connections/openai/users/alice',
+        body: { api_key: 'k', tenantId: 'globex' },
+        field: 'tenantId',
+      },
+      {
+        name: 'connection + keyVersion',
+        path: '/v1/admin/connections/openai/users/alice',
+        body: { api_key: 'k', keyVersion: 7 },
+        field: 'keyVersion',
+      },
       { name: 'connection + user', path: '/v1/admin/connections/openai/users/bob', body: { api_key: 'k', user: 'alice' }, field: 'user' },
-      { name: 'connection + status', path: '/v1/admin/connections/openai/users/alice', body: { api_key: 'k', status: 'revoked' }, field: 'status' },
+      {
+        name: 'connection + status',
+        path: '/v1/admin/connections/openai/users/alice',
+        body: { api_key: 'k', status: 'revoked' },
+        field: 'status',
+      },
     ];
     it.each(cases)('$name → 400, nothing written', expectRefused);
   });
 
   describe('admin PUT bodies: wrong types, objects where strings belong, missing fields', () => {
     const cases: Case[] = [
-      { name: 'connection api_key {$gt:""}', path: '/v1/admin/connections/openai/users/alice', body: { api_key: { $gt: '' } }, field: 'api_key' },
+      {
+        name: 'connection api_key {$gt:""}',
+        path: '/v1/admin/connections/openai/users/alice',
+        body: { api_key: { $gt: '' } },
+        field: 'api_key',
+      },
       { name: 'connection api_key array', path: '/v1/admin/connections/openai/users/bob', body: { api_key: ['k'] }, field: 'api_key' },
       { name: 'connection api_key number', path: '/v1/admin/connections/openai/users/bob', body: { api_key: 42 }, field: 'api_key' },
       { name: 'connection api_key empty', path: '/v1/admin/connections/openai/users/bob', body: { api_key: '' }, field: 'api_key' },
       { name: 'connection api_key missing', path: '/v1/admin/connections/openai/users/bob', body: {}, field: 'api_key' },
-      { name: 'connection api_key too long', path: '/v1/admin/connections/openai/users/bob', body: { api_key: 'k'.repeat(8193) }, field: 'api_key' },
+      {
+        name: 'connection api_key too long',
+        path: '/v1/admin/connections/openai/users/bob',
+        body: { api_key: 'k'.repeat(8193) },
+        field: 'api_key',
+      },
       { name: 'integration provider missing', path: '/v1/admin/integrations/new-one', body: {}, field: 'provider' },
       { name: 'integration provider unknown', path: '/v1/admin/integrations/new-one', body: { provider: 'nope' }, field: 'provider' },
-      { name: 'integration provider {$ne:null}', path: '/v1/admin/integrations/new-one', body: { provider: { $ne: null } }, field: 'provider' },
+      {
+        name: 'integration provider {$ne:null}',
+        path: '/v1/admin/integrations/new-one',
+        body: { provider: { $ne: null } },
+        field: 'provider',
+      },
       { name: 'integration level unknown', path: '/v1/admin/integrations/openai', body: integration({ level: 'org' }), field: 'level' },
-      { name: 'integration scopes "a"', path: '/v1/admin/integrations/new-one', body: { provider: 'google', client_secret: 's', scopes: 'a' }, field: 'scopes' },
-      { name: 'integration scopes [1]', path: '/v1/admin/integrations/new-one', body: { provider: 'google', client_secret: 's', scopes: [1] }, field: 'scopes' },
-      { name: 'integration client_secret object', path: '/v1/admin/integrations/new-one', body: { provider: 'google', client_secret: { $gt: '' } }, field: 'client_secret' },
-      { name: 'integration display_name object', path: '/v1/admin/integrations/openai', body: integration({ display_name: { a: 1 } }), field: 'display_name' },
-      { name: 'integration api_key as array', path: '/v1/admin/integrations/openai', body: integration({ api_key: [{ header_name: 'x' }] }), field: 'api_key' },
-      { name: 'integration api_key as string', path: '/v1/admin/integrations/openai', body: integration({ api_key: 'x' }), field: 'api_key' },
-      { name: 'integration token_url not https', path: '/v1/admin/integrations/new-one', body: { provider: 'custom-oauth2', client_secret: 's', authorize_url: 'https://idp.example/a', token_url: 'javascript:alert(1)' }, field: 'token_url' },
+      {
+        name: 'integration scopes "a"',
+        path: '/v1/admin/integrations/new-one',
+        body: { provider: 'google', client_secret: 's', scopes: 'a' },
+        field: 'scopes',
+      },
+      {
+        name: 'integration scopes [1]',
+        path: '/v1/admin/integrations/new-one',
+        body: { provider: 'google', client_secret: 's', scopes: [1] },
+        field: 'scopes',
+      },
+      {
+        name: 'integration client_secret object',
+        path: '/v1/admin/integrations/new-one',
+        body: { provider: 'google', client_secret: { $gt: '' } },
+        field: 'client_secret',
+      },
+      {
+        name: 'integration display_name object',
+        path: '/v1/admin/integrations/openai',
+        body: integration({ display_name: { a: 1 } }),
+        field: 'display_name',
+      },
+      {
+        name: 'integration api_key as array',
+        path: '/v1/admin/integrations/openai',
+        body: integration({ api_key: [{ header_name: 'x' }] }),
+        field: 'api_key',
+      },
+      {
+        name: 'integration api_key as string',
+        path: '/v1/admin/integrations/openai',
+        body: integration({ api_key: 'x' }),
+        field: 'api_key',
+      },
+      {
+        name: 'integration token_url not https',
+        path: '/v1/admin/integrations/new-one',
+        body: { provider: 'custom-oauth2', client_secret: 's', authorize_url: 'https://idp.example/a', token_url: 'javascript:alert(1)' },
+        field: 'token_url',
+      },
       { name: 'agent name missing', path: '/v1/admin/agents/a2', body: {}, field: 'name' },
       { name: 'agent name object', path: '/v1/admin/agents/a1', body: { name: { $gt: '' } }, field: 'name' },
-      { name: 'agent auth_method unknown', path: '/v1/admin/agents/a2', body: { name: 'x', auth_method: 'password' }, field: 'auth_method' },
+      {
+        name: 'agent auth_method unknown',
+        path: '/v1/admin/agents/a2',
+        body: { name: 'x', auth_method: 'password' },
+        field: 'auth_method',
+      },
       { name: 'agent jwks array', path: '/v1/admin/agents/a2', body: { name: 'x', jwks: [] }, field: 'jwks' },
       { name: 'agent jwks.keys string', path: '/v1/admin/agents/a2', body: { name: 'x', jwks: { keys: 'k' } }, field: 'jwks.keys' },
       { name: 'policy agents "a1"', path: '/v1/admin/policies/p2', body: policy({ agents: 'a1' }), field: 'agents' },
       { name: 'policy agents []', path: '/v1/admin/policies/p2', body: policy({ agents: [] }), field: 'agents' },
       { name: 'policy agents [{$gt:""}]', path: '/v1/admin/policies/p2', body: policy({ agents: [{ $gt: '' }] }), field: 'agents' },
-      { name: 'policy integrations missing', path: '/v1/admin/policies/p2', body: { agents: ['a1'], effect: 'allow' }, field: 'integrations' },
+      {
+        name: 'policy integrations missing',
+        path: '/v1/admin/policies/p2',
+        body: { agents: ['a1'], effect: 'allow' },
+        field: 'integrations',
+      },
       { name: 'policy effect missing', path: '/v1/admin/policies/p1', body: { agents: ['a1'], integrations: ['openai'] }, field: 'effect' },
       { name: 'policy effect unknown', path: '/v1/admin/policies/p1', body: policy({ effect: 'maybe' }), field: 'effect' },
       { name: 'policy scopes "a"', path: '/v1/admin/policies/p1', body: policy({ scopes: 'a' }), field: 'scopes' },
-      { name: 'policy max_ttl_seconds "10"', path: '/v1/admin/policies/p1', body: policy({ max_ttl_seconds: '10' }), field: 'max_ttl_seconds' },
-      { name: 'policy max_ttl_seconds 1.5', path: '/v1/admin/policies/p1', body: policy({ max_ttl_seconds: 1.5 }), field: 'max_ttl_seconds' },
+      {
+        name: 'policy max_ttl_seconds "10"',
+        path: '/v1/admin/policies/p1',
+        body: policy({ max_ttl_seconds: '10' }),
+        field: 'max_ttl_seconds',
+      },
+      {
+        name: 'policy max_ttl_seconds 1.5',
+        path: '/v1/admin/policies/p1',
+        body: policy({ max_ttl_seconds: 1.5 }),
+        field: 'max_ttl_seconds',
+      },
       { name: 'policy max_ttl_seconds 0', path: '/v1/admin/policies/p1', body: policy({ max_ttl_seconds: 0 }), field: 'max_ttl_seconds' },
       { name: 'policy users "alice"', path: '/v1/admin/policies/p2', body: policy({ users: 'alice' }), field: 'users' },
       // As an array, each element used to be validated and the policy stored with no subjects: for every user.
-      { name: 'policy users as an array', path: '/v1/admin/policies/p2', body: policy({ users: [{ subjects: ['alice'] }] }), field: 'users' },
-      { name: 'policy users.subjects "alice"', path: '/v1/admin/policies/p2', body: policy({ users: { subjects: 'alice' } }), field: 'users.subjects' },
+      {
+        name: 'policy users as an array',
+        path: '/v1/admin/policies/p2',
+        body: policy({ users: [{ subjects: ['alice'] }] }),
+        field: 'users',
+      },
+      {
+        name: 'policy users.subjects "alice"',
+        path: '/v1/admin/policies/p2',
+        body: policy({ users: { subjects: 'alice' } }),
+        field: 'users.subjects',
+      },
     ];
     it.each(cases)('$name → 400 naming the field, nothing written', expectRefused);
   });
@@ -173,15 +324,31 @@ describe('input validation (SECURITY 27, 28)', () => {
       { name: '__proto__ pollution', path, raw: '{"api_key":"k","__proto__":{"admin":true}}' },
       { name: 'constructor.prototype pollution', path, raw: '{"api_key":"k","constructor":{"prototype":{"admin":true}}}' },
       { name: 'JSON as text/plain', path, raw: '{"api_key":"k"}', headers: { 'content-type': 'text/plain' }, field: '(body)' },
-      { name: 'form-urlencoded', path, raw: 'api_key=k', headers: { 'content-type': 'application/x-www-form-urlencoded' }, field: '(body)' },
-      { name: 'form-urlencoded with qs brackets', path, raw: 'api_key[$gt]=', headers: { 'content-type': 'application/x-www-form-urlencoded' }, field: '(body)' },
+      {
+        name: 'form-urlencoded',
+        path,
+        raw: 'api_key=k',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        field: '(body)',
+      },
+      {
+        name: 'form-urlencoded with qs brackets',
+        path,
+        raw: 'api_key[$gt]=',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        field: '(body)',
+      },
       { name: 'PUT with no body', path },
     ];
     it.each(cases)('$name → 400, nothing written', expectRefused);
 
     it('a media type with no parser → 415 unsupported_media_type problem, nothing written', async () => {
       const before = await snapshot();
-      const res = await v.call('PUT', path, { token: admin(), raw: '<api_key>k</api_key>', headers: { 'content-type': 'application/xml' } });
+      const res = await v.call('PUT', path, {
+        token: admin(),
+        raw: '<api_key>k</api_key>',
+        headers: { 'content-type': 'application/xml' },
+      });
       expect(res.status).toBe(415);
       expect(res.headers.get('content-type')).toContain('application/problem+json');
       expect(res.body.code).toBe('unsupported_media_type');
@@ -191,7 +358,10 @@ describe('input validation (SECURITY 27, 28)', () => {
 
   it('a rejected replacement leaves the existing row exactly as it was (no half-write)', async () => {
     const [before] = await v.db.ds.query(`SELECT t::text AS row FROM vault.connections t WHERE subject = 'alice'`);
-    const res = await v.call('PUT', '/v1/admin/connections/openai/users/alice', { token: admin(), body: { api_key: 'sk-alice-2', keyVersion: 1 } });
+    const res = await v.call('PUT', '/v1/admin/connections/openai/users/alice', {
+      token: admin(),
+      body: { api_key: 'sk-alice-2', keyVersion: 1 },
+    });
     expect(res.status).toBe(400);
     const [after] = await v.db.ds.query(`SELECT t::text AS row FROM vault.connections t WHERE subject = 'alice'`);
     expect(after.row).toBe(before.row);
@@ -201,18 +371,48 @@ describe('input validation (SECURITY 27, 28)', () => {
 
   it('the same bodies without the bad part are accepted (the refusals above are about the bad part)', async () => {
     const a = admin();
-    expect((await v.call('PUT', '/v1/admin/agents/a2', { token: a, body: { name: 'x', auth_method: 'private_key_jwt', jwks: { keys: [{ kty: 'RSA' }] } } })).status).toBe(201);
-    expect((await v.call('PUT', '/v1/admin/policies/p2', { token: a, body: policy({ users: { roles_any: [], subjects: ['carol'] }, max_ttl_seconds: 10 }) })).status).toBe(201);
-    expect((await v.call('PUT', '/v1/admin/integrations/openai', { token: a, body: integration({ api_key: { header_name: 'x' } }) })).status).toBe(200);
+    expect(
+      (
+        await v.call('PUT', '/v1/admin/agents/a2', {
+          token: a,
+          body: { name: 'x', auth_method: 'private_key_jwt', jwks: { keys: [{ kty: 'RSA' }] } },
+        })
+      ).status,
+    ).toBe(201);
+    expect(
+      (
+        await v.call('PUT', '/v1/admin/policies/p2', {
+          token: a,
+          body: policy({ users: { roles_any: [], subjects: ['carol'] }, max_ttl_seconds: 10 }),
+        })
+      ).status,
+    ).toBe(201);
+    expect(
+      (await v.call('PUT', '/v1/admin/integrations/openai', { token: a, body: integration({ api_key: { header_name: 'x' } }) })).status,
+    ).toBe(200);
     expect((await v.call('PUT', '/v1/admin/connections/openai/users/bob', { token: a, body: { api_key: 'k' } })).status).toBe(201);
     for (const path of ['/v1/admin/agents/a2', '/v1/admin/policies/p2', '/v1/admin/connections/openai/users/bob']) {
       expect((await v.call('DELETE', path, { token: a })).status).toBe(204);
     }
-    expect((await v.call('PUT', '/v1/admin/integrations/openai', { token: a, body: { provider: 'api_key', display_name: 'OpenAI' } })).status).toBe(200);
+    expect(
+      (await v.call('PUT', '/v1/admin/integrations/openai', { token: a, body: { provider: 'api_key', display_name: 'OpenAI' } })).status,
+    ).toBe(200);
   });
 
   describe('path parameters', () => {
-    const hostile = ['..%2F..', '..', '%2e%2e', '..%5C..', "a'%3B%20DROP%20TABLE%20x%3B--", 'a%00b', '%3Cscript%3E', 'a%20b', '%EF%BD%81', '-leading-dash', 'a%2Fb'];
+    const hostile = [
+      '..%2F..',
+      '..',
+      '%2e%2e',
+      '..%5C..',
+      "a'%3B%20DROP%20TABLE%20x%3B--",
+      'a%00b',
+      '%3Cscript%3E',
+      'a%20b',
+      '%EF%BD%81',
+      '-leading-dash',
+      'a%2Fb',
+    ];
     const routes = (n: string): Case[] => [
       { name: `PUT integration ${n}`, path: `/v1/admin/integrations/${n}`, body: { provider: 'api_key' }, field: 'name' },
       { name: `GET integration ${n}`, method: 'GET', path: `/v1/admin/integrations/${n}`, field: 'name' },
@@ -221,7 +421,12 @@ describe('input validation (SECURITY 27, 28)', () => {
       { name: `PUT policy ${n}`, path: `/v1/admin/policies/${n}`, body: policy({}), field: 'name' },
       { name: `PUT connection user ${n}`, path: `/v1/admin/connections/openai/users/${n}`, body: { api_key: 'k' }, field: 'user' },
       { name: `DELETE connection user ${n}`, method: 'DELETE', path: `/v1/admin/connections/openai/users/${n}`, field: 'user' },
-      { name: `PUT connection integration ${n}`, path: `/v1/admin/connections/${n}/users/alice`, body: { api_key: 'k' }, field: 'integration' },
+      {
+        name: `PUT connection integration ${n}`,
+        path: `/v1/admin/connections/${n}/users/alice`,
+        body: { api_key: 'k' },
+        field: 'integration',
+      },
     ];
     it.each(hostile.flatMap(routes))('$name → 400, nothing written', expectRefused);
 
@@ -326,18 +531,32 @@ describe('input validation (SECURITY 27, 28)', () => {
     it('allowed audit filters select exactly what they say', async () => {
       const a = admin();
       expect((await v.call('POST', '/v1/connections/openai/token', { token: agentToken('carol') })).status).toBe(200);
-      const res = await v.call('GET', '/v1/admin/audit?action=credential.release&outcome=allowed&user=carol&agent=a1&integration=openai&limit=1', { token: a });
+      const res = await v.call(
+        'GET',
+        '/v1/admin/audit?action=credential.release&outcome=allowed&user=carol&agent=a1&integration=openai&limit=1',
+        { token: a },
+      );
       expect(res.status).toBe(200);
       expect(res.body.events).toHaveLength(1);
-      expect(res.body.events[0]).toMatchObject({ action: 'credential.release', outcome: 'allowed', user: 'carol', agent: 'a1', integration: 'openai' });
+      expect(res.body.events[0]).toMatchObject({
+        action: 'credential.release',
+        outcome: 'allowed',
+        user: 'carol',
+        agent: 'a1',
+        integration: 'openai',
+      });
       const since = new Date(Date.now() + 60_000).toISOString();
       expect((await v.call('GET', `/v1/admin/audit?since=${since}`, { token: a })).body.events).toEqual([]);
     });
   });
 
   describe('release body', () => {
-    const release = (opts: { body?: unknown; raw?: string; headers?: Record<string, string> }) => v.call('POST', '/v1/connections/openai/token', { token: agentToken(), ...opts });
-    const allowedReleases = async (): Promise<number> => (await v.db.ds.query(`SELECT count(*)::int AS n FROM vault.audit_events WHERE action = 'credential.release' AND outcome = 'allowed'`))[0].n;
+    const release = (opts: { body?: unknown; raw?: string; headers?: Record<string, string> }) =>
+      v.call('POST', '/v1/connections/openai/token', { token: agentToken(), ...opts });
+    const allowedReleases = async (): Promise<number> =>
+      (
+        await v.db.ds.query(`SELECT count(*)::int AS n FROM vault.audit_events WHERE action = 'credential.release' AND outcome = 'allowed'`)
+      )[0].n;
 
     it('no body and {} → the key is released as usual', async () => {
       for (const res of [await release({}), await release({ body: {} })]) {

@@ -22,9 +22,19 @@ describe('Key Vault throttling on the release path (SECURITY 36)', () => {
 
   const release = async (tenant: string, user: string, jti: string = randomUUID()) => {
     const token = v.issuer.agentToken({ tenant, user, agent: 'mcp-1', integrations: ['openai'], claims: { jti } });
-    const res = await fetch(`${cold.url}/v1/connections/openai/token`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(45000) });
+    const res = await fetch(`${cold.url}/v1/connections/openai/token`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+      signal: AbortSignal.timeout(45000),
+    });
     const text = await res.text();
-    return { status: res.status, text, body: JSON.parse(text), contentType: res.headers.get('content-type') ?? '', retryAfter: res.headers.get('retry-after') };
+    return {
+      status: res.status,
+      text,
+      body: JSON.parse(text),
+      contentType: res.headers.get('content-type') ?? '',
+      retryAfter: res.headers.get('retry-after'),
+    };
   };
   const unwrapCalls = (): RequestLogEntry[] => kv.requestLog.filter((e) => e.operation === 'unwrapkey');
 
@@ -57,7 +67,12 @@ describe('Key Vault throttling on the release path (SECURITY 36)', () => {
       AZURE_KEYVAULT_CREDENTIAL: `static:${kv.token}`,
     };
     v = await startTestVault(env);
-    for (const [tenant, user] of [['warm', 'alice'], ['cold', 'carol'], ['cold2', 'dan']]) await setupTenant(tenant, user);
+    for (const [tenant, user] of [
+      ['warm', 'alice'],
+      ['cold', 'carol'],
+      ['cold2', 'dan'],
+    ])
+      await setupTenant(tenant, user);
     cold = await startVault(
       loadConfig({
         ...process.env,
@@ -97,40 +112,46 @@ describe('Key Vault throttling on the release path (SECURITY 36)', () => {
     expect(kv.requestLog).toHaveLength(0);
   });
 
-  it('throttled past the retry budget: bounded retries, 503 unavailable, nothing released; a warm tenant keeps releasing ' +
-    'with zero Key Vault calls', async () => {
-    kv.resetLog();
-    kv.inject({ kind: 'throttle', retryAfterSeconds: 1, count: Infinity }); // every operation, until cleared
-    const jti = randomUUID();
-    const coldAttempt = release('cold2', 'dan', jti);
-    let done = false;
-    void coldAttempt.finally(() => (done = true)).catch(() => undefined);
-    // While the cold load is backing off, the warm tenant is served from its cached key.
-    const warm: Array<Awaited<ReturnType<typeof release>>> = [];
-    while (!done) warm.push(await release('warm', 'alice'));
-    const r = await coldAttempt;
+  it(
+    'throttled past the retry budget: bounded retries, 503 unavailable, nothing released; a warm tenant keeps releasing ' +
+      'with zero Key Vault calls',
+    async () => {
+      kv.resetLog();
+      kv.inject({ kind: 'throttle', retryAfterSeconds: 1, count: Infinity }); // every operation, until cleared
+      const jti = randomUUID();
+      const coldAttempt = release('cold2', 'dan', jti);
+      let done = false;
+      void coldAttempt.finally(() => (done = true)).catch(() => undefined);
+      // While the cold load is backing off, the warm tenant is served from its cached key.
+      const warm: Array<Awaited<ReturnType<typeof release>>> = [];
+      while (!done) warm.push(await release('warm', 'alice'));
+      const r = await coldAttempt;
 
-    expect(r.status).toBe(503);
-    expect(r.contentType).toContain('application/problem+json');
-    expect(r.body).toMatchObject({ status: 503, code: 'unavailable' });
-    expect(Number(r.retryAfter)).toBeGreaterThan(0);
-    expect(r.text).not.toContain('key-cold2-dan');
+      expect(r.status).toBe(503);
+      expect(r.contentType).toContain('application/problem+json');
+      expect(r.body).toMatchObject({ status: 503, code: 'unavailable' });
+      expect(Number(r.retryAfter)).toBeGreaterThan(0);
+      expect(r.text).not.toContain('key-cold2-dan');
 
-    expect(warm.length).toBeGreaterThan(0);
-    for (const w of warm) expect(w.body).toEqual({ integration: 'openai', type: 'api_key', api_key: 'key-warm-alice' });
-    // Every Key Vault request in that time was the cold load's (1 + 3 retries, each after its
-    // Retry-After), besides the keyring's background health probe (get), which no release waits on.
-    const unwraps = kv.requestLog.filter((e) => e.operation !== 'get');
-    expect(unwraps.map((e) => `${e.operation} ${e.status}`)).toEqual(Array(ATTEMPTS).fill('unwrapkey 429'));
-    expectRetryAfterHonoured(unwraps as RequestLogEntry[]);
+      expect(warm.length).toBeGreaterThan(0);
+      for (const w of warm) expect(w.body).toEqual({ integration: 'openai', type: 'api_key', api_key: 'key-warm-alice' });
+      // Every Key Vault request in that time was the cold load's (1 + 3 retries, each after its
+      // Retry-After), besides the keyring's background health probe (get), which no release waits on.
+      const unwraps = kv.requestLog.filter((e) => e.operation !== 'get');
+      expect(unwraps.map((e) => `${e.operation} ${e.status}`)).toEqual(Array(ATTEMPTS).fill('unwrapkey 429'));
+      expectRetryAfterHonoured(unwraps as RequestLogEntry[]);
 
-    const released = await v.db.ds.query(`SELECT 1 FROM vault.audit_events WHERE action = 'credential.release' AND outcome = 'allowed' AND details->>'jti' = $1`, [jti]);
-    expect(released).toHaveLength(0);
+      const released = await v.db.ds.query(
+        `SELECT 1 FROM vault.audit_events WHERE action = 'credential.release' AND outcome = 'allowed' AND details->>'jti' = $1`,
+        [jti],
+      );
+      expect(released).toHaveLength(0);
 
-    // The failure is not remembered: once Key Vault answers, the key loads.
-    kv.clearFaults();
-    const again = await release('cold2', 'dan');
-    expect(again.status).toBe(200);
-    expect(again.body.api_key).toBe('key-cold2-dan');
-  });
+      // The failure is not remembered: once Key Vault answers, the key loads.
+      kv.clearFaults();
+      const again = await release('cold2', 'dan');
+      expect(again.status).toBe(200);
+      expect(again.body.api_key).toBe('key-cold2-dan');
+    },
+  );
 });

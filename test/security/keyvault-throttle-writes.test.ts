@@ -17,7 +17,8 @@ describe('Key Vault throttling and the write path (SECURITY 48)', () => {
   let env: Record<string, string>;
   const T = 'acme';
   const admin = () => v.issuer.adminToken(T);
-  const putKey = (user: string, key: string) => v.call('PUT', `/v1/admin/connections/openai/users/${user}`, { token: admin(), body: { api_key: key } });
+  const putKey = (user: string, key: string) =>
+    v.call('PUT', `/v1/admin/connections/openai/users/${user}`, { token: admin(), body: { api_key: key } });
   const releaseAt = async (url: string, user: string) => {
     const token = v.issuer.agentToken({ tenant: T, user, agent: 'mcp-1', integrations: ['openai'] });
     const res = await fetch(`${url}/v1/connections/openai/token`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });

@@ -61,7 +61,9 @@ async function scanDatabase(db: TestDatabase, needles: string[]): Promise<string
     `SELECT table_schema AS s, table_name AS t FROM information_schema.tables
       WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')`,
   );
-  expect(tables.map((x) => x.t)).toEqual(expect.arrayContaining(['connections', 'integrations', 'audit_events', 'tenant_keys', 'system_keys']));
+  expect(tables.map((x) => x.t)).toEqual(
+    expect.arrayContaining(['connections', 'integrations', 'audit_events', 'tenant_keys', 'system_keys']),
+  );
   const hits: string[] = [];
   for (const { s, t } of tables) {
     const rows: Array<{ row: string }> = await db.ds.query(`SELECT x::text AS row FROM "${s}"."${t}" x`);
@@ -149,11 +151,17 @@ describe('canary secrets through every error path (SECURITY 26)', () => {
   let v: TestVault;
   const T = 'acme';
   const admin = () => v.issuer.adminToken(T);
-  const agentToken = (user: string, integration = 'openai') => v.issuer.agentToken({ tenant: T, user, agent: 'a1', integrations: [integration] });
+  const agentToken = (user: string, integration = 'openai') =>
+    v.issuer.agentToken({ tenant: T, user, agent: 'a1', integrations: [integration] });
 
   async function call(vault: TestVault, method: string, path: string, opts: Parameters<TestVault['call']>[2] = {}) {
     const res = await vault.call(method, path, opts);
-    seen.push({ what: `${method} ${path.slice(0, 120)}`, status: res.status, headers: [...res.headers].map(([k, h]) => `${k}: ${h}`).join('\n'), text: res.text });
+    seen.push({
+      what: `${method} ${path.slice(0, 120)}`,
+      status: res.status,
+      headers: [...res.headers].map(([k, h]) => `${k}: ${h}`).join('\n'),
+      text: res.text,
+    });
     return res;
   }
 
@@ -170,7 +178,12 @@ describe('canary secrets through every error path (SECURITY 26)', () => {
     const a = admin();
     const put = async (path: string, body: unknown) => expect((await call(v, 'PUT', path, { token: a, body })).status).toBe(201);
     await put('/v1/admin/integrations/openai', { provider: 'api_key', display_name: 'OpenAI' });
-    await put('/v1/admin/integrations/gcal', { provider: 'google', client_id: 'gcal-client', client_secret: CLIENT_SECRET, scopes: ['calendar.readonly'] });
+    await put('/v1/admin/integrations/gcal', {
+      provider: 'google',
+      client_id: 'gcal-client',
+      client_secret: CLIENT_SECRET,
+      scopes: ['calendar.readonly'],
+    });
     await put('/v1/admin/agents/a1', { name: 'MCP tool server' });
     await put('/v1/admin/policies/p1', { agents: ['a1'], integrations: ['*'], effect: 'allow' });
     await put('/v1/admin/connections/openai/users/alice', { api_key: API_KEY });
@@ -189,43 +202,53 @@ describe('canary secrets through every error path (SECURITY 26)', () => {
     expect(leaked(res.text)).not.toEqual([]);
   });
 
-  it('a database error while storing the canary → opaque 500 with an error_id; no SQL, parameters or row in the body or ' +
-    'the logs; nothing stored', async () => {
-    await v.db.ds.query(`ALTER TABLE vault.connections ADD CONSTRAINT leak_probe CHECK (false) NOT VALID`);
-    await v.db.ds.query(`ALTER TABLE vault.integrations ADD CONSTRAINT leak_probe_i CHECK (false) NOT VALID`);
-    try {
-      const conn = await call(v, 'PUT', '/v1/admin/connections/openai/users/bob', { token: admin(), body: { api_key: API_KEY } });
-      // The client secret is sealed into the INSERT's parameters; the display name rides in them in clear.
-      const integ = await call(v, 'PUT', '/v1/admin/integrations/gdrive', { token: admin(), body: { provider: 'google', client_secret: CLIENT_SECRET, display_name: SQL_MARKER } });
-      for (const res of [conn, integ]) {
-        expect(res.status).toBe(500);
-        expect(res.headers.get('content-type')).toContain('application/problem+json');
-        expect(Object.keys(res.body).sort()).toEqual(['code', 'detail', 'error_id', 'instance', 'status', 'title', 'type']);
-        expect(res.body).toMatchObject({ status: 500, code: 'internal_error', detail: 'An internal error occurred.' });
-        expect(res.body.error_id).toMatch(/^[0-9a-f-]{36}$/);
-        expect(res.text).not.toMatch(/insert|select|constraint|leak_probe|23514|violat|failing row|\$\d/i);
-        expect(leaked(res.text, [...CANARY_FORMS, SQL_MARKER.toLowerCase()])).toEqual([]);
-        // Correlatable server-side: the id is logged, with the error's class and code only.
-        const line = logs.find([res.body.error_id]);
-        expect(line).toHaveLength(1);
-        expect(line[0]).toMatch(/type=QueryFailedError code=23514/);
+  it(
+    'a database error while storing the canary → opaque 500 with an error_id; no SQL, parameters or row in the body or ' +
+      'the logs; nothing stored',
+    async () => {
+      await v.db.ds.query(`ALTER TABLE vault.connections ADD CONSTRAINT leak_probe CHECK (false) NOT VALID`);
+      await v.db.ds.query(`ALTER TABLE vault.integrations ADD CONSTRAINT leak_probe_i CHECK (false) NOT VALID`);
+      try {
+        const conn = await call(v, 'PUT', '/v1/admin/connections/openai/users/bob', { token: admin(), body: { api_key: API_KEY } });
+        // The client secret is sealed into the INSERT's parameters; the display name rides in them in clear.
+        const integ = await call(v, 'PUT', '/v1/admin/integrations/gdrive', {
+          token: admin(),
+          body: { provider: 'google', client_secret: CLIENT_SECRET, display_name: SQL_MARKER },
+        });
+        for (const res of [conn, integ]) {
+          expect(res.status).toBe(500);
+          expect(res.headers.get('content-type')).toContain('application/problem+json');
+          expect(Object.keys(res.body).sort()).toEqual(['code', 'detail', 'error_id', 'instance', 'status', 'title', 'type']);
+          expect(res.body).toMatchObject({ status: 500, code: 'internal_error', detail: 'An internal error occurred.' });
+          expect(res.body.error_id).toMatch(/^[0-9a-f-]{36}$/);
+          expect(res.text).not.toMatch(/insert|select|constraint|leak_probe|23514|violat|failing row|\$\d/i);
+          expect(leaked(res.text, [...CANARY_FORMS, SQL_MARKER.toLowerCase()])).toEqual([]);
+          // Correlatable server-side: the id is logged, with the error's class and code only.
+          const line = logs.find([res.body.error_id]);
+          expect(line).toHaveLength(1);
+          expect(line[0]).toMatch(/type=QueryFailedError code=23514/);
+        }
+        expect(logs.find(['INSERT INTO', 'leak_probe', 'Failing row', 'violates check', SQL_MARKER])).toEqual([]);
+      } finally {
+        await v.db.ds.query(`ALTER TABLE vault.connections DROP CONSTRAINT leak_probe`);
+        await v.db.ds.query(`ALTER TABLE vault.integrations DROP CONSTRAINT leak_probe_i`);
       }
-      expect(logs.find(['INSERT INTO', 'leak_probe', 'Failing row', 'violates check', SQL_MARKER])).toEqual([]);
-    } finally {
-      await v.db.ds.query(`ALTER TABLE vault.connections DROP CONSTRAINT leak_probe`);
-      await v.db.ds.query(`ALTER TABLE vault.integrations DROP CONSTRAINT leak_probe_i`);
-    }
-    expect(await v.db.ds.query(`SELECT 1 FROM vault.connections WHERE subject = 'bob'`)).toEqual([]);
-    expect(await v.db.ds.query(`SELECT 1 FROM vault.integrations WHERE name = 'gdrive'`)).toEqual([]);
-  });
+      expect(await v.db.ds.query(`SELECT 1 FROM vault.connections WHERE subject = 'bob'`)).toEqual([]);
+      expect(await v.db.ds.query(`SELECT 1 FROM vault.integrations WHERE name = 'gdrive'`)).toEqual([]);
+    },
+  );
 
   it('a ciphertext that fails to decrypt → opaque 500, audited as decrypt_failed, nothing of the canary anywhere', async () => {
-    await v.db.ds.query(`UPDATE vault.connections SET api_key_ct = set_byte(api_key_ct, 20, get_byte(api_key_ct, 20) # 1) WHERE subject = 'dave'`);
+    await v.db.ds.query(
+      `UPDATE vault.connections SET api_key_ct = set_byte(api_key_ct, 20, get_byte(api_key_ct, 20) # 1) WHERE subject = 'dave'`,
+    );
     const res = await call(v, 'POST', '/v1/connections/openai/token', { token: agentToken('dave') });
     expect(res.status).toBe(500);
     expect(res.body).toMatchObject({ code: 'internal_error', error_id: expect.any(String) });
     expect(leaked(res.text)).toEqual([]);
-    const [row] = await v.db.ds.query(`SELECT t::text AS row FROM vault.audit_events t WHERE reason = 'decrypt_failed' AND subject = 'dave'`);
+    const [row] = await v.db.ds.query(
+      `SELECT t::text AS row FROM vault.audit_events t WHERE reason = 'decrypt_failed' AND subject = 'dave'`,
+    );
     expect(row).toBeDefined();
     expect(leaked(row.row)).toEqual([]);
   });
@@ -237,11 +260,28 @@ describe('canary secrets through every error path (SECURITY 26)', () => {
       ['canary in an array', conn, { api_key: [API_KEY] }],
       ['canary in an object', conn, { api_key: { value: API_KEY } }],
       ['canary too long', conn, { api_key: API_KEY + 'x'.repeat(8192) }],
-      ['canary under an unknown nested key', '/v1/admin/policies/p9', { agents: ['a1'], integrations: ['openai'], effect: 'allow', users: { subjects: ['erin'], evil: API_KEY } }],
+      [
+        'canary under an unknown nested key',
+        '/v1/admin/policies/p9',
+        { agents: ['a1'], integrations: ['openai'], effect: 'allow', users: { subjects: ['erin'], evil: API_KEY } },
+      ],
       ['client_secret on an api_key integration', '/v1/admin/integrations/other', { provider: 'api_key', client_secret: CLIENT_SECRET }],
-      ['client_secret with a bad scope', '/v1/admin/integrations/other', { provider: 'google', client_secret: CLIENT_SECRET, scopes: [`${CLIENT_SECRET} x`] }],
+      [
+        'client_secret with a bad scope',
+        '/v1/admin/integrations/other',
+        { provider: 'google', client_secret: CLIENT_SECRET, scopes: [`${CLIENT_SECRET} x`] },
+      ],
       ['client_secret as the provider', '/v1/admin/integrations/other', { provider: CLIENT_SECRET }],
-      ['client_secret in a URL', '/v1/admin/integrations/other', { provider: 'custom-oauth2', client_secret: CLIENT_SECRET, authorize_url: `http://idp.example/?s=${CLIENT_SECRET}`, token_url: 'https://idp.example/t' }],
+      [
+        'client_secret in a URL',
+        '/v1/admin/integrations/other',
+        {
+          provider: 'custom-oauth2',
+          client_secret: CLIENT_SECRET,
+          authorize_url: `http://idp.example/?s=${CLIENT_SECRET}`,
+          token_url: 'https://idp.example/t',
+        },
+      ],
       ['client_secret as an object', '/v1/admin/integrations/other', { provider: 'google', client_secret: { $eq: CLIENT_SECRET } }],
       ['the body is the canary', conn, API_KEY],
       ['the body is an array of canaries', conn, [API_KEY, CLIENT_SECRET]],
@@ -297,7 +337,16 @@ describe('canary secrets through every error path (SECURITY 26)', () => {
 
   it('listings after the canaries were stored: connections, integrations, agents, policies, audit', async () => {
     const a = admin();
-    for (const path of ['/v1/admin/connections', '/v1/admin/connections?user=alice', '/v1/admin/integrations', '/v1/admin/integrations/gcal', '/v1/admin/agents', '/v1/admin/policies', '/v1/admin/audit', '/v1/admin/audit?limit=200&outcome=allowed']) {
+    for (const path of [
+      '/v1/admin/connections',
+      '/v1/admin/connections?user=alice',
+      '/v1/admin/integrations',
+      '/v1/admin/integrations/gcal',
+      '/v1/admin/agents',
+      '/v1/admin/policies',
+      '/v1/admin/audit',
+      '/v1/admin/audit?limit=200&outcome=allowed',
+    ]) {
       const res = await call(v, 'GET', path, { token: a });
       expect(res.status).toBe(200);
       expect(leaked(res.text)).toEqual([]);
@@ -326,7 +375,10 @@ describe('canary secrets through every error path (SECURITY 26)', () => {
         },
         { logger: logs },
       );
-      const put = await call(az, 'PUT', '/v1/admin/integrations/openai', { token: az.issuer.adminToken('initech'), body: { provider: 'api_key' } });
+      const put = await call(az, 'PUT', '/v1/admin/integrations/openai', {
+        token: az.issuer.adminToken('initech'),
+        body: { provider: 'api_key' },
+      });
       expect(put.status).toBe(201);
     });
     afterAll(async () => {
@@ -341,7 +393,10 @@ describe('canary secrets through every error path (SECURITY 26)', () => {
     ])('%s while storing the canary → 503 unavailable, nothing stored, nothing leaked', async (_label, fault) => {
       kv.inject(fault);
       try {
-        const res = await call(az, 'PUT', '/v1/admin/connections/openai/users/alice', { token: az.issuer.adminToken('initech'), body: { api_key: API_KEY } });
+        const res = await call(az, 'PUT', '/v1/admin/connections/openai/users/alice', {
+          token: az.issuer.adminToken('initech'),
+          body: { api_key: API_KEY },
+        });
         expect([500, 503]).toContain(res.status);
         expect(res.headers.get('content-type')).toContain('application/problem+json');
         expect(leaked(res.text)).toEqual([]);
@@ -353,7 +408,10 @@ describe('canary secrets through every error path (SECURITY 26)', () => {
     });
 
     it('the same write succeeds once Key Vault answers (the path above really reached it)', async () => {
-      const res = await call(az, 'PUT', '/v1/admin/connections/openai/users/alice', { token: az.issuer.adminToken('initech'), body: { api_key: API_KEY } });
+      const res = await call(az, 'PUT', '/v1/admin/connections/openai/users/alice', {
+        token: az.issuer.adminToken('initech'),
+        body: { api_key: API_KEY },
+      });
       expect(res.status).toBe(201);
       const statuses = kv.requestLog.filter((e) => e.authorized).map((e) => e.status);
       expect(statuses).toEqual(expect.arrayContaining([500, 403, 200]));
@@ -370,7 +428,9 @@ describe('canary secrets through every error path (SECURITY 26)', () => {
     expect(seen.length).toBeGreaterThan(40);
     expect(logs.find(['error_id=']).length).toBeGreaterThanOrEqual(3);
 
-    const inResponses = seen.filter((s) => leaked(`${s.headers}\n${s.text}`).length > 0).map((s) => `${s.what} → ${s.status}: ${s.text.slice(0, 200)}`);
+    const inResponses = seen
+      .filter((s) => leaked(`${s.headers}\n${s.text}`).length > 0)
+      .map((s) => `${s.what} → ${s.status}: ${s.text.slice(0, 200)}`);
     expect(inResponses).toEqual([]);
     expect(expectedRelease).toHaveLength(1);
 

@@ -37,12 +37,20 @@ describe('local key provider failing at runtime (issue 14 §6)', () => {
         ['/v1/admin/agents/mcp-1', { name: 'agent' }],
         ['/v1/admin/policies/p', { agents: ['mcp-1'], integrations: ['openai'], effect: 'allow' }],
         ['/v1/admin/connections/openai/users/alice', { api_key: `key-${tenant}-canary` }],
-      ] as const) expect((await v.call('PUT', path, { token: a, body })).status).toBe(201);
+      ] as const)
+        expect((await v.call('PUT', path, { token: a, body })).status).toBe(201);
     }
     cold = await startVault(
       loadConfig({
-        NODE_ENV: 'test', PORT: '0', HOST: '127.0.0.1', VAULT_PUBLIC_URL: 'https://vault.test.example', DATABASE_URL: v.db.url,
-        TRUSTED_ISSUERS: JSON.stringify([v.issuer.config()]), VAULT_DEV_ISSUER: 'false', VAULT_DATA_DIR: dir, LOCAL_KEK_FILE: kekFile,
+        NODE_ENV: 'test',
+        PORT: '0',
+        HOST: '127.0.0.1',
+        VAULT_PUBLIC_URL: 'https://vault.test.example',
+        DATABASE_URL: v.db.url,
+        TRUSTED_ISSUERS: JSON.stringify([v.issuer.config()]),
+        VAULT_DEV_ISSUER: 'false',
+        VAULT_DATA_DIR: dir,
+        LOCAL_KEK_FILE: kekFile,
       }),
       { logger: false },
     );
@@ -58,29 +66,44 @@ describe('local key provider failing at runtime (issue 14 §6)', () => {
   const corruptions: Array<[string, string, () => void]> = [
     ['c1', 'the current version gone', () => writeFileSync(kekFile, JSON.stringify({ current: 'x', versions: [] }))],
     ['c2', 'not JSON', () => writeFileSync(kekFile, '{"current": "')],
-    ['c3', 'a key that is not 256 bits', () => writeFileSync(kekFile, JSON.stringify({ ...JSON.parse(good), versions: JSON.parse(good).versions.map((x: object) => ({ ...x, key: 'AAAA' })) }))],
-    ['c4', 'unreadable (a directory now)', () => {
-      rmSync(kekFile);
-      mkdirSync(kekFile);
-    }],
+    [
+      'c3',
+      'a key that is not 256 bits',
+      () =>
+        writeFileSync(
+          kekFile,
+          JSON.stringify({ ...JSON.parse(good), versions: JSON.parse(good).versions.map((x: object) => ({ ...x, key: 'AAAA' })) }),
+        ),
+    ],
+    [
+      'c4',
+      'unreadable (a directory now)',
+      () => {
+        rmSync(kekFile);
+        mkdirSync(kekFile);
+      },
+    ],
   ];
 
-  it.each(corruptions)('%s: KEK file %s → refresh fails, release 503 unavailable, nothing released; restored → 200', async (tenant, _what, corrupt) => {
-    corrupt();
-    await expect(provider().refresh()).rejects.toMatchObject({ name: 'KeyProviderUnavailableError' });
-    const r = await release(tenant, 'alice');
-    expect([r.status, r.body.code]).toEqual([503, 'unavailable']);
-    expect(Number(r.retryAfter)).toBeGreaterThan(0);
-    expect(r.text).not.toContain('canary');
-    const ready = await fetch(`${cold.url}/readyz`);
-    expect(ready.status).toBe(503);
-    // A tenant key already in memory keeps serving, as with Key Vault down (SECURITY 48).
-    expect((await release('warm', 'alice')).body.api_key).toBe('key-warm-canary');
+  it.each(corruptions)(
+    '%s: KEK file %s → refresh fails, release 503 unavailable, nothing released; restored → 200',
+    async (tenant, _what, corrupt) => {
+      corrupt();
+      await expect(provider().refresh()).rejects.toMatchObject({ name: 'KeyProviderUnavailableError' });
+      const r = await release(tenant, 'alice');
+      expect([r.status, r.body.code]).toEqual([503, 'unavailable']);
+      expect(Number(r.retryAfter)).toBeGreaterThan(0);
+      expect(r.text).not.toContain('canary');
+      const ready = await fetch(`${cold.url}/readyz`);
+      expect(ready.status).toBe(503);
+      // A tenant key already in memory keeps serving, as with Key Vault down (SECURITY 48).
+      expect((await release('warm', 'alice')).body.api_key).toBe('key-warm-canary');
 
-    rmSync(kekFile, { recursive: true, force: true });
-    writeFileSync(kekFile, good);
-    await provider().refresh();
-    const again = await release(tenant, 'alice');
-    expect([again.status, again.body.api_key]).toEqual([200, `key-${tenant}-canary`]);
-  });
+      rmSync(kekFile, { recursive: true, force: true });
+      writeFileSync(kekFile, good);
+      await provider().refresh();
+      const again = await release(tenant, 'alice');
+      expect([again.status, again.body.api_key]).toEqual([200, `key-${tenant}-canary`]);
+    },
+  );
 });

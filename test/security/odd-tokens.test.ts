@@ -20,7 +20,8 @@ describe('odd tokens on every route (real vault, real Postgres)', () => {
       ['/v1/admin/integrations/openai', { provider: 'api_key' }],
       ['/v1/admin/policies/p', { agents: ['mcp-1'], integrations: ['openai'], effect: 'allow' }],
       ['/v1/admin/connections/openai/users/alice', { api_key: 'sk-canary-alice' }],
-    ] as const) expect((await v.call('PUT', path, { token: a, body })).status).toBe(201);
+    ] as const)
+      expect((await v.call('PUT', path, { token: a, body })).status).toBe(201);
     const agent = await v.call('PUT', '/v1/admin/agents/mcp-1', { token: a, body: { name: 'MCP', auth_method: 'client_secret_basic' } });
     expect(agent.status).toBe(201);
     secret = agent.body.client_secret;
@@ -45,10 +46,17 @@ describe('odd tokens on every route (real vault, real Postgres)', () => {
   };
 
   const release = (token: string, headers: Record<string, string> = { authorization: `Bearer ${token}` }) =>
-    fetch(`${v.url}/v1/connections/openai/token`, { method: 'POST', headers }).then(async (r) => ({ status: r.status, text: await r.text() }));
+    fetch(`${v.url}/v1/connections/openai/token`, { method: 'POST', headers }).then(async (r) => ({
+      status: r.status,
+      text: await r.text(),
+    }));
   const tokenEndpoint = async (params: Record<string, string>, headers: Record<string, string> = {}) => {
     for (;;) {
-      const r = await fetch(`${v.url}/oauth2/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: new URLSearchParams(params).toString() });
+      const r = await fetch(`${v.url}/oauth2/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+        body: new URLSearchParams(params).toString(),
+      });
       const text = await r.text();
       // Many requests as one client: a 429 is waited out; the limiter is not what this tests.
       if (r.status === 429) await new Promise((res) => setTimeout(res, Number(r.headers.get('retry-after') ?? 1) * 1000));
@@ -57,7 +65,11 @@ describe('odd tokens on every route (real vault, real Postgres)', () => {
   };
   const basic = () => ({ authorization: `Basic ${Buffer.from(`mcp-1:${encodeURIComponent(secret)}`).toString('base64')}` });
   const exchangeParams = (subject: string, extra: Record<string, string> = {}) => ({
-    grant_type: TOKEN_EXCHANGE_GRANT, subject_token: subject, subject_token_type: TOKEN_TYPES.accessToken, scope: 'connections:openai', ...extra,
+    grant_type: TOKEN_EXCHANGE_GRANT,
+    subject_token: subject,
+    subject_token_type: TOKEN_TYPES.accessToken,
+    scope: 'connections:openai',
+    ...extra,
   });
   const denials = async (reason: string): Promise<number> =>
     Number((await v.db.ds.query(`SELECT count(*) AS n FROM vault.audit_events WHERE outcome = 'denied' AND reason = $1`, [reason]))[0].n);
@@ -91,20 +103,38 @@ describe('odd tokens on every route (real vault, real Postgres)', () => {
     }
   });
 
-  it.each(ODD)('%s at the token endpoint: subject or actor token → invalid_request; client assertion sub → invalid_client; audited', async (_what, odd) => {
-    for (const [where, put] of Object.entries(places)) {
-      const r = await tokenEndpoint(exchangeParams(v.issuer.sign({ sub: 'alice', tid: T, ...put(odd) })), basic());
-      expect([where, r.status, r.body.error]).toEqual([where, 400, 'invalid_request']);
-    }
-    const actor = await tokenEndpoint(exchangeParams(v.issuer.sign({ sub: 'alice', tid: T }), { actor_token: v.issuer.sign({ sub: odd, tid: T }), actor_token_type: TOKEN_TYPES.jwt }), basic());
-    expect([actor.status, actor.body.error]).toEqual([400, 'invalid_request']);
-    const assertion = v.issuer.sign({ iss: odd, sub: odd, aud: `${v.url}/oauth2/token` });
-    const before = await v.db.ds.query(`SELECT count(*) AS n FROM vault.audit_events WHERE action = 'token.exchange' AND reason = 'invalid_client'`);
-    const client = await tokenEndpoint(exchangeParams(v.issuer.sign({ sub: 'alice', tid: T }), { client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion }));
-    expect([client.status, client.body.error]).toEqual([401, 'invalid_client']);
-    const after = await v.db.ds.query(`SELECT count(*) AS n FROM vault.audit_events WHERE action = 'token.exchange' AND reason = 'invalid_client'`);
-    expect(Number(after[0].n)).toBe(Number(before[0].n) + 1);
-  });
+  it.each(ODD)(
+    '%s at the token endpoint: subject or actor token → invalid_request; client assertion sub → invalid_client; audited',
+    async (_what, odd) => {
+      for (const [where, put] of Object.entries(places)) {
+        const r = await tokenEndpoint(exchangeParams(v.issuer.sign({ sub: 'alice', tid: T, ...put(odd) })), basic());
+        expect([where, r.status, r.body.error]).toEqual([where, 400, 'invalid_request']);
+      }
+      const actor = await tokenEndpoint(
+        exchangeParams(v.issuer.sign({ sub: 'alice', tid: T }), {
+          actor_token: v.issuer.sign({ sub: odd, tid: T }),
+          actor_token_type: TOKEN_TYPES.jwt,
+        }),
+        basic(),
+      );
+      expect([actor.status, actor.body.error]).toEqual([400, 'invalid_request']);
+      const assertion = v.issuer.sign({ iss: odd, sub: odd, aud: `${v.url}/oauth2/token` });
+      const before = await v.db.ds.query(
+        `SELECT count(*) AS n FROM vault.audit_events WHERE action = 'token.exchange' AND reason = 'invalid_client'`,
+      );
+      const client = await tokenEndpoint(
+        exchangeParams(v.issuer.sign({ sub: 'alice', tid: T }), {
+          client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+          client_assertion: assertion,
+        }),
+      );
+      expect([client.status, client.body.error]).toEqual([401, 'invalid_client']);
+      const after = await v.db.ds.query(
+        `SELECT count(*) AS n FROM vault.audit_events WHERE action = 'token.exchange' AND reason = 'invalid_client'`,
+      );
+      expect(Number(after[0].n)).toBe(Number(before[0].n) + 1);
+    },
+  );
 
   it('a malformed act is an invalid token on release and at the token endpoint, never "no act"', async () => {
     for (const act of ['mcp-1', ['mcp-1'], {}, { sub: '' }, null, { sub: 'mcp-1', act: 'x' }]) {
@@ -133,8 +163,11 @@ describe('odd tokens on every route (real vault, real Postgres)', () => {
 
   it('external tokens: exp a finite integer, lifetime at most VAULT_MAX_EXTERNAL_TOKEN_LIFETIME_SECONDS (86400)', async () => {
     const now = Math.floor(Date.now() / 1000);
-    const base = `"iss":"${v.issuer.issuer}","aud":"${v.issuer.audience}",` + `"sub":"alice","tid":"${T}","act":{"sub":"mcp-1"},"scope":"connections:openai"`;
-    for (const exp of ['1e999', `${now + 60}.5`, '9007199254740993']) expect((await release(signText(`{${base},"iat":${now},"exp":${exp}}`))).status).toBe(401);
+    const base =
+      `"iss":"${v.issuer.issuer}","aud":"${v.issuer.audience}",` +
+      `"sub":"alice","tid":"${T}","act":{"sub":"mcp-1"},"scope":"connections:openai"`;
+    for (const exp of ['1e999', `${now + 60}.5`, '9007199254740993'])
+      expect((await release(signText(`{${base},"iat":${now},"exp":${exp}}`))).status).toBe(401);
     expect((await release(signText(`{${base},"iat":${now},"exp":${now + 86401}}`))).status).toBe(401);
     expect((await release(signText(`{${base},"exp":${now + 90000}}`))).status).toBe(401);
     expect((await release(signText(`{${base},"iat":${now},"exp":${now + 86400}}`))).status).toBe(200);
@@ -148,7 +181,9 @@ describe('odd tokens on every route (real vault, real Postgres)', () => {
     const dash = await fetch(`${v.url}/dashboard`, { headers: { authorization: `Bearer ${token}` } });
     expect(dash.status).toBe(403);
     expect(await denials('not_a_user_token')).toBe(before + 2);
-    const [event] = await v.db.ds.query(`SELECT tenant, agent, subject, action FROM vault.audit_events WHERE reason = 'not_a_user_token' ORDER BY seq DESC LIMIT 1`);
+    const [event] = await v.db.ds.query(
+      `SELECT tenant, agent, subject, action FROM vault.audit_events WHERE reason = 'not_a_user_token' ORDER BY seq DESC LIMIT 1`,
+    );
     expect(event).toEqual({ tenant: T, agent: 'mcp-1', subject: 'admin@acme', action: 'admin.access' });
     // The same token without act is an admin.
     expect((await v.call('GET', '/v1/admin/integrations', { token: v.issuer.sign(adminClaims) })).status).toBe(200);

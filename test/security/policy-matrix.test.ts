@@ -82,7 +82,12 @@ describe('release matrix under random policies (SECURITY 10)', () => {
       expect((await v.call('DELETE', `/v1/admin/policies/${p.name}`, { token })).status).toBe(204);
     }
     for (const [i, p] of policies.entries()) {
-      const body = { effect: p.effect, agents: p.agents, integrations: p.integrations, ...(p.subjects ? { users: { subjects: p.subjects } } : {}) };
+      const body = {
+        effect: p.effect,
+        agents: p.agents,
+        integrations: p.integrations,
+        ...(p.subjects ? { users: { subjects: p.subjects } } : {}),
+      };
       expect((await v.call('PUT', `/v1/admin/policies/p${i}`, { token, body })).status).toBe(201);
     }
     expect((await v.call('GET', '/v1/admin/policies', { token })).body.policies).toHaveLength(policies.length);
@@ -94,7 +99,9 @@ describe('release matrix under random policies (SECURITY 10)', () => {
     await fc.assert(
       fc.asyncProperty(scenarioArb, async (scenario) => {
         for (const tenant of TENANTS) await setPolicies(tenant, scenario[tenant]);
-        const combos = TENANTS.flatMap((tenant) => USERS.flatMap((user) => AGENTS.flatMap((agent) => INTEGRATIONS.map((integration) => ({ tenant, user, agent, integration })))));
+        const combos = TENANTS.flatMap((tenant) =>
+          USERS.flatMap((user) => AGENTS.flatMap((agent) => INTEGRATIONS.map((integration) => ({ tenant, user, agent, integration })))),
+        );
         const results = await Promise.all(
           combos.map(async (c) => {
             const token = v.issuer.agentToken({ tenant: c.tenant, user: c.user, agent: c.agent, integrations: [c.integration] });
@@ -127,10 +134,30 @@ describe('release matrix under random policies (SECURITY 10)', () => {
   it('the model itself: deny by default, deny wins, wildcards and subjects', () => {
     expect(modelAllows([], 'a1', 'i1', 'alice')).toBe(false);
     expect(modelAllows([{ effect: 'allow', agents: ['*'], integrations: ['*'] }], 'a1', 'i1', 'alice')).toBe(true);
-    expect(modelAllows([{ effect: 'allow', agents: ['*'], integrations: ['*'] }, { effect: 'deny', agents: ['a1'], integrations: ['i1'] }], 'a1', 'i1', 'alice')).toBe(false);
+    expect(
+      modelAllows(
+        [
+          { effect: 'allow', agents: ['*'], integrations: ['*'] },
+          { effect: 'deny', agents: ['a1'], integrations: ['i1'] },
+        ],
+        'a1',
+        'i1',
+        'alice',
+      ),
+    ).toBe(false);
     expect(modelAllows([{ effect: 'allow', agents: ['a2'], integrations: ['*'] }], 'a1', 'i1', 'alice')).toBe(false);
     expect(modelAllows([{ effect: 'allow', agents: ['*'], integrations: ['*'], subjects: ['bob'] }], 'a1', 'i1', 'alice')).toBe(false);
     expect(modelAllows([{ effect: 'allow', agents: ['*'], integrations: ['*'], subjects: [] }], 'a1', 'i1', 'alice')).toBe(true);
-    expect(modelAllows([{ effect: 'allow', agents: ['*'], integrations: ['*'] }, { effect: 'deny', agents: ['*'], integrations: ['*'], subjects: ['bob'] }], 'a1', 'i1', 'alice')).toBe(true);
+    expect(
+      modelAllows(
+        [
+          { effect: 'allow', agents: ['*'], integrations: ['*'] },
+          { effect: 'deny', agents: ['*'], integrations: ['*'], subjects: ['bob'] },
+        ],
+        'a1',
+        'i1',
+        'alice',
+      ),
+    ).toBe(true);
   });
 });

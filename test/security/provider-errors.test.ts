@@ -16,11 +16,15 @@ describe('provider error values are a closed set (real provider, real vault)', (
   let rig: Rig;
   const seen: string[] = [];
   const release = (user: string) => rig.v.call('POST', '/v1/connections/calendar/token', { token: rig.agentToken(user) });
-  const expire = (user: string) => rig.v.db.ds.query(`UPDATE vault.connections SET expires_at = now() - interval '1 second' WHERE subject = $1`, [user]);
+  const expire = (user: string) =>
+    rig.v.db.ds.query(`UPDATE vault.connections SET expires_at = now() - interval '1 second' WHERE subject = $1`, [user]);
 
   beforeAll(async () => {
     rig = await startRig({ mode: 'rotating', env: { LOG_LEVEL: 'debug' } });
-    const hook = await rig.v.call('PUT', '/v1/admin/webhooks', { token: rig.admin(), body: { url: 'http://127.0.0.1:9/hook', events: ['*'] } });
+    const hook = await rig.v.call('PUT', '/v1/admin/webhooks', {
+      token: rig.admin(),
+      body: { url: 'http://127.0.0.1:9/hook', events: ['*'] },
+    });
     expect(hook.status).toBeLessThan(300);
     await connectOverHttp(rig, 'alice');
     await connectOverHttp(rig, 'bob');
@@ -62,7 +66,9 @@ describe('provider error values are a closed set (real provider, real vault)', (
     const hop = await ua.get(callback.toString());
     expect(hop.status).toBeLessThan(500);
     seen.push(hop.body, hop.location ?? '');
-    const [event] = await rig.v.db.ds.query(`SELECT details FROM vault.audit_events WHERE action = 'connection.connect' AND subject = 'carol' ORDER BY seq DESC LIMIT 1`);
+    const [event] = await rig.v.db.ds.query(
+      `SELECT details FROM vault.audit_events WHERE action = 'connection.connect' AND subject = 'carol' ORDER BY seq DESC LIMIT 1`,
+    );
     expect(event.details.provider_error).toBe('other');
   });
 

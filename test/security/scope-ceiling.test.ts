@@ -14,14 +14,20 @@ const sorted = (s: string[]) => [...s].sort();
 async function introspect(rig: Rig, token: string): Promise<{ active: boolean; scope?: string }> {
   const res = await fetch(`${rig.provider.url}/token/introspection`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${rig.provider.clientId}:${rig.provider.clientSecret}`).toString('base64')}` },
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: `Basic ${Buffer.from(`${rig.provider.clientId}:${rig.provider.clientSecret}`).toString('base64')}`,
+    },
     body: new URLSearchParams({ token }).toString(),
   });
   return res.json() as Promise<{ active: boolean; scope?: string }>;
 }
 
 const setCeiling = async (rig: Rig, scopes: string[]) => {
-  const r = await rig.v.call('PUT', '/v1/admin/policies/assistant-calendar', { token: rig.admin(), body: { agents: ['mcp-1'], integrations: [rig.integration], scopes, effect: 'allow' } });
+  const r = await rig.v.call('PUT', '/v1/admin/policies/assistant-calendar', {
+    token: rig.admin(),
+    body: { agents: ['mcp-1'], integrations: [rig.integration], scopes, effect: 'allow' },
+  });
   expect(r.status).toBeLessThan(300);
 };
 
@@ -29,7 +35,8 @@ describe('policy scope ceilings bind the credential itself (SECURITY 41)', () =>
   describe('a provider that downscopes on refresh and never rotates', () => {
     let rig: Rig;
     let primary: string;
-    const release = (body?: unknown) => rig.v.call('POST', `/v1/connections/${rig.integration}/token`, { token: rig.agentToken('alice'), body });
+    const release = (body?: unknown) =>
+      rig.v.call('POST', `/v1/connections/${rig.integration}/token`, { token: rig.agentToken('alice'), body });
 
     beforeAll(async () => {
       rig = await startRig({ mode: 'google', scopes: GRANT, providerOptions: { downscope_on_refresh: true, refresh_rotation: 'never' } });
@@ -45,25 +52,30 @@ describe('policy scope ceilings bind the credential itself (SECURITY 41)', () =>
       expect(sorted((await introspect(rig, primary)).scope!.split(' '))).toEqual(sorted(GRANT));
     });
 
-    it('a ceiling narrower than the grant: a derived token carrying only the ceiling (introspected), never the full one; ' +
-      'audited', async () => {
-      await setCeiling(rig, ['calendar.read']);
-      await rig.provider.reset();
-      const r = await release();
-      expect(r.status).toBe(200);
-      expect(r.body.scopes).toEqual(['calendar.read']);
-      expect(r.body.access_token).not.toBe(primary);
-      expect(await introspect(rig, r.body.access_token)).toMatchObject({ active: true, scope: 'calendar.read' });
-      expect(new Date(r.body.expires_at).getTime()).toBeGreaterThan(Date.now());
-      expect((await rig.provider.stats()).token.refresh_token).toBe(1);
-      const [event] = await auditOf(rig, 'credential.release');
-      expect(event).toMatchObject({ outcome: 'allowed', details: expect.objectContaining({ scopes: ['calendar.read'], narrowed: true, ceiling: ['calendar.read'] }) });
-      expect(sorted(event.details.granted)).toEqual(sorted(GRANT));
-      // Sealed at rest like every credential.
-      const [row] = await rig.v.db.ds.query(`SELECT scopes, encode(access_token_ct, 'escape') AS ct FROM vault.derived_tokens`);
-      expect(row.scopes).toEqual(['calendar.read']);
-      expect(row.ct).not.toContain(r.body.access_token);
-    });
+    it(
+      'a ceiling narrower than the grant: a derived token carrying only the ceiling (introspected), never the full one; ' + 'audited',
+      async () => {
+        await setCeiling(rig, ['calendar.read']);
+        await rig.provider.reset();
+        const r = await release();
+        expect(r.status).toBe(200);
+        expect(r.body.scopes).toEqual(['calendar.read']);
+        expect(r.body.access_token).not.toBe(primary);
+        expect(await introspect(rig, r.body.access_token)).toMatchObject({ active: true, scope: 'calendar.read' });
+        expect(new Date(r.body.expires_at).getTime()).toBeGreaterThan(Date.now());
+        expect((await rig.provider.stats()).token.refresh_token).toBe(1);
+        const [event] = await auditOf(rig, 'credential.release');
+        expect(event).toMatchObject({
+          outcome: 'allowed',
+          details: expect.objectContaining({ scopes: ['calendar.read'], narrowed: true, ceiling: ['calendar.read'] }),
+        });
+        expect(sorted(event.details.granted)).toEqual(sorted(GRANT));
+        // Sealed at rest like every credential.
+        const [row] = await rig.v.db.ds.query(`SELECT scopes, encode(access_token_ct, 'escape') AS ct FROM vault.derived_tokens`);
+        expect(row.scopes).toEqual(['calendar.read']);
+        expect(row.ct).not.toContain(r.body.access_token);
+      },
+    );
 
     it('the derived token is cached per (connection, scope set) and derived again near its expiry', async () => {
       const first = (await release()).body.access_token;
@@ -111,13 +123,21 @@ describe('policy scope ceilings bind the credential itself (SECURITY 41)', () =>
     it('a provider answering a broader scope than asked → 403 scope_exceeds_policy; nothing released, nothing cached', async () => {
       await setCeiling(rig, ['calendar.write']);
       const canary = 'broad-token-canary-7f3a';
-      await rig.provider.faults({ next: [{ status: 200, body: { access_token: canary, token_type: 'Bearer', expires_in: 3600, scope: 'calendar.write calendar.read' } }] });
+      await rig.provider.faults({
+        next: [
+          { status: 200, body: { access_token: canary, token_type: 'Bearer', expires_in: 3600, scope: 'calendar.write calendar.read' } },
+        ],
+      });
       const r = await release();
       expect(r.status).toBe(403);
       expect(r.body.code).toBe('scope_exceeds_policy');
       expect(r.text).not.toContain(canary);
       const [event] = await auditOf(rig, 'credential.release');
-      expect(event).toMatchObject({ outcome: 'denied', reason: 'scope_exceeds_policy', details: expect.objectContaining({ narrowing: 'provider_broadened', answered: ['calendar.write', 'calendar.read'] }) });
+      expect(event).toMatchObject({
+        outcome: 'denied',
+        reason: 'scope_exceeds_policy',
+        details: expect.objectContaining({ narrowing: 'provider_broadened', answered: ['calendar.write', 'calendar.read'] }),
+      });
       expect(await rig.v.db.ds.query(`SELECT 1 FROM vault.derived_tokens WHERE scopes = '{calendar.write}'`)).toEqual([]);
     });
 
@@ -137,28 +157,47 @@ describe('policy scope ceilings bind the credential itself (SECURITY 41)', () =>
       expect(r.body).toMatchObject({ code: 'scope_exceeds_policy', excess_scopes: ['calendar.write'] });
     });
 
-    it('the same provider without downscoping in its entry → 403 scope_exceeds_policy, audited with granted, ceiling and ' +
-      'excess; no provider call', async () => {
-      const current = await rig.v.call('GET', `/v1/admin/integrations/${rig.integration}`, { token: rig.admin() });
-      const { name: _n, kind: _k, has_client_secret: _h, created_at: _c, updated_at: _u, scopes_no_policy_allows: _s, ...config } = current.body;
-      const put = await rig.v.call('PUT', `/v1/admin/integrations/${rig.integration}`, {
-        token: rig.admin(),
-        body: { ...config, client_secret: rig.provider.clientSecret, provider_options: { ...config.provider_options, downscope_on_refresh: false } },
-      });
-      expect(put.status).toBe(200);
-      await rig.v.db.ds.query(`DELETE FROM vault.derived_tokens`);
-      await rig.provider.reset();
-      const r = await release();
-      expect(r.status).toBe(403);
-      expect(r.body.code).toBe('scope_exceeds_policy');
-      expect(sorted(r.body.excess_scopes)).toEqual(sorted(GRANT.filter((s) => s !== 'calendar.read')));
-      expect(r.body.detail).toContain('calendar.write');
-      expect((await rig.provider.stats()).token.refresh_token).toBe(0);
-      const [event] = await auditOf(rig, 'credential.release');
-      expect(event).toMatchObject({ outcome: 'denied', reason: 'scope_exceeds_policy', details: expect.objectContaining({ ceiling: ['calendar.read'], narrowing: 'provider_cannot_downscope' }) });
-      expect(sorted(event.details.granted)).toEqual(sorted(GRANT));
-      expect(sorted(event.details.excess)).toEqual(sorted(GRANT.filter((s) => s !== 'calendar.read')));
-    });
+    it(
+      'the same provider without downscoping in its entry → 403 scope_exceeds_policy, audited with granted, ceiling and ' +
+        'excess; no provider call',
+      async () => {
+        const current = await rig.v.call('GET', `/v1/admin/integrations/${rig.integration}`, { token: rig.admin() });
+        const {
+          name: _n,
+          kind: _k,
+          has_client_secret: _h,
+          created_at: _c,
+          updated_at: _u,
+          scopes_no_policy_allows: _s,
+          ...config
+        } = current.body;
+        const put = await rig.v.call('PUT', `/v1/admin/integrations/${rig.integration}`, {
+          token: rig.admin(),
+          body: {
+            ...config,
+            client_secret: rig.provider.clientSecret,
+            provider_options: { ...config.provider_options, downscope_on_refresh: false },
+          },
+        });
+        expect(put.status).toBe(200);
+        await rig.v.db.ds.query(`DELETE FROM vault.derived_tokens`);
+        await rig.provider.reset();
+        const r = await release();
+        expect(r.status).toBe(403);
+        expect(r.body.code).toBe('scope_exceeds_policy');
+        expect(sorted(r.body.excess_scopes)).toEqual(sorted(GRANT.filter((s) => s !== 'calendar.read')));
+        expect(r.body.detail).toContain('calendar.write');
+        expect((await rig.provider.stats()).token.refresh_token).toBe(0);
+        const [event] = await auditOf(rig, 'credential.release');
+        expect(event).toMatchObject({
+          outcome: 'denied',
+          reason: 'scope_exceeds_policy',
+          details: expect.objectContaining({ ceiling: ['calendar.read'], narrowing: 'provider_cannot_downscope' }),
+        });
+        expect(sorted(event.details.granted)).toEqual(sorted(GRANT));
+        expect(sorted(event.details.excess)).toEqual(sorted(GRANT.filter((s) => s !== 'calendar.read')));
+      },
+    );
 
     it('consent asks only for scopes some policy could allow (plus what the vault needs); the admin sees the rest', async () => {
       await setCeiling(rig, ['calendar.read']);
@@ -178,30 +217,39 @@ describe('policy scope ceilings bind the credential itself (SECURITY 41)', () =>
     let rig: Rig;
     const release = () => rig.v.call('POST', `/v1/connections/${rig.integration}/token`, { token: rig.agentToken('alice') });
     beforeAll(async () => {
-      rig = await startRig({ mode: 'rotating', scopes: GRANT, providerOptions: { downscope_on_refresh: true, refresh_rotation: 'always' } });
+      rig = await startRig({
+        mode: 'rotating',
+        scopes: GRANT,
+        providerOptions: { downscope_on_refresh: true, refresh_rotation: 'always' },
+      });
       await connectOverHttp(rig, 'alice');
     });
     afterAll(() => rig?.close());
 
-    it('narrows through the refresher: the rotated refresh token is committed to the connection, the stored access token ' +
-      'kept', async () => {
-      const primary = (await release()).body.access_token;
-      const [before] = await rig.v.db.ds.query(`SELECT version FROM vault.connections WHERE subject = 'alice'`);
-      await setCeiling(rig, ['calendar.read']);
-      await rig.provider.reset();
-      const r = await release();
-      expect(r.status).toBe(200);
-      expect(r.body.scopes).toEqual(['calendar.read']);
-      expect(await introspect(rig, r.body.access_token)).toMatchObject({ active: true, scope: 'calendar.read' });
-      expect((await rig.provider.stats()).token.refresh_token).toBe(1);
-      const [after] = await rig.v.db.ds.query(`SELECT version, status, lease_owner FROM vault.connections WHERE subject = 'alice'`);
-      expect(after).toMatchObject({ status: 'active', lease_owner: null });
-      expect(Number(after.version)).toBe(Number(before.version) + 1);
-      expect((await auditOf(rig, 'connection.refresh'))[0]).toMatchObject({ outcome: 'allowed', details: expect.objectContaining({ rotated: true, narrowed_for: ['calendar.read'] }) });
-      // The stored token is the same one, still valid at the provider.
-      await setCeiling(rig, []);
-      expect((await release()).body.access_token).toBe(primary);
-    });
+    it(
+      'narrows through the refresher: the rotated refresh token is committed to the connection, the stored access token ' + 'kept',
+      async () => {
+        const primary = (await release()).body.access_token;
+        const [before] = await rig.v.db.ds.query(`SELECT version FROM vault.connections WHERE subject = 'alice'`);
+        await setCeiling(rig, ['calendar.read']);
+        await rig.provider.reset();
+        const r = await release();
+        expect(r.status).toBe(200);
+        expect(r.body.scopes).toEqual(['calendar.read']);
+        expect(await introspect(rig, r.body.access_token)).toMatchObject({ active: true, scope: 'calendar.read' });
+        expect((await rig.provider.stats()).token.refresh_token).toBe(1);
+        const [after] = await rig.v.db.ds.query(`SELECT version, status, lease_owner FROM vault.connections WHERE subject = 'alice'`);
+        expect(after).toMatchObject({ status: 'active', lease_owner: null });
+        expect(Number(after.version)).toBe(Number(before.version) + 1);
+        expect((await auditOf(rig, 'connection.refresh'))[0]).toMatchObject({
+          outcome: 'allowed',
+          details: expect.objectContaining({ rotated: true, narrowed_for: ['calendar.read'] }),
+        });
+        // The stored token is the same one, still valid at the provider.
+        await setCeiling(rig, []);
+        expect((await release()).body.access_token).toBe(primary);
+      },
+    );
 
     it('the committed refresh token is the live one: the next refresh succeeds (the old one would have revoked the family)', async () => {
       await rig.v.db.ds.query(`UPDATE vault.connections SET expires_at = now() - interval '1 second' WHERE subject = 'alice'`);

@@ -53,8 +53,10 @@ export class LogCapture implements LoggerService {
       const original = stream.write;
       const self = this;
       stream.write = function (this: NodeJS.WriteStream, chunk: unknown, ...rest: unknown[]) {
-        self.lines.push(`${stream === process.stdout ? 'stdout' : 'stderr'} ` +
-          `${typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8')}`);
+        self.lines.push(
+          `${stream === process.stdout ? 'stdout' : 'stderr'} ` +
+            `${typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8')}`,
+        );
         return (original as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
       } as Write;
       this.restore.push(() => (stream.write = original));

@@ -10,6 +10,12 @@ const { transformSync } = require('@swc/core');
 const { $schema, ...swcrc } = JSON.parse(readFileSync(join(__dirname, '..', '..', '.swcrc'), 'utf8'));
 
 require.extensions['.ts'] = function compileTypeScript(module, filename) {
-  const { code } = transformSync(readFileSync(filename, 'utf8'), { ...swcrc, filename, swcrc: false, configFile: false, sourceMaps: 'inline' });
+  const { code } = transformSync(readFileSync(filename, 'utf8'), {
+    ...swcrc,
+    filename,
+    swcrc: false,
+    configFile: false,
+    sourceMaps: 'inline',
+  });
   module._compile(code, filename);
 };

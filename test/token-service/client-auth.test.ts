@@ -1,5 +1,19 @@
 import { TestIssuer } from '../support/issuer';
-import { AgentKey, AUDIENCE, auditEvents, basic, decode, exchange, exchangeParams, JWT_BEARER, put, startWorld, TENANT, TOKEN_ENDPOINT, TokenServiceWorld } from './support';
+import {
+  AgentKey,
+  AUDIENCE,
+  auditEvents,
+  basic,
+  decode,
+  exchange,
+  exchangeParams,
+  JWT_BEARER,
+  put,
+  startWorld,
+  TENANT,
+  TOKEN_ENDPOINT,
+  TokenServiceWorld,
+} from './support';
 
 /**
  * Agents authenticate at POST /oauth2/token by every supported method, exchange a user's
@@ -14,11 +28,17 @@ describe('token exchange: client authentication', () => {
   beforeAll(async () => {
     w = await startWorld({ alice: { tid: TENANT, roles: ['staff'] } });
     await put(w, '/v1/admin/integrations/openai', { provider: 'api_key' });
-    secrets['mcp-basic'] = (await put(w, '/v1/admin/agents/mcp-basic', { name: 'basic', auth_method: 'client_secret_basic' })).client_secret;
+    secrets['mcp-basic'] = (
+      await put(w, '/v1/admin/agents/mcp-basic', { name: 'basic', auth_method: 'client_secret_basic' })
+    ).client_secret;
     secrets['mcp-post'] = (await put(w, '/v1/admin/agents/mcp-post', { name: 'post', auth_method: 'client_secret_post' })).client_secret;
     await put(w, '/v1/admin/agents/mcp-jwt', { name: 'jwt', auth_method: 'private_key_jwt', jwks: { keys: [jwtKey.publicJwk] } });
     await put(w, '/v1/admin/agents/mcp-fed', { name: 'federated', auth_method: 'none' });
-    await put(w, '/v1/admin/policies/agents-openai', { agents: ['mcp-basic', 'mcp-post', 'mcp-jwt', 'mcp-fed'], integrations: ['openai'], effect: 'allow' });
+    await put(w, '/v1/admin/policies/agents-openai', {
+      agents: ['mcp-basic', 'mcp-post', 'mcp-jwt', 'mcp-fed'],
+      integrations: ['openai'],
+      effect: 'allow',
+    });
     await put(w, '/v1/admin/connections/openai/users/alice', { api_key: CANARY });
   });
   afterAll(() => w?.close());
@@ -28,7 +48,15 @@ describe('token exchange: client authentication', () => {
   /** The exchanged token works on the release path exactly like an external one. */
   async function releases(accessToken: string, agent: string) {
     const claims = decode(accessToken).payload;
-    expect(claims).toMatchObject({ iss: AUDIENCE, aud: AUDIENCE, sub: 'alice', tid: TENANT, act: { sub: agent }, client_id: agent, scope: 'connections:openai' });
+    expect(claims).toMatchObject({
+      iss: AUDIENCE,
+      aud: AUDIENCE,
+      sub: 'alice',
+      tid: TENANT,
+      act: { sub: agent },
+      client_id: agent,
+      scope: 'connections:openai',
+    });
     const res = await w.v.call('POST', '/v1/connections/openai/token', { token: accessToken });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ integration: 'openai', type: 'api_key', api_key: CANARY });
@@ -53,14 +81,23 @@ describe('token exchange: client authentication', () => {
   });
 
   it('client_secret_post', async () => {
-    const res = await exchange(w, exchangeParams(await userToken(), 'connections:openai', { client_id: 'mcp-post', client_secret: secrets['mcp-post'] }));
+    const res = await exchange(
+      w,
+      exchangeParams(await userToken(), 'connections:openai', { client_id: 'mcp-post', client_secret: secrets['mcp-post'] }),
+    );
     expect(res.status).toBe(200);
     await releases(res.body.access_token, 'mcp-post');
   });
 
   it('private_key_jwt (RFC 7523), with aud = the token endpoint or the issuer', async () => {
     for (const aud of [TOKEN_ENDPOINT, AUDIENCE]) {
-      const res = await exchange(w, exchangeParams(await userToken(), 'connections:openai', { client_assertion_type: JWT_BEARER, client_assertion: jwtKey.assertion('mcp-jwt', { aud }) }));
+      const res = await exchange(
+        w,
+        exchangeParams(await userToken(), 'connections:openai', {
+          client_assertion_type: JWT_BEARER,
+          client_assertion: jwtKey.assertion('mcp-jwt', { aud }),
+        }),
+      );
       expect(res.status).toBe(200);
       await releases(res.body.access_token, 'mcp-jwt');
     }
@@ -68,11 +105,17 @@ describe('token exchange: client authentication', () => {
 
   it('federation: a token about the agent from a trusted issuer, audience = the token endpoint', async () => {
     const assertion = w.v.issuer.sign({ sub: 'mcp-fed', tid: TENANT, aud: TOKEN_ENDPOINT });
-    const res = await exchange(w, exchangeParams(await userToken(), 'connections:openai', { client_assertion_type: JWT_BEARER, client_assertion: assertion }));
+    const res = await exchange(
+      w,
+      exchangeParams(await userToken(), 'connections:openai', { client_assertion_type: JWT_BEARER, client_assertion: assertion }),
+    );
     expect(res.status).toBe(200);
     await releases(res.body.access_token, 'mcp-fed');
     // Workload identity tokens are reused until they expire: no jti bookkeeping for federation.
-    const again = await exchange(w, exchangeParams(await userToken(), 'connections:openai', { client_assertion_type: JWT_BEARER, client_assertion: assertion }));
+    const again = await exchange(
+      w,
+      exchangeParams(await userToken(), 'connections:openai', { client_assertion_type: JWT_BEARER, client_assertion: assertion }),
+    );
     expect(again.status).toBe(200);
     const [event] = await auditEvents(w);
     expect(event.details).toMatchObject({ client_auth: 'federation', client_issuer: w.v.issuer.issuer });
@@ -94,7 +137,7 @@ describe('token exchange: client authentication', () => {
     expect(all).not.toContain(CANARY);
   });
 
-  it('unknown client, empty secret, another agent\'s secret, or a method the agent is not registered for → invalid_client', async () => {
+  it("unknown client, empty secret, another agent's secret, or a method the agent is not registered for → invalid_client", async () => {
     const subject = await userToken();
     const attempts = [
       exchange(w, exchangeParams(subject, 'connections:openai'), basic('nobody', secrets['mcp-basic'])),
@@ -127,7 +170,10 @@ describe('token exchange: client authentication', () => {
     const replay = await exchange(w, exchangeParams(await userToken(), 'connections:openai', params));
     expect(replay.status).toBe(401);
     expect(replay.body).toEqual({ error: 'invalid_client', error_description: 'client assertion was already used' });
-    const rows = await w.v.db.ds.query(`SELECT count(*)::int AS n FROM vault.client_assertion_jtis WHERE client_id = 'mcp-jwt' AND jti = $1`, [decode(assertion).payload.jti]);
+    const rows = await w.v.db.ds.query(
+      `SELECT count(*)::int AS n FROM vault.client_assertion_jtis WHERE client_id = 'mcp-jwt' AND jti = $1`,
+      [decode(assertion).payload.jti],
+    );
     expect(rows[0].n).toBe(1);
   });
 
@@ -143,14 +189,19 @@ describe('token exchange: client authentication', () => {
       jwtKey.assertion('mcp-basic'), // an agent that is not registered for private_key_jwt
     ];
     for (const assertion of bad) {
-      const res = await exchange(w, exchangeParams(await userToken(), 'connections:openai', { client_assertion_type: JWT_BEARER, client_assertion: assertion }));
+      const res = await exchange(
+        w,
+        exchangeParams(await userToken(), 'connections:openai', { client_assertion_type: JWT_BEARER, client_assertion: assertion }),
+      );
       expect([res.status, res.body.error]).toEqual([401, 'invalid_client']);
     }
   });
 
-  it('federation refuses a user token for the vault, the vault\'s own tokens, another tenant, and untrusted issuers', async () => {
+  it("federation refuses a user token for the vault, the vault's own tokens, another tenant, and untrusted issuers", async () => {
     const stranger = new TestIssuer('https://untrusted.example');
-    const vaultToken = (await exchange(w, exchangeParams(await userToken(), 'connections:openai'), basic('mcp-basic', secrets['mcp-basic']))).body.access_token;
+    const vaultToken = (
+      await exchange(w, exchangeParams(await userToken(), 'connections:openai'), basic('mcp-basic', secrets['mcp-basic']))
+    ).body.access_token;
     const bad = [
       w.v.issuer.sign({ sub: 'mcp-fed', tid: TENANT }), // aud = the vault: what a user token looks like
       w.v.issuer.sign({ sub: 'mcp-fed', tid: 'globex', aud: TOKEN_ENDPOINT }),
@@ -160,7 +211,10 @@ describe('token exchange: client authentication', () => {
       vaultToken,
     ];
     for (const assertion of bad) {
-      const res = await exchange(w, exchangeParams(await userToken(), 'connections:openai', { client_assertion_type: JWT_BEARER, client_assertion: assertion }));
+      const res = await exchange(
+        w,
+        exchangeParams(await userToken(), 'connections:openai', { client_assertion_type: JWT_BEARER, client_assertion: assertion }),
+      );
       expect([res.status, res.body.error]).toEqual([401, 'invalid_client']);
     }
   });
@@ -170,7 +224,11 @@ describe('token exchange: client authentication', () => {
     const rotated = await w.v.call('POST', '/v1/admin/agents/mcp-basic/secret', { token: w.admin(), body: { overlap_seconds: 600 } });
     expect(rotated.status).toBe(200);
     expect(rotated.headers.get('cache-control')).toBe('no-store');
-    expect(rotated.body).toEqual({ client_id: 'mcp-basic', client_secret: expect.any(String), previous_secret_expires_at: expect.any(String) });
+    expect(rotated.body).toEqual({
+      client_id: 'mcp-basic',
+      client_secret: expect.any(String),
+      previous_secret_expires_at: expect.any(String),
+    });
     const fresh = rotated.body.client_secret as string;
     expect(fresh).not.toBe(old);
     for (const secret of [old, fresh]) {
@@ -186,12 +244,15 @@ describe('token exchange: client authentication', () => {
     expect((await exchange(w, exchangeParams(await userToken(), 'connections:openai'), basic('mcp-basic', fresh))).status).toBe(401);
     secrets['mcp-basic'] = noOverlap.body.client_secret;
     expect((await w.v.call('POST', '/v1/admin/agents/mcp-jwt/secret', { token: w.admin(), body: {} })).status).toBe(404);
-    expect((await w.v.call('POST', '/v1/admin/agents/mcp-basic/secret', { token: w.admin(), body: { overlap_seconds: -1 } })).status).toBe(400);
+    expect((await w.v.call('POST', '/v1/admin/agents/mcp-basic/secret', { token: w.admin(), body: { overlap_seconds: -1 } })).status).toBe(
+      400,
+    );
   });
 
   it('PUT of an agent without auth_method (the README renaming it) keeps its secret and keys; jwks alone is refused', async () => {
     const token = async () => exchange(w, exchangeParams(await userToken(), 'connections:openai'), basic('mcp-post-2', secret));
-    const secret = (await put(w, '/v1/admin/agents/mcp-post-2', { name: 'two', auth_method: 'client_secret_basic' })).client_secret as string;
+    const secret = (await put(w, '/v1/admin/agents/mcp-post-2', { name: 'two', auth_method: 'client_secret_basic' }))
+      .client_secret as string;
     await put(w, '/v1/admin/policies/agents-openai-2', { agents: ['mcp-post-2'], integrations: ['openai'], effect: 'allow' });
     expect((await token()).status).toBe(200);
 
@@ -201,13 +262,27 @@ describe('token exchange: client authentication', () => {
     const jwtRenamed = await w.v.call('PUT', '/v1/admin/agents/mcp-jwt', { token: w.admin(), body: { name: 'jwt, renamed' } });
     expect(jwtRenamed.body.auth_method).toBe('private_key_jwt');
     expect((await w.v.call('GET', '/v1/admin/agents', { token: w.admin() })).body.agents).toContainEqual(
-      expect.objectContaining({ client_id: 'mcp-jwt', name: 'jwt, renamed', auth_method: 'private_key_jwt', jwks: { keys: [jwtKey.publicJwk] } }),
+      expect.objectContaining({
+        client_id: 'mcp-jwt',
+        name: 'jwt, renamed',
+        auth_method: 'private_key_jwt',
+        jwks: { keys: [jwtKey.publicJwk] },
+      }),
     );
-    const changes = await w.v.db.ds.query(`SELECT details FROM vault.audit_events WHERE action = 'agent.put' AND agent = 'mcp-post-2' ORDER BY seq`);
+    const changes = await w.v.db.ds.query(
+      `SELECT details FROM vault.audit_events WHERE action = 'agent.put' AND agent = 'mcp-post-2' ORDER BY seq`,
+    );
     expect(changes.map((e: { details: { auth_method: string } }) => e.details.auth_method)).toEqual(['client_secret_basic', 'unchanged']);
 
-    const keysAlone = await w.v.call('PUT', '/v1/admin/agents/mcp-post-2', { token: w.admin(), body: { name: 'two', jwks: { keys: [jwtKey.publicJwk] } } });
-    expect([keysAlone.status, keysAlone.body.code, keysAlone.body.errors]).toEqual([400, 'validation_failed', [expect.objectContaining({ field: 'auth_method' })]]);
+    const keysAlone = await w.v.call('PUT', '/v1/admin/agents/mcp-post-2', {
+      token: w.admin(),
+      body: { name: 'two', jwks: { keys: [jwtKey.publicJwk] } },
+    });
+    expect([keysAlone.status, keysAlone.body.code, keysAlone.body.errors]).toEqual([
+      400,
+      'validation_failed',
+      [expect.objectContaining({ field: 'auth_method' })],
+    ]);
     expect((await token()).status).toBe(200);
 
     // Saying so is a deliberate change: the secret goes.
@@ -221,7 +296,9 @@ describe('token exchange: client authentication', () => {
   it('rate limiting: a burst of guesses for one client gets 429 with Retry-After, not audited', async () => {
     const before = (await auditEvents(w)).length;
     const subject = await userToken();
-    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => exchange(w, exchangeParams(subject, 'connections:openai'), basic('mcp-post', `guess-${i}`))));
+    const results = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => exchange(w, exchangeParams(subject, 'connections:openai'), basic('mcp-post', `guess-${i}`))),
+    );
     const limited = results.filter((r) => r.status === 429);
     expect(limited.length).toBeGreaterThanOrEqual(15);
     expect(results.filter((r) => r.status === 401).length).toBeGreaterThan(0);

@@ -1,5 +1,16 @@
 import { TestIssuer } from '../support/issuer';
-import { AUDIENCE, auditEvents, basic, decode, exchange as exchangeOnce, exchangeParams, put, startWorld, TENANT, TokenServiceWorld } from './support';
+import {
+  AUDIENCE,
+  auditEvents,
+  basic,
+  decode,
+  exchange as exchangeOnce,
+  exchangeParams,
+  put,
+  startWorld,
+  TENANT,
+  TokenServiceWorld,
+} from './support';
 
 /**
  * This file makes ~40 exchanges as one client: more than the token endpoint's per-client bucket
@@ -36,8 +47,19 @@ describe('token exchange: policy at issuance', () => {
     for (const name of ['openai', 'crm', 'github', 'search']) await put(w, `/v1/admin/integrations/${name}`, { provider: 'api_key' });
     secret = (await put(w, '/v1/admin/agents/mcp-1', { name: 'MCP', auth_method: 'client_secret_basic' })).client_secret;
     await put(w, '/v1/admin/policies/mcp-openai', { agents: ['mcp-1'], integrations: ['openai'], effect: 'allow', max_ttl_seconds: 120 });
-    await put(w, '/v1/admin/policies/sales-crm', { agents: ['*'], integrations: ['crm'], effect: 'allow', users: { roles_any: ['sales'] }, max_ttl_seconds: 60 });
-    await put(w, '/v1/admin/policies/emea-search', { agents: ['mcp-1'], integrations: ['search'], effect: 'allow', users: { roles_any: ['emea'] } });
+    await put(w, '/v1/admin/policies/sales-crm', {
+      agents: ['*'],
+      integrations: ['crm'],
+      effect: 'allow',
+      users: { roles_any: ['sales'] },
+      max_ttl_seconds: 60,
+    });
+    await put(w, '/v1/admin/policies/emea-search', {
+      agents: ['mcp-1'],
+      integrations: ['search'],
+      effect: 'allow',
+      users: { roles_any: ['emea'] },
+    });
     await put(w, '/v1/admin/policies/github-all', { agents: ['*'], integrations: ['github'], effect: 'allow' });
     await put(w, '/v1/admin/policies/github-not-mcp', { agents: ['mcp-1'], integrations: ['github'], effect: 'deny' });
     await put(w, '/v1/admin/connections/openai/users/alice', { api_key: 'sk-openai-alice' });
@@ -75,7 +97,7 @@ describe('token exchange: policy at issuance', () => {
     });
   });
 
-  it('roles and groups come from the provider\'s token: a user without the role loses that scope', async () => {
+  it("roles and groups come from the provider's token: a user without the role loses that scope", async () => {
     const alice = await exchange(w, exchangeParams(await user('alice'), 'connections:openai connections:crm connections:search'), auth());
     expect(alice.body.scope).toBe('connections:openai connections:crm connections:search');
     // Logged with its inputs: the role and the group (from the provider's token) each allow matched on.
@@ -124,7 +146,11 @@ describe('token exchange: policy at issuance', () => {
   it('resource/audience must name the vault, else invalid_target', async () => {
     const ok = await exchange(w, exchangeParams(await user(), 'connections:openai', { resource: AUDIENCE, audience: AUDIENCE }), auth());
     expect(ok.status).toBe(200);
-    for (const extra of [{ resource: 'https://api.other-service.example' }, { audience: 'other-service' }, { resource: [AUDIENCE, 'https://api.other-service.example'] }]) {
+    for (const extra of [
+      { resource: 'https://api.other-service.example' },
+      { audience: 'other-service' },
+      { resource: [AUDIENCE, 'https://api.other-service.example'] },
+    ]) {
       const res = await exchange(w, exchangeParams(await user(), 'connections:openai', extra), auth());
       expect([res.status, res.body.error]).toEqual([400, 'invalid_target']);
     }
@@ -158,8 +184,13 @@ describe('token exchange: policy at issuance', () => {
     expect([gina.status, gina.body.error]).toEqual([401, 'invalid_client']);
   });
 
-  it('the subject token\'s act is preserved, nested under the agent; the release path takes the outermost actor', async () => {
-    const delegated = w.v.issuer.sign({ sub: 'alice', tid: TENANT, act: { sub: 'orchestrator', act: { sub: 'planner' } }, scope: 'connections:openai connections:crm' });
+  it("the subject token's act is preserved, nested under the agent; the release path takes the outermost actor", async () => {
+    const delegated = w.v.issuer.sign({
+      sub: 'alice',
+      tid: TENANT,
+      act: { sub: 'orchestrator', act: { sub: 'planner' } },
+      scope: 'connections:openai connections:crm',
+    });
     const res = await exchange(w, exchangeParams(delegated, 'connections:openai connections:crm connections:search'), auth());
     expect(res.status).toBe(200);
     // A delegated subject token bounds the grant: search was not delegated.
@@ -180,9 +211,16 @@ describe('token exchange: policy at issuance', () => {
 
     const actorType = 'urn:ietf:params:oauth:token-type:jwt';
     const actor = w.v.issuer.sign({ sub: 'mcp-1', tid: TENANT });
-    expect((await exchange(w, exchangeParams(await user(), 'connections:openai', { actor_token: actor, actor_token_type: actorType }), auth())).status).toBe(200);
+    expect(
+      (await exchange(w, exchangeParams(await user(), 'connections:openai', { actor_token: actor, actor_token_type: actorType }), auth()))
+        .status,
+    ).toBe(200);
     const wrongActor = w.v.issuer.sign({ sub: 'another-agent', tid: TENANT });
-    const res = await exchange(w, exchangeParams(await user(), 'connections:openai', { actor_token: wrongActor, actor_token_type: actorType }), auth());
+    const res = await exchange(
+      w,
+      exchangeParams(await user(), 'connections:openai', { actor_token: wrongActor, actor_token_type: actorType }),
+      auth(),
+    );
     expect([res.status, res.body.error]).toEqual([400, 'invalid_request']);
     const noType = await exchange(w, exchangeParams(await user(), 'connections:openai', { actor_token: actor }), auth());
     expect([noType.status, noType.body.error]).toEqual([400, 'invalid_request']);
@@ -196,7 +234,10 @@ describe('token exchange: policy at issuance', () => {
       [{ ...exchangeParams(subject, 'connections:openai'), subject_token_type: 'urn:x' }, 'invalid_request'],
       [{ ...exchangeParams(subject, 'connections:openai'), subject_token: '' }, 'invalid_request'],
       [{ ...exchangeParams(subject, 'connections:openai'), scope: ['connections:openai', 'connections:crm'] }, 'invalid_request'],
-      [{ ...exchangeParams(subject, 'connections:openai'), requested_token_type: 'urn:ietf:params:oauth:token-type:refresh_token' }, 'invalid_request'],
+      [
+        { ...exchangeParams(subject, 'connections:openai'), requested_token_type: 'urn:ietf:params:oauth:token-type:refresh_token' },
+        'invalid_request',
+      ],
       [{ ...exchangeParams(subject, 'connections:open\u0001ai') }, 'invalid_scope'],
     ];
     for (const [params, error] of cases) {
@@ -204,7 +245,11 @@ describe('token exchange: policy at issuance', () => {
       expect([res.status, res.body.error]).toEqual([400, error]);
       expect(res.headers.get('content-type')).toMatch(/^application\/json/);
     }
-    const json = await fetch(`${w.v.url}/oauth2/token`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth() }, body: JSON.stringify(exchangeParams(subject, 'connections:openai')) });
+    const json = await fetch(`${w.v.url}/oauth2/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...auth() },
+      body: JSON.stringify(exchangeParams(subject, 'connections:openai')),
+    });
     expect(json.status).toBe(400);
     expect(await json.json()).toEqual({ error: 'invalid_request', error_description: expect.stringContaining('x-www-form-urlencoded') });
   });
@@ -229,22 +274,52 @@ describe('token exchange: policy at issuance', () => {
     expect(key?.d).toBeUndefined();
   });
 
-  it('the scope-ceiling rule at issuance (issue 14): a connections scope whose ceiling no release could honour is ' +
-    'refused, naming the excess', async () => {
-    const CAL = 'https://www.googleapis.com/auth/calendar';
-    await put(w, '/v1/admin/integrations/gcal', { provider: 'google', client_id: 'g-client', client_secret: 'g-secret', scopes: ['openid', 'email', `${CAL}.readonly`, CAL] });
-    await put(w, '/v1/admin/integrations/files', { provider: 'dropbox', client_id: 'd-client', client_secret: 'd-secret', scopes: ['files.content.read', 'files.content.write'] });
-    // Google cannot narrow a token on refresh: a connection would hold openid (its identity) beyond the ceiling.
-    await put(w, '/v1/admin/policies/gcal-read', { agents: ['mcp-1'], integrations: ['gcal'], scopes: [`${CAL}.readonly`], effect: 'allow' });
-    // Dropbox can: the release will hand out a token for files.content.read only.
-    await put(w, '/v1/admin/policies/files-read', { agents: ['mcp-1'], integrations: ['files'], scopes: ['files.content.read'], effect: 'allow' });
-    const res = await exchange(w, exchangeParams(await user(), 'connections:gcal connections:files'), auth());
-    expect(res.status).toBe(200);
-    expect(res.body.scope).toBe('connections:files');
-    const [event] = await auditEvents(w);
-    expect(event.details.refused).toEqual([{ scope: 'connections:gcal', reason: 'scope_exceeds_policy', policy: null, excess: ['openid'] }]);
-    // A ceiling the connection's scopes fit in is granted.
-    await put(w, '/v1/admin/policies/gcal-read', { agents: ['mcp-1'], integrations: ['gcal'], scopes: ['openid', `${CAL}.readonly`], effect: 'allow' });
-    expect((await exchange(w, exchangeParams(await user(), 'connections:gcal'), auth())).body.scope).toBe('connections:gcal');
-  });
+  it(
+    'the scope-ceiling rule at issuance (issue 14): a connections scope whose ceiling no release could honour is ' +
+      'refused, naming the excess',
+    async () => {
+      const CAL = 'https://www.googleapis.com/auth/calendar';
+      await put(w, '/v1/admin/integrations/gcal', {
+        provider: 'google',
+        client_id: 'g-client',
+        client_secret: 'g-secret',
+        scopes: ['openid', 'email', `${CAL}.readonly`, CAL],
+      });
+      await put(w, '/v1/admin/integrations/files', {
+        provider: 'dropbox',
+        client_id: 'd-client',
+        client_secret: 'd-secret',
+        scopes: ['files.content.read', 'files.content.write'],
+      });
+      // Google cannot narrow a token on refresh: a connection would hold openid (its identity) beyond the ceiling.
+      await put(w, '/v1/admin/policies/gcal-read', {
+        agents: ['mcp-1'],
+        integrations: ['gcal'],
+        scopes: [`${CAL}.readonly`],
+        effect: 'allow',
+      });
+      // Dropbox can: the release will hand out a token for files.content.read only.
+      await put(w, '/v1/admin/policies/files-read', {
+        agents: ['mcp-1'],
+        integrations: ['files'],
+        scopes: ['files.content.read'],
+        effect: 'allow',
+      });
+      const res = await exchange(w, exchangeParams(await user(), 'connections:gcal connections:files'), auth());
+      expect(res.status).toBe(200);
+      expect(res.body.scope).toBe('connections:files');
+      const [event] = await auditEvents(w);
+      expect(event.details.refused).toEqual([
+        { scope: 'connections:gcal', reason: 'scope_exceeds_policy', policy: null, excess: ['openid'] },
+      ]);
+      // A ceiling the connection's scopes fit in is granted.
+      await put(w, '/v1/admin/policies/gcal-read', {
+        agents: ['mcp-1'],
+        integrations: ['gcal'],
+        scopes: ['openid', `${CAL}.readonly`],
+        effect: 'allow',
+      });
+      expect((await exchange(w, exchangeParams(await user(), 'connections:gcal'), auth())).body.scope).toBe('connections:gcal');
+    },
+  );
 });

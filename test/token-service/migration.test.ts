@@ -21,7 +21,10 @@ describe('migration 1763800000200-TokenService', () => {
       await new Initial1763800000000().up(q);
       const hash = createHash('sha256').update('s3cret', 'utf8').digest('hex');
       await q.query(`INSERT INTO tenants (id) VALUES ('acme')`);
-      await q.query(`INSERT INTO agents (tenant, client_id, name, auth_method, secret_hash) VALUES ('acme', 'mcp-1', 'MCP', 'client_secret_basic', $1)`, [hash]);
+      await q.query(
+        `INSERT INTO agents (tenant, client_id, name, auth_method, secret_hash) VALUES ('acme', 'mcp-1', 'MCP', 'client_secret_basic', $1)`,
+        [hash],
+      );
 
       const migration = new TokenService1763800000200();
       await migration.up(q);
@@ -30,8 +33,12 @@ describe('migration 1763800000200-TokenService', () => {
       expect(await agents.find(asTenantId('acme'), 'mcp-1')).toMatchObject({ client_id: 'mcp-1', auth_method: 'client_secret_basic' });
       const [row] = await q.query(`SELECT previous_secret_hash, previous_secret_expires_at FROM agents WHERE client_id = 'mcp-1'`);
       expect(row).toEqual({ previous_secret_hash: null, previous_secret_expires_at: null });
-      await expect(q.query(`INSERT INTO signing_keys (kid, alg, public_jwk, private_key_sealed, status) VALUES ('a', ` +
-        `'ES256', '{}', '\\x', 'active'), ('b', 'ES256', '{}', '\\x', 'active')`)).rejects.toThrow();
+      await expect(
+        q.query(
+          `INSERT INTO signing_keys (kid, alg, public_jwk, private_key_sealed, status) VALUES ('a', ` +
+            `'ES256', '{}', '\\x', 'active'), ('b', 'ES256', '{}', '\\x', 'active')`,
+        ),
+      ).rejects.toThrow();
 
       await migration.down(q);
       expect(await q.query(`SELECT to_regclass('signing_keys') AS t`)).toEqual([{ t: null }]);

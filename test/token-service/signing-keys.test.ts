@@ -33,7 +33,10 @@ describe('token signing keys', () => {
       ['/v1/admin/connections/openai/users/alice', { api_key: 'sk-alice' }],
     ];
     for (const [path, body] of setup) expect((await v.call('PUT', path, { token: admin, body })).status).toBe(201);
-    const agent = await v.call('PUT', '/v1/admin/agents/mcp-1', { token: admin, body: { name: 'MCP', auth_method: 'client_secret_basic' } });
+    const agent = await v.call('PUT', '/v1/admin/agents/mcp-1', {
+      token: admin,
+      body: { name: 'MCP', auth_method: 'client_secret_basic' },
+    });
     secret = agent.body.client_secret;
   });
   afterAll(() => v?.close());
@@ -42,7 +45,11 @@ describe('token signing keys', () => {
   const jwks = async () => ((await (await fetch(`${v.url}/.well-known/jwks.json`)).json()) as { keys: Array<{ kid: string }> }).keys;
   async function issue(subject = v.issuer.sign({ sub: 'alice', tid: T })): Promise<string> {
     const form = new URLSearchParams(exchangeParams(subject, 'connections:openai'));
-    const res = await fetch(`${v.url}/oauth2/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...basic('mcp-1', secret) }, body: form });
+    const res = await fetch(`${v.url}/oauth2/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...basic('mcp-1', secret) },
+      body: form,
+    });
     expect(res.status).toBe(200);
     return ((await res.json()) as { access_token: string }).access_token;
   }
@@ -78,7 +85,9 @@ describe('token signing keys', () => {
     expect(await release(before)).toBe(200);
     expect(await release(after)).toBe(200);
     // The demoted key signs nothing more: its private half is gone from the database.
-    const [row] = await v.db.ds.query(`SELECT status, length(private_key_sealed) AS n, rotated_at FROM vault.signing_keys WHERE kid = $1`, [oldKid]);
+    const [row] = await v.db.ds.query(`SELECT status, length(private_key_sealed) AS n, rotated_at FROM vault.signing_keys WHERE kid = $1`, [
+      oldKid,
+    ]);
     expect(row).toMatchObject({ status: 'previous', n: 0 });
   });
 
@@ -89,7 +98,18 @@ describe('token signing keys', () => {
     expect(key.kid).toBe(kid);
     const now = Math.floor(Date.now() / 1000);
     const token = jwt.sign(
-      { iss: AUDIENCE, aud: AUDIENCE, sub: 'alice', tid: T, act: { sub: 'mcp-1' }, scope: 'connections:openai', client_id: 'mcp-1', jti: randomUUID(), iat: now, exp: now + 60 },
+      {
+        iss: AUDIENCE,
+        aud: AUDIENCE,
+        sub: 'alice',
+        tid: T,
+        act: { sub: 'mcp-1' },
+        scope: 'connections:openai',
+        client_id: 'mcp-1',
+        jti: randomUUID(),
+        iat: now,
+        exp: now + 60,
+      },
       key.privateKey,
       { algorithm: 'ES256', keyid: key.kid, header: { alg: 'ES256', typ: 'at+jwt' } },
     );

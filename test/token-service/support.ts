@@ -49,13 +49,21 @@ export interface ExchangeResult {
 }
 
 /** POST /oauth2/token, form-encoded, as an agent would. */
-export async function exchange(w: TokenServiceWorld, params: Record<string, string | string[] | undefined>, headers: Record<string, string> = {}): Promise<ExchangeResult> {
+export async function exchange(
+  w: TokenServiceWorld,
+  params: Record<string, string | string[] | undefined>,
+  headers: Record<string, string> = {},
+): Promise<ExchangeResult> {
   const form = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) {
     if (v === undefined) continue;
     for (const one of Array.isArray(v) ? v : [v]) form.append(k, one);
   }
-  const res = await fetch(`${w.v.url}/oauth2/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: form.toString() });
+  const res = await fetch(`${w.v.url}/oauth2/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    body: form.toString(),
+  });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
 }
@@ -89,12 +97,22 @@ export class AgentKey {
 
   assertion(clientId: string, claims: Record<string, unknown> = {}): string {
     const now = Math.floor(Date.now() / 1000);
-    return jwt.sign({ iss: clientId, sub: clientId, aud: TOKEN_ENDPOINT, jti: randomUUID(), iat: now, exp: now + 60, ...claims }, this.privateKey, { algorithm: 'ES256', keyid: this.kid });
+    return jwt.sign(
+      { iss: clientId, sub: clientId, aud: TOKEN_ENDPOINT, jti: randomUUID(), iat: now, exp: now + 60, ...claims },
+      this.privateKey,
+      { algorithm: 'ES256', keyid: this.kid },
+    );
   }
 }
 
 /** Audit events of the tenant for one action, newest first, straight from the table. */
-export async function auditEvents(w: TokenServiceWorld, tenant = TENANT): Promise<Array<{ outcome: string; reason: string | null; agent: string | null; subject: string | null; details: any }>> {
-  return w.v.db.ds.query(`SELECT outcome, reason, agent, subject, details FROM vault.audit_events WHERE tenant = $1 AND ` +
-    `action = 'token.exchange' ORDER BY seq DESC`, [tenant]);
+export async function auditEvents(
+  w: TokenServiceWorld,
+  tenant = TENANT,
+): Promise<Array<{ outcome: string; reason: string | null; agent: string | null; subject: string | null; details: any }>> {
+  return w.v.db.ds.query(
+    `SELECT outcome, reason, agent, subject, details FROM vault.audit_events WHERE tenant = $1 AND ` +
+      `action = 'token.exchange' ORDER BY seq DESC`,
+    [tenant],
+  );
 }

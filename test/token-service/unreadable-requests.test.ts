@@ -12,7 +12,8 @@ describe('POST /oauth2/token with an unreadable request', () => {
   });
   afterAll(() => v?.close());
 
-  const post = (body: string, contentType: string) => v.call('POST', '/oauth2/token', { raw: body, headers: { 'content-type': contentType } });
+  const post = (body: string, contentType: string) =>
+    v.call('POST', '/oauth2/token', { raw: body, headers: { 'content-type': contentType } });
   const expectOAuthError = (res: Awaited<ReturnType<typeof post>>, error: string) => {
     expect(res.headers.get('content-type')).toMatch(/^application\/json/);
     expect(res.body).toEqual({ error, error_description: expect.any(String) });

@@ -38,7 +38,9 @@ describe('users sign in and control agents on /account', () => {
   let page: Page;
   let base: string;
   const release = (agent: string, user = 'alice', integration = 'openai') =>
-    v.call('POST', `/v1/connections/${integration}/token`, { token: v.issuer.agentToken({ tenant: T, user, agent, integrations: [integration] }) });
+    v.call('POST', `/v1/connections/${integration}/token`, {
+      token: v.issuer.agentToken({ tenant: T, user, agent, integrations: [integration] }),
+    });
   const sessionCookie = async () => (await context.cookies(base)).find((c) => c.name.startsWith('vault_user_'));
 
   beforeAll(async () => {
@@ -46,10 +48,21 @@ describe('users sign in and control agents on /account', () => {
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
     provider = await startTestProvider({ mode: 'login', redirectUris: [`${base}/auth/callback`] });
-    v = await startTestVault({ PORT: String(port), VAULT_PUBLIC_URL: base, VAULT_AUDIENCE: 'https://vault.test.example', OUTBOUND_ALLOW_HOSTS: '127.0.0.1', VAULT_DEFAULT_TENANT: T });
+    v = await startTestVault({
+      PORT: String(port),
+      VAULT_PUBLIC_URL: base,
+      VAULT_AUDIENCE: 'https://vault.test.example',
+      OUTBOUND_ALLOW_HOSTS: '127.0.0.1',
+      VAULT_DEFAULT_TENANT: T,
+    });
     const admin = v.issuer.adminToken(T);
     const put = async (path: string, body: unknown) => expect((await v.call('PUT', path, { token: admin, body })).status).toBeLessThan(300);
-    await put('/v1/admin/user-login', { issuer: provider.issuer, client_id: provider.clientId, client_secret: provider.clientSecret, scopes: ['openid', 'email', 'profile'] });
+    await put('/v1/admin/user-login', {
+      issuer: provider.issuer,
+      client_id: provider.clientId,
+      client_secret: provider.clientSecret,
+      scopes: ['openid', 'email', 'profile'],
+    });
     await put('/v1/admin/integrations/openai', { provider: 'api_key', display_name: 'OpenAI' });
     await put('/v1/admin/integrations/github-key', { provider: 'api_key', display_name: 'GitHub token' });
     await put('/v1/admin/agents/mcp-1', { name: 'Research assistant' });
@@ -57,9 +70,15 @@ describe('users sign in and control agents on /account', () => {
     await put('/v1/admin/policies/p1', { agents: ['mcp-1', 'mcp-2'], integrations: ['openai', 'github-key'], effect: 'allow' });
     await put('/v1/admin/connections/openai/users/alice', { api_key: 'sk-alice-canary-1' });
     await put('/v1/admin/connections/github-key/users/bob', { api_key: 'ghp-bob-canary-2' });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
     context = await browser.newContext({ javaScriptEnabled: false });
-    await context.route((url) => url.hostname !== '127.0.0.1', (route) => route.abort());
+    await context.route(
+      (url) => url.hostname !== '127.0.0.1',
+      (route) => route.abort(),
+    );
     page = await context.newPage();
   }, 60_000);
   afterAll(async () => {
@@ -91,28 +110,35 @@ describe('users sign in and control agents on /account', () => {
     expect(await v.db.ds.query(`SELECT subject FROM user_sessions WHERE revoked_at IS NULL`)).toEqual([{ subject: 'alice' }]);
   });
 
-  itInBrowser('turning an agent off refuses its releases with policy_denied (audited grant.revoke by alice); on again restores them', async () => {
-    expect((await release('mcp-1')).status).toBe(200);
-    const mcp1 = page.locator('section[data-integration="openai"] li[data-agent="mcp-1"]');
-    await Promise.all([page.waitForURL(`${base}/account?notice=off`), mcp1.locator('button:has-text("Turn off")').click()]);
-    await expect(mcp1.locator('.state').textContent()).resolves.toBe('Off');
+  itInBrowser(
+    'turning an agent off refuses its releases with policy_denied (audited grant.revoke by alice); on again restores them',
+    async () => {
+      expect((await release('mcp-1')).status).toBe(200);
+      const mcp1 = page.locator('section[data-integration="openai"] li[data-agent="mcp-1"]');
+      await Promise.all([page.waitForURL(`${base}/account?notice=off`), mcp1.locator('button:has-text("Turn off")').click()]);
+      await expect(mcp1.locator('.state').textContent()).resolves.toBe('Off');
 
-    const refused = await release('mcp-1');
-    expect(refused.status).toBe(403);
-    expect(refused.body.code).toBe('policy_denied');
-    expect((await release('mcp-2')).status).toBe(200);
-    const audit = await v.call('GET', '/v1/admin/audit?action=grant.revoke', { token: v.issuer.adminToken(T) });
-    expect(audit.body.events).toEqual([expect.objectContaining({ user: 'alice', agent: 'mcp-1', integration: 'openai', outcome: 'allowed' })]);
-    const denial = await v.call('GET', '/v1/admin/audit?action=credential.release&outcome=denied&agent=mcp-1', { token: v.issuer.adminToken(T) });
-    expect(denial.body.events[0]).toMatchObject({ reason: 'policy_denied', user: 'alice' });
+      const refused = await release('mcp-1');
+      expect(refused.status).toBe(403);
+      expect(refused.body.code).toBe('policy_denied');
+      expect((await release('mcp-2')).status).toBe(200);
+      const audit = await v.call('GET', '/v1/admin/audit?action=grant.revoke', { token: v.issuer.adminToken(T) });
+      expect(audit.body.events).toEqual([
+        expect.objectContaining({ user: 'alice', agent: 'mcp-1', integration: 'openai', outcome: 'allowed' }),
+      ]);
+      const denial = await v.call('GET', '/v1/admin/audit?action=credential.release&outcome=denied&agent=mcp-1', {
+        token: v.issuer.adminToken(T),
+      });
+      expect(denial.body.events[0]).toMatchObject({ reason: 'policy_denied', user: 'alice' });
 
-    await Promise.all([page.waitForURL(`${base}/account?notice=on`), mcp1.locator('button:has-text("Turn on")').click()]);
-    await expect(mcp1.locator('.state').textContent()).resolves.toBe('On');
-    expect((await release('mcp-1')).status).toBe(200);
-    const restore = await v.call('GET', '/v1/admin/audit?action=grant.restore', { token: v.issuer.adminToken(T) });
-    expect(restore.body.events).toEqual([expect.objectContaining({ user: 'alice', agent: 'mcp-1', integration: 'openai' })]);
-    await expect(page.locator('#activity').textContent()).resolves.toContain('An agent received a token');
-  });
+      await Promise.all([page.waitForURL(`${base}/account?notice=on`), mcp1.locator('button:has-text("Turn on")').click()]);
+      await expect(mcp1.locator('.state').textContent()).resolves.toBe('On');
+      expect((await release('mcp-1')).status).toBe(200);
+      const restore = await v.call('GET', '/v1/admin/audit?action=grant.restore', { token: v.issuer.adminToken(T) });
+      expect(restore.body.events).toEqual([expect.objectContaining({ user: 'alice', agent: 'mcp-1', integration: 'openai' })]);
+      await expect(page.locator('#activity').textContent()).resolves.toContain('An agent received a token');
+    },
+  );
 
   itInBrowser('forms without the right CSRF token are refused and change nothing', async () => {
     const action = `${base}/account/connections/openai/agents/mcp-1/off`;
@@ -131,7 +157,10 @@ describe('users sign in and control agents on /account', () => {
   itInBrowser('bob cannot switch an agent off on alice’s connection through his own session', async () => {
     // A session row for bob (as his own sign-in would make), used from outside the browser.
     const other = await browser.newContext({ javaScriptEnabled: false });
-    await other.route((url) => url.hostname !== '127.0.0.1', (route) => route.abort());
+    await other.route(
+      (url) => url.hostname !== '127.0.0.1',
+      (route) => route.abort(),
+    );
     const p2 = await other.newPage();
     await Promise.all([p2.waitForURL(`${provider.url}/**`), p2.goto(`${base}/t/${T}/account`)]);
     await p2.fill('input[name=login]', 'bob');
@@ -142,7 +171,10 @@ describe('users sign in and control agents on /account', () => {
     expect(text).toContain('GitHub token');
     expect(text).not.toContain('OpenAI');
     const csrf = await p2.locator('form input[name=csrf]').first().getAttribute('value');
-    const r = await p2.request.post(`${base}/t/${T}/account/connections/openai/agents/mcp-1/off`, { form: { csrf: csrf! }, maxRedirects: 0 });
+    const r = await p2.request.post(`${base}/t/${T}/account/connections/openai/agents/mcp-1/off`, {
+      form: { csrf: csrf! },
+      maxRedirects: 0,
+    });
     expect(r.status()).toBe(404);
     expect((await release('mcp-1')).status).toBe(200);
     await other.close();
@@ -159,7 +191,8 @@ describe('users sign in and control agents on /account', () => {
 
   itInBrowser('a session past its idle timeout is refused; sign-out revokes the session', async () => {
     const cookie = (await sessionCookie())!;
-    const asAlice = (path: string) => fetch(`${base}${path}`, { headers: { cookie: `${cookie.name}=${cookie.value}` }, redirect: 'manual' });
+    const asAlice = (path: string) =>
+      fetch(`${base}${path}`, { headers: { cookie: `${cookie.name}=${cookie.value}` }, redirect: 'manual' });
     expect((await asAlice('/account')).status).toBe(200);
 
     await v.db.ds.query(`UPDATE user_sessions SET last_seen_at = now() - interval '31 minutes' WHERE subject = 'alice'`);

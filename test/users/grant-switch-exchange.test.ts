@@ -38,10 +38,18 @@ describe('per-agent switch: token exchange and release', () => {
     const other = await exchange(w, exchangeParams(await w.idp.userToken('alice'), 'connections:openai'), basic('mcp-2', s2));
     expect(other.body.scope).toBe('connections:openai');
     expect((await release(other.body.access_token)).status).toBe(200);
-    const denial = await w.v.call('GET', '/v1/admin/audit?action=credential.release&outcome=denied&agent=mcp-1', { token: w.v.issuer.adminToken(TENANT) });
-    expect(denial.body.events[0]).toMatchObject({ reason: 'policy_denied', user: 'alice', details: expect.objectContaining({ user_switch: 'off' }) });
+    const denial = await w.v.call('GET', '/v1/admin/audit?action=credential.release&outcome=denied&agent=mcp-1', {
+      token: w.v.issuer.adminToken(TENANT),
+    });
+    expect(denial.body.events[0]).toMatchObject({
+      reason: 'policy_denied',
+      user: 'alice',
+      details: expect.objectContaining({ user_switch: 'off' }),
+    });
     const exchanges = await auditEvents(w);
-    expect(exchanges.find((e) => e.agent === 'mcp-1')!.details.refused).toEqual([expect.objectContaining({ scope: 'connections:openai', reason: 'policy_denied' })]);
+    expect(exchanges.find((e) => e.agent === 'mcp-1')!.details.refused).toEqual([
+      expect.objectContaining({ scope: 'connections:openai', reason: 'policy_denied' }),
+    ]);
 
     await switches().set(asTenantId(TENANT), 'alice', 'openai', 'mcp-1', true);
     expect((await release(before.body.access_token)).status).toBe(200);
@@ -50,9 +58,12 @@ describe('per-agent switch: token exchange and release', () => {
   });
 
   it('a switch written by another process reaches the release through the change notification', async () => {
-    const token = (await exchange(w, exchangeParams(await w.idp.userToken('alice'), 'connections:openai'), basic('mcp-2', s2))).body.access_token;
+    const token = (await exchange(w, exchangeParams(await w.idp.userToken('alice'), 'connections:openai'), basic('mcp-2', s2))).body
+      .access_token;
     expect((await release(token)).status).toBe(200); // the snapshot is cached now
-    await w.v.db.ds.query(`INSERT INTO user_agent_denies (tenant, subject, integration, agent) VALUES ($1, 'alice', 'openai', 'mcp-2')`, [TENANT]);
+    await w.v.db.ds.query(`INSERT INTO user_agent_denies (tenant, subject, integration, agent) VALUES ($1, 'alice', 'openai', 'mcp-2')`, [
+      TENANT,
+    ]);
     let status = 200;
     for (let i = 0; i < 50 && status === 200; i++) {
       status = (await release(token)).status;

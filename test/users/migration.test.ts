@@ -33,7 +33,10 @@ describe('migration 1763800001600-UserLogin', () => {
       const m = new UserLogin1763800001600();
       await m.up(q);
       const login = (tenant: string, version: number) =>
-        q.query(`INSERT INTO user_logins (tenant, id, issuer, client_id, scopes, subject_claim, tk_version, dek_wrapped, client_secret_ct) VALUES ($1, gen_random_uuid(), 'https://idp.example', 'c', '{openid}', 'sub', $2, '\\x00', '\\x00')`, [tenant, version]);
+        q.query(
+          `INSERT INTO user_logins (tenant, id, issuer, client_id, scopes, subject_claim, tk_version, dek_wrapped, client_secret_ct) VALUES ($1, gen_random_uuid(), 'https://idp.example', 'c', '{openid}', 'sub', $2, '\\x00', '\\x00')`,
+          [tenant, version],
+        );
       await login('acme', 1);
       await expect(login('acme', 1)).rejects.toThrow(); // one per tenant
       await expect(login('nobody', 1)).rejects.toThrow(); // a tenant that exists
@@ -49,7 +52,9 @@ describe('migration 1763800001600-UserLogin', () => {
       expect(heard).toEqual(['vault_policy_changed:acme']);
 
       await m.down(q);
-      expect(await q.query(`SELECT to_regclass('user_logins') AS t, to_regclass('user_agent_denies') AS d`)).toEqual([{ t: null, d: null }]);
+      expect(await q.query(`SELECT to_regclass('user_logins') AS t, to_regclass('user_agent_denies') AS d`)).toEqual([
+        { t: null, d: null },
+      ]);
       // Migration 700's down no longer depends on this one.
       await new PolicyNotify1763800000700().down(q);
       await new PolicyNotify1763800000700().up(q);

@@ -30,8 +30,17 @@ describe('user sign-in failures', () => {
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
     provider = await startTestProvider({ mode: 'login', redirectUris: [`${base}/auth/callback`] });
-    v = await startTestVault({ PORT: String(port), VAULT_PUBLIC_URL: base, VAULT_AUDIENCE: 'https://vault.test.example', OUTBOUND_ALLOW_HOSTS: '127.0.0.1', VAULT_DEFAULT_TENANT: T });
-    const r = await v.call('PUT', '/v1/admin/user-login', { token: v.issuer.adminToken(T), body: { issuer: provider.issuer, client_id: provider.clientId, client_secret: provider.clientSecret } });
+    v = await startTestVault({
+      PORT: String(port),
+      VAULT_PUBLIC_URL: base,
+      VAULT_AUDIENCE: 'https://vault.test.example',
+      OUTBOUND_ALLOW_HOSTS: '127.0.0.1',
+      VAULT_DEFAULT_TENANT: T,
+    });
+    const r = await v.call('PUT', '/v1/admin/user-login', {
+      token: v.issuer.adminToken(T),
+      body: { issuer: provider.issuer, client_id: provider.clientId, client_secret: provider.clientSecret },
+    });
     expect(r.status).toBe(201);
   }, 60_000);
   afterAll(async () => {
@@ -69,7 +78,9 @@ describe('user sign-in failures', () => {
     expect(await sessions()).toBe(0);
     const audit = await v.call('GET', '/v1/admin/audit?action=user.sign_in', { token: v.issuer.adminToken(T) });
     expect(audit.body.events.length).toBeGreaterThanOrEqual(2);
-    expect(audit.body.events.every((e: { outcome: string; reason: string }) => e.outcome === 'denied' && e.reason === 'sign_in_failed')).toBe(true);
+    expect(
+      audit.body.events.every((e: { outcome: string; reason: string }) => e.outcome === 'denied' && e.reason === 'sign_in_failed'),
+    ).toBe(true);
   });
 
   it('an iss that is not the provider’s (mix-up) is refused', async () => {

@@ -9,7 +9,14 @@ import { startTestVault, TestVault } from '../support/vault';
 describe('user-login admin API', () => {
   let v: TestVault;
   const SECRET = 'canary-user-login-secret-7f3a9c';
-  const good = { issuer: 'http://127.0.0.1:9/oidc', client_id: 'vault-users', client_secret: SECRET, scopes: ['openid', 'email', 'profile'], subject_claim: 'sub', roles_claim: 'roles' };
+  const good = {
+    issuer: 'http://127.0.0.1:9/oidc',
+    client_id: 'vault-users',
+    client_secret: SECRET,
+    scopes: ['openid', 'email', 'profile'],
+    subject_claim: 'sub',
+    roles_claim: 'roles',
+  };
 
   beforeAll(async () => {
     v = await startTestVault({ OUTBOUND_ALLOW_HOSTS: '127.0.0.1' });
@@ -22,9 +29,18 @@ describe('user-login admin API', () => {
     const put = await v.call('PUT', '/v1/admin/user-login', { token: v.issuer.adminToken('acme'), body: good });
     expect(put.status).toBe(201);
     expect(put.text).not.toContain(SECRET);
-    expect(put.body).toMatchObject({ issuer: good.issuer, client_id: 'vault-users', scopes: ['openid', 'email', 'profile'], subject_claim: 'sub', roles_claim: 'roles' });
+    expect(put.body).toMatchObject({
+      issuer: good.issuer,
+      client_id: 'vault-users',
+      scopes: ['openid', 'email', 'profile'],
+      subject_claim: 'sub',
+      roles_claim: 'roles',
+    });
     expect(put.body).not.toHaveProperty('client_secret');
-    const again = await v.call('PUT', '/v1/admin/user-login', { token: v.issuer.adminToken('acme'), body: { ...good, roles_claim: 'groups' } });
+    const again = await v.call('PUT', '/v1/admin/user-login', {
+      token: v.issuer.adminToken('acme'),
+      body: { ...good, roles_claim: 'groups' },
+    });
     expect(again.status).toBe(200);
     const get = await v.call('GET', '/v1/admin/user-login', { token: v.issuer.adminToken('acme') });
     expect(get.status).toBe(200);
@@ -72,7 +88,10 @@ describe('user-login admin API', () => {
   });
 
   it('an agent token (with act) cannot configure it', async () => {
-    const r = await v.call('PUT', '/v1/admin/user-login', { token: v.issuer.sign({ sub: 'alice', tid: 'acme', act: { sub: 'a1' }, scope: 'vault:admin' }), body: good });
+    const r = await v.call('PUT', '/v1/admin/user-login', {
+      token: v.issuer.sign({ sub: 'alice', tid: 'acme', act: { sub: 'a1' }, scope: 'vault:admin' }),
+      body: good,
+    });
     expect(r.status).toBe(403);
   });
 });

@@ -18,7 +18,10 @@ describe('webhook endpoint admin API', () => {
 
   beforeAll(async () => {
     receiver = await new Receiver().start();
-    [strict, v] = await Promise.all([startTestVault({ WEBHOOKS_IN_PROCESS: 'false' }), startTestVault({ ...DRIVEN, KEY_ROTATION_RETIRE_DELAY_MS: '0' })]);
+    [strict, v] = await Promise.all([
+      startTestVault({ WEBHOOKS_IN_PROCESS: 'false' }),
+      startTestVault({ ...DRIVEN, KEY_ROTATION_RETIRE_DELAY_MS: '0' }),
+    ]);
   }, 60_000);
   afterAll(async () => {
     await Promise.all([strict?.close(), v?.close()]);
@@ -37,13 +40,19 @@ describe('webhook endpoint admin API', () => {
     const r = await strict.call('PUT', '/v1/admin/webhooks', { token: strict.issuer.adminToken(T), body: { url, events: ['*'] } });
     expect(r.status).toBe(400);
     expect(r.headers.get('content-type')).toMatch(/application\/problem\+json/);
-    expect(r.body).toMatchObject({ code: 'validation_failed', errors: [{ field: 'url', message: expect.stringMatching(/private|https/) }] });
+    expect(r.body).toMatchObject({
+      code: 'validation_failed',
+      errors: [{ field: 'url', message: expect.stringMatching(/private|https/) }],
+    });
     expect(r.text).not.toContain(url);
     expect((await strict.call('GET', '/v1/admin/webhooks', { token: strict.issuer.adminToken(T) })).status).toBe(404);
   });
 
   it('a public https address is accepted without an allowlist; loopback with one', async () => {
-    const pub = await strict.call('PUT', '/v1/admin/webhooks', { token: strict.issuer.adminToken(T), body: { url: 'https://93.184.216.34/hooks/vault', events: ['connection.needs_reauth'] } });
+    const pub = await strict.call('PUT', '/v1/admin/webhooks', {
+      token: strict.issuer.adminToken(T),
+      body: { url: 'https://93.184.216.34/hooks/vault', events: ['connection.needs_reauth'] },
+    });
     expect(pub.status).toBe(201);
     const local = await v.call('PUT', '/v1/admin/webhooks', { token: admin(), body: { url: `${receiver.url}/hooks/acme`, events: ['*'] } });
     expect(local.status).toBe(201);
@@ -67,8 +76,16 @@ describe('webhook endpoint admin API', () => {
 
   it('admins only', async () => {
     const agent = v.issuer.agentToken({ tenant: T, user: 'alice', agent: 'mcp-1', integrations: [] });
-    for (const [method, path] of [['GET', '/v1/admin/webhooks'], ['PUT', '/v1/admin/webhooks'], ['DELETE', '/v1/admin/webhooks'], ['POST', '/v1/admin/webhooks/test']]) {
-      expect([401, 403]).toContain((await v.call(method, path, { token: agent, body: method === 'PUT' ? { url: `${receiver.url}/x`, events: ['*'] } : undefined })).status);
+    for (const [method, path] of [
+      ['GET', '/v1/admin/webhooks'],
+      ['PUT', '/v1/admin/webhooks'],
+      ['DELETE', '/v1/admin/webhooks'],
+      ['POST', '/v1/admin/webhooks/test'],
+    ]) {
+      expect([401, 403]).toContain(
+        (await v.call(method, path, { token: agent, body: method === 'PUT' ? { url: `${receiver.url}/x`, events: ['*'] } : undefined }))
+          .status,
+      );
       expect((await v.call(method, path)).status).toBe(401);
     }
   });
@@ -76,10 +93,20 @@ describe('webhook endpoint admin API', () => {
   it('the secret is shown once (no-store), stored sealed, replaced by each PUT; GET never shows it; tenants are isolated', async () => {
     const tenant = 't-life';
     const url = `${receiver.url}/hooks/${tenant}?token=url-canary`;
-    const first = await v.call('PUT', '/v1/admin/webhooks', { token: admin(tenant), body: { url, events: ['connection.needs_reauth', 'connection.needs_reauth', 'connection.created'] } });
+    const first = await v.call('PUT', '/v1/admin/webhooks', {
+      token: admin(tenant),
+      body: { url, events: ['connection.needs_reauth', 'connection.needs_reauth', 'connection.created'] },
+    });
     expect(first.status).toBe(201);
     expect(first.headers.get('cache-control')).toBe('no-store');
-    expect(first.body).toEqual({ url, events: ['connection.needs_reauth', 'connection.created'], enabled: true, created_at: expect.any(String), updated_at: expect.any(String), secret: expect.stringMatching(/^whsec_[A-Za-z0-9+/]{43}=$/) });
+    expect(first.body).toEqual({
+      url,
+      events: ['connection.needs_reauth', 'connection.created'],
+      enabled: true,
+      created_at: expect.any(String),
+      updated_at: expect.any(String),
+      secret: expect.stringMatching(/^whsec_[A-Za-z0-9+/]{43}=$/),
+    });
     const [row] = await v.db.ds.query(`SELECT secret_ct, dek_wrapped, tk_version FROM vault.webhook_endpoints WHERE tenant = $1`, [tenant]);
     expect(row.tk_version).toBe(1);
     for (const form of [first.body.secret, first.body.secret.slice(6), Buffer.from(first.body.secret.slice(6), 'base64').toString('hex')]) {
@@ -88,7 +115,13 @@ describe('webhook endpoint admin API', () => {
 
     const get = await v.call('GET', '/v1/admin/webhooks', { token: admin(tenant) });
     expect(get.status).toBe(200);
-    expect(get.body).toEqual({ url, events: ['connection.needs_reauth', 'connection.created'], enabled: true, created_at: first.body.created_at, updated_at: expect.any(String) });
+    expect(get.body).toEqual({
+      url,
+      events: ['connection.needs_reauth', 'connection.created'],
+      enabled: true,
+      created_at: first.body.created_at,
+      updated_at: expect.any(String),
+    });
     expect(get.text).not.toContain(first.body.secret.slice(6));
     expect((await v.call('GET', '/v1/admin/webhooks', { token: admin('t-other') })).status).toBe(404);
 
@@ -111,7 +144,10 @@ describe('webhook endpoint admin API', () => {
     expect(test.status).toBe(404);
     expect(test.headers.get('content-type')).toMatch(/application\/problem\+json/);
 
-    const audit = await v.db.ds.query(`SELECT action, outcome, details FROM vault.audit_events WHERE tenant = $1 AND action LIKE 'webhook.%' ORDER BY seq`, [tenant]);
+    const audit = await v.db.ds.query(
+      `SELECT action, outcome, details FROM vault.audit_events WHERE tenant = $1 AND action LIKE 'webhook.%' ORDER BY seq`,
+      [tenant],
+    );
     expect(audit.map((a: any) => a.action)).toEqual(['webhook.configure', 'webhook.configure', 'webhook.test', 'webhook.delete']);
     expect(audit[0].details).toMatchObject({ host: '127.0.0.1', events: ['connection.needs_reauth', 'connection.created'], created: true });
     const text = JSON.stringify(audit);
@@ -120,7 +156,10 @@ describe('webhook endpoint admin API', () => {
 
   it('a delivery is signed with the current secret, also after a tenant-key rotation rewrapped it and destroyed the old key', async () => {
     const tenant = 't-rotate';
-    const put = await v.call('PUT', '/v1/admin/webhooks', { token: admin(tenant), body: { url: `${receiver.url}/hooks/${tenant}`, events: ['*'] } });
+    const put = await v.call('PUT', '/v1/admin/webhooks', {
+      token: admin(tenant),
+      body: { url: `${receiver.url}/hooks/${tenant}`, events: ['*'] },
+    });
     receiver.trust(`/hooks/${tenant}`, put.body.secret);
     const rotate = await v.call('POST', '/v1/admin/keys/rotate', { token: admin(tenant), body: { target: 'tenant' } });
     expect(rotate.status).toBe(202);

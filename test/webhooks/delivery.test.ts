@@ -27,9 +27,21 @@ describe('webhook delivery from the transactional outbox', () => {
   const event = (tenant: string, type: 'connection.created' | 'connection.needs_reauth' = 'connection.needs_reauth') => ({
     tenant: asTenantId(tenant),
     type,
-    data: { connection_id: '0b3f3f1e-6c1a-4d55-9f0e-2b9a4d7c1e01', integration: 'calendar', user: 'alice', status: 'needs_reauth', error_class: 'terminal:invalid_grant' },
+    data: {
+      connection_id: '0b3f3f1e-6c1a-4d55-9f0e-2b9a4d7c1e01',
+      integration: 'calendar',
+      user: 'alice',
+      status: 'needs_reauth',
+      error_class: 'terminal:invalid_grant',
+    },
   });
-  const whenDue = (id: string) => waitFor('the retry to be due', async () => (await ds.query(`SELECT next_attempt_at <= now() AS due FROM webhook_outbox WHERE id = $1`, [id]))[0]?.due, 70_000, 20);
+  const whenDue = (id: string) =>
+    waitFor(
+      'the retry to be due',
+      async () => (await ds.query(`SELECT next_attempt_at <= now() AS due FROM webhook_outbox WHERE id = $1`, [id]))[0]?.due,
+      70_000,
+      20,
+    );
 
   beforeAll(async () => {
     receiver = await new Receiver().start();
@@ -55,13 +67,21 @@ describe('webhook delivery from the transactional outbox', () => {
     expect(got.verified).toBe(true);
     expect(got.headers['webhook-id']).toBe(r.body.id);
     expect(got.headers['content-type']).toBe('application/json');
-    expect(got.json).toEqual({ id: r.body.id, type: 'webhook.test', timestamp: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), tenant: 't-test', data: { requested_by: expect.any(String) } });
-    expect(await outboxOf(v, 't-test')).toEqual([expect.objectContaining({ id: r.body.id, status: 'delivered', attempts: 1, last_error: null, lease_owner: dispatcher.owner })]);
+    expect(got.json).toEqual({
+      id: r.body.id,
+      type: 'webhook.test',
+      timestamp: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      tenant: 't-test',
+      data: { requested_by: expect.any(String) },
+    });
+    expect(await outboxOf(v, 't-test')).toEqual([
+      expect.objectContaining({ id: r.body.id, status: 'delivered', attempts: 1, last_error: null, lease_owner: dispatcher.owner }),
+    ]);
     expect((await dispatcher.tick()).claimed).toBe(0);
     expect(receiver.to('/hooks/t-test')).toHaveLength(1);
   });
 
-  it('enqueue commits or rolls back with the caller\'s transaction; no endpoint or an unsubscribed type writes nothing', async () => {
+  it("enqueue commits or rolls back with the caller's transaction; no endpoint or an unsubscribed type writes nothing", async () => {
     await endpoint('t-tx', ['connection.needs_reauth']);
     await expect(
       ds.transaction(async (m) => {
@@ -75,7 +95,9 @@ describe('webhook delivery from the transactional outbox', () => {
     expect(committed.enqueued).toBe(true);
     expect(await outbox.enqueue(ds, event('t-tx', 'connection.created'))).toMatchObject({ enqueued: false });
     expect(await outbox.enqueue(ds, event('t-nobody'))).toMatchObject({ enqueued: false });
-    await expect(outbox.enqueue(ds, { ...event('t-tx'), data: { connection_id: 'x', access_token: 'at-canary' } })).rejects.toThrow(TypeError);
+    await expect(outbox.enqueue(ds, { ...event('t-tx'), data: { connection_id: 'x', access_token: 'at-canary' } })).rejects.toThrow(
+      TypeError,
+    );
 
     expect((await dispatcher.tick()).delivered).toBe(1);
     const got = receiver.to('/hooks/t-tx');
@@ -94,7 +116,11 @@ describe('webhook delivery from the transactional outbox', () => {
       await dispatcher.tick();
       states.push((await outboxOf(v, 't-retry'))[0]);
     }
-    expect(states.map((s) => [s.status, s.attempts, s.last_error])).toEqual([['pending', 1, 'http_500'], ['pending', 2, 'http_500'], ['delivered', 3, null]]);
+    expect(states.map((s) => [s.status, s.attempts, s.last_error])).toEqual([
+      ['pending', 1, 'http_500'],
+      ['pending', 2, 'http_500'],
+      ['delivered', 3, null],
+    ]);
     // Full jitter: each wait is within [0, base·2^(n−1)]; each retry is scheduled after the one before.
     const waits = states.slice(0, 2).map((s) => s.next_attempt_at.getTime() - s.last_attempt_at.getTime());
     expect(waits[0]).toBeGreaterThanOrEqual(0);
@@ -169,7 +195,10 @@ describe('webhook delivery from the transactional outbox', () => {
     // dead are kept 30 days
     await ds.query(`UPDATE webhook_outbox SET status = 'dead', finished_at = now() - interval '4 days' WHERE id = $1`, [ids[1]]);
     const pending = await outbox.enqueue(ds, event('t-purge'));
-    await ds.query(`UPDATE webhook_outbox SET created_at = now() - interval '90 days', next_attempt_at = now() + interval '1 hour' WHERE id = $1`, [pending.id]);
+    await ds.query(
+      `UPDATE webhook_outbox SET created_at = now() - interval '90 days', next_attempt_at = now() + interval '1 hour' WHERE id = $1`,
+      [pending.id],
+    );
     expect(await dispatcher.purge()).toBeGreaterThanOrEqual(1);
     expect((await outboxOf(v, 't-purge')).map((r) => r.id).sort()).toEqual([ids[1], ids[2], pending.id].sort());
     expect(await dispatcher.purge(Date.now() + 31 * 86400_000)).toBeGreaterThanOrEqual(2);

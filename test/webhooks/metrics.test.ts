@@ -25,7 +25,13 @@ describe('webhook metrics', () => {
   const event = (tenant: string) => ({
     tenant: asTenantId(tenant),
     type: 'connection.needs_reauth' as const,
-    data: { connection_id: '0b3f3f1e-6c1a-4d55-9f0e-2b9a4d7c1e01', integration: 'calendar', user: 'alice', status: 'needs_reauth', error_class: 'terminal:invalid_grant' },
+    data: {
+      connection_id: '0b3f3f1e-6c1a-4d55-9f0e-2b9a4d7c1e01',
+      integration: 'calendar',
+      user: 'alice',
+      status: 'needs_reauth',
+      error_class: 'terminal:invalid_grant',
+    },
   });
 
   beforeAll(async () => {
@@ -35,7 +41,8 @@ describe('webhook metrics', () => {
     dispatcher = v.vault.app.get(WebhookDispatcher);
     outbox = v.vault.app.get(WebhookOutbox);
     ds = v.vault.app.get(DataSource);
-    for (const tenant of ['wh-ok', 'wh-fail']) receiver.trust(`/hooks/${tenant}`, await putEndpoint(v, tenant, `${receiver.url}/hooks/${tenant}`));
+    for (const tenant of ['wh-ok', 'wh-fail'])
+      receiver.trust(`/hooks/${tenant}`, await putEndpoint(v, tenant, `${receiver.url}/hooks/${tenant}`));
   }, 60_000);
   afterAll(async () => {
     await v?.close();
@@ -57,7 +64,12 @@ describe('webhook metrics', () => {
     receiver.plan('/hooks/wh-fail', [{ status: 500 }, { status: 500 }]);
     expect(await dispatcher.tick()).toMatchObject({ claimed: 2, delivered: 1, failed: 1 });
     expect(receiver.to('/hooks/wh-ok').map((r) => r.verified)).toEqual([true]);
-    await waitFor('the retry to be due', async () => (await ds.query(`SELECT next_attempt_at <= now() AS due FROM webhook_outbox WHERE id = $1`, [failing.id]))[0]?.due, 10_000, 20);
+    await waitFor(
+      'the retry to be due',
+      async () => (await ds.query(`SELECT next_attempt_at <= now() AS due FROM webhook_outbox WHERE id = $1`, [failing.id]))[0]?.due,
+      10_000,
+      20,
+    );
     expect(await dispatcher.tick()).toMatchObject({ claimed: 1, dead: 1 });
 
     const text = await scrape();
@@ -67,6 +79,7 @@ describe('webhook metrics', () => {
     expect(sample(after, 'vault_webhook_outbox_lag_seconds')).toBe(0);
     const lines = text.split('\n').filter((l) => l.startsWith('vault_webhook_'));
     expect(lines.length).toBeGreaterThanOrEqual(4);
-    for (const leak of ['wh-ok', 'wh-fail', '127.0.0.1', new URL(receiver.url).port, '/hooks']) expect(lines.join('\n')).not.toContain(leak);
+    for (const leak of ['wh-ok', 'wh-fail', '127.0.0.1', new URL(receiver.url).port, '/hooks'])
+      expect(lines.join('\n')).not.toContain(leak);
   });
 });

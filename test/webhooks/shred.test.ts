@@ -22,9 +22,16 @@ describe('webhooks of a shredded tenant', () => {
   const needsReauth = (tenant: string) => ({
     tenant: asTenantId(tenant),
     type: 'connection.needs_reauth' as const,
-    data: { connection_id: '0b3f3f1e-6c1a-4d55-9f0e-2b9a4d7c1e01', integration: 'calendar', user: 'alice', status: 'needs_reauth', error_class: 'terminal:invalid_grant' },
+    data: {
+      connection_id: '0b3f3f1e-6c1a-4d55-9f0e-2b9a4d7c1e01',
+      integration: 'calendar',
+      user: 'alice',
+      status: 'needs_reauth',
+      error_class: 'terminal:invalid_grant',
+    },
   });
-  const count = async (table: string, tenant: string) => (await ds.query(`SELECT count(*)::int AS n FROM ${table} WHERE tenant = $1`, [tenant]))[0].n;
+  const count = async (table: string, tenant: string) =>
+    (await ds.query(`SELECT count(*)::int AS n FROM ${table} WHERE tenant = $1`, [tenant]))[0].n;
 
   beforeAll(async () => {
     receiver = await new Receiver().start();
@@ -38,44 +45,51 @@ describe('webhooks of a shredded tenant', () => {
     await receiver?.close();
   });
 
-  it('the endpoint and every outbox event of the tenant go with the shred; nothing is delivered afterwards; other ' +
-    'tenants are untouched', async () => {
-    await endpoint('wh-shred', '/hooks/shred');
-    await endpoint('wh-keep', '/hooks/keep');
-    // One delivered event, one waiting for a retry, one not yet attempted.
-    await outbox.enqueue(ds, needsReauth('wh-shred'));
-    expect(await dispatcher.tick()).toMatchObject({ delivered: 1 });
-    receiver.plan('/hooks/shred', [{ status: 503, headers: { 'retry-after': '1' } }]);
-    const retried = await outbox.enqueue(ds, needsReauth('wh-shred'));
-    expect(await dispatcher.tick()).toMatchObject({ failed: 1 });
-    await outbox.enqueue(ds, needsReauth('wh-shred'));
-    await outbox.enqueue(ds, needsReauth('wh-keep'));
-    const rows = await outboxOf(v, 'wh-shred');
-    expect(rows.map((e) => e.status)).toEqual(['delivered', 'pending', 'pending']);
-    const retryDue: Date = rows.find((e) => e.id === retried.id).next_attempt_at;
-    const before = receiver.to('/hooks/shred').length;
+  it(
+    'the endpoint and every outbox event of the tenant go with the shred; nothing is delivered afterwards; other ' +
+      'tenants are untouched',
+    async () => {
+      await endpoint('wh-shred', '/hooks/shred');
+      await endpoint('wh-keep', '/hooks/keep');
+      // One delivered event, one waiting for a retry, one not yet attempted.
+      await outbox.enqueue(ds, needsReauth('wh-shred'));
+      expect(await dispatcher.tick()).toMatchObject({ delivered: 1 });
+      receiver.plan('/hooks/shred', [{ status: 503, headers: { 'retry-after': '1' } }]);
+      const retried = await outbox.enqueue(ds, needsReauth('wh-shred'));
+      expect(await dispatcher.tick()).toMatchObject({ failed: 1 });
+      await outbox.enqueue(ds, needsReauth('wh-shred'));
+      await outbox.enqueue(ds, needsReauth('wh-keep'));
+      const rows = await outboxOf(v, 'wh-shred');
+      expect(rows.map((e) => e.status)).toEqual(['delivered', 'pending', 'pending']);
+      const retryDue: Date = rows.find((e) => e.id === retried.id).next_attempt_at;
+      const before = receiver.to('/hooks/shred').length;
 
-    const r = await v.call('DELETE', '/v1/admin/tenant?confirm=wh-shred', { token: v.issuer.adminToken('wh-shred') });
-    expect(r.status).toBe(200);
-    expect(await count('webhook_endpoints', 'wh-shred')).toBe(0);
-    expect(await outboxOf(v, 'wh-shred')).toEqual([]);
-    const [audit] = await ds.query(`SELECT details FROM audit_events WHERE tenant = 'wh-shred' AND action = 'key.shred'`);
-    expect(audit.details).toMatchObject({ scope: 'tenant', webhook_endpoints: 1, webhook_events: 3 });
+      const r = await v.call('DELETE', '/v1/admin/tenant?confirm=wh-shred', { token: v.issuer.adminToken('wh-shred') });
+      expect(r.status).toBe(200);
+      expect(await count('webhook_endpoints', 'wh-shred')).toBe(0);
+      expect(await outboxOf(v, 'wh-shred')).toEqual([]);
+      const [audit] = await ds.query(`SELECT details FROM audit_events WHERE tenant = 'wh-shred' AND action = 'key.shred'`);
+      expect(audit.details).toMatchObject({ scope: 'tenant', webhook_endpoints: 1, webhook_events: 3 });
 
-    // The tenant starts again with a new endpoint: events from before the shred never reach it.
-    await endpoint('wh-shred', '/hooks/shred-again');
-    await waitFor('the retried event to have been due', async () => (await ds.query(`SELECT now() > $1::timestamptz AS due`, [retryDue]))[0].due, 10_000);
-    await dispatcher.tick();
-    await dispatcher.tick();
-    expect(receiver.to('/hooks/shred')).toHaveLength(before);
-    expect(receiver.to('/hooks/shred-again')).toEqual([]);
-    expect(await ds.query(`SELECT id FROM webhook_outbox WHERE id = $1`, [retried.id])).toEqual([]);
+      // The tenant starts again with a new endpoint: events from before the shred never reach it.
+      await endpoint('wh-shred', '/hooks/shred-again');
+      await waitFor(
+        'the retried event to have been due',
+        async () => (await ds.query(`SELECT now() > $1::timestamptz AS due`, [retryDue]))[0].due,
+        10_000,
+      );
+      await dispatcher.tick();
+      await dispatcher.tick();
+      expect(receiver.to('/hooks/shred')).toHaveLength(before);
+      expect(receiver.to('/hooks/shred-again')).toEqual([]);
+      expect(await ds.query(`SELECT id FROM webhook_outbox WHERE id = $1`, [retried.id])).toEqual([]);
 
-    // The other tenant's endpoint and event are untouched, and its event is delivered.
-    expect(await count('webhook_endpoints', 'wh-keep')).toBe(1);
-    expect(receiver.to('/hooks/keep').map((g) => g.verified)).toEqual([true]);
-    expect((await outboxOf(v, 'wh-keep')).map((e) => e.status)).toEqual(['delivered']);
-  });
+      // The other tenant's endpoint and event are untouched, and its event is delivered.
+      expect(await count('webhook_endpoints', 'wh-keep')).toBe(1);
+      expect(receiver.to('/hooks/keep').map((g) => g.verified)).toEqual([true]);
+      expect((await outboxOf(v, 'wh-keep')).map((e) => e.status)).toEqual(['delivered']);
+    },
+  );
 
   it('an outbox insert that raced the shred (committed after it) is not delivered to the endpoint set up afterwards', async () => {
     await endpoint('wh-race', '/hooks/race');

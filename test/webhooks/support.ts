@@ -71,7 +71,14 @@ export class Receiver {
     } catch {
       json = undefined;
     }
-    const entry: Received = { path, headers, body, json, verified: verify(this.secrets.get(path), headers, body), status: reply === 'hang' ? 0 : reply.status };
+    const entry: Received = {
+      path,
+      headers,
+      body,
+      json,
+      verified: verify(this.secrets.get(path), headers, body),
+      status: reply === 'hang' ? 0 : reply.status,
+    };
     this.received.push(entry);
     if (reply === 'hang') return; // never answers: the sender's timeout ends it
     const answer = () => res.writeHead(reply.status, { 'content-type': 'text/plain', ...reply.headers }).end('ok');

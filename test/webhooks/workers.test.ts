@@ -35,7 +35,11 @@ describe('webhook dispatchers in worker processes', () => {
       ...env,
     });
     workers.push(w);
-    await waitFor('the worker to start', () => w.output.join('').includes('worker started') || (w.proc.exitCode !== null && Promise.reject(new Error(w.output.join('')))), 30_000);
+    await waitFor(
+      'the worker to start',
+      () => w.output.join('').includes('worker started') || (w.proc.exitCode !== null && Promise.reject(new Error(w.output.join('')))),
+      30_000,
+    );
     return w;
   }
 
@@ -56,7 +60,9 @@ describe('webhook dispatchers in worker processes', () => {
     const strict = await worker({});
     const test = await rig.v.call('POST', '/v1/admin/webhooks/test', { token: rig.admin() });
     expect(test.status).toBe(202);
-    const row = await waitFor('a refused attempt', async () => (await outboxOf(rig.v, T)).find((r) => r.id === test.body.id && r.attempts >= 1 && r.last_error));
+    const row = await waitFor('a refused attempt', async () =>
+      (await outboxOf(rig.v, T)).find((r) => r.id === test.body.id && r.attempts >= 1 && r.last_error),
+    );
     expect(row).toMatchObject({ status: 'pending', last_error: 'blocked' });
     await strict.kill('SIGTERM');
     expect(receiver.received).toEqual([]);
@@ -73,7 +79,13 @@ describe('webhook dispatchers in worker processes', () => {
     const created = await waitFor('connection.created', () => receiver.to(path).find((r) => r.json?.type === 'connection.created'));
     expect(created.verified).toBe(true);
     const [conn] = await rig.v.db.ds.query(`SELECT id FROM vault.connections WHERE tenant = $1 AND subject = 'alice'`, [T]);
-    expect(created.json).toEqual({ id: created.headers['webhook-id'], type: 'connection.created', timestamp: expect.any(String), tenant: T, data: { connection_id: conn.id, integration: rig.integration, user: 'alice', status: 'active' } });
+    expect(created.json).toEqual({
+      id: created.headers['webhook-id'],
+      type: 'connection.created',
+      timestamp: expect.any(String),
+      tenant: T,
+      data: { connection_id: conn.id, integration: rig.integration, user: 'alice', status: 'active' },
+    });
 
     // The tokens of that connection are nowhere in what the webhook path stored or sent.
     const release = await rig.v.call('POST', `/v1/connections/${rig.integration}/token`, { token: rig.agentToken('alice') });
@@ -95,16 +107,27 @@ describe('webhook dispatchers in worker processes', () => {
     const ids = await ds.transaction(async (m) => {
       const out: string[] = [];
       for (let i = 0; i < 120; i++) {
-        const r = await outbox.enqueue(m, { tenant: asTenantId(T), type: 'connection.refresh_failed', data: { connection_id: `c-${i}`, integration: 'calendar', user: `u${i}`, status: 'active', error_class: 'transient:http_503' } });
+        const r = await outbox.enqueue(m, {
+          tenant: asTenantId(T),
+          type: 'connection.refresh_failed',
+          data: { connection_id: `c-${i}`, integration: 'calendar', user: `u${i}`, status: 'active', error_class: 'transient:http_503' },
+        });
         out.push(r.id);
       }
       return out;
     });
-    await waitFor('every event delivered', async () => {
-      const [{ n }] = await ds.query(`SELECT count(*)::int AS n FROM webhook_outbox WHERE id = ANY($1) AND status = 'delivered'`, [ids]);
-      return n === ids.length;
-    }, 60_000);
-    const got = receiver.to(path).slice(before).filter((r) => ids.includes(r.headers['webhook-id'] as string));
+    await waitFor(
+      'every event delivered',
+      async () => {
+        const [{ n }] = await ds.query(`SELECT count(*)::int AS n FROM webhook_outbox WHERE id = ANY($1) AND status = 'delivered'`, [ids]);
+        return n === ids.length;
+      },
+      60_000,
+    );
+    const got = receiver
+      .to(path)
+      .slice(before)
+      .filter((r) => ids.includes(r.headers['webhook-id'] as string));
     expect(got).toHaveLength(120);
     expect(new Set(got.map((r) => r.headers['webhook-id'])).size).toBe(120);
     expect(got.every((r) => r.verified)).toBe(true);
@@ -112,12 +135,21 @@ describe('webhook dispatchers in worker processes', () => {
     expect(rows.every((r: any) => r.attempts === 1)).toBe(true);
     expect(new Set(rows.map((r: any) => r.lease_owner)).size).toBe(2); // both workers took part
     // Each worker's /metrics counts its own deliveries: together, the 120; the outbox has no lag left.
-    const scrapes = await Promise.all(workers.slice(1).map(async (w) => (await fetch(/metrics on (http:\/\/\S+)/.exec(w.output.join(''))![1])).text()));
-    const delivered = scrapes.map((text) => parseMetrics(text)).map((m) => sample(m, 'vault_webhook_deliveries_total', { event_type: 'connection.refresh_failed', outcome: 'delivered' }));
+    const scrapes = await Promise.all(
+      workers.slice(1).map(async (w) => (await fetch(/metrics on (http:\/\/\S+)/.exec(w.output.join(''))![1])).text()),
+    );
+    const delivered = scrapes
+      .map((text) => parseMetrics(text))
+      .map((m) => sample(m, 'vault_webhook_deliveries_total', { event_type: 'connection.refresh_failed', outcome: 'delivered' }));
     expect(delivered.every((n) => n > 0)).toBe(true);
     expect(delivered.reduce((a, b) => a + b, 0)).toBe(120);
     for (const text of scrapes) expect(sample(parseMetrics(text), 'vault_webhook_outbox_lag_seconds')).toBe(0);
     await new Promise((r) => setTimeout(r, 300)); // nothing more arrives afterwards
-    expect(receiver.to(path).slice(before).filter((r) => ids.includes(r.headers['webhook-id'] as string))).toHaveLength(120);
+    expect(
+      receiver
+        .to(path)
+        .slice(before)
+        .filter((r) => ids.includes(r.headers['webhook-id'] as string)),
+    ).toHaveLength(120);
   });
 });

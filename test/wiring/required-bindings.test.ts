@@ -6,7 +6,13 @@ import { join } from 'node:path';
 import { AuditModule } from '../../libs/audit';
 import { AdminGuard, AUTH_REJECTION_SINK, AuthModule, AuthRejection } from '../../libs/auth';
 import { ConfigModule, loadConfig } from '../../libs/config';
-import { CONNECTION_EVENTS, CredentialReleaseService, CredentialsModule, NoConnectionEvents, NoConnectLinksModule } from '../../libs/credentials';
+import {
+  CONNECTION_EVENTS,
+  CredentialReleaseService,
+  CredentialsModule,
+  NoConnectionEvents,
+  NoConnectLinksModule,
+} from '../../libs/credentials';
 import { CryptoModule } from '../../libs/crypto';
 import { createDataSource, DbModule } from '../../libs/db';
 import { AuditKeyBinding } from '../../libs/keys';
@@ -21,7 +27,12 @@ import { createTestDatabase, TestDatabase } from '../support/database';
 describe('required bindings', () => {
   let db: TestDatabase;
   const config = () =>
-    loadConfig({ NODE_ENV: 'test', VAULT_DATA_DIR: mkdtempSync(join(tmpdir(), 'vault-wiring-')), VAULT_PUBLIC_URL: 'https://vault.test.example', VAULT_DEV_ISSUER: 'false' });
+    loadConfig({
+      NODE_ENV: 'test',
+      VAULT_DATA_DIR: mkdtempSync(join(tmpdir(), 'vault-wiring-')),
+      VAULT_PUBLIC_URL: 'https://vault.test.example',
+      VAULT_DEV_ISSUER: 'false',
+    });
 
   beforeAll(async () => {
     db = await createTestDatabase();
@@ -50,7 +61,11 @@ describe('required bindings', () => {
 
     it('with one bound, the guards report to it', async () => {
       const rejected: AuthRejection[] = [];
-      const app = await boot([ConfigModule.forRoot(config()), global(AUTH_REJECTION_SINK, { rejected: async (e: AuthRejection) => void rejected.push(e) }), AuthModule]);
+      const app = await boot([
+        ConfigModule.forRoot(config()),
+        global(AUTH_REJECTION_SINK, { rejected: async (e: AuthRejection) => void rejected.push(e) }),
+        AuthModule,
+      ]);
       try {
         const req = { method: 'GET', headers: {}, routeOptions: { url: '/v1/admin/x' } };
         await expect(app.get(AdminGuard).authenticate(req as never)).rejects.toMatchObject({ code: 'invalid_token' });
@@ -66,7 +81,15 @@ describe('required bindings', () => {
       const ds = createDataSource({ url: db.url, schema: 'vault', poolSize: 2 });
       await ds.initialize();
       try {
-        return await boot([ConfigModule.forRoot(config()), DbModule.forDataSource(ds), CryptoModule, AuditModule, AuditKeyBinding, ...bindings, CredentialsModule]);
+        return await boot([
+          ConfigModule.forRoot(config()),
+          DbModule.forDataSource(ds),
+          CryptoModule,
+          AuditModule,
+          AuditKeyBinding,
+          ...bindings,
+          CredentialsModule,
+        ]);
       } catch (err) {
         await ds.destroy();
         throw err;

@@ -12,7 +12,11 @@ import { validName } from '../http/names';
 import { accountPage, disconnectPage } from './account.pages';
 import { UserCookies } from './user-cookies';
 
-const NOTICES: Record<string, string> = { off: 'The agent is turned off for that account.', on: 'The agent is turned back on for that account.', disconnected: 'The account was disconnected.' };
+const NOTICES: Record<string, string> = {
+  off: 'The agent is turned off for that account.',
+  on: 'The agent is turned back on for that account.',
+  disconnected: 'The account was disconnected.',
+};
 
 /** Both spellings of every route: `/t/{tenant}/…`, and without the prefix for VAULT_DEFAULT_TENANT (CONTRACT.md). */
 const both = (path: string) => [path, `t/:tenant/${path}`];
@@ -40,7 +44,12 @@ export class AccountController {
   }
 
   @Get(both('account'))
-  async account(@Param('tenant') t: string | undefined, @Query('notice') notice: unknown, @Req() req: FastifyRequest, @Res() reply: FastifyReply) {
+  async account(
+    @Param('tenant') t: string | undefined,
+    @Query('notice') notice: unknown,
+    @Req() req: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ) {
     const { tenant, base } = this.tenantOf(t);
     const session = await this.sessions.authenticate(tenant, this.cookies.read(req, this.cookies.sessionName(tenant)));
     if (!session) {
@@ -48,9 +57,24 @@ export class AccountController {
       reply.header('set-cookie', this.cookies.flow(started.flowCookie, started.maxAgeSeconds));
       return redirect(reply, started.url);
     }
-    const [connections, activity] = await Promise.all([this.views.connections(tenant, session.subject), this.views.activity(tenant, session.subject)]);
+    const [connections, activity] = await Promise.all([
+      this.views.connections(tenant, session.subject),
+      this.views.activity(tenant, session.subject),
+    ]);
     const csrf = csrfToken(this.secretOf(req, tenant), session.id);
-    sendPage(reply, 200, 'Your account', accountPage(base, session.email ?? session.subject, connections, activity, csrf, typeof notice === 'string' ? (NOTICES[notice] ?? null) : null));
+    sendPage(
+      reply,
+      200,
+      'Your account',
+      accountPage(
+        base,
+        session.email ?? session.subject,
+        connections,
+        activity,
+        csrf,
+        typeof notice === 'string' ? (NOTICES[notice] ?? null) : null,
+      ),
+    );
   }
 
   @Post(both('account/connections/:integration/agents/:agent/:state'))
@@ -70,7 +94,12 @@ export class AccountController {
   }
 
   @Get(both('account/connections/:integration/disconnect'))
-  async confirmDisconnect(@Param('tenant') t: string | undefined, @Param('integration', validName('integration')) integration: string, @Req() req: FastifyRequest, @Res() reply: FastifyReply) {
+  async confirmDisconnect(
+    @Param('tenant') t: string | undefined,
+    @Param('integration', validName('integration')) integration: string,
+    @Req() req: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ) {
     const { tenant, base } = this.tenantOf(t);
     const session = await this.signedIn(tenant, req);
     const c = (await this.views.connections(tenant, session.subject)).find((x) => x.integration === integration);
@@ -79,7 +108,12 @@ export class AccountController {
   }
 
   @Post(both('account/connections/:integration/disconnect'))
-  async disconnect(@Param('tenant') t: string | undefined, @Param('integration', validName('integration')) integration: string, @Req() req: FastifyRequest, @Res() reply: FastifyReply) {
+  async disconnect(
+    @Param('tenant') t: string | undefined,
+    @Param('integration', validName('integration')) integration: string,
+    @Req() req: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ) {
     const { tenant, base } = this.tenantOf(t);
     const session = await this.posted(tenant, req);
     await this.disconnects.disconnect(tenant, integration, session.subject, `user:${session.subject}`);
@@ -92,12 +126,19 @@ export class AccountController {
     const session = await this.posted(tenant, req);
     await this.sessions.revoke(session.id);
     reply.header('set-cookie', this.cookies.clearSession(tenant));
-    sendPage(reply, 200, 'Signed out', messagePage('Signed out', 'You are signed out of the vault.', [{ href: `${base}/account`, label: 'Sign in again' }]));
+    sendPage(
+      reply,
+      200,
+      'Signed out',
+      messagePage('Signed out', 'You are signed out of the vault.', [{ href: `${base}/account`, label: 'Sign in again' }]),
+    );
   }
 
   private tenantOf(param: string | undefined): { tenant: TenantId; base: string } {
     try {
-      return param === undefined ? { tenant: asTenantId(this.config.users.defaultTenant), base: '' } : { tenant: asTenantId(param), base: `/t/${encodeURIComponent(param)}` };
+      return param === undefined
+        ? { tenant: asTenantId(this.config.users.defaultTenant), base: '' }
+        : { tenant: asTenantId(param), base: `/t/${encodeURIComponent(param)}` };
     } catch {
       throw new DomainError('not_found', 'No such tenant.');
     }
@@ -109,7 +150,8 @@ export class AccountController {
 
   private async signedIn(tenant: TenantId, req: FastifyRequest): Promise<UserSession> {
     const session = await this.sessions.authenticate(tenant, this.secretOf(req, tenant));
-    if (!session) throw new DomainError('forbidden', 'You are not signed in, or your session has ended. Open your account page to sign in again.');
+    if (!session)
+      throw new DomainError('forbidden', 'You are not signed in, or your session has ended. Open your account page to sign in again.');
     return session;
   }
 

@@ -2,7 +2,12 @@ import type { AccountConnection, ActivityRow } from '../../../libs/connect';
 import { postForm } from '../connect/pages/consent.pages';
 import { html, SafeHtml } from '../connect/pages/html';
 
-const STATUS: Record<string, string> = { active: 'Connected', needs_reauth: 'Needs reconnecting', revoked: 'Revoked', refresh_indeterminate: 'Being checked' };
+const STATUS: Record<string, string> = {
+  active: 'Connected',
+  needs_reauth: 'Needs reconnecting',
+  revoked: 'Revoked',
+  refresh_indeterminate: 'Being checked',
+};
 const ACTIONS: Record<string, string> = {
   'credential.release': 'An agent received a token',
   'grant.revoke': 'You turned an agent off',
@@ -25,7 +30,14 @@ function agentsOf(base: string, c: AccountConnection, csrf: string): SafeHtml {
   return html`<ul>${items}</ul>`;
 }
 
-export function accountPage(base: string, who: string, connections: AccountConnection[], activity: ActivityRow[], csrf: string, notice: string | null): SafeHtml {
+export function accountPage(
+  base: string,
+  who: string,
+  connections: AccountConnection[],
+  activity: ActivityRow[],
+  csrf: string,
+  notice: string | null,
+): SafeHtml {
   const cards = connections.map(
     (c) => html`<section class="connection" data-integration="${c.integration}" aria-labelledby="c-${c.integration}">
       <h2 id="c-${c.integration}">${c.title} <code>${c.integration}</code></h2>
@@ -37,7 +49,8 @@ export function accountPage(base: string, who: string, connections: AccountConne
       <div class="actions"><a class="button" href="${base}/account/connections/${encodeURIComponent(c.integration)}/disconnect">Disconnect…</a></div></section>`,
   );
   const rows = activity.map(
-    (e) => html`<tr><td>${when(e.at)}</td><td>${ACTIONS[e.action] ?? e.action}</td><td>${e.agent ?? ''}</td><td>${e.integration ?? ''}</td><td>${e.outcome}${e.reason ? html` (${e.reason})` : ''}</td></tr>`,
+    (e) =>
+      html`<tr><td>${when(e.at)}</td><td>${ACTIONS[e.action] ?? e.action}</td><td>${e.agent ?? ''}</td><td>${e.integration ?? ''}</td><td>${e.outcome}${e.reason ? html` (${e.reason})` : ''}</td></tr>`,
   );
   return html`<main><p class="eyebrow">Signed in as ${who}</p><h1>Your account</h1>
     ${notice ? html`<p class="note" role="status">${notice}</p>` : ''}

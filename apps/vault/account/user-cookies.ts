@@ -35,7 +35,9 @@ export class UserCookies {
   }
 
   read(req: FastifyRequest, name: string): string | undefined {
-    for (const part of String(req.headers.cookie ?? '').split(';').slice(0, 64)) {
+    for (const part of String(req.headers.cookie ?? '')
+      .split(';')
+      .slice(0, 64)) {
       const eq = part.indexOf('=');
       if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
     }

@@ -11,12 +11,22 @@ export class AgentsController {
   constructor(private readonly agents: AgentAdminService) {}
 
   @Put(':client_id')
-  async put(@Principal() p: VerifiedToken, @Param('client_id', validName('client_id')) clientId: string, @Body() dto: PutAgentDto, @Res({ passthrough: true }) res: FastifyReply) {
+  async put(
+    @Principal() p: VerifiedToken,
+    @Param('client_id', validName('client_id')) clientId: string,
+    @Body() dto: PutAgentDto,
+    @Res({ passthrough: true }) res: FastifyReply,
+  ) {
     const r = await this.agents.put(p, clientId, dto);
     res.status(r.created ? 201 : 200);
     res.header('Cache-Control', 'no-store');
     // The generated secret is shown exactly once.
-    return { client_id: clientId, name: dto.name, auth_method: r.authMethod, ...(r.clientSecret ? { client_secret: r.clientSecret.reveal() } : {}) };
+    return {
+      client_id: clientId,
+      name: dto.name,
+      auth_method: r.authMethod,
+      ...(r.clientSecret ? { client_secret: r.clientSecret.reveal() } : {}),
+    };
   }
 
   @Get()

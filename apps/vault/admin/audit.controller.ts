@@ -31,7 +31,9 @@ export class AuditController {
       anchors: r.anchors,
       ...(r.problem ? { problem: r.problem, first_bad_seq: r.firstBadSeq ?? null, failed_anchor: r.failedAnchor ?? null } : {}),
       newest_anchor: r.newestAnchor ?? null,
-      last_verified_anchor: r.lastVerifiedAnchor ? { seq: r.lastVerifiedAnchor.seq, at: r.lastVerifiedAnchor.at, age_seconds: r.lastVerifiedAnchor.ageSeconds } : null,
+      last_verified_anchor: r.lastVerifiedAnchor
+        ? { seq: r.lastVerifiedAnchor.seq, at: r.lastVerifiedAnchor.at, age_seconds: r.lastVerifiedAnchor.ageSeconds }
+        : null,
       verified_at: r.verifiedAt,
     };
   }

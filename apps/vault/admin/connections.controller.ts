@@ -9,11 +9,24 @@ import { ListConnectionsQuery, PutApiKeyDto } from './connection.dto';
 
 function view(c: ConnectionSummary) {
   return {
-    id: c.id, integration: c.integration, user: c.user, level: c.level, type: c.kind, status: c.status, version: c.version,
-    scopes: c.scopes, expires_at: c.expiresAt, metadata: c.metadata, provider_account_id: c.providerAccountId,
-    last_refresh_at: c.lastRefreshAt, next_refresh_at: c.nextRefreshAt, last_error_class: c.lastErrorClass, refresh_failures: c.refreshFailures,
+    id: c.id,
+    integration: c.integration,
+    user: c.user,
+    level: c.level,
+    type: c.kind,
+    status: c.status,
+    version: c.version,
+    scopes: c.scopes,
+    expires_at: c.expiresAt,
+    metadata: c.metadata,
+    provider_account_id: c.providerAccountId,
+    last_refresh_at: c.lastRefreshAt,
+    next_refresh_at: c.nextRefreshAt,
+    last_error_class: c.lastErrorClass,
+    refresh_failures: c.refreshFailures,
     previous_expires_at: c.previousExpiresAt,
-    created_at: c.createdAt, updated_at: c.updatedAt,
+    created_at: c.createdAt,
+    updated_at: c.updatedAt,
   };
 }
 
@@ -26,31 +39,57 @@ export class ConnectionsController {
   ) {}
 
   @Put(':integration/users/:user')
-  async putUser(@Principal() p: VerifiedToken, @Param('integration', validName('integration')) integration: string, @Param('user', validName('user')) user: string, @Body() dto: PutApiKeyDto, @Res({ passthrough: true }) res: FastifyReply) {
+  async putUser(
+    @Principal() p: VerifiedToken,
+    @Param('integration', validName('integration')) integration: string,
+    @Param('user', validName('user')) user: string,
+    @Body() dto: PutApiKeyDto,
+    @Res({ passthrough: true }) res: FastifyReply,
+  ) {
     return stored(res, await this.connections.putApiKey(p, { integration, user }, dto.api_key));
   }
 
   @Put(':integration/tenant')
-  async putTenant(@Principal() p: VerifiedToken, @Param('integration', validName('integration')) integration: string, @Body() dto: PutApiKeyDto, @Res({ passthrough: true }) res: FastifyReply) {
+  async putTenant(
+    @Principal() p: VerifiedToken,
+    @Param('integration', validName('integration')) integration: string,
+    @Body() dto: PutApiKeyDto,
+    @Res({ passthrough: true }) res: FastifyReply,
+  ) {
     return stored(res, await this.connections.putApiKey(p, { integration }, dto.api_key));
   }
 
   @Get()
   async list(@Principal() p: VerifiedToken, @Query() q: ListConnectionsQuery) {
-    return { connections: (await this.connections.list(p, { user: q.user, integration: q.integration, status: q.status, limit: q.limit ? Number(q.limit) : undefined })).map(view) };
+    return {
+      connections: (
+        await this.connections.list(p, {
+          user: q.user,
+          integration: q.integration,
+          status: q.status,
+          limit: q.limit ? Number(q.limit) : undefined,
+        })
+      ).map(view),
+    };
   }
 
   @Delete(':integration/users/:user')
   @HttpCode(204)
-  async removeUser(@Principal() p: VerifiedToken, @Param('integration', validName('integration')) integration: string, @Param('user', validName('user')) user: string) {
+  async removeUser(
+    @Principal() p: VerifiedToken,
+    @Param('integration', validName('integration')) integration: string,
+    @Param('user', validName('user')) user: string,
+  ) {
     // Revoke at the provider where the entry has an endpoint, then destroy (row and wrapped DEK); audited.
-    if (!(await this.disconnects.disconnect(p.tenant, integration, user, `admin:${p.subject}`)).disconnected) throw new DomainError('connection_not_found', 'no such connection');
+    if (!(await this.disconnects.disconnect(p.tenant, integration, user, `admin:${p.subject}`)).disconnected)
+      throw new DomainError('connection_not_found', 'no such connection');
   }
 
   @Delete(':integration/tenant')
   @HttpCode(204)
   async removeTenant(@Principal() p: VerifiedToken, @Param('integration', validName('integration')) integration: string) {
-    if (!(await this.disconnects.disconnect(p.tenant, integration, TENANT_LEVEL, `admin:${p.subject}`)).disconnected) throw new DomainError('connection_not_found', 'no such connection');
+    if (!(await this.disconnects.disconnect(p.tenant, integration, TENANT_LEVEL, `admin:${p.subject}`)).disconnected)
+      throw new DomainError('connection_not_found', 'no such connection');
   }
 }
 

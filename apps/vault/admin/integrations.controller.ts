@@ -25,7 +25,12 @@ export class IntegrationsController {
   constructor(private readonly integrations: IntegrationAdminService) {}
 
   @Put(':name')
-  async put(@Principal() p: VerifiedToken, @Param('name', validName('name')) name: string, @Body() dto: PutIntegrationDto, @Res({ passthrough: true }) res: FastifyReply) {
+  async put(
+    @Principal() p: VerifiedToken,
+    @Param('name', validName('name')) name: string,
+    @Body() dto: PutIntegrationDto,
+    @Res({ passthrough: true }) res: FastifyReply,
+  ) {
     const r = await this.integrations.put(p, name, dto);
     res.status(r.created ? 201 : 200);
     return view(r);

@@ -45,7 +45,8 @@ export class KeysController {
   async job(@Principal() p: VerifiedToken, @Param('id') id: string) {
     const job = UUID.test(id) ? await this.jobs.get(id) : undefined;
     // Another tenant's job is as absent as a job that does not exist.
-    if (!job || (job.tenant !== null && job.tenant !== p.tenant && !actor(p).operator)) throw new DomainError('not_found', 'no such key job');
+    if (!job || (job.tenant !== null && job.tenant !== p.tenant && !actor(p).operator))
+      throw new DomainError('not_found', 'no such key job');
     return jobView(job);
   }
 

@@ -11,7 +11,12 @@ export class PoliciesController {
   constructor(private readonly policies: PolicyAdminService) {}
 
   @Put(':name')
-  async put(@Principal() p: VerifiedToken, @Param('name', validName('name')) name: string, @Body() dto: PutPolicyDto, @Res({ passthrough: true }) res: FastifyReply) {
+  async put(
+    @Principal() p: VerifiedToken,
+    @Param('name', validName('name')) name: string,
+    @Body() dto: PutPolicyDto,
+    @Res({ passthrough: true }) res: FastifyReply,
+  ) {
     const r = await this.policies.put(p, name, dto);
     res.status(r.created ? 201 : 200);
     return r.policy;

@@ -5,7 +5,15 @@ import { UserLogin, UserLoginAdminService } from '../../../libs/users';
 import { PutUserLoginDto } from './user-login.dto';
 
 function view(l: UserLogin) {
-  return { issuer: l.issuer, client_id: l.clientId, scopes: l.scopes, subject_claim: l.subjectClaim, roles_claim: l.rolesClaim, created_at: l.createdAt, updated_at: l.updatedAt };
+  return {
+    issuer: l.issuer,
+    client_id: l.clientId,
+    scopes: l.scopes,
+    subject_claim: l.subjectClaim,
+    roles_claim: l.rolesClaim,
+    created_at: l.createdAt,
+    updated_at: l.updatedAt,
+  };
 }
 
 /** The tenant's OpenID provider for people signing in to `/account` (CONTRACT.md); the secret is write-only. */

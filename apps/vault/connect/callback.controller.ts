@@ -20,10 +20,26 @@ export class OAuthCallbackController {
     const r = await this.flow.callback(query ?? {}, cookiesOf(req));
     const { session } = r;
     if (r.outcome === 'connected') {
-      return redirect(reply, session.returnUrl ? withOutcome(session.returnUrl, 'connected', session.integration) : `/connections?connected=${encodeURIComponent(session.integration)}`);
+      return redirect(
+        reply,
+        session.returnUrl
+          ? withOutcome(session.returnUrl, 'connected', session.integration)
+          : `/connections?connected=${encodeURIComponent(session.integration)}`,
+      );
     }
     if (session.returnUrl) return redirect(reply, withOutcome(session.returnUrl, r.outcome, session.integration, r.error));
     const title = r.outcome === 'cancelled' ? 'Not connected' : 'The provider refused';
-    sendPage(reply, 200, title, messagePage(title, r.outcome === 'cancelled' ? 'You declined at the provider. Nothing was connected.' : `The provider answered with an error (${r.error}). Nothing was connected.`, [{ href: `/connect/s/${session.id}`, label: 'Try again' }]));
+    sendPage(
+      reply,
+      200,
+      title,
+      messagePage(
+        title,
+        r.outcome === 'cancelled'
+          ? 'You declined at the provider. Nothing was connected.'
+          : `The provider answered with an error (${r.error}). Nothing was connected.`,
+        [{ href: `/connect/s/${session.id}`, label: 'Try again' }],
+      ),
+    );
   }
 }

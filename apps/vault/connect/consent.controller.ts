@@ -1,6 +1,14 @@
 import { Controller, Get, Inject, Param, Post, Req, Res, UseFilters } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { AuthorizationFlow, checkCsrf, ConnectSessionService, ConsentActions, ConsentViewService, csrfToken, withOutcome } from '../../../libs/connect';
+import {
+  AuthorizationFlow,
+  checkCsrf,
+  ConnectSessionService,
+  ConsentActions,
+  ConsentViewService,
+  csrfToken,
+  withOutcome,
+} from '../../../libs/connect';
 import type { BrowserSession } from '../../../libs/connect';
 import { VAULT_CONFIG, VaultConfig } from '../../../libs/config';
 import { DomainError } from '../../../libs/kernel';
@@ -42,15 +50,22 @@ export class ConsentController {
     const seen = await this.sessions.peek(secret, cookiesOf(req));
     if ('held' in seen) return redirect(reply, `/connect/s/${seen.held.session.id}`);
     const title = (await this.views.titleOf(seen.pending.tenant, seen.pending.integration)) ?? seen.pending.integration;
-    sendPage(reply, 200, `Connect your ${title} account`, openLinkPage(title, seen.pending.tenant, `/connect/${secret}`, csrfToken(secret, LINK_FORM)));
+    sendPage(
+      reply,
+      200,
+      `Connect your ${title} account`,
+      openLinkPage(title, seen.pending.tenant, `/connect/${secret}`, csrfToken(secret, LINK_FORM)),
+    );
   }
 
   /** The link's secret is the credential here (no session exists yet to bind a CSRF token to); the form must come from the vault's own page. */
   @Post(':secret')
   async claim(@Param('secret') secret: string, @Req() req: FastifyRequest, @Res() reply: FastifyReply) {
     const origin = req.headers.origin;
-    if (origin !== undefined && origin !== this.origin) throw new DomainError('forbidden', 'This form was not sent from the vault\'s own page.');
-    if (!checkCsrf(secret, LINK_FORM, formField(req, 'csrf'))) throw new DomainError('forbidden', 'Open the link again and press Continue.');
+    if (origin !== undefined && origin !== this.origin)
+      throw new DomainError('forbidden', "This form was not sent from the vault's own page.");
+    if (!checkCsrf(secret, LINK_FORM, formField(req, 'csrf')))
+      throw new DomainError('forbidden', 'Open the link again and press Continue.');
     const held = await this.sessions.claim(secret, cookiesOf(req));
     redirect(reply, `/connect/s/${held.session.id}`, held.setCookie);
   }
@@ -61,7 +76,15 @@ export class ConsentController {
     const back = session.returnUrl ? [{ href: session.returnUrl, label: 'Back to the app' }] : [];
     if (session.status === 'completed' || session.status === 'cancelled') {
       const done = session.status === 'completed';
-      sendPage(reply, 200, done ? 'Connected' : 'Cancelled', messagePage(done ? 'Connected' : 'Cancelled', done ? 'This account is connected.' : 'Nothing was connected.', [...back, { href: '/connections', label: 'Your connections' }]));
+      sendPage(
+        reply,
+        200,
+        done ? 'Connected' : 'Cancelled',
+        messagePage(done ? 'Connected' : 'Cancelled', done ? 'This account is connected.' : 'Nothing was connected.', [
+          ...back,
+          { href: '/connections', label: 'Your connections' },
+        ]),
+      );
       return;
     }
     const view = await this.views.consent(session);
@@ -72,7 +95,9 @@ export class ConsentController {
       return;
     }
     const providerOrigin = view.providerHost ? [new URL((await this.flow.provider(session)).provider.authorizeUrl).origin] : [];
-    sendPage(reply, 200, `Connect your ${view.providerName} account`, consentPage(view, session.id, csrf), { formAction: [...providerOrigin, ...returnOrigin] });
+    sendPage(reply, 200, `Connect your ${view.providerName} account`, consentPage(view, session.id, csrf), {
+      formAction: [...providerOrigin, ...returnOrigin],
+    });
   }
 
   @Post('s/:id/authorize')
@@ -86,7 +111,12 @@ export class ConsentController {
     const { session } = await this.posted(id, req);
     await this.actions.cancel(session);
     if (session.returnUrl) return redirect(reply, withOutcome(session.returnUrl, 'cancelled', session.integration));
-    sendPage(reply, 200, 'Cancelled', messagePage('Cancelled', 'Nothing was connected. You can close this page.', [{ href: '/connections', label: 'Your connections' }]));
+    sendPage(
+      reply,
+      200,
+      'Cancelled',
+      messagePage('Cancelled', 'Nothing was connected. You can close this page.', [{ href: '/connections', label: 'Your connections' }]),
+    );
   }
 
   @Post('s/:id/api-key')

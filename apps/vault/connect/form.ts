@@ -20,7 +20,10 @@ export function cookiesOf(req: FastifyRequest): Map<string, string> {
  */
 export function checkForm(req: FastifyRequest, publicOrigin: string, secret: string, sessionId: string): void {
   const origin = req.headers.origin;
-  if (origin !== undefined && origin !== publicOrigin) throw new DomainError('forbidden', 'This form was not sent from the vault\'s own page.');
-  if (!/application\/x-www-form-urlencoded/i.test(String(req.headers['content-type'] ?? ''))) throw new DomainError('invalid_request', 'Send the form from the page.');
-  if (!checkCsrf(secret, sessionId, formField(req, 'csrf'))) throw new DomainError('forbidden', 'This form has expired or was not sent from this page. Reload the page and try again.');
+  if (origin !== undefined && origin !== publicOrigin)
+    throw new DomainError('forbidden', "This form was not sent from the vault's own page.");
+  if (!/application\/x-www-form-urlencoded/i.test(String(req.headers['content-type'] ?? '')))
+    throw new DomainError('invalid_request', 'Send the form from the page.');
+  if (!checkCsrf(secret, sessionId, formField(req, 'csrf')))
+    throw new DomainError('forbidden', 'This form has expired or was not sent from this page. Reload the page and try again.');
 }

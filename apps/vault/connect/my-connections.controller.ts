@@ -37,21 +37,31 @@ export class MyConnectionsController {
     const rows = await this.views.connectionsOf(session.tenant, session.subject);
     const connected = typeof q.connected === 'string' ? rows.find((r) => r.integration === q.connected) : undefined;
     // Only names of this tenant's integrations: the query string is anyone's to write.
-    const gone = typeof q.disconnected === 'string' && /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/.test(q.disconnected) ? q.disconnected : undefined;
-    const disconnected = !connected && gone && !rows.some((r) => r.integration === gone) ? await this.views.titleOf(session.tenant, gone) : null;
+    const gone =
+      typeof q.disconnected === 'string' && /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/.test(q.disconnected) ? q.disconnected : undefined;
+    const disconnected =
+      !connected && gone && !rows.some((r) => r.integration === gone) ? await this.views.titleOf(session.tenant, gone) : null;
     const notice = connected ? `${connected.title} is connected.` : disconnected ? `${disconnected} was disconnected.` : null;
     sendPage(reply, 200, 'Your connections', connectionsPage(session.subject, rows, session.id, csrfToken(secret, session.id), notice));
   }
 
   @Post(':integration/disconnect')
-  async disconnect(@Param('integration', validName('integration')) integration: string, @Req() req: FastifyRequest, @Res() reply: FastifyReply) {
+  async disconnect(
+    @Param('integration', validName('integration')) integration: string,
+    @Req() req: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ) {
     const { session } = await this.posted(req);
     await this.disconnects.disconnect(session.tenant, integration, session.subject, `user:${session.subject}`);
     redirect(reply, `/connections?disconnected=${encodeURIComponent(integration)}`);
   }
 
   @Post(':integration/reconnect')
-  async reconnect(@Param('integration', validName('integration')) integration: string, @Req() req: FastifyRequest, @Res() reply: FastifyReply) {
+  async reconnect(
+    @Param('integration', validName('integration')) integration: string,
+    @Req() req: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ) {
     const { session } = await this.posted(req);
     const next = await this.sessions.reconnect(session, integration);
     redirect(reply, `/connect/s/${next.session.id}`, next.setCookie);

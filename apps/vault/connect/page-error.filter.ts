@@ -4,7 +4,14 @@ import { asInternal, classify } from '../http/error-classifier';
 import { messagePage } from './pages/consent.pages';
 import { sendPage } from './pages/html';
 
-const TITLES: Record<number, string> = { 400: 'This link cannot be used', 403: 'Not allowed', 404: 'Not found', 409: 'Conflict', 429: 'Try again in a moment', 503: 'Try again in a moment' };
+const TITLES: Record<number, string> = {
+  400: 'This link cannot be used',
+  403: 'Not allowed',
+  404: 'Not found',
+  409: 'Conflict',
+  429: 'Try again in a moment',
+  503: 'Try again in a moment',
+};
 
 /**
  * Errors on the consent pages and the OAuth callback become pages, not JSON, rendered from the one

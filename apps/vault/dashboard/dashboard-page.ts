@@ -2,7 +2,12 @@ import { html, SafeHtml } from '../connect/pages/html';
 import { CONNECTION_STATUSES, DashboardView } from './dashboard.service';
 import { refreshChart } from './refresh-chart';
 
-const STATUS_LABEL: Record<string, string> = { active: 'Active', needs_reauth: 'Needs reconnecting', refresh_indeterminate: 'Being checked', revoked: 'Revoked' };
+const STATUS_LABEL: Record<string, string> = {
+  active: 'Active',
+  needs_reauth: 'Needs reconnecting',
+  refresh_indeterminate: 'Being checked',
+  revoked: 'Revoked',
+};
 const when = (d: Date | string) => new Date(d).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
 const pct = (x: number) => `${Math.round(x * 100)}%`;
 
@@ -25,24 +30,32 @@ function connectionsSection(c: DashboardView['connections']): SafeHtml {
   );
   const totals = CONNECTION_STATUSES.map((s) => html`<td class="n" data-integration="*" data-status="${s}">${c.byStatus[s] ?? 0}</td>`);
   return html`<section aria-labelledby="conn-h"><h2 id="conn-h">Connections by status and integration</h2>
-    ${c.rows.length
-      ? html`<table><caption>${c.total} connection${c.total === 1 ? '' : 's'}</caption>
+    ${
+      c.rows.length
+        ? html`<table><caption>${c.total} connection${c.total === 1 ? '' : 's'}</caption>
         <thead><tr><th scope="col">Integration</th>${head}<th scope="col" class="n">Total</th></tr></thead>
         <tbody>${rows}</tbody>
         <tfoot><tr><th scope="row">All integrations</th>${totals}<td class="n" data-integration="*" data-status="total">${c.total}</td></tr>
           </tfoot></table>`
-      : html`<p class="muted">No connections yet.</p>`}</section>`;
+        : html`<p class="muted">No connections yet.</p>`
+    }</section>`;
 }
 
 function refreshSection(r: DashboardView['refreshFailures']): SafeHtml {
-  const rows = r.hours.filter((h) => h.count > 0).map((h) => html`<tr><th scope="row">${when(h.start).slice(0, 13)}:00 UTC</th>
-    <td class="n">${h.count}</td></tr>`);
+  const rows = r.hours
+    .filter((h) => h.count > 0)
+    .map(
+      (h) => html`<tr><th scope="row">${when(h.start).slice(0, 13)}:00 UTC</th>
+    <td class="n">${h.count}</td></tr>`,
+    );
   return html`<section aria-labelledby="refresh-h"><h2 id="refresh-h">Refresh failures, last 24 hours</h2>
     <p><strong data-figure="refresh-failures">${r.total}</strong> failed refresh${r.total === 1 ? '' : 'es'} (provider errors and refused grants).</p>
     ${refreshChart(r.hours, r.total)}
-    <details><summary>As a table</summary>${rows.length
-      ? html`<table><thead><tr><th scope="col">Hour</th><th scope="col" class="n">Failures</th></tr></thead><tbody>${rows}</tbody></table>`
-      : html`<p class="muted">No failures.</p>`}</details></section>`;
+    <details><summary>As a table</summary>${
+      rows.length
+        ? html`<table><thead><tr><th scope="col">Hour</th><th scope="col" class="n">Failures</th></tr></thead><tbody>${rows}</tbody></table>`
+        : html`<p class="muted">No failures.</p>`
+    }</details></section>`;
 }
 
 function keysSection(k: DashboardView['keys']): SafeHtml {
@@ -61,10 +74,12 @@ function keysSection(k: DashboardView['keys']): SafeHtml {
     ${k.warnings.map((w) => html`<p class="note warn" role="status">${w}</p>`)}
     ${versions.length ? html`<table><thead><tr><th scope="col">Version</th><th scope="col">Status</th><th scope="col" class="n">Records</th><th scope="col">Created</th></tr></thead><tbody>${versions}</tbody></table>` : ''}
     <h2 id="jobs-h">Rotation jobs</h2>
-    ${jobs.length
-      ? html`<table aria-labelledby="jobs-h"><thead><tr><th scope="col">Job</th><th scope="col">Status</th>
+    ${
+      jobs.length
+        ? html`<table aria-labelledby="jobs-h"><thead><tr><th scope="col">Job</th><th scope="col">Status</th>
         <th scope="col">Progress</th><th scope="col">Started</th></tr></thead><tbody>${jobs}</tbody></table>`
-      : html`<p class="muted">No rotation yet.</p>`}</section>`;
+        : html`<p class="muted">No rotation yet.</p>`
+    }</section>`;
 }
 
 function age(seconds: number): string {
@@ -85,18 +100,22 @@ function auditSection(a: DashboardView['auditAnchor']): SafeHtml {
 function releasesSection(view: DashboardView): SafeHtml {
   const t = view.releases24h;
   const rows = view.recentReleases.map(
-    (e) => html`<tr data-outcome="${e.outcome}"><td>${when(e.at)}</td><td class="${e.outcome}">${e.outcome}${e.reason ? html` <code>${e.reason}</code>` : ''}</td>
+    (
+      e,
+    ) => html`<tr data-outcome="${e.outcome}"><td>${when(e.at)}</td><td class="${e.outcome}">${e.outcome}${e.reason ? html` <code>${e.reason}</code>` : ''}</td>
       <td>${e.agent ?? '—'}</td><td>${e.user ?? '—'}</td><td>${e.integration ?? '—'}</td></tr>`,
   );
   return html`<section aria-labelledby="rel-h"><h2 id="rel-h">Recent releases and denials</h2>
     <p>Last 24 hours: <strong data-figure="releases-allowed">${t.allowed}</strong> released,
       <strong data-figure="releases-denied">${t.denied}</strong> denied, <strong data-figure="releases-error">${t.error}</strong> failed.</p>
-    ${rows.length
-      ? html`<table><caption>The ${rows.length} most recent, newest first</caption>
+    ${
+      rows.length
+        ? html`<table><caption>The ${rows.length} most recent, newest first</caption>
         <thead><tr><th scope="col">When</th><th scope="col">Outcome</th><th scope="col">Agent</th><th scope="col">User</th>
           <th scope="col">Integration</th></tr></thead>
         <tbody>${rows}</tbody></table>`
-      : html`<p class="muted">No release yet.</p>`}</section>`;
+        : html`<p class="muted">No release yet.</p>`
+    }</section>`;
 }
 
 type Counted<K extends string> = Array<Record<K, string> & { count: number }>;

@@ -1,6 +1,13 @@
 import { countRefusals } from './dashboard.service';
 
-const row = (action: string, reason: string | null, issuer: string | null, client: string | null, count: number) => ({ tenant: 't', action, reason, issuer, client, count });
+const row = (action: string, reason: string | null, issuer: string | null, client: string | null, count: number) => ({
+  tenant: 't',
+  action,
+  reason,
+  issuer,
+  client,
+  count,
+});
 
 describe('dashboard security counts', () => {
   it('refused tokens by reason and issuer; only invalid_client exchange refusals, by client', () => {
@@ -15,9 +22,21 @@ describe('dashboard security counts', () => {
     ]);
     expect(out.refusals).toEqual({
       total: 7,
-      byReason: [{ reason: 'invalid_token', count: 5 }, { reason: 'forbidden', count: 2 }],
-      byIssuer: [{ issuer: '(not verified)', count: 5 }, { issuer: 'https://idp.example', count: 2 }],
+      byReason: [
+        { reason: 'invalid_token', count: 5 },
+        { reason: 'forbidden', count: 2 },
+      ],
+      byIssuer: [
+        { issuer: '(not verified)', count: 5 },
+        { issuer: 'https://idp.example', count: 2 },
+      ],
     });
-    expect(out.invalidClient).toEqual({ total: 4, byClient: [{ client: 'ghost', count: 3 }, { client: '(none given)', count: 1 }] });
+    expect(out.invalidClient).toEqual({
+      total: 4,
+      byClient: [
+        { client: 'ghost', count: 3 },
+        { client: '(none given)', count: 1 },
+      ],
+    });
   });
 });

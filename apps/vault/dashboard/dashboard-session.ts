@@ -1,7 +1,15 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { ADMIN_SCOPE, AUTH_REJECTION_SINK, AuthRejectionSink, authorizeAdmin, bearerTokenOf, TokenVerifier, VerifiedToken } from '../../../libs/auth';
+import {
+  ADMIN_SCOPE,
+  AUTH_REJECTION_SINK,
+  AuthRejectionSink,
+  authorizeAdmin,
+  bearerTokenOf,
+  TokenVerifier,
+  VerifiedToken,
+} from '../../../libs/auth';
 import { VAULT_CONFIG, VaultConfig } from '../../../libs/config';
 import { DomainError } from '../../../libs/kernel';
 import { formField } from '../connect/form';
@@ -72,7 +80,11 @@ export class DashboardSession {
     if (!raw) throw new DomainError('invalid_token', 'Paste a vault:admin token.');
     const token = await this.admit(raw, req);
     this.limits.checkCaller('dashboard', token);
-    if (raw.length > MAX_COOKIE_TOKEN || !COOKIE_VALUE.test(raw)) throw new DomainError('invalid_request', 'This token is too long for a browser session; send it in the Authorization header instead.');
+    if (raw.length > MAX_COOKIE_TOKEN || !COOKIE_VALUE.test(raw))
+      throw new DomainError(
+        'invalid_request',
+        'This token is too long for a browser session; send it in the Authorization header instead.',
+      );
     const maxAge = Math.min(MAX_SESSION_SECONDS, token.expiresAt - Math.floor(Date.now() / 1000));
     return [this.cookie(this.sessionCookie, raw, maxAge)];
   }
@@ -109,8 +121,17 @@ export class DashboardSession {
       const error = err instanceof DomainError ? err : new DomainError('invalid_token', 'The token was not accepted.');
       // A failing sink fails the request with its own error, as the API's guards do.
       await this.sink.rejected({
-        code: error.code, reason: error.detail, route: `${req.method} ${req.routeOptions?.url ?? '/dashboard'}`,
-        ...(token ? { issuer: token.issuer, tenant: token.tenant, subject: token.subject, ...(token.agent !== undefined ? { agent: token.agent } : {}) } : {}),
+        code: error.code,
+        reason: error.detail,
+        route: `${req.method} ${req.routeOptions?.url ?? '/dashboard'}`,
+        ...(token
+          ? {
+              issuer: token.issuer,
+              tenant: token.tenant,
+              subject: token.subject,
+              ...(token.agent !== undefined ? { agent: token.agent } : {}),
+            }
+          : {}),
       });
       throw error;
     }
@@ -118,17 +139,25 @@ export class DashboardSession {
 
   private checkForm(req: FastifyRequest): void {
     const origin = req.headers.origin;
-    if (origin !== undefined && origin !== this.origin) throw new DomainError('forbidden', 'This form was not sent from the vault\'s own page.');
-    if (!/application\/x-www-form-urlencoded/i.test(String(req.headers['content-type'] ?? ''))) throw new DomainError('invalid_request', 'Send the form from the page.');
+    if (origin !== undefined && origin !== this.origin)
+      throw new DomainError('forbidden', "This form was not sent from the vault's own page.");
+    if (!/application\/x-www-form-urlencoded/i.test(String(req.headers['content-type'] ?? '')))
+      throw new DomainError('invalid_request', 'Send the form from the page.');
     const held = this.cookies(req).get(this.csrfCookie);
     const sent = formField(req, 'csrf');
-    const ok = held !== undefined && typeof sent === 'string' && sent.length === 43 && timingSafeEqual(Buffer.from(formToken(held)), Buffer.from(sent));
+    const ok =
+      held !== undefined &&
+      typeof sent === 'string' &&
+      sent.length === 43 &&
+      timingSafeEqual(Buffer.from(formToken(held)), Buffer.from(sent));
     if (!ok) throw new DomainError('forbidden', 'This form has expired or was not sent from this page. Reload the page and try again.');
   }
 
   private cookie(name: string, value: string, maxAge?: number): string {
-    return `${name}=${value}; Path=/dashboard; HttpOnly; ` +
-      `SameSite=Strict${this.secure ? '; Secure' : ''}${maxAge !== undefined ? `; Max-Age=${maxAge}` : ''}`;
+    return (
+      `${name}=${value}; Path=/dashboard; HttpOnly; ` +
+      `SameSite=Strict${this.secure ? '; Secure' : ''}${maxAge !== undefined ? `; Max-Age=${maxAge}` : ''}`
+    );
   }
 
   private cookies(req: FastifyRequest): Map<string, string> {

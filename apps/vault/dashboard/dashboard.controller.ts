@@ -9,7 +9,11 @@ import { dashboardPage } from './dashboard-page';
 import { DashboardService } from './dashboard.service';
 import { redirectTo, sendDashboardPage } from './page';
 
-const SIGN_IN = { status: 401, description: 'The sign-in page (no token, or one that is not accepted)', content: { 'text/html': { schema: { type: 'string' } } } };
+const SIGN_IN = {
+  status: 401,
+  description: 'The sign-in page (no token, or one that is not accepted)',
+  content: { 'text/html': { schema: { type: 'string' } } },
+};
 
 /**
  * The operator dashboard (`vault:admin`, own tenant only; with `vault:operator` its security view covers
@@ -34,7 +38,13 @@ export class DashboardController {
     const admin = await this.session.authenticate(req);
     const view = await this.dashboard.view(admin.tenant, new Date(), admin.scopes.includes(KEY_OPERATOR_SCOPE));
     const csrf = this.session.csrf(req);
-    sendDashboardPage(reply, 200, `Operator dashboard · ${admin.tenant}`, dashboardPage(view, csrf.token), csrf.setCookie ? { 'set-cookie': csrf.setCookie } : {});
+    sendDashboardPage(
+      reply,
+      200,
+      `Operator dashboard · ${admin.tenant}`,
+      dashboardPage(view, csrf.token),
+      csrf.setCookie ? { 'set-cookie': csrf.setCookie } : {},
+    );
   }
 
   @Post('session')

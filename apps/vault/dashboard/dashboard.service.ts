@@ -11,8 +11,19 @@ export const CHART_HOURS = 24;
 const DAY_MS = 24 * HOUR_MS;
 /** What counts as an admin change on the security view (integration, agent, policy and key actions). */
 export const ADMIN_CHANGE_ACTIONS = [
-  'integration.put', 'integration.delete', 'integration.client_secret', 'agent.put', 'agent.delete', 'agent.rotate',
-  'policy.put', 'policy.delete', 'key.rotate', 'key.retire', 'key.destroy', 'key.shred', 'key.reseal',
+  'integration.put',
+  'integration.delete',
+  'integration.client_secret',
+  'agent.put',
+  'agent.delete',
+  'agent.rotate',
+  'policy.put',
+  'policy.delete',
+  'key.rotate',
+  'key.retire',
+  'key.destroy',
+  'key.shred',
+  'key.reseal',
 ] as const;
 const ADMIN_CHANGES_SHOWN = 20;
 export const CONNECTION_STATUSES = ['active', 'needs_reauth', 'refresh_indeterminate', 'revoked'] as const;
@@ -20,11 +31,22 @@ export const CONNECTION_STATUSES = ['active', 'needs_reauth', 'refresh_indetermi
 export interface DashboardView {
   tenant: string;
   generatedAt: Date;
-  connections: { rows: Array<{ integration: string; provider: string; counts: Record<string, number>; total: number }>; byStatus: Record<string, number>; total: number };
+  connections: {
+    rows: Array<{ integration: string; provider: string; counts: Record<string, number>; total: number }>;
+    byStatus: Record<string, number>;
+    total: number;
+  };
   /** Oldest hour first; the last one is the current (partial) hour. */
   refreshFailures: { hours: Array<{ start: Date; count: number }>; total: number };
   releases24h: { allowed: number; denied: number; error: number };
-  recentReleases: Array<{ at: string; outcome: string; reason: string | null; agent: string | null; user: string | null; integration: string | null }>;
+  recentReleases: Array<{
+    at: string;
+    outcome: string;
+    reason: string | null;
+    agent: string | null;
+    user: string | null;
+    integration: string | null;
+  }>;
   keys: {
     activeVersion: number | null;
     versions: Array<{ version: number; status: string; records: number; createdAt: Date }>;
@@ -85,7 +107,12 @@ export class DashboardService {
       this.audit.adminChanges(scope, ADMIN_CHANGE_ACTIONS, ADMIN_CHANGES_SHOWN),
     ]);
     const mine = keys.tenants.find((t) => t.tenant === tenant);
-    const versions = (mine?.versions ?? []).map((v) => ({ version: v.version, status: v.status, records: Object.values(v.records).reduce((a, b) => a + b, 0), createdAt: v.created_at }));
+    const versions = (mine?.versions ?? []).map((v) => ({
+      version: v.version,
+      status: v.status,
+      records: Object.values(v.records).reduce((a, b) => a + b, 0),
+      createdAt: v.created_at,
+    }));
     const all = versions.reduce((n, v) => n + v.records, 0);
     const onActive = versions.find((v) => v.version === mine?.active_version)?.records ?? 0;
     return {
@@ -93,7 +120,10 @@ export class DashboardService {
       generatedAt: now,
       connections,
       refreshFailures: {
-        hours: Array.from({ length: CHART_HOURS }, (_, i) => ({ start: new Date(windowStart.getTime() + i * HOUR_MS), count: activity.failures[i] ?? 0 })),
+        hours: Array.from({ length: CHART_HOURS }, (_, i) => ({
+          start: new Date(windowStart.getTime() + i * HOUR_MS),
+          count: activity.failures[i] ?? 0,
+        })),
         total: activity.failures.reduce((a, b) => a + b, 0),
       },
       auditAnchor,
@@ -101,7 +131,12 @@ export class DashboardService {
         scope: operator ? 'vault' : 'tenant',
         ...countRefusals(refusals),
         adminChanges,
-        kek: { keyId: keys.kek.current_key_id, createdAt: keys.kek.current_created_at, ageDays: daysSince(keys.kek.current_created_at, now), periodDays: keys.kek.period_days },
+        kek: {
+          keyId: keys.kek.current_key_id,
+          createdAt: keys.kek.current_created_at,
+          ageDays: daysSince(keys.kek.current_created_at, now),
+          periodDays: keys.kek.period_days,
+        },
         tenantKey: {
           version: mine?.active_version ?? null,
           ageDays: daysSince(versions.find((v) => v.version === mine?.active_version)?.createdAt ?? null, now),
@@ -109,13 +144,33 @@ export class DashboardService {
         },
       },
       releases24h: activity.releases,
-      recentReleases: recent.events.map((e) => ({ at: e.at, outcome: e.outcome, reason: e.reason, agent: e.agent, user: e.user, integration: e.integration })),
+      recentReleases: recent.events.map((e) => ({
+        at: e.at,
+        outcome: e.outcome,
+        reason: e.reason,
+        agent: e.agent,
+        user: e.user,
+        integration: e.integration,
+      })),
       keys: {
         activeVersion: mine?.active_version ?? null,
         // Every live version, and the last few destroyed ones (a tenant rotated for years has many).
-        versions: [...versions.filter((v) => v.status !== 'destroyed'), ...versions.filter((v) => v.status === 'destroyed').slice(-3)].sort((a, b) => b.version - a.version),
+        versions: [...versions.filter((v) => v.status !== 'destroyed'), ...versions.filter((v) => v.status === 'destroyed').slice(-3)].sort(
+          (a, b) => b.version - a.version,
+        ),
         onActive: all === 0 ? 1 : onActive / all,
-        jobs: keys.jobs.filter((j) => j.tenant === tenant).slice(0, 5).map((j) => ({ kind: j.kind, status: j.status, done: j.done, total: j.total, progress: j.progress, createdAt: j.created_at, finishedAt: j.finished_at })),
+        jobs: keys.jobs
+          .filter((j) => j.tenant === tenant)
+          .slice(0, 5)
+          .map((j) => ({
+            kind: j.kind,
+            status: j.status,
+            done: j.done,
+            total: j.total,
+            progress: j.progress,
+            createdAt: j.created_at,
+            finishedAt: j.finished_at,
+          })),
         warnings: keys.warnings.filter((w) => w.tenant === undefined || w.tenant === tenant).map((w) => w.message),
       },
     };
@@ -142,7 +197,12 @@ export class DashboardService {
       byIntegration.set(r.integration, row);
       byStatus[r.status] = (byStatus[r.status] ?? 0) + r.count;
     }
-    const list = [...byIntegration].map(([integration, r]) => ({ integration, provider: r.provider, counts: r.counts, total: Object.values(r.counts).reduce((a, b) => a + b, 0) }));
+    const list = [...byIntegration].map(([integration, r]) => ({
+      integration,
+      provider: r.provider,
+      counts: r.counts,
+      total: Object.values(r.counts).reduce((a, b) => a + b, 0),
+    }));
     return { rows: list, byStatus, total: list.reduce((n, r) => n + r.total, 0) };
   }
 
@@ -184,7 +244,10 @@ export function countRefusals(rows: AuditRefusalCount[]): Pick<SecurityView, 're
       tally(issuers, r.issuer ?? '(not verified)', r.count);
     }
   }
-  const sorted = <K extends string>(m: Map<string, number>, k: K) => [...m].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([key, count]) => ({ [k]: key, count }) as Record<K, string> & { count: number });
+  const sorted = <K extends string>(m: Map<string, number>, k: K) =>
+    [...m]
+      .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+      .map(([key, count]) => ({ [k]: key, count }) as Record<K, string> & { count: number });
   return {
     refusals: { total: refused, byReason: sorted(reasons, 'reason'), byIssuer: sorted(issuers, 'issuer') },
     invalidClient: { total: invalidClient, byClient: sorted(clients, 'client') },

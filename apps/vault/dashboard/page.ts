@@ -41,7 +41,13 @@ outline-offset:2px}a{color:var(--accent)}
  * a CSP that allows nothing else (the chart is inline SVG with presentation attributes), forms
  * posting only to the vault, no framing, `no-store` (the page shows a tenant's activity).
  */
-export function sendDashboardPage(reply: FastifyReply, status: number, title: string, body: SafeHtml, headers: Record<string, string | string[]> = {}): void {
+export function sendDashboardPage(
+  reply: FastifyReply,
+  status: number,
+  title: string,
+  body: SafeHtml,
+  headers: Record<string, string | string[]> = {},
+): void {
   const nonce = randomBytes(16).toString('base64');
   for (const [k, v] of Object.entries(headers)) reply.header(k, v);
   reply
@@ -54,7 +60,10 @@ export function sendDashboardPage(reply: FastifyReply, status: number, title: st
     .header('cross-origin-opener-policy', 'same-origin')
     .header('cross-origin-resource-policy', 'same-origin')
     .header('content-type', 'text/html; charset=utf-8')
-    .header('content-security-policy', `default-src 'none'; style-src 'nonce-${nonce}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`)
+    .header(
+      'content-security-policy',
+      `default-src 'none'; style-src 'nonce-${nonce}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`,
+    )
     .send(
       `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
         `<meta name="referrer" content="same-origin"><title>${escapeHtml(title)}</title><style nonce="${nonce}">${STYLE}</style></head>` +

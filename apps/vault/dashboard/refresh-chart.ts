@@ -24,13 +24,23 @@ export function refreshChart(hours: Array<{ start: Date; count: number }>, total
   const bars = hours.map((h, i) => {
     const x = PAD.left + i * slot + (slot - barW) / 2;
     const label = `${h.start.toISOString().slice(0, 13).replace('T', ' ')}:00 UTC: ${h.count} refresh failure${h.count === 1 ? '' : 's'}`;
-    const bar = h.count > 0 ? html`<rect class="bar" x="${fmt(x)}" y="${fmt(y(h.count))}" width="${fmt(barW)}" height="${fmt(plotH + PAD.top - y(h.count))}" data-hour="${h.start.toISOString()}" data-count="${h.count}"><title>${label}</title></rect>` : '';
-    const tick = i % 3 === 0 || i === hours.length - 1 ? html`<text x="${fmt(PAD.left + i * slot + slot / 2)}" y="${H - 10}" text-anchor="middle" class="tick">${hh(h.start)}</text>` : '';
+    const bar =
+      h.count > 0
+        ? html`<rect class="bar" x="${fmt(x)}" y="${fmt(y(h.count))}" width="${fmt(barW)}" height="${fmt(plotH + PAD.top - y(h.count))}" data-hour="${h.start.toISOString()}" data-count="${h.count}"><title>${label}</title></rect>`
+        : '';
+    const tick =
+      i % 3 === 0 || i === hours.length - 1
+        ? html`<text x="${fmt(PAD.left + i * slot + slot / 2)}" y="${H - 10}" text-anchor="middle" class="tick">${hh(h.start)}</text>`
+        : '';
     return html`${bar}${tick}`;
   });
-  const grid = ticks.map((t) => html`<line class="axis" x1="${PAD.left}" x2="${W - PAD.right}" y1="${fmt(y(t))}" y2="${fmt(y(t))}" stroke-width="1"></line><text x="${PAD.left - 6}" y="${fmt(y(t) + 5)}" text-anchor="end">${t}</text>`);
+  const grid = ticks.map(
+    (t) =>
+      html`<line class="axis" x1="${PAD.left}" x2="${W - PAD.right}" y1="${fmt(y(t))}" y2="${fmt(y(t))}" stroke-width="1"></line><text x="${PAD.left - 6}" y="${fmt(y(t) + 5)}" text-anchor="end">${t}</text>`,
+  );
   const first = hours[0]?.start;
-  const desc = `${total} refresh failure${total === 1 ? '' : 's'} in the last ${hours.length} ` +
+  const desc =
+    `${total} refresh failure${total === 1 ? '' : 's'} in the last ${hours.length} ` +
     `hours${first ? `, hourly from ${first.toISOString().slice(0, 13).replace('T', ' ')}:00 UTC` : ''}; ` +
     `the highest hour has ${max === 1 && total === 0 ? 0 : max}.`;
   return html`<svg class="chart" viewBox="0 0 ${W} ${H}" role="img" aria-labelledby="chart-title chart-desc" focusable="false">

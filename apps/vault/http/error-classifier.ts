@@ -36,12 +36,29 @@ export interface ClassifiedError {
 
 /** Reason phrases of the statuses the vault answers with. */
 export const REASON_PHRASES: Record<number, string> = {
-  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
-  409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 429: 'Too Many Requests', 500: 'Internal Server Error', 501: 'Not Implemented', 503: 'Service Unavailable',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  503: 'Service Unavailable',
 };
 
 /** Codes of the framework's 4xx (CONTRACT.md); any other 4xx is `invalid_request`. */
-export const FRAMEWORK_CODES: Readonly<Record<number, string>> = { 400: 'invalid_request', 404: 'not_found', 405: 'method_not_allowed', 413: 'payload_too_large', 415: 'unsupported_media_type', 429: 'rate_limited' };
+export const FRAMEWORK_CODES: Readonly<Record<number, string>> = {
+  400: 'invalid_request',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  429: 'rate_limited',
+};
 
 const log = new Logger('errors');
 
@@ -53,7 +70,14 @@ const log = new Logger('errors');
 export function classify(err: unknown): ClassifiedError {
   if (err instanceof DomainError) return classifyDomain(err);
   if (isDatabaseUnavailable(err)) {
-    return { kind: 'unavailable', origin: 'database', status: 503, code: 'unavailable', detail: 'The database is unavailable; nothing was released or stored.', retryAfter: 1 };
+    return {
+      kind: 'unavailable',
+      origin: 'database',
+      status: 503,
+      code: 'unavailable',
+      detail: 'The database is unavailable; nothing was released or stored.',
+      retryAfter: 1,
+    };
   }
   const status = err instanceof HttpException ? err.getStatus() : (err as { statusCode?: unknown } | null | undefined)?.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
@@ -73,7 +97,14 @@ export function asInternal(err: unknown): ClassifiedError {
   // The same summary the request log's error serializer writes: class and code, never a message.
   const { type, code } = errorSummary(err);
   log.error(`error_id=${errorId} type=${type} code=${code ?? '-'}`);
-  return { kind: 'internal', origin: err instanceof DomainError ? 'domain' : 'unknown', status: ErrorCodes.internal_error, code: 'internal_error', detail: 'An internal error occurred.', errorId };
+  return {
+    kind: 'internal',
+    origin: err instanceof DomainError ? 'domain' : 'unknown',
+    status: ErrorCodes.internal_error,
+    code: 'internal_error',
+    detail: 'An internal error occurred.',
+    errorId,
+  };
 }
 
 /** Every code of the contract is placed here: a new one does not compile until it is. */

@@ -8,7 +8,9 @@ export class NamePipe implements PipeTransform<string, string> {
   constructor(private readonly field: string) {}
   transform(value: string): string {
     if (typeof value !== 'string' || !NAME.test(value)) {
-      throw new DomainError('validation_failed', `${this.field} is not a valid name`, { extra: { errors: [{ field: this.field, message: 'must match ' + NAME.source }] } });
+      throw new DomainError('validation_failed', `${this.field} is not a valid name`, {
+        extra: { errors: [{ field: this.field, message: 'must match ' + NAME.source }] },
+      });
     }
     return value;
   }

@@ -13,7 +13,13 @@ function flatten(errors: ValidationError[], parent = ''): FieldError[] {
   return errors.flatMap((e) => {
     const name = FIELD_NAME.test(e.property) ? e.property : '(field)';
     const field = parent ? `${parent}.${name}` : name;
-    const own = Object.values(e.constraints ?? {}).map((message) => ({ field, message: message.replace(/^property /, '').split(e.property || name).join(name) }));
+    const own = Object.values(e.constraints ?? {}).map((message) => ({
+      field,
+      message: message
+        .replace(/^property /, '')
+        .split(e.property || name)
+        .join(name),
+    }));
     return [...own, ...flatten(e.children ?? [], field)];
   });
 }

@@ -8,8 +8,18 @@ import { validName } from '../http/names';
 
 export class RotateAgentSecretDto {
   /** How long the previous secret keeps working (default 1 hour, at most 30 days; 0 = not at all). */
-  @ApiPropertyOptional({ type: 'integer', minimum: 0, maximum: 2592000, default: 3600, description: 'How long the previous secret keeps working' })
-  @IsOptional() @IsInt() @Min(0) @Max(30 * 24 * 3600) overlap_seconds?: number;
+  @ApiPropertyOptional({
+    type: 'integer',
+    minimum: 0,
+    maximum: 2592000,
+    default: 3600,
+    description: 'How long the previous secret keeps working',
+  })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(30 * 24 * 3600)
+  overlap_seconds?: number;
 }
 
 /**
@@ -24,7 +34,12 @@ export class AgentSecretController {
 
   @Post(':client_id/secret')
   @HttpCode(200)
-  async rotate(@Principal() p: VerifiedToken, @Param('client_id', validName('client_id')) clientId: string, @Body() dto: RotateAgentSecretDto, @Res({ passthrough: true }) res: FastifyReply) {
+  async rotate(
+    @Principal() p: VerifiedToken,
+    @Param('client_id', validName('client_id')) clientId: string,
+    @Body() dto: RotateAgentSecretDto,
+    @Res({ passthrough: true }) res: FastifyReply,
+  ) {
     const rotated = await this.agents.rotateSecret(p, clientId, dto?.overlap_seconds);
     res.header('Cache-Control', 'no-store');
     return {

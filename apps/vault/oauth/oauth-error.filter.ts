@@ -32,7 +32,11 @@ function toOAuthError(err: unknown): OAuthError {
   const c = classify(err);
   switch (c.kind) {
     case 'unavailable':
-      return new OAuthError('temporarily_unavailable', c.origin === 'database' ? 'the database is unavailable; no token was issued' : c.detail, { retryAfter: c.retryAfter ?? 1 });
+      return new OAuthError(
+        'temporarily_unavailable',
+        c.origin === 'database' ? 'the database is unavailable; no token was issued' : c.detail,
+        { retryAfter: c.retryAfter ?? 1 },
+      );
     case 'unreadable':
       return new OAuthError('invalid_request', 'the request could not be read');
     case 'internal':

@@ -16,7 +16,12 @@ export class TokenController {
   @HttpCode(200)
   async token(@Req() req: FastifyRequest, @Res({ passthrough: true }) res: FastifyReply) {
     const auth = req.headers.authorization;
-    const result = await this.exchange.exchange({ ip: req.ip, contentType: req.headers['content-type'], authorization: auth, body: req.body });
+    const result = await this.exchange.exchange({
+      ip: req.ip,
+      contentType: req.headers['content-type'],
+      authorization: auth,
+      body: req.body,
+    });
     res.header('Cache-Control', 'no-store').header('Pragma', 'no-cache');
     return result;
   }

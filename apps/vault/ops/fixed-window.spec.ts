@@ -5,7 +5,8 @@ describe('FixedWindowCounters', () => {
 
   it('allows `limit` hits per window, then blocks for the block duration without counting', () => {
     const c = new FixedWindowCounters();
-    for (let i = 1; i <= 3; i++) expect(c.hit('k', 60_000, 3, 60_000, t0 + i)).toMatchObject({ totalHits: i, isBlocked: false, timeToBlockExpire: 0 });
+    for (let i = 1; i <= 3; i++)
+      expect(c.hit('k', 60_000, 3, 60_000, t0 + i)).toMatchObject({ totalHits: i, isBlocked: false, timeToBlockExpire: 0 });
     expect(c.hit('k', 60_000, 3, 60_000, t0 + 10)).toMatchObject({ isBlocked: true, timeToBlockExpire: 60 });
     // Blocked: refused, not counted, the wait shrinks.
     expect(c.hit('k', 60_000, 3, 60_000, t0 + 30_010)).toMatchObject({ totalHits: 4, isBlocked: true, timeToBlockExpire: 30 });

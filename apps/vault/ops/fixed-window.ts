@@ -39,7 +39,12 @@ export class FixedWindowCounters implements ThrottlerStorage {
     if (now >= this.nextSweep) this.sweep(now, ttlMs);
     let w = this.windows.get(key);
     if (w !== undefined && w.blockedUntil > now) {
-      return { totalHits: w.hits, timeToExpire: seconds(w.endsAt - now), isBlocked: true, timeToBlockExpire: seconds(w.blockedUntil - now) };
+      return {
+        totalHits: w.hits,
+        timeToExpire: seconds(w.endsAt - now),
+        isBlocked: true,
+        timeToBlockExpire: seconds(w.blockedUntil - now),
+      };
     }
     if (w === undefined || w.endsAt <= now || w.blockedUntil !== 0) {
       w = { endsAt: now + ttlMs, hits: 0, blockedUntil: 0 };
@@ -48,7 +53,12 @@ export class FixedWindowCounters implements ThrottlerStorage {
     w.hits += 1;
     if (w.hits > limit) {
       w.blockedUntil = now + Math.max(1, blockDurationMs);
-      return { totalHits: w.hits, timeToExpire: seconds(w.endsAt - now), isBlocked: true, timeToBlockExpire: seconds(w.blockedUntil - now) };
+      return {
+        totalHits: w.hits,
+        timeToExpire: seconds(w.endsAt - now),
+        isBlocked: true,
+        timeToBlockExpire: seconds(w.blockedUntil - now),
+      };
     }
     return { totalHits: w.hits, timeToExpire: seconds(w.endsAt - now), isBlocked: false, timeToBlockExpire: 0 };
   }

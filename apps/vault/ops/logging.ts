@@ -59,9 +59,15 @@ export function requestLogging(logger: Logger): onRequestHookHandler {
         if (lvl === 'silent' || !base.isLevelEnabled(lvl)) return;
         const err = (res as ServerResponse & { err?: Error }).err;
         if (err || res.statusCode >= 500) {
-          store.logger[lvl](failure(raw, res, err ?? new Error(`failed with status code ${res.statusCode}`), { res, err, responseTime } as never), 'request errored');
+          store.logger[lvl](
+            failure(raw, res, err ?? new Error(`failed with status code ${res.statusCode}`), { res, err, responseTime } as never),
+            'request errored',
+          );
         } else {
-          store.logger[lvl](success(raw, res, { res, responseTime } as never), !raw.readableAborted && res.writableEnded ? 'request completed' : 'request aborted');
+          store.logger[lvl](
+            success(raw, res, { res, responseTime } as never),
+            !raw.readableAborted && res.writableEnded ? 'request completed' : 'request aborted',
+          );
         }
       };
       res.on('close', finished);
@@ -99,7 +105,11 @@ function pinoHttpOptions(logger: Logger): PinoHttpOptions {
     quietReqLogger: true,
     quietResLogger: true,
     wrapSerializers: false,
-    serializers: { req: (req: IncomingMessage) => ({ method: req.method }), res: (res: ServerResponse) => ({ statusCode: res.statusCode }), err: errorSummary },
+    serializers: {
+      req: (req: IncomingMessage) => ({ method: req.method }),
+      res: (res: ServerResponse) => ({ statusCode: res.statusCode }),
+      err: errorSummary,
+    },
     customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
     customSuccessObject: (req, res, val: { responseTime: number }) => requestLine(req, res, val.responseTime),
     customErrorObject: (req, res, _err, val: { responseTime: number }) => requestLine(req, res, val.responseTime),

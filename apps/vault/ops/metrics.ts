@@ -29,7 +29,9 @@ export const metricsProvider = {
       pool: () => {
         // TypeORM's postgres driver keeps its pg.Pool as `master`.
         const pool = ds.isInitialized ? (ds.driver as unknown as { master?: PgPool }).master : undefined;
-        return pool ? { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: config.database.poolSize } : undefined;
+        return pool
+          ? { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: config.database.poolSize }
+          : undefined;
       },
       refreshLag: () => credentials.dueLagSeconds(),
     }),

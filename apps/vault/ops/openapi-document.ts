@@ -5,7 +5,15 @@ import { FRAMEWORK_CODES } from '../http/error-classifier';
 import { routeGroupOf } from './route-groups';
 
 type Schema = Record<string, unknown>;
-type Operation = { operationId?: string; summary?: string; tags?: string[]; security?: Array<Record<string, string[]>>; parameters?: Schema[]; requestBody?: Schema; responses: Record<string, Schema> };
+type Operation = {
+  operationId?: string;
+  summary?: string;
+  tags?: string[];
+  security?: Array<Record<string, string[]>>;
+  parameters?: Schema[];
+  requestBody?: Schema;
+  responses: Record<string, Schema>;
+};
 
 const OAUTH_CODES: Record<number, OAuthErrorCode[]> = {
   400: ['invalid_request', 'invalid_grant', 'unsupported_grant_type', 'invalid_scope', 'invalid_target'],
@@ -57,12 +65,12 @@ const SUMMARIES: Record<string, string> = {
   'PUT /v1/admin/agents/{client_id}': 'Register an agent (a secret method returns client_secret once)',
   'GET /v1/admin/agents': 'List agents',
   'DELETE /v1/admin/agents/{client_id}': 'Remove an agent',
-  'POST /v1/admin/agents/{client_id}/secret': 'Rotate an agent\'s client secret (the previous one overlaps)',
+  'POST /v1/admin/agents/{client_id}/secret': "Rotate an agent's client secret (the previous one overlaps)",
   'PUT /v1/admin/policies/{name}': 'Create or replace a policy',
   'GET /v1/admin/policies': 'List policies',
   'DELETE /v1/admin/policies/{name}': 'Remove a policy',
-  'PUT /v1/admin/connections/{integration}/users/{user}': 'Store a user\'s API key',
-  'PUT /v1/admin/connections/{integration}/tenant': 'Store the tenant\'s API key',
+  'PUT /v1/admin/connections/{integration}/users/{user}': "Store a user's API key",
+  'PUT /v1/admin/connections/{integration}/tenant': "Store the tenant's API key",
   'GET /v1/admin/connections': 'List connections (metadata only)',
   'DELETE /v1/admin/connections/{integration}/users/{user}': 'Disconnect a user (revoke at the provider, then destroy)',
   'DELETE /v1/admin/connections/{integration}/tenant': 'Disconnect the tenant-level connection',
@@ -77,15 +85,15 @@ const SUMMARIES: Record<string, string> = {
   'POST /oauth2/token': 'Token exchange (RFC 8693) for agents',
   'GET /.well-known/oauth-authorization-server': 'Authorization server metadata (RFC 8414)',
   'GET /.well-known/oauth-protected-resource': 'Protected resource metadata (RFC 9728)',
-  'GET /.well-known/jwks.json': 'The token service\'s signing keys',
+  'GET /.well-known/jwks.json': "The token service's signing keys",
   'GET /healthz': 'The process is up',
   'GET /readyz': 'Ready: database and key provider answer',
   'GET /metrics': 'Prometheus metrics',
   'GET /connect/{secret}': 'Open a connect link (a Continue page; opening does not use it up)',
   'POST /connect/{secret}': 'Continue: claim the connect session for this browser (single use)',
   'GET /oauth/callback': 'OAuth redirect URI',
-  'GET /connections': 'The user\'s connections page',
-  'GET /account': 'Your account (signed in through the tenant\'s OpenID provider)',
+  'GET /connections': "The user's connections page",
+  'GET /account': "Your account (signed in through the tenant's OpenID provider)",
   'GET /t/{tenant}/account': 'Your account, for a named tenant',
   'GET /auth/callback': 'User sign-in redirect URI (register it at the OpenID provider)',
   'PUT /v1/admin/user-login': 'Configure the OpenID provider users sign in with (secret write-only)',
@@ -93,15 +101,37 @@ const SUMMARIES: Record<string, string> = {
 };
 
 const AUDIT_FILTERS = [
-  ['action', 'e.g. credential.release'], ['outcome', 'allowed, denied or error'], ['agent', ''], ['user', ''], ['integration', ''],
-  ['since', 'ISO 8601, inclusive'], ['until', 'ISO 8601, exclusive'], ['cursor', 'from a previous page\'s next'], ['limit', '1..200, default 50'],
+  ['action', 'e.g. credential.release'],
+  ['outcome', 'allowed, denied or error'],
+  ['agent', ''],
+  ['user', ''],
+  ['integration', ''],
+  ['since', 'ISO 8601, inclusive'],
+  ['until', 'ISO 8601, exclusive'],
+  ['cursor', "from a previous page's next"],
+  ['limit', '1..200, default 50'],
 ] as const;
 
 const TOKEN_FORM = {
   type: 'object',
   required: ['grant_type', 'subject_token', 'subject_token_type'],
   properties: Object.fromEntries(
-    ['grant_type', 'subject_token', 'subject_token_type', 'actor_token', 'actor_token_type', 'requested_token_type', 'resource', 'audience', 'scope', 'expires_in', 'client_id', 'client_secret', 'client_assertion_type', 'client_assertion'].map((n) => [n, { type: 'string' }]),
+    [
+      'grant_type',
+      'subject_token',
+      'subject_token_type',
+      'actor_token',
+      'actor_token_type',
+      'requested_token_type',
+      'resource',
+      'audience',
+      'scope',
+      'expires_in',
+      'client_id',
+      'client_secret',
+      'client_assertion_type',
+      'client_assertion',
+    ].map((n) => [n, { type: 'string' }]),
   ),
 };
 
@@ -112,7 +142,13 @@ function problemResponse(status: number, codes: readonly string[]): Schema {
   return {
     description: codes.map((c) => `\`${c}\``).join(', '),
     ...(Object.keys(headers).length ? { headers } : {}),
-    content: { 'application/problem+json': { schema: { allOf: [{ $ref: '#/components/schemas/Problem' }, { type: 'object', properties: { code: { type: 'string', enum: codes } } }] } } },
+    content: {
+      'application/problem+json': {
+        schema: {
+          allOf: [{ $ref: '#/components/schemas/Problem' }, { type: 'object', properties: { code: { type: 'string', enum: codes } } }],
+        },
+      },
+    },
   };
 }
 
@@ -120,15 +156,29 @@ function oauthResponse(status: number, codes: readonly string[]): Schema {
   return {
     description: codes.map((c) => `\`${c}\``).join(', '),
     ...(status === 429 || status === 503 ? { headers: { 'Retry-After': { schema: { type: 'integer' } } } } : {}),
-    content: { 'application/json': { schema: { allOf: [{ $ref: '#/components/schemas/OAuthError' }, { type: 'object', properties: { error: { type: 'string', enum: codes } } }] } } },
+    content: {
+      'application/json': {
+        schema: {
+          allOf: [{ $ref: '#/components/schemas/OAuthError' }, { type: 'object', properties: { error: { type: 'string', enum: codes } } }],
+        },
+      },
+    },
   };
 }
 
-const PAGE_ERRORS: Record<number, string> = { 400: 'This link cannot be used', 403: 'Not allowed', 404: 'Not found', 409: 'Conflict', 500: 'Something went wrong (with an error id)', 503: 'Try again in a moment' };
+const PAGE_ERRORS: Record<number, string> = {
+  400: 'This link cannot be used',
+  403: 'Not allowed',
+  404: 'Not found',
+  409: 'Conflict',
+  500: 'Something went wrong (with an error id)',
+  503: 'Try again in a moment',
+};
 
 function merge(...lists: Errors[]): Errors {
   const out: Errors = {};
-  for (const l of lists) for (const [s, codes] of Object.entries(l)) out[Number(s)] = [...new Set([...(out[Number(s)] ?? []), ...(codes ?? [])])];
+  for (const l of lists)
+    for (const [s, codes] of Object.entries(l)) out[Number(s)] = [...new Set([...(out[Number(s)] ?? []), ...(codes ?? [])])];
   return out;
 }
 
@@ -170,7 +220,11 @@ export function completeDocument(doc: OpenAPIObject): OpenAPIObject {
         code: { type: 'string', enum: allCodes },
         detail: { type: 'string', description: 'Human-readable; never a secret' },
         instance: { type: 'string', description: 'The request path' },
-        errors: { type: 'array', description: 'validation_failed: each bad field (values are never echoed)', items: { type: 'object', properties: { field: { type: 'string' }, message: { type: 'string' } } } },
+        errors: {
+          type: 'array',
+          description: 'validation_failed: each bad field (values are never echoed)',
+          items: { type: 'object', properties: { field: { type: 'string' }, message: { type: 'string' } } },
+        },
         connect_url: { type: 'string', format: 'uri', description: 'connection_not_found, needs_reauth: where the user can (re)connect' },
         connect_url_expires_at: { type: 'string', format: 'date-time' },
         error_id: { type: 'string', format: 'uuid', description: 'internal_error: quote it to the operator' },
@@ -190,14 +244,21 @@ export function completeDocument(doc: OpenAPIObject): OpenAPIObject {
       op.tags = [tagOf(path)];
       // A route mapped at two paths (`/account` and `/t/{tenant}/account`) is scanned with the first one's parameters.
       for (const [, name] of path.matchAll(/\{([^}]+)\}/g)) {
-        if (!(op.parameters ?? []).some((x) => 'in' in x && x.in === 'path' && x.name === name)) (op.parameters ??= []).push({ name, in: 'path', required: true, schema: { type: 'string' } });
+        if (!(op.parameters ?? []).some((x) => 'in' in x && x.in === 'path' && x.name === name))
+          (op.parameters ??= []).push({ name, in: 'path', required: true, schema: { type: 'string' } });
       }
       if (SUMMARIES[key]) op.summary = SUMMARIES[key];
       const group = routeGroupOf({ method: method.toUpperCase(), routeOptions: { url: fastifyPath(path) } });
       const hasBody = op.requestBody !== undefined;
       if (group === 'release' || group === 'admin') {
         op.security = [{ bearer: [] }];
-        const errors = merge(group === 'release' ? RELEASE : ADMIN, hasBody ? WITH_BODY : {}, ADMIN_ROUTES[key] ?? {}, { 429: ['rate_limited'] }, ALWAYS);
+        const errors = merge(
+          group === 'release' ? RELEASE : ADMIN,
+          hasBody ? WITH_BODY : {},
+          ADMIN_ROUTES[key] ?? {},
+          { 429: ['rate_limited'] },
+          ALWAYS,
+        );
         for (const [status, codes] of Object.entries(errors)) op.responses[status] = problemResponse(Number(status), codes!);
         if (method === 'put') {
           op.responses['200'] = { description: 'Replaced' };
@@ -215,15 +276,26 @@ export function completeDocument(doc: OpenAPIObject): OpenAPIObject {
           if (key === 'POST /connect/s/{id}/cancel') op.responses['200'] = { description: 'Cancelled (a page)' };
           op.responses['303'] = { description: 'Redirect to the next page, the provider or the app' };
         }
-        for (const [status, title] of Object.entries(PAGE_ERRORS)) op.responses[status] = { description: title, content: { 'text/html': { schema: { type: 'string' } } } };
+        for (const [status, title] of Object.entries(PAGE_ERRORS))
+          op.responses[status] = { description: title, content: { 'text/html': { schema: { type: 'string' } } } };
         // The dashboard is rate limited like the admin API (a page with Retry-After).
-        if (tagOf(path) === 'Operator dashboard') op.responses['429'] = { description: 'Too many requests (Retry-After)', content: { 'text/html': { schema: { type: 'string' } } } };
+        if (tagOf(path) === 'Operator dashboard')
+          op.responses['429'] = {
+            description: 'Too many requests (Retry-After)',
+            content: { 'text/html': { schema: { type: 'string' } } },
+          };
       } else {
         const errors = merge(key === 'GET /readyz' || path.startsWith('/.well-known/') ? ALWAYS : { 500: ['internal_error'] });
         for (const [status, codes] of Object.entries(errors)) op.responses[status] = problemResponse(Number(status), codes!);
       }
       if (key === 'GET /v1/admin/audit') {
-        op.parameters = AUDIT_FILTERS.map(([name, description]) => ({ name, in: 'query', required: false, schema: { type: 'string' }, ...(description ? { description } : {}) }));
+        op.parameters = AUDIT_FILTERS.map(([name, description]) => ({
+          name,
+          in: 'query',
+          required: false,
+          schema: { type: 'string' },
+          ...(description ? { description } : {}),
+        }));
       }
     }
   }

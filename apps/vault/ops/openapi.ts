@@ -9,7 +9,10 @@ import { completeDocument } from './openapi-document';
 
 /** Swagger UI's files, from the copy @nestjs/swagger depends on. */
 const UI_DIR = dirname(require.resolve('swagger-ui-dist/package.json', { paths: [dirname(require.resolve('@nestjs/swagger'))] }));
-const UI_FILES: Record<string, string> = { 'swagger-ui.css': 'text/css; charset=utf-8', 'swagger-ui-bundle.js': 'application/javascript; charset=utf-8' };
+const UI_FILES: Record<string, string> = {
+  'swagger-ui.css': 'text/css; charset=utf-8',
+  'swagger-ui-bundle.js': 'application/javascript; charset=utf-8',
+};
 
 const PAGE = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Credential Vault API</title>
@@ -17,18 +20,29 @@ const PAGE = `<!doctype html>
 <body><div id="ui"></div><script src="/docs/swagger-ui-bundle.js"></script><script src="/docs/init.js"></script></body></html>`;
 const INIT = `window.ui = SwaggerUIBundle({ url: '/docs/openapi.json', dom_id: '#ui', deepLinking: true });`;
 /** Scripts only from here (no inline script); Swagger UI styles inline. */
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src " +
+const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src " +
   "'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 /** The OpenAPI 3 document of the app's routes, from the controllers and DTOs, with every route's errors. */
 export function buildOpenApiDocument(app: NestFastifyApplication): OpenAPIObject {
   const config = new DocumentBuilder()
     .setTitle('Credential Vault')
-    .setDescription('Releases third-party credentials to AI agents under policy. Errors are RFC 9457 ' +
-      '`application/problem+json` with a stable `code` (the token endpoint answers OAuth errors, RFC 6749 ' +
-      '§5.2).')
+    .setDescription(
+      'Releases third-party credentials to AI agents under policy. Errors are RFC 9457 ' +
+        '`application/problem+json` with a stable `code` (the token endpoint answers OAuth errors, RFC 6749 ' +
+        '§5.2).',
+    )
     .setVersion('1')
-    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'An exchanged agent token (release) or a `vault:admin` token (admin API)' }, 'bearer')
+    .addBearerAuth(
+      {
+        type: 'http',
+        scheme: 'bearer',
+        bearerFormat: 'JWT',
+        description: 'An exchanged agent token (release) or a `vault:admin` token (admin API)',
+      },
+      'bearer',
+    )
     .addBasicAuth({ type: 'http', scheme: 'basic', description: 'client_secret_basic (token endpoint)' }, 'client')
     .build();
   const doc = SwaggerModule.createDocument(app, config, { extraModels: [ReleaseDto] });
@@ -46,7 +60,12 @@ export function serveApiDocs(app: NestFastifyApplication): void {
   let json: string | undefined;
   const files = new Map<string, Buffer>();
   const page = (reply: FastifyReply, type: string, body: string | Buffer) =>
-    reply.header('Content-Type', type).header('Content-Security-Policy', CSP).header('X-Content-Type-Options', 'nosniff').header('Cache-Control', 'no-cache').send(body);
+    reply
+      .header('Content-Type', type)
+      .header('Content-Security-Policy', CSP)
+      .header('X-Content-Type-Options', 'nosniff')
+      .header('Cache-Control', 'no-cache')
+      .send(body);
 
   fastify.get('/docs/openapi.json', async (_req, reply) => {
     json ??= JSON.stringify(buildOpenApiDocument(app));

@@ -9,7 +9,14 @@ import { VaultConfig } from '../../../libs/config';
 import { requestLogging, tagRequests } from './logging';
 import { MetricsController, MetricsFeed, metricsProvider } from './metrics';
 import { FixedWindowCounters } from './fixed-window';
-import { CallerRateLimitGuard, CallerRateLimitInterceptor, IpRateLimitGuard, RATE_LIMIT_COUNTERS, RouteRateLimits, throttlerOptions } from './rate-limit';
+import {
+  CallerRateLimitGuard,
+  CallerRateLimitInterceptor,
+  IpRateLimitGuard,
+  RATE_LIMIT_COUNTERS,
+  RouteRateLimits,
+  throttlerOptions,
+} from './rate-limit';
 
 /** The JSON logger request lines go to (bootstrap's pino). */
 const REQUEST_LOGGER = Symbol('REQUEST_LOGGER');

@@ -89,7 +89,13 @@ async function requestedScopes(body: unknown): Promise<string[] | undefined> {
     const keys = Object.keys(body);
     if (keys.length === 0) return undefined;
     const scopes = (body as { scopes?: unknown }).scopes;
-    if (keys.length === 1 && keys[0] === 'scopes' && Array.isArray(scopes) && scopes.length <= MAX_SCOPES && scopes.every((s) => typeof s === 'string' && SCOPE.test(s))) {
+    if (
+      keys.length === 1 &&
+      keys[0] === 'scopes' &&
+      Array.isArray(scopes) &&
+      scopes.length <= MAX_SCOPES &&
+      scopes.every((s) => typeof s === 'string' && SCOPE.test(s))
+    ) {
       return scopes as string[];
     }
   }

@@ -7,7 +7,20 @@ describe('provider catalog', () => {
   const entry = (id: string) => catalog.get(id)!;
 
   it('has Google, Microsoft, Salesforce ×3, GitHub ×2, Slack ×2, ten more and custom-oauth2', () => {
-    expect(catalog.ids()).toEqual(expect.arrayContaining(['google', 'microsoft', 'salesforce', 'salesforce-sandbox', 'salesforce-mydomain', 'github', 'github-app', 'slack', 'slack-user', 'custom-oauth2']));
+    expect(catalog.ids()).toEqual(
+      expect.arrayContaining([
+        'google',
+        'microsoft',
+        'salesforce',
+        'salesforce-sandbox',
+        'salesforce-mydomain',
+        'github',
+        'github-app',
+        'slack',
+        'slack-user',
+        'custom-oauth2',
+      ]),
+    );
     const more = ['atlassian', 'hubspot', 'notion', 'zoom', 'dropbox', 'box', 'linear', 'asana', 'zendesk', 'intercom'];
     expect(catalog.ids()).toEqual(expect.arrayContaining(more));
     expect(catalog.ids().length).toBeGreaterThanOrEqual(20);
@@ -15,7 +28,10 @@ describe('provider catalog', () => {
 
   it('every built-in entry says whether a refresh may narrow the scope set, with its source (issue 14)', () => {
     for (const input of BUILT_IN_ENTRIES.filter((e) => e.id !== 'custom-oauth2')) {
-      expect(input.downscope).toEqual({ onRefresh: expect.any(Boolean), source: expect.stringMatching(/^[a-z0-9.-]+\.[a-z]{2,}[/ ]|^help\.|^docs\.|^api\./) });
+      expect(input.downscope).toEqual({
+        onRefresh: expect.any(Boolean),
+        source: expect.stringMatching(/^[a-z0-9.-]+\.[a-z]{2,}[/ ]|^help\.|^docs\.|^api\./),
+      });
     }
     // Documented: Microsoft (rotates: the refresher commits the new refresh token) and Dropbox.
     expect(catalog.ids().filter((id) => entry(id).downscope.onRefresh)).toEqual(['microsoft', 'dropbox']);
@@ -30,7 +46,10 @@ describe('provider catalog', () => {
     expect(entry('microsoft').scopes.required).toContain('offline_access');
     expect(entry('microsoft').refresh.rotation).toBe('always');
     expect(entry('microsoft').metadata).toEqual({ tid: 'id_token_claims.tid', oid: 'id_token_claims.oid' });
-    expect(entry('salesforce').expiry).toEqual({ whenMissing: { assumeSeconds: 900, param: 'session_timeout_seconds' }, issuedAt: { path: 'issued_at', unit: 'ms' } });
+    expect(entry('salesforce').expiry).toEqual({
+      whenMissing: { assumeSeconds: 900, param: 'session_timeout_seconds' },
+      issuedAt: { path: 'issued_at', unit: 'ms' },
+    });
     expect(entry('salesforce').metadata).toEqual({ instance_url: 'instance_url', id: 'id', issued_at: 'issued_at' });
     expect(entry('salesforce').refresh.rotation).toBe('optional');
     expect(entry('github').response.scopeSeparator).toBe(',');
@@ -50,14 +69,22 @@ describe('provider catalog', () => {
 
   it('fills templated URLs from validated parameters (Microsoft tenant, Salesforce hosts, Zendesk subdomain, {client_id})', () => {
     expect(catalog.resolve('microsoft', {}, 'c').tokenUrl).toBe('https://login.microsoftonline.com/common/oauth2/v2.0/token');
-    expect(catalog.resolve('microsoft', { params: { tenant: '72f988bf-86f1-41af-91ab-2d7cd011db47' } }, 'c').authorizeUrl).toBe('https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/oauth2/v2.0/authorize');
+    expect(catalog.resolve('microsoft', { params: { tenant: '72f988bf-86f1-41af-91ab-2d7cd011db47' } }, 'c').authorizeUrl).toBe(
+      'https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/oauth2/v2.0/authorize',
+    );
     expect(catalog.resolve('salesforce', {}, 'c').tokenUrl).toBe('https://login.salesforce.com/services/oauth2/token');
     expect(catalog.resolve('salesforce-sandbox', {}, 'c').tokenUrl).toBe('https://test.salesforce.com/services/oauth2/token');
-    expect(catalog.resolve('salesforce', { params: { login_host: 'acme.my.salesforce.com' } }, 'c').revocationUrl).toBe('https://acme.my.salesforce.com/services/oauth2/revoke');
-    expect(catalog.resolve('salesforce-mydomain', { params: { my_domain: 'acme--dev.sandbox' } }, 'c').tokenUrl).toBe('https://acme--dev.sandbox.my.salesforce.com/services/oauth2/token');
+    expect(catalog.resolve('salesforce', { params: { login_host: 'acme.my.salesforce.com' } }, 'c').revocationUrl).toBe(
+      'https://acme.my.salesforce.com/services/oauth2/revoke',
+    );
+    expect(catalog.resolve('salesforce-mydomain', { params: { my_domain: 'acme--dev.sandbox' } }, 'c').tokenUrl).toBe(
+      'https://acme--dev.sandbox.my.salesforce.com/services/oauth2/token',
+    );
     expect(catalog.resolve('salesforce', { params: { session_timeout_seconds: '7200' } }, 'c').assumedLifetimeSeconds).toBe(7200);
     expect(catalog.resolve('zendesk', { params: { subdomain: 'acme' } }, 'c').tokenUrl).toBe('https://acme.zendesk.com/oauth/tokens');
-    expect(catalog.resolve('github', {}, 'Iv1.8a61f9b3a7aba766').revocationUrl).toBe('https://api.github.com/applications/Iv1.8a61f9b3a7aba766/grant');
+    expect(catalog.resolve('github', {}, 'Iv1.8a61f9b3a7aba766').revocationUrl).toBe(
+      'https://api.github.com/applications/Iv1.8a61f9b3a7aba766/grant',
+    );
     expect(catalog.resolve('microsoft', { scopes: ['Mail.Read'] }, 'c').scopes).toEqual(['Mail.Read', 'offline_access']);
   });
 
@@ -71,8 +98,16 @@ describe('provider catalog', () => {
     ['google', { params: { tenant: 'x' } }, 'params.tenant'],
     ['custom-oauth2', { authorize_url: 'https://a.example' }, 'token_url'],
     ['custom-oauth2', { authorize_url: 'https://a', token_url: 'https://t', provider_options: { nope: 1 } }, 'provider_options'],
-    ['custom-oauth2', { authorize_url: 'https://a', token_url: 'https://t', provider_options: { authorize_params: { state: 'fixed' } } }, 'provider_options.authorize_params'],
-    ['custom-oauth2', { authorize_url: 'https://a', token_url: 'https://t', provider_options: { metadata: { refresh_token: 'refresh_token' } } }, 'provider_options.metadata.refresh_token'],
+    [
+      'custom-oauth2',
+      { authorize_url: 'https://a', token_url: 'https://t', provider_options: { authorize_params: { state: 'fixed' } } },
+      'provider_options.authorize_params',
+    ],
+    [
+      'custom-oauth2',
+      { authorize_url: 'https://a', token_url: 'https://t', provider_options: { metadata: { refresh_token: 'refresh_token' } } },
+      'provider_options.metadata.refresh_token',
+    ],
     ['nope', {}, 'provider'],
   ])('%s with %j is refused, naming %s', (provider, config, field) => {
     expect(catalog.check(provider, config as Record<string, unknown>).map((e) => e.field)).toContain(field);
@@ -89,7 +124,13 @@ describe('provider catalog', () => {
   });
 
   it('a refresh response overrides only the paths it names: Slack user scopes stay comma-separated on refresh', () => {
-    expect(entry('slack-user').refreshResponse).toEqual({ accessToken: 'access_token', refreshToken: 'refresh_token', expiresIn: 'expires_in', scope: 'scope', tokenType: 'token_type' });
+    expect(entry('slack-user').refreshResponse).toEqual({
+      accessToken: 'access_token',
+      refreshToken: 'refresh_token',
+      expiresIn: 'expires_in',
+      scope: 'scope',
+      tokenType: 'token_type',
+    });
     expect({ ...entry('slack-user').response, ...entry('slack-user').refreshResponse }.scopeSeparator).toBe(',');
   });
 

@@ -8,8 +8,27 @@ import { issuesOf, ProviderEntry, ProviderEntryInput, providerEntrySchema, REFRE
 export const API_KEY_PROVIDER = 'api_key';
 
 export const BUILT_IN_ENTRIES: readonly ProviderEntryInput[] = [
-  google, microsoft, salesforceProduction, salesforceSandbox, salesforceMyDomain, github, githubApp, slack, slackUser,
-  atlassian, hubspot, notion, zoom, dropbox, box, linear, asana, zendesk, intercom, gitlab, customEntryBase,
+  google,
+  microsoft,
+  salesforceProduction,
+  salesforceSandbox,
+  salesforceMyDomain,
+  github,
+  githubApp,
+  slack,
+  slackUser,
+  atlassian,
+  hubspot,
+  notion,
+  zoom,
+  dropbox,
+  box,
+  linear,
+  asana,
+  zendesk,
+  intercom,
+  gitlab,
+  customEntryBase,
 ];
 
 /** An entry with its URLs filled in for one integration. */
@@ -76,7 +95,8 @@ export class ProviderCatalog {
       this.resolve(provider, config, String(config.client_id ?? 'client'));
       return [];
     } catch (err) {
-      if (err instanceof DomainError) return (err.details.extra?.errors as FieldError[] | undefined) ?? [{ field: 'provider', message: err.detail }];
+      if (err instanceof DomainError)
+        return (err.details.extra?.errors as FieldError[] | undefined) ?? [{ field: 'provider', message: err.detail }];
       throw err;
     }
   }
@@ -89,7 +109,8 @@ export class ProviderCatalog {
     if (provider === CUSTOM_PROVIDER) return this.resolveCustom(config, errors);
     const params = resolveParams(base, config.params, errors);
     if (errors.length) throw invalid(errors);
-    const fill = (url: string) => url.replace(/\{([a-z_]+)\}/g, (_m, name: string) => (name === 'client_id' ? encodeURIComponent(clientId) : params[name]));
+    const fill = (url: string) =>
+      url.replace(/\{([a-z_]+)\}/g, (_m, name: string) => (name === 'client_id' ? encodeURIComponent(clientId) : params[name]));
     return {
       entry: base,
       custom: false,
@@ -105,8 +126,10 @@ export class ProviderCatalog {
 
   private resolveCustom(config: Record<string, unknown>, errors: FieldError[]): ResolvedProvider {
     const parsed = customOptionsSchema.safeParse(config.provider_options ?? {});
-    if (!parsed.success) for (const i of issuesOf(parsed.error)) errors.push({ field: ['provider_options', ...i.path].join('.'), message: i.message });
-    for (const field of ['authorize_url', 'token_url'] as const) if (typeof config[field] !== 'string') errors.push({ field, message: 'is required for custom-oauth2' });
+    if (!parsed.success)
+      for (const i of issuesOf(parsed.error)) errors.push({ field: ['provider_options', ...i.path].join('.'), message: i.message });
+    for (const field of ['authorize_url', 'token_url'] as const)
+      if (typeof config[field] !== 'string') errors.push({ field, message: 'is required for custom-oauth2' });
     if (errors.length || !parsed.success) throw invalid(errors);
     const o = parsed.data;
     const entry = validateEntry(customEntry(o, typeof config.revocation_url === 'string'));
@@ -128,11 +151,13 @@ function resolveParams(entry: ProviderEntry, raw: unknown, errors: FieldError[])
   const given = raw && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {};
   if (raw !== undefined && given !== raw) errors.push({ field: 'params', message: 'must be an object of strings' });
   const out: Record<string, string> = {};
-  for (const name of Object.keys(given)) if (!entry.params[name]) errors.push({ field: `params.${name}`, message: `is not a parameter of ${entry.id}` });
+  for (const name of Object.keys(given))
+    if (!entry.params[name]) errors.push({ field: `params.${name}`, message: `is not a parameter of ${entry.id}` });
   for (const [name, spec] of Object.entries(entry.params)) {
     const value = given[name] ?? spec.default;
     if (value === undefined) errors.push({ field: `params.${name}`, message: `is required: ${spec.description}` });
-    else if (typeof value !== 'string' || !new RegExp(spec.pattern).test(value) || !URL_SAFE_VALUE.test(value)) errors.push({ field: `params.${name}`, message: `must match ${spec.pattern}` });
+    else if (typeof value !== 'string' || !new RegExp(spec.pattern).test(value) || !URL_SAFE_VALUE.test(value))
+      errors.push({ field: `params.${name}`, message: `must match ${spec.pattern}` });
     else out[name] = value;
   }
   return out;
@@ -150,7 +175,9 @@ function lifetime(entry: ProviderEntry, params: Record<string, string>): number 
 }
 
 function invalid(errors: FieldError[]): DomainError {
-  return new DomainError('validation_failed', `Invalid provider settings: ${[...new Set(errors.map((e) => e.field))].join(', ')}`, { extra: { errors } });
+  return new DomainError('validation_failed', `Invalid provider settings: ${[...new Set(errors.map((e) => e.field))].join(', ')}`, {
+    extra: { errors },
+  });
 }
 
 /**
@@ -165,18 +192,26 @@ export function downscopable(entry: ProviderEntry): boolean {
 /** Schema, placeholders, parameter patterns, reserved authorize parameters: all checked at load. */
 export function validateEntry(input: ProviderEntryInput): ProviderEntry {
   const parsed = providerEntrySchema.safeParse(input);
-  if (!parsed.success) throw new Error(`provider catalog: ${String(input.id)}: ${issuesOf(parsed.error).map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
+  if (!parsed.success)
+    throw new Error(
+      `provider catalog: ${String(input.id)}: ${issuesOf(parsed.error)
+        .map((i) => `${i.path.join('.')} ${i.message}`)
+        .join('; ')}`,
+    );
   const e = parsed.data;
   const fail = (why: string): never => {
     throw new Error(`provider catalog: ${e.id}: ${why}`);
   };
   const urls = [e.authorizeUrl, e.tokenUrl, e.issuer, e.revocation?.url, e.identity.source === 'userinfo' ? e.identity.url : undefined];
-  for (const url of urls) for (const m of (url ?? '').matchAll(/\{([a-z_]+)\}/g)) if (m[1] !== 'client_id' && !e.params[m[1]]) fail(`undeclared URL parameter {${m[1]}}`);
+  for (const url of urls)
+    for (const m of (url ?? '').matchAll(/\{([a-z_]+)\}/g))
+      if (m[1] !== 'client_id' && !e.params[m[1]]) fail(`undeclared URL parameter {${m[1]}}`);
   for (const [name, p] of Object.entries(e.params)) {
     if (!p.pattern.startsWith('^') || !p.pattern.endsWith('$')) fail(`params.${name}: pattern must be anchored`);
     if (p.default !== undefined && !new RegExp(p.pattern).test(p.default)) fail(`params.${name}: default does not match its pattern`);
   }
-  for (const k of Object.keys(e.authorizeParams)) if (RESERVED_PARAMS.includes(k) || k === e.scopes.param) fail(`authorizeParams.${k} is set by the flow`);
+  for (const k of Object.keys(e.authorizeParams))
+    if (RESERVED_PARAMS.includes(k) || k === e.scopes.param) fail(`authorizeParams.${k} is set by the flow`);
   const m = e.expiry.whenMissing;
   if (m !== 'never' && m.param && !e.params[m.param]) fail(`expiry.whenMissing.param ${m.param} is not declared`);
   return deepFreeze(e);

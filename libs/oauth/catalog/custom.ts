@@ -31,19 +31,34 @@ export const customOptionsSchema = z
     authorize_params: z
       .record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/), z.string().max(512))
       .refine((o) => Object.keys(o).length <= 20, 'at most 20 parameters')
-      .refine((o) => !Object.keys(o).some((k) => RESERVED_PARAMS.includes(k)), 'must not set response_type, client_id, redirect_uri, state, scope or PKCE parameters')
+      .refine(
+        (o) => !Object.keys(o).some((k) => RESERVED_PARAMS.includes(k)),
+        'must not set response_type, client_id, redirect_uri, state, scope or PKCE parameters',
+      )
       .optional(),
     metadata: z
-      .record(z.string().regex(/^[a-z][a-z0-9_]{0,39}$/).refine((n) => !/token|secret|password|signature|webhook_url/.test(n), 'must not name a secret'), readablePath)
+      .record(
+        z
+          .string()
+          .regex(/^[a-z][a-z0-9_]{0,39}$/)
+          .refine((n) => !/token|secret|password|signature|webhook_url/.test(n), 'must not name a secret'),
+        readablePath,
+      )
       .refine((o) => Object.keys(o).length <= 20, 'at most 20 fields')
       .optional(),
     /** Seconds a token is assumed valid when the response has no `expires_in`; null = never expires. */
     expires_in_when_missing: z.number().int().min(60).max(31_536_000).nullable().optional(),
-    issued_at: z.object({ path, unit: z.enum(['s', 'ms']) }).strict().optional(),
+    issued_at: z
+      .object({ path, unit: z.enum(['s', 'ms']) })
+      .strict()
+      .optional(),
     refresh_rotation: z.enum(['never', 'always', 'optional']).optional(),
     /** Seconds the provider still accepts a rotated-away refresh token (its reuse interval); 0 or absent = none. */
     refresh_reuse_grace_seconds: z.number().int().min(0).max(3600).optional(),
-    terminal_errors: z.array(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/)).max(20).optional(),
+    terminal_errors: z
+      .array(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/))
+      .max(20)
+      .optional(),
     identity: identitySchema.optional(),
     scope_descriptions: z.record(z.string().max(256), z.string().max(200)).optional(),
     /** The provider honours `scope` on a refresh_token grant (RFC 6749 §6) with a token for only that set. Default false: refuse. */
@@ -76,9 +91,20 @@ export function customEntry(o: CustomOptions, withRevocation: boolean): Provider
       ...(o.issued_at ? { issuedAt: o.issued_at } : {}),
     },
     identity: o.identity ?? { source: 'none' },
-    downscope: { onRefresh: o.downscope_on_refresh ?? false, source: 'provider_options.downscope_on_refresh of the integration (the tenant admin)' },
+    downscope: {
+      onRefresh: o.downscope_on_refresh ?? false,
+      source: 'provider_options.downscope_on_refresh of the integration (the tenant admin)',
+    },
     // RFC 7009 at the integration's revocation_url, authenticated like the token endpoint.
-    ...(withRevocation ? { revocation: { url: 'https://custom.invalid/revoke', token: 'refresh_token', clientAuth: o.token_auth_method ?? 'client_secret_basic' } } : {}),
+    ...(withRevocation
+      ? {
+          revocation: {
+            url: 'https://custom.invalid/revoke',
+            token: 'refresh_token',
+            clientAuth: o.token_auth_method ?? 'client_secret_basic',
+          },
+        }
+      : {}),
   };
 }
 

@@ -26,7 +26,10 @@ const templatedUrl = z.string().regex(/^https:\/\/[A-Za-z0-9.{}_-]+(:[0-9]+)?(\/
 const clientAuth = z.enum(['client_secret_basic', 'client_secret_post', 'none']);
 const separator = z.enum([' ', ',']);
 /** Metadata names are plain identifiers and may never name a secret (they are stored and released in clear). */
-const metadataName = z.string().regex(/^[a-z][a-z0-9_]{0,39}$/).refine((n) => !/token|secret|password|signature|webhook_url/.test(n), 'must not name a secret');
+const metadataName = z
+  .string()
+  .regex(/^[a-z][a-z0-9_]{0,39}$/)
+  .refine((n) => !/token|secret|password|signature|webhook_url/.test(n), 'must not name a secret');
 
 export const responseShapeSchema = z
   .object({
@@ -48,7 +51,16 @@ export const responseShapeSchema = z
  * Zod 4 applies defaults inside optional fields, which would reset every path `response` changed.
  */
 const responseOverridesSchema = z
-  .object({ accessToken: path, refreshToken: path, expiresIn: path, refreshTokenExpiresIn: path, scope: path, scopeSeparator: separator, tokenType: path, okFlag: path })
+  .object({
+    accessToken: path,
+    refreshToken: path,
+    expiresIn: path,
+    refreshTokenExpiresIn: path,
+    scope: path,
+    scopeSeparator: separator,
+    tokenType: path,
+    okFlag: path,
+  })
   .partial()
   .strict();
 
@@ -68,7 +80,10 @@ export const revocationSchema = z
     token: z.enum(['refresh_token', 'access_token']).default('refresh_token'),
     /** RFC 7009 is `form`; GitHub takes JSON; Dropbox, Linear and Zendesk a bearer header. */
     tokenIn: z.enum(['form', 'json', 'bearer']).default('form'),
-    tokenParam: z.string().regex(/^[a-z_]+$/).default('token'),
+    tokenParam: z
+      .string()
+      .regex(/^[a-z_]+$/)
+      .default('token'),
     hint: z.boolean().default(true),
     clientAuth: clientAuth.default('none'),
   })
@@ -86,7 +101,12 @@ export const providerEntrySchema = z
     displayName: z.string().min(1).max(80),
     docs: z.string().url().optional(),
     /** Values an integration supplies (`params`): URL template parts, tunables. Anchored patterns. */
-    params: z.record(z.string().regex(/^[a-z_]+$/), z.object({ pattern: z.string(), default: z.string().optional(), description: z.string() }).strict()).default({}),
+    params: z
+      .record(
+        z.string().regex(/^[a-z_]+$/),
+        z.object({ pattern: z.string(), default: z.string().optional(), description: z.string() }).strict(),
+      )
+      .default({}),
     authorizeUrl: templatedUrl,
     tokenUrl: templatedUrl,
     /** Expected `iss` (RFC 9207) when the provider sends one; `requireIss` rejects responses without it. */
@@ -99,7 +119,10 @@ export const providerEntrySchema = z
         required: z.array(z.string()).default([]),
         separator: separator.default(' '),
         /** The authorize parameter that carries them (Slack user tokens: `user_scope`). */
-        param: z.string().regex(/^[a-z_]+$/).default('scope'),
+        param: z
+          .string()
+          .regex(/^[a-z_]+$/)
+          .default('scope'),
         descriptions: z.record(z.string(), z.string()).default({}),
       })
       .strict(),
@@ -142,8 +165,14 @@ export const providerEntrySchema = z
     /** What "expired" means without `expires_in`: never (GitHub OAuth Apps), or an assumed lifetime. */
     expiry: z
       .object({
-        whenMissing: z.union([z.literal('never'), z.object({ assumeSeconds: z.number().int().min(60), param: z.string().optional() }).strict()]),
-        issuedAt: z.object({ path, unit: z.enum(['s', 'ms']) }).strict().optional(),
+        whenMissing: z.union([
+          z.literal('never'),
+          z.object({ assumeSeconds: z.number().int().min(60), param: z.string().optional() }).strict(),
+        ]),
+        issuedAt: z
+          .object({ path, unit: z.enum(['s', 'ms']) })
+          .strict()
+          .optional(),
       })
       .strict(),
     identity: identitySchema.default({ source: 'none' }),
@@ -163,7 +192,9 @@ export const providerEntrySchema = z
  * record" with the key's own issues nested (e.g. "must not name a secret"): those are the ones to show.
  */
 export function issuesOf(error: z.ZodError): Array<{ path: PropertyKey[]; message: string }> {
-  return error.issues.flatMap((i) => (i.code === 'invalid_key' ? i.issues.map((k) => ({ path: i.path, message: k.message })) : [{ path: i.path, message: i.message }]));
+  return error.issues.flatMap((i) =>
+    i.code === 'invalid_key' ? i.issues.map((k) => ({ path: i.path, message: k.message })) : [{ path: i.path, message: i.message }],
+  );
 }
 
 export type ProviderEntry = z.infer<typeof providerEntrySchema>;

@@ -17,7 +17,10 @@ export class OutboundPolicy {
 
   constructor(allowHosts: readonly string[] = []) {
     for (const raw of allowHosts) {
-      const entry = raw.trim().toLowerCase().replace(/^\[|\]$/g, '');
+      const entry = raw
+        .trim()
+        .toLowerCase()
+        .replace(/^\[|\]$/g, '');
       const [addr, bits] = entry.split('/');
       const family = isIP(addr);
       if (family && bits !== undefined) this.allowed.addSubnet(addr, Number(bits), family === 4 ? 'ipv4' : 'ipv6');
@@ -57,5 +60,8 @@ export class OutboundPolicy {
 
 /** Lower-case, without IPv6 brackets or a trailing dot. */
 export function normalizeHost(host: string): string {
-  return host.toLowerCase().replace(/^\[|\]$/g, '').replace(/\.$/, '');
+  return host
+    .toLowerCase()
+    .replace(/^\[|\]$/g, '')
+    .replace(/\.$/, '');
 }

@@ -17,7 +17,8 @@ describe('ProviderHttpClient', () => {
       hits.push(req.url!);
       if (req.url === '/redirect') res.writeHead(302, { location: `http://127.0.0.1:${port}/internal` }).end();
       else if (req.url === '/big') res.end(Buffer.alloc(300 * 1024, 'a'));
-      else if (req.url === '/hang') return; // never answers
+      else if (req.url === '/hang')
+        return; // never answers
       else res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
     });
     servers.push(server);
@@ -27,7 +28,12 @@ describe('ProviderHttpClient', () => {
   afterAll(() => servers.forEach((s) => s.closeAllConnections?.() ?? s.close()));
   beforeEach(() => (hits = []));
 
-  const names: Record<string, string[]> = { 'rebind.test': ['93.184.216.34', '127.0.0.1'], 'idp.internal': ['127.0.0.1'], 'meta.test': ['169.254.169.254'], 'mapped.test': ['::ffff:7f00:1'] };
+  const names: Record<string, string[]> = {
+    'rebind.test': ['93.184.216.34', '127.0.0.1'],
+    'idp.internal': ['127.0.0.1'],
+    'meta.test': ['169.254.169.254'],
+    'mapped.test': ['::ffff:7f00:1'],
+  };
   const resolve: ResolveAll = async (host) => {
     if (!names[host]) throw new Error('ENOTFOUND');
     return names[host].map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
@@ -77,7 +83,12 @@ describe('ProviderHttpClient', () => {
 
   it('a failed call names the failure and the host, never the path, query, headers or body (SECURITY 26)', async () => {
     const err = await client(['127.0.0.1'])
-      .request({ method: 'POST', url: 'http://127.0.0.1:9/token?code=code-canary', headers: { authorization: 'Basic auth-canary' }, body: 'client_secret=secret-canary' })
+      .request({
+        method: 'POST',
+        url: 'http://127.0.0.1:9/token?code=code-canary',
+        headers: { authorization: 'Basic auth-canary' },
+        body: 'client_secret=secret-canary',
+      })
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OutboundError);
     const rendered = `${String(err)} ${(err as Error).stack} ${inspect(err, { showHidden: true, depth: 10 })} ${JSON.stringify(err)}`;

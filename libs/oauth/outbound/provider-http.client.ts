@@ -45,7 +45,9 @@ export interface ProviderHttpOptions {
 }
 
 const systemResolve: ResolveAll = (hostname) =>
-  new Promise((resolve, reject) => dnsLookup(hostname, { all: true, verbatim: true }, (err, addrs) => (err ? reject(err) : resolve(addrs))));
+  new Promise((resolve, reject) =>
+    dnsLookup(hostname, { all: true, verbatim: true }, (err, addrs) => (err ? reject(err) : resolve(addrs))),
+  );
 
 class BlockedAddress extends Error {
   readonly code = 'EBLOCKED';
@@ -110,7 +112,12 @@ export class ProviderHttpClient {
           });
           res.on('end', () => {
             clearTimeout(timer);
-            resolve({ status: res.statusCode ?? 0, headers: res.headers, contentType: String(res.headers['content-type'] ?? ''), body: Buffer.concat(chunks) });
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              contentType: String(res.headers['content-type'] ?? ''),
+              body: Buffer.concat(chunks),
+            });
           });
           res.on('error', () => fail('network'));
         },
@@ -166,7 +173,10 @@ export class ProviderHttpClient {
           if (options.all) callback(null, usable);
           else callback(null, usable[0].address, usable[0].family);
         },
-        (err: OutboundError) => callback(err.kind === 'blocked' ? new BlockedAddress('blocked') : Object.assign(new Error('lookup failed'), { code: 'ENOTFOUND' })),
+        (err: OutboundError) =>
+          callback(
+            err.kind === 'blocked' ? new BlockedAddress('blocked') : Object.assign(new Error('lookup failed'), { code: 'ENOTFOUND' }),
+          ),
       );
     };
   }

@@ -17,7 +17,12 @@ export interface SpecialRange {
   reachability: Reachability;
 }
 
-const r = (prefix: string, bits: number, name: string, reachability: Reachability = 'not_global'): SpecialRange => ({ prefix, bits, name, reachability });
+const r = (prefix: string, bits: number, name: string, reachability: Reachability = 'not_global'): SpecialRange => ({
+  prefix,
+  bits,
+  name,
+  reachability,
+});
 
 export const IPV4_SPECIAL: readonly SpecialRange[] = [
   r('0.0.0.0', 8, '"This network" (RFC 791)'),

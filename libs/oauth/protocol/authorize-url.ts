@@ -5,7 +5,10 @@ import type { ResolvedProvider } from '../catalog/catalog';
  * then the flow's own, which an entry cannot override (the catalog refuses entries that try).
  * `code_challenge_method` is always S256 when PKCE is on (SECURITY 15).
  */
-export function authorizeUrl(p: ResolvedProvider, a: { clientId: string; redirectUri: string; state: string; codeChallenge: string | null; scopes?: string[] }): string {
+export function authorizeUrl(
+  p: ResolvedProvider,
+  a: { clientId: string; redirectUri: string; state: string; codeChallenge: string | null; scopes?: string[] },
+): string {
   const url = new URL(p.authorizeUrl);
   for (const [k, v] of Object.entries(p.entry.authorizeParams)) url.searchParams.set(k, v);
   url.searchParams.set('response_type', 'code');

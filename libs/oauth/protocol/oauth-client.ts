@@ -21,17 +21,44 @@ export type RevocationOutcome = 'revoked' | 'not_supported' | 'no_token' | 'fail
 export class OAuthClient {
   constructor(private readonly http: ProviderHttpClient) {}
 
-  async exchangeCode(p: ResolvedProvider, client: ClientCredentials, a: { code: string; redirectUri: string; codeVerifier: string | null }, now = new Date()): Promise<ParsedGrant> {
+  async exchangeCode(
+    p: ResolvedProvider,
+    client: ClientCredentials,
+    a: { code: string; redirectUri: string; codeVerifier: string | null },
+    now = new Date(),
+  ): Promise<ParsedGrant> {
     const params: Record<string, string> = { grant_type: 'authorization_code', code: a.code, redirect_uri: a.redirectUri };
     if (a.codeVerifier) params.code_verifier = a.codeVerifier;
     const res = await this.tokenCall(p, client, params);
-    return parseTokenResponse(res, { entry: p.entry, kind: 'code', requestedScopes: p.scopes, assumedLifetimeSeconds: p.assumedLifetimeSeconds, clientId: client.clientId, issuer: p.issuer, now });
+    return parseTokenResponse(res, {
+      entry: p.entry,
+      kind: 'code',
+      requestedScopes: p.scopes,
+      assumedLifetimeSeconds: p.assumedLifetimeSeconds,
+      clientId: client.clientId,
+      issuer: p.issuer,
+      now,
+    });
   }
 
   /** A refresh. `granted` stands for the scopes when the response does not list them. */
-  async refresh(p: ResolvedProvider, client: ClientCredentials, refreshToken: Secret, granted: string[], now = new Date()): Promise<ParsedGrant> {
+  async refresh(
+    p: ResolvedProvider,
+    client: ClientCredentials,
+    refreshToken: Secret,
+    granted: string[],
+    now = new Date(),
+  ): Promise<ParsedGrant> {
     const res = await this.tokenCall(p, client, { grant_type: 'refresh_token', refresh_token: refreshToken.reveal() });
-    return parseTokenResponse(res, { entry: p.entry, kind: 'refresh', requestedScopes: granted, assumedLifetimeSeconds: p.assumedLifetimeSeconds, clientId: client.clientId, issuer: p.issuer, now });
+    return parseTokenResponse(res, {
+      entry: p.entry,
+      kind: 'refresh',
+      requestedScopes: granted,
+      assumedLifetimeSeconds: p.assumedLifetimeSeconds,
+      clientId: client.clientId,
+      issuer: p.issuer,
+      now,
+    });
   }
 
   /**
@@ -39,13 +66,35 @@ export class OAuthClient {
    * The answer's scopes are the provider's `scope` (or `scopes` when it omits it, RFC 6749 §5.1);
    * the caller checks them against what it asked for.
    */
-  async refreshNarrowed(p: ResolvedProvider, client: ClientCredentials, refreshToken: Secret, scopes: string[], now = new Date()): Promise<ParsedGrant> {
-    const res = await this.tokenCall(p, client, { grant_type: 'refresh_token', refresh_token: refreshToken.reveal(), scope: scopes.join(p.entry.scopes.separator) });
-    return parseTokenResponse(res, { entry: p.entry, kind: 'refresh', requestedScopes: scopes, assumedLifetimeSeconds: p.assumedLifetimeSeconds, clientId: client.clientId, issuer: p.issuer, now });
+  async refreshNarrowed(
+    p: ResolvedProvider,
+    client: ClientCredentials,
+    refreshToken: Secret,
+    scopes: string[],
+    now = new Date(),
+  ): Promise<ParsedGrant> {
+    const res = await this.tokenCall(p, client, {
+      grant_type: 'refresh_token',
+      refresh_token: refreshToken.reveal(),
+      scope: scopes.join(p.entry.scopes.separator),
+    });
+    return parseTokenResponse(res, {
+      entry: p.entry,
+      kind: 'refresh',
+      requestedScopes: scopes,
+      assumedLifetimeSeconds: p.assumedLifetimeSeconds,
+      clientId: client.clientId,
+      issuer: p.issuer,
+      now,
+    });
   }
 
   /** Revokes the grant where the entry has an endpoint. Never throws: disconnect goes on either way. */
-  async revoke(p: ResolvedProvider, client: ClientCredentials, tokens: { access: Secret | null; refresh: Secret | null }): Promise<RevocationOutcome> {
+  async revoke(
+    p: ResolvedProvider,
+    client: ClientCredentials,
+    tokens: { access: Secret | null; refresh: Secret | null },
+  ): Promise<RevocationOutcome> {
     const r = p.entry.revocation;
     if (!r || !p.revocationUrl) return 'not_supported';
     const token = r.token === 'refresh_token' ? (tokens.refresh ?? tokens.access) : (tokens.access ?? tokens.refresh);
@@ -57,7 +106,11 @@ export class OAuthClient {
     else fields = { [r.tokenParam]: token.reveal(), ...(r.hint ? { token_type_hint: kind } : {}) };
     if (r.tokenIn !== 'bearer') fields = authenticate(r.clientAuth, client, headers, fields);
     try {
-      const res = await this.http.request({ method: r.method, url: p.revocationUrl, ...encode(r.tokenIn === 'json' ? 'json' : 'form', fields, headers, r.tokenIn === 'bearer' && r.method === 'DELETE') });
+      const res = await this.http.request({
+        method: r.method,
+        url: p.revocationUrl,
+        ...encode(r.tokenIn === 'json' ? 'json' : 'form', fields, headers, r.tokenIn === 'bearer' && r.method === 'DELETE'),
+      });
       const body = safeJson(res);
       const ok = res.status >= 200 && res.status < 300 && !(p.entry.response.okFlag && body?.[p.entry.response.okFlag] === false);
       return ok ? 'revoked' : 'failed';
@@ -70,7 +123,11 @@ export class OAuthClient {
   async userinfo(p: ResolvedProvider, accessToken: Secret): Promise<{ subject: string | null; email: string | null }> {
     const id = p.entry.identity;
     if (id.source !== 'userinfo' || !p.userinfoUrl) return { subject: null, email: null };
-    const res = await this.call({ method: 'GET', url: p.userinfoUrl, headers: { accept: 'application/json', authorization: `Bearer ${accessToken.reveal()}` } });
+    const res = await this.call({
+      method: 'GET',
+      url: p.userinfoUrl,
+      headers: { accept: 'application/json', authorization: `Bearer ${accessToken.reveal()}` },
+    });
     const doc = res.status === 200 ? safeJson(res) : undefined;
     if (!doc) throw new ProviderError(res.status === 401 ? 'terminal' : 'transient', 'userinfo_failed', res.status);
     return { subject: stringAt(doc, id.subject) ?? null, email: id.email ? (stringAt(doc, id.email) ?? null) : null };
@@ -95,13 +152,19 @@ export class OAuthClient {
 }
 
 /** Client authentication at the token endpoint (RFC 6749 §2.3.1): Basic with form-encoded parts, or in the body. */
-function authenticate(method: ClientAuthMethod, c: ClientCredentials, headers: Record<string, string>, fields: Record<string, string>): Record<string, string> {
+function authenticate(
+  method: ClientAuthMethod,
+  c: ClientCredentials,
+  headers: Record<string, string>,
+  fields: Record<string, string>,
+): Record<string, string> {
   if (method === 'client_secret_basic' && c.clientSecret) {
     const enc = (s: string) => new URLSearchParams({ v: s }).toString().slice(2);
     headers.authorization = `Basic ${Buffer.from(`${enc(c.clientId)}:${enc(c.clientSecret.reveal())}`).toString('base64')}`;
     return fields;
   }
-  if (method === 'client_secret_post' && c.clientSecret) return { ...fields, client_id: c.clientId, client_secret: c.clientSecret.reveal() };
+  if (method === 'client_secret_post' && c.clientSecret)
+    return { ...fields, client_id: c.clientId, client_secret: c.clientSecret.reveal() };
   return { ...fields, client_id: c.clientId };
 }
 

@@ -3,7 +3,7 @@ import { OTHER_PROVIDER_ERROR, providerErrorCode, STANDARD_PROVIDER_ERRORS } fro
 
 /** SECURITY 44: a provider's `error` value maps onto a closed set. */
 describe('providerErrorCode', () => {
-  it('keeps the standard codes and the entry\'s known ones (Slack puts its own in `error`)', () => {
+  it("keeps the standard codes and the entry's known ones (Slack puts its own in `error`)", () => {
     for (const code of STANDARD_PROVIDER_ERRORS) expect(providerErrorCode(code)).toBe(code);
     expect(providerErrorCode('invalid_refresh_token', ['invalid_refresh_token', 'token_revoked'])).toBe('invalid_refresh_token');
     expect(providerErrorCode('invalid_refresh_token')).toBe(OTHER_PROVIDER_ERROR);

@@ -44,7 +44,9 @@ function response(c: RecordedCase): ProviderResponse {
   let text = c.raw;
   if (text === undefined) {
     const { id_token_claims, ...body } = c.body ?? {};
-    text = JSON.stringify(id_token_claims ? { ...body, id_token: `${b64({ alg: 'RS256', kid: 'k' })}.${b64(id_token_claims)}.c2ln` } : body);
+    text = JSON.stringify(
+      id_token_claims ? { ...body, id_token: `${b64({ alg: 'RS256', kid: 'k' })}.${b64(id_token_claims)}.c2ln` } : body,
+    );
   }
   return { status: c.status, headers: c.headers ?? {}, contentType: c.contentType ?? 'application/json', body: Buffer.from(text) };
 }
@@ -69,18 +71,44 @@ describe('token responses, as each catalog entry reads them', () => {
     const of = cases.filter((c) => c.provider === id);
     const missing: string[] = [];
     const need = (what: string, found: boolean) => found || missing.push(what);
-    need('a success', of.some((c) => !c.expect.error));
-    need('a provider error', of.some((c) => c.expect.error && c.status < 500));
-    if (entry.refresh.supported) need('a successful refresh', of.some((c) => c.kind === 'refresh' && !c.expect.error));
-    if (entry.refresh.rotation === 'always') need('a refresh returning a new refresh token', of.some((c) => c.kind === 'refresh' && !c.expect.error && typeof c.expect.refresh === 'string'));
-    if (entry.response.okFlag) need('an error with HTTP 200', of.some((c) => c.expect.error && c.status === 200));
+    need(
+      'a success',
+      of.some((c) => !c.expect.error),
+    );
+    need(
+      'a provider error',
+      of.some((c) => c.expect.error && c.status < 500),
+    );
+    if (entry.refresh.supported)
+      need(
+        'a successful refresh',
+        of.some((c) => c.kind === 'refresh' && !c.expect.error),
+      );
+    if (entry.refresh.rotation === 'always')
+      need(
+        'a refresh returning a new refresh token',
+        of.some((c) => c.kind === 'refresh' && !c.expect.error && typeof c.expect.refresh === 'string'),
+      );
+    if (entry.response.okFlag)
+      need(
+        'an error with HTTP 200',
+        of.some((c) => c.expect.error && c.status === 200),
+      );
     expect(missing).toEqual([]);
   });
 
   it.each(cases.map((c) => [`${c.provider}: ${c.name}`, c] as const))('%s', (_label, c) => {
     const p = catalog.resolve(c.provider, c.config ?? {}, CLIENT);
     const parse = () =>
-      parseTokenResponse(response(c), { entry: p.entry, kind: c.kind, requestedScopes: c.requested ?? p.scopes, assumedLifetimeSeconds: p.assumedLifetimeSeconds, clientId: CLIENT, issuer: p.issuer, now: NOW });
+      parseTokenResponse(response(c), {
+        entry: p.entry,
+        kind: c.kind,
+        requestedScopes: c.requested ?? p.scopes,
+        assumedLifetimeSeconds: p.assumedLifetimeSeconds,
+        clientId: CLIENT,
+        issuer: p.issuer,
+        now: NOW,
+      });
     const e = c.expect;
     if (e.error) {
       let thrown: unknown;

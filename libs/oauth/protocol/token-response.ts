@@ -44,10 +44,12 @@ export function parseTokenResponse(res: ProviderResponse, ctx: ParseContext): Pa
   if (res.status >= 500) throw new ProviderError('transient', 'server_error', res.status, retryAfter(res));
   const error = doc && typeof doc.error === 'string' ? doc.error : undefined;
   const notOk = shape.okFlag !== undefined && valueAt(doc, shape.okFlag) === false;
-  if (error !== undefined || notOk) throw classify(ctx.entry, error !== undefined ? providerErrorCode(error, ctx.entry.terminalErrors) : 'not_ok', res.status);
+  if (error !== undefined || notOk)
+    throw classify(ctx.entry, error !== undefined ? providerErrorCode(error, ctx.entry.terminalErrors) : 'not_ok', res.status);
   if (res.status >= 300 && res.status < 400) throw new ProviderError('transient', 'unexpected_redirect', res.status);
   if (res.status === 401) throw new ProviderError('terminal', 'invalid_client', 401);
-  if (res.status < 200 || res.status >= 300 || !doc) throw new ProviderError('transient', res.status >= 300 ? `http_${res.status}` : 'invalid_response', res.status);
+  if (res.status < 200 || res.status >= 300 || !doc)
+    throw new ProviderError('transient', res.status >= 300 ? `http_${res.status}` : 'invalid_response', res.status);
 
   const access = valueAt(doc, shape.accessToken);
   if (typeof access !== 'string' || access.length === 0) throw new ProviderError('transient', 'invalid_response', res.status);
@@ -61,7 +63,8 @@ export function parseTokenResponse(res: ProviderResponse, ctx: ParseContext): Pa
     accessToken: Secret.of(access),
     refreshToken: typeof refresh === 'string' && refresh.length > 0 ? Secret.of(refresh) : null,
     tokenType: stringAt(doc, shape.tokenType) ?? 'Bearer',
-    expiresAt: expiresIn !== undefined ? at(ctx.now, expiresIn) : ctx.assumedLifetimeSeconds !== null ? at(base, ctx.assumedLifetimeSeconds) : null,
+    expiresAt:
+      expiresIn !== undefined ? at(ctx.now, expiresIn) : ctx.assumedLifetimeSeconds !== null ? at(base, ctx.assumedLifetimeSeconds) : null,
     refreshTokenExpiresAt: rtExpiresIn !== undefined ? at(ctx.now, rtExpiresIn) : null,
     scopes: grantedScopes(valueAt(doc, shape.scope), shape.scopeSeparator, ctx.requestedScopes),
     metadata: metadata(ctx.entry, view),
@@ -122,7 +125,12 @@ function metadata(entry: ProviderEntry, view: Record<string, unknown>): ParsedGr
   const out: ParsedGrant['metadata'] = {};
   for (const [name, path] of Object.entries(entry.metadata)) {
     const v = valueAt(view, path);
-    if ((typeof v === 'string' && v.length <= MAX_METADATA_CHARS) || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) out[name] = v;
+    if (
+      (typeof v === 'string' && v.length <= MAX_METADATA_CHARS) ||
+      typeof v === 'boolean' ||
+      (typeof v === 'number' && Number.isFinite(v))
+    )
+      out[name] = v;
   }
   return out;
 }

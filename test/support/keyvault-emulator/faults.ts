@@ -1,17 +1,6 @@
 /** The Key Vault operations the emulator recognises, as recorded in the request log. */
 export type Operation =
-  | 'create'
-  | 'get'
-  | 'versions'
-  | 'list'
-  | 'rotate'
-  | 'update'
-  | 'wrapkey'
-  | 'unwrapkey'
-  | 'encrypt'
-  | 'decrypt'
-  | 'sign'
-  | 'unknown';
+  'create' | 'get' | 'versions' | 'list' | 'rotate' | 'update' | 'wrapkey' | 'unwrapkey' | 'encrypt' | 'decrypt' | 'sign' | 'unknown';
 
 /**
  * A fault for the next `count` authorized requests (default 1; `Infinity` for "until cleared"),

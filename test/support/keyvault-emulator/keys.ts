@@ -83,8 +83,11 @@ export class KeyStore {
     const keySize = ec ? 256 : (opts.keySize ?? 2048);
     if (!ec && kty !== 'RSA' && kty !== 'RSA-HSM') throw new KeyVaultError(400, 'BadParameter', `Unsupported key type: ${String(kty)}`);
     if (ec && (opts.crv ?? 'P-256') !== 'P-256') throw new KeyVaultError(400, 'BadParameter', `Unsupported curve: ${String(opts.crv)}`);
-    if (!ec && !(KEY_SIZES as readonly number[]).includes(keySize)) throw new KeyVaultError(400, 'BadParameter', `Unsupported key size: ${keySize}`);
-    const { privateKey, publicKey } = ec ? await generateKeyPairAsync('ec', { namedCurve: 'P-256' }) : await generateKeyPairAsync('rsa', { modulusLength: keySize });
+    if (!ec && !(KEY_SIZES as readonly number[]).includes(keySize))
+      throw new KeyVaultError(400, 'BadParameter', `Unsupported key size: ${keySize}`);
+    const { privateKey, publicKey } = ec
+      ? await generateKeyPairAsync('ec', { namedCurve: 'P-256' })
+      : await generateKeyPairAsync('rsa', { modulusLength: keySize });
     const jwk = publicKey.export({ format: 'jwk' });
     const at = nowSeconds();
     const key: KeyVersion = {
@@ -110,14 +113,24 @@ export class KeyStore {
   /** A new version with the current version's type, size and operations. */
   async rotate(name: string): Promise<KeyVersion> {
     const current = this.get(name);
-    return this.create(name, { kty: current.kty, keySize: current.keySize, keyOps: current.keyOps, ...(current.crv ? { crv: 'P-256' as const } : {}) });
+    return this.create(name, {
+      kty: current.kty,
+      keySize: current.keySize,
+      keyOps: current.keyOps,
+      ...(current.crv ? { crv: 'P-256' as const } : {}),
+    });
   }
 
   /** The named version, or the current one; KeyNotFound (404) when absent. */
   get(name: string, version?: string): KeyVersion {
     const versions = this.keys.get(name.toLowerCase()) ?? [];
     const key = version ? versions.find((v) => v.version === version) : versions[versions.length - 1];
-    if (!key) throw new KeyVaultError(404, 'KeyNotFound', `A key with (name/id) ${name}${version ? `/${version}` : ''} was not found in this key vault.`);
+    if (!key)
+      throw new KeyVaultError(
+        404,
+        'KeyNotFound',
+        `A key with (name/id) ${name}${version ? `/${version}` : ''} was not found in this key vault.`,
+      );
     return key;
   }
 

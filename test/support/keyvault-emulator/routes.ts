@@ -67,7 +67,13 @@ export async function handleRoute(store: KeyStore, route: Route, body: Record<st
   }
 }
 
-const OP_NAMES: Record<string, string> = { wrapkey: 'wrapKey', unwrapkey: 'unwrapKey', encrypt: 'encrypt', decrypt: 'decrypt', sign: 'sign' };
+const OP_NAMES: Record<string, string> = {
+  wrapkey: 'wrapKey',
+  unwrapkey: 'unwrapKey',
+  encrypt: 'encrypt',
+  decrypt: 'decrypt',
+  sign: 'sign',
+};
 
 function cryptoOperation(store: KeyStore, route: Route, body: Record<string, unknown>, vaultUrl: string): object {
   const key = store.get(route.keyName!, route.version);
@@ -79,8 +85,13 @@ function cryptoOperation(store: KeyStore, route: Route, body: Record<string, unk
   }
   const input = Buffer.from(body.value, 'base64url');
   // `sign` answers like the others: { kid, value } (value: the signature, base64url).
-  if (route.operation === 'sign') return { kid: `${vaultUrl}/keys/${key.name}/${key.version}`, value: signDigest(body.alg, key.privateKey, key.kty, input).toString('base64url') };
+  if (route.operation === 'sign')
+    return {
+      kid: `${vaultUrl}/keys/${key.name}/${key.version}`,
+      value: signDigest(body.alg, key.privateKey, key.kty, input).toString('base64url'),
+    };
   if (key.kty.startsWith('EC')) throw new KeyVaultError(400, 'BadParameter', `Operation ${opName} is not supported for EC keys.`);
-  const out = route.operation === 'wrapkey' || route.operation === 'encrypt' ? encrypt(key, body.alg, input) : decrypt(key, body.alg, input);
+  const out =
+    route.operation === 'wrapkey' || route.operation === 'encrypt' ? encrypt(key, body.alg, input) : decrypt(key, body.alg, input);
   return { kid: `${vaultUrl}/keys/${key.name}/${key.version}`, value: out.toString('base64url') };
 }

@@ -50,7 +50,9 @@ export interface TestProvider {
 
 export async function startTestProvider(o: ProviderOptions): Promise<TestProvider> {
   const options = { clientId: 'vault-client', clientSecret: `secret-${Math.random().toString(36).slice(2)}`, ...o };
-  const child: ChildProcess = spawn(process.execPath, [join(__dirname, 'server.mjs'), JSON.stringify(options)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, [join(__dirname, 'server.mjs'), JSON.stringify(options)], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   const ready = await new Promise<{ url: string; issuer: string }>((resolve, reject) => {
@@ -62,7 +64,10 @@ export async function startTestProvider(o: ProviderOptions): Promise<TestProvide
     child.once('exit', (code) => reject(new Error(`oidc-provider exited (${code}): ${stderr}`)));
   });
   const control = async (path: string, body?: unknown) => {
-    const res = await fetch(`${ready.url}/__control/${path}`, { method: body === undefined ? 'GET' : 'POST', body: body === undefined ? undefined : JSON.stringify(body) });
+    const res = await fetch(`${ready.url}/__control/${path}`, {
+      method: body === undefined ? 'GET' : 'POST',
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
     return res.json();
   };
   return {

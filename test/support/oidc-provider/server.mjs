@@ -32,7 +32,15 @@ if (!['google', 'rotating', 'no-expires-in', 'login'].includes(opts.mode)) throw
 
 // token: 200 answers by grant; tokenRequests: POST /token arrivals; tokenErrors: error answers by code;
 // tokenResponded: answers written (after responseDelayMs).
-const stats = () => ({ authorize: [], token: { authorization_code: 0, refresh_token: 0, other: 0 }, tokenRequests: 0, tokenErrors: {}, tokenResponded: 0, revocation: 0, faulted: 0 });
+const stats = () => ({
+  authorize: [],
+  token: { authorization_code: 0, refresh_token: 0, other: 0 },
+  tokenRequests: 0,
+  tokenErrors: {},
+  tokenResponded: 0,
+  revocation: 0,
+  faulted: 0,
+});
 let counters = stats();
 // latencyMs: before the request is processed; responseDelayMs: after it is processed (a refresh token
 // already rotated) and before the answer is written — "the provider answered, the caller has not heard".
@@ -45,14 +53,16 @@ const { port } = server.address();
 const issuer = `http://${opts.host === '0.0.0.0' ? 'localhost' : opts.host}:${port}`;
 
 const provider = new Provider(issuer, {
-  clients: [{
-    client_id: opts.clientId,
-    client_secret: opts.clientSecret,
-    redirect_uris: opts.redirectUris,
-    grant_types: ['authorization_code', 'refresh_token'],
-    response_types: ['code'],
-    token_endpoint_auth_method: opts.authMethod,
-  }],
+  clients: [
+    {
+      client_id: opts.clientId,
+      client_secret: opts.clientSecret,
+      redirect_uris: opts.redirectUris,
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: opts.authMethod,
+    },
+  ],
   scopes: ['openid', 'offline_access', 'email', 'profile', 'calendar.read', 'calendar.write'],
   claims: { email: ['email', 'email_verified'], profile: ['name'] },
   conformIdTokenClaims: false,
@@ -61,9 +71,20 @@ const provider = new Provider(issuer, {
   pkce: { required: () => true },
   issueRefreshToken: async () => true,
   rotateRefreshToken: opts.mode === 'rotating',
-  ttl: { AccessToken: opts.accessTokenTtl, AuthorizationCode: 60, RefreshToken: 14 * 86400, Grant: 14 * 86400, Session: 3600, Interaction: 600, IdToken: 3600 },
+  ttl: {
+    AccessToken: opts.accessTokenTtl,
+    AuthorizationCode: 60,
+    RefreshToken: 14 * 86400,
+    Grant: 14 * 86400,
+    Session: 3600,
+    Interaction: 600,
+    IdToken: 3600,
+  },
   cookies: { keys: ['test-only-cookie-key'] },
-  findAccount: async (_ctx, sub) => ({ accountId: sub, claims: async () => ({ sub, email: `${sub}@example.test`, email_verified: true, name: sub }) }),
+  findAccount: async (_ctx, sub) => ({
+    accountId: sub,
+    claims: async () => ({ sub, email: `${sub}@example.test`, email_verified: true, name: sub }),
+  }),
   renderError: async (ctx, out) => {
     ctx.type = 'text/plain';
     ctx.body = `${out.error}: ${out.error_description ?? ''}`;

@@ -22,7 +22,11 @@ export class UserAgent {
     const res = await fetch(target, {
       method,
       redirect: 'manual',
-      headers: { ...(cookies ? { cookie: cookies } : {}), ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}), ...headers },
+      headers: {
+        ...(cookies ? { cookie: cookies } : {}),
+        ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+        ...headers,
+      },
       body: form ? new URLSearchParams(form).toString() : undefined,
     });
     for (const c of res.headers.getSetCookie()) {
@@ -34,7 +38,13 @@ export class UserAgent {
       this.jar.set(target.origin, jar);
     }
     const location = res.headers.get('location') ?? undefined;
-    return { status: res.status, url, location: location ? new URL(location, url).toString() : undefined, body: await res.text(), headers: res.headers };
+    return {
+      status: res.status,
+      url,
+      location: location ? new URL(location, url).toString() : undefined,
+      body: await res.text(),
+      headers: res.headers,
+    };
   }
 
   get(url: string): Promise<Hop> {
@@ -95,5 +105,10 @@ export function parseForm(html: string, actionPattern?: RegExp): { action: strin
 }
 
 function decode(s: string): string {
-  return s.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+  return s
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
 }

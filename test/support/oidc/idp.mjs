@@ -21,7 +21,8 @@ const algorithm = options.algorithm ?? 'RS256';
 const shortTtl = options.shortTtlSeconds ?? 1;
 if (!audience) throw new Error('IDP_OPTIONS.audience is required');
 
-const pair = algorithm === 'ES256' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: 2048 });
+const pair =
+  algorithm === 'ES256' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: 2048 });
 const signingJwk = { ...pair.privateKey.export({ format: 'jwk' }), kid: randomBytes(8).toString('hex'), alg: algorithm, use: 'sig' };
 
 const REDIRECT_URI = 'http://127.0.0.1/callback';
@@ -77,11 +78,18 @@ async function interaction(req, res) {
     const details = await provider.interactionDetails(req, res);
     const accountId = details.params.login_hint;
     if (!users[accountId]) {
-      await provider.interactionFinished(req, res, { error: 'access_denied', error_description: 'unknown user' }, { mergeWithLastSubmission: false });
+      await provider.interactionFinished(
+        req,
+        res,
+        { error: 'access_denied', error_description: 'unknown user' },
+        { mergeWithLastSubmission: false },
+      );
       return;
     }
     const grant = new provider.Grant({ accountId, clientId: details.params.client_id });
-    const scopes = String(details.params.scope ?? '').split(' ').filter(Boolean);
+    const scopes = String(details.params.scope ?? '')
+      .split(' ')
+      .filter(Boolean);
     const oidcScopes = scopes.filter((s) => s === 'openid');
     if (oidcScopes.length) grant.addOIDCScope(oidcScopes.join(' '));
     grant.addResourceScope(audience, scopes.filter((s) => s !== 'openid').join(' '));

@@ -83,7 +83,8 @@ export class TestIdp {
         jar.set(pair.slice(0, i), pair.slice(i + 1));
       }
       const location = res.headers.get('location');
-      if (res.status < 300 || res.status >= 400 || !location) throw new Error(`idp authorization flow stopped at ${res.status}: ${await res.text()}`);
+      if (res.status < 300 || res.status >= 400 || !location)
+        throw new Error(`idp authorization flow stopped at ${res.status}: ${await res.text()}`);
       const next = new URL(location, url);
       if (next.toString().startsWith(this.redirectUri)) {
         const code = next.searchParams.get('code');
@@ -99,7 +100,14 @@ export class TestIdp {
     const res = await fetch(new URL('/token', this.issuer), {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: this.redirectUri, client_id: clientId, code_verifier: verifier, resource: this.audience }),
+      body: new URLSearchParams({
+        grant_type: 'authorization_code',
+        code,
+        redirect_uri: this.redirectUri,
+        client_id: clientId,
+        code_verifier: verifier,
+        resource: this.audience,
+      }),
     });
     const body = (await res.json()) as { access_token?: string; error?: string; error_description?: string };
     if (!res.ok || !body.access_token) throw new Error(`idp token endpoint: ${res.status} ${body.error} ${body.error_description}`);

@@ -19,7 +19,10 @@ const WHAT_AGENTS_GET = {
 };
 
 function agentsSection(v: ConsentView, kind: keyof typeof WHAT_AGENTS_GET): SafeHtml {
-  const items = v.agents.map((a) => html`<li><strong>${a.name}</strong>${a.clientId ? html` <code>${a.clientId}</code>` : ''}${a.condition ? html` — ${a.condition}` : ''}</li>`);
+  const items = v.agents.map(
+    (a) =>
+      html`<li><strong>${a.name}</strong>${a.clientId ? html` <code>${a.clientId}</code>` : ''}${a.condition ? html` — ${a.condition}` : ''}</li>`,
+  );
   return html`<section aria-labelledby="agents-h"><h2 id="agents-h">Agents that may use it</h2>
     ${items.length ? html`<ul>${items}</ul>` : html`<p class="muted">No agent may use it yet. An administrator of ${v.tenant} decides which agents can.</p>`}
     <p class="muted">${WHAT_AGENTS_GET[kind](v)}</p></section>`;
@@ -47,10 +50,14 @@ export function consentPage(v: ConsentView, sessionId: string, csrf: string): Sa
 export function apiKeyPage(v: ConsentView, sessionId: string, csrf: string): SafeHtml {
   return html`<main>${header(v, `Add your ${v.title} API key`)}
     ${agentsSection(v, 'api_key')}
-    ${postForm(`/connect/s/${sessionId}/api-key`, csrf, html`<label for="api_key">API key</label>
+    ${postForm(
+      `/connect/s/${sessionId}/api-key`,
+      csrf,
+      html`<label for="api_key">API key</label>
       <input id="api_key" name="api_key" type="password" autocomplete="off" spellcheck="false" required maxlength="8192" autofocus>
       <p class="muted">It is stored encrypted, and handed only to agents that policy allows (today, those listed above).</p>
-      <div class="actions"><button type="submit" class="primary">Save key</button></div>`)}
+      <div class="actions"><button type="submit" class="primary">Save key</button></div>`,
+    )}
     <div class="actions">${postForm(`/connect/s/${sessionId}/cancel`, csrf, html`<button type="submit">Cancel</button>`)}</div></main>`;
 }
 
@@ -66,7 +73,12 @@ export function messagePage(title: string, message: string, links: Array<{ href:
     ${links.length ? html`<div class="actions">${links.map((l) => html`<a class="button" href="${l.href}">${l.label}</a>`)}</div>` : ''}</main>`;
 }
 
-const STATUS: Record<string, string> = { active: 'Connected', needs_reauth: 'Needs reconnecting', revoked: 'Revoked', refresh_indeterminate: 'Being checked' };
+const STATUS: Record<string, string> = {
+  active: 'Connected',
+  needs_reauth: 'Needs reconnecting',
+  revoked: 'Revoked',
+  refresh_indeterminate: 'Being checked',
+};
 
 export function connectionsPage(subject: string, rows: ConnectionRow[], sessionId: string, csrf: string, notice: string | null): SafeHtml {
   const when = (d: Date | string) => new Date(d).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
@@ -81,9 +93,11 @@ export function connectionsPage(subject: string, rows: ConnectionRow[], sessionI
   );
   return html`<main><p class="eyebrow">Signed in for this visit as ${subject}</p><h1>Your connections</h1>
     ${notice ? html`<p class="note" role="status">${notice}</p>` : ''}
-    ${rows.length
-      ? html`<table><caption class="muted">Accounts you connected, and which agent used each one last.</caption>
+    ${
+      rows.length
+        ? html`<table><caption class="muted">Accounts you connected, and which agent used each one last.</caption>
         <thead><tr><th scope="col">Account</th><th scope="col">Status</th><th scope="col">Connected</th><th scope="col">Last used by</th><th scope="col"><span class="muted">Actions</span></th></tr></thead>
         <tbody>${body}</tbody></table>`
-      : html`<p>You have not connected any account yet.</p>`}</main>`;
+        : html`<p>You have not connected any account yet.</p>`
+    }</main>`;
 }

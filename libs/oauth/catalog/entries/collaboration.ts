@@ -26,7 +26,15 @@ export const github: ProviderEntryInput = {
   downscope: { onRefresh: false, source: 'docs.github.com authorizing-oauth-apps: OAuth App tokens have no refresh grant' },
   expiry: { whenMissing: 'never' },
   identity: GITHUB_USER,
-  revocation: { url: 'https://api.github.com/applications/{client_id}/grant', method: 'DELETE', token: 'access_token', tokenIn: 'json', tokenParam: 'access_token', hint: false, clientAuth: 'client_secret_basic' },
+  revocation: {
+    url: 'https://api.github.com/applications/{client_id}/grant',
+    method: 'DELETE',
+    token: 'access_token',
+    tokenIn: 'json',
+    tokenParam: 'access_token',
+    hint: false,
+    clientAuth: 'client_secret_basic',
+  },
 };
 
 /** GitHub App user tokens: 8 h access tokens, single-use refresh tokens (~6 months). Permissions, not scopes. */
@@ -41,11 +49,23 @@ export const githubApp: ProviderEntryInput = {
   response: { scopeSeparator: ',' },
   terminalErrors: GITHUB_ERRORS,
   refresh: { supported: true, rotation: 'always' },
-  downscope: { onRefresh: false, source: 'docs.github.com refreshing-user-access-tokens: grant_type, client_id, ' +
-    'client_secret, refresh_token; permissions come from the app, not scope' },
+  downscope: {
+    onRefresh: false,
+    source:
+      'docs.github.com refreshing-user-access-tokens: grant_type, client_id, ' +
+      'client_secret, refresh_token; permissions come from the app, not scope',
+  },
   expiry: { whenMissing: 'never' },
   identity: GITHUB_USER,
-  revocation: { url: 'https://api.github.com/applications/{client_id}/token', method: 'DELETE', token: 'access_token', tokenIn: 'json', tokenParam: 'access_token', hint: false, clientAuth: 'client_secret_basic' },
+  revocation: {
+    url: 'https://api.github.com/applications/{client_id}/token',
+    method: 'DELETE',
+    token: 'access_token',
+    tokenIn: 'json',
+    tokenParam: 'access_token',
+    hint: false,
+    clientAuth: 'client_secret_basic',
+  },
 };
 
 const SLACK_SCOPES = {
@@ -56,7 +76,19 @@ const SLACK_SCOPES = {
   'search:read': 'Search your workspace',
 };
 // `invalid_auth` and `account_inactive` (HTTP 200, ok:false) mean the grant or the account is gone: no retry brings it back.
-const SLACK_ERRORS = ['invalid_refresh_token', 'invalid_code', 'code_already_used', 'token_revoked', 'token_expired', 'invalid_client_id', 'bad_client_secret', 'bad_redirect_uri', 'invalid_grant_type', 'invalid_auth', 'account_inactive'];
+const SLACK_ERRORS = [
+  'invalid_refresh_token',
+  'invalid_code',
+  'code_already_used',
+  'token_revoked',
+  'token_expired',
+  'invalid_client_id',
+  'bad_client_secret',
+  'bad_redirect_uri',
+  'invalid_grant_type',
+  'invalid_auth',
+  'account_inactive',
+];
 const SLACK_METADATA = {
   team_id: 'team.id',
   team_name: 'team.name',
@@ -84,7 +116,10 @@ export const slack: ProviderEntryInput = {
   metadata: SLACK_METADATA,
   terminalErrors: SLACK_ERRORS,
   refresh: { supported: true, rotation: 'optional' },
-  downscope: { onRefresh: false, source: 'api.slack.com/authentication/rotation: oauth.v2.access with grant_type=refresh_token takes no scope parameter' },
+  downscope: {
+    onRefresh: false,
+    source: 'api.slack.com/authentication/rotation: oauth.v2.access with grant_type=refresh_token takes no scope parameter',
+  },
   expiry: { whenMissing: 'never' },
   identity: { source: 'response', subject: 'authed_user.id' },
   revocation: SLACK_REVOKE,
@@ -105,7 +140,13 @@ export const slackUser: ProviderEntryInput = {
     scopeSeparator: ',',
     okFlag: 'ok',
   },
-  refreshResponse: { accessToken: 'access_token', refreshToken: 'refresh_token', expiresIn: 'expires_in', scope: 'scope', tokenType: 'token_type' },
+  refreshResponse: {
+    accessToken: 'access_token',
+    refreshToken: 'refresh_token',
+    expiresIn: 'expires_in',
+    scope: 'scope',
+    tokenType: 'token_type',
+  },
 };
 
 /** Atlassian (Jira, Confluence): audience + consent prompt; refresh tokens rotate. */
@@ -118,7 +159,12 @@ export const atlassian: ProviderEntryInput = {
   scopes: {
     default: ['read:me', 'read:jira-work'],
     required: ['offline_access'],
-    descriptions: { 'read:me': 'See your profile', 'read:jira-work': 'Read Jira issues and projects', 'write:jira-work': 'Create and edit Jira issues', offline_access: 'Keep access while you are away' },
+    descriptions: {
+      'read:me': 'See your profile',
+      'read:jira-work': 'Read Jira issues and projects',
+      'write:jira-work': 'Create and edit Jira issues',
+      offline_access: 'Keep access while you are away',
+    },
   },
   authorizeParams: { audience: 'api.atlassian.com', prompt: 'consent' },
   pkce: false,
@@ -126,9 +172,13 @@ export const atlassian: ProviderEntryInput = {
   // Reuse of a rotated token outside a 10-minute "leeway interval" revokes the family (Atlassian's
   // rotating refresh tokens announcement, developer community, 2022): retry within it.
   refresh: { supported: true, rotation: 'always', reuseGraceSeconds: 600 },
-  downscope: { onRefresh: false, source: 'developer.atlassian.com/cloud/jira/platform/oauth-2-3lo-apps/ (Use a refresh ' +
-    'token): grant_type, client_id, client_secret, refresh_token; no scope parameter; rotating refresh ' +
-    'tokens' },
+  downscope: {
+    onRefresh: false,
+    source:
+      'developer.atlassian.com/cloud/jira/platform/oauth-2-3lo-apps/ (Use a refresh ' +
+      'token): grant_type, client_id, client_secret, refresh_token; no scope parameter; rotating refresh ' +
+      'tokens',
+  },
   expiry: { whenMissing: { assumeSeconds: 3600 } },
   identity: { source: 'userinfo', url: 'https://api.atlassian.com/me', subject: 'account_id', email: 'email' },
 };
@@ -140,7 +190,15 @@ export const linear: ProviderEntryInput = {
   docs: 'https://linear.app/developers/oauth-2-0-authentication',
   authorizeUrl: 'https://linear.app/oauth/authorize',
   tokenUrl: 'https://api.linear.app/oauth/token',
-  scopes: { default: ['read'], separator: ',', descriptions: { read: 'Read your issues, projects and teams', write: 'Create and edit issues and comments', 'issues:create': 'Create issues' } },
+  scopes: {
+    default: ['read'],
+    separator: ',',
+    descriptions: {
+      read: 'Read your issues, projects and teams',
+      write: 'Create and edit issues and comments',
+      'issues:create': 'Create issues',
+    },
+  },
   authorizeParams: { prompt: 'consent' },
   tokenAuthMethod: 'client_secret_post',
   response: { scopeSeparator: ' ' },
@@ -164,7 +222,10 @@ export const notion: ProviderEntryInput = {
   tokenEncoding: 'json',
   metadata: { workspace_id: 'workspace_id', workspace_name: 'workspace_name', bot_id: 'bot_id' },
   refresh: { supported: true, rotation: 'optional' },
-  downscope: { onRefresh: false, source: 'developers.notion.com/docs/authorization: no scopes at all (capabilities are set on the integration)' },
+  downscope: {
+    onRefresh: false,
+    source: 'developers.notion.com/docs/authorization: no scopes at all (capabilities are set on the integration)',
+  },
   expiry: { whenMissing: 'never' },
   identity: { source: 'response', subject: 'owner.user.id', email: 'owner.user.person.email' },
 };
@@ -177,10 +238,21 @@ export const gitlab: ProviderEntryInput = {
   authorizeUrl: 'https://gitlab.com/oauth/authorize',
   tokenUrl: 'https://gitlab.com/oauth/token',
   issuer: 'https://gitlab.com',
-  scopes: { default: ['openid', 'read_user'], descriptions: { read_user: 'Read your profile', api: 'Full access to the API as you', read_api: 'Read access to the API', read_repository: 'Read your repositories' } },
+  scopes: {
+    default: ['openid', 'read_user'],
+    descriptions: {
+      read_user: 'Read your profile',
+      api: 'Full access to the API as you',
+      read_api: 'Read access to the API',
+      read_repository: 'Read your repositories',
+    },
+  },
   tokenAuthMethod: 'client_secret_post',
   refresh: { supported: true, rotation: 'always' },
-  downscope: { onRefresh: false, source: 'docs.gitlab.com/api/oauth2/ (refresh_token grant): no scope parameter documented; refresh tokens rotate' },
+  downscope: {
+    onRefresh: false,
+    source: 'docs.gitlab.com/api/oauth2/ (refresh_token grant): no scope parameter documented; refresh tokens rotate',
+  },
   expiry: { whenMissing: { assumeSeconds: 7200 } },
   identity: { source: 'id_token', subject: 'sub', email: 'email' },
   revocation: { url: 'https://gitlab.com/oauth/revoke', token: 'refresh_token', clientAuth: 'client_secret_post' },

@@ -26,9 +26,13 @@ export const google: ProviderEntryInput = {
   tokenAuthMethod: 'client_secret_post',
   metadata: { hd: 'id_token_claims.hd' },
   refresh: { supported: true, rotation: 'never', keepAliveDays: 30 }, // unused for 6 months, a refresh token dies
-  downscope: { onRefresh: false, source: 'developers.google.com/identity/protocols/oauth2/web-server#offline: the ' +
-    'refresh request takes client_id, client_secret, grant_type, refresh_token; no scope parameter is ' +
-    'documented' },
+  downscope: {
+    onRefresh: false,
+    source:
+      'developers.google.com/identity/protocols/oauth2/web-server#offline: the ' +
+      'refresh request takes client_id, client_secret, grant_type, refresh_token; no scope parameter is ' +
+      'documented',
+  },
   expiry: { whenMissing: { assumeSeconds: 3599 } },
   identity: { source: 'id_token', subject: 'sub', email: 'email' },
   revocation: { url: 'https://oauth2.googleapis.com/revoke', token: 'refresh_token', hint: false, clientAuth: 'none' },
@@ -69,9 +73,13 @@ export const microsoft: ProviderEntryInput = {
   // refresh tokens" (learn.microsoft.com, refresh tokens in the Microsoft identity platform): the token
   // an interrupted call presented still works, so a retry is safe long after (the schema's maximum).
   refresh: { supported: true, rotation: 'always', keepAliveDays: 30, reuseGraceSeconds: 3600 },
-  downscope: { onRefresh: true, source: 'learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow#refresh-the-access-token: ' +
+  downscope: {
+    onRefresh: true,
+    source:
+      'learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow#refresh-the-access-token: ' +
       'scope on a refresh may be a subset of the granted ones (PROVIDERS.md). ' +
-      'Rotates refresh tokens: the vault refuses to downscope it for now' },
+      'Rotates refresh tokens: the vault refuses to downscope it for now',
+  },
   expiry: { whenMissing: { assumeSeconds: 3600 } },
   identity: { source: 'id_token', subject: 'oid', email: 'email' },
 };
@@ -90,8 +98,12 @@ const SALESFORCE_COMMON = {
   tokenAuthMethod: 'client_secret_post' as const,
   metadata: { instance_url: 'instance_url', id: 'id', issued_at: 'issued_at' },
   refresh: { supported: true, rotation: 'optional' as const },
-  downscope: { onRefresh: false, source: 'help.salesforce.com remoteaccess_oauth_refresh_token_flow.htm: grant_type, ' +
-    'refresh_token, client_id, client_secret, format; no scope parameter' },
+  downscope: {
+    onRefresh: false,
+    source:
+      'help.salesforce.com remoteaccess_oauth_refresh_token_flow.htm: grant_type, ' +
+      'refresh_token, client_id, client_secret, format; no scope parameter',
+  },
   identity: { source: 'response' as const, subject: 'id' },
 };
 
@@ -101,10 +113,19 @@ const SESSION_TIMEOUT = {
   default: '900',
   description: 'Seconds a token is assumed valid (the org session timeout; 900 is the shortest Salesforce allows)',
 };
-const SALESFORCE_EXPIRY = { whenMissing: { assumeSeconds: 900, param: 'session_timeout_seconds' }, issuedAt: { path: 'issued_at', unit: 'ms' as const } };
-const LOGIN_HOST = '^(login\\.salesforce\\.com|test\\.salesforce\\.com|[a-z0-9][a-z0-9-]{0,62}(\\.sandbox|\\.develop|\\.scratch)?\\.my\\.salesforce\\.com)$';
+const SALESFORCE_EXPIRY = {
+  whenMissing: { assumeSeconds: 900, param: 'session_timeout_seconds' },
+  issuedAt: { path: 'issued_at', unit: 'ms' as const },
+};
+const LOGIN_HOST =
+  '^(login\\.salesforce\\.com|test\\.salesforce\\.com|[a-z0-9][a-z0-9-]{0,62}(\\.sandbox|\\.develop|\\.scratch)?\\.my\\.salesforce\\.com)$';
 
-function salesforce(id: string, displayName: string, host: string, param: { pattern: string; default?: string; description: string }): ProviderEntryInput {
+function salesforce(
+  id: string,
+  displayName: string,
+  host: string,
+  param: { pattern: string; default?: string; description: string },
+): ProviderEntryInput {
   const paramName = host === '{my_domain}.my.salesforce.com' ? 'my_domain' : 'login_host';
   return {
     id,
@@ -122,7 +143,7 @@ function salesforce(id: string, displayName: string, host: string, param: { patt
 export const salesforceProduction = salesforce('salesforce', 'Salesforce', '{login_host}', {
   pattern: LOGIN_HOST,
   default: 'login.salesforce.com',
-  description: 'Login host: login.salesforce.com, test.salesforce.com or the org\'s My Domain host',
+  description: "Login host: login.salesforce.com, test.salesforce.com or the org's My Domain host",
 });
 export const salesforceSandbox = salesforce('salesforce-sandbox', 'Salesforce (sandbox)', '{login_host}', {
   pattern: LOGIN_HOST,
