@@ -10,6 +10,7 @@ import { CryptoModule } from '../../libs/crypto';
 import { DbModule } from '../../libs/db';
 import { AuditKeyBinding, KeysModule } from '../../libs/keys';
 import { PolicyModule } from '../../libs/policy';
+import { ResourcesModule } from '../../libs/resources';
 import { UsersModule } from '../../libs/users';
 import { WebhooksModule } from '../../libs/webhooks';
 import { AccountHttpModule } from './account/account-http.module';
@@ -19,6 +20,7 @@ import { ConnectionsController } from './admin/connections.controller';
 import { IntegrationsController } from './admin/integrations.controller';
 import { KeysController, ShredController } from './admin/keys.controller';
 import { PoliciesController } from './admin/policies.controller';
+import { ResourcesController } from './admin/resources.controller';
 import { UserLoginController } from './admin/user-login.controller';
 import { WebhooksController } from './admin/webhooks.controller';
 import { AuthRejectionAuditBinding } from './audit-bindings';
@@ -49,6 +51,7 @@ export class AppModule {
         ConnectHttpModule,
         AccountHttpModule,
         UsersModule,
+        ResourcesModule,
         DashboardModule,
         KeysModule.forRoot({ runJobs: config.keys.jobsInProcess, background: true }),
         RefreshWorkerModule.forRoot({ run: config.refresh.inProcess }),
@@ -67,6 +70,7 @@ export class AppModule {
         ShredController,
         WebhooksController,
         UserLoginController,
+        ResourcesController,
       ],
       // POST /v1/connections/{integration}/token: a plain Fastify route (see ReleaseRoute).
       providers: [ReleaseRoute],

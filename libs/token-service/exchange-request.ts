@@ -33,8 +33,10 @@ export interface ExchangeRequest {
   subjectTokenType: string;
   actorToken?: string;
   actorTokenType?: string;
-  /** `resource` and `audience` values, all of which must name the vault. */
+  /** `resource` and `audience` values: all name the vault, or all are `resource`. */
   targets: string[];
+  /** The one registered resource (RFC 8707) the token is for, when it is not the vault. */
+  resource?: string;
   /** Scope tokens as asked for, de-duplicated, in order. */
   requestedScopes: string[];
   /** Our extension: `expires_in` (seconds) asks for a shorter lifetime. */
@@ -89,14 +91,20 @@ export function parseExchangeRequest(form: Form, vaultTargets: readonly string[]
 
   const targets = [...multi(form, 'resource'), ...multi(form, 'audience')];
   if (targets.length > MAX_TARGETS) throw new OAuthError('invalid_target', 'too many resource/audience values');
+  // One `resource` may name a registered resource of the tenant instead (RFC 8707, docs/resources.md):
+  // it is looked up once the subject token names the tenant. A token is for one audience only.
+  const resources = [...new Set(multi(form, 'resource'))];
+  const resource = resources.length === 1 && targets.every((t) => t === resources[0]) && !vaultTargets.includes(resources[0]);
   const foreign = targets.filter((t) => !vaultTargets.includes(t));
-  if (foreign.length) throw new OAuthError('invalid_target', 'resource/audience must name this vault; it issues tokens for itself only');
+  if (foreign.length && !resource)
+    throw new OAuthError('invalid_target', 'resource/audience must name this vault or one registered resource (a token has one audience)');
 
   return {
     subjectToken,
     subjectTokenType,
     ...(actorToken !== undefined ? { actorToken, actorTokenType } : {}),
     targets,
+    ...(resource ? { resource: resources[0] } : {}),
     requestedScopes: scopesOf(single(form, 'scope')),
     ...ttlOf(single(form, 'expires_in')),
   };

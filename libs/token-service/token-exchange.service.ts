@@ -15,6 +15,7 @@ import { decideScopes, ScopeGrants } from './issuance-policy';
 import { OAuthError } from './oauth-error';
 import { RateDecision, TokenBucketLimiter } from './rate-limiter';
 import { TokenSigningKeys } from './signing-keys';
+import { ResourceScopesRefused, ResourceTokenIssuer } from './grants/resource-token';
 
 /** What the HTTP edge hands over: the raw request, untouched. */
 export interface TokenEndpointCall {
@@ -68,6 +69,7 @@ export class TokenExchangeService {
     private readonly audit: AuditLog,
     private readonly ceilings: ScopeCeilingCheck,
     @Inject(VAULT_CONFIG) private readonly config: VaultConfig,
+    private readonly resourceTokens: ResourceTokenIssuer,
   ) {
     this.vaultTargets = [...new Set([config.audience, config.publicUrl])];
   }
@@ -98,6 +100,7 @@ export class TokenExchangeService {
     const agent = a.client.clientId;
 
     await this.checkActor(a.subject, agent, a.request.actorToken);
+    if (a.request.resource !== undefined) return this.exchangeForResource(a, agent, a.request.resource);
 
     const grants = await decideScopes(
       a.request.requestedScopes,
@@ -131,6 +134,47 @@ export class TokenExchangeService {
       token_type: 'Bearer',
       expires_in: issued.expiresIn,
       scope: grants.granted.join(' '),
+    };
+  }
+
+  /** A token for one of the tenant's resources (RFC 8707): its scope→role map decides, not the connection policies. */
+  private async exchangeForResource(a: Attempt, agent: string, identifier: string): Promise<TokenExchangeResponse> {
+    const subject = a.subject!;
+    const resource = await this.resourceTokens.resolve(subject.tenant, identifier);
+    const issued = await this.resourceTokens.issue({
+      tenant: subject.tenant,
+      resource,
+      subject: subject.subject,
+      claims: subject.claims,
+      clientId: agent,
+      agent,
+      priorAct: subject.claims.act,
+      delegated: subject.actorChain.length ? subject.scopes : undefined,
+      requested: a.request!.requestedScopes,
+      // Never outlive the user's own token.
+      ttlCaps: [a.request!.requestedTtlSeconds, subject.expiresAt - Math.floor(Date.now() / 1000)],
+    });
+    await this.audit.record({
+      tenant: subject.tenant,
+      action: TOKEN_EXCHANGE_ACTION,
+      outcome: 'allowed',
+      agent,
+      subject: subject.subject,
+      details: {
+        ...this.inputs(a),
+        granted: issued.grants.granted,
+        refused: issued.grants.refused,
+        roles: issued.grants.roles,
+        jti: issued.jti,
+        expires_in: issued.expiresIn,
+      },
+    });
+    return {
+      access_token: issued.jwt,
+      issued_token_type: TOKEN_TYPES.accessToken,
+      token_type: 'Bearer',
+      expires_in: issued.expiresIn,
+      scope: issued.grants.granted.join(' '),
     };
   }
 
@@ -203,6 +247,7 @@ export class TokenExchangeService {
       subject_jti: a.subject?.jti ?? null,
       actor_chain: a.subject?.actorChain ?? [],
       requested: a.request?.requestedScopes ?? [],
+      ...(a.request?.resource ? { resource: a.request.resource } : {}),
     };
   }
 
@@ -221,6 +266,7 @@ export class TokenExchangeService {
         ...(!a.client ? { claimed_client_id: a.claimedClientId ?? null } : {}),
         detail: refusal.description,
         ...(grants ? { granted: [], refused: grants.refused, ...inputsForAudit(grants.matched) } : {}),
+        ...(refusal instanceof ResourceScopesRefused ? { granted: [], refused: refusal.grants.refused } : {}),
       },
     });
   }

@@ -3,6 +3,8 @@ import { AuditModule } from '../audit';
 import { AuthModule } from '../auth';
 import { CredentialsModule } from '../credentials';
 import { PolicyModule } from '../policy';
+import { ResourcesModule } from '../resources';
+import { ResourceTokenIssuer } from './grants/resource-token';
 import { ClientAssertionReplayStore } from './assertion-replay.store';
 import { ClientAuthenticator } from './client-authenticator';
 import { TokenServiceMetadata } from './metadata';
@@ -16,12 +18,13 @@ import { VaultIssuerRegistration } from './vault-issuer';
  * as a trusted issuer at init.
  */
 @Module({
-  imports: [AuthModule, PolicyModule, AuditModule, CredentialsModule],
+  imports: [AuthModule, PolicyModule, AuditModule, CredentialsModule, ResourcesModule],
   providers: [
     TokenSigningKeys,
     ClientAssertionReplayStore,
     ClientAuthenticator,
     TokenExchangeService,
+    ResourceTokenIssuer,
     TokenServiceMetadata,
     VaultIssuerRegistration,
   ],
