@@ -5,6 +5,8 @@ import { CredentialsModule } from '../credentials';
 import { PolicyModule } from '../policy';
 import { ResourcesModule } from '../resources';
 import { ResourceTokenIssuer } from './grants/resource-token';
+import { AuthorizationCodeGrants } from './grants/authorization-code.grant';
+import { AuthorizationModule } from '../authorization';
 import { ClientAssertionReplayStore } from './assertion-replay.store';
 import { ClientAuthenticator } from './client-authenticator';
 import { TokenServiceMetadata } from './metadata';
@@ -18,13 +20,14 @@ import { VaultIssuerRegistration } from './vault-issuer';
  * as a trusted issuer at init.
  */
 @Module({
-  imports: [AuthModule, PolicyModule, AuditModule, CredentialsModule, ResourcesModule],
+  imports: [AuthModule, PolicyModule, AuditModule, CredentialsModule, ResourcesModule, AuthorizationModule],
   providers: [
     TokenSigningKeys,
     ClientAssertionReplayStore,
     ClientAuthenticator,
     TokenExchangeService,
     ResourceTokenIssuer,
+    AuthorizationCodeGrants,
     TokenServiceMetadata,
     VaultIssuerRegistration,
   ],
