@@ -63,8 +63,9 @@ const provider = new Provider(issuer, {
       token_endpoint_auth_method: opts.authMethod,
     },
   ],
-  scopes: ['openid', 'offline_access', 'email', 'profile', 'calendar.read', 'calendar.write'],
-  claims: { email: ['email', 'email_verified'], profile: ['name'] },
+  scopes: ['openid', 'offline_access', 'email', 'profile', 'groups', 'calendar.read', 'calendar.write'],
+  // `groups` (asked for with the scope of that name): alice is an analyst, everyone else in no group.
+  claims: { email: ['email', 'email_verified'], profile: ['name'], groups: ['groups'] },
   conformIdTokenClaims: false,
   extraParams: ['access_type', 'include_granted_scopes'],
   features: { devInteractions: { enabled: true }, revocation: { enabled: true }, introspection: { enabled: true } },
@@ -83,7 +84,7 @@ const provider = new Provider(issuer, {
   cookies: { keys: ['test-only-cookie-key'] },
   findAccount: async (_ctx, sub) => ({
     accountId: sub,
-    claims: async () => ({ sub, email: `${sub}@example.test`, email_verified: true, name: sub }),
+    claims: async () => ({ sub, email: `${sub}@example.test`, email_verified: true, name: sub, groups: sub === 'alice' ? ['analyst'] : [] }),
   }),
   renderError: async (ctx, out) => {
     ctx.type = 'text/plain';
