@@ -38,7 +38,7 @@ describe('StrictValidationPipe (Standard Schema, zod)', () => {
       ]),
     );
     expect(r.detail).toMatch(/^Invalid request: /);
-    expect(r.detail.slice('Invalid request: '.length).split(', ').sort()).toEqual(['(field)', 'api_key.extra', 'tenantId']);
+    expect(r.detail!.slice('Invalid request: '.length).split(', ').sort()).toEqual(['(field)', 'api_key.extra', 'tenantId']);
     expect(JSON.stringify(r)).not.toContain('sk-canary');
     expect(JSON.stringify(r)).not.toContain('x y');
   });
