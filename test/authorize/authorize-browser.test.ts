@@ -92,7 +92,10 @@ describe('/oauth2/authorize: consent in the browser, code and refresh grants', (
     });
     expect(reg.status).toBe(201);
     clientId = reg.body.client_id;
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
     context = await browser.newContext({ javaScriptEnabled: false });
     await context.route(
       (url) => url.hostname !== '127.0.0.1',
@@ -122,9 +125,7 @@ describe('/oauth2/authorize: consent in the browser, code and refresh grants', (
     expect(text).toContain('Allow Claude Desktop to use Customer CRM for you?');
     expect(text).toContain('unverified');
     expect(text).toContain('Read customer records');
-    expect(await page.locator('li[data-scope]').evaluateAll((els) => els.map((e) => e.getAttribute('data-scope')))).toEqual([
-      'crm:read',
-    ]);
+    expect(await page.locator('li[data-scope]').evaluateAll((els) => els.map((e) => e.getAttribute('data-scope')))).toEqual(['crm:read']);
     expect(text).toMatch(/crm:write.*your role does not allow it/);
     await Promise.all([page.waitForURL(`${client.url}/callback?**`), page.click('button:has-text("Allow")')]);
     const cb = lastCallback();
@@ -151,7 +152,14 @@ describe('/oauth2/authorize: consent in the browser, code and refresh grants', (
     });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ token_type: 'Bearer', scope: 'crm:read', expires_in: 300 });
-    expect(decodeJwt(res.body.access_token)).toMatchObject({ iss: base, aud: CRM, sub: 'alice', tid: T, scope: 'crm:read', client_id: clientId });
+    expect(decodeJwt(res.body.access_token)).toMatchObject({
+      iss: base,
+      aud: CRM,
+      sub: 'alice',
+      tid: T,
+      scope: 'crm:read',
+      client_id: clientId,
+    });
     refresh = res.body.refresh_token;
     expect(refresh).toMatch(/^[A-Za-z0-9_-]{43}$/);
   });
@@ -239,6 +247,9 @@ describe('/oauth2/authorize: consent in the browser, code and refresh grants', (
     expect(await page.locator('#authorizations').count()).toBe(0);
     const after = await tokenCall(v.url, { grant_type: 'refresh_token', refresh_token: ok.body.refresh_token, client_id: clientId });
     expect([after.status, after.body.error]).toEqual([400, 'invalid_grant']);
-    expect((await audit('oauth.consent_revoke')).at(-1)).toMatchObject({ subject: 'alice', details: { client_id: clientId, resource: CRM } });
+    expect((await audit('oauth.consent_revoke')).at(-1)).toMatchObject({
+      subject: 'alice',
+      details: { client_id: clientId, resource: CRM },
+    });
   });
 });

@@ -1,44 +1,28 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMaxSize, IsArray, IsInt, IsObject, IsOptional, IsString, Length, Max, Min } from 'class-validator';
+import { z } from 'zod';
+import { text } from '../http/fields';
+
+export const ResourceScopeDto = z
+  .strictObject({
+    description: z.string().max(500).optional(),
+    roles_any: z.array(text(1, 256)).max(50).meta({ description: 'Roles or groups (any of them) a user needs; "*": any signed-in user' }),
+    require_approval: z.boolean().optional(),
+  })
+  .meta({ id: 'ResourceScopeDto' });
 
 /**
- * `PUT /v1/admin/resources/{name}`. The scopes map (scope name → who may hold it) is checked
- * field by field in the lib (`toResource`), which names the scope that is wrong.
+ * `PUT /v1/admin/resources/{name}`. What the shape cannot say (scope names, an empty role list, the
+ * identifier's rules) is checked in the lib (`toResource`), which names the field that is wrong.
  */
-export class PutResourceDto {
-  @ApiProperty({ example: 'https://crm.internal.example.com', description: "RFC 8707 resource identifier: the tokens' aud" })
-  @IsString()
-  @Length(1, 2048)
-  identifier!: string;
-  @ApiProperty({ minLength: 1, maxLength: 200, example: 'CRM' })
-  @IsString()
-  @Length(1, 200)
-  display_name!: string;
-  @ApiProperty({
-    type: 'object',
-    additionalProperties: {
-      type: 'object',
-      properties: {
-        description: { type: 'string' },
-        roles_any: { type: 'array', items: { type: 'string' } },
-        require_approval: { type: 'boolean' },
-      },
-      required: ['roles_any'],
-    },
-    example: { 'crm:read': { description: 'Read CRM records', roles_any: ['analyst'] } },
+export const PutResourceDto = z
+  .strictObject({
+    identifier: text(1, 2048).meta({
+      description: "RFC 8707 resource identifier: the tokens' aud",
+      example: 'https://crm.internal.example.com',
+    }),
+    display_name: text(1, 200),
+    scopes: z.record(z.string().max(128), ResourceScopeDto),
+    token_ttl_seconds: z.int().min(1).max(86400).optional(),
+    agents: z.array(text(1, 128)).max(100).optional().meta({ description: 'Agents allowed to exchange tokens for it, or "*"' }),
   })
-  @IsObject()
-  scopes!: Record<string, { description?: string; roles_any: string[]; require_approval?: boolean }>;
-  @ApiPropertyOptional({ minimum: 1, maximum: 86400, default: 300 })
-  @IsOptional()
-  @IsInt()
-  @Min(1)
-  @Max(86400)
-  token_ttl_seconds?: number;
-  @ApiPropertyOptional({ type: [String], maxItems: 100, description: 'Agents allowed to exchange tokens for it, or "*"' })
-  @IsOptional()
-  @IsArray()
-  @ArrayMaxSize(100)
-  @IsString({ each: true })
-  agents?: string[];
-}
+  .meta({ id: 'PutResourceDto' });
+export type PutResourceDto = z.infer<typeof PutResourceDto>;

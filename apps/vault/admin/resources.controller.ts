@@ -15,7 +15,7 @@ export class ResourcesController {
   async put(
     @Principal() p: VerifiedToken,
     @Param('name', validName('name')) name: string,
-    @Body() dto: PutResourceDto,
+    @Body({ schema: PutResourceDto }) dto: PutResourceDto,
     @Res({ passthrough: true }) res: FastifyReply,
   ) {
     const r = await this.resources.put(p, name, dto);
