@@ -60,8 +60,9 @@ export class ClientRegistry {
 
   async register(tenant: TenantId, ip: string, body: unknown): Promise<Record<string, unknown>> {
     if (!this.dcrEnabled(tenant)) throw new RegistrationError(403, 'access_denied', 'dynamic client registration is off for this tenant');
-    this.limit(ip);
     const meta = checkMetadata(body);
+    // Counted once the request is well formed: only registrations write rows.
+    this.limit(ip);
     const clientId = `dcr_${randomBytes(16).toString('base64url')}`;
     await this.audit.record({
       tenant,
