@@ -31,7 +31,7 @@ export class AuthorizationServer1763800002301 implements MigrationInterface {
         client_id text NOT NULL,
         redirect_uri text NOT NULL,
         code_challenge text NOT NULL,
-        state text NOT NULL,
+        state text,
         resource text NOT NULL,
         scopes text[] NOT NULL,
         expires_at timestamptz NOT NULL

@@ -27,7 +27,7 @@ export interface PendingRequest {
   client_id: string;
   redirect_uri: string;
   code_challenge: string;
-  state: string;
+  state: string | undefined;
   resource: string;
   scopes: string[];
 }

@@ -19,7 +19,7 @@ export interface ValidAuthorizeRequest {
   tenant: TenantId;
   client: OAuthClientInfo;
   redirectUri: string;
-  state: string;
+  state: string | undefined;
   codeChallenge: string;
   resource: Resource;
   /** As asked for; omitted `scope`: every scope of the resource. */
@@ -43,7 +43,7 @@ const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/;
 
 /**
  * `GET /oauth2/authorize` for MCP clients (OAuth 2.1): code flow only, PKCE S256 required, exact
- * redirect URI match (any port on loopback, RFC 8252), `state` and `resource` (RFC 8707) required.
+ * redirect URI match (any port on loopback, RFC 8252), `resource` (RFC 8707) required, `state` returned.
  * A client or redirect URI that does not check out is shown as an error page, never redirected to
  * (no open redirect); every later error goes back to the client with `state` and `iss` (RFC 9207).
  * The user's roles decide the scopes as for token exchange; a consent is remembered per (user,
@@ -82,7 +82,9 @@ export class AuthorizeService {
     if (p.code_challenge_method !== 'S256') return back('invalid_request', 'PKCE is required with code_challenge_method S256');
     if (!p.code_challenge || !PKCE_CHALLENGE.test(p.code_challenge))
       return back('invalid_request', 'code_challenge must be a base64url SHA-256');
-    if (!p.state || p.state.length > 512) return back('invalid_request', 'state is required (at most 512 characters)');
+    // `state` is returned when given; PKCE already binds the answer to the client's request (OAuth 2.1
+    // §7.5.3), and the MCP SDK's client sends none unless asked to.
+    if (p.state !== undefined && (!p.state || p.state.length > 512)) return back('invalid_request', 'state must be 1 to 512 characters');
     if (!p.resource) return back('invalid_target', 'resource is required (RFC 8707): the identifier of the API or MCP server');
     const resource = await this.resources.byIdentifier(tenant, p.resource);
     if (!resource) return back('invalid_target', 'resource is not a registered resource');
@@ -172,7 +174,7 @@ export class AuthorizeService {
     const code = await this.store.newCode(p);
     const url = new URL(p.redirect_uri);
     url.searchParams.set('code', code);
-    url.searchParams.set('state', p.state);
+    if (p.state) url.searchParams.set('state', p.state);
     url.searchParams.set('iss', this.config.publicUrl);
     return url.href;
   }

@@ -133,8 +133,10 @@ describe('/oauth2/authorize, /oauth2/register, CIMD: refusals', () => {
     expectBack(await authorize({ code_challenge_method: 'plain' }), 'invalid_request');
     expectBack(await authorize({ code_challenge: undefined, code_challenge_method: undefined }), 'invalid_request');
     expectBack(await authorize({ code_challenge: 'short' }), 'invalid_request');
-    const noState = await authorize({ state: undefined });
-    expect(new URL(noState.headers.get('location')!).searchParams.get('error')).toBe('invalid_request');
+    const longState = await authorize({ state: 'x'.repeat(513) });
+    expect(new URL(longState.headers.get('location')!).searchParams.get('error')).toBe('invalid_request');
+    // Without state (PKCE binds the answer): accepted, and the next step is signing in.
+    await expectSignIn(await authorize({ state: undefined }));
   });
 
   it('a Client ID Metadata Document is used when it checks out, and cached as its headers say', async () => {
