@@ -35,6 +35,8 @@ export class UnknownClientError extends Error {}
 /** Registrations per IP: a burst of 5, then one a minute (a flood answers 429). */
 const DCR_BURST = 5;
 const DCR_REFILL_MS = 60_000;
+/** Registered clients per tenant: a flood from many addresses still cannot grow the table without end. */
+const MAX_CLIENTS_PER_TENANT = 10_000;
 
 /**
  * Clients of the authorization endpoint. Dynamic Client Registration (RFC 7591) for public
@@ -64,24 +66,26 @@ export class ClientRegistry {
     // Counted once the request is well formed: only registrations write rows.
     this.limit(ip);
     const clientId = `dcr_${randomBytes(16).toString('base64url')}`;
-    await this.audit.record({
-      tenant,
-      action: 'oauth_client.register',
-      outcome: 'allowed',
-      details: { client_id: clientId, client_name: meta.client_name, redirect_uris: meta.redirect_uris },
-    });
     await ensureTenant(this.ds, tenant);
     // Clients nobody used for the configured days go when a new one comes (bounded batch).
     await this.ds.query(
       `DELETE FROM oauth_clients WHERE ctid IN (SELECT ctid FROM oauth_clients WHERE last_used_at < now() - make_interval(days => $1) LIMIT 100)`,
       [this.config.authorizationServer.clientUnusedDays],
     );
-    await this.ds.query(`INSERT INTO oauth_clients (tenant, client_id, client_name, redirect_uris) VALUES ($1, $2, $3, $4)`, [
+    const inserted: unknown[] = await this.ds.query(
+      `INSERT INTO oauth_clients (tenant, client_id, client_name, redirect_uris)
+       SELECT $1, $2, $3, $4 WHERE (SELECT count(*) FROM oauth_clients WHERE tenant = $1) < $5 RETURNING 1`,
+      [tenant, clientId, meta.client_name, meta.redirect_uris, MAX_CLIENTS_PER_TENANT],
+    );
+    if (!inserted.length)
+      throw new RegistrationError(429, 'rate_limited', 'this tenant has too many registered clients; retry later', 3600);
+    // After the row (its id is not known to anyone before the response): an audit failure answers 503 and the client stays unused.
+    await this.audit.record({
       tenant,
-      clientId,
-      meta.client_name,
-      meta.redirect_uris,
-    ]);
+      action: 'oauth_client.register',
+      outcome: 'allowed',
+      details: { client_id: clientId, client_name: meta.client_name, redirect_uris: meta.redirect_uris },
+    });
     return {
       client_id: clientId,
       client_id_issued_at: Math.floor(Date.now() / 1000),

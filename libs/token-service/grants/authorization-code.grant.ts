@@ -5,7 +5,8 @@ import { AuthorizationStore, ClientRegistry, Grant, UnknownClientError } from '.
 import { isDatabaseUnavailable } from '../../db';
 import { formOf } from '../exchange-request';
 import { OAuthError } from '../oauth-error';
-import type { TokenEndpointCall } from '../token-exchange.service';
+import { TokenBucketLimiter } from '../rate-limiter';
+import { TOKEN_ENDPOINT_RATE, type TokenEndpointCall } from '../token-exchange.service';
 import { ResourceScopesRefused, ResourceTokenIssuer } from './resource-token';
 
 export const CODE_GRANTS = ['authorization_code', 'refresh_token'] as const;
@@ -30,6 +31,9 @@ const VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
  */
 @Injectable()
 export class AuthorizationCodeGrants {
+  /** The token endpoint's per-IP budget, as for token exchange (SECURITY.md 29). */
+  private readonly perIp = new TokenBucketLimiter(TOKEN_ENDPOINT_RATE.perIp);
+
   constructor(
     private readonly store: AuthorizationStore,
     private readonly clients: ClientRegistry,
@@ -38,6 +42,8 @@ export class AuthorizationCodeGrants {
   ) {}
 
   async token(call: TokenEndpointCall): Promise<CodeFlowTokenResponse> {
+    const d = this.perIp.take(call.ip);
+    if (!d.allowed) throw new OAuthError('rate_limited', 'too many token requests; retry later', { retryAfter: d.retryAfterSeconds });
     const form = formOf(call.contentType, call.body);
     const action = form.grant_type === 'refresh_token' ? 'token.refresh' : 'token.authorization_code';
     const seen: { grant?: Grant } = {};
