@@ -6,7 +6,7 @@ import { isDatabaseUnavailable } from '../../db';
 import { formOf } from '../exchange-request';
 import { OAuthError } from '../oauth-error';
 import { TokenBucketLimiter } from '../rate-limiter';
-import { TOKEN_ENDPOINT_RATE, type TokenEndpointCall } from '../token-exchange.service';
+import type { TokenEndpointCall } from '../token-exchange.service';
 import { ResourceScopesRefused, ResourceTokenIssuer } from './resource-token';
 
 export const CODE_GRANTS = ['authorization_code', 'refresh_token'] as const;
@@ -31,8 +31,11 @@ const VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
  */
 @Injectable()
 export class AuthorizationCodeGrants {
-  /** The token endpoint's per-IP budget, as for token exchange (SECURITY.md 29). */
-  private readonly perIp = new TokenBucketLimiter(TOKEN_ENDPOINT_RATE.perIp);
+  /**
+   * The token endpoint's per-IP budget, the numbers of `TOKEN_ENDPOINT_RATE.perIp` (SECURITY.md 29); not
+   * imported from token-exchange.service, which imports this file.
+   */
+  private readonly perIp = new TokenBucketLimiter({ burst: 100, perSecond: 25 });
 
   constructor(
     private readonly store: AuthorizationStore,
