@@ -210,6 +210,18 @@ describe('/oauth2/authorize: consent in the browser, code and refresh grants', (
     });
     expect([wrong.status, wrong.body.error]).toEqual([400, 'invalid_grant']);
     expect(wrong.body.error_description).toContain('PKCE');
+    // An expired code is refused even with the right verifier.
+    const { verifier, challenge: c2 } = pkce();
+    await Promise.all([page.waitForURL(`${client.url}/callback?**`), page.goto(authorizeUrl(params(c2)))]);
+    await v.db.ds.query(`UPDATE vault.oauth_codes SET expires_at = now() - interval '1 second' WHERE used_at IS NULL`);
+    const late = await tokenCall(v.url, {
+      grant_type: 'authorization_code',
+      code: lastCallback().get('code')!,
+      client_id: clientId,
+      redirect_uri: redirectUri,
+      code_verifier: verifier,
+    });
+    expect([late.status, late.body.error, late.body.error_description]).toEqual([400, 'invalid_grant', 'the code has expired']);
     const plain = await fetch(authorizeUrl(params(challenge, { code_challenge_method: 'plain' })), { redirect: 'manual' });
     const loc = new URL(plain.headers.get('location')!);
     expect([loc.origin + loc.pathname, loc.searchParams.get('error')]).toEqual([redirectUri, 'invalid_request']);

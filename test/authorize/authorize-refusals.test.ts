@@ -206,6 +206,16 @@ describe('/oauth2/authorize, /oauth2/register, CIMD: refusals', () => {
     expect(audit).toEqual({ outcome: 'denied', reason: 'invalid_grant' });
   });
 
+  it('a registered client unused for OAUTH_CLIENT_UNUSED_DAYS expires', async () => {
+    const reg = await register({ client_name: 'Old', redirect_uris: [redirectUri] });
+    expect(reg.status).toBe(201);
+    await expectSignIn(await authorize({ client_id: reg.body.client_id }));
+    await v.db.ds.query(`UPDATE vault.oauth_clients SET last_used_at = now() - interval '31 days' WHERE client_id = $1`, [
+      reg.body.client_id,
+    ]);
+    await expectPage(await authorize({ client_id: reg.body.client_id }), 'expired unused');
+  });
+
   it('a DCR flood is rate limited per address: 429 with Retry-After', async () => {
     let last;
     for (let i = 0; i < 8; i++) {
