@@ -38,6 +38,16 @@ export class CreateConnectSessionDto {
   @ValidateNested()
   @Type(() => ExpectedIdentityDto)
   expected_identity?: ExpectedIdentityDto;
+  @ApiPropertyOptional({
+    minLength: 1,
+    maxLength: 100,
+    example: 'Olga Smith',
+    description: 'How the app names the user; the consent page shows it (escaped) beside `user`',
+  })
+  @IsOptional()
+  @IsString()
+  @Length(1, 400)
+  user_display_name?: string;
   @ApiPropertyOptional({ type: 'integer', minimum: 60, maximum: 3600 })
   @IsOptional()
   @IsInt()

@@ -1,4 +1,4 @@
-import { Controller, Get, Inject, Param, Post, Query, Req, Res, UseFilters } from '@nestjs/common';
+import { Controller, Get, Inject, Param, Post, Query, Req, Res, UseFilters, UseGuards } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ConnectSessionService, ConsentViewService, csrfToken, DisconnectService } from '../../../libs/connect';
 import { VAULT_CONFIG, VaultConfig } from '../../../libs/config';
@@ -8,6 +8,7 @@ import { checkForm, cookiesOf, formField } from './form';
 import { ConsentPageFilter } from './page-error.filter';
 import { connectionsPage } from './pages/consent.pages';
 import { redirect, sendPage } from './pages/html';
+import { PageIpRateLimitGuard } from '../ops/page-rate-limit';
 
 const NO_SESSION = 'Open the connect link the app gave you to see your connections here.';
 
@@ -17,6 +18,7 @@ const NO_SESSION = 'Open the connect link the app gave you to see your connectio
  */
 @Controller('connections')
 @UseFilters(ConsentPageFilter)
+@UseGuards(PageIpRateLimitGuard)
 export class MyConnectionsController {
   private readonly origin: string;
 

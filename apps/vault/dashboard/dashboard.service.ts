@@ -9,7 +9,7 @@ import { TOKEN_EXCHANGE_ACTION } from '../../../libs/token-service';
 const HOUR_MS = 3_600_000;
 export const CHART_HOURS = 24;
 const DAY_MS = 24 * HOUR_MS;
-/** What counts as an admin change on the security view (integration, agent, policy and key actions). */
+/** What counts as an admin change on the security view (integration, agent, policy, key, tenant profile, user sign-in and session actions). */
 export const ADMIN_CHANGE_ACTIONS = [
   'integration.put',
   'integration.delete',
@@ -24,6 +24,9 @@ export const ADMIN_CHANGE_ACTIONS = [
   'key.destroy',
   'key.shred',
   'key.reseal',
+  'tenant.configure',
+  'user_login.configure',
+  'user.sessions_revoke',
 ] as const;
 const ADMIN_CHANGES_SHOWN = 20;
 export const CONNECTION_STATUSES = ['active', 'needs_reauth', 'refresh_indeterminate', 'revoked'] as const;
