@@ -39,7 +39,14 @@ export class TenantProfileService {
       tenant,
       action: 'tenant.configure',
       outcome: 'allowed',
-      details: { display_name: r.profile.displayName, logo_host: logo ? new URL(logo).host : null, created: r.created, by },
+      // `target` names what changed on the dashboard's list of admin changes.
+      details: {
+        target: 'profile',
+        display_name: r.profile.displayName,
+        logo_host: logo ? new URL(logo).host : null,
+        created: r.created,
+        by,
+      },
     });
     return r;
   }

@@ -24,7 +24,13 @@ export class UserSessionAdminService {
 
   async revokeAll(tenant: TenantId, by: string, subject: string): Promise<number> {
     const revoked = await this.sessions.revokeAllOf(tenant, checked(subject));
-    await this.audit.record({ tenant, action: 'user.sessions_revoke', outcome: 'allowed', subject, details: { revoked, by } });
+    await this.audit.record({
+      tenant,
+      action: 'user.sessions_revoke',
+      outcome: 'allowed',
+      subject,
+      details: { target: subject, revoked, by },
+    });
     return revoked;
   }
 }

@@ -79,6 +79,9 @@ describe('tenant display name and logo; who asks, for whom, which account', () =
       details: { display_name: 'Acme <Travel>', logo_host: 'cdn.acme.example', created: true },
     });
     expect(JSON.stringify(events)).not.toContain('brand/logo.png');
+    // Among the admin changes on the dashboard's security view.
+    const dashboard = await rig.v.call('GET', '/dashboard', { token: rig.admin() });
+    expect(dashboard.text).toMatch(/<tr data-admin-change="tenant\.configure">[^]*?profile[^]*?admin@acme/);
   });
 
   it('the consent page: requested by the display name, for the named user (escaped), the logo without referrer, CSP admits its origin only', async () => {

@@ -109,6 +109,8 @@ describe('admin: user sessions; roles on /account', () => {
     const audit = await v.call('GET', '/v1/admin/audit?action=user.sessions_revoke', { token: admin() });
     expect(audit.body.events).toHaveLength(1);
     expect(audit.body.events[0]).toMatchObject({ outcome: 'allowed', user: 'alice', details: { revoked: 3 } });
+    const dashboard = await v.call('GET', '/dashboard', { token: admin() });
+    expect(dashboard.text).toMatch(/<tr data-admin-change="user\.sessions_revoke">[^]*?alice[^]*?admin@acme/);
     // A second revoke finds nothing to end, and says so.
     expect((await v.call('DELETE', '/v1/admin/users/alice/sessions', { token: admin() })).body).toEqual({ subject: 'alice', revoked: 0 });
   });
