@@ -15,7 +15,11 @@ export class TenantController {
   constructor(private readonly profiles: TenantProfileService) {}
 
   @Put()
-  async put(@Principal() p: VerifiedToken, @Body() dto: PutTenantDto, @Res({ passthrough: true }) res: FastifyReply) {
+  async put(
+    @Principal() p: VerifiedToken,
+    @Body({ schema: PutTenantDto }) dto: PutTenantDto,
+    @Res({ passthrough: true }) res: FastifyReply,
+  ) {
     const r = await this.profiles.put(p.tenant, p.subject, dto);
     res.status(r.created ? 201 : 200);
     return view(r.profile);
