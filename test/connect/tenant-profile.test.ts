@@ -144,5 +144,6 @@ describe('tenant display name and logo; who asks, for whom, which account', () =
     const page = await ua.get(`${PUBLIC}/connections`);
     expect(page.status).toBe(200);
     expect(page.body).toContain('account <strong>paula@example.test</strong>');
+    expect(page.body).toContain('<p class="eyebrow">Acme Travel</p><p class="eyebrow">Signed in for this visit as paula</p>');
   });
 });

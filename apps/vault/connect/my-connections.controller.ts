@@ -36,7 +36,10 @@ export class MyConnectionsController {
     const held = await this.sessions.anyForBrowser(cookiesOf(req));
     if (!held) throw new DomainError('forbidden', NO_SESSION);
     const { session, secret } = held;
-    const rows = await this.views.connectionsOf(session.tenant, session.subject);
+    const [rows, tenant] = await Promise.all([
+      this.views.connectionsOf(session.tenant, session.subject),
+      this.views.tenantShown(session.tenant),
+    ]);
     const connected = typeof q.connected === 'string' ? rows.find((r) => r.integration === q.connected) : undefined;
     // Only names of this tenant's integrations: the query string is anyone's to write.
     const gone =
@@ -44,7 +47,15 @@ export class MyConnectionsController {
     const disconnected =
       !connected && gone && !rows.some((r) => r.integration === gone) ? await this.views.titleOf(session.tenant, gone) : null;
     const notice = connected ? `${connected.title} is connected.` : disconnected ? `${disconnected} was disconnected.` : null;
-    sendPage(reply, 200, 'Your connections', connectionsPage(session.subject, rows, session.id, csrfToken(secret, session.id), notice));
+    sendPage(
+      reply,
+      200,
+      'Your connections',
+      connectionsPage(tenant, session.subject, rows, session.id, csrfToken(secret, session.id), notice),
+      {
+        logoUrl: tenant.logoUrl,
+      },
+    );
   }
 
   @Post(':integration/disconnect')

@@ -93,7 +93,14 @@ const STATUS: Record<string, string> = {
   refresh_indeterminate: 'Being checked',
 };
 
-export function connectionsPage(subject: string, rows: ConnectionRow[], sessionId: string, csrf: string, notice: string | null): SafeHtml {
+export function connectionsPage(
+  tenant: { name: string; logoUrl: string | null },
+  subject: string,
+  rows: ConnectionRow[],
+  sessionId: string,
+  csrf: string,
+  notice: string | null,
+): SafeHtml {
   const when = (d: Date | string) => new Date(d).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
   const body = rows.map(
     (
@@ -106,7 +113,7 @@ export function connectionsPage(subject: string, rows: ConnectionRow[], sessionI
         ${postForm(`/connections/${encodeURIComponent(r.integration)}/disconnect`, csrf, html`<button type="submit" aria-label="Disconnect ${r.title}">Disconnect</button>`, { session: sessionId })}
       </div></td></tr>`,
   );
-  return html`<main><p class="eyebrow">Signed in for this visit as ${subject}</p><h1>Your connections</h1>
+  return html`<main>${tenantEyebrow(tenant.name, tenant.logoUrl)}<p class="eyebrow">Signed in for this visit as ${subject}</p><h1>Your connections</h1>
     ${notice ? html`<p class="note" role="status">${notice}</p>` : ''}
     ${
       rows.length
