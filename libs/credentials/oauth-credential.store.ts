@@ -103,7 +103,8 @@ export class OAuthCredentialStore {
           `INSERT INTO connections (id, tenant, integration, subject, kind, status, tk_version, dek_wrapped, access_token_ct, refresh_token_ct,
              expires_at, refresh_token_expires_at, scopes, metadata, provider_account_id, next_refresh_at, token_issued_at,
              provider_account_email)
-           VALUES ($1, $2, $3, $4, 'oauth2', 'active', $5, $6, $7, $8, $9, $10, $11, $12, $13, ${nextRefresh('$8', '$9', '$14')}, now(), $15)
+           VALUES ($1, $2, $3, $4, 'oauth2', 'active', $5, $6, $7, $8, $9, $10, $11, $12, $13, ${nextRefresh('$8', '$9', '$14')},
+             now(), $15)
            ON CONFLICT (tenant, integration, subject) DO UPDATE SET tk_version = EXCLUDED.tk_version, dek_wrapped = EXCLUDED.dek_wrapped,
              access_token_ct = EXCLUDED.access_token_ct, refresh_token_ct = EXCLUDED.refresh_token_ct, api_key_ct = NULL,
              expires_at = EXCLUDED.expires_at, refresh_token_expires_at = EXCLUDED.refresh_token_expires_at, scopes = EXCLUDED.scopes,

@@ -79,7 +79,8 @@ export class UserSessionStore {
       `SELECT email, roles, created_at, last_seen_at, expires_at,
               LEAST(expires_at, last_seen_at + make_interval(secs => $3)) AS idle_expires_at
          FROM user_sessions
-        WHERE tenant = $1 AND subject = $2 AND revoked_at IS NULL AND expires_at > now() AND last_seen_at > now() - make_interval(secs => $3)
+        WHERE tenant = $1 AND subject = $2 AND revoked_at IS NULL AND expires_at > now()
+          AND last_seen_at > now() - make_interval(secs => $3)
         ORDER BY created_at DESC LIMIT 100`,
       [tenant, subject, this.config.users.sessionIdleSeconds],
     );

@@ -18,14 +18,15 @@ describe('migration 1763800002000-TenantProfile', () => {
     expect(migrations).toContain(TenantProfile1763800002000);
   });
 
-  it('applies over existing tenants, connections and sessions (all null); refuses a non-https logo or an empty name; down and up', async () => {
+  it('applies over existing tenants, connections and sessions (all null); refuses a bad logo or an empty name; down and up', async () => {
     const q = db.ds.createQueryRunner();
     try {
       await q.query(`CREATE SCHEMA IF NOT EXISTS vault`);
       for (const M of migrations.filter((m) => stampOf(m) < 1763800002000)) await new M().up(q);
       await q.query(`INSERT INTO tenants (id) VALUES ('acme')`);
       await q.query(
-        `INSERT INTO integrations (tenant, name, id, provider, level, config) VALUES ('acme', 'gcal', gen_random_uuid(), 'google', 'user', '{}')`,
+        `INSERT INTO integrations (tenant, name, id, provider, level, config)
+         VALUES ('acme', 'gcal', gen_random_uuid(), 'google', 'user', '{}')`,
       );
       await q.query(`INSERT INTO tenant_keys (tenant, version, kek_key_id, wrapped, status) VALUES ('acme', 1, 'k', '\\x00', 'active')`);
       await q.query(

@@ -9,7 +9,7 @@ import { TOKEN_EXCHANGE_ACTION } from '../../../libs/token-service';
 const HOUR_MS = 3_600_000;
 export const CHART_HOURS = 24;
 const DAY_MS = 24 * HOUR_MS;
-/** What counts as an admin change on the security view (integration, agent, policy, key, tenant profile, user sign-in and session actions). */
+/** What counts as an admin change on the security view (integration, agent, policy, key, tenant profile, user sign-in and sessions). */
 export const ADMIN_CHANGE_ACTIONS = [
   'integration.put',
   'integration.delete',

@@ -24,7 +24,12 @@ function agentsSection(v: ConsentView, kind: keyof typeof WHAT_AGENTS_GET): Safe
       html`<li><strong>${a.name}</strong>${a.clientId ? html` <code>${a.clientId}</code>` : ''}${a.condition ? html` — ${a.condition}` : ''}</li>`,
   );
   return html`<section aria-labelledby="agents-h"><h2 id="agents-h">Agents that may use it</h2>
-    ${items.length ? html`<ul>${items}</ul>` : html`<p class="muted">No agent may use it yet. An administrator of ${v.tenantName} decides which agents can.</p>`}
+    ${
+      items.length
+        ? html`<ul>${items}</ul>`
+        : html`<p class="muted">No agent may use it yet.
+      An administrator of ${v.tenantName} decides which agents can.</p>`
+    }
     <p class="muted">${WHAT_AGENTS_GET[kind](v)}</p></section>`;
 }
 
@@ -34,7 +39,8 @@ function agentsSection(v: ConsentView, kind: keyof typeof WHAT_AGENTS_GET): Safe
  * consent URLs carry session ids that host has no business seeing.
  */
 export function tenantEyebrow(name: string, logoUrl: string | null): SafeHtml {
-  return html`<p class="eyebrow">${logoUrl ? html`<img class="logo" src="${logoUrl}" alt="" referrerpolicy="no-referrer">` : ''}${name}</p>`;
+  const logo = logoUrl ? html`<img class="logo" src="${logoUrl}" alt="" referrerpolicy="no-referrer">` : '';
+  return html`<p class="eyebrow">${logo}${name}</p>`;
 }
 
 function header(v: ConsentView, heading: string): SafeHtml {
@@ -77,7 +83,8 @@ export function apiKeyPage(v: ConsentView, sessionId: string, csrf: string): Saf
 /** What `GET /connect/{secret}` shows: opening the link does not use it up; Continue does. */
 export function openLinkPage(title: string, tenant: { name: string; logoUrl: string | null }, action: string, csrf: string): SafeHtml {
   return html`<main>${tenantEyebrow(tenant.name, tenant.logoUrl)}<h1>Connect your ${title} account</h1>
-    <p><strong>${tenant.name}</strong> asks you to connect your ${title} account. Continue to see what it will be able to do and which agents may use it.</p>
+    <p><strong>${tenant.name}</strong> asks you to connect your ${title} account.
+    Continue to see what it will be able to do and which agents may use it.</p>
     <div class="actions">${postForm(action, csrf, html`<button type="submit" class="primary" autofocus>Continue</button>`)}</div></main>`;
 }
 
@@ -93,6 +100,9 @@ const STATUS: Record<string, string> = {
   refresh_indeterminate: 'Being checked',
 };
 
+/** The provider account the vault learned at connect time, if any (an API key has none). */
+const account = (r: ConnectionRow) => (r.account ? html`<br><span class="account">account <strong>${r.account}</strong></span>` : '');
+
 export function connectionsPage(
   tenant: { name: string; logoUrl: string | null },
   subject: string,
@@ -103,9 +113,7 @@ export function connectionsPage(
 ): SafeHtml {
   const when = (d: Date | string) => new Date(d).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
   const body = rows.map(
-    (
-      r,
-    ) => html`<tr><th scope="row">${r.title}<br><code>${r.integration}</code>${r.account ? html`<br><span class="account">account <strong>${r.account}</strong></span>` : ''}</th>
+    (r) => html`<tr><th scope="row">${r.title}<br><code>${r.integration}</code>${account(r)}</th>
       <td>${STATUS[r.status] ?? r.status}</td><td>${when(r.connectedAt)}</td>
       <td>${r.lastUsed ? html`${r.lastUsed.agent}<br><span class="muted">${when(r.lastUsed.at)}</span>` : html`<span class="muted">Not yet</span>`}</td>
       <td><div class="actions">
@@ -113,7 +121,8 @@ export function connectionsPage(
         ${postForm(`/connections/${encodeURIComponent(r.integration)}/disconnect`, csrf, html`<button type="submit" aria-label="Disconnect ${r.title}">Disconnect</button>`, { session: sessionId })}
       </div></td></tr>`,
   );
-  return html`<main>${tenantEyebrow(tenant.name, tenant.logoUrl)}<p class="eyebrow">Signed in for this visit as ${subject}</p><h1>Your connections</h1>
+  return html`<main>${tenantEyebrow(tenant.name, tenant.logoUrl)}
+    <p class="eyebrow">Signed in for this visit as ${subject}</p><h1>Your connections</h1>
     ${notice ? html`<p class="note" role="status">${notice}</p>` : ''}
     ${
       rows.length

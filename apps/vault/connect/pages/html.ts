@@ -87,7 +87,8 @@ export function sendPage(reply: FastifyReply, status: number, title: string, bod
     .header('content-type', 'text/html; charset=utf-8')
     .header(
       'content-security-policy',
-      `default-src 'none'; style-src 'nonce-${nonce}'; img-src ${imgSrc}; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`,
+      `default-src 'none'; style-src 'nonce-${nonce}'; img-src ${imgSrc}; form-action ${formAction}; ` +
+        `frame-ancestors 'none'; base-uri 'none'`,
     )
     .send(
       `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
