@@ -57,7 +57,8 @@ describe('crypto-shredding', () => {
         ['bob', 'b1'],
       ])
         await v.db.ds.query(
-          `INSERT INTO vault.user_sessions (id_hash, tenant, subject, email, expires_at) VALUES ($1, 'shr', $2, $3, now() + interval '1 hour')`,
+          `INSERT INTO vault.user_sessions (id_hash, tenant, subject, email, expires_at)
+           VALUES ($1, 'shr', $2, $3, now() + interval '1 hour')`,
           [Buffer.from(id), subject, `${subject}@example.test`],
         );
       const r = await v.call('DELETE', '/v1/admin/users/alice', { token: v.issuer.adminToken('shr') });
@@ -124,7 +125,8 @@ describe('crypto-shredding', () => {
         const admin = v.issuer.adminToken('gone');
         expect((await v.call('PUT', '/v1/admin/tenant', { token: admin, body: { display_name: 'Gone Inc' } })).status).toBe(201);
         await v.db.ds.query(
-          `INSERT INTO vault.user_sessions (id_hash, tenant, subject, expires_at) VALUES ('\\x01', 'gone', 'dave', now() + interval '1 hour')`,
+          `INSERT INTO vault.user_sessions (id_hash, tenant, subject, expires_at)
+           VALUES ('\\x01', 'gone', 'dave', now() + interval '1 hour')`,
         );
         await v.db.ds.query(`INSERT INTO vault.user_agent_denies (tenant, subject, integration, agent) VALUES ('gone', 'dave', 'x', 'y')`);
         expect((await v.call('DELETE', '/v1/admin/tenant', { token: admin })).status).toBe(400);
