@@ -63,10 +63,13 @@ describe('admin: user sessions; roles on /account', () => {
     await provider?.close();
   });
 
-  it('/account shows the roles the sign-in carried (escaped), and says they do not decide what agents may do', async () => {
+  it('/account names the tenant and shows the roles the sign-in carried (escaped), saying they do not decide what agents may do', async () => {
+    const put = await v.call('PUT', '/v1/admin/tenant', { token: admin(), body: { display_name: 'Acme Travel' } });
+    expect(put.status).toBe(201);
     const alice = await signIn('alice');
     const page = await alice.get(`${base}/account`);
     expect(page.status).toBe(200);
+    expect(page.body).toContain('<p class="eyebrow">Acme Travel</p><p class="eyebrow">Signed in as alice@example.test</p>');
     expect(page.body).toContain('Your roles at sign-in: <code>travel-booker</code>, <code>finance&lt;reader&gt;</code>.');
     expect(page.body).toContain('what an agent may do for you is decided by the roles in the token the app presents for you');
     const bob = await signIn('bob');
