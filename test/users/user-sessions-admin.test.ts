@@ -63,7 +63,7 @@ describe('admin: user sessions; roles on /account', () => {
     await provider?.close();
   });
 
-  it('/account names the tenant and shows the roles the sign-in carried (escaped), saying they do not decide what agents may do', async () => {
+  it('/account names the tenant and shows the sign-in roles (escaped), saying they do not decide what agents may do', async () => {
     const put = await v.call('PUT', '/v1/admin/tenant', { token: admin(), body: { display_name: 'Acme Travel' } });
     expect(put.status).toBe(201);
     const alice = await signIn('alice');
