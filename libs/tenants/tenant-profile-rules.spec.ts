@@ -4,6 +4,8 @@ describe('logoUrlProblem', () => {
   it('accepts a plain https URL', () => {
     expect(logoUrlProblem('https://cdn.example.com/logo.png')).toBeNull();
     expect(logoUrlProblem('https://cdn.example.com:8443/a/logo.svg?v=2')).toBeNull();
+    expect(logoUrlProblem('https://xn--bcher-kva.example/logo.png')).toBeNull();
+    expect(logoUrlProblem('https://CDN.Example.com/logo.png')).toBeNull();
   });
 
   it.each([
@@ -20,6 +22,11 @@ describe('logoUrlProblem', () => {
     ['https://intranet/logo.png', /public host/],
     ['https://cdn.example.com/a b.png', /printable ASCII/],
     ['https://bücher.example/logo.png', /punycode/],
+    ['https://cdn;script-src.example/logo.png', /letters, digits and hyphens/],
+    ['https://cdn,x.example/logo.png', /letters, digits and hyphens/],
+    ["https://cdn'x.example/logo.png", /letters, digits and hyphens/],
+    ['https://cdn_x.example/logo.png', /letters, digits and hyphens/],
+    ['https://-cdn.example/logo.png', /letters, digits and hyphens/],
   ])('refuses %s', (url, message) => {
     expect(logoUrlProblem(url)).toMatch(message);
   });

@@ -1,6 +1,7 @@
 /** Longest logo URL accepted: a CSP header and every page carry it. */
 export const LOGO_URL_MAX = 2048;
 export const DISPLAY_NAME_MAX = 100;
+const HOST_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
 /**
  * Why a logo URL is refused, or null when it may be shown. The browser of every person who opens
@@ -23,6 +24,9 @@ export function logoUrlProblem(raw: string): string | null {
   if (!url.hostname || /^[\d.]+$/.test(url.hostname) || url.hostname.startsWith('[')) return 'must name its host, not an IP address';
   if (!url.hostname.includes('.') || url.hostname.endsWith('.localhost') || url.hostname === 'localhost')
     return 'must name a public host (a dotted domain name)';
+  // The origin goes into the pages' CSP header: only what CSP's host-source grammar allows (WHATWG URL admits `;` or `,`).
+  if (!url.hostname.split('.').every((label) => HOST_LABEL.test(label)))
+    return 'must have a host of letters, digits and hyphens only (each dot-separated part at most 63 characters)';
   if (url.href.length > LOGO_URL_MAX) return `must be at most ${LOGO_URL_MAX} characters`;
   return null;
 }

@@ -49,6 +49,12 @@ describe('tenant display name and logo; who asks, for whom, which account', () =
       'logo_url',
       /at most 2048/,
     ],
+    [
+      'a logo host that would split the CSP header',
+      { display_name: 'Acme', logo_url: 'https://cdn;img-src.example/l.png' },
+      'logo_url',
+      /hyphens/,
+    ],
     ['a logo on an IP address', { display_name: 'Acme', logo_url: 'https://127.0.0.1/logo.png' }, 'logo_url', /not an IP address/],
     ['a blank display name', { display_name: '  ' }, 'display_name', /empty/],
     ['a display name with a bidi override', { display_name: 'Acme\u202eevil' }, 'display_name', /text-direction/],
