@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsIn, IsObject, IsOptional, IsString, Length, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsObject, IsOptional, IsString, Length, ValidateNested } from 'class-validator';
 
 /** A JWK Set: `keys` and nothing else at the top (the keys themselves are checked where they are used). */
 export class JwksDto {
@@ -9,6 +9,28 @@ export class JwksDto {
   @ArrayMaxSize(100)
   @IsObject({ each: true })
   keys!: Record<string, unknown>[];
+}
+
+/** An Entra-style federated identity credential (the values are checked further by the admin use case). */
+export class FederatedCredentialDto {
+  @ApiProperty({ example: 'https://login.microsoftonline.com/<tenant-id>/v2.0', description: 'A TRUSTED_ISSUERS issuer (exact iss)' })
+  @IsString()
+  @Length(1, 2048)
+  issuer!: string;
+  @ApiProperty({ example: '9f1d…-GUID of the agent identity', description: 'The exact sub of the assertions' })
+  @IsString()
+  @Length(1, 255)
+  subject!: string;
+  @ApiPropertyOptional({ type: [String], maxItems: 10, description: 'aud must hold one of these; omitted: the token endpoint' })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(10)
+  @IsString({ each: true })
+  audiences?: string[];
+  @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: 'Claims the assertion must carry with exactly these values' })
+  @IsOptional()
+  @IsObject()
+  claims?: Record<string, unknown>;
 }
 
 export class PutAgentDto {
@@ -30,4 +52,29 @@ export class PutAgentDto {
   @ValidateNested()
   @Type(() => JwksDto)
   jwks?: JwksDto;
+  @ApiPropertyOptional({
+    type: () => [FederatedCredentialDto],
+    maxItems: 20,
+    description: 'Replaces the list when given ([] clears it); omitted: kept. auth_method must be none',
+  })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(20)
+  @ValidateNested({ each: true })
+  @Type(() => FederatedCredentialDto)
+  federated_credentials?: FederatedCredentialDto[];
+  @ApiPropertyOptional({
+    type: [String],
+    maxItems: 20,
+    description: "Subject-token audiences accepted at this agent's exchanges besides VAULT_AUDIENCE (e.g. the MCP server's own)",
+  })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(20)
+  @IsString({ each: true })
+  accepted_audiences?: string[];
+  @ApiPropertyOptional({ description: 'A disabled agent cannot authenticate and its tokens release nothing. Omitted: kept' })
+  @IsOptional()
+  @IsBoolean()
+  disabled?: boolean;
 }
