@@ -27,17 +27,17 @@ export function checkIdentityFields(input: { federated_credentials?: unknown[]; 
   if (input.federated_credentials !== undefined) {
     if (input.federated_credentials.length > MAX_FEDERATED_CREDENTIALS)
       errors.push({ field: 'federated_credentials', message: `at most ${MAX_FEDERATED_CREDENTIALS} credentials` });
-    out.federated_credentials = input.federated_credentials.map((c, i) => credential(c, `federated_credentials[${i}]`, errors));
+    out.federated_credentials = input.federated_credentials.map((c, i) => credential(c, `federated_credentials.${i}`, errors));
     const keys = out.federated_credentials.map((c) => JSON.stringify([c.issuer, c.subject, [...c.audiences].sort(), sorted(c.claims)]));
     keys.forEach((k, i) => {
-      if (keys.indexOf(k) !== i) errors.push({ field: `federated_credentials[${i}]`, message: 'repeats an earlier credential' });
+      if (keys.indexOf(k) !== i) errors.push({ field: `federated_credentials.${i}`, message: 'repeats an earlier credential' });
     });
   }
   if (input.accepted_audiences !== undefined) {
     if (input.accepted_audiences.length > MAX_ACCEPTED_AUDIENCES)
       errors.push({ field: 'accepted_audiences', message: `at most ${MAX_ACCEPTED_AUDIENCES} audiences` });
     input.accepted_audiences.forEach((a, i) => {
-      if (!isText(a)) errors.push({ field: `accepted_audiences[${i}]`, message: 'must be a non-empty string without control characters' });
+      if (!isText(a)) errors.push({ field: `accepted_audiences.${i}`, message: 'must be a non-empty string without control characters' });
     });
     out.accepted_audiences = [...new Set(input.accepted_audiences.filter(isText))];
   }

@@ -24,7 +24,7 @@ export class AgentsController {
     // Only issuers the vault can verify (their keys come from TRUSTED_ISSUERS).
     const untrusted = (dto.federated_credentials ?? []).findIndex((c) => this.issuers.get(c.issuer) === undefined);
     if (untrusted >= 0) {
-      const field = `federated_credentials[${untrusted}].issuer`;
+      const field = `federated_credentials.${untrusted}.issuer`;
       throw new DomainError('validation_failed', `Invalid request: ${field}`, {
         extra: { errors: [{ field, message: 'is not a trusted issuer (TRUSTED_ISSUERS)' }] },
       });
