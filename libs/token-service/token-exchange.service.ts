@@ -21,7 +21,7 @@ import {
   TOKEN_TYPES,
 } from './exchange-request';
 import { AgentTokenGrant } from './grants/agent-token.grant';
-import { isJwtBearerGrant, ON_BEHALF_OF, parseJwtBearerRequest, TOKEN_ISSUE_ACTION } from './grants/jwt-bearer-request';
+import { isJwtBearerGrant, parseJwtBearerRequest, TOKEN_ISSUE_ACTION } from './grants/jwt-bearer-request';
 import { decideScopes, GrantRefused, ScopeGrants } from './issuance-policy';
 import { OAuthError } from './oauth-error';
 import { RateDecision, TokenBucketLimiter } from './rate-limiter';
@@ -115,6 +115,7 @@ export class TokenExchangeService {
     const subject = await this.verifySubject(a.request.subjectToken, a);
     a.subject = subject.token;
     a.tenant = a.subject.tenant;
+    this.checkSubjectUse(a);
     a.client = await this.clients.authenticate(a.tenant, presented);
     const agent = a.client.clientId;
     if (!subject.forVault) a.subjectAudience = this.acceptedAudience(subject.audiences, a.client, a);
@@ -217,10 +218,17 @@ export class TokenExchangeService {
       if (err instanceof DomainError && err.code === 'invalid_token') throw new OAuthError(code, `${name} is invalid: ${err.detail}`);
       throw err;
     }
-    if (verified.token.claims.agent_only === true) throw new OAuthError(code, `${name} is an agent's own token: it has no user to act for`);
-    if (obo && verified.token.actorChain.length)
-      throw new OAuthError('invalid_grant', 'on_behalf_of needs a user token: the assertion already has an actor (act)');
     return verified;
+  }
+
+  /** Checked once the verified subject names the tenant, so that the refusal is audited there. */
+  private checkSubjectUse(a: Attempt): void {
+    const obo = a.grant === JWT_BEARER_GRANT;
+    const name = obo ? 'assertion' : 'subject_token';
+    if (a.subject!.claims.agent_only === true)
+      throw new OAuthError(obo ? 'invalid_grant' : 'invalid_request', `${name} is an agent's own token: it has no user to act for`);
+    if (obo && a.subject!.actorChain.length)
+      throw new OAuthError('invalid_grant', 'on_behalf_of needs a user token: the assertion already has an actor (act)');
   }
 
   /** A subject token not for the vault: accepted when its `aud` holds one of the AUTHENTICATED agent's accepted audiences. */
@@ -252,7 +260,8 @@ export class TokenExchangeService {
   private inputs(a: Attempt): Record<string, unknown> {
     return {
       ...(a.grant && a.grant !== TOKEN_EXCHANGE_GRANT ? { grant: a.grant } : {}),
-      ...(a.grant === JWT_BEARER_GRANT && a.request ? { requested_token_use: ON_BEHALF_OF } : {}),
+      // Not `requested_token_use`: audit keys may not name tokens.
+      ...(a.grant === JWT_BEARER_GRANT && a.request ? { on_behalf_of: true } : {}),
       client_auth: a.client?.method ?? null,
       ...(a.client?.issuer ? { client_issuer: a.client.issuer } : {}),
       subject_issuer: a.subject?.issuer ?? null,

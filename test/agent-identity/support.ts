@@ -93,7 +93,7 @@ export interface AgentIdentityWorld {
 
 /** The real vault on its own database, trusting an Entra tenant and a Kubernetes cluster as issuers besides the test IdP. */
 export async function startWorld(): Promise<AgentIdentityWorld> {
-  const v = await startTestVault();
+  const v = await startTestVault({}, process.env.DEBUG_VAULT ? { logger: console } : {});
   const entra = new EntraTenant();
   const k8s = new KubernetesCluster();
   const registry = v.vault.app.get(TrustedIssuerRegistry);
