@@ -83,7 +83,9 @@ export class AgentAdminService {
     const effective = method ?? (await this.agents.find(actor.tenant, clientId))?.auth_method ?? 'none';
     if (effective !== 'none') {
       throw new DomainError('validation_failed', 'federated_credentials need auth_method "none"', {
-        extra: { errors: [{ field: 'federated_credentials', message: `the agent authenticates with ${effective}; set auth_method "none"` }] },
+        extra: {
+          errors: [{ field: 'federated_credentials', message: `the agent authenticates with ${effective}; set auth_method "none"` }],
+        },
       });
     }
   }

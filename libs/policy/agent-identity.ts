@@ -63,7 +63,8 @@ function credential(raw: unknown, field: string, errors: FieldError[]): Federate
     errors.push({ field: `${field}.claims`, message: `must be an object of up to ${MAX_CLAIMS} claims` });
   } else {
     for (const [name, value] of Object.entries(claims)) {
-      if (RESERVED_CLAIMS.has(name)) errors.push({ field: `${field}.claims.${name}`, message: 'is matched by issuer, subject or audiences, or varies per token' });
+      if (RESERVED_CLAIMS.has(name))
+        errors.push({ field: `${field}.claims.${name}`, message: 'is matched by issuer, subject or audiences, or varies per token' });
       else if (!(typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))))
         errors.push({ field: `${field}.claims.${name}`, message: 'must be a string, number or boolean (matched exactly)' });
     }
@@ -80,11 +81,7 @@ function credential(raw: unknown, field: string, errors: FieldError[]): Federate
  * Whether a verified assertion's claims satisfy a credential: `sub` equal, `aud` (string or
  * array) holding one of `audiences` (`fallbackAudiences` when it names none), each claim equal.
  */
-export function credentialMatches(
-  c: FederatedCredential,
-  payload: Record<string, unknown>,
-  fallbackAudiences: readonly string[],
-): boolean {
+export function credentialMatches(c: FederatedCredential, payload: Record<string, unknown>, fallbackAudiences: readonly string[]): boolean {
   if (payload.iss !== c.issuer || payload.sub !== c.subject) return false;
   const aud = typeof payload.aud === 'string' ? [payload.aud] : Array.isArray(payload.aud) ? payload.aud : [];
   const wanted = c.audiences.length ? c.audiences : fallbackAudiences;

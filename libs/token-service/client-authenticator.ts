@@ -134,9 +134,7 @@ export class ClientAuthenticator {
     const mine = candidates.flatMap((a) => a.federated_credentials.filter((c) => c.issuer === iss && c.subject === sub));
     const audiences = [...new Set(mine.flatMap((c) => (c.audiences.length ? c.audiences : [this.tokenEndpoint])))];
     const payload = await this.verifyFederated(tenant, issuer, presented.assertion, audiences);
-    const matching = candidates.filter((a) =>
-      a.federated_credentials.some((c) => credentialMatches(c, payload, [this.tokenEndpoint])),
-    );
+    const matching = candidates.filter((a) => a.federated_credentials.some((c) => credentialMatches(c, payload, [this.tokenEndpoint])));
     if (!matching.length) throw failed('client assertion matches no federated credential (audience or claims differ)');
     if (matching.length > 1) throw failed('client assertion matches the federated credentials of more than one agent');
     const agent = matching[0];

@@ -236,7 +236,10 @@ export class TokenExchangeService {
     const match = audiences.find((aud) => client.acceptedAudiences.includes(aud));
     if (match === undefined) {
       const name = a.grant === JWT_BEARER_GRANT ? 'assertion' : 'subject_token';
-      throw new OAuthError(a.grant === JWT_BEARER_GRANT ? 'invalid_grant' : 'invalid_request', `${name} is invalid: token audience is not accepted`);
+      throw new OAuthError(
+        a.grant === JWT_BEARER_GRANT ? 'invalid_grant' : 'invalid_request',
+        `${name} is invalid: token audience is not accepted`,
+      );
     }
     return match;
   }

@@ -37,7 +37,11 @@ describe('agent identities: federated identity credentials', () => {
     w = await startWorld();
     await w.put('/v1/admin/integrations/openai', { provider: 'api_key' });
     await w.put('/v1/admin/connections/openai/users/alice', { api_key: CANARY });
-    await w.put('/v1/admin/agents/foundry-agent', { name: 'Foundry agent', auth_method: 'none', federated_credentials: [entraCredential()] });
+    await w.put('/v1/admin/agents/foundry-agent', {
+      name: 'Foundry agent',
+      auth_method: 'none',
+      federated_credentials: [entraCredential()],
+    });
     await w.put('/v1/admin/agents/k8s-runner', {
       name: 'runner in AKS',
       federated_credentials: [{ issuer: K8S_ISSUER, subject: 'system:serviceaccount:agents:mcp-runner' }],
@@ -134,7 +138,11 @@ describe('agent identities: federated identity credentials', () => {
     expect(before.status).toBe(200);
     await w.put('/v1/admin/agents/k8s-runner', { name: 'runner in AKS', disabled: true });
     const refused = await exchangeWith(w.k8s.serviceAccountToken('agents', 'mcp-runner'));
-    expect([refused.status, refused.body.error, refused.body.error_description]).toEqual([401, 'invalid_client', 'this client is disabled']);
+    expect([refused.status, refused.body.error, refused.body.error_description]).toEqual([
+      401,
+      'invalid_client',
+      'this client is disabled',
+    ]);
     const release = await w.v.call('POST', '/v1/connections/openai/token', { token: before.body.access_token });
     expect([release.status, release.body.code]).toEqual([403, 'not_an_agent_token']);
     // Enabled again: the credentials were kept.
@@ -145,13 +153,19 @@ describe('agent identities: federated identity credentials', () => {
   it('PUT keeps credentials a body does not mention, replaces them when given, and lists them', async () => {
     await w.put('/v1/admin/agents/keeper', { name: 'keeper', federated_credentials: [entraCredential({ subject: 'keeper-oid' })] });
     await w.put('/v1/admin/agents/keeper', { name: 'keeper renamed' });
-    await w.put('/v1/admin/agents/keeper', { name: 'keeper renamed', auth_method: 'none', accepted_audiences: ['https://mcp.example.com'] });
+    await w.put('/v1/admin/agents/keeper', {
+      name: 'keeper renamed',
+      auth_method: 'none',
+      accepted_audiences: ['https://mcp.example.com'],
+    });
     const list = await w.v.call('GET', '/v1/admin/agents', { token: w.admin() });
     const keeper = list.body.agents.find((a: { client_id: string }) => a.client_id === 'keeper');
     expect(keeper).toMatchObject({
       name: 'keeper renamed',
       auth_method: 'none',
-      federated_credentials: [{ issuer: entraIss(), subject: 'keeper-oid', audiences: [VAULT_APP_ID_URI], claims: { azp: blueprintAppId } }],
+      federated_credentials: [
+        { issuer: entraIss(), subject: 'keeper-oid', audiences: [VAULT_APP_ID_URI], claims: { azp: blueprintAppId } },
+      ],
       accepted_audiences: ['https://mcp.example.com'],
       disabled: false,
     });
@@ -171,18 +185,27 @@ describe('agent identities: federated identity credentials', () => {
     const bad: Array<[unknown, string]> = [
       [{ issuer: 'https://untrusted.example', subject: 'x' }, 'federated_credentials.0.issuer'],
       [{ issuer: K8S_ISSUER, subject: 'x', claims: { sub: 'y' } }, 'federated_credentials.0.claims.sub'],
-      [{ issuer: K8S_ISSUER, subject: 'x', claims: { 'kubernetes.io': { namespace: 'a' } } }, 'federated_credentials.0.claims.kubernetes.io'],
+      [
+        { issuer: K8S_ISSUER, subject: 'x', claims: { 'kubernetes.io': { namespace: 'a' } } },
+        'federated_credentials.0.claims.kubernetes.io',
+      ],
       [{ issuer: K8S_ISSUER, subject: '' }, 'federated_credentials.0.subject'],
       [{ issuer: K8S_ISSUER, subject: 'x', audiences: 'aud' }, 'federated_credentials.0.audiences'],
       [{ issuer: K8S_ISSUER, subject: 'x', extra: 1 }, 'federated_credentials.0.extra'],
     ];
     for (const [credential, field] of bad) {
-      const res = await w.v.call('PUT', '/v1/admin/agents/bad', { token: w.admin(), body: { name: 'bad', federated_credentials: [credential] } });
+      const res = await w.v.call('PUT', '/v1/admin/agents/bad', {
+        token: w.admin(),
+        body: { name: 'bad', federated_credentials: [credential] },
+      });
       expect([res.status, res.body.code]).toEqual([400, 'validation_failed']);
       expect(res.body.errors.map((e: { field: string }) => e.field)).toContain(field);
     }
     const dup = { issuer: K8S_ISSUER, subject: 'x' };
-    const twice = await w.v.call('PUT', '/v1/admin/agents/bad', { token: w.admin(), body: { name: 'bad', federated_credentials: [dup, dup] } });
+    const twice = await w.v.call('PUT', '/v1/admin/agents/bad', {
+      token: w.admin(),
+      body: { name: 'bad', federated_credentials: [dup, dup] },
+    });
     expect(twice.body.errors).toEqual([{ field: 'federated_credentials.1', message: 'repeats an earlier credential' }]);
     const secretAgent = await w.v.call('PUT', '/v1/admin/agents/bad', {
       token: w.admin(),

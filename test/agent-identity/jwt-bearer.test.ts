@@ -35,7 +35,9 @@ describe('agent identities: the jwt-bearer grant', () => {
     await w.put('/v1/admin/connections/crm/tenant', { api_key: 'crm-key' });
     await w.put('/v1/admin/agents/foundry-agent', {
       name: 'Foundry agent',
-      federated_credentials: [{ issuer: w.entra.issuer.issuer, subject: agentOid, audiences: [VAULT_APP_ID_URI], claims: { azp: blueprintAppId } }],
+      federated_credentials: [
+        { issuer: w.entra.issuer.issuer, subject: agentOid, audiences: [VAULT_APP_ID_URI], claims: { azp: blueprintAppId } },
+      ],
     });
     secret = (await w.put('/v1/admin/agents/mcp-obo', { name: 'OBO server', auth_method: 'client_secret_post' })).client_secret;
     await w.put('/v1/admin/policies/agents', { agents: ['foundry-agent', 'mcp-obo'], integrations: ['search', 'openai'], effect: 'allow' });
@@ -111,7 +113,8 @@ describe('agent identities: the jwt-bearer grant', () => {
       const forged = w.v.issuer.sign({ sub: 'alice', tid: TENANT, act: { sub: 'mcp-obo' }, agent_only: true, scope: 'connections:openai' });
       const release = await w.v.call('POST', '/v1/connections/openai/token', { token: forged });
       expect([release.status, release.body.code]).toEqual([403, 'policy_denied']);
-      const own = (await w.token({ grant_type: JWT_BEARER_GRANT, assertion: agentAssertion(), scope: 'connections:search' })).body.access_token;
+      const own = (await w.token({ grant_type: JWT_BEARER_GRANT, assertion: agentAssertion(), scope: 'connections:search' })).body
+        .access_token;
       const exchange = await w.token({
         grant_type: TOKEN_EXCHANGE_GRANT,
         subject_token: own,

@@ -39,7 +39,9 @@ describe('migration 1763800002100-AgentIdentity', () => {
       expect(await agents.findByFederatedSubject(tenant, 'https://issuer.example', 'wl-2')).toEqual([]);
 
       await migration.down(q);
-      const [cols] = await q.query(`SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = 'agents' AND column_name = 'disabled'`);
+      const [cols] = await q.query(
+        `SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = 'agents' AND column_name = 'disabled'`,
+      );
       expect(cols.n).toBe(0);
       await migration.up(q);
       expect(await agents.find(tenant, 'mcp-1')).toMatchObject({ federated_credentials: [], disabled: false });

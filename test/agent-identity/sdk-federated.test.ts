@@ -44,7 +44,11 @@ describe('agent identities: the SDK with a federated assertion, end to end', () 
       type: 'api_key',
       api_key: 'sk-alice-sdk-fed',
     });
-    expect(await vault.release('search', { asAgent: true })).toEqual({ integration: 'search', type: 'api_key', api_key: 'tenant-search-sdk' });
+    expect(await vault.release('search', { asAgent: true })).toEqual({
+      integration: 'search',
+      type: 'api_key',
+      api_key: 'tenant-search-sdk',
+    });
     const own = await vault.agentToken({ integrations: ['search'] });
     expect(own.scopes).toEqual(['connections:search']);
     // The agent's own token is for tenant-level connections only: a per-user integration is left out.

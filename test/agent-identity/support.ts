@@ -86,8 +86,13 @@ export interface AgentIdentityWorld {
   /** A user's token for the vault from the tenant's IdP (the test issuer), roles included. */
   userToken(user: string, claims?: Record<string, unknown>): string;
   put(path: string, body: unknown): Promise<any>;
-  token(params: Record<string, string | undefined>, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
-  audit(action: string): Promise<Array<{ outcome: string; reason: string | null; agent: string | null; subject: string | null; details: any }>>;
+  token(
+    params: Record<string, string | undefined>,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; body: any; headers: Headers }>;
+  audit(
+    action: string,
+  ): Promise<Array<{ outcome: string; reason: string | null; agent: string | null; subject: string | null; details: any }>>;
   close(): Promise<void>;
 }
 

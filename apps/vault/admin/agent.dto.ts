@@ -27,7 +27,11 @@ export class FederatedCredentialDto {
   @ArrayMaxSize(10)
   @IsString({ each: true })
   audiences?: string[];
-  @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: 'Claims the assertion must carry with exactly these values' })
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: true,
+    description: 'Claims the assertion must carry with exactly these values',
+  })
   @IsOptional()
   @IsObject()
   claims?: Record<string, unknown>;
