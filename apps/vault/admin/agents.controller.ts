@@ -18,7 +18,7 @@ export class AgentsController {
   async put(
     @Principal() p: VerifiedToken,
     @Param('client_id', validName('client_id')) clientId: string,
-    @Body() dto: PutAgentDto,
+    @Body({ schema: PutAgentDto }) dto: PutAgentDto,
     @Res({ passthrough: true }) res: FastifyReply,
   ) {
     // Only issuers the vault can verify (their keys come from TRUSTED_ISSUERS).
