@@ -44,13 +44,9 @@ export const PutAgentDto = z
       .max(20)
       .optional()
       .meta({ description: 'Replaces the list when given ([] clears it); omitted: kept. auth_method must be none' }),
-    accepted_audiences: z
-      .array(text(1, 2048))
-      .max(20)
-      .optional()
-      .meta({
-        description: "Subject-token audiences accepted at this agent's exchanges besides VAULT_AUDIENCE (e.g. the MCP server's own)",
-      }),
+    accepted_audiences: z.array(text(1, 2048)).max(20).optional().meta({
+      description: "Subject-token audiences accepted at this agent's exchanges besides VAULT_AUDIENCE (e.g. the MCP server's own)",
+    }),
     disabled: z
       .boolean()
       .optional()
