@@ -151,12 +151,23 @@ describe('agent identities: the jwt-bearer grant', () => {
   });
 
   describe('on behalf of a user (Microsoft OBO, as MSAL acquireTokenOnBehalfOf sends it)', () => {
-    /** The form MSAL Node posts for acquireTokenOnBehalfOf with a client secret. */
+    /**
+     * The form MSAL Node's OnBehalfOfClient posts (createTokenRequestBody) for acquireTokenOnBehalfOf with a
+     * client secret: its library, telemetry and throttling parameters included, OIDC scopes added to the request's.
+     */
     const msalForm = (assertion: string) => ({
       client_id: 'mcp-obo',
       scope: 'connections:openai openid profile offline_access',
       grant_type: JWT_BEARER_GRANT,
       client_info: '1',
+      'x-client-SKU': 'msal.js.node',
+      'x-client-VER': '2.16.2',
+      'x-client-OS': 'linux',
+      'x-client-CPU': 'x64',
+      'x-ms-lib-capability': 'retry-after, h429',
+      'x-client-current-telemetry': '5|523,0,,,|,',
+      'x-client-last-telemetry': '5|0|||0,0',
+      'client-request-id': randomUUID(),
       requested_token_use: 'on_behalf_of',
       assertion,
       client_secret: secret,
