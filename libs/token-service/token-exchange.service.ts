@@ -203,25 +203,25 @@ export class TokenExchangeService {
   }
 
   /**
-   * The subject token (for on-behalf-of: the assertion). Its audience may be one the agent accepts
-   * (checked once the agent is known); an `agent_only` vault token has no user to act for; and
-   * on-behalf-of takes a user's own token only, so one with `act` (an agent's token) is `invalid_grant`.
+   * The subject token (for on-behalf-of: the assertion), fully verified but for its audience when
+   * that is not the vault's: the caller checks it against the authenticated agent's accepted audiences.
    */
   private async verifySubject(raw: string, a: Attempt): Promise<{ token: VerifiedToken; forVault: boolean; audiences: string[] }> {
-    const obo = a.grant === JWT_BEARER_GRANT;
-    const name = obo ? 'assertion' : 'subject_token';
-    const code = obo ? 'invalid_grant' : 'invalid_request';
-    let verified: { token: VerifiedToken; forVault: boolean; audiences: string[] };
     try {
-      verified = await this.verifier.verifyAudienceLater(raw);
+      return await this.verifier.verifyAudienceLater(raw);
     } catch (err) {
-      if (err instanceof DomainError && err.code === 'invalid_token') throw new OAuthError(code, `${name} is invalid: ${err.detail}`);
-      throw err;
+      if (!(err instanceof DomainError && err.code === 'invalid_token')) throw err;
+      // RFC 8693 §2.2.2: an invalid subject token is invalid_request; RFC 7523 §3.1: an invalid assertion is invalid_grant.
+      const obo = a.grant === JWT_BEARER_GRANT;
+      throw new OAuthError(obo ? 'invalid_grant' : 'invalid_request', `${obo ? 'assertion' : 'subject_token'} is invalid: ${err.detail}`);
     }
-    return verified;
   }
 
-  /** Checked once the verified subject names the tenant, so that the refusal is audited there. */
+  /**
+   * An `agent_only` vault token has no user to act for; on-behalf-of takes a user's own token only, so
+   * one with `act` (an agent's token) is `invalid_grant`. Checked once the verified subject names the
+   * tenant, so that the refusal is audited there.
+   */
   private checkSubjectUse(a: Attempt): void {
     const obo = a.grant === JWT_BEARER_GRANT;
     const name = obo ? 'assertion' : 'subject_token';
