@@ -285,7 +285,7 @@ export class Keyring {
    */
   async retireBelow(tenant: TenantId, minVersion: number): Promise<number[]> {
     const destroyed = await this.ds.transaction(async (m) => {
-      await m.query(`SELECT id FROM tenants WHERE id = $1 FOR UPDATE`, [tenant]);
+      await this.store.lockTenant(m, tenant);
       const [{ n }] = await m.query(
         `SELECT ${SEALED_TABLES.map((t) => `(SELECT count(*) FROM ${t} WHERE tenant = $1 AND tk_version < $2)`).join(' + ')} AS n`,
         [tenant, minVersion],
@@ -293,7 +293,7 @@ export class Keyring {
       if (Number(n) > 0) throw new DomainError('conflict', `${n} records still use a key version below ${minVersion}; rewrap them first.`);
       const active = (await this.store.activeVersion(tenant, m)) ?? 0;
       if (active < minVersion) throw new DomainError('conflict', 'The active tenant key cannot be retired; rotate first.');
-      await m.query(`UPDATE tenants SET min_key_version = GREATEST(min_key_version, $2) WHERE id = $1`, [tenant, minVersion]);
+      await this.store.raiseMinVersion(m, tenant, minVersion);
       return this.store.destroyBelow(m, tenant, minVersion);
     });
     this.cache.evictTenant(`${tenant}\u0000`);
@@ -306,15 +306,10 @@ export class Keyring {
    * them. Call `forgetTenantKeys` after commit. Returns the versions destroyed.
    */
   static async destroyTenantKeys(m: EntityManager, tenant: TenantId): Promise<number[]> {
-    await m.query(`INSERT INTO tenants (id) VALUES ($1) ON CONFLICT DO NOTHING`, [tenant]);
-    await m.query(`SELECT id FROM tenants WHERE id = $1 FOR UPDATE`, [tenant]);
     const store = new TenantKeyStore(m.connection);
+    await store.lockTenant(m, tenant, { create: true });
     const destroyed = await store.destroyAll(m, tenant);
-    const latest = await store.latestVersion(tenant, m);
-    await m.query(`UPDATE tenants SET shredded_at = now(), min_key_version = GREATEST(min_key_version, $2) WHERE id = $1`, [
-      tenant,
-      latest + 1,
-    ]);
+    await store.markShredded(m, tenant, (await store.latestVersion(tenant, m)) + 1);
     return destroyed;
   }
 

@@ -143,7 +143,7 @@ export class TenantKeyStore {
   /** Adds a new active version; the previous active one becomes decrypt-only. */
   async addVersion(tenant: TenantId, kekKeyId: string, wrapped: Buffer): Promise<number> {
     return this.ds.transaction(async (m) => {
-      await m.query(`SELECT id FROM tenants WHERE id = $1 FOR UPDATE`, [tenant]);
+      await this.lockTenant(m, tenant);
       const next = (await this.latestVersion(tenant, m)) + 1;
       await m.query(`UPDATE tenant_keys SET status = 'decrypt_only' WHERE tenant = $1 AND status = 'active'`, [tenant]);
       await m.query(`INSERT INTO tenant_keys (tenant, version, kek_key_id, wrapped, status) VALUES ($1, $2, $3, $4, 'active')`, [
@@ -249,6 +249,25 @@ export class TenantKeyStore {
       shreddedAt: r.shredded_at ?? null,
     }));
     return { count: Number(n), list };
+  }
+
+  /** Locks the tenant's row for the caller's transaction (`create`: making it first): key changes of one tenant go one at a time. */
+  async lockTenant(m: EntityManager, tenant: TenantId, opts: { create?: boolean } = {}): Promise<void> {
+    if (opts.create) await m.query(`INSERT INTO tenants (id) VALUES ($1) ON CONFLICT DO NOTHING`, [tenant]);
+    await m.query(`SELECT id FROM tenants WHERE id = $1 FOR UPDATE`, [tenant]);
+  }
+
+  /** Ciphertexts naming a version below `minVersion` are refused from now on (never lowered). */
+  async raiseMinVersion(m: EntityManager, tenant: TenantId, minVersion: number): Promise<void> {
+    await m.query(`UPDATE tenants SET min_key_version = GREATEST(min_key_version, $2) WHERE id = $1`, [tenant, minVersion]);
+  }
+
+  /** Marks the tenant crypto-shredded, with every version up to `minVersion - 1` refused. */
+  async markShredded(m: EntityManager, tenant: TenantId, minVersion: number): Promise<void> {
+    await m.query(`UPDATE tenants SET shredded_at = now(), min_key_version = GREATEST(min_key_version, $2) WHERE id = $1`, [
+      tenant,
+      minVersion,
+    ]);
   }
 
   /** Whether the tenant exists (has ever had a key or a record). */
