@@ -10,6 +10,7 @@ import { CryptoModule } from '../../libs/crypto';
 import { DbModule } from '../../libs/db';
 import { AuditKeyBinding, KeysModule } from '../../libs/keys';
 import { PolicyModule } from '../../libs/policy';
+import { TenantsModule } from '../../libs/tenants';
 import { ResourcesModule } from '../../libs/resources';
 import { UsersModule } from '../../libs/users';
 import { WebhooksModule } from '../../libs/webhooks';
@@ -20,8 +21,10 @@ import { ConnectionsController } from './admin/connections.controller';
 import { IntegrationsController } from './admin/integrations.controller';
 import { KeysController, ShredController } from './admin/keys.controller';
 import { PoliciesController } from './admin/policies.controller';
+import { TenantController } from './admin/tenant.controller';
 import { ResourcesController } from './admin/resources.controller';
 import { UserLoginController } from './admin/user-login.controller';
+import { UserSessionsController } from './admin/user-sessions.controller';
 import { WebhooksController } from './admin/webhooks.controller';
 import { AuthRejectionAuditBinding } from './audit-bindings';
 import { ConnectHttpModule } from './connect/connect-http.module';
@@ -51,6 +54,7 @@ export class AppModule {
         ConnectHttpModule,
         AccountHttpModule,
         UsersModule,
+        TenantsModule,
         ResourcesModule,
         DashboardModule,
         KeysModule.forRoot({ runJobs: config.keys.jobsInProcess, background: true }),
@@ -70,6 +74,8 @@ export class AppModule {
         ShredController,
         WebhooksController,
         UserLoginController,
+        UserSessionsController,
+        TenantController,
         ResourcesController,
       ],
       // POST /v1/connections/{integration}/token: a plain Fastify route (see ReleaseRoute).

@@ -1,12 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { TrustedIssuerRegistry } from '../auth';
 import { ALLOWED_ALGORITHMS, VAULT_CONFIG, VaultConfig } from '../config';
-import { JWT_BEARER_ASSERTION, TOKEN_EXCHANGE_GRANT } from './exchange-request';
+import { JWT_BEARER_ASSERTION, JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT } from './exchange-request';
 import { SIGNING_ALG } from './signing-keys';
 
 /** Where the token service's documents live, relative to VAULT_PUBLIC_URL. */
 export const TOKEN_ENDPOINT_PATH = '/oauth2/token';
 export const JWKS_PATH = '/.well-known/jwks.json';
+/** RFC 9728: where the release API's protected-resource metadata is (named by its 401 challenges). */
+export const PROTECTED_RESOURCE_METADATA_PATH = '/.well-known/oauth-protected-resource';
 /** The authorization server for MCP clients (docs/resources.md); `/t/{tenant}` before them for another tenant than the default. */
 export const AUTHORIZE_PATH = '/oauth2/authorize';
 export const REGISTER_PATH = '/oauth2/register';
@@ -29,7 +31,8 @@ export class TokenServiceMetadata {
       authorization_endpoint: base + AUTHORIZE_PATH,
       // Dynamic Client Registration only where some tenant allows it (OAUTH_DCR_TENANTS).
       ...(this.config.authorizationServer.dcrTenants.length ? { registration_endpoint: base + REGISTER_PATH } : {}),
-      grant_types_supported: [TOKEN_EXCHANGE_GRANT, 'authorization_code', 'refresh_token'],
+      // jwt-bearer: the agent's own federated token, or a user's token with requested_token_use=on_behalf_of.
+      grant_types_supported: [TOKEN_EXCHANGE_GRANT, JWT_BEARER_GRANT, 'authorization_code', 'refresh_token'],
       response_types_supported: ['code'],
       response_modes_supported: ['query'],
       code_challenge_methods_supported: ['S256'],

@@ -9,6 +9,7 @@ import { AuthorizationCodeGrants } from './grants/authorization-code.grant';
 import { AuthorizationModule } from '../authorization';
 import { ClientAssertionReplayStore } from './assertion-replay.store';
 import { ClientAuthenticator } from './client-authenticator';
+import { AgentTokenGrant } from './grants/agent-token.grant';
 import { TokenServiceMetadata } from './metadata';
 import { TokenSigningKeys } from './signing-keys';
 import { TokenExchangeService } from './token-exchange.service';
@@ -26,6 +27,7 @@ import { VaultIssuerRegistration } from './vault-issuer';
     ClientAssertionReplayStore,
     ClientAuthenticator,
     TokenExchangeService,
+    AgentTokenGrant,
     ResourceTokenIssuer,
     AuthorizationCodeGrants,
     TokenServiceMetadata,

@@ -58,7 +58,7 @@ describe('/oauth2/authorize: consent in the browser, code and refresh grants', (
     if (!available) return;
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
-    provider = await startTestProvider({ mode: 'login', redirectUris: [`${base}/auth/callback`] });
+    provider = await startTestProvider({ mode: 'login', redirectUris: [`${base}/auth/callback`], roles: { alice: ['analyst'] } });
     client = await new ClientSide().start();
     v = await startTestVault({
       PORT: String(port),
@@ -74,8 +74,8 @@ describe('/oauth2/authorize: consent in the browser, code and refresh grants', (
       issuer: provider.issuer,
       client_id: provider.clientId,
       client_secret: provider.clientSecret,
-      scopes: ['openid', 'email', 'profile', 'groups'],
-      roles_claim: 'groups',
+      scopes: ['openid', 'email', 'profile'],
+      roles_claim: 'roles',
     });
     await put('/v1/admin/resources/crm', {
       identifier: CRM,

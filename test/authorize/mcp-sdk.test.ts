@@ -73,7 +73,7 @@ describe('an MCP server protected by the vault, reached by the MCP SDK client', 
     if (!available) return;
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
-    provider = await startTestProvider({ mode: 'login', redirectUris: [`${base}/auth/callback`] });
+    provider = await startTestProvider({ mode: 'login', redirectUris: [`${base}/auth/callback`], roles: { alice: ['analyst'] } });
     callbacks = await new ClientSide().start();
     v = await startTestVault({
       PORT: String(port),
@@ -90,8 +90,8 @@ describe('an MCP server protected by the vault, reached by the MCP SDK client', 
       issuer: provider.issuer,
       client_id: provider.clientId,
       client_secret: provider.clientSecret,
-      scopes: ['openid', 'email', 'profile', 'groups'],
-      roles_claim: 'groups',
+      scopes: ['openid', 'email', 'profile'],
+      roles_claim: 'roles',
     });
     await put('/v1/admin/resources/tools', {
       identifier: mcp.resource,

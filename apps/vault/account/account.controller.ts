@@ -1,9 +1,10 @@
-import { Controller, Get, Inject, Param, Post, Query, Req, Res, UseFilters } from '@nestjs/common';
+import { Controller, Get, Inject, Param, Post, Query, Req, Res, UseFilters, UseGuards } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AuthorizeService } from '../../../libs/authorization';
 import { AccountViewService, csrfToken, DisconnectService } from '../../../libs/connect';
 import { VAULT_CONFIG, VaultConfig } from '../../../libs/config';
 import { asTenantId, DomainError, TenantId } from '../../../libs/kernel';
+import { TenantProfileService } from '../../../libs/tenants';
 import { UserSession, UserSessionStore, UserSignIn } from '../../../libs/users';
 import { checkForm, formField } from '../connect/form';
 import { ConsentPageFilter } from '../connect/page-error.filter';
@@ -13,6 +14,7 @@ import { validName } from '../http/names';
 import { accountPage, disconnectPage } from './account.pages';
 import { consentsSection } from './authorize.pages';
 import { UserCookies } from './user-cookies';
+import { PageIpRateLimitGuard } from '../ops/page-rate-limit';
 
 const NOTICES: Record<string, string> = {
   off: 'The agent is turned off for that account.',
@@ -31,6 +33,7 @@ const both = (path: string) => [path, `t/:tenant/${path}`];
  */
 @Controller()
 @UseFilters(ConsentPageFilter)
+@UseGuards(PageIpRateLimitGuard)
 export class AccountController {
   private readonly origin: string;
   private readonly cookies: UserCookies;
@@ -40,6 +43,7 @@ export class AccountController {
     private readonly sessions: UserSessionStore,
     private readonly views: AccountViewService,
     private readonly disconnects: DisconnectService,
+    private readonly tenants: TenantProfileService,
     private readonly authorizations: AuthorizeService,
     @Inject(VAULT_CONFIG) private readonly config: Pick<VaultConfig, 'publicUrl' | 'users'>,
   ) {
@@ -61,9 +65,10 @@ export class AccountController {
       reply.header('set-cookie', this.cookies.flow(started.flowCookie, started.maxAgeSeconds));
       return redirect(reply, started.url);
     }
-    const [connections, activity, consents] = await Promise.all([
+    const [connections, activity, shown, consents] = await Promise.all([
       this.views.connections(tenant, session.subject),
       this.views.activity(tenant, session.subject),
+      this.tenants.shown(tenant),
       this.authorizations.consents(tenant, session.subject),
     ]);
     const csrf = csrfToken(this.secretOf(req, tenant), session.id);
@@ -73,13 +78,14 @@ export class AccountController {
       'Your account',
       accountPage(
         base,
-        session.email ?? session.subject,
+        { tenantName: shown.name, logoUrl: shown.logoUrl, who: session.email ?? session.subject, roles: session.roles },
         connections,
         activity,
         csrf,
         typeof notice === 'string' ? (NOTICES[notice] ?? null) : null,
         consentsSection(base, consents, csrf),
       ),
+      { logoUrl: shown.logoUrl },
     );
   }
 

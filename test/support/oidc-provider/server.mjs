@@ -63,9 +63,9 @@ const provider = new Provider(issuer, {
       token_endpoint_auth_method: opts.authMethod,
     },
   ],
-  scopes: ['openid', 'offline_access', 'email', 'profile', 'groups', 'calendar.read', 'calendar.write'],
-  // `groups` (asked for with the scope of that name): alice is an analyst, everyone else in no group.
-  claims: { email: ['email', 'email_verified'], profile: ['name'], groups: ['groups'] },
+  scopes: ['openid', 'offline_access', 'email', 'profile', 'calendar.read', 'calendar.write'],
+  // `roles` (a custom claim, with the profile scope) is given only to the logins named in opts.roles.
+  claims: { email: ['email', 'email_verified'], profile: ['name', 'roles'] },
   conformIdTokenClaims: false,
   extraParams: ['access_type', 'include_granted_scopes'],
   features: { devInteractions: { enabled: true }, revocation: { enabled: true }, introspection: { enabled: true } },
@@ -84,7 +84,13 @@ const provider = new Provider(issuer, {
   cookies: { keys: ['test-only-cookie-key'] },
   findAccount: async (_ctx, sub) => ({
     accountId: sub,
-    claims: async () => ({ sub, email: `${sub}@example.test`, email_verified: true, name: sub, groups: sub === 'alice' ? ['analyst'] : [] }),
+    claims: async () => ({
+      sub,
+      email: `${sub}@example.test`,
+      email_verified: true,
+      name: sub,
+      ...(opts.roles?.[sub] ? { roles: opts.roles[sub] } : {}),
+    }),
   }),
   renderError: async (ctx, out) => {
     ctx.type = 'text/plain';
