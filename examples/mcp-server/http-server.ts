@@ -14,6 +14,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { VaultClient } from '../../libs/sdk/index';
 
 export interface ProtectedMcpServer {
   /** The MCP endpoint, and the resource identifier to register in the vault. */
@@ -21,7 +22,27 @@ export interface ProtectedMcpServer {
   close(): Promise<void>;
 }
 
-export async function startProtectedMcpServer(o: { vault: string; tenant: string; port?: number }): Promise<ProtectedMcpServer> {
+/**
+ * `downstream`: this server is also an agent of the vault (with its own URL among its
+ * `accepted_audiences`), and its `downstream_credential` tool exchanges the caller's token for the
+ * user's credential of `integration` — the article's pattern: the MCP token never leaves this server.
+ */
+export interface DownstreamOptions {
+  /** Where to reach the vault (its `VAULT_PUBLIC_URL` is `vault` above). */
+  url: string;
+  clientId: string;
+  clientSecret: string;
+  integration: string;
+}
+
+export async function startProtectedMcpServer(o: {
+  vault: string;
+  tenant: string;
+  port?: number;
+  downstream?: DownstreamOptions;
+}): Promise<ProtectedMcpServer> {
+  const d = o.downstream;
+  const agent = d && new VaultClient({ url: d.url, publicUrl: o.vault, clientId: d.clientId, clientSecret: d.clientSecret });
   const jwks = createRemoteJWKSet(new URL(`${o.vault}/.well-known/jwks.json`));
   let resource = '';
   let metadataUrl = '';
@@ -63,6 +84,18 @@ export async function startProtectedMcpServer(o: { vault: string; tenant: string
         { type: 'text', text: `You are ${String(extra.authInfo?.extra?.user)}; this token allows ${extra.authInfo?.scopes.join(' ')}.` },
       ],
     }));
+    if (agent && d) {
+      mcp.registerTool(
+        'downstream_credential',
+        { description: `Fetches the user's ${d.integration} credential from the vault (token exchange), never showing it` },
+        async (extra) => {
+          const release = await agent.release(d.integration, { userToken: extra.authInfo!.token });
+          return {
+            content: [{ type: 'text', text: `Got the ${release.type} for ${d.integration} of ${String(extra.authInfo?.extra?.user)}.` }],
+          };
+        },
+      );
+    }
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
     res.on('close', () => void transport.close());
     await mcp.connect(transport);

@@ -59,7 +59,8 @@ class MemoryProvider implements OAuthClientProvider {
  * Issue 19 §3: a Streamable-HTTP MCP server protected by the vault (examples/mcp-server/http-server.ts)
  * and the MCP SDK's own client with its OAuth support: 401 + resource_metadata → RFC 9728 → the
  * vault's RFC 8414 metadata → Dynamic Client Registration → /oauth2/authorize with PKCE and resource
- * → sign-in and consent in chromium → code → token → the tool call carries the user.
+ * → sign-in and consent in chromium → code → token → the tool call carries the user; the server,
+ * itself an agent accepting its own audience, exchanges that token at the vault for her CRM key.
  */
 describe('an MCP server protected by the vault, reached by the MCP SDK client', () => {
   let v: TestVault;
@@ -83,9 +84,28 @@ describe('an MCP server protected by the vault, reached by the MCP SDK client', 
       VAULT_DEFAULT_TENANT: T,
       OAUTH_DCR_TENANTS: T,
     });
-    mcp = await startProtectedMcpServer({ vault: base, tenant: T });
     const admin = v.issuer.adminToken(T);
-    const put = async (path: string, body: unknown) => expect((await v.call('PUT', path, { token: admin, body })).status).toBeLessThan(300);
+    const put = async (path: string, body: unknown) => {
+      const res = await v.call('PUT', path, { token: admin, body });
+      expect(res.status).toBeLessThan(300);
+      return res.body;
+    };
+    // The MCP server is also an agent: the user's token for its own URL is what it exchanges (docs/agents.md).
+    const mcpPort = await freePort();
+    const agent = await put('/v1/admin/agents/tools-mcp', {
+      name: 'Internal tools MCP server',
+      auth_method: 'client_secret_basic',
+      accepted_audiences: [`http://127.0.0.1:${mcpPort}/mcp`],
+    });
+    await put('/v1/admin/integrations/crm-api', { provider: 'api_key', display_name: 'CRM API' });
+    await put('/v1/admin/connections/crm-api/users/alice', { api_key: 'crm-key-alice-canary' });
+    await put('/v1/admin/policies/tools-crm', { agents: ['tools-mcp'], integrations: ['crm-api'], effect: 'allow' });
+    mcp = await startProtectedMcpServer({
+      vault: base,
+      tenant: T,
+      port: mcpPort,
+      downstream: { url: base, clientId: 'tools-mcp', clientSecret: agent.client_secret, integration: 'crm-api' },
+    });
     await put('/v1/admin/user-login', {
       issuer: provider.issuer,
       client_id: provider.clientId,
@@ -111,37 +131,53 @@ describe('an MCP server protected by the vault, reached by the MCP SDK client', 
     await callbacks?.close();
   });
 
-  itInBrowser('the SDK client registers, the user consents in the browser, and the tool call is made as that user', async () => {
-    const oauth = new MemoryProvider(`${callbacks.url}/callback`);
-    const client = new Client({ name: 'sdk-test', version: '1.0.0' });
-    await expect(client.connect(new StreamableHTTPClientTransport(new URL(mcp.resource), { authProvider: oauth }))).rejects.toBeInstanceOf(
-      UnauthorizedError,
-    );
-    expect(oauth.info?.client_id).toMatch(/^dcr_/);
-    const url = oauth.authorizationUrl!;
-    expect(url.origin + url.pathname).toBe(`${base}/oauth2/authorize`);
-    expect(url.searchParams.get('resource')).toBe(mcp.resource);
-    expect(url.searchParams.get('code_challenge_method')).toBe('S256');
+  itInBrowser(
+    'the SDK client registers, the user consents in the browser, the tool runs as her and fetches her credential downstream',
+    async () => {
+      const oauth = new MemoryProvider(`${callbacks.url}/callback`);
+      const client = new Client({ name: 'sdk-test', version: '1.0.0' });
+      await expect(
+        client.connect(new StreamableHTTPClientTransport(new URL(mcp.resource), { authProvider: oauth })),
+      ).rejects.toBeInstanceOf(UnauthorizedError);
+      expect(oauth.info?.client_id).toMatch(/^dcr_/);
+      const url = oauth.authorizationUrl!;
+      expect(url.origin + url.pathname).toBe(`${base}/oauth2/authorize`);
+      expect(url.searchParams.get('resource')).toBe(mcp.resource);
+      expect(url.searchParams.get('code_challenge_method')).toBe('S256');
 
-    const page = await (await browser.newContext({ javaScriptEnabled: false })).newPage();
-    await Promise.all([page.waitForURL(`${provider.url}/**`), page.goto(url.href)]);
-    await page.fill('input[name=login]', 'alice');
-    await page.fill('input[name=password]', 'any password');
-    await Promise.all([page.waitForURL(/\/interaction\//), page.click('button[type=submit]')]);
-    await Promise.all([page.waitForURL(`${base}/oauth2/authorize?**`), page.click('button:has-text("Continue")')]);
-    expect(await page.locator('h1').textContent()).toBe('Allow SDK example client to use Internal tools for you?');
-    await Promise.all([page.waitForURL(`${callbacks.url}/callback?**`), page.click('button:has-text("Allow")')]);
-    const code = callbacks.callbacks.at(-1)!.get('code')!;
+      const page = await (await browser.newContext({ javaScriptEnabled: false })).newPage();
+      await Promise.all([page.waitForURL(`${provider.url}/**`), page.goto(url.href)]);
+      await page.fill('input[name=login]', 'alice');
+      await page.fill('input[name=password]', 'any password');
+      await Promise.all([page.waitForURL(/\/interaction\//), page.click('button[type=submit]')]);
+      await Promise.all([page.waitForURL(`${base}/oauth2/authorize?**`), page.click('button:has-text("Continue")')]);
+      expect(await page.locator('h1').textContent()).toBe('Allow SDK example client to use Internal tools for you?');
+      await Promise.all([page.waitForURL(`${callbacks.url}/callback?**`), page.click('button:has-text("Allow")')]);
+      const code = callbacks.callbacks.at(-1)!.get('code')!;
 
-    const transport = new StreamableHTTPClientTransport(new URL(mcp.resource), { authProvider: oauth });
-    await transport.finishAuth(code);
-    expect(decodeJwt(oauth.saved!.access_token)).toMatchObject({ aud: mcp.resource, sub: 'alice', scope: 'tools:read' });
-    expect(oauth.saved!.refresh_token).toBeTruthy();
-    await client.connect(transport);
-    const result = await client.callTool({ name: 'whoami' });
-    expect(result.content).toEqual([{ type: 'text', text: 'You are alice; this token allows tools:read.' }]);
-    await client.close();
-  });
+      const transport = new StreamableHTTPClientTransport(new URL(mcp.resource), { authProvider: oauth });
+      await transport.finishAuth(code);
+      expect(decodeJwt(oauth.saved!.access_token)).toMatchObject({ aud: mcp.resource, sub: 'alice', scope: 'tools:read' });
+      expect(oauth.saved!.refresh_token).toBeTruthy();
+      await client.connect(transport);
+      const result = await client.callTool({ name: 'whoami' });
+      expect(result.content).toEqual([{ type: 'text', text: 'You are alice; this token allows tools:read.' }]);
+      // Downstream: the MCP server exchanges alice's token (for its own audience) for her CRM key.
+      const downstream = await client.callTool({ name: 'downstream_credential' });
+      expect(downstream.content).toEqual([{ type: 'text', text: 'Got the api_key for crm-api of alice.' }]);
+      const [exchange] = await v.db.ds.query(
+        `SELECT outcome, agent, subject, details FROM vault.audit_events WHERE tenant = $1 AND action = 'token.exchange' ORDER BY seq DESC LIMIT 1`,
+        [T],
+      );
+      expect(exchange).toMatchObject({
+        outcome: 'allowed',
+        agent: 'tools-mcp',
+        subject: 'alice',
+        details: { subject_audience: mcp.resource },
+      });
+      await client.close();
+    },
+  );
 
   it('without a token the MCP server answers 401 pointing at its RFC 9728 metadata, which names the vault', async () => {
     if (!available) return;
