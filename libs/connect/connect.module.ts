@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AuditModule } from '../audit';
-import { CredentialsModule } from '../credentials';
+import { ConnectionsModule } from '../connections';
 import { OAuthModule } from '../oauth';
 import { PolicyModule } from '../policy';
 import { AccountViewService } from './account-view.service';
@@ -17,7 +17,7 @@ import { DisconnectService } from './disconnect.service';
  * `ConnectLinkIssuer` the release path offers `connect_url`s through (bind it to `CONNECT_LINKS`).
  */
 @Module({
-  imports: [CredentialsModule, OAuthModule, PolicyModule, AuditModule],
+  imports: [ConnectionsModule, OAuthModule, PolicyModule, AuditModule],
   providers: [
     ConnectSessionStore,
     ConnectSessionService,

@@ -1,5 +1,5 @@
 import { asTenantId, Secret } from '../../libs/kernel';
-import { ConnectionStore, OAuthCredentialStore } from '../../libs/credentials';
+import { ConnectionStore, OAuthCredentialStore } from '../../libs/connections';
 import { ProviderCatalog, REFRESH_AHEAD } from '../../libs/oauth';
 import { StormRig, startStormRig } from './storm-support';
 

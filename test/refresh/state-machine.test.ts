@@ -1,14 +1,8 @@
 import fc from 'fast-check';
 import { AuditLog } from '../../libs/audit';
 import type { VaultConfig } from '../../libs/config';
-import {
-  ConnectionRefresher,
-  IntegrationStore,
-  isDue,
-  OAuthAppCredentialReader,
-  OAuthCredentialStore,
-  RefreshScheduler,
-} from '../../libs/credentials';
+import { IntegrationStore, OAuthAppCredentialReader, OAuthCredentialStore } from '../../libs/connections';
+import { ConnectionRefresher, isDue, RefreshScheduler } from '../../libs/refresh';
 import { asTenantId, Secret } from '../../libs/kernel';
 import { ProviderCatalog } from '../../libs/oauth';
 import { startTestVault, TestVault } from '../support/vault';

@@ -2,7 +2,7 @@ import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AgentTokenGuard } from '../../../libs/auth';
-import { CredentialReleaseService } from '../../../libs/credentials';
+import { CredentialReleaseService } from '../../../libs/release';
 import { validName } from '../http/names';
 import { sendProblem } from '../http/problem.filter';
 import { strictValidation } from '../http/validation';

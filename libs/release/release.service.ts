@@ -5,10 +5,9 @@ import { DomainError, ErrorCode, TenantId } from '../kernel';
 import { AgentStore, inputsForAudit, PolicyDecisionPoint, PolicyStore } from '../policy';
 import { CONNECT_LINKS, ConnectLinkIssuer } from './connect-links';
 import { ProviderCatalog } from '../oauth';
-import { ConnectionRefresher, isUsable } from './connection-refresher';
-import { ConnectionStore, TENANT_LEVEL } from './connection.store';
+import { ConnectionStore, TENANT_LEVEL } from '../connections';
+import { ConnectionRefresher, isDue, isUsable, RefreshWindow } from '../refresh';
 import { DownscopedTokens, NarrowedToken, NarrowingRefused } from './downscoped-tokens';
-import { isDue, RefreshWindow } from './refresh-schedule';
 import { excessOf, planScopes } from './scope-ceiling';
 
 /** Who is asking: the verified exchanged token, reduced to what the release needs. */

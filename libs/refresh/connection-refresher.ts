@@ -6,10 +6,16 @@ import { VAULT_CONFIG, VaultConfig } from '../config';
 import { DomainError, Secret, TenantId } from '../kernel';
 import { reportRefresh, RefreshOutcome } from '../observability';
 import { OAuthClient, ParsedGrant, ProviderCatalog, ProviderError, REFRESH_AHEAD, ResolvedProvider } from '../oauth';
-import { ConnectionEvent, ConnectionEventType } from './connection-events';
-import { IntegrationStore } from './integration.store';
-import { OAuthAppCredentialReader } from './oauth-app-credentials';
-import { ClaimedConnection, OAuthCredential, OAuthCredentialStore, RefreshableConnection } from './oauth-credential.store';
+import {
+  ClaimedConnection,
+  ConnectionEvent,
+  ConnectionEventType,
+  IntegrationStore,
+  OAuthAppCredentialReader,
+  OAuthCredential,
+  OAuthCredentialStore,
+  RefreshableConnection,
+} from '../connections';
 import { backoffDelayMs, isDue, nextRefreshAt, RefreshWindow } from './refresh-schedule';
 import { step } from './refresh-transition';
 
