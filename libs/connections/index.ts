@@ -5,7 +5,7 @@ export { ConnectionStore, TENANT_LEVEL, connectionRef } from './connection.store
 export type { ConnectionSummary, ConnectionRecord, ConnectionStatus, ExpiredPreviousKey } from './connection.store';
 export { PROVIDERS } from './providers';
 export { OAuthCredentialStore } from './oauth-credential.store';
-export type { OAuthCredential, RefreshableConnection, ClaimedConnection } from './oauth-credential.store';
+export type { CasResult, ClaimedConnection, OAuthCredential, RefreshableConnection } from './oauth-credential.store';
 export { OAuthAppCredentialReader } from './oauth-app-credentials';
 export type { OAuthAppCredentials } from './oauth-app-credentials';
 export { CONNECTION_EVENTS, NoConnectionEvents } from './connection-events';

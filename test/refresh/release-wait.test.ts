@@ -37,7 +37,7 @@ describe('release while another process refreshes', () => {
             },
             null,
           );
-          if (!ok) throw new Error('ghost commit lost');
+          if (!ok.written) throw new Error('ghost commit lost');
           resolve();
         } catch (err) {
           reject(err);

@@ -256,7 +256,7 @@ describe('SECURITY 40: refresh state machine (model-based, real refreshers on re
                     const mine = (result as Array<{ id: string; version: number }>).find((c) => c.id === id);
                     if (mine) g.claimVersion = mine.version;
                   }
-                  if (prop === 'commitRefresh' && result === false && g.commitFailedAt === null) g.commitFailedAt = Date.now();
+                  if (prop === 'commitRefresh' && result?.written === false && g.commitFailedAt === null) g.commitFailedAt = Date.now();
                   return g.crashed ? never() : result;
                 },
                 (err: unknown) => {
