@@ -103,7 +103,7 @@ export class CredentialReleaseService {
     if (!connection) return deny('connection_not_found', 'no connection for this user and integration', undefined, await link());
     if (connection.status !== 'active')
       return deny('needs_reauth', 'the connection must be re-authorized by the user', undefined, await link());
-    const window = this.catalog.refreshWindow(connection.provider);
+    const window = this.catalog.refreshWindow(connection.provider, connection.providerOptions);
     if (connection.kind === 'oauth2' && isDue(connection.expiresAt, connection.tokenIssuedAt, window)) {
       try {
         await this.refresher.refresh(caller.tenant, connection.id, window);
