@@ -112,7 +112,8 @@ export class RefreshRun {
         const r = await store.clearIndeterminate(this.seen!, c.refreshTokenCt!, out, recovered);
         if (r.written)
           this.d.log.warn(
-            `refresh_indeterminate cleared tenant=${c.tenant} connection=${c.id} (the provider refused the interrupted call: ${err.status})`,
+            `refresh_indeterminate cleared tenant=${c.tenant} connection=${c.id} ` +
+              `(the provider refused the interrupted call: ${err.status})`,
           );
         return { on: 'cleared', written: r.written };
       }

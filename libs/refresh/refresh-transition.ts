@@ -89,7 +89,10 @@ export type RefreshEvent =
   /** Before any call: the integration or its app is gone, or the row holds no refresh token. */
   | { on: 'unrefreshable' }
   | { on: 'call_marked'; written: boolean; now?: RowNow }
-  /** `refused`: a 429 or 503, which the provider did not process. `scope_refused`: a narrower scope set refused before any token was issued. */
+  /**
+   * `refused`: a 429 or 503, which the provider did not process. `scope_refused`: a narrower scope
+   * set refused before any token was issued.
+   */
   | { on: 'answer'; kind: 'ok' | 'transient' | 'terminal' | 'scope_refused'; refused?: boolean }
   /** `failed`: faults (database, key provider) outlasted the lease; the row's state is unknown. */
   | { on: 'commit'; result: 'stored' | 'failed' }
