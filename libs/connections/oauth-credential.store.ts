@@ -43,7 +43,7 @@ export type RefreshableConnection = Pick<
 >;
 
 /** A connection this refresher now holds the lease of. */
-export interface ClaimedConnection extends RefreshableConnection {
+export interface ClaimedConnection extends Connection {
   /** Set when the lease was taken over from a refresher that never gave it back (crashed, stalled): its provider call may have happened. */
   takenOverFrom: string | null;
   /** Local clock just before the claim was sent: the lease runs out no sooner than `claimedAt + lease`. */
@@ -57,7 +57,7 @@ export interface ClaimedConnection extends RefreshableConnection {
  * condition no longer held, the row as it now stands (its latest committed version; undefined:
  * deleted). Nobody re-reads after a compare-and-set: the answer is in the result.
  */
-export type CasResult = { written: true; row: RefreshableConnection } | { written: false; row: RefreshableConnection | undefined };
+export type CasResult = { written: true; row: Connection } | { written: false; row: Connection | undefined };
 
 /** The worker's first schedule for a fresh credential: its provider's `refresh.aheadSeconds` (`ahead`) before expiry. */
 const nextRefresh = (refresh: string, expires: string, ahead: string) =>
@@ -167,7 +167,7 @@ export class OAuthCredentialStore {
     throw new DomainError('conflict', 'the connection was changed concurrently; retry');
   }
 
-  async load(tenant: TenantId, id: string): Promise<RefreshableConnection | undefined> {
+  async load(tenant: TenantId, id: string): Promise<Connection | undefined> {
     const rows: ConnectionRow[] = await this.ds.query(
       `SELECT ${connectionColumns()} FROM connections WHERE tenant = $1 AND id = $2 AND kind = 'oauth2'`,
       [tenant, id],

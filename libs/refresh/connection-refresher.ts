@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { AuditLog } from '../audit';
 import { VAULT_CONFIG, VaultConfig } from '../config';
-import { ClaimedConnection, IntegrationStore, OAuthAppCredentialReader, OAuthCredentialStore } from '../connections';
+import { ClaimedConnection, ConnectionRecord, IntegrationStore, OAuthAppCredentialReader, OAuthCredentialStore } from '../connections';
 import { DomainError, TenantId } from '../kernel';
 import { reportRefresh, RefreshOutcome } from '../observability';
 import { OAuthClient, ParsedGrant, ProviderCatalog, REFRESH_AHEAD, ResolvedProvider } from '../oauth';
@@ -44,7 +44,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 @Injectable()
 export class ConnectionRefresher {
   private readonly log = new Logger('refresh');
-  private readonly inflight = new Map<string, Promise<void>>();
+  private readonly inflight = new Map<string, Promise<ConnectionRecord | undefined>>();
   readonly owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   private readonly leaseMs: number;
   private readonly waitMs: number;
@@ -77,9 +77,15 @@ export class ConnectionRefresher {
 
   /**
    * On demand: resolves once the stored access token is usable (refreshed here or by a sibling, or
-   * still valid after a transient failure). Rejects with `needs_reauth`, or `unavailable` (Retry-After).
+   * still valid after a transient failure), with the row as the refresh stored or found it (the
+   * caller reads nothing again; undefined: the row is gone). Rejects with `needs_reauth`, or
+   * `unavailable` (Retry-After).
    */
-  refresh(tenant: TenantId, connectionId: string, window: Pick<RefreshWindow, 'releaseAheadSeconds'> = REFRESH_AHEAD): Promise<void> {
+  refresh(
+    tenant: TenantId,
+    connectionId: string,
+    window: Pick<RefreshWindow, 'releaseAheadSeconds'> = REFRESH_AHEAD,
+  ): Promise<ConnectionRecord | undefined> {
     return this.single(tenant, connectionId, () => this.onDemand(tenant, connectionId, undefined, window));
   }
 
@@ -107,8 +113,8 @@ export class ConnectionRefresher {
   }
 
   /** Scheduled: the worker claimed `c` (it holds the lease). Never rejects for provider outcomes. */
-  refreshClaimed(c: ClaimedConnection): Promise<void> {
-    return this.single(c.tenant, c.id, () => this.refreshLeased(c, 'scheduled')).catch((err) => {
+  async refreshClaimed(c: ClaimedConnection): Promise<void> {
+    await this.single(c.tenant, c.id, () => this.refreshLeased(c, 'scheduled')).catch((err) => {
       if (err instanceof DomainError && (err.code === 'needs_reauth' || err.code === 'unavailable')) return;
       throw err;
     });
@@ -119,7 +125,7 @@ export class ConnectionRefresher {
     await this.store.releaseLease(c, this.owner, { errorClass: null, failed: false });
   }
 
-  private single(tenant: TenantId, id: string, run: () => Promise<void>): Promise<void> {
+  private single(tenant: TenantId, id: string, run: () => Promise<ConnectionRecord | undefined>): Promise<ConnectionRecord | undefined> {
     const key = `${tenant}\u0000${id}`;
     let flight = this.inflight.get(key);
     if (!flight) {
@@ -134,19 +140,19 @@ export class ConnectionRefresher {
     id: string,
     narrowing?: Narrowing,
     window: Pick<RefreshWindow, 'releaseAheadSeconds'> = REFRESH_AHEAD,
-  ): Promise<void> {
+  ): Promise<ConnectionRecord | undefined> {
     const deadline = Date.now() + this.waitMs;
     let waited = false;
     for (;;) {
       const c = await this.store.load(tenant, id);
       if (!c) throw new DomainError('connection_not_found', 'no connection for this user and integration');
       if (c.status !== 'active') throw needsReauth();
-      if (!narrowing && !isDue(c.expiresAt, c.tokenIssuedAt, window)) return; // a sibling refreshed it meanwhile
+      if (!narrowing && !isDue(c.expiresAt, c.tokenIssuedAt, window)) return c; // a sibling refreshed it meanwhile
       const claimed = await this.store.claimLease(c, this.owner, this.leaseMs);
       if (claimed) return this.refreshLeased(claimed, 'on_demand', narrowing);
       // Another process is refreshing it. The current token, while it still works, serves the caller now
       // (a narrower-scope request needs a call of its own: it waits, bounded like any other).
-      if (!narrowing && isUsable(c.expiresAt)) return;
+      if (!narrowing && isUsable(c.expiresAt)) return c;
       if (!waited) this.report('on_demand', null, 'lease_wait', null, 0);
       waited = true;
       const left = deadline - Date.now();
@@ -159,7 +165,7 @@ export class ConnectionRefresher {
    * Drives one claimed refresh through the transition function: reads what the call needs (our own
    * faults come first and prevent it), then performs each state's effect until a final state.
    */
-  private async refreshLeased(c: ClaimedConnection, trigger: Trigger, narrowing?: Narrowing): Promise<void> {
+  private async refreshLeased(c: ClaimedConnection, trigger: Trigger, narrowing?: Narrowing): Promise<ConnectionRecord | undefined> {
     const started = performance.now();
     try {
       const integration = await this.integrations.get(c.tenant, c.integration);
@@ -177,6 +183,7 @@ export class ConnectionRefresher {
       }
       while (!FINAL.has(state.at)) state = step(state, await run.effect(state));
       await run.finish(state);
+      return run.row;
     } catch (err) {
       if (err instanceof DomainError) throw err;
       // Ours (database, key provider): give the lease back with the token untouched (the provider was

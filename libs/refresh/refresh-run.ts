@@ -4,10 +4,10 @@ import {
   CasResult,
   ClaimedConnection,
   ConnectionEvent,
+  ConnectionRecord as Connection,
   ConnectionEventType,
   OAuthCredential,
   OAuthCredentialStore,
-  RefreshableConnection,
 } from '../connections';
 import { DomainError, Secret } from '../kernel';
 import { reportRefresh, RefreshOutcome } from '../observability';
@@ -52,8 +52,10 @@ export class RefreshRun {
   private answer?: { grant: ParsedGrant; next: OAuthCredential; schedule: Date | null; rotated: boolean };
   private providerError?: ProviderError;
   /** The row a missed write returned: what rescue, clearing and the lost-reply check work on. */
-  private seen?: RefreshableConnection;
+  private seen?: Connection;
   private deadline?: number;
+  /** The row as this run last wrote or saw it: what the caller gets back (no re-read after a compare-and-set). */
+  private latest: Connection | undefined | 'claimed' = 'claimed';
   /** What the flag or the moved-on report names (a provider error code, `interrupted`, `lease_lost`). */
   private code = 'lease_lost';
 
@@ -73,6 +75,11 @@ export class RefreshRun {
     this.providerError = new ProviderError('terminal', code);
   }
 
+  /** The connection as this run left it: the row its last compare-and-set returned or its last look found (undefined: gone), else the claim. */
+  get row(): Connection | undefined {
+    return this.latest === 'claimed' ? this.c : this.latest;
+  }
+
   /** Performs the effect of a non-final state and reports its outcome. */
   async effect(s: RefreshState): Promise<RefreshEvent> {
     const { store, owner } = this.d;
@@ -84,6 +91,7 @@ export class RefreshRun {
         return this.call();
       case 'committing': {
         const r = await this.commitWithinLease();
+        if (r?.written) this.latest = r.row;
         if (r?.written) return { on: 'commit', result: 'stored' };
         return r ? this.row(r.row) : { on: 'commit', result: 'failed' };
       }
@@ -94,6 +102,7 @@ export class RefreshRun {
         const { next, schedule } = this.answer!;
         const r = await store.rescueRefresh(this.seen!, c.refreshTokenCt!, next, schedule, recovered).catch(() => undefined);
         if (!r) return { on: 'unknown' };
+        if (r.written) this.latest = r.row;
         return r.written ? { on: 'rescued' } : this.row(r.row);
       }
       case 'waiting': {
@@ -119,6 +128,7 @@ export class RefreshRun {
       }
       case 'giving_back': {
         const r = await store.releaseLease(c, owner, { errorClass: null, failed: false, callSettled: s.callSettled });
+        this.latest = r.row;
         return { on: 'released', written: r.written };
       }
       default:
@@ -307,17 +317,19 @@ export class RefreshRun {
 
   /** A missed write's row as an event; a written one's as `written`. */
   private missed<E extends 'call_marked' | 'flagged' | 'released'>(on: E, r: CasResult): RefreshEvent {
+    this.latest = r.row;
     if (!r.written) this.seen = r.row;
     return { on, written: r.written, now: r.written ? undefined : this.rowNow(r.row) } as RefreshEvent;
   }
 
-  private row(now: RefreshableConnection | undefined): RefreshEvent {
+  private row(now: Connection | undefined): RefreshEvent {
     this.seen = now;
+    this.latest = now;
     this.deadline ??= Date.now() + this.d.leaseMs;
     return { on: 'row', now: this.rowNow(now), timeLeft: Date.now() <= this.deadline };
   }
 
-  private rowNow(r: RefreshableConnection | undefined): RowNow | undefined {
+  private rowNow(r: Connection | undefined): RowNow | undefined {
     if (!r) return undefined;
     const presented = this.c.refreshTokenCt;
     return { status: r.status, moved: r.version !== this.c.version, holdsPresented: !!presented && !!r.refreshTokenCt?.equals(presented) };
