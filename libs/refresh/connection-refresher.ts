@@ -183,7 +183,7 @@ export class ConnectionRefresher {
       }
       while (!FINAL.has(state.at)) state = step(state, await run.effect(state));
       await run.finish(state);
-      return run.row;
+      return run.outcomeRow;
     } catch (err) {
       if (err instanceof DomainError) throw err;
       // Ours (database, key provider): give the lease back with the token untouched (the provider was

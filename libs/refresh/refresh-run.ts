@@ -76,7 +76,7 @@ export class RefreshRun {
   }
 
   /** The connection as this run left it: the row its last compare-and-set returned or its last look found (undefined: gone), else the claim. */
-  get row(): Connection | undefined {
+  get outcomeRow(): Connection | undefined {
     return this.latest === 'claimed' ? this.c : this.latest;
   }
 

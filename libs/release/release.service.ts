@@ -105,15 +105,17 @@ export class CredentialReleaseService {
       return deny('needs_reauth', 'the connection must be re-authorized by the user', undefined, await link());
     const window = this.catalog.refreshWindow(connection.provider, connection.providerOptions);
     if (connection.kind === 'oauth2' && isDue(connection.expiresAt, connection.tokenIssuedAt, window)) {
+      let fresh: Awaited<ReturnType<ConnectionRefresher['refresh']>>;
       try {
-        await this.refresher.refresh(caller.tenant, connection.id, window);
+        fresh = await this.refresher.refresh(caller.tenant, connection.id, window);
       } catch (err) {
         if (err instanceof DomainError && err.code === 'needs_reauth') return deny('needs_reauth', err.detail, undefined, await link());
         if (err instanceof DomainError && err.code === 'unavailable')
           await this.audit.record({ ...base, outcome: 'error', reason: 'provider_unavailable' });
         throw err;
       }
-      connection = await this.connections.findForRelease(caller.tenant, integrationName, subject);
+      // The row as the refresh's compare-and-set left it (or as it found it): not read a second time.
+      connection = fresh && { ...connection, ...fresh };
       if (!connection) return deny('connection_not_found', 'no connection for this user and integration', undefined, await link());
       if (connection.status !== 'active')
         return deny('needs_reauth', 'the connection must be re-authorized by the user', undefined, await link());
