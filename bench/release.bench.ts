@@ -10,7 +10,7 @@
  * BENCH_SCALE ("10k,100k,1M") stored-connection counts for the scaling runs ("" skips them),
  * BENCH_LOG_LEVEL (info), BENCH_VAULT_ENV (JSON, extra vault env), BENCH_VAULT_NODE_ARGS (the API's node
  * flags instead of the Docker image's), BENCH_REPLICAS (processes per server in the replica rounds),
- * BENCH_CPU_PROF (dir: profile the API and the floor).
+ * BENCH_CPU_PROF (dir: profile the API and the floor), BENCH_ALLOC=1 (the API's heap allocation per request, from --trace-gc-nvp).
  */
 import { cpus, totalmem } from 'node:os';
 import { Client } from 'pg';
@@ -18,7 +18,18 @@ import { TestIssuer } from '../test/support/issuer';
 import { compileForBench } from './release/compile';
 import { benchDatabases } from './release/database';
 import { fmt, LoadStats, round, runLoad, runLoadOn } from './release/load';
-import { cpuMeter, Emulator, speedProbe, loadAverage, log, memoryOf, startEmulator, stop, waitFor200 } from './release/processes';
+import {
+  allocMeter,
+  cpuMeter,
+  Emulator,
+  speedProbe,
+  loadAverage,
+  log,
+  memoryOf,
+  startEmulator,
+  stop,
+  waitFor200,
+} from './release/processes';
 import { describe, memoryFigures, scrape } from './release/metrics';
 import { printReport, Report } from './release/report';
 import { seedConnections, seededKey, schemaClient } from './release/seed';
@@ -105,8 +116,9 @@ async function main(): Promise<void> {
       const seed = 100 + r;
       const before = await scrape(vault.base);
       let meter = cpuMeter(vault.proc.pid);
+      const alloc = allocMeter([vault.stdoutFile]);
       const v = await runLoad({ ...plan, base: vault.base, seconds: SECONDS, seed });
-      Object.assign(v, meter.stop(v.requests));
+      Object.assign(v, meter.stop(v.requests), { alloc_kb_per_request: alloc.stop(v.requests) });
       const inside = describe(before, await scrape(vault.base));
       vaultOk += v.ok;
       log(`round ${r + 1} vault: ${fmt(v)}; ${JSON.stringify(inside)}`);
@@ -192,11 +204,12 @@ async function replicaRounds(
     for (let r = 0; r < ROUNDS; r++) {
       const measure = async (servers: Server[]) => {
         const meter = cpuMeter(servers.map((s) => s.proc.pid));
+        const alloc = allocMeter(servers.map((s) => s.stdoutFile));
         const stats = await runLoadOn(
           servers.map((s) => s.base),
           { ...plan, seconds: SECONDS, seed: 200 + r },
         );
-        return Object.assign(stats, meter.stop(stats.requests));
+        return Object.assign(stats, meter.stop(stats.requests), { alloc_kb_per_request: alloc.stop(stats.requests) });
       };
       const v = await measure(vaults);
       log(`${REPLICAS} processes, round ${r + 1} vault: ${fmt(v)}`);

@@ -24,6 +24,8 @@ export interface LoadStats {
   loadgen_cpu_ms_per_request?: number;
   machine_busy?: number;
   machine_steal?: number;
+  /** KB the server's JavaScript heap allocated per request (BENCH_ALLOC=1). */
+  alloc_kb_per_request?: number;
 }
 
 export interface LoadPlan {
@@ -115,7 +117,9 @@ export const round = (x: number) => Math.round(x * 10) / 10;
 /** CPU per request: a tenth of a millisecond is too coarse to tell changes of a few percent apart. */
 export const round2 = (x: number) => Math.round(x * 100) / 100;
 export const fmt = (s: LoadStats) => {
-  const cpu = s.cpu_ms_per_request !== undefined ? `, ${s.cpu_ms_per_request} ms CPU/request` : '';
+  const cpu =
+    (s.cpu_ms_per_request !== undefined ? `, ${s.cpu_ms_per_request} ms CPU/request` : '') +
+    (s.alloc_kb_per_request !== undefined ? `, ${s.alloc_kb_per_request} KB allocated/request` : '');
   const machine = `machine ${Math.round((s.machine_busy ?? 0) * 100)}% busy, ${Math.round((s.machine_steal ?? 0) * 100)}% stolen`;
   const others =
     s.pg_cpu_ms_per_request !== undefined

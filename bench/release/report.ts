@@ -103,6 +103,8 @@ export function printReport(r: Report): void {
   const cpu = (xs: LoadStats[]) => round2(mean(xs.map((s) => s.cpu_ms_per_request ?? NaN)));
   out.push('');
   out.push(`Server CPU per request (user + system, machine-independent-ish): vault ${cpu(v)} ms, floor ${cpu(f)} ms`);
+  if (v.some((s) => s.alloc_kb_per_request !== undefined))
+    out.push(`Vault heap allocation per request (--trace-gc-nvp, target ≤ 20 KB): ${v.map((s) => s.alloc_kb_per_request).join(', ')} KB`);
   const of = (xs: LoadStats[], k: 'pg_cpu_ms_per_request' | 'loadgen_cpu_ms_per_request' | 'machine_busy' | 'machine_steal') =>
     round2(mean(xs.map((s) => s[k] ?? NaN)));
   out.push(
