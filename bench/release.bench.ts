@@ -10,7 +10,8 @@
  * BENCH_SCALE ("10k,100k,1M") stored-connection counts for the scaling runs ("" skips them),
  * BENCH_LOG_LEVEL (info), BENCH_VAULT_ENV (JSON, extra vault env), BENCH_VAULT_NODE_ARGS (the API's node
  * flags instead of the Docker image's), BENCH_REPLICAS (processes per server in the replica rounds),
- * BENCH_CPU_PROF (dir: profile the API and the floor), BENCH_ALLOC=1 (the API's heap allocation per request, from --trace-gc-nvp).
+ * BENCH_CPU_PROF (dir: profile the API and the floor), BENCH_ALLOC=1 (the API's heap allocation per request, from --trace-gc-nvp),
+ * BENCH_HEAP_SAMPLE (dir: a sampling heap profile of round 1), BENCH_COLD_STARTS (3).
  */
 import { cpus, totalmem } from 'node:os';
 import { Client } from 'pg';
@@ -54,6 +55,8 @@ const TOKENS = 2_000;
 const UNBOUNDED_HEAP = process.env.BENCH_UNBOUNDED_HEAP !== '0';
 /** Processes per server in the replica rounds (one per core by default); 1 skips them. */
 const REPLICAS = Number(process.env.BENCH_REPLICAS ?? cpus().length);
+/** BENCH_COLD_STARTS (3): cold starts measured after the load runs. */
+const COLD_STARTS = Number(process.env.BENCH_COLD_STARTS ?? 3);
 const SCALES = (process.env.BENCH_SCALE ?? '10k,100k,1M').split(',').filter(Boolean).map(parseCount);
 
 async function main(): Promise<void> {
@@ -117,7 +120,13 @@ async function main(): Promise<void> {
       const before = await scrape(vault.base);
       let meter = cpuMeter(vault.proc.pid);
       const alloc = allocMeter([vault.stdoutFile]);
+      const sampleHeap = process.env.BENCH_HEAP_SAMPLE && r === 0;
+      if (sampleHeap) vault.proc.kill('SIGUSR2');
       const v = await runLoad({ ...plan, base: vault.base, seconds: SECONDS, seed });
+      if (sampleHeap) {
+        vault.proc.kill('SIGUSR2');
+        log(`heap sample of round 1 (${v.requests} requests) in ${process.env.BENCH_HEAP_SAMPLE}`);
+      }
       Object.assign(v, meter.stop(v.requests), { alloc_kb_per_request: alloc.stop(v.requests) });
       const inside = describe(before, await scrape(vault.base));
       vaultOk += v.ok;
@@ -141,7 +150,7 @@ async function main(): Promise<void> {
     if (UNBOUNDED_HEAP) report.unbounded_heap = await unboundedHeap(vault, plan);
 
     // ---- cold start: a new API process on the migrated database, then its first release ----
-    for (let i = 0; i < 3; i++) report.cold_starts.push(await coldStart(vault, issuer, kv));
+    for (let i = 0; i < COLD_STARTS; i++) report.cold_starts.push(await coldStart(vault, issuer, kv));
 
     // ---- scaling: p99 as stored connections grow ----
     for (const n of SCALES.filter((s) => s !== firstScale)) {

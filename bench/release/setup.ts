@@ -86,7 +86,12 @@ export async function startVault(
     process.env.BENCH_VAULT_NODE_ARGS !== undefined ? process.env.BENCH_VAULT_NODE_ARGS.split(' ').filter(Boolean) : PRODUCTION_NODE_ARGS;
   // BENCH_ALLOC=1: every collection's allocated bytes on stdout, kept in a file (allocMeter).
   const gcTrace = process.env.BENCH_ALLOC === '1' ? ['--trace-gc-nvp'] : [];
-  const stdoutFile = gcTrace.length ? join(env.VAULT_DATA_DIR, 'stdout.log') : undefined;
+  // BENCH_HEAP_SAMPLE=<dir>: the sampling heap profiler, toggled by SIGUSR2 (bench/release/heap-sample.js).
+  if (process.env.BENCH_HEAP_SAMPLE) {
+    gcTrace.push('-r', join(__dirname, 'heap-sample.js'));
+    env.BENCH_HEAP_SAMPLE = process.env.BENCH_HEAP_SAMPLE;
+  }
+  const stdoutFile = process.env.BENCH_ALLOC === '1' ? join(env.VAULT_DATA_DIR, 'stdout.log') : undefined;
   const spawnIt = (extra: Record<string, string> = {}, heapFlags = true) =>
     spawnJs(
       join(jsDir, 'apps/vault/main.js'),
