@@ -23,15 +23,19 @@ const place = (url: string) => {
   const src = /\/((?:apps|libs)\/[^/]+(?:\/[^/]+)?)\//.exec(url);
   return src ? src[1] : url.replace(/^.*\//, '') || '(native)';
 };
-const walk = (n: Node): void => {
+const name = (n: Node) =>
+  `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^.*?(node_modules|apps|libs)\//, '$1/')}:${n.callFrame.lineNumber + 1}`;
+// Built-ins (sort, replace, Uint8Array…) have no URL: they are named with their caller.
+const walk = (n: Node, caller = ''): void => {
+  const native = !n.callFrame.url;
   if (n.selfSize) {
-    const f = `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^.*?(node_modules|apps|libs)\//, '$1/')}:${n.callFrame.lineNumber + 1}`;
+    const f = native && caller ? `${name(n)} ← ${caller}` : name(n);
     byFunction.set(f, (byFunction.get(f) ?? 0) + n.selfSize);
     const p = place(n.callFrame.url);
     byPlace.set(p, (byPlace.get(p) ?? 0) + n.selfSize);
     total += n.selfSize;
   }
-  n.children.forEach(walk);
+  for (const c of n.children) walk(c, native ? caller : name(n));
 };
 walk(profile.head);
 const kb = (b: number) => (b / 1024 / requests).toFixed(2);
