@@ -71,8 +71,13 @@ export class AuditLog implements BeforeApplicationShutdown {
   }
 
   /** Queues an event and resolves with its id and seq once it is durable. */
-  async record(input: AuditEventInput): Promise<AuditReceipt> {
-    const event = prepareEvent(input);
+  record(input: AuditEventInput): Promise<AuditReceipt> {
+    let event: PreparedEvent;
+    try {
+      event = prepareEvent(input);
+    } catch (err) {
+      return Promise.reject(err); // as an async function would: a rejection, never a throw
+    }
     return new Promise<AuditReceipt>((resolve, reject) => {
       const waiter: Waiter = { event, settled: false, deadline: performance.now() + this.timeoutMs, resolve, reject };
       this.queue.push(waiter);
@@ -166,7 +171,7 @@ export class AuditLog implements BeforeApplicationShutdown {
       if (batch && batch.length > 0) {
         this.counters.flushes += 1;
         this.counters.committedEvents += batch.length;
-        batch.forEach((w, i) => this.settle(w, () => w.resolve(receipts[i])));
+        for (let i = 0; i < batch.length; i++) if (this.settle(batch[i])) batch[i].resolve(receipts[i]);
         const events = batch.length;
         reportAuditFlush(() => ({ source: this, outcome: 'committed', events, seconds: secondsSince(started) }));
       }
@@ -176,7 +181,7 @@ export class AuditLog implements BeforeApplicationShutdown {
       this.counters.failedFlushes += 1;
       reportAuditFlush(() => ({ source: this, outcome: 'failed', events: failed.length, seconds: secondsSince(started) }));
       this.logger.error(`audit flush failed (${failureCode(err, abort.signal)}); ${failed.length} event(s) not recorded`);
-      for (const w of failed) this.settle(w, () => w.reject(new UnavailableError('audit')));
+      for (const w of failed) if (this.settle(w)) w.reject(new UnavailableError('audit'));
     } finally {
       clearTimeout(watchdog);
       this.armExpiry();
@@ -230,13 +235,14 @@ export class AuditLog implements BeforeApplicationShutdown {
   private expire(w: Waiter): void {
     if (w.settled) return;
     this.counters.timeouts += 1;
-    this.settle(w, () => w.reject(new UnavailableError('audit')));
+    if (this.settle(w)) w.reject(new UnavailableError('audit'));
   }
 
-  private settle(w: Waiter, fn: () => void): void {
-    if (w.settled) return;
+  /** Marks a waiter settled; false if it already was (the caller then neither resolves nor rejects it). */
+  private settle(w: Waiter): boolean {
+    if (w.settled) return false;
     w.settled = true;
-    fn();
+    return true;
   }
 }
 
