@@ -20,8 +20,8 @@ const SAMPLE = `SELECT
   count(*) FILTER (WHERE xact_start IS NOT NULL AND query LIKE '%audit_chain_head%' AND wait_event_type IS DISTINCT FROM 'Lock') AS holding
   FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`;
 
-export function headLockSampler(url: string): { stop(): Promise<HeadLockFigures | undefined> } {
-  if (process.env.BENCH_LOCKS !== '1') return { stop: async () => undefined };
+export function headLockSampler(url: string, on = process.env.BENCH_LOCKS === '1'): { stop(): Promise<HeadLockFigures | undefined> } {
+  if (!on) return { stop: async () => undefined };
   const db = new Client({ connectionString: url });
   db.on('error', () => undefined);
   let running = true;
