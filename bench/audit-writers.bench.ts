@@ -22,7 +22,8 @@ const PROCESSES = (process.env.BENCH_PROCESSES ?? '1,2,3').split(',').map(Number
 
 /** A writer process: `concurrency` closed-loop writers for `ms`; reports events, flushes and mean latency. */
 async function writer(url: string, concurrency: number, ms: number): Promise<void> {
-  const ds = createDataSource({ url, schema: 'vault', poolSize: 20 });
+  // A flush uses one connection and at most two are in flight (AuditLog's FLUSHES_IN_FLIGHT): 3 is enough and leaves the shared server room.
+  const ds = createDataSource({ url, schema: 'vault', poolSize: 3 });
   await ds.initialize();
   const key = randomBytes(32);
   const audit = new AuditLog(ds, { audit: { timeoutMs: 10000, batchMax: 256 } }, { macKey: async () => key });
