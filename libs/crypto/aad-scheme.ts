@@ -59,17 +59,21 @@ export interface RecordRef {
 /** Each sealed table's binding columns, sorted (by UTF-16 code unit, as `Array.prototype.sort`): made once. */
 const SORTED_BIND = new Map<string, readonly string[]>(SEALED_TABLES.map((t) => [t, [...SEALED_LAYOUT[t].bind].sort()]));
 
+/** Whether `ref.bind` holds exactly its table's binding columns, each a string (as many own keys, every wanted one present). */
+function bindsExactly(ref: RecordRef): boolean {
+  const wanted = SORTED_BIND.get(ref.table);
+  const bind = ref.bind ?? {};
+  if (!wanted) return false;
+  let given = 0;
+  for (const k in bind) if (Object.hasOwn(bind, k)) given++;
+  return given === wanted.length && wanted.every((k) => Object.hasOwn(bind, k) && typeof bind[k] === 'string');
+}
+
 /** Precondition of every seal and open: a known table, and a binding of exactly its identifying columns. */
 export function checkRef(ref: RecordRef): void {
   const wanted = SORTED_BIND.get(ref.table);
   if (!wanted) throw new Error(`not a sealed table: ${ref.table}`);
-  // Exactly the wanted keys, each a string: as many own keys as wanted, and every wanted one present.
-  const bind = ref.bind ?? {};
-  let given = 0;
-  for (const k in bind) if (Object.hasOwn(bind, k)) given++;
-  if (given !== wanted.length || !wanted.every((k) => Object.hasOwn(bind, k) && typeof bind[k] === 'string')) {
-    throw new Error(`a ${ref.table} record must bind exactly ${wanted.join(', ')}`);
-  }
+  if (!bindsExactly(ref)) throw new Error(`a ${ref.table} record must bind exactly ${wanted.join(', ')}`);
   if (!ref.tenant || !ref.id) throw new Error('a sealed record needs its tenant and id');
 }
 
@@ -93,7 +97,7 @@ export function framed(blob: Buffer, scheme: AadScheme): Buffer {
 /** The AAD of one field under a scheme. Binding columns go in sorted by name, each as name then value. */
 export function fieldAad(ref: RecordRef, field: string, scheme: AadScheme): Buffer {
   if (scheme === 1) return context('field', ref.tenant, ref.table, ref.id, field);
-  const keys = Object.keys(ref.bind).sort();
+  const keys = bindsExactly(ref) ? SORTED_BIND.get(ref.table)! : Object.keys(ref.bind).sort();
   const parts: string[] = ['field', 'aad-v2', ref.tenant, ref.table, ref.id, field];
   for (const k of keys) parts.push(k, ref.bind[k]);
   return contextOf(parts);
