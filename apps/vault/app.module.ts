@@ -12,6 +12,7 @@ import { AuditKeyBinding, KeysModule } from '../../libs/keys';
 import { PolicyModule } from '../../libs/policy';
 import { RefreshWorkerModule } from '../../libs/refresh';
 import { ReleaseModule } from '../../libs/release';
+import { TenantsModule } from '../../libs/tenants';
 import { UsersModule } from '../../libs/users';
 import { WebhooksModule } from '../../libs/webhooks';
 import { AccountHttpModule } from './account/account-http.module';
@@ -21,7 +22,9 @@ import { ConnectionsController } from './admin/connections.controller';
 import { IntegrationsController } from './admin/integrations.controller';
 import { KeysController, ShredController } from './admin/keys.controller';
 import { PoliciesController } from './admin/policies.controller';
+import { TenantController } from './admin/tenant.controller';
 import { UserLoginController } from './admin/user-login.controller';
+import { UserSessionsController } from './admin/user-sessions.controller';
 import { WebhooksController } from './admin/webhooks.controller';
 import { AuthRejectionAuditBinding } from './audit-bindings';
 import { ConnectHttpModule } from './connect/connect-http.module';
@@ -52,6 +55,7 @@ export class AppModule {
         ConnectHttpModule,
         AccountHttpModule,
         UsersModule,
+        TenantsModule,
         DashboardModule,
         KeysModule.forRoot({ runJobs: config.keys.jobsInProcess, background: true }),
         RefreshWorkerModule.forRoot({ run: config.refresh.inProcess }),
@@ -70,6 +74,8 @@ export class AppModule {
         ShredController,
         WebhooksController,
         UserLoginController,
+        UserSessionsController,
+        TenantController,
       ],
       // POST /v1/connections/{integration}/token: a plain Fastify route (see ReleaseRoute).
       providers: [ReleaseRoute],
