@@ -1,8 +1,8 @@
 import { Module } from '@nestjs/common';
 import { AuditModule } from '../audit';
 import { AuthModule } from '../auth';
-import { CredentialsModule } from '../credentials';
 import { PolicyModule } from '../policy';
+import { ReleaseModule } from '../release';
 import { ResourcesModule } from '../resources';
 import { ResourceTokenIssuer } from './grants/resource-token';
 import { AuthorizationCodeGrants } from './grants/authorization-code.grant';
@@ -21,7 +21,7 @@ import { VaultIssuerRegistration } from './vault-issuer';
  * as a trusted issuer at init.
  */
 @Module({
-  imports: [AuthModule, PolicyModule, AuditModule, CredentialsModule, ResourcesModule, AuthorizationModule],
+  imports: [AuthModule, PolicyModule, AuditModule, ReleaseModule, ResourcesModule, AuthorizationModule],
   providers: [
     TokenSigningKeys,
     ClientAssertionReplayStore,
