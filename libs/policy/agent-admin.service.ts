@@ -8,6 +8,8 @@ export interface AgentInput {
   /** Omitted: a new agent gets `none`, an existing one keeps its method and credentials (only the name changes). */
   auth_method?: AgentAuthMethod;
   jwks?: { keys: unknown[] };
+  /** Omitted: a new agent is not DPoP-bound, an existing one keeps its setting. */
+  dpop_bound?: boolean;
 }
 
 /** How long a rotated-out client secret keeps working unless the admin says otherwise. */
@@ -47,13 +49,19 @@ export class AgentAdminService {
       action: 'agent.put',
       outcome: 'allowed',
       agent: clientId,
-      details: { by: actor.subject, auth_method: audited, ...(kids ? { jwks_kids: kids } : {}) },
+      details: {
+        by: actor.subject,
+        auth_method: audited,
+        ...(kids ? { jwks_kids: kids } : {}),
+        ...(input.dpop_bound !== undefined ? { dpop_bound: input.dpop_bound } : {}),
+      },
     });
     return this.agents.put(actor.tenant, {
       client_id: clientId,
       name: input.name,
       auth_method: input.auth_method,
       jwks: input.jwks ?? null,
+      dpop_bound: input.dpop_bound,
     });
   }
 

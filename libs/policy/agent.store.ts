@@ -12,6 +12,8 @@ export interface Agent {
   name: string;
   auth_method: AgentAuthMethod;
   jwks: { keys: unknown[] } | null;
+  /** Its tokens are bound to a DPoP key (RFC 9449): the token endpoint requires a proof. */
+  dpop_bound: boolean;
   created_at: Date;
   updated_at: Date;
 }
@@ -25,7 +27,7 @@ interface AgentRow extends Agent {
 }
 
 /** The columns `toAgent` reads. */
-const COLUMNS = 'client_id, name, auth_method, jwks, created_at, updated_at';
+const COLUMNS = 'client_id, name, auth_method, jwks, dpop_bound, created_at, updated_at';
 
 /** The one mapper of an `agents` row: the public columns only, whatever the statement selected. */
 function toAgent(r: Agent): Agent {
@@ -34,6 +36,7 @@ function toAgent(r: Agent): Agent {
     name: r.name,
     auth_method: r.auth_method,
     jwks: r.jwks ?? null,
+    dpop_bound: r.dpop_bound === true,
     created_at: r.created_at,
     updated_at: r.updated_at,
   };
@@ -73,15 +76,17 @@ export class AgentStore {
    */
   async put(
     tenant: TenantId,
-    a: { client_id: string; name: string; auth_method?: AgentAuthMethod; jwks?: { keys: unknown[] } | null },
+    a: { client_id: string; name: string; auth_method?: AgentAuthMethod; jwks?: { keys: unknown[] } | null; dpop_bound?: boolean },
   ): Promise<{ created: boolean; authMethod: AgentAuthMethod; clientSecret?: Secret }> {
     await ensureTenant(this.ds, tenant);
     if (a.auth_method === undefined) {
       const kept: Array<Pick<AgentRow, 'auth_method'> & { created: boolean }> = await this.ds.query(
-        `INSERT INTO agents (tenant, client_id, name, auth_method, secret_hash, jwks) VALUES ($1, $2, $3, 'none', NULL, NULL)
-         ON CONFLICT (tenant, client_id) DO UPDATE SET name = EXCLUDED.name, updated_at = now()
+        `INSERT INTO agents (tenant, client_id, name, auth_method, secret_hash, jwks, dpop_bound)
+         VALUES ($1, $2, $3, 'none', NULL, NULL, COALESCE($4::boolean, false))
+         ON CONFLICT (tenant, client_id) DO UPDATE SET name = EXCLUDED.name, updated_at = now(),
+           dpop_bound = COALESCE($4::boolean, agents.dpop_bound)
          RETURNING (xmax = 0) AS created, auth_method`,
-        [tenant, a.client_id, a.name],
+        [tenant, a.client_id, a.name, a.dpop_bound ?? null],
       );
       this.snapshots.changed(tenant);
       return { created: Boolean(kept[0]?.created), authMethod: kept[0].auth_method };
@@ -92,12 +97,13 @@ export class AgentStore {
         : undefined;
     const hash = secret ? hashSecret(secret) : null;
     const rows: Array<{ created: boolean }> = await this.ds.query(
-      `INSERT INTO agents (tenant, client_id, name, auth_method, secret_hash, jwks) VALUES ($1, $2, $3, $4, $5, $6)
+      `INSERT INTO agents (tenant, client_id, name, auth_method, secret_hash, jwks, dpop_bound)
+       VALUES ($1, $2, $3, $4, $5, $6, COALESCE($7::boolean, false))
        ON CONFLICT (tenant, client_id) DO UPDATE SET name = EXCLUDED.name, auth_method = EXCLUDED.auth_method,
          secret_hash = EXCLUDED.secret_hash, jwks = EXCLUDED.jwks, updated_at = now(),
-         previous_secret_hash = NULL, previous_secret_expires_at = NULL
+         previous_secret_hash = NULL, previous_secret_expires_at = NULL, dpop_bound = COALESCE($7::boolean, agents.dpop_bound)
        RETURNING (xmax = 0) AS created`,
-      [tenant, a.client_id, a.name, a.auth_method, hash, a.jwks ? JSON.stringify(a.jwks) : null],
+      [tenant, a.client_id, a.name, a.auth_method, hash, a.jwks ? JSON.stringify(a.jwks) : null, a.dpop_bound ?? null],
     );
     this.snapshots.changed(tenant);
     return { created: Boolean(rows[0]?.created), authMethod: a.auth_method, clientSecret: secret };

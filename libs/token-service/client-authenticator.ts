@@ -17,6 +17,8 @@ export interface AuthenticatedClient {
   method: ClientAuthMethod;
   /** For `federation`: the issuer that vouched for the agent. */
   issuer?: string;
+  /** The agent is registered `dpop_bound`: its tokens need a DPoP proof. */
+  dpopBound?: boolean;
 }
 
 /** private_key_jwt assertions may not be valid for longer than this (bounds the replay table). */
@@ -69,7 +71,7 @@ export class ClientAuthenticator {
     const agent = ok ? await this.agents.find(tenant, p.clientId) : undefined;
     if (!ok || !agent) throw failed('client authentication failed');
     if (agent.auth_method !== p.method) throw failed(`this client is registered for ${agent.auth_method}`);
-    return { clientId: p.clientId, method: p.method };
+    return { clientId: p.clientId, method: p.method, dpopBound: agent.dpop_bound };
   }
 
   private async byPrivateKeyJwt(tenant: TenantId, clientId: string, assertion: string): Promise<AuthenticatedClient> {
@@ -89,7 +91,7 @@ export class ClientAuthenticator {
     if (typeof payload.jti !== 'string' || !JTI.test(payload.jti)) throw failed('client assertion needs a jti');
     const fresh = await this.replay.use(tenant, clientId, payload.jti, new Date((exp + this.config.clockSkewSeconds) * 1000));
     if (!fresh) throw failed('client assertion was already used');
-    return { clientId, method: 'private_key_jwt' };
+    return { clientId, method: 'private_key_jwt', dpopBound: agent.dpop_bound };
   }
 
   private async byFederation(tenant: TenantId, iss: string, clientId: string, assertion: string): Promise<AuthenticatedClient> {
@@ -109,7 +111,7 @@ export class ClientAuthenticator {
     if (lifetime) throw failed(lifetime.replace(/^token/, 'client assertion'));
     const claimed = payload[issuer.tenantClaim] ?? issuer.defaultTenant;
     if (typeof claimed !== 'string' || !sameTenant(claimed, tenant)) throw failed('client assertion is for another tenant');
-    return { clientId, method: 'federation', issuer: iss };
+    return { clientId, method: 'federation', issuer: iss, dpopBound: agent.dpop_bound };
   }
 }
 

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { TrustedIssuerRegistry } from '../auth';
+import { DPOP_SIGNING_ALGS, TrustedIssuerRegistry } from '../auth';
 import { ALLOWED_ALGORITHMS, VAULT_CONFIG, VaultConfig } from '../config';
 import { JWT_BEARER_ASSERTION, TOKEN_EXCHANGE_GRANT } from './exchange-request';
 import { SIGNING_ALG } from './signing-keys';
@@ -7,6 +7,8 @@ import { SIGNING_ALG } from './signing-keys';
 /** Where the token service's documents live, relative to VAULT_PUBLIC_URL. */
 export const TOKEN_ENDPOINT_PATH = '/oauth2/token';
 export const JWKS_PATH = '/.well-known/jwks.json';
+export const REVOCATION_ENDPOINT_PATH = '/oauth2/revoke';
+export const INTROSPECTION_ENDPOINT_PATH = '/oauth2/introspect';
 
 /** The discovery documents of the vault as an authorization server and as a protected resource. */
 @Injectable()
@@ -23,6 +25,13 @@ export class TokenServiceMetadata {
       issuer: base,
       token_endpoint: base + TOKEN_ENDPOINT_PATH,
       jwks_uri: base + JWKS_PATH,
+      // RFC 7009 / RFC 7662: clients authenticate as at the token endpoint (introspection also takes an admin's Bearer token).
+      revocation_endpoint: base + REVOCATION_ENDPOINT_PATH,
+      revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+      introspection_endpoint: base + INTROSPECTION_ENDPOINT_PATH,
+      introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'bearer'],
+      // RFC 9449 §5.1: DPoP proofs at the token endpoint bind the issued token to the key.
+      dpop_signing_alg_values_supported: [...DPOP_SIGNING_ALGS],
       grant_types_supported: [TOKEN_EXCHANGE_GRANT],
       // No authorization endpoint: the token service only exchanges tokens.
       response_types_supported: [],
@@ -47,6 +56,8 @@ export class TokenServiceMetadata {
       resource_name: 'Credential Vault',
       authorization_servers: [own, ...this.registry.issuers().filter((i) => i !== own)],
       bearer_methods_supported: ['header'],
+      // RFC 9449 §5.2: DPoP-bound tokens are accepted with proofs signed by these algorithms.
+      dpop_signing_alg_values_supported: [...DPOP_SIGNING_ALGS],
       resource_signing_alg_values_supported: [...ALLOWED_ALGORITHMS],
     };
   }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import jwt from 'jsonwebtoken';
 import { AuditLog, UNATTRIBUTED_TENANT } from '../audit';
-import { TokenVerifier, VerifiedToken } from '../auth';
+import { DpopProofVerifier, TokenVerifier, VerifiedToken } from '../auth';
 import { VAULT_CONFIG, VaultConfig } from '../config';
 import { ScopeCeilingCheck } from '../credentials';
 import { isDatabaseUnavailable } from '../db';
@@ -15,12 +15,15 @@ import { decideScopes, ScopeGrants } from './issuance-policy';
 import { OAuthError } from './oauth-error';
 import { RateDecision, TokenBucketLimiter } from './rate-limiter';
 import { TokenSigningKeys } from './signing-keys';
+import { TOKEN_ENDPOINT_PATH } from './metadata';
 
 /** What the HTTP edge hands over: the raw request, untouched. */
 export interface TokenEndpointCall {
   ip: string;
   contentType?: string;
   authorization?: string;
+  /** The `DPoP` header (RFC 9449 §4), if any. */
+  dpop?: string | string[];
   body: unknown;
 }
 
@@ -28,7 +31,8 @@ export interface TokenEndpointCall {
 export interface TokenExchangeResponse {
   access_token: string;
   issued_token_type: typeof TOKEN_TYPES.accessToken;
-  token_type: 'Bearer';
+  /** `DPoP` when the token is bound to the proof's key (RFC 9449 §5). */
+  token_type: 'Bearer' | 'DPoP';
   expires_in: number;
   scope: string;
 }
@@ -44,6 +48,8 @@ interface Attempt {
   client?: AuthenticatedClient;
   claimedClientId?: string;
   request?: ExchangeRequest;
+  /** The thumbprint of the DPoP proof's key, when the token is to be bound. */
+  jkt?: string;
 }
 
 /**
@@ -67,6 +73,7 @@ export class TokenExchangeService {
     private readonly keys: TokenSigningKeys,
     private readonly audit: AuditLog,
     private readonly ceilings: ScopeCeilingCheck,
+    private readonly dpop: DpopProofVerifier,
     @Inject(VAULT_CONFIG) private readonly config: VaultConfig,
   ) {
     this.vaultTargets = [...new Set([config.audience, config.publicUrl])];
@@ -96,6 +103,7 @@ export class TokenExchangeService {
     a.tenant = a.subject.tenant;
     a.client = await this.clients.authenticate(a.tenant, presented);
     const agent = a.client.clientId;
+    a.jkt = await this.proofKey(call.dpop, a.client.dpopBound === true);
 
     await this.checkActor(a.subject, agent, a.request.actorToken);
 
@@ -107,7 +115,7 @@ export class TokenExchangeService {
     );
     if (!grants.granted.length) throw new GrantRefused(grants);
 
-    const issued = await this.issue(a.subject, agent, grants, a.request.requestedTtlSeconds);
+    const issued = await this.issue(a.subject, agent, grants, a.request.requestedTtlSeconds, a.jkt);
     // Durable before the response: if the audit log cannot take it, no token leaves.
     await this.audit.record({
       tenant: a.tenant,
@@ -123,12 +131,13 @@ export class TokenExchangeService {
         ...inputsForAudit(grants.matched),
         jti: issued.jti,
         expires_in: issued.expiresIn,
+        ...(a.jkt ? { dpop_jkt: a.jkt } : {}),
       },
     });
     return {
       access_token: issued.jwt,
       issued_token_type: TOKEN_TYPES.accessToken,
-      token_type: 'Bearer',
+      token_type: a.jkt ? 'DPoP' : 'Bearer',
       expires_in: issued.expiresIn,
       scope: grants.granted.join(' '),
     };
@@ -147,12 +156,30 @@ export class TokenExchangeService {
     }
   }
 
-  /** Signs the exchanged token (CONTRACT.md "Exchanged token", RFC 9068 profile). */
+  /**
+   * RFC 9449 §5: a `DPoP` proof for this endpoint binds the token to its key (whatever the agent's
+   * registration); an agent registered `dpop_bound` must send one. Resolves to the key's thumbprint.
+   */
+  private async proofKey(proof: string | string[] | undefined, required: boolean): Promise<string | undefined> {
+    if (proof === undefined && !required) return undefined;
+    try {
+      return await this.dpop.verify(proof, { method: 'POST', url: this.dpop.urlOf(TOKEN_ENDPOINT_PATH) });
+    } catch (err) {
+      if (err instanceof DomainError && err.code === 'invalid_dpop_proof') {
+        const why = proof === undefined ? 'this client is registered dpop_bound: send a DPoP proof' : err.detail;
+        throw new OAuthError('invalid_dpop_proof', why);
+      }
+      throw err;
+    }
+  }
+
+  /** Signs the exchanged token (CONTRACT.md "Exchanged token", RFC 9068 profile); `jkt`: bound to that DPoP key (`cnf`). */
   private async issue(
     subject: VerifiedToken,
     agent: string,
     grants: ScopeGrants,
     requested?: number,
+    jkt?: string,
   ): Promise<{ jwt: string; jti: string; expiresIn: number }> {
     const now = Math.floor(Date.now() / 1000);
     // Never outlive the user's own token.
@@ -174,6 +201,7 @@ export class TokenExchangeService {
       jti,
       iat: now,
       exp: now + expiresIn,
+      ...(jkt ? { cnf: { jkt } } : {}),
     };
     const token = jwt.sign(claims, key.privateKey, { algorithm: key.alg, keyid: key.kid, header: { alg: key.alg, typ: 'at+jwt' } });
     return { jwt: token, jti, expiresIn };

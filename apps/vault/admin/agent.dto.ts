@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsIn, IsObject, IsOptional, IsString, Length, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsObject, IsOptional, IsString, Length, ValidateNested } from 'class-validator';
 
 /** A JWK Set: `keys` and nothing else at the top (the keys themselves are checked where they are used). */
 export class JwksDto {
@@ -30,4 +30,11 @@ export class PutAgentDto {
   @ValidateNested()
   @Type(() => JwksDto)
   jwks?: JwksDto;
+  @ApiPropertyOptional({
+    description:
+      'true: the agent\'s tokens are DPoP-bound (RFC 9449): the token endpoint requires a DPoP proof and the release route a proof by the same key. Omitted: a new agent is not bound, an existing one keeps its setting',
+  })
+  @IsOptional()
+  @IsBoolean()
+  dpop_bound?: boolean;
 }

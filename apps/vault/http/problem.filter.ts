@@ -36,7 +36,8 @@ export function sendProblem(err: unknown, req: FastifyRequest, reply: FastifyRep
   const c = classify(err);
   PROBLEM_CODES.set(req, c.code);
   if (c.retryAfter !== undefined) reply.header('Retry-After', String(c.retryAfter));
-  if (c.status === 401) reply.header('WWW-Authenticate', 'Bearer error="invalid_token"');
+  // A route that set its own challenge (the release route's DPoP one) keeps it.
+  if (c.status === 401 && !reply.hasHeader('WWW-Authenticate')) reply.header('WWW-Authenticate', 'Bearer error="invalid_token"');
   reply
     .status(c.status)
     .header('Content-Type', 'application/problem+json')

@@ -1,7 +1,8 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AgentTokenGuard } from '../../../libs/auth';
+import { AgentTokenGuard, DPOP_SIGNING_ALGS, isDpopRefusal } from '../../../libs/auth';
+import { DomainError } from '../../../libs/kernel';
 import { CredentialReleaseService } from '../../../libs/credentials';
 import { validName } from '../http/names';
 import { sendProblem } from '../http/problem.filter';
@@ -60,10 +61,18 @@ export class ReleaseRoute implements OnModuleInit {
       );
       return reply.code(200).send(result);
     } catch (err) {
+      if (isDpopRefusal(err)) reply.header('WWW-Authenticate', dpopChallenge(err as DomainError));
       sendProblem(err, req, reply);
       return reply;
     }
   }
+}
+
+const ALGS = DPOP_SIGNING_ALGS.join(' ');
+
+/** RFC 9449 §7.1: the DPoP challenge, with the error, its description (public, no quotes in it) and the accepted algorithms. */
+function dpopChallenge(err: DomainError): string {
+  return `DPoP error="${err.code}", error_description="${err.detail.replace(/["\\]/g, '')}", algs="${ALGS}"`;
 }
 
 /** The route in the OpenAPI document (`completeDocument` adds its errors, security, tag and summary). */
