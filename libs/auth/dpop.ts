@@ -102,7 +102,6 @@ export class DpopProofVerifier {
     while (this.seen.size >= MEMORY_ENTRIES) this.seen.delete(this.seen.keys().next().value!);
   }
 
-
   /**
    * The sender constraint of a presented token (RFC 9449 §7): a token bound to a key (`cnf.jkt`)
    * only with the DPoP scheme and a proof by that key for this request; an unbound token only

@@ -47,7 +47,11 @@ export abstract class VerifiedTokenGuard implements CanActivate {
       // Revocation (in memory) and the DPoP sender constraint: refusals attributed to the verified token.
       this.verifier.checkStatus(token);
       if (presented.scheme === 'DPoP' || token.claims.cnf !== undefined)
-        await this.dpop.checkPresentation(presented, token.claims, { method: request.method, url: request.url, proof: request.headers.dpop });
+        await this.dpop.checkPresentation(presented, token.claims, {
+          method: request.method,
+          url: request.url,
+          proof: request.headers.dpop,
+        });
       this.authorize(token);
     } catch (err) {
       const error = toInvalidToken(err);

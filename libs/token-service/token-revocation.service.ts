@@ -57,9 +57,15 @@ export class TokenRevocationService {
     }
     if (token.issuer !== this.config.publicUrl || token.jti === undefined)
       throw new OAuthError('unsupported_token_type', 'only tokens this vault issued can be revoked here');
-    const details = { by: 'client', jti: token.jti, token_agent: ownerOf(token) ?? null };
+    const details = { by: 'client', jti: token.jti, issued_to: ownerOf(token) ?? null };
     if (ownerOf(token) !== client.clientId || token.tenant !== tenant) {
-      await this.audit.record({ ...base, outcome: 'denied', reason: 'not_token_owner', subject: token.subject, details: { ...details, revoked: false } });
+      await this.audit.record({
+        ...base,
+        outcome: 'denied',
+        reason: 'not_token_owner',
+        subject: token.subject,
+        details: { ...details, revoked: false },
+      });
       return;
     }
     // Takes access away: written first, then audited (a 503 if the audit fails; the token stays revoked).
@@ -75,7 +81,8 @@ export class TokenRevocationService {
   async introspect(call: RevocationCall): Promise<Introspection> {
     const form = formOf(call.contentType, call.body);
     const raw = tokenParam(form);
-    const admin = call.authorization !== undefined && /^bearer /i.test(call.authorization) ? await this.admin(call.authorization) : undefined;
+    const admin =
+      call.authorization !== undefined && /^bearer /i.test(call.authorization) ? await this.admin(call.authorization) : undefined;
     const { token, tenant } = await this.subject(raw);
     const caller = admin
       ? { tenant: admin.tenant, agent: undefined, by: admin.subject }
@@ -115,7 +122,7 @@ export class TokenRevocationService {
       action: TOKEN_REVOKE_ACTION,
       outcome: 'allowed',
       ...(kind === 'agent' ? { agent: name } : { subject: name }),
-      details: { by: actor.subject, all_tokens_of: kind === 'agent' ? 'agent' : 'user', revoked_before: revokedBefore },
+      details: { by: actor.subject, revoked_all_of: kind === 'agent' ? 'agent' : 'user', revoked_before: revokedBefore },
     });
     return { revoked_before: revokedBefore };
   }

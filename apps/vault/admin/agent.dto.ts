@@ -32,7 +32,7 @@ export class PutAgentDto {
   jwks?: JwksDto;
   @ApiPropertyOptional({
     description:
-      'true: the agent\'s tokens are DPoP-bound (RFC 9449): the token endpoint requires a DPoP proof and the release route a proof by the same key. Omitted: a new agent is not bound, an existing one keeps its setting',
+      "true: the agent's tokens are DPoP-bound (RFC 9449): the token endpoint requires a DPoP proof and the release route a proof by the same key. Omitted: a new agent is not bound, an existing one keeps its setting",
   })
   @IsOptional()
   @IsBoolean()

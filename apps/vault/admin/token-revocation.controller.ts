@@ -12,7 +12,11 @@ export class TokenRevocationController {
 
   @Post('agents/:client_id/revoke-tokens')
   @HttpCode(200)
-  agent(@Principal() p: VerifiedToken, @Param('client_id', validName('client_id')) clientId: string, @Res({ passthrough: true }) res: FastifyReply) {
+  agent(
+    @Principal() p: VerifiedToken,
+    @Param('client_id', validName('client_id')) clientId: string,
+    @Res({ passthrough: true }) res: FastifyReply,
+  ) {
     res.header('Cache-Control', 'no-store');
     return this.tokens.revokeAll(p, 'agent', clientId);
   }
