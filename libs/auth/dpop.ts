@@ -163,6 +163,6 @@ function reasonOf(err: unknown): string {
   if (err instanceof errors.JWTClaimValidationFailed && err.claim === 'typ') return 'the DPoP proof must have typ dpop+jwt';
   if (err instanceof errors.JOSEAlgNotAllowed) return 'the DPoP proof algorithm is not accepted';
   if (err instanceof errors.JWSSignatureVerificationFailed) return 'the DPoP proof signature is invalid';
-  if (err instanceof errors.JWSInvalid) return 'the DPoP proof must carry a public jwk in its header';
+  if (err instanceof errors.JWSInvalid && /jwk/i.test(err.message)) return 'the DPoP proof must carry a public jwk in its header';
   return 'the DPoP proof is malformed';
 }
