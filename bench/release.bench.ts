@@ -10,7 +10,9 @@
  * BENCH_SCALE ("10k,100k,1M") stored-connection counts for the scaling runs ("" skips them),
  * BENCH_LOG_LEVEL (info), BENCH_VAULT_ENV (JSON, extra vault env), BENCH_VAULT_NODE_ARGS (the API's node
  * flags instead of the Docker image's), BENCH_REPLICAS (processes per server in the replica rounds),
- * BENCH_CPU_PROF (dir: profile the API and the floor).
+ * BENCH_CPU_PROF (dir: profile the API and the floor), BENCH_REVOKED (1000: revoked tokens, and a tenth as many
+ * cutoffs, in the vault's revocation list during the runs; the check runs on every release either way), BENCH_DPOP=1 (the
+ * tokens are DPoP-bound and every request carries a fresh proof signed by the load generator; issue 18 §5).
  */
 import { cpus, totalmem } from 'node:os';
 import { Client } from 'pg';
@@ -21,6 +23,7 @@ import { fmt, LoadStats, round, runLoad, runLoadOn } from './release/load';
 import { cpuMeter, Emulator, speedProbe, loadAverage, log, memoryOf, startEmulator, stop, waitFor200 } from './release/processes';
 import { describe, memoryFigures, scrape } from './release/metrics';
 import { printReport, Report } from './release/report';
+import { BenchDpop } from './release/dpop';
 import { seedConnections, seededKey, schemaClient } from './release/seed';
 import {
   AUDIENCE,
@@ -44,6 +47,8 @@ const UNBOUNDED_HEAP = process.env.BENCH_UNBOUNDED_HEAP !== '0';
 /** Processes per server in the replica rounds (one per core by default); 1 skips them. */
 const REPLICAS = Number(process.env.BENCH_REPLICAS ?? cpus().length);
 const SCALES = (process.env.BENCH_SCALE ?? '10k,100k,1M').split(',').filter(Boolean).map(parseCount);
+const REVOKED = Number(process.env.BENCH_REVOKED ?? 1000);
+const DPOP = process.env.BENCH_DPOP === '1' ? new BenchDpop(AUDIENCE) : undefined;
 
 async function main(): Promise<void> {
   const started = Date.now();
@@ -92,9 +97,11 @@ async function main(): Promise<void> {
     servers.push(floor);
     await check(floor.base, issuer, [0, USERS - 1]);
 
+    report.token_checks = { ...(await seedRevocations(vdb)), dpop: DPOP !== undefined };
+
     // ---- vault vs floor, same requests ----
-    const tokens = exchangedTokens(issuer, TOKENS, 0, USERS);
-    const plan = { tokens, integrations: INTEGRATIONS, connections: CONNECTIONS };
+    const tokens = exchangedTokens(issuer, TOKENS, 0, USERS, DPOP ? { cnf: { jkt: DPOP.jkt } } : {});
+    const plan = { tokens, integrations: INTEGRATIONS, connections: CONNECTIONS, dpop: DPOP };
     log('warming up (verified-token caches, tenant key, JIT)');
     await runLoad({ ...plan, base: vault.base, seconds: 5, seed: 1 });
     await runLoad({ ...plan, base: floor.base, seconds: 5, seed: 1 });
@@ -153,6 +160,29 @@ async function main(): Promise<void> {
   printReport(report);
 }
 
+/**
+ * A revocation list that is not empty (an empty one is skipped in one comparison): BENCH_REVOKED
+ * revoked token ids and a tenth as many user and agent cutoffs, none of them the load's (the
+ * releases must succeed). Written with SQL: the vault hears them through its notifications.
+ * A vault without revocation (an older build) has no such table: nothing to seed.
+ */
+async function seedRevocations(vdb: Client): Promise<{ revoked_tokens: number; cutoffs: number }> {
+  const [{ t }] = (await vdb.query(`SELECT to_regclass('token_revocations') AS t`)).rows;
+  if (!t || REVOKED <= 0) return { revoked_tokens: 0, cutoffs: 0 };
+  const cutoffs = Math.ceil(REVOKED / 10);
+  await vdb.query(
+    `INSERT INTO token_revocations (tenant, jti, expires_at) SELECT $1, gen_random_uuid()::text, now() + interval '2 hours' FROM generate_series(1, $2)`,
+    [TENANT, REVOKED],
+  );
+  await vdb.query(
+    `INSERT INTO token_cutoffs (tenant, kind, name, cutoff) SELECT $1, k, k || '-revoked-' || i, now()
+       FROM generate_series(1, $2) i, unnest(ARRAY['agent', 'subject']) k`,
+    [TENANT, Math.ceil(cutoffs / 2)],
+  );
+  log(`revocation list: ${REVOKED} revoked tokens, ${2 * Math.ceil(cutoffs / 2)} cutoffs`);
+  return { revoked_tokens: REVOKED, cutoffs: 2 * Math.ceil(cutoffs / 2) };
+}
+
 /** Releases through the server for a few seeded users: the data decrypts as the vault's own. */
 async function check(base: string, issuer: TestIssuer, users: number[]): Promise<void> {
   for (const u of users) {
@@ -173,7 +203,7 @@ async function check(base: string, issuer: TestIssuer, users: number[]): Promise
 async function replicaRounds(
   vault: Server,
   floor: Server,
-  plan: { tokens: string[]; integrations: string[]; connections: number },
+  plan: { tokens: string[]; integrations: string[]; connections: number; dpop?: BenchDpop },
 ): Promise<NonNullable<Report['replicas']>> {
   const extra: Server[] = [];
   try {
@@ -213,7 +243,7 @@ async function replicaRounds(
 /** A new vault process with NODE_OPTIONS='' (V8's default heap sizing): 5 s warm-up, one measured run. */
 async function unboundedHeap(
   vault: Server,
-  plan: { tokens: string[]; integrations: string[]; connections: number },
+  plan: { tokens: string[]; integrations: string[]; connections: number; dpop?: BenchDpop },
 ): Promise<NonNullable<Report['unbounded_heap']>> {
   await stop(vault.proc);
   const proc = vault.restart({ NODE_OPTIONS: '' }, false);

@@ -30,6 +30,8 @@ export interface Report {
     lookup?: { node: string; index?: string; buffers: number; ms: number };
   }>;
   total_seconds?: number;
+  /** What the vault's token checks held during the runs: revoked tokens and cutoffs in its list, DPoP proofs per request. */
+  token_checks?: { revoked_tokens: number; cutoffs: number; dpop: boolean };
 }
 
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
@@ -46,6 +48,11 @@ export function printReport(r: Report): void {
     `Machine: ${r.machine.cpus} × ${r.machine.cpu}, ${r.machine.memory_gb} GB, Node ${r.machine.node}; load ` +
       `average ${r.load_at_start} at start, ${r.load_at_end ?? '?'} at end`,
   );
+  if (r.token_checks)
+    out.push(
+      `Token checks: ${r.token_checks.revoked_tokens} revoked tokens and ${r.token_checks.cutoffs} cutoffs in the revocation list; ` +
+        `DPoP ${r.token_checks.dpop ? 'on (every request with a fresh proof; the floor does no DPoP)' : 'off'}`,
+    );
   if (r.speed_probe_ms)
     out.push(
       `Speed probe (fixed JavaScript work, lower is faster): ${r.speed_probe_ms.start} ms at ` +
