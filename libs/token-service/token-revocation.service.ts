@@ -9,6 +9,8 @@ import { ClientAuthenticator } from './client-authenticator';
 import { peekJwt } from './client-assertion';
 import { formOf, presentedClient } from './exchange-request';
 import { OAuthError } from './oauth-error';
+import { TokenBucketLimiter } from './rate-limiter';
+import { TOKEN_ENDPOINT_RATE } from './token-exchange.service';
 import { CutoffKind, TokenRevocations } from './token-revocations';
 
 export const TOKEN_REVOKE_ACTION = 'token.revoke';
@@ -17,6 +19,7 @@ const MAX_TOKEN = 16 * 1024;
 
 /** What the HTTP edge hands over (as for the token endpoint). */
 export interface RevocationCall {
+  ip: string;
   contentType?: string;
   authorization?: string;
   body: unknown;
@@ -33,6 +36,9 @@ export type Introspection = { active: false } | ({ active: true } & Record<strin
  */
 @Injectable()
 export class TokenRevocationService {
+  /** The token endpoint's per-IP budget (SECURITY.md 29), for these two client-authenticated endpoints together. */
+  private readonly perIp = new TokenBucketLimiter(TOKEN_ENDPOINT_RATE.perIp);
+
   constructor(
     private readonly ds: DataSource,
     private readonly verifier: TokenVerifier,
@@ -45,6 +51,7 @@ export class TokenRevocationService {
 
   /** `POST /oauth2/revoke`. Resolves (200, empty) unless the request or the client is refused. */
   async revoke(call: RevocationCall): Promise<void> {
+    this.limit(call.ip);
     const form = formOf(call.contentType, call.body);
     const raw = tokenParam(form);
     const { token, tenant } = await this.subject(raw);
@@ -79,6 +86,7 @@ export class TokenRevocationService {
 
   /** `POST /oauth2/introspect`, by the agent holding the token or by an admin of its tenant (`Authorization: Bearer`). */
   async introspect(call: RevocationCall): Promise<Introspection> {
+    this.limit(call.ip);
     const form = formOf(call.contentType, call.body);
     const raw = tokenParam(form);
     const admin =
@@ -125,6 +133,11 @@ export class TokenRevocationService {
       details: { by: actor.subject, revoked_all_of: kind === 'agent' ? 'agent' : 'user', revoked_before: revokedBefore },
     });
     return { revoked_before: revokedBefore };
+  }
+
+  private limit(ip: string): void {
+    const d = this.perIp.take(ip);
+    if (!d.allowed) throw new OAuthError('rate_limited', 'too many requests; retry later', { retryAfter: d.retryAfterSeconds });
   }
 
   private async admin(authorization: string): Promise<VerifiedToken> {

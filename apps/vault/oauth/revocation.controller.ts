@@ -15,7 +15,12 @@ export class RevocationController {
   @Post('revoke')
   @HttpCode(200)
   async revoke(@Req() req: FastifyRequest, @Res({ passthrough: true }) res: FastifyReply): Promise<void> {
-    await this.tokens.revoke({ contentType: req.headers['content-type'], authorization: req.headers.authorization, body: req.body });
+    await this.tokens.revoke({
+      ip: req.ip,
+      contentType: req.headers['content-type'],
+      authorization: req.headers.authorization,
+      body: req.body,
+    });
     res.header('Cache-Control', 'no-store');
   }
 
@@ -23,6 +28,7 @@ export class RevocationController {
   @HttpCode(200)
   async introspect(@Req() req: FastifyRequest, @Res({ passthrough: true }) res: FastifyReply) {
     const answer = await this.tokens.introspect({
+      ip: req.ip,
       contentType: req.headers['content-type'],
       authorization: req.headers.authorization,
       body: req.body,

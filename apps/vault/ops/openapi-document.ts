@@ -282,6 +282,7 @@ export function completeDocument(doc: OpenAPIObject): OpenAPIObject {
         const codes: Record<number, OAuthErrorCode[]> = {
           400: key === 'POST /oauth2/revoke' ? ['invalid_request', 'unsupported_token_type'] : ['invalid_request'],
           401: ['invalid_client'],
+          429: ['rate_limited'],
           500: ['server_error'],
           503: ['temporarily_unavailable'],
         };

@@ -61,7 +61,9 @@ export class ReleaseRoute implements OnModuleInit {
       );
       return reply.code(200).send(result);
     } catch (err) {
-      if (isDpopRefusal(err)) reply.header('WWW-Authenticate', dpopChallenge(err as DomainError));
+      // RFC 9449 §7.1: a DPoP refusal, or any 401 to a request that used the DPoP scheme, is challenged as DPoP.
+      if (isDpopRefusal(err) || (err instanceof DomainError && err.status === 401 && /^dpop /i.test(req.headers.authorization ?? '')))
+        reply.header('WWW-Authenticate', dpopChallenge(err as DomainError));
       sendProblem(err, req, reply);
       return reply;
     }
