@@ -49,7 +49,9 @@ export class TokenRevocation1763800002200 implements MigrationInterface {
       CREATE TRIGGER token_cutoffs_truncated AFTER TRUNCATE ON token_cutoffs
         FOR EACH STATEMENT EXECUTE FUNCTION token_revoked_notify();
       ALTER TABLE agents ADD COLUMN dpop_bound boolean NOT NULL DEFAULT false;
-      CREATE TABLE dpop_proof_jtis (
+      -- A replay cache: UNLOGGED, so its one insert per DPoP release needs no WAL flush of its own.
+      -- After a Postgres crash it is empty: proofs accepted within the last minute could be replayed once.
+      CREATE UNLOGGED TABLE dpop_proof_jtis (
         jkt text NOT NULL,
         jti text NOT NULL,
         expires_at timestamptz NOT NULL,

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import { calculateJwkThumbprint, EmbeddedJWK, errors, jwtVerify } from 'jose';
+import { calculateJwkThumbprint, CryptoKey, EmbeddedJWK, errors, FlattenedJWSInput, JWSHeaderParameters, jwtVerify } from 'jose';
 import { ALLOWED_ALGORITHMS, VAULT_CONFIG, VaultConfig } from '../config';
 import { DomainError } from '../kernel';
 
@@ -11,6 +11,8 @@ export const DPOP_PROOF_MAX_AGE_SECONDS = 60;
 const JTI = /^[\x21-\x7E]{1,256}$/;
 const MAX_PROOF_LENGTH = 8 * 1024;
 const MEMORY_ENTRIES = 100_000;
+/** Imported proof keys and their thumbprints kept (one per agent instance, typically). */
+const KEY_ENTRIES = 1000;
 
 /** What the request says the proof must match. `accessToken`: the token it is presented with (checked with `ath`). */
 export interface DpopExpectation {
@@ -38,6 +40,8 @@ export interface DpopReplayStore {
 @Injectable()
 export class DpopProofVerifier {
   private readonly seen = new Map<string, number>();
+  private readonly keys = new Map<string, { key: CryptoKey }>();
+  private readonly thumbprints = new Map<string, string>();
   private shared?: DpopReplayStore;
   private readonly skew: number;
 
@@ -61,7 +65,7 @@ export class DpopProofVerifier {
     let payload: Record<string, unknown>;
     let jwk: Record<string, unknown>;
     try {
-      const verified = await jwtVerify(proof, EmbeddedJWK, {
+      const verified = await jwtVerify(proof, (header, token) => this.embeddedKey(header, token), {
         typ: 'dpop+jwt',
         algorithms: [...DPOP_SIGNING_ALGS],
         maxTokenAge: DPOP_PROOF_MAX_AGE_SECONDS,
@@ -80,8 +84,33 @@ export class DpopProofVerifier {
       if (payload.ath !== createHash('sha256').update(expect.accessToken, 'ascii').digest('base64url'))
         throw bad('the DPoP proof is for another access token (ath)');
     }
-    const jkt = await calculateJwkThumbprint(jwk, 'sha256');
+    const jkt = await this.thumbprintOf(jwk);
     await this.once(jkt, payload.jti, (payload.iat as number) + DPOP_PROOF_MAX_AGE_SECONDS + this.skew);
+    return jkt;
+  }
+
+  /**
+   * jose's `EmbeddedJWK`, remembered per (alg, jwk): an agent signs every proof with the same key,
+   * and importing it again per request costs more than the signature check. Only keys EmbeddedJWK
+   * accepted are kept, so every check it makes (public key, `use`, `alg`) still applies.
+   */
+  private async embeddedKey(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> {
+    const id = `${header.alg}.${JSON.stringify(header.jwk)}`;
+    const known = this.keys.get(id);
+    if (known) return known.key;
+    const key = (await EmbeddedJWK(header, token)) as CryptoKey;
+    if (this.keys.size >= KEY_ENTRIES) this.keys.delete(this.keys.keys().next().value!);
+    this.keys.set(id, { key });
+    return key;
+  }
+
+  private async thumbprintOf(jwk: Record<string, unknown>): Promise<string> {
+    const id = JSON.stringify(jwk);
+    const known = this.thumbprints.get(id);
+    if (known) return known;
+    const jkt = await calculateJwkThumbprint(jwk, 'sha256');
+    if (this.thumbprints.size >= KEY_ENTRIES) this.thumbprints.delete(this.thumbprints.keys().next().value!);
+    this.thumbprints.set(id, jkt);
     return jkt;
   }
 
