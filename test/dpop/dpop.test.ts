@@ -163,6 +163,15 @@ describe('DPoP-bound vault tokens', () => {
     const res = await releaseWith(second, token, proof);
     expect(res.status).toBe(401);
     expect(res.body.detail).toMatch(/already used/);
+
+    // Concurrent releases share one jti insert per event-loop turn: distinct proofs all pass...
+    const proofs = await Promise.all(Array.from({ length: 20 }, () => key.proof('POST', RELEASE_PATH, token)));
+    const answers = await Promise.all(proofs.map((p, i) => releaseWith(i % 2 ? second : w.v, token, p)));
+    expect(answers.map((a) => a.status)).toEqual(proofs.map(() => 200));
+    // ...and one proof sent to both processes at once is accepted by exactly one of them.
+    const raced = await key.proof('POST', RELEASE_PATH, token);
+    const both = await Promise.all([releaseWith(w.v, token, raced), releaseWith(second, token, raced)]);
+    expect(both.map((a) => a.status).sort()).toEqual([200, 401]);
   });
 
   it('a revoked DPoP token is refused even with a valid proof', async () => {
