@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DPOP_SIGNING_ALGS, TrustedIssuerRegistry } from '../auth';
 import { ALLOWED_ALGORITHMS, VAULT_CONFIG, VaultConfig } from '../config';
-import { JWT_BEARER_ASSERTION, TOKEN_EXCHANGE_GRANT } from './exchange-request';
+import { JWT_BEARER_ASSERTION, JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT } from './exchange-request';
 import { SIGNING_ALG } from './signing-keys';
 
 /** Where the token service's documents live, relative to VAULT_PUBLIC_URL. */
@@ -9,6 +9,8 @@ export const TOKEN_ENDPOINT_PATH = '/oauth2/token';
 export const JWKS_PATH = '/.well-known/jwks.json';
 export const REVOCATION_ENDPOINT_PATH = '/oauth2/revoke';
 export const INTROSPECTION_ENDPOINT_PATH = '/oauth2/introspect';
+/** RFC 9728: where the release API's protected-resource metadata is (named by its 401 challenges). */
+export const PROTECTED_RESOURCE_METADATA_PATH = '/.well-known/oauth-protected-resource';
 
 /** The discovery documents of the vault as an authorization server and as a protected resource. */
 @Injectable()
@@ -32,7 +34,8 @@ export class TokenServiceMetadata {
       introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'bearer'],
       // RFC 9449 §5.1: DPoP proofs at the token endpoint bind the issued token to the key.
       dpop_signing_alg_values_supported: [...DPOP_SIGNING_ALGS],
-      grant_types_supported: [TOKEN_EXCHANGE_GRANT],
+      // jwt-bearer: the agent's own federated token, or a user's token with requested_token_use=on_behalf_of.
+      grant_types_supported: [TOKEN_EXCHANGE_GRANT, JWT_BEARER_GRANT],
       // No authorization endpoint: the token service only exchanges tokens.
       response_types_supported: [],
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],

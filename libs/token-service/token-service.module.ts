@@ -5,6 +5,7 @@ import { CredentialsModule } from '../credentials';
 import { PolicyModule } from '../policy';
 import { ClientAssertionReplayStore } from './assertion-replay.store';
 import { ClientAuthenticator } from './client-authenticator';
+import { AgentTokenGrant } from './grants/agent-token.grant';
 import { TokenServiceMetadata } from './metadata';
 import { TokenSigningKeys } from './signing-keys';
 import { TokenExchangeService } from './token-exchange.service';
@@ -22,6 +23,7 @@ import { VaultIssuerRegistration } from './vault-issuer';
     ClientAssertionReplayStore,
     ClientAuthenticator,
     TokenExchangeService,
+    AgentTokenGrant,
     TokenServiceMetadata,
     VaultIssuerRegistration,
   ],

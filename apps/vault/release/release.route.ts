@@ -1,9 +1,11 @@
-import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AgentTokenGuard, DPOP_SIGNING_ALGS, isDpopRefusal } from '../../../libs/auth';
+import { VAULT_CONFIG, VaultConfig } from '../../../libs/config';
 import { DomainError } from '../../../libs/kernel';
 import { CredentialReleaseService } from '../../../libs/credentials';
+import { PROTECTED_RESOURCE_METADATA_PATH } from '../../../libs/token-service';
 import { validName } from '../http/names';
 import { sendProblem } from '../http/problem.filter';
 import { strictValidation } from '../http/validation';
@@ -35,6 +37,7 @@ export class ReleaseRoute implements OnModuleInit {
     private readonly auth: AgentTokenGuard,
     private readonly limits: RouteRateLimits,
     private readonly release: CredentialReleaseService,
+    @Inject(VAULT_CONFIG) private readonly config: VaultConfig,
   ) {}
 
   onModuleInit(): void {
@@ -61,12 +64,22 @@ export class ReleaseRoute implements OnModuleInit {
       );
       return reply.code(200).send(result);
     } catch (err) {
-      // RFC 9449 §7.1: a DPoP refusal, or any 401 to a request that used the DPoP scheme, is challenged as DPoP.
-      if (isDpopRefusal(err) || (err instanceof DomainError && err.status === 401 && /^dpop /i.test(req.headers.authorization ?? '')))
-        reply.header('WWW-Authenticate', dpopChallenge(err as DomainError));
-      sendProblem(err, req, reply);
+      // RFC 9728 §5.1: every 401 names where the resource's metadata is (and so its authorization servers).
+      sendProblem(err, req, reply, this.challenge(req, err));
       return reply;
     }
+  }
+
+  /**
+   * RFC 6750 §3: no error code when no credentials were sent; `invalid_token` otherwise. RFC 9449
+   * §7.1: a DPoP refusal, or any 401 to a request that used the DPoP scheme, is a DPoP challenge.
+   */
+  private challenge(req: FastifyRequest, err: unknown): string {
+    const metadata = `resource_metadata="${this.config.publicUrl}${PROTECTED_RESOURCE_METADATA_PATH}"`;
+    const dpop =
+      isDpopRefusal(err) || (err instanceof DomainError && err.status === 401 && /^dpop /i.test(req.headers.authorization ?? ''));
+    if (dpop) return `${dpopChallenge(err as DomainError)}, ${metadata}`;
+    return req.headers.authorization === undefined ? `Bearer ${metadata}` : `Bearer error="invalid_token", ${metadata}`;
   }
 }
 
