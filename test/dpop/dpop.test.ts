@@ -92,7 +92,11 @@ describe('DPoP-bound vault tokens', () => {
       expect(res.status).toBe(401);
       expect(res.body).toMatchObject({ code, detail: expect.stringMatching(detail) });
       const challenge = res.headers.get('www-authenticate') ?? '';
-      expect(challenge).toMatch(new RegExp(`^DPoP error="${code}", error_description="[^"]+", algs="[A-Z0-9 ]+"$`));
+      expect(challenge).toMatch(
+        new RegExp(
+          `^DPoP error="${code}", error_description="[^"]+", algs="[A-Z0-9 ]+", resource_metadata="https://vault.test.example/.well-known/oauth-protected-resource"$`,
+        ),
+      );
       expect(challenge).toContain('ES256');
     };
 
