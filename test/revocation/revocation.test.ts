@@ -38,7 +38,9 @@ describe('vault token revocation and introspection', () => {
     const refused = await release(w.v, token);
     expect(refused.status).toBe(401);
     expect(refused.body).toMatchObject({ code: 'invalid_token', reason: 'revoked', detail: 'token has been revoked' });
-    expect(refused.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
+    expect(refused.headers.get('www-authenticate')).toBe(
+      'Bearer error="invalid_token", resource_metadata="https://vault.test.example/.well-known/oauth-protected-resource"',
+    );
     const [denied] = await audit('credential.release');
     expect(denied).toMatchObject({ outcome: 'denied', reason: 'invalid_token', agent: 'mcp-1', subject: 'alice' });
     expect(denied.details).toMatchObject({ cause: 'revoked' });
