@@ -5,11 +5,13 @@ import { AuditModule } from '../../libs/audit';
 import { AuditAnchorsModule } from '../../libs/audit-anchors';
 import { AuthModule } from '../../libs/auth';
 import { ConfigModule, VaultConfig } from '../../libs/config';
-import { CredentialsModule, RefreshWorkerModule } from '../../libs/credentials';
+import { ConnectionsModule } from '../../libs/connections';
 import { CryptoModule } from '../../libs/crypto';
 import { DbModule } from '../../libs/db';
 import { AuditKeyBinding, KeysModule } from '../../libs/keys';
 import { PolicyModule } from '../../libs/policy';
+import { RefreshWorkerModule } from '../../libs/refresh';
+import { ReleaseModule } from '../../libs/release';
 import { TenantsModule } from '../../libs/tenants';
 import { UsersModule } from '../../libs/users';
 import { WebhooksModule } from '../../libs/webhooks';
@@ -45,7 +47,8 @@ export class AppModule {
         AuditModule,
         AuthModule,
         PolicyModule,
-        CredentialsModule,
+        ConnectionsModule,
+        ReleaseModule,
         AuditKeyBinding,
         AuthRejectionAuditBinding,
         OAuthHttpModule,

@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AgentTokenGuard, DPOP_SIGNING_ALGS, isDpopRefusal } from '../../../libs/auth';
 import { VAULT_CONFIG, VaultConfig } from '../../../libs/config';
 import { DomainError } from '../../../libs/kernel';
-import { CredentialReleaseService } from '../../../libs/credentials';
+import { CredentialReleaseService } from '../../../libs/release';
 import { PROTECTED_RESOURCE_METADATA_PATH } from '../../../libs/token-service';
 import { validName } from '../http/names';
 import { sendProblem } from '../http/problem.filter';
