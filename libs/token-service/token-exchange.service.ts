@@ -372,7 +372,7 @@ function toOAuthError(err: unknown): OAuthError {
 }
 
 /** The client id the request claims, for the rate-limit key and the audit; never trusted. */
-function claimedClientId(form: Record<string, unknown>, authorization: string | undefined): string | undefined {
+export function claimedClientId(form: Record<string, unknown>, authorization: string | undefined): string | undefined {
   let id: unknown = form.client_id;
   if (id === undefined && authorization && /^basic /i.test(authorization)) {
     const decoded = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8');
