@@ -190,6 +190,7 @@ export class TokenExchangeService {
       requested: a.request!.requestedScopes,
       // Never outlive the user's own token.
       ttlCaps: [a.request!.requestedTtlSeconds, subject.expiresAt - Math.floor(Date.now() / 1000)],
+      jkt: a.jkt,
     });
     await this.audit.record({
       tenant: subject.tenant,
@@ -204,12 +205,13 @@ export class TokenExchangeService {
         roles: issued.grants.roles,
         jti: issued.jti,
         expires_in: issued.expiresIn,
+        ...(a.jkt ? { dpop_jkt: a.jkt } : {}),
       },
     });
     return {
       access_token: issued.jwt,
       issued_token_type: TOKEN_TYPES.accessToken,
-      token_type: 'Bearer',
+      token_type: a.jkt ? 'DPoP' : 'Bearer',
       expires_in: issued.expiresIn,
       scope: issued.grants.granted.join(' '),
     };

@@ -26,6 +26,8 @@ export interface ResourceTokenRequest {
   requested: readonly string[];
   /** Upper bounds on the lifetime (the subject token's remaining life, `expires_in`). */
   ttlCaps: ReadonlyArray<number | undefined>;
+  /** The thumbprint of the DPoP proof's key (RFC 9449 §6): the token is bound to it (`cnf.jkt`). */
+  jkt?: string;
 }
 
 export interface IssuedResourceToken {
@@ -46,7 +48,7 @@ export class ResourceScopesRefused extends OAuthError {
  * RFC 9068 access tokens for the tenant's resources (RFC 8707): `aud` is the resource identifier,
  * `scope` what issuance-time policy allowed, signed with the vault's token keys (its JWKS), so a
  * resource server verifies them like any JWT access token. The vault itself never accepts them
- * (their `aud` is not the vault).
+ * (their `aud` is not the vault). Bound to a DPoP key (`cnf.jkt`) when the request carried a proof.
  */
 @Injectable()
 export class ResourceTokenIssuer {
@@ -90,6 +92,7 @@ export class ResourceTokenIssuer {
       jti,
       iat: now,
       exp: now + expiresIn,
+      ...(req.jkt ? { cnf: { jkt: req.jkt } } : {}),
     };
     const token = jwt.sign(claims, key.privateKey, { algorithm: key.alg, keyid: key.kid, header: { alg: key.alg, typ: 'at+jwt' } });
     return { jwt: token, jti, expiresIn, grants };
