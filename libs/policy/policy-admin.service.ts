@@ -12,6 +12,7 @@ export interface PolicyInput {
   scopes?: string[];
   users?: { roles_any?: string[]; subjects?: string[] };
   max_ttl_seconds?: number;
+  require_dpop?: boolean;
 }
 
 /** The admin use cases on a tenant's policies (CONTRACT.md `/v1/admin/policies`), each audited. */
@@ -23,6 +24,10 @@ export class PolicyAdminService {
   ) {}
 
   async put(actor: AdminActor, name: string, input: PolicyInput): Promise<{ policy: Policy; created: boolean }> {
+    if (input.require_dpop && input.effect !== 'allow')
+      throw new DomainError('validation_failed', 'require_dpop applies to allow policies only', {
+        extra: { errors: [{ field: 'require_dpop', message: 'applies to allow policies only' }] },
+      });
     const roles = input.users?.roles_any ?? [];
     const subjects = input.users?.subjects ?? [];
     const policy: Policy = {
@@ -33,6 +38,7 @@ export class PolicyAdminService {
       scopes: input.scopes ?? [],
       users: { roles_any: roles, subjects },
       max_ttl_seconds: input.max_ttl_seconds ?? null,
+      ...(input.require_dpop ? { require_dpop: true } : {}),
     };
     // Audited before it takes effect: with the audit log down no grant changes (fail closed). User
     // subjects named by the policy are counted, not copied into the log.
@@ -50,6 +56,7 @@ export class PolicyAdminService {
         roles_any: roles,
         subjects: subjects.length,
         max_ttl_seconds: policy.max_ttl_seconds,
+        ...(policy.require_dpop ? { require_dpop: true } : {}),
       },
     });
     const r = await this.policies.put(actor.tenant, policy);

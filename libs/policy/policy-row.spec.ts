@@ -9,6 +9,7 @@ describe('toPolicy (the one mapper of a policies row)', () => {
     scopes: ['s'],
     users: { roles_any: ['r'] },
     max_ttl_seconds: 300,
+    require_dpop: true,
   };
 
   it('maps every selected column', () => {
@@ -20,6 +21,7 @@ describe('toPolicy (the one mapper of a policies row)', () => {
       scopes: ['s'],
       users: { roles_any: ['r'] },
       max_ttl_seconds: 300,
+      require_dpop: true,
     });
     expect(POLICY_COLUMNS.split(', ').sort()).toEqual(Object.keys(row).sort());
   });
@@ -30,6 +32,10 @@ describe('toPolicy (the one mapper of a policies row)', () => {
       users: {},
       max_ttl_seconds: null,
     });
+  });
+
+  it('leaves require_dpop out of a policy that does not require DPoP', () => {
+    expect(toPolicy({ ...row, require_dpop: false })).not.toHaveProperty('require_dpop');
   });
 
   it('keeps only the policy columns, whatever else the statement returned', () => {

@@ -12,9 +12,10 @@ export interface PolicyRow {
   scopes: string[] | null;
   users: Policy['users'] | null;
   max_ttl_seconds: number | null;
+  require_dpop: boolean;
 }
 
-export const POLICY_COLUMNS = 'name, effect, agents, integrations, scopes, users, max_ttl_seconds';
+export const POLICY_COLUMNS = 'name, effect, agents, integrations, scopes, users, max_ttl_seconds, require_dpop';
 
 /** The one mapper of a `policies` row. */
 export function toPolicy(r: PolicyRow): Policy {
@@ -26,5 +27,7 @@ export function toPolicy(r: PolicyRow): Policy {
     scopes: r.scopes ?? [],
     users: r.users ?? {},
     max_ttl_seconds: r.max_ttl_seconds ?? null,
+    // Only on policies that require DPoP: every other policy reads as before.
+    ...(r.require_dpop ? { require_dpop: true } : {}),
   };
 }

@@ -7,6 +7,8 @@ export interface Policy {
   scopes: string[];
   users: { roles_any?: string[]; subjects?: string[] };
   max_ttl_seconds?: number | null;
+  /** Tokens issued under this allow must be DPoP-bound (`cnf.jkt`); only set on policies that ask for it. */
+  require_dpop?: boolean;
 }
 
 export interface PolicyRequest {
@@ -37,7 +39,15 @@ export interface DecisionInputs {
 }
 
 export type PolicyDecision =
-  | { allowed: true; policies: string[]; scopeCeiling: string[] | null; maxTtlSeconds: number | null; inputs: DecisionInputs }
+  | {
+      allowed: true;
+      policies: string[];
+      scopeCeiling: string[] | null;
+      maxTtlSeconds: number | null;
+      inputs: DecisionInputs;
+      /** The matching allows that require a DPoP-bound token (any one is enough); absent when none does. */
+      dpopRequiredBy?: string[];
+    }
   | { allowed: false; reason: 'policy_denied'; policy: string | null; inputs: DecisionInputs };
 
 /** The match, or undefined when the policy does not apply to the request. */
@@ -75,12 +85,15 @@ export function evaluatePolicies(policies: readonly Policy[], r: PolicyRequest):
   const unbounded = allows.some((p) => p.scopes.length === 0);
   const ceiling = unbounded ? null : [...new Set(allows.flatMap((p) => p.scopes))];
   const ttls = allows.map((p) => p.max_ttl_seconds).filter((t): t is number => typeof t === 'number');
+  // DPoP only ever adds a condition: one matching allow that requires it is enough.
+  const dpop = allows.filter((p) => p.require_dpop).map((p) => p.name);
   return {
     allowed: true,
     policies: allows.map((p) => p.name),
     scopeCeiling: ceiling,
     maxTtlSeconds: ttls.length ? Math.min(...ttls) : null,
     inputs,
+    ...(dpop.length ? { dpopRequiredBy: dpop } : {}),
   };
 }
 

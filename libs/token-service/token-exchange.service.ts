@@ -22,7 +22,7 @@ import {
 } from './exchange-request';
 import { AgentTokenGrant } from './grants/agent-token.grant';
 import { isJwtBearerGrant, parseJwtBearerRequest, TOKEN_ISSUE_ACTION } from './grants/jwt-bearer-request';
-import { decideScopes, GrantRefused, ScopeGrants } from './issuance-policy';
+import { decideScopes, GrantRefused, requireDpopWhenPolicyDoes, ScopeGrants } from './issuance-policy';
 import { OAuthError } from './oauth-error';
 import { RateDecision, TokenBucketLimiter } from './rate-limiter';
 import { TokenSigningKeys } from './signing-keys';
@@ -145,6 +145,7 @@ export class TokenExchangeService {
       (integration, ceiling) => this.ceilings.excess(a.tenant!, integration, ceiling),
     );
     if (!grants.granted.length) throw new GrantRefused(grants);
+    requireDpopWhenPolicyDoes(grants, a.jkt);
 
     const issued = await this.issue(a.subject, agent, grants, a.request.requestedTtlSeconds, a.jkt);
     // Durable before the response: if the audit log cannot take it, no token leaves.
