@@ -101,6 +101,12 @@ export class CredentialReleaseService {
         ...(decision.inputs.user_switch ? { user_switch: decision.inputs.user_switch } : {}),
       });
     }
+    // A policy may have come to require DPoP after this token was issued as a Bearer token: decided again here.
+    if (decision.dpopRequiredBy && caller.claims.cnf === undefined) {
+      return deny('invalid_dpop_proof', `policy "${decision.dpopRequiredBy[0]}" requires a DPoP-bound token`, {
+        dpop_required_by: decision.dpopRequiredBy,
+      });
+    }
 
     const subject = level === 'tenant' ? TENANT_LEVEL : caller.subject;
     const link = () => (subject === TENANT_LEVEL ? Promise.resolve(undefined) : this.connectLink(caller, integrationName));

@@ -1,5 +1,5 @@
 import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPES } from '../../libs/token-service';
-import { basic, form, RevocationWorld, startRevocationWorld } from '../revocation/support';
+import { basic, form, release, RevocationWorld, startRevocationWorld } from '../revocation/support';
 import { DpopKey } from './support';
 
 const claimsOf = (t: string) => JSON.parse(Buffer.from(t.split('.')[1], 'base64url').toString());
@@ -89,5 +89,22 @@ describe('policies requiring DPoP (require_dpop)', () => {
       basic('mcp-2', w.secrets['mcp-2']),
     );
     expect([res.status, res.body.token_type]).toEqual([200, 'Bearer']);
+  });
+
+  it('release decides again: a Bearer token issued before its policy came to require DPoP is refused 401 invalid_dpop_proof', async () => {
+    const plain = await exchange('connections:openai');
+    expect((await release(w.v, plain.body.access_token)).status).toBe(200);
+    const put = await w.v.call('PUT', '/v1/admin/policies/agents-openai', {
+      token: w.admin(),
+      body: { agents: ['mcp-1', 'mcp-2'], integrations: ['openai'], effect: 'allow', require_dpop: true },
+    });
+    expect(put.status).toBe(200);
+    const refused = await release(w.v, plain.body.access_token);
+    expect([refused.status, refused.body.code]).toEqual([401, 'invalid_dpop_proof']);
+    expect(refused.headers.get('www-authenticate')).toMatch(/^DPoP error="invalid_dpop_proof"/);
+    const [event] = await w.v.db.ds.query(
+      `SELECT outcome, reason, details FROM vault.audit_events WHERE action = 'credential.release' ORDER BY seq DESC`,
+    );
+    expect(event).toMatchObject({ outcome: 'denied', reason: 'invalid_dpop_proof', details: { dpop_required_by: ['agents-openai'] } });
   });
 });
