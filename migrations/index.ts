@@ -13,6 +13,7 @@ import { AuditRetention1763800001101 } from './1763800001101-AuditRetention';
 import { RefreshCallStart1763800001200 } from './1763800001200-RefreshCallStart';
 import { TokenIssuedAt1763800001201 } from './1763800001201-TokenIssuedAt';
 import { UserLogin1763800001600 } from './1763800001600-UserLogin';
+import { Approvals1763800001900 } from './1763800001900-Approvals';
 
 /** Every migration, in order. New migrations are appended here, one per line. */
 export const migrations = [
@@ -31,4 +32,5 @@ export const migrations = [
   RefreshCallStart1763800001200,
   TokenIssuedAt1763800001201,
   UserLogin1763800001600,
+  Approvals1763800001900,
 ];

@@ -6,3 +6,6 @@ export { TokenServiceMetadata, TOKEN_ENDPOINT_PATH, JWKS_PATH } from './metadata
 export { OAuthError } from './oauth-error';
 export type { OAuthErrorCode } from './oauth-error';
 export { TOKEN_EXCHANGE_GRANT, TOKEN_TYPES, JWT_BEARER_ASSERTION } from './exchange-request';
+export { CibaGrant, CIBA_TOKEN_ACTION } from './grants/ciba.grant';
+export type { BackchannelResponse, CibaTokenResponse } from './grants/ciba.grant';
+export { CIBA_GRANT } from './grants/ciba-request';

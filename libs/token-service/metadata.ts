@@ -2,11 +2,13 @@ import { Inject, Injectable } from '@nestjs/common';
 import { TrustedIssuerRegistry } from '../auth';
 import { ALLOWED_ALGORITHMS, VAULT_CONFIG, VaultConfig } from '../config';
 import { JWT_BEARER_ASSERTION, TOKEN_EXCHANGE_GRANT } from './exchange-request';
+import { CIBA_GRANT } from './grants/ciba-request';
 import { SIGNING_ALG } from './signing-keys';
 
 /** Where the token service's documents live, relative to VAULT_PUBLIC_URL. */
 export const TOKEN_ENDPOINT_PATH = '/oauth2/token';
 export const JWKS_PATH = '/.well-known/jwks.json';
+export const BC_AUTHORIZE_PATH = '/oauth2/bc-authorize';
 
 /** The discovery documents of the vault as an authorization server and as a protected resource. */
 @Injectable()
@@ -23,7 +25,11 @@ export class TokenServiceMetadata {
       issuer: base,
       token_endpoint: base + TOKEN_ENDPOINT_PATH,
       jwks_uri: base + JWKS_PATH,
-      grant_types_supported: [TOKEN_EXCHANGE_GRANT],
+      grant_types_supported: [TOKEN_EXCHANGE_GRANT, CIBA_GRANT],
+      // CIBA Core 1.0 §4, poll mode only: the user approves on the vault's /account pages.
+      backchannel_authentication_endpoint: base + BC_AUTHORIZE_PATH,
+      backchannel_token_delivery_modes_supported: ['poll'],
+      backchannel_user_code_parameter_supported: false,
       // No authorization endpoint: the token service only exchanges tokens.
       response_types_supported: [],
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],

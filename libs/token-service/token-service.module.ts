@@ -1,10 +1,12 @@
 import { Module } from '@nestjs/common';
+import { ApprovalsModule } from '../approvals';
 import { AuditModule } from '../audit';
 import { AuthModule } from '../auth';
 import { CredentialsModule } from '../credentials';
 import { PolicyModule } from '../policy';
 import { ClientAssertionReplayStore } from './assertion-replay.store';
 import { ClientAuthenticator } from './client-authenticator';
+import { CibaGrant } from './grants/ciba.grant';
 import { TokenServiceMetadata } from './metadata';
 import { TokenSigningKeys } from './signing-keys';
 import { TokenExchangeService } from './token-exchange.service';
@@ -16,7 +18,7 @@ import { VaultIssuerRegistration } from './vault-issuer';
  * as a trusted issuer at init.
  */
 @Module({
-  imports: [AuthModule, PolicyModule, AuditModule, CredentialsModule],
+  imports: [AuthModule, PolicyModule, AuditModule, CredentialsModule, ApprovalsModule],
   providers: [
     TokenSigningKeys,
     ClientAssertionReplayStore,
@@ -24,7 +26,8 @@ import { VaultIssuerRegistration } from './vault-issuer';
     TokenExchangeService,
     TokenServiceMetadata,
     VaultIssuerRegistration,
+    CibaGrant,
   ],
-  exports: [TokenExchangeService, TokenSigningKeys, TokenServiceMetadata],
+  exports: [CibaGrant, TokenExchangeService, TokenSigningKeys, TokenServiceMetadata],
 })
 export class TokenServiceModule {}

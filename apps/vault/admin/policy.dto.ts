@@ -4,6 +4,7 @@ import {
   ArrayMaxSize,
   ArrayMinSize,
   IsArray,
+  IsBoolean,
   IsIn,
   IsInt,
   IsObject,
@@ -70,4 +71,18 @@ export class PutPolicyDto {
   @Min(1)
   @Max(86400)
   max_ttl_seconds?: number;
+  @ApiPropertyOptional({ type: 'boolean', description: 'Each use needs the user\'s approval first (CIBA, POST /oauth2/bc-authorize)' })
+  @IsOptional()
+  @IsBoolean()
+  require_approval?: boolean;
+  @ApiPropertyOptional({ type: 'integer', minimum: 60, maximum: 86400, description: 'How long an approval lasts (default 600)' })
+  @IsOptional()
+  @IsInt()
+  @Min(60)
+  @Max(86400)
+  approval_ttl_seconds?: number;
+  @ApiPropertyOptional({ enum: ['user'], description: 'Who approves: the user (the only choice today)' })
+  @IsOptional()
+  @IsIn(['user'])
+  approvers?: 'user';
 }

@@ -4,12 +4,13 @@ import { AuthModule } from '../../../libs/auth';
 import { PolicyModule } from '../../../libs/policy';
 import { TokenServiceModule } from '../../../libs/token-service';
 import { AgentSecretController } from './agent-secret.controller';
+import { BcAuthorizeController } from './bc-authorize.controller';
 import { TokenController } from './token.controller';
 import { WellKnownController } from './well-known.controller';
 
-/** The token service's HTTP surface: token endpoint, discovery documents, agent secret rotation. */
+/** The token service's HTTP surface: token endpoint, CIBA bc-authorize, discovery documents, agent secret rotation. */
 @Module({
   imports: [TokenServiceModule, AuthModule, PolicyModule, AuditModule],
-  controllers: [TokenController, WellKnownController, AgentSecretController],
+  controllers: [TokenController, BcAuthorizeController, WellKnownController, AgentSecretController],
 })
 export class OAuthHttpModule {}
