@@ -66,7 +66,13 @@ export class ApprovalDecisions {
   async answer(tenant: TenantId, id: string, who: Approver, approve: boolean): Promise<Approval> {
     const a = await this.own(tenant, id, who, approve ? 'approve' : 'deny');
     const action = approve ? 'approval.approve' : 'approval.deny';
-    const base = { tenant, action, agent: a.agent, subject: a.subject, ...(a.scopes.length === 1 ? { integration: a.scopes[0].slice(12) } : {}) };
+    const base = {
+      tenant,
+      action,
+      agent: a.agent,
+      subject: a.subject,
+      ...(a.scopes.length === 1 ? { integration: a.scopes[0].slice(12) } : {}),
+    };
     const facts = { approval: a.id, approver: who.subject, sign_in: who.signIn, scopes: a.scopes };
     const decided = await this.store.decide(tenant, id, approve, who.subject);
     if (!decided) {

@@ -169,7 +169,7 @@ export class ApprovalStore {
   async poll(authReqId: string): Promise<PollState | undefined> {
     const rows = rowsOf<Row & { too_fast: boolean; expired: boolean }>(
       await this.ds.query(
-      `WITH prev AS (
+        `WITH prev AS (
          SELECT id, last_polled_at IS NOT NULL AND last_polled_at > now() - make_interval(secs => interval_seconds) AS too_fast
            FROM approvals WHERE auth_req_hash = $1 FOR UPDATE)
        UPDATE approvals a SET last_polled_at = now(),
@@ -189,11 +189,11 @@ export class ApprovalStore {
   async decide(tenant: TenantId, id: string, approve: boolean, by: string): Promise<Approval | undefined> {
     const rows = rowsOf<Row>(
       await this.ds.query(
-      `UPDATE approvals SET status = $3, decided_at = now(), decided_by = $4,
+        `UPDATE approvals SET status = $3, decided_at = now(), decided_by = $4,
               approved_until = CASE WHEN $3 = 'approved' THEN now() + make_interval(secs => ttl_seconds) END
         WHERE tenant = $1 AND id = $2 AND status = 'pending' AND expires_at > now()
         RETURNING ${COLUMNS}`,
-      [tenant, id, approve ? 'approved' : 'denied', by],
+        [tenant, id, approve ? 'approved' : 'denied', by],
       ),
     );
     return rows[0] ? toApproval(rows[0]) : undefined;
@@ -203,8 +203,8 @@ export class ApprovalStore {
   async markIssued(id: string, jti: string): Promise<boolean> {
     const rows = rowsOf<unknown>(
       await this.ds.query(
-      `UPDATE approvals SET status = 'issued', token_jti = $2 WHERE id = $1 AND status = 'approved' AND approved_until > now() RETURNING id`,
-      [id, jti],
+        `UPDATE approvals SET status = 'issued', token_jti = $2 WHERE id = $1 AND status = 'approved' AND approved_until > now() RETURNING id`,
+        [id, jti],
       ),
     );
     return rows.length > 0;

@@ -100,7 +100,8 @@ export class CredentialReleaseService {
       });
     }
     // Issue 17 §3: an approval is the `approval` claim of a token this vault issued from one (its lifetime ends with the approval).
-    const approval = caller.claims.iss === this.config.publicUrl && typeof caller.claims.approval === 'string' ? caller.claims.approval : null;
+    const approval =
+      caller.claims.iss === this.config.publicUrl && typeof caller.claims.approval === 'string' ? caller.claims.approval : null;
     if (decision.approval && !approval) {
       return deny(
         'approval_required',

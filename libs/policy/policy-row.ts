@@ -17,7 +17,8 @@ export interface PolicyRow {
   approvers: 'user';
 }
 
-export const POLICY_COLUMNS = 'name, effect, agents, integrations, scopes, users, max_ttl_seconds, require_approval, approval_ttl_seconds, approvers';
+export const POLICY_COLUMNS =
+  'name, effect, agents, integrations, scopes, users, max_ttl_seconds, require_approval, approval_ttl_seconds, approvers';
 
 /** The one mapper of a `policies` row. */
 export function toPolicy(r: PolicyRow): Policy {

@@ -46,7 +46,14 @@ export class PolicyStore {
          require_approval = EXCLUDED.require_approval, approval_ttl_seconds = EXCLUDED.approval_ttl_seconds,
          approvers = EXCLUDED.approvers, updated_at = now()
        RETURNING (xmax = 0) AS created`,
-      [tenant, p.name, p.effect, p.agents, p.integrations, p.scopes, JSON.stringify(p.users),
+      [
+        tenant,
+        p.name,
+        p.effect,
+        p.agents,
+        p.integrations,
+        p.scopes,
+        JSON.stringify(p.users),
         p.max_ttl_seconds ?? null,
         p.require_approval === true,
         p.approval_ttl_seconds ?? null,

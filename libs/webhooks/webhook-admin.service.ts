@@ -44,10 +44,16 @@ export class WebhookAdminService {
     const events = [...new Set(input.events)];
     const unknown = events.filter(
       (e) =>
-        e !== '*' && e !== AUDIT_ANCHOR_EVENT && !(CONNECTION_EVENT_TYPES as readonly string[]).includes(e) && !APPROVAL_EVENT_TYPES.includes(e),
+        e !== '*' &&
+        e !== AUDIT_ANCHOR_EVENT &&
+        !(CONNECTION_EVENT_TYPES as readonly string[]).includes(e) &&
+        !APPROVAL_EVENT_TYPES.includes(e),
     );
     if (unknown.length)
-      throw invalid('events', `must be "*" or among ${[...CONNECTION_EVENT_TYPES, ...APPROVAL_EVENT_TYPES].join(', ')}, ${AUDIT_ANCHOR_EVENT}`);
+      throw invalid(
+        'events',
+        `must be "*" or among ${[...CONNECTION_EVENT_TYPES, ...APPROVAL_EVENT_TYPES].join(', ')}, ${AUDIT_ANCHOR_EVENT}`,
+      );
     if (events.includes(AUDIT_ANCHOR_EVENT) && !actor.operator)
       throw invalid('events', `${AUDIT_ANCHOR_EVENT} is vault-wide: only an operator (vault:operator) may subscribe to it`);
     const host = await this.checkUrl(input.url);

@@ -1,12 +1,14 @@
 import { Module } from '@nestjs/common';
+import { ApprovalsModule } from '../../../libs/approvals';
 import { ConnectModule } from '../../../libs/connect';
 import { UsersModule } from '../../../libs/users';
 import { AccountController } from './account.controller';
+import { ApprovalsController } from './approvals.controller';
 import { AuthCallbackController } from './auth-callback.controller';
 
-/** The user-facing account surface: `/account`, `/t/{tenant}/account`, `/auth/callback`. */
+/** The user-facing account surface: `/account`, `/t/{tenant}/account`, approval pages, `/auth/callback`. */
 @Module({
-  imports: [ConnectModule, UsersModule],
-  controllers: [AccountController, AuthCallbackController],
+  imports: [ConnectModule, UsersModule, ApprovalsModule],
+  controllers: [AccountController, ApprovalsController, AuthCallbackController],
 })
 export class AccountHttpModule {}

@@ -71,7 +71,7 @@ export class PutPolicyDto {
   @Min(1)
   @Max(86400)
   max_ttl_seconds?: number;
-  @ApiPropertyOptional({ type: 'boolean', description: 'Each use needs the user\'s approval first (CIBA, POST /oauth2/bc-authorize)' })
+  @ApiPropertyOptional({ type: 'boolean', description: "Each use needs the user's approval first (CIBA, POST /oauth2/bc-authorize)" })
   @IsOptional()
   @IsBoolean()
   require_approval?: boolean;

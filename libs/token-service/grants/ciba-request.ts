@@ -39,7 +39,8 @@ export function parseBackchannelRequest(form: Form): BackchannelRequest {
   for (const [name, value] of Object.entries(form))
     if (Array.isArray(value)) throw new OAuthError('invalid_request', `parameter ${name} must not be repeated`);
   const hints = (['login_hint_token', 'id_token_hint', 'login_hint'] as const).filter((h) => single(form, h) !== undefined);
-  if (hints.length !== 1) throw new OAuthError('invalid_request', 'exactly one of login_hint_token, id_token_hint or login_hint is required');
+  if (hints.length !== 1)
+    throw new OAuthError('invalid_request', 'exactly one of login_hint_token, id_token_hint or login_hint is required');
   if (hints[0] === 'login_hint')
     throw new OAuthError('invalid_request', "login_hint is not accepted: send the user's token as login_hint_token or id_token_hint");
   const hint = hints[0];

@@ -191,7 +191,8 @@ export class CibaGrant {
     try {
       t = await this.verifier.verify(req.userToken);
     } catch (err) {
-      if (err instanceof DomainError && err.code === 'invalid_token') throw new OAuthError('invalid_request', `${req.hint} is invalid: ${err.detail}`);
+      if (err instanceof DomainError && err.code === 'invalid_token')
+        throw new OAuthError('invalid_request', `${req.hint} is invalid: ${err.detail}`);
       throw err;
     }
     if (t.agent !== undefined) throw new OAuthError('invalid_request', `${req.hint} must be the user's own token, not an agent's`);
