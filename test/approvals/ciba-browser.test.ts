@@ -44,7 +44,8 @@ describe('CIBA approvals in the browser', () => {
   const poll = (authReqId: string, client = basic('mcp-1', secret)) =>
     postForm(`${base}/oauth2/token`, { grant_type: CIBA, auth_req_id: authReqId }, client);
   /** As if the interval had passed since the last poll (no waiting in tests). */
-  const intervalPassed = (id: string) => v.db.ds.query(`UPDATE approvals SET last_polled_at = now() - interval '1 hour' WHERE id = $1`, [id]);
+  const intervalPassed = (id: string) =>
+    v.db.ds.query(`UPDATE approvals SET last_polled_at = now() - interval '1 hour' WHERE id = $1`, [id]);
   const idOf = async (authReqId: string): Promise<string> =>
     (await v.db.ds.query(`SELECT id FROM approvals WHERE auth_req_hash = sha256(convert_to($1, 'UTF8'))`, [authReqId]))[0].id as string;
   const release = (token: string) => v.call('POST', '/v1/connections/openai/token', { token });
@@ -158,7 +159,14 @@ describe('CIBA approvals in the browser', () => {
     expect(hook.json).toMatchObject({
       type: 'approval.requested',
       tenant: T,
-      data: { approval_id: approvalId, approval_url: url, user: 'alice', agent: 'mcp-1', integrations: 'openai', binding_message: 'Order 4711' },
+      data: {
+        approval_id: approvalId,
+        approval_url: url,
+        user: 'alice',
+        agent: 'mcp-1',
+        integrations: 'openai',
+        binding_message: 'Order 4711',
+      },
     });
 
     await signIn(page, 'alice', url);
@@ -173,7 +181,10 @@ describe('CIBA approvals in the browser', () => {
 
     // The same form again (a replay, or the Deny button in another tab): refused, nothing changes.
     for (const answer of ['approve', 'deny']) {
-      const replay = await page.request.post(`${base}/account/approvals/${approvalId}/${answer}`, { form: { csrf: csrf! }, maxRedirects: 0 });
+      const replay = await page.request.post(`${base}/account/approvals/${approvalId}/${answer}`, {
+        form: { csrf: csrf! },
+        maxRedirects: 0,
+      });
       expect(replay.status()).toBe(409);
     }
 
@@ -268,7 +279,10 @@ describe('CIBA approvals in the browser', () => {
     const opened = await bob.goto(`${base}/account/approvals/${id}`);
     expect(opened?.status()).toBe(403);
     await expect(bob.locator('main').textContent()).resolves.toContain('another person');
-    const forged = await bob.request.post(`${base}/account/approvals/${id}/approve`, { form: { csrf: await csrfOf(bob) }, maxRedirects: 0 });
+    const forged = await bob.request.post(`${base}/account/approvals/${id}/approve`, {
+      form: { csrf: await csrfOf(bob) },
+      maxRedirects: 0,
+    });
     expect(forged.status()).toBe(403);
     await other.close();
     expect((await v.db.ds.query(`SELECT status FROM approvals WHERE id = $1`, [id]))[0].status).toBe('pending');
