@@ -27,7 +27,11 @@ export interface ApprovalAsk {
 
 export type ApprovalAskResult =
   | { ok: true; id: string; authReqId: string; expiresIn: number; interval: number }
-  | { ok: false; error: 'invalid_scope'; description: string; refused: Record<string, string> };
+  | { ok: false; error: 'invalid_scope'; description: string; refused: Record<string, string> }
+  | { ok: false; error: 'rate_limited'; description: string };
+
+/** Unanswered requests one agent may have open for one user (each one tells the user). */
+export const MAX_PENDING_PER_USER = 5;
 
 /** How often the agent may poll at first (CIBA §7.3 default), in seconds. */
 export const POLL_INTERVAL_SECONDS = 5;
@@ -70,6 +74,14 @@ export class ApprovalRequests {
       // All or nothing: the user approves exactly what the agent will get.
       await this.audit.record({ ...base, outcome: 'denied', reason: 'invalid_scope', details: { ...facts, refused } });
       return { ok: false, error: 'invalid_scope', description: 'no policy lets this agent have these scopes for this user', refused };
+    }
+    if ((await this.store.pendingCount(a.tenant, a.agent, a.subject)) >= MAX_PENDING_PER_USER) {
+      await this.audit.record({ ...base, outcome: 'denied', reason: 'rate_limited', details: { ...facts, pending: MAX_PENDING_PER_USER } });
+      return {
+        ok: false,
+        error: 'rate_limited',
+        description: `this agent already has ${MAX_PENDING_PER_USER} unanswered requests for this user; wait for an answer`,
+      };
     }
     // The strictest requiring policy sets how long the approval lasts; the agent may ask for a shorter wait.
     const ttl = ttls.length ? Math.min(...ttls) : 600;

@@ -120,8 +120,25 @@ export const AUTH_REQ_ID = /^[A-Za-z0-9_-]{43}$/;
 export class ApprovalStore {
   constructor(private readonly ds: DataSource) {}
 
+  /**
+   * Unanswered, unexpired requests of one agent for one user: each one mails the user, so an agent
+   * may not have many at once.
+   */
+  async pendingCount(tenant: TenantId, agent: string, subject: string): Promise<number> {
+    const rows: Array<{ n: number }> = await this.ds.query(
+      `SELECT count(*)::int AS n FROM approvals WHERE tenant = $1 AND agent = $2 AND subject = $3 AND status = 'pending' AND expires_at > now()`,
+      [tenant, agent, subject],
+    );
+    return rows[0]?.n ?? 0;
+  }
+
   /** Inserts the request through `m` (the caller's transaction); answers its id and the agent's `auth_req_id`. */
   async create(m: EntityManager, a: NewApproval): Promise<{ id: string; authReqId: string }> {
+    // Requests over for a day are of no further use (the audit log keeps their story): each new one sweeps a bounded batch.
+    await m.query(
+      `DELETE FROM approvals WHERE id IN (SELECT id FROM approvals
+        WHERE expires_at < now() - interval '1 day' AND (approved_until IS NULL OR approved_until < now() - interval '1 day') LIMIT 100)`,
+    );
     const id = randomUUID();
     const authReqId = randomBytes(32).toString('base64url');
     await m.query(

@@ -127,6 +127,19 @@ describe('CIBA: bad input at bc-authorize and when polling', () => {
     expect(row.j).not.toContain(asked.body.auth_req_id);
   });
 
+  it('an agent may have at most 5 unanswered requests for one user: the 6th is 429 rate_limited, audited', async () => {
+    const [{ n }] = await v.db.ds.query(`SELECT count(*)::int AS n FROM approvals WHERE status = 'pending'`);
+    for (let i = n; i < 5; i++) expect((await ask({})).status).toBe(200);
+    const sixth = await ask({});
+    expect(sixth).toMatchObject({ status: 429, body: { error: 'rate_limited' } });
+    expect(sixth.body.error_description).toMatch(/unanswered requests/);
+    // Another user is not held back.
+    expect((await ask({ login_hint_token: user('bob') })).status).toBe(200);
+    const audit = await v.call('GET', '/v1/admin/audit?action=approval.request&outcome=denied&limit=1', { token: admin() });
+    expect(audit.body.events[0]).toMatchObject({ reason: 'rate_limited', agent: 'mcp-1', user: 'alice' });
+    expect(await v.db.ds.query(`SELECT count(*)::int AS n FROM approvals WHERE subject = 'alice'`)).toEqual([{ n: 5 }]);
+  });
+
   it('the CIBA grant is advertised with poll mode and the bc-authorize endpoint', async () => {
     const as = (await (await fetch(`${v.url}/.well-known/oauth-authorization-server`)).json()) as Record<string, unknown>;
     expect(as).toMatchObject({

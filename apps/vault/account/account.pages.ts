@@ -15,6 +15,10 @@ const ACTIONS: Record<string, string> = {
   'connection.connect': 'Connected',
   'connection.disconnect': 'Disconnected',
   'user.sign_in': 'You signed in',
+  'approval.request': 'An agent asked for your approval',
+  'approval.approve': 'You approved a request',
+  'approval.deny': 'You denied a request',
+  'token.ciba': 'An agent received a token you approved',
 };
 const when = (d: Date | string) => new Date(d).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
 

@@ -90,8 +90,8 @@ export class CibaGrant {
         authorizationDetails: req.authorizationDetails,
         requestedExpiry: req.requestedExpiry,
       });
-      // A policy refusal is audited by the approvals context, with the scopes it refused.
-      if (!r.ok) throw new AlreadyAudited(r.error, r.description);
+      // A refusal there (policy, too many pending) is audited by the approvals context, with its reasons.
+      if (!r.ok) throw new AlreadyAudited(r.error, r.description, r.error === 'rate_limited' ? { retryAfter: 60 } : {});
       return { auth_req_id: r.authReqId, expires_in: r.expiresIn, interval: r.interval };
     } catch (err) {
       const refusal = toOAuthError(err);
