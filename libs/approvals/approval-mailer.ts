@@ -2,6 +2,7 @@ import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
 import { createTransport, Transporter } from 'nodemailer';
 import { DataSource } from 'typeorm';
 import { VAULT_CONFIG, VaultConfig } from '../config';
+import { IntegrationStore } from '../credentials';
 import { TenantId } from '../kernel';
 import { AgentStore } from '../policy';
 import { approvalUrl } from './approval-url';
@@ -14,6 +15,7 @@ export interface ApprovalMail {
   email?: string;
   agent: string;
   integrations: string[];
+  bindingMessage: string | null;
 }
 
 /** Bounded so that an unreachable SMTP server never piles up connections. */
@@ -31,6 +33,7 @@ export class ApprovalMailer implements OnModuleDestroy {
   constructor(
     private readonly ds: DataSource,
     private readonly agents: AgentStore,
+    private readonly integrationStore: IntegrationStore,
     @Inject(VAULT_CONFIG) private readonly config: Pick<VaultConfig, 'publicUrl' | 'users' | 'mail'>,
   ) {}
 
@@ -45,7 +48,8 @@ export class ApprovalMailer implements OnModuleDestroy {
     if (!mail) return false;
     const to = m.email ?? (await this.lastSignInEmail(m.tenant, m.subject));
     if (!to) return false;
-    const agent = (await this.agents.find(m.tenant, m.agent))?.name ?? m.agent;
+    const agent = oneLine((await this.agents.find(m.tenant, m.agent))?.name ?? m.agent);
+    const titles = (await Promise.all(m.integrations.map((i) => this.title(m.tenant, i)))).join(', ');
     const url = approvalUrl(this.config, m.tenant, m.id);
     this.transport ??= createTransport({
       url: mail.smtpUrl,
@@ -56,9 +60,10 @@ export class ApprovalMailer implements OnModuleDestroy {
     await this.transport.sendMail({
       from: mail.from,
       to,
-      subject: `Approve: ${oneLine(agent)} asks to use ${m.integrations.join(', ')}`,
+      subject: `Approve: ${agent} asks to use ${titles}`,
       text: [
-        `${agent} asks to use your ${m.integrations.join(', ')} account on your behalf.`,
+        `${agent} asks to use your ${titles} account on your behalf.`,
+        ...(m.bindingMessage ? ['', `Its message: "${m.bindingMessage}". Check it matches what the app shows you.`] : []),
         '',
         `Review the request and approve or deny it (you will be asked to sign in):`,
         url,
@@ -71,6 +76,11 @@ export class ApprovalMailer implements OnModuleDestroy {
 
   async onModuleDestroy(): Promise<void> {
     this.transport?.close();
+  }
+
+  private async title(tenant: TenantId, name: string): Promise<string> {
+    const i = await this.integrationStore.get(tenant, name);
+    return oneLine(i && typeof i.config.display_name === 'string' ? i.config.display_name : name);
   }
 
   private async lastSignInEmail(tenant: TenantId, subject: string): Promise<string | undefined> {

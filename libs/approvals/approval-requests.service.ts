@@ -132,7 +132,15 @@ export class ApprovalRequests {
     const { id, authReqId } = created!;
     // The mail is a courtesy beside the webhook: the agent is not kept waiting for it, and a failure is logged, not answered.
     void this.mailer
-      .send({ tenant: a.tenant, id, subject: a.subject, email: emailOf(a.claims), agent: a.agent, integrations: a.integrations })
+      .send({
+        tenant: a.tenant,
+        id,
+        subject: a.subject,
+        email: emailOf(a.claims),
+        agent: a.agent,
+        integrations: a.integrations,
+        bindingMessage: a.bindingMessage,
+      })
       .catch((err: unknown) => this.log.warn(`approval mail not sent (${err instanceof Error ? err.name : 'error'})`));
     return { ok: true, id, authReqId, expiresIn, interval: POLL_INTERVAL_SECONDS };
   }

@@ -151,7 +151,8 @@ describe('CIBA approvals in the browser', () => {
     const mail = await smtp.next('alice@example.test');
     const url = `${base}/account/approvals/${approvalId}`;
     expect(mail.text).toContain(url);
-    expect(mail.text).toContain('Research assistant');
+    expect(mail.text).toContain('Subject: Approve: Research assistant asks to use OpenAI');
+    expect(mail.text).toContain('Its message: "Order 4711"');
     expect(mail.raw).not.toContain(authReqId);
     // The tenant's app gets the link too (to relay it to chat or mobile), signed like every webhook.
     const hook = await waitFor('the approval.requested webhook', () => hooks.to('/vault')[0]);
