@@ -1,33 +1,27 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsIn, IsObject, IsOptional, IsString, Length, ValidateNested } from 'class-validator';
+import { z } from 'zod';
+import { text } from '../http/fields';
+
+const AUTH_METHODS = ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
 
 /** A JWK Set: `keys` and nothing else at the top (the keys themselves are checked where they are used). */
-export class JwksDto {
-  @ApiProperty({ type: 'array', items: { type: 'object', additionalProperties: true }, maxItems: 100, description: 'Public JWKs' })
-  @IsArray()
-  @ArrayMaxSize(100)
-  @IsObject({ each: true })
-  keys!: Record<string, unknown>[];
-}
-
-export class PutAgentDto {
-  @ApiProperty({ minLength: 1, maxLength: 200, example: 'My MCP server' })
-  @IsString()
-  @Length(1, 200)
-  name!: string;
-  @ApiPropertyOptional({
-    enum: ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'],
-    description:
-      'none: known only as the actor of tokens from an external token service; a secret method returns client_secret once. Omitted: a new agent gets none, an existing one keeps its method and credentials (only the name changes)',
+export const JwksDto = z
+  .strictObject({
+    keys: z.array(z.record(z.string(), z.unknown())).max(100).meta({ description: 'Public JWKs' }),
   })
-  @IsOptional()
-  @IsIn(['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'])
-  auth_method?: 'none' | 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
-  @ApiPropertyOptional({ type: () => JwksDto, description: 'Required for private_key_jwt' })
-  @IsOptional()
-  @IsObject()
-  @ValidateNested()
-  @Type(() => JwksDto)
-  jwks?: JwksDto;
-}
+  .meta({ id: 'JwksDto' });
+
+export const PutAgentDto = z
+  .strictObject({
+    name: text(1, 200).meta({ example: 'My MCP server' }),
+    auth_method: z
+      .enum(AUTH_METHODS)
+      .optional()
+      .meta({
+        description:
+          'none: known only as the actor of tokens from an external token service; a secret method returns client_secret once. ' +
+          'Omitted: a new agent gets none, an existing one keeps its method and credentials (only the name changes)',
+      }),
+    jwks: JwksDto.optional().meta({ description: 'Required for private_key_jwt' }),
+  })
+  .meta({ id: 'PutAgentDto' });
+export type PutAgentDto = z.infer<typeof PutAgentDto>;

@@ -14,7 +14,7 @@ export class AgentsController {
   async put(
     @Principal() p: VerifiedToken,
     @Param('client_id', validName('client_id')) clientId: string,
-    @Body() dto: PutAgentDto,
+    @Body({ schema: PutAgentDto }) dto: PutAgentDto,
     @Res({ passthrough: true }) res: FastifyReply,
   ) {
     const r = await this.agents.put(p, clientId, dto);

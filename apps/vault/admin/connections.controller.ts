@@ -43,7 +43,7 @@ export class ConnectionsController {
     @Principal() p: VerifiedToken,
     @Param('integration', validName('integration')) integration: string,
     @Param('user', validName('user')) user: string,
-    @Body() dto: PutApiKeyDto,
+    @Body({ schema: PutApiKeyDto }) dto: PutApiKeyDto,
     @Res({ passthrough: true }) res: FastifyReply,
   ) {
     return stored(res, await this.connections.putApiKey(p, { integration, user }, dto.api_key));
@@ -53,14 +53,14 @@ export class ConnectionsController {
   async putTenant(
     @Principal() p: VerifiedToken,
     @Param('integration', validName('integration')) integration: string,
-    @Body() dto: PutApiKeyDto,
+    @Body({ schema: PutApiKeyDto }) dto: PutApiKeyDto,
     @Res({ passthrough: true }) res: FastifyReply,
   ) {
     return stored(res, await this.connections.putApiKey(p, { integration }, dto.api_key));
   }
 
   @Get()
-  async list(@Principal() p: VerifiedToken, @Query() q: ListConnectionsQuery) {
+  async list(@Principal() p: VerifiedToken, @Query({ schema: ListConnectionsQuery }) q: ListConnectionsQuery) {
     return {
       connections: (
         await this.connections.list(p, {

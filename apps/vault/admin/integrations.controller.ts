@@ -28,7 +28,7 @@ export class IntegrationsController {
   async put(
     @Principal() p: VerifiedToken,
     @Param('name', validName('name')) name: string,
-    @Body() dto: PutIntegrationDto,
+    @Body({ schema: PutIntegrationDto }) dto: PutIntegrationDto,
     @Res({ passthrough: true }) res: FastifyReply,
   ) {
     const r = await this.integrations.put(p, name, dto);

@@ -27,7 +27,7 @@ export class KeysController {
 
   /** KEK versions in use, tenant-key versions with record counts, job progress, warnings. */
   @Get()
-  get(@Principal() p: VerifiedToken, @Query() q: KeyStatusQuery) {
+  get(@Principal() p: VerifiedToken, @Query({ schema: KeyStatusQuery }) q: KeyStatusQuery) {
     const a = actor(p);
     return this.status.status({ operator: a.operator, tenant: a.operator ? q.tenant : p.tenant });
   }
@@ -35,7 +35,11 @@ export class KeysController {
   /** 202 with the job; `Location` is where its progress is. */
   @Post('rotate')
   @HttpCode(202)
-  async rotate(@Principal() p: VerifiedToken, @Body() dto: RotateKeysDto, @Res({ passthrough: true }) res: FastifyReply) {
+  async rotate(
+    @Principal() p: VerifiedToken,
+    @Body({ schema: RotateKeysDto }) dto: RotateKeysDto,
+    @Res({ passthrough: true }) res: FastifyReply,
+  ) {
     const { job, created } = await this.admin.rotate(actor(p), dto.target, { tenant: dto.tenant, newVersion: dto.new_version });
     res.header('Location', `/v1/admin/keys/jobs/${job.id}`);
     return { target: dto.target, created, job: jobView(job) };
@@ -52,7 +56,7 @@ export class KeysController {
 
   /** Retires `version` and every version below it (refused with 409 while records use them). */
   @Post('retire')
-  async retire(@Principal() p: VerifiedToken, @Body() dto: RetireKeysDto) {
+  async retire(@Principal() p: VerifiedToken, @Body({ schema: RetireKeysDto }) dto: RetireKeysDto) {
     const r = await this.admin.retire(actor(p), dto.version, dto.tenant);
     return { tenant: r.tenant, retired: r.retired, min_version: r.minVersion };
   }
@@ -74,7 +78,7 @@ export class ShredController {
   /** Every tenant key destroyed and every row of the tenant deleted; `?confirm=<tenant id>` is required. */
   @Delete('tenant')
   @HttpCode(200)
-  async shredTenant(@Principal() p: VerifiedToken, @Query() q: ShredTenantQuery) {
+  async shredTenant(@Principal() p: VerifiedToken, @Query({ schema: ShredTenantQuery }) q: ShredTenantQuery) {
     const r = await this.admin.shredTenant(actor(p), q.confirm);
     return {
       tenant: r.tenant,

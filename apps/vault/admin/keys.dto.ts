@@ -1,60 +1,41 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
+import { z } from 'zod';
+import { matching, TENANT } from '../http/fields';
 
-const TENANT = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+/** Operators only: another tenant than the token's. */
+const otherTenant = () =>
+  matching(TENANT).optional().meta({ description: "Operators (vault:operator) only: another tenant than the token's" });
 
-export class RotateKeysDto {
-  @ApiProperty({ enum: ['kek', 'tenant', 'signing'] })
-  @IsIn(['kek', 'tenant', 'signing'])
-  target!: 'kek' | 'tenant' | 'signing';
-  /** Operators only: another tenant than the token's. */
-  @ApiPropertyOptional({
-    pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$',
-    description: "Operators (vault:operator) only: another tenant than the token's",
+export const RotateKeysDto = z
+  .strictObject({
+    target: z.enum(['kek', 'tenant', 'signing']),
+    tenant: otherTenant(),
+    /** `kek` only: false = do not create a version, just move every key onto the current one. */
+    new_version: z
+      .boolean()
+      .optional()
+      .meta({ description: 'kek only: false = move every key onto the current version without creating one' }),
   })
-  @IsOptional()
-  @IsString()
-  @Matches(TENANT)
-  tenant?: string;
-  /** `kek` only: false = do not create a version, just move every key onto the current one. */
-  @ApiPropertyOptional({ type: 'boolean', description: 'kek only: false = move every key onto the current version without creating one' })
-  @IsOptional()
-  @IsBoolean()
-  new_version?: boolean;
-}
+  .meta({ id: 'RotateKeysDto' });
+export type RotateKeysDto = z.infer<typeof RotateKeysDto>;
 
-export class RetireKeysDto {
-  /** The tenant-key version to retire, with every version below it. */
-  @ApiProperty({ type: 'integer', minimum: 1, description: 'Retires this tenant-key version and every version below it' })
-  @IsInt()
-  @Min(1)
-  @Max(2 ** 31 - 1)
-  version!: number;
-  @ApiPropertyOptional({
-    pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$',
-    description: "Operators (vault:operator) only: another tenant than the token's",
+export const RetireKeysDto = z
+  .strictObject({
+    /** The tenant-key version to retire, with every version below it. */
+    version: z
+      .int()
+      .min(1)
+      .max(2 ** 31 - 1)
+      .meta({ description: 'Retires this tenant-key version and every version below it' }),
+    tenant: otherTenant(),
   })
-  @IsOptional()
-  @IsString()
-  @Matches(TENANT)
-  tenant?: string;
-}
+  .meta({ id: 'RetireKeysDto' });
+export type RetireKeysDto = z.infer<typeof RetireKeysDto>;
 
-export class KeyStatusQuery {
-  @ApiPropertyOptional({
-    pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$',
-    description: "Operators (vault:operator) only: another tenant than the token's",
-  })
-  @IsOptional()
-  @IsString()
-  @Matches(TENANT)
-  tenant?: string;
-}
+export const KeyStatusQuery = z.strictObject({ tenant: otherTenant() });
+export type KeyStatusQuery = z.infer<typeof KeyStatusQuery>;
 
-export class ShredTenantQuery {
+export const ShredTenantQuery = z.strictObject({
   /** Must repeat the tenant id: deleting a tenant cannot be undone. */
-  @ApiProperty({ description: 'Must repeat the tenant id' })
-  @IsString()
-  @Matches(TENANT)
-  confirm!: string;
-}
+  confirm: matching(TENANT).meta({ description: 'Must repeat the tenant id' }),
+});
+export type ShredTenantQuery = z.infer<typeof ShredTenantQuery>;

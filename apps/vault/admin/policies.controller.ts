@@ -14,7 +14,7 @@ export class PoliciesController {
   async put(
     @Principal() p: VerifiedToken,
     @Param('name', validName('name')) name: string,
-    @Body() dto: PutPolicyDto,
+    @Body({ schema: PutPolicyDto }) dto: PutPolicyDto,
     @Res({ passthrough: true }) res: FastifyReply,
   ) {
     const r = await this.policies.put(p, name, dto);

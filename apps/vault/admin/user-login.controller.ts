@@ -23,7 +23,11 @@ export class UserLoginController {
   constructor(private readonly logins: UserLoginAdminService) {}
 
   @Put()
-  async put(@Principal() p: VerifiedToken, @Body() dto: PutUserLoginDto, @Res({ passthrough: true }) res: FastifyReply) {
+  async put(
+    @Principal() p: VerifiedToken,
+    @Body({ schema: PutUserLoginDto }) dto: PutUserLoginDto,
+    @Res({ passthrough: true }) res: FastifyReply,
+  ) {
     const r = await this.logins.put(p.tenant, p.subject, dto);
     res.status(r.created ? 201 : 200);
     return view(r.login);

@@ -1,42 +1,24 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsOptional, IsString, Length, ValidateIf } from 'class-validator';
+import { z } from 'zod';
+import { text } from '../http/fields';
 
-export class PutUserLoginDto {
-  @ApiProperty({
-    maxLength: 2048,
-    example: 'https://login.example.com',
-    description: 'OpenID issuer; https (plain http only for a loopback provider outside production)',
+export const PutUserLoginDto = z
+  .strictObject({
+    issuer: text(1, 2048).meta({
+      example: 'https://login.example.com',
+      description: 'OpenID issuer; https (plain http only for a loopback provider outside production)',
+    }),
+    client_id: text(1, 255),
+    client_secret: text(1, 1024).meta({ writeOnly: true, description: 'Sealed; never returned' }),
+    scopes: z
+      .array(z.string())
+      .min(1)
+      .max(20)
+      .optional()
+      .meta({ example: ['openid', 'email', 'profile'] }),
+    subject_claim: text(1, 64)
+      .optional()
+      .meta({ example: 'sub', description: 'The claim that is the user (must equal the `sub` of their exchanged tokens; Entra: oid)' }),
+    roles_claim: text(1, 64).nullable().optional().meta({ example: 'roles' }),
   })
-  @IsString()
-  @Length(1, 2048)
-  issuer!: string;
-  @ApiProperty({ maxLength: 255 })
-  @IsString()
-  @Length(1, 255)
-  client_id!: string;
-  @ApiProperty({ maxLength: 1024, writeOnly: true, description: 'Sealed; never returned' })
-  @IsString()
-  @Length(1, 1024)
-  client_secret!: string;
-  @ApiPropertyOptional({ type: [String], example: ['openid', 'email', 'profile'] })
-  @IsOptional()
-  @IsArray()
-  @ArrayMinSize(1)
-  @ArrayMaxSize(20)
-  @IsString({ each: true })
-  scopes?: string[];
-  @ApiPropertyOptional({
-    example: 'sub',
-    description: 'The claim that is the user (must equal the `sub` of their exchanged tokens; Entra: oid)',
-  })
-  @IsOptional()
-  @IsString()
-  @Length(1, 64)
-  subject_claim?: string;
-  @ApiPropertyOptional({ example: 'roles', nullable: true })
-  @IsOptional()
-  @ValidateIf((_, v) => v !== null)
-  @IsString()
-  @Length(1, 64)
-  roles_claim?: string | null;
-}
+  .meta({ id: 'PutUserLoginDto' });
+export type PutUserLoginDto = z.infer<typeof PutUserLoginDto>;

@@ -24,7 +24,11 @@ export class WebhooksController {
 
   /** Creates or replaces the endpoint; the response carries the new signing secret, shown this once. */
   @Put()
-  async put(@Principal() p: VerifiedToken, @Body() dto: PutWebhookDto, @Res({ passthrough: true }) res: FastifyReply) {
+  async put(
+    @Principal() p: VerifiedToken,
+    @Body({ schema: PutWebhookDto }) dto: PutWebhookDto,
+    @Res({ passthrough: true }) res: FastifyReply,
+  ) {
     const r = await this.webhooks.put(actor(p), { url: dto.url, events: dto.events });
     res.status(r.created ? 201 : 200);
     res.header('Cache-Control', 'no-store');

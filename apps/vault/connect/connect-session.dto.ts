@@ -1,47 +1,21 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsEmail, IsInt, IsObject, IsOptional, IsString, Length, Matches, Max, Min, ValidateNested } from 'class-validator';
+import { z } from 'zod';
+import { matching, NAME, text } from '../http/fields';
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
+export const ExpectedIdentityDto = z
+  .strictObject({
+    email: z.email().min(3).max(320).optional(),
+    subject: text(1, 256).optional(),
+  })
+  .meta({ id: 'ExpectedIdentityDto' });
 
-export class ExpectedIdentityDto {
-  @ApiPropertyOptional({ format: 'email', minLength: 3, maxLength: 320 })
-  @IsOptional()
-  @IsEmail()
-  @Length(3, 320)
-  email?: string;
-  @ApiPropertyOptional({ minLength: 1, maxLength: 256 })
-  @IsOptional()
-  @IsString()
-  @Length(1, 256)
-  subject?: string;
-}
-
-export class CreateConnectSessionDto {
-  @ApiProperty({ pattern: '^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$' })
-  @IsString()
-  @Matches(NAME)
-  user!: string;
-  @ApiProperty({ pattern: '^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$' })
-  @IsString()
-  @Matches(NAME)
-  integration!: string;
-  /** Checked against the integration's `return_urls` (and the vault's own origin). */
-  @ApiPropertyOptional({ maxLength: 2048, description: "Checked against the integration's return_urls" })
-  @IsOptional()
-  @IsString()
-  @Length(1, 2048)
-  return_url?: string;
-  @ApiPropertyOptional({ type: () => ExpectedIdentityDto, description: 'The provider account the user must sign in with' })
-  @IsOptional()
-  @IsObject()
-  @ValidateNested()
-  @Type(() => ExpectedIdentityDto)
-  expected_identity?: ExpectedIdentityDto;
-  @ApiPropertyOptional({ type: 'integer', minimum: 60, maximum: 3600 })
-  @IsOptional()
-  @IsInt()
-  @Min(60)
-  @Max(3600)
-  ttl_seconds?: number;
-}
+export const CreateConnectSessionDto = z
+  .strictObject({
+    user: matching(NAME),
+    integration: matching(NAME),
+    /** Checked against the integration's `return_urls` (and the vault's own origin). */
+    return_url: text(1, 2048).optional().meta({ description: "Checked against the integration's return_urls" }),
+    expected_identity: ExpectedIdentityDto.optional().meta({ description: 'The provider account the user must sign in with' }),
+    ttl_seconds: z.int().min(60).max(3600).optional(),
+  })
+  .meta({ id: 'CreateConnectSessionDto' });
+export type CreateConnectSessionDto = z.infer<typeof CreateConnectSessionDto>;

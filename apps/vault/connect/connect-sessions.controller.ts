@@ -12,7 +12,11 @@ export class ConnectSessionsController {
 
   @Post()
   @HttpCode(201)
-  async create(@Principal() p: VerifiedToken, @Body() dto: CreateConnectSessionDto, @Res({ passthrough: true }) res: FastifyReply) {
+  async create(
+    @Principal() p: VerifiedToken,
+    @Body({ schema: CreateConnectSessionDto }) dto: CreateConnectSessionDto,
+    @Res({ passthrough: true }) res: FastifyReply,
+  ) {
     const s = await this.sessions.create({
       tenant: p.tenant,
       user: dto.user,

@@ -1,26 +1,22 @@
 import { Body, Controller, HttpCode, Param, Post, Res, UseGuards } from '@nestjs/common';
-import { ApiPropertyOptional } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { IsInt, IsOptional, Max, Min } from 'class-validator';
+import { z } from 'zod';
 import { AdminGuard, Principal, VerifiedToken } from '../../../libs/auth';
 import { AgentAdminService } from '../../../libs/policy';
 import { validName } from '../http/names';
 
-export class RotateAgentSecretDto {
-  /** How long the previous secret keeps working (default 1 hour, at most 30 days; 0 = not at all). */
-  @ApiPropertyOptional({
-    type: 'integer',
-    minimum: 0,
-    maximum: 2592000,
-    default: 3600,
-    description: 'How long the previous secret keeps working',
+export const RotateAgentSecretDto = z
+  .strictObject({
+    /** How long the previous secret keeps working (default 1 hour, at most 30 days; 0 = not at all). */
+    overlap_seconds: z
+      .int()
+      .min(0)
+      .max(30 * 24 * 3600)
+      .optional()
+      .meta({ default: 3600, description: 'How long the previous secret keeps working' }),
   })
-  @IsOptional()
-  @IsInt()
-  @Min(0)
-  @Max(30 * 24 * 3600)
-  overlap_seconds?: number;
-}
+  .meta({ id: 'RotateAgentSecretDto' });
+export type RotateAgentSecretDto = z.infer<typeof RotateAgentSecretDto>;
 
 /**
  * `POST /v1/admin/agents/{client_id}/secret`: a new client secret for a secret-authenticated
@@ -37,10 +33,10 @@ export class AgentSecretController {
   async rotate(
     @Principal() p: VerifiedToken,
     @Param('client_id', validName('client_id')) clientId: string,
-    @Body() dto: RotateAgentSecretDto,
+    @Body({ schema: RotateAgentSecretDto }) dto: RotateAgentSecretDto,
     @Res({ passthrough: true }) res: FastifyReply,
   ) {
-    const rotated = await this.agents.rotateSecret(p, clientId, dto?.overlap_seconds);
+    const rotated = await this.agents.rotateSecret(p, clientId, dto.overlap_seconds);
     res.header('Cache-Control', 'no-store');
     return {
       client_id: clientId,

@@ -1,6 +1,7 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { DocumentBuilder, getSchemaPath, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
+import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { z } from 'zod';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { RELEASE_OPENAPI_PATH, releaseOperation } from '../release/release.route';
@@ -45,9 +46,13 @@ export function buildOpenApiDocument(app: NestFastifyApplication): OpenAPIObject
     )
     .addBasicAuth({ type: 'http', scheme: 'basic', description: 'client_secret_basic (token endpoint)' }, 'client')
     .build();
-  const doc = SwaggerModule.createDocument(app, config, { extraModels: [ReleaseDto] });
-  // The release route is a plain Fastify route (no controller for the scanner to see).
-  doc.paths[RELEASE_OPENAPI_PATH] = { post: releaseOperation(getSchemaPath(ReleaseDto)) };
+  const doc = SwaggerModule.createDocument(app, config);
+  // The release route is a plain Fastify route (no controller for the scanner to see): its body
+  // schema is converted the way Swagger converts the controllers' (zod's JSON Schema, OpenAPI 3.0).
+  const release = z.toJSONSchema(ReleaseDto, { target: 'openapi-3.0', io: 'input' });
+  const schemas = JSON.parse(JSON.stringify(release.definitions).replaceAll('#/definitions/', '#/components/schemas/')) as object;
+  doc.components = { ...doc.components, schemas: { ...doc.components?.schemas, ...schemas } };
+  doc.paths[RELEASE_OPENAPI_PATH] = { post: releaseOperation(String(release.$ref).replace('#/definitions/', '#/components/schemas/')) };
   return completeDocument(doc);
 }
 

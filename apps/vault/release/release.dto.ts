@@ -1,17 +1,14 @@
-import { ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMaxSize, IsArray, IsOptional, Matches } from 'class-validator';
+import { z } from 'zod';
+import { matching, SCOPE } from '../http/fields';
 
-export class ReleaseDto {
-  /** Must be a subset of the scopes granted to the connection (downscoping). */
-  @ApiPropertyOptional({
-    type: [String],
-    maxItems: 100,
-    description: 'A subset of the granted scopes (downscoping); default: all granted',
-    example: ['calendar.readonly'],
+export const ReleaseDto = z
+  .strictObject({
+    /** Must be a subset of the scopes granted to the connection (downscoping). */
+    scopes: z
+      .array(matching(SCOPE))
+      .max(100)
+      .optional()
+      .meta({ description: 'A subset of the granted scopes (downscoping); default: all granted', example: ['calendar.readonly'] }),
   })
-  @IsOptional()
-  @IsArray()
-  @ArrayMaxSize(100)
-  @Matches(/^[\x21\x23-\x5B\x5D-\x7E]{1,256}$/, { each: true })
-  scopes?: string[];
-}
+  .meta({ id: 'ReleaseDto' });
+export type ReleaseDto = z.infer<typeof ReleaseDto>;

@@ -13,7 +13,7 @@ import { ReleaseDto } from './release.dto';
 const integrationName = validName('integration');
 const SCOPE = /^[\x21\x23-\x5B\x5D-\x7E]{1,256}$/;
 const MAX_SCOPES = 100;
-const BODY = { type: 'body', metatype: ReleaseDto, data: undefined } as const;
+const BODY = { type: 'body', metatype: Object, data: undefined, schema: ReleaseDto } as const;
 
 /**
  * `POST /v1/connections/{integration}/token`, the hot path, as a plain Fastify route: Nest's
@@ -22,7 +22,7 @@ const BODY = { type: 'body', metatype: ReleaseDto, data: undefined } as const;
  * exists: the per-IP limit (the global guard) → `AgentTokenGuard.authenticate` (verification,
  * `not_an_agent_token`, the rejection audited before the answer) → the per-agent limit (the
  * interceptor) → the path name and body checks (the pipes; an invalid body is answered by the
- * same `ValidationPipe` as before, so its 400 is unchanged) → `CredentialReleaseService`.
+ * same validation pipe as every other body, so its 400 is unchanged) → `CredentialReleaseService`.
  * Errors go through `sendProblem`, what `ProblemFilter` answers. Around it nothing changes: the
  * request id and request logging (`onRequest` hooks, ops/logging), metrics (`onResponse`), body
  * parsing and its errors (Fastify, then Nest's error handler).
@@ -80,8 +80,8 @@ export function releaseOperation(bodySchemaRef: string) {
 
 /**
  * The body's `scopes`. The common shapes (no body, `{}`, `{ "scopes": [valid scopes] }`) are
- * checked here; anything else goes through the `ReleaseDto` validation pipe, which accepts what
- * it accepted before and refuses the rest with the same 400.
+ * checked here; anything else goes through the validation pipe with the `ReleaseDto` schema, which
+ * accepts what it accepted before and refuses the rest with the same 400.
  */
 async function requestedScopes(body: unknown): Promise<string[] | undefined> {
   if (body === undefined) return undefined;
