@@ -173,7 +173,7 @@ describe('CIBA approvals in the browser', () => {
     await signIn(page, 'alice', url);
     const text = (await page.locator('main').textContent()) ?? '';
     expect(text).toContain('Approve Research assistant?');
-    expect(text).toContain('OpenAI');
+    expect(text).toContain('Get the key of your OpenAI account');
     expect(text).toContain('Order 4711');
     expect(await page.locator('#details').textContent()).toContain('42.00 EUR');
     const csrf = await page.locator(`form[action="/account/approvals/${approvalId}/approve"] input[name=csrf]`).getAttribute('value');

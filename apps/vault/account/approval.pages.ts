@@ -1,4 +1,5 @@
 import type { ApprovalView } from '../../../libs/approvals';
+import type { AccountConnection } from '../../../libs/connect';
 import { postForm } from '../connect/pages/consent.pages';
 import { html, SafeHtml } from '../connect/pages/html';
 
@@ -22,11 +23,20 @@ function detailRows(d: Record<string, unknown>): SafeHtml {
 }
 
 /** The approval page: who asks, for which accounts, the agent's message and details; Approve / Deny while pending. */
-export function approvalPage(base: string, who: string, v: ApprovalView, csrf: string): SafeHtml {
+export function approvalPage(
+  base: string,
+  who: string,
+  v: ApprovalView,
+  csrf: string,
+  mine: ReadonlyMap<string, AccountConnection>,
+): SafeHtml {
   const action = (answer: 'approve' | 'deny') => `${base}/account/approvals/${v.id}/${answer}`;
-  const uses = v.integrations.map(
-    (i) => html`<li>Get a credential for your <strong>${i.title}</strong> account <code>connections:${i.name}</code></li>`,
-  );
+  const uses = v.integrations.map((i) => {
+    const c = mine.get(i.name);
+    const what = c?.kind === 'oauth2' ? 'an access token for' : 'the key of';
+    const scopes = c?.scopes.length ? html`<ul>${c.scopes.map((s) => html`<li>${s.description} <code>${s.scope}</code></li>`)}</ul>` : '';
+    return html`<li data-integration="${i.name}">Get ${c ? what : 'a credential for'} your <strong>${i.title}</strong> account${c?.account ? html` <strong>${c.account}</strong>` : ''} <code>connections:${i.name}</code>${c ? '' : html` <span class="muted">(you have not connected it)</span>`}${scopes}</li>`;
+  });
   return html`<main><p class="eyebrow">Signed in as ${who}</p><h1>Approve ${v.agent.name}?</h1>
     <p><strong>${v.agent.name}</strong> <code>${v.agent.clientId}</code> asks to act on your behalf:</p>
     <ul class="scopes">${uses}</ul>

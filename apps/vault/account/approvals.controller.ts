@@ -1,7 +1,7 @@
 import { Controller, Get, Inject, Param, Post, Req, Res, UseFilters } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApprovalDecisions, Approver } from '../../../libs/approvals';
-import { csrfToken } from '../../../libs/connect';
+import { AccountViewService, csrfToken } from '../../../libs/connect';
 import { VAULT_CONFIG, VaultConfig } from '../../../libs/config';
 import { asTenantId, DomainError, TenantId } from '../../../libs/kernel';
 import { UserSession, UserSessionStore, UserSignIn } from '../../../libs/users';
@@ -31,6 +31,7 @@ export class ApprovalsController {
     private readonly signIn: UserSignIn,
     private readonly sessions: UserSessionStore,
     private readonly decisions: ApprovalDecisions,
+    private readonly accounts: AccountViewService,
     @Inject(VAULT_CONFIG) private readonly config: Pick<VaultConfig, 'publicUrl' | 'users'>,
   ) {
     this.origin = new URL(config.publicUrl).origin;
@@ -48,8 +49,10 @@ export class ApprovalsController {
       return redirect(reply, started.url);
     }
     const view = await this.decisions.view(tenant, approvalId, approver(session));
+    // What the agent would get, in plain words: the user's own connection of each integration (its account and granted scopes).
+    const mine = new Map((await this.accounts.connections(tenant, session.subject)).map((c) => [c.integration, c]));
     const csrf = csrfToken(this.secretOf(req, tenant), session.id);
-    sendPage(reply, 200, `Approve ${view.agent.name}?`, approvalPage(base, session.email ?? session.subject, view, csrf));
+    sendPage(reply, 200, `Approve ${view.agent.name}?`, approvalPage(base, session.email ?? session.subject, view, csrf, mine));
   }
 
   @Post(both('account/approvals/:id/:answer'))
