@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import threading
@@ -12,7 +13,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from credential_vault import ApprovalDenied, ApprovalExpired, ApprovalRequired, PolicyDenied, VaultClient
+from credential_vault import ApprovalDenied, ApprovalExpired, ApprovalRequired, AsyncVaultClient, PolicyDenied, VaultClient
 from credential_vault._errors_from import Answer, release_error
 
 APPROVAL = "6f1c0b1e-8d7a-4c55-9f0e-0a1b2c3d4e5f"
@@ -117,3 +118,12 @@ def test_a_refusal_at_bc_authorize_and_approval_required_at_release(fake: tuple[
         client(url, [], [0.0]).with_approval("gmail", user_token="")
     e = release_error(Answer(status=403, headers={}, body={"code": "approval_required", "bc_authorize": "https://v/oauth2/bc-authorize"}), "gmail")
     assert isinstance(e, ApprovalRequired) and e.bc_authorize == "https://v/oauth2/bc-authorize"
+
+
+def test_the_async_client_waits_in_a_thread(fake: tuple[Fake, str]) -> None:
+    f, url = fake
+    f.polls = [PENDING, (200, {"access_token": jwt({"approval": APPROVAL}), "token_type": "Bearer", "expires_in": 60, "scope": "connections:gmail"})]
+    waits: list[float] = []
+    vault = AsyncVaultClient(url, "mcp-1", client_secret="s3cret", sleep=waits.append)
+    t = asyncio.run(vault.with_approval("gmail", user_token="u"))
+    assert t.approval_id == APPROVAL and waits == [5.0, 6.25]
