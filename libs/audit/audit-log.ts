@@ -81,8 +81,8 @@ export class AuditLog implements BeforeApplicationShutdown {
   }
 
   /** Refused tokens and token exchanges since `start`, grouped; `scope` null: every tenant and the unattributed (operators only). */
-  async countRefusals(scope: AuditTenantScope, start: Date, tokenExchangeAction: string): Promise<AuditRefusalCount[]> {
-    return countAuditRefusals(this.ds, scope, start, tokenExchangeAction);
+  async countRefusals(scope: AuditTenantScope, start: Date, tokenEndpointActions: readonly string[]): Promise<AuditRefusalCount[]> {
+    return countAuditRefusals(this.ds, scope, start, tokenEndpointActions);
   }
 
   /** The latest admin changes (`actions`, allowed), newest first; `scope` null: every tenant. */

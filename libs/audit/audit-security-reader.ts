@@ -38,16 +38,17 @@ export function countAuditRefusals(
   ds: DataSource,
   scope: AuditTenantScope,
   start: Date,
-  tokenExchangeAction: string,
+  /** The token endpoint's actions (`token.exchange`, `token.issue`): their refusals are counted as well. */
+  tokenEndpointActions: readonly string[],
 ): Promise<AuditRefusalCount[]> {
   return query<AuditRefusalCount>(
     ds,
     `SELECT tenant, action, reason, details->>'issuer' AS issuer, coalesce(agent, details->>'claimed_client_id') AS client, count(*)::int AS count
        FROM audit_events
       WHERE ($1::text[] IS NULL OR tenant = ANY($1::text[])) AND at >= $2::timestamptz AND outcome = 'denied'
-        AND (details ? 'route' OR action = $3)
+        AND (details ? 'route' OR action = ANY($3::text[]))
       GROUP BY 1, 2, 3, 4, 5 ORDER BY count DESC, 1, 2, 3 LIMIT ${MAX_GROUPS}`,
-    [scope, start.toISOString(), tokenExchangeAction],
+    [scope, start.toISOString(), tokenEndpointActions],
   );
 }
 

@@ -1,8 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { VAULT_CONFIG, VaultConfig } from '../config';
-import { invalidToken, toInvalidToken } from './auth-errors';
+import { DomainError } from '../kernel';
+import { AUDIENCE_REFUSED, invalidToken, toInvalidToken } from './auth-errors';
 import { resolveSigningKey } from './signing-key';
-import { TrustedIssuerRegistry } from './trusted-issuer.registry';
+import { IssuerEntry, TrustedIssuerRegistry } from './trusted-issuer.registry';
 import { VaultJwtStrategy, authenticateToken } from './vault-jwt.strategy';
 import { toVerifiedToken, VerifiedToken } from './verified-token';
 import { VerifiedTokenCache } from './verified-token.cache';
@@ -20,17 +21,21 @@ import { MAX_TOKEN_LENGTH } from './unverified-jwt';
 @Injectable()
 export class TokenVerifier {
   private readonly strategy: VaultJwtStrategy;
+  /** Every check but the audience: for `verifyAudienceLater` only, never cached. */
+  private readonly anyAudience: VaultJwtStrategy;
   private readonly cache = new VerifiedTokenCache();
 
   constructor(@Inject(VAULT_CONFIG) config: VaultConfig, registry: TrustedIssuerRegistry) {
     const skew = config.clockSkewSeconds;
-    this.strategy = new VaultJwtStrategy({
-      audience: config.audience,
+    const options = (audience: string | undefined) => ({
+      audience,
       clockSkewSeconds: skew,
-      resolveKey: (raw) => resolveSigningKey(registry, raw),
-      accept: (payload, issuer) =>
+      resolveKey: (raw: string) => resolveSigningKey(registry, raw),
+      accept: (payload: Record<string, unknown>, issuer: IssuerEntry) =>
         toVerifiedToken(payload, issuer, Math.floor(Date.now() / 1000), skew, config.maxExternalTokenLifetimeSeconds),
     });
+    this.strategy = new VaultJwtStrategy(options(config.audience));
+    this.anyAudience = new VaultJwtStrategy(options(undefined));
   }
 
   /** Resolves to the verified token, or rejects with `DomainError('invalid_token', reason)`. */
@@ -46,5 +51,28 @@ export class TokenVerifier {
     }
     this.cache.set(raw, token);
     return token;
+  }
+
+  /**
+   * For the token endpoint, where a subject token may be for another audience the authenticated
+   * agent accepts (an MCP server's): `forVault` when `verify` accepts it; otherwise, when the
+   * audience is its only fault, the token with `forVault: false` and its `aud` values, which the
+   * caller MUST check before using anything of it. Other faults reject as `verify` does.
+   */
+  async verifyAudienceLater(raw: string): Promise<{ token: VerifiedToken; forVault: boolean; audiences: string[] }> {
+    try {
+      return { token: await this.verify(raw), forVault: true, audiences: [] };
+    } catch (err) {
+      if (!(err instanceof DomainError && err.detail === AUDIENCE_REFUSED)) throw err;
+    }
+    let token: VerifiedToken;
+    try {
+      token = await authenticateToken(this.anyAudience, raw);
+    } catch (err) {
+      throw toInvalidToken(err);
+    }
+    const aud = token.claims.aud;
+    const audiences = (typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : []).filter((a): a is string => typeof a === 'string');
+    return { token, forVault: false, audiences };
   }
 }

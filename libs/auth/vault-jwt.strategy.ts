@@ -12,7 +12,8 @@ interface TokenCarrier {
 }
 
 export interface VaultJwtStrategyOptions {
-  audience: string;
+  /** Undefined: the audience is not checked here (the caller checks it). */
+  audience: string | undefined;
   clockSkewSeconds: number;
   resolveKey(raw: string): Promise<ResolvedKey>;
   accept(payload: Record<string, unknown>, issuer: IssuerEntry): VerifiedToken;

@@ -85,12 +85,17 @@ export class CredentialReleaseService {
     // From the tenant's policy snapshot (no query): registered, and per user or per tenant.
     const level = await this.policies.integrationLevel(caller.tenant, integrationName);
     if (!level) return deny('connection_not_found', 'no connection for this user and integration');
+    // An agent's token for itself (jwt-bearer grant) has no user: tenant-level connections only, policy on the agent alone.
+    const agentOnly = caller.claims.agent_only === true;
+    if (agentOnly && level !== 'tenant') {
+      return deny('policy_denied', 'an agent token without a user releases tenant-level connections only', { agent_only: true });
+    }
 
     const decision = await this.decisions.decide(caller.tenant, {
       agent: caller.agent,
       integration: integrationName,
-      subject: caller.subject,
-      claims: caller.claims,
+      ...(agentOnly ? {} : { subject: caller.subject }),
+      claims: agentOnly ? {} : caller.claims,
     });
     if (!decision.allowed) {
       return deny('policy_denied', 'policy does not allow this agent this credential for this user', {

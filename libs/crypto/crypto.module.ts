@@ -5,7 +5,9 @@ import { KEY_PROVIDER, KeyProvider, KeyProviderUnavailableError } from './key-pr
 import { Keyring } from './keyring';
 import { createKeyProvider } from './key-provider.factory';
 import { SealedFields } from './sealed-fields';
+import { SystemKeyStore } from './system-key-store';
 import { SystemKeys } from './system-keys';
+import { TenantKeyStore } from './tenant-key-store';
 
 @Global()
 @Module({
@@ -24,8 +26,11 @@ import { SystemKeys } from './system-keys';
     },
     { provide: SealedFields, inject: [Keyring], useFactory: (k: Keyring) => new SealedFields(k) },
     { provide: SystemKeys, inject: [DataSource, KEY_PROVIDER], useFactory: (ds: DataSource, p: KeyProvider) => new SystemKeys(ds, p) },
+    // The stores of the key tables, for the key jobs and key status (libs/keys).
+    { provide: TenantKeyStore, inject: [DataSource], useFactory: (ds: DataSource) => new TenantKeyStore(ds) },
+    { provide: SystemKeyStore, inject: [DataSource], useFactory: (ds: DataSource) => new SystemKeyStore(ds) },
   ],
-  exports: [KEY_PROVIDER, Keyring, SealedFields, SystemKeys],
+  exports: [KEY_PROVIDER, Keyring, SealedFields, SystemKeys, TenantKeyStore, SystemKeyStore],
 })
 export class CryptoModule implements OnModuleInit, OnModuleDestroy {
   private readonly log = new Logger('key-provider');

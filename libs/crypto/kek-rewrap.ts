@@ -1,7 +1,9 @@
 import { DataSource } from 'typeorm';
 import { context } from './aead';
-import { KeyProvider, KeyProviderUnavailableError, KeyUnwrapError } from './key-provider';
+import { KeyProvider, KeyProviderUnavailableError, KeyUnwrapError, WrappedKey } from './key-provider';
 import { bind, unbind } from './keyring';
+import { SystemKeyStore } from './system-key-store';
+import { TenantKeyStore } from './tenant-key-store';
 
 export interface KekRewrapResult {
   currentKeyId: string;
@@ -33,17 +35,46 @@ export interface KekRewrapOptions {
   currentKeyId?: string;
 }
 
-interface KeyRow {
+/** A KEK-wrapped key of either table, as the rewrap loop sees it: `owner` is the tenant or the purpose. */
+interface WrappedRow {
   owner: string;
   version: number;
-  kek_key_id: string;
+  kekKeyId: string;
   wrapped: Buffer;
 }
 
-const TABLES = [
-  { table: 'tenant_keys', owner: 'tenant', label: 'tk' },
-  { table: 'system_keys', owner: 'purpose', label: 'sys' },
-] as const;
+/** One table of KEK-wrapped keys, through its store. */
+interface WrappedKeyTable {
+  label: 'tk' | 'sys';
+  notUnderKek(kekKeyId: string, after: [string, number], limit: number): Promise<WrappedRow[]>;
+  replaceWrapping(row: WrappedRow, next: WrappedKey): Promise<void>;
+  countNotUnderKek(kekKeyId: string): Promise<number>;
+}
+
+function tables(ds: DataSource): WrappedKeyTable[] {
+  const tks = new TenantKeyStore(ds);
+  const sys = new SystemKeyStore(ds);
+  return [
+    {
+      label: 'tk',
+      notUnderKek: async (kek, after, limit) => (await tks.notUnderKek(kek, after, limit)).map((k) => ({ ...k, owner: k.tenant })),
+      replaceWrapping: (row, next) => tks.replaceWrapping({ ...row, tenant: row.owner }, next),
+      countNotUnderKek: (kek) => tks.countNotUnderKek(kek),
+    },
+    {
+      label: 'sys',
+      notUnderKek: async (kek, after, limit) => (await sys.notUnderKek(kek, after, limit)).map((k) => ({ ...k, owner: k.purpose })),
+      replaceWrapping: (row, next) => sys.replaceWrapping({ ...row, purpose: row.owner }, next),
+      countNotUnderKek: (kek) => sys.countNotUnderKek(kek),
+    },
+  ];
+}
+
+/** Live tenant and system keys under another KEK version than `currentKeyId` (what a KEK rotation still has to move). */
+export async function keysNotUnderKek(ds: DataSource, currentKeyId: string): Promise<number> {
+  const counts = await Promise.all(tables(ds).map((t) => t.countNotUnderKek(currentKeyId)));
+  return counts.reduce((a, b) => a + b, 0);
+}
 
 /**
  * Moves every tenant key (and system key) onto the KEK's current version: one remote
@@ -64,57 +95,40 @@ export async function rewrapOntoCurrentKek(ds: DataSource, provider: KeyProvider
   let failed = 0;
   const budgetLeft = () => (opts.limit === undefined ? Infinity : opts.limit - rewrapped);
 
-  for (const { table, owner, label } of TABLES) {
+  for (const table of tables(ds)) {
     let cursor: [string, number] = ['', 0];
     while (budgetLeft() > 0) {
       opts.signal?.throwIfAborted();
-      const rows: KeyRow[] = await ds.query(
-        `SELECT ${owner} AS owner, version, kek_key_id, wrapped FROM ${table}
-          WHERE kek_key_id <> $1 AND status <> 'destroyed' AND (${owner}, version) > ($2, $3)
-          ORDER BY ${owner}, version LIMIT $4`,
-        [currentKeyId, cursor[0], cursor[1], batch],
-      );
+      const rows = await table.notUnderKek(currentKeyId, cursor, batch);
       if (!rows.length) break;
       const last = rows[rows.length - 1];
       cursor = [last.owner, last.version];
       const todo = rows.slice(0, Math.min(rows.length, budgetLeft()));
       await inParallel(todo, concurrency, async (row) => {
-        if (await rewrapOne(ds, provider, table, owner, context(label, row.owner, row.version), row, opts)) rewrapped++;
+        if (await rewrapOne(provider, table, context(table.label, row.owner, row.version), row, opts)) rewrapped++;
         else failed++;
         await opts.onProgress?.(rewrapped, failed);
       });
     }
   }
-  const [{ n }] = await ds.query(
-    `SELECT (SELECT count(*) FROM tenant_keys WHERE kek_key_id <> $1 AND status <> 'destroyed')
-          + (SELECT count(*) FROM system_keys WHERE kek_key_id <> $1 AND status <> 'destroyed') AS n`,
-    [currentKeyId],
-  );
-  return { currentKeyId, rewrapped, remaining: Number(n), failed };
+  return { currentKeyId, rewrapped, remaining: await keysNotUnderKek(ds, currentKeyId), failed };
 }
 
 /** True when rewrapped (or already moved by someone else); false when the key does not unwrap. */
 async function rewrapOne(
-  ds: DataSource,
   provider: KeyProvider,
-  table: string,
-  owner: string,
+  table: WrappedKeyTable,
   ctx: Buffer,
-  row: KeyRow,
+  row: WrappedRow,
   opts: KekRewrapOptions,
 ): Promise<boolean> {
   for (let attempt = 1; ; attempt++) {
     opts.signal?.throwIfAborted();
     try {
       await opts.beforeCall?.();
-      const key = unbind(ctx, await provider.unwrap(row.kek_key_id, row.wrapped));
+      const key = unbind(ctx, await provider.unwrap(row.kekKeyId, row.wrapped));
       try {
-        const next = await provider.wrap(bind(ctx, key));
-        await ds.query(
-          `UPDATE ${table} SET kek_key_id = $1, wrapped = $2
-            WHERE ${owner} = $3 AND version = $4 AND kek_key_id = $5 AND wrapped = $6 AND status <> 'destroyed'`,
-          [next.keyId, next.wrapped, row.owner, row.version, row.kek_key_id, row.wrapped],
-        );
+        await table.replaceWrapping(row, await provider.wrap(bind(ctx, key)));
       } finally {
         key.fill(0);
       }

@@ -243,11 +243,11 @@ export class Keyring {
    */
   private async cachedKey(tenant: TenantId, version: number): Promise<Buffer> {
     return this.cache.get(`${tenant}\u0000${version}`, async () => {
-      const row = await this.store.byVersion(tenant, version);
+      const found = await this.store.byVersion(tenant, version);
       // Unknown, destroyed or retired versions are refused the same way as bad ciphertext (invariant 5).
-      if (!row || row.status === 'destroyed' || version < row.min_key_version) throw new KeyUnwrapError();
-      this.raiseAadSchemeFloor(tenant, Number(row.aad_scheme) as AadScheme);
-      const bound = await this.unwrapFromProvider(row.kek_key_id, row.wrapped);
+      if (!found || found.key.status === 'destroyed' || version < found.minKeyVersion) throw new KeyUnwrapError();
+      this.raiseAadSchemeFloor(tenant, found.aadScheme as AadScheme);
+      const bound = await this.unwrapFromProvider(found.key.kekKeyId, found.key.wrapped);
       return unbind(tkContext(tenant, version), bound);
     });
   }
@@ -267,12 +267,12 @@ export class Keyring {
   /** New active TK version for a tenant; older versions stay decryptable until retired. */
   async rotateTenantKey(tenant: TenantId): Promise<number> {
     await this.ensureWritable();
-    const [{ next }] = await this.ds.query(`SELECT COALESCE(MAX(version), 0) + 1 AS next FROM tenant_keys WHERE tenant = $1`, [tenant]);
+    const next = (await this.store.latestVersion(tenant)) + 1;
     const tk = randomBytes(32);
     try {
-      const wrapped = await this.provider.wrap(bind(tkContext(tenant, Number(next)), tk));
+      const wrapped = await this.provider.wrap(bind(tkContext(tenant, next), tk));
       const version = await this.store.addVersion(tenant, wrapped.keyId, wrapped.wrapped);
-      if (version !== Number(next)) throw new DomainError('conflict', 'A concurrent tenant key rotation won; retry.');
+      if (version !== next) throw new DomainError('conflict', 'A concurrent tenant key rotation won; retry.');
       return version;
     } finally {
       tk.fill(0);
@@ -285,24 +285,16 @@ export class Keyring {
    */
   async retireBelow(tenant: TenantId, minVersion: number): Promise<number[]> {
     const destroyed = await this.ds.transaction(async (m) => {
-      await m.query(`SELECT id FROM tenants WHERE id = $1 FOR UPDATE`, [tenant]);
+      await this.store.lockTenant(m, tenant);
       const [{ n }] = await m.query(
         `SELECT ${SEALED_TABLES.map((t) => `(SELECT count(*) FROM ${t} WHERE tenant = $1 AND tk_version < $2)`).join(' + ')} AS n`,
         [tenant, minVersion],
       );
       if (Number(n) > 0) throw new DomainError('conflict', `${n} records still use a key version below ${minVersion}; rewrap them first.`);
-      const [{ active }] = await m.query(
-        `SELECT COALESCE(MAX(version), 0) AS active FROM tenant_keys WHERE tenant = $1 AND status = 'active'`,
-        [tenant],
-      );
-      if (Number(active) < minVersion) throw new DomainError('conflict', 'The active tenant key cannot be retired; rotate first.');
-      await m.query(`UPDATE tenants SET min_key_version = GREATEST(min_key_version, $2) WHERE id = $1`, [tenant, minVersion]);
-      const [rows] = await m.query(
-        `UPDATE tenant_keys SET status = 'destroyed', wrapped = '\\x', destroyed_at = now()
-          WHERE tenant = $1 AND version < $2 AND status <> 'destroyed' RETURNING version`,
-        [tenant, minVersion],
-      );
-      return (rows as Array<{ version: number }>).map((r) => r.version).sort((a, b) => a - b);
+      const active = (await this.store.activeVersion(tenant, m)) ?? 0;
+      if (active < minVersion) throw new DomainError('conflict', 'The active tenant key cannot be retired; rotate first.');
+      await this.store.raiseMinVersion(m, tenant, minVersion);
+      return this.store.destroyBelow(m, tenant, minVersion);
     });
     this.cache.evictTenant(`${tenant}\u0000`);
     return destroyed;
@@ -314,20 +306,11 @@ export class Keyring {
    * them. Call `forgetTenantKeys` after commit. Returns the versions destroyed.
    */
   static async destroyTenantKeys(m: EntityManager, tenant: TenantId): Promise<number[]> {
-    await m.query(`INSERT INTO tenants (id) VALUES ($1) ON CONFLICT DO NOTHING`, [tenant]);
-    await m.query(`SELECT id FROM tenants WHERE id = $1 FOR UPDATE`, [tenant]);
-    const [rows] = await m.query(
-      `UPDATE tenant_keys SET status = 'destroyed', wrapped = '\\x', destroyed_at = now()
-        WHERE tenant = $1 AND status <> 'destroyed' RETURNING version`,
-      [tenant],
-    );
-    await m.query(
-      `UPDATE tenants SET shredded_at = now(),
-              min_key_version = GREATEST(min_key_version, COALESCE((SELECT MAX(version) FROM tenant_keys WHERE tenant = $1), 0) + 1)
-        WHERE id = $1`,
-      [tenant],
-    );
-    return (rows as Array<{ version: number }>).map((r) => r.version).sort((a, b) => a - b);
+    const store = new TenantKeyStore(m.connection);
+    await store.lockTenant(m, tenant, { create: true });
+    const destroyed = await store.destroyAll(m, tenant);
+    await store.markShredded(m, tenant, (await store.latestVersion(tenant, m)) + 1);
+    return destroyed;
   }
 
   /** Drops cached TKs of a tenant (one version, or all): after another process destroyed them. */

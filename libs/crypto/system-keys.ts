@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import { context } from './aead';
 import { KeyProvider } from './key-provider';
 import { bind, unbind } from './keyring';
+import { SystemKeyStore } from './system-key-store';
 
 /**
  * Keys of the vault itself (the audit MAC key; token-signing keys later), random
@@ -16,11 +17,14 @@ export class SystemKeys {
   }
 
   private readonly cache = new Map<string, Promise<Buffer>>();
+  private readonly store: SystemKeyStore;
 
   constructor(
-    private readonly ds: DataSource,
+    ds: DataSource,
     private readonly provider: KeyProvider,
-  ) {}
+  ) {
+    this.store = new SystemKeyStore(ds);
+  }
 
   /** The active key for a purpose, created on first use (race-safe across replicas). */
   get(purpose: string): Promise<Buffer> {
@@ -34,25 +38,15 @@ export class SystemKeys {
   }
 
   private async load(purpose: string): Promise<Buffer> {
-    let rows = await this.ds.query(
-      `SELECT version, kek_key_id, wrapped FROM system_keys WHERE purpose = $1 AND status = 'active' ORDER BY version DESC LIMIT 1`,
-      [purpose],
-    );
-    if (!rows.length) {
-      const key = randomBytes(32);
-      const wrapped = await this.provider.wrap(bind(context('sys', purpose, 1), key));
-      key.fill(0);
-      await this.ds.query(`INSERT INTO system_keys (purpose, version, kek_key_id, wrapped) VALUES ($1, 1, $2, $3) ON CONFLICT DO NOTHING`, [
-        purpose,
-        wrapped.keyId,
-        wrapped.wrapped,
-      ]);
-      rows = await this.ds.query(
-        `SELECT version, kek_key_id, wrapped FROM system_keys WHERE purpose = $1 AND status = 'active' ORDER BY version DESC LIMIT 1`,
-        [purpose],
-      );
+    let key = await this.store.active(purpose);
+    if (!key) {
+      const fresh = randomBytes(32);
+      const wrapped = await this.provider.wrap(bind(context('sys', purpose, 1), fresh));
+      fresh.fill(0);
+      await this.store.createFirst(purpose, wrapped);
+      key = await this.store.active(purpose);
+      if (!key) throw new Error('system key creation failed');
     }
-    const row = rows[0] as { version: number; kek_key_id: string; wrapped: Buffer };
-    return unbind(context('sys', purpose, row.version), await this.provider.unwrap(row.kek_key_id, row.wrapped));
+    return unbind(context('sys', purpose, key.version), await this.provider.unwrap(key.kekKeyId, key.wrapped));
   }
 }

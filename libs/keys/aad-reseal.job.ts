@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource } from 'typeorm';
 import { AuditLog } from '../audit';
 import { VAULT_CONFIG, VaultConfig } from '../config';
-import { CURRENT_AAD_SCHEME, Keyring, RecordRef, SEALED_LAYOUT, SealedFields, SEALED_TABLES } from '../crypto';
+import { CURRENT_AAD_SCHEME, Keyring, RecordRef, SEALED_LAYOUT, SealedFields, SEALED_TABLES, TenantKeyStore } from '../crypto';
 import { TenantId } from '../kernel';
 import { countOlderScheme, olderSchemeWhere, resealBatch } from './aad-reseal';
 import { uuidLanes } from './dek-rewrap';
@@ -29,6 +29,7 @@ export class AadResealJob implements KeyJobHandler {
   constructor(
     private readonly ds: DataSource,
     private readonly keyring: Keyring,
+    private readonly tenantKeys: TenantKeyStore,
     private readonly sealed: SealedFields,
     private readonly audit: AuditLog,
     @Inject(VAULT_CONFIG) private readonly config: Pick<VaultConfig, 'keys'>,
@@ -36,20 +37,16 @@ export class AadResealJob implements KeyJobHandler {
 
   async run(job: KeyJob, ctx: KeyJobContext): Promise<KeyJobOutcome> {
     const scheme = CURRENT_AAD_SCHEME;
-    const tenants: Array<{ id: string }> = await this.ds.query(`SELECT id FROM tenants WHERE aad_scheme < $1 ORDER BY id`, [scheme]);
+    const tenants = await this.tenantKeys.tenantsBelowAadScheme(scheme);
     let done = job.done;
     let unreadable = 0;
     const raised: string[] = [];
-    for (const { id } of tenants) {
-      const tenant = id as TenantId;
+    for (const tenant of tenants) {
       const r = await this.resealTenant(tenant, ctx, done);
       done = r.done;
       unreadable += r.unreadable;
       // Only old-scheme rows that do not open under any scheme may be left: they were unreadable already.
-      await this.ds.query(`UPDATE tenants SET aad_scheme = $2, aad_scheme_raised_at = now() WHERE id = $1 AND aad_scheme < $2`, [
-        tenant,
-        scheme,
-      ]);
+      await this.tenantKeys.raiseAadScheme(tenant, scheme);
       this.keyring.raiseAadSchemeFloor(tenant, scheme);
       raised.push(tenant);
       await this.audit.record({

@@ -17,6 +17,40 @@ function columnsOf(table: SealedTable): { bind: readonly string[]; fields: Array
 }
 
 /**
+ * A sealed record as the re-seal batch selects it from any sealed table: the columns are aliased
+ * by position (`b0…` the identifying columns, `f0…` the sealed fields, in `SEALED_LAYOUT` order),
+ * so one row type serves every table of the layout.
+ */
+interface SealedRow {
+  id: string;
+  dek_wrapped: Buffer | null;
+  [column: `b${number}`]: string;
+  [column: `f${number}`]: Buffer | null;
+}
+
+/** A record to re-seal: its reference (owner columns bound) and its sealed fields by field name. */
+interface SealedRecordRead {
+  ref: RecordRef;
+  dekWrapped: Buffer | null;
+  fields: Record<string, Buffer | null>;
+}
+
+function selectList(table: SealedTable): string {
+  const { bind, fields } = columnsOf(table);
+  return ['id', 'dek_wrapped', ...bind.map((c, i) => `${c} AS b${i}`), ...fields.map(([, c], i) => `${c} AS f${i}`)].join(', ');
+}
+
+/** The one mapper of a `SealedRow`. */
+function toSealedRecord(table: SealedTable, tenant: TenantId, r: SealedRow): SealedRecordRead {
+  const { bind, fields } = columnsOf(table);
+  return {
+    ref: { tenant, table, id: r.id, bind: Object.fromEntries(bind.map((c, i) => [c, r[`b${i}`]])) },
+    dekWrapped: r.dek_wrapped ?? null,
+    fields: Object.fromEntries(fields.map(([f], i) => [f, r[`f${i}`] ?? null])),
+  };
+}
+
+/**
  * A connection a refresher holds is left for a later pass: its commit seals it anew anyway, and the
  * refresh protocol compares `refresh_token_ct` (rescue, clear) with what it read at its claim.
  */
@@ -42,10 +76,10 @@ export async function resealBatch(
   keyring: Keyring,
   o: { table: SealedTable; tenant: TenantId; after: string; before: string | null; limit: number; scheme: AadScheme },
 ): Promise<ResealBatchResult> {
-  const { bind, fields } = columnsOf(o.table);
+  const { fields } = columnsOf(o.table);
   return ds.transaction(async (m) => {
-    const rows: Array<Record<string, any>> = await m.query(
-      `SELECT id, dek_wrapped, ${[...bind, ...fields.map(([, c]) => c)].join(', ')} FROM ${o.table}
+    const rows: SealedRow[] = await m.query(
+      `SELECT ${selectList(o.table)} FROM ${o.table}
         WHERE tenant = $1 AND id > $2 AND ($3::uuid IS NULL OR id < $3)
           AND ${olderSchemeWhere(o.table, o.scheme)}${o.table === 'connections' ? NOT_LEASED : ''}
         ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED`,
@@ -56,13 +90,12 @@ export async function resealBatch(
     const deks: Buffer[] = [];
     const out: Array<Array<Buffer | null>> = fields.map(() => []);
     const unreadable: RecordRef[] = [];
-    for (const r of rows) {
-      const ref: RecordRef = { tenant: o.tenant, table: o.table, id: r.id, bind: Object.fromEntries(bind.map((b) => [b, r[b]])) };
+    for (const { ref, dekWrapped, fields: sealed } of rows.map((r) => toSealedRecord(o.table, o.tenant, r))) {
       try {
-        if (!r.dek_wrapped) throw new KeyUnwrapError();
-        const next = await keyring.reseal(ref, r.dek_wrapped, Object.fromEntries(fields.map(([f, c]) => [f, r[c]])), o.scheme);
-        ids.push(r.id);
-        deks.push(r.dek_wrapped);
+        if (!dekWrapped) throw new KeyUnwrapError();
+        const next = await keyring.reseal(ref, dekWrapped, sealed, o.scheme);
+        ids.push(ref.id);
+        deks.push(dekWrapped);
         fields.forEach(([f], i) => out[i].push(next[f]));
       } catch (err) {
         if (!(err instanceof KeyUnwrapError)) throw err;

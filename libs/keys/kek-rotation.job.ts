@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource } from 'typeorm';
 import { VAULT_CONFIG, VaultConfig } from '../config';
-import { KEY_PROVIDER, KeyProvider, KeyProviderUnavailableError, rewrapOntoCurrentKek } from '../crypto';
+import { KEY_PROVIDER, KeyProvider, KeyProviderUnavailableError, keysNotUnderKek, rewrapOntoCurrentKek } from '../crypto';
 import { KeyJob, KeyJobFailure } from './key-job';
 import { KeyJobContext, KeyJobHandler, KeyJobOutcome } from './key-job.runner';
 import { RequestBudget } from './request-budget';
@@ -78,12 +78,7 @@ export class KekRotationJob implements KeyJobHandler {
     await sleep(Math.min(30_000, 250 * 2 ** attempt), undefined, { signal });
   }
 
-  private async remaining(currentKeyId: string): Promise<number> {
-    const [{ n }] = await this.ds.query(
-      `SELECT (SELECT count(*) FROM tenant_keys WHERE kek_key_id <> $1 AND status <> 'destroyed')
-            + (SELECT count(*) FROM system_keys WHERE kek_key_id <> $1 AND status <> 'destroyed') AS n`,
-      [currentKeyId],
-    );
-    return Number(n);
+  private remaining(currentKeyId: string): Promise<number> {
+    return keysNotUnderKek(this.ds, currentKeyId);
   }
 }

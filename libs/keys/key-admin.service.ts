@@ -3,17 +3,20 @@ import { ModuleRef } from '@nestjs/core';
 import { DataSource } from 'typeorm';
 import { AuditLog } from '../audit';
 import { VAULT_CONFIG, VaultConfig } from '../config';
-import { Keyring, SystemKeys } from '../crypto';
+import { Keyring, SystemKeys, TenantKeyStore } from '../crypto';
 import { asTenantId, DomainError, TenantId } from '../kernel';
 import { TokenSigningKeys } from '../token-service';
 import { CryptoShredder, TenantShredResult } from './crypto-shredder';
 import { KeyJob, SYSTEM_TENANT } from './key-job';
 import { KeyJobStore } from './key-job.store';
+import { KeyStatusService, KeyStatusView } from './key-status.service';
 
 /** The scope that, with `vault:admin`, allows vault-wide key operations (the KEK, signing keys, every tenant). */
 export const KEY_OPERATOR_SCOPE = 'vault:operator';
 
 export type RotationTarget = 'kek' | 'tenant' | 'signing';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Who asks: an admin of `tenant` (from their token), or an operator (vault-wide); `subject` goes into the audit record. */
 export interface KeyActor {
@@ -32,7 +35,9 @@ export class KeyAdminService {
 
   constructor(
     private readonly jobs: KeyJobStore,
+    private readonly status: KeyStatusService,
     private readonly keyring: Keyring,
+    private readonly tenantKeys: TenantKeyStore,
     private readonly shredder: CryptoShredder,
     private readonly audit: AuditLog,
     private readonly moduleRef: ModuleRef,
@@ -40,6 +45,19 @@ export class KeyAdminService {
     private readonly systemKeys: SystemKeys,
     @Inject(VAULT_CONFIG) private readonly config: VaultConfig,
   ) {}
+
+  /** Key status: an operator may name a tenant (or none: the whole vault); an admin sees their own tenant, whatever they name. */
+  keyStatus(actor: KeyActor, tenant?: string): Promise<KeyStatusView> {
+    return this.status.status({ operator: actor.operator, tenant: actor.operator ? tenant : actor.tenant });
+  }
+
+  /** One key job; another tenant's job is as absent as one that does not exist (operators see every job). */
+  async job(actor: KeyActor, id: string): Promise<KeyJob> {
+    const job = UUID.test(id) ? await this.jobs.get(id) : undefined;
+    if (!job || (job.tenant !== null && job.tenant !== actor.tenant && !actor.operator))
+      throw new DomainError('not_found', 'no such key job');
+    return job;
+  }
 
   /**
    * Starts an online rotation and returns its job (the open one if a rotation of the same key is
@@ -88,8 +106,7 @@ export class KeyAdminService {
     }
     const tenant = this.tenantFor(actor, opts.tenant);
     // A typo must not "succeed" as a rotation of nothing.
-    if (!(await this.ds.query(`SELECT 1 FROM tenants WHERE id = $1`, [tenant])).length)
-      throw new DomainError('not_found', `no tenant "${tenant}"`);
+    if (!(await this.tenantKeys.tenantExists(tenant))) throw new DomainError('not_found', `no tenant "${tenant}"`);
     const r = await this.jobs.enqueue({ kind: 'tenant_rotate', tenant, requestedBy: actor.subject, params: { audit_tenant: tenant } });
     await this.audit.record({
       tenant,

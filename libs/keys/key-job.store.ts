@@ -159,6 +159,16 @@ export class KeyJobStore {
     return rows.length > 0;
   }
 
+  /** Tenants with an open job of this kind, or one that failed within `withinMs` (the scheduler leaves them alone). */
+  async tenantsBusyOrFailed(kind: KeyJobKind, withinMs: number): Promise<string[]> {
+    const rows: Array<{ tenant: string }> = await this.ds.query(
+      `SELECT DISTINCT tenant FROM key_jobs WHERE kind = $1 AND tenant IS NOT NULL
+          AND (status IN ('pending', 'running') OR (status = 'failed' AND finished_at > now() - make_interval(secs => $2)))`,
+      [kind, withinMs / 1000],
+    );
+    return rows.map((r) => r.tenant);
+  }
+
   async get(id: string): Promise<KeyJob | undefined> {
     const rows: KeyJobRow[] = await this.ds.query(`SELECT * FROM key_jobs WHERE id = $1`, [id]);
     return rows[0] ? toJob(rows[0]) : undefined;

@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import { AuditLog } from '../audit';
 import { VAULT_CONFIG, VaultConfig } from '../config';
 import { ConnectionStore } from '../credentials';
-import { CURRENT_AAD_SCHEME, KEY_PROVIDER, KeyProvider } from '../crypto';
+import { CURRENT_AAD_SCHEME, KEY_PROVIDER, KeyProvider, keysNotUnderKek, TenantKeyStore } from '../crypto';
 import { KeyJob } from './key-job';
 import { KeyJobStore } from './key-job.store';
 
@@ -31,6 +31,7 @@ export class KeyScheduler {
     private readonly ds: DataSource,
     @Inject(KEY_PROVIDER) private readonly provider: KeyProvider,
     private readonly jobs: KeyJobStore,
+    private readonly tenantKeyStore: TenantKeyStore,
     private readonly connections: ConnectionStore,
     private readonly audit: AuditLog,
     @Inject(VAULT_CONFIG) private readonly config: Pick<VaultConfig, 'keys'>,
@@ -59,28 +60,18 @@ export class KeyScheduler {
     if (period && created && this.provider.rotate && Date.now() - created.getTime() > period * DAY_MS) {
       return this.enqueueIfNew('kek_rotate', null, { create_version: true });
     }
-    const [{ stale }] = await this.ds.query(
-      `SELECT EXISTS (SELECT 1 FROM tenant_keys WHERE kek_key_id <> $1 AND status <> 'destroyed')
-           OR EXISTS (SELECT 1 FROM system_keys WHERE kek_key_id <> $1 AND status <> 'destroyed') AS stale`,
-      [current],
-    );
+    const stale = (await keysNotUnderKek(this.ds, current)) > 0;
     return stale ? this.enqueueIfNew('kek_rotate', null, { create_version: false }) : undefined;
   }
 
   private async tenantKeys(): Promise<KeyJob[]> {
     const period = this.config.keys.rotationPeriodDays.tk;
     if (!period) return [];
-    const due: Array<{ tenant: string }> = await this.ds.query(
-      `SELECT k.tenant FROM tenant_keys k
-        WHERE k.status = 'active' AND k.created_at < now() - make_interval(days => $1)
-          AND NOT EXISTS (SELECT 1 FROM key_jobs j WHERE j.kind = 'tenant_rotate' AND j.tenant = k.tenant
-                            AND (j.status IN ('pending', 'running') OR (j.status = 'failed'
-                              AND j.finished_at > now() - make_interval(secs => $2))))
-        ORDER BY k.created_at LIMIT $3`,
-      [period, FAILED_QUIET_MS / 1000, TENANTS_PER_TICK],
-    );
+    // Tenants with a rotation under way, or one that failed lately, are left out before the limit applies.
+    const busy = await this.jobs.tenantsBusyOrFailed('tenant_rotate', FAILED_QUIET_MS);
+    const due = await this.tenantKeyStore.activeOlderThan(period, TENANTS_PER_TICK, busy);
     const out: KeyJob[] = [];
-    for (const { tenant } of due) {
+    for (const tenant of due) {
       const job = await this.enqueueIfNew('tenant_rotate', tenant, { audit_tenant: tenant, reason: 'cryptoperiod' });
       if (job) out.push(job);
     }
@@ -89,9 +80,7 @@ export class KeyScheduler {
 
   /** Once per upgrade: existing tenants start on the old AAD scheme until the re-seal job has moved their records. */
   private async aadReseal(): Promise<KeyJob | undefined> {
-    const [{ pending }] = await this.ds.query(`SELECT EXISTS (SELECT 1 FROM tenants WHERE aad_scheme < $1) AS pending`, [
-      CURRENT_AAD_SCHEME,
-    ]);
+    const pending = await this.tenantKeyStore.anyBelowAadScheme(CURRENT_AAD_SCHEME);
     if (!pending || (await this.jobs.failedRecently('aad_reseal', null, FAILED_QUIET_MS))) return undefined;
     return this.enqueueIfNew('aad_reseal', null, { reason: 'aad_scheme_upgrade' });
   }

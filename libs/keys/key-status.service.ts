@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { VAULT_CONFIG, VaultConfig } from '../config';
-import { CURRENT_AAD_SCHEME, KEY_PROVIDER, KeyProvider, SEALED_TABLES, SealedTable } from '../crypto';
+import { CURRENT_AAD_SCHEME, KEY_PROVIDER, KeyProvider, SEALED_TABLES, SealedTable, SystemKeyStore, TenantKeyStore } from '../crypto';
 import { olderSchemeWhere } from './aad-reseal';
 import { KeyJob } from './key-job';
 import { KeyJobStore } from './key-job.store';
@@ -77,6 +77,8 @@ export class KeyStatusService {
     private readonly ds: DataSource,
     @Inject(KEY_PROVIDER) private readonly provider: KeyProvider,
     private readonly jobs: KeyJobStore,
+    private readonly tenantKeys: TenantKeyStore,
+    private readonly systemKeys: SystemKeyStore,
     @Inject(VAULT_CONFIG) private readonly config: Pick<VaultConfig, 'keys'>,
   ) {}
 
@@ -170,22 +172,19 @@ export class KeyStatusService {
 
   /** Tenants that have an active tenant key (what "rotate every tenant" covers). */
   async activeTenants(): Promise<Array<{ tenant: string }>> {
-    return this.ds.query(`SELECT tenant FROM tenant_keys WHERE status = 'active' ORDER BY tenant`);
+    return (await this.tenantKeys.tenantsWithActiveKey()).map((tenant) => ({ tenant }));
   }
 
   private async kekVersions(tenant: string | undefined, operator: boolean, currentKeyId: string) {
-    const rows: Array<{ kek_key_id: string; tks: string; sys: string }> = await this.ds.query(
-      `SELECT kek_key_id, count(*) FILTER (WHERE src = 'tk') AS tks, count(*) FILTER (WHERE src = 'sys') AS sys
-         FROM (SELECT kek_key_id, 'tk' AS src FROM tenant_keys WHERE status <> 'destroyed' AND ($1::text IS NULL OR tenant = $1)
-               UNION ALL SELECT kek_key_id, 'sys' FROM system_keys WHERE status <> 'destroyed' AND $2) k
-        GROUP BY kek_key_id ORDER BY kek_key_id`,
-      [tenant ?? null, operator],
-    );
-    const out = rows.map((r) => ({
-      key_id: r.kek_key_id,
-      current: r.kek_key_id === currentKeyId,
-      tenant_keys: Number(r.tks),
-      ...(operator ? { system_keys: Number(r.sys) } : {}),
+    const tks = await this.tenantKeys.countByKek(tenant);
+    const sys = operator ? await this.systemKeys.countByKek() : [];
+    const ids = [...new Set([...tks, ...sys].map((c) => c.kekKeyId))].sort();
+    const countOf = (list: typeof tks, id: string) => list.find((c) => c.kekKeyId === id)?.keys ?? 0;
+    const out = ids.map((id) => ({
+      key_id: id,
+      current: id === currentKeyId,
+      tenant_keys: countOf(tks, id),
+      ...(operator ? { system_keys: countOf(sys, id) } : {}),
     }));
     if (!out.some((v) => v.current))
       out.push({ key_id: currentKeyId, current: true, tenant_keys: 0, ...(operator ? { system_keys: 0 } : {}) });
@@ -194,28 +193,9 @@ export class KeyStatusService {
 
   /** One tenant, or (operators) the tenants that need attention first, then the rest, up to a limit. */
   private async tenants(tenant: string | undefined) {
-    const [{ n }] = await this.ds.query(`SELECT count(*) AS n FROM tenants WHERE $1::text IS NULL OR id = $1`, [tenant ?? null]);
-    const chosen: Array<{ id: string; min_key_version: number; shredded_at: Date | null; aad_scheme: number }> = await this.ds.query(
-      `SELECT t.id, t.min_key_version, t.shredded_at, t.aad_scheme FROM tenants t
-        WHERE $1::text IS NULL OR t.id = $1
-        ORDER BY (SELECT count(*) FROM tenant_keys k WHERE k.tenant = t.id AND k.status <> 'destroyed') DESC, t.id
-        LIMIT $2`,
-      [tenant ?? null, OPERATOR_TENANT_LIMIT],
-    );
-    const ids = chosen.map((t) => t.id);
-    const keys: Array<{
-      tenant: string;
-      version: number;
-      status: 'active' | 'decrypt_only' | 'destroyed';
-      kek_key_id: string;
-      created_at: Date;
-      destroyed_at: Date | null;
-      encryptions: string;
-    }> = await this.ds.query(
-      `SELECT tenant, version, status, kek_key_id, created_at, destroyed_at, encryptions FROM tenant_keys WHERE tenant = ` +
-        `ANY($1) ORDER BY tenant, version`,
-      [ids],
-    );
+    const { count: n, list: chosen } = await this.tenantKeys.keyStates(tenant, OPERATOR_TENANT_LIMIT);
+    const ids = chosen.map((t) => t.tenant);
+    const keys = await this.tenantKeys.forTenants(ids);
     // The tables come from the keyring's own list (what retireBelow and the rotation job cover), so a new sealed table is counted here too.
     const counts: Array<{ tenant: string; tbl: SealedTable; tk_version: number; n: string }> = await this.ds.query(
       SEALED_TABLES.map(
@@ -226,7 +206,7 @@ export class KeyStatusService {
       [ids],
     );
     // Only tenants still on an older scheme can have such records: the others cost no scan.
-    const older = chosen.filter((t) => Number(t.aad_scheme) < CURRENT_AAD_SCHEME).map((t) => t.id);
+    const older = chosen.filter((t) => t.aadScheme < CURRENT_AAD_SCHEME).map((t) => t.tenant);
     const perTable = SEALED_TABLES.map(
       (t) => `SELECT tenant, count(*) AS n FROM ${t} WHERE tenant = ANY($1) AND ${olderSchemeWhere(t, CURRENT_AAD_SCHEME)} GROUP BY tenant`,
     );
@@ -235,36 +215,36 @@ export class KeyStatusService {
       : [];
     const list = chosen.map((t) => {
       const versions: TenantKeyVersionView[] = keys
-        .filter((k) => k.tenant === t.id)
+        .filter((k) => k.tenant === t.tenant)
         .map((k) => {
           const count = (tbl: SealedTable) =>
-            Number(counts.find((c) => c.tenant === t.id && c.tbl === tbl && Number(c.tk_version) === Number(k.version))?.n ?? 0);
+            Number(counts.find((c) => c.tenant === t.tenant && c.tbl === tbl && Number(c.tk_version) === k.version)?.n ?? 0);
           return {
-            version: Number(k.version),
+            version: k.version,
             status: k.status,
-            kek_key_id: k.status === 'destroyed' ? null : k.kek_key_id,
-            created_at: k.created_at,
-            destroyed_at: k.destroyed_at ?? null,
-            encryptions: Number(k.encryptions),
+            kek_key_id: k.status === 'destroyed' ? null : k.kekKeyId,
+            created_at: k.createdAt,
+            destroyed_at: k.destroyedAt,
+            encryptions: k.encryptions,
             records: Object.fromEntries(SEALED_TABLES.map((tbl) => [tbl, count(tbl)])) as Record<SealedTable, number>,
           };
         });
       const active = versions.find((v) => v.status === 'active');
       const aad = {
-        scheme: Number(t.aad_scheme),
+        scheme: t.aadScheme,
         current: CURRENT_AAD_SCHEME as number,
-        records_on_older_scheme: Number(olderCounts.find((c) => c.tenant === t.id)?.n ?? 0),
+        records_on_older_scheme: Number(olderCounts.find((c) => c.tenant === t.tenant)?.n ?? 0),
       };
       return {
-        tenant: t.id,
+        tenant: t.tenant,
         active_version: active?.version ?? null,
-        min_version: Number(t.min_key_version),
-        shredded_at: t.shredded_at ?? null,
+        min_version: t.minKeyVersion,
+        shredded_at: t.shreddedAt,
         aad,
         versions,
       };
     });
-    return { count: Number(n), list };
+    return { count: n, list };
   }
 }
 

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource } from 'typeorm';
 import { AuditLog } from '../audit';
 import { VAULT_CONFIG, VaultConfig } from '../config';
-import { Keyring, SEALED_TABLES } from '../crypto';
+import { Keyring, SEALED_TABLES, TenantKeyStore } from '../crypto';
 import { asTenantId, DomainError, TenantId } from '../kernel';
 import { countBelow, rewrapDekBatch, uuidLanes, versionsBelow } from './dek-rewrap';
 import { KeyJob, KeyJobFailure } from './key-job';
@@ -27,6 +27,7 @@ export class TenantKeyRotationJob implements KeyJobHandler {
   constructor(
     private readonly ds: DataSource,
     private readonly keyring: Keyring,
+    private readonly tenantKeys: TenantKeyStore,
     private readonly audit: AuditLog,
     @Inject(VAULT_CONFIG) private readonly config: Pick<VaultConfig, 'keys'>,
   ) {}
@@ -132,20 +133,15 @@ export class TenantKeyRotationJob implements KeyJobHandler {
   }
 
   private async warmOldKeys(tenant: TenantId, below: number): Promise<void> {
-    const rows: Array<{ version: number }> = await this.ds.query(
-      `SELECT version FROM tenant_keys WHERE tenant = $1 AND version < $2 AND status <> 'destroyed'`,
-      [tenant, below],
-    );
-    for (const { version } of rows)
+    for (const version of await this.tenantKeys.liveVersionsBelow(tenant, below))
       await this.keyring.tenantKey(tenant, version).then(
         (k) => k.fill(0),
         () => undefined,
       );
   }
 
-  private async activeVersion(tenant: TenantId): Promise<number | undefined> {
-    const rows = await this.ds.query(`SELECT version FROM tenant_keys WHERE tenant = $1 AND status = 'active'`, [tenant]);
-    return rows[0] ? Number(rows[0].version) : undefined;
+  private activeVersion(tenant: TenantId): Promise<number | undefined> {
+    return this.tenantKeys.activeVersion(tenant);
   }
 }
 

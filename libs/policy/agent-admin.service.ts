@@ -2,12 +2,19 @@ import { Injectable } from '@nestjs/common';
 import { AuditLog } from '../audit';
 import { AdminActor, DomainError, Secret } from '../kernel';
 import { Agent, AgentAuthMethod, AgentStore } from './agent.store';
+import { checkIdentityFields } from './agent-identity';
 
 export interface AgentInput {
   name: string;
   /** Omitted: a new agent gets `none`, an existing one keeps its method and credentials (only the name changes). */
   auth_method?: AgentAuthMethod;
   jwks?: { keys: unknown[] };
+  /** Replaces the list when given (`[]` clears it); omitted: kept. Only for `auth_method: "none"`. */
+  federated_credentials?: unknown[];
+  /** Replaces the list when given; omitted: kept. */
+  accepted_audiences?: unknown[];
+  /** Omitted: kept (a new agent is enabled). */
+  disabled?: boolean;
 }
 
 /** How long a rotated-out client secret keeps working unless the admin says otherwise. */
@@ -37,6 +44,8 @@ export class AgentAdminService {
         extra: { errors: [{ field: 'auth_method', message: 'required with jwks ("private_key_jwt")' }] },
       });
     }
+    const identity = checkIdentityFields(input);
+    if (identity.federated_credentials?.length) await this.requireMethodNone(actor, clientId, input.auth_method);
     // Audited before it takes effect (fail closed); key ids only, never key material or secrets.
     const kids = Array.isArray(input.jwks?.keys)
       ? (input.jwks.keys as Array<{ kid?: unknown }>).map((k) => (typeof k?.kid === 'string' ? k.kid : null))
@@ -47,14 +56,38 @@ export class AgentAdminService {
       action: 'agent.put',
       outcome: 'allowed',
       agent: clientId,
-      details: { by: actor.subject, auth_method: audited, ...(kids ? { jwks_kids: kids } : {}) },
+      details: {
+        by: actor.subject,
+        auth_method: audited,
+        ...(kids ? { jwks_kids: kids } : {}),
+        // Issuers and subjects identify workloads; they are not secrets.
+        ...(identity.federated_credentials
+          ? { federated_credentials: identity.federated_credentials.map((c) => ({ issuer: c.issuer, subject: c.subject })) }
+          : {}),
+        ...(identity.accepted_audiences ? { accepted_audiences: identity.accepted_audiences } : {}),
+        ...(input.disabled !== undefined ? { disabled: input.disabled } : {}),
+      },
     });
     return this.agents.put(actor.tenant, {
       client_id: clientId,
       name: input.name,
       auth_method: input.auth_method,
       jwks: input.jwks ?? null,
+      ...identity,
+      ...(input.disabled !== undefined ? { disabled: input.disabled } : {}),
     });
+  }
+
+  /** Federated credentials stand in for a secret: they belong to agents registered with `none`. */
+  private async requireMethodNone(actor: AdminActor, clientId: string, method: AgentAuthMethod | undefined): Promise<void> {
+    const effective = method ?? (await this.agents.find(actor.tenant, clientId))?.auth_method ?? 'none';
+    if (effective !== 'none') {
+      throw new DomainError('validation_failed', 'federated_credentials need auth_method "none"', {
+        extra: {
+          errors: [{ field: 'federated_credentials', message: `the agent authenticates with ${effective}; set auth_method "none"` }],
+        },
+      });
+    }
   }
 
   list(actor: AdminActor): Promise<Agent[]> {

@@ -7,13 +7,37 @@ import { PolicySnapshots } from './policy-snapshots';
 
 export type AgentAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
 
+/**
+ * A federated identity credential (Entra's model): an assertion from `issuer` about `subject`
+ * whose `aud` holds one of `audiences` (none given: the token endpoint) and whose claims equal
+ * every entry of `claims` authenticates the agent, with no secret stored.
+ */
+export interface FederatedCredential {
+  issuer: string;
+  subject: string;
+  audiences: string[];
+  claims: Record<string, string | number | boolean>;
+}
+
 export interface Agent {
   client_id: string;
   name: string;
   auth_method: AgentAuthMethod;
   jwks: { keys: unknown[] } | null;
+  federated_credentials: FederatedCredential[];
+  /** Audiences besides VAULT_AUDIENCE a subject token may carry when this agent exchanges it. */
+  accepted_audiences: string[];
+  /** A disabled agent cannot authenticate and its tokens release nothing. */
+  disabled: boolean;
   created_at: Date;
   updated_at: Date;
+}
+
+/** What `put` may change besides name and method; each omitted one is kept (a new agent: empty, enabled). */
+export interface AgentIdentityFields {
+  federated_credentials?: FederatedCredential[];
+  accepted_audiences?: string[];
+  disabled?: boolean;
 }
 
 /** An `agents` row: the one row type of the table (the secret hashes never leave this store). */
@@ -25,7 +49,7 @@ interface AgentRow extends Agent {
 }
 
 /** The columns `toAgent` reads. */
-const COLUMNS = 'client_id, name, auth_method, jwks, created_at, updated_at';
+const COLUMNS = 'client_id, name, auth_method, jwks, federated_credentials, accepted_audiences, disabled, created_at, updated_at';
 
 /** The one mapper of an `agents` row: the public columns only, whatever the statement selected. */
 function toAgent(r: Agent): Agent {
@@ -34,6 +58,9 @@ function toAgent(r: Agent): Agent {
     name: r.name,
     auth_method: r.auth_method,
     jwks: r.jwks ?? null,
+    federated_credentials: r.federated_credentials ?? [],
+    accepted_audiences: r.accepted_audiences ?? [],
+    disabled: r.disabled ?? false,
     created_at: r.created_at,
     updated_at: r.updated_at,
   };
@@ -61,6 +88,15 @@ export class AgentStore {
     return rows[0] && toAgent(rows[0]);
   }
 
+  /** The agents with a federated credential for this issuer and subject (disabled ones included: the caller refuses them). */
+  async findByFederatedSubject(tenant: TenantId, issuer: string, subject: string): Promise<Agent[]> {
+    const rows: Agent[] = await this.ds.query(
+      `SELECT ${COLUMNS} FROM agents WHERE tenant = $1 AND federated_credentials @> $2::jsonb ORDER BY client_id LIMIT 10`,
+      [tenant, JSON.stringify([{ issuer, subject }])],
+    );
+    return rows.map(toAgent);
+  }
+
   /** Whether the agent is registered (the release path asks on every call: from the tenant's snapshot). */
   async exists(tenant: TenantId, clientId: string): Promise<boolean> {
     return (await this.snapshots.get(tenant)).agents.has(clientId);
@@ -73,15 +109,24 @@ export class AgentStore {
    */
   async put(
     tenant: TenantId,
-    a: { client_id: string; name: string; auth_method?: AgentAuthMethod; jwks?: { keys: unknown[] } | null },
+    a: { client_id: string; name: string; auth_method?: AgentAuthMethod; jwks?: { keys: unknown[] } | null } & AgentIdentityFields,
   ): Promise<{ created: boolean; authMethod: AgentAuthMethod; clientSecret?: Secret }> {
     await ensureTenant(this.ds, tenant);
+    // $4-$6: the identity fields, NULL when omitted (kept on update, defaults on insert).
+    const identity = [
+      a.federated_credentials === undefined ? null : JSON.stringify(a.federated_credentials),
+      a.accepted_audiences === undefined ? null : JSON.stringify(a.accepted_audiences),
+      a.disabled ?? null,
+    ];
     if (a.auth_method === undefined) {
       const kept: Array<Pick<AgentRow, 'auth_method'> & { created: boolean }> = await this.ds.query(
-        `INSERT INTO agents (tenant, client_id, name, auth_method, secret_hash, jwks) VALUES ($1, $2, $3, 'none', NULL, NULL)
-         ON CONFLICT (tenant, client_id) DO UPDATE SET name = EXCLUDED.name, updated_at = now()
+        `INSERT INTO agents (tenant, client_id, name, auth_method, secret_hash, jwks, federated_credentials, accepted_audiences, disabled)
+         VALUES ($1, $2, $3, 'none', NULL, NULL, COALESCE($4::jsonb, '[]'), COALESCE($5::jsonb, '[]'), COALESCE($6::boolean, false))
+         ON CONFLICT (tenant, client_id) DO UPDATE SET name = EXCLUDED.name, updated_at = now(),
+           federated_credentials = COALESCE($4::jsonb, agents.federated_credentials),
+           accepted_audiences = COALESCE($5::jsonb, agents.accepted_audiences), disabled = COALESCE($6::boolean, agents.disabled)
          RETURNING (xmax = 0) AS created, auth_method`,
-        [tenant, a.client_id, a.name],
+        [tenant, a.client_id, a.name, ...identity],
       );
       this.snapshots.changed(tenant);
       return { created: Boolean(kept[0]?.created), authMethod: kept[0].auth_method };
@@ -91,13 +136,17 @@ export class AgentStore {
         ? Secret.of(randomBytes(32).toString('base64url'))
         : undefined;
     const hash = secret ? hashSecret(secret) : null;
+    // Federated credentials are credentials of method `none`: another method replaces them with none.
     const rows: Array<{ created: boolean }> = await this.ds.query(
-      `INSERT INTO agents (tenant, client_id, name, auth_method, secret_hash, jwks) VALUES ($1, $2, $3, $4, $5, $6)
+      `INSERT INTO agents (tenant, client_id, name, auth_method, secret_hash, jwks, federated_credentials, accepted_audiences, disabled)
+       VALUES ($1, $2, $3, $4, $5, $6, COALESCE($7::jsonb, '[]'), COALESCE($8::jsonb, '[]'), COALESCE($9::boolean, false))
        ON CONFLICT (tenant, client_id) DO UPDATE SET name = EXCLUDED.name, auth_method = EXCLUDED.auth_method,
          secret_hash = EXCLUDED.secret_hash, jwks = EXCLUDED.jwks, updated_at = now(),
-         previous_secret_hash = NULL, previous_secret_expires_at = NULL
+         previous_secret_hash = NULL, previous_secret_expires_at = NULL,
+         federated_credentials = CASE WHEN $4 = 'none' THEN COALESCE($7::jsonb, agents.federated_credentials) ELSE '[]' END,
+         accepted_audiences = COALESCE($8::jsonb, agents.accepted_audiences), disabled = COALESCE($9::boolean, agents.disabled)
        RETURNING (xmax = 0) AS created`,
-      [tenant, a.client_id, a.name, a.auth_method, hash, a.jwks ? JSON.stringify(a.jwks) : null],
+      [tenant, a.client_id, a.name, a.auth_method, hash, a.jwks ? JSON.stringify(a.jwks) : null, ...identity],
     );
     this.snapshots.changed(tenant);
     return { created: Boolean(rows[0]?.created), authMethod: a.auth_method, clientSecret: secret };

@@ -13,7 +13,8 @@ export type { DecisionQuery } from './policy-decision-point';
 export type { AgentReach } from './agent-reach';
 export { PolicyStore } from './policy.store';
 export { AgentStore } from './agent.store';
-export type { Agent, AgentAuthMethod } from './agent.store';
+export type { Agent, AgentAuthMethod, FederatedCredential } from './agent.store';
+export { credentialMatches } from './agent-identity';
 export { PolicyModule } from './policy.module';
 // Tests build the stores by hand over a real feed (PolicySnapshots needs one).
 export { PolicyChangeFeed } from './policy-change.feed';

@@ -8,7 +8,8 @@ import { PolicySnapshots, userDenyKey } from './policy-snapshots';
 export interface DecisionQuery {
   agent: string;
   integration: string;
-  subject: string;
+  /** The user; absent when the agent acts for itself (policy by agent alone: policies that name users do not apply). */
+  subject?: string;
   /** The subject token's claims: roles and groups are read from them here, nowhere else. */
   claims: Record<string, unknown>;
 }
@@ -32,7 +33,7 @@ export class PolicyDecisionPoint {
       roles: rolesFromClaims(q.claims),
     });
     // A user's own switch is a deny that wins over every tenant allow.
-    if (decision.allowed && userDenies.has(userDenyKey(q.subject, q.integration, q.agent))) {
+    if (decision.allowed && q.subject !== undefined && userDenies.has(userDenyKey(q.subject, q.integration, q.agent))) {
       return { allowed: false, reason: 'policy_denied', policy: null, inputs: { ...decision.inputs, user_switch: 'off' } };
     }
     return decision;

@@ -16,6 +16,7 @@ interface SnapshotRow {
 
 /** What the release path needs to know about a tenant's agents and policies. */
 export interface PolicySnapshot {
+  /** Registered agents that are not disabled. */
   agents: ReadonlySet<string>;
   policies: readonly Policy[];
   /** Registered integrations and their level (what policies name, and what a release looks up). */
@@ -34,7 +35,7 @@ const MAX_AGE_MS = 10_000;
 const MAX_TENANTS = 10_000;
 
 const LOAD = `SELECT
-  ARRAY(SELECT client_id FROM agents WHERE tenant = $1) AS agents,
+  ARRAY(SELECT client_id FROM agents WHERE tenant = $1 AND NOT disabled) AS agents,
   COALESCE((SELECT json_agg(p) FROM (SELECT ${POLICY_COLUMNS} FROM policies WHERE tenant = $1 ORDER BY name) p), '[]') AS policies,
   COALESCE((SELECT json_object_agg(name, level) FROM integrations WHERE tenant = $1), '{}') AS integrations,
   COALESCE((SELECT json_agg(json_build_array(subject, integration, agent)) FROM user_agent_denies WHERE tenant = $1), '[]') AS user_denies`;

@@ -26,6 +26,16 @@ describe('evaluatePolicies (CONTRACT.md: deny by default, any matching deny wins
     expect(d.inputs.matched.map((m) => m.policy)).toEqual(['p', 'no']);
   });
 
+  it('an agent acting for itself (no subject): only policies that name no users apply', () => {
+    const own = { agent: 'a1', integration: 'gh', roles: [] };
+    const policies = [allow('for-eng', { users: { roles_any: ['eng'] } }), allow('for-alice', { users: { subjects: ['alice'] } })];
+    expect(evaluatePolicies(policies, own)).toMatchObject({ allowed: false, policy: null, inputs: { matched: [] } });
+    expect(evaluatePolicies([...policies, allow('agent')], own)).toMatchObject({ allowed: true, policies: ['agent'] });
+    // A deny that names users does not apply either; one that names none does.
+    expect(evaluatePolicies([allow('agent'), deny('no-alice', { users: { subjects: ['alice'] } })], own).allowed).toBe(true);
+    expect(evaluatePolicies([allow('agent'), deny('no-a1')], own)).toMatchObject({ allowed: false, policy: 'no-a1' });
+  });
+
   it("'*' matches any agent and integration", () => {
     expect(evaluatePolicies([allow('any', { agents: ['*'], integrations: ['*'] })], req)).toMatchObject({
       allowed: true,

@@ -28,7 +28,8 @@ export interface ApprovalRequirement {
 export interface PolicyRequest {
   agent: string;
   integration: string;
-  subject: string;
+  /** Absent: the agent acts for itself, no user (a jwt-bearer agent token); only policies naming no users apply. */
+  subject?: string;
   /** Roles and groups of the user, from the subject token's claims. */
   roles: string[];
 }
@@ -68,10 +69,11 @@ function match(p: Policy, r: PolicyRequest): PolicyMatch | undefined {
   if (!p.agents.includes('*') && !p.agents.includes(r.agent)) return undefined;
   if (!p.integrations.includes('*') && !p.integrations.includes(r.integration)) return undefined;
   const roles = p.users.roles_any ?? [];
+  if (r.subject === undefined && (roles.length || p.users.subjects?.length)) return undefined;
   const matchedRoles = roles.filter((x) => r.roles.includes(x));
   if (roles.length && !matchedRoles.length) return undefined;
   const subjects = p.users.subjects ?? [];
-  if (subjects.length && !subjects.includes(r.subject)) return undefined;
+  if (subjects.length && !subjects.includes(r.subject!)) return undefined;
   return { policy: p.name, effect: p.effect, roles: matchedRoles, subject: subjects.length > 0 };
 }
 

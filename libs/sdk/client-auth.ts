@@ -1,6 +1,7 @@
 import { constants, createPrivateKey, JsonWebKey, KeyObject, randomUUID, sign as signWith } from 'node:crypto';
 
-export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
+/** `federated`: a token about the agent from another issuer (Entra agent identity, Kubernetes), matched by its federated credential. */
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'federated';
 
 export const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
@@ -16,7 +17,7 @@ export interface ClientCredentials {
   privateKey?: KeyObject;
   keyId?: string;
   algorithm?: AssertionAlgorithm;
-  /** private_key_jwt: a fresh assertion per call, made elsewhere (a KMS, a workload identity). */
+  /** private_key_jwt / federated: a fresh assertion per call, made elsewhere (a KMS, a workload identity). */
   assertion?: () => string | Promise<string>;
   /** `aud` of the assertions we sign: the vault's token endpoint under its public URL. */
   audience: string;
@@ -38,6 +39,7 @@ export async function authenticate(c: ClientCredentials, form: URLSearchParams, 
       form.set('client_id', c.clientId);
       form.set('client_secret', c.secret ?? '');
       return;
+    case 'federated':
     case 'private_key_jwt':
       form.set('client_id', c.clientId);
       form.set('client_assertion_type', JWT_BEARER_ASSERTION);

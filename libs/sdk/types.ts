@@ -29,8 +29,14 @@ export interface VaultToken {
   scopes: string[];
 }
 
-/** Who a release is for: the user's own token (exchanged here), or a vault token the caller already has. */
-export type ReleaseAuth = { userToken: string; vaultToken?: never } | { vaultToken: string; userToken?: never };
+/**
+ * Who a release is for: the user's own token (exchanged here), a vault token the caller already
+ * has, or the agent itself (`asAgent`: a tenant-level connection, with `federatedAssertion`).
+ */
+export type ReleaseAuth =
+  | { userToken: string; vaultToken?: never; asAgent?: never }
+  | { vaultToken: string; userToken?: never; asAgent?: never }
+  | { asAgent: true; userToken?: never; vaultToken?: never };
 
 export interface ReleaseOptions {
   /** Provider scopes to downscope to (must be a subset of what was granted). */

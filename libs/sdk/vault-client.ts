@@ -9,6 +9,7 @@ import type { ApprovalOptions, ApprovedToken, ExchangeOptions, Release, ReleaseA
 import { callVault } from './vault-http';
 
 const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 const INSPECT = Symbol.for('nodejs.util.inspect.custom');
 
@@ -26,6 +27,12 @@ export interface VaultClientOptions {
   algorithm?: AssertionAlgorithm;
   /** private_key_jwt: returns a fresh client assertion per call, instead of signing one here. */
   clientAssertion?: () => string | Promise<string>;
+  /**
+   * `federated`: returns the agent's current token from its own identity provider (an Entra agent
+   * identity token, a Kubernetes service account token), which the vault matches against the
+   * agent's federated credentials. No secret is held. Also the assertion of `agentToken()`.
+   */
+  federatedAssertion?: () => string | Promise<string>;
   /** The vault's `VAULT_PUBLIC_URL`, when `url` is another address for it; assertions are for `<publicUrl>/oauth2/token`. */
   publicUrl?: string;
   /** A cached token is used until this many seconds before it expires (at most half its lifetime). Default 30. */
@@ -66,15 +73,21 @@ export class VaultClient {
   readonly #exchanges: TtlCache<VaultToken>;
   readonly #releases: TtlCache<Release>;
   readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  readonly #federated?: () => string | Promise<string>;
+  readonly #agentTokens: TtlCache<VaultToken>;
 
   constructor(o: VaultClientOptions) {
     if (!o?.url || !o.clientId) throw new TypeError('VaultClient needs url and clientId');
     this.url = o.url.replace(/\/+$/, '');
     this.clientId = o.clientId;
-    this.authMethod = o.authMethod ?? (o.clientSecret !== undefined ? 'client_secret_basic' : 'private_key_jwt');
-    const isSecret = this.authMethod !== 'private_key_jwt';
+    this.authMethod =
+      o.authMethod ?? (o.clientSecret !== undefined ? 'client_secret_basic' : o.federatedAssertion ? 'federated' : 'private_key_jwt');
+    const isSecret = this.authMethod === 'client_secret_basic' || this.authMethod === 'client_secret_post';
     if (isSecret && !o.clientSecret) throw new TypeError(`${this.authMethod} needs clientSecret`);
-    if (!isSecret && !o.privateKey && !o.clientAssertion) throw new TypeError('private_key_jwt needs privateKey or clientAssertion');
+    if (this.authMethod === 'private_key_jwt' && !o.privateKey && !o.clientAssertion)
+      throw new TypeError('private_key_jwt needs privateKey or clientAssertion');
+    if (this.authMethod === 'federated' && !o.federatedAssertion) throw new TypeError('federated needs federatedAssertion');
+    this.#federated = o.federatedAssertion;
     this.#credentials = {
       clientId: o.clientId,
       method: this.authMethod,
@@ -82,7 +95,7 @@ export class VaultClient {
       privateKey: !isSecret && o.privateKey ? privateKeyOf(o.privateKey) : undefined,
       keyId: o.keyId,
       algorithm: o.algorithm,
-      assertion: o.clientAssertion,
+      assertion: this.authMethod === 'federated' ? o.federatedAssertion : o.clientAssertion,
       audience: `${(o.publicUrl ?? this.url).replace(/\/+$/, '')}/oauth2/token`,
     };
     this.#fetch = o.fetch ?? globalThis.fetch;
@@ -92,7 +105,26 @@ export class VaultClient {
     this.#timeoutMs = o.timeoutMs ?? 10_000;
     this.#exchanges = new TtlCache(this.#now, o.maxCacheEntries);
     this.#releases = new TtlCache(this.#now, o.maxCacheEntries);
+    this.#agentTokens = new TtlCache(this.#now, o.maxCacheEntries);
     this.#sleep = o.sleep ?? sleep;
+  }
+
+  /**
+   * A vault token for the agent itself, no user (the jwt-bearer grant with `federatedAssertion`'s
+   * token): it releases tenant-level connections only. Cached until shortly before it expires.
+   */
+  async agentToken(opts: ExchangeOptions = {}): Promise<VaultToken> {
+    const federated = this.#federated;
+    if (!federated) throw new TypeError('agentToken needs federatedAssertion');
+    const key = [scopesOf(opts).join(' '), opts.expiresIn ?? ''].join('\u0000');
+    const load = async () => {
+      const form = new URLSearchParams({ grant_type: JWT_BEARER_GRANT, assertion: await federated(), client_id: this.clientId });
+      const scopes = scopesOf(opts);
+      if (scopes.length) form.set('scope', scopes.join(' '));
+      if (opts.expiresIn !== undefined) form.set('expires_in', String(opts.expiresIn));
+      return this.#tokenCall(form, false);
+    };
+    return (await this.#agentTokens.get(key, load, (t) => this.#goodUntil(t.expiresAt.getTime()))).value;
   }
 
   /**
@@ -122,7 +154,11 @@ export class VaultClient {
     if (typeof integration !== 'string' || !integration) throw new TypeError('integration is required');
     const scopes = [...new Set(opts.scopes ?? [])].sort();
     if (auth?.vaultToken) return this.#releaseWith(auth.vaultToken, `t:${digest(auth.vaultToken)}`, integration, scopes);
-    if (!auth?.userToken) throw new TypeError('release needs { userToken } or { vaultToken }');
+    if (auth?.asAgent === true) {
+      const own = await this.agentToken({ integrations: [integration] });
+      return this.#releaseWith(own.accessToken, `a:${this.clientId}`, integration, scopes);
+    }
+    if (!auth?.userToken) throw new TypeError('release needs { userToken }, { vaultToken } or { asAgent: true }');
     const wanted = { scopes: [`connections:${integration}`] };
     const first = await this.#exchange(auth.userToken, wanted);
     try {
@@ -152,6 +188,7 @@ export class VaultClient {
   clear(): void {
     this.#releases.clear();
     this.#exchanges.clear();
+    this.#agentTokens.clear();
   }
 
   toJSON(): Record<string, string> {
@@ -177,8 +214,13 @@ export class VaultClient {
     if (scopes.length) form.set('scope', scopes.join(' '));
     if (opts.resource) form.set('resource', opts.resource);
     if (opts.expiresIn !== undefined) form.set('expires_in', String(opts.expiresIn));
+    return this.#tokenCall(form, true);
+  }
+
+  /** POST /oauth2/token; `authenticated`: with this agent's client authentication. */
+  async #tokenCall(form: URLSearchParams, authenticated: boolean): Promise<VaultToken> {
     const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
-    await authenticate(this.#credentials, form, headers);
+    if (authenticated) await authenticate(this.#credentials, form, headers);
     const answer = await callVault(
       this.#fetch,
       `${this.url}/oauth2/token`,

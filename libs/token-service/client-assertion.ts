@@ -82,7 +82,7 @@ function reasonOf(err: unknown): string {
   if (err instanceof jwt.TokenExpiredError) return 'client assertion has expired';
   if (err instanceof jwt.NotBeforeError) return 'client assertion is not yet valid';
   const m = err instanceof Error ? err.message : '';
-  if (m.startsWith('jwt audience invalid')) return 'client assertion audience must be the token endpoint';
+  if (m.startsWith('jwt audience invalid')) return 'client assertion audience is not accepted';
   if (m.startsWith('jwt issuer invalid')) return 'client assertion issuer is not accepted';
   if (m === 'invalid signature') return 'client assertion signature is invalid';
   return 'client assertion could not be verified';

@@ -1,9 +1,9 @@
 import { createPublicKey, JsonWebKey } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import { isWellFormedIdentifier, lifetimeProblem, TrustedIssuerRegistry } from '../auth';
+import { IssuerEntry, isWellFormedIdentifier, lifetimeProblem, TrustedIssuerRegistry } from '../auth';
 import { ALLOWED_ALGORITHMS, VAULT_CONFIG, VaultConfig } from '../config';
 import { asTenantId, TenantId } from '../kernel';
-import { Agent, AgentStore } from '../policy';
+import { Agent, AgentStore, credentialMatches } from '../policy';
 import { ClientAssertionReplayStore } from './assertion-replay.store';
 import { AssertionKey, peekJwt, verifyAssertion } from './client-assertion';
 import { PresentedClient } from './exchange-request';
@@ -17,6 +17,8 @@ export interface AuthenticatedClient {
   method: ClientAuthMethod;
   /** For `federation`: the issuer that vouched for the agent. */
   issuer?: string;
+  /** The agent's `accepted_audiences`: subject-token audiences it may exchange besides VAULT_AUDIENCE. */
+  acceptedAudiences: string[];
 }
 
 /** private_key_jwt assertions may not be valid for longer than this (bounds the replay table). */
@@ -33,7 +35,12 @@ const JTI = /^[\x21-\x7E]{1,256}$/;
  *   is the client_id of an agent registered with `auth_method: "none"`, whose tenant is the
  *   agent's, and whose `aud` is the token endpoint — so a user's token for the vault can never
  *   pass as one. No `jti` bookkeeping: workload identity tokens are reused until they expire.
- * The agent must be registered with the method it uses. Every failure is `invalid_client`.
+ * - federated identity credentials (issue 18): an agent registered with `none` and a list of
+ *   credentials {issuer, subject, audiences, claims} is authenticated by an assertion from that
+ *   trusted issuer matching one of them (an Entra agent identity's GUID `sub`, a Kubernetes
+ *   service account); an assertion matching two agents is refused. An agent with credentials is
+ *   no longer reachable by the `sub == client_id` rule above.
+ * The agent must be registered with the method it uses, and not disabled. Every failure is `invalid_client`.
  */
 @Injectable()
 export class ClientAuthenticator {
@@ -58,6 +65,10 @@ export class ClientAuthenticator {
     // `sub` names the agent and is looked up before the signature is checked: it must be an identifier.
     if (!isWellFormedIdentifier(sub) || !isWellFormedIdentifier(iss))
       throw failed('client assertion iss and sub must be well-formed identifiers');
+    if (iss !== sub) {
+      const byCredential = await this.byFederatedCredential(tenant, iss, sub, presented);
+      if (byCredential) return byCredential;
+    }
     if (presented.clientId !== undefined && presented.clientId !== sub) throw failed('client_id does not match the assertion');
     if (iss === sub) return this.byPrivateKeyJwt(tenant, sub, presented.assertion);
     return this.byFederation(tenant, iss, sub, presented.assertion);
@@ -68,13 +79,15 @@ export class ClientAuthenticator {
     const ok = await this.agents.verifySecret(tenant, p.clientId, p.secret);
     const agent = ok ? await this.agents.find(tenant, p.clientId) : undefined;
     if (!ok || !agent) throw failed('client authentication failed');
+    if (agent.disabled) throw failed('this client is disabled');
     if (agent.auth_method !== p.method) throw failed(`this client is registered for ${agent.auth_method}`);
-    return { clientId: p.clientId, method: p.method };
+    return { clientId: p.clientId, method: p.method, acceptedAudiences: agent.accepted_audiences };
   }
 
   private async byPrivateKeyJwt(tenant: TenantId, clientId: string, assertion: string): Promise<AuthenticatedClient> {
     const agent = await this.agents.find(tenant, clientId);
     if (!agent || agent.auth_method !== 'private_key_jwt') throw failed('client authentication failed');
+    if (agent.disabled) throw failed('this client is disabled');
     const payload = await verifyAssertion(assertion, {
       issuer: clientId,
       audiences: [this.tokenEndpoint, this.config.publicUrl],
@@ -89,17 +102,58 @@ export class ClientAuthenticator {
     if (typeof payload.jti !== 'string' || !JTI.test(payload.jti)) throw failed('client assertion needs a jti');
     const fresh = await this.replay.use(tenant, clientId, payload.jti, new Date((exp + this.config.clockSkewSeconds) * 1000));
     if (!fresh) throw failed('client assertion was already used');
-    return { clientId, method: 'private_key_jwt' };
+    return { clientId, method: 'private_key_jwt', acceptedAudiences: agent.accepted_audiences };
   }
 
   private async byFederation(tenant: TenantId, iss: string, clientId: string, assertion: string): Promise<AuthenticatedClient> {
     const issuer = iss === this.config.publicUrl ? undefined : this.registry.get(iss);
     if (!issuer) throw failed('client assertion issuer is not trusted');
     const agent = await this.agents.find(tenant, clientId);
-    if (!agent || agent.auth_method !== 'none') throw failed('client authentication failed');
+    // An agent with federated credentials is authenticated by them only.
+    if (!agent || agent.auth_method !== 'none' || agent.federated_credentials.length) throw failed('client authentication failed');
+    if (agent.disabled) throw failed('this client is disabled');
+    await this.verifyFederated(tenant, issuer, assertion, [this.tokenEndpoint]);
+    return { clientId, method: 'federation', issuer: iss, acceptedAudiences: agent.accepted_audiences };
+  }
+
+  /**
+   * Undefined when no agent of the tenant has a credential for this issuer and subject (the
+   * `sub == client_id` rule applies then). Otherwise the one agent whose credential the verified
+   * assertion matches, or `invalid_client`.
+   */
+  private async byFederatedCredential(
+    tenant: TenantId,
+    iss: string,
+    sub: string,
+    presented: Extract<PresentedClient, { kind: 'assertion' }>,
+  ): Promise<AuthenticatedClient | undefined> {
+    const candidates = await this.agents.findByFederatedSubject(tenant, iss, sub);
+    if (!candidates.length) return undefined;
+    const issuer = iss === this.config.publicUrl ? undefined : this.registry.get(iss);
+    if (!issuer) throw failed('client assertion issuer is not trusted');
+    const mine = candidates.flatMap((a) => a.federated_credentials.filter((c) => c.issuer === iss && c.subject === sub));
+    const audiences = [...new Set(mine.flatMap((c) => (c.audiences.length ? c.audiences : [this.tokenEndpoint])))];
+    const payload = await this.verifyFederated(tenant, issuer, presented.assertion, audiences);
+    const matching = candidates.filter((a) => a.federated_credentials.some((c) => credentialMatches(c, payload, [this.tokenEndpoint])));
+    if (!matching.length) throw failed('client assertion matches no federated credential (audience or claims differ)');
+    if (matching.length > 1) throw failed('client assertion matches the federated credentials of more than one agent');
+    const agent = matching[0];
+    if (agent.auth_method !== 'none') throw failed('client authentication failed');
+    if (agent.disabled) throw failed('this client is disabled');
+    if (presented.clientId !== undefined && presented.clientId !== agent.client_id) throw failed('client_id does not match the assertion');
+    return { clientId: agent.client_id, method: 'federation', issuer: iss, acceptedAudiences: agent.accepted_audiences };
+  }
+
+  /** Signature, `aud` ∋ one of `audiences`, lifetime, no `act`, and the tenant claim naming `tenant`. */
+  private async verifyFederated(
+    tenant: TenantId,
+    issuer: IssuerEntry,
+    assertion: string,
+    audiences: string[],
+  ): Promise<Record<string, unknown>> {
     const payload = await verifyAssertion(assertion, {
-      issuer: iss,
-      audiences: [this.tokenEndpoint],
+      issuer: issuer.issuer,
+      audiences,
       algorithms: issuer.algorithms,
       key: (kid) => issuer.keys(kid),
       skewSeconds: this.config.clockSkewSeconds,
@@ -109,7 +163,7 @@ export class ClientAuthenticator {
     if (lifetime) throw failed(lifetime.replace(/^token/, 'client assertion'));
     const claimed = payload[issuer.tenantClaim] ?? issuer.defaultTenant;
     if (typeof claimed !== 'string' || !sameTenant(claimed, tenant)) throw failed('client assertion is for another tenant');
-    return { clientId, method: 'federation', issuer: iss };
+    return payload;
   }
 }
 

@@ -2,6 +2,8 @@ import { Secret } from '../kernel';
 import { OAuthError } from './oauth-error';
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+/** RFC 7523 §2.1 (grants/jwt-bearer-request.ts). */
+export const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 export const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 export const TOKEN_TYPES = {
   accessToken: 'urn:ietf:params:oauth:token-type:access_token',
@@ -62,12 +64,11 @@ export function formOf(contentType: string | undefined, body: unknown): Form {
  * `targets`: the `resource`/`audience` values that name the vault.
  */
 export function parseExchangeRequest(form: Form, vaultTargets: readonly string[]): ExchangeRequest {
-  for (const [name, value] of Object.entries(form)) {
-    if (Array.isArray(value) && !MULTI_VALUED.has(name)) throw new OAuthError('invalid_request', `parameter ${name} must not be repeated`);
-  }
+  noRepeats(form);
   const grantType = single(form, 'grant_type');
   if (grantType === undefined) throw new OAuthError('invalid_request', 'grant_type is required');
-  if (grantType !== TOKEN_EXCHANGE_GRANT) throw new OAuthError('unsupported_grant_type', `only ${TOKEN_EXCHANGE_GRANT} is supported`);
+  if (grantType !== TOKEN_EXCHANGE_GRANT)
+    throw new OAuthError('unsupported_grant_type', `supported grant types: ${TOKEN_EXCHANGE_GRANT}, ${JWT_BEARER_GRANT}`);
 
   const subjectToken = single(form, 'subject_token');
   const subjectTokenType = single(form, 'subject_token_type');
@@ -87,10 +88,7 @@ export function parseExchangeRequest(form: Form, vaultTargets: readonly string[]
     throw new OAuthError('invalid_request', 'requested_token_type must be the access_token or jwt token type');
   }
 
-  const targets = [...multi(form, 'resource'), ...multi(form, 'audience')];
-  if (targets.length > MAX_TARGETS) throw new OAuthError('invalid_target', 'too many resource/audience values');
-  const foreign = targets.filter((t) => !vaultTargets.includes(t));
-  if (foreign.length) throw new OAuthError('invalid_target', 'resource/audience must name this vault; it issues tokens for itself only');
+  const targets = targetsOf(form, vaultTargets);
 
   return {
     subjectToken,
@@ -100,6 +98,22 @@ export function parseExchangeRequest(form: Form, vaultTargets: readonly string[]
     requestedScopes: scopesOf(single(form, 'scope')),
     ...ttlOf(single(form, 'expires_in')),
   };
+}
+
+/** Only `resource` and `audience` may be repeated (RFC 8693). */
+export function noRepeats(form: Form): void {
+  for (const [name, value] of Object.entries(form)) {
+    if (Array.isArray(value) && !MULTI_VALUED.has(name)) throw new OAuthError('invalid_request', `parameter ${name} must not be repeated`);
+  }
+}
+
+/** The `resource`/`audience` values (RFC 8707), every one naming the vault. */
+export function targetsOf(form: Form, vaultTargets: readonly string[]): string[] {
+  const targets = [...multi(form, 'resource'), ...multi(form, 'audience')];
+  if (targets.length > MAX_TARGETS) throw new OAuthError('invalid_target', 'too many resource/audience values');
+  const foreign = targets.filter((t) => !vaultTargets.includes(t));
+  if (foreign.length) throw new OAuthError('invalid_target', 'resource/audience must name this vault; it issues tokens for itself only');
+  return targets;
 }
 
 /**
@@ -152,7 +166,7 @@ function decodeBasic(encoded: string): { clientId: string; secret: Secret } {
 }
 
 /** A parameter given once (or absent). Empty values count as absent (RFC 6749 §3.1). */
-function single(form: Form, name: string): string | undefined {
+export function single(form: Form, name: string): string | undefined {
   const value = form[name];
   if (value === undefined || value === '') return undefined;
   if (typeof value !== 'string') throw new OAuthError('invalid_request', `parameter ${name} must not be repeated`);
@@ -169,7 +183,7 @@ function multi(form: Form, name: string): string[] {
   });
 }
 
-function scopesOf(scope: string | undefined): string[] {
+export function scopesOf(scope: string | undefined): string[] {
   if (scope === undefined) throw new OAuthError('invalid_scope', 'scope is required: space-separated connections:<integration> entries');
   const list = [...new Set(scope.split(' ').filter(Boolean))];
   if (list.length === 0) throw new OAuthError('invalid_scope', 'scope is required: space-separated connections:<integration> entries');
@@ -185,7 +199,7 @@ export function integrationOf(scope: string): string | undefined {
   return INTEGRATION_NAME.test(name) ? name : undefined;
 }
 
-function ttlOf(value: string | undefined): { requestedTtlSeconds?: number } {
+export function ttlOf(value: string | undefined): { requestedTtlSeconds?: number } {
   if (value === undefined) return {};
   if (!/^[1-9][0-9]{0,6}$/.test(value)) throw new OAuthError('invalid_request', 'expires_in must be a positive number of seconds');
   return { requestedTtlSeconds: Number(value) };

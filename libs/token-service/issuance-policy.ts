@@ -1,8 +1,9 @@
 import { PolicyDecision, PolicyMatch } from '../policy';
 import { integrationOf } from './exchange-request';
+import { OAuthError } from './oauth-error';
 
 /** Why a requested scope did not make it into the token. */
-export type RefusalReason = 'unknown_scope' | 'policy_denied' | 'not_delegated' | 'scope_exceeds_policy';
+export type RefusalReason = 'unknown_scope' | 'policy_denied' | 'not_delegated' | 'scope_exceeds_policy' | 'user_level_integration';
 
 export interface ScopeGrants {
   granted: string[];
@@ -60,4 +61,14 @@ export async function decideScopes(
     if (decision.maxTtlSeconds !== null) out.maxTtlSeconds = Math.min(out.maxTtlSeconds ?? Infinity, decision.maxTtlSeconds);
   }
   return out;
+}
+
+/** Nothing requested was granted (RFC 6749 `invalid_scope`); carries the per-scope refusals for the audit. */
+export class GrantRefused extends OAuthError {
+  constructor(
+    readonly grants: ScopeGrants,
+    description = 'no requested scope is allowed for this agent and user',
+  ) {
+    super('invalid_scope', description);
+  }
 }

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { TrustedIssuerRegistry } from '../auth';
 import { ALLOWED_ALGORITHMS, VAULT_CONFIG, VaultConfig } from '../config';
-import { JWT_BEARER_ASSERTION, TOKEN_EXCHANGE_GRANT } from './exchange-request';
+import { JWT_BEARER_ASSERTION, JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT } from './exchange-request';
 import { CIBA_GRANT } from './grants/ciba-request';
 import { SIGNING_ALG } from './signing-keys';
 
@@ -9,6 +9,8 @@ import { SIGNING_ALG } from './signing-keys';
 export const TOKEN_ENDPOINT_PATH = '/oauth2/token';
 export const JWKS_PATH = '/.well-known/jwks.json';
 export const BC_AUTHORIZE_PATH = '/oauth2/bc-authorize';
+/** RFC 9728: where the release API's protected-resource metadata is (named by its 401 challenges). */
+export const PROTECTED_RESOURCE_METADATA_PATH = '/.well-known/oauth-protected-resource';
 
 /** The discovery documents of the vault as an authorization server and as a protected resource. */
 @Injectable()
@@ -25,7 +27,8 @@ export class TokenServiceMetadata {
       issuer: base,
       token_endpoint: base + TOKEN_ENDPOINT_PATH,
       jwks_uri: base + JWKS_PATH,
-      grant_types_supported: [TOKEN_EXCHANGE_GRANT, CIBA_GRANT],
+      // jwt-bearer: the agent's own federated token, or a user's token with requested_token_use=on_behalf_of.
+      grant_types_supported: [TOKEN_EXCHANGE_GRANT, JWT_BEARER_GRANT, CIBA_GRANT],
       // CIBA Core 1.0 §4, poll mode only: the user approves on the vault's /account pages.
       backchannel_authentication_endpoint: base + BC_AUTHORIZE_PATH,
       backchannel_token_delivery_modes_supported: ['poll'],

@@ -12,8 +12,19 @@ import { AuthenticatedClient, ClientAuthenticator } from './client-authenticator
 import { CibaGrant, CibaTokenResponse } from './grants/ciba.grant';
 import { CIBA_GRANT } from './grants/ciba-request';
 import { peekJwt } from './client-assertion';
-import { ExchangeRequest, formOf, parseExchangeRequest, PresentedClient, presentedClient, TOKEN_TYPES } from './exchange-request';
-import { decideScopes, ScopeGrants } from './issuance-policy';
+import {
+  ExchangeRequest,
+  formOf,
+  JWT_BEARER_GRANT,
+  parseExchangeRequest,
+  PresentedClient,
+  presentedClient,
+  TOKEN_EXCHANGE_GRANT,
+  TOKEN_TYPES,
+} from './exchange-request';
+import { AgentTokenGrant } from './grants/agent-token.grant';
+import { isJwtBearerGrant, parseJwtBearerRequest, TOKEN_ISSUE_ACTION } from './grants/jwt-bearer-request';
+import { decideScopes, GrantRefused, ScopeGrants } from './issuance-policy';
 import { OAuthError } from './oauth-error';
 import { RateDecision, TokenBucketLimiter } from './rate-limiter';
 import { TokenSigningKeys } from './signing-keys';
@@ -41,6 +52,10 @@ export const TOKEN_ENDPOINT_RATE = { perClient: { burst: 20, perSecond: 5 }, per
 const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
 
 interface Attempt {
+  /** The grant_type, once it is known to be one we serve. */
+  grant?: string;
+  /** A subject token accepted for one of the agent's `accepted_audiences` rather than VAULT_AUDIENCE: that audience. */
+  subjectAudience?: string;
   tenant?: TenantId;
   subject?: VerifiedToken;
   client?: AuthenticatedClient;
@@ -69,6 +84,7 @@ export class TokenExchangeService {
     private readonly keys: TokenSigningKeys,
     private readonly audit: AuditLog,
     private readonly ceilings: ScopeCeilingCheck,
+    private readonly agentGrant: AgentTokenGrant,
     @Inject(VAULT_CONFIG) private readonly config: VaultConfig,
     private readonly ciba: CibaGrant,
   ) {
@@ -94,13 +110,20 @@ export class TokenExchangeService {
     a.claimedClientId = claimedClientId(form, call.authorization);
     this.limit(this.perClient.take(`${call.ip}\u0000${a.claimedClientId ?? ''}`));
 
-    a.request = parseExchangeRequest(form, this.vaultTargets);
+    // The grant dispatch: each grant other than token exchange lives in grants/.
+    const jwtBearer = isJwtBearerGrant(form) ? parseJwtBearerRequest(form, this.vaultTargets) : undefined;
+    a.grant = jwtBearer ? JWT_BEARER_GRANT : TOKEN_EXCHANGE_GRANT;
+    if (jwtBearer?.kind === 'agent') return this.agentGrant.issue(jwtBearer, form, call.authorization, a);
+    a.request = jwtBearer ? jwtBearer.exchange : parseExchangeRequest(form, this.vaultTargets);
     const presented: PresentedClient = presentedClient(form, call.authorization);
 
-    a.subject = await this.verifyInputToken(a.request.subjectToken, 'subject_token');
+    const subject = await this.verifySubject(a.request.subjectToken, a);
+    a.subject = subject.token;
     a.tenant = a.subject.tenant;
+    this.checkSubjectUse(a);
     a.client = await this.clients.authenticate(a.tenant, presented);
     const agent = a.client.clientId;
+    if (!subject.forVault) a.subjectAudience = this.acceptedAudience(subject.audiences, a.client, a);
 
     await this.checkActor(a.subject, agent, a.request.actorToken);
 
@@ -116,7 +139,7 @@ export class TokenExchangeService {
     // Durable before the response: if the audit log cannot take it, no token leaves.
     await this.audit.record({
       tenant: a.tenant,
-      action: TOKEN_EXCHANGE_ACTION,
+      action: actionOf(a),
       outcome: 'allowed',
       agent,
       subject: a.subject.subject,
@@ -184,6 +207,48 @@ export class TokenExchangeService {
     return { jwt: token, jti, expiresIn };
   }
 
+  /**
+   * The subject token (for on-behalf-of: the assertion), fully verified but for its audience when
+   * that is not the vault's: the caller checks it against the authenticated agent's accepted audiences.
+   */
+  private async verifySubject(raw: string, a: Attempt): Promise<{ token: VerifiedToken; forVault: boolean; audiences: string[] }> {
+    try {
+      return await this.verifier.verifyAudienceLater(raw);
+    } catch (err) {
+      if (!(err instanceof DomainError && err.code === 'invalid_token')) throw err;
+      // RFC 8693 §2.2.2: an invalid subject token is invalid_request; RFC 7523 §3.1: an invalid assertion is invalid_grant.
+      const obo = a.grant === JWT_BEARER_GRANT;
+      throw new OAuthError(obo ? 'invalid_grant' : 'invalid_request', `${obo ? 'assertion' : 'subject_token'} is invalid: ${err.detail}`);
+    }
+  }
+
+  /**
+   * An `agent_only` vault token has no user to act for; on-behalf-of takes a user's own token only, so
+   * one with `act` (an agent's token) is `invalid_grant`. Checked once the verified subject names the
+   * tenant, so that the refusal is audited there.
+   */
+  private checkSubjectUse(a: Attempt): void {
+    const obo = a.grant === JWT_BEARER_GRANT;
+    const name = obo ? 'assertion' : 'subject_token';
+    if (a.subject!.claims.agent_only === true)
+      throw new OAuthError(obo ? 'invalid_grant' : 'invalid_request', `${name} is an agent's own token: it has no user to act for`);
+    if (obo && a.subject!.actorChain.length)
+      throw new OAuthError('invalid_grant', 'on_behalf_of needs a user token: the assertion already has an actor (act)');
+  }
+
+  /** A subject token not for the vault: accepted when its `aud` holds one of the AUTHENTICATED agent's accepted audiences. */
+  private acceptedAudience(audiences: string[], client: AuthenticatedClient, a: Attempt): string {
+    const match = audiences.find((aud) => client.acceptedAudiences.includes(aud));
+    if (match === undefined) {
+      const name = a.grant === JWT_BEARER_GRANT ? 'assertion' : 'subject_token';
+      throw new OAuthError(
+        a.grant === JWT_BEARER_GRANT ? 'invalid_grant' : 'invalid_request',
+        `${name} is invalid: token audience is not accepted`,
+      );
+    }
+    return match;
+  }
+
   private async verifyInputToken(raw: string, name: 'subject_token' | 'actor_token'): Promise<VerifiedToken> {
     try {
       return await this.verifier.verify(raw);
@@ -202,9 +267,13 @@ export class TokenExchangeService {
   /** The request's inputs for the audit record: identifiers only, never a token or secret. */
   private inputs(a: Attempt): Record<string, unknown> {
     return {
+      ...(a.grant && a.grant !== TOKEN_EXCHANGE_GRANT ? { grant: a.grant } : {}),
+      // Not `requested_token_use`: audit keys may not name tokens.
+      ...(a.grant === JWT_BEARER_GRANT && a.request ? { on_behalf_of: true } : {}),
       client_auth: a.client?.method ?? null,
       ...(a.client?.issuer ? { client_issuer: a.client.issuer } : {}),
       subject_issuer: a.subject?.issuer ?? null,
+      ...(a.subjectAudience ? { subject_audience: a.subjectAudience } : {}),
       subject_jti: a.subject?.jti ?? null,
       actor_chain: a.subject?.actorChain ?? [],
       requested: a.request?.requestedScopes ?? [],
@@ -215,7 +284,7 @@ export class TokenExchangeService {
     const grants = refusal instanceof GrantRefused ? refusal.grants : undefined;
     await this.audit.record({
       tenant: a.tenant ?? UNATTRIBUTED_TENANT,
-      action: TOKEN_EXCHANGE_ACTION,
+      action: actionOf(a),
       outcome: refusal.status >= 500 ? 'error' : 'denied',
       reason: refusal.error,
       ...(a.client ? { agent: a.client.clientId } : {}),
@@ -231,11 +300,8 @@ export class TokenExchangeService {
   }
 }
 
-/** Nothing requested was granted (RFC 6749 `invalid_scope`); carries the per-scope refusals for the audit. */
-class GrantRefused extends OAuthError {
-  constructor(readonly grants: ScopeGrants) {
-    super('invalid_scope', 'no requested scope is allowed for this agent and user');
-  }
+function actionOf(a: Attempt): string {
+  return a.grant === JWT_BEARER_GRANT ? TOKEN_ISSUE_ACTION : TOKEN_EXCHANGE_ACTION;
 }
 
 function toOAuthError(err: unknown): OAuthError {

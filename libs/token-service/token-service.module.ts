@@ -6,6 +6,7 @@ import { CredentialsModule } from '../credentials';
 import { PolicyModule } from '../policy';
 import { ClientAssertionReplayStore } from './assertion-replay.store';
 import { ClientAuthenticator } from './client-authenticator';
+import { AgentTokenGrant } from './grants/agent-token.grant';
 import { CibaGrant } from './grants/ciba.grant';
 import { TokenServiceMetadata } from './metadata';
 import { TokenSigningKeys } from './signing-keys';
@@ -24,6 +25,7 @@ import { VaultIssuerRegistration } from './vault-issuer';
     ClientAssertionReplayStore,
     ClientAuthenticator,
     TokenExchangeService,
+    AgentTokenGrant,
     TokenServiceMetadata,
     VaultIssuerRegistration,
     CibaGrant,

@@ -260,7 +260,11 @@ describe('token exchange: policy at issuance', () => {
       issuer: AUDIENCE,
       token_endpoint: `${AUDIENCE}/oauth2/token`,
       jwks_uri: `${AUDIENCE}/.well-known/jwks.json`,
-      grant_types_supported: ['urn:ietf:params:oauth:grant-type:token-exchange', 'urn:openid:params:grant-type:ciba'],
+      grant_types_supported: [
+        'urn:ietf:params:oauth:grant-type:token-exchange',
+        'urn:ietf:params:oauth:grant-type:jwt-bearer',
+        'urn:openid:params:grant-type:ciba',
+      ],
       backchannel_authentication_endpoint: `${AUDIENCE}/oauth2/bc-authorize`,
       backchannel_token_delivery_modes_supported: ['poll'],
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],

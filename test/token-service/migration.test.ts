@@ -30,7 +30,10 @@ describe('migration 1763800000200-TokenService', () => {
       await migration.up(q);
       const agents = new AgentStore(db.ds, new PolicySnapshots(db.ds, new PolicyChangeFeed(db.ds)));
       expect(await agents.verifySecret(asTenantId('acme'), 'mcp-1', Secret.of('s3cret'))).toBe(true);
-      expect(await agents.find(asTenantId('acme'), 'mcp-1')).toMatchObject({ client_id: 'mcp-1', auth_method: 'client_secret_basic' });
+      // Read directly: AgentStore.find also reads columns of later migrations (1763800002100-AgentIdentity).
+      expect(await q.query(`SELECT client_id, auth_method FROM agents WHERE tenant = 'acme'`)).toEqual([
+        { client_id: 'mcp-1', auth_method: 'client_secret_basic' },
+      ]);
       const [row] = await q.query(`SELECT previous_secret_hash, previous_secret_expires_at FROM agents WHERE client_id = 'mcp-1'`);
       expect(row).toEqual({ previous_secret_hash: null, previous_secret_expires_at: null });
       await expect(

@@ -10,6 +10,22 @@ export const JwksDto = z
   })
   .meta({ id: 'JwksDto' });
 
+/** An Entra-style federated identity credential (the values are checked further by the admin use case). */
+export const FederatedCredentialDto = z
+  .strictObject({
+    issuer: text(1, 2048).meta({
+      example: 'https://login.microsoftonline.com/<tenant-id>/v2.0',
+      description: 'A TRUSTED_ISSUERS issuer (exact iss)',
+    }),
+    subject: text(1, 255).meta({ example: '<object id of the agent identity>', description: 'The exact sub of the assertions' }),
+    audiences: z.array(text(1, 2048)).max(10).optional().meta({ description: 'aud must hold one of these; omitted: the token endpoint' }),
+    claims: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .meta({ description: 'Claims the assertion must carry with exactly these values (strings, numbers, booleans)' }),
+  })
+  .meta({ id: 'FederatedCredentialDto' });
+
 export const PutAgentDto = z
   .strictObject({
     name: text(1, 200).meta({ example: 'My MCP server' }),
@@ -18,10 +34,23 @@ export const PutAgentDto = z
       .optional()
       .meta({
         description:
-          'none: known only as the actor of tokens from an external token service; a secret method returns client_secret once. ' +
+          'none: known only as the actor of tokens from an external token service, or by its federated credentials; ' +
+          'a secret method returns client_secret once. ' +
           'Omitted: a new agent gets none, an existing one keeps its method and credentials (only the name changes)',
       }),
     jwks: JwksDto.optional().meta({ description: 'Required for private_key_jwt' }),
+    federated_credentials: z
+      .array(FederatedCredentialDto)
+      .max(20)
+      .optional()
+      .meta({ description: 'Replaces the list when given ([] clears it); omitted: kept. auth_method must be none' }),
+    accepted_audiences: z.array(text(1, 2048)).max(20).optional().meta({
+      description: "Subject-token audiences accepted at this agent's exchanges besides VAULT_AUDIENCE (e.g. the MCP server's own)",
+    }),
+    disabled: z
+      .boolean()
+      .optional()
+      .meta({ description: 'A disabled agent cannot authenticate and its tokens release nothing. Omitted: kept' }),
   })
   .meta({ id: 'PutAgentDto' });
 export type PutAgentDto = z.infer<typeof PutAgentDto>;

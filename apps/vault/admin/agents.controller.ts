@@ -1,6 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Put, Res, UseGuards } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { AdminGuard, Principal, VerifiedToken } from '../../../libs/auth';
+import { AdminGuard, Principal, TrustedIssuerRegistry, VerifiedToken } from '../../../libs/auth';
+import { DomainError } from '../../../libs/kernel';
 import { AgentAdminService } from '../../../libs/policy';
 import { validName } from '../http/names';
 import { PutAgentDto } from './agent.dto';
@@ -8,7 +9,10 @@ import { PutAgentDto } from './agent.dto';
 @Controller('v1/admin/agents')
 @UseGuards(AdminGuard)
 export class AgentsController {
-  constructor(private readonly agents: AgentAdminService) {}
+  constructor(
+    private readonly agents: AgentAdminService,
+    private readonly issuers: TrustedIssuerRegistry,
+  ) {}
 
   @Put(':client_id')
   async put(
@@ -17,6 +21,14 @@ export class AgentsController {
     @Body({ schema: PutAgentDto }) dto: PutAgentDto,
     @Res({ passthrough: true }) res: FastifyReply,
   ) {
+    // Only issuers the vault can verify (their keys come from TRUSTED_ISSUERS).
+    const untrusted = (dto.federated_credentials ?? []).findIndex((c) => this.issuers.get(c.issuer) === undefined);
+    if (untrusted >= 0) {
+      const field = `federated_credentials.${untrusted}.issuer`;
+      throw new DomainError('validation_failed', `Invalid request: ${field}`, {
+        extra: { errors: [{ field, message: 'is not a trusted issuer (TRUSTED_ISSUERS)' }] },
+      });
+    }
     const r = await this.agents.put(p, clientId, dto);
     res.status(r.created ? 201 : 200);
     res.header('Cache-Control', 'no-store');

@@ -1,12 +1,9 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { AdminGuard, Principal, VerifiedToken } from '../../../libs/auth';
-import { jobView, KEY_OPERATOR_SCOPE, KeyActor, KeyAdminService, KeyJobStore, KeyStatusService } from '../../../libs/keys';
-import { DomainError } from '../../../libs/kernel';
+import { jobView, KEY_OPERATOR_SCOPE, KeyActor, KeyAdminService } from '../../../libs/keys';
 import { validName } from '../http/names';
 import { KeyStatusQuery, RetireKeysDto, RotateKeysDto, ShredTenantQuery } from './keys.dto';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 function actor(p: VerifiedToken): KeyActor {
   return { tenant: p.tenant, subject: p.subject, operator: p.scopes.includes(KEY_OPERATOR_SCOPE) };
@@ -19,17 +16,12 @@ function actor(p: VerifiedToken): KeyActor {
 @Controller('v1/admin/keys')
 @UseGuards(AdminGuard)
 export class KeysController {
-  constructor(
-    private readonly status: KeyStatusService,
-    private readonly admin: KeyAdminService,
-    private readonly jobs: KeyJobStore,
-  ) {}
+  constructor(private readonly admin: KeyAdminService) {}
 
   /** KEK versions in use, tenant-key versions with record counts, job progress, warnings. */
   @Get()
   get(@Principal() p: VerifiedToken, @Query({ schema: KeyStatusQuery }) q: KeyStatusQuery) {
-    const a = actor(p);
-    return this.status.status({ operator: a.operator, tenant: a.operator ? q.tenant : p.tenant });
+    return this.admin.keyStatus(actor(p), q.tenant);
   }
 
   /** 202 with the job; `Location` is where its progress is. */
@@ -47,11 +39,7 @@ export class KeysController {
 
   @Get('jobs/:id')
   async job(@Principal() p: VerifiedToken, @Param('id') id: string) {
-    const job = UUID.test(id) ? await this.jobs.get(id) : undefined;
-    // Another tenant's job is as absent as a job that does not exist.
-    if (!job || (job.tenant !== null && job.tenant !== p.tenant && !actor(p).operator))
-      throw new DomainError('not_found', 'no such key job');
-    return jobView(job);
+    return jobView(await this.admin.job(actor(p), id));
   }
 
   /** Retires `version` and every version below it (refused with 409 while records use them). */

@@ -17,6 +17,9 @@ describe('dashboard security counts', () => {
       row('admin.access', 'forbidden', 'https://idp.example', 'mcp-1', 2),
       row('token.exchange', 'invalid_client', null, 'ghost', 3),
       row('token.exchange', 'invalid_client', null, null, 1),
+      // The jwt-bearer grants are the token endpoint too.
+      row('token.issue', 'invalid_client', null, 'ghost', 2),
+      row('token.issue', 'invalid_grant', null, null, 5),
       // A policy refusal at the token endpoint is not a client-authentication failure.
       row('token.exchange', 'invalid_scope', null, 'mcp-1', 9),
     ]);
@@ -32,9 +35,9 @@ describe('dashboard security counts', () => {
       ],
     });
     expect(out.invalidClient).toEqual({
-      total: 4,
+      total: 6,
       byClient: [
-        { client: 'ghost', count: 3 },
+        { client: 'ghost', count: 5 },
         { client: '(none given)', count: 1 },
       ],
     });

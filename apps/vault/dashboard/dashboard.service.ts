@@ -4,7 +4,10 @@ import { AuditVerifyService } from '../../../libs/audit-anchors';
 import { ConnectionStore } from '../../../libs/credentials';
 import { KeyStatusService } from '../../../libs/keys';
 import { TenantId } from '../../../libs/kernel';
-import { TOKEN_EXCHANGE_ACTION } from '../../../libs/token-service';
+import { TOKEN_EXCHANGE_ACTION, TOKEN_ISSUE_ACTION } from '../../../libs/token-service';
+
+/** The token endpoint's audit actions: token exchange, and the jwt-bearer grants. */
+const TOKEN_ENDPOINT_ACTIONS = [TOKEN_EXCHANGE_ACTION, TOKEN_ISSUE_ACTION];
 
 const HOUR_MS = 3_600_000;
 export const CHART_HOURS = 24;
@@ -103,7 +106,7 @@ export class DashboardService {
       this.audit.list(tenant, { action: 'credential.release', limit: 20 }),
       this.keyStatus.status({ operator: false, tenant }),
       this.anchorStatus(now),
-      this.audit.countRefusals(scope, new Date(now.getTime() - DAY_MS), TOKEN_EXCHANGE_ACTION),
+      this.audit.countRefusals(scope, new Date(now.getTime() - DAY_MS), TOKEN_ENDPOINT_ACTIONS),
       this.audit.adminChanges(scope, ADMIN_CHANGE_ACTIONS, ADMIN_CHANGES_SHOWN),
     ]);
     const mine = keys.tenants.find((t) => t.tenant === tenant);
@@ -234,7 +237,7 @@ export function countRefusals(rows: AuditRefusalCount[]): Pick<SecurityView, 're
   let refused = 0;
   let invalidClient = 0;
   for (const r of rows) {
-    if (r.action === TOKEN_EXCHANGE_ACTION) {
+    if (TOKEN_ENDPOINT_ACTIONS.includes(r.action)) {
       if (r.reason !== 'invalid_client') continue;
       invalidClient += r.count;
       tally(clients, r.client ?? '(none given)', r.count);

@@ -31,12 +31,15 @@ export class ProblemFilter implements ExceptionFilter {
   }
 }
 
-/** What `ProblemFilter` answers, for a route served outside Nest's pipeline (the release route). */
-export function sendProblem(err: unknown, req: FastifyRequest, reply: FastifyReply): void {
+/**
+ * What `ProblemFilter` answers, for a route served outside Nest's pipeline (the release route).
+ * `challenge`: the `WWW-Authenticate` value of a 401.
+ */
+export function sendProblem(err: unknown, req: FastifyRequest, reply: FastifyReply, challenge = 'Bearer error="invalid_token"'): void {
   const c = classify(err);
   PROBLEM_CODES.set(req, c.code);
   if (c.retryAfter !== undefined) reply.header('Retry-After', String(c.retryAfter));
-  if (c.status === 401) reply.header('WWW-Authenticate', 'Bearer error="invalid_token"');
+  if (c.status === 401) reply.header('WWW-Authenticate', challenge);
   reply
     .status(c.status)
     .header('Content-Type', 'application/problem+json')

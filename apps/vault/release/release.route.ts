@@ -1,8 +1,10 @@
-import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AgentTokenGuard } from '../../../libs/auth';
+import { VAULT_CONFIG, VaultConfig } from '../../../libs/config';
 import { CredentialReleaseService } from '../../../libs/credentials';
+import { PROTECTED_RESOURCE_METADATA_PATH } from '../../../libs/token-service';
 import { validName } from '../http/names';
 import { sendProblem } from '../http/problem.filter';
 import { strictValidation } from '../http/validation';
@@ -34,6 +36,7 @@ export class ReleaseRoute implements OnModuleInit {
     private readonly auth: AgentTokenGuard,
     private readonly limits: RouteRateLimits,
     private readonly release: CredentialReleaseService,
+    @Inject(VAULT_CONFIG) private readonly config: VaultConfig,
   ) {}
 
   onModuleInit(): void {
@@ -60,9 +63,16 @@ export class ReleaseRoute implements OnModuleInit {
       );
       return reply.code(200).send(result);
     } catch (err) {
-      sendProblem(err, req, reply);
+      // RFC 9728 §5.1: every 401 names where the resource's metadata is (and so its authorization servers).
+      sendProblem(err, req, reply, this.challenge(req));
       return reply;
     }
+  }
+
+  /** RFC 6750 §3: no error code when no credentials were sent; `invalid_token` otherwise. */
+  private challenge(req: FastifyRequest): string {
+    const metadata = `resource_metadata="${this.config.publicUrl}${PROTECTED_RESOURCE_METADATA_PATH}"`;
+    return req.headers.authorization === undefined ? `Bearer ${metadata}` : `Bearer error="invalid_token", ${metadata}`;
   }
 }
 
