@@ -71,7 +71,7 @@ export class ApprovalDecisions {
       action,
       agent: a.agent,
       subject: a.subject,
-      ...(a.scopes.length === 1 ? { integration: a.scopes[0].slice(12) } : {}),
+      ...(a.scopes.length === 1 ? { integration: a.scopes[0].slice('connections:'.length) } : {}),
     };
     const facts = { approval: a.id, approver: who.subject, sign_in: who.signIn, scopes: a.scopes };
     const decided = await this.store.decide(tenant, id, approve, who.subject);

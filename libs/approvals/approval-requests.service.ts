@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import { AuditLog } from '../audit';
 import { VAULT_CONFIG, VaultConfig } from '../config';
 import { TenantId } from '../kernel';
-import { PolicyDecisionPoint } from '../policy';
+import { DEFAULT_APPROVAL_TTL_SECONDS, PolicyDecisionPoint } from '../policy';
 import { APPROVAL_REQUESTED_EVENT, WebhookOutbox } from '../webhooks';
 import { ApprovalMailer } from './approval-mailer';
 import { approvalUrl } from './approval-url';
@@ -84,7 +84,7 @@ export class ApprovalRequests {
       };
     }
     // The strictest requiring policy sets how long the approval lasts; the agent may ask for a shorter wait.
-    const ttl = ttls.length ? Math.min(...ttls) : 600;
+    const ttl = ttls.length ? Math.min(...ttls) : DEFAULT_APPROVAL_TTL_SECONDS;
     const expiresIn = Math.min(ttl, a.requestedExpiry ?? ttl);
 
     let created: { id: string; authReqId: string } | undefined;
