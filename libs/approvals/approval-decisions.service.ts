@@ -62,6 +62,13 @@ export class ApprovalDecisions {
     };
   }
 
+  /** The user's requests waiting for an answer (the account page links each one's page). */
+  async pending(tenant: TenantId, subject: string): Promise<Array<{ id: string; agent: string; scopes: string[]; expiresAt: Date }>> {
+    const rows = await this.store.pendingFor(tenant, subject);
+    const names = new Map((await this.agents.list(tenant)).map((a) => [a.client_id, a.name]));
+    return rows.map((a) => ({ id: a.id, agent: names.get(a.agent) ?? a.agent, scopes: a.scopes, expiresAt: a.expiresAt }));
+  }
+
   /** Approve or deny, once. A second answer (a replayed form, another tab) is a 409 that changes nothing. */
   async answer(tenant: TenantId, id: string, who: Approver, approve: boolean): Promise<Approval> {
     const a = await this.own(tenant, id, who, approve ? 'approve' : 'deny');

@@ -169,6 +169,16 @@ export class ApprovalStore {
     return rows[0] ? toApproval(rows[0]) : undefined;
   }
 
+  /** The user's unanswered, unexpired requests, newest first (bounded: the account page lists them). */
+  async pendingFor(tenant: TenantId, subject: string): Promise<Approval[]> {
+    const rows: Row[] = await this.ds.query(
+      `SELECT ${COLUMNS} FROM approvals WHERE tenant = $1 AND subject = $2 AND status = 'pending' AND expires_at > now()
+        ORDER BY created_at DESC LIMIT 20`,
+      [tenant, subject],
+    );
+    return rows.map(toApproval);
+  }
+
   /** Who may poll it (tenant and agent), read without changing it: the client is authenticated in that tenant first. */
   async peek(authReqId: string): Promise<{ tenant: TenantId; agent: string } | undefined> {
     if (!AUTH_REQ_ID.test(authReqId)) return undefined;

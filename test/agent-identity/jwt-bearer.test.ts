@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { CIBA_GRANT } from '../../libs/token-service';
 import {
   ACCESS_TOKEN_TYPE,
   AgentIdentityWorld,
@@ -213,6 +214,6 @@ describe('agent identities: the jwt-bearer grant', () => {
 
   it('the authorization server metadata lists the grant', async () => {
     const res = await w.v.call('GET', '/.well-known/oauth-authorization-server');
-    expect(res.body.grant_types_supported).toEqual([TOKEN_EXCHANGE_GRANT, JWT_BEARER_GRANT]);
+    expect(res.body.grant_types_supported).toEqual([TOKEN_EXCHANGE_GRANT, JWT_BEARER_GRANT, CIBA_GRANT]);
   });
 });

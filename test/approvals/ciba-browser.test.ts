@@ -234,7 +234,10 @@ describe('CIBA approvals in the browser', () => {
   itInBrowser('Deny: the agent polls access_denied, and no token is issued', async () => {
     const asked = await ask({ binding_message: 'Deny me' });
     const id = await idOf(asked.body.auth_req_id);
-    await page.goto(`${base}/account/approvals/${id}`); // still signed in
+    // The account page lists what waits for an answer, with a link to it (still signed in).
+    await page.goto(`${base}/account`);
+    await expect(page.locator('#approvals').textContent()).resolves.toContain('Research assistant asks to use openai');
+    await Promise.all([page.waitForURL(`${base}/account/approvals/${id}`), page.click(`#approvals a[href="/account/approvals/${id}"]`)]);
     await page.click('button:has-text("Deny")');
     await expect(page.locator('h1').textContent()).resolves.toBe('Denied');
     await intervalPassed(id);

@@ -1,5 +1,6 @@
 import { Controller, Get, Inject, Param, Post, Query, Req, Res, UseFilters } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ApprovalDecisions } from '../../../libs/approvals';
 import { AccountViewService, csrfToken, DisconnectService } from '../../../libs/connect';
 import { VAULT_CONFIG, VaultConfig } from '../../../libs/config';
 import { asTenantId, DomainError, TenantId } from '../../../libs/kernel';
@@ -37,6 +38,7 @@ export class AccountController {
     private readonly sessions: UserSessionStore,
     private readonly views: AccountViewService,
     private readonly disconnects: DisconnectService,
+    private readonly approvals: ApprovalDecisions,
     @Inject(VAULT_CONFIG) private readonly config: Pick<VaultConfig, 'publicUrl' | 'users'>,
   ) {
     this.origin = new URL(config.publicUrl).origin;
@@ -57,9 +59,10 @@ export class AccountController {
       reply.header('set-cookie', this.cookies.flow(started.flowCookie, started.maxAgeSeconds));
       return redirect(reply, started.url);
     }
-    const [connections, activity] = await Promise.all([
+    const [connections, activity, pending] = await Promise.all([
       this.views.connections(tenant, session.subject),
       this.views.activity(tenant, session.subject),
+      this.approvals.pending(tenant, session.subject),
     ]);
     const csrf = csrfToken(this.secretOf(req, tenant), session.id);
     sendPage(
@@ -73,6 +76,7 @@ export class AccountController {
         activity,
         csrf,
         typeof notice === 'string' ? (NOTICES[notice] ?? null) : null,
+        pending,
       ),
     );
   }

@@ -41,7 +41,12 @@ export function accountPage(
   activity: ActivityRow[],
   csrf: string,
   notice: string | null,
+  pending: Array<{ id: string; agent: string; scopes: string[]; expiresAt: Date }> = [],
 ): SafeHtml {
+  const waiting = pending.map(
+    (p) =>
+      html`<li><a href="${base}/account/approvals/${p.id}"><strong>${p.agent}</strong> asks to use ${p.scopes.map((s) => s.slice('connections:'.length)).join(', ')}</a> · until ${when(p.expiresAt)}</li>`,
+  );
   const cards = connections.map(
     (c) => html`<section class="connection" data-integration="${c.integration}" aria-labelledby="c-${c.integration}">
       <h2 id="c-${c.integration}">${c.title} <code>${c.integration}</code></h2>
@@ -58,6 +63,7 @@ export function accountPage(
   );
   return html`<main><p class="eyebrow">Signed in as ${who}</p><h1>Your account</h1>
     ${notice ? html`<p class="note" role="status">${notice}</p>` : ''}
+    ${waiting.length ? html`<section id="approvals"><h2>Waiting for your answer</h2><ul>${waiting}</ul></section>` : ''}
     ${connections.length ? cards : html`<p>You have not connected any account yet.</p>`}
     <h2>Recent activity</h2>
     ${rows.length ? html`<table id="activity"><thead><tr><th scope="col">When</th><th scope="col">What</th><th scope="col">Agent</th><th scope="col">Account</th><th scope="col">Outcome</th></tr></thead><tbody>${rows}</tbody></table>` : html`<p class="muted">Nothing yet.</p>`}
