@@ -14,6 +14,7 @@ import { RefreshCallStart1763800001200 } from './1763800001200-RefreshCallStart'
 import { TokenIssuedAt1763800001201 } from './1763800001201-TokenIssuedAt';
 import { UserLogin1763800001600 } from './1763800001600-UserLogin';
 import { Approvals1763800001900 } from './1763800001900-Approvals';
+import { TenantProfile1763800002000 } from './1763800002000-TenantProfile';
 import { AgentIdentity1763800002100 } from './1763800002100-AgentIdentity';
 
 /** Every migration, in order. New migrations are appended here, one per line. */
@@ -34,5 +35,6 @@ export const migrations = [
   TokenIssuedAt1763800001201,
   UserLogin1763800001600,
   Approvals1763800001900,
+  TenantProfile1763800002000,
   AgentIdentity1763800002100,
 ];

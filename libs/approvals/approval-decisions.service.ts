@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { AuditLog } from '../audit';
-import { IntegrationStore } from '../credentials';
+import { IntegrationStore } from '../connections';
 import { DomainError, TenantId } from '../kernel';
 import { AgentStore } from '../policy';
 import { Approval, ApprovalStore } from './approval.store';

@@ -2,7 +2,7 @@ import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
 import { createTransport, Transporter } from 'nodemailer';
 import { DataSource } from 'typeorm';
 import { VAULT_CONFIG, VaultConfig } from '../config';
-import { IntegrationStore } from '../credentials';
+import { IntegrationStore } from '../connections';
 import { TenantId } from '../kernel';
 import { AgentStore } from '../policy';
 import { approvalUrl } from './approval-url';

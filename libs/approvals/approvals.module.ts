@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AuditModule } from '../audit';
-import { CredentialsModule } from '../credentials';
+import { ConnectionsModule } from '../connections';
 import { PolicyModule } from '../policy';
 import { ApprovalDecisions } from './approval-decisions.service';
 import { ApprovalMailer } from './approval-mailer';
@@ -10,7 +10,7 @@ import { ApprovalStore } from './approval.store';
 
 /** CIBA approvals (issue 17 §3). Needs, from the app: `VAULT_CONFIG`, the `DataSource`, what AuditModule needs, and the global WebhooksModule (its outbox). */
 @Module({
-  imports: [AuditModule, PolicyModule, CredentialsModule],
+  imports: [AuditModule, PolicyModule, ConnectionsModule],
   providers: [ApprovalStore, ApprovalRequests, ApprovalDecisions, ApprovalPolls, ApprovalMailer],
   exports: [ApprovalRequests, ApprovalDecisions, ApprovalPolls],
 })

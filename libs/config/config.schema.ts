@@ -220,7 +220,7 @@ export interface VaultConfig {
   };
   /** Calls to OAuth providers: allowlisted private hosts, and the per-call timeout. */
   outbound: { allowHosts: string[]; timeoutMs: number };
-  /** The refresh worker (libs/credentials RefreshScheduler). */
+  /** The refresh worker (libs/refresh RefreshScheduler). */
   refresh: {
     /** A refresher's claim on a connection; always longer than a provider call can take. */
     leaseMs: number;

@@ -4,7 +4,7 @@ import jwt from 'jsonwebtoken';
 import { AuditLog, UNATTRIBUTED_TENANT } from '../audit';
 import { TokenVerifier, VerifiedToken } from '../auth';
 import { VAULT_CONFIG, VaultConfig } from '../config';
-import { ScopeCeilingCheck } from '../credentials';
+import { ScopeCeilingCheck } from '../release';
 import { isDatabaseUnavailable } from '../db';
 import { DomainError, TenantId } from '../kernel';
 import { inputsForAudit, PolicyDecisionPoint } from '../policy';

@@ -2,8 +2,8 @@ import { Module } from '@nestjs/common';
 import { ApprovalsModule } from '../approvals';
 import { AuditModule } from '../audit';
 import { AuthModule } from '../auth';
-import { CredentialsModule } from '../credentials';
 import { PolicyModule } from '../policy';
+import { ReleaseModule } from '../release';
 import { ClientAssertionReplayStore } from './assertion-replay.store';
 import { ClientAuthenticator } from './client-authenticator';
 import { AgentTokenGrant } from './grants/agent-token.grant';
@@ -19,7 +19,7 @@ import { VaultIssuerRegistration } from './vault-issuer';
  * as a trusted issuer at init.
  */
 @Module({
-  imports: [AuthModule, PolicyModule, AuditModule, CredentialsModule, ApprovalsModule],
+  imports: [AuthModule, PolicyModule, AuditModule, ReleaseModule, ApprovalsModule],
   providers: [
     TokenSigningKeys,
     ClientAssertionReplayStore,

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import type { ConnectionEvents, Queryable } from '../credentials';
+import type { ConnectionEvents, Queryable } from '../connections';
 import { AUDIT_ANCHOR_EVENT, checkEventData, isEventType, TEST_EVENT, WebhookEvent } from './webhook-events';
 
 /**

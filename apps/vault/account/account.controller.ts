@@ -1,9 +1,10 @@
-import { Controller, Get, Inject, Param, Post, Query, Req, Res, UseFilters } from '@nestjs/common';
+import { Controller, Get, Inject, Param, Post, Query, Req, Res, UseFilters, UseGuards } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApprovalDecisions } from '../../../libs/approvals';
 import { AccountViewService, csrfToken, DisconnectService } from '../../../libs/connect';
 import { VAULT_CONFIG, VaultConfig } from '../../../libs/config';
 import { asTenantId, DomainError, TenantId } from '../../../libs/kernel';
+import { TenantProfileService } from '../../../libs/tenants';
 import { UserSession, UserSessionStore, UserSignIn } from '../../../libs/users';
 import { checkForm } from '../connect/form';
 import { ConsentPageFilter } from '../connect/page-error.filter';
@@ -12,6 +13,7 @@ import { redirect, sendPage } from '../connect/pages/html';
 import { validName } from '../http/names';
 import { accountPage, disconnectPage } from './account.pages';
 import { UserCookies } from './user-cookies';
+import { PageIpRateLimitGuard } from '../ops/page-rate-limit';
 
 const NOTICES: Record<string, string> = {
   off: 'The agent is turned off for that account.',
@@ -29,6 +31,7 @@ const both = (path: string) => [path, `t/:tenant/${path}`];
  */
 @Controller()
 @UseFilters(ConsentPageFilter)
+@UseGuards(PageIpRateLimitGuard)
 export class AccountController {
   private readonly origin: string;
   private readonly cookies: UserCookies;
@@ -39,6 +42,7 @@ export class AccountController {
     private readonly views: AccountViewService,
     private readonly disconnects: DisconnectService,
     private readonly approvals: ApprovalDecisions,
+    private readonly tenants: TenantProfileService,
     @Inject(VAULT_CONFIG) private readonly config: Pick<VaultConfig, 'publicUrl' | 'users'>,
   ) {
     this.origin = new URL(config.publicUrl).origin;
@@ -59,9 +63,10 @@ export class AccountController {
       reply.header('set-cookie', this.cookies.flow(started.flowCookie, started.maxAgeSeconds));
       return redirect(reply, started.url);
     }
-    const [connections, activity, pending] = await Promise.all([
+    const [connections, activity, shown, pending] = await Promise.all([
       this.views.connections(tenant, session.subject),
       this.views.activity(tenant, session.subject),
+      this.tenants.shown(tenant),
       this.approvals.pending(tenant, session.subject),
     ]);
     const csrf = csrfToken(this.secretOf(req, tenant), session.id);
@@ -71,13 +76,14 @@ export class AccountController {
       'Your account',
       accountPage(
         base,
-        session.email ?? session.subject,
+        { tenantName: shown.name, logoUrl: shown.logoUrl, who: session.email ?? session.subject, roles: session.roles },
         connections,
         activity,
         csrf,
         typeof notice === 'string' ? (NOTICES[notice] ?? null) : null,
         pending,
       ),
+      { logoUrl: shown.logoUrl },
     );
   }
 

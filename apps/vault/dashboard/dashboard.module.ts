@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { AuditModule } from '../../../libs/audit';
 import { AuthModule } from '../../../libs/auth';
-import { CredentialsModule } from '../../../libs/credentials';
+import { ConnectionsModule } from '../../../libs/connections';
 import { KeyJobStore, KeyStatusService } from '../../../libs/keys';
 import { DashboardController } from './dashboard.controller';
 import { DashboardPageFilter } from './dashboard-page.filter';
@@ -15,7 +15,7 @@ import { DashboardService } from './dashboard.service';
  * The rate limits are the app's (RouteRateLimits, from its global ops module).
  */
 @Module({
-  imports: [AuditModule, AuthModule, CredentialsModule],
+  imports: [AuditModule, AuthModule, ConnectionsModule],
   controllers: [DashboardController],
   providers: [DashboardSession, DashboardService, DashboardPageFilter, DashboardIpRateLimitGuard, KeyJobStore, KeyStatusService],
 })
