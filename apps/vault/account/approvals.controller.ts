@@ -1,4 +1,4 @@
-import { Controller, Get, Inject, Param, Post, Req, Res, UseFilters } from '@nestjs/common';
+import { Controller, Get, Inject, Param, Post, Req, Res, UseFilters, UseGuards } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApprovalDecisions, Approver } from '../../../libs/approvals';
 import { AccountViewService, csrfToken } from '../../../libs/connect';
@@ -9,6 +9,7 @@ import { checkForm } from '../connect/form';
 import { ConsentPageFilter } from '../connect/page-error.filter';
 import { messagePage } from '../connect/pages/consent.pages';
 import { redirect, sendPage } from '../connect/pages/html';
+import { PageIpRateLimitGuard } from '../ops/page-rate-limit';
 import { approvalPage } from './approval.pages';
 import { UserCookies } from './user-cookies';
 
@@ -23,6 +24,7 @@ const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
  */
 @Controller()
 @UseFilters(ConsentPageFilter)
+@UseGuards(PageIpRateLimitGuard)
 export class ApprovalsController {
   private readonly origin: string;
   private readonly cookies: UserCookies;
