@@ -16,6 +16,8 @@ import { UserLogin1763800001600 } from './1763800001600-UserLogin';
 import { Approvals1763800001900 } from './1763800001900-Approvals';
 import { TenantProfile1763800002000 } from './1763800002000-TenantProfile';
 import { AgentIdentity1763800002100 } from './1763800002100-AgentIdentity';
+import { Resources1763800002300 } from './1763800002300-Resources';
+import { AuthorizationServer1763800002301 } from './1763800002301-AuthorizationServer';
 
 /** Every migration, in order. New migrations are appended here, one per line. */
 export const migrations = [
@@ -37,4 +39,6 @@ export const migrations = [
   Approvals1763800001900,
   TenantProfile1763800002000,
   AgentIdentity1763800002100,
+  Resources1763800002300,
+  AuthorizationServer1763800002301,
 ];

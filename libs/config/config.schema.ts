@@ -151,6 +151,14 @@ const envSchema = z.object({
     .max(256)
     .regex(/^[^\r\n<>]*<?[^\s@<>]+@[^\s@<>]+>?$/, 'must be an e-mail address, optionally with a display name ("Vault <vault@example.com>")')
     .optional(),
+  // The authorization server for MCP clients (issue 19): which tenants accept Dynamic Client Registration ("*": all),
+  // how long a registered client lives unused, and a refresh token's lifetime.
+  OAUTH_DCR_TENANTS: z
+    .string()
+    .regex(/^[A-Za-z0-9*._,\s-]*$/, 'must be a comma-separated list of tenant ids, or *')
+    .default(''),
+  OAUTH_CLIENT_UNUSED_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
+  OAUTH_REFRESH_TOKEN_DAYS: z.coerce.number().int().min(1).max(365).default(30),
 });
 
 /** Every environment variable the configuration reads (checked against docker-compose.yml by the tests). */
@@ -166,6 +174,7 @@ export interface VaultConfig {
   users: { defaultTenant: string; sessionIdleSeconds: number; sessionMaxSeconds: number };
   /** Where approval requests are mailed from; absent when SMTP is not configured (webhooks only). */
   mail?: { smtpUrl: string; from: string };
+  authorizationServer: { dcrTenants: string[]; clientUnusedDays: number; refreshTokenDays: number };
   database: { url?: string; schema: string; poolSize: number };
   dataDir: string;
   keyProvider:
@@ -337,6 +346,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
       sessionMaxSeconds: e.USER_SESSION_MAX_SECONDS,
     },
     ...(e.SMTP_URL && e.SMTP_FROM ? { mail: { smtpUrl: e.SMTP_URL, from: e.SMTP_FROM } } : {}),
+    authorizationServer: {
+      dcrTenants: e.OAUTH_DCR_TENANTS.split(',')
+        .map((t) => t.trim())
+        .filter(Boolean),
+      clientUnusedDays: e.OAUTH_CLIENT_UNUSED_DAYS,
+      refreshTokenDays: e.OAUTH_REFRESH_TOKEN_DAYS,
+    },
     database: { url: e.DATABASE_URL, schema: e.VAULT_DB_SCHEMA, poolSize: e.VAULT_DB_POOL_SIZE },
     dataDir,
     keyProvider:

@@ -214,6 +214,12 @@ describe('agent identities: the jwt-bearer grant', () => {
 
   it('the authorization server metadata lists the grant', async () => {
     const res = await w.v.call('GET', '/.well-known/oauth-authorization-server');
-    expect(res.body.grant_types_supported).toEqual([TOKEN_EXCHANGE_GRANT, JWT_BEARER_GRANT, CIBA_GRANT]);
+    expect(res.body.grant_types_supported).toEqual([
+      TOKEN_EXCHANGE_GRANT,
+      JWT_BEARER_GRANT,
+      'authorization_code',
+      'refresh_token',
+      CIBA_GRANT,
+    ]);
   });
 });

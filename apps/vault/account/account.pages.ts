@@ -55,6 +55,7 @@ export function accountPage(
   activity: ActivityRow[],
   csrf: string,
   notice: string | null,
+  apps: SafeHtml = html``,
   pending: Array<{ id: string; agent: string; scopes: string[]; expiresAt: Date }> = [],
 ): SafeHtml {
   const waiting = pending.map(
@@ -80,6 +81,7 @@ export function accountPage(
     ${notice ? html`<p class="note" role="status">${notice}</p>` : ''}
     ${waiting.length ? html`<section id="approvals"><h2>Waiting for your answer</h2><ul>${waiting}</ul></section>` : ''}
     ${connections.length ? cards : html`<p>You have not connected any account yet.</p>`}
+    ${apps}
     <h2>Recent activity</h2>
     ${rows.length ? html`<table id="activity"><thead><tr><th scope="col">When</th><th scope="col">What</th><th scope="col">Agent</th><th scope="col">Account</th><th scope="col">Outcome</th></tr></thead><tbody>${rows}</tbody></table>` : html`<p class="muted">Nothing yet.</p>`}
     <div class="actions">${postForm(`${base}/account/sign-out`, csrf, html`<button type="submit">Sign out</button>`)}</div></main>`;

@@ -1,16 +1,18 @@
 import { Module } from '@nestjs/common';
 import { AuditModule } from '../../../libs/audit';
+import { AuthorizationModule } from '../../../libs/authorization';
 import { AuthModule } from '../../../libs/auth';
 import { PolicyModule } from '../../../libs/policy';
 import { TokenServiceModule } from '../../../libs/token-service';
 import { AgentSecretController } from './agent-secret.controller';
 import { BcAuthorizeController } from './bc-authorize.controller';
+import { RegisterController } from './register.controller';
 import { TokenController } from './token.controller';
 import { WellKnownController } from './well-known.controller';
 
 /** The token service's HTTP surface: token endpoint, CIBA bc-authorize, discovery documents, agent secret rotation. */
 @Module({
-  imports: [TokenServiceModule, AuthModule, PolicyModule, AuditModule],
-  controllers: [TokenController, BcAuthorizeController, WellKnownController, AgentSecretController],
+  imports: [TokenServiceModule, AuthModule, PolicyModule, AuditModule, AuthorizationModule],
+  controllers: [TokenController, BcAuthorizeController, WellKnownController, AgentSecretController, RegisterController],
 })
 export class OAuthHttpModule {}
