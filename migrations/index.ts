@@ -16,6 +16,7 @@ import { UserLogin1763800001600 } from './1763800001600-UserLogin';
 import { Approvals1763800001900 } from './1763800001900-Approvals';
 import { TenantProfile1763800002000 } from './1763800002000-TenantProfile';
 import { AgentIdentity1763800002100 } from './1763800002100-AgentIdentity';
+import { TokenRevocation1763800002200 } from './1763800002200-TokenRevocation';
 import { Resources1763800002300 } from './1763800002300-Resources';
 import { AuthorizationServer1763800002301 } from './1763800002301-AuthorizationServer';
 
@@ -39,6 +40,7 @@ export const migrations = [
   Approvals1763800001900,
   TenantProfile1763800002000,
   AgentIdentity1763800002100,
+  TokenRevocation1763800002200,
   Resources1763800002300,
   AuthorizationServer1763800002301,
 ];

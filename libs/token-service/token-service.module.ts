@@ -36,6 +36,6 @@ import { VaultIssuerRegistration } from './vault-issuer';
     VaultIssuerRegistration,
     CibaGrant,
   ],
-  exports: [CibaGrant, TokenExchangeService, TokenSigningKeys, TokenServiceMetadata],
+  exports: [CibaGrant, TokenExchangeService, TokenSigningKeys, TokenServiceMetadata, ClientAuthenticator],
 })
 export class TokenServiceModule {}

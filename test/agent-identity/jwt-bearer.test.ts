@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { CIBA_GRANT } from '../../libs/token-service';
 import {
   ACCESS_TOKEN_TYPE,
   AgentIdentityWorld,
@@ -214,12 +213,7 @@ describe('agent identities: the jwt-bearer grant', () => {
 
   it('the authorization server metadata lists the grant', async () => {
     const res = await w.v.call('GET', '/.well-known/oauth-authorization-server');
-    expect(res.body.grant_types_supported).toEqual([
-      TOKEN_EXCHANGE_GRANT,
-      JWT_BEARER_GRANT,
-      'authorization_code',
-      'refresh_token',
-      CIBA_GRANT,
-    ]);
+    // The full list is asserted in test/token-service/issuance.test.ts; here: both of these are in it.
+    expect(res.body.grant_types_supported).toEqual(expect.arrayContaining([TOKEN_EXCHANGE_GRANT, JWT_BEARER_GRANT]));
   });
 });

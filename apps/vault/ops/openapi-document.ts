@@ -22,6 +22,7 @@ const OAUTH_CODES: Record<number, OAuthErrorCode[]> = {
     'unsupported_grant_type',
     'invalid_scope',
     'invalid_target',
+    'invalid_dpop_proof',
     'invalid_binding_message',
     'authorization_pending',
     'slow_down',
@@ -38,7 +39,7 @@ type Errors = Partial<Record<number, ErrorCode[] | string[]>>;
 
 const RELEASE: Errors = {
   400: ['validation_failed', 'invalid_request'],
-  401: ['invalid_token'],
+  401: ['invalid_token', 'invalid_dpop_proof'],
   403: ['not_an_agent_token', 'scope_missing', 'policy_denied', 'scope_exceeds_policy'],
   404: ['connection_not_found'],
   409: ['needs_reauth'],
@@ -55,6 +56,7 @@ const ADMIN_ROUTES: Record<string, Errors> = {
   'DELETE /v1/admin/integrations/{name}': { 404: ['integration_not_found'] },
   'DELETE /v1/admin/agents/{client_id}': { 404: ['not_found'] },
   'POST /v1/admin/agents/{client_id}/secret': { 404: ['not_found'] },
+  'POST /v1/admin/agents/{client_id}/revoke-tokens': { 404: ['not_found'] },
   'DELETE /v1/admin/policies/{name}': { 404: ['not_found'] },
   'PUT /v1/admin/connections/{integration}/users/{user}': { 404: ['integration_not_found'], 409: ['conflict'] },
   'PUT /v1/admin/connections/{integration}/tenant': { 404: ['integration_not_found'], 409: ['conflict'] },
@@ -97,6 +99,10 @@ const SUMMARIES: Record<string, string> = {
   'POST /oauth2/bc-authorize': "CIBA backchannel authentication: ask for the user's approval (poll mode)",
   'GET /account/approvals/{id}': 'An approval request, for the signed-in user it is about',
   'POST /account/approvals/{id}/{answer}': 'Approve or deny an approval request (once)',
+  'POST /oauth2/revoke': 'Revoke a vault token (RFC 7009), by the agent it was issued to',
+  'POST /oauth2/introspect': 'Introspect a vault token (RFC 7662), by its agent or an admin',
+  'POST /v1/admin/agents/{client_id}/revoke-tokens': 'Revoke every token of an agent issued up to now',
+  'POST /v1/admin/users/{user}/revoke-tokens': 'Revoke every token of a user issued up to now',
   'GET /.well-known/oauth-authorization-server': 'Authorization server metadata (RFC 8414)',
   'GET /.well-known/oauth-protected-resource': 'Protected resource metadata (RFC 9728)',
   'GET /.well-known/jwks.json': "The token service's signing keys",
@@ -130,6 +136,13 @@ const AUDIT_FILTERS = [
   ['cursor', "from a previous page's next"],
   ['limit', '1..200, default 50'],
 ] as const;
+
+/** RFC 7009 / RFC 7662 requests: the token, an optional hint, and the client authentication of the token endpoint. */
+const TOKEN_PARAM_FORM = {
+  type: 'object',
+  required: ['token'],
+  properties: { token: { type: 'string' }, token_type_hint: { type: 'string' } },
+};
 
 const CLIENT_AUTH_FIELDS = ['client_id', 'client_secret', 'client_assertion_type', 'client_assertion'];
 
@@ -306,6 +319,17 @@ export function completeDocument(doc: OpenAPIObject): OpenAPIObject {
           op.responses['200'] = { description: 'Replaced' };
           op.responses['201'] = { description: 'Created' };
         }
+      } else if (key === 'POST /oauth2/revoke' || key === 'POST /oauth2/introspect') {
+        op.security = [{ client: [] }];
+        op.requestBody = { required: true, content: { 'application/x-www-form-urlencoded': { schema: TOKEN_PARAM_FORM } } };
+        const codes: Record<number, OAuthErrorCode[]> = {
+          400: key === 'POST /oauth2/revoke' ? ['invalid_request', 'unsupported_token_type'] : ['invalid_request'],
+          401: ['invalid_client'],
+          429: ['rate_limited'],
+          500: ['server_error'],
+          503: ['temporarily_unavailable'],
+        };
+        for (const [status, c] of Object.entries(codes)) op.responses[status] = oauthResponse(Number(status), c);
       } else if (key === 'POST /oauth2/token' || key === 'POST /oauth2/bc-authorize') {
         op.security = [{ client: [] }, {}];
         const form = key === 'POST /oauth2/token' ? TOKEN_FORM : BC_AUTHORIZE_FORM;
