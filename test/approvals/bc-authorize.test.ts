@@ -1,3 +1,4 @@
+import { DpopKey } from '../dpop/support';
 import { startTestVault, TestVault } from '../support/vault';
 import { basic, postForm } from './support';
 
@@ -138,6 +139,37 @@ describe('CIBA: bad input at bc-authorize and when polling', () => {
     const audit = await v.call('GET', '/v1/admin/audit?action=approval.request&outcome=denied&limit=1', { token: admin() });
     expect(audit.body.events[0]).toMatchObject({ reason: 'rate_limited', agent: 'mcp-1', user: 'alice' });
     expect(await v.db.ds.query(`SELECT count(*)::int AS n FROM approvals WHERE subject = 'alice'`)).toEqual([{ n: 5 }]);
+  });
+
+  it('a dpop_bound agent gets its approved token only with a DPoP proof, and bound to that key (RFC 9449 §5)', async () => {
+    const secret3 = (
+      await v.call('PUT', '/v1/admin/agents/mcp-3', {
+        token: admin(),
+        body: { name: 'Three', auth_method: 'client_secret_basic', dpop_bound: true },
+      })
+    ).body.client_secret;
+    const asked = await ask({ login_hint_token: user('carol') }, basic('mcp-3', secret3));
+    expect(asked.status).toBe(200);
+    // As if carol had approved on the page (the page itself is tested in ciba-browser.test.ts).
+    await v.db.ds.query(
+      `UPDATE approvals SET status = 'approved', decided_at = now(), decided_by = 'carol', approved_until = now() + interval '10 minutes'
+        WHERE agent = 'mcp-3'`,
+    );
+    const poll3 = (headers: Record<string, string>) =>
+      postForm(
+        `${v.url}/oauth2/token`,
+        { grant_type: CIBA, auth_req_id: asked.body.auth_req_id },
+        { ...basic('mcp-3', secret3), ...headers },
+      );
+    expect(await poll3({})).toMatchObject({ status: 400, body: { error: 'invalid_dpop_proof' } });
+    expect(await v.db.ds.query(`SELECT status FROM approvals WHERE agent = 'mcp-3'`)).toEqual([{ status: 'approved' }]);
+    const key = await DpopKey.create();
+    const bound = await poll3({ dpop: await key.proof('POST', '/oauth2/token') });
+    expect(bound).toMatchObject({ status: 200, body: { token_type: 'DPoP' } });
+    expect(JSON.parse(Buffer.from(bound.body.access_token.split('.')[1], 'base64url').toString())).toMatchObject({
+      cnf: { jkt: key.jkt },
+      approval: expect.any(String),
+    });
   });
 
   it('the CIBA grant is advertised with poll mode and the bc-authorize endpoint', async () => {

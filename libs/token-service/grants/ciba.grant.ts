@@ -3,11 +3,12 @@ import { Inject, Injectable } from '@nestjs/common';
 import jwt from 'jsonwebtoken';
 import { Approval, ApprovalPolls, ApprovalRequests, ApprovedGrant } from '../../approvals';
 import { AuditLog, UNATTRIBUTED_TENANT } from '../../audit';
-import { TokenVerifier, VerifiedToken } from '../../auth';
+import { DpopProofVerifier, TokenVerifier, VerifiedToken } from '../../auth';
 import { VAULT_CONFIG, VaultConfig } from '../../config';
 import { isDatabaseUnavailable } from '../../db';
 import { DomainError, TenantId } from '../../kernel';
 import { AuthenticatedClient, ClientAuthenticator } from '../client-authenticator';
+import { dpopBinding } from '../dpop-binding';
 import { formOf, presentedClient } from '../exchange-request';
 import { OAuthError } from '../oauth-error';
 import { RateDecision, TokenBucketLimiter } from '../rate-limiter';
@@ -20,6 +21,8 @@ export interface CibaCall {
   contentType?: string;
   authorization?: string;
   body: unknown;
+  /** The `DPoP` header (RFC 9449 §4), if any: the issued token is bound to its key (required for a `dpop_bound` agent). */
+  dpop?: string | string[];
 }
 
 /** CIBA Core 1.0 §7.3. */
@@ -32,7 +35,8 @@ export interface BackchannelResponse {
 /** CIBA Core 1.0 §11: a vault token like an exchanged one, with the approval's id in its `approval` claim. */
 export interface CibaTokenResponse {
   access_token: string;
-  token_type: 'Bearer';
+  /** `DPoP` when the token is bound to the proof's key (RFC 9449 §5). */
+  token_type: 'Bearer' | 'DPoP';
   expires_in: number;
   scope: string;
 }
@@ -66,6 +70,7 @@ export class CibaGrant {
     private readonly polls: ApprovalPolls,
     private readonly keys: TokenSigningKeys,
     private readonly audit: AuditLog,
+    private readonly dpop: DpopProofVerifier,
     @Inject(VAULT_CONFIG) private readonly config: VaultConfig,
   ) {}
 
@@ -128,7 +133,8 @@ export class CibaGrant {
         case 'used':
           throw new OAuthError('invalid_grant', 'a token was already issued for this auth_req_id');
         case 'approved':
-          return await this.issue(p.approval, p.grant, a.client);
+          // RFC 9449 §5, as for every grant: a dpop_bound agent must prove its key; any proof binds the token to it.
+          return await this.issue(p.approval, p.grant, a.client, await dpopBinding(this.dpop, call.dpop, a.client.dpopBound === true));
       }
     } catch (err) {
       const refusal = toOAuthError(err);
@@ -137,7 +143,7 @@ export class CibaGrant {
     }
   }
 
-  private async issue(approval: Approval, grant: ApprovedGrant, client: AuthenticatedClient): Promise<CibaTokenResponse> {
+  private async issue(approval: Approval, grant: ApprovedGrant, client: AuthenticatedClient, jkt?: string): Promise<CibaTokenResponse> {
     // Policy may have changed since the user approved: what it no longer allows is left out.
     if (!grant.granted.length) throw new OAuthError('access_denied', 'policy no longer allows what was approved');
     const now = Math.floor(Date.now() / 1000);
@@ -161,6 +167,7 @@ export class CibaGrant {
       jti,
       iat: now,
       exp: now + expiresIn,
+      ...(jkt ? { cnf: { jkt } } : {}),
     };
     const token = jwt.sign(claims, key.privateKey, { algorithm: key.alg, keyid: key.kid, header: { alg: key.alg, typ: 'at+jwt' } });
     // Durable before the response: if the audit log cannot take it, no token leaves.
@@ -180,9 +187,10 @@ export class CibaGrant {
         ...grant.matched,
         jti,
         expires_in: expiresIn,
+        ...(jkt ? { dpop_jkt: jkt } : {}),
       },
     });
-    return { access_token: token, token_type: 'Bearer', expires_in: expiresIn, scope: grant.granted.join(' ') };
+    return { access_token: token, token_type: jkt ? 'DPoP' : 'Bearer', expires_in: expiresIn, scope: grant.granted.join(' ') };
   }
 
   /** The user's token: verified like a subject token; an agent's token (with `act`) is not a user's. */
