@@ -1,5 +1,5 @@
 export { WebhooksModule } from './webhooks.module';
-export { WebhookOutbox, OUTBOX_INSERT_SQL, enqueueAuditAnchor } from './webhook-outbox';
+export { WebhookOutbox, enqueueAuditAnchor } from './webhook-outbox';
 export type { EnqueueResult } from './webhook-outbox';
 export { WebhookDispatcher } from './webhook-dispatcher';
 export { feedWebhookMetrics } from './webhook-metrics';
