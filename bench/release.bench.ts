@@ -10,7 +10,9 @@
  * BENCH_SCALE ("10k,100k,1M") stored-connection counts for the scaling runs ("" skips them),
  * BENCH_LOG_LEVEL (info), BENCH_VAULT_ENV (JSON, extra vault env), BENCH_VAULT_NODE_ARGS (the API's node
  * flags instead of the Docker image's), BENCH_REPLICAS (processes per server in the replica rounds),
- * BENCH_CPU_PROF (dir: profile the API and the floor).
+ * BENCH_CPU_PROF (dir: profile the API and the floor), BENCH_ALLOC=1 (the API's heap allocation per request, from --trace-gc-nvp),
+ * BENCH_HEAP_SAMPLE (dir: a sampling heap profile of round 1), BENCH_COLD_STARTS (3),
+ * BENCH_LOCKS=1 (how busy the audit chain head is, sampled from pg_stat_activity).
  */
 import { cpus, totalmem } from 'node:os';
 import { Client } from 'pg';
@@ -18,9 +20,21 @@ import { TestIssuer } from '../test/support/issuer';
 import { compileForBench } from './release/compile';
 import { benchDatabases } from './release/database';
 import { fmt, LoadStats, round, runLoad, runLoadOn } from './release/load';
-import { cpuMeter, Emulator, speedProbe, loadAverage, log, memoryOf, startEmulator, stop, waitFor200 } from './release/processes';
+import {
+  allocMeter,
+  cpuMeter,
+  Emulator,
+  speedProbe,
+  loadAverage,
+  log,
+  memoryOf,
+  startEmulator,
+  stop,
+  waitFor200,
+} from './release/processes';
 import { describe, memoryFigures, scrape } from './release/metrics';
 import { printReport, Report } from './release/report';
+import { headLockSampler } from './release/head-lock';
 import { seedConnections, seededKey, schemaClient } from './release/seed';
 import {
   AUDIENCE,
@@ -43,6 +57,8 @@ const TOKENS = 2_000;
 const UNBOUNDED_HEAP = process.env.BENCH_UNBOUNDED_HEAP !== '0';
 /** Processes per server in the replica rounds (one per core by default); 1 skips them. */
 const REPLICAS = Number(process.env.BENCH_REPLICAS ?? cpus().length);
+/** BENCH_COLD_STARTS (3): cold starts measured after the load runs. */
+const COLD_STARTS = Number(process.env.BENCH_COLD_STARTS ?? 3);
 const SCALES = (process.env.BENCH_SCALE ?? '10k,100k,1M').split(',').filter(Boolean).map(parseCount);
 
 async function main(): Promise<void> {
@@ -98,6 +114,7 @@ async function main(): Promise<void> {
     log('warming up (verified-token caches, tenant key, JIT)');
     await runLoad({ ...plan, base: vault.base, seconds: 5, seed: 1 });
     await runLoad({ ...plan, base: floor.base, seconds: 5, seed: 1 });
+    if (process.env.BENCH_ALLOC === '1') report.allocation = await allocationRun(vault, plan);
     const auditBefore = await releasesAudited(vdb);
     await kv.call('reset');
     let vaultOk = 0;
@@ -105,8 +122,16 @@ async function main(): Promise<void> {
       const seed = 100 + r;
       const before = await scrape(vault.base);
       let meter = cpuMeter(vault.proc.pid);
+      const alloc = allocMeter([vault.stdoutFile]);
+      const locks = headLockSampler(dbs.urls.vault);
+      const sampleHeap = process.env.BENCH_HEAP_SAMPLE && r === 0;
+      if (sampleHeap) vault.proc.kill('SIGUSR2');
       const v = await runLoad({ ...plan, base: vault.base, seconds: SECONDS, seed });
-      Object.assign(v, meter.stop(v.requests));
+      if (sampleHeap) {
+        vault.proc.kill('SIGUSR2');
+        log(`heap sample of round 1 (${v.requests} requests) in ${process.env.BENCH_HEAP_SAMPLE}`);
+      }
+      Object.assign(v, meter.stop(v.requests), { alloc_kb_per_request: alloc.stop(v.requests), head_lock: await locks.stop() });
       const inside = describe(before, await scrape(vault.base));
       vaultOk += v.ok;
       log(`round ${r + 1} vault: ${fmt(v)}; ${JSON.stringify(inside)}`);
@@ -122,14 +147,14 @@ async function main(): Promise<void> {
     report.vault_heap = await memoryFigures(vault.base);
 
     // ---- one process per core: a second process of each server on the same database ----
-    if (REPLICAS > 1) report.replicas = await replicaRounds(vault, floor, plan);
+    if (REPLICAS > 1) report.replicas = await replicaRounds(vault, floor, plan, dbs.urls);
     await stop(floor.proc);
 
     // ---- the same load on a vault without the Docker image's heap flags (peak RSS, CPU) ----
     if (UNBOUNDED_HEAP) report.unbounded_heap = await unboundedHeap(vault, plan);
 
     // ---- cold start: a new API process on the migrated database, then its first release ----
-    for (let i = 0; i < 3; i++) report.cold_starts.push(await coldStart(vault, issuer, kv));
+    for (let i = 0; i < COLD_STARTS; i++) report.cold_starts.push(await coldStart(vault, issuer, kv));
 
     // ---- scaling: p99 as stored connections grow ----
     for (const n of SCALES.filter((s) => s !== firstScale)) {
@@ -174,6 +199,7 @@ async function replicaRounds(
   vault: Server,
   floor: Server,
   plan: { tokens: string[]; integrations: string[]; connections: number },
+  dbs: Record<string, string>,
 ): Promise<NonNullable<Report['replicas']>> {
   const extra: Server[] = [];
   try {
@@ -192,11 +218,16 @@ async function replicaRounds(
     for (let r = 0; r < ROUNDS; r++) {
       const measure = async (servers: Server[]) => {
         const meter = cpuMeter(servers.map((s) => s.proc.pid));
+        const alloc = allocMeter(servers.map((s) => s.stdoutFile));
+        const locks = headLockSampler(servers === vaults ? dbs.vault : dbs.floor);
         const stats = await runLoadOn(
           servers.map((s) => s.base),
           { ...plan, seconds: SECONDS, seed: 200 + r },
         );
-        return Object.assign(stats, meter.stop(stats.requests));
+        return Object.assign(stats, meter.stop(stats.requests), {
+          alloc_kb_per_request: alloc.stop(stats.requests),
+          head_lock: await locks.stop(),
+        });
       };
       const v = await measure(vaults);
       log(`${REPLICAS} processes, round ${r + 1} vault: ${fmt(v)}`);
@@ -208,6 +239,31 @@ async function replicaRounds(
   } finally {
     for (const s of extra) await stop(s.proc).catch(() => undefined);
   }
+}
+
+/**
+ * BENCH_ALLOC=1: heap bytes allocated per release, independent of how busy the machine is: every
+ * token once first (a token's first use verifies its JWT, a cache miss the steady state does not
+ * have), then a fixed number of releases (BENCH_ALLOC_REQUESTS, 10,000), the sum of the
+ * collections' `allocated=` over them. A run's edges cut one young-generation interval (≤ 16 MB)
+ * at most: ±1.6 KB per request over 10,000.
+ */
+async function allocationRun(
+  vault: Server,
+  plan: { tokens: string[]; integrations: string[]; connections: number },
+): Promise<NonNullable<Report['allocation']>> {
+  const requests = Number(process.env.BENCH_ALLOC_REQUESTS ?? 10_000);
+  const queue = plan.tokens.map((t, i) => [t, plan.integrations[i % plan.integrations.length]] as const);
+  await Promise.all(
+    Array.from({ length: plan.connections }, async () => {
+      for (let next = queue.pop(); next; next = queue.pop()) await releaseOnce(vault.base, next[0], next[1]);
+    }),
+  );
+  const alloc = allocMeter([vault.stdoutFile]);
+  const stats = await runLoad({ ...plan, base: vault.base, seconds: 0, amount: requests, seed: 99 });
+  const kb = alloc.stop(stats.requests);
+  log(`allocation: ${kb} KB per release over ${stats.requests} releases (${stats.errors} errors)`);
+  return { kb_per_request: kb ?? NaN, requests: stats.requests, errors: stats.errors };
 }
 
 /** A new vault process with NODE_OPTIONS='' (V8's default heap sizing): 5 s warm-up, one measured run. */

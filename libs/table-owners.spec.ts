@@ -27,8 +27,8 @@ export const OWNERS: Record<string, string[]> = {
   key_jobs: ['libs/keys/key-job.store.ts'],
   tenant_keys: ['libs/crypto/tenant-key-store.ts'],
   system_keys: ['libs/crypto/system-key-store.ts'],
-  // A tenant row is created on first write by `ensureTenant`; its key state is the tenant-key store's.
-  tenants: ['libs/crypto/tenant-key-store.ts', 'libs/db/tenants.ts'],
+  // A tenant row is created on first write by `ensureTenant`; its key state is the tenant-key store's, its profile the profile store's.
+  tenants: ['libs/crypto/tenant-key-store.ts', 'libs/db/tenants.ts', 'libs/tenants/tenant-profile.store.ts'],
   connect_sessions: ['libs/connect/connect-session.store.ts'],
   audit_anchors: ['libs/audit-anchors/anchor-store.ts'],
   // The audit log's writer (group commit on its own connection), reader and chain verifier share its tables.
@@ -49,6 +49,8 @@ const BY_DESIGN: Array<[string, string, string]> = [
 /** [file, table] pairs that still run SQL on another store's table: to move into the store, then delete here. */
 const KNOWN: Array<[string, string]> = [
   ['libs/keys/crypto-shredder.ts', 'connect_sessions'],
+  ['libs/keys/crypto-shredder.ts', 'user_sessions'],
+  ['libs/keys/crypto-shredder.ts', 'tenants'],
   ['libs/audit-anchors/audit-anchor.job.ts', 'audit_chain_head'],
   ['libs/audit-anchors/verify-with-anchors.ts', 'audit_events'],
   ['libs/audit-anchors/anchor-store.ts', 'audit_retention'],

@@ -13,6 +13,7 @@ import { AuditRetention1763800001101 } from './1763800001101-AuditRetention';
 import { RefreshCallStart1763800001200 } from './1763800001200-RefreshCallStart';
 import { TokenIssuedAt1763800001201 } from './1763800001201-TokenIssuedAt';
 import { UserLogin1763800001600 } from './1763800001600-UserLogin';
+import { TenantProfile1763800002000 } from './1763800002000-TenantProfile';
 import { AgentIdentity1763800002100 } from './1763800002100-AgentIdentity';
 
 /** Every migration, in order. New migrations are appended here, one per line. */
@@ -32,5 +33,6 @@ export const migrations = [
   RefreshCallStart1763800001200,
   TokenIssuedAt1763800001201,
   UserLogin1763800001600,
+  TenantProfile1763800002000,
   AgentIdentity1763800002100,
 ];

@@ -10,6 +10,7 @@ import { CryptoModule } from '../../libs/crypto';
 import { DbModule } from '../../libs/db';
 import { AuditKeyBinding, KeysModule } from '../../libs/keys';
 import { PolicyModule } from '../../libs/policy';
+import { TenantsModule } from '../../libs/tenants';
 import { UsersModule } from '../../libs/users';
 import { WebhooksModule } from '../../libs/webhooks';
 import { AccountHttpModule } from './account/account-http.module';
@@ -19,7 +20,9 @@ import { ConnectionsController } from './admin/connections.controller';
 import { IntegrationsController } from './admin/integrations.controller';
 import { KeysController, ShredController } from './admin/keys.controller';
 import { PoliciesController } from './admin/policies.controller';
+import { TenantController } from './admin/tenant.controller';
 import { UserLoginController } from './admin/user-login.controller';
+import { UserSessionsController } from './admin/user-sessions.controller';
 import { WebhooksController } from './admin/webhooks.controller';
 import { AuthRejectionAuditBinding } from './audit-bindings';
 import { ConnectHttpModule } from './connect/connect-http.module';
@@ -49,6 +52,7 @@ export class AppModule {
         ConnectHttpModule,
         AccountHttpModule,
         UsersModule,
+        TenantsModule,
         DashboardModule,
         KeysModule.forRoot({ runJobs: config.keys.jobsInProcess, background: true }),
         RefreshWorkerModule.forRoot({ run: config.refresh.inProcess }),
@@ -67,6 +71,8 @@ export class AppModule {
         ShredController,
         WebhooksController,
         UserLoginController,
+        UserSessionsController,
+        TenantController,
       ],
       // POST /v1/connections/{integration}/token: a plain Fastify route (see ReleaseRoute).
       providers: [ReleaseRoute],

@@ -24,6 +24,10 @@ export interface LoadStats {
   loadgen_cpu_ms_per_request?: number;
   machine_busy?: number;
   machine_steal?: number;
+  /** KB the server's JavaScript heap allocated per request (BENCH_ALLOC=1). */
+  alloc_kb_per_request?: number;
+  /** How busy the audit chain head was (BENCH_LOCKS=1, bench/release/head-lock.ts). */
+  head_lock?: { samples: number; head_busy: number; waiting_mean: number; waiting_max: number };
 }
 
 export interface LoadPlan {
@@ -34,6 +38,8 @@ export interface LoadPlan {
   seconds: number;
   connections: number;
   seed?: number;
+  /** A number of requests instead of `seconds` (autocannon's `amount`). */
+  amount?: number;
 }
 
 export async function runLoad(plan: LoadPlan): Promise<LoadStats> {
@@ -75,7 +81,7 @@ async function oneInstance(plan: LoadPlan, latencies: number[], statuses: Record
   const instance = autocannon({
     url: plan.base,
     connections: plan.connections,
-    duration: plan.seconds,
+    ...(plan.amount ? { amount: plan.amount } : { duration: plan.seconds }),
     timeout: 10,
     requests: [
       {
@@ -115,7 +121,10 @@ export const round = (x: number) => Math.round(x * 10) / 10;
 /** CPU per request: a tenth of a millisecond is too coarse to tell changes of a few percent apart. */
 export const round2 = (x: number) => Math.round(x * 100) / 100;
 export const fmt = (s: LoadStats) => {
-  const cpu = s.cpu_ms_per_request !== undefined ? `, ${s.cpu_ms_per_request} ms CPU/request` : '';
+  const cpu =
+    (s.cpu_ms_per_request !== undefined ? `, ${s.cpu_ms_per_request} ms CPU/request` : '') +
+    (s.alloc_kb_per_request !== undefined ? `, ${s.alloc_kb_per_request} KB allocated/request` : '') +
+    (s.head_lock ? `, chain head held ${Math.round(s.head_lock.head_busy * 100)}% of samples, ${s.head_lock.waiting_mean} waiting` : '');
   const machine = `machine ${Math.round((s.machine_busy ?? 0) * 100)}% busy, ${Math.round((s.machine_steal ?? 0) * 100)}% stolen`;
   const others =
     s.pg_cpu_ms_per_request !== undefined

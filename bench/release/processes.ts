@@ -4,7 +4,7 @@
  * IPC, and what /proc says about them (peak RSS).
  */
 import { ChildProcess, fork, spawn } from 'node:child_process';
-import { openSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
@@ -15,9 +15,15 @@ export const log = (m: string) => process.stderr.write(`[bench] ${m}\n`);
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A compiled entry point (`<dir>/apps/vault/main.js`) in its own Node process. */
-export function spawnJs(file: string, env: Record<string, string>, label: string, nodeArgs: string[] = []): ChildProcess {
-  const devNull = openSync('/dev/null', 'w');
-  const child = spawn(process.execPath, [...nodeArgs, file], { env, stdio: ['ignore', devNull, 'inherit'] });
+export function spawnJs(
+  file: string,
+  env: Record<string, string>,
+  label: string,
+  nodeArgs: string[] = [],
+  stdoutFile?: string,
+): ChildProcess {
+  const out = openSync(stdoutFile ?? '/dev/null', 'a');
+  const child = spawn(process.execPath, [...nodeArgs, file], { env, stdio: ['ignore', out, 'inherit'] });
   child.once('exit', (code, signal) => {
     if (code) log(`${label} exited with ${code ?? signal}`);
   });
@@ -57,6 +63,37 @@ export function memoryOf(pid: number | undefined): { peak_rss_mb: number; rss_mb
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Bytes the JavaScript heap allocated during a run, per request (`BENCH_ALLOC=1`): the server runs
+ * with `--trace-gc-nvp`, which prints one line per collection with `allocated=<bytes since the
+ * previous collection>` to its stdout (a file then, not /dev/null). The sum over the collections
+ * that happened during the run, per request answered, in KB. The run's edges cut one collection
+ * interval (a few MB) at most: over tens of thousands of requests that is well under 1 %.
+ */
+export function allocMeter(stdoutFiles: Array<string | undefined>): { stop(requests: number): number | undefined } {
+  const files = stdoutFiles.filter((f): f is string => !!f);
+  const size = (f: string) => (existsSync(f) ? statSync(f).size : 0);
+  const offsets = files.map(size);
+  return {
+    stop(requests: number): number | undefined {
+      if (files.length === 0) return undefined;
+      let bytes = 0;
+      files.forEach((f, i) => {
+        const end = size(f);
+        const buf = Buffer.alloc(end - offsets[i]);
+        const fd = openSync(f, 'r');
+        try {
+          readSync(fd, buf, 0, buf.length, offsets[i]);
+        } finally {
+          closeSync(fd);
+        }
+        for (const m of buf.toString('latin1').matchAll(/ allocated=(\d+)/g)) bytes += Number(m[1]);
+      });
+      return Math.round((bytes / 1024 / Math.max(1, requests)) * 10) / 10;
+    },
+  };
 }
 
 export interface Emulator {

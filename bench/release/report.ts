@@ -30,6 +30,8 @@ export interface Report {
     lookup?: { node: string; index?: string; buffers: number; ms: number };
   }>;
   total_seconds?: number;
+  /** BENCH_ALLOC=1: heap allocated per release over a fixed number of releases, every token's first use excluded. */
+  allocation?: { kb_per_request: number; requests: number; errors: number };
 }
 
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
@@ -103,6 +105,13 @@ export function printReport(r: Report): void {
   const cpu = (xs: LoadStats[]) => round2(mean(xs.map((s) => s.cpu_ms_per_request ?? NaN)));
   out.push('');
   out.push(`Server CPU per request (user + system, machine-independent-ish): vault ${cpu(v)} ms, floor ${cpu(f)} ms`);
+  if (r.allocation)
+    out.push(
+      `Vault heap allocation per release (--trace-gc-nvp over ${r.allocation.requests} releases after every token's first use; ` +
+        `target ≤ 20 KB): **${r.allocation.kb_per_request} KB**`,
+    );
+  if (v.some((s) => s.alloc_kb_per_request !== undefined))
+    out.push(`Vault heap allocation per request (--trace-gc-nvp, target ≤ 20 KB): ${v.map((s) => s.alloc_kb_per_request).join(', ')} KB`);
   const of = (xs: LoadStats[], k: 'pg_cpu_ms_per_request' | 'loadgen_cpu_ms_per_request' | 'machine_busy' | 'machine_steal') =>
     round2(mean(xs.map((s) => s[k] ?? NaN)));
   out.push(

@@ -24,6 +24,8 @@ export const AUDIENCE = 'https://vault.bench.example';
 export interface Server {
   base: string;
   proc: ChildProcess;
+  /** With `BENCH_ALLOC=1`, the vault's stdout (request logs and `--trace-gc-nvp` lines) for `allocMeter`. */
+  stdoutFile?: string;
   /**
    * A new process on the same database and port (cold start); `env` adds to or overrides its
    * environment; `heapFlags: false` starts the vault without the Docker image's heap flags.
@@ -82,13 +84,28 @@ export async function startVault(
   // The Docker image's V8 flags for the API; BENCH_VAULT_NODE_ARGS replaces them (e.g. '' or '--trace-gc').
   const heapArgs =
     process.env.BENCH_VAULT_NODE_ARGS !== undefined ? process.env.BENCH_VAULT_NODE_ARGS.split(' ').filter(Boolean) : PRODUCTION_NODE_ARGS;
+  // BENCH_ALLOC=1: every collection's allocated bytes on stdout, kept in a file (allocMeter).
+  const gcTrace = process.env.BENCH_ALLOC === '1' ? ['--trace-gc-nvp'] : [];
+  // BENCH_HEAP_SAMPLE=<dir>: the sampling heap profiler, toggled by SIGUSR2 (bench/release/heap-sample.js).
+  if (process.env.BENCH_HEAP_SAMPLE) {
+    gcTrace.push('-r', join(__dirname, 'heap-sample.js'));
+    env.BENCH_HEAP_SAMPLE = process.env.BENCH_HEAP_SAMPLE;
+  }
+  const stdoutFile = process.env.BENCH_ALLOC === '1' ? join(env.VAULT_DATA_DIR, 'stdout.log') : undefined;
   const spawnIt = (extra: Record<string, string> = {}, heapFlags = true) =>
-    spawnJs(join(jsDir, 'apps/vault/main.js'), { ...env, ...extra }, 'vault', [...profile, ...(heapFlags ? heapArgs : [])]);
+    spawnJs(
+      join(jsDir, 'apps/vault/main.js'),
+      { ...env, ...extra },
+      'vault',
+      [...profile, ...gcTrace, ...(heapFlags ? heapArgs : [])],
+      stdoutFile,
+    );
   const server: Server = {
     base,
     proc: spawnIt(),
+    stdoutFile,
     restart: (extra?: Record<string, string>, heapFlags?: boolean) => (server.proc = spawnIt(extra, heapFlags)),
-    replica: () => replicaOf(jsDir, 'apps/vault/main.js', env, 'vault replica', [...profile, ...heapArgs]),
+    replica: () => replicaOf(jsDir, 'apps/vault/main.js', env, 'vault replica', [...profile, ...gcTrace, ...heapArgs], !!stdoutFile),
   };
   await waitFor200(`${base}/readyz`, performance.now(), 120_000, 200, server.proc);
   const admin = issuer.sign({ sub: 'bench-admin', tid: TENANT, scope: 'vault:admin' }, { ttl: 7200 });
@@ -174,14 +191,23 @@ export async function startFloor(jsDir: string, dbUrl: string, tk: TenantKey, ma
 }
 
 /** Another process of a server (same environment and database, its own port), once `/readyz` answers 200. */
-async function replicaOf(jsDir: string, main: string, env: Record<string, string>, label: string, nodeArgs: string[]): Promise<Server> {
+async function replicaOf(
+  jsDir: string,
+  main: string,
+  env: Record<string, string>,
+  label: string,
+  nodeArgs: string[],
+  keepStdout = false,
+): Promise<Server> {
   const port = await freePort();
-  const spawnIt = () => spawnJs(join(jsDir, main), { ...env, PORT: String(port) }, label, nodeArgs);
+  const stdoutFile = keepStdout ? join(mkdtempSync(join(tmpdir(), 'vault-bench-')), 'stdout.log') : undefined;
+  const spawnIt = () => spawnJs(join(jsDir, main), { ...env, PORT: String(port) }, label, nodeArgs, stdoutFile);
   const server: Server = {
     base: `http://127.0.0.1:${port}`,
     proc: spawnIt(),
+    stdoutFile,
     restart: () => (server.proc = spawnIt()),
-    replica: () => replicaOf(jsDir, main, env, label, nodeArgs),
+    replica: () => replicaOf(jsDir, main, env, label, nodeArgs, keepStdout),
   };
   await waitFor200(`${server.base}/readyz`, performance.now(), 120_000, 100, server.proc);
   return server;

@@ -14,14 +14,21 @@ const CREATE_HEAD = 'INSERT INTO audit_chain_head (id, seq, hash) VALUES (1, 0, 
  * integer checked in the constructor, the only value written into the text.
  */
 const OPEN_AND_LOCK = (timeoutMs: number) => `BEGIN; SET LOCAL statement_timeout = ${timeoutMs}; ${SELECT_HEAD}`;
-// One statement for the whole batch (unnest keeps it at 15 parameters whatever the batch size).
+/**
+ * One statement for the whole batch, with three parameters whatever its size: the events as one
+ * JSON array (each event's canonical `details` embedded as JSON, so the jsonb stored is the value
+ * that was hashed; hashes in hex), built with string appends rather than 13 column arrays that
+ * `pg` would escape element by element. `jsonb_to_recordset` yields the rows in array order.
+ */
 const APPEND = `
   WITH appended AS (
     INSERT INTO audit_events (seq, id, at, tenant, action, outcome, reason, agent, subject, integration, details, prev_hash, hash)
-    SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[],
-                         $8::text[], $9::text[], $10::text[], $11::jsonb[], $12::bytea[], $13::bytea[])
+    SELECT e.seq, e.id, e.at, e.tenant, e.action, e.outcome, e.reason, e.agent, e.subject, e.integration, e.details,
+           decode(e.prev_hash, 'hex'), decode(e.hash, 'hex')
+    FROM jsonb_to_recordset($1::jsonb) AS e(seq bigint, id uuid, at timestamptz, tenant text, action text, outcome text, reason text,
+                                            agent text, subject text, integration text, details jsonb, prev_hash text, hash text)
   )
-  UPDATE audit_chain_head SET seq = $14, hash = $15 WHERE id = 1`;
+  UPDATE audit_chain_head SET seq = $2, hash = $3 WHERE id = 1`;
 
 interface ChainedRow extends PreparedEvent {
   seq: string;
@@ -61,7 +68,7 @@ export class AuditChainWriter {
       } else {
         const last = rows[rows.length - 1];
         // The insert and the COMMIT in one round trip; resolves once Postgres has answered COMMIT.
-        await executeAndCommit(lease.client, APPEND, [...columns(rows), last.seq, last.hash]);
+        await executeAndCommit(lease.client, APPEND, [eventsJson(rows), last.seq, last.hash]);
       }
       lease.release();
       return rows.map((r) => ({ id: r.id, seq: r.seq }));
@@ -88,7 +95,9 @@ async function lockHead(client: PoolClient, openAndLock: string): Promise<{ seq:
 function chain(events: PreparedEvent[], head: { seq: bigint; hash: Buffer }, macKey: Buffer): ChainedRow[] {
   let seq = head.seq;
   let prevHash = head.hash;
-  return events.map((e) => {
+  const rows = new Array<ChainedRow>(events.length);
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i];
     seq += 1n;
     const row: ChainedRow = {
       seq: seq.toString(),
@@ -101,34 +110,34 @@ function chain(events: PreparedEvent[], head: { seq: bigint; hash: Buffer }, mac
       agent: e.agent,
       subject: e.subject,
       integration: e.integration,
-      details: e.details,
       detailsJson: e.detailsJson,
       prevHash,
       hash: GENESIS_HASH,
     };
     row.hash = chainHash(macKey, prevHash, row, e.detailsJson);
     prevHash = row.hash;
-    return row;
-  });
+    rows[i] = row;
+  }
+  return rows;
 }
 
-function columns(rows: ChainedRow[]): unknown[] {
-  return [
-    rows.map((r) => r.seq),
-    rows.map((r) => r.id),
-    rows.map((r) => r.at),
-    rows.map((r) => r.tenant),
-    rows.map((r) => r.action),
-    rows.map((r) => r.outcome),
-    rows.map((r) => r.reason),
-    rows.map((r) => r.agent),
-    rows.map((r) => r.subject),
-    rows.map((r) => r.integration),
-    // The canonical JSON that was hashed: the same value for jsonb as JSON.stringify(details).
-    rows.map((r) => r.detailsJson),
-    rows.map((r) => r.prevHash),
-    rows.map((r) => r.hash),
-  ];
+/**
+ * The batch as the JSON array `APPEND` reads. `id` (a UUID made by `prepareEvent`), `at` (ISO
+ * 8601) and `seq` (digits) need no escaping; every other text goes through JSON.stringify, and
+ * `details` is already canonical JSON.
+ */
+function eventsJson(rows: ChainedRow[]): string {
+  const s = JSON.stringify;
+  let out = '[';
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i];
+    out +=
+      `${i ? ',' : ''}{"seq":${r.seq},"id":"${r.id}","at":"${r.at}","tenant":${s(r.tenant)},"action":${s(r.action)},` +
+      `"outcome":${s(r.outcome)},"reason":${s(r.reason)},"agent":${s(r.agent)},"subject":${s(r.subject)},` +
+      `"integration":${s(r.integration)},"details":${r.detailsJson},"prev_hash":"${r.prevHash.toString('hex')}",` +
+      `"hash":"${r.hash.toString('hex')}"}`;
+  }
+  return out + ']';
 }
 
 interface Lease {

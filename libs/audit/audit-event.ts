@@ -5,8 +5,7 @@ import { canonicalJson, ChainedEvent } from './canonical';
 
 /** An event ready to be chained: everything but its place in the chain. */
 export type PreparedEvent = Omit<ChainedEvent, 'seq' | 'details'> & {
-  details: Record<string, unknown>;
-  /** `canonicalJson(details)`, made once: it is hashed and stored. */
+  /** `canonicalJson(sanitizeDetails(details))`, made once in one pass: it is hashed and stored. */
   detailsJson: string;
 };
 
@@ -43,7 +42,7 @@ export function prepareEvent(input: AuditEventInput, now: Date = new Date()): Pr
     throw new AuditInputError('audit event action must be a dotted lower-case name');
   if (!(AUDIT_OUTCOMES as readonly string[]).includes(input.outcome))
     throw new AuditInputError('audit event outcome must be allowed, denied or error');
-  const { clean, json } = sanitizeAndEncode(input.details);
+  const json = encodeDetails(input.details);
   return {
     id: randomUUID(),
     at: now.toISOString(),
@@ -54,23 +53,102 @@ export function prepareEvent(input: AuditEventInput, now: Date = new Date()): Pr
     agent: optionalText(input.agent, 'agent'),
     subject: optionalText(input.subject, 'subject'),
     integration: optionalText(input.integration, 'integration'),
-    details: clean,
     detailsJson: json,
   };
 }
 
 /** Secret → "[REDACTED]", Date → ISO string; secret-like keys and non-JSON values are refused. */
 export function sanitizeDetails(details: Record<string, unknown> | undefined): Record<string, unknown> {
-  return sanitizeAndEncode(details).clean;
-}
-
-function sanitizeAndEncode(details: Record<string, unknown> | undefined): { clean: Record<string, unknown>; json: string } {
-  if (details === undefined || details === null) return { clean: {}, json: '{}' };
+  if (details === undefined || details === null) return {};
   if (!isPlainObject(details)) throw new AuditInputError('audit details must be a plain object');
   const clean = sanitizeValue(details, ROOT, 0) as Record<string, unknown>;
-  const json = canonicalJson(clean);
+  if (canonicalJson(clean).length > MAX_DETAILS_CHARS) throw new AuditInputError('audit details are too large');
+  return clean;
+}
+
+/**
+ * `canonicalJson(sanitizeDetails(details))` in one pass, with the same checks: no sanitised copy,
+ * no sorted key arrays for small objects, no path strings unless one is thrown. It runs for every
+ * audit event (a spec checks it against the two-step form).
+ */
+export function encodeDetails(details: Record<string, unknown> | undefined): string {
+  if (details === undefined || details === null) return '{}';
+  if (!isPlainObject(details)) throw new AuditInputError('audit details must be a plain object');
+  AT.length = 0; // a throw leaves it where it was
+  const json = encodeValue(details, 0);
   if (json.length > MAX_DETAILS_CHARS) throw new AuditInputError('audit details are too large');
-  return { clean, json };
+  return json;
+}
+
+/** Where `encodeValue` is, for error messages: keys and indexes from the root, pushed and popped. */
+const AT: Array<string | number> = [];
+const atPath = (): string => {
+  let out = 'details';
+  for (const p of AT) out += typeof p === 'number' ? `[${p}]` : `.${p}`;
+  return out;
+};
+
+function encodeValue(value: unknown, depth: number): string {
+  if (depth > MAX_DEPTH) throw new AuditInputError(`${atPath()}: nested too deeply`);
+  if (value instanceof Secret) return REDACTED_JSON;
+  if (value === null) return 'null';
+  if (typeof value === 'boolean') return value ? 'true' : 'false';
+  if (typeof value === 'string') {
+    if (UNSTORABLE.test(value)) throw new AuditInputError(`${atPath()}: contains characters that cannot be stored`);
+    return JSON.stringify(value);
+  }
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new AuditInputError(`${atPath()}: numbers must be finite`);
+    return JSON.stringify(value);
+  }
+  if (value instanceof Date) {
+    if (Number.isNaN(value.getTime())) throw new AuditInputError(`${atPath()}: invalid date`);
+    return JSON.stringify(value.toISOString());
+  }
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      AT.push(i);
+      out += (i ? ',' : '') + encodeValue(value[i], depth + 1);
+      AT.pop();
+    }
+    return out + ']';
+  }
+  if (isPlainObject(value)) {
+    // Every key checked in the object's own order first (as sanitizeValue does), then the values in canonical order.
+    const keys = Object.keys(value);
+    for (const key of keys) checkKey(key, atPath);
+    sortKeys(keys);
+    let out = '{';
+    for (const key of keys) {
+      const v = value[key];
+      if (v === undefined) continue;
+      AT.push(key);
+      out += (out.length > 1 ? ',' : '') + JSON.stringify(key) + ':' + encodeValue(v, depth + 1);
+      AT.pop();
+    }
+    return out + '}';
+  }
+  throw new AuditInputError(`${atPath()}: only JSON values and Secret are allowed (got ${typeof value})`);
+}
+
+const REDACTED_JSON = JSON.stringify(REDACTED);
+
+/** Sorts in place by UTF-16 code unit, as `Array.prototype.sort` with no comparator; small arrays without its scratch space. */
+function sortKeys(keys: string[]): void {
+  if (keys.length > 16) {
+    keys.sort();
+    return;
+  }
+  for (let i = 1; i < keys.length; i++) {
+    const k = keys[i];
+    let j = i - 1;
+    while (j >= 0 && keys[j] > k) {
+      keys[j + 1] = keys[j];
+      j--;
+    }
+    keys[j + 1] = k;
+  }
 }
 
 /** Where a value sits in `details`, for error messages: made only when one is thrown (the hot path never builds it). */

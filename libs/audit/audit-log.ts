@@ -18,7 +18,8 @@ const FLUSHES_IN_FLIGHT = 2;
 interface Waiter {
   event: PreparedEvent;
   settled: boolean;
-  timer: NodeJS.Timeout;
+  /** `performance.now()` past which the caller is refused (record time + timeoutMs). */
+  deadline: number;
   resolve(receipt: AuditReceipt): void;
   reject(err: Error): void;
 }
@@ -46,6 +47,15 @@ export class AuditLog implements BeforeApplicationShutdown {
   /** Flushes that have not taken their batch yet: while one waits, new events will be its. */
   private awaitingLock = 0;
   private readonly counters = { flushes: 0, committedEvents: 0, failedFlushes: 0, timeouts: 0 };
+  /**
+   * Every waiter not yet seen settled, oldest first, from `byAgeHead`. All have the same timeout,
+   * so deadlines ascend: one timer, armed for the oldest, expires them all (a timer per event
+   * allocated a Timeout and a closure per release). Settled waiters are dropped from the front
+   * after each flush, so only those in flight stay referenced.
+   */
+  private byAge: Array<Waiter | undefined> = [];
+  private byAgeHead = 0;
+  private expiryTimer: NodeJS.Timeout | undefined;
 
   constructor(
     @Inject(DataSource) private readonly ds: DataSource,
@@ -61,11 +71,18 @@ export class AuditLog implements BeforeApplicationShutdown {
   }
 
   /** Queues an event and resolves with its id and seq once it is durable. */
-  async record(input: AuditEventInput): Promise<AuditReceipt> {
-    const event = prepareEvent(input);
+  record(input: AuditEventInput): Promise<AuditReceipt> {
+    let event: PreparedEvent;
+    try {
+      event = prepareEvent(input);
+    } catch (err) {
+      return Promise.reject(err); // as an async function would: a rejection, never a throw
+    }
     return new Promise<AuditReceipt>((resolve, reject) => {
-      const waiter: Waiter = { event, settled: false, resolve, reject, timer: setTimeout(() => this.expire(waiter), this.timeoutMs) };
+      const waiter: Waiter = { event, settled: false, deadline: performance.now() + this.timeoutMs, resolve, reject };
       this.queue.push(waiter);
+      this.byAge.push(waiter);
+      if (this.expiryTimer === undefined) this.armExpiry();
       this.schedule();
     });
   }
@@ -154,7 +171,7 @@ export class AuditLog implements BeforeApplicationShutdown {
       if (batch && batch.length > 0) {
         this.counters.flushes += 1;
         this.counters.committedEvents += batch.length;
-        batch.forEach((w, i) => this.settle(w, () => w.resolve(receipts[i])));
+        for (let i = 0; i < batch.length; i++) if (this.settle(batch[i])) batch[i].resolve(receipts[i]);
         const events = batch.length;
         reportAuditFlush(() => ({ source: this, outcome: 'committed', events, seconds: secondsSince(started) }));
       }
@@ -164,9 +181,10 @@ export class AuditLog implements BeforeApplicationShutdown {
       this.counters.failedFlushes += 1;
       reportAuditFlush(() => ({ source: this, outcome: 'failed', events: failed.length, seconds: secondsSince(started) }));
       this.logger.error(`audit flush failed (${failureCode(err, abort.signal)}); ${failed.length} event(s) not recorded`);
-      for (const w of failed) this.settle(w, () => w.reject(new UnavailableError('audit')));
+      for (const w of failed) if (this.settle(w)) w.reject(new UnavailableError('audit'));
     } finally {
       clearTimeout(watchdog);
+      this.armExpiry();
     }
   }
 
@@ -183,17 +201,48 @@ export class AuditLog implements BeforeApplicationShutdown {
     return this.queue.length;
   }
 
+  /** Drops settled waiters from the front; arms the timer for the oldest one left, or disarms it. */
+  private armExpiry(): void {
+    while (this.byAgeHead < this.byAge.length && this.byAge[this.byAgeHead]!.settled) this.byAge[this.byAgeHead++] = undefined;
+    if (this.byAgeHead === this.byAge.length) {
+      this.byAge = [];
+      this.byAgeHead = 0;
+      if (this.expiryTimer !== undefined) clearTimeout(this.expiryTimer);
+      this.expiryTimer = undefined;
+      return;
+    }
+    if (this.byAgeHead > 1024) {
+      this.byAge = this.byAge.slice(this.byAgeHead);
+      this.byAgeHead = 0;
+    }
+    if (this.expiryTimer !== undefined) return; // it fires no later than the oldest's deadline, then re-arms
+    const wait = Math.max(0, this.byAge[this.byAgeHead]!.deadline - performance.now());
+    this.expiryTimer = setTimeout(this.onExpiry, Math.ceil(wait));
+  }
+
+  private readonly onExpiry = (): void => {
+    this.expiryTimer = undefined;
+    const now = performance.now();
+    while (this.byAgeHead < this.byAge.length) {
+      const w = this.byAge[this.byAgeHead]!;
+      if (!w.settled && w.deadline > now) break;
+      this.byAge[this.byAgeHead++] = undefined;
+      this.expire(w);
+    }
+    this.armExpiry();
+  };
+
   private expire(w: Waiter): void {
     if (w.settled) return;
     this.counters.timeouts += 1;
-    this.settle(w, () => w.reject(new UnavailableError('audit')));
+    if (this.settle(w)) w.reject(new UnavailableError('audit'));
   }
 
-  private settle(w: Waiter, fn: () => void): void {
-    if (w.settled) return;
+  /** Marks a waiter settled; false if it already was (the caller then neither resolves nor rejects it). */
+  private settle(w: Waiter): boolean {
+    if (w.settled) return false;
     w.settled = true;
-    clearTimeout(w.timer);
-    fn();
+    return true;
   }
 }
 

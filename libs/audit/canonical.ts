@@ -19,6 +19,9 @@ export interface ChainedEvent {
   details: unknown;
 }
 
+/** An event whose `details` may be given as canonical JSON instead (`canonicalDetails`). */
+type EventFields = Omit<ChainedEvent, 'details'> & { details?: unknown };
+
 /**
  * Deterministic JSON: object keys sorted (by UTF-16 code unit) at every depth, no
  * whitespace. Only JSON values are expected (the writer sanitises `details`; the
@@ -52,7 +55,7 @@ export function canonicalJson(value: unknown): string {
  * `canonicalJson` makes of the event as an object, written out in its key order; the writer
  * passes the canonical JSON of `details` it already made (`canonicalDetails`).
  */
-export function canonicalEvent(e: ChainedEvent, canonicalDetails: string = canonicalJson(e.details)): string {
+export function canonicalEvent(e: EventFields, canonicalDetails: string = canonicalJson(e.details)): string {
   const s = JSON.stringify;
   // Keys in canonicalJson's order (sorted by UTF-16 code unit); every other field is a string or null.
   return (
@@ -63,7 +66,7 @@ export function canonicalEvent(e: ChainedEvent, canonicalDetails: string = canon
 }
 
 /** hash = HMAC-SHA256(macKey, prev_hash || canonical(event)). */
-export function chainHash(macKey: Buffer, prevHash: Buffer, e: ChainedEvent, canonicalDetails?: string): Buffer {
+export function chainHash(macKey: Buffer, prevHash: Buffer, e: EventFields, canonicalDetails?: string): Buffer {
   return createHmac('sha256', macKey).update(prevHash).update(canonicalEvent(e, canonicalDetails), 'utf8').digest();
 }
 

@@ -196,7 +196,7 @@ export class AuthorizationFlow {
         s.tenant,
         s.integration,
         s.subject,
-        { ...grant, providerAccountId: identity.subject },
+        { ...grant, providerAccountId: identity.subject, providerAccountEmail: identity.email },
         provider.entry.refresh.aheadSeconds,
       );
     } catch (err) {

@@ -4,6 +4,7 @@ import { VAULT_CONFIG, VaultConfig } from '../config';
 import { ConnectLinkIssuer, IntegrationStore } from '../credentials';
 import { DomainError, TenantId } from '../kernel';
 import { randomSecret } from '../oauth';
+import { displayNameProblem } from '../tenants';
 import { matchesBrowser, newBrowserSecret, setCookieHeader, sha256 } from './browser-binding';
 import { ConnectSession, ConnectSessionStore } from './connect-session.store';
 import { checkReturnUrl } from './return-url';
@@ -25,6 +26,8 @@ export interface CreateConnectSession {
   integration: string;
   returnUrl?: string;
   expectedIdentity?: { email?: string; subject?: string };
+  /** How the app names the user (e.g. "Olga Smith"): shown on the consent page beside the user id. */
+  userDisplayName?: string;
   ttlSeconds?: number;
   /** `admin:<sub>`, `agent:<client_id>` or `user:<sub>` (reconnect). */
   createdBy: string;
@@ -91,6 +94,13 @@ export class ConnectSessionService implements ConnectLinkIssuer {
         });
       returnUrl = v.url;
     }
+    if (input.userDisplayName !== undefined) {
+      const problem = displayNameProblem(input.userDisplayName);
+      if (problem)
+        throw new DomainError('validation_failed', `user_display_name ${problem}`, {
+          extra: { errors: [{ field: 'user_display_name', message: problem }] },
+        });
+    }
     const urlSecret = randomSecret();
     const ttlSeconds = input.ttlSeconds ?? CONNECT_URL_TTL_SECONDS;
     const row = {
@@ -100,6 +110,7 @@ export class ConnectSessionService implements ConnectLinkIssuer {
       returnUrl,
       expectedEmail: input.expectedIdentity?.email?.toLowerCase() ?? null,
       expectedSubject: input.expectedIdentity?.subject ?? null,
+      userDisplayName: input.userDisplayName?.trim() || null,
       createdBy: input.createdBy,
       ttlSeconds,
     };

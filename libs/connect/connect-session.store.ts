@@ -14,6 +14,8 @@ export interface ConnectSession {
   returnUrl: string | null;
   expectedEmail: string | null;
   expectedSubject: string | null;
+  /** How the app names the user the link is for (shown, escaped, on the consent page), or null. */
+  userDisplayName: string | null;
   createdBy: string;
   status: ConnectSessionStatus;
   errorCode: string | null;
@@ -29,6 +31,7 @@ export interface NewConnectSession {
   returnUrl: string | null;
   expectedEmail?: string | null;
   expectedSubject?: string | null;
+  userDisplayName?: string | null;
   createdBy: string;
   ttlSeconds: number;
 }
@@ -42,6 +45,7 @@ interface ConnectSessionRow {
   return_url: string | null;
   expected_email: string | null;
   expected_subject: string | null;
+  user_display_name: string | null;
   created_by: string;
   status: ConnectSessionStatus;
   error_code: string | null;
@@ -52,7 +56,8 @@ interface ConnectSessionRow {
   code_verifier_ct: Buffer | null;
 }
 
-const COLUMNS = `id, tenant, integration, subject, return_url, expected_email, expected_subject, created_by, status, error_code,
+const COLUMNS = `id, tenant, integration, subject, return_url, expected_email, expected_subject, user_display_name, created_by,
+  status, error_code,
   expires_at, browser_expires_at, browser_hash`;
 
 /** What `COLUMNS` selects. */
@@ -192,8 +197,8 @@ export class ConnectSessionStore {
 async function insert(q: DataSource | EntityManager, s: NewConnectSession, urlHash: Buffer): Promise<{ id: string; expiresAt: Date }> {
   const rows: Array<Pick<ConnectSessionRow, 'id' | 'expires_at'>> = await q.query(
     `INSERT INTO connect_sessions (id, tenant, integration, subject, return_url, expected_email, expected_subject, created_by,
-      url_hash, expires_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + ($10::int * interval '1 second')) RETURNING id, expires_at`,
+      url_hash, expires_at, user_display_name)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + ($10::int * interval '1 second'), $11) RETURNING id, expires_at`,
     [
       randomUUID(),
       s.tenant,
@@ -205,6 +210,7 @@ async function insert(q: DataSource | EntityManager, s: NewConnectSession, urlHa
       s.createdBy,
       urlHash,
       s.ttlSeconds,
+      s.userDisplayName ?? null,
     ],
   );
   return { id: rows[0].id, expiresAt: rows[0].expires_at };
@@ -220,6 +226,7 @@ function toSession(r: SessionRow): ConnectSession {
     returnUrl: r.return_url,
     expectedEmail: r.expected_email,
     expectedSubject: r.expected_subject,
+    userDisplayName: r.user_display_name,
     createdBy: r.created_by,
     status: r.status,
     errorCode: r.error_code,

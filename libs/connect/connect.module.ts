@@ -3,6 +3,7 @@ import { AuditModule } from '../audit';
 import { CredentialsModule } from '../credentials';
 import { OAuthModule } from '../oauth';
 import { PolicyModule } from '../policy';
+import { TenantsModule } from '../tenants';
 import { AccountViewService } from './account-view.service';
 import { AuthorizationFlow } from './authorization-flow.service';
 import { ConnectSessionService } from './connect-session.service';
@@ -17,7 +18,7 @@ import { DisconnectService } from './disconnect.service';
  * `ConnectLinkIssuer` the release path offers `connect_url`s through (bind it to `CONNECT_LINKS`).
  */
 @Module({
-  imports: [CredentialsModule, OAuthModule, PolicyModule, AuditModule],
+  imports: [CredentialsModule, OAuthModule, PolicyModule, AuditModule, TenantsModule],
   providers: [
     ConnectSessionStore,
     ConnectSessionService,

@@ -4,6 +4,7 @@ import { ConnectionStore, ConnectionStatus, consentScopes, Integration, Integrat
 import { DomainError, TenantId } from '../kernel';
 import { ProviderCatalog } from '../oauth';
 import { AgentStore, PolicyDecisionPoint } from '../policy';
+import { TenantProfileService } from '../tenants';
 import { ConnectSession } from './connect-session.store';
 
 export interface AgentGrant {
@@ -16,6 +17,13 @@ export interface AgentGrant {
 /** Everything the consent page shows. Plain data: the page escapes it. */
 export interface ConsentView {
   tenant: string;
+  /** Who asks: the tenant's display name, or its id when none is set. */
+  tenantName: string;
+  /** The tenant's logo (https, validated when set), or null. */
+  logoUrl: string | null;
+  /** The user the link is for: the app's id for them, and the name the app gave, if any. */
+  user: string;
+  userDisplayName: string | null;
   integration: string;
   title: string;
   providerName: string;
@@ -35,7 +43,7 @@ export interface ConnectionRow {
   status: ConnectionStatus;
   connectedAt: Date;
   lastUsed: { agent: string; at: string } | null;
-  /** The provider account (its id, or the e-mail the provider reported), when known. */
+  /** The provider account: the e-mail the provider reported at connect time, else its account id, when known. */
   account: string | null;
   /** Granted scopes in plain words. */
   scopes: Array<{ scope: string; description: string }>;
@@ -60,7 +68,13 @@ export class ConsentViewService {
     private readonly agents: AgentStore,
     private readonly decisions: PolicyDecisionPoint,
     private readonly audit: AuditLog,
+    private readonly tenants: TenantProfileService,
   ) {}
+
+  /** How the tenant is shown on pages for people: its display name (else its id) and logo. */
+  async tenantShown(tenant: TenantId): Promise<{ name: string; logoUrl: string | null }> {
+    return this.tenants.shown(tenant);
+  }
 
   async consent(s: ConnectSession): Promise<ConsentView> {
     const i = await this.integrations.get(s.tenant, s.integration);
@@ -78,8 +92,13 @@ export class ConsentViewService {
         description: custom[scope] ?? entry.scopes.descriptions[scope] ?? STANDARD_SCOPES[scope] ?? `Access “${scope}”`,
       }));
     }
+    const shown = await this.tenants.shown(s.tenant);
     return {
       tenant: s.tenant,
+      tenantName: shown.name,
+      logoUrl: shown.logoUrl,
+      user: s.subject,
+      userDisplayName: s.userDisplayName,
       integration: i.name,
       title: this.title(i),
       providerName: entry && entry.id !== 'custom-oauth2' ? entry.displayName : this.title(i),
@@ -107,7 +126,7 @@ export class ConsentViewService {
         status: c.status,
         connectedAt: c.createdAt,
         lastUsed: await this.lastUse(tenant, subject, c.integration, c.createdAt, names),
-        account: c.providerAccountId ?? (typeof c.metadata.email === 'string' ? c.metadata.email : null),
+        account: c.providerAccountEmail ?? c.providerAccountId ?? (typeof c.metadata.email === 'string' ? c.metadata.email : null),
         scopes: c.scopes.map((scope) => ({ scope, description: this.describe(byName.get(c.integration), scope) })),
         lastRefreshAt: c.lastRefreshAt,
       })),

@@ -17,6 +17,7 @@ const row = (over: Partial<ConnectionRow> = {}): ConnectionRow => ({
   scopes: ['calendar.read'],
   metadata: { instance_url: 'https://x.example' },
   provider_account_id: 'acct-1',
+  provider_account_email: 'alice@example.test',
   lease_owner: null,
   lease_expires_at: null,
   next_refresh_at: null,

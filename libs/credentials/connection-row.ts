@@ -23,6 +23,7 @@ export interface ConnectionRow {
   scopes: string[] | null;
   metadata: Record<string, unknown> | null;
   provider_account_id: string | null;
+  provider_account_email: string | null;
   lease_owner: string | null;
   lease_expires_at: Date | null;
   next_refresh_at: Date | null;
@@ -55,6 +56,7 @@ export const CONNECTION_COLUMN_LIST = [
   'scopes',
   'metadata',
   'provider_account_id',
+  'provider_account_email',
   'lease_owner',
   'lease_expires_at',
   'next_refresh_at',
@@ -112,6 +114,7 @@ export function toConnection(r: ConnectionRow): Connection {
     expiresAt: r.expires_at ?? null,
     metadata: r.metadata ?? {},
     providerAccountId: r.provider_account_id ?? null,
+    providerAccountEmail: r.provider_account_email ?? null,
     lastRefreshAt: r.last_refresh_at ?? null,
     nextRefreshAt: r.next_refresh_at ?? null,
     lastErrorClass: r.last_error_class ?? null,
@@ -134,7 +137,7 @@ export function toConnection(r: ConnectionRow): Connection {
 
 /** The metadata of a connection, without its sealed fields or refresh internals (what admin listings show). */
 export function summaryOf(c: Connection): ConnectionSummary {
-  const { id, integration, user, level, kind, status, version, scopes, expiresAt, metadata, providerAccountId } = c;
+  const { id, integration, user, level, kind, status, version, scopes, expiresAt, metadata, providerAccountId, providerAccountEmail } = c;
   const { lastRefreshAt, nextRefreshAt, lastErrorClass, refreshFailures, previousExpiresAt, createdAt, updatedAt } = c;
   return {
     id,
@@ -148,6 +151,7 @@ export function summaryOf(c: Connection): ConnectionSummary {
     expiresAt,
     metadata,
     providerAccountId,
+    providerAccountEmail,
     lastRefreshAt,
     nextRefreshAt,
     lastErrorClass,

@@ -27,6 +27,8 @@ export interface ConnectionSummary {
   expiresAt: Date | null;
   metadata: Record<string, unknown>;
   providerAccountId: string | null;
+  /** The e-mail the provider reported for that account at connect time (ID token or userinfo), when it did. */
+  providerAccountEmail: string | null;
   lastRefreshAt: Date | null;
   nextRefreshAt: Date | null;
   lastErrorClass: string | null;

@@ -18,6 +18,8 @@ export interface OAuthCredential {
   scopes: string[];
   metadata: Record<string, unknown>;
   providerAccountId?: string | null;
+  /** The account's e-mail as the provider reported it at connect time (not a secret; shown to the user). */
+  providerAccountEmail?: string | null;
 }
 
 /** What a refresh needs of a connection (mapped from the row once, by `toConnection`). */
@@ -99,12 +101,15 @@ export class OAuthCredentialStore {
       const upsert = async (db: Queryable, sealed: Sealed) => {
         const rows = (await db.query(
           `INSERT INTO connections (id, tenant, integration, subject, kind, status, tk_version, dek_wrapped, access_token_ct, refresh_token_ct,
-             expires_at, refresh_token_expires_at, scopes, metadata, provider_account_id, next_refresh_at, token_issued_at)
-           VALUES ($1, $2, $3, $4, 'oauth2', 'active', $5, $6, $7, $8, $9, $10, $11, $12, $13, ${nextRefresh('$8', '$9', '$14')}, now())
+             expires_at, refresh_token_expires_at, scopes, metadata, provider_account_id, next_refresh_at, token_issued_at,
+             provider_account_email)
+           VALUES ($1, $2, $3, $4, 'oauth2', 'active', $5, $6, $7, $8, $9, $10, $11, $12, $13, ${nextRefresh('$8', '$9', '$14')},
+             now(), $15)
            ON CONFLICT (tenant, integration, subject) DO UPDATE SET tk_version = EXCLUDED.tk_version, dek_wrapped = EXCLUDED.dek_wrapped,
              access_token_ct = EXCLUDED.access_token_ct, refresh_token_ct = EXCLUDED.refresh_token_ct, api_key_ct = NULL,
              expires_at = EXCLUDED.expires_at, refresh_token_expires_at = EXCLUDED.refresh_token_expires_at, scopes = EXCLUDED.scopes,
-             metadata = EXCLUDED.metadata, provider_account_id = EXCLUDED.provider_account_id, next_refresh_at = EXCLUDED.next_refresh_at,
+             metadata = EXCLUDED.metadata, provider_account_id = EXCLUDED.provider_account_id,
+             provider_account_email = EXCLUDED.provider_account_email, next_refresh_at = EXCLUDED.next_refresh_at,
              token_issued_at = EXCLUDED.token_issued_at,
              status = 'active', version = connections.version + 1, lease_owner = NULL, lease_expires_at = NULL,
              last_error_class = NULL, last_refresh_at = NULL, refresh_failures = 0, interrupted_owner = NULL,
@@ -126,6 +131,7 @@ export class OAuthCredentialStore {
             JSON.stringify(c.metadata),
             c.providerAccountId ?? null,
             aheadSeconds,
+            c.providerAccountEmail?.slice(0, 320) ?? null,
           ],
         )) as Array<{ id: string; version: string; created: boolean }>;
         // A new account, or one that was broken and works again, is news for the tenant's backend.

@@ -1,5 +1,5 @@
 import { TenantId } from '../kernel';
-import { context } from './aead';
+import { context, contextOf } from './aead';
 import { KeyUnwrapError } from './key-provider';
 
 /**
@@ -56,15 +56,24 @@ export interface RecordRef {
   bind: Record<string, string>;
 }
 
+/** Each sealed table's binding columns, sorted (by UTF-16 code unit, as `Array.prototype.sort`): made once. */
+const SORTED_BIND = new Map<string, readonly string[]>(SEALED_TABLES.map((t) => [t, [...SEALED_LAYOUT[t].bind].sort()]));
+
+/** Whether `ref.bind` holds exactly its table's binding columns, each a string (as many own keys, every wanted one present). */
+function bindsExactly(ref: RecordRef): boolean {
+  const wanted = SORTED_BIND.get(ref.table);
+  const bind = ref.bind ?? {};
+  if (!wanted) return false;
+  let given = 0;
+  for (const k in bind) if (Object.hasOwn(bind, k)) given++;
+  return given === wanted.length && wanted.every((k) => Object.hasOwn(bind, k) && typeof bind[k] === 'string');
+}
+
 /** Precondition of every seal and open: a known table, and a binding of exactly its identifying columns. */
 export function checkRef(ref: RecordRef): void {
-  const layout = (SEALED_LAYOUT as Record<string, { bind: readonly string[] }>)[ref.table];
-  if (!layout) throw new Error(`not a sealed table: ${ref.table}`);
-  const given = Object.keys(ref.bind ?? {}).sort();
-  const wanted = [...layout.bind].sort();
-  if (given.length !== wanted.length || given.some((k, i) => k !== wanted[i] || typeof ref.bind[k] !== 'string')) {
-    throw new Error(`a ${ref.table} record must bind exactly ${wanted.join(', ')}`);
-  }
+  const wanted = SORTED_BIND.get(ref.table);
+  if (!wanted) throw new Error(`not a sealed table: ${ref.table}`);
+  if (!bindsExactly(ref)) throw new Error(`a ${ref.table} record must bind exactly ${wanted.join(', ')}`);
   if (!ref.tenant || !ref.id) throw new Error('a sealed record needs its tenant and id');
 }
 
@@ -88,8 +97,8 @@ export function framed(blob: Buffer, scheme: AadScheme): Buffer {
 /** The AAD of one field under a scheme. Binding columns go in sorted by name, each as name then value. */
 export function fieldAad(ref: RecordRef, field: string, scheme: AadScheme): Buffer {
   if (scheme === 1) return context('field', ref.tenant, ref.table, ref.id, field);
-  const pairs = Object.keys(ref.bind)
-    .sort()
-    .flatMap((k) => [k, ref.bind[k]]);
-  return context('field', 'aad-v2', ref.tenant, ref.table, ref.id, field, ...pairs);
+  const keys = bindsExactly(ref) ? SORTED_BIND.get(ref.table)! : Object.keys(ref.bind).sort();
+  const parts: string[] = ['field', 'aad-v2', ref.tenant, ref.table, ref.id, field];
+  for (const k of keys) parts.push(k, ref.bind[k]);
+  return contextOf(parts);
 }

@@ -52,6 +52,8 @@ export class CryptoShredder {
     const deleted = await this.connections.deleteAllForUser(tenant, subject);
     // Connect sessions under way for them hold a sealed PKCE verifier and the e-mail they expect.
     await this.ds.query(`DELETE FROM connect_sessions WHERE tenant = $1 AND subject = $2`, [tenant, subject]);
+    // Their sessions on /account (e-mail and roles kept with each) end now. Their per-agent switches stay: each is a deny.
+    await this.ds.query(`DELETE FROM user_sessions WHERE tenant = $1 AND subject = $2`, [tenant, subject]);
     if (!deleted.length) return { connections: [] };
     // A rotation already running may have rewrapped this user's DEKs onto its new TK: run again after it.
     const { job } = await this.jobs.enqueue(
@@ -73,6 +75,10 @@ export class CryptoShredder {
       // Outbox inserts check for an enabled endpoint: none that starts after this commits writes a row.
       const webhookEndpoints = await remove('webhook_endpoints');
       const webhookEvents = await remove('webhook_outbox');
+      // People's sign-in to the vault: the provider setting (its secret sealed under the destroyed keys), flows, sessions, switches.
+      for (const table of ['user_sessions', 'user_login_flows', 'user_agent_denies', 'user_logins'])
+        await m.query(`DELETE FROM ${table} WHERE tenant = $1`, [tenant]);
+      await m.query(`UPDATE tenants SET display_name = NULL, logo_url = NULL, profile_updated_at = NULL WHERE id = $1`, [tenant]);
       return { tenantKeysDestroyed, connections, integrations, agents, policies, webhookEndpoints, webhookEvents };
     });
     this.keyring.forgetTenantKeys(tenant);

@@ -38,10 +38,22 @@ function normalize(name: string): string {
   return name.toLowerCase().replace(/[-_]/g, '');
 }
 
+/**
+ * Names already judged. Every log line's keys go through `isSecretKey` and lines reuse a handful
+ * of names, so each is normalised once, not once per line; bounded so odd names cannot grow it.
+ */
+const KEY_VERDICTS = new Map<string, boolean>();
+const MAX_KEY_VERDICTS = 2048;
+
 /** Whether a field or header of this name is redacted from logs. */
 export function isSecretKey(name: string): boolean {
-  const n = normalize(name);
-  return SECRET_NAMES.has(n) || SECRET_SUFFIXES.some((s) => n.endsWith(s));
+  let secret = KEY_VERDICTS.get(name);
+  if (secret === undefined) {
+    const n = normalize(name);
+    secret = SECRET_NAMES.has(n) || SECRET_SUFFIXES.some((s) => n.endsWith(s));
+    if (KEY_VERDICTS.size < MAX_KEY_VERDICTS) KEY_VERDICTS.set(name, secret);
+  }
+  return secret;
 }
 
 const SAFE_TOKEN = /^[A-Za-z0-9_.-]{1,40}$/;
@@ -66,18 +78,37 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 }
 
 /**
- * A copy of a value about to be logged with every secret-named field replaced by `[REDACTED]`
+ * A value about to be logged (a copy when anything changes) with every secret-named field replaced by `[REDACTED]`
  * and every `Error` reduced to `errorSummary`, at any depth. Only plain objects and arrays are
  * walked; other objects serialize themselves (`Secret` redacts itself in `toJSON`).
  */
 export function scrubSecrets(value: unknown, depth = 0): unknown {
   if (value instanceof Error) return errorSummary(value);
   if (depth > MAX_DEPTH) return Array.isArray(value) || isPlainObject(value) ? '[Object]' : value;
-  if (Array.isArray(value)) return value.map((v) => scrubSecrets(v, depth + 1));
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const v = scrubSecrets(value[i], depth + 1);
+      if (copy === undefined && v !== value[i]) copy = value.slice(0, i);
+      if (copy !== undefined) copy.push(v);
+    }
+    return copy ?? value;
+  }
   if (!isPlainObject(value)) return value;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = isSecretKey(k) ? REDACTED : scrubSecrets(v, depth + 1);
-  return out;
+  // Copied only from the first field that changes: most lines (every request line) change nothing.
+  const keys = Object.keys(value);
+  let out: Record<string, unknown> | undefined;
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i];
+    const v = value[k];
+    const scrubbed = isSecretKey(k) ? REDACTED : scrubSecrets(v, depth + 1);
+    if (out === undefined && scrubbed !== v) {
+      out = {};
+      for (let j = 0; j < i; j++) out[keys[j]] = value[keys[j]];
+    }
+    if (out !== undefined) out[k] = scrubbed;
+  }
+  return out ?? value;
 }
 
 /** Header paths pino redacts as well (a second fence: the request serializers never emit headers). */

@@ -13,6 +13,17 @@ export interface UserSession {
   roles: string[];
 }
 
+/** A live session as an admin sees it: no cookie value, no hash of one. */
+export interface UserSessionInfo {
+  email: string | null;
+  roles: string[];
+  createdAt: Date;
+  lastSeenAt: Date;
+  /** When it ends unless used again (idle timeout), never later than `expiresAt`. */
+  idleExpiresAt: Date;
+  expiresAt: Date;
+}
+
 export function hashOf(cookieValue: string): Buffer {
   return createHash('sha256').update(cookieValue).digest();
 }
@@ -60,6 +71,36 @@ export class UserSessionStore {
     );
     const r = (rows as [Array<Record<string, any>>, number])[0]?.[0];
     return r ? { id: r.id, tenant: r.tenant, subject: r.subject, email: r.email, roles: r.roles } : undefined;
+  }
+
+  /** The live sessions of one subject in `tenant`, newest first (ended ones are of no use to anyone). */
+  async liveOf(tenant: TenantId, subject: string): Promise<UserSessionInfo[]> {
+    const rows: Array<Record<string, any>> = await this.ds.query(
+      `SELECT email, roles, created_at, last_seen_at, expires_at,
+              LEAST(expires_at, last_seen_at + make_interval(secs => $3)) AS idle_expires_at
+         FROM user_sessions
+        WHERE tenant = $1 AND subject = $2 AND revoked_at IS NULL AND expires_at > now()
+          AND last_seen_at > now() - make_interval(secs => $3)
+        ORDER BY created_at DESC LIMIT 100`,
+      [tenant, subject, this.config.users.sessionIdleSeconds],
+    );
+    return rows.map((r) => ({
+      email: r.email,
+      roles: r.roles,
+      createdAt: r.created_at,
+      lastSeenAt: r.last_seen_at,
+      idleExpiresAt: r.idle_expires_at,
+      expiresAt: r.expires_at,
+    }));
+  }
+
+  /** Ends every session of one subject in `tenant` at once: `authenticate` refuses a revoked row on the next request. */
+  async revokeAllOf(tenant: TenantId, subject: string): Promise<number> {
+    const [, n] = (await this.ds.query(
+      `UPDATE user_sessions SET revoked_at = now() WHERE tenant = $1 AND subject = $2 AND revoked_at IS NULL AND expires_at > now()`,
+      [tenant, subject],
+    )) as [unknown, number];
+    return n;
   }
 
   async revoke(id: string): Promise<void> {

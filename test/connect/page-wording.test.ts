@@ -1,9 +1,12 @@
-import { createSession, openConsent, Rig, startRig } from './support';
+import { createSession, openConsent, PUBLIC, Rig, startRig } from './support';
 
 /**
  * Every sentence on the consent page is true for the integration shown (issue 20 item 2): an
  * OAuth page may say agents get an access token and never the refresh token; an API-key page
- * must say agents get the key itself, and nothing about short-lived access tokens.
+ * must say agents get the key itself, and nothing about short-lived access tokens. Both say who
+ * asks (the tenant's display name, issue 20 item 3) and whom the link is for, and offer the Cancel
+ * the sentence tells a wrong person to press; the connections page names a provider account only
+ * where the vault learned one (OAuth sign-in), never for an API key.
  */
 describe('consent page wording per integration type', () => {
   let rig: Rig;
@@ -24,6 +27,7 @@ describe('consent page wording per integration type', () => {
       token: rig.admin(),
       body: { agents: ['mcp-1'], integrations: ['search'], effect: 'allow' },
     });
+    await rig.v.call('PUT', '/v1/admin/tenant', { token: rig.admin(), body: { display_name: 'Acme Travel' } });
   });
   afterAll(() => rig?.close());
 
@@ -39,5 +43,32 @@ describe('consent page wording per integration type', () => {
     expect(page).toContain('Agents receive this API key itself when they act for you');
     expect(page).toContain('handed only to agents that policy allows');
     expect(page).not.toMatch(/access token|refresh token|short-lived access|password/i);
+  });
+
+  it.each([
+    ['OAuth', 'calendar', 'Connect'],
+    ['API key', 'search', 'Save key'],
+  ])(
+    '%s: says who asks and whom the link is for, and has the Cancel button it tells a wrong person to press',
+    async (_kind, integration, action) => {
+      const c = await openConsent(rig.browser(), (await createSession(rig, 'quinn', { integration, user_display_name: 'Quinn Q' })).url);
+      const page = text(c.page);
+      expect(page).toContain('requested by Acme Travel');
+      expect(page).not.toMatch(/requested by acme\b/);
+      expect(page).toContain('This link is for Quinn Q (user quinn ) of Acme Travel. If that is not you, press Cancel.');
+      expect(c.page).toContain('<button type="submit">Cancel</button>');
+      expect(c.page).toContain(`>${action}</button>`);
+    },
+  );
+
+  it('connections page: an API key connection names no provider account (the vault learned none)', async () => {
+    const ua = rig.browser();
+    const c = await openConsent(ua, (await createSession(rig, 'rita', { integration: 'search' })).url);
+    const saved = await ua.post(`${PUBLIC}/connect/s/${c.sessionId}/api-key`, { csrf: c.csrf, api_key: 'sk-rita-1' });
+    expect(saved.status).toBe(303);
+    const page = await ua.get(`${PUBLIC}/connections`);
+    expect(page.status).toBe(200);
+    expect(text(page.body)).toContain('Search API');
+    expect(text(page.body)).not.toMatch(/\baccount [^ ]/);
   });
 });

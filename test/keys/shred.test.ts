@@ -51,6 +51,16 @@ describe('crypto-shredding', () => {
     async () => {
       const backup = await backupOf('shr', 'alice');
       expect(await opens(backup, 'shr')).toBe('key-shr-alice');
+      // alice and bob are signed in to /account.
+      for (const [subject, id] of [
+        ['alice', 'a1'],
+        ['bob', 'b1'],
+      ])
+        await v.db.ds.query(
+          `INSERT INTO vault.user_sessions (id_hash, tenant, subject, email, expires_at)
+           VALUES ($1, 'shr', $2, $3, now() + interval '1 hour')`,
+          [Buffer.from(id), subject, `${subject}@example.test`],
+        );
       const r = await v.call('DELETE', '/v1/admin/users/alice', { token: v.issuer.adminToken('shr') });
       expect(r.status).toBe(200);
       expect(r.body).toMatchObject({
@@ -59,6 +69,10 @@ describe('crypto-shredding', () => {
         tenant_key_rotation: { kind: 'tenant_rotate', tenant: 'shr' },
       });
       expect((await release(v, 'shr', 'alice')).status).toBe(404);
+      // Her sessions (and the e-mail kept with them) are gone; bob's are not.
+      expect(await v.db.ds.query(`SELECT subject FROM vault.user_sessions WHERE tenant = 'shr' ORDER BY subject`)).toEqual([
+        { subject: 'bob' },
+      ]);
 
       expect(await v.vault.app.get(KeyJobRunner).runOnce(r.body.tenant_key_rotation.id)).toMatchObject({ status: 'succeeded' });
       await expect(opens(backup, 'shr')).rejects.toBeInstanceOf(KeyUnwrapError);
@@ -109,6 +123,12 @@ describe('crypto-shredding', () => {
       try {
         expect((await release(v, 'gone', 'dave', other.url)).status).toBe(200);
         const admin = v.issuer.adminToken('gone');
+        expect((await v.call('PUT', '/v1/admin/tenant', { token: admin, body: { display_name: 'Gone Inc' } })).status).toBe(201);
+        await v.db.ds.query(
+          `INSERT INTO vault.user_sessions (id_hash, tenant, subject, expires_at)
+           VALUES ('\\x01', 'gone', 'dave', now() + interval '1 hour')`,
+        );
+        await v.db.ds.query(`INSERT INTO vault.user_agent_denies (tenant, subject, integration, agent) VALUES ('gone', 'dave', 'x', 'y')`);
         expect((await v.call('DELETE', '/v1/admin/tenant', { token: admin })).status).toBe(400);
         expect((await v.call('DELETE', '/v1/admin/tenant?confirm=shr', { token: admin })).status).toBe(400);
         const r = await v.call('DELETE', '/v1/admin/tenant?confirm=gone', { token: admin });
@@ -124,7 +144,8 @@ describe('crypto-shredding', () => {
 
         const keys = await v.db.ds.query(`SELECT status, octet_length(wrapped) AS len FROM vault.tenant_keys WHERE tenant = 'gone'`);
         expect(keys).toEqual([{ status: 'destroyed', len: 0 }]);
-        for (const table of ['connections', 'integrations', 'agents', 'policies']) {
+        expect((await v.call('GET', '/v1/admin/tenant', { token: admin })).body.display_name).toBeNull();
+        for (const table of ['connections', 'integrations', 'agents', 'policies', 'user_sessions', 'user_agent_denies', 'user_logins']) {
           expect((await v.db.ds.query(`SELECT count(*)::int AS n FROM vault.${table} WHERE tenant = 'gone'`))[0].n).toBe(0);
         }
         await expect(opens(backup, 'gone')).rejects.toBeInstanceOf(KeyUnwrapError);

@@ -147,6 +147,15 @@ describe('OpenAPI at /docs', () => {
     expect(Object.keys(dashboard.responses['401'].content)).toEqual(['text/html']);
     expect(Object.keys(dashboard.responses['429'].content)).toEqual(['text/html']);
     expect(doc.paths['/dashboard/session'].post.responses['303']).toBeDefined();
+    // The pages for people are rate limited per address too (a page with Retry-After).
+    for (const path of ['/account', '/auth/callback', '/connect/s/{id}', '/connections'])
+      expect([path, Object.keys(doc.paths[path].get.responses['429'].content)]).toEqual([path, ['text/html']]);
+    // The tenant profile and user sessions are sections of their own, not under shredding.
+    expect([doc.paths['/v1/admin/tenant'].put.tags, doc.paths['/v1/admin/tenant'].delete.tags]).toEqual([
+      ['Admin: tenant'],
+      ['Admin: shredding'],
+    ]);
+    expect(doc.paths['/v1/admin/users/{subject}/sessions'].delete.tags).toEqual(['Admin: user sessions']);
   });
 
   it('documents every field each route validates (bodies and query schemas), and every whole body or query has a schema', () => {

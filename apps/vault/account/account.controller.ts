@@ -1,8 +1,9 @@
-import { Controller, Get, Inject, Param, Post, Query, Req, Res, UseFilters } from '@nestjs/common';
+import { Controller, Get, Inject, Param, Post, Query, Req, Res, UseFilters, UseGuards } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AccountViewService, csrfToken, DisconnectService } from '../../../libs/connect';
 import { VAULT_CONFIG, VaultConfig } from '../../../libs/config';
 import { asTenantId, DomainError, TenantId } from '../../../libs/kernel';
+import { TenantProfileService } from '../../../libs/tenants';
 import { UserSession, UserSignIn } from '../../../libs/users';
 import { checkForm } from '../connect/form';
 import { ConsentPageFilter } from '../connect/page-error.filter';
@@ -11,6 +12,7 @@ import { redirect, sendPage } from '../connect/pages/html';
 import { validName } from '../http/names';
 import { accountPage, disconnectPage } from './account.pages';
 import { UserCookies } from './user-cookies';
+import { PageIpRateLimitGuard } from '../ops/page-rate-limit';
 
 const NOTICES: Record<string, string> = {
   off: 'The agent is turned off for that account.',
@@ -28,6 +30,7 @@ const both = (path: string) => [path, `t/:tenant/${path}`];
  */
 @Controller()
 @UseFilters(ConsentPageFilter)
+@UseGuards(PageIpRateLimitGuard)
 export class AccountController {
   private readonly origin: string;
   private readonly cookies: UserCookies;
@@ -36,6 +39,7 @@ export class AccountController {
     private readonly signIn: UserSignIn,
     private readonly views: AccountViewService,
     private readonly disconnects: DisconnectService,
+    private readonly tenants: TenantProfileService,
     @Inject(VAULT_CONFIG) private readonly config: Pick<VaultConfig, 'publicUrl' | 'users'>,
   ) {
     this.origin = new URL(config.publicUrl).origin;
@@ -56,9 +60,10 @@ export class AccountController {
       reply.header('set-cookie', this.cookies.flow(started.flowCookie, started.maxAgeSeconds));
       return redirect(reply, started.url);
     }
-    const [connections, activity] = await Promise.all([
+    const [connections, activity, shown] = await Promise.all([
       this.views.connections(tenant, session.subject),
       this.views.activity(tenant, session.subject),
+      this.tenants.shown(tenant),
     ]);
     const csrf = csrfToken(this.secretOf(req, tenant), session.id);
     sendPage(
@@ -67,12 +72,13 @@ export class AccountController {
       'Your account',
       accountPage(
         base,
-        session.email ?? session.subject,
+        { tenantName: shown.name, logoUrl: shown.logoUrl, who: session.email ?? session.subject, roles: session.roles },
         connections,
         activity,
         csrf,
         typeof notice === 'string' ? (NOTICES[notice] ?? null) : null,
       ),
+      { logoUrl: shown.logoUrl },
     );
   }
 

@@ -1,5 +1,5 @@
 import type { AccountConnection, ActivityRow } from '../../../libs/connect';
-import { postForm } from '../connect/pages/consent.pages';
+import { postForm, tenantEyebrow } from '../connect/pages/consent.pages';
 import { html, SafeHtml } from '../connect/pages/html';
 
 const STATUS: Record<string, string> = {
@@ -30,9 +30,23 @@ function agentsOf(base: string, c: AccountConnection, csrf: string): SafeHtml {
   return html`<ul>${items}</ul>`;
 }
 
+/** Who is signed in, to which tenant, with the roles their sign-in carried. */
+export interface AccountHeader {
+  tenantName: string;
+  logoUrl: string | null;
+  who: string;
+  roles: string[];
+}
+
+function rolesNote(roles: string[]): SafeHtml {
+  if (!roles.length) return html``;
+  return html`<p class="muted" id="roles">Your roles at sign-in: ${roles.map((r, i) => html`${i ? ', ' : ''}<code>${r}</code>`)}.
+    They are shown for your information; what an agent may do for you is decided by the roles in the token the app presents for you.</p>`;
+}
+
 export function accountPage(
   base: string,
-  who: string,
+  head: AccountHeader,
   connections: AccountConnection[],
   activity: ActivityRow[],
   csrf: string,
@@ -52,7 +66,8 @@ export function accountPage(
     (e) =>
       html`<tr><td>${when(e.at)}</td><td>${ACTIONS[e.action] ?? e.action}</td><td>${e.agent ?? ''}</td><td>${e.integration ?? ''}</td><td>${e.outcome}${e.reason ? html` (${e.reason})` : ''}</td></tr>`,
   );
-  return html`<main><p class="eyebrow">Signed in as ${who}</p><h1>Your account</h1>
+  return html`<main>${tenantEyebrow(head.tenantName, head.logoUrl)}<p class="eyebrow">Signed in as ${head.who}</p><h1>Your account</h1>
+    ${rolesNote(head.roles)}
     ${notice ? html`<p class="note" role="status">${notice}</p>` : ''}
     ${connections.length ? cards : html`<p>You have not connected any account yet.</p>`}
     <h2>Recent activity</h2>

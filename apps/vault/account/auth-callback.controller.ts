@@ -1,14 +1,16 @@
-import { Controller, Get, Inject, Req, Res, UseFilters } from '@nestjs/common';
+import { Controller, Get, Inject, Req, Res, UseFilters, UseGuards } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { VAULT_CONFIG, VaultConfig } from '../../../libs/config';
 import { UserSignIn } from '../../../libs/users';
 import { ConsentPageFilter } from '../connect/page-error.filter';
 import { redirect } from '../connect/pages/html';
 import { UserCookies } from './user-cookies';
+import { PageIpRateLimitGuard } from '../ops/page-rate-limit';
 
 /** `GET /auth/callback` (register `<VAULT_PUBLIC_URL>/auth/callback` at the IdP): finishes a user's sign-in. */
 @Controller('auth/callback')
 @UseFilters(ConsentPageFilter)
+@UseGuards(PageIpRateLimitGuard)
 export class AuthCallbackController {
   private readonly cookies: UserCookies;
 

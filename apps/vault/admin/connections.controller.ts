@@ -20,6 +20,7 @@ function view(c: ConnectionSummary) {
     expires_at: c.expiresAt,
     metadata: c.metadata,
     provider_account_id: c.providerAccountId,
+    provider_account_email: c.providerAccountEmail,
     last_refresh_at: c.lastRefreshAt,
     next_refresh_at: c.nextRefreshAt,
     last_error_class: c.lastErrorClass,

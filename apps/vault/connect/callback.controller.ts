@@ -1,10 +1,11 @@
-import { Controller, Get, Query, Req, Res, UseFilters } from '@nestjs/common';
+import { Controller, Get, Query, Req, Res, UseFilters, UseGuards } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AuthorizationFlow, withOutcome } from '../../../libs/connect';
 import { cookiesOf } from './form';
 import { ConsentPageFilter } from './page-error.filter';
 import { messagePage } from './pages/consent.pages';
 import { redirect, sendPage } from './pages/html';
+import { PageIpRateLimitGuard } from '../ops/page-rate-limit';
 
 /**
  * `GET /oauth/callback` (the one redirect URI, `${VAULT_PUBLIC_URL}/oauth/callback`). Refusals
@@ -12,6 +13,7 @@ import { redirect, sendPage } from './pages/html';
  */
 @Controller('oauth')
 @UseFilters(ConsentPageFilter)
+@UseGuards(PageIpRateLimitGuard)
 export class OAuthCallbackController {
   constructor(private readonly flow: AuthorizationFlow) {}
 

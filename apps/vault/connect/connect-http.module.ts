@@ -2,6 +2,7 @@ import { Global, Module } from '@nestjs/common';
 import { AuthModule } from '../../../libs/auth';
 import { ConnectModule, ConnectSessionService } from '../../../libs/connect';
 import { CONNECT_LINKS } from '../../../libs/credentials';
+import { PageIpRateLimitGuard } from '../ops/page-rate-limit';
 import { OAuthCallbackController } from './callback.controller';
 import { ConnectSessionsController } from './connect-sessions.controller';
 import { ConsentController } from './consent.controller';
@@ -18,7 +19,7 @@ const links = { provide: CONNECT_LINKS, useExisting: ConnectSessionService };
 @Module({
   imports: [ConnectModule, AuthModule],
   controllers: [ConnectSessionsController, ConsentController, OAuthCallbackController, MyConnectionsController],
-  providers: [links],
+  providers: [links, PageIpRateLimitGuard],
   exports: [links, ConnectModule],
 })
 export class ConnectHttpModule {}

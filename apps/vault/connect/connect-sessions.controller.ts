@@ -23,6 +23,7 @@ export class ConnectSessionsController {
       integration: dto.integration,
       returnUrl: dto.return_url,
       expectedIdentity: dto.expected_identity,
+      userDisplayName: dto.user_display_name,
       ttlSeconds: dto.ttl_seconds,
       createdBy: `admin:${p.subject}`,
     });

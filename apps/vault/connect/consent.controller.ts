@@ -1,4 +1,4 @@
-import { Controller, Get, Inject, Param, Post, Req, Res, UseFilters } from '@nestjs/common';
+import { Controller, Get, Inject, Param, Post, Req, Res, UseFilters, UseGuards } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
   AuthorizationFlow,
@@ -16,6 +16,7 @@ import { checkForm, cookiesOf, formField } from './form';
 import { ConsentPageFilter } from './page-error.filter';
 import { apiKeyPage, consentPage, messagePage, openLinkPage } from './pages/consent.pages';
 import { redirect, sendPage } from './pages/html';
+import { PageIpRateLimitGuard } from '../ops/page-rate-limit';
 
 /** The Continue form's token is derived from the link's secret: before a claim there is no session to bind one to. */
 const LINK_FORM = 'connect-link';
@@ -28,6 +29,7 @@ const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
  */
 @Controller('connect')
 @UseFilters(ConsentPageFilter)
+@UseGuards(PageIpRateLimitGuard)
 export class ConsentController {
   private readonly origin: string;
 
@@ -50,12 +52,10 @@ export class ConsentController {
     const seen = await this.sessions.peek(secret, cookiesOf(req));
     if ('held' in seen) return redirect(reply, `/connect/s/${seen.held.session.id}`);
     const title = (await this.views.titleOf(seen.pending.tenant, seen.pending.integration)) ?? seen.pending.integration;
-    sendPage(
-      reply,
-      200,
-      `Connect your ${title} account`,
-      openLinkPage(title, seen.pending.tenant, `/connect/${secret}`, csrfToken(secret, LINK_FORM)),
-    );
+    const tenant = await this.views.tenantShown(seen.pending.tenant);
+    sendPage(reply, 200, `Connect your ${title} account`, openLinkPage(title, tenant, `/connect/${secret}`, csrfToken(secret, LINK_FORM)), {
+      logoUrl: tenant.logoUrl,
+    });
   }
 
   /** The link's secret is the credential here (no session exists yet to bind a CSRF token to); the form must come from the vault's own page. */
@@ -91,12 +91,16 @@ export class ConsentController {
     const csrf = csrfToken(secret, session.id);
     const returnOrigin = session.returnUrl ? [new URL(session.returnUrl).origin] : [];
     if (view.kind === 'api_key') {
-      sendPage(reply, 200, `Add your ${view.title} API key`, apiKeyPage(view, session.id, csrf), { formAction: returnOrigin });
+      sendPage(reply, 200, `Add your ${view.title} API key`, apiKeyPage(view, session.id, csrf), {
+        formAction: returnOrigin,
+        logoUrl: view.logoUrl,
+      });
       return;
     }
     const providerOrigin = view.providerHost ? [new URL((await this.flow.provider(session)).provider.authorizeUrl).origin] : [];
     sendPage(reply, 200, `Connect your ${view.providerName} account`, consentPage(view, session.id, csrf), {
       formAction: [...providerOrigin, ...returnOrigin],
+      logoUrl: view.logoUrl,
     });
   }
 

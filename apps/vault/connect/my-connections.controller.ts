@@ -1,4 +1,4 @@
-import { Controller, Get, Inject, Param, Post, Query, Req, Res, UseFilters } from '@nestjs/common';
+import { Controller, Get, Inject, Param, Post, Query, Req, Res, UseFilters, UseGuards } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ConnectSessionService, ConsentViewService, csrfToken, DisconnectService } from '../../../libs/connect';
 import { VAULT_CONFIG, VaultConfig } from '../../../libs/config';
@@ -8,6 +8,7 @@ import { checkForm, cookiesOf, formField } from './form';
 import { ConsentPageFilter } from './page-error.filter';
 import { connectionsPage } from './pages/consent.pages';
 import { redirect, sendPage } from './pages/html';
+import { PageIpRateLimitGuard } from '../ops/page-rate-limit';
 
 const NO_SESSION = 'Open the connect link the app gave you to see your connections here.';
 
@@ -17,6 +18,7 @@ const NO_SESSION = 'Open the connect link the app gave you to see your connectio
  */
 @Controller('connections')
 @UseFilters(ConsentPageFilter)
+@UseGuards(PageIpRateLimitGuard)
 export class MyConnectionsController {
   private readonly origin: string;
 
@@ -34,7 +36,10 @@ export class MyConnectionsController {
     const held = await this.sessions.anyForBrowser(cookiesOf(req));
     if (!held) throw new DomainError('forbidden', NO_SESSION);
     const { session, secret } = held;
-    const rows = await this.views.connectionsOf(session.tenant, session.subject);
+    const [rows, tenant] = await Promise.all([
+      this.views.connectionsOf(session.tenant, session.subject),
+      this.views.tenantShown(session.tenant),
+    ]);
     const connected = typeof q.connected === 'string' ? rows.find((r) => r.integration === q.connected) : undefined;
     // Only names of this tenant's integrations: the query string is anyone's to write.
     const gone =
@@ -42,7 +47,15 @@ export class MyConnectionsController {
     const disconnected =
       !connected && gone && !rows.some((r) => r.integration === gone) ? await this.views.titleOf(session.tenant, gone) : null;
     const notice = connected ? `${connected.title} is connected.` : disconnected ? `${disconnected} was disconnected.` : null;
-    sendPage(reply, 200, 'Your connections', connectionsPage(session.subject, rows, session.id, csrfToken(secret, session.id), notice));
+    sendPage(
+      reply,
+      200,
+      'Your connections',
+      connectionsPage(tenant, session.subject, rows, session.id, csrfToken(secret, session.id), notice),
+      {
+        logoUrl: tenant.logoUrl,
+      },
+    );
   }
 
   @Post(':integration/disconnect')

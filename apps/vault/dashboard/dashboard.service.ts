@@ -12,7 +12,7 @@ const TOKEN_ENDPOINT_ACTIONS = [TOKEN_EXCHANGE_ACTION, TOKEN_ISSUE_ACTION];
 const HOUR_MS = 3_600_000;
 export const CHART_HOURS = 24;
 const DAY_MS = 24 * HOUR_MS;
-/** What counts as an admin change on the security view (integration, agent, policy and key actions). */
+/** What counts as an admin change on the security view (integration, agent, policy, key, tenant profile, user sign-in and sessions). */
 export const ADMIN_CHANGE_ACTIONS = [
   'integration.put',
   'integration.delete',
@@ -27,6 +27,9 @@ export const ADMIN_CHANGE_ACTIONS = [
   'key.destroy',
   'key.shred',
   'key.reseal',
+  'tenant.configure',
+  'user_login.configure',
+  'user.sessions_revoke',
 ] as const;
 const ADMIN_CHANGES_SHOWN = 20;
 export const CONNECTION_STATUSES = ['active', 'needs_reauth', 'refresh_indeterminate', 'revoked'] as const;

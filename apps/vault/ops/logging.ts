@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandle
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { storage, Store } from 'nestjs-pino/storage';
-import type { Logger } from 'pino';
+import type { Level, Logger } from 'pino';
 import { pinoHttp, Options as PinoHttpOptions } from 'pino-http';
 import { errorSummary } from '../../../libs/observability';
 
@@ -23,6 +23,11 @@ function requestLine(req: RawRequest, res: ServerResponse, responseTime: number)
   return { method: req.method, route: req[ROUTE] ?? '(no route)', status: res.statusCode, responseTime };
 }
 
+/** The same line, `reqId` first, for the base logger. */
+function requestLineWithId(reqId: string, req: RawRequest, res: ServerResponse, responseTime: number) {
+  return { reqId, method: req.method, route: req[ROUTE] ?? '(no route)', status: res.statusCode, responseTime };
+}
+
 const QUIET_PATHS = new Set(['/healthz', '/metrics']);
 
 /**
@@ -39,8 +44,6 @@ const QUIET_PATHS = new Set(['/healthz', '/metrics']);
 export function requestLogging(logger: Logger): onRequestHookHandler {
   const options = pinoHttpOptions(logger);
   const level = options.customLogLevel!;
-  const success = options.customSuccessObject!;
-  const failure = options.customErrorObject!;
   // pino-http's own logger: its serializers wrapped the way it wraps them.
   const base = pinoHttp(options).logger;
   return function logRequest(this: FastifyInstance, req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void {
@@ -58,17 +61,14 @@ export function requestLogging(logger: Logger): onRequestHookHandler {
         const lvl = level(raw, res, undefined);
         if (lvl === 'silent' || !base.isLevelEnabled(lvl)) return;
         const err = (res as ServerResponse & { err?: Error }).err;
-        if (err || res.statusCode >= 500) {
-          store.logger[lvl](
-            failure(raw, res, err ?? new Error(`failed with status code ${res.statusCode}`), { res, err, responseTime } as never),
-            'request errored',
-          );
-        } else {
-          store.logger[lvl](
-            success(raw, res, { res, responseTime } as never),
-            !raw.readableAborted && res.writableEnded ? 'request completed' : 'request aborted',
-          );
-        }
+        // pino-http's customErrorObject / customSuccessObject (requestLine), and its messages.
+        const msg =
+          err || res.statusCode >= 500
+            ? 'request errored'
+            : !raw.readableAborted && res.writableEnded
+              ? 'request completed'
+              : 'request aborted';
+        store.line(lvl, raw, res, responseTime, msg);
       };
       res.on('close', finished);
       res.on('finish', finished);
@@ -93,6 +93,16 @@ class RequestStore {
 
   get logger(): Logger {
     return (this.child ??= this.base.child({ reqId: this.reqId }));
+  }
+
+  /**
+   * The request line, as the request logger writes it. When nothing made that logger, the base
+   * logger writes it with `reqId` as the line's first field, which is where the child's binding
+   * goes (after the base bindings, before the fields): the same JSON without a child per request.
+   */
+  line(level: Level, req: RawRequest, res: ServerResponse, responseTime: number, msg: string): void {
+    if (this.child) this.child[level](requestLine(req, res, responseTime), msg);
+    else this.base[level](requestLineWithId(this.reqId, req, res, responseTime), msg);
   }
 }
 // What nestjs-pino's storage holds: `store instanceof Store` stays true.

@@ -98,6 +98,10 @@ const SUMMARIES: Record<string, string> = {
   'GET /auth/callback': 'User sign-in redirect URI (register it at the OpenID provider)',
   'PUT /v1/admin/user-login': 'Configure the OpenID provider users sign in with (secret write-only)',
   'GET /v1/admin/user-login': 'The OpenID provider users sign in with (never the secret)',
+  'PUT /v1/admin/tenant': "Set the tenant's display name and logo (shown on the pages for people)",
+  'GET /v1/admin/tenant': "The tenant's display name and logo",
+  'GET /v1/admin/users/{subject}/sessions': "A person's live sessions on /account",
+  'DELETE /v1/admin/users/{subject}/sessions': "End all of a person's sessions at once",
 };
 
 const AUDIT_FILTERS = [
@@ -187,8 +191,10 @@ function fastifyPath(path: string): string {
   return path.replace(/\{([^}]+)\}/g, ':$1');
 }
 
-function tagOf(path: string): string {
+function tagOf(path: string, method = ''): string {
   if (path.startsWith('/v1/connections/')) return 'Release';
+  if (path === '/v1/admin/tenant' && method !== 'delete') return 'Admin: tenant';
+  if (/^\/v1\/admin\/users\/\{[a-z]+\}\/sessions$/.test(path)) return 'Admin: user sessions';
   const admin = /^\/v1\/admin\/([a-z-]+)/.exec(path);
   if (admin) return ['users', 'tenant'].includes(admin[1]) ? 'Admin: shredding' : `Admin: ${admin[1]}`;
   if (path.startsWith('/v1/connect/')) return 'Admin: connect sessions';
@@ -241,7 +247,7 @@ export function completeDocument(doc: OpenAPIObject): OpenAPIObject {
   for (const [path, item] of Object.entries(doc.paths)) {
     for (const [method, op] of Object.entries(item as Record<string, Operation>)) {
       const key = `${method.toUpperCase()} ${path}`;
-      op.tags = [tagOf(path)];
+      op.tags = [tagOf(path, method)];
       // A route mapped at two paths (`/account` and `/t/{tenant}/account`) is scanned with the first one's parameters.
       for (const [, name] of path.matchAll(/\{([^}]+)\}/g)) {
         if (!(op.parameters ?? []).some((x) => 'in' in x && x.in === 'path' && x.name === name))
@@ -278,12 +284,11 @@ export function completeDocument(doc: OpenAPIObject): OpenAPIObject {
         }
         for (const [status, title] of Object.entries(PAGE_ERRORS))
           op.responses[status] = { description: title, content: { 'text/html': { schema: { type: 'string' } } } };
-        // The dashboard is rate limited like the admin API (a page with Retry-After).
-        if (tagOf(path) === 'Operator dashboard')
-          op.responses['429'] = {
-            description: 'Too many requests (Retry-After)',
-            content: { 'text/html': { schema: { type: 'string' } } },
-          };
+        // The dashboard and the pages for people are rate limited per address (a page with Retry-After).
+        op.responses['429'] = {
+          description: 'Too many requests (Retry-After)',
+          content: { 'text/html': { schema: { type: 'string' } } },
+        };
       } else {
         const errors = merge(key === 'GET /readyz' || path.startsWith('/.well-known/') ? ALWAYS : { 500: ['internal_error'] });
         for (const [status, codes] of Object.entries(errors)) op.responses[status] = problemResponse(Number(status), codes!);

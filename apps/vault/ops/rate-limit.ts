@@ -61,13 +61,17 @@ function rateLimited(retryAfterSeconds: number): DomainError {
   return new DomainError('rate_limited', `Too many requests; retry in ${retryAfter} s.`, { retryAfter });
 }
 
-/** Routes limited outside Nest's guards: the release route (a plain Fastify route) and the dashboard. */
-export type DirectRouteGroup = 'release' | 'dashboard';
+/**
+ * Routes limited outside Nest's global guards: the release route (a plain Fastify route), the
+ * dashboard, and the pages for people (`pages`: consent, connections, account, sign-in callbacks).
+ */
+export type DirectRouteGroup = 'release' | 'dashboard' | 'pages';
 
 /**
  * The same two limits as the guards below, for `DirectRouteGroup`s: `ip` before the token is
  * verified, `caller` after; same counters, key shape, 429 and metric. The release route has the
- * release API's limits (per agent); the dashboard the admin API's, counted under its own keys.
+ * release API's limits (per agent); the dashboard and the pages for people the admin API's, each counted
+ * under its own keys.
  */
 @Injectable()
 export class RouteRateLimits {
@@ -81,7 +85,11 @@ export class RouteRateLimits {
   ) {
     const { windowMs, release, admin } = config.rateLimit;
     this.windowMs = windowMs;
-    this.limits = { release: { ip: release.perIp, caller: release.perAgent }, dashboard: { ip: admin.perIp, caller: admin.perCaller } };
+    this.limits = {
+      release: { ip: release.perIp, caller: release.perAgent },
+      dashboard: { ip: admin.perIp, caller: admin.perCaller },
+      pages: { ip: admin.perIp, caller: admin.perCaller },
+    };
   }
 
   /** `ip`: by the client address Fastify resolved (trustProxy), IPv6 by /64 like the throttler's default tracker. */

@@ -12,6 +12,8 @@ export interface ProviderOptions {
   redirectUris?: string[];
   accessTokenTtl?: number;
   host?: string;
+  /** Roles (the `roles` claim, with the profile scope) per login; logins not named have none. */
+  roles?: Record<string, string[]>;
 }
 
 export interface ProviderStats {

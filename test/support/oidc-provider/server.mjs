@@ -64,7 +64,8 @@ const provider = new Provider(issuer, {
     },
   ],
   scopes: ['openid', 'offline_access', 'email', 'profile', 'calendar.read', 'calendar.write'],
-  claims: { email: ['email', 'email_verified'], profile: ['name'] },
+  // `roles` (a custom claim, with the profile scope) is given only to the logins named in opts.roles.
+  claims: { email: ['email', 'email_verified'], profile: ['name', 'roles'] },
   conformIdTokenClaims: false,
   extraParams: ['access_type', 'include_granted_scopes'],
   features: { devInteractions: { enabled: true }, revocation: { enabled: true }, introspection: { enabled: true } },
@@ -83,7 +84,13 @@ const provider = new Provider(issuer, {
   cookies: { keys: ['test-only-cookie-key'] },
   findAccount: async (_ctx, sub) => ({
     accountId: sub,
-    claims: async () => ({ sub, email: `${sub}@example.test`, email_verified: true, name: sub }),
+    claims: async () => ({
+      sub,
+      email: `${sub}@example.test`,
+      email_verified: true,
+      name: sub,
+      ...(opts.roles?.[sub] ? { roles: opts.roles[sub] } : {}),
+    }),
   }),
   renderError: async (ctx, out) => {
     ctx.type = 'text/plain';

@@ -24,13 +24,32 @@ function agentsSection(v: ConsentView, kind: keyof typeof WHAT_AGENTS_GET): Safe
       html`<li><strong>${a.name}</strong>${a.clientId ? html` <code>${a.clientId}</code>` : ''}${a.condition ? html` — ${a.condition}` : ''}</li>`,
   );
   return html`<section aria-labelledby="agents-h"><h2 id="agents-h">Agents that may use it</h2>
-    ${items.length ? html`<ul>${items}</ul>` : html`<p class="muted">No agent may use it yet. An administrator of ${v.tenant} decides which agents can.</p>`}
+    ${
+      items.length
+        ? html`<ul>${items}</ul>`
+        : html`<p class="muted">No agent may use it yet.
+      An administrator of ${v.tenantName} decides which agents can.</p>`
+    }
     <p class="muted">${WHAT_AGENTS_GET[kind](v)}</p></section>`;
 }
 
+/**
+ * The tenant's name, with its logo when it has one. The logo is fetched by the person's browser
+ * from the tenant's host (the CSP admits that origin only, see `sendPage`), without a referrer:
+ * consent URLs carry session ids that host has no business seeing.
+ */
+export function tenantEyebrow(name: string, logoUrl: string | null): SafeHtml {
+  const logo = logoUrl ? html`<img class="logo" src="${logoUrl}" alt="" referrerpolicy="no-referrer">` : '';
+  return html`<p class="eyebrow">${logo}${name}</p>`;
+}
+
 function header(v: ConsentView, heading: string): SafeHtml {
-  return html`<p class="eyebrow">${v.tenant}</p><h1>${heading}</h1>
-    <p><strong>${v.title}</strong> · requested by <strong>${v.tenant}</strong>${v.returnHost ? html` (${v.returnHost})` : ''}</p>
+  const who = v.userDisplayName
+    ? html`<strong>${v.userDisplayName}</strong> (user <code>${v.user}</code>)`
+    : html`user <strong>${v.user}</strong>`;
+  return html`${tenantEyebrow(v.tenantName, v.logoUrl)}<h1>${heading}</h1>
+    <p><strong>${v.title}</strong> · requested by <strong>${v.tenantName}</strong>${v.returnHost ? html` (${v.returnHost})` : ''}</p>
+    <p>This link is for ${who} of ${v.tenantName}. If that is not you, press Cancel.</p>
     ${v.expectedEmail ? html`<p class="note">Sign in as <strong>${v.expectedEmail}</strong>. Another account will be refused.</p>` : ''}`;
 }
 
@@ -62,9 +81,10 @@ export function apiKeyPage(v: ConsentView, sessionId: string, csrf: string): Saf
 }
 
 /** What `GET /connect/{secret}` shows: opening the link does not use it up; Continue does. */
-export function openLinkPage(title: string, tenant: string, action: string, csrf: string): SafeHtml {
-  return html`<main><p class="eyebrow">${tenant}</p><h1>Connect your ${title} account</h1>
-    <p><strong>${tenant}</strong> asks you to connect your ${title} account. Continue to see what it will be able to do and which agents may use it.</p>
+export function openLinkPage(title: string, tenant: { name: string; logoUrl: string | null }, action: string, csrf: string): SafeHtml {
+  return html`<main>${tenantEyebrow(tenant.name, tenant.logoUrl)}<h1>Connect your ${title} account</h1>
+    <p><strong>${tenant.name}</strong> asks you to connect your ${title} account.
+    Continue to see what it will be able to do and which agents may use it.</p>
     <div class="actions">${postForm(action, csrf, html`<button type="submit" class="primary" autofocus>Continue</button>`)}</div></main>`;
 }
 
@@ -80,10 +100,20 @@ const STATUS: Record<string, string> = {
   refresh_indeterminate: 'Being checked',
 };
 
-export function connectionsPage(subject: string, rows: ConnectionRow[], sessionId: string, csrf: string, notice: string | null): SafeHtml {
+/** The provider account the vault learned at connect time, if any (an API key has none). */
+const account = (r: ConnectionRow) => (r.account ? html`<br><span class="account">account <strong>${r.account}</strong></span>` : '');
+
+export function connectionsPage(
+  tenant: { name: string; logoUrl: string | null },
+  subject: string,
+  rows: ConnectionRow[],
+  sessionId: string,
+  csrf: string,
+  notice: string | null,
+): SafeHtml {
   const when = (d: Date | string) => new Date(d).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
   const body = rows.map(
-    (r) => html`<tr><th scope="row">${r.title}<br><code>${r.integration}</code></th>
+    (r) => html`<tr><th scope="row">${r.title}<br><code>${r.integration}</code>${account(r)}</th>
       <td>${STATUS[r.status] ?? r.status}</td><td>${when(r.connectedAt)}</td>
       <td>${r.lastUsed ? html`${r.lastUsed.agent}<br><span class="muted">${when(r.lastUsed.at)}</span>` : html`<span class="muted">Not yet</span>`}</td>
       <td><div class="actions">
@@ -91,7 +121,8 @@ export function connectionsPage(subject: string, rows: ConnectionRow[], sessionI
         ${postForm(`/connections/${encodeURIComponent(r.integration)}/disconnect`, csrf, html`<button type="submit" aria-label="Disconnect ${r.title}">Disconnect</button>`, { session: sessionId })}
       </div></td></tr>`,
   );
-  return html`<main><p class="eyebrow">Signed in for this visit as ${subject}</p><h1>Your connections</h1>
+  return html`<main>${tenantEyebrow(tenant.name, tenant.logoUrl)}
+    <p class="eyebrow">Signed in for this visit as ${subject}</p><h1>Your connections</h1>
     ${notice ? html`<p class="note" role="status">${notice}</p>` : ''}
     ${
       rows.length

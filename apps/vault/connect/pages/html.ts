@@ -60,11 +60,17 @@ color:var(--fg)}
 table{width:100%;border-collapse:collapse;margin-top:1rem}
 th,td{text-align:left;padding:.5rem;border-bottom:1px solid var(--line);vertical-align:top}
 td .actions{margin:0}a{color:var(--accent)}.muted{color:var(--muted)}
+.logo{height:2rem;max-width:8rem;object-fit:contain;vertical-align:middle;margin-right:.5rem}
 `;
 
 export interface PageOptions {
   /** Origins forms on this page may be redirected to after submitting (CSP form-action checks redirects). */
   formAction?: string[];
+  /**
+   * The tenant's logo, if it has one: its origin is the only one besides the vault's own that the
+   * page's CSP lets images come from (the URL was validated as https with a host name when set).
+   */
+  logoUrl?: string | null;
 }
 
 /**
@@ -75,12 +81,14 @@ export interface PageOptions {
 export function sendPage(reply: FastifyReply, status: number, title: string, body: SafeHtml, opts: PageOptions = {}): void {
   const nonce = randomBytes(16).toString('base64');
   const formAction = ["'self'", ...new Set(opts.formAction ?? [])].join(' ');
+  const imgSrc = ["'self'", ...(opts.logoUrl ? [new URL(opts.logoUrl).origin] : [])].join(' ');
   pageHeaders(reply)
     .status(status)
     .header('content-type', 'text/html; charset=utf-8')
     .header(
       'content-security-policy',
-      `default-src 'none'; style-src 'nonce-${nonce}'; img-src 'self'; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`,
+      `default-src 'none'; style-src 'nonce-${nonce}'; img-src ${imgSrc}; form-action ${formAction}; ` +
+        `frame-ancestors 'none'; base-uri 'none'`,
     )
     .send(
       `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +

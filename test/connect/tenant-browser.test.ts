@@ -1,0 +1,170 @@
+import { existsSync } from 'node:fs';
+import { AddressInfo, createServer } from 'node:net';
+import { Browser, chromium, Page, Request } from 'playwright-core';
+import { startTestProvider, TestProvider } from '../support/oidc-provider';
+import { startTestVault, TestVault } from '../support/vault';
+import { T } from './support';
+
+const CHROMIUM = '/usr/bin/chromium';
+const available = existsSync(CHROMIUM);
+if (!available && process.env.CI) throw new Error(`no browser at ${CHROMIUM}: .ci/run installs Debian's chromium with apt`);
+if (!available) console.warn(`SKIPPED test/connect/tenant-browser.test.ts: no browser at ${CHROMIUM}`);
+const itInBrowser = available ? it : it.skip;
+
+const LOGO = 'https://logo.acme.example/brand/logo.png';
+// A 1×1 PNG.
+const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as AddressInfo;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/**
+ * Issue 20 item 3 in a real browser (Debian's chromium, JavaScript off): the link and consent
+ * pages show the tenant's display name and logo, say whom the link is for, and the browser fetches
+ * the logo from its host without a referrer (the consent URL carries a session id); an image from
+ * any other origin is blocked by the page's CSP before it is requested. After connecting, the
+ * connections page names the provider account.
+ */
+describe('tenant name, logo and the user on the consent page, in a browser', () => {
+  let v: TestVault;
+  let provider: TestProvider;
+  let browser: Browser;
+  let page: Page;
+  let base: string;
+  const logoRequests: Request[] = [];
+  const otherImageRequests: string[] = [];
+
+  beforeAll(async () => {
+    if (!available) return;
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    provider = await startTestProvider({ mode: 'google', redirectUris: [`${base}/oauth/callback`] });
+    v = await startTestVault({
+      PORT: String(port),
+      VAULT_PUBLIC_URL: base,
+      VAULT_AUDIENCE: 'https://vault.test.example',
+      OUTBOUND_ALLOW_HOSTS: '127.0.0.1',
+    });
+    const admin = v.issuer.adminToken(T);
+    const put = async (path: string, body: unknown) => expect((await v.call('PUT', path, { token: admin, body })).status).toBeLessThan(300);
+    await put('/v1/admin/integrations/calendar', {
+      provider: 'custom-oauth2',
+      display_name: 'Team Calendar',
+      client_id: provider.clientId,
+      client_secret: provider.clientSecret,
+      authorize_url: `${provider.url}/auth`,
+      token_url: `${provider.url}/token`,
+      scopes: ['openid', 'email', 'calendar.read'],
+      provider_options: {
+        issuer: provider.issuer,
+        require_iss: true,
+        identity: { source: 'id_token', subject: 'sub', email: 'email' },
+        authorize_params: { access_type: 'offline', prompt: 'consent' },
+      },
+    });
+    await put('/v1/admin/agents/mcp-1', { name: 'Calendar assistant' });
+    await put('/v1/admin/policies/p1', { agents: ['mcp-1'], integrations: ['calendar'], effect: 'allow' });
+    await put('/v1/admin/tenant', { display_name: 'Acme <Travel>', logo_url: LOGO });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
+    const context = await browser.newContext({ javaScriptEnabled: false });
+    // The logo host is answered here; anything else off this machine is refused (and recorded if it is an image).
+    await context.route(
+      (url) => url.hostname !== '127.0.0.1',
+      async (route) => {
+        const req = route.request();
+        if (req.url() === LOGO) {
+          logoRequests.push(req);
+          return route.fulfill({ status: 200, contentType: 'image/png', body: PNG });
+        }
+        if (req.resourceType() === 'image') otherImageRequests.push(req.url());
+        return route.abort();
+      },
+    );
+    page = await context.newPage();
+  }, 60_000);
+  afterAll(async () => {
+    await browser?.close();
+    await v?.close();
+    await provider?.close();
+  });
+
+  itInBrowser('link and consent pages: display name (escaped), logo fetched without referrer, the user named', async () => {
+    const s = await v.call('POST', '/v1/connect/sessions', {
+      token: v.issuer.adminToken(T),
+      body: { user: 'olga', integration: 'calendar', user_display_name: 'Olga <i>Smith</i>' },
+    });
+    expect(s.status).toBe(201);
+    await page.goto(s.body.url);
+    await expect(page.locator('main').textContent()).resolves.toContain('Acme <Travel> asks you to connect your Team Calendar account');
+    expect(logoRequests).toHaveLength(1);
+
+    await Promise.all([page.waitForURL(`${base}/connect/s/**`), page.click('button:has-text("Continue")')]);
+    const main = (await page.locator('main').textContent())!.replace(/\s+/g, ' ');
+    expect(main).toContain('requested by Acme <Travel>');
+    expect(main).toContain('This link is for Olga <i>Smith</i> (user olga) of Acme <Travel>. If that is not you, press Cancel.');
+    // Escaped: no element came from the names.
+    await expect(page.locator('main i').count()).resolves.toBe(0);
+    const logo = page.locator('img.logo');
+    await expect(logo.getAttribute('referrerpolicy')).resolves.toBe('no-referrer');
+    // Rendered at its CSS size (a broken image would have no box of that height).
+    const box = await logo.boundingBox();
+    expect(box?.height).toBeGreaterThan(0);
+    expect(logoRequests).toHaveLength(2);
+    for (const r of logoRequests) {
+      const headers = await r.allHeaders();
+      expect(headers.referer).toBeUndefined();
+    }
+    expect(logoRequests[1].frame().url()).toContain('/connect/s/');
+    expect(otherImageRequests).toEqual([]);
+  });
+
+  itInBrowser('the CSP admits the logo origin only: an image from elsewhere on the page is never requested', async () => {
+    // The CSP a consent page is served with, on a page that also names a foreign image (as injected markup would): only the logo loads.
+    const s = await v.call('POST', '/v1/connect/sessions', {
+      token: v.issuer.adminToken(T),
+      body: { user: 'olga', integration: 'calendar' },
+    });
+    const res = await page.context().request.get(s.body.url);
+    const csp = res.headers()['content-security-policy'];
+    expect(csp).toContain("img-src 'self' https://logo.acme.example;");
+    await page.route(`${base}/__probe`, (route) =>
+      route.fulfill({
+        status: 200,
+        contentType: 'text/html',
+        headers: { 'content-security-policy': csp },
+        body: `<img src="https://tracker.example/pixel.png"><img src="${LOGO}">`,
+      }),
+    );
+    const before = logoRequests.length;
+    await page.goto(`${base}/__probe`);
+    await page.waitForLoadState('load');
+    expect(logoRequests.length).toBe(before + 1);
+    expect(otherImageRequests).toEqual([]);
+  });
+
+  itInBrowser('after connecting as olga, the connections page names the provider account', async () => {
+    await page.goto(base); // leave the probe
+    const s = await v.call('POST', '/v1/connect/sessions', {
+      token: v.issuer.adminToken(T),
+      body: { user: 'olga', integration: 'calendar' },
+    });
+    await page.goto(s.body.url);
+    await Promise.all([page.waitForURL(`${base}/connect/s/**`), page.click('button:has-text("Continue")')]);
+    await Promise.all([page.waitForURL(`${provider.url}/**`), page.click('button:has-text("Connect")')]);
+    await page.fill('input[name=login]', 'olga');
+    await page.fill('input[name=password]', 'any password');
+    await Promise.all([page.waitForURL(/\/interaction\//), page.click('button[type=submit]')]);
+    await Promise.all([page.waitForURL(`${base}/connections**`), page.click('button:has-text("Continue")')]);
+    const row = (await page.locator('tbody tr').first().textContent())!.replace(/\s+/g, ' ');
+    expect(row).toContain('Team Calendar');
+    expect(row).toContain('account olga@example.test');
+  });
+});
