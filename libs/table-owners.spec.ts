@@ -51,8 +51,6 @@ const KNOWN: Array<[string, string]> = [
   ['libs/keys/crypto-shredder.ts', 'connect_sessions'],
   ['libs/keys/crypto-shredder.ts', 'user_sessions'],
   ['libs/keys/crypto-shredder.ts', 'tenants'],
-  ['libs/audit-anchors/audit-anchor.job.ts', 'audit_chain_head'],
-  ['libs/audit-anchors/verify-with-anchors.ts', 'audit_events'],
   ['libs/audit-anchors/anchor-store.ts', 'audit_retention'],
 ];
 

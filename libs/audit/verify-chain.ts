@@ -1,5 +1,6 @@
 import type { DataSource, QueryRunner } from 'typeorm';
 import { assertMacKey, ChainedEvent, chainHash, GENESIS_HASH } from './canonical';
+import { chainHead } from './audit-chain';
 
 export type AuditChainProblem =
   /** A seq is missing (a row was deleted) or out of order. */
@@ -89,7 +90,7 @@ async function walk(qr: QueryRunner, macKey: Buffer, opts: VerifyAuditChainOptio
     .sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0));
   const anchorAt = new Map<string, string[]>();
   for (const a of anchors) anchorAt.set(String(a.seq), [...(anchorAt.get(String(a.seq)) ?? []), a.hash]);
-  const [head] = (await qr.query('SELECT seq::text AS seq, hash FROM audit_chain_head WHERE id = 1')) as { seq: string; hash: Buffer }[];
+  const head = await chainHead(qr);
   const headSeq = head?.seq ?? '0';
   const headHash = (head?.hash ?? GENESIS_HASH).toString('hex');
   // Retention (migration 1101) removed every row up to an anchored one: the chain continues from its hash.
