@@ -51,7 +51,6 @@ const KNOWN: Array<[string, string]> = [
   ['libs/keys/crypto-shredder.ts', 'connect_sessions'],
   ['libs/keys/crypto-shredder.ts', 'user_sessions'],
   ['libs/keys/crypto-shredder.ts', 'tenants'],
-  ['libs/audit-anchors/anchor-store.ts', 'audit_retention'],
 ];
 
 /** Files whose SQL names its table through a variable: key operations over every sealed table (`SEALED_TABLES`). */

@@ -15,6 +15,12 @@ export async function chainHead(db: Queryable): Promise<ChainHead | undefined> {
   return head;
 }
 
+/** Where retention cut the chain (every row up to this anchored event is gone), or undefined when it never did. */
+export async function retentionBoundary(db: Queryable): Promise<ChainHead | undefined> {
+  const [kept] = (await db.query('SELECT seq::text AS seq, hash FROM audit_retention WHERE id = 1')) as ChainHead[];
+  return kept;
+}
+
 /**
  * Whether the chain holds, after the retention boundary (`seq`, `hash` in hex), the `audit.retention` record
  * that names it: retention appends that record before it removes anything.
