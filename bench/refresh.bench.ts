@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../libs/config';
 import { AzureKeyProvider, Keyring, SealedFields } from '../libs/crypto';
-import { NoConnectionEvents, OAuthCredentialStore } from '../libs/credentials';
+import { NoConnectionEvents, OAuthCredentialStore } from '../libs/connections';
 import { createDataSource } from '../libs/db';
 import { asTenantId, Secret } from '../libs/kernel';
 import { TestIssuer } from '../test/support/issuer';

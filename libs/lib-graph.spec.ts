@@ -92,7 +92,7 @@ describe('lib graph', () => {
   it('sees the imports between libs', () => {
     const graph = libGraph();
     expect(graph.size).toBeGreaterThan(10);
-    expect(graph.get('credentials')).toContain('kernel');
+    expect(graph.get('connections')).toContain('kernel');
   });
 
   it('has no cycle between libs', () => {

@@ -2,7 +2,6 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AuditModule } from '../../libs/audit';
 import { ConfigModule, VaultConfig } from '../../libs/config';
-import { NoConnectLinksModule } from '../../libs/credentials';
 import { CryptoModule } from '../../libs/crypto';
 import { DbModule } from '../../libs/db';
 import { AuditKeyBinding, KeysModule } from '../../libs/keys';
@@ -24,7 +23,6 @@ export class KeysContextModule {
         CryptoModule,
         AuditModule,
         AuditKeyBinding,
-        NoConnectLinksModule,
         KeysModule.forRoot({ runJobs: false, background: false }),
         WebhooksModule.forRoot({ run: false }),
       ],

@@ -5,12 +5,15 @@ import { AuditModule } from '../../libs/audit';
 import { AuditAnchorsModule } from '../../libs/audit-anchors';
 import { AuthModule } from '../../libs/auth';
 import { ConfigModule, VaultConfig } from '../../libs/config';
-import { CredentialsModule, RefreshWorkerModule } from '../../libs/credentials';
+import { ConnectionsModule } from '../../libs/connections';
 import { CryptoModule } from '../../libs/crypto';
 import { DbModule } from '../../libs/db';
 import { AuditKeyBinding, KeysModule } from '../../libs/keys';
 import { PolicyModule } from '../../libs/policy';
+import { RefreshWorkerModule } from '../../libs/refresh';
+import { ReleaseModule } from '../../libs/release';
 import { TenantsModule } from '../../libs/tenants';
+import { ResourcesModule } from '../../libs/resources';
 import { UsersModule } from '../../libs/users';
 import { WebhooksModule } from '../../libs/webhooks';
 import { AccountHttpModule } from './account/account-http.module';
@@ -21,6 +24,7 @@ import { IntegrationsController } from './admin/integrations.controller';
 import { KeysController, ShredController } from './admin/keys.controller';
 import { PoliciesController } from './admin/policies.controller';
 import { TenantController } from './admin/tenant.controller';
+import { ResourcesController } from './admin/resources.controller';
 import { UserLoginController } from './admin/user-login.controller';
 import { UserSessionsController } from './admin/user-sessions.controller';
 import { WebhooksController } from './admin/webhooks.controller';
@@ -45,7 +49,8 @@ export class AppModule {
         AuditModule,
         AuthModule,
         PolicyModule,
-        CredentialsModule,
+        ConnectionsModule,
+        ReleaseModule,
         AuditKeyBinding,
         AuthRejectionAuditBinding,
         OAuthHttpModule,
@@ -53,6 +58,7 @@ export class AppModule {
         AccountHttpModule,
         UsersModule,
         TenantsModule,
+        ResourcesModule,
         DashboardModule,
         KeysModule.forRoot({ runJobs: config.keys.jobsInProcess, background: true }),
         RefreshWorkerModule.forRoot({ run: config.refresh.inProcess }),
@@ -73,6 +79,7 @@ export class AppModule {
         UserLoginController,
         UserSessionsController,
         TenantController,
+        ResourcesController,
       ],
       // POST /v1/connections/{integration}/token: a plain Fastify route (see ReleaseRoute).
       providers: [ReleaseRoute],

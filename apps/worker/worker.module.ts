@@ -2,7 +2,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AuditModule } from '../../libs/audit';
 import { AuditAnchorsModule } from '../../libs/audit-anchors';
-import { NoConnectLinksModule, RefreshWorkerModule } from '../../libs/credentials';
+import { RefreshWorkerModule } from '../../libs/refresh';
 import { ConfigModule, VaultConfig } from '../../libs/config';
 import { CryptoModule } from '../../libs/crypto';
 import { DbModule } from '../../libs/db';
@@ -24,7 +24,6 @@ export class WorkerModule {
         CryptoModule,
         AuditModule,
         AuditKeyBinding,
-        NoConnectLinksModule,
         KeysModule.forRoot(keys),
         RefreshWorkerModule.forRoot(refresh),
         WebhooksModule.forRoot({ run: refresh.run }),

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { AuditLog, UNATTRIBUTED_TENANT } from '../audit';
 import { VAULT_CONFIG, VaultConfig } from '../config';
-import { consentScopes, IntegrationStore, OAuthAppCredentialReader, OAuthAppCredentials, OAuthCredentialStore } from '../credentials';
+import { consentScopes, IntegrationStore, OAuthAppCredentialReader, OAuthAppCredentials, OAuthCredentialStore } from '../connections';
 import { RecordRef, SealedFields } from '../crypto';
 import { DomainError } from '../kernel';
 import {

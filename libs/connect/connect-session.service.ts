@@ -1,7 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { AuditLog } from '../audit';
 import { VAULT_CONFIG, VaultConfig } from '../config';
-import { ConnectLinkIssuer, IntegrationStore } from '../credentials';
+import { IntegrationStore } from '../connections';
+import { ConnectLinkIssuer } from '../release';
 import { DomainError, TenantId } from '../kernel';
 import { randomSecret } from '../oauth';
 import { displayNameProblem } from '../tenants';

@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AuditModule } from '../audit';
-import { CredentialsModule } from '../credentials';
+import { ConnectionsModule } from '../connections';
 import { OAuthModule } from '../oauth';
 import { PolicyModule } from '../policy';
 import { TenantsModule } from '../tenants';
@@ -18,7 +18,7 @@ import { DisconnectService } from './disconnect.service';
  * `ConnectLinkIssuer` the release path offers `connect_url`s through (bind it to `CONNECT_LINKS`).
  */
 @Module({
-  imports: [CredentialsModule, OAuthModule, PolicyModule, AuditModule, TenantsModule],
+  imports: [ConnectionsModule, OAuthModule, PolicyModule, AuditModule, TenantsModule],
   providers: [
     ConnectSessionStore,
     ConnectSessionService,

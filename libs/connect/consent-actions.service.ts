@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { AuditLog } from '../audit';
-import { ConnectionStore, IntegrationStore } from '../credentials';
+import { ConnectionStore, IntegrationStore } from '../connections';
 import { DomainError } from '../kernel';
 import { ConnectSession, ConnectSessionStore } from './connect-session.store';
 

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { AuditLog } from '../audit';
-import { ConnectionStore, ConnectionStatus, consentScopes, Integration, IntegrationStore } from '../credentials';
+import { ConnectionStatus, ConnectionStore, consentScopes, Integration, IntegrationStore } from '../connections';
 import { DomainError, TenantId } from '../kernel';
 import { ProviderCatalog } from '../oauth';
 import { AgentStore, PolicyDecisionPoint } from '../policy';

@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AuditLog } from '../audit';
-import { ConnectionStore, IntegrationStore, OAuthAppCredentialReader, OAuthCredentialStore } from '../credentials';
+import { ConnectionStore, IntegrationStore, OAuthAppCredentialReader, OAuthCredentialStore } from '../connections';
 import { TenantId } from '../kernel';
 import { OAuthClient, ProviderCatalog, RevocationOutcome } from '../oauth';
 

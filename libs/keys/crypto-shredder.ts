@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { ConnectionStore } from '../credentials';
+import { ConnectionStore } from '../connections';
 import { Keyring } from '../crypto';
 import { TenantId } from '../kernel';
 import { KeyJob } from './key-job';

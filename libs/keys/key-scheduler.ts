@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AuditLog } from '../audit';
 import { VAULT_CONFIG, VaultConfig } from '../config';
-import { ConnectionStore } from '../credentials';
+import { ConnectionStore } from '../connections';
 import { CURRENT_AAD_SCHEME, KEY_PROVIDER, KeyProvider, keysNotUnderKek, TenantKeyStore } from '../crypto';
 import { KeyJob } from './key-job';
 import { KeyJobStore } from './key-job.store';

@@ -1,7 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { AuditLog, AuditModule } from '../audit';
 import { VAULT_CONFIG, VaultConfig } from '../config';
-import { CredentialsModule } from '../credentials';
+import { ConnectionsModule } from '../connections';
 import { AadResealJob } from './aad-reseal.job';
 import { CryptoShredder } from './crypto-shredder';
 import { KekRotationJob } from './kek-rotation.job';
@@ -23,7 +23,7 @@ export class KeysModule {
   static forRoot(options: KeysModuleOptions): DynamicModule {
     return {
       module: KeysModule,
-      imports: [AuditModule, CredentialsModule],
+      imports: [AuditModule, ConnectionsModule],
       providers: [
         { provide: KEYS_OPTIONS, useValue: options },
         KeyJobStore,

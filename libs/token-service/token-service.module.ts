@@ -1,8 +1,12 @@
 import { Module } from '@nestjs/common';
 import { AuditModule } from '../audit';
 import { AuthModule } from '../auth';
-import { CredentialsModule } from '../credentials';
 import { PolicyModule } from '../policy';
+import { ReleaseModule } from '../release';
+import { ResourcesModule } from '../resources';
+import { ResourceTokenIssuer } from './grants/resource-token';
+import { AuthorizationCodeGrants } from './grants/authorization-code.grant';
+import { AuthorizationModule } from '../authorization';
 import { ClientAssertionReplayStore } from './assertion-replay.store';
 import { ClientAuthenticator } from './client-authenticator';
 import { AgentTokenGrant } from './grants/agent-token.grant';
@@ -18,7 +22,7 @@ import { VaultIssuerRegistration } from './vault-issuer';
  * as a trusted issuer at init.
  */
 @Module({
-  imports: [AuthModule, PolicyModule, AuditModule, CredentialsModule],
+  imports: [AuthModule, PolicyModule, AuditModule, ReleaseModule, ResourcesModule, AuthorizationModule],
   providers: [
     SigningKeyStore,
     TokenSigningKeys,
@@ -26,6 +30,8 @@ import { VaultIssuerRegistration } from './vault-issuer';
     ClientAuthenticator,
     TokenExchangeService,
     AgentTokenGrant,
+    ResourceTokenIssuer,
+    AuthorizationCodeGrants,
     TokenServiceMetadata,
     VaultIssuerRegistration,
   ],

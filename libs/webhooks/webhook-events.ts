@@ -1,4 +1,4 @@
-import type { ConnectionEvent, ConnectionEventType } from '../credentials';
+import type { ConnectionEvent, ConnectionEventType } from '../connections';
 
 /** Every event type an endpoint can subscribe to (`*` = all of them). */
 export const CONNECTION_EVENT_TYPES: readonly ConnectionEventType[] = [

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import type { Queryable } from '../credentials';
+import type { Queryable } from '../connections';
 import { TenantId } from '../kernel';
 import { AUDIT_ANCHOR_EVENT, TEST_EVENT } from './webhook-events';
 

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import type { ConnectionEvents, Queryable } from '../credentials';
+import type { ConnectionEvents, Queryable } from '../connections';
 import { checkEventData, isEventType, WebhookEvent } from './webhook-events';
 import { insertAuditAnchorEvents, insertOutboxEvent } from './webhook-outbox.store';
 

@@ -1,7 +1,7 @@
 import { BeforeApplicationShutdown, DynamicModule, Inject, Injectable, Module, OnApplicationBootstrap } from '@nestjs/common';
 import { AuditModule } from '../audit';
 import { VAULT_CONFIG, VaultConfig } from '../config';
-import { CONNECTION_EVENTS } from '../credentials';
+import { CONNECTION_EVENTS } from '../connections';
 import { OAuthModule, OutboundPolicy } from '../oauth';
 import { WebhookOutboxStore } from './webhook-outbox.store';
 import { WebhookAdminService } from './webhook-admin.service';
@@ -33,7 +33,7 @@ class WebhookDispatcherLifecycle implements OnApplicationBootstrap, BeforeApplic
 
 /**
  * Connection-event webhooks (issue 4). Global, so that `CONNECTION_EVENTS` (the outbox) reaches the
- * connection stores in libs/credentials, which cannot import this context. `run`: deliver from this
+ * connection stores in libs/connections, which cannot import this context. `run`: deliver from this
  * process (the worker; the API process too on the embedded default, WEBHOOKS_IN_PROCESS), with its
  * metrics on that process's /metrics. Needs the
  * global VAULT_CONFIG, DataSource, Keyring and an AUDIT_MAC_KEY binding.

@@ -1,5 +1,5 @@
 import { asTenantId, Secret } from '../../libs/kernel';
-import { ConnectionStore, OAuthCredentialStore } from '../../libs/credentials';
+import { ConnectionStore, OAuthCredentialStore } from '../../libs/connections';
 import { ProviderCatalog, REFRESH_AHEAD } from '../../libs/oauth';
 import { StormRig, startStormRig } from './storm-support';
 
@@ -37,7 +37,7 @@ describe('release while another process refreshes', () => {
             },
             null,
           );
-          if (!ok) throw new Error('ghost commit lost');
+          if (!ok.written) throw new Error('ghost commit lost');
           resolve();
         } catch (err) {
           reject(err);

@@ -1,14 +1,8 @@
 import fc from 'fast-check';
 import { AuditLog } from '../../libs/audit';
 import type { VaultConfig } from '../../libs/config';
-import {
-  ConnectionRefresher,
-  IntegrationStore,
-  isDue,
-  OAuthAppCredentialReader,
-  OAuthCredentialStore,
-  RefreshScheduler,
-} from '../../libs/credentials';
+import { IntegrationStore, OAuthAppCredentialReader, OAuthCredentialStore } from '../../libs/connections';
+import { ConnectionRefresher, isDue, RefreshScheduler } from '../../libs/refresh';
 import { asTenantId, Secret } from '../../libs/kernel';
 import { ProviderCatalog } from '../../libs/oauth';
 import { startTestVault, TestVault } from '../support/vault';
@@ -262,7 +256,7 @@ describe('SECURITY 40: refresh state machine (model-based, real refreshers on re
                     const mine = (result as Array<{ id: string; version: number }>).find((c) => c.id === id);
                     if (mine) g.claimVersion = mine.version;
                   }
-                  if (prop === 'commitRefresh' && result === false && g.commitFailedAt === null) g.commitFailedAt = Date.now();
+                  if (prop === 'commitRefresh' && result?.written === false && g.commitFailedAt === null) g.commitFailedAt = Date.now();
                   return g.crashed ? never() : result;
                 },
                 (err: unknown) => {

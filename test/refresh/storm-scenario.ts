@@ -1,4 +1,4 @@
-import { OAuthCredentialStore } from '../../libs/credentials';
+import { OAuthCredentialStore } from '../../libs/connections';
 import { KeyVaultEmulator } from '../support/keyvault-emulator';
 import { SpawnedWorker } from '../keys/support';
 import { TcpProxy } from '../support/tcp-proxy';

@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { OAuthCredentialStore } from '../../libs/credentials';
+import { OAuthCredentialStore } from '../../libs/connections';
 import { asTenantId, Secret } from '../../libs/kernel';
 import { spawnWorker, SpawnedWorker, waitFor } from '../keys/support';
 import { startTestVault, TestVault } from '../support/vault';

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { AuditLog } from '../../libs/audit';
 import { sessionRef } from '../../libs/connect';
-import { connectionRef, ConnectionStore, DerivedTokenStore, OAuthAppCredentialReader, OAuthCredentialStore } from '../../libs/credentials';
+import { connectionRef, ConnectionStore, DerivedTokenStore, OAuthAppCredentialReader, OAuthCredentialStore } from '../../libs/connections';
 import { KeyUnwrapError, SEALED_LAYOUT, SealedFields } from '../../libs/crypto';
 import { asTenantId, Secret } from '../../libs/kernel';
 // The store itself (not exported by the lib): this test reads each sealed field through its own store.

@@ -6,16 +6,11 @@ import { join } from 'node:path';
 import { AuditModule } from '../../libs/audit';
 import { AdminGuard, AUTH_REJECTION_SINK, AuthModule, AuthRejection } from '../../libs/auth';
 import { ConfigModule, loadConfig } from '../../libs/config';
-import {
-  CONNECTION_EVENTS,
-  CredentialReleaseService,
-  CredentialsModule,
-  NoConnectionEvents,
-  NoConnectLinksModule,
-} from '../../libs/credentials';
+import { CONNECTION_EVENTS, NoConnectionEvents } from '../../libs/connections';
 import { CryptoModule } from '../../libs/crypto';
 import { createDataSource, DbModule } from '../../libs/db';
 import { AuditKeyBinding } from '../../libs/keys';
+import { CredentialReleaseService, NoConnectLinksModule, ReleaseModule } from '../../libs/release';
 import { createTestDatabase, TestDatabase } from '../support/database';
 
 /**
@@ -76,7 +71,7 @@ describe('required bindings', () => {
     });
   });
 
-  describe('the credentials context', () => {
+  describe('the release context (with the connections it reads)', () => {
     async function credentials(bindings: Type[]) {
       const ds = createDataSource({ url: db.url, schema: 'vault', poolSize: 2 });
       await ds.initialize();
@@ -88,7 +83,7 @@ describe('required bindings', () => {
           AuditModule,
           AuditKeyBinding,
           ...bindings,
-          CredentialsModule,
+          ReleaseModule,
         ]);
       } catch (err) {
         await ds.destroy();

@@ -2,7 +2,7 @@ import { Body, Controller, Delete, Get, HttpCode, Param, Put, Query, Res, UseGua
 import type { FastifyReply } from 'fastify';
 import { AdminGuard, Principal, VerifiedToken } from '../../../libs/auth';
 import { DisconnectService } from '../../../libs/connect';
-import { ConnectionAdminService, ConnectionSummary, TENANT_LEVEL } from '../../../libs/credentials';
+import { ConnectionAdminService, ConnectionSummary, TENANT_LEVEL } from '../../../libs/connections';
 import { DomainError } from '../../../libs/kernel';
 import { validName } from '../http/names';
 import { ListConnectionsQuery, PutApiKeyDto } from './connection.dto';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PROVIDERS } from '../../../libs/credentials';
+import { PROVIDERS } from '../../../libs/connections';
 import { httpUrl, matching, SCOPE, text } from '../http/fields';
 
 /** custom-oauth2 endpoints. Plain http only for hosts in OUTBOUND_ALLOW_HOSTS (checked by the service). */

@@ -1,7 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Put, Res, UseGuards } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { AdminGuard, Principal, VerifiedToken } from '../../../libs/auth';
-import { IntegrationAdminService, IntegrationReport } from '../../../libs/credentials';
+import { IntegrationAdminService, IntegrationReport } from '../../../libs/connections';
 import { validName } from '../http/names';
 import { PutIntegrationDto } from './integration.dto';
 

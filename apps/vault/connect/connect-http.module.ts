@@ -1,7 +1,7 @@
 import { Global, Module } from '@nestjs/common';
 import { AuthModule } from '../../../libs/auth';
 import { ConnectModule, ConnectSessionService } from '../../../libs/connect';
-import { CONNECT_LINKS } from '../../../libs/credentials';
+import { CONNECT_LINKS } from '../../../libs/release';
 import { PageIpRateLimitGuard } from '../ops/page-rate-limit';
 import { OAuthCallbackController } from './callback.controller';
 import { ConnectSessionsController } from './connect-sessions.controller';
@@ -12,7 +12,7 @@ const links = { provide: CONNECT_LINKS, useExisting: ConnectSessionService };
 
 /**
  * The connect surface: `/v1/connect/sessions`, `/connect/*`, `/oauth/callback`, `/connections`.
- * Global to bind `CONNECT_LINKS` for the release path (credentials cannot import connect) and to
+ * Global to bind `CONNECT_LINKS` for the release path (libs/release cannot import connect) and to
  * lend `DisconnectService` to the admin API's DELETE.
  */
 @Global()

@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { AuditModule } from '../../../libs/audit';
 import { AuthModule } from '../../../libs/auth';
-import { CredentialsModule } from '../../../libs/credentials';
+import { ConnectionsModule } from '../../../libs/connections';
 import { KeyStatusModule } from '../../../libs/keys';
 import { DashboardController } from './dashboard.controller';
 import { DashboardPageFilter } from './dashboard-page.filter';
@@ -14,7 +14,7 @@ import { DashboardService } from './dashboard.service';
  * status comes from KeyStatusModule. The rate limits are the app's (RouteRateLimits, from its global ops module).
  */
 @Module({
-  imports: [AuditModule, AuthModule, CredentialsModule, KeyStatusModule],
+  imports: [AuditModule, AuthModule, ConnectionsModule, KeyStatusModule],
   controllers: [DashboardController],
   providers: [DashboardSession, DashboardService, DashboardPageFilter, DashboardIpRateLimitGuard],
 })

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { AuditLog, AuditRefusalCount } from '../../../libs/audit';
 import { AuditVerifyService } from '../../../libs/audit-anchors';
-import { ConnectionStore } from '../../../libs/credentials';
+import { ConnectionStore } from '../../../libs/connections';
 import { KeyStatusService } from '../../../libs/keys';
 import { TenantId } from '../../../libs/kernel';
 import { TOKEN_EXCHANGE_ACTION, TOKEN_ISSUE_ACTION } from '../../../libs/token-service';

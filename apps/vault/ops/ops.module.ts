@@ -4,8 +4,8 @@ import { ThrottlerModule } from '@nestjs/throttler';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { AuditModule } from '../../../libs/audit';
-import { CredentialsModule } from '../../../libs/credentials';
 import { VaultConfig } from '../../../libs/config';
+import { RefreshModule } from '../../../libs/refresh';
 import { requestLogging, tagRequests } from './logging';
 import { MetricsController, MetricsFeed, metricsProvider } from './metrics';
 import { FixedWindowCounters } from './fixed-window';
@@ -48,7 +48,7 @@ export class OpsModule {
     const counters = new FixedWindowCounters();
     return {
       module: OpsModule,
-      imports: [ThrottlerModule.forRoot(throttlerOptions(config, counters)), AuditModule, CredentialsModule],
+      imports: [ThrottlerModule.forRoot(throttlerOptions(config, counters)), AuditModule, RefreshModule],
       controllers: [MetricsController],
       providers: [
         metricsProvider,

@@ -3,7 +3,7 @@ import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AgentTokenGuard } from '../../../libs/auth';
 import { VAULT_CONFIG, VaultConfig } from '../../../libs/config';
-import { CredentialReleaseService } from '../../../libs/credentials';
+import { CredentialReleaseService } from '../../../libs/release';
 import { PROTECTED_RESOURCE_METADATA_PATH } from '../../../libs/token-service';
 import { validName } from '../http/names';
 import { sendProblem } from '../http/problem.filter';

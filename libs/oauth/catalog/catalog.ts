@@ -2,7 +2,7 @@ import { DomainError } from '../../kernel';
 import { asana, box, dropbox, hubspot, intercom, zendesk, zoom } from './entries/business';
 import { atlassian, github, githubApp, gitlab, linear, notion, slack, slackUser } from './entries/collaboration';
 import { google, microsoft, salesforceMyDomain, salesforceProduction, salesforceSandbox } from './entries/enterprise';
-import { CUSTOM_PROVIDER, customEntry, customEntryBase, customOptionsSchema } from './custom';
+import { CUSTOM_PROVIDER, customEntry, customEntryBase, customOptionsSchema, customWindow } from './custom';
 import { issuesOf, ProviderEntry, ProviderEntryInput, providerEntrySchema, REFRESH_AHEAD } from './entry.schema';
 
 export const API_KEY_PROVIDER = 'api_key';
@@ -84,8 +84,19 @@ export class ProviderCatalog {
     return this.entries.get(id);
   }
 
-  /** How early a provider's tokens are refreshed (its catalog entry's `refresh` window; the defaults for an unknown id). */
-  refreshWindow(id: string | null | undefined): ProviderEntry['refresh'] | typeof REFRESH_AHEAD {
+  /**
+   * How early a provider's tokens are refreshed: its catalog entry's `refresh` window, or for a
+   * custom integration its `provider_options` (`refresh_ahead_seconds`, `refresh_release_ahead_seconds`,
+   * validated when the integration was stored); the defaults for an unknown id or unreadable options.
+   */
+  refreshWindow(
+    id: string | null | undefined,
+    providerOptions?: unknown,
+  ): Pick<ProviderEntry['refresh'], 'aheadSeconds' | 'releaseAheadSeconds' | 'keepAliveDays'> {
+    if (id === CUSTOM_PROVIDER && providerOptions) {
+      const o = customOptionsSchema.safeParse(providerOptions);
+      if (o.success) return { ...REFRESH_AHEAD, ...customWindow(o.data) };
+    }
     return (id ? this.entries.get(id)?.refresh : undefined) ?? REFRESH_AHEAD;
   }
 

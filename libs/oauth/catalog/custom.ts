@@ -55,6 +55,10 @@ export const customOptionsSchema = z
     refresh_rotation: z.enum(['never', 'always', 'optional']).optional(),
     /** Seconds the provider still accepts a rotated-away refresh token (its reuse interval); 0 or absent = none. */
     refresh_reuse_grace_seconds: z.number().int().min(0).max(3600).optional(),
+    /** The worker refreshes this long before the access token expires (the catalog's `refresh.aheadSeconds`; default 300). */
+    refresh_ahead_seconds: z.number().int().min(30).max(86400).optional(),
+    /** A release refreshes first with less than this left (or a quarter of the token's life): `refresh.releaseAheadSeconds`; default 60. */
+    refresh_release_ahead_seconds: z.number().int().min(1).max(3600).optional(),
     terminal_errors: z
       .array(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/))
       .max(20)
@@ -67,6 +71,17 @@ export const customOptionsSchema = z
   .strict();
 
 export type CustomOptions = z.infer<typeof customOptionsSchema>;
+
+/** A custom integration's refresh windows, as the catalog's `refresh` fields (absent: the defaults, `REFRESH_AHEAD`). */
+export function customWindow(o: Pick<CustomOptions, 'refresh_ahead_seconds' | 'refresh_release_ahead_seconds'>): {
+  aheadSeconds?: number;
+  releaseAheadSeconds?: number;
+} {
+  return {
+    ...(o.refresh_ahead_seconds !== undefined ? { aheadSeconds: o.refresh_ahead_seconds } : {}),
+    ...(o.refresh_release_ahead_seconds !== undefined ? { releaseAheadSeconds: o.refresh_release_ahead_seconds } : {}),
+  };
+}
 
 /** The entry for one custom integration. Its URLs are placeholders: `resolve` uses the integration's own. */
 export function customEntry(o: CustomOptions, withRevocation: boolean): ProviderEntryInput {
@@ -85,7 +100,12 @@ export function customEntry(o: CustomOptions, withRevocation: boolean): Provider
     response: { scopeSeparator: o.scope_separator ?? ' ' },
     metadata: o.metadata ?? {},
     terminalErrors: o.terminal_errors ?? [],
-    refresh: { supported: true, rotation: o.refresh_rotation ?? 'optional', reuseGraceSeconds: o.refresh_reuse_grace_seconds ?? 0 },
+    refresh: {
+      supported: true,
+      rotation: o.refresh_rotation ?? 'optional',
+      reuseGraceSeconds: o.refresh_reuse_grace_seconds ?? 0,
+      ...customWindow(o),
+    },
     expiry: {
       whenMissing: o.expires_in_when_missing === null ? 'never' : { assumeSeconds: o.expires_in_when_missing ?? 3600 },
       ...(o.issued_at ? { issuedAt: o.issued_at } : {}),

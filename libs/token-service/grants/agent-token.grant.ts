@@ -4,7 +4,7 @@ import jwt from 'jsonwebtoken';
 import { AuditLog } from '../../audit';
 import { TrustedIssuerRegistry } from '../../auth';
 import { VAULT_CONFIG, VaultConfig } from '../../config';
-import { ScopeCeilingCheck } from '../../credentials';
+import { ScopeCeilingCheck } from '../../release';
 import { asTenantId, TenantId } from '../../kernel';
 import { inputsForAudit, PolicyDecisionPoint, PolicyStore } from '../../policy';
 import { peekJwt } from '../client-assertion';

@@ -66,7 +66,14 @@ export type ReleasableConnection = Pick<
   | 'dekWrapped'
   | 'accessTokenCt'
   | 'apiKeyCt'
-> & { integration: string; subject: string; tokenIssuedAt?: Date | null; provider?: string | null };
+> & {
+  integration: string;
+  subject: string;
+  tokenIssuedAt?: Date | null;
+  provider?: string | null;
+  /** The integration's `provider_options` (a custom integration's refresh windows are there). */
+  providerOptions?: Record<string, unknown> | null;
+};
 
 /** The user id of a tenant-level connection (user ids are never empty). */
 export const TENANT_LEVEL = '';
@@ -76,7 +83,7 @@ const COLUMNS = connectionColumns();
 
 /** `findForRelease`'s statement; the column order is `ReleaseTuple`'s. The provider sizes the refresh-ahead window. */
 const FIND_FOR_RELEASE = `SELECT c.id, c.kind, c.status, c.version, c.scopes, c.expires_at, c.metadata, c.tk_version, c.dek_wrapped, c.access_token_ct, c.api_key_ct,
-  c.integration, c.subject, c.token_issued_at, i.provider
+  c.integration, c.subject, c.token_issued_at, i.provider, i.config->'provider_options'
   FROM connections c LEFT JOIN integrations i ON i.tenant = c.tenant AND i.name = c.integration
   WHERE c.tenant = $1 AND c.integration = $2 AND c.subject = $3`;
 
@@ -97,6 +104,7 @@ type ReleaseTuple = [
   subject: string,
   tokenIssuedAt: Date | null,
   provider: string | null,
+  providerOptions: Record<string, unknown> | null,
 ];
 
 /** What a connection's sealed fields are bound to: the row, and whose account on which integration it is (invariant 3). */
@@ -269,6 +277,7 @@ export class ConnectionStore {
       storedSubject,
       tokenIssuedAt,
       provider,
+      providerOptions,
     ] = r;
     return {
       id,
@@ -287,6 +296,7 @@ export class ConnectionStore {
       subject: storedSubject,
       tokenIssuedAt: tokenIssuedAt ?? null,
       provider: provider ?? null,
+      providerOptions: providerOptions ?? null,
     };
   }
 

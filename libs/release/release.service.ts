@@ -5,10 +5,9 @@ import { DomainError, ErrorCode, TenantId } from '../kernel';
 import { AgentStore, inputsForAudit, PolicyDecisionPoint, PolicyStore } from '../policy';
 import { CONNECT_LINKS, ConnectLinkIssuer } from './connect-links';
 import { ProviderCatalog } from '../oauth';
-import { ConnectionRefresher, isUsable } from './connection-refresher';
-import { ConnectionStore, TENANT_LEVEL } from './connection.store';
+import { ConnectionStore, TENANT_LEVEL } from '../connections';
+import { ConnectionRefresher, isDue, isUsable, RefreshWindow } from '../refresh';
 import { DownscopedTokens, NarrowedToken, NarrowingRefused } from './downscoped-tokens';
-import { isDue, RefreshWindow } from './refresh-schedule';
 import { excessOf, planScopes } from './scope-ceiling';
 
 /** Who is asking: the verified exchanged token, reduced to what the release needs. */
@@ -109,17 +108,19 @@ export class CredentialReleaseService {
     if (!connection) return deny('connection_not_found', 'no connection for this user and integration', undefined, await link());
     if (connection.status !== 'active')
       return deny('needs_reauth', 'the connection must be re-authorized by the user', undefined, await link());
-    const window = this.catalog.refreshWindow(connection.provider);
+    const window = this.catalog.refreshWindow(connection.provider, connection.providerOptions);
     if (connection.kind === 'oauth2' && isDue(connection.expiresAt, connection.tokenIssuedAt, window)) {
+      let fresh: Awaited<ReturnType<ConnectionRefresher['refresh']>>;
       try {
-        await this.refresher.refresh(caller.tenant, connection.id, window);
+        fresh = await this.refresher.refresh(caller.tenant, connection.id, window);
       } catch (err) {
         if (err instanceof DomainError && err.code === 'needs_reauth') return deny('needs_reauth', err.detail, undefined, await link());
         if (err instanceof DomainError && err.code === 'unavailable')
           await this.audit.record({ ...base, outcome: 'error', reason: 'provider_unavailable' });
         throw err;
       }
-      connection = await this.connections.findForRelease(caller.tenant, integrationName, subject);
+      // The row as the refresh's compare-and-set left it (or as it found it): not read a second time.
+      connection = fresh && { ...connection, ...fresh };
       if (!connection) return deny('connection_not_found', 'no connection for this user and integration', undefined, await link());
       if (connection.status !== 'active')
         return deny('needs_reauth', 'the connection must be re-authorized by the user', undefined, await link());

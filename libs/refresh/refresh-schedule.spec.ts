@@ -40,6 +40,42 @@ describe('the catalog decides how early', () => {
     expect(catalog.refreshWindow(null)).toBe(REFRESH_AHEAD);
   });
 
+  it("reads a custom integration's windows from its provider_options (issue 16 point 6), the defaults otherwise", () => {
+    const catalog = new ProviderCatalog();
+    const options = { refresh_ahead_seconds: 1200, refresh_release_ahead_seconds: 600 };
+    expect(catalog.refreshWindow('custom-oauth2', options)).toMatchObject({ aheadSeconds: 1200, releaseAheadSeconds: 600 });
+    expect(catalog.refreshWindow('custom-oauth2', { refresh_release_ahead_seconds: 90 })).toMatchObject({
+      aheadSeconds: REFRESH_AHEAD.aheadSeconds,
+      releaseAheadSeconds: 90,
+    });
+    expect(catalog.refreshWindow('custom-oauth2', {})).toMatchObject(REFRESH_AHEAD);
+    // Options a built-in provider does not take are not read; unreadable ones give the defaults (they were validated when stored).
+    expect(catalog.refreshWindow('google', options)).toMatchObject(REFRESH_AHEAD);
+    expect(catalog.refreshWindow('custom-oauth2', { refresh_release_ahead_seconds: 'soon' })).toMatchObject(REFRESH_AHEAD);
+    // The worker's window of the resolved entry is the same field.
+    const config = { authorize_url: 'https://p.example/a', token_url: 'https://p.example/t', provider_options: options };
+    expect(catalog.resolve('custom-oauth2', config, 'client').entry.refresh).toMatchObject({
+      aheadSeconds: 1200,
+      releaseAheadSeconds: 600,
+    });
+  });
+
+  it('refuses a custom refresh window out of range, naming the field', () => {
+    const catalog = new ProviderCatalog();
+    const config = (o: Record<string, unknown>) => ({
+      authorize_url: 'https://p.example/a',
+      token_url: 'https://p.example/t',
+      provider_options: o,
+    });
+    expect(catalog.check('custom-oauth2', config({ refresh_release_ahead_seconds: 0 }))).toEqual([
+      expect.objectContaining({ field: 'provider_options.refresh_release_ahead_seconds' }),
+    ]);
+    expect(catalog.check('custom-oauth2', config({ refresh_ahead_seconds: 10 }))).toEqual([
+      expect.objectContaining({ field: 'provider_options.refresh_ahead_seconds' }),
+    ]);
+    expect(catalog.check('custom-oauth2', config({ refresh_ahead_seconds: 600, refresh_release_ahead_seconds: 120 }))).toEqual([]);
+  });
+
   it("carries a provider's own windows", () => {
     const google = BUILT_IN_ENTRIES.find((e) => e.id === 'google')!;
     const catalog = new ProviderCatalog([{ ...google, refresh: { ...google.refresh, aheadSeconds: 900, releaseAheadSeconds: 120 } }]);

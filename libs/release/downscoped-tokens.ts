@@ -1,12 +1,14 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { DomainError, TenantId } from '../kernel';
 import { downscopable, OAuthClient, ParsedGrant, ProviderCatalog, ProviderError, REFRESH_AHEAD, ResolvedProvider } from '../oauth';
-import { ConnectionRefresher } from './connection-refresher';
-import { isDue, RefreshWindow } from './refresh-schedule';
-import { DerivedToken as Derived, DerivedTokenStore } from './derived-token.store';
-import { IntegrationStore } from './integration.store';
-import { OAuthAppCredentialReader } from './oauth-app-credentials';
-import { OAuthCredentialStore } from './oauth-credential.store';
+import {
+  DerivedToken as Derived,
+  DerivedTokenStore,
+  IntegrationStore,
+  OAuthAppCredentialReader,
+  OAuthCredentialStore,
+} from '../connections';
+import { ConnectionRefresher, isDue, RefreshWindow } from '../refresh';
 import { scopeSetKey } from './scope-ceiling';
 
 /** A downscoped token, opened for release. The caller zeroes `token`. */

@@ -2,8 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { TenantId } from '../kernel';
 import { downscopable, ProviderCatalog } from '../oauth';
 import { PolicyDecisionPoint } from '../policy';
-import { consentScopes } from './consent-scopes';
-import { IntegrationStore } from './integration.store';
+import { consentScopes, IntegrationStore } from '../connections';
 
 /**
  * The release's scope-ceiling rule, asked ahead of time by the token service (issue 14): would a

@@ -1,5 +1,5 @@
 import { BeforeApplicationShutdown, DynamicModule, Inject, Injectable, Module, OnApplicationBootstrap } from '@nestjs/common';
-import { CredentialsModule } from './credentials.module';
+import { RefreshModule } from './refresh.module';
 import { RefreshScheduler } from './refresh-scheduler';
 
 const REFRESH_WORKER_OPTIONS = Symbol('REFRESH_WORKER_OPTIONS');
@@ -27,7 +27,7 @@ export class RefreshWorkerModule {
   static forRoot(opts: { run: boolean }): DynamicModule {
     return {
       module: RefreshWorkerModule,
-      imports: [CredentialsModule],
+      imports: [RefreshModule],
       providers: [{ provide: REFRESH_WORKER_OPTIONS, useValue: opts }, RefreshScheduler, RefreshWorkerLifecycle],
       exports: [RefreshScheduler],
     };

@@ -45,7 +45,7 @@ export type RefreshableConnection = Pick<
 >;
 
 /** A connection this refresher now holds the lease of. */
-export interface ClaimedConnection extends RefreshableConnection {
+export interface ClaimedConnection extends Connection {
   /** Set when the lease was taken over from a refresher that never gave it back (crashed, stalled): its provider call may have happened. */
   takenOverFrom: string | null;
   /** Local clock just before the claim was sent: the lease runs out no sooner than `claimedAt + lease`. */
@@ -53,6 +53,13 @@ export interface ClaimedConnection extends RefreshableConnection {
   /** Milliseconds since `callStartedAt` by the database's clock (null when no call is outstanding). */
   callAgeMs: number | null;
 }
+
+/**
+ * A compare-and-set's outcome, in one round trip: the row as the write left it, or, when the
+ * condition no longer held, the row as it now stands (its latest committed version; undefined:
+ * deleted). Nobody re-reads after a compare-and-set: the answer is in the result.
+ */
+export type CasResult = { written: true; row: Connection } | { written: false; row: Connection | undefined };
 
 /** The worker's first schedule for a fresh credential: its provider's `refresh.aheadSeconds` (`ahead`) before expiry. */
 const nextRefresh = (refresh: string, expires: string, ahead: string) =>
@@ -72,14 +79,28 @@ export class OAuthCredentialStore {
     @Inject(CONNECTION_EVENTS) private readonly events: ConnectionEvents,
   ) {}
 
-  /** Runs one conditional write; when it changed a row, `event` joins the outbox in the same transaction. */
-  private async write(sql: string, params: unknown[], event?: ConnectionEvent): Promise<number> {
+  /**
+   * One compare-and-set on a connection (`$1` tenant, `$2` id; `set` and `where` use `$3…`). When it
+   * wrote, `event` joins the outbox in the same transaction. When it did not, the same statement
+   * returns the row as it now stands: `FOR UPDATE` reads the latest committed version (a plain read
+   * would see the statement's snapshot, older than the write that made the condition fail).
+   */
+  private async cas(set: string, where: string, params: unknown[], event?: ConnectionEvent): Promise<CasResult> {
+    const sql = `WITH w AS (UPDATE connections SET ${set}, updated_at = now() WHERE tenant = $1 AND id = $2 AND ${where}
+         RETURNING ${COLUMNS}),
+       cur AS (SELECT ${COLUMNS} FROM connections WHERE tenant = $1 AND id = $2 AND NOT EXISTS (SELECT 1 FROM w) FOR UPDATE)
+       SELECT true AS written, * FROM w UNION ALL SELECT false AS written, * FROM cur`;
+    const run = async (db: Queryable): Promise<CasResult> => {
+      const [r] = (await db.query(sql, params)) as Array<ConnectionRow & { written: boolean }>;
+      if (r?.written) return { written: true, row: toConnection(r) };
+      return { written: false, row: r ? toConnection(r) : undefined };
+    };
+    if (!event) return run(this.ds);
     const sink = this.events;
-    if (!event) return ((await this.ds.query(sql, params)) as [unknown, number])[1];
     return this.ds.transaction(async (m) => {
-      const [, n] = (await m.query(sql, params)) as [unknown, number];
-      if (n > 0) await sink.enqueue(m, event);
-      return n;
+      const result = await run(m);
+      if (result.written) await sink.enqueue(m, event);
+      return result;
     });
   }
 
@@ -152,7 +173,7 @@ export class OAuthCredentialStore {
     throw new DomainError('conflict', 'the connection was changed concurrently; retry');
   }
 
-  async load(tenant: TenantId, id: string): Promise<RefreshableConnection | undefined> {
+  async load(tenant: TenantId, id: string): Promise<Connection | undefined> {
     const rows: ConnectionRow[] = await this.ds.query(
       `SELECT ${connectionColumns()} FROM connections WHERE tenant = $1 AND id = $2 AND kind = 'oauth2'`,
       [tenant, id],
@@ -233,13 +254,14 @@ export class OAuthCredentialStore {
   }
 
   /** Extends this holder's lease (a commit retrying through a fault). False: the lease or the row moved on. */
-  async renewLease(c: RefreshableConnection, owner: string, leaseMs: number): Promise<boolean> {
-    const n = await this.write(
-      `UPDATE connections SET lease_expires_at = now() + ($5::int * interval '1 millisecond')
-        WHERE tenant = $1 AND id = $2 AND version = $3 AND lease_owner = $4`,
-      [c.tenant, c.id, c.version, owner, leaseMs],
-    );
-    return n > 0;
+  async renewLease(c: RefreshableConnection, owner: string, leaseMs: number): Promise<CasResult> {
+    return this.cas(`lease_expires_at = now() + ($5::int * interval '1 millisecond')`, `version = $3 AND lease_owner = $4`, [
+      c.tenant,
+      c.id,
+      c.version,
+      owner,
+      leaseMs,
+    ]);
   }
 
   /**
@@ -247,13 +269,12 @@ export class OAuthCredentialStore {
    * at the earliest outstanding call (a retry within a reuse grace window is measured from the first).
    * False when this holder lost the lease or the row moved on: then no call may be made.
    */
-  async markCallStarted(c: RefreshableConnection, owner: string): Promise<boolean> {
-    const n = await this.write(
-      `UPDATE connections SET refresh_call_started_at = COALESCE(refresh_call_started_at, now())
-        WHERE tenant = $1 AND id = $2 AND version = $3 AND status = 'active' AND lease_owner = $4 AND lease_expires_at > now()`,
+  async markCallStarted(c: RefreshableConnection, owner: string): Promise<CasResult> {
+    return this.cas(
+      `refresh_call_started_at = COALESCE(refresh_call_started_at, now())`,
+      `version = $3 AND status = 'active' AND lease_owner = $4 AND lease_expires_at > now()`,
       [c.tenant, c.id, c.version, owner],
     );
-    return n > 0;
   }
 
   /**
@@ -272,7 +293,7 @@ export class OAuthCredentialStore {
     next: OAuthCredential,
     nextRefreshAt: Date | null,
     event?: ConnectionEvent,
-  ): Promise<boolean> {
+  ): Promise<CasResult> {
     return this.writeRefresh(c, next, nextRefreshAt, `version = $3 AND status = 'active'`, [], event);
   }
 
@@ -291,7 +312,7 @@ export class OAuthCredentialStore {
     next: OAuthCredential,
     nextRefreshAt: Date | null,
     event?: ConnectionEvent,
-  ): Promise<boolean> {
+  ): Promise<CasResult> {
     return this.writeRefresh(
       now,
       next,
@@ -309,15 +330,15 @@ export class OAuthCredentialStore {
     where: string,
     whereParams: unknown[],
     event?: ConnectionEvent,
-  ): Promise<boolean> {
-    const n = await this.sealed.write(connectionRef(c.tenant, c.id, c.integration, c.subject), plaintextOf(next), (s) => {
+  ): Promise<CasResult> {
+    return this.sealed.write(connectionRef(c.tenant, c.id, c.integration, c.subject), plaintextOf(next), (s) => {
       const sealed = sealedTokens(s);
-      return this.write(
-        `UPDATE connections SET tk_version = $4, dek_wrapped = $5, access_token_ct = $6, refresh_token_ct = $7, expires_at = $8,
+      return this.cas(
+        `tk_version = $4, dek_wrapped = $5, access_token_ct = $6, refresh_token_ct = $7, expires_at = $8,
          refresh_token_expires_at = COALESCE($9, refresh_token_expires_at), scopes = $10, metadata = metadata || $11::jsonb,
          next_refresh_at = $12, version = version + 1, status = 'active', lease_owner = NULL, lease_expires_at = NULL, token_issued_at = now(),
-         interrupted_owner = NULL, refresh_failures = 0, last_refresh_at = now(), last_error_class = NULL, refresh_call_started_at = NULL, updated_at = now()
-        WHERE tenant = $1 AND id = $2 AND ${where}`,
+         interrupted_owner = NULL, refresh_failures = 0, last_refresh_at = now(), last_error_class = NULL, refresh_call_started_at = NULL`,
+        where,
         [
           c.tenant,
           c.id,
@@ -336,7 +357,6 @@ export class OAuthCredentialStore {
         event,
       );
     });
-    return n > 0;
   }
 
   /**
@@ -349,16 +369,15 @@ export class OAuthCredentialStore {
     owner: string,
     outcome: { errorClass: string | null; retryAt?: Date; failed: boolean; callSettled?: boolean },
     event?: ConnectionEvent,
-  ): Promise<boolean> {
-    const n = await this.write(
-      `UPDATE connections SET lease_owner = NULL, lease_expires_at = NULL, last_error_class = COALESCE($4, last_error_class),
+  ): Promise<CasResult> {
+    return this.cas(
+      `lease_owner = NULL, lease_expires_at = NULL, last_error_class = COALESCE($4, last_error_class),
          next_refresh_at = COALESCE($5, next_refresh_at), refresh_failures = refresh_failures + $6::int,
-         refresh_call_started_at = CASE WHEN $7::boolean THEN NULL ELSE refresh_call_started_at END, updated_at = now()
-        WHERE tenant = $1 AND id = $2 AND lease_owner = $3`,
+         refresh_call_started_at = CASE WHEN $7::boolean THEN NULL ELSE refresh_call_started_at END`,
+      `lease_owner = $3`,
       [c.tenant, c.id, owner, outcome.errorClass, outcome.retryAt ?? null, outcome.failed ? 1 : 0, outcome.callSettled ?? false],
       event,
     );
-    return n > 0;
   }
 
   /**
@@ -371,15 +390,14 @@ export class OAuthCredentialStore {
     triedCt: Buffer,
     outcome: { errorClass: string; retryAt: Date },
     event?: ConnectionEvent,
-  ): Promise<boolean> {
-    const n = await this.write(
-      `UPDATE connections SET status = 'active', interrupted_owner = NULL, last_error_class = $5, next_refresh_at = $6,
-         refresh_failures = refresh_failures + 1, refresh_call_started_at = NULL, lease_owner = NULL, lease_expires_at = NULL, version = version + 1, updated_at = now()
-        WHERE tenant = $1 AND id = $2 AND version = $3 AND status = 'refresh_indeterminate' AND refresh_token_ct = $4`,
+  ): Promise<CasResult> {
+    return this.cas(
+      `status = 'active', interrupted_owner = NULL, last_error_class = $5, next_refresh_at = $6,
+         refresh_failures = refresh_failures + 1, refresh_call_started_at = NULL, lease_owner = NULL, lease_expires_at = NULL, version = version + 1`,
+      `version = $3 AND status = 'refresh_indeterminate' AND refresh_token_ct = $4`,
       [now.tenant, now.id, now.version, triedCt, outcome.errorClass, outcome.retryAt],
       event,
     );
-    return n > 0;
   }
 
   /**
@@ -393,15 +411,13 @@ export class OAuthCredentialStore {
     errorClass: string,
     interruptedOwner: string | null = null,
     event?: ConnectionEvent,
-  ): Promise<boolean> {
-    const n = await this.write(
-      `UPDATE connections SET status = $4, last_error_class = $5, interrupted_owner = $6, lease_owner = NULL, lease_expires_at = NULL,
-         version = version + 1, updated_at = now()
-        WHERE tenant = $1 AND id = $2 AND version = $3`,
+  ): Promise<CasResult> {
+    return this.cas(
+      `status = $4, last_error_class = $5, interrupted_owner = $6, lease_owner = NULL, lease_expires_at = NULL, version = version + 1`,
+      `version = $3`,
       [c.tenant, c.id, c.version, status, errorClass, interruptedOwner],
       event,
     );
-    return n > 0;
   }
 }
 
@@ -418,6 +434,8 @@ function plaintextOf(c: OAuthCredential): Record<string, Buffer | null> {
 function sealedTokens(s: SealedWrite) {
   return { tkVersion: s.tkVersion, dekWrapped: s.dekWrapped, access: s.fields.access_token, refresh: s.fields.refresh_token ?? null };
 }
+
+const COLUMNS = connectionColumns();
 
 /** A claim's row: the connection, the lease holder it replaced and the outstanding call's age. */
 type ClaimRow = ConnectionRow & { previous_owner: string | null; call_age_ms: number | null };

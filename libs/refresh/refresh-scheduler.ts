@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { VAULT_CONFIG, VaultConfig } from '../config';
+import { OAuthCredentialStore } from '../connections';
 import { ConnectionRefresher } from './connection-refresher';
-import { OAuthCredentialStore } from './oauth-credential.store';
 
 /**
  * The worker's refresh loop: claims due connections in batches (`FOR UPDATE SKIP LOCKED` + a

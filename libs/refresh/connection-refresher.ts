@@ -1,0 +1,225 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { AuditLog } from '../audit';
+import { VAULT_CONFIG, VaultConfig } from '../config';
+import { ClaimedConnection, ConnectionRecord, IntegrationStore, OAuthAppCredentialReader, OAuthCredentialStore } from '../connections';
+import { DomainError, TenantId } from '../kernel';
+import { reportRefresh, RefreshOutcome } from '../observability';
+import { OAuthClient, ParsedGrant, ProviderCatalog, REFRESH_AHEAD, ResolvedProvider } from '../oauth';
+import { Narrowing, RefreshRun, RunDeps, Trigger, unavailable, needsReauth } from './refresh-run';
+import { backoffDelayMs, isDue, RefreshWindow } from './refresh-schedule';
+import { ClaimFacts, FINAL, RefreshState, step } from './refresh-transition';
+
+/** A token with less than this left is not handed out while another process refreshes it. */
+const MIN_RELEASE_VALIDITY_MS = 1000;
+
+/** Whether the token may be released as it is: it has not expired (and will not within a second). */
+export function isUsable(expiresAt: Date | null, now = Date.now()): boolean {
+  return expiresAt === null || expiresAt.getTime() - now >= MIN_RELEASE_VALIDITY_MS;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Refreshes OAuth connections, for the release path (on demand) and the worker (scheduled), with
+ * one protocol (DESIGN.md "Refresh"):
+ * - in-process single flight per connection; across processes the row lease, so one provider
+ *   call serves every waiter;
+ * - our own faults (database, key provider) happen before the provider call and prevent it;
+ * - no transaction is held across the provider call, whose timeout is shorter than the lease;
+ * - the answer is committed first, in one statement (compare-and-set on version: unchanged, nobody
+ *   wrote a newer token), retried while the rotated refresh token exists only in memory;
+ * - a lease taken over from a refresher that never gave it back means its provider call may have
+ *   rotated the refresh token: for a provider that may rotate, no second call is made (it would
+ *   burn the family); the row is flagged `refresh_indeterminate` with an alert, and the
+ *   interrupted refresher, if it comes back with the answer while the row still holds the token it
+ *   refreshed, may still commit it;
+ * - terminal answers set `needs_reauth` with compare-and-set on the claimed version (a sibling may
+ *   have won: then its state stands); transient ones keep the token and back off with jitter,
+ *   honouring Retry-After.
+ * Nothing is ever deleted here. Every decision is the transition function's (refresh-transition.ts);
+ * each state's effect is RefreshRun's (refresh-run.ts); this class claims, waits and drives.
+ */
+@Injectable()
+export class ConnectionRefresher {
+  private readonly log = new Logger('refresh');
+  private readonly inflight = new Map<string, Promise<ConnectionRecord | undefined>>();
+  readonly owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  private readonly leaseMs: number;
+  private readonly waitMs: number;
+  private readonly callMs: number;
+  private readonly backoff: { baseMs: number; maxMs: number };
+  private readonly deps: RunDeps;
+
+  constructor(
+    private readonly store: OAuthCredentialStore,
+    private readonly integrations: IntegrationStore,
+    private readonly apps: OAuthAppCredentialReader,
+    private readonly catalog: ProviderCatalog,
+    oauth: OAuthClient,
+    audit: AuditLog,
+    @Inject(VAULT_CONFIG) config: Pick<VaultConfig, 'refresh' | 'outbound'>,
+  ) {
+    // Config guarantees lease > provider timeout + 2 s: a live refresher never loses its lease mid-call.
+    this.leaseMs = config.refresh.leaseMs;
+    // What a release may wait on another process's refresh of an expired token (REFRESH_RELEASE_WAIT_MS).
+    this.waitMs = config.refresh.releaseWaitMs;
+    this.callMs = config.outbound.timeoutMs;
+    this.backoff = { baseMs: config.refresh.backoffBaseMs, maxMs: config.refresh.backoffMaxMs };
+    const { leaseMs, backoff, owner, log } = this;
+    this.deps = { store, oauth, audit, owner, leaseMs, backoff, log, source: this };
+  }
+
+  get leaseDurationMs(): number {
+    return this.leaseMs;
+  }
+
+  /**
+   * On demand: resolves once the stored access token is usable (refreshed here or by a sibling, or
+   * still valid after a transient failure), with the row as the refresh stored or found it (the
+   * caller reads nothing again; undefined: the row is gone). Rejects with `needs_reauth`, or
+   * `unavailable` (Retry-After).
+   */
+  refresh(
+    tenant: TenantId,
+    connectionId: string,
+    window: Pick<RefreshWindow, 'releaseAheadSeconds'> = REFRESH_AHEAD,
+  ): Promise<ConnectionRecord | undefined> {
+    return this.single(tenant, connectionId, () => this.onDemand(tenant, connectionId, undefined, window));
+  }
+
+  /**
+   * An access token for `scopes` only (issue 14), for a provider that may rotate refresh tokens:
+   * the narrowing call is a refresh like any other — under the lease, marked started, its rotated
+   * refresh token committed with compare-and-set before anything else — except that the stored
+   * access token is kept and the narrowed one is returned, never stored here. Rejects like `refresh`.
+   */
+  async narrow(tenant: TenantId, connectionId: string, scopes: string[]): Promise<ParsedGrant> {
+    // A flight already running for this connection (a plain refresh, another scope set) is waited out first.
+    for (let round = 0; round < 3; round++) {
+      let narrowed: ParsedGrant | undefined;
+      let ran = false;
+      await this.single(
+        tenant,
+        connectionId,
+        () => ((ran = true), this.onDemand(tenant, connectionId, { scopes, deliver: (g) => (narrowed = g) })),
+      );
+      if (narrowed) return narrowed;
+      // Ours ran and delivered nothing (a transient answer, a sibling's commit): no second call now.
+      if (ran) break;
+    }
+    throw unavailable(1);
+  }
+
+  /** Scheduled: the worker claimed `c` (it holds the lease). Never rejects for provider outcomes. */
+  async refreshClaimed(c: ClaimedConnection): Promise<void> {
+    await this.single(c.tenant, c.id, () => this.refreshLeased(c, 'scheduled')).catch((err) => {
+      if (err instanceof DomainError && (err.code === 'needs_reauth' || err.code === 'unavailable')) return;
+      throw err;
+    });
+  }
+
+  /** A claimed row this refresher will not call for (shutting down): its lease goes back, the row untouched. */
+  async giveBack(c: ClaimedConnection): Promise<void> {
+    await this.store.releaseLease(c, this.owner, { errorClass: null, failed: false });
+  }
+
+  private single(tenant: TenantId, id: string, run: () => Promise<ConnectionRecord | undefined>): Promise<ConnectionRecord | undefined> {
+    const key = `${tenant}\u0000${id}`;
+    let flight = this.inflight.get(key);
+    if (!flight) {
+      flight = run().finally(() => this.inflight.delete(key));
+      this.inflight.set(key, flight);
+    }
+    return flight;
+  }
+
+  private async onDemand(
+    tenant: TenantId,
+    id: string,
+    narrowing?: Narrowing,
+    window: Pick<RefreshWindow, 'releaseAheadSeconds'> = REFRESH_AHEAD,
+  ): Promise<ConnectionRecord | undefined> {
+    const deadline = Date.now() + this.waitMs;
+    let waited = false;
+    for (;;) {
+      const c = await this.store.load(tenant, id);
+      if (!c) throw new DomainError('connection_not_found', 'no connection for this user and integration');
+      if (c.status !== 'active') throw needsReauth();
+      if (!narrowing && !isDue(c.expiresAt, c.tokenIssuedAt, window)) return c; // a sibling refreshed it meanwhile
+      const claimed = await this.store.claimLease(c, this.owner, this.leaseMs);
+      if (claimed) return this.refreshLeased(claimed, 'on_demand', narrowing);
+      // Another process is refreshing it. The current token, while it still works, serves the caller now
+      // (a narrower-scope request needs a call of its own: it waits, bounded like any other).
+      if (!narrowing && isUsable(c.expiresAt)) return c;
+      if (!waited) this.report('on_demand', null, 'lease_wait', null, 0);
+      waited = true;
+      const left = deadline - Date.now();
+      if (left <= 0) throw unavailable(Math.max(1, Math.ceil(((c.leaseExpiresAt?.getTime() ?? 0) - Date.now()) / 1000)));
+      await sleep(Math.min(100, left)); // wait for its commit, no longer than the caller may
+    }
+  }
+
+  /**
+   * Drives one claimed refresh through the transition function: reads what the call needs (our own
+   * faults come first and prevent it), then performs each state's effect until a final state.
+   */
+  private async refreshLeased(c: ClaimedConnection, trigger: Trigger, narrowing?: Narrowing): Promise<ConnectionRecord | undefined> {
+    const started = performance.now();
+    try {
+      const integration = await this.integrations.get(c.tenant, c.integration);
+      const app = integration ? await this.apps.read(c.tenant, c.integration) : undefined;
+      const provider = integration && app ? this.catalog.resolve(integration.provider, integration.config, app.clientId) : null;
+      const previous = provider ? await this.store.openTokens(c) : { access: null, refresh: null };
+      const run = new RefreshRun(this.deps, c, trigger, provider, app, previous, narrowing);
+      let state: RefreshState;
+      if (!provider || !previous.refresh) {
+        run.unrefreshable(provider ? 'no_refresh_token' : 'integration_changed');
+        state = step({ at: 'claimed', facts: this.facts(c, trigger, provider) }, { on: 'unrefreshable' });
+      } else {
+        const facts = { ...this.facts(c, trigger, provider), nothingToKeep: !!narrowing && !previous.access };
+        state = step({ at: 'claimed', facts }, { on: 'decide' });
+      }
+      while (!FINAL.has(state.at)) state = step(state, await run.effect(state));
+      await run.finish(state);
+      return run.outcomeRow;
+    } catch (err) {
+      if (err instanceof DomainError) throw err;
+      // Ours (database, key provider): give the lease back with the token untouched (the provider was
+      // not called, or its answer is committed or flagged), and wait a backoff rather than every poll.
+      const retryAt = new Date(Date.now() + backoffDelayMs(1, this.backoff));
+      await this.store.releaseLease(c, this.owner, { errorClass: 'internal', retryAt, failed: false }).catch(() => undefined);
+      this.report(trigger, null, 'internal', 'internal', started);
+      throw err;
+    }
+  }
+
+  private facts(c: ClaimedConnection, trigger: Trigger, provider: ResolvedProvider | null): ClaimFacts {
+    return {
+      rotation: provider?.entry.refresh.rotation ?? 'always',
+      reuseGraceSeconds: provider?.entry.refresh.reuseGraceSeconds ?? 0,
+      callAgeMs: c.callAgeMs,
+      // A batch row reached this late: its lease could run out during the call.
+      late: trigger === 'scheduled' && Date.now() - c.claimedAt + this.callMs + 1000 > this.leaseMs,
+      stopping: false,
+    };
+  }
+
+  private report(
+    trigger: Trigger,
+    provider: ResolvedProvider | null,
+    outcome: RefreshOutcome,
+    errorClass: string | null,
+    started: number,
+  ): void {
+    reportRefresh(() => ({
+      source: this,
+      provider: provider?.entry.id ?? 'unknown',
+      trigger,
+      outcome,
+      errorClass,
+      seconds: started ? (performance.now() - started) / 1000 : 0,
+    }));
+  }
+}
