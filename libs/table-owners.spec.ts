@@ -35,7 +35,15 @@ export const OWNERS: Record<string, string[]> = {
   audit_events: ['libs/audit/'],
   audit_chain_head: ['libs/audit/'],
   audit_retention: ['libs/audit/'],
-  // integrations, connections, derived_tokens: libs/credentials is being split (issue 16 point 3); listed once it settles.
+  connections: ['libs/connections/connection.store.ts'],
+  integrations: ['libs/connections/integration.store.ts'],
+  derived_tokens: ['libs/connections/derived-token.store.ts'],
+  resources: ['libs/resources/resource.store.ts'],
+  oauth_clients: ['libs/authorization/client-registry.ts'],
+  oauth_authorization_requests: ['libs/authorization/authorization.store.ts'],
+  oauth_codes: ['libs/authorization/authorization.store.ts'],
+  oauth_consents: ['libs/authorization/authorization.store.ts'],
+  oauth_refresh_tokens: ['libs/authorization/authorization.store.ts'],
 };
 
 /** [file, table] pairs allowed by design, with why. */
@@ -43,6 +51,8 @@ const BY_DESIGN: Array<[string, string, string]> = [
   ['libs/policy/policy-snapshots.ts', 'agents', 'the release path reads a tenant snapshot in one round trip'],
   ['libs/policy/policy-snapshots.ts', 'policies', 'the same snapshot query (rows mapped by policy-row.ts, the one policies mapper)'],
   ['libs/policy/policy-snapshots.ts', 'user_agent_denies', 'the same snapshot query'],
+  ['libs/policy/policy-snapshots.ts', 'integrations', 'the same snapshot query (integration levels)'],
+  ['libs/connections/connection.store.ts', 'integrations', "a connection listing joins its integration's provider"],
   ['libs/webhooks/webhook-outbox.store.ts', 'webhook_endpoints', 'an event is written only if an endpoint wants it, in the insert itself'],
 ];
 
@@ -51,6 +61,10 @@ const KNOWN: Array<[string, string]> = [
   ['libs/keys/crypto-shredder.ts', 'connect_sessions'],
   ['libs/keys/crypto-shredder.ts', 'user_sessions'],
   ['libs/keys/crypto-shredder.ts', 'tenants'],
+  // The OAuth half of `connections` is a second store of the table (its leases, tokens, refresh schedule).
+  ['libs/connections/oauth-credential.store.ts', 'connections'],
+  ['libs/connections/derived-token.store.ts', 'connections'],
+  ['libs/connections/oauth-app-credentials.ts', 'integrations'],
 ];
 
 /** Files whose SQL names its table through a variable: key operations over every sealed table (`SEALED_TABLES`). */
