@@ -44,6 +44,8 @@ export const OWNERS: Record<string, string[]> = {
   oauth_codes: ['libs/authorization/authorization.store.ts'],
   oauth_consents: ['libs/authorization/authorization.store.ts'],
   oauth_refresh_tokens: ['libs/authorization/authorization.store.ts'],
+  token_revocations: ['libs/token-service/token-revocation.store.ts'],
+  token_cutoffs: ['libs/token-service/token-revocation.store.ts'],
 };
 
 /** [file, table] pairs allowed by design, with why. */
