@@ -13,6 +13,7 @@ import { ClientAuthenticator } from './client-authenticator';
 import { AgentTokenGrant } from './grants/agent-token.grant';
 import { CibaGrant } from './grants/ciba.grant';
 import { TokenServiceMetadata } from './metadata';
+import { SigningKeyStore } from './signing-key.store';
 import { TokenSigningKeys } from './signing-keys';
 import { TokenExchangeService } from './token-exchange.service';
 import { VaultIssuerRegistration } from './vault-issuer';
@@ -25,6 +26,7 @@ import { VaultIssuerRegistration } from './vault-issuer';
 @Module({
   imports: [AuthModule, PolicyModule, AuditModule, ReleaseModule, ResourcesModule, AuthorizationModule, ApprovalsModule],
   providers: [
+    SigningKeyStore,
     TokenSigningKeys,
     ClientAssertionReplayStore,
     ClientAuthenticator,
