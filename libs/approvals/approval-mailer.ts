@@ -1,10 +1,10 @@
 import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
 import { createTransport, Transporter } from 'nodemailer';
-import { DataSource } from 'typeorm';
 import { VAULT_CONFIG, VaultConfig } from '../config';
 import { IntegrationStore } from '../connections';
 import { TenantId } from '../kernel';
 import { AgentStore } from '../policy';
+import { UserSignIn } from '../users';
 import { approvalUrl } from './approval-url';
 
 export interface ApprovalMail {
@@ -31,8 +31,8 @@ export class ApprovalMailer implements OnModuleDestroy {
   private transport?: Transporter;
 
   constructor(
-    private readonly ds: DataSource,
     private readonly agents: AgentStore,
+    private readonly users: UserSignIn,
     private readonly integrationStore: IntegrationStore,
     @Inject(VAULT_CONFIG) private readonly config: Pick<VaultConfig, 'publicUrl' | 'users' | 'mail'>,
   ) {}
@@ -46,7 +46,7 @@ export class ApprovalMailer implements OnModuleDestroy {
   async send(m: ApprovalMail): Promise<boolean> {
     const mail = this.config.mail;
     if (!mail) return false;
-    const to = m.email ?? (await this.lastSignInEmail(m.tenant, m.subject));
+    const to = m.email ?? (await this.users.lastEmail(m.tenant, m.subject));
     if (!to) return false;
     const agent = oneLine((await this.agents.find(m.tenant, m.agent))?.name ?? m.agent);
     const titles = (await Promise.all(m.integrations.map((i) => this.title(m.tenant, i)))).join(', ');
@@ -81,14 +81,6 @@ export class ApprovalMailer implements OnModuleDestroy {
   private async title(tenant: TenantId, name: string): Promise<string> {
     const i = await this.integrationStore.get(tenant, name);
     return oneLine(i && typeof i.config.display_name === 'string' ? i.config.display_name : name);
-  }
-
-  private async lastSignInEmail(tenant: TenantId, subject: string): Promise<string | undefined> {
-    const rows: Array<{ email: string | null }> = await this.ds.query(
-      `SELECT email FROM user_sessions WHERE tenant = $1 AND subject = $2 AND email IS NOT NULL ORDER BY created_at DESC LIMIT 1`,
-      [tenant, subject],
-    );
-    return rows[0]?.email ?? undefined;
   }
 }
 

@@ -1,6 +1,5 @@
 import { ApprovalDeniedError, ApprovalExpiredError, ApprovalRequiredError, VaultClient } from '../../libs/sdk/index';
-import { asTenantId } from '../../libs/kernel';
-import { UserSessionStore } from '../../libs/users';
+import { randomBytes } from 'node:crypto';
 import { startTestVault, TestVault } from '../support/vault';
 
 const T = 'acme';
@@ -55,10 +54,15 @@ describe('@credential-vault/sdk withApproval against the real vault', () => {
     secret = (await put('/v1/admin/agents/mcp-1', { name: 'One', auth_method: 'client_secret_basic' })).client_secret;
     await put('/v1/admin/policies/approve', { agents: ['mcp-1'], integrations: ['openai'], effect: 'allow', require_approval: true });
     await put('/v1/admin/connections/openai/users/alice', { api_key: 'sk-alice-canary-3' });
-    const s = await v.vault.app.get(UserSessionStore).create(asTenantId(T), 'alice', 'alice@example.test', []);
+    // A session row as alice's sign-in makes it (the browser flow is ciba-browser.test.ts): the cookie value, its SHA-256 stored.
+    const value = randomBytes(32).toString('base64url');
+    await v.db.ds.query(
+      `INSERT INTO user_sessions (id_hash, tenant, subject, email, roles, expires_at)
+       VALUES (sha256(convert_to($1, 'UTF8')), $2, 'alice', 'alice@example.test', '{}', now() + interval '1 hour')`,
+      [value, T],
+    );
     // VAULT_PUBLIC_URL is https here: the session cookie has the __Host- prefix.
-    const name = `__Host-vault_user_${Buffer.from(T).toString('hex')}`;
-    cookie = `${name}=${s.cookie}`;
+    cookie = `__Host-vault_user_${Buffer.from(T).toString('hex')}=${value}`;
   }, 60_000);
   afterAll(async () => {
     await v?.close();

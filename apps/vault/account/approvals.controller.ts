@@ -4,7 +4,7 @@ import { ApprovalDecisions, Approver } from '../../../libs/approvals';
 import { AccountViewService, csrfToken } from '../../../libs/connect';
 import { VAULT_CONFIG, VaultConfig } from '../../../libs/config';
 import { asTenantId, DomainError, TenantId } from '../../../libs/kernel';
-import { UserSession, UserSessionStore, UserSignIn } from '../../../libs/users';
+import { UserSession, UserSignIn } from '../../../libs/users';
 import { checkForm } from '../connect/form';
 import { ConsentPageFilter } from '../connect/page-error.filter';
 import { messagePage } from '../connect/pages/consent.pages';
@@ -31,7 +31,6 @@ export class ApprovalsController {
 
   constructor(
     private readonly signIn: UserSignIn,
-    private readonly sessions: UserSessionStore,
     private readonly decisions: ApprovalDecisions,
     private readonly accounts: AccountViewService,
     @Inject(VAULT_CONFIG) private readonly config: Pick<VaultConfig, 'publicUrl' | 'users'>,
@@ -44,7 +43,7 @@ export class ApprovalsController {
   async show(@Param('tenant') t: string | undefined, @Param('id') id: string, @Req() req: FastifyRequest, @Res() reply: FastifyReply) {
     const { tenant, base } = this.tenantOf(t);
     const approvalId = idOf(id);
-    const session = await this.sessions.authenticate(tenant, this.secretOf(req, tenant));
+    const session = await this.signIn.session(tenant, this.secretOf(req, tenant));
     if (!session) {
       const started = await this.signIn.start(tenant, `${base}/account/approvals/${approvalId}`);
       reply.header('set-cookie', this.cookies.flow(started.flowCookie, started.maxAgeSeconds));
@@ -68,7 +67,7 @@ export class ApprovalsController {
     if (answer !== 'approve' && answer !== 'deny') throw new DomainError('not_found', 'No such page.');
     const { tenant, base } = this.tenantOf(t);
     const approvalId = idOf(id);
-    const session = await this.sessions.authenticate(tenant, this.secretOf(req, tenant));
+    const session = await this.signIn.session(tenant, this.secretOf(req, tenant));
     if (!session)
       throw new DomainError('forbidden', 'You are not signed in, or your session has ended. Open the approval link again to sign in.');
     checkForm(req, this.origin, this.secretOf(req, tenant), session.id);
