@@ -10,6 +10,9 @@ describe('toPolicy (the one mapper of a policies row)', () => {
     users: { roles_any: ['r'] },
     max_ttl_seconds: 300,
     require_dpop: true,
+    require_approval: true,
+    approval_ttl_seconds: 900,
+    approvers: 'user',
   };
 
   it('maps every selected column', () => {
@@ -22,6 +25,9 @@ describe('toPolicy (the one mapper of a policies row)', () => {
       users: { roles_any: ['r'] },
       max_ttl_seconds: 300,
       require_dpop: true,
+      require_approval: true,
+      approval_ttl_seconds: 900,
+      approvers: 'user',
     });
     expect(POLICY_COLUMNS.split(', ').sort()).toEqual(Object.keys(row).sort());
   });
@@ -32,6 +38,13 @@ describe('toPolicy (the one mapper of a policies row)', () => {
       users: {},
       max_ttl_seconds: null,
     });
+  });
+
+  it('leaves the approval fields out of a policy that does not require approval', () => {
+    const p = toPolicy({ ...row, require_approval: false, approval_ttl_seconds: null });
+    expect(p).not.toHaveProperty('require_approval');
+    expect(p).not.toHaveProperty('approval_ttl_seconds');
+    expect(p).not.toHaveProperty('approvers');
   });
 
   it('leaves require_dpop out of a policy that does not require DPoP', () => {

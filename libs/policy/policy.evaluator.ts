@@ -9,6 +9,22 @@ export interface Policy {
   max_ttl_seconds?: number | null;
   /** Tokens issued under this allow must be DPoP-bound (`cnf.jkt`); only set on policies that ask for it. */
   require_dpop?: boolean;
+  /** A person must approve each use out of band (CIBA, libs/approvals); only set on policies that ask for it. */
+  require_approval?: boolean;
+  /** How long an approval lasts once given (default 600 s). */
+  approval_ttl_seconds?: number | null;
+  /** Who approves: the user the credential belongs to (room for others later). */
+  approvers?: 'user';
+}
+
+/** Default lifetime of an approval, when the policy names none. */
+export const DEFAULT_APPROVAL_TTL_SECONDS = 600;
+
+/** An allow that needs a person's approval first: for how long one lasts, and who gives it. */
+export interface ApprovalRequirement {
+  ttlSeconds: number;
+  approvers: 'user';
+  policies: string[];
 }
 
 export interface PolicyRequest {
@@ -47,6 +63,8 @@ export type PolicyDecision =
       inputs: DecisionInputs;
       /** The matching allows that require a DPoP-bound token (any one is enough); absent when none does. */
       dpopRequiredBy?: string[];
+      /** Set when a matching allow requires approval (the strictest applies: the shortest lifetime). */
+      approval?: ApprovalRequirement;
     }
   | { allowed: false; reason: 'policy_denied'; policy: string | null; inputs: DecisionInputs };
 
@@ -87,6 +105,7 @@ export function evaluatePolicies(policies: readonly Policy[], r: PolicyRequest):
   const ttls = allows.map((p) => p.max_ttl_seconds).filter((t): t is number => typeof t === 'number');
   // DPoP only ever adds a condition: one matching allow that requires it is enough.
   const dpop = allows.filter((p) => p.require_dpop).map((p) => p.name);
+  const approval = approvalOf(allows);
   return {
     allowed: true,
     policies: allows.map((p) => p.name),
@@ -94,6 +113,18 @@ export function evaluatePolicies(policies: readonly Policy[], r: PolicyRequest):
     maxTtlSeconds: ttls.length ? Math.min(...ttls) : null,
     inputs,
     ...(dpop.length ? { dpopRequiredBy: dpop } : {}),
+    ...(approval ? { approval } : {}),
+  };
+}
+
+/** Any matching allow that requires approval makes the use need one (approval only ever adds a condition). */
+function approvalOf(allows: readonly Policy[]): ApprovalRequirement | undefined {
+  const requiring = allows.filter((p) => p.require_approval);
+  if (!requiring.length) return undefined;
+  return {
+    ttlSeconds: Math.min(...requiring.map((p) => p.approval_ttl_seconds ?? DEFAULT_APPROVAL_TTL_SECONDS)),
+    approvers: 'user',
+    policies: requiring.map((p) => p.name),
   };
 }
 

@@ -39,10 +39,12 @@ export class PolicyStore {
   async put(tenant: TenantId, p: Policy): Promise<{ created: boolean }> {
     await ensureTenant(this.ds, tenant);
     const rows: Array<{ created: boolean }> = await this.ds.query(
-      `INSERT INTO policies (tenant, ${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+      `INSERT INTO policies (tenant, ${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
        ON CONFLICT (tenant, name) DO UPDATE SET effect = EXCLUDED.effect, agents = EXCLUDED.agents,
          integrations = EXCLUDED.integrations, scopes = EXCLUDED.scopes, users = EXCLUDED.users,
-         max_ttl_seconds = EXCLUDED.max_ttl_seconds, require_dpop = EXCLUDED.require_dpop, updated_at = now()
+         max_ttl_seconds = EXCLUDED.max_ttl_seconds,
+         require_approval = EXCLUDED.require_approval, approval_ttl_seconds = EXCLUDED.approval_ttl_seconds,
+         approvers = EXCLUDED.approvers, require_dpop = EXCLUDED.require_dpop, updated_at = now()
        RETURNING (xmax = 0) AS created`,
       [
         tenant,
@@ -53,6 +55,9 @@ export class PolicyStore {
         p.scopes,
         JSON.stringify(p.users),
         p.max_ttl_seconds ?? null,
+        p.require_approval === true,
+        p.approval_ttl_seconds ?? null,
+        p.approvers ?? 'user',
         p.require_dpop === true,
       ],
     );

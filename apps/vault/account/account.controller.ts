@@ -1,11 +1,12 @@
 import { Controller, Get, Inject, Param, Post, Query, Req, Res, UseFilters, UseGuards } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ApprovalDecisions } from '../../../libs/approvals';
 import { AuthorizeService } from '../../../libs/authorization';
 import { AccountViewService, csrfToken, DisconnectService } from '../../../libs/connect';
 import { VAULT_CONFIG, VaultConfig } from '../../../libs/config';
 import { asTenantId, DomainError, TenantId } from '../../../libs/kernel';
 import { TenantProfileService } from '../../../libs/tenants';
-import { UserSession, UserSessionStore, UserSignIn } from '../../../libs/users';
+import { UserSession, UserSignIn } from '../../../libs/users';
 import { checkForm, formField } from '../connect/form';
 import { ConsentPageFilter } from '../connect/page-error.filter';
 import { messagePage } from '../connect/pages/consent.pages';
@@ -40,9 +41,9 @@ export class AccountController {
 
   constructor(
     private readonly signIn: UserSignIn,
-    private readonly sessions: UserSessionStore,
     private readonly views: AccountViewService,
     private readonly disconnects: DisconnectService,
+    private readonly approvals: ApprovalDecisions,
     private readonly tenants: TenantProfileService,
     private readonly authorizations: AuthorizeService,
     @Inject(VAULT_CONFIG) private readonly config: Pick<VaultConfig, 'publicUrl' | 'users'>,
@@ -59,17 +60,18 @@ export class AccountController {
     @Res() reply: FastifyReply,
   ) {
     const { tenant, base } = this.tenantOf(t);
-    const session = await this.sessions.authenticate(tenant, this.cookies.read(req, this.cookies.sessionName(tenant)));
+    const session = await this.signIn.session(tenant, this.cookies.read(req, this.cookies.sessionName(tenant)));
     if (!session) {
       const started = await this.signIn.start(tenant, `${base}/account`);
       reply.header('set-cookie', this.cookies.flow(started.flowCookie, started.maxAgeSeconds));
       return redirect(reply, started.url);
     }
-    const [connections, activity, shown, consents] = await Promise.all([
+    const [connections, activity, shown, consents, pending] = await Promise.all([
       this.views.connections(tenant, session.subject),
       this.views.activity(tenant, session.subject),
       this.tenants.shown(tenant),
       this.authorizations.consents(tenant, session.subject),
+      this.approvals.pending(tenant, session.subject),
     ]);
     const csrf = csrfToken(this.secretOf(req, tenant), session.id);
     sendPage(
@@ -84,6 +86,7 @@ export class AccountController {
         csrf,
         typeof notice === 'string' ? (NOTICES[notice] ?? null) : null,
         consentsSection(base, consents, csrf),
+        pending,
       ),
       { logoUrl: shown.logoUrl },
     );
@@ -145,7 +148,7 @@ export class AccountController {
   async signOut(@Param('tenant') t: string | undefined, @Req() req: FastifyRequest, @Res() reply: FastifyReply) {
     const { tenant, base } = this.tenantOf(t);
     const session = await this.posted(tenant, req);
-    await this.sessions.revoke(session.id);
+    await this.signIn.signOut(session.id);
     reply.header('set-cookie', this.cookies.clearSession(tenant));
     sendPage(
       reply,
@@ -170,7 +173,7 @@ export class AccountController {
   }
 
   private async signedIn(tenant: TenantId, req: FastifyRequest): Promise<UserSession> {
-    const session = await this.sessions.authenticate(tenant, this.secretOf(req, tenant));
+    const session = await this.signIn.session(tenant, this.secretOf(req, tenant));
     if (!session)
       throw new DomainError('forbidden', 'You are not signed in, or your session has ended. Open your account page to sign in again.');
     return session;
