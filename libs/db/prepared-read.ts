@@ -90,18 +90,19 @@ class PreparedRun {
     this.done(err, rows);
   }
 
-  submit(connection: Connection): void {
+  /** pg's contract: an Error returned (not thrown) fails this query alone, as `pg.Query` does. */
+  submit(connection: Connection): Error | null {
     const maps = connection as unknown as StatementMaps;
+    const known = maps.parsedStatements[this.name] ?? maps.submittedNamedStatements[this.name];
+    if (known !== undefined && known !== this.text) return new Error(`prepared statement '${this.name}' was parsed with a different text`);
     const stream = connection.stream as { cork?(): void; uncork?(): void };
     stream.cork?.();
     try {
-      if (maps.parsedStatements[this.name] === undefined && maps.submittedNamedStatements[this.name] === undefined) {
+      if (known === undefined) {
         connection.parse({ name: this.name, text: this.text, types: [] }, true);
         maps.submittedNamedStatements[this.name] = this.text;
         // Once per connection: the statement's columns, checked against the declared types.
         connection.describe({ type: 'S', name: this.name }, true);
-      } else if ((maps.parsedStatements[this.name] ?? maps.submittedNamedStatements[this.name]) !== this.text) {
-        throw new Error(`prepared statement '${this.name}' was parsed with a different text`);
       }
       connection.bind({ portal: '', statement: this.name, values: this.values as never, valueMapper: prepareValue }, true);
       connection.execute({ portal: '' }, true);
@@ -109,6 +110,7 @@ class PreparedRun {
     } finally {
       stream.uncork?.();
     }
+    return null;
   }
 
   handleRowDescription(msg: { fields: Array<{ dataTypeID: number }> }): void {
