@@ -13,6 +13,7 @@ import { PolicyModule } from '../../libs/policy';
 import { RefreshWorkerModule } from '../../libs/refresh';
 import { ReleaseModule } from '../../libs/release';
 import { TenantsModule } from '../../libs/tenants';
+import { ResourcesModule } from '../../libs/resources';
 import { UsersModule } from '../../libs/users';
 import { WebhooksModule } from '../../libs/webhooks';
 import { AccountHttpModule } from './account/account-http.module';
@@ -23,6 +24,7 @@ import { IntegrationsController } from './admin/integrations.controller';
 import { KeysController, ShredController } from './admin/keys.controller';
 import { PoliciesController } from './admin/policies.controller';
 import { TenantController } from './admin/tenant.controller';
+import { ResourcesController } from './admin/resources.controller';
 import { UserLoginController } from './admin/user-login.controller';
 import { UserSessionsController } from './admin/user-sessions.controller';
 import { WebhooksController } from './admin/webhooks.controller';
@@ -56,6 +58,7 @@ export class AppModule {
         AccountHttpModule,
         UsersModule,
         TenantsModule,
+        ResourcesModule,
         DashboardModule,
         KeysModule.forRoot({ runJobs: config.keys.jobsInProcess, background: true }),
         RefreshWorkerModule.forRoot({ run: config.refresh.inProcess }),
@@ -76,6 +79,7 @@ export class AppModule {
         UserLoginController,
         UserSessionsController,
         TenantController,
+        ResourcesController,
       ],
       // POST /v1/connections/{integration}/token: a plain Fastify route (see ReleaseRoute).
       providers: [ReleaseRoute],

@@ -140,6 +140,14 @@ const envSchema = z.object({
     .min(60)
     .max(30 * 86400)
     .default(43200),
+  // The authorization server for MCP clients (issue 19): which tenants accept Dynamic Client Registration ("*": all),
+  // how long a registered client lives unused, and a refresh token's lifetime.
+  OAUTH_DCR_TENANTS: z
+    .string()
+    .regex(/^[A-Za-z0-9*._,\s-]*$/, 'must be a comma-separated list of tenant ids, or *')
+    .default(''),
+  OAUTH_CLIENT_UNUSED_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
+  OAUTH_REFRESH_TOKEN_DAYS: z.coerce.number().int().min(1).max(365).default(30),
 });
 
 /** Every environment variable the configuration reads (checked against docker-compose.yml by the tests). */
@@ -153,6 +161,7 @@ export interface VaultConfig {
   audience: string;
   /** Users signing in: the tenant of `/account` (no `/t/{tenant}`), session idle and absolute timeouts. */
   users: { defaultTenant: string; sessionIdleSeconds: number; sessionMaxSeconds: number };
+  authorizationServer: { dcrTenants: string[]; clientUnusedDays: number; refreshTokenDays: number };
   database: { url?: string; schema: string; poolSize: number };
   dataDir: string;
   keyProvider:
@@ -319,6 +328,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
       defaultTenant: e.VAULT_DEFAULT_TENANT,
       sessionIdleSeconds: e.USER_SESSION_IDLE_SECONDS,
       sessionMaxSeconds: e.USER_SESSION_MAX_SECONDS,
+    },
+    authorizationServer: {
+      dcrTenants: e.OAUTH_DCR_TENANTS.split(',')
+        .map((t) => t.trim())
+        .filter(Boolean),
+      clientUnusedDays: e.OAUTH_CLIENT_UNUSED_DAYS,
+      refreshTokenDays: e.OAUTH_REFRESH_TOKEN_DAYS,
     },
     database: { url: e.DATABASE_URL, schema: e.VAULT_DB_SCHEMA, poolSize: e.VAULT_DB_POOL_SIZE },
     dataDir,

@@ -1,4 +1,4 @@
-export { evaluatePolicies, inputsForAudit, scopeReach } from './policy.evaluator';
+export { evaluatePolicies, inputsForAudit, rolesFromClaims, scopeReach } from './policy.evaluator';
 export type { Policy, PolicyRequest, PolicyDecision, PolicyMatch, DecisionInputs, ScopeReach } from './policy.evaluator';
 export { PolicyDecisionPoint } from './policy-decision-point';
 export type { DecisionQuery } from './policy-decision-point';

@@ -35,8 +35,10 @@ export interface ExchangeRequest {
   subjectTokenType: string;
   actorToken?: string;
   actorTokenType?: string;
-  /** `resource` and `audience` values, all of which must name the vault. */
+  /** `resource` and `audience` values: all name the vault, or all are `resource`. */
   targets: string[];
+  /** The one registered resource (RFC 8707) the token is for, when it is not the vault. */
+  resource?: string;
   /** Scope tokens as asked for, de-duplicated, in order. */
   requestedScopes: string[];
   /** Our extension: `expires_in` (seconds) asks for a shorter lifetime. */
@@ -88,13 +90,17 @@ export function parseExchangeRequest(form: Form, vaultTargets: readonly string[]
     throw new OAuthError('invalid_request', 'requested_token_type must be the access_token or jwt token type');
   }
 
-  const targets = targetsOf(form, vaultTargets);
+  // One `resource` may name a registered resource of the tenant instead (RFC 8707, docs/resources.md):
+  // it is looked up once the subject token names the tenant.
+  const resource = registeredResourceOf(form, vaultTargets);
+  const targets = resource === undefined ? targetsOf(form, vaultTargets) : [resource];
 
   return {
     subjectToken,
     subjectTokenType,
     ...(actorToken !== undefined ? { actorToken, actorTokenType } : {}),
     targets,
+    ...(resource !== undefined ? { resource } : {}),
     requestedScopes: scopesOf(single(form, 'scope')),
     ...ttlOf(single(form, 'expires_in')),
   };
@@ -114,6 +120,14 @@ export function targetsOf(form: Form, vaultTargets: readonly string[]): string[]
   const foreign = targets.filter((t) => !vaultTargets.includes(t));
   if (foreign.length) throw new OAuthError('invalid_target', 'resource/audience must name this vault; it issues tokens for itself only');
   return targets;
+}
+
+/** The one resource other than the vault that every `resource`/`audience` value names (a token has one audience), if so. */
+function registeredResourceOf(form: Form, vaultTargets: readonly string[]): string | undefined {
+  const resources = [...new Set(multi(form, 'resource'))];
+  if (resources.length !== 1 || vaultTargets.includes(resources[0])) return undefined;
+  const targets = [...multi(form, 'resource'), ...multi(form, 'audience')];
+  return targets.length <= MAX_TARGETS && targets.every((t) => t === resources[0]) ? resources[0] : undefined;
 }
 
 /**

@@ -9,6 +9,9 @@ export const TOKEN_ENDPOINT_PATH = '/oauth2/token';
 export const JWKS_PATH = '/.well-known/jwks.json';
 /** RFC 9728: where the release API's protected-resource metadata is (named by its 401 challenges). */
 export const PROTECTED_RESOURCE_METADATA_PATH = '/.well-known/oauth-protected-resource';
+/** The authorization server for MCP clients (docs/resources.md); `/t/{tenant}` before them for another tenant than the default. */
+export const AUTHORIZE_PATH = '/oauth2/authorize';
+export const REGISTER_PATH = '/oauth2/register';
 
 /** The discovery documents of the vault as an authorization server and as a protected resource. */
 @Injectable()
@@ -25,11 +28,18 @@ export class TokenServiceMetadata {
       issuer: base,
       token_endpoint: base + TOKEN_ENDPOINT_PATH,
       jwks_uri: base + JWKS_PATH,
+      authorization_endpoint: base + AUTHORIZE_PATH,
+      // Dynamic Client Registration only where some tenant allows it (OAUTH_DCR_TENANTS).
+      ...(this.config.authorizationServer.dcrTenants.length ? { registration_endpoint: base + REGISTER_PATH } : {}),
       // jwt-bearer: the agent's own federated token, or a user's token with requested_token_use=on_behalf_of.
-      grant_types_supported: [TOKEN_EXCHANGE_GRANT, JWT_BEARER_GRANT],
-      // No authorization endpoint: the token service only exchanges tokens.
-      response_types_supported: [],
-      token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+      grant_types_supported: [TOKEN_EXCHANGE_GRANT, JWT_BEARER_GRANT, 'authorization_code', 'refresh_token'],
+      response_types_supported: ['code'],
+      response_modes_supported: ['query'],
+      code_challenge_methods_supported: ['S256'],
+      client_id_metadata_document_supported: true,
+      authorization_response_iss_parameter_supported: true,
+      // `none`: the public clients of the authorization endpoint (MCP clients).
+      token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
       token_endpoint_auth_signing_alg_values_supported: [...ALLOWED_ALGORITHMS],
       client_assertion_types_supported: [JWT_BEARER_ASSERTION],
       // RFC 9068 access tokens, signed with the keys at jwks_uri.

@@ -3,6 +3,10 @@ import { AuditModule } from '../audit';
 import { AuthModule } from '../auth';
 import { PolicyModule } from '../policy';
 import { ReleaseModule } from '../release';
+import { ResourcesModule } from '../resources';
+import { ResourceTokenIssuer } from './grants/resource-token';
+import { AuthorizationCodeGrants } from './grants/authorization-code.grant';
+import { AuthorizationModule } from '../authorization';
 import { ClientAssertionReplayStore } from './assertion-replay.store';
 import { ClientAuthenticator } from './client-authenticator';
 import { AgentTokenGrant } from './grants/agent-token.grant';
@@ -17,13 +21,15 @@ import { VaultIssuerRegistration } from './vault-issuer';
  * as a trusted issuer at init.
  */
 @Module({
-  imports: [AuthModule, PolicyModule, AuditModule, ReleaseModule],
+  imports: [AuthModule, PolicyModule, AuditModule, ReleaseModule, ResourcesModule, AuthorizationModule],
   providers: [
     TokenSigningKeys,
     ClientAssertionReplayStore,
     ClientAuthenticator,
     TokenExchangeService,
     AgentTokenGrant,
+    ResourceTokenIssuer,
+    AuthorizationCodeGrants,
     TokenServiceMetadata,
     VaultIssuerRegistration,
   ],

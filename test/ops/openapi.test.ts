@@ -195,6 +195,8 @@ describe('OpenAPI at /docs', () => {
       'AuditController.list query',
       'MyConnectionsController.list query',
       'OAuthCallbackController.callback query',
+      // RFC 7591: metadata errors are `invalid_client_metadata` / `invalid_redirect_uri` JSON, checked by ClientRegistry.
+      'RegisterController.register body',
     ]);
   });
 

@@ -260,8 +260,13 @@ describe('token exchange: policy at issuance', () => {
       issuer: AUDIENCE,
       token_endpoint: `${AUDIENCE}/oauth2/token`,
       jwks_uri: `${AUDIENCE}/.well-known/jwks.json`,
-      grant_types_supported: ['urn:ietf:params:oauth:grant-type:token-exchange', 'urn:ietf:params:oauth:grant-type:jwt-bearer'],
-      token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+      grant_types_supported: [
+        'urn:ietf:params:oauth:grant-type:token-exchange',
+        'urn:ietf:params:oauth:grant-type:jwt-bearer',
+        'authorization_code',
+        'refresh_token',
+      ],
+      token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     });
     const pr = (await (await fetch(`${w.v.url}/.well-known/oauth-protected-resource`)).json()) as { authorization_servers: string[] };
     expect(pr).toMatchObject({ resource: AUDIENCE, bearer_methods_supported: ['header'] });

@@ -1,15 +1,17 @@
 import { Module } from '@nestjs/common';
+import { AuthorizationModule } from '../../../libs/authorization';
 import { ConnectModule } from '../../../libs/connect';
 import { TenantsModule } from '../../../libs/tenants';
 import { UsersModule } from '../../../libs/users';
 import { PageIpRateLimitGuard } from '../ops/page-rate-limit';
 import { AccountController } from './account.controller';
 import { AuthCallbackController } from './auth-callback.controller';
+import { AuthorizeController } from './authorize.controller';
 
-/** The user-facing account surface: `/account`, `/t/{tenant}/account`, `/auth/callback`. */
+/** The user-facing account surface: `/account`, `/t/{tenant}/account`, `/auth/callback`, `/oauth2/authorize`. */
 @Module({
-  imports: [ConnectModule, UsersModule, TenantsModule],
-  controllers: [AccountController, AuthCallbackController],
+  imports: [ConnectModule, UsersModule, TenantsModule, AuthorizationModule],
+  controllers: [AccountController, AuthCallbackController, AuthorizeController],
   providers: [PageIpRateLimitGuard],
 })
 export class AccountHttpModule {}

@@ -1,16 +1,18 @@
 import { Controller, Get, Inject, Param, Post, Query, Req, Res, UseFilters, UseGuards } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AuthorizeService } from '../../../libs/authorization';
 import { AccountViewService, csrfToken, DisconnectService } from '../../../libs/connect';
 import { VAULT_CONFIG, VaultConfig } from '../../../libs/config';
 import { asTenantId, DomainError, TenantId } from '../../../libs/kernel';
 import { TenantProfileService } from '../../../libs/tenants';
 import { UserSession, UserSessionStore, UserSignIn } from '../../../libs/users';
-import { checkForm } from '../connect/form';
+import { checkForm, formField } from '../connect/form';
 import { ConsentPageFilter } from '../connect/page-error.filter';
 import { messagePage } from '../connect/pages/consent.pages';
 import { redirect, sendPage } from '../connect/pages/html';
 import { validName } from '../http/names';
 import { accountPage, disconnectPage } from './account.pages';
+import { consentsSection } from './authorize.pages';
 import { UserCookies } from './user-cookies';
 import { PageIpRateLimitGuard } from '../ops/page-rate-limit';
 
@@ -18,6 +20,7 @@ const NOTICES: Record<string, string> = {
   off: 'The agent is turned off for that account.',
   on: 'The agent is turned back on for that account.',
   disconnected: 'The account was disconnected.',
+  revoked: 'The app no longer has access.',
 };
 
 /** Both spellings of every route: `/t/{tenant}/…`, and without the prefix for VAULT_DEFAULT_TENANT (CONTRACT.md). */
@@ -41,6 +44,7 @@ export class AccountController {
     private readonly views: AccountViewService,
     private readonly disconnects: DisconnectService,
     private readonly tenants: TenantProfileService,
+    private readonly authorizations: AuthorizeService,
     @Inject(VAULT_CONFIG) private readonly config: Pick<VaultConfig, 'publicUrl' | 'users'>,
   ) {
     this.origin = new URL(config.publicUrl).origin;
@@ -61,10 +65,11 @@ export class AccountController {
       reply.header('set-cookie', this.cookies.flow(started.flowCookie, started.maxAgeSeconds));
       return redirect(reply, started.url);
     }
-    const [connections, activity, shown] = await Promise.all([
+    const [connections, activity, shown, consents] = await Promise.all([
       this.views.connections(tenant, session.subject),
       this.views.activity(tenant, session.subject),
       this.tenants.shown(tenant),
+      this.authorizations.consents(tenant, session.subject),
     ]);
     const csrf = csrfToken(this.secretOf(req, tenant), session.id);
     sendPage(
@@ -78,6 +83,7 @@ export class AccountController {
         activity,
         csrf,
         typeof notice === 'string' ? (NOTICES[notice] ?? null) : null,
+        consentsSection(base, consents, csrf),
       ),
       { logoUrl: shown.logoUrl },
     );
@@ -124,6 +130,15 @@ export class AccountController {
     const session = await this.posted(tenant, req);
     await this.disconnects.disconnect(tenant, integration, session.subject, `user:${session.subject}`);
     redirect(reply, `${base}/account?notice=disconnected`);
+  }
+
+  /** Take back an app's access given on the /oauth2/authorize consent page: its refresh tokens stop working. */
+  @Post(both('account/authorizations/revoke'))
+  async revokeAuthorization(@Param('tenant') t: string | undefined, @Req() req: FastifyRequest, @Res() reply: FastifyReply) {
+    const { tenant, base } = this.tenantOf(t);
+    const session = await this.posted(tenant, req);
+    await this.authorizations.revokeConsent(tenant, session.subject, formField(req, 'client_id') ?? '', formField(req, 'resource') ?? '');
+    redirect(reply, `${base}/account?notice=revoked`);
   }
 
   @Post(both('account/sign-out'))

@@ -51,6 +51,7 @@ export function accountPage(
   activity: ActivityRow[],
   csrf: string,
   notice: string | null,
+  apps: SafeHtml = html``,
 ): SafeHtml {
   const cards = connections.map(
     (c) => html`<section class="connection" data-integration="${c.integration}" aria-labelledby="c-${c.integration}">
@@ -70,6 +71,7 @@ export function accountPage(
     ${rolesNote(head.roles)}
     ${notice ? html`<p class="note" role="status">${notice}</p>` : ''}
     ${connections.length ? cards : html`<p>You have not connected any account yet.</p>`}
+    ${apps}
     <h2>Recent activity</h2>
     ${rows.length ? html`<table id="activity"><thead><tr><th scope="col">When</th><th scope="col">What</th><th scope="col">Agent</th><th scope="col">Account</th><th scope="col">Outcome</th></tr></thead><tbody>${rows}</tbody></table>` : html`<p class="muted">Nothing yet.</p>`}
     <div class="actions">${postForm(`${base}/account/sign-out`, csrf, html`<button type="submit">Sign out</button>`)}</div></main>`;

@@ -1,0 +1,97 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import jwt from 'jsonwebtoken';
+import { VAULT_CONFIG, VaultConfig } from '../../config';
+import { TenantId } from '../../kernel';
+import { rolesFromClaims } from '../../policy';
+import { decideResourceScopes, Resource, ResourceGrants, ResourceStore } from '../../resources';
+import { OAuthError } from '../oauth-error';
+import { TokenSigningKeys } from '../signing-keys';
+
+/** Who a resource token is for and who asks for it. */
+export interface ResourceTokenRequest {
+  tenant: TenantId;
+  resource: Resource;
+  subject: string;
+  /** The user's claims (roles and groups are read from them, as for policies). */
+  claims: Record<string, unknown>;
+  /** The OAuth client the token is issued to (`client_id`). */
+  clientId: string;
+  /** Set on token exchange: the agent acting, checked against the resource's `agents` and put in `act`. */
+  agent?: string;
+  /** The subject token's own `act`, kept under the agent's (RFC 8693 §4.1). */
+  priorAct?: unknown;
+  /** A delegated subject token's scopes bound what may be passed on. */
+  delegated?: readonly string[];
+  requested: readonly string[];
+  /** Upper bounds on the lifetime (the subject token's remaining life, `expires_in`). */
+  ttlCaps: ReadonlyArray<number | undefined>;
+}
+
+export interface IssuedResourceToken {
+  jwt: string;
+  jti: string;
+  expiresIn: number;
+  grants: ResourceGrants;
+}
+
+/** Nothing requested could be granted for the resource: `invalid_scope`, with the per-scope reasons for the audit. */
+export class ResourceScopesRefused extends OAuthError {
+  constructor(readonly grants: ResourceGrants) {
+    super('invalid_scope', `no requested scope is allowed: ${grants.refused.map((r) => `${r.scope} (${r.reason})`).join(', ')}`);
+  }
+}
+
+/**
+ * RFC 9068 access tokens for the tenant's resources (RFC 8707): `aud` is the resource identifier,
+ * `scope` what issuance-time policy allowed, signed with the vault's token keys (its JWKS), so a
+ * resource server verifies them like any JWT access token. The vault itself never accepts them
+ * (their `aud` is not the vault).
+ */
+@Injectable()
+export class ResourceTokenIssuer {
+  constructor(
+    private readonly resources: ResourceStore,
+    private readonly keys: TokenSigningKeys,
+    @Inject(VAULT_CONFIG) private readonly config: VaultConfig,
+  ) {}
+
+  /** The registered resource a request names, or `invalid_target` (RFC 8707 §2). */
+  async resolve(tenant: TenantId, identifier: string): Promise<Resource> {
+    const r = await this.resources.byIdentifier(tenant, identifier);
+    if (!r) throw new OAuthError('invalid_target', 'resource is not a registered resource of this tenant');
+    return r;
+  }
+
+  async issue(req: ResourceTokenRequest): Promise<IssuedResourceToken> {
+    const grants = decideResourceScopes(req.resource, req.requested, {
+      agent: req.agent,
+      roles: rolesFromClaims(req.claims),
+      delegated: req.delegated,
+    });
+    if (!grants.granted.length) throw new ResourceScopesRefused(grants);
+    const now = Math.floor(Date.now() / 1000);
+    const caps = [this.config.tokenMaxTtlSeconds, req.resource.token_ttl_seconds, ...req.ttlCaps].filter(
+      (v): v is number => typeof v === 'number',
+    );
+    const expiresIn = Math.max(1, Math.min(...caps));
+    const key = await this.keys.signingKey();
+    const jti = randomUUID();
+    const act =
+      req.agent === undefined ? undefined : req.priorAct !== undefined ? { sub: req.agent, act: req.priorAct } : { sub: req.agent };
+    const claims = {
+      iss: this.config.publicUrl,
+      aud: req.resource.identifier,
+      sub: req.subject,
+      tid: req.tenant,
+      ...(act ? { act } : {}),
+      scope: grants.granted.join(' '),
+      client_id: req.clientId,
+      jti,
+      iat: now,
+      exp: now + expiresIn,
+    };
+    const token = jwt.sign(claims, key.privateKey, { algorithm: key.alg, keyid: key.kid, header: { alg: key.alg, typ: 'at+jwt' } });
+    return { jwt: token, jti, expiresIn, grants };
+  }
+}
