@@ -12,7 +12,9 @@
  * flags instead of the Docker image's), BENCH_REPLICAS (processes per server in the replica rounds),
  * BENCH_CPU_PROF (dir: profile the API and the floor), BENCH_ALLOC=1 (the API's heap allocation per request, from --trace-gc-nvp),
  * BENCH_HEAP_SAMPLE (dir: a sampling heap profile of round 1), BENCH_COLD_STARTS (3),
- * BENCH_LOCKS=1 (how busy the audit chain head is, sampled from pg_stat_activity).
+ * BENCH_LOCKS=1 (how busy the audit chain head is, sampled from pg_stat_activity), BENCH_REVOKED (1000: revoked tokens, and a
+ * tenth as many cutoffs, in the vault's revocation list during the runs; the check runs on every release either way),
+ * BENCH_DPOP=1 (the tokens are DPoP-bound and every request carries a fresh proof signed by the load generator; issue 18 §5).
  */
 import { cpus, totalmem } from 'node:os';
 import { Client } from 'pg';
@@ -34,6 +36,7 @@ import {
 } from './release/processes';
 import { describe, memoryFigures, scrape } from './release/metrics';
 import { printReport, Report } from './release/report';
+import { BenchDpop } from './release/dpop';
 import { headLockSampler } from './release/head-lock';
 import { seedConnections, seededKey, schemaClient } from './release/seed';
 import {
@@ -60,6 +63,8 @@ const REPLICAS = Number(process.env.BENCH_REPLICAS ?? cpus().length);
 /** BENCH_COLD_STARTS (3): cold starts measured after the load runs. */
 const COLD_STARTS = Number(process.env.BENCH_COLD_STARTS ?? 3);
 const SCALES = (process.env.BENCH_SCALE ?? '10k,100k,1M').split(',').filter(Boolean).map(parseCount);
+const REVOKED = Number(process.env.BENCH_REVOKED ?? 1000);
+const DPOP = process.env.BENCH_DPOP === '1' ? new BenchDpop(AUDIENCE) : undefined;
 
 async function main(): Promise<void> {
   const started = Date.now();
@@ -108,13 +113,16 @@ async function main(): Promise<void> {
     servers.push(floor);
     await check(floor.base, issuer, [0, USERS - 1]);
 
+    report.token_checks = { ...(await seedRevocations(vdb)), dpop: DPOP !== undefined };
+
     // ---- vault vs floor, same requests ----
-    const tokens = exchangedTokens(issuer, TOKENS, 0, USERS);
-    const plan = { tokens, integrations: INTEGRATIONS, connections: CONNECTIONS };
+    const tokens = exchangedTokens(issuer, TOKENS, 0, USERS, DPOP ? { cnf: { jkt: DPOP.jkt } } : {});
+    const plan = { tokens, integrations: INTEGRATIONS, connections: CONNECTIONS, dpop: DPOP };
     log('warming up (verified-token caches, tenant key, JIT)');
     await runLoad({ ...plan, base: vault.base, seconds: 5, seed: 1 });
     await runLoad({ ...plan, base: floor.base, seconds: 5, seed: 1 });
-    if (process.env.BENCH_ALLOC === '1') report.allocation = await allocationRun(vault, plan);
+    // Its releases go out as Bearer (releaseOnce): not with DPoP-bound tokens.
+    if (process.env.BENCH_ALLOC === '1' && !DPOP) report.allocation = await allocationRun(vault, plan);
     const auditBefore = await releasesAudited(vdb);
     await kv.call('reset');
     let vaultOk = 0;
@@ -178,6 +186,29 @@ async function main(): Promise<void> {
   printReport(report);
 }
 
+/**
+ * A revocation list that is not empty (an empty one is skipped in one comparison): BENCH_REVOKED
+ * revoked token ids and a tenth as many user and agent cutoffs, none of them the load's (the
+ * releases must succeed). Written with SQL: the vault hears them through its notifications.
+ * A vault without revocation (an older build) has no such table: nothing to seed.
+ */
+async function seedRevocations(vdb: Client): Promise<{ revoked_tokens: number; cutoffs: number }> {
+  const [{ t }] = (await vdb.query(`SELECT to_regclass('token_revocations') AS t`)).rows;
+  if (!t || REVOKED <= 0) return { revoked_tokens: 0, cutoffs: 0 };
+  const cutoffs = Math.ceil(REVOKED / 10);
+  await vdb.query(
+    `INSERT INTO token_revocations (tenant, jti, expires_at) SELECT $1, gen_random_uuid()::text, now() + interval '2 hours' FROM generate_series(1, $2)`,
+    [TENANT, REVOKED],
+  );
+  await vdb.query(
+    `INSERT INTO token_cutoffs (tenant, kind, name, cutoff) SELECT $1, k, k || '-revoked-' || i, now()
+       FROM generate_series(1, $2) i, unnest(ARRAY['agent', 'subject']) k`,
+    [TENANT, Math.ceil(cutoffs / 2)],
+  );
+  log(`revocation list: ${REVOKED} revoked tokens, ${2 * Math.ceil(cutoffs / 2)} cutoffs`);
+  return { revoked_tokens: REVOKED, cutoffs: 2 * Math.ceil(cutoffs / 2) };
+}
+
 /** Releases through the server for a few seeded users: the data decrypts as the vault's own. */
 async function check(base: string, issuer: TestIssuer, users: number[]): Promise<void> {
   for (const u of users) {
@@ -198,7 +229,7 @@ async function check(base: string, issuer: TestIssuer, users: number[]): Promise
 async function replicaRounds(
   vault: Server,
   floor: Server,
-  plan: { tokens: string[]; integrations: string[]; connections: number },
+  plan: { tokens: string[]; integrations: string[]; connections: number; dpop?: BenchDpop },
   dbs: Record<string, string>,
 ): Promise<NonNullable<Report['replicas']>> {
   const extra: Server[] = [];
@@ -269,7 +300,7 @@ async function allocationRun(
 /** A new vault process with NODE_OPTIONS='' (V8's default heap sizing): 5 s warm-up, one measured run. */
 async function unboundedHeap(
   vault: Server,
-  plan: { tokens: string[]; integrations: string[]; connections: number },
+  plan: { tokens: string[]; integrations: string[]; connections: number; dpop?: BenchDpop },
 ): Promise<NonNullable<Report['unbounded_heap']>> {
   await stop(vault.proc);
   const proc = vault.restart({ NODE_OPTIONS: '' }, false);

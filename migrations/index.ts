@@ -15,6 +15,7 @@ import { TokenIssuedAt1763800001201 } from './1763800001201-TokenIssuedAt';
 import { UserLogin1763800001600 } from './1763800001600-UserLogin';
 import { TenantProfile1763800002000 } from './1763800002000-TenantProfile';
 import { AgentIdentity1763800002100 } from './1763800002100-AgentIdentity';
+import { TokenRevocation1763800002200 } from './1763800002200-TokenRevocation';
 import { Resources1763800002300 } from './1763800002300-Resources';
 import { AuthorizationServer1763800002301 } from './1763800002301-AuthorizationServer';
 
@@ -37,6 +38,7 @@ export const migrations = [
   UserLogin1763800001600,
   TenantProfile1763800002000,
   AgentIdentity1763800002100,
+  TokenRevocation1763800002200,
   Resources1763800002300,
   AuthorizationServer1763800002301,
 ];

@@ -14,7 +14,7 @@ const rejectionSink = {
         reason: e.code,
         agent: e.agent,
         subject: e.subject,
-        details: { route: e.route, issuer: e.issuer ?? null, detail: e.reason },
+        details: { route: e.route, issuer: e.issuer ?? null, detail: e.reason, ...(e.cause ? { cause: e.cause } : {}) },
       });
     },
   }),

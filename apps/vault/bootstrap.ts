@@ -10,7 +10,7 @@ import { createDataSource, EmbeddedDatabase, runMigrations, startEmbeddedPostgre
 import { createVaultLogger, nestLogger } from '../../libs/observability';
 import { AppModule } from './app.module';
 import { ProblemFilter } from './http/problem.filter';
-import { OAuthErrorFilter, TOKEN_ROUTE } from './oauth/oauth-error.filter';
+import { OAUTH_FORM_ROUTES, OAuthErrorFilter } from './oauth/oauth-error.filter';
 import { strictValidation } from './http/validation';
 import { requestId } from './ops/logging';
 import { serveApiDocs } from './ops/openapi';
@@ -101,7 +101,7 @@ export async function startVault(config: VaultConfig, opts: StartVaultOptions = 
       app.useLogger(nestLogger(pino));
       app.flushLogs();
     }
-    app.useGlobalFilters(new ProblemFilter({ [TOKEN_ROUTE]: new OAuthErrorFilter() }));
+    app.useGlobalFilters(new ProblemFilter(Object.fromEntries(OAUTH_FORM_ROUTES.map((r) => [r, new OAuthErrorFilter()]))));
     app.useGlobalPipes(strictValidation);
     if (config.devIssuer) {
       const dev = await loadDevIssuer(config.dataDir, config.publicUrl);

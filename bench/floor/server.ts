@@ -43,7 +43,8 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 
 async function release(req: IncomingMessage, res: ServerResponse, integration: string): Promise<void> {
   const auth = req.headers.authorization;
-  const claims = auth?.startsWith('Bearer ') ? verifier.verify(auth.slice(7)) : undefined;
+  // BENCH_DPOP runs send `DPoP <token>` with a proof; the floor does no DPoP (the vault's cost of it is what is measured).
+  const claims = auth?.startsWith('Bearer ') || auth?.startsWith('DPoP ') ? verifier.verify(auth.slice(auth.indexOf(' ') + 1)) : undefined;
   if (!claims) return send(res, 401, { code: 'invalid_token' });
   if (!claims.scopes.includes(`connections:${integration}`)) return send(res, 403, { code: 'scope_missing' });
   const row = (await pool.query(SELECT, [claims.tenant, integration, claims.subject])).rows[0];

@@ -40,6 +40,13 @@ export interface LoadPlan {
   seed?: number;
   /** A number of requests instead of `seconds` (autocannon's `amount`). */
   amount?: number;
+  /** BENCH_DPOP: the tokens are DPoP-bound to this signer's key; each request carries a fresh proof. */
+  dpop?: DpopProofs;
+}
+
+/** Signs a DPoP proof for one request (the load generator's key). */
+export interface DpopProofs {
+  proof(path: string, token: string): string;
 }
 
 export async function runLoad(plan: LoadPlan): Promise<LoadStats> {
@@ -89,7 +96,11 @@ async function oneInstance(plan: LoadPlan, latencies: number[], statuses: Record
         setupRequest: (req: any) => {
           const token = plan.tokens[Math.floor(next() * plan.tokens.length)];
           const integration = plan.integrations[Math.floor(next() * plan.integrations.length)];
-          return { ...req, path: `/v1/connections/${integration}/token`, headers: { authorization: `Bearer ${token}` } };
+          const path = `/v1/connections/${integration}/token`;
+          const headers = plan.dpop
+            ? { authorization: `DPoP ${token}`, dpop: plan.dpop.proof(path, token) }
+            : { authorization: `Bearer ${token}` };
+          return { ...req, path, headers };
         },
       },
     ],

@@ -32,6 +32,8 @@ export interface Report {
   total_seconds?: number;
   /** BENCH_ALLOC=1: heap allocated per release over a fixed number of releases, every token's first use excluded. */
   allocation?: { kb_per_request: number; requests: number; errors: number };
+  /** What the vault's token checks held during the runs: revoked tokens and cutoffs in its list, DPoP proofs per request. */
+  token_checks?: { revoked_tokens: number; cutoffs: number; dpop: boolean };
 }
 
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
@@ -48,6 +50,11 @@ export function printReport(r: Report): void {
     `Machine: ${r.machine.cpus} × ${r.machine.cpu}, ${r.machine.memory_gb} GB, Node ${r.machine.node}; load ` +
       `average ${r.load_at_start} at start, ${r.load_at_end ?? '?'} at end`,
   );
+  if (r.token_checks)
+    out.push(
+      `Token checks: ${r.token_checks.revoked_tokens} revoked tokens and ${r.token_checks.cutoffs} cutoffs in the revocation list; ` +
+        `DPoP ${r.token_checks.dpop ? 'on (every request with a fresh proof; the floor does no DPoP)' : 'off'}`,
+    );
   if (r.speed_probe_ms)
     out.push(
       `Speed probe (fixed JavaScript work, lower is faster): ${r.speed_probe_ms.start} ms at ` +

@@ -220,7 +220,13 @@ export async function releaseOnce(base: string, token: string, integration: stri
 }
 
 /** Exchanged tokens (user subject, agent actor) good for both integrations, over users u<from>…u<to - 1>. */
-export function exchangedTokens(issuer: TestIssuer, count: number, from: number, to: number): string[] {
+export function exchangedTokens(
+  issuer: TestIssuer,
+  count: number,
+  from: number,
+  to: number,
+  claims: Record<string, unknown> = {},
+): string[] {
   return Array.from({ length: count }, () => {
     const user = from + Math.floor(Math.random() * (to - from));
     return issuer.agentToken({
@@ -228,7 +234,7 @@ export function exchangedTokens(issuer: TestIssuer, count: number, from: number,
       user: `u${user}`,
       agent: AGENT,
       integrations: INTEGRATIONS,
-      claims: { exp: Math.floor(Date.now() / 1000) + 7200 },
+      claims: { exp: Math.floor(Date.now() / 1000) + 7200, ...claims },
     });
   });
 }

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { AdminGuard } from './admin.guard';
 import { AgentTokenGuard } from './agent-token.guard';
+import { DpopProofVerifier } from './dpop';
 import { TokenVerifier } from './token-verifier';
 import { TrustedIssuerRegistry } from './trusted-issuer.registry';
 
@@ -10,7 +11,7 @@ import { TrustedIssuerRegistry } from './trusted-issuer.registry';
  * SECURITY.md 1): required, so an app that forgets it fails at boot instead of refusing unaudited.
  */
 @Module({
-  providers: [TrustedIssuerRegistry, TokenVerifier, AgentTokenGuard, AdminGuard],
-  exports: [TrustedIssuerRegistry, TokenVerifier, AgentTokenGuard, AdminGuard],
+  providers: [TrustedIssuerRegistry, TokenVerifier, DpopProofVerifier, AgentTokenGuard, AdminGuard],
+  exports: [TrustedIssuerRegistry, TokenVerifier, DpopProofVerifier, AgentTokenGuard, AdminGuard],
 })
 export class AuthModule {}

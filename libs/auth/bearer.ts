@@ -15,3 +15,16 @@ export function bearerTokenOf(header: string | string[] | undefined): string | u
   if (!match) throw invalidToken('the Authorization header must be exactly "Bearer <token>"');
   return match[1];
 }
+
+const DPOP = /^DPoP ([A-Za-z0-9\-._~+/]+=*)$/i;
+
+/** RFC 9449 §7.1: `Authorization: DPoP <token>` or `Bearer <token>`; the same strictness as `bearerTokenOf`. */
+export function accessTokenOf(header: string | string[] | undefined): { scheme: 'Bearer' | 'DPoP'; token: string } | undefined {
+  if (typeof header === 'string' && /^dpop /i.test(header)) {
+    const match = DPOP.exec(header);
+    if (!match) throw invalidToken('the Authorization header must be exactly "DPoP <token>" or "Bearer <token>"');
+    return { scheme: 'DPoP', token: match[1] };
+  }
+  const token = bearerTokenOf(header);
+  return token === undefined ? undefined : { scheme: 'Bearer', token };
+}

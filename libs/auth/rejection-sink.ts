@@ -4,6 +4,8 @@ export interface AuthRejection {
   code: string;
   /** The public reason sent to the client. */
   reason: string;
+  /** A machine-readable cause when the error has one (`revoked`). */
+  cause?: string;
   issuer?: string;
   tenant?: string;
   subject?: string;

@@ -24,6 +24,7 @@ export class TokenVerifier {
   /** Every check but the audience: for `verifyAudienceLater` only, never cached. */
   private readonly anyAudience: VaultJwtStrategy;
   private readonly cache = new VerifiedTokenCache();
+  private readonly statusChecks: Array<(token: VerifiedToken) => void> = [];
 
   constructor(@Inject(VAULT_CONFIG) config: VaultConfig, registry: TrustedIssuerRegistry) {
     const skew = config.clockSkewSeconds;
@@ -38,8 +39,28 @@ export class TokenVerifier {
     this.anyAudience = new VaultJwtStrategy(options(undefined));
   }
 
-  /** Resolves to the verified token, or rejects with `DomainError('invalid_token', reason)`. */
+  /**
+   * A check run on every token after verification, cached or not (the token service's revocation
+   * list): it throws a `DomainError` to refuse. In memory only: it runs on every release.
+   */
+  addStatusCheck(check: (token: VerifiedToken) => void): void {
+    this.statusChecks.push(check);
+  }
+
+  /** Resolves to the verified token, or rejects with `DomainError('invalid_token', reason)` (also when it is revoked). */
   async verify(raw: string): Promise<VerifiedToken> {
+    const token = await this.verifyClaims(raw);
+    this.checkStatus(token);
+    return token;
+  }
+
+  /** The status checks alone (revocation), for a caller that wants the verified token even when it is refused. */
+  checkStatus(token: VerifiedToken): void {
+    for (let i = 0; i < this.statusChecks.length; i++) this.statusChecks[i](token);
+  }
+
+  /** Signature, issuer, audience, lifetime and claims, without the status checks (`checkStatus`). */
+  async verifyClaims(raw: string): Promise<VerifiedToken> {
     if (typeof raw !== 'string' || raw.length === 0 || raw.length > MAX_TOKEN_LENGTH) throw invalidToken('token is malformed');
     const cached = this.cache.get(raw);
     if (cached) return cached;

@@ -1,7 +1,8 @@
 import { CanActivate, ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import { DomainError } from '../kernel';
 import { invalidToken, toInvalidToken } from './auth-errors';
-import { bearerTokenOf } from './bearer';
+import { accessTokenOf } from './bearer';
+import { DpopProofVerifier } from './dpop';
 import { setPrincipal } from './principal';
 import { AUTH_REJECTION_SINK, AuthRejection, AuthRejectionSink } from './rejection-sink';
 import { TokenVerifier } from './token-verifier';
@@ -24,6 +25,7 @@ export abstract class VerifiedTokenGuard implements CanActivate {
   constructor(
     private readonly verifier: TokenVerifier,
     @Inject(AUTH_REJECTION_SINK) private readonly sink: AuthRejectionSink,
+    private readonly dpop: DpopProofVerifier,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -39,9 +41,17 @@ export abstract class VerifiedTokenGuard implements CanActivate {
   async authenticate(request: HttpRequest): Promise<VerifiedToken> {
     let token: VerifiedToken | undefined;
     try {
-      const raw = bearerTokenOf(request.headers.authorization);
-      if (!raw) throw invalidToken('a bearer token is required');
-      token = await this.verifier.verify(raw);
+      const presented = accessTokenOf(request.headers.authorization);
+      if (!presented) throw invalidToken('a bearer token is required');
+      token = await this.verifier.verifyClaims(presented.token);
+      // Revocation (in memory) and the DPoP sender constraint: refusals attributed to the verified token.
+      this.verifier.checkStatus(token);
+      if (presented.scheme === 'DPoP' || token.claims.cnf !== undefined)
+        await this.dpop.checkPresentation(presented, token.claims, {
+          method: request.method,
+          url: request.url,
+          proof: request.headers.dpop,
+        });
       this.authorize(token);
     } catch (err) {
       const error = toInvalidToken(err);
@@ -60,6 +70,8 @@ export abstract class VerifiedTokenGuard implements CanActivate {
 function rejectionOf(error: DomainError, token: VerifiedToken | undefined, request: HttpRequest): AuthRejection {
   const path = request.routeOptions?.url ?? request.route?.path ?? (request.url ?? '').split('?')[0];
   const event: AuthRejection = { code: error.code, reason: error.detail, route: `${request.method ?? ''} ${path}`.trim() };
+  const cause = error.details.extra?.reason;
+  if (typeof cause === 'string') event.cause = cause;
   if (token) {
     event.issuer = token.issuer;
     event.tenant = token.tenant;

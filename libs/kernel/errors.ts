@@ -6,6 +6,8 @@ export const ErrorCodes = {
   invalid_request: 400,
   validation_failed: 400,
   invalid_token: 401,
+  /** RFC 9449: the DPoP proof is missing, invalid, replayed or for another request or key. */
+  invalid_dpop_proof: 401,
   not_an_agent_token: 403,
   not_a_user_token: 403,
   scope_missing: 403,

@@ -15,6 +15,8 @@ export interface AgentInput {
   accepted_audiences?: unknown[];
   /** Omitted: kept (a new agent is enabled). */
   disabled?: boolean;
+  /** Omitted: a new agent is not DPoP-bound, an existing one keeps its setting. */
+  dpop_bound?: boolean;
 }
 
 /** How long a rotated-out client secret keeps working unless the admin says otherwise. */
@@ -66,6 +68,7 @@ export class AgentAdminService {
           : {}),
         ...(identity.accepted_audiences ? { accepted_audiences: identity.accepted_audiences } : {}),
         ...(input.disabled !== undefined ? { disabled: input.disabled } : {}),
+        ...(input.dpop_bound !== undefined ? { dpop_bound: input.dpop_bound } : {}),
       },
     });
     return this.agents.put(actor.tenant, {
@@ -75,6 +78,7 @@ export class AgentAdminService {
       jwks: input.jwks ?? null,
       ...identity,
       ...(input.disabled !== undefined ? { disabled: input.disabled } : {}),
+      dpop_bound: input.dpop_bound,
     });
   }
 

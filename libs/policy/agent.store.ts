@@ -29,6 +29,8 @@ export interface Agent {
   accepted_audiences: string[];
   /** A disabled agent cannot authenticate and its tokens release nothing. */
   disabled: boolean;
+  /** Its tokens are bound to a DPoP key (RFC 9449): the token endpoint requires a proof. */
+  dpop_bound: boolean;
   created_at: Date;
   updated_at: Date;
 }
@@ -49,7 +51,8 @@ interface AgentRow extends Agent {
 }
 
 /** The columns `toAgent` reads. */
-const COLUMNS = 'client_id, name, auth_method, jwks, federated_credentials, accepted_audiences, disabled, created_at, updated_at';
+const COLUMNS =
+  'client_id, name, auth_method, jwks, federated_credentials, accepted_audiences, disabled, dpop_bound, created_at, updated_at';
 
 /** The one mapper of an `agents` row: the public columns only, whatever the statement selected. */
 function toAgent(r: Agent): Agent {
@@ -61,6 +64,7 @@ function toAgent(r: Agent): Agent {
     federated_credentials: r.federated_credentials ?? [],
     accepted_audiences: r.accepted_audiences ?? [],
     disabled: r.disabled ?? false,
+    dpop_bound: r.dpop_bound === true,
     created_at: r.created_at,
     updated_at: r.updated_at,
   };
@@ -110,7 +114,13 @@ export class AgentStore {
    */
   async put(
     tenant: TenantId,
-    a: { client_id: string; name: string; auth_method?: AgentAuthMethod; jwks?: { keys: unknown[] } | null } & AgentIdentityFields,
+    a: {
+      client_id: string;
+      name: string;
+      auth_method?: AgentAuthMethod;
+      jwks?: { keys: unknown[] } | null;
+      dpop_bound?: boolean;
+    } & AgentIdentityFields,
   ): Promise<{ created: boolean; authMethod: AgentAuthMethod; clientSecret?: Secret }> {
     await ensureTenant(this.ds, tenant);
     // $4-$6: the identity fields, NULL when omitted (kept on update, defaults on insert).
@@ -118,14 +128,18 @@ export class AgentStore {
       a.federated_credentials === undefined ? null : JSON.stringify(a.federated_credentials),
       a.accepted_audiences === undefined ? null : JSON.stringify(a.accepted_audiences),
       a.disabled ?? null,
+      a.dpop_bound ?? null,
     ];
     if (a.auth_method === undefined) {
       const kept: Array<Pick<AgentRow, 'auth_method'> & { created: boolean }> = await this.ds.query(
-        `INSERT INTO agents (tenant, client_id, name, auth_method, secret_hash, jwks, federated_credentials, accepted_audiences, disabled)
-         VALUES ($1, $2, $3, 'none', NULL, NULL, COALESCE($4::jsonb, '[]'), COALESCE($5::jsonb, '[]'), COALESCE($6::boolean, false))
+        `INSERT INTO agents (tenant, client_id, name, auth_method, secret_hash, jwks, federated_credentials, accepted_audiences, disabled,
+           dpop_bound)
+         VALUES ($1, $2, $3, 'none', NULL, NULL, COALESCE($4::jsonb, '[]'), COALESCE($5::jsonb, '[]'), COALESCE($6::boolean, false),
+           COALESCE($7::boolean, false))
          ON CONFLICT (tenant, client_id) DO UPDATE SET name = EXCLUDED.name, updated_at = now(),
            federated_credentials = COALESCE($4::jsonb, agents.federated_credentials),
-           accepted_audiences = COALESCE($5::jsonb, agents.accepted_audiences), disabled = COALESCE($6::boolean, agents.disabled)
+           accepted_audiences = COALESCE($5::jsonb, agents.accepted_audiences), disabled = COALESCE($6::boolean, agents.disabled),
+           dpop_bound = COALESCE($7::boolean, agents.dpop_bound)
          RETURNING (xmax = 0) AS created, auth_method`,
         [tenant, a.client_id, a.name, ...identity],
       );
@@ -139,13 +153,16 @@ export class AgentStore {
     const hash = secret ? hashSecret(secret) : null;
     // Federated credentials are credentials of method `none`: another method replaces them with none.
     const rows: Array<{ created: boolean }> = await this.ds.query(
-      `INSERT INTO agents (tenant, client_id, name, auth_method, secret_hash, jwks, federated_credentials, accepted_audiences, disabled)
-       VALUES ($1, $2, $3, $4, $5, $6, COALESCE($7::jsonb, '[]'), COALESCE($8::jsonb, '[]'), COALESCE($9::boolean, false))
+      `INSERT INTO agents (tenant, client_id, name, auth_method, secret_hash, jwks, federated_credentials, accepted_audiences, disabled,
+         dpop_bound)
+       VALUES ($1, $2, $3, $4, $5, $6, COALESCE($7::jsonb, '[]'), COALESCE($8::jsonb, '[]'), COALESCE($9::boolean, false),
+         COALESCE($10::boolean, false))
        ON CONFLICT (tenant, client_id) DO UPDATE SET name = EXCLUDED.name, auth_method = EXCLUDED.auth_method,
          secret_hash = EXCLUDED.secret_hash, jwks = EXCLUDED.jwks, updated_at = now(),
          previous_secret_hash = NULL, previous_secret_expires_at = NULL,
          federated_credentials = CASE WHEN $4 = 'none' THEN COALESCE($7::jsonb, agents.federated_credentials) ELSE '[]' END,
-         accepted_audiences = COALESCE($8::jsonb, agents.accepted_audiences), disabled = COALESCE($9::boolean, agents.disabled)
+         accepted_audiences = COALESCE($8::jsonb, agents.accepted_audiences), disabled = COALESCE($9::boolean, agents.disabled),
+         dpop_bound = COALESCE($10::boolean, agents.dpop_bound)
        RETURNING (xmax = 0) AS created`,
       [tenant, a.client_id, a.name, a.auth_method, hash, a.jwks ? JSON.stringify(a.jwks) : null, ...identity],
     );

@@ -72,7 +72,7 @@ export function privateKeyOf(key: KeyObject | string | JsonWebKey): KeyObject {
   return createPrivateKey({ key, format: 'jwk' });
 }
 
-function defaultAlgorithm(key: KeyObject): AssertionAlgorithm {
+export function defaultAlgorithm(key: KeyObject): AssertionAlgorithm {
   if (key.asymmetricKeyType === 'rsa' || key.asymmetricKeyType === 'rsa-pss') return 'RS256';
   if (key.asymmetricKeyType === 'ec') {
     const curve = key.asymmetricKeyDetails?.namedCurve;

@@ -17,7 +17,7 @@ export function parseExchange(answer: VaultAnswer, now: number): VaultToken {
   }
   const token: VaultToken = {
     accessToken: b.access_token,
-    tokenType: 'Bearer',
+    tokenType: b.token_type === 'DPoP' ? 'DPoP' : 'Bearer',
     expiresAt: new Date(now + b.expires_in * 1000),
     scopes: typeof b.scope === 'string' ? b.scope.split(' ').filter(Boolean) : [],
   };
@@ -67,6 +67,12 @@ export function principalOf(vaultToken: string): string {
   )
     actors.push(act.sub);
   return `p:${JSON.stringify([p.iss, p.tid, p.sub, actors, p.client_id])}`;
+}
+
+/** Whether a vault token is bound to a DPoP key (`cnf.jkt`): it is then sent with the DPoP scheme and a proof. */
+export function isDpopBound(token: string): boolean {
+  const cnf = payloadOf(token)?.cnf as { jkt?: unknown } | undefined;
+  return typeof cnf === 'object' && cnf !== null && typeof cnf.jkt === 'string';
 }
 
 /** `exp` of a JWT in epoch ms, if it has one. */

@@ -23,7 +23,8 @@ export type Release = OAuthRelease | ApiKeyRelease;
 /** A vault token from the token service (RFC 8693): the user is its subject, this agent its actor. */
 export interface VaultToken {
   accessToken: string;
-  tokenType: 'Bearer';
+  /** `DPoP`: bound to this client's DPoP key (the SDK sends proofs with it). */
+  tokenType: 'Bearer' | 'DPoP';
   expiresAt: Date;
   /** The scopes policy granted; refused ones are simply absent. */
   scopes: string[];

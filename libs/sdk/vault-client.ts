@@ -2,7 +2,8 @@ import { createHash, JsonWebKey, KeyObject } from 'node:crypto';
 import { AssertionAlgorithm, authenticate, ClientAuthMethod, ClientCredentials, privateKeyOf } from './client-auth';
 import { exchangeError, releaseError } from './error-mapping';
 import { InvalidTokenError, VaultError } from './errors';
-import { parseExchange, parseRelease, principalOf, tokenExpiry } from './responses';
+import { DpopSigner } from './dpop';
+import { isDpopBound, parseExchange, parseRelease, principalOf, tokenExpiry } from './responses';
 import { TtlCache } from './ttl-cache';
 import type { ExchangeOptions, Release, ReleaseAuth, ReleaseOptions, VaultToken } from './types';
 import { callVault } from './vault-http';
@@ -34,6 +35,12 @@ export interface VaultClientOptions {
   federatedAssertion?: () => string | Promise<string>;
   /** The vault's `VAULT_PUBLIC_URL`, when `url` is another address for it; assertions are for `<publicUrl>/oauth2/token`. */
   publicUrl?: string;
+  /**
+   * DPoP (RFC 9449): `true` generates an EC P-256 key for this client, or pass a private key
+   * (KeyObject, PEM or JWK; EC or RSA). Every exchange then sends a proof (the vault binds the
+   * token to the key) and every release of a bound token a proof by the same key.
+   */
+  dpop?: boolean | KeyObject | string | JsonWebKey;
   /** A cached token is used until this many seconds before it expires (at most half its lifetime). Default 30. */
   expirySkewSeconds?: number;
   /** API keys do not expire: how long to reuse a released one. Default 0 (ask the vault every time, so a rotation applies at once). */
@@ -71,6 +78,8 @@ export class VaultClient {
   readonly #releases: TtlCache<Release>;
   readonly #federated?: () => string | Promise<string>;
   readonly #agentTokens: TtlCache<VaultToken>;
+  readonly #dpop?: DpopSigner;
+  readonly #publicBase: string;
 
   constructor(o: VaultClientOptions) {
     if (!o?.url || !o.clientId) throw new TypeError('VaultClient needs url and clientId');
@@ -94,6 +103,8 @@ export class VaultClient {
       assertion: this.authMethod === 'federated' ? o.federatedAssertion : o.clientAssertion,
       audience: `${(o.publicUrl ?? this.url).replace(/\/+$/, '')}/oauth2/token`,
     };
+    this.#publicBase = (o.publicUrl ?? this.url).replace(/\/+$/, '');
+    if (o.dpop) this.#dpop = new DpopSigner(o.dpop === true ? undefined : o.dpop);
     this.#fetch = o.fetch ?? globalThis.fetch;
     this.#now = o.now ?? Date.now;
     this.#skewMs = (o.expirySkewSeconds ?? 30) * 1000;
@@ -202,6 +213,7 @@ export class VaultClient {
   async #tokenCall(form: URLSearchParams, authenticated: boolean): Promise<VaultToken> {
     const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
     if (authenticated) await authenticate(this.#credentials, form, headers);
+    if (this.#dpop) headers.dpop = this.#dpop.proof('POST', `${this.#publicBase}/oauth2/token`, undefined, this.#now());
     const answer = await callVault(
       this.#fetch,
       `${this.url}/oauth2/token`,
@@ -222,13 +234,18 @@ export class VaultClient {
   }
 
   async #callRelease(vaultToken: string, integration: string, scopes: string[]): Promise<Release> {
-    const headers: Record<string, string> = { authorization: `Bearer ${vaultToken}` };
+    const path = `/v1/connections/${encodeURIComponent(integration)}/token`;
+    // A DPoP-bound token goes with the DPoP scheme and a proof for this request (RFC 9449 §7.1).
+    const bound = this.#dpop !== undefined && isDpopBound(vaultToken);
+    const headers: Record<string, string> = bound
+      ? { authorization: `DPoP ${vaultToken}`, dpop: this.#dpop!.proof('POST', this.#publicBase + path, vaultToken, this.#now()) }
+      : { authorization: `Bearer ${vaultToken}` };
     let body: string | undefined;
     if (scopes.length) {
       headers['content-type'] = 'application/json';
       body = JSON.stringify({ scopes });
     }
-    const url = `${this.url}/v1/connections/${encodeURIComponent(integration)}/token`;
+    const url = this.url + path;
     const answer = await callVault(this.#fetch, url, { method: 'POST', headers, body }, this.#timeoutMs);
     if (answer.status !== 200) throw releaseError(answer, integration);
     const release = parseRelease(answer);

@@ -19,6 +19,8 @@ export interface AuthenticatedClient {
   issuer?: string;
   /** The agent's `accepted_audiences`: subject-token audiences it may exchange besides VAULT_AUDIENCE. */
   acceptedAudiences: string[];
+  /** The agent is registered `dpop_bound`: its tokens need a DPoP proof. */
+  dpopBound?: boolean;
 }
 
 /** private_key_jwt assertions may not be valid for longer than this (bounds the replay table). */
@@ -81,7 +83,7 @@ export class ClientAuthenticator {
     if (!ok || !agent) throw failed('client authentication failed');
     if (agent.disabled) throw failed('this client is disabled');
     if (agent.auth_method !== p.method) throw failed(`this client is registered for ${agent.auth_method}`);
-    return { clientId: p.clientId, method: p.method, acceptedAudiences: agent.accepted_audiences };
+    return { clientId: p.clientId, method: p.method, acceptedAudiences: agent.accepted_audiences, dpopBound: agent.dpop_bound };
   }
 
   private async byPrivateKeyJwt(tenant: TenantId, clientId: string, assertion: string): Promise<AuthenticatedClient> {
@@ -102,7 +104,7 @@ export class ClientAuthenticator {
     if (typeof payload.jti !== 'string' || !JTI.test(payload.jti)) throw failed('client assertion needs a jti');
     const fresh = await this.replay.use(tenant, clientId, payload.jti, new Date((exp + this.config.clockSkewSeconds) * 1000));
     if (!fresh) throw failed('client assertion was already used');
-    return { clientId, method: 'private_key_jwt', acceptedAudiences: agent.accepted_audiences };
+    return { clientId, method: 'private_key_jwt', acceptedAudiences: agent.accepted_audiences, dpopBound: agent.dpop_bound };
   }
 
   private async byFederation(tenant: TenantId, iss: string, clientId: string, assertion: string): Promise<AuthenticatedClient> {
@@ -113,7 +115,7 @@ export class ClientAuthenticator {
     if (!agent || agent.auth_method !== 'none' || agent.federated_credentials.length) throw failed('client authentication failed');
     if (agent.disabled) throw failed('this client is disabled');
     await this.verifyFederated(tenant, issuer, assertion, [this.tokenEndpoint]);
-    return { clientId, method: 'federation', issuer: iss, acceptedAudiences: agent.accepted_audiences };
+    return { clientId, method: 'federation', issuer: iss, acceptedAudiences: agent.accepted_audiences, dpopBound: agent.dpop_bound };
   }
 
   /**
@@ -141,7 +143,13 @@ export class ClientAuthenticator {
     if (agent.auth_method !== 'none') throw failed('client authentication failed');
     if (agent.disabled) throw failed('this client is disabled');
     if (presented.clientId !== undefined && presented.clientId !== agent.client_id) throw failed('client_id does not match the assertion');
-    return { clientId: agent.client_id, method: 'federation', issuer: iss, acceptedAudiences: agent.accepted_audiences };
+    return {
+      clientId: agent.client_id,
+      method: 'federation',
+      issuer: iss,
+      acceptedAudiences: agent.accepted_audiences,
+      dpopBound: agent.dpop_bound,
+    };
   }
 
   /** Signature, `aud` ∋ one of `audiences`, lifetime, no `act`, and the tenant claim naming `tenant`. */

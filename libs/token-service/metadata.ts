@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { TrustedIssuerRegistry } from '../auth';
+import { DPOP_SIGNING_ALGS, TrustedIssuerRegistry } from '../auth';
 import { ALLOWED_ALGORITHMS, VAULT_CONFIG, VaultConfig } from '../config';
 import { JWT_BEARER_ASSERTION, JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT } from './exchange-request';
 import { SIGNING_ALG } from './signing-keys';
@@ -7,6 +7,8 @@ import { SIGNING_ALG } from './signing-keys';
 /** Where the token service's documents live, relative to VAULT_PUBLIC_URL. */
 export const TOKEN_ENDPOINT_PATH = '/oauth2/token';
 export const JWKS_PATH = '/.well-known/jwks.json';
+export const REVOCATION_ENDPOINT_PATH = '/oauth2/revoke';
+export const INTROSPECTION_ENDPOINT_PATH = '/oauth2/introspect';
 /** RFC 9728: where the release API's protected-resource metadata is (named by its 401 challenges). */
 export const PROTECTED_RESOURCE_METADATA_PATH = '/.well-known/oauth-protected-resource';
 /** The authorization server for MCP clients (docs/resources.md); `/t/{tenant}` before them for another tenant than the default. */
@@ -31,6 +33,13 @@ export class TokenServiceMetadata {
       authorization_endpoint: base + AUTHORIZE_PATH,
       // Dynamic Client Registration only where some tenant allows it (OAUTH_DCR_TENANTS).
       ...(this.config.authorizationServer.dcrTenants.length ? { registration_endpoint: base + REGISTER_PATH } : {}),
+      // RFC 7009 / RFC 7662: clients authenticate as at the token endpoint (introspection also takes an admin's Bearer token).
+      revocation_endpoint: base + REVOCATION_ENDPOINT_PATH,
+      revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+      introspection_endpoint: base + INTROSPECTION_ENDPOINT_PATH,
+      introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'bearer'],
+      // RFC 9449 §5.1: DPoP proofs at the token endpoint bind the issued token to the key.
+      dpop_signing_alg_values_supported: [...DPOP_SIGNING_ALGS],
       // jwt-bearer: the agent's own federated token, or a user's token with requested_token_use=on_behalf_of.
       grant_types_supported: [TOKEN_EXCHANGE_GRANT, JWT_BEARER_GRANT, 'authorization_code', 'refresh_token'],
       response_types_supported: ['code'],
@@ -60,6 +69,8 @@ export class TokenServiceMetadata {
       resource_name: 'Credential Vault',
       authorization_servers: [own, ...this.registry.issuers().filter((i) => i !== own)],
       bearer_methods_supported: ['header'],
+      // RFC 9449 §5.2: DPoP-bound tokens are accepted with proofs signed by these algorithms.
+      dpop_signing_alg_values_supported: [...DPOP_SIGNING_ALGS],
       resource_signing_alg_values_supported: [...ALLOWED_ALGORITHMS],
     };
   }

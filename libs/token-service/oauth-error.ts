@@ -6,6 +6,10 @@ export type OAuthErrorCode =
   | 'unsupported_grant_type'
   | 'invalid_scope'
   | 'invalid_target'
+  /** RFC 7009 §2.2.1: the token is not one this server can revoke (another issuer's). */
+  | 'unsupported_token_type'
+  /** RFC 9449 §5: the DPoP proof is missing (for a DPoP-bound client), invalid or replayed. */
+  | 'invalid_dpop_proof'
   /** 429: the per-client/IP budget is spent (not in RFC 6749; `Retry-After` says when to come back). */
   | 'rate_limited'
   | 'temporarily_unavailable'
@@ -18,6 +22,8 @@ const STATUS: Record<OAuthErrorCode, number> = {
   unsupported_grant_type: 400,
   invalid_scope: 400,
   invalid_target: 400,
+  unsupported_token_type: 400,
+  invalid_dpop_proof: 400,
   rate_limited: 429,
   temporarily_unavailable: 503,
   server_error: 500,

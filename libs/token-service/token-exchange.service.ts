@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import jwt from 'jsonwebtoken';
 import { AuditLog, UNATTRIBUTED_TENANT } from '../audit';
-import { TokenVerifier, VerifiedToken } from '../auth';
+import { DpopProofVerifier, TokenVerifier, VerifiedToken } from '../auth';
 import { VAULT_CONFIG, VaultConfig } from '../config';
 import { ScopeCeilingCheck } from '../release';
 import { isDatabaseUnavailable } from '../db';
@@ -28,12 +28,15 @@ import { RateDecision, TokenBucketLimiter } from './rate-limiter';
 import { TokenSigningKeys } from './signing-keys';
 import { ResourceScopesRefused, ResourceTokenIssuer } from './grants/resource-token';
 import { AuthorizationCodeGrants, CODE_GRANTS, CodeFlowTokenResponse } from './grants/authorization-code.grant';
+import { dpopBinding } from './dpop-binding';
 
 /** What the HTTP edge hands over: the raw request, untouched. */
 export interface TokenEndpointCall {
   ip: string;
   contentType?: string;
   authorization?: string;
+  /** The `DPoP` header (RFC 9449 §4), if any. */
+  dpop?: string | string[];
   body: unknown;
 }
 
@@ -41,7 +44,8 @@ export interface TokenEndpointCall {
 export interface TokenExchangeResponse {
   access_token: string;
   issued_token_type: typeof TOKEN_TYPES.accessToken;
-  token_type: 'Bearer';
+  /** `DPoP` when the token is bound to the proof's key (RFC 9449 §5). */
+  token_type: 'Bearer' | 'DPoP';
   expires_in: number;
   scope: string;
 }
@@ -61,6 +65,8 @@ interface Attempt {
   client?: AuthenticatedClient;
   claimedClientId?: string;
   request?: ExchangeRequest;
+  /** The thumbprint of the DPoP proof's key, when the token is to be bound. */
+  jkt?: string;
 }
 
 /**
@@ -85,6 +91,7 @@ export class TokenExchangeService {
     private readonly audit: AuditLog,
     private readonly ceilings: ScopeCeilingCheck,
     private readonly agentGrant: AgentTokenGrant,
+    private readonly dpop: DpopProofVerifier,
     @Inject(VAULT_CONFIG) private readonly config: VaultConfig,
     private readonly resourceTokens: ResourceTokenIssuer,
     private readonly codeGrants: AuthorizationCodeGrants,
@@ -115,7 +122,7 @@ export class TokenExchangeService {
     // The grant dispatch: each grant other than token exchange lives in grants/.
     const jwtBearer = isJwtBearerGrant(form) ? parseJwtBearerRequest(form, this.vaultTargets) : undefined;
     a.grant = jwtBearer ? JWT_BEARER_GRANT : TOKEN_EXCHANGE_GRANT;
-    if (jwtBearer?.kind === 'agent') return this.agentGrant.issue(jwtBearer, form, call.authorization, a);
+    if (jwtBearer?.kind === 'agent') return this.agentGrant.issue(jwtBearer, form, call.authorization, a, call.dpop);
     a.request = jwtBearer ? jwtBearer.exchange : parseExchangeRequest(form, this.vaultTargets);
     const presented: PresentedClient = presentedClient(form, call.authorization);
 
@@ -126,6 +133,7 @@ export class TokenExchangeService {
     a.client = await this.clients.authenticate(a.tenant, presented);
     const agent = a.client.clientId;
     if (!subject.forVault) a.subjectAudience = this.acceptedAudience(subject.audiences, a.client, a);
+    a.jkt = await dpopBinding(this.dpop, call.dpop, a.client.dpopBound === true);
 
     await this.checkActor(a.subject, agent, a.request.actorToken);
     if (a.request.resource !== undefined) return this.exchangeForResource(a, agent, a.request.resource);
@@ -138,7 +146,7 @@ export class TokenExchangeService {
     );
     if (!grants.granted.length) throw new GrantRefused(grants);
 
-    const issued = await this.issue(a.subject, agent, grants, a.request.requestedTtlSeconds);
+    const issued = await this.issue(a.subject, agent, grants, a.request.requestedTtlSeconds, a.jkt);
     // Durable before the response: if the audit log cannot take it, no token leaves.
     await this.audit.record({
       tenant: a.tenant,
@@ -154,12 +162,13 @@ export class TokenExchangeService {
         ...inputsForAudit(grants.matched),
         jti: issued.jti,
         expires_in: issued.expiresIn,
+        ...(a.jkt ? { dpop_jkt: a.jkt } : {}),
       },
     });
     return {
       access_token: issued.jwt,
       issued_token_type: TOKEN_TYPES.accessToken,
-      token_type: 'Bearer',
+      token_type: a.jkt ? 'DPoP' : 'Bearer',
       expires_in: issued.expiresIn,
       scope: grants.granted.join(' '),
     };
@@ -219,12 +228,13 @@ export class TokenExchangeService {
     }
   }
 
-  /** Signs the exchanged token (CONTRACT.md "Exchanged token", RFC 9068 profile). */
+  /** Signs the exchanged token (CONTRACT.md "Exchanged token", RFC 9068 profile); `jkt`: bound to that DPoP key (`cnf`). */
   private async issue(
     subject: VerifiedToken,
     agent: string,
     grants: ScopeGrants,
     requested?: number,
+    jkt?: string,
   ): Promise<{ jwt: string; jti: string; expiresIn: number }> {
     const now = Math.floor(Date.now() / 1000);
     // Never outlive the user's own token.
@@ -246,6 +256,7 @@ export class TokenExchangeService {
       jti,
       iat: now,
       exp: now + expiresIn,
+      ...(jkt ? { cnf: { jkt } } : {}),
     };
     const token = jwt.sign(claims, key.privateKey, { algorithm: key.alg, keyid: key.kid, header: { alg: key.alg, typ: 'at+jwt' } });
     return { jwt: token, jti, expiresIn };

@@ -33,6 +33,6 @@ import { VaultIssuerRegistration } from './vault-issuer';
     TokenServiceMetadata,
     VaultIssuerRegistration,
   ],
-  exports: [TokenExchangeService, TokenSigningKeys, TokenServiceMetadata],
+  exports: [TokenExchangeService, TokenSigningKeys, TokenServiceMetadata, ClientAuthenticator],
 })
 export class TokenServiceModule {}

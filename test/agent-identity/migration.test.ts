@@ -25,6 +25,9 @@ describe('migration 1763800002100-AgentIdentity', () => {
 
       const migration = new AgentIdentity1763800002100();
       await migration.up(q);
+      // The store is today's code: it also reads columns of later migrations (2200: dpop_bound).
+      const later = migrations.slice(index + 1).map((M) => new M());
+      for (const m of later) await m.up(q);
       const agents = new AgentStore(db.ds, new PolicySnapshots(db.ds, new PolicyChangeFeed(db.ds)));
       const tenant = asTenantId('acme');
       expect(await agents.find(tenant, 'mcp-1')).toMatchObject({
@@ -38,12 +41,14 @@ describe('migration 1763800002100-AgentIdentity', () => {
       expect((await agents.findByFederatedSubject(tenant, 'https://issuer.example', 'wl-1')).map((a) => a.client_id)).toEqual(['mcp-1']);
       expect(await agents.findByFederatedSubject(tenant, 'https://issuer.example', 'wl-2')).toEqual([]);
 
+      for (const m of [...later].reverse()) await m.down(q);
       await migration.down(q);
       const [cols] = await q.query(
         `SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = 'agents' AND column_name = 'disabled'`,
       );
       expect(cols.n).toBe(0);
       await migration.up(q);
+      for (const m of later) await m.up(q);
       expect(await agents.find(tenant, 'mcp-1')).toMatchObject({ federated_credentials: [], disabled: false });
     } finally {
       await q.release();

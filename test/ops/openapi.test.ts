@@ -130,7 +130,7 @@ describe('OpenAPI at /docs', () => {
       }
     }
     const release = doc.paths['/v1/connections/{integration}/token'].post;
-    expect(codesOf(release.responses['401'])).toEqual(['invalid_token']);
+    expect(codesOf(release.responses['401'])).toEqual(['invalid_token', 'invalid_dpop_proof']);
     expect(codesOf(release.responses['403'])).toEqual(['not_an_agent_token', 'scope_missing', 'policy_denied', 'scope_exceeds_policy']);
     expect(codesOf(release.responses['404'])).toEqual(['connection_not_found']);
     expect(codesOf(release.responses['409'])).toEqual(['needs_reauth']);

@@ -51,6 +51,14 @@ export const PutAgentDto = z
       .boolean()
       .optional()
       .meta({ description: 'A disabled agent cannot authenticate and its tokens release nothing. Omitted: kept' }),
+    dpop_bound: z
+      .boolean()
+      .optional()
+      .meta({
+        description:
+          "true: the agent's tokens are DPoP-bound (RFC 9449): the token endpoint requires a DPoP proof and the release route a proof " +
+          'by the same key. Omitted: a new agent is not bound, an existing one keeps its setting',
+      }),
   })
   .meta({ id: 'PutAgentDto' });
 export type PutAgentDto = z.infer<typeof PutAgentDto>;

@@ -37,6 +37,7 @@ export class AgentsController {
       client_id: clientId,
       name: dto.name,
       auth_method: r.authMethod,
+      ...(dto.dpop_bound !== undefined ? { dpop_bound: dto.dpop_bound } : {}),
       ...(r.clientSecret ? { client_secret: r.clientSecret.reveal() } : {}),
     };
   }

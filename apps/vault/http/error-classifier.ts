@@ -123,6 +123,7 @@ function classifyDomain(err: DomainError): ClassifiedError {
     case 'invalid_request':
     case 'validation_failed':
     case 'invalid_token':
+    case 'invalid_dpop_proof':
     case 'not_an_agent_token':
     case 'not_a_user_token':
     case 'scope_missing':

@@ -5,6 +5,8 @@ import { asInternal, classify } from '../http/error-classifier';
 
 /** The route whose errors `OAuthErrorFilter` answers, also those before its handler runs (ProblemFilter). */
 export const TOKEN_ROUTE = '/oauth2/token';
+/** The other routes that answer errors the OAuth way. */
+export const OAUTH_FORM_ROUTES = [TOKEN_ROUTE, '/oauth2/revoke', '/oauth2/introspect'];
 
 /**
  * The token endpoint answers errors the OAuth way (RFC 6749 §5.2: `{ error, error_description }`),

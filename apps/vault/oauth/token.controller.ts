@@ -20,6 +20,7 @@ export class TokenController {
       ip: req.ip,
       contentType: req.headers['content-type'],
       authorization: auth,
+      dpop: req.headers.dpop,
       body: req.body,
     });
     res.header('Cache-Control', 'no-store').header('Pragma', 'no-cache');

@@ -16,7 +16,7 @@ type Operation = {
 };
 
 const OAUTH_CODES: Record<number, OAuthErrorCode[]> = {
-  400: ['invalid_request', 'invalid_grant', 'unsupported_grant_type', 'invalid_scope', 'invalid_target'],
+  400: ['invalid_request', 'invalid_grant', 'unsupported_grant_type', 'invalid_scope', 'invalid_target', 'invalid_dpop_proof'],
   401: ['invalid_client'],
   429: ['rate_limited'],
   500: ['server_error'],
@@ -27,7 +27,7 @@ type Errors = Partial<Record<number, ErrorCode[] | string[]>>;
 
 const RELEASE: Errors = {
   400: ['validation_failed', 'invalid_request'],
-  401: ['invalid_token'],
+  401: ['invalid_token', 'invalid_dpop_proof'],
   403: ['not_an_agent_token', 'scope_missing', 'policy_denied', 'scope_exceeds_policy'],
   404: ['connection_not_found'],
   409: ['needs_reauth'],
@@ -44,6 +44,7 @@ const ADMIN_ROUTES: Record<string, Errors> = {
   'DELETE /v1/admin/integrations/{name}': { 404: ['integration_not_found'] },
   'DELETE /v1/admin/agents/{client_id}': { 404: ['not_found'] },
   'POST /v1/admin/agents/{client_id}/secret': { 404: ['not_found'] },
+  'POST /v1/admin/agents/{client_id}/revoke-tokens': { 404: ['not_found'] },
   'DELETE /v1/admin/policies/{name}': { 404: ['not_found'] },
   'PUT /v1/admin/connections/{integration}/users/{user}': { 404: ['integration_not_found'], 409: ['conflict'] },
   'PUT /v1/admin/connections/{integration}/tenant': { 404: ['integration_not_found'], 409: ['conflict'] },
@@ -83,6 +84,10 @@ const SUMMARIES: Record<string, string> = {
   'DELETE /v1/admin/users/{user}': 'Crypto-shred a user',
   'DELETE /v1/admin/tenant': 'Crypto-shred the tenant',
   'POST /oauth2/token': 'Token exchange (RFC 8693) for agents',
+  'POST /oauth2/revoke': 'Revoke a vault token (RFC 7009), by the agent it was issued to',
+  'POST /oauth2/introspect': 'Introspect a vault token (RFC 7662), by its agent or an admin',
+  'POST /v1/admin/agents/{client_id}/revoke-tokens': 'Revoke every token of an agent issued up to now',
+  'POST /v1/admin/users/{user}/revoke-tokens': 'Revoke every token of a user issued up to now',
   'GET /.well-known/oauth-authorization-server': 'Authorization server metadata (RFC 8414)',
   'GET /.well-known/oauth-protected-resource': 'Protected resource metadata (RFC 9728)',
   'GET /.well-known/jwks.json': "The token service's signing keys",
@@ -115,6 +120,13 @@ const AUDIT_FILTERS = [
   ['cursor', "from a previous page's next"],
   ['limit', '1..200, default 50'],
 ] as const;
+
+/** RFC 7009 / RFC 7662 requests: the token, an optional hint, and the client authentication of the token endpoint. */
+const TOKEN_PARAM_FORM = {
+  type: 'object',
+  required: ['token'],
+  properties: { token: { type: 'string' }, token_type_hint: { type: 'string' } },
+};
 
 const TOKEN_FORM = {
   type: 'object',
@@ -270,6 +282,17 @@ export function completeDocument(doc: OpenAPIObject): OpenAPIObject {
           op.responses['200'] = { description: 'Replaced' };
           op.responses['201'] = { description: 'Created' };
         }
+      } else if (key === 'POST /oauth2/revoke' || key === 'POST /oauth2/introspect') {
+        op.security = [{ client: [] }];
+        op.requestBody = { required: true, content: { 'application/x-www-form-urlencoded': { schema: TOKEN_PARAM_FORM } } };
+        const codes: Record<number, OAuthErrorCode[]> = {
+          400: key === 'POST /oauth2/revoke' ? ['invalid_request', 'unsupported_token_type'] : ['invalid_request'],
+          401: ['invalid_client'],
+          429: ['rate_limited'],
+          500: ['server_error'],
+          503: ['temporarily_unavailable'],
+        };
+        for (const [status, c] of Object.entries(codes)) op.responses[status] = oauthResponse(Number(status), c);
       } else if (key === 'POST /oauth2/token') {
         op.security = [{ client: [] }, {}];
         op.requestBody = { required: true, content: { 'application/x-www-form-urlencoded': { schema: TOKEN_FORM } } };

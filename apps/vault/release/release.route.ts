@@ -1,8 +1,9 @@
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AgentTokenGuard } from '../../../libs/auth';
+import { AgentTokenGuard, DPOP_SIGNING_ALGS, isDpopRefusal } from '../../../libs/auth';
 import { VAULT_CONFIG, VaultConfig } from '../../../libs/config';
+import { DomainError } from '../../../libs/kernel';
 import { CredentialReleaseService } from '../../../libs/release';
 import { PROTECTED_RESOURCE_METADATA_PATH } from '../../../libs/token-service';
 import { validName } from '../http/names';
@@ -64,16 +65,29 @@ export class ReleaseRoute implements OnModuleInit {
       return reply.code(200).send(result);
     } catch (err) {
       // RFC 9728 §5.1: every 401 names where the resource's metadata is (and so its authorization servers).
-      sendProblem(err, req, reply, this.challenge(req));
+      sendProblem(err, req, reply, this.challenge(req, err));
       return reply;
     }
   }
 
-  /** RFC 6750 §3: no error code when no credentials were sent; `invalid_token` otherwise. */
-  private challenge(req: FastifyRequest): string {
+  /**
+   * RFC 6750 §3: no error code when no credentials were sent; `invalid_token` otherwise. RFC 9449
+   * §7.1: a DPoP refusal, or any 401 to a request that used the DPoP scheme, is a DPoP challenge.
+   */
+  private challenge(req: FastifyRequest, err: unknown): string {
     const metadata = `resource_metadata="${this.config.publicUrl}${PROTECTED_RESOURCE_METADATA_PATH}"`;
+    const dpop =
+      isDpopRefusal(err) || (err instanceof DomainError && err.status === 401 && /^dpop /i.test(req.headers.authorization ?? ''));
+    if (dpop) return `${dpopChallenge(err as DomainError)}, ${metadata}`;
     return req.headers.authorization === undefined ? `Bearer ${metadata}` : `Bearer error="invalid_token", ${metadata}`;
   }
+}
+
+const ALGS = DPOP_SIGNING_ALGS.join(' ');
+
+/** RFC 9449 §7.1: the DPoP challenge, with the error, its description (public, no quotes in it) and the accepted algorithms. */
+function dpopChallenge(err: DomainError): string {
+  return `DPoP error="${err.code}", error_description="${err.detail.replace(/["\\]/g, '')}", algs="${ALGS}"`;
 }
 
 /** The route in the OpenAPI document (`completeDocument` adds its errors, security, tag and summary). */

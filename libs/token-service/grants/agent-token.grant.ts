@@ -2,12 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import jwt from 'jsonwebtoken';
 import { AuditLog } from '../../audit';
-import { TrustedIssuerRegistry } from '../../auth';
+import { DpopProofVerifier, TrustedIssuerRegistry } from '../../auth';
 import { VAULT_CONFIG, VaultConfig } from '../../config';
 import { ScopeCeilingCheck } from '../../release';
 import { asTenantId, TenantId } from '../../kernel';
 import { inputsForAudit, PolicyDecisionPoint, PolicyStore } from '../../policy';
 import { peekJwt } from '../client-assertion';
+import { dpopBinding } from '../dpop-binding';
 import { AuthenticatedClient, ClientAuthenticator } from '../client-authenticator';
 import { integrationOf, JWT_BEARER_GRANT, presentedClient, TOKEN_TYPES } from '../exchange-request';
 import { decideScopes, GrantRefused, ScopeGrants } from '../issuance-policy';
@@ -24,7 +25,8 @@ export interface GrantAttempt {
 export interface AgentTokenResponse {
   access_token: string;
   issued_token_type: typeof TOKEN_TYPES.accessToken;
-  token_type: 'Bearer';
+  /** `DPoP` when bound to the proof's key (RFC 9449 §5). */
+  token_type: 'Bearer' | 'DPoP';
   expires_in: number;
   scope: string;
 }
@@ -48,6 +50,7 @@ export class AgentTokenGrant {
     private readonly ceilings: ScopeCeilingCheck,
     private readonly keys: TokenSigningKeys,
     private readonly audit: AuditLog,
+    private readonly dpop: DpopProofVerifier,
     @Inject(VAULT_CONFIG) private readonly config: VaultConfig,
   ) {}
 
@@ -56,6 +59,7 @@ export class AgentTokenGrant {
     form: Record<string, unknown>,
     authorization: string | undefined,
     a: GrantAttempt,
+    proof?: string | string[],
   ): Promise<AgentTokenResponse> {
     const { tenant, expiresAt } = this.tenantOf(req.assertion);
     a.tenant = tenant;
@@ -67,6 +71,7 @@ export class AgentTokenGrant {
       if (other.clientId !== a.client.clientId) throw new OAuthError('invalid_client', 'client authentication names another agent');
     }
     const agent = a.client.clientId;
+    const jkt = await dpopBinding(this.dpop, proof, a.client.dpopBound === true);
     const grants = await this.decide(tenant, agent, req.requestedScopes);
     if (!grants.granted.length) throw new GrantRefused(grants, 'no requested scope is allowed for this agent acting for itself');
 
@@ -88,6 +93,7 @@ export class AgentTokenGrant {
       jti,
       iat: now,
       exp: now + expiresIn,
+      ...(jkt ? { cnf: { jkt } } : {}),
     };
     const token = jwt.sign(claims, key.privateKey, { algorithm: key.alg, keyid: key.kid, header: { alg: key.alg, typ: 'at+jwt' } });
     // Durable before the response: if the audit log cannot take it, no token leaves.
@@ -108,12 +114,13 @@ export class AgentTokenGrant {
         ...inputsForAudit(grants.matched),
         jti,
         expires_in: expiresIn,
+        ...(jkt ? { dpop_jkt: jkt } : {}),
       },
     });
     return {
       access_token: token,
       issued_token_type: TOKEN_TYPES.accessToken,
-      token_type: 'Bearer',
+      token_type: jkt ? 'DPoP' : 'Bearer',
       expires_in: expiresIn,
       scope: grants.granted.join(' '),
     };

@@ -1,0 +1,186 @@
+import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import type { PoolClient } from 'pg';
+import { DataSource } from 'typeorm';
+import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
+import { VerifiedToken } from '../auth';
+import { DomainError } from '../kernel';
+
+/** Fired (migration 2200) by every write to token_revocations and token_cutoffs, with the row as JSON ('*': reload). */
+export const REVOCATION_CHANNEL = 'vault_tokens_revoked';
+/** While the LISTEN connection is up: a full reload this often anyway (a safety net, like policy snapshots). */
+const RESYNC_LIVE_MS = 30_000;
+/** While it is down: reload this often, so a revocation still reaches this process within a second. */
+const RESYNC_DOWN_MS = 500;
+
+export type CutoffKind = 'agent' | 'subject';
+interface Change {
+  k: 'jti' | CutoffKind;
+  t: string;
+  n: string;
+  /** jti: the token's `exp`; cutoff: the instant, both in seconds. */
+  at: number;
+}
+
+const LOAD = `SELECT 'jti' AS k, tenant AS t, jti AS n, floor(extract(epoch FROM expires_at))::float8 AS at
+    FROM token_revocations WHERE expires_at > now()
+  UNION ALL SELECT kind, tenant, name, floor(extract(epoch FROM cutoff))::float8 FROM token_cutoffs`;
+
+/**
+ * Which tokens are revoked, in memory, for the release path (no query per release): single
+ * tokens by `jti` (until they expire) and cutoffs "every token of this agent / user issued up to
+ * this second". Fed by LISTEN/NOTIFY (`vault_tokens_revoked`, the row in the payload) and a
+ * periodic full reload; while the LISTEN connection is down the reload runs every 500 ms. A
+ * revocation written by this process applies here at once.
+ */
+@Injectable()
+export class TokenRevocations implements OnModuleInit, OnApplicationShutdown {
+  private readonly log = new Logger('TokenRevocations');
+  private jtis = new Map<string, number>();
+  private cutoffs = new Map<string, number>();
+  private client?: PoolClient;
+  private release?: (err?: Error) => void;
+  private timer?: NodeJS.Timeout;
+  private lastSync = 0;
+  private busy = false;
+  /** Changes heard while a reload was running: applied again over its result. */
+  private heard?: Change[];
+  private closed = false;
+  private warned = false;
+
+  constructor(private readonly ds: DataSource) {}
+
+  /** Loaded before the API listens: a process never serves with an empty list. */
+  async onModuleInit(): Promise<void> {
+    await this.connect();
+    if (!this.lastSync) await this.resync();
+    this.timer = setInterval(() => void this.tick(), RESYNC_DOWN_MS); // tick catches its own errors
+    this.timer.unref();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.timer);
+    this.drop();
+  }
+
+  /** Throws `invalid_token` (`reason: revoked`) for a revoked token. Runs on every verified token. */
+  check(token: VerifiedToken): void {
+    if (this.jtis.size === 0 && this.cutoffs.size === 0) return;
+    const t = token.tenant;
+    if (token.jti !== undefined && this.jtis.has(`${t}\u0000${token.jti}`)) throw revoked();
+    if (this.cutoffs.size === 0) return;
+    const iat = typeof token.claims.iat === 'number' ? token.claims.iat : Infinity;
+    const subject = this.cutoffs.get(`${t}\u0000subject\u0000${token.subject}`);
+    // No iat: when it was issued is unknown, so a cutoff applies (fail closed).
+    if (subject !== undefined && (iat <= subject || iat === Infinity)) throw revoked();
+    const agent = token.agent ?? (typeof token.claims.client_id === 'string' ? token.claims.client_id : undefined);
+    const cut = agent === undefined ? undefined : this.cutoffs.get(`${t}\u0000agent\u0000${agent}`);
+    if (cut !== undefined && (iat <= cut || iat === Infinity)) throw revoked();
+  }
+
+  /** After a write through this process: effective here now, elsewhere on the notification. */
+  applied(change: Change): void {
+    this.apply(change);
+  }
+
+  private apply(c: Change): void {
+    this.heard?.push(c);
+    if (c.k === 'jti') this.jtis.set(`${c.t}\u0000${c.n}`, c.at);
+    else this.cutoffs.set(`${c.t}\u0000${c.k}\u0000${c.n}`, Math.max(c.at, this.cutoffs.get(`${c.t}\u0000${c.k}\u0000${c.n}`) ?? 0));
+  }
+
+  private async tick(): Promise<void> {
+    if (this.closed || this.busy) return;
+    this.busy = true;
+    try {
+      if (!this.client) await this.connect();
+      const every = this.client ? RESYNC_LIVE_MS : RESYNC_DOWN_MS;
+      if (Date.now() - this.lastSync >= every) await this.resync();
+    } catch (err) {
+      if (!this.warned) this.log.warn(`reloading revoked tokens failed (${err instanceof Error ? err.name : 'error'}); retrying`);
+      this.warned = true;
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async resync(): Promise<void> {
+    this.heard = [];
+    try {
+      const rows: Change[] = await this.ds.query(LOAD);
+      const jtis = new Map<string, number>();
+      const cutoffs = new Map<string, number>();
+      for (const r of rows) {
+        if (r.k === 'jti') jtis.set(`${r.t}\u0000${r.n}`, r.at);
+        else cutoffs.set(`${r.t}\u0000${r.k}\u0000${r.n}`, r.at);
+      }
+      const heard = this.heard;
+      [this.jtis, this.cutoffs] = [jtis, cutoffs];
+      this.heard = undefined;
+      for (const c of heard) this.apply(c);
+      this.lastSync = Date.now();
+      this.warned = false;
+    } finally {
+      this.heard = undefined;
+    }
+  }
+
+  private onNotification(payload: string | undefined): void {
+    if (!payload || payload === '*') {
+      this.lastSync = 0; // reloaded on the next tick
+      return;
+    }
+    try {
+      const c = JSON.parse(payload) as Change;
+      if (c.at !== null) this.apply({ ...c, at: Number(c.at) });
+    } catch {
+      this.lastSync = 0;
+    }
+  }
+
+  private async connect(): Promise<void> {
+    if (this.closed) return;
+    let client: PoolClient | undefined;
+    let release: ((err?: Error) => void) | undefined;
+    try {
+      [client, release] = (await (this.ds.driver as PostgresDriver).obtainMasterConnection()) as [PoolClient, (err?: Error) => void];
+      client.on('notification', (n) => n.channel === REVOCATION_CHANNEL && this.onNotification(n.payload));
+      client.on('error', () => this.lost(client!));
+      client.on('end', () => this.lost(client!));
+      await client.query(`LISTEN ${REVOCATION_CHANNEL}`);
+      this.client = client;
+      this.release = release;
+      // Whatever was revoked while nobody listened: reload now.
+      await this.resync();
+    } catch (err) {
+      if (client && client !== this.client) {
+        client.removeAllListeners('notification');
+        client.on('error', () => undefined);
+        release?.(err instanceof Error ? err : new Error('listen failed'));
+      }
+      if (!this.warned) this.log.warn(`revocation feed unavailable (${err instanceof Error ? err.name : 'error'}); reloading every 500 ms`);
+      this.warned = true;
+    }
+  }
+
+  private lost(client: PoolClient): void {
+    if (client !== this.client) return;
+    this.drop(new Error('revocation feed connection lost'));
+    this.lastSync = 0;
+  }
+
+  private drop(err?: Error): void {
+    const { client, release } = this;
+    this.client = undefined;
+    this.release = undefined;
+    if (!client || !release) return;
+    client.removeAllListeners('notification');
+    client.removeAllListeners('end');
+    client.on('error', () => undefined);
+    release(err ?? new Error('revocation feed closed'));
+  }
+}
+
+function revoked(): DomainError {
+  return new DomainError('invalid_token', 'token has been revoked', { extra: { reason: 'revoked' } });
+}
