@@ -59,32 +59,27 @@ function match(p: Policy, r: PolicyRequest): PolicyMatch | undefined {
  * TTL cap is the smallest one given.
  */
 export function evaluatePolicies(policies: readonly Policy[], r: PolicyRequest): PolicyDecision {
-  // One pass, no intermediate lists: this runs on every release.
+  const matching: Policy[] = [];
   const matched: PolicyMatch[] = [];
-  const names: string[] = [];
-  let deny: Policy | undefined;
-  let unbounded = false;
-  let scopes: Set<string> | undefined;
-  let ttl: number | null = null;
   for (const p of policies) {
     const m = match(p, r);
     if (!m) continue;
+    matching.push(p);
     matched.push(m);
-    if (p.effect === 'deny') deny ??= p;
-    if (p.effect !== 'allow') continue;
-    names.push(p.name);
-    if (p.scopes.length === 0) unbounded = true;
-    else if (!unbounded) for (const s of p.scopes) (scopes ??= new Set()).add(s);
-    if (typeof p.max_ttl_seconds === 'number') ttl = ttl === null ? p.max_ttl_seconds : Math.min(ttl, p.max_ttl_seconds);
   }
   const inputs = { matched };
+  const deny = matching.find((p) => p.effect === 'deny');
   if (deny) return { allowed: false, reason: 'policy_denied', policy: deny.name, inputs };
-  if (!names.length) return { allowed: false, reason: 'policy_denied', policy: null, inputs };
+  const allows = matching.filter((p) => p.effect === 'allow');
+  if (!allows.length) return { allowed: false, reason: 'policy_denied', policy: null, inputs };
+  const unbounded = allows.some((p) => p.scopes.length === 0);
+  const ceiling = unbounded ? null : [...new Set(allows.flatMap((p) => p.scopes))];
+  const ttls = allows.map((p) => p.max_ttl_seconds).filter((t): t is number => typeof t === 'number');
   return {
     allowed: true,
-    policies: names,
-    scopeCeiling: unbounded ? null : [...scopes!],
-    maxTtlSeconds: ttl,
+    policies: allows.map((p) => p.name),
+    scopeCeiling: ceiling,
+    maxTtlSeconds: ttls.length ? Math.min(...ttls) : null,
     inputs,
   };
 }
