@@ -135,6 +135,29 @@ type ReleaseTuple = [
   providerOptions: Record<string, unknown> | null,
 ];
 
+/** A `FIND_FOR_RELEASE` row as the release reads it (indexes rather than destructuring: no iterator per release). */
+function releasable(tenant: TenantId, r: ReleaseTuple): ReleasableConnection {
+  return {
+    id: r[0],
+    kind: r[1],
+    status: r[2],
+    version: Number(r[3]),
+    scopes: r[4] ?? [],
+    expiresAt: r[5] ?? null,
+    metadata: r[6] ?? {},
+    tenant,
+    tkVersion: r[7],
+    dekWrapped: r[8],
+    accessTokenCt: r[9],
+    apiKeyCt: r[10],
+    integration: r[11],
+    subject: r[12],
+    tokenIssuedAt: r[13] ?? null,
+    provider: r[14] ?? null,
+    providerOptions: r[15] ?? null,
+  };
+}
+
 /** What a connection's sealed fields are bound to: the row, and whose account on which integration it is (invariant 3). */
 export function connectionRef(tenant: TenantId, id: string, integration: string, subject: string): RecordRef {
   return { tenant, table: TABLE, id, bind: { subject, integration } };
@@ -280,47 +303,10 @@ export class ConnectionStore {
    * reads, through a named prepared statement straight on the pool (parsed once per connection,
    * no per-query row description or parsers: `PreparedRead`) rather than TypeORM's per-query runner.
    */
-  async findForRelease(tenant: TenantId, integration: string, subject: string): Promise<ReleasableConnection | undefined> {
-    const rows = (await FIND_FOR_RELEASE_STATEMENT.run(pgPool(this.ds), [tenant, integration, subject])) as ReleaseTuple[];
-    const r = rows[0];
-    if (!r) return undefined;
-    const [
-      id,
-      kind,
-      status,
-      version,
-      scopes,
-      expiresAt,
-      metadata,
-      tkVersion,
-      dekWrapped,
-      accessTokenCt,
-      apiKeyCt,
-      integrationName,
-      storedSubject,
-      tokenIssuedAt,
-      provider,
-      providerOptions,
-    ] = r;
-    return {
-      id,
-      kind,
-      status,
-      version: Number(version),
-      scopes: scopes ?? [],
-      expiresAt: expiresAt ?? null,
-      metadata: metadata ?? {},
-      tenant,
-      tkVersion,
-      dekWrapped,
-      accessTokenCt,
-      apiKeyCt,
-      integration: integrationName,
-      subject: storedSubject,
-      tokenIssuedAt: tokenIssuedAt ?? null,
-      provider: provider ?? null,
-      providerOptions: providerOptions ?? null,
-    };
+  findForRelease(tenant: TenantId, integration: string, subject: string): Promise<ReleasableConnection | undefined> {
+    return FIND_FOR_RELEASE_STATEMENT.run(pgPool(this.ds), [tenant, integration, subject]).then((rows) =>
+      rows.length ? releasable(tenant, rows[0] as ReleaseTuple) : undefined,
+    );
   }
 
   /**
