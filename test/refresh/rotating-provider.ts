@@ -39,6 +39,8 @@ export class RotatingProvider {
   private readonly byToken = new Map<string, Family>();
   /** Access tokens issued, with their expiry (ms): a release of one of these can be checked for freshness. */
   readonly access = new Map<string, number>();
+  /** Every refresh token a request presented (refused or processed): did a call ever reach the provider with it? */
+  readonly presented = new Set<string>();
   stats = { requests: 0, refreshed: 0, graceReuses: 0, reuseRevocations: 0, invalidGrant: 0, refused: 0, inflight: 0, responded: 0 };
   faults = { delayMs: 0, refuse: 0 };
 
@@ -93,6 +95,7 @@ export class RotatingProvider {
       `Basic ` + `${Buffer.from(`${encodeURIComponent(this.o.clientId)}:${encodeURIComponent(this.o.clientSecret)}`).toString('base64')}`;
     if (req.headers.authorization !== basic) return send(401, { error: 'invalid_client' });
     if (form.get('grant_type') !== 'refresh_token') return send(400, { error: 'unsupported_grant_type' });
+    this.presented.add(form.get('refresh_token') ?? '');
     if (this.faults.refuse > 0) {
       this.faults.refuse -= 1;
       this.stats.refused += 1;

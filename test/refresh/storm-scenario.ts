@@ -47,7 +47,22 @@ export interface StormFigures {
     p50Ms: number;
     p99Ms: number;
   };
-  outcome: { flaggedStrict: number; needlessReconsents: number; lostWithGrace: number; flaggedBySigterm: number; rotatedAndLost: number };
+  outcome: {
+    flaggedStrict: number;
+    /** Strict rows flagged although the provider never rotated their token: the two kinds below together. */
+    needlessReconsents: number;
+    /** …of which the row carried no call-start mark: the call had not started (the protocol forbids this flag). */
+    needlessNotStarted: number;
+    /** …of which the call-start mark was written but no request with the token ever reached the provider. */
+    needlessStartedUnseen: number;
+    /** …of which the provider did receive the token but did not rotate it (refused it). */
+    needlessStartedRefused: number;
+    lostWithGrace: number;
+    flaggedBySigterm: number;
+    rotatedAndLost: number;
+  };
+  /** Each needless re-consent: why it was flagged and whether its call-start mark was left by a SIGKILLed worker. */
+  needless: Array<{ errorClass: string | null; callStarted: boolean; byKilledWorker: boolean; providerSaw: boolean }>;
   provider: { calls: number; graceReuses: number; reuseRevocations: number; invalidGrant: number };
   minimumCalls: number;
   callsToMinimum: number;
@@ -122,10 +137,12 @@ export async function runStorm(o: StormOptions): Promise<StormFigures> {
 
     const killed: string[] = [];
     let termPid = 'none';
+    const killedPids: string[] = [];
     const kill = async (i: number, signal: 'SIGKILL' | 'SIGTERM') => {
       await waitFor('a worker call in flight', () => r.provider.stats.inflight > 0, 60_000, 10);
       killed.push(`${signal} pid ${workers[i].proc.pid} (${r.provider.stats.inflight} calls in flight)`);
       if (signal === 'SIGTERM') termPid = String(workers[i].proc.pid);
+      else killedPids.push(String(workers[i].proc.pid));
       await workers[i].kill(signal);
       say(`${signal} worker ${i}`);
       workers[i] = await r.worker(workerEnv);
@@ -183,9 +200,20 @@ export async function runStorm(o: StormOptions): Promise<StormFigures> {
     // Who holds what: each flagged row's stored refresh token against the provider's family.
     const store = r.v.vault.app.get(OAuthCredentialStore);
     const rows = await r.v.db.ds.query(
-      `SELECT id, tenant, integration, status, interrupted_owner FROM vault.connections WHERE status <> 'active'`,
+      `SELECT id, tenant, integration, status, interrupted_owner, last_error_class, refresh_call_started_at
+         FROM vault.connections WHERE status <> 'active'`,
     );
-    const outcome = { flaggedStrict: 0, needlessReconsents: 0, lostWithGrace: 0, flaggedBySigterm: 0, rotatedAndLost: 0 };
+    const outcome = {
+      flaggedStrict: 0,
+      needlessReconsents: 0,
+      needlessNotStarted: 0,
+      needlessStartedUnseen: 0,
+      needlessStartedRefused: 0,
+      lostWithGrace: 0,
+      flaggedBySigterm: 0,
+      rotatedAndLost: 0,
+    };
+    const needless: StormFigures['needless'] = [];
     for (const row of rows) {
       const c = (await store.load(row.tenant, row.id))!;
       const rt = (await store.openTokens(c)).refresh!.reveal();
@@ -193,9 +221,20 @@ export async function runStorm(o: StormOptions): Promise<StormFigures> {
       if (row.integration === INTEGRATION) outcome.lostWithGrace += 1;
       else {
         outcome.flaggedStrict += 1;
-        if (fam.current === rt)
-          outcome.needlessReconsents += 1; // the provider never rotated it
-        else outcome.rotatedAndLost += 1; // the unrecoverable case: killed mid-call, strict, no grace
+        if (fam.current === rt) {
+          // The provider never rotated it. A flag needs the call-start mark (the one write before the
+          // call); with the mark, either the request never reached the provider (killed between the
+          // mark and the send: the vault cannot know) or the provider refused it.
+          outcome.needlessReconsents += 1;
+          const callStarted = row.refresh_call_started_at !== null;
+          const providerSaw = r.provider.presented.has(rt);
+          if (!callStarted) outcome.needlessNotStarted += 1;
+          else if (!providerSaw) outcome.needlessStartedUnseen += 1;
+          else outcome.needlessStartedRefused += 1;
+          const owner = String(row.interrupted_owner ?? '');
+          const byKilledWorker = killedPids.some((pid) => owner.includes(`:${pid}:`));
+          needless.push({ errorClass: row.last_error_class, callStarted, byKilledWorker, providerSaw });
+        } else outcome.rotatedAndLost += 1; // the unrecoverable case: killed mid-call, strict, no grace
       }
       if (String(row.interrupted_owner ?? '').includes(`:${termPid}:`)) outcome.flaggedBySigterm += 1;
     }
@@ -215,6 +254,7 @@ export async function runStorm(o: StormOptions): Promise<StormFigures> {
       killed,
       releases: rel,
       outcome,
+      needless,
       provider: { calls: s.refreshed, graceReuses: s.graceReuses, reuseRevocations: s.reuseRevocations, invalidGrant: s.invalidGrant },
       minimumCalls: Math.round(minimum),
       callsToMinimum: Number((s.refreshed / minimum).toFixed(2)),

@@ -42,6 +42,7 @@ describe('refresh storm', () => {
       expect(f.killed).toHaveLength(3);
       expect(f.provider.reuseRevocations).toBe(0);
       expect(f.outcome.needlessReconsents).toBe(0);
+      expect(f.outcome.needlessNotStarted).toBe(0);
       expect(f.outcome.lostWithGrace).toBe(0);
       expect(f.outcome.flaggedBySigterm).toBe(0);
       expect(f.releases.expired).toBe(0);
