@@ -62,7 +62,18 @@ export interface StormFigures {
     rotatedAndLost: number;
   };
   /** Each needless re-consent: why it was flagged and whether its call-start mark was left by a SIGKILLed worker. */
-  needless: Array<{ errorClass: string | null; callStarted: boolean; byKilledWorker: boolean; providerSaw: boolean }>;
+  needless: Array<{
+    errorClass: string | null;
+    callStarted: boolean;
+    /** Whose lease the flagging successor took over: a SIGKILLed or SIGTERMed worker, a live process, or none (given back). */
+    markLeftBy: 'sigkill' | 'sigterm' | 'live' | 'none';
+    providerSaw: boolean;
+    /** When the row was flagged and when the mark was written, seconds into the storm. */
+    flaggedAt: number;
+    markedAt: number | null;
+  }>;
+  /** When each fault began, seconds into the storm. */
+  faultsAt: Record<string, number>;
   provider: { calls: number; graceReuses: number; reuseRevocations: number; invalidGrant: number };
   minimumCalls: number;
   callsToMinimum: number;
@@ -138,9 +149,12 @@ export async function runStorm(o: StormOptions): Promise<StormFigures> {
     const killed: string[] = [];
     let termPid = 'none';
     const killedPids: string[] = [];
+    const faultsAt: Record<string, number> = {};
+    const mark = (fault: string) => (faultsAt[fault] = Math.round((Date.now() - started) / 100) / 10);
     const kill = async (i: number, signal: 'SIGKILL' | 'SIGTERM') => {
       await waitFor('a worker call in flight', () => r.provider.stats.inflight > 0, 60_000, 10);
       killed.push(`${signal} pid ${workers[i].proc.pid} (${r.provider.stats.inflight} calls in flight)`);
+      mark(`${signal} worker ${i}`);
       if (signal === 'SIGTERM') termPid = String(workers[i].proc.pid);
       else killedPids.push(String(workers[i].proc.pid));
       await workers[i].kill(signal);
@@ -157,6 +171,7 @@ export async function runStorm(o: StormOptions): Promise<StormFigures> {
       r.provider.faults.delayMs = 200;
       await at(0.3);
       say('postgres outage (workers) 3 s');
+      mark('postgres outage (3 s)');
       px.refuseNew(true);
       px.resetAll();
       await sleep(3000);
@@ -200,7 +215,7 @@ export async function runStorm(o: StormOptions): Promise<StormFigures> {
     // Who holds what: each flagged row's stored refresh token against the provider's family.
     const store = r.v.vault.app.get(OAuthCredentialStore);
     const rows = await r.v.db.ds.query(
-      `SELECT id, tenant, integration, status, interrupted_owner, last_error_class, refresh_call_started_at
+      `SELECT id, tenant, integration, status, interrupted_owner, last_error_class, refresh_call_started_at, updated_at
          FROM vault.connections WHERE status <> 'active'`,
     );
     const outcome = {
@@ -232,8 +247,22 @@ export async function runStorm(o: StormOptions): Promise<StormFigures> {
           else if (!providerSaw) outcome.needlessStartedUnseen += 1;
           else outcome.needlessStartedRefused += 1;
           const owner = String(row.interrupted_owner ?? '');
-          const byKilledWorker = killedPids.some((pid) => owner.includes(`:${pid}:`));
-          needless.push({ errorClass: row.last_error_class, callStarted, byKilledWorker, providerSaw });
+          const markLeftBy = killedPids.some((pid) => owner.includes(`:${pid}:`))
+            ? 'sigkill'
+            : owner.includes(`:${termPid}:`)
+              ? 'sigterm'
+              : owner
+                ? 'live'
+                : 'none';
+          const sinceStart = (d: Date | null) => (d ? Math.round((new Date(d).getTime() - started) / 100) / 10 : null);
+          needless.push({
+            errorClass: row.last_error_class,
+            callStarted,
+            markLeftBy,
+            providerSaw,
+            flaggedAt: sinceStart(row.updated_at)!,
+            markedAt: sinceStart(row.refresh_call_started_at),
+          });
         } else outcome.rotatedAndLost += 1; // the unrecoverable case: killed mid-call, strict, no grace
       }
       if (String(row.interrupted_owner ?? '').includes(`:${termPid}:`)) outcome.flaggedBySigterm += 1;
@@ -255,6 +284,7 @@ export async function runStorm(o: StormOptions): Promise<StormFigures> {
       releases: rel,
       outcome,
       needless,
+      faultsAt,
       provider: { calls: s.refreshed, graceReuses: s.graceReuses, reuseRevocations: s.reuseRevocations, invalidGrant: s.invalidGrant },
       minimumCalls: Math.round(minimum),
       callsToMinimum: Number((s.refreshed / minimum).toFixed(2)),
