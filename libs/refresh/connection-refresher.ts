@@ -167,12 +167,13 @@ export class ConnectionRefresher {
    */
   private async refreshLeased(c: ClaimedConnection, trigger: Trigger, narrowing?: Narrowing): Promise<ConnectionRecord | undefined> {
     const started = performance.now();
+    let run: RefreshRun | undefined;
     try {
       const integration = await this.integrations.get(c.tenant, c.integration);
       const app = integration ? await this.apps.read(c.tenant, c.integration) : undefined;
       const provider = integration && app ? this.catalog.resolve(integration.provider, integration.config, app.clientId) : null;
       const previous = provider ? await this.store.openTokens(c) : { access: null, refresh: null };
-      const run = new RefreshRun(this.deps, c, trigger, provider, app, previous, narrowing);
+      run = new RefreshRun(this.deps, c, trigger, provider, app, previous, narrowing);
       let state: RefreshState;
       if (!provider || !previous.refresh) {
         run.unrefreshable(provider ? 'no_refresh_token' : 'integration_changed');
@@ -189,9 +190,35 @@ export class ConnectionRefresher {
       // Ours (database, key provider): give the lease back with the token untouched (the provider was
       // not called, or its answer is committed or flagged), and wait a backoff rather than every poll.
       const retryAt = new Date(Date.now() + backoffDelayMs(1, this.backoff));
-      await this.store.releaseLease(c, this.owner, { errorClass: 'internal', retryAt, failed: false }).catch(() => undefined);
+      // No call was attempted and none was outstanding at the claim: a call-start mark on the row can
+      // only be this run's (its write committed, its reply lost), and nothing rotated: clear it, or a
+      // successor would flag the row refresh_indeterminate for a call the provider never saw (issue 15).
+      const callSettled = c.callAgeMs === null && !run?.callAttempted;
+      const giveBack = () => this.store.releaseLease(c, this.owner, { errorClass: 'internal', retryAt, failed: false, callSettled });
+      if (
+        !(await giveBack().then(
+          () => true,
+          () => false,
+        )) &&
+        callSettled
+      )
+        void this.giveBackWithinLease(c, giveBack);
       this.report(trigger, null, 'internal', 'internal', started);
       throw err;
+    }
+  }
+
+  /** Our database is away: retry giving the lease back (clearing the mark) until the lease ends, in the background. */
+  private async giveBackWithinLease(c: ClaimedConnection, giveBack: () => Promise<unknown>): Promise<void> {
+    for (let attempt = 0; Date.now() < c.claimedAt + this.leaseMs - 500; attempt++) {
+      await sleep(Math.min(1000, 100 * 2 ** attempt) * (0.5 + Math.random() / 2));
+      if (
+        await giveBack().then(
+          () => true,
+          () => false,
+        )
+      )
+        return;
     }
   }
 

@@ -58,6 +58,8 @@ export class RefreshRun {
   private latest: Connection | undefined | 'claimed' = 'claimed';
   /** What the flag or the moved-on report names (a provider error code, `interrupted`, `lease_lost`). */
   private code = 'lease_lost';
+  /** Set just before the provider call is attempted: from then on the call may have reached the provider. */
+  callAttempted = false;
 
   constructor(
     private readonly d: RunDeps,
@@ -222,6 +224,7 @@ export class RefreshRun {
 
   private async call(): Promise<RefreshEvent> {
     const { provider, app, previous, narrowing, c } = this;
+    this.callAttempted = true;
     try {
       const grant = narrowing
         ? await this.d.oauth.refreshNarrowed(provider!, app!, previous.refresh!, narrowing.scopes)
