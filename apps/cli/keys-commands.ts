@@ -4,16 +4,7 @@ import { userInfo } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig, VaultConfig } from '../../libs/config';
 import { createDataSource, isDatabaseUnavailable, runMigrations, startEmbeddedPostgres } from '../../libs/db';
-import {
-  KeyActor,
-  KeyAdminService,
-  KeyJob,
-  KeyJobRunner,
-  KeyJobStore,
-  KeyStatusService,
-  KeyStatusView,
-  SYSTEM_TENANT,
-} from '../../libs/keys';
+import { KeyActor, KeyAdminService, KeyJob, KeyJobRunner, KeyStatusService, KeyStatusView, SYSTEM_TENANT } from '../../libs/keys';
 import { DomainError } from '../../libs/kernel';
 import { parseCommand, usageError } from './args';
 import { KeysContextModule } from './keys-context.module';
@@ -134,19 +125,19 @@ async function rotate(app: INestApplicationContext, actor: KeyActor, args: Args)
   } else {
     jobs = [(await admin.rotate(actor, target, { tenant: args.tenant, newVersion: !args['keep-version'] })).job];
   }
-  return followJobs(app, jobs, args);
+  return followJobs(app, actor, jobs, args);
 }
 
 async function reseal(app: INestApplicationContext, actor: KeyActor, args: Args): Promise<number> {
-  return followJobs(app, [(await app.get(KeyAdminService).reseal(actor)).job], args);
+  return followJobs(app, actor, [(await app.get(KeyAdminService).reseal(actor)).job], args);
 }
 
 /** Prints the jobs, then (unless --no-wait) follows them to their end, running them here with --run. */
-async function followJobs(app: INestApplicationContext, jobs: KeyJob[], args: Args): Promise<number> {
+async function followJobs(app: INestApplicationContext, actor: KeyActor, jobs: KeyJob[], args: Args): Promise<number> {
   for (const j of jobs) process.stdout.write(`job ${j.id} ${j.kind}${j.tenant ? ` (${j.tenant})` : ''} ${j.status}\n`);
   if (args['no-wait'] || !jobs.length) return KEYS_EXIT.ok;
   const running = args.run ? runHere(app.get(KeyJobRunner), jobs) : undefined;
-  const ended = await follow(app.get(KeyJobStore), jobs, !args.run);
+  const ended = await follow(app.get(KeyAdminService), actor, jobs, !args.run);
   await running;
   const failed = ended.filter((j) => j.status === 'failed');
   for (const j of failed) process.stderr.write(`job ${j.id} failed: ${j.errorClass ?? 'unknown'}\n`);
@@ -161,13 +152,13 @@ async function runHere(runner: KeyJobRunner, jobs: KeyJob[]): Promise<void> {
 }
 
 /** Polls the jobs until each has ended, drawing their combined progress. */
-async function follow(store: KeyJobStore, jobs: KeyJob[], hintWorker: boolean): Promise<KeyJob[]> {
+async function follow(admin: KeyAdminService, actor: KeyActor, jobs: KeyJob[], hintWorker: boolean): Promise<KeyJob[]> {
   const display = new ProgressDisplay();
   const label = jobs.length === 1 ? `${jobs[0].kind}${jobs[0].tenant ? ` ${jobs[0].tenant}` : ''}` : `${jobs.length} ${jobs[0].kind} jobs`;
   const started = Date.now();
   let hinted = !hintWorker;
   for (;;) {
-    const now = (await Promise.all(jobs.map((j) => store.get(j.id)))).filter((j): j is KeyJob => Boolean(j));
+    const now = await Promise.all(jobs.map((j) => admin.job(actor, j.id)));
     const done = now.reduce((n, j) => n + j.done, 0);
     const total = now.reduce((n, j) => n + j.total, 0);
     const open = now.filter((j) => j.status === 'pending' || j.status === 'running');

@@ -1,3 +1,4 @@
+import { retentionBoundary } from '../audit';
 import type { AuditAnchor } from './anchor';
 
 /** Something to run a query on: the DataSource, or a transaction's EntityManager. */
@@ -30,12 +31,13 @@ export const anchorStore = {
 
   /** The newest `limit` anchors and those at the retention boundary (verification starts there), oldest first. */
   async recent(db: Queryable, limit: number): Promise<AuditAnchor[]> {
+    const boundary = await retentionBoundary(db);
     const rows = (await db.query(
       `SELECT seq::text AS seq, hash, at, vault, alg, kid, sig FROM (
          (SELECT * FROM audit_anchors ORDER BY at DESC, seq DESC LIMIT $1)
-         UNION SELECT a.* FROM audit_anchors a JOIN audit_retention r ON r.id = 1 AND a.seq = r.seq
+         UNION SELECT * FROM audit_anchors WHERE seq = $2::bigint
        ) r ORDER BY at, seq`,
-      [limit],
+      [limit, boundary?.seq ?? null],
     )) as AnchorRow[];
     return rows.map((r) => ({ ...r, at: r.at.toISOString() }));
   },

@@ -1,6 +1,7 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { open } from 'node:fs/promises';
 import { DataSource } from 'typeorm';
+import { chainHead } from '../audit';
 import { VAULT_CONFIG, VaultConfig } from '../config';
 import { AUDIT_SIGNER, AuditSigner } from '../crypto';
 import { enqueueAuditAnchor } from '../webhooks';
@@ -53,10 +54,7 @@ export class AuditAnchorJob implements OnApplicationBootstrap, BeforeApplication
   async anchor(): Promise<AuditAnchor> {
     if (!this.signer) throw new Error('no audit signing key is configured');
     await this.signer.init();
-    const [head] = (await this.ds.query('SELECT seq::text AS seq, hash FROM audit_chain_head WHERE id = 1')) as {
-      seq: string;
-      hash: Buffer;
-    }[];
+    const head = await chainHead(this.ds);
     const signed = {
       seq: head?.seq ?? '0',
       hash: head ? head.hash.toString('hex') : GENESIS,

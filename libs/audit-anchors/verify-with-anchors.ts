@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import { AuditChainProblem, AuditChainReport, verifyAuditChain } from '../audit';
+import { AuditChainProblem, AuditChainReport, retentionRecorded, verifyAuditChain } from '../audit';
 import { anchorSignatureValid, AuditAnchor } from './anchor';
 
 export type AnchorProblem =
@@ -77,12 +77,7 @@ async function checkRetention(ds: DataSource, report: AuditChainReport, anchors:
   const b = report.retainedThrough!;
   const fail = (problem: AnchorProblem) => ({ ...report, ok: false, firstBadSeq: b.seq, problem: problem as AuditChainProblem });
   if (!anchors.some((a) => a.seq === b.seq && a.hash === b.hash)) return fail('retention_unanchored');
-  const [audited] = (await ds.query(
-    `SELECT 1 AS one FROM audit_events WHERE seq > $1 AND action = 'audit.retention' AND details->>'through_seq' = $2 ` +
-      `AND details->>'through_hash' = $3 LIMIT 1`,
-    [b.seq, b.seq, b.hash],
-  )) as unknown[];
-  return audited ? report : fail('retention_unaudited');
+  return (await retentionRecorded(ds, b)) ? report : fail('retention_unaudited');
 }
 
 async function signatureOk(a: AuditAnchor, keys: Map<string, KeyObject | undefined>, opts: VerifyWithAnchorsOptions): Promise<boolean> {

@@ -1,5 +1,6 @@
 import type { DataSource, QueryRunner } from 'typeorm';
 import { assertMacKey, ChainedEvent, chainHash, GENESIS_HASH } from './canonical';
+import { chainHead, retentionBoundary } from './audit-chain';
 
 export type AuditChainProblem =
   /** A seq is missing (a row was deleted) or out of order. */
@@ -57,8 +58,6 @@ const PAGE = `SELECT seq::text AS seq, id, to_char(at AT TIME ZONE 'UTC', 'YYYY-
   tenant, action, outcome, reason, agent, subject, integration, details, prev_hash, hash
   FROM audit_events e WHERE e.seq > $1 ORDER BY e.seq LIMIT $2`; // e.seq: the bigint, not the text alias
 
-const RETENTION = 'SELECT seq::text AS seq, hash FROM audit_retention WHERE id = 1';
-
 /**
  * Recomputes the whole chain in seq order, in pages, inside one read-only snapshot so that
  * concurrent writers do not show up as a broken tail. Stops at the first problem.
@@ -89,13 +88,13 @@ async function walk(qr: QueryRunner, macKey: Buffer, opts: VerifyAuditChainOptio
     .sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0));
   const anchorAt = new Map<string, string[]>();
   for (const a of anchors) anchorAt.set(String(a.seq), [...(anchorAt.get(String(a.seq)) ?? []), a.hash]);
-  const [head] = (await qr.query('SELECT seq::text AS seq, hash FROM audit_chain_head WHERE id = 1')) as { seq: string; hash: Buffer }[];
+  const head = await chainHead(qr);
   const headSeq = head?.seq ?? '0';
   const headHash = (head?.hash ?? GENESIS_HASH).toString('hex');
   // Retention (migration 1101) removed every row up to an anchored one: the chain continues from its hash.
   // The table exists from migration 1101 on; a database migrated before it has no retention.
   const [table] = (await qr.query(`SELECT to_regclass('audit_retention') IS NOT NULL AS present`)) as { present: boolean }[];
-  const [kept] = table.present ? ((await qr.query(RETENTION)) as { seq: string; hash: Buffer }[]) : [];
+  const kept = table.present ? await retentionBoundary(qr) : undefined;
   const start = kept ? BigInt(kept.seq) : 0n;
   const retained = kept ? { retainedThrough: { seq: kept.seq, hash: kept.hash.toString('hex') } } : {};
   const result = (checked: number, firstBadSeq?: bigint, problem?: AuditChainProblem): AuditChainReport => {

@@ -1,10 +1,10 @@
 export { KeysModule } from './keys.module';
+export { KeyStatusModule } from './key-status.module';
 export type { KeysModuleOptions } from './key-background';
 export { KeyAdminService, KEY_OPERATOR_SCOPE } from './key-admin.service';
 export type { KeyActor, RotationTarget } from './key-admin.service';
 export { KeyStatusService, DEFAULT_CRYPTOPERIOD_DAYS, jobView } from './key-status.service';
 export type { KeyStatusView, KeyWarning } from './key-status.service';
-export { KeyJobStore } from './key-job.store';
 export { KeyJobRunner } from './key-job.runner';
 export type { KeyJobContext, KeyJobHandler, KeyJobOutcome } from './key-job.runner';
 export { KeyScheduler } from './key-scheduler';

@@ -228,7 +228,7 @@ export class KeyAdminService {
       try {
         this.signing = this.moduleRef.get(TokenSigningKeys, { strict: false });
       } catch {
-        this.signing = new TokenSigningKeys(this.ds, this.systemKeys, this.config);
+        this.signing = TokenSigningKeys.onDataSource(this.ds, this.systemKeys, this.config);
       }
     }
     return this.signing;

@@ -50,7 +50,7 @@ export class KeysModule {
         },
         KeyBackgroundTasks,
       ],
-      exports: [KeyJobStore, KeyStatusService, KeyAdminService, KeyJobRunner, KeyScheduler, TenantKeyCacheSync],
+      exports: [KeyStatusService, KeyAdminService, KeyJobRunner, KeyScheduler, TenantKeyCacheSync],
     };
   }
 }

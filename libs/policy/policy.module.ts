@@ -7,6 +7,7 @@ import { PolicyChangeFeed } from './policy-change.feed';
 import { PolicySnapshots } from './policy-snapshots';
 import { PolicyDecisionPoint } from './policy-decision-point';
 import { PolicyStore } from './policy.store';
+import { UserAgentDenyStore } from './user-agent-deny.store';
 import { UserGrantSwitches } from './user-grant-switches';
 
 /** Agents, policies and the decision; the admin services audit through the app's AuditLog. */
@@ -20,6 +21,7 @@ import { UserGrantSwitches } from './user-grant-switches';
     PolicyDecisionPoint,
     PolicyAdminService,
     AgentAdminService,
+    UserAgentDenyStore,
     UserGrantSwitches,
   ],
   exports: [PolicyStore, AgentStore, PolicyChangeFeed, PolicyDecisionPoint, PolicyAdminService, AgentAdminService, UserGrantSwitches],

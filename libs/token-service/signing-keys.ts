@@ -4,6 +4,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { VAULT_CONFIG, VaultConfig } from '../config';
 import { context, KeyUnwrapError, open, seal, SystemKeys } from '../crypto';
+import { NewSigningKey, SigningKeyStore, StoredSigningKey } from './signing-key.store';
 
 /** The system key (32 bytes, wrapped by the KEK) under which signing keys are sealed. */
 const SEALING_PURPOSE = 'token-signing';
@@ -43,10 +44,15 @@ export class TokenSigningKeys {
   private lastMissRefresh = 0;
 
   constructor(
-    private readonly ds: DataSource,
+    private readonly store: SigningKeyStore,
     private readonly systemKeys: SystemKeys,
     @Inject(VAULT_CONFIG) private readonly config: VaultConfig,
   ) {}
+
+  /** An instance of its own, for a process that does not run the token service (the CLI, the worker). */
+  static onDataSource(ds: DataSource, systemKeys: SystemKeys, config: VaultConfig): TokenSigningKeys {
+    return new TokenSigningKeys(new SigningKeyStore(ds), systemKeys, config);
+  }
 
   /** Never print key material, whoever logs this object. */
   [inspect.custom](): string {
@@ -88,21 +94,7 @@ export class TokenSigningKeys {
   async rotate(): Promise<{ kid: string; previous: string | null }> {
     const sealingKey = await this.systemKeys.get(SEALING_PURPOSE);
     const fresh = newKey(sealingKey);
-    const previous = await this.ds.transaction(async (m) => {
-      const rows: Array<{ kid: string }> = await m.query(`SELECT kid FROM signing_keys WHERE status = 'active' FOR UPDATE`);
-      await m.query(`UPDATE signing_keys SET status = 'previous', rotated_at = now(), private_key_sealed = '\\x' WHERE status = 'active'`);
-      await m.query(
-        `UPDATE signing_keys SET status = 'retired' WHERE status = 'previous' AND rotated_at < now() - make_interval(secs => $1::int)`,
-        [this.overlapSeconds],
-      );
-      await m.query(`INSERT INTO signing_keys (kid, alg, public_jwk, private_key_sealed, status) VALUES ($1, $2, $3, $4, 'active')`, [
-        fresh.kid,
-        SIGNING_ALG,
-        JSON.stringify(fresh.jwk),
-        fresh.sealed,
-      ]);
-      return rows[0]?.kid ?? null;
-    });
+    const previous = await this.store.rotate(fresh, this.overlapSeconds);
     this.log.log(`token signing key rotated: active=${fresh.kid} previous=${previous ?? '-'}`);
     await this.keySet(true);
     return { kid: fresh.kid, previous };
@@ -128,16 +120,11 @@ export class TokenSigningKeys {
   }
 
   private async load(): Promise<KeySet> {
-    let rows = await this.rows();
+    let rows = await this.store.published();
     if (!rows.some((r) => r.status === 'active')) {
-      const fresh = newKey(await this.systemKeys.get(SEALING_PURPOSE));
       // Two replicas may race here: the partial unique index lets exactly one insert win.
-      await this.ds.query(
-        `INSERT INTO signing_keys (kid, alg, public_jwk, private_key_sealed, status) VALUES ($1, $2, $3, $4, 'active') ` +
-          `ON CONFLICT DO NOTHING`,
-        [fresh.kid, SIGNING_ALG, JSON.stringify(fresh.jwk), fresh.sealed],
-      );
-      rows = await this.rows();
+      await this.store.insertFirst(newKey(await this.systemKeys.get(SEALING_PURPOSE)));
+      rows = await this.store.published();
     }
     const activeRow = rows.find((r) => r.status === 'active');
     if (!activeRow) throw new Error('no active token signing key');
@@ -148,34 +135,19 @@ export class TokenSigningKeys {
       active,
       published: rows.map((r) => ({
         kid: r.kid,
-        jwk: r.public_jwk,
-        publicKey: createPublicKey({ key: r.public_jwk as JsonWebKey, format: 'jwk' }),
+        jwk: r.publicJwk,
+        publicKey: createPublicKey({ key: r.publicJwk as JsonWebKey, format: 'jwk' }),
         status: r.status,
-        rotatedAt: r.rotated_at,
+        rotatedAt: r.rotatedAt,
       })),
     };
   }
 
-  private async rows(): Promise<
-    Array<{
-      kid: string;
-      public_jwk: Record<string, unknown>;
-      status: 'active' | 'previous';
-      rotated_at: Date | null;
-      private_key_sealed: Buffer | null;
-    }>
-  > {
-    return this.ds.query(
-      `SELECT kid, public_jwk, status, rotated_at, CASE WHEN status = 'active' THEN private_key_sealed END AS private_key_sealed
-         FROM signing_keys WHERE status IN ('active', 'previous') ORDER BY created_at DESC`,
-    );
-  }
-
-  private async unseal(row: { kid: string; private_key_sealed: Buffer | null }): Promise<KeyObject> {
+  private async unseal(row: StoredSigningKey): Promise<KeyObject> {
     let der: Buffer;
     try {
       // Bound to its kid and algorithm (its identifying columns): a key copied under another kid does not open.
-      der = open(await this.systemKeys.get(SEALING_PURPOSE), row.private_key_sealed ?? Buffer.alloc(0), sealingContext(row.kid));
+      der = open(await this.systemKeys.get(SEALING_PURPOSE), row.privateKeySealed ?? Buffer.alloc(0), sealingContext(row.kid));
     } catch (err) {
       if (err instanceof KeyUnwrapError) this.log.error(`ALERT decrypt_failed table=signing_keys record=${row.kid} field=private_key`);
       throw err;
@@ -193,7 +165,7 @@ function sealingContext(kid: string): Buffer {
 }
 
 /** A fresh P-256 key: its public JWK (kid = RFC 7638 thumbprint) and its sealed PKCS#8. */
-function newKey(sealingKey: Buffer): { kid: string; jwk: Record<string, unknown>; sealed: Buffer } {
+function newKey(sealingKey: Buffer): NewSigningKey {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const pub = publicKey.export({ format: 'jwk' }) as { crv: string; kty: string; x: string; y: string };
   const kid = createHash('sha256')
@@ -203,6 +175,7 @@ function newKey(sealingKey: Buffer): { kid: string; jwk: Record<string, unknown>
   try {
     return {
       kid,
+      alg: SIGNING_ALG,
       jwk: { kty: pub.kty, crv: pub.crv, x: pub.x, y: pub.y, kid, use: 'sig', alg: SIGNING_ALG },
       sealed: seal(sealingKey, der, sealingContext(kid)),
     };

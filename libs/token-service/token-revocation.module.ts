@@ -4,6 +4,7 @@ import { AuthModule, DpopProofVerifier, TokenVerifier } from '../auth';
 import { PolicyModule } from '../policy';
 import { PostgresDpopReplayStore } from './dpop-replay.store';
 import { TokenRevocationService } from './token-revocation.service';
+import { TokenRevocationStore } from './token-revocation.store';
 import { TokenRevocations } from './token-revocations';
 import { TokenServiceModule } from './token-service.module';
 
@@ -30,7 +31,7 @@ export class TokenStatusRegistration implements OnModuleInit {
  */
 @Module({
   imports: [TokenServiceModule, AuthModule, PolicyModule, AuditModule],
-  providers: [TokenRevocations, PostgresDpopReplayStore, TokenRevocationService, TokenStatusRegistration],
+  providers: [TokenRevocationStore, TokenRevocations, PostgresDpopReplayStore, TokenRevocationService, TokenStatusRegistration],
   exports: [TokenRevocationService],
 })
 export class TokenRevocationModule {}

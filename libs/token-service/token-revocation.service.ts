@@ -1,5 +1,4 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
 import { AuditLog, UNATTRIBUTED_TENANT } from '../audit';
 import { authorizeAdmin, bearerTokenOf, TokenVerifier, VerifiedToken } from '../auth';
 import { VAULT_CONFIG, VaultConfig } from '../config';
@@ -11,6 +10,7 @@ import { formOf, presentedClient } from './exchange-request';
 import { OAuthError } from './oauth-error';
 import { TokenBucketLimiter } from './rate-limiter';
 import { TOKEN_ENDPOINT_RATE } from './token-exchange.service';
+import { TokenRevocationStore } from './token-revocation.store';
 import { CutoffKind, TokenRevocations } from './token-revocations';
 
 export const TOKEN_REVOKE_ACTION = 'token.revoke';
@@ -40,7 +40,7 @@ export class TokenRevocationService {
   private readonly perIp = new TokenBucketLimiter(TOKEN_ENDPOINT_RATE.perIp);
 
   constructor(
-    private readonly ds: DataSource,
+    private readonly store: TokenRevocationStore,
     private readonly verifier: TokenVerifier,
     private readonly clients: ClientAuthenticator,
     private readonly agents: AgentStore,
@@ -76,11 +76,7 @@ export class TokenRevocationService {
       return;
     }
     // Takes access away: written first, then audited (a 503 if the audit fails; the token stays revoked).
-    await this.ds.query(
-      `INSERT INTO token_revocations (tenant, jti, expires_at) VALUES ($1, $2, to_timestamp($3)) ON CONFLICT DO NOTHING`,
-      [token.tenant, token.jti, token.expiresAt],
-    );
-    this.revocations.applied({ k: 'jti', t: token.tenant, n: token.jti, at: token.expiresAt });
+    this.revocations.applied(await this.store.revokeToken(token.tenant, token.jti, token.expiresAt));
     await this.audit.record({ ...base, outcome: 'allowed', subject: token.subject, details: { ...details, revoked: true } });
   }
 
@@ -117,13 +113,8 @@ export class TokenRevocationService {
   async revokeAll(actor: AdminActor, kind: CutoffKind, name: string): Promise<{ revoked_before: string }> {
     if (kind === 'agent' && !(await this.agents.find(actor.tenant, name))) throw new DomainError('not_found', `no agent "${name}"`);
     // Takes access away: not held back by an audit outage (audited after; a 503 if that fails), like agent deletion.
-    const [row]: Array<{ cutoff: Date; at: number }> = await this.ds.query(
-      `INSERT INTO token_cutoffs (tenant, kind, name, cutoff) VALUES ($1, $2, $3, now())
-       ON CONFLICT (tenant, kind, name) DO UPDATE SET cutoff = GREATEST(token_cutoffs.cutoff, EXCLUDED.cutoff)
-       RETURNING cutoff, floor(extract(epoch FROM cutoff))::float8 AS at`,
-      [actor.tenant, kind, name],
-    );
-    this.revocations.applied({ k: kind, t: actor.tenant, n: name, at: row.at });
+    const row = await this.store.cutOff(actor.tenant, kind, name);
+    this.revocations.applied(row);
     const revokedBefore = new Date((row.at + 1) * 1000).toISOString();
     await this.audit.record({
       tenant: actor.tenant,

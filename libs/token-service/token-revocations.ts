@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { VerifiedToken } from '../auth';
 import { DomainError } from '../kernel';
+import { RevocationEntry, TokenRevocationStore } from './token-revocation.store';
 
 /** Fired (migration 2200) by every write to token_revocations and token_cutoffs, with the row as JSON ('*': reload). */
 export const REVOCATION_CHANNEL = 'vault_tokens_revoked';
@@ -12,18 +13,8 @@ const RESYNC_LIVE_MS = 30_000;
 /** While it is down: reload this often, so a revocation still reaches this process within a second. */
 const RESYNC_DOWN_MS = 500;
 
-export type CutoffKind = 'agent' | 'subject';
-interface Change {
-  k: 'jti' | CutoffKind;
-  t: string;
-  n: string;
-  /** jti: the token's `exp`; cutoff: the instant, both in seconds. */
-  at: number;
-}
-
-const LOAD = `SELECT 'jti' AS k, tenant AS t, jti AS n, floor(extract(epoch FROM expires_at))::float8 AS at
-    FROM token_revocations WHERE expires_at > now()
-  UNION ALL SELECT kind, tenant, name, floor(extract(epoch FROM cutoff))::float8 FROM token_cutoffs`;
+export type { CutoffKind } from './token-revocation.store';
+type Change = RevocationEntry;
 
 /**
  * Which tokens are revoked, in memory, for the release path (no query per release): single
@@ -47,7 +38,12 @@ export class TokenRevocations implements OnModuleInit, OnApplicationShutdown {
   private closed = false;
   private warned = false;
 
-  constructor(private readonly ds: DataSource) {}
+  private readonly store: TokenRevocationStore;
+
+  /** The DataSource also gives the LISTEN connection, so the store is built here rather than injected. */
+  constructor(private readonly ds: DataSource) {
+    this.store = new TokenRevocationStore(ds);
+  }
 
   /** Loaded before the API listens: a process never serves with an empty list. */
   async onModuleInit(): Promise<void> {
@@ -107,7 +103,7 @@ export class TokenRevocations implements OnModuleInit, OnApplicationShutdown {
   private async resync(): Promise<void> {
     this.heard = [];
     try {
-      const rows: Change[] = await this.ds.query(LOAD);
+      const rows = await this.store.all();
       const jtis = new Map<string, number>();
       const cutoffs = new Map<string, number>();
       for (const r of rows) {

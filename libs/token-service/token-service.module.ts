@@ -11,6 +11,7 @@ import { ClientAssertionReplayStore } from './assertion-replay.store';
 import { ClientAuthenticator } from './client-authenticator';
 import { AgentTokenGrant } from './grants/agent-token.grant';
 import { TokenServiceMetadata } from './metadata';
+import { SigningKeyStore } from './signing-key.store';
 import { TokenSigningKeys } from './signing-keys';
 import { TokenExchangeService } from './token-exchange.service';
 import { VaultIssuerRegistration } from './vault-issuer';
@@ -23,6 +24,7 @@ import { VaultIssuerRegistration } from './vault-issuer';
 @Module({
   imports: [AuthModule, PolicyModule, AuditModule, ReleaseModule, ResourcesModule, AuthorizationModule],
   providers: [
+    SigningKeyStore,
     TokenSigningKeys,
     ClientAssertionReplayStore,
     ClientAuthenticator,

@@ -1,13 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
-import { DataSource } from 'typeorm';
 import { AuditLog } from '../audit';
 import { VAULT_CONFIG, VaultConfig } from '../config';
 import { DomainError, TenantId } from '../kernel';
 import { ProviderHttpClient } from '../oauth';
 import { openIdClient, OpenIdConfiguration, outboundFetch } from './openid';
+import { UserLoginFlowStore } from './user-login-flow.store';
 import { UserLogin, UserLoginStore } from './user-login.store';
-import { hashOf, UserSessionStore } from './user-session.store';
+import { hashOf, UserSession, UserSessionStore } from './user-session.store';
 
 const FLOW_SECONDS = 600;
 const MAX_FLOWS_PER_TENANT = 10_000;
@@ -29,7 +29,7 @@ export class UserSignIn {
   private readonly fetch: ReturnType<typeof outboundFetch>;
 
   constructor(
-    private readonly ds: DataSource,
+    private readonly flows: UserLoginFlowStore,
     private readonly logins: UserLoginStore,
     private readonly sessions: UserSessionStore,
     private readonly audit: AuditLog,
@@ -53,15 +53,9 @@ export class UserSignIn {
     const state = oidc.randomState();
     const nonce = oidc.randomNonce();
     const flowId = randomBytes(32).toString('base64url');
-    await this.ds.query(`DELETE FROM user_login_flows WHERE expires_at < now()`);
     // Anyone may open /account: the sign-ins under way per tenant are bounded, so a flood cannot grow the table without end.
-    const inserted: unknown[] = await this.ds.query(
-      `INSERT INTO user_login_flows (id_hash, tenant, state, nonce, return_to, expires_at)
-       SELECT $1, $2, $3, $4, $5, now() + make_interval(secs => $6) WHERE (SELECT count(*) FROM user_login_flows WHERE tenant = $2) < $7 RETURNING 1`,
-      [hashOf(flowId), tenant, state, nonce, returnTo, FLOW_SECONDS, MAX_FLOWS_PER_TENANT],
-    );
-    if (!inserted.length)
-      throw new DomainError('rate_limited', 'Too many sign-ins are under way. Try again in a few minutes.', { retryAfter: 60 });
+    const opened = await this.flows.open(hashOf(flowId), { tenant, state, nonce, returnTo }, FLOW_SECONDS, MAX_FLOWS_PER_TENANT);
+    if (!opened) throw new DomainError('rate_limited', 'Too many sign-ins are under way. Try again in a few minutes.', { retryAfter: 60 });
     const url = oidc.buildAuthorizationUrl(config, {
       redirect_uri: this.redirectUri(),
       scope: login.scopes.join(' '),
@@ -83,11 +77,7 @@ export class UserSignIn {
   ): Promise<{ tenant: TenantId; cookie: string; maxAgeSeconds: number; returnTo: string }> {
     const [flowId, verifier] = (flowCookie ?? '').split('.');
     if (!flowId || !verifier) throw new DomainError('invalid_request', FAILED);
-    const [rows] = (await this.ds.query(
-      `DELETE FROM user_login_flows WHERE id_hash = $1 AND expires_at > now() RETURNING tenant, state, nonce, return_to`,
-      [hashOf(flowId)],
-    )) as [Array<{ tenant: TenantId; state: string; nonce: string; return_to: string }>, number];
-    const flow = rows[0];
+    const flow = await this.flows.take(hashOf(flowId));
     if (!flow) throw new DomainError('invalid_request', FAILED);
     const login = await this.logins.withSecret(flow.tenant);
     if (!login) throw new DomainError('invalid_request', FAILED);
@@ -134,7 +124,17 @@ export class UserSignIn {
       subject,
       details: { issuer_host: new URL(login.issuer).host },
     });
-    return { tenant: flow.tenant, cookie: s.cookie, maxAgeSeconds: s.maxAgeSeconds, returnTo: flow.return_to };
+    return { tenant: flow.tenant, cookie: s.cookie, maxAgeSeconds: s.maxAgeSeconds, returnTo: flow.returnTo };
+  }
+
+  /** The live session this cookie value names in `tenant` (its idle clock moved), or undefined. */
+  session(tenant: TenantId, cookie: string | undefined): Promise<UserSession | undefined> {
+    return this.sessions.authenticate(tenant, cookie);
+  }
+
+  /** Ends a session (sign-out). */
+  signOut(sessionId: string): Promise<void> {
+    return this.sessions.revoke(sessionId);
   }
 
   private redirectUri(): string {

@@ -1,12 +1,11 @@
 export { WebhooksModule } from './webhooks.module';
-export { WebhookOutbox, OUTBOX_INSERT_SQL, enqueueAuditAnchor } from './webhook-outbox';
+export { WebhookOutbox, enqueueAuditAnchor } from './webhook-outbox';
 export type { EnqueueResult } from './webhook-outbox';
 export { WebhookDispatcher } from './webhook-dispatcher';
 export { feedWebhookMetrics } from './webhook-metrics';
 export type { TickResult } from './webhook-dispatcher';
 export { WebhookAdminService } from './webhook-admin.service';
 export type { WebhookActor } from './webhook-admin.service';
-export { WebhookEndpointStore, endpointRef } from './webhook-endpoint.store';
 export type { WebhookEndpoint } from './webhook-endpoint.store';
 export { AUDIT_ANCHOR_EVENT, CONNECTION_EVENT_TYPES, TEST_EVENT } from './webhook-events';
 export type { WebhookEvent, WebhookEventType } from './webhook-events';

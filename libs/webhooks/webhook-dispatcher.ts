@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import { VAULT_CONFIG, VaultConfig } from '../config';
 import { TenantId } from '../kernel';
 import { reportWebhookDelivery } from '../observability';
-import { ClaimedEvent, WebhookDeliveryQueue } from './delivery-queue';
+import { ClaimedEvent, WebhookOutboxStore } from './webhook-outbox.store';
 import { parseRetryAfter, retryDelayMs } from './backoff';
 import { DeliveryTarget, WebhookEndpointStore } from './webhook-endpoint.store';
 import { TEST_EVENT } from './webhook-events';
@@ -38,7 +38,7 @@ export class WebhookDispatcher {
   private lastPurge = 0;
 
   constructor(
-    private readonly queue: WebhookDeliveryQueue,
+    private readonly queue: WebhookOutboxStore,
     private readonly endpoints: WebhookEndpointStore,
     private readonly sender: WebhookSender,
     @Inject(VAULT_CONFIG) config: Pick<VaultConfig, 'webhooks'>,

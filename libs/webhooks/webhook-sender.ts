@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { OutboundError, ProviderHttpClient } from '../oauth';
-import { ClaimedEvent } from './delivery-queue';
+import { ClaimedEvent } from './webhook-outbox.store';
 import { signDelivery } from './signing';
 import { DeliveryTarget } from './webhook-endpoint.store';
 

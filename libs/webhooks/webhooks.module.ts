@@ -3,7 +3,7 @@ import { AuditModule } from '../audit';
 import { VAULT_CONFIG, VaultConfig } from '../config';
 import { CONNECTION_EVENTS } from '../connections';
 import { OAuthModule, OutboundPolicy } from '../oauth';
-import { WebhookDeliveryQueue } from './delivery-queue';
+import { WebhookOutboxStore } from './webhook-outbox.store';
 import { WebhookAdminService } from './webhook-admin.service';
 import { WebhookDispatcher } from './webhook-dispatcher';
 import { WebhookEndpointStore } from './webhook-endpoint.store';
@@ -56,7 +56,7 @@ export class WebhooksModule {
         WebhookOutbox,
         { provide: CONNECTION_EVENTS, useExisting: WebhookOutbox },
         WebhookEndpointStore,
-        WebhookDeliveryQueue,
+        WebhookOutboxStore,
         WebhookSender,
         WebhookDispatcher,
         WebhookAdminService,

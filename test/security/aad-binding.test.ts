@@ -5,7 +5,8 @@ import { sessionRef } from '../../libs/connect';
 import { connectionRef, ConnectionStore, DerivedTokenStore, OAuthAppCredentialReader, OAuthCredentialStore } from '../../libs/connections';
 import { KeyUnwrapError, SEALED_LAYOUT, SealedFields } from '../../libs/crypto';
 import { asTenantId, Secret } from '../../libs/kernel';
-import { WebhookEndpointStore } from '../../libs/webhooks';
+// The store itself (not exported by the lib): this test reads each sealed field through its own store.
+import { WebhookEndpointStore } from '../../libs/webhooks/webhook-endpoint.store';
 import { LogCapture } from '../support/log-capture';
 import { startTestVault, TestVault } from '../support/vault';
 

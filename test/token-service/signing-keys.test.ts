@@ -58,7 +58,7 @@ describe('token signing keys', () => {
   /** Another replica of the vault on the same database: its own in-memory key set. */
   function replica(): TokenSigningKeys {
     const app = v.vault.app;
-    return new TokenSigningKeys(app.get(DataSource), app.get(SystemKeys), app.get<VaultConfig>(VAULT_CONFIG));
+    return TokenSigningKeys.onDataSource(app.get(DataSource), app.get(SystemKeys), app.get<VaultConfig>(VAULT_CONFIG));
   }
 
   it('the vault is a trusted issuer of its own tokens, and its private key is stored sealed', async () => {

@@ -5,7 +5,7 @@ import { AccountViewService, csrfToken, DisconnectService } from '../../../libs/
 import { VAULT_CONFIG, VaultConfig } from '../../../libs/config';
 import { asTenantId, DomainError, TenantId } from '../../../libs/kernel';
 import { TenantProfileService } from '../../../libs/tenants';
-import { UserSession, UserSessionStore, UserSignIn } from '../../../libs/users';
+import { UserSession, UserSignIn } from '../../../libs/users';
 import { checkForm, formField } from '../connect/form';
 import { ConsentPageFilter } from '../connect/page-error.filter';
 import { messagePage } from '../connect/pages/consent.pages';
@@ -40,7 +40,6 @@ export class AccountController {
 
   constructor(
     private readonly signIn: UserSignIn,
-    private readonly sessions: UserSessionStore,
     private readonly views: AccountViewService,
     private readonly disconnects: DisconnectService,
     private readonly tenants: TenantProfileService,
@@ -59,7 +58,7 @@ export class AccountController {
     @Res() reply: FastifyReply,
   ) {
     const { tenant, base } = this.tenantOf(t);
-    const session = await this.sessions.authenticate(tenant, this.cookies.read(req, this.cookies.sessionName(tenant)));
+    const session = await this.signIn.session(tenant, this.cookies.read(req, this.cookies.sessionName(tenant)));
     if (!session) {
       const started = await this.signIn.start(tenant, `${base}/account`);
       reply.header('set-cookie', this.cookies.flow(started.flowCookie, started.maxAgeSeconds));
@@ -145,7 +144,7 @@ export class AccountController {
   async signOut(@Param('tenant') t: string | undefined, @Req() req: FastifyRequest, @Res() reply: FastifyReply) {
     const { tenant, base } = this.tenantOf(t);
     const session = await this.posted(tenant, req);
-    await this.sessions.revoke(session.id);
+    await this.signIn.signOut(session.id);
     reply.header('set-cookie', this.cookies.clearSession(tenant));
     sendPage(
       reply,
@@ -170,7 +169,7 @@ export class AccountController {
   }
 
   private async signedIn(tenant: TenantId, req: FastifyRequest): Promise<UserSession> {
-    const session = await this.sessions.authenticate(tenant, this.secretOf(req, tenant));
+    const session = await this.signIn.session(tenant, this.secretOf(req, tenant));
     if (!session)
       throw new DomainError('forbidden', 'You are not signed in, or your session has ended. Open your account page to sign in again.');
     return session;

@@ -4,7 +4,7 @@ import { AuthorizeService } from '../../../libs/authorization';
 import { VAULT_CONFIG, VaultConfig } from '../../../libs/config';
 import { csrfToken } from '../../../libs/connect';
 import { asTenantId, DomainError, TenantId } from '../../../libs/kernel';
-import { UserSession, UserSessionStore, UserSignIn } from '../../../libs/users';
+import { UserSession, UserSignIn } from '../../../libs/users';
 import { checkForm, formField } from '../connect/form';
 import { ConsentPageFilter } from '../connect/page-error.filter';
 import { redirect, sendPage } from '../connect/pages/html';
@@ -26,7 +26,6 @@ export class AuthorizeController {
   constructor(
     private readonly authz: AuthorizeService,
     private readonly signIn: UserSignIn,
-    private readonly sessions: UserSessionStore,
     @Inject(VAULT_CONFIG) private readonly config: Pick<VaultConfig, 'publicUrl' | 'users'>,
   ) {
     this.origin = new URL(config.publicUrl).origin;
@@ -38,7 +37,7 @@ export class AuthorizeController {
     const { tenant, base } = this.tenantOf(t);
     const valid = await this.authz.validate(tenant, req.query as Record<string, unknown>);
     if ('kind' in valid) return redirect(reply, valid.url);
-    const session = await this.sessions.authenticate(tenant, this.secretOf(req, tenant));
+    const session = await this.signIn.session(tenant, this.secretOf(req, tenant));
     if (!session) {
       // Back here after signing in, with the same query.
       const started = await this.signIn.start(tenant, req.url);
@@ -93,7 +92,7 @@ export class AuthorizeController {
 
   private async posted(tenant: TenantId, req: FastifyRequest): Promise<UserSession> {
     const secret = this.secretOf(req, tenant);
-    const session = await this.sessions.authenticate(tenant, secret);
+    const session = await this.signIn.session(tenant, secret);
     if (!session) throw new DomainError('forbidden', 'You are not signed in, or your session has ended. Start again from the app.');
     checkForm(req, this.origin, secret, session.id);
     return session;

@@ -2,7 +2,7 @@ import { Module } from '@nestjs/common';
 import { AuditModule } from '../../../libs/audit';
 import { AuthModule } from '../../../libs/auth';
 import { ConnectionsModule } from '../../../libs/connections';
-import { KeyJobStore, KeyStatusService } from '../../../libs/keys';
+import { KeyStatusModule } from '../../../libs/keys';
 import { DashboardController } from './dashboard.controller';
 import { DashboardPageFilter } from './dashboard-page.filter';
 import { DashboardIpRateLimitGuard } from './dashboard-rate-limit';
@@ -10,13 +10,12 @@ import { DashboardSession } from './dashboard-session';
 import { DashboardService } from './dashboard.service';
 
 /**
- * `/dashboard`. KeysModule is configured once by the app (with its background tasks), so the
- * two read-only, stateless services the status view needs are provided here instead of importing it.
- * The rate limits are the app's (RouteRateLimits, from its global ops module).
+ * `/dashboard`. KeysModule is configured once by the app (with its background tasks), so the key
+ * status comes from KeyStatusModule. The rate limits are the app's (RouteRateLimits, from its global ops module).
  */
 @Module({
-  imports: [AuditModule, AuthModule, ConnectionsModule],
+  imports: [AuditModule, AuthModule, ConnectionsModule, KeyStatusModule],
   controllers: [DashboardController],
-  providers: [DashboardSession, DashboardService, DashboardPageFilter, DashboardIpRateLimitGuard, KeyJobStore, KeyStatusService],
+  providers: [DashboardSession, DashboardService, DashboardPageFilter, DashboardIpRateLimitGuard],
 })
 export class DashboardModule {}

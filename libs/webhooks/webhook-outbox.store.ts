@@ -1,6 +1,18 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import type { Queryable } from '../connections';
 import { TenantId } from '../kernel';
+import { AUDIT_ANCHOR_EVENT, TEST_EVENT } from './webhook-events';
+
+/** A `webhook_outbox` row as a claim returns it: the one row type of the table the queue reads. */
+interface OutboxRow {
+  id: string;
+  tenant: string;
+  event_type: string;
+  payload: Record<string, unknown>;
+  created_at: Date;
+  attempts: number;
+}
 
 /** One claimed outbox row. `attempts` already counts the attempt about to be made. */
 export interface ClaimedEvent {
@@ -13,21 +25,61 @@ export interface ClaimedEvent {
 }
 
 /**
- * The outbox as a work queue. A claim is one short statement (`FOR UPDATE SKIP LOCKED`, so dispatchers
+ * The outbox insert. It only inserts when the tenant has an enabled endpoint that wants the event
+ * type (the test event always passes the filter): most tenants have no endpoint, and the refresher
+ * emits events for every connection, so rows no one will receive are never written. The check is a
+ * primary-key lookup in the same statement, so the cost stays one round trip. An endpoint created
+ * later does not receive earlier events; one removed after the insert is noticed by the dispatcher.
+ *
+ * Parameters: $1 id (uuid), $2 tenant, $3 event type, $4 payload (jsonb text).
+ */
+const OUTBOX_INSERT_SQL = `INSERT INTO webhook_outbox (id, tenant, event_type, payload, created_at)
+  SELECT $1::uuid, $2::text, $3::text, $4::jsonb, statement_timestamp()
+   WHERE EXISTS (SELECT 1 FROM webhook_endpoints e
+                  WHERE e.tenant = $2::text AND e.enabled AND ($3::text = ANY (e.events) OR '*' = ANY (e.events)
+                    OR $3::text = '${TEST_EVENT}'))
+  RETURNING id`;
+
+/** One row per enabled endpoint that names the vault-wide event itself ($1 payload). */
+const OPERATOR_OUTBOX_INSERT_SQL = `INSERT INTO webhook_outbox (id, tenant, event_type, payload, created_at)
+  SELECT gen_random_uuid(), e.tenant, '${AUDIT_ANCHOR_EVENT}', $1::jsonb, statement_timestamp()
+    FROM webhook_endpoints e WHERE e.enabled AND '${AUDIT_ANCHOR_EVENT}' = ANY (e.events)
+  RETURNING id`;
+
+/**
+ * Writes one event through the caller's query runner (its transaction), if an endpoint of the tenant wants it.
+ * Answers whether a row was written.
+ */
+export async function insertOutboxEvent(db: Queryable, id: string, tenant: string, type: string, payload: unknown): Promise<boolean> {
+  return rowCount(await db.query(OUTBOX_INSERT_SQL, [id, tenant, type, JSON.stringify(payload)])) > 0;
+}
+
+/** Writes the audit-anchor event once per enabled endpoint that subscribed to it; answers how many. */
+export async function insertAuditAnchorEvents(db: Queryable, payload: Record<string, string>): Promise<number> {
+  return rowCount(await db.query(OPERATOR_OUTBOX_INSERT_SQL, [JSON.stringify(payload)]));
+}
+
+/** TypeORM returns the RETURNING rows; a bare pg client returns `{ rows }`. */
+function rowCount(result: unknown): number {
+  if (Array.isArray(result)) return result.length;
+  const rows = (result as { rows?: unknown[] } | null)?.rows;
+  return Array.isArray(rows) ? rows.length : 0;
+}
+
+/**
+ * SQL of `webhook_outbox`: the inserts above, and the outbox as a work queue. A claim is one short statement (`FOR UPDATE SKIP LOCKED`, so dispatchers
  * never wait on each other) that leases the rows and pushes `next_attempt_at` to the lease's end: no
  * transaction stays open across the HTTP call, and a row whose dispatcher died is due again when its
  * lease runs out. Outcomes are written only by the lease holder (compare-and-set on `lease_owner`), which
  * stays named after the outcome (who made the last attempt) until the next claim.
  */
 @Injectable()
-export class WebhookDeliveryQueue {
+export class WebhookOutboxStore {
   constructor(private readonly ds: DataSource) {}
 
   async claim(owner: string, limit: number, leaseMs: number): Promise<ClaimedEvent[]> {
     // An UPDATE through TypeORM resolves with [rows, count].
-    const [rows]: [
-      Array<{ id: string; tenant: string; event_type: string; payload: Record<string, unknown>; created_at: Date; attempts: number }>,
-    ] = await this.ds.query(
+    const [rows]: [OutboxRow[]] = await this.ds.query(
       `WITH due AS (
          SELECT id FROM webhook_outbox WHERE status = 'pending' AND next_attempt_at <= now()
           ORDER BY next_attempt_at, created_at LIMIT $2 FOR UPDATE SKIP LOCKED
@@ -38,16 +90,7 @@ export class WebhookDeliveryQueue {
        RETURNING o.id, o.tenant, o.event_type, o.payload, o.created_at, o.attempts`,
       [owner, limit, leaseMs],
     );
-    return rows
-      .map((r) => ({
-        id: r.id,
-        tenant: r.tenant as TenantId,
-        type: r.event_type,
-        payload: r.payload,
-        createdAt: r.created_at,
-        attempts: r.attempts,
-      }))
-      .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
+    return rows.map(toClaimedEvent).sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
   }
 
   async delivered(id: string, owner: string): Promise<boolean> {
@@ -109,4 +152,9 @@ export class WebhookDeliveryQueue {
     );
     return Number(count) > 0;
   }
+}
+
+/** The one mapper of a `webhook_outbox` row. */
+function toClaimedEvent(r: OutboxRow): ClaimedEvent {
+  return { id: r.id, tenant: r.tenant as TenantId, type: r.event_type, payload: r.payload, createdAt: r.created_at, attempts: r.attempts };
 }
