@@ -46,6 +46,7 @@ export const OWNERS: Record<string, string[]> = {
   oauth_refresh_tokens: ['libs/authorization/authorization.store.ts'],
   token_revocations: ['libs/token-service/token-revocation.store.ts'],
   token_cutoffs: ['libs/token-service/token-revocation.store.ts'],
+  approvals: ['libs/approvals/approval.store.ts'],
 };
 
 /** [file, table] pairs allowed by design, with why. */

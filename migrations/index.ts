@@ -13,6 +13,7 @@ import { AuditRetention1763800001101 } from './1763800001101-AuditRetention';
 import { RefreshCallStart1763800001200 } from './1763800001200-RefreshCallStart';
 import { TokenIssuedAt1763800001201 } from './1763800001201-TokenIssuedAt';
 import { UserLogin1763800001600 } from './1763800001600-UserLogin';
+import { Approvals1763800001900 } from './1763800001900-Approvals';
 import { TenantProfile1763800002000 } from './1763800002000-TenantProfile';
 import { AgentIdentity1763800002100 } from './1763800002100-AgentIdentity';
 import { TokenRevocation1763800002200 } from './1763800002200-TokenRevocation';
@@ -36,6 +37,7 @@ export const migrations = [
   RefreshCallStart1763800001200,
   TokenIssuedAt1763800001201,
   UserLogin1763800001600,
+  Approvals1763800001900,
   TenantProfile1763800002000,
   AgentIdentity1763800002100,
   TokenRevocation1763800002200,

@@ -9,6 +9,8 @@ export interface ParsedAuditQuery {
   agent?: string;
   subject?: string;
   integration?: string;
+  /** An approval's id (`details.approval`). */
+  approval?: string;
   since?: string;
   until?: string;
   /** Only events with a smaller seq (from the cursor). */
@@ -51,6 +53,10 @@ const PARAMETERS: Record<string, Parser> = {
   integration(v, out) {
     if (!IDENTIFIER.test(v)) return 'must be an identifier';
     out.integration = v;
+  },
+  approval(v, out) {
+    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(v)) return 'must be an approval id (a UUID)';
+    out.approval = v;
   },
   since(v, out) {
     if (!isIsoDateTime(v)) return 'must be an ISO 8601 date-time with a time zone';

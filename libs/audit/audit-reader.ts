@@ -35,6 +35,8 @@ export async function listAuditEvents(ds: DataSource, tenant: TenantId, q: Parse
   filter('e.agent', '=', q.agent);
   filter('e.subject', '=', q.subject);
   filter('e.integration', '=', q.integration);
+  // An approval's chain (issue 17 §3): request, answer, token, releases all carry `details.approval`.
+  if (q.approval !== undefined) where.push(`e.details ? 'approval' AND e.details->>'approval' = $${params.push(q.approval)}`);
   filter('e.at', '>=', q.since);
   filter('e.at', '<', q.until);
   filter('e.seq', '<', q.beforeSeq);

@@ -43,6 +43,8 @@ export interface AuditListQuery {
   agent?: string;
   user?: string;
   integration?: string;
+  /** An approval's id: the events of that approval (request, answer, token, releases). */
+  approval?: string;
   /** ISO 8601 date-time, inclusive. */
   since?: string;
   /** ISO 8601 date-time, exclusive. */

@@ -68,4 +68,16 @@ describe('loadConfig', () => {
       /AUDIT_ANCHOR_INTERVAL_SECONDS[\s\S]*AZURE_KEYVAULT_AUDIT_KEY_NAME/,
     );
   });
+
+  it('approval mail: SMTP_URL and SMTP_FROM together or not at all; smtp(s) URLs and addresses only', () => {
+    expect(loadConfig({}).mail).toBeUndefined();
+    expect(loadConfig({ SMTP_URL: 'smtp://mail.example:587', SMTP_FROM: 'Vault <vault@example.com>' }).mail).toEqual({
+      smtpUrl: 'smtp://mail.example:587',
+      from: 'Vault <vault@example.com>',
+    });
+    expect(() => loadConfig({ SMTP_URL: 'smtp://mail.example' })).toThrow(/SMTP_URL, SMTP_FROM: set both/);
+    expect(() => loadConfig({ SMTP_URL: 'https://mail.example', SMTP_FROM: 'v@example.com' })).toThrow(/SMTP_URL/);
+    expect(() => loadConfig({ SMTP_URL: 'smtp://mail.example', SMTP_FROM: 'nobody' })).toThrow(/SMTP_FROM/);
+    expect(() => loadConfig({ SMTP_URL: 'smtp://u:hunter2@mail.example', SMTP_FROM: 'x' })).not.toThrow(/hunter2/);
+  });
 });

@@ -140,6 +140,17 @@ const envSchema = z.object({
     .min(60)
     .max(30 * 86400)
     .default(43200),
+  // Approval mail (issue 17 §3): both or neither. The URL may hold the SMTP credentials; it is never logged.
+  SMTP_URL: z
+    .string()
+    .url()
+    .refine((v) => /^smtps?:$/.test(new URL(v).protocol), 'must be an smtp:// or smtps:// URL')
+    .optional(),
+  SMTP_FROM: z
+    .string()
+    .max(256)
+    .regex(/^[^\r\n<>]*<?[^\s@<>]+@[^\s@<>]+>?$/, 'must be an e-mail address, optionally with a display name ("Vault <vault@example.com>")')
+    .optional(),
   // The authorization server for MCP clients (issue 19): which tenants accept Dynamic Client Registration ("*": all),
   // how long a registered client lives unused, and a refresh token's lifetime.
   OAUTH_DCR_TENANTS: z
@@ -161,6 +172,8 @@ export interface VaultConfig {
   audience: string;
   /** Users signing in: the tenant of `/account` (no `/t/{tenant}`), session idle and absolute timeouts. */
   users: { defaultTenant: string; sessionIdleSeconds: number; sessionMaxSeconds: number };
+  /** Where approval requests are mailed from; absent when SMTP is not configured (webhooks only). */
+  mail?: { smtpUrl: string; from: string };
   authorizationServer: { dcrTenants: string[]; clientUnusedDays: number; refreshTokenDays: number };
   database: { url?: string; schema: string; poolSize: number };
   dataDir: string;
@@ -313,6 +326,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
   if (e && e.WEBHOOK_BACKOFF_MAX_MS < e.WEBHOOK_BACKOFF_BASE_MS) {
     problems.push('WEBHOOK_BACKOFF_MAX_MS: must be at least WEBHOOK_BACKOFF_BASE_MS');
   }
+  if (e && (e.SMTP_URL === undefined) !== (e.SMTP_FROM === undefined)) {
+    problems.push('SMTP_URL, SMTP_FROM: set both to send approval mail, or neither');
+  }
   if (!e || problems.length) throw new ConfigError(problems);
 
   const publicUrl = (e.VAULT_PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, '');
@@ -329,6 +345,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
       sessionIdleSeconds: e.USER_SESSION_IDLE_SECONDS,
       sessionMaxSeconds: e.USER_SESSION_MAX_SECONDS,
     },
+    ...(e.SMTP_URL && e.SMTP_FROM ? { mail: { smtpUrl: e.SMTP_URL, from: e.SMTP_FROM } } : {}),
     authorizationServer: {
       dcrTenants: e.OAUTH_DCR_TENANTS.split(',')
         .map((t) => t.trim())

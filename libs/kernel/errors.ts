@@ -14,6 +14,8 @@ export const ErrorCodes = {
   policy_denied: 403,
   /** The connection's grant exceeds the policy's scope ceiling (or a requested narrower set) and the provider cannot downscope. */
   scope_exceeds_policy: 403,
+  /** Policy requires a person's approval (CIBA) and the token carries none from this vault. */
+  approval_required: 403,
   forbidden: 403,
   not_found: 404,
   connection_not_found: 404,

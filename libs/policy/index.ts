@@ -1,5 +1,13 @@
-export { evaluatePolicies, inputsForAudit, rolesFromClaims, scopeReach } from './policy.evaluator';
-export type { Policy, PolicyRequest, PolicyDecision, PolicyMatch, DecisionInputs, ScopeReach } from './policy.evaluator';
+export { DEFAULT_APPROVAL_TTL_SECONDS, evaluatePolicies, inputsForAudit, rolesFromClaims, scopeReach } from './policy.evaluator';
+export type {
+  Policy,
+  PolicyRequest,
+  PolicyDecision,
+  PolicyMatch,
+  DecisionInputs,
+  ScopeReach,
+  ApprovalRequirement,
+} from './policy.evaluator';
 export { PolicyDecisionPoint } from './policy-decision-point';
 export type { DecisionQuery } from './policy-decision-point';
 export type { AgentReach } from './agent-reach';

@@ -12,6 +12,9 @@ export interface PolicyInput {
   scopes?: string[];
   users?: { roles_any?: string[]; subjects?: string[] };
   max_ttl_seconds?: number;
+  require_approval?: boolean;
+  approval_ttl_seconds?: number;
+  approvers?: 'user';
 }
 
 /** The admin use cases on a tenant's policies (CONTRACT.md `/v1/admin/policies`), each audited. */
@@ -23,6 +26,7 @@ export class PolicyAdminService {
   ) {}
 
   async put(actor: AdminActor, name: string, input: PolicyInput): Promise<{ policy: Policy; created: boolean }> {
+    checkApprovalFields(input);
     const roles = input.users?.roles_any ?? [];
     const subjects = input.users?.subjects ?? [];
     const policy: Policy = {
@@ -33,6 +37,9 @@ export class PolicyAdminService {
       scopes: input.scopes ?? [],
       users: { roles_any: roles, subjects },
       max_ttl_seconds: input.max_ttl_seconds ?? null,
+      ...(input.require_approval
+        ? { require_approval: true, approval_ttl_seconds: input.approval_ttl_seconds ?? null, approvers: input.approvers ?? 'user' }
+        : {}),
     };
     // Audited before it takes effect: with the audit log down no grant changes (fail closed). User
     // subjects named by the policy are counted, not copied into the log.
@@ -50,6 +57,9 @@ export class PolicyAdminService {
         roles_any: roles,
         subjects: subjects.length,
         max_ttl_seconds: policy.max_ttl_seconds,
+        ...(policy.require_approval
+          ? { require_approval: true, approval_ttl_seconds: policy.approval_ttl_seconds, approvers: policy.approvers }
+          : {}),
       },
     });
     const r = await this.policies.put(actor.tenant, policy);
@@ -69,5 +79,17 @@ export class PolicyAdminService {
       outcome: 'allowed',
       details: { policy: name, by: actor.subject },
     });
+  }
+}
+
+/** The approval fields only mean something on an allow that requires approval: anything else is a mistake worth naming. */
+function checkApprovalFields(input: PolicyInput): void {
+  const fail = (field: string, message: string) => {
+    throw new DomainError('validation_failed', `${field} ${message}`, { extra: { errors: [{ field, message }] } });
+  };
+  if (input.require_approval && input.effect !== 'allow') fail('require_approval', 'applies to allow policies only');
+  if (!input.require_approval) {
+    if (input.approval_ttl_seconds !== undefined) fail('approval_ttl_seconds', 'needs require_approval: true');
+    if (input.approvers !== undefined) fail('approvers', 'needs require_approval: true');
   }
 }

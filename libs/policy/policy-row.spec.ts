@@ -9,6 +9,9 @@ describe('toPolicy (the one mapper of a policies row)', () => {
     scopes: ['s'],
     users: { roles_any: ['r'] },
     max_ttl_seconds: 300,
+    require_approval: true,
+    approval_ttl_seconds: 900,
+    approvers: 'user',
   };
 
   it('maps every selected column', () => {
@@ -20,6 +23,9 @@ describe('toPolicy (the one mapper of a policies row)', () => {
       scopes: ['s'],
       users: { roles_any: ['r'] },
       max_ttl_seconds: 300,
+      require_approval: true,
+      approval_ttl_seconds: 900,
+      approvers: 'user',
     });
     expect(POLICY_COLUMNS.split(', ').sort()).toEqual(Object.keys(row).sort());
   });
@@ -30,6 +36,13 @@ describe('toPolicy (the one mapper of a policies row)', () => {
       users: {},
       max_ttl_seconds: null,
     });
+  });
+
+  it('leaves the approval fields out of a policy that does not require approval', () => {
+    const p = toPolicy({ ...row, require_approval: false, approval_ttl_seconds: null });
+    expect(p).not.toHaveProperty('require_approval');
+    expect(p).not.toHaveProperty('approval_ttl_seconds');
+    expect(p).not.toHaveProperty('approvers');
   });
 
   it('keeps only the policy columns, whatever else the statement returned', () => {

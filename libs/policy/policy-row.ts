@@ -12,9 +12,13 @@ export interface PolicyRow {
   scopes: string[] | null;
   users: Policy['users'] | null;
   max_ttl_seconds: number | null;
+  require_approval: boolean;
+  approval_ttl_seconds: number | null;
+  approvers: 'user';
 }
 
-export const POLICY_COLUMNS = 'name, effect, agents, integrations, scopes, users, max_ttl_seconds';
+export const POLICY_COLUMNS =
+  'name, effect, agents, integrations, scopes, users, max_ttl_seconds, require_approval, approval_ttl_seconds, approvers';
 
 /** The one mapper of a `policies` row. */
 export function toPolicy(r: PolicyRow): Policy {
@@ -26,5 +30,9 @@ export function toPolicy(r: PolicyRow): Policy {
     scopes: r.scopes ?? [],
     users: r.users ?? {},
     max_ttl_seconds: r.max_ttl_seconds ?? null,
+    // Only on policies that ask for approval: every other policy reads as before.
+    ...(r.require_approval
+      ? { require_approval: true, approval_ttl_seconds: r.approval_ttl_seconds ?? null, approvers: r.approvers ?? 'user' }
+      : {}),
   };
 }

@@ -7,6 +7,22 @@ export interface Policy {
   scopes: string[];
   users: { roles_any?: string[]; subjects?: string[] };
   max_ttl_seconds?: number | null;
+  /** A person must approve each use out of band (CIBA, libs/approvals); only set on policies that ask for it. */
+  require_approval?: boolean;
+  /** How long an approval lasts once given (default 600 s). */
+  approval_ttl_seconds?: number | null;
+  /** Who approves: the user the credential belongs to (room for others later). */
+  approvers?: 'user';
+}
+
+/** Default lifetime of an approval, when the policy names none. */
+export const DEFAULT_APPROVAL_TTL_SECONDS = 600;
+
+/** An allow that needs a person's approval first: for how long one lasts, and who gives it. */
+export interface ApprovalRequirement {
+  ttlSeconds: number;
+  approvers: 'user';
+  policies: string[];
 }
 
 export interface PolicyRequest {
@@ -37,7 +53,15 @@ export interface DecisionInputs {
 }
 
 export type PolicyDecision =
-  | { allowed: true; policies: string[]; scopeCeiling: string[] | null; maxTtlSeconds: number | null; inputs: DecisionInputs }
+  | {
+      allowed: true;
+      policies: string[];
+      scopeCeiling: string[] | null;
+      maxTtlSeconds: number | null;
+      inputs: DecisionInputs;
+      /** Set when a matching allow requires approval (the strictest applies: the shortest lifetime). */
+      approval?: ApprovalRequirement;
+    }
   | { allowed: false; reason: 'policy_denied'; policy: string | null; inputs: DecisionInputs };
 
 /** The match, or undefined when the policy does not apply to the request. */
@@ -75,12 +99,25 @@ export function evaluatePolicies(policies: readonly Policy[], r: PolicyRequest):
   const unbounded = allows.some((p) => p.scopes.length === 0);
   const ceiling = unbounded ? null : [...new Set(allows.flatMap((p) => p.scopes))];
   const ttls = allows.map((p) => p.max_ttl_seconds).filter((t): t is number => typeof t === 'number');
+  const approval = approvalOf(allows);
   return {
     allowed: true,
     policies: allows.map((p) => p.name),
     scopeCeiling: ceiling,
     maxTtlSeconds: ttls.length ? Math.min(...ttls) : null,
     inputs,
+    ...(approval ? { approval } : {}),
+  };
+}
+
+/** Any matching allow that requires approval makes the use need one (approval only ever adds a condition). */
+function approvalOf(allows: readonly Policy[]): ApprovalRequirement | undefined {
+  const requiring = allows.filter((p) => p.require_approval);
+  if (!requiring.length) return undefined;
+  return {
+    ttlSeconds: Math.min(...requiring.map((p) => p.approval_ttl_seconds ?? DEFAULT_APPROVAL_TTL_SECONDS)),
+    approvers: 'user',
+    policies: requiring.map((p) => p.name),
   };
 }
 

@@ -39,12 +39,26 @@ export class PolicyStore {
   async put(tenant: TenantId, p: Policy): Promise<{ created: boolean }> {
     await ensureTenant(this.ds, tenant);
     const rows: Array<{ created: boolean }> = await this.ds.query(
-      `INSERT INTO policies (tenant, ${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+      `INSERT INTO policies (tenant, ${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
        ON CONFLICT (tenant, name) DO UPDATE SET effect = EXCLUDED.effect, agents = EXCLUDED.agents,
          integrations = EXCLUDED.integrations, scopes = EXCLUDED.scopes, users = EXCLUDED.users,
-         max_ttl_seconds = EXCLUDED.max_ttl_seconds, updated_at = now()
+         max_ttl_seconds = EXCLUDED.max_ttl_seconds,
+         require_approval = EXCLUDED.require_approval, approval_ttl_seconds = EXCLUDED.approval_ttl_seconds,
+         approvers = EXCLUDED.approvers, updated_at = now()
        RETURNING (xmax = 0) AS created`,
-      [tenant, p.name, p.effect, p.agents, p.integrations, p.scopes, JSON.stringify(p.users), p.max_ttl_seconds ?? null],
+      [
+        tenant,
+        p.name,
+        p.effect,
+        p.agents,
+        p.integrations,
+        p.scopes,
+        JSON.stringify(p.users),
+        p.max_ttl_seconds ?? null,
+        p.require_approval === true,
+        p.approval_ttl_seconds ?? null,
+        p.approvers ?? 'user',
+      ],
     );
     this.snapshots.changed(tenant);
     return { created: Boolean(rows[0]?.created) };

@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { AuditLog } from '../audit';
+import { VAULT_CONFIG, VaultConfig } from '../config';
 import { KeyUnwrapError } from '../crypto';
 import { DomainError, ErrorCode, TenantId } from '../kernel';
 import { AgentStore, inputsForAudit, PolicyDecisionPoint, PolicyStore } from '../policy';
@@ -54,6 +55,7 @@ export class CredentialReleaseService {
     private readonly downscoped: DownscopedTokens,
     private readonly catalog: ProviderCatalog,
     @Inject(CONNECT_LINKS) private readonly links: ConnectLinkIssuer,
+    @Inject(VAULT_CONFIG) private readonly config: Pick<VaultConfig, 'publicUrl'>,
   ) {}
 
   async release(caller: ReleaseCaller, integrationName: string, requestedScopes?: string[]): Promise<ReleaseResult> {
@@ -100,6 +102,17 @@ export class CredentialReleaseService {
         ...inputsForAudit(decision.inputs.matched),
         ...(decision.inputs.user_switch ? { user_switch: decision.inputs.user_switch } : {}),
       });
+    }
+    // Issue 17 §3: an approval is the `approval` claim of a token this vault issued from one (its lifetime ends with the approval).
+    const approval =
+      caller.claims.iss === this.config.publicUrl && typeof caller.claims.approval === 'string' ? caller.claims.approval : null;
+    if (decision.approval && !approval) {
+      return deny(
+        'approval_required',
+        `policy requires the user's approval for each use: ask at POST /oauth2/bc-authorize with scope connections:${integrationName}`,
+        { approval_policies: decision.approval.policies },
+        { bc_authorize: `${this.config.publicUrl}/oauth2/bc-authorize`, scope: `connections:${integrationName}` },
+      );
     }
 
     const subject = level === 'tenant' ? TENANT_LEVEL : caller.subject;
@@ -192,6 +205,7 @@ export class CredentialReleaseService {
           ...inputsForAudit(decision.inputs.matched),
           scopes,
           jti: caller.jti ?? null,
+          ...(approval ? { approval } : {}),
           ...(plan.kind === 'narrowed' ? { granted: connection.scopes, ceiling: decision.scopeCeiling, narrowed: true, derived } : {}),
         },
       });

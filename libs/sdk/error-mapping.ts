@@ -1,4 +1,5 @@
 import {
+  ApprovalRequiredError,
   ConnectionNotFoundError,
   InvalidTokenError,
   NeedsReauthError,
@@ -33,6 +34,8 @@ export function releaseError(answer: VaultAnswer, integration: string): VaultErr
       return new ConnectionNotFoundError(connectUrl, init);
     case 'policy_denied':
       return new PolicyDeniedError(init);
+    case 'approval_required':
+      return new ApprovalRequiredError(typeof body.bc_authorize === 'string' ? body.bc_authorize : undefined, init);
     case 'scope_exceeds_policy':
       return new ScopeExceedsPolicyError(
         Array.isArray(body.excess_scopes) ? body.excess_scopes.filter((s): s is string => typeof s === 'string') : [],

@@ -12,6 +12,9 @@ export type VaultErrorCode =
   | 'invalid_token'
   | 'rate_limited'
   | 'unavailable'
+  | 'approval_required'
+  | 'approval_denied'
+  | 'approval_expired'
   | (string & {});
 
 export interface VaultErrorInit {
@@ -111,5 +114,33 @@ export class VaultUnavailableError extends VaultError {
     init: VaultErrorInit = {},
   ) {
     super('unavailable', init);
+  }
+}
+
+/**
+ * 403 at release: policy requires the user's approval for each use (CIBA). Ask with
+ * `vault.withApproval(integration, { userToken })` and release with the token it returns.
+ */
+export class ApprovalRequiredError extends VaultError {
+  constructor(
+    /** Where to ask (the vault's `/oauth2/bc-authorize`), when the vault said. */
+    readonly bcAuthorize: string | undefined,
+    init: VaultErrorInit = {},
+  ) {
+    super('approval_required', init);
+  }
+}
+
+/** The user denied the approval request (or policy no longer allows what they approved). */
+export class ApprovalDeniedError extends VaultError {
+  constructor(init: VaultErrorInit = {}) {
+    super('approval_denied', init);
+  }
+}
+
+/** The approval request expired unanswered, or the approval's time ran out: ask again. */
+export class ApprovalExpiredError extends VaultError {
+  constructor(init: VaultErrorInit = {}) {
+    super('approval_expired', init);
   }
 }

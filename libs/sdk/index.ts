@@ -6,8 +6,21 @@
 export { VaultClient } from './vault-client';
 export type { VaultClientOptions } from './vault-client';
 export type { ClientAuthMethod, AssertionAlgorithm } from './client-auth';
-export type { ApiKeyRelease, ExchangeOptions, OAuthRelease, Release, ReleaseAuth, ReleaseOptions, VaultToken } from './types';
+export type {
+  ApprovalOptions,
+  ApprovedToken,
+  ApiKeyRelease,
+  ExchangeOptions,
+  OAuthRelease,
+  Release,
+  ReleaseAuth,
+  ReleaseOptions,
+  VaultToken,
+} from './types';
 export {
+  ApprovalDeniedError,
+  ApprovalExpiredError,
+  ApprovalRequiredError,
   ConnectionNotFoundError,
   InvalidTokenError,
   NeedsReauthError,

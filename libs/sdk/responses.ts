@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { VaultAnswer } from './error-mapping';
 import { VaultError } from './errors';
-import type { ApiKeyRelease, OAuthRelease, Release, VaultToken } from './types';
+import type { ApiKeyRelease, ApprovedToken, OAuthRelease, Release, VaultToken } from './types';
 
 const INSPECT = Symbol.for('nodejs.util.inspect.custom');
 const REDACTED = '[REDACTED]';
@@ -22,6 +22,13 @@ export function parseExchange(answer: VaultAnswer, now: number): VaultToken {
     scopes: typeof b.scope === 'string' ? b.scope.split(' ').filter(Boolean) : [],
   };
   return sealed(token, 'VaultToken', ['accessToken']);
+}
+
+/** The CIBA poll's 200 answer: a VaultToken plus the approval's id from its `approval` claim. */
+export function parseApproved(answer: VaultAnswer, now: number): ApprovedToken {
+  const t = parseExchange(answer, now);
+  const approval = payloadOf(t.accessToken)?.approval;
+  return sealed<ApprovedToken>({ ...t, approvalId: typeof approval === 'string' ? approval : undefined }, 'ApprovedToken', ['accessToken']);
 }
 
 /** The release path's 200 answer, checked against CONTRACT.md "Release"; undefined if it is not one. */

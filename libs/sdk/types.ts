@@ -54,3 +54,25 @@ export interface ExchangeOptions {
   /** Requested lifetime in seconds; the vault may grant less. */
   expiresIn?: number;
 }
+
+/** `withApproval`: what the user is asked, and how long to wait. */
+export interface ApprovalOptions {
+  /** The user's own token: it names the user to ask (sent as `login_hint_token`). */
+  userToken: string;
+  /** Shown to the user (≤ 64 characters, one line), e.g. an order number the app also shows. */
+  bindingMessage?: string;
+  /** RFC 9396 objects (each with a `type`), shown to the user field by field. */
+  authorizationDetails?: Array<{ type: string } & Record<string, unknown>>;
+  /** Seconds to wait for the answer at most (the policy's approval TTL caps it). */
+  requestedExpiry?: number;
+  /** Called once the vault has asked the user. */
+  onRequested?: (r: { expiresIn: number; interval: number }) => void | Promise<void>;
+  /** Stops waiting (the promise rejects with the signal's reason). */
+  signal?: AbortSignal;
+}
+
+/** A vault token from an approval: release with it as `{ vaultToken: token.accessToken }`. */
+export interface ApprovedToken extends VaultToken {
+  /** The approval's id (the token's `approval` claim), as the vault's audit names it. */
+  approvalId: string | undefined;
+}

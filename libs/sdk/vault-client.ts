@@ -1,11 +1,12 @@
 import { createHash, JsonWebKey, KeyObject } from 'node:crypto';
+import { sleep, withApproval } from './approval';
 import { AssertionAlgorithm, authenticate, ClientAuthMethod, ClientCredentials, privateKeyOf } from './client-auth';
 import { exchangeError, releaseError } from './error-mapping';
 import { InvalidTokenError, VaultError } from './errors';
 import { DpopSigner } from './dpop';
 import { isDpopBound, parseExchange, parseRelease, principalOf, tokenExpiry } from './responses';
 import { TtlCache } from './ttl-cache';
-import type { ExchangeOptions, Release, ReleaseAuth, ReleaseOptions, VaultToken } from './types';
+import type { ApprovalOptions, ApprovedToken, ExchangeOptions, Release, ReleaseAuth, ReleaseOptions, VaultToken } from './types';
 import { callVault } from './vault-http';
 
 const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -52,6 +53,8 @@ export interface VaultClientOptions {
   fetch?: typeof fetch;
   /** Clock, epoch ms (tests). */
   now?: () => number;
+  /** How `withApproval` waits between polls (tests). */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
 /**
@@ -76,6 +79,7 @@ export class VaultClient {
   readonly #timeoutMs: number;
   readonly #exchanges: TtlCache<VaultToken>;
   readonly #releases: TtlCache<Release>;
+  readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   readonly #federated?: () => string | Promise<string>;
   readonly #agentTokens: TtlCache<VaultToken>;
   readonly #dpop?: DpopSigner;
@@ -113,6 +117,7 @@ export class VaultClient {
     this.#exchanges = new TtlCache(this.#now, o.maxCacheEntries);
     this.#releases = new TtlCache(this.#now, o.maxCacheEntries);
     this.#agentTokens = new TtlCache(this.#now, o.maxCacheEntries);
+    this.#sleep = o.sleep ?? sleep;
   }
 
   /**
@@ -131,6 +136,20 @@ export class VaultClient {
       return this.#tokenCall(form, false);
     };
     return (await this.#agentTokens.get(key, load, (t) => this.#goodUntil(t.expiresAt.getTime()))).value;
+  }
+
+  /**
+   * Asks the user to approve this agent's use of `integration` (CIBA, when policy requires approval)
+   * and waits for the answer, polling with backoff. Resolves with a vault token carrying the
+   * approval; throws `ApprovalDeniedError` or `ApprovalExpiredError`. Not cached: each call asks.
+   *
+   * @example
+   *   const t = await vault.withApproval('gmail', { userToken, bindingMessage: 'Send invoice 4711' });
+   *   const mail = await vault.release('gmail', { vaultToken: t.accessToken });
+   */
+  async withApproval(integration: string | string[], opts: ApprovalOptions): Promise<ApprovedToken> {
+    const deps = { url: this.url, credentials: this.#credentials, fetch: this.#fetch, timeoutMs: this.#timeoutMs, now: this.#now };
+    return withApproval({ ...deps, sleep: this.#sleep }, Array.isArray(integration) ? integration : [integration], opts);
   }
 
   /** Exchanges the user's token for a vault token carrying the scopes policy grants this agent. Cached. */

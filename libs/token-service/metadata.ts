@@ -2,11 +2,13 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DPOP_SIGNING_ALGS, TrustedIssuerRegistry } from '../auth';
 import { ALLOWED_ALGORITHMS, VAULT_CONFIG, VaultConfig } from '../config';
 import { JWT_BEARER_ASSERTION, JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT } from './exchange-request';
+import { CIBA_GRANT } from './grants/ciba-request';
 import { SIGNING_ALG } from './signing-keys';
 
 /** Where the token service's documents live, relative to VAULT_PUBLIC_URL. */
 export const TOKEN_ENDPOINT_PATH = '/oauth2/token';
 export const JWKS_PATH = '/.well-known/jwks.json';
+export const BC_AUTHORIZE_PATH = '/oauth2/bc-authorize';
 export const REVOCATION_ENDPOINT_PATH = '/oauth2/revoke';
 export const INTROSPECTION_ENDPOINT_PATH = '/oauth2/introspect';
 /** RFC 9728: where the release API's protected-resource metadata is (named by its 401 challenges). */
@@ -41,7 +43,11 @@ export class TokenServiceMetadata {
       // RFC 9449 §5.1: DPoP proofs at the token endpoint bind the issued token to the key.
       dpop_signing_alg_values_supported: [...DPOP_SIGNING_ALGS],
       // jwt-bearer: the agent's own federated token, or a user's token with requested_token_use=on_behalf_of.
-      grant_types_supported: [TOKEN_EXCHANGE_GRANT, JWT_BEARER_GRANT, 'authorization_code', 'refresh_token'],
+      grant_types_supported: [TOKEN_EXCHANGE_GRANT, JWT_BEARER_GRANT, 'authorization_code', 'refresh_token', CIBA_GRANT],
+      // CIBA Core 1.0 §4, poll mode only: the user approves on the vault's /account pages.
+      backchannel_authentication_endpoint: base + BC_AUTHORIZE_PATH,
+      backchannel_token_delivery_modes_supported: ['poll'],
+      backchannel_user_code_parameter_supported: false,
       response_types_supported: ['code'],
       response_modes_supported: ['query'],
       code_challenge_methods_supported: ['S256'],

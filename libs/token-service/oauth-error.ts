@@ -13,7 +13,13 @@ export type OAuthErrorCode =
   /** 429: the per-client/IP budget is spent (not in RFC 6749; `Retry-After` says when to come back). */
   | 'rate_limited'
   | 'temporarily_unavailable'
-  | 'server_error';
+  | 'server_error'
+  /** CIBA Core 1.0 §13 (bc-authorize) and §11 (the token endpoint, polling). */
+  | 'invalid_binding_message'
+  | 'authorization_pending'
+  | 'slow_down'
+  | 'access_denied'
+  | 'expired_token';
 
 const STATUS: Record<OAuthErrorCode, number> = {
   invalid_request: 400,
@@ -27,6 +33,11 @@ const STATUS: Record<OAuthErrorCode, number> = {
   rate_limited: 429,
   temporarily_unavailable: 503,
   server_error: 500,
+  invalid_binding_message: 400,
+  authorization_pending: 400,
+  slow_down: 400,
+  access_denied: 400,
+  expired_token: 400,
 };
 
 /**

@@ -9,6 +9,8 @@ import { isDatabaseUnavailable } from '../db';
 import { DomainError, TenantId } from '../kernel';
 import { inputsForAudit, PolicyDecisionPoint } from '../policy';
 import { AuthenticatedClient, ClientAuthenticator } from './client-authenticator';
+import { CibaGrant, CibaTokenResponse } from './grants/ciba.grant';
+import { CIBA_GRANT } from './grants/ciba-request';
 import { peekJwt } from './client-assertion';
 import {
   ExchangeRequest,
@@ -95,14 +97,16 @@ export class TokenExchangeService {
     @Inject(VAULT_CONFIG) private readonly config: VaultConfig,
     private readonly resourceTokens: ResourceTokenIssuer,
     private readonly codeGrants: AuthorizationCodeGrants,
+    private readonly ciba: CibaGrant,
   ) {
     this.vaultTargets = [...new Set([config.audience, config.publicUrl])];
   }
 
-  async exchange(call: TokenEndpointCall): Promise<TokenExchangeResponse | CodeFlowTokenResponse> {
+  async exchange(call: TokenEndpointCall): Promise<TokenExchangeResponse | CodeFlowTokenResponse | CibaTokenResponse> {
     // Other grants, each in its own file under grants/ (it parses, authenticates, audits itself).
     const grant = (call.body as { grant_type?: unknown } | null)?.grant_type;
     if ((CODE_GRANTS as readonly unknown[]).includes(grant)) return this.codeGrants.token(call);
+    if (grant === CIBA_GRANT) return this.ciba.token(call);
     const attempt: Attempt = {};
     try {
       return await this.run(call, attempt);

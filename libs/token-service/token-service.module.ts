@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { ApprovalsModule } from '../approvals';
 import { AuditModule } from '../audit';
 import { AuthModule } from '../auth';
 import { PolicyModule } from '../policy';
@@ -10,6 +11,7 @@ import { AuthorizationModule } from '../authorization';
 import { ClientAssertionReplayStore } from './assertion-replay.store';
 import { ClientAuthenticator } from './client-authenticator';
 import { AgentTokenGrant } from './grants/agent-token.grant';
+import { CibaGrant } from './grants/ciba.grant';
 import { TokenServiceMetadata } from './metadata';
 import { SigningKeyStore } from './signing-key.store';
 import { TokenSigningKeys } from './signing-keys';
@@ -22,7 +24,7 @@ import { VaultIssuerRegistration } from './vault-issuer';
  * as a trusted issuer at init.
  */
 @Module({
-  imports: [AuthModule, PolicyModule, AuditModule, ReleaseModule, ResourcesModule, AuthorizationModule],
+  imports: [AuthModule, PolicyModule, AuditModule, ReleaseModule, ResourcesModule, AuthorizationModule, ApprovalsModule],
   providers: [
     SigningKeyStore,
     TokenSigningKeys,
@@ -34,7 +36,8 @@ import { VaultIssuerRegistration } from './vault-issuer';
     AuthorizationCodeGrants,
     TokenServiceMetadata,
     VaultIssuerRegistration,
+    CibaGrant,
   ],
-  exports: [TokenExchangeService, TokenSigningKeys, TokenServiceMetadata, ClientAuthenticator],
+  exports: [CibaGrant, TokenExchangeService, TokenSigningKeys, TokenServiceMetadata, ClientAuthenticator],
 })
 export class TokenServiceModule {}

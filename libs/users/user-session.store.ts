@@ -106,4 +106,13 @@ export class UserSessionStore {
   async revoke(id: string): Promise<void> {
     await this.ds.query(`UPDATE user_sessions SET revoked_at = now() WHERE id_hash = decode($1, 'hex') AND revoked_at IS NULL`, [id]);
   }
+
+  /** The e-mail address of the user's latest sign-in, if it had one (where approval mail goes without a token claim). */
+  async lastEmail(tenant: TenantId, subject: string): Promise<string | undefined> {
+    const rows: Array<{ email: string | null }> = await this.ds.query(
+      `SELECT email FROM user_sessions WHERE tenant = $1 AND subject = $2 AND email IS NOT NULL ORDER BY created_at DESC LIMIT 1`,
+      [tenant, subject],
+    );
+    return rows[0]?.email ?? undefined;
+  }
 }

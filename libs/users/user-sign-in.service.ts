@@ -133,6 +133,11 @@ export class UserSignIn {
   }
 
   /** Ends a session (sign-out). */
+  /** The address the user last signed in with (approval mail, libs/approvals). */
+  lastEmail(tenant: TenantId, subject: string): Promise<string | undefined> {
+    return this.sessions.lastEmail(tenant, subject);
+  }
+
   signOut(sessionId: string): Promise<void> {
     return this.sessions.revoke(sessionId);
   }

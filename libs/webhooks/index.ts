@@ -7,7 +7,7 @@ export type { TickResult } from './webhook-dispatcher';
 export { WebhookAdminService } from './webhook-admin.service';
 export type { WebhookActor } from './webhook-admin.service';
 export type { WebhookEndpoint } from './webhook-endpoint.store';
-export { AUDIT_ANCHOR_EVENT, CONNECTION_EVENT_TYPES, TEST_EVENT } from './webhook-events';
+export { APPROVAL_EVENT_TYPES, APPROVAL_REQUESTED_EVENT, AUDIT_ANCHOR_EVENT, CONNECTION_EVENT_TYPES, TEST_EVENT } from './webhook-events';
 export type { WebhookEvent, WebhookEventType } from './webhook-events';
 export { signDelivery, signingKey, newSigningSecret } from './signing';
 export { retryDelayMs, backoffCeilingMs, parseRetryAfter } from './backoff';

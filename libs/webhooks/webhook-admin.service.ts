@@ -4,7 +4,7 @@ import { AuditLog } from '../audit';
 import { DomainError, Secret, TenantId } from '../kernel';
 import { OutboundError } from '../oauth';
 import { WebhookEndpoint, WebhookEndpointStore } from './webhook-endpoint.store';
-import { AUDIT_ANCHOR_EVENT, CONNECTION_EVENT_TYPES, TEST_EVENT } from './webhook-events';
+import { APPROVAL_EVENT_TYPES, AUDIT_ANCHOR_EVENT, CONNECTION_EVENT_TYPES, TEST_EVENT } from './webhook-events';
 import { WebhookOutbox } from './webhook-outbox';
 import { WebhookHttpClient } from './webhook-sender';
 
@@ -43,9 +43,17 @@ export class WebhookAdminService {
   ): Promise<{ endpoint: WebhookEndpoint; secret: Secret; created: boolean }> {
     const events = [...new Set(input.events)];
     const unknown = events.filter(
-      (e) => e !== '*' && e !== AUDIT_ANCHOR_EVENT && !(CONNECTION_EVENT_TYPES as readonly string[]).includes(e),
+      (e) =>
+        e !== '*' &&
+        e !== AUDIT_ANCHOR_EVENT &&
+        !(CONNECTION_EVENT_TYPES as readonly string[]).includes(e) &&
+        !APPROVAL_EVENT_TYPES.includes(e),
     );
-    if (unknown.length) throw invalid('events', `must be "*" or among ${CONNECTION_EVENT_TYPES.join(', ')}, ${AUDIT_ANCHOR_EVENT}`);
+    if (unknown.length)
+      throw invalid(
+        'events',
+        `must be "*" or among ${[...CONNECTION_EVENT_TYPES, ...APPROVAL_EVENT_TYPES].join(', ')}, ${AUDIT_ANCHOR_EVENT}`,
+      );
     if (events.includes(AUDIT_ANCHOR_EVENT) && !actor.operator)
       throw invalid('events', `${AUDIT_ANCHOR_EVENT} is vault-wide: only an operator (vault:operator) may subscribe to it`);
     const host = await this.checkUrl(input.url);

@@ -9,6 +9,13 @@ export const CONNECTION_EVENT_TYPES: readonly ConnectionEventType[] = [
   'connection.deleted',
 ];
 
+/**
+ * A person is asked to approve an agent's use of a credential (CIBA, libs/approvals): the data carries
+ * the approval page's URL, for apps that relay it (chat, mobile). Tenant events, like connection events.
+ */
+export const APPROVAL_REQUESTED_EVENT = 'approval.requested';
+export const APPROVAL_EVENT_TYPES: readonly string[] = [APPROVAL_REQUESTED_EVENT];
+
 /** Sent by `POST /v1/admin/webhooks/test`; delivered whatever the endpoint's filter. */
 export const TEST_EVENT = 'webhook.test';
 
@@ -18,7 +25,7 @@ export const TEST_EVENT = 'webhook.test';
  */
 export const AUDIT_ANCHOR_EVENT = 'audit.anchor';
 
-export type WebhookEventType = ConnectionEventType | typeof TEST_EVENT | typeof AUDIT_ANCHOR_EVENT;
+export type WebhookEventType = ConnectionEventType | typeof APPROVAL_REQUESTED_EVENT | typeof TEST_EVENT | typeof AUDIT_ANCHOR_EVENT;
 
 /** What goes into the outbox: a connection event, or the test event. */
 export interface WebhookEvent extends Omit<ConnectionEvent, 'type'> {
@@ -54,5 +61,10 @@ export function checkEventData(data: Record<string, unknown>): Record<string, st
 }
 
 export function isEventType(t: string): t is WebhookEventType {
-  return t === TEST_EVENT || t === AUDIT_ANCHOR_EVENT || (CONNECTION_EVENT_TYPES as readonly string[]).includes(t);
+  return (
+    t === TEST_EVENT ||
+    t === AUDIT_ANCHOR_EVENT ||
+    (CONNECTION_EVENT_TYPES as readonly string[]).includes(t) ||
+    APPROVAL_EVENT_TYPES.includes(t)
+  );
 }

@@ -3,7 +3,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { CONFIG_ENV_NAMES } from '../../libs/config';
 import { ErrorCodes } from '../../libs/kernel';
 import { VaultMetrics } from '../../libs/observability';
-import { AUDIT_ANCHOR_EVENT, CONNECTION_EVENT_TYPES, TEST_EVENT } from '../../libs/webhooks';
+import { APPROVAL_EVENT_TYPES, AUDIT_ANCHOR_EVENT, CONNECTION_EVENT_TYPES, TEST_EVENT } from '../../libs/webhooks';
 import { startTestVault } from '../support/vault';
 
 /**
@@ -129,7 +129,7 @@ describe('reference pages list what the code defines', () => {
   });
 
   it('api.md: every webhook event type', () => {
-    expect(missing(doc('api.md'), [...CONNECTION_EVENT_TYPES, TEST_EVENT, AUDIT_ANCHOR_EVENT])).toEqual([]);
+    expect(missing(doc('api.md'), [...CONNECTION_EVENT_TYPES, ...APPROVAL_EVENT_TYPES, TEST_EVENT, AUDIT_ANCHOR_EVENT])).toEqual([]);
   });
 
   it('api.md: every metric the vault exports', async () => {

@@ -265,7 +265,10 @@ describe('token exchange: policy at issuance', () => {
         'urn:ietf:params:oauth:grant-type:jwt-bearer',
         'authorization_code',
         'refresh_token',
+        'urn:openid:params:grant-type:ciba',
       ],
+      backchannel_authentication_endpoint: `${AUDIENCE}/oauth2/bc-authorize`,
+      backchannel_token_delivery_modes_supported: ['poll'],
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     });
     const pr = (await (await fetch(`${w.v.url}/.well-known/oauth-protected-resource`)).json()) as { authorization_servers: string[] };

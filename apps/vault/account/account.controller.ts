@@ -1,5 +1,6 @@
 import { Controller, Get, Inject, Param, Post, Query, Req, Res, UseFilters, UseGuards } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ApprovalDecisions } from '../../../libs/approvals';
 import { AuthorizeService } from '../../../libs/authorization';
 import { AccountViewService, csrfToken, DisconnectService } from '../../../libs/connect';
 import { VAULT_CONFIG, VaultConfig } from '../../../libs/config';
@@ -42,6 +43,7 @@ export class AccountController {
     private readonly signIn: UserSignIn,
     private readonly views: AccountViewService,
     private readonly disconnects: DisconnectService,
+    private readonly approvals: ApprovalDecisions,
     private readonly tenants: TenantProfileService,
     private readonly authorizations: AuthorizeService,
     @Inject(VAULT_CONFIG) private readonly config: Pick<VaultConfig, 'publicUrl' | 'users'>,
@@ -64,11 +66,12 @@ export class AccountController {
       reply.header('set-cookie', this.cookies.flow(started.flowCookie, started.maxAgeSeconds));
       return redirect(reply, started.url);
     }
-    const [connections, activity, shown, consents] = await Promise.all([
+    const [connections, activity, shown, consents, pending] = await Promise.all([
       this.views.connections(tenant, session.subject),
       this.views.activity(tenant, session.subject),
       this.tenants.shown(tenant),
       this.authorizations.consents(tenant, session.subject),
+      this.approvals.pending(tenant, session.subject),
     ]);
     const csrf = csrfToken(this.secretOf(req, tenant), session.id);
     sendPage(
@@ -83,6 +86,7 @@ export class AccountController {
         csrf,
         typeof notice === 'string' ? (NOTICES[notice] ?? null) : null,
         consentsSection(base, consents, csrf),
+        pending,
       ),
       { logoUrl: shown.logoUrl },
     );

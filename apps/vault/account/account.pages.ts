@@ -15,6 +15,10 @@ const ACTIONS: Record<string, string> = {
   'connection.connect': 'Connected',
   'connection.disconnect': 'Disconnected',
   'user.sign_in': 'You signed in',
+  'approval.request': 'An agent asked for your approval',
+  'approval.approve': 'You approved a request',
+  'approval.deny': 'You denied a request',
+  'token.ciba': 'An agent received a token you approved',
 };
 const when = (d: Date | string) => new Date(d).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
 
@@ -52,7 +56,12 @@ export function accountPage(
   csrf: string,
   notice: string | null,
   apps: SafeHtml = html``,
+  pending: Array<{ id: string; agent: string; scopes: string[]; expiresAt: Date }> = [],
 ): SafeHtml {
+  const waiting = pending.map(
+    (p) =>
+      html`<li><a href="${base}/account/approvals/${p.id}"><strong>${p.agent}</strong> asks to use ${p.scopes.map((s) => s.slice('connections:'.length)).join(', ')}</a> · until ${when(p.expiresAt)}</li>`,
+  );
   const cards = connections.map(
     (c) => html`<section class="connection" data-integration="${c.integration}" aria-labelledby="c-${c.integration}">
       <h2 id="c-${c.integration}">${c.title} <code>${c.integration}</code></h2>
@@ -70,6 +79,7 @@ export function accountPage(
   return html`<main>${tenantEyebrow(head.tenantName, head.logoUrl)}<p class="eyebrow">Signed in as ${head.who}</p><h1>Your account</h1>
     ${rolesNote(head.roles)}
     ${notice ? html`<p class="note" role="status">${notice}</p>` : ''}
+    ${waiting.length ? html`<section id="approvals"><h2>Waiting for your answer</h2><ul>${waiting}</ul></section>` : ''}
     ${connections.length ? cards : html`<p>You have not connected any account yet.</p>`}
     ${apps}
     <h2>Recent activity</h2>

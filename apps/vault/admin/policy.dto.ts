@@ -20,6 +20,12 @@ export const PutPolicyDto = z
     users: PolicyUsersDto.optional().meta({ description: 'User conditions (an object)' }),
     effect: z.enum(['allow', 'deny']),
     max_ttl_seconds: z.int().min(1).max(86400).optional(),
+    require_approval: z
+      .boolean()
+      .optional()
+      .meta({ description: "Each use needs the user's approval first (CIBA, POST /oauth2/bc-authorize); allow policies only" }),
+    approval_ttl_seconds: z.int().min(60).max(86400).optional().meta({ description: 'How long an approval lasts (default 600)' }),
+    approvers: z.enum(['user']).optional().meta({ description: 'Who approves: the user (the only choice today)' }),
   })
   .meta({ id: 'PutPolicyDto' });
 export type PutPolicyDto = z.infer<typeof PutPolicyDto>;

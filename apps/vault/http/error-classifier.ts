@@ -129,6 +129,7 @@ function classifyDomain(err: DomainError): ClassifiedError {
     case 'scope_missing':
     case 'policy_denied':
     case 'scope_exceeds_policy':
+    case 'approval_required':
     case 'forbidden':
     case 'not_found':
     case 'connection_not_found':

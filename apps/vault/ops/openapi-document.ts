@@ -16,7 +16,19 @@ type Operation = {
 };
 
 const OAUTH_CODES: Record<number, OAuthErrorCode[]> = {
-  400: ['invalid_request', 'invalid_grant', 'unsupported_grant_type', 'invalid_scope', 'invalid_target', 'invalid_dpop_proof'],
+  400: [
+    'invalid_request',
+    'invalid_grant',
+    'unsupported_grant_type',
+    'invalid_scope',
+    'invalid_target',
+    'invalid_dpop_proof',
+    'invalid_binding_message',
+    'authorization_pending',
+    'slow_down',
+    'access_denied',
+    'expired_token',
+  ],
   401: ['invalid_client'],
   429: ['rate_limited'],
   500: ['server_error'],
@@ -83,7 +95,10 @@ const SUMMARIES: Record<string, string> = {
   'POST /v1/admin/keys/retire': 'Retire tenant-key versions',
   'DELETE /v1/admin/users/{user}': 'Crypto-shred a user',
   'DELETE /v1/admin/tenant': 'Crypto-shred the tenant',
-  'POST /oauth2/token': 'Token exchange (RFC 8693) for agents',
+  'POST /oauth2/token': 'Token exchange (RFC 8693) and CIBA polling for agents',
+  'POST /oauth2/bc-authorize': "CIBA backchannel authentication: ask for the user's approval (poll mode)",
+  'GET /account/approvals/{id}': 'An approval request, for the signed-in user it is about',
+  'POST /account/approvals/{id}/{answer}': 'Approve or deny an approval request (once)',
   'POST /oauth2/revoke': 'Revoke a vault token (RFC 7009), by the agent it was issued to',
   'POST /oauth2/introspect': 'Introspect a vault token (RFC 7662), by its agent or an admin',
   'POST /v1/admin/agents/{client_id}/revoke-tokens': 'Revoke every token of an agent issued up to now',
@@ -115,6 +130,7 @@ const AUDIT_FILTERS = [
   ['agent', ''],
   ['user', ''],
   ['integration', ''],
+  ['approval', "an approval's id: its whole chain (request, answer, token, releases)"],
   ['since', 'ISO 8601, inclusive'],
   ['until', 'ISO 8601, exclusive'],
   ['cursor', "from a previous page's next"],
@@ -128,9 +144,29 @@ const TOKEN_PARAM_FORM = {
   properties: { token: { type: 'string' }, token_type_hint: { type: 'string' } },
 };
 
+const CLIENT_AUTH_FIELDS = ['client_id', 'client_secret', 'client_assertion_type', 'client_assertion'];
+
+/** CIBA Core 1.0 §7.1, poll mode. */
+const BC_AUTHORIZE_FORM = {
+  type: 'object',
+  required: ['scope'],
+  properties: Object.fromEntries(
+    [
+      'scope',
+      'login_hint_token',
+      'id_token_hint',
+      'binding_message',
+      'authorization_details',
+      'requested_expiry',
+      ...CLIENT_AUTH_FIELDS,
+    ].map((n) => [n, { type: 'string' }]),
+  ),
+};
+
+/** Token exchange (RFC 8693: subject_token…) or CIBA polling (auth_req_id). */
 const TOKEN_FORM = {
   type: 'object',
-  required: ['grant_type', 'subject_token', 'subject_token_type'],
+  required: ['grant_type'],
   properties: Object.fromEntries(
     [
       'grant_type',
@@ -147,6 +183,7 @@ const TOKEN_FORM = {
       'client_secret',
       'client_assertion_type',
       'client_assertion',
+      'auth_req_id',
     ].map((n) => [n, { type: 'string' }]),
   ),
 };
@@ -293,9 +330,10 @@ export function completeDocument(doc: OpenAPIObject): OpenAPIObject {
           503: ['temporarily_unavailable'],
         };
         for (const [status, c] of Object.entries(codes)) op.responses[status] = oauthResponse(Number(status), c);
-      } else if (key === 'POST /oauth2/token') {
+      } else if (key === 'POST /oauth2/token' || key === 'POST /oauth2/bc-authorize') {
         op.security = [{ client: [] }, {}];
-        op.requestBody = { required: true, content: { 'application/x-www-form-urlencoded': { schema: TOKEN_FORM } } };
+        const form = key === 'POST /oauth2/token' ? TOKEN_FORM : BC_AUTHORIZE_FORM;
+        op.requestBody = { required: true, content: { 'application/x-www-form-urlencoded': { schema: form } } };
         for (const [status, codes] of Object.entries(OAUTH_CODES)) op.responses[status] = oauthResponse(Number(status), codes);
       } else if (tagOf(path) === 'Consent pages' || tagOf(path) === 'Operator dashboard') {
         // Browser pages: errors are HTML pages; actions answer with a redirect.

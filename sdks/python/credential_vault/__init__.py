@@ -5,6 +5,8 @@ from .aio import AsyncVaultClient
 from .client import VaultClient
 from .client_auth import AssertionAlgorithm, AssertionSource, ClientAuthMethod, Signer
 from .errors import (
+    ApprovalDenied,
+    ApprovalExpired,
     ApprovalRequired,
     ConnectionNotFound,
     InvalidToken,
@@ -15,12 +17,15 @@ from .errors import (
     VaultError,
     VaultUnavailable,
 )
-from .types import ApiKeyRelease, OAuthRelease, Release, VaultToken
+from .types import ApiKeyRelease, ApprovedToken, OAuthRelease, Release, VaultToken
 
 __version__ = SDK_VERSION
 __all__ = [
     "ApiKeyRelease",
+    "ApprovalDenied",
+    "ApprovalExpired",
     "ApprovalRequired",
+    "ApprovedToken",
     "AssertionAlgorithm",
     "AssertionSource",
     "AsyncVaultClient",

@@ -48,7 +48,8 @@ def release_error(answer: Answer, integration: str) -> VaultError:
         excess = body.get("excess_scopes")
         return ScopeExceedsPolicy([s for s in excess if isinstance(s, str)] if isinstance(excess, list) else [], **info)
     if code == "approval_required":
-        return ApprovalRequired(**info)
+        bc = body.get("bc_authorize")
+        return ApprovalRequired(bc if isinstance(bc, str) else None, **info)
     if code == "invalid_token":
         return InvalidToken(**info)
     if code == "rate_limited":

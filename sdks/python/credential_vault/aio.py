@@ -8,10 +8,10 @@ one request. Each call takes a thread from the event loop's default executor.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 
 from .client import VaultClient
-from .types import Release, VaultToken
+from .types import ApprovedToken, Release, VaultToken
 
 
 class AsyncVaultClient:
@@ -34,6 +34,28 @@ class AsyncVaultClient:
 
     async def access_token(self, integration: str, *, user_token: Optional[str] = None, vault_token: Optional[str] = None, scopes: Iterable[str] = ()) -> str:
         return (await self.release(integration, user_token=user_token, vault_token=vault_token, scopes=scopes)).secret
+
+    async def with_approval(
+        self,
+        integration: Union[str, Sequence[str]],
+        *,
+        user_token: str,
+        binding_message: Optional[str] = None,
+        authorization_details: Optional[Sequence[Mapping[str, Any]]] = None,
+        requested_expiry: Optional[int] = None,
+        on_requested: Optional[Callable[[int, float], None]] = None,
+    ) -> ApprovedToken:
+        """``VaultClient.with_approval`` in a worker thread: it holds that thread while it waits for the
+        user (up to the request's ``expires_in``), so keep ``requested_expiry`` short under heavy use."""
+        return await asyncio.to_thread(
+            self.sync.with_approval,
+            integration,
+            user_token=user_token,
+            binding_message=binding_message,
+            authorization_details=authorization_details,
+            requested_expiry=requested_expiry,
+            on_requested=on_requested,
+        )
 
     def forget(self, integration: Optional[str] = None) -> None:
         self.sync.forget(integration)

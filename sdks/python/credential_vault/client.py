@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime, timezone
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 from urllib.parse import quote, urlencode
 
+from . import _approval
 from ._cache import TtlCache
 from ._errors_from import Answer, exchange_error, release_error
 from ._http import call_vault
 from .client_auth import AssertionAlgorithm, AssertionSource, ClientAuthMethod, ClientCredentials, Signer, authenticate
 from .errors import InvalidToken, VaultError
-from .types import ApiKeyRelease, Release, VaultToken, digest, parse_release, principal_of, token_expiry
+from .types import ApiKeyRelease, ApprovedToken, Release, VaultToken, approval_of, digest, parse_release, principal_of, token_expiry
 
 TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
@@ -49,6 +50,7 @@ class VaultClient:
         timeout_seconds: float = 10,
         max_cache_entries: int = 1000,
         now: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         """
         :param url: where this agent reaches the vault, e.g. ``https://vault.example.com``.
@@ -82,6 +84,7 @@ class VaultClient:
             assertion=None if is_secret else client_assertion,
         )
         self._now = now
+        self._sleep = sleep
         self._skew = expiry_skew_seconds
         self._api_key_ttl = api_key_cache_seconds
         self._timeout = timeout_seconds
@@ -136,6 +139,37 @@ class VaultClient:
     def access_token(self, integration: str, *, user_token: Optional[str] = None, vault_token: Optional[str] = None, scopes: Iterable[str] = ()) -> str:
         """The secret to present to the provider: the access token, or the API key."""
         return self.release(integration, user_token=user_token, vault_token=vault_token, scopes=scopes).secret
+
+    def with_approval(
+        self,
+        integration: Union[str, Sequence[str]],
+        *,
+        user_token: str,
+        binding_message: Optional[str] = None,
+        authorization_details: Optional[Sequence[Mapping[str, Any]]] = None,
+        requested_expiry: Optional[int] = None,
+        on_requested: Optional[Callable[[int, float], None]] = None,
+    ) -> ApprovedToken:
+        """Asks the user to approve this agent's use of ``integration`` (CIBA, when policy requires it)
+        and waits for the answer, polling with backoff (at least the vault's ``interval``; ``slow_down``
+        adds 5 s). Returns a token carrying the approval (release with ``vault_token=t.access_token``);
+        raises ``ApprovalDenied`` or ``ApprovalExpired``. Not cached: each call asks."""
+        integrations = [integration] if isinstance(integration, str) else list(integration)
+        answer = _approval.run(
+            self.url,
+            self._credentials,
+            self._timeout,
+            self._now,
+            self._sleep,
+            integrations,
+            user_token,
+            binding_message,
+            authorization_details,
+            requested_expiry,
+            on_requested,
+        )
+        t = self._parse_exchange(answer)
+        return ApprovedToken(access_token=t.access_token, expires_at=t.expires_at, scopes=t.scopes, approval_id=approval_of(t.access_token))
 
     def forget(self, integration: Optional[str] = None) -> None:
         """Forgets cached credentials (of one integration), e.g. after the provider answered 401 to one."""

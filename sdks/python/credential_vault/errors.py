@@ -80,10 +80,26 @@ class ScopeExceedsPolicy(VaultError):
 
 
 class ApprovalRequired(VaultError):
-    """403: policy requires a human approval (CIBA) that the token does not carry."""
+    """403: policy requires a human approval (CIBA) that the token does not carry; ask with ``with_approval``.
+    ``bc_authorize`` says where, when the vault said."""
+
+    def __init__(self, bc_authorize: Optional[str] = None, **kw: Unpack[ErrorInfo]) -> None:
+        super().__init__("approval_required", **kw)
+        self.bc_authorize = bc_authorize
+
+
+class ApprovalDenied(VaultError):
+    """``with_approval``: the user denied the request (or policy no longer allows what they approved)."""
 
     def __init__(self, **kw: Unpack[ErrorInfo]) -> None:
-        super().__init__("approval_required", **kw)
+        super().__init__("approval_denied", **kw)
+
+
+class ApprovalExpired(VaultError):
+    """``with_approval``: no answer in time, or the approval's time ran out. Ask again."""
+
+    def __init__(self, **kw: Unpack[ErrorInfo]) -> None:
+        super().__init__("approval_expired", **kw)
 
 
 class InvalidToken(VaultError):

@@ -57,6 +57,14 @@ class VaultToken:
     token_type: Literal["Bearer"] = "Bearer"
 
 
+@dataclass(frozen=True)
+class ApprovedToken(VaultToken):
+    """A vault token from an approval (CIBA): release with it as ``vault_token=t.access_token``."""
+
+    #: The approval's id (the token's ``approval`` claim), as the vault's audit names it.
+    approval_id: Optional[str] = None
+
+
 def parse_release(body: Any) -> Optional[Release]:
     """The release path's 200 answer, checked against the contract; None if it is not one."""
     if not isinstance(body, dict) or not isinstance(body.get("integration"), str):
@@ -109,3 +117,9 @@ def _payload(token: str) -> Optional[dict[str, Any]]:
     except ValueError:
         return None
     return payload if isinstance(payload, dict) else None
+
+
+def approval_of(token: str) -> Optional[str]:
+    """The ``approval`` claim of a vault token from an approval, if it has one."""
+    a = (_payload(token) or {}).get("approval")
+    return a if isinstance(a, str) else None

@@ -1,0 +1,115 @@
+import { Injectable } from '@nestjs/common';
+import { AuditLog } from '../audit';
+import { IntegrationStore } from '../connections';
+import { DomainError, TenantId } from '../kernel';
+import { AgentStore } from '../policy';
+import { Approval, ApprovalStore } from './approval.store';
+
+/** The person looking at an approval page, as their vault session knows them. */
+export interface Approver {
+  subject: string;
+  /** How they signed in (for the audit): the account pages' OpenID Connect session. */
+  signIn: 'oidc_session';
+}
+
+/** What the approval page shows. */
+export interface ApprovalView {
+  id: string;
+  status: 'pending' | 'approved' | 'denied' | 'issued' | 'expired';
+  agent: { clientId: string; name: string };
+  integrations: Array<{ name: string; title: string }>;
+  bindingMessage: string | null;
+  /** RFC 9396 objects, shown as they came (each rendered as its fields). */
+  details: Array<Record<string, unknown>>;
+  expiresAt: Date;
+}
+
+/**
+ * The approval page's use cases (issue 17 §3): only the user the request is about may see or answer
+ * it (anyone else gets 403, audited); an answer is given once (a replayed form finds nothing pending).
+ */
+@Injectable()
+export class ApprovalDecisions {
+  constructor(
+    private readonly store: ApprovalStore,
+    private readonly agents: AgentStore,
+    private readonly integrations: IntegrationStore,
+    private readonly audit: AuditLog,
+  ) {}
+
+  async view(tenant: TenantId, id: string, who: Approver): Promise<ApprovalView> {
+    const a = await this.own(tenant, id, who, 'view');
+    const [agent, integrations] = await Promise.all([
+      this.agents.find(tenant, a.agent),
+      Promise.all(
+        a.scopes.map(async (s) => {
+          const name = s.slice('connections:'.length);
+          const i = await this.integrations.get(tenant, name);
+          const display = i && typeof i.config.display_name === 'string' ? i.config.display_name : name;
+          return { name, title: display };
+        }),
+      ),
+    ]);
+    const expired = a.status === 'pending' ? a.expiresAt <= new Date() : a.status === 'approved' && a.approvedUntil! <= new Date();
+    return {
+      id: a.id,
+      status: expired ? 'expired' : a.status,
+      agent: { clientId: a.agent, name: agent?.name ?? a.agent },
+      integrations,
+      bindingMessage: a.bindingMessage,
+      details: (a.authorizationDetails ?? []).filter((d): d is Record<string, unknown> => typeof d === 'object' && d !== null),
+      expiresAt: a.expiresAt,
+    };
+  }
+
+  /** The user's requests waiting for an answer (the account page links each one's page). */
+  async pending(tenant: TenantId, subject: string): Promise<Array<{ id: string; agent: string; scopes: string[]; expiresAt: Date }>> {
+    const rows = await this.store.pendingFor(tenant, subject);
+    const names = new Map((await this.agents.list(tenant)).map((a) => [a.client_id, a.name]));
+    return rows.map((a) => ({ id: a.id, agent: names.get(a.agent) ?? a.agent, scopes: a.scopes, expiresAt: a.expiresAt }));
+  }
+
+  /** Approve or deny, once. A second answer (a replayed form, another tab) is a 409 that changes nothing. */
+  async answer(tenant: TenantId, id: string, who: Approver, approve: boolean): Promise<Approval> {
+    const a = await this.own(tenant, id, who, approve ? 'approve' : 'deny');
+    const action = approve ? 'approval.approve' : 'approval.deny';
+    const base = {
+      tenant,
+      action,
+      agent: a.agent,
+      subject: a.subject,
+      ...(a.scopes.length === 1 ? { integration: a.scopes[0].slice('connections:'.length) } : {}),
+    };
+    const facts = { approval: a.id, approver: who.subject, sign_in: who.signIn, scopes: a.scopes };
+    const decided = await this.store.decide(tenant, id, approve, who.subject);
+    if (!decided) {
+      await this.audit.record({ ...base, outcome: 'denied', reason: 'conflict', details: { ...facts, status: a.status } });
+      throw new DomainError('conflict', 'This request was already answered, or it has expired. Nothing was changed.');
+    }
+    await this.audit.record({
+      ...base,
+      outcome: 'allowed',
+      details: { ...facts, ...(decided.approvedUntil ? { approved_until: decided.approvedUntil.toISOString() } : {}) },
+    });
+    return decided;
+  }
+
+  /** The request, if `who` is the user it is about; anyone else is refused (audited), and an unknown id is a 404. */
+  private async own(tenant: TenantId, id: string, who: Approver, attempt: string): Promise<Approval> {
+    const a = await this.store.get(tenant, id);
+    if (!a) throw new DomainError('not_found', 'There is no such approval request.');
+    if (a.subject !== who.subject) {
+      await this.audit.record({
+        tenant,
+        action: 'approval.view',
+        outcome: 'denied',
+        reason: 'forbidden',
+        agent: a.agent,
+        subject: who.subject,
+        details: { approval: a.id, attempt, sign_in: who.signIn },
+      });
+      throw new DomainError('forbidden', 'This approval request is for another person. Nothing was changed.');
+    }
+    return a;
+  }
+}

@@ -1,0 +1,10 @@
+export { ApprovalsModule } from './approvals.module';
+export { ApprovalRequests, POLL_INTERVAL_SECONDS } from './approval-requests.service';
+export type { ApprovalAsk, ApprovalAskResult } from './approval-requests.service';
+export { ApprovalDecisions } from './approval-decisions.service';
+export type { Approver, ApprovalView } from './approval-decisions.service';
+export { ApprovalPolls } from './approval-polls.service';
+export type { PollOutcome, ApprovedGrant } from './approval-polls.service';
+export type { Approval, ApprovalStatus } from './approval.store';
+export { SLOW_DOWN_STEP_SECONDS } from './approval.store';
+export { approvalUrl } from './approval-url';
