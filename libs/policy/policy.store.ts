@@ -29,7 +29,12 @@ export class PolicyStore {
    * Not in the snapshot: read again, so that one registered a moment ago is never refused while
    * its notification is on the way.
    */
-  async integrationLevel(tenant: TenantId, integration: string): Promise<'user' | 'tenant' | undefined> {
+  integrationLevel(tenant: TenantId, integration: string): Promise<'user' | 'tenant' | undefined> {
+    const level = this.snapshots.cached(tenant)?.integrations.get(integration);
+    return level ? Promise.resolve(level) : this.readLevel(tenant, integration);
+  }
+
+  private async readLevel(tenant: TenantId, integration: string): Promise<'user' | 'tenant' | undefined> {
     return (
       (await this.snapshots.get(tenant)).integrations.get(integration) ??
       (await this.snapshots.get(tenant, true)).integrations.get(integration)
