@@ -19,6 +19,7 @@ import { AgentIdentity1763800002100 } from './1763800002100-AgentIdentity';
 import { TokenRevocation1763800002200 } from './1763800002200-TokenRevocation';
 import { Resources1763800002300 } from './1763800002300-Resources';
 import { AuthorizationServer1763800002301 } from './1763800002301-AuthorizationServer';
+import { PolicyRequireDpop1763800002600 } from './1763800002600-PolicyRequireDpop';
 import { ApprovalResource1763800002700 } from './1763800002700-ApprovalResource';
 
 /** Every migration, in order. New migrations are appended here, one per line. */
@@ -44,5 +45,6 @@ export const migrations = [
   TokenRevocation1763800002200,
   Resources1763800002300,
   AuthorizationServer1763800002301,
+  PolicyRequireDpop1763800002600,
   ApprovalResource1763800002700,
 ];

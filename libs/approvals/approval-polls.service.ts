@@ -16,6 +16,8 @@ export interface ApprovedGrant {
   refused: Record<string, string>;
   policies: string[];
   maxTtlSeconds: number | null;
+  /** The allow policies behind granted scopes that require a DPoP-bound token (`require_dpop`). */
+  dpopRequiredBy: string[];
   matched: ReturnType<typeof inputsForAudit>;
 }
 
@@ -52,11 +54,13 @@ export class ApprovalPolls {
 
   private async decide(a: Approval): Promise<ApprovedGrant> {
     // A resource's scopes are decided again by its scope→role map when the token service issues the token.
-    if (a.resource !== null) return { granted: a.scopes, refused: {}, policies: [], maxTtlSeconds: null, matched: inputsForAudit([]) };
+    if (a.resource !== null)
+      return { granted: a.scopes, refused: {}, policies: [], maxTtlSeconds: null, dpopRequiredBy: [], matched: inputsForAudit([]) };
     const granted: string[] = [];
     const refused: Record<string, string> = {};
     const policies = new Set<string>();
     const ttls: number[] = [];
+    const dpop = new Set<string>();
     const matched: PolicyMatch[] = [];
     for (const scope of a.scopes) {
       const integration = scope.slice('connections:'.length);
@@ -68,6 +72,7 @@ export class ApprovalPolls {
       }
       granted.push(scope);
       d.policies.forEach((x) => policies.add(x));
+      d.dpopRequiredBy?.forEach((x) => dpop.add(x));
       if (d.maxTtlSeconds !== null) ttls.push(d.maxTtlSeconds);
     }
     return {
@@ -75,6 +80,7 @@ export class ApprovalPolls {
       refused,
       policies: [...policies],
       maxTtlSeconds: ttls.length ? Math.min(...ttls) : null,
+      dpopRequiredBy: [...dpop],
       matched: inputsForAudit(matched),
     };
   }

@@ -43,7 +43,8 @@ export abstract class VerifiedTokenGuard implements CanActivate {
     try {
       const presented = accessTokenOf(request.headers.authorization);
       if (!presented) throw invalidToken('a bearer token is required');
-      token = await this.verifier.verifyClaims(presented.token);
+      // Cached (every use of a token after its first): no promise to wait for.
+      token = this.verifier.cachedClaims(presented.token) ?? (await this.verifier.verifyClaims(presented.token));
       // Revocation (in memory) and the DPoP sender constraint: refusals attributed to the verified token.
       this.verifier.checkStatus(token);
       if (presented.scheme === 'DPoP' || token.claims.cnf !== undefined)

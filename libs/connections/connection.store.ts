@@ -4,7 +4,7 @@ import { DataSource } from 'typeorm';
 import { VAULT_CONFIG, VaultConfig } from '../config';
 import { AuditLog } from '../audit';
 import { DecryptAlarm, KeyUnwrapError, RecordRef, SealedFields } from '../crypto';
-import { pgPool } from '../db';
+import { pgPool, PreparedRead } from '../db';
 import { DomainError, TenantId } from '../kernel';
 import { CONNECTION_EVENTS, ConnectionEvent, ConnectionEvents, Queryable } from './connection-events';
 import { Connection, connectionColumns, ConnectionRow, summaryOf, toConnection } from './connection-row';
@@ -87,7 +87,35 @@ const FIND_FOR_RELEASE = `SELECT c.id, c.kind, c.status, c.version, c.scopes, c.
   FROM connections c LEFT JOIN integrations i ON i.tenant = c.tenant AND i.name = c.integration
   WHERE c.tenant = $1 AND c.integration = $2 AND c.subject = $3`;
 
-/** One row of `FIND_FOR_RELEASE`, read as an array (rowMode 'array'). */
+/** Type OIDs of `FIND_FOR_RELEASE`'s columns (checked against Postgres's description once per connection). */
+const UUID = 2950;
+const TEXT = 25;
+const INT8 = 20;
+const INT4 = 23;
+const TEXT_ARRAY = 1009;
+const TIMESTAMPTZ = 1184;
+const JSONB = 3802;
+const BYTEA = 17;
+const FIND_FOR_RELEASE_STATEMENT = new PreparedRead('vault_connection_find_for_release', FIND_FOR_RELEASE, [
+  UUID,
+  TEXT,
+  TEXT,
+  INT8,
+  TEXT_ARRAY,
+  TIMESTAMPTZ,
+  JSONB,
+  INT4,
+  BYTEA,
+  BYTEA,
+  BYTEA,
+  TEXT,
+  TEXT,
+  TIMESTAMPTZ,
+  TEXT,
+  JSONB,
+]);
+
+/** One row of `FIND_FOR_RELEASE`, as an array. */
 type ReleaseTuple = [
   id: string,
   kind: ConnectionRow['kind'],
@@ -106,6 +134,29 @@ type ReleaseTuple = [
   provider: string | null,
   providerOptions: Record<string, unknown> | null,
 ];
+
+/** A `FIND_FOR_RELEASE` row as the release reads it (indexes rather than destructuring: no iterator per release). */
+function releasable(tenant: TenantId, r: ReleaseTuple): ReleasableConnection {
+  return {
+    id: r[0],
+    kind: r[1],
+    status: r[2],
+    version: Number(r[3]),
+    scopes: r[4] ?? [],
+    expiresAt: r[5] ?? null,
+    metadata: r[6] ?? {},
+    tenant,
+    tkVersion: r[7],
+    dekWrapped: r[8],
+    accessTokenCt: r[9],
+    apiKeyCt: r[10],
+    integration: r[11],
+    subject: r[12],
+    tokenIssuedAt: r[13] ?? null,
+    provider: r[14] ?? null,
+    providerOptions: r[15] ?? null,
+  };
+}
 
 /** What a connection's sealed fields are bound to: the row, and whose account on which integration it is (invariant 3). */
 export function connectionRef(tenant: TenantId, id: string, integration: string, subject: string): RecordRef {
@@ -250,54 +301,12 @@ export class ConnectionStore {
   /**
    * `find` for the release path (once per release): the same row, only the columns a release
    * reads, through a named prepared statement straight on the pool (parsed once per connection,
-   * rows as arrays) rather than TypeORM's per-query runner.
+   * no per-query row description or parsers: `PreparedRead`) rather than TypeORM's per-query runner.
    */
-  async findForRelease(tenant: TenantId, integration: string, subject: string): Promise<ReleasableConnection | undefined> {
-    const { rows } = await pgPool(this.ds).query<ReleaseTuple>({
-      name: 'vault_connection_find_for_release',
-      text: FIND_FOR_RELEASE,
-      values: [tenant, integration, subject],
-      rowMode: 'array',
-    });
-    const r = rows[0];
-    if (!r) return undefined;
-    const [
-      id,
-      kind,
-      status,
-      version,
-      scopes,
-      expiresAt,
-      metadata,
-      tkVersion,
-      dekWrapped,
-      accessTokenCt,
-      apiKeyCt,
-      integrationName,
-      storedSubject,
-      tokenIssuedAt,
-      provider,
-      providerOptions,
-    ] = r;
-    return {
-      id,
-      kind,
-      status,
-      version: Number(version),
-      scopes: scopes ?? [],
-      expiresAt: expiresAt ?? null,
-      metadata: metadata ?? {},
-      tenant,
-      tkVersion,
-      dekWrapped,
-      accessTokenCt,
-      apiKeyCt,
-      integration: integrationName,
-      subject: storedSubject,
-      tokenIssuedAt: tokenIssuedAt ?? null,
-      provider: provider ?? null,
-      providerOptions: providerOptions ?? null,
-    };
+  findForRelease(tenant: TenantId, integration: string, subject: string): Promise<ReleasableConnection | undefined> {
+    return FIND_FOR_RELEASE_STATEMENT.run(pgPool(this.ds), [tenant, integration, subject]).then((rows) =>
+      rows.length ? releasable(tenant, rows[0] as ReleaseTuple) : undefined,
+    );
   }
 
   /**

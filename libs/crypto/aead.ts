@@ -29,7 +29,8 @@ export function open(key: Buffer, blob: Buffer, aad: Buffer): Buffer {
     // GCM only releases plaintext after final() has checked the tag, so nothing partial escapes.
     const body = decipher.update(blob.subarray(1 + NONCE, blob.length - TAG));
     const fin = decipher.final();
-    return Buffer.concat([body, fin]);
+    // GCM's final() returns no bytes: no second copy of the plaintext (left unzeroed) when there is nothing to add.
+    return fin.length === 0 ? body : Buffer.concat([body, fin]);
   } catch {
     throw new KeyUnwrapError();
   }

@@ -106,9 +106,21 @@ export class Keyring {
    * `KeyUnwrapError`: a tampered or moved ciphertext, a relabelled row, a scheme the tenant no
    * longer accepts.
    */
-  async open(ref: RecordRef, dekWrapped: Buffer, field: string, ciphertext: Buffer): Promise<Buffer> {
-    checkRef(ref);
-    const dek = await this.unwrapDek(ref, dekWrapped);
+  open(ref: RecordRef, dekWrapped: Buffer, field: string, ciphertext: Buffer): Promise<Buffer> {
+    // With the tenant key cached (every release after warm-up), all of it synchronously: one promise, not four async calls'.
+    try {
+      checkRef(ref);
+      const version = Keyring.versionOf(dekWrapped);
+      const tk = this.cache.peek(`${ref.tenant}\u0000${version}`);
+      if (tk) return Promise.resolve(this.openWithDek(open(tk, dekWrapped.subarray(5), dekAad(ref, version)), ref, field, ciphertext));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.unwrapDek(ref, dekWrapped).then((dek) => this.openWithDek(dek, ref, field, ciphertext));
+  }
+
+  /** Opens a field with its record's DEK, and zeroes the DEK whatever happens. */
+  private openWithDek(dek: Buffer, ref: RecordRef, field: string, ciphertext: Buffer): Buffer {
     try {
       return this.openField(dek, ref, field, ciphertext);
     } finally {

@@ -29,6 +29,24 @@ describe('TenantKeyCache', () => {
     expect(loads).toBe(5);
   });
 
+  it('peek answers only what get would answer from the cache, never loads, and keeps the LRU order', async () => {
+    let now = 0;
+    const cache = new TenantKeyCache(2, 1000, () => now);
+    expect(cache.peek('a')).toBeUndefined();
+    const a = await cache.get('a', async () => Buffer.alloc(32, 1));
+    await cache.get('b', async () => Buffer.alloc(32, 2));
+    expect(cache.peek('a')).toBe(a); // a is now most recent
+    await cache.get('c', async () => Buffer.alloc(32, 3)); // evicts b, not a
+    expect(cache.peek('b')).toBeUndefined();
+    expect(cache.peek('a')).toBe(a);
+    expect(cache.toJSON()).toMatchObject({ hits: 2, misses: 3 });
+    now = 1000;
+    expect(cache.peek('a')).toBeUndefined(); // too old: get would load it again
+    let loads = 0;
+    await cache.get('a', async () => (loads++, Buffer.alloc(32, 4)));
+    expect(loads).toBe(1);
+  });
+
   it('a failed load is not cached', async () => {
     const cache = new TenantKeyCache(2, 1000);
     await expect(

@@ -18,15 +18,9 @@ export class TenantKeyCache {
   ) {}
 
   async get(id: string, load: () => Promise<Buffer>): Promise<Buffer> {
-    const entry = this.entries.get(id);
-    if (entry && this.now() - entry.loadedAt < this.maxAgeMs) {
-      // Re-insert to mark as most recently used.
-      this.entries.delete(id);
-      this.entries.set(id, entry);
-      this.hits++;
-      return entry.key;
-    }
-    if (entry) this.evict(id);
+    const hit = this.peek(id);
+    if (hit) return hit;
+    if (this.entries.has(id)) this.evict(id);
     const pending = this.inflight.get(id);
     if (pending) return pending;
     this.misses++;
@@ -39,6 +33,17 @@ export class TenantKeyCache {
       .finally(() => this.inflight.delete(id));
     this.inflight.set(id, p);
     return p;
+  }
+
+  /** The key when `get` would answer from the cache (counted as a hit, marked most recently used); never loads. */
+  peek(id: string): Buffer | undefined {
+    const entry = this.entries.get(id);
+    if (!entry || this.now() - entry.loadedAt >= this.maxAgeMs) return undefined;
+    // Re-insert to mark as most recently used.
+    this.entries.delete(id);
+    this.entries.set(id, entry);
+    this.hits++;
+    return entry.key;
   }
 
   evict(id: string): void {

@@ -8,3 +8,4 @@ export { ensureTenant } from './tenants';
 export { DeadlineClient } from './deadline-client';
 export { pgPool } from './pg-pool';
 export { executeAndCommit } from './execute-and-commit';
+export { PreparedRead } from './prepared-read';

@@ -102,8 +102,9 @@ export class AgentStore {
   }
 
   /** Whether the agent is registered (the release path asks on every call: from the tenant's snapshot). */
-  async exists(tenant: TenantId, clientId: string): Promise<boolean> {
-    return (await this.snapshots.get(tenant)).agents.has(clientId);
+  exists(tenant: TenantId, clientId: string): Promise<boolean> {
+    const cached = this.snapshots.cached(tenant);
+    return cached ? Promise.resolve(cached.agents.has(clientId)) : this.snapshots.get(tenant).then((s) => s.agents.has(clientId));
   }
 
   /**

@@ -12,6 +12,7 @@ export interface PolicyInput {
   scopes?: string[];
   users?: { roles_any?: string[]; subjects?: string[] };
   max_ttl_seconds?: number;
+  require_dpop?: boolean;
   require_approval?: boolean;
   approval_ttl_seconds?: number;
   approvers?: 'user';
@@ -26,6 +27,10 @@ export class PolicyAdminService {
   ) {}
 
   async put(actor: AdminActor, name: string, input: PolicyInput): Promise<{ policy: Policy; created: boolean }> {
+    if (input.require_dpop && input.effect !== 'allow')
+      throw new DomainError('validation_failed', 'require_dpop applies to allow policies only', {
+        extra: { errors: [{ field: 'require_dpop', message: 'applies to allow policies only' }] },
+      });
     checkApprovalFields(input);
     const roles = input.users?.roles_any ?? [];
     const subjects = input.users?.subjects ?? [];
@@ -37,6 +42,7 @@ export class PolicyAdminService {
       scopes: input.scopes ?? [],
       users: { roles_any: roles, subjects },
       max_ttl_seconds: input.max_ttl_seconds ?? null,
+      ...(input.require_dpop ? { require_dpop: true } : {}),
       ...(input.require_approval
         ? { require_approval: true, approval_ttl_seconds: input.approval_ttl_seconds ?? null, approvers: input.approvers ?? 'user' }
         : {}),
@@ -57,6 +63,7 @@ export class PolicyAdminService {
         roles_any: roles,
         subjects: subjects.length,
         max_ttl_seconds: policy.max_ttl_seconds,
+        ...(policy.require_dpop ? { require_dpop: true } : {}),
         ...(policy.require_approval
           ? { require_approval: true, approval_ttl_seconds: policy.approval_ttl_seconds, approvers: policy.approvers }
           : {}),

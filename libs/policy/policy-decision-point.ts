@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { TenantId } from '../kernel';
 import { AgentReach, agentReach } from './agent-reach';
 import { evaluatePolicies, PolicyDecision, rolesFromClaims, ScopeReach, scopeReach } from './policy.evaluator';
-import { PolicySnapshots, userDenyKey } from './policy-snapshots';
+import { PolicySnapshot, PolicySnapshots, userDenyKey } from './policy-snapshots';
 
 /** What a decision is asked about: who acts, for which user (and the claims of their token), on what. */
 export interface DecisionQuery {
@@ -24,8 +24,18 @@ export interface DecisionQuery {
 export class PolicyDecisionPoint {
   constructor(private readonly snapshots: PolicySnapshots) {}
 
-  async decide(tenant: TenantId, q: DecisionQuery): Promise<PolicyDecision> {
-    const { policies, userDenies } = await this.snapshots.get(tenant);
+  decide(tenant: TenantId, q: DecisionQuery): Promise<PolicyDecision> {
+    // From the cached snapshot without awaiting it (no promise but the answer's) when there is one.
+    const cached = this.snapshots.cached(tenant);
+    if (!cached) return this.snapshots.get(tenant).then((s) => this.decideOn(s, q));
+    try {
+      return Promise.resolve(this.decideOn(cached, q));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private decideOn({ policies, userDenies }: PolicySnapshot, q: DecisionQuery): PolicyDecision {
     const decision = evaluatePolicies(policies, {
       agent: q.agent,
       integration: q.integration,

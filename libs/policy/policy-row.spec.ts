@@ -9,6 +9,7 @@ describe('toPolicy (the one mapper of a policies row)', () => {
     scopes: ['s'],
     users: { roles_any: ['r'] },
     max_ttl_seconds: 300,
+    require_dpop: true,
     require_approval: true,
     approval_ttl_seconds: 900,
     approvers: 'user',
@@ -23,6 +24,7 @@ describe('toPolicy (the one mapper of a policies row)', () => {
       scopes: ['s'],
       users: { roles_any: ['r'] },
       max_ttl_seconds: 300,
+      require_dpop: true,
       require_approval: true,
       approval_ttl_seconds: 900,
       approvers: 'user',
@@ -43,6 +45,10 @@ describe('toPolicy (the one mapper of a policies row)', () => {
     expect(p).not.toHaveProperty('require_approval');
     expect(p).not.toHaveProperty('approval_ttl_seconds');
     expect(p).not.toHaveProperty('approvers');
+  });
+
+  it('leaves require_dpop out of a policy that does not require DPoP', () => {
+    expect(toPolicy({ ...row, require_dpop: false })).not.toHaveProperty('require_dpop');
   });
 
   it('keeps only the policy columns, whatever else the statement returned', () => {

@@ -15,10 +15,11 @@ export interface PolicyRow {
   require_approval: boolean;
   approval_ttl_seconds: number | null;
   approvers: 'user';
+  require_dpop: boolean;
 }
 
 export const POLICY_COLUMNS =
-  'name, effect, agents, integrations, scopes, users, max_ttl_seconds, require_approval, approval_ttl_seconds, approvers';
+  'name, effect, agents, integrations, scopes, users, max_ttl_seconds, require_approval, approval_ttl_seconds, approvers, require_dpop';
 
 /** The one mapper of a `policies` row. */
 export function toPolicy(r: PolicyRow): Policy {
@@ -34,5 +35,7 @@ export function toPolicy(r: PolicyRow): Policy {
     ...(r.require_approval
       ? { require_approval: true, approval_ttl_seconds: r.approval_ttl_seconds ?? null, approvers: r.approvers ?? 'user' }
       : {}),
+    // Only on policies that require DPoP: every other policy reads as before.
+    ...(r.require_dpop ? { require_dpop: true } : {}),
   };
 }

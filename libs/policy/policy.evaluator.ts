@@ -7,6 +7,8 @@ export interface Policy {
   scopes: string[];
   users: { roles_any?: string[]; subjects?: string[] };
   max_ttl_seconds?: number | null;
+  /** Tokens issued under this allow must be DPoP-bound (`cnf.jkt`); only set on policies that ask for it. */
+  require_dpop?: boolean;
   /** A person must approve each use out of band (CIBA, libs/approvals); only set on policies that ask for it. */
   require_approval?: boolean;
   /** How long an approval lasts once given (default 600 s). */
@@ -59,6 +61,8 @@ export type PolicyDecision =
       scopeCeiling: string[] | null;
       maxTtlSeconds: number | null;
       inputs: DecisionInputs;
+      /** The matching allows that require a DPoP-bound token (any one is enough); absent when none does. */
+      dpopRequiredBy?: string[];
       /** Set when a matching allow requires approval (the strictest applies: the shortest lifetime). */
       approval?: ApprovalRequirement;
     }
@@ -99,6 +103,8 @@ export function evaluatePolicies(policies: readonly Policy[], r: PolicyRequest):
   const unbounded = allows.some((p) => p.scopes.length === 0);
   const ceiling = unbounded ? null : [...new Set(allows.flatMap((p) => p.scopes))];
   const ttls = allows.map((p) => p.max_ttl_seconds).filter((t): t is number => typeof t === 'number');
+  // DPoP only ever adds a condition: one matching allow that requires it is enough.
+  const dpop = allows.filter((p) => p.require_dpop).map((p) => p.name);
   const approval = approvalOf(allows);
   return {
     allowed: true,
@@ -106,6 +112,7 @@ export function evaluatePolicies(policies: readonly Policy[], r: PolicyRequest):
     scopeCeiling: ceiling,
     maxTtlSeconds: ttls.length ? Math.min(...ttls) : null,
     inputs,
+    ...(dpop.length ? { dpopRequiredBy: dpop } : {}),
     ...(approval ? { approval } : {}),
   };
 }

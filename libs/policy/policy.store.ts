@@ -29,7 +29,12 @@ export class PolicyStore {
    * Not in the snapshot: read again, so that one registered a moment ago is never refused while
    * its notification is on the way.
    */
-  async integrationLevel(tenant: TenantId, integration: string): Promise<'user' | 'tenant' | undefined> {
+  integrationLevel(tenant: TenantId, integration: string): Promise<'user' | 'tenant' | undefined> {
+    const level = this.snapshots.cached(tenant)?.integrations.get(integration);
+    return level ? Promise.resolve(level) : this.readLevel(tenant, integration);
+  }
+
+  private async readLevel(tenant: TenantId, integration: string): Promise<'user' | 'tenant' | undefined> {
     return (
       (await this.snapshots.get(tenant)).integrations.get(integration) ??
       (await this.snapshots.get(tenant, true)).integrations.get(integration)
@@ -39,12 +44,12 @@ export class PolicyStore {
   async put(tenant: TenantId, p: Policy): Promise<{ created: boolean }> {
     await ensureTenant(this.ds, tenant);
     const rows: Array<{ created: boolean }> = await this.ds.query(
-      `INSERT INTO policies (tenant, ${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+      `INSERT INTO policies (tenant, ${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
        ON CONFLICT (tenant, name) DO UPDATE SET effect = EXCLUDED.effect, agents = EXCLUDED.agents,
          integrations = EXCLUDED.integrations, scopes = EXCLUDED.scopes, users = EXCLUDED.users,
          max_ttl_seconds = EXCLUDED.max_ttl_seconds,
          require_approval = EXCLUDED.require_approval, approval_ttl_seconds = EXCLUDED.approval_ttl_seconds,
-         approvers = EXCLUDED.approvers, updated_at = now()
+         approvers = EXCLUDED.approvers, require_dpop = EXCLUDED.require_dpop, updated_at = now()
        RETURNING (xmax = 0) AS created`,
       [
         tenant,
@@ -58,6 +63,7 @@ export class PolicyStore {
         p.require_approval === true,
         p.approval_ttl_seconds ?? null,
         p.approvers ?? 'user',
+        p.require_dpop === true,
       ],
     );
     this.snapshots.changed(tenant);

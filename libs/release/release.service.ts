@@ -103,6 +103,12 @@ export class CredentialReleaseService {
         ...(decision.inputs.user_switch ? { user_switch: decision.inputs.user_switch } : {}),
       });
     }
+    // A policy may have come to require DPoP after this token was issued as a Bearer token: decided again here.
+    if (decision.dpopRequiredBy && caller.claims.cnf === undefined) {
+      return deny('invalid_dpop_proof', `policy "${decision.dpopRequiredBy[0]}" requires a DPoP-bound token`, {
+        dpop_required_by: decision.dpopRequiredBy,
+      });
+    }
     // Issue 17 §3: an approval is the `approval` claim of a token this vault issued from one (its lifetime ends with the approval).
     const approval =
       caller.claims.iss === this.config.publicUrl && typeof caller.claims.approval === 'string' ? caller.claims.approval : null;

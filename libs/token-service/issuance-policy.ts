@@ -12,6 +12,8 @@ export interface ScopeGrants {
   policies: string[];
   /** The smallest `max_ttl_seconds` among them, if any. */
   maxTtlSeconds: number | null;
+  /** The allow policies behind granted scopes that require a DPoP-bound token (`require_dpop`). */
+  dpopRequiredBy: string[];
   /**
    * The policies that applied to any scope put to them, once each, with the roles/subject they
    * matched on (the audit's inputs). Those depend on the user, not the scope, so a policy that
@@ -34,7 +36,7 @@ export async function decideScopes(
   delegatedScopes?: readonly string[],
   ceilingExcess: (integration: string, ceiling: string[] | null) => Promise<string[]> = async () => [],
 ): Promise<ScopeGrants> {
-  const out: ScopeGrants = { granted: [], refused: [], policies: [], maxTtlSeconds: null, matched: [] };
+  const out: ScopeGrants = { granted: [], refused: [], policies: [], maxTtlSeconds: null, dpopRequiredBy: [], matched: [] };
   for (const scope of requested) {
     const integration = integrationOf(scope);
     if (integration === undefined) {
@@ -58,9 +60,19 @@ export async function decideScopes(
     }
     out.granted.push(scope);
     for (const p of decision.policies) if (!out.policies.includes(p)) out.policies.push(p);
+    for (const p of decision.dpopRequiredBy ?? []) if (!out.dpopRequiredBy.includes(p)) out.dpopRequiredBy.push(p);
     if (decision.maxTtlSeconds !== null) out.maxTtlSeconds = Math.min(out.maxTtlSeconds ?? Infinity, decision.maxTtlSeconds);
   }
   return out;
+}
+
+/**
+ * A policy behind the grant requires DPoP (`require_dpop`) and the request brought no proof: refused
+ * whole (RFC 9449 `invalid_dpop_proof`), never issued as a Bearer token with fewer scopes.
+ */
+export function requireDpopWhenPolicyDoes(grants: ScopeGrants, jkt: string | undefined): void {
+  if (jkt === undefined && grants.dpopRequiredBy.length)
+    throw new OAuthError('invalid_dpop_proof', `policy "${grants.dpopRequiredBy[0]}" requires a DPoP-bound token: send a DPoP proof`);
 }
 
 /** Nothing requested was granted (RFC 6749 `invalid_scope`); carries the per-scope refusals for the audit. */

@@ -24,7 +24,7 @@ import {
 } from './exchange-request';
 import { AgentTokenGrant } from './grants/agent-token.grant';
 import { isJwtBearerGrant, parseJwtBearerRequest, TOKEN_ISSUE_ACTION } from './grants/jwt-bearer-request';
-import { decideScopes, GrantRefused, ScopeGrants } from './issuance-policy';
+import { decideScopes, GrantRefused, requireDpopWhenPolicyDoes, ScopeGrants } from './issuance-policy';
 import { OAuthError } from './oauth-error';
 import { RateDecision, TokenBucketLimiter } from './rate-limiter';
 import { TokenSigningKeys } from './signing-keys';
@@ -149,6 +149,7 @@ export class TokenExchangeService {
       (integration, ceiling) => this.ceilings.excess(a.tenant!, integration, ceiling),
     );
     if (!grants.granted.length) throw new GrantRefused(grants);
+    requireDpopWhenPolicyDoes(grants, a.jkt);
 
     const issued = await this.issue(a.subject, agent, grants, a.request.requestedTtlSeconds, a.jkt);
     // Durable before the response: if the audit log cannot take it, no token leaves.
@@ -194,6 +195,7 @@ export class TokenExchangeService {
       requested: a.request!.requestedScopes,
       // Never outlive the user's own token.
       ttlCaps: [a.request!.requestedTtlSeconds, subject.expiresAt - Math.floor(Date.now() / 1000)],
+      jkt: a.jkt,
     });
     await this.audit.record({
       tenant: subject.tenant,
@@ -208,12 +210,13 @@ export class TokenExchangeService {
         roles: issued.grants.roles,
         jti: issued.jti,
         expires_in: issued.expiresIn,
+        ...(a.jkt ? { dpop_jkt: a.jkt } : {}),
       },
     });
     return {
       access_token: issued.jwt,
       issued_token_type: TOKEN_TYPES.accessToken,
-      token_type: 'Bearer',
+      token_type: a.jkt ? 'DPoP' : 'Bearer',
       expires_in: issued.expiresIn,
       scope: issued.grants.granted.join(' '),
     };
@@ -376,7 +379,7 @@ function toOAuthError(err: unknown): OAuthError {
 }
 
 /** The client id the request claims, for the rate-limit key and the audit; never trusted. */
-function claimedClientId(form: Record<string, unknown>, authorization: string | undefined): string | undefined {
+export function claimedClientId(form: Record<string, unknown>, authorization: string | undefined): string | undefined {
   let id: unknown = form.client_id;
   if (id === undefined && authorization && /^basic /i.test(authorization)) {
     const decoded = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8');

@@ -4,12 +4,12 @@ import { authorizeAdmin, bearerTokenOf, TokenVerifier, VerifiedToken } from '../
 import { VAULT_CONFIG, VaultConfig } from '../config';
 import { AdminActor, asTenantId, DomainError, TenantId } from '../kernel';
 import { AgentStore } from '../policy';
-import { ClientAuthenticator } from './client-authenticator';
+import { AuthenticatedClient, ClientAuthenticator } from './client-authenticator';
 import { peekJwt } from './client-assertion';
 import { formOf, presentedClient } from './exchange-request';
 import { OAuthError } from './oauth-error';
 import { TokenBucketLimiter } from './rate-limiter';
-import { TOKEN_ENDPOINT_RATE } from './token-exchange.service';
+import { claimedClientId, TOKEN_ENDPOINT_RATE } from './token-exchange.service';
 import { TokenRevocationStore } from './token-revocation.store';
 import { CutoffKind, TokenRevocations } from './token-revocations';
 
@@ -55,7 +55,7 @@ export class TokenRevocationService {
     const form = formOf(call.contentType, call.body);
     const raw = tokenParam(form);
     const { token, tenant } = await this.subject(raw);
-    const client = await this.clients.authenticate(tenant, presentedClient(form, call.authorization));
+    const client = await this.authenticate(TOKEN_REVOKE_ACTION, tenant, form, call.authorization);
     const base = { tenant, action: TOKEN_REVOKE_ACTION, agent: client.clientId } as const;
     if (!token) {
       // RFC 7009 §2.2: an invalid token is not an error; nothing to revoke.
@@ -85,12 +85,12 @@ export class TokenRevocationService {
     this.limit(call.ip);
     const form = formOf(call.contentType, call.body);
     const raw = tokenParam(form);
-    const admin =
-      call.authorization !== undefined && /^bearer /i.test(call.authorization) ? await this.admin(call.authorization) : undefined;
     const { token, tenant } = await this.subject(raw);
+    const admin =
+      call.authorization !== undefined && /^bearer /i.test(call.authorization) ? await this.admin(call.authorization, tenant) : undefined;
     const caller = admin
       ? { tenant: admin.tenant, agent: undefined, by: admin.subject }
-      : { tenant, agent: (await this.clients.authenticate(tenant, presentedClient(form, call.authorization))).clientId, by: 'client' };
+      : { tenant, agent: (await this.authenticate(TOKEN_INTROSPECT_ACTION, tenant, form, call.authorization)).clientId, by: 'client' };
     let active = token !== undefined && token.tenant === caller.tenant && (caller.agent === undefined || ownerOf(token) === caller.agent);
     if (active) {
       try {
@@ -131,15 +131,52 @@ export class TokenRevocationService {
     if (!d.allowed) throw new OAuthError('rate_limited', 'too many requests; retry later', { retryAfter: d.retryAfterSeconds });
   }
 
-  private async admin(authorization: string): Promise<VerifiedToken> {
+  private async admin(authorization: string, tenant: TenantId): Promise<VerifiedToken> {
     try {
       const token = await this.verifier.verify(bearerTokenOf(authorization)!);
       authorizeAdmin(token);
       return token;
     } catch (err) {
-      if (err instanceof DomainError) throw new OAuthError('invalid_client', `introspection by an admin: ${err.detail}`);
+      if (!(err instanceof DomainError)) throw err;
+      const refusal = new OAuthError('invalid_client', `introspection by an admin: ${err.detail}`);
+      await this.recordInvalidClient(TOKEN_INTROSPECT_ACTION, tenant, refusal, { by: 'admin' });
+      throw refusal;
+    }
+  }
+
+  /** Client authentication; a refusal is audited as at the token endpoint (reason `invalid_client`, the claimed id only). */
+  private async authenticate(
+    action: string,
+    tenant: TenantId,
+    form: Record<string, unknown>,
+    authorization: string | undefined,
+  ): Promise<AuthenticatedClient> {
+    try {
+      return await this.clients.authenticate(tenant, presentedClient(form, authorization));
+    } catch (err) {
+      if (!(err instanceof OAuthError && err.error === 'invalid_client')) throw err;
+      await this.recordInvalidClient(action, tenant, err, {
+        by: 'client',
+        claimed_client_id: claimedClientId(form, authorization) ?? null,
+      });
       throw err;
     }
+  }
+
+  private async recordInvalidClient(
+    action: string,
+    tenant: TenantId,
+    refusal: OAuthError,
+    details: Record<string, unknown>,
+  ): Promise<void> {
+    // Unauthenticated, so no `agent`: the caller's claim goes in the details, never a secret or the token.
+    await this.audit.record({
+      tenant,
+      action,
+      outcome: 'denied',
+      reason: 'invalid_client',
+      details: { ...details, detail: refusal.description },
+    });
   }
 
   /**

@@ -172,6 +172,34 @@ describe('CIBA: bad input at bc-authorize and when polling', () => {
     });
   });
 
+  it('a policy with require_dpop holds for the approved token too, and a poll without a proof does not use up the approval', async () => {
+    const secret4 = (
+      await v.call('PUT', '/v1/admin/agents/mcp-4', { token: admin(), body: { name: 'Four', auth_method: 'client_secret_basic' } })
+    ).body.client_secret;
+    const policy = { agents: ['mcp-4'], integrations: ['github-key'], effect: 'allow', require_approval: true, require_dpop: true };
+    expect((await putPolicy('approve-bound', policy)).status).toBe(201);
+    const asked = await ask({ scope: 'connections:github-key', login_hint_token: user('dave') }, basic('mcp-4', secret4));
+    expect(asked.status).toBe(200);
+    await v.db.ds.query(
+      `UPDATE approvals SET status = 'approved', decided_at = now(), decided_by = 'dave', approved_until = now() + interval '10 minutes'
+        WHERE agent = 'mcp-4'`,
+    );
+    const poll4 = (headers: Record<string, string>) =>
+      postForm(
+        `${v.url}/oauth2/token`,
+        { grant_type: CIBA, auth_req_id: asked.body.auth_req_id },
+        { ...basic('mcp-4', secret4), ...headers },
+      );
+    const refused = await poll4({});
+    expect(refused).toMatchObject({ status: 400, body: { error: 'invalid_dpop_proof' } });
+    expect(refused.body.error_description).toContain('approve-bound');
+    expect(await v.db.ds.query(`SELECT status FROM approvals WHERE agent = 'mcp-4'`)).toEqual([{ status: 'approved' }]);
+    const key = await DpopKey.create();
+    const bound = await poll4({ dpop: await key.proof('POST', '/oauth2/token') });
+    expect(bound).toMatchObject({ status: 200, body: { token_type: 'DPoP' } });
+    expect(JSON.parse(Buffer.from(bound.body.access_token.split('.')[1], 'base64url').toString()).cnf).toEqual({ jkt: key.jkt });
+  });
+
   it('the CIBA grant is advertised with poll mode and the bc-authorize endpoint', async () => {
     const as = (await (await fetch(`${v.url}/.well-known/oauth-authorization-server`)).json()) as Record<string, unknown>;
     expect(as).toMatchObject({

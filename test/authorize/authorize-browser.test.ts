@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { Browser, BrowserContext, chromium, Page } from 'playwright-core';
 import { startTestProvider, TestProvider } from '../support/oidc-provider';
 import { startTestVault, TestVault } from '../support/vault';
+import { DpopKey } from '../dpop/support';
 import { ClientSide, decodeJwt, freePort, pkce, tokenCall } from './support';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -196,6 +197,40 @@ describe('/oauth2/authorize: consent in the browser, code and refresh grants', (
     expect(replay.body.error_description).toContain('already used');
     const after = await tokenCall(v.url, { grant_type: 'refresh_token', refresh_token: ok.body.refresh_token, client_id: clientId });
     expect([after.status, after.body.error]).toEqual([400, 'invalid_grant']);
+  });
+
+  itInBrowser('a DPoP proof at the code and refresh grants binds the access token (cnf.jkt); a bad proof is refused, audited', async () => {
+    const key = await DpopKey.create();
+    const proof = (htu = `${base}/oauth2/token`) => key.proof('POST', '/oauth2/token', undefined, { claims: { htu } });
+    const code = async () => {
+      const { verifier, challenge } = pkce();
+      await Promise.all([page.waitForURL(`${client.url}/callback?**`), page.goto(authorizeUrl(params(challenge)))]);
+      return {
+        grant_type: 'authorization_code',
+        code: lastCallback().get('code')!,
+        client_id: clientId,
+        redirect_uri: redirectUri,
+        code_verifier: verifier,
+      };
+    };
+    const bound = await tokenCall(v.url, await code(), { dpop: await proof() });
+    expect(bound.status).toBe(200);
+    expect(bound.body).toMatchObject({ token_type: 'DPoP', scope: 'crm:read' });
+    expect(decodeJwt(bound.body.access_token)).toMatchObject({ aud: CRM, cnf: { jkt: key.jkt } });
+    expect((await audit('token.authorization_code')).at(-1).details).toMatchObject({ dpop_jkt: key.jkt });
+
+    const refreshed = await tokenCall(
+      v.url,
+      { grant_type: 'refresh_token', refresh_token: bound.body.refresh_token, client_id: clientId },
+      { dpop: await proof() },
+    );
+    expect(refreshed.status).toBe(200);
+    expect(refreshed.body.token_type).toBe('DPoP');
+    expect(decodeJwt(refreshed.body.access_token).cnf).toEqual({ jkt: key.jkt });
+
+    const wrong = await tokenCall(v.url, await code(), { dpop: await proof('https://elsewhere.example/oauth2/token') });
+    expect([wrong.status, wrong.body.error]).toEqual([400, 'invalid_dpop_proof']);
+    expect((await audit('token.authorization_code')).at(-1)).toMatchObject({ outcome: 'denied', reason: 'invalid_dpop_proof' });
   });
 
   itInBrowser('PKCE: a wrong verifier is invalid_grant; plain is refused back to the client', async () => {

@@ -52,10 +52,14 @@ export class ClientSide {
 }
 
 /** POST /oauth2/token, form-encoded. */
-export async function tokenCall(vaultUrl: string, params: Record<string, string>): Promise<{ status: number; body: any }> {
+export async function tokenCall(
+  vaultUrl: string,
+  params: Record<string, string>,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: any }> {
   const res = await fetch(`${vaultUrl}/oauth2/token`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
     body: new URLSearchParams(params).toString(),
   });
   return { status: res.status, body: await res.json() };

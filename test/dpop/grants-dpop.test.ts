@@ -66,4 +66,31 @@ describe('DPoP with the jwt-bearer grants', () => {
     expect(res.body.token_type).toBe('DPoP');
     expect(claimsOf(res.body.access_token).cnf).toEqual({ jkt: key.jkt });
   });
+
+  it('a policy requiring DPoP holds for the agent acting for itself, though the agent is not registered dpop_bound', async () => {
+    const oid = randomUUID();
+    await w.put('/v1/admin/agents/foundry-plain', {
+      name: 'Foundry agent, not dpop_bound',
+      federated_credentials: [
+        { issuer: w.entra.issuer.issuer, subject: oid, audiences: [VAULT_APP_ID_URI], claims: { azp: blueprintAppId } },
+      ],
+    });
+    await w.put('/v1/admin/policies/plain-search', {
+      agents: ['foundry-plain'],
+      integrations: ['search'],
+      effect: 'allow',
+      require_dpop: true,
+    });
+    const params = () => ({
+      grant_type: JWT_BEARER_GRANT,
+      assertion: w.entra.agentToken({ oid, blueprintAppId }),
+      scope: 'connections:search',
+    });
+    const refused = await w.token(params());
+    expect([refused.status, refused.body.error]).toEqual([400, 'invalid_dpop_proof']);
+    expect(refused.body.error_description).toContain('plain-search');
+    const res = await w.token(params(), { dpop: await key.proof('POST', '/oauth2/token') });
+    expect([res.status, res.body.token_type]).toEqual([200, 'DPoP']);
+    expect(claimsOf(res.body.access_token)).toMatchObject({ agent_only: true, cnf: { jkt: key.jkt } });
+  });
 });

@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import { startResourceServer } from '../../examples/resource-server/server';
+import { DpopKey } from '../dpop/support';
 import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPES } from '../../libs/token-service';
 import { startTestVault, TestVault } from '../support/vault';
 
@@ -175,6 +176,38 @@ describe('resources: admin API and resource tokens by token exchange', () => {
     expect(forbidden.headers.get('www-authenticate')).toContain('insufficient_scope');
     expect((await call(user('alice', ['analyst']))).status).toBe(401); // not a vault-signed at+jwt for the CRM
     expect((await v.call('POST', '/v1/connections/crm/token', { token: read })).status).toBe(401);
+  });
+
+  it('a DPoP proof at exchange binds the resource token (cnf.jkt); the example server then wants DPoP with that key', async () => {
+    const key = await DpopKey.create();
+    const res = await exchange(params(user('alice', ['analyst']), 'crm:read'), {
+      ...basic('mcp-1', secret),
+      dpop: await key.proof('POST', '/oauth2/token'),
+    });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ token_type: 'DPoP', scope: 'crm:read' });
+    const token = res.body.access_token as string;
+    expect(decode(token).payload).toMatchObject({ aud: CRM, cnf: { jkt: key.jkt } });
+    expect((await lastExchange()).details).toMatchObject({ resource: CRM, dpop_jkt: key.jkt });
+
+    const url = `http://127.0.0.1:${(api.address() as { port: number }).port}/`;
+    const call = async (headers: Record<string, string>) => (await fetch(url, { headers })).status;
+    const proof = (k: DpopKey, over = {}) => k.proof('GET', '/', token, over);
+    const withUrl = (k: DpopKey) => proof(k, { claims: { htu: url } });
+    expect(await call({ authorization: `DPoP ${token}`, dpop: await withUrl(key) })).toBe(200);
+    expect(await call({ authorization: `Bearer ${token}` })).toBe(401);
+    expect(await call({ authorization: `DPoP ${token}` })).toBe(401);
+    expect(await call({ authorization: `DPoP ${token}`, dpop: await withUrl(await DpopKey.create()) })).toBe(401);
+    expect(await call({ authorization: `DPoP ${token}`, dpop: await proof(key) })).toBe(401); // htu of another URL
+
+    // An agent registered dpop_bound gets no resource token without a proof.
+    const bound = await v.call('PUT', '/v1/admin/agents/bound', {
+      token: admin(),
+      body: { name: 'bound', auth_method: 'client_secret_basic', dpop_bound: true },
+    });
+    const refused = await exchange(params(user('alice', ['analyst']), 'crm:read'), basic('bound', bound.body.client_secret));
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toBe('invalid_dpop_proof');
   });
 
   it('require_approval scopes are refused (approval_required) by exchange, pointing at bc-authorize; nothing granted is invalid_scope', async () => {

@@ -136,6 +136,27 @@ describe('vault token revocation and introspection', () => {
     expect(noIntrospectAuth.status).toBe(401);
   });
 
+  it('invalid_client at /oauth2/revoke and /oauth2/introspect is audited as at /oauth2/token: the claimed id, never the secret', async () => {
+    const token = await vaultToken(w, 'mcp-1');
+    expect((await form(w.v, '/oauth2/revoke', { token }, basic('mcp-1', 'wrong-secret-canary'))).status).toBe(401);
+    const [revoke] = await audit('token.revoke');
+    expect(revoke).toMatchObject({ outcome: 'denied', reason: 'invalid_client', agent: null });
+    expect(revoke.details).toMatchObject({ by: 'client', claimed_client_id: 'mcp-1', detail: expect.any(String) });
+    expect(JSON.stringify(revoke)).not.toContain('wrong-secret-canary');
+    expect(JSON.stringify(revoke)).not.toContain(token);
+
+    expect((await form(w.v, '/oauth2/introspect', { token }, basic('mcp-2', 'wrong-secret-canary'))).status).toBe(401);
+    const [client] = await audit('token.introspect');
+    expect(client).toMatchObject({ outcome: 'denied', reason: 'invalid_client', agent: null });
+    expect(client.details).toMatchObject({ by: 'client', claimed_client_id: 'mcp-2' });
+    expect(JSON.stringify(client)).not.toContain('wrong-secret-canary');
+
+    // A bearer that is no admin token is refused the same way (no client id to claim).
+    expect((await form(w.v, '/oauth2/introspect', { token }, { authorization: `Bearer ${w.user('alice')}` })).status).toBe(401);
+    const [admin] = await audit('token.introspect');
+    expect(admin).toMatchObject({ outcome: 'denied', reason: 'invalid_client', agent: null, details: { by: 'admin' } });
+  });
+
   it('the metadata lists the revocation and introspection endpoints and DPoP algorithms', async () => {
     const as = (await w.v.call('GET', '/.well-known/oauth-authorization-server')).body;
     expect(as).toMatchObject({

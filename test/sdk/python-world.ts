@@ -19,6 +19,14 @@ async function main(): Promise<void> {
   const actions: Record<string, (q: URLSearchParams) => Promise<unknown>> = {
     '/user-token': async (q) => ({ token: w.rig.v.issuer.sign({ sub: q.get('sub'), tid: T }, { ttl: Number(q.get('ttl') ?? 300) }) }),
     '/admin-token': async () => ({ token: w.rig.admin() }),
+    // An agent's own token from the trusted test issuer (a workload identity): the federated assertion of the jwt-bearer grant.
+    '/federated-token': async (q) => ({
+      issuer: w.rig.v.issuer.issuer,
+      token: w.rig.v.issuer.sign(
+        { sub: q.get('sub'), tid: T, ...(q.get('aud') ? { aud: q.get('aud') } : {}) },
+        { ttl: Number(q.get('ttl') ?? 300) },
+      ),
+    }),
     '/connect': async (q) => (await connectOverHttp(w.rig, q.get('sub')!), {}),
     '/break-grant': async (q) => (await breakGrant(w, q.get('sub')!), {}),
     '/releases': async (q) => {

@@ -20,6 +20,7 @@ export const PutPolicyDto = z
     users: PolicyUsersDto.optional().meta({ description: 'User conditions (an object)' }),
     effect: z.enum(['allow', 'deny']),
     max_ttl_seconds: z.int().min(1).max(86400).optional(),
+    require_dpop: z.boolean().optional().meta({ description: 'Tokens issued under this allow must be DPoP-bound (RFC 9449)' }),
     require_approval: z
       .boolean()
       .optional()

@@ -76,8 +76,11 @@ export class ReleaseRoute implements OnModuleInit {
    */
   private challenge(req: FastifyRequest, err: unknown): string {
     const metadata = `resource_metadata="${this.config.publicUrl}${PROTECTED_RESOURCE_METADATA_PATH}"`;
+    // `invalid_dpop_proof` also comes from the release itself: a policy that came to require DPoP (require_dpop).
     const dpop =
-      isDpopRefusal(err) || (err instanceof DomainError && err.status === 401 && /^dpop /i.test(req.headers.authorization ?? ''));
+      isDpopRefusal(err) ||
+      (err instanceof DomainError &&
+        (err.code === 'invalid_dpop_proof' || (err.status === 401 && /^dpop /i.test(req.headers.authorization ?? ''))));
     if (dpop) return `${dpopChallenge(err as DomainError)}, ${metadata}`;
     return req.headers.authorization === undefined ? `Bearer ${metadata}` : `Bearer error="invalid_token", ${metadata}`;
   }

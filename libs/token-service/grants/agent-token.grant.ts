@@ -11,7 +11,7 @@ import { peekJwt } from '../client-assertion';
 import { dpopBinding } from '../dpop-binding';
 import { AuthenticatedClient, ClientAuthenticator } from '../client-authenticator';
 import { integrationOf, JWT_BEARER_GRANT, presentedClient, TOKEN_TYPES } from '../exchange-request';
-import { decideScopes, GrantRefused, ScopeGrants } from '../issuance-policy';
+import { decideScopes, GrantRefused, requireDpopWhenPolicyDoes, ScopeGrants } from '../issuance-policy';
 import { OAuthError } from '../oauth-error';
 import { TokenSigningKeys } from '../signing-keys';
 import { JwtBearerRequest, TOKEN_ISSUE_ACTION } from './jwt-bearer-request';
@@ -74,6 +74,7 @@ export class AgentTokenGrant {
     const jkt = await dpopBinding(this.dpop, proof, a.client.dpopBound === true);
     const grants = await this.decide(tenant, agent, req.requestedScopes);
     if (!grants.granted.length) throw new GrantRefused(grants, 'no requested scope is allowed for this agent acting for itself');
+    requireDpopWhenPolicyDoes(grants, jkt);
 
     const now = Math.floor(Date.now() / 1000);
     // Never outlive the assertion that proved who the agent is.

@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { AuditLog, UNATTRIBUTED_TENANT } from '../../audit';
+import { DpopProofVerifier } from '../../auth';
 import { AuthorizationStore, ClientRegistry, Grant, UnknownClientError } from '../../authorization';
 import { isDatabaseUnavailable } from '../../db';
+import { dpopBinding } from '../dpop-binding';
 import { formOf } from '../exchange-request';
 import { OAuthError } from '../oauth-error';
 import { TokenBucketLimiter } from '../rate-limiter';
@@ -14,10 +16,17 @@ export const CODE_GRANTS = ['authorization_code', 'refresh_token'] as const;
 /** RFC 6749 §5.1 with a rotated refresh token. */
 export interface CodeFlowTokenResponse {
   access_token: string;
-  token_type: 'Bearer';
+  /** `DPoP` when the request carried a proof: the access token is bound to its key (RFC 9449 §5). */
+  token_type: 'Bearer' | 'DPoP';
   expires_in: number;
   scope: string;
   refresh_token: string;
+}
+
+/** What the request brought that the audit of a refusal needs, and the `DPoP` header. */
+interface Seen {
+  grant?: Grant;
+  proof?: string | string[];
 }
 
 const VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
@@ -42,6 +51,7 @@ export class AuthorizationCodeGrants {
     private readonly clients: ClientRegistry,
     private readonly tokens: ResourceTokenIssuer,
     private readonly audit: AuditLog,
+    private readonly dpop: DpopProofVerifier,
   ) {}
 
   async token(call: TokenEndpointCall): Promise<CodeFlowTokenResponse> {
@@ -49,7 +59,7 @@ export class AuthorizationCodeGrants {
     if (!d.allowed) throw new OAuthError('rate_limited', 'too many token requests; retry later', { retryAfter: d.retryAfterSeconds });
     const form = formOf(call.contentType, call.body);
     const action = form.grant_type === 'refresh_token' ? 'token.refresh' : 'token.authorization_code';
-    const seen: { grant?: Grant } = {};
+    const seen: Seen = { proof: call.dpop };
     try {
       return action === 'token.refresh' ? await this.refresh(form, seen) : await this.code(form, seen);
     } catch (err) {
@@ -72,7 +82,7 @@ export class AuthorizationCodeGrants {
     }
   }
 
-  private async code(form: Record<string, unknown>, seen: { grant?: Grant }): Promise<CodeFlowTokenResponse> {
+  private async code(form: Record<string, unknown>, seen: Seen): Promise<CodeFlowTokenResponse> {
     const p = params(form, ['code', 'client_id', 'redirect_uri', 'code_verifier']);
     const code = await this.store.redeemCode(p.code);
     if (!code) throw new OAuthError('invalid_grant', 'the code is not valid');
@@ -90,10 +100,10 @@ export class AuthorizationCodeGrants {
     if (createHash('sha256').update(p.code_verifier).digest('base64url') !== code.code_challenge)
       throw new OAuthError('invalid_grant', 'code_verifier does not match the code_challenge (PKCE)');
     this.sameResource(form, code.resource);
-    return this.issue(code, 'token.authorization_code');
+    return this.issue(code, 'token.authorization_code', seen);
   }
 
-  private async refresh(form: Record<string, unknown>, seen: { grant?: Grant }): Promise<CodeFlowTokenResponse> {
+  private async refresh(form: Record<string, unknown>, seen: Seen): Promise<CodeFlowTokenResponse> {
     const p = params(form, ['refresh_token', 'client_id']);
     const rt = await this.store.useRefreshToken(p.refresh_token);
     if (!rt) throw new OAuthError('invalid_grant', 'the refresh token is not valid');
@@ -112,16 +122,18 @@ export class AuthorizationCodeGrants {
     const narrower = typeof form.scope === 'string' ? form.scope.split(' ').filter(Boolean) : undefined;
     if (narrower && !narrower.every((s) => rt.scopes.includes(s)))
       throw new OAuthError('invalid_scope', 'scope may only narrow the original grant');
-    return this.issue({ ...rt, scopes: narrower ?? rt.scopes.filter((s) => consent.scopes.includes(s)) }, 'token.refresh');
+    return this.issue({ ...rt, scopes: narrower ?? rt.scopes.filter((s) => consent.scopes.includes(s)) }, 'token.refresh', seen);
   }
 
-  private async issue(g: Grant, action: string): Promise<CodeFlowTokenResponse> {
+  private async issue(g: Grant, action: string, seen: Seen): Promise<CodeFlowTokenResponse> {
     try {
       await this.clients.resolve(g.tenant, g.client_id);
     } catch (err) {
       if (err instanceof UnknownClientError) throw new OAuthError('invalid_client', err.message);
       throw err;
     }
+    // These clients are not registered agents (no dpop_bound): a proof, when sent, binds the access token.
+    const jkt = await dpopBinding(this.dpop, seen.proof, false);
     const resource = await this.tokens.resolve(g.tenant, g.resource);
     const issued = await this.tokens.issue({
       tenant: g.tenant,
@@ -131,6 +143,7 @@ export class AuthorizationCodeGrants {
       clientId: g.client_id,
       requested: g.scopes,
       ttlCaps: [],
+      jkt,
     });
     await this.audit.record({
       tenant: g.tenant,
@@ -145,12 +158,13 @@ export class AuthorizationCodeGrants {
         refused: issued.grants.refused,
         jti: issued.jti,
         expires_in: issued.expiresIn,
+        ...(jkt ? { dpop_jkt: jkt } : {}),
       },
     });
     const refresh = await this.store.newRefreshToken({ ...g, scopes: issued.grants.granted });
     return {
       access_token: issued.jwt,
-      token_type: 'Bearer',
+      token_type: jkt ? 'DPoP' : 'Bearer',
       expires_in: issued.expiresIn,
       scope: issued.grants.granted.join(' '),
       refresh_token: refresh,

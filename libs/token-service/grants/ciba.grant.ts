@@ -188,7 +188,8 @@ export class CibaGrant {
       agent: approval.agent,
       requested: approval.scopes,
       approved: approval.scopes,
-      approval: { id: approval.id, jti, ...(jkt ? { jkt } : {}) },
+      approval: { id: approval.id, jti },
+      ...(jkt ? { jkt } : {}),
       // Never outlive the approval.
       ttlCaps: [until - Math.floor(Date.now() / 1000)],
     });
@@ -222,6 +223,9 @@ export class CibaGrant {
     if (approval.resource !== null) return this.issueForResource(approval, client, jkt);
     // Policy may have changed since the user approved: what it no longer allows is left out.
     if (!grant.granted.length) throw new OAuthError('access_denied', 'policy no longer allows what was approved');
+    // Before the approval is used up: a request without the proof a require_dpop policy asks for may be retried with one.
+    if (!jkt && grant.dpopRequiredBy.length)
+      throw new OAuthError('invalid_dpop_proof', `policy "${grant.dpopRequiredBy[0]}" requires a DPoP-bound token: send a DPoP proof`);
     const now = Math.floor(Date.now() / 1000);
     const until = Math.floor(approval.approvedUntil!.getTime() / 1000);
     // Never outlive the approval (the release path reads the approval from the token alone).

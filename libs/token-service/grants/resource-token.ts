@@ -26,10 +26,12 @@ export interface ResourceTokenRequest {
   requested: readonly string[];
   /** Scopes requiring approval that the user approved (CIBA): only these of them may be granted. */
   approved?: readonly string[];
-  /** Set by the CIBA grant: the approval's id (the token's `approval` claim), its `jti` (recorded first) and DPoP key. */
-  approval?: { id: string; jti: string; jkt?: string };
+  /** Set by the CIBA grant: the approval's id (the token's `approval` claim) and the `jti` it recorded first. */
+  approval?: { id: string; jti: string };
   /** Upper bounds on the lifetime (the subject token's remaining life, `expires_in`). */
   ttlCaps: ReadonlyArray<number | undefined>;
+  /** The thumbprint of the DPoP proof's key (RFC 9449 §6): the token is bound to it (`cnf.jkt`). */
+  jkt?: string;
 }
 
 export interface IssuedResourceToken {
@@ -59,7 +61,7 @@ export class ResourceScopesRefused extends OAuthError {
  * RFC 9068 access tokens for the tenant's resources (RFC 8707): `aud` is the resource identifier,
  * `scope` what issuance-time policy allowed, signed with the vault's token keys (its JWKS), so a
  * resource server verifies them like any JWT access token. The vault itself never accepts them
- * (their `aud` is not the vault).
+ * (their `aud` is not the vault). Bound to a DPoP key (`cnf.jkt`) when the request carried a proof.
  */
 @Injectable()
 export class ResourceTokenIssuer {
@@ -110,7 +112,7 @@ export class ResourceTokenIssuer {
       jti,
       iat: now,
       exp: now + expiresIn,
-      ...(req.approval?.jkt ? { cnf: { jkt: req.approval.jkt } } : {}),
+      ...(req.jkt ? { cnf: { jkt: req.jkt } } : {}),
     };
     const token = jwt.sign(claims, key.privateKey, { algorithm: key.alg, keyid: key.kid, header: { alg: key.alg, typ: 'at+jwt' } });
     return { jwt: token, jti, expiresIn, grants };

@@ -29,11 +29,32 @@ class AsyncVaultClient:
     ) -> VaultToken:
         return await asyncio.to_thread(self.sync.exchange, user_token, scopes=scopes, integrations=integrations, resource=resource, expires_in=expires_in)
 
-    async def release(self, integration: str, *, user_token: Optional[str] = None, vault_token: Optional[str] = None, scopes: Iterable[str] = ()) -> Release:
-        return await asyncio.to_thread(self.sync.release, integration, user_token=user_token, vault_token=vault_token, scopes=tuple(scopes))
+    async def agent_token(self, *, scopes: Sequence[str] = (), integrations: Sequence[str] = (), expires_in: Optional[int] = None) -> VaultToken:
+        return await asyncio.to_thread(self.sync.agent_token, scopes=scopes, integrations=integrations, expires_in=expires_in)
 
-    async def access_token(self, integration: str, *, user_token: Optional[str] = None, vault_token: Optional[str] = None, scopes: Iterable[str] = ()) -> str:
-        return (await self.release(integration, user_token=user_token, vault_token=vault_token, scopes=scopes)).secret
+    async def release(
+        self,
+        integration: str,
+        *,
+        user_token: Optional[str] = None,
+        vault_token: Optional[str] = None,
+        scopes: Iterable[str] = (),
+        as_agent: bool = False,
+    ) -> Release:
+        return await asyncio.to_thread(
+            self.sync.release, integration, user_token=user_token, vault_token=vault_token, scopes=tuple(scopes), as_agent=as_agent
+        )
+
+    async def access_token(
+        self,
+        integration: str,
+        *,
+        user_token: Optional[str] = None,
+        vault_token: Optional[str] = None,
+        scopes: Iterable[str] = (),
+        as_agent: bool = False,
+    ) -> str:
+        return (await self.release(integration, user_token=user_token, vault_token=vault_token, scopes=scopes, as_agent=as_agent)).secret
 
     async def with_approval(
         self,

@@ -17,6 +17,7 @@ from .errors import InvalidToken, VaultError
 from .types import ApiKeyRelease, ApprovedToken, Release, VaultToken, approval_of, digest, parse_release, principal_of, token_expiry
 
 TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
+JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 
 
@@ -44,6 +45,7 @@ class VaultClient:
         algorithm: AssertionAlgorithm = "RS256",
         key_id: Optional[str] = None,
         client_assertion: Optional[AssertionSource] = None,
+        federated_assertion: Optional[AssertionSource] = None,
         public_url: Optional[str] = None,
         expiry_skew_seconds: float = 30,
         api_key_cache_seconds: float = 0,
@@ -58,6 +60,8 @@ class VaultClient:
         :param auth_method: default ``client_secret_basic`` with a ``client_secret``, else ``private_key_jwt``.
         :param signer: ``private_key_jwt``: signs assertions made here with the key whose public half the agent registered.
         :param client_assertion: ``private_key_jwt``: returns a complete assertion per call instead (a federated credential).
+        :param federated_assertion: ``federated``: returns the agent's own token from a trusted issuer, matched by the
+            agent's federated credentials. No secret is held. Also the assertion of ``agent_token()``.
         :param public_url: the vault's ``VAULT_PUBLIC_URL`` when ``url`` is another address for it; assertions are for ``<public_url>/oauth2/token``.
         :param expiry_skew_seconds: a cached token is used until this long before it expires (at most half its lifetime).
         :param api_key_cache_seconds: API keys do not expire: how long to reuse one. 0 asks the vault every time, so a rotation applies at once.
@@ -66,13 +70,18 @@ class VaultClient:
             raise TypeError("VaultClient needs url and client_id")
         self.url = url.rstrip("/")
         self.client_id = client_id
-        method: ClientAuthMethod = auth_method or ("client_secret_basic" if client_secret is not None else "private_key_jwt")
+        method: ClientAuthMethod = auth_method or (
+            "client_secret_basic" if client_secret is not None else "federated" if federated_assertion is not None else "private_key_jwt"
+        )
         self.auth_method = method
-        is_secret = method != "private_key_jwt"
+        is_secret = method in ("client_secret_basic", "client_secret_post")
         if is_secret and not client_secret:
             raise TypeError(f"{method} needs client_secret")
-        if not is_secret and signer is None and client_assertion is None:
+        if method == "private_key_jwt" and signer is None and client_assertion is None:
             raise TypeError("private_key_jwt needs signer or client_assertion")
+        if method == "federated" and federated_assertion is None:
+            raise TypeError("federated needs federated_assertion")
+        self._federated = federated_assertion
         self._credentials = ClientCredentials(
             client_id=client_id,
             method=method,
@@ -81,7 +90,7 @@ class VaultClient:
             signer=None if is_secret else signer,
             algorithm=algorithm,
             key_id=key_id,
-            assertion=None if is_secret else client_assertion,
+            assertion=None if is_secret else federated_assertion if method == "federated" else client_assertion,
         )
         self._now = now
         self._sleep = sleep
@@ -90,6 +99,7 @@ class VaultClient:
         self._timeout = timeout_seconds
         self._exchanges: TtlCache[VaultToken] = TtlCache(now, max_cache_entries)
         self._releases: TtlCache[Release] = TtlCache(now, max_cache_entries)
+        self._agent_tokens: TtlCache[VaultToken] = TtlCache(now, max_cache_entries)
 
     def __repr__(self) -> str:
         return f"VaultClient(url={self.url!r}, client_id={self.client_id!r}, auth_method={self.auth_method!r})"
@@ -107,6 +117,25 @@ class VaultClient:
         wanted = _scopes(scopes, integrations)
         return self._exchange(user_token, wanted, resource, expires_in)[0]
 
+    def agent_token(self, *, scopes: Sequence[str] = (), integrations: Sequence[str] = (), expires_in: Optional[int] = None) -> VaultToken:
+        """A vault token for the agent itself, no user: the jwt-bearer grant (RFC 7523 §2.1) with ``federated_assertion``'s
+        token. It releases tenant-level connections only. Cached until shortly before it expires."""
+        federated = self._federated
+        if federated is None:
+            raise TypeError("agent_token needs federated_assertion")
+        wanted = _scopes(scopes, integrations)
+
+        def load() -> VaultToken:
+            form = {"grant_type": JWT_BEARER_GRANT, "assertion": federated(), "client_id": self.client_id}
+            if wanted:
+                form["scope"] = " ".join(wanted)
+            if expires_in is not None:
+                form["expires_in"] = str(expires_in)
+            return self._token_call(form, authenticate_client=False)
+
+        key = "\0".join([" ".join(wanted), "" if expires_in is None else str(expires_in)])
+        return self._agent_tokens.get(key, load, lambda t: self._good_until(t.expires_at.timestamp()))[0]
+
     def release(
         self,
         integration: str,
@@ -114,16 +143,21 @@ class VaultClient:
         user_token: Optional[str] = None,
         vault_token: Optional[str] = None,
         scopes: Iterable[str] = (),
+        as_agent: bool = False,
     ) -> Release:
         """The user's credential for ``integration``. With ``user_token`` it is exchanged first (for
-        ``connections:<integration>``); with ``vault_token`` that is used as it is. ``scopes`` downscopes."""
+        ``connections:<integration>``); with ``vault_token`` that is used as it is; with ``as_agent=True`` the
+        agent's own token (``agent_token()``) releases a tenant-level connection. ``scopes`` downscopes."""
         if not isinstance(integration, str) or not integration:
             raise TypeError("integration is required")
         wanted_scopes = sorted(set(scopes))
         if vault_token:
             return self._release_with(vault_token, "t:" + digest(vault_token), integration, wanted_scopes)
+        if as_agent:
+            own = self.agent_token(integrations=[integration])
+            return self._release_with(own.access_token, f"a:{self.client_id}", integration, wanted_scopes)
         if not user_token:
-            raise TypeError("release needs user_token or vault_token")
+            raise TypeError("release needs user_token, vault_token or as_agent=True")
         wanted = [f"connections:{integration}"]
         first, fresh = self._exchange(user_token, wanted, None, None)
         try:
@@ -136,9 +170,17 @@ class VaultClient:
             again, _ = self._exchange(user_token, wanted, None, None)
             return self._release_with(again.access_token, principal_of(again.access_token), integration, wanted_scopes)
 
-    def access_token(self, integration: str, *, user_token: Optional[str] = None, vault_token: Optional[str] = None, scopes: Iterable[str] = ()) -> str:
+    def access_token(
+        self,
+        integration: str,
+        *,
+        user_token: Optional[str] = None,
+        vault_token: Optional[str] = None,
+        scopes: Iterable[str] = (),
+        as_agent: bool = False,
+    ) -> str:
         """The secret to present to the provider: the access token, or the API key."""
-        return self.release(integration, user_token=user_token, vault_token=vault_token, scopes=scopes).secret
+        return self.release(integration, user_token=user_token, vault_token=vault_token, scopes=scopes, as_agent=as_agent).secret
 
     def with_approval(
         self,
@@ -182,6 +224,7 @@ class VaultClient:
         """Forgets everything cached: credentials and exchanged tokens."""
         self._releases.clear()
         self._exchanges.clear()
+        self._agent_tokens.clear()
 
     def _exchange(self, user_token: str, scopes: list[str], resource: Optional[str], expires_in: Optional[int]) -> tuple[VaultToken, bool]:
         if not isinstance(user_token, str) or not user_token:
@@ -200,8 +243,12 @@ class VaultClient:
             form["resource"] = resource
         if expires_in is not None:
             form["expires_in"] = str(expires_in)
+        return self._token_call(form)
+
+    def _token_call(self, form: dict[str, str], authenticate_client: bool = True) -> VaultToken:
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        authenticate(self._credentials, form, headers)
+        if authenticate_client:
+            authenticate(self._credentials, form, headers)
         answer = call_vault("POST", f"{self.url}/oauth2/token", headers, urlencode(form).encode(), self._timeout)
         if answer.status != 200:
             raise exchange_error(answer)

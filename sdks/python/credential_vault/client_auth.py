@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from typing import Callable, Literal, MutableMapping, Optional
 from urllib.parse import quote
 
-ClientAuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt"]
+#: ``federated``: the agent's own token from a trusted issuer (a workload identity, an Entra agent token) is its
+#: client assertion; no secret is held (docs/agents.md, federated identity credentials).
+ClientAuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "federated"]
 #: Algorithms the vault accepts for client assertions (asymmetric only).
 AssertionAlgorithm = Literal["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
 #: Signs the JWS signing input (``header.payload`` as ASCII bytes) with the agent's private key and

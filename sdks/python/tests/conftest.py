@@ -37,6 +37,10 @@ class World:
         """The user's own token from the issuer the vault trusts (what an app hands its agent)."""
         return str(self._control("/user-token", sub=sub, ttl=ttl)["token"])
 
+    def federated_token(self, sub: str, aud: str = "", ttl: int = 300) -> dict[str, str]:
+        """An agent's own token from the trusted test issuer (``token``) and that issuer (``issuer``): a workload identity."""
+        return dict(self._control("/federated-token", sub=sub, aud=aud, ttl=ttl))
+
     def connect(self, sub: str) -> None:
         self._control("/connect", sub=sub)
 
