@@ -90,7 +90,9 @@ export class ResourceTokenIssuer {
       delegated: req.delegated,
       approved: req.approved,
     });
-    if (!grants.granted.length) throw new ResourceScopesRefused(grants, `${this.config.publicUrl}/oauth2/bc-authorize`);
+    // Only an agent (an authenticated client acting for the user) can ask for approval by CIBA: the hint is for it.
+    if (!grants.granted.length)
+      throw new ResourceScopesRefused(grants, req.agent !== undefined ? `${this.config.publicUrl}/oauth2/bc-authorize` : undefined);
     const now = Math.floor(Date.now() / 1000);
     const caps = [this.config.tokenMaxTtlSeconds, req.resource.token_ttl_seconds, ...req.ttlCaps].filter(
       (v): v is number => typeof v === 'number',
