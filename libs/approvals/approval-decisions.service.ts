@@ -27,6 +27,16 @@ export interface ApprovalView {
   expiresAt: Date;
 }
 
+/** One request waiting for the user's answer, as the account page lists it. */
+export interface PendingApproval {
+  id: string;
+  agent: string;
+  scopes: string[];
+  /** The resource identifier when the scopes are a resource's; null: `connections:` scopes. */
+  resource: string | null;
+  expiresAt: Date;
+}
+
 /**
  * The approval page's use cases (issue 17 §3): only the user the request is about may see or answer
  * it (anyone else gets 403, audited); an answer is given once (a replayed form finds nothing pending).
@@ -77,10 +87,16 @@ export class ApprovalDecisions {
   }
 
   /** The user's requests waiting for an answer (the account page links each one's page). */
-  async pending(tenant: TenantId, subject: string): Promise<Array<{ id: string; agent: string; scopes: string[]; expiresAt: Date }>> {
+  async pending(tenant: TenantId, subject: string): Promise<PendingApproval[]> {
     const rows = await this.store.pendingFor(tenant, subject);
     const names = new Map((await this.agents.list(tenant)).map((a) => [a.client_id, a.name]));
-    return rows.map((a) => ({ id: a.id, agent: names.get(a.agent) ?? a.agent, scopes: a.scopes, expiresAt: a.expiresAt }));
+    return rows.map((a) => ({
+      id: a.id,
+      agent: names.get(a.agent) ?? a.agent,
+      scopes: a.scopes,
+      resource: a.resource,
+      expiresAt: a.expiresAt,
+    }));
   }
 
   /** Approve or deny, once. A second answer (a replayed form, another tab) is a 409 that changes nothing. */

@@ -174,6 +174,9 @@ describe('CIBA approvals for resource scopes', () => {
   itInBrowser('Deny: the agent polls access_denied, and no token is issued', async () => {
     const asked = await ask({ binding_message: 'Deny me' });
     const id = await idOf(asked.body.auth_req_id);
+    // The account page lists it with the resource and scope (still signed in).
+    await page.goto(`${base}/account`);
+    await expect(page.locator('#approvals').textContent()).resolves.toContain(`Research assistant asks to use ${CRM} (crm:delete)`);
     await page.goto(`${base}/account/approvals/${id}`);
     await page.click('button:has-text("Deny")');
     await expect(page.locator('h1').textContent()).resolves.toBe('Denied');
