@@ -149,7 +149,8 @@ export class ApprovalRequests {
         subject: a.subject,
         email: emailOf(a.claims),
         agent: a.agent,
-        integrations: a.resource ? [a.resource.title] : a.integrations,
+        integrations: a.integrations,
+        ...(a.resource ? { resourceTitle: a.resource.title } : {}),
         bindingMessage: a.bindingMessage,
       })
       .catch((err: unknown) => this.log.warn(`approval mail not sent (${err instanceof Error ? err.name : 'error'})`));
