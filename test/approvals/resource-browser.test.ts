@@ -3,7 +3,7 @@ import { Browser, BrowserContext, chromium, Page } from 'playwright-core';
 import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPES } from '../../libs/token-service';
 import { startTestProvider, TestProvider } from '../support/oidc-provider';
 import { startTestVault, TestVault } from '../support/vault';
-import { basic, freePort, payloadOf, postForm } from './support';
+import { basic, freePort, payloadOf, postForm, TestSmtp } from './support';
 
 const CHROMIUM = '/usr/bin/chromium';
 const available = existsSync(CHROMIUM);
@@ -27,6 +27,7 @@ const CRM = 'https://crm.internal.example.com';
 describe('CIBA approvals for resource scopes', () => {
   let v: TestVault;
   let provider: TestProvider;
+  let smtp: TestSmtp;
   let browser: Browser;
   let context: BrowserContext;
   let page: Page;
@@ -34,7 +35,7 @@ describe('CIBA approvals for resource scopes', () => {
   let secret: string;
   let secret2: string;
   const admin = () => v.issuer.adminToken(T);
-  const userToken = (roles = ['crm-admin']) => v.issuer.sign({ sub: 'alice', tid: T, roles });
+  const userToken = (roles = ['crm-admin']) => v.issuer.sign({ sub: 'alice', tid: T, roles, email: 'alice@example.test' });
   const ask = (params: Record<string, string | undefined> = {}, client = basic('mcp-1', secret)) =>
     postForm(
       `${base}/oauth2/bc-authorize`,
@@ -69,6 +70,7 @@ describe('CIBA approvals for resource scopes', () => {
     if (!available) return;
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
+    smtp = await new TestSmtp().start();
     provider = await startTestProvider({ mode: 'login', redirectUris: [`${base}/auth/callback`] });
     v = await startTestVault({
       PORT: String(port),
@@ -76,6 +78,8 @@ describe('CIBA approvals for resource scopes', () => {
       VAULT_AUDIENCE: 'https://vault.test.example',
       OUTBOUND_ALLOW_HOSTS: '127.0.0.1',
       VAULT_DEFAULT_TENANT: T,
+      SMTP_URL: smtp.url,
+      SMTP_FROM: 'Credential Vault <vault@example.test>',
     });
     const put = async (path: string, body: unknown) => {
       const r = await v.call('PUT', path, { token: admin(), body });
@@ -110,6 +114,7 @@ describe('CIBA approvals for resource scopes', () => {
     await browser?.close();
     await v?.close();
     await provider?.close();
+    await smtp?.close();
   });
 
   itInBrowser(
@@ -136,6 +141,9 @@ describe('CIBA approvals for resource scopes', () => {
       expect(await poll(authReqId)).toMatchObject({ status: 400, body: { error: 'authorization_pending' } });
 
       const url = `${base}/account/approvals/${id}`;
+      const mail = await smtp.next('alice@example.test');
+      expect(mail.text).toContain('Subject: Approve: Research assistant asks to use Customer CRM');
+      expect(mail.text).toContain(url);
       await signIn(page, 'alice', url);
       const text = (await page.locator('main').textContent()) ?? '';
       expect(text).toContain('Approve Research assistant?');
