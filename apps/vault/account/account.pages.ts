@@ -1,3 +1,4 @@
+import type { PendingApproval } from '../../../libs/approvals';
 import type { AccountConnection, ActivityRow } from '../../../libs/connect';
 import { postForm, tenantEyebrow } from '../connect/pages/consent.pages';
 import { html, SafeHtml } from '../connect/pages/html';
@@ -72,11 +73,11 @@ export function accountPage(
   csrf: string,
   notice: string | null,
   apps: SafeHtml = html``,
-  pending: Array<{ id: string; agent: string; scopes: string[]; expiresAt: Date }> = [],
+  pending: PendingApproval[] = [],
 ): SafeHtml {
   const waiting = pending.map(
     (p) =>
-      html`<li><a href="${base}/account/approvals/${p.id}"><strong>${p.agent}</strong> asks to use ${p.scopes.map((s) => s.slice('connections:'.length)).join(', ')}</a> · until ${when(p.expiresAt)}</li>`,
+      html`<li><a href="${base}/account/approvals/${p.id}"><strong>${p.agent}</strong> asks to use ${p.resource ? `${p.resource} (${p.scopes.join(', ')})` : p.scopes.map((s) => s.slice('connections:'.length)).join(', ')}</a> · until ${when(p.expiresAt)}</li>`,
   );
   const cards = connections.map(
     (c) => html`<section class="connection" data-integration="${c.integration}" aria-labelledby="c-${c.integration}">
