@@ -20,6 +20,7 @@ import { TokenRevocation1763800002200 } from './1763800002200-TokenRevocation';
 import { Resources1763800002300 } from './1763800002300-Resources';
 import { AuthorizationServer1763800002301 } from './1763800002301-AuthorizationServer';
 import { PolicyRequireDpop1763800002600 } from './1763800002600-PolicyRequireDpop';
+import { ApprovalResource1763800002700 } from './1763800002700-ApprovalResource';
 
 /** Every migration, in order. New migrations are appended here, one per line. */
 export const migrations = [
@@ -45,4 +46,5 @@ export const migrations = [
   Resources1763800002300,
   AuthorizationServer1763800002301,
   PolicyRequireDpop1763800002600,
+  ApprovalResource1763800002700,
 ];

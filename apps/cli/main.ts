@@ -7,7 +7,7 @@ import { AUDIT_USAGE, runAuditRetain, runAuditVerify } from './audit-commands';
 import { KEYS_USAGE, runKeysCommand } from './keys-commands';
 
 const USAGE = `usage: npm run cli -- <command> [--help]
-  dev-token [--admin] [--tenant T] [--sub USER] [--agent CLIENT_ID] [--scope "a b"] [--ttl SECONDS]
+  dev-token [--admin] [--tenant T] [--sub USER] [--agent CLIENT_ID] [--scope "a b"] [--roles "a b"] [--aud URI] [--ttl SECONDS]
                  mint a token from the development issuer (embedded default only)
 ${AUDIT_USAGE}
   migrate        apply pending migrations and exit
@@ -76,7 +76,16 @@ async function main(argv: string[]): Promise<number> {
   return usageError(`unknown command '${argv.slice(0, cmd === 'audit' ? 2 : 1).join(' ')}'`, USAGE).exit;
 }
 
-type DevTokenArgs = { admin: boolean; tenant: string; sub: string; agent?: string; scope: string; ttl: string };
+type DevTokenArgs = {
+  admin: boolean;
+  tenant: string;
+  sub: string;
+  agent?: string;
+  scope: string;
+  roles?: string;
+  aud?: string;
+  ttl: string;
+};
 
 async function devToken(argv: string[]): Promise<number> {
   const usage = `usage: npm run cli -- dev-token\n${DEV_TOKEN_USAGE}`;
@@ -88,6 +97,8 @@ async function devToken(argv: string[]): Promise<number> {
       sub: { type: 'string', default: 'dev-user' },
       agent: { type: 'string' },
       scope: { type: 'string', default: '' },
+      roles: { type: 'string' },
+      aud: { type: 'string' },
       ttl: { type: 'string', default: '3600' },
     },
     usage,
@@ -104,8 +115,11 @@ async function devToken(argv: string[]): Promise<number> {
   }
   const dev = await loadDevIssuer(config.dataDir, config.publicUrl);
   const scopes = [values.admin ? 'vault:admin' : '', values.scope].filter(Boolean).join(' ');
-  const claims: Record<string, unknown> = { sub: values.sub, tid: values.tenant, aud: config.audience, scope: scopes };
+  const claims: Record<string, unknown> = { sub: values.sub, tid: values.tenant, aud: values.aud ?? config.audience, scope: scopes };
   if (values.agent) claims.act = { sub: values.agent };
+  // The user's roles, as an identity provider would send them: resources and policies decide on them.
+  const roles = values.roles?.split(' ').filter(Boolean);
+  if (roles?.length) claims.roles = roles;
   process.stdout.write(dev.sign(claims, Number(values.ttl)) + '\n');
   return EXIT.ok;
 }

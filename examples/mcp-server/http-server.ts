@@ -7,6 +7,9 @@
  *
  *   VAULT_PUBLIC_URL=http://localhost:8080 TENANT=default PORT=8091 \
  *     node -r ./test/support/register-ts.js examples/mcp-server/http-server.ts
+ *
+ * VAULT_CLIENT_ID and VAULT_CLIENT_SECRET (an agent of the vault; VAULT_INTEGRATION, default calendar)
+ * add the downstream_credential tool.
  */
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
@@ -114,8 +117,19 @@ export async function startProtectedMcpServer(o: {
 }
 
 if (require.main === module) {
-  const vault = process.env.VAULT_PUBLIC_URL ?? 'http://localhost:8080';
-  startProtectedMcpServer({ vault, tenant: process.env.TENANT ?? 'default', port: Number(process.env.PORT ?? 8091) }).then(
+  const env = process.env;
+  const vault = env.VAULT_PUBLIC_URL ?? 'http://localhost:8080';
+  // With an agent registration in the environment, the downstream_credential tool too (docs/resources.md step 5).
+  const downstream =
+    env.VAULT_CLIENT_ID && env.VAULT_CLIENT_SECRET
+      ? {
+          url: env.VAULT_URL ?? vault,
+          clientId: env.VAULT_CLIENT_ID,
+          clientSecret: env.VAULT_CLIENT_SECRET,
+          integration: env.VAULT_INTEGRATION ?? 'calendar',
+        }
+      : undefined;
+  startProtectedMcpServer({ vault, tenant: env.TENANT ?? 'default', port: Number(env.PORT ?? 8091), downstream }).then(
     (s) => process.stderr.write(`MCP server at ${s.resource}; register it in the vault as a resource with this identifier\n`),
     (err: unknown) => {
       process.stderr.write(`failed to start: ${(err as Error).message}\n`);

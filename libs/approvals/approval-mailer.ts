@@ -15,6 +15,8 @@ export interface ApprovalMail {
   email?: string;
   agent: string;
   integrations: string[];
+  /** The display name of the resource whose scopes are asked for (instead of integrations). */
+  resourceTitle?: string;
   bindingMessage: string | null;
 }
 
@@ -49,7 +51,10 @@ export class ApprovalMailer implements OnModuleDestroy {
     const to = m.email ?? (await this.users.lastEmail(m.tenant, m.subject));
     if (!to) return false;
     const agent = oneLine((await this.agents.find(m.tenant, m.agent))?.name ?? m.agent);
-    const titles = (await Promise.all(m.integrations.map((i) => this.title(m.tenant, i)))).join(', ');
+    const titles =
+      m.resourceTitle !== undefined
+        ? oneLine(m.resourceTitle)
+        : (await Promise.all(m.integrations.map((i) => this.title(m.tenant, i)))).join(', ');
     const url = approvalUrl(this.config, m.tenant, m.id);
     this.transport ??= createTransport({
       url: mail.smtpUrl,

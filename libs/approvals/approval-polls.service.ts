@@ -53,6 +53,9 @@ export class ApprovalPolls {
   }
 
   private async decide(a: Approval): Promise<ApprovedGrant> {
+    // A resource's scopes are decided again by its scope→role map when the token service issues the token.
+    if (a.resource !== null)
+      return { granted: a.scopes, refused: {}, policies: [], maxTtlSeconds: null, dpopRequiredBy: [], matched: inputsForAudit([]) };
     const granted: string[] = [];
     const refused: Record<string, string> = {};
     const policies = new Set<string>();

@@ -18,8 +18,13 @@ export interface ApprovalAsk {
   subject: string;
   /** The user's token's claims: roles and groups decide policy; `email` addresses the mail. */
   claims: Record<string, unknown>;
-  /** The integrations of the `connections:<integration>` scopes, in order. */
+  /** The integrations of the `connections:<integration>` scopes, in order (empty when `resource` is set). */
   integrations: string[];
+  /**
+   * Scopes of one of the tenant's resources (RFC 8707) instead: the token service has already
+   * checked them against the resource's scope→role map (its policy, not the connection policies).
+   */
+  resource?: { identifier: string; title: string; scopes: string[] };
   bindingMessage: string | null;
   authorizationDetails: unknown[] | null;
   requestedExpiry?: number;
@@ -69,7 +74,11 @@ export class ApprovalRequests {
       }
     }
     const base = { tenant: a.tenant, action: APPROVAL_REQUEST, agent: a.agent, subject: a.subject, ...oneIntegration(a.integrations) };
-    const facts = { scopes: a.integrations.map((i) => `connections:${i}`), client_auth: a.clientAuth };
+    const facts = {
+      scopes: a.resource ? a.resource.scopes : a.integrations.map((i) => `connections:${i}`),
+      ...(a.resource ? { resource: a.resource.identifier } : {}),
+      client_auth: a.clientAuth,
+    };
     if (Object.keys(refused).length) {
       // All or nothing: the user approves exactly what the agent will get.
       await this.audit.record({ ...base, outcome: 'denied', reason: 'invalid_scope', details: { ...facts, refused } });
@@ -95,6 +104,7 @@ export class ApprovalRequests {
         subject: a.subject,
         claims: policyClaims(a.claims),
         scopes: facts.scopes,
+        resource: a.resource?.identifier ?? null,
         bindingMessage: a.bindingMessage,
         authorizationDetails: a.authorizationDetails,
         ttlSeconds: ttl,
@@ -123,6 +133,7 @@ export class ApprovalRequests {
           user: a.subject,
           agent: a.agent,
           integrations: a.integrations.join(' '),
+          ...(a.resource ? { resource: a.resource.identifier, scopes: a.resource.scopes.join(' ') } : {}),
           binding_message: a.bindingMessage,
           approval_url: approvalUrl(this.config, a.tenant, created.id),
           expires_at: new Date(Date.now() + expiresIn * 1000).toISOString(),
@@ -139,6 +150,7 @@ export class ApprovalRequests {
         email: emailOf(a.claims),
         agent: a.agent,
         integrations: a.integrations,
+        ...(a.resource ? { resourceTitle: a.resource.title } : {}),
         bindingMessage: a.bindingMessage,
       })
       .catch((err: unknown) => this.log.warn(`approval mail not sent (${err instanceof Error ? err.name : 'error'})`));

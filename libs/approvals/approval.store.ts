@@ -13,6 +13,8 @@ export interface Approval {
   subject: string;
   claims: Record<string, unknown>;
   scopes: string[];
+  /** The identifier of the tenant's resource whose scopes are asked for (RFC 8707); null: `connections:` scopes. */
+  resource: string | null;
   bindingMessage: string | null;
   authorizationDetails: unknown[] | null;
   status: ApprovalStatus;
@@ -31,6 +33,7 @@ export interface NewApproval {
   subject: string;
   claims: Record<string, unknown>;
   scopes: string[];
+  resource: string | null;
   bindingMessage: string | null;
   authorizationDetails: unknown[] | null;
   ttlSeconds: number;
@@ -58,6 +61,7 @@ interface Row {
   subject: string;
   claims: Record<string, unknown>;
   scopes: string[];
+  resource: string | null;
   binding_message: string | null;
   authorization_details: unknown[] | null;
   status: ApprovalStatus;
@@ -70,7 +74,7 @@ interface Row {
   token_jti: string | null;
 }
 
-const COLUMNS = `id, tenant, agent, subject, claims, scopes, binding_message, authorization_details, status, ttl_seconds,
+const COLUMNS = `id, tenant, agent, subject, claims, scopes, resource, binding_message, authorization_details, status, ttl_seconds,
   interval_seconds, expires_at, decided_at, decided_by, approved_until, token_jti`;
 
 const A_COLUMNS = COLUMNS.split(',')
@@ -90,6 +94,7 @@ function toApproval(r: Row): Approval {
     subject: r.subject,
     claims: r.claims,
     scopes: r.scopes,
+    resource: r.resource,
     bindingMessage: r.binding_message,
     authorizationDetails: r.authorization_details,
     status: r.status,
@@ -143,8 +148,8 @@ export class ApprovalStore {
     const authReqId = randomBytes(32).toString('base64url');
     await m.query(
       `INSERT INTO approvals (id, tenant, auth_req_hash, agent, subject, claims, scopes, binding_message, authorization_details,
-         ttl_seconds, interval_seconds, expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now() + make_interval(secs => $12))`,
+         ttl_seconds, interval_seconds, expires_at, resource)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now() + make_interval(secs => $12), $13)`,
       [
         id,
         a.tenant,
@@ -158,6 +163,7 @@ export class ApprovalStore {
         a.ttlSeconds,
         a.intervalSeconds,
         a.expiresInSeconds,
+        a.resource,
       ],
     );
     return { id, authReqId };

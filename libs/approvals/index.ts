@@ -2,7 +2,7 @@ export { ApprovalsModule } from './approvals.module';
 export { ApprovalRequests, POLL_INTERVAL_SECONDS } from './approval-requests.service';
 export type { ApprovalAsk, ApprovalAskResult } from './approval-requests.service';
 export { ApprovalDecisions } from './approval-decisions.service';
-export type { Approver, ApprovalView } from './approval-decisions.service';
+export type { Approver, ApprovalView, PendingApproval } from './approval-decisions.service';
 export { ApprovalPolls } from './approval-polls.service';
 export type { PollOutcome, ApprovedGrant } from './approval-polls.service';
 export type { Approval, ApprovalStatus } from './approval.store';

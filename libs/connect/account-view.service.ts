@@ -23,9 +23,37 @@ export interface ActivityRow {
   reason: string | null;
   agent: string | null;
   integration: string | null;
+  /** The agent's registered name, when it is a registered agent. */
+  agentName: string | null;
+  /** The integration's display title, when it still exists. */
+  integrationTitle: string | null;
 }
 
 const ACTIVITY = 20;
+/** How far back to look for ACTIVITY events a person cares about (the rest are skipped). */
+const ACTIVITY_SCAN = 200;
+/**
+ * The events a person cares about in their own trail (docs/users.md "Recent activity"): what agents
+ * received, what they were refused, what the person switched, approved, connected or consented to.
+ * Refreshes, token issuance and key jobs are the admin's; token requests appear only when refused.
+ */
+const PERSONAL_ACTIONS = new Set([
+  'credential.release',
+  'connection.connect',
+  'connection.disconnect',
+  'grant.revoke',
+  'grant.restore',
+  'approval.request',
+  'approval.approve',
+  'approval.deny',
+  'token.ciba',
+  'oauth.authorize',
+  'oauth.consent_revoke',
+  'user.sign_in',
+]);
+const REFUSALS_ONLY = new Set(['token.exchange', 'token.issue', 'token.authorization_code', 'token.refresh']);
+const personal = (e: { action: string; outcome: string }) =>
+  PERSONAL_ACTIONS.has(e.action) || (e.outcome === 'denied' && REFUSALS_ONLY.has(e.action));
 
 /**
  * What `/account` shows a signed-in user (issue 17 §2), and their per-agent switches. The agents
@@ -71,14 +99,20 @@ export class AccountViewService {
 
   async activity(tenant: TenantId, subject: string): Promise<ActivityRow[]> {
     try {
-      const page = await this.audit.list(tenant, { user: subject, limit: ACTIVITY });
-      return page.events.map((e) => ({
+      const page = await this.audit.list(tenant, { user: subject, limit: ACTIVITY_SCAN });
+      const events = page.events.filter(personal).slice(0, ACTIVITY);
+      const agents = new Map((await this.agentStore.list(tenant)).map((a) => [a.client_id, a.name]));
+      const names = [...new Set(events.flatMap((e) => (e.integration ? [e.integration] : [])))];
+      const titles = new Map(await Promise.all(names.map(async (n) => [n, await this.views.titleOf(tenant, n)] as const)));
+      return events.map((e) => ({
         at: e.at,
         action: e.action,
         outcome: e.outcome,
         reason: e.reason,
         agent: e.agent,
         integration: e.integration,
+        agentName: (e.agent && agents.get(e.agent)) ?? null,
+        integrationTitle: (e.integration && titles.get(e.integration)) ?? null,
       }));
     } catch (err) {
       if (err instanceof DomainError && err.code === 'validation_failed') return []; // a user id the audit filter cannot express

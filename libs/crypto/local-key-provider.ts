@@ -102,9 +102,20 @@ export class LocalKeyProvider implements KeyProvider {
 
   async unwrap(keyId: string, wrapped: Buffer): Promise<Buffer> {
     if (this.failed) throw new KeyProviderUnavailableError();
-    const key = this.keys.get(keyId);
+    const key = this.keys.get(keyId) ?? (await this.versionAddedElsewhere(keyId));
     if (!key) throw new KeyUnwrapError();
     return open(key, wrapped, context('kek', keyId));
+  }
+
+  /**
+   * Another process on the same file (`keys rotate --target kek` in the CLI, a second replica) may
+   * have added a KEK version and rewrapped keys under it since this one read the file. Without
+   * this, its keys would count as not unwrapping (decrypt_failed, 500) until the next periodic refresh.
+   */
+  private async versionAddedElsewhere(keyId: string): Promise<Buffer | undefined> {
+    if (!keyId.startsWith(PREFIX)) return undefined;
+    await this.refresh();
+    return this.keys.get(keyId);
   }
 
   async refresh(): Promise<string> {

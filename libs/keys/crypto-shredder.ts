@@ -6,6 +6,9 @@ import { TenantId } from '../kernel';
 import { KeyJob } from './key-job';
 import { KeyJobStore } from './key-job.store';
 
+/** Tables with rows about one person (`tenant`, `subject`) that a shred erases, beside their connections and sessions. */
+const USER_ROWS = ['approvals', 'oauth_consents', 'oauth_refresh_tokens', 'oauth_codes', 'oauth_authorization_requests'] as const;
+
 export interface TenantShredResult {
   tenantKeysDestroyed: number[];
   connections: number;
@@ -54,6 +57,9 @@ export class CryptoShredder {
     await this.ds.query(`DELETE FROM connect_sessions WHERE tenant = $1 AND subject = $2`, [tenant, subject]);
     // Their sessions on /account (e-mail and roles kept with each) end now. Their per-agent switches stay: each is a deny.
     await this.ds.query(`DELETE FROM user_sessions WHERE tenant = $1 AND subject = $2`, [tenant, subject]);
+    // Their CIBA requests (claims and binding messages kept with each) and what the authorization server remembers of them:
+    // consents, unused codes, requests waiting for consent, refresh-token families (a deleted token is refused as unknown).
+    for (const table of USER_ROWS) await this.ds.query(`DELETE FROM ${table} WHERE tenant = $1 AND subject = $2`, [tenant, subject]);
     if (!deleted.length) return { connections: [] };
     // A rotation already running may have rewrapped this user's DEKs onto its new TK: run again after it.
     const { job } = await this.jobs.enqueue(
@@ -78,6 +84,8 @@ export class CryptoShredder {
       // People's sign-in to the vault: the provider setting (its secret sealed under the destroyed keys), flows, sessions, switches.
       for (const table of ['user_sessions', 'user_login_flows', 'user_agent_denies', 'user_logins'])
         await m.query(`DELETE FROM ${table} WHERE tenant = $1`, [tenant]);
+      // Approvals and the authorization server's rows of every user, and the tenant's registered OAuth clients.
+      for (const table of [...USER_ROWS, 'oauth_clients']) await m.query(`DELETE FROM ${table} WHERE tenant = $1`, [tenant]);
       await m.query(`UPDATE tenants SET display_name = NULL, logo_url = NULL, profile_updated_at = NULL WHERE id = $1`, [tenant]);
       return { tenantKeysDestroyed, connections, integrations, agents, policies, webhookEndpoints, webhookEvents };
     });

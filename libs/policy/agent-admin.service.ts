@@ -34,7 +34,7 @@ export class AgentAdminService {
     actor: AdminActor,
     clientId: string,
     input: AgentInput,
-  ): Promise<{ created: boolean; authMethod: AgentAuthMethod; clientSecret?: Secret }> {
+  ): Promise<{ created: boolean; authMethod: AgentAuthMethod; agent: Agent; clientSecret?: Secret }> {
     if (input.auth_method === 'private_key_jwt' && !Array.isArray(input.jwks?.keys)) {
       throw new DomainError('validation_failed', 'private_key_jwt needs jwks with keys', {
         extra: { errors: [{ field: 'jwks', message: 'must be {"keys":[...]}' }] },

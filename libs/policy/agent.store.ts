@@ -121,7 +121,7 @@ export class AgentStore {
       jwks?: { keys: unknown[] } | null;
       dpop_bound?: boolean;
     } & AgentIdentityFields,
-  ): Promise<{ created: boolean; authMethod: AgentAuthMethod; clientSecret?: Secret }> {
+  ): Promise<{ created: boolean; authMethod: AgentAuthMethod; agent: Agent; clientSecret?: Secret }> {
     await ensureTenant(this.ds, tenant);
     // $4-$6: the identity fields, NULL when omitted (kept on update, defaults on insert).
     const identity = [
@@ -131,7 +131,7 @@ export class AgentStore {
       a.dpop_bound ?? null,
     ];
     if (a.auth_method === undefined) {
-      const kept: Array<Pick<AgentRow, 'auth_method'> & { created: boolean }> = await this.ds.query(
+      const kept: Array<Agent & { created: boolean }> = await this.ds.query(
         `INSERT INTO agents (tenant, client_id, name, auth_method, secret_hash, jwks, federated_credentials, accepted_audiences, disabled,
            dpop_bound)
          VALUES ($1, $2, $3, 'none', NULL, NULL, COALESCE($4::jsonb, '[]'), COALESCE($5::jsonb, '[]'), COALESCE($6::boolean, false),
@@ -140,11 +140,11 @@ export class AgentStore {
            federated_credentials = COALESCE($4::jsonb, agents.federated_credentials),
            accepted_audiences = COALESCE($5::jsonb, agents.accepted_audiences), disabled = COALESCE($6::boolean, agents.disabled),
            dpop_bound = COALESCE($7::boolean, agents.dpop_bound)
-         RETURNING (xmax = 0) AS created, auth_method`,
+         RETURNING (xmax = 0) AS created, ${COLUMNS}`,
         [tenant, a.client_id, a.name, ...identity],
       );
       this.snapshots.changed(tenant);
-      return { created: Boolean(kept[0]?.created), authMethod: kept[0].auth_method };
+      return { created: Boolean(kept[0]?.created), authMethod: kept[0].auth_method, agent: toAgent(kept[0]) };
     }
     const secret =
       a.auth_method === 'client_secret_basic' || a.auth_method === 'client_secret_post'
@@ -152,7 +152,7 @@ export class AgentStore {
         : undefined;
     const hash = secret ? hashSecret(secret) : null;
     // Federated credentials are credentials of method `none`: another method replaces them with none.
-    const rows: Array<{ created: boolean }> = await this.ds.query(
+    const rows: Array<Agent & { created: boolean }> = await this.ds.query(
       `INSERT INTO agents (tenant, client_id, name, auth_method, secret_hash, jwks, federated_credentials, accepted_audiences, disabled,
          dpop_bound)
        VALUES ($1, $2, $3, $4, $5, $6, COALESCE($7::jsonb, '[]'), COALESCE($8::jsonb, '[]'), COALESCE($9::boolean, false),
@@ -163,11 +163,11 @@ export class AgentStore {
          federated_credentials = CASE WHEN $4 = 'none' THEN COALESCE($7::jsonb, agents.federated_credentials) ELSE '[]' END,
          accepted_audiences = COALESCE($8::jsonb, agents.accepted_audiences), disabled = COALESCE($9::boolean, agents.disabled),
          dpop_bound = COALESCE($10::boolean, agents.dpop_bound)
-       RETURNING (xmax = 0) AS created`,
+       RETURNING (xmax = 0) AS created, ${COLUMNS}`,
       [tenant, a.client_id, a.name, a.auth_method, hash, a.jwks ? JSON.stringify(a.jwks) : null, ...identity],
     );
     this.snapshots.changed(tenant);
-    return { created: Boolean(rows[0]?.created), authMethod: a.auth_method, clientSecret: secret };
+    return { created: Boolean(rows[0]?.created), authMethod: a.auth_method, agent: toAgent(rows[0]), clientSecret: secret };
   }
 
   async delete(tenant: TenantId, clientId: string): Promise<boolean> {

@@ -111,10 +111,14 @@ export class ClientAuthenticator {
     const issuer = iss === this.config.publicUrl ? undefined : this.registry.get(iss);
     if (!issuer) throw failed('client assertion issuer is not trusted');
     const agent = await this.agents.find(tenant, clientId);
-    // An agent with federated credentials is authenticated by them only.
-    if (!agent || agent.auth_method !== 'none' || agent.federated_credentials.length) throw failed('client authentication failed');
-    if (agent.disabled) throw failed('this client is disabled');
+    // Verified first: only a caller its issuer vouched for learns why its agent is refused.
     await this.verifyFederated(tenant, issuer, assertion, [this.tokenEndpoint]);
+    if (!agent) throw failed('client assertion sub names no registered agent');
+    if (agent.auth_method !== 'none') throw failed(notForFederation(agent.auth_method));
+    // An agent with federated credentials is authenticated by them only.
+    if (agent.federated_credentials.length)
+      throw failed('the agent has federated credentials: the assertion must match one of them (sub == client_id does not apply)');
+    if (agent.disabled) throw failed('this client is disabled');
     return { clientId, method: 'federation', issuer: iss, acceptedAudiences: agent.accepted_audiences, dpopBound: agent.dpop_bound };
   }
 
@@ -140,7 +144,7 @@ export class ClientAuthenticator {
     if (!matching.length) throw failed('client assertion matches no federated credential (audience or claims differ)');
     if (matching.length > 1) throw failed('client assertion matches the federated credentials of more than one agent');
     const agent = matching[0];
-    if (agent.auth_method !== 'none') throw failed('client authentication failed');
+    if (agent.auth_method !== 'none') throw failed(notForFederation(agent.auth_method));
     if (agent.disabled) throw failed('this client is disabled');
     if (presented.clientId !== undefined && presented.clientId !== agent.client_id) throw failed('client_id does not match the assertion');
     return {
@@ -197,4 +201,9 @@ function sameTenant(claimed: string, tenant: TenantId): boolean {
 
 function failed(reason: string): OAuthError {
   return new OAuthError('invalid_client', reason);
+}
+
+/** Why a verified federated assertion does not authenticate an agent registered with another method (names the method, nothing secret). */
+function notForFederation(method: string): string {
+  return `the agent authenticates with ${method}; federated assertions authenticate only agents registered with auth_method "none"`;
 }

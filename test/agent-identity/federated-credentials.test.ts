@@ -153,13 +153,15 @@ describe('agent identities: federated identity credentials', () => {
   it('PUT keeps credentials a body does not mention, replaces them when given, and lists them', async () => {
     await w.put('/v1/admin/agents/keeper', { name: 'keeper', federated_credentials: [entraCredential({ subject: 'keeper-oid' })] });
     await w.put('/v1/admin/agents/keeper', { name: 'keeper renamed' });
-    await w.put('/v1/admin/agents/keeper', {
+    const answered = await w.put('/v1/admin/agents/keeper', {
       name: 'keeper renamed',
       auth_method: 'none',
       accepted_audiences: ['https://mcp.example.com'],
     });
     const list = await w.v.call('GET', '/v1/admin/agents', { token: w.admin() });
     const keeper = list.body.agents.find((a: { client_id: string }) => a.client_id === 'keeper');
+    // The PUT answer describes the agent as GET lists it.
+    expect(answered).toEqual(keeper);
     expect(keeper).toMatchObject({
       name: 'keeper renamed',
       auth_method: 'none',
@@ -174,7 +176,15 @@ describe('agent identities: federated identity credentials', () => {
     expect(row.federated_credentials).toEqual([]);
     // A secret method replaces them (they are credentials of `none`).
     await w.put('/v1/admin/agents/keeper', { name: 'keeper', federated_credentials: [entraCredential({ subject: 'keeper-oid' })] });
-    await w.put('/v1/admin/agents/keeper', { name: 'keeper', auth_method: 'client_secret_basic' });
+    const withSecret = await w.put('/v1/admin/agents/keeper', { name: 'keeper', auth_method: 'client_secret_basic' });
+    expect(withSecret).toMatchObject({
+      client_id: 'keeper',
+      auth_method: 'client_secret_basic',
+      federated_credentials: [],
+      disabled: false,
+    });
+    expect(withSecret.client_secret).toEqual(expect.any(String));
+    expect(Object.keys(withSecret).filter((k) => k.includes('hash'))).toEqual([]);
     const [after] = await w.v.db.ds.query(`SELECT federated_credentials FROM vault.agents WHERE client_id = 'keeper'`);
     expect(after.federated_credentials).toEqual([]);
     const [put] = await w.audit('agent.put');

@@ -7,6 +7,7 @@ import {
   JWT_BEARER_GRANT,
   startWorld,
   TENANT,
+  TOKEN_ENDPOINT,
   TOKEN_EXCHANGE_GRANT,
   VAULT,
   VAULT_APP_ID_URI,
@@ -147,6 +148,26 @@ describe('agent identities: the jwt-bearer grant', () => {
         basic('mcp-obo', 'wrong'),
       );
       expect([other.status, other.body.error]).toEqual([401, 'invalid_client']);
+    });
+
+    it('an assertion for an agent that authenticates with a secret is refused with the reason named, once verified', async () => {
+      // sub == client_id of mcp-obo, aud = the token endpoint: the sub == client_id rule, for an agent with a secret.
+      const forObo = w.entra.agentToken({ oid: 'mcp-obo', blueprintAppId }, { aud: TOKEN_ENDPOINT });
+      const res = await w.token({ grant_type: JWT_BEARER_GRANT, scope: 'connections:search', assertion: forObo });
+      expect([res.status, res.body.error]).toEqual([400, 'invalid_grant']);
+      expect(res.body.error_description).toContain('client_secret_post');
+      expect(res.body.error_description).toContain('auth_method "none"');
+      expect(JSON.stringify(res.body)).not.toContain(secret);
+      // Not verified (signature altered): nothing about the agent is told.
+      const [h, p, sig] = forObo.split('.');
+      const forged = `${h}.${p}.${sig.startsWith('A') ? 'B' : 'A'}${sig.slice(1)}`;
+      const refused = await w.token({ grant_type: JWT_BEARER_GRANT, scope: 'connections:search', assertion: forged });
+      expect([refused.status, refused.body.error]).toEqual([400, 'invalid_grant']);
+      expect(refused.body.error_description).not.toContain('client_secret');
+      // No agent under that sub: said so after verification.
+      const nobody = w.entra.agentToken({ oid: 'no-such-agent', blueprintAppId }, { aud: TOKEN_ENDPOINT });
+      const none = await w.token({ grant_type: JWT_BEARER_GRANT, scope: 'connections:search', assertion: nobody });
+      expect([none.status, none.body.error_description]).toEqual([400, 'assertion sub names no registered agent']);
     });
   });
 

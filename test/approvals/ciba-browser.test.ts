@@ -85,6 +85,7 @@ describe('CIBA approvals in the browser', () => {
       return r.body;
     };
     await put('/v1/admin/user-login', { issuer: provider.issuer, client_id: provider.clientId, client_secret: provider.clientSecret });
+    await put('/v1/admin/tenant', { display_name: 'Acme Travel', logo_url: 'https://cdn.acme.example/logo.png' });
     await put('/v1/admin/integrations/openai', { provider: 'api_key', display_name: 'OpenAI' });
     await put('/v1/admin/integrations/github-key', { provider: 'api_key', display_name: 'GitHub token' });
     secret = (await put('/v1/admin/agents/mcp-1', { name: 'Research assistant', auth_method: 'client_secret_basic' })).client_secret;
@@ -173,6 +174,9 @@ describe('CIBA approvals in the browser', () => {
     await signIn(page, 'alice', url);
     const text = (await page.locator('main').textContent()) ?? '';
     expect(text).toContain('Approve Research assistant?');
+    // The tenant's name and logo head the page, as on /account and the consent page.
+    await expect(page.locator('main > p.eyebrow').first().textContent()).resolves.toBe('Acme Travel');
+    await expect(page.locator('main img.logo').getAttribute('src')).resolves.toBe('https://cdn.acme.example/logo.png');
     expect(text).toContain('Get the key of your OpenAI account');
     expect(text).toContain('Order 4711');
     expect(await page.locator('#details').textContent()).toContain('42.00 EUR');

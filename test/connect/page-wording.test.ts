@@ -1,4 +1,4 @@
-import { createSession, openConsent, PUBLIC, Rig, startRig } from './support';
+import { createSession, openConsent, PUBLIC, Rig, startRig, T } from './support';
 
 /**
  * Every sentence on the consent page is true for the integration shown (issue 20 item 2): an
@@ -18,7 +18,8 @@ describe('consent page wording per integration type', () => {
       .replace(/\s+/g, ' ');
 
   beforeAll(async () => {
-    rig = await startRig({ mode: 'google' });
+    // The rig's tenant is the one /connections and /account serve without a /t/{tenant} prefix.
+    rig = await startRig({ mode: 'google', env: { VAULT_DEFAULT_TENANT: T } });
     await rig.v.call('PUT', '/v1/admin/integrations/search', {
       token: rig.admin(),
       body: { provider: 'api_key', display_name: 'Search API', return_urls: ['https://app.test.example/settings/'] },
@@ -70,5 +71,22 @@ describe('consent page wording per integration type', () => {
     expect(page.status).toBe(200);
     expect(text(page.body)).toContain('Search API');
     expect(text(page.body)).not.toMatch(/\baccount [^ ]/);
+  });
+
+  it('/connections without a session: the connect link when people cannot sign in, /account once they can', async () => {
+    const before = await rig.browser().get(`${PUBLIC}/connections`);
+    expect(before.status).toBe(403);
+    expect(text(before.body)).toContain('Open the connect link the app gave you to see your connections here.');
+    expect(before.body).not.toContain('href="/account"');
+    const configured = await rig.v.call('PUT', '/v1/admin/user-login', {
+      token: rig.admin(),
+      body: { issuer: rig.provider.issuer, client_id: 'vault-users', client_secret: 'user-login-secret' },
+    });
+    expect(configured.status).toBeLessThan(300);
+    const after = await rig.browser().get(`${PUBLIC}/connections`);
+    expect(after.status).toBe(403);
+    expect(text(after.body)).toContain('Sign in to your account to see your connections.');
+    expect(after.body).toContain('<a class="button" href="/account">Sign in</a>');
+    expect(text(after.body)).not.toContain('Not allowed');
   });
 });

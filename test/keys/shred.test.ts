@@ -46,6 +46,35 @@ describe('crypto-shredding', () => {
       )
       .then((k) => k.toString());
 
+  /** A CIBA request, a remembered consent and a refresh-token family of the authorization server, for one person. */
+  const rememberOf = async (tenant: string, subject: string) => {
+    await v.db.ds.query(
+      `INSERT INTO vault.approvals (id, tenant, auth_req_hash, agent, subject, claims, scopes, ttl_seconds, interval_seconds, expires_at)
+       VALUES (gen_random_uuid(), $1, gen_random_uuid()::text::bytea, 'agent-1', $2, '{}', '{connections:openai}', 60, 5,
+               now() + interval '5 minutes')`,
+      [tenant, subject],
+    );
+    await v.db.ds.query(
+      `INSERT INTO vault.oauth_consents (tenant, subject, client_id, resource, client_name, scopes)
+       VALUES ($1, $2, 'mcp-client', 'https://crm.example.test', 'MCP client', '{crm:read}')`,
+      [tenant, subject],
+    );
+    await v.db.ds.query(
+      `INSERT INTO vault.oauth_refresh_tokens (token_hash, family, tenant, client_id, subject, roles, resource, scopes, expires_at)
+       VALUES (gen_random_uuid()::text::bytea, gen_random_uuid(), $1, 'mcp-client', $2, '{}', 'https://crm.example.test', '{crm:read}',
+               now() + interval '1 day')`,
+      [tenant, subject],
+    );
+  };
+  const remembered = async (tenant: string) => {
+    const out: Record<string, string[]> = {};
+    for (const table of ['approvals', 'oauth_consents', 'oauth_refresh_tokens'])
+      out[table] = (await v.db.ds.query(`SELECT subject FROM vault.${table} WHERE tenant = $1 ORDER BY subject`, [tenant])).map(
+        (r: { subject: string }) => r.subject,
+      );
+    return out;
+  };
+
   it(
     'a user: their connections go, and a tenant-key rotation destroys the key that wrapped them; ' + 'a backup copy no longer decrypts',
     async () => {
@@ -61,6 +90,8 @@ describe('crypto-shredding', () => {
            VALUES ($1, 'shr', $2, $3, now() + interval '1 hour')`,
           [Buffer.from(id), subject, `${subject}@example.test`],
         );
+      await rememberOf('shr', 'alice');
+      await rememberOf('shr', 'bob');
       const r = await v.call('DELETE', '/v1/admin/users/alice', { token: v.issuer.adminToken('shr') });
       expect(r.status).toBe(200);
       expect(r.body).toMatchObject({
@@ -73,6 +104,8 @@ describe('crypto-shredding', () => {
       expect(await v.db.ds.query(`SELECT subject FROM vault.user_sessions WHERE tenant = 'shr' ORDER BY subject`)).toEqual([
         { subject: 'bob' },
       ]);
+      // Her approval requests, remembered consents and refresh-token families are gone too; bob's stay.
+      expect(await remembered('shr')).toEqual({ approvals: ['bob'], oauth_consents: ['bob'], oauth_refresh_tokens: ['bob'] });
 
       expect(await v.vault.app.get(KeyJobRunner).runOnce(r.body.tenant_key_rotation.id)).toMatchObject({ status: 'succeeded' });
       await expect(opens(backup, 'shr')).rejects.toBeInstanceOf(KeyUnwrapError);
@@ -128,6 +161,7 @@ describe('crypto-shredding', () => {
           `INSERT INTO vault.user_sessions (id_hash, tenant, subject, expires_at)
            VALUES ('\\x01', 'gone', 'dave', now() + interval '1 hour')`,
         );
+        await rememberOf('gone', 'dave');
         await v.db.ds.query(`INSERT INTO vault.user_agent_denies (tenant, subject, integration, agent) VALUES ('gone', 'dave', 'x', 'y')`);
         expect((await v.call('DELETE', '/v1/admin/tenant', { token: admin })).status).toBe(400);
         expect((await v.call('DELETE', '/v1/admin/tenant?confirm=shr', { token: admin })).status).toBe(400);
@@ -145,6 +179,7 @@ describe('crypto-shredding', () => {
         const keys = await v.db.ds.query(`SELECT status, octet_length(wrapped) AS len FROM vault.tenant_keys WHERE tenant = 'gone'`);
         expect(keys).toEqual([{ status: 'destroyed', len: 0 }]);
         expect((await v.call('GET', '/v1/admin/tenant', { token: admin })).body.display_name).toBeNull();
+        expect(await remembered('gone')).toEqual({ approvals: [], oauth_consents: [], oauth_refresh_tokens: [] });
         for (const table of ['connections', 'integrations', 'agents', 'policies', 'user_sessions', 'user_agent_denies', 'user_logins']) {
           expect((await v.db.ds.query(`SELECT count(*)::int AS n FROM vault.${table} WHERE tenant = 'gone'`))[0].n).toBe(0);
         }

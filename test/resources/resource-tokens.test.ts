@@ -210,10 +210,11 @@ describe('resources: admin API and resource tokens by token exchange', () => {
     expect(refused.body.error).toBe('invalid_dpop_proof');
   });
 
-  it('require_approval scopes are refused (approval_required) until approvals exist; nothing granted is invalid_scope', async () => {
+  it('require_approval scopes are refused (approval_required) by exchange, pointing at bc-authorize; nothing granted is invalid_scope', async () => {
     const res = await exchange(params(user('carol', ['crm-admin']), 'crm:delete'), basic('mcp-1', secret));
     expect([res.status, res.body.error]).toEqual([400, 'invalid_scope']);
     expect(res.body.error_description).toContain('crm:delete (approval_required)');
+    expect(res.body.error_description).toMatch(/ask the user's approval at https?:\/\/[^ ]+\/oauth2\/bc-authorize/);
     const audit = await lastExchange();
     expect(audit).toMatchObject({ outcome: 'denied', reason: 'invalid_scope' });
     expect(audit.details).toMatchObject({ resource: CRM, granted: [], refused: [{ scope: 'crm:delete', reason: 'approval_required' }] });

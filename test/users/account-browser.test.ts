@@ -136,7 +136,18 @@ describe('users sign in and control agents on /account', () => {
       expect((await release('mcp-1')).status).toBe(200);
       const restore = await v.call('GET', '/v1/admin/audit?action=grant.restore', { token: v.issuer.adminToken(T) });
       expect(restore.body.events).toEqual([expect.objectContaining({ user: 'alice', agent: 'mcp-1', integration: 'openai' })]);
-      await expect(page.locator('#activity').textContent()).resolves.toContain('An agent received a token');
+      // Recent activity in plain words (names, not ids), the audit action kept as the cell's title.
+      const activity = (await page.locator('#activity tbody').textContent()) ?? '';
+      expect(activity).toContain('Research assistant used your OpenAI connection');
+      expect(activity).toContain('Mail helper used your OpenAI connection');
+      expect(activity).toContain('Refused: Research assistant was not allowed to use your OpenAI connection');
+      expect(activity).toContain('You turned Research assistant off for OpenAI');
+      expect(activity).toContain('You turned Research assistant back on for OpenAI');
+      expect(activity).toContain('You signed in');
+      expect(activity).toContain('Your OpenAI account was connected');
+      expect(activity).not.toMatch(/\b(credential\.release|grant\.revoke|policy_denied|mcp-1)\b/);
+      const refusal = page.locator('#activity tr[data-action="credential.release"][data-outcome="denied"] td[title]');
+      await expect(refusal.getAttribute('title')).resolves.toBe('credential.release (policy_denied)');
     },
   );
 

@@ -1,3 +1,4 @@
+import type { PendingApproval } from '../../../libs/approvals';
 import type { AccountConnection, ActivityRow } from '../../../libs/connect';
 import { postForm, tenantEyebrow } from '../connect/pages/consent.pages';
 import { html, SafeHtml } from '../connect/pages/html';
@@ -8,18 +9,34 @@ const STATUS: Record<string, string> = {
   revoked: 'Revoked',
   refresh_indeterminate: 'Being checked',
 };
-const ACTIONS: Record<string, string> = {
-  'credential.release': 'An agent received a token',
-  'grant.revoke': 'You turned an agent off',
-  'grant.restore': 'You turned an agent back on',
-  'connection.connect': 'Connected',
-  'connection.disconnect': 'Disconnected',
-  'user.sign_in': 'You signed in',
-  'approval.request': 'An agent asked for your approval',
-  'approval.approve': 'You approved a request',
-  'approval.deny': 'You denied a request',
-  'token.ciba': 'An agent received a token you approved',
+/** Each kept audit event (libs/connect `AccountViewService.activity`) in plain words; `a` is the agent or app, `c` the account. */
+const SAID: Record<string, (a: string, c: string) => string> = {
+  'credential.release': (a, c) => `${a} used your ${c} connection`,
+  'connection.connect': (_a, c) => `Your ${c} account was connected`,
+  'connection.disconnect': (_a, c) => `Your ${c} account was disconnected`,
+  'grant.revoke': (a, c) => `You turned ${a} off for ${c}`,
+  'grant.restore': (a, c) => `You turned ${a} back on for ${c}`,
+  'approval.request': (a) => `${a} asked for your approval`,
+  'approval.approve': (a) => `You approved a request from ${a}`,
+  'approval.deny': (a) => `You denied a request from ${a}`,
+  'token.ciba': (a) => `${a} received the access you approved`,
+  'oauth.authorize': (a) => `You let the app ${a} act for you`,
+  'oauth.consent_revoke': (a) => `You took back the access of the app ${a}`,
+  'user.sign_in': () => 'You signed in',
 };
+const REFUSED: Record<string, (a: string, c: string) => string> = {
+  'credential.release': (a, c) => `Refused: ${a} was not allowed to use your ${c} connection`,
+  'approval.request': (a) => `Refused: ${a} could not ask for your approval`,
+  'user.sign_in': () => 'Refused: a sign-in as you',
+};
+
+function activityText(e: ActivityRow): string {
+  const agent = e.agentName ?? e.agent ?? 'An agent';
+  const account = e.integrationTitle ?? e.integration ?? 'unnamed';
+  if (e.outcome === 'denied') return (REFUSED[e.action] ?? ((a: string) => `Refused: ${a} was not allowed to act for you`))(agent, account);
+  return (SAID[e.action] ?? (() => e.action))(agent, account);
+}
+
 const when = (d: Date | string) => new Date(d).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
 
 function agentsOf(base: string, c: AccountConnection, csrf: string): SafeHtml {
@@ -56,11 +73,11 @@ export function accountPage(
   csrf: string,
   notice: string | null,
   apps: SafeHtml = html``,
-  pending: Array<{ id: string; agent: string; scopes: string[]; expiresAt: Date }> = [],
+  pending: PendingApproval[] = [],
 ): SafeHtml {
   const waiting = pending.map(
     (p) =>
-      html`<li><a href="${base}/account/approvals/${p.id}"><strong>${p.agent}</strong> asks to use ${p.scopes.map((s) => s.slice('connections:'.length)).join(', ')}</a> · until ${when(p.expiresAt)}</li>`,
+      html`<li><a href="${base}/account/approvals/${p.id}"><strong>${p.agent}</strong> asks to use ${p.resource ? `${p.resource} (${p.scopes.join(', ')})` : p.scopes.map((s) => s.slice('connections:'.length)).join(', ')}</a> · until ${when(p.expiresAt)}</li>`,
   );
   const cards = connections.map(
     (c) => html`<section class="connection" data-integration="${c.integration}" aria-labelledby="c-${c.integration}">
@@ -72,9 +89,10 @@ export function accountPage(
       <h3>Agents that may use it</h3>${agentsOf(base, c, csrf)}
       <div class="actions"><a class="button" href="${base}/account/connections/${encodeURIComponent(c.integration)}/disconnect">Disconnect…</a></div></section>`,
   );
+  // The audit action (and a refusal's reason) stay one hover away, for a person who asks the admin about it.
   const rows = activity.map(
     (e) =>
-      html`<tr><td>${when(e.at)}</td><td>${ACTIONS[e.action] ?? e.action}</td><td>${e.agent ?? ''}</td><td>${e.integration ?? ''}</td><td>${e.outcome}${e.reason ? html` (${e.reason})` : ''}</td></tr>`,
+      html`<tr data-action="${e.action}" data-outcome="${e.outcome}"><td>${when(e.at)}</td><td title="${e.action}${e.reason ? ` (${e.reason})` : ''}">${activityText(e)}</td></tr>`,
   );
   return html`<main>${tenantEyebrow(head.tenantName, head.logoUrl)}<p class="eyebrow">Signed in as ${head.who}</p><h1>Your account</h1>
     ${rolesNote(head.roles)}
@@ -83,7 +101,7 @@ export function accountPage(
     ${connections.length ? cards : html`<p>You have not connected any account yet.</p>`}
     ${apps}
     <h2>Recent activity</h2>
-    ${rows.length ? html`<table id="activity"><thead><tr><th scope="col">When</th><th scope="col">What</th><th scope="col">Agent</th><th scope="col">Account</th><th scope="col">Outcome</th></tr></thead><tbody>${rows}</tbody></table>` : html`<p class="muted">Nothing yet.</p>`}
+    ${rows.length ? html`<table id="activity"><thead><tr><th scope="col">When</th><th scope="col">What</th></tr></thead><tbody>${rows}</tbody></table>` : html`<p class="muted">Nothing yet.</p>`}
     <div class="actions">${postForm(`${base}/account/sign-out`, csrf, html`<button type="submit">Sign out</button>`)}</div></main>`;
 }
 

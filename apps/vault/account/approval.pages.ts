@@ -1,6 +1,6 @@
 import type { ApprovalView } from '../../../libs/approvals';
 import type { AccountConnection } from '../../../libs/connect';
-import { postForm } from '../connect/pages/consent.pages';
+import { postForm, tenantEyebrow } from '../connect/pages/consent.pages';
 import { html, SafeHtml } from '../connect/pages/html';
 
 const when = (d: Date) => d.toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
@@ -22,13 +22,14 @@ function detailRows(d: Record<string, unknown>): SafeHtml {
   return html`<li><strong>${String(d.type)}</strong>${rows.length ? html`<ul>${rows}</ul>` : ''}</li>`;
 }
 
-/** The approval page: who asks, for which accounts, the agent's message and details; Approve / Deny while pending. */
+/** The approval page: the tenant (name, logo), who asks, for which accounts, the agent's message and details; Approve / Deny while pending. */
 export function approvalPage(
   base: string,
   who: string,
   v: ApprovalView,
   csrf: string,
   mine: ReadonlyMap<string, AccountConnection>,
+  tenant: { name: string; logoUrl: string | null },
 ): SafeHtml {
   const action = (answer: 'approve' | 'deny') => `${base}/account/approvals/${v.id}/${answer}`;
   const uses = v.integrations.map((i) => {
@@ -37,9 +38,15 @@ export function approvalPage(
     const scopes = c?.scopes.length ? html`<ul>${c.scopes.map((s) => html`<li>${s.description} <code>${s.scope}</code></li>`)}</ul>` : '';
     return html`<li data-integration="${i.name}">Get ${c ? what : 'a credential for'} your <strong>${i.title}</strong> account${c?.account ? html` <strong>${c.account}</strong>` : ''} <code>connections:${i.name}</code>${c ? '' : html` <span class="muted">(you have not connected it)</span>`}${scopes}</li>`;
   });
-  return html`<main><p class="eyebrow">Signed in as ${who}</p><h1>Approve ${v.agent.name}?</h1>
+  const r = v.resource;
+  // A resource's scopes in plain words: the admin's description first, the scope's name beside it.
+  const asks = r
+    ? html`<p>Use <strong>${r.title}</strong> <code>${r.identifier}</code> as you, allowed to:</p>
+    <ul class="scopes" id="resource-scopes">${r.scopes.map((s) => html`<li data-scope="${s.scope}">${s.description || s.scope} <code>${s.scope}</code></li>`)}</ul>`
+    : html`<ul class="scopes">${uses}</ul>`;
+  return html`<main>${tenantEyebrow(tenant.name, tenant.logoUrl)}<p class="eyebrow">Signed in as ${who}</p><h1>Approve ${v.agent.name}?</h1>
     <p><strong>${v.agent.name}</strong> <code>${v.agent.clientId}</code> asks to act on your behalf:</p>
-    <ul class="scopes">${uses}</ul>
+    ${asks}
     ${v.bindingMessage ? html`<p>Its message: <q id="binding-message">${v.bindingMessage}</q> — check it matches what the app shows you.</p>` : ''}
     ${v.details.length ? html`<h2>Details</h2><ul id="details">${v.details.map(detailRows)}</ul>` : ''}
     ${

@@ -4,6 +4,7 @@ import { ApprovalDecisions, Approver } from '../../../libs/approvals';
 import { AccountViewService, csrfToken } from '../../../libs/connect';
 import { VAULT_CONFIG, VaultConfig } from '../../../libs/config';
 import { asTenantId, DomainError, TenantId } from '../../../libs/kernel';
+import { TenantProfileService } from '../../../libs/tenants';
 import { UserSession, UserSignIn } from '../../../libs/users';
 import { checkForm } from '../connect/form';
 import { ConsentPageFilter } from '../connect/page-error.filter';
@@ -33,6 +34,7 @@ export class ApprovalsController {
     private readonly signIn: UserSignIn,
     private readonly decisions: ApprovalDecisions,
     private readonly accounts: AccountViewService,
+    private readonly tenants: TenantProfileService,
     @Inject(VAULT_CONFIG) private readonly config: Pick<VaultConfig, 'publicUrl' | 'users'>,
   ) {
     this.origin = new URL(config.publicUrl).origin;
@@ -51,9 +53,11 @@ export class ApprovalsController {
     }
     const view = await this.decisions.view(tenant, approvalId, approver(session));
     // What the agent would get, in plain words: the user's own connection of each integration (its account and granted scopes).
-    const mine = new Map((await this.accounts.connections(tenant, session.subject)).map((c) => [c.integration, c]));
+    const [connections, shown] = await Promise.all([this.accounts.connections(tenant, session.subject), this.tenants.shown(tenant)]);
+    const mine = new Map(connections.map((c) => [c.integration, c]));
     const csrf = csrfToken(this.secretOf(req, tenant), session.id);
-    sendPage(reply, 200, `Approve ${view.agent.name}?`, approvalPage(base, session.email ?? session.subject, view, csrf, mine));
+    const page = approvalPage(base, session.email ?? session.subject, view, csrf, mine, shown);
+    sendPage(reply, 200, `Approve ${view.agent.name}?`, page, { logoUrl: shown.logoUrl });
   }
 
   @Post(both('account/approvals/:id/:answer'))

@@ -32,14 +32,8 @@ export class AgentsController {
     const r = await this.agents.put(p, clientId, dto);
     res.status(r.created ? 201 : 200);
     res.header('Cache-Control', 'no-store');
-    // The generated secret is shown exactly once.
-    return {
-      client_id: clientId,
-      name: dto.name,
-      auth_method: r.authMethod,
-      ...(dto.dpop_bound !== undefined ? { dpop_bound: dto.dpop_bound } : {}),
-      ...(r.clientSecret ? { client_secret: r.clientSecret.reveal() } : {}),
-    };
+    // The agent as GET lists it (never a secret hash); the generated secret is shown exactly once.
+    return { ...r.agent, ...(r.clientSecret ? { client_secret: r.clientSecret.reveal() } : {}) };
   }
 
   @Get()

@@ -2,6 +2,7 @@ import { Global, Module } from '@nestjs/common';
 import { AuthModule } from '../../../libs/auth';
 import { ConnectModule, ConnectSessionService } from '../../../libs/connect';
 import { CONNECT_LINKS } from '../../../libs/release';
+import { UsersModule } from '../../../libs/users';
 import { PageIpRateLimitGuard } from '../ops/page-rate-limit';
 import { OAuthCallbackController } from './callback.controller';
 import { ConnectSessionsController } from './connect-sessions.controller';
@@ -17,7 +18,7 @@ const links = { provide: CONNECT_LINKS, useExisting: ConnectSessionService };
  */
 @Global()
 @Module({
-  imports: [ConnectModule, AuthModule],
+  imports: [ConnectModule, AuthModule, UsersModule],
   controllers: [ConnectSessionsController, ConsentController, OAuthCallbackController, MyConnectionsController],
   providers: [links, PageIpRateLimitGuard],
   exports: [links, ConnectModule],

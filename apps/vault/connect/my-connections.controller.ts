@@ -2,15 +2,17 @@ import { Controller, Get, Inject, Param, Post, Query, Req, Res, UseFilters, UseG
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ConnectSessionService, ConsentViewService, csrfToken, DisconnectService } from '../../../libs/connect';
 import { VAULT_CONFIG, VaultConfig } from '../../../libs/config';
-import { DomainError } from '../../../libs/kernel';
+import { asTenantId, DomainError } from '../../../libs/kernel';
+import { UserSignIn } from '../../../libs/users';
 import { validName } from '../http/names';
 import { checkForm, cookiesOf, formField } from './form';
 import { ConsentPageFilter } from './page-error.filter';
-import { connectionsPage } from './pages/consent.pages';
+import { connectionsPage, messagePage } from './pages/consent.pages';
 import { redirect, sendPage } from './pages/html';
 import { PageIpRateLimitGuard } from '../ops/page-rate-limit';
 
 const NO_SESSION = 'Open the connect link the app gave you to see your connections here.';
+const SIGN_IN = 'Sign in to your account to see your connections. An app may also give you a connect link that opens them.';
 
 /**
  * "Your connections" (`/connections`): the user of the connect session this browser holds sees
@@ -26,7 +28,8 @@ export class MyConnectionsController {
     private readonly sessions: ConnectSessionService,
     private readonly views: ConsentViewService,
     private readonly disconnects: DisconnectService,
-    @Inject(VAULT_CONFIG) config: Pick<VaultConfig, 'publicUrl'>,
+    private readonly signIn: UserSignIn,
+    @Inject(VAULT_CONFIG) private readonly config: Pick<VaultConfig, 'publicUrl' | 'users'>,
   ) {
     this.origin = new URL(config.publicUrl).origin;
   }
@@ -34,7 +37,7 @@ export class MyConnectionsController {
   @Get()
   async list(@Query() q: Record<string, unknown>, @Req() req: FastifyRequest, @Res() reply: FastifyReply) {
     const held = await this.sessions.anyForBrowser(cookiesOf(req));
-    if (!held) throw new DomainError('forbidden', NO_SESSION);
+    if (!held) return this.noSession(reply);
     const { session, secret } = held;
     const [rows, tenant] = await Promise.all([
       this.views.connectionsOf(session.tenant, session.subject),
@@ -78,6 +81,15 @@ export class MyConnectionsController {
     const { session } = await this.posted(req);
     const next = await this.sessions.reconnect(session, integration);
     redirect(reply, `/connect/s/${next.session.id}`, next.setCookie);
+  }
+
+  /**
+   * No connect session in this browser: where the tenant without a `/t/{tenant}` prefix (VAULT_DEFAULT_TENANT)
+   * lets people sign in, `/account` shows the same connections; otherwise only a connect link does.
+   */
+  private async noSession(reply: FastifyReply): Promise<void> {
+    if (!(await this.signIn.configured(asTenantId(this.config.users.defaultTenant)))) throw new DomainError('forbidden', NO_SESSION);
+    sendPage(reply, 403, 'Sign in', messagePage('Sign in', SIGN_IN, [{ href: '/account', label: 'Sign in' }]));
   }
 
   /** The form names the session whose cookie signs its CSRF token. */

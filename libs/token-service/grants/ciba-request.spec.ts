@@ -26,6 +26,7 @@ describe('parseBackchannelRequest (CIBA Core 1.0 §7.1)', () => {
       userToken: 'eyJ.user.token',
       hint: 'login_hint_token',
       integrations: ['openai', 'gh'],
+      scopes: ['connections:openai', 'connections:gh'],
       bindingMessage: 'Order 4711',
       authorizationDetails: [{ type: 'payment', amount: '1.00' }],
       requestedExpiry: 120,
@@ -46,6 +47,17 @@ describe('parseBackchannelRequest (CIBA Core 1.0 §7.1)', () => {
     expect(refusal({ ...ok, scope: 'connections:' })).toMatchObject({ error: 'invalid_scope' });
     expect(refusal({ ...ok, scope: 'email' })).toMatchObject({ error: 'invalid_scope' });
     expect(refusal({ ...ok, scope: ['connections:a', 'connections:b'] })).toMatchObject({ error: 'invalid_request' });
+  });
+
+  it("with resource (RFC 8707) the scopes are the resource's own, and still required", () => {
+    const crm = 'https://crm.example.test';
+    expect(parseBackchannelRequest({ ...ok, resource: crm, scope: 'crm:write crm:read' })).toMatchObject({
+      resource: crm,
+      integrations: [],
+      scopes: ['crm:write', 'crm:read'],
+    });
+    expect(refusal({ ...ok, resource: crm, scope: '' })).toMatchObject({ error: 'invalid_scope' });
+    expect(refusal({ ...ok, resource: [crm, crm], scope: 'crm:write' })).toMatchObject({ error: 'invalid_request' });
   });
 
   it('bounds the binding message (64 characters, one line) and the details (array of typed objects)', () => {

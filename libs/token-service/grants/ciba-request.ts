@@ -8,7 +8,11 @@ export interface BackchannelRequest {
   /** The user's token, from `login_hint_token` or `id_token_hint`. */
   userToken: string;
   hint: 'login_hint_token' | 'id_token_hint';
+  /** The integrations of `connections:<integration>` scopes; empty when `resource` is given. */
   integrations: string[];
+  /** RFC 8707: the identifier of one of the tenant's resources, whose scopes `scopes` are. */
+  resource?: string;
+  scopes: string[];
   bindingMessage: string | null;
   authorizationDetails: unknown[] | null;
   requestedExpiry?: number;
@@ -45,15 +49,26 @@ export function parseBackchannelRequest(form: Form): BackchannelRequest {
     throw new OAuthError('invalid_request', "login_hint is not accepted: send the user's token as login_hint_token or id_token_hint");
   const hint = hints[0];
 
+  const resource = single(form, 'resource');
   const scope = single(form, 'scope');
   const scopes = [...new Set((scope ?? '').split(' ').filter((s) => s && s !== 'openid'))];
-  if (!scopes.length) throw new OAuthError('invalid_scope', 'scope is required: space-separated connections:<integration> entries');
+  if (!scopes.length)
+    throw new OAuthError(
+      'invalid_scope',
+      resource === undefined
+        ? 'scope is required: space-separated connections:<integration> entries'
+        : "scope is required: space-separated scopes of the resource's",
+    );
   if (scopes.length > MAX_SCOPES) throw new OAuthError('invalid_scope', `at most ${MAX_SCOPES} scopes per request`);
-  const integrations = scopes.map((s) => {
-    const i = integrationOf(s);
-    if (!i) throw new OAuthError('invalid_scope', 'every scope must be connections:<integration>');
-    return i;
-  });
+  // With a resource the scopes are its own (checked against its scope map by the grant); else connections:<integration>.
+  const integrations =
+    resource !== undefined
+      ? []
+      : scopes.map((s) => {
+          const i = integrationOf(s);
+          if (!i) throw new OAuthError('invalid_scope', 'every scope must be connections:<integration>, or name a resource');
+          return i;
+        });
 
   const binding = single(form, 'binding_message') ?? null;
   // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
@@ -64,6 +79,8 @@ export function parseBackchannelRequest(form: Form): BackchannelRequest {
     userToken: single(form, hint)!,
     hint,
     integrations,
+    ...(resource !== undefined ? { resource } : {}),
+    scopes,
     bindingMessage: binding,
     authorizationDetails: detailsOf(single(form, 'authorization_details')),
     ...expiryOf(single(form, 'requested_expiry')),

@@ -7,6 +7,8 @@ import { DpopProofVerifier, TokenVerifier, VerifiedToken } from '../../auth';
 import { VAULT_CONFIG, VaultConfig } from '../../config';
 import { isDatabaseUnavailable } from '../../db';
 import { DomainError, TenantId } from '../../kernel';
+import { rolesFromClaims } from '../../policy';
+import { decideResourceScopes, Resource } from '../../resources';
 import { AuthenticatedClient, ClientAuthenticator } from '../client-authenticator';
 import { dpopBinding } from '../dpop-binding';
 import { formOf, presentedClient } from '../exchange-request';
@@ -14,6 +16,7 @@ import { OAuthError } from '../oauth-error';
 import { RateDecision, TokenBucketLimiter } from '../rate-limiter';
 import { TokenSigningKeys } from '../signing-keys';
 import { authReqIdOf, BackchannelRequest, parseBackchannelRequest } from './ciba-request';
+import { ResourceTokenIssuer } from './resource-token';
 
 /** The raw request, as the HTTP edge hands it over (as for `/oauth2/token`). */
 export interface CibaCall {
@@ -71,6 +74,7 @@ export class CibaGrant {
     private readonly keys: TokenSigningKeys,
     private readonly audit: AuditLog,
     private readonly dpop: DpopProofVerifier,
+    private readonly resourceTokens: ResourceTokenIssuer,
     @Inject(VAULT_CONFIG) private readonly config: VaultConfig,
   ) {}
 
@@ -84,6 +88,7 @@ export class CibaGrant {
       a.user = await this.verifyUser(req);
       a.tenant = a.user.tenant;
       a.client = await this.clients.authenticate(a.tenant, presented);
+      const resource = req.resource === undefined ? undefined : await this.askableResource(a.tenant, a.client.clientId, a.user, req);
       const r = await this.requests.ask({
         tenant: a.tenant,
         agent: a.client.clientId,
@@ -91,6 +96,7 @@ export class CibaGrant {
         subject: a.user.subject,
         claims: a.user.claims,
         integrations: req.integrations,
+        ...(resource ? { resource: { identifier: resource.identifier, title: resource.display_name, scopes: req.scopes } } : {}),
         bindingMessage: req.bindingMessage,
         authorizationDetails: req.authorizationDetails,
         requestedExpiry: req.requestedExpiry,
@@ -143,7 +149,78 @@ export class CibaGrant {
     }
   }
 
+  /**
+   * The resource a backchannel request names (RFC 8707; unknown: `invalid_target`), if every scope
+   * asked for is one this agent could get for this user once approved: all or nothing, as for connections.
+   */
+  private async askableResource(tenant: TenantId, agent: string, user: VerifiedToken, req: BackchannelRequest): Promise<Resource> {
+    const resource = await this.resourceTokens.resolve(tenant, req.resource!);
+    const d = decideResourceScopes(resource, req.scopes, { agent, roles: rolesFromClaims(user.claims), approved: req.scopes });
+    if (d.refused.length)
+      throw new OAuthError(
+        'invalid_scope',
+        `not allowed for this user and agent: ${d.refused.map((r) => `${r.scope} (${r.reason})`).join(', ')}`,
+      );
+    return resource;
+  }
+
+  /**
+   * An RFC 9068 token for the approved resource scopes (`aud` = its identifier): its scope→role map
+   * decides again now (roles as kept with the request, the agent's permission), the approval lets the
+   * approved scopes that require one through.
+   */
+  private async issueForResource(approval: Approval, client: AuthenticatedClient, jkt?: string): Promise<CibaTokenResponse> {
+    const resource = await this.resourceTokens.find(approval.tenant, approval.resource!);
+    if (!resource) throw new OAuthError('access_denied', 'the resource that was approved no longer exists');
+    const roles = rolesFromClaims(approval.claims);
+    const ahead = decideResourceScopes(resource, approval.scopes, { agent: approval.agent, roles, approved: approval.scopes });
+    if (!ahead.granted.length) throw new OAuthError('access_denied', 'policy no longer allows what was approved');
+    const jti = randomUUID();
+    if (!(await this.polls.markIssued(approval, jti)))
+      throw new OAuthError('invalid_grant', 'a token was already issued for this auth_req_id, or the approval expired');
+    const until = Math.floor(approval.approvedUntil!.getTime() / 1000);
+    const issued = await this.resourceTokens.issue({
+      tenant: approval.tenant,
+      resource,
+      subject: approval.subject,
+      claims: approval.claims,
+      clientId: approval.agent,
+      agent: approval.agent,
+      requested: approval.scopes,
+      approved: approval.scopes,
+      approval: { id: approval.id, jti },
+      ...(jkt ? { jkt } : {}),
+      // Never outlive the approval.
+      ttlCaps: [until - Math.floor(Date.now() / 1000)],
+    });
+    await this.audit.record({
+      tenant: approval.tenant,
+      action: CIBA_TOKEN_ACTION,
+      outcome: 'allowed',
+      agent: approval.agent,
+      subject: approval.subject,
+      details: {
+        approval: approval.id,
+        resource: resource.identifier,
+        client_auth: client.method,
+        granted: issued.grants.granted,
+        refused: issued.grants.refused,
+        roles: issued.grants.roles,
+        jti,
+        expires_in: issued.expiresIn,
+        ...(jkt ? { dpop_jkt: jkt } : {}),
+      },
+    });
+    return {
+      access_token: issued.jwt,
+      token_type: jkt ? 'DPoP' : 'Bearer',
+      expires_in: issued.expiresIn,
+      scope: issued.grants.granted.join(' '),
+    };
+  }
+
   private async issue(approval: Approval, grant: ApprovedGrant, client: AuthenticatedClient, jkt?: string): Promise<CibaTokenResponse> {
+    if (approval.resource !== null) return this.issueForResource(approval, client, jkt);
     // Policy may have changed since the user approved: what it no longer allows is left out.
     if (!grant.granted.length) throw new OAuthError('access_denied', 'policy no longer allows what was approved');
     // Before the approval is used up: a request without the proof a require_dpop policy asks for may be retried with one.

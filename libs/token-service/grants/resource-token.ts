@@ -24,6 +24,10 @@ export interface ResourceTokenRequest {
   /** A delegated subject token's scopes bound what may be passed on. */
   delegated?: readonly string[];
   requested: readonly string[];
+  /** Scopes requiring approval that the user approved (CIBA): only these of them may be granted. */
+  approved?: readonly string[];
+  /** Set by the CIBA grant: the approval's id (the token's `approval` claim) and the `jti` it recorded first. */
+  approval?: { id: string; jti: string };
   /** Upper bounds on the lifetime (the subject token's remaining life, `expires_in`). */
   ttlCaps: ReadonlyArray<number | undefined>;
   /** The thumbprint of the DPoP proof's key (RFC 9449 §6): the token is bound to it (`cnf.jkt`). */
@@ -39,8 +43,17 @@ export interface IssuedResourceToken {
 
 /** Nothing requested could be granted for the resource: `invalid_scope`, with the per-scope reasons for the audit. */
 export class ResourceScopesRefused extends OAuthError {
-  constructor(readonly grants: ResourceGrants) {
-    super('invalid_scope', `no requested scope is allowed: ${grants.refused.map((r) => `${r.scope} (${r.reason})`).join(', ')}`);
+  constructor(
+    readonly grants: ResourceGrants,
+    bcAuthorize?: string,
+  ) {
+    const needApproval = grants.refused.some((r) => r.reason === 'approval_required');
+    super(
+      'invalid_scope',
+      `no requested scope is allowed: ${grants.refused.map((r) => `${r.scope} (${r.reason})`).join(', ')}` +
+        // Where an agent gets the scopes a person must approve: CIBA with the same resource and scopes.
+        (needApproval && bcAuthorize ? `; ask the user's approval at ${bcAuthorize} with this resource and scope` : ''),
+    );
   }
 }
 
@@ -65,20 +78,28 @@ export class ResourceTokenIssuer {
     return r;
   }
 
+  /** The registered resource, or undefined (deleted since it was named). */
+  find(tenant: TenantId, identifier: string): Promise<Resource | undefined> {
+    return this.resources.byIdentifier(tenant, identifier);
+  }
+
   async issue(req: ResourceTokenRequest): Promise<IssuedResourceToken> {
     const grants = decideResourceScopes(req.resource, req.requested, {
       agent: req.agent,
       roles: rolesFromClaims(req.claims),
       delegated: req.delegated,
+      approved: req.approved,
     });
-    if (!grants.granted.length) throw new ResourceScopesRefused(grants);
+    // Only an agent (an authenticated client acting for the user) can ask for approval by CIBA: the hint is for it.
+    if (!grants.granted.length)
+      throw new ResourceScopesRefused(grants, req.agent !== undefined ? `${this.config.publicUrl}/oauth2/bc-authorize` : undefined);
     const now = Math.floor(Date.now() / 1000);
     const caps = [this.config.tokenMaxTtlSeconds, req.resource.token_ttl_seconds, ...req.ttlCaps].filter(
       (v): v is number => typeof v === 'number',
     );
     const expiresIn = Math.max(1, Math.min(...caps));
     const key = await this.keys.signingKey();
-    const jti = randomUUID();
+    const jti = req.approval?.jti ?? randomUUID();
     const act =
       req.agent === undefined ? undefined : req.priorAct !== undefined ? { sub: req.agent, act: req.priorAct } : { sub: req.agent };
     const claims = {
@@ -89,6 +110,7 @@ export class ResourceTokenIssuer {
       ...(act ? { act } : {}),
       scope: grants.granted.join(' '),
       client_id: req.clientId,
+      ...(req.approval ? { approval: req.approval.id } : {}),
       jti,
       iat: now,
       exp: now + expiresIn,
