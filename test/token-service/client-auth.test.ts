@@ -257,7 +257,12 @@ describe('token exchange: client authentication', () => {
     expect((await token()).status).toBe(200);
 
     const renamed = await w.v.call('PUT', '/v1/admin/agents/mcp-post-2', { token: w.admin(), body: { name: 'Renamed' } });
-    expect([renamed.status, renamed.body]).toEqual([200, { client_id: 'mcp-post-2', name: 'Renamed', auth_method: 'client_secret_basic' }]);
+    // The answer describes the agent as GET lists it (no secret is issued again on a rename).
+    expect([renamed.status, renamed.body]).toEqual([
+      200,
+      expect.objectContaining({ client_id: 'mcp-post-2', name: 'Renamed', auth_method: 'client_secret_basic' }),
+    ]);
+    expect(renamed.body).not.toHaveProperty('client_secret');
     expect((await token()).status).toBe(200);
     const jwtRenamed = await w.v.call('PUT', '/v1/admin/agents/mcp-jwt', { token: w.admin(), body: { name: 'jwt, renamed' } });
     expect(jwtRenamed.body.auth_method).toBe('private_key_jwt');
