@@ -72,6 +72,8 @@ export interface StormFigures {
     flaggedAt: number;
     markedAt: number | null;
   }>;
+  /** The slowest releases (at most ten): when each began (seconds into the storm, beside `faultsAt`), how long it took, how it ended. */
+  slowest: Array<{ at: number; ms: number; status: number; code: string | null; integration: string }>;
   /** When each fault began, seconds into the storm. */
   faultsAt: Record<string, number>;
   provider: { calls: number; graceReuses: number; reuseRevocations: number; invalidGrant: number };
@@ -125,6 +127,13 @@ export async function runStorm(o: StormOptions): Promise<StormFigures> {
 
     const rel = { total: 0, ok: 0, unavailable: 0, reauth: 0, other: 0, expired: 0, slow: 0, maxMs: 0, p50Ms: 0, p99Ms: 0 };
     const durations: number[] = [];
+    const slowest: StormFigures['slowest'] = [];
+    const noteSlow = (entry: StormFigures['slowest'][number]) => {
+      if (slowest.length === 10 && entry.ms <= slowest[9].ms) return;
+      slowest.push(entry);
+      slowest.sort((a, b) => b.ms - a.ms);
+      slowest.length = Math.min(slowest.length, 10);
+    };
     const client = async () => {
       while (Date.now() < end) {
         const [integration, user] = users[Math.floor(Math.random() * users.length)];
@@ -135,6 +144,8 @@ export async function runStorm(o: StormOptions): Promise<StormFigures> {
         rel.total += 1;
         rel.maxMs = Math.max(rel.maxMs, ms);
         if (ms > o.releaseWaitMs + 1000) rel.slow += 1;
+        const at = Math.round((t - started) / 100) / 10;
+        noteSlow({ at, ms, status: res.status, code: res.status === 200 ? null : (res.body?.code ?? null), integration });
         if (res.status === 200) {
           rel.ok += 1;
           const exp = r.provider.access.get(res.body.access_token);
@@ -284,6 +295,7 @@ export async function runStorm(o: StormOptions): Promise<StormFigures> {
       releases: rel,
       outcome,
       needless,
+      slowest,
       faultsAt,
       provider: { calls: s.refreshed, graceReuses: s.graceReuses, reuseRevocations: s.reuseRevocations, invalidGrant: s.invalidGrant },
       minimumCalls: Math.round(minimum),
