@@ -4,7 +4,7 @@ import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { executeAndCommit } from '../db';
 import { AuditReceipt } from './audit.types';
 import type { PreparedEvent } from './audit-event';
-import { chainHash, GENESIS_HASH } from './canonical';
+import { chainHashOfParts, GENESIS_HASH } from './canonical';
 
 const SELECT_HEAD = 'SELECT seq::text AS seq, hash FROM audit_chain_head WHERE id = 1 FOR UPDATE';
 const CREATE_HEAD = 'INSERT INTO audit_chain_head (id, seq, hash) VALUES (1, 0, $1) ON CONFLICT (id) DO NOTHING';
@@ -16,9 +16,10 @@ const CREATE_HEAD = 'INSERT INTO audit_chain_head (id, seq, hash) VALUES (1, 0, 
 const OPEN_AND_LOCK = (timeoutMs: number) => `BEGIN; SET LOCAL statement_timeout = ${timeoutMs}; ${SELECT_HEAD}`;
 /**
  * One statement for the whole batch, with three parameters whatever its size: the events as one
- * JSON array (each event's canonical `details` embedded as JSON, so the jsonb stored is the value
- * that was hashed; hashes in hex), built with string appends rather than 13 column arrays that
- * `pg` would escape element by element. `jsonb_to_recordset` yields the rows in array order.
+ * JSON array, each element an event's canonical text (the text that was hashed: its `details` is
+ * the jsonb stored, its `seq` a string of digits that bigint reads) plus `prev_hash` and `hash` in
+ * hex, built with string appends rather than 13 column arrays that `pg` would escape element by
+ * element. `jsonb_to_recordset` yields the rows in array order.
  */
 const APPEND = `
   WITH appended AS (
@@ -30,10 +31,12 @@ const APPEND = `
   )
   UPDATE audit_chain_head SET seq = $2, hash = $3 WHERE id = 1`;
 
-interface ChainedRow extends PreparedEvent {
+/** A batch numbered and hashed: the `APPEND` parameters and a receipt per event. */
+export interface ChainedBatch {
+  json: string;
   seq: string;
-  prevHash: Buffer;
   hash: Buffer;
+  receipts: AuditReceipt[];
 }
 
 /**
@@ -62,16 +65,15 @@ export class AuditChainWriter {
     try {
       const head = await lockHead(lease.client, this.openAndLock);
       if (signal.aborted) throw new Error('audit flush abandoned');
-      const rows = chain(take(), head, macKey);
-      if (rows.length === 0) {
+      const batch = chainBatch(take(), head, macKey);
+      if (batch.receipts.length === 0) {
         await lease.client.query('ROLLBACK');
       } else {
-        const last = rows[rows.length - 1];
         // The insert and the COMMIT in one round trip; resolves once Postgres has answered COMMIT.
-        await executeAndCommit(lease.client, APPEND, [eventsJson(rows), last.seq, last.hash]);
+        await executeAndCommit(lease.client, APPEND, [batch.json, batch.seq, batch.hash]);
       }
       lease.release();
-      return rows.map((r) => ({ id: r.id, seq: r.seq }));
+      return batch.receipts;
     } catch (err) {
       // Never reuse a connection in an unknown state; closing it also rolls back.
       lease.release(err instanceof Error ? err : new Error('audit flush failed'));
@@ -92,52 +94,28 @@ async function lockHead(client: PoolClient, openAndLock: string): Promise<{ seq:
   return { seq: BigInt(res.rows[0].seq), hash: res.rows[0].hash };
 }
 
-function chain(events: PreparedEvent[], head: { seq: bigint; hash: Buffer }, macKey: Buffer): ChainedRow[] {
+/**
+ * Numbers and hashes `events` after `head`, and writes the batch's JSON in the same pass: each
+ * event's canonical text is made once (`prepareEvent`) and used for both.
+ */
+export function chainBatch(events: PreparedEvent[], head: { seq: bigint; hash: Buffer }, macKey: Buffer): ChainedBatch {
   let seq = head.seq;
-  let prevHash = head.hash;
-  const rows = new Array<ChainedRow>(events.length);
+  let hash = head.hash;
+  let hashHex = hash.toString('hex');
+  let seqText = '';
+  const receipts = new Array<AuditReceipt>(events.length);
+  let json = '[';
   for (let i = 0; i < events.length; i++) {
     const e = events[i];
     seq += 1n;
-    const row: ChainedRow = {
-      seq: seq.toString(),
-      id: e.id,
-      at: e.at,
-      tenant: e.tenant,
-      action: e.action,
-      outcome: e.outcome,
-      reason: e.reason,
-      agent: e.agent,
-      subject: e.subject,
-      integration: e.integration,
-      detailsJson: e.detailsJson,
-      prevHash,
-      hash: GENESIS_HASH,
-    };
-    row.hash = chainHash(macKey, prevHash, row, e.detailsJson);
-    prevHash = row.hash;
-    rows[i] = row;
+    seqText = seq.toString();
+    const prevHex = hashHex;
+    hash = chainHashOfParts(macKey, hash, e.beforeSeq, seqText, e.afterSeq);
+    hashHex = hash.toString('hex');
+    json += `${i ? ',' : ''}${e.beforeSeq}${seqText}${e.afterSeq},"prev_hash":"${prevHex}","hash":"${hashHex}"}`;
+    receipts[i] = { id: e.id, seq: seqText };
   }
-  return rows;
-}
-
-/**
- * The batch as the JSON array `APPEND` reads. `id` (a UUID made by `prepareEvent`), `at` (ISO
- * 8601) and `seq` (digits) need no escaping; every other text goes through JSON.stringify, and
- * `details` is already canonical JSON.
- */
-function eventsJson(rows: ChainedRow[]): string {
-  const s = JSON.stringify;
-  let out = '[';
-  for (let i = 0; i < rows.length; i++) {
-    const r = rows[i];
-    out +=
-      `${i ? ',' : ''}{"seq":${r.seq},"id":"${r.id}","at":"${r.at}","tenant":${s(r.tenant)},"action":${s(r.action)},` +
-      `"outcome":${s(r.outcome)},"reason":${s(r.reason)},"agent":${s(r.agent)},"subject":${s(r.subject)},` +
-      `"integration":${s(r.integration)},"details":${r.detailsJson},"prev_hash":"${r.prevHash.toString('hex')}",` +
-      `"hash":"${r.hash.toString('hex')}"}`;
-  }
-  return out + ']';
+  return { json: json + ']', seq: seqText, hash, receipts };
 }
 
 interface Lease {

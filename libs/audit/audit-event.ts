@@ -1,13 +1,19 @@
-import { randomUUID } from 'node:crypto';
 import { Secret } from '../kernel';
 import { AUDIT_OUTCOMES, AuditEventInput, AuditInputError } from './audit.types';
-import { canonicalJson, ChainedEvent } from './canonical';
+import { canonicalAfterSeq, canonicalBeforeSeq, canonicalJson } from './canonical';
+import { randomEventId } from './event-id';
+import { JsonText } from './json-text';
 
-/** An event ready to be chained: everything but its place in the chain. */
-export type PreparedEvent = Omit<ChainedEvent, 'seq' | 'details'> & {
-  /** `canonicalJson(sanitizeDetails(details))`, made once in one pass: it is hashed and stored. */
-  detailsJson: string;
-};
+/**
+ * An event ready to be chained: its canonical text (`canonicalEvent`) is `beforeSeq + seq +
+ * afterSeq + '}'`, made once here, hashed by the writer and inserted as it is (`details` in it is
+ * `canonicalJson(sanitizeDetails(details))`), so what is stored is what was hashed.
+ */
+export interface PreparedEvent {
+  id: string;
+  beforeSeq: string;
+  afterSeq: string;
+}
 
 export const ACTION_PATTERN = /^[a-z][a-z0-9_-]{0,31}(\.[a-z][a-z0-9_-]{0,31}){0,3}$/;
 const REDACTED = '[REDACTED]';
@@ -43,17 +49,21 @@ export function prepareEvent(input: AuditEventInput, now: Date = new Date()): Pr
   if (!(AUDIT_OUTCOMES as readonly string[]).includes(input.outcome))
     throw new AuditInputError('audit event outcome must be allowed, denied or error');
   const json = encodeDetails(input.details);
+  // Checked in this order so that an input with several faults names the same one as before.
+  const at = now.toISOString();
+  const tenant = requiredText(input.tenant, 'tenant');
+  const reason = optionalText(input.reason, 'reason');
+  const agent = optionalText(input.agent, 'agent');
+  const subject = optionalText(input.subject, 'subject');
+  const integration = optionalText(input.integration, 'integration');
+  const id = randomEventId();
   return {
-    id: randomUUID(),
-    at: now.toISOString(),
-    tenant: requiredText(input.tenant, 'tenant'),
-    action: input.action,
-    outcome: input.outcome,
-    reason: optionalText(input.reason, 'reason'),
-    agent: optionalText(input.agent, 'agent'),
-    subject: optionalText(input.subject, 'subject'),
-    integration: optionalText(input.integration, 'integration'),
-    detailsJson: json,
+    id,
+    beforeSeq: canonicalBeforeSeq(
+      { id, at, tenant, action: input.action, outcome: input.outcome, reason, agent, subject, integration },
+      json,
+    ),
+    afterSeq: canonicalAfterSeq({ subject, tenant }),
   };
 }
 
@@ -68,17 +78,21 @@ export function sanitizeDetails(details: Record<string, unknown> | undefined): R
 
 /**
  * `canonicalJson(sanitizeDetails(details))` in one pass, with the same checks: no sanitised copy,
- * no sorted key arrays for small objects, no path strings unless one is thrown. It runs for every
- * audit event (a spec checks it against the two-step form).
+ * no sorted key arrays for small objects, no path strings unless one is thrown, no intermediate
+ * strings (written into a reused buffer). It runs for every audit event (a spec checks it against
+ * the two-step form).
  */
 export function encodeDetails(details: Record<string, unknown> | undefined): string {
   if (details === undefined || details === null) return '{}';
   if (!isPlainObject(details)) throw new AuditInputError('audit details must be a plain object');
   AT.length = 0; // a throw leaves it where it was
-  const json = encodeValue(details, 0);
-  if (json.length > MAX_DETAILS_CHARS) throw new AuditInputError('audit details are too large');
-  return json;
+  DETAILS.reset();
+  encodeValue(details, 0, DETAILS);
+  if (DETAILS.chars > MAX_DETAILS_CHARS) throw new AuditInputError('audit details are too large');
+  return DETAILS.text();
 }
+
+const DETAILS = new JsonText();
 
 /** Where `encodeValue` is, for error messages: keys and indexes from the root, pushed and popped. */
 const AT: Array<string | number> = [];
@@ -88,46 +102,50 @@ const atPath = (): string => {
   return out;
 };
 
-function encodeValue(value: unknown, depth: number): string {
+function encodeValue(value: unknown, depth: number, out: JsonText): void {
   if (depth > MAX_DEPTH) throw new AuditInputError(`${atPath()}: nested too deeply`);
-  if (value instanceof Secret) return REDACTED_JSON;
-  if (value === null) return 'null';
-  if (typeof value === 'boolean') return value ? 'true' : 'false';
+  if (value instanceof Secret) return out.raw(REDACTED_JSON);
+  if (value === null) return out.raw('null');
+  if (typeof value === 'boolean') return out.raw(value ? 'true' : 'false');
   if (typeof value === 'string') {
     if (UNSTORABLE.test(value)) throw new AuditInputError(`${atPath()}: contains characters that cannot be stored`);
-    return JSON.stringify(value);
+    return out.str(value);
   }
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) throw new AuditInputError(`${atPath()}: numbers must be finite`);
-    return JSON.stringify(value);
+    return out.raw(JSON.stringify(value));
   }
   if (value instanceof Date) {
     if (Number.isNaN(value.getTime())) throw new AuditInputError(`${atPath()}: invalid date`);
-    return JSON.stringify(value.toISOString());
+    return out.str(value.toISOString());
   }
   if (Array.isArray(value)) {
-    let out = '[';
+    out.raw('[');
     for (let i = 0; i < value.length; i++) {
       AT.push(i);
-      out += (i ? ',' : '') + encodeValue(value[i], depth + 1);
+      if (i) out.raw(',');
+      encodeValue(value[i], depth + 1, out);
       AT.pop();
     }
-    return out + ']';
+    return out.raw(']');
   }
   if (isPlainObject(value)) {
     // Every key checked in the object's own order first (as sanitizeValue does), then the values in canonical order.
     const keys = Object.keys(value);
     for (const key of keys) checkKey(key, atPath);
     sortKeys(keys);
-    let out = '{';
+    out.raw('{');
+    let first = true;
     for (const key of keys) {
       const v = value[key];
       if (v === undefined) continue;
       AT.push(key);
-      out += (out.length > 1 ? ',' : '') + JSON.stringify(key) + ':' + encodeValue(v, depth + 1);
+      out.raw(keyJson(key)[first ? 0 : 1]);
+      first = false;
+      encodeValue(v, depth + 1, out);
       AT.pop();
     }
-    return out + '}';
+    return out.raw('}');
   }
   throw new AuditInputError(`${atPath()}: only JSON values and Secret are allowed (got ${typeof value})`);
 }
@@ -190,10 +208,11 @@ function sanitizeValue(value: unknown, path: PathOf, depth: number): unknown {
 }
 
 /**
- * Keys already found storable and not naming a secret. Events reuse a handful of keys, so the
- * check runs once per key, not once per event; bounded so odd keys cannot grow it for ever.
+ * Keys already found storable and not naming a secret, with their JSON as the first key of an object
+ * and as a later one (`"key":`, `,"key":`). Events reuse a handful of keys, so the check and the
+ * JSON are made once per key, not once per event; bounded so odd keys cannot grow it for ever.
  */
-const CHECKED_KEYS = new Set<string>();
+const CHECKED_KEYS = new Map<string, readonly [string, string]>();
 const MAX_CHECKED_KEYS = 1024;
 
 function checkKey(key: string, path: PathOf): void {
@@ -203,7 +222,17 @@ function checkKey(key: string, path: PathOf): void {
   if (SECRET_KEY_FRAGMENTS.some((f) => normalized.includes(f))) {
     throw new AuditInputError(`${path()}.${key}: keys that name secrets are not allowed in audit records`);
   }
-  if (CHECKED_KEYS.size < MAX_CHECKED_KEYS) CHECKED_KEYS.add(key);
+  if (CHECKED_KEYS.size < MAX_CHECKED_KEYS) CHECKED_KEYS.set(key, keyTexts(key));
+}
+
+/** A checked key's JSON, first and later in an object. */
+function keyJson(key: string): readonly [string, string] {
+  return CHECKED_KEYS.get(key) ?? keyTexts(key);
+}
+
+function keyTexts(key: string): readonly [string, string] {
+  const text = `${JSON.stringify(key)}:`;
+  return [text, `,${text}`];
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {

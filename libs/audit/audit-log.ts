@@ -78,14 +78,22 @@ export class AuditLog implements BeforeApplicationShutdown {
     } catch (err) {
       return Promise.reject(err); // as an async function would: a rejection, never a throw
     }
-    return new Promise<AuditReceipt>((resolve, reject) => {
-      const waiter: Waiter = { event, settled: false, deadline: performance.now() + this.timeoutMs, resolve, reject };
-      this.queue.push(waiter);
-      this.byAge.push(waiter);
-      if (this.expiryTimer === undefined) this.armExpiry();
-      this.schedule();
-    });
+    this.incoming = event;
+    return new Promise<AuditReceipt>(this.enqueue);
   }
+
+  /** The event `record` is queuing, for `enqueue`: the executor runs at once, inside `new Promise`. */
+  private incoming: PreparedEvent | undefined;
+
+  /** `record`'s promise executor, made once rather than a closure per event. */
+  private readonly enqueue = (resolve: (receipt: AuditReceipt) => void, reject: (err: Error) => void): void => {
+    const waiter: Waiter = { event: this.incoming!, settled: false, deadline: performance.now() + this.timeoutMs, resolve, reject };
+    this.incoming = undefined;
+    this.queue.push(waiter);
+    this.byAge.push(waiter);
+    if (this.expiryTimer === undefined) this.armExpiry();
+    this.schedule();
+  };
 
   /** One tenant's events, newest first. Throws `DomainError('validation_failed')` on a bad filter. */
   async list(tenant: TenantId, query: AuditListQuery | Record<string, unknown>): Promise<AuditPage> {

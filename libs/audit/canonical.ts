@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { JsonText } from './json-text';
 
 /** `prev_hash` of the first event, and the hash of an empty chain. */
 export const GENESIS_HASH: Buffer = Buffer.alloc(32);
@@ -56,18 +57,66 @@ export function canonicalJson(value: unknown): string {
  * passes the canonical JSON of `details` it already made (`canonicalDetails`).
  */
 export function canonicalEvent(e: EventFields, canonicalDetails: string = canonicalJson(e.details)): string {
-  const s = JSON.stringify;
+  // The parts carry seq's quotes (the writer's seq is digits): here its escaped text goes between them.
+  return canonicalBeforeSeq(e, canonicalDetails) + JSON.stringify(e.seq).slice(1, -1) + canonicalAfterSeq(e) + '}';
+}
+
+/**
+ * `canonicalEvent`'s text up to seq's value, its opening quote included: `{"action":…,"seq":"`.
+ * With `canonicalAfterSeq` it lets the writer make an event's text before its seq is known, and
+ * reuse it for the batch it inserts (`before + seq + after + '}'` is the canonical text).
+ */
+export function canonicalBeforeSeq(e: Omit<EventFields, 'seq'>, canonicalDetails: string): string {
   // Keys in canonicalJson's order (sorted by UTF-16 code unit); every other field is a string or null.
-  return (
-    `{"action":${s(e.action)},"agent":${s(e.agent)},"at":${s(e.at)},"details":${canonicalDetails},"id":${s(e.id)},` +
-    `"integration":${s(e.integration)},"outcome":${s(e.outcome)},"reason":${s(e.reason)},"seq":${s(e.seq)},` +
-    `"subject":${s(e.subject)},"tenant":${s(e.tenant)}}`
-  );
+  // Written into one buffer: a template literal would make an intermediate string per piece.
+  const w = TEXT;
+  w.reset();
+  w.raw('{"action":');
+  w.str(e.action);
+  textOrNull(w, ',"agent":', e.agent);
+  w.raw(',"at":');
+  w.str(e.at);
+  w.raw(',"details":');
+  w.raw(canonicalDetails);
+  w.raw(',"id":');
+  w.str(e.id);
+  textOrNull(w, ',"integration":', e.integration);
+  w.raw(',"outcome":');
+  w.str(e.outcome);
+  textOrNull(w, ',"reason":', e.reason);
+  w.raw(',"seq":"');
+  return w.text();
+}
+
+/** `canonicalEvent`'s text after seq's value, its closing quote included, without the final `}`: `","subject":…,"tenant":…`. */
+export function canonicalAfterSeq(e: Pick<EventFields, 'subject' | 'tenant'>): string {
+  const w = TEXT;
+  w.reset();
+  textOrNull(w, '","subject":', e.subject);
+  w.raw(',"tenant":');
+  w.str(e.tenant);
+  return w.text();
+}
+
+const TEXT = new JsonText();
+
+function textOrNull(w: JsonText, key: string, value: string | null): void {
+  w.raw(key);
+  if (value === null) w.raw('null');
+  else w.str(value);
 }
 
 /** hash = HMAC-SHA256(macKey, prev_hash || canonical(event)). */
 export function chainHash(macKey: Buffer, prevHash: Buffer, e: EventFields, canonicalDetails?: string): Buffer {
   return createHmac('sha256', macKey).update(prevHash).update(canonicalEvent(e, canonicalDetails), 'utf8').digest();
+}
+
+/**
+ * `chainHash` of an event given as its parts (`canonicalBeforeSeq`, seq as digits, `canonicalAfterSeq`):
+ * the same bytes fed to the MAC piece by piece, without joining them into one string first.
+ */
+export function chainHashOfParts(macKey: Buffer, prevHash: Buffer, beforeSeq: string, seq: string, afterSeq: string): Buffer {
+  return createHmac('sha256', macKey).update(prevHash).update(beforeSeq).update(seq).update(afterSeq).update('}').digest();
 }
 
 /** Refuses keys too short to be a MAC key (a wiring mistake, not an outage to hide). */
