@@ -2,7 +2,7 @@
 // eslint-disable-next-line no-control-regex -- control characters are exactly what it looks for
 const NEEDS_ESCAPE = /["\\\u0000-\u001f]|\p{Cs}/u;
 /** Above this many characters a text is copied by Buffer#write rather than a loop. */
-const NATIVE_COPY = 64;
+const LOOP_COPY = 64;
 /** A buffer grown past this (details are refused above 16 K characters) is not kept for the next text. */
 const MAX_KEPT = 256 * 1024;
 
@@ -31,20 +31,28 @@ export class JsonText {
   /** Appends text that is JSON already (punctuation, numbers, `JSON.stringify` output): never a lone surrogate. */
   raw(s: string): void {
     this.reserve(s.length * 3);
-    this.copy(s);
+    const len = s.length;
+    const start = this.bytes;
+    this.chars += len;
+    if (len <= LOOP_COPY && this.copyAscii(s, start, false)) this.bytes = start + len;
+    else this.bytes = start + this.write(s, start);
   }
 
   /** Appends `JSON.stringify(s)`. */
   str(s: string): void {
-    if (NEEDS_ESCAPE.test(s)) {
-      this.raw(JSON.stringify(s));
-      return;
+    const len = s.length;
+    this.reserve(len * 3 + 2);
+    const start = this.bytes;
+    // Short ASCII text with nothing to escape (ids, names, codes) is copied in a loop; anything else checked first.
+    if (len > LOOP_COPY || !this.copyAscii(s, start + 1, true)) {
+      if (NEEDS_ESCAPE.test(s)) return this.raw(JSON.stringify(s));
+      this.bytes = start + 1 + this.write(s, start + 1);
+    } else {
+      this.bytes = start + 1 + len;
     }
-    this.reserve(s.length * 3 + 2);
+    this.buf[start] = 0x22;
     this.buf[this.bytes++] = 0x22;
-    this.copy(s);
-    this.buf[this.bytes++] = 0x22;
-    this.chars += 2;
+    this.chars += len + 2;
   }
 
   /** The text written since `reset`, as one string. */
@@ -52,27 +60,22 @@ export class JsonText {
     return this.buf.toString(this.ascii ? 'latin1' : 'utf8', 0, this.bytes);
   }
 
-  /** Copies `s` as UTF-8 (room reserved by the caller); ASCII in a loop, the rest by Buffer#write. */
-  private copy(s: string): void {
+  /** Copies `s` to `at` if it is all ASCII (and, with `plain`, holds nothing JSON escapes); false, having copied part of it, if not. */
+  private copyAscii(s: string, at: number, plain: boolean): boolean {
     const buf = this.buf;
-    const start = this.bytes;
-    const len = s.length;
-    this.chars += len;
-    if (len <= NATIVE_COPY) {
-      let i = 0;
-      while (i < len) {
-        const c = s.charCodeAt(i);
-        if (c >= 0x80) break;
-        buf[start + i++] = c;
-      }
-      if (i === len) {
-        this.bytes = start + len;
-        return;
-      }
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80 || (plain && (c < 0x20 || c === 0x22 || c === 0x5c))) return false;
+      buf[at + i] = c;
     }
-    const written = buf.write(s, start, 'utf8');
-    if (written !== len) this.ascii = false; // UTF-8 is as long as the UTF-16 text only when all of it is ASCII
-    this.bytes = start + written;
+    return true;
+  }
+
+  /** Writes `s` at `at` as UTF-8 (room reserved by the caller); how many bytes. */
+  private write(s: string, at: number): number {
+    const written = this.buf.write(s, at, 'utf8');
+    if (written !== s.length) this.ascii = false; // UTF-8 is as long as the UTF-16 text only when all of it is ASCII
+    return written;
   }
 
   private reserve(more: number): void {
