@@ -56,7 +56,8 @@ describe('the call-start mark, between connecting and sending', () => {
     const port = (closed.address() as AddressInfo).port;
     await new Promise<void>((r) => closed.close(() => r()));
     const admin = rig.v.issuer.adminToken('acme');
-    const put = async (path: string, body: unknown) => expect((await rig.v.call('PUT', path, { token: admin, body })).status).toBeLessThan(300);
+    const put = async (path: string, body: unknown) =>
+      expect((await rig.v.call('PUT', path, { token: admin, body })).status).toBeLessThan(300);
     await put('/v1/admin/integrations/ledger-down', {
       provider: 'custom-oauth2',
       display_name: 'ledger-down',
