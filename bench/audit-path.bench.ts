@@ -9,6 +9,7 @@
  * it, `heapUsed` before and after). BENCH_GC=1: V8's default young generation instead, so the CPU
  * figure includes the collections the allocation causes (the heap figure is then meaningless). BENCH_EVENTS (30,000) per round, BENCH_BATCH (18: what a
  * release benchmark flush holds) events recorded per turn of the event loop, BENCH_ROUNDS (5).
+ * BENCH_FLOOR=1: the floor's audit (bench/floor/audit.ts) instead, on the same fake client.
  * BENCH_HEAP_SAMPLE=<file>: V8's sampling heap profile of one more round (collected objects included),
  * for bench/release/heap-summary.ts with BENCH_EVENTS as the count.
  */
@@ -18,14 +19,16 @@ import { EventEmitter } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import type { DataSource } from 'typeorm';
+import type { Pool } from 'pg';
 import { AuditLog } from '../libs/audit';
+import { FloorAudit } from './floor/audit';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 30_000);
 const BATCH = Number(process.env.BENCH_BATCH ?? 18);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 
 /** A pool client that holds the head in memory and answers at once. */
-function fakeDataSource(): DataSource {
+function fakeClient() {
   let head: { seq: string; hash: Buffer } = { seq: '0', hash: Buffer.alloc(32) };
   const client = Object.assign(new EventEmitter(), {
     query(q: unknown, cb?: (err?: Error) => void): unknown {
@@ -36,10 +39,15 @@ function fakeDataSource(): DataSource {
           parse() {},
           execute() {},
           sync() {},
-          bind(b: { values: unknown[] }) {
-            if (b.values.length === 3) {
-              head = { seq: b.values[1] as string, hash: b.values[2] as Buffer };
+          bind(b: { values: unknown[]; valueMapper?: (v: unknown) => unknown }) {
+            // What pg's serializer does with each parameter: map it (arrays become their text), then encode text as UTF-8.
+            for (const v of b.values) {
+              const mapped = b.valueMapper ? b.valueMapper(v) : v;
+              if (typeof mapped === 'string') Buffer.byteLength(mapped);
             }
+            // The insert's last two parameters (vault and floor alike) are the new head.
+            const n = b.values.length;
+            if (n >= 3) head = { seq: b.values[n - 2] as string, hash: b.values[n - 1] as Buffer };
           },
         };
         (q as { submit(c: unknown): void }).submit(conn);
@@ -53,11 +61,27 @@ function fakeDataSource(): DataSource {
         return undefined;
       }
       if (q === 'ROLLBACK') return Promise.resolve({ rows: [] });
-      return Promise.resolve([{ rows: [] }, { rows: [] }, { rows: [{ seq: head.seq, hash: head.hash }] }]);
+      // The vault reads the head from the last of its three statements' results, the floor from the second of two.
+      const row = { rows: [{ seq: head.seq, hash: head.hash }] };
+      return Promise.resolve([{ rows: [] }, row, row]);
     },
+    release(): void {},
   });
+  return client;
+}
+
+function fakeDataSource(): DataSource {
   const done = (): void => undefined;
-  return { driver: { obtainMasterConnection: () => Promise.resolve([client, done]) } } as unknown as DataSource;
+  return { driver: { obtainMasterConnection: () => Promise.resolve([fakeClient(), done]) } } as unknown as DataSource;
+}
+
+/** BENCH_FLOOR=1: the floor's audit (bench/floor/audit.ts) on the same fake client, for the same events. */
+function floorAudit(key: Buffer): Pick<AuditLog, 'record'> {
+  const client = fakeClient();
+  const floor = new FloorAudit({ connect: () => Promise.resolve(client) } as unknown as Pool, key);
+  return {
+    record: (e: ReturnType<typeof releaseEvent>) => floor.record(e).then(() => ({ id: '', seq: '' })),
+  } as Pick<AuditLog, 'record'>;
 }
 
 /** Shaped like the release service's `credential.release` event. */
@@ -93,7 +117,7 @@ async function round(audit: Pick<AuditLog, 'record'>): Promise<{ cpuUs: number; 
   return { cpuUs: (cpu.user + cpu.system) / EVENTS, bytes: (process.memoryUsage().heapUsed - heap0) / EVENTS };
 }
 
-async function sampled(audit: AuditLog, file: string): Promise<void> {
+async function sampled(audit: Pick<AuditLog, 'record'>, file: string): Promise<void> {
   const session = new Session();
   session.connect();
   const post = (method: string, params?: object) =>
@@ -118,13 +142,16 @@ async function main(): Promise<void> {
     process.exit(spawnSync(process.execPath, args, { stdio: 'inherit' }).status ?? 1);
   }
   const key = randomBytes(32);
-  const audit = new AuditLog(
-    fakeDataSource(),
-    { audit: { timeoutMs: 5000, batchMax: 256 } },
-    {
-      macKey: () => Promise.resolve(key),
-    },
-  );
+  const audit: Pick<AuditLog, 'record'> =
+    process.env.BENCH_FLOOR === '1'
+      ? floorAudit(key)
+      : new AuditLog(
+          fakeDataSource(),
+          { audit: { timeoutMs: 5000, batchMax: 256 } },
+          {
+            macKey: () => Promise.resolve(key),
+          },
+        );
   // The loop itself (events built, promises awaited) with a log that does nothing: subtract it.
   const nothing = { record: () => Promise.resolve({ id: '', seq: '' }) };
   await round(nothing);
@@ -137,7 +164,7 @@ async function main(): Promise<void> {
     console.log(`round ${r + 1}: ${cpuUs.toFixed(2)} µs CPU, ${heap}`);
   }
   if (process.env.BENCH_HEAP_SAMPLE) await sampled(audit, process.env.BENCH_HEAP_SAMPLE);
-  console.log(`stats ${JSON.stringify(audit.stats())}`);
+  if (audit instanceof AuditLog) console.log(`stats ${JSON.stringify(audit.stats())}`);
 }
 
 void main();
