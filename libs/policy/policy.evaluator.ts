@@ -144,6 +144,8 @@ export function inputsForAudit(matched: readonly PolicyMatch[]): {
   matched: Array<PolicyMatch & { roles_omitted?: number }>;
   matched_omitted?: number;
 } {
+  // The usual case (a few matches, a few roles each, no deny after an allow): one copy, not four.
+  if (matched.length <= LOGGED_MATCHES && loggableAsIs(matched)) return { matched: matched.slice() };
   const ordered = [...matched.filter((m) => m.effect === 'deny'), ...matched.filter((m) => m.effect === 'allow')];
   const kept = ordered
     .slice(0, LOGGED_MATCHES)
@@ -153,11 +155,25 @@ export function inputsForAudit(matched: readonly PolicyMatch[]): {
   return kept.length < matched.length ? { matched: kept, matched_omitted: matched.length - kept.length } : { matched: kept };
 }
 
+/** Whether `inputsForAudit` would keep `matched` as it is: no roles to trim, denies (if any) already before the allows. */
+function loggableAsIs(matched: readonly PolicyMatch[]): boolean {
+  let allows = false;
+  for (let i = 0; i < matched.length; i++) {
+    const m = matched[i];
+    if (m.roles.length > LOGGED_ROLES) return false;
+    if (m.effect === 'allow') allows = true;
+    else if (m.effect !== 'deny' || allows) return false;
+  }
+  return true;
+}
+
+const ROLE_CLAIMS = ['roles', 'groups'] as const;
+
 /** Roles and groups from a token's claims (`roles`, `groups`; string or array). */
 export function rolesFromClaims(claims: Record<string, unknown>): string[] {
   const out: string[] = [];
-  for (const name of ['roles', 'groups']) {
-    const v = claims[name];
+  for (let i = 0; i < ROLE_CLAIMS.length; i++) {
+    const v = claims[ROLE_CLAIMS[i]];
     if (typeof v === 'string') out.push(...v.split(' ').filter(Boolean));
     else if (Array.isArray(v)) out.push(...v.filter((x): x is string => typeof x === 'string'));
   }
