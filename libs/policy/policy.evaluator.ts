@@ -68,15 +68,18 @@ export type PolicyDecision =
     }
   | { allowed: false; reason: 'policy_denied'; policy: string | null; inputs: DecisionInputs };
 
+const NONE: readonly string[] = Object.freeze([]);
+
 /** The match, or undefined when the policy does not apply to the request. */
 function match(p: Policy, r: PolicyRequest): PolicyMatch | undefined {
   if (!p.agents.includes('*') && !p.agents.includes(r.agent)) return undefined;
   if (!p.integrations.includes('*') && !p.integrations.includes(r.integration)) return undefined;
-  const roles = p.users.roles_any ?? [];
-  if (r.subject === undefined && (roles.length || p.users.subjects?.length)) return undefined;
-  const matchedRoles = roles.filter((x) => r.roles.includes(x));
+  const roles = p.users.roles_any ?? NONE;
+  const subjects = p.users.subjects ?? NONE;
+  if (r.subject === undefined && (roles.length || subjects.length)) return undefined;
+  const matchedRoles: string[] = [];
+  for (let i = 0; i < roles.length; i++) if (r.roles.includes(roles[i])) matchedRoles.push(roles[i]);
   if (roles.length && !matchedRoles.length) return undefined;
-  const subjects = p.users.subjects ?? [];
   if (subjects.length && !subjects.includes(r.subject!)) return undefined;
   return { policy: p.name, effect: p.effect, roles: matchedRoles, subject: subjects.length > 0 };
 }
@@ -84,43 +87,67 @@ function match(p: Policy, r: PolicyRequest): PolicyMatch | undefined {
 /**
  * Deny by default; any matching deny wins over every allow. Among matching allows,
  * the scope ceiling is their union (an allow with no scopes imposes none), and the
- * TTL cap is the smallest one given.
+ * TTL cap is the smallest one given. One pass over the policies and one over the matching
+ * allows, no intermediate lists: it runs on every release.
  */
 export function evaluatePolicies(policies: readonly Policy[], r: PolicyRequest): PolicyDecision {
-  const matching: Policy[] = [];
   const matched: PolicyMatch[] = [];
-  for (const p of policies) {
+  let deny: Policy | undefined;
+  let allows: Policy[] | undefined;
+  for (let i = 0; i < policies.length; i++) {
+    const p = policies[i];
     const m = match(p, r);
     if (!m) continue;
-    matching.push(p);
     matched.push(m);
+    if (p.effect === 'deny') deny ??= p;
+    else if (p.effect === 'allow') (allows ??= []).push(p);
   }
   const inputs = { matched };
-  const deny = matching.find((p) => p.effect === 'deny');
   if (deny) return { allowed: false, reason: 'policy_denied', policy: deny.name, inputs };
-  const allows = matching.filter((p) => p.effect === 'allow');
-  if (!allows.length) return { allowed: false, reason: 'policy_denied', policy: null, inputs };
-  const unbounded = allows.some((p) => p.scopes.length === 0);
-  const ceiling = unbounded ? null : [...new Set(allows.flatMap((p) => p.scopes))];
-  const ttls = allows.map((p) => p.max_ttl_seconds).filter((t): t is number => typeof t === 'number');
-  // DPoP only ever adds a condition: one matching allow that requires it is enough.
-  const dpop = allows.filter((p) => p.require_dpop).map((p) => p.name);
-  const approval = approvalOf(allows);
-  return {
+  if (!allows) return { allowed: false, reason: 'policy_denied', policy: null, inputs };
+  const names: string[] = [];
+  let unbounded = false;
+  let maxTtl: number | null = null;
+  // DPoP and approval only ever add a condition: one matching allow that requires it is enough.
+  let dpop: string[] | undefined;
+  let approving: Policy[] | undefined;
+  for (let i = 0; i < allows.length; i++) {
+    const p = allows[i];
+    names.push(p.name);
+    if (p.scopes.length === 0) unbounded = true;
+    const ttl = p.max_ttl_seconds;
+    if (typeof ttl === 'number') maxTtl = maxTtl === null ? ttl : Math.min(maxTtl, ttl);
+    if (p.require_dpop) (dpop ??= []).push(p.name);
+    if (p.require_approval) (approving ??= []).push(p);
+  }
+  const decision: PolicyDecision = {
     allowed: true,
-    policies: allows.map((p) => p.name),
-    scopeCeiling: ceiling,
-    maxTtlSeconds: ttls.length ? Math.min(...ttls) : null,
+    policies: names,
+    scopeCeiling: unbounded ? null : unionOfScopes(allows),
+    maxTtlSeconds: maxTtl,
     inputs,
-    ...(dpop.length ? { dpopRequiredBy: dpop } : {}),
-    ...(approval ? { approval } : {}),
   };
+  if (dpop) decision.dpopRequiredBy = dpop;
+  if (approving) decision.approval = approvalOf(approving);
+  return decision;
 }
 
-/** Any matching allow that requires approval makes the use need one (approval only ever adds a condition). */
-function approvalOf(allows: readonly Policy[]): ApprovalRequirement | undefined {
-  const requiring = allows.filter((p) => p.require_approval);
-  if (!requiring.length) return undefined;
+/** Every scope the allows name, each once, in the order first named (a few by hand; many through a `Set`). */
+function unionOfScopes(allows: readonly Policy[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < allows.length; i++) {
+    const scopes = allows[i].scopes;
+    for (let j = 0; j < scopes.length; j++) {
+      if (out.length > SCOPES_BY_HAND) return [...new Set(allows.flatMap((p) => p.scopes))];
+      if (!out.includes(scopes[j])) out.push(scopes[j]);
+    }
+  }
+  return out;
+}
+const SCOPES_BY_HAND = 16;
+
+/** The requirement of the matching allows that require approval (the strictest applies: the shortest lifetime). */
+function approvalOf(requiring: readonly Policy[]): ApprovalRequirement {
   return {
     ttlSeconds: Math.min(...requiring.map((p) => p.approval_ttl_seconds ?? DEFAULT_APPROVAL_TTL_SECONDS)),
     approvers: 'user',
