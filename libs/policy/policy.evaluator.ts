@@ -87,43 +87,45 @@ function match(p: Policy, r: PolicyRequest): PolicyMatch | undefined {
 /**
  * Deny by default; any matching deny wins over every allow. Among matching allows,
  * the scope ceiling is their union (an allow with no scopes imposes none), and the
- * TTL cap is the smallest one given. One pass over the policies and one over the matching
- * allows, no intermediate lists: it runs on every release.
+ * TTL cap is the smallest one given. One pass, no intermediate lists, each list made at its first
+ * element (a literal of one, not an empty array grown to sixteen): this runs on every release.
  */
 export function evaluatePolicies(policies: readonly Policy[], r: PolicyRequest): PolicyDecision {
-  const matched: PolicyMatch[] = [];
+  let matched: PolicyMatch[] | undefined;
   let deny: Policy | undefined;
-  let allows: Policy[] | undefined;
-  for (let i = 0; i < policies.length; i++) {
-    const p = policies[i];
-    const m = match(p, r);
-    if (!m) continue;
-    matched.push(m);
-    if (p.effect === 'deny') deny ??= p;
-    else if (p.effect === 'allow') (allows ??= []).push(p);
-  }
-  const inputs = { matched };
-  if (deny) return { allowed: false, reason: 'policy_denied', policy: deny.name, inputs };
-  if (!allows) return { allowed: false, reason: 'policy_denied', policy: null, inputs };
-  const names: string[] = [];
+  // What the matching allows add up to (moot once a deny matched).
+  let names: string[] | undefined;
   let unbounded = false;
+  let ceiling: ScopeUnion | undefined;
   let maxTtl: number | null = null;
   // DPoP and approval only ever add a condition: one matching allow that requires it is enough.
   let dpop: string[] | undefined;
   let approving: Policy[] | undefined;
-  for (let i = 0; i < allows.length; i++) {
-    const p = allows[i];
-    names.push(p.name);
-    if (p.scopes.length === 0) unbounded = true;
-    const ttl = p.max_ttl_seconds;
-    if (typeof ttl === 'number') maxTtl = maxTtl === null ? ttl : Math.min(maxTtl, ttl);
-    if (p.require_dpop) (dpop ??= []).push(p.name);
-    if (p.require_approval) (approving ??= []).push(p);
+  for (let i = 0; i < policies.length; i++) {
+    const p = policies[i];
+    const m = match(p, r);
+    if (!m) continue;
+    if (matched) matched.push(m);
+    else matched = [m];
+    if (p.effect === 'deny') deny ??= p;
+    else if (p.effect === 'allow' && !deny) {
+      if (names) names.push(p.name);
+      else names = [p.name];
+      if (p.scopes.length === 0) unbounded = true;
+      else if (!unbounded) (ceiling ??= new ScopeUnion()).add(p.scopes);
+      const ttl = p.max_ttl_seconds;
+      if (typeof ttl === 'number') maxTtl = maxTtl === null ? ttl : Math.min(maxTtl, ttl);
+      if (p.require_dpop) (dpop ??= []).push(p.name);
+      if (p.require_approval) (approving ??= []).push(p);
+    }
   }
+  const inputs = { matched: matched ?? [] };
+  if (deny) return { allowed: false, reason: 'policy_denied', policy: deny.name, inputs };
+  if (!names) return { allowed: false, reason: 'policy_denied', policy: null, inputs };
   const decision: PolicyDecision = {
     allowed: true,
     policies: names,
-    scopeCeiling: unbounded ? null : unionOfScopes(allows),
+    scopeCeiling: unbounded ? null : ceiling!.scopes,
     maxTtlSeconds: maxTtl,
     inputs,
   };
@@ -132,17 +134,20 @@ export function evaluatePolicies(policies: readonly Policy[], r: PolicyRequest):
   return decision;
 }
 
-/** Every scope the allows name, each once, in the order first named (a few by hand; many through a `Set`). */
-function unionOfScopes(allows: readonly Policy[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < allows.length; i++) {
-    const scopes = allows[i].scopes;
-    for (let j = 0; j < scopes.length; j++) {
-      if (out.length > SCOPES_BY_HAND) return [...new Set(allows.flatMap((p) => p.scopes))];
-      if (!out.includes(scopes[j])) out.push(scopes[j]);
+/** Scopes, each once, in the order first added (as `[...new Set(all)]`): a few checked by hand, many through a `Set`. */
+class ScopeUnion {
+  readonly scopes: string[] = [];
+  private seen: Set<string> | undefined;
+
+  add(scopes: readonly string[]): void {
+    for (let i = 0; i < scopes.length; i++) {
+      const s = scopes[i];
+      if (this.seen === undefined && this.scopes.length > SCOPES_BY_HAND) this.seen = new Set(this.scopes);
+      if (this.seen ? this.seen.has(s) : this.scopes.includes(s)) continue;
+      this.seen?.add(s);
+      this.scopes.push(s);
     }
   }
-  return out;
 }
 const SCOPES_BY_HAND = 16;
 
