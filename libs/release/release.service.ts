@@ -96,7 +96,7 @@ export class CredentialReleaseService {
     // From the tenant's policy snapshot (no query): registered, and per user or per tenant.
     const level =
       this.policies.cachedLevel(caller.tenant, integrationName) ?? (await this.policies.integrationLevel(caller.tenant, integrationName));
-    if (!level) return this.deny(caller, integrationName, 'connection_not_found', 'no connection for this user and integration');
+    if (!level) return this.deny(caller, integrationName, 'connection_not_found', NOT_FOUND);
     // An agent's token for itself (jwt-bearer grant) has no user: tenant-level connections only, policy on the agent alone.
     const agentOnly = caller.claims.agent_only === true;
     if (agentOnly && level !== 'tenant') {
