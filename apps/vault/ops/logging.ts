@@ -56,7 +56,11 @@ export function requestLogging(logger: Logger): onRequestHookHandler {
     const err = (this as ServerResponse & { err?: Error }).err;
     // pino-http's customErrorObject / customSuccessObject (requestLine), and its messages.
     const msg =
-      err || this.statusCode >= 500 ? 'request errored' : !raw.readableAborted && this.writableEnded ? 'request completed' : 'request aborted';
+      err || this.statusCode >= 500
+        ? 'request errored'
+        : !raw.readableAborted && this.writableEnded
+          ? 'request completed'
+          : 'request aborted';
     lines.write(lvl, store.reqId, raw.method, raw[ROUTE] ?? '(no route)', this.statusCode, responseTime, msg);
   }
 
@@ -116,6 +120,11 @@ function pinoHttpOptions(logger: Logger): PinoHttpOptions {
     customSuccessObject: (req, res, val: { responseTime: number }) => requestLine(req, res, val.responseTime),
     customErrorObject: (req, res, _err, val: { responseTime: number }) => requestLine(req, res, val.responseTime),
   };
+}
+
+/** The route template Fastify matched, as `tagRequests` noted it (`routeOptions` builds an object per read). */
+export function routeOf(req: FastifyRequest): string | undefined {
+  return (req.raw as RawRequest)[ROUTE];
 }
 
 /** Answers with the request id, and lets the request line name the route Fastify matched (the raw request does not know it). */

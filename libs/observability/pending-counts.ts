@@ -1,0 +1,40 @@
+import type { Counter } from 'prom-client';
+
+interface Pending {
+  labels: Record<string, string>;
+  n: number;
+}
+
+/**
+ * Increments of a counter with one or two labels, kept per label values and handed to
+ * prom-client when the counter is read (from its `collect`, so before every scrape), in the
+ * order the values were first seen: the exposition is the one `inc` per event gives, without a
+ * labels object, a hash string and a label check per event. Bounded by its callers' label values.
+ */
+export class PendingCounts {
+  private readonly byFirst = new Map<string, Map<string, Pending>>();
+  private readonly order: Pending[] = [];
+
+  constructor(private readonly names: readonly [string] | readonly [string, string]) {}
+
+  add(first: string, second = ''): void {
+    let inner = this.byFirst.get(first);
+    if (inner === undefined) this.byFirst.set(first, (inner = new Map()));
+    let p = inner.get(second);
+    if (p === undefined) {
+      const labels: Record<string, string> = { [this.names[0]]: first };
+      if (this.names.length === 2) labels[this.names[1]] = second;
+      inner.set(second, (p = { labels, n: 0 }));
+      this.order.push(p);
+    }
+    p.n += 1;
+  }
+
+  flushInto(counter: Counter<string>): void {
+    for (const p of this.order) {
+      if (p.n === 0) continue;
+      counter.inc(p.labels, p.n);
+      p.n = 0;
+    }
+  }
+}
