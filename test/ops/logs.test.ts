@@ -68,6 +68,20 @@ describe('structured logs: request ids and redaction, proven with canaries (SECU
     const released = await call('POST', '/v1/connections/openai/token', { token: agent, headers: { 'x-request-id': 'release-1' } });
     expect(released.body.api_key).toBe(API_KEY);
 
+    // A release whose ciphertext fails to decrypt: Nest's loggers write in libs/crypto and the error classifier, after
+    // awaits, on the release route (a plain Fastify route).
+    await put('/v1/admin/connections/openai/users/carol', { api_key: API_KEY });
+    await v.db.ds.query(
+      `UPDATE vault.connections SET api_key_ct = set_byte(api_key_ct, 20, get_byte(api_key_ct, 20) # 1) WHERE subject = 'carol'`,
+    );
+    const carol = v.issuer.agentToken({ tenant: T, user: 'carol', agent: 'mcp-1', integrations: ['openai'] });
+    canaries.push(carol);
+    const undecryptable = await call('POST', '/v1/connections/openai/token', {
+      token: carol,
+      headers: { 'x-request-id': 'release-decrypt-1' },
+    });
+    expect(undecryptable.status).toBe(500);
+
     // Secrets in headers, query strings and paths.
     expect((await call('POST', '/v1/connections/openai/token', { token: HEADER_SECRET })).status).toBe(401);
     expect(
@@ -166,7 +180,7 @@ describe('structured logs: request ids and redaction, proven with canaries (SECU
 
   it('no canary, in any form, in any log line (nor on stdout, stderr or the console)', () => {
     const needles = canaries.flatMap(secretForms);
-    expect(canaries.length).toBe(10);
+    expect(canaries.length).toBe(11);
     expect(linesWith(logs.lines, needles)).toEqual([]);
     expect(console.find(needles)).toEqual([]);
     // No headers, bodies or URLs at all: only route templates.
@@ -229,6 +243,18 @@ describe('structured logs: request ids and redaction, proven with canaries (SECU
       status: 500,
       level: 'error',
     });
+  });
+
+  it("Nest's lines logged by libs while a release is handled carry its request id (the route is not Nest's)", () => {
+    const lines = logs.records().filter((r) => r.reqId === 'release-decrypt-1');
+    expect(lines.find((r) => r.context === 'crypto')).toMatchObject({
+      level: 'error',
+      msg: expect.stringMatching(/^ALERT decrypt_failed /),
+    });
+    expect(lines.find((r) => r.context === 'errors')).toMatchObject({ level: 'error', msg: expect.stringMatching(/^error_id=/) });
+    expect(lines.find((r) => r.msg === 'request errored')).toMatchObject({ status: 500, route: '/v1/connections/:integration/token' });
+    // No line of another request carries it, and none of its lines lacks it.
+    expect(logs.records().filter((r) => r.context === 'crypto' && r.reqId !== 'release-decrypt-1')).toEqual([]);
   });
 });
 

@@ -31,7 +31,7 @@ const QUIET_PATHS = new Set(['/healthz', '/metrics']);
  * One JSON line per request (`reqId`, method, route template, status, time; none for the quiet
  * paths), the request id on every line logged while handling it (a request-scoped logger in
  * nestjs-pino's async-local storage, which libs/observability's `nestLogger` reads) and in the `x-request-id`
- * response header (`tagRequests`). Bodies, headers, URLs and error messages are never logged.
+ * response header. Bodies, headers, URLs and error messages are never logged.
  *
  * An `onRequest` hook of the whole Fastify instance, doing what nestjs-pino's middleware did
  * (pino-http, then the storage) with pino-http's own logger and line, for less: the
@@ -65,6 +65,9 @@ export function requestLogging(logger: Logger): onRequestHookHandler {
   }
 
   return function logRequest(this: FastifyInstance, req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void {
+    // The route Fastify matched, for the line and the metrics (the raw request does not know it), and the id in the answer.
+    (req.raw as RawRequest)[ROUTE] = req.routeOptions.url;
+    reply.header('x-request-id', req.id);
     const store = new RequestStore(base, req.id, Date.now());
     const url = req.url;
     const query = url.indexOf('?');
@@ -122,16 +125,7 @@ function pinoHttpOptions(logger: Logger): PinoHttpOptions {
   };
 }
 
-/** The route template Fastify matched, as `tagRequests` noted it (`routeOptions` builds an object per read). */
+/** The route template Fastify matched, as `requestLogging` noted it (`routeOptions` builds an object per read). */
 export function routeOf(req: FastifyRequest): string | undefined {
   return (req.raw as RawRequest)[ROUTE];
-}
-
-/** Answers with the request id, and lets the request line name the route Fastify matched (the raw request does not know it). */
-export function tagRequests(fastify: FastifyInstance): void {
-  fastify.addHook('onRequest', (req, reply, done) => {
-    (req.raw as RawRequest)[ROUTE] = req.routeOptions.url;
-    reply.header('x-request-id', req.id);
-    done();
-  });
 }
