@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
 import { LogCapture } from '../support/log-capture';
 import { startTestVault, TestVault } from '../support/vault';
 import { JsonLines, linesWith, secretForms } from './support';
@@ -236,7 +237,7 @@ describe('structured logs: request ids and redaction, proven with canaries (SECU
   });
 
   it("Nest's lines logged while handling a request carry its request id (the 500's error id line)", () => {
-    const errorLine = logs.records().find((r) => r.context === 'errors' && /error_id=/.test(String(r.msg)));
+    const errorLine = logs.records().find((r) => r.context === 'errors' && /error_id=.* type=QueryFailedError/.test(String(r.msg)));
     expect(errorLine).toMatchObject({ level: 'error', reqId: 'db-error-1' });
     expect(String(errorLine!.msg)).toMatch(/type=QueryFailedError code=23514/);
     expect(logs.records().find((r) => r.reqId === 'db-error-1' && r.msg === 'request errored')).toMatchObject({
@@ -274,5 +275,32 @@ describe('LOG_LEVEL', () => {
     expect(recs.filter((r) => r.msg === 'level check')).toHaveLength(1);
     expect(recs.filter((r) => r.msg === 'not at warn')).toEqual([]);
     expect(recs.every((r) => r.level === 'warn' || r.level === 'error' || r.level === 'fatal')).toBe(true);
+  });
+});
+
+describe('a request the client abandons', () => {
+  it('still gets its one request line, with its request id', async () => {
+    const logs = new JsonLines();
+    const v = await startTestVault({}, { logStream: logs });
+    try {
+      const { port } = new URL(v.url);
+      // Headers and half the announced body, then the connection goes away.
+      const socket = connect(Number(port), '127.0.0.1');
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      socket.write(
+        'PUT /v1/admin/agents/abandoned HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n' +
+          'X-Request-Id: abandoned-1\r\n\r\n{"name":',
+      );
+      await new Promise((r) => setTimeout(r, 100));
+      socket.destroy();
+      const deadline = Date.now() + 5000;
+      while (Date.now() < deadline && !logs.records().some((r) => r.reqId === 'abandoned-1')) await new Promise((r) => setTimeout(r, 20));
+    } finally {
+      await v.close();
+    }
+    const lines = logs.records().filter((r) => r.reqId === 'abandoned-1');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ method: 'PUT', route: '/v1/admin/agents/:client_id' });
+    expect(lines[0].msg).toBe('request aborted');
   });
 });
