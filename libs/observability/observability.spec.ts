@@ -123,8 +123,22 @@ describe('VaultMetrics releases', () => {
         seconds.observe({ outcome }, s);
       }
       const ours = await families(await m.text());
-      expect(ours).toContain('vault_release_denials_total{reason="none"}');
+      if (scrape === 0) expect(ours).toContain('vault_release_denials_total{reason="none"}');
       expect(ours).toBe(await families(await reference.metrics()));
+      // A reset (prom-client's series replaced) is followed too.
+      if (scrape === 1) {
+        m.registry.resetMetrics();
+        reference.resetMetrics();
+      }
     }
+  });
+
+  it("observes durations without prom-client's observe once a series exists, and refuses what it refuses", () => {
+    const m = new VaultMetrics({}, { processMetrics: false });
+    const histogram = (m as unknown as { releaseSeconds: Histogram }).releaseSeconds;
+    const observe = jest.spyOn(histogram, 'observe');
+    for (let i = 0; i < 10; i++) m.recordRelease({ outcome: 'released', integration: 'openai', seconds: i / 100 });
+    expect(observe).toHaveBeenCalledTimes(1);
+    expect(() => m.recordRelease({ outcome: 'released', seconds: NaN })).toThrow(TypeError);
   });
 });
