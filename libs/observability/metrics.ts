@@ -1,6 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { AuditFlushEvent, KeyProviderCallEvent, RefreshEvent, WebhookDeliveryEvent } from './channels';
-import { HistogramSeries } from './histogram-series';
 import { PendingCounts } from './pending-counts';
 
 /** What the metrics read at scrape time. Every source is optional (a worker has no HTTP, a test may omit some). */
@@ -52,10 +51,10 @@ const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 export class VaultMetrics {
   readonly registry = new Registry();
   private readonly releaseSeconds: Histogram<'outcome'>;
-  /** Per release: counts added to their counters at scrape time, and the duration histogram's series per outcome. */
+  /** Per release: counts added to their counters at scrape time, and the duration histogram's child per outcome (prom-client's `labels`, made once). */
   private readonly pendingReleases = new PendingCounts(['outcome', 'integration']);
   private readonly pendingDenials = new PendingCounts(['reason']);
-  private readonly releaseSecondsBy = new Map<ReleaseOutcome, HistogramSeries>();
+  private readonly releaseSecondsBy = new Map<ReleaseOutcome, { observe(value: number): void }>();
   private readonly rateLimited: Counter<'route_group' | 'limiter'>;
   private readonly keyProviderCalls: Counter<'provider' | 'operation' | 'outcome'>;
   private readonly keyProviderSeconds: Histogram<'provider' | 'operation'>;
@@ -172,8 +171,7 @@ export class VaultMetrics {
     this.pendingReleases.add(r.outcome, this.integrations.value(r.integration));
     if (r.outcome === 'denied') this.pendingDenials.add(this.reasons.value(r.reason));
     let seconds = this.releaseSecondsBy.get(r.outcome);
-    if (seconds === undefined)
-      this.releaseSecondsBy.set(r.outcome, (seconds = new HistogramSeries(this.releaseSeconds, 'outcome', r.outcome)));
+    if (seconds === undefined) this.releaseSecondsBy.set(r.outcome, (seconds = this.releaseSeconds.labels({ outcome: r.outcome })));
     seconds.observe(r.seconds);
   }
 
