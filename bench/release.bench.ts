@@ -14,7 +14,8 @@
  * BENCH_HEAP_SAMPLE (dir: a sampling heap profile of round 1), BENCH_COLD_STARTS (3),
  * BENCH_LOCKS=1 (how busy the audit chain head is, sampled from pg_stat_activity), BENCH_REVOKED (1000: revoked tokens, and a
  * tenth as many cutoffs, in the vault's revocation list during the runs; the check runs on every release either way),
- * BENCH_DPOP=1 (the tokens are DPoP-bound and every request carries a fresh proof signed by the load generator; issue 18 §5).
+ * BENCH_DPOP=1 (the tokens are DPoP-bound and every request carries a fresh proof signed by the load generator; issue 18 §5),
+ * BENCH_POOL_SIZE (20: Postgres connections per server process, the vault's and the floor's alike).
  */
 import { cpus, totalmem } from 'node:os';
 import { Client } from 'pg';

@@ -16,6 +16,9 @@ import { TestIssuer } from '../../test/support/issuer';
 import { Emulator, freePort, spawnJs, waitFor200 } from './processes';
 import { schemaClient, TenantKey } from './seed';
 
+/** Connections per server process, the vault's and the floor's alike (the vault's default is 20). */
+const BENCH_POOL_SIZE = process.env.BENCH_POOL_SIZE ?? '20';
+
 export const TENANT = 'bench';
 export const AGENT = 'mcp-1';
 export const INTEGRATIONS = ['openai', 'anthropic'];
@@ -67,6 +70,9 @@ export function vaultEnv(dbUrl: string, port: number, kv: Emulator, issuer: Test
     // window, is ~16,700 req/s).
     RATE_LIMIT_RELEASE_PER_IP: '1000000',
     RATE_LIMIT_RELEASE_PER_AGENT: '1000000',
+    // Both servers' pools the same size (BENCH_POOL_SIZE): three processes of each at 20 would hold up to 120 of the
+    // machine's 100 Postgres connections.
+    VAULT_DB_POOL_SIZE: BENCH_POOL_SIZE,
     ...(process.env.BENCH_VAULT_ENV ? JSON.parse(process.env.BENCH_VAULT_ENV) : {}),
   };
 }
@@ -170,7 +176,7 @@ export async function startFloor(jsDir: string, dbUrl: string, tk: TenantKey, ma
     NODE_ENV: 'production',
     PORT: String(port),
     DATABASE_URL: dbUrl,
-    FLOOR_POOL_SIZE: '20',
+    FLOOR_POOL_SIZE: BENCH_POOL_SIZE,
     FLOOR_ISSUER: JSON.stringify({ issuer: issuer.issuer, audience: AUDIENCE, jwk, skewSeconds: 30 }),
     FLOOR_TENANT_KEY: tk.key.toString('hex'),
     FLOOR_TENANT_KEY_VERSION: String(tk.version),

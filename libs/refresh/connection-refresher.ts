@@ -21,6 +21,18 @@ export function isUsable(expiresAt: Date | null, now = Date.now()): boolean {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+type Outcome = ConnectionRecord | undefined;
+
+/** One refresh of a connection in this process: every caller for that connection joins it. */
+interface Flight {
+  /** The refresh's whole work (to its commit, flag or give-back); the flight stays in `inflight` until it ends. */
+  done: Promise<Outcome>;
+  /** Resolves if it claimed the row only after waiting on another holder's lease: from then on a caller's wait is bounded. */
+  tookOver: Promise<void>;
+}
+
+const SPENT = Symbol('wait budget spent');
+
 /**
  * Refreshes OAuth connections, for the release path (on demand) and the worker (scheduled), with
  * one protocol (DESIGN.md "Refresh"):
@@ -44,7 +56,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 @Injectable()
 export class ConnectionRefresher {
   private readonly log = new Logger('refresh');
-  private readonly inflight = new Map<string, Promise<ConnectionRecord | undefined>>();
+  private readonly inflight = new Map<string, Flight>();
   readonly owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   private readonly leaseMs: number;
   private readonly waitMs: number;
@@ -86,7 +98,11 @@ export class ConnectionRefresher {
     connectionId: string,
     window: Pick<RefreshWindow, 'releaseAheadSeconds'> = REFRESH_AHEAD,
   ): Promise<ConnectionRecord | undefined> {
-    return this.single(tenant, connectionId, () => this.onDemand(tenant, connectionId, undefined, window));
+    const deadline = Date.now() + this.waitMs;
+    return this.within(
+      deadline,
+      this.single(tenant, connectionId, (tookOver) => this.onDemand(tenant, connectionId, tookOver, undefined, window)),
+    );
   }
 
   /**
@@ -96,15 +112,17 @@ export class ConnectionRefresher {
    * access token is kept and the narrowed one is returned, never stored here. Rejects like `refresh`.
    */
   async narrow(tenant: TenantId, connectionId: string, scopes: string[]): Promise<ParsedGrant> {
+    const deadline = Date.now() + this.waitMs;
     // A flight already running for this connection (a plain refresh, another scope set) is waited out first.
     for (let round = 0; round < 3; round++) {
       let narrowed: ParsedGrant | undefined;
       let ran = false;
-      await this.single(
+      const flight = this.single(
         tenant,
         connectionId,
-        () => ((ran = true), this.onDemand(tenant, connectionId, { scopes, deliver: (g) => (narrowed = g) })),
+        (tookOver) => ((ran = true), this.onDemand(tenant, connectionId, tookOver, { scopes, deliver: (g) => (narrowed = g) })),
       );
+      await this.within(deadline, flight);
       if (narrowed) return narrowed;
       // Ours ran and delivered nothing (a transient answer, a sibling's commit): no second call now.
       if (ran) break;
@@ -114,7 +132,7 @@ export class ConnectionRefresher {
 
   /** Scheduled: the worker claimed `c` (it holds the lease). Never rejects for provider outcomes. */
   async refreshClaimed(c: ClaimedConnection): Promise<void> {
-    await this.single(c.tenant, c.id, () => this.refreshLeased(c, 'scheduled')).catch((err) => {
+    await this.single(c.tenant, c.id, () => this.refreshLeased(c, 'scheduled')).done.catch((err) => {
       if (err instanceof DomainError && (err.code === 'needs_reauth' || err.code === 'unavailable')) return;
       throw err;
     });
@@ -125,19 +143,48 @@ export class ConnectionRefresher {
     await this.store.releaseLease(c, this.owner, { errorClass: null, failed: false });
   }
 
-  private single(tenant: TenantId, id: string, run: () => Promise<ConnectionRecord | undefined>): Promise<ConnectionRecord | undefined> {
+  private single(tenant: TenantId, id: string, run: (tookOver: () => void) => Promise<Outcome>): Flight {
     const key = `${tenant}\u0000${id}`;
     let flight = this.inflight.get(key);
     if (!flight) {
-      flight = run().finally(() => this.inflight.delete(key));
+      let tookOver!: () => void;
+      const taken = new Promise<void>((r) => (tookOver = r));
+      flight = { done: run(tookOver).finally(() => this.inflight.delete(key)), tookOver: taken };
       this.inflight.set(key, flight);
     }
     return flight;
   }
 
+  /**
+   * A caller's share of a flight: its outcome, except that once the flight took a row over after
+   * waiting on another holder's lease (that holder died or gave up), the caller waits no longer than
+   * its budget, REFRESH_RELEASE_WAIT_MS from when it began (issue 15): then `unavailable`, while the
+   * refresh goes on in the background and commits for the next caller. A flight that claimed at once
+   * is waited for whole (bounded by OUTBOUND_TIMEOUT_MS).
+   */
+  private async within(deadline: number, flight: Flight): Promise<Outcome> {
+    let timer: NodeJS.Timeout | undefined;
+    let settled = false;
+    const spent = new Promise<typeof SPENT>((resolve) => {
+      void flight.tookOver.then(() => {
+        if (!settled) timer = setTimeout(() => resolve(SPENT), Math.max(0, deadline - Date.now()));
+      });
+    });
+    try {
+      const outcome = await Promise.race([flight.done, spent]);
+      // The refresh it started is on its way: a retry a second from now finds its token or joins it.
+      if (outcome === SPENT) throw unavailable(1);
+      return outcome;
+    } finally {
+      settled = true;
+      clearTimeout(timer);
+    }
+  }
+
   private async onDemand(
     tenant: TenantId,
     id: string,
+    tookOver: () => void,
     narrowing?: Narrowing,
     window: Pick<RefreshWindow, 'releaseAheadSeconds'> = REFRESH_AHEAD,
   ): Promise<ConnectionRecord | undefined> {
@@ -149,6 +196,7 @@ export class ConnectionRefresher {
       if (c.status !== 'active') throw needsReauth();
       if (!narrowing && !isDue(c.expiresAt, c.tokenIssuedAt, window)) return c; // a sibling refreshed it meanwhile
       const claimed = await this.store.claimLease(c, this.owner, this.leaseMs);
+      if (claimed && waited) tookOver();
       if (claimed) return this.refreshLeased(claimed, 'on_demand', narrowing);
       // Another process is refreshing it. The current token, while it still works, serves the caller now
       // (a narrower-scope request needs a call of its own: it waits, bounded like any other).
@@ -182,7 +230,11 @@ export class ConnectionRefresher {
         const facts = { ...this.facts(c, trigger, provider), nothingToKeep: !!narrowing && !previous.access };
         state = step({ at: 'claimed', facts }, { on: 'decide' });
       }
-      while (!FINAL.has(state.at)) state = step(state, await run.effect(state));
+      try {
+        while (!FINAL.has(state.at)) state = step(state, await run.effect(state));
+      } finally {
+        run.closeUnsent();
+      }
       await run.finish(state);
       return run.outcomeRow;
     } catch (err) {

@@ -12,7 +12,7 @@ import {
 import { DomainError, Secret } from '../kernel';
 import { reportRefresh, RefreshOutcome } from '../observability';
 import type { OAuthAppCredentials } from '../connections';
-import { OAuthClient, ParsedGrant, ProviderError, ResolvedProvider } from '../oauth';
+import { OAuthClient, OpenRefresh, ParsedGrant, ProviderError, ResolvedProvider } from '../oauth';
 import { backoffDelayMs, nextRefreshAt } from './refresh-schedule';
 import { RefreshEvent, RefreshState, RowNow } from './refresh-transition';
 
@@ -60,6 +60,8 @@ export class RefreshRun {
   private code = 'lease_lost';
   /** Set just before the provider call is attempted: from then on the call may have reached the provider. */
   callAttempted = false;
+  /** The connection to the token endpoint, opened before the call-start mark and used once it is written. */
+  private opened?: OpenRefresh;
 
   constructor(
     private readonly d: RunDeps,
@@ -87,8 +89,17 @@ export class RefreshRun {
     const { store, owner } = this.d;
     const c = this.c;
     switch (s.at) {
-      case 'calling':
-        return this.missed('call_marked', await store.markCallStarted(c, owner));
+      case 'calling': {
+        // Connected first, marked second, sent third: a kill between the mark and the request leaving
+        // (which a successor must treat as a call that may have rotated the token) spans only the mark's reply.
+        if (!(await this.open())) return { on: 'unreachable' };
+        const r = await store.markCallStarted(c, owner).catch((err: unknown) => {
+          this.closeUnsent();
+          throw err;
+        });
+        if (!r.written) this.closeUnsent();
+        return this.missed('call_marked', r);
+      }
       case 'called':
         return this.call();
       case 'committing': {
@@ -222,14 +233,34 @@ export class RefreshRun {
     throw unavailable(1);
   }
 
-  private async call(): Promise<RefreshEvent> {
+  /** A connection to the token endpoint that was opened and never sent on (the mark missed or failed, the run ended): closed. */
+  closeUnsent(): void {
+    this.opened?.close();
+    this.opened = undefined;
+  }
+
+  /** Opens the connection of the call; false when the token endpoint cannot be reached (the failure is kept for the backoff). */
+  private async open(): Promise<boolean> {
     const { provider, app, previous, narrowing, c } = this;
+    try {
+      const scopes = narrowing ? { narrowTo: narrowing.scopes } : { granted: c.scopes };
+      this.opened = await this.d.oauth.openRefresh(provider!, app!, previous.refresh!, scopes);
+      return true;
+    } catch (err) {
+      if (!(err instanceof ProviderError)) throw err;
+      this.providerError = err;
+      this.code = err.code;
+      return false;
+    }
+  }
+
+  private async call(): Promise<RefreshEvent> {
+    const { narrowing } = this;
+    const opened = this.opened!;
+    this.opened = undefined;
     this.callAttempted = true;
     try {
-      const grant = narrowing
-        ? await this.d.oauth.refreshNarrowed(provider!, app!, previous.refresh!, narrowing.scopes)
-        : await this.d.oauth.refresh(provider!, app!, previous.refresh!, c.scopes);
-      this.keep(grant);
+      this.keep(await opened.send());
       return { on: 'answer', kind: 'ok' };
     } catch (err) {
       if (!(err instanceof ProviderError)) throw err;

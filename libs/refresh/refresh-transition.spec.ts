@@ -9,6 +9,8 @@ import { ClaimFacts, FINAL, GRACE_MARGIN_MS, mustNotCall, RefreshEvent, RefreshS
 interface World {
   facts: ClaimFacts;
   unrefreshable: boolean;
+  /** The token endpoint could be connected to (before the mark). */
+  reachable: boolean;
   marked: { written: boolean; now?: RowNow };
   answer: 'ok' | 'transient' | 'terminal' | 'scope_refused';
   refused: boolean;
@@ -39,6 +41,7 @@ const write = fc.record({ written: fc.boolean(), now: fc.option(rowNow, { nil: u
 const world: fc.Arbitrary<World> = fc.record({
   facts,
   unrefreshable: fc.boolean(),
+  reachable: fc.boolean(),
   marked: write,
   answer: fc.constantFrom('ok' as const, 'transient' as const, 'terminal' as const, 'scope_refused' as const),
   refused: fc.boolean(),
@@ -54,6 +57,7 @@ const world: fc.Arbitrary<World> = fc.record({
 const answeredOk = world.map((w) => ({
   ...w,
   unrefreshable: false,
+  reachable: true,
   facts: { ...w.facts, callAgeMs: null, late: false, stopping: false, nothingToKeep: false },
   marked: { written: true },
   answer: 'ok' as const,
@@ -78,7 +82,7 @@ function run(w: World): Trace {
       case 'claimed':
         return w.unrefreshable ? { on: 'unrefreshable' } : { on: 'decide' };
       case 'calling':
-        return { on: 'call_marked', ...w.marked };
+        return w.reachable ? { on: 'call_marked', ...w.marked } : { on: 'unreachable' };
       case 'called':
         return { on: 'answer', kind: w.answer, refused: w.refused };
       case 'committing':
@@ -117,6 +121,7 @@ const ALL_EVENTS: RefreshEvent[] = [
   { on: 'decide' },
   { on: 'unrefreshable' },
   { on: 'call_marked', written: true },
+  { on: 'unreachable' },
   { on: 'answer', kind: 'ok' },
   { on: 'commit', result: 'stored' },
   { on: 'row', now: undefined, timeLeft: false },
@@ -208,7 +213,7 @@ describe('refresh transition function (issue 15)', () => {
       fc.property(world, (w) => {
         const t = run({ ...w, unrefreshable: false });
         if (mustNotCall(w.facts) || w.facts.nothingToKeep) return;
-        if (w.facts.late || w.facts.stopping || !w.marked.written) {
+        if (w.facts.late || w.facts.stopping || (w.reachable && !w.marked.written)) {
           expect(visits(t, 'called')).toBe(false);
           expect(visits(t, 'flagging')).toBe(false);
           expect(['given_back', 'moved_on']).toContain(end(t).at);
@@ -217,10 +222,29 @@ describe('refresh transition function (issue 15)', () => {
     );
   });
 
+  it('a token endpoint that cannot be reached: no mark, no call, nothing flagged; the token kept, an earlier call still outstanding', () => {
+    fc.assert(
+      fc.property(world, (w) => {
+        const t = run({ ...w, reachable: false, unrefreshable: false, facts: { ...w.facts, nothingToKeep: false } });
+        if (!visits(t, 'calling')) return;
+        expect(t.events).not.toContainEqual(expect.objectContaining({ on: 'call_marked' }));
+        expect(visits(t, 'called')).toBe(false);
+        expect(visits(t, 'flagging')).toBe(false);
+        expect(visits(t, 'clearing')).toBe(false);
+        expect(t.states.find((s) => s.at === 'backing_off')).toEqual({
+          at: 'backing_off',
+          callSettled: w.facts.callAgeMs === null,
+          refused: false,
+        });
+        expect(end(t)).toEqual({ at: 'transient', callSettled: w.facts.callAgeMs === null, cleared: false });
+      }),
+    );
+  });
+
   it('a transient answer keeps the token; it settles the call only when no earlier call is outstanding', () => {
     fc.assert(
       fc.property(world, (w) => {
-        const t = run({ ...w, answer: 'transient', unrefreshable: false, facts: { ...w.facts, nothingToKeep: false } });
+        const t = run({ ...w, answer: 'transient', reachable: true, unrefreshable: false, facts: { ...w.facts, nothingToKeep: false } });
         const e = end(t);
         if (!visits(t, 'called')) return;
         expect(e.at).toBe('transient');

@@ -12,9 +12,14 @@
  *      │            │          │                └─ otherwise ──► waiting (polls) … out of time ──► flagging ──► indeterminate
  *      │            │          ├─transient──► backing_off ──► transient   (──► clearing, when the call was refused after a takeover)
  *      │            │          └─terminal───► flagging ──► terminal | indeterminate (an earlier call was outstanding) | moved_on
- *      │            └─lost the lease or the row──► moved_on
+ *      │            ├─lost the lease or the row──► moved_on
+ *      │            └─token endpoint unreachable (before the mark: nothing sent)──► backing_off ──► transient
  *      ├─ a call that may have rotated the token is outstanding ──► flagging ──► indeterminate | moved_on
  *      └─ no call (stopping, too late in the lease, nothing to keep) ──► giving_back ──► given_back
+ *
+ * `calling` opens the connection to the token endpoint, then writes the mark; the request leaves on
+ * that connection in `called` (issue 15: the window in which a kill leaves a mark without a request
+ * is the mark's reply, not a name lookup, a connect and a TLS handshake as well).
  *
  * No I/O and no clock: time enters as facts (`callAgeMs`, `late`, `timeLeft`). Property-tested in
  * refresh-transition.spec.ts; real interleavings on Postgres in test/refresh/state-machine.test.ts.
@@ -51,7 +56,10 @@ export type GiveBackReason = 'no_call' | 'nothing_to_keep' | 'scope_refused';
 
 export type RefreshState =
   | { at: 'claimed'; facts: ClaimFacts }
-  /** The one write before the call (`refresh_call_started_at`): from here on a successor must assume the token may rotate. */
+  /**
+   * The connection to the token endpoint is opened, then the one write before the call
+   * (`refresh_call_started_at`): from here on a successor must assume the token may rotate.
+   */
   | { at: 'calling'; predecessorCall: boolean }
   | { at: 'called'; predecessorCall: boolean }
   /** The answer is only in memory: compare-and-set on the claimed version, retried through faults while the lease lasts. */
@@ -89,6 +97,8 @@ export type RefreshEvent =
   /** Before any call: the integration or its app is gone, or the row holds no refresh token. */
   | { on: 'unrefreshable' }
   | { on: 'call_marked'; written: boolean; now?: RowNow }
+  /** The token endpoint could not be reached (name, address check, connect, TLS): no mark was written, nothing was sent. */
+  | { on: 'unreachable' }
   /**
    * `refused`: a 429 or 503, which the provider did not process. `scope_refused`: a narrower scope
    * set refused before any token was issued.
@@ -162,6 +172,8 @@ export function step(s: RefreshState, e: RefreshEvent): RefreshState {
       return { at: 'calling', predecessorCall };
     }
     case 'calling':
+      // Nothing was sent: like a refused call, it settles nothing but itself (an earlier outstanding call stays outstanding).
+      if (e.on === 'unreachable') return { at: 'backing_off', callSettled: !s.predecessorCall, refused: false };
       if (e.on !== 'call_marked') break;
       return e.written ? { at: 'called', predecessorCall: s.predecessorCall } : { at: 'moved_on', active: e.now?.status === 'active' };
     case 'called':

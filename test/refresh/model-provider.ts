@@ -99,9 +99,16 @@ export class ModelProvider {
     return (this.pending.get(caller)?.length ?? 0) > 0;
   }
 
-  /** The token endpoint as the refresher `caller` sees it (only `refresh` is used by the refresher). */
+  /**
+   * The token endpoint as the refresher `caller` sees it (the refresher opens a refresh, then sends
+   * it: the connection always opens; nothing reaches the model before `send`).
+   */
   client(caller: number, crashed: () => boolean): OAuthClient {
-    const refresh = (_p: unknown, _app: unknown, refreshToken: Secret): Promise<ParsedGrant> => {
+    const openRefresh = async (_p: unknown, _app: unknown, refreshToken: Secret) => ({
+      send: () => refresh(refreshToken),
+      close: () => undefined,
+    });
+    const refresh = (refreshToken: Secret): Promise<ParsedGrant> => {
       // A crashed process sends nothing.
       if (crashed()) return new Promise(() => undefined);
       return new Promise<ParsedGrant>((resolve, reject) => {
@@ -110,7 +117,7 @@ export class ModelProvider {
         this.pending.set(caller, list);
       });
     };
-    return { refresh } as unknown as OAuthClient;
+    return { openRefresh } as unknown as OAuthClient;
   }
 
   /**

@@ -43,11 +43,14 @@ export class RotatingProvider {
   readonly presented = new Set<string>();
   stats = { requests: 0, refreshed: 0, graceReuses: 0, reuseRevocations: 0, invalidGrant: 0, refused: 0, inflight: 0, responded: 0 };
   faults = { delayMs: 0, refuse: 0 };
+  /** Called as a connection is accepted, and as a token request arrives (before it is read or processed). */
+  probes: { connection?: () => void; request?: () => void } = {};
 
   constructor(readonly o: RotatingProviderOptions) {}
 
   async start(): Promise<this> {
     this.server = createServer((req, res) => void this.handle(req, res));
+    this.server.on('connection', () => this.probes.connection?.());
     this.server.keepAliveTimeout = 1000;
     await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
@@ -82,6 +85,7 @@ export class RotatingProvider {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.probes.request?.();
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const send = (status: number, body: unknown) => {

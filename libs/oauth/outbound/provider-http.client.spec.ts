@@ -9,6 +9,8 @@ describe('ProviderHttpClient', () => {
   let server: Server;
   let port: number;
   let hits: string[];
+  /** What the server saw, in order: a connection, bytes arriving on it. */
+  let wire: string[];
   const servers: Server[] = [];
 
   beforeAll(async () => {
@@ -21,12 +23,19 @@ describe('ProviderHttpClient', () => {
         return; // never answers
       else res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
     });
+    server.on('connection', (sock) => {
+      wire.push('connection');
+      sock.on('data', () => wire.push('data'));
+    });
     servers.push(server);
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     port = (server.address() as AddressInfo).port;
   });
   afterAll(() => servers.forEach((s) => s.closeAllConnections?.() ?? s.close()));
-  beforeEach(() => (hits = []));
+  beforeEach(() => {
+    hits = [];
+    wire = [];
+  });
 
   const names: Record<string, string[]> = {
     'rebind.test': ['93.184.216.34', '127.0.0.1'],
@@ -79,6 +88,41 @@ describe('ProviderHttpClient', () => {
     const res = await client(['idp.internal']).request({ method: 'GET', url: `http://idp.internal:${port}/ok` });
     expect(res.status).toBe(200);
     expect(JSON.parse(res.body.toString())).toEqual({ ok: true });
+  });
+
+  it('open connects and sends nothing; send sends on that connection; close sends nothing (issue 15)', async () => {
+    const c = client(['127.0.0.1']);
+    const opened = await c.open({ method: 'POST', url: `http://127.0.0.1:${port}/token`, body: 'grant_type=refresh_token' });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(wire).toEqual(['connection']);
+    expect(hits).toEqual([]);
+    const res = await opened.send();
+    expect(res.status).toBe(200);
+    expect(new Set(wire)).toEqual(new Set(['connection', 'data'])); // on the one connection opened before
+    expect(wire[0]).toBe('connection');
+    expect(hits).toEqual(['/token']);
+
+    const unused = await c.open({ method: 'POST', url: `http://127.0.0.1:${port}/token`, body: 'x=1' });
+    unused.close();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(hits).toEqual(['/token']);
+    expect(await kind(unused.send())).toBe('network');
+  });
+
+  it('an opened connection nobody sends on is closed after the timeout; a refused connection fails the open', async () => {
+    const idle = await client(['127.0.0.1'], 100).open({ method: 'GET', url: `http://127.0.0.1:${port}/ok` });
+    await new Promise((r) => setTimeout(r, 250));
+    expect(await kind(idle.send())).toBe('timeout');
+    expect(hits).toEqual([]);
+    expect(await kind(client(['127.0.0.1']).open({ method: 'GET', url: 'http://127.0.0.1:9/x' }))).toBe('network');
+  });
+
+  it('open checks every address as request does, before connecting', async () => {
+    expect(await kind(client([]).open({ method: 'GET', url: `https://rebind.test:${port}/x` }))).toBe('blocked');
+    expect(await kind(client([]).open({ method: 'GET', url: `https://127.0.0.1:${port}/x` }))).toBe('blocked');
+    expect(await kind(client([]).open({ method: 'GET', url: `https://mapped.test:${port}/x` }))).toBe('blocked');
+    expect(await kind(client([]).open({ method: 'GET', url: `http://93.184.216.34/x` }))).toBe('blocked');
+    expect(wire).toEqual([]);
   });
 
   it('a failed call names the failure and the host, never the path, query, headers or body (SECURITY 26)', async () => {

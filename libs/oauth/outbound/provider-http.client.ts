@@ -2,6 +2,7 @@ import { lookup as dnsLookup, LookupAddress, LookupOptions } from 'node:dns';
 import { IncomingHttpHeaders, request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import { normalizeHost, OutboundPolicy } from './address-policy';
 
 export interface ProviderRequest {
@@ -16,6 +17,14 @@ export interface ProviderResponse {
   headers: IncomingHttpHeaders;
   contentType: string;
   body: Buffer;
+}
+
+/** A request whose connection is open and nothing sent yet (`ProviderHttpClient.open`). */
+export interface OpenRequest {
+  /** Sends the request on the open connection: the whole response, or an `OutboundError`. Once. */
+  send(): Promise<ProviderResponse>;
+  /** Closes the connection unused (nothing is sent); a no-op once sent. */
+  close(): void;
 }
 
 export type OutboundFailure = 'blocked' | 'invalid_url' | 'timeout' | 'network' | 'too_large';
@@ -78,59 +87,104 @@ export class ProviderHttpClient {
   }
 
   async request(req: ProviderRequest): Promise<ProviderResponse> {
+    return (await this.open(req)).send();
+  }
+
+  /**
+   * Opens the connection `req` will go over (the name resolved, every address checked, connected,
+   * TLS done) and sends nothing: the refresher writes its call-start mark in between, so that a
+   * process killed before the request leaves has lost only a round trip's worth of window, and a
+   * failure to connect is known to have reached nobody. `send` or `close` must follow; a connection
+   * left idle is closed after the timeout. The timeout covers connecting and the exchange together,
+   * as for `request`, not the time between them.
+   */
+  async open(req: ProviderRequest): Promise<OpenRequest> {
     const u = this.parse(req.url);
     const host = normalizeHost(u.hostname);
     // IP literals never reach `lookup`: they are checked here.
     if (isIP(host) && !this.policy.checkAddress(host).allowed) throw new OutboundError('blocked', host);
-    const send = u.protocol === 'https:' ? httpsRequest : httpRequest;
+    const sendOn = u.protocol === 'https:' ? httpsRequest : httpRequest;
     const body = req.body === undefined ? undefined : Buffer.from(req.body, 'utf8');
-    return new Promise<ProviderResponse>((resolve, reject) => {
-      const fail = (kind: OutboundFailure) => {
-        clearTimeout(timer);
-        reject(new OutboundError(kind, host));
-      };
-      const r = send(
-        {
-          method: req.method,
-          hostname: host,
-          port: u.port || undefined,
-          path: `${u.pathname}${u.search}`,
-          headers: { 'user-agent': 'credential-vault', ...req.headers, ...(body ? { 'content-length': String(body.length) } : {}) },
-          agent: false,
-          lookup: this.lookup(host),
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (c: Buffer) => {
-            size += c.length;
-            if (size > this.maxBytes) {
-              res.destroy();
-              r.destroy();
-              fail('too_large');
-            } else chunks.push(c);
+    const began = Date.now();
+    let failure: OutboundFailure | undefined;
+    let sent = false;
+    // Whoever waits now: the open until connected, then `send`.
+    let settle: { reject: (err: OutboundError) => void; resolve?: (res: ProviderResponse) => void } | undefined;
+    let timer: NodeJS.Timeout;
+    const fail = (kind: OutboundFailure) => {
+      if (failure) return;
+      failure = kind;
+      clearTimeout(timer);
+      r.destroy();
+      settle?.reject(new OutboundError(kind, host));
+    };
+    const expireAfter = (ms: number) => {
+      clearTimeout(timer);
+      timer = setTimeout(() => fail('timeout'), ms);
+    };
+    const r = sendOn(
+      {
+        method: req.method,
+        hostname: host,
+        port: u.port || undefined,
+        path: `${u.pathname}${u.search}`,
+        headers: { 'user-agent': 'credential-vault', ...req.headers, ...(body ? { 'content-length': String(body.length) } : {}) },
+        agent: false,
+        lookup: this.lookup(host),
+      },
+      (res) => {
+        // An answer before the request was sent: the server gave up on the idle connection.
+        if (!sent) return fail('network');
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > this.maxBytes) {
+            res.destroy();
+            fail('too_large');
+          } else chunks.push(c);
+        });
+        res.on('end', () => {
+          if (failure) return;
+          clearTimeout(timer);
+          settle?.resolve?.({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            contentType: String(res.headers['content-type'] ?? ''),
+            body: Buffer.concat(chunks),
           });
-          res.on('end', () => {
-            clearTimeout(timer);
-            resolve({
-              status: res.statusCode ?? 0,
-              headers: res.headers,
-              contentType: String(res.headers['content-type'] ?? ''),
-              body: Buffer.concat(chunks),
-            });
-          });
-          res.on('error', () => fail('network'));
-        },
-      );
-      const timer = setTimeout(() => {
-        r.destroy();
-        fail('timeout');
-      }, this.opts.timeoutMs);
-      r.on('error', (err: NodeJS.ErrnoException) => {
-        fail(err.code === 'EBLOCKED' ? 'blocked' : 'network');
-      });
-      r.end(body);
+        });
+        res.on('error', () => fail('network'));
+      },
+    );
+    r.on('error', (err: NodeJS.ErrnoException) => fail(err.code === 'EBLOCKED' ? 'blocked' : 'network'));
+    expireAfter(this.opts.timeoutMs);
+    await new Promise<void>((resolve, reject) => {
+      settle = { reject };
+      // Nothing is written before `end`: the headers wait with the body.
+      r.once('socket', (s) => s.once(s instanceof TLSSocket ? 'secureConnect' : 'connect', () => resolve()));
     });
+    const connectMs = Date.now() - began;
+    settle = undefined;
+    expireAfter(this.opts.timeoutMs); // an open connection nobody sends on or closes
+    return {
+      send: () => {
+        if (sent) throw new Error('provider request: sent twice');
+        sent = true;
+        if (failure) return Promise.reject(new OutboundError(failure, host));
+        return new Promise<ProviderResponse>((resolve, reject) => {
+          settle = { resolve, reject };
+          expireAfter(Math.max(1, this.opts.timeoutMs - connectMs));
+          r.end(body);
+        });
+      },
+      close: () => {
+        if (sent || failure) return;
+        failure = 'network';
+        clearTimeout(timer);
+        r.destroy();
+      },
+    };
   }
 
   private parse(url: string): URL {

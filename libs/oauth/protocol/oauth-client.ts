@@ -1,7 +1,7 @@
 import { Secret } from '../../kernel';
 import type { ResolvedProvider } from '../catalog/catalog';
 import type { ClientAuthMethod } from '../catalog/entry.schema';
-import { OutboundError, ProviderHttpClient, ProviderResponse } from '../outbound/provider-http.client';
+import { OpenRequest, OutboundError, ProviderHttpClient, ProviderRequest, ProviderResponse } from '../outbound/provider-http.client';
 import { stringAt } from './paths';
 import { ProviderError } from './provider-error';
 import { ParsedGrant, parseTokenResponse } from './token-response';
@@ -42,23 +42,8 @@ export class OAuthClient {
   }
 
   /** A refresh. `granted` stands for the scopes when the response does not list them. */
-  async refresh(
-    p: ResolvedProvider,
-    client: ClientCredentials,
-    refreshToken: Secret,
-    granted: string[],
-    now = new Date(),
-  ): Promise<ParsedGrant> {
-    const res = await this.tokenCall(p, client, { grant_type: 'refresh_token', refresh_token: refreshToken.reveal() });
-    return parseTokenResponse(res, {
-      entry: p.entry,
-      kind: 'refresh',
-      requestedScopes: granted,
-      assumedLifetimeSeconds: p.assumedLifetimeSeconds,
-      clientId: client.clientId,
-      issuer: p.issuer,
-      now,
-    });
+  async refresh(p: ResolvedProvider, client: ClientCredentials, refreshToken: Secret, granted: string[]): Promise<ParsedGrant> {
+    return (await this.openRefresh(p, client, refreshToken, { granted })).send();
   }
 
   /**
@@ -66,27 +51,42 @@ export class OAuthClient {
    * The answer's scopes are the provider's `scope` (or `scopes` when it omits it, RFC 6749 §5.1);
    * the caller checks them against what it asked for.
    */
-  async refreshNarrowed(
+  async refreshNarrowed(p: ResolvedProvider, client: ClientCredentials, refreshToken: Secret, scopes: string[]): Promise<ParsedGrant> {
+    return (await this.openRefresh(p, client, refreshToken, { narrowTo: scopes })).send();
+  }
+
+  /**
+   * A refresh (`narrowTo`: for a narrower scope set) whose connection to the token endpoint is open
+   * and nothing sent (`ProviderHttpClient.open`): the refresher writes its call-start mark between
+   * the two, so a failure to connect (a `ProviderError` here) is known to have reached nobody.
+   * `send` or `close` must follow.
+   */
+  async openRefresh(
     p: ResolvedProvider,
     client: ClientCredentials,
     refreshToken: Secret,
-    scopes: string[],
-    now = new Date(),
-  ): Promise<ParsedGrant> {
-    const res = await this.tokenCall(p, client, {
-      grant_type: 'refresh_token',
-      refresh_token: refreshToken.reveal(),
-      scope: scopes.join(p.entry.scopes.separator),
-    });
-    return parseTokenResponse(res, {
-      entry: p.entry,
-      kind: 'refresh',
-      requestedScopes: scopes,
-      assumedLifetimeSeconds: p.assumedLifetimeSeconds,
-      clientId: client.clientId,
-      issuer: p.issuer,
-      now,
-    });
+    scopes: { granted: string[] } | { narrowTo: string[] },
+  ): Promise<OpenRefresh> {
+    const narrowTo = 'narrowTo' in scopes ? scopes.narrowTo : undefined;
+    const params: Record<string, string> = { grant_type: 'refresh_token', refresh_token: refreshToken.reveal() };
+    if (narrowTo) params.scope = narrowTo.join(p.entry.scopes.separator);
+    const opened = await this.open(this.tokenRequest(p, client, params));
+    return {
+      send: async () => {
+        const now = new Date();
+        const res = await this.sendOn(opened);
+        return parseTokenResponse(res, {
+          entry: p.entry,
+          kind: 'refresh',
+          requestedScopes: narrowTo ?? ('granted' in scopes ? scopes.granted : []),
+          assumedLifetimeSeconds: p.assumedLifetimeSeconds,
+          clientId: client.clientId,
+          issuer: p.issuer,
+          now,
+        });
+      },
+      close: () => opened.close(),
+    };
   }
 
   /** Revokes the grant where the entry has an endpoint. Never throws: disconnect goes on either way. */
@@ -134,21 +134,41 @@ export class OAuthClient {
   }
 
   private async tokenCall(p: ResolvedProvider, client: ClientCredentials, params: Record<string, string>): Promise<ProviderResponse> {
-    const headers: Record<string, string> = { accept: 'application/json' };
-    const fields = authenticate(p.entry.tokenAuthMethod, client, headers, params);
-    return this.call({ method: 'POST', url: p.tokenUrl, ...encode(p.entry.tokenEncoding, fields, headers, false) });
+    return this.call(this.tokenRequest(p, client, params));
   }
 
-  private async call(req: Parameters<ProviderHttpClient['request']>[0]): Promise<ProviderResponse> {
-    try {
-      return await this.http.request(req);
-    } catch (err) {
-      if (err instanceof OutboundError) {
-        throw new ProviderError(err.kind === 'blocked' || err.kind === 'invalid_url' ? 'blocked' : 'transient', `outbound_${err.kind}`);
-      }
-      throw err;
-    }
+  private tokenRequest(p: ResolvedProvider, client: ClientCredentials, params: Record<string, string>): ProviderRequest {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    const fields = authenticate(p.entry.tokenAuthMethod, client, headers, params);
+    return { method: 'POST', url: p.tokenUrl, ...encode(p.entry.tokenEncoding, fields, headers, false) };
   }
+
+  private async call(req: ProviderRequest): Promise<ProviderResponse> {
+    return this.sendOn(await this.open(req));
+  }
+
+  private open(req: ProviderRequest): Promise<OpenRequest> {
+    return this.http.open(req).catch(asProviderError);
+  }
+
+  private sendOn(opened: OpenRequest): Promise<ProviderResponse> {
+    return opened.send().catch(asProviderError);
+  }
+}
+
+/** A refresh ready to go (`OAuthClient.openRefresh`). */
+export interface OpenRefresh {
+  /** Sends it on the open connection; rejects with a `ProviderError`. Once. */
+  send(): Promise<ParsedGrant>;
+  /** Closes the connection unused. */
+  close(): void;
+}
+
+function asProviderError(err: unknown): never {
+  if (err instanceof OutboundError) {
+    throw new ProviderError(err.kind === 'blocked' || err.kind === 'invalid_url' ? 'blocked' : 'transient', `outbound_${err.kind}`);
+  }
+  throw err;
 }
 
 /** Client authentication at the token endpoint (RFC 6749 §2.3.1): Basic with form-encoded parts, or in the body. */
