@@ -27,6 +27,21 @@ describe('VerifiedTokenCache', () => {
     expect(cache.size).toBe(0);
   });
 
+  it('answers only the very token cached: one with the same end (the key) but another start is a miss', () => {
+    const cache = new VerifiedTokenCache(10, 60_000);
+    const t = token(T0 / 1000 + 60);
+    const tail = 's'.repeat(40);
+    cache.set(`header.payload.${tail}`, t, T0);
+    expect(cache.get(`header.payload.${tail}`, T0)).toBe(t);
+    expect(cache.get(`header.forged!.${tail}`, T0)).toBeUndefined();
+    expect(cache.get(`header.payload.${tail}`, T0)).toBe(t); // a miss on the same key leaves the entry alone
+    const other = token(T0 / 1000 + 60);
+    cache.set(`another.token.${tail}`, other, T0); // the same key: replaces the entry (still one answer per token)
+    expect(cache.get(`header.payload.${tail}`, T0)).toBeUndefined();
+    expect(cache.get(`another.token.${tail}`, T0)).toBe(other);
+    expect(cache.size).toBe(1);
+  });
+
   it('evicts the least recently used entry when full', () => {
     const cache = new VerifiedTokenCache(2, 60_000);
     const exp = T0 / 1000 + 60;

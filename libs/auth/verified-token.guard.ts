@@ -38,13 +38,43 @@ export abstract class VerifiedTokenGuard implements CanActivate {
    * plain Fastify route): verify, authorize, report a rejection to the sink, put the token on the
    * request. Resolves to the token, or rejects with the `DomainError` to answer.
    */
-  async authenticate(request: HttpRequest): Promise<VerifiedToken> {
+  authenticate(request: HttpRequest): Promise<VerifiedToken> {
+    const token = this.authenticateNow(request);
+    return token instanceof Promise ? token : Promise.resolve(token);
+  }
+
+  /**
+   * `authenticate` without a promise in the usual case — a Bearer token verified before (cached)
+   * that passes — the token itself; otherwise `authenticate`'s promise. Same checks, same order.
+   */
+  authenticateNow(request: HttpRequest): VerifiedToken | Promise<VerifiedToken> {
     let token: VerifiedToken | undefined;
     try {
       const presented = accessTokenOf(request.headers.authorization);
       if (!presented) throw invalidToken('a bearer token is required');
-      // Cached (every use of a token after its first): no promise to wait for.
-      token = this.verifier.cachedClaims(presented.token) ?? (await this.verifier.verifyClaims(presented.token));
+      token = this.verifier.cachedClaims(presented.token);
+      if (token === undefined || presented.scheme === 'DPoP' || token.claims.cnf !== undefined) {
+        return this.verifyAndAuthorize(request, presented, token);
+      }
+      // Revocation (in memory): a refusal attributed to the verified token.
+      this.verifier.checkStatus(token);
+      this.authorize(token);
+    } catch (err) {
+      return this.refuse(err, token, request);
+    }
+    setPrincipal(request, token);
+    return token;
+  }
+
+  /** The rest of `authenticateNow` when the token must be verified or a DPoP proof checked. */
+  private async verifyAndAuthorize(
+    request: HttpRequest,
+    presented: { scheme: 'Bearer' | 'DPoP'; token: string },
+    cached: VerifiedToken | undefined,
+  ): Promise<VerifiedToken> {
+    let token = cached;
+    try {
+      token ??= await this.verifier.verifyClaims(presented.token);
       // Revocation (in memory) and the DPoP sender constraint: refusals attributed to the verified token.
       this.verifier.checkStatus(token);
       if (presented.scheme === 'DPoP' || token.claims.cnf !== undefined)
@@ -55,13 +85,17 @@ export abstract class VerifiedTokenGuard implements CanActivate {
         });
       this.authorize(token);
     } catch (err) {
-      const error = toInvalidToken(err);
-      // A failing sink fails the request with its own error: no unaudited rejection.
-      await this.sink.rejected(rejectionOf(error, token, request));
-      throw error;
+      return this.refuse(err, token, request);
     }
     setPrincipal(request, token);
     return token;
+  }
+
+  /** Reports the rejection, then rejects with it. A failing sink fails the request with its own error: no unaudited rejection. */
+  private async refuse(err: unknown, token: VerifiedToken | undefined, request: HttpRequest): Promise<never> {
+    const error = toInvalidToken(err);
+    await this.sink.rejected(rejectionOf(error, token, request));
+    throw error;
   }
 
   /** Throws a `DomainError` (403) when the verified token may not make this call. */

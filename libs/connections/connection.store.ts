@@ -315,8 +315,13 @@ export class ConnectionStore {
    * moved, or the row was relabelled.
    */
   async open(c: ReleasableConnection, field: 'access_token' | 'api_key', alarm: Omit<DecryptAlarm, 'audit'>): Promise<Buffer> {
+    return this.openNow(c, field, alarm);
+  }
+
+  /** `open` without a promise when the tenant key is cached (the release path): the plaintext, or `open`'s promise. */
+  openNow(c: ReleasableConnection, field: 'access_token' | 'api_key', alarm: Omit<DecryptAlarm, 'audit'>): Buffer | Promise<Buffer> {
     const ct = field === 'api_key' ? c.apiKeyCt : c.accessTokenCt;
-    return this.sealed.open(connectionRef(c.tenant, c.id, c.integration, c.subject), { dekWrapped: c.dekWrapped, ct }, field, {
+    return this.sealed.openNow(connectionRef(c.tenant, c.id, c.integration, c.subject), { dekWrapped: c.dekWrapped, ct }, field, {
       audit: this.audit,
       ...alarm,
     });

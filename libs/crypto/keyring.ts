@@ -109,14 +109,23 @@ export class Keyring {
   open(ref: RecordRef, dekWrapped: Buffer, field: string, ciphertext: Buffer): Promise<Buffer> {
     // With the tenant key cached (every release after warm-up), all of it synchronously: one promise, not four async calls'.
     try {
-      checkRef(ref);
-      const version = Keyring.versionOf(dekWrapped);
-      const tk = this.cache.peek(`${ref.tenant}\u0000${version}`);
-      if (tk) return Promise.resolve(this.openWithDek(open(tk, dekWrapped.subarray(5), dekAad(ref, version)), ref, field, ciphertext));
+      const plain = this.openCached(ref, dekWrapped, field, ciphertext);
+      if (plain) return Promise.resolve(plain);
     } catch (err) {
       return Promise.reject(err);
     }
     return this.unwrapDek(ref, dekWrapped).then((dek) => this.openWithDek(dek, ref, field, ciphertext));
+  }
+
+  /**
+   * `open` synchronously when the tenant key is cached: the plaintext, or undefined when the key
+   * is not (then only `open` can answer). Throws what `open` would reject with.
+   */
+  openCached(ref: RecordRef, dekWrapped: Buffer, field: string, ciphertext: Buffer): Buffer | undefined {
+    checkRef(ref);
+    const version = Keyring.versionOf(dekWrapped);
+    const tk = this.cache.peek(`${ref.tenant}\u0000${version}`);
+    return tk && this.openWithDek(open(tk, dekWrapped.subarray(5), dekAad(ref, version)), ref, field, ciphertext);
   }
 
   /** Opens a field with its record's DEK, and zeroes the DEK whatever happens. */

@@ -76,20 +76,36 @@ export class SealedFields {
   }
 
   /** Opens one field; the caller zeroes the result. */
-  async open(
+  open(ref: RecordRef, sealed: { dekWrapped: Buffer | null; ct: Buffer | null }, field: string, alarm: DecryptAlarm): Promise<Buffer> {
+    const plain = this.openNow(ref, sealed, field, alarm);
+    return plain instanceof Promise ? plain : Promise.resolve(plain);
+  }
+
+  /**
+   * `open` without a promise when the tenant key is cached (every release after warm-up): the
+   * plaintext; otherwise `open`'s promise (a key to load, or a failure to alarm and audit).
+   */
+  openNow(
     ref: RecordRef,
     sealed: { dekWrapped: Buffer | null; ct: Buffer | null },
     field: string,
     alarm: DecryptAlarm,
-  ): Promise<Buffer> {
+  ): Buffer | Promise<Buffer> {
+    const { dekWrapped, ct } = sealed;
     try {
-      if (!sealed.dekWrapped || !sealed.ct) throw new KeyUnwrapError();
-      return await this.keyring.open(ref, sealed.dekWrapped, field, sealed.ct);
+      if (!dekWrapped || !ct) throw new KeyUnwrapError();
+      const plain = this.keyring.openCached(ref, dekWrapped, field, ct);
+      if (plain) return plain;
+      return this.keyring.open(ref, dekWrapped, field, ct).catch((err: unknown) => this.failed(err, ref, field, alarm));
     } catch (err) {
-      if (!(err instanceof KeyUnwrapError)) throw err;
-      await this.alert(ref, field, alarm);
-      throw new KeyUnwrapError();
+      return this.failed(err, ref, field, alarm);
     }
+  }
+
+  private async failed(err: unknown, ref: RecordRef, field: string, alarm: DecryptAlarm): Promise<never> {
+    if (!(err instanceof KeyUnwrapError)) throw err;
+    await this.alert(ref, field, alarm);
+    throw new KeyUnwrapError();
   }
 
   /** Reports a field that did not open (also for callers that go on without it). */

@@ -39,8 +39,9 @@ export class PreparedRead {
     return new Promise((resolve, reject) => {
       pool.connect((err, client) => {
         if (err || !client) return reject(err ?? new Error('no database connection'));
-        const run = new PreparedRun(this, parsers, values, client, (e, rows) => (e ? reject(e) : resolve(rows!)));
-        client.once('error', run.onClientError);
+        const run = new PreparedRun(this, parsers, values, client, resolve, reject);
+        // `on`, not `once` (a wrapper and a bound function per query): `finish` removes it, and runs once.
+        client.on('error', run.onClientError);
         try {
           // Given a Submittable, pg returns it (not a promise); `callback` (wrapped by its read timeout) answers.
           void client.query(run as never);
@@ -63,7 +64,8 @@ class PreparedRun {
   callback: Callback;
   readonly name: string;
   readonly text: string;
-  private readonly rows: unknown[][] = [];
+  /** Made at the first row, as a list of one (an empty list grows to sixteen slots at its first push). */
+  private rows: unknown[][] | undefined;
   private mismatch: Error | undefined;
   private released = false;
 
@@ -72,7 +74,8 @@ class PreparedRun {
     private readonly parsers: Parser[],
     private readonly values: unknown[],
     private readonly client: PoolClient,
-    private readonly done: Callback,
+    private readonly resolve: (rows: unknown[][]) => void,
+    private readonly reject: (err: Error) => void,
   ) {
     this.name = statement.name;
     this.text = statement.text;
@@ -87,7 +90,8 @@ class PreparedRun {
     this.released = true;
     this.client.removeListener('error', this.onClientError);
     this.client.release(err ?? undefined);
-    this.done(err, rows);
+    if (err) this.reject(err);
+    else this.resolve(rows!);
   }
 
   /** pg's contract: an Error returned (not thrown) fails this query alone, as `pg.Query` does. */
@@ -126,7 +130,8 @@ class PreparedRun {
       const v = fields[i];
       row[i] = v === null ? null : this.parsers[i](v);
     }
-    this.rows.push(row);
+    if (this.rows) this.rows.push(row);
+    else this.rows = [row];
   }
 
   handleCommandComplete(): void {}
@@ -144,6 +149,6 @@ class PreparedRun {
   handleReadyForQuery(): void {
     // A mismatch is found before any row is used: nothing misparsed leaves here.
     if (this.mismatch) this.callback(this.mismatch);
-    else this.callback(null, this.rows);
+    else this.callback(null, this.rows ?? []);
   }
 }

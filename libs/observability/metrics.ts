@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { AuditFlushEvent, KeyProviderCallEvent, RefreshEvent, WebhookDeliveryEvent } from './channels';
+import { PendingCounts } from './pending-counts';
 
 /** What the metrics read at scrape time. Every source is optional (a worker has no HTTP, a test may omit some). */
 export interface MetricSources {
@@ -26,8 +27,9 @@ class BoundedLabel {
   private readonly seen = new Set<string>();
   value(raw: string | undefined): string {
     if (raw === undefined || raw === '') return 'none';
-    if (!LABEL.test(raw)) return 'other';
+    // Seen values passed the pattern already: one lookup for the usual call.
     if (this.seen.has(raw)) return raw;
+    if (!LABEL.test(raw)) return 'other';
     if (this.seen.size >= MAX_LABEL_VALUES) return 'other';
     this.seen.add(raw);
     return raw;
@@ -48,9 +50,11 @@ const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
  */
 export class VaultMetrics {
   readonly registry = new Registry();
-  private readonly releases: Counter<'outcome' | 'integration'>;
-  private readonly denials: Counter<'reason'>;
   private readonly releaseSeconds: Histogram<'outcome'>;
+  /** Per release: counts added to their counters at scrape time, and the duration histogram's child per outcome (prom-client's `labels`, made once). */
+  private readonly pendingReleases = new PendingCounts(['outcome', 'integration']);
+  private readonly pendingDenials = new PendingCounts(['reason']);
+  private readonly releaseSecondsBy = new Map<ReleaseOutcome, { observe(value: number): void }>();
   private readonly rateLimited: Counter<'route_group' | 'limiter'>;
   private readonly keyProviderCalls: Counter<'provider' | 'operation' | 'outcome'>;
   private readonly keyProviderSeconds: Histogram<'provider' | 'operation'>;
@@ -69,17 +73,25 @@ export class VaultMetrics {
 
   constructor(sources: MetricSources = {}, opts: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
-    this.releases = new Counter({
+    const { pendingReleases, pendingDenials } = this;
+    // vault_releases_total and vault_release_denials_total: fed through the pending counts.
+    new Counter({
       name: 'vault_releases_total',
       help: 'Credential release requests by outcome (released, denied, error) and integration',
       labelNames: ['outcome', 'integration'],
       registers,
+      collect() {
+        pendingReleases.flushInto(this);
+      },
     });
-    this.denials = new Counter({
+    new Counter({
       name: 'vault_release_denials_total',
       help: 'Refused credential releases by reason code',
       labelNames: ['reason'],
       registers,
+      collect() {
+        pendingDenials.flushInto(this);
+      },
     });
     this.releaseSeconds = new Histogram({
       name: 'vault_release_duration_seconds',
@@ -156,9 +168,11 @@ export class VaultMetrics {
 
   /** One answered release request. `reason` is the problem code of a refusal or error. */
   recordRelease(r: { outcome: ReleaseOutcome; integration?: string; reason?: string; seconds: number }): void {
-    this.releases.inc({ outcome: r.outcome, integration: this.integrations.value(r.integration) });
-    if (r.outcome === 'denied') this.denials.inc({ reason: this.reasons.value(r.reason) });
-    this.releaseSeconds.observe({ outcome: r.outcome }, r.seconds);
+    this.pendingReleases.add(r.outcome, this.integrations.value(r.integration));
+    if (r.outcome === 'denied') this.pendingDenials.add(this.reasons.value(r.reason));
+    let seconds = this.releaseSecondsBy.get(r.outcome);
+    if (seconds === undefined) this.releaseSecondsBy.set(r.outcome, (seconds = this.releaseSeconds.labels({ outcome: r.outcome })));
+    seconds.observe(r.seconds);
   }
 
   recordRateLimited(routeGroup: string, limiter: string): void {

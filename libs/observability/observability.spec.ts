@@ -1,4 +1,5 @@
 import { Writable } from 'node:stream';
+import { Counter, Histogram, Registry } from 'prom-client';
 import { createVaultLogger, errorSummary, isSecretKey, scrubSecrets, VaultMetrics } from './index';
 
 describe('log redaction', () => {
@@ -80,5 +81,55 @@ describe('VaultMetrics webhooks', () => {
     expect(text).toContain('vault_webhook_outbox_lag_seconds 3');
     m.watchWebhookOutboxLag(() => Promise.reject(new Error('database down')));
     expect(await m.text()).toContain('vault_webhook_outbox_lag_seconds 3'); // the last reading, not a failed scrape
+  });
+});
+
+describe('VaultMetrics releases', () => {
+  it('exposes what prom-client gives for one inc/observe per release (names, labels, values, order), scrape after scrape', async () => {
+    const m = new VaultMetrics({}, { processMetrics: false });
+    const reference = new Registry();
+    const releases = new Counter({
+      name: 'vault_releases_total',
+      help: 'x',
+      labelNames: ['outcome', 'integration'],
+      registers: [reference],
+    });
+    const denials = new Counter({ name: 'vault_release_denials_total', help: 'x', labelNames: ['reason'], registers: [reference] });
+    const seconds = new Histogram({
+      name: 'vault_release_duration_seconds',
+      help: 'x',
+      labelNames: ['outcome'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [reference],
+    });
+    const families = async (text: string) =>
+      text
+        .split('\n')
+        .filter((l) => /^vault_release(s_total|_denials_total|_duration_seconds)/.test(l))
+        .join('\n');
+    const outcomes = ['released', 'denied', 'error'] as const;
+    const integrations = ['openai', undefined, 'anthropic', 'bad name'];
+    const reasons = ['policy_denied', undefined, 'scope_missing'];
+    for (let scrape = 0; scrape < 3; scrape++) {
+      for (let i = 0; i < 50 + scrape * 7; i++) {
+        const outcome = outcomes[(i * 7 + scrape) % 3];
+        const integration = integrations[(i + scrape) % integrations.length];
+        const reason = outcome === 'denied' ? reasons[i % reasons.length] : undefined;
+        const s = ((i * 37) % 1200) / 100;
+        m.recordRelease({ outcome, integration, reason, seconds: s });
+        const label = integration === undefined ? 'none' : integration === 'bad name' ? 'other' : integration;
+        releases.inc({ outcome, integration: label });
+        if (outcome === 'denied') denials.inc({ reason: reason ?? 'none' });
+        seconds.observe({ outcome }, s);
+      }
+      const ours = await families(await m.text());
+      if (scrape === 0) expect(ours).toContain('vault_release_denials_total{reason="none"}');
+      expect(ours).toBe(await families(await reference.metrics()));
+      // A reset (prom-client's series replaced) is followed too.
+      if (scrape === 1) {
+        m.registry.resetMetrics();
+        reference.resetMetrics();
+      }
+    }
   });
 });

@@ -107,6 +107,11 @@ export class AgentStore {
     return cached ? Promise.resolve(cached.agents.has(clientId)) : this.snapshots.get(tenant).then((s) => s.agents.has(clientId));
   }
 
+  /** `exists`' answer when the tenant's snapshot is cached, without a promise (the release path); undefined: ask `exists`. */
+  existsCached(tenant: TenantId, clientId: string): boolean | undefined {
+    return this.snapshots.cached(tenant)?.agents.has(clientId);
+  }
+
   /**
    * Creates or replaces an agent. Without `auth_method` an existing agent keeps its method and
    * credentials (secret, previous secret, JWKS) and only its name changes: a body that does not

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { TenantId } from '../kernel';
 import { AgentReach, agentReach } from './agent-reach';
 import { evaluatePolicies, PolicyDecision, rolesFromClaims, ScopeReach, scopeReach } from './policy.evaluator';
-import { PolicySnapshot, PolicySnapshots, userDenyKey } from './policy-snapshots';
+import { PolicySnapshot, PolicySnapshots } from './policy-snapshots';
 
 /** What a decision is asked about: who acts, for which user (and the claims of their token), on what. */
 export interface DecisionQuery {
@@ -35,6 +35,12 @@ export class PolicyDecisionPoint {
     }
   }
 
+  /** `decide`'s answer when the tenant's snapshot is cached, without a promise (the release path); undefined: ask `decide`. */
+  decideCached(tenant: TenantId, q: DecisionQuery): PolicyDecision | undefined {
+    const cached = this.snapshots.cached(tenant);
+    return cached && this.decideOn(cached, q);
+  }
+
   private decideOn({ policies, userDenies }: PolicySnapshot, q: DecisionQuery): PolicyDecision {
     const decision = evaluatePolicies(policies, {
       agent: q.agent,
@@ -43,7 +49,7 @@ export class PolicyDecisionPoint {
       roles: rolesFromClaims(q.claims),
     });
     // A user's own switch is a deny that wins over every tenant allow.
-    if (decision.allowed && q.subject !== undefined && userDenies.has(userDenyKey(q.subject, q.integration, q.agent))) {
+    if (decision.allowed && q.subject !== undefined && userDenies.has(q.subject, q.integration, q.agent)) {
       return { allowed: false, reason: 'policy_denied', policy: null, inputs: { ...decision.inputs, user_switch: 'off' } };
     }
     return decision;
@@ -52,7 +58,7 @@ export class PolicyDecisionPoint {
   /** Which agents the user has switched off for `integration` (the account page). Read fresh: not a hot path. */
   async switchedOff(tenant: TenantId, subject: string, integration: string, agents: readonly string[]): Promise<Set<string>> {
     const { userDenies } = await this.snapshots.get(tenant, true);
-    return new Set(agents.filter((a) => userDenies.has(userDenyKey(subject, integration, a))));
+    return new Set(agents.filter((a) => userDenies.has(subject, integration, a)));
   }
 
   /** What the tenant's policies could ever allow of an integration (consent asks for no more). Read fresh: not a hot path. */

@@ -21,13 +21,30 @@ export interface PolicySnapshot {
   policies: readonly Policy[];
   /** Registered integrations and their level (what policies name, and what a release looks up). */
   integrations: ReadonlyMap<string, 'user' | 'tenant'>;
-  /** Users' own per-agent switches that are off (`userDenyKey`): each is a deny (DESIGN.md policy). */
-  userDenies: ReadonlySet<string>;
+  /** Users' own per-agent switches that are off: each is a deny (DESIGN.md policy). */
+  userDenies: UserDenies;
 }
 
-/** The key of a user's per-agent switch in a snapshot. */
-export function userDenyKey(subject: string, integration: string, agent: string): string {
-  return JSON.stringify([subject, integration, agent]);
+/**
+ * Users' switched-off agents, by subject, then integration, then agent: a lookup on every release
+ * that builds no key string (the strings asked with are the token's and the route's own).
+ */
+export class UserDenies {
+  private readonly bySubject = new Map<string, Map<string, Set<string>>>();
+
+  constructor(rows: ReadonlyArray<readonly [subject: string, integration: string, agent: string]>) {
+    for (const [subject, integration, agent] of rows) {
+      let byIntegration = this.bySubject.get(subject);
+      if (!byIntegration) this.bySubject.set(subject, (byIntegration = new Map()));
+      let agents = byIntegration.get(integration);
+      if (!agents) byIntegration.set(integration, (agents = new Set()));
+      agents.add(agent);
+    }
+  }
+
+  has(subject: string, integration: string, agent: string): boolean {
+    return this.bySubject.get(subject)?.get(integration)?.has(agent) === true;
+  }
 }
 
 /** Safety net: even if a notification were lost without the feed noticing, a snapshot is this old at most. */
@@ -94,7 +111,7 @@ export class PolicySnapshots {
       agents: new Set(row.agents),
       policies: row.policies.map(toPolicy),
       integrations: new Map(Object.entries(row.integrations)),
-      userDenies: new Set(row.user_denies.map(([s, i, a]) => userDenyKey(s, i, a))),
+      userDenies: new UserDenies(row.user_denies),
     };
     if (live && this.feed.live() && generation === this.generation) {
       if (this.entries.size >= MAX_TENANTS) this.entries.delete(this.entries.keys().next().value!);

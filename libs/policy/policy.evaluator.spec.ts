@@ -93,6 +93,17 @@ describe('inputsForAudit (an audit record holds 16 KiB of details: what a decisi
     expect(out.matched_omitted).toBe(5);
   });
 
+  it('a deny after an allow, or a match with 3 roles, is reordered or trimmed even when few', () => {
+    expect(inputsForAudit([m('a', 'allow'), m('d', 'deny')])).toEqual({ matched: [m('d', 'deny'), m('a', 'allow')] });
+    expect(inputsForAudit([m('d', 'deny'), m('a', 'allow', ['r1', 'r2', 'r3'])])).toEqual({
+      matched: [m('d', 'deny'), { ...m('a', 'allow', ['r1', 'r2']), roles_omitted: 1 }],
+    });
+    const asIs = [m('d', 'deny', ['r1', 'r2']), m('a', 'allow')];
+    const out = inputsForAudit(asIs);
+    expect(out).toEqual({ matched: asIs });
+    expect(out.matched).not.toBe(asIs); // a copy: the audit record never shares the decision's list
+  });
+
   it('stays far below the limit with the longest names the admin API takes', () => {
     const long = (c: string) => c.repeat(256);
     const many = Array.from({ length: 100 }, (_, i) =>

@@ -68,15 +68,18 @@ export type PolicyDecision =
     }
   | { allowed: false; reason: 'policy_denied'; policy: string | null; inputs: DecisionInputs };
 
+const NONE: readonly string[] = Object.freeze([]);
+
 /** The match, or undefined when the policy does not apply to the request. */
 function match(p: Policy, r: PolicyRequest): PolicyMatch | undefined {
   if (!p.agents.includes('*') && !p.agents.includes(r.agent)) return undefined;
   if (!p.integrations.includes('*') && !p.integrations.includes(r.integration)) return undefined;
-  const roles = p.users.roles_any ?? [];
-  if (r.subject === undefined && (roles.length || p.users.subjects?.length)) return undefined;
-  const matchedRoles = roles.filter((x) => r.roles.includes(x));
+  const roles = p.users.roles_any ?? NONE;
+  const subjects = p.users.subjects ?? NONE;
+  if (r.subject === undefined && (roles.length || subjects.length)) return undefined;
+  const matchedRoles: string[] = [];
+  for (let i = 0; i < roles.length; i++) if (r.roles.includes(roles[i])) matchedRoles.push(roles[i]);
   if (roles.length && !matchedRoles.length) return undefined;
-  const subjects = p.users.subjects ?? [];
   if (subjects.length && !subjects.includes(r.subject!)) return undefined;
   return { policy: p.name, effect: p.effect, roles: matchedRoles, subject: subjects.length > 0 };
 }
@@ -84,43 +87,72 @@ function match(p: Policy, r: PolicyRequest): PolicyMatch | undefined {
 /**
  * Deny by default; any matching deny wins over every allow. Among matching allows,
  * the scope ceiling is their union (an allow with no scopes imposes none), and the
- * TTL cap is the smallest one given.
+ * TTL cap is the smallest one given. One pass, no intermediate lists, each list made at its first
+ * element (a literal of one, not an empty array grown to sixteen): this runs on every release.
  */
 export function evaluatePolicies(policies: readonly Policy[], r: PolicyRequest): PolicyDecision {
-  const matching: Policy[] = [];
-  const matched: PolicyMatch[] = [];
-  for (const p of policies) {
+  let matched: PolicyMatch[] | undefined;
+  let deny: Policy | undefined;
+  // What the matching allows add up to (moot once a deny matched).
+  let names: string[] | undefined;
+  let unbounded = false;
+  let ceiling: ScopeUnion | undefined;
+  let maxTtl: number | null = null;
+  // DPoP and approval only ever add a condition: one matching allow that requires it is enough.
+  let dpop: string[] | undefined;
+  let approving: Policy[] | undefined;
+  for (let i = 0; i < policies.length; i++) {
+    const p = policies[i];
     const m = match(p, r);
     if (!m) continue;
-    matching.push(p);
-    matched.push(m);
+    if (matched) matched.push(m);
+    else matched = [m];
+    if (p.effect === 'deny') deny ??= p;
+    else if (p.effect === 'allow' && !deny) {
+      if (names) names.push(p.name);
+      else names = [p.name];
+      if (p.scopes.length === 0) unbounded = true;
+      else if (!unbounded) (ceiling ??= new ScopeUnion()).add(p.scopes);
+      const ttl = p.max_ttl_seconds;
+      if (typeof ttl === 'number') maxTtl = maxTtl === null ? ttl : Math.min(maxTtl, ttl);
+      if (p.require_dpop) (dpop ??= []).push(p.name);
+      if (p.require_approval) (approving ??= []).push(p);
+    }
   }
-  const inputs = { matched };
-  const deny = matching.find((p) => p.effect === 'deny');
+  const inputs = { matched: matched ?? [] };
   if (deny) return { allowed: false, reason: 'policy_denied', policy: deny.name, inputs };
-  const allows = matching.filter((p) => p.effect === 'allow');
-  if (!allows.length) return { allowed: false, reason: 'policy_denied', policy: null, inputs };
-  const unbounded = allows.some((p) => p.scopes.length === 0);
-  const ceiling = unbounded ? null : [...new Set(allows.flatMap((p) => p.scopes))];
-  const ttls = allows.map((p) => p.max_ttl_seconds).filter((t): t is number => typeof t === 'number');
-  // DPoP only ever adds a condition: one matching allow that requires it is enough.
-  const dpop = allows.filter((p) => p.require_dpop).map((p) => p.name);
-  const approval = approvalOf(allows);
-  return {
+  if (!names) return { allowed: false, reason: 'policy_denied', policy: null, inputs };
+  const decision: PolicyDecision = {
     allowed: true,
-    policies: allows.map((p) => p.name),
-    scopeCeiling: ceiling,
-    maxTtlSeconds: ttls.length ? Math.min(...ttls) : null,
+    policies: names,
+    scopeCeiling: unbounded ? null : ceiling!.scopes,
+    maxTtlSeconds: maxTtl,
     inputs,
-    ...(dpop.length ? { dpopRequiredBy: dpop } : {}),
-    ...(approval ? { approval } : {}),
   };
+  if (dpop) decision.dpopRequiredBy = dpop;
+  if (approving) decision.approval = approvalOf(approving);
+  return decision;
 }
 
-/** Any matching allow that requires approval makes the use need one (approval only ever adds a condition). */
-function approvalOf(allows: readonly Policy[]): ApprovalRequirement | undefined {
-  const requiring = allows.filter((p) => p.require_approval);
-  if (!requiring.length) return undefined;
+/** Scopes, each once, in the order first added (as `[...new Set(all)]`): a few checked by hand, many through a `Set`. */
+class ScopeUnion {
+  readonly scopes: string[] = [];
+  private seen: Set<string> | undefined;
+
+  add(scopes: readonly string[]): void {
+    for (let i = 0; i < scopes.length; i++) {
+      const s = scopes[i];
+      if (this.seen === undefined && this.scopes.length > SCOPES_BY_HAND) this.seen = new Set(this.scopes);
+      if (this.seen ? this.seen.has(s) : this.scopes.includes(s)) continue;
+      this.seen?.add(s);
+      this.scopes.push(s);
+    }
+  }
+}
+const SCOPES_BY_HAND = 16;
+
+/** The requirement of the matching allows that require approval (the strictest applies: the shortest lifetime). */
+function approvalOf(requiring: readonly Policy[]): ApprovalRequirement {
   return {
     ttlSeconds: Math.min(...requiring.map((p) => p.approval_ttl_seconds ?? DEFAULT_APPROVAL_TTL_SECONDS)),
     approvers: 'user',
@@ -144,6 +176,8 @@ export function inputsForAudit(matched: readonly PolicyMatch[]): {
   matched: Array<PolicyMatch & { roles_omitted?: number }>;
   matched_omitted?: number;
 } {
+  // The usual case (a few matches, a few roles each, no deny after an allow): one copy, not four.
+  if (matched.length <= LOGGED_MATCHES && loggableAsIs(matched)) return { matched: matched.slice() };
   const ordered = [...matched.filter((m) => m.effect === 'deny'), ...matched.filter((m) => m.effect === 'allow')];
   const kept = ordered
     .slice(0, LOGGED_MATCHES)
@@ -153,11 +187,25 @@ export function inputsForAudit(matched: readonly PolicyMatch[]): {
   return kept.length < matched.length ? { matched: kept, matched_omitted: matched.length - kept.length } : { matched: kept };
 }
 
+/** Whether `inputsForAudit` would keep `matched` as it is: no roles to trim, denies (if any) already before the allows. */
+function loggableAsIs(matched: readonly PolicyMatch[]): boolean {
+  let allows = false;
+  for (let i = 0; i < matched.length; i++) {
+    const m = matched[i];
+    if (m.roles.length > LOGGED_ROLES) return false;
+    if (m.effect === 'allow') allows = true;
+    else if (m.effect !== 'deny' || allows) return false;
+  }
+  return true;
+}
+
+const ROLE_CLAIMS = ['roles', 'groups'] as const;
+
 /** Roles and groups from a token's claims (`roles`, `groups`; string or array). */
 export function rolesFromClaims(claims: Record<string, unknown>): string[] {
   const out: string[] = [];
-  for (const name of ['roles', 'groups']) {
-    const v = claims[name];
+  for (let i = 0; i < ROLE_CLAIMS.length; i++) {
+    const v = claims[ROLE_CLAIMS[i]];
     if (typeof v === 'string') out.push(...v.split(' ').filter(Boolean));
     else if (Array.isArray(v)) out.push(...v.filter((x): x is string => typeof x === 'string'));
   }

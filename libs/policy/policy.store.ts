@@ -30,8 +30,13 @@ export class PolicyStore {
    * its notification is on the way.
    */
   integrationLevel(tenant: TenantId, integration: string): Promise<'user' | 'tenant' | undefined> {
-    const level = this.snapshots.cached(tenant)?.integrations.get(integration);
+    const level = this.cachedLevel(tenant, integration);
     return level ? Promise.resolve(level) : this.readLevel(tenant, integration);
+  }
+
+  /** `integrationLevel`'s answer when the cached snapshot has it, without a promise (the release path); undefined: ask `integrationLevel`. */
+  cachedLevel(tenant: TenantId, integration: string): 'user' | 'tenant' | undefined {
+    return this.snapshots.cached(tenant)?.integrations.get(integration);
   }
 
   private async readLevel(tenant: TenantId, integration: string): Promise<'user' | 'tenant' | undefined> {

@@ -1,9 +1,9 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { AuditLog } from '../audit';
+import { AuditEventInput, AuditLog } from '../audit';
 import { VAULT_CONFIG, VaultConfig } from '../config';
 import { KeyUnwrapError } from '../crypto';
 import { DomainError, ErrorCode, TenantId } from '../kernel';
-import { AgentStore, inputsForAudit, PolicyDecisionPoint, PolicyStore } from '../policy';
+import { AgentStore, DecisionQuery, inputsForAudit, PolicyDecisionPoint, PolicyStore } from '../policy';
 import { CONNECT_LINKS, ConnectLinkIssuer } from './connect-links';
 import { ProviderCatalog } from '../oauth';
 import { ConnectionStore, TENANT_LEVEL } from '../connections';
@@ -34,6 +34,33 @@ export type ReleaseResult =
     };
 
 const ACTION = 'credential.release';
+const NOT_FOUND = 'no connection for this user and integration';
+const NEEDS_REAUTH = 'the connection must be re-authorized by the user';
+/** The claims a decision sees for an agent acting for itself (none of a user's). */
+const NO_CLAIMS: Record<string, unknown> = Object.freeze({});
+
+interface RefreshHelpers {
+  base: { tenant: TenantId; action: string; agent: string; subject: string; integration: string };
+  deny: (code: ErrorCode, detail: string, extra?: Record<string, unknown>, problem?: Record<string, unknown>) => Promise<never>;
+  link: () => Promise<Record<string, unknown> | undefined>;
+}
+const notDue = (): never => {
+  throw new Error('the refresh helpers are made only for a connection due for refresh');
+};
+/** In place of `RefreshHelpers` when no refresh runs: never called. */
+const NOT_DUE: RefreshHelpers = { base: undefined as never, deny: notDue, link: notDue };
+
+const CONNECTIONS_SCOPE = 'connections:';
+
+/** Whether `scopes` holds `connections:<integration>`, without building that string (this runs per release). */
+function hasConnectionScope(scopes: readonly string[], integration: string): boolean {
+  const length = CONNECTIONS_SCOPE.length + integration.length;
+  for (let i = 0; i < scopes.length; i++) {
+    const s = scopes[i];
+    if (s.length === length && s.startsWith(CONNECTIONS_SCOPE) && s.endsWith(integration)) return true;
+  }
+  return false;
+}
 
 /**
  * The hot path of DESIGN.md: scope → agent → policy (again, it may have changed) →
@@ -59,45 +86,34 @@ export class CredentialReleaseService {
   ) {}
 
   async release(caller: ReleaseCaller, integrationName: string, requestedScopes?: string[]): Promise<ReleaseResult> {
-    const base = { tenant: caller.tenant, action: ACTION, agent: caller.agent, subject: caller.subject, integration: integrationName };
-    const deny = async (
-      code: ErrorCode,
-      detail: string,
-      extra?: Record<string, unknown>,
-      problem?: Record<string, unknown>,
-    ): Promise<never> => {
-      await this.audit.record({
-        ...base,
-        outcome: 'denied',
-        reason: code,
-        details: { jti: caller.jti ?? null, ...extra, ...(problem?.connect_url ? { connect_offered: true } : {}) },
-      });
-      throw new DomainError(code, detail, problem ? { extra: problem } : {});
-    };
-
-    if (!caller.scopes.includes(`connections:${integrationName}`)) {
-      return deny('scope_missing', `the token's scope does not include connections:${integrationName}`);
+    // Every step below reads what it needs without a closure, a spread or an await on a value
+    // already there (the tenant's policy snapshot and key are cached after warm-up): this runs per release.
+    if (!hasConnectionScope(caller.scopes, integrationName)) {
+      return this.deny(caller, integrationName, 'scope_missing', `the token's scope does not include connections:${integrationName}`);
     }
-    if (!(await this.agents.exists(caller.tenant, caller.agent))) {
-      return deny('not_an_agent_token', 'the acting agent is not registered');
-    }
+    const registered = this.agents.existsCached(caller.tenant, caller.agent) ?? (await this.agents.exists(caller.tenant, caller.agent));
+    if (!registered) return this.deny(caller, integrationName, 'not_an_agent_token', 'the acting agent is not registered');
     // From the tenant's policy snapshot (no query): registered, and per user or per tenant.
-    const level = await this.policies.integrationLevel(caller.tenant, integrationName);
-    if (!level) return deny('connection_not_found', 'no connection for this user and integration');
+    const level =
+      this.policies.cachedLevel(caller.tenant, integrationName) ?? (await this.policies.integrationLevel(caller.tenant, integrationName));
+    if (!level) return this.deny(caller, integrationName, 'connection_not_found', NOT_FOUND);
     // An agent's token for itself (jwt-bearer grant) has no user: tenant-level connections only, policy on the agent alone.
     const agentOnly = caller.claims.agent_only === true;
     if (agentOnly && level !== 'tenant') {
-      return deny('policy_denied', 'an agent token without a user releases tenant-level connections only', { agent_only: true });
+      return this.deny(caller, integrationName, 'policy_denied', 'an agent token without a user releases tenant-level connections only', {
+        agent_only: true,
+      });
     }
 
-    const decision = await this.decisions.decide(caller.tenant, {
+    const query: DecisionQuery = {
       agent: caller.agent,
       integration: integrationName,
-      ...(agentOnly ? {} : { subject: caller.subject }),
-      claims: agentOnly ? {} : caller.claims,
-    });
+      subject: agentOnly ? undefined : caller.subject,
+      claims: agentOnly ? NO_CLAIMS : caller.claims,
+    };
+    const decision = this.decisions.decideCached(caller.tenant, query) ?? (await this.decisions.decide(caller.tenant, query));
     if (!decision.allowed) {
-      return deny('policy_denied', 'policy does not allow this agent this credential for this user', {
+      return this.deny(caller, integrationName, 'policy_denied', 'policy does not allow this agent this credential for this user', {
         policy: decision.policy,
         ...inputsForAudit(decision.inputs.matched),
         ...(decision.inputs.user_switch ? { user_switch: decision.inputs.user_switch } : {}),
@@ -105,15 +121,23 @@ export class CredentialReleaseService {
     }
     // A policy may have come to require DPoP after this token was issued as a Bearer token: decided again here.
     if (decision.dpopRequiredBy && caller.claims.cnf === undefined) {
-      return deny('invalid_dpop_proof', `policy "${decision.dpopRequiredBy[0]}" requires a DPoP-bound token`, {
-        dpop_required_by: decision.dpopRequiredBy,
-      });
+      return this.deny(
+        caller,
+        integrationName,
+        'invalid_dpop_proof',
+        `policy "${decision.dpopRequiredBy[0]}" requires a DPoP-bound token`,
+        {
+          dpop_required_by: decision.dpopRequiredBy,
+        },
+      );
     }
     // Issue 17 §3: an approval is the `approval` claim of a token this vault issued from one (its lifetime ends with the approval).
     const approval =
       caller.claims.iss === this.config.publicUrl && typeof caller.claims.approval === 'string' ? caller.claims.approval : null;
     if (decision.approval && !approval) {
-      return deny(
+      return this.deny(
+        caller,
+        integrationName,
         'approval_required',
         `policy requires the user's approval for each use: ask at POST /oauth2/bc-authorize with scope connections:${integrationName}`,
         { approval_policies: decision.approval.policies },
@@ -122,13 +146,14 @@ export class CredentialReleaseService {
     }
 
     const subject = level === 'tenant' ? TENANT_LEVEL : caller.subject;
-    const link = () => (subject === TENANT_LEVEL ? Promise.resolve(undefined) : this.connectLink(caller, integrationName));
     let connection = await this.connections.findForRelease(caller.tenant, integrationName, subject);
-    if (!connection) return deny('connection_not_found', 'no connection for this user and integration', undefined, await link());
-    if (connection.status !== 'active')
-      return deny('needs_reauth', 'the connection must be re-authorized by the user', undefined, await link());
+    if (!connection) return this.denyWithLink(caller, integrationName, subject, 'connection_not_found', NOT_FOUND);
+    if (connection.status !== 'active') return this.denyWithLink(caller, integrationName, subject, 'needs_reauth', NEEDS_REAUTH);
     const window = this.catalog.refreshWindow(connection.provider, connection.providerOptions);
-    if (connection.kind === 'oauth2' && isDue(connection.expiresAt, connection.tokenIssuedAt, window)) {
+    const due = connection.kind === 'oauth2' && isDue(connection.expiresAt, connection.tokenIssuedAt, window);
+    // The refresh branch (libs/refresh's to change) keeps its helpers, made only when it runs.
+    const { base, deny, link } = due ? this.refreshHelpers(caller, integrationName, subject) : NOT_DUE;
+    if (due) {
       let fresh: Awaited<ReturnType<ConnectionRefresher['refresh']>>;
       try {
         fresh = await this.refresher.refresh(caller.tenant, connection.id, window);
@@ -154,16 +179,21 @@ export class CredentialReleaseService {
 
     // A ceiling binds the credential itself (issue 14): the token released carries only allowed scopes.
     const plan = planScopes(connection.scopes, decision.scopeCeiling, requestedScopes);
-    const scopeFacts = { granted: connection.scopes, ceiling: decision.scopeCeiling, requested: requestedScopes ?? null };
     if (plan.kind === 'refused') {
       const why =
         plan.code === 'scope_missing'
           ? 'requested scopes were never granted to the connection'
           : "the connection's grant exceeds the policy's scope ceiling";
-      return deny(plan.code, `${why}: ${plan.excess.join(' ')}`, { ...scopeFacts, excess: plan.excess }, { excess_scopes: plan.excess });
+      return this.deny(
+        caller,
+        integrationName,
+        plan.code,
+        `${why}: ${plan.excess.join(' ')}`,
+        { granted: connection.scopes, ceiling: decision.scopeCeiling, requested: requestedScopes ?? null, excess: plan.excess },
+        { excess_scopes: plan.excess },
+      );
     }
 
-    const field = connection.kind === 'api_key' ? 'api_key' : 'access_token';
     let secret: Buffer;
     let scopes = plan.scopes;
     let expiresAt = connection.expiresAt;
@@ -174,45 +204,66 @@ export class CredentialReleaseService {
         if ('refused' in narrowed) {
           const excess = excessOf(connection.scopes, plan.scopes);
           const detail = `the connection's grant exceeds the policy's scope ceiling and the provider cannot issue a narrower token: ${excess.join(' ')}`;
-          return deny(
+          return this.deny(
+            caller,
+            integrationName,
             'scope_exceeds_policy',
             detail,
-            { ...scopeFacts, excess, narrowing: narrowed.refused.reason, answered: narrowed.refused.answered },
+            {
+              granted: connection.scopes,
+              ceiling: decision.scopeCeiling,
+              requested: requestedScopes ?? null,
+              excess,
+              narrowing: narrowed.refused.reason,
+              answered: narrowed.refused.answered,
+            },
             { excess_scopes: excess },
           );
         }
         ({ token: secret, scopes, expiresAt, derived } = narrowed);
       } else {
         // Alarmed and audited (decrypt_failed) by the store: someone moved, altered or relabelled ciphertext.
-        secret = await this.connections.open(connection, field, {
+        const opened = this.connections.openNow(connection, connection.kind === 'api_key' ? 'api_key' : 'access_token', {
           action: ACTION,
           agent: caller.agent,
           subject: caller.subject,
           integration: integrationName,
           details: { connection: connection.id },
         });
+        secret = opened instanceof Promise ? await opened : opened;
       }
     } catch (err) {
-      if (err instanceof DomainError && err.code === 'needs_reauth') return deny('needs_reauth', err.detail, undefined, await link());
-      if (err instanceof DomainError && err.code === 'unavailable')
-        await this.audit.record({ ...base, outcome: 'error', reason: 'provider_unavailable' });
+      if (err instanceof DomainError && err.code === 'needs_reauth')
+        return this.denyWithLink(caller, integrationName, subject, 'needs_reauth', err.detail);
+      if (err instanceof DomainError && err.code === 'unavailable') await this.audit.record(this.unavailable(caller, integrationName));
       if (!(err instanceof KeyUnwrapError)) throw err;
       throw new DomainError('internal_error', 'the credential could not be decrypted');
     }
     try {
       // Durable before the response: if the audit log cannot take it, nothing is released.
+      const narrowed = plan.kind === 'narrowed';
+      const inputs = inputsForAudit(decision.inputs.matched);
       await this.audit.record({
-        ...base,
+        tenant: caller.tenant,
+        action: ACTION,
         outcome: 'allowed',
+        agent: caller.agent,
+        subject: caller.subject,
+        integration: integrationName,
+        // Absent (undefined) details are left out of the record, as they were when spread in only when present.
         details: {
           connection: connection.id,
           version: connection.version,
           policies: decision.policies,
-          ...inputsForAudit(decision.inputs.matched),
+          matched: inputs.matched,
+          matched_omitted: inputs.matched_omitted,
           scopes,
           jti: caller.jti ?? null,
-          ...(approval ? { approval } : {}),
-          ...(plan.kind === 'narrowed' ? { granted: connection.scopes, ceiling: decision.scopeCeiling, narrowed: true, derived } : {}),
+          approval: approval || undefined,
+          granted: narrowed ? connection.scopes : undefined,
+          ceiling: narrowed ? decision.scopeCeiling : undefined,
+          narrowed: narrowed || undefined,
+          derived: narrowed ? derived : undefined,
         },
       });
       const value = secret.toString('utf8');
@@ -230,6 +281,61 @@ export class CredentialReleaseService {
     } finally {
       secret.fill(0);
     }
+  }
+
+  /** Audits the refusal (`denied`, its code), then throws it as a `DomainError`; `problem` goes into the answer. */
+  private async deny(
+    caller: ReleaseCaller,
+    integration: string,
+    code: ErrorCode,
+    detail: string,
+    extra?: Record<string, unknown>,
+    problem?: Record<string, unknown>,
+  ): Promise<never> {
+    await this.audit.record({
+      tenant: caller.tenant,
+      action: ACTION,
+      outcome: 'denied',
+      reason: code,
+      agent: caller.agent,
+      subject: caller.subject,
+      integration,
+      details: { jti: caller.jti ?? null, ...extra, ...(problem?.connect_url ? { connect_offered: true } : {}) },
+    });
+    throw new DomainError(code, detail, problem ? { extra: problem } : {});
+  }
+
+  /** `deny` for a connection the user can (re)connect: with a connect link when the connection is theirs. */
+  private async denyWithLink(
+    caller: ReleaseCaller,
+    integration: string,
+    subject: string,
+    code: 'connection_not_found' | 'needs_reauth',
+    detail: string,
+  ): Promise<never> {
+    const link = subject === TENANT_LEVEL ? undefined : await this.connectLink(caller, integration);
+    return this.deny(caller, integration, code, detail, undefined, link);
+  }
+
+  private unavailable(caller: ReleaseCaller, integration: string): AuditEventInput {
+    return {
+      tenant: caller.tenant,
+      action: ACTION,
+      outcome: 'error',
+      reason: 'provider_unavailable',
+      agent: caller.agent,
+      subject: caller.subject,
+      integration,
+    };
+  }
+
+  /** What the refresh branch of `release` refuses and audits with. */
+  private refreshHelpers(caller: ReleaseCaller, integration: string, subject: string): RefreshHelpers {
+    return {
+      base: { tenant: caller.tenant, action: ACTION, agent: caller.agent, subject: caller.subject, integration },
+      deny: (code, detail, extra, problem) => this.deny(caller, integration, code, detail, extra, problem),
+      link: () => (subject === TENANT_LEVEL ? Promise.resolve(undefined) : this.connectLink(caller, integration)),
+    };
   }
 
   /** `{ connect_url }` for this user when a connect link issuer is bound; never fails the denial it decorates. */

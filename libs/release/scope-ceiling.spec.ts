@@ -7,6 +7,14 @@ describe('planScopes (issue 14: a ceiling binds the credential itself)', () => {
     expect(planScopes(granted, null)).toEqual({ kind: 'as_granted', scopes: granted });
   });
 
+  it('a grant stored with repeats, short or long: each scope once, in its first place (a copy, never the stored list)', () => {
+    expect(planScopes(['b', 'a', 'b', 'c', 'a'], null)).toEqual({ kind: 'as_granted', scopes: ['b', 'a', 'c'] });
+    const long = [...Array.from({ length: 20 }, (_, i) => `s${i % 12}`)];
+    expect(planScopes(long, null)).toEqual({ kind: 'as_granted', scopes: Array.from({ length: 12 }, (_, i) => `s${i}`) });
+    const plan = planScopes(granted, null);
+    expect(plan.kind === 'as_granted' && plan.scopes).not.toBe(granted);
+  });
+
   it('a ceiling covering the grant: the grant as it is', () => {
     expect(planScopes(granted, ['calendar.read', 'calendar.write', 'openid', 'mail.read'])).toEqual({
       kind: 'as_granted',

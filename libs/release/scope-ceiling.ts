@@ -39,6 +39,9 @@ export function scopeSetKey(scopes: readonly string[]): string {
   return unique(scopes).sort().join(' ');
 }
 
+/** `[...new Set(list)]`; a short list without repeats (the usual grant) is copied without the `Set`. */
 function unique(list: readonly string[]): string[] {
-  return [...new Set(list)];
+  if (list.length > 16) return [...new Set(list)];
+  for (let i = 1; i < list.length; i++) if (list.indexOf(list[i]) < i) return [...new Set(list)];
+  return list.slice();
 }

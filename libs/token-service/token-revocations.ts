@@ -15,6 +15,8 @@ const RESYNC_DOWN_MS = 500;
 
 export type { CutoffKind } from './token-revocation.store';
 type Change = RevocationEntry;
+/** By tenant, then name (a jti, or a cutoff's agent or user): looked up on every release without building a key string. */
+type ByTenant = Map<string, Map<string, number>>;
 
 /**
  * Which tokens are revoked, in memory, for the release path (no query per release): single
@@ -26,8 +28,9 @@ type Change = RevocationEntry;
 @Injectable()
 export class TokenRevocations implements OnModuleInit, OnApplicationShutdown {
   private readonly log = new Logger('TokenRevocations');
-  private jtis = new Map<string, number>();
-  private cutoffs = new Map<string, number>();
+  private jtis: ByTenant = new Map();
+  private subjectCutoffs: ByTenant = new Map();
+  private agentCutoffs: ByTenant = new Map();
   private client?: PoolClient;
   private release?: (err?: Error) => void;
   private timer?: NodeJS.Timeout;
@@ -61,16 +64,17 @@ export class TokenRevocations implements OnModuleInit, OnApplicationShutdown {
 
   /** Throws `invalid_token` (`reason: revoked`) for a revoked token. Runs on every verified token. */
   check(token: VerifiedToken): void {
-    if (this.jtis.size === 0 && this.cutoffs.size === 0) return;
     const t = token.tenant;
-    if (token.jti !== undefined && this.jtis.has(`${t}\u0000${token.jti}`)) throw revoked();
-    if (this.cutoffs.size === 0) return;
+    if (token.jti !== undefined && this.jtis.get(t)?.has(token.jti)) throw revoked();
+    const subjects = this.subjectCutoffs.get(t);
+    const agents = this.agentCutoffs.get(t);
+    if (subjects === undefined && agents === undefined) return;
     const iat = typeof token.claims.iat === 'number' ? token.claims.iat : Infinity;
-    const subject = this.cutoffs.get(`${t}\u0000subject\u0000${token.subject}`);
+    const subject = subjects?.get(token.subject);
     // No iat: when it was issued is unknown, so a cutoff applies (fail closed).
     if (subject !== undefined && (iat <= subject || iat === Infinity)) throw revoked();
     const agent = token.agent ?? (typeof token.claims.client_id === 'string' ? token.claims.client_id : undefined);
-    const cut = agent === undefined ? undefined : this.cutoffs.get(`${t}\u0000agent\u0000${agent}`);
+    const cut = agent === undefined ? undefined : agents?.get(agent);
     if (cut !== undefined && (iat <= cut || iat === Infinity)) throw revoked();
   }
 
@@ -81,8 +85,16 @@ export class TokenRevocations implements OnModuleInit, OnApplicationShutdown {
 
   private apply(c: Change): void {
     this.heard?.push(c);
-    if (c.k === 'jti') this.jtis.set(`${c.t}\u0000${c.n}`, c.at);
-    else this.cutoffs.set(`${c.t}\u0000${c.k}\u0000${c.n}`, Math.max(c.at, this.cutoffs.get(`${c.t}\u0000${c.k}\u0000${c.n}`) ?? 0));
+    if (c.k === 'jti') put(this.jtis, c.t, c.n, c.at);
+    else {
+      const cutoffs = this.cutoffsOf(c.k);
+      if (cutoffs) put(cutoffs, c.t, c.n, Math.max(c.at, cutoffs.get(c.t)?.get(c.n) ?? 0));
+    }
+  }
+
+  /** A kind that is neither is not checked (as before: no token's key could name it). */
+  private cutoffsOf(kind: string): ByTenant | undefined {
+    return kind === 'subject' ? this.subjectCutoffs : kind === 'agent' ? this.agentCutoffs : undefined;
   }
 
   private async tick(): Promise<void> {
@@ -104,14 +116,16 @@ export class TokenRevocations implements OnModuleInit, OnApplicationShutdown {
     this.heard = [];
     try {
       const rows = await this.store.all();
-      const jtis = new Map<string, number>();
-      const cutoffs = new Map<string, number>();
+      const jtis: ByTenant = new Map();
+      const subjects: ByTenant = new Map();
+      const agents: ByTenant = new Map();
       for (const r of rows) {
-        if (r.k === 'jti') jtis.set(`${r.t}\u0000${r.n}`, r.at);
-        else cutoffs.set(`${r.t}\u0000${r.k}\u0000${r.n}`, r.at);
+        if (r.k === 'jti') put(jtis, r.t, r.n, r.at);
+        else if (r.k === 'subject') put(subjects, r.t, r.n, r.at);
+        else if (r.k === 'agent') put(agents, r.t, r.n, r.at);
       }
       const heard = this.heard;
-      [this.jtis, this.cutoffs] = [jtis, cutoffs];
+      [this.jtis, this.subjectCutoffs, this.agentCutoffs] = [jtis, subjects, agents];
       this.heard = undefined;
       for (const c of heard) this.apply(c);
       this.lastSync = Date.now();
@@ -175,6 +189,12 @@ export class TokenRevocations implements OnModuleInit, OnApplicationShutdown {
     client.on('error', () => undefined);
     release(err ?? new Error('revocation feed closed'));
   }
+}
+
+function put(map: ByTenant, tenant: string, name: string, at: number): void {
+  let names = map.get(tenant);
+  if (!names) map.set(tenant, (names = new Map()));
+  names.set(name, at);
 }
 
 function revoked(): DomainError {

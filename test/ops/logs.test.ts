@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
 import { LogCapture } from '../support/log-capture';
 import { startTestVault, TestVault } from '../support/vault';
 import { JsonLines, linesWith, secretForms } from './support';
@@ -67,6 +68,20 @@ describe('structured logs: request ids and redaction, proven with canaries (SECU
     // The release itself (its response carries the canary; the logs must not).
     const released = await call('POST', '/v1/connections/openai/token', { token: agent, headers: { 'x-request-id': 'release-1' } });
     expect(released.body.api_key).toBe(API_KEY);
+
+    // A release whose ciphertext fails to decrypt: Nest's loggers write in libs/crypto and the error classifier, after
+    // awaits, on the release route (a plain Fastify route).
+    await put('/v1/admin/connections/openai/users/carol', { api_key: API_KEY });
+    await v.db.ds.query(
+      `UPDATE vault.connections SET api_key_ct = set_byte(api_key_ct, 20, get_byte(api_key_ct, 20) # 1) WHERE subject = 'carol'`,
+    );
+    const carol = v.issuer.agentToken({ tenant: T, user: 'carol', agent: 'mcp-1', integrations: ['openai'] });
+    canaries.push(carol);
+    const undecryptable = await call('POST', '/v1/connections/openai/token', {
+      token: carol,
+      headers: { 'x-request-id': 'release-decrypt-1' },
+    });
+    expect(undecryptable.status).toBe(500);
 
     // Secrets in headers, query strings and paths.
     expect((await call('POST', '/v1/connections/openai/token', { token: HEADER_SECRET })).status).toBe(401);
@@ -166,7 +181,7 @@ describe('structured logs: request ids and redaction, proven with canaries (SECU
 
   it('no canary, in any form, in any log line (nor on stdout, stderr or the console)', () => {
     const needles = canaries.flatMap(secretForms);
-    expect(canaries.length).toBe(10);
+    expect(canaries.length).toBe(11);
     expect(linesWith(logs.lines, needles)).toEqual([]);
     expect(console.find(needles)).toEqual([]);
     // No headers, bodies or URLs at all: only route templates.
@@ -222,13 +237,25 @@ describe('structured logs: request ids and redaction, proven with canaries (SECU
   });
 
   it("Nest's lines logged while handling a request carry its request id (the 500's error id line)", () => {
-    const errorLine = logs.records().find((r) => r.context === 'errors' && /error_id=/.test(String(r.msg)));
+    const errorLine = logs.records().find((r) => r.context === 'errors' && /error_id=.* type=QueryFailedError/.test(String(r.msg)));
     expect(errorLine).toMatchObject({ level: 'error', reqId: 'db-error-1' });
     expect(String(errorLine!.msg)).toMatch(/type=QueryFailedError code=23514/);
     expect(logs.records().find((r) => r.reqId === 'db-error-1' && r.msg === 'request errored')).toMatchObject({
       status: 500,
       level: 'error',
     });
+  });
+
+  it("Nest's lines logged by libs while a release is handled carry its request id (the route is not Nest's)", () => {
+    const lines = logs.records().filter((r) => r.reqId === 'release-decrypt-1');
+    expect(lines.find((r) => r.context === 'crypto')).toMatchObject({
+      level: 'error',
+      msg: expect.stringMatching(/^ALERT decrypt_failed /),
+    });
+    expect(lines.find((r) => r.context === 'errors')).toMatchObject({ level: 'error', msg: expect.stringMatching(/^error_id=/) });
+    expect(lines.find((r) => r.msg === 'request errored')).toMatchObject({ status: 500, route: '/v1/connections/:integration/token' });
+    // No line of another request carries it, and none of its lines lacks it.
+    expect(logs.records().filter((r) => r.context === 'crypto' && r.reqId !== 'release-decrypt-1')).toEqual([]);
   });
 });
 
@@ -248,5 +275,32 @@ describe('LOG_LEVEL', () => {
     expect(recs.filter((r) => r.msg === 'level check')).toHaveLength(1);
     expect(recs.filter((r) => r.msg === 'not at warn')).toEqual([]);
     expect(recs.every((r) => r.level === 'warn' || r.level === 'error' || r.level === 'fatal')).toBe(true);
+  });
+});
+
+describe('a request the client abandons', () => {
+  it('still gets its one request line, with its request id', async () => {
+    const logs = new JsonLines();
+    const v = await startTestVault({}, { logStream: logs });
+    try {
+      const { port } = new URL(v.url);
+      // Headers and half the announced body, then the connection goes away.
+      const socket = connect(Number(port), '127.0.0.1');
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      socket.write(
+        'PUT /v1/admin/agents/abandoned HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n' +
+          'X-Request-Id: abandoned-1\r\n\r\n{"name":',
+      );
+      await new Promise((r) => setTimeout(r, 100));
+      socket.destroy();
+      const deadline = Date.now() + 5000;
+      while (Date.now() < deadline && !logs.records().some((r) => r.reqId === 'abandoned-1')) await new Promise((r) => setTimeout(r, 20));
+    } finally {
+      await v.close();
+    }
+    const lines = logs.records().filter((r) => r.reqId === 'abandoned-1');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ method: 'PUT', route: '/v1/admin/agents/:client_id' });
+    expect(lines[0].msg).toBe('request aborted');
   });
 });

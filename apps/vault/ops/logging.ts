@@ -2,15 +2,17 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandle
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { storage, Store } from 'nestjs-pino/storage';
-import type { Level, Logger } from 'pino';
+import type { Logger } from 'pino';
 import { pinoHttp, Options as PinoHttpOptions } from 'pino-http';
 import { errorSummary } from '../../../libs/observability';
+import { RequestLineWriter } from './request-line';
 
 /** An incoming `X-Request-Id` is kept when it looks like an id; otherwise the vault makes one. */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const ROUTE = Symbol('vault.route');
+const STORE = Symbol('vault.requestStore');
 
-type RawRequest = IncomingMessage & { [ROUTE]?: string };
+type RawRequest = IncomingMessage & { [ROUTE]?: string; [STORE]?: RequestStore };
 
 /** Fastify's `genReqId`: the request id every log line of the request carries. */
 export function requestId(req: IncomingMessage): string {
@@ -23,55 +25,55 @@ function requestLine(req: RawRequest, res: ServerResponse, responseTime: number)
   return { method: req.method, route: req[ROUTE] ?? '(no route)', status: res.statusCode, responseTime };
 }
 
-/** The same line, `reqId` first, for the base logger. */
-function requestLineWithId(reqId: string, req: RawRequest, res: ServerResponse, responseTime: number) {
-  return { reqId, method: req.method, route: req[ROUTE] ?? '(no route)', status: res.statusCode, responseTime };
-}
-
 const QUIET_PATHS = new Set(['/healthz', '/metrics']);
 
 /**
  * One JSON line per request (`reqId`, method, route template, status, time; none for the quiet
  * paths), the request id on every line logged while handling it (a request-scoped logger in
  * nestjs-pino's async-local storage, which libs/observability's `nestLogger` reads) and in the `x-request-id`
- * response header (`tagRequests`). Bodies, headers, URLs and error messages are never logged.
+ * response header. Bodies, headers, URLs and error messages are never logged.
  *
  * An `onRequest` hook of the whole Fastify instance, doing what nestjs-pino's middleware did
  * (pino-http, then the storage) with pino-http's own logger and line, for less: the
- * request-scoped child logger is made only when something logs during the request, and the
- * line is written by one child logger instead of two made up front; no middleware runs.
+ * request-scoped child logger is made only when something logs during the request, the line is
+ * written by `RequestLineWriter` (pino's bytes), and one shared `close` listener per response
+ * writes it (pino-http's two per request, `finish` and `close`, and their closure, gave the
+ * same line: a response's `close` always follows its `finish`, on the next tick).
  */
 export function requestLogging(logger: Logger): onRequestHookHandler {
-  const options = pinoHttpOptions(logger);
-  const level = options.customLogLevel!;
-  // pino-http's own logger: its serializers wrapped the way it wraps them.
-  const base = pinoHttp(options).logger;
+  const level = pinoHttpOptions(logger).customLogLevel!;
+  const base = requestLineLogger(logger);
+  const lines = new RequestLineWriter(base);
+
+  // As pino-http: the line once the response is finished, or the request aborted.
+  function writeRequestLine(this: ServerResponse): void {
+    const raw = this.req as RawRequest;
+    const store = raw[STORE];
+    if (store === undefined) return;
+    const responseTime = Date.now() - store.started;
+    const lvl = level(raw, this, undefined);
+    if (lvl === 'silent' || !base.isLevelEnabled(lvl)) return;
+    const err = (this as ServerResponse & { err?: Error }).err;
+    // pino-http's customErrorObject / customSuccessObject (requestLine), and its messages.
+    const msg =
+      err || this.statusCode >= 500
+        ? 'request errored'
+        : !raw.readableAborted && this.writableEnded
+          ? 'request completed'
+          : 'request aborted';
+    lines.write(lvl, store.reqId, raw.method, raw[ROUTE] ?? '(no route)', this.statusCode, responseTime, msg);
+  }
+
   return function logRequest(this: FastifyInstance, req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void {
-    const raw = req.raw as RawRequest;
-    const res = reply.raw;
-    const started = Date.now();
-    const store = new RequestStore(base, req.id);
-    const query = req.url.indexOf('?');
-    if (!QUIET_PATHS.has(query < 0 ? req.url : req.url.slice(0, query))) {
-      // As pino-http: the line once the response is finished, or the request aborted.
-      const finished = (): void => {
-        res.removeListener('close', finished);
-        res.removeListener('finish', finished);
-        const responseTime = Date.now() - started;
-        const lvl = level(raw, res, undefined);
-        if (lvl === 'silent' || !base.isLevelEnabled(lvl)) return;
-        const err = (res as ServerResponse & { err?: Error }).err;
-        // pino-http's customErrorObject / customSuccessObject (requestLine), and its messages.
-        const msg =
-          err || res.statusCode >= 500
-            ? 'request errored'
-            : !raw.readableAborted && res.writableEnded
-              ? 'request completed'
-              : 'request aborted';
-        store.line(lvl, raw, res, responseTime, msg);
-      };
-      res.on('close', finished);
-      res.on('finish', finished);
+    // The route Fastify matched, for the line and the metrics (the raw request does not know it), and the id in the answer.
+    (req.raw as RawRequest)[ROUTE] = req.routeOptions.url;
+    reply.header('x-request-id', req.id);
+    const store = new RequestStore(base, req.id, Date.now());
+    const url = req.url;
+    const query = url.indexOf('?');
+    if (!QUIET_PATHS.has(query < 0 ? url : url.slice(0, query))) {
+      (req.raw as RawRequest)[STORE] = store;
+      reply.raw.on('close', writeRequestLine);
     }
     storage.run(store as unknown as Store, done);
   };
@@ -79,8 +81,8 @@ export function requestLogging(logger: Logger): onRequestHookHandler {
 
 /**
  * nestjs-pino's `Store` whose request logger (a pino child carrying `reqId`) is made the first
- * time something reads it, usually never before the request line. A class rather than
- * `Object.create` with property descriptors: this runs for every request.
+ * time something reads it, usually never. A class rather than `Object.create` with property
+ * descriptors: this runs for every request.
  */
 class RequestStore {
   responseLogger: Logger | undefined = undefined;
@@ -88,25 +90,22 @@ class RequestStore {
 
   constructor(
     private readonly base: Logger,
-    private readonly reqId: string,
+    readonly reqId: string,
+    /** When the request came in (ms since the epoch), for the line's `responseTime`. */
+    readonly started: number,
   ) {}
 
   get logger(): Logger {
     return (this.child ??= this.base.child({ reqId: this.reqId }));
   }
-
-  /**
-   * The request line, as the request logger writes it. When nothing made that logger, the base
-   * logger writes it with `reqId` as the line's first field, which is where the child's binding
-   * goes (after the base bindings, before the fields): the same JSON without a child per request.
-   */
-  line(level: Level, req: RawRequest, res: ServerResponse, responseTime: number, msg: string): void {
-    if (this.child) this.child[level](requestLine(req, res, responseTime), msg);
-    else this.base[level](requestLineWithId(this.reqId, req, res, responseTime), msg);
-  }
 }
 // What nestjs-pino's storage holds: `store instanceof Store` stays true.
 Object.setPrototypeOf(RequestStore.prototype, Store.prototype);
+
+/** The logger request lines and request loggers come from: pino-http's own, its serializers wrapped the way it wraps them. */
+export function requestLineLogger(logger: Logger): Logger {
+  return pinoHttp(pinoHttpOptions(logger)).logger;
+}
 
 /** pino-http's options (a fresh object each time: pino-http takes them apart). */
 function pinoHttpOptions(logger: Logger): PinoHttpOptions {
@@ -126,11 +125,7 @@ function pinoHttpOptions(logger: Logger): PinoHttpOptions {
   };
 }
 
-/** Answers with the request id, and lets the request line name the route Fastify matched (the raw request does not know it). */
-export function tagRequests(fastify: FastifyInstance): void {
-  fastify.addHook('onRequest', (req, reply, done) => {
-    (req.raw as RawRequest)[ROUTE] = req.routeOptions.url;
-    reply.header('x-request-id', req.id);
-    done();
-  });
+/** The route template Fastify matched, as `requestLogging` noted it (`routeOptions` builds an object per read). */
+export function routeOf(req: FastifyRequest): string | undefined {
+  return (req.raw as RawRequest)[ROUTE];
 }

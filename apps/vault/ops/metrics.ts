@@ -11,6 +11,7 @@ import { ConnectionRefresher } from '../../../libs/refresh';
 import { onAuditFlush, onKeyProviderCall, onRefresh, ReleaseOutcome, VaultMetrics } from '../../../libs/observability';
 import { feedWebhookMetrics, WebhookDispatcher } from '../../../libs/webhooks';
 import { problemCodeOf } from '../http/problem.filter';
+import { routeOf } from './logging';
 import { RELEASE_ROUTE } from './route-groups';
 
 interface PgPool {
@@ -65,7 +66,7 @@ export class MetricsFeed implements OnModuleInit, OnApplicationShutdown {
     this.unsubscribe.push(onRefresh(this.refresher, (e) => this.metrics.recordRefresh(e)));
     const fastify = this.adapter.httpAdapter?.getInstance<FastifyInstance>();
     fastify?.addHook('onResponse', (req: FastifyRequest, reply: FastifyReply, done: () => void) => {
-      if (req.method === 'POST' && req.routeOptions.url === RELEASE_ROUTE) this.release(req, reply);
+      if (req.method === 'POST' && routeOf(req) === RELEASE_ROUTE) this.release(req, reply);
       done();
     });
   }
@@ -86,6 +87,8 @@ export class MetricsFeed implements OnModuleInit, OnApplicationShutdown {
   }
 }
 
+const SCOPE_PREFIX = 'connections:';
+
 /**
  * The integration of the path, only when the verified token names it in a scope: a label value
  * an unauthenticated caller cannot invent (cardinality), and never a user or an agent.
@@ -93,7 +96,11 @@ export class MetricsFeed implements OnModuleInit, OnApplicationShutdown {
 function verifiedIntegration(req: FastifyRequest): string | undefined {
   const integration = (req.params as Record<string, unknown> | undefined)?.integration;
   const token = principalOf(req);
-  return typeof integration === 'string' && token?.scopes.includes(`connections:${integration}`) ? integration : undefined;
+  if (typeof integration !== 'string' || token === undefined) return undefined;
+  // The test of `scopes.includes('connections:' + integration)`, without building that string per release.
+  const length = SCOPE_PREFIX.length + integration.length;
+  for (const s of token.scopes) if (s.length === length && s.startsWith(SCOPE_PREFIX) && s.endsWith(integration)) return integration;
+  return undefined;
 }
 
 /** `GET /metrics`: Prometheus text exposition. Labels carry integration names and codes only. */

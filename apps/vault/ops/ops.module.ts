@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { AuditModule } from '../../../libs/audit';
 import { VaultConfig } from '../../../libs/config';
 import { RefreshModule } from '../../../libs/refresh';
-import { requestLogging, tagRequests } from './logging';
+import { requestLogging } from './logging';
 import { MetricsController, MetricsFeed, metricsProvider } from './metrics';
 import { FixedWindowCounters } from './fixed-window';
 import {
@@ -31,7 +31,6 @@ class RequestTags implements OnModuleInit {
   onModuleInit(): void {
     const fastify = this.adapter.httpAdapter?.getInstance<FastifyInstance>();
     if (!fastify) return;
-    tagRequests(fastify);
     fastify.addHook('onRequest', requestLogging(this.logger));
   }
 }

@@ -51,7 +51,9 @@ export class ReleaseRoute implements OnModuleInit {
   private async handle(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     try {
       this.limits.checkIp('release', req.ip);
-      const token = await this.auth.authenticate(req);
+      // A cached Bearer token (every use after its first) is checked without a promise.
+      const authenticated = this.auth.authenticateNow(req);
+      const token = authenticated instanceof Promise ? await authenticated : authenticated;
       this.limits.checkCaller('release', token);
       const integration = integrationName.transform((req.params as { integration?: unknown }).integration as string);
       // No body (the usual release) needs no check and no await.
