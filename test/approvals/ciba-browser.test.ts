@@ -1,18 +1,11 @@
-import { existsSync } from 'node:fs';
-import { Browser, BrowserContext, chromium, Page } from 'playwright-core';
-import { startTestProvider, TestProvider } from '../support/oidc-provider';
-import { startTestVault, TestVault } from '../support/vault';
+import { Browser, Page } from 'playwright-core';
+import { browserAvailable, BrowserWorld, itInBrowserFor, localContext, signIn, startBrowserWorld } from '../support/browser-world';
+import { TestProvider } from '../support/oidc-provider';
+import { TestVault } from '../support/vault';
 import { Receiver, waitFor } from '../webhooks/support';
-import { basic, freePort, payloadOf, postForm, TestSmtp } from './support';
+import { basic, payloadOf, postForm, TestSmtp } from './support';
 
-const CHROMIUM = '/usr/bin/chromium';
-const available = existsSync(CHROMIUM);
-if (!available && process.env.CI) throw new Error(`no browser at ${CHROMIUM}: .ci/run installs Debian's chromium with apt`);
-if (!available) {
-  // eslint-disable-next-line no-console
-  console.warn(`SKIPPED test/approvals/ciba-browser.test.ts: no browser at ${CHROMIUM}`);
-}
-const itInBrowser = available ? it : it.skip;
+const itInBrowser = itInBrowserFor('test/approvals/ciba-browser.test.ts');
 const T = 'acme';
 const CIBA = 'urn:openid:params:grant-type:ciba';
 
@@ -24,12 +17,12 @@ const CIBA = 'urn:openid:params:grant-type:ciba';
  * expiry, another user, a replayed form, forged approvals and the audit chain of an approval.
  */
 describe('CIBA approvals in the browser', () => {
+  let world: BrowserWorld;
   let v: TestVault;
   let provider: TestProvider;
   let smtp: TestSmtp;
   let hooks: Receiver;
   let browser: Browser;
-  let context: BrowserContext;
   let page: Page;
   let base: string;
   let secret: string;
@@ -54,36 +47,19 @@ describe('CIBA approvals in the browser', () => {
     const html = await (await p.request.get(`${base}/account`)).text();
     return /name="csrf" value="([^"]+)"/.exec(html)![1];
   };
-  const signIn = async (p: Page, user: string, url: string) => {
-    await Promise.all([p.waitForURL(`${provider.url}/**`), p.goto(url)]);
-    await p.fill('input[name=login]', user);
-    await p.fill('input[name=password]', 'any password');
-    await Promise.all([p.waitForURL(/\/interaction\//), p.click('button[type=submit]')]);
-    await Promise.all([p.waitForURL(url), p.click('button:has-text("Continue")')]);
-  };
 
   beforeAll(async () => {
-    if (!available) return;
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
+    if (!browserAvailable) return;
     smtp = await new TestSmtp().start();
     hooks = await new Receiver().start();
-    provider = await startTestProvider({ mode: 'login', redirectUris: [`${base}/auth/callback`] });
-    v = await startTestVault({
-      PORT: String(port),
-      VAULT_PUBLIC_URL: base,
-      VAULT_AUDIENCE: 'https://vault.test.example',
-      OUTBOUND_ALLOW_HOSTS: '127.0.0.1',
-      VAULT_DEFAULT_TENANT: T,
-      WEBHOOKS_IN_PROCESS: 'true',
-      SMTP_URL: smtp.url,
-      SMTP_FROM: 'Credential Vault <vault@example.test>',
+    world = await startBrowserWorld({
+      tenant: T,
+      provider: { mode: 'login' },
+      callback: '/auth/callback',
+      env: { VAULT_DEFAULT_TENANT: T, WEBHOOKS_IN_PROCESS: 'true', SMTP_URL: smtp.url, SMTP_FROM: 'Credential Vault <vault@example.test>' },
     });
-    const put = async (path: string, body: unknown) => {
-      const r = await v.call('PUT', path, { token: admin(), body });
-      if (r.status >= 300) throw new Error(`PUT ${path}: ${r.status} ${r.text}`);
-      return r.body;
-    };
+    ({ v, provider, browser, page, base } = world);
+    const { put } = world;
     await put('/v1/admin/user-login', { issuer: provider.issuer, client_id: provider.clientId, client_secret: provider.clientSecret });
     await put('/v1/admin/tenant', { display_name: 'Acme Travel', logo_url: 'https://cdn.acme.example/logo.png' });
     await put('/v1/admin/integrations/openai', { provider: 'api_key', display_name: 'OpenAI' });
@@ -100,21 +76,9 @@ describe('CIBA approvals in the browser', () => {
     });
     await put('/v1/admin/connections/openai/users/alice', { api_key: 'sk-alice-canary-1' });
     hooks.trust('/vault', (await put('/v1/admin/webhooks', { url: `${hooks.url}/vault`, events: ['approval.requested'] })).secret);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
-    context = await browser.newContext({ javaScriptEnabled: false });
-    await context.route(
-      (url) => url.hostname !== '127.0.0.1',
-      (route) => route.abort(),
-    );
-    page = await context.newPage();
   }, 60_000);
   afterAll(async () => {
-    await browser?.close();
-    await v?.close();
-    await provider?.close();
+    await world?.close();
     await smtp?.close();
     await hooks?.close();
   });
@@ -171,7 +135,7 @@ describe('CIBA approvals in the browser', () => {
       },
     });
 
-    await signIn(page, 'alice', url);
+    await signIn(page, provider, 'alice', url);
     const text = (await page.locator('main').textContent()) ?? '';
     expect(text).toContain('Approve Research assistant?');
     // The tenant's name and logo head the page, as on /account and the consent page.
@@ -277,13 +241,9 @@ describe('CIBA approvals in the browser', () => {
   itInBrowser('another signed-in user opening the link gets a 403 page (audited); their forged answer changes nothing', async () => {
     const asked = await ask();
     const id = await idOf(asked.body.auth_req_id);
-    const other = await browser.newContext({ javaScriptEnabled: false });
-    await other.route(
-      (url) => url.hostname !== '127.0.0.1',
-      (route) => route.abort(),
-    );
+    const other = await localContext(browser);
     const bob = await other.newPage();
-    await signIn(bob, 'bob', `${base}/account`);
+    await signIn(bob, provider, 'bob', `${base}/account`);
     const opened = await bob.goto(`${base}/account/approvals/${id}`);
     expect(opened?.status()).toBe(403);
     await expect(bob.locator('main').textContent()).resolves.toContain('another person');

@@ -1,18 +1,11 @@
-import { existsSync } from 'node:fs';
-import { Browser, BrowserContext, chromium, Page } from 'playwright-core';
+import { Page } from 'playwright-core';
 import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPES } from '../../libs/token-service';
-import { startTestProvider, TestProvider } from '../support/oidc-provider';
-import { startTestVault, TestVault } from '../support/vault';
-import { basic, freePort, payloadOf, postForm, TestSmtp } from './support';
+import { browserAvailable, BrowserWorld, itInBrowserFor, signIn, startBrowserWorld } from '../support/browser-world';
+import { TestProvider } from '../support/oidc-provider';
+import { TestVault } from '../support/vault';
+import { basic, payloadOf, postForm, TestSmtp } from './support';
 
-const CHROMIUM = '/usr/bin/chromium';
-const available = existsSync(CHROMIUM);
-if (!available && process.env.CI) throw new Error(`no browser at ${CHROMIUM}: .ci/run installs Debian's chromium with apt`);
-if (!available) {
-  // eslint-disable-next-line no-console
-  console.warn(`SKIPPED test/approvals/resource-browser.test.ts: no browser at ${CHROMIUM}`);
-}
-const itInBrowser = available ? it : it.skip;
+const itInBrowser = itInBrowserFor('test/approvals/resource-browser.test.ts');
 const T = 'acme';
 const CIBA = 'urn:openid:params:grant-type:ciba';
 const CRM = 'https://crm.internal.example.com';
@@ -25,11 +18,10 @@ const CRM = 'https://crm.internal.example.com';
  * a scope without require_approval still comes by plain token exchange.
  */
 describe('CIBA approvals for resource scopes', () => {
+  let world: BrowserWorld;
   let v: TestVault;
   let provider: TestProvider;
   let smtp: TestSmtp;
-  let browser: Browser;
-  let context: BrowserContext;
   let page: Page;
   let base: string;
   let secret: string;
@@ -58,34 +50,18 @@ describe('CIBA approvals for resource scopes', () => {
       },
       basic('mcp-1', secret),
     );
-  const signIn = async (p: Page, user: string, url: string) => {
-    await Promise.all([p.waitForURL(`${provider.url}/**`), p.goto(url)]);
-    await p.fill('input[name=login]', user);
-    await p.fill('input[name=password]', 'any password');
-    await Promise.all([p.waitForURL(/\/interaction\//), p.click('button[type=submit]')]);
-    await Promise.all([p.waitForURL(url), p.click('button:has-text("Continue")')]);
-  };
 
   beforeAll(async () => {
-    if (!available) return;
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
+    if (!browserAvailable) return;
     smtp = await new TestSmtp().start();
-    provider = await startTestProvider({ mode: 'login', redirectUris: [`${base}/auth/callback`] });
-    v = await startTestVault({
-      PORT: String(port),
-      VAULT_PUBLIC_URL: base,
-      VAULT_AUDIENCE: 'https://vault.test.example',
-      OUTBOUND_ALLOW_HOSTS: '127.0.0.1',
-      VAULT_DEFAULT_TENANT: T,
-      SMTP_URL: smtp.url,
-      SMTP_FROM: 'Credential Vault <vault@example.test>',
+    world = await startBrowserWorld({
+      tenant: T,
+      provider: { mode: 'login' },
+      callback: '/auth/callback',
+      env: { VAULT_DEFAULT_TENANT: T, SMTP_URL: smtp.url, SMTP_FROM: 'Credential Vault <vault@example.test>' },
     });
-    const put = async (path: string, body: unknown) => {
-      const r = await v.call('PUT', path, { token: admin(), body });
-      if (r.status >= 300) throw new Error(`PUT ${path}: ${r.status} ${r.text}`);
-      return r.body;
-    };
+    ({ v, provider, page, base } = world);
+    const { put } = world;
     await put('/v1/admin/user-login', { issuer: provider.issuer, client_id: provider.clientId, client_secret: provider.clientSecret });
     secret = (await put('/v1/admin/agents/mcp-1', { name: 'Research assistant', auth_method: 'client_secret_basic' })).client_secret;
     secret2 = (await put('/v1/admin/agents/mcp-2', { name: 'Other', auth_method: 'client_secret_basic' })).client_secret;
@@ -99,21 +75,9 @@ describe('CIBA approvals for resource scopes', () => {
       token_ttl_seconds: 120,
       agents: ['mcp-1'],
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
-    context = await browser.newContext({ javaScriptEnabled: false });
-    await context.route(
-      (url) => url.hostname !== '127.0.0.1',
-      (route) => route.abort(),
-    );
-    page = await context.newPage();
   }, 60_000);
   afterAll(async () => {
-    await browser?.close();
-    await v?.close();
-    await provider?.close();
+    await world?.close();
     await smtp?.close();
   });
 
@@ -144,7 +108,7 @@ describe('CIBA approvals for resource scopes', () => {
       const mail = await smtp.next('alice@example.test');
       expect(mail.text).toContain('Subject: Approve: Research assistant asks to use Customer CRM');
       expect(mail.text).toContain(url);
-      await signIn(page, 'alice', url);
+      await signIn(page, provider, 'alice', url);
       const text = (await page.locator('main').textContent()) ?? '';
       expect(text).toContain('Approve Research assistant?');
       expect(text).toContain('Customer CRM');

@@ -1,14 +1,11 @@
-import { existsSync } from 'node:fs';
-import { Browser, BrowserContext, chromium, Page } from 'playwright-core';
-import { startTestProvider, TestProvider } from '../support/oidc-provider';
-import { startTestVault, TestVault } from '../support/vault';
+import { Page } from 'playwright-core';
+import { browserAvailable, BrowserWorld, itInBrowserFor, providerLogin, startBrowserWorld } from '../support/browser-world';
+import { TestProvider } from '../support/oidc-provider';
+import { TestVault } from '../support/vault';
 import { DpopKey } from '../dpop/support';
-import { ClientSide, decodeJwt, freePort, pkce, tokenCall } from './support';
+import { ClientSide, decodeJwt, pkce, tokenCall } from './support';
 
-const CHROMIUM = '/usr/bin/chromium';
-const available = existsSync(CHROMIUM);
-if (!available && process.env.CI) throw new Error(`no browser at ${CHROMIUM}: .ci/run installs Debian's chromium with apt`);
-const itInBrowser = available ? it : it.skip;
+const itInBrowser = itInBrowserFor('test/authorize/authorize-browser.test.ts');
 const T = 'acme';
 const CRM = 'https://crm.internal.example.com';
 
@@ -21,11 +18,10 @@ const CRM = 'https://crm.internal.example.com';
  * refresh token. Replays and reuse revoke; the consent is remembered and revocable on /account.
  */
 describe('/oauth2/authorize: consent in the browser, code and refresh grants', () => {
+  let world: BrowserWorld;
   let v: TestVault;
   let provider: TestProvider;
   let client: ClientSide;
-  let browser: Browser;
-  let context: BrowserContext;
   let page: Page;
   let base: string;
   let clientId: string;
@@ -56,21 +52,16 @@ describe('/oauth2/authorize: consent in the browser, code and refresh grants', (
     ]);
 
   beforeAll(async () => {
-    if (!available) return;
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
-    provider = await startTestProvider({ mode: 'login', redirectUris: [`${base}/auth/callback`], roles: { alice: ['analyst'] } });
+    if (!browserAvailable) return;
     client = await new ClientSide().start();
-    v = await startTestVault({
-      PORT: String(port),
-      VAULT_PUBLIC_URL: base,
-      VAULT_AUDIENCE: 'https://vault.test.example',
-      OUTBOUND_ALLOW_HOSTS: '127.0.0.1',
-      VAULT_DEFAULT_TENANT: T,
-      OAUTH_DCR_TENANTS: T,
+    world = await startBrowserWorld({
+      tenant: T,
+      provider: { mode: 'login', roles: { alice: ['analyst'] } },
+      callback: '/auth/callback',
+      env: { VAULT_DEFAULT_TENANT: T, OAUTH_DCR_TENANTS: T },
     });
-    const admin = v.issuer.adminToken(T);
-    const put = async (path: string, body: unknown) => expect((await v.call('PUT', path, { token: admin, body })).status).toBeLessThan(300);
+    ({ v, provider, page, base } = world);
+    const { put } = world;
     await put('/v1/admin/user-login', {
       issuer: provider.issuer,
       client_id: provider.clientId,
@@ -93,21 +84,9 @@ describe('/oauth2/authorize: consent in the browser, code and refresh grants', (
     });
     expect(reg.status).toBe(201);
     clientId = reg.body.client_id;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
-    context = await browser.newContext({ javaScriptEnabled: false });
-    await context.route(
-      (url) => url.hostname !== '127.0.0.1',
-      (route) => route.abort(),
-    );
-    page = await context.newPage();
   }, 60_000);
   afterAll(async () => {
-    await browser?.close();
-    await v?.close();
-    await provider?.close();
+    await world?.close();
     await client?.close();
   });
 
@@ -117,10 +96,7 @@ describe('/oauth2/authorize: consent in the browser, code and refresh grants', (
     const { verifier, challenge } = pkce();
     const p = params(challenge);
     await Promise.all([page.waitForURL(`${provider.url}/**`), page.goto(authorizeUrl(p))]);
-    await page.fill('input[name=login]', 'alice');
-    await page.fill('input[name=password]', 'any password');
-    await Promise.all([page.waitForURL(/\/interaction\//), page.click('button[type=submit]')]);
-    await Promise.all([page.waitForURL(`${base}/oauth2/authorize?**`), page.click('button:has-text("Continue")')]);
+    await providerLogin(page, 'alice', `${base}/oauth2/authorize?**`);
 
     const text = (await page.locator('main').textContent()) ?? '';
     expect(text).toContain('Allow Claude Desktop to use Customer CRM for you?');

@@ -1,26 +1,10 @@
-import { existsSync } from 'node:fs';
-import { AddressInfo, createServer } from 'node:net';
-import { Browser, chromium, Page } from 'playwright-core';
-import { startTestProvider, TestProvider } from '../support/oidc-provider';
-import { startTestVault, TestVault } from '../support/vault';
+import { Page } from 'playwright-core';
+import { browserAvailable, BrowserWorld, itInBrowserFor, providerLogin, startBrowserWorld } from '../support/browser-world';
+import { TestProvider } from '../support/oidc-provider';
+import { TestVault } from '../support/vault';
 import { T } from './support';
 
-const CHROMIUM = '/usr/bin/chromium';
-const available = existsSync(CHROMIUM);
-// In CI the browser parts must run: a missing browser fails the suite there instead of skipping it.
-if (!available && process.env.CI) throw new Error(`no browser at ${CHROMIUM}: .ci/run installs Debian's chromium with apt`);
-if (!available) {
-  console.warn(`SKIPPED test/connect/browser.test.ts: no browser at ${CHROMIUM} (.ci/run installs Debian's chromium with apt)`);
-}
-const itInBrowser = available ? it : it.skip;
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+const itInBrowser = itInBrowserFor('test/connect/browser.test.ts');
 
 /**
  * A person in a real browser (Debian's chromium via playwright-core, JavaScript off): the consent
@@ -28,25 +12,17 @@ async function freePort(): Promise<number> {
  * connections page shows it and the agent that used it; Disconnect removes it.
  */
 describe('connect an account in a real browser', () => {
+  let world: BrowserWorld;
   let v: TestVault;
   let provider: TestProvider;
-  let browser: Browser;
   let page: Page;
   let base: string;
 
   beforeAll(async () => {
-    if (!available) return;
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
-    provider = await startTestProvider({ mode: 'google', redirectUris: [`${base}/oauth/callback`] });
-    v = await startTestVault({
-      PORT: String(port),
-      VAULT_PUBLIC_URL: base,
-      VAULT_AUDIENCE: 'https://vault.test.example',
-      OUTBOUND_ALLOW_HOSTS: '127.0.0.1',
-    });
-    const admin = v.issuer.adminToken(T);
-    const put = (path: string, body: unknown) => v.call('PUT', path, { token: admin, body });
+    if (!browserAvailable) return;
+    world = await startBrowserWorld({ tenant: T, provider: { mode: 'google' }, callback: '/oauth/callback' });
+    ({ v, provider, page, base } = world);
+    const { put } = world;
     await put('/v1/admin/integrations/calendar', {
       provider: 'custom-oauth2',
       display_name: 'Team Calendar',
@@ -66,22 +42,9 @@ describe('connect an account in a real browser', () => {
     });
     await put('/v1/admin/agents/mcp-1', { name: 'Calendar assistant' });
     await put('/v1/admin/policies/p1', { agents: ['mcp-1'], integrations: ['calendar'], effect: 'allow' });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
-    const context = await browser.newContext({ javaScriptEnabled: false });
-    // Nothing but the vault and the authorization server (the provider's dev pages import a web font).
-    await context.route(
-      (url) => url.hostname !== '127.0.0.1',
-      (route) => route.abort(),
-    );
-    page = await context.newPage();
   }, 40_000);
   afterAll(async () => {
-    await browser?.close();
-    await v?.close();
-    await provider?.close();
+    await world?.close();
   });
 
   itInBrowser('consent page → provider login and consent → back on the connections page, connected', async () => {
@@ -114,10 +77,7 @@ describe('connect an account in a real browser', () => {
     expect(focused).toBe('Connect');
     await Promise.all([page.waitForURL(`${provider.url}/**`), page.keyboard.press('Enter')]);
 
-    await page.fill('input[name=login]', 'alice');
-    await page.fill('input[name=password]', 'any password');
-    await Promise.all([page.waitForURL(/\/interaction\//), page.click('button[type=submit]')]);
-    await Promise.all([page.waitForURL(`${base}/connections**`), page.click('button:has-text("Continue")')]);
+    await providerLogin(page, 'alice', `${base}/connections**`);
 
     expect(page.url()).toBe(`${base}/connections?connected=calendar`);
     const text = await page.locator('main').textContent();

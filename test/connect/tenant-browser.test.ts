@@ -1,27 +1,14 @@
-import { existsSync } from 'node:fs';
-import { AddressInfo, createServer } from 'node:net';
-import { Browser, chromium, Page, Request } from 'playwright-core';
-import { startTestProvider, TestProvider } from '../support/oidc-provider';
-import { startTestVault, TestVault } from '../support/vault';
+import { Page, Request } from 'playwright-core';
+import { browserAvailable, BrowserWorld, itInBrowserFor, providerLogin, startBrowserWorld } from '../support/browser-world';
+import { TestProvider } from '../support/oidc-provider';
+import { TestVault } from '../support/vault';
 import { T } from './support';
 
-const CHROMIUM = '/usr/bin/chromium';
-const available = existsSync(CHROMIUM);
-if (!available && process.env.CI) throw new Error(`no browser at ${CHROMIUM}: .ci/run installs Debian's chromium with apt`);
-if (!available) console.warn(`SKIPPED test/connect/tenant-browser.test.ts: no browser at ${CHROMIUM}`);
-const itInBrowser = available ? it : it.skip;
+const itInBrowser = itInBrowserFor('test/connect/tenant-browser.test.ts');
 
 const LOGO = 'https://logo.acme.example/brand/logo.png';
 // A 1×1 PNG.
 const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /**
  * Issue 20 item 3 in a real browser (Debian's chromium, JavaScript off): the link and consent
@@ -31,27 +18,33 @@ async function freePort(): Promise<number> {
  * connections page names the provider account.
  */
 describe('tenant name, logo and the user on the consent page, in a browser', () => {
+  let world: BrowserWorld;
   let v: TestVault;
   let provider: TestProvider;
-  let browser: Browser;
   let page: Page;
   let base: string;
   const logoRequests: Request[] = [];
   const otherImageRequests: string[] = [];
 
   beforeAll(async () => {
-    if (!available) return;
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
-    provider = await startTestProvider({ mode: 'google', redirectUris: [`${base}/oauth/callback`] });
-    v = await startTestVault({
-      PORT: String(port),
-      VAULT_PUBLIC_URL: base,
-      VAULT_AUDIENCE: 'https://vault.test.example',
-      OUTBOUND_ALLOW_HOSTS: '127.0.0.1',
+    if (!browserAvailable) return;
+    world = await startBrowserWorld({
+      tenant: T,
+      provider: { mode: 'google' },
+      callback: '/oauth/callback',
+      // The logo host is answered here; anything else off this machine is refused (and recorded if it is an image).
+      offHost: async (route) => {
+        const req = route.request();
+        if (req.url() === LOGO) {
+          logoRequests.push(req);
+          return route.fulfill({ status: 200, contentType: 'image/png', body: PNG });
+        }
+        if (req.resourceType() === 'image') otherImageRequests.push(req.url());
+        return route.abort();
+      },
     });
-    const admin = v.issuer.adminToken(T);
-    const put = async (path: string, body: unknown) => expect((await v.call('PUT', path, { token: admin, body })).status).toBeLessThan(300);
+    ({ v, provider, page, base } = world);
+    const { put } = world;
     await put('/v1/admin/integrations/calendar', {
       provider: 'custom-oauth2',
       display_name: 'Team Calendar',
@@ -70,30 +63,9 @@ describe('tenant name, logo and the user on the consent page, in a browser', () 
     await put('/v1/admin/agents/mcp-1', { name: 'Calendar assistant' });
     await put('/v1/admin/policies/p1', { agents: ['mcp-1'], integrations: ['calendar'], effect: 'allow' });
     await put('/v1/admin/tenant', { display_name: 'Acme <Travel>', logo_url: LOGO });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
-    const context = await browser.newContext({ javaScriptEnabled: false });
-    // The logo host is answered here; anything else off this machine is refused (and recorded if it is an image).
-    await context.route(
-      (url) => url.hostname !== '127.0.0.1',
-      async (route) => {
-        const req = route.request();
-        if (req.url() === LOGO) {
-          logoRequests.push(req);
-          return route.fulfill({ status: 200, contentType: 'image/png', body: PNG });
-        }
-        if (req.resourceType() === 'image') otherImageRequests.push(req.url());
-        return route.abort();
-      },
-    );
-    page = await context.newPage();
   }, 60_000);
   afterAll(async () => {
-    await browser?.close();
-    await v?.close();
-    await provider?.close();
+    await world?.close();
   });
 
   itInBrowser('link and consent pages: display name (escaped), logo fetched without referrer, the user named', async () => {
@@ -159,10 +131,7 @@ describe('tenant name, logo and the user on the consent page, in a browser', () 
     await page.goto(s.body.url);
     await Promise.all([page.waitForURL(`${base}/connect/s/**`), page.click('button:has-text("Continue")')]);
     await Promise.all([page.waitForURL(`${provider.url}/**`), page.click('button:has-text("Connect")')]);
-    await page.fill('input[name=login]', 'olga');
-    await page.fill('input[name=password]', 'any password');
-    await Promise.all([page.waitForURL(/\/interaction\//), page.click('button[type=submit]')]);
-    await Promise.all([page.waitForURL(`${base}/connections**`), page.click('button:has-text("Continue")')]);
+    await providerLogin(page, 'olga', `${base}/connections**`);
     const row = (await page.locator('tbody tr').first().textContent())!.replace(/\s+/g, ' ');
     expect(row).toContain('Team Calendar');
     expect(row).toContain('account olga@example.test');

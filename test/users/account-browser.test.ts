@@ -1,26 +1,18 @@
-import { existsSync } from 'node:fs';
-import { AddressInfo, createServer } from 'node:net';
-import { Browser, BrowserContext, chromium, Page } from 'playwright-core';
-import { startTestProvider, TestProvider } from '../support/oidc-provider';
-import { startTestVault, TestVault } from '../support/vault';
+import { Browser, BrowserContext, Page } from 'playwright-core';
+import {
+  browserAvailable,
+  BrowserWorld,
+  itInBrowserFor,
+  localContext,
+  providerLogin,
+  signIn,
+  startBrowserWorld,
+} from '../support/browser-world';
+import { TestProvider } from '../support/oidc-provider';
+import { TestVault } from '../support/vault';
 
-const CHROMIUM = '/usr/bin/chromium';
-const available = existsSync(CHROMIUM);
-if (!available && process.env.CI) throw new Error(`no browser at ${CHROMIUM}: .ci/run installs Debian's chromium with apt`);
-if (!available) {
-  // eslint-disable-next-line no-console
-  console.warn(`SKIPPED test/users/account-browser.test.ts: no browser at ${CHROMIUM}`);
-}
-const itInBrowser = available ? it : it.skip;
+const itInBrowser = itInBrowserFor('test/users/account-browser.test.ts');
 const T = 'acme';
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /**
  * Issue 17 §1–2 in a real browser (Debian's chromium, JavaScript off) through a real OpenID
@@ -31,6 +23,7 @@ async function freePort(): Promise<number> {
  * idle timeout are refused.
  */
 describe('users sign in and control agents on /account', () => {
+  let world: BrowserWorld;
   let v: TestVault;
   let provider: TestProvider;
   let browser: Browser;
@@ -44,19 +37,15 @@ describe('users sign in and control agents on /account', () => {
   const sessionCookie = async () => (await context.cookies(base)).find((c) => c.name.startsWith('vault_user_'));
 
   beforeAll(async () => {
-    if (!available) return;
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
-    provider = await startTestProvider({ mode: 'login', redirectUris: [`${base}/auth/callback`] });
-    v = await startTestVault({
-      PORT: String(port),
-      VAULT_PUBLIC_URL: base,
-      VAULT_AUDIENCE: 'https://vault.test.example',
-      OUTBOUND_ALLOW_HOSTS: '127.0.0.1',
-      VAULT_DEFAULT_TENANT: T,
+    if (!browserAvailable) return;
+    world = await startBrowserWorld({
+      tenant: T,
+      provider: { mode: 'login' },
+      callback: '/auth/callback',
+      env: { VAULT_DEFAULT_TENANT: T },
     });
-    const admin = v.issuer.adminToken(T);
-    const put = async (path: string, body: unknown) => expect((await v.call('PUT', path, { token: admin, body })).status).toBeLessThan(300);
+    ({ v, provider, browser, context, page, base } = world);
+    const { put } = world;
     await put('/v1/admin/user-login', {
       issuer: provider.issuer,
       client_id: provider.clientId,
@@ -70,21 +59,9 @@ describe('users sign in and control agents on /account', () => {
     await put('/v1/admin/policies/p1', { agents: ['mcp-1', 'mcp-2'], integrations: ['openai', 'github-key'], effect: 'allow' });
     await put('/v1/admin/connections/openai/users/alice', { api_key: 'sk-alice-canary-1' });
     await put('/v1/admin/connections/github-key/users/bob', { api_key: 'ghp-bob-canary-2' });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
-    context = await browser.newContext({ javaScriptEnabled: false });
-    await context.route(
-      (url) => url.hostname !== '127.0.0.1',
-      (route) => route.abort(),
-    );
-    page = await context.newPage();
   }, 60_000);
   afterAll(async () => {
-    await browser?.close();
-    await v?.close();
-    await provider?.close();
+    await world?.close();
   });
 
   itInBrowser('sign in through the OpenID provider → /account lists her connection, agents and nothing of bob', async () => {
@@ -93,10 +70,7 @@ describe('users sign in and control agents on /account', () => {
     expect(authorize).toMatchObject({ code_challenge_method: 'S256', response_type: 'code', redirect_uri: `${base}/auth/callback` });
     expect(authorize.state).toBeTruthy();
     expect(authorize.nonce).toBeTruthy();
-    await page.fill('input[name=login]', 'alice');
-    await page.fill('input[name=password]', 'any password');
-    await Promise.all([page.waitForURL(/\/interaction\//), page.click('button[type=submit]')]);
-    await Promise.all([page.waitForURL(`${base}/account`), page.click('button:has-text("Continue")')]);
+    await providerLogin(page, 'alice', `${base}/account`);
 
     const text = (await page.locator('main').textContent()) ?? '';
     expect(text).toContain('Signed in as alice@example.test');
@@ -167,17 +141,9 @@ describe('users sign in and control agents on /account', () => {
 
   itInBrowser('bob cannot switch an agent off on alice’s connection through his own session', async () => {
     // A session row for bob (as his own sign-in would make), used from outside the browser.
-    const other = await browser.newContext({ javaScriptEnabled: false });
-    await other.route(
-      (url) => url.hostname !== '127.0.0.1',
-      (route) => route.abort(),
-    );
+    const other = await localContext(browser);
     const p2 = await other.newPage();
-    await Promise.all([p2.waitForURL(`${provider.url}/**`), p2.goto(`${base}/t/${T}/account`)]);
-    await p2.fill('input[name=login]', 'bob');
-    await p2.fill('input[name=password]', 'x');
-    await Promise.all([p2.waitForURL(/\/interaction\//), p2.click('button[type=submit]')]);
-    await Promise.all([p2.waitForURL(`${base}/t/${T}/account`), p2.click('button:has-text("Continue")')]);
+    await signIn(p2, provider, 'bob', `${base}/t/${T}/account`, 'x');
     const text = (await p2.locator('main').textContent()) ?? '';
     expect(text).toContain('GitHub token');
     expect(text).not.toContain('OpenAI');
