@@ -39,17 +39,6 @@ const NEEDS_REAUTH = 'the connection must be re-authorized by the user';
 /** The claims a decision sees for an agent acting for itself (none of a user's). */
 const NO_CLAIMS: Record<string, unknown> = Object.freeze({});
 
-interface RefreshHelpers {
-  base: { tenant: TenantId; action: string; agent: string; subject: string; integration: string };
-  deny: (code: ErrorCode, detail: string, extra?: Record<string, unknown>, problem?: Record<string, unknown>) => Promise<never>;
-  link: () => Promise<Record<string, unknown> | undefined>;
-}
-const notDue = (): never => {
-  throw new Error('the refresh helpers are made only for a connection due for refresh');
-};
-/** In place of `RefreshHelpers` when no refresh runs: never called. */
-const NOT_DUE: RefreshHelpers = { base: undefined as never, deny: notDue, link: notDue };
-
 const CONNECTIONS_SCOPE = 'connections:';
 
 /** Whether `scopes` holds `connections:<integration>`, without building that string (this runs per release). */
@@ -150,27 +139,23 @@ export class CredentialReleaseService {
     if (!connection) return this.denyWithLink(caller, integrationName, subject, 'connection_not_found', NOT_FOUND);
     if (connection.status !== 'active') return this.denyWithLink(caller, integrationName, subject, 'needs_reauth', NEEDS_REAUTH);
     const window = this.catalog.refreshWindow(connection.provider, connection.providerOptions);
-    const due = connection.kind === 'oauth2' && isDue(connection.expiresAt, connection.tokenIssuedAt, window);
-    // The refresh branch (libs/refresh's to change) keeps its helpers, made only when it runs.
-    const { base, deny, link } = due ? this.refreshHelpers(caller, integrationName, subject) : NOT_DUE;
-    if (due) {
+    if (connection.kind === 'oauth2' && isDue(connection.expiresAt, connection.tokenIssuedAt, window)) {
       let fresh: Awaited<ReturnType<ConnectionRefresher['refresh']>>;
       try {
         fresh = await this.refresher.refresh(caller.tenant, connection.id, window);
       } catch (err) {
-        if (err instanceof DomainError && err.code === 'needs_reauth') return deny('needs_reauth', err.detail, undefined, await link());
-        if (err instanceof DomainError && err.code === 'unavailable')
-          await this.audit.record({ ...base, outcome: 'error', reason: 'provider_unavailable' });
+        if (err instanceof DomainError && err.code === 'needs_reauth')
+          return this.denyWithLink(caller, integrationName, subject, 'needs_reauth', err.detail);
+        if (err instanceof DomainError && err.code === 'unavailable') await this.audit.record(this.unavailable(caller, integrationName));
         throw err;
       }
       // The row as the refresh's compare-and-set left it (or as it found it): not read a second time.
       connection = fresh && { ...connection, ...fresh };
-      if (!connection) return deny('connection_not_found', 'no connection for this user and integration', undefined, await link());
-      if (connection.status !== 'active')
-        return deny('needs_reauth', 'the connection must be re-authorized by the user', undefined, await link());
+      if (!connection) return this.denyWithLink(caller, integrationName, subject, 'connection_not_found', NOT_FOUND);
+      if (connection.status !== 'active') return this.denyWithLink(caller, integrationName, subject, 'needs_reauth', NEEDS_REAUTH);
       // After any refresh or wait, never a dead token (SECURITY 46): the caller retries instead.
       if (!isUsable(connection.expiresAt)) {
-        await this.audit.record({ ...base, outcome: 'error', reason: 'provider_unavailable', details: { expired: true } });
+        await this.audit.record({ ...this.unavailable(caller, integrationName), details: { expired: true } });
         throw new DomainError('unavailable', 'No valid access token is available yet; nothing was released. Try again later.', {
           retryAfter: 1,
         });
@@ -326,15 +311,6 @@ export class CredentialReleaseService {
       agent: caller.agent,
       subject: caller.subject,
       integration,
-    };
-  }
-
-  /** What the refresh branch of `release` refuses and audits with. */
-  private refreshHelpers(caller: ReleaseCaller, integration: string, subject: string): RefreshHelpers {
-    return {
-      base: { tenant: caller.tenant, action: ACTION, agent: caller.agent, subject: caller.subject, integration },
-      deny: (code, detail, extra, problem) => this.deny(caller, integration, code, detail, extra, problem),
-      link: () => (subject === TENANT_LEVEL ? Promise.resolve(undefined) : this.connectLink(caller, integration)),
     };
   }
 
