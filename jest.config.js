@@ -13,6 +13,11 @@ const base = {
 };
 module.exports = {
   testTimeout: 60000,
+  // On two cores Jest runs every file in one process (in band): one handle a failed test left open
+  // (a close that hung past its hook's timeout) would keep that process, and CI, waiting until CI's own
+  // timeout. The failure is reported either way; exiting after the run keeps it a failure, not a hang.
+  // Shutdown itself is tested (test/ops/shutdown, test/revocation/shutdown).
+  forceExit: true,
   projects: [
     { ...base, displayName: 'unit', testMatch: ['<rootDir>/libs/**/*.spec.ts', '<rootDir>/apps/**/*.spec.ts'] },
     {

@@ -35,7 +35,8 @@ export class TokenRevocations implements OnModuleInit, OnApplicationShutdown {
   private release?: (err?: Error) => void;
   private timer?: NodeJS.Timeout;
   private lastSync = 0;
-  private busy = false;
+  /** The tick in flight (a reconnect or reload): shutdown waits for it, so it cannot hold a pool client past the pool's end. */
+  private running?: Promise<void>;
   /** Changes heard while a reload was running: applied again over its result. */
   private heard?: Change[];
   private closed = false;
@@ -52,13 +53,14 @@ export class TokenRevocations implements OnModuleInit, OnApplicationShutdown {
   async onModuleInit(): Promise<void> {
     await this.connect();
     if (!this.lastSync) await this.resync();
-    this.timer = setInterval(() => void this.tick(), RESYNC_DOWN_MS); // tick catches its own errors
+    this.timer = setInterval(() => this.tick(), RESYNC_DOWN_MS);
     this.timer.unref();
   }
 
   async onApplicationShutdown(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
+    await this.running;
     this.drop();
   }
 
@@ -97,9 +99,13 @@ export class TokenRevocations implements OnModuleInit, OnApplicationShutdown {
     return kind === 'subject' ? this.subjectCutoffs : kind === 'agent' ? this.agentCutoffs : undefined;
   }
 
-  private async tick(): Promise<void> {
-    if (this.closed || this.busy) return;
-    this.busy = true;
+  private tick(): void {
+    if (this.closed || this.running) return;
+    this.running = this.reload().finally(() => (this.running = undefined));
+  }
+
+  /** Catches its own errors: the timer fires it without awaiting. */
+  private async reload(): Promise<void> {
     try {
       if (!this.client) await this.connect();
       const every = this.client ? RESYNC_LIVE_MS : RESYNC_DOWN_MS;
@@ -107,8 +113,6 @@ export class TokenRevocations implements OnModuleInit, OnApplicationShutdown {
     } catch (err) {
       if (!this.warned) this.log.warn(`reloading revoked tokens failed (${err instanceof Error ? err.name : 'error'}); retrying`);
       this.warned = true;
-    } finally {
-      this.busy = false;
     }
   }
 
@@ -158,6 +162,8 @@ export class TokenRevocations implements OnModuleInit, OnApplicationShutdown {
       client.on('error', () => this.lost(client!));
       client.on('end', () => this.lost(client!));
       await client.query(`LISTEN ${REVOCATION_CHANNEL}`);
+      // Shut down meanwhile: a client kept now would never be released, and the pool's end() would wait for it forever.
+      if (this.closed) throw new Error('closed');
       this.client = client;
       this.release = release;
       // Whatever was revoked while nobody listened: reload now.
@@ -168,7 +174,8 @@ export class TokenRevocations implements OnModuleInit, OnApplicationShutdown {
         client.on('error', () => undefined);
         release?.(err instanceof Error ? err : new Error('listen failed'));
       }
-      if (!this.warned) this.log.warn(`revocation feed unavailable (${err instanceof Error ? err.name : 'error'}); reloading every 500 ms`);
+      if (!this.closed && !this.warned)
+        this.log.warn(`revocation feed unavailable (${err instanceof Error ? err.name : 'error'}); reloading every 500 ms`);
       this.warned = true;
     }
   }

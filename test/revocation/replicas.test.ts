@@ -46,7 +46,7 @@ describe('revocation across API processes', () => {
     expect((await release(second, token)).status).toBe(200);
     // Kill the second process's LISTEN connection (as a network failure would).
     const killed = await w.v.db.ds.query(
-      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'LISTEN vault_tokens_revoked' AND pid <> pg_backend_pid()`,
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'LISTEN vault_tokens_revoked' AND datname = current_database() AND pid <> pg_backend_pid()`,
     );
     expect(killed.length).toBeGreaterThanOrEqual(2);
     expect((await form(w.v, '/oauth2/revoke', { token }, basic('mcp-1', w.secrets['mcp-1']))).status).toBe(200);
