@@ -1,4 +1,4 @@
-import { AddressInfo, createServer } from 'node:net';
+import { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 
 /** One mail the test SMTP server took: envelope recipients and the message as sent (headers and body). */
@@ -60,14 +60,6 @@ export class TestSmtp {
 
 function unQuotedPrintable(s: string): string {
   return s.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
-}
-
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 /** A form POST to the vault's OAuth endpoints, as an agent sends it. */

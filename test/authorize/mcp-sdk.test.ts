@@ -1,19 +1,17 @@
-import { existsSync } from 'node:fs';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
-import { Browser, chromium } from 'playwright-core';
+import { Page } from 'playwright-core';
 import { ProtectedMcpServer, startProtectedMcpServer } from '../../examples/mcp-server/http-server';
-import { startTestProvider, TestProvider } from '../support/oidc-provider';
-import { startTestVault, TestVault } from '../support/vault';
-import { ClientSide, decodeJwt, freePort } from './support';
+import { browserAvailable, BrowserWorld, itInBrowserFor, providerLogin, startBrowserWorld } from '../support/browser-world';
+import { freePort } from '../support/net';
+import { TestProvider } from '../support/oidc-provider';
+import { TestVault } from '../support/vault';
+import { ClientSide, decodeJwt } from './support';
 
-const CHROMIUM = '/usr/bin/chromium';
-const available = existsSync(CHROMIUM);
-if (!available && process.env.CI) throw new Error(`no browser at ${CHROMIUM}: .ci/run installs Debian's chromium with apt`);
-const itInBrowser = available ? it : it.skip;
+const itInBrowser = itInBrowserFor('test/authorize/mcp-sdk.test.ts');
 const T = 'acme';
 
 /** The MCP SDK client's OAuth provider, in memory; the "browser" it opens is chromium, driven below. */
@@ -63,33 +61,25 @@ class MemoryProvider implements OAuthClientProvider {
  * itself an agent accepting its own audience, exchanges that token at the vault for her CRM key.
  */
 describe('an MCP server protected by the vault, reached by the MCP SDK client', () => {
+  let world: BrowserWorld;
   let v: TestVault;
   let provider: TestProvider;
+  let page: Page;
+  let base: string;
   let mcp: ProtectedMcpServer;
   let callbacks: ClientSide;
-  let browser: Browser;
-  let base: string;
 
   beforeAll(async () => {
-    if (!available) return;
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
-    provider = await startTestProvider({ mode: 'login', redirectUris: [`${base}/auth/callback`], roles: { alice: ['analyst'] } });
+    if (!browserAvailable) return;
     callbacks = await new ClientSide().start();
-    v = await startTestVault({
-      PORT: String(port),
-      VAULT_PUBLIC_URL: base,
-      VAULT_AUDIENCE: 'https://vault.test.example',
-      OUTBOUND_ALLOW_HOSTS: '127.0.0.1',
-      VAULT_DEFAULT_TENANT: T,
-      OAUTH_DCR_TENANTS: T,
+    world = await startBrowserWorld({
+      tenant: T,
+      provider: { mode: 'login', roles: { alice: ['analyst'] } },
+      callback: '/auth/callback',
+      env: { VAULT_DEFAULT_TENANT: T, OAUTH_DCR_TENANTS: T },
     });
-    const admin = v.issuer.adminToken(T);
-    const put = async (path: string, body: unknown) => {
-      const res = await v.call('PUT', path, { token: admin, body });
-      expect(res.status).toBeLessThan(300);
-      return res.body;
-    };
+    ({ v, provider, page, base } = world);
+    const { put } = world;
     // The MCP server is also an agent: the user's token for its own URL is what it exchanges (docs/agents.md).
     const mcpPort = await freePort();
     const agent = await put('/v1/admin/agents/tools-mcp', {
@@ -118,16 +108,10 @@ describe('an MCP server protected by the vault, reached by the MCP SDK client', 
       display_name: 'Internal tools',
       scopes: { 'tools:read': { description: 'Use the internal tools', roles_any: ['analyst'] } },
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
   }, 60_000);
   afterAll(async () => {
-    await browser?.close();
     await mcp?.close();
-    await v?.close();
-    await provider?.close();
+    await world?.close();
     await callbacks?.close();
   });
 
@@ -145,12 +129,8 @@ describe('an MCP server protected by the vault, reached by the MCP SDK client', 
       expect(url.searchParams.get('resource')).toBe(mcp.resource);
       expect(url.searchParams.get('code_challenge_method')).toBe('S256');
 
-      const page = await (await browser.newContext({ javaScriptEnabled: false })).newPage();
       await Promise.all([page.waitForURL(`${provider.url}/**`), page.goto(url.href)]);
-      await page.fill('input[name=login]', 'alice');
-      await page.fill('input[name=password]', 'any password');
-      await Promise.all([page.waitForURL(/\/interaction\//), page.click('button[type=submit]')]);
-      await Promise.all([page.waitForURL(`${base}/oauth2/authorize?**`), page.click('button:has-text("Continue")')]);
+      await providerLogin(page, 'alice', `${base}/oauth2/authorize?**`);
       expect(await page.locator('h1').textContent()).toBe('Allow SDK example client to use Internal tools for you?');
       await Promise.all([page.waitForURL(`${callbacks.url}/callback?**`), page.click('button:has-text("Allow")')]);
       const code = callbacks.callbacks.at(-1)!.get('code')!;
@@ -179,8 +159,7 @@ describe('an MCP server protected by the vault, reached by the MCP SDK client', 
     },
   );
 
-  it('without a token the MCP server answers 401 pointing at its RFC 9728 metadata, which names the vault', async () => {
-    if (!available) return;
+  itInBrowser('without a token the MCP server answers 401 pointing at its RFC 9728 metadata, which names the vault', async () => {
     const res = await fetch(mcp.resource, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(res.status).toBe(401);
     const challenge = res.headers.get('www-authenticate')!;

@@ -1,34 +1,17 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { AddressInfo, createServer } from 'node:net';
+import { readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Browser, BrowserContext, chromium, Page } from 'playwright-core';
-import { startTestProvider, TestProvider } from '../support/oidc-provider';
+import { Browser, BrowserContext, Page } from 'playwright-core';
+import { browserAvailable, itInBrowserFor, launchChromium, localContext } from '../support/browser-world';
+import { TestProvider } from '../support/oidc-provider';
 import { parseForm, UserAgent } from '../support/oidc-provider/user-agent';
+import { ProviderWorld, startProviderWorld } from '../support/provider-world';
 import { startTestVault, TestVault } from '../support/vault';
 
-const CHROMIUM = '/usr/bin/chromium';
-const available = existsSync(CHROMIUM);
-// In CI the browser parts must run: a missing browser fails the suite there instead of skipping it.
-if (!available && process.env.CI) throw new Error(`no browser at ${CHROMIUM}: .ci/run installs Debian's chromium with apt`);
-if (!available) {
-  console.warn(
-    `SKIPPED browser parts of test/ops/dashboard.test.ts: no browser at ${CHROMIUM} (.ci/run installs Debian's chromium with apt)`,
-  );
-}
-const itInBrowser = available ? it : it.skip;
+const itInBrowser = itInBrowserFor('the browser parts of test/ops/dashboard.test.ts');
 
 const T = 'acme';
 const OTHER = 'globex';
-const AUDIENCE = 'https://vault.test.example';
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
   for (const deadline = Date.now() + ms; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
@@ -45,28 +28,21 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, ms 
  * allowed and denied, a tenant-key rotation, and another tenant whose data must never show.
  */
 describe('operator dashboard', () => {
+  let world: ProviderWorld;
   let v: TestVault;
   let provider: TestProvider;
   let base: string;
-  let browser: Browser | undefined;
   const admin = () => v.issuer.adminToken(T);
 
   beforeAll(async () => {
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
-    provider = await startTestProvider({ mode: 'google', redirectUris: [`${base}/oauth/callback`] });
-    v = await startTestVault({
-      PORT: String(port),
-      VAULT_PUBLIC_URL: base,
-      VAULT_AUDIENCE: AUDIENCE,
-      OUTBOUND_ALLOW_HOSTS: '127.0.0.1',
-      KEY_JOBS_IN_PROCESS: 'true',
-      KEY_ROTATION_RETIRE_DELAY_MS: '0',
+    world = await startProviderWorld({
+      tenant: T,
+      provider: { mode: 'google' },
+      callback: '/oauth/callback',
+      env: { KEY_JOBS_IN_PROCESS: 'true', KEY_ROTATION_RETIRE_DELAY_MS: '0' },
     });
-    const put = async (tenant: string, path: string, body: unknown) => {
-      const r = await v.call('PUT', path, { token: v.issuer.adminToken(tenant), body });
-      if (r.status >= 300) throw new Error(`${path}: ${r.status} ${r.text}`);
-    };
+    ({ v, provider, base } = world);
+    const put = (tenant: string, path: string, body: unknown) => world.put(path, body, tenant);
     await put(T, '/v1/admin/integrations/openai', { provider: 'api_key', display_name: 'OpenAI' });
     await put(T, '/v1/admin/integrations/calendar', {
       provider: 'custom-oauth2',
@@ -167,11 +143,7 @@ describe('operator dashboard', () => {
     }
   }, 120_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await v?.close();
-    await provider?.close();
-  });
+  afterAll(() => world?.close());
 
   async function connect(user: string): Promise<void> {
     const ua = new UserAgent();
@@ -357,25 +329,21 @@ describe('operator dashboard', () => {
   });
 
   describe('in a real browser (JavaScript off)', () => {
+    let browser: Browser | undefined;
     let context: BrowserContext;
     let page: Page;
     const requests: string[] = [];
 
     beforeAll(async () => {
-      if (!available) return;
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-      });
-      context = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 1280, height: 900 } });
+      if (!browserAvailable) return;
+      browser = await launchChromium();
+      context = await localContext(browser);
+      // Every request the pages make, also the ones refused: the last test checks none leaves the vault's origin.
       context.on('request', (r) => requests.push(r.url()));
-      // Anything off the vault's origin would be refused here, and recorded above.
-      await context.route(
-        (url) => url.origin !== base,
-        (route) => route.abort(),
-      );
       page = await context.newPage();
+      await page.setViewportSize({ width: 1280, height: 900 });
     }, 30_000);
+    afterAll(() => browser?.close());
 
     itInBrowser('signs in with the form, keyboard only', async () => {
       const first = await page.goto(`${base}/dashboard`);

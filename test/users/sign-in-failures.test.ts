@@ -1,17 +1,9 @@
-import { AddressInfo, createServer } from 'node:net';
-import { startTestProvider, TestProvider } from '../support/oidc-provider';
+import { TestProvider } from '../support/oidc-provider';
 import { UserAgent } from '../support/oidc-provider/user-agent';
-import { startTestVault, TestVault } from '../support/vault';
+import { ProviderWorld, startProviderWorld } from '../support/provider-world';
+import { TestVault } from '../support/vault';
 
 const T = 'acme';
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /**
  * Sign-in that does not finish (issue 17 §1, "a user whose IdP sign-in fails → a clear page,
@@ -21,32 +13,27 @@ async function freePort(): Promise<number> {
  * audited as `user.sign_in` denied.
  */
 describe('user sign-in failures', () => {
+  let world: ProviderWorld;
   let v: TestVault;
   let provider: TestProvider;
   let base: string;
   const sessions = async () => (await v.db.ds.query(`SELECT count(*)::int AS n FROM user_sessions`))[0].n;
 
   beforeAll(async () => {
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
-    provider = await startTestProvider({ mode: 'login', redirectUris: [`${base}/auth/callback`] });
-    v = await startTestVault({
-      PORT: String(port),
-      VAULT_PUBLIC_URL: base,
-      VAULT_AUDIENCE: 'https://vault.test.example',
-      OUTBOUND_ALLOW_HOSTS: '127.0.0.1',
-      VAULT_DEFAULT_TENANT: T,
+    world = await startProviderWorld({
+      tenant: T,
+      provider: { mode: 'login' },
+      callback: '/auth/callback',
+      env: { VAULT_DEFAULT_TENANT: T },
     });
-    const r = await v.call('PUT', '/v1/admin/user-login', {
-      token: v.issuer.adminToken(T),
-      body: { issuer: provider.issuer, client_id: provider.clientId, client_secret: provider.clientSecret },
+    ({ v, provider, base } = world);
+    await world.put('/v1/admin/user-login', {
+      issuer: provider.issuer,
+      client_id: provider.clientId,
+      client_secret: provider.clientSecret,
     });
-    expect(r.status).toBe(201);
   }, 60_000);
-  afterAll(async () => {
-    await v?.close();
-    await provider?.close();
-  });
+  afterAll(() => world?.close());
 
   it('a callback without a flow cookie, or with a made-up one, is a clear 400 page', async () => {
     for (const cookie of [undefined, 'vault_login=abc.def']) {

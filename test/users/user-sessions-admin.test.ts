@@ -1,17 +1,9 @@
-import { AddressInfo, createServer } from 'node:net';
-import { startTestProvider, TestProvider } from '../support/oidc-provider';
+import { TestProvider } from '../support/oidc-provider';
 import { UserAgent } from '../support/oidc-provider/user-agent';
-import { startTestVault, TestVault } from '../support/vault';
+import { ProviderWorld, startProviderWorld } from '../support/provider-world';
+import { TestVault } from '../support/vault';
 
 const T = 'acme';
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /**
  * Issue 17 leftovers: the roles a sign-in carried are kept with the session and shown on
@@ -20,6 +12,7 @@ async function freePort(): Promise<number> {
  * as `user.sessions_revoke`; other people's sessions and other tenants' are untouched.
  */
 describe('admin: user sessions; roles on /account', () => {
+  let world: ProviderWorld;
   let v: TestVault;
   let provider: TestProvider;
   let base: string;
@@ -38,30 +31,21 @@ describe('admin: user sessions; roles on /account', () => {
   }
 
   beforeAll(async () => {
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
-    provider = await startTestProvider({
-      mode: 'login',
-      redirectUris: [`${base}/auth/callback`],
-      roles: { alice: ['travel-booker', 'finance<reader>'] },
+    world = await startProviderWorld({
+      tenant: T,
+      provider: { mode: 'login', roles: { alice: ['travel-booker', 'finance<reader>'] } },
+      callback: '/auth/callback',
+      env: { VAULT_DEFAULT_TENANT: T },
     });
-    v = await startTestVault({
-      PORT: String(port),
-      VAULT_PUBLIC_URL: base,
-      VAULT_AUDIENCE: 'https://vault.test.example',
-      OUTBOUND_ALLOW_HOSTS: '127.0.0.1',
-      VAULT_DEFAULT_TENANT: T,
+    ({ v, provider, base } = world);
+    await world.put('/v1/admin/user-login', {
+      issuer: provider.issuer,
+      client_id: provider.clientId,
+      client_secret: provider.clientSecret,
+      roles_claim: 'roles',
     });
-    const r = await v.call('PUT', '/v1/admin/user-login', {
-      token: admin(),
-      body: { issuer: provider.issuer, client_id: provider.clientId, client_secret: provider.clientSecret, roles_claim: 'roles' },
-    });
-    expect(r.status).toBe(201);
   }, 60_000);
-  afterAll(async () => {
-    await v?.close();
-    await provider?.close();
-  });
+  afterAll(() => world?.close());
 
   it('/account names the tenant and shows the sign-in roles (escaped), saying they do not decide what agents may do', async () => {
     const put = await v.call('PUT', '/v1/admin/tenant', { token: admin(), body: { display_name: 'Acme Travel' } });
