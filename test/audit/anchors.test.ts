@@ -1,16 +1,13 @@
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync, sign } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
-import { anchorPayload, AuditAnchor, AuditAnchorJob } from '../../libs/audit-anchors';
-import { loadConfig, VaultConfig } from '../../libs/config';
+import { anchorPayload } from '../../libs/audit-anchors';
 import { LocalAuditSigner, LocalKeyProvider, localAuditKeyFile, SystemKeys } from '../../libs/crypto';
-import { createDataSource, runMigrations } from '../../libs/db';
 import { runCli } from '../keys/support';
-import { createTestDatabase, TestDatabase } from '../support/database';
-import { captureLogs, event, newAuditLog } from './support';
+import { AnchoredChain, anchoredChains } from './anchored-chains';
+import { event, newAuditLog } from './support';
 
 /**
  * SECURITY.md 53: tampering that leaves a consistent-looking table (truncation, a dropped tail with the
@@ -20,58 +17,8 @@ import { captureLogs, event, newAuditLog } from './support';
  * and verification is the real CLI process.
  */
 describe('audit verify --anchors (SECURITY 53)', () => {
-  let db: TestDatabase;
-  let dir: string;
-  const open: DataSource[] = [];
-  let schemas = 0;
-  const logs = captureLogs();
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    dir = await mkdtemp(join(tmpdir(), 'anchors-'));
-  });
-  afterAll(async () => {
-    for (const ds of open) if (ds.isInitialized) await ds.destroy();
-    await db.drop();
-    await rm(dir, { recursive: true, force: true });
-    logs.restore();
-  });
-
-  interface Scenario {
-    ds: DataSource;
-    env: Record<string, string>;
-    file: string;
-    anchors: AuditAnchor[];
-  }
-
-  /** A fresh schema: 3 events, anchor, 3 more, anchor, 1 more (unanchored). Anchors go to AUDIT_ANCHOR_FILE. */
-  async function scenario(): Promise<Scenario> {
-    const schema = `anchors_${++schemas}`;
-    const file = join(dir, `${schema}.jsonl`);
-    const env = {
-      DATABASE_URL: db.url,
-      VAULT_DB_SCHEMA: schema,
-      LOCAL_KEK_FILE: join(dir, 'kek.json'),
-      VAULT_PUBLIC_URL: 'https://vault.test',
-      AUDIT_ANCHOR_FILE: file,
-      LOG_LEVEL: 'silent',
-    };
-    const config: VaultConfig = loadConfig({ ...env, NODE_ENV: 'test' });
-    const ds = createDataSource({ url: db.url, schema, poolSize: 3 });
-    open.push(ds);
-    await ds.initialize();
-    await runMigrations(ds, schema);
-    const kek = new LocalKeyProvider(env.LOCAL_KEK_FILE);
-    await kek.init();
-    const audit = newAuditLog(ds, await new SystemKeys(ds, kek).get('audit-mac'));
-    const job = new AuditAnchorJob(ds, config, new LocalAuditSigner(localAuditKeyFile(env.LOCAL_KEK_FILE)), { run: false });
-    const anchors: AuditAnchor[] = [];
-    for (let i = 1; i <= 7; i++) {
-      await audit.record(event(`t${i % 2}`, { details: { i } }));
-      if (i === 3 || i === 6) anchors.push(await job.anchor());
-    }
-    return { ds, env, file, anchors };
-  }
+  const chains = anchoredChains('anchors');
+  const scenario = () => chains.chain();
 
   /** As a superuser: every trigger off for the statement's transaction. */
   async function tamper(ds: DataSource, ...statements: string[]): Promise<void> {
@@ -81,7 +28,7 @@ describe('audit verify --anchors (SECURITY 53)', () => {
     });
   }
 
-  const verify = (s: Scenario, ...extra: string[]) => runCli(['audit', 'verify', '--anchors', s.file, ...extra], s.env);
+  const verify = (s: AnchoredChain, ...extra: string[]) => runCli(['audit', 'verify', '--anchors', s.file, ...extra], s.env);
 
   it('passes an untouched chain, the anchors as the file holds them', async () => {
     const s = await scenario();
@@ -181,11 +128,11 @@ describe('audit verify --anchors (SECURITY 53)', () => {
     const signer = new LocalAuditSigner(localAuditKeyFile(s.env.LOCAL_KEK_FILE));
     await signer.init();
     const pem = (await signer.publicKey(s.anchors[0].kid))!.export({ type: 'spki', format: 'pem' }) as string;
-    await writeFile(join(dir, 'audit.pub.pem'), pem);
-    expect((await verify(s, '--public-key', join(dir, 'audit.pub.pem'))).code).toBe(0);
+    await writeFile(join(chains.dir, 'audit.pub.pem'), pem);
+    expect((await verify(s, '--public-key', join(chains.dir, 'audit.pub.pem'))).code).toBe(0);
     const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }) as string;
-    await writeFile(join(dir, 'other.pub.pem'), other);
-    const r = await verify(s, '--public-key', join(dir, 'other.pub.pem'));
+    await writeFile(join(chains.dir, 'other.pub.pem'), other);
+    const r = await verify(s, '--public-key', join(chains.dir, 'other.pub.pem'));
     expect(r.code).toBe(2);
     expect(JSON.parse(r.stdout)).toMatchObject({ problem: 'anchor_signature_invalid', failedAnchor: { seq: '3' } });
   });
@@ -228,7 +175,7 @@ describe('audit verify --anchors (SECURITY 53)', () => {
       { level: 30, msg: 'credential vault worker started' },
       ...s.anchors.map((anchor) => ({ level: 30, msg: 'audit anchor', anchor })),
     ];
-    const logFile = join(dir, 'worker.log');
+    const logFile = join(chains.dir, 'worker.log');
     await writeFile(logFile, logs.map((l) => JSON.stringify(l)).join('\n'));
     expect((await runCli(['audit', 'verify', '--anchors', logFile], s.env)).code).toBe(0);
     await writeFile(logFile, `${JSON.stringify(s.anchors[0])}\n{"seq": "3"}\n`);

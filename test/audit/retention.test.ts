@@ -1,14 +1,7 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { DataSource } from 'typeorm';
-import { AuditAnchor, AuditAnchorJob } from '../../libs/audit-anchors';
-import { loadConfig } from '../../libs/config';
-import { LocalAuditSigner, LocalKeyProvider, localAuditKeyFile, SystemKeys } from '../../libs/crypto';
-import { createDataSource, runMigrations } from '../../libs/db';
+import { AuditAnchor } from '../../libs/audit-anchors';
 import { runCli } from '../keys/support';
-import { createTestDatabase, TestDatabase } from '../support/database';
-import { captureLogs, event, newAuditLog } from './support';
+import { anchoredChains } from './anchored-chains';
 
 /**
  * Retention (migration 1101, `audit retain`): only a whole segment ending at a signed anchor goes, only
@@ -16,58 +9,8 @@ import { captureLogs, event, newAuditLog } from './support';
  * same deletion done behind the vault's back does not verify.
  */
 describe('audit retention', () => {
-  let db: TestDatabase;
-  let dir: string;
-  const open: DataSource[] = [];
-  let schemas = 0;
-  const logs = captureLogs();
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    dir = await mkdtemp(join(tmpdir(), 'retention-'));
-  });
-  afterAll(async () => {
-    for (const ds of open) if (ds.isInitialized) await ds.destroy();
-    await db.drop();
-    await rm(dir, { recursive: true, force: true });
-    logs.restore();
-  });
-
-  /** 3 events, anchor, 3 more, anchor, 1 more; anchors in AUDIT_ANCHOR_FILE. */
-  async function scenario(): Promise<{ ds: DataSource; env: Record<string, string>; file: string; anchors: AuditAnchor[] }> {
-    const schema = `retention_${++schemas}`;
-    const file = join(dir, `${schema}.jsonl`);
-    const env = {
-      DATABASE_URL: db.url,
-      VAULT_DB_SCHEMA: schema,
-      LOCAL_KEK_FILE: join(dir, 'kek.json'),
-      VAULT_PUBLIC_URL: 'https://vault.test',
-      AUDIT_ANCHOR_FILE: file,
-      LOG_LEVEL: 'silent',
-    };
-    const ds = createDataSource({ url: db.url, schema, poolSize: 3 });
-    open.push(ds);
-    await ds.initialize();
-    await runMigrations(ds, schema);
-    const kek = new LocalKeyProvider(env.LOCAL_KEK_FILE);
-    await kek.init();
-    const audit = newAuditLog(ds, await new SystemKeys(ds, kek).get('audit-mac'));
-    const job = new AuditAnchorJob(
-      ds,
-      loadConfig({ ...env, NODE_ENV: 'test' }),
-      new LocalAuditSigner(localAuditKeyFile(env.LOCAL_KEK_FILE)),
-      { run: false },
-    );
-    const anchors: AuditAnchor[] = [];
-    for (let i = 1; i <= 7; i++) {
-      await audit.record(event('t1', { details: { i } }));
-      if (i === 3 || i === 6) {
-        anchors.push(await job.anchor());
-        await new Promise((r) => setTimeout(r, 5)); // distinct anchor times, for --before
-      }
-    }
-    return { ds, env, file, anchors };
-  }
+  const chains = anchoredChains('retention');
+  const scenario = () => chains.chain();
 
   const seqs = async (ds: DataSource) =>
     ((await ds.query('SELECT seq::int AS seq FROM audit_events ORDER BY seq')) as { seq: number }[]).map((r) => r.seq);

@@ -1,5 +1,4 @@
-import { createServer } from 'node:net';
-import { AddressInfo } from 'node:net';
+import { freePort } from '../support/net';
 import { StormRig, startStormRig } from './storm-support';
 
 /**
@@ -51,10 +50,7 @@ describe('the call-start mark, between connecting and sending', () => {
   });
 
   it('a token endpoint that cannot be reached: no mark written, nothing sent, the token kept; 503 with Retry-After', async () => {
-    const closed = createServer();
-    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
-    const port = (closed.address() as AddressInfo).port;
-    await new Promise<void>((r) => closed.close(() => r()));
+    const port = await freePort(); // nothing listens there
     const admin = rig.v.issuer.adminToken('acme');
     const put = async (path: string, body: unknown) =>
       expect((await rig.v.call('PUT', path, { token: admin, body })).status).toBeLessThan(300);
