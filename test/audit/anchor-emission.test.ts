@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AuditAnchor, anchorSignatureValid } from '../../libs/audit-anchors';
 import { LocalAuditSigner, localAuditKeyFile } from '../../libs/crypto';
-import { SpawnedWorker, spawnWorker, waitFor } from '../keys/support';
+import { SpawnedWorker, startWorker, waitFor } from '../keys/support';
 import { startTestVault, TestVault } from '../support/vault';
 import { Receiver } from '../webhooks/support';
 
@@ -31,7 +31,7 @@ describe('audit anchors emitted by the worker (SECURITY 53)', () => {
       .map((l) => l.anchor);
 
   async function worker(env: Record<string, string>): Promise<SpawnedWorker> {
-    const w = spawnWorker({
+    const w = await startWorker({
       DATABASE_URL: v.db.url,
       LOCAL_KEK_FILE: kekFile,
       VAULT_PUBLIC_URL: 'https://vault.test.example',
@@ -40,11 +40,6 @@ describe('audit anchors emitted by the worker (SECURITY 53)', () => {
       ...env,
     });
     workers.push(w);
-    await waitFor(
-      'the worker to start',
-      () => w.output.join('').includes('worker started') || (w.proc.exitCode !== null && Promise.reject(new Error(w.output.join('')))),
-      30_000,
-    );
     return w;
   }
 

@@ -115,6 +115,22 @@ export function spawnWorker(env: Record<string, string>): SpawnedWorker {
   };
 }
 
+/** spawnWorker, once the worker says it started; if it exits (or stays silent) first, it is killed and its output is the error. */
+export async function startWorker(env: Record<string, string>): Promise<SpawnedWorker> {
+  const w = spawnWorker(env);
+  try {
+    await waitFor(
+      'the worker to start',
+      () => w.output.join('').includes('worker started') || (w.proc.exitCode !== null && Promise.reject(new Error(w.output.join('')))),
+      30_000,
+    );
+  } catch (e) {
+    await w.kill();
+    throw e;
+  }
+  return w;
+}
+
 /** Runs the CLI (apps/cli/main.ts through SWC) and collects its exit code and output. */
 export function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OAuthCredentialStore } from '../../libs/connections';
 import { asTenantId, Secret } from '../../libs/kernel';
-import { spawnWorker, SpawnedWorker, waitFor } from '../keys/support';
+import { SpawnedWorker, startWorker, waitFor } from '../keys/support';
 import { startTestVault, TestVault } from '../support/vault';
 import { RotatingProvider } from './rotating-provider';
 
@@ -94,13 +94,8 @@ export async function startStormRig(o: {
     workers,
     accessOf,
     async worker(env = {}) {
-      const w = spawnWorker({ ...base, ...env });
+      const w = await startWorker({ ...base, ...env });
       workers.push(w);
-      await waitFor(
-        'the worker to start',
-        () => w.output.join('').includes('worker started') || (w.proc.exitCode !== null && Promise.reject(new Error(w.output.join('')))),
-        30_000,
-      );
       return w;
     },
     async seed(n, so = {}) {

@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnWorker, SpawnedWorker, waitFor } from '../keys/support';
+import { SpawnedWorker, startWorker, waitFor } from '../keys/support';
 import { connectOverHttp, Rig, RigOptions, startRig } from '../connect/support';
 
 export { waitFor };
@@ -40,13 +40,8 @@ export async function startRefreshRig(o: RigOptions & { users?: string[] }): Pro
     ...rig,
     workers,
     async worker(env = {}) {
-      const w = spawnWorker({ ...base, ...env });
+      const w = await startWorker({ ...base, ...env });
       workers.push(w);
-      await waitFor(
-        'the worker to start',
-        () => w.output.join('').includes('worker started') || (w.proc.exitCode !== null && Promise.reject(new Error(w.output.join('')))),
-        30_000,
-      );
       return w;
     },
     async row(user) {

@@ -6,7 +6,7 @@ import { asTenantId } from '../../libs/kernel';
 import { WebhookOutbox } from '../../libs/webhooks';
 import { connectOverHttp, Rig, startRig, T } from '../connect/support';
 import { parseMetrics, sample } from '../ops/support';
-import { SpawnedWorker, spawnWorker } from '../keys/support';
+import { SpawnedWorker, startWorker } from '../keys/support';
 import { outboxOf, putEndpoint, Receiver, waitFor } from './support';
 
 /**
@@ -23,7 +23,7 @@ describe('webhook dispatchers in worker processes', () => {
   const path = '/hooks/acme';
 
   async function worker(env: Record<string, string>): Promise<SpawnedWorker> {
-    const w = spawnWorker({
+    const w = await startWorker({
       DATABASE_URL: rig.v.db.url,
       LOCAL_KEK_FILE: kekFile,
       VAULT_PUBLIC_URL: 'https://vault.test.example',
@@ -35,11 +35,6 @@ describe('webhook dispatchers in worker processes', () => {
       ...env,
     });
     workers.push(w);
-    await waitFor(
-      'the worker to start',
-      () => w.output.join('').includes('worker started') || (w.proc.exitCode !== null && Promise.reject(new Error(w.output.join('')))),
-      30_000,
-    );
     return w;
   }
 
