@@ -39,12 +39,7 @@ describe('keyring on Azure Key Vault (emulator)', () => {
     kv = await KeyVaultEmulator.start();
     await kv.createKey('kek', { kty: 'RSA', keySize: 3072 });
     env = {
-      KEY_PROVIDER: 'azure',
-      AZURE_KEYVAULT_URL: kv.url,
-      AZURE_KEYVAULT_KEY_NAME: 'kek',
-      AZURE_KEYVAULT_CA_FILE: kv.caFile,
-      AZURE_KEYVAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: 'true',
-      AZURE_KEYVAULT_CREDENTIAL: `static:${kv.token}`,
+      ...kv.vaultEnv(),
       VAULT_KEY_HEALTH_TTL_MS: '0',
     };
     v = await startTestVault(env);

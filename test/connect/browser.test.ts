@@ -2,7 +2,7 @@ import { Page } from 'playwright-core';
 import { browserAvailable, BrowserWorld, itInBrowserFor, providerLogin, startBrowserWorld } from '../support/browser-world';
 import { TestProvider } from '../support/oidc-provider';
 import { TestVault } from '../support/vault';
-import { T } from './support';
+import { calendarIntegration, T } from './support';
 
 const itInBrowser = itInBrowserFor('test/connect/browser.test.ts');
 
@@ -24,21 +24,8 @@ describe('connect an account in a real browser', () => {
     ({ v, provider, page, base } = world);
     const { put } = world;
     await put('/v1/admin/integrations/calendar', {
-      provider: 'custom-oauth2',
-      display_name: 'Team Calendar',
-      client_id: provider.clientId,
-      client_secret: provider.clientSecret,
-      authorize_url: `${provider.url}/auth`,
-      token_url: `${provider.url}/token`,
+      ...calendarIntegration(provider, { scope_descriptions: { 'calendar.read': 'See your calendars and events' } }),
       revocation_url: `${provider.url}/token/revocation`,
-      scopes: ['openid', 'email', 'calendar.read'],
-      provider_options: {
-        issuer: provider.issuer,
-        require_iss: true,
-        identity: { source: 'id_token', subject: 'sub', email: 'email' },
-        authorize_params: { access_type: 'offline', prompt: 'consent' },
-        scope_descriptions: { 'calendar.read': 'See your calendars and events' },
-      },
     });
     await put('/v1/admin/agents/mcp-1', { name: 'Calendar assistant' });
     await put('/v1/admin/policies/p1', { agents: ['mcp-1'], integrations: ['calendar'], effect: 'allow' });

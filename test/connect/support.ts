@@ -80,6 +80,29 @@ export async function startRig(o: RigOptions): Promise<Rig> {
   };
 }
 
+/**
+ * The "Team Calendar" integration at a test provider as the browser tests connect it: Google-style
+ * offline consent, identity from the ID token; `providerOptions` add to its provider options.
+ */
+export function calendarIntegration(provider: TestProvider, providerOptions: Record<string, unknown> = {}) {
+  return {
+    provider: 'custom-oauth2',
+    display_name: 'Team Calendar',
+    client_id: provider.clientId,
+    client_secret: provider.clientSecret,
+    authorize_url: `${provider.url}/auth`,
+    token_url: `${provider.url}/token`,
+    scopes: ['openid', 'email', 'calendar.read'],
+    provider_options: {
+      issuer: provider.issuer,
+      require_iss: true,
+      identity: { source: 'id_token', subject: 'sub', email: 'email' },
+      authorize_params: { access_type: 'offline', prompt: 'consent' },
+      ...providerOptions,
+    },
+  };
+}
+
 export async function createSession(
   rig: Rig,
   user: string,

@@ -85,12 +85,7 @@ describe('KEK rotation job (Key Vault emulator, real SDK)', () => {
     kv = await KeyVaultEmulator.start();
     await kv.createKey('kek', { kty: 'RSA', keySize: 3072 });
     env = {
-      KEY_PROVIDER: 'azure',
-      AZURE_KEYVAULT_URL: kv.url,
-      AZURE_KEYVAULT_KEY_NAME: 'kek',
-      AZURE_KEYVAULT_CA_FILE: kv.caFile,
-      AZURE_KEYVAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: 'true',
-      AZURE_KEYVAULT_CREDENTIAL: `static:${kv.token}`,
+      ...kv.vaultEnv(),
       KEY_ROTATION_KV_RPS: '100',
       KEY_ROTATION_KV_CONCURRENCY: '1',
       KEY_JOB_LEASE_SECONDS: '2',

@@ -147,13 +147,8 @@ describe('audit verify --anchors with KEY_PROVIDER=azure', () => {
     const env = {
       DATABASE_URL: db.url,
       VAULT_PUBLIC_URL: 'https://vault.test',
-      KEY_PROVIDER: 'azure',
-      AZURE_KEYVAULT_URL: kv.url,
-      AZURE_KEYVAULT_KEY_NAME: 'kek',
+      ...kv.vaultEnv(),
       AZURE_KEYVAULT_AUDIT_KEY_NAME: 'audit-e2e',
-      AZURE_KEYVAULT_CA_FILE: kv.caFile,
-      AZURE_KEYVAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: 'true',
-      AZURE_KEYVAULT_CREDENTIAL: `static:${kv.token}`,
       AUDIT_ANCHOR_FILE: file,
       LOG_LEVEL: 'silent',
     };

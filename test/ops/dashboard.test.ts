@@ -2,6 +2,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Browser, BrowserContext, Page } from 'playwright-core';
+import { calendarIntegration } from '../connect/support';
 import { browserAvailable, itInBrowserFor, launchChromium, localContext } from '../support/browser-world';
 import { TestProvider } from '../support/oidc-provider';
 import { parseForm, UserAgent } from '../support/oidc-provider/user-agent';
@@ -44,21 +45,7 @@ describe('operator dashboard', () => {
     ({ v, provider, base } = world);
     const put = (tenant: string, path: string, body: unknown) => world.put(path, body, tenant);
     await put(T, '/v1/admin/integrations/openai', { provider: 'api_key', display_name: 'OpenAI' });
-    await put(T, '/v1/admin/integrations/calendar', {
-      provider: 'custom-oauth2',
-      display_name: 'Team Calendar',
-      client_id: provider.clientId,
-      client_secret: provider.clientSecret,
-      authorize_url: `${provider.url}/auth`,
-      token_url: `${provider.url}/token`,
-      scopes: ['openid', 'email', 'calendar.read'],
-      provider_options: {
-        issuer: provider.issuer,
-        require_iss: true,
-        identity: { source: 'id_token', subject: 'sub', email: 'email' },
-        authorize_params: { access_type: 'offline', prompt: 'consent' },
-      },
-    });
+    await put(T, '/v1/admin/integrations/calendar', calendarIntegration(provider));
     await put(T, '/v1/admin/agents/mcp-1', { name: 'Assistant' });
     await put(T, '/v1/admin/agents/rogue', { name: 'Not allowed' });
     await put(T, '/v1/admin/policies/p1', { agents: ['mcp-1'], integrations: ['openai', 'calendar'], effect: 'allow' });

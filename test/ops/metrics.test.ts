@@ -131,12 +131,7 @@ describe('Key Vault calls on the metrics match what Key Vault saw (azure provide
     kv = await KeyVaultEmulator.start({ token: 'metrics-kv-token' });
     await kv.createKey('kek', { kty: 'RSA-HSM', keySize: 2048 });
     v = await startTestVault({
-      KEY_PROVIDER: 'azure',
-      AZURE_KEYVAULT_URL: kv.url,
-      AZURE_KEYVAULT_KEY_NAME: 'kek',
-      AZURE_KEYVAULT_CA_FILE: kv.caFile,
-      AZURE_KEYVAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: 'true',
-      AZURE_KEYVAULT_CREDENTIAL: 'static:metrics-kv-token',
+      ...kv.vaultEnv(),
     });
     const a = v.issuer.adminToken('initech');
     for (const [path, body] of [

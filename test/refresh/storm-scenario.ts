@@ -91,12 +91,7 @@ export async function runStorm(o: StormOptions): Promise<StormFigures> {
   try {
     await kv.createKey('kek', { kty: 'RSA', keySize: 2048 });
     const keyEnv = {
-      KEY_PROVIDER: 'azure',
-      AZURE_KEYVAULT_URL: kv.url,
-      AZURE_KEYVAULT_KEY_NAME: 'kek',
-      AZURE_KEYVAULT_CA_FILE: kv.caFile,
-      AZURE_KEYVAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: 'true',
-      AZURE_KEYVAULT_CREDENTIAL: `static:${kv.token}`,
+      ...kv.vaultEnv(),
     };
     rig = await startStormRig({
       graceSeconds: 30,

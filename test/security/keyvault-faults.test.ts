@@ -59,12 +59,7 @@ describe('Key Vault throttling on the release path (SECURITY 36)', () => {
     kv = await KeyVaultEmulator.start();
     await kv.createKey('kek', { kty: 'RSA', keySize: 3072 });
     const env = {
-      KEY_PROVIDER: 'azure',
-      AZURE_KEYVAULT_URL: kv.url,
-      AZURE_KEYVAULT_KEY_NAME: 'kek',
-      AZURE_KEYVAULT_CA_FILE: kv.caFile,
-      AZURE_KEYVAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: 'true',
-      AZURE_KEYVAULT_CREDENTIAL: `static:${kv.token}`,
+      ...kv.vaultEnv(),
     };
     v = await startTestVault(env);
     for (const [tenant, user] of [

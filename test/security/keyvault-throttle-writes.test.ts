@@ -29,12 +29,7 @@ describe('Key Vault throttling and the write path (SECURITY 48)', () => {
     kv = await KeyVaultEmulator.start();
     await kv.createKey('kek', { kty: 'RSA', keySize: 3072 });
     env = {
-      KEY_PROVIDER: 'azure',
-      AZURE_KEYVAULT_URL: kv.url,
-      AZURE_KEYVAULT_KEY_NAME: 'kek',
-      AZURE_KEYVAULT_CA_FILE: kv.caFile,
-      AZURE_KEYVAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: 'true',
-      AZURE_KEYVAULT_CREDENTIAL: `static:${kv.token}`,
+      ...kv.vaultEnv(),
       VAULT_KEY_HEALTH_TTL_MS: '1000',
     };
     v = await startTestVault(env);

@@ -8,6 +8,7 @@ import { KeyVaultEmulator } from '../support/keyvault-emulator';
 import { LogCapture } from '../support/log-capture';
 import { TestDatabase } from '../support/database';
 import { startTestVault, TestVault } from '../support/vault';
+import { secretForms } from '../ops/support';
 
 /**
  * SECURITY.md 26: canary secrets planted through the API, then driven through every error
@@ -28,20 +29,8 @@ const CLIENT_SECRET = `cs-canary-secret-${rand()}`;
 const SQL_MARKER = `sqlparam-marker-${rand()}`;
 const KV_TOKEN = `kv-canary-token-${rand()}`;
 
-/** Every form a secret takes when something serialises it carelessly. Compared case-insensitively. */
-function forms(secret: string): string[] {
-  const bytes = Buffer.from(secret, 'utf8');
-  const hex = bytes.toString('hex');
-  const out = new Set([secret, hex, hex.match(/../g)!.join(' '), encodeURIComponent(secret)]);
-  // base64 of the secret inside a longer value depends on its offset mod 3: drop the groups it shares.
-  for (let k = 0; k < 3; k++) {
-    const shifted = Buffer.concat([Buffer.alloc(k), bytes]);
-    for (const enc of ['base64', 'base64url'] as const) out.add(shifted.toString(enc).slice(4, -4));
-  }
-  return [...out].map((f) => f.toLowerCase());
-}
-
-const CANARY_FORMS = [...forms(API_KEY), ...forms(CLIENT_SECRET), ...forms(KV_TOKEN)];
+// Every form each canary takes when serialised carelessly (ops/support), compared case-insensitively.
+const CANARY_FORMS = [...secretForms(API_KEY), ...secretForms(CLIENT_SECRET), ...secretForms(KV_TOKEN)];
 
 /** The canary forms found in `text`. */
 function leaked(text: string, needles = CANARY_FORMS): string[] {
@@ -365,12 +354,7 @@ describe('canary secrets through every error path (SECURITY 26)', () => {
       await kv.createKey('kek', { kty: 'RSA-HSM', keySize: 2048 });
       az = await startTestVault(
         {
-          KEY_PROVIDER: 'azure',
-          AZURE_KEYVAULT_URL: kv.url,
-          AZURE_KEYVAULT_KEY_NAME: 'kek',
-          AZURE_KEYVAULT_CA_FILE: kv.caFile,
-          AZURE_KEYVAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: 'true',
-          AZURE_KEYVAULT_CREDENTIAL: `static:${KV_TOKEN}`,
+          ...kv.vaultEnv(),
           VAULT_KEY_HEALTH_TTL_MS: '0',
         },
         { logger: logs },

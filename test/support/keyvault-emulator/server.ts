@@ -89,6 +89,21 @@ export class KeyVaultEmulator {
     return emulator;
   }
 
+  /**
+   * The vault's configuration for its azure key provider on this emulator: the key `kek` (unless
+   * named), the emulator's CA trusted by file and its bearer token as a static credential.
+   */
+  vaultEnv(keyName = 'kek'): Record<string, string> {
+    return {
+      KEY_PROVIDER: 'azure',
+      AZURE_KEYVAULT_URL: this.url,
+      AZURE_KEYVAULT_KEY_NAME: keyName,
+      AZURE_KEYVAULT_CA_FILE: this.caFile,
+      AZURE_KEYVAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: 'true',
+      AZURE_KEYVAULT_CREDENTIAL: `static:${this.token}`,
+    };
+  }
+
   /** A snapshot of the requests since start or the last `resetLog()`. */
   get requestLog(): readonly RequestLogEntry[] {
     return [...this.log];
