@@ -1,8 +1,6 @@
-import { startVault } from '../../apps/vault/bootstrap';
-import { loadConfig } from '../../libs/config';
 import { KeyJobRunner } from '../../libs/keys';
 import { KeyVaultEmulator } from '../support/keyvault-emulator';
-import { startTestVault, TestVault } from '../support/vault';
+import { startSecondVault, startTestVault, TestVault } from '../support/vault';
 import { release, seedTenant, spawnWorker, SpawnedWorker, trafficDuring, waitFor } from './support';
 
 /**
@@ -51,19 +49,7 @@ describe('KEK rotation job (Key Vault emulator, real SDK)', () => {
 
   /** A second API process with cold caches: it can only decrypt through Key Vault. */
   async function everyRowDecryptsInAColdProcess(expected: (tenant: string, user: string) => string | string[], kid: string) {
-    const other = await startVault(
-      loadConfig({
-        NODE_ENV: 'test',
-        PORT: '0',
-        HOST: '127.0.0.1',
-        VAULT_PUBLIC_URL: 'https://vault.test.example',
-        DATABASE_URL: v.db.url,
-        TRUSTED_ISSUERS: JSON.stringify([v.issuer.config()]),
-        VAULT_DEV_ISSUER: 'false',
-        ...env,
-      }),
-      { logger: false },
-    );
+    const other = await startSecondVault(v, env);
     try {
       kv.resetLog();
       for (const t of TENANTS) {

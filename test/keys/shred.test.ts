@@ -1,12 +1,10 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startVault } from '../../apps/vault/bootstrap';
-import { loadConfig } from '../../libs/config';
 import { Keyring, KeyUnwrapError } from '../../libs/crypto';
 import { KeyJobRunner } from '../../libs/keys';
 import { asTenantId } from '../../libs/kernel';
-import { startTestVault, TestVault } from '../support/vault';
+import { startSecondVault, startTestVault, TestVault } from '../support/vault';
 import { release, seedTenant, waitFor } from './support';
 
 /**
@@ -139,20 +137,7 @@ describe('crypto-shredding', () => {
     async () => {
       const backup = await backupOf('gone', 'dave');
       // Another API process that has the tenant's key cached.
-      const other = await startVault(
-        loadConfig({
-          NODE_ENV: 'test',
-          PORT: '0',
-          HOST: '127.0.0.1',
-          VAULT_PUBLIC_URL: 'https://vault.test.example',
-          DATABASE_URL: v.db.url,
-          LOCAL_KEK_FILE: kekFile,
-          TRUSTED_ISSUERS: JSON.stringify([v.issuer.config()]),
-          VAULT_DEV_ISSUER: 'false',
-          KEY_CACHE_SYNC_SECONDS: '1',
-        }),
-        { logger: false },
-      );
+      const other = await startSecondVault(v, { LOCAL_KEK_FILE: kekFile, KEY_CACHE_SYNC_SECONDS: '1' });
       try {
         expect((await release(v, 'gone', 'dave', other.url)).status).toBe(200);
         const admin = v.issuer.adminToken('gone');

@@ -1,8 +1,7 @@
-import { RunningVault, startVault } from '../../apps/vault/bootstrap';
-import { loadConfig } from '../../libs/config';
+import { RunningVault } from '../../apps/vault/bootstrap';
 import { KeyVaultEmulator } from '../support/keyvault-emulator';
 import { waitFor } from '../keys/support';
-import { startTestVault, TestVault } from '../support/vault';
+import { startSecondVault, startTestVault, TestVault } from '../support/vault';
 
 /**
  * SECURITY 48: Key Vault off the write path. With the tenant key cached, a throttling Key Vault
@@ -70,19 +69,7 @@ describe('Key Vault throttling and the write path (SECURITY 48)', () => {
     kv.inject({ kind: 'throttle', retryAfterSeconds: 1, count: Infinity });
     let second: RunningVault | undefined;
     try {
-      second = await startVault(
-        loadConfig({
-          NODE_ENV: 'test',
-          PORT: '0',
-          HOST: '127.0.0.1',
-          VAULT_PUBLIC_URL: 'https://vault.test.example',
-          DATABASE_URL: v.db.url,
-          TRUSTED_ISSUERS: JSON.stringify([v.issuer.config({ tenant_claim: 'tid' })]),
-          VAULT_DEV_ISSUER: 'false',
-          ...env,
-        }),
-        { logger: false },
-      );
+      second = await startSecondVault(v, env);
       const ready = await fetch(`${second.url}/readyz`);
       expect(ready.status).toBe(503);
       const refused = await releaseAt(second.url, 'alice'); // its tenant key cache is cold: Key Vault is needed

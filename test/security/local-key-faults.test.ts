@@ -1,11 +1,10 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RunningVault, startVault } from '../../apps/vault/bootstrap';
-import { loadConfig } from '../../libs/config';
+import { RunningVault } from '../../apps/vault/bootstrap';
 import { KEY_PROVIDER } from '../../libs/crypto';
 import type { KeyProvider } from '../../libs/crypto/key-provider';
-import { startTestVault, TestVault } from '../support/vault';
+import { startSecondVault, startTestVault, TestVault } from '../support/vault';
 
 /**
  * Issue 14 §6: the local key provider failing at runtime (its KEK file unreadable or corrupt)
@@ -40,20 +39,7 @@ describe('local key provider failing at runtime (issue 14 §6)', () => {
       ] as const)
         expect((await v.call('PUT', path, { token: a, body })).status).toBe(201);
     }
-    cold = await startVault(
-      loadConfig({
-        NODE_ENV: 'test',
-        PORT: '0',
-        HOST: '127.0.0.1',
-        VAULT_PUBLIC_URL: 'https://vault.test.example',
-        DATABASE_URL: v.db.url,
-        TRUSTED_ISSUERS: JSON.stringify([v.issuer.config()]),
-        VAULT_DEV_ISSUER: 'false',
-        VAULT_DATA_DIR: dir,
-        LOCAL_KEK_FILE: kekFile,
-      }),
-      { logger: false },
-    );
+    cold = await startSecondVault(v, { VAULT_DATA_DIR: dir, LOCAL_KEK_FILE: kekFile });
     expect((await release('warm', 'alice')).status).toBe(200);
     good = readFileSync(kekFile, 'utf8');
   });

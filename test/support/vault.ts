@@ -81,3 +81,21 @@ export async function startTestVault(
     },
   };
 }
+
+/**
+ * Another API process on `v`'s database, with caches of its own (cold until it loads a key), trusting
+ * `v`'s issuer; `env` adds to its configuration. The caller closes it.
+ */
+export function startSecondVault(v: TestVault, env: Record<string, string> = {}): Promise<RunningVault> {
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    VAULT_PUBLIC_URL: 'https://vault.test.example',
+    DATABASE_URL: v.db.url,
+    TRUSTED_ISSUERS: JSON.stringify([v.issuer.config()]),
+    VAULT_DEV_ISSUER: 'false',
+    ...env,
+  });
+  return startVault(config, { logger: false });
+}
