@@ -1,9 +1,7 @@
 import { Keyring, KEY_PROVIDER, KeyProvider, rewrapOntoCurrentKek } from '../libs/crypto';
 import { asTenantId } from '../libs/kernel';
 import { KeyVaultEmulator } from './support/keyvault-emulator';
-import { startVault } from '../apps/vault/bootstrap';
-import { loadConfig } from '../libs/config';
-import { startTestVault, TestVault } from './support/vault';
+import { startSecondVault, startTestVault, TestVault } from './support/vault';
 
 /**
  * DESIGN.md key-hierarchy invariants and SECURITY.md 20, 23, 24 on the real
@@ -62,7 +60,7 @@ describe('keyring on Azure Key Vault (emulator)', () => {
 
   it('invariant 1: concurrent cache misses coalesce into one unwrap per key', async () => {
     // A second API process on the same database: its caches are cold.
-    const other = await startVault(loadConfig({ ...process.env, ...configEnv(v, env) }), { logger: false });
+    const other = await startSecondVault(v, env);
     try {
       kv.resetLog();
       const results = await Promise.all(
@@ -103,7 +101,7 @@ describe('keyring on Azure Key Vault (emulator)', () => {
     // Rerun is a no-op (idempotent).
     expect(await rewrapOntoCurrentKek(v.db.ds, provider)).toMatchObject({ rewrapped: 0, remaining: 0 });
     // A cold process decrypts everything through the new KEK version.
-    const other = await startVault(loadConfig({ ...process.env, ...configEnv(v, env) }), { logger: false });
+    const other = await startSecondVault(v, env);
     try {
       kv.resetLog();
       const res = await fetch(`${other.url}/v1/connections/openai/token`, {
@@ -217,16 +215,3 @@ describe('keyring on Azure Key Vault (emulator)', () => {
     expect((await v.call('GET', '/readyz')).status).toBe(200);
   });
 });
-
-function configEnv(v: TestVault, env: Record<string, string>): Record<string, string> {
-  return {
-    NODE_ENV: 'test',
-    PORT: '0',
-    HOST: '127.0.0.1',
-    VAULT_PUBLIC_URL: 'https://vault.test.example',
-    DATABASE_URL: v.db.url,
-    TRUSTED_ISSUERS: JSON.stringify([v.issuer.config()]),
-    VAULT_DEV_ISSUER: 'false',
-    ...env,
-  };
-}

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { RunningVault, startVault } from '../../apps/vault/bootstrap';
-import { loadConfig } from '../../libs/config';
+import { RunningVault } from '../../apps/vault/bootstrap';
 import { KeyVaultEmulator, RequestLogEntry } from '../support/keyvault-emulator';
-import { startTestVault, TestVault } from '../support/vault';
+import { startSecondVault, startTestVault, TestVault } from '../support/vault';
 
 /**
  * SECURITY 36 on the release path, end to end: the real @azure/keyvault-keys client in the
@@ -68,20 +67,7 @@ describe('Key Vault throttling on the release path (SECURITY 36)', () => {
       ['cold2', 'dan'],
     ])
       await setupTenant(tenant, user);
-    cold = await startVault(
-      loadConfig({
-        ...process.env,
-        NODE_ENV: 'test',
-        PORT: '0',
-        HOST: '127.0.0.1',
-        VAULT_PUBLIC_URL: 'https://vault.test.example',
-        DATABASE_URL: v.db.url,
-        TRUSTED_ISSUERS: JSON.stringify([v.issuer.config()]),
-        VAULT_DEV_ISSUER: 'false',
-        ...env,
-      }),
-      { logger: false },
-    );
+    cold = await startSecondVault(v, env);
     // The second process has now loaded the warm tenant's key and the audit MAC key, nothing else.
     expect((await release('warm', 'alice')).status).toBe(200);
   });
