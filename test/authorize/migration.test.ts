@@ -1,25 +1,13 @@
 import { migrations } from '../../migrations';
 import { AuthorizationServer1763800002301 } from '../../migrations/1763800002301-AuthorizationServer';
-import { createTestDatabase, TestDatabase } from '../support/database';
-
-const stampOf = (m: (typeof migrations)[number]) => Number(/(\d{13})$/.exec(new m().name)![1]);
+import { migrationDatabase, stampOf } from '../support/migrations';
 
 /** STYLE.md 8: migration 2301 applies over the previous schema with data, and goes down and up again. */
 describe('migration 1763800002301-AuthorizationServer', () => {
-  let db: TestDatabase;
-  beforeAll(async () => {
-    db = await createTestDatabase({ migrate: false });
-  });
-  afterAll(() => db?.drop());
-
-  it('is registered, in timestamp order', () => {
-    const stamps = migrations.map(stampOf);
-    expect(stamps).toEqual([...stamps].sort((a, b) => a - b));
-    expect(migrations).toContain(AuthorizationServer1763800002301);
-  });
+  const db = migrationDatabase(AuthorizationServer1763800002301);
 
   it('applies over the previous schema with data; consents and clients belong to a tenant; down and up', async () => {
-    const q = db.ds.createQueryRunner();
+    const q = db().ds.createQueryRunner();
     try {
       await q.query(`CREATE SCHEMA IF NOT EXISTS vault`);
       await q.query(`SET search_path TO vault`);

@@ -1,29 +1,17 @@
 import { migrations } from '../../migrations';
 import { Connect1763800000300 } from '../../migrations/1763800000300-Connect';
 import { ConnectHardening1763800000400 } from '../../migrations/1763800000400-ConnectHardening';
-import { createTestDatabase, TestDatabase } from '../support/database';
-
-const stampOf = (m: (typeof migrations)[number]) => Number(/(\d{13})$/.exec(new m().name)![1]);
+import { migrationDatabase, stampOf } from '../support/migrations';
 
 /** STYLE.md 8: the connect migrations apply on an empty database and on the previous schema with data, and revert. */
 describe('migrations 1763800000300-Connect and 1763800000400-ConnectHardening', () => {
-  let db: TestDatabase;
-  beforeAll(async () => {
-    db = await createTestDatabase({ migrate: false });
-  });
-  afterAll(() => db?.drop());
-
-  it('is registered, and the list stays in timestamp order', () => {
-    const stamps = migrations.map(stampOf);
-    expect(stamps).toEqual([...stamps].sort((a, b) => a - b));
-    expect(migrations.map((m) => new m().name)).toEqual(expect.arrayContaining(['Connect1763800000300', 'ConnectHardening1763800000400']));
-  });
+  const db = migrationDatabase(Connect1763800000300, ConnectHardening1763800000400);
 
   it(
     'applies over the previous schema with integrations and connections in it, cascades with its integration, and goes ' +
       'down and up again',
     async () => {
-      const q = db.ds.createQueryRunner();
+      const q = db().ds.createQueryRunner();
       try {
         await q.query(`CREATE SCHEMA IF NOT EXISTS vault`);
         for (const M of migrations.filter((m) => stampOf(m) < 1763800000300)) await new M().up(q);
@@ -72,7 +60,7 @@ describe('migrations 1763800000300-Connect and 1763800000400-ConnectHardening', 
   );
 
   it('hardening applies over sessions mid-flow: no session may then name a retired key version; it goes down and up again', async () => {
-    const q = db.ds.createQueryRunner();
+    const q = db().ds.createQueryRunner();
     try {
       // The schema of the test above (everything up to 300), with data in it.
       await q.query(

@@ -1,25 +1,13 @@
 import { migrations } from '../../migrations';
 import { TenantProfile1763800002000 } from '../../migrations/1763800002000-TenantProfile';
-import { createTestDatabase, TestDatabase } from '../support/database';
-
-const stampOf = (m: (typeof migrations)[number]) => Number(/(\d{13})$/.exec(new m().name)![1]);
+import { migrationDatabase, stampOf } from '../support/migrations';
 
 /** STYLE.md 8: migration 2000 applies over the previous schema with data, holds its checks, and goes down and up again. */
 describe('migration 1763800002000-TenantProfile', () => {
-  let db: TestDatabase;
-  beforeAll(async () => {
-    db = await createTestDatabase({ migrate: false });
-  });
-  afterAll(() => db?.drop());
-
-  it('is registered, in timestamp order', () => {
-    const stamps = migrations.map(stampOf);
-    expect(stamps).toEqual([...stamps].sort((a, b) => a - b));
-    expect(migrations).toContain(TenantProfile1763800002000);
-  });
+  const db = migrationDatabase(TenantProfile1763800002000);
 
   it('applies over existing tenants, connections and sessions (all null); refuses a bad logo or an empty name; down and up', async () => {
-    const q = db.ds.createQueryRunner();
+    const q = db().ds.createQueryRunner();
     try {
       await q.query(`CREATE SCHEMA IF NOT EXISTS vault`);
       for (const M of migrations.filter((m) => stampOf(m) < 1763800002000)) await new M().up(q);

@@ -1,25 +1,13 @@
 import { migrations } from '../../migrations';
 import { PolicyRequireDpop1763800002600 } from '../../migrations/1763800002600-PolicyRequireDpop';
-import { createTestDatabase, TestDatabase } from '../support/database';
-
-const stampOf = (m: (typeof migrations)[number]) => Number(/(\d{13})$/.exec(new m().name)![1]);
+import { migrationDatabase, stampOf } from '../support/migrations';
 
 /** STYLE.md 8: migration 2600 applies over the previous schema with data (existing policies require no DPoP), and goes down and up. */
 describe('migration 1763800002600-PolicyRequireDpop', () => {
-  let db: TestDatabase;
-  beforeAll(async () => {
-    db = await createTestDatabase({ migrate: false });
-  });
-  afterAll(() => db?.drop());
-
-  it('is registered, in timestamp order', () => {
-    const stamps = migrations.map(stampOf);
-    expect(stamps).toEqual([...stamps].sort((a, b) => a - b));
-    expect(migrations).toContain(PolicyRequireDpop1763800002600);
-  });
+  const db = migrationDatabase(PolicyRequireDpop1763800002600);
 
   it('applies over the previous schema with data; existing policies read require_dpop false; down and up', async () => {
-    const q = db.ds.createQueryRunner();
+    const q = db().ds.createQueryRunner();
     try {
       await q.query(`CREATE SCHEMA IF NOT EXISTS vault`);
       await q.query(`SET search_path TO vault`);

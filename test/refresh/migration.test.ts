@@ -1,29 +1,18 @@
 import { migrations } from '../../migrations';
 import { RefreshCallStart1763800001200 } from '../../migrations/1763800001200-RefreshCallStart';
 import { TokenIssuedAt1763800001201 } from '../../migrations/1763800001201-TokenIssuedAt';
-import { createTestDatabase, TestDatabase } from '../support/database';
-
-const stampOf = (m: (typeof migrations)[number]) => Number(/(\d{13})$/.exec(new m().name)![1]);
+import { createTestDatabase } from '../support/database';
+import { migrationDatabase, stampOf } from '../support/migrations';
 
 /**
  * STYLE.md 8: migrations 1200 and 1201 (issue 15) apply on an empty database and over the previous schema
  * with data, and go down and up again.
  */
 describe('migrations 1763800001200-RefreshCallStart and 1763800001201-TokenIssuedAt', () => {
-  let db: TestDatabase;
-  beforeAll(async () => {
-    db = await createTestDatabase({ migrate: false });
-  });
-  afterAll(() => db?.drop());
-
-  it('are registered, in timestamp order', () => {
-    const stamps = migrations.map(stampOf);
-    expect(stamps).toEqual([...stamps].sort((a, b) => a - b));
-    expect(migrations).toEqual(expect.arrayContaining([RefreshCallStart1763800001200, TokenIssuedAt1763800001201]));
-  });
+  const db = migrationDatabase(RefreshCallStart1763800001200, TokenIssuedAt1763800001201);
 
   it('apply over the previous schema with data (existing rows: no outstanding call, issue time unknown); down and up again', async () => {
-    const q = db.ds.createQueryRunner();
+    const q = db().ds.createQueryRunner();
     try {
       await q.query(`CREATE SCHEMA IF NOT EXISTS vault`);
       for (const M of migrations.filter((m) => stampOf(m) < 1763800001200)) await new M().up(q);

@@ -1,31 +1,19 @@
 import { migrations } from '../../migrations';
 import { DerivedTokens1763800001000 } from '../../migrations/1763800001000-DerivedTokens';
-import { createTestDatabase, TestDatabase } from '../support/database';
-
-const stampOf = (m: (typeof migrations)[number]) => Number(/(\d{13})$/.exec(new m().name)![1]);
+import { migrationDatabase, stampOf } from '../support/migrations';
 
 /**
  * STYLE.md 8: migration 1000 (downscoped tokens, issue 14) applies on the previous schema with data, guards
  * key versions, cascades, goes down and up again.
  */
 describe('migration 1763800001000-DerivedTokens', () => {
-  let db: TestDatabase;
-  beforeAll(async () => {
-    db = await createTestDatabase({ migrate: false });
-  });
-  afterAll(() => db?.drop());
-
-  it('is registered, in timestamp order', () => {
-    const stamps = migrations.map(stampOf);
-    expect(stamps).toEqual([...stamps].sort((a, b) => a - b));
-    expect(migrations).toContain(DerivedTokens1763800001000);
-  });
+  const db = migrationDatabase(DerivedTokens1763800001000);
 
   it(
     'applies over the previous schema with data; one row per (connection, scope set); retired key versions refused; ' +
       'deleted with the connection',
     async () => {
-      const q = db.ds.createQueryRunner();
+      const q = db().ds.createQueryRunner();
       try {
         await q.query(`CREATE SCHEMA IF NOT EXISTS vault`);
         for (const M of migrations.filter((m) => stampOf(m) < 1763800001000)) await new M().up(q);

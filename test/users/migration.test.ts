@@ -2,27 +2,15 @@ import { Client } from 'pg';
 import { migrations } from '../../migrations';
 import { PolicyNotify1763800000700 } from '../../migrations/1763800000700-PolicyNotify';
 import { UserLogin1763800001600 } from '../../migrations/1763800001600-UserLogin';
-import { createTestDatabase, TestDatabase } from '../support/database';
-
-const stampOf = (m: (typeof migrations)[number]) => Number(/(\d{13})$/.exec(new m().name)![1]);
+import { migrationDatabase, stampOf } from '../support/migrations';
 
 /** STYLE.md 8: migration 1600 applies over the previous schema with data, guards key versions, notifies, and goes down and up again. */
 describe('migration 1763800001600-UserLogin', () => {
-  let db: TestDatabase;
-  beforeAll(async () => {
-    db = await createTestDatabase({ migrate: false });
-  });
-  afterAll(() => db?.drop());
-
-  it('is registered, in timestamp order', () => {
-    const stamps = migrations.map(stampOf);
-    expect(stamps).toEqual([...stamps].sort((a, b) => a - b));
-    expect(migrations).toContain(UserLogin1763800001600);
-  });
+  const db = migrationDatabase(UserLogin1763800001600);
 
   it('applies over the previous schema with data; one login per tenant; no retired key version; switches notify; down and up', async () => {
-    const q = db.ds.createQueryRunner();
-    const listener = new Client({ connectionString: db.url });
+    const q = db().ds.createQueryRunner();
+    const listener = new Client({ connectionString: db().url });
     const heard: string[] = [];
     try {
       await q.query(`CREATE SCHEMA IF NOT EXISTS vault`);
