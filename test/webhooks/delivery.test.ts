@@ -1,9 +1,8 @@
 import { DataSource } from 'typeorm';
-import { asTenantId } from '../../libs/kernel';
 import { WebhookDispatcher, WebhookOutbox } from '../../libs/webhooks';
 import { LogCapture } from '../support/log-capture';
 import { startTestVault, TestVault } from '../support/vault';
-import { DRIVEN, outboxOf, putEndpoint, Receiver, waitFor } from './support';
+import { DRIVEN, needsReauth, outboxOf, putEndpoint, Receiver, waitFor } from './support';
 
 /**
  * Delivery from the outbox, on real Postgres and the real vault, with the dispatcher driven by the
@@ -24,17 +23,6 @@ describe('webhook delivery from the transactional outbox', () => {
     receiver.trust(`/hooks/${tenant}`, secret);
     secrets.push(secret);
   };
-  const event = (tenant: string, type: 'connection.created' | 'connection.needs_reauth' = 'connection.needs_reauth') => ({
-    tenant: asTenantId(tenant),
-    type,
-    data: {
-      connection_id: '0b3f3f1e-6c1a-4d55-9f0e-2b9a4d7c1e01',
-      integration: 'calendar',
-      user: 'alice',
-      status: 'needs_reauth',
-      error_class: 'terminal:invalid_grant',
-    },
-  });
   const whenDue = (id: string) =>
     waitFor(
       'the retry to be due',
@@ -85,31 +73,31 @@ describe('webhook delivery from the transactional outbox', () => {
     await endpoint('t-tx', ['connection.needs_reauth']);
     await expect(
       ds.transaction(async (m) => {
-        await outbox.enqueue(m, event('t-tx'));
+        await outbox.enqueue(m, needsReauth('t-tx'));
         throw new Error('the state change failed');
       }),
     ).rejects.toThrow('the state change failed');
     expect(await outboxOf(v, 't-tx')).toEqual([]);
 
-    const committed = await ds.transaction((m) => outbox.enqueue(m, event('t-tx')));
+    const committed = await ds.transaction((m) => outbox.enqueue(m, needsReauth('t-tx')));
     expect(committed.enqueued).toBe(true);
-    expect(await outbox.enqueue(ds, event('t-tx', 'connection.created'))).toMatchObject({ enqueued: false });
-    expect(await outbox.enqueue(ds, event('t-nobody'))).toMatchObject({ enqueued: false });
-    await expect(outbox.enqueue(ds, { ...event('t-tx'), data: { connection_id: 'x', access_token: 'at-canary' } })).rejects.toThrow(
+    expect(await outbox.enqueue(ds, needsReauth('t-tx', 'connection.created'))).toMatchObject({ enqueued: false });
+    expect(await outbox.enqueue(ds, needsReauth('t-nobody'))).toMatchObject({ enqueued: false });
+    await expect(outbox.enqueue(ds, { ...needsReauth('t-tx'), data: { connection_id: 'x', access_token: 'at-canary' } })).rejects.toThrow(
       TypeError,
     );
 
     expect((await dispatcher.tick()).delivered).toBe(1);
     const got = receiver.to('/hooks/t-tx');
     expect(got.map((g) => [g.headers['webhook-id'], g.json.type, g.verified])).toEqual([[committed.id, 'connection.needs_reauth', true]]);
-    expect(got[0].json.data).toEqual(event('t-tx').data);
+    expect(got[0].json.data).toEqual(needsReauth('t-tx').data);
     expect(await ds.query(`SELECT count(*)::int AS n FROM webhook_outbox WHERE tenant IN ('t-tx', 't-nobody')`)).toEqual([{ n: 1 }]);
   });
 
   it('500, 500, then 200: delivered exactly once, after retries whose backoff ceiling grows', async () => {
     await endpoint('t-retry');
     receiver.plan('/hooks/t-retry', [{ status: 500 }, { status: 500 }]);
-    const { id } = await outbox.enqueue(ds, event('t-retry'));
+    const { id } = await outbox.enqueue(ds, needsReauth('t-retry'));
     const states: any[] = [];
     for (let attempt = 1; attempt <= 3; attempt++) {
       if (attempt > 1) await whenDue(id);
@@ -141,7 +129,7 @@ describe('webhook delivery from the transactional outbox', () => {
   it('Retry-After is honoured: the event waits at least that long, then goes out', async () => {
     await endpoint('t-after');
     receiver.plan('/hooks/t-after', [{ status: 503, headers: { 'retry-after': '30' } }]);
-    const { id } = await outbox.enqueue(ds, event('t-after'));
+    const { id } = await outbox.enqueue(ds, needsReauth('t-after'));
     await dispatcher.tick();
     const [row] = await outboxOf(v, 't-after');
     expect(row).toMatchObject({ status: 'pending', attempts: 1, last_error: 'http_503' });
@@ -158,7 +146,7 @@ describe('webhook delivery from the transactional outbox', () => {
   it('after the last attempt the event is dead, with the error class and a warning that names no URL or secret', async () => {
     await endpoint('t-dead');
     receiver.plan('/hooks/t-dead', ['hang', { status: 500 }, { status: 500 }, { status: 500 }]);
-    const { id } = await outbox.enqueue(ds, event('t-dead'));
+    const { id } = await outbox.enqueue(ds, needsReauth('t-dead'));
     await dispatcher.tick();
     expect((await outboxOf(v, 't-dead'))[0]).toMatchObject({ status: 'pending', attempts: 1, last_error: 'timeout' });
     for (let i = 0; i < 2; i++) {
@@ -179,7 +167,7 @@ describe('webhook delivery from the transactional outbox', () => {
 
   it('an event whose endpoint was removed meanwhile is dropped, not sent', async () => {
     await endpoint('t-gone');
-    await outbox.enqueue(ds, event('t-gone'));
+    await outbox.enqueue(ds, needsReauth('t-gone'));
     expect((await v.call('DELETE', '/v1/admin/webhooks', { token: v.issuer.adminToken('t-gone') })).status).toBe(204);
     await dispatcher.tick();
     expect(await outboxOf(v, 't-gone')).toEqual([expect.objectContaining({ status: 'dead', last_error: 'no_endpoint', attempts: 1 })]);
@@ -189,12 +177,12 @@ describe('webhook delivery from the transactional outbox', () => {
   it('finished events are purged after their retention; pending ones never', async () => {
     await endpoint('t-purge');
     const ids = [];
-    for (let i = 0; i < 3; i++) ids.push((await outbox.enqueue(ds, event('t-purge'))).id);
+    for (let i = 0; i < 3; i++) ids.push((await outbox.enqueue(ds, needsReauth('t-purge'))).id);
     await dispatcher.tick();
     await ds.query(`UPDATE webhook_outbox SET finished_at = now() - interval '4 days' WHERE id = $1`, [ids[0]]); // past 72 h
     // dead are kept 30 days
     await ds.query(`UPDATE webhook_outbox SET status = 'dead', finished_at = now() - interval '4 days' WHERE id = $1`, [ids[1]]);
-    const pending = await outbox.enqueue(ds, event('t-purge'));
+    const pending = await outbox.enqueue(ds, needsReauth('t-purge'));
     await ds.query(
       `UPDATE webhook_outbox SET created_at = now() - interval '90 days', next_attempt_at = now() + interval '1 hour' WHERE id = $1`,
       [pending.id],

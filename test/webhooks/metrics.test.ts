@@ -1,9 +1,8 @@
 import { DataSource } from 'typeorm';
-import { asTenantId } from '../../libs/kernel';
 import { WebhookDispatcher, WebhookOutbox } from '../../libs/webhooks';
 import { parseMetrics, sample } from '../ops/support';
 import { startTestVault, TestVault } from '../support/vault';
-import { DRIVEN, putEndpoint, Receiver, waitFor } from './support';
+import { DRIVEN, needsReauth, putEndpoint, Receiver, waitFor } from './support';
 
 /**
  * Webhook metrics on the /metrics of the process whose dispatcher runs (here the API, as on the
@@ -22,17 +21,6 @@ describe('webhook metrics', () => {
     expect(r.status).toBe(200);
     return r.text;
   };
-  const event = (tenant: string) => ({
-    tenant: asTenantId(tenant),
-    type: 'connection.needs_reauth' as const,
-    data: {
-      connection_id: '0b3f3f1e-6c1a-4d55-9f0e-2b9a4d7c1e01',
-      integration: 'calendar',
-      user: 'alice',
-      status: 'needs_reauth',
-      error_class: 'terminal:invalid_grant',
-    },
-  });
 
   beforeAll(async () => {
     receiver = await new Receiver().start();
@@ -53,8 +41,8 @@ describe('webhook metrics', () => {
     const before = parseMetrics(await scrape());
     expect(sample(before, 'vault_webhook_outbox_lag_seconds')).toBe(0);
 
-    const ok = await outbox.enqueue(ds, event('wh-ok'));
-    const failing = await outbox.enqueue(ds, event('wh-fail'));
+    const ok = await outbox.enqueue(ds, needsReauth('wh-ok'));
+    const failing = await outbox.enqueue(ds, needsReauth('wh-fail'));
     // Due for 42 s and not yet claimed: a dispatcher that fell behind.
     await ds.query(`UPDATE webhook_outbox SET next_attempt_at = now() - interval '42 seconds' WHERE id = $1`, [ok.id]);
     const lagging = parseMetrics(await scrape());

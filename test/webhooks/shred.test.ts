@@ -1,8 +1,7 @@
 import { DataSource } from 'typeorm';
-import { asTenantId } from '../../libs/kernel';
 import { WebhookDispatcher, WebhookOutbox } from '../../libs/webhooks';
 import { startTestVault, TestVault } from '../support/vault';
-import { DRIVEN, outboxOf, putEndpoint, Receiver, waitFor } from './support';
+import { DRIVEN, needsReauth, outboxOf, putEndpoint, Receiver, waitFor } from './support';
 
 /**
  * Crypto-shredding a tenant takes its webhook endpoint (whose signing secret is sealed under the
@@ -19,17 +18,6 @@ describe('webhooks of a shredded tenant', () => {
   const endpoint = async (tenant: string, path: string) => {
     receiver.trust(path, await putEndpoint(v, tenant, `${receiver.url}${path}`));
   };
-  const needsReauth = (tenant: string) => ({
-    tenant: asTenantId(tenant),
-    type: 'connection.needs_reauth' as const,
-    data: {
-      connection_id: '0b3f3f1e-6c1a-4d55-9f0e-2b9a4d7c1e01',
-      integration: 'calendar',
-      user: 'alice',
-      status: 'needs_reauth',
-      error_class: 'terminal:invalid_grant',
-    },
-  });
   const count = async (table: string, tenant: string) =>
     (await ds.query(`SELECT count(*)::int AS n FROM ${table} WHERE tenant = $1`, [tenant]))[0].n;
 

@@ -1,6 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, IncomingHttpHeaders, Server, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
+import { asTenantId } from '../../libs/kernel';
 import { TestVault } from '../support/vault';
 
 export { waitFor } from '../keys/support';
@@ -134,3 +135,18 @@ export const DRIVEN = {
   WEBHOOK_TIMEOUT_MS: '500',
   WEBHOOK_LEASE_SECONDS: '3',
 };
+
+/** An event for the outbox: alice's calendar connection needs re-consent (or, by `type`, was created). */
+export function needsReauth(tenant: string, type: 'connection.created' | 'connection.needs_reauth' = 'connection.needs_reauth') {
+  return {
+    tenant: asTenantId(tenant),
+    type,
+    data: {
+      connection_id: '0b3f3f1e-6c1a-4d55-9f0e-2b9a4d7c1e01',
+      integration: 'calendar',
+      user: 'alice',
+      status: 'needs_reauth',
+      error_class: 'terminal:invalid_grant',
+    },
+  };
+}
