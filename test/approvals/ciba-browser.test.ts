@@ -60,7 +60,7 @@ describe('CIBA approvals in the browser', () => {
     });
     ({ v, provider, browser, page, base } = world);
     const { put } = world;
-    await put('/v1/admin/user-login', { issuer: provider.issuer, client_id: provider.clientId, client_secret: provider.clientSecret });
+    await world.userLogin();
     await put('/v1/admin/tenant', { display_name: 'Acme Travel', logo_url: 'https://cdn.acme.example/logo.png' });
     await put('/v1/admin/integrations/openai', { provider: 'api_key', display_name: 'OpenAI' });
     await put('/v1/admin/integrations/github-key', { provider: 'api_key', display_name: 'GitHub token' });

@@ -62,7 +62,7 @@ describe('CIBA approvals for resource scopes', () => {
     });
     ({ v, provider, page, base } = world);
     const { put } = world;
-    await put('/v1/admin/user-login', { issuer: provider.issuer, client_id: provider.clientId, client_secret: provider.clientSecret });
+    await world.userLogin();
     secret = (await put('/v1/admin/agents/mcp-1', { name: 'Research assistant', auth_method: 'client_secret_basic' })).client_secret;
     secret2 = (await put('/v1/admin/agents/mcp-2', { name: 'Other', auth_method: 'client_secret_basic' })).client_secret;
     await put('/v1/admin/resources/crm', {

@@ -62,13 +62,7 @@ describe('/oauth2/authorize: consent in the browser, code and refresh grants', (
     });
     ({ v, provider, page, base } = world);
     const { put } = world;
-    await put('/v1/admin/user-login', {
-      issuer: provider.issuer,
-      client_id: provider.clientId,
-      client_secret: provider.clientSecret,
-      scopes: ['openid', 'email', 'profile'],
-      roles_claim: 'roles',
-    });
+    await world.userLogin({ scopes: ['openid', 'email', 'profile'], roles_claim: 'roles' });
     await put('/v1/admin/resources/crm', {
       identifier: CRM,
       display_name: 'Customer CRM',

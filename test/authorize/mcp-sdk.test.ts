@@ -96,13 +96,7 @@ describe('an MCP server protected by the vault, reached by the MCP SDK client', 
       port: mcpPort,
       downstream: { url: base, clientId: 'tools-mcp', clientSecret: agent.client_secret, integration: 'crm-api' },
     });
-    await put('/v1/admin/user-login', {
-      issuer: provider.issuer,
-      client_id: provider.clientId,
-      client_secret: provider.clientSecret,
-      scopes: ['openid', 'email', 'profile'],
-      roles_claim: 'roles',
-    });
+    await world.userLogin({ scopes: ['openid', 'email', 'profile'], roles_claim: 'roles' });
     await put('/v1/admin/resources/tools', {
       identifier: mcp.resource,
       display_name: 'Internal tools',

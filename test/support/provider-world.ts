@@ -9,6 +9,8 @@ export interface ProviderWorld {
   provider: TestProvider;
   /** PUT as the admin of `tenant` (the world's by default), asserting it succeeded; answers the body. */
   put(path: string, body: unknown, tenant?: string): Promise<any>;
+  /** PUT /v1/admin/user-login: the tenant's people sign in with this provider; `extra` adds settings (scopes, roles_claim). */
+  userLogin(extra?: Record<string, unknown>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -44,9 +46,17 @@ export async function startProviderWorld(o: ProviderWorldOptions): Promise<Provi
     expect(`PUT ${path}: ${r.status} ${r.status < 300 ? '' : r.text}`).toMatch(/^PUT \S+: [12]\d\d /);
     return r.body;
   };
+  const userLogin = async (extra: Record<string, unknown> = {}) => {
+    await put('/v1/admin/user-login', {
+      issuer: provider.issuer,
+      client_id: provider.clientId,
+      client_secret: provider.clientSecret,
+      ...extra,
+    });
+  };
   const close = async () => {
     await v.close();
     await provider.close();
   };
-  return { base, v, provider, put, close };
+  return { base, v, provider, put, userLogin, close };
 }

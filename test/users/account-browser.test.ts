@@ -46,12 +46,7 @@ describe('users sign in and control agents on /account', () => {
     });
     ({ v, provider, browser, context, page, base } = world);
     const { put } = world;
-    await put('/v1/admin/user-login', {
-      issuer: provider.issuer,
-      client_id: provider.clientId,
-      client_secret: provider.clientSecret,
-      scopes: ['openid', 'email', 'profile'],
-    });
+    await world.userLogin({ scopes: ['openid', 'email', 'profile'] });
     await put('/v1/admin/integrations/openai', { provider: 'api_key', display_name: 'OpenAI' });
     await put('/v1/admin/integrations/github-key', { provider: 'api_key', display_name: 'GitHub token' });
     await put('/v1/admin/agents/mcp-1', { name: 'Research assistant' });

@@ -27,11 +27,7 @@ describe('user sign-in failures', () => {
       env: { VAULT_DEFAULT_TENANT: T },
     });
     ({ v, provider, base } = world);
-    await world.put('/v1/admin/user-login', {
-      issuer: provider.issuer,
-      client_id: provider.clientId,
-      client_secret: provider.clientSecret,
-    });
+    await world.userLogin();
   }, 60_000);
   afterAll(() => world?.close());
 

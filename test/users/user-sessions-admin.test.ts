@@ -38,12 +38,7 @@ describe('admin: user sessions; roles on /account', () => {
       env: { VAULT_DEFAULT_TENANT: T },
     });
     ({ v, provider, base } = world);
-    await world.put('/v1/admin/user-login', {
-      issuer: provider.issuer,
-      client_id: provider.clientId,
-      client_secret: provider.clientSecret,
-      roles_claim: 'roles',
-    });
+    await world.userLogin({ roles_claim: 'roles' });
   }, 60_000);
   afterAll(() => world?.close());
 
