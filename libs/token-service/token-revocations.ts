@@ -169,7 +169,6 @@ export class TokenRevocations implements OnModuleInit, OnApplicationShutdown {
       this.reloadSoon();
     }
   }
-
 }
 
 function put(map: ByTenant, tenant: string, name: string, at: number): void {

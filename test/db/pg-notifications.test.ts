@@ -155,34 +155,37 @@ describe('PgNotifications', () => {
   it.each([
     ['a new connection', true],
     ['the LISTEN on a pooled connection', false],
-  ])('shutdown with a connect in flight (%s, on a hung database): close completes after it, and no connection is kept', async (_, fresh) => {
-    const a = recorder();
-    if (fresh) {
-      // No idle pooled connection left: the pool must open one, and that connect hangs.
-      proxy.resetAll();
-      await until(() => proxy.counters().live === 0, 'the pooled connections reset');
-    }
-    const accepted = proxy.counters().accepted;
-    proxy.pause();
-    n.subscribe('test_chan_a', a.sub);
-    await sleep(500);
-    expect(proxy.counters().accepted > accepted).toBe(fresh);
-    expect(n.live('test_chan_a')).toBe(false);
-    let closed = false;
-    const closing = n.close().then(() => (closed = true));
-    await sleep(300);
-    expect(closed).toBe(false); // it waits for the connect in flight rather than leaving it behind
-    proxy.resume(); // the connect now succeeds, after shutdown began
-    const outcome = await Promise.race([closing.then(() => 'closed'), sleep(10_000).then(() => 'still closing')]);
-    expect(outcome).toBe('closed');
-    expect(n.live('test_chan_a')).toBe(false);
-    expect(a.events).toEqual([]);
-    const destroyed = await Promise.race([ds.destroy().then(() => 'ended'), sleep(10_000).then(() => 'pool end waiting')]);
-    expect(destroyed).toBe('ended');
-    // The server sees the disconnect a moment later.
-    await until(async () => (await listening()).length === 0, 'no LISTEN connection left on the server');
-    // Closed for good: a later subscribe opens nothing.
-    n.subscribe('test_chan_b', recorder().sub);
-    expect(await n.ready('test_chan_b')).toBe(false);
-  });
+  ])(
+    'shutdown with a connect in flight (%s, on a hung database): close completes after it, and no connection is kept',
+    async (_, fresh) => {
+      const a = recorder();
+      if (fresh) {
+        // No idle pooled connection left: the pool must open one, and that connect hangs.
+        proxy.resetAll();
+        await until(() => proxy.counters().live === 0, 'the pooled connections reset');
+      }
+      const accepted = proxy.counters().accepted;
+      proxy.pause();
+      n.subscribe('test_chan_a', a.sub);
+      await sleep(500);
+      expect(proxy.counters().accepted > accepted).toBe(fresh);
+      expect(n.live('test_chan_a')).toBe(false);
+      let closed = false;
+      const closing = n.close().then(() => (closed = true));
+      await sleep(300);
+      expect(closed).toBe(false); // it waits for the connect in flight rather than leaving it behind
+      proxy.resume(); // the connect now succeeds, after shutdown began
+      const outcome = await Promise.race([closing.then(() => 'closed'), sleep(10_000).then(() => 'still closing')]);
+      expect(outcome).toBe('closed');
+      expect(n.live('test_chan_a')).toBe(false);
+      expect(a.events).toEqual([]);
+      const destroyed = await Promise.race([ds.destroy().then(() => 'ended'), sleep(10_000).then(() => 'pool end waiting')]);
+      expect(destroyed).toBe('ended');
+      // The server sees the disconnect a moment later.
+      await until(async () => (await listening()).length === 0, 'no LISTEN connection left on the server');
+      // Closed for good: a later subscribe opens nothing.
+      n.subscribe('test_chan_b', recorder().sub);
+      expect(await n.ready('test_chan_b')).toBe(false);
+    },
+  );
 });

@@ -34,7 +34,9 @@ describe('LISTEN connections of an API process', () => {
     // only is while the channel is live) until a NOTIFY on the channel says the tenant changed.
     await w.v.db.ds.query(`ALTER TABLE policies DISABLE TRIGGER policies_changed`);
     try {
-      await w.v.db.ds.query(`INSERT INTO policies (tenant, name, effect, agents, integrations) VALUES ('acme', 'deny-all', 'deny', '{*}', '{*}')`);
+      await w.v.db.ds.query(
+        `INSERT INTO policies (tenant, name, effect, agents, integrations) VALUES ('acme', 'deny-all', 'deny', '{*}', '{*}')`,
+      );
     } finally {
       await w.v.db.ds.query(`ALTER TABLE policies ENABLE TRIGGER policies_changed`);
     }
