@@ -137,18 +137,18 @@ export class PgNotifications implements BeforeApplicationShutdown {
 
   private failed(err: unknown): void {
     if (this.closed) return;
-    // A LISTEN that failed on a connection still up: start again on a new one.
-    this.drop(err instanceof Error ? err : new Error('listen failed'));
+    // A LISTEN that failed on a connection still up: its channels are lost too; start again on a new one.
+    if (this.client) return this.lost(this.client, err);
     this.warn(`notifications unavailable (${nameOf(err)}); retrying`);
     this.scheduleRetry();
   }
 
-  private lost(client: PoolClient): void {
+  private lost(client: PoolClient, err?: unknown): void {
     if (client !== this.client) return;
     const channels = [...this.listened];
-    this.drop(new Error('notification connection lost'));
+    this.drop(err instanceof Error ? err : new Error('notification connection lost'));
     if (this.closed) return;
-    this.warn('notification connection lost; reconnecting');
+    this.warn(`notification connection lost${err === undefined ? '' : ` (${nameOf(err)})`}; reconnecting`);
     for (const c of channels) this.tell(c, 'onLost');
     this.scheduleRetry();
   }
