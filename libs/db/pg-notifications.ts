@@ -199,9 +199,9 @@ function discard(client: PoolClient, release: Release, err: Error): void {
   release(err);
 }
 
-/** The error's name and code only: a message can carry connection details. */
+/** The error's name and code only: a message can carry connection details. (Not `instanceof Error`: node's own errors may come from another realm.) */
 function nameOf(err: unknown): string {
-  if (!(err instanceof Error)) return 'error';
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'string' ? `${err.name} ${code}` : err.name;
+  const { name, code } = (typeof err === 'object' && err !== null ? err : {}) as { name?: unknown; code?: unknown };
+  const label = typeof name === 'string' ? name : 'error';
+  return typeof code === 'string' ? `${label} ${code}` : label;
 }
