@@ -54,4 +54,22 @@ describe('LISTEN connections of an API process', () => {
 
     expect(await listening()).toEqual(['LISTEN vault_policy_changed']);
   });
+
+  it('after the connection is killed, one new connection LISTENs both channels and notifications take effect again', async () => {
+    const token = await vaultToken(w, 'mcp-2');
+    expect((await release(w.v, token)).status).toBe(200);
+    const [{ n }] = await w.v.db.ds.query(
+      `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = current_database() ` +
+        `AND application_name = 'credential-vault-api' AND query LIKE 'LISTEN %'`,
+    );
+    expect(n).toBe(1);
+    // Reconnected: both channels in one LISTEN statement (the channels in the order they were subscribed).
+    await until(async () => (await listening()).length === 1, 10_000, 'a new LISTEN connection');
+    expect(await listening()).toEqual(['LISTEN vault_tokens_revoked; LISTEN vault_policy_changed']);
+
+    const jti = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).jti as string;
+    const row = JSON.stringify({ k: 'jti', t: 'acme', n: jti, at: Math.floor(Date.now() / 1000) + 3600 });
+    await w.v.db.ds.query(`SELECT pg_notify('vault_tokens_revoked', $1)`, [row]);
+    await until(async () => (await release(w.v, token)).status === 401, 1000, 'the revocation after the NOTIFY');
+  });
 });
