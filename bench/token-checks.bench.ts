@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { DpopProofVerifier, VerifiedToken } from '../libs/auth';
 import { loadConfig } from '../libs/config';
+import { PgNotifications } from '../libs/db';
 import { asTenantId } from '../libs/kernel';
 import { TokenRevocations } from '../libs/token-service';
 import { BenchDpop } from './release/dpop';
@@ -36,7 +37,7 @@ async function cpuMicrosAsync(n: number, f: (i: number) => Promise<unknown>): Pr
 
 async function main(): Promise<void> {
   // The revocation list, filled the way notifications fill it (no database needed for the check).
-  const revocations = new TokenRevocations({} as DataSource);
+  const revocations = new TokenRevocations({} as DataSource, new PgNotifications({} as DataSource));
   for (let i = 0; i < REVOKED; i++) revocations.applied({ k: 'jti', t: 'acme', n: randomUUID(), at: 2e9 });
   for (let i = 0; i < REVOKED / 20; i++) {
     revocations.applied({ k: 'agent', t: 'acme', n: `agent-${i}`, at: 1e9 });

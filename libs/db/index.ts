@@ -9,3 +9,5 @@ export { DeadlineClient } from './deadline-client';
 export { pgPool } from './pg-pool';
 export { executeAndCommit } from './execute-and-commit';
 export { PreparedRead } from './prepared-read';
+export { PgNotifications } from './pg-notifications';
+export type { NotificationSubscriber } from './pg-notifications';

@@ -1,14 +1,13 @@
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
-import type { PoolClient } from 'pg';
 import { DataSource } from 'typeorm';
-import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { VerifiedToken } from '../auth';
+import { PgNotifications } from '../db';
 import { DomainError } from '../kernel';
 import { RevocationEntry, TokenRevocationStore } from './token-revocation.store';
 
 /** Fired (migration 2200) by every write to token_revocations and token_cutoffs, with the row as JSON ('*': reload). */
 export const REVOCATION_CHANNEL = 'vault_tokens_revoked';
-/** While the LISTEN connection is up: a full reload this often anyway (a safety net, like policy snapshots). */
+/** While the channel is LISTENed: a full reload this often anyway (a safety net, like policy snapshots). */
 const RESYNC_LIVE_MS = 30_000;
 /** While it is down: reload this often, so a revocation still reaches this process within a second. */
 const RESYNC_DOWN_MS = 500;
@@ -22,8 +21,9 @@ type ByTenant = Map<string, Map<string, number>>;
  * Which tokens are revoked, in memory, for the release path (no query per release): single
  * tokens by `jti` (until they expire) and cutoffs "every token of this agent / user issued up to
  * this second". Fed by LISTEN/NOTIFY (`vault_tokens_revoked`, the row in the payload) and a
- * periodic full reload; while the LISTEN connection is down the reload runs every 500 ms. A
- * revocation written by this process applies here at once.
+ * periodic full reload; while the process's LISTEN connection (PgNotifications) is down the
+ * reload runs every 500 ms, and it runs at once when the connection is back. A revocation
+ * written by this process applies here at once.
  */
 @Injectable()
 export class TokenRevocations implements OnModuleInit, OnApplicationShutdown {
@@ -31,11 +31,11 @@ export class TokenRevocations implements OnModuleInit, OnApplicationShutdown {
   private jtis: ByTenant = new Map();
   private subjectCutoffs: ByTenant = new Map();
   private agentCutoffs: ByTenant = new Map();
-  private client?: PoolClient;
-  private release?: (err?: Error) => void;
   private timer?: NodeJS.Timeout;
   private lastSync = 0;
-  /** The tick in flight (a reconnect or reload): shutdown waits for it, so it cannot hold a pool client past the pool's end. */
+  /** Set when a reload is due now (a '*', an outage): a reload already running may have read before it, so it does not clear it. */
+  private stale = false;
+  /** The reload in flight: shutdown waits for it, so it cannot hold a pool client past the pool's end. */
   private running?: Promise<void>;
   /** Changes heard while a reload was running: applied again over its result. */
   private heard?: Change[];
@@ -44,15 +44,24 @@ export class TokenRevocations implements OnModuleInit, OnApplicationShutdown {
 
   private readonly store: TokenRevocationStore;
 
-  /** The DataSource also gives the LISTEN connection, so the store is built here rather than injected. */
-  constructor(private readonly ds: DataSource) {
+  constructor(
+    ds: DataSource,
+    private readonly notifications: PgNotifications,
+  ) {
     this.store = new TokenRevocationStore(ds);
   }
 
   /** Loaded before the API listens: a process never serves with an empty list. */
   async onModuleInit(): Promise<void> {
-    await this.connect();
-    if (!this.lastSync) await this.resync();
+    this.notifications.subscribe(REVOCATION_CHANNEL, {
+      onNotification: (payload) => this.onNotification(payload),
+      // Whatever was revoked while nobody listened: reload now (after start-up; see tick).
+      onReconnected: () => this.reloadSoon(),
+      onLost: () => this.reloadSoon(),
+    });
+    // Listening before the first load, so nothing revoked in between is missed (PgNotifications warns when it cannot).
+    await this.notifications.ready(REVOCATION_CHANNEL);
+    await this.resync();
     this.timer = setInterval(() => this.tick(), RESYNC_DOWN_MS);
     this.timer.unref();
   }
@@ -61,7 +70,6 @@ export class TokenRevocations implements OnModuleInit, OnApplicationShutdown {
     this.closed = true;
     clearInterval(this.timer);
     await this.running;
-    this.drop();
   }
 
   /** Throws `invalid_token` (`reason: revoked`) for a revoked token. Runs on every verified token. */
@@ -99,16 +107,25 @@ export class TokenRevocations implements OnModuleInit, OnApplicationShutdown {
     return kind === 'subject' ? this.subjectCutoffs : kind === 'agent' ? this.agentCutoffs : undefined;
   }
 
+  private reloadSoon(): void {
+    this.lastSync = 0;
+    this.stale = true;
+    this.tick();
+  }
+
+  /** Not before onModuleInit's first load (no timer yet): two loads at once would share `heard`. */
   private tick(): void {
-    if (this.closed || this.running) return;
-    this.running = this.reload().finally(() => (this.running = undefined));
+    if (this.closed || this.running || !this.timer) return;
+    this.running = this.reload().finally(() => {
+      this.running = undefined;
+      if (this.stale) this.tick();
+    });
   }
 
   /** Catches its own errors: the timer fires it without awaiting. */
   private async reload(): Promise<void> {
     try {
-      if (!this.client) await this.connect();
-      const every = this.client ? RESYNC_LIVE_MS : RESYNC_DOWN_MS;
+      const every = this.notifications.live(REVOCATION_CHANNEL) ? RESYNC_LIVE_MS : RESYNC_DOWN_MS;
       if (Date.now() - this.lastSync >= every) await this.resync();
     } catch (err) {
       if (!this.warned) this.log.warn(`reloading revoked tokens failed (${err instanceof Error ? err.name : 'error'}); retrying`);
@@ -118,6 +135,7 @@ export class TokenRevocations implements OnModuleInit, OnApplicationShutdown {
 
   private async resync(): Promise<void> {
     this.heard = [];
+    this.stale = false;
     try {
       const rows = await this.store.all();
       const jtis: ByTenant = new Map();
@@ -132,7 +150,7 @@ export class TokenRevocations implements OnModuleInit, OnApplicationShutdown {
       [this.jtis, this.subjectCutoffs, this.agentCutoffs] = [jtis, subjects, agents];
       this.heard = undefined;
       for (const c of heard) this.apply(c);
-      this.lastSync = Date.now();
+      this.lastSync = this.stale ? 0 : Date.now();
       this.warned = false;
     } finally {
       this.heard = undefined;
@@ -141,60 +159,15 @@ export class TokenRevocations implements OnModuleInit, OnApplicationShutdown {
 
   private onNotification(payload: string | undefined): void {
     if (!payload || payload === '*') {
-      this.lastSync = 0; // reloaded on the next tick
+      this.reloadSoon();
       return;
     }
     try {
       const c = JSON.parse(payload) as Change;
       if (c.at !== null) this.apply({ ...c, at: Number(c.at) });
     } catch {
-      this.lastSync = 0;
+      this.reloadSoon();
     }
-  }
-
-  private async connect(): Promise<void> {
-    if (this.closed) return;
-    let client: PoolClient | undefined;
-    let release: ((err?: Error) => void) | undefined;
-    try {
-      [client, release] = (await (this.ds.driver as PostgresDriver).obtainMasterConnection()) as [PoolClient, (err?: Error) => void];
-      client.on('notification', (n) => n.channel === REVOCATION_CHANNEL && this.onNotification(n.payload));
-      client.on('error', () => this.lost(client!));
-      client.on('end', () => this.lost(client!));
-      await client.query(`LISTEN ${REVOCATION_CHANNEL}`);
-      // Shut down meanwhile: a client kept now would never be released, and the pool's end() would wait for it forever.
-      if (this.closed) throw new Error('closed');
-      this.client = client;
-      this.release = release;
-      // Whatever was revoked while nobody listened: reload now.
-      await this.resync();
-    } catch (err) {
-      if (client && client !== this.client) {
-        client.removeAllListeners('notification');
-        client.on('error', () => undefined);
-        release?.(err instanceof Error ? err : new Error('listen failed'));
-      }
-      if (!this.closed && !this.warned)
-        this.log.warn(`revocation feed unavailable (${err instanceof Error ? err.name : 'error'}); reloading every 500 ms`);
-      this.warned = true;
-    }
-  }
-
-  private lost(client: PoolClient): void {
-    if (client !== this.client) return;
-    this.drop(new Error('revocation feed connection lost'));
-    this.lastSync = 0;
-  }
-
-  private drop(err?: Error): void {
-    const { client, release } = this;
-    this.client = undefined;
-    this.release = undefined;
-    if (!client || !release) return;
-    client.removeAllListeners('notification');
-    client.removeAllListeners('end');
-    client.on('error', () => undefined);
-    release(err ?? new Error('revocation feed closed'));
   }
 }
 

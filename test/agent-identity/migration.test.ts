@@ -1,3 +1,4 @@
+import { PgNotifications } from '../../libs/db';
 import { asTenantId } from '../../libs/kernel';
 import { AgentStore, PolicyChangeFeed } from '../../libs/policy';
 import { PolicySnapshots } from '../../libs/policy/policy-snapshots';
@@ -28,7 +29,7 @@ describe('migration 1763800002100-AgentIdentity', () => {
       // The store is today's code: it also reads columns of later migrations (2200: dpop_bound).
       const later = migrations.slice(index + 1).map((M) => new M());
       for (const m of later) await m.up(q);
-      const agents = new AgentStore(db.ds, new PolicySnapshots(db.ds, new PolicyChangeFeed(db.ds)));
+      const agents = new AgentStore(db.ds, new PolicySnapshots(db.ds, new PolicyChangeFeed(new PgNotifications(db.ds))));
       const tenant = asTenantId('acme');
       expect(await agents.find(tenant, 'mcp-1')).toMatchObject({
         client_id: 'mcp-1',

@@ -1,3 +1,4 @@
+import { PgNotifications } from '../../libs/db';
 import { asTenantId } from '../../libs/kernel';
 import { AgentStore, PolicyDecisionPoint, PolicyStore } from '../../libs/policy';
 import { PolicyChangeFeed } from '../../libs/policy/policy-change.feed';
@@ -14,6 +15,7 @@ import { createTestDatabase, TestDatabase } from '../support/database';
 describe('policy snapshots', () => {
   const T = asTenantId('acme');
   let db: TestDatabase;
+  let notifications: PgNotifications;
   let feed: PolicyChangeFeed;
   let policies: PolicyStore;
   let agents: AgentStore;
@@ -21,7 +23,8 @@ describe('policy snapshots', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    feed = new PolicyChangeFeed(db.ds);
+    notifications = new PgNotifications(db.ds);
+    feed = new PolicyChangeFeed(notifications);
     const snapshots = new PolicySnapshots(db.ds, feed);
     policies = new PolicyStore(db.ds, snapshots);
     agents = new AgentStore(db.ds, snapshots);
@@ -31,7 +34,7 @@ describe('policy snapshots', () => {
     await until(() => feed.live());
   });
   afterAll(async () => {
-    await feed?.onApplicationShutdown();
+    await notifications?.close();
     await db?.drop();
   });
 

@@ -38,7 +38,9 @@ describe('refresh storm', () => {
           KEY_JOB_LEASE_SECONDS: '3',
         },
       });
-      if (process.env.STORM_STATS) console.log(JSON.stringify(f, null, 1));
+      const slowLimit = Math.ceil(f.releases.total * 0.01);
+      // A failure says when the slow ones were, beside the faults (the figures are otherwise only printed with STORM_STATS).
+      if (process.env.STORM_STATS || f.releases.slow > slowLimit) console.log(JSON.stringify(f, null, 1));
       expect(f.killed).toHaveLength(3);
       expect(f.provider.reuseRevocations).toBe(0);
       expect(f.outcome.needlessReconsents).toBe(0);
@@ -48,7 +50,7 @@ describe('refresh storm', () => {
       expect(f.releases.expired).toBe(0);
       expect(f.releases.other).toBe(0);
       expect(f.releases.ok).toBeGreaterThan(f.releases.total / 2);
-      expect(f.releases.slow).toBeLessThanOrEqual(Math.ceil(f.releases.total * 0.01));
+      expect(f.releases.slow).toBeLessThanOrEqual(slowLimit);
       expect(f.callsToMinimum).toBeLessThanOrEqual(1.5);
     },
     240_000,

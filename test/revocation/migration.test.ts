@@ -1,6 +1,7 @@
 import { Client } from 'pg';
 import { migrations } from '../../migrations';
 import { TokenRevocation1763800002200 } from '../../migrations/1763800002200-TokenRevocation';
+import { PgNotifications } from '../../libs/db';
 import { asTenantId } from '../../libs/kernel';
 import { AgentStore, PolicyChangeFeed } from '../../libs/policy';
 import { PolicySnapshots } from '../../libs/policy/policy-snapshots';
@@ -26,7 +27,8 @@ describe('migration 1763800002200-TokenRevocation', () => {
     const q = db.ds.createQueryRunner();
     const listener = new Client({ connectionString: db.url });
     const heard: string[] = [];
-    const feed = new PolicyChangeFeed(db.ds);
+    const notifications = new PgNotifications(db.ds);
+    const feed = new PolicyChangeFeed(notifications);
     try {
       await q.query(`CREATE SCHEMA IF NOT EXISTS vault`);
       for (const M of migrations.filter((m) => stampOf(m) < 1763800002200)) await new M().up(q);
@@ -70,7 +72,7 @@ describe('migration 1763800002200-TokenRevocation', () => {
       expect(await agents.find(asTenantId('acme'), 'mcp-1')).toMatchObject({ name: 'MCP renamed', dpop_bound: false });
     } finally {
       await listener.end();
-      await feed.onApplicationShutdown();
+      await notifications.close();
       await q.release();
     }
   });

@@ -44,9 +44,11 @@ describe('revocation across API processes', () => {
   it('while the LISTEN connection is lost, the periodic reload still delivers a revocation within 1 s', async () => {
     const token = await vaultToken(w, 'mcp-1', 'bob');
     expect((await release(second, token)).status).toBe(200);
-    // Kill the second process's LISTEN connection (as a network failure would).
+    // Kill the second process's LISTEN connection (as a network failure would). Each process has one,
+    // shared by its channels; pg_stat_activity shows its last statement, a LISTEN of one or more channels.
     const killed = await w.v.db.ds.query(
-      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'LISTEN vault_tokens_revoked' AND datname = current_database() AND pid <> pg_backend_pid()`,
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN %' AND application_name = 'credential-vault-api' ` +
+        `AND datname = current_database() AND pid <> pg_backend_pid()`,
     );
     expect(killed.length).toBeGreaterThanOrEqual(2);
     expect((await form(w.v, '/oauth2/revoke', { token }, basic('mcp-1', w.secrets['mcp-1']))).status).toBe(200);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Initial1763800000000 } from '../../migrations/1763800000000-Initial';
 import { TokenService1763800000200 } from '../../migrations/1763800000200-TokenService';
+import { PgNotifications } from '../../libs/db';
 import { asTenantId, Secret } from '../../libs/kernel';
 import { AgentStore, PolicyChangeFeed } from '../../libs/policy';
 import { PolicySnapshots } from '../../libs/policy/policy-snapshots';
@@ -28,7 +29,7 @@ describe('migration 1763800000200-TokenService', () => {
 
       const migration = new TokenService1763800000200();
       await migration.up(q);
-      const agents = new AgentStore(db.ds, new PolicySnapshots(db.ds, new PolicyChangeFeed(db.ds)));
+      const agents = new AgentStore(db.ds, new PolicySnapshots(db.ds, new PolicyChangeFeed(new PgNotifications(db.ds))));
       expect(await agents.verifySecret(asTenantId('acme'), 'mcp-1', Secret.of('s3cret'))).toBe(true);
       // Read directly: AgentStore.find also reads columns of later migrations (1763800002100-AgentIdentity).
       expect(await q.query(`SELECT client_id, auth_method FROM agents WHERE tenant = 'acme'`)).toEqual([
