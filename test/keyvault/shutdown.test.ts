@@ -24,12 +24,7 @@ describe('the KEK load retried at boot, at shutdown', () => {
     kv.inject({ kind: 'error', status: 503, operation: 'get', count: 4 });
     kv.inject({ kind: 'latency', ms: 3000, operation: 'get', count: 1 });
     v = await startTestVault({
-      KEY_PROVIDER: 'azure',
-      AZURE_KEYVAULT_URL: kv.url,
-      AZURE_KEYVAULT_KEY_NAME: 'kek',
-      AZURE_KEYVAULT_CA_FILE: kv.caFile,
-      AZURE_KEYVAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: 'true',
-      AZURE_KEYVAULT_CREDENTIAL: `static:${kv.token}`,
+      ...kv.vaultEnv(),
       VAULT_KEY_HEALTH_TTL_MS: '200',
     });
     expect((await v.call('GET', '/readyz')).status).toBe(503);
