@@ -239,5 +239,10 @@ describe('crypto-shredding: every table of the catalog', () => {
       logo_url: null,
     });
     expect(await counts(tenantTables, OTHER)).toEqual(other);
+    const [event] = await q(
+      `SELECT details FROM vault.audit_events WHERE tenant = $1 AND action = 'key.shred' AND details->>'scope' = 'tenant'`,
+      [T],
+    );
+    expect(event.details).toMatchObject({ connections: 1, integrations: 2, agents: 1, policies: 1, resources: 1, webhook_endpoints: 1 });
   });
 });
