@@ -82,10 +82,11 @@ export async function startVault(config: VaultConfig, opts: StartVaultOptions = 
     poolSize: config.database.poolSize,
     applicationName: 'credential-vault-api',
   });
+  let app: NestFastifyApplication | undefined;
   try {
     await ds.initialize();
     await runMigrations(ds, config.database.schema);
-    const app = await NestFactory.create<NestFastifyApplication>(
+    app = await NestFactory.create<NestFastifyApplication>(
       AppModule.forRoot(config, ds, pino),
       // Router options under `routerOptions`: at the top level Fastify 5 warns (FSTDEP022).
       new FastifyAdapter({
@@ -119,6 +120,7 @@ export async function startVault(config: VaultConfig, opts: StartVaultOptions = 
     serveApiDocs(app);
     await app.listen({ port: config.port, host: config.host });
     const address = app.getHttpServer().address() as { port: number };
+    const started = app;
     return {
       app,
       url: `http://127.0.0.1:${address.port}`,
@@ -129,13 +131,17 @@ export async function startVault(config: VaultConfig, opts: StartVaultOptions = 
        * batches), then the pool closes.
        */
       async close() {
-        await drainHttp(app.getHttpAdapter().getInstance() as FastifyInstance);
-        await app.close();
+        await drainHttp(started.getHttpAdapter().getInstance() as FastifyInstance);
+        await started.close();
         if (ds.isInitialized) await ds.destroy();
         if (embedded) await embedded.stop();
       },
     };
   } catch (err) {
+    // `listen` runs the lifecycle hooks before it binds: a bind that fails (an address not ours, a port
+    // taken since assertPortFree) leaves the revocation feed's LISTEN client and the background tasks
+    // running, and the pool's end would wait for that client forever. Nest's shutdown stops them first.
+    if (app) await app.close().catch(() => undefined);
     if (ds.isInitialized) await ds.destroy();
     if (embedded) await embedded.stop();
     throw err;

@@ -31,6 +31,8 @@ const SMTP_TIMEOUT_MS = 10_000;
 @Injectable()
 export class ApprovalMailer implements OnModuleDestroy {
   private transport?: Transporter;
+  /** Mails on their way: sent after the request answered, so no drained request holds shutdown for them. */
+  private readonly sending = new Set<Promise<boolean>>();
 
   constructor(
     private readonly agents: AgentStore,
@@ -45,7 +47,13 @@ export class ApprovalMailer implements OnModuleDestroy {
   }
 
   /** Sends the mail; resolves false when there is no SMTP configuration or no address for the user. */
-  async send(m: ApprovalMail): Promise<boolean> {
+  send(m: ApprovalMail): Promise<boolean> {
+    const sending = this.deliver(m).finally(() => this.sending.delete(sending));
+    this.sending.add(sending);
+    return sending;
+  }
+
+  private async deliver(m: ApprovalMail): Promise<boolean> {
     const mail = this.config.mail;
     if (!mail) return false;
     const to = m.email ?? (await this.users.lastEmail(m.tenant, m.subject));
@@ -79,7 +87,12 @@ export class ApprovalMailer implements OnModuleDestroy {
     return true;
   }
 
+  /**
+   * Shutdown (after the HTTP requests drained, before the pool closes): the mails on their way are
+   * delivered first (bounded by the SMTP timeouts); main.ts exits the process once the vault closed.
+   */
   async onModuleDestroy(): Promise<void> {
+    await Promise.allSettled([...this.sending]);
     this.transport?.close();
   }
 

@@ -76,12 +76,16 @@ export class CryptoModule implements OnModuleInit, OnModuleDestroy {
     this.retryAfterMs = 0;
     this.retry = setTimeout(() => {
       if (this.stopped) return;
+      // A load that lands after shutdown began starts nothing: marking the provider ready would start
+      // the keyring's health probe again (stopped at shutdown), probing Key Vault for the process's life.
       this.provider.init().then(
         () => {
+          if (this.stopped) return;
           this.keyring.markProviderReady();
           this.log.log(`key provider ready after ${attempt} retries`);
         },
         (err: unknown) => {
+          if (this.stopped) return;
           if (!(err instanceof KeyProviderUnavailableError))
             this.log.error(`key provider misconfigured (${err instanceof Error ? err.message : 'error'}); not ready`);
           else this.scheduleInit(attempt + 1);

@@ -19,6 +19,10 @@ export const KEYS_OPTIONS = Symbol('KEYS_OPTIONS');
 export class KeyBackgroundTasks implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly log = new Logger('KeyBackgroundTasks');
   private readonly timers: NodeJS.Timeout[] = [];
+  /** The runs in flight: shutdown waits for them, so none issues a statement after the pool's end. */
+  private readonly running = new Set<Promise<void>>();
+  /** Aborted at shutdown: a long duty (the scheduler's housekeeping) stops at its next safe point. */
+  private readonly stopping = new AbortController();
   private stopped = false;
 
   constructor(
@@ -38,14 +42,20 @@ export class KeyBackgroundTasks implements OnApplicationBootstrap, BeforeApplica
     this.every('KEK refresh', k.providerRefreshMs, () => this.provider.refresh());
     if (this.opts.runJobs) {
       this.runner.start();
-      this.every('key scheduler', k.schedulerIntervalMs, () => this.scheduler.tick(), true);
+      this.every('key scheduler', k.schedulerIntervalMs, () => this.scheduler.tick(this.stopping.signal), true);
     }
   }
 
+  /**
+   * A run caught mid-way finishes here, its statements and audit records included: every
+   * `beforeApplicationShutdown` completes before the pool closes (`onApplicationShutdown`).
+   * Clearing the timers alone let it go on after the pool's end (a key destroyed, its audit lost).
+   */
   async beforeApplicationShutdown(): Promise<void> {
     this.stopped = true;
+    this.stopping.abort();
     for (const t of this.timers) clearTimeout(t);
-    await this.runner.stop();
+    await Promise.all([this.runner.stop(), ...this.running]);
   }
 
   /** Runs `fn` every `ms` (never overlapping itself); failures are logged by name only. */
@@ -63,7 +73,12 @@ export class KeyBackgroundTasks implements OnApplicationBootstrap, BeforeApplica
 
   private schedule(run: () => Promise<void>, ms: number): void {
     // Fire-and-forget on a timer: run() catches and logs its job's failure, then reschedules itself.
-    const t = setTimeout(() => void run(), ms);
+    const t = setTimeout(() => {
+      if (this.stopped) return;
+      const p = run();
+      this.running.add(p);
+      void p.finally(() => this.running.delete(p));
+    }, ms);
     t.unref();
     this.timers.push(t);
     if (this.timers.length > 16) this.timers.splice(0, this.timers.length - 16);

@@ -37,14 +37,15 @@ export class KeyScheduler {
     @Inject(VAULT_CONFIG) private readonly config: Pick<VaultConfig, 'keys'>,
   ) {}
 
-  async tick(): Promise<{ enqueued: KeyJob[]; previousKeysDestroyed: number }> {
+  /** `signal` (shutdown): the housekeeping stops between batches, each batch destroyed and audited whole. */
+  async tick(signal?: AbortSignal): Promise<{ enqueued: KeyJob[]; previousKeysDestroyed: number }> {
     const enqueued: KeyJob[] = [];
     const kekJob = await this.kek();
     if (kekJob) enqueued.push(kekJob);
     enqueued.push(...(await this.tenantKeys()));
     const reseal = await this.aadReseal();
     if (reseal) enqueued.push(reseal);
-    return { enqueued, previousKeysDestroyed: await this.destroyExpiredPreviousKeys() };
+    return { enqueued, previousKeysDestroyed: await this.destroyExpiredPreviousKeys(signal) };
   }
 
   private async kek(): Promise<KeyJob | undefined> {
@@ -91,7 +92,7 @@ export class KeyScheduler {
     return r.created ? r.job : undefined;
   }
 
-  private async destroyExpiredPreviousKeys(): Promise<number> {
+  private async destroyExpiredPreviousKeys(signal?: AbortSignal): Promise<number> {
     let total = 0;
     for (;;) {
       const destroyed = await this.connections.destroyExpiredPreviousKeys(HOUSEKEEPING_BATCH);
@@ -106,7 +107,7 @@ export class KeyScheduler {
         });
       }
       total += destroyed.length;
-      if (destroyed.length < HOUSEKEEPING_BATCH) return total;
+      if (destroyed.length < HOUSEKEEPING_BATCH || signal?.aborted) return total;
     }
   }
 }

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { AuditLog } from '../audit';
@@ -54,9 +54,11 @@ const SPENT = Symbol('wait budget spent');
  * each state's effect is RefreshRun's (refresh-run.ts); this class claims, waits and drives.
  */
 @Injectable()
-export class ConnectionRefresher {
+export class ConnectionRefresher implements BeforeApplicationShutdown {
   private readonly log = new Logger('refresh');
   private readonly inflight = new Map<string, Flight>();
+  /** Lease give-backs retried in the background while our database is away (`giveBackWithinLease`). */
+  private readonly givingBack = new Set<Promise<void>>();
   readonly owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   private readonly leaseMs: number;
   private readonly waitMs: number;
@@ -128,6 +130,28 @@ export class ConnectionRefresher {
       if (ran) break;
     }
     throw unavailable(1);
+  }
+
+  /**
+   * Shutdown (after the HTTP requests drained, before the pool closes): the refreshes still running
+   * finish — a flight whose callers left once their wait was spent (issue 15) goes on with no request
+   * to hold shutdown for it — and so do the lease give-backs being retried. Unawaited, a provider
+   * answer arriving after the pool's end could not be committed: the rotated refresh token was lost
+   * and the row kept one the provider had replaced. Bounded like RefreshScheduler.stop (a call ends
+   * within its timeout, a commit retries within the lease): the bound is reached only if something hangs.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<'bound'>((resolve) => (timer = setTimeout(() => resolve('bound'), 2 * this.leaseMs)));
+    try {
+      // A flight or give-back may start another (a flight's failure retries its give-back): until none is left.
+      while (this.inflight.size > 0 || this.givingBack.size > 0) {
+        const running = [...[...this.inflight.values()].map((f) => f.done), ...this.givingBack];
+        if ((await Promise.race([Promise.allSettled(running), bound])) === 'bound') return;
+      }
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Scheduled: the worker claimed `c` (it holds the lease). Never rejects for provider outcomes. */
@@ -247,14 +271,15 @@ export class ConnectionRefresher {
       // successor would flag the row refresh_indeterminate for a call the provider never saw (issue 15).
       const callSettled = c.callAgeMs === null && !run?.callAttempted;
       const giveBack = () => this.store.releaseLease(c, this.owner, { errorClass: 'internal', retryAt, failed: false, callSettled });
-      if (
-        !(await giveBack().then(
-          () => true,
-          () => false,
-        )) &&
-        callSettled
-      )
-        void this.giveBackWithinLease(c, giveBack);
+      const gaveBack = await giveBack().then(
+        () => true,
+        () => false,
+      );
+      if (!gaveBack && callSettled) {
+        // In the background (the caller is answered now); shutdown waits for it.
+        const retrying = this.giveBackWithinLease(c, giveBack).finally(() => this.givingBack.delete(retrying));
+        this.givingBack.add(retrying);
+      }
       this.report(trigger, null, 'internal', 'internal', started);
       throw err;
     }

@@ -15,8 +15,21 @@ export interface ReceivedMail {
  */
 export class TestSmtp {
   readonly mails: ReceivedMail[] = [];
+  /** Messages received whose final answer is being held (`hold()`): the sender is still waiting. */
+  held = 0;
+  private gate?: Promise<void>;
   private server!: SMTPServer;
   port = 0;
+
+  /** Holds the answer to every message received from now on (the sender waits) until the returned function is called. */
+  hold(): () => void {
+    let open!: () => void;
+    this.gate = new Promise<void>((r) => (open = r));
+    return () => {
+      this.gate = undefined;
+      open();
+    };
+  }
 
   async start(): Promise<this> {
     this.server = new SMTPServer({
@@ -26,8 +39,13 @@ export class TestSmtp {
       onData: (stream, session, callback) => {
         const chunks: Buffer[] = [];
         stream.on('data', (c: Buffer) => chunks.push(c));
-        stream.on('end', () => {
+        stream.on('end', async () => {
           const raw = Buffer.concat(chunks).toString('utf8');
+          if (this.gate) {
+            this.held += 1;
+            await this.gate;
+            this.held -= 1;
+          }
           this.mails.push({ to: session.envelope.rcptTo.map((r) => r.address), raw, text: unQuotedPrintable(raw) });
           callback();
         });

@@ -3,6 +3,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { startVault } from '../../apps/vault/bootstrap';
 import { loadConfig } from '../../libs/config';
 import { createTestDatabase } from '../support/database';
@@ -56,6 +57,41 @@ describe('start-up', () => {
     } finally {
       process.off('warning', onWarning);
       await v.close();
+    }
+  });
+
+  it('a listen that fails after the lifecycle hooks ran (an address not ours) rejects, leaving no connection behind', async () => {
+    // Port 0 skips the early port check: Nest's hooks run (the revocation feed LISTENs), then the bind
+    // fails. The clean-up used to end the pool without stopping them: it waited for the LISTEN client forever.
+    const db = await createTestDatabase({ migrate: false });
+    const dbName = new URL(db.url).pathname.slice(1);
+    const config = loadConfig({
+      NODE_ENV: 'test',
+      HOST: '192.0.2.1', // TEST-NET-1: never an address of this machine
+      PORT: '0',
+      DATABASE_URL: db.url,
+      VAULT_DATA_DIR: dataDir,
+      VAULT_PUBLIC_URL: 'https://vault.test.example',
+      VAULT_DEV_ISSUER: 'false',
+    });
+    const bound = new AbortController(); // cleared after: a timer left running keeps Jest alive past the run
+    try {
+      const outcome = await Promise.race([
+        startVault(config, { logger: false }).then(
+          (v) => v.close().then(() => 'started'),
+          (err: Error) => err.message,
+        ),
+        sleep(20_000, 'still starting', { signal: bound.signal }).catch(() => 'cancelled'),
+      ]);
+      expect(outcome).toMatch(/EADDRNOTAVAIL/);
+      const ours = await db.ds.query(
+        `SELECT query FROM pg_stat_activity WHERE datname = $1 AND application_name = 'credential-vault-api'`,
+        [dbName],
+      );
+      expect(ours).toEqual([]);
+    } finally {
+      bound.abort();
+      await db.drop();
     }
   });
 

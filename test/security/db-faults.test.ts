@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as setTimeoutP } from 'node:timers/promises';
 import { Client, Pool } from 'pg';
 import { AUDIT_MAC_KEY, AuditMacKeySource, verifyAuditChain } from '../../libs/audit';
 import { Keyring } from '../../libs/crypto';
@@ -321,7 +322,10 @@ describe('database faults (SECURITY 35)', () => {
     proxy.pause();
     try {
       // The pool's query timeout is 12 s; a probe that has not answered in 8 s counts as hung.
-      const down = await Promise.race([v.call('GET', '/readyz'), sleep(8000).then(() => 'no answer' as const)]);
+      // The bound's timer is cleared once the probe answers: left running, it kept Jest alive 8 s past the run.
+      const bound = new AbortController();
+      const noAnswer = setTimeoutP(8000, 'no answer' as const, { signal: bound.signal }).catch(() => 'cancelled' as const);
+      const down = await Promise.race([v.call('GET', '/readyz'), noAnswer]).finally(() => bound.abort());
       expect(down).toMatchObject({ status: 503, body: { code: 'unavailable', checks: { database: 'unavailable', key_provider: 'ok' } } });
     } finally {
       proxy.resume();
