@@ -62,21 +62,26 @@ export class CryptoShredder {
     subject: string,
     requestedBy: string,
   ): Promise<{ connections: Array<{ id: string; integration: string }>; job?: KeyJob }> {
-    const deleted = await this.connections.deleteAllForUser(tenant, subject);
-    // Connect sessions under way for them hold a sealed PKCE verifier and the e-mail they expect.
-    await this.ds.query(`DELETE FROM connect_sessions WHERE tenant = $1 AND subject = $2`, [tenant, subject]);
-    // Their sessions on /account (e-mail and roles kept with each) end now. Their per-agent switches stay: each is a deny.
-    await this.ds.query(`DELETE FROM user_sessions WHERE tenant = $1 AND subject = $2`, [tenant, subject]);
-    // Their CIBA requests (claims and binding messages kept with each) and what the authorization server remembers of them:
-    // consents, unused codes, requests waiting for consent, refresh-token families (a deleted token is refused as unknown).
-    for (const table of USER_ROWS) await this.ds.query(`DELETE FROM ${table} WHERE tenant = $1 AND subject = $2`, [tenant, subject]);
-    if (!deleted.length) return { connections: [] };
-    // A rotation already running may have rewrapped this user's DEKs onto its new TK: run again after it.
-    const { job } = await this.jobs.enqueue(
-      { kind: 'tenant_rotate', tenant, requestedBy, params: { audit_tenant: tenant, reason: 'shred' } },
-      { againIfRunning: true },
-    );
-    return { connections: deleted, job };
+    // One change: if any step fails nothing is deleted, so a retry finds the connections again and
+    // schedules the rotation (deleted rows with no rotation would leave the wrapping key alive, and a
+    // retry would see nothing to shred).
+    return this.ds.transaction(async (m) => {
+      const deleted = await this.connections.deleteAllForUser(tenant, subject, m);
+      // Connect sessions under way for them hold a sealed PKCE verifier and the e-mail they expect.
+      await m.query(`DELETE FROM connect_sessions WHERE tenant = $1 AND subject = $2`, [tenant, subject]);
+      // Their sessions on /account (e-mail and roles kept with each) end now. Their per-agent switches stay: each is a deny.
+      await m.query(`DELETE FROM user_sessions WHERE tenant = $1 AND subject = $2`, [tenant, subject]);
+      // Their CIBA requests (claims and binding messages kept with each) and what the authorization server remembers of them:
+      // consents, unused codes, requests waiting for consent, refresh-token families (a deleted token is refused as unknown).
+      for (const table of USER_ROWS) await m.query(`DELETE FROM ${table} WHERE tenant = $1 AND subject = $2`, [tenant, subject]);
+      if (!deleted.length) return { connections: [] };
+      // A rotation already running may have rewrapped this user's DEKs onto its new TK: run again after it.
+      const { job } = await this.jobs.enqueue(
+        { kind: 'tenant_rotate', tenant, requestedBy, params: { audit_tenant: tenant, reason: 'shred' } },
+        { againIfRunning: true, within: m },
+      );
+      return { connections: deleted, job };
+    });
   }
 
   async shredTenant(tenant: TenantId): Promise<TenantShredResult> {
