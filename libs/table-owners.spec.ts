@@ -75,6 +75,7 @@ const SEALED_TABLE_WALKERS = [
   'libs/crypto/keyring.ts',
   'libs/keys/aad-reseal.ts',
   'libs/keys/aad-reseal.job.ts',
+  // Deletes the tenant's rows of every table it has rows in (tables checked against the catalog by test/keys/shred-catalog.test.ts).
   'libs/keys/crypto-shredder.ts',
   'libs/keys/dek-rewrap.ts',
   'libs/keys/key-status.service.ts',

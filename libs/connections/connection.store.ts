@@ -178,13 +178,19 @@ export class ConnectionStore {
   }
 
   /** Runs `write` inside a transaction that also queues `eventsOf(result)` in the outbox. */
-  private async withEvents<T>(write: (db: Queryable) => Promise<T>, eventsOf: (result: T) => ConnectionEvent[]): Promise<T> {
+  /** In its own transaction, or in the caller's (`within`: a step of a larger change that commits or fails whole). */
+  private async withEvents<T>(
+    write: (db: Queryable) => Promise<T>,
+    eventsOf: (result: T) => ConnectionEvent[],
+    within?: Queryable,
+  ): Promise<T> {
     const sink = this.events;
-    return this.ds.transaction(async (m) => {
+    const run = async (m: Queryable) => {
       const result = await write(m);
       for (const e of eventsOf(result)) await sink.enqueue(m, e);
       return result;
-    });
+    };
+    return within ? run(within) : this.ds.transaction(run);
   }
 
   /**
@@ -278,7 +284,8 @@ export class ConnectionStore {
   }
 
   /** Crypto-shredding of a user: every connection of theirs, and with it the only copy of each DEK. */
-  async deleteAllForUser(tenant: TenantId, subject: string): Promise<Array<{ id: string; integration: string }>> {
+  /** `within`: the caller's open transaction (a user shred deletes and schedules its key rotation as one change). */
+  async deleteAllForUser(tenant: TenantId, subject: string, within?: Queryable): Promise<Array<{ id: string; integration: string }>> {
     return this.withEvents(
       async (db) =>
         (
@@ -287,6 +294,7 @@ export class ConnectionStore {
           ]
         )[0],
       (rows) => rows.map((r) => deletedOrCreated('connection.deleted', tenant, r.id, r.integration, subject)),
+      within,
     );
   }
 

@@ -214,6 +214,7 @@ export class KeyAdminService {
         integrations: r.integrations,
         agents: r.agents,
         policies: r.policies,
+        resources: r.resources,
         webhook_endpoints: r.webhookEndpoints,
         webhook_events: r.webhookEvents,
         by: actor.subject,

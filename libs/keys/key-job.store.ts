@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { DataSource } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 import { KeyJob, KeyJobKind, KeyJobParams, KeyJobStatus } from './key-job';
 
 /** A `key_jobs` row (`RETURNING *` / `SELECT *`): the one row type of the table; bigints come back as text. */
@@ -47,21 +47,25 @@ export class KeyJobStore {
    * Enqueues a job, or returns the open one of the same kind and tenant. With `againIfRunning`,
    * a running job is asked to run once more when it ends (its work may predate the request).
    */
-  async enqueue(input: EnqueueKeyJob, opts: { againIfRunning?: boolean } = {}): Promise<{ job: KeyJob; created: boolean }> {
+  async enqueue(
+    input: EnqueueKeyJob,
+    opts: { againIfRunning?: boolean; within?: EntityManager } = {},
+  ): Promise<{ job: KeyJob; created: boolean }> {
+    const db = opts.within ?? this.ds;
     for (let attempt = 0; attempt < 5; attempt++) {
-      const inserted: KeyJobRow[] = await this.ds.query(
+      const inserted: KeyJobRow[] = await db.query(
         `INSERT INTO key_jobs (id, kind, tenant, params, requested_by) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT DO NOTHING RETURNING *`,
         [randomUUID(), input.kind, input.tenant, JSON.stringify(input.params ?? {}), input.requestedBy],
       );
       if (inserted.length) return { job: toJob(inserted[0]), created: true };
-      const [open]: Array<KeyJobRow | undefined> = await this.ds.query(
+      const [open]: Array<KeyJobRow | undefined> = await db.query(
         `SELECT * FROM key_jobs WHERE kind = $1 AND COALESCE(tenant, '') = COALESCE($2, '') AND status IN ('pending', 'running')`,
         [input.kind, input.tenant],
       );
       if (!open) continue; // it finished between our insert and our read
       if (opts.againIfRunning && open.status === 'running') {
-        await this.ds.query(`UPDATE key_jobs SET params = params || '{"again": true}'::jsonb WHERE id = $1`, [open.id]);
+        await db.query(`UPDATE key_jobs SET params = params || '{"again": true}'::jsonb WHERE id = $1`, [open.id]);
       }
       return { job: toJob(open), created: false };
     }

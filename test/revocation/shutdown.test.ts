@@ -45,7 +45,15 @@ describe('revocation feed at shutdown', () => {
     const closing = v.vault.close().then(() => (closed = true));
     await sleep(300);
     proxy.resume(); // the reconnect's LISTEN now succeeds, after shutdown began
-    const outcome = await Promise.race([closing.then(() => 'closed'), sleep(15_000).then(() => 'still closing')]);
+    const deadline = new AbortController();
+    const outcome = await Promise.race([
+      closing.then(() => 'closed'),
+      sleep(15_000, undefined, { signal: deadline.signal }).then(
+        () => 'still closing',
+        () => 'aborted',
+      ),
+    ]);
+    deadline.abort(); // no timer left behind once close is done
     expect(outcome).toBe('closed');
     expect(closed).toBe(true);
 
