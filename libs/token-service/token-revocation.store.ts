@@ -38,6 +38,16 @@ export class TokenRevocationStore {
     return { k: 'jti', t: tenant, n: jti, at: expiresAt };
   }
 
+  /**
+   * Deletes single-token revocations whose token expired over an hour ago (its `exp` refuses it now;
+   * the hour covers verifiers' clock leeway). Cutoffs stay: they are one row per agent or user.
+   * A delete notifies '*', so every process reloads once (none when nothing was deleted).
+   */
+  async pruneExpired(): Promise<number> {
+    const [, n] = (await this.ds.query(`DELETE FROM token_revocations WHERE expires_at < now() - interval '1 hour'`)) as [unknown, number];
+    return n;
+  }
+
   /** Every token of the agent or user issued up to now (a cutoff never moves back); answers the cutoff in force. */
   async cutOff(tenant: string, kind: CutoffKind, name: string): Promise<RevocationEntry> {
     const [row]: Array<{ at: number }> = await this.ds.query(

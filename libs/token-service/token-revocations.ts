@@ -11,6 +11,8 @@ export const REVOCATION_CHANNEL = 'vault_tokens_revoked';
 const RESYNC_LIVE_MS = 30_000;
 /** While it is down: reload this often, so a revocation still reaches this process within a second. */
 const RESYNC_DOWN_MS = 500;
+/** Expired single-token revocations are deleted this often (and soon after start), by every process: a delete of nothing is cheap. */
+const PRUNE_EVERY_MS = 3_600_000;
 
 export type { CutoffKind } from './token-revocation.store';
 type Change = RevocationEntry;
@@ -33,6 +35,7 @@ export class TokenRevocations implements OnModuleInit, OnApplicationShutdown {
   private agentCutoffs: ByTenant = new Map();
   private timer?: NodeJS.Timeout;
   private lastSync = 0;
+  private lastPrune = 0;
   /** Set when a reload is due now (a '*', an outage): a reload already running may have read before it, so it does not clear it. */
   private stale = false;
   /** The reload in flight: shutdown waits for it, so it cannot hold a pool client past the pool's end. */
@@ -127,6 +130,10 @@ export class TokenRevocations implements OnModuleInit, OnApplicationShutdown {
     try {
       const every = this.notifications.live(REVOCATION_CHANNEL) ? RESYNC_LIVE_MS : RESYNC_DOWN_MS;
       if (Date.now() - this.lastSync >= every) await this.resync();
+      if (Date.now() - this.lastPrune >= PRUNE_EVERY_MS) {
+        this.lastPrune = Date.now(); // tried once an hour, failed or not (the next reload's warning says enough)
+        await this.store.pruneExpired();
+      }
     } catch (err) {
       if (!this.warned) this.log.warn(`reloading revoked tokens failed (${err instanceof Error ? err.name : 'error'}); retrying`);
       this.warned = true;
