@@ -11,12 +11,14 @@ import { runStorm } from './storm-scenario';
  * integration, expired tokens released, releases slower than REFRESH_RELEASE_WAIT_MS + 1 s, and
  * provider refresh calls against the minimum (one per token lifetime). Timing is never asserted
  * tightly: slow releases may be at most 1 % (a GC pause on two shared cores must not fail the suite).
+ * Needless re-consents: none for a call that had not started (issue 15's target); one whose worker was
+ * SIGKILLed between the mark and the send is the documented unavoidable case (docs/refresh.md).
  */
 const RELEASE_WAIT_MS = 2000;
 
 describe('refresh storm', () => {
   it(
-    '0 reuse revocations, 0 needless re-consents, 0 lost tokens with a grace window, 0 expired tokens released; calls ≤ ' +
+    '0 reuse revocations, no re-consent for a call not started, 0 lost tokens with a grace window, 0 expired tokens released; calls ≤ ' +
       '1.5× the minimum; SIGTERM loses nothing',
     async () => {
       const f = await runStorm({
@@ -39,19 +41,28 @@ describe('refresh storm', () => {
         },
       });
       const slowLimit = Math.ceil(f.releases.total * 0.01);
-      // A failure says when the slow ones were, beside the faults (the figures are otherwise only printed with STORM_STATS).
-      if (process.env.STORM_STATS || f.releases.slow > slowLimit) console.log(JSON.stringify(f, null, 1));
-      expect(f.killed).toHaveLength(3);
-      expect(f.provider.reuseRevocations).toBe(0);
-      expect(f.outcome.needlessReconsents).toBe(0);
-      expect(f.outcome.needlessNotStarted).toBe(0);
-      expect(f.outcome.lostWithGrace).toBe(0);
-      expect(f.outcome.flaggedBySigterm).toBe(0);
-      expect(f.releases.expired).toBe(0);
-      expect(f.releases.other).toBe(0);
-      expect(f.releases.ok).toBeGreaterThan(f.releases.total / 2);
-      expect(f.releases.slow).toBeLessThanOrEqual(slowLimit);
-      expect(f.callsToMinimum).toBeLessThanOrEqual(1.5);
+      if (process.env.STORM_STATS) console.log(JSON.stringify(f, null, 1));
+      try {
+        expect(f.killed).toHaveLength(3);
+        expect(f.provider.reuseRevocations).toBe(0);
+        expect(f.outcome.needlessNotStarted).toBe(0);
+        // A strict row flagged although its token never rotated is allowed in one case only, the one docs/refresh.md
+        // calls unavoidable: a worker SIGKILLed between the call-start mark and its request reaching the provider (the
+        // successor cannot tell that from a call the provider processed). A mark kept by a live process (a lost mark
+        // reply, test/refresh/lost-mark-reply) or left by a SIGTERM is a failure.
+        expect(f.needless.filter((n) => !(n.callStarted && n.markLeftBy === 'sigkill' && !n.providerSaw))).toEqual([]);
+        expect(f.outcome.lostWithGrace).toBe(0);
+        expect(f.outcome.flaggedBySigterm).toBe(0);
+        expect(f.releases.expired).toBe(0);
+        expect(f.releases.other).toBe(0);
+        expect(f.releases.ok).toBeGreaterThan(f.releases.total / 2);
+        expect(f.releases.slow).toBeLessThanOrEqual(slowLimit);
+        expect(f.callsToMinimum).toBeLessThanOrEqual(1.5);
+      } catch (err) {
+        // A failure says what happened and when (the slowest releases and each needless re-consent beside faultsAt).
+        if (!process.env.STORM_STATS) console.log(JSON.stringify(f, null, 1));
+        throw err;
+      }
     },
     240_000,
   );
